@@ -1,0 +1,209 @@
+//! AWS error shapes: one [`AwsError`] value (code, HTTP status, message) rendered in the wire
+//! format of the protocol the client speaks. Every service error reaches the client through
+//! [`IntoAwsError`], so a client always gets the code and status AWS would send.
+//!
+//! Formats, from the Smithy protocol specifications:
+//! - REST-XML (S3): `<Error><Code/><Message/><Resource/><RequestId/></Error>`
+//!   (https://docs.aws.amazon.com/AmazonS3/latest/API/ErrorResponses.html)
+//! - JSON 1.0 / 1.1 (DynamoDB, WAFv2): `{"__type": "<namespace>#<Code>", "message": "..."}`
+//! - REST-JSON (Lambda, API Gateway): `{"Type": "User", "message": "..."}` plus the
+//!   `x-amzn-ErrorType` header naming the code.
+
+use bytes::Bytes;
+use http::{HeaderValue, Response, StatusCode};
+
+use crate::{Body, RequestId, full_body};
+
+/// The wire protocol a service speaks, which decides how its errors look.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Protocol {
+    RestXml,
+    /// JSON 1.0 with the namespace used in `__type`, e.g. `com.amazonaws.dynamodb.v20120810`.
+    AwsJson1_0 { namespace: &'static str },
+    AwsJson1_1 { namespace: &'static str },
+    RestJson,
+}
+
+/// An error as a client of an AWS service sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AwsError {
+    pub status: StatusCode,
+    pub code: &'static str,
+    pub message: String,
+    /// Overrides the protocol namespace in JSON `__type` (auth errors come from the
+    /// `com.amazon.coral.service` front end on JSON services).
+    pub namespace: Option<&'static str>,
+    /// S3's `<Resource>` element.
+    pub resource: Option<String>,
+}
+
+impl AwsError {
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        Self { status, code, message: message.into(), namespace: None, resource: None }
+    }
+
+    pub fn with_namespace(mut self, namespace: &'static str) -> Self {
+        self.namespace = Some(namespace);
+        self
+    }
+
+    pub fn with_resource(mut self, resource: impl Into<String>) -> Self {
+        self.resource = Some(resource.into());
+        self
+    }
+
+    /// The catch-all for failures that are not the client's fault. The cause is logged by the
+    /// caller with the request id; the client only learns that it happened.
+    pub fn internal() -> Self {
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "InternalError",
+            "We encountered an internal error. Please try again.",
+        )
+    }
+
+    /// Renders the error in `protocol`'s wire format, with the request id headers.
+    pub fn to_response(&self, protocol: Protocol, request_id: &RequestId) -> Response<Body> {
+        let (content_type, body) = match protocol {
+            Protocol::RestXml => {
+                let mut xml = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>");
+                xml.push_str(&xml_escape(self.code));
+                xml.push_str("</Code><Message>");
+                xml.push_str(&xml_escape(&self.message));
+                xml.push_str("</Message>");
+                if let Some(resource) = &self.resource {
+                    xml.push_str("<Resource>");
+                    xml.push_str(&xml_escape(resource));
+                    xml.push_str("</Resource>");
+                }
+                xml.push_str("<RequestId>");
+                xml.push_str(request_id.as_str());
+                xml.push_str("</RequestId></Error>");
+                ("application/xml", xml)
+            }
+            Protocol::AwsJson1_0 { namespace } | Protocol::AwsJson1_1 { namespace } => {
+                let ns = self.namespace.unwrap_or(namespace);
+                let body = serde_json::json!({
+                    "__type": format!("{ns}#{}", self.code),
+                    "message": self.message,
+                });
+                let ct = if matches!(protocol, Protocol::AwsJson1_0 { .. }) {
+                    "application/x-amz-json-1.0"
+                } else {
+                    "application/x-amz-json-1.1"
+                };
+                (ct, body.to_string())
+            }
+            Protocol::RestJson => {
+                let kind = if self.status.is_server_error() { "Service" } else { "User" };
+                ("application/json", serde_json::json!({"Type": kind, "message": self.message}).to_string())
+            }
+        };
+        let mut resp = Response::new(full_body(Bytes::from(body)));
+        *resp.status_mut() = self.status;
+        let headers = resp.headers_mut();
+        headers.insert(http::header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+        if protocol == Protocol::RestJson
+            && let Ok(v) = HeaderValue::from_str(self.code)
+        {
+            headers.insert("x-amzn-errortype", v);
+        }
+        request_id.add_headers(headers);
+        resp
+    }
+}
+
+impl std::fmt::Display for AwsError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} ({}): {}", self.code, self.status.as_u16(), self.message)
+    }
+}
+
+impl std::error::Error for AwsError {}
+
+/// Implemented by every service's error type: how the error looks to an AWS client.
+pub trait IntoAwsError {
+    fn into_aws_error(self) -> AwsError;
+}
+
+impl IntoAwsError for AwsError {
+    fn into_aws_error(self) -> AwsError {
+        self
+    }
+}
+
+/// Escapes text for an XML element body.
+pub fn xml_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&apos;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http_body_util::BodyExt;
+
+    async fn body_text(resp: Response<Body>) -> String {
+        String::from_utf8(resp.into_body().collect().await.unwrap().to_bytes().to_vec()).unwrap()
+    }
+
+    fn block_on<F: std::future::Future>(f: F) -> F::Output {
+        // The bodies here are always ready; a trivial executor is enough.
+        let waker = std::task::Waker::noop();
+        let mut cx = std::task::Context::from_waker(waker);
+        let mut f = std::pin::pin!(f);
+        loop {
+            if let std::task::Poll::Ready(v) = f.as_mut().poll(&mut cx) {
+                return v;
+            }
+        }
+    }
+
+    #[track_caller]
+    fn check(err: AwsError, protocol: Protocol, status: u16, expected_body: &str) {
+        let id = RequestId::from_string("REQ1".into());
+        let resp = err.to_response(protocol, &id);
+        assert_eq!(resp.status().as_u16(), status);
+        assert_eq!(resp.headers()["x-amzn-requestid"], "REQ1");
+        assert_eq!(block_on(body_text(resp)), expected_body);
+    }
+
+    #[test]
+    fn error_shapes() {
+        check(
+            AwsError::new(StatusCode::FORBIDDEN, "SignatureDoesNotMatch", "bad <sig>").with_resource("/b/k"),
+            Protocol::RestXml,
+            403,
+            "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>SignatureDoesNotMatch</Code><Message>bad &lt;sig&gt;</Message><Resource>/b/k</Resource><RequestId>REQ1</RequestId></Error>",
+        );
+        check(
+            AwsError::new(StatusCode::BAD_REQUEST, "ValidationException", "nope"),
+            Protocol::AwsJson1_0 { namespace: "com.amazonaws.dynamodb.v20120810" },
+            400,
+            r#"{"__type":"com.amazonaws.dynamodb.v20120810#ValidationException","message":"nope"}"#,
+        );
+        check(
+            AwsError::new(StatusCode::BAD_REQUEST, "InvalidSignatureException", "sig")
+                .with_namespace("com.amazon.coral.service"),
+            Protocol::AwsJson1_0 { namespace: "com.amazonaws.dynamodb.v20120810" },
+            400,
+            r#"{"__type":"com.amazon.coral.service#InvalidSignatureException","message":"sig"}"#,
+        );
+        check(
+            AwsError::new(StatusCode::NOT_FOUND, "ResourceNotFoundException", "no fn"),
+            Protocol::RestJson,
+            404,
+            r#"{"Type":"User","message":"no fn"}"#,
+        );
+    }
+}

@@ -1,0 +1,136 @@
+//! The embedded engine: one fjall keyspace (an LSM tree with a write-ahead journal) in one
+//! local directory, holding a single partition. Callers namespace their keys themselves.
+//!
+//! Why fjall and not redb: tables take many small independent writes. fjall appends each
+//! commit to its journal and hands it to the OS (`PersistMode::Buffer`), which survives
+//! `kill -9` of the process at a few microseconds per write; redb's only crash-safe commit
+//! mode fsyncs every commit (milliseconds each on the disks we run on), and its cheaper modes
+//! may lose acknowledged writes on a process crash. See README "Storage engine" for numbers.
+//! Power-loss durability is available with [`Durability::Fsync`].
+
+use std::path::Path;
+
+use fjall::{Config, PartitionCreateOptions, PersistMode, TxKeyspace, TxPartitionHandle};
+
+use crate::{Direction, Engine, Error, KeyRange, Outcome, Read, Result, ScanIter, Snapshot, Tx};
+
+/// How far an acknowledged write has travelled before `write` returns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Durability {
+    /// Written to the operating system: survives a crash of nuvem (`kill -9`), not a power
+    /// loss of the machine. The default, like most databases' group-commit defaults.
+    #[default]
+    Process,
+    /// fsynced before the write returns: survives power loss too.
+    Fsync,
+}
+
+pub struct FjallEngine {
+    keyspace: TxKeyspace,
+    data: TxPartitionHandle,
+    durability: Durability,
+}
+
+fn io(e: impl std::fmt::Display) -> Error {
+    Error::Io(e.to_string())
+}
+
+impl FjallEngine {
+    /// Opens (or creates) the engine in `dir`, recovering from the journal after a crash.
+    pub fn open(dir: &Path, durability: Durability) -> Result<Self> {
+        std::fs::create_dir_all(dir).map_err(io)?;
+        let keyspace = Config::new(dir)
+            // A background fsync once a second bounds what a power loss can take in
+            // `Process` mode.
+            .fsync_ms(Some(1000))
+            .open_transactional()
+            .map_err(|e| Error::Corrupt(e.to_string()))?;
+        let data = keyspace
+            .open_partition("data", PartitionCreateOptions::default())
+            .map_err(|e| Error::Corrupt(e.to_string()))?;
+        Ok(Self { keyspace, data, durability })
+    }
+}
+
+fn scan_iter<'a, I>(iter: I, direction: Direction) -> ScanIter<'a>
+where
+    I: DoubleEndedIterator<Item = fjall::Result<fjall::KvPair>> + 'a,
+{
+    let map = |r: fjall::Result<fjall::KvPair>| r.map(|(k, v)| (k.to_vec(), v.to_vec())).map_err(io);
+    match direction {
+        Direction::Forward => Box::new(iter.map(map)),
+        Direction::Reverse => Box::new(iter.rev().map(map)),
+    }
+}
+
+struct FjallSnapshot<'a> {
+    tx: fjall::ReadTransaction,
+    data: &'a TxPartitionHandle,
+}
+
+impl Read for FjallSnapshot<'_> {
+    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        Ok(self.tx.get(self.data, key).map_err(io)?.map(|v| v.to_vec()))
+    }
+
+    fn scan(&self, range: KeyRange, direction: Direction) -> ScanIter<'_> {
+        scan_iter(self.tx.range::<Vec<u8>, _>(self.data, (range.start, range.end)), direction)
+    }
+}
+
+impl Snapshot for FjallSnapshot<'_> {}
+
+struct FjallTx<'a, 'k> {
+    tx: fjall::WriteTransaction<'k>,
+    data: &'a TxPartitionHandle,
+}
+
+impl Read for FjallTx<'_, '_> {
+    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        Ok(self.tx.get(self.data, key).map_err(io)?.map(|v| v.to_vec()))
+    }
+
+    fn scan(&self, range: KeyRange, direction: Direction) -> ScanIter<'_> {
+        scan_iter(self.tx.range::<Vec<u8>, _>(self.data, (range.start, range.end)), direction)
+    }
+}
+
+impl Tx for FjallTx<'_, '_> {
+    fn put(&mut self, key: &[u8], value: &[u8]) {
+        self.tx.insert(self.data, key, value);
+    }
+
+    fn delete(&mut self, key: &[u8]) {
+        self.tx.remove(self.data, key);
+    }
+}
+
+impl Engine for FjallEngine {
+    fn snapshot(&self) -> Box<dyn Snapshot + '_> {
+        Box::new(FjallSnapshot { tx: self.keyspace.read_tx(), data: &self.data })
+    }
+
+    fn write(&self, body: &mut dyn FnMut(&mut dyn Tx) -> Result<Outcome>) -> Result<()> {
+        let mode = match self.durability {
+            Durability::Process => PersistMode::Buffer,
+            Durability::Fsync => PersistMode::SyncData,
+        };
+        // fjall's single-writer transactions are serialized by a lock, so the body runs once.
+        let mut tx = FjallTx { tx: self.keyspace.write_tx().durability(Some(mode)), data: &self.data };
+        match body(&mut tx)? {
+            Outcome::Commit => tx.tx.commit().map_err(io),
+            Outcome::Abort => {
+                tx.tx.rollback();
+                Ok(())
+            }
+        }
+    }
+
+    fn sync(&self) -> Result<()> {
+        self.keyspace.persist(PersistMode::SyncAll).map_err(io)
+    }
+
+    fn name(&self) -> &'static str {
+        "fjall"
+    }
+}

@@ -1,0 +1,214 @@
+//! The storage engine behind every stateful nuvem service.
+//!
+//! This crate owns one idea: an ordered key-value space with atomic, serializable read-write
+//! transactions and consistent snapshots. Services (tables, bucket metadata, function state)
+//! lay their data out on top of it with their own key encodings; this crate knows nothing about
+//! DynamoDB, S3 or any AWS concept, and must not learn about them.
+//!
+//! The [`Engine`] trait is what a backend implements. It is deliberately small and free of
+//! engine types, so that a second backend on a distributed transactional store (FoundationDB,
+//! TiKV) can implement it: [`Engine::write`] takes a closure that the engine may run more than
+//! once (optimistic engines retry on conflict), exactly like those stores' transaction APIs.
+//! [`Store`] is the facade services use. [`conformance`] is one test suite that every engine
+//! must pass.
+//!
+//! The embedded engine, [`FjallEngine`], keeps everything in one local directory.
+
+pub mod conformance;
+mod fjall_engine;
+
+use std::ops::Bound;
+use std::sync::Arc;
+
+pub use fjall_engine::{Durability, FjallEngine};
+
+/// What went wrong inside the storage engine. Service crates map any of these to an
+/// internal error: none of them is the client's fault.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("storage engine I/O failed: {0}")]
+    Io(String),
+    #[error("storage engine is corrupt or unreadable: {0}")]
+    Corrupt(String),
+    #[error("transaction conflicted too many times and was given up")]
+    TooManyConflicts,
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// A key-value pair as stored.
+pub type Entry = (Vec<u8>, Vec<u8>);
+
+/// The iterator a scan returns; items come in key order (or reverse key order).
+pub type ScanIter<'a> = Box<dyn Iterator<Item = Result<Entry>> + 'a>;
+
+/// Direction of a range scan.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Direction {
+    Forward,
+    Reverse,
+}
+
+/// A half-open or closed range of keys, compared as unsigned bytes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyRange {
+    pub start: Bound<Vec<u8>>,
+    pub end: Bound<Vec<u8>>,
+}
+
+impl KeyRange {
+    /// Every key that starts with `prefix`.
+    pub fn prefix(prefix: &[u8]) -> Self {
+        let end = match prefix_successor(prefix) {
+            Some(succ) => Bound::Excluded(succ),
+            None => Bound::Unbounded,
+        };
+        Self { start: Bound::Included(prefix.to_vec()), end }
+    }
+
+    /// `start <= key < end`.
+    pub fn half_open(start: &[u8], end: &[u8]) -> Self {
+        Self { start: Bound::Included(start.to_vec()), end: Bound::Excluded(end.to_vec()) }
+    }
+
+    /// Does `key` fall inside this range?
+    pub fn contains(&self, key: &[u8]) -> bool {
+        let after_start = match &self.start {
+            Bound::Included(s) => key >= s.as_slice(),
+            Bound::Excluded(s) => key > s.as_slice(),
+            Bound::Unbounded => true,
+        };
+        let before_end = match &self.end {
+            Bound::Included(e) => key <= e.as_slice(),
+            Bound::Excluded(e) => key < e.as_slice(),
+            Bound::Unbounded => true,
+        };
+        after_start && before_end
+    }
+}
+
+/// The smallest byte string greater than every string with this prefix, if there is one
+/// (there is none when the prefix is all `0xFF`).
+pub fn prefix_successor(prefix: &[u8]) -> Option<Vec<u8>> {
+    let mut succ = prefix.to_vec();
+    while let Some(last) = succ.pop() {
+        if last < 0xFF {
+            succ.push(last + 1);
+            return Some(succ);
+        }
+    }
+    None
+}
+
+/// Reads, shared by snapshots and write transactions.
+pub trait Read {
+    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>>;
+    fn scan(&self, range: KeyRange, direction: Direction) -> ScanIter<'_>;
+}
+
+/// A consistent, read-only view of the store at one instant.
+pub trait Snapshot: Read + Send + Sync {}
+
+/// A read-write transaction. Reads see the transaction's own writes (read-your-writes);
+/// nothing is visible to others until the engine commits the whole transaction atomically.
+pub trait Tx: Read {
+    fn put(&mut self, key: &[u8], value: &[u8]);
+    fn delete(&mut self, key: &[u8]);
+}
+
+/// Whether a write closure wants its transaction committed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    Commit,
+    Abort,
+}
+
+/// A storage backend. Implementations must make every committed transaction atomic,
+/// serializable with respect to every other transaction, and durable once `write` returns
+/// (to the level the engine was configured for).
+pub trait Engine: Send + Sync + 'static {
+    /// A consistent snapshot of the latest committed state.
+    fn snapshot(&self) -> Box<dyn Snapshot + '_>;
+
+    /// Runs `body` inside a read-write transaction and commits it if it returns
+    /// [`Outcome::Commit`]. The engine may run `body` more than once (on conflict), so it must
+    /// be free of side effects outside the transaction.
+    fn write(&self, body: &mut dyn FnMut(&mut dyn Tx) -> Result<Outcome>) -> Result<()>;
+
+    /// Makes every committed write durable on stable storage (fsync), whatever the
+    /// configured per-write durability. Called at shutdown.
+    fn sync(&self) -> Result<()>;
+
+    /// A short engine name for health output ("fjall").
+    fn name(&self) -> &'static str;
+}
+
+/// The facade that services hold: a cheap, cloneable handle on one engine.
+#[derive(Clone)]
+pub struct Store {
+    engine: Arc<dyn Engine>,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store").field("engine", &self.engine.name()).finish()
+    }
+}
+
+impl Store {
+    pub fn new(engine: impl Engine) -> Self {
+        Self { engine: Arc::new(engine) }
+    }
+
+    pub fn engine_name(&self) -> &'static str {
+        self.engine.name()
+    }
+
+    pub fn snapshot(&self) -> Box<dyn Snapshot + '_> {
+        self.engine.snapshot()
+    }
+
+    /// Reads one key from the latest committed state.
+    pub fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        self.engine.snapshot().get(key)
+    }
+
+    /// Runs `body` in a serializable read-write transaction. If `body` returns `Err`, nothing
+    /// it wrote is committed and the error is returned; if it returns `Ok`, its writes are
+    /// committed atomically before `transact` returns. `body` may run more than once.
+    pub fn transact<T, E>(
+        &self,
+        mut body: impl FnMut(&mut dyn Tx) -> std::result::Result<T, E>,
+    ) -> std::result::Result<T, E>
+    where
+        E: From<Error>,
+    {
+        let mut result = None;
+        self.engine.write(&mut |tx| {
+            let r = body(tx);
+            let outcome = if r.is_ok() { Outcome::Commit } else { Outcome::Abort };
+            result = Some(r);
+            Ok(outcome)
+        })?;
+        // An engine that reports success must have run the body; treat a broken engine as an
+        // internal failure rather than a panic.
+        result.unwrap_or_else(|| Err(Error::Io("engine committed without running the body".into()).into()))
+    }
+
+    /// Writes a batch of puts (`Some`) and deletes (`None`) atomically.
+    pub fn apply(&self, batch: &[(Vec<u8>, Option<Vec<u8>>)]) -> Result<()> {
+        self.transact(|tx| {
+            for (k, v) in batch {
+                match v {
+                    Some(v) => tx.put(k, v),
+                    None => tx.delete(k),
+                }
+            }
+            Ok::<_, Error>(())
+        })
+    }
+
+    pub fn sync(&self) -> Result<()> {
+        self.engine.sync()
+    }
+}

@@ -1,0 +1,74 @@
+//! The conformance suite and the crash test, run against the embedded engine on a real temp dir.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+
+use nuvem_store::{Durability, FjallEngine, Store, conformance};
+
+fn open(dir: &std::path::Path) -> Store {
+    Store::new(FjallEngine::open(dir, Durability::Process).expect("open engine"))
+}
+
+#[test]
+fn fjall_passes_conformance() {
+    let dir = tempfile::tempdir().unwrap();
+    conformance::run_all(&open(dir.path()));
+}
+
+#[test]
+fn data_survives_clean_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let store = open(dir.path());
+        store.apply(&[(b"k".to_vec(), Some(b"v".to_vec()))]).unwrap();
+        store.sync().unwrap();
+    }
+    assert_eq!(open(dir.path()).get(b"k").unwrap().as_deref(), Some(&b"v"[..]));
+}
+
+const CHILD_DIR: &str = "NUVEM_STORE_CRASH_CHILD_DIR";
+
+/// The child half of the crash test: writes keys forever, announcing each one after its write
+/// returned. Does nothing unless the parent set the variable.
+#[test]
+fn crash_child_writer() {
+    let Ok(dir) = std::env::var(CHILD_DIR) else { return };
+    let store = open(std::path::Path::new(&dir));
+    for i in 0u64.. {
+        let key = format!("crash/{i:010}");
+        store.apply(&[(key.into_bytes(), Some(i.to_be_bytes().to_vec()))]).unwrap();
+        println!("acked {i}");
+    }
+}
+
+/// A write that returned OK survives `kill -9` of the writing process.
+#[test]
+fn acknowledged_writes_survive_kill_9() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", "crash_child_writer", "--nocapture", "--test-threads=1"])
+        .env(CHILD_DIR, dir.path())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut acked = None;
+    while let Some(line) = lines.next() {
+        if let Some(n) = line.unwrap().strip_prefix("acked ") {
+            let n: u64 = n.trim().parse().unwrap();
+            acked = Some(n);
+            if n >= 2000 {
+                break;
+            }
+        }
+    }
+    child.kill().unwrap(); // SIGKILL on Unix
+    child.wait().unwrap();
+    let acked = acked.expect("child acknowledged writes");
+    let store = open(dir.path());
+    for i in 0..=acked {
+        let v = store.get(format!("crash/{i:010}").as_bytes()).unwrap();
+        assert_eq!(v, Some(i.to_be_bytes().to_vec()), "acknowledged write {i} lost after kill -9");
+    }
+}
