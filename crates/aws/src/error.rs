@@ -19,8 +19,12 @@ use crate::{Body, RequestId, full_body};
 pub enum Protocol {
     RestXml,
     /// JSON 1.0 with the namespace used in `__type`, e.g. `com.amazonaws.dynamodb.v20120810`.
-    AwsJson1_0 { namespace: &'static str },
-    AwsJson1_1 { namespace: &'static str },
+    AwsJson1_0 {
+        namespace: &'static str,
+    },
+    AwsJson1_1 {
+        namespace: &'static str,
+    },
     RestJson,
 }
 
@@ -39,7 +43,13 @@ pub struct AwsError {
 
 impl AwsError {
     pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
-        Self { status, code, message: message.into(), namespace: None, resource: None }
+        Self {
+            status,
+            code,
+            message: message.into(),
+            namespace: None,
+            resource: None,
+        }
     }
 
     pub fn with_namespace(mut self, namespace: &'static str) -> Self {
@@ -66,7 +76,8 @@ impl AwsError {
     pub fn to_response(&self, protocol: Protocol, request_id: &RequestId) -> Response<Body> {
         let (content_type, body) = match protocol {
             Protocol::RestXml => {
-                let mut xml = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>");
+                let mut xml =
+                    String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>");
                 xml.push_str(&xml_escape(self.code));
                 xml.push_str("</Code><Message>");
                 xml.push_str(&xml_escape(&self.message));
@@ -95,14 +106,24 @@ impl AwsError {
                 (ct, body.to_string())
             }
             Protocol::RestJson => {
-                let kind = if self.status.is_server_error() { "Service" } else { "User" };
-                ("application/json", serde_json::json!({"Type": kind, "message": self.message}).to_string())
+                let kind = if self.status.is_server_error() {
+                    "Service"
+                } else {
+                    "User"
+                };
+                (
+                    "application/json",
+                    serde_json::json!({"Type": kind, "message": self.message}).to_string(),
+                )
             }
         };
         let mut resp = Response::new(full_body(Bytes::from(body)));
         *resp.status_mut() = self.status;
         let headers = resp.headers_mut();
-        headers.insert(http::header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+        headers.insert(
+            http::header::CONTENT_TYPE,
+            HeaderValue::from_static(content_type),
+        );
         if protocol == Protocol::RestJson
             && let Ok(v) = HeaderValue::from_str(self.code)
         {
@@ -115,7 +136,13 @@ impl AwsError {
 
 impl std::fmt::Display for AwsError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{} ({}): {}", self.code, self.status.as_u16(), self.message)
+        write!(
+            f,
+            "{} ({}): {}",
+            self.code,
+            self.status.as_u16(),
+            self.message
+        )
     }
 }
 
@@ -154,7 +181,15 @@ mod tests {
     use http_body_util::BodyExt;
 
     async fn body_text(resp: Response<Body>) -> String {
-        String::from_utf8(resp.into_body().collect().await.unwrap().to_bytes().to_vec()).unwrap()
+        String::from_utf8(
+            resp.into_body()
+                .collect()
+                .await
+                .unwrap()
+                .to_bytes()
+                .to_vec(),
+        )
+        .unwrap()
     }
 
     fn block_on<F: std::future::Future>(f: F) -> F::Output {
@@ -181,21 +216,26 @@ mod tests {
     #[test]
     fn error_shapes() {
         check(
-            AwsError::new(StatusCode::FORBIDDEN, "SignatureDoesNotMatch", "bad <sig>").with_resource("/b/k"),
+            AwsError::new(StatusCode::FORBIDDEN, "SignatureDoesNotMatch", "bad <sig>")
+                .with_resource("/b/k"),
             Protocol::RestXml,
             403,
             "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>SignatureDoesNotMatch</Code><Message>bad &lt;sig&gt;</Message><Resource>/b/k</Resource><RequestId>REQ1</RequestId></Error>",
         );
         check(
             AwsError::new(StatusCode::BAD_REQUEST, "ValidationException", "nope"),
-            Protocol::AwsJson1_0 { namespace: "com.amazonaws.dynamodb.v20120810" },
+            Protocol::AwsJson1_0 {
+                namespace: "com.amazonaws.dynamodb.v20120810",
+            },
             400,
             r#"{"__type":"com.amazonaws.dynamodb.v20120810#ValidationException","message":"nope"}"#,
         );
         check(
             AwsError::new(StatusCode::BAD_REQUEST, "InvalidSignatureException", "sig")
                 .with_namespace("com.amazon.coral.service"),
-            Protocol::AwsJson1_0 { namespace: "com.amazonaws.dynamodb.v20120810" },
+            Protocol::AwsJson1_0 {
+                namespace: "com.amazonaws.dynamodb.v20120810",
+            },
             400,
             r#"{"__type":"com.amazon.coral.service#InvalidSignatureException","message":"sig"}"#,
         );

@@ -31,7 +31,9 @@ pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
 /// A complete body from bytes.
 pub fn full_body(bytes: impl Into<Bytes>) -> Body {
-    Full::new(bytes.into()).map_err(|never| match never {}).boxed_unsync()
+    Full::new(bytes.into())
+        .map_err(|never| match never {})
+        .boxed_unsync()
 }
 
 /// An empty body.
@@ -102,7 +104,9 @@ pub trait Service: Send + Sync + 'static {
     /// The wire protocol, which decides how errors (including auth errors) look.
     fn protocol(&self) -> Protocol;
     fn body_handling(&self) -> BodyHandling {
-        BodyHandling::Buffered { limit: 16 * 1024 * 1024 }
+        BodyHandling::Buffered {
+            limit: 16 * 1024 * 1024,
+        }
     }
     /// Whether requests without a signature reach the service (S3 public reads). Services
     /// that return false never see anonymous requests.

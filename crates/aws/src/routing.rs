@@ -18,7 +18,11 @@ const TARGET_PREFIXES: &[(&str, &str)] = &[
 ];
 
 /// Path prefixes of the REST-JSON services.
-const PATH_PREFIXES: &[(&str, &str)] = &[("/2015-03-31/", "lambda"), ("/2021-10-31/", "lambda"), ("/v2/apis", "apigateway")];
+const PATH_PREFIXES: &[(&str, &str)] = &[
+    ("/2015-03-31/", "lambda"),
+    ("/2021-10-31/", "lambda"),
+    ("/v2/apis", "apigateway"),
+];
 
 /// The service a request is for, by its SigV4 scope, `X-Amz-Target`, then path.
 pub fn service_for(parts: &Parts, signed: Option<&SignedRequest>) -> String {
@@ -30,7 +34,11 @@ pub fn service_for(parts: &Parts, signed: Option<&SignedRequest>) -> String {
             s => s.to_string(),
         };
     }
-    if let Some(target) = parts.headers.get("x-amz-target").and_then(|v| v.to_str().ok()) {
+    if let Some(target) = parts
+        .headers
+        .get("x-amz-target")
+        .and_then(|v| v.to_str().ok())
+    {
         for (prefix, service) in TARGET_PREFIXES {
             if target.starts_with(prefix) {
                 return service.to_string();
@@ -72,7 +80,12 @@ mod tests {
 
     #[test]
     fn routing() {
-        check(Some("dynamodb"), Some("DynamoDB_20120810.GetItem"), "/", "dynamodb");
+        check(
+            Some("dynamodb"),
+            Some("DynamoDB_20120810.GetItem"),
+            "/",
+            "dynamodb",
+        );
         check(Some("s3"), None, "/bucket/key", "s3");
         check(Some("lambda"), None, "/2015-03-31/functions", "lambda");
         check(Some("sqs"), None, "/", "sqs");

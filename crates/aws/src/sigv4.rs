@@ -45,7 +45,9 @@ pub struct Keyring {
 impl std::fmt::Debug for Keyring {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         // Never print secrets.
-        f.debug_struct("Keyring").field("access_keys", &self.secrets.keys().collect::<Vec<_>>()).finish()
+        f.debug_struct("Keyring")
+            .field("access_keys", &self.secrets.keys().collect::<Vec<_>>())
+            .finish()
     }
 }
 
@@ -89,14 +91,18 @@ impl PayloadMode {
             STREAMING_UNSIGNED_TRAILER => Self::StreamingUnsignedTrailer,
             hex_hash => {
                 let mut out = [0u8; 32];
-                hex::decode_to_slice(hex_hash, &mut out).map_err(|_| AuthError::InvalidContentSha256)?;
+                hex::decode_to_slice(hex_hash, &mut out)
+                    .map_err(|_| AuthError::InvalidContentSha256)?;
                 Self::Sha256(out)
             }
         })
     }
 
     pub fn is_streaming(&self) -> bool {
-        matches!(self, Self::StreamingSigned | Self::StreamingSignedTrailer | Self::StreamingUnsignedTrailer)
+        matches!(
+            self,
+            Self::StreamingSigned | Self::StreamingSignedTrailer | Self::StreamingUnsignedTrailer
+        )
     }
 }
 
@@ -118,7 +124,9 @@ pub enum AuthError {
     ScopeDateMismatch,
     #[error("The access key {0} does not exist in our records")]
     UnknownAccessKey(String),
-    #[error("The request signature we calculated does not match the signature you provided. Check your key and signing method.")]
+    #[error(
+        "The request signature we calculated does not match the signature you provided. Check your key and signing method."
+    )]
     SignatureMismatch,
     #[error("The difference between the request time and the current time is too large")]
     TimeSkewed,
@@ -157,17 +165,22 @@ impl AuthError {
                 AwsError::new(status, code, msg)
             }
             Protocol::AwsJson1_0 { .. } | Protocol::AwsJson1_1 { .. } | Protocol::RestJson => {
-                let status =
-                    if protocol == Protocol::RestJson { StatusCode::FORBIDDEN } else { StatusCode::BAD_REQUEST };
+                let status = if protocol == Protocol::RestJson {
+                    StatusCode::FORBIDDEN
+                } else {
+                    StatusCode::BAD_REQUEST
+                };
                 let code = match self {
                     Self::UnknownAccessKey(_) => "UnrecognizedClientException",
-                    Self::MissingDate | Self::MalformedAuthorization(_) | Self::MalformedQuery(_) => {
-                        "IncompleteSignatureException"
-                    }
+                    Self::MissingDate
+                    | Self::MalformedAuthorization(_)
+                    | Self::MalformedQuery(_) => "IncompleteSignatureException",
                     _ => "InvalidSignatureException",
                 };
                 let msg = match self {
-                    Self::UnknownAccessKey(_) => "The security token included in the request is invalid.".to_string(),
+                    Self::UnknownAccessKey(_) => {
+                        "The security token included in the request is invalid.".to_string()
+                    }
                     _ => msg,
                 };
                 AwsError::new(status, code, msg).with_namespace("com.amazon.coral.service")
@@ -192,7 +205,10 @@ pub struct SignedRequest {
 
 impl SignedRequest {
     pub fn scope(&self) -> String {
-        format!("{}/{}/{}/aws4_request", self.date, self.region, self.service)
+        format!(
+            "{}/{}/{}/aws4_request",
+            self.date, self.region, self.service
+        )
     }
 
     pub fn is_presigned(&self) -> bool {
@@ -222,7 +238,9 @@ pub struct SigningContext {
 
 impl std::fmt::Debug for SigningContext {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SigningContext").field("scope", &self.scope).finish_non_exhaustive()
+        f.debug_struct("SigningContext")
+            .field("scope", &self.scope)
+            .finish_non_exhaustive()
     }
 }
 
@@ -249,44 +267,69 @@ fn query_pairs(query: &str) -> impl Iterator<Item = (String, String)> + '_ {
 }
 
 fn decode(s: &str) -> String {
-    percent_encoding::percent_decode_str(s).decode_utf8_lossy().into_owned()
+    percent_encoding::percent_decode_str(s)
+        .decode_utf8_lossy()
+        .into_owned()
 }
 
 /// Finds the signature on a request. `Ok(None)` means the request is anonymous.
 pub fn parse(parts: &Parts) -> Result<Option<SignedRequest>, AuthError> {
     if let Some(auth) = parts.headers.get(http::header::AUTHORIZATION) {
-        let auth = auth.to_str().map_err(|_| AuthError::MalformedAuthorization("not ASCII".into()))?;
+        let auth = auth
+            .to_str()
+            .map_err(|_| AuthError::MalformedAuthorization("not ASCII".into()))?;
         return parse_authorization(auth, parts).map(Some);
     }
     let query = parts.uri.query().unwrap_or("");
-    if query.split('&').any(|p| p.starts_with("X-Amz-Algorithm=") || p.starts_with("X-Amz-Signature=")) {
+    if query
+        .split('&')
+        .any(|p| p.starts_with("X-Amz-Algorithm=") || p.starts_with("X-Amz-Signature="))
+    {
         return parse_presigned(query).map(Some);
     }
     Ok(None)
 }
 
-fn parse_credential(credential: &str, err: fn(String) -> AuthError) -> Result<(String, String, String, String), AuthError> {
+fn parse_credential(
+    credential: &str,
+    err: fn(String) -> AuthError,
+) -> Result<(String, String, String, String), AuthError> {
     let mut it = credential.rsplitn(5, '/');
     let (Some(terminator), Some(service), Some(region), Some(date), Some(akid)) =
         (it.next(), it.next(), it.next(), it.next(), it.next())
     else {
-        return Err(err(format!("credential '{credential}' is not AKID/date/region/service/aws4_request")));
+        return Err(err(format!(
+            "credential '{credential}' is not AKID/date/region/service/aws4_request"
+        )));
     };
     if terminator != "aws4_request" || date.len() != 8 || akid.is_empty() {
-        return Err(err(format!("credential '{credential}' is not AKID/date/region/service/aws4_request")));
+        return Err(err(format!(
+            "credential '{credential}' is not AKID/date/region/service/aws4_request"
+        )));
     }
-    Ok((akid.to_string(), date.to_string(), region.to_string(), service.to_string()))
+    Ok((
+        akid.to_string(),
+        date.to_string(),
+        region.to_string(),
+        service.to_string(),
+    ))
 }
 
 fn parse_authorization(value: &str, parts: &Parts) -> Result<SignedRequest, AuthError> {
     let malformed = AuthError::MalformedAuthorization;
-    let (algorithm, rest) = value.trim().split_once(' ').ok_or_else(|| malformed("no fields".into()))?;
+    let (algorithm, rest) = value
+        .trim()
+        .split_once(' ')
+        .ok_or_else(|| malformed("no fields".into()))?;
     if algorithm != ALGORITHM {
         return Err(AuthError::UnsupportedAlgorithm(algorithm.to_string()));
     }
     let (mut credential, mut signed_headers, mut signature) = (None, None, None);
     for field in rest.split(',') {
-        let (k, v) = field.trim().split_once('=').ok_or_else(|| malformed(format!("field '{}'", field.trim())))?;
+        let (k, v) = field
+            .trim()
+            .split_once('=')
+            .ok_or_else(|| malformed(format!("field '{}'", field.trim())))?;
         match k {
             "Credential" => credential = Some(v),
             "SignedHeaders" => signed_headers = Some(v),
@@ -326,13 +369,21 @@ fn parse_presigned(query: &str) -> Result<SignedRequest, AuthError> {
             params.insert(k, v);
         }
     }
-    let get = |name: &str| params.get(name).cloned().ok_or_else(|| malformed(format!("missing {name}")));
+    let get = |name: &str| {
+        params
+            .get(name)
+            .cloned()
+            .ok_or_else(|| malformed(format!("missing {name}")))
+    };
     let algorithm = get("X-Amz-Algorithm")?;
     if algorithm != ALGORITHM {
         return Err(AuthError::UnsupportedAlgorithm(algorithm));
     }
-    let (access_key_id, date, region, service) = parse_credential(&get("X-Amz-Credential")?, malformed)?;
-    let expires: u64 = get("X-Amz-Expires")?.parse().map_err(|_| AuthError::InvalidExpires)?;
+    let (access_key_id, date, region, service) =
+        parse_credential(&get("X-Amz-Credential")?, malformed)?;
+    let expires: u64 = get("X-Amz-Expires")?
+        .parse()
+        .map_err(|_| AuthError::InvalidExpires)?;
     if expires == 0 || expires > MAX_PRESIGNED_EXPIRES {
         return Err(AuthError::InvalidExpires);
     }
@@ -341,7 +392,10 @@ fn parse_presigned(query: &str) -> Result<SignedRequest, AuthError> {
         date,
         region,
         service,
-        signed_headers: get("X-Amz-SignedHeaders")?.split(';').map(str::to_string).collect(),
+        signed_headers: get("X-Amz-SignedHeaders")?
+            .split(';')
+            .map(str::to_string)
+            .collect(),
         signature: get("X-Amz-Signature")?,
         amz_date: get("X-Amz-Date")?,
         expires: Some(expires),
@@ -349,8 +403,11 @@ fn parse_presigned(query: &str) -> Result<SignedRequest, AuthError> {
 }
 
 /// Characters left alone by AWS's URI encoding: RFC 3986 unreserved.
-const AWS_ENCODE: &percent_encoding::AsciiSet =
-    &percent_encoding::NON_ALPHANUMERIC.remove(b'-').remove(b'_').remove(b'.').remove(b'~');
+const AWS_ENCODE: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'_')
+    .remove(b'.')
+    .remove(b'~');
 const AWS_ENCODE_PATH: &percent_encoding::AsciiSet = &AWS_ENCODE.remove(b'/');
 
 fn uri_encode(s: &str, set: &'static percent_encoding::AsciiSet) -> String {
@@ -390,7 +447,11 @@ pub fn canonical_query(query: &str) -> String {
         .map(|(k, v)| (uri_encode(&k, AWS_ENCODE), uri_encode(&v, AWS_ENCODE)))
         .collect();
     pairs.sort();
-    pairs.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join("&")
+    pairs
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect::<Vec<_>>()
+        .join("&")
 }
 
 fn canonical_header_value(values: &[&str]) -> String {
@@ -402,7 +463,11 @@ fn canonical_header_value(values: &[&str]) -> String {
 }
 
 /// Builds the canonical request of the SigV4 spec.
-pub fn canonical_request(parts: &Parts, signed: &SignedRequest, payload_hash: &str) -> Result<String, AuthError> {
+pub fn canonical_request(
+    parts: &Parts,
+    signed: &SignedRequest,
+    payload_hash: &str,
+) -> Result<String, AuthError> {
     let mut out = String::with_capacity(512);
     out.push_str(parts.method.as_str());
     out.push('\n');
@@ -411,12 +476,21 @@ pub fn canonical_request(parts: &Parts, signed: &SignedRequest, payload_hash: &s
     out.push_str(&canonical_query(parts.uri.query().unwrap_or("")));
     out.push('\n');
     for name in &signed.signed_headers {
-        let values: Vec<&str> = parts.headers.get_all(name.as_str()).iter().filter_map(|v| v.to_str().ok()).collect();
+        let values: Vec<&str> = parts
+            .headers
+            .get_all(name.as_str())
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .collect();
         let value = if !values.is_empty() {
             canonical_header_value(&values)
         } else if name == "host" {
             // HTTP/2 carries the host in the :authority pseudo-header, which hyper puts in the URI.
-            parts.uri.authority().map(|a| a.as_str().to_string()).ok_or_else(|| AuthError::MissingSignedHeader(name.clone()))?
+            parts
+                .uri
+                .authority()
+                .map(|a| a.as_str().to_string())
+                .ok_or_else(|| AuthError::MissingSignedHeader(name.clone()))?
         } else {
             return Err(AuthError::MissingSignedHeader(name.clone()));
         };
@@ -449,7 +523,10 @@ pub fn signing_key(secret: &str, date: &str, region: &str, service: &str) -> [u8
 
 /// The string to sign for a canonical request.
 pub fn string_to_sign(amz_date: &str, scope: &str, canonical_request: &str) -> String {
-    format!("{ALGORITHM}\n{amz_date}\n{scope}\n{}", hex::encode(Sha256::digest(canonical_request.as_bytes())))
+    format!(
+        "{ALGORITHM}\n{amz_date}\n{scope}\n{}",
+        hex::encode(Sha256::digest(canonical_request.as_bytes()))
+    )
 }
 
 /// Checks a parsed signature against the request. `payload_hash` is what the client declared
@@ -462,15 +539,21 @@ pub fn verify(
     keyring: &Keyring,
     now: SystemTime,
 ) -> Result<Verified, AuthError> {
-    let request_time = parse_amz_date(&signed.amz_date).ok_or_else(|| AuthError::InvalidDate(signed.amz_date.clone()))?;
+    let request_time = parse_amz_date(&signed.amz_date)
+        .ok_or_else(|| AuthError::InvalidDate(signed.amz_date.clone()))?;
     if signed.amz_date.get(..8) != Some(signed.date.as_str()) {
         return Err(AuthError::ScopeDateMismatch);
     }
-    let secret = keyring.secret(&signed.access_key_id).ok_or_else(|| AuthError::UnknownAccessKey(signed.access_key_id.clone()))?;
+    let secret = keyring
+        .secret(&signed.access_key_id)
+        .ok_or_else(|| AuthError::UnknownAccessKey(signed.access_key_id.clone()))?;
     let key = signing_key(secret, &signed.date, &signed.region, &signed.service);
     let scope = signed.scope();
     let canonical = canonical_request(parts, signed, payload_hash)?;
-    let expected = hex::encode(hmac(&key, string_to_sign(&signed.amz_date, &scope, &canonical).as_bytes()));
+    let expected = hex::encode(hmac(
+        &key,
+        string_to_sign(&signed.amz_date, &scope, &canonical).as_bytes(),
+    ));
     if !bool::from(expected.as_bytes().ct_eq(signed.signature.as_bytes())) {
         return Err(AuthError::SignatureMismatch);
     }
@@ -479,11 +562,20 @@ pub fn verify(
         access_key_id: signed.access_key_id.clone(),
         region: signed.region.clone(),
         service: signed.service.clone(),
-        signing: SigningContext { signing_key: key, amz_date: signed.amz_date.clone(), scope, seed_signature: expected },
+        signing: SigningContext {
+            signing_key: key,
+            amz_date: signed.amz_date.clone(),
+            scope,
+            seed_signature: expected,
+        },
     })
 }
 
-fn check_time(request_time: AmzDate, expires: Option<u64>, now: SystemTime) -> Result<(), AuthError> {
+fn check_time(
+    request_time: AmzDate,
+    expires: Option<u64>,
+    now: SystemTime,
+) -> Result<(), AuthError> {
     let request_time = request_time.to_system_time();
     match expires {
         Some(seconds) => {
@@ -496,7 +588,10 @@ fn check_time(request_time: AmzDate, expires: Option<u64>, now: SystemTime) -> R
             }
         }
         None => {
-            let skew = now.duration_since(request_time).or_else(|e| Ok::<_, ()>(e.duration())).unwrap_or_default();
+            let skew = now
+                .duration_since(request_time)
+                .or_else(|e| Ok::<_, ()>(e.duration()))
+                .unwrap_or_default();
             if skew > MAX_SKEW {
                 return Err(AuthError::TimeSkewed);
             }

@@ -91,7 +91,9 @@ pub fn parse_amz_date(s: &str) -> Option<AmzDate> {
     if civil_from_days(days) != (y as i64, m, d) {
         return None; // e.g. February 30th
     }
-    Some(AmzDate { unix_seconds: days * 86_400 + (hh * 3600 + mm * 60 + ss) as i64 })
+    Some(AmzDate {
+        unix_seconds: days * 86_400 + (hh * 3600 + mm * 60 + ss) as i64,
+    })
 }
 
 #[cfg(test)]
@@ -118,6 +120,12 @@ mod tests {
         check("20151330T123600Z", None);
         check("2015083OT123600Z", None);
         check("", None);
-        assert_eq!(AmzDate { unix_seconds: 1_440_938_160 }.to_iso8601(), "2015-08-30T12:36:00.000Z");
+        assert_eq!(
+            AmzDate {
+                unix_seconds: 1_440_938_160
+            }
+            .to_iso8601(),
+            "2015-08-30T12:36:00.000Z"
+        );
     }
 }

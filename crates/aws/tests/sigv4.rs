@@ -4,7 +4,9 @@
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use aws_credential_types::Credentials;
-use aws_sigv4::http_request::{SignableBody, SignableRequest, SignatureLocation, SigningSettings, sign};
+use aws_sigv4::http_request::{
+    SignableBody, SignableRequest, SignatureLocation, SigningSettings, sign,
+};
 use aws_sigv4::sign::v4;
 use nuvem_aws::sigv4::{self, AuthError, Keyring, PayloadMode};
 
@@ -41,7 +43,8 @@ fn sign_request(
     if service == "s3" {
         // What aws-sdk-s3 configures: S3 signs the path as sent, without normalization.
         settings.percent_encoding_mode = aws_sigv4::http_request::PercentEncodingMode::Single;
-        settings.uri_path_normalization_mode = aws_sigv4::http_request::UriPathNormalizationMode::Disabled;
+        settings.uri_path_normalization_mode =
+            aws_sigv4::http_request::UriPathNormalizationMode::Disabled;
     }
     if let Some(exp) = presigned {
         settings.signature_location = SignatureLocation::QueryParams;
@@ -61,11 +64,17 @@ fn sign_request(
         req = req.header(*k, *v);
     }
     let mut req = req.body(()).unwrap();
-    let signable_body = if presigned.is_some() { SignableBody::UnsignedPayload } else { SignableBody::Bytes(body) };
+    let signable_body = if presigned.is_some() {
+        SignableBody::UnsignedPayload
+    } else {
+        SignableBody::Bytes(body)
+    };
     let signable = SignableRequest::new(
         method,
         uri,
-        req.headers().iter().map(|(k, v)| (k.as_str(), v.to_str().unwrap())),
+        req.headers()
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.to_str().unwrap())),
         signable_body,
     )
     .unwrap();
@@ -77,12 +86,21 @@ fn sign_request(
         None if presigned.is_some() => sigv4::UNSIGNED_PAYLOAD.to_string(),
         None => sigv4::sha256_hex(body),
     };
-    Signed { parts, payload_hash }
+    Signed {
+        parts,
+        payload_hash,
+    }
 }
 
 fn verify_at(s: &Signed, now: u64) -> Result<sigv4::Verified, AuthError> {
     let parsed = sigv4::parse(&s.parts)?.expect("request is signed");
-    sigv4::verify(&s.parts, &parsed, &s.payload_hash, &keyring(), UNIX_EPOCH + Duration::from_secs(now))
+    sigv4::verify(
+        &s.parts,
+        &parsed,
+        &s.payload_hash,
+        &keyring(),
+        UNIX_EPOCH + Duration::from_secs(now),
+    )
 }
 
 #[track_caller]
@@ -94,12 +112,25 @@ fn check(s: Signed, now: u64, expected: Result<&str, AuthError>) {
     }
 }
 
-const DDB: &[(&str, &str)] =
-    &[("content-type", "application/x-amz-json-1.0"), ("x-amz-target", "DynamoDB_20120810.ListTables")];
+const DDB: &[(&str, &str)] = &[
+    ("content-type", "application/x-amz-json-1.0"),
+    ("x-amz-target", "DynamoDB_20120810.ListTables"),
+];
 
 #[test]
 fn header_signatures_from_aws_sigv4() {
-    let ddb = |body: &[u8], secret| sign_request("POST", "http://localhost:4566/", DDB, body, "dynamodb", secret, None, false);
+    let ddb = |body: &[u8], secret| {
+        sign_request(
+            "POST",
+            "http://localhost:4566/",
+            DDB,
+            body,
+            "dynamodb",
+            secret,
+            None,
+            false,
+        )
+    };
     check(ddb(b"{}", "test"), T0, Ok("dynamodb"));
     check(ddb(b"{}", "test"), T0 + 14 * 60, Ok("dynamodb"));
     check(ddb(b"{}", "wrong"), T0, Err(AuthError::SignatureMismatch));
@@ -115,7 +146,10 @@ fn header_signatures_from_aws_sigv4() {
     let s3 = sign_request(
         "PUT",
         "http://localhost:4566/bucket/a%20b/%E2%82%AC/c~d?x-id=PutObject&tagging=&z=1%2B2",
-        &[("content-type", "text/plain"), ("x-amz-meta-who", "  many   spaces  ")],
+        &[
+            ("content-type", "text/plain"),
+            ("x-amz-meta-who", "  many   spaces  "),
+        ],
         b"hello",
         "s3",
         "test",
@@ -141,7 +175,18 @@ fn header_signatures_from_aws_sigv4() {
 #[test]
 fn presigned_urls_from_aws_sigv4() {
     let url = "http://localhost:4566/bucket/photo.jpg?response-content-type=image%2Fjpeg";
-    let presign = |secret, exp| sign_request("GET", url, &[], b"", "s3", secret, Some(Duration::from_secs(exp)), false);
+    let presign = |secret, exp| {
+        sign_request(
+            "GET",
+            url,
+            &[],
+            b"",
+            "s3",
+            secret,
+            Some(Duration::from_secs(exp)),
+            false,
+        )
+    };
     check(presign("test", 300), T0 + 299, Ok("s3"));
     check(presign("test", 300), T0 + 301, Err(AuthError::Expired));
     check(presign("wrong", 300), T0, Err(AuthError::SignatureMismatch));
@@ -161,8 +206,14 @@ fn malformed_signatures() {
             .into_parts();
         sigv4::parse(&parts)
     };
-    assert!(matches!(req("AWS4-HMAC-SHA256 Credential=x"), Err(AuthError::MalformedAuthorization(_))));
-    assert!(matches!(req("AWS abc:def"), Err(AuthError::UnsupportedAlgorithm(_))));
+    assert!(matches!(
+        req("AWS4-HMAC-SHA256 Credential=x"),
+        Err(AuthError::MalformedAuthorization(_))
+    ));
+    assert!(matches!(
+        req("AWS abc:def"),
+        Err(AuthError::UnsupportedAlgorithm(_))
+    ));
     assert!(matches!(
         req("AWS4-HMAC-SHA256 Credential=test/2023/us-east-1/s3, SignedHeaders=host, Signature=00"),
         Err(AuthError::MalformedAuthorization(_))
@@ -173,7 +224,11 @@ fn malformed_signatures() {
         .unwrap()
         .into_parts();
     assert_eq!(sigv4::parse(&parts), Err(AuthError::InvalidExpires));
-    let (parts, ()) = http::Request::builder().uri("/b/k").body(()).unwrap().into_parts();
+    let (parts, ()) = http::Request::builder()
+        .uri("/b/k")
+        .body(())
+        .unwrap()
+        .into_parts();
     assert_eq!(sigv4::parse(&parts), Ok(None), "anonymous");
 }
 
@@ -206,7 +261,12 @@ fn aws_published_example() {
     let verified = sigv4::verify(&parts, &parsed, &hash, &keyring(), now).unwrap();
     assert_eq!(verified.region, "us-east-1");
     assert_eq!(
-        hex::encode(sigv4::signing_key("wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY", "20150830", "us-east-1", "iam")),
+        hex::encode(sigv4::signing_key(
+            "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY",
+            "20150830",
+            "us-east-1",
+            "iam"
+        )),
         "c4afb1cc5771d871763a393e44b703571b55cc28424d1a5e86da6ed3c154a4b9"
     );
     let _ = SystemTime::now();
@@ -214,20 +274,39 @@ fn aws_published_example() {
 
 #[test]
 fn payload_modes() {
-    assert_eq!(PayloadMode::parse("UNSIGNED-PAYLOAD"), Ok(PayloadMode::Unsigned));
-    assert_eq!(PayloadMode::parse("STREAMING-AWS4-HMAC-SHA256-PAYLOAD"), Ok(PayloadMode::StreamingSigned));
-    assert_eq!(PayloadMode::parse("STREAMING-UNSIGNED-PAYLOAD-TRAILER"), Ok(PayloadMode::StreamingUnsignedTrailer));
+    assert_eq!(
+        PayloadMode::parse("UNSIGNED-PAYLOAD"),
+        Ok(PayloadMode::Unsigned)
+    );
+    assert_eq!(
+        PayloadMode::parse("STREAMING-AWS4-HMAC-SHA256-PAYLOAD"),
+        Ok(PayloadMode::StreamingSigned)
+    );
+    assert_eq!(
+        PayloadMode::parse("STREAMING-UNSIGNED-PAYLOAD-TRAILER"),
+        Ok(PayloadMode::StreamingUnsignedTrailer)
+    );
     assert_eq!(
         PayloadMode::parse("STREAMING-AWS4-HMAC-SHA256-PAYLOAD-TRAILER"),
         Ok(PayloadMode::StreamingSignedTrailer)
     );
-    assert_eq!(PayloadMode::parse(&sigv4::sha256_hex(b"")), Ok(PayloadMode::Sha256(sha_empty())));
-    assert_eq!(PayloadMode::parse("abc"), Err(AuthError::InvalidContentSha256));
+    assert_eq!(
+        PayloadMode::parse(&sigv4::sha256_hex(b"")),
+        Ok(PayloadMode::Sha256(sha_empty()))
+    );
+    assert_eq!(
+        PayloadMode::parse("abc"),
+        Err(AuthError::InvalidContentSha256)
+    );
     assert!(PayloadMode::StreamingSigned.is_streaming());
 }
 
 fn sha_empty() -> [u8; 32] {
     let mut out = [0u8; 32];
-    hex::decode_to_slice("e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855", &mut out).unwrap();
+    hex::decode_to_slice(
+        "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
+        &mut out,
+    )
+    .unwrap();
     out
 }

@@ -1,1 +1,243 @@
-fn main() {}
+//! The `nuvem` binary: command line, configuration, and wiring the services to their
+//! listeners. Thin on purpose: the services, the AWS protocol and the storage engine live
+//! in their own crates; this file only decides what runs where.
+
+mod config;
+mod edge;
+mod endpoint;
+mod listen;
+mod tls;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Instant;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand, ValueEnum};
+
+use crate::config::{Config, Manifest, Overrides};
+
+const EXAMPLES: &str = "\
+Examples:
+  nuvem up                                   serve the bundled example site (or ./nuvem.toml)
+  nuvem up --manifest site/nuvem.toml        serve your own project
+  nuvem up --api-addr 127.0.0.1:0            pick free ports (printed at start)
+  aws --endpoint-url http://127.0.0.1:4566 dynamodb list-tables
+      (credentials: access key `test`, secret `test`, unless the manifest says otherwise)";
+
+#[derive(Parser, Debug)]
+#[command(name = "nuvem", version, about = "The serverless web stack (edge, WAF, object store, API gateway, functions, tables) in one program that speaks the AWS APIs.", after_help = EXAMPLES)]
+struct Cli {
+    /// Log filter, like RUST_LOG (`info`, `nuvem=debug`).
+    #[arg(long, global = true, env = "NUVEM_LOG")]
+    log: Option<String>,
+    /// Log format.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Human, env = "NUVEM_LOG_FORMAT")]
+    log_format: LogFormat,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum LogFormat {
+    Human,
+    Json,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Deploy what the manifest declares and serve it until Ctrl-C.
+    #[command(after_help = EXAMPLES)]
+    Up(UpArgs),
+}
+
+#[derive(clap::Args, Debug)]
+struct UpArgs {
+    /// The manifest. Default: ./nuvem.toml if present, else the bundled example.
+    #[arg(long, env = "NUVEM_MANIFEST")]
+    manifest: Option<PathBuf>,
+    /// Where state lives. Default: `.nuvem` beside the manifest.
+    #[arg(long, env = "NUVEM_DATA_DIR")]
+    data_dir: Option<PathBuf>,
+    /// The AWS-compatible endpoint. Default 127.0.0.1:4566 (private).
+    #[arg(long, env = "NUVEM_API_ADDR")]
+    api_addr: Option<std::net::SocketAddr>,
+    /// Also serve the AWS endpoint over TLS here.
+    #[arg(long, env = "NUVEM_API_TLS_ADDR")]
+    api_tls_addr: Option<std::net::SocketAddr>,
+    /// The public edge. Default 0.0.0.0:8080.
+    #[arg(long, env = "NUVEM_EDGE_ADDR")]
+    edge_addr: Option<std::net::SocketAddr>,
+}
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    init_logging(cli.log.as_deref(), cli.log_format);
+    let result = match cli.command {
+        Command::Up(args) => up(args),
+    };
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("nuvem: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_logging(filter: Option<&str>, format: LogFormat) {
+    use tracing_subscriber::EnvFilter;
+    let filter = match filter {
+        Some(f) => EnvFilter::new(f),
+        None => {
+            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("warn,nuvem=info"))
+        }
+    };
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Human => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
+}
+
+/// The bundled example's manifest, and the folder its relative paths resolve against.
+const EXAMPLE_MANIFEST: &str = include_str!("../../../examples/meusite/nuvem.toml");
+const EXAMPLE_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples/meusite");
+
+fn load_manifest(path: Option<&Path>) -> anyhow::Result<(Manifest, PathBuf, String)> {
+    let base_of = |p: &Path| {
+        p.parent()
+            .map(Path::to_path_buf)
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or_else(|| PathBuf::from("."))
+    };
+    match path {
+        Some(p) => Ok((Manifest::load(p)?, base_of(p), p.display().to_string())),
+        None if Path::new("nuvem.toml").exists() => Ok((
+            Manifest::load(Path::new("nuvem.toml"))?,
+            PathBuf::from("."),
+            "nuvem.toml".into(),
+        )),
+        None => {
+            let manifest =
+                Manifest::parse(EXAMPLE_MANIFEST).context("the bundled example manifest")?;
+            // The example's files are read from the source tree when it is there; the data
+            // dir goes to the current folder, never into the source tree.
+            Ok((
+                manifest,
+                PathBuf::from(EXAMPLE_DIR),
+                "bundled example (examples/meusite)".into(),
+            ))
+        }
+    }
+}
+
+fn up(args: UpArgs) -> anyhow::Result<()> {
+    let started = Instant::now();
+    let (manifest, base_dir, source) = load_manifest(args.manifest.as_deref())?;
+    let example = args.manifest.is_none() && source.starts_with("bundled");
+    let data_dir = args
+        .data_dir
+        .or_else(|| example.then(|| PathBuf::from(".nuvem")));
+    let overrides = Overrides {
+        api_addr: args.api_addr,
+        api_tls_addr: args.api_tls_addr,
+        edge_addr: args.edge_addr,
+        data_dir,
+    };
+    let config = Config::resolve(manifest, base_dir, overrides)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    runtime.block_on(run(config, source, started))
+}
+
+async fn run(config: Config, source: String, started: Instant) -> anyhow::Result<()> {
+    std::fs::create_dir_all(&config.data_dir)
+        .with_context(|| format!("creating data dir {}", config.data_dir.display()))?;
+    let engine = nuvem_store::FjallEngine::open(&config.data_dir.join("store"), config.durability)
+        .with_context(|| format!("opening the store in {}", config.data_dir.display()))?;
+    let store = nuvem_store::Store::new(engine);
+
+    let mut endpoint = endpoint::Endpoint::new(config.keyring.clone(), store.engine_name());
+    services::register(&mut endpoint, &store, &config)?;
+    let endpoint = Arc::new(endpoint);
+
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let mut tasks = tokio::task::JoinSet::new();
+
+    let api = listen::bind(config.api_addr, "AWS endpoint").await?;
+    let api_addr = api.local_addr()?;
+    tasks.spawn(listen::serve(api, None, endpoint.clone(), stop_rx.clone()));
+    let mut tls_line = None;
+    if let Some(addr) = config.api_tls_addr {
+        let (acceptor, cert) = tls::acceptor(config.tls_cert.as_ref(), &config.data_dir)?;
+        let l = listen::bind(addr, "AWS endpoint (TLS)").await?;
+        tls_line = Some((l.local_addr()?, cert));
+        tasks.spawn(listen::serve(
+            l,
+            Some(acceptor),
+            endpoint.clone(),
+            stop_rx.clone(),
+        ));
+    }
+    let edge = listen::bind(config.edge_addr, "edge").await?;
+    let edge_addr = edge.local_addr()?;
+    tasks.spawn(listen::serve(
+        edge,
+        None,
+        Arc::new(edge::Placeholder),
+        stop_rx.clone(),
+    ));
+
+    services::apply_manifest(&config, &store).await?;
+
+    // What a person (and the testkit, which reads these lines) needs to know.
+    println!("nuvem {} — manifest: {source}", env!("CARGO_PKG_VERSION"));
+    println!("  data dir      {}", config.data_dir.display());
+    println!("  aws endpoint  http://{api_addr}");
+    if let Some((addr, cert)) = &tls_line {
+        println!(
+            "  aws endpoint  https://{addr}  (certificate: {})",
+            cert.display()
+        );
+    }
+    println!("  edge          http://{edge_addr}");
+    println!("  try:          aws --endpoint-url http://{api_addr} dynamodb list-tables");
+    println!("ready in {} ms", started.elapsed().as_millis());
+
+    shutdown_signal().await;
+    println!("shutting down: finishing in-flight requests");
+    let _ = stop_tx.send(true);
+    while tasks.join_next().await.is_some() {}
+    store.sync().context("flushing storage")?;
+    println!("stopped");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot listen for SIGTERM; Ctrl-C still works");
+                    let _ = ctrl_c.await;
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+}
+
+mod services;

@@ -8,58 +8,134 @@ use crate::{Direction, Error, KeyRange, Store};
 
 fn keys(store: &Store, range: KeyRange, direction: Direction) -> Vec<Vec<u8>> {
     let snap = store.snapshot();
-    snap.scan(range, direction).map(|r| r.expect("scan item").0).collect()
+    snap.scan(range, direction)
+        .map(|r| r.expect("scan item").0)
+        .collect()
 }
 
 /// Keys come back in unsigned-byte order, in both directions, whatever the insertion order.
 pub fn ordering(store: &Store) {
-    let inserted: Vec<&[u8]> =
-        vec![b"o/b", b"o/a", b"o/\xff", b"o/", b"o/a\x00", b"o/ab", b"o/\x00", b"o/B"];
-    let batch: Vec<_> = inserted.iter().map(|k| (k.to_vec(), Some(b"v".to_vec()))).collect();
+    let inserted: Vec<&[u8]> = vec![
+        b"o/b", b"o/a", b"o/\xff", b"o/", b"o/a\x00", b"o/ab", b"o/\x00", b"o/B",
+    ];
+    let batch: Vec<_> = inserted
+        .iter()
+        .map(|k| (k.to_vec(), Some(b"v".to_vec())))
+        .collect();
     store.apply(&batch).expect("apply");
     let mut expected: Vec<Vec<u8>> = inserted.iter().map(|k| k.to_vec()).collect();
     expected.sort();
-    assert_eq!(keys(store, KeyRange::prefix(b"o/"), Direction::Forward), expected, "forward order");
+    assert_eq!(
+        keys(store, KeyRange::prefix(b"o/"), Direction::Forward),
+        expected,
+        "forward order"
+    );
     expected.reverse();
-    assert_eq!(keys(store, KeyRange::prefix(b"o/"), Direction::Reverse), expected, "reverse order");
+    assert_eq!(
+        keys(store, KeyRange::prefix(b"o/"), Direction::Reverse),
+        expected,
+        "reverse order"
+    );
 }
 
 /// Range bounds are honoured exactly: included, excluded, unbounded; prefixes stop at the
 /// prefix's successor, including prefixes ending in 0xFF.
 pub fn range_scans(store: &Store) {
-    let batch: Vec<_> =
-        (0u8..10).map(|i| (vec![b'r', i], Some(vec![i]))).chain([(vec![b'r', 0xff, 1], Some(vec![]))]).collect();
+    let batch: Vec<_> = (0u8..10)
+        .map(|i| (vec![b'r', i], Some(vec![i])))
+        .chain([(vec![b'r', 0xff, 1], Some(vec![]))])
+        .collect();
     store.apply(&batch).expect("apply");
-    store.apply(&[(b"s".to_vec(), Some(vec![]))]).expect("apply");
+    store
+        .apply(&[(b"s".to_vec(), Some(vec![]))])
+        .expect("apply");
     let r = |start, end| KeyRange { start, end };
-    let got = keys(store, r(Bound::Included(vec![b'r', 2]), Bound::Excluded(vec![b'r', 5])), Direction::Forward);
-    assert_eq!(got, vec![vec![b'r', 2], vec![b'r', 3], vec![b'r', 4]], "[2,5)");
-    let got = keys(store, r(Bound::Excluded(vec![b'r', 2]), Bound::Included(vec![b'r', 5])), Direction::Reverse);
-    assert_eq!(got, vec![vec![b'r', 5], vec![b'r', 4], vec![b'r', 3]], "(2,5] reversed");
-    assert_eq!(keys(store, KeyRange::prefix(b"r"), Direction::Forward).len(), 11, "prefix r");
-    assert_eq!(keys(store, KeyRange::prefix(&[b'r', 0xff]), Direction::Forward), vec![vec![b'r', 0xff, 1]], "prefix ending in 0xFF");
-    let got = keys(store, r(Bound::Included(vec![b'r', 8]), Bound::Unbounded), Direction::Forward);
-    assert_eq!(got.last().map(Vec::as_slice), Some(&b"s"[..]), "unbounded end reaches the last key");
+    let got = keys(
+        store,
+        r(
+            Bound::Included(vec![b'r', 2]),
+            Bound::Excluded(vec![b'r', 5]),
+        ),
+        Direction::Forward,
+    );
+    assert_eq!(
+        got,
+        vec![vec![b'r', 2], vec![b'r', 3], vec![b'r', 4]],
+        "[2,5)"
+    );
+    let got = keys(
+        store,
+        r(
+            Bound::Excluded(vec![b'r', 2]),
+            Bound::Included(vec![b'r', 5]),
+        ),
+        Direction::Reverse,
+    );
+    assert_eq!(
+        got,
+        vec![vec![b'r', 5], vec![b'r', 4], vec![b'r', 3]],
+        "(2,5] reversed"
+    );
+    assert_eq!(
+        keys(store, KeyRange::prefix(b"r"), Direction::Forward).len(),
+        11,
+        "prefix r"
+    );
+    assert_eq!(
+        keys(store, KeyRange::prefix(&[b'r', 0xff]), Direction::Forward),
+        vec![vec![b'r', 0xff, 1]],
+        "prefix ending in 0xFF"
+    );
+    let got = keys(
+        store,
+        r(Bound::Included(vec![b'r', 8]), Bound::Unbounded),
+        Direction::Forward,
+    );
+    assert_eq!(
+        got.last().map(Vec::as_slice),
+        Some(&b"s"[..]),
+        "unbounded end reaches the last key"
+    );
 }
 
 /// A transaction's writes are all visible after commit, none after an error, and reads inside
 /// it see its own writes (point reads and scans).
 pub fn batches(store: &Store) {
-    store.apply(&[(b"b/1".to_vec(), Some(b"one".to_vec())), (b"b/2".to_vec(), Some(b"two".to_vec()))]).expect("apply");
+    store
+        .apply(&[
+            (b"b/1".to_vec(), Some(b"one".to_vec())),
+            (b"b/2".to_vec(), Some(b"two".to_vec())),
+        ])
+        .expect("apply");
     let seen = store
         .transact(|tx| {
             tx.put(b"b/3", b"three");
             tx.delete(b"b/1");
             let own = tx.get(b"b/3")?;
             let deleted = tx.get(b"b/1")?;
-            let scanned: Vec<_> = tx.scan(KeyRange::prefix(b"b/"), Direction::Forward).map(|r| r.map(|e| e.0)).collect::<Result<_, _>>()?;
+            let scanned: Vec<_> = tx
+                .scan(KeyRange::prefix(b"b/"), Direction::Forward)
+                .map(|r| r.map(|e| e.0))
+                .collect::<Result<_, _>>()?;
             Ok::<_, Error>((own, deleted, scanned))
         })
         .expect("transaction");
-    assert_eq!(seen.0.as_deref(), Some(&b"three"[..]), "read-your-writes: put");
+    assert_eq!(
+        seen.0.as_deref(),
+        Some(&b"three"[..]),
+        "read-your-writes: put"
+    );
     assert_eq!(seen.1, None, "read-your-writes: delete");
-    assert_eq!(seen.2, vec![b"b/2".to_vec(), b"b/3".to_vec()], "read-your-writes: scan");
-    assert_eq!(keys(store, KeyRange::prefix(b"b/"), Direction::Forward), vec![b"b/2".to_vec(), b"b/3".to_vec()], "committed");
+    assert_eq!(
+        seen.2,
+        vec![b"b/2".to_vec(), b"b/3".to_vec()],
+        "read-your-writes: scan"
+    );
+    assert_eq!(
+        keys(store, KeyRange::prefix(b"b/"), Direction::Forward),
+        vec![b"b/2".to_vec(), b"b/3".to_vec()],
+        "committed"
+    );
 
     #[derive(Debug)]
     struct Refused;
@@ -74,18 +150,39 @@ pub fn batches(store: &Store) {
         Err(Refused)
     });
     assert!(r.is_err());
-    assert_eq!(keys(store, KeyRange::prefix(b"b/"), Direction::Forward), vec![b"b/2".to_vec(), b"b/3".to_vec()], "aborted transaction left no trace");
+    assert_eq!(
+        keys(store, KeyRange::prefix(b"b/"), Direction::Forward),
+        vec![b"b/2".to_vec(), b"b/3".to_vec()],
+        "aborted transaction left no trace"
+    );
 }
 
 /// A snapshot keeps seeing the state of its instant while later writes commit.
 pub fn snapshots(store: &Store) {
-    store.apply(&[(b"n/a".to_vec(), Some(b"1".to_vec()))]).expect("apply");
+    store
+        .apply(&[(b"n/a".to_vec(), Some(b"1".to_vec()))])
+        .expect("apply");
     let snap = store.snapshot();
-    store.apply(&[(b"n/a".to_vec(), Some(b"2".to_vec())), (b"n/b".to_vec(), Some(b"2".to_vec()))]).expect("apply");
-    assert_eq!(snap.get(b"n/a").expect("get").as_deref(), Some(&b"1"[..]), "snapshot point read");
-    let n = snap.scan(KeyRange::prefix(b"n/"), Direction::Forward).count();
+    store
+        .apply(&[
+            (b"n/a".to_vec(), Some(b"2".to_vec())),
+            (b"n/b".to_vec(), Some(b"2".to_vec())),
+        ])
+        .expect("apply");
+    assert_eq!(
+        snap.get(b"n/a").expect("get").as_deref(),
+        Some(&b"1"[..]),
+        "snapshot point read"
+    );
+    let n = snap
+        .scan(KeyRange::prefix(b"n/"), Direction::Forward)
+        .count();
     assert_eq!(n, 1, "snapshot scan does not see later keys");
-    assert_eq!(store.get(b"n/a").expect("get").as_deref(), Some(&b"2"[..]), "latest state");
+    assert_eq!(
+        store.get(b"n/a").expect("get").as_deref(),
+        Some(&b"2"[..]),
+        "latest state"
+    );
 }
 
 /// Concurrent read-modify-write transactions are serializable: no increment is lost.
@@ -98,7 +195,10 @@ pub fn serializable_increments(store: &Store) {
                 for _ in 0..per_thread {
                     store
                         .transact(|tx| {
-                            let n = tx.get(b"c/counter")?.map(|v| u64::from_be_bytes(v.try_into().expect("8 bytes"))).unwrap_or(0);
+                            let n = tx
+                                .get(b"c/counter")?
+                                .map(|v| u64::from_be_bytes(v.try_into().expect("8 bytes")))
+                                .unwrap_or(0);
                             tx.put(b"c/counter", &(n + 1).to_be_bytes());
                             Ok::<_, Error>(())
                         })
@@ -107,8 +207,15 @@ pub fn serializable_increments(store: &Store) {
             });
         }
     });
-    let n = store.get(b"c/counter").expect("get").expect("counter exists");
-    assert_eq!(u64::from_be_bytes(n.try_into().expect("8 bytes")), (threads * per_thread) as u64, "lost updates");
+    let n = store
+        .get(b"c/counter")
+        .expect("get")
+        .expect("counter exists");
+    assert_eq!(
+        u64::from_be_bytes(n.try_into().expect("8 bytes")),
+        (threads * per_thread) as u64,
+        "lost updates"
+    );
 }
 
 /// Runs every check against one store; each check uses its own key prefix.

@@ -50,7 +50,11 @@ impl FjallEngine {
         let data = keyspace
             .open_partition("data", PartitionCreateOptions::default())
             .map_err(|e| Error::Corrupt(e.to_string()))?;
-        Ok(Self { keyspace, data, durability })
+        Ok(Self {
+            keyspace,
+            data,
+            durability,
+        })
     }
 }
 
@@ -58,7 +62,8 @@ fn scan_iter<'a, I>(iter: I, direction: Direction) -> ScanIter<'a>
 where
     I: DoubleEndedIterator<Item = fjall::Result<fjall::KvPair>> + 'a,
 {
-    let map = |r: fjall::Result<fjall::KvPair>| r.map(|(k, v)| (k.to_vec(), v.to_vec())).map_err(io);
+    let map =
+        |r: fjall::Result<fjall::KvPair>| r.map(|(k, v)| (k.to_vec(), v.to_vec())).map_err(io);
     match direction {
         Direction::Forward => Box::new(iter.map(map)),
         Direction::Reverse => Box::new(iter.rev().map(map)),
@@ -76,7 +81,11 @@ impl Read for FjallSnapshot<'_> {
     }
 
     fn scan(&self, range: KeyRange, direction: Direction) -> ScanIter<'_> {
-        scan_iter(self.tx.range::<Vec<u8>, _>(self.data, (range.start, range.end)), direction)
+        scan_iter(
+            self.tx
+                .range::<Vec<u8>, _>(self.data, (range.start, range.end)),
+            direction,
+        )
     }
 }
 
@@ -93,7 +102,11 @@ impl Read for FjallTx<'_, '_> {
     }
 
     fn scan(&self, range: KeyRange, direction: Direction) -> ScanIter<'_> {
-        scan_iter(self.tx.range::<Vec<u8>, _>(self.data, (range.start, range.end)), direction)
+        scan_iter(
+            self.tx
+                .range::<Vec<u8>, _>(self.data, (range.start, range.end)),
+            direction,
+        )
     }
 }
 
@@ -109,7 +122,10 @@ impl Tx for FjallTx<'_, '_> {
 
 impl Engine for FjallEngine {
     fn snapshot(&self) -> Box<dyn Snapshot + '_> {
-        Box::new(FjallSnapshot { tx: self.keyspace.read_tx(), data: &self.data })
+        Box::new(FjallSnapshot {
+            tx: self.keyspace.read_tx(),
+            data: &self.data,
+        })
     }
 
     fn write(&self, body: &mut dyn FnMut(&mut dyn Tx) -> Result<Outcome>) -> Result<()> {
@@ -118,7 +134,10 @@ impl Engine for FjallEngine {
             Durability::Fsync => PersistMode::SyncData,
         };
         // fjall's single-writer transactions are serialized by a lock, so the body runs once.
-        let mut tx = FjallTx { tx: self.keyspace.write_tx().durability(Some(mode)), data: &self.data };
+        let mut tx = FjallTx {
+            tx: self.keyspace.write_tx().durability(Some(mode)),
+            data: &self.data,
+        };
         match body(&mut tx)? {
             Outcome::Commit => tx.tx.commit().map_err(io),
             Outcome::Abort => {

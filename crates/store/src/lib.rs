@@ -63,12 +63,18 @@ impl KeyRange {
             Some(succ) => Bound::Excluded(succ),
             None => Bound::Unbounded,
         };
-        Self { start: Bound::Included(prefix.to_vec()), end }
+        Self {
+            start: Bound::Included(prefix.to_vec()),
+            end,
+        }
     }
 
     /// `start <= key < end`.
     pub fn half_open(start: &[u8], end: &[u8]) -> Self {
-        Self { start: Bound::Included(start.to_vec()), end: Bound::Excluded(end.to_vec()) }
+        Self {
+            start: Bound::Included(start.to_vec()),
+            end: Bound::Excluded(end.to_vec()),
+        }
     }
 
     /// Does `key` fall inside this range?
@@ -151,13 +157,17 @@ pub struct Store {
 
 impl std::fmt::Debug for Store {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Store").field("engine", &self.engine.name()).finish()
+        f.debug_struct("Store")
+            .field("engine", &self.engine.name())
+            .finish()
     }
 }
 
 impl Store {
     pub fn new(engine: impl Engine) -> Self {
-        Self { engine: Arc::new(engine) }
+        Self {
+            engine: Arc::new(engine),
+        }
     }
 
     pub fn engine_name(&self) -> &'static str {
@@ -186,13 +196,19 @@ impl Store {
         let mut result = None;
         self.engine.write(&mut |tx| {
             let r = body(tx);
-            let outcome = if r.is_ok() { Outcome::Commit } else { Outcome::Abort };
+            let outcome = if r.is_ok() {
+                Outcome::Commit
+            } else {
+                Outcome::Abort
+            };
             result = Some(r);
             Ok(outcome)
         })?;
         // An engine that reports success must have run the body; treat a broken engine as an
         // internal failure rather than a panic.
-        result.unwrap_or_else(|| Err(Error::Io("engine committed without running the body".into()).into()))
+        result.unwrap_or_else(|| {
+            Err(Error::Io("engine committed without running the body".into()).into())
+        })
     }
 
     /// Writes a batch of puts (`Some`) and deletes (`None`) atomically.

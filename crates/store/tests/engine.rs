@@ -20,10 +20,15 @@ fn data_survives_clean_reopen() {
     let dir = tempfile::tempdir().unwrap();
     {
         let store = open(dir.path());
-        store.apply(&[(b"k".to_vec(), Some(b"v".to_vec()))]).unwrap();
+        store
+            .apply(&[(b"k".to_vec(), Some(b"v".to_vec()))])
+            .unwrap();
         store.sync().unwrap();
     }
-    assert_eq!(open(dir.path()).get(b"k").unwrap().as_deref(), Some(&b"v"[..]));
+    assert_eq!(
+        open(dir.path()).get(b"k").unwrap().as_deref(),
+        Some(&b"v"[..])
+    );
 }
 
 const CHILD_DIR: &str = "NUVEM_STORE_CRASH_CHILD_DIR";
@@ -32,11 +37,15 @@ const CHILD_DIR: &str = "NUVEM_STORE_CRASH_CHILD_DIR";
 /// returned. Does nothing unless the parent set the variable.
 #[test]
 fn crash_child_writer() {
-    let Ok(dir) = std::env::var(CHILD_DIR) else { return };
+    let Ok(dir) = std::env::var(CHILD_DIR) else {
+        return;
+    };
     let store = open(std::path::Path::new(&dir));
     for i in 0u64.. {
         let key = format!("crash/{i:010}");
-        store.apply(&[(key.into_bytes(), Some(i.to_be_bytes().to_vec()))]).unwrap();
+        store
+            .apply(&[(key.into_bytes(), Some(i.to_be_bytes().to_vec()))])
+            .unwrap();
         println!("acked {i}");
     }
 }
@@ -46,15 +55,20 @@ fn crash_child_writer() {
 fn acknowledged_writes_survive_kill_9() {
     let dir = tempfile::tempdir().unwrap();
     let mut child = Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", "crash_child_writer", "--nocapture", "--test-threads=1"])
+        .args([
+            "--exact",
+            "crash_child_writer",
+            "--nocapture",
+            "--test-threads=1",
+        ])
         .env(CHILD_DIR, dir.path())
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let lines = BufReader::new(child.stdout.take().unwrap()).lines();
     let mut acked = None;
-    while let Some(line) = lines.next() {
+    for line in lines {
         if let Some(n) = line.unwrap().strip_prefix("acked ") {
             let n: u64 = n.trim().parse().unwrap();
             acked = Some(n);
@@ -69,6 +83,10 @@ fn acknowledged_writes_survive_kill_9() {
     let store = open(dir.path());
     for i in 0..=acked {
         let v = store.get(format!("crash/{i:010}").as_bytes()).unwrap();
-        assert_eq!(v, Some(i.to_be_bytes().to_vec()), "acknowledged write {i} lost after kill -9");
+        assert_eq!(
+            v,
+            Some(i.to_be_bytes().to_vec()),
+            "acknowledged write {i} lost after kill -9"
+        );
     }
 }

@@ -1,1 +1,202 @@
-//! placeholder
+//! Dev-only: start the real `nuvem` binary on ephemeral loopback ports with a temporary data
+//! dir, and build SDK clients pointed at it. Integration tests of the `nuvem` crate pass
+//! `env!("CARGO_BIN_EXE_nuvem")`, so they run exactly the binary `cargo test` built.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use aws_credential_types::Credentials;
+
+/// A running nuvem. Killed when dropped.
+pub struct Nuvem {
+    child: Option<Child>,
+    /// `http://127.0.0.1:PORT` of the AWS endpoint.
+    pub api_url: String,
+    /// `http://127.0.0.1:PORT` of the public edge.
+    pub edge_url: String,
+    /// `https://127.0.0.1:PORT` of the AWS endpoint over TLS, when started with TLS.
+    pub api_tls_url: Option<String>,
+    /// Lines nuvem printed after it became ready.
+    output: mpsc::Receiver<String>,
+    /// The printed start-up lines.
+    pub banner: Vec<String>,
+    dir: tempfile::TempDir,
+    bin: PathBuf,
+}
+
+/// Options for [`Nuvem::start_with`].
+#[derive(Default, Clone)]
+pub struct Options {
+    /// The manifest text (an empty manifest when `None`).
+    pub manifest: Option<String>,
+    /// Also listen with TLS.
+    pub tls: bool,
+}
+
+impl Nuvem {
+    /// Starts `nuvem up` with an empty manifest.
+    pub fn start(bin: &str) -> Self {
+        Self::start_with(bin, Options::default())
+    }
+
+    pub fn start_with(bin: &str, options: Options) -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        std::fs::write(
+            dir.path().join("nuvem.toml"),
+            options.manifest.clone().unwrap_or_default(),
+        )
+        .expect("write manifest");
+        let mut n = Self {
+            child: None,
+            api_url: String::new(),
+            edge_url: String::new(),
+            api_tls_url: None,
+            output: mpsc::channel().1,
+            banner: Vec::new(),
+            dir,
+            bin: PathBuf::from(bin),
+        };
+        n.launch(options.tls);
+        n
+    }
+
+    /// The folder holding the manifest and the data dir (`data/`).
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    fn launch(&mut self, tls: bool) {
+        let mut cmd = Command::new(&self.bin);
+        cmd.arg("up")
+            .arg("--manifest")
+            .arg(self.dir.path().join("nuvem.toml"))
+            .arg("--data-dir")
+            .arg(self.dir.path().join("data"))
+            .args(["--api-addr", "127.0.0.1:0", "--edge-addr", "127.0.0.1:0"])
+            .env(
+                "NUVEM_LOG",
+                std::env::var("NUVEM_TEST_LOG").unwrap_or_else(|_| "warn".into()),
+            )
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit());
+        if tls {
+            cmd.args(["--api-tls-addr", "127.0.0.1:0"]);
+        }
+        let mut child = cmd.spawn().expect("spawn nuvem");
+        let stdout = child.stdout.take().expect("stdout");
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let mut banner = Vec::new();
+        loop {
+            let line = match rx.recv_timeout(Duration::from_secs(30)) {
+                Ok(l) => l,
+                Err(e) => {
+                    let _ = child.kill();
+                    panic!("nuvem did not become ready ({e}); it printed: {banner:#?}");
+                }
+            };
+            let url = line
+                .split_whitespace()
+                .find(|w| w.starts_with("http://") || w.starts_with("https://"))
+                .map(str::to_string);
+            if line.trim_start().starts_with("aws endpoint") {
+                match url {
+                    Some(u) if u.starts_with("https://") => self.api_tls_url = Some(u),
+                    Some(u) => self.api_url = u,
+                    None => {}
+                }
+            } else if line.trim_start().starts_with("edge") {
+                self.edge_url = url.unwrap_or_default();
+            }
+            let ready = line.starts_with("ready in");
+            banner.push(line);
+            if ready {
+                break;
+            }
+        }
+        self.banner = banner;
+        self.output = rx;
+        self.child = Some(child);
+    }
+
+    /// Sends SIGTERM and waits for the exit status (the graceful path).
+    pub fn terminate(&mut self) -> std::process::ExitStatus {
+        let mut child = self.child.take().expect("running");
+        let status = Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status()
+            .expect("run kill");
+        assert!(status.success(), "kill -TERM failed");
+        child.wait().expect("wait")
+    }
+
+    /// Kills the process with SIGKILL, as a crash would.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Starts nuvem again on the same manifest and data dir (new ports).
+    pub fn restart(&mut self) {
+        self.kill();
+        self.launch(self.api_tls_url.is_some());
+    }
+
+    /// Lines printed since start-up (non-blocking).
+    pub fn drain_output(&self) -> Vec<String> {
+        self.output.try_iter().collect()
+    }
+
+    pub fn credentials(&self) -> Credentials {
+        Credentials::new("test", "test", None, None, "nuvem-testkit")
+    }
+
+    /// An aws-sdk-dynamodb client for this nuvem.
+    pub fn dynamodb(&self) -> aws_sdk_dynamodb::Client {
+        self.dynamodb_with(self.credentials())
+    }
+
+    pub fn dynamodb_with(&self, credentials: Credentials) -> aws_sdk_dynamodb::Client {
+        let conf = aws_sdk_dynamodb::Config::builder()
+            .behavior_version(aws_sdk_dynamodb::config::BehaviorVersion::latest())
+            .region(aws_sdk_dynamodb::config::Region::new("us-east-1"))
+            .credentials_provider(credentials)
+            .endpoint_url(&self.api_url)
+            .build();
+        aws_sdk_dynamodb::Client::from_conf(conf)
+    }
+
+    /// An aws-sdk-s3 client for this nuvem (path-style addressing).
+    pub fn s3(&self) -> aws_sdk_s3::Client {
+        self.s3_with(self.credentials())
+    }
+
+    pub fn s3_with(&self, credentials: Credentials) -> aws_sdk_s3::Client {
+        let conf = aws_sdk_s3::Config::builder()
+            .behavior_version(aws_sdk_s3::config::BehaviorVersion::latest())
+            .region(aws_sdk_s3::config::Region::new("us-east-1"))
+            .credentials_provider(credentials)
+            .endpoint_url(&self.api_url)
+            .force_path_style(true)
+            .build();
+        aws_sdk_s3::Client::from_conf(conf)
+    }
+}
+
+impl Drop for Nuvem {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}

@@ -1,0 +1,283 @@
+//! The AWS-compatible endpoint: one HTTP handler in front of every service.
+//!
+//! For each request: give it a request id and a tracing span, answer `/_nuvem/health`,
+//! find the signature, decide the service (scope, `X-Amz-Target`, path), check the payload
+//! hash and the signature, then hand the request to the service. Every refusal is the AWS
+//! error of the protocol the client speaks. This module owns no service logic.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Instant, SystemTime};
+
+use bytes::Bytes;
+use http::{Request, Response, StatusCode};
+use http_body_util::BodyExt;
+use nuvem_aws::sigv4::{self, AuthError, Keyring, PayloadMode};
+use nuvem_aws::{
+    AwsError, AwsRequest, Body, BodyHandling, Caller, Protocol, RequestId, Service, full_body,
+};
+use tracing::Instrument;
+
+/// The registered services and what every request needs.
+pub struct Endpoint {
+    services: BTreeMap<&'static str, Arc<dyn Service>>,
+    keyring: Keyring,
+    started: Instant,
+    engine: &'static str,
+}
+
+/// The protocol of AWS services that nuvem may not provide, so that even a refusal for
+/// them is in a shape their SDK understands.
+fn protocol_of(service: &str, parts: &http::request::Parts) -> Protocol {
+    match service {
+        "s3" => Protocol::RestXml,
+        "dynamodb" => Protocol::AwsJson1_0 {
+            namespace: "com.amazonaws.dynamodb.v20120810",
+        },
+        "lambda" | "apigateway" => Protocol::RestJson,
+        "wafv2" => Protocol::AwsJson1_1 {
+            namespace: "com.amazonaws.wafv2",
+        },
+        _ if parts.headers.contains_key("x-amz-target") => Protocol::AwsJson1_1 {
+            namespace: "com.amazonaws.nuvem",
+        },
+        _ => Protocol::RestXml,
+    }
+}
+
+impl Endpoint {
+    pub fn new(keyring: Keyring, engine: &'static str) -> Self {
+        Self {
+            services: BTreeMap::new(),
+            keyring,
+            started: Instant::now(),
+            engine,
+        }
+    }
+
+    pub fn register(&mut self, service: Arc<dyn Service>) {
+        self.services.insert(service.name(), service);
+    }
+
+    /// Handles one request; never fails (every failure is an AWS error response).
+    pub async fn handle(self: Arc<Self>, req: Request<Body>) -> Response<Body> {
+        let request_id = RequestId::new();
+        let span = tracing::info_span!("request", id = %request_id, method = %req.method(), path = %req.uri().path());
+        async move {
+            let start = Instant::now();
+            let mut resp = self.dispatch(req, &request_id).await;
+            request_id.add_headers(resp.headers_mut());
+            tracing::info!(
+                status = resp.status().as_u16(),
+                micros = start.elapsed().as_micros() as u64,
+                "done"
+            );
+            resp
+        }
+        .instrument(span)
+        .await
+    }
+
+    async fn dispatch(&self, req: Request<Body>, request_id: &RequestId) -> Response<Body> {
+        let (parts, body) = req.into_parts();
+        if parts.uri.path() == "/_nuvem/health" && parts.method == http::Method::GET {
+            return self.health();
+        }
+        let signed = sigv4::parse(&parts);
+        let service_name =
+            nuvem_aws::routing::service_for(&parts, signed.as_ref().ok().and_then(Option::as_ref));
+        let service = self.services.get(service_name.as_str()).cloned();
+        let protocol = service
+            .as_ref()
+            .map(|s| s.protocol())
+            .unwrap_or_else(|| protocol_of(&service_name, &parts));
+        let refuse = |e: AwsError| e.to_response(protocol, request_id);
+        let auth_refusal = |e: AuthError| {
+            tracing::info!(error = %e, "authentication refused");
+            e.to_aws_error(protocol).to_response(protocol, request_id)
+        };
+
+        let signed = match signed {
+            Ok(s) => s,
+            Err(e) => return auth_refusal(e),
+        };
+        let declared = match parts
+            .headers
+            .get("x-amz-content-sha256")
+            .map(|v| v.to_str())
+        {
+            None => None,
+            Some(Ok(v)) => match PayloadMode::parse(v) {
+                Ok(mode) => Some((v.to_string(), mode)),
+                Err(e) => return auth_refusal(e),
+            },
+            Some(Err(_)) => return auth_refusal(AuthError::InvalidContentSha256),
+        };
+
+        // Bodies of buffered services are read now, so the signature covers them.
+        // Unknown services get their body read too, so that their signature is checked
+        // before they learn that the service does not exist.
+        let handling = service
+            .as_ref()
+            .map(|s| s.body_handling())
+            .unwrap_or(BodyHandling::Buffered { limit: 1 << 20 });
+        let (body, payload, computed_hash) = match handling {
+            BodyHandling::Buffered { limit } => {
+                let bytes = match read_body(body, limit).await {
+                    Ok(b) => b,
+                    Err(ReadError::TooLarge) => {
+                        return refuse(AwsError::new(
+                            StatusCode::PAYLOAD_TOO_LARGE,
+                            "RequestEntityTooLarge",
+                            format!(
+                                "Request body is larger than the {limit} bytes this API accepts"
+                            ),
+                        ));
+                    }
+                    Err(ReadError::Broken) => {
+                        return refuse(AwsError::new(
+                            StatusCode::BAD_REQUEST,
+                            "IncompleteBody",
+                            "Could not read the request body",
+                        ));
+                    }
+                };
+                let hash = sigv4::sha256_hex(&bytes);
+                let payload = match &declared {
+                    Some((v, PayloadMode::Sha256(_))) if *v != hash => {
+                        return refuse(match protocol {
+                            Protocol::RestXml => AwsError::new(
+                                StatusCode::BAD_REQUEST,
+                                "XAmzContentSHA256Mismatch",
+                                "The provided 'x-amz-content-sha256' header does not match what was computed.",
+                            ),
+                            _ => AuthError::SignatureMismatch.to_aws_error(protocol),
+                        });
+                    }
+                    Some((_, mode)) => mode.clone(),
+                    None => PayloadMode::parse(&hash).unwrap_or(PayloadMode::Unsigned),
+                };
+                (full_body(bytes), payload, Some(hash))
+            }
+            BodyHandling::Streamed => {
+                let mode = match &declared {
+                    Some((_, mode)) => mode.clone(),
+                    None => PayloadMode::Unsigned,
+                };
+                (body, mode, None)
+            }
+        };
+
+        let caller = match &signed {
+            None => {
+                if !service.as_ref().is_some_and(|s| s.accepts_anonymous()) {
+                    return refuse(missing_auth(protocol));
+                }
+                Caller::Anonymous
+            }
+            Some(signed) => {
+                let hash = match (&declared, &computed_hash) {
+                    (Some((v, _)), _) => v.clone(),
+                    (None, _) if signed.is_presigned() => sigv4::UNSIGNED_PAYLOAD.to_string(),
+                    (None, Some(h)) => h.clone(),
+                    (None, None) => {
+                        return refuse(AwsError::new(
+                            StatusCode::BAD_REQUEST,
+                            "InvalidRequest",
+                            "Missing required header for this request: x-amz-content-sha256",
+                        ));
+                    }
+                };
+                match sigv4::verify(&parts, signed, &hash, &self.keyring, SystemTime::now()) {
+                    Ok(v) => Caller::Signed(v),
+                    Err(e) => return auth_refusal(e),
+                }
+            }
+        };
+        let Some(service) = service else {
+            return refuse(AwsError::new(
+                StatusCode::NOT_IMPLEMENTED,
+                "NotImplemented",
+                format!("nuvem does not provide the service '{service_name}'"),
+            ));
+        };
+        tracing::debug!(
+            service = service.name(),
+            access_key = caller.access_key_id().unwrap_or("-"),
+            "authenticated"
+        );
+        service
+            .call(AwsRequest {
+                parts,
+                body,
+                request_id: request_id.clone(),
+                caller,
+                payload,
+            })
+            .await
+    }
+
+    fn health(&self) -> Response<Body> {
+        let services: serde_json::Map<String, serde_json::Value> = self
+            .services
+            .iter()
+            .map(|(name, s)| {
+                (
+                    name.to_string(),
+                    serde_json::to_value(s.health()).unwrap_or_default(),
+                )
+            })
+            .collect();
+        let body = serde_json::json!({
+            "status": "ok",
+            "version": env!("CARGO_PKG_VERSION"),
+            "uptime_seconds": self.started.elapsed().as_secs(),
+            "storage": self.engine,
+            "services": services,
+        });
+        let mut resp = Response::new(full_body(Bytes::from(body.to_string())));
+        resp.headers_mut().insert(
+            http::header::CONTENT_TYPE,
+            http::HeaderValue::from_static("application/json"),
+        );
+        resp
+    }
+}
+
+enum ReadError {
+    TooLarge,
+    Broken,
+}
+
+/// Reads a whole body, refusing more than `limit` bytes without reading past it.
+async fn read_body(mut body: Body, limit: usize) -> Result<Bytes, ReadError> {
+    let mut buf = bytes::BytesMut::new();
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|_| ReadError::Broken)?;
+        if let Ok(data) = frame.into_data() {
+            if buf.len() + data.len() > limit {
+                return Err(ReadError::TooLarge);
+            }
+            buf.extend_from_slice(&data);
+        }
+    }
+    Ok(buf.freeze())
+}
+
+/// The error for an unsigned request to a service that needs a signature.
+fn missing_auth(protocol: Protocol) -> AwsError {
+    match protocol {
+        Protocol::RestXml => AwsError::new(StatusCode::FORBIDDEN, "AccessDenied", "Access Denied"),
+        Protocol::RestJson => AwsError::new(
+            StatusCode::FORBIDDEN,
+            "MissingAuthenticationTokenException",
+            "Missing Authentication Token",
+        ),
+        _ => AwsError::new(
+            StatusCode::BAD_REQUEST,
+            "MissingAuthenticationTokenException",
+            "Request is missing Authentication Token",
+        )
+        .with_namespace("com.amazon.coral.service"),
+    }
+}
