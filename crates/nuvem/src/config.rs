@@ -217,7 +217,9 @@ pub struct Config {
     pub durability: nuvem_store::Durability,
     pub tls_cert: Option<(PathBuf, PathBuf)>,
     pub keyring: nuvem_aws::sigv4::Keyring,
-    /// The folder that relative paths in the manifest are relative to.
+    /// The folder that relative paths in the manifest are relative to (bucket files and
+    /// function code, read by the services of later issues).
+    #[allow(dead_code)]
     pub base_dir: PathBuf,
     pub manifest: Manifest,
 }

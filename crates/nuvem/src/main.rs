@@ -163,7 +163,7 @@ async fn run(config: Config, source: String, started: Instant) -> anyhow::Result
     let store = nuvem_store::Store::new(engine);
 
     let mut endpoint = endpoint::Endpoint::new(config.keyring.clone(), store.engine_name());
-    services::register(&mut endpoint, &store, &config)?;
+    let services = services::register(&mut endpoint, &store, &config)?;
     let endpoint = Arc::new(endpoint);
 
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
@@ -193,7 +193,7 @@ async fn run(config: Config, source: String, started: Instant) -> anyhow::Result
         stop_rx.clone(),
     ));
 
-    services::apply_manifest(&config, &store).await?;
+    services::apply_manifest(&config, &services)?;
 
     // What a person (and the testkit, which reads these lines) needs to know.
     println!("nuvem {} — manifest: {source}", env!("CARGO_PKG_VERSION"));

@@ -2,3 +2,4 @@
 //! clients over loopback. One test binary for every area, so the SDKs are linked once.
 
 mod endpoint;
+mod manifest;

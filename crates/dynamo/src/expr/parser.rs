@@ -1,0 +1,611 @@
+//! Recursive-descent parser for condition, projection and key condition expressions, and the
+//! pieces shared with update expressions (paths, placeholders, errors).
+//!
+//! Owns: the grammar and DynamoDB's static checks (reserved words, undefined placeholders,
+//! operand counts and literal operand types, overlapping paths, size and nesting limits).
+//! Precedence, loosest first: OR, AND, NOT, then comparisons, BETWEEN, IN and functions
+//! (<https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/Expressions.OperatorsAndFunctions.html>).
+//! Must not: evaluate anything against an item.
+
+use super::ast::{CmpOp, Cond, KeyCondition, Operand, SortCondition};
+use super::lexer::{Tok, Token, tokenize};
+use super::path::{Path, PathElem, Projection};
+use super::reserved::is_reserved;
+use super::{Condition, ExprContext, ExprError, ExprKind, MAX_EXPRESSION_LEN};
+use crate::value::AttributeValue;
+
+/// Deepest document path DynamoDB accepts.
+const MAX_PATH_DEPTH: usize = 32;
+/// Bound on parenthesis/NOT/function nesting: keeps recursion (here and in evaluation)
+/// shallow for any input. Real expressions never come close.
+const MAX_NESTING: usize = 100;
+/// Most operands of IN.
+const MAX_IN_OPERANDS: usize = 100;
+
+pub(crate) struct Parser<'c, 'a, 's> {
+    ctx: &'c mut ExprContext<'a>,
+    src: &'s str,
+    toks: Vec<Token>,
+    pos: usize,
+    pub(crate) kind: ExprKind,
+    depth: usize,
+}
+
+impl<'c, 'a, 's> Parser<'c, 'a, 's> {
+    pub(crate) fn new(
+        ctx: &'c mut ExprContext<'a>,
+        src: &'s str,
+        kind: ExprKind,
+    ) -> Result<Self, ExprError> {
+        let invalid = |detail: String| ExprError::Invalid { kind, detail };
+        if src.len() > MAX_EXPRESSION_LEN {
+            return Err(invalid(format!(
+                "Expression size has exceeded the maximum allowed size; expression size: {}",
+                src.len()
+            )));
+        }
+        if src.trim().is_empty() {
+            return Err(invalid("The expression can not be empty;".to_string()));
+        }
+        Ok(Parser {
+            ctx,
+            src,
+            toks: tokenize(src),
+            pos: 0,
+            kind,
+            depth: 0,
+        })
+    }
+
+    // ---- token helpers ----------------------------------------------------------------
+
+    pub(crate) fn err(&self, detail: impl Into<String>) -> ExprError {
+        ExprError::Invalid {
+            kind: self.kind,
+            detail: detail.into(),
+        }
+    }
+
+    fn tok_at(&self, i: usize) -> Option<&Token> {
+        self.toks.get(i)
+    }
+
+    pub(crate) fn peek(&self) -> &Tok {
+        self.tok_at(self.pos).map_or(&Tok::Eof, |t| &t.tok)
+    }
+
+    fn peek2(&self) -> &Tok {
+        self.tok_at(self.pos + 1).map_or(&Tok::Eof, |t| &t.tok)
+    }
+
+    fn text_at(&self, i: usize) -> &'s str {
+        let src: &'s str = self.src;
+        self.tok_at(i)
+            .and_then(|t| src.get(t.start..t.end))
+            .unwrap_or("")
+    }
+
+    pub(crate) fn text(&self) -> &'s str {
+        self.text_at(self.pos)
+    }
+
+    pub(crate) fn advance(&mut self) {
+        if self.pos + 1 < self.toks.len() {
+            self.pos += 1;
+        }
+    }
+
+    pub(crate) fn is_punct(&self, p: &str) -> bool {
+        matches!(self.peek(), Tok::Punct(q) if *q == p)
+    }
+
+    pub(crate) fn is_keyword(&self, kw: &str) -> bool {
+        *self.peek() == Tok::Ident && self.text().eq_ignore_ascii_case(kw)
+    }
+
+    pub(crate) fn eat_punct(&mut self, p: &str) -> bool {
+        let hit = self.is_punct(p);
+        if hit {
+            self.advance();
+        }
+        hit
+    }
+
+    pub(crate) fn expect_punct(&mut self, p: &str) -> Result<(), ExprError> {
+        if self.eat_punct(p) {
+            Ok(())
+        } else {
+            Err(self.syntax_error())
+        }
+    }
+
+    pub(crate) fn expect_eof(&self) -> Result<(), ExprError> {
+        match self.peek() {
+            Tok::Eof => Ok(()),
+            _ => Err(self.syntax_error()),
+        }
+    }
+
+    /// DynamoDB's syntax error: the offending token and the text around it (the previous
+    /// token through the next one).
+    pub(crate) fn syntax_error(&self) -> ExprError {
+        let first = self.pos.saturating_sub(1);
+        let last = if matches!(self.peek(), Tok::Eof) {
+            self.pos
+        } else {
+            (self.pos + 1).min(self.toks.len().saturating_sub(1))
+        };
+        let start = self.tok_at(first).map_or(0, |t| t.start);
+        let end = self.tok_at(last).map_or(self.src.len(), |t| t.end);
+        let near = self.src.get(start..end).unwrap_or("");
+        let token = match self.peek() {
+            Tok::Eof => "<EOF>".to_string(),
+            _ => format!("\"{}\"", self.text()),
+        };
+        self.err(format!("Syntax error; token: {token}, near: \"{near}\""))
+    }
+
+    /// Enters one level of nesting, refusing to go deeper than [`MAX_NESTING`].
+    pub(crate) fn enter(&mut self) -> Result<(), ExprError> {
+        self.depth += 1;
+        if self.depth > MAX_NESTING {
+            return Err(self.err(format!(
+                "The expression has too many levels of nesting; maximum: {MAX_NESTING}"
+            )));
+        }
+        Ok(())
+    }
+
+    pub(crate) fn leave(&mut self) {
+        self.depth = self.depth.saturating_sub(1);
+    }
+
+    // ---- paths and placeholders ---------------------------------------------------------
+
+    fn path_name(&mut self) -> Result<String, ExprError> {
+        let text = self.text();
+        let name = match self.peek() {
+            Tok::Ident if is_reserved(text) => {
+                return Err(self.err(format!(
+                    "Attribute name is a reserved keyword; reserved keyword: {text}"
+                )));
+            }
+            Tok::Ident => text.to_string(),
+            Tok::Name => self.ctx.name(text).ok_or_else(|| {
+                self.err(format!(
+                    "An expression attribute name used in the document path is not defined; attribute name: {text}"
+                ))
+            })?,
+            _ => return Err(self.syntax_error()),
+        };
+        self.advance();
+        Ok(name)
+    }
+
+    /// `name ( '.' name | '[' int ']' )*`
+    pub(crate) fn path(&mut self) -> Result<Path, ExprError> {
+        let mut path = Path::name(self.path_name()?);
+        loop {
+            if self.eat_punct(".") {
+                let name = self.path_name()?;
+                path.push(PathElem::Name(name));
+            } else if self.eat_punct("[") {
+                if *self.peek() != Tok::Int {
+                    return Err(self.syntax_error());
+                }
+                let index = self.text().parse::<usize>().map_err(|_| {
+                    self.err(format!("List index is out of range; index: {}", self.text()))
+                })?;
+                self.advance();
+                self.expect_punct("]")?;
+                path.push(PathElem::Index(index));
+            } else {
+                break;
+            }
+            if path.depth() > MAX_PATH_DEPTH {
+                return Err(self.err(format!(
+                    "The document path has too many nesting levels; nesting levels: {}",
+                    path.depth()
+                )));
+            }
+        }
+        Ok(path)
+    }
+
+    /// A `:value` placeholder at the current token.
+    pub(crate) fn value(&mut self) -> Result<AttributeValue, ExprError> {
+        let text = self.text();
+        let v = self.ctx.value(text).ok_or_else(|| {
+            self.err(format!(
+                "An expression attribute value used in expression is not defined; attribute value: {text}"
+            ))
+        })?;
+        self.advance();
+        Ok(v)
+    }
+
+    /// Whether the current token is a function call: an identifier followed by `(`.
+    pub(crate) fn at_function(&self) -> bool {
+        *self.peek() == Tok::Ident && matches!(self.peek2(), Tok::Punct("("))
+    }
+
+    // ---- conditions --------------------------------------------------------------------
+
+    pub(crate) fn condition_expression(mut self) -> Result<Condition, ExprError> {
+        let c = self.or()?;
+        self.expect_eof()?;
+        Ok(Condition(c))
+    }
+
+    fn or(&mut self) -> Result<Cond, ExprError> {
+        let mut left = self.and()?;
+        while self.is_keyword("OR") {
+            self.advance();
+            let right = self.and()?;
+            left = Cond::Or(Box::new(left), Box::new(right));
+        }
+        Ok(left)
+    }
+
+    fn and(&mut self) -> Result<Cond, ExprError> {
+        let mut left = self.not()?;
+        while self.is_keyword("AND") {
+            self.advance();
+            let right = self.not()?;
+            left = Cond::And(Box::new(left), Box::new(right));
+        }
+        Ok(left)
+    }
+
+    fn not(&mut self) -> Result<Cond, ExprError> {
+        if self.is_keyword("NOT") {
+            self.advance();
+            self.enter()?;
+            let inner = self.not()?;
+            self.leave();
+            return Ok(Cond::Not(Box::new(inner)));
+        }
+        self.primary()
+    }
+
+    fn primary(&mut self) -> Result<Cond, ExprError> {
+        if self.eat_punct("(") {
+            self.enter()?;
+            let c = self.or()?;
+            self.expect_punct(")")?;
+            self.leave();
+            return Ok(c);
+        }
+        if self.at_function() && self.text() != "size" {
+            return self.boolean_function();
+        }
+        let left = self.operand()?;
+        self.comparison(left)
+    }
+
+    fn boolean_function(&mut self) -> Result<Cond, ExprError> {
+        let name = self.text();
+        if !matches!(
+            name,
+            "attribute_exists" | "attribute_not_exists" | "attribute_type" | "begins_with" | "contains"
+        ) {
+            return Err(self.err(format!("Invalid function name; function: {name}")));
+        }
+        let args = self.arguments()?;
+        let count = |n: usize| {
+            if args.len() == n {
+                Ok(())
+            } else {
+                Err(self.err(format!(
+                    "Incorrect number of operands for operator or function; operator or function: {name}, number of operands: {}",
+                    args.len()
+                )))
+            }
+        };
+        let needs_path = || {
+            self.err(format!(
+                "Operator or function requires a document path; operator or function: {name}"
+            ))
+        };
+        match name {
+            "attribute_exists" | "attribute_not_exists" => {
+                count(1)?;
+                let Some(Operand::Path(p)) = args.into_iter().next() else {
+                    return Err(needs_path());
+                };
+                Ok(if name == "attribute_exists" {
+                    Cond::AttributeExists(p)
+                } else {
+                    Cond::AttributeNotExists(p)
+                })
+            }
+            _ => {
+                count(2)?;
+                let mut it = args.into_iter();
+                let (Some(a), Some(b)) = (it.next(), it.next()) else {
+                    return Err(self.syntax_error());
+                };
+                if !matches!(a, Operand::Path(_)) && name != "contains" {
+                    return Err(needs_path());
+                }
+                match name {
+                    "attribute_type" => {
+                        match &b {
+                            Operand::Value(AttributeValue::S(t)) if is_type_name(t) => {}
+                            Operand::Value(AttributeValue::S(t)) => {
+                                return Err(self.err(format!(
+                                    "Invalid attribute type name found in type descriptor; type: {t}"
+                                )));
+                            }
+                            Operand::Value(v) => return Err(self.operand_type(name, v)),
+                            _ => {}
+                        }
+                        Ok(Cond::AttributeType(a, b))
+                    }
+                    "begins_with" => {
+                        if let Operand::Value(v) = &b
+                            && !matches!(v, AttributeValue::S(_) | AttributeValue::B(_))
+                        {
+                            return Err(self.operand_type(name, v));
+                        }
+                        Ok(Cond::BeginsWith(a, b))
+                    }
+                    _ => Ok(Cond::Contains(a, b)),
+                }
+            }
+        }
+    }
+
+    pub(crate) fn operand_type(&self, op: &str, v: &AttributeValue) -> ExprError {
+        self.err(format!(
+            "Incorrect operand type for operator or function; operator or function: {op}, operand type: {}",
+            v.type_name()
+        ))
+    }
+
+    /// `( operand (, operand)* )` after a function name.
+    fn arguments(&mut self) -> Result<Vec<Operand>, ExprError> {
+        self.advance();
+        self.expect_punct("(")?;
+        self.enter()?;
+        let mut args = vec![self.operand()?];
+        while self.eat_punct(",") {
+            args.push(self.operand()?);
+        }
+        self.expect_punct(")")?;
+        self.leave();
+        Ok(args)
+    }
+
+    fn operand(&mut self) -> Result<Operand, ExprError> {
+        if self.at_function() {
+            let name = self.text();
+            if name != "size" {
+                return Err(self.err(format!("Invalid function name; function: {name}")));
+            }
+            let args = self.arguments()?;
+            let n = args.len();
+            return match args.into_iter().next() {
+                Some(Operand::Path(p)) if n == 1 => Ok(Operand::Size(p)),
+                _ if n != 1 => Err(self.err(format!(
+                    "Incorrect number of operands for operator or function; operator or function: size, number of operands: {n}"
+                ))),
+                _ => Err(self.err(
+                    "Operator or function requires a document path; operator or function: size",
+                )),
+            };
+        }
+        if *self.peek() == Tok::Value {
+            return self.value().map(Operand::Value);
+        }
+        self.path().map(Operand::Path)
+    }
+
+    fn comparison(&mut self, left: Operand) -> Result<Cond, ExprError> {
+        let op = match self.peek() {
+            Tok::Punct("=") => Some(CmpOp::Eq),
+            Tok::Punct("<>") => Some(CmpOp::Ne),
+            Tok::Punct("<") => Some(CmpOp::Lt),
+            Tok::Punct("<=") => Some(CmpOp::Le),
+            Tok::Punct(">") => Some(CmpOp::Gt),
+            Tok::Punct(">=") => Some(CmpOp::Ge),
+            _ => None,
+        };
+        if let Some(op) = op {
+            self.advance();
+            let right = self.operand()?;
+            if !matches!(op, CmpOp::Eq | CmpOp::Ne) {
+                self.check_scalar(op.symbol(), &left)?;
+                self.check_scalar(op.symbol(), &right)?;
+            }
+            return Ok(Cond::Cmp(op, left, right));
+        }
+        if self.is_keyword("BETWEEN") {
+            self.advance();
+            let lo = self.operand()?;
+            if !self.is_keyword("AND") {
+                return Err(self.syntax_error());
+            }
+            self.advance();
+            let hi = self.operand()?;
+            for o in [&left, &lo, &hi] {
+                self.check_scalar("BETWEEN", o)?;
+            }
+            if let (Operand::Value(a), Operand::Value(b)) = (&lo, &hi)
+                && super::eval::compare(a, b) == Some(std::cmp::Ordering::Greater)
+            {
+                return Err(self.err(format!(
+                    "The BETWEEN operator requires upper bound to be greater than or equal to lower bound; lower bound operand: AttributeValue: {{{}:{}}}, upper bound operand: AttributeValue: {{{}:{}}}",
+                    a.type_name(),
+                    scalar_text(a),
+                    b.type_name(),
+                    scalar_text(b)
+                )));
+            }
+            return Ok(Cond::Between(left, lo, hi));
+        }
+        if self.is_keyword("IN") {
+            self.advance();
+            self.expect_punct("(")?;
+            let mut list = vec![self.operand()?];
+            while self.eat_punct(",") {
+                list.push(self.operand()?);
+            }
+            self.expect_punct(")")?;
+            if list.len() > MAX_IN_OPERANDS {
+                return Err(self.err(format!(
+                    "The IN operator is provided with too many number of operands; number of operands: {}",
+                    list.len()
+                )));
+            }
+            return Ok(Cond::In(left, list));
+        }
+        Err(self.syntax_error())
+    }
+
+    /// Ordering operators only compare strings, numbers and binaries; a literal of another
+    /// type is rejected when parsing.
+    fn check_scalar(&self, op: &str, o: &Operand) -> Result<(), ExprError> {
+        match o {
+            Operand::Value(v)
+                if !matches!(
+                    v,
+                    AttributeValue::S(_) | AttributeValue::N(_) | AttributeValue::B(_)
+                ) =>
+            {
+                Err(self.operand_type(op, v))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    // ---- projections -------------------------------------------------------------------
+
+    pub(crate) fn projection_expression(mut self) -> Result<Projection, ExprError> {
+        let mut paths = vec![self.path()?];
+        while self.eat_punct(",") {
+            paths.push(self.path()?);
+        }
+        self.expect_eof()?;
+        self.check_overlaps(&paths.iter().collect::<Vec<_>>())?;
+        Ok(Projection::from_paths(paths))
+    }
+
+    /// DynamoDB rejects two paths where one contains the other ("overlap"), or where they
+    /// use the same step as both a map key and a list index ("conflict").
+    pub(crate) fn check_overlaps(&self, paths: &[&Path]) -> Result<(), ExprError> {
+        for (i, a) in paths.iter().enumerate() {
+            for b in paths.iter().skip(i + 1) {
+                let word = if a.is_prefix_of(b) || b.is_prefix_of(a) {
+                    "overlap"
+                } else if conflicts(a, b) {
+                    "conflict"
+                } else {
+                    continue;
+                };
+                return Err(self.err(format!(
+                    "Two document paths {word} with each other; must remove or rewrite one of these paths; path one: {}, path two: {}",
+                    a.describe(),
+                    b.describe()
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    // ---- key conditions ----------------------------------------------------------------
+
+    pub(crate) fn key_condition_expression(mut self) -> Result<KeyCondition, ExprError> {
+        let c = self.or()?;
+        self.expect_eof()?;
+        let mut conditions = Vec::new();
+        self.key_conditions(c, &mut conditions)?;
+        if conditions.len() > 2 {
+            return Err(self.err("Conditions can be of length 1 or 2 only"));
+        }
+        if let [(a, _), (b, _)] = conditions.as_slice()
+            && a == b
+        {
+            return Err(self.err("KeyConditionExpressions must only contain one condition per key"));
+        }
+        let partition = conditions
+            .iter()
+            .position(|(_, c)| matches!(c, SortCondition::Eq(_)))
+            .ok_or_else(|| ExprError::Validation("Query key condition not supported".to_string()))?;
+        Ok(KeyCondition {
+            conditions,
+            partition,
+        })
+    }
+
+    fn key_conditions(
+        &self,
+        c: Cond,
+        out: &mut Vec<(String, SortCondition)>,
+    ) -> Result<(), ExprError> {
+        let bad_op = |op: &str| self.err(format!("Invalid operator used in KeyConditionExpression: {op}"));
+        let (path, cond) = match c {
+            Cond::And(a, b) => {
+                self.key_conditions(*a, out)?;
+                return self.key_conditions(*b, out);
+            }
+            Cond::Or(..) => return Err(bad_op("OR")),
+            Cond::Not(_) => return Err(bad_op("NOT")),
+            Cond::In(..) => return Err(bad_op("IN")),
+            Cond::AttributeExists(_) => return Err(bad_op("attribute_exists")),
+            Cond::AttributeNotExists(_) => return Err(bad_op("attribute_not_exists")),
+            Cond::AttributeType(..) => return Err(bad_op("attribute_type")),
+            Cond::Contains(..) => return Err(bad_op("contains")),
+            Cond::Cmp(CmpOp::Ne, ..) => return Err(bad_op("<>")),
+            Cond::Cmp(op, Operand::Path(p), Operand::Value(v)) => (
+                p,
+                match op {
+                    CmpOp::Lt => SortCondition::Lt(v),
+                    CmpOp::Le => SortCondition::Le(v),
+                    CmpOp::Gt => SortCondition::Gt(v),
+                    CmpOp::Ge => SortCondition::Ge(v),
+                    CmpOp::Eq | CmpOp::Ne => SortCondition::Eq(v),
+                },
+            ),
+            Cond::Between(Operand::Path(p), Operand::Value(lo), Operand::Value(hi)) => {
+                (p, SortCondition::Between(lo, hi))
+            }
+            Cond::BeginsWith(Operand::Path(p), Operand::Value(v)) => (p, SortCondition::BeginsWith(v)),
+            Cond::Cmp(..) | Cond::Between(..) | Cond::BeginsWith(..) => {
+                return Err(self.err(
+                    "Key conditions must compare a key attribute name with an expression attribute value",
+                ));
+            }
+        };
+        if !path.is_top_level() {
+            return Err(self.err(format!(
+                "KeyConditionExpressions cannot have conditions on nested attributes; attribute: {path}"
+            )));
+        }
+        out.push((path.top().to_string(), cond));
+        Ok(())
+    }
+}
+
+fn conflicts(a: &Path, b: &Path) -> bool {
+    if a.top() != b.top() {
+        return false;
+    }
+    a.rest()
+        .iter()
+        .zip(b.rest())
+        .find(|(x, y)| x != y)
+        .is_some_and(|(x, y)| std::mem::discriminant(x) != std::mem::discriminant(y))
+}
+
+fn is_type_name(t: &str) -> bool {
+    matches!(t, "S" | "SS" | "N" | "NS" | "B" | "BS" | "BOOL" | "NULL" | "L" | "M")
+}
+
+fn scalar_text(v: &AttributeValue) -> String {
+    match v {
+        AttributeValue::S(s) => s.clone(),
+        AttributeValue::N(n) => n.to_string(),
+        other => other.to_json().to_string(),
+    }
+}

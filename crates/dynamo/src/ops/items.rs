@@ -1,0 +1,426 @@
+//! Single-item operations: PutItem, GetItem, UpdateItem, DeleteItem.
+//!
+//! Every write is one store transaction that reads the table's catalog record and the old
+//! item, evaluates the condition, computes the new item and writes it through
+//! [`storage::write_item`], so a condition check and its write are atomic and a failed
+//! condition changes nothing. Reads use one snapshot. Must not: lay out keys or bypass
+//! `write_item` (which keeps the table's stats, and later its indexes, in step).
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+use serde_json::{Map, Value};
+
+use crate::capacity::{ReturnConsumedCapacity, read_units, write_units};
+use crate::catalog::TableMeta;
+use crate::error::{Error, Result};
+use crate::expr::{Condition, ExprContext, Projection, Update};
+use crate::ops::{Violations, attribute_values};
+use crate::service::DynamoService;
+use crate::storage;
+use crate::value::{Item, item_from_json, item_size, item_to_json};
+
+/// DynamoDB's maximum item size, 400 KB
+/// (https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/ServiceQuotas.html#limits-items).
+pub const MAX_ITEM_BYTES: usize = 400 * 1024;
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct PutItemInput {
+    table_name: Option<String>,
+    item: Option<Value>,
+    #[serde(flatten)]
+    common: WriteParams,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct DeleteItemInput {
+    table_name: Option<String>,
+    key: Option<Value>,
+    #[serde(flatten)]
+    common: WriteParams,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct UpdateItemInput {
+    table_name: Option<String>,
+    key: Option<Value>,
+    update_expression: Option<String>,
+    attribute_updates: Option<Value>,
+    #[serde(flatten)]
+    common: WriteParams,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct GetItemInput {
+    table_name: Option<String>,
+    key: Option<Value>,
+    consistent_read: Option<bool>,
+    projection_expression: Option<String>,
+    attributes_to_get: Option<Value>,
+    expression_attribute_names: Option<BTreeMap<String, String>>,
+    return_consumed_capacity: Option<String>,
+}
+
+/// The members every single-item write shares.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct WriteParams {
+    condition_expression: Option<String>,
+    expression_attribute_names: Option<BTreeMap<String, String>>,
+    expression_attribute_values: Option<BTreeMap<String, Value>>,
+    return_values: Option<String>,
+    return_consumed_capacity: Option<String>,
+    return_item_collection_metrics: Option<String>,
+    return_values_on_condition_check_failure: Option<String>,
+    expected: Option<Value>,
+    conditional_operator: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ReturnValues {
+    None,
+    AllOld,
+    UpdatedOld,
+    AllNew,
+    UpdatedNew,
+}
+
+/// The checked request members of a write.
+struct WriteOptions {
+    return_values: ReturnValues,
+    capacity: ReturnConsumedCapacity,
+    /// `ReturnValuesOnConditionCheckFailure: ALL_OLD`.
+    old_on_failure: bool,
+}
+
+impl WriteParams {
+    /// Checks the enum members, recording violations.
+    fn options(&self, v: &mut Violations) -> WriteOptions {
+        let return_values = match self.return_values.as_deref() {
+            None | Some("NONE") => ReturnValues::None,
+            Some("ALL_OLD") => ReturnValues::AllOld,
+            Some("UPDATED_OLD") => ReturnValues::UpdatedOld,
+            Some("ALL_NEW") => ReturnValues::AllNew,
+            Some("UPDATED_NEW") => ReturnValues::UpdatedNew,
+            Some(other) => {
+                v.enum_value(other, "returnValues", "[ALL_NEW, UPDATED_OLD, ALL_OLD, NONE, UPDATED_NEW]");
+                ReturnValues::None
+            }
+        };
+        let capacity = ReturnConsumedCapacity::parse(self.return_consumed_capacity.as_deref(), v);
+        match self.return_item_collection_metrics.as_deref() {
+            None | Some("NONE" | "SIZE") => {}
+            Some(other) => v.enum_value(other, "returnItemCollectionMetrics", "[SIZE, NONE]"),
+        }
+        let old_on_failure = match self.return_values_on_condition_check_failure.as_deref() {
+            None | Some("NONE") => false,
+            Some("ALL_OLD") => true,
+            Some(other) => {
+                v.enum_value(other, "returnValuesOnConditionCheckFailure", "[ALL_OLD, NONE]");
+                false
+            }
+        };
+        WriteOptions { return_values, capacity, old_on_failure }
+    }
+
+    /// Validates `allowed` return values after the enum check passed.
+    fn check_allowed(opts: &WriteOptions, allowed: &[ReturnValues]) -> Result<()> {
+        if !allowed.contains(&opts.return_values) {
+            return Err(Error::validation("Return values set to invalid value"));
+        }
+        Ok(())
+    }
+
+    fn reject_legacy(&self) -> Result<()> {
+        if self.expected.is_some() || self.conditional_operator.is_some() {
+            // FIXME: the legacy Expected/ConditionalOperator parameters come with part 2.
+            return Err(Error::validation(
+                "The legacy parameters Expected and ConditionalOperator are not supported by nuvem yet; use ConditionExpression",
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Checks the expression attribute maps the way DynamoDB does before parsing expressions.
+fn check_expression_maps(
+    names: &Option<BTreeMap<String, String>>,
+    values: &Option<BTreeMap<String, Value>>,
+    any_expression: bool,
+) -> Result<()> {
+    if names.as_ref().is_some_and(BTreeMap::is_empty) {
+        return Err(Error::validation("ExpressionAttributeNames must not be empty"));
+    }
+    if values.as_ref().is_some_and(BTreeMap::is_empty) {
+        return Err(Error::validation("ExpressionAttributeValues must not be empty"));
+    }
+    if !any_expression {
+        if names.is_some() {
+            return Err(Error::validation("ExpressionAttributeNames can only be specified when using expressions"));
+        }
+        if values.is_some() {
+            return Err(Error::validation("ExpressionAttributeValues can only be specified when using expressions"));
+        }
+    }
+    Ok(())
+}
+
+fn parse_item(json: &Value) -> Result<Item> {
+    Ok(item_from_json(json)?)
+}
+
+fn no_such_table() -> Error {
+    Error::ResourceNotFound("Requested resource not found".into())
+}
+
+/// What a write did.
+struct Written {
+    table: TableMeta,
+    old: Option<Item>,
+    new: Option<Item>,
+}
+
+/// Runs one conditional single-item write in one transaction. `key_of` validates the request
+/// against the table and returns the item's key attributes; `change` computes the new item
+/// (`None` deletes) from the old one.
+fn write_one(
+    svc: &DynamoService,
+    table_name: &str,
+    condition: Option<&Condition>,
+    old_on_failure: bool,
+    key_of: impl Fn(&TableMeta) -> Result<Item>,
+    change: impl Fn(&TableMeta, &Item, Option<&Item>) -> Result<Option<Item>>,
+) -> Result<Written> {
+    svc.store().transact(|tx| {
+        let table = storage::read_table(&*tx, table_name)?.ok_or_else(no_such_table)?;
+        let key = key_of(&table)?;
+        let item_key = storage::item_key(&table, &key)?;
+        let old = storage::read_item(&*tx, &item_key)?;
+        if let Some(condition) = condition {
+            let empty = Item::new();
+            if !condition.evaluate(old.as_ref().unwrap_or(&empty))? {
+                let item = if old_on_failure { old.map(Box::new) } else { None };
+                return Err(Error::ConditionalCheckFailed { item });
+            }
+        }
+        let new = change(&table, &key, old.as_ref())?;
+        storage::write_item(tx, &table, &item_key, old.as_ref(), new.as_ref())?;
+        Ok(Written { table, old, new })
+    })
+}
+
+/// The response of a write: `Attributes` (when asked for and not empty) and
+/// `ConsumedCapacity`.
+fn write_output(w: &Written, attributes: Option<Item>, capacity: ReturnConsumedCapacity) -> Value {
+    let mut out = Map::new();
+    if let Some(attrs) = attributes.filter(|a| !a.is_empty()) {
+        out.insert("Attributes".into(), item_to_json(&attrs));
+    }
+    let units = write_units(w.old.as_ref().map_or(0, item_size), w.new.as_ref().map_or(0, item_size));
+    if let Some(c) = capacity.report(&w.table.name, units) {
+        out.insert("ConsumedCapacity".into(), c);
+    }
+    Value::Object(out)
+}
+
+fn check_size(item: &Item, message: &str) -> Result<()> {
+    if item_size(item) > MAX_ITEM_BYTES {
+        return Err(Error::validation(message));
+    }
+    Ok(())
+}
+
+/// https://docs.aws.amazon.com/amazondynamodb/latest/APIReference/API_PutItem.html
+pub fn put_item(svc: &DynamoService, input: PutItemInput) -> Result<Value> {
+    let p = &input.common;
+    let mut v = Violations::default();
+    v.table_name(&input.table_name);
+    v.require(&input.item, "item");
+    let opts = p.options(&mut v);
+    v.finish()?;
+    WriteParams::check_allowed(&opts, &[ReturnValues::None, ReturnValues::AllOld])?;
+    p.reject_legacy()?;
+    let item = parse_item(input.item.as_ref().unwrap_or(&Value::Null))?;
+    check_expression_maps(
+        &p.expression_attribute_names,
+        &p.expression_attribute_values,
+        p.condition_expression.is_some(),
+    )?;
+    let values = attribute_values(&p.expression_attribute_values)?;
+    let mut ctx = ExprContext::new(p.expression_attribute_names.as_ref(), values.as_ref());
+    let condition = p.condition_expression.as_deref().map(|c| ctx.condition(c)).transpose()?;
+    ctx.finish()?;
+
+    let name = crate::ops::table_name(input.table_name.as_deref().unwrap_or_default());
+    let written = write_one(
+        svc,
+        name,
+        condition.as_ref(),
+        opts.old_on_failure,
+        |table| {
+            table.check_item_keys(&item)?;
+            check_size(&item, "Item size has exceeded the maximum allowed size")?;
+            Ok(table.key_of(&item))
+        },
+        |_, _, _| Ok(Some(item.clone())),
+    )?;
+    let attributes = match opts.return_values {
+        ReturnValues::AllOld => written.old.clone(),
+        _ => None,
+    };
+    Ok(write_output(&written, attributes, opts.capacity))
+}
+
+/// https://docs.aws.amazon.com/amazondynamodb/latest/APIReference/API_DeleteItem.html
+pub fn delete_item(svc: &DynamoService, input: DeleteItemInput) -> Result<Value> {
+    let p = &input.common;
+    let mut v = Violations::default();
+    v.table_name(&input.table_name);
+    v.require(&input.key, "key");
+    let opts = p.options(&mut v);
+    v.finish()?;
+    WriteParams::check_allowed(&opts, &[ReturnValues::None, ReturnValues::AllOld])?;
+    p.reject_legacy()?;
+    let key = parse_item(input.key.as_ref().unwrap_or(&Value::Null))?;
+    check_expression_maps(
+        &p.expression_attribute_names,
+        &p.expression_attribute_values,
+        p.condition_expression.is_some(),
+    )?;
+    let values = attribute_values(&p.expression_attribute_values)?;
+    let mut ctx = ExprContext::new(p.expression_attribute_names.as_ref(), values.as_ref());
+    let condition = p.condition_expression.as_deref().map(|c| ctx.condition(c)).transpose()?;
+    ctx.finish()?;
+
+    let name = crate::ops::table_name(input.table_name.as_deref().unwrap_or_default());
+    let written = write_one(
+        svc,
+        name,
+        condition.as_ref(),
+        opts.old_on_failure,
+        |table| {
+            table.check_key(&key)?;
+            Ok(key.clone())
+        },
+        |_, _, _| Ok(None),
+    )?;
+    let attributes = match opts.return_values {
+        ReturnValues::AllOld => written.old.clone(),
+        _ => None,
+    };
+    Ok(write_output(&written, attributes, opts.capacity))
+}
+
+/// https://docs.aws.amazon.com/amazondynamodb/latest/APIReference/API_UpdateItem.html
+pub fn update_item(svc: &DynamoService, input: UpdateItemInput) -> Result<Value> {
+    let p = &input.common;
+    let mut v = Violations::default();
+    v.table_name(&input.table_name);
+    v.require(&input.key, "key");
+    let opts = p.options(&mut v);
+    v.finish()?;
+    p.reject_legacy()?;
+    if input.attribute_updates.is_some() {
+        // FIXME: the legacy AttributeUpdates parameter comes with part 2.
+        return Err(Error::validation(
+            "The legacy parameter AttributeUpdates is not supported by nuvem yet; use UpdateExpression",
+        ));
+    }
+    let key = parse_item(input.key.as_ref().unwrap_or(&Value::Null))?;
+    check_expression_maps(
+        &p.expression_attribute_names,
+        &p.expression_attribute_values,
+        p.condition_expression.is_some() || input.update_expression.is_some(),
+    )?;
+    let values = attribute_values(&p.expression_attribute_values)?;
+    let mut ctx = ExprContext::new(p.expression_attribute_names.as_ref(), values.as_ref());
+    let update = input.update_expression.as_deref().map(|u| ctx.update(u)).transpose()?;
+    let condition = p.condition_expression.as_deref().map(|c| ctx.condition(c)).transpose()?;
+    ctx.finish()?;
+    let updated_paths = update.as_ref().map(Update::updated_paths).unwrap_or_default();
+
+    let name = crate::ops::table_name(input.table_name.as_deref().unwrap_or_default());
+    let written = write_one(
+        svc,
+        name,
+        condition.as_ref(),
+        opts.old_on_failure,
+        |table| {
+            table.check_key(&key)?;
+            for path in &updated_paths {
+                if let Some(attr) = table.key_attrs().find(|a| path.top() == a.name) {
+                    return Err(Error::invalid_parameter(format_args!(
+                        "Cannot update attribute {}. This attribute is part of the key",
+                        attr.name
+                    )));
+                }
+            }
+            Ok(key.clone())
+        },
+        |_, key, old| {
+            // UpdateItem on a missing item creates it from its key (an upsert).
+            let mut item = old.cloned().unwrap_or_else(|| key.clone());
+            if let Some(update) = &update {
+                update.apply(&mut item)?;
+            }
+            check_size(&item, "Item size to update has exceeded the maximum allowed size")?;
+            Ok(Some(item))
+        },
+    )?;
+    let updated = || Projection::from_paths(updated_paths.clone());
+    let attributes = match opts.return_values {
+        ReturnValues::None => None,
+        ReturnValues::AllOld => written.old.clone(),
+        ReturnValues::AllNew => written.new.clone(),
+        ReturnValues::UpdatedOld => written.old.as_ref().map(|o| updated().apply(o)),
+        ReturnValues::UpdatedNew => written.new.as_ref().map(|n| updated().apply(n)),
+    };
+    Ok(write_output(&written, attributes, opts.capacity))
+}
+
+/// https://docs.aws.amazon.com/amazondynamodb/latest/APIReference/API_GetItem.html
+pub fn get_item(svc: &DynamoService, input: GetItemInput) -> Result<Value> {
+    let mut v = Violations::default();
+    v.table_name(&input.table_name);
+    v.require(&input.key, "key");
+    let capacity = ReturnConsumedCapacity::parse(input.return_consumed_capacity.as_deref(), &mut v);
+    v.finish()?;
+    if input.attributes_to_get.is_some() {
+        // FIXME: the legacy AttributesToGet parameter comes with part 2.
+        return Err(Error::validation(
+            "The legacy parameter AttributesToGet is not supported by nuvem yet; use ProjectionExpression",
+        ));
+    }
+    let key = parse_item(input.key.as_ref().unwrap_or(&Value::Null))?;
+    check_expression_maps(&input.expression_attribute_names, &None, input.projection_expression.is_some())?;
+    let mut ctx = ExprContext::new(input.expression_attribute_names.as_ref(), None);
+    let projection: Option<Projection> =
+        input.projection_expression.as_deref().map(|p| ctx.projection(p)).transpose()?;
+    ctx.finish()?;
+
+    let name = crate::ops::table_name(input.table_name.as_deref().unwrap_or_default());
+    // Every read is from the latest committed state, so eventually consistent reads are
+    // strongly consistent too; only their price differs.
+    let consistent = input.consistent_read.unwrap_or(false);
+    let snap = svc.store().snapshot();
+    let table = storage::read_table(&*snap, name)?.ok_or_else(no_such_table)?;
+    table.check_key(&key)?;
+    let item = storage::read_item(&*snap, &storage::item_key(&table, &key)?)?;
+    let units = read_units(item.as_ref().map_or(0, item_size), consistent);
+    let mut out = Map::new();
+    if let Some(item) = item {
+        let item = match &projection {
+            Some(p) => p.apply(&item),
+            None => item,
+        };
+        out.insert("Item".into(), item_to_json(&item));
+    }
+    if let Some(c) = capacity.report(&table.name, units) {
+        out.insert("ConsumedCapacity".into(), c);
+    }
+    Ok(Value::Object(out))
+}

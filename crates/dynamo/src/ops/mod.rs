@@ -1,0 +1,103 @@
+//! The DynamoDB operations: dispatch by name, and the input handling they share (typed
+//! parsing of the JSON input, AWS-style constraint messages, expression attribute maps).
+//!
+//! One file per operation family: [`tables`] (the control plane), [`items`] (single-item
+//! reads and writes). Must not: touch the wire protocol (see [`crate::service`]) or lay out
+//! keys (see [`crate::storage`]).
+
+pub mod items;
+pub mod tables;
+
+use std::collections::BTreeMap;
+
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+
+use crate::error::{Error, Result};
+use crate::service::DynamoService;
+use crate::value::AttributeValue;
+
+/// Runs `operation` on `input`.
+pub fn dispatch(svc: &DynamoService, operation: &str, input: Value) -> Result<Value> {
+    match operation {
+        "CreateTable" => tables::create_table(svc, parse(input)?),
+        "DescribeTable" => tables::describe_table(svc, parse(input)?),
+        "ListTables" => tables::list_tables(svc, parse(input)?),
+        "DeleteTable" => tables::delete_table(svc, parse(input)?),
+        "UpdateTable" => tables::update_table(svc, parse(input)?),
+        "PutItem" => items::put_item(svc, parse(input)?),
+        "GetItem" => items::get_item(svc, parse(input)?),
+        "UpdateItem" => items::update_item(svc, parse(input)?),
+        "DeleteItem" => items::delete_item(svc, parse(input)?),
+        other => Err(Error::UnknownOperation(other.to_owned())),
+    }
+}
+
+/// Parses an operation's input structure. A member of the wrong JSON type is a
+/// `SerializationException`, as in DynamoDB; unknown members are ignored.
+fn parse<T: DeserializeOwned>(input: Value) -> Result<T> {
+    serde_json::from_value(input).map_err(|e| Error::Serialization(e.to_string()))
+}
+
+/// Constraint violations of an input, collected so that they are reported together in AWS's
+/// format: `2 validation errors detected: Value ... ; Value ...`.
+#[derive(Debug, Default)]
+pub struct Violations(Vec<String>);
+
+impl Violations {
+    pub fn push(&mut self, msg: String) {
+        self.0.push(msg);
+    }
+
+    pub fn messages_mut(&mut self) -> &mut Vec<String> {
+        &mut self.0
+    }
+
+    /// A required member is missing.
+    pub fn require<T>(&mut self, value: &Option<T>, field: &str) {
+        if value.is_none() {
+            self.0.push(format!("Value null at '{field}' failed to satisfy constraint: Member must not be null"));
+        }
+    }
+
+    pub fn enum_value(&mut self, value: &str, field: &str, allowed: &str) {
+        self.0.push(format!(
+            "Value '{value}' at '{field}' failed to satisfy constraint: Member must satisfy enum value set: {allowed}"
+        ));
+    }
+
+    /// The table name member of an item operation. DynamoDB accepts a table ARN there too.
+    pub fn table_name(&mut self, name: &Option<String>) {
+        match name {
+            None => self.require(name, "tableName"),
+            Some(n) if n.starts_with("arn:") => {}
+            Some(n) => crate::catalog::table_name_violations(n, "tableName", &mut self.0),
+        }
+    }
+
+    pub fn finish(self) -> Result<()> {
+        match self.0.len() {
+            0 => Ok(()),
+            1 => Err(Error::Validation(format!("1 validation error detected: {}", self.0[0]))),
+            n => Err(Error::Validation(format!("{n} validation errors detected: {}", self.0.join("; ")))),
+        }
+    }
+}
+
+/// The table name in a request, which may be given as the table's ARN.
+pub fn table_name(name: &str) -> &str {
+    match name.strip_prefix("arn:") {
+        Some(rest) => rest.rsplit_once(":table/").map_or(name, |(_, n)| n),
+        None => name,
+    }
+}
+
+/// `ExpressionAttributeValues` parsed from wire JSON.
+pub fn attribute_values(values: &Option<BTreeMap<String, Value>>) -> Result<Option<BTreeMap<String, AttributeValue>>> {
+    let Some(values) = values else { return Ok(None) };
+    let mut out = BTreeMap::new();
+    for (name, json) in values {
+        out.insert(name.clone(), AttributeValue::from_json(json)?);
+    }
+    Ok(Some(out))
+}

@@ -1,0 +1,395 @@
+//! The control plane: CreateTable, DescribeTable, ListTables, DeleteTable, UpdateTable.
+//!
+//! Tables are created and changed synchronously (nuvem has nothing to provision), so a table
+//! can be used as soon as CreateTable returns; the statuses in responses still follow AWS
+//! (`CREATING`, `UPDATING`, `DELETING`), and DescribeTable always says `ACTIVE`.
+//! Must not: read or write items except through [`crate::storage`].
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::catalog::{BillingMode, FORMAT_VERSION, KeyAttr, ScalarType, TableMeta, table_name_violations};
+use crate::error::{Error, Result};
+use crate::ops::Violations;
+use crate::service::DynamoService;
+use crate::storage::{self, Stats};
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct AttributeDefinition {
+    attribute_name: Option<String>,
+    attribute_type: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct KeySchemaElement {
+    attribute_name: Option<String>,
+    key_type: Option<String>,
+}
+
+#[derive(Debug, Deserialize, Clone, Copy)]
+#[serde(rename_all = "PascalCase")]
+pub struct Throughput {
+    read_capacity_units: Option<i64>,
+    write_capacity_units: Option<i64>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct Tag {
+    key: Option<String>,
+    value: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct CreateTableInput {
+    table_name: Option<String>,
+    attribute_definitions: Option<Vec<AttributeDefinition>>,
+    key_schema: Option<Vec<KeySchemaElement>>,
+    billing_mode: Option<String>,
+    provisioned_throughput: Option<Throughput>,
+    tags: Option<Vec<Tag>>,
+    global_secondary_indexes: Option<Value>,
+    local_secondary_indexes: Option<Value>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct TableNameInput {
+    table_name: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ListTablesInput {
+    exclusive_start_table_name: Option<String>,
+    limit: Option<i64>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct UpdateTableInput {
+    table_name: Option<String>,
+    billing_mode: Option<String>,
+    provisioned_throughput: Option<Throughput>,
+}
+
+fn not_found(name: &str) -> Error {
+    Error::ResourceNotFound(format!("Requested resource not found: Table: {name} not found"))
+}
+
+fn now() -> f64 {
+    let d = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
+    // Millisecond precision, as DynamoDB reports timestamps.
+    (d.as_millis() as f64) / 1000.0
+}
+
+fn billing_mode(value: Option<&str>, violations: &mut Violations) -> Option<BillingMode> {
+    match value {
+        None => None,
+        Some("PROVISIONED") => Some(BillingMode::Provisioned),
+        Some("PAY_PER_REQUEST") => Some(BillingMode::PayPerRequest),
+        Some(other) => {
+            violations.enum_value(other, "billingMode", "[PROVISIONED, PAY_PER_REQUEST]");
+            None
+        }
+    }
+}
+
+/// Checks the units of a `ProvisionedThroughput` member; returns them when both are given.
+fn throughput(t: Option<Throughput>, violations: &mut Violations) -> Option<(u64, u64)> {
+    let t = t?;
+    let mut units = |v: Option<i64>, field: &str| -> Option<u64> {
+        let path = format!("provisionedThroughput.{field}");
+        match v {
+            None => {
+                violations.require(&v, &path);
+                None
+            }
+            Some(n) if n < 1 => {
+                violations.push(format!(
+                    "Value '{n}' at '{path}' failed to satisfy constraint: Member must have value greater than or equal to 1"
+                ));
+                None
+            }
+            Some(n) => Some(n as u64),
+        }
+    };
+    let r = units(t.read_capacity_units, "readCapacityUnits");
+    let w = units(t.write_capacity_units, "writeCapacityUnits");
+    Some((r?, w?))
+}
+
+/// https://docs.aws.amazon.com/amazondynamodb/latest/APIReference/API_CreateTable.html
+pub fn create_table(svc: &DynamoService, input: CreateTableInput) -> Result<Value> {
+    let mut v = Violations::default();
+    match &input.table_name {
+        Some(name) => table_name_violations(name, "tableName", v.messages_mut()),
+        None => v.require(&input.table_name, "tableName"),
+    }
+    v.require(&input.attribute_definitions, "attributeDefinitions");
+    v.require(&input.key_schema, "keySchema");
+    if let Some(ks) = &input.key_schema {
+        if ks.is_empty() || ks.len() > 2 {
+            let bound = if ks.is_empty() { "greater than or equal to 1" } else { "less than or equal to 2" };
+            v.push(format!(
+                "Value '{}' at 'keySchema' failed to satisfy constraint: Member must have length {bound}",
+                ks.len()
+            ));
+        }
+        for (i, k) in ks.iter().enumerate() {
+            v.require(&k.attribute_name, &format!("keySchema.{}.member.attributeName", i + 1));
+            match k.key_type.as_deref() {
+                None => v.require(&k.key_type, &format!("keySchema.{}.member.keyType", i + 1)),
+                Some("HASH" | "RANGE") => {}
+                Some(other) => v.enum_value(other, &format!("keySchema.{}.member.keyType", i + 1), "[HASH, RANGE]"),
+            }
+        }
+    }
+    if let Some(defs) = &input.attribute_definitions {
+        for (i, d) in defs.iter().enumerate() {
+            v.require(&d.attribute_name, &format!("attributeDefinitions.{}.member.attributeName", i + 1));
+            let field = format!("attributeDefinitions.{}.member.attributeType", i + 1);
+            match d.attribute_type.as_deref() {
+                None => v.require(&d.attribute_type, &field),
+                Some(t) if ScalarType::parse(t).is_none() => v.enum_value(t, &field, "[B, N, S]"),
+                Some(_) => {}
+            }
+        }
+    }
+    let mode = billing_mode(input.billing_mode.as_deref(), &mut v);
+    let units = throughput(input.provisioned_throughput, &mut v);
+    v.finish()?;
+
+    let (Some(name), Some(defs), Some(ks)) = (input.table_name, input.attribute_definitions, input.key_schema) else {
+        return Err(Error::validation("missing required members"));
+    };
+    if input.global_secondary_indexes.is_some() || input.local_secondary_indexes.is_some() {
+        // FIXME: secondary indexes come with Query (the next issue); until then refuse them
+        // rather than create a table that silently lacks them.
+        return Err(Error::validation("Secondary indexes are not supported by nuvem yet"));
+    }
+    // Both are present after the checks above.
+    let key_name = |k: &KeySchemaElement| k.attribute_name.clone().unwrap_or_default();
+    let key_type = |k: &KeySchemaElement| k.key_type.clone().unwrap_or_default();
+    if ks.first().map(key_type).as_deref() != Some("HASH") {
+        return Err(Error::validation("Invalid KeySchema: The first KeySchemaElement is not a HASH key type"));
+    }
+    if let Some(second) = ks.get(1) {
+        if key_type(second) != "RANGE" {
+            return Err(Error::validation("Invalid KeySchema: The second KeySchemaElement is not a RANGE key type"));
+        }
+        if key_name(second) == key_name(&ks[0]) {
+            return Err(Error::validation(
+                "Both the Hash Key and the Range Key element in the KeySchema have the same name",
+            ));
+        }
+    }
+    let def_names: Vec<String> = defs.iter().map(|d| d.attribute_name.clone().unwrap_or_default()).collect();
+    let find = |name: &str| {
+        defs.iter()
+            .find(|d| d.attribute_name.as_deref() == Some(name))
+            .and_then(|d| d.attribute_type.as_deref().and_then(ScalarType::parse))
+    };
+    let missing: Vec<String> = ks.iter().map(key_name).filter(|n| find(n).is_none()).collect();
+    if !missing.is_empty() {
+        return Err(Error::invalid_parameter(format_args!(
+            "Some index key attributes are not defined in AttributeDefinitions. Keys: [{}], AttributeDefinitions: [{}]",
+            missing.join(", "),
+            def_names.join(", ")
+        )));
+    }
+    if defs.len() != ks.len() {
+        return Err(Error::invalid_parameter(
+            "Number of attributes in KeySchema does not exactly match number of attributes defined in AttributeDefinitions",
+        ));
+    }
+    let attr = |k: &KeySchemaElement| {
+        let name = key_name(k);
+        find(&name).map(|kind| KeyAttr { name, kind })
+    };
+    let (Some(hash_key), range_key) = (attr(&ks[0]), ks.get(1).and_then(attr)) else {
+        return Err(Error::validation("Invalid KeySchema"));
+    };
+
+    // Without BillingMode, DynamoDB creates a provisioned table.
+    let mode = mode.unwrap_or(BillingMode::Provisioned);
+    let (read_capacity, write_capacity) = match (mode, units) {
+        (BillingMode::PayPerRequest, None) if input.provisioned_throughput.is_none() => (0, 0),
+        (BillingMode::PayPerRequest, _) => {
+            return Err(Error::invalid_parameter(
+                "Neither ReadCapacityUnits nor WriteCapacityUnits can be specified when BillingMode is PAY_PER_REQUEST",
+            ));
+        }
+        (BillingMode::Provisioned, Some(u)) => u,
+        (BillingMode::Provisioned, None) => {
+            return Err(Error::validation("No provisioned throughput specified for the table"));
+        }
+    };
+    let tags = input
+        .tags
+        .unwrap_or_default()
+        .into_iter()
+        .map(|t| (t.key.unwrap_or_default(), t.value.unwrap_or_default()))
+        .collect();
+    let meta = TableMeta {
+        version: FORMAT_VERSION,
+        name: name.clone(),
+        id: uuid::Uuid::new_v4().to_string(),
+        hash_key,
+        range_key,
+        billing_mode: mode,
+        read_capacity,
+        write_capacity,
+        created: now(),
+        last_increase: None,
+        last_decrease: None,
+        tags,
+    };
+    let key = storage::catalog_key(&name);
+    svc.store().transact(|tx| {
+        if tx.get(&key)?.is_some() {
+            return Err(Error::ResourceInUse(format!("Table already exists: {name}")));
+        }
+        tx.put(&key, &meta.to_record());
+        Ok(())
+    })?;
+    tracing::debug!(table = %name, id = %meta.id, "dynamodb: table created");
+    Ok(json!({"TableDescription": describe(svc, &meta, "CREATING", Stats::default())}))
+}
+
+fn describe(svc: &DynamoService, meta: &TableMeta, status: &str, stats: Stats) -> Value {
+    let c = svc.config();
+    meta.describe(status, stats, &c.region, &c.account_id)
+}
+
+fn required_table_name(name: Option<String>) -> Result<String> {
+    let mut v = Violations::default();
+    v.table_name(&name);
+    v.finish()?;
+    Ok(crate::ops::table_name(&name.unwrap_or_default()).to_owned())
+}
+
+/// https://docs.aws.amazon.com/amazondynamodb/latest/APIReference/API_DescribeTable.html
+pub fn describe_table(svc: &DynamoService, input: TableNameInput) -> Result<Value> {
+    let name = required_table_name(input.table_name)?;
+    let snap = svc.store().snapshot();
+    let meta = storage::read_table(&*snap, &name)?.ok_or_else(|| not_found(&name))?;
+    let stats = storage::read_stats(&*snap, &meta)?;
+    Ok(json!({"Table": describe(svc, &meta, "ACTIVE", stats)}))
+}
+
+/// https://docs.aws.amazon.com/amazondynamodb/latest/APIReference/API_ListTables.html
+pub fn list_tables(svc: &DynamoService, input: ListTablesInput) -> Result<Value> {
+    let mut v = Violations::default();
+    if let Some(start) = &input.exclusive_start_table_name {
+        table_name_violations(start, "exclusiveStartTableName", v.messages_mut());
+    }
+    let limit = input.limit.unwrap_or(100);
+    if limit < 1 {
+        v.push(format!(
+            "Value '{limit}' at 'limit' failed to satisfy constraint: Member must have value greater than or equal to 1"
+        ));
+    } else if limit > 100 {
+        v.push(format!(
+            "Value '{limit}' at 'limit' failed to satisfy constraint: Member must have value less than or equal to 100"
+        ));
+    }
+    v.finish()?;
+    let limit = limit as usize;
+    let snap = svc.store().snapshot();
+    let mut names = storage::list_tables(&*snap, input.exclusive_start_table_name.as_deref())
+        .take(limit + 1)
+        .collect::<Result<Vec<_>>>()?;
+    let mut out = json!({});
+    // LastEvaluatedTableName only when more tables follow, so that a client's pagination
+    // loop ends without an extra empty page.
+    if names.len() > limit {
+        names.truncate(limit);
+        out["LastEvaluatedTableName"] = json!(names.last());
+    }
+    out["TableNames"] = json!(names);
+    Ok(out)
+}
+
+/// https://docs.aws.amazon.com/amazondynamodb/latest/APIReference/API_DeleteTable.html
+pub fn delete_table(svc: &DynamoService, input: TableNameInput) -> Result<Value> {
+    let name = required_table_name(input.table_name)?;
+    let (meta, stats) = svc.store().transact(|tx| {
+        let meta = storage::read_table(&*tx, &name)?.ok_or_else(|| not_found(&name))?;
+        let stats = storage::read_stats(&*tx, &meta)?;
+        storage::drop_table(tx, &meta);
+        Ok::<_, Error>((meta, stats))
+    })?;
+    // The table is gone from the catalog; its items are unreachable and can be removed at
+    // leisure. Doing it now keeps the store small; a crash here is finished by `open`.
+    storage::purge_table(svc.store(), &meta.id)?;
+    tracing::debug!(table = %name, id = %meta.id, "dynamodb: table deleted");
+    Ok(json!({"TableDescription": describe(svc, &meta, "DELETING", stats)}))
+}
+
+/// https://docs.aws.amazon.com/amazondynamodb/latest/APIReference/API_UpdateTable.html
+pub fn update_table(svc: &DynamoService, input: UpdateTableInput) -> Result<Value> {
+    let mut v = Violations::default();
+    v.table_name(&input.table_name);
+    let mode = billing_mode(input.billing_mode.as_deref(), &mut v);
+    let units = throughput(input.provisioned_throughput, &mut v);
+    v.finish()?;
+    let name = crate::ops::table_name(input.table_name.as_deref().unwrap_or_default()).to_owned();
+    if mode.is_none() && input.provisioned_throughput.is_none() {
+        return Err(Error::validation(
+            "At least one of ProvisionedThroughput, BillingMode, UpdateStreamEnabled, GlobalSecondaryIndexUpdates or SSESpecification or ReplicaUpdates is required",
+        ));
+    }
+    let key = storage::catalog_key(&name);
+    let (meta, stats) = svc.store().transact(|tx| {
+        let mut meta = storage::read_table(&*tx, &name)?.ok_or_else(|| not_found(&name))?;
+        let new_mode = mode.unwrap_or(meta.billing_mode);
+        match (new_mode, units) {
+            (BillingMode::PayPerRequest, Some(_)) => {
+                return Err(Error::invalid_parameter(
+                    "Neither ReadCapacityUnits nor WriteCapacityUnits can be specified when BillingMode is PAY_PER_REQUEST",
+                ));
+            }
+            (BillingMode::PayPerRequest, None) => {
+                meta.read_capacity = 0;
+                meta.write_capacity = 0;
+            }
+            (BillingMode::Provisioned, None) => {
+                if meta.billing_mode == BillingMode::PayPerRequest {
+                    return Err(Error::invalid_parameter(
+                        "ProvisionedThroughput must be specified when BillingMode is PROVISIONED",
+                    ));
+                }
+            }
+            (BillingMode::Provisioned, Some((r, w))) => {
+                if meta.billing_mode == BillingMode::Provisioned && (r, w) == (meta.read_capacity, meta.write_capacity)
+                {
+                    return Err(Error::validation(format!(
+                        "The provisioned throughput for the table will not change. The requested value equals the current value. Current ReadCapacityUnits provisioned for the table: {}. Requested ReadCapacityUnits: {r}. Current WriteCapacityUnits provisioned for the table: {}. Requested WriteCapacityUnits: {w}. Refer to the Amazon DynamoDB Developer Guide for current limits and how to request higher limits.",
+                        meta.read_capacity, meta.write_capacity
+                    )));
+                }
+                if meta.billing_mode == BillingMode::Provisioned {
+                    if r > meta.read_capacity || w > meta.write_capacity {
+                        meta.last_increase = Some(now());
+                    }
+                    if r < meta.read_capacity || w < meta.write_capacity {
+                        meta.last_decrease = Some(now());
+                    }
+                }
+                meta.read_capacity = r;
+                meta.write_capacity = w;
+            }
+        }
+        meta.billing_mode = new_mode;
+        tx.put(&key, &meta.to_record());
+        let stats = storage::read_stats(&*tx, &meta)?;
+        Ok((meta, stats))
+    })?;
+    Ok(json!({"TableDescription": describe(svc, &meta, "UPDATING", stats)}))
+}

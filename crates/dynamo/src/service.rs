@@ -1,0 +1,154 @@
+//! The DynamoDB service: the [`DynamoService`] handle, its configuration, and the JSON 1.0
+//! wire protocol around the operations (`X-Amz-Target`, content type, JSON parsing, the
+//! `x-amz-crc32` checksum header).
+//!
+//! Owns: turning an HTTP request that the endpoint already authenticated and buffered into
+//! one [`DynamoService::execute`] call, and its result into a response. Must not: implement
+//! operations (see [`crate::ops`]) or open sockets.
+
+use bytes::Bytes;
+use http::{HeaderValue, Response, StatusCode};
+use http_body_util::BodyExt;
+use nuvem_aws::{AwsError, AwsRequest, Body, BoxFuture, IntoAwsError, Protocol, RequestId, Service, full_body};
+use nuvem_store::Store;
+use serde_json::Value;
+
+use crate::error::{Error, NAMESPACE, Result};
+use crate::storage;
+
+/// The `X-Amz-Target` prefix of every DynamoDB operation.
+const TARGET_PREFIX: &str = "DynamoDB_20120810.";
+
+/// The DynamoDB section of nuvem's configuration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DynamoConfig {
+    /// The region in table ARNs.
+    pub region: String,
+    /// The account id in table ARNs.
+    pub account_id: String,
+}
+
+impl Default for DynamoConfig {
+    fn default() -> Self {
+        Self { region: "us-east-1".into(), account_id: "000000000000".into() }
+    }
+}
+
+/// DynamoDB-compatible tables on one store. Cheap to share behind an `Arc`; every operation
+/// is one store transaction (or one snapshot read), so concurrent calls are safe.
+pub struct DynamoService {
+    store: Store,
+    config: DynamoConfig,
+}
+
+impl std::fmt::Debug for DynamoService {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DynamoService").field("store", &self.store).field("config", &self.config).finish()
+    }
+}
+
+impl DynamoService {
+    /// Opens the service on `store`: checks that the table catalog is readable and finishes
+    /// deleting tables whose purge a crash interrupted.
+    pub fn open(store: Store, config: DynamoConfig) -> Result<Self> {
+        storage::resume_purges(&store)?;
+        {
+            let snap = store.snapshot();
+            let names: Vec<String> = storage::list_tables(&*snap, None).collect::<Result<_>>()?;
+            for name in &names {
+                storage::read_table(&*snap, name)?;
+            }
+            tracing::debug!(tables = names.len(), "dynamodb: catalog loaded");
+        }
+        Ok(Self { store, config })
+    }
+
+    /// Runs one operation ("CreateTable", "PutItem", ...) on its parsed JSON input, exactly
+    /// as the HTTP API does, and returns the JSON output.
+    pub fn execute(&self, operation: &str, input: Value) -> std::result::Result<Value, AwsError> {
+        self.execute_op(operation, input).map_err(IntoAwsError::into_aws_error)
+    }
+
+    /// Like [`execute`](Self::execute), but keeps the crate's [`Error`], which carries the
+    /// old item of a failed condition check (`ReturnValuesOnConditionCheckFailure`).
+    pub fn execute_op(&self, operation: &str, input: Value) -> Result<Value> {
+        crate::ops::dispatch(self, operation, input)
+    }
+
+    pub(crate) fn store(&self) -> &Store {
+        &self.store
+    }
+
+    pub(crate) fn config(&self) -> &DynamoConfig {
+        &self.config
+    }
+
+    async fn handle(&self, request: AwsRequest) -> Result<Value> {
+        let target = request
+            .parts
+            .headers
+            .get("x-amz-target")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned();
+        let Some(operation) = target.strip_prefix(TARGET_PREFIX) else {
+            return Err(Error::UnknownOperation(target));
+        };
+        // DynamoDB's SDKs send `application/x-amz-json-1.0`; plain `application/json` is
+        // accepted too, as DynamoDB does for hand-written clients.
+        let content_type = request
+            .parts
+            .headers
+            .get(http::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default();
+        let mime = content_type.split(';').next().unwrap_or_default().trim().to_ascii_lowercase();
+        if mime != "application/x-amz-json-1.0" && mime != "application/json" {
+            return Err(Error::UnknownOperation(format!("{operation} (content type '{content_type}')")));
+        }
+        let bytes = match request.body.collect().await {
+            Ok(collected) => collected.to_bytes(),
+            Err(e) => return Err(Error::Serialization(format!("could not read the request body: {e}"))),
+        };
+        let input: Value = serde_json::from_slice(&bytes)
+            .map_err(|e| Error::Serialization(format!("Start of structure or map found where not expected: {e}")))?;
+        if !input.is_object() {
+            return Err(Error::Serialization("Start of structure or map found where not expected".into()));
+        }
+        tracing::debug!(operation, "dynamodb: request");
+        self.execute_op(operation, input)
+    }
+}
+
+impl Service for DynamoService {
+    fn name(&self) -> &'static str {
+        "dynamodb"
+    }
+
+    fn protocol(&self) -> Protocol {
+        Protocol::AwsJson1_0 { namespace: NAMESPACE }
+    }
+
+    fn call(&self, request: AwsRequest) -> BoxFuture<'_, Response<Body>> {
+        Box::pin(async move {
+            let request_id = request.request_id.clone();
+            match self.handle(request).await {
+                Ok(output) => json_response(StatusCode::OK, output.to_string().into_bytes(), &request_id),
+                Err(e) => e.into_response(&request_id),
+            }
+        })
+    }
+}
+
+/// A JSON 1.0 response with DynamoDB's headers: the request id and `x-amz-crc32`, the CRC32
+/// of the body that DynamoDB's SDKs may check.
+pub(crate) fn json_response(status: StatusCode, body: Vec<u8>, request_id: &RequestId) -> Response<Body> {
+    let crc = crc32fast::hash(&body);
+    let mut resp = Response::new(full_body(Bytes::from(body)));
+    *resp.status_mut() = status;
+    let headers = resp.headers_mut();
+    headers.insert(http::header::CONTENT_TYPE, HeaderValue::from_static("application/x-amz-json-1.0"));
+    headers.insert("x-amz-crc32", HeaderValue::from(crc));
+    request_id.add_headers(headers);
+    resp
+}

@@ -1,0 +1,227 @@
+//! How tables live in the store: the key layout, reading items, and the one write path.
+//!
+//! Layout (every key starts with `dynamodb/`; `<id>` is the table's internal UUID from the
+//! catalog, never its name):
+//!
+//! ```text
+//! dynamodb/c/t/<table name>        catalog record (JSON TableMeta, see catalog.rs)
+//! dynamodb/c/p/<id>                purge marker: the table was deleted, its items are going
+//! dynamodb/t/<id>/i/<pk><sk>       one item: value::encode_item(item); <pk>, <sk> are
+//!                                  keys::encode_key_component of the key attributes, which
+//!                                  sort bytewise as DynamoDB orders keys, so a Query is one
+//!                                  range scan of t/<id>/i/<pk>
+//! dynamodb/t/<id>/n                stats: item count and total item size (2 × u64 BE)
+//! reserved, written by write_item in the same transaction when they exist:
+//! dynamodb/t/<id>/x/<index>/...    secondary index entries
+//! dynamodb/t/<id>/s/<seq>          stream records
+//! dynamodb/t/<id>/ttl/...          TTL expiry queue
+//! ```
+//!
+//! Because the id is a fixed-length UUID, one table's prefix is never a prefix of another's.
+//! Deleting a table removes its catalog record and writes its purge marker in one
+//! transaction; the items are then removed in batches, and a purge interrupted by a crash is
+//! finished when the service opens again.
+//!
+//! Must not: decide anything about requests (conditions, return values); operations do that
+//! and then call [`write_item`].
+
+use nuvem_store::{Direction, KeyRange, Read, Store, Tx};
+
+use crate::catalog::TableMeta;
+use crate::error::{Error, Result};
+use crate::keys::encode_key_component;
+use crate::value::{Item, decode_item, encode_item, item_size};
+
+pub const ROOT: &[u8] = b"dynamodb/";
+const CATALOG_TABLES: &[u8] = b"dynamodb/c/t/";
+const CATALOG_PURGES: &[u8] = b"dynamodb/c/p/";
+
+/// How many keys one purge transaction deletes, so that deleting a big table never builds
+/// one huge transaction.
+const PURGE_BATCH: usize = 1000;
+
+pub fn catalog_key(table_name: &str) -> Vec<u8> {
+    [CATALOG_TABLES, table_name.as_bytes()].concat()
+}
+
+pub fn catalog_prefix() -> &'static [u8] {
+    CATALOG_TABLES
+}
+
+/// The table name of a catalog key (the part after the prefix).
+pub fn table_name_of(catalog_key: &[u8]) -> Option<&str> {
+    catalog_key.strip_prefix(CATALOG_TABLES).and_then(|n| std::str::from_utf8(n).ok())
+}
+
+fn purge_key(table_id: &str) -> Vec<u8> {
+    [CATALOG_PURGES, table_id.as_bytes()].concat()
+}
+
+/// `dynamodb/t/<id>/`: everything that belongs to one table.
+fn table_prefix(table_id: &str) -> Vec<u8> {
+    [ROOT, b"t/", table_id.as_bytes(), b"/"].concat()
+}
+
+fn items_prefix(table: &TableMeta) -> Vec<u8> {
+    let mut k = table_prefix(&table.id);
+    k.extend_from_slice(b"i/");
+    k
+}
+
+fn stats_key(table: &TableMeta) -> Vec<u8> {
+    let mut k = table_prefix(&table.id);
+    k.push(b'n');
+    k
+}
+
+/// The store key of the item whose key attributes are in `key` (checked against the schema
+/// by the caller).
+pub fn item_key(table: &TableMeta, key: &Item) -> Result<Vec<u8>> {
+    let mut k = items_prefix(table);
+    for attr in table.key_attrs() {
+        let value = key
+            .get(&attr.name)
+            .ok_or_else(|| Error::validation("The provided key element does not match the schema"))?;
+        encode_key_component(value, &mut k).map_err(|e| Error::validation(e.to_string()))?;
+    }
+    Ok(k)
+}
+
+/// A table's item count and total size in bytes (DynamoDB's `ItemCount` and
+/// `TableSizeBytes`), kept exact by [`write_item`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Stats {
+    pub count: u64,
+    pub bytes: u64,
+}
+
+impl Stats {
+    fn encode(self) -> [u8; 16] {
+        let mut out = [0u8; 16];
+        out[..8].copy_from_slice(&self.count.to_be_bytes());
+        out[8..].copy_from_slice(&self.bytes.to_be_bytes());
+        out
+    }
+
+    fn decode(bytes: &[u8]) -> Result<Self> {
+        let bad = || Error::Corrupt(format!("table stats record of {} bytes", bytes.len()));
+        let count = bytes.get(..8).and_then(|b| b.try_into().ok()).ok_or_else(bad)?;
+        let size = bytes.get(8..16).and_then(|b| b.try_into().ok()).ok_or_else(bad)?;
+        Ok(Self { count: u64::from_be_bytes(count), bytes: u64::from_be_bytes(size) })
+    }
+}
+
+pub fn read_stats<R: Read + ?Sized>(r: &R, table: &TableMeta) -> Result<Stats> {
+    match r.get(&stats_key(table))? {
+        Some(b) => Stats::decode(&b),
+        None => Ok(Stats::default()),
+    }
+}
+
+/// Reads the catalog record of `name`, if the table exists.
+pub fn read_table<R: Read + ?Sized>(r: &R, name: &str) -> Result<Option<TableMeta>> {
+    r.get(&catalog_key(name))?.map(|b| TableMeta::from_record(&b)).transpose()
+}
+
+pub fn read_item<R: Read + ?Sized>(r: &R, item_key: &[u8]) -> Result<Option<Item>> {
+    match r.get(item_key)? {
+        Some(bytes) => decode_item(&bytes).map(Some).map_err(|e| Error::Corrupt(format!("item: {e}"))),
+        None => Ok(None),
+    }
+}
+
+/// The only way an item changes: replaces `old` (what is stored now under `item_key`, as
+/// read in this same transaction) with `new` (`None` deletes), and keeps the table's stats
+/// exact. Index entries, stream records and TTL entries will be written here too, so that
+/// they commit or fail together with the item.
+pub fn write_item(
+    tx: &mut dyn Tx,
+    table: &TableMeta,
+    item_key: &[u8],
+    old: Option<&Item>,
+    new: Option<&Item>,
+) -> Result<()> {
+    if old.is_none() && new.is_none() {
+        return Ok(());
+    }
+    let mut stats = read_stats(&*tx, table)?;
+    if let Some(old) = old {
+        stats.count = stats.count.saturating_sub(1);
+        stats.bytes = stats.bytes.saturating_sub(item_size(old) as u64);
+    }
+    match new {
+        Some(new) => {
+            stats.count += 1;
+            stats.bytes += item_size(new) as u64;
+            tx.put(item_key, &encode_item(new));
+        }
+        None => tx.delete(item_key),
+    }
+    tx.put(&stats_key(table), &stats.encode());
+    Ok(())
+}
+
+/// Removes a table from the catalog and marks its data for purging, in one transaction.
+pub fn drop_table(tx: &mut dyn Tx, table: &TableMeta) {
+    tx.delete(&catalog_key(&table.name));
+    tx.put(&purge_key(&table.id), b"");
+}
+
+/// Deletes everything under a dropped table's prefix in batches, then its purge marker.
+pub fn purge_table(store: &Store, table_id: &str) -> Result<()> {
+    let range = KeyRange::prefix(&table_prefix(table_id));
+    loop {
+        let done = store.transact(|tx| {
+            let keys: Vec<Vec<u8>> = tx
+                .scan(range.clone(), Direction::Forward)
+                .take(PURGE_BATCH)
+                .map(|r| r.map(|(k, _)| k))
+                .collect::<Result<_, _>>()?;
+            for k in &keys {
+                tx.delete(k);
+            }
+            if keys.len() < PURGE_BATCH {
+                tx.delete(&purge_key(table_id));
+                return Ok::<_, Error>(true);
+            }
+            Ok(false)
+        })?;
+        if done {
+            return Ok(());
+        }
+    }
+}
+
+/// Finishes purges that a crash interrupted.
+pub fn resume_purges(store: &Store) -> Result<()> {
+    let ids: Vec<String> = {
+        let snap = store.snapshot();
+        snap.scan(KeyRange::prefix(CATALOG_PURGES), Direction::Forward)
+            .map(|r| {
+                r.map(|(k, _)| String::from_utf8_lossy(&k[CATALOG_PURGES.len()..]).into_owned())
+            })
+            .collect::<Result<_, _>>()?
+    };
+    for id in ids {
+        tracing::debug!(table_id = %id, "dynamodb: resuming purge of a deleted table");
+        purge_table(store, &id)?;
+    }
+    Ok(())
+}
+
+/// All catalog records, in table name order, starting after `after` if given.
+pub fn list_tables<'a, R: Read + ?Sized>(r: &'a R, after: Option<&str>) -> impl Iterator<Item = Result<String>> + 'a {
+    let range = match after {
+        Some(name) => {
+            let mut start = catalog_key(name);
+            // The smallest key after `start`: exclusive start.
+            start.push(0);
+            KeyRange { start: std::ops::Bound::Included(start), end: KeyRange::prefix(CATALOG_TABLES).end }
+        }
+        None => KeyRange::prefix(CATALOG_TABLES),
+    };
+    r.scan(range, Direction::Forward).map(|r| {
+        let (k, _) = r?;
+        table_name_of(&k).map(str::to_owned).ok_or_else(|| Error::Corrupt("catalog key is not UTF-8".into()))
+    })
+}
