@@ -115,10 +115,13 @@ impl TableMeta {
     }
 
     pub fn from_record(bytes: &[u8]) -> Result<Self> {
-        let meta: TableMeta =
-            serde_json::from_slice(bytes).map_err(|e| Error::Corrupt(format!("catalog record: {e}")))?;
+        let meta: TableMeta = serde_json::from_slice(bytes)
+            .map_err(|e| Error::Corrupt(format!("catalog record: {e}")))?;
         if meta.version != FORMAT_VERSION {
-            return Err(Error::Corrupt(format!("catalog record version {} is unknown", meta.version)));
+            return Err(Error::Corrupt(format!(
+                "catalog record version {} is unknown",
+                meta.version
+            )));
         }
         Ok(meta)
     }
@@ -169,7 +172,10 @@ impl TableMeta {
     pub fn check_item_keys(&self, item: &Item) -> Result<()> {
         for (i, attr) in self.key_attrs().enumerate() {
             let Some(value) = item.get(&attr.name) else {
-                return Err(Error::invalid_parameter(format_args!("Missing the key {} in the item", attr.name)));
+                return Err(Error::invalid_parameter(format_args!(
+                    "Missing the key {} in the item",
+                    attr.name
+                )));
             };
             check_key_value(attr, i == 0, value)?;
         }
@@ -181,11 +187,14 @@ impl TableMeta {
     pub fn check_key(&self, key: &Item) -> Result<()> {
         let expected = self.key_attrs().count();
         let matches = key.len() == expected
-            && self
-                .key_attrs()
-                .all(|a| key.get(&a.name).is_some_and(|v| v.type_name() == a.kind.as_str()));
+            && self.key_attrs().all(|a| {
+                key.get(&a.name)
+                    .is_some_and(|v| v.type_name() == a.kind.as_str())
+            });
         if !matches {
-            return Err(Error::validation("The provided key element does not match the schema"));
+            return Err(Error::validation(
+                "The provided key element does not match the schema",
+            ));
         }
         for (i, attr) in self.key_attrs().enumerate() {
             if let Some(value) = key.get(&attr.name) {
@@ -204,39 +213,43 @@ impl TableMeta {
 }
 
 fn check_key_value(attr: &KeyAttr, is_hash: bool, value: &AttributeValue) -> Result<()> {
-        if value.type_name() != attr.kind.as_str() {
-            return Err(Error::invalid_parameter(format_args!(
-                "Type mismatch for key {} expected: {} actual: {}",
-                attr.name,
-                attr.kind.as_str(),
-                value.type_name()
-            )));
-        }
-        let empty = match value {
-            AttributeValue::S(s) => s.is_empty(),
-            AttributeValue::B(b) => b.is_empty(),
-            _ => false,
-        };
-        if empty {
-            return Err(Error::validation(format!(
-                "One or more parameter values are not valid. The AttributeValue for a key attribute cannot contain an empty {} value. Key: {}",
-                if attr.kind == ScalarType::S { "string" } else { "binary" },
-                attr.name
-            )));
-        }
-        let size = value.size();
-        if is_hash && size > MAX_PARTITION_KEY_BYTES {
-            // Sic: AWS's message has no space in "limit of2048".
-            return Err(Error::invalid_parameter(
-                "Size of hashkey has exceeded the maximum size limit of2048 bytes",
-            ));
-        }
-        if !is_hash && size > MAX_SORT_KEY_BYTES {
-            return Err(Error::invalid_parameter(
-                "Aggregated size of all range keys has exceeded the size limit of 1024 bytes",
-            ));
-        }
-        Ok(())
+    if value.type_name() != attr.kind.as_str() {
+        return Err(Error::invalid_parameter(format_args!(
+            "Type mismatch for key {} expected: {} actual: {}",
+            attr.name,
+            attr.kind.as_str(),
+            value.type_name()
+        )));
+    }
+    let empty = match value {
+        AttributeValue::S(s) => s.is_empty(),
+        AttributeValue::B(b) => b.is_empty(),
+        _ => false,
+    };
+    if empty {
+        return Err(Error::validation(format!(
+            "One or more parameter values are not valid. The AttributeValue for a key attribute cannot contain an empty {} value. Key: {}",
+            if attr.kind == ScalarType::S {
+                "string"
+            } else {
+                "binary"
+            },
+            attr.name
+        )));
+    }
+    let size = value.size();
+    if is_hash && size > MAX_PARTITION_KEY_BYTES {
+        // Sic: AWS's message has no space in "limit of2048".
+        return Err(Error::invalid_parameter(
+            "Size of hashkey has exceeded the maximum size limit of2048 bytes",
+        ));
+    }
+    if !is_hash && size > MAX_SORT_KEY_BYTES {
+        return Err(Error::invalid_parameter(
+            "Aggregated size of all range keys has exceeded the size limit of 1024 bytes",
+        ));
+    }
+    Ok(())
 }
 
 /// The table name rules of CreateTable
@@ -253,7 +266,10 @@ pub fn table_name_violations(name: &str, field: &str, out: &mut Vec<String>) {
             "Value '{name}' at '{field}' failed to satisfy constraint: Member must have length less than or equal to 255"
         ));
     }
-    if !name.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-')) {
+    if !name
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'))
+    {
         out.push(format!(
             "Value '{name}' at '{field}' failed to satisfy constraint: Member must satisfy regular expression pattern: [a-zA-Z0-9_.-]+"
         ));

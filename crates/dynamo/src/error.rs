@@ -107,10 +107,12 @@ impl IntoAwsError for Error {
             Error::Serialization(m) => {
                 AwsError::new(bad, "SerializationException", m).with_namespace(CORAL_NAMESPACE)
             }
-            Error::UnknownOperation(op) => {
-                AwsError::new(bad, "UnknownOperationException", format!("Unknown operation: {op}"))
-                    .with_namespace(CORAL_NAMESPACE)
-            }
+            Error::UnknownOperation(op) => AwsError::new(
+                bad,
+                "UnknownOperationException",
+                format!("Unknown operation: {op}"),
+            )
+            .with_namespace(CORAL_NAMESPACE),
             Error::ResourceNotFound(m) => AwsError::new(bad, "ResourceNotFoundException", m),
             Error::ResourceInUse(m) => AwsError::new(bad, "ResourceInUseException", m),
             e @ Error::ConditionalCheckFailed { .. } => {

@@ -85,10 +85,7 @@ pub fn encode_key_component(v: &AttributeValue, out: &mut Vec<u8>) -> Result<(),
 
 /// Decodes one component of type `kind` from the front of `input`, advancing it past the
 /// component.
-pub fn decode_key_component(
-    kind: KeyType,
-    input: &mut &[u8],
-) -> Result<AttributeValue, KeyError> {
+pub fn decode_key_component(kind: KeyType, input: &mut &[u8]) -> Result<AttributeValue, KeyError> {
     match kind {
         KeyType::S => {
             let b = decode_bytes(input)?;

@@ -291,7 +291,8 @@ fn sub_units(a: &[u8], b: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(a.len());
     let mut borrow = 0i8;
     for i in 0..a.len() {
-        let mut d = a.get(i).copied().unwrap_or(0) as i8 - b.get(i).copied().unwrap_or(0) as i8 - borrow;
+        let mut d =
+            a.get(i).copied().unwrap_or(0) as i8 - b.get(i).copied().unwrap_or(0) as i8 - borrow;
         borrow = 0;
         if d < 0 {
             d += 10;
@@ -340,7 +341,12 @@ impl PartialOrd for Number {
 
 impl From<i64> for Number {
     fn from(v: i64) -> Number {
-        let digits: Vec<u8> = v.unsigned_abs().to_string().bytes().map(|b| b - b'0').collect();
+        let digits: Vec<u8> = v
+            .unsigned_abs()
+            .to_string()
+            .bytes()
+            .map(|b| b - b'0')
+            .collect();
         let exp = i64::try_from(digits.len()).unwrap_or(0);
         // An i64 has at most 19 digits, far inside every limit.
         Number::from_raw(v < 0, digits, exp).unwrap_or_else(|_| Number::zero())

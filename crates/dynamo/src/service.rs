@@ -9,7 +9,9 @@
 use bytes::Bytes;
 use http::{HeaderValue, Response, StatusCode};
 use http_body_util::BodyExt;
-use nuvem_aws::{AwsError, AwsRequest, Body, BoxFuture, IntoAwsError, Protocol, RequestId, Service, full_body};
+use nuvem_aws::{
+    AwsError, AwsRequest, Body, BoxFuture, IntoAwsError, Protocol, RequestId, Service, full_body,
+};
 use nuvem_store::Store;
 use serde_json::Value;
 
@@ -30,7 +32,10 @@ pub struct DynamoConfig {
 
 impl Default for DynamoConfig {
     fn default() -> Self {
-        Self { region: "us-east-1".into(), account_id: "000000000000".into() }
+        Self {
+            region: "us-east-1".into(),
+            account_id: "000000000000".into(),
+        }
     }
 }
 
@@ -43,7 +48,10 @@ pub struct DynamoService {
 
 impl std::fmt::Debug for DynamoService {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("DynamoService").field("store", &self.store).field("config", &self.config).finish()
+        f.debug_struct("DynamoService")
+            .field("store", &self.store)
+            .field("config", &self.config)
+            .finish()
     }
 }
 
@@ -66,7 +74,8 @@ impl DynamoService {
     /// Runs one operation ("CreateTable", "PutItem", ...) on its parsed JSON input, exactly
     /// as the HTTP API does, and returns the JSON output.
     pub fn execute(&self, operation: &str, input: Value) -> std::result::Result<Value, AwsError> {
-        self.execute_op(operation, input).map_err(IntoAwsError::into_aws_error)
+        self.execute_op(operation, input)
+            .map_err(IntoAwsError::into_aws_error)
     }
 
     /// Like [`execute`](Self::execute), but keeps the crate's [`Error`], which carries the
@@ -102,18 +111,34 @@ impl DynamoService {
             .get(http::header::CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
             .unwrap_or_default();
-        let mime = content_type.split(';').next().unwrap_or_default().trim().to_ascii_lowercase();
+        let mime = content_type
+            .split(';')
+            .next()
+            .unwrap_or_default()
+            .trim()
+            .to_ascii_lowercase();
         if mime != "application/x-amz-json-1.0" && mime != "application/json" {
-            return Err(Error::UnknownOperation(format!("{operation} (content type '{content_type}')")));
+            return Err(Error::UnknownOperation(format!(
+                "{operation} (content type '{content_type}')"
+            )));
         }
         let bytes = match request.body.collect().await {
             Ok(collected) => collected.to_bytes(),
-            Err(e) => return Err(Error::Serialization(format!("could not read the request body: {e}"))),
+            Err(e) => {
+                return Err(Error::Serialization(format!(
+                    "could not read the request body: {e}"
+                )));
+            }
         };
-        let input: Value = serde_json::from_slice(&bytes)
-            .map_err(|e| Error::Serialization(format!("Start of structure or map found where not expected: {e}")))?;
+        let input: Value = serde_json::from_slice(&bytes).map_err(|e| {
+            Error::Serialization(format!(
+                "Start of structure or map found where not expected: {e}"
+            ))
+        })?;
         if !input.is_object() {
-            return Err(Error::Serialization("Start of structure or map found where not expected".into()));
+            return Err(Error::Serialization(
+                "Start of structure or map found where not expected".into(),
+            ));
         }
         tracing::debug!(operation, "dynamodb: request");
         self.execute_op(operation, input)
@@ -126,14 +151,18 @@ impl Service for DynamoService {
     }
 
     fn protocol(&self) -> Protocol {
-        Protocol::AwsJson1_0 { namespace: NAMESPACE }
+        Protocol::AwsJson1_0 {
+            namespace: NAMESPACE,
+        }
     }
 
     fn call(&self, request: AwsRequest) -> BoxFuture<'_, Response<Body>> {
         Box::pin(async move {
             let request_id = request.request_id.clone();
             match self.handle(request).await {
-                Ok(output) => json_response(StatusCode::OK, output.to_string().into_bytes(), &request_id),
+                Ok(output) => {
+                    json_response(StatusCode::OK, output.to_string().into_bytes(), &request_id)
+                }
                 Err(e) => e.into_response(&request_id),
             }
         })
@@ -142,12 +171,19 @@ impl Service for DynamoService {
 
 /// A JSON 1.0 response with DynamoDB's headers: the request id and `x-amz-crc32`, the CRC32
 /// of the body that DynamoDB's SDKs may check.
-pub(crate) fn json_response(status: StatusCode, body: Vec<u8>, request_id: &RequestId) -> Response<Body> {
+pub(crate) fn json_response(
+    status: StatusCode,
+    body: Vec<u8>,
+    request_id: &RequestId,
+) -> Response<Body> {
     let crc = crc32fast::hash(&body);
     let mut resp = Response::new(full_body(Bytes::from(body)));
     *resp.status_mut() = status;
     let headers = resp.headers_mut();
-    headers.insert(http::header::CONTENT_TYPE, HeaderValue::from_static("application/x-amz-json-1.0"));
+    headers.insert(
+        http::header::CONTENT_TYPE,
+        HeaderValue::from_static("application/x-amz-json-1.0"),
+    );
     headers.insert("x-amz-crc32", HeaderValue::from(crc));
     request_id.add_headers(headers);
     resp

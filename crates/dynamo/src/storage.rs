@@ -50,7 +50,9 @@ pub fn catalog_prefix() -> &'static [u8] {
 
 /// The table name of a catalog key (the part after the prefix).
 pub fn table_name_of(catalog_key: &[u8]) -> Option<&str> {
-    catalog_key.strip_prefix(CATALOG_TABLES).and_then(|n| std::str::from_utf8(n).ok())
+    catalog_key
+        .strip_prefix(CATALOG_TABLES)
+        .and_then(|n| std::str::from_utf8(n).ok())
 }
 
 fn purge_key(table_id: &str) -> Vec<u8> {
@@ -79,9 +81,9 @@ fn stats_key(table: &TableMeta) -> Vec<u8> {
 pub fn item_key(table: &TableMeta, key: &Item) -> Result<Vec<u8>> {
     let mut k = items_prefix(table);
     for attr in table.key_attrs() {
-        let value = key
-            .get(&attr.name)
-            .ok_or_else(|| Error::validation("The provided key element does not match the schema"))?;
+        let value = key.get(&attr.name).ok_or_else(|| {
+            Error::validation("The provided key element does not match the schema")
+        })?;
         encode_key_component(value, &mut k).map_err(|e| Error::validation(e.to_string()))?;
     }
     Ok(k)
@@ -105,9 +107,18 @@ impl Stats {
 
     fn decode(bytes: &[u8]) -> Result<Self> {
         let bad = || Error::Corrupt(format!("table stats record of {} bytes", bytes.len()));
-        let count = bytes.get(..8).and_then(|b| b.try_into().ok()).ok_or_else(bad)?;
-        let size = bytes.get(8..16).and_then(|b| b.try_into().ok()).ok_or_else(bad)?;
-        Ok(Self { count: u64::from_be_bytes(count), bytes: u64::from_be_bytes(size) })
+        let count = bytes
+            .get(..8)
+            .and_then(|b| b.try_into().ok())
+            .ok_or_else(bad)?;
+        let size = bytes
+            .get(8..16)
+            .and_then(|b| b.try_into().ok())
+            .ok_or_else(bad)?;
+        Ok(Self {
+            count: u64::from_be_bytes(count),
+            bytes: u64::from_be_bytes(size),
+        })
     }
 }
 
@@ -120,12 +131,16 @@ pub fn read_stats<R: Read + ?Sized>(r: &R, table: &TableMeta) -> Result<Stats> {
 
 /// Reads the catalog record of `name`, if the table exists.
 pub fn read_table<R: Read + ?Sized>(r: &R, name: &str) -> Result<Option<TableMeta>> {
-    r.get(&catalog_key(name))?.map(|b| TableMeta::from_record(&b)).transpose()
+    r.get(&catalog_key(name))?
+        .map(|b| TableMeta::from_record(&b))
+        .transpose()
 }
 
 pub fn read_item<R: Read + ?Sized>(r: &R, item_key: &[u8]) -> Result<Option<Item>> {
     match r.get(item_key)? {
-        Some(bytes) => decode_item(&bytes).map(Some).map_err(|e| Error::Corrupt(format!("item: {e}"))),
+        Some(bytes) => decode_item(&bytes)
+            .map(Some)
+            .map_err(|e| Error::Corrupt(format!("item: {e}"))),
         None => Ok(None),
     }
 }
@@ -198,7 +213,10 @@ pub fn resume_purges(store: &Store) -> Result<()> {
         let snap = store.snapshot();
         snap.scan(KeyRange::prefix(CATALOG_PURGES), Direction::Forward)
             .map(|r| {
-                r.map(|(k, _)| String::from_utf8_lossy(&k[CATALOG_PURGES.len()..]).into_owned())
+                r.map(|(k, _)| {
+                    String::from_utf8_lossy(k.strip_prefix(CATALOG_PURGES).unwrap_or(&k))
+                        .into_owned()
+                })
             })
             .collect::<Result<_, _>>()?
     };
@@ -210,18 +228,26 @@ pub fn resume_purges(store: &Store) -> Result<()> {
 }
 
 /// All catalog records, in table name order, starting after `after` if given.
-pub fn list_tables<'a, R: Read + ?Sized>(r: &'a R, after: Option<&str>) -> impl Iterator<Item = Result<String>> + 'a {
+pub fn list_tables<'a, R: Read + ?Sized>(
+    r: &'a R,
+    after: Option<&str>,
+) -> impl Iterator<Item = Result<String>> + 'a {
     let range = match after {
         Some(name) => {
             let mut start = catalog_key(name);
             // The smallest key after `start`: exclusive start.
             start.push(0);
-            KeyRange { start: std::ops::Bound::Included(start), end: KeyRange::prefix(CATALOG_TABLES).end }
+            KeyRange {
+                start: std::ops::Bound::Included(start),
+                end: KeyRange::prefix(CATALOG_TABLES).end,
+            }
         }
         None => KeyRange::prefix(CATALOG_TABLES),
     };
     r.scan(range, Direction::Forward).map(|r| {
         let (k, _) = r?;
-        table_name_of(&k).map(str::to_owned).ok_or_else(|| Error::Corrupt("catalog key is not UTF-8".into()))
+        table_name_of(&k)
+            .map(str::to_owned)
+            .ok_or_else(|| Error::Corrupt("catalog key is not UTF-8".into()))
     })
 }

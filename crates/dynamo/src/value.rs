@@ -44,7 +44,9 @@ pub const MAX_NESTING: usize = 32;
 /// does not decode); every other variant is a `ValidationException`.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ValueError {
-    #[error("Supplied AttributeValue is empty, must contain exactly one of the supported datatypes")]
+    #[error(
+        "Supplied AttributeValue is empty, must contain exactly one of the supported datatypes"
+    )]
     Empty,
     #[error(
         "Supplied AttributeValue has more than one datatypes set, must contain exactly one of the supported datatypes"
@@ -134,7 +136,9 @@ impl AttributeValue {
             "S" => AttributeValue::S(json_str(val, "String")?.to_string()),
             "N" => AttributeValue::N(Number::parse(json_str(val, "String")?)?),
             "B" => AttributeValue::B(decode_b64(json_str(val, "Blob")?)?),
-            "BOOL" => AttributeValue::Bool(val.as_bool().ok_or_else(|| wrong_json("Boolean", val))?),
+            "BOOL" => {
+                AttributeValue::Bool(val.as_bool().ok_or_else(|| wrong_json("Boolean", val))?)
+            }
             "NULL" => match val.as_bool() {
                 Some(true) => AttributeValue::Null,
                 Some(false) => return Err(ValueError::NullNotTrue),
@@ -164,7 +168,10 @@ impl AttributeValue {
             }
             "NS" => {
                 let raw = set_strings(val, "number")?;
-                let nums: Vec<Number> = raw.iter().map(|s| Number::parse(s)).collect::<Result<_, _>>()?;
+                let nums: Vec<Number> = raw
+                    .iter()
+                    .map(|s| Number::parse(s))
+                    .collect::<Result<_, _>>()?;
                 if has_duplicates(&nums) {
                     return Err(duplicates(&raw));
                 }
@@ -172,7 +179,10 @@ impl AttributeValue {
             }
             "BS" => {
                 let raw = set_strings(val, "binary")?;
-                let bins: Vec<Vec<u8>> = raw.iter().map(|s| decode_b64(s)).collect::<Result<_, _>>()?;
+                let bins: Vec<Vec<u8>> = raw
+                    .iter()
+                    .map(|s| decode_b64(s))
+                    .collect::<Result<_, _>>()?;
                 if has_duplicates(&bins) {
                     return Err(duplicates(&raw));
                 }
@@ -193,8 +203,14 @@ impl AttributeValue {
             AttributeValue::M(m) => ("M", item_to_json(m)),
             AttributeValue::L(l) => ("L", Value::Array(l.iter().map(Self::to_json).collect())),
             AttributeValue::Ss(s) => ("SS", s.iter().map(|s| Value::String(s.clone())).collect()),
-            AttributeValue::Ns(n) => ("NS", n.iter().map(|n| Value::String(n.to_string())).collect()),
-            AttributeValue::Bs(b) => ("BS", b.iter().map(|b| Value::String(B64.encode(b))).collect()),
+            AttributeValue::Ns(n) => (
+                "NS",
+                n.iter().map(|n| Value::String(n.to_string())).collect(),
+            ),
+            AttributeValue::Bs(b) => (
+                "BS",
+                b.iter().map(|b| Value::String(B64.encode(b))).collect(),
+            ),
         };
         let mut obj = serde_json::Map::with_capacity(1);
         obj.insert(kind.to_string(), v);
@@ -226,7 +242,9 @@ impl AttributeValue {
             AttributeValue::B(b) => b.len(),
             AttributeValue::Bool(_) | AttributeValue::Null => 1,
             // 3 bytes of overhead per document, plus 1 byte per element.
-            AttributeValue::M(m) => 3 + m.iter().map(|(k, v)| k.len() + v.size() + 1).sum::<usize>(),
+            AttributeValue::M(m) => {
+                3 + m.iter().map(|(k, v)| k.len() + v.size() + 1).sum::<usize>()
+            }
             AttributeValue::L(l) => 3 + l.iter().map(|v| v.size() + 1).sum::<usize>(),
             AttributeValue::Ss(s) => s.iter().map(String::len).sum(),
             AttributeValue::Ns(n) => n.iter().map(number_size).sum(),
@@ -439,7 +457,10 @@ struct Reader<'a> {
 
 impl<'a> Reader<'a> {
     fn byte(&mut self) -> Result<u8, ValueError> {
-        let (&b, rest) = self.input.split_first().ok_or(ValueError::Corrupt("truncated"))?;
+        let (&b, rest) = self
+            .input
+            .split_first()
+            .ok_or(ValueError::Corrupt("truncated"))?;
         self.input = rest;
         Ok(b)
     }

@@ -15,11 +15,18 @@ pub struct Services {
 }
 
 /// Creates every available service on the shared store and registers it with the endpoint.
-pub fn register(endpoint: &mut Endpoint, store: &nuvem_store::Store, config: &Config) -> anyhow::Result<Services> {
-    let dynamo_config =
-        nuvem_dynamo::DynamoConfig { region: config.region.clone(), account_id: config.account_id.clone() };
+pub fn register(
+    endpoint: &mut Endpoint,
+    store: &nuvem_store::Store,
+    config: &Config,
+) -> anyhow::Result<Services> {
+    let dynamo_config = nuvem_dynamo::DynamoConfig {
+        region: config.region.clone(),
+        account_id: config.account_id.clone(),
+    };
     let dynamo = Arc::new(
-        nuvem_dynamo::DynamoService::open(store.clone(), dynamo_config).context("opening the tables service")?,
+        nuvem_dynamo::DynamoService::open(store.clone(), dynamo_config)
+            .context("opening the tables service")?,
     );
     endpoint.register(dynamo.clone());
     Ok(Services { dynamo })
@@ -28,12 +35,16 @@ pub fn register(endpoint: &mut Endpoint, store: &nuvem_store::Store, config: &Co
 /// The CreateTable request a manifest table stands for.
 fn create_table_input(t: &TableSpec) -> serde_json::Value {
     let mut keys = vec![json!({"AttributeName": t.partition_key.name, "KeyType": "HASH"})];
-    let mut attrs = vec![json!({"AttributeName": t.partition_key.name, "AttributeType": t.partition_key.kind})];
+    let mut attrs =
+        vec![json!({"AttributeName": t.partition_key.name, "AttributeType": t.partition_key.kind})];
     if let Some(sk) = &t.sort_key {
         keys.push(json!({"AttributeName": sk.name, "KeyType": "RANGE"}));
         attrs.push(json!({"AttributeName": sk.name, "AttributeType": sk.kind}));
     }
-    let mode = t.billing_mode.clone().unwrap_or_else(|| "PAY_PER_REQUEST".into());
+    let mode = t
+        .billing_mode
+        .clone()
+        .unwrap_or_else(|| "PAY_PER_REQUEST".into());
     let mut input = json!({"TableName": t.name, "KeySchema": keys, "AttributeDefinitions": attrs, "BillingMode": mode});
     if mode == "PROVISIONED" {
         input["ProvisionedThroughput"] = json!({
@@ -48,7 +59,10 @@ fn create_table_input(t: &TableSpec) -> serde_json::Value {
 pub fn apply_manifest(config: &Config, services: &Services) -> anyhow::Result<()> {
     let m = &config.manifest;
     for (i, t) in m.tables.iter().enumerate() {
-        match services.dynamo.execute("CreateTable", create_table_input(t)) {
+        match services
+            .dynamo
+            .execute("CreateTable", create_table_input(t))
+        {
             Ok(_) => println!("  created table {}", t.name),
             Err(e) if e.code == "ResourceInUseException" => {}
             Err(e) => anyhow::bail!("at `tables[{i}]` ({}): {}", t.name, e.message),
@@ -63,7 +77,9 @@ pub fn apply_manifest(config: &Config, services: &Services) -> anyhow::Result<()
     ];
     for (section, declared) in pending {
         if declared {
-            println!("  note: the manifest declares `{section}`, which this build of nuvem does not serve yet");
+            println!(
+                "  note: the manifest declares `{section}`, which this build of nuvem does not serve yet"
+            );
         }
     }
     Ok(())

@@ -9,9 +9,11 @@
 
 mod ast;
 mod eval;
+mod keycond;
 mod lexer;
 mod parser;
 mod path;
+mod projection;
 mod reserved;
 mod update;
 
@@ -21,7 +23,8 @@ use std::fmt;
 use crate::value::{AttributeValue, Item};
 
 pub use ast::{KeyCondition, SortCondition};
-pub use path::{Path, PathElem, Projection};
+pub use path::{Path, PathElem};
+pub use projection::Projection;
 pub use reserved::is_reserved;
 
 /// Longest expression string DynamoDB accepts, in bytes.
@@ -180,12 +183,18 @@ impl<'a> ExprContext<'a> {
                 "ExpressionAttributeValues must not be empty".to_string(),
             ));
         }
-        if let Some(bad) = self.names.and_then(|n| n.keys().find(|k| !valid_key(k, '#'))) {
+        if let Some(bad) = self
+            .names
+            .and_then(|n| n.keys().find(|k| !valid_key(k, '#')))
+        {
             return Err(ExprError::Validation(format!(
                 "ExpressionAttributeNames contains invalid key: Syntax error; key: \"{bad}\""
             )));
         }
-        if let Some(bad) = self.values.and_then(|v| v.keys().find(|k| !valid_key(k, ':'))) {
+        if let Some(bad) = self
+            .values
+            .and_then(|v| v.keys().find(|k| !valid_key(k, ':')))
+        {
             return Err(ExprError::Validation(format!(
                 "ExpressionAttributeValues contains invalid key: Syntax error; key: \"{bad}\""
             )));

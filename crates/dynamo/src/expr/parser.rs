@@ -1,15 +1,16 @@
-//! Recursive-descent parser for condition, projection and key condition expressions, and the
-//! pieces shared with update expressions (paths, placeholders, errors).
+//! Recursive-descent parser: the shared machinery (tokens, paths, placeholders, syntax errors)
+//! and the condition/filter grammar. Update, projection and key condition grammars extend
+//! [`Parser`] in their own modules.
 //!
 //! Owns: the grammar and DynamoDB's static checks (reserved words, undefined placeholders,
-//! operand counts and literal operand types, overlapping paths, size and nesting limits).
+//! operand counts and literal operand types, size and nesting limits).
 //! Precedence, loosest first: OR, AND, NOT, then comparisons, BETWEEN, IN and functions
 //! (<https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/Expressions.OperatorsAndFunctions.html>).
 //! Must not: evaluate anything against an item.
 
-use super::ast::{CmpOp, Cond, KeyCondition, Operand, SortCondition};
+use super::ast::{CmpOp, Cond, Operand};
 use super::lexer::{Tok, Token, tokenize};
-use super::path::{Path, PathElem, Projection};
+use super::path::{Path, PathElem};
 use super::reserved::is_reserved;
 use super::{Condition, ExprContext, ExprError, ExprKind, MAX_EXPRESSION_LEN};
 use crate::value::AttributeValue;
@@ -130,8 +131,9 @@ impl<'c, 'a, 's> Parser<'c, 'a, 's> {
     /// token through the next one).
     pub(crate) fn syntax_error(&self) -> ExprError {
         let first = self.pos.saturating_sub(1);
+        // At the end, the context is just the previous token (trailing spaces excluded).
         let last = if matches!(self.peek(), Tok::Eof) {
-            self.pos
+            first
         } else {
             (self.pos + 1).min(self.toks.len().saturating_sub(1))
         };
@@ -194,7 +196,10 @@ impl<'c, 'a, 's> Parser<'c, 'a, 's> {
                     return Err(self.syntax_error());
                 }
                 let index = self.text().parse::<usize>().map_err(|_| {
-                    self.err(format!("List index is out of range; index: {}", self.text()))
+                    self.err(format!(
+                        "List index is out of range; index: {}",
+                        self.text()
+                    ))
                 })?;
                 self.advance();
                 self.expect_punct("]")?;
@@ -237,7 +242,7 @@ impl<'c, 'a, 's> Parser<'c, 'a, 's> {
         Ok(Condition(c))
     }
 
-    fn or(&mut self) -> Result<Cond, ExprError> {
+    pub(crate) fn or(&mut self) -> Result<Cond, ExprError> {
         let mut left = self.and()?;
         while self.is_keyword("OR") {
             self.advance();
@@ -287,7 +292,11 @@ impl<'c, 'a, 's> Parser<'c, 'a, 's> {
         let name = self.text();
         if !matches!(
             name,
-            "attribute_exists" | "attribute_not_exists" | "attribute_type" | "begins_with" | "contains"
+            "attribute_exists"
+                | "attribute_not_exists"
+                | "attribute_type"
+                | "begins_with"
+                | "contains"
         ) {
             return Err(self.err(format!("Invalid function name; function: {name}")));
         }
@@ -478,128 +487,13 @@ impl<'c, 'a, 's> Parser<'c, 'a, 's> {
             _ => Ok(()),
         }
     }
-
-    // ---- projections -------------------------------------------------------------------
-
-    pub(crate) fn projection_expression(mut self) -> Result<Projection, ExprError> {
-        let mut paths = vec![self.path()?];
-        while self.eat_punct(",") {
-            paths.push(self.path()?);
-        }
-        self.expect_eof()?;
-        self.check_overlaps(&paths.iter().collect::<Vec<_>>())?;
-        Ok(Projection::from_paths(paths))
-    }
-
-    /// DynamoDB rejects two paths where one contains the other ("overlap"), or where they
-    /// use the same step as both a map key and a list index ("conflict").
-    pub(crate) fn check_overlaps(&self, paths: &[&Path]) -> Result<(), ExprError> {
-        for (i, a) in paths.iter().enumerate() {
-            for b in paths.iter().skip(i + 1) {
-                let word = if a.is_prefix_of(b) || b.is_prefix_of(a) {
-                    "overlap"
-                } else if conflicts(a, b) {
-                    "conflict"
-                } else {
-                    continue;
-                };
-                return Err(self.err(format!(
-                    "Two document paths {word} with each other; must remove or rewrite one of these paths; path one: {}, path two: {}",
-                    a.describe(),
-                    b.describe()
-                )));
-            }
-        }
-        Ok(())
-    }
-
-    // ---- key conditions ----------------------------------------------------------------
-
-    pub(crate) fn key_condition_expression(mut self) -> Result<KeyCondition, ExprError> {
-        let c = self.or()?;
-        self.expect_eof()?;
-        let mut conditions = Vec::new();
-        self.key_conditions(c, &mut conditions)?;
-        if conditions.len() > 2 {
-            return Err(self.err("Conditions can be of length 1 or 2 only"));
-        }
-        if let [(a, _), (b, _)] = conditions.as_slice()
-            && a == b
-        {
-            return Err(self.err("KeyConditionExpressions must only contain one condition per key"));
-        }
-        let partition = conditions
-            .iter()
-            .position(|(_, c)| matches!(c, SortCondition::Eq(_)))
-            .ok_or_else(|| ExprError::Validation("Query key condition not supported".to_string()))?;
-        Ok(KeyCondition {
-            conditions,
-            partition,
-        })
-    }
-
-    fn key_conditions(
-        &self,
-        c: Cond,
-        out: &mut Vec<(String, SortCondition)>,
-    ) -> Result<(), ExprError> {
-        let bad_op = |op: &str| self.err(format!("Invalid operator used in KeyConditionExpression: {op}"));
-        let (path, cond) = match c {
-            Cond::And(a, b) => {
-                self.key_conditions(*a, out)?;
-                return self.key_conditions(*b, out);
-            }
-            Cond::Or(..) => return Err(bad_op("OR")),
-            Cond::Not(_) => return Err(bad_op("NOT")),
-            Cond::In(..) => return Err(bad_op("IN")),
-            Cond::AttributeExists(_) => return Err(bad_op("attribute_exists")),
-            Cond::AttributeNotExists(_) => return Err(bad_op("attribute_not_exists")),
-            Cond::AttributeType(..) => return Err(bad_op("attribute_type")),
-            Cond::Contains(..) => return Err(bad_op("contains")),
-            Cond::Cmp(CmpOp::Ne, ..) => return Err(bad_op("<>")),
-            Cond::Cmp(op, Operand::Path(p), Operand::Value(v)) => (
-                p,
-                match op {
-                    CmpOp::Lt => SortCondition::Lt(v),
-                    CmpOp::Le => SortCondition::Le(v),
-                    CmpOp::Gt => SortCondition::Gt(v),
-                    CmpOp::Ge => SortCondition::Ge(v),
-                    CmpOp::Eq | CmpOp::Ne => SortCondition::Eq(v),
-                },
-            ),
-            Cond::Between(Operand::Path(p), Operand::Value(lo), Operand::Value(hi)) => {
-                (p, SortCondition::Between(lo, hi))
-            }
-            Cond::BeginsWith(Operand::Path(p), Operand::Value(v)) => (p, SortCondition::BeginsWith(v)),
-            Cond::Cmp(..) | Cond::Between(..) | Cond::BeginsWith(..) => {
-                return Err(self.err(
-                    "Key conditions must compare a key attribute name with an expression attribute value",
-                ));
-            }
-        };
-        if !path.is_top_level() {
-            return Err(self.err(format!(
-                "KeyConditionExpressions cannot have conditions on nested attributes; attribute: {path}"
-            )));
-        }
-        out.push((path.top().to_string(), cond));
-        Ok(())
-    }
-}
-
-fn conflicts(a: &Path, b: &Path) -> bool {
-    if a.top() != b.top() {
-        return false;
-    }
-    a.rest()
-        .iter()
-        .zip(b.rest())
-        .find(|(x, y)| x != y)
-        .is_some_and(|(x, y)| std::mem::discriminant(x) != std::mem::discriminant(y))
 }
 
 fn is_type_name(t: &str) -> bool {
-    matches!(t, "S" | "SS" | "N" | "NS" | "B" | "BS" | "BOOL" | "NULL" | "L" | "M")
+    matches!(
+        t,
+        "S" | "SS" | "N" | "NS" | "B" | "BS" | "BOOL" | "NULL" | "L" | "M"
+    )
 }
 
 fn scalar_text(v: &AttributeValue) -> String {

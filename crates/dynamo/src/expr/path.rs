@@ -1,9 +1,9 @@
-//! Document paths (`a.b[3].c`) and what can be done with them on an item: read, write,
-//! remove, and project.
+//! Document paths (`a.b[3].c`) and what can be done with them on an item: read, write and
+//! remove.
 //!
-//! Owns: the [`Path`] type, navigation through maps and lists with DynamoDB's rules for
-//! missing parents and out-of-range indexes, and [`Projection`]. Must not: parse expression
-//! text or substitute placeholders (the parser does that).
+//! Owns: the [`Path`] type and navigation through maps and lists with DynamoDB's rules for
+//! missing parents and out-of-range indexes. Must not: parse expression text or substitute
+//! placeholders (the parser does that).
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -217,83 +217,5 @@ impl fmt::Display for Path {
             }
         }
         Ok(())
-    }
-}
-
-/// A parsed `ProjectionExpression` (or a list of paths to return, for `UPDATED_*`).
-#[derive(Debug, Clone, PartialEq)]
-pub struct Projection {
-    paths: Vec<Path>,
-}
-
-/// The projected paths merged into a tree, so that `a.b` and `a.c` both land in one `a`,
-/// and `l[3]` and `l[1]` come out as a two-element list in index order.
-#[derive(Default)]
-struct Node {
-    whole: bool,
-    keys: BTreeMap<String, Node>,
-    indexes: BTreeMap<usize, Node>,
-}
-
-impl Node {
-    fn insert(&mut self, rest: &[PathElem]) {
-        let Some((first, tail)) = rest.split_first() else {
-            self.whole = true;
-            return;
-        };
-        let child = match first {
-            PathElem::Name(n) => self.keys.entry(n.clone()).or_default(),
-            PathElem::Index(i) => self.indexes.entry(*i).or_default(),
-        };
-        child.insert(tail);
-    }
-
-    fn project(&self, v: &AttributeValue) -> Option<AttributeValue> {
-        if self.whole {
-            return Some(v.clone());
-        }
-        match v {
-            AttributeValue::M(m) if !self.keys.is_empty() => {
-                let out: BTreeMap<String, AttributeValue> = self
-                    .keys
-                    .iter()
-                    .filter_map(|(k, n)| Some((k.clone(), n.project(m.get(k)?)?)))
-                    .collect();
-                (!out.is_empty()).then_some(AttributeValue::M(out))
-            }
-            AttributeValue::L(l) if !self.indexes.is_empty() => {
-                let out: Vec<AttributeValue> = self
-                    .indexes
-                    .iter()
-                    .filter_map(|(i, n)| n.project(l.get(*i)?))
-                    .collect();
-                (!out.is_empty()).then_some(AttributeValue::L(out))
-            }
-            _ => None,
-        }
-    }
-}
-
-impl Projection {
-    /// A projection of exactly these paths.
-    pub fn from_paths(paths: Vec<Path>) -> Projection {
-        Projection { paths }
-    }
-
-    /// The projected paths.
-    pub fn paths(&self) -> &[Path] {
-        &self.paths
-    }
-
-    /// The parts of `item` named by the projection; paths the item lacks are left out.
-    pub fn apply(&self, item: &Item) -> Item {
-        let mut roots: BTreeMap<&str, Node> = BTreeMap::new();
-        for p in &self.paths {
-            roots.entry(p.top()).or_default().insert(p.rest());
-        }
-        roots
-            .into_iter()
-            .filter_map(|(name, node)| Some((name.to_string(), node.project(item.get(name)?)?)))
-            .collect()
     }
 }

@@ -107,7 +107,11 @@ impl WriteParams {
             Some("ALL_NEW") => ReturnValues::AllNew,
             Some("UPDATED_NEW") => ReturnValues::UpdatedNew,
             Some(other) => {
-                v.enum_value(other, "returnValues", "[ALL_NEW, UPDATED_OLD, ALL_OLD, NONE, UPDATED_NEW]");
+                v.enum_value(
+                    other,
+                    "returnValues",
+                    "[ALL_NEW, UPDATED_OLD, ALL_OLD, NONE, UPDATED_NEW]",
+                );
                 ReturnValues::None
             }
         };
@@ -120,11 +124,19 @@ impl WriteParams {
             None | Some("NONE") => false,
             Some("ALL_OLD") => true,
             Some(other) => {
-                v.enum_value(other, "returnValuesOnConditionCheckFailure", "[ALL_OLD, NONE]");
+                v.enum_value(
+                    other,
+                    "returnValuesOnConditionCheckFailure",
+                    "[ALL_OLD, NONE]",
+                );
                 false
             }
         };
-        WriteOptions { return_values, capacity, old_on_failure }
+        WriteOptions {
+            return_values,
+            capacity,
+            old_on_failure,
+        }
     }
 
     /// Validates `allowed` return values after the enum check passed.
@@ -153,17 +165,25 @@ fn check_expression_maps(
     any_expression: bool,
 ) -> Result<()> {
     if names.as_ref().is_some_and(BTreeMap::is_empty) {
-        return Err(Error::validation("ExpressionAttributeNames must not be empty"));
+        return Err(Error::validation(
+            "ExpressionAttributeNames must not be empty",
+        ));
     }
     if values.as_ref().is_some_and(BTreeMap::is_empty) {
-        return Err(Error::validation("ExpressionAttributeValues must not be empty"));
+        return Err(Error::validation(
+            "ExpressionAttributeValues must not be empty",
+        ));
     }
     if !any_expression {
         if names.is_some() {
-            return Err(Error::validation("ExpressionAttributeNames can only be specified when using expressions"));
+            return Err(Error::validation(
+                "ExpressionAttributeNames can only be specified when using expressions",
+            ));
         }
         if values.is_some() {
-            return Err(Error::validation("ExpressionAttributeValues can only be specified when using expressions"));
+            return Err(Error::validation(
+                "ExpressionAttributeValues can only be specified when using expressions",
+            ));
         }
     }
     Ok(())
@@ -203,7 +223,11 @@ fn write_one(
         if let Some(condition) = condition {
             let empty = Item::new();
             if !condition.evaluate(old.as_ref().unwrap_or(&empty))? {
-                let item = if old_on_failure { old.map(Box::new) } else { None };
+                let item = if old_on_failure {
+                    old.map(Box::new)
+                } else {
+                    None
+                };
                 return Err(Error::ConditionalCheckFailed { item });
             }
         }
@@ -220,7 +244,10 @@ fn write_output(w: &Written, attributes: Option<Item>, capacity: ReturnConsumedC
     if let Some(attrs) = attributes.filter(|a| !a.is_empty()) {
         out.insert("Attributes".into(), item_to_json(&attrs));
     }
-    let units = write_units(w.old.as_ref().map_or(0, item_size), w.new.as_ref().map_or(0, item_size));
+    let units = write_units(
+        w.old.as_ref().map_or(0, item_size),
+        w.new.as_ref().map_or(0, item_size),
+    );
     if let Some(c) = capacity.report(&w.table.name, units) {
         out.insert("ConsumedCapacity".into(), c);
     }
@@ -252,7 +279,11 @@ pub fn put_item(svc: &DynamoService, input: PutItemInput) -> Result<Value> {
     )?;
     let values = attribute_values(&p.expression_attribute_values)?;
     let mut ctx = ExprContext::new(p.expression_attribute_names.as_ref(), values.as_ref());
-    let condition = p.condition_expression.as_deref().map(|c| ctx.condition(c)).transpose()?;
+    let condition = p
+        .condition_expression
+        .as_deref()
+        .map(|c| ctx.condition(c))
+        .transpose()?;
     ctx.finish()?;
 
     let name = crate::ops::table_name(input.table_name.as_deref().unwrap_or_default());
@@ -293,7 +324,11 @@ pub fn delete_item(svc: &DynamoService, input: DeleteItemInput) -> Result<Value>
     )?;
     let values = attribute_values(&p.expression_attribute_values)?;
     let mut ctx = ExprContext::new(p.expression_attribute_names.as_ref(), values.as_ref());
-    let condition = p.condition_expression.as_deref().map(|c| ctx.condition(c)).transpose()?;
+    let condition = p
+        .condition_expression
+        .as_deref()
+        .map(|c| ctx.condition(c))
+        .transpose()?;
     ctx.finish()?;
 
     let name = crate::ops::table_name(input.table_name.as_deref().unwrap_or_default());
@@ -338,10 +373,21 @@ pub fn update_item(svc: &DynamoService, input: UpdateItemInput) -> Result<Value>
     )?;
     let values = attribute_values(&p.expression_attribute_values)?;
     let mut ctx = ExprContext::new(p.expression_attribute_names.as_ref(), values.as_ref());
-    let update = input.update_expression.as_deref().map(|u| ctx.update(u)).transpose()?;
-    let condition = p.condition_expression.as_deref().map(|c| ctx.condition(c)).transpose()?;
+    let update = input
+        .update_expression
+        .as_deref()
+        .map(|u| ctx.update(u))
+        .transpose()?;
+    let condition = p
+        .condition_expression
+        .as_deref()
+        .map(|c| ctx.condition(c))
+        .transpose()?;
     ctx.finish()?;
-    let updated_paths = update.as_ref().map(Update::updated_paths).unwrap_or_default();
+    let updated_paths = update
+        .as_ref()
+        .map(Update::updated_paths)
+        .unwrap_or_default();
 
     let name = crate::ops::table_name(input.table_name.as_deref().unwrap_or_default());
     let written = write_one(
@@ -367,7 +413,10 @@ pub fn update_item(svc: &DynamoService, input: UpdateItemInput) -> Result<Value>
             if let Some(update) = &update {
                 update.apply(&mut item)?;
             }
-            check_size(&item, "Item size to update has exceeded the maximum allowed size")?;
+            check_size(
+                &item,
+                "Item size to update has exceeded the maximum allowed size",
+            )?;
             Ok(Some(item))
         },
     )?;
@@ -396,10 +445,17 @@ pub fn get_item(svc: &DynamoService, input: GetItemInput) -> Result<Value> {
         ));
     }
     let key = parse_item(input.key.as_ref().unwrap_or(&Value::Null))?;
-    check_expression_maps(&input.expression_attribute_names, &None, input.projection_expression.is_some())?;
+    check_expression_maps(
+        &input.expression_attribute_names,
+        &None,
+        input.projection_expression.is_some(),
+    )?;
     let mut ctx = ExprContext::new(input.expression_attribute_names.as_ref(), None);
-    let projection: Option<Projection> =
-        input.projection_expression.as_deref().map(|p| ctx.projection(p)).transpose()?;
+    let projection: Option<Projection> = input
+        .projection_expression
+        .as_deref()
+        .map(|p| ctx.projection(p))
+        .transpose()?;
     ctx.finish()?;
 
     let name = crate::ops::table_name(input.table_name.as_deref().unwrap_or_default());

@@ -56,7 +56,9 @@ impl Violations {
     /// A required member is missing.
     pub fn require<T>(&mut self, value: &Option<T>, field: &str) {
         if value.is_none() {
-            self.0.push(format!("Value null at '{field}' failed to satisfy constraint: Member must not be null"));
+            self.0.push(format!(
+                "Value null at '{field}' failed to satisfy constraint: Member must not be null"
+            ));
         }
     }
 
@@ -78,8 +80,14 @@ impl Violations {
     pub fn finish(self) -> Result<()> {
         match self.0.len() {
             0 => Ok(()),
-            1 => Err(Error::Validation(format!("1 validation error detected: {}", self.0[0]))),
-            n => Err(Error::Validation(format!("{n} validation errors detected: {}", self.0.join("; ")))),
+            1 => Err(Error::Validation(format!(
+                "1 validation error detected: {}",
+                self.0[0]
+            ))),
+            n => Err(Error::Validation(format!(
+                "{n} validation errors detected: {}",
+                self.0.join("; ")
+            ))),
         }
     }
 }
@@ -93,8 +101,12 @@ pub fn table_name(name: &str) -> &str {
 }
 
 /// `ExpressionAttributeValues` parsed from wire JSON.
-pub fn attribute_values(values: &Option<BTreeMap<String, Value>>) -> Result<Option<BTreeMap<String, AttributeValue>>> {
-    let Some(values) = values else { return Ok(None) };
+pub fn attribute_values(
+    values: &Option<BTreeMap<String, Value>>,
+) -> Result<Option<BTreeMap<String, AttributeValue>>> {
+    let Some(values) = values else {
+        return Ok(None);
+    };
     let mut out = BTreeMap::new();
     for (name, json) in values {
         out.insert(name.clone(), AttributeValue::from_json(json)?);

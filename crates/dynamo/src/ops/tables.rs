@@ -10,7 +10,9 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use crate::catalog::{BillingMode, FORMAT_VERSION, KeyAttr, ScalarType, TableMeta, table_name_violations};
+use crate::catalog::{
+    BillingMode, FORMAT_VERSION, KeyAttr, ScalarType, TableMeta, table_name_violations,
+};
 use crate::error::{Error, Result};
 use crate::ops::Violations;
 use crate::service::DynamoService;
@@ -79,11 +81,15 @@ pub struct UpdateTableInput {
 }
 
 fn not_found(name: &str) -> Error {
-    Error::ResourceNotFound(format!("Requested resource not found: Table: {name} not found"))
+    Error::ResourceNotFound(format!(
+        "Requested resource not found: Table: {name} not found"
+    ))
 }
 
 fn now() -> f64 {
-    let d = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
+    let d = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default();
     // Millisecond precision, as DynamoDB reports timestamps.
     (d.as_millis() as f64) / 1000.0
 }
@@ -135,24 +141,38 @@ pub fn create_table(svc: &DynamoService, input: CreateTableInput) -> Result<Valu
     v.require(&input.key_schema, "keySchema");
     if let Some(ks) = &input.key_schema {
         if ks.is_empty() || ks.len() > 2 {
-            let bound = if ks.is_empty() { "greater than or equal to 1" } else { "less than or equal to 2" };
+            let bound = if ks.is_empty() {
+                "greater than or equal to 1"
+            } else {
+                "less than or equal to 2"
+            };
             v.push(format!(
                 "Value '{}' at 'keySchema' failed to satisfy constraint: Member must have length {bound}",
                 ks.len()
             ));
         }
         for (i, k) in ks.iter().enumerate() {
-            v.require(&k.attribute_name, &format!("keySchema.{}.member.attributeName", i + 1));
+            v.require(
+                &k.attribute_name,
+                &format!("keySchema.{}.member.attributeName", i + 1),
+            );
             match k.key_type.as_deref() {
                 None => v.require(&k.key_type, &format!("keySchema.{}.member.keyType", i + 1)),
                 Some("HASH" | "RANGE") => {}
-                Some(other) => v.enum_value(other, &format!("keySchema.{}.member.keyType", i + 1), "[HASH, RANGE]"),
+                Some(other) => v.enum_value(
+                    other,
+                    &format!("keySchema.{}.member.keyType", i + 1),
+                    "[HASH, RANGE]",
+                ),
             }
         }
     }
     if let Some(defs) = &input.attribute_definitions {
         for (i, d) in defs.iter().enumerate() {
-            v.require(&d.attribute_name, &format!("attributeDefinitions.{}.member.attributeName", i + 1));
+            v.require(
+                &d.attribute_name,
+                &format!("attributeDefinitions.{}.member.attributeName", i + 1),
+            );
             let field = format!("attributeDefinitions.{}.member.attributeType", i + 1);
             match d.attribute_type.as_deref() {
                 None => v.require(&d.attribute_type, &field),
@@ -165,23 +185,33 @@ pub fn create_table(svc: &DynamoService, input: CreateTableInput) -> Result<Valu
     let units = throughput(input.provisioned_throughput, &mut v);
     v.finish()?;
 
-    let (Some(name), Some(defs), Some(ks)) = (input.table_name, input.attribute_definitions, input.key_schema) else {
+    let (Some(name), Some(defs), Some(ks)) = (
+        input.table_name,
+        input.attribute_definitions,
+        input.key_schema,
+    ) else {
         return Err(Error::validation("missing required members"));
     };
     if input.global_secondary_indexes.is_some() || input.local_secondary_indexes.is_some() {
         // FIXME: secondary indexes come with Query (the next issue); until then refuse them
         // rather than create a table that silently lacks them.
-        return Err(Error::validation("Secondary indexes are not supported by nuvem yet"));
+        return Err(Error::validation(
+            "Secondary indexes are not supported by nuvem yet",
+        ));
     }
     // Both are present after the checks above.
     let key_name = |k: &KeySchemaElement| k.attribute_name.clone().unwrap_or_default();
     let key_type = |k: &KeySchemaElement| k.key_type.clone().unwrap_or_default();
     if ks.first().map(key_type).as_deref() != Some("HASH") {
-        return Err(Error::validation("Invalid KeySchema: The first KeySchemaElement is not a HASH key type"));
+        return Err(Error::validation(
+            "Invalid KeySchema: The first KeySchemaElement is not a HASH key type",
+        ));
     }
     if let Some(second) = ks.get(1) {
         if key_type(second) != "RANGE" {
-            return Err(Error::validation("Invalid KeySchema: The second KeySchemaElement is not a RANGE key type"));
+            return Err(Error::validation(
+                "Invalid KeySchema: The second KeySchemaElement is not a RANGE key type",
+            ));
         }
         if key_name(second) == key_name(&ks[0]) {
             return Err(Error::validation(
@@ -189,13 +219,20 @@ pub fn create_table(svc: &DynamoService, input: CreateTableInput) -> Result<Valu
             ));
         }
     }
-    let def_names: Vec<String> = defs.iter().map(|d| d.attribute_name.clone().unwrap_or_default()).collect();
+    let def_names: Vec<String> = defs
+        .iter()
+        .map(|d| d.attribute_name.clone().unwrap_or_default())
+        .collect();
     let find = |name: &str| {
         defs.iter()
             .find(|d| d.attribute_name.as_deref() == Some(name))
             .and_then(|d| d.attribute_type.as_deref().and_then(ScalarType::parse))
     };
-    let missing: Vec<String> = ks.iter().map(key_name).filter(|n| find(n).is_none()).collect();
+    let missing: Vec<String> = ks
+        .iter()
+        .map(key_name)
+        .filter(|n| find(n).is_none())
+        .collect();
     if !missing.is_empty() {
         return Err(Error::invalid_parameter(format_args!(
             "Some index key attributes are not defined in AttributeDefinitions. Keys: [{}], AttributeDefinitions: [{}]",
@@ -227,7 +264,9 @@ pub fn create_table(svc: &DynamoService, input: CreateTableInput) -> Result<Valu
         }
         (BillingMode::Provisioned, Some(u)) => u,
         (BillingMode::Provisioned, None) => {
-            return Err(Error::validation("No provisioned throughput specified for the table"));
+            return Err(Error::validation(
+                "No provisioned throughput specified for the table",
+            ));
         }
     };
     let tags = input
@@ -253,7 +292,9 @@ pub fn create_table(svc: &DynamoService, input: CreateTableInput) -> Result<Valu
     let key = storage::catalog_key(&name);
     svc.store().transact(|tx| {
         if tx.get(&key)?.is_some() {
-            return Err(Error::ResourceInUse(format!("Table already exists: {name}")));
+            return Err(Error::ResourceInUse(format!(
+                "Table already exists: {name}"
+            )));
         }
         tx.put(&key, &meta.to_record());
         Ok(())

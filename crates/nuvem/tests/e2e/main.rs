@@ -1,5 +1,6 @@
 //! End-to-end tests: the real `nuvem` binary (the one `cargo test` built) driven by real AWS
 //! clients over loopback. One test binary for every area, so the SDKs are linked once.
 
+mod dynamo;
 mod endpoint;
 mod manifest;
