@@ -67,7 +67,7 @@ impl Endpoint {
             let start = Instant::now();
             let mut resp = self.dispatch(req, &request_id).await;
             request_id.add_headers(resp.headers_mut());
-            tracing::info!(
+            tracing::debug!(
                 status = resp.status().as_u16(),
                 micros = start.elapsed().as_micros() as u64,
                 "done"

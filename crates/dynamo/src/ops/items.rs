@@ -261,17 +261,9 @@ fn check_size(item: &Item, message: &str) -> Result<()> {
     Ok(())
 }
 
-/// https://docs.aws.amazon.com/amazondynamodb/latest/APIReference/API_PutItem.html
-pub fn put_item(svc: &DynamoService, input: PutItemInput) -> Result<Value> {
-    let p = &input.common;
-    let mut v = Violations::default();
-    v.table_name(&input.table_name);
-    v.require(&input.item, "item");
-    let opts = p.options(&mut v);
-    v.finish()?;
-    WriteParams::check_allowed(&opts, &[ReturnValues::None, ReturnValues::AllOld])?;
-    p.reject_legacy()?;
-    let item = parse_item(input.item.as_ref().unwrap_or(&Value::Null))?;
+/// Parses the ConditionExpression of a write that has no other expression (PutItem,
+/// DeleteItem), checking that every name and value supplied is used.
+fn condition_only(p: &WriteParams) -> Result<Option<Condition>> {
     check_expression_maps(
         &p.expression_attribute_names,
         &p.expression_attribute_values,
@@ -285,6 +277,21 @@ pub fn put_item(svc: &DynamoService, input: PutItemInput) -> Result<Value> {
         .map(|c| ctx.condition(c))
         .transpose()?;
     ctx.finish()?;
+    Ok(condition)
+}
+
+/// https://docs.aws.amazon.com/amazondynamodb/latest/APIReference/API_PutItem.html
+pub fn put_item(svc: &DynamoService, input: PutItemInput) -> Result<Value> {
+    let p = &input.common;
+    let mut v = Violations::default();
+    v.table_name(&input.table_name);
+    v.require(&input.item, "item");
+    let opts = p.options(&mut v);
+    v.finish()?;
+    WriteParams::check_allowed(&opts, &[ReturnValues::None, ReturnValues::AllOld])?;
+    p.reject_legacy()?;
+    let item = parse_item(input.item.as_ref().unwrap_or(&Value::Null))?;
+    let condition = condition_only(p)?;
 
     let name = crate::ops::table_name(input.table_name.as_deref().unwrap_or_default());
     let written = write_one(
@@ -317,19 +324,7 @@ pub fn delete_item(svc: &DynamoService, input: DeleteItemInput) -> Result<Value>
     WriteParams::check_allowed(&opts, &[ReturnValues::None, ReturnValues::AllOld])?;
     p.reject_legacy()?;
     let key = parse_item(input.key.as_ref().unwrap_or(&Value::Null))?;
-    check_expression_maps(
-        &p.expression_attribute_names,
-        &p.expression_attribute_values,
-        p.condition_expression.is_some(),
-    )?;
-    let values = attribute_values(&p.expression_attribute_values)?;
-    let mut ctx = ExprContext::new(p.expression_attribute_names.as_ref(), values.as_ref());
-    let condition = p
-        .condition_expression
-        .as_deref()
-        .map(|c| ctx.condition(c))
-        .transpose()?;
-    ctx.finish()?;
+    let condition = condition_only(p)?;
 
     let name = crate::ops::table_name(input.table_name.as_deref().unwrap_or_default());
     let written = write_one(
