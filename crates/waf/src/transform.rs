@@ -1,0 +1,528 @@
+//! WAF text transformations (`TextTransformations[].Type`), applied in priority order before
+//! a match statement inspects a value. Semantics follow the WAF guide:
+//! <https://docs.aws.amazon.com/waf/latest/developerguide/waf-rule-statement-transformation.html>.
+//! Pure byte functions: they never fail and never panic on any input.
+
+use base64::Engine as _;
+use md5::Digest as _;
+
+/// One transformation type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum Transformation {
+    None,
+    CompressWhiteSpace,
+    HtmlEntityDecode,
+    Lowercase,
+    CmdLine,
+    UrlDecode,
+    UrlDecodeUni,
+    Base64Decode,
+    Base64DecodeExt,
+    HexDecode,
+    Md5,
+    ReplaceComments,
+    EscapeSeqDecode,
+    SqlHexDecode,
+    CssDecode,
+    JsDecode,
+    NormalizePath,
+    NormalizePathWin,
+    RemoveNulls,
+    ReplaceNulls,
+    #[serde(rename = "UTF8_TO_UNICODE")]
+    Utf8ToUnicode,
+}
+
+impl Transformation {
+    /// Applies this transformation to `input`.
+    pub fn apply(self, input: &[u8]) -> Vec<u8> {
+        match self {
+            Transformation::None => input.to_vec(),
+            Transformation::CompressWhiteSpace => compress_white_space(input),
+            Transformation::HtmlEntityDecode => html_entity_decode(input),
+            Transformation::Lowercase => input.to_ascii_lowercase(),
+            Transformation::CmdLine => cmd_line(input),
+            Transformation::UrlDecode => url_decode(input, false),
+            Transformation::UrlDecodeUni => url_decode(input, true),
+            Transformation::Base64Decode => base64_decode(input, false),
+            Transformation::Base64DecodeExt => base64_decode(input, true),
+            Transformation::HexDecode => hex_decode(input),
+            Transformation::Md5 => md5::Md5::digest(input).to_vec(),
+            Transformation::ReplaceComments => replace_comments(input),
+            Transformation::EscapeSeqDecode => escape_seq_decode(input),
+            Transformation::SqlHexDecode => sql_hex_decode(input),
+            Transformation::CssDecode => css_decode(input),
+            Transformation::JsDecode => js_decode(input),
+            Transformation::NormalizePath => normalize_path(input, false),
+            Transformation::NormalizePathWin => normalize_path(input, true),
+            Transformation::RemoveNulls => input.iter().copied().filter(|b| *b != 0).collect(),
+            Transformation::ReplaceNulls => input
+                .iter()
+                .map(|b| if *b == 0 { b' ' } else { *b })
+                .collect(),
+            Transformation::Utf8ToUnicode => utf8_to_unicode(input),
+        }
+    }
+}
+
+/// Applies a sequence of transformations in order.
+pub fn apply_all(list: &[Transformation], input: &[u8]) -> Vec<u8> {
+    let mut value = input.to_vec();
+    for t in list {
+        if *t != Transformation::None {
+            value = t.apply(&value);
+        }
+    }
+    value
+}
+
+fn hex_val(b: u8) -> Option<u8> {
+    match b {
+        b'0'..=b'9' => Some(b - b'0'),
+        b'a'..=b'f' => Some(b - b'a' + 10),
+        b'A'..=b'F' => Some(b - b'A' + 10),
+        _ => None,
+    }
+}
+
+fn hex_run(input: &[u8], start: usize, len: usize) -> Option<u32> {
+    let digits = input.get(start..start + len)?;
+    digits
+        .iter()
+        .try_fold(0u32, |acc, b| Some(acc * 16 + u32::from(hex_val(*b)?)))
+}
+
+fn push_char(out: &mut Vec<u8>, code: u32) {
+    match char::from_u32(code) {
+        Some(c) => {
+            let mut buf = [0u8; 4];
+            out.extend_from_slice(c.encode_utf8(&mut buf).as_bytes());
+        }
+        None => out.push(b'?'),
+    }
+}
+
+/// `%XX` (and `+` as space) decoding; with `uni`, also `%uXXXX`. Invalid escapes stay as-is.
+pub fn url_decode(input: &[u8], uni: bool) -> Vec<u8> {
+    let mut out = Vec::with_capacity(input.len());
+    let mut i = 0;
+    while let Some(&b) = input.get(i) {
+        if b == b'%' {
+            if uni
+                && matches!(input.get(i + 1), Some(b'u' | b'U'))
+                && let Some(code) = hex_run(input, i + 2, 4)
+            {
+                // IIS %uXXXX: full-width ASCII (U+FF01..U+FF5E) maps back to ASCII, like WAF.
+                let code = if (0xFF01..=0xFF5E).contains(&code) {
+                    code - 0xFEE0
+                } else {
+                    code
+                };
+                push_char(&mut out, code);
+                i += 6;
+                continue;
+            }
+            if let Some(v) = hex_run(input, i + 1, 2) {
+                out.push(v as u8);
+                i += 3;
+                continue;
+            }
+            out.push(b);
+        } else if b == b'+' {
+            out.push(b' ');
+        } else {
+            out.push(b);
+        }
+        i += 1;
+    }
+    out
+}
+
+fn compress_white_space(input: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(input.len());
+    let mut in_space = false;
+    for &b in input {
+        // WAF's white space set: tab, LF, VT, FF, CR, space and NBSP (0xA0).
+        if matches!(b, b'\t' | b'\n' | 0x0b | 0x0c | b'\r' | b' ' | 0xa0) {
+            if !in_space {
+                out.push(b' ');
+            }
+            in_space = true;
+        } else {
+            out.push(b);
+            in_space = false;
+        }
+    }
+    out
+}
+
+const NAMED_ENTITIES: &[(&str, &str)] = &[
+    ("quot", "\""),
+    ("amp", "&"),
+    ("lt", "<"),
+    ("gt", ">"),
+    ("apos", "'"),
+    ("nbsp", "\u{a0}"),
+    ("colon", ":"),
+    ("sol", "/"),
+    ("bsol", "\\"),
+    ("lpar", "("),
+    ("rpar", ")"),
+    ("tab", "\t"),
+    ("newline", "\n"),
+    ("semi", ";"),
+    ("equals", "="),
+    ("grave", "`"),
+    ("period", "."),
+    ("comma", ","),
+    ("excl", "!"),
+    ("num", "#"),
+    ("percnt", "%"),
+    ("plus", "+"),
+    ("lsqb", "["),
+    ("rsqb", "]"),
+    ("lcub", "{"),
+    ("rcub", "}"),
+    ("dollar", "$"),
+];
+
+/// HTML entities: `&lt;`, `&#60;`, `&#x3c;`, with or without the closing `;`.
+pub fn html_entity_decode(input: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(input.len());
+    let mut i = 0;
+    while let Some(&b) = input.get(i) {
+        if b == b'&' {
+            let rest = input.get(i + 1..).unwrap_or_default();
+            if rest.first() == Some(&b'#') {
+                let (hex, digits_start) = match rest.get(1) {
+                    Some(b'x' | b'X') => (true, 2),
+                    _ => (false, 1),
+                };
+                let digits = rest
+                    .get(digits_start..)
+                    .unwrap_or_default()
+                    .iter()
+                    .take_while(|c| {
+                        if hex {
+                            c.is_ascii_hexdigit()
+                        } else {
+                            c.is_ascii_digit()
+                        }
+                    })
+                    .count();
+                if digits > 0 {
+                    let text = rest
+                        .get(digits_start..digits_start + digits)
+                        .unwrap_or_default();
+                    let code = std::str::from_utf8(text)
+                        .ok()
+                        .and_then(|t| u32::from_str_radix(t, if hex { 16 } else { 10 }).ok());
+                    let mut consumed = 1 + digits_start + digits;
+                    if rest.get(digits_start + digits) == Some(&b';') {
+                        consumed += 1;
+                    }
+                    push_char(&mut out, code.unwrap_or(0xfffd));
+                    i += consumed;
+                    continue;
+                }
+            } else {
+                let name_len = rest
+                    .iter()
+                    .take_while(|c| c.is_ascii_alphanumeric())
+                    .count();
+                let name = rest.get(..name_len).unwrap_or_default();
+                if let Some((_, text)) = NAMED_ENTITIES
+                    .iter()
+                    .find(|(n, _)| n.as_bytes().eq_ignore_ascii_case(name))
+                {
+                    out.extend_from_slice(text.as_bytes());
+                    i += 1 + name_len + usize::from(rest.get(name_len) == Some(&b';'));
+                    continue;
+                }
+            }
+        }
+        out.push(b);
+        i += 1;
+    }
+    out
+}
+
+/// CMD_LINE: deletes `\ " ' ^`, deletes spaces before `/` and `(`, turns `,` and `;` into a
+/// space, compresses white space, lowercases.
+fn cmd_line(input: &[u8]) -> Vec<u8> {
+    let mut out: Vec<u8> = Vec::with_capacity(input.len());
+    for &b in input {
+        match b {
+            b'\\' | b'"' | b'\'' | b'^' => {}
+            b'/' | b'(' => {
+                while out.last() == Some(&b' ') {
+                    out.pop();
+                }
+                out.push(b);
+            }
+            b',' | b';' | b' ' | b'\t' | b'\n' | b'\r' | 0x0b | 0x0c => {
+                if out.last() != Some(&b' ') {
+                    out.push(b' ');
+                }
+            }
+            _ => out.push(b.to_ascii_lowercase()),
+        }
+    }
+    out
+}
+
+fn base64_decode(input: &[u8], ext: bool) -> Vec<u8> {
+    let cleaned: Vec<u8> = if ext {
+        // BASE64_DECODE_EXT ignores characters outside the alphabet.
+        input
+            .iter()
+            .copied()
+            .filter(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/' | b'-' | b'_'))
+            .collect()
+    } else {
+        input.iter().copied().take_while(|b| *b != b'=').collect()
+    };
+    let cfg = base64::engine::GeneralPurposeConfig::new()
+        .with_decode_padding_mode(base64::engine::DecodePaddingMode::Indifferent)
+        .with_decode_allow_trailing_bits(true);
+    let standard = base64::engine::GeneralPurpose::new(&base64::alphabet::STANDARD, cfg);
+    let url = base64::engine::GeneralPurpose::new(&base64::alphabet::URL_SAFE, cfg);
+    standard
+        .decode(&cleaned)
+        .or_else(|_| url.decode(&cleaned))
+        .unwrap_or_else(|_| input.to_vec())
+}
+
+fn hex_decode(input: &[u8]) -> Vec<u8> {
+    input
+        .chunks(2)
+        .map_while(|pair| match pair {
+            [a, b] => Some(hex_val(*a)? * 16 + hex_val(*b)?),
+            _ => None,
+        })
+        .collect()
+}
+
+/// REPLACE_COMMENTS: `/* … */` (even unterminated) becomes a space; `--` and `#` to the end
+/// of the value are removed.
+fn replace_comments(input: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(input.len());
+    let mut i = 0;
+    while let Some(&b) = input.get(i) {
+        if b == b'/' && input.get(i + 1) == Some(&b'*') {
+            let end = input
+                .get(i + 2..)
+                .and_then(|r| r.windows(2).position(|w| w == b"*/"))
+                .map_or(input.len(), |p| i + 2 + p + 2);
+            out.push(b' ');
+            i = end;
+            continue;
+        }
+        if (b == b'-' && input.get(i + 1) == Some(&b'-')) || b == b'#' {
+            break;
+        }
+        out.push(b);
+        i += 1;
+    }
+    out
+}
+
+/// ESCAPE_SEQ_DECODE: ANSI C escapes (`\n`, `\x41`, `\101`).
+fn escape_seq_decode(input: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(input.len());
+    let mut i = 0;
+    while let Some(&b) = input.get(i) {
+        if b == b'\\'
+            && let Some(&n) = input.get(i + 1)
+        {
+            let simple = match n {
+                b'a' => Some(7),
+                b'b' => Some(8),
+                b'f' => Some(12),
+                b'n' => Some(b'\n'),
+                b'r' => Some(b'\r'),
+                b't' => Some(b'\t'),
+                b'v' => Some(11),
+                b'\\' | b'?' | b'\'' | b'"' => Some(n),
+                _ => None,
+            };
+            if let Some(c) = simple {
+                out.push(c);
+                i += 2;
+                continue;
+            }
+            if n == b'x'
+                && let Some(v) = hex_run(input, i + 2, 2)
+            {
+                out.push(v as u8);
+                i += 4;
+                continue;
+            }
+            let oct = input
+                .get(i + 1..)
+                .unwrap_or_default()
+                .iter()
+                .take(3)
+                .take_while(|c| (b'0'..=b'7').contains(c))
+                .fold((0u32, 0usize), |(v, n), c| {
+                    (v * 8 + u32::from(c - b'0'), n + 1)
+                });
+            if oct.1 > 0 {
+                out.push((oct.0 & 0xff) as u8);
+                i += 1 + oct.1;
+                continue;
+            }
+        }
+        out.push(b);
+        i += 1;
+    }
+    out
+}
+
+/// SQL_HEX_DECODE: `0x414243` becomes `ABC`.
+fn sql_hex_decode(input: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(input.len());
+    let mut i = 0;
+    while let Some(&b) = input.get(i) {
+        if b == b'0' && matches!(input.get(i + 1), Some(b'x' | b'X')) {
+            let digits = input
+                .get(i + 2..)
+                .unwrap_or_default()
+                .iter()
+                .take_while(|c| c.is_ascii_hexdigit())
+                .count();
+            if digits >= 2 {
+                let pairs = digits / 2;
+                for k in 0..pairs {
+                    if let Some(v) = hex_run(input, i + 2 + 2 * k, 2) {
+                        out.push(v as u8);
+                    }
+                }
+                i += 2 + pairs * 2;
+                continue;
+            }
+        }
+        out.push(b);
+        i += 1;
+    }
+    out
+}
+
+/// CSS_DECODE: `\HHHHHH` escapes (1-6 hex digits, optional following space) and `\c` → `c`.
+fn css_decode(input: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(input.len());
+    let mut i = 0;
+    while let Some(&b) = input.get(i) {
+        if b == b'\\'
+            && let Some(&n) = input.get(i + 1)
+        {
+            let digits = input
+                .get(i + 1..)
+                .unwrap_or_default()
+                .iter()
+                .take(6)
+                .take_while(|c| c.is_ascii_hexdigit())
+                .count();
+            if digits > 0 {
+                let code = hex_run(input, i + 1, digits).unwrap_or(0xfffd);
+                // Full-width ASCII folds back, as WAF and ModSecurity do.
+                let code = if (0xFF01..=0xFF5E).contains(&code) {
+                    code - 0xFEE0
+                } else {
+                    code
+                };
+                push_char(&mut out, code);
+                i += 1 + digits;
+                if input.get(i) == Some(&b' ') {
+                    i += 1;
+                }
+                continue;
+            }
+            if n != b'\n' {
+                out.push(n);
+            }
+            i += 2;
+            continue;
+        }
+        out.push(b);
+        i += 1;
+    }
+    out
+}
+
+/// JS_DECODE: `\uHHHH`, `\xHH`, `\OOO` and the single-character escapes.
+fn js_decode(input: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(input.len());
+    let mut i = 0;
+    while let Some(&b) = input.get(i) {
+        if b == b'\\'
+            && matches!(input.get(i + 1), Some(b'u'))
+            && let Some(code) = hex_run(input, i + 2, 4)
+        {
+            let code = if (0xFF01..=0xFF5E).contains(&code) {
+                code - 0xFEE0
+            } else {
+                code
+            };
+            push_char(&mut out, code);
+            i += 6;
+            continue;
+        }
+        out.push(b);
+        i += 1;
+    }
+    escape_seq_decode(&out)
+}
+
+/// NORMALIZE_PATH: collapses `//`, removes `./` segments and resolves `../` (never above the
+/// root). The WIN variant first turns `\` into `/`.
+fn normalize_path(input: &[u8], win: bool) -> Vec<u8> {
+    let owned: Vec<u8>;
+    let input = if win {
+        owned = input
+            .iter()
+            .map(|b| if *b == b'\\' { b'/' } else { *b })
+            .collect();
+        &owned[..]
+    } else {
+        input
+    };
+    let absolute = input.first() == Some(&b'/');
+    let trailing = input.last() == Some(&b'/');
+    let mut segments: Vec<&[u8]> = Vec::new();
+    for seg in input.split(|b| *b == b'/') {
+        match seg {
+            b"" | b"." => {}
+            b".." => {
+                segments.pop();
+            }
+            s => segments.push(s),
+        }
+    }
+    let mut out = Vec::with_capacity(input.len());
+    if absolute {
+        out.push(b'/');
+    }
+    out.extend_from_slice(&segments.join(&b'/'));
+    if trailing && !segments.is_empty() {
+        out.push(b'/');
+    }
+    out
+}
+
+/// UTF8_TO_UNICODE: every non-ASCII character becomes `%uHHHH`.
+fn utf8_to_unicode(input: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(input.len());
+    for chunk in input.utf8_chunks() {
+        for c in chunk.valid().chars() {
+            if c.is_ascii() {
+                out.push(c as u8);
+            } else {
+                out.extend_from_slice(format!("%u{:04x}", u32::from(c)).as_bytes());
+            }
+        }
+        out.extend_from_slice(chunk.invalid());
+    }
+    out
+}
