@@ -1,6 +1,8 @@
 //! The DynamoDB workload: one table (hash key `pk` of type S), then PutItem of distinct ~200
-//! byte items and GetItem of existing keys, each at a set of concurrencies, through one
-//! aws-sdk-dynamodb client shared by tokio tasks. Every call's latency is recorded.
+//! byte items, GetItem of existing keys, Query of one 100-item page of a partition (on a
+//! second table with a sort key, filled before measuring) and BatchWriteItem of 25 new items,
+//! each at a set of concurrencies, through one aws-sdk-dynamodb client shared by tokio tasks.
+//! Every call's latency is recorded.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -11,24 +13,37 @@ use aws_credential_types::Credentials;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::DisplayErrorContext;
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType,
-    ScalarAttributeType, TableStatus,
+    AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType, PutRequest,
+    ScalarAttributeType, TableStatus, WriteRequest,
 };
 
 pub const TABLE: &str = "nuvem-bench";
+/// The Query table: `QUERY_PARTS` partitions (`pk`) of `QUERY_ITEMS` items each (`sk` N).
+pub const QUERY_TABLE: &str = "nuvem-bench-query";
+const QUERY_PARTS: u64 = 10;
+const QUERY_ITEMS: u64 = 300;
+/// Items per Query page and per BatchWriteItem call.
+const QUERY_PAGE: i32 = 100;
+const BATCH: u64 = 25;
 
 /// The operations measured, in the order they run.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Op {
     Put,
     Get,
+    Query,
+    BatchWrite,
 }
 
 impl Op {
+    pub const ALL: [Op; 4] = [Op::Put, Op::Get, Op::Query, Op::BatchWrite];
+
     pub fn name(self) -> &'static str {
         match self {
             Op::Put => "PutItem",
             Op::Get => "GetItem",
+            Op::Query => "Query",
+            Op::BatchWrite => "BatchWriteItem",
         }
     }
 }
@@ -85,11 +100,38 @@ pub fn client(endpoint: &str) -> Client {
     Client::from_conf(conf)
 }
 
-/// Creates the table and waits until it is ACTIVE.
+/// Creates both tables, waits until they are ACTIVE and fills the Query table.
 pub async fn create_table(client: &Client) -> anyhow::Result<()> {
-    let out = client
+    create_one(client, TABLE, false).await?;
+    create_one(client, QUERY_TABLE, true).await?;
+    for part in 0..QUERY_PARTS {
+        let requests: Vec<WriteRequest> = (0..QUERY_ITEMS)
+            .map(|sk| {
+                let put = PutRequest::builder()
+                    .item("pk", AttributeValue::S(format!("part-{part}")))
+                    .item("sk", AttributeValue::N(sk.to_string()))
+                    .item("payload", AttributeValue::S(payload(sk)))
+                    .build()?;
+                Ok(WriteRequest::builder().put_request(put).build())
+            })
+            .collect::<anyhow::Result<_>>()?;
+        for chunk in requests.chunks(BATCH as usize) {
+            client
+                .batch_write_item()
+                .request_items(QUERY_TABLE, chunk.to_vec())
+                .send()
+                .await
+                .map_err(|e| anyhow::anyhow!("BatchWriteItem: {}", DisplayErrorContext(&e)))?;
+        }
+    }
+    Ok(())
+}
+
+/// Creates one table (with a numeric sort key `sk` if `sorted`) and waits until it is ACTIVE.
+async fn create_one(client: &Client, name: &str, sorted: bool) -> anyhow::Result<()> {
+    let mut req = client
         .create_table()
-        .table_name(TABLE)
+        .table_name(name)
         .attribute_definitions(
             AttributeDefinition::builder()
                 .attribute_name("pk")
@@ -101,7 +143,23 @@ pub async fn create_table(client: &Client) -> anyhow::Result<()> {
                 .attribute_name("pk")
                 .key_type(KeyType::Hash)
                 .build()?,
-        )
+        );
+    if sorted {
+        req = req
+            .attribute_definitions(
+                AttributeDefinition::builder()
+                    .attribute_name("sk")
+                    .attribute_type(ScalarAttributeType::N)
+                    .build()?,
+            )
+            .key_schema(
+                KeySchemaElement::builder()
+                    .attribute_name("sk")
+                    .key_type(KeyType::Range)
+                    .build()?,
+            );
+    }
+    let out = req
         .billing_mode(BillingMode::PayPerRequest)
         .send()
         .await
@@ -112,12 +170,12 @@ pub async fn create_table(client: &Client) -> anyhow::Result<()> {
     let deadline = Instant::now() + Duration::from_secs(30);
     while status != Some(TableStatus::Active) {
         if Instant::now() > deadline {
-            bail!("table {TABLE} is not ACTIVE after 30 s (status {status:?})");
+            bail!("table {name} is not ACTIVE after 30 s (status {status:?})");
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
         let d = client
             .describe_table()
-            .table_name(TABLE)
+            .table_name(name)
             .send()
             .await
             .map_err(|e| anyhow::anyhow!("DescribeTable: {}", DisplayErrorContext(&e)))?;
@@ -194,6 +252,8 @@ impl Workload {
                         Op::Put => put(&client, base + t).await,
                         // Spread reads over all written keys (a multiplicative hash of t).
                         Op::Get => get(&client, t.wrapping_mul(0x9E37_79B9_7F4A_7C15) % base).await,
+                        Op::Query => query(&client, t).await,
+                        Op::BatchWrite => batch_write(&client, base + t * BATCH).await,
                     };
                     let took = began.elapsed();
                     match result {
@@ -219,12 +279,17 @@ impl Workload {
             }
         }
         let elapsed = start.elapsed();
-        if op == Op::Put {
+        let per_op = match op {
+            Op::Put => 1,
+            Op::BatchWrite => BATCH,
+            Op::Get | Op::Query => 0,
+        };
+        if per_op > 0 {
             // Every ticket below the budget was used exactly once (the ones above were not),
             // so keys base..base+used exist, unless a put failed: then trust only the old ones.
             let used = (latencies_us.len() as u64 + errors).min(budget.ops);
             if errors == 0 {
-                self.written = base + used;
+                self.written = base + used * per_op;
             }
         }
         latencies_us.sort_unstable();
@@ -265,4 +330,51 @@ async fn get(client: &Client, i: u64) -> anyhow::Result<()> {
         Some(_) => bail!("GetItem {}: returned a different item", key(i)),
         None => bail!("GetItem {}: item not found", key(i)),
     }
+}
+
+/// One page of `QUERY_PAGE` items from a partition of the Query table.
+async fn query(client: &Client, t: u64) -> anyhow::Result<()> {
+    let part = t % QUERY_PARTS;
+    let start = (t / QUERY_PARTS) % (QUERY_ITEMS - QUERY_PAGE as u64);
+    let out = client
+        .query()
+        .table_name(QUERY_TABLE)
+        .key_condition_expression("pk = :p AND sk >= :s")
+        .expression_attribute_values(":p", AttributeValue::S(format!("part-{part}")))
+        .expression_attribute_values(":s", AttributeValue::N(start.to_string()))
+        .limit(QUERY_PAGE)
+        .send()
+        .await
+        .map_err(|e| anyhow::anyhow!("Query: {}", DisplayErrorContext(&e)))?;
+    if out.count() != QUERY_PAGE {
+        bail!(
+            "Query part-{part}: {} items, expected {QUERY_PAGE}",
+            out.count()
+        );
+    }
+    Ok(())
+}
+
+/// BatchWriteItem of the `BATCH` new items `first..first + BATCH` of the main table.
+async fn batch_write(client: &Client, first: u64) -> anyhow::Result<()> {
+    let requests: Vec<WriteRequest> = (first..first + BATCH)
+        .map(|i| {
+            let put = PutRequest::builder()
+                .item("pk", AttributeValue::S(key(i)))
+                .item("n", AttributeValue::N(i.to_string()))
+                .item("payload", AttributeValue::S(payload(i)))
+                .build()?;
+            Ok(WriteRequest::builder().put_request(put).build())
+        })
+        .collect::<anyhow::Result<_>>()?;
+    let out = client
+        .batch_write_item()
+        .request_items(TABLE, requests)
+        .send()
+        .await
+        .map_err(|e| anyhow::anyhow!("BatchWriteItem: {}", DisplayErrorContext(&e)))?;
+    if out.unprocessed_items().is_some_and(|u| !u.is_empty()) {
+        bail!("BatchWriteItem: unprocessed items");
+    }
+    Ok(())
 }

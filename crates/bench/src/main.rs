@@ -163,7 +163,7 @@ async fn run_target(name: &str, url: &str, budget: Budget) -> anyhow::Result<Vec
     w.warm_up(WARM_UP).await.context("warm-up")?;
     let mut phases = Vec::new();
     for c in CONCURRENCY {
-        for op in [Op::Put, Op::Get] {
+        for op in Op::ALL {
             eprintln!("{name}: {} at concurrency {c}", op.name());
             let p = w.phase(op, c, budget).await?;
             eprintln!(
@@ -183,7 +183,7 @@ fn table(targets: &[Target]) -> String {
     let mut out = String::new();
     out.push_str("| target | op | concurrency | ops | errors | ops/s | p50 µs | p99 µs |\n");
     out.push_str("|---|---|---:|---:|---:|---:|---:|---:|\n");
-    for op in [Op::Put, Op::Get] {
+    for op in Op::ALL {
         for c in CONCURRENCY {
             for t in targets {
                 let Some(p) = find(t, op, c) else {

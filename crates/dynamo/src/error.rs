@@ -36,11 +36,36 @@ pub enum Error {
     /// asked for it with `ReturnValuesOnConditionCheckFailure: ALL_OLD` and there was one.
     #[error("The conditional request failed")]
     ConditionalCheckFailed { item: Option<Box<Item>> },
+    /// A TransactWriteItems was cancelled: one reason per action, in request order.
+    #[error("Transaction cancelled, please refer cancellation reasons for specific reasons [{}]", reason_codes(.0))]
+    TransactionCanceled(Vec<CancellationReason>),
+    /// A `ClientRequestToken` was reused with a different request within 10 minutes.
+    #[error(
+        "Specified idempotency token was used with different request parameters within the 10 minute time window"
+    )]
+    IdempotentParameterMismatch,
     #[error(transparent)]
     Store(#[from] nuvem_store::Error),
     /// Bytes in the store that this crate wrote but cannot read back.
     #[error("corrupt table data: {0}")]
     Corrupt(String),
+}
+
+/// Why one action of a cancelled transaction failed (or `None` when it did not), as in
+/// <https://docs.aws.amazon.com/amazondynamodb/latest/APIReference/API_CancellationReason.html>.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CancellationReason {
+    pub code: &'static str,
+    pub message: Option<String>,
+    pub item: Option<Item>,
+}
+
+fn reason_codes(reasons: &[CancellationReason]) -> String {
+    reasons
+        .iter()
+        .map(|r| r.code)
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -68,6 +93,10 @@ impl Error {
             Error::ConditionalCheckFailed { item: Some(item) } => Some(item_to_json(item)),
             _ => None,
         };
+        let reasons = match &self {
+            Error::TransactionCanceled(reasons) => Some(cancellation_reasons(reasons)),
+            _ => None,
+        };
         let aws = self.into_aws_error();
         let ns = aws.namespace.unwrap_or(NAMESPACE);
         let mut body = serde_json::json!({
@@ -76,6 +105,9 @@ impl Error {
         });
         if let (Some(item), Some(obj)) = (item, body.as_object_mut()) {
             obj.insert("Item".into(), item);
+        }
+        if let (Some(reasons), Some(obj)) = (reasons, body.as_object_mut()) {
+            obj.insert("CancellationReasons".into(), reasons);
         }
         crate::service::json_response(aws.status, body.to_string().into_bytes(), request_id)
     }
@@ -118,6 +150,12 @@ impl IntoAwsError for Error {
             e @ Error::ConditionalCheckFailed { .. } => {
                 AwsError::new(bad, "ConditionalCheckFailedException", e.to_string())
             }
+            e @ Error::TransactionCanceled(_) => {
+                AwsError::new(bad, "TransactionCanceledException", e.to_string())
+            }
+            e @ Error::IdempotentParameterMismatch => {
+                AwsError::new(bad, "IdempotentParameterMismatchException", e.to_string())
+            }
             Error::Store(e) => {
                 tracing::error!(error = %e, "dynamodb: storage engine failed");
                 internal()
@@ -128,6 +166,24 @@ impl IntoAwsError for Error {
             }
         }
     }
+}
+
+/// The `CancellationReasons` member of a `TransactionCanceledException` body.
+pub fn cancellation_reasons(reasons: &[CancellationReason]) -> serde_json::Value {
+    reasons
+        .iter()
+        .map(|r| {
+            let mut o = serde_json::Map::new();
+            o.insert("Code".into(), r.code.into());
+            if let Some(m) = &r.message {
+                o.insert("Message".into(), m.clone().into());
+            }
+            if let Some(item) = &r.item {
+                o.insert("Item".into(), item_to_json(item));
+            }
+            serde_json::Value::Object(o)
+        })
+        .collect()
 }
 
 /// DynamoDB's 500: `InternalServerError`

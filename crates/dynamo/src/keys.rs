@@ -83,6 +83,24 @@ pub fn encode_key_component(v: &AttributeValue, out: &mut Vec<u8>) -> Result<(),
     Ok(())
 }
 
+/// Appends the encoding of every S or B key that starts with `prefix` up to where the keys
+/// differ: the escaped bytes without the terminator, so a `begins_with` on a sort key is one
+/// prefix range. Other types have no prefix encoding.
+pub fn encode_key_prefix(prefix: &AttributeValue, out: &mut Vec<u8>) -> Result<(), KeyError> {
+    let bytes = match prefix {
+        AttributeValue::S(s) => s.as_bytes(),
+        AttributeValue::B(b) => b.as_slice(),
+        other => return Err(KeyError::NotAKeyType(other.type_name())),
+    };
+    for &c in bytes {
+        out.push(c);
+        if c == 0 {
+            out.push(0xFF);
+        }
+    }
+    Ok(())
+}
+
 /// Decodes one component of type `kind` from the front of `input`, advancing it past the
 /// component.
 pub fn decode_key_component(kind: KeyType, input: &mut &[u8]) -> Result<AttributeValue, KeyError> {

@@ -89,6 +89,28 @@ pub fn item_key(table: &TableMeta, key: &Item) -> Result<Vec<u8>> {
     Ok(k)
 }
 
+/// Every item of `table`, in key order.
+pub fn items_range(table: &TableMeta) -> KeyRange {
+    KeyRange::prefix(&items_prefix(table))
+}
+
+/// The prefix shared by every item whose partition key is `pk` (a Query's range).
+pub fn partition_prefix(table: &TableMeta, pk: &crate::value::AttributeValue) -> Result<Vec<u8>> {
+    let mut k = items_prefix(table);
+    encode_key_component(pk, &mut k).map_err(|e| Error::validation(e.to_string()))?;
+    Ok(k)
+}
+
+/// The encoded partition key inside an item's store key, which parallel Scan hashes to pick
+/// a segment. `None` if the key is not an item key of `table`.
+pub fn partition_bytes<'k>(table: &TableMeta, item_key: &'k [u8]) -> Option<&'k [u8]> {
+    let rest = item_key.get(items_prefix(table).len()..)?;
+    let mut cursor = rest;
+    let kind = crate::keys::KeyType::parse(table.hash_key.kind.as_str())?;
+    crate::keys::decode_key_component(kind, &mut cursor).ok()?;
+    rest.get(..rest.len() - cursor.len())
+}
+
 /// A table's item count and total size in bytes (DynamoDB's `ItemCount` and
 /// `TableSizeBytes`), kept exact by [`write_item`].
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]

@@ -144,29 +144,13 @@ pub struct RouteSpec {
     pub function: Option<String>,
     /// Or an HTTP URL the route proxies to.
     pub url: Option<String>,
+    /// The Lambda payload format, `2.0` (default) or `1.0`.
+    pub payload_format: Option<String>,
 }
 
-// Read by the service of a later issue; parsed and validated now so manifests are checked.
-#[allow(dead_code)]
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct DistributionSpec {
-    pub default_root_object: Option<String>,
-    #[serde(default)]
-    pub behaviors: Vec<BehaviorSpec>,
-}
-
-// Read by the service of a later issue; parsed and validated now so manifests are checked.
-#[allow(dead_code)]
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct BehaviorSpec {
-    /// `/api/*`, `*.jpg`, or `default`.
-    pub path_pattern: String,
-    /// `bucket:<name>`, `api:<name>` or an `http(s)://` URL.
-    pub origin: String,
-    pub default_ttl: Option<u64>,
-}
+/// The `[distribution]` section belongs to the edge, which documents and validates it
+/// (origins, behaviors, cache policies, custom errors, locations, regional tier).
+pub use nuvem_edge::spec::DistributionSpec;
 
 // Read by the service of a later issue; parsed and validated now so manifests are checked.
 #[allow(dead_code)]

@@ -1,11 +1,18 @@
-//! The public listener. Until the edge service lands (its own issue), it answers every
-//! visitor with a clear 404 naming what is missing; it never exposes the AWS endpoint or
-//! anything private.
+//! The public listeners: one per edge location of the manifest's `[distribution]`, each
+//! serving that location of the [`nuvem_edge::Edge`]; without a distribution, one listener
+//! that answers every visitor with a clear 404. Never exposes the AWS endpoint or anything
+//! private: only what the distribution declares is reachable.
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 
+use anyhow::Context;
 use http::{Request, Response, StatusCode};
 use nuvem_aws::{Body, full_body};
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+
+use crate::config::Config;
 
 pub struct Placeholder;
 
@@ -23,4 +30,70 @@ impl crate::listen::Handler for Placeholder {
         );
         resp
     }
+}
+
+/// One location's listener.
+struct EdgeLocation {
+    location: nuvem_edge::Location,
+    /// Whether this listener terminates TLS (for viewer protocol policies).
+    secure: bool,
+}
+
+impl crate::listen::Handler for EdgeLocation {
+    async fn handle(self: Arc<Self>, req: Request<Body>) -> Response<Body> {
+        self.location.handle(req, self.secure).await
+    }
+}
+
+/// The in-process origins the edge can use. FIXME: wire the s3 service (bucket origins) and
+/// the gateway (API origins) when they land; until then such behaviors answer 502 saying so.
+struct Origins;
+
+impl nuvem_edge::OriginProvider for Origins {
+    fn bucket_reader(&self) -> Option<Arc<dyn nuvem_edge::BucketReader>> {
+        None
+    }
+    fn api(&self, _name: &str) -> Option<Arc<dyn nuvem_edge::Origin>> {
+        None
+    }
+}
+
+/// Binds the public listeners and starts serving them. Returns each location's name and
+/// address, in the distribution's order (the first one listens on `edge_addr`).
+pub async fn start(
+    config: &Config,
+    tasks: &mut JoinSet<()>,
+    stop: &watch::Receiver<bool>,
+) -> anyhow::Result<Vec<(String, SocketAddr)>> {
+    let Some(spec) = &config.manifest.distribution else {
+        let l = crate::listen::bind(config.edge_addr, "edge").await?;
+        let addr = l.local_addr()?;
+        tasks.spawn(crate::listen::serve(l, None, Arc::new(Placeholder), stop.clone()));
+        return Ok(vec![("edge".into(), addr)]);
+    };
+    let dist = nuvem_edge::Distribution::from_spec(spec).context("invalid manifest")?;
+    let edge = nuvem_edge::Edge::new(dist, &Origins, None).context("starting the edge")?;
+    let mut out = Vec::new();
+    for (i, loc) in edge.distribution().locations.iter().enumerate() {
+        let addr = match (i, loc.addr) {
+            // The flag / env / server.edge_addr decide where the first location listens.
+            (0, _) => config.edge_addr,
+            (_, Some(a)) => a,
+            (_, None) => anyhow::bail!(
+                "at `distribution.locations[{i}].addr`: every location after the first needs an address"
+            ),
+        };
+        let l = crate::listen::bind(addr, &format!("edge location {}", loc.name)).await?;
+        let bound = l.local_addr()?;
+        let location = edge
+            .location(i)
+            .context("a location the distribution lists")?;
+        let handler = Arc::new(EdgeLocation {
+            location,
+            secure: false,
+        });
+        tasks.spawn(crate::listen::serve(l, None, handler, stop.clone()));
+        out.push((loc.name.clone(), bound));
+    }
+    Ok(out)
 }

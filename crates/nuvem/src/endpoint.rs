@@ -24,6 +24,8 @@ pub struct Endpoint {
     keyring: Keyring,
     started: Instant,
     engine: &'static str,
+    /// API Gateway's data plane, for `{apiId}.execute-api.localhost.localstack.cloud` hosts.
+    execute_api: Option<Arc<nuvem_gateway::Gateway>>,
 }
 
 /// The protocol of AWS services that nuvem may not provide, so that even a refusal for
@@ -52,7 +54,14 @@ impl Endpoint {
             keyring,
             started: Instant::now(),
             engine,
+            execute_api: None,
         }
+    }
+
+    /// Serves HTTP APIs on their execute-api host names (anonymous, like API Gateway's
+    /// default endpoint: authorization is the API's own business).
+    pub fn set_execute_api(&mut self, gateway: Arc<nuvem_gateway::Gateway>) {
+        self.execute_api = Some(gateway);
     }
 
     pub fn register(&mut self, service: Arc<dyn Service>) {
@@ -79,6 +88,17 @@ impl Endpoint {
     }
 
     async fn dispatch(&self, req: Request<Body>, request_id: &RequestId) -> Response<Body> {
+        if let Some(gateway) = &self.execute_api {
+            let host = req
+                .headers()
+                .get(http::header::HOST)
+                .and_then(|h| h.to_str().ok())
+                .or_else(|| req.uri().authority().map(|a| a.as_str()));
+            if let Some(api_id) = host.and_then(nuvem_gateway::api_id_from_host) {
+                let api_id = api_id.to_string();
+                return gateway.handle(&api_id, req).await;
+            }
+        }
         let (parts, body) = req.into_parts();
         if parts.uri.path() == "/_nuvem/health" && parts.method == http::Method::GET {
             return self.health();

@@ -171,6 +171,11 @@ async fn run(config: Config, source: String, started: Instant) -> anyhow::Result
 
     let api = listen::bind(config.api_addr, "AWS endpoint").await?;
     let api_addr = api.local_addr()?;
+    services.gateway.set_endpoint_port(api_addr.port());
+    // Functions reach nuvem's tables and buckets through AWS_ENDPOINT_URL.
+    services
+        .functions
+        .set_aws_endpoint(format!("http://{api_addr}"));
     tasks.spawn(listen::serve(api, None, endpoint.clone(), stop_rx.clone()));
     let mut tls_line = None;
     if let Some(addr) = config.api_tls_addr {
@@ -184,16 +189,10 @@ async fn run(config: Config, source: String, started: Instant) -> anyhow::Result
             stop_rx.clone(),
         ));
     }
-    let edge = listen::bind(config.edge_addr, "edge").await?;
-    let edge_addr = edge.local_addr()?;
-    tasks.spawn(listen::serve(
-        edge,
-        None,
-        Arc::new(edge::Placeholder),
-        stop_rx.clone(),
-    ));
+    let edge_locations = edge::start(&config, &mut tasks, &stop_rx).await?;
 
     services::apply_manifest(&config, &services)?;
+    services::apply_buckets(&config, &services).await?;
 
     // What a person (and the testkit, which reads these lines) needs to know.
     println!("nuvem {} — manifest: {source}", env!("CARGO_PKG_VERSION"));
@@ -205,7 +204,15 @@ async fn run(config: Config, source: String, started: Instant) -> anyhow::Result
             cert.display()
         );
     }
-    println!("  edge          http://{edge_addr}");
+    for (i, (name, addr)) in edge_locations.iter().enumerate() {
+        // The first location is "the edge" (the testkit reads that line); the others are
+        // listed by name.
+        if i == 0 {
+            println!("  edge          http://{addr}  (location {name})");
+        } else {
+            println!("  location      http://{addr}  ({name})");
+        }
+    }
     println!("  try:          aws --endpoint-url http://{api_addr} dynamodb list-tables");
     println!("ready in {} ms", started.elapsed().as_millis());
 

@@ -12,6 +12,9 @@ use crate::endpoint::Endpoint;
 /// The running services, for the manifest step.
 pub struct Services {
     pub dynamo: Arc<nuvem_dynamo::DynamoService>,
+    pub s3: Arc<nuvem_s3::S3Service>,
+    pub functions: Arc<nuvem_functions::FunctionsService>,
+    pub gateway: Arc<nuvem_gateway::Gateway>,
 }
 
 /// Creates every available service on the shared store and registers it with the endpoint.
@@ -29,7 +32,198 @@ pub fn register(
             .context("opening the tables service")?,
     );
     endpoint.register(dynamo.clone());
-    Ok(Services { dynamo })
+    let s3_config = nuvem_s3::S3Config {
+        region: config.region.clone(),
+        data_dir: config.data_dir.join("s3"),
+        fsync: matches!(config.durability, nuvem_store::Durability::Fsync),
+        keyring: config.keyring.clone(),
+        base_domain: "s3.localhost".into(),
+    };
+    let s3 = Arc::new(
+        nuvem_s3::S3Service::open(store.clone(), s3_config)
+            .context("opening the object store service")?,
+    );
+    endpoint.register(s3.clone());
+    let functions = Arc::new(
+        nuvem_functions::FunctionsService::open(store.clone(), functions_config(config))
+            .context("opening the functions service")?,
+    );
+    endpoint.register(functions.clone());
+    let gateway = Arc::new(
+        nuvem_gateway::Gateway::open(
+            store.clone(),
+            nuvem_gateway::GatewayConfig {
+                region: config.region.clone(),
+                account_id: config.account_id.clone(),
+            },
+        )
+        .context("opening the API gateway")?,
+    );
+    gateway.set_invoker(Arc::new(GatewayInvoker(functions.clone())));
+    endpoint.register(Arc::new(nuvem_gateway::GatewayService(gateway.clone())));
+    endpoint.set_execute_api(gateway.clone());
+    Ok(Services {
+        dynamo,
+        s3,
+        functions,
+        gateway,
+    })
+}
+
+/// The gateway's port to functions, over the functions service's in-process Invoke
+/// (services never import each other; the binary wires them).
+struct GatewayInvoker(Arc<nuvem_functions::FunctionsService>);
+
+impl nuvem_gateway::LambdaInvoker for GatewayInvoker {
+    fn invoke(
+        &self,
+        function: &str,
+        payload: bytes::Bytes,
+    ) -> nuvem_aws::BoxFuture<'_, Result<nuvem_gateway::InvokeResult, nuvem_gateway::InvokeError>>
+    {
+        use nuvem_functions::Invoker as _;
+        let request = nuvem_functions::InvokeRequest {
+            function: function.to_string(),
+            qualifier: None,
+            payload,
+            kind: nuvem_functions::InvocationType::RequestResponse,
+            tail: false,
+            client_context: None,
+            request_id: uuid_like(),
+        };
+        Box::pin(async move {
+            match self.0.invoke(request).await {
+                Ok(r) => Ok(nuvem_gateway::InvokeResult {
+                    payload: r.payload,
+                    function_error: r.function_error,
+                }),
+                Err(e) if e.code == "ResourceNotFoundException" => {
+                    Err(nuvem_gateway::InvokeError::NotFound(e.message))
+                }
+                Err(e) if e.status == http::StatusCode::TOO_MANY_REQUESTS => {
+                    Err(nuvem_gateway::InvokeError::Throttled)
+                }
+                Err(e) => Err(nuvem_gateway::InvokeError::Failed(e.to_string())),
+            }
+        })
+    }
+}
+
+/// A manifest API's id: stable across restarts (derived from its name), so its
+/// execute-api URL is too. FNV-1a, written as 10 base-36 digits like API Gateway's ids.
+fn manifest_api_id(name: &str) -> String {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in name.bytes() {
+        h = (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
+    }
+    let digits = b"0123456789abcdefghijklmnopqrstuvwxyz";
+    (0..10)
+        .map(|_| {
+            let d = digits.get((h % 36) as usize).copied().unwrap_or(b'0');
+            h /= 36;
+            char::from(d)
+        })
+        .collect()
+}
+
+/// Creates (or, when it exists, re-creates from the manifest, which is the truth for its
+/// APIs) one manifest API through the management operations.
+fn apply_api(
+    gateway: &nuvem_gateway::Gateway,
+    a: &crate::config::ApiSpec,
+) -> Result<(), nuvem_aws::AwsError> {
+    use nuvem_aws::IntoAwsError;
+    let id = manifest_api_id(&a.name);
+    let run = |method: http::Method, path: String, input: serde_json::Value| {
+        gateway
+            .route_management(&method, &path, &input)
+            .map(|(_, v)| v)
+            .map_err(IntoAwsError::into_aws_error)
+    };
+    if gateway.resolve(&id).is_some() {
+        run(http::Method::DELETE, format!("/v2/apis/{id}"), json!({}))?;
+    }
+    run(
+        http::Method::POST,
+        "/v2/apis".into(),
+        json!({"name": a.name, "protocolType": "HTTP", "apiId": id}),
+    )?;
+    for r in &a.routes {
+        let integration = match (&r.function, &r.url) {
+            (Some(f), None) => json!({"integrationType": "AWS_PROXY", "integrationUri": f,
+                "payloadFormatVersion": r.payload_format.as_deref().unwrap_or("2.0")}),
+            (None, Some(u)) => json!({"integrationType": "HTTP_PROXY", "integrationUri": u,
+                "integrationMethod": "ANY"}),
+            _ => {
+                return Err(nuvem_aws::AwsError::new(
+                    http::StatusCode::BAD_REQUEST,
+                    "BadRequestException",
+                    format!(
+                        "route `{}` needs exactly one of `function` and `url`",
+                        r.key
+                    ),
+                ));
+            }
+        };
+        let i = run(
+            http::Method::POST,
+            format!("/v2/apis/{id}/integrations"),
+            integration,
+        )?;
+        let target = format!("integrations/{}", i["integrationId"].as_str().unwrap_or(""));
+        run(
+            http::Method::POST,
+            format!("/v2/apis/{id}/routes"),
+            json!({"routeKey": r.key, "target": target}),
+        )?;
+    }
+    run(
+        http::Method::POST,
+        format!("/v2/apis/{id}/stages"),
+        json!({"stageName": "$default", "autoDeploy": true}),
+    )?;
+    Ok(())
+}
+
+/// A request id for a gateway-originated invocation.
+fn uuid_like() -> String {
+    nuvem_aws::RequestId::new().as_str().to_string()
+}
+
+/// The functions section: functions act with the first configured access key (the
+/// LocalStack `test`/`test` by default), so their SDK calls to nuvem are signed.
+fn functions_config(config: &Config) -> nuvem_functions::FunctionsConfig {
+    let mut c = nuvem_functions::FunctionsConfig::new(config.data_dir.join("functions"));
+    c.region = config.region.clone();
+    c.account_id = config.account_id.clone();
+    if let Some(cred) = config.manifest.credentials.first() {
+        c.access_key_id = cred.access_key_id.clone();
+        c.secret_access_key = cred.secret_access_key.clone();
+    }
+    c
+}
+
+/// The CreateFunction request a manifest function stands for; its code is used in place
+/// (the `hot-reload` code source), so a rebuilt binary or edited handler is picked up.
+fn create_function_input(config: &Config, f: &crate::config::FunctionSpec) -> serde_json::Value {
+    let code = config.base_dir.join(&f.code);
+    let code = code.canonicalize().unwrap_or(code);
+    let mut input = json!({
+        "FunctionName": f.name,
+        "Runtime": f.runtime,
+        "Code": {"S3Bucket": "hot-reload", "S3Key": code.to_string_lossy()},
+        "Environment": {"Variables": f.env},
+    });
+    if let Some(h) = &f.handler {
+        input["Handler"] = json!(h);
+    }
+    if let Some(m) = f.memory_mb {
+        input["MemorySize"] = json!(m);
+    }
+    if let Some(t) = f.timeout_seconds {
+        input["Timeout"] = json!(t);
+    }
+    input
 }
 
 /// The CreateTable request a manifest table stands for.
@@ -55,6 +249,23 @@ fn create_table_input(t: &TableSpec) -> serde_json::Value {
     input
 }
 
+/// Creates the manifest's buckets and uploads their files through the S3 handlers
+/// (CreateBucket, PutBucketPolicy, PutObject). Never deletes anything.
+pub async fn apply_buckets(config: &Config, services: &Services) -> anyhow::Result<()> {
+    for (i, b) in config.manifest.buckets.iter().enumerate() {
+        let files = b.files.as_ref().map(|f| config.base_dir.join(f));
+        let applied = services
+            .s3
+            .apply_bucket(&b.name, files.as_deref(), b.public_read)
+            .await
+            .map_err(|e| anyhow::anyhow!("at `buckets[{i}]` ({}): {e}", b.name))?;
+        if applied.created {
+            println!("  created bucket {}", b.name);
+        }
+    }
+    Ok(())
+}
+
 /// Creates what the manifest declares and is missing. Never deletes anything.
 pub fn apply_manifest(config: &Config, services: &Services) -> anyhow::Result<()> {
     let m = &config.manifest;
@@ -68,13 +279,36 @@ pub fn apply_manifest(config: &Config, services: &Services) -> anyhow::Result<()
             Err(e) => anyhow::bail!("at `tables[{i}]` ({}): {}", t.name, e.message),
         }
     }
-    let pending = [
-        ("buckets", !m.buckets.is_empty()),
-        ("functions", !m.functions.is_empty()),
-        ("apis", !m.apis.is_empty()),
-        ("distribution", m.distribution.is_some()),
-        ("waf", m.waf.is_some()),
-    ];
+    for (i, f) in m.functions.iter().enumerate() {
+        let input = create_function_input(config, f);
+        let fail = |e: nuvem_aws::AwsError| {
+            anyhow::anyhow!("at `functions[{i}]` ({}): {}", f.name, e.message)
+        };
+        match services.functions.execute("CreateFunction", input.clone()) {
+            Ok(_) => println!("  created function {}", f.name),
+            // The manifest is the truth for its functions: bring an existing one up to date.
+            Err(e) if e.code == "ResourceConflictException" => {
+                services
+                    .functions
+                    .execute("UpdateFunctionConfiguration", input.clone())
+                    .map_err(fail)?;
+                let mut code = input["Code"].clone();
+                code["FunctionName"] = json!(f.name);
+                services
+                    .functions
+                    .execute("UpdateFunctionCode", code)
+                    .map_err(fail)?;
+            }
+            Err(e) => return Err(fail(e)),
+        }
+    }
+    for (i, a) in m.apis.iter().enumerate() {
+        apply_api(&services.gateway, a)
+            .map_err(|e| anyhow::anyhow!("at `apis[{i}]` ({}): {}", a.name, e.message))?;
+        let id = manifest_api_id(&a.name);
+        println!("  api {} at {}", a.name, services.gateway.api_endpoint(&id));
+    }
+    let pending = [("waf", m.waf.is_some())];
     for (section, declared) in pending {
         if declared {
             println!(

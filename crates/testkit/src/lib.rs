@@ -195,6 +195,19 @@ impl Nuvem {
     }
 }
 
+impl Nuvem {
+    /// An aws-sdk-lambda client for this nuvem.
+    pub fn lambda(&self) -> aws_sdk_lambda::Client {
+        let conf = aws_sdk_lambda::Config::builder()
+            .behavior_version(aws_sdk_lambda::config::BehaviorVersion::latest())
+            .region(aws_sdk_lambda::config::Region::new("us-east-1"))
+            .credentials_provider(self.credentials())
+            .endpoint_url(&self.api_url)
+            .build();
+        aws_sdk_lambda::Client::from_conf(conf)
+    }
+}
+
 impl Drop for Nuvem {
     fn drop(&mut self) {
         self.kill();

@@ -10,6 +10,7 @@
 mod ast;
 mod eval;
 mod keycond;
+mod legacy;
 mod lexer;
 mod parser;
 mod path;
@@ -23,6 +24,9 @@ use std::fmt;
 use crate::value::{AttributeValue, Item};
 
 pub use ast::{KeyCondition, SortCondition};
+pub use legacy::{
+    LegacyAction, LegacyCondition, legacy_condition, legacy_key_conditions, legacy_update,
+};
 pub use path::{Path, PathElem};
 pub use projection::Projection;
 pub use reserved::is_reserved;

@@ -15,7 +15,7 @@ use crate::capacity::{ReturnConsumedCapacity, read_units, write_units};
 use crate::catalog::TableMeta;
 use crate::error::{Error, Result};
 use crate::expr::{Condition, ExprContext, Projection, Update};
-use crate::ops::{Violations, attribute_values};
+use crate::ops::{Violations, attribute_values, no_such_table};
 use crate::service::DynamoService;
 use crate::storage;
 use crate::value::{Item, item_from_json, item_size, item_to_json};
@@ -147,19 +147,39 @@ impl WriteParams {
         Ok(())
     }
 
-    fn reject_legacy(&self) -> Result<()> {
-        if self.expected.is_some() || self.conditional_operator.is_some() {
-            // FIXME: the legacy Expected/ConditionalOperator parameters come with part 2.
+    /// The legacy `Expected` (+ `ConditionalOperator`) as a condition, after checking that
+    /// the request does not also use expressions. `update_expression` is UpdateItem's.
+    fn legacy_condition(&self, update_expression: bool) -> Result<Option<Condition>> {
+        crate::ops::legacy::reject_mixed(
+            &[
+                ("Expected", self.expected.is_some()),
+                ("ConditionalOperator", self.conditional_operator.is_some()),
+            ],
+            &[
+                ("ConditionExpression", self.condition_expression.is_some()),
+                ("UpdateExpression", update_expression),
+            ],
+        )?;
+        if self.conditional_operator.is_some() && self.expected.is_none() {
             return Err(Error::validation(
-                "The legacy parameters Expected and ConditionalOperator are not supported by nuvem yet; use ConditionExpression",
+                "ConditionalOperator cannot be used without Expected",
             ));
         }
-        Ok(())
+        match &self.expected {
+            Some(json) => {
+                let entries = crate::ops::legacy::conditions(json, "Expected")?;
+                Ok(crate::expr::legacy_condition(
+                    &entries,
+                    self.conditional_operator.as_deref(),
+                )?)
+            }
+            None => Ok(None),
+        }
     }
 }
 
 /// Checks the expression attribute maps the way DynamoDB does before parsing expressions.
-fn check_expression_maps(
+pub(crate) fn check_expression_maps(
     names: &Option<BTreeMap<String, String>>,
     values: &Option<BTreeMap<String, Value>>,
     any_expression: bool,
@@ -191,10 +211,6 @@ fn check_expression_maps(
 
 fn parse_item(json: &Value) -> Result<Item> {
     Ok(item_from_json(json)?)
-}
-
-fn no_such_table() -> Error {
-    Error::ResourceNotFound("Requested resource not found".into())
 }
 
 /// What a write did.
@@ -264,6 +280,14 @@ fn check_size(item: &Item, message: &str) -> Result<()> {
 /// Parses the ConditionExpression of a write that has no other expression (PutItem,
 /// DeleteItem), checking that every name and value supplied is used.
 fn condition_only(p: &WriteParams) -> Result<Option<Condition>> {
+    if p.expected.is_some() || p.conditional_operator.is_some() {
+        check_expression_maps(
+            &p.expression_attribute_names,
+            &p.expression_attribute_values,
+            false,
+        )?;
+        return p.legacy_condition(false);
+    }
     check_expression_maps(
         &p.expression_attribute_names,
         &p.expression_attribute_values,
@@ -289,7 +313,6 @@ pub fn put_item(svc: &DynamoService, input: PutItemInput) -> Result<Value> {
     let opts = p.options(&mut v);
     v.finish()?;
     WriteParams::check_allowed(&opts, &[ReturnValues::None, ReturnValues::AllOld])?;
-    p.reject_legacy()?;
     let item = parse_item(input.item.as_ref().unwrap_or(&Value::Null))?;
     let condition = condition_only(p)?;
 
@@ -322,7 +345,6 @@ pub fn delete_item(svc: &DynamoService, input: DeleteItemInput) -> Result<Value>
     let opts = p.options(&mut v);
     v.finish()?;
     WriteParams::check_allowed(&opts, &[ReturnValues::None, ReturnValues::AllOld])?;
-    p.reject_legacy()?;
     let key = parse_item(input.key.as_ref().unwrap_or(&Value::Null))?;
     let condition = condition_only(p)?;
 
@@ -353,14 +375,28 @@ pub fn update_item(svc: &DynamoService, input: UpdateItemInput) -> Result<Value>
     v.require(&input.key, "key");
     let opts = p.options(&mut v);
     v.finish()?;
-    p.reject_legacy()?;
-    if input.attribute_updates.is_some() {
-        // FIXME: the legacy AttributeUpdates parameter comes with part 2.
-        return Err(Error::validation(
-            "The legacy parameter AttributeUpdates is not supported by nuvem yet; use UpdateExpression",
-        ));
-    }
+    crate::ops::legacy::reject_mixed(
+        &[
+            ("AttributeUpdates", input.attribute_updates.is_some()),
+            ("Expected", p.expected.is_some()),
+            ("ConditionalOperator", p.conditional_operator.is_some()),
+        ],
+        &[
+            ("UpdateExpression", input.update_expression.is_some()),
+            ("ConditionExpression", p.condition_expression.is_some()),
+        ],
+    )?;
     let key = parse_item(input.key.as_ref().unwrap_or(&Value::Null))?;
+    let legacy_condition = p.legacy_condition(input.update_expression.is_some())?;
+    let legacy_update = input
+        .attribute_updates
+        .as_ref()
+        .map(|json| -> Result<Update> {
+            Ok(crate::expr::legacy_update(
+                &crate::ops::legacy::attribute_updates(json)?,
+            )?)
+        })
+        .transpose()?;
     check_expression_maps(
         &p.expression_attribute_names,
         &p.expression_attribute_values,
@@ -372,12 +408,14 @@ pub fn update_item(svc: &DynamoService, input: UpdateItemInput) -> Result<Value>
         .update_expression
         .as_deref()
         .map(|u| ctx.update(u))
-        .transpose()?;
+        .transpose()?
+        .or(legacy_update);
     let condition = p
         .condition_expression
         .as_deref()
         .map(|c| ctx.condition(c))
-        .transpose()?;
+        .transpose()?
+        .or(legacy_condition);
     ctx.finish()?;
     let updated_paths = update
         .as_ref()
@@ -433,12 +471,13 @@ pub fn get_item(svc: &DynamoService, input: GetItemInput) -> Result<Value> {
     v.require(&input.key, "key");
     let capacity = ReturnConsumedCapacity::parse(input.return_consumed_capacity.as_deref(), &mut v);
     v.finish()?;
-    if input.attributes_to_get.is_some() {
-        // FIXME: the legacy AttributesToGet parameter comes with part 2.
-        return Err(Error::validation(
-            "The legacy parameter AttributesToGet is not supported by nuvem yet; use ProjectionExpression",
-        ));
-    }
+    crate::ops::legacy::reject_mixed(
+        &[("AttributesToGet", input.attributes_to_get.is_some())],
+        &[(
+            "ProjectionExpression",
+            input.projection_expression.is_some(),
+        )],
+    )?;
     let key = parse_item(input.key.as_ref().unwrap_or(&Value::Null))?;
     check_expression_maps(
         &input.expression_attribute_names,
@@ -446,12 +485,15 @@ pub fn get_item(svc: &DynamoService, input: GetItemInput) -> Result<Value> {
         input.projection_expression.is_some(),
     )?;
     let mut ctx = ExprContext::new(input.expression_attribute_names.as_ref(), None);
-    let projection: Option<Projection> = input
+    let mut projection: Option<Projection> = input
         .projection_expression
         .as_deref()
         .map(|p| ctx.projection(p))
         .transpose()?;
     ctx.finish()?;
+    if let Some(json) = &input.attributes_to_get {
+        projection = Some(crate::ops::legacy::attributes_to_get(json)?);
+    }
 
     let name = crate::ops::table_name(input.table_name.as_deref().unwrap_or_default());
     // Every read is from the latest committed state, so eventually consistent reads are

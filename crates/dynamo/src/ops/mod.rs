@@ -2,11 +2,20 @@
 //! parsing of the JSON input, AWS-style constraint messages, expression attribute maps).
 //!
 //! One file per operation family: [`tables`] (the control plane), [`items`] (single-item
-//! reads and writes). Must not: touch the wire protocol (see [`crate::service`]) or lay out
+//! reads and writes), [`query`] and [`scan`] (over [`page`]), [`batch`], [`transact`],
+//! [`tags`] (and the informational operations), with [`legacy`] parsing the pre-expression
+//! parameters. Must not: touch the wire protocol (see [`crate::service`]) or lay out
 //! keys (see [`crate::storage`]).
 
+pub mod batch;
 pub mod items;
+pub mod legacy;
+pub mod page;
+pub mod query;
+pub mod scan;
 pub mod tables;
+pub mod tags;
+pub mod transact;
 
 use std::collections::BTreeMap;
 
@@ -29,6 +38,17 @@ pub fn dispatch(svc: &DynamoService, operation: &str, input: Value) -> Result<Va
         "GetItem" => items::get_item(svc, parse(input)?),
         "UpdateItem" => items::update_item(svc, parse(input)?),
         "DeleteItem" => items::delete_item(svc, parse(input)?),
+        "Query" => query::query(svc, parse(input)?),
+        "Scan" => scan::scan(svc, parse(input)?),
+        "BatchGetItem" => batch::batch_get_item(svc, parse(input)?),
+        "BatchWriteItem" => batch::batch_write_item(svc, parse(input)?),
+        "TransactWriteItems" => transact::transact_write_items(svc, parse(input)?),
+        "TransactGetItems" => transact::transact_get_items(svc, parse(input)?),
+        "TagResource" => tags::tag_resource(svc, parse(input)?),
+        "UntagResource" => tags::untag_resource(svc, parse(input)?),
+        "ListTagsOfResource" => tags::list_tags_of_resource(svc, parse(input)?),
+        "DescribeEndpoints" => Ok(tags::describe_endpoints(svc)),
+        "DescribeLimits" => Ok(tags::describe_limits()),
         other => Err(Error::UnknownOperation(other.to_owned())),
     }
 }
@@ -90,6 +110,11 @@ impl Violations {
             ))),
         }
     }
+}
+
+/// DynamoDB's answer for a table that does not exist.
+pub(crate) fn no_such_table() -> Error {
+    Error::ResourceNotFound("Requested resource not found".into())
 }
 
 /// The table name in a request, which may be given as the table's ARN.

@@ -2,5 +2,10 @@
 //! clients over loopback. One test binary for every area, so the SDKs are linked once.
 
 mod dynamo;
+mod dynamo_query;
+mod edge;
 mod endpoint;
+mod functions;
+mod gateway;
 mod manifest;
+mod s3;

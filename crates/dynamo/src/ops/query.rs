@@ -1,0 +1,196 @@
+//! Query (<https://docs.aws.amazon.com/amazondynamodb/latest/APIReference/API_Query.html>):
+//! the items of one partition, optionally narrowed by a sort key condition, as one range scan
+//! of the order-preserving item keys, read from one snapshot.
+//!
+//! Owns: checking the key condition (expression or legacy `KeyConditions`) against the key
+//! schema and turning it into a key range. Must not: evaluate filters or build pages (see
+//! [`super::page`]).
+
+use nuvem_store::{Direction, KeyRange, prefix_successor};
+use serde::Deserialize;
+use serde_json::Value;
+
+use crate::catalog::TableMeta;
+use crate::error::{Error, Result};
+use crate::expr::{KeyCondition, SortCondition, legacy_key_conditions};
+use crate::keys::{encode_key_component, encode_key_prefix};
+use crate::ops::page::{self, ReadParams};
+use crate::ops::{Violations, legacy};
+use crate::service::DynamoService;
+use crate::storage;
+use crate::value::AttributeValue;
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct QueryInput {
+    key_condition_expression: Option<String>,
+    key_conditions: Option<Value>,
+    query_filter: Option<Value>,
+    scan_index_forward: Option<bool>,
+    #[serde(flatten)]
+    read: ReadParams,
+}
+
+pub fn query(svc: &DynamoService, input: QueryInput) -> Result<Value> {
+    let mut v = Violations::default();
+    let capacity = input.read.violations(&mut v);
+    v.finish()?;
+    legacy::reject_mixed(
+        &[("KeyConditions", input.key_conditions.is_some())],
+        &[
+            (
+                "KeyConditionExpression",
+                input.key_condition_expression.is_some(),
+            ),
+            (
+                "ProjectionExpression",
+                input.read.projection_expression.is_some(),
+            ),
+            ("FilterExpression", input.read.filter_expression.is_some()),
+        ],
+    )?;
+    let (spec, key) = input.read.spec(
+        capacity,
+        ("QueryFilter", input.query_filter.as_ref()),
+        input.key_condition_expression.as_deref(),
+        |ctx, k| Ok(ctx.key_condition(k)?),
+    )?;
+    let key = match (key, &input.key_conditions) {
+        (Some(k), _) => k,
+        (None, Some(json)) => legacy_key_conditions(&legacy::conditions(json, "KeyConditions")?)?,
+        (None, None) => {
+            return Err(Error::validation(
+                "Either the KeyConditions or KeyConditionExpression parameter must be specified in the request.",
+            ));
+        }
+    };
+
+    let name = crate::ops::table_name(input.read.table_name.as_deref().unwrap_or_default());
+    let snap = svc.store().snapshot();
+    let table = storage::read_table(&*snap, name)?.ok_or_else(super::no_such_table)?;
+    if let Some(index) = &input.read.index_name {
+        // FIXME: secondary indexes come with a later part.
+        return Err(Error::validation(format!(
+            "The table does not have the specified index: {index}"
+        )));
+    }
+    let range = key_range(&table, key)?;
+    let direction = if input.scan_index_forward.unwrap_or(true) {
+        Direction::Forward
+    } else {
+        Direction::Reverse
+    };
+    let range = match &spec.exclusive_start_key {
+        Some(start) => {
+            page::check_start_key(&table, start)?;
+            page::after(range, storage::item_key(&table, start)?, direction)
+        }
+        None => range,
+    };
+    page::read_page(&*snap, &table, range, direction, &spec, |_| true)
+}
+
+/// The key range of a key condition on `table`, with DynamoDB's schema checks.
+fn key_range(table: &TableMeta, mut key: KeyCondition) -> Result<KeyRange> {
+    let hash = &table.hash_key;
+    if !key.orient(&hash.name) {
+        return Err(Error::validation(format!(
+            "Query condition missed key schema element: {}",
+            hash.name
+        )));
+    }
+    let (_, pk) = key.partition();
+    if pk.type_name() != hash.kind.as_str() {
+        return Err(Error::invalid_parameter(
+            "Condition parameter type does not match schema type",
+        ));
+    }
+    let prefix = storage::partition_prefix(table, pk)?;
+    let Some((sort_name, cond)) = key.sort() else {
+        return Ok(KeyRange::prefix(&prefix));
+    };
+    let Some(range_key) = table.range_key.as_ref().filter(|r| r.name == sort_name) else {
+        let missing = table
+            .range_key
+            .as_ref()
+            .map_or(sort_name, |r| r.name.as_str());
+        return Err(Error::validation(format!(
+            "Query condition missed key schema element: {missing}"
+        )));
+    };
+    for value in cond.values() {
+        if value.type_name() != range_key.kind.as_str() {
+            return Err(Error::invalid_parameter(
+                "Condition parameter type does not match schema type",
+            ));
+        }
+    }
+    let with = |v: &AttributeValue| -> Result<Vec<u8>> {
+        let mut k = prefix.clone();
+        encode_key_component(v, &mut k).map_err(|e| Error::validation(e.to_string()))?;
+        Ok(k)
+    };
+    let end_of_partition = || match prefix_successor(&prefix) {
+        Some(s) => Bound::Excluded(s),
+        None => Bound::Unbounded,
+    };
+    use std::ops::Bound;
+    let range = match &cond {
+        SortCondition::Eq(v) => KeyRange {
+            start: Bound::Included(with(v)?),
+            end: Bound::Included(with(v)?),
+        },
+        SortCondition::Lt(v) => KeyRange {
+            start: Bound::Included(prefix.clone()),
+            end: Bound::Excluded(with(v)?),
+        },
+        SortCondition::Le(v) => KeyRange {
+            start: Bound::Included(prefix.clone()),
+            end: Bound::Included(with(v)?),
+        },
+        SortCondition::Gt(v) => KeyRange {
+            start: Bound::Excluded(with(v)?),
+            end: end_of_partition(),
+        },
+        SortCondition::Ge(v) => KeyRange {
+            start: Bound::Included(with(v)?),
+            end: end_of_partition(),
+        },
+        SortCondition::Between(lo, hi) => {
+            let (lo_key, hi_key) = (with(lo)?, with(hi)?);
+            if lo_key > hi_key {
+                return Err(Error::validation(format!(
+                    "Invalid KeyConditionExpression: The BETWEEN operator requires upper bound to be greater than or equal to lower bound; lower bound operand: AttributeValue: {{{}:{}}}, upper bound operand: AttributeValue: {{{}:{}}}",
+                    lo.type_name(),
+                    scalar_text(lo),
+                    hi.type_name(),
+                    scalar_text(hi)
+                )));
+            }
+            KeyRange {
+                start: Bound::Included(lo_key),
+                end: Bound::Included(hi_key),
+            }
+        }
+        SortCondition::BeginsWith(p) => {
+            if matches!(p, AttributeValue::N(_)) {
+                return Err(Error::validation(
+                    "Invalid KeyConditionExpression: Incorrect operand type for operator or function; operator or function: begins_with, operand type: N",
+                ));
+            }
+            let mut k = prefix.clone();
+            encode_key_prefix(p, &mut k).map_err(|e| Error::validation(e.to_string()))?;
+            KeyRange::prefix(&k)
+        }
+    };
+    Ok(range)
+}
+
+/// A scalar as DynamoDB prints it inside messages.
+fn scalar_text(v: &AttributeValue) -> String {
+    match v {
+        AttributeValue::S(s) => s.clone(),
+        AttributeValue::N(n) => n.to_string(),
+        other => other.to_json().to_string(),
+    }
+}

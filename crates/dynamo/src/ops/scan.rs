@@ -1,0 +1,102 @@
+//! Scan (<https://docs.aws.amazon.com/amazondynamodb/latest/APIReference/API_Scan.html>):
+//! every item of a table in key order, read from one snapshot per page, and parallel scan.
+//!
+//! A parallel scan's segment is chosen by a hash (CRC32) of the item's encoded partition key,
+//! so every item is in exactly one segment and a partition never straddles two, as in
+//! DynamoDB (<https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/Scan.html#Scan.ParallelScan>).
+//! Must not: evaluate filters or build pages (see [`super::page`]).
+
+use nuvem_store::Direction;
+use serde::Deserialize;
+use serde_json::Value;
+
+use crate::error::{Error, Result};
+use crate::ops::Violations;
+use crate::ops::page::{self, ReadParams};
+use crate::service::DynamoService;
+use crate::storage;
+
+/// DynamoDB's maximum `TotalSegments`.
+const MAX_SEGMENTS: i64 = 1_000_000;
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ScanInput {
+    scan_filter: Option<Value>,
+    segment: Option<i64>,
+    total_segments: Option<i64>,
+    #[serde(flatten)]
+    read: ReadParams,
+}
+
+pub fn scan(svc: &DynamoService, input: ScanInput) -> Result<Value> {
+    let mut v = Violations::default();
+    let capacity = input.read.violations(&mut v);
+    if let Some(s) = input.segment
+        && s < 0
+    {
+        v.push(format!(
+            "Value '{s}' at 'segment' failed to satisfy constraint: Member must have value greater than or equal to 0"
+        ));
+    }
+    if let Some(t) = input.total_segments
+        && !(1..=MAX_SEGMENTS).contains(&t)
+    {
+        let bound = if t < 1 {
+            "greater than or equal to 1"
+        } else {
+            "less than or equal to 1000000"
+        };
+        v.push(format!(
+            "Value '{t}' at 'totalSegments' failed to satisfy constraint: Member must have value {bound}"
+        ));
+    }
+    v.finish()?;
+    let segments = match (input.segment, input.total_segments) {
+        (None, None) => None,
+        (Some(s), Some(t)) if s < t => Some((s as u64, t as u64)),
+        (Some(s), Some(t)) => {
+            return Err(Error::validation(format!(
+                "The Segment parameter is zero-based and must be less than parameter TotalSegments: Segment: {s} is not less than TotalSegments: {t}"
+            )));
+        }
+        (Some(_), None) => {
+            return Err(Error::validation(
+                "The TotalSegments parameter is required but was not present in the request when Segment parameter is present",
+            ));
+        }
+        (None, Some(_)) => {
+            return Err(Error::validation(
+                "The Segment parameter is required but was not present in the request when parameter TotalSegments is present",
+            ));
+        }
+    };
+    let (spec, _) = input.read.spec(
+        capacity,
+        ("ScanFilter", input.scan_filter.as_ref()),
+        None,
+        |_, _| Ok(()),
+    )?;
+
+    let name = crate::ops::table_name(input.read.table_name.as_deref().unwrap_or_default());
+    let snap = svc.store().snapshot();
+    let table = storage::read_table(&*snap, name)?.ok_or_else(super::no_such_table)?;
+    if let Some(index) = &input.read.index_name {
+        // FIXME: secondary indexes come with a later part.
+        return Err(Error::validation(format!(
+            "The table does not have the specified index: {index}"
+        )));
+    }
+    let mut range = storage::items_range(&table);
+    if let Some(start) = &spec.exclusive_start_key {
+        page::check_start_key(&table, start)?;
+        range = page::after(range, storage::item_key(&table, start)?, Direction::Forward);
+    }
+    page::read_page(&*snap, &table, range, Direction::Forward, &spec, |key| {
+        let Some((segment, total)) = segments else {
+            return true;
+        };
+        storage::partition_bytes(&table, key)
+            .is_some_and(|pk| u64::from(crc32fast::hash(pk)) % total == segment)
+    })
+}

@@ -1,0 +1,162 @@
+//! A response body that is being stored while it arrives, readable by any number of viewers
+//! at once: each reader gets the chunks received so far and then waits for the next. This is
+//! how coalesced requests are streamed a body that is still arriving.
+//!
+//! Must not: block (readers wait on a watch channel), or lose a wake-up: a reader marks the
+//! channel seen before it looks at the chunks, so a push after the look wakes it.
+
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use bytes::Bytes;
+use futures_util::stream;
+use http_body::Frame;
+use http_body_util::{BodyExt, StreamBody};
+use nuvem_aws::{Body, BoxError, full_body};
+use tokio::sync::watch;
+
+#[derive(Debug)]
+struct State {
+    chunks: Vec<Bytes>,
+    len: u64,
+    /// `None` while arriving; then whether it arrived whole.
+    done: Option<Result<(), String>>,
+}
+
+/// A body shared between the task filling it and its readers.
+#[derive(Debug)]
+pub struct SharedBody {
+    state: Mutex<State>,
+    changed: watch::Sender<()>,
+}
+
+impl SharedBody {
+    /// An empty body still arriving.
+    pub fn arriving() -> Arc<Self> {
+        Arc::new(Self {
+            state: Mutex::new(State {
+                chunks: Vec::new(),
+                len: 0,
+                done: None,
+            }),
+            changed: watch::channel(()).0,
+        })
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // A poisoned lock only means a reader panicked elsewhere; the chunks are still valid.
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub fn push(&self, chunk: Bytes) {
+        if chunk.is_empty() {
+            return;
+        }
+        {
+            let mut s = self.lock();
+            s.len += chunk.len() as u64;
+            s.chunks.push(chunk);
+        }
+        self.changed.send_replace(());
+    }
+
+    pub fn finish(&self, result: Result<(), String>) {
+        {
+            let mut s = self.lock();
+            if s.done.is_none() {
+                s.done = Some(result);
+            }
+        }
+        self.changed.send_replace(());
+    }
+
+    /// Bytes received so far.
+    pub fn received(&self) -> u64 {
+        self.lock().len
+    }
+
+    /// `Some(true)` when whole, `Some(false)` when it failed, `None` while arriving.
+    pub fn state(&self) -> Option<bool> {
+        self.lock().done.as_ref().map(|r| r.is_ok())
+    }
+
+    /// Waits until the body is whole and returns its chunks, or the failure.
+    pub async fn wait(&self) -> Result<Vec<Bytes>, String> {
+        let mut rx = self.changed.subscribe();
+        loop {
+            rx.borrow_and_update();
+            {
+                let s = self.lock();
+                match &s.done {
+                    Some(Ok(())) => return Ok(s.chunks.clone()),
+                    Some(Err(e)) => return Err(e.clone()),
+                    None => {}
+                }
+            }
+            if rx.changed().await.is_err() {
+                return Err("body abandoned".into());
+            }
+        }
+    }
+
+    /// A streaming reader from the first byte.
+    pub fn reader(self: &Arc<Self>) -> Body {
+        {
+            let s = self.lock();
+            if let Some(Ok(())) = s.done {
+                // The common case, a cache hit: no waiting machinery at all.
+                return match s.chunks.as_slice() {
+                    [] => full_body(Bytes::new()),
+                    [one] => full_body(one.clone()),
+                    many => {
+                        let frames: Vec<Result<Frame<Bytes>, BoxError>> =
+                            many.iter().map(|c| Ok(Frame::data(c.clone()))).collect();
+                        StreamBody::new(stream::iter(frames)).boxed_unsync()
+                    }
+                };
+            }
+        }
+        let rx = self.changed.subscribe();
+        let st = (self.clone(), 0usize, rx);
+        let s = stream::unfold(st, |(body, idx, mut rx)| async move {
+            if idx == usize::MAX {
+                return None;
+            }
+            loop {
+                rx.borrow_and_update();
+                {
+                    let s = body.lock();
+                    if let Some(c) = s.chunks.get(idx) {
+                        let c = c.clone();
+                        drop(s);
+                        return Some((Ok(Frame::data(c)), (body, idx + 1, rx)));
+                    }
+                    match &s.done {
+                        Some(Ok(())) => return None,
+                        Some(Err(e)) => {
+                            let e: BoxError = e.clone().into();
+                            drop(s);
+                            // One error frame, then the stream ends.
+                            return Some((Err(e), (body, usize::MAX, rx)));
+                        }
+                        None => {}
+                    }
+                }
+                if rx.changed().await.is_err() {
+                    return None;
+                }
+            }
+        });
+        StreamBody::new(s).boxed_unsync()
+    }
+}
+
+/// Ends a body as failed if the task filling it stops before finishing it (dropped, or
+/// panicked), so its readers never wait forever.
+pub struct FinishGuard(pub Arc<SharedBody>);
+
+impl Drop for FinishGuard {
+    fn drop(&mut self) {
+        self.0
+            .finish(Err("the origin response was abandoned".into()));
+    }
+}

@@ -1,0 +1,476 @@
+//! The edge as a whole ([`Edge`]: the distribution, its origins, one cache per location and
+//! the shared regional tier, the invalidations) and the viewer request pipeline of one
+//! location ([`Location::handle`]): guard (the WAF hook) → default root object → behavior →
+//! viewer protocol and allowed methods → location cache → regional tier (coalesced) → origin;
+//! custom error responses; invalidation after unsafe methods (RFC 9111 §4.4).
+//!
+//! Must not: parse the wire formats of the stored responses (`respond`) or decide
+//! cacheability (`freshness`).
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::SystemTime;
+
+use http::request::Parts;
+use http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode, header};
+use nuvem_aws::Body;
+
+use crate::Error;
+use crate::cache::{Tier, key_for};
+use crate::distribution::{Behavior, CustomError, Distribution, Names, OriginRef, ViewerProtocol};
+use crate::entry::{Entry, strip_hop_by_hop};
+use crate::freshness::RequestFacts;
+use crate::invalidation::{Invalidation, InvalidationError, Invalidations, validate};
+use crate::origin::{BucketOrigin, HttpOrigin, Origin, OriginProvider, Unavailable};
+use crate::regional::{Cached, FetchReq, Fetched, Regional, add_via};
+use crate::respond::{self, Viewer};
+
+/// The hook the WAF plugs into: it sees every viewer request before the cache does.
+pub trait Guard: Send + Sync + 'static {
+    /// `Some(response)` answers the request (blocked); `None` lets it through.
+    fn inspect(&self, req: &Parts, location: &str) -> Option<Response<Body>>;
+}
+
+pub struct Edge {
+    dist: Arc<Distribution>,
+    /// One per behavior, in the same order.
+    origins: Vec<Arc<dyn Origin>>,
+    regional: Arc<Regional>,
+    locations: Vec<Tier>,
+    names: Vec<Arc<str>>,
+    invalidations: Invalidations,
+    guard: Option<Arc<dyn Guard>>,
+    error_ttls: Arc<Vec<(u16, u64)>>,
+}
+
+/// Sizes of the caches, for `/_nuvem/health`-style reporting and the memory benchmark.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TierStats {
+    pub name: String,
+    pub entries: u64,
+    pub bytes: u64,
+}
+
+impl Edge {
+    /// Builds the edge: resolves each behavior's origin (in-process ones through `provider`).
+    pub fn new(
+        dist: Distribution,
+        provider: &dyn OriginProvider,
+        guard: Option<Arc<dyn Guard>>,
+    ) -> Result<Arc<Self>, Error> {
+        let mut origins: Vec<Arc<dyn Origin>> = Vec::new();
+        let mut by_url: Vec<(String, Arc<dyn Origin>)> = Vec::new();
+        for b in &dist.behaviors {
+            let o: Arc<dyn Origin> = match &b.origin {
+                OriginRef::Url(u) => match by_url.iter().find(|(x, _)| x == u) {
+                    // One pooled client per origin, shared by its behaviors.
+                    Some((_, o)) => o.clone(),
+                    None => {
+                        let o: Arc<dyn Origin> = Arc::new(HttpOrigin::new(u)?);
+                        by_url.push((u.clone(), o.clone()));
+                        o
+                    }
+                },
+                OriginRef::Bucket(name) => match provider.bucket_reader() {
+                    Some(reader) => Arc::new(BucketOrigin {
+                        bucket: name.clone(),
+                        reader,
+                    }),
+                    None => Arc::new(Unavailable(format!(
+                        "bucket {name:?}: the object store is not available to the edge"
+                    ))),
+                },
+                OriginRef::Api(name) => provider.api(name).unwrap_or_else(|| {
+                    Arc::new(Unavailable(format!(
+                        "API {name:?}: the gateway is not available to the edge"
+                    )))
+                }),
+            };
+            origins.push(o);
+        }
+        let locations = dist
+            .locations
+            .iter()
+            .map(|_| Tier::new(dist.location_cache_bytes))
+            .collect();
+        let names = dist
+            .locations
+            .iter()
+            .map(|l| Arc::<str>::from(l.name.as_str()))
+            .collect();
+        let error_ttls = Arc::new(
+            dist.custom_errors
+                .iter()
+                .map(|c| (c.error_code, c.caching_min_ttl))
+                .collect(),
+        );
+        Ok(Arc::new(Self {
+            regional: Regional::new(dist.regional_memory_bytes),
+            dist: Arc::new(dist),
+            origins,
+            locations,
+            names,
+            invalidations: Invalidations::default(),
+            guard,
+            error_ttls,
+        }))
+    }
+
+    pub fn distribution(&self) -> &Distribution {
+        &self.dist
+    }
+
+    /// The handler of location `index` (as listed in the distribution).
+    pub fn location(self: &Arc<Self>, index: usize) -> Option<Location> {
+        (index < self.locations.len()).then(|| Location {
+            edge: self.clone(),
+            index,
+        })
+    }
+
+    /// Clears the paths from every location and the regional tier, then records the
+    /// invalidation (CreateInvalidation).
+    pub fn invalidate(
+        &self,
+        caller_reference: &str,
+        paths: Vec<String>,
+    ) -> Result<Invalidation, InvalidationError> {
+        validate(&paths)?;
+        if let Some(existing) = self.invalidations.existing(caller_reference, &paths)? {
+            return Ok(existing);
+        }
+        self.clear(&paths);
+        Ok(self.invalidations.record(caller_reference, paths))
+    }
+
+    fn clear(&self, patterns: &[String]) {
+        self.regional.epoch.fetch_add(1, Ordering::SeqCst);
+        self.regional.tier.invalidate(patterns);
+        for t in &self.locations {
+            t.invalidate(patterns);
+        }
+        self.regional.forget_pass();
+    }
+
+    pub fn get_invalidation(&self, id: &str) -> Result<Invalidation, InvalidationError> {
+        self.invalidations.get(id)
+    }
+
+    pub fn list_invalidations(&self) -> Vec<Invalidation> {
+        self.invalidations.list()
+    }
+
+    pub fn stats(&self) -> Vec<TierStats> {
+        let mut out: Vec<TierStats> = self
+            .locations
+            .iter()
+            .zip(&self.names)
+            .map(|(t, n)| TierStats {
+                name: n.to_string(),
+                entries: t.entry_count(),
+                bytes: t.weighted_size(),
+            })
+            .collect();
+        out.push(TierStats {
+            name: "regional".into(),
+            entries: self.regional.tier.entry_count(),
+            bytes: self.regional.tier.weighted_size(),
+        });
+        out
+    }
+
+    fn fetch_req(
+        &self,
+        bi: usize,
+        key: crate::entry::CacheKey,
+        pq: String,
+        parts: &Parts,
+        pop: &Arc<str>,
+    ) -> FetchReq {
+        let b = &self.dist.behaviors[bi];
+        FetchReq {
+            key,
+            path_and_query: pq,
+            headers: parts.headers.clone(),
+            origin: self.origins[bi].clone(),
+            policy: b.policy.clone(),
+            facts: RequestFacts {
+                had_authorization: parts.headers.contains_key(header::AUTHORIZATION),
+                cookies_in_key: b.policy.cookies != Names::None,
+                error_caching_ttl: None,
+            },
+            error_ttls: self.error_ttls.clone(),
+            pop: pop.clone(),
+        }
+    }
+}
+
+/// One edge location: its own cache in front of the shared regional tier.
+#[derive(Clone)]
+pub struct Location {
+    edge: Arc<Edge>,
+    index: usize,
+}
+
+/// A looked-up response before it is rendered.
+enum Got {
+    Entry(Arc<Entry>, Cached),
+    Pass(Response<Body>),
+    Failed(Error),
+}
+
+impl Location {
+    pub fn name(&self) -> &str {
+        &self.edge.names[self.index]
+    }
+
+    /// Serves one viewer request. `secure` says whether it came over HTTPS.
+    pub async fn handle(&self, req: Request<Body>, secure: bool) -> Response<Body> {
+        let edge = &self.edge;
+        let pop = edge.names[self.index].clone();
+        let (parts, body) = req.into_parts();
+        if let Some(g) = &edge.guard
+            && let Some(r) = g.inspect(&parts, &pop)
+        {
+            return r;
+        }
+        let mut path = parts.uri.path().to_string();
+        if path == "/"
+            && let Some(o) = &edge.dist.default_root_object
+        {
+            path = format!("/{o}");
+        }
+        let pq = match parts.uri.query() {
+            Some(q) => format!("{path}?{q}"),
+            None => path.clone(),
+        };
+        let (bi, behavior) = edge.dist.behavior_for(&path);
+        if !secure && behavior.viewer_protocol != ViewerProtocol::AllowAll {
+            return self.insecure(behavior, &parts);
+        }
+        if !behavior.methods.contains(&parts.method) {
+            // CloudFront answers methods a behavior does not allow with 403.
+            return respond::error_response(StatusCode::FORBIDDEN, &pop);
+        }
+        let head = parts.method == Method::HEAD;
+        if parts.method != Method::GET && !head {
+            return self.forward(bi, &path, pq, parts, body).await;
+        }
+        let got = self.lookup(bi, &path, pq, &parts, &pop).await;
+        let viewer = Viewer {
+            headers: &parts.headers,
+            head,
+            compress: behavior.compress,
+            pop: &pop,
+        };
+        self.render(got, &viewer, &parts).await
+    }
+
+    async fn lookup(
+        &self,
+        bi: usize,
+        path: &str,
+        pq: String,
+        parts: &Parts,
+        pop: &Arc<str>,
+    ) -> Got {
+        let edge = &self.edge;
+        let key = key_for(bi, path, parts, &edge.dist.behaviors[bi].policy);
+        let tier = &edge.locations[self.index];
+        if let Some(e) = tier.get(&key, &parts.headers)
+            && e.is_fresh(SystemTime::now())
+        {
+            return Got::Entry(e, Cached::Hit);
+        }
+        match edge
+            .regional
+            .get(edge.fetch_req(bi, key, pq, parts, pop))
+            .await
+        {
+            Fetched::Entry(e, c) => {
+                self.admit(e.clone());
+                Got::Entry(e, c)
+            }
+            Fetched::Pass(r) => Got::Pass(r),
+            Fetched::Failed(e) => Got::Failed(e),
+        }
+    }
+
+    /// Copies an entry into this location's cache once its body is whole.
+    fn admit(&self, e: Arc<Entry>) {
+        let edge = self.edge.clone();
+        let index = self.index;
+        let epoch = edge.regional.epoch.load(Ordering::SeqCst);
+        match e.repr.body.state() {
+            Some(true) => edge.locations[index].insert(e),
+            Some(false) => {}
+            None => {
+                tokio::spawn(async move {
+                    if e.repr.body.wait().await.is_ok()
+                        && edge.regional.epoch.load(Ordering::SeqCst) == epoch
+                        && e.repr.body.received() <= edge.regional.max_object
+                    {
+                        edge.locations[index].insert(e);
+                    }
+                });
+            }
+        }
+    }
+
+    async fn render(&self, got: Got, viewer: &Viewer<'_>, parts: &Parts) -> Response<Body> {
+        let status = match &got {
+            Got::Entry(e, _) => e.status,
+            Got::Pass(r) => r.status(),
+            Got::Failed(e) => e.status(),
+        };
+        if status.as_u16() >= 400
+            && let Some(ce) = self.edge.dist.custom_error(status.as_u16())
+            && ce.page.is_some()
+            && let Some(r) = self.error_page(ce, status, viewer, parts).await
+        {
+            return r;
+        }
+        match got {
+            Got::Entry(e, c) => respond::serve(&e, viewer, c).await,
+            Got::Pass(mut r) => {
+                strip_hop_by_hop(r.headers_mut());
+                if viewer.head {
+                    *r.body_mut() = nuvem_aws::empty_body();
+                }
+                respond::decorate(&mut r, viewer.pop, Cached::Miss);
+                r
+            }
+            Got::Failed(e) => {
+                tracing::debug!(error = %e, "origin failed");
+                respond::error_response(e.status(), viewer.pop)
+            }
+        }
+    }
+
+    /// A custom error response: the configured page, fetched through the cache, with the
+    /// configured status. `None` (serve the original error) when the page itself fails.
+    async fn error_page(
+        &self,
+        ce: &CustomError,
+        status: StatusCode,
+        viewer: &Viewer<'_>,
+        parts: &Parts,
+    ) -> Option<Response<Body>> {
+        let page = ce.page.as_ref()?;
+        let edge = &self.edge;
+        let (bi, behavior) = edge.dist.behavior_for(page);
+        let mut page_parts = Request::new(()).into_parts().0;
+        page_parts.uri = page.parse().ok()?;
+        page_parts.headers = only_accept_encoding(&parts.headers);
+        let got = self
+            .lookup(bi, page, page.clone(), &page_parts, &Arc::from(viewer.pop))
+            .await;
+        let Got::Entry(e, c) = got else { return None };
+        if e.status != StatusCode::OK {
+            return None;
+        }
+        let page_viewer = Viewer {
+            headers: &page_parts.headers,
+            head: viewer.head,
+            compress: behavior.compress,
+            pop: viewer.pop,
+        };
+        let mut r = respond::serve(&e, &page_viewer, c).await;
+        *r.status_mut() = ce
+            .response_code
+            .and_then(|c| StatusCode::from_u16(c).ok())
+            .unwrap_or(status);
+        Some(r)
+    }
+
+    fn insecure(&self, behavior: &Behavior, parts: &Parts) -> Response<Body> {
+        let pop = self.name();
+        if behavior.viewer_protocol == ViewerProtocol::HttpsOnly {
+            return respond::error_response(StatusCode::FORBIDDEN, pop);
+        }
+        let host = parts
+            .headers
+            .get(header::HOST)
+            .and_then(|h| h.to_str().ok())
+            .or_else(|| parts.uri.host())
+            .unwrap_or("localhost");
+        let pq = parts.uri.path_and_query().map_or("/", |p| p.as_str());
+        let mut r = Response::new(nuvem_aws::empty_body());
+        *r.status_mut() = StatusCode::MOVED_PERMANENTLY;
+        if let Ok(loc) = HeaderValue::from_str(&format!("https://{host}{pq}")) {
+            r.headers_mut().insert(header::LOCATION, loc);
+        }
+        respond::finish_headers(r.headers_mut(), pop);
+        r
+    }
+
+    /// Methods the cache does not answer: forwarded with their body. A non-error answer to
+    /// an unsafe method invalidates the URL and its Location/Content-Location (RFC 9111 §4.4).
+    async fn forward(
+        &self,
+        bi: usize,
+        path: &str,
+        pq: String,
+        parts: Parts,
+        body: Body,
+    ) -> Response<Body> {
+        let edge = &self.edge;
+        let pop = self.name().to_string();
+        let mut headers = parts.headers.clone();
+        strip_hop_by_hop(&mut headers);
+        headers.remove(header::HOST);
+        add_via(&mut headers, &pop);
+        let mut req = Request::new(body);
+        *req.method_mut() = parts.method.clone();
+        *req.uri_mut() = match pq.parse() {
+            Ok(u) => u,
+            Err(_) => return respond::error_response(StatusCode::BAD_REQUEST, &pop),
+        };
+        *req.headers_mut() = headers;
+        let mut r = match edge.origins[bi].fetch(req).await {
+            Ok(r) => r,
+            Err(e) => return respond::error_response(e.status(), &pop),
+        };
+        let unsafe_method = !matches!(parts.method, Method::OPTIONS | Method::TRACE);
+        if unsafe_method && (r.status().is_success() || r.status().is_redirection()) {
+            let mut paths = vec![path.to_string()];
+            for h in [header::LOCATION, header::CONTENT_LOCATION] {
+                if let Some(p) = same_host_path(r.headers(), h, &parts) {
+                    paths.push(p);
+                }
+            }
+            edge.regional.epoch.fetch_add(1, Ordering::SeqCst);
+            for p in &paths {
+                edge.regional.tier.invalidate_path(p);
+                for t in &edge.locations {
+                    t.invalidate_path(p);
+                }
+            }
+        }
+        strip_hop_by_hop(r.headers_mut());
+        respond::decorate(&mut r, &pop, Cached::Miss);
+        r
+    }
+}
+
+/// The path of a Location/Content-Location on the same host as the request.
+fn same_host_path(h: &HeaderMap, name: header::HeaderName, parts: &Parts) -> Option<String> {
+    let v = h.get(name)?.to_str().ok()?;
+    let uri: http::Uri = v.parse().ok()?;
+    if let Some(host) = uri.host() {
+        let req_host = parts.headers.get(header::HOST)?.to_str().ok()?;
+        let req_host = req_host.split(':').next().unwrap_or(req_host);
+        if !host.eq_ignore_ascii_case(req_host) {
+            return None;
+        }
+    }
+    Some(uri.path().to_string())
+}
+
+fn only_accept_encoding(h: &HeaderMap) -> HeaderMap {
+    let mut out = HeaderMap::new();
+    for v in h.get_all(header::ACCEPT_ENCODING) {
+        out.append(header::ACCEPT_ENCODING, v.clone());
+    }
+    out
+}

@@ -1,0 +1,180 @@
+//! One stored response: its status, headers, shared body, how old it is and how long it stays
+//! fresh (RFC 9111 §4.2), and the compressed forms made from it (stored once per encoding).
+//!
+//! Must not: decide storability (that is `freshness`) or touch the caches.
+
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, SystemTime};
+
+use bytes::Bytes;
+use http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
+
+use crate::body::SharedBody;
+use crate::freshness::Freshness;
+
+/// What a cache key stands for: the behavior, the path and the rest of the key (selected query
+/// strings, headers, cookies, normalized). The path is kept apart so invalidations can match
+/// it.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct CacheKey {
+    pub behavior: usize,
+    pub path: String,
+    pub rest: String,
+}
+
+/// The bytes of a representation and its compressed forms, shared by the entries a 304
+/// refreshes (the representation did not change).
+#[derive(Debug)]
+pub struct Representation {
+    pub body: Arc<SharedBody>,
+    pub gzip: OnceLock<Option<Bytes>>,
+    pub br: OnceLock<Option<Bytes>>,
+}
+
+impl Representation {
+    pub fn new(body: Arc<SharedBody>) -> Arc<Self> {
+        Arc::new(Self {
+            body,
+            gzip: OnceLock::new(),
+            br: OnceLock::new(),
+        })
+    }
+}
+
+#[derive(Debug)]
+pub struct Entry {
+    pub key: CacheKey,
+    pub status: StatusCode,
+    /// As received, less hop-by-hop fields and `Age` (recomputed when served).
+    pub headers: HeaderMap,
+    pub repr: Arc<Representation>,
+    pub response_time: SystemTime,
+    /// The corrected initial age, seconds (RFC 9111 §4.2.3).
+    pub initial_age: u64,
+    pub freshness: Freshness,
+    /// The request's values of the headers the response varies on (beyond the cache key).
+    pub vary: Vec<(HeaderName, Option<HeaderValue>)>,
+}
+
+impl Entry {
+    /// Age in whole seconds now.
+    pub fn age(&self, now: SystemTime) -> u64 {
+        let resident = now
+            .duration_since(self.response_time)
+            .map(|d| d.as_secs())
+            .unwrap_or(0);
+        self.initial_age.saturating_add(resident)
+    }
+
+    pub fn is_fresh(&self, now: SystemTime) -> bool {
+        Duration::from_secs(self.age(now)) < self.freshness.lifetime
+    }
+
+    /// How long past its lifetime this entry is (zero while fresh).
+    pub fn staleness(&self, now: SystemTime) -> Duration {
+        Duration::from_secs(self.age(now)).saturating_sub(self.freshness.lifetime)
+    }
+
+    /// Stale, but `stale-while-revalidate` lets it be served while a refresh runs.
+    pub fn may_serve_while_revalidating(&self, now: SystemTime) -> bool {
+        !self.freshness.no_stale
+            && self.staleness(now) <= self.freshness.stale_while_revalidate
+            && !self.freshness.stale_while_revalidate.is_zero()
+    }
+
+    /// Stale, but `stale-if-error` lets it stand in for a failed origin.
+    pub fn may_serve_on_error(&self, now: SystemTime) -> bool {
+        !self.freshness.no_stale
+            && self.staleness(now) <= self.freshness.stale_if_error
+            && !self.freshness.stale_if_error.is_zero()
+    }
+
+    /// Whether the request selects this variant (RFC 9111 §4.1).
+    pub fn matches(&self, req: &HeaderMap) -> bool {
+        self.vary.iter().all(|(name, want)| {
+            let got = joined(req, name);
+            got.as_ref() == want.as_ref()
+        })
+    }
+
+    pub fn etag(&self) -> Option<&HeaderValue> {
+        self.headers.get(header::ETAG)
+    }
+
+    pub fn last_modified(&self) -> Option<&HeaderValue> {
+        self.headers.get(header::LAST_MODIFIED)
+    }
+
+    /// Can be revalidated with a conditional request.
+    pub fn has_validator(&self) -> bool {
+        self.etag().is_some() || self.last_modified().is_some()
+    }
+
+    /// Bytes this entry holds, for the caches' size bounds. The fixed part approximates the
+    /// struct, the key and the moka node.
+    pub fn weight(&self) -> u32 {
+        let headers: usize = self
+            .headers
+            .iter()
+            .map(|(k, v)| k.as_str().len() + v.len() + 32)
+            .sum();
+        let compressed = self
+            .repr
+            .gzip
+            .get()
+            .and_then(|b| b.as_ref())
+            .map_or(0, Bytes::len)
+            + self
+                .repr
+                .br
+                .get()
+                .and_then(|b| b.as_ref())
+                .map_or(0, Bytes::len);
+        let total = 512
+            + self.key.path.len()
+            + self.key.rest.len()
+            + headers
+            + self.repr.body.received() as usize
+            + compressed;
+        u32::try_from(total).unwrap_or(u32::MAX)
+    }
+}
+
+/// All values of a header joined with ", ", or `None` when absent, for variant matching.
+pub fn joined(headers: &HeaderMap, name: &HeaderName) -> Option<HeaderValue> {
+    let mut values = headers.get_all(name).iter();
+    let first = values.next()?;
+    let mut out = first.as_bytes().to_vec();
+    for v in values {
+        out.extend_from_slice(b", ");
+        out.extend_from_slice(v.as_bytes());
+    }
+    HeaderValue::from_bytes(&out).ok()
+}
+
+/// Hop-by-hop fields (RFC 9110 §7.6.1), never stored or forwarded.
+pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
+    let listed: Vec<HeaderName> = headers
+        .get_all(header::CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|n| HeaderName::from_bytes(n.trim().as_bytes()).ok())
+        .collect();
+    for n in listed {
+        headers.remove(n);
+    }
+    for n in [
+        header::CONNECTION,
+        header::TRANSFER_ENCODING,
+        header::TE,
+        header::TRAILER,
+        header::UPGRADE,
+        header::PROXY_AUTHENTICATE,
+        header::PROXY_AUTHORIZATION,
+    ] {
+        headers.remove(n);
+    }
+    headers.remove("keep-alive");
+    headers.remove("proxy-connection");
+}

@@ -1,0 +1,461 @@
+//! The regional tier, shared by every location, and the only door to the origins for
+//! cacheable requests: lookup, request coalescing (concurrent misses for one key make one
+//! origin request; the others are streamed the same body while it arrives), revalidation by
+//! ETag/Last-Modified (a 304 refreshes the stored entry), stale-while-revalidate,
+//! stale-if-error, and "hit-for-pass" (keys found uncacheable go straight to the origin for a
+//! while instead of queueing behind each other).
+//!
+//! Must not: store a body before it arrived whole, or store anything fetched before an
+//! invalidation that happened while it was in flight (the epoch check).
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
+
+use http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode, header};
+use http_body_util::BodyExt;
+use nuvem_aws::{Body, empty_body};
+use tokio::sync::watch;
+
+use crate::Error;
+use crate::body::{FinishGuard, SharedBody};
+use crate::cache::Tier;
+use crate::entry::{CacheKey, Entry, Representation, joined, strip_hop_by_hop};
+use crate::freshness::{self, NoStore, RequestFacts};
+use crate::origin::Origin;
+
+/// How long a key found uncacheable skips coalescing.
+const PASS_TTL: Duration = Duration::from_secs(60);
+
+/// How a response was obtained, as `X-Cache` reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Cached {
+    Hit,
+    Miss,
+    RefreshHit,
+}
+
+/// What one cacheable request needs to reach the origin.
+#[derive(Clone)]
+pub struct FetchReq {
+    pub key: CacheKey,
+    /// Path and query sent to the origin.
+    pub path_and_query: String,
+    /// The viewer's headers (the leader's, for a coalesced fetch).
+    pub headers: HeaderMap,
+    pub origin: Arc<dyn Origin>,
+    pub policy: crate::distribution::CachePolicy,
+    pub facts: RequestFacts,
+    /// Error-caching TTLs of the custom error responses, by status.
+    pub error_ttls: Arc<Vec<(u16, u64)>>,
+    pub pop: Arc<str>,
+}
+
+pub enum Fetched {
+    Entry(Arc<Entry>, Cached),
+    /// Not cacheable: the origin's response, streamed through.
+    Pass(Response<Body>),
+    Failed(Error),
+}
+
+#[derive(Clone)]
+enum Outcome {
+    Stored(Arc<Entry>, Cached),
+    Pass,
+    Failed(StatusCode, String),
+}
+
+type Waiters = watch::Receiver<Option<Outcome>>;
+
+pub struct Regional {
+    pub tier: Tier,
+    inflight: Mutex<HashMap<CacheKey, Waiters>>,
+    pass: moka::sync::Cache<CacheKey, ()>,
+    /// Bumped by every invalidation; fetches started before it do not store.
+    pub epoch: AtomicU64,
+    /// Larger bodies are streamed through, not stored.
+    pub max_object: u64,
+}
+
+impl Regional {
+    pub fn new(max_bytes: u64) -> Arc<Self> {
+        Arc::new(Self {
+            tier: Tier::new(max_bytes),
+            inflight: Mutex::new(HashMap::new()),
+            pass: moka::sync::Cache::builder()
+                .max_capacity(100_000)
+                .time_to_live(PASS_TTL)
+                .build(),
+            epoch: AtomicU64::new(0),
+            max_object: (max_bytes / 8).max(1024 * 1024),
+        })
+    }
+
+    pub fn forget_pass(&self) {
+        self.pass.invalidate_all();
+    }
+
+    /// A cacheable GET: from this tier, or from the origin (coalesced).
+    pub async fn get(self: &Arc<Self>, req: FetchReq) -> Fetched {
+        let now = SystemTime::now();
+        let mut stale = None;
+        if let Some(e) = self.tier.get(&req.key, &req.headers) {
+            if e.is_fresh(now) {
+                return Fetched::Entry(e, Cached::Hit);
+            }
+            if e.may_serve_while_revalidating(now) {
+                let this = self.clone();
+                let (bg, stale) = (req.clone(), e.clone());
+                tokio::spawn(async move {
+                    this.coalesced(bg, Some(stale)).await;
+                });
+                return Fetched::Entry(e, Cached::Hit);
+            }
+            stale = Some(e);
+        }
+        if self.pass.contains_key(&req.key) {
+            return self.pass_through(&req).await;
+        }
+        self.coalesced(req, stale).await
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<CacheKey, Waiters>> {
+        self.inflight.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// A GET straight to the origin, nothing stored.
+    pub async fn pass_through(&self, req: &FetchReq) -> Fetched {
+        match fetch(req, None).await {
+            Ok(resp) => {
+                let facts = facts_for(req, resp.status());
+                if freshness::decide(resp.status(), resp.headers(), &req.policy, facts).is_ok() {
+                    // Cacheable again: the next miss coalesces and stores.
+                    self.pass.invalidate(&req.key);
+                }
+                Fetched::Pass(resp)
+            }
+            Err(e) => Fetched::Failed(e),
+        }
+    }
+
+    async fn coalesced(self: &Arc<Self>, req: FetchReq, stale: Option<Arc<Entry>>) -> Fetched {
+        let leader = {
+            let mut map = self.lock();
+            match map.get(&req.key) {
+                Some(rx) => Err(rx.clone()),
+                None => {
+                    let (tx, rx) = watch::channel(None);
+                    map.insert(req.key.clone(), rx);
+                    Ok(tx)
+                }
+            }
+        };
+        match leader {
+            Ok(tx) => self.lead(req, stale, tx).await,
+            Err(mut rx) => {
+                let outcome = match rx.wait_for(Option::is_some).await {
+                    Ok(o) => o.clone(),
+                    Err(_) => None,
+                };
+                match outcome {
+                    // A follower made no origin request of its own: a hit on the leader's
+                    // response (still arriving, perhaps).
+                    Some(Outcome::Stored(e, c)) if e.matches(&req.headers) => {
+                        let c = if c == Cached::Miss { Cached::Hit } else { c };
+                        Fetched::Entry(e, c)
+                    }
+                    Some(Outcome::Failed(status, msg)) => match stale {
+                        Some(s) if s.may_serve_on_error(SystemTime::now()) => {
+                            Fetched::Entry(s, Cached::Hit)
+                        }
+                        _ => Fetched::Failed(if status == StatusCode::GATEWAY_TIMEOUT {
+                            Error::OriginTimeout
+                        } else {
+                            Error::OriginUnreachable(msg)
+                        }),
+                    },
+                    // Uncacheable, another variant, or the leader vanished: our own request.
+                    _ => self.pass_through(&req).await,
+                }
+            }
+        }
+    }
+
+    async fn lead(
+        self: &Arc<Self>,
+        req: FetchReq,
+        stale: Option<Arc<Entry>>,
+        tx: watch::Sender<Option<Outcome>>,
+    ) -> Fetched {
+        let done = Leader {
+            regional: self.clone(),
+            key: req.key.clone(),
+            tx,
+        };
+        let epoch = self.epoch.load(Ordering::SeqCst);
+        let request_time = SystemTime::now();
+        let validators = stale.as_ref().filter(|s| s.has_validator()).cloned();
+        let resp = fetch(&req, validators.as_deref()).await;
+        let response_time = SystemTime::now();
+        let resp = match resp {
+            Ok(r) => r,
+            Err(e) => {
+                if let Some(s) = stale.filter(|s| s.may_serve_on_error(response_time)) {
+                    done.publish(Outcome::Stored(s.clone(), Cached::Hit));
+                    return Fetched::Entry(s, Cached::Hit);
+                }
+                done.publish(Outcome::Failed(e.status(), e.to_string()));
+                return Fetched::Failed(e);
+            }
+        };
+        let status = resp.status();
+        if let Some(old) = &stale {
+            if status == StatusCode::NOT_MODIFIED {
+                let e = refreshed(old, resp.headers(), &req, request_time, response_time);
+                if self.epoch.load(Ordering::SeqCst) == epoch {
+                    self.tier.insert(e.clone());
+                }
+                done.publish(Outcome::Stored(e.clone(), Cached::RefreshHit));
+                return Fetched::Entry(e, Cached::RefreshHit);
+            }
+            if status.is_server_error() && old.may_serve_on_error(response_time) {
+                done.publish(Outcome::Stored(old.clone(), Cached::Hit));
+                return Fetched::Entry(old.clone(), Cached::Hit);
+            }
+        }
+        let facts = facts_for(&req, status);
+        let decision = freshness::decide(status, resp.headers(), &req.policy, facts);
+        let too_big = content_length(resp.headers()).is_some_and(|n| n > self.max_object);
+        let freshness = match decision {
+            Ok(f)
+                if !too_big
+                    && status != StatusCode::NOT_MODIFIED
+                    && status != StatusCode::PARTIAL_CONTENT =>
+            {
+                f
+            }
+            other => {
+                // RFC 9111 §4.4-like: the stored response is superseded.
+                if stale.is_some() {
+                    self.tier.remove(&req.key);
+                }
+                if !matches!(other, Err(NoStore::Authorization)) {
+                    self.pass.insert(req.key.clone(), ());
+                }
+                done.publish(Outcome::Pass);
+                return Fetched::Pass(resp);
+            }
+        };
+        let (parts, body) = resp.into_parts();
+        let mut headers = parts.headers;
+        strip_hop_by_hop(&mut headers);
+        let initial_age = freshness::initial_age(&headers, request_time, response_time);
+        headers.remove(header::AGE);
+        let vary = vary_values(&headers, &req.headers, &req.policy);
+        let shared = SharedBody::arriving();
+        let entry = Arc::new(Entry {
+            key: req.key.clone(),
+            status,
+            headers,
+            repr: Representation::new(shared.clone()),
+            response_time,
+            initial_age,
+            freshness,
+            vary,
+        });
+        done.publish(Outcome::Stored(entry.clone(), Cached::Miss));
+        let stored = entry.clone();
+        tokio::spawn(async move {
+            let guard = FinishGuard(shared.clone());
+            let mut body = body;
+            let result = loop {
+                match body.frame().await {
+                    None => break Ok(()),
+                    Some(Err(e)) => break Err(format!("origin body: {e}")),
+                    Some(Ok(f)) => {
+                        if let Ok(data) = f.into_data() {
+                            shared.push(data);
+                        }
+                    }
+                }
+            };
+            // Store first, leave the in-flight map, and only then let the readers finish:
+            // a request that follows a completed one finds the entry in the tier.
+            let regional = &done.regional;
+            if result.is_ok()
+                && shared.received() <= regional.max_object
+                && regional.epoch.load(Ordering::SeqCst) == epoch
+            {
+                regional.tier.insert(stored);
+            }
+            drop(done);
+            shared.finish(result);
+            drop(guard);
+        });
+        Fetched::Entry(entry, Cached::Miss)
+    }
+}
+
+/// The leader's duty: publish an outcome and leave the in-flight map, even when the leading
+/// request is dropped half-way (the viewer went away).
+struct Leader {
+    regional: Arc<Regional>,
+    key: CacheKey,
+    tx: watch::Sender<Option<Outcome>>,
+}
+
+impl Leader {
+    fn publish(&self, o: Outcome) {
+        self.tx.send_replace(Some(o));
+    }
+}
+
+impl Drop for Leader {
+    fn drop(&mut self) {
+        if self.tx.borrow().is_none() {
+            self.tx.send_replace(Some(Outcome::Pass));
+        }
+        let mut map = self.regional.lock();
+        if map
+            .get(&self.key)
+            .is_some_and(|rx| rx.same_channel(&self.tx.subscribe()))
+        {
+            map.remove(&self.key);
+        }
+    }
+}
+
+fn facts_for(req: &FetchReq, status: StatusCode) -> RequestFacts {
+    let mut f = req.facts;
+    f.error_caching_ttl = req
+        .error_ttls
+        .iter()
+        .find(|(s, _)| *s == status.as_u16())
+        .map(|(_, t)| *t);
+    f
+}
+
+fn content_length(h: &HeaderMap) -> Option<u64> {
+    h.get(header::CONTENT_LENGTH)?.to_str().ok()?.parse().ok()
+}
+
+/// The request's values of the Vary headers beyond what the cache key already holds.
+/// `Accept-Encoding` is normalized by the edge (the origin is always asked for identity).
+fn vary_values(
+    resp: &HeaderMap,
+    req: &HeaderMap,
+    policy: &crate::distribution::CachePolicy,
+) -> Vec<(http::HeaderName, Option<HeaderValue>)> {
+    let mut out = Vec::new();
+    for v in resp.get_all(header::VARY) {
+        let Ok(v) = v.to_str() else { continue };
+        for name in v.split(',') {
+            let Ok(name) =
+                http::HeaderName::from_bytes(name.trim().to_ascii_lowercase().as_bytes())
+            else {
+                continue;
+            };
+            if name == header::ACCEPT_ENCODING || policy.headers.contains(&name) {
+                continue;
+            }
+            let value = joined(req, &name);
+            out.push((name, value));
+        }
+    }
+    out
+}
+
+/// A stored entry refreshed by a 304: its headers updated from the 304 (RFC 9111 §4.3.4),
+/// its age and freshness recomputed, its body kept.
+fn refreshed(
+    old: &Entry,
+    fresh: &HeaderMap,
+    req: &FetchReq,
+    request_time: SystemTime,
+    response_time: SystemTime,
+) -> Arc<Entry> {
+    let mut headers = old.headers.clone();
+    let mut update = fresh.clone();
+    strip_hop_by_hop(&mut update);
+    for skip in [
+        header::CONTENT_LENGTH,
+        header::CONTENT_ENCODING,
+        header::CONTENT_RANGE,
+    ] {
+        update.remove(skip);
+    }
+    let initial_age = freshness::initial_age(&update, request_time, response_time);
+    update.remove(header::AGE);
+    let names: Vec<http::HeaderName> = update.keys().cloned().collect();
+    for n in names {
+        headers.remove(&n);
+        for v in update.get_all(&n) {
+            headers.append(n.clone(), v.clone());
+        }
+    }
+    let facts = facts_for(req, old.status);
+    let freshness =
+        freshness::decide(old.status, &headers, &req.policy, facts).unwrap_or(old.freshness);
+    Arc::new(Entry {
+        key: old.key.clone(),
+        status: old.status,
+        headers,
+        repr: old.repr.clone(),
+        response_time,
+        initial_age,
+        freshness,
+        vary: old.vary.clone(),
+    })
+}
+
+/// Request headers never sent to the origin on a cacheable fetch: the cache answers range and
+/// conditional requests itself, and compresses itself.
+const NOT_FORWARDED: [header::HeaderName; 10] = [
+    header::HOST,
+    header::RANGE,
+    header::IF_RANGE,
+    header::IF_MATCH,
+    header::IF_NONE_MATCH,
+    header::IF_MODIFIED_SINCE,
+    header::IF_UNMODIFIED_SINCE,
+    header::ACCEPT_ENCODING,
+    header::CACHE_CONTROL,
+    header::PRAGMA,
+];
+
+/// One GET to the origin, conditional on `validators` when revalidating.
+async fn fetch(req: &FetchReq, validators: Option<&Entry>) -> Result<Response<Body>, Error> {
+    let mut headers = req.headers.clone();
+    strip_hop_by_hop(&mut headers);
+    for h in NOT_FORWARDED {
+        headers.remove(h);
+    }
+    headers.insert(
+        header::ACCEPT_ENCODING,
+        HeaderValue::from_static("identity"),
+    );
+    add_via(&mut headers, &req.pop);
+    if let Some(e) = validators {
+        if let Some(etag) = e.etag() {
+            headers.insert(header::IF_NONE_MATCH, etag.clone());
+        }
+        if let Some(lm) = e.last_modified() {
+            headers.insert(header::IF_MODIFIED_SINCE, lm.clone());
+        }
+    }
+    let mut r = Request::new(empty_body());
+    *r.method_mut() = Method::GET;
+    *r.uri_mut() = req
+        .path_and_query
+        .parse()
+        .map_err(|e| Error::OriginProtocol(format!("bad path: {e}")))?;
+    *r.headers_mut() = headers;
+    req.origin.fetch(r).await
+}
+
+pub fn add_via(headers: &mut HeaderMap, pop: &str) {
+    if let Ok(v) = HeaderValue::from_str(&format!("1.1 {pop}.nuvem (nuvem)")) {
+        headers.append(header::VIA, v);
+    }
+}

@@ -1,0 +1,339 @@
+//! Serving a stored entry to a viewer: `Age`, conditional requests (If-None-Match,
+//! If-Modified-Since → 304; If-Match, If-Unmodified-Since → 412), single byte ranges (206,
+//! 416), HEAD, compression, and the CloudFront-style headers every response carries
+//! (`X-Cache`, `Via`, `X-Amz-Cf-Pop`, `X-Amz-Cf-Id`).
+//!
+//! Must not: go to the origin. Multipart ranges are answered with the whole body (RFC 9110
+//! §14.2 allows ignoring Range).
+
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use bytes::Bytes;
+use futures_util::stream;
+use http::{HeaderMap, HeaderValue, Response, StatusCode, header};
+use http_body::Frame;
+use http_body_util::{BodyExt, StreamBody};
+use nuvem_aws::{Body, BoxError, empty_body, full_body};
+
+use crate::compress::{self, Encoding};
+use crate::entry::Entry;
+use crate::regional::{Cached, add_via};
+
+pub struct Viewer<'a> {
+    pub headers: &'a HeaderMap,
+    pub head: bool,
+    /// The behavior compresses.
+    pub compress: bool,
+    pub pop: &'a str,
+}
+
+/// The response for a stored entry.
+pub async fn serve(entry: &Arc<Entry>, v: &Viewer<'_>, cached: Cached) -> Response<Body> {
+    let mut headers = entry.headers.clone();
+    if let Ok(age) = HeaderValue::from_str(&entry.age(SystemTime::now()).to_string()) {
+        headers.insert(header::AGE, age);
+    }
+    let mut status = entry.status;
+    let mut body = None;
+    if status == StatusCode::OK {
+        let encodable = v.compress && compress::compressible(&headers);
+        if encodable {
+            headers.append(header::VARY, HeaderValue::from_static("Accept-Encoding"));
+        }
+        let encoding = if encodable {
+            compress::choose(v.headers)
+        } else {
+            None
+        };
+        let has_range = v.headers.contains_key(header::RANGE);
+        // Conditionals compare against the representation the viewer would get.
+        if let Some(enc) = encoding.filter(|_| !has_range)
+            && let Some(bytes) = encoded(entry, enc).await
+        {
+            weaken_etag(&mut headers);
+            headers.insert(
+                header::CONTENT_ENCODING,
+                HeaderValue::from_static(enc.token()),
+            );
+            headers.insert(header::CONTENT_LENGTH, HeaderValue::from(bytes.len()));
+            body = Some(full_body(bytes));
+        }
+        if let Some(s) = precondition(v.headers, &headers) {
+            let mut r = Response::new(empty_body());
+            *r.status_mut() = s;
+            if s == StatusCode::NOT_MODIFIED {
+                for h in [
+                    header::CONTENT_LENGTH,
+                    header::CONTENT_ENCODING,
+                    header::CONTENT_RANGE,
+                ] {
+                    headers.remove(h);
+                }
+            } else {
+                headers.clear();
+            }
+            *r.headers_mut() = headers;
+            decorate(&mut r, v.pop, cached);
+            return r;
+        }
+        if body.is_none() && has_range && !v.head && if_range_ok(v.headers, &headers) {
+            match entry.repr.body.wait().await {
+                Ok(chunks) => {
+                    let len: u64 = chunks.iter().map(|c| c.len() as u64).sum();
+                    headers.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
+                    match parse_range(v.headers.get(header::RANGE), len) {
+                        RangeResult::Ignore => {}
+                        RangeResult::Unsatisfiable => {
+                            status = StatusCode::RANGE_NOT_SATISFIABLE;
+                            headers.insert(header::CONTENT_LENGTH, HeaderValue::from(0));
+                            if let Ok(cr) = HeaderValue::from_str(&format!("bytes */{len}")) {
+                                headers.insert(header::CONTENT_RANGE, cr);
+                            }
+                            body = Some(empty_body());
+                        }
+                        RangeResult::Range(start, end) => {
+                            status = StatusCode::PARTIAL_CONTENT;
+                            if let Ok(cr) =
+                                HeaderValue::from_str(&format!("bytes {start}-{end}/{len}"))
+                            {
+                                headers.insert(header::CONTENT_RANGE, cr);
+                            }
+                            headers
+                                .insert(header::CONTENT_LENGTH, HeaderValue::from(end - start + 1));
+                            body = Some(slice(&chunks, start, end));
+                        }
+                    }
+                }
+                Err(_) => return error_response(StatusCode::BAD_GATEWAY, v.pop),
+            }
+        }
+    }
+    let body = match body {
+        Some(b) => b,
+        None => {
+            let shared = &entry.repr.body;
+            if !headers.contains_key(header::CONTENT_LENGTH) && shared.state() == Some(true) {
+                headers.insert(header::CONTENT_LENGTH, HeaderValue::from(shared.received()));
+            }
+            if v.head {
+                empty_body()
+            } else {
+                shared.reader()
+            }
+        }
+    };
+    let body = if v.head { empty_body() } else { body };
+    let mut r = Response::new(body);
+    *r.status_mut() = status;
+    *r.headers_mut() = headers;
+    decorate(&mut r, v.pop, cached);
+    r
+}
+
+/// The compressed form of an entry, made once and kept. `None` when the body is outside
+/// CloudFront's size window or failed.
+async fn encoded(entry: &Arc<Entry>, enc: Encoding) -> Option<Bytes> {
+    let cell = match enc {
+        Encoding::Br => &entry.repr.br,
+        Encoding::Gzip => &entry.repr.gzip,
+    };
+    if let Some(done) = cell.get() {
+        return done.clone();
+    }
+    let chunks = entry.repr.body.wait().await.ok()?;
+    let len: u64 = chunks.iter().map(|c| c.len() as u64).sum();
+    if !(compress::MIN_SIZE..=compress::MAX_SIZE).contains(&len) {
+        return None;
+    }
+    let repr = entry.repr.clone();
+    // Compression is CPU work: off the async workers. Racing requests may both compress; the
+    // first result is kept.
+    let out = tokio::task::spawn_blocking(move || compress::encode(enc, &chunks).ok())
+        .await
+        .ok()
+        .flatten();
+    let cell = match enc {
+        Encoding::Br => &repr.br,
+        Encoding::Gzip => &repr.gzip,
+    };
+    cell.get_or_init(|| out).clone()
+}
+
+fn weaken_etag(headers: &mut HeaderMap) {
+    if let Some(e) = headers.get(header::ETAG).and_then(|v| v.to_str().ok())
+        && !e.starts_with("W/")
+        && let Ok(w) = HeaderValue::from_str(&format!("W/{e}"))
+    {
+        headers.insert(header::ETAG, w);
+    }
+}
+
+/// RFC 9110 §13.2.2 order: If-Match, If-Unmodified-Since, If-None-Match, If-Modified-Since.
+fn precondition(req: &HeaderMap, resp: &HeaderMap) -> Option<StatusCode> {
+    let etag = resp.get(header::ETAG).and_then(|v| v.to_str().ok());
+    let lm = date(resp.get(header::LAST_MODIFIED));
+    if let Some(im) = req.get(header::IF_MATCH).and_then(|v| v.to_str().ok()) {
+        if !etag_list_matches(im, etag, true) {
+            return Some(StatusCode::PRECONDITION_FAILED);
+        }
+    } else if let (Some(ius), Some(lm)) = (date(req.get(header::IF_UNMODIFIED_SINCE)), lm)
+        && lm > ius
+    {
+        return Some(StatusCode::PRECONDITION_FAILED);
+    }
+    if let Some(inm) = req.get(header::IF_NONE_MATCH).and_then(|v| v.to_str().ok()) {
+        if etag_list_matches(inm, etag, false) {
+            return Some(StatusCode::NOT_MODIFIED);
+        }
+    } else if let (Some(ims), Some(lm)) = (date(req.get(header::IF_MODIFIED_SINCE)), lm)
+        && lm <= ims
+    {
+        return Some(StatusCode::NOT_MODIFIED);
+    }
+    None
+}
+
+fn date(v: Option<&HeaderValue>) -> Option<SystemTime> {
+    httpdate::parse_http_date(v?.to_str().ok()?).ok()
+}
+
+fn etag_list_matches(list: &str, etag: Option<&str>, strong: bool) -> bool {
+    if list.trim() == "*" {
+        return etag.is_some();
+    }
+    let Some(etag) = etag else { return false };
+    let opaque = |t: &str| t.trim().trim_start_matches("W/").to_string();
+    if strong && etag.starts_with("W/") {
+        return false;
+    }
+    list.split(',').any(|t| {
+        let t = t.trim();
+        if strong && t.starts_with("W/") {
+            return false;
+        }
+        opaque(t) == opaque(etag)
+    })
+}
+
+/// If-Range: the range applies only if the validator still matches (strong comparison).
+fn if_range_ok(req: &HeaderMap, resp: &HeaderMap) -> bool {
+    let Some(ir) = req.get(header::IF_RANGE).and_then(|v| v.to_str().ok()) else {
+        return true;
+    };
+    if ir.starts_with('"') || ir.starts_with("W/") {
+        let etag = resp.get(header::ETAG).and_then(|v| v.to_str().ok());
+        return !ir.starts_with("W/") && etag == Some(ir);
+    }
+    match (
+        httpdate::parse_http_date(ir).ok(),
+        date(resp.get(header::LAST_MODIFIED)),
+    ) {
+        (Some(a), Some(b)) => a == b,
+        _ => false,
+    }
+}
+
+#[derive(Debug, PartialEq, Eq)]
+pub enum RangeResult {
+    /// Absent, malformed or multipart: serve the whole body.
+    Ignore,
+    Unsatisfiable,
+    /// Inclusive byte positions.
+    Range(u64, u64),
+}
+
+pub fn parse_range(v: Option<&HeaderValue>, len: u64) -> RangeResult {
+    let Some(spec) = v.and_then(|v| v.to_str().ok()) else {
+        return RangeResult::Ignore;
+    };
+    let Some(set) = spec.trim().strip_prefix("bytes=") else {
+        return RangeResult::Ignore;
+    };
+    if set.contains(',') {
+        return RangeResult::Ignore;
+    }
+    let Some((a, b)) = set.trim().split_once('-') else {
+        return RangeResult::Ignore;
+    };
+    let (a, b) = (a.trim(), b.trim());
+    if a.is_empty() {
+        // Suffix: the last N bytes.
+        let Ok(n) = b.parse::<u64>() else {
+            return RangeResult::Ignore;
+        };
+        if n == 0 || len == 0 {
+            return RangeResult::Unsatisfiable;
+        }
+        return RangeResult::Range(len.saturating_sub(n), len - 1);
+    }
+    let Ok(start) = a.parse::<u64>() else {
+        return RangeResult::Ignore;
+    };
+    let end = if b.is_empty() {
+        u64::MAX
+    } else {
+        match b.parse::<u64>() {
+            Ok(e) if e >= start => e,
+            _ => return RangeResult::Ignore,
+        }
+    };
+    if start >= len {
+        return RangeResult::Unsatisfiable;
+    }
+    RangeResult::Range(start, end.min(len - 1))
+}
+
+fn slice(chunks: &[Bytes], start: u64, end: u64) -> Body {
+    let mut out: Vec<Result<Frame<Bytes>, BoxError>> = Vec::new();
+    let mut pos = 0u64;
+    for c in chunks {
+        let (cs, ce) = (pos, pos + c.len() as u64);
+        pos = ce;
+        if ce <= start || cs > end {
+            continue;
+        }
+        let from = start.saturating_sub(cs) as usize;
+        let to = ((end + 1).min(ce) - cs) as usize;
+        out.push(Ok(Frame::data(c.slice(from..to))));
+    }
+    StreamBody::new(stream::iter(out)).boxed_unsync()
+}
+
+/// The headers CloudFront adds to every response.
+pub fn decorate(r: &mut Response<Body>, pop: &str, cached: Cached) {
+    let h = r.headers_mut();
+    let x = match cached {
+        Cached::Hit => "Hit from nuvem",
+        Cached::Miss => "Miss from nuvem",
+        Cached::RefreshHit => "RefreshHit from nuvem",
+    };
+    h.insert("x-cache", HeaderValue::from_static(x));
+    finish_headers(h, pop);
+}
+
+pub fn finish_headers(h: &mut HeaderMap, pop: &str) {
+    add_via(h, pop);
+    if let Ok(p) = HeaderValue::from_str(pop) {
+        h.insert("x-amz-cf-pop", p);
+    }
+    if let Ok(id) = HeaderValue::from_str(&uuid::Uuid::new_v4().simple().to_string()) {
+        h.insert("x-amz-cf-id", id);
+    }
+}
+
+/// An error made by the edge itself (`X-Cache: Error from nuvem`).
+pub fn error_response(status: StatusCode, pop: &str) -> Response<Body> {
+    let reason = status.canonical_reason().unwrap_or("Error");
+    let mut r = Response::new(full_body(format!(
+        "<!DOCTYPE html><title>{} {reason}</title><h1>{} {reason}</h1><p>Generated by nuvem (edge {pop}).</p>\n",
+        status.as_u16(),
+        status.as_u16()
+    )));
+    *r.status_mut() = status;
+    let h = r.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/html"));
+    h.insert("x-cache", HeaderValue::from_static("Error from nuvem"));
+    finish_headers(h, pop);
+    r
+}

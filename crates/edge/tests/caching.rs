@@ -1,0 +1,491 @@
+//! RFC 9111 as CloudFront applies it, through the edge's public API in front of a real HTTP
+//! origin: what is stored, for how long, revalidation, Vary, cache keys, TTL bounds, and the
+//! statuses and headers that forbid or allow reuse. Staleness is made with `Age` headers,
+//! never with sleeps.
+
+mod support;
+
+use support::{Reply, TestOrigin, edge, runtime, send, simple};
+
+/// One origin reply for `/x`, a behavior configuration, then requests (their headers) and the
+/// `X-Cache` each must get, and how many requests the origin must have seen.
+#[track_caller]
+fn check(
+    origin: Reply,
+    behavior: &str,
+    requests: &[&[(&str, &str)]],
+    x_cache: &[&str],
+    origin_hits: usize,
+) {
+    let rt = runtime();
+    let (got, hits) = rt.block_on(async {
+        let o = TestOrigin::start().await;
+        o.set("/x", origin);
+        let e = edge(&simple(behavior), &o.url);
+        let mut got = Vec::new();
+        for h in requests {
+            got.push(send(&e, 0, "GET", "/x", h).await.x_cache().to_string());
+        }
+        (got, o.hits("/x"))
+    });
+    assert_eq!(got, x_cache, "X-Cache sequence");
+    assert_eq!(hits, origin_hits, "origin requests");
+}
+
+const TWO: &[&[(&str, &str)]] = &[&[], &[]];
+
+fn future_date(secs: u64) -> String {
+    httpdate::fmt_http_date(std::time::SystemTime::now() + std::time::Duration::from_secs(secs))
+}
+
+#[test]
+fn storing_and_freshness() {
+    let ok = Reply::ok;
+    check(
+        ok(&[("cache-control", "max-age=60")], "a"),
+        "",
+        TWO,
+        &["Miss", "Hit"],
+        1,
+    );
+    check(ok(&[], "a"), "", TWO, &["Miss", "Hit"], 1); // default TTL, no heuristics
+    check(
+        ok(&[("cache-control", "no-store")], "a"),
+        "",
+        TWO,
+        &["Miss", "Miss"],
+        2,
+    );
+    check(
+        ok(&[("cache-control", "private, max-age=60")], "a"),
+        "",
+        TWO,
+        &["Miss", "Miss"],
+        2,
+    );
+    check(
+        ok(&[("cache-control", "s-maxage=60, max-age=0")], "a"),
+        "",
+        TWO,
+        &["Miss", "Hit"],
+        1,
+    );
+    check(
+        ok(&[("cache-control", "max-age=0")], "a"),
+        "",
+        TWO,
+        &["Miss", "Miss"],
+        2,
+    );
+    // An upstream Age counts: 100 s old with a 60 s lifetime is stale on arrival.
+    check(
+        ok(&[("cache-control", "max-age=60"), ("age", "100")], "a"),
+        "",
+        TWO,
+        &["Miss", "Miss"],
+        2,
+    );
+    check(
+        ok(&[("cache-control", "max-age=600"), ("age", "100")], "a"),
+        "",
+        TWO,
+        &["Miss", "Hit"],
+        1,
+    );
+    // Expires: past or invalid means stale; future means fresh.
+    check(
+        ok(&[("expires", "Thu, 01 Jan 1970 00:00:00 GMT")], "a"),
+        "",
+        TWO,
+        &["Miss", "Miss"],
+        2,
+    );
+    check(ok(&[("expires", "0")], "a"), "", TWO, &["Miss", "Miss"], 2);
+    let later = future_date(3600);
+    check(
+        ok(&[("expires", &later)], "a"),
+        "",
+        TWO,
+        &["Miss", "Hit"],
+        1,
+    );
+    // max-age wins over Expires.
+    check(
+        ok(&[("expires", &later), ("cache-control", "max-age=0")], "a"),
+        "",
+        TWO,
+        &["Miss", "Miss"],
+        2,
+    );
+    // RFC 9213: CDN-Cache-Control governs this cache ahead of Cache-Control.
+    check(
+        ok(
+            &[
+                ("cdn-cache-control", "max-age=60"),
+                ("cache-control", "no-store"),
+            ],
+            "a",
+        ),
+        "",
+        TWO,
+        &["Miss", "Hit"],
+        1,
+    );
+    check(
+        ok(
+            &[
+                ("cdn-cache-control", "no-store"),
+                ("cache-control", "max-age=60"),
+            ],
+            "a",
+        ),
+        "",
+        TWO,
+        &["Miss", "Miss"],
+        2,
+    );
+    // Vary: * is never reused; Set-Cookie is not shared unless cookies are in the key.
+    check(
+        ok(&[("cache-control", "max-age=60"), ("vary", "*")], "a"),
+        "",
+        TWO,
+        &["Miss", "Miss"],
+        2,
+    );
+    check(
+        ok(
+            &[("cache-control", "max-age=60"), ("set-cookie", "s=1")],
+            "a",
+        ),
+        "",
+        TWO,
+        &["Miss", "Miss"],
+        2,
+    );
+    check(
+        ok(
+            &[("cache-control", "max-age=60"), ("set-cookie", "s=1")],
+            "a",
+        ),
+        "cache_key = { cookies = \"all\" }",
+        TWO,
+        &["Miss", "Hit"],
+        1,
+    );
+}
+
+#[test]
+fn ttl_bounds() {
+    let ok = Reply::ok;
+    // A positive min TTL overrides max-age=0, no-cache, no-store and private (CloudFront).
+    check(
+        ok(&[("cache-control", "max-age=0")], "a"),
+        "min_ttl = 60",
+        TWO,
+        &["Miss", "Hit"],
+        1,
+    );
+    check(
+        ok(&[("cache-control", "no-store")], "a"),
+        "min_ttl = 60",
+        TWO,
+        &["Miss", "Hit"],
+        1,
+    );
+    check(
+        ok(&[("cache-control", "private")], "a"),
+        "min_ttl = 60",
+        TWO,
+        &["Miss", "Hit"],
+        1,
+    );
+    // max TTL caps the origin's max-age: 1000 s capped to 10 s, and 500 s old.
+    check(
+        ok(&[("cache-control", "max-age=1000"), ("age", "500")], "a"),
+        "max_ttl = 10\ndefault_ttl = 5",
+        TWO,
+        &["Miss", "Miss"],
+        2,
+    );
+    check(
+        ok(&[("cache-control", "max-age=1000"), ("age", "500")], "a"),
+        "",
+        TWO,
+        &["Miss", "Hit"],
+        1,
+    );
+    // The default TTL applies without explicit freshness; 0 means revalidate every time.
+    check(ok(&[], "a"), "default_ttl = 0", TWO, &["Miss", "Miss"], 2);
+}
+
+#[test]
+fn statuses() {
+    let st = Reply::status;
+    for code in [203, 204, 300, 301, 308, 404, 405, 410, 414] {
+        check(st(code, &[], ""), "", TWO, &["Miss", "Hit"], 1);
+    }
+    // Not heuristically cacheable: only with explicit freshness.
+    for code in [302, 307, 500, 503] {
+        check(st(code, &[], ""), "", TWO, &["Miss", "Miss"], 2);
+    }
+    check(
+        st(302, &[("cache-control", "max-age=60")], ""),
+        "",
+        TWO,
+        &["Miss", "Hit"],
+        1,
+    );
+}
+
+#[test]
+fn authorization() {
+    let auth: &[&[(&str, &str)]] = &[
+        &[("authorization", "Bearer x")],
+        &[("authorization", "Bearer x")],
+    ];
+    let ok = Reply::ok;
+    check(
+        ok(&[("cache-control", "max-age=60")], "a"),
+        "",
+        auth,
+        &["Miss", "Miss"],
+        2,
+    );
+    check(
+        ok(&[("cache-control", "public, max-age=60")], "a"),
+        "",
+        auth,
+        &["Miss", "Hit"],
+        1,
+    );
+    check(
+        ok(&[("cache-control", "s-maxage=60")], "a"),
+        "",
+        auth,
+        &["Miss", "Hit"],
+        1,
+    );
+    check(
+        ok(&[("cache-control", "must-revalidate, max-age=60")], "a"),
+        "",
+        auth,
+        &["Miss", "Hit"],
+        1,
+    );
+}
+
+#[test]
+fn revalidation() {
+    let ok = Reply::ok;
+    // Stale with a validator: a conditional request, the origin's 304 refreshes the entry.
+    let stale_etag = ok(
+        &[
+            ("cache-control", "max-age=60"),
+            ("age", "100"),
+            ("etag", "\"v1\""),
+        ],
+        "a",
+    );
+    check(stale_etag, "", TWO, &["Miss", "RefreshHit"], 2);
+    // no-cache: stored, revalidated before each reuse.
+    let no_cache = ok(&[("cache-control", "no-cache"), ("etag", "\"v1\"")], "a");
+    check(
+        no_cache,
+        "",
+        &[&[], &[], &[]],
+        &["Miss", "RefreshHit", "RefreshHit"],
+        3,
+    );
+}
+
+#[test]
+fn refresh_updates_stored_headers() {
+    let rt = runtime();
+    rt.block_on(async {
+        let o = TestOrigin::start().await;
+        o.set(
+            "/x",
+            Reply::ok(
+                &[
+                    ("cache-control", "max-age=60"),
+                    ("age", "100"),
+                    ("etag", "\"v1\""),
+                    ("x-v", "1"),
+                ],
+                "body",
+            ),
+        );
+        let e = edge(&simple(""), &o.url);
+        assert_eq!(send(&e, 0, "GET", "/x", &[]).await.x_cache(), "Miss");
+        // The 304 carries a new lifetime and a new header value: both are kept.
+        o.set(
+            "/x",
+            Reply::ok(
+                &[
+                    ("cache-control", "max-age=600"),
+                    ("etag", "\"v1\""),
+                    ("x-v", "2"),
+                ],
+                "ignored",
+            ),
+        );
+        let r = send(&e, 0, "GET", "/x", &[]).await;
+        assert_eq!(
+            (r.x_cache(), r.header("x-v"), &r.body[..]),
+            ("RefreshHit", "2", &b"body"[..])
+        );
+        let r = send(&e, 0, "GET", "/x", &[]).await;
+        assert_eq!((r.x_cache(), r.header("x-v")), ("Hit", "2"));
+        assert_eq!(o.hits("/x"), 2);
+        // The conditional request carried the stored validator.
+        let last = o.last.lock().unwrap().clone().unwrap();
+        assert_eq!(last.headers.get("if-none-match").unwrap(), "\"v1\"");
+    });
+}
+
+#[test]
+fn vary_and_cache_keys() {
+    let ok = Reply::ok;
+    let vary = ok(&[("cache-control", "max-age=60"), ("vary", "X-Lang")], "a");
+    check(
+        vary,
+        "",
+        &[
+            &[("x-lang", "pt")],
+            &[("x-lang", "en")],
+            &[("x-lang", "pt")],
+            &[],
+        ],
+        &["Miss", "Miss", "Hit", "Miss"],
+        3,
+    );
+    // Headers in the cache key split the cache without needing Vary.
+    check(
+        ok(&[("cache-control", "max-age=60")], "a"),
+        "cache_key = { headers = [\"X-Device\"] }",
+        &[
+            &[("x-device", "a")],
+            &[("x-device", "b")],
+            &[("x-device", "a")],
+        ],
+        &["Miss", "Miss", "Hit"],
+        2,
+    );
+}
+
+#[track_caller]
+fn check_query(behavior: &str, uris: &[&str], x_cache: &[&str]) {
+    let rt = runtime();
+    let got = rt.block_on(async {
+        let o = TestOrigin::start().await;
+        o.set("/q", Reply::ok(&[("cache-control", "max-age=60")], "q"));
+        let e = edge(&simple(behavior), &o.url);
+        let mut got = Vec::new();
+        for u in uris {
+            got.push(send(&e, 0, "GET", u, &[]).await.x_cache().to_string());
+        }
+        got
+    });
+    assert_eq!(got, x_cache);
+}
+
+#[test]
+fn query_strings_in_the_key() {
+    check_query(
+        "",
+        &["/q?a=1", "/q?a=2", "/q?a=1", "/q?b=2&a=1", "/q?a=1&b=2"],
+        &["Miss", "Miss", "Hit", "Miss", "Hit"],
+    );
+    let none = "cache_key = { query_strings = \"none\" }";
+    check_query(none, &["/q?a=1", "/q?a=2", "/q"], &["Miss", "Hit", "Hit"]);
+    let only = "cache_key = { query_strings = [\"v\"] }";
+    check_query(
+        only,
+        &["/q?v=1&x=1", "/q?v=1&x=2", "/q?v=2"],
+        &["Miss", "Hit", "Miss"],
+    );
+}
+
+#[test]
+fn stale_if_error_and_origin_failures() {
+    let rt = runtime();
+    rt.block_on(async {
+        let o = TestOrigin::start().await;
+        o.set(
+            "/sie",
+            Reply::ok(
+                &[
+                    ("cache-control", "max-age=1, stale-if-error=600"),
+                    ("age", "5"),
+                ],
+                "old",
+            ),
+        );
+        o.set(
+            "/mr",
+            Reply::ok(
+                &[
+                    (
+                        "cache-control",
+                        "max-age=1, stale-if-error=600, must-revalidate",
+                    ),
+                    ("age", "5"),
+                ],
+                "old",
+            ),
+        );
+        let e = edge(&simple(""), &o.url);
+        assert_eq!(send(&e, 0, "GET", "/sie", &[]).await.status, 200);
+        assert_eq!(send(&e, 0, "GET", "/mr", &[]).await.status, 200);
+        // The origin now fails with 500: the stale copy stands in, unless must-revalidate.
+        o.set("/sie", Reply::status(500, &[], "boom"));
+        o.set("/mr", Reply::status(500, &[], "boom"));
+        let r = send(&e, 0, "GET", "/sie", &[]).await;
+        assert_eq!((r.status, &r.body[..]), (200, &b"old"[..]));
+        assert_eq!(send(&e, 0, "GET", "/mr", &[]).await.status, 500);
+    });
+    rt.block_on(async {
+        // An origin that refuses connections: 502 from the edge.
+        let dead = {
+            let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            format!("http://{}", l.local_addr().unwrap())
+        };
+        let e = edge(&simple(""), &dead);
+        let r = send(&e, 0, "GET", "/x", &[]).await;
+        assert_eq!((r.status, r.header("x-cache")), (502, "Error from nuvem"));
+    });
+}
+
+#[test]
+fn stale_while_revalidate_serves_stale_then_refreshes() {
+    let rt = runtime();
+    rt.block_on(async {
+        let o = TestOrigin::start().await;
+        o.set(
+            "/x",
+            Reply::ok(
+                &[
+                    ("cache-control", "max-age=1, stale-while-revalidate=600"),
+                    ("age", "5"),
+                ],
+                "old",
+            ),
+        );
+        let e = edge(&simple(""), &o.url);
+        assert_eq!(send(&e, 0, "GET", "/x", &[]).await.x_cache(), "Miss");
+        let r = send(&e, 0, "GET", "/x", &[]).await;
+        assert_eq!(
+            (r.x_cache(), &r.body[..]),
+            ("Hit", &b"old"[..]),
+            "stale served at once"
+        );
+        // The background refresh reaches the origin.
+        for _ in 0..200 {
+            if o.hits("/x") == 2 {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        assert_eq!(o.hits("/x"), 2);
+    });
+}

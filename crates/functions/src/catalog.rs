@@ -1,0 +1,205 @@
+//! Functions at rest: the records in the store (`lambda/fn/<name>` → JSON [`FunctionRecord`])
+//! and the deployment packages on disk (`<data_dir>/code/<name>/<sha256>/`, unpacked zips).
+//!
+//! A package is unpacked into a temporary folder and renamed into place before the record that
+//! points at it is committed, so a crash never leaves a record naming half a package. Must not:
+//! know about processes or HTTP.
+
+use std::io::Cursor;
+use std::path::{Path, PathBuf};
+
+use base64::Engine as _;
+use nuvem_store::{Direction, KeyRange, Store};
+use serde::Deserialize;
+use sha2::{Digest, Sha256};
+
+use crate::error::{Error, Result};
+use crate::model::{CodeLocation, FunctionRecord};
+
+const PREFIX: &[u8] = b"lambda/fn/";
+
+/// Lambda's quota on the unzipped size of a package
+/// (https://docs.aws.amazon.com/lambda/latest/dg/gettingstarted-limits.html).
+const MAX_UNZIPPED: u64 = 262_144_000;
+
+/// The `S3Bucket` value that means "use the local path in `S3Key` in place", the LocalStack
+/// convention for hot-reloading code, so `aws lambda create-function --code
+/// S3Bucket=hot-reload,S3Key=/path` works with unchanged tools.
+pub const HOT_RELOAD_BUCKET: &str = "hot-reload";
+
+fn key(name: &str) -> Vec<u8> {
+    let mut k = PREFIX.to_vec();
+    k.extend_from_slice(name.as_bytes());
+    k
+}
+
+pub fn get(store: &Store, name: &str) -> Result<Option<FunctionRecord>> {
+    match store.get(&key(name))? {
+        None => Ok(None),
+        Some(bytes) => serde_json::from_slice(&bytes)
+            .map(Some)
+            .map_err(|e| Error::Corrupt(format!("{name}: {e}"))),
+    }
+}
+
+/// All functions in name order.
+pub fn list(store: &Store) -> Result<Vec<FunctionRecord>> {
+    let snap = store.snapshot();
+    snap.scan(KeyRange::prefix(PREFIX), Direction::Forward)
+        .map(|entry| {
+            let (k, v) = entry?;
+            serde_json::from_slice(&v)
+                .map_err(|e| Error::Corrupt(format!("{}: {e}", String::from_utf8_lossy(&k))))
+        })
+        .collect()
+}
+
+/// Writes `record`. With `must_be_new`, fails if the function exists; otherwise it must exist
+/// (the check and the write are one transaction).
+pub fn put(store: &Store, record: &FunctionRecord, must_be_new: bool, arn: &str) -> Result<()> {
+    let value = serde_json::to_vec(record).map_err(|e| Error::Corrupt(e.to_string()))?;
+    let k = key(&record.name);
+    store.transact(|tx| {
+        let exists = tx.get(&k)?.is_some();
+        if must_be_new && exists {
+            return Err(Error::FunctionExists(record.name.clone()));
+        }
+        if !must_be_new && !exists {
+            return Err(Error::FunctionNotFound(arn.to_string()));
+        }
+        tx.put(&k, &value);
+        Ok(())
+    })
+}
+
+/// Deletes a record; false if there was none.
+pub fn delete(store: &Store, name: &str) -> Result<bool> {
+    let k = key(name);
+    store.transact(|tx| {
+        let existed = tx.get(&k)?.is_some();
+        tx.delete(&k);
+        Ok::<_, Error>(existed)
+    })
+}
+
+/// The `Code` parameter of CreateFunction and the body of UpdateFunctionCode.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct CodeInput {
+    pub zip_file: Option<String>,
+    pub s3_bucket: Option<String>,
+    pub s3_key: Option<String>,
+    pub s3_object_version: Option<String>,
+    pub image_uri: Option<String>,
+}
+
+/// A package, unpacked or located, with the digest Lambda reports for it.
+pub struct StoredCode {
+    pub location: CodeLocation,
+    pub sha256: String,
+    pub size: u64,
+}
+
+/// Resolves a `Code` parameter: unpacks a zip under `code_dir/<name>/`, or checks a local path.
+/// `base` resolves relative local paths (the manifest's folder).
+pub fn store_code(code_dir: &Path, name: &str, input: &CodeInput) -> Result<StoredCode> {
+    if input.image_uri.is_some() {
+        return Err(Error::InvalidParameter(
+            "nuvem runs .zip packages and local paths; container images (ImageUri) are not supported".into(),
+        ));
+    }
+    if let Some(b64) = &input.zip_file {
+        let zip = base64::engine::general_purpose::STANDARD
+            .decode(b64)
+            .map_err(|e| Error::InvalidRequestContent(format!("ZipFile is not base64: {e}")))?;
+        return unpack(code_dir, name, &zip);
+    }
+    match (&input.s3_bucket, &input.s3_key) {
+        (Some(bucket), Some(path)) if bucket == HOT_RELOAD_BUCKET => local_path(Path::new(path)),
+        (Some(bucket), Some(_)) => Err(Error::InvalidParameter(format!(
+            "nuvem cannot fetch code from S3 bucket {bucket}: upload it as ZipFile, or use S3Bucket '{HOT_RELOAD_BUCKET}' with a local path in S3Key"
+        ))),
+        _ => Err(Error::InvalidParameter(
+            "Please provide a source for function code.".into(),
+        )),
+    }
+}
+
+fn local_path(path: &Path) -> Result<StoredCode> {
+    let meta = std::fs::metadata(path).map_err(|e| {
+        Error::InvalidParameter(format!("code path {} is not usable: {e}", path.display()))
+    })?;
+    let path = path.canonicalize()?;
+    if meta.is_file() {
+        // The digest of the executable, so a rebuilt binary shows a new CodeSha256.
+        let bytes = std::fs::read(&path)?;
+        Ok(StoredCode {
+            sha256: digest(&bytes),
+            size: meta.len(),
+            location: CodeLocation::Executable(path),
+        })
+    } else {
+        Ok(StoredCode {
+            sha256: digest(path.to_string_lossy().as_bytes()),
+            size: 0,
+            location: CodeLocation::Dir(path),
+        })
+    }
+}
+
+fn digest(bytes: &[u8]) -> String {
+    base64::engine::general_purpose::STANDARD.encode(Sha256::digest(bytes))
+}
+
+fn unpack(code_dir: &Path, name: &str, zip: &[u8]) -> Result<StoredCode> {
+    let bad = |e: &dyn std::fmt::Display| {
+        Error::InvalidParameter(format!(
+            "Could not unzip uploaded file. Please check your file, then try to upload again. ({e})"
+        ))
+    };
+    let mut archive = zip::ZipArchive::new(Cursor::new(zip)).map_err(|e| bad(&e))?;
+    let unzipped: u64 = (0..archive.len())
+        .filter_map(|i| archive.by_index_raw(i).ok().map(|f| f.size()))
+        .sum();
+    if unzipped > MAX_UNZIPPED {
+        return Err(Error::InvalidParameter(format!(
+            "Unzipped size must be smaller than {MAX_UNZIPPED} bytes"
+        )));
+    }
+    let hash = Sha256::digest(zip);
+    let folder = code_dir.join(name).join(hex::encode(hash));
+    if !folder.is_dir() {
+        let tmp: PathBuf = code_dir
+            .join(name)
+            .join(format!(".tmp-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(&tmp)?;
+        // `extract` refuses entries that would escape the folder and keeps unix modes, so an
+        // executable `bootstrap` stays executable.
+        if let Err(e) = archive.extract(&tmp) {
+            let _ = std::fs::remove_dir_all(&tmp);
+            return Err(bad(&e));
+        }
+        if let Err(e) = std::fs::rename(&tmp, &folder) {
+            let _ = std::fs::remove_dir_all(&tmp);
+            if !folder.is_dir() {
+                return Err(e.into());
+            }
+        }
+    }
+    Ok(StoredCode {
+        location: CodeLocation::Dir(folder),
+        sha256: base64::engine::general_purpose::STANDARD.encode(hash),
+        size: zip.len() as u64,
+    })
+}
+
+/// Removes every unpacked package of a deleted function (best effort: a failure leaves
+/// unreferenced files, never a broken function).
+pub fn remove_code(code_dir: &Path, name: &str) {
+    let dir = code_dir.join(name);
+    if dir.exists()
+        && let Err(e) = std::fs::remove_dir_all(&dir)
+    {
+        tracing::warn!(error = %e, dir = %dir.display(), "lambda: could not remove old code");
+    }
+}

@@ -1,0 +1,367 @@
+//! The control plane: CreateFunction, GetFunction, GetFunctionConfiguration, ListFunctions,
+//! UpdateFunctionCode, UpdateFunctionConfiguration, DeleteFunction, Put/Get/Delete
+//! FunctionConcurrency and GetAccountSettings, each a JSON-in, JSON-out operation
+//! (https://docs.aws.amazon.com/lambda/latest/api/API_Operations.html).
+//!
+//! The HTTP layer and the manifest both come through [`Operation`] and
+//! [`crate::FunctionsService::execute`], so there is one way in. Every change is one store
+//! transaction, then the function's warm pool is replaced. Must not: run functions.
+
+use serde_json::{Value, json};
+
+use crate::catalog::{self, CodeInput};
+use crate::error::{Error, Result};
+use crate::model::{ConfigInput, FunctionRecord, FunctionRef, function_arn};
+use crate::service::Inner;
+
+/// A control-plane operation, with its path parameters already taken out of the URL.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Operation {
+    CreateFunction,
+    ListFunctions {
+        marker: Option<String>,
+        max_items: Option<String>,
+    },
+    GetFunction {
+        function: String,
+        qualifier: Option<String>,
+    },
+    GetFunctionConfiguration {
+        function: String,
+        qualifier: Option<String>,
+    },
+    UpdateFunctionCode {
+        function: String,
+    },
+    UpdateFunctionConfiguration {
+        function: String,
+    },
+    DeleteFunction {
+        function: String,
+        qualifier: Option<String>,
+    },
+    PutFunctionConcurrency {
+        function: String,
+    },
+    GetFunctionConcurrency {
+        function: String,
+    },
+    DeleteFunctionConcurrency {
+        function: String,
+    },
+    GetAccountSettings,
+}
+
+impl Operation {
+    /// The operation by its API name, for [`crate::FunctionsService::execute`]: path
+    /// parameters come from `FunctionName` (and `Qualifier`) in the input.
+    pub fn by_name(name: &str, input: &Value) -> Result<Self> {
+        let function = || {
+            input
+                .get("FunctionName")
+                .and_then(Value::as_str)
+                .map(str::to_string)
+                .ok_or_else(|| Error::Validation("FunctionName is required".into()))
+        };
+        let qualifier = input
+            .get("Qualifier")
+            .and_then(Value::as_str)
+            .map(str::to_string);
+        Ok(match name {
+            "CreateFunction" => Self::CreateFunction,
+            "ListFunctions" => Self::ListFunctions {
+                marker: None,
+                max_items: None,
+            },
+            "GetFunction" => Self::GetFunction {
+                function: function()?,
+                qualifier,
+            },
+            "GetFunctionConfiguration" => Self::GetFunctionConfiguration {
+                function: function()?,
+                qualifier,
+            },
+            "UpdateFunctionCode" => Self::UpdateFunctionCode {
+                function: function()?,
+            },
+            "UpdateFunctionConfiguration" => Self::UpdateFunctionConfiguration {
+                function: function()?,
+            },
+            "DeleteFunction" => Self::DeleteFunction {
+                function: function()?,
+                qualifier,
+            },
+            "PutFunctionConcurrency" => Self::PutFunctionConcurrency {
+                function: function()?,
+            },
+            "GetFunctionConcurrency" => Self::GetFunctionConcurrency {
+                function: function()?,
+            },
+            "DeleteFunctionConcurrency" => Self::DeleteFunctionConcurrency {
+                function: function()?,
+            },
+            "GetAccountSettings" => Self::GetAccountSettings,
+            _ => return Err(Error::UnknownOperation),
+        })
+    }
+}
+
+/// The status and JSON body an operation answers with (`Value::Null` means no body).
+pub type Answer = (u16, Value);
+
+pub fn execute(inner: &Inner, op: Operation, input: Value) -> Result<Answer> {
+    match op {
+        Operation::CreateFunction => create(inner, input),
+        Operation::ListFunctions { marker, max_items } => list(inner, marker, max_items),
+        Operation::GetFunction {
+            function,
+            qualifier,
+        } => {
+            let r = lookup(inner, &function, qualifier.as_deref())?;
+            let mut out = json!({
+                "Configuration": r.configuration(&inner.config.region, &inner.config.account_id),
+                "Code": {"RepositoryType": "S3", "Location": location(&r)},
+            });
+            if let Some(n) = r.reserved_concurrency {
+                out["Concurrency"] = json!({"ReservedConcurrentExecutions": n});
+            }
+            Ok((200, out))
+        }
+        Operation::GetFunctionConfiguration {
+            function,
+            qualifier,
+        } => {
+            let r = lookup(inner, &function, qualifier.as_deref())?;
+            Ok((
+                200,
+                r.configuration(&inner.config.region, &inner.config.account_id),
+            ))
+        }
+        Operation::UpdateFunctionCode { function } => {
+            let mut r = lookup(inner, &function, None)?;
+            let code: CodeInput = parse(input)?;
+            let stored = catalog::store_code(&inner.code_dir(), &r.name, &code)?;
+            r.code = stored.location;
+            r.code_sha256 = stored.sha256;
+            r.code_size = stored.size;
+            save(inner, r, false)
+        }
+        Operation::UpdateFunctionConfiguration { function } => {
+            let mut r = lookup(inner, &function, None)?;
+            let config: ConfigInput = parse(input)?;
+            config.apply(&mut r)?;
+            save(inner, r, false)
+        }
+        Operation::DeleteFunction {
+            function,
+            qualifier,
+        } => {
+            let r = lookup(inner, &function, qualifier.as_deref())?;
+            catalog::delete(&inner.store, &r.name)?;
+            inner.drop_pool(&r.name);
+            catalog::remove_code(&inner.code_dir(), &r.name);
+            Ok((204, Value::Null))
+        }
+        Operation::PutFunctionConcurrency { function } => {
+            let mut r = lookup(inner, &function, None)?;
+            let n = input
+                .get("ReservedConcurrentExecutions")
+                .and_then(Value::as_i64)
+                .ok_or_else(|| {
+                    Error::Validation("ReservedConcurrentExecutions is required".into())
+                })?;
+            let limit = i64::from(inner.config.account_concurrency);
+            if n < 0 {
+                return Err(Error::Validation(format!(
+                    "1 validation error detected: Value '{n}' at 'reservedConcurrentExecutions' failed to satisfy constraint: Member must have value greater than or equal to 0"
+                )));
+            }
+            if n > limit {
+                return Err(Error::InvalidParameter(format!(
+                    "Specified ReservedConcurrentExecutions for function decreases account's UnreservedConcurrentExecution below its minimum value of [0]. (account limit {limit})"
+                )));
+            }
+            r.reserved_concurrency = u32::try_from(n).ok();
+            save(inner, r, false)?;
+            Ok((200, json!({"ReservedConcurrentExecutions": n})))
+        }
+        Operation::GetFunctionConcurrency { function } => {
+            let r = lookup(inner, &function, None)?;
+            Ok((
+                200,
+                match r.reserved_concurrency {
+                    Some(n) => json!({"ReservedConcurrentExecutions": n}),
+                    None => json!({}),
+                },
+            ))
+        }
+        Operation::DeleteFunctionConcurrency { function } => {
+            let mut r = lookup(inner, &function, None)?;
+            r.reserved_concurrency = None;
+            save(inner, r, false)?;
+            Ok((204, Value::Null))
+        }
+        Operation::GetAccountSettings => {
+            let all = catalog::list(&inner.store)?;
+            let reserved: u64 = all
+                .iter()
+                .filter_map(|r| r.reserved_concurrency)
+                .map(u64::from)
+                .sum();
+            let limit = u64::from(inner.config.account_concurrency);
+            Ok((
+                200,
+                json!({
+                    "AccountLimit": {
+                        "ConcurrentExecutions": limit,
+                        "UnreservedConcurrentExecutions": limit.saturating_sub(reserved),
+                        "CodeSizeUnzipped": 262_144_000,
+                        "CodeSizeZipped": 52_428_800,
+                        "TotalCodeSize": 80_530_636_800u64,
+                    },
+                    "AccountUsage": {
+                        "FunctionCount": all.len(),
+                        "TotalCodeSize": all.iter().map(|r| r.code_size).sum::<u64>(),
+                    },
+                }),
+            ))
+        }
+    }
+}
+
+fn location(r: &FunctionRecord) -> String {
+    match &r.code {
+        crate::model::CodeLocation::Dir(p) | crate::model::CodeLocation::Executable(p) => {
+            format!("file://{}", p.display())
+        }
+    }
+}
+
+fn parse<T: serde::de::DeserializeOwned>(input: Value) -> Result<T> {
+    serde_json::from_value(input)
+        .map_err(|e| Error::InvalidRequestContent(format!("Could not parse request body: {e}")))
+}
+
+/// The function `reference` names; only `$LATEST` exists as a qualifier (no versions or
+/// aliases yet), so any other qualifier is "not found", with the qualified ARN.
+pub fn lookup(inner: &Inner, reference: &str, qualifier: Option<&str>) -> Result<FunctionRecord> {
+    let f = FunctionRef::parse(reference)?;
+    let qualifier = qualifier.or(f.qualifier.as_deref());
+    let arn = |q: Option<&str>| {
+        let base = function_arn(&inner.config.region, &inner.config.account_id, &f.name);
+        match q {
+            Some(q) => format!("{base}:{q}"),
+            None => base,
+        }
+    };
+    let record = catalog::get(&inner.store, &f.name)?
+        .ok_or_else(|| Error::FunctionNotFound(arn(qualifier)))?;
+    match qualifier {
+        None | Some("$LATEST") => Ok(record),
+        Some(q) => Err(Error::FunctionNotFound(arn(Some(q)))),
+    }
+}
+
+#[derive(serde::Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct CreateInput {
+    function_name: String,
+    code: Option<CodeInput>,
+    package_type: Option<String>,
+    #[serde(flatten)]
+    config: ConfigInput,
+}
+
+fn create(inner: &Inner, input: Value) -> Result<Answer> {
+    let input: CreateInput = parse(input)?;
+    let f = FunctionRef::parse(&input.function_name)?;
+    if input.package_type.as_deref().is_some_and(|p| p != "Zip") {
+        return Err(Error::InvalidParameter(
+            "nuvem runs Zip packages; PackageType Image is not supported".into(),
+        ));
+    }
+    if input.config.runtime.is_none() {
+        return Err(Error::InvalidParameter(
+            "The Runtime parameter is required for a .zip deployment package".into(),
+        ));
+    }
+    let mut record = FunctionRecord {
+        name: f.name,
+        runtime: String::new(),
+        handler: None,
+        role: format!("arn:aws:iam::{}:role/lambda-role", inner.config.account_id),
+        description: String::new(),
+        timeout: 3,
+        memory_size: 128,
+        environment: Default::default(),
+        code: crate::model::CodeLocation::Dir(Default::default()),
+        code_sha256: String::new(),
+        code_size: 0,
+        last_modified: String::new(),
+        revision_id: String::new(),
+        reserved_concurrency: None,
+        architectures: vec!["x86_64".into()],
+    };
+    input.config.apply(&mut record)?;
+    if catalog::get(&inner.store, &record.name)?.is_some() {
+        return Err(Error::FunctionExists(record.name));
+    }
+    let code = input.code.ok_or_else(|| {
+        Error::InvalidParameter("Please provide a source for function code.".into())
+    })?;
+    let stored = catalog::store_code(&inner.code_dir(), &record.name, &code)?;
+    record.code = stored.location;
+    record.code_sha256 = stored.sha256;
+    record.code_size = stored.size;
+    let (_, config) = save(inner, record, true)?;
+    Ok((201, config))
+}
+
+/// Stamps a new revision, writes the record, and retires the function's warm environments.
+fn save(inner: &Inner, mut record: FunctionRecord, new: bool) -> Result<Answer> {
+    let now = nuvem_aws::time::AmzDate::from_system_time(std::time::SystemTime::now());
+    record.last_modified = now.to_iso8601().replace('Z', "+0000");
+    record.revision_id = uuid::Uuid::new_v4().to_string();
+    let arn = record.arn(&inner.config.region, &inner.config.account_id);
+    catalog::put(&inner.store, &record, new, &arn)?;
+    inner.drop_pool(&record.name);
+    Ok((
+        200,
+        record.configuration(&inner.config.region, &inner.config.account_id),
+    ))
+}
+
+fn list(inner: &Inner, marker: Option<String>, max_items: Option<String>) -> Result<Answer> {
+    let max = match max_items {
+        None => 50,
+        Some(s) => match s.parse::<usize>() {
+            Ok(n) if (1..=10_000).contains(&n) => n,
+            _ => {
+                return Err(Error::Validation(format!(
+                    "1 validation error detected: Value '{s}' at 'maxItems' failed to satisfy constraint: Member must have value between 1 and 10000"
+                )));
+            }
+        },
+    };
+    let all = catalog::list(&inner.store)?;
+    let start = match &marker {
+        Some(m) => all
+            .iter()
+            .position(|r| r.name.as_str() > m.as_str())
+            .unwrap_or(all.len()),
+        None => 0,
+    };
+    let page: Vec<&FunctionRecord> = all.iter().skip(start).take(max).collect();
+    let mut out = json!({
+        "Functions": page
+            .iter()
+            .map(|r| r.configuration(&inner.config.region, &inner.config.account_id))
+            .collect::<Vec<_>>(),
+    });
+    if start + page.len() < all.len()
+        && let Some(last) = page.last()
+    {
+        out["NextMarker"] = json!(last.name);
+    }
+    Ok((200, out))
+}

@@ -1,0 +1,134 @@
+//! The Invoke operation's semantics around one run: payload checks, the three invocation
+//! types, throttling (429 for synchronous calls beyond the concurrency limit), and the
+//! asynchronous queue with Lambda's two retries
+//! (https://docs.aws.amazon.com/lambda/latest/dg/invocation-async.html).
+//!
+//! Must not: talk to runtimes (see [`crate::invoke`]) or HTTP.
+
+use std::sync::Arc;
+
+use base64::Engine as _;
+use bytes::Bytes;
+
+use crate::error::{Error, Result};
+use crate::invoke::{self, Call, Limits};
+use crate::invoker::{InvocationType, InvokeRequest, InvokeResponse};
+use crate::pool::Pool;
+use crate::service::Inner;
+
+/// Lambda's payload quotas (https://docs.aws.amazon.com/lambda/latest/dg/gettingstarted-limits.html).
+const MAX_SYNC_PAYLOAD: usize = 6_291_456;
+const MAX_ASYNC_PAYLOAD: usize = 262_144;
+
+pub async fn invoke(inner: &Arc<Inner>, request: InvokeRequest) -> Result<InvokeResponse> {
+    let (max, op) = match request.kind {
+        InvocationType::Event => (MAX_ASYNC_PAYLOAD, "InvokeAsync"),
+        _ => (MAX_SYNC_PAYLOAD, "Invoke"),
+    };
+    if request.payload.len() > max {
+        return Err(Error::RequestTooLarge(format!(
+            "Request must be smaller than {max} bytes for the {op} operation"
+        )));
+    }
+    // Lambda passes `{}` when there is no payload, and refuses anything that is not JSON.
+    let payload = if request.payload.iter().all(u8::is_ascii_whitespace) {
+        Bytes::from_static(b"{}")
+    } else {
+        serde_json::from_slice::<serde::de::IgnoredAny>(&request.payload).map_err(|e| {
+            Error::InvalidRequestContent(format!(
+                "Could not parse request body into json: Could not parse payload into json: {e}"
+            ))
+        })?;
+        request.payload
+    };
+    let client_context = match &request.client_context {
+        None => None,
+        Some(b64) => {
+            let decoded = base64::engine::general_purpose::STANDARD
+                .decode(b64)
+                .ok()
+                .filter(|d| {
+                    serde_json::from_slice::<serde_json::Map<String, serde_json::Value>>(d).is_ok()
+                })
+                .ok_or_else(|| {
+                    Error::InvalidRequestContent(
+                        "Client context must be a valid Base64-encoded JSON object.".into(),
+                    )
+                })?;
+            Some(String::from_utf8_lossy(&decoded).into_owned())
+        }
+    };
+    let pool = inner.pool_for(&request.function, request.qualifier.as_deref())?;
+    let call = Call {
+        request_id: request.request_id,
+        payload,
+        function_arn: pool
+            .record
+            .arn(&inner.config.region, &inner.config.account_id),
+        client_context,
+    };
+    match request.kind {
+        InvocationType::DryRun => Ok(InvokeResponse {
+            status: 204,
+            payload: Bytes::new(),
+            function_error: None,
+            log_result: None,
+        }),
+        InvocationType::RequestResponse => {
+            let lease = pool.try_lease()?;
+            let done = invoke::run(lease, call, limits(inner, &pool)).await?;
+            Ok(InvokeResponse {
+                status: 200,
+                log_result: request.tail.then(|| done.log_tail()),
+                function_error: done.function_error,
+                payload: done.payload,
+            })
+        }
+        InvocationType::Event => {
+            tokio::spawn(run_queued(inner.clone(), request.function, call));
+            Ok(InvokeResponse {
+                status: 202,
+                payload: Bytes::new(),
+                function_error: None,
+                log_result: None,
+            })
+        }
+    }
+}
+
+fn limits(inner: &Inner, pool: &Pool) -> Limits {
+    Limits {
+        timeout: std::time::Duration::from_secs(u64::from(pool.record.timeout)),
+        init_timeout: inner.config.init_timeout,
+    }
+}
+
+/// One queued event: waits for a concurrency slot (never throttled), and retries twice when
+/// the function fails, as Lambda's asynchronous invocation does.
+async fn run_queued(inner: Arc<Inner>, function: String, call: Call) {
+    let delays = inner.config.async_retry_delays;
+    for attempt in 0..=delays.len() {
+        // The pool is looked up each time: an update in between retires the old one.
+        let lease = loop {
+            let pool = match inner.pool_for(&function, None) {
+                Ok(p) => p,
+                Err(e) => {
+                    tracing::warn!(function, error = %e, "lambda: dropping a queued event");
+                    return;
+                }
+            };
+            if let Some(lease) = pool.wait_lease().await {
+                break lease;
+            }
+        };
+        let pool = lease.pool.clone();
+        match invoke::run(lease, call.clone(), limits(&inner, &pool)).await {
+            Ok(done) if done.function_error.is_none() => return,
+            Ok(_) | Err(_) => {}
+        }
+        if let Some(delay) = delays.get(attempt) {
+            tokio::time::sleep(*delay).await;
+        }
+    }
+    tracing::warn!(function, request_id = %call.request_id, "lambda: asynchronous invocation failed after 2 retries");
+}

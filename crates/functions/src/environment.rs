@@ -1,0 +1,280 @@
+//! One execution environment: a child process running a function's runtime, its Runtime API
+//! listener, and the capture of its stdout/stderr.
+//!
+//! The process gets a clean environment with exactly the variables Lambda documents
+//! (https://docs.aws.amazon.com/lambda/latest/dg/configuration-envvars.html#configuration-envvars-runtime)
+//! plus the function's own, and nothing of nuvem's except `PATH` (to find `python3`/`node`).
+//!
+//! Memory limit: `RLIMIT_DATA` set to the function's memory size on the child right after it
+//! starts (`prlimit`, so no `unsafe` pre-exec hook is needed; the few instructions before
+//! the limit applies cannot allocate much). It bounds heap and private writable mappings,
+//! which is what a function grows; a runtime that exceeds it fails to allocate and exits, and
+//! the invocation reports the exit as Lambda does. Node reserves large writable regions up
+//! front, so for Node the limit is the V8 heap limit (`--max-old-space-size`) instead.
+//! cgroups v2 (`memory.max`, exact accounting including page cache) is the future path when
+//! nuvem runs with a delegated cgroup; it is not used yet.
+//!
+//! Must not: choose which environment serves an invocation (the pool does) or format
+//! START/END/REPORT lines (the invoker does).
+
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use tokio::io::AsyncReadExt;
+use tokio::sync::{mpsc, oneshot, watch};
+
+use crate::logs::LogSink;
+use crate::runtime_api::RuntimeApi;
+
+/// How to start one environment of a function (resolved from its record and runtime).
+#[derive(Debug, Clone)]
+pub struct Launch {
+    pub program: PathBuf,
+    pub args: Vec<String>,
+    pub task_root: PathBuf,
+    pub env: Vec<(String, String)>,
+    /// `RLIMIT_DATA` in bytes, if the runtime takes one.
+    pub data_limit: Option<u64>,
+}
+
+pub struct Environment {
+    pub api: RuntimeApi,
+    pub pid: Option<u32>,
+    /// `Some(reason)` once the process has exited (`exit status 1`, `signal: killed`).
+    pub exit: watch::Receiver<Option<String>>,
+    kill: Mutex<Option<oneshot::Sender<()>>>,
+    pub logs: Arc<LogCapture>,
+    pub started: Instant,
+    pub last_used: Mutex<Instant>,
+    /// The function revision this environment runs; a stale one is never reused.
+    pub revision: String,
+    pub invocations: AtomicU64,
+}
+
+impl Environment {
+    pub async fn start(
+        launch: &Launch,
+        revision: String,
+        sink: Arc<LogSink>,
+    ) -> std::io::Result<Self> {
+        let started = Instant::now();
+        let api = RuntimeApi::start().await?;
+        let mut cmd = tokio::process::Command::new(&launch.program);
+        cmd.args(&launch.args)
+            .current_dir(&launch.task_root)
+            .env_clear()
+            .env(
+                "PATH",
+                std::env::var_os("PATH").unwrap_or_else(|| "/usr/local/bin:/usr/bin:/bin".into()),
+            )
+            .env("LANG", "en_US.UTF-8")
+            .env("TZ", ":UTC")
+            .envs(launch.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .env("AWS_LAMBDA_RUNTIME_API", api.addr.to_string())
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true);
+        let mut child = cmd.spawn()?;
+        let pid = child.id();
+        if let (Some(pid), Some(limit)) = (pid, launch.data_limit) {
+            let set = rlimit::prlimit(
+                i32::try_from(pid).unwrap_or(0),
+                rlimit::Resource::DATA,
+                Some((limit, limit)),
+                None,
+            );
+            if let Err(e) = set {
+                tracing::warn!(error = %e, "lambda: could not set the memory limit");
+            }
+        }
+        let logs = Arc::new(LogCapture::new(sink));
+        if let Some(out) = child.stdout.take() {
+            logs.clone().capture(out);
+        }
+        if let Some(err) = child.stderr.take() {
+            logs.clone().capture(err);
+        }
+        let (exit_tx, exit_rx) = watch::channel(None);
+        let (kill_tx, kill_rx) = oneshot::channel::<()>();
+        tokio::spawn(async move {
+            let status = tokio::select! {
+                status = child.wait() => status,
+                _ = kill_rx => {
+                    let _ = child.start_kill();
+                    child.wait().await
+                }
+            };
+            let reason = match status {
+                Ok(s) => describe_exit(s),
+                Err(e) => format!("wait failed: {e}"),
+            };
+            let _ = exit_tx.send(Some(reason));
+        });
+        Ok(Self {
+            api,
+            pid,
+            exit: exit_rx,
+            kill: Mutex::new(Some(kill_tx)),
+            logs,
+            started,
+            last_used: Mutex::new(Instant::now()),
+            revision,
+            invocations: AtomicU64::new(0),
+        })
+    }
+
+    /// Kills the process (idempotent). Dropping the environment does the same.
+    pub fn kill(&self) {
+        if let Some(tx) = self.kill.lock().ok().and_then(|mut k| k.take()) {
+            let _ = tx.send(());
+        }
+    }
+
+    pub fn has_exited(&self) -> bool {
+        self.exit.borrow().is_some()
+    }
+
+    /// The peak resident memory of the process so far, in MB (`VmHWM`), for REPORT lines.
+    pub fn max_memory_mb(&self) -> u64 {
+        let Some(pid) = self.pid else { return 0 };
+        std::fs::read_to_string(format!("/proc/{pid}/status"))
+            .ok()
+            .and_then(|s| {
+                s.lines()
+                    .find_map(|l| l.strip_prefix("VmHWM:"))
+                    .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+            })
+            .map_or(0, |kb| kb.div_ceil(1024))
+    }
+
+    pub fn touch(&self) {
+        if let Ok(mut t) = self.last_used.lock() {
+            *t = Instant::now();
+        }
+        self.invocations.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Starts the idle clock (scale-in counts from the end of the last invocation).
+    pub fn mark_idle(&self) {
+        if let Ok(mut t) = self.last_used.lock() {
+            *t = Instant::now();
+        }
+    }
+
+    pub fn idle_for(&self) -> Duration {
+        self.last_used
+            .lock()
+            .map(|t| t.elapsed())
+            .unwrap_or_default()
+    }
+}
+
+impl Drop for Environment {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// `exit status 1` / `signal: killed`, the wording of Lambda's `Runtime exited with error`.
+fn describe_exit(status: std::process::ExitStatus) -> String {
+    use std::os::unix::process::ExitStatusExt;
+    if let Some(code) = status.code() {
+        return format!("exit status {code}");
+    }
+    match status.signal() {
+        Some(9) => "signal: killed".into(),
+        Some(6) => "signal: aborted".into(),
+        Some(11) => "signal: segmentation fault".into(),
+        Some(n) => format!("signal: {n}"),
+        None => "exit status unknown".into(),
+    }
+}
+
+/// What one environment printed: everything goes to the function's log sink; what was printed
+/// during the current invocation is also kept for `X-Amz-Log-Type: Tail`.
+pub struct LogCapture {
+    sink: Arc<LogSink>,
+    current: Mutex<Vec<u8>>,
+    drains: Mutex<Vec<mpsc::UnboundedSender<oneshot::Sender<()>>>>,
+}
+
+impl LogCapture {
+    fn new(sink: Arc<LogSink>) -> Self {
+        Self {
+            sink,
+            current: Mutex::new(Vec::new()),
+            drains: Mutex::new(Vec::new()),
+        }
+    }
+
+    fn capture(self: Arc<Self>, mut pipe: impl tokio::io::AsyncRead + Unpin + Send + 'static) {
+        let (tx, mut rx) = mpsc::unbounded_channel::<oneshot::Sender<()>>();
+        if let Ok(mut d) = self.drains.lock() {
+            d.push(tx);
+        }
+        tokio::spawn(async move {
+            let mut buf = vec![0u8; 16 * 1024];
+            loop {
+                tokio::select! {
+                    biased;
+                    n = pipe.read(&mut buf) => match n {
+                        Ok(0) | Err(_) => break,
+                        Ok(n) => self.write(buf.get(..n).unwrap_or_default()),
+                    },
+                    Some(ack) = rx.recv() => {
+                        // Whatever the runtime printed before it posted its response is
+                        // already in the pipe: read it without waiting for more.
+                        while let Ok(Ok(n)) = tokio::time::timeout(Duration::ZERO, pipe.read(&mut buf)).await {
+                            if n == 0 {
+                                break;
+                            }
+                            self.write(buf.get(..n).unwrap_or_default());
+                        }
+                        let _ = ack.send(());
+                    }
+                }
+            }
+            // The pipe closed: answer any pending drain so nobody waits on a dead reader.
+            rx.close();
+            while let Some(ack) = rx.recv().await {
+                let _ = ack.send(());
+            }
+        });
+    }
+
+    /// Appends a line nuvem writes itself (START/END/REPORT).
+    pub fn write(&self, bytes: &[u8]) {
+        if let Ok(mut c) = self.current.lock() {
+            c.extend_from_slice(bytes);
+            // Only the tail is ever returned; keep memory bounded for chatty functions.
+            if c.len() > 64 * 1024 {
+                let cut = c.len() - 16 * 1024;
+                c.drain(..cut);
+            }
+        }
+        self.sink.write(bytes);
+    }
+
+    /// Waits until what the process printed so far has been read from its pipes.
+    pub async fn drain(&self) {
+        let senders: Vec<_> = self.drains.lock().map(|d| d.clone()).unwrap_or_default();
+        for tx in senders {
+            let (ack_tx, ack_rx) = oneshot::channel();
+            if tx.send(ack_tx).is_ok() {
+                let _ = tokio::time::timeout(Duration::from_millis(100), ack_rx).await;
+            }
+        }
+    }
+
+    /// Takes what was printed since the last call.
+    pub fn take(&self) -> Vec<u8> {
+        self.current
+            .lock()
+            .map(|mut c| std::mem::take(&mut *c))
+            .unwrap_or_default()
+    }
+}

@@ -1,0 +1,73 @@
+//! The crate's one error type and how each variant looks to a Lambda client.
+//!
+//! Codes and statuses are the ones the Lambda API reference lists per operation
+//! (https://docs.aws.amazon.com/lambda/latest/api/API_Invoke.html#API_Invoke_Errors,
+//! https://docs.aws.amazon.com/lambda/latest/api/API_CreateFunction.html#API_CreateFunction_Errors).
+//! Must not: carry function errors (those are successful invocations with
+//! `X-Amz-Function-Error`, see [`crate::invoke`]).
+
+use http::StatusCode;
+use nuvem_aws::{AwsError, IntoAwsError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The function (or the qualifier) does not exist; carries the ARN AWS names.
+    #[error("Function not found: {0}")]
+    FunctionNotFound(String),
+    #[error("Function already exist: {0}")]
+    FunctionExists(String),
+    /// A parameter is well-formed but not acceptable (unknown runtime, missing handler).
+    #[error("{0}")]
+    InvalidParameter(String),
+    /// A parameter breaks a modelled constraint (length, range, pattern).
+    #[error("{0}")]
+    Validation(String),
+    /// The request body is not what the operation takes (not JSON, wrong shape).
+    #[error("{0}")]
+    InvalidRequestContent(String),
+    #[error("{0}")]
+    RequestTooLarge(String),
+    /// A synchronous invoke found every allowed environment busy.
+    #[error("Rate Exceeded.")]
+    TooManyRequests,
+    #[error("The resource you requested does not exist.")]
+    UnknownOperation,
+    #[error("storage: {0}")]
+    Store(#[from] nuvem_store::Error),
+    #[error("i/o: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("corrupt function record: {0}")]
+    Corrupt(String),
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl IntoAwsError for Error {
+    fn into_aws_error(self) -> AwsError {
+        let (status, code) = match &self {
+            Error::FunctionNotFound(_) => (StatusCode::NOT_FOUND, "ResourceNotFoundException"),
+            Error::FunctionExists(_) => (StatusCode::CONFLICT, "ResourceConflictException"),
+            Error::InvalidParameter(_) => {
+                (StatusCode::BAD_REQUEST, "InvalidParameterValueException")
+            }
+            Error::Validation(_) => (StatusCode::BAD_REQUEST, "ValidationException"),
+            Error::InvalidRequestContent(_) => {
+                (StatusCode::BAD_REQUEST, "InvalidRequestContentException")
+            }
+            Error::RequestTooLarge(_) => {
+                (StatusCode::PAYLOAD_TOO_LARGE, "RequestTooLargeException")
+            }
+            Error::TooManyRequests => (StatusCode::TOO_MANY_REQUESTS, "TooManyRequestsException"),
+            Error::UnknownOperation => (StatusCode::NOT_FOUND, "UnknownOperationException"),
+            Error::Store(_) | Error::Io(_) | Error::Corrupt(_) => {
+                tracing::error!(error = %self, "lambda: internal failure");
+                return AwsError::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "ServiceException",
+                    "The AWS Lambda service encountered an internal error.",
+                );
+            }
+        };
+        AwsError::new(status, code, self.to_string())
+    }
+}

@@ -1,0 +1,32 @@
+//! Lambda-compatible functions: execution environments as child processes speaking the Lambda
+//! Runtime API, the Invoke API (sync, Event, DryRun) and the control plane, as the `lambda`
+//! service on the shared AWS endpoint.
+//!
+//! Owns: the function model ([`model`]), records and packages at rest ([`catalog`]), the
+//! Runtime API listener of each environment ([`runtime_api`]), environment processes and their
+//! logs ([`environment`], [`logs`]), runtimes and the shipped Python/Node bootstraps
+//! ([`runtimes`]), warm pools and scaling ([`pool`]), running one invocation ([`invoke`]), the
+//! Invoke semantics ([`dispatch`]), the control plane ([`control`]), the HTTP service
+//! ([`service`]) and the in-process [`Invoker`] API ([`invoker`]).
+//!
+//! Must not: read nuvem's config files or env (the binary passes [`FunctionsConfig`]), or
+//! depend on another service crate.
+
+pub mod catalog;
+pub mod control;
+pub mod dispatch;
+pub mod environment;
+pub mod error;
+pub mod invoke;
+pub mod invoker;
+pub mod logs;
+pub mod model;
+pub mod pool;
+pub mod runtime_api;
+pub mod runtimes;
+pub mod service;
+
+pub use error::Error;
+pub use invoker::{InvocationType, InvokeRequest, InvokeResponse, Invoker};
+pub use pool::PoolStats;
+pub use service::{FunctionsConfig, FunctionsService};

@@ -1,0 +1,304 @@
+//! The function model: what a function is ([`FunctionRecord`], as stored), the runtimes nuvem
+//! runs, the validation of CreateFunction/UpdateFunctionConfiguration parameters, function
+//! name and ARN parsing, and the `FunctionConfiguration` JSON every control-plane operation
+//! returns (https://docs.aws.amazon.com/lambda/latest/api/API_FunctionConfiguration.html).
+//!
+//! Must not: touch the store, the disk or processes.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+use crate::error::{Error, Result};
+
+/// The runtimes nuvem runs. Identifiers from
+/// https://docs.aws.amazon.com/lambda/latest/dg/lambda-runtimes.html (deprecated ones too, so
+/// old templates keep working: they all run on the local interpreter).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RuntimeKind {
+    /// `provided`, `provided.al2`, `provided.al2023`: an executable named `bootstrap`.
+    Provided,
+    /// `python3.x`: nuvem's Python bootstrap on the local `python3`.
+    Python,
+    /// `nodejsNN.x`: nuvem's Node bootstrap on the local `node`.
+    Node,
+}
+
+impl RuntimeKind {
+    pub fn parse(runtime: &str) -> Option<Self> {
+        let digits = |v: &str| !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit());
+        match runtime {
+            "provided" | "provided.al2" | "provided.al2023" => Some(Self::Provided),
+            r if r.strip_prefix("python3.").is_some_and(digits) => Some(Self::Python),
+            r if r
+                .strip_prefix("nodejs")
+                .and_then(|v| v.strip_suffix(".x"))
+                .is_some_and(digits) =>
+            {
+                Some(Self::Node)
+            }
+            _ => None,
+        }
+    }
+}
+
+/// Where a function's code lives on disk.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CodeLocation {
+    /// A folder (an unpacked zip in the data dir, or a local folder used in place).
+    Dir(PathBuf),
+    /// A single executable used as the `bootstrap` of a `provided` function.
+    Executable(PathBuf),
+}
+
+/// A function as stored.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FunctionRecord {
+    pub name: String,
+    pub runtime: String,
+    pub handler: Option<String>,
+    pub role: String,
+    pub description: String,
+    pub timeout: u32,
+    pub memory_size: u32,
+    pub environment: BTreeMap<String, String>,
+    pub code: CodeLocation,
+    /// base64 of the SHA-256 of the deployment package, as Lambda reports it.
+    pub code_sha256: String,
+    pub code_size: u64,
+    pub last_modified: String,
+    pub revision_id: String,
+    pub reserved_concurrency: Option<u32>,
+    pub architectures: Vec<String>,
+}
+
+impl FunctionRecord {
+    pub fn arn(&self, region: &str, account: &str) -> String {
+        function_arn(region, account, &self.name)
+    }
+
+    /// The `FunctionConfiguration` shape.
+    pub fn configuration(&self, region: &str, account: &str) -> Value {
+        let mut c = json!({
+            "FunctionName": self.name,
+            "FunctionArn": self.arn(region, account),
+            "Runtime": self.runtime,
+            "Role": self.role,
+            "CodeSize": self.code_size,
+            "Description": self.description,
+            "Timeout": self.timeout,
+            "MemorySize": self.memory_size,
+            "LastModified": self.last_modified,
+            "CodeSha256": self.code_sha256,
+            "Version": "$LATEST",
+            "TracingConfig": {"Mode": "PassThrough"},
+            "RevisionId": self.revision_id,
+            "State": "Active",
+            "LastUpdateStatus": "Successful",
+            "PackageType": "Zip",
+            "Architectures": self.architectures,
+            "EphemeralStorage": {"Size": 512},
+        });
+        if let Some(h) = &self.handler {
+            c["Handler"] = json!(h);
+        }
+        if !self.environment.is_empty() {
+            c["Environment"] = json!({"Variables": self.environment});
+        }
+        c
+    }
+}
+
+pub fn function_arn(region: &str, account: &str, name: &str) -> String {
+    format!("arn:aws:lambda:{region}:{account}:function:{name}")
+}
+
+/// A function reference as clients write it: a name, `name:qualifier`, a full ARN or a partial
+/// ARN (`123456789012:function:name`), per the `FunctionName` parameter's documentation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FunctionRef {
+    pub name: String,
+    pub qualifier: Option<String>,
+}
+
+impl FunctionRef {
+    pub fn parse(input: &str) -> Result<Self> {
+        let parts: Vec<&str> = input.split(':').collect();
+        let (name, qualifier) = match parts.as_slice() {
+            [name] => (*name, None),
+            [name, q] => (*name, Some(*q)),
+            [_acct, "function", name] => (*name, None),
+            [_acct, "function", name, q] => (*name, Some(*q)),
+            ["arn", _, "lambda", _region, _acct, "function", name] => (*name, None),
+            ["arn", _, "lambda", _region, _acct, "function", name, q] => (*name, Some(*q)),
+            _ => return Err(invalid_name(input)),
+        };
+        if !valid_name(name) || qualifier.is_some_and(|q| q.is_empty() || q.len() > 128) {
+            return Err(invalid_name(input));
+        }
+        Ok(Self {
+            name: name.to_string(),
+            qualifier: qualifier.map(str::to_string),
+        })
+    }
+}
+
+fn valid_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 64
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+fn invalid_name(input: &str) -> Error {
+    Error::Validation(format!(
+        "1 validation error detected: Value '{input}' at 'functionName' failed to satisfy constraint: Member must satisfy regular expression pattern: (arn:(aws[a-zA-Z-]*)?:lambda:)?([a-z]{{2}}(-gov)?-[a-z]+-\\d{{1}}:)?(\\d{{12}}:)?(function:)?([a-zA-Z0-9-_\\.]+)(:(\\$LATEST|[a-zA-Z0-9-_]+))?"
+    ))
+}
+
+/// The configuration parameters shared by CreateFunction and UpdateFunctionConfiguration, as
+/// parsed from their JSON (absent members are `None`).
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ConfigInput {
+    pub runtime: Option<String>,
+    pub handler: Option<String>,
+    pub role: Option<String>,
+    pub description: Option<String>,
+    pub timeout: Option<i64>,
+    pub memory_size: Option<i64>,
+    pub environment: Option<EnvironmentInput>,
+    pub architectures: Option<Vec<String>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct EnvironmentInput {
+    #[serde(default)]
+    pub variables: BTreeMap<String, String>,
+}
+
+impl ConfigInput {
+    /// Applies the present members onto `record`, checking each against Lambda's constraints.
+    pub fn apply(self, record: &mut FunctionRecord) -> Result<()> {
+        if let Some(runtime) = self.runtime {
+            if RuntimeKind::parse(&runtime).is_none() {
+                return Err(Error::InvalidParameter(format!(
+                    "Value {runtime} at 'runtime' failed to satisfy constraint: Member must satisfy enum value set: [provided, provided.al2, provided.al2023, python3.9, python3.10, python3.11, python3.12, python3.13, nodejs18.x, nodejs20.x, nodejs22.x] or be a valid ARN"
+                )));
+            }
+            record.runtime = runtime;
+        }
+        if let Some(h) = self.handler {
+            if h.is_empty() || h.len() > 128 {
+                return Err(constraint(
+                    "handler",
+                    &h,
+                    "Member must have length less than or equal to 128",
+                ));
+            }
+            record.handler = Some(h);
+        }
+        if let Some(role) = self.role {
+            record.role = role;
+        }
+        if let Some(d) = self.description {
+            if d.len() > 256 {
+                return Err(constraint(
+                    "description",
+                    &d,
+                    "Member must have length less than or equal to 256",
+                ));
+            }
+            record.description = d;
+        }
+        if let Some(t) = self.timeout {
+            if !(1..=900).contains(&t) {
+                let rule = if t < 1 {
+                    "Member must have value greater than or equal to 1"
+                } else {
+                    "Member must have value less than or equal to 900"
+                };
+                return Err(constraint("timeout", &t.to_string(), rule));
+            }
+            record.timeout = u32::try_from(t).unwrap_or(3);
+        }
+        if let Some(m) = self.memory_size {
+            if !(128..=10240).contains(&m) {
+                let rule = if m < 128 {
+                    "Member must have value greater than or equal to 128"
+                } else {
+                    "Member must have value less than or equal to 10240"
+                };
+                return Err(constraint("memorySize", &m.to_string(), rule));
+            }
+            record.memory_size = u32::try_from(m).unwrap_or(128);
+        }
+        if let Some(env) = self.environment {
+            for key in env.variables.keys() {
+                let valid = key.bytes().next().is_some_and(|b| b.is_ascii_alphabetic())
+                    && key.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
+                if !valid {
+                    return Err(Error::Validation(format!(
+                        "1 validation error detected: Value at 'environment.variables' failed to satisfy constraint: Map keys must satisfy constraint: [Member must satisfy regular expression pattern: [a-zA-Z]([a-zA-Z0-9_])+], key {key:?}"
+                    )));
+                }
+                if RESERVED_ENV.contains(&key.as_str()) {
+                    return Err(Error::InvalidParameter(format!(
+                        "Lambda was unable to configure your environment variables because the environment variables you have provided contains reserved keys that are currently not supported for modification. Reserved keys used in this request: {key}"
+                    )));
+                }
+            }
+            record.environment = env.variables;
+        }
+        if let Some(a) = self.architectures {
+            if a.len() != 1 || !a.iter().all(|x| x == "x86_64" || x == "arm64") {
+                return Err(Error::Validation(
+                    "1 validation error detected: Value at 'architectures' failed to satisfy constraint: Member must have length less than or equal to 1, and each member must be x86_64 or arm64".into(),
+                ));
+            }
+            record.architectures = a;
+        }
+        let kind = RuntimeKind::parse(&record.runtime);
+        if matches!(kind, Some(RuntimeKind::Python | RuntimeKind::Node)) && record.handler.is_none()
+        {
+            return Err(Error::InvalidParameter(
+                "Handler is required for the runtime of a .zip deployment package".into(),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Keys Lambda sets itself and refuses in `Environment.Variables`
+/// (https://docs.aws.amazon.com/lambda/latest/dg/configuration-envvars.html#configuration-envvars-runtime).
+const RESERVED_ENV: &[&str] = &[
+    "_HANDLER",
+    "_X_AMZN_TRACE_ID",
+    "AWS_DEFAULT_REGION",
+    "AWS_REGION",
+    "AWS_EXECUTION_ENV",
+    "AWS_LAMBDA_FUNCTION_NAME",
+    "AWS_LAMBDA_FUNCTION_MEMORY_SIZE",
+    "AWS_LAMBDA_FUNCTION_VERSION",
+    "AWS_LAMBDA_INITIALIZATION_TYPE",
+    "AWS_LAMBDA_LOG_GROUP_NAME",
+    "AWS_LAMBDA_LOG_STREAM_NAME",
+    "AWS_ACCESS_KEY",
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_SESSION_TOKEN",
+    "AWS_LAMBDA_RUNTIME_API",
+    "LAMBDA_TASK_ROOT",
+    "LAMBDA_RUNTIME_DIR",
+];
+
+fn constraint(member: &str, value: &str, rule: &str) -> Error {
+    Error::Validation(format!(
+        "1 validation error detected: Value '{value}' at '{member}' failed to satisfy constraint: {rule}"
+    ))
+}

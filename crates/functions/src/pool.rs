@@ -1,0 +1,163 @@
+//! The warm pool of one function: which environments exist, which are idle, and how many may
+//! run at once.
+//!
+//! Scaling rule, as Lambda's: an invocation takes an idle (warm) environment when there is
+//! one, else starts a new one (a cold start), as long as fewer than the concurrency limit
+//! (reserved concurrency, else the account limit) are busy. A semaphore holds the limit:
+//! synchronous invokes that find no permit get `TooManyRequestsException`; queued (Event)
+//! invokes wait for one. Environments idle longer than the idle timeout are stopped by
+//! [`Pool::scale_in`]. Must not: talk to the runtime (see [`crate::invoke`]).
+
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
+use crate::environment::{Environment, Launch};
+use crate::error::{Error, Result};
+use crate::logs::LogSink;
+use crate::model::FunctionRecord;
+
+/// Counters a pool exposes (health, metrics, tests).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct PoolStats {
+    /// Environments alive (idle + busy).
+    pub environments: u32,
+    pub busy: u32,
+    pub peak_busy: u32,
+    pub cold_starts: u64,
+    pub warm_starts: u64,
+    pub limit: u32,
+}
+
+pub struct Pool {
+    pub record: FunctionRecord,
+    pub launch: Launch,
+    pub sink: Arc<LogSink>,
+    permits: Arc<Semaphore>,
+    limit: u32,
+    idle: Mutex<Vec<Arc<Environment>>>,
+    busy: AtomicU32,
+    peak: AtomicU32,
+    cold: AtomicU64,
+    warm: AtomicU64,
+}
+
+/// The right to run one invocation, with the environment to run it in (if a warm one was
+/// free). Dropping it frees the concurrency slot.
+pub struct Lease {
+    pub pool: Arc<Pool>,
+    pub env: Option<Arc<Environment>>,
+    _permit: OwnedSemaphorePermit,
+}
+
+impl Drop for Lease {
+    fn drop(&mut self) {
+        self.pool.busy.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+impl Pool {
+    pub fn new(record: FunctionRecord, launch: Launch, sink: Arc<LogSink>, limit: u32) -> Self {
+        Self {
+            record,
+            launch,
+            sink,
+            permits: Arc::new(Semaphore::new(limit as usize)),
+            limit,
+            idle: Mutex::new(Vec::new()),
+            busy: AtomicU32::new(0),
+            peak: AtomicU32::new(0),
+            cold: AtomicU64::new(0),
+            warm: AtomicU64::new(0),
+        }
+    }
+
+    /// A slot now, or `TooManyRequests` (synchronous invokes).
+    pub fn try_lease(self: &Arc<Self>) -> Result<Lease> {
+        let permit = self
+            .permits
+            .clone()
+            .try_acquire_owned()
+            .map_err(|_| Error::TooManyRequests)?;
+        Ok(self.lease(permit))
+    }
+
+    /// A slot when one frees up (queued invokes). `None` if the pool was shut down.
+    pub async fn wait_lease(self: &Arc<Self>) -> Option<Lease> {
+        let permit = self.permits.clone().acquire_owned().await.ok()?;
+        Some(self.lease(permit))
+    }
+
+    fn lease(self: &Arc<Self>, permit: OwnedSemaphorePermit) -> Lease {
+        let busy = self.busy.fetch_add(1, Ordering::Relaxed) + 1;
+        self.peak.fetch_max(busy, Ordering::Relaxed);
+        let env = self.take_idle();
+        if env.is_some() {
+            self.warm.fetch_add(1, Ordering::Relaxed);
+        } else {
+            self.cold.fetch_add(1, Ordering::Relaxed);
+        }
+        Lease {
+            pool: self.clone(),
+            env,
+            _permit: permit,
+        }
+    }
+
+    /// The most recently used idle environment that is still alive (most recent first keeps
+    /// the rest idle long enough to be scaled in).
+    fn take_idle(&self) -> Option<Arc<Environment>> {
+        let mut idle = self.idle.lock().ok()?;
+        while let Some(env) = idle.pop() {
+            if !env.has_exited() {
+                return Some(env);
+            }
+        }
+        None
+    }
+
+    /// Returns a healthy environment to the warm pool.
+    pub fn release(&self, env: Arc<Environment>) {
+        if env.has_exited() || env.revision != self.record.revision_id {
+            return;
+        }
+        env.mark_idle();
+        if let Ok(mut idle) = self.idle.lock() {
+            idle.push(env);
+        }
+    }
+
+    /// Stops environments idle for longer than `idle_timeout`; returns how many.
+    pub fn scale_in(&self, idle_timeout: Duration) -> usize {
+        let Ok(mut idle) = self.idle.lock() else {
+            return 0;
+        };
+        let before = idle.len();
+        idle.retain(|env| !env.has_exited() && env.idle_for() < idle_timeout);
+        before - idle.len()
+    }
+
+    /// Stops every idle environment and refuses new queued leases (function updated or
+    /// deleted). Busy environments finish their invocation and are then dropped.
+    pub fn shut_down(&self) {
+        self.permits.close();
+        if let Ok(mut idle) = self.idle.lock() {
+            idle.clear();
+        }
+    }
+
+    pub fn stats(&self) -> PoolStats {
+        let idle = self.idle.lock().map(|i| i.len()).unwrap_or(0) as u32;
+        let busy = self.busy.load(Ordering::Relaxed);
+        PoolStats {
+            environments: idle + busy,
+            busy,
+            peak_busy: self.peak.load(Ordering::Relaxed),
+            cold_starts: self.cold.load(Ordering::Relaxed),
+            warm_starts: self.warm.load(Ordering::Relaxed),
+            limit: self.limit,
+        }
+    }
+}

@@ -1,0 +1,474 @@
+//! The `lambda` service: [`FunctionsService`] (configuration, warm pools, the scale-in task)
+//! and the REST-JSON routes of the Lambda API on the shared endpoint
+//! (`/2015-03-31/functions...`, `/2017-10-31/.../concurrency`, `/2016-08-19/account-settings`).
+//!
+//! Must not: implement operations (see [`crate::control`]) or run runtimes (see
+//! [`crate::invoke`]).
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, RwLock, Weak};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{HeaderValue, Method, Response, StatusCode};
+use http_body_util::BodyExt;
+use nuvem_aws::{
+    AwsError, AwsRequest, Body, BoxFuture, IntoAwsError, Protocol, Service, full_body,
+};
+use nuvem_store::Store;
+use serde_json::Value;
+
+use crate::control::{self, Operation};
+use crate::error::{Error, Result};
+use crate::invoker::{InvocationType, InvokeRequest, InvokeResponse, Invoker};
+use crate::logs::LogSink;
+use crate::model::FunctionRecord;
+use crate::pool::{Pool, PoolStats};
+use crate::runtimes::{self, Bootstraps, Shared};
+
+/// The functions section of nuvem's configuration.
+#[derive(Debug, Clone)]
+pub struct FunctionsConfig {
+    pub region: String,
+    pub account_id: String,
+    /// Where packages, bootstraps and logs live (`<data_dir>/functions`).
+    pub data_dir: PathBuf,
+    /// The credentials functions get as their role's (`AWS_ACCESS_KEY_ID`, ...).
+    pub access_key_id: String,
+    pub secret_access_key: String,
+    /// Lambda's account concurrency limit: the most environments one function may run when
+    /// it has no reserved concurrency.
+    pub account_concurrency: u32,
+    /// An environment idle this long is stopped.
+    pub idle_timeout: Duration,
+    /// How long a runtime may take to ask for its first event (Lambda: 10 s).
+    pub init_timeout: Duration,
+    /// The delays before the two retries of a failed asynchronous invocation (Lambda waits
+    /// about one and two minutes; local development wants seconds).
+    pub async_retry_delays: [Duration; 2],
+}
+
+impl FunctionsConfig {
+    pub fn new(data_dir: PathBuf) -> Self {
+        Self {
+            region: "us-east-1".into(),
+            account_id: "000000000000".into(),
+            data_dir,
+            access_key_id: "test".into(),
+            secret_access_key: "test".into(),
+            account_concurrency: 1000,
+            idle_timeout: Duration::from_secs(300),
+            init_timeout: Duration::from_secs(10),
+            async_retry_delays: [Duration::from_secs(1), Duration::from_secs(2)],
+        }
+    }
+}
+
+pub struct Inner {
+    pub store: Store,
+    pub config: FunctionsConfig,
+    boot: Bootstraps,
+    pools: Mutex<HashMap<String, Arc<Pool>>>,
+    endpoint_url: RwLock<Option<String>>,
+}
+
+impl Inner {
+    pub fn code_dir(&self) -> PathBuf {
+        self.config.data_dir.join("code")
+    }
+
+    /// Retires a function's warm environments (after a change or a delete).
+    pub fn drop_pool(&self, name: &str) {
+        if let Some(pool) = self.pools.lock().ok().and_then(|mut p| p.remove(name)) {
+            pool.shut_down();
+        }
+    }
+
+    /// The function's pool, created from the stored record on first use.
+    fn pool(&self, reference: &str, qualifier: Option<&str>) -> Result<Arc<Pool>> {
+        let record = control::lookup(self, reference, qualifier)?;
+        if let Some(p) = self
+            .pools
+            .lock()
+            .ok()
+            .and_then(|p| p.get(&record.name).cloned())
+            && p.record.revision_id == record.revision_id
+        {
+            return Ok(p);
+        }
+        let pool = Arc::new(self.new_pool(record)?);
+        if let Ok(mut pools) = self.pools.lock()
+            && let Some(old) = pools.insert(pool.record.name.clone(), pool.clone())
+        {
+            old.shut_down();
+        }
+        Ok(pool)
+    }
+
+    fn new_pool(&self, record: FunctionRecord) -> Result<Pool> {
+        let shared = Shared {
+            region: self.config.region.clone(),
+            account_id: self.config.account_id.clone(),
+            access_key_id: self.config.access_key_id.clone(),
+            secret_access_key: self.config.secret_access_key.clone(),
+            endpoint_url: self.endpoint_url.read().ok().and_then(|u| u.clone()),
+        };
+        let launch = runtimes::launch(&record, &self.boot, &shared)?;
+        let sink = Arc::new(LogSink::open(
+            &self.config.data_dir.join("logs"),
+            &record.name,
+        ));
+        let limit = record
+            .reserved_concurrency
+            .unwrap_or(self.config.account_concurrency);
+        Ok(Pool::new(record, launch, sink, limit))
+    }
+}
+
+/// Lambda-compatible functions. Cheap to share behind an `Arc`.
+#[derive(Clone)]
+pub struct FunctionsService {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for FunctionsService {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FunctionsService")
+            .field("config", &self.inner.config)
+            .finish()
+    }
+}
+
+impl FunctionsService {
+    /// Opens the service: writes the shipped bootstraps and, inside a Tokio runtime, starts
+    /// the scale-in task (which ends when the service is dropped).
+    pub fn open(store: Store, config: FunctionsConfig) -> Result<Self> {
+        let boot = Bootstraps::install(&config.data_dir.join("runtimes"))?;
+        let inner = Arc::new(Inner {
+            store,
+            config,
+            boot,
+            pools: Mutex::new(HashMap::new()),
+            endpoint_url: RwLock::new(None),
+        });
+        if let Ok(handle) = tokio::runtime::Handle::try_current() {
+            let weak = Arc::downgrade(&inner);
+            let every = (inner.config.idle_timeout / 4)
+                .clamp(Duration::from_millis(10), Duration::from_secs(5));
+            handle.spawn(scale_in_loop(weak, every));
+        }
+        Ok(Self { inner })
+    }
+
+    /// The AWS endpoint functions should call (`AWS_ENDPOINT_URL`), known once the endpoint
+    /// is bound. Environments started afterwards get it.
+    pub fn set_aws_endpoint(&self, url: impl Into<String>) {
+        if let Ok(mut u) = self.inner.endpoint_url.write() {
+            *u = Some(url.into());
+        }
+        if let Ok(mut pools) = self.inner.pools.lock() {
+            for (_, p) in pools.drain() {
+                p.shut_down();
+            }
+        }
+    }
+
+    /// Runs a control-plane operation ("CreateFunction", ...) on its JSON input, as the HTTP
+    /// API does (the manifest's way in). Returns the JSON output.
+    pub fn execute(&self, operation: &str, input: Value) -> std::result::Result<Value, AwsError> {
+        Operation::by_name(operation, &input)
+            .and_then(|op| control::execute(&self.inner, op, input))
+            .map(|(_, v)| v)
+            .map_err(IntoAwsError::into_aws_error)
+    }
+
+    /// Pool counters for a function that has run (current/peak concurrency, cold/warm counts).
+    pub fn stats(&self, function: &str) -> Option<PoolStats> {
+        self.inner
+            .pools
+            .lock()
+            .ok()
+            .and_then(|p| p.get(function).map(|p| p.stats()))
+    }
+
+    /// The log file of a function.
+    pub fn log_path(&self, function: &str) -> PathBuf {
+        self.inner
+            .config
+            .data_dir
+            .join("logs")
+            .join(format!("{function}.log"))
+    }
+
+    async fn handle(&self, request: AwsRequest) -> Result<Response<Body>> {
+        let route = route(
+            &request.parts.method,
+            request.parts.uri.path(),
+            request.parts.uri.query(),
+        )?;
+        let bytes = request
+            .body
+            .collect()
+            .await
+            .map(|b| b.to_bytes())
+            .map_err(|e| Error::InvalidRequestContent(format!("could not read the body: {e}")))?;
+        match route {
+            Route::Invoke {
+                function,
+                qualifier,
+            } => {
+                let header = |name: &str| {
+                    request
+                        .parts
+                        .headers
+                        .get(name)
+                        .and_then(|v| v.to_str().ok())
+                        .map(str::to_string)
+                };
+                let kind = match header("x-amz-invocation-type").as_deref() {
+                    None | Some("RequestResponse") => InvocationType::RequestResponse,
+                    Some("Event") => InvocationType::Event,
+                    Some("DryRun") => InvocationType::DryRun,
+                    Some(other) => {
+                        return Err(Error::Validation(format!(
+                            "1 validation error detected: Value '{other}' at 'invocationType' failed to satisfy constraint: Member must satisfy enum value set: [Event, RequestResponse, DryRun]"
+                        )));
+                    }
+                };
+                let tail = match header("x-amz-log-type").as_deref() {
+                    None | Some("None") => false,
+                    Some("Tail") => true,
+                    Some(other) => {
+                        return Err(Error::Validation(format!(
+                            "1 validation error detected: Value '{other}' at 'logType' failed to satisfy constraint: Member must satisfy enum value set: [None, Tail]"
+                        )));
+                    }
+                };
+                let out = self
+                    .invoke_inner(InvokeRequest {
+                        function,
+                        qualifier,
+                        payload: bytes,
+                        kind,
+                        tail,
+                        client_context: header("x-amz-client-context"),
+                        request_id: request.request_id.as_str().to_string(),
+                    })
+                    .await?;
+                let mut resp = Response::new(full_body(out.payload));
+                *resp.status_mut() = StatusCode::from_u16(out.status).unwrap_or(StatusCode::OK);
+                let h = resp.headers_mut();
+                if out.status == 200 {
+                    h.insert(
+                        http::header::CONTENT_TYPE,
+                        HeaderValue::from_static("application/json"),
+                    );
+                    h.insert(
+                        "x-amz-executed-version",
+                        HeaderValue::from_static("$LATEST"),
+                    );
+                }
+                if let Some(e) = out
+                    .function_error
+                    .and_then(|e| HeaderValue::from_str(&e).ok())
+                {
+                    h.insert("x-amz-function-error", e);
+                }
+                if let Some(l) = out.log_result.and_then(|l| HeaderValue::from_str(&l).ok()) {
+                    h.insert("x-amz-log-result", l);
+                }
+                request.request_id.add_headers(h);
+                Ok(resp)
+            }
+            Route::Control(op) => {
+                let input: Value = if bytes.is_empty() {
+                    Value::Object(Default::default())
+                } else {
+                    serde_json::from_slice(&bytes).map_err(|e| {
+                        Error::InvalidRequestContent(format!(
+                            "Could not parse request body into json: {e}"
+                        ))
+                    })?
+                };
+                let (status, body) = control::execute(&self.inner, op, input)?;
+                let body = if body.is_null() {
+                    Bytes::new()
+                } else {
+                    Bytes::from(body.to_string())
+                };
+                let mut resp = Response::new(full_body(body));
+                *resp.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::OK);
+                if status != 204 {
+                    resp.headers_mut().insert(
+                        http::header::CONTENT_TYPE,
+                        HeaderValue::from_static("application/json"),
+                    );
+                }
+                request.request_id.add_headers(resp.headers_mut());
+                Ok(resp)
+            }
+        }
+    }
+}
+
+/// The Lambda API's resource paths.
+enum Route {
+    Invoke {
+        function: String,
+        qualifier: Option<String>,
+    },
+    Control(Operation),
+}
+
+fn route(method: &Method, path: &str, query: Option<&str>) -> Result<Route> {
+    let q = |name: &str| {
+        query.and_then(|qs| {
+            qs.split('&').find_map(|pair| {
+                let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+                (k == name).then(|| {
+                    percent_encoding::percent_decode_str(v)
+                        .decode_utf8_lossy()
+                        .into_owned()
+                })
+            })
+        })
+    };
+    let segments: Vec<String> = path
+        .trim_end_matches('/')
+        .split('/')
+        .skip(1)
+        .map(|s| {
+            percent_encoding::percent_decode_str(s)
+                .decode_utf8_lossy()
+                .into_owned()
+        })
+        .collect();
+    let segs: Vec<&str> = segments.iter().map(String::as_str).collect();
+    let function = |f: &str| f.to_string();
+    let op = match (method, segs.as_slice()) {
+        (&Method::POST, ["2015-03-31", "functions"]) => Operation::CreateFunction,
+        (&Method::GET, ["2015-03-31", "functions"]) => Operation::ListFunctions {
+            marker: q("Marker"),
+            max_items: q("MaxItems"),
+        },
+        (&Method::GET, ["2015-03-31", "functions", f]) => Operation::GetFunction {
+            function: function(f),
+            qualifier: q("Qualifier"),
+        },
+        (&Method::DELETE, ["2015-03-31", "functions", f]) => Operation::DeleteFunction {
+            function: function(f),
+            qualifier: q("Qualifier"),
+        },
+        (&Method::GET, ["2015-03-31", "functions", f, "configuration"]) => {
+            Operation::GetFunctionConfiguration {
+                function: function(f),
+                qualifier: q("Qualifier"),
+            }
+        }
+        (&Method::PUT, ["2015-03-31", "functions", f, "configuration"]) => {
+            Operation::UpdateFunctionConfiguration {
+                function: function(f),
+            }
+        }
+        (&Method::PUT, ["2015-03-31", "functions", f, "code"]) => Operation::UpdateFunctionCode {
+            function: function(f),
+        },
+        (&Method::POST, ["2015-03-31", "functions", f, "invocations"]) => {
+            return Ok(Route::Invoke {
+                function: function(f),
+                qualifier: q("Qualifier"),
+            });
+        }
+        (&Method::PUT, ["2017-10-31", "functions", f, "concurrency"]) => {
+            Operation::PutFunctionConcurrency {
+                function: function(f),
+            }
+        }
+        (&Method::DELETE, ["2017-10-31", "functions", f, "concurrency"]) => {
+            Operation::DeleteFunctionConcurrency {
+                function: function(f),
+            }
+        }
+        (&Method::GET, ["2019-09-30", "functions", f, "concurrency"]) => {
+            Operation::GetFunctionConcurrency {
+                function: function(f),
+            }
+        }
+        (&Method::GET, ["2016-08-19", "account-settings"]) => Operation::GetAccountSettings,
+        _ => return Err(Error::UnknownOperation),
+    };
+    Ok(Route::Control(op))
+}
+
+impl Service for FunctionsService {
+    fn name(&self) -> &'static str {
+        "lambda"
+    }
+
+    fn protocol(&self) -> Protocol {
+        Protocol::RestJson
+    }
+
+    fn body_handling(&self) -> nuvem_aws::BodyHandling {
+        // A 50 MB zip, base64-encoded, plus JSON: Lambda's own request limit.
+        nuvem_aws::BodyHandling::Buffered {
+            limit: 70 * 1024 * 1024,
+        }
+    }
+
+    fn call(&self, request: AwsRequest) -> BoxFuture<'_, Response<Body>> {
+        Box::pin(async move {
+            let id = request.request_id.clone();
+            match self.handle(request).await {
+                Ok(resp) => resp,
+                Err(e) => e.into_aws_error().to_response(Protocol::RestJson, &id),
+            }
+        })
+    }
+}
+
+impl Invoker for FunctionsService {
+    fn invoke(
+        &self,
+        request: InvokeRequest,
+    ) -> BoxFuture<'_, std::result::Result<InvokeResponse, AwsError>> {
+        Box::pin(async move {
+            self.invoke_inner(request)
+                .await
+                .map_err(IntoAwsError::into_aws_error)
+        })
+    }
+}
+
+impl FunctionsService {
+    async fn invoke_inner(&self, request: InvokeRequest) -> Result<InvokeResponse> {
+        crate::dispatch::invoke(&self.inner, request).await
+    }
+}
+
+impl Inner {
+    pub(crate) fn pool_for(&self, reference: &str, qualifier: Option<&str>) -> Result<Arc<Pool>> {
+        self.pool(reference, qualifier)
+    }
+}
+
+async fn scale_in_loop(inner: Weak<Inner>, every: Duration) {
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        let Some(inner) = inner.upgrade() else { return };
+        let pools: Vec<Arc<Pool>> = inner
+            .pools
+            .lock()
+            .map(|p| p.values().cloned().collect())
+            .unwrap_or_default();
+        for pool in pools {
+            let stopped = pool.scale_in(inner.config.idle_timeout);
+            if stopped > 0 {
+                tracing::debug!(function = %pool.record.name, stopped, "lambda: scaled in idle environments");
+            }
+        }
+    }
+}

@@ -1,0 +1,836 @@
+//! The functions service through its public API (the same handlers the HTTP API and the
+//! manifest use): Python and Node handlers, a `provided` bootstrap, the Runtime API's error
+//! shapes, timeouts, crashes, logs, concurrency, scale-in, async retries and the control
+//! plane. The real store in a temp dir; real `python3` and `node` processes.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use nuvem_functions::{
+    FunctionsConfig, FunctionsService, InvocationType, InvokeRequest, InvokeResponse, Invoker,
+};
+use serde_json::{Value, json};
+
+struct Fixture {
+    service: Arc<FunctionsService>,
+    dir: tempfile::TempDir,
+}
+
+fn fixture() -> Fixture {
+    let dir = tempfile::tempdir().unwrap();
+    let engine =
+        nuvem_store::FjallEngine::open(&dir.path().join("store"), nuvem_store::Durability::Process)
+            .unwrap();
+    let mut config = FunctionsConfig::new(dir.path().join("functions"));
+    config.idle_timeout = Duration::from_secs(1);
+    config.async_retry_delays = [Duration::from_millis(10), Duration::from_millis(10)];
+    let service = FunctionsService::open(nuvem_store::Store::new(engine), config).unwrap();
+    Fixture {
+        service: Arc::new(service),
+        dir,
+    }
+}
+
+impl Fixture {
+    /// Creates a function whose code folder holds `files`, used in place.
+    fn create(
+        &self,
+        name: &str,
+        runtime: &str,
+        handler: &str,
+        files: &[(&str, &str)],
+        extra: Value,
+    ) -> Result<Value, String> {
+        let code = self.dir.path().join("src").join(name);
+        std::fs::create_dir_all(&code).unwrap();
+        for (file, text) in files {
+            write_file(&code.join(file), text);
+        }
+        let mut input = json!({
+            "FunctionName": name, "Runtime": runtime, "Handler": handler,
+            "Role": "arn:aws:iam::000000000000:role/r",
+            "Code": {"S3Bucket": "hot-reload", "S3Key": code.to_string_lossy()},
+        });
+        if let (Some(obj), Value::Object(more)) = (input.as_object_mut(), extra) {
+            obj.extend(more);
+        }
+        self.exec("CreateFunction", input)
+    }
+
+    fn exec(&self, op: &str, input: Value) -> Result<Value, String> {
+        self.service
+            .execute(op, input)
+            .map_err(|e| format!("{} {}: {}", e.status.as_u16(), e.code, e.message))
+    }
+
+    async fn call(
+        &self,
+        name: &str,
+        kind: InvocationType,
+        payload: &str,
+    ) -> Result<InvokeResponse, String> {
+        self.service
+            .invoke(InvokeRequest {
+                function: name.into(),
+                qualifier: None,
+                payload: Bytes::from(payload.to_string()),
+                kind,
+                tail: true,
+                client_context: None,
+                request_id: uuid_like(),
+            })
+            .await
+            .map_err(|e| format!("{} {}: {}", e.status.as_u16(), e.code, e.message))
+    }
+
+    async fn invoke(&self, name: &str, payload: &str) -> InvokeResponse {
+        self.call(name, InvocationType::RequestResponse, payload)
+            .await
+            .unwrap()
+    }
+}
+
+fn uuid_like() -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static N: AtomicU64 = AtomicU64::new(1);
+    format!(
+        "00000000-0000-4000-8000-{:012}",
+        N.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+fn write_file(path: &Path, text: &str) {
+    std::fs::write(path, text).unwrap();
+    if path.file_name().is_some_and(|n| n == "bootstrap") {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+}
+
+fn json_of(r: &InvokeResponse) -> Value {
+    serde_json::from_slice(&r.payload)
+        .unwrap_or_else(|_| json!(String::from_utf8_lossy(&r.payload)))
+}
+
+fn tail(r: &InvokeResponse) -> String {
+    use base64::Engine as _;
+    let b = base64::engine::general_purpose::STANDARD
+        .decode(r.log_result.as_deref().unwrap_or_default())
+        .unwrap();
+    String::from_utf8_lossy(&b).into_owned()
+}
+
+/// One invocation: `expected` is matched as a subset of the answer; `error` is whether
+/// `X-Amz-Function-Error` is set; `log` must appear in the tail.
+#[track_caller]
+fn check(got: &InvokeResponse, expected: Value, error: bool, log: &str) {
+    let body = json_of(got);
+    assert!(
+        subset(&expected, &body),
+        "payload {body} should contain {expected}"
+    );
+    assert_eq!(
+        got.function_error.is_some(),
+        error,
+        "function error flag, payload {body}"
+    );
+    let t = tail(got);
+    assert!(t.contains(log), "log tail {t:?} should contain {log:?}");
+}
+
+fn subset(want: &Value, got: &Value) -> bool {
+    match (want, got) {
+        (Value::Object(w), Value::Object(g)) => w
+            .iter()
+            .all(|(k, v)| g.get(k).is_some_and(|gv| subset(v, gv))),
+        (Value::Array(w), Value::Array(g)) => {
+            w.len() == g.len() && w.iter().zip(g).all(|(w, g)| subset(w, g))
+        }
+        (Value::String(w), Value::String(g)) => g.contains(w.as_str()),
+        _ => want == got,
+    }
+}
+
+const PY: &str = r#"
+import json, logging, os, sys, time
+logger = logging.getLogger()
+logger.setLevel(logging.INFO)
+def handler(event, context):
+    if "sleep" in event: time.sleep(event["sleep"])
+    if "fail" in event: raise ValueError(event["fail"])
+    if "exit" in event: os._exit(event["exit"])
+    if "touch" in event:
+        with open(event["touch"], "a") as f: f.write("x")
+        if event.get("then_fail"): raise RuntimeError("again")
+    print("printed line")
+    logger.info("logged line")
+    return {"event": event, "pid": os.getpid(), "name": context.function_name,
+            "request_id": context.aws_request_id, "remaining": context.get_remaining_time_in_millis(),
+            "arn": context.invoked_function_arn, "memory": context.memory_limit_in_mb,
+            "env": {k: os.environ.get(k) for k in ["AWS_LAMBDA_FUNCTION_NAME", "AWS_REGION", "LAMBDA_TASK_ROOT", "AWS_ACCESS_KEY_ID", "GREETING", "_HANDLER"]}}
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn python_runtime() {
+    let f = fixture();
+    f.create(
+        "py",
+        "python3.12",
+        "app.handler",
+        &[("app.py", PY)],
+        json!({"Environment": {"Variables": {"GREETING": "ola"}}, "Timeout": 1}),
+    )
+    .unwrap();
+    let cold = f.invoke("py", r#"{"a": 1}"#).await;
+    check(
+        &cold,
+        json!({"event": {"a": 1}, "name": "py", "memory": "128", "arn": "arn:aws:lambda:us-east-1:000000000000:function:py",
+        "env": {"AWS_LAMBDA_FUNCTION_NAME": "py", "AWS_REGION": "us-east-1", "AWS_ACCESS_KEY_ID": "test", "GREETING": "ola", "_HANDLER": "app.handler"}}),
+        false,
+        "printed line",
+    );
+    let t = tail(&cold);
+    for part in [
+        "START RequestId: ",
+        "Version: $LATEST",
+        "[INFO]\t",
+        "logged line",
+        "END RequestId: ",
+        "REPORT RequestId: ",
+        "Billed Duration: ",
+        "Max Memory Used: ",
+        "Init Duration: ",
+    ] {
+        assert!(t.contains(part), "cold tail {t:?} lacks {part:?}");
+    }
+    assert!(json_of(&cold)["remaining"].as_u64().unwrap() > 0);
+    let warm = f.invoke("py", "").await;
+    check(&warm, json!({"event": {}}), false, "REPORT");
+    assert_eq!(
+        json_of(&warm)["pid"],
+        json_of(&cold)["pid"],
+        "a warm invoke reuses the environment"
+    );
+    assert!(
+        !tail(&warm).contains("Init Duration"),
+        "no init on a warm start"
+    );
+    check(
+        &f.invoke("py", r#"{"fail": "bad input"}"#).await,
+        json!({"errorType": "ValueError", "errorMessage": "bad input", "stackTrace": ["app.py\", line 7, in handler"]}),
+        true,
+        "[ERROR] ValueError: bad input",
+    );
+    check(
+        &f.invoke("py", r#"{"sleep": 3}"#).await,
+        json!({"errorType": "Sandbox.Timedout", "errorMessage": "Task timed out after 1.00 seconds"}),
+        true,
+        "Status: timeout",
+    );
+    check(
+        &f.invoke("py", r#"{"exit": 3}"#).await,
+        json!({"errorType": "Runtime.ExitError", "errorMessage": "Runtime exited with error: exit status 3"}),
+        true,
+        "Status: error",
+    );
+    let after = f.invoke("py", "{}").await;
+    check(&after, json!({"event": {}}), false, "Init Duration");
+    let s = f.service.stats("py").unwrap();
+    assert_eq!((s.cold_starts, s.warm_starts), (3, 3), "{s:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn python_init_errors() {
+    let f = fixture();
+    f.create(
+        "noimp",
+        "python3.11",
+        "missing.handler",
+        &[("app.py", PY)],
+        json!({}),
+    )
+    .unwrap();
+    check(
+        &f.invoke("noimp", "{}").await,
+        json!({"errorType": "Runtime.ImportModuleError", "errorMessage": "Unable to import module 'missing'"}),
+        true,
+        "Runtime.ImportModuleError",
+    );
+    f.create(
+        "nohandler",
+        "python3.11",
+        "app.nope",
+        &[("app.py", PY)],
+        json!({}),
+    )
+    .unwrap();
+    check(
+        &f.invoke("nohandler", "{}").await,
+        json!({"errorType": "Runtime.HandlerNotFound", "errorMessage": "Handler 'nope' missing on module 'app'"}),
+        true,
+        "",
+    );
+    f.create(
+        "syntax",
+        "python3.11",
+        "app.handler",
+        &[("app.py", "def handler(:\n")],
+        json!({}),
+    )
+    .unwrap();
+    check(
+        &f.invoke("syntax", "{}").await,
+        json!({"errorType": "Runtime.UserCodeSyntaxError"}),
+        true,
+        "",
+    );
+}
+
+const NODE: &str = r#"
+exports.asyncHandler = async (event, context) => {
+  console.log("node says hi");
+  if (event.fail) throw new TypeError(event.fail);
+  if (event.sleep) await new Promise((r) => setTimeout(r, event.sleep));
+  return { event, name: context.functionName, id: context.awsRequestId, remaining: context.getRemainingTimeInMillis(), pid: process.pid, env: process.env.GREETING };
+};
+exports.callbackHandler = (event, context, callback) => {
+  if (event.fail) return callback(new Error(event.fail));
+  setTimeout(() => callback(null, { viaCallback: event }), 5);
+};
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn node_runtime() {
+    let f = fixture();
+    let env = json!({"Environment": {"Variables": {"GREETING": "oi"}}, "Timeout": 1});
+    f.create(
+        "nasync",
+        "nodejs20.x",
+        "index.asyncHandler",
+        &[("index.js", NODE)],
+        env,
+    )
+    .unwrap();
+    f.create(
+        "ncb",
+        "nodejs22.x",
+        "index.callbackHandler",
+        &[("index.js", NODE)],
+        json!({}),
+    )
+    .unwrap();
+    f.create(
+        "nmjs",
+        "nodejs20.x",
+        "app.handler",
+        &[(
+            "app.mjs",
+            "export const handler = async (e) => ({ esm: e });\n",
+        )],
+        json!({}),
+    )
+    .unwrap();
+    let first = f.invoke("nasync", r#"{"x": [1, 2]}"#).await;
+    check(
+        &first,
+        json!({"event": {"x": [1, 2]}, "name": "nasync", "env": "oi"}),
+        false,
+        "\tINFO\tnode says hi",
+    );
+    check(
+        &f.invoke("nasync", r#"{"fail": "nope"}"#).await,
+        json!({"errorType": "TypeError", "errorMessage": "nope"}),
+        true,
+        "Invoke Error",
+    );
+    check(
+        &f.invoke("nasync", r#"{"sleep": 3000}"#).await,
+        json!({"errorType": "Sandbox.Timedout", "errorMessage": "Task timed out after 1.00 seconds"}),
+        true,
+        "",
+    );
+    check(
+        &f.invoke("ncb", r#"{"k": "v"}"#).await,
+        json!({"viaCallback": {"k": "v"}}),
+        false,
+        "START",
+    );
+    check(
+        &f.invoke("ncb", r#"{"fail": "cb failed"}"#).await,
+        json!({"errorType": "Error", "errorMessage": "cb failed"}),
+        true,
+        "",
+    );
+    check(
+        &f.invoke("nmjs", r#"{"m": 1}"#).await,
+        json!({"esm": {"m": 1}}),
+        false,
+        "",
+    );
+    f.create(
+        "nmissing",
+        "nodejs20.x",
+        "nothere.handler",
+        &[("index.js", NODE)],
+        json!({}),
+    )
+    .unwrap();
+    check(
+        &f.invoke("nmissing", "{}").await,
+        json!({"errorType": "Runtime.ImportModuleError"}),
+        true,
+        "",
+    );
+}
+
+/// A `provided` runtime whose bootstrap probes the Runtime API and reports what it saw.
+const PROBE: &str = r#"#!/usr/bin/env python3
+import http.client, json, os
+host, port = os.environ["AWS_LAMBDA_RUNTIME_API"].split(":")
+def call(method, path, body=None):
+    c = http.client.HTTPConnection(host, int(port))
+    c.request(method, "/2018-06-01/runtime" + path, body=body)
+    r = c.getresponse()
+    return r, r.read()
+while True:
+    r, event = call("GET", "/invocation/next")
+    rid = r.getheader("Lambda-Runtime-Aws-Request-Id")
+    seen = {"headers": {k.lower(): v for k, v in r.getheaders() if k.lower().startswith("lambda-runtime")},
+            "event": json.loads(event)}
+    for name, (m, p) in {"wrong_id": ("POST", "/invocation/nope/response"), "late_init_error": ("POST", "/init/error"), "unknown": ("GET", "/nothing")}.items():
+        resp, body = call(m, p, b"{}")
+        seen[name] = [resp.status, json.loads(body) if body else None]
+    if seen["event"].get("as_error"):
+        call("POST", f"/invocation/{rid}/error", json.dumps({"errorMessage": "boom", "errorType": "Custom.Boom"}).encode())
+    else:
+        resp, body = call("POST", f"/invocation/{rid}/response", json.dumps(seen).encode())
+        assert resp.status == 202 and json.loads(body) == {"status": "OK"}
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn provided_runtime_api() {
+    let f = fixture();
+    f.create(
+        "probe",
+        "provided.al2023",
+        "unused",
+        &[("bootstrap", PROBE)],
+        json!({}),
+    )
+    .unwrap();
+    let r = f.invoke("probe", r#"{"hello": "world"}"#).await;
+    let seen = json_of(&r);
+    check(
+        &r,
+        json!({
+            "event": {"hello": "world"},
+            "wrong_id": [400, {"errorType": "InvalidRequestID", "errorMessage": "Invalid request ID"}],
+            "late_init_error": [403, {"errorType": "InvalidStateTransition"}],
+            "headers": {"lambda-runtime-invoked-function-arn": "arn:aws:lambda:us-east-1:000000000000:function:probe", "lambda-runtime-trace-id": "Root=1-"},
+        }),
+        false,
+        "",
+    );
+    assert_eq!(seen["unknown"][0], 404);
+    let h = &seen["headers"];
+    assert!(
+        h["lambda-runtime-aws-request-id"]
+            .as_str()
+            .is_some_and(|s| s.len() == 36)
+    );
+    let deadline: u128 = h["lambda-runtime-deadline-ms"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(
+        deadline > 1_600_000_000_000,
+        "deadline is epoch milliseconds: {deadline}"
+    );
+    check(
+        &f.invoke("probe", r#"{"as_error": true}"#).await,
+        json!({"errorType": "Custom.Boom", "errorMessage": "boom"}),
+        true,
+        "",
+    );
+    // A bootstrap that cannot be started is the function's error, not the API's.
+    f.create(
+        "nobin",
+        "provided",
+        "x",
+        &[("README", "no bootstrap here")],
+        json!({}),
+    )
+    .unwrap();
+    check(
+        &f.invoke("nobin", "{}").await,
+        json!({"errorType": "Runtime.InvalidEntrypoint"}),
+        true,
+        "",
+    );
+}
+
+const SLOW: &str = "import time, os\ndef handler(event, context):\n    time.sleep(event.get('sleep', 0))\n    return os.getpid()\n";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrency_limit_and_scale_in() {
+    let f = fixture();
+    f.create(
+        "slow",
+        "python3.11",
+        "app.handler",
+        &[("app.py", SLOW)],
+        json!({}),
+    )
+    .unwrap();
+    assert_eq!(
+        f.exec(
+            "PutFunctionConcurrency",
+            json!({"FunctionName": "slow", "ReservedConcurrentExecutions": 2})
+        )
+        .unwrap(),
+        json!({"ReservedConcurrentExecutions": 2})
+    );
+    let mut tasks = Vec::new();
+    for _ in 0..5 {
+        let service = f.service.clone();
+        tasks.push(tokio::spawn(async move {
+            let request = InvokeRequest {
+                function: "slow".into(),
+                qualifier: None,
+                payload: Bytes::from_static(br#"{"sleep": 0.5}"#),
+                kind: InvocationType::RequestResponse,
+                tail: false,
+                client_context: None,
+                request_id: uuid_like(),
+            };
+            service
+                .invoke(request)
+                .await
+                .map_err(|e| format!("{} {}: {}", e.status.as_u16(), e.code, e.message))
+        }));
+    }
+    let mut results = Vec::new();
+    for t in tasks {
+        results.push(t.await.unwrap());
+    }
+    let ok: Vec<_> = results.iter().filter_map(|r| r.as_ref().ok()).collect();
+    let throttled = results
+        .iter()
+        .filter(|r| {
+            r.as_ref()
+                .is_err_and(|e| e.starts_with("429 TooManyRequestsException"))
+        })
+        .count();
+    assert_eq!((ok.len(), throttled), (2, 3), "{results:?}");
+    let s = f.service.stats("slow").unwrap();
+    assert_eq!((s.environments, s.peak_busy, s.limit), (2, 2, 2), "{s:?}");
+    // Idle past the idle timeout (1 s here): the environments are stopped.
+    let mut waited = 0;
+    while f.service.stats("slow").unwrap().environments > 0 && waited < 100 {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        waited += 1;
+    }
+    assert_eq!(
+        f.service.stats("slow").unwrap().environments,
+        0,
+        "scaled in"
+    );
+    // Reserved concurrency 0 throttles everything.
+    f.exec(
+        "PutFunctionConcurrency",
+        json!({"FunctionName": "slow", "ReservedConcurrentExecutions": 0}),
+    )
+    .unwrap();
+    let e = f
+        .call("slow", InvocationType::RequestResponse, "{}")
+        .await
+        .unwrap_err();
+    assert!(
+        e.starts_with("429 TooManyRequestsException: Rate Exceeded."),
+        "{e}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn async_and_dry_run() {
+    let f = fixture();
+    f.create(
+        "py",
+        "python3.11",
+        "app.handler",
+        &[("app.py", PY)],
+        json!({}),
+    )
+    .unwrap();
+    let marker = f.dir.path().join("marker");
+    let retried = f.dir.path().join("retried");
+    let dry = f.call("py", InvocationType::DryRun, "{}").await.unwrap();
+    assert_eq!((dry.status, dry.payload.len()), (204, 0));
+    let ev = f
+        .call(
+            "py",
+            InvocationType::Event,
+            &json!({"touch": marker}).to_string(),
+        )
+        .await
+        .unwrap();
+    assert_eq!((ev.status, ev.payload.len()), (202, 0));
+    f.call(
+        "py",
+        InvocationType::Event,
+        &json!({"touch": retried, "then_fail": true}).to_string(),
+    )
+    .await
+    .unwrap();
+    let count = |p: &Path| std::fs::read_to_string(p).map(|s| s.len()).unwrap_or(0);
+    for _ in 0..200 {
+        if count(&marker) == 1 && count(&retried) == 3 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    assert_eq!(count(&marker), 1, "the event ran once");
+    assert_eq!(
+        count(&retried),
+        3,
+        "a failing event runs once and is retried twice"
+    );
+    let e = f
+        .call("missing", InvocationType::DryRun, "{}")
+        .await
+        .unwrap_err();
+    assert_eq!(
+        e,
+        "404 ResourceNotFoundException: Function not found: arn:aws:lambda:us-east-1:000000000000:function:missing"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn invoke_api_errors() {
+    let f = fixture();
+    f.create(
+        "py",
+        "python3.11",
+        "app.handler",
+        &[("app.py", PY)],
+        json!({}),
+    )
+    .unwrap();
+    #[track_caller]
+    fn check_err(got: Result<InvokeResponse, String>, want: &str) {
+        let e = got.unwrap_err();
+        assert!(e.starts_with(want), "{e} should start with {want}");
+    }
+    check_err(
+        f.call("py", InvocationType::RequestResponse, "{not json")
+            .await,
+        "400 InvalidRequestContentException: Could not parse request body into json",
+    );
+    check_err(
+        f.call(
+            "py",
+            InvocationType::RequestResponse,
+            &"1".repeat(6_291_457),
+        )
+        .await,
+        "413 RequestTooLargeException",
+    );
+    check_err(
+        f.call("py", InvocationType::Event, &"1".repeat(262_145))
+            .await,
+        "413 RequestTooLargeException",
+    );
+    check_err(
+        f.call("nope", InvocationType::RequestResponse, "{}").await,
+        "404 ResourceNotFoundException: Function not found: arn:aws:lambda:us-east-1:000000000000:function:nope",
+    );
+    check_err(
+        f.call("py:prod", InvocationType::RequestResponse, "{}")
+            .await,
+        "404 ResourceNotFoundException: Function not found: arn:aws:lambda:us-east-1:000000000000:function:py:prod",
+    );
+    check_err(
+        f.call("bad name!", InvocationType::RequestResponse, "{}")
+            .await,
+        "400 ValidationException",
+    );
+    // Qualified and ARN references to $LATEST work.
+    for name in [
+        "py:$LATEST",
+        "arn:aws:lambda:us-east-1:000000000000:function:py",
+        "000000000000:function:py",
+    ] {
+        check(
+            &f.invoke(name, "[1]").await,
+            json!({"event": [1]}),
+            false,
+            "",
+        );
+    }
+}
+
+#[test]
+fn control_plane() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let _guard = rt.enter();
+    let f = fixture();
+    #[track_caller]
+    fn check_op(got: Result<Value, String>, want: Result<Value, &str>) {
+        match (got, want) {
+            (Ok(g), Ok(w)) => assert!(subset(&w, &g), "{g} should contain {w}"),
+            (Err(g), Err(w)) => assert!(g.starts_with(w), "{g} should start with {w}"),
+            (g, w) => panic!("got {g:?}, want {w:?}"),
+        }
+    }
+    let py = [("app.py", PY)];
+    check_op(
+        f.create(
+            "a",
+            "python3.12",
+            "app.handler",
+            &py,
+            json!({"Timeout": 30, "MemorySize": 256, "Description": "first"}),
+        ),
+        Ok(json!({
+        "FunctionName": "a", "FunctionArn": "arn:aws:lambda:us-east-1:000000000000:function:a", "Runtime": "python3.12",
+        "Handler": "app.handler", "Timeout": 30, "MemorySize": 256, "Description": "first", "Version": "$LATEST",
+        "State": "Active", "LastUpdateStatus": "Successful", "PackageType": "Zip", "LastModified": "+0000"})),
+    );
+    check_op(
+        f.create("a", "python3.12", "app.handler", &py, json!({})),
+        Err("409 ResourceConflictException: Function already exist: a"),
+    );
+    check_op(
+        f.create("b", "cobol85", "app.handler", &py, json!({})),
+        Err("400 InvalidParameterValueException: Value cobol85 at 'runtime'"),
+    );
+    check_op(
+        f.create(
+            "c",
+            "python3.12",
+            "app.handler",
+            &py,
+            json!({"Timeout": 901}),
+        ),
+        Err("400 ValidationException: 1 validation error detected: Value '901' at 'timeout'"),
+    );
+    check_op(
+        f.create(
+            "d",
+            "python3.12",
+            "app.handler",
+            &py,
+            json!({"MemorySize": 64}),
+        ),
+        Err("400 ValidationException: 1 validation error detected: Value '64' at 'memorySize'"),
+    );
+    check_op(
+        f.create(
+            "e",
+            "python3.12",
+            "app.handler",
+            &py,
+            json!({"Environment": {"Variables": {"AWS_REGION": "x"}}}),
+        ),
+        Err(
+            "400 InvalidParameterValueException: Lambda was unable to configure your environment variables",
+        ),
+    );
+    check_op(f.exec("CreateFunction", json!({"FunctionName": "f", "Runtime": "python3.12", "Handler": "a.b", "Code": {"S3Bucket": "some-bucket", "S3Key": "k.zip"}})), Err("400 InvalidParameterValueException"));
+    check_op(f.exec("CreateFunction", json!({"FunctionName": "g", "Runtime": "python3.12", "Handler": "a.b", "Code": {"ZipFile": "bm90IGEgemlw"}})), Err("400 InvalidParameterValueException: Could not unzip uploaded file"));
+    check_op(
+        f.exec(
+            "CreateFunction",
+            json!({"FunctionName": "h", "Runtime": "nodejs20.x", "Code": {"ZipFile": ""}}),
+        ),
+        Err("400 InvalidParameterValueException: Handler is required"),
+    );
+    check_op(
+        f.exec("GetFunction", json!({"FunctionName": "zzz"})),
+        Err(
+            "404 ResourceNotFoundException: Function not found: arn:aws:lambda:us-east-1:000000000000:function:zzz",
+        ),
+    );
+    check_op(
+        f.exec("GetFunction", json!({"FunctionName": "a"})),
+        Ok(json!({"Configuration": {"FunctionName": "a"}, "Code": {"RepositoryType": "S3"}})),
+    );
+    check_op(
+        f.exec(
+            "UpdateFunctionConfiguration",
+            json!({"FunctionName": "a", "Timeout": 5, "Environment": {"Variables": {"K": "v"}}}),
+        ),
+        Ok(json!({"Timeout": 5, "MemorySize": 256, "Environment": {"Variables": {"K": "v"}}})),
+    );
+    check_op(
+        f.exec("GetFunctionConfiguration", json!({"FunctionName": "a"})),
+        Ok(json!({"Timeout": 5})),
+    );
+    for n in ["b1", "b2", "b3"] {
+        f.create(n, "python3.12", "app.handler", &py, json!({}))
+            .unwrap();
+    }
+    check_op(f.exec("ListFunctions", json!({})), Ok(json!({})));
+    let names = |v: &Value| {
+        v["Functions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["FunctionName"].as_str().unwrap().to_string())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        names(&f.exec("ListFunctions", json!({})).unwrap()),
+        ["a", "b1", "b2", "b3"]
+    );
+    check_op(
+        f.exec(
+            "PutFunctionConcurrency",
+            json!({"FunctionName": "a", "ReservedConcurrentExecutions": -1}),
+        ),
+        Err("400 ValidationException"),
+    );
+    check_op(
+        f.exec(
+            "PutFunctionConcurrency",
+            json!({"FunctionName": "a", "ReservedConcurrentExecutions": 5000}),
+        ),
+        Err("400 InvalidParameterValueException"),
+    );
+    check_op(
+        f.exec(
+            "PutFunctionConcurrency",
+            json!({"FunctionName": "a", "ReservedConcurrentExecutions": 7}),
+        ),
+        Ok(json!({"ReservedConcurrentExecutions": 7})),
+    );
+    check_op(
+        f.exec("GetFunctionConcurrency", json!({"FunctionName": "a"})),
+        Ok(json!({"ReservedConcurrentExecutions": 7})),
+    );
+    check_op(
+        f.exec("GetFunction", json!({"FunctionName": "a"})),
+        Ok(json!({"Concurrency": {"ReservedConcurrentExecutions": 7}})),
+    );
+    check_op(
+        f.exec("GetAccountSettings", json!({})),
+        Ok(
+            json!({"AccountLimit": {"ConcurrentExecutions": 1000, "UnreservedConcurrentExecutions": 993}, "AccountUsage": {"FunctionCount": 4}}),
+        ),
+    );
+    check_op(
+        f.exec("DeleteFunction", json!({"FunctionName": "b2"})),
+        Ok(Value::Null),
+    );
+    check_op(
+        f.exec("DeleteFunction", json!({"FunctionName": "b2"})),
+        Err("404 ResourceNotFoundException"),
+    );
+    assert_eq!(
+        names(&f.exec("ListFunctions", json!({})).unwrap()),
+        ["a", "b1", "b3"]
+    );
+}

@@ -1,0 +1,253 @@
+//! Test harness: a gateway on a real store in a temp dir, an in-test functions port whose
+//! functions are closures, and a small HTTP backend that echoes what it received.
+
+use std::collections::HashMap;
+use std::convert::Infallible;
+use std::sync::{Arc, Mutex};
+
+use bytes::Bytes;
+use http::{HeaderMap, Method, Request, StatusCode};
+use http_body_util::BodyExt;
+use nuvem_aws::{BoxFuture, full_body};
+use nuvem_gateway::{Gateway, GatewayConfig, InvokeError, InvokeResult, LambdaInvoker};
+use nuvem_store::{Durability, FjallEngine, Store};
+use serde_json::{Value, json};
+
+pub type Function =
+    Arc<dyn Fn(Value) -> BoxFuture<'static, Result<InvokeResult, InvokeError>> + Send + Sync>;
+
+/// The functions port for tests: named closures, and every event they received.
+#[derive(Default)]
+pub struct Functions {
+    pub functions: Mutex<HashMap<String, Function>>,
+    pub events: Mutex<Vec<(String, Value)>>,
+}
+
+impl LambdaInvoker for Functions {
+    fn invoke(
+        &self,
+        function: &str,
+        payload: Bytes,
+    ) -> BoxFuture<'_, Result<InvokeResult, InvokeError>> {
+        let name = function.rsplit(':').next().unwrap_or(function).to_string();
+        let event: Value = serde_json::from_slice(&payload).expect("events are JSON");
+        self.events
+            .lock()
+            .unwrap()
+            .push((name.clone(), event.clone()));
+        let f = self.functions.lock().unwrap().get(&name).cloned();
+        Box::pin(async move {
+            match f {
+                Some(f) => f(event).await,
+                None => Err(InvokeError::NotFound(name)),
+            }
+        })
+    }
+}
+
+pub struct Harness {
+    pub gw: Arc<Gateway>,
+    pub fns: Arc<Functions>,
+    _dir: tempfile::TempDir,
+}
+
+pub struct Reply {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: Bytes,
+}
+
+impl Reply {
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+
+    pub fn json(&self) -> Value {
+        serde_json::from_slice(&self.body).unwrap_or(Value::Null)
+    }
+
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+}
+
+impl Harness {
+    pub fn new() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::new(FjallEngine::open(dir.path(), Durability::Process).unwrap());
+        let gw = Gateway::open(
+            store,
+            GatewayConfig {
+                region: "us-east-1".into(),
+                account_id: "000000000000".into(),
+            },
+        )
+        .unwrap();
+        let fns = Arc::new(Functions::default());
+        gw.set_invoker(fns.clone());
+        Self {
+            gw: Arc::new(gw),
+            fns,
+            _dir: dir,
+        }
+    }
+
+    /// Registers a function that answers every event with `f(event)`.
+    pub fn function(
+        &self,
+        name: &str,
+        f: impl Fn(Value) -> Result<InvokeResult, InvokeError> + Send + Sync + 'static,
+    ) {
+        let f = Arc::new(f);
+        self.fns.functions.lock().unwrap().insert(
+            name.into(),
+            Arc::new(move |ev| {
+                let f = f.clone();
+                Box::pin(async move { f(ev) })
+            }),
+        );
+    }
+
+    /// Registers a function that always returns `output`.
+    pub fn canned(&self, name: &str, output: &str) {
+        let output = output.to_string();
+        self.function(name, move |_| Ok(InvokeResult::ok(output.clone())));
+    }
+
+    pub fn last_event(&self) -> Value {
+        self.fns
+            .events
+            .lock()
+            .unwrap()
+            .last()
+            .map(|e| e.1.clone())
+            .unwrap_or(Value::Null)
+    }
+
+    /// A management operation that must succeed.
+    pub fn op(&self, method: &str, path: &str, input: Value) -> Value {
+        let m = Method::from_bytes(method.as_bytes()).unwrap();
+        match self.gw.route_management(&m, path, &input) {
+            Ok((_, v)) => v,
+            Err(e) => panic!("{method} {path}: {e}"),
+        }
+    }
+
+    /// An API with one integration per (route key, integration) and a `$default` stage.
+    pub fn api(&self, routes: &[(&str, Value)]) -> String {
+        self.api_with(
+            json!({"name": "t", "protocolType": "HTTP"}),
+            routes,
+            json!({"stageName": "$default"}),
+        )
+    }
+
+    pub fn api_with(&self, create: Value, routes: &[(&str, Value)], stage: Value) -> String {
+        let api = self.op("POST", "/v2/apis", create);
+        let id = api["apiId"].as_str().unwrap().to_string();
+        for (key, integration) in routes {
+            let i = self.op(
+                "POST",
+                &format!("/v2/apis/{id}/integrations"),
+                integration.clone(),
+            );
+            self.op(
+                "POST",
+                &format!("/v2/apis/{id}/routes"),
+                json!({"routeKey": key, "target": format!("integrations/{}", i["integrationId"].as_str().unwrap())}),
+            );
+        }
+        self.op("POST", &format!("/v2/apis/{id}/stages"), stage);
+        id
+    }
+
+    pub async fn send(&self, api: &str, req: Request<Bytes>) -> Reply {
+        let (parts, body) = req.into_parts();
+        let req = Request::from_parts(parts, full_body(body));
+        let resp = self.gw.handle(api, req).await;
+        let (parts, body) = resp.into_parts();
+        Reply {
+            status: parts.status,
+            headers: parts.headers,
+            body: body
+                .collect()
+                .await
+                .map(|c| c.to_bytes())
+                .unwrap_or_default(),
+        }
+    }
+
+    pub async fn get(&self, api: &str, uri: &str) -> Reply {
+        self.send(api, Request::get(uri).body(Bytes::new()).unwrap())
+            .await
+    }
+}
+
+pub fn lambda(name: &str, version: &str) -> Value {
+    json!({
+        "integrationType": "AWS_PROXY",
+        "integrationUri": format!("arn:aws:lambda:us-east-1:000000000000:function:{name}"),
+        "payloadFormatVersion": version,
+    })
+}
+
+pub fn http_integration(url: &str) -> Value {
+    json!({"integrationType": "HTTP_PROXY", "integrationUri": url, "integrationMethod": "ANY"})
+}
+
+/// A backend on 127.0.0.1:0 that answers with a JSON echo of the request (method, path
+/// with query, headers, body) and `x-backend: yes`; `/slow` waits a second first.
+pub async fn echo_backend() -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        loop {
+            let Ok((stream, _)) = listener.accept().await else {
+                return;
+            };
+            tokio::spawn(async move {
+                let svc =
+                    hyper::service::service_fn(|req: Request<hyper::body::Incoming>| async move {
+                        let (parts, body) = req.into_parts();
+                        if parts.uri.path() == "/slow" {
+                            tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+                        }
+                        let body = body
+                            .collect()
+                            .await
+                            .map(|c| c.to_bytes())
+                            .unwrap_or_default();
+                        let headers: serde_json::Map<String, Value> = parts
+                            .headers
+                            .iter()
+                            .map(|(k, v)| (k.to_string(), json!(v.to_str().unwrap_or(""))))
+                            .collect();
+                        let echo = json!({
+                            "method": parts.method.as_str(),
+                            "uri": parts.uri.to_string(),
+                            "headers": headers,
+                            "body": String::from_utf8_lossy(&body),
+                        });
+                        let resp = hyper::Response::builder()
+                            .status(if parts.uri.path() == "/teapot" {
+                                418
+                            } else {
+                                200
+                            })
+                            .header("content-type", "application/json")
+                            .header("x-backend", "yes")
+                            .header("set-cookie", "a=1")
+                            .header("set-cookie", "b=2")
+                            .body(http_body_util::Full::new(Bytes::from(echo.to_string())))
+                            .unwrap();
+                        Ok::<_, Infallible>(resp)
+                    });
+                let io = hyper_util::rt::TokioIo::new(stream);
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(io, svc)
+                    .await;
+            });
+        }
+    });
+    format!("http://{addr}")
+}

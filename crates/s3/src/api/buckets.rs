@@ -1,0 +1,250 @@
+//! Bucket operations: create/head/list/delete, location, versioning answers, and the policy,
+//! CORS and website documents.
+
+use s3s::S3Request;
+use s3s::dto::*;
+
+use super::{Handler, timestamp};
+use crate::error::Error;
+use crate::policy;
+use crate::store::{CorsRule, Website};
+
+type Res<T> = Result<T, Error>;
+
+impl Handler {
+    pub(crate) async fn create_bucket(
+        &self,
+        req: S3Request<CreateBucketInput>,
+    ) -> Res<CreateBucketOutput> {
+        let input = req.input;
+        let region = input
+            .create_bucket_configuration
+            .and_then(|c| c.location_constraint)
+            .map(|l| l.as_str().to_string())
+            .unwrap_or_else(|| self.region.clone());
+        self.store.create_bucket(&input.bucket, &region)?;
+        Ok(CreateBucketOutput {
+            location: Some(format!("/{}", input.bucket)),
+        })
+    }
+
+    pub(crate) async fn head_bucket(
+        &self,
+        req: S3Request<HeadBucketInput>,
+    ) -> Res<HeadBucketOutput> {
+        let b = self.store.bucket(&req.input.bucket)?;
+        Ok(HeadBucketOutput {
+            bucket_region: Some(b.region),
+            ..Default::default()
+        })
+    }
+
+    pub(crate) async fn list_buckets(
+        &self,
+        _req: S3Request<ListBucketsInput>,
+    ) -> Res<ListBucketsOutput> {
+        let buckets = self
+            .store
+            .list_buckets()?
+            .into_iter()
+            .map(|b| Bucket {
+                bucket_region: Some(b.region),
+                creation_date: Some(timestamp(b.created_ms)),
+                name: Some(b.name),
+            })
+            .collect();
+        Ok(ListBucketsOutput {
+            buckets: Some(buckets),
+            owner: Some(super::list::owner()),
+            ..Default::default()
+        })
+    }
+
+    pub(crate) async fn delete_bucket(
+        &self,
+        req: S3Request<DeleteBucketInput>,
+    ) -> Res<DeleteBucketOutput> {
+        self.store.delete_bucket(&req.input.bucket).await?;
+        Ok(DeleteBucketOutput {})
+    }
+
+    pub(crate) async fn get_bucket_location(
+        &self,
+        req: S3Request<GetBucketLocationInput>,
+    ) -> Res<GetBucketLocationOutput> {
+        let b = self.store.bucket(&req.input.bucket)?;
+        // us-east-1 is reported as an empty LocationConstraint
+        // (https://docs.aws.amazon.com/AmazonS3/latest/API/API_GetBucketLocation.html).
+        let location = (b.region != "us-east-1").then(|| BucketLocationConstraint::from(b.region));
+        Ok(GetBucketLocationOutput {
+            location_constraint: location,
+        })
+    }
+
+    /// Buckets are never versioned: no `Status` means "never enabled".
+    pub(crate) async fn get_bucket_versioning(
+        &self,
+        req: S3Request<GetBucketVersioningInput>,
+    ) -> Res<GetBucketVersioningOutput> {
+        self.store.bucket(&req.input.bucket)?;
+        Ok(GetBucketVersioningOutput::default())
+    }
+
+    pub(crate) async fn put_bucket_policy(
+        &self,
+        req: S3Request<PutBucketPolicyInput>,
+    ) -> Res<PutBucketPolicyOutput> {
+        let input = req.input;
+        policy::validate(&input.policy, &input.bucket)?;
+        self.store.update_bucket(&input.bucket, |b| {
+            b.policy = Some(input.policy.clone());
+            Ok(())
+        })?;
+        Ok(PutBucketPolicyOutput {})
+    }
+
+    pub(crate) async fn get_bucket_policy(
+        &self,
+        req: S3Request<GetBucketPolicyInput>,
+    ) -> Res<GetBucketPolicyOutput> {
+        let b = self.store.bucket(&req.input.bucket)?;
+        match b.policy {
+            Some(p) => Ok(GetBucketPolicyOutput { policy: Some(p) }),
+            None => Err(Error::NoSuchBucketPolicy(b.name)),
+        }
+    }
+
+    pub(crate) async fn delete_bucket_policy(
+        &self,
+        req: S3Request<DeleteBucketPolicyInput>,
+    ) -> Res<DeleteBucketPolicyOutput> {
+        self.store.update_bucket(&req.input.bucket, |b| {
+            b.policy = None;
+            Ok(())
+        })?;
+        Ok(DeleteBucketPolicyOutput {})
+    }
+
+    pub(crate) async fn put_bucket_cors(
+        &self,
+        req: S3Request<PutBucketCorsInput>,
+    ) -> Res<PutBucketCorsOutput> {
+        let input = req.input;
+        let rules: Vec<CorsRule> = input
+            .cors_configuration
+            .cors_rules
+            .into_iter()
+            .map(|r| CorsRule {
+                allowed_origins: r.allowed_origins,
+                allowed_methods: r.allowed_methods,
+                allowed_headers: r.allowed_headers.unwrap_or_default(),
+                expose_headers: r.expose_headers.unwrap_or_default(),
+                max_age_seconds: r.max_age_seconds,
+            })
+            .collect();
+        for r in &rules {
+            if let Some(m) = r
+                .allowed_methods
+                .iter()
+                .find(|m| !["GET", "PUT", "HEAD", "POST", "DELETE"].contains(&m.as_str()))
+            {
+                return Err(Error::InvalidRequest(format!(
+                    "Found unsupported HTTP method in CORS config. Unsupported method is {m}"
+                )));
+            }
+        }
+        self.store.update_bucket(&input.bucket, |b| {
+            b.cors = Some(rules.clone());
+            Ok(())
+        })?;
+        Ok(PutBucketCorsOutput {})
+    }
+
+    pub(crate) async fn get_bucket_cors(
+        &self,
+        req: S3Request<GetBucketCorsInput>,
+    ) -> Res<GetBucketCorsOutput> {
+        let b = self.store.bucket(&req.input.bucket)?;
+        let Some(rules) = b.cors else {
+            return Err(Error::NoSuchCorsConfiguration(b.name));
+        };
+        Ok(GetBucketCorsOutput {
+            cors_rules: Some(
+                rules
+                    .into_iter()
+                    .map(|r| CORSRule {
+                        allowed_headers: Some(r.allowed_headers).filter(|v| !v.is_empty()),
+                        allowed_methods: r.allowed_methods,
+                        allowed_origins: r.allowed_origins,
+                        expose_headers: Some(r.expose_headers).filter(|v| !v.is_empty()),
+                        id: None,
+                        max_age_seconds: r.max_age_seconds,
+                    })
+                    .collect(),
+            ),
+        })
+    }
+
+    pub(crate) async fn delete_bucket_cors(
+        &self,
+        req: S3Request<DeleteBucketCorsInput>,
+    ) -> Res<DeleteBucketCorsOutput> {
+        self.store.update_bucket(&req.input.bucket, |b| {
+            b.cors = None;
+            Ok(())
+        })?;
+        Ok(DeleteBucketCorsOutput {})
+    }
+
+    pub(crate) async fn put_bucket_website(
+        &self,
+        req: S3Request<PutBucketWebsiteInput>,
+    ) -> Res<PutBucketWebsiteOutput> {
+        let input = req.input;
+        let w = input.website_configuration;
+        let website = Website {
+            index_document: w.index_document.map(|d| d.suffix),
+            error_document: w.error_document.map(|d| d.key),
+        };
+        if website
+            .index_document
+            .as_deref()
+            .is_some_and(|s| s.is_empty() || s.contains('/'))
+        {
+            return Err(Error::InvalidArgument(
+                "The IndexDocument Suffix is not well formed".into(),
+            ));
+        }
+        self.store.update_bucket(&input.bucket, |b| {
+            b.website = Some(website.clone());
+            Ok(())
+        })?;
+        Ok(PutBucketWebsiteOutput {})
+    }
+
+    pub(crate) async fn get_bucket_website(
+        &self,
+        req: S3Request<GetBucketWebsiteInput>,
+    ) -> Res<GetBucketWebsiteOutput> {
+        let b = self.store.bucket(&req.input.bucket)?;
+        let Some(w) = b.website else {
+            return Err(Error::NoSuchWebsiteConfiguration(b.name));
+        };
+        Ok(GetBucketWebsiteOutput {
+            index_document: w.index_document.map(|suffix| IndexDocument { suffix }),
+            error_document: w.error_document.map(|key| ErrorDocument { key }),
+            ..Default::default()
+        })
+    }
+
+    pub(crate) async fn delete_bucket_website(
+        &self,
+        req: S3Request<DeleteBucketWebsiteInput>,
+    ) -> Res<DeleteBucketWebsiteOutput> {
+        self.store.update_bucket(&req.input.bucket, |b| {
+            b.website = None;
+            Ok(())
+        })?;
+        Ok(DeleteBucketWebsiteOutput {})
+    }
+}

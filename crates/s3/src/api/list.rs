@@ -1,0 +1,221 @@
+//! Listings: ListObjectsV2, ListObjects (v1, marker), ListObjectVersions (every object is its
+//! own only version, `null`), with `encoding-type=url`.
+
+use base64::Engine as _;
+use s3s::S3Request;
+use s3s::dto::*;
+
+use super::{Handler, quoted, timestamp};
+use crate::error::Error;
+use crate::store::listing::{ListPage, ListQuery};
+
+type Res<T> = Result<T, Error>;
+
+const MAX_KEYS: usize = 1000;
+
+/// nuvem's single account, as S3 reports owners.
+pub(crate) fn owner() -> Owner {
+    Owner {
+        display_name: Some("nuvem".into()),
+        id: Some("75aa57f09aa0c8caeab4f8c24e99d10f8e7faeebf76c078efc7c6caea54ba06a".into()),
+    }
+}
+
+const URL_ENCODE: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'_')
+    .remove(b'.')
+    .remove(b'~')
+    .remove(b'/');
+
+struct Encoder(bool);
+
+impl Encoder {
+    fn new(e: Option<&EncodingType>) -> Self {
+        Self(e.is_some_and(|e| e.as_str() == EncodingType::URL))
+    }
+    fn apply(&self, s: String) -> String {
+        if self.0 {
+            percent_encoding::utf8_percent_encode(&s, URL_ENCODE).to_string()
+        } else {
+            s
+        }
+    }
+}
+
+fn max_keys(m: Option<i32>) -> Res<usize> {
+    match m {
+        None => Ok(MAX_KEYS),
+        Some(n) if n < 0 => Err(Error::InvalidArgument("max-keys cannot be negative".into())),
+        Some(n) => Ok(usize::try_from(n).unwrap_or(MAX_KEYS).min(MAX_KEYS)),
+    }
+}
+
+fn contents(page: &ListPage, enc: &Encoder, fetch_owner: bool) -> Vec<Object> {
+    page.objects
+        .iter()
+        .map(|(k, m)| Object {
+            key: Some(enc.apply(k.clone())),
+            e_tag: Some(quoted(&m.etag)),
+            last_modified: Some(timestamp(m.last_modified_ms)),
+            size: i64::try_from(m.size).ok(),
+            storage_class: Some(ObjectStorageClass::from_static(
+                ObjectStorageClass::STANDARD,
+            )),
+            owner: fetch_owner.then(owner),
+            checksum_algorithm: m
+                .checksum
+                .as_ref()
+                .map(|c| vec![ChecksumAlgorithm::from(c.algorithm.name().to_string())]),
+            ..Default::default()
+        })
+        .collect()
+}
+
+fn prefixes(page: &ListPage, enc: &Encoder) -> Option<Vec<CommonPrefix>> {
+    Some(
+        page.common_prefixes
+            .iter()
+            .map(|p| CommonPrefix {
+                prefix: Some(enc.apply(p.clone())),
+            })
+            .collect::<Vec<_>>(),
+    )
+    .filter(|v| !v.is_empty())
+}
+
+impl Handler {
+    pub(crate) async fn list_objects_v2(
+        &self,
+        req: S3Request<ListObjectsV2Input>,
+    ) -> Res<ListObjectsV2Output> {
+        let input = req.input;
+        let start_after = match &input.continuation_token {
+            Some(t) => Some(
+                base64::engine::general_purpose::URL_SAFE_NO_PAD
+                    .decode(t)
+                    .ok()
+                    .and_then(|b| String::from_utf8(b).ok())
+                    .ok_or_else(|| {
+                        Error::InvalidArgument(
+                            "The continuation token provided is incorrect".into(),
+                        )
+                    })?,
+            ),
+            None => input.start_after.clone(),
+        };
+        let q = ListQuery {
+            prefix: input.prefix.clone().unwrap_or_default(),
+            delimiter: input.delimiter.clone(),
+            start_after,
+            max_keys: max_keys(input.max_keys)?,
+        };
+        let page = self.store.list_objects(&input.bucket, &q)?;
+        let enc = Encoder::new(input.encoding_type.as_ref());
+        let next = page
+            .truncated
+            .then(|| {
+                page.last
+                    .as_ref()
+                    .map(|l| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(l))
+            })
+            .flatten();
+        Ok(ListObjectsV2Output {
+            name: Some(input.bucket),
+            prefix: Some(enc.apply(q.prefix.clone())),
+            max_keys: input.max_keys.or(Some(1000)),
+            key_count: i32::try_from(page.objects.len() + page.common_prefixes.len()).ok(),
+            continuation_token: input.continuation_token,
+            is_truncated: Some(page.truncated),
+            next_continuation_token: next,
+            contents: Some(contents(&page, &enc, input.fetch_owner.unwrap_or(false))),
+            common_prefixes: prefixes(&page, &enc),
+            delimiter: input.delimiter.map(|d| enc.apply(d)),
+            encoding_type: input.encoding_type,
+            start_after: input.start_after.map(|s| enc.apply(s)),
+            ..Default::default()
+        })
+    }
+
+    pub(crate) async fn list_objects(
+        &self,
+        req: S3Request<ListObjectsInput>,
+    ) -> Res<ListObjectsOutput> {
+        let input = req.input;
+        let q = ListQuery {
+            prefix: input.prefix.clone().unwrap_or_default(),
+            delimiter: input.delimiter.clone(),
+            start_after: input.marker.clone().filter(|m| !m.is_empty()),
+            max_keys: max_keys(input.max_keys)?,
+        };
+        let page = self.store.list_objects(&input.bucket, &q)?;
+        let enc = Encoder::new(input.encoding_type.as_ref());
+        // NextMarker is only returned when a delimiter was given
+        // (https://docs.aws.amazon.com/AmazonS3/latest/API/API_ListObjects.html).
+        let next_marker = (page.truncated && input.delimiter.is_some())
+            .then(|| page.last.clone().map(|l| enc.apply(l)))
+            .flatten();
+        Ok(ListObjectsOutput {
+            name: Some(input.bucket),
+            prefix: Some(enc.apply(q.prefix.clone())),
+            marker: Some(input.marker.unwrap_or_default()),
+            max_keys: input.max_keys.or(Some(1000)),
+            is_truncated: Some(page.truncated),
+            contents: Some(contents(&page, &enc, true)),
+            common_prefixes: prefixes(&page, &enc),
+            delimiter: input.delimiter.map(|d| enc.apply(d)),
+            next_marker,
+            encoding_type: input.encoding_type,
+            ..Default::default()
+        })
+    }
+
+    pub(crate) async fn list_object_versions(
+        &self,
+        req: S3Request<ListObjectVersionsInput>,
+    ) -> Res<ListObjectVersionsOutput> {
+        let input = req.input;
+        let q = ListQuery {
+            prefix: input.prefix.clone().unwrap_or_default(),
+            delimiter: input.delimiter.clone(),
+            start_after: input.key_marker.clone().filter(|m| !m.is_empty()),
+            max_keys: max_keys(input.max_keys)?,
+        };
+        let page = self.store.list_objects(&input.bucket, &q)?;
+        let enc = Encoder::new(input.encoding_type.as_ref());
+        let versions = page
+            .objects
+            .iter()
+            .map(|(k, m)| ObjectVersion {
+                key: Some(enc.apply(k.clone())),
+                e_tag: Some(quoted(&m.etag)),
+                is_latest: Some(true),
+                last_modified: Some(timestamp(m.last_modified_ms)),
+                owner: Some(owner()),
+                size: i64::try_from(m.size).ok(),
+                storage_class: Some(ObjectVersionStorageClass::from_static(
+                    ObjectVersionStorageClass::STANDARD,
+                )),
+                version_id: Some("null".into()),
+                ..Default::default()
+            })
+            .collect();
+        Ok(ListObjectVersionsOutput {
+            name: Some(input.bucket),
+            prefix: Some(enc.apply(q.prefix.clone())),
+            key_marker: Some(input.key_marker.unwrap_or_default()),
+            max_keys: input.max_keys.or(Some(1000)),
+            is_truncated: Some(page.truncated),
+            next_key_marker: page
+                .truncated
+                .then(|| page.last.clone().map(|l| enc.apply(l)))
+                .flatten(),
+            next_version_id_marker: page.truncated.then(|| "null".to_string()),
+            versions: Some(versions),
+            common_prefixes: prefixes(&page, &enc),
+            delimiter: input.delimiter,
+            encoding_type: input.encoding_type,
+            ..Default::default()
+        })
+    }
+}

@@ -1,0 +1,130 @@
+//! The protocol layer: s3s parses requests (routing, XML, SigV4/SigV2, aws-chunked) into
+//! DTOs and calls [`Handler`], which maps them onto [`crate::store`] and back. This is the
+//! only place (with `service`) that knows s3s types.
+//!
+//! Must not: hold state of its own or touch files; everything persistent is in the store.
+
+mod access;
+mod buckets;
+mod list;
+mod multipart;
+mod objects;
+
+use std::time::{Duration, UNIX_EPOCH};
+
+use s3s::dto::{Timestamp, TimestampFormat};
+use s3s::{S3, S3Error, S3ErrorCode, S3Request, S3Response, S3Result};
+
+pub use access::{KeyringAuth, PolicyAccess};
+
+use crate::error::Error;
+use crate::store::ObjectStore;
+
+/// Implements the S3 operations on an [`ObjectStore`].
+#[derive(Clone)]
+pub struct Handler {
+    pub(crate) store: ObjectStore,
+    pub(crate) region: String,
+}
+
+impl Handler {
+    pub fn new(store: ObjectStore, region: String) -> Self {
+        Self { store, region }
+    }
+}
+
+/// Converts a store error into the s3s error that renders it.
+pub(crate) fn s3_error(e: Error) -> S3Error {
+    if e.is_internal() {
+        tracing::error!(error = %e, "internal failure in the object store");
+        return S3Error::with_message(
+            S3ErrorCode::InternalError,
+            "We encountered an internal error. Please try again.",
+        );
+    }
+    let code = S3ErrorCode::from_bytes(e.code().as_bytes()).unwrap_or(S3ErrorCode::InvalidRequest);
+    let mut err = S3Error::with_message(code, e.to_string());
+    err.set_status_code(e.status());
+    err
+}
+
+/// Maps a body stream error from s3s (payload hash, chunk signature, length) to ours.
+pub(crate) fn body_error(e: s3s::StdError) -> Error {
+    let text = e.to_string();
+    if text.contains("Sha256Mismatch") {
+        Error::ContentSha256Mismatch
+    } else if text.contains("SignatureMismatch") {
+        Error::SignatureDoesNotMatch
+    } else if text.contains("LengthMismatch") || text.contains("Incomplete") {
+        Error::IncompleteBody
+    } else {
+        Error::BodyRead(text)
+    }
+}
+
+pub(crate) fn timestamp(ms: i64) -> Timestamp {
+    let ms = u64::try_from(ms).unwrap_or(0);
+    Timestamp::from(UNIX_EPOCH + Duration::from_millis(ms))
+}
+
+/// Seconds since the epoch of an s3s timestamp.
+pub(crate) fn epoch_seconds(t: &Timestamp) -> Option<i64> {
+    let mut buf = Vec::new();
+    t.format(TimestampFormat::EpochSeconds, &mut buf).ok()?;
+    let s = std::str::from_utf8(&buf).ok()?;
+    s.split('.').next()?.parse().ok()
+}
+
+pub(crate) fn quoted(etag: &str) -> s3s::dto::ETag {
+    s3s::dto::ETag::Strong(etag.to_string())
+}
+
+type R<T> = S3Result<S3Response<T>>;
+
+macro_rules! delegate {
+    ($($name:ident: $input:ident => $output:ident;)*) => {
+        #[async_trait::async_trait]
+        impl S3 for Handler {
+            $(
+                async fn $name(&self, req: S3Request<s3s::dto::$input>) -> R<s3s::dto::$output> {
+                    self.$name(req).await.map(S3Response::new).map_err(s3_error)
+                }
+            )*
+        }
+    };
+}
+
+delegate! {
+    create_bucket: CreateBucketInput => CreateBucketOutput;
+    head_bucket: HeadBucketInput => HeadBucketOutput;
+    list_buckets: ListBucketsInput => ListBucketsOutput;
+    delete_bucket: DeleteBucketInput => DeleteBucketOutput;
+    get_bucket_location: GetBucketLocationInput => GetBucketLocationOutput;
+    get_bucket_versioning: GetBucketVersioningInput => GetBucketVersioningOutput;
+    put_bucket_policy: PutBucketPolicyInput => PutBucketPolicyOutput;
+    get_bucket_policy: GetBucketPolicyInput => GetBucketPolicyOutput;
+    delete_bucket_policy: DeleteBucketPolicyInput => DeleteBucketPolicyOutput;
+    put_bucket_cors: PutBucketCorsInput => PutBucketCorsOutput;
+    get_bucket_cors: GetBucketCorsInput => GetBucketCorsOutput;
+    delete_bucket_cors: DeleteBucketCorsInput => DeleteBucketCorsOutput;
+    put_bucket_website: PutBucketWebsiteInput => PutBucketWebsiteOutput;
+    get_bucket_website: GetBucketWebsiteInput => GetBucketWebsiteOutput;
+    delete_bucket_website: DeleteBucketWebsiteInput => DeleteBucketWebsiteOutput;
+    put_object: PutObjectInput => PutObjectOutput;
+    get_object: GetObjectInput => GetObjectOutput;
+    head_object: HeadObjectInput => HeadObjectOutput;
+    delete_object: DeleteObjectInput => DeleteObjectOutput;
+    delete_objects: DeleteObjectsInput => DeleteObjectsOutput;
+    copy_object: CopyObjectInput => CopyObjectOutput;
+    put_object_tagging: PutObjectTaggingInput => PutObjectTaggingOutput;
+    get_object_tagging: GetObjectTaggingInput => GetObjectTaggingOutput;
+    list_objects_v2: ListObjectsV2Input => ListObjectsV2Output;
+    list_objects: ListObjectsInput => ListObjectsOutput;
+    list_object_versions: ListObjectVersionsInput => ListObjectVersionsOutput;
+    create_multipart_upload: CreateMultipartUploadInput => CreateMultipartUploadOutput;
+    upload_part: UploadPartInput => UploadPartOutput;
+    complete_multipart_upload: CompleteMultipartUploadInput => CompleteMultipartUploadOutput;
+    abort_multipart_upload: AbortMultipartUploadInput => AbortMultipartUploadOutput;
+    list_parts: ListPartsInput => ListPartsOutput;
+    list_multipart_uploads: ListMultipartUploadsInput => ListMultipartUploadsOutput;
+}

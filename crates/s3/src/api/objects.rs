@@ -1,0 +1,537 @@
+//! Object operations: put (with Content-MD5, checksum headers or trailers verified before the
+//! commit), get/head (ranges, `partNumber`, conditionals), delete, batch delete, copy, tags.
+
+use std::collections::BTreeMap;
+
+use base64::Engine as _;
+use futures_util::TryStreamExt;
+use s3s::S3Request;
+use s3s::dto::*;
+
+use super::{Handler, body_error, epoch_seconds, quoted, timestamp};
+use crate::error::Error;
+use crate::store::checksum::{Algorithm, Digests};
+use crate::store::objects::{Conditions, PutOptions};
+use crate::store::{Headers, ObjectMeta, ObjectStore};
+
+type Res<T> = Result<T, Error>;
+
+fn http_date(t: &Timestamp) -> Option<String> {
+    let mut buf = Vec::new();
+    t.format(TimestampFormat::HttpDate, &mut buf).ok()?;
+    String::from_utf8(buf).ok()
+}
+
+pub(crate) fn headers_of(
+    content_type: Option<String>,
+    content_encoding: Option<String>,
+    content_disposition: Option<String>,
+    content_language: Option<String>,
+    cache_control: Option<String>,
+    expires: Option<&Timestamp>,
+    metadata: Option<Metadata>,
+) -> Headers {
+    Headers {
+        content_type,
+        content_encoding,
+        content_disposition,
+        content_language,
+        cache_control,
+        expires: expires.and_then(http_date),
+        user: metadata
+            .map(|m| m.into_iter().collect())
+            .unwrap_or_default(),
+    }
+}
+
+/// Parses the `x-amz-tagging` header (URL query encoding).
+pub(crate) fn parse_tagging(header: Option<&str>) -> Res<BTreeMap<String, String>> {
+    let mut tags = BTreeMap::new();
+    for pair in header.unwrap_or("").split('&').filter(|p| !p.is_empty()) {
+        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+        let dec = |s: &str| {
+            percent_encoding::percent_decode_str(&s.replace('+', " "))
+                .decode_utf8()
+                .map(|c| c.into_owned())
+                .map_err(|_| Error::InvalidArgument("The header 'x-amz-tagging' shall be encoded as UTF-8 then URLEncoded URL query parameters without tag name duplicates.".into()))
+        };
+        tags.insert(dec(k)?, dec(v)?);
+    }
+    Ok(tags)
+}
+
+/// The checksum a client sent in a header, if any, and the algorithm it asked for.
+pub(crate) struct ChecksumRequest {
+    pub algorithm: Option<Algorithm>,
+    pub header_value: Option<(Algorithm, String)>,
+}
+
+impl ChecksumRequest {
+    pub(crate) fn new(
+        declared: Option<&ChecksumAlgorithm>,
+        values: [Option<&String>; 5],
+        headers: &http::HeaderMap,
+    ) -> Self {
+        let algos = [
+            Algorithm::Crc32,
+            Algorithm::Crc32c,
+            Algorithm::Crc64Nvme,
+            Algorithm::Sha1,
+            Algorithm::Sha256,
+        ];
+        let header_value = algos
+            .iter()
+            .zip(values)
+            .find_map(|(a, v)| v.map(|v| (*a, v.clone())));
+        // With trailers, `x-amz-trailer` names the checksum header that follows the body.
+        let trailer = headers
+            .get("x-amz-trailer")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|t| {
+                algos
+                    .iter()
+                    .copied()
+                    .find(|a| a.header().eq_ignore_ascii_case(t.trim()))
+            });
+        let algorithm = header_value
+            .as_ref()
+            .map(|(a, _)| *a)
+            .or(trailer)
+            .or_else(|| declared.and_then(|d| Algorithm::parse(d.as_str())));
+        Self {
+            algorithm,
+            header_value,
+        }
+    }
+
+    /// Checks the computed digests against Content-MD5 and the header or trailer checksum.
+    pub(crate) fn verify(
+        &self,
+        d: &Digests,
+        content_md5: Option<&str>,
+        trailers: Option<&s3s::TrailingHeaders>,
+    ) -> Res<()> {
+        if let Some(md5) = content_md5 {
+            let given = base64::engine::general_purpose::STANDARD
+                .decode(md5.trim())
+                .map_err(|_| {
+                    Error::InvalidArgument("The Content-MD5 you specified is not valid.".into())
+                })?;
+            if given != d.md5 {
+                return Err(Error::BadDigest("Content-MD5"));
+            }
+        }
+        let Some(computed) = &d.checksum else {
+            return Ok(());
+        };
+        let expected = match &self.header_value {
+            Some((_, v)) => Some(v.clone()),
+            None => trailers.and_then(|t| {
+                t.read(|h| {
+                    h.get(computed.algorithm.header())
+                        .and_then(|v| v.to_str().ok())
+                        .map(str::to_string)
+                })
+                .flatten()
+            }),
+        };
+        if let Some(expected) = expected
+            && expected.trim() != computed.value
+        {
+            return Err(Error::BadDigest(computed.algorithm.name()));
+        }
+        Ok(())
+    }
+}
+
+/// Fills the `checksum_*` fields of an output from a stored checksum.
+macro_rules! set_checksum {
+    ($out:expr, $checksum:expr) => {
+        if let Some(c) = $checksum {
+            let v = Some(c.value.clone());
+            match c.algorithm {
+                Algorithm::Crc32 => $out.checksum_crc32 = v,
+                Algorithm::Crc32c => $out.checksum_crc32c = v,
+                Algorithm::Crc64Nvme => $out.checksum_crc64nvme = v,
+                Algorithm::Sha1 => $out.checksum_sha1 = v,
+                Algorithm::Sha256 => $out.checksum_sha256 = v,
+            }
+        }
+    };
+}
+pub(crate) use set_checksum;
+
+fn conditions(
+    if_match: Option<&ETagCondition>,
+    if_none_match: Option<&ETagCondition>,
+    modified: Option<&Timestamp>,
+    unmodified: Option<&Timestamp>,
+) -> Conditions {
+    let text = |c: &ETagCondition| match c {
+        ETagCondition::Any => "*".to_string(),
+        ETagCondition::ETag(e) => e.value().to_string(),
+    };
+    Conditions {
+        if_match: if_match.map(text),
+        if_none_match: if_none_match.map(text),
+        if_modified_since: modified.and_then(epoch_seconds),
+        if_unmodified_since: unmodified.and_then(epoch_seconds),
+    }
+}
+
+/// The byte range a GET/HEAD asks for; `None` for the whole object.
+fn wanted_range(
+    meta: &ObjectMeta,
+    range: Option<&Range>,
+    part: Option<i32>,
+) -> Res<Option<(u64, u64)>> {
+    if let Some(n) = part {
+        let n = u32::try_from(n).map_err(|_| {
+            Error::InvalidArgument(
+                "Part number must be an integer between 1 and 10000, inclusive".into(),
+            )
+        })?;
+        return ObjectStore::part_range(meta, n).map(Some);
+    }
+    match range {
+        None => Ok(None),
+        Some(r) => {
+            let r = r.check(meta.size).map_err(|_| Error::InvalidRange)?;
+            Ok(Some((r.start, r.end)))
+        }
+    }
+}
+
+impl Handler {
+    pub(crate) async fn put_object(&self, req: S3Request<PutObjectInput>) -> Res<PutObjectOutput> {
+        let trailers = req.trailing_headers.clone();
+        let input = req.input;
+        let sums = ChecksumRequest::new(
+            input.checksum_algorithm.as_ref(),
+            [
+                input.checksum_crc32.as_ref(),
+                input.checksum_crc32c.as_ref(),
+                input.checksum_crc64nvme.as_ref(),
+                input.checksum_sha1.as_ref(),
+                input.checksum_sha256.as_ref(),
+            ],
+            &req.headers,
+        );
+        let opts = PutOptions {
+            headers: headers_of(
+                input.content_type,
+                input.content_encoding,
+                input.content_disposition,
+                input.content_language,
+                input.cache_control,
+                input.expires.as_ref(),
+                input.metadata,
+            ),
+            tags: parse_tagging(input.tagging.as_deref())?,
+            checksum: sums.algorithm,
+            want_sha256: false,
+            conditions: conditions(
+                input.if_match.as_ref(),
+                input.if_none_match.as_ref(),
+                None,
+                None,
+            ),
+        };
+        let body = input.body.map(|b| b.map_err(body_error));
+        let content_md5 = input.content_md5;
+        let verify = |d: &Digests| sums.verify(d, content_md5.as_deref(), trailers.as_ref());
+        let meta = match body {
+            Some(body) => {
+                self.store
+                    .put_object(&input.bucket, &input.key, body, opts, verify)
+                    .await?
+            }
+            None => {
+                let empty = futures_util::stream::empty::<Result<bytes::Bytes, Error>>();
+                self.store
+                    .put_object(&input.bucket, &input.key, empty, opts, verify)
+                    .await?
+            }
+        };
+        let mut out = PutObjectOutput {
+            e_tag: Some(quoted(&meta.etag)),
+            size: i64::try_from(meta.size).ok(),
+            ..Default::default()
+        };
+        set_checksum!(out, meta.checksum.as_ref());
+        if meta.checksum.is_some() {
+            out.checksum_type = Some(ChecksumType::from_static(ChecksumType::FULL_OBJECT));
+        }
+        Ok(out)
+    }
+
+    pub(crate) async fn get_object(&self, req: S3Request<GetObjectInput>) -> Res<GetObjectOutput> {
+        let input = req.input;
+        let meta = self.store.head_object(&input.bucket, &input.key)?;
+        conditions(
+            input.if_match.as_ref(),
+            input.if_none_match.as_ref(),
+            input.if_modified_since.as_ref(),
+            input.if_unmodified_since.as_ref(),
+        )
+        .check_read(&meta)?;
+        let range = wanted_range(&meta, input.range.as_ref(), input.part_number)?;
+        let (start, end) = range.unwrap_or((0, meta.size));
+        let stream = self.store.read_object(&meta, start, end).await?;
+        let h = meta.headers.clone();
+        let mut out = GetObjectOutput {
+            accept_ranges: Some("bytes".into()),
+            body: Some(StreamingBlob::wrap(stream)),
+            content_length: i64::try_from(end - start).ok(),
+            content_range: range
+                .map(|(s, e)| format!("bytes {s}-{}/{}", e.saturating_sub(1), meta.size)),
+            e_tag: Some(quoted(&meta.etag)),
+            last_modified: Some(timestamp(meta.last_modified_ms)),
+            content_type: input
+                .response_content_type
+                .or(h.content_type)
+                .or_else(|| Some("binary/octet-stream".into())),
+            content_encoding: input.response_content_encoding.or(h.content_encoding),
+            content_disposition: input.response_content_disposition.or(h.content_disposition),
+            content_language: input.response_content_language.or(h.content_language),
+            cache_control: input.response_cache_control.or(h.cache_control),
+            expires: h
+                .expires
+                .as_deref()
+                .and_then(|e| Timestamp::parse(TimestampFormat::HttpDate, e).ok()),
+            metadata: Some(h.user.into_iter().collect()).filter(|m: &Metadata| !m.is_empty()),
+            parts_count: meta
+                .parts
+                .and_then(|p| i32::try_from(p).ok())
+                .filter(|_| input.part_number.is_some()),
+            tag_count: i32::try_from(meta.tags.len()).ok().filter(|n| *n > 0),
+            ..Default::default()
+        };
+        // Only a checksum of exactly the returned bytes may be sent: SDKs validate it.
+        if range.is_none() && input.checksum_mode.is_some() {
+            set_checksum!(out, meta.checksum.as_ref());
+        }
+        Ok(out)
+    }
+
+    pub(crate) async fn head_object(
+        &self,
+        req: S3Request<HeadObjectInput>,
+    ) -> Res<HeadObjectOutput> {
+        let input = req.input;
+        let meta = self.store.head_object(&input.bucket, &input.key)?;
+        conditions(
+            input.if_match.as_ref(),
+            input.if_none_match.as_ref(),
+            input.if_modified_since.as_ref(),
+            input.if_unmodified_since.as_ref(),
+        )
+        .check_read(&meta)?;
+        let range = wanted_range(&meta, input.range.as_ref(), input.part_number)?;
+        let (start, end) = range.unwrap_or((0, meta.size));
+        let h = meta.headers.clone();
+        let mut out = HeadObjectOutput {
+            accept_ranges: Some("bytes".into()),
+            content_length: i64::try_from(end - start).ok(),
+            content_range: range
+                .map(|(s, e)| format!("bytes {s}-{}/{}", e.saturating_sub(1), meta.size)),
+            e_tag: Some(quoted(&meta.etag)),
+            last_modified: Some(timestamp(meta.last_modified_ms)),
+            content_type: h
+                .content_type
+                .or_else(|| Some("binary/octet-stream".into())),
+            content_encoding: h.content_encoding,
+            content_disposition: h.content_disposition,
+            content_language: h.content_language,
+            cache_control: h.cache_control,
+            expires: h
+                .expires
+                .as_deref()
+                .and_then(|e| Timestamp::parse(TimestampFormat::HttpDate, e).ok()),
+            metadata: Some(h.user.into_iter().collect()).filter(|m: &Metadata| !m.is_empty()),
+            parts_count: meta
+                .parts
+                .and_then(|p| i32::try_from(p).ok())
+                .filter(|_| input.part_number.is_some()),
+            ..Default::default()
+        };
+        if range.is_none() && input.checksum_mode.is_some() {
+            set_checksum!(out, meta.checksum.as_ref());
+        }
+        Ok(out)
+    }
+
+    pub(crate) async fn delete_object(
+        &self,
+        req: S3Request<DeleteObjectInput>,
+    ) -> Res<DeleteObjectOutput> {
+        let input = req.input;
+        if let Some(cond) = &input.if_match {
+            let meta = self.store.head_object(&input.bucket, &input.key)?;
+            conditions(Some(cond), None, None, None).check_read(&meta)?;
+        }
+        self.store.delete_object(&input.bucket, &input.key).await?;
+        Ok(DeleteObjectOutput::default())
+    }
+
+    pub(crate) async fn delete_objects(
+        &self,
+        req: S3Request<DeleteObjectsInput>,
+    ) -> Res<DeleteObjectsOutput> {
+        // DeleteObjects requires an integrity header
+        // (https://docs.aws.amazon.com/AmazonS3/latest/API/API_DeleteObjects.html).
+        let has_integrity = req.headers.contains_key("content-md5")
+            || req
+                .headers
+                .keys()
+                .any(|k| k.as_str().starts_with("x-amz-checksum-"));
+        if !has_integrity {
+            return Err(Error::InvalidRequest(
+                "Missing required header for this request: Content-Md5.".into(),
+            ));
+        }
+        let input = req.input;
+        self.store.bucket(&input.bucket)?;
+        if input.delete.objects.len() > 1000 {
+            return Err(Error::MalformedXml);
+        }
+        let quiet = input.delete.quiet.unwrap_or(false);
+        let mut deleted = Vec::new();
+        let mut errors = Vec::new();
+        for obj in input.delete.objects {
+            match self.store.delete_object(&input.bucket, &obj.key).await {
+                Ok(()) if quiet => {}
+                Ok(()) => deleted.push(DeletedObject {
+                    key: Some(obj.key),
+                    ..Default::default()
+                }),
+                Err(e) => errors.push(s3s::dto::Error {
+                    code: Some(e.code().to_string()),
+                    key: Some(obj.key),
+                    message: Some(e.to_string()),
+                    version_id: None,
+                }),
+            }
+        }
+        Ok(DeleteObjectsOutput {
+            deleted: Some(deleted),
+            errors: Some(errors).filter(|e| !e.is_empty()),
+            ..Default::default()
+        })
+    }
+
+    pub(crate) async fn copy_object(
+        &self,
+        req: S3Request<CopyObjectInput>,
+    ) -> Res<CopyObjectOutput> {
+        let input = req.input;
+        let CopySource::Bucket {
+            bucket: src_bucket,
+            key: src_key,
+            ..
+        } = &input.copy_source
+        else {
+            return Err(Error::InvalidArgument(
+                "Copy from an access point is not supported".into(),
+            ));
+        };
+        let replace_meta = input
+            .metadata_directive
+            .as_ref()
+            .is_some_and(|d| d.as_str() == MetadataDirective::REPLACE);
+        let replace_tags = input
+            .tagging_directive
+            .as_ref()
+            .is_some_and(|d| d.as_str() == TaggingDirective::REPLACE);
+        if !replace_meta
+            && !replace_tags
+            && **src_bucket == *input.bucket
+            && **src_key == *input.key
+        {
+            return Err(Error::InvalidRequest("This copy request is illegal because it is trying to copy an object to itself without changing the object's metadata, storage class, website redirect location or encryption attributes.".into()));
+        }
+        let source = self.store.head_object(src_bucket, src_key)?;
+        let headers = if replace_meta {
+            headers_of(
+                input.content_type,
+                input.content_encoding,
+                input.content_disposition,
+                input.content_language,
+                input.cache_control,
+                input.expires.as_ref(),
+                input.metadata,
+            )
+        } else {
+            source.headers.clone()
+        };
+        let tags = if replace_tags {
+            parse_tagging(input.tagging.as_deref())?
+        } else {
+            source.tags.clone()
+        };
+        let cond = conditions(
+            input.copy_source_if_match.as_ref(),
+            input.copy_source_if_none_match.as_ref(),
+            input.copy_source_if_modified_since.as_ref(),
+            input.copy_source_if_unmodified_since.as_ref(),
+        );
+        let algorithm = input
+            .checksum_algorithm
+            .as_ref()
+            .and_then(|a| Algorithm::parse(a.as_str()));
+        let meta = self
+            .store
+            .copy_object(
+                (src_bucket, src_key),
+                (&input.bucket, &input.key),
+                &cond,
+                Some((headers, tags)),
+                algorithm,
+            )
+            .await?;
+        let mut result = CopyObjectResult {
+            e_tag: Some(quoted(&meta.etag)),
+            last_modified: Some(timestamp(meta.last_modified_ms)),
+            ..Default::default()
+        };
+        set_checksum!(result, meta.checksum.as_ref());
+        Ok(CopyObjectOutput {
+            copy_object_result: Some(result),
+            ..Default::default()
+        })
+    }
+
+    pub(crate) async fn put_object_tagging(
+        &self,
+        req: S3Request<PutObjectTaggingInput>,
+    ) -> Res<PutObjectTaggingOutput> {
+        let input = req.input;
+        let mut tags = BTreeMap::new();
+        for t in input.tagging.tag_set {
+            tags.insert(t.key.unwrap_or_default(), t.value.unwrap_or_default());
+        }
+        self.store.head_object(&input.bucket, &input.key)?;
+        self.store
+            .set_object_tags(&input.bucket, &input.key, tags)?;
+        Ok(PutObjectTaggingOutput::default())
+    }
+
+    pub(crate) async fn get_object_tagging(
+        &self,
+        req: S3Request<GetObjectTaggingInput>,
+    ) -> Res<GetObjectTaggingOutput> {
+        let input = req.input;
+        let meta = self.store.head_object(&input.bucket, &input.key)?;
+        Ok(GetObjectTaggingOutput {
+            tag_set: meta
+                .tags
+                .into_iter()
+                .map(|(k, v)| Tag {
+                    key: Some(k),
+                    value: Some(v),
+                })
+                .collect(),
+            version_id: None,
+        })
+    }
+}

@@ -1,0 +1,169 @@
+//! The one error type of the object store, and how each variant looks to an S3 client.
+//!
+//! Codes, statuses and messages follow
+//! https://docs.aws.amazon.com/AmazonS3/latest/API/ErrorResponses.html#ErrorCodeList.
+//! This module must not know the s3s types; `api` converts [`Error`] for the protocol layer
+//! through [`Error::code`] and [`Error::status`].
+
+use http::StatusCode;
+use nuvem_aws::{AwsError, IntoAwsError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("The specified bucket does not exist")]
+    NoSuchBucket(String),
+    #[error("The specified key does not exist.")]
+    NoSuchKey(String),
+    #[error(
+        "The specified upload does not exist. The upload ID may be invalid, or the upload may have been aborted or completed."
+    )]
+    NoSuchUpload(String),
+    #[error("Your previous request to create the named bucket succeeded and you already own it.")]
+    BucketAlreadyOwnedByYou(String),
+    #[error("The bucket you tried to delete is not empty")]
+    BucketNotEmpty(String),
+    #[error("The specified bucket is not valid: {0}")]
+    InvalidBucketName(String),
+    #[error("The bucket policy does not exist")]
+    NoSuchBucketPolicy(String),
+    #[error("The CORS configuration does not exist")]
+    NoSuchCorsConfiguration(String),
+    #[error("The specified bucket does not have a website configuration")]
+    NoSuchWebsiteConfiguration(String),
+    #[error("At least one of the pre-conditions you specified did not hold")]
+    PreconditionFailed,
+    #[error("Not Modified")]
+    NotModified,
+    #[error("The requested range is not satisfiable")]
+    InvalidRange,
+    #[error("The {0} you specified did not match the calculated checksum.")]
+    BadDigest(&'static str),
+    #[error("The provided 'x-amz-content-sha256' header does not match what was computed.")]
+    ContentSha256Mismatch,
+    #[error("You did not provide the number of bytes specified by the Content-Length HTTP header.")]
+    IncompleteBody,
+    #[error(
+        "One or more of the specified parts could not be found. The part may not have been uploaded, or the specified entity tag may not match the part's entity tag."
+    )]
+    InvalidPart,
+    #[error(
+        "The list of parts was not in ascending order. The parts list must be specified in order by part number."
+    )]
+    InvalidPartOrder,
+    #[error("Your proposed upload is smaller than the minimum allowed object size.")]
+    EntityTooSmall,
+    #[error("{0}")]
+    InvalidArgument(String),
+    #[error("{0}")]
+    InvalidRequest(String),
+    #[error(
+        "The XML you provided was not well-formed or did not validate against our published schema."
+    )]
+    MalformedXml,
+    #[error("{0}")]
+    MalformedPolicy(String),
+    #[error("Access Denied")]
+    AccessDenied,
+    #[error(
+        "CORSResponse: This CORS request is not allowed. This is usually because the evalution of Origin, request method / Access-Control-Request-Method or Access-Control-Request-Headers are not whitelisted by the resource's CORS spec."
+    )]
+    CorsForbidden,
+    #[error("The request signature we calculated does not match the signature you provided.")]
+    SignatureDoesNotMatch,
+    #[error("storage: {0}")]
+    Store(#[from] nuvem_store::Error),
+    #[error("blob I/O: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("stored metadata is unreadable: {0}")]
+    Corrupt(String),
+    #[error("the request body could not be read: {0}")]
+    BodyRead(String),
+}
+
+impl Error {
+    /// The S3 error code.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::NoSuchBucket(_) => "NoSuchBucket",
+            Self::NoSuchKey(_) => "NoSuchKey",
+            Self::NoSuchUpload(_) => "NoSuchUpload",
+            Self::BucketAlreadyOwnedByYou(_) => "BucketAlreadyOwnedByYou",
+            Self::BucketNotEmpty(_) => "BucketNotEmpty",
+            Self::InvalidBucketName(_) => "InvalidBucketName",
+            Self::NoSuchBucketPolicy(_) => "NoSuchBucketPolicy",
+            Self::NoSuchCorsConfiguration(_) => "NoSuchCORSConfiguration",
+            Self::NoSuchWebsiteConfiguration(_) => "NoSuchWebsiteConfiguration",
+            Self::PreconditionFailed => "PreconditionFailed",
+            Self::NotModified => "NotModified",
+            Self::InvalidRange => "InvalidRange",
+            Self::BadDigest(_) => "BadDigest",
+            Self::ContentSha256Mismatch => "XAmzContentSHA256Mismatch",
+            Self::IncompleteBody => "IncompleteBody",
+            Self::InvalidPart => "InvalidPart",
+            Self::InvalidPartOrder => "InvalidPartOrder",
+            Self::EntityTooSmall => "EntityTooSmall",
+            Self::InvalidArgument(_) => "InvalidArgument",
+            Self::InvalidRequest(_) => "InvalidRequest",
+            Self::MalformedXml => "MalformedXML",
+            Self::MalformedPolicy(_) => "MalformedPolicy",
+            Self::AccessDenied => "AccessDenied",
+            Self::CorsForbidden => "AccessForbidden",
+            Self::SignatureDoesNotMatch => "SignatureDoesNotMatch",
+            Self::Store(_) | Self::Io(_) | Self::Corrupt(_) => "InternalError",
+            Self::BodyRead(_) => "IncompleteBody",
+        }
+    }
+
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Self::NoSuchBucket(_)
+            | Self::NoSuchKey(_)
+            | Self::NoSuchUpload(_)
+            | Self::NoSuchBucketPolicy(_)
+            | Self::NoSuchCorsConfiguration(_)
+            | Self::NoSuchWebsiteConfiguration(_) => StatusCode::NOT_FOUND,
+            Self::BucketAlreadyOwnedByYou(_) | Self::BucketNotEmpty(_) => StatusCode::CONFLICT,
+            Self::PreconditionFailed => StatusCode::PRECONDITION_FAILED,
+            Self::NotModified => StatusCode::NOT_MODIFIED,
+            Self::InvalidRange => StatusCode::RANGE_NOT_SATISFIABLE,
+            Self::AccessDenied | Self::SignatureDoesNotMatch | Self::CorsForbidden => {
+                StatusCode::FORBIDDEN
+            }
+            Self::Store(_) | Self::Io(_) | Self::Corrupt(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            _ => StatusCode::BAD_REQUEST,
+        }
+    }
+
+    /// The `<Resource>` S3 names in the error, when there is one.
+    pub fn resource(&self) -> Option<&str> {
+        match self {
+            Self::NoSuchBucket(r)
+            | Self::NoSuchKey(r)
+            | Self::NoSuchUpload(r)
+            | Self::BucketAlreadyOwnedByYou(r)
+            | Self::BucketNotEmpty(r)
+            | Self::NoSuchBucketPolicy(r)
+            | Self::NoSuchCorsConfiguration(r)
+            | Self::NoSuchWebsiteConfiguration(r) => Some(r),
+            _ => None,
+        }
+    }
+
+    /// Whether this is a server-side failure (logged, shown to the client as InternalError).
+    pub fn is_internal(&self) -> bool {
+        self.status().is_server_error()
+    }
+}
+
+impl IntoAwsError for Error {
+    fn into_aws_error(self) -> AwsError {
+        if self.is_internal() {
+            return AwsError::internal();
+        }
+        let mut e = AwsError::new(self.status(), self.code(), self.to_string());
+        if let Some(r) = self.resource() {
+            e = e.with_resource(r);
+        }
+        e
+    }
+}

@@ -1,0 +1,165 @@
+//! The [`nuvem_aws::Service`] implementation: hands verified requests to s3s (which routes,
+//! parses and, with the same keyring as the endpoint, re-derives signatures for aws-chunked
+//! chunks and SigV2 presigned URLs) and answers CORS preflight itself.
+//!
+//! Must not: read config or env (the binary passes [`S3Config`]).
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use http_body_util::BodyExt;
+use nuvem_aws::sigv4::Keyring;
+use nuvem_aws::{AwsError, AwsRequest, Body, BodyHandling, BoxFuture, IntoAwsError, Protocol};
+use s3s::host::{S3Host, VirtualHost};
+use s3s::{S3Result, s3_error};
+
+use crate::api::{Handler, KeyringAuth, PolicyAccess};
+use crate::error::Error;
+use crate::events::ObjectEvents;
+use crate::store::ObjectStore;
+
+/// The object store's configuration section, resolved by the binary.
+#[derive(Debug, Clone)]
+pub struct S3Config {
+    pub region: String,
+    /// Where blob files live (the store's metadata lives in the shared `Store`).
+    pub data_dir: PathBuf,
+    /// fsync every blob before it becomes visible (survives power loss, not just `kill -9`).
+    pub fsync: bool,
+    /// The endpoint's access keys, for chunk signatures and SigV2.
+    pub keyring: Keyring,
+    /// `bucket.<base_domain>` is virtual-hosted style; default `s3.localhost`.
+    pub base_domain: String,
+}
+
+pub struct S3Service {
+    store: ObjectStore,
+    handler: Handler,
+    s3s: s3s::service::S3Service,
+}
+
+/// Virtual-hosted style for `bucket.<base>`, path style for every other host (IPs,
+/// `localhost`, any name an SDK was pointed at with path-style addressing).
+struct Hosts(String);
+
+impl S3Host for Hosts {
+    fn parse_host_header<'a>(&'a self, host: &'a str) -> S3Result<VirtualHost<'a>> {
+        let name = match host.rsplit_once(':') {
+            Some((n, port)) if port.bytes().all(|b| b.is_ascii_digit()) => n,
+            _ => host,
+        };
+        if let Some(bucket) = name
+            .strip_suffix(self.0.as_str())
+            .and_then(|b| b.strip_suffix('.'))
+            .filter(|b| !b.is_empty())
+        {
+            return Ok(VirtualHost::new(self.0.as_str()).with_bucket(bucket));
+        }
+        if name.is_empty() {
+            return Err(s3_error!(InvalidRequest, "Invalid host header"));
+        }
+        Ok(VirtualHost::new(name))
+    }
+}
+
+impl S3Service {
+    pub fn open(store: nuvem_store::Store, config: S3Config) -> Result<Self, Error> {
+        Self::open_with_events(store, config, None)
+    }
+
+    /// Opens the service with a subscriber to object events.
+    pub fn open_with_events(
+        store: nuvem_store::Store,
+        config: S3Config,
+        events: Option<Arc<dyn ObjectEvents>>,
+    ) -> Result<Self, Error> {
+        let mut objects = ObjectStore::open(store, &config.data_dir, config.fsync)?;
+        if let Some(e) = events {
+            objects.set_events(e);
+        }
+        let handler = Handler::new(objects.clone(), config.region.clone());
+        let mut builder = s3s::service::S3ServiceBuilder::new(handler.clone());
+        builder.set_auth(KeyringAuth(config.keyring));
+        builder.set_access(PolicyAccess(objects.clone()));
+        builder.set_host(Hosts(config.base_domain));
+        Ok(Self {
+            store: objects,
+            handler,
+            s3s: builder.build(),
+        })
+    }
+
+    /// The storage layer, for the binary's manifest step and for tests.
+    pub fn objects(&self) -> &ObjectStore {
+        &self.store
+    }
+
+    pub fn handler(&self) -> &Handler {
+        &self.handler
+    }
+
+    async fn serve(&self, req: AwsRequest) -> http::Response<Body> {
+        if req.parts.method == http::Method::OPTIONS {
+            return crate::cors::preflight(&self.store, &req.parts).unwrap_or_else(|e| {
+                e.into_aws_error()
+                    .to_response(Protocol::RestXml, &req.request_id)
+            });
+        }
+        let cors = crate::cors::response_headers(&self.store, &req.parts);
+        let is_head = req.parts.method == http::Method::HEAD;
+        let http_req = to_s3s_request(req.parts, req.body);
+        match self.s3s.call(http_req).await {
+            Ok(resp) => {
+                let mut resp = from_s3s_response(resp);
+                resp.headers_mut().extend(cors);
+                // HEAD and 304 responses carry no body (RFC 9110 §9.3.2, §15.4.5); s3s renders
+                // error XML for them, which an HTTP/2 client rejects as a protocol error.
+                let not_modified = resp.status() == http::StatusCode::NOT_MODIFIED;
+                if is_head || not_modified {
+                    *resp.body_mut() = nuvem_aws::empty_body();
+                    if not_modified || !resp.status().is_success() {
+                        resp.headers_mut().remove(http::header::CONTENT_LENGTH);
+                        resp.headers_mut().remove(http::header::CONTENT_TYPE);
+                    }
+                }
+                resp
+            }
+            Err(e) => {
+                tracing::error!(error = ?e, "s3 protocol layer failed");
+                AwsError::internal().to_response(Protocol::RestXml, &req.request_id)
+            }
+        }
+    }
+}
+
+// Plain functions rather than inline in `serve`: inside an async fn the compiler cannot prove
+// the body conversions' `From` bounds for every lifetime (rust-lang/rust#64552).
+fn to_s3s_request(parts: http::request::Parts, body: Body) -> http::Request<s3s::Body> {
+    http::Request::from_parts(parts, s3s::Body::http_body_unsync(body))
+}
+
+fn from_s3s_response(resp: s3s::HttpResponse) -> http::Response<Body> {
+    resp.map(|b| b.boxed_unsync())
+}
+
+impl nuvem_aws::Service for S3Service {
+    fn name(&self) -> &'static str {
+        "s3"
+    }
+
+    fn protocol(&self) -> Protocol {
+        Protocol::RestXml
+    }
+
+    fn body_handling(&self) -> BodyHandling {
+        BodyHandling::Streamed
+    }
+
+    fn accepts_anonymous(&self) -> bool {
+        true
+    }
+
+    fn call(&self, request: AwsRequest) -> BoxFuture<'_, http::Response<Body>> {
+        Box::pin(self.serve(request))
+    }
+}

@@ -1,0 +1,56 @@
+//! The key layout of the object store inside the shared `Store` (prefix `s3/`).
+//!
+//! `s3/b/<bucket>` bucket · `s3/o/<bucket>\0<key>` object · `s3/u/<bucket>\0<upload>`
+//! multipart upload · `s3/p/<upload>\0<part: u32 BE>` part. Bucket names never contain `\0`,
+//! so the objects of a bucket are one contiguous range in UTF-8 binary key order, which is
+//! S3's listing order; keys are never mapped to paths.
+
+pub const BUCKETS: &[u8] = b"s3/b/";
+pub const OBJECTS: &[u8] = b"s3/o/";
+pub const UPLOADS: &[u8] = b"s3/u/";
+pub const PARTS: &[u8] = b"s3/p/";
+
+fn join(prefix: &[u8], a: &str, sep: bool, b: &[u8]) -> Vec<u8> {
+    let mut k = Vec::with_capacity(prefix.len() + a.len() + 1 + b.len());
+    k.extend_from_slice(prefix);
+    k.extend_from_slice(a.as_bytes());
+    if sep {
+        k.push(0);
+    }
+    k.extend_from_slice(b);
+    k
+}
+
+pub fn bucket(name: &str) -> Vec<u8> {
+    join(BUCKETS, name, false, b"")
+}
+
+/// The prefix of every object key of `bucket`.
+pub fn objects_of(bucket: &str) -> Vec<u8> {
+    join(OBJECTS, bucket, true, b"")
+}
+
+pub fn object(bucket: &str, key: &str) -> Vec<u8> {
+    join(OBJECTS, bucket, true, key.as_bytes())
+}
+
+/// The object key back from a store key under [`objects_of`]`(bucket)`.
+pub fn object_key<'a>(bucket_prefix: &[u8], store_key: &'a [u8]) -> Option<&'a str> {
+    std::str::from_utf8(store_key.strip_prefix(bucket_prefix)?).ok()
+}
+
+pub fn uploads_of(bucket: &str) -> Vec<u8> {
+    join(UPLOADS, bucket, true, b"")
+}
+
+pub fn upload(bucket: &str, upload_id: &str) -> Vec<u8> {
+    join(UPLOADS, bucket, true, upload_id.as_bytes())
+}
+
+pub fn parts_of(upload_id: &str) -> Vec<u8> {
+    join(PARTS, upload_id, true, b"")
+}
+
+pub fn part(upload_id: &str, number: u32) -> Vec<u8> {
+    join(PARTS, upload_id, true, &number.to_be_bytes())
+}

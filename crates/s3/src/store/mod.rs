@@ -1,0 +1,166 @@
+//! The object store without any protocol: buckets, objects, multipart uploads and listings
+//! over the `Store` (metadata, an ordered index keyed by bucket then key) and [`blobs`]
+//! (object data as immutable files).
+//!
+//! Must not: use s3s or any wire type, so the protocol layer can change without touching
+//! storage. Every metadata change is one store transaction; blob files are written and
+//! renamed before the transaction that makes them visible, and removed after the one that
+//! makes them unreachable (start-up garbage collection catches what a crash leaves).
+
+pub mod blobs;
+pub mod buckets;
+pub mod checksum;
+pub mod keys;
+pub mod listing;
+pub mod multipart;
+pub mod objects;
+
+use std::collections::{BTreeMap, HashSet};
+use std::path::Path;
+use std::sync::Arc;
+
+use nuvem_store::{Direction, KeyRange, Store};
+use serde::{Deserialize, Serialize};
+
+use crate::error::Error;
+use crate::events::ObjectEvents;
+use blobs::BlobDir;
+use checksum::Checksum;
+
+/// Milliseconds since the Unix epoch.
+pub fn now_millis() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}
+
+/// A bucket and its configuration documents (stored as the client sent them, re-validated
+/// on write).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct BucketMeta {
+    pub name: String,
+    pub created_ms: i64,
+    pub region: String,
+    #[serde(default)]
+    pub policy: Option<String>,
+    #[serde(default)]
+    pub cors: Option<Vec<CorsRule>>,
+    #[serde(default)]
+    pub website: Option<Website>,
+    #[serde(default)]
+    pub tags: Option<BTreeMap<String, String>>,
+}
+
+/// One CORS rule (https://docs.aws.amazon.com/AmazonS3/latest/userguide/cors.html).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct CorsRule {
+    pub allowed_origins: Vec<String>,
+    pub allowed_methods: Vec<String>,
+    pub allowed_headers: Vec<String>,
+    pub expose_headers: Vec<String>,
+    pub max_age_seconds: Option<i32>,
+}
+
+/// Static website hosting: index and error documents.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Website {
+    pub index_document: Option<String>,
+    pub error_document: Option<String>,
+}
+
+/// The HTTP headers S3 stores with an object and returns on GET/HEAD.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Headers {
+    pub content_type: Option<String>,
+    pub content_encoding: Option<String>,
+    pub content_disposition: Option<String>,
+    pub content_language: Option<String>,
+    pub cache_control: Option<String>,
+    pub expires: Option<String>,
+    /// `x-amz-meta-*` without the prefix.
+    pub user: BTreeMap<String, String>,
+}
+
+/// One stretch of an object's data: a whole blob.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct BlobRef {
+    pub id: String,
+    pub len: u64,
+}
+
+/// An object as stored in the metadata index.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ObjectMeta {
+    pub size: u64,
+    /// Without quotes: hex MD5, or `hex-N` for multipart.
+    pub etag: String,
+    pub last_modified_ms: i64,
+    /// The data, in order. One blob for single-part objects; one per part for multipart.
+    pub blobs: Vec<BlobRef>,
+    /// Set for multipart objects: the number of parts (`partNumber` reads, `PartsCount`).
+    #[serde(default)]
+    pub parts: Option<u32>,
+    #[serde(default)]
+    pub headers: Headers,
+    #[serde(default)]
+    pub checksum: Option<Checksum>,
+    #[serde(default)]
+    pub tags: BTreeMap<String, String>,
+}
+
+/// The object store: metadata in the `Store`, data in a [`BlobDir`].
+#[derive(Clone)]
+pub struct ObjectStore {
+    store: Store,
+    blobs: BlobDir,
+    events: Option<Arc<dyn ObjectEvents>>,
+}
+
+impl ObjectStore {
+    /// Opens the store on `data_dir` (blobs live under it) and cleans up after a crash.
+    pub fn open(store: Store, data_dir: &Path, fsync: bool) -> Result<Self, Error> {
+        let blobs = BlobDir::open(data_dir, fsync)?;
+        let this = Self {
+            store,
+            blobs,
+            events: None,
+        };
+        let referenced = this.referenced_blobs()?;
+        let removed = this.blobs.collect_garbage(&referenced)?;
+        if removed > 0 {
+            tracing::info!(removed, "removed unreferenced blobs left by a crash");
+        }
+        Ok(this)
+    }
+
+    /// Installs the hook told about created and removed objects.
+    pub fn set_events(&mut self, events: Arc<dyn ObjectEvents>) {
+        self.events = Some(events);
+    }
+
+    fn referenced_blobs(&self) -> Result<HashSet<String>, Error> {
+        let snap = self.store.snapshot();
+        let mut ids = HashSet::new();
+        for entry in snap.scan(KeyRange::prefix(keys::OBJECTS), Direction::Forward) {
+            let (_, v) = entry?;
+            let meta: ObjectMeta = decode(&v)?;
+            ids.extend(meta.blobs.into_iter().map(|b| b.id));
+        }
+        for entry in snap.scan(KeyRange::prefix(keys::PARTS), Direction::Forward) {
+            let (_, v) = entry?;
+            let part: multipart::PartMeta = decode(&v)?;
+            ids.insert(part.blob.id);
+        }
+        Ok(ids)
+    }
+}
+
+pub(crate) fn decode<T: for<'de> Deserialize<'de>>(bytes: &[u8]) -> Result<T, Error> {
+    serde_json::from_slice(bytes).map_err(|e| Error::Corrupt(e.to_string()))
+}
+
+pub(crate) fn encode<T: Serialize>(value: &T) -> Vec<u8> {
+    // Serializing plain structs of strings and numbers cannot fail.
+    serde_json::to_vec(value).unwrap_or_default()
+}

@@ -1,0 +1,317 @@
+//! Multipart uploads (https://docs.aws.amazon.com/AmazonS3/latest/userguide/mpuoverview.html):
+//! each part is a blob; completing writes an object whose blob list is the chosen parts
+//! (no data is copied) and whose ETag is the MD5 of the parts' MD5s, `-N`.
+
+use bytes::Bytes;
+use futures_util::Stream;
+use md5::Digest as _;
+use nuvem_store::{Direction, KeyRange, Tx};
+use serde::{Deserialize, Serialize};
+
+use super::checksum::{Algorithm, Digests, Hasher};
+use super::objects::{Conditions, PutOptions};
+use super::{BlobRef, Headers, ObjectMeta, ObjectStore, decode, encode, keys, now_millis};
+use crate::error::Error;
+
+/// Parts smaller than this are refused at completion, except the last.
+pub const MIN_PART_SIZE: u64 = 5 * 1024 * 1024;
+pub const MAX_PART_NUMBER: u32 = 10_000;
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct UploadMeta {
+    pub key: String,
+    pub initiated_ms: i64,
+    pub headers: Headers,
+    #[serde(default)]
+    pub tags: std::collections::BTreeMap<String, String>,
+    #[serde(default)]
+    pub checksum: Option<Algorithm>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PartMeta {
+    pub blob: BlobRef,
+    pub etag: String,
+    pub last_modified_ms: i64,
+    #[serde(default)]
+    pub checksum: Option<super::checksum::Checksum>,
+}
+
+impl ObjectStore {
+    pub fn create_upload(
+        &self,
+        bucket: &str,
+        key: &str,
+        opts: PutOptions,
+    ) -> Result<String, Error> {
+        let id = uuid::Uuid::new_v4().simple().to_string();
+        let meta = UploadMeta {
+            key: key.to_string(),
+            initiated_ms: now_millis(),
+            headers: opts.headers,
+            tags: opts.tags,
+            checksum: opts.checksum,
+        };
+        let bkey = keys::bucket(bucket);
+        let ukey = keys::upload(bucket, &id);
+        self.store.transact(|tx| {
+            if tx.get(&bkey)?.is_none() {
+                return Err(Error::NoSuchBucket(bucket.to_string()));
+            }
+            tx.put(&ukey, &encode(&meta));
+            Ok(())
+        })?;
+        Ok(id)
+    }
+
+    /// The upload, checked to belong to `key`.
+    pub fn upload(&self, bucket: &str, key: &str, upload_id: &str) -> Result<UploadMeta, Error> {
+        let meta: Option<UploadMeta> = self
+            .store
+            .get(&keys::upload(bucket, upload_id))?
+            .map(|v| decode(&v))
+            .transpose()?;
+        match meta {
+            Some(m) if m.key == key => Ok(m),
+            _ => {
+                self.bucket(bucket)?;
+                Err(Error::NoSuchUpload(upload_id.to_string()))
+            }
+        }
+    }
+
+    /// Stores one part (replacing an earlier part with the same number).
+    #[allow(clippy::too_many_arguments)]
+    pub async fn upload_part<S, E>(
+        &self,
+        bucket: &str,
+        key: &str,
+        upload_id: &str,
+        number: u32,
+        body: S,
+        want_sha256: bool,
+        checksum: Option<Algorithm>,
+        verify: impl FnOnce(&Digests) -> Result<(), Error>,
+    ) -> Result<PartMeta, Error>
+    where
+        S: Stream<Item = Result<Bytes, E>> + Unpin,
+        E: Into<Error>,
+    {
+        if !(1..=MAX_PART_NUMBER).contains(&number) {
+            return Err(Error::InvalidArgument(
+                "Part number must be an integer between 1 and 10000, inclusive".into(),
+            ));
+        }
+        let upload = self.upload(bucket, key, upload_id)?;
+        let algorithm = checksum.or(upload.checksum);
+        let written = self
+            .blobs
+            .write(body, Hasher::new(algorithm, want_sha256))
+            .await?;
+        if let Err(e) = verify(&written.digests) {
+            self.blobs.remove(&written.id).await;
+            return Err(e);
+        }
+        let part = PartMeta {
+            blob: BlobRef {
+                id: written.id.clone(),
+                len: written.len,
+            },
+            etag: hex::encode(written.digests.md5),
+            last_modified_ms: now_millis(),
+            checksum: written.digests.checksum.clone(),
+        };
+        let ukey = keys::upload(bucket, upload_id);
+        let pkey = keys::part(upload_id, number);
+        let result = self.store.transact(|tx| {
+            if tx.get(&ukey)?.is_none() {
+                return Err(Error::NoSuchUpload(upload_id.to_string()));
+            }
+            let old: Option<PartMeta> = tx.get(&pkey)?.map(|v| decode(&v)).transpose()?;
+            tx.put(&pkey, &encode(&part));
+            Ok(old)
+        });
+        match result {
+            Ok(old) => {
+                if let Some(old) = old {
+                    self.blobs.remove(&old.blob.id).await;
+                }
+                Ok(part)
+            }
+            Err(e) => {
+                self.blobs.remove(&written.id).await;
+                Err(e)
+            }
+        }
+    }
+
+    /// The parts uploaded so far, by number.
+    pub fn list_parts(&self, upload_id: &str) -> Result<Vec<(u32, PartMeta)>, Error> {
+        let prefix = keys::parts_of(upload_id);
+        let snap = self.store.snapshot();
+        snap.scan(KeyRange::prefix(&prefix), Direction::Forward)
+            .map(|e| {
+                let (k, v) = e?;
+                let n = k
+                    .get(prefix.len()..)
+                    .and_then(|b| <[u8; 4]>::try_from(b).ok())
+                    .map(u32::from_be_bytes)
+                    .ok_or_else(|| Error::Corrupt("part key".into()))?;
+                Ok((n, decode(&v)?))
+            })
+            .collect()
+    }
+
+    /// In-progress uploads of a bucket: (upload id, upload), in key then id order.
+    pub fn list_uploads(&self, bucket: &str) -> Result<Vec<(String, UploadMeta)>, Error> {
+        self.bucket(bucket)?;
+        let prefix = keys::uploads_of(bucket);
+        let snap = self.store.snapshot();
+        let mut out: Vec<(String, UploadMeta)> = snap
+            .scan(KeyRange::prefix(&prefix), Direction::Forward)
+            .map(|e| {
+                let (k, v) = e?;
+                let id = String::from_utf8_lossy(k.get(prefix.len()..).unwrap_or(&[])).into_owned();
+                Ok((id, decode(&v)?))
+            })
+            .collect::<Result<_, Error>>()?;
+        out.sort_by(|a, b| {
+            a.1.key
+                .cmp(&b.1.key)
+                .then(a.1.initiated_ms.cmp(&b.1.initiated_ms))
+        });
+        Ok(out)
+    }
+
+    /// Deletes an upload's part records inside `tx`, returning their blob ids.
+    pub(crate) fn drop_parts(tx: &mut dyn Tx, upload_id: &str) -> Result<Vec<String>, Error> {
+        let prefix = keys::parts_of(upload_id);
+        let parts: Vec<(Vec<u8>, Vec<u8>)> = tx
+            .scan(KeyRange::prefix(&prefix), Direction::Forward)
+            .collect::<Result<_, _>>()?;
+        let mut ids = Vec::with_capacity(parts.len());
+        for (k, v) in parts {
+            let p: PartMeta = decode(&v)?;
+            ids.push(p.blob.id);
+            tx.delete(&k);
+        }
+        Ok(ids)
+    }
+
+    pub async fn abort_upload(
+        &self,
+        bucket: &str,
+        key: &str,
+        upload_id: &str,
+    ) -> Result<(), Error> {
+        self.upload(bucket, key, upload_id)?;
+        let ukey = keys::upload(bucket, upload_id);
+        let ids = self.store.transact(|tx| {
+            if tx.get(&ukey)?.is_none() {
+                return Err(Error::NoSuchUpload(upload_id.to_string()));
+            }
+            tx.delete(&ukey);
+            Self::drop_parts(tx, upload_id)
+        })?;
+        for id in ids {
+            self.blobs.remove(&id).await;
+        }
+        Ok(())
+    }
+
+    /// Completes an upload from the client's list of (part number, ETag), which must be in
+    /// ascending order and name uploaded parts; all but the last must be at least 5 MiB.
+    pub async fn complete_upload(
+        &self,
+        bucket: &str,
+        key: &str,
+        upload_id: &str,
+        chosen: &[(u32, String)],
+        conditions: &Conditions,
+    ) -> Result<ObjectMeta, Error> {
+        let upload = self.upload(bucket, key, upload_id)?;
+        if chosen.is_empty() {
+            return Err(Error::MalformedXml);
+        }
+        if chosen.windows(2).any(|w| w[0].0 >= w[1].0) {
+            return Err(Error::InvalidPartOrder);
+        }
+        let stored: std::collections::BTreeMap<u32, PartMeta> =
+            self.list_parts(upload_id)?.into_iter().collect();
+        let mut blobs = Vec::with_capacity(chosen.len());
+        let mut md5s = md5::Md5::new();
+        for (i, (n, etag)) in chosen.iter().enumerate() {
+            let part = stored.get(n).ok_or(Error::InvalidPart)?;
+            if etag.trim_matches('"') != part.etag {
+                return Err(Error::InvalidPart);
+            }
+            if i + 1 < chosen.len() && part.blob.len < MIN_PART_SIZE {
+                return Err(Error::EntityTooSmall);
+            }
+            let raw = hex::decode(&part.etag).map_err(|e| Error::Corrupt(e.to_string()))?;
+            md5s.update(&raw);
+            blobs.push(part.blob.clone());
+        }
+        let used: std::collections::HashSet<&str> = blobs.iter().map(|b| b.id.as_str()).collect();
+        let unused: Vec<String> = stored
+            .values()
+            .filter(|p| !used.contains(p.blob.id.as_str()))
+            .map(|p| p.blob.id.clone())
+            .collect();
+        let meta = ObjectMeta {
+            size: blobs.iter().map(|b| b.len).sum(),
+            etag: format!("{}-{}", hex::encode(md5s.finalize()), chosen.len()),
+            last_modified_ms: now_millis(),
+            parts: Some(u32::try_from(chosen.len()).unwrap_or(u32::MAX)),
+            blobs,
+            headers: upload.headers,
+            checksum: None,
+            tags: upload.tags,
+        };
+        let bkey = keys::bucket(bucket);
+        let okey = keys::object(bucket, key);
+        let ukey = keys::upload(bucket, upload_id);
+        let prefix = keys::parts_of(upload_id);
+        let old = self.store.transact(|tx| {
+            if tx.get(&bkey)?.is_none() {
+                return Err(Error::NoSuchBucket(bucket.to_string()));
+            }
+            if tx.get(&ukey)?.is_none() {
+                return Err(Error::NoSuchUpload(upload_id.to_string()));
+            }
+            let old: Option<ObjectMeta> = tx.get(&okey)?.map(|v| decode(&v)).transpose()?;
+            conditions_check(conditions, old.as_ref())?;
+            let part_keys: Vec<Vec<u8>> = tx
+                .scan(KeyRange::prefix(&prefix), Direction::Forward)
+                .map(|e| e.map(|(k, _)| k))
+                .collect::<Result<_, _>>()?;
+            for k in part_keys {
+                tx.delete(&k);
+            }
+            tx.delete(&ukey);
+            tx.put(&okey, &encode(&meta));
+            Ok(old)
+        })?;
+        for id in unused.iter().cloned().chain(
+            old.into_iter()
+                .flat_map(|o| o.blobs.into_iter().map(|b| b.id)),
+        ) {
+            self.blobs.remove(&id).await;
+        }
+        self.notify(crate::events::ObjectEvent::Created {
+            bucket: bucket.to_string(),
+            key: key.to_string(),
+            size: meta.size,
+            etag: meta.etag.clone(),
+        });
+        Ok(meta)
+    }
+}
+
+/// `If-None-Match: *` on completion: refuse to overwrite an existing object.
+fn conditions_check(c: &Conditions, current: Option<&ObjectMeta>) -> Result<(), Error> {
+    if c.if_none_match.as_deref().is_some_and(|m| m.trim() == "*") && current.is_some() {
+        return Err(Error::PreconditionFailed);
+    }
+    Ok(())
+}
