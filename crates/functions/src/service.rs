@@ -88,19 +88,19 @@ impl Inner {
     /// The function's pool, created from the stored record on first use.
     fn pool(&self, reference: &str, qualifier: Option<&str>) -> Result<Arc<Pool>> {
         let record = control::lookup(self, reference, qualifier)?;
-        if let Some(p) = self
+        // Check and create under one lock: two first invocations racing must share one pool
+        // (two pools would double the concurrency limit).
+        let mut pools = self
             .pools
             .lock()
-            .ok()
-            .and_then(|p| p.get(&record.name).cloned())
+            .map_err(|_| Error::Corrupt("the pool registry lock was poisoned".into()))?;
+        if let Some(p) = pools.get(&record.name)
             && p.record.revision_id == record.revision_id
         {
-            return Ok(p);
+            return Ok(p.clone());
         }
         let pool = Arc::new(self.new_pool(record)?);
-        if let Ok(mut pools) = self.pools.lock()
-            && let Some(old) = pools.insert(pool.record.name.clone(), pool.clone())
-        {
+        if let Some(old) = pools.insert(pool.record.name.clone(), pool.clone()) {
             old.shut_down();
         }
         Ok(pool)

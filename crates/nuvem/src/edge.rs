@@ -58,21 +58,41 @@ impl nuvem_edge::OriginProvider for Origins {
     }
 }
 
+/// Builds the edge the manifest declares, and registers its CloudFront API (invalidations)
+/// on the AWS endpoint.
+pub fn build(
+    config: &Config,
+    endpoint: &mut crate::endpoint::Endpoint,
+) -> anyhow::Result<Option<Arc<nuvem_edge::Edge>>> {
+    let Some(spec) = &config.manifest.distribution else {
+        return Ok(None);
+    };
+    let dist = nuvem_edge::Distribution::from_spec(spec).context("invalid manifest")?;
+    let edge = nuvem_edge::Edge::new(dist, &Origins, None).context("starting the edge")?;
+    let id = edge.distribution().id.clone();
+    endpoint.register(Arc::new(nuvem_edge::CloudFrontApi::new(edge.clone(), id)));
+    Ok(Some(edge))
+}
+
 /// Binds the public listeners and starts serving them. Returns each location's name and
 /// address, in the distribution's order (the first one listens on `edge_addr`).
 pub async fn start(
     config: &Config,
+    edge: Option<Arc<nuvem_edge::Edge>>,
     tasks: &mut JoinSet<()>,
     stop: &watch::Receiver<bool>,
 ) -> anyhow::Result<Vec<(String, SocketAddr)>> {
-    let Some(spec) = &config.manifest.distribution else {
+    let Some(edge) = edge else {
         let l = crate::listen::bind(config.edge_addr, "edge").await?;
         let addr = l.local_addr()?;
-        tasks.spawn(crate::listen::serve(l, None, Arc::new(Placeholder), stop.clone()));
+        tasks.spawn(crate::listen::serve(
+            l,
+            None,
+            Arc::new(Placeholder),
+            stop.clone(),
+        ));
         return Ok(vec![("edge".into(), addr)]);
     };
-    let dist = nuvem_edge::Distribution::from_spec(spec).context("invalid manifest")?;
-    let edge = nuvem_edge::Edge::new(dist, &Origins, None).context("starting the edge")?;
     let mut out = Vec::new();
     for (i, loc) in edge.distribution().locations.iter().enumerate() {
         let addr = match (i, loc.addr) {

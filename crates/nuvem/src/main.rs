@@ -164,6 +164,7 @@ async fn run(config: Config, source: String, started: Instant) -> anyhow::Result
 
     let mut endpoint = endpoint::Endpoint::new(config.keyring.clone(), store.engine_name());
     let services = services::register(&mut endpoint, &store, &config)?;
+    let edge = edge::build(&config, &mut endpoint)?;
     let endpoint = Arc::new(endpoint);
 
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
@@ -189,7 +190,7 @@ async fn run(config: Config, source: String, started: Instant) -> anyhow::Result
             stop_rx.clone(),
         ));
     }
-    let edge_locations = edge::start(&config, &mut tasks, &stop_rx).await?;
+    let edge_locations = edge::start(&config, edge, &mut tasks, &stop_rx).await?;
 
     services::apply_manifest(&config, &services)?;
     services::apply_buckets(&config, &services).await?;

@@ -26,16 +26,19 @@ async fn origin() -> (String, Arc<AtomicUsize>) {
                 return;
             };
             let h = h.clone();
-            let svc = hyper::service::service_fn(move |req: http::Request<hyper::body::Incoming>| {
-                h.fetch_add(1, Ordering::SeqCst);
-                let page = format!("<p>{}</p>", req.uri().path()).repeat(200);
-                async move {
-                    let mut r = Response::new(Full::new(Bytes::from(page)));
-                    r.headers_mut().insert("cache-control", "max-age=300".parse().unwrap());
-                    r.headers_mut().insert("content-type", "text/html".parse().unwrap());
-                    Ok::<_, Infallible>(r)
-                }
-            });
+            let svc =
+                hyper::service::service_fn(move |req: http::Request<hyper::body::Incoming>| {
+                    h.fetch_add(1, Ordering::SeqCst);
+                    let page = format!("<p>{}</p>", req.uri().path()).repeat(200);
+                    async move {
+                        let mut r = Response::new(Full::new(Bytes::from(page)));
+                        r.headers_mut()
+                            .insert("cache-control", "max-age=300".parse().unwrap());
+                        r.headers_mut()
+                            .insert("content-type", "text/html".parse().unwrap());
+                        Ok::<_, Infallible>(r)
+                    }
+                });
             tokio::spawn(
                 hyper_util::server::conn::auto::Builder::new(hyper_util::rt::TokioExecutor::new())
                     .serve_connection(hyper_util::rt::TokioIo::new(stream), svc)
@@ -115,9 +118,18 @@ async fn edge_caches_a_custom_origin_across_locations() {
     // The other location has its own cache, filled from the shared regional tier.
     let r = get(second.clone(), "/index.html", vec![]).await;
     assert_eq!(r.headers()["x-amz-cf-pop"], "GIG1");
-    assert_eq!(hits.load(Ordering::SeqCst), 1, "one origin request for three views");
+    assert_eq!(
+        hits.load(Ordering::SeqCst),
+        1,
+        "one origin request for three views"
+    );
     // Compression and ranges from the cache.
-    let r = get(second.clone(), "/index.html", vec![("accept-encoding", "gzip")]).await;
+    let r = get(
+        second.clone(),
+        "/index.html",
+        vec![("accept-encoding", "gzip")],
+    )
+    .await;
     assert_eq!(r.headers()["content-encoding"], "gzip");
     let r = get(second, "/index.html", vec![("range", "bytes=0-2")]).await;
     assert_eq!(r.status(), 206);
@@ -153,6 +165,144 @@ fn invalid_distributions_are_refused_at_start() {
             .unwrap();
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(!out.status.success(), "{text:?} should be refused");
-        assert!(err.contains(want), "{text:?}: {err:?} should contain {want:?}");
+        assert!(
+            err.contains(want),
+            "{text:?}: {err:?} should contain {want:?}"
+        );
     }
+}
+
+/// A request signed for the `cloudfront` scope, the way aws-sdk-rust signs it.
+fn signed(method: &str, url: &str, body: &str) -> http::Request<String> {
+    use aws_sigv4::http_request::{SignableBody, SignableRequest, SigningSettings, sign};
+    let identity = aws_credential_types::Credentials::new("test", "test", None, None, "e2e").into();
+    let params = aws_sigv4::sign::v4::SigningParams::builder()
+        .identity(&identity)
+        .region("us-east-1")
+        .name("cloudfront")
+        .time(std::time::SystemTime::now())
+        .settings(SigningSettings::default())
+        .build()
+        .unwrap()
+        .into();
+    let mut req = http::Request::builder()
+        .method(method)
+        .uri(url)
+        .body(body.to_string())
+        .unwrap();
+    let signable = SignableRequest::new(
+        method,
+        url,
+        std::iter::empty(),
+        SignableBody::Bytes(body.as_bytes()),
+    )
+    .unwrap();
+    let (instructions, _) = sign(signable, &params).unwrap().into_parts();
+    instructions.apply_to_request_http1x(&mut req);
+    req
+}
+
+async fn send_signed(method: &str, url: &str, body: &str) -> (u16, String) {
+    let req = signed(method, url, body);
+    let (parts, body) = req.into_parts();
+    let client = reqwest::Client::builder()
+        .use_preconfigured_tls(
+            rustls::ClientConfig::builder_with_provider(Arc::new(
+                rustls::crypto::aws_lc_rs::default_provider(),
+            ))
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_root_certificates(rustls::RootCertStore::empty())
+            .with_no_client_auth(),
+        )
+        .build()
+        .unwrap();
+    let mut r = client
+        .request(parts.method, parts.uri.to_string())
+        .body(body);
+    for (k, v) in &parts.headers {
+        r = r.header(k, v);
+    }
+    let resp = r.send().await.unwrap();
+    (resp.status().as_u16(), resp.text().await.unwrap())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cloudfront_invalidation_api_clears_every_location() {
+    let (url, hits) = origin().await;
+    let nuvem = Nuvem::start_with(
+        BIN,
+        Options {
+            manifest: Some(manifest(&url)),
+            ..Default::default()
+        },
+    );
+    let page = format!("{}/images/a.png", nuvem.edge_url);
+    let plain = reqwest::Client::builder()
+        .use_preconfigured_tls(
+            rustls::ClientConfig::builder_with_provider(Arc::new(
+                rustls::crypto::aws_lc_rs::default_provider(),
+            ))
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_root_certificates(rustls::RootCertStore::empty())
+            .with_no_client_auth(),
+        )
+        .build()
+        .unwrap();
+    let x_cache = |r: reqwest::Response| r.headers()["x-cache"].to_str().unwrap().to_string();
+    assert_eq!(
+        x_cache(plain.get(&page).send().await.unwrap()),
+        "Miss from nuvem"
+    );
+    assert_eq!(
+        x_cache(plain.get(&page).send().await.unwrap()),
+        "Hit from nuvem"
+    );
+
+    let base = format!(
+        "{}/2020-05-31/distribution/EDFDVBD6EXAMPLE/invalidation",
+        nuvem.api_url
+    );
+    let batch = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\
+        <InvalidationBatch xmlns=\"http://cloudfront.amazonaws.com/doc/2020-05-31/\">\
+        <Paths><Quantity>1</Quantity><Items><Path>/images/*</Path></Items></Paths>\
+        <CallerReference>deploy-1</CallerReference></InvalidationBatch>";
+    let (status, body) = send_signed("POST", &base, batch).await;
+    assert_eq!(status, 201, "{body}");
+    assert!(body.contains("<Status>Completed</Status>"), "{body}");
+    let id = body
+        .split("<Id>")
+        .nth(1)
+        .and_then(|s| s.split("</Id>").next())
+        .unwrap()
+        .to_string();
+    // The same CallerReference and paths: the same invalidation.
+    let (status, again) = send_signed("POST", &base, batch).await;
+    assert_eq!(status, 201);
+    assert!(again.contains(&format!("<Id>{id}</Id>")));
+    let (status, got) = send_signed("GET", &format!("{base}/{id}"), "").await;
+    assert_eq!(status, 200);
+    assert!(got.contains("<Path>/images/*</Path>"), "{got}");
+    let (status, list) = send_signed("GET", &base, "").await;
+    assert_eq!(status, 200);
+    assert!(list.contains("<Quantity>1</Quantity>"), "{list}");
+    // Errors in CloudFront's shape.
+    let (status, err) = send_signed("GET", &format!("{base}/INOPE"), "").await;
+    assert_eq!(status, 404);
+    assert!(err.contains("<Code>NoSuchInvalidation</Code>"), "{err}");
+    let other = base.replace("EDFDVBD6EXAMPLE", "EOTHER");
+    let (status, err) = send_signed("GET", &other, "").await;
+    assert_eq!(status, 404);
+    assert!(err.contains("<Code>NoSuchDistribution</Code>"), "{err}");
+    let bad = batch.replace("/images/*", "images");
+    let (status, err) = send_signed("POST", &base, &bad.replace("deploy-1", "deploy-2")).await;
+    assert_eq!(status, 400);
+    assert!(err.contains("<Code>InvalidArgument</Code>"), "{err}");
+
+    assert_eq!(
+        x_cache(plain.get(&page).send().await.unwrap()),
+        "Miss from nuvem"
+    );
+    assert_eq!(hits.load(Ordering::SeqCst), 2);
 }

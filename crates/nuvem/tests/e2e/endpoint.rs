@@ -55,17 +55,75 @@ async fn health_lists_services_and_banner_says_where() {
     assert!(nuvem.banner.iter().any(|l| l.starts_with("ready in")));
 }
 
+/// Signs a request with the real aws-sigv4 signer, for services nuvem has no SDK client for.
+fn sign(req: &mut http::Request<String>, service: &str, secret: &str) {
+    use aws_sigv4::http_request::{SignableBody, SignableRequest, SigningSettings, sign};
+    let identity = Credentials::new("test", secret, None, None, "test").into();
+    let params = aws_sigv4::sign::v4::SigningParams::builder()
+        .identity(&identity)
+        .region("us-east-1")
+        .name(service)
+        .time(SystemTime::now())
+        .settings(SigningSettings::default())
+        .build()
+        .unwrap()
+        .into();
+    let uri = req.uri().to_string();
+    let headers: Vec<(String, String)> = req
+        .headers()
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_str().unwrap().to_string()))
+        .collect();
+    let signable = SignableRequest::new(
+        req.method().as_str(),
+        &uri,
+        headers.iter().map(|(k, v)| (k.as_str(), v.as_str())),
+        SignableBody::Bytes(req.body().as_bytes()),
+    )
+    .unwrap();
+    let (instructions, _) = sign(signable, &params).unwrap().into_parts();
+    instructions.apply_to_request_http1x(req);
+}
+
 #[tokio::test]
 async fn signed_request_for_a_missing_service_gets_an_aws_error() {
     let nuvem = Nuvem::start(BIN);
-    // S3 is not served by this build yet: the signed request passes SigV4, reaches the router
-    // and gets S3's XML error shape.
-    let err = nuvem.s3().list_buckets().send().await.unwrap_err();
-    let err = err.into_service_error();
+    // SQS is not part of nuvem: the signed request passes SigV4, reaches the router and gets
+    // an AWS-style JSON error rather than a 404 page.
+    let mut req = http::Request::builder()
+        .method("POST")
+        .uri(format!("{}/", nuvem.api_url))
+        .header("host", nuvem.api_url.trim_start_matches("http://"))
+        .header("content-type", "application/x-amz-json-1.0")
+        .header("x-amz-target", "AmazonSQS.ListQueues")
+        .body("{}".to_string())
+        .unwrap();
+    sign(&mut req, "sqs", "test");
+    let resp = http()
+        .execute(reqwest::Request::try_from(req.clone()).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 501);
+    let body: serde_json::Value = resp.json().await.unwrap();
     assert_eq!(
-        aws_sdk_s3::error::ProvideErrorMetadata::code(&err),
-        Some("NotImplemented"),
-        "{err:?}"
+        body["__type"], "com.amazonaws.nuvem#NotImplemented",
+        "{body}"
+    );
+
+    // The same request with a wrong secret learns nothing about the service.
+    let mut bad = req;
+    bad.headers_mut().remove("authorization");
+    bad.headers_mut().remove("x-amz-date");
+    sign(&mut bad, "sqs", "wrong");
+    let resp = http()
+        .execute(reqwest::Request::try_from(bad).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 400);
+    let body: serde_json::Value = resp.json().await.unwrap();
+    assert_eq!(
+        body["__type"], "com.amazon.coral.service#InvalidSignatureException",
+        "{body}"
     );
 }
 
@@ -133,10 +191,10 @@ async fn presigned_urls_are_checked() {
     let status = resp.status();
     let body = resp.text().await.unwrap();
     assert_eq!(
-        status, 501,
-        "a valid presigned URL reaches the router: {body}"
+        status, 404,
+        "a valid presigned URL reaches the S3 service: {body}"
     );
-    assert!(body.contains("<Code>NotImplemented</Code>"), "{body}");
+    assert!(body.contains("<Code>NoSuchBucket</Code>"), "{body}");
 
     let expired = s3
         .get_object()

@@ -9,3 +9,4 @@ mod functions;
 mod gateway;
 mod manifest;
 mod s3;
+mod s3_cli;
