@@ -301,11 +301,25 @@ fn multipart_fields(
         if let Some(filename) = param(head, b"filename=") {
             out.push((b"filename".to_vec(), filename));
         }
-        // Part headers themselves are attacker-controlled too.
-        out.push((Vec::new(), head.to_vec()));
+        // Part headers are attacker-controlled too, but their grammar (`name="a"; filename=`)
+        // is full of quotes and semicolons: inspect the part's Content-Type value, not the
+        // raw header block.
+        if let Some(ctype) = part_content_type(head) {
+            out.push((b"content-type".to_vec(), ctype));
+        }
         out.push((name, content.to_vec()));
     }
     Some(out)
+}
+
+fn part_content_type(head: &[u8]) -> Option<Vec<u8>> {
+    head.split(|b| *b == b'\n').find_map(|line| {
+        let colon = line.iter().position(|b| *b == b':')?;
+        let (name, value) = line.split_at(colon);
+        crate::request::trim(name)
+            .eq_ignore_ascii_case(b"content-type")
+            .then(|| crate::request::trim(value.get(1..).unwrap_or_default()).to_vec())
+    })
 }
 
 fn param(head: &[u8], key: &[u8]) -> Option<Vec<u8>> {

@@ -1,10 +1,16 @@
 //! The managed rules' view of a request: every value an attacker controls, grouped by where
 //! it arrived (URI path, query arguments, body, cookies, headers), decoded the way a backend
 //! would decode it (URL, `%u`, HTML entities, JS escapes, JSON strings, multipart fields),
-//! with the attack families found in each. Built once per request, only when a managed rule
-//! needs it. Must not look at rule configuration.
+//! with the attack families found in each; base64-looking tokens are also decoded at every
+//! alignment, and argument names are checked for planted session identifiers and dangerous
+//! upload names. Built once per request, only when a managed rule needs it. Must not look at
+//! rule configuration.
 
-use crate::detect::{Families, Family, families};
+use base64::Engine as _;
+use regex::bytes::Regex;
+use std::sync::OnceLock;
+
+use crate::detect::{Families, Family, families, pattern_families};
 use crate::fields::body_fields;
 use crate::request::Request;
 use crate::transform::{Transformation, html_entity_decode, url_decode};
@@ -144,6 +150,91 @@ fn lower_text(decoded: &[u8]) -> Vec<u8> {
     out
 }
 
+/// Values that look like a base64 token (CRS 944300's Java gadget names and Node payloads
+/// arrive this way): long enough, only base64 characters, not a plain word or number.
+fn base64_like(v: &[u8]) -> bool {
+    v.len() >= 12
+        && v.iter()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/' | b'-' | b'_' | b'='))
+        && v.iter()
+            .any(|b| b.is_ascii_digit() || b.is_ascii_uppercase())
+        && v.iter().any(|b| b.is_ascii_lowercase())
+}
+
+/// Decodes a base64 token at each of the four alignments (a fragment cut out of a longer
+/// encoding starts anywhere in a 4-character group) and returns the printable runs of at least
+/// six bytes, lowercased: that is where an encoded class name or script survives.
+fn base64_texts(v: &[u8]) -> Vec<u8> {
+    let body: Vec<u8> = v
+        .iter()
+        .filter(|b| **b != b'=')
+        .map(|b| match b {
+            b'-' => b'+',
+            b'_' => b'/',
+            other => *other,
+        })
+        .collect();
+    let mut out = Vec::new();
+    for shift in 0..4 {
+        let mut buf = vec![b'A'; shift];
+        buf.extend_from_slice(&body);
+        // A dangling single character carries no whole byte.
+        if buf.len() % 4 == 1 {
+            buf.pop();
+        }
+        let Ok(bytes) = lenient_base64().decode(&buf) else {
+            continue;
+        };
+        for run in bytes.split(|b| !(b.is_ascii_graphic() || *b == b' ')) {
+            if run.len() >= 6 {
+                out.extend(run.iter().map(u8::to_ascii_lowercase));
+                out.push(b'\n');
+            }
+        }
+    }
+    out
+}
+
+/// Standard alphabet, no padding, and tolerant of non-zero trailing bits: a fragment's last
+/// character usually carries bits of the next (cut-off) byte.
+fn lenient_base64() -> base64::engine::GeneralPurpose {
+    base64::engine::GeneralPurpose::new(
+        &base64::alphabet::STANDARD,
+        base64::engine::GeneralPurposeConfig::new()
+            .with_decode_allow_trailing_bits(true)
+            .with_decode_padding_mode(base64::engine::DecodePaddingMode::Indifferent),
+    )
+}
+
+/// Names of session identifiers frameworks accept from a request (PHP, Java, ASP.NET, Rails,
+/// Laravel, Express, Next.js, ColdFusion, …).
+fn session_name() -> &'static Regex {
+    static RE: OnceLock<Regex> = OnceLock::new();
+    RE.get_or_init(|| {
+        Regex::new(r"(?i)^(?:phpsessid|phpsession|jsessionid|jservsession|jwsession|aspsessionid\w*|asp\.net_sessionid|sessionid|session[-_]id|session[-_]?token|cfid|cftoken|cfsid|[a-z0-9_]*[_.:-]sess(?:ion)?(?:[-_.]?(?:id|token))?|[a-z0-9_]*session\.sid|[a-z._-]*\.session-token|connect\.sid|sails\.sid|cakephp|meteor_login_token|shiny-token|weblogicsession)$")
+            .unwrap_or_else(|e| panic!("built-in session-name pattern: {e}"))
+    })
+}
+
+/// File names a server might execute or that name a session file (upload headers and
+/// multipart `filename`).
+fn dangerous_file() -> &'static Regex {
+    static RE: OnceLock<Regex> = OnceLock::new();
+    RE.get_or_init(|| {
+        Regex::new(r"(?i)(?:\.(?:php\d*|phtml|pht|phar|phps|pgif|inc|shtml?|jspx?|jsw|jsv|aspx?|asa|asax|ascx|ashx|asmx|cer|cgi|pl|py|rb|sh|bat|cmd|exe|dll|htaccess|user\.ini)[.\s]*$|(?:^|[/\\])sess_[a-z0-9,-]{10,}$)")
+            .unwrap_or_else(|e| panic!("built-in upload pattern: {e}"))
+    })
+}
+
+fn is_filename_field(name: &[u8]) -> bool {
+    let squashed: Vec<u8> = name
+        .iter()
+        .filter(|b| b.is_ascii_alphanumeric())
+        .map(u8::to_ascii_lowercase)
+        .collect();
+    squashed.ends_with(b"filename")
+}
+
 fn push(out: &mut Inspection, location: Location, name: &[u8], value: &[u8], shell: bool) {
     if value.is_empty() {
         return;
@@ -151,6 +242,15 @@ fn push(out: &mut Inspection, location: Location, name: &[u8], value: &[u8], she
     let decoded = decode(value);
     let lower = lower_text(&decoded);
     let mut found = families(&decoded, &lower);
+    if base64_like(&decoded) {
+        let texts = base64_texts(&decoded);
+        if !texts.is_empty() {
+            found.0 |= pattern_families(&texts).0 | java_words(&texts).0;
+        }
+    }
+    if shell && is_filename_field(name) && dangerous_file().is_match(&decoded) {
+        found.add(Family::DangerousUpload);
+    }
     // Shell evasions (`c\a't`, `w^h^o^a^m^i`) only make sense for command injection: check the
     // CMD_LINE form of values that contain evasion characters.
     if shell
@@ -171,16 +271,71 @@ fn push(out: &mut Inspection, location: Location, name: &[u8], value: &[u8], she
     });
 }
 
+/// Gadget and runtime class names as bare words: in base64-decoded text there is no
+/// surrounding syntax to anchor on.
+fn java_words(text: &[u8]) -> Families {
+    static RE: OnceLock<Regex> = OnceLock::new();
+    let re = RE.get_or_init(|| {
+        Regex::new(r"runtime|processbuilder|classloader|getruntime|forclosure|whileclosure|transformer|instantiate|serializ")
+            .unwrap_or_else(|e| panic!("built-in java words: {e}"))
+    });
+    let mut out = Families::default();
+    if re.is_match(text) {
+        out.add(Family::Java);
+    }
+    out
+}
+
+/// True when the Referer is absent or names another site than Host: a session identifier
+/// arriving from there is planted (CRS 943110/943120's reasoning).
+fn offsite_referer(req: &Request<'_>) -> bool {
+    let Some(referer) = req.header("referer") else {
+        return true;
+    };
+    let host = req.header("host").unwrap_or_default();
+    let host = host.split(|b| *b == b':').next().unwrap_or_default();
+    let rest = referer
+        .windows(3)
+        .position(|w| w == b"://")
+        .map_or(referer, |i| &referer[i + 3..]);
+    let rhost = rest
+        .split(|b| matches!(b, b'/' | b':' | b'?' | b'#'))
+        .next()
+        .unwrap_or_default();
+    let rhost = rhost.rsplit(|b| *b == b'@').next().unwrap_or_default();
+    site(rhost) != site(host)
+}
+
+/// The last two labels of a host name, lowercased (`www.shop.example.com` → `example.com`).
+fn site(host: &[u8]) -> Vec<u8> {
+    let lower = host.to_ascii_lowercase();
+    let mut labels = lower.rsplit(|b| *b == b'.');
+    let last = labels.next().unwrap_or_default();
+    match labels.next() {
+        Some(prev) => [prev, b".", last].concat(),
+        None => last.to_vec(),
+    }
+}
+
 /// Builds the inspection of `req`.
 pub fn inspect(req: &Request<'_>) -> Inspection {
     let mut out = Inspection::default();
     // The path, decoded, whole and as its last segment (where file names and payloads sit).
     push(&mut out, Location::UriPath, b"", req.path.as_bytes(), true);
+    // The last segment alone: patterns anchored at a value's start (`IF EXIST …`, a bare
+    // command, a URL) must see it the way they see a query argument.
+    if let Some(i) = req.path.rfind('/')
+        && i > 0
+        && let Some(last) = req.path.get(i + 1..)
+    {
+        push(&mut out, Location::UriPath, b"", last.as_bytes(), true);
+    }
     for (name, value) in req.query_args() {
         let name = url_decode(name, false);
         let value = url_decode(value, false);
         push(&mut out, Location::QueryArguments, &name, &name, false);
         push(&mut out, Location::QueryArguments, &name, &value, true);
+        session_arg(&mut out, req, Location::QueryArguments, &name);
     }
     // A query string that is not key=value pairs (`/?<script>`) is inspected whole.
     if !req.query.is_empty() && !req.query.contains('=') {
@@ -195,6 +350,7 @@ pub fn inspect(req: &Request<'_>) -> Inspection {
     for (name, value) in body_fields(req) {
         push(&mut out, Location::Body, &name, &name, false);
         push(&mut out, Location::Body, &name, &value, true);
+        session_arg(&mut out, req, Location::Body, &name);
     }
     for (name, value) in req.cookies() {
         push(&mut out, Location::Cookie, name, name, false);
@@ -208,4 +364,17 @@ pub fn inspect(req: &Request<'_>) -> Inspection {
         push(&mut out, Location::Header, name.as_bytes(), value, true);
     }
     out
+}
+
+/// Flags an argument named like a session identifier when the request comes from elsewhere.
+fn session_arg(out: &mut Inspection, req: &Request<'_>, location: Location, name: &[u8]) {
+    if !name.is_empty() && session_name().is_match(name) && offsite_referer(req) {
+        let mut found = Families::default();
+        found.add(Family::SessionFixation);
+        out.values.push(Inspected {
+            location,
+            name: String::from_utf8_lossy(name).into_owned(),
+            found,
+        });
+    }
 }

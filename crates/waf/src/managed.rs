@@ -145,6 +145,20 @@ pub(crate) fn group(name: &str, _origin: Instant) -> Option<Vec<Rule>> {
                 &mut r,
             );
             per_location(ns, "NodeJsInjection", Family::NodeJs, ALL, &mut r);
+            per_location(
+                ns,
+                "SessionFixation",
+                Family::SessionFixation,
+                &[QueryArguments, Body],
+                &mut r,
+            );
+            per_location(
+                ns,
+                "DangerousUpload",
+                Family::DangerousUpload,
+                &[Body, Header],
+                &mut r,
+            );
             r.push(rule(
                 ns,
                 "RestrictedExtensions_URIPATH",

