@@ -116,6 +116,11 @@ pub trait Service: Send + Sync + 'static {
     fn health(&self) -> Health {
         Health::Ready
     }
+    /// Live counters shown under `stats.<name>` on `/_nuvem/health` (current and peak
+    /// concurrency, cold/warm starts...), or `None` for a service without any.
+    fn stats(&self) -> Option<serde_json::Value> {
+        None
+    }
     /// Handles one request. Every failure must come back as a response (an [`AwsError`]
     /// rendered in the service's protocol), never as a panic.
     fn call(&self, request: AwsRequest) -> BoxFuture<'_, http::Response<Body>>;

@@ -5,7 +5,9 @@
 //! table of throughput and latency percentiles with nuvem÷moto ratios. See README.md.
 
 mod dynamo;
+mod functions;
 mod procs;
+mod s3;
 
 use std::fmt::Write as _;
 use std::path::PathBuf;
@@ -30,6 +32,12 @@ struct Cli {
 enum Cmd {
     /// DynamoDB PutItem and GetItem at concurrency 1 and 64.
     Dynamo(DynamoArgs),
+    /// S3 PutObject and GetObject of 4 KiB and 8 MiB at concurrency 1 and 16, and nuvem's
+    /// peak RSS under 16 concurrent 1 GiB uploads.
+    S3(s3::Args),
+    /// Lambda cold starts and warm invokes (concurrency 1 and 16) of a Rust and a Python
+    /// function through aws-sdk-lambda.
+    Functions(functions::Args),
 }
 
 #[derive(clap::Args)]
@@ -71,6 +79,14 @@ fn main() -> anyhow::Result<()> {
         .context("starting the async runtime")?;
     match cli.command {
         Cmd::Dynamo(args) => runtime.block_on(dynamo_bench(args)),
+        Cmd::Functions(args) => {
+            let command_line = std::env::args().map(quote).collect::<Vec<_>>().join(" ");
+            runtime.block_on(functions::run(args, command_line))
+        }
+        Cmd::S3(args) => {
+            let command_line = std::env::args().map(quote).collect::<Vec<_>>().join(" ");
+            runtime.block_on(s3::run(args, command_line))
+        }
     }
 }
 

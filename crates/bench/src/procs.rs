@@ -54,6 +54,11 @@ pub struct Nuvem {
 }
 
 impl Nuvem {
+    /// The process id (for reading its memory use from `/proc`).
+    pub fn pid(&self) -> u32 {
+        self._guard.child.id()
+    }
+
     pub fn start(bin: &Path) -> anyhow::Result<Self> {
         if !bin.is_file() {
             bail!(

@@ -16,7 +16,10 @@ use tokio::sync::watch;
 
 #[derive(Debug)]
 struct State {
+    /// As received; once whole, merged into one chunk (`merged`), so hits are served with one
+    /// write instead of one per network read.
     chunks: Vec<Bytes>,
+    merged: bool,
     len: u64,
     /// `None` while arriving; then whether it arrived whole.
     done: Option<Result<(), String>>,
@@ -35,6 +38,7 @@ impl SharedBody {
         Arc::new(Self {
             state: Mutex::new(State {
                 chunks: Vec::new(),
+                merged: false,
                 len: 0,
                 done: None,
             }),
@@ -63,6 +67,14 @@ impl SharedBody {
         {
             let mut s = self.lock();
             if s.done.is_none() {
+                if result.is_ok() && s.chunks.len() > 1 {
+                    let mut whole = bytes::BytesMut::with_capacity(s.len as usize);
+                    for c in &s.chunks {
+                        whole.extend_from_slice(c);
+                    }
+                    s.chunks = vec![whole.freeze()];
+                    s.merged = true;
+                }
                 s.done = Some(result);
             }
         }
@@ -116,8 +128,9 @@ impl SharedBody {
             }
         }
         let rx = self.changed.subscribe();
-        let st = (self.clone(), 0usize, rx);
-        let s = stream::unfold(st, |(body, idx, mut rx)| async move {
+        // Readers track the byte offset too: the chunks may be merged under them.
+        let st = (self.clone(), 0usize, 0usize, rx);
+        let s = stream::unfold(st, |(body, idx, offset, mut rx)| async move {
             if idx == usize::MAX {
                 return None;
             }
@@ -125,10 +138,20 @@ impl SharedBody {
                 rx.borrow_and_update();
                 {
                     let s = body.lock();
+                    if s.merged {
+                        let whole = s.chunks.first().cloned().unwrap_or_default();
+                        drop(s);
+                        if offset >= whole.len() {
+                            return None;
+                        }
+                        let rest = whole.slice(offset..);
+                        return Some((Ok(Frame::data(rest)), (body, usize::MAX, whole.len(), rx)));
+                    }
                     if let Some(c) = s.chunks.get(idx) {
                         let c = c.clone();
                         drop(s);
-                        return Some((Ok(Frame::data(c)), (body, idx + 1, rx)));
+                        let next = offset + c.len();
+                        return Some((Ok(Frame::data(c)), (body, idx + 1, next, rx)));
                     }
                     match &s.done {
                         Some(Ok(())) => return None,
@@ -136,7 +159,7 @@ impl SharedBody {
                             let e: BoxError = e.clone().into();
                             drop(s);
                             // One error frame, then the stream ends.
-                            return Some((Err(e), (body, usize::MAX, rx)));
+                            return Some((Err(e), (body, usize::MAX, offset, rx)));
                         }
                         None => {}
                     }

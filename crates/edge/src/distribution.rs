@@ -124,11 +124,13 @@ pub struct CustomError {
 pub struct Location {
     pub name: String,
     pub addr: Option<SocketAddr>,
+    pub https_addr: Option<SocketAddr>,
 }
 
 /// A validated distribution.
 #[derive(Debug, Clone)]
 pub struct Distribution {
+    pub id: String,
     pub default_root_object: Option<String>,
     pub behaviors: Vec<Behavior>,
     pub custom_errors: Vec<CustomError>,
@@ -136,6 +138,9 @@ pub struct Distribution {
     pub location_cache_bytes: u64,
     pub regional_memory_bytes: u64,
     pub regional_disk_bytes: u64,
+    /// Where the regional tier keeps its disk layer. Set by the binary (under the data dir);
+    /// `None` keeps the regional tier in memory only.
+    pub disk_dir: Option<std::path::PathBuf>,
 }
 
 const MIB: u64 = 1024 * 1024;
@@ -192,6 +197,7 @@ impl Distribution {
             .map(|l| Location {
                 name: l.name.clone(),
                 addr: l.addr,
+                https_addr: l.https_addr,
             })
             .collect();
         for (i, l) in locations.iter().enumerate() {
@@ -210,6 +216,7 @@ impl Distribution {
             locations.push(Location {
                 name: "edge".into(),
                 addr: None,
+                https_addr: None,
             });
         }
         if let Some(o) = &spec.default_root_object
@@ -220,7 +227,14 @@ impl Distribution {
                     .into(),
             ));
         }
+        let id = spec.id.clone().unwrap_or_else(|| "EDFDVBD6EXAMPLE".into());
+        if id.is_empty() || !id.bytes().all(|b| b.is_ascii_alphanumeric()) {
+            return Err(Error::Config(format!(
+                "at `distribution.id`: {id:?} must be letters and digits"
+            )));
+        }
         Ok(Self {
+            id,
             default_root_object: spec.default_root_object.clone(),
             behaviors,
             custom_errors,
@@ -228,6 +242,7 @@ impl Distribution {
             location_cache_bytes: spec.location_cache_mb.unwrap_or(64) * MIB,
             regional_memory_bytes: spec.regional.memory_mb.unwrap_or(256) * MIB,
             regional_disk_bytes: spec.regional.disk_mb.unwrap_or(1024) * MIB,
+            disk_dir: None,
         })
     }
 

@@ -17,6 +17,7 @@ use nuvem_aws::Body;
 
 use crate::Error;
 use crate::cache::{Tier, key_for};
+use crate::disk::DiskTier;
 use crate::distribution::{Behavior, CustomError, Distribution, Names, OriginRef, ViewerProtocol};
 use crate::entry::{Entry, strip_hop_by_hop};
 use crate::freshness::RequestFacts;
@@ -104,8 +105,16 @@ impl Edge {
                 .map(|c| (c.error_code, c.caching_min_ttl))
                 .collect(),
         );
+        let disk = match &dist.disk_dir {
+            Some(dir) if dist.regional_disk_bytes > 0 => {
+                Some(DiskTier::open(dir, dist.regional_disk_bytes).map_err(|e| {
+                    Error::Config(format!("the edge cache folder {}: {e}", dir.display()))
+                })?)
+            }
+            _ => None,
+        };
         Ok(Arc::new(Self {
-            regional: Regional::new(dist.regional_memory_bytes),
+            regional: Regional::new(dist.regional_memory_bytes, disk),
             dist: Arc::new(dist),
             origins,
             locations,
@@ -145,7 +154,7 @@ impl Edge {
 
     fn clear(&self, patterns: &[String]) {
         self.regional.epoch.fetch_add(1, Ordering::SeqCst);
-        self.regional.tier.invalidate(patterns);
+        self.regional.invalidate(patterns);
         for t in &self.locations {
             t.invalidate(patterns);
         }
@@ -441,7 +450,7 @@ impl Location {
             }
             edge.regional.epoch.fetch_add(1, Ordering::SeqCst);
             for p in &paths {
-                edge.regional.tier.invalidate_path(p);
+                edge.regional.invalidate_path(p);
                 for t in &edge.locations {
                     t.invalidate_path(p);
                 }

@@ -10,9 +10,11 @@
 //! [`OriginProvider`]), read files, env or flags, or open listeners (the binary serves each
 //! location's handler).
 
+mod api;
 mod body;
 mod cache;
 mod compress;
+mod disk;
 mod distribution;
 mod edge;
 mod entry;
@@ -24,6 +26,7 @@ mod regional;
 mod respond;
 pub mod spec;
 
+pub use api::CloudFrontApi;
 pub use distribution::CachePolicy;
 pub use distribution::{Distribution, OriginRef, pattern_matches};
 pub use edge::{Edge, Guard, Location, TierStats};

@@ -21,6 +21,7 @@ use tokio::sync::watch;
 use crate::Error;
 use crate::body::{FinishGuard, SharedBody};
 use crate::cache::Tier;
+use crate::disk::DiskTier;
 use crate::entry::{CacheKey, Entry, Representation, joined, strip_hop_by_hop};
 use crate::freshness::{self, NoStore, RequestFacts};
 use crate::origin::Origin;
@@ -76,10 +77,12 @@ pub struct Regional {
     pub epoch: AtomicU64,
     /// Larger bodies are streamed through, not stored.
     pub max_object: u64,
+    /// Whole entries also written to disk, found again after a restart.
+    pub disk: Option<DiskTier>,
 }
 
 impl Regional {
-    pub fn new(max_bytes: u64) -> Arc<Self> {
+    pub fn new(max_bytes: u64, disk: Option<DiskTier>) -> Arc<Self> {
         Arc::new(Self {
             tier: Tier::new(max_bytes),
             inflight: Mutex::new(HashMap::new()),
@@ -89,7 +92,31 @@ impl Regional {
                 .build(),
             epoch: AtomicU64::new(0),
             max_object: (max_bytes / 8).max(1024 * 1024),
+            disk,
         })
+    }
+
+    /// Writes a whole entry to the disk layer in the background.
+    fn write_to_disk(&self, e: &Arc<Entry>) {
+        if let Some(disk) = &self.disk {
+            let (disk, e) = (disk.clone(), e.clone());
+            tokio::spawn(async move { disk.store(e).await });
+        }
+    }
+
+    /// Drops paths from memory and disk.
+    pub fn invalidate(&self, patterns: &[String]) {
+        self.tier.invalidate(patterns);
+        if let Some(d) = &self.disk {
+            d.invalidate(patterns);
+        }
+    }
+
+    pub fn invalidate_path(&self, path: &str) {
+        self.tier.invalidate_path(path);
+        if let Some(d) = &self.disk {
+            d.invalidate_path(path);
+        }
     }
 
     pub fn forget_pass(&self) {
@@ -100,7 +127,16 @@ impl Regional {
     pub async fn get(self: &Arc<Self>, req: FetchReq) -> Fetched {
         let now = SystemTime::now();
         let mut stale = None;
-        if let Some(e) = self.tier.get(&req.key, &req.headers) {
+        let mut found = self.tier.get(&req.key, &req.headers);
+        if found.is_none()
+            && let Some(disk) = &self.disk
+            && let Some(e) = disk.load(&req.key).await
+            && e.matches(&req.headers)
+        {
+            self.tier.insert(e.clone());
+            found = Some(e);
+        }
+        if let Some(e) = found {
             if e.is_fresh(now) {
                 return Fetched::Entry(e, Cached::Hit);
             }
@@ -215,6 +251,7 @@ impl Regional {
                 let e = refreshed(old, resp.headers(), &req, request_time, response_time);
                 if self.epoch.load(Ordering::SeqCst) == epoch {
                     self.tier.insert(e.clone());
+                    self.write_to_disk(&e);
                 }
                 done.publish(Outcome::Stored(e.clone(), Cached::RefreshHit));
                 return Fetched::Entry(e, Cached::RefreshHit);
@@ -287,6 +324,7 @@ impl Regional {
                 && shared.received() <= regional.max_object
                 && regional.epoch.load(Ordering::SeqCst) == epoch
             {
+                regional.write_to_disk(&stored);
                 regional.tier.insert(stored);
             }
             drop(done);

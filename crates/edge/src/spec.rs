@@ -14,6 +14,8 @@ use serde::Deserialize;
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct DistributionSpec {
+    /// The distribution's id in the CloudFront API (invalidations). Default `EDFDVBD6EXAMPLE`.
+    pub id: Option<String>,
     /// The object served for `/` (CloudFront applies it to the root only), e.g. `index.html`.
     pub default_root_object: Option<String>,
     /// Ordered cache behaviors; the first whose pattern matches wins, `default` (or `*`)
@@ -37,6 +39,9 @@ pub struct LocationSpec {
     pub name: String,
     /// Where it listens. The first location defaults to the server's `edge_addr`.
     pub addr: Option<SocketAddr>,
+    /// Where it also listens with HTTPS (the server's `tls_cert`/`tls_key`, or a self-signed
+    /// certificate for localhost generated into the data dir). Off unless set.
+    pub https_addr: Option<SocketAddr>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]

@@ -122,3 +122,23 @@ fn path_patterns() {
     assert_eq!(d.behavior_for("/x.jpg").0, 1);
     assert_eq!(d.behavior_for("/x.png").0, 2);
 }
+
+/// The README's example distribution is valid.
+#[test]
+fn readme_example() {
+    let readme = include_str!("../../../README.md");
+    let start = readme
+        .find("### The edge")
+        .expect("README has the edge section");
+    let block = &readme[start..];
+    let toml_start = block.find("```toml\n").expect("a toml block") + "```toml\n".len();
+    let toml_end = block[toml_start..].find("```").expect("closed") + toml_start;
+    #[derive(serde::Deserialize)]
+    struct Manifest {
+        distribution: DistributionSpec,
+    }
+    let m: Manifest = toml::from_str(&block[toml_start..toml_end]).expect("valid TOML");
+    let d = Distribution::from_spec(&m.distribution).expect("valid distribution");
+    assert_eq!(d.locations.len(), 2);
+    assert_eq!(d.behaviors.len(), 2);
+}

@@ -14,9 +14,19 @@
 //! cgroups v2 (`memory.max`, exact accounting including page cache) is the future path when
 //! nuvem runs with a delegated cgroup; it is not used yet.
 //!
+//! Process groups: each environment runs in a process group of its own (`process_group(0)`),
+//! so whatever the runtime spawns (a shell `bootstrap` that starts helpers, a language server
+//! forking workers) is killed with it: on timeout, crash, scale-in, a code change and nuvem's
+//! shutdown the whole group gets SIGKILL ([`ProcessGroups`]). Being in its own group also means
+//! a terminal's Ctrl-C no longer reaches the runtimes directly; nuvem kills them itself when
+//! it stops ([`ProcessGroups::kill_all`]). The signal is sent with the `kill` command (procps
+//! or util-linux, present on every Linux), because sending it from Rust needs either `unsafe`
+//! or a new dependency; it only runs when an environment ends, never per invocation.
+//!
 //! Must not: choose which environment serves an invocation (the pool does) or format
 //! START/END/REPORT lines (the invoker does).
 
+use std::collections::HashSet;
 use std::path::PathBuf;
 use std::process::Stdio;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -40,9 +50,72 @@ pub struct Launch {
     pub data_limit: Option<u64>,
 }
 
+/// The process groups of every live environment of a service, so that none outlives its
+/// environment or nuvem.
+#[derive(Debug, Default)]
+pub struct ProcessGroups {
+    live: Mutex<HashSet<u32>>,
+}
+
+impl ProcessGroups {
+    fn add(&self, pgid: u32) {
+        if let Ok(mut live) = self.live.lock() {
+            live.insert(pgid);
+        }
+    }
+
+    /// SIGKILLs the group `pgid` if it is still registered, and forgets it: a group is killed
+    /// at most once, so a recycled process id is never signalled.
+    pub fn kill(&self, pgid: u32) {
+        let registered = self
+            .live
+            .lock()
+            .map(|mut l| l.remove(&pgid))
+            .unwrap_or(false);
+        if registered {
+            kill_group(pgid);
+        }
+    }
+
+    /// Kills every live group (nuvem is stopping).
+    pub fn kill_all(&self) {
+        let groups: Vec<u32> = self
+            .live
+            .lock()
+            .map(|mut l| l.drain().collect())
+            .unwrap_or_default();
+        for pgid in groups {
+            kill_group(pgid);
+        }
+    }
+
+    /// How many groups are alive (health, tests).
+    pub fn len(&self) -> usize {
+        self.live.lock().map(|l| l.len()).unwrap_or(0)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// `kill -KILL -- -<pgid>`: the negative id addresses the whole group.
+fn kill_group(pgid: u32) {
+    let status = std::process::Command::new("kill")
+        .args(["-KILL", "--", &format!("-{pgid}")])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status();
+    if let Err(e) = status {
+        tracing::warn!(error = %e, pgid, "lambda: cannot run `kill` to stop an environment's process group");
+    }
+}
+
 pub struct Environment {
     pub api: RuntimeApi,
     pub pid: Option<u32>,
+    groups: Arc<ProcessGroups>,
     /// `Some(reason)` once the process has exited (`exit status 1`, `signal: killed`).
     pub exit: watch::Receiver<Option<String>>,
     kill: Mutex<Option<oneshot::Sender<()>>>,
@@ -59,6 +132,7 @@ impl Environment {
         launch: &Launch,
         revision: String,
         sink: Arc<LogSink>,
+        groups: Arc<ProcessGroups>,
     ) -> std::io::Result<Self> {
         let started = Instant::now();
         let api = RuntimeApi::start().await?;
@@ -77,9 +151,13 @@ impl Environment {
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
+            .process_group(0)
             .kill_on_drop(true);
         let mut child = cmd.spawn()?;
         let pid = child.id();
+        if let Some(pid) = pid {
+            groups.add(pid);
+        }
         if let (Some(pid), Some(limit)) = (pid, launch.data_limit) {
             let set = rlimit::prlimit(
                 i32::try_from(pid).unwrap_or(0),
@@ -100,6 +178,7 @@ impl Environment {
         }
         let (exit_tx, exit_rx) = watch::channel(None);
         let (kill_tx, kill_rx) = oneshot::channel::<()>();
+        let reaper = groups.clone();
         tokio::spawn(async move {
             let status = tokio::select! {
                 status = child.wait() => status,
@@ -108,6 +187,10 @@ impl Environment {
                     child.wait().await
                 }
             };
+            // The runtime is gone; whatever it started goes with it.
+            if let Some(pid) = pid {
+                reaper.kill(pid);
+            }
             let reason = match status {
                 Ok(s) => describe_exit(s),
                 Err(e) => format!("wait failed: {e}"),
@@ -117,6 +200,7 @@ impl Environment {
         Ok(Self {
             api,
             pid,
+            groups,
             exit: exit_rx,
             kill: Mutex::new(Some(kill_tx)),
             logs,
@@ -127,8 +211,13 @@ impl Environment {
         })
     }
 
-    /// Kills the process (idempotent). Dropping the environment does the same.
+    /// Kills the process and its whole process group (idempotent). Dropping the environment
+    /// does the same. The group is killed right here, not by the task that reaps the process,
+    /// so it also happens while the async runtime is shutting down.
     pub fn kill(&self) {
+        if let Some(pid) = self.pid {
+            self.groups.kill(pid);
+        }
         if let Some(tx) = self.kill.lock().ok().and_then(|mut k| k.take()) {
             let _ = tx.send(());
         }

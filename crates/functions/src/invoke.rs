@@ -74,8 +74,13 @@ pub async fn run(mut lease: Lease, call: Call, limits: Limits) -> Result<Complet
     let (env, init) = match lease.env.take() {
         Some(env) => (env, false),
         None => {
-            let env = Environment::start(&pool.launch, pool.record.revision_id.clone(), pool.sink.clone())
-                .await
+            let env = Environment::start(
+                &pool.launch,
+                pool.record.revision_id.clone(),
+                pool.sink.clone(),
+                pool.groups.clone(),
+            )
+            .await
                 .map_err(|e| {
                     tracing::warn!(error = %e, function = %pool.record.name, "lambda: cannot start the runtime");
                     e

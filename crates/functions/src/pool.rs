@@ -14,20 +14,30 @@ use std::time::Duration;
 
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
-use crate::environment::{Environment, Launch};
+use crate::environment::{Environment, Launch, ProcessGroups};
 use crate::error::{Error, Result};
 use crate::logs::LogSink;
 use crate::model::FunctionRecord;
 
-/// Counters a pool exposes (health, metrics, tests).
+/// Counters a pool exposes (`/_nuvem/health` under `stats.lambda.functions.<name>`, tests).
+/// They count from the pool's creation: the function's first invocation after it was created
+/// or last changed.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
 pub struct PoolStats {
     /// Environments alive (idle + busy).
     pub environments: u32,
+    /// Invocations running now (Lambda's `ConcurrentExecutions`).
+    #[serde(rename = "concurrency")]
     pub busy: u32,
+    /// The most invocations that ran at once.
+    #[serde(rename = "peak_concurrency")]
     pub peak_busy: u32,
+    /// Invocations that started a new environment.
     pub cold_starts: u64,
+    /// Invocations served by a warm environment.
     pub warm_starts: u64,
+    /// Reserved concurrency, else the account limit.
+    #[serde(rename = "concurrency_limit")]
     pub limit: u32,
 }
 
@@ -35,6 +45,8 @@ pub struct Pool {
     pub record: FunctionRecord,
     pub launch: Launch,
     pub sink: Arc<LogSink>,
+    /// The service's registry of environment process groups (see [`ProcessGroups`]).
+    pub groups: Arc<ProcessGroups>,
     permits: Arc<Semaphore>,
     limit: u32,
     idle: Mutex<Vec<Arc<Environment>>>,
@@ -59,11 +71,18 @@ impl Drop for Lease {
 }
 
 impl Pool {
-    pub fn new(record: FunctionRecord, launch: Launch, sink: Arc<LogSink>, limit: u32) -> Self {
+    pub fn new(
+        record: FunctionRecord,
+        launch: Launch,
+        sink: Arc<LogSink>,
+        groups: Arc<ProcessGroups>,
+        limit: u32,
+    ) -> Self {
         Self {
             record,
             launch,
             sink,
+            groups,
             permits: Arc::new(Semaphore::new(limit as usize)),
             limit,
             idle: Mutex::new(Vec::new()),

@@ -4,9 +4,13 @@
 //! `provided` runs the function's own `bootstrap` (or the executable the code points at).
 //! `python3.x` runs `python3` on nuvem's `bootstrap/python.py`; `nodejsNN.x` runs `node` on
 //! `bootstrap/node.js`: whatever interpreter is on `PATH` serves every minor version, which
-//! is the local-development trade-off. Must not: start processes.
+//! is the local-development trade-off. `python3` is resolved once to the interpreter it
+//! stands for (`sys.executable`): version managers put a shell-script shim first on `PATH`
+//! (pyenv's costs about 200 ms per start), and a cold start should cost what the interpreter
+//! costs, as on Lambda. Must not: start processes, except that one-time `python3` probe.
 
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, OnceLock};
 
 use crate::environment::Launch;
 use crate::error::{Error, Result};
@@ -15,12 +19,43 @@ use crate::model::{CodeLocation, FunctionRecord, RuntimeKind};
 const PYTHON_BOOTSTRAP: &str = include_str!("../bootstrap/python.py");
 const NODE_BOOTSTRAP: &str = include_str!("../bootstrap/node.js");
 
-/// Where the shipped bootstraps were written.
+/// Where the shipped bootstraps were written, and the Python interpreter to run.
 #[derive(Debug, Clone)]
 pub struct Bootstraps {
     pub dir: PathBuf,
     python: PathBuf,
     node: PathBuf,
+    python3: Arc<OnceLock<PathBuf>>,
+}
+
+impl Bootstraps {
+    /// Starts resolving `python3` in the background, so neither nuvem's start-up nor a
+    /// function's first cold start waits for the probe (unless it is still running then).
+    pub fn resolve_python_in_background(&self) {
+        let cell = self.python3.clone();
+        std::thread::spawn(move || {
+            cell.get_or_init(probe_python);
+        });
+    }
+
+    /// The interpreter `python3` runs (waits for the probe if it is under way).
+    fn python3(&self) -> PathBuf {
+        self.python3.get_or_init(probe_python).clone()
+    }
+}
+
+/// `sys.executable` of the `python3` on `PATH`, or `python3` itself when that fails.
+fn probe_python() -> PathBuf {
+    std::process::Command::new("python3")
+        .args(["-c", "import sys; print(sys.executable)"])
+        .stdin(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| PathBuf::from(String::from_utf8_lossy(&o.stdout).trim()))
+        .filter(|p| p.is_absolute() && p.is_file())
+        .unwrap_or_else(|| PathBuf::from("python3"))
 }
 
 impl Bootstraps {
@@ -40,6 +75,7 @@ impl Bootstraps {
             dir: dir.to_path_buf(),
             python: write("python.py", PYTHON_BOOTSTRAP)?,
             node: write("node.js", NODE_BOOTSTRAP)?,
+            python3: Arc::new(OnceLock::new()),
         })
     }
 }
@@ -75,7 +111,7 @@ pub fn launch(record: &FunctionRecord, boot: &Bootstraps, shared: &Shared) -> Re
             Some(memory << 20),
         ),
         RuntimeKind::Python => (
-            PathBuf::from("python3"),
+            boot.python3(),
             vec![boot.python.to_string_lossy().into_owned()],
             Some(memory << 20),
         ),

@@ -20,6 +20,7 @@ use nuvem_store::Store;
 use serde_json::Value;
 
 use crate::control::{self, Operation};
+use crate::environment::ProcessGroups;
 use crate::error::{Error, Result};
 use crate::invoker::{InvocationType, InvokeRequest, InvokeResponse, Invoker};
 use crate::logs::LogSink;
@@ -71,6 +72,14 @@ pub struct Inner {
     boot: Bootstraps,
     pools: Mutex<HashMap<String, Arc<Pool>>>,
     endpoint_url: RwLock<Option<String>>,
+    groups: Arc<ProcessGroups>,
+}
+
+impl Drop for Inner {
+    /// No environment outlives the service (busy ones included).
+    fn drop(&mut self) {
+        self.groups.kill_all();
+    }
 }
 
 impl Inner {
@@ -122,7 +131,7 @@ impl Inner {
         let limit = record
             .reserved_concurrency
             .unwrap_or(self.config.account_concurrency);
-        Ok(Pool::new(record, launch, sink, limit))
+        Ok(Pool::new(record, launch, sink, self.groups.clone(), limit))
     }
 }
 
@@ -145,12 +154,14 @@ impl FunctionsService {
     /// the scale-in task (which ends when the service is dropped).
     pub fn open(store: Store, config: FunctionsConfig) -> Result<Self> {
         let boot = Bootstraps::install(&config.data_dir.join("runtimes"))?;
+        boot.resolve_python_in_background();
         let inner = Arc::new(Inner {
             store,
             config,
             boot,
             pools: Mutex::new(HashMap::new()),
             endpoint_url: RwLock::new(None),
+            groups: Arc::new(ProcessGroups::default()),
         });
         if let Ok(handle) = tokio::runtime::Handle::try_current() {
             let weak = Arc::downgrade(&inner);
@@ -190,6 +201,32 @@ impl FunctionsService {
             .lock()
             .ok()
             .and_then(|p| p.get(function).map(|p| p.stats()))
+    }
+
+    /// Every function's pool counters, by name (functions that have not run since they were
+    /// created or last changed have no pool and are not listed).
+    pub fn all_stats(&self) -> std::collections::BTreeMap<String, PoolStats> {
+        self.inner
+            .pools
+            .lock()
+            .map(|p| p.iter().map(|(n, p)| (n.clone(), p.stats())).collect())
+            .unwrap_or_default()
+    }
+
+    /// Stops every environment, busy ones included, with their process groups (nuvem is
+    /// shutting down). Invocations still running are answered as crashed.
+    pub fn shutdown(&self) {
+        if let Ok(mut pools) = self.inner.pools.lock() {
+            for (_, p) in pools.drain() {
+                p.shut_down();
+            }
+        }
+        self.inner.groups.kill_all();
+    }
+
+    /// The process groups of live environments (what [`FunctionsService::shutdown`] kills).
+    pub fn live_environments(&self) -> usize {
+        self.inner.groups.len()
     }
 
     /// The log file of a function.
@@ -415,6 +452,22 @@ impl Service for FunctionsService {
         nuvem_aws::BodyHandling::Buffered {
             limit: 70 * 1024 * 1024,
         }
+    }
+
+    /// `{"concurrency": N, "peak_concurrency": N, "cold_starts": N, "warm_starts": N,
+    /// "environments": N, "functions": {"<name>": PoolStats}}`: totals over the functions'
+    /// current pools, the peak being the highest of one function.
+    fn stats(&self) -> Option<Value> {
+        let functions = self.all_stats();
+        let sum = |f: fn(&PoolStats) -> u64| functions.values().map(f).sum::<u64>();
+        Some(serde_json::json!({
+            "concurrency": sum(|s| u64::from(s.busy)),
+            "peak_concurrency": functions.values().map(|s| s.peak_busy).max().unwrap_or(0),
+            "cold_starts": sum(|s| s.cold_starts),
+            "warm_starts": sum(|s| s.warm_starts),
+            "environments": self.live_environments(),
+            "functions": functions,
+        }))
     }
 
     fn call(&self, request: AwsRequest) -> BoxFuture<'_, Response<Body>> {

@@ -116,7 +116,11 @@ pub struct FunctionSpec {
     pub runtime: String,
     pub handler: Option<String>,
     /// The folder or executable with the function's code, relative to the manifest.
-    pub code: PathBuf,
+    /// Either this or `cargo_package`.
+    pub code: Option<PathBuf>,
+    /// A cargo package (in the manifest's workspace) whose binary is the function's
+    /// `bootstrap`: `nuvem up` builds it in release mode and runs the binary it produced.
+    pub cargo_package: Option<String>,
     #[serde(default)]
     pub env: std::collections::BTreeMap<String, String>,
     pub memory_mb: Option<u32>,

@@ -3,7 +3,6 @@
 //! that answers every visitor with a clear 404. Never exposes the AWS endpoint or anything
 //! private: only what the distribution declares is reachable.
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 
 use anyhow::Context;
@@ -67,21 +66,29 @@ pub fn build(
     let Some(spec) = &config.manifest.distribution else {
         return Ok(None);
     };
-    let dist = nuvem_edge::Distribution::from_spec(spec).context("invalid manifest")?;
+    let mut dist = nuvem_edge::Distribution::from_spec(spec).context("invalid manifest")?;
+    dist.disk_dir = Some(config.data_dir.join("edge-cache"));
     let edge = nuvem_edge::Edge::new(dist, &Origins, None).context("starting the edge")?;
     let id = edge.distribution().id.clone();
     endpoint.register(Arc::new(nuvem_edge::CloudFrontApi::new(edge.clone(), id)));
     Ok(Some(edge))
 }
 
-/// Binds the public listeners and starts serving them. Returns each location's name and
-/// address, in the distribution's order (the first one listens on `edge_addr`).
+/// One public listener, as the banner shows it.
+pub struct Listening {
+    pub location: String,
+    /// `http://addr` or `https://addr`.
+    pub url: String,
+}
+
+/// Binds the public listeners and starts serving them, in the distribution's order (the
+/// first location listens on `edge_addr`); HTTPS listeners follow their location.
 pub async fn start(
     config: &Config,
     edge: Option<Arc<nuvem_edge::Edge>>,
     tasks: &mut JoinSet<()>,
     stop: &watch::Receiver<bool>,
-) -> anyhow::Result<Vec<(String, SocketAddr)>> {
+) -> anyhow::Result<Vec<Listening>> {
     let Some(edge) = edge else {
         let l = crate::listen::bind(config.edge_addr, "edge").await?;
         let addr = l.local_addr()?;
@@ -91,9 +98,13 @@ pub async fn start(
             Arc::new(Placeholder),
             stop.clone(),
         ));
-        return Ok(vec![("edge".into(), addr)]);
+        return Ok(vec![Listening {
+            location: "edge".into(),
+            url: format!("http://{addr}"),
+        }]);
     };
     let mut out = Vec::new();
+    let mut acceptor = None;
     for (i, loc) in edge.distribution().locations.iter().enumerate() {
         let addr = match (i, loc.addr) {
             // The flag / env / server.edge_addr decide where the first location listens.
@@ -103,17 +114,41 @@ pub async fn start(
                 "at `distribution.locations[{i}].addr`: every location after the first needs an address"
             ),
         };
-        let l = crate::listen::bind(addr, &format!("edge location {}", loc.name)).await?;
-        let bound = l.local_addr()?;
         let location = edge
             .location(i)
             .context("a location the distribution lists")?;
+        let l = crate::listen::bind(addr, &format!("edge location {}", loc.name)).await?;
+        out.push(Listening {
+            location: loc.name.clone(),
+            url: format!("http://{}", l.local_addr()?),
+        });
         let handler = Arc::new(EdgeLocation {
-            location,
+            location: location.clone(),
             secure: false,
         });
         tasks.spawn(crate::listen::serve(l, None, handler, stop.clone()));
-        out.push((loc.name.clone(), bound));
+        if let Some(https) = loc.https_addr {
+            if acceptor.is_none() {
+                acceptor =
+                    Some(crate::tls::acceptor(config.tls_cert.as_ref(), &config.data_dir)?.0);
+            }
+            let l =
+                crate::listen::bind(https, &format!("edge location {} (HTTPS)", loc.name)).await?;
+            out.push(Listening {
+                location: loc.name.clone(),
+                url: format!("https://{}", l.local_addr()?),
+            });
+            let handler = Arc::new(EdgeLocation {
+                location,
+                secure: true,
+            });
+            tasks.spawn(crate::listen::serve(
+                l,
+                acceptor.clone(),
+                handler,
+                stop.clone(),
+            ));
+        }
     }
     Ok(out)
 }

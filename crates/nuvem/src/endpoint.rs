@@ -248,12 +248,18 @@ impl Endpoint {
                 )
             })
             .collect();
+        let stats: serde_json::Map<String, serde_json::Value> = self
+            .services
+            .iter()
+            .filter_map(|(name, s)| Some((name.to_string(), s.stats()?)))
+            .collect();
         let body = serde_json::json!({
             "status": "ok",
             "version": env!("CARGO_PKG_VERSION"),
             "uptime_seconds": self.started.elapsed().as_secs(),
             "storage": self.engine,
             "services": services,
+            "stats": stats,
         });
         let mut resp = Response::new(full_body(Bytes::from(body.to_string())));
         resp.headers_mut().insert(

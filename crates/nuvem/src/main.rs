@@ -2,9 +2,11 @@
 //! listeners. Thin on purpose: the services, the AWS protocol and the storage engine live
 //! in their own crates; this file only decides what runs where.
 
+mod build;
 mod config;
 mod edge;
 mod endpoint;
+mod invalidate;
 mod listen;
 mod tls;
 
@@ -49,6 +51,9 @@ enum Command {
     /// Deploy what the manifest declares and serve it until Ctrl-C.
     #[command(after_help = EXAMPLES)]
     Up(UpArgs),
+    /// Clear paths ('/images/*') from every edge location of a running nuvem
+    /// (CloudFront's CreateInvalidation on its AWS endpoint).
+    Invalidate(invalidate::InvalidateArgs),
 }
 
 #[derive(clap::Args, Debug)]
@@ -75,6 +80,7 @@ fn main() -> std::process::ExitCode {
     init_logging(cli.log.as_deref(), cli.log_format);
     let result = match cli.command {
         Command::Up(args) => up(args),
+        Command::Invalidate(args) => invalidate::run(args),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
@@ -205,13 +211,13 @@ async fn run(config: Config, source: String, started: Instant) -> anyhow::Result
             cert.display()
         );
     }
-    for (i, (name, addr)) in edge_locations.iter().enumerate() {
-        // The first location is "the edge" (the testkit reads that line); the others are
-        // listed by name.
+    for (i, l) in edge_locations.iter().enumerate() {
+        // The first listener is "the edge" (the testkit reads that line); the others are
+        // listed by location name.
         if i == 0 {
-            println!("  edge          http://{addr}  (location {name})");
+            println!("  edge          {}  (location {})", l.url, l.location);
         } else {
-            println!("  location      http://{addr}  ({name})");
+            println!("  location      {}  ({})", l.url, l.location);
         }
     }
     println!("  try:          aws --endpoint-url http://{api_addr} dynamodb list-tables");
@@ -221,6 +227,9 @@ async fn run(config: Config, source: String, started: Instant) -> anyhow::Result
     println!("shutting down: finishing in-flight requests");
     let _ = stop_tx.send(true);
     while tasks.join_next().await.is_some() {}
+    // Function environments run in process groups of their own, out of reach of the
+    // terminal's Ctrl-C: stop them (and whatever they spawned) explicitly.
+    services.functions.shutdown();
     store.sync().context("flushing storage")?;
     println!("stopped");
     Ok(())

@@ -205,8 +205,12 @@ fn functions_config(config: &Config) -> nuvem_functions::FunctionsConfig {
 
 /// The CreateFunction request a manifest function stands for; its code is used in place
 /// (the `hot-reload` code source), so a rebuilt binary or edited handler is picked up.
-fn create_function_input(config: &Config, f: &crate::config::FunctionSpec) -> serde_json::Value {
-    let code = config.base_dir.join(&f.code);
+fn create_function_input(config: &Config, f: &crate::config::FunctionSpec) -> anyhow::Result<serde_json::Value> {
+    let code = match (&f.code, &f.cargo_package) {
+        (Some(code), None) => config.base_dir.join(code),
+        (None, Some(package)) => crate::build::cargo_binary(&config.base_dir, package)?,
+        _ => anyhow::bail!("function {}: give exactly one of `code` and `cargo_package`", f.name),
+    };
     let code = code.canonicalize().unwrap_or(code);
     let mut input = json!({
         "FunctionName": f.name,
@@ -223,7 +227,7 @@ fn create_function_input(config: &Config, f: &crate::config::FunctionSpec) -> se
     if let Some(t) = f.timeout_seconds {
         input["Timeout"] = json!(t);
     }
-    input
+    Ok(input)
 }
 
 /// The CreateTable request a manifest table stands for.
@@ -280,7 +284,7 @@ pub fn apply_manifest(config: &Config, services: &Services) -> anyhow::Result<()
         }
     }
     for (i, f) in m.functions.iter().enumerate() {
-        let input = create_function_input(config, f);
+        let input = create_function_input(config, f).with_context(|| format!("at `functions[{i}]`"))?;
         let fail = |e: nuvem_aws::AwsError| {
             anyhow::anyhow!("at `functions[{i}]` ({}): {}", f.name, e.message)
         };

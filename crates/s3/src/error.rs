@@ -52,6 +52,8 @@ pub enum Error {
     InvalidPartOrder,
     #[error("Your proposed upload is smaller than the minimum allowed object size.")]
     EntityTooSmall,
+    #[error("You must provide the Content-Length HTTP header.")]
+    MissingContentLength,
     #[error("{0}")]
     InvalidArgument(String),
     #[error("{0}")]
@@ -102,6 +104,7 @@ impl Error {
             Self::InvalidPart => "InvalidPart",
             Self::InvalidPartOrder => "InvalidPartOrder",
             Self::EntityTooSmall => "EntityTooSmall",
+            Self::MissingContentLength => "MissingContentLength",
             Self::InvalidArgument(_) => "InvalidArgument",
             Self::InvalidRequest(_) => "InvalidRequest",
             Self::MalformedXml => "MalformedXML",
@@ -126,6 +129,7 @@ impl Error {
             Self::PreconditionFailed => StatusCode::PRECONDITION_FAILED,
             Self::NotModified => StatusCode::NOT_MODIFIED,
             Self::InvalidRange => StatusCode::RANGE_NOT_SATISFIABLE,
+            Self::MissingContentLength => StatusCode::LENGTH_REQUIRED,
             Self::AccessDenied | Self::SignatureDoesNotMatch | Self::CorsForbidden => {
                 StatusCode::FORBIDDEN
             }

@@ -105,6 +105,11 @@ impl S3Service {
                     .to_response(Protocol::RestXml, &req.request_id)
             });
         }
+        if let Err(e) = require_length(&req.parts) {
+            return e
+                .into_aws_error()
+                .to_response(Protocol::RestXml, &req.request_id);
+        }
         let cors = crate::cors::response_headers(&self.store, &req.parts);
         let is_head = req.parts.method == http::Method::HEAD;
         let http_req = to_s3s_request(req.parts, req.body);
@@ -130,6 +135,27 @@ impl S3Service {
             }
         }
     }
+}
+
+/// S3 takes a body of unknown length only as aws-chunked, which announces the decoded length in
+/// `x-amz-decoded-content-length`; a plain `Transfer-Encoding: chunked` upload is refused with
+/// 411 MissingContentLength, as AWS does
+/// (https://docs.aws.amazon.com/AmazonS3/latest/API/API_PutObject.html: Content-Length is
+/// required; https://docs.aws.amazon.com/AmazonS3/latest/API/sigv4-streaming.html).
+fn require_length(parts: &http::request::Parts) -> Result<(), Error> {
+    let h = &parts.headers;
+    let chunked = h.get_all(http::header::TRANSFER_ENCODING).iter().any(|v| {
+        v.to_str()
+            .is_ok_and(|v| v.to_ascii_lowercase().contains("chunked"))
+    });
+    if parts.method == http::Method::PUT
+        && chunked
+        && !h.contains_key(http::header::CONTENT_LENGTH)
+        && !h.contains_key("x-amz-decoded-content-length")
+    {
+        return Err(Error::MissingContentLength);
+    }
+    Ok(())
 }
 
 // Plain functions rather than inline in `serve`: inside an async fn the compiler cannot prove

@@ -238,3 +238,24 @@ pub fn runtime() -> tokio::runtime::Runtime {
         .build()
         .unwrap()
 }
+
+/// An edge whose regional tier keeps a disk layer in `dir`.
+pub fn edge_on_disk(toml_text: &str, origin: &str, dir: &std::path::Path) -> Arc<Edge> {
+    let text = toml_text.replace("{origin}", origin);
+    let spec: DistributionSpec = toml::from_str(&text).expect("valid distribution TOML");
+    let mut dist = Distribution::from_spec(&spec).expect("valid distribution");
+    dist.disk_dir = Some(dir.to_path_buf());
+    Edge::new(dist, &NoProvider, None).expect("edge")
+}
+
+/// Files in a folder (bounded wait for background writes to land).
+pub async fn wait_for_files(dir: &std::path::Path, n: usize) -> usize {
+    let count = || std::fs::read_dir(dir).map(|d| d.count()).unwrap_or(0);
+    for _ in 0..500 {
+        if count() == n {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    count()
+}

@@ -305,4 +305,145 @@ async fn cloudfront_invalidation_api_clears_every_location() {
         "Miss from nuvem"
     );
     assert_eq!(hits.load(Ordering::SeqCst), 2);
+    assert_eq!(
+        x_cache(plain.get(&page).send().await.unwrap()),
+        "Hit from nuvem"
+    );
+
+    // The CLI is one more client of the same API.
+    let out = std::process::Command::new(BIN)
+        .args([
+            "invalidate",
+            "--endpoint",
+            &nuvem.api_url,
+            "/images/*",
+            "/index.html",
+        ])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout} {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("Completed (2 paths)"), "{stdout}");
+    assert_eq!(
+        x_cache(plain.get(&page).send().await.unwrap()),
+        "Miss from nuvem"
+    );
+    assert_eq!(hits.load(Ordering::SeqCst), 3);
+    let out = std::process::Command::new(BIN)
+        .args(["invalidate", "--endpoint", &nuvem.api_url, "no-slash"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("InvalidArgument"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_regional_tier_survives_a_restart() {
+    let (url, hits) = origin().await;
+    let mut nuvem = Nuvem::start_with(
+        BIN,
+        Options {
+            manifest: Some(manifest(&url)),
+            ..Default::default()
+        },
+    );
+    let client = reqwest::Client::builder()
+        .use_preconfigured_tls(
+            rustls::ClientConfig::builder_with_provider(Arc::new(
+                rustls::crypto::aws_lc_rs::default_provider(),
+            ))
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_root_certificates(rustls::RootCertStore::empty())
+            .with_no_client_auth(),
+        )
+        .build()
+        .unwrap();
+    let r = client
+        .get(format!("{}/kept.html", nuvem.edge_url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.headers()["x-cache"], "Miss from nuvem");
+    // The disk write happens beside the response; wait (bounded) for it to land.
+    let cache = nuvem.dir().join("data").join("edge-cache");
+    for _ in 0..500 {
+        if std::fs::read_dir(&cache).map(|d| d.count()).unwrap_or(0) == 1 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    nuvem.restart();
+    let r = client
+        .get(format!("{}/kept.html", nuvem.edge_url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.headers()["x-cache"], "Hit from nuvem");
+    assert!(r.text().await.unwrap().starts_with("<p>/kept.html</p>"));
+    assert_eq!(hits.load(Ordering::SeqCst), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn https_viewers_and_redirect_to_https() {
+    let (url, _hits) = origin().await;
+    let manifest = format!(
+        r#"
+[[distribution.locations]]
+name = "GRU1"
+https_addr = "127.0.0.1:0"
+
+[[distribution.behaviors]]
+path_pattern = "default"
+origin = "{url}"
+viewer_protocol_policy = "redirect-to-https"
+"#
+    );
+    let nuvem = Nuvem::start_with(
+        BIN,
+        Options {
+            manifest: Some(manifest),
+            ..Default::default()
+        },
+    );
+    let https = nuvem
+        .banner
+        .iter()
+        .find_map(|l| l.split_whitespace().find(|w| w.starts_with("https://")))
+        .expect("the HTTPS listener is in the banner")
+        .replace("127.0.0.1", "localhost");
+    let mut roots = rustls::RootCertStore::empty();
+    {
+        use rustls::pki_types::{CertificateDer, pem::PemObject};
+        for c in CertificateDer::pem_file_iter(nuvem.dir().join("data/tls/cert.pem")).unwrap() {
+            roots.add(c.unwrap()).unwrap();
+        }
+    }
+    let tls = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::aws_lc_rs::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    let client = reqwest::Client::builder()
+        .use_preconfigured_tls(tls)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let r = client
+        .get(format!("{}/page?x=1", nuvem.edge_url))
+        .header("host", "site.example")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 301);
+    assert_eq!(r.headers()["location"], "https://site.example/page?x=1");
+    let r = client.get(format!("{https}/page")).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["x-amz-cf-pop"], "GRU1");
 }

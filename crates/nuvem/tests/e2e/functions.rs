@@ -15,7 +15,7 @@ use serde_json::{Value, json};
 /// The echo function's binary, built once per test process (a no-op when the workspace
 /// build already made it). `CARGO_BIN_EXE_*` only exists for this package's own binaries,
 /// so the function is built with cargo into the same target folder as `nuvem`.
-fn echo_binary() -> &'static Path {
+pub(super) fn echo_binary() -> &'static Path {
     static BIN: OnceLock<PathBuf> = OnceLock::new();
     BIN.get_or_init(|| {
         let nuvem = Path::new(env!("CARGO_BIN_EXE_nuvem"));
@@ -50,14 +50,14 @@ fn start_with_echo(extra: &str) -> Nuvem {
     )
 }
 
-struct Answer {
-    status: i32,
-    payload: Value,
-    function_error: Option<String>,
-    log: String,
+pub(super) struct Answer {
+    pub status: i32,
+    pub payload: Value,
+    pub function_error: Option<String>,
+    pub log: String,
 }
 
-async fn invoke(
+pub(super) async fn invoke(
     client: &aws_sdk_lambda::Client,
     name: &str,
     payload: Value,
@@ -100,7 +100,7 @@ async fn invoke(
 
 /// `expected` is a subset of the payload (strings: substrings); `log` must be in the tail.
 #[track_caller]
-fn check(got: &Answer, status: i32, expected: Value, error: bool, log: &str) {
+pub(super) fn check(got: &Answer, status: i32, expected: Value, error: bool, log: &str) {
     assert_eq!(got.status, status);
     assert!(
         subset(&expected, &got.payload),
@@ -245,12 +245,18 @@ async fn rust_function_with_lambda_runtime() {
     );
 }
 
-fn zip_of(files: &[(&str, &str)]) -> Vec<u8> {
+pub(super) fn zip_of(files: &[(&str, &str)]) -> Vec<u8> {
     use std::io::Write;
     let mut w = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
     for (name, text) in files {
-        w.start_file(*name, zip::write::SimpleFileOptions::default())
-            .unwrap();
+        // `bootstrap` files are executables, as in a real deployment package.
+        let mode = if name.ends_with("bootstrap") {
+            0o755
+        } else {
+            0o644
+        };
+        let options = zip::write::SimpleFileOptions::default().unix_permissions(mode);
+        w.start_file(*name, options).unwrap();
         w.write_all(text.as_bytes()).unwrap();
     }
     w.finish().unwrap().into_inner()
@@ -394,7 +400,15 @@ async fn control_plane_with_the_sdk() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrency_limit() {
     let n = start_with_echo("");
-    let c = n.lambda();
+    // No SDK retries: the standard retry mode retries TooManyRequestsException, which would
+    // turn the throttled invokes into late successes.
+    let c = aws_sdk_lambda::Client::from_conf(
+        n.lambda()
+            .config()
+            .to_builder()
+            .retry_config(aws_sdk_lambda::config::retry::RetryConfig::disabled())
+            .build(),
+    );
     c.put_function_concurrency()
         .function_name("echo")
         .reserved_concurrent_executions(10)
@@ -432,6 +446,35 @@ async fn concurrency_limit() {
         pids.len(),
         10,
         "exactly the limit of environments: {pids:?}"
+    );
+    // The pool's counters on the health endpoint: every successful invoke was either a cold
+    // start (one per environment) or a warm one, never more than the limit at once.
+    let health: Value = super::s3::http()
+        .get(format!("{}/_nuvem/health", n.api_url))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let stats = &health["stats"]["lambda"];
+    let echo = &stats["functions"]["echo"];
+    assert_eq!(
+        (
+            &echo["concurrency"],
+            &echo["peak_concurrency"],
+            &echo["concurrency_limit"],
+            &echo["cold_starts"],
+            &echo["environments"],
+        ),
+        (&json!(0), &json!(10), &json!(10), &json!(10), &json!(10)),
+        "{health}"
+    );
+    assert_eq!(echo["warm_starts"], json!(ok - 10), "{health}");
+    assert_eq!(
+        (&stats["peak_concurrency"], &stats["environments"]),
+        (&json!(10), &json!(10)),
+        "{health}"
     );
     let counter = n.dir().join("events");
     for _ in 0..30 {

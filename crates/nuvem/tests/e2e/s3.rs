@@ -14,7 +14,7 @@ use nuvem_testkit::{Nuvem, Options};
 const BIN: &str = env!("CARGO_BIN_EXE_nuvem");
 
 /// A plain HTTP client (reqwest needs its TLS provider chosen explicitly).
-fn http() -> reqwest::Client {
+pub(crate) fn http() -> reqwest::Client {
     let tls = rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
         rustls::crypto::aws_lc_rs::default_provider(),
     ))

@@ -36,9 +36,11 @@ fn action(op: &str) -> String {
         "ListObjects" | "ListObjectsV2" | "HeadBucket" => "s3:ListBucket".into(),
         "ListObjectVersions" => "s3:ListBucketVersions".into(),
         "DeleteObjects" => "s3:DeleteObject".into(),
-        "CompleteMultipartUpload" | "CreateMultipartUpload" | "UploadPart" | "CopyObject" => {
-            "s3:PutObject".into()
-        }
+        "CompleteMultipartUpload"
+        | "CreateMultipartUpload"
+        | "UploadPart"
+        | "UploadPartCopy"
+        | "CopyObject" => "s3:PutObject".into(),
         other => format!("s3:{other}"),
     }
 }

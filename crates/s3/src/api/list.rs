@@ -28,13 +28,13 @@ const URL_ENCODE: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUME
     .remove(b'~')
     .remove(b'/');
 
-struct Encoder(bool);
+pub(crate) struct Encoder(bool);
 
 impl Encoder {
-    fn new(e: Option<&EncodingType>) -> Self {
+    pub(crate) fn new(e: Option<&EncodingType>) -> Self {
         Self(e.is_some_and(|e| e.as_str() == EncodingType::URL))
     }
-    fn apply(&self, s: String) -> String {
+    pub(crate) fn apply(&self, s: String) -> String {
         if self.0 {
             percent_encoding::utf8_percent_encode(&s, URL_ENCODE).to_string()
         } else {

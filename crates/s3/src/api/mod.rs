@@ -127,4 +127,5 @@ delegate! {
     abort_multipart_upload: AbortMultipartUploadInput => AbortMultipartUploadOutput;
     list_parts: ListPartsInput => ListPartsOutput;
     list_multipart_uploads: ListMultipartUploadsInput => ListMultipartUploadsOutput;
+    upload_part_copy: UploadPartCopyInput => UploadPartCopyOutput;
 }

@@ -7,7 +7,8 @@ use s3s::dto::*;
 use super::objects::{ChecksumRequest, headers_of, parse_tagging, set_checksum};
 use super::{Handler, body_error, quoted, timestamp};
 use crate::error::Error;
-use crate::store::checksum::Algorithm;
+use crate::store::checksum::{Algorithm, Kind};
+use crate::store::multipart::{ChosenPart, Completion};
 use crate::store::objects::{Conditions, PutOptions};
 
 type Res<T> = Result<T, Error>;
@@ -36,12 +37,24 @@ impl Handler {
             checksum: algorithm,
             ..Default::default()
         };
-        let id = self.store.create_upload(&input.bucket, &input.key, opts)?;
+        let kind = input
+            .checksum_type
+            .as_ref()
+            .map(|t| {
+                Kind::parse(t.as_str()).ok_or_else(|| {
+                    Error::InvalidRequest("Value for x-amz-checksum-type header is invalid.".into())
+                })
+            })
+            .transpose()?;
+        let id = self
+            .store
+            .create_upload(&input.bucket, &input.key, opts, kind)?;
         Ok(CreateMultipartUploadOutput {
             bucket: Some(input.bucket),
             key: Some(input.key),
             upload_id: Some(id),
             checksum_algorithm: input.checksum_algorithm,
+            checksum_type: input.checksum_type,
             ..Default::default()
         })
     }
@@ -111,13 +124,13 @@ impl Handler {
         req: S3Request<CompleteMultipartUploadInput>,
     ) -> Res<CompleteMultipartUploadOutput> {
         let input = req.input;
-        let mut chosen = Vec::new();
+        let mut parts = Vec::new();
         for p in input
             .multipart_upload
             .and_then(|m| m.parts)
             .unwrap_or_default()
         {
-            let n = p
+            let number = p
                 .part_number
                 .and_then(|n| u32::try_from(n).ok())
                 .ok_or(Error::MalformedXml)?;
@@ -125,29 +138,111 @@ impl Handler {
                 .e_tag
                 .map(|e| e.value().to_string())
                 .ok_or(Error::InvalidPart)?;
-            chosen.push((n, etag));
+            let checksum = p
+                .checksum_crc32
+                .or(p.checksum_crc32c)
+                .or(p.checksum_crc64nvme)
+                .or(p.checksum_sha1)
+                .or(p.checksum_sha256);
+            parts.push(ChosenPart {
+                number,
+                etag,
+                checksum,
+            });
         }
-        let cond = Conditions {
-            if_none_match: input.if_none_match.map(|c| {
-                if c.is_any() {
-                    "*".to_string()
-                } else {
-                    c.as_etag()
-                        .map(|e| e.value().to_string())
-                        .unwrap_or_default()
-                }
-            }),
-            ..Default::default()
+        let checksum = [
+            (Algorithm::Crc32, input.checksum_crc32),
+            (Algorithm::Crc32c, input.checksum_crc32c),
+            (Algorithm::Crc64Nvme, input.checksum_crc64nvme),
+            (Algorithm::Sha1, input.checksum_sha1),
+            (Algorithm::Sha256, input.checksum_sha256),
+        ]
+        .into_iter()
+        .find_map(|(a, v)| v.map(|v| (a, v)));
+        let completion = Completion {
+            parts,
+            checksum,
+            checksum_kind: input
+                .checksum_type
+                .as_ref()
+                .and_then(|t| Kind::parse(t.as_str())),
+            object_size: input.mpu_object_size.and_then(|n| u64::try_from(n).ok()),
+            conditions: Conditions {
+                if_none_match: input.if_none_match.map(|c| {
+                    if c.is_any() {
+                        "*".to_string()
+                    } else {
+                        c.as_etag()
+                            .map(|e| e.value().to_string())
+                            .unwrap_or_default()
+                    }
+                }),
+                ..Default::default()
+            },
         };
         let meta = self
             .store
-            .complete_upload(&input.bucket, &input.key, &input.upload_id, &chosen, &cond)
+            .complete_upload(&input.bucket, &input.key, &input.upload_id, &completion)
             .await?;
-        Ok(CompleteMultipartUploadOutput {
+        let mut out = CompleteMultipartUploadOutput {
             bucket: Some(input.bucket.clone()),
             key: Some(input.key.clone()),
             e_tag: Some(quoted(&meta.etag)),
             location: Some(format!("/{}/{}", input.bucket, input.key)),
+            ..Default::default()
+        };
+        set_checksum!(out, meta.checksum.as_ref());
+        out.checksum_type = meta.checksum.as_ref().map(|c| checksum_type(c.kind));
+        Ok(out)
+    }
+
+    pub(crate) async fn upload_part_copy(
+        &self,
+        req: S3Request<UploadPartCopyInput>,
+    ) -> Res<UploadPartCopyOutput> {
+        let input = req.input;
+        let CopySource::Bucket {
+            bucket: src_bucket,
+            key: src_key,
+            ..
+        } = &input.copy_source
+        else {
+            return Err(Error::InvalidArgument(
+                "Copy from an access point is not supported".into(),
+            ));
+        };
+        let range = input
+            .copy_source_range
+            .as_deref()
+            .map(parse_copy_range)
+            .transpose()?;
+        let cond = super::objects::conditions(
+            input.copy_source_if_match.as_ref(),
+            input.copy_source_if_none_match.as_ref(),
+            input.copy_source_if_modified_since.as_ref(),
+            input.copy_source_if_unmodified_since.as_ref(),
+        );
+        let number = u32::try_from(input.part_number).unwrap_or(0);
+        let part = self
+            .store
+            .upload_part_copy(
+                &input.bucket,
+                &input.key,
+                &input.upload_id,
+                number,
+                (src_bucket, src_key),
+                range,
+                &cond,
+            )
+            .await?;
+        let mut result = CopyPartResult {
+            e_tag: Some(quoted(&part.etag)),
+            last_modified: Some(timestamp(part.last_modified_ms)),
+            ..Default::default()
+        };
+        set_checksum!(result, part.checksum.as_ref());
+        Ok(UploadPartCopyOutput {
+            copy_part_result: Some(result),
             ..Default::default()
         })
     }
@@ -215,34 +310,134 @@ impl Handler {
         })
     }
 
+    /// ListMultipartUploads in key then creation order, paged by `key-marker` and
+    /// `upload-id-marker`, with `delimiter` rolling keys up into CommonPrefixes
+    /// (https://docs.aws.amazon.com/AmazonS3/latest/API/API_ListMultipartUploads.html).
     pub(crate) async fn list_multipart_uploads(
         &self,
         req: S3Request<ListMultipartUploadsInput>,
     ) -> Res<ListMultipartUploadsOutput> {
         let input = req.input;
+        let max = match input.max_uploads {
+            None => 1000,
+            Some(n) if n < 0 => {
+                return Err(Error::InvalidArgument(
+                    "Argument max-uploads must be an integer between 0 and 2147483647".into(),
+                ));
+            }
+            Some(n) => usize::try_from(n).unwrap_or(1000).min(1000),
+        };
         let prefix = input.prefix.clone().unwrap_or_default();
-        let uploads = self
-            .store
-            .list_uploads(&input.bucket)?
-            .into_iter()
-            .filter(|(_, u)| u.key.starts_with(&prefix))
-            .take(1000)
-            .map(|(id, u)| MultipartUpload {
-                initiated: Some(timestamp(u.initiated_ms)),
-                key: Some(u.key),
-                upload_id: Some(id),
-                owner: Some(super::list::owner()),
-                storage_class: Some(StorageClass::from_static(StorageClass::STANDARD)),
-                ..Default::default()
-            })
-            .collect();
+        let delimiter = input.delimiter.clone().filter(|d| !d.is_empty());
+        let key_marker = input.key_marker.clone().unwrap_or_default();
+        // The upload-id marker only counts together with a key marker.
+        let id_marker = input
+            .upload_id_marker
+            .clone()
+            .filter(|_| !key_marker.is_empty());
+        let after_marker = |key: &str, id: &str| match &id_marker {
+            _ if key_marker.is_empty() => true,
+            Some(m) => key > key_marker.as_str() || (key == key_marker && id > m.as_str()),
+            None => key > key_marker.as_str(),
+        };
+        let enc = super::list::Encoder::new(input.encoding_type.as_ref());
+        let mut uploads = Vec::new();
+        let mut prefixes: Vec<String> = Vec::new();
+        let mut last: Option<(String, Option<String>)> = None;
+        let mut truncated = false;
+        for (id, u) in self.store.list_uploads(&input.bucket)? {
+            if !u.key.starts_with(&prefix) || !after_marker(&u.key, &id) {
+                continue;
+            }
+            let rolled = delimiter.as_deref().and_then(|d| {
+                let rest = u.key.get(prefix.len()..)?;
+                rest.find(d)
+                    .map(|i| format!("{prefix}{}", rest.get(..i + d.len()).unwrap_or("")))
+            });
+            if let Some(cp) = &rolled
+                && (prefixes.last() == Some(cp) || cp.as_str() <= key_marker.as_str())
+            {
+                continue;
+            }
+            if uploads.len() + prefixes.len() >= max {
+                truncated = true;
+                break;
+            }
+            match rolled {
+                Some(cp) => {
+                    last = Some((cp.clone(), None));
+                    prefixes.push(cp);
+                }
+                None => {
+                    last = Some((u.key.clone(), Some(id.clone())));
+                    uploads.push(MultipartUpload {
+                        initiated: Some(timestamp(u.initiated_ms)),
+                        key: Some(enc.apply(u.key)),
+                        upload_id: Some(id),
+                        owner: Some(super::list::owner()),
+                        initiator: Some(Initiator {
+                            display_name: Some("nuvem".into()),
+                            id: super::list::owner().id,
+                        }),
+                        storage_class: Some(StorageClass::from_static(StorageClass::STANDARD)),
+                        checksum_algorithm: u
+                            .checksum
+                            .map(|a| ChecksumAlgorithm::from(a.name().to_string())),
+                        checksum_type: u.checksum_kind.map(checksum_type),
+                    });
+                }
+            }
+        }
+        let (next_key, next_id) = match last.filter(|_| truncated) {
+            Some((k, id)) => (Some(enc.apply(k)), id),
+            None => (None, None),
+        };
         Ok(ListMultipartUploadsOutput {
             bucket: Some(input.bucket),
-            prefix: input.prefix,
-            is_truncated: Some(false),
-            max_uploads: Some(1000),
+            prefix: input.prefix.map(|p| enc.apply(p)),
+            delimiter: input.delimiter.map(|d| enc.apply(d)),
+            key_marker: input.key_marker.map(|k| enc.apply(k)),
+            upload_id_marker: input.upload_id_marker,
+            encoding_type: input.encoding_type,
+            is_truncated: Some(truncated),
+            max_uploads: Some(i32::try_from(max).unwrap_or(1000)),
+            next_key_marker: next_key,
+            next_upload_id_marker: next_id,
+            common_prefixes: Some(
+                prefixes
+                    .into_iter()
+                    .map(|p| CommonPrefix {
+                        prefix: Some(enc.apply(p)),
+                    })
+                    .collect(),
+            )
+            .filter(|p: &Vec<CommonPrefix>| !p.is_empty()),
             uploads: Some(uploads),
             ..Default::default()
         })
     }
+}
+
+fn checksum_type(kind: Kind) -> ChecksumType {
+    ChecksumType::from(kind.name().to_string())
+}
+
+/// `x-amz-copy-source-range: bytes=first-last` (both required, inclusive) as `start..end`.
+fn parse_copy_range(v: &str) -> Res<(u64, u64)> {
+    let bad = || {
+        Error::InvalidArgument(
+            "The x-amz-copy-source-range value must be of the form bytes=first-last where first and last are the zero-based offsets of the first and last bytes to copy".into(),
+        )
+    };
+    let (first, last) = v
+        .trim()
+        .strip_prefix("bytes=")
+        .and_then(|r| r.split_once('-'))
+        .ok_or_else(bad)?;
+    let first: u64 = first.trim().parse().map_err(|_| bad())?;
+    let last: u64 = last.trim().parse().map_err(|_| bad())?;
+    if first > last {
+        return Err(bad());
+    }
+    Ok((first, last.saturating_add(1)))
 }

@@ -161,7 +161,7 @@ macro_rules! set_checksum {
 }
 pub(crate) use set_checksum;
 
-fn conditions(
+pub(crate) fn conditions(
     if_match: Option<&ETagCondition>,
     if_none_match: Option<&ETagCondition>,
     modified: Option<&Timestamp>,
@@ -310,6 +310,10 @@ impl Handler {
         // Only a checksum of exactly the returned bytes may be sent: SDKs validate it.
         if range.is_none() && input.checksum_mode.is_some() {
             set_checksum!(out, meta.checksum.as_ref());
+            out.checksum_type = meta
+                .checksum
+                .as_ref()
+                .map(|c| ChecksumType::from(c.kind.name().to_string()));
         }
         Ok(out)
     }
@@ -357,6 +361,10 @@ impl Handler {
         };
         if range.is_none() && input.checksum_mode.is_some() {
             set_checksum!(out, meta.checksum.as_ref());
+            out.checksum_type = meta
+                .checksum
+                .as_ref()
+                .map(|c| ChecksumType::from(c.kind.name().to_string()));
         }
         Ok(out)
     }

@@ -39,6 +39,16 @@ impl Algorithm {
         }
     }
 
+    /// The CRC parameters and digest width in bytes of the CRC algorithms.
+    pub fn crc(self) -> Option<(crc_fast::CrcAlgorithm, usize)> {
+        match self {
+            Self::Crc32 => Some((crc_fast::CrcAlgorithm::Crc32IsoHdlc, 4)),
+            Self::Crc32c => Some((crc_fast::CrcAlgorithm::Crc32Iscsi, 4)),
+            Self::Crc64Nvme => Some((crc_fast::CrcAlgorithm::Crc64Nvme, 8)),
+            Self::Sha1 | Self::Sha256 => None,
+        }
+    }
+
     /// The header a checksum travels in, e.g. `x-amz-checksum-crc32`.
     pub fn header(self) -> &'static str {
         match self {
@@ -51,11 +61,42 @@ impl Algorithm {
     }
 }
 
+/// How a multipart object's checksum relates to its data
+/// (https://docs.aws.amazon.com/AmazonS3/latest/userguide/checking-object-integrity.html#ChecksumTypes).
+/// Single-part objects always have a full-object checksum.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum Kind {
+    /// The checksum of the whole object's bytes.
+    #[default]
+    FullObject,
+    /// The checksum of the concatenated part checksums, shown as `<base64>-<parts>`.
+    Composite,
+}
+
+impl Kind {
+    pub fn parse(name: &str) -> Option<Self> {
+        match name.to_ascii_uppercase().as_str() {
+            "FULL_OBJECT" => Some(Self::FullObject),
+            "COMPOSITE" => Some(Self::Composite),
+            _ => None,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::FullObject => "FULL_OBJECT",
+            Self::Composite => "COMPOSITE",
+        }
+    }
+}
+
 /// A checksum value: the algorithm and its base64 digest.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Checksum {
     pub algorithm: Algorithm,
     pub value: String,
+    #[serde(default)]
+    pub kind: Kind,
 }
 
 enum Running {
@@ -76,19 +117,10 @@ impl Hasher {
     pub fn new(algorithm: Option<Algorithm>, sha256_for_payload: bool) -> Self {
         use sha2::Digest as _;
         let extra = algorithm.map(|a| {
-            let running = match a {
-                Algorithm::Crc32 => Running::Crc(
-                    crc_fast::Digest::new(crc_fast::CrcAlgorithm::Crc32IsoHdlc),
-                    4,
-                ),
-                Algorithm::Crc32c => {
-                    Running::Crc(crc_fast::Digest::new(crc_fast::CrcAlgorithm::Crc32Iscsi), 4)
-                }
-                Algorithm::Crc64Nvme => {
-                    Running::Crc(crc_fast::Digest::new(crc_fast::CrcAlgorithm::Crc64Nvme), 8)
-                }
-                Algorithm::Sha1 => Running::Sha1(sha1::Sha1::new()),
-                Algorithm::Sha256 => Running::Sha256(sha2::Sha256::new()),
+            let running = match (a, a.crc()) {
+                (_, Some((crc, width))) => Running::Crc(crc_fast::Digest::new(crc), width),
+                (Algorithm::Sha1, _) => Running::Sha1(sha1::Sha1::new()),
+                _ => Running::Sha256(sha2::Sha256::new()),
             };
             (a, running)
         });
@@ -123,7 +155,11 @@ impl Hasher {
                 Running::Sha1(d) => b64(&sha1::Digest::finalize(d)),
                 Running::Sha256(d) => b64(&sha2::Digest::finalize(d)),
             };
-            Checksum { algorithm, value }
+            Checksum {
+                algorithm,
+                value,
+                kind: Kind::FullObject,
+            }
         });
         Digests {
             md5: self.md5.finalize().into(),

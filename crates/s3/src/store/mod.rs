@@ -13,6 +13,7 @@ pub mod checksum;
 pub mod keys;
 pub mod listing;
 pub mod multipart;
+pub mod multipart_checksum;
 pub mod objects;
 
 use std::collections::{BTreeMap, HashSet};

@@ -8,7 +8,8 @@ use md5::Digest as _;
 use nuvem_store::{Direction, KeyRange, Tx};
 use serde::{Deserialize, Serialize};
 
-use super::checksum::{Algorithm, Digests, Hasher};
+use super::checksum::{Algorithm, Checksum, Digests, Hasher, Kind};
+use super::multipart_checksum;
 use super::objects::{Conditions, PutOptions};
 use super::{BlobRef, Headers, ObjectMeta, ObjectStore, decode, encode, keys, now_millis};
 use crate::error::Error;
@@ -26,6 +27,31 @@ pub struct UploadMeta {
     pub tags: std::collections::BTreeMap<String, String>,
     #[serde(default)]
     pub checksum: Option<Algorithm>,
+    /// How the object checksum is derived from the parts' (set when `checksum` is).
+    #[serde(default)]
+    pub checksum_kind: Option<Kind>,
+}
+
+/// One part a client chose in CompleteMultipartUpload.
+#[derive(Debug, Clone, Default)]
+pub struct ChosenPart {
+    pub number: u32,
+    pub etag: String,
+    /// The part checksum the client lists, checked against the stored one.
+    pub checksum: Option<String>,
+}
+
+/// What CompleteMultipartUpload asks for and asserts.
+#[derive(Debug, Clone, Default)]
+pub struct Completion {
+    pub parts: Vec<ChosenPart>,
+    /// `x-amz-checksum-<algorithm>` for the whole object.
+    pub checksum: Option<(Algorithm, String)>,
+    /// `x-amz-checksum-type`: must match the upload's.
+    pub checksum_kind: Option<Kind>,
+    /// `x-amz-mp-object-size`: the object's expected size.
+    pub object_size: Option<u64>,
+    pub conditions: Conditions,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -43,14 +69,36 @@ impl ObjectStore {
         bucket: &str,
         key: &str,
         opts: PutOptions,
+        checksum_kind: Option<Kind>,
     ) -> Result<String, Error> {
-        let id = uuid::Uuid::new_v4().simple().to_string();
+        let checksum_kind = match (opts.checksum, checksum_kind) {
+            (None, None) => None,
+            (None, Some(_)) => {
+                return Err(Error::InvalidRequest(
+                    "The x-amz-checksum-type header can only be used with the x-amz-checksum-algorithm header.".into(),
+                ));
+            }
+            (Some(a), kind) => {
+                let kind = kind.unwrap_or_else(|| multipart_checksum::default_kind(a));
+                multipart_checksum::validate(a, kind)?;
+                Some(kind)
+            }
+        };
+        // Ids sort in creation order (hex milliseconds, then randomness), so ListMultipartUploads
+        // can order the uploads of one key by id and page with `upload-id-marker`.
+        let random = uuid::Uuid::new_v4().simple().to_string();
+        let id = format!(
+            "{:012x}{}",
+            now_millis(),
+            random.get(..20).unwrap_or(&random)
+        );
         let meta = UploadMeta {
             key: key.to_string(),
             initiated_ms: now_millis(),
             headers: opts.headers,
             tags: opts.tags,
             checksum: opts.checksum,
+            checksum_kind,
         };
         let bkey = keys::bucket(bucket);
         let ukey = keys::upload(bucket, &id);
@@ -103,6 +151,15 @@ impl ObjectStore {
             ));
         }
         let upload = self.upload(bucket, key, upload_id)?;
+        if let (Some(want), Some(got)) = (upload.checksum, checksum)
+            && want != got
+        {
+            return Err(Error::InvalidRequest(format!(
+                "Checksum Type mismatch occurred, expected checksum Type: {}, actual checksum Type: {}",
+                want.name().to_ascii_lowercase(),
+                got.name().to_ascii_lowercase()
+            )));
+        }
         let algorithm = checksum.or(upload.checksum);
         let written = self
             .blobs
@@ -145,6 +202,49 @@ impl ObjectStore {
         }
     }
 
+    /// UploadPartCopy: stores `start..end` of an existing object (the whole object when
+    /// `range` is `None`) as part `number`, through the same path as an uploaded part.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn upload_part_copy(
+        &self,
+        bucket: &str,
+        key: &str,
+        upload_id: &str,
+        number: u32,
+        src: (&str, &str),
+        range: Option<(u64, u64)>,
+        source_conditions: &Conditions,
+    ) -> Result<PartMeta, Error> {
+        self.upload(bucket, key, upload_id)?;
+        let source = self.head_object(src.0, src.1)?;
+        source_conditions.check_read(&source).map_err(|e| match e {
+            Error::NotModified => Error::PreconditionFailed,
+            e => e,
+        })?;
+        let (start, end) = match range {
+            None => (0, source.size),
+            Some((s, e)) if s < e && e <= source.size => (s, e),
+            Some(_) => {
+                return Err(Error::InvalidArgument(format!(
+                    "Range specified is not valid for source object of size: {}",
+                    source.size
+                )));
+            }
+        };
+        let data = Box::pin(self.read_object(&source, start, end).await?);
+        self.upload_part(
+            bucket,
+            key,
+            upload_id,
+            number,
+            data,
+            false,
+            None,
+            |_| Ok(()),
+        )
+        .await
+    }
+
     /// The parts uploaded so far, by number.
     pub fn list_parts(&self, upload_id: &str) -> Result<Vec<(u32, PartMeta)>, Error> {
         let prefix = keys::parts_of(upload_id);
@@ -175,11 +275,8 @@ impl ObjectStore {
                 Ok((id, decode(&v)?))
             })
             .collect::<Result<_, Error>>()?;
-        out.sort_by(|a, b| {
-            a.1.key
-                .cmp(&b.1.key)
-                .then(a.1.initiated_ms.cmp(&b.1.initiated_ms))
-        });
+        // Key order, then creation order, which is id order (see `create_upload`).
+        out.sort_by(|a, b| a.1.key.cmp(&b.1.key).then_with(|| a.0.cmp(&b.0)));
         Ok(out)
     }
 
@@ -219,30 +316,41 @@ impl ObjectStore {
         Ok(())
     }
 
-    /// Completes an upload from the client's list of (part number, ETag), which must be in
-    /// ascending order and name uploaded parts; all but the last must be at least 5 MiB.
+    /// Completes an upload from the client's list of parts, which must be in ascending order
+    /// and name uploaded parts; all but the last must be at least 5 MiB. The object checksum
+    /// (when the upload has an algorithm) is derived from the parts' and checked against the
+    /// one the client sent.
     pub async fn complete_upload(
         &self,
         bucket: &str,
         key: &str,
         upload_id: &str,
-        chosen: &[(u32, String)],
-        conditions: &Conditions,
+        completion: &Completion,
     ) -> Result<ObjectMeta, Error> {
         let upload = self.upload(bucket, key, upload_id)?;
+        let chosen = &completion.parts;
         if chosen.is_empty() {
             return Err(Error::MalformedXml);
         }
-        if chosen.windows(2).any(|w| w[0].0 >= w[1].0) {
+        if chosen.windows(2).any(|w| w[0].number >= w[1].number) {
             return Err(Error::InvalidPartOrder);
         }
         let stored: std::collections::BTreeMap<u32, PartMeta> =
             self.list_parts(upload_id)?.into_iter().collect();
         let mut blobs = Vec::with_capacity(chosen.len());
+        let mut sums: Vec<(Option<&Checksum>, u64)> = Vec::with_capacity(chosen.len());
         let mut md5s = md5::Md5::new();
-        for (i, (n, etag)) in chosen.iter().enumerate() {
-            let part = stored.get(n).ok_or(Error::InvalidPart)?;
-            if etag.trim_matches('"') != part.etag {
+        for (i, c) in chosen.iter().enumerate() {
+            let part = stored.get(&c.number).ok_or(Error::InvalidPart)?;
+            if c.etag.trim_matches('"') != part.etag {
+                return Err(Error::InvalidPart);
+            }
+            if let Some(given) = &c.checksum
+                && part
+                    .checksum
+                    .as_ref()
+                    .is_none_or(|p| p.value != given.trim())
+            {
                 return Err(Error::InvalidPart);
             }
             if i + 1 < chosen.len() && part.blob.len < MIN_PART_SIZE {
@@ -251,7 +359,44 @@ impl ObjectStore {
             let raw = hex::decode(&part.etag).map_err(|e| Error::Corrupt(e.to_string()))?;
             md5s.update(&raw);
             blobs.push(part.blob.clone());
+            sums.push((part.checksum.as_ref(), part.blob.len));
         }
+        let size: u64 = blobs.iter().map(|b| b.len).sum();
+        if let Some(expected) = completion.object_size
+            && expected != size
+        {
+            return Err(Error::InvalidRequest(format!(
+                "The provided 'x-amz-mp-object-size' header value {expected} does not match what was computed: {size}"
+            )));
+        }
+        let checksum = match (upload.checksum, upload.checksum_kind) {
+            (Some(a), kind) => {
+                let kind = kind.unwrap_or_else(|| multipart_checksum::default_kind(a));
+                if let Some(k) = completion.checksum_kind
+                    && k != kind
+                {
+                    return Err(Error::InvalidRequest(format!(
+                        "The upload was created using the {} checksum mode. The complete request must use the same checksum mode.",
+                        kind.name()
+                    )));
+                }
+                let computed = multipart_checksum::combine(a, kind, &sums)?;
+                if let Some((given_a, given)) = &completion.checksum
+                    && (*given_a != a || !multipart_checksum::matches(given, &computed))
+                {
+                    return Err(Error::BadDigest(a.name()));
+                }
+                Some(computed)
+            }
+            (None, _) => {
+                if completion.checksum.is_some() || completion.checksum_kind.is_some() {
+                    return Err(Error::InvalidRequest(
+                        "The upload was created without a checksum algorithm, so the complete request cannot carry an object checksum.".into(),
+                    ));
+                }
+                None
+            }
+        };
         let used: std::collections::HashSet<&str> = blobs.iter().map(|b| b.id.as_str()).collect();
         let unused: Vec<String> = stored
             .values()
@@ -259,15 +404,16 @@ impl ObjectStore {
             .map(|p| p.blob.id.clone())
             .collect();
         let meta = ObjectMeta {
-            size: blobs.iter().map(|b| b.len).sum(),
+            size,
             etag: format!("{}-{}", hex::encode(md5s.finalize()), chosen.len()),
             last_modified_ms: now_millis(),
             parts: Some(u32::try_from(chosen.len()).unwrap_or(u32::MAX)),
             blobs,
             headers: upload.headers,
-            checksum: None,
+            checksum,
             tags: upload.tags,
         };
+        let conditions = &completion.conditions;
         let bkey = keys::bucket(bucket);
         let okey = keys::object(bucket, key);
         let ukey = keys::upload(bucket, upload_id);

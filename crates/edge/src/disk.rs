@@ -1,0 +1,297 @@
+//! The regional tier's disk layer: whole entries written as one file each under the cache
+//! folder, size-bounded (a moka index weighted by file size; evicted or invalidated files are
+//! deleted), found again after a restart by scanning the folder.
+//!
+//! Must not: panic or serve a damaged file. Files are written to a temporary name and renamed,
+//! so a crash leaves either the old file or the new one; a file that does not parse, or whose
+//! key differs from the one asked for, is deleted and treated as a miss.
+
+use std::fs;
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+use http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
+use sha2::{Digest, Sha256};
+
+use crate::body::SharedBody;
+use crate::distribution::pattern_matches;
+use crate::entry::{CacheKey, Entry, Representation};
+use crate::freshness::Freshness;
+
+const MAGIC: &[u8; 8] = b"NUVEMEC1";
+
+#[derive(Clone)]
+struct Meta {
+    path: Arc<str>,
+    size: u32,
+}
+
+#[derive(Clone)]
+pub struct DiskTier {
+    dir: PathBuf,
+    index: moka::sync::Cache<String, Meta>,
+}
+
+fn file_name(key: &CacheKey) -> String {
+    let mut h = Sha256::new();
+    h.update(key.behavior.to_le_bytes());
+    h.update(key.path.as_bytes());
+    h.update([0]);
+    h.update(key.rest.as_bytes());
+    hex::encode(h.finalize())
+}
+
+impl DiskTier {
+    /// Opens (creating) the folder and indexes the entries already in it.
+    pub fn open(dir: &Path, max_bytes: u64) -> std::io::Result<Self> {
+        fs::create_dir_all(dir)?;
+        let evict_dir = dir.to_path_buf();
+        let index = moka::sync::Cache::builder()
+            .max_capacity(max_bytes)
+            .weigher(|_k: &String, m: &Meta| m.size)
+            .support_invalidation_closures()
+            .eviction_listener(move |name: Arc<String>, _m, cause| {
+                if cause != moka::notification::RemovalCause::Replaced {
+                    let _ = fs::remove_file(evict_dir.join(name.as_str()));
+                }
+            })
+            .build();
+        let tier = Self {
+            dir: dir.to_path_buf(),
+            index,
+        };
+        for f in fs::read_dir(dir)?.flatten() {
+            let name = f.file_name().to_string_lossy().into_owned();
+            if name.ends_with(".tmp") {
+                let _ = fs::remove_file(f.path());
+                continue;
+            }
+            let size = f.metadata().map(|m| m.len()).unwrap_or(0);
+            match read_path(&f.path()) {
+                Some(path) => tier.index.insert(
+                    name,
+                    Meta {
+                        path: path.into(),
+                        size: u32::try_from(size).unwrap_or(u32::MAX),
+                    },
+                ),
+                None => {
+                    let _ = fs::remove_file(f.path());
+                }
+            }
+        }
+        Ok(tier)
+    }
+
+    /// Writes a whole entry (off the async workers).
+    pub async fn store(&self, entry: Arc<Entry>) {
+        let Ok(chunks) = entry.repr.body.wait().await else {
+            return;
+        };
+        let this = self.clone();
+        let _ = tokio::task::spawn_blocking(move || {
+            let name = file_name(&entry.key);
+            let bytes = encode(&entry, &chunks);
+            let tmp = this.dir.join(format!("{name}.tmp"));
+            let ok = fs::File::create(&tmp)
+                .and_then(|mut f| f.write_all(&bytes))
+                .and_then(|()| fs::rename(&tmp, this.dir.join(&name)));
+            match ok {
+                Ok(()) => this.index.insert(
+                    name,
+                    Meta {
+                        path: entry.key.path.as_str().into(),
+                        size: u32::try_from(bytes.len()).unwrap_or(u32::MAX),
+                    },
+                ),
+                Err(e) => {
+                    tracing::warn!(error = %e, "edge disk cache write failed");
+                    let _ = fs::remove_file(&tmp);
+                }
+            }
+        })
+        .await;
+    }
+
+    /// Reads the entry stored for a key, if any.
+    pub async fn load(&self, key: &CacheKey) -> Option<Arc<Entry>> {
+        let name = file_name(key);
+        self.index.get(&name)?;
+        let path = self.dir.join(&name);
+        let key = key.clone();
+        let this = self.clone();
+        tokio::task::spawn_blocking(move || {
+            let bytes = fs::read(&path).ok()?;
+            match decode(&bytes) {
+                Some(e) if e.key == key => Some(Arc::new(e)),
+                _ => {
+                    this.index.invalidate(&name);
+                    None
+                }
+            }
+        })
+        .await
+        .ok()
+        .flatten()
+    }
+
+    /// Deletes the entries whose path matches one of the patterns.
+    pub fn invalidate(&self, patterns: &[String]) {
+        let patterns = patterns.to_vec();
+        let _ = self.index.invalidate_entries_if(move |_, m| {
+            patterns.iter().any(|p| pattern_matches(p, &m.path))
+        });
+        self.index.run_pending_tasks();
+    }
+
+    pub fn invalidate_path(&self, path: &str) {
+        let path: Arc<str> = path.into();
+        let _ = self.index.invalidate_entries_if(move |_, m| m.path == path);
+        self.index.run_pending_tasks();
+    }
+}
+
+fn put_bytes(out: &mut Vec<u8>, b: &[u8]) {
+    out.extend_from_slice(&(b.len() as u64).to_le_bytes());
+    out.extend_from_slice(b);
+}
+
+fn encode(e: &Entry, chunks: &[Bytes]) -> Vec<u8> {
+    let body_len: usize = chunks.iter().map(Bytes::len).sum();
+    let mut out = Vec::with_capacity(body_len + 1024);
+    out.extend_from_slice(MAGIC);
+    out.extend_from_slice(&(e.key.behavior as u64).to_le_bytes());
+    put_bytes(&mut out, e.key.path.as_bytes());
+    put_bytes(&mut out, e.key.rest.as_bytes());
+    out.extend_from_slice(&u64::from(e.status.as_u16()).to_le_bytes());
+    let secs = |t: SystemTime| t.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    for n in [
+        secs(e.response_time),
+        e.initial_age,
+        e.freshness.lifetime.as_secs(),
+        e.freshness.stale_while_revalidate.as_secs(),
+        e.freshness.stale_if_error.as_secs(),
+        u64::from(e.freshness.no_stale),
+        e.headers.len() as u64,
+    ] {
+        out.extend_from_slice(&n.to_le_bytes());
+    }
+    for (k, v) in &e.headers {
+        put_bytes(&mut out, k.as_str().as_bytes());
+        put_bytes(&mut out, v.as_bytes());
+    }
+    out.extend_from_slice(&(e.vary.len() as u64).to_le_bytes());
+    for (k, v) in &e.vary {
+        put_bytes(&mut out, k.as_str().as_bytes());
+        match v {
+            Some(v) => {
+                out.push(1);
+                put_bytes(&mut out, v.as_bytes());
+            }
+            None => out.push(0),
+        }
+    }
+    out.extend_from_slice(&(body_len as u64).to_le_bytes());
+    for c in chunks {
+        out.extend_from_slice(c);
+    }
+    out
+}
+
+struct Reader<'a>(&'a [u8]);
+
+impl<'a> Reader<'a> {
+    fn take(&mut self, n: usize) -> Option<&'a [u8]> {
+        if self.0.len() < n {
+            return None;
+        }
+        let (a, b) = self.0.split_at(n);
+        self.0 = b;
+        Some(a)
+    }
+    fn u64(&mut self) -> Option<u64> {
+        Some(u64::from_le_bytes(self.take(8)?.try_into().ok()?))
+    }
+    fn bytes(&mut self) -> Option<&'a [u8]> {
+        let n = usize::try_from(self.u64()?).ok()?;
+        self.take(n)
+    }
+    fn string(&mut self) -> Option<String> {
+        String::from_utf8(self.bytes()?.to_vec()).ok()
+    }
+}
+
+/// The path of the key in a file's header, read without loading the body.
+fn read_path(file: &Path) -> Option<String> {
+    let mut f = fs::File::open(file).ok()?;
+    let mut head = [0u8; 24];
+    f.read_exact(&mut head).ok()?;
+    if &head[..8] != MAGIC {
+        return None;
+    }
+    let len = usize::try_from(u64::from_le_bytes(head[16..24].try_into().ok()?)).ok()?;
+    if len > 64 * 1024 {
+        return None;
+    }
+    let mut path = vec![0u8; len];
+    f.read_exact(&mut path).ok()?;
+    String::from_utf8(path).ok()
+}
+
+fn decode(bytes: &[u8]) -> Option<Entry> {
+    let mut r = Reader(bytes);
+    if r.take(8)? != MAGIC {
+        return None;
+    }
+    let behavior = usize::try_from(r.u64()?).ok()?;
+    let path = r.string()?;
+    let rest = r.string()?;
+    let status = StatusCode::from_u16(u16::try_from(r.u64()?).ok()?).ok()?;
+    let response_time = UNIX_EPOCH + Duration::from_secs(r.u64()?);
+    let initial_age = r.u64()?;
+    let freshness = Freshness {
+        lifetime: Duration::from_secs(r.u64()?),
+        stale_while_revalidate: Duration::from_secs(r.u64()?),
+        stale_if_error: Duration::from_secs(r.u64()?),
+        no_stale: r.u64()? != 0,
+    };
+    let mut headers = HeaderMap::new();
+    for _ in 0..r.u64()? {
+        let k = HeaderName::from_bytes(r.bytes()?).ok()?;
+        let v = HeaderValue::from_bytes(r.bytes()?).ok()?;
+        headers.append(k, v);
+    }
+    let mut vary = Vec::new();
+    for _ in 0..r.u64()? {
+        let k = HeaderName::from_bytes(r.bytes()?).ok()?;
+        let v = match r.take(1)?.first()? {
+            1 => Some(HeaderValue::from_bytes(r.bytes()?).ok()?),
+            _ => None,
+        };
+        vary.push((k, v));
+    }
+    let body = Bytes::copy_from_slice(r.bytes()?);
+    if !r.0.is_empty() {
+        return None;
+    }
+    let shared = SharedBody::arriving();
+    shared.push(body);
+    shared.finish(Ok(()));
+    Some(Entry {
+        key: CacheKey {
+            behavior,
+            path,
+            rest,
+        },
+        status,
+        headers,
+        repr: Representation::new(shared),
+        response_time,
+        initial_age,
+        freshness,
+        vary,
+    })
+}

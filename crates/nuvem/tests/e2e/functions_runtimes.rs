@@ -1,0 +1,323 @@
+//! Functions end to end, with code users bring unchanged: a boto3 handler that reaches nuvem's
+//! DynamoDB through `AWS_ENDPOINT_URL` and the function's own credentials, AWS's official
+//! Python runtime interface client (`awslambdaric`) as a `provided` bootstrap, and the
+//! process-group cleanup of environments whose runtime starts helpers of its own.
+
+use aws_sdk_dynamodb::types::{
+    AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType,
+    ScalarAttributeType,
+};
+use aws_sdk_lambda::primitives::Blob;
+use aws_sdk_lambda::types::{Environment, FunctionCode, InvocationType, Runtime};
+use nuvem_testkit::Nuvem;
+use serde_json::json;
+
+use super::functions::{check, echo_binary, invoke, zip_of};
+
+async fn create(
+    c: &aws_sdk_lambda::Client,
+    name: &str,
+    runtime: Runtime,
+    handler: &str,
+    files: &[(&str, &str)],
+    env: &[(&str, &str)],
+    timeout: i32,
+) {
+    let mut vars = Environment::builder();
+    for (k, v) in env {
+        vars = vars.variables(*k, *v);
+    }
+    c.create_function()
+        .function_name(name)
+        .runtime(runtime)
+        .handler(handler)
+        .role("arn:aws:iam::000000000000:role/lambda")
+        .timeout(timeout)
+        .environment(vars.build())
+        .code(
+            FunctionCode::builder()
+                .zip_file(Blob::new(zip_of(files)))
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+}
+
+/// Whether `python3` can import `module` (optional tools print a skip notice without it).
+fn python_has(module: &str) -> bool {
+    std::process::Command::new("python3")
+        .args(["-c", &format!("import {module}")])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+const BOTO3_HANDLER: &str = r#"import os
+import boto3
+
+# Created at init, as real functions do: boto3 reads AWS_ENDPOINT_URL, the region and the
+# role's credentials from the environment Lambda (here nuvem) provides.
+ddb = boto3.client("dynamodb")
+
+def handler(event, context):
+    key = {"id": {"S": event["id"]}}
+    ddb.put_item(
+        TableName=event["table"],
+        Item={**key, "by": {"S": context.function_name}, "n": {"N": "7"}},
+    )
+    got = ddb.get_item(TableName=event["table"], Key=key, ConsistentRead=True)
+    return {"item": got.get("Item"), "endpoint": os.environ.get("AWS_ENDPOINT_URL")}
+"#;
+
+/// A Python function whose boto3 client writes and reads a table created by the test, with
+/// nothing but the environment nuvem gives it; the item is then read back with the Rust SDK.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn boto3_function_reads_and_writes_dynamodb_through_aws_endpoint_url() {
+    let n = Nuvem::start(env!("CARGO_BIN_EXE_nuvem"));
+    let ddb = n.dynamodb();
+    ddb.create_table()
+        .table_name("visits")
+        .attribute_definitions(
+            AttributeDefinition::builder()
+                .attribute_name("id")
+                .attribute_type(ScalarAttributeType::S)
+                .build()
+                .unwrap(),
+        )
+        .key_schema(
+            KeySchemaElement::builder()
+                .attribute_name("id")
+                .key_type(KeyType::Hash)
+                .build()
+                .unwrap(),
+        )
+        .billing_mode(BillingMode::PayPerRequest)
+        .send()
+        .await
+        .unwrap();
+    let c = n.lambda();
+    create(
+        &c,
+        "writer",
+        Runtime::Python312,
+        "app.handler",
+        &[("app.py", BOTO3_HANDLER)],
+        &[],
+        30,
+    )
+    .await;
+    let rr = InvocationType::RequestResponse;
+    let got = invoke(
+        &c,
+        "writer",
+        json!({"table": "visits", "id": "a1"}),
+        rr.clone(),
+    )
+    .await
+    .unwrap();
+    check(
+        &got,
+        200,
+        json!({"item": {"id": {"S": "a1"}, "by": {"S": "writer"}, "n": {"N": "7"}}, "endpoint": n.api_url.clone()}),
+        false,
+        "REPORT",
+    );
+    let item = ddb
+        .get_item()
+        .table_name("visits")
+        .key("id", AttributeValue::S("a1".into()))
+        .send()
+        .await
+        .unwrap()
+        .item
+        .unwrap_or_default();
+    assert_eq!(item.get("by"), Some(&AttributeValue::S("writer".into())));
+    assert_eq!(item.get("n"), Some(&AttributeValue::N("7".into())));
+    // A table that does not exist: boto3 raises DynamoDB's own error inside the function, and
+    // the Python runtime reports it as the function's error.
+    let missing = invoke(&c, "writer", json!({"table": "nope", "id": "x"}), rr)
+        .await
+        .unwrap();
+    check(
+        &missing,
+        200,
+        json!({"errorType": "ResourceNotFoundException"}),
+        true,
+        "",
+    );
+}
+
+const RIC_BOOTSTRAP: &str = "#!/bin/sh\nexec python3 -m awslambdaric \"$_HANDLER\"\n";
+
+const RIC_HANDLER: &str = r#"import os
+
+def fn(event, context):
+    print("hello from awslambdaric")
+    if event.get("fail"):
+        raise ValueError(event["fail"])
+    return {
+        "event": event,
+        "request_id": context.aws_request_id,
+        "arn": context.invoked_function_arn,
+        "time_left": context.get_remaining_time_in_millis() > 0,
+        "pid": os.getpid(),
+    }
+"#;
+
+/// AWS's runtime interface client, packaged as container-image users do: a `provided`
+/// function whose `bootstrap` execs `python3 -m awslambdaric handler.fn`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn awslambdaric_as_a_provided_bootstrap() {
+    if !python_has("awslambdaric") {
+        eprintln!(
+            "SKIPPED awslambdaric_as_a_provided_bootstrap: python3 has no awslambdaric module (pip install awslambdaric)"
+        );
+        return;
+    }
+    let n = Nuvem::start(env!("CARGO_BIN_EXE_nuvem"));
+    let c = n.lambda();
+    create(
+        &c,
+        "ric",
+        Runtime::Providedal2023,
+        "handler.fn",
+        &[("bootstrap", RIC_BOOTSTRAP), ("handler.py", RIC_HANDLER)],
+        &[],
+        10,
+    )
+    .await;
+    let rr = InvocationType::RequestResponse;
+    let first = invoke(&c, "ric", json!({"k": [1, 2]}), rr.clone())
+        .await
+        .unwrap();
+    check(
+        &first,
+        200,
+        json!({"event": {"k": [1, 2]}, "arn": "arn:aws:lambda:us-east-1:000000000000:function:ric", "time_left": true}),
+        false,
+        "hello from awslambdaric",
+    );
+    assert!(first.log.contains("Init Duration"), "{}", first.log);
+    let request_id = first.payload["request_id"].as_str().unwrap_or_default();
+    assert!(
+        first
+            .log
+            .contains(&format!("START RequestId: {request_id}")),
+        "the runtime saw the invocation's request id: {}",
+        first.log
+    );
+    let failed = invoke(&c, "ric", json!({"fail": "no way"}), rr.clone())
+        .await
+        .unwrap();
+    check(
+        &failed,
+        200,
+        json!({"errorType": "ValueError", "errorMessage": "no way"}),
+        true,
+        "END RequestId",
+    );
+    assert!(
+        failed.payload["stackTrace"].is_array(),
+        "{}",
+        failed.payload
+    );
+    let warm = invoke(&c, "ric", json!({}), rr).await.unwrap();
+    assert_eq!(
+        warm.payload["pid"], first.payload["pid"],
+        "a handler error keeps the environment warm"
+    );
+    assert!(!warm.log.contains("Init Duration"), "{}", warm.log);
+}
+
+/// Whether process `pid` is gone (or a zombie nobody reaped yet: it runs no code).
+fn dead(pid: &str) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Err(_) => true,
+        Ok(stat) => stat
+            .rsplit_once(')')
+            .is_some_and(|(_, rest)| rest.trim_start().starts_with(['Z', 'X'])),
+    }
+}
+
+/// Waits (at most ten seconds) for every process listed in `file` to be gone.
+async fn all_dead(file: &std::path::Path) -> Vec<String> {
+    let pids: Vec<String> = std::fs::read_to_string(file)
+        .unwrap()
+        .split_whitespace()
+        .map(str::to_string)
+        .collect();
+    assert!(!pids.is_empty());
+    for _ in 0..400 {
+        if pids.iter().all(|p| dead(p)) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+    pids.into_iter().filter(|p| !dead(p)).collect()
+}
+
+/// A `bootstrap` that starts a helper process before exec'ing the real runtime: the helper
+/// dies with its environment when the invocation times out, and when nuvem stops.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn environment_process_group_is_killed_on_timeout_and_shutdown() {
+    let mut n = Nuvem::start(env!("CARGO_BIN_EXE_nuvem"));
+    let c = n.lambda();
+    let helpers = n.dir().join("helpers");
+    let bootstrap = format!(
+        "#!/bin/sh\nsleep 600 &\necho $! >> \"$HELPERS\"\nexec {:?}\n",
+        echo_binary().display().to_string()
+    );
+    create(
+        &c,
+        "spawner",
+        Runtime::Providedal2023,
+        "unused",
+        &[("bootstrap", &bootstrap)],
+        &[("HELPERS", &helpers.display().to_string())],
+        1,
+    )
+    .await;
+    let rr = InvocationType::RequestResponse;
+    let ok = invoke(&c, "spawner", json!({"hi": 1}), rr.clone())
+        .await
+        .unwrap();
+    check(&ok, 200, json!({"echo": {"hi": 1}}), false, "");
+    let alive: Vec<String> = std::fs::read_to_string(&helpers)
+        .unwrap()
+        .split_whitespace()
+        .filter(|p| !dead(p))
+        .map(str::to_string)
+        .collect();
+    assert_eq!(
+        alive.len(),
+        1,
+        "the helper runs while the environment is warm"
+    );
+    let timed_out = invoke(&c, "spawner", json!({"sleep_ms": 5000}), rr.clone())
+        .await
+        .unwrap();
+    check(
+        &timed_out,
+        200,
+        json!({"errorType": "Sandbox.Timedout"}),
+        true,
+        "Status: timeout",
+    );
+    assert_eq!(
+        all_dead(&helpers).await,
+        Vec::<String>::new(),
+        "the timed-out environment's helper was killed with it"
+    );
+    // A new environment (a new helper), then nuvem stops: nothing of it survives.
+    let again = invoke(&c, "spawner", json!({}), rr).await.unwrap();
+    check(&again, 200, json!({}), false, "Init Duration");
+    let status = n.terminate();
+    assert!(status.success(), "{status}");
+    assert_eq!(
+        all_dead(&helpers).await,
+        Vec::<String>::new(),
+        "no helper outlives nuvem"
+    );
+}
