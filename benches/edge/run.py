@@ -96,8 +96,8 @@ def wrk(url, duration, connections):
         check=True, capture_output=True, text=True).stdout
     try:
         rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
-        p50 = to_ms(re.search(r"50%\s+(\S+)", out).group(1))
-        p99 = to_ms(re.search(r"99%\s+(\S+)", out).group(1))
+        p50 = to_ms(re.search(r"^\s+50%\s+(\S+)", out, re.M).group(1))
+        p99 = to_ms(re.search(r"^\s+99%\s+(\S+)", out, re.M).group(1))
     except AttributeError:
         raise SystemExit(f"{url}: unexpected wrk output\n{out}")
     errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)

@@ -15,7 +15,13 @@ pub fn cargo_binary(dir: &Path, package: &str) -> anyhow::Result<PathBuf> {
     println!("  building function package {package} (cargo build --release)…");
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let out = Command::new(cargo)
-        .args(["build", "--release", "--message-format=json-render-diagnostics", "-p", package])
+        .args([
+            "build",
+            "--release",
+            "--message-format=json-render-diagnostics",
+            "-p",
+            package,
+        ])
         .current_dir(dir)
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
@@ -27,15 +33,24 @@ pub fn cargo_binary(dir: &Path, package: &str) -> anyhow::Result<PathBuf> {
     // The last compiler artifact with an executable is the package's binary.
     let mut executable = None;
     for line in String::from_utf8_lossy(&out.stdout).lines() {
-        let Ok(msg) = serde_json::from_str::<serde_json::Value>(line) else { continue };
+        let Ok(msg) = serde_json::from_str::<serde_json::Value>(line) else {
+            continue;
+        };
         if msg["reason"] == "compiler-artifact"
-            && msg["package_id"].as_str().is_some_and(|id| id.contains(package))
+            && msg["package_id"]
+                .as_str()
+                .is_some_and(|id| id.contains(package))
             && let Some(path) = msg["executable"].as_str()
         {
             executable = Some(PathBuf::from(path));
         }
     }
-    let executable = executable.with_context(|| format!("cargo built {package} but reported no executable"))?;
-    println!("  built {} in {:.1} s", executable.display(), started.elapsed().as_secs_f64());
+    let executable =
+        executable.with_context(|| format!("cargo built {package} but reported no executable"))?;
+    println!(
+        "  built {} in {:.1} s",
+        executable.display(),
+        started.elapsed().as_secs_f64()
+    );
     Ok(executable)
 }

@@ -205,11 +205,17 @@ fn functions_config(config: &Config) -> nuvem_functions::FunctionsConfig {
 
 /// The CreateFunction request a manifest function stands for; its code is used in place
 /// (the `hot-reload` code source), so a rebuilt binary or edited handler is picked up.
-fn create_function_input(config: &Config, f: &crate::config::FunctionSpec) -> anyhow::Result<serde_json::Value> {
+fn create_function_input(
+    config: &Config,
+    f: &crate::config::FunctionSpec,
+) -> anyhow::Result<serde_json::Value> {
     let code = match (&f.code, &f.cargo_package) {
         (Some(code), None) => config.base_dir.join(code),
         (None, Some(package)) => crate::build::cargo_binary(&config.base_dir, package)?,
-        _ => anyhow::bail!("function {}: give exactly one of `code` and `cargo_package`", f.name),
+        _ => anyhow::bail!(
+            "function {}: give exactly one of `code` and `cargo_package`",
+            f.name
+        ),
     };
     let code = code.canonicalize().unwrap_or(code);
     let mut input = json!({
@@ -284,7 +290,8 @@ pub fn apply_manifest(config: &Config, services: &Services) -> anyhow::Result<()
         }
     }
     for (i, f) in m.functions.iter().enumerate() {
-        let input = create_function_input(config, f).with_context(|| format!("at `functions[{i}]`"))?;
+        let input =
+            create_function_input(config, f).with_context(|| format!("at `functions[{i}]`"))?;
         let fail = |e: nuvem_aws::AwsError| {
             anyhow::anyhow!("at `functions[{i}]` ({}): {}", f.name, e.message)
         };
