@@ -28,11 +28,17 @@ fn reply(status: u16, body: Value) -> Result<Response<Body>, Error> {
 }
 
 fn s(item: &std::collections::HashMap<String, AttributeValue>, name: &str) -> String {
-    item.get(name).and_then(|v| v.as_s().ok()).cloned().unwrap_or_default()
+    item.get(name)
+        .and_then(|v| v.as_s().ok())
+        .cloned()
+        .unwrap_or_default()
 }
 
 fn n(item: &std::collections::HashMap<String, AttributeValue>, name: &str) -> i64 {
-    item.get(name).and_then(|v| v.as_n().ok()).and_then(|v| v.parse().ok()).unwrap_or(0)
+    item.get(name)
+        .and_then(|v| v.as_n().ok())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
 }
 
 /// The JSON the browser sees for one item; media is served by the edge under `/media/`.
@@ -51,16 +57,31 @@ fn item_json(item: &std::collections::HashMap<String, AttributeValue>) -> Value 
 impl App {
     async fn list(&self) -> Result<Response<Body>, Error> {
         let mut items = Vec::new();
-        let mut pages = self.ddb.scan().table_name(&self.table).into_paginator().items().send();
+        let mut pages = self
+            .ddb
+            .scan()
+            .table_name(&self.table)
+            .into_paginator()
+            .items()
+            .send();
         while let Some(item) = pages.next().await {
             items.push(item?);
         }
         items.sort_by_key(|i| std::cmp::Reverse((n(i, "created"), s(i, "id"))));
-        reply(200, json!({"items": items.iter().map(item_json).collect::<Vec<_>>()}))
+        reply(
+            200,
+            json!({"items": items.iter().map(item_json).collect::<Vec<_>>()}),
+        )
     }
 
     async fn get(&self, id: &str) -> Result<Response<Body>, Error> {
-        let out = self.ddb.get_item().table_name(&self.table).key("id", AttributeValue::S(id.into())).send().await?;
+        let out = self
+            .ddb
+            .get_item()
+            .table_name(&self.table)
+            .key("id", AttributeValue::S(id.into()))
+            .send()
+            .await?;
         match out.item {
             Some(item) => reply(200, item_json(&item)),
             None => reply(404, json!({"message": "no such item"})),
@@ -73,16 +94,32 @@ impl App {
         };
         let title = input["title"].as_str().unwrap_or("").trim();
         let filename = input["filename"].as_str().unwrap_or("").trim();
-        let content_type = input["contentType"].as_str().unwrap_or("application/octet-stream");
+        let content_type = input["contentType"]
+            .as_str()
+            .unwrap_or("application/octet-stream");
         if title.is_empty() || title.len() > 120 || filename.is_empty() {
-            return reply(400, json!({"message": "title (1-120 characters) and filename are required"}));
+            return reply(
+                400,
+                json!({"message": "title (1-120 characters) and filename are required"}),
+            );
         }
         // Keys keep only safe characters of the file name, so that URLs need no escaping.
-        let safe: String =
-            filename.chars().map(|c| if c.is_ascii_alphanumeric() || ".-_".contains(c) { c } else { '_' }).collect();
+        let safe: String = filename
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || ".-_".contains(c) {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .collect();
         let id = uuid::Uuid::new_v4().simple().to_string();
         let key = format!("media/{id}/{safe}");
-        let created = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+        let created = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0);
         self.ddb
             .put_item()
             .table_name(&self.table)
@@ -104,7 +141,10 @@ impl App {
             .content_type(content_type)
             .presigned(PresigningConfig::expires_in(Duration::from_secs(600))?)
             .await?;
-        reply(201, json!({"id": id, "uploadUrl": presigned.uri(), "url": format!("/{key}")}))
+        reply(
+            201,
+            json!({"id": id, "uploadUrl": presigned.uri(), "url": format!("/{key}")}),
+        )
     }
 
     async fn like(&self, id: &str) -> Result<Response<Body>, Error> {
@@ -120,8 +160,14 @@ impl App {
             .send()
             .await;
         match out {
-            Ok(out) => reply(200, json!({"id": id, "likes": out.attributes.as_ref().map(|a| n(a, "likes")).unwrap_or(0)})),
-            Err(e) if e.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => {
+            Ok(out) => reply(
+                200,
+                json!({"id": id, "likes": out.attributes.as_ref().map(|a| n(a, "likes")).unwrap_or(0)}),
+            ),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
+            {
                 reply(404, json!({"message": "no such item"}))
             }
             Err(e) => Err(e.into()),
@@ -152,7 +198,9 @@ fn env_config() -> (aws_credential_types::Credentials, String, Option<String>) {
         None,
         "lambda-environment",
     );
-    let region = var("AWS_REGION").or_else(|| var("AWS_DEFAULT_REGION")).unwrap_or_else(|| "us-east-1".into());
+    let region = var("AWS_REGION")
+        .or_else(|| var("AWS_DEFAULT_REGION"))
+        .unwrap_or_else(|| "us-east-1".into());
     (credentials, region, var("AWS_ENDPOINT_URL"))
 }
 
@@ -179,5 +227,8 @@ async fn main() -> Result<(), Error> {
         bucket: std::env::var("MEDIA_BUCKET").unwrap_or_else(|_| "meusite-media".into()),
     };
     let app = &app;
-    run(service_fn(move |req: Request| async move { app.handle(req).await })).await
+    run(service_fn(move |req: Request| async move {
+        app.handle(req).await
+    }))
+    .await
 }
