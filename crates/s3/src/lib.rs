@@ -4,13 +4,15 @@
 //! Owns: the storage layer ([`store`]: metadata in the shared `Store`, data as blob files),
 //! the protocol layer ([`api`]: the `s3s` crate's routing, XML and signature handling, mapped
 //! onto [`store`]), bucket policies ([`policy`]), CORS preflight, and the
-//! [`nuvem_aws::Service`] implementation ([`service`]). Must not: read config files or env,
+//! [`nuvem_aws::Service`] implementation ([`service`]), which completes every error body
+//! (Code, Message, Resource, RequestId, HostId) in one place (`error_body`). Must not: read config files or env,
 //! open sockets, or depend on another service crate. s3s types stay in [`api`] and
 //! [`service`], so upgrading s3s touches nothing in [`store`].
 
 pub mod api;
 pub mod cors;
 pub mod error;
+mod error_body;
 pub mod events;
 pub mod manifest;
 pub mod policy;

@@ -15,6 +15,7 @@ use s3s::{S3Result, s3_error};
 
 use crate::api::{Handler, KeyringAuth, PolicyAccess};
 use crate::error::Error;
+use crate::error_body::{self, ErrorContext};
 use crate::events::ObjectEvents;
 use crate::store::ObjectStore;
 
@@ -36,23 +37,32 @@ pub struct S3Service {
     store: ObjectStore,
     handler: Handler,
     s3s: s3s::service::S3Service,
+    base_domain: String,
 }
 
 /// Virtual-hosted style for `bucket.<base>`, path style for every other host (IPs,
 /// `localhost`, any name an SDK was pointed at with path-style addressing).
 struct Hosts(String);
 
+/// The host name without its port.
+fn host_name(host: &str) -> &str {
+    match host.rsplit_once(':') {
+        Some((n, port)) if port.bytes().all(|b| b.is_ascii_digit()) => n,
+        _ => host,
+    }
+}
+
+/// The bucket of a virtual-hosted style host name `bucket.<base>`.
+fn virtual_bucket<'a>(base: &str, name: &'a str) -> Option<&'a str> {
+    name.strip_suffix(base)
+        .and_then(|b| b.strip_suffix('.'))
+        .filter(|b| !b.is_empty())
+}
+
 impl S3Host for Hosts {
     fn parse_host_header<'a>(&'a self, host: &'a str) -> S3Result<VirtualHost<'a>> {
-        let name = match host.rsplit_once(':') {
-            Some((n, port)) if port.bytes().all(|b| b.is_ascii_digit()) => n,
-            _ => host,
-        };
-        if let Some(bucket) = name
-            .strip_suffix(self.0.as_str())
-            .and_then(|b| b.strip_suffix('.'))
-            .filter(|b| !b.is_empty())
-        {
+        let name = host_name(host);
+        if let Some(bucket) = virtual_bucket(&self.0, name) {
             return Ok(VirtualHost::new(self.0.as_str()).with_bucket(bucket));
         }
         if name.is_empty() {
@@ -81,11 +91,12 @@ impl S3Service {
         let mut builder = s3s::service::S3ServiceBuilder::new(handler.clone());
         builder.set_auth(KeyringAuth(config.keyring));
         builder.set_access(PolicyAccess(objects.clone()));
-        builder.set_host(Hosts(config.base_domain));
+        builder.set_host(Hosts(config.base_domain.clone()));
         Ok(Self {
             store: objects,
             handler,
             s3s: builder.build(),
+            base_domain: config.base_domain,
         })
     }
 
@@ -98,7 +109,39 @@ impl S3Service {
         &self.handler
     }
 
+    /// Every response, whoever produced it, leaves through [`error_body::complete`].
     async fn serve(&self, req: AwsRequest) -> http::Response<Body> {
+        let (bucket, key) = self.subject(&req.parts);
+        let request_id = req.request_id.clone();
+        let resp = self.respond(req).await;
+        let cx = ErrorContext {
+            request_id: &request_id,
+            bucket,
+            key,
+        };
+        error_body::complete(resp, &cx).await
+    }
+
+    /// The bucket and key a request addresses, path-style or virtual-hosted, percent-decoded.
+    fn subject(&self, parts: &http::request::Parts) -> (Option<String>, Option<String>) {
+        let host = parts
+            .headers
+            .get(http::header::HOST)
+            .and_then(|h| h.to_str().ok())
+            .or_else(|| parts.uri.authority().map(|a| a.as_str()));
+        let path = percent_encoding::percent_decode_str(parts.uri.path()).decode_utf8_lossy();
+        let path = path.strip_prefix('/').unwrap_or(&path);
+        let nonempty = |s: &str| (!s.is_empty()).then(|| s.to_string());
+        match host.and_then(|h| virtual_bucket(&self.base_domain, host_name(h))) {
+            Some(bucket) => (Some(bucket.to_string()), nonempty(path)),
+            None => match path.split_once('/') {
+                Some((b, k)) => (nonempty(b), nonempty(k)),
+                None => (nonempty(path), None),
+            },
+        }
+    }
+
+    async fn respond(&self, req: AwsRequest) -> http::Response<Body> {
         if req.parts.method == http::Method::OPTIONS {
             return crate::cors::preflight(&self.store, &req.parts).unwrap_or_else(|e| {
                 e.into_aws_error()
