@@ -1,14 +1,13 @@
-//! The DynamoDB workload: one table (hash key `pk` of type S), then PutItem of distinct ~200
-//! byte items, GetItem of existing keys, Query of one 100-item page of a partition (on a
-//! second table with a sort key, filled before measuring) and BatchWriteItem of 25 new items,
-//! each at a set of concurrencies, through one aws-sdk-dynamodb client shared by tokio tasks.
-//! Every call's latency is recorded.
+//! The DynamoDB operations the benchmark drives: on one table (hash key `pk` of type S),
+//! PutItem of distinct ~200 byte items, GetItem of items seeded before measuring, and
+//! BatchWriteItem of 25 new items; Query of one 100-item page of a partition (on a second
+//! table with a sort key, filled before measuring). Each is a [`load::Op`] over one
+//! aws-sdk-dynamodb client shared by the load generator's tasks. Must not: time anything
+//! (the load generator does).
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, bail};
+use anyhow::bail;
 use aws_credential_types::Credentials;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::DisplayErrorContext;
@@ -16,6 +15,9 @@ use aws_sdk_dynamodb::types::{
     AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType, PutRequest,
     ScalarAttributeType, TableStatus, WriteRequest,
 };
+
+use crate::load;
+pub use crate::load::Budget;
 
 pub const TABLE: &str = "nuvem-bench";
 /// The Query table: `QUERY_PARTS` partitions (`pk`) of `QUERY_ITEMS` items each (`sk` N).
@@ -38,49 +40,19 @@ pub enum Op {
 impl Op {
     pub const ALL: [Op; 4] = [Op::Put, Op::Get, Op::Query, Op::BatchWrite];
 
-    pub fn name(self) -> &'static str {
+    /// The scenario name in the report.
+    pub fn scenario(self) -> &'static str {
         match self {
-            Op::Put => "PutItem",
-            Op::Get => "GetItem",
-            Op::Query => "Query",
-            Op::BatchWrite => "BatchWriteItem",
+            Op::Put => "dynamodb.PutItem",
+            Op::Get => "dynamodb.GetItem",
+            Op::Query => "dynamodb.Query 100 items",
+            Op::BatchWrite => "dynamodb.BatchWriteItem 25 items",
         }
     }
 }
 
-/// When a phase stops: after `ops` operations or `duration`, whichever comes first.
-#[derive(Clone, Copy, Debug)]
-pub struct Budget {
-    pub ops: u64,
-    pub duration: Duration,
-}
-
-/// The outcome of one (op, concurrency) phase.
-pub struct Phase {
-    pub op: Op,
-    pub concurrency: usize,
-    /// Latencies of the successful operations, in microseconds, sorted.
-    pub latencies_us: Vec<u64>,
-    pub errors: u64,
-    pub first_error: Option<String>,
-    pub elapsed: Duration,
-}
-
-impl Phase {
-    pub fn ops_per_sec(&self) -> f64 {
-        self.latencies_us.len() as f64 / self.elapsed.as_secs_f64().max(1e-9)
-    }
-
-    /// The nearest-rank percentile `p` (0..=100), if any operation succeeded.
-    pub fn percentile_us(&self, p: f64) -> Option<u64> {
-        let n = self.latencies_us.len();
-        if n == 0 {
-            return None;
-        }
-        let rank = ((p / 100.0) * n as f64).ceil() as usize;
-        Some(self.latencies_us[rank.clamp(1, n) - 1])
-    }
-}
+/// Items written before measuring, which GetItem reads.
+const SEEDED: u64 = 1000;
 
 /// An SDK client for `endpoint` with the test/test credentials and no retries, so every
 /// recorded latency is exactly one request and every error is seen.
@@ -100,10 +72,12 @@ pub fn client(endpoint: &str) -> Client {
     Client::from_conf(conf)
 }
 
-/// Creates both tables, waits until they are ACTIVE and fills the Query table.
-pub async fn create_table(client: &Client) -> anyhow::Result<()> {
+/// Creates both tables, waits until they are ACTIVE, writes the items GetItem reads and
+/// fills the Query table.
+pub async fn create_tables(client: &Client) -> anyhow::Result<()> {
     create_one(client, TABLE, false).await?;
     create_one(client, QUERY_TABLE, true).await?;
+    seed(client).await?;
     for part in 0..QUERY_PARTS {
         let requests: Vec<WriteRequest> = (0..QUERY_ITEMS)
             .map(|sk| {
@@ -195,140 +169,70 @@ fn payload(i: u64) -> String {
     char::from(b'a' + (i % 26) as u8).to_string().repeat(165)
 }
 
-/// Runs the workload against one target: for each concurrency, PutItem then GetItem.
-pub struct Workload {
-    client: Client,
-    /// How many items have been written so far; the next PutItem writes `key(written)`.
-    written: u64,
-}
-
-impl Workload {
-    pub fn new(client: Client) -> Self {
-        Self { client, written: 0 }
-    }
-
-    /// A few untimed puts and gets, so connections and caches are set up before measuring.
-    pub async fn warm_up(&mut self, n: u64) -> anyhow::Result<()> {
-        for _ in 0..n {
-            let i = self.written;
-            put(&self.client, i).await?;
-            self.written += 1;
-            get(&self.client, i).await?;
-        }
-        Ok(())
-    }
-
-    pub async fn phase(
-        &mut self,
-        op: Op,
-        concurrency: usize,
-        budget: Budget,
-    ) -> anyhow::Result<Phase> {
-        if op == Op::Get && self.written == 0 {
-            bail!("GetItem needs items written before it");
-        }
-        let tickets = Arc::new(AtomicU64::new(0));
-        let base = self.written;
-        let start = Instant::now();
-        let deadline = start + budget.duration;
-        let mut tasks = tokio::task::JoinSet::new();
-        for _ in 0..concurrency {
-            let client = self.client.clone();
-            let tickets = tickets.clone();
-            tasks.spawn(async move {
-                let mut latencies = Vec::new();
-                let mut errors = 0u64;
-                let mut first_error = None;
-                loop {
-                    if Instant::now() >= deadline {
-                        break;
-                    }
-                    let t = tickets.fetch_add(1, Ordering::Relaxed);
-                    if t >= budget.ops {
-                        break;
-                    }
-                    let began = Instant::now();
-                    let result = match op {
-                        Op::Put => put(&client, base + t).await,
-                        // Spread reads over all written keys (a multiplicative hash of t).
-                        Op::Get => get(&client, t.wrapping_mul(0x9E37_79B9_7F4A_7C15) % base).await,
-                        Op::Query => query(&client, t).await,
-                        Op::BatchWrite => batch_write(&client, base + t * BATCH).await,
-                    };
-                    let took = began.elapsed();
-                    match result {
-                        Ok(()) => latencies.push(took.as_micros() as u64),
-                        Err(e) => {
-                            errors += 1;
-                            first_error.get_or_insert_with(|| format!("{e:#}"));
-                        }
-                    }
-                }
-                (latencies, errors, first_error)
-            });
-        }
-        let mut latencies_us = Vec::new();
-        let mut errors = 0;
-        let mut first_error = None;
-        while let Some(joined) = tasks.join_next().await {
-            let (l, e, f) = joined.context("a benchmark task panicked")?;
-            latencies_us.extend(l);
-            errors += e;
-            if first_error.is_none() {
-                first_error = f;
+/// `op` as a load-generator operation. `phase` makes the keys PutItem and BatchWriteItem
+/// write distinct from every other phase's.
+pub fn load_op(client: &Client, op: Op, phase: u64) -> load::Op {
+    let c = client.clone();
+    match op {
+        Op::Put => load::op(move |i| {
+            let c = c.clone();
+            async move { put(&c, &format!("p{phase}-{i}")).await.map(|()| 0) }
+        }),
+        // Spread reads over all seeded keys (a multiplicative hash of i).
+        Op::Get => load::op(move |i| {
+            let c = c.clone();
+            async move {
+                let k = i.wrapping_mul(0x9E37_79B9_7F4A_7C15) % SEEDED;
+                get(&c, &key(k)).await.map(|()| 0)
             }
-        }
-        let elapsed = start.elapsed();
-        let per_op = match op {
-            Op::Put => 1,
-            Op::BatchWrite => BATCH,
-            Op::Get | Op::Query => 0,
-        };
-        if per_op > 0 {
-            // Every ticket below the budget was used exactly once (the ones above were not),
-            // so keys base..base+used exist, unless a put failed: then trust only the old ones.
-            let used = (latencies_us.len() as u64 + errors).min(budget.ops);
-            if errors == 0 {
-                self.written = base + used * per_op;
+        }),
+        Op::Query => load::op(move |i| {
+            let c = c.clone();
+            async move { query(&c, i).await.map(|()| 0) }
+        }),
+        Op::BatchWrite => load::op(move |i| {
+            let c = c.clone();
+            async move {
+                let keys = (0..BATCH).map(|k| format!("b{phase}-{}", i * BATCH + k));
+                batch_write(&c, keys.collect()).await.map(|()| 0)
             }
-        }
-        latencies_us.sort_unstable();
-        Ok(Phase {
-            op,
-            concurrency,
-            latencies_us,
-            errors,
-            first_error,
-            elapsed,
-        })
+        }),
     }
 }
 
-async fn put(client: &Client, i: u64) -> anyhow::Result<()> {
+/// Writes the `SEEDED` items GetItem reads, 25 per BatchWriteItem.
+async fn seed(client: &Client) -> anyhow::Result<()> {
+    for first in (0..SEEDED).step_by(BATCH as usize) {
+        batch_write(client, (first..first + BATCH).map(key).collect()).await?;
+    }
+    Ok(())
+}
+
+async fn put(client: &Client, k: &str) -> anyhow::Result<()> {
     client
         .put_item()
         .table_name(TABLE)
-        .item("pk", AttributeValue::S(key(i)))
-        .item("n", AttributeValue::N(i.to_string()))
-        .item("payload", AttributeValue::S(payload(i)))
+        .item("pk", AttributeValue::S(k.into()))
+        .item("n", AttributeValue::N(k.len().to_string()))
+        .item("payload", AttributeValue::S(payload(k.len() as u64)))
         .send()
         .await
         .map_err(|e| anyhow::anyhow!("PutItem: {}", DisplayErrorContext(&e)))?;
     Ok(())
 }
 
-async fn get(client: &Client, i: u64) -> anyhow::Result<()> {
+async fn get(client: &Client, k: &str) -> anyhow::Result<()> {
     let out = client
         .get_item()
         .table_name(TABLE)
-        .key("pk", AttributeValue::S(key(i)))
+        .key("pk", AttributeValue::S(k.into()))
         .send()
         .await
         .map_err(|e| anyhow::anyhow!("GetItem: {}", DisplayErrorContext(&e)))?;
     match out.item() {
-        Some(item) if item.get("pk") == Some(&AttributeValue::S(key(i))) => Ok(()),
-        Some(_) => bail!("GetItem {}: returned a different item", key(i)),
-        None => bail!("GetItem {}: item not found", key(i)),
+        Some(item) if item.get("pk") == Some(&AttributeValue::S(k.into())) => Ok(()),
+        Some(_) => bail!("GetItem {k}: returned a different item"),
+        None => bail!("GetItem {k}: item not found"),
     }
 }
 
@@ -355,14 +259,15 @@ async fn query(client: &Client, t: u64) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// BatchWriteItem of the `BATCH` new items `first..first + BATCH` of the main table.
-async fn batch_write(client: &Client, first: u64) -> anyhow::Result<()> {
-    let requests: Vec<WriteRequest> = (first..first + BATCH)
-        .map(|i| {
+/// BatchWriteItem of the items `keys` to the main table.
+async fn batch_write(client: &Client, keys: Vec<String>) -> anyhow::Result<()> {
+    let requests: Vec<WriteRequest> = keys
+        .into_iter()
+        .map(|k| {
             let put = PutRequest::builder()
-                .item("pk", AttributeValue::S(key(i)))
-                .item("n", AttributeValue::N(i.to_string()))
-                .item("payload", AttributeValue::S(payload(i)))
+                .item("n", AttributeValue::N(k.len().to_string()))
+                .item("payload", AttributeValue::S(payload(k.len() as u64)))
+                .item("pk", AttributeValue::S(k))
                 .build()?;
             Ok(WriteRequest::builder().put_request(put).build())
         })

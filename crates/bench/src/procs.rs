@@ -1,6 +1,8 @@
-//! The servers under test as child processes: `nuvem up` on ephemeral loopback ports with an
-//! empty manifest and a temporary data dir, and `moto_server` on a free loopback port. Both
-//! are killed when their handle is dropped, so an error anywhere still cleans up.
+//! The servers under test as child processes: `nuvem up` on ephemeral loopback ports with a
+//! given manifest (empty by default) and a temporary data dir, and `moto_server` on a free
+//! loopback port, optionally pinned to CPUs with `taskset`. All are killed when their handle
+//! is dropped, so an error anywhere still cleans up. Also: peak-RSS bookkeeping from
+//! `/proc/<pid>/status` and the start-up time of a server (spawn → health answered).
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
@@ -21,12 +23,16 @@ pub struct Guard {
 }
 
 impl Guard {
-    fn new(child: Child, what: &'static str) -> Self {
+    pub fn new(child: Child, what: &'static str) -> Self {
         Self { child, what }
     }
 
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// Fails when the process has already exited.
-    fn check_running(&mut self) -> anyhow::Result<()> {
+    pub fn check_running(&mut self) -> anyhow::Result<()> {
         match self.child.try_wait() {
             Ok(Some(status)) => bail!("{} exited early ({status})", self.what),
             Ok(None) => Ok(()),
@@ -42,10 +48,27 @@ impl Drop for Guard {
     }
 }
 
+/// How to start nuvem.
+#[derive(Default)]
+pub struct Launch<'a> {
+    /// The `nuvem.toml` text (empty: no manifest content).
+    pub manifest: &'a str,
+    /// Extra files written next to the manifest (name, content), e.g. a WebACL JSON.
+    pub files: &'a [(&'a str, &'a str)],
+    /// `taskset -c` CPU list the server runs on.
+    pub pin: Option<&'a str>,
+}
+
 /// A running `nuvem up`.
 pub struct Nuvem {
     /// `http://127.0.0.1:PORT` of the AWS endpoint.
     pub url: String,
+    /// `http://127.0.0.1:PORT` of the first edge location.
+    pub edge_url: Option<String>,
+    /// The manifest's APIs: (name, `http://{id}.execute-api…:PORT`).
+    pub apis: Vec<(String, String)>,
+    /// Manifest sections this build says it does not serve yet (from its `note:` lines).
+    pub notes: Vec<String>,
     /// The command line it was started with.
     pub command: String,
     // Dropped before `_dir`, so the process is gone before its data dir is deleted.
@@ -56,10 +79,15 @@ pub struct Nuvem {
 impl Nuvem {
     /// The process id (for reading its memory use from `/proc`).
     pub fn pid(&self) -> u32 {
-        self._guard.child.id()
+        self._guard.pid()
     }
 
+    /// nuvem with an empty manifest, not pinned.
     pub fn start(bin: &Path) -> anyhow::Result<Self> {
+        Self::launch(bin, &Launch::default())
+    }
+
+    pub fn launch(bin: &Path, launch: &Launch<'_>) -> anyhow::Result<Self> {
         if !bin.is_file() {
             bail!(
                 "no nuvem binary at {} (build it with `cargo build --release -p nuvem`, or pass --nuvem-bin)",
@@ -68,15 +96,25 @@ impl Nuvem {
         }
         let dir = tempfile::tempdir().context("creating a temp dir")?;
         let manifest = dir.path().join("nuvem.toml");
-        std::fs::write(&manifest, "").context("writing the empty manifest")?;
+        std::fs::write(&manifest, launch.manifest).context("writing the manifest")?;
+        for (name, content) in launch.files {
+            std::fs::write(dir.path().join(name), content)
+                .with_context(|| format!("writing {name}"))?;
+        }
         let data = dir.path().join("data");
-        let mut cmd = Command::new(bin);
-        cmd.arg("up")
-            .arg("--manifest")
-            .arg(&manifest)
-            .arg("--data-dir")
-            .arg(&data)
-            .args(["--api-addr", "127.0.0.1:0", "--edge-addr", "127.0.0.1:0"])
+        let args = [
+            "up".into(),
+            "--manifest".into(),
+            manifest.display().to_string(),
+            "--data-dir".into(),
+            data.display().to_string(),
+            "--api-addr".into(),
+            "127.0.0.1:0".into(),
+            "--edge-addr".into(),
+            "127.0.0.1:0".into(),
+        ];
+        let mut cmd = pinned(bin, launch.pin);
+        cmd.args(&args)
             .env(
                 "NUVEM_LOG",
                 std::env::var("NUVEM_LOG").unwrap_or_else(|_| "warn".into()),
@@ -84,12 +122,7 @@ impl Nuvem {
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit());
-        let command = format!(
-            "{} up --manifest {} --data-dir {} --api-addr 127.0.0.1:0 --edge-addr 127.0.0.1:0",
-            bin.display(),
-            manifest.display(),
-            data.display()
-        );
+        let command = command_line(bin, launch.pin, &args);
         let mut child = cmd
             .spawn()
             .with_context(|| format!("starting {}", bin.display()))?;
@@ -97,7 +130,7 @@ impl Nuvem {
         let mut guard = Guard::new(child, "nuvem");
 
         // One thread reads stdout for the whole run, so nuvem never blocks on a full pipe;
-        // the lines before the endpoint is known are passed on, later ones dropped.
+        // the lines up to `ready in` are passed on, later ones dropped.
         let (tx, rx) = mpsc::channel();
         std::thread::spawn(move || {
             let mut tx = Some(tx);
@@ -113,25 +146,35 @@ impl Nuvem {
 
         let deadline = Instant::now() + READY_TIMEOUT;
         let mut printed = Vec::new();
-        let url = loop {
+        let (mut url, mut edge_url, mut apis, mut notes) = (None, None, Vec::new(), Vec::new());
+        loop {
             let left = deadline.saturating_duration_since(Instant::now());
             let line = match rx.recv_timeout(left) {
                 Ok(line) => line,
                 Err(e) => {
                     guard.check_running()?;
-                    bail!("nuvem did not print its endpoint ({e}); it printed: {printed:#?}");
+                    bail!("nuvem did not print `ready in` ({e}); it printed: {printed:#?}");
                 }
             };
-            if let Some(rest) = line.trim_start().strip_prefix("aws endpoint")
-                && let Some(url) = rest.split_whitespace().find(|w| w.starts_with("http://"))
-            {
-                break url.to_string();
+            let words: Vec<&str> = line.split_whitespace().collect();
+            match words.as_slice() {
+                ["aws", "endpoint", u, ..] if u.starts_with("http://") => {
+                    url = Some(u.to_string());
+                }
+                ["edge", u, ..] => edge_url = Some(u.to_string()),
+                ["api", name, "at", u, ..] => apis.push((name.to_string(), u.to_string())),
+                ["note:", ..] => notes.push(line.trim().to_string()),
+                ["ready", "in", ..] => break,
+                _ => {}
             }
             printed.push(line);
-        };
+        }
         drop(rx);
         Ok(Self {
-            url,
+            url: url.with_context(|| format!("nuvem printed no endpoint: {printed:#?}"))?,
+            edge_url,
+            apis,
+            notes,
             command,
             _guard: guard,
             _dir: dir,
@@ -139,10 +182,34 @@ impl Nuvem {
     }
 }
 
+/// `bin`, or `taskset -c CPUS bin` when pinned.
+pub fn pinned(bin: &Path, pin: Option<&str>) -> Command {
+    match pin {
+        Some(cpus) => {
+            let mut c = Command::new("taskset");
+            c.args(["-c", cpus]).arg(bin);
+            c
+        }
+        None => Command::new(bin),
+    }
+}
+
+/// The command line `pinned(bin, pin).args(args)` runs, for the report.
+pub fn command_line(bin: &Path, pin: Option<&str>, args: &[String]) -> String {
+    let mut s = pin.map_or_else(String::new, |cpus| format!("taskset -c {cpus} "));
+    s.push_str(&bin.display().to_string());
+    for a in args {
+        s.push(' ');
+        s.push_str(a);
+    }
+    s
+}
+
 /// A running `moto_server`.
 pub struct Moto {
     /// `http://127.0.0.1:PORT`.
     pub url: String,
+    pub pid: u32,
     /// The command line it was started with.
     pub command: String,
     _guard: Guard,
@@ -150,15 +217,21 @@ pub struct Moto {
 }
 
 impl Moto {
-    pub fn start(bin: &Path) -> anyhow::Result<Self> {
+    pub fn start_pinned(bin: &Path, pin: Option<&str>) -> anyhow::Result<Self> {
         let port = free_port()?;
         let dir = tempfile::tempdir().context("creating a temp dir")?;
         // moto logs every request; keep that out of the report but at hand on failure.
         let log_path = dir.path().join("moto.log");
         let log = std::fs::File::create(&log_path).context("creating moto's log file")?;
-        let command = format!("{} -H 127.0.0.1 -p {port}", bin.display());
-        let child = Command::new(bin)
-            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+        let args = [
+            "-H".into(),
+            "127.0.0.1".into(),
+            "-p".into(),
+            port.to_string(),
+        ];
+        let command = command_line(bin, pin, &args);
+        let child = pinned(bin, pin)
+            .args(&args)
             .stdin(Stdio::null())
             .stdout(log.try_clone().context("moto's log file")?)
             .stderr(log)
@@ -188,6 +261,7 @@ impl Moto {
         }
         Ok(Self {
             url: format!("http://{addr}"),
+            pid: guard.pid(),
             command,
             _guard: guard,
             _dir: dir,
@@ -196,13 +270,13 @@ impl Moto {
 }
 
 /// A loopback port nothing listens on right now.
-fn free_port() -> anyhow::Result<u16> {
+pub fn free_port() -> anyhow::Result<u16> {
     let l = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).context("finding a free port")?;
     Ok(l.local_addr()?.port())
 }
 
 /// Whether something at `addr` answers a plain HTTP request with an HTTP response.
-fn answers_http(addr: SocketAddr) -> bool {
+pub fn answers_http(addr: SocketAddr) -> bool {
     let Ok(mut s) = TcpStream::connect_timeout(&addr, Duration::from_secs(1)) else {
         return false;
     };
@@ -232,4 +306,61 @@ pub fn default_nuvem_bin() -> PathBuf {
         .and_then(|exe| Some(exe.parent()?.join("nuvem")))
         .filter(|p| p.is_file())
         .unwrap_or(path)
+}
+
+/// A `/proc/<pid>/status` field in KiB (`VmRSS:`, `VmHWM:`).
+pub fn status_kib(pid: u32, field: &str) -> anyhow::Result<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .context("reading /proc/<pid>/status (Linux only)")?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix(field))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .with_context(|| format!("no {field} in /proc/{pid}/status"))
+}
+
+/// Resets the process's peak RSS (`VmHWM`) to its current RSS, so the next reading is the
+/// peak of what follows (`clear_refs` value 5, proc(5)). False where the kernel refuses.
+pub fn reset_peak_rss(pid: u32) -> bool {
+    std::fs::write(format!("/proc/{pid}/clear_refs"), "5").is_ok()
+}
+
+/// The time from spawning `cmd` (which must serve HTTP on `addr`) until `GET path` on `addr`
+/// answers 200; the process is killed afterwards.
+pub fn startup_time(
+    mut cmd: Command,
+    addr: SocketAddr,
+    path: &str,
+    what: &'static str,
+) -> anyhow::Result<Duration> {
+    cmd.stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    let began = Instant::now();
+    let child = cmd.spawn().with_context(|| format!("starting {what}"))?;
+    let mut guard = Guard::new(child, what);
+    loop {
+        if http_status(addr, path) == Some(200) {
+            return Ok(began.elapsed());
+        }
+        guard.check_running()?;
+        if began.elapsed() > READY_TIMEOUT {
+            bail!("{what} did not answer {path} with 200 within {READY_TIMEOUT:?}");
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
+}
+
+/// The status of `GET path` on `addr`, if anything answered HTTP.
+fn http_status(addr: SocketAddr, path: &str) -> Option<u16> {
+    let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(1)).ok()?;
+    let _ = s.set_read_timeout(Some(Duration::from_secs(5)));
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+    )
+    .ok()?;
+    let mut head = [0u8; 12];
+    s.read_exact(&mut head).ok()?;
+    std::str::from_utf8(head.get(9..12)?).ok()?.parse().ok()
 }

@@ -83,6 +83,11 @@ pub struct BucketSpec {
     /// Whether anonymous visitors may read objects (a public-read bucket policy).
     #[serde(default)]
     pub public_read: bool,
+    /// Origins (`https://site.example`, or `*`) whose browser code may GET, PUT, POST and
+    /// HEAD objects directly, e.g. with presigned URLs: a CORS rule set with PutBucketCors
+    /// semantics at `up`. Empty (default) leaves the bucket's CORS configuration alone.
+    #[serde(default)]
+    pub cors_origins: Vec<String>,
 }
 
 #[derive(Debug, Deserialize)]

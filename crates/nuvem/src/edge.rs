@@ -1,7 +1,12 @@
 //! The public listeners: one per edge location of the manifest's `[distribution]`, each
 //! serving that location of the [`nuvem_edge::Edge`]; without a distribution, one listener
 //! that answers every visitor with a clear 404. Never exposes the AWS endpoint or anything
-//! private: only what the distribution declares is reachable.
+//! private: only what the distribution declares is reachable. Every viewer request passes
+//! the distribution's WebACL (`guard`) before the cache; bucket and API origins are the s3
+//! service and the gateway, in process (`origins`).
+
+mod guard;
+mod origins;
 
 use std::sync::Arc;
 
@@ -44,34 +49,78 @@ impl crate::listen::Handler for EdgeLocation {
     }
 }
 
-/// The in-process origins the edge can use. FIXME: wire the s3 service (bucket origins) and
-/// the gateway (API origins) when they land; until then such behaviors answer 502 saying so.
-struct Origins;
-
-impl nuvem_edge::OriginProvider for Origins {
-    fn bucket_reader(&self) -> Option<Arc<dyn nuvem_edge::BucketReader>> {
-        None
-    }
-    fn api(&self, _name: &str) -> Option<Arc<dyn nuvem_edge::Origin>> {
-        None
-    }
-}
-
 /// Builds the edge the manifest declares, and registers its CloudFront API (invalidations)
 /// on the AWS endpoint.
 pub fn build(
     config: &Config,
     endpoint: &mut crate::endpoint::Endpoint,
+    services: &crate::services::Services,
 ) -> anyhow::Result<Option<Arc<nuvem_edge::Edge>>> {
     let Some(spec) = &config.manifest.distribution else {
         return Ok(None);
     };
     let mut dist = nuvem_edge::Distribution::from_spec(spec).context("invalid manifest")?;
     dist.disk_dir = Some(config.data_dir.join("edge-cache"));
-    let edge = nuvem_edge::Edge::new(dist, &Origins, None).context("starting the edge")?;
+    let origins = origins::Origins {
+        s3: services.s3.clone(),
+        gateway: services.gateway.clone(),
+    };
+    let guard = Arc::new(guard::WafGuard {
+        acl: web_acl(config)?,
+    });
+    let edge =
+        nuvem_edge::Edge::new(dist, &origins, Some(guard)).context("starting the edge")?;
     let id = edge.distribution().id.clone();
     endpoint.register(Arc::new(nuvem_edge::CloudFrontApi::new(edge.clone(), id)));
     Ok(Some(edge))
+}
+
+/// The distribution's WebACL: the manifest's `[waf] web_acl` file (WAFv2 JSON, relative to
+/// the manifest), else nuvem's default for distributions (its managed rule groups), so every
+/// site is protected unless its manifest says how.
+fn web_acl(config: &Config) -> anyhow::Result<nuvem_waf::WebAcl> {
+    let Some(path) = config.manifest.waf.as_ref().and_then(|w| w.web_acl.as_ref()) else {
+        return Ok(default_web_acl());
+    };
+    let path = config.base_dir.join(path);
+    let json = std::fs::read_to_string(&path)
+        .with_context(|| format!("at `waf.web_acl`: reading {}", path.display()))?;
+    nuvem_waf::WebAcl::from_json(&json)
+        .map_err(|e| anyhow::anyhow!("at `waf.web_acl` ({}): {e}", path.display()))
+}
+
+/// Rules of nuvem's default WebACL that count instead of block. AWS's managed groups block
+/// `Host: localhost` (KnownBadInputs) and requests with no `User-Agent` (Common); on AWS
+/// neither reaches a distribution from a developer's machine, but nuvem's edge is usually
+/// opened as `http://localhost:8080` and tried with curl-like tools, and a default must not
+/// refuse those. A manifest's own `[waf]` WebACL decides for itself.
+const DEFAULT_COUNTED: [(&str, &str); 2] = [
+    ("AWSManagedRulesKnownBadInputsRuleSet", "Host_localhost_HEADER"),
+    ("AWSManagedRulesCommonRuleSet", "NoUserAgent_HEADER"),
+];
+
+/// nuvem's default WebACL for distributions, with [`DEFAULT_COUNTED`] as Count overrides
+/// (WAFv2's `RuleActionOverrides` of a `ManagedRuleGroupStatement`).
+fn default_web_acl() -> nuvem_waf::WebAcl {
+    let Ok(mut acl) = serde_json::from_str::<serde_json::Value>(nuvem_waf::DEFAULT_DISTRIBUTION_ACL)
+    else {
+        return nuvem_waf::WebAcl::default_for_distribution();
+    };
+    if let Some(rules) = acl["Rules"].as_array_mut() {
+        for rule in rules {
+            let group = &mut rule["Statement"]["ManagedRuleGroupStatement"];
+            let counted: Vec<_> = DEFAULT_COUNTED
+                .iter()
+                .filter(|(g, _)| group["Name"] == *g)
+                .map(|(_, r)| serde_json::json!({"Name": r, "ActionToUse": {"Count": {}}}))
+                .collect();
+            if !counted.is_empty() {
+                group["RuleActionOverrides"] = serde_json::Value::Array(counted);
+            }
+        }
+    }
+    nuvem_waf::WebAcl::from_json(&acl.to_string())
+        .unwrap_or_else(|_| nuvem_waf::WebAcl::default_for_distribution())
 }
 
 /// One public listener, as the banner shows it.

@@ -103,7 +103,20 @@ impl Endpoint {
         if parts.uri.path() == "/_nuvem/health" && parts.method == http::Method::GET {
             return self.health();
         }
-        let signed = sigv4::parse(&parts);
+        // A CORS preflight carries no credentials: browsers send it unsigned, to the very URL
+        // of the request it asks about, a presigned URL's signature query included
+        // (https://fetch.spec.whatwg.org/#cors-preflight-fetch). It is anonymous, and the
+        // service answers it from its CORS rules.
+        let preflight = parts.method == http::Method::OPTIONS
+            && parts.headers.contains_key(http::header::ORIGIN)
+            && parts
+                .headers
+                .contains_key(http::header::ACCESS_CONTROL_REQUEST_METHOD);
+        let signed = if preflight {
+            Ok(None)
+        } else {
+            sigv4::parse(&parts)
+        };
         let service_name =
             nuvem_aws::routing::service_for(&parts, signed.as_ref().ok().and_then(Option::as_ref));
         let service = self.services.get(service_name.as_str()).cloned();

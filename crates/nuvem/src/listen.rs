@@ -57,7 +57,10 @@ pub async fn serve<H: Handler>(
                 let svc = hyper::service::service_fn(move |req: Request<Incoming>| {
                     let handler = handler.clone();
                     async move {
-                        let req = req.map(|b| b.map_err(|e| Box::new(e) as BoxError).boxed_unsync());
+                        let mut req = req.map(|b| b.map_err(|e| Box::new(e) as BoxError).boxed_unsync());
+                        // The client's address, for the gateway's `sourceIp` and per-client
+                        // throttling (and anything else that needs the real peer).
+                        req.extensions_mut().insert(peer);
                         Ok::<_, Infallible>(handler.handle(req).await)
                     }
                 });

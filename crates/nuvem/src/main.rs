@@ -95,9 +95,10 @@ fn init_logging(filter: Option<&str>, format: LogFormat) {
     use tracing_subscriber::EnvFilter;
     let filter = match filter {
         Some(f) => EnvFilter::new(f),
-        None => {
-            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("warn,nuvem=info"))
-        }
+        // s3s logs every rejected request, client errors included, at ERROR; nuvem-s3 logs
+        // S3 server errors itself (and client errors at debug), so s3s's own lines are off.
+        None => EnvFilter::try_from_default_env()
+            .unwrap_or_else(|_| EnvFilter::new("warn,nuvem=info,s3s=off")),
     };
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
@@ -170,7 +171,7 @@ async fn run(config: Config, source: String, started: Instant) -> anyhow::Result
 
     let mut endpoint = endpoint::Endpoint::new(config.keyring.clone(), store.engine_name());
     let services = services::register(&mut endpoint, &store, &config)?;
-    let edge = edge::build(&config, &mut endpoint)?;
+    let edge = edge::build(&config, &mut endpoint, &services)?;
     let endpoint = Arc::new(endpoint);
 
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
@@ -219,6 +220,13 @@ async fn run(config: Config, source: String, started: Instant) -> anyhow::Result
         } else {
             println!("  location      {}  ({})", l.url, l.location);
         }
+    }
+    if config.manifest.distribution.is_some()
+        && let Some(first) = edge_locations.first()
+    {
+        // A wildcard listen address is not something to type into a browser.
+        let url = first.url.replace("0.0.0.0", "localhost");
+        println!("  open:         {url}/");
     }
     println!("  try:          aws --endpoint-url http://{api_addr} dynamodb list-tables");
     println!("ready in {} ms", started.elapsed().as_millis());

@@ -2,6 +2,7 @@
 //! API uses (one way in).
 
 use std::sync::Arc;
+use std::time::Instant;
 
 use anyhow::Context;
 use serde_json::json;
@@ -260,43 +261,83 @@ fn create_table_input(t: &TableSpec) -> serde_json::Value {
 }
 
 /// Creates the manifest's buckets and uploads their files through the S3 handlers
-/// (CreateBucket, PutBucketPolicy, PutObject). Never deletes anything.
+/// (CreateBucket, PutBucketPolicy, PutObject), then sets their CORS rules. Never deletes
+/// anything.
 pub async fn apply_buckets(config: &Config, services: &Services) -> anyhow::Result<()> {
     for (i, b) in config.manifest.buckets.iter().enumerate() {
+        let started = Instant::now();
         let files = b.files.as_ref().map(|f| config.base_dir.join(f));
         let applied = services
             .s3
             .apply_bucket(&b.name, files.as_deref(), b.public_read)
             .await
             .map_err(|e| anyhow::anyhow!("at `buckets[{i}]` ({}): {e}", b.name))?;
-        if applied.created {
-            println!("  created bucket {}", b.name);
+        if !b.cors_origins.is_empty() {
+            apply_cors(services, &b.name, &b.cors_origins)
+                .map_err(|e| anyhow::anyhow!("at `buckets[{i}].cors_origins`: {e}"))?;
         }
+        let what = if applied.created { "created" } else { "kept" };
+        let files = match applied.uploaded {
+            0 => String::new(),
+            n => format!(", {n} files uploaded"),
+        };
+        step(&format!("{what} bucket {}{files}", b.name), started);
     }
     Ok(())
 }
 
-/// Creates what the manifest declares and is missing. Never deletes anything.
+/// The CORS configuration `cors_origins` stands for, stored as PutBucketCors stores it: one
+/// rule for the methods a browser uses on objects (a presigned PUT, a GET), any request
+/// header (presigned uploads send `Content-Type` and checksum headers), and `ETag` readable
+/// by scripts (https://docs.aws.amazon.com/AmazonS3/latest/userguide/ManageCorsUsing.html).
+fn apply_cors(services: &Services, bucket: &str, origins: &[String]) -> anyhow::Result<()> {
+    if let Some(bad) = origins.iter().find(|o| o.is_empty() || o.contains(char::is_whitespace)) {
+        anyhow::bail!("{bad:?} is not an origin (`https://site.example` or `*`)");
+    }
+    let rule = nuvem_s3::store::CorsRule {
+        allowed_origins: origins.to_vec(),
+        allowed_methods: ["GET", "PUT", "POST", "HEAD"].map(String::from).to_vec(),
+        allowed_headers: vec!["*".into()],
+        expose_headers: vec!["ETag".into()],
+        max_age_seconds: Some(3000),
+    };
+    services.s3.objects().update_bucket(bucket, |b| {
+        b.cors = Some(vec![rule.clone()]);
+        Ok(())
+    })?;
+    Ok(())
+}
+
+/// One line of `up`'s progress: what happened, and how long it took.
+fn step(what: &str, started: Instant) {
+    println!("  {what} ({} ms)", started.elapsed().as_millis());
+}
+
+/// Creates what the manifest declares and is missing, and brings functions and APIs up to
+/// date with it. Never deletes user data: tables and their items are left as they are.
 pub fn apply_manifest(config: &Config, services: &Services) -> anyhow::Result<()> {
     let m = &config.manifest;
     for (i, t) in m.tables.iter().enumerate() {
-        match services
+        let started = Instant::now();
+        let outcome = match services
             .dynamo
             .execute("CreateTable", create_table_input(t))
         {
-            Ok(_) => println!("  created table {}", t.name),
-            Err(e) if e.code == "ResourceInUseException" => {}
+            Ok(_) => "created",
+            Err(e) if e.code == "ResourceInUseException" => "kept",
             Err(e) => anyhow::bail!("at `tables[{i}]` ({}): {}", t.name, e.message),
-        }
+        };
+        step(&format!("{outcome} table {}", t.name), started);
     }
     for (i, f) in m.functions.iter().enumerate() {
         let input =
             create_function_input(config, f).with_context(|| format!("at `functions[{i}]`"))?;
+        let started = Instant::now();
         let fail = |e: nuvem_aws::AwsError| {
             anyhow::anyhow!("at `functions[{i}]` ({}): {}", f.name, e.message)
         };
-        match services.functions.execute("CreateFunction", input.clone()) {
-            Ok(_) => println!("  created function {}", f.name),
+        let outcome = match services.functions.execute("CreateFunction", input.clone()) {
+            Ok(_) => "created",
             // The manifest is the truth for its functions: bring an existing one up to date.
             Err(e) if e.code == "ResourceConflictException" => {
                 services
@@ -309,23 +350,24 @@ pub fn apply_manifest(config: &Config, services: &Services) -> anyhow::Result<()
                     .functions
                     .execute("UpdateFunctionCode", code)
                     .map_err(fail)?;
+                "updated"
             }
             Err(e) => return Err(fail(e)),
-        }
+        };
+        step(&format!("{outcome} function {}", f.name), started);
     }
     for (i, a) in m.apis.iter().enumerate() {
+        let started = Instant::now();
         apply_api(&services.gateway, a)
             .map_err(|e| anyhow::anyhow!("at `apis[{i}]` ({}): {}", a.name, e.message))?;
         let id = manifest_api_id(&a.name);
-        println!("  api {} at {}", a.name, services.gateway.api_endpoint(&id));
-    }
-    let pending = [("waf", m.waf.is_some())];
-    for (section, declared) in pending {
-        if declared {
-            println!(
-                "  note: the manifest declares `{section}`, which this build of nuvem does not serve yet"
-            );
-        }
+        // Tests and people read the URL as the line's last word.
+        println!(
+            "  api {} at {}",
+            a.name,
+            services.gateway.api_endpoint(&id)
+        );
+        tracing::debug!(api = a.name, ms = started.elapsed().as_millis() as u64, routes = a.routes.len(), "api applied");
     }
     Ok(())
 }

@@ -1,0 +1,293 @@
+//! `nuvem-bench run`: every scenario group against nuvem and, where one runs here, its peer,
+//! alternately (for each scenario and load, nuvem then the peer), then one report: the ratio
+//! table, every row with its percentiles and peak RSS, as Markdown and JSON. A group that fails
+//! is reported and the others still run. Must not: build or install anything (`bench/run.sh`
+//! does).
+
+use std::fmt::Write as _;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Context;
+
+use crate::load::{self, Budget, Mode};
+use crate::report::{Metric, Report};
+use crate::{edge_peers, procs};
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug, clap::ValueEnum)]
+pub enum Group {
+    Startup,
+    Dynamodb,
+    S3,
+    Lambda,
+    Gateway,
+    Edge,
+}
+
+impl Group {
+    pub const ALL: [Group; 6] = [
+        Group::Startup,
+        Group::Dynamodb,
+        Group::S3,
+        Group::Lambda,
+        Group::Gateway,
+        Group::Edge,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Group::Startup => "startup",
+            Group::Dynamodb => "dynamodb",
+            Group::S3 => "s3",
+            Group::Lambda => "lambda",
+            Group::Gateway => "gateway",
+            Group::Edge => "edge",
+        }
+    }
+}
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// The nuvem binary [default: $CARGO_TARGET_DIR/release/nuvem or target/release/nuvem].
+    #[arg(long, value_name = "PATH")]
+    pub nuvem_bin: Option<PathBuf>,
+    /// The echo function (examples/functions/echo) [default: nuvem-fn-echo next to nuvem].
+    #[arg(long, value_name = "PATH")]
+    pub echo_bin: Option<PathBuf>,
+    /// The moto_server executable (`pip install 'moto[server]'`); without it, no DynamoDB/S3 peer.
+    #[arg(long, value_name = "PATH", default_value = "moto_server")]
+    pub moto_bin: PathBuf,
+    /// Measure nuvem alone (no moto, nginx, Varnish).
+    #[arg(long)]
+    pub no_peers: bool,
+    /// A few requests per scenario: checks that every scenario works, measures nothing.
+    #[arg(long)]
+    pub smoke: bool,
+    /// Only these groups (comma-separated) [default: all].
+    #[arg(long, value_delimiter = ',')]
+    pub only: Vec<Group>,
+    /// Seconds per phase (one scenario, load and target), at most.
+    #[arg(long, value_name = "S", default_value_t = 3)]
+    pub phase_secs: u64,
+    /// CPUs (a `taskset -c` list) for the servers; run the bench itself on the others.
+    #[arg(long, value_name = "CPUS")]
+    pub server_cpus: Option<String>,
+    /// Write the Markdown report here, and the JSON next to it (`.json`).
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+}
+
+/// What every group needs.
+pub struct Ctx {
+    pub nuvem_bin: PathBuf,
+    pub echo_bin: PathBuf,
+    pub moto_bin: Option<PathBuf>,
+    pub nginx_bin: Option<PathBuf>,
+    pub varnish_bin: Option<PathBuf>,
+    pub pin: Option<String>,
+    pub budget: Budget,
+    pub warm_up: u64,
+    pub smoke: bool,
+}
+
+impl Ctx {
+    pub fn pin(&self) -> Option<&str> {
+        self.pin.as_deref()
+    }
+
+    /// A closed-loop load at `c`.
+    pub fn closed(&self, c: usize) -> Mode {
+        Mode::Closed { concurrency: c }
+    }
+
+    /// An open-loop load at `rate`/s (a tenth of it in smoke runs), at most 256 in flight.
+    pub fn open(&self, rate: f64) -> Mode {
+        Mode::Open {
+            rate: if self.smoke { rate / 10.0 } else { rate },
+            max_in_flight: 256,
+        }
+    }
+
+    /// Runs one phase and adds its row; with `pid`, the row gets that process's peak RSS.
+    // Each argument is one column of the row; a struct for them would only rename them.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn measure(
+        &self,
+        report: &mut Report,
+        scenario: &str,
+        target: &str,
+        op: &load::Op,
+        mode: Mode,
+        pid: Option<u32>,
+        metric: Metric,
+    ) {
+        eprintln!("{scenario} {} → {target}", mode.label());
+        let reset = pid.is_some_and(procs::reset_peak_rss);
+        match load::run(op, mode, self.budget, self.warm_up).await {
+            Ok(stats) => {
+                report.push(scenario, target, stats, metric);
+                let peak = pid
+                    .filter(|_| reset)
+                    .and_then(|p| procs::status_kib(p, "VmHWM:").ok());
+                report.set_peak_rss(peak);
+            }
+            Err(e) => report
+                .failures
+                .push(format!("{scenario} {} on {target}: {e:#}", mode.label())),
+        }
+    }
+}
+
+pub async fn run(args: Args, command_line: String) -> anyhow::Result<()> {
+    let nuvem_bin = args
+        .nuvem_bin
+        .clone()
+        .unwrap_or_else(procs::default_nuvem_bin);
+    let echo_bin = args
+        .echo_bin
+        .clone()
+        .unwrap_or_else(|| nuvem_bin.with_file_name("nuvem-fn-echo"));
+    // Absolute, because manifests resolve relative paths against their own folder.
+    let (nuvem_bin, echo_bin) = (absolute(nuvem_bin), absolute(echo_bin));
+    let peer = |found: Option<PathBuf>| found.filter(|_| !args.no_peers);
+    let moto_bin = peer(
+        edge_peers::find(&args.moto_bin.to_string_lossy())
+            .or_else(|| args.moto_bin.is_file().then(|| args.moto_bin.clone())),
+    );
+    let ctx = Ctx {
+        nuvem_bin,
+        echo_bin,
+        moto_bin,
+        nginx_bin: peer(edge_peers::find("nginx")),
+        varnish_bin: peer(edge_peers::find("varnishd")),
+        pin: args.server_cpus.clone(),
+        budget: if args.smoke {
+            Budget {
+                ops: 10,
+                duration: Duration::from_secs(2),
+            }
+        } else {
+            Budget {
+                ops: 10_000_000,
+                duration: Duration::from_secs(args.phase_secs.max(1)),
+            }
+        },
+        warm_up: if args.smoke { 2 } else { 50 },
+        smoke: args.smoke,
+    };
+    let groups: Vec<Group> = if args.only.is_empty() {
+        Group::ALL.to_vec()
+    } else {
+        args.only.clone()
+    };
+
+    let mut report = Report::default();
+    header(&mut report, &ctx, &command_line);
+    for g in groups {
+        eprintln!("== {}", g.name());
+        let outcome = match g {
+            Group::Startup => crate::suite_aws::startup(&ctx, &mut report).await,
+            Group::Dynamodb => crate::suite_aws::dynamodb(&ctx, &mut report).await,
+            Group::S3 => crate::suite_aws::s3(&ctx, &mut report).await,
+            Group::Lambda => crate::suite_aws::lambda(&ctx, &mut report).await,
+            Group::Gateway => crate::suite_web::gateway(&ctx, &mut report).await,
+            Group::Edge => crate::suite_web::edge(&ctx, &mut report).await,
+        };
+        if let Err(e) = outcome {
+            report.failures.push(format!("{}: {e:#}", g.name()));
+        }
+    }
+
+    let markdown = markdown(&report, args.smoke);
+    if let Some(out) = &args.out {
+        if let Some(dir) = out.parent() {
+            std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        }
+        std::fs::write(out, &markdown).with_context(|| format!("writing {}", out.display()))?;
+        let json = serde_json::to_string_pretty(&report.to_json())?;
+        std::fs::write(out.with_extension("json"), json)?;
+        eprintln!("wrote {} and its .json", out.display());
+    } else {
+        print!("{markdown}");
+    }
+    println!("\n{}", report.ratio_lines());
+    for f in &report.failures {
+        println!("FAILED: {f}");
+    }
+    let errors: u64 = report.rows.iter().map(|r| r.stats.errors).sum();
+    anyhow::ensure!(
+        report.failures.is_empty() && (!args.smoke || errors == 0),
+        "{} groups or phases failed, {errors} requests failed (see above)",
+        report.failures.len()
+    );
+    Ok(())
+}
+
+fn header(report: &mut Report, ctx: &Ctx, command_line: &str) {
+    // The machine's CPUs, not this process's share (the driver pins it to some of them).
+    let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    let cpus = cpuinfo
+        .lines()
+        .filter(|l| l.starts_with("processor"))
+        .count();
+    let model = Some(cpuinfo)
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("model name"))
+                .map(|m| m.trim_start_matches([' ', '\t', ':']).to_string())
+        })
+        .unwrap_or_else(|| "?".into());
+    let n = &mut report.notes;
+    n.push(format!("command: `{command_line}`"));
+    n.push(format!("machine: {cpus} CPUs ({model})"));
+    n.push(match &ctx.pin {
+        Some(cpus) => format!(
+            "servers (nuvem and the functions it starts, moto, nginx, Varnish) pinned to CPUs {cpus} with taskset; the load generator and the in-process origin run on the others"
+        ),
+        None => "nothing pinned: load generator and servers share every CPU".into(),
+    });
+    let found = |b: &Option<PathBuf>| {
+        b.as_ref()
+            .map_or("not found".into(), |p| p.display().to_string())
+    };
+    n.push(format!(
+        "peers: moto {}, nginx {}, varnishd {}",
+        found(&ctx.moto_bin),
+        found(&ctx.nginx_bin),
+        found(&ctx.varnish_bin)
+    ));
+    n.push(format!(
+        "each phase: {} s or {} requests, whichever first, after {} untimed requests; latencies in HDR histograms (1 µs … 10 min, 3 significant digits); open-loop latencies count from the scheduled start",
+        ctx.budget.duration.as_secs(),
+        ctx.budget.ops,
+        ctx.warm_up
+    ));
+}
+
+fn markdown(report: &Report, smoke: bool) -> String {
+    let mut out = String::from("# nuvem benchmark\n\n");
+    if smoke {
+        out.push_str("**Smoke run**: a few requests per scenario; the numbers mean nothing.\n\n");
+    }
+    for n in &report.notes {
+        let _ = writeln!(out, "- {n}");
+    }
+    out.push_str("\n## Ratios (above 1x: nuvem is better)\n\n");
+    out.push_str(&report.ratio_table(|scenario| {
+        let group = scenario.split(['.', ' ']).next().unwrap_or(scenario);
+        format!("bench/run.sh --only {group}")
+    }));
+    out.push_str("\n## Every phase\n\n");
+    out.push_str(&report.full_table());
+    if !report.failures.is_empty() {
+        out.push_str("\n## Failures\n\n");
+        for f in &report.failures {
+            let _ = writeln!(out, "- {f}");
+        }
+    }
+    out
+}
+
+fn absolute(p: PathBuf) -> PathBuf {
+    std::fs::canonicalize(&p).unwrap_or(p)
+}
