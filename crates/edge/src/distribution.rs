@@ -20,7 +20,7 @@ pub enum OriginRef {
     Bucket(String),
     /// An HTTP API of the gateway, called in process.
     Api(String),
-    /// A custom HTTP origin, `http://host:port[/prefix]`.
+    /// A custom HTTP origin, `http[s]://host:port[/prefix]`.
     Url(String),
 }
 
@@ -32,7 +32,7 @@ impl OriginRef {
         if let Some(name) = s.strip_prefix("api:") {
             return Ok(OriginRef::Api(name.to_string()));
         }
-        if s.starts_with("http://") {
+        if s.starts_with("http://") || s.starts_with("https://") {
             let uri: http::Uri = s
                 .parse()
                 .map_err(|e| Error::Config(format!("origin {s:?} is not a URL: {e}")))?;
@@ -41,14 +41,8 @@ impl OriginRef {
             }
             return Ok(OriginRef::Url(s.trim_end_matches('/').to_string()));
         }
-        if s.starts_with("https://") {
-            // FIXME: HTTPS custom origins need a TLS client; http:// only for now.
-            return Err(Error::Config(format!(
-                "origin {s:?}: https:// custom origins are not supported yet, use http://"
-            )));
-        }
         Err(Error::Config(format!(
-            "origin {s:?} must be `bucket:<name>`, `api:<name>` or an http:// URL"
+            "origin {s:?} must be `bucket:<name>`, `api:<name>` or an http:// or https:// URL"
         )))
     }
 }
@@ -141,6 +135,9 @@ pub struct Distribution {
     /// Where the regional tier keeps its disk layer. Set by the binary (under the data dir);
     /// `None` keeps the regional tier in memory only.
     pub disk_dir: Option<std::path::PathBuf>,
+    /// PEM certificates `https://` custom origins may chain to besides Mozilla's roots. Set
+    /// by the binary from the spec's `extra_ca_file` (or the server's `upstream_ca_file`).
+    pub extra_ca_pem: Option<Vec<u8>>,
 }
 
 const MIB: u64 = 1024 * 1024;
@@ -243,6 +240,7 @@ impl Distribution {
             regional_memory_bytes: spec.regional.memory_mb.unwrap_or(256) * MIB,
             regional_disk_bytes: spec.regional.disk_mb.unwrap_or(1024) * MIB,
             disk_dir: None,
+            extra_ca_pem: None,
         })
     }
 

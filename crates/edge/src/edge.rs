@@ -60,6 +60,9 @@ impl Edge {
         guard: Option<Arc<dyn Guard>>,
     ) -> Result<Arc<Self>, Error> {
         let mut origins: Vec<Arc<dyn Origin>> = Vec::new();
+        // Built (and the extra CA checked) even without custom origins, so a bad bundle is
+        // reported at start-up rather than never.
+        let tls = crate::tls::client_config(dist.extra_ca_pem.as_deref())?;
         let mut by_url: Vec<(String, Arc<dyn Origin>)> = Vec::new();
         for b in &dist.behaviors {
             let o: Arc<dyn Origin> = match &b.origin {
@@ -67,7 +70,7 @@ impl Edge {
                     // One pooled client per origin, shared by its behaviors.
                     Some((_, o)) => o.clone(),
                     None => {
-                        let o: Arc<dyn Origin> = Arc::new(HttpOrigin::new(u)?);
+                        let o: Arc<dyn Origin> = Arc::new(HttpOrigin::new(u, tls.clone())?);
                         by_url.push((u.clone(), o.clone()));
                         o
                     }

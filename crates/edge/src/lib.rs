@@ -25,6 +25,7 @@ mod origin;
 mod regional;
 mod respond;
 pub mod spec;
+mod tls;
 
 pub use api::CloudFrontApi;
 pub use distribution::CachePolicy;

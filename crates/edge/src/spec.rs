@@ -7,6 +7,7 @@
 //! in snake_case.
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 
 use serde::Deserialize;
 
@@ -30,6 +31,10 @@ pub struct DistributionSpec {
     pub location_cache_mb: Option<u64>,
     /// The regional tier shared by all locations.
     pub regional: RegionalSpec,
+    /// A PEM file of CA certificates that `https://` custom origins may chain to besides
+    /// the bundled Mozilla roots (a private CA), relative to the manifest. Read by the binary
+    /// into [`crate::Distribution::extra_ca_pem`]; default: the server's `upstream_ca_file`.
+    pub extra_ca_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -59,7 +64,7 @@ pub struct RegionalSpec {
 pub struct BehaviorSpec {
     /// `/api/*`, `*.jpg`, `/images/*.png`, or `default`.
     pub path_pattern: String,
-    /// `bucket:<name>`, `api:<name>` or an `http://` URL (a custom origin).
+    /// `bucket:<name>`, `api:<name>` or an `http://` or `https://` URL (a custom origin).
     pub origin: String,
     /// `GET,HEAD` (default), `GET,HEAD,OPTIONS`, or all seven methods.
     #[serde(default)]

@@ -57,8 +57,13 @@ fn specs() {
     );
     check(
         "[[behaviors]]\npath_pattern = \"default\"\norigin = \"https://x\"\n",
-        Err("https:// custom origins"),
+        Ok(()),
     );
+    check(
+        "[[behaviors]]\npath_pattern = \"default\"\norigin = \"https://x:8443/prefix\"\n",
+        Ok(()),
+    );
+    check(&format!("extra_ca_file = \"ca.pem\"\n{OK}"), Ok(()));
     check(
         "[[behaviors]]\npath_pattern = \"default\"\norigin = \"bucket:site\"\n",
         Ok(()),

@@ -18,6 +18,9 @@ pub enum Error {
     Store(#[from] nuvem_store::Error),
     #[error("stored API is unreadable: {0}")]
     Corrupt(String),
+    /// The configured extra CA bundle for `https://` upstreams is unusable (start-up only).
+    #[error("the upstream CA bundle is unusable: {0}")]
+    UpstreamCa(String),
 }
 
 impl IntoAwsError for Error {
@@ -28,7 +31,7 @@ impl IntoAwsError for Error {
                 AwsError::new(StatusCode::BAD_REQUEST, "BadRequestException", m)
             }
             Error::Conflict(m) => AwsError::new(StatusCode::CONFLICT, "ConflictException", m),
-            Error::Store(_) | Error::Corrupt(_) => AwsError::internal(),
+            Error::Store(_) | Error::Corrupt(_) | Error::UpstreamCa(_) => AwsError::internal(),
         }
     }
 }

@@ -3,27 +3,26 @@
 //! `${stageVariables.x}` substituted; for `$default` routes, and URLs without a path, the
 //! client's path is appended. The query string passes through; hop-by-hop headers and `Host`
 //! are not forwarded; `Forwarded`/`X-Forwarded-For` tell the backend who called. Bodies are
-//! streamed both ways. Only `http://` backends are reachable (no TLS client here).
+//! streamed both ways. `https://` backends are verified against the roots `tls` trusts.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
 
 use http::{HeaderMap, HeaderValue, Request, Response, Uri};
 use http_body_util::BodyExt;
+use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use nuvem_aws::{Body, BoxError};
 
-use crate::response;
+use crate::{Error, response, tls};
 
-pub type HttpClient = Client<HttpConnector, Body>;
+pub type HttpClient = Client<HttpsConnector<HttpConnector>, Body>;
 
-pub fn client() -> HttpClient {
-    let mut connector = HttpConnector::new();
-    connector.set_connect_timeout(Some(Duration::from_secs(10)));
-    connector.set_nodelay(true);
-    Client::builder(TokioExecutor::new()).build(connector)
+/// The pooled client for integrations and JWKS, over `http://` and `https://`.
+pub fn client(extra_ca_pem: Option<&[u8]>) -> Result<HttpClient, Error> {
+    Ok(Client::builder(TokioExecutor::new()).build(tls::connector(extra_ca_pem)?))
 }
 
 const HOP_BY_HOP: &[&str] = &[
@@ -92,7 +91,8 @@ const PATH_VALUE: &percent_encoding::AsciiSet = &percent_encoding::CONTROLS
     .add(b'%');
 
 /// Sends the request and maps failures to API Gateway's answers: a timeout is 504, an
-/// unreachable backend 503.
+/// unreachable backend 503, and so is a backend whose TLS certificate is not trusted (the
+/// handshake fails while connecting).
 pub async fn forward(
     client: &HttpClient,
     url: &str,

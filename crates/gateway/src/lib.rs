@@ -25,6 +25,7 @@ pub mod response;
 pub mod routes;
 pub mod service;
 pub mod throttle;
+mod tls;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU16, Ordering};
@@ -59,6 +60,9 @@ pub fn api_id_from_host(host: &str) -> Option<&str> {
 pub struct GatewayConfig {
     pub region: String,
     pub account_id: String,
+    /// PEM certificates trusted for `https://` integrations and JWKS besides Mozilla's roots
+    /// (the manifest's `server.upstream_ca_file`, read by the binary).
+    pub extra_ca_pem: Option<Vec<u8>>,
 }
 
 /// The gateway service: management API and data plane over the stored APIs.
@@ -78,14 +82,16 @@ pub struct Gateway {
 }
 
 impl Gateway {
-    /// Opens the gateway on the shared store, loading every stored API.
+    /// Opens the gateway on the shared store, loading every stored API. Fails when the extra
+    /// CA bundle holds no usable certificate.
     pub fn open(store: nuvem_store::Store, config: GatewayConfig) -> Result<Self, Error> {
+        let http = http_proxy::client(config.extra_ca_pem.as_deref())?;
         Ok(Self {
             config,
             registry: registry::Registry::open(store)?,
             invoker: RwLock::new(None),
             throttle: throttle::Throttle::default(),
-            http: http_proxy::client(),
+            http,
             auth_cache: Mutex::new(HashMap::new()),
             jwks_cache: Mutex::new(HashMap::new()),
             metrics: metrics::Metrics::default(),

@@ -7,21 +7,27 @@ use std::time::Instant;
 
 use anyhow::{Context, bail};
 
-/// Builds `package` in release mode from `dir` (cargo finds the workspace above it) and
-/// returns the path of the binary it produced. Cargo decides whether anything needs
-/// rebuilding, so a second `up` with no changes costs one no-op cargo run.
+/// Builds `package` in release mode and returns the path of the binary it produced. The
+/// package is looked for in `dir` and its immediate subfolders (a project from `nuvem init`
+/// keeps it in `function/`, a workspace of its own); otherwise cargo finds it in the
+/// workspace above `dir`. Cargo decides whether anything needs rebuilding, so a second `up`
+/// with no changes costs one no-op cargo run.
 pub fn cargo_binary(dir: &Path, package: &str) -> anyhow::Result<PathBuf> {
     let started = Instant::now();
     println!("  building function package {package} (cargo build --release)…");
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    let out = Command::new(cargo)
-        .args([
-            "build",
-            "--release",
-            "--message-format=json-render-diagnostics",
-            "-p",
-            package,
-        ])
+    let mut cmd = Command::new(cargo);
+    cmd.args([
+        "build",
+        "--release",
+        "--message-format=json-render-diagnostics",
+        "-p",
+        package,
+    ]);
+    if let Some(manifest) = package_manifest(dir, package) {
+        cmd.arg("--manifest-path").arg(manifest);
+    }
+    let out = cmd
         .current_dir(dir)
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
@@ -53,4 +59,28 @@ pub fn cargo_binary(dir: &Path, package: &str) -> anyhow::Result<PathBuf> {
         started.elapsed().as_secs_f64()
     );
     Ok(executable)
+}
+
+/// The `Cargo.toml` of `package` in `dir` or one of its immediate subfolders.
+fn package_manifest(dir: &Path, package: &str) -> Option<PathBuf> {
+    let subfolders = std::fs::read_dir(dir)
+        .ok()?
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| p.is_dir());
+    std::iter::once(dir.to_path_buf())
+        .chain(subfolders)
+        .map(|d| d.join("Cargo.toml"))
+        .find(|m| {
+            std::fs::read_to_string(m)
+                .ok()
+                .and_then(|t| t.parse::<toml::Table>().ok())
+                .and_then(|t| {
+                    t.get("package")?
+                        .get("name")?
+                        .as_str()
+                        .map(|n| n == package)
+                })
+                .unwrap_or(false)
+        })
 }

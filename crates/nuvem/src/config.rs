@@ -53,6 +53,10 @@ pub struct ServerSection {
     /// localhost is generated into the data dir when absent.
     pub tls_cert: Option<PathBuf>,
     pub tls_key: Option<PathBuf>,
+    /// PEM CA certificates that `https://` upstreams (gateway HTTP integrations and JWKS,
+    /// edge custom origins) may chain to besides the bundled Mozilla roots, e.g. a private
+    /// CA. Relative to the manifest. `[distribution] extra_ca_file` overrides it for the edge.
+    pub upstream_ca_file: Option<PathBuf>,
     /// `process` (default: acknowledged writes survive a crash of nuvem) or `fsync`
     /// (they also survive power loss, at a cost per write).
     pub durability: Option<DurabilitySpec>,
@@ -283,6 +287,20 @@ impl Config {
     }
 }
 
+impl Config {
+    /// The extra CA certificates (PEM) for `https://` upstreams: `file` (a section's own
+    /// setting) if given, else `server.upstream_ca_file`; read relative to the manifest.
+    pub fn upstream_ca_pem(&self, file: Option<&Path>) -> anyhow::Result<Option<Vec<u8>>> {
+        let Some(file) = file.or(self.manifest.server.upstream_ca_file.as_deref()) else {
+            return Ok(None);
+        };
+        let path = self.base_dir.join(file);
+        std::fs::read(&path)
+            .map(Some)
+            .with_context(|| format!("reading the upstream CA file {}", path.display()))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -307,6 +325,13 @@ mod tests {
             "[[tables]]\nname = \"items\"\npartition_key = { name = \"id\", type = \"S\" }\n",
             Ok(()),
         );
+        check(
+            "[[buckets]]\nname = \"media\"\ncors_origins = [\"*\"]\n",
+            Ok(()),
+        );
+        check("[waf]\nweb_acl = \"waf.json\"\n", Ok(()));
+        check("[server]\nupstream_ca_file = \"ca.pem\"\n", Ok(()));
+        check(include_str!("../../../examples/meusite/nuvem.toml"), Ok(()));
         check("[servr]\n", Err("unknown field `servr`"));
         check(
             "[[tables]]\nname = \"t\"\npartition_key = { name = \"id\", typ = \"S\" }\n",

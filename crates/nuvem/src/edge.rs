@@ -61,6 +61,7 @@ pub fn build(
     };
     let mut dist = nuvem_edge::Distribution::from_spec(spec).context("invalid manifest")?;
     dist.disk_dir = Some(config.data_dir.join("edge-cache"));
+    dist.extra_ca_pem = config.upstream_ca_pem(spec.extra_ca_file.as_deref())?;
     let origins = origins::Origins {
         s3: services.s3.clone(),
         gateway: services.gateway.clone(),
@@ -68,8 +69,7 @@ pub fn build(
     let guard = Arc::new(guard::WafGuard {
         acl: web_acl(config)?,
     });
-    let edge =
-        nuvem_edge::Edge::new(dist, &origins, Some(guard)).context("starting the edge")?;
+    let edge = nuvem_edge::Edge::new(dist, &origins, Some(guard)).context("starting the edge")?;
     let id = edge.distribution().id.clone();
     endpoint.register(Arc::new(nuvem_edge::CloudFrontApi::new(edge.clone(), id)));
     Ok(Some(edge))
@@ -79,7 +79,12 @@ pub fn build(
 /// the manifest), else nuvem's default for distributions (its managed rule groups), so every
 /// site is protected unless its manifest says how.
 fn web_acl(config: &Config) -> anyhow::Result<nuvem_waf::WebAcl> {
-    let Some(path) = config.manifest.waf.as_ref().and_then(|w| w.web_acl.as_ref()) else {
+    let Some(path) = config
+        .manifest
+        .waf
+        .as_ref()
+        .and_then(|w| w.web_acl.as_ref())
+    else {
         return Ok(default_web_acl());
     };
     let path = config.base_dir.join(path);
@@ -95,14 +100,18 @@ fn web_acl(config: &Config) -> anyhow::Result<nuvem_waf::WebAcl> {
 /// opened as `http://localhost:8080` and tried with curl-like tools, and a default must not
 /// refuse those. A manifest's own `[waf]` WebACL decides for itself.
 const DEFAULT_COUNTED: [(&str, &str); 2] = [
-    ("AWSManagedRulesKnownBadInputsRuleSet", "Host_localhost_HEADER"),
+    (
+        "AWSManagedRulesKnownBadInputsRuleSet",
+        "Host_localhost_HEADER",
+    ),
     ("AWSManagedRulesCommonRuleSet", "NoUserAgent_HEADER"),
 ];
 
 /// nuvem's default WebACL for distributions, with [`DEFAULT_COUNTED`] as Count overrides
 /// (WAFv2's `RuleActionOverrides` of a `ManagedRuleGroupStatement`).
 fn default_web_acl() -> nuvem_waf::WebAcl {
-    let Ok(mut acl) = serde_json::from_str::<serde_json::Value>(nuvem_waf::DEFAULT_DISTRIBUTION_ACL)
+    let Ok(mut acl) =
+        serde_json::from_str::<serde_json::Value>(nuvem_waf::DEFAULT_DISTRIBUTION_ACL)
     else {
         return nuvem_waf::WebAcl::default_for_distribution();
     };

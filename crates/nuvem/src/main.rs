@@ -6,6 +6,7 @@ mod build;
 mod config;
 mod edge;
 mod endpoint;
+mod init;
 mod invalidate;
 mod listen;
 mod tls;
@@ -24,6 +25,7 @@ Examples:
   nuvem up                                   serve the bundled example site (or ./nuvem.toml)
   nuvem up --manifest site/nuvem.toml        serve your own project
   nuvem up --api-addr 127.0.0.1:0            pick free ports (printed at start)
+  nuvem init mysite                          start your own site from the example
   aws --endpoint-url http://127.0.0.1:4566 dynamodb list-tables
       (credentials: access key `test`, secret `test`, unless the manifest says otherwise)";
 
@@ -54,6 +56,9 @@ enum Command {
     /// Clear paths ('/images/*') from every edge location of a running nuvem
     /// (CloudFront's CreateInvalidation on its AWS endpoint).
     Invalidate(invalidate::InvalidateArgs),
+    /// Write a new project (manifest, WebACL, static site, Rust API function) from the
+    /// bundled example, to start your own site.
+    Init(init::InitArgs),
 }
 
 #[derive(clap::Args, Debug)]
@@ -81,6 +86,7 @@ fn main() -> std::process::ExitCode {
     let result = match cli.command {
         Command::Up(args) => up(args),
         Command::Invalidate(args) => invalidate::run(args),
+        Command::Init(args) => init::run(args),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

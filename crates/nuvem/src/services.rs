@@ -56,6 +56,7 @@ pub fn register(
             nuvem_gateway::GatewayConfig {
                 region: config.region.clone(),
                 account_id: config.account_id.clone(),
+                extra_ca_pem: config.upstream_ca_pem(None)?,
             },
         )
         .context("opening the API gateway")?,
@@ -291,7 +292,10 @@ pub async fn apply_buckets(config: &Config, services: &Services) -> anyhow::Resu
 /// header (presigned uploads send `Content-Type` and checksum headers), and `ETag` readable
 /// by scripts (https://docs.aws.amazon.com/AmazonS3/latest/userguide/ManageCorsUsing.html).
 fn apply_cors(services: &Services, bucket: &str, origins: &[String]) -> anyhow::Result<()> {
-    if let Some(bad) = origins.iter().find(|o| o.is_empty() || o.contains(char::is_whitespace)) {
+    if let Some(bad) = origins
+        .iter()
+        .find(|o| o.is_empty() || o.contains(char::is_whitespace))
+    {
         anyhow::bail!("{bad:?} is not an origin (`https://site.example` or `*`)");
     }
     let rule = nuvem_s3::store::CorsRule {
@@ -362,12 +366,13 @@ pub fn apply_manifest(config: &Config, services: &Services) -> anyhow::Result<()
             .map_err(|e| anyhow::anyhow!("at `apis[{i}]` ({}): {}", a.name, e.message))?;
         let id = manifest_api_id(&a.name);
         // Tests and people read the URL as the line's last word.
-        println!(
-            "  api {} at {}",
-            a.name,
-            services.gateway.api_endpoint(&id)
+        println!("  api {} at {}", a.name, services.gateway.api_endpoint(&id));
+        tracing::debug!(
+            api = a.name,
+            ms = started.elapsed().as_millis() as u64,
+            routes = a.routes.len(),
+            "api applied"
         );
-        tracing::debug!(api = a.name, ms = started.elapsed().as_millis() as u64, routes = a.routes.len(), "api applied");
     }
     Ok(())
 }

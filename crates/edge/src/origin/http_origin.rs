@@ -1,13 +1,15 @@
-//! A custom HTTP origin: a pooled hyper client (keep-alive, HTTP/1.1) with CloudFront's
-//! timeouts: 10 s to connect and 30 s for the response headers
+//! A custom HTTP origin, `http://` or `https://` (verified against the roots `tls` trusts):
+//! a pooled hyper client (keep-alive, HTTP/1.1) with CloudFront's timeouts: 10 s to connect and 30 s for the response headers
 //! (<https://docs.aws.amazon.com/AmazonCloudFront/latest/DeveloperGuide/DownloadDistValuesOrigin.html#DownloadDistValuesOriginResponseTimeout>).
 //!
 //! Must not: retry non-idempotent requests or buffer bodies; both directions stream.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use http::{HeaderValue, Request, Response, Uri, header};
 use http_body_util::BodyExt;
+use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
@@ -20,24 +22,31 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 const RESPONSE_TIMEOUT: Duration = Duration::from_secs(30);
 
 pub struct HttpOrigin {
-    /// `http://host:port`, no trailing slash.
+    /// `http` or `https`.
+    scheme: http::uri::Scheme,
+    /// `host:port`.
     authority: http::uri::Authority,
     /// A path prefix prepended to every request path (CloudFront's origin path).
     prefix: String,
-    client: Client<HttpConnector, Body>,
+    client: Client<HttpsConnector<HttpConnector>, Body>,
 }
 
 impl HttpOrigin {
-    /// `url` is `http://host[:port][/prefix]`.
-    pub fn new(url: &str) -> Result<Self, Error> {
+    /// `url` is `http[s]://host[:port][/prefix]`; `tls` is the client configuration for
+    /// `https://` (which roots are trusted).
+    pub fn new(url: &str, tls: Arc<rustls::ClientConfig>) -> Result<Self, Error> {
         let uri: Uri = url
             .parse()
             .map_err(|e| Error::Config(format!("origin {url:?}: {e}")))?;
-        if uri.scheme_str() != Some("http") {
-            return Err(Error::Config(format!(
-                "origin {url:?}: only http:// is supported"
-            )));
-        }
+        let scheme = match uri.scheme_str() {
+            Some("http") => http::uri::Scheme::HTTP,
+            Some("https") => http::uri::Scheme::HTTPS,
+            _ => {
+                return Err(Error::Config(format!(
+                    "origin {url:?}: only http:// and https:// are supported"
+                )));
+            }
+        };
         let authority = uri
             .authority()
             .cloned()
@@ -46,11 +55,19 @@ impl HttpOrigin {
         let mut connector = HttpConnector::new();
         connector.set_connect_timeout(Some(CONNECT_TIMEOUT));
         connector.set_nodelay(true);
+        // The TLS layer decides the scheme; the TCP connector must accept https:// URIs.
+        connector.enforce_http(false);
+        let connector = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_tls_config((*tls).clone())
+            .https_or_http()
+            .enable_http1()
+            .wrap_connector(connector);
         let client = Client::builder(TokioExecutor::new())
             .pool_idle_timeout(Duration::from_secs(60))
             .pool_max_idle_per_host(256)
             .build(connector);
         Ok(Self {
+            scheme,
             authority,
             prefix,
             client,
@@ -68,7 +85,7 @@ impl Origin for HttpOrigin {
                 .map_or("/", |p| p.as_str())
                 .to_string();
             parts.uri = Uri::builder()
-                .scheme("http")
+                .scheme(self.scheme.clone())
                 .authority(self.authority.clone())
                 .path_and_query(format!("{}{pq}", self.prefix))
                 .build()

@@ -14,18 +14,18 @@ use serde_json::{Value, json};
 
 use crate::support::{Harness, lambda};
 
-fn b64(bytes: &[u8]) -> String {
+pub(crate) fn b64(bytes: &[u8]) -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
 }
 
-fn now() -> u64 {
+pub(crate) fn now() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .unwrap()
         .as_secs()
 }
 
-fn hs256(secret: &[u8], kid: &str, claims: &Value) -> String {
+pub(crate) fn hs256(secret: &[u8], kid: &str, claims: &Value) -> String {
     let head = b64(json!({"alg": "HS256", "typ": "JWT", "kid": kid})
         .to_string()
         .as_bytes());
@@ -36,7 +36,7 @@ fn hs256(secret: &[u8], kid: &str, claims: &Value) -> String {
 }
 
 /// Sets up an API whose `GET /me` needs a JWT from `authorizer`, with `scopes`.
-fn jwt_api(h: &Harness, authorizer: Value, scopes: &[&str]) -> String {
+pub(crate) fn jwt_api(h: &Harness, authorizer: Value, scopes: &[&str]) -> String {
     h.canned("f", r#"{"statusCode": 200, "body": "ok"}"#);
     let api = h.op(
         "POST",
@@ -64,7 +64,7 @@ fn jwt_api(h: &Harness, authorizer: Value, scopes: &[&str]) -> String {
     id
 }
 
-async fn with_token(h: &Harness, id: &str, token: Option<&str>) -> (u16, Value) {
+pub(crate) async fn with_token(h: &Harness, id: &str, token: Option<&str>) -> (u16, Value) {
     let mut req = Request::get("/me");
     if let Some(t) = token {
         req = req.header("authorization", format!("Bearer {t}"));

@@ -151,6 +151,7 @@ async fn quick_create_and_persistence() {
             nuvem_gateway::GatewayConfig {
                 region: "us-east-1".into(),
                 account_id: "000000000000".into(),
+                extra_ca_pem: None,
             },
         )
         .unwrap()

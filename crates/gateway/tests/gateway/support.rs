@@ -73,6 +73,11 @@ impl Reply {
 
 impl Harness {
     pub fn new() -> Self {
+        Self::trusting(None)
+    }
+
+    /// A gateway that also trusts the PEM certificates of `extra_ca_pem` upstream.
+    pub fn trusting(extra_ca_pem: Option<&str>) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::new(FjallEngine::open(dir.path(), Durability::Process).unwrap());
         let gw = Gateway::open(
@@ -80,6 +85,7 @@ impl Harness {
             GatewayConfig {
                 region: "us-east-1".into(),
                 account_id: "000000000000".into(),
+                extra_ca_pem: extra_ca_pem.map(|p| p.as_bytes().to_vec()),
             },
         )
         .unwrap();
@@ -250,4 +256,94 @@ pub async fn echo_backend() -> String {
         }
     });
     format!("http://{addr}")
+}
+
+/// A certificate authority made for one test, and server certificates it signs.
+pub struct TestCa {
+    /// The CA certificate, PEM (what a gateway is told to trust).
+    pub pem: String,
+    cert: rcgen::Certificate,
+    key: rcgen::KeyPair,
+}
+
+impl TestCa {
+    pub fn new(name: &str) -> Self {
+        let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+        params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, name);
+        params.key_usages = vec![
+            rcgen::KeyUsagePurpose::KeyCertSign,
+            rcgen::KeyUsagePurpose::DigitalSignature,
+        ];
+        let key = rcgen::KeyPair::generate().unwrap();
+        let cert = params.self_signed(&key).unwrap();
+        Self {
+            pem: cert.pem(),
+            cert,
+            key,
+        }
+    }
+
+    /// A TLS acceptor with a certificate for `127.0.0.1` and `localhost` signed by this CA.
+    pub fn acceptor(&self) -> tokio_rustls::TlsAcceptor {
+        let params =
+            rcgen::CertificateParams::new(vec!["127.0.0.1".into(), "localhost".into()]).unwrap();
+        let key = rcgen::KeyPair::generate().unwrap();
+        let cert = params.signed_by(&key, &self.cert, &self.key).unwrap();
+        let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+        let config = rustls::ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_no_client_auth()
+            .with_single_cert(
+                vec![cert.der().clone()],
+                rustls::pki_types::PrivateKeyDer::Pkcs8(key.serialize_der().into()),
+            )
+            .unwrap();
+        tokio_rustls::TlsAcceptor::from(Arc::new(config))
+    }
+}
+
+/// What an HTTPS backend answers: a JSON body for the request and its base URL.
+pub type Answer = Arc<dyn Fn(&http::request::Parts, &str) -> Value + Send + Sync>;
+
+/// An HTTPS backend on 127.0.0.1:0 with a certificate from `ca`; answers 200 with
+/// `answer(request, base_url)` as JSON and `x-backend: tls`. Returns `https://127.0.0.1:port`.
+pub async fn https_backend(ca: &TestCa, answer: Answer) -> String {
+    let acceptor = ca.acceptor();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("https://{}", listener.local_addr().unwrap());
+    let b = base.clone();
+    tokio::spawn(async move {
+        loop {
+            let Ok((stream, _)) = listener.accept().await else {
+                return;
+            };
+            let (acceptor, answer, base) = (acceptor.clone(), answer.clone(), b.clone());
+            tokio::spawn(async move {
+                // A client that refuses the certificate ends the handshake here.
+                let Ok(stream) = acceptor.accept(stream).await else {
+                    return;
+                };
+                let svc = hyper::service::service_fn(move |req: Request<hyper::body::Incoming>| {
+                    let (parts, _) = req.into_parts();
+                    let body = answer(&parts, &base);
+                    async move {
+                        let resp = hyper::Response::builder()
+                            .header("content-type", "application/json")
+                            .header("x-backend", "tls")
+                            .body(http_body_util::Full::new(Bytes::from(body.to_string())))
+                            .unwrap();
+                        Ok::<_, Infallible>(resp)
+                    }
+                });
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(hyper_util::rt::TokioIo::new(stream), svc)
+                    .await;
+            });
+        }
+    });
+    base
 }

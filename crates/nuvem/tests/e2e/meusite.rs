@@ -153,7 +153,10 @@ async fn example_site_works_and_survives_a_restart() {
     assert!(String::from_utf8_lossy(&page).contains("id=\"gallery\""));
     let (status, _, page) = get(&http, &format!("{edge}/no/such/page")).await;
     assert_eq!(status, 404);
-    assert!(String::from_utf8_lossy(&page).contains("<html"), "the custom 404 page");
+    assert!(
+        String::from_utf8_lossy(&page).contains("<html"),
+        "the custom 404 page"
+    );
 
     // Upload: the API hands out a presigned PUT, the file goes straight to the bucket.
     let (status, ticket) = post_json(
@@ -216,7 +219,9 @@ async fn example_site_works_and_survives_a_restart() {
         .send()
         .await
         .unwrap();
-    let files = std::fs::read_dir(example_dir().join("site")).unwrap().count();
+    let files = std::fs::read_dir(example_dir().join("site"))
+        .unwrap()
+        .count();
     assert_eq!(static_files.key_count(), Some(files as i32));
 }
 
@@ -239,11 +244,41 @@ async fn example_waf_blocks_attacks_at_the_edge() {
         }
     }
     let edge = &n.edge_url;
-    check(get(&http, &format!("{edge}/api/items?title=Praia")).await, 200);
-    check(get(&http, &format!("{edge}/api/items?title=O%27Brien")).await, 200);
-    check(get(&http, &format!("{edge}/api/items?title=1%27%20OR%20%271%27=%271")).await, 403);
-    check(get(&http, &format!("{edge}/api/items?title=1%27%20UNION%20SELECT%20password%20FROM%20users--")).await, 403);
-    check(get(&http, &format!("{edge}/?q=%3Cscript%3Ealert(1)%3C/script%3E")).await, 403);
-    check(get(&http, &format!("{edge}/index.html?f=../../etc/passwd")).await, 403);
+    check(
+        get(&http, &format!("{edge}/api/items?title=Praia")).await,
+        200,
+    );
+    check(
+        get(&http, &format!("{edge}/api/items?title=O%27Brien")).await,
+        200,
+    );
+    check(
+        get(
+            &http,
+            &format!("{edge}/api/items?title=1%27%20OR%20%271%27=%271"),
+        )
+        .await,
+        403,
+    );
+    check(
+        get(
+            &http,
+            &format!("{edge}/api/items?title=1%27%20UNION%20SELECT%20password%20FROM%20users--"),
+        )
+        .await,
+        403,
+    );
+    check(
+        get(
+            &http,
+            &format!("{edge}/?q=%3Cscript%3Ealert(1)%3C/script%3E"),
+        )
+        .await,
+        403,
+    );
+    check(
+        get(&http, &format!("{edge}/index.html?f=../../etc/passwd")).await,
+        403,
+    );
     check(get(&http, &format!("{edge}/style.css")).await, 200);
 }

@@ -116,7 +116,12 @@ async fn until(c: &Client, expr: &str) {
 }
 
 async fn text(c: &Client, css: &str) -> String {
-    c.find(Locator::Css(css)).await.unwrap().text().await.unwrap()
+    c.find(Locator::Css(css))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
 }
 
 /// A 120×80 RGB gradient as a PNG (stored deflate blocks: no compressor needed).
@@ -155,7 +160,11 @@ fn png() -> Vec<u8> {
         for byte in kind.iter().chain(&data) {
             crc ^= u32::from(*byte);
             for _ in 0..8 {
-                crc = if crc & 1 == 1 { (crc >> 1) ^ 0xedb8_8320 } else { crc >> 1 };
+                crc = if crc & 1 == 1 {
+                    (crc >> 1) ^ 0xedb8_8320
+                } else {
+                    crc >> 1
+                };
             }
         }
         out.extend(kind);
@@ -193,7 +202,10 @@ async fn example_site_in_headless_chromium() {
     // The gallery, empty at first.
     c.goto(&format!("{edge}/")).await.unwrap();
     until(&c, "!document.querySelector('#empty').hidden").await;
-    assert_eq!(c.title().await.unwrap(), "meusite — fotos, vídeos, documentos");
+    assert_eq!(
+        c.title().await.unwrap(),
+        "meusite — fotos, vídeos, documentos"
+    );
 
     // Upload through the form: API ticket, presigned PUT to the bucket, gallery refresh.
     c.find(Locator::Css("#title"))
@@ -214,7 +226,11 @@ async fn example_site_in_headless_chromium() {
         .click()
         .await
         .unwrap();
-    until(&c, "document.querySelectorAll('#gallery li.tile').length === 1").await;
+    until(
+        &c,
+        "document.querySelectorAll('#gallery li.tile').length === 1",
+    )
+    .await;
     assert!(text(&c, "#upload-status").await.starts_with("Uploaded"));
     assert_eq!(text(&c, "#gallery .title").await, "Praia ao pôr do sol");
 
@@ -225,9 +241,17 @@ async fn example_site_in_headless_chromium() {
         .click()
         .await
         .unwrap();
-    until(&c, "document.querySelector('#gallery button.like').textContent === '♥ 1'").await;
+    until(
+        &c,
+        "document.querySelector('#gallery button.like').textContent === '♥ 1'",
+    )
+    .await;
     c.refresh().await.unwrap();
-    until(&c, "document.querySelectorAll('#gallery li.tile').length === 1").await;
+    until(
+        &c,
+        "document.querySelectorAll('#gallery li.tile').length === 1",
+    )
+    .await;
     assert_eq!(text(&c, "#gallery button.like").await, "♥ 1");
     let screenshot = c.screenshot().await.unwrap();
 
@@ -238,7 +262,11 @@ async fn example_site_in_headless_chromium() {
         .click()
         .await
         .unwrap();
-    until(&c, "(document.querySelector('#detail img') || {}).naturalWidth === 120").await;
+    until(
+        &c,
+        "(document.querySelector('#detail img') || {}).naturalWidth === 120",
+    )
+    .await;
     let src = c
         .find(Locator::Css("#detail img"))
         .await
