@@ -1,6 +1,6 @@
 //! The edge as a whole ([`Edge`]: the distribution, its origins, one cache per location and
 //! the shared regional tier, the invalidations) and the viewer request pipeline of one
-//! location ([`Location::handle`]): guard (the WAF hook) → default root object → behavior →
+//! location ([`Location::handle`]): guard (the WAF hook, with the body's head) → default root object → behavior →
 //! viewer protocol and allowed methods → location cache → regional tier (coalesced) → origin;
 //! custom error responses; invalidation after unsafe methods (RFC 9111 §4.4).
 //!
@@ -21,16 +21,11 @@ use crate::disk::DiskTier;
 use crate::distribution::{Behavior, CustomError, Distribution, Names, OriginRef, ViewerProtocol};
 use crate::entry::{Entry, strip_hop_by_hop};
 use crate::freshness::RequestFacts;
+use crate::guard::{Guard, peek};
 use crate::invalidation::{Invalidation, InvalidationError, Invalidations, validate};
 use crate::origin::{BucketOrigin, HttpOrigin, Origin, OriginProvider, Unavailable};
 use crate::regional::{Cached, FetchReq, Fetched, Regional, add_via};
 use crate::respond::{self, Viewer};
-
-/// The hook the WAF plugs into: it sees every viewer request before the cache does.
-pub trait Guard: Send + Sync + 'static {
-    /// `Some(response)` answers the request (blocked); `None` lets it through.
-    fn inspect(&self, req: &Parts, location: &str) -> Option<Response<Body>>;
-}
 
 pub struct Edge {
     dist: Arc<Distribution>,
@@ -240,11 +235,29 @@ impl Location {
     pub async fn handle(&self, req: Request<Body>, secure: bool) -> Response<Body> {
         let edge = &self.edge;
         let pop = edge.names[self.index].clone();
-        let (parts, body) = req.into_parts();
-        if let Some(g) = &edge.guard
-            && let Some(r) = g.inspect(&parts, &pop)
-        {
-            return r;
+        let (parts, mut body) = req.into_parts();
+        if let Some(g) = &edge.guard {
+            // GET and HEAD bodies are never forwarded (the cache answers those), so only
+            // the other methods wait for their body's head.
+            let limit = g.body_limit();
+            let (inspected, oversize) =
+                if matches!(parts.method, Method::GET | Method::HEAD) || limit == 0 {
+                    (Vec::new(), false)
+                } else {
+                    match peek(body, limit).await {
+                        Ok(p) => {
+                            body = p.body;
+                            (p.inspected, p.oversize)
+                        }
+                        Err(e) => {
+                            tracing::debug!(error = %e, "reading the request body failed");
+                            return respond::error_response(StatusCode::BAD_REQUEST, &pop);
+                        }
+                    }
+                };
+            if let Some(r) = g.inspect(&parts, &inspected, oversize, &pop) {
+                return r;
+            }
         }
         let mut path = parts.uri.path().to_string();
         if path == "/"

@@ -20,6 +20,7 @@ mod edge;
 mod entry;
 mod error;
 mod freshness;
+mod guard;
 mod invalidation;
 mod origin;
 mod regional;
@@ -30,9 +31,10 @@ mod tls;
 pub use api::CloudFrontApi;
 pub use distribution::CachePolicy;
 pub use distribution::{Distribution, OriginRef, pattern_matches};
-pub use edge::{Edge, Guard, Location, TierStats};
+pub use edge::{Edge, Location, TierStats};
 pub use error::Error;
 pub use freshness::{Directives, Freshness, NoStore, RequestFacts, decide};
+pub use guard::{DEFAULT_BODY_LIMIT, Guard};
 pub use invalidation::{Invalidation, InvalidationError};
 pub use origin::{
     BucketError, BucketOrigin, BucketReader, HttpOrigin, NoProvider, ObjectRequest, Origin,

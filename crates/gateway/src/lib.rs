@@ -2,9 +2,9 @@
 //!
 //! Owns the HTTP API model (`model`), route selection (`routes`), the Lambda proxy payloads
 //! (`payload`, `response`), HTTP proxy integrations (`http_proxy`), throttling, CORS, JWT and
-//! Lambda authorizers, the management API (`manage`, `service`), and the data plane
-//! ([`Gateway::handle`]) that the edge calls in-process and the AWS endpoint calls for
-//! `{apiId}.execute-api.localhost.localstack.cloud` hosts.
+//! Lambda authorizers, the management API (`manage`, `service`), OpenAPI 3 import
+//! (`import`), and the data plane ([`Gateway::handle`]) that the edge calls in-process and
+//! the AWS endpoint calls for `{apiId}.execute-api.localhost.localstack.cloud` hosts.
 //!
 //! Must not: import another service. Functions are reached through the [`LambdaInvoker`]
 //! port, which the binary wires to the functions service.
@@ -13,6 +13,7 @@ pub mod cors;
 mod dataplane;
 pub mod error;
 pub mod http_proxy;
+mod import;
 pub mod invoke;
 pub mod jwt;
 mod lambda_auth;

@@ -20,7 +20,7 @@ fn parse<T: serde::de::DeserializeOwned>(input: &Value) -> Result<T, Error> {
     serde_json::from_value(input.clone()).map_err(|e| bad(format!("Invalid request body: {e}")))
 }
 
-fn now_iso() -> String {
+pub(crate) fn now_iso() -> String {
     nuvem_aws::time::AmzDate::from_system_time(std::time::SystemTime::now())
         .to_iso8601()
         .replace(".000Z", "Z")

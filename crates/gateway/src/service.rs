@@ -1,5 +1,6 @@
 //! The management API on the AWS endpoint: apigatewayv2's REST JSON paths under `/v2/apis`
-//! mapped to the operations in `manage`. Also answers execute-api host requests handed to it
+//! mapped to the operations in `manage` and `import`, and the per-route metrics the health
+//! endpoint shows. Also answers execute-api host requests handed to it
 //! by the endpoint (`{apiId}.execute-api.localhost.localstack.cloud`), which are anonymous.
 
 use std::sync::Arc;
@@ -28,6 +29,12 @@ impl Service for GatewayService {
 
     fn body_handling(&self) -> BodyHandling {
         BodyHandling::Buffered { limit: 6 << 20 }
+    }
+
+    /// Per-route metrics: `{"<apiId>": {"<routeKey>": {"count", "4xx", "5xx", "p50_us",
+    /// "p99_us"}}}` (`stats.apigateway` on `/_nuvem/health`).
+    fn stats(&self) -> Option<Value> {
+        Some(self.0.metrics())
     }
 
     fn call(&self, request: AwsRequest) -> BoxFuture<'_, Response<Body>> {
@@ -122,6 +129,8 @@ impl Gateway {
         let deleted = Ok((StatusCode::NO_CONTENT, Value::Null));
         match (method.as_str(), d.as_slice()) {
             ("POST", ["v2", "apis"]) => created(self.create_api(input)?),
+            ("PUT", ["v2", "apis"]) => created(self.import_api(input)?),
+            ("PUT", ["v2", "apis", id]) => created(self.reimport_api(id, input)?),
             ("GET", ["v2", "apis"]) => ok(self.get_apis()),
             ("GET", ["v2", "apis", id]) => ok(self.get_api(id)?),
             ("PATCH", ["v2", "apis", id]) => ok(self.update_api(id, input)?),

@@ -66,9 +66,8 @@ pub fn build(
         s3: services.s3.clone(),
         gateway: services.gateway.clone(),
     };
-    let guard = Arc::new(guard::WafGuard {
-        acl: web_acl(config)?,
-    });
+    let (acl, body_limit) = web_acl(config)?;
+    let guard = Arc::new(guard::WafGuard { acl, body_limit });
     let edge = nuvem_edge::Edge::new(dist, &origins, Some(guard)).context("starting the edge")?;
     let id = edge.distribution().id.clone();
     endpoint.register(Arc::new(nuvem_edge::CloudFrontApi::new(edge.clone(), id)));
@@ -77,21 +76,24 @@ pub fn build(
 
 /// The distribution's WebACL: the manifest's `[waf] web_acl` file (WAFv2 JSON, relative to
 /// the manifest), else nuvem's default for distributions (its managed rule groups), so every
-/// site is protected unless its manifest says how.
-fn web_acl(config: &Config) -> anyhow::Result<nuvem_waf::WebAcl> {
+/// site is protected unless its manifest says how. With it, how many body bytes it inspects.
+fn web_acl(config: &Config) -> anyhow::Result<(nuvem_waf::WebAcl, usize)> {
     let Some(path) = config
         .manifest
         .waf
         .as_ref()
         .and_then(|w| w.web_acl.as_ref())
     else {
-        return Ok(default_web_acl());
+        return Ok((default_web_acl(), nuvem_edge::DEFAULT_BODY_LIMIT));
     };
     let path = config.base_dir.join(path);
     let json = std::fs::read_to_string(&path)
         .with_context(|| format!("at `waf.web_acl`: reading {}", path.display()))?;
-    nuvem_waf::WebAcl::from_json(&json)
-        .map_err(|e| anyhow::anyhow!("at `waf.web_acl` ({}): {e}", path.display()))
+    let acl = nuvem_waf::WebAcl::from_json(&json)
+        .map_err(|e| anyhow::anyhow!("at `waf.web_acl` ({}): {e}", path.display()))?;
+    let limit = guard::body_limit(&json)
+        .map_err(|e| anyhow::anyhow!("at `waf.web_acl` ({}): {e}", path.display()))?;
+    Ok((acl, limit))
 }
 
 /// Rules of nuvem's default WebACL that count instead of block. AWS's managed groups block

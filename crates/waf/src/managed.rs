@@ -97,8 +97,10 @@ pub(crate) fn group(name: &str, _origin: Instant) -> Option<Vec<Rule>> {
                 "SizeRestrictions_URIPATH",
                 size(Field::UriPath, Comparison::Gt, 1024),
             ));
-            // AWS blocks bodies over 8 KB here; nuvem keeps the rule but only for bodies it
-            // could not inspect whole (oversize), so uploads behind the edge still work.
+            // AWS blocks bodies over 8 KB here. nuvem matches only bodies it could not inspect
+            // whole (larger than the WebACL's body inspection limit, 16 KiB by default at the
+            // edge), so every body it lets through was inspected. Large uploads go straight to
+            // the bucket with presigned URLs, as on AWS, or through a WebACL without this group.
             r.push(rule(
                 ns,
                 "SizeRestrictions_BODY",

@@ -6,9 +6,11 @@
 //! A same-site `Referer`/`Origin` is inspected without its `scheme://host` prefix (see
 //! `same_origin_stripped`).
 //!
+//! Body statements see the first `body_limit` bytes of the body (the edge reads them for the
+//! hook; 16 KB unless the WebACL's `AssociationConfig` raises it, see [`body_limit`]).
+//!
 //! Must not: read files (the binary loads the WebACL JSON before building the guard) or
-//! buffer bodies: the hook sees the request head only, so body statements inspect an empty
-//! body (FIXME: the edge's hook should hand the WAF the first 16 KB of the body).
+//! buffer bodies itself.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::Instant;
@@ -20,10 +22,22 @@ use nuvem_waf::{Action, WebAcl};
 
 pub struct WafGuard {
     pub acl: WebAcl,
+    /// How many body bytes the WAF inspects.
+    pub body_limit: usize,
 }
 
 impl nuvem_edge::Guard for WafGuard {
-    fn inspect(&self, parts: &Parts, location: &str) -> Option<Response<Body>> {
+    fn body_limit(&self) -> usize {
+        self.body_limit
+    }
+
+    fn inspect(
+        &self,
+        parts: &Parts,
+        body: &[u8],
+        body_oversize: bool,
+        location: &str,
+    ) -> Option<Response<Body>> {
         let host = parts
             .headers
             .get(header::HOST)
@@ -51,8 +65,8 @@ impl nuvem_edge::Guard for WafGuard {
             path: parts.uri.path(),
             query: parts.uri.query().unwrap_or(""),
             headers: &headers,
-            body: &[],
-            body_oversize: false,
+            body,
+            body_oversize,
             client_ip,
             at: Instant::now(),
         };
@@ -131,4 +145,27 @@ fn same_origin_stripped<'a>(value: &'a [u8], host: &[u8]) -> &'a [u8] {
         }
     }
     value
+}
+
+/// The body inspection limit a WebACL JSON asks for CloudFront:
+/// `AssociationConfig.RequestBody.CLOUDFRONT.DefaultSizeInspectionLimit` (`KB_16`, `KB_32`,
+/// `KB_48` or `KB_64`; 16 KB when absent). A value outside that list is an error, as it is
+/// for CreateWebACL:
+/// <https://docs.aws.amazon.com/waf/latest/APIReference/API_RequestBodyAssociatedResourceTypeConfig.html>
+pub fn body_limit(web_acl_json: &str) -> Result<usize, String> {
+    let v: serde_json::Value = serde_json::from_str(web_acl_json).map_err(|e| e.to_string())?;
+    let Some(limit) =
+        v.pointer("/AssociationConfig/RequestBody/CLOUDFRONT/DefaultSizeInspectionLimit")
+    else {
+        return Ok(nuvem_edge::DEFAULT_BODY_LIMIT);
+    };
+    match limit.as_str() {
+        Some("KB_16") => Ok(16 * 1024),
+        Some("KB_32") => Ok(32 * 1024),
+        Some("KB_48") => Ok(48 * 1024),
+        Some("KB_64") => Ok(64 * 1024),
+        _ => Err(format!(
+            "AssociationConfig.RequestBody.CLOUDFRONT.DefaultSizeInspectionLimit: {limit} is not one of KB_16, KB_32, KB_48, KB_64"
+        )),
+    }
 }

@@ -436,4 +436,32 @@ function = "not-deployed"
             assert_eq!(got.all("content-type"), ["application/json"], "{path}");
         }
     }
+
+    // Per-route metrics on the health endpoint: each of these routes served exactly the one
+    // request of the table above.
+    let health: Value = c
+        .get(format!("{}/_nuvem/health", n.api_url))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let routes = &health["stats"]["apigateway"][id.as_str()];
+    let counts: &[(&str, u64, u64, u64)] = &[
+        ("GET /broken", 1, 0, 1),
+        ("GET /bare1", 1, 0, 1),
+        ("GET /bare", 1, 0, 0),
+        ("GET /missing", 1, 0, 1),
+    ];
+    for (route, count, c4, c5) in counts {
+        let r = &routes[*route];
+        assert_eq!(
+            (&r["count"], &r["4xx"], &r["5xx"]),
+            (&json!(count), &json!(c4), &json!(c5)),
+            "{route}: {health}"
+        );
+        assert!(r["p99_us"].as_u64() >= r["p50_us"].as_u64(), "{health}");
+        assert!(r["p50_us"].as_u64() > Some(0), "{health}");
+    }
 }

@@ -16,7 +16,7 @@ use super::gateway::{Headers, Reply, check, client, send, start};
 
 /// Signs a request with the real aws-sigv4 signer (nuvem has no apigatewayv2 SDK client in
 /// its dev-dependencies, and needs none for a few calls).
-fn sign(req: &mut http::Request<String>) {
+pub(super) fn sign(req: &mut http::Request<String>) {
     use aws_sigv4::http_request::{SignableBody, SignableRequest, SigningSettings, sign};
     let identity = Credentials::new("test", "test", None, None, "test").into();
     let params = aws_sigv4::sign::v4::SigningParams::builder()
@@ -46,7 +46,7 @@ fn sign(req: &mut http::Request<String>) {
 }
 
 /// One management call; panics unless it succeeds.
-async fn manage(n: &Nuvem, method: &str, path: &str, input: Value) -> Value {
+pub(super) async fn manage(n: &Nuvem, method: &str, path: &str, input: Value) -> Value {
     let mut req = http::Request::builder()
         .method(method)
         .uri(format!("{}{path}", n.api_url))
@@ -139,7 +139,7 @@ impl Issuer {
 }
 
 /// Serves `doc` to every request on a loopback port (the issuer's JWKS URL).
-async fn serve_json(doc: Value) -> String {
+pub(super) async fn serve_json(doc: Value) -> String {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let body = doc.to_string();

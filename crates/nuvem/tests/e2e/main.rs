@@ -4,11 +4,13 @@
 mod dynamo;
 mod dynamo_query;
 mod edge;
+mod edge_waf_body;
 mod endpoint;
 mod functions;
 mod functions_runtimes;
 mod gateway;
 mod gateway_guard;
+mod gateway_import;
 mod manifest;
 mod meusite;
 mod meusite_browser;
