@@ -13,13 +13,15 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-smoke=0 build=1 args=()
+smoke=0 build=1 args=() only="" prev=""
 for a in "$@"; do
   case "$a" in
     --smoke) smoke=1; args+=("$a") ;;
     --skip-build) build=0 ;;
-    *) args+=("$a") ;;
+    --only=*) only=${a#--only=}; args+=("$a") ;;
+    *) [ "$prev" = --only ] && only=$a; args+=("$a") ;;
   esac
+  prev=$a
 done
 
 started=$(date +%s)
@@ -67,7 +69,8 @@ fi
 if [ "$smoke" = 1 ]; then
   out=${TMPDIR:-/tmp}/nuvem-bench-smoke.md
 else
-  out=bench/results/$(date +%F).md
+  # A partial run (--only) gets its own file, so it never overwrites the day's full report.
+  out=bench/results/$(date +%F)${only:+-${only//,/-}}.md
 fi
 bin="$target_dir/$profile"
 echo "== measuring (report: $out)"

@@ -14,6 +14,7 @@ mod report;
 mod s3;
 mod suite;
 mod suite_aws;
+mod suite_gateway;
 mod suite_web;
 mod web;
 

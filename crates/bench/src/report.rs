@@ -18,6 +18,9 @@ pub enum Metric {
     Latency,
     /// The 99th percentile latency: lower is better (open-loop rows, where throughput is fixed).
     TailLatency,
+    /// Through a proxy (the subject, e.g. the gateway) against straight to what it proxies
+    /// (the peer): the headline is the p50 the proxy adds, in ms; throughput is shown too.
+    Overhead,
 }
 
 /// One measurement: a scenario against one target.
@@ -55,6 +58,8 @@ pub struct Ratio {
     pub peer_value: String,
     /// Above 1: nuvem is better by that factor.
     pub ratio: Option<f64>,
+    /// Shown instead of the ratio when set ([`Metric::Overhead`]: `+0.123 ms p50`).
+    pub headline: Option<String>,
 }
 
 impl Report {
@@ -102,6 +107,7 @@ impl Report {
                     peer: "no peer".into(),
                     peer_value: String::new(),
                     ratio: None,
+                    headline: None,
                 });
             }
             for peer in peers {
@@ -114,6 +120,8 @@ impl Report {
                     peer: peer.target.clone(),
                     peer_value: pv,
                     ratio,
+                    headline: (subject.metric == Metric::Overhead)
+                        .then(|| added_p50(subject, peer)),
                 });
             }
         }
@@ -134,14 +142,16 @@ impl Report {
             }
             let _ = writeln!(
                 out,
-                "{} {}: {} {}, {} {}, ratio {}",
+                "{} {}: {} {}, {} {}, {}",
                 r.scenario,
                 r.mode,
                 r.subject,
                 r.subject_value,
                 r.peer,
                 r.peer_value,
-                ratio_text(r.ratio)
+                r.headline
+                    .clone()
+                    .unwrap_or_else(|| format!("ratio {}", ratio_text(r.ratio)))
             );
         }
         out
@@ -161,7 +171,7 @@ impl Report {
                 r.subject_value,
                 r.peer,
                 r.peer_value,
-                ratio_text(r.ratio),
+                r.headline.clone().unwrap_or_else(|| ratio_text(r.ratio)),
                 command(&r.scenario)
             );
         }
@@ -237,6 +247,16 @@ impl Report {
 /// The two values as text and nuvem's advantage (above 1 = nuvem better).
 fn compare(subject: &Row, peer: &Row) -> (String, String, Option<f64>) {
     let (a, b) = (&subject.stats, &peer.stats);
+    if subject.metric == Metric::Overhead {
+        let text = |s: &Stats| match s.quantile_us(0.5) {
+            Some(p50) => format!("p50 {} ms, {}", fmt_ms(p50), ops(s)),
+            None => "failed".into(),
+        };
+        // Higher is better for nuvem, as everywhere: gateway ops/s ÷ direct ops/s.
+        let ratio =
+            (b.ops_per_sec() > 0.0 && a.ok() > 0).then(|| a.ops_per_sec() / b.ops_per_sec());
+        return (text(a), text(b), ratio);
+    }
     if subject.metric == Metric::Throughput {
         let ratio =
             (b.ops_per_sec() > 0.0 && a.ok() > 0).then(|| a.ops_per_sec() / b.ops_per_sec());
@@ -256,6 +276,18 @@ fn compare(subject: &Row, peer: &Row) -> (String, String, Option<f64>) {
         _ => None,
     };
     (text(x), text(y), ratio)
+}
+
+/// `+0.123 ms p50 (ops/s 0.85x)`: the median latency the subject adds over the peer, and
+/// subject ÷ peer throughput.
+fn added_p50(subject: &Row, peer: &Row) -> String {
+    let (a, b) = (&subject.stats, &peer.stats);
+    let Some((x, y)) = a.quantile_us(0.5).zip(b.quantile_us(0.5)) else {
+        return "–".into();
+    };
+    let added = (x as f64 - y as f64) / 1000.0;
+    let ratio = (b.ops_per_sec() > 0.0).then(|| a.ops_per_sec() / b.ops_per_sec());
+    format!("{added:+.3} ms p50 (ops/s {})", ratio_text(ratio))
 }
 
 fn ops(s: &Stats) -> String {

@@ -190,7 +190,7 @@ pub async fn run(args: Args, command_line: String) -> anyhow::Result<()> {
             Group::Dynamodb => crate::suite_aws::dynamodb(&ctx, &mut report).await,
             Group::S3 => crate::suite_aws::s3(&ctx, &mut report).await,
             Group::Lambda => crate::suite_aws::lambda(&ctx, &mut report).await,
-            Group::Gateway => crate::suite_web::gateway(&ctx, &mut report).await,
+            Group::Gateway => crate::suite_gateway::gateway(&ctx, &mut report).await,
             Group::Edge => crate::suite_web::edge(&ctx, &mut report).await,
         };
         if let Err(e) = outcome {

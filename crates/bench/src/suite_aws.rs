@@ -111,6 +111,7 @@ pub async fn startup(ctx: &Ctx, report: &mut Report) -> anyhow::Result<()> {
             peer: (*m).into(),
             peer_value: format!("{:.1} MiB", *b as f64 / 1024.0),
             ratio: (*a > 0).then(|| *b as f64 / *a as f64),
+            headline: None,
         });
     }
     Ok(())

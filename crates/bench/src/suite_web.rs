@@ -1,12 +1,11 @@
-//! The visitor-side groups of `nuvem-bench run`: the gateway (HTTP API route → the Rust echo
-//! function, nuvem alone) and the edge in front of the bench's in-process origin: cache hits,
-//! cache misses and hits with the WAF on, nuvem against nginx and Varnish. All through the
-//! manifest (`[[functions]]`, `[[apis]]`, `[distribution]`, `[waf]`), as a user would. Must
-//! not: print the report.
+//! The edge group of `nuvem-bench run` (the gateway group is `suite_gateway`): the edge in
+//! front of the bench's in-process origin: cache hits, cache misses and hits with the WAF on,
+//! nuvem against nginx and Varnish. All through the manifest (`[distribution]`, `[waf]`), as
+//! a user would. Must not: print the report.
 
 use std::sync::atomic::Ordering;
 
-use anyhow::{Context, bail};
+use anyhow::Context;
 use http::StatusCode;
 
 use crate::load;
@@ -24,55 +23,6 @@ const WEB_ACL: &str = r#"{"Name":"bench","DefaultAction":{"Allow":{}},"Visibilit
   "Statement":{"ManagedRuleGroupStatement":{"VendorName":"AWS","Name":"AWSManagedRulesCommonRuleSet"}}},
  {"Name":"sqli","Priority":2,"OverrideAction":{"None":{}},"VisibilityConfig":{"SampledRequestsEnabled":false,"CloudWatchMetricsEnabled":false,"MetricName":"sqli"},
   "Statement":{"ManagedRuleGroupStatement":{"VendorName":"AWS","Name":"AWSManagedRulesSQLiRuleSet"}}}]}"#;
-
-pub async fn gateway(ctx: &Ctx, report: &mut Report) -> anyhow::Result<()> {
-    if !ctx.echo_bin.is_file() {
-        bail!(
-            "no echo function at {} (cargo build --release -p nuvem-fn-echo, or --echo-bin)",
-            ctx.echo_bin.display()
-        );
-    }
-    let manifest = format!(
-        r#"[[functions]]
-name = "echo"
-runtime = "provided.al2023"
-code = {code:?}
-
-[[apis]]
-name = "bench"
-routes = [{{ key = "GET /echo", function = "echo" }}]
-"#,
-        code = ctx.echo_bin.display().to_string()
-    );
-    let launch = procs::Launch {
-        manifest: &manifest,
-        pin: ctx.pin(),
-        ..Default::default()
-    };
-    let nuvem = procs::Nuvem::launch(&ctx.nuvem_bin, &launch)?;
-    let (_, api_url) = nuvem
-        .apis
-        .first()
-        .context("nuvem printed no API for the manifest's [[apis]]")?;
-    // `http://{id}.execute-api.localhost.localstack.cloud:PORT`: reach it on 127.0.0.1 with
-    // that Host, so no resolver is involved.
-    let host = api_url.trim_start_matches("http://").to_string();
-    let client = web::client(64);
-    let op = web::get_op(&client, &nuvem.url, Some(host), |_| "/echo".into());
-    for c in [1, 16] {
-        ctx.measure(
-            report,
-            "gateway.GET route→function",
-            "nuvem",
-            &op,
-            ctx.closed(c),
-            Some(nuvem.pid()),
-            Metric::Throughput,
-        )
-        .await;
-    }
-    Ok(())
-}
 
 /// A target of the edge group: its name, base URL and pid.
 type Target = (String, String, u32);

@@ -1,7 +1,8 @@
 //! Plain HTTP for the visitor-side scenarios (edge, gateway): a keep-alive HTTP/1.1 client
-//! whose GETs are [`load::Op`]s, and the custom origin the edges sit in front of, served
-//! in-process (hyper) so every edge and peer fetches the very same bytes. Must not: speak any
-//! AWS protocol.
+//! whose requests are [`load::Op`]s, and the custom origin the edges and the gateway's HTTP
+//! integration sit in front of, served in-process (hyper) so every proxy and the direct
+//! client fetch the very same bytes. Must not: sign or parse any AWS protocol (callers hand
+//! over finished requests).
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -11,14 +12,16 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use anyhow::{Context, bail};
 use bytes::Bytes;
 use http::{Request, Response, StatusCode};
-use http_body_util::{BodyExt, Empty, Full};
+use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 
 use crate::load;
 
-pub type HttpClient = Client<HttpConnector, Empty<Bytes>>;
+/// One client type for GETs (empty body) and POSTs, so every side of a comparison goes through
+/// the very same connection pool and code.
+pub type HttpClient = Client<HttpConnector, Full<Bytes>>;
 
 /// A client that keeps up to `pool` idle connections per host.
 pub fn client(pool: usize) -> HttpClient {
@@ -37,26 +40,69 @@ pub async fn get(
     host: Option<&str>,
     expect: StatusCode,
 ) -> anyhow::Result<u64> {
+    let body = get_body(c, url, host, expect).await?;
+    Ok(body.len() as u64)
+}
+
+/// One GET of `url`; the whole body.
+pub async fn get_body(
+    c: &HttpClient,
+    url: &str,
+    host: Option<&str>,
+    expect: StatusCode,
+) -> anyhow::Result<Bytes> {
     // A browser-like visitor: AWS's common managed rule set blocks requests without a
     // User-Agent (NoUserAgent_HEADER), and so does nuvem's WAF.
     let mut req = Request::get(url).header(http::header::USER_AGENT, "nuvem-bench/0.1");
     if let Some(h) = host {
         req = req.header(http::header::HOST, h);
     }
-    let req = req.body(Empty::new()).context("building the request")?;
-    let resp = c.request(req).await.with_context(|| format!("GET {url}"))?;
+    let req = req.body(Full::default()).context("building the request")?;
+    send(c, req, expect).await
+}
+
+/// Sends a finished request; the whole body, or an error when the status is not `expect`.
+pub async fn send(
+    c: &HttpClient,
+    req: Request<Full<Bytes>>,
+    expect: StatusCode,
+) -> anyhow::Result<Bytes> {
+    let what = format!("{} {}", req.method(), req.uri());
+    let resp = c.request(req).await.with_context(|| what.clone())?;
     let status = resp.status();
     let body = resp
         .into_body()
         .collect()
         .await
-        .with_context(|| format!("reading the body of GET {url}"))?
+        .with_context(|| format!("reading the body of {what}"))?
         .to_bytes();
     if status != expect {
         let text = String::from_utf8_lossy(body.get(..200).unwrap_or(&body));
-        bail!("GET {url}: HTTP {status} (expected {expect}): {text}");
+        bail!("{what}: HTTP {status} (expected {expect}): {text}");
     }
-    Ok(body.len() as u64)
+    Ok(body)
+}
+
+/// The same request, cloned from `template` each time, as a load-generator operation: for
+/// requests signed once up front (no signing cost in the loop).
+pub fn replay_op(c: &HttpClient, template: Request<Bytes>) -> load::Op {
+    let (c, template) = (c.clone(), Arc::new(template));
+    load::op(move |_| {
+        let (c, req) = (c.clone(), copy(&template));
+        async move {
+            let body = send(&c, req, StatusCode::OK).await?;
+            Ok(body.len() as u64)
+        }
+    })
+}
+
+/// A sendable copy of a finished request (method, URI, headers, body).
+pub fn copy(template: &Request<Bytes>) -> Request<Full<Bytes>> {
+    let mut req = Request::new(Full::new(template.body().clone()));
+    *req.method_mut() = template.method().clone();
+    *req.uri_mut() = template.uri().clone();
+    *req.headers_mut() = template.headers().clone();
+    req
 }
 
 /// GETs of `base` + `path(i)` as a load-generator operation.
