@@ -4,7 +4,7 @@ use futures_util::TryStreamExt;
 use s3s::S3Request;
 use s3s::dto::*;
 
-use super::objects::{ChecksumRequest, headers_of, parse_tagging, set_checksum};
+use super::objects::{ChecksumRequest, copy_source, headers_of, parse_tagging, set_checksum};
 use super::{Handler, body_error, quoted, timestamp};
 use crate::error::Error;
 use crate::store::checksum::{Algorithm, Kind};
@@ -201,16 +201,7 @@ impl Handler {
         req: S3Request<UploadPartCopyInput>,
     ) -> Res<UploadPartCopyOutput> {
         let input = req.input;
-        let CopySource::Bucket {
-            bucket: src_bucket,
-            key: src_key,
-            ..
-        } = &input.copy_source
-        else {
-            return Err(Error::InvalidArgument(
-                "Copy from an access point is not supported".into(),
-            ));
-        };
+        let (src_bucket, src_key) = copy_source(&input.copy_source)?;
         let range = input
             .copy_source_range
             .as_deref()

@@ -45,6 +45,16 @@ pub(crate) fn headers_of(
 }
 
 /// Parses the `x-amz-tagging` header (URL query encoding).
+/// The bucket and key of an `x-amz-copy-source` (CopyObject, UploadPartCopy).
+pub(crate) fn copy_source(source: &CopySource) -> Res<(&str, &str)> {
+    match source {
+        CopySource::Bucket { bucket, key, .. } => Ok((bucket, key)),
+        _ => Err(Error::InvalidArgument(
+            "Copy from an access point is not supported".into(),
+        )),
+    }
+}
+
 pub(crate) fn parse_tagging(header: Option<&str>) -> Res<BTreeMap<String, String>> {
     let mut tags = BTreeMap::new();
     for pair in header.unwrap_or("").split('&').filter(|p| !p.is_empty()) {
@@ -433,16 +443,7 @@ impl Handler {
         req: S3Request<CopyObjectInput>,
     ) -> Res<CopyObjectOutput> {
         let input = req.input;
-        let CopySource::Bucket {
-            bucket: src_bucket,
-            key: src_key,
-            ..
-        } = &input.copy_source
-        else {
-            return Err(Error::InvalidArgument(
-                "Copy from an access point is not supported".into(),
-            ));
-        };
+        let (src_bucket, src_key) = copy_source(&input.copy_source)?;
         let replace_meta = input
             .metadata_directive
             .as_ref()
@@ -451,10 +452,7 @@ impl Handler {
             .tagging_directive
             .as_ref()
             .is_some_and(|d| d.as_str() == TaggingDirective::REPLACE);
-        if !replace_meta
-            && !replace_tags
-            && **src_bucket == *input.bucket
-            && **src_key == *input.key
+        if !replace_meta && !replace_tags && src_bucket == &*input.bucket && src_key == &*input.key
         {
             return Err(Error::InvalidRequest("This copy request is illegal because it is trying to copy an object to itself without changing the object's metadata, storage class, website redirect location or encryption attributes.".into()));
         }
