@@ -169,6 +169,9 @@ fn up(args: UpArgs) -> anyhow::Result<()> {
 }
 
 async fn run(config: Config, source: String, started: Instant) -> anyhow::Result<()> {
+    // Install the signal handlers before anything is announced: a SIGTERM that arrives
+    // right after "ready" must shut down gracefully, not kill the process.
+    let shutdown = shutdown_signal()?;
     std::fs::create_dir_all(&config.data_dir)
         .with_context(|| format!("creating data dir {}", config.data_dir.display()))?;
     let engine = nuvem_store::FjallEngine::open(&config.data_dir.join("store"), config.durability)
@@ -237,7 +240,7 @@ async fn run(config: Config, source: String, started: Instant) -> anyhow::Result
     println!("  try:          aws --endpoint-url http://{api_addr} dynamodb list-tables");
     println!("ready in {} ms", started.elapsed().as_millis());
 
-    shutdown_signal().await;
+    shutdown.await;
     println!("shutting down: finishing in-flight requests");
     let _ = stop_tx.send(true);
     while tasks.join_next().await.is_some() {}
@@ -249,26 +252,27 @@ async fn run(config: Config, source: String, started: Instant) -> anyhow::Result
     Ok(())
 }
 
-async fn shutdown_signal() {
-    let ctrl_c = tokio::signal::ctrl_c();
+/// Listens for Ctrl-C and (on Unix) SIGTERM from the moment it is called; the returned
+/// future completes on the first of them.
+fn shutdown_signal() -> anyhow::Result<impl std::future::Future<Output = ()>> {
     #[cfg(unix)]
     {
-        let mut term =
-            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                Ok(s) => s,
-                Err(e) => {
-                    tracing::warn!(error = %e, "cannot listen for SIGTERM; Ctrl-C still works");
-                    let _ = ctrl_c.await;
-                    return;
-                }
-            };
-        tokio::select! {
-            _ = ctrl_c => {}
-            _ = term.recv() => {}
-        }
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut term = signal(SignalKind::terminate()).context("listening for SIGTERM")?;
+        let mut int = signal(SignalKind::interrupt()).context("listening for Ctrl-C")?;
+        Ok(async move {
+            tokio::select! {
+                _ = int.recv() => {}
+                _ = term.recv() => {}
+            }
+        })
     }
     #[cfg(not(unix))]
-    let _ = ctrl_c.await;
+    {
+        Ok(async {
+            let _ = tokio::signal::ctrl_c().await;
+        })
+    }
 }
 
 mod services;
