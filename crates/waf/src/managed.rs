@@ -237,7 +237,7 @@ fn fixed(pattern: &str) -> regex::bytes::Regex {
 
 fn restricted_extensions() -> regex::bytes::Regex {
     fixed(
-        r"\.(?:log|ini|bak|backup|old|orig|sql|sqlite|db|mdb|swp|sav|cfg|conf|config|inc|dist|pem|key|crt|htaccess|htpasswd|asa|asax|ascx|cer|cdx|csr|dll|exe|idq|printer|rdb|rem|resources|resx|shtm|shtml|stm|vb|vbs|vbproj|vsdisco|webinfo|xsd|xsx|passwd|history)(?:$|[/;?])",
+        r"\.(?:log|ini|bak|backup|old|orig|sql|sqlite|db|mdb|swp|sav|cfg|conf|config|inc|dist|pem|crt|htaccess|htpasswd|asa|asax|ascx|cer|cdx|csr|dll|exe|idq|printer|rdb|rem|resources|resx|shtm|shtml|stm|vb|vbs|vbproj|vsdisco|webinfo|xsd|xsx|passwd|history)(?:$|[/;?])",
     )
 }
 
