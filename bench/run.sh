@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
 # The benchmark driver: builds nuvem and the harness, installs the peers that are missing
-# (moto_server from PyPI, nginx and Varnish from Debian), runs every scenario against nuvem
+# (moto_server from PyPI, nginx, Varnish, ModSecurity + OWASP CRS from Debian), runs every scenario against nuvem
 # and its peer alternately, writes bench/results/<date>.md (+ .json) and prints the ratio
 # rows. About 6 minutes of measuring on 2 cores, plus the build.
 #
 #   bench/run.sh                     # full run: release build, bench/results/<date>.md
 #   bench/run.sh --smoke             # a few requests per scenario (debug build): does it all work?
-#   bench/run.sh --only edge,s3      # some groups: startup dynamodb s3 lambda gateway edge
+#   bench/run.sh --only edge,s3      # some groups: startup dynamodb s3 lambda gateway edge waf
 #   bench/run.sh --skip-build ...    # use what target/ already holds
 #
 # Other arguments go to `nuvem-bench run` (see `nuvem-bench run --help`).
@@ -42,6 +42,9 @@ fi
 missing=()
 [ -x /usr/sbin/nginx ] || command -v nginx >/dev/null || missing+=(nginx)
 [ -x /usr/sbin/varnishd ] || command -v varnishd >/dev/null || missing+=(varnish)
+# nginx + ModSecurity v3 + OWASP CRS: the WAF's peer.
+[ -f /usr/lib/nginx/modules/ngx_http_modsecurity_module.so ] || missing+=(libnginx-mod-http-modsecurity)
+[ -d /usr/share/modsecurity-crs/rules ] || missing+=(modsecurity-crs)
 if [ ${#missing[@]} -gt 0 ]; then
   echo "== installing ${missing[*]} from Debian"
   if { [ "$(id -u)" = 0 ] || [ -n "$sudo" ]; } && command -v apt-get >/dev/null; then

@@ -42,14 +42,64 @@ pub fn find(tool: &str) -> Option<std::path::PathBuf> {
 
 /// nginx with one worker (one core, like the pinned nuvem) and a 1 GiB disk cache.
 pub fn nginx(bin: &Path, origin: SocketAddr, pin: Option<&str>) -> anyhow::Result<Peer> {
+    nginx_with(bin, origin, pin, false)
+}
+
+/// Debian's ModSecurity v3 module for nginx and the OWASP CRS rules it loads.
+const MODSECURITY_MODULE: &str = "/usr/lib/nginx/modules/ngx_http_modsecurity_module.so";
+const MODSECURITY_CONF: &str = "/etc/nginx/modsecurity.conf";
+const CRS_SETUP: &str = "/etc/modsecurity/crs/crs-setup.conf";
+const CRS_RULES: &str = "/usr/share/modsecurity-crs/rules";
+
+/// Whether Debian's `libnginx-mod-http-modsecurity` and `modsecurity-crs` are installed.
+pub fn modsecurity_installed() -> bool {
+    [MODSECURITY_MODULE, MODSECURITY_CONF, CRS_SETUP, CRS_RULES]
+        .iter()
+        .all(|p| Path::new(p).exists())
+}
+
+/// The same nginx with ModSecurity v3 and the OWASP CRS in blocking mode at paranoia level 1
+/// (the CRS default) on the cached location, audit log off: what "nginx + ModSecurity +
+/// CRS" means in most deployments.
+pub fn nginx_modsecurity(bin: &Path, origin: SocketAddr, pin: Option<&str>) -> anyhow::Result<Peer> {
+    nginx_with(bin, origin, pin, true)
+}
+
+fn nginx_with(
+    bin: &Path,
+    origin: SocketAddr,
+    pin: Option<&str>,
+    modsecurity: bool,
+) -> anyhow::Result<Peer> {
     let dir = tempfile::tempdir().context("creating a temp dir")?;
     let port = procs::free_port()?;
     let work = dir.path().display().to_string();
     std::fs::create_dir_all(dir.path().join("cache"))?;
     // `user` is only allowed (and needed) when nginx starts as root.
     let user = if is_root() { "user root;" } else { "" };
+    let (load, location) = match modsecurity {
+        false => (String::new(), String::new()),
+        true => {
+            let rules = dir.path().join("modsecurity.conf");
+            std::fs::write(
+                &rules,
+                format!(
+                    "Include {MODSECURITY_CONF}\nSecRuleEngine On\nSecAuditEngine Off\nSecResponseBodyAccess Off\nInclude {CRS_SETUP}\nInclude {CRS_RULES}/*.conf\n"
+                ),
+            )
+            .context("writing modsecurity.conf")?;
+            (
+                format!("load_module {MODSECURITY_MODULE};"),
+                format!(
+                    "modsecurity on;\n      modsecurity_rules_file {};",
+                    rules.display()
+                ),
+            )
+        }
+    };
     let conf = format!(
-        r#"{user}
+        r#"{load}
+{user}
 worker_processes 1;
 daemon off;
 pid {work}/nginx.pid;
@@ -70,6 +120,7 @@ http {{
   server {{
     listen 127.0.0.1:{port};
     location / {{
+      {location}
       proxy_pass http://origin;
       proxy_http_version 1.1;
       proxy_set_header Connection "";
@@ -87,7 +138,12 @@ http {{
         "-p".into(),
         work.clone(),
     ];
-    spawn("nginx", bin, pin, args, port, dir)
+    let name = if modsecurity {
+        "nginx+modsecurity"
+    } else {
+        "nginx"
+    };
+    spawn(name, bin, pin, args, port, dir)
 }
 
 /// Varnish with a 256 MiB memory cache and the origin as its only backend.

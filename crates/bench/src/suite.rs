@@ -22,16 +22,18 @@ pub enum Group {
     Lambda,
     Gateway,
     Edge,
+    Waf,
 }
 
 impl Group {
-    pub const ALL: [Group; 6] = [
+    pub const ALL: [Group; 7] = [
         Group::Startup,
         Group::Dynamodb,
         Group::S3,
         Group::Lambda,
         Group::Gateway,
         Group::Edge,
+        Group::Waf,
     ];
 
     pub fn name(self) -> &'static str {
@@ -42,6 +44,7 @@ impl Group {
             Group::Lambda => "lambda",
             Group::Gateway => "gateway",
             Group::Edge => "edge",
+            Group::Waf => "waf",
         }
     }
 }
@@ -192,6 +195,7 @@ pub async fn run(args: Args, command_line: String) -> anyhow::Result<()> {
             Group::Lambda => crate::suite_aws::lambda(&ctx, &mut report).await,
             Group::Gateway => crate::suite_gateway::gateway(&ctx, &mut report).await,
             Group::Edge => crate::suite_web::edge(&ctx, &mut report).await,
+            Group::Waf => crate::suite_waf::waf(&ctx, &mut report).await,
         };
         if let Err(e) = outcome {
             report.failures.push(format!("{}: {e:#}", g.name()));
@@ -242,7 +246,7 @@ fn header(report: &mut Report, ctx: &Ctx, command_line: &str) {
     n.push(format!("machine: {cpus} CPUs ({model})"));
     n.push(match &ctx.pin {
         Some(cpus) => format!(
-            "servers (nuvem and the functions it starts, moto, nginx, Varnish) pinned to CPUs {cpus} with taskset; the load generator and the in-process origin run on the others"
+            "servers (nuvem and the functions it starts, moto, nginx, nginx + ModSecurity, Varnish) pinned to CPUs {cpus} with taskset; the load generator and the in-process origin run on the others"
         ),
         None => "nothing pinned: load generator and servers share every CPU".into(),
     });

@@ -1,6 +1,7 @@
-//! The edge group of `nuvem-bench run` (the gateway group is `suite_gateway`): the edge in
-//! front of the bench's in-process origin: cache hits, cache misses and hits with the WAF on,
-//! nuvem against nginx and Varnish. All through the manifest (`[distribution]`, `[waf]`), as
+//! The edge group of `nuvem-bench run` (the gateway group is `suite_gateway`, the WAF against
+//! ModSecurity `suite_waf`): the edge in front of the bench's in-process origin: cache hits
+//! and misses, nuvem (WAF off) against nginx and Varnish, and hits with the default WebACL
+//! on against off. All through the manifest (`[distribution]`, `[waf]`), as
 //! a user would. Must not: print the report.
 
 use std::sync::atomic::Ordering;
@@ -16,14 +17,6 @@ use crate::{edge_peers, procs, web};
 /// Size of the object the edge scenarios fetch.
 const OBJECT: usize = 1024;
 
-/// The WebACL of the WAF scenario: AWS's two most common managed rule groups, so every
-/// request runs the full set of SQLi/XSS/bad-input detectors.
-const WEB_ACL: &str = r#"{"Name":"bench","DefaultAction":{"Allow":{}},"VisibilityConfig":{"SampledRequestsEnabled":false,"CloudWatchMetricsEnabled":false,"MetricName":"bench"},"Rules":[
- {"Name":"common","Priority":1,"OverrideAction":{"None":{}},"VisibilityConfig":{"SampledRequestsEnabled":false,"CloudWatchMetricsEnabled":false,"MetricName":"common"},
-  "Statement":{"ManagedRuleGroupStatement":{"VendorName":"AWS","Name":"AWSManagedRulesCommonRuleSet"}}},
- {"Name":"sqli","Priority":2,"OverrideAction":{"None":{}},"VisibilityConfig":{"SampledRequestsEnabled":false,"CloudWatchMetricsEnabled":false,"MetricName":"sqli"},
-  "Statement":{"ManagedRuleGroupStatement":{"VendorName":"AWS","Name":"AWSManagedRulesSQLiRuleSet"}}}]}"#;
-
 /// A target of the edge group: its name, base URL and pid.
 type Target = (String, String, u32);
 
@@ -33,18 +26,20 @@ pub async fn edge(ctx: &Ctx, report: &mut Report) -> anyhow::Result<()> {
         "[[distribution.behaviors]]\npath_pattern = \"default\"\norigin = \"{}\"\ncompress = false\n",
         origin.url()
     );
+    // The cache against nginx's and Varnish's: no WAF, as they have none.
+    let without_waf = format!("{distribution}\n[waf]\nenabled = false\n");
     let launch = procs::Launch {
-        manifest: &distribution,
+        manifest: &without_waf,
         pin: ctx.pin(),
         ..Default::default()
     };
     let nuvem = procs::Nuvem::launch(&ctx.nuvem_bin, &launch)?;
     let nuvem_url = nuvem.edge_url.clone().context("nuvem printed no edge")?;
-    let with_waf = format!("{distribution}\n[waf]\nweb_acl = \"acl.json\"\n");
+    // No `[waf]` section: nuvem's default WebACL (every managed group), as a site gets it.
     let launch = procs::Launch {
-        manifest: &with_waf,
-        files: &[("acl.json", WEB_ACL)],
+        manifest: &distribution,
         pin: ctx.pin(),
+        ..Default::default()
     };
     let waf = procs::Nuvem::launch(&ctx.nuvem_bin, &launch)?;
     let waf_url = waf.edge_url.clone().context("nuvem printed no edge")?;

@@ -172,6 +172,14 @@ pub use nuvem_edge::spec::DistributionSpec;
 pub struct WafSpec {
     /// A WAFv2 WebACL JSON file, relative to the manifest.
     pub web_acl: Option<PathBuf>,
+    /// `false` serves the distribution without any WebACL (like a CloudFront distribution
+    /// with no `WebACLId`); the default is on.
+    #[serde(default = "yes")]
+    pub enabled: bool,
+}
+
+fn yes() -> bool {
+    true
 }
 
 impl Manifest {
@@ -330,6 +338,8 @@ mod tests {
             Ok(()),
         );
         check("[waf]\nweb_acl = \"waf.json\"\n", Ok(()));
+        check("[waf]\nenabled = false\n", Ok(()));
+        check("[waf]\nenabled = \"no\"\n", Err("at `waf.enabled`"));
         check("[server]\nupstream_ca_file = \"ca.pem\"\n", Ok(()));
         check(include_str!("../../../examples/meusite/nuvem.toml"), Ok(()));
         check("[servr]\n", Err("unknown field `servr`"));

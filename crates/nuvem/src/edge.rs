@@ -66,9 +66,17 @@ pub fn build(
         s3: services.s3.clone(),
         gateway: services.gateway.clone(),
     };
-    let (acl, body_limit) = web_acl(config)?;
-    let guard = Arc::new(guard::WafGuard { acl, body_limit });
-    let edge = nuvem_edge::Edge::new(dist, &origins, Some(guard)).context("starting the edge")?;
+    let enabled = config.manifest.waf.as_ref().is_none_or(|w| w.enabled);
+    let guard: Option<Arc<dyn nuvem_edge::Guard>> = if enabled {
+        let (acl, body_limit) = web_acl(config)?;
+        Some(Arc::new(guard::WafGuard { acl, body_limit }))
+    } else {
+        if config.manifest.waf.as_ref().is_some_and(|w| w.web_acl.is_some()) {
+            anyhow::bail!("at `waf`: `web_acl` is set but `enabled = false`; remove one of them");
+        }
+        None
+    };
+    let edge = nuvem_edge::Edge::new(dist, &origins, guard).context("starting the edge")?;
     let id = edge.distribution().id.clone();
     endpoint.register(Arc::new(nuvem_edge::CloudFrontApi::new(edge.clone(), id)));
     Ok(Some(edge))
