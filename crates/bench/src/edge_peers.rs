@@ -61,7 +61,11 @@ pub fn modsecurity_installed() -> bool {
 /// The same nginx with ModSecurity v3 and the OWASP CRS in blocking mode at paranoia level 1
 /// (the CRS default) on the cached location, audit log off: what "nginx + ModSecurity +
 /// CRS" means in most deployments.
-pub fn nginx_modsecurity(bin: &Path, origin: SocketAddr, pin: Option<&str>) -> anyhow::Result<Peer> {
+pub fn nginx_modsecurity(
+    bin: &Path,
+    origin: SocketAddr,
+    pin: Option<&str>,
+) -> anyhow::Result<Peer> {
     nginx_with(bin, origin, pin, true)
 }
 

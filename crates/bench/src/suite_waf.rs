@@ -108,9 +108,14 @@ pub async fn waf(ctx: &Ctx, report: &mut Report) -> anyhow::Result<()> {
         web::get(&client, &format!("{url}{BENIGN}"), None, StatusCode::OK)
             .await
             .with_context(|| format!("{name} does not serve a benign search request"))?;
-        web::get(&client, &format!("{url}{ATTACK}"), None, StatusCode::FORBIDDEN)
-            .await
-            .with_context(|| format!("{name} does not block an SQL injection"))?;
+        web::get(
+            &client,
+            &format!("{url}{ATTACK}"),
+            None,
+            StatusCode::FORBIDDEN,
+        )
+        .await
+        .with_context(|| format!("{name} does not block an SQL injection"))?;
     }
     report.notes.push(format!(
         "waf: every target serves `{BENIGN}` (200, cached) and blocks `{ATTACK}` (403)"
@@ -257,9 +262,7 @@ async fn flood(ctx: &Ctx, report: &mut Report, origin: &web::Origin) -> anyhow::
         visitor.len()
     ));
     report.extra_ratios.push(Ratio {
-        scenario: format!(
-            "waf.flood rate rule {RATE_LIMIT}/{RATE_WINDOW_SECS} s per IP (50/s)"
-        ),
+        scenario: format!("waf.flood rate rule {RATE_LIMIT}/{RATE_WINDOW_SECS} s per IP (50/s)"),
         mode: format!("1 IP c={flooders} flat out + 1 IP at 2/s, {secs} s"),
         subject: "nuvem".into(),
         subject_value: format!("{:.1} % of the flood blocked after 1 s", 100.0 * share),

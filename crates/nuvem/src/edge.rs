@@ -71,7 +71,12 @@ pub fn build(
         let (acl, body_limit) = web_acl(config)?;
         Some(Arc::new(guard::WafGuard { acl, body_limit }))
     } else {
-        if config.manifest.waf.as_ref().is_some_and(|w| w.web_acl.is_some()) {
+        if config
+            .manifest
+            .waf
+            .as_ref()
+            .is_some_and(|w| w.web_acl.is_some())
+        {
             anyhow::bail!("at `waf`: `web_acl` is set but `enabled = false`; remove one of them");
         }
         None
