@@ -39,6 +39,9 @@ pub struct AwsError {
     pub namespace: Option<&'static str>,
     /// S3's `<Resource>` element.
     pub resource: Option<String>,
+    /// Extra members of a JSON error structure, after `__type` and `message` (WAFv2's
+    /// `WAFInvalidParameterException` carries `Field`, `Parameter` and `Reason`).
+    pub members: Vec<(&'static str, String)>,
 }
 
 impl AwsError {
@@ -49,7 +52,14 @@ impl AwsError {
             message: message.into(),
             namespace: None,
             resource: None,
+            members: Vec::new(),
         }
+    }
+
+    /// Adds a member to the JSON error structure (ignored by the XML shapes).
+    pub fn with_member(mut self, name: &'static str, value: impl Into<String>) -> Self {
+        self.members.push((name, value.into()));
+        self
     }
 
     pub fn with_namespace(mut self, namespace: &'static str) -> Self {
@@ -94,10 +104,13 @@ impl AwsError {
             }
             Protocol::AwsJson1_0 { namespace } | Protocol::AwsJson1_1 { namespace } => {
                 let ns = self.namespace.unwrap_or(namespace);
-                let body = serde_json::json!({
+                let mut body = serde_json::json!({
                     "__type": format!("{ns}#{}", self.code),
                     "message": self.message,
                 });
+                for (name, value) in &self.members {
+                    body[*name] = serde_json::Value::String(value.clone());
+                }
                 let ct = if matches!(protocol, Protocol::AwsJson1_0 { .. }) {
                     "application/x-amz-json-1.0"
                 } else {
@@ -238,6 +251,20 @@ mod tests {
             },
             400,
             r#"{"__type":"com.amazon.coral.service#InvalidSignatureException","message":"sig"}"#,
+        );
+        check(
+            AwsError::new(
+                StatusCode::BAD_REQUEST,
+                "WAFInvalidParameterException",
+                "bad",
+            )
+            .with_member("Field", "RULE")
+            .with_member("Parameter", "Rules[0].Name"),
+            Protocol::AwsJson1_1 {
+                namespace: "com.amazonaws.wafv2",
+            },
+            400,
+            r#"{"Field":"RULE","Parameter":"Rules[0].Name","__type":"com.amazonaws.wafv2#WAFInvalidParameterException","message":"bad"}"#,
         );
         check(
             AwsError::new(StatusCode::NOT_FOUND, "ResourceNotFoundException", "no fn"),

@@ -68,7 +68,13 @@ pub fn build(
     };
     let enabled = config.manifest.waf.as_ref().is_none_or(|w| w.enabled);
     let guard: Option<Arc<dyn nuvem_edge::Guard>> = if enabled {
-        let (acl, body_limit) = web_acl(config)?;
+        let (json, body_limit, source) = web_acl(config)?;
+        // Registered in the wafv2 API (Scope CLOUDFRONT, by its Name, keeping its Id across
+        // restarts): UpdateWebACL on it reaches the guard through the shared handle.
+        let acl = services
+            .waf
+            .attach(nuvem_waf::Scope::Cloudfront, &json)
+            .map_err(|e| anyhow::anyhow!("at `waf.web_acl` ({source}): {e}"))?;
         Some(Arc::new(guard::WafGuard { acl, body_limit }))
     } else {
         if config
@@ -87,26 +93,31 @@ pub fn build(
     Ok(Some(edge))
 }
 
-/// The distribution's WebACL: the manifest's `[waf] web_acl` file (WAFv2 JSON, relative to
-/// the manifest), else nuvem's default for distributions (its managed rule groups), so every
-/// site is protected unless its manifest says how. With it, how many body bytes it inspects.
-fn web_acl(config: &Config) -> anyhow::Result<(nuvem_waf::WebAcl, usize)> {
+/// The distribution's WebACL JSON: the manifest's `[waf] web_acl` file (WAFv2 JSON, relative
+/// to the manifest), else nuvem's default for distributions (its managed rule groups), so
+/// every site is protected unless its manifest says how. With it, how many body bytes it
+/// inspects. The wafv2 API validates and compiles it (a manifest WebACL may reference IP sets
+/// and regex pattern sets created through the API, by ARN).
+/// And where it comes from, for errors.
+fn web_acl(config: &Config) -> anyhow::Result<(String, usize, String)> {
     let Some(path) = config
         .manifest
         .waf
         .as_ref()
         .and_then(|w| w.web_acl.as_ref())
     else {
-        return Ok((default_web_acl(), nuvem_edge::DEFAULT_BODY_LIMIT));
+        return Ok((
+            default_web_acl(),
+            nuvem_edge::DEFAULT_BODY_LIMIT,
+            "the default WebACL".into(),
+        ));
     };
     let path = config.base_dir.join(path);
     let json = std::fs::read_to_string(&path)
         .with_context(|| format!("at `waf.web_acl`: reading {}", path.display()))?;
-    let acl = nuvem_waf::WebAcl::from_json(&json)
-        .map_err(|e| anyhow::anyhow!("at `waf.web_acl` ({}): {e}", path.display()))?;
     let limit = guard::body_limit(&json)
         .map_err(|e| anyhow::anyhow!("at `waf.web_acl` ({}): {e}", path.display()))?;
-    Ok((acl, limit))
+    Ok((json, limit, path.display().to_string()))
 }
 
 /// Rules of nuvem's default WebACL that count instead of block. AWS's managed groups block
@@ -123,12 +134,12 @@ const DEFAULT_COUNTED: [(&str, &str); 2] = [
 ];
 
 /// nuvem's default WebACL for distributions, with [`DEFAULT_COUNTED`] as Count overrides
-/// (WAFv2's `RuleActionOverrides` of a `ManagedRuleGroupStatement`).
-fn default_web_acl() -> nuvem_waf::WebAcl {
+/// (WAFv2's `RuleActionOverrides` of a `ManagedRuleGroupStatement`), as WAFv2 JSON.
+fn default_web_acl() -> String {
     let Ok(mut acl) =
         serde_json::from_str::<serde_json::Value>(nuvem_waf::DEFAULT_DISTRIBUTION_ACL)
     else {
-        return nuvem_waf::WebAcl::default_for_distribution();
+        return nuvem_waf::DEFAULT_DISTRIBUTION_ACL.to_string();
     };
     if let Some(rules) = acl["Rules"].as_array_mut() {
         for rule in rules {
@@ -143,8 +154,7 @@ fn default_web_acl() -> nuvem_waf::WebAcl {
             }
         }
     }
-    nuvem_waf::WebAcl::from_json(&acl.to_string())
-        .unwrap_or_else(|_| nuvem_waf::WebAcl::default_for_distribution())
+    acl.to_string()
 }
 
 /// One public listener, as the banner shows it.

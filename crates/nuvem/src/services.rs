@@ -16,6 +16,8 @@ pub struct Services {
     pub s3: Arc<nuvem_s3::S3Service>,
     pub functions: Arc<nuvem_functions::FunctionsService>,
     pub gateway: Arc<nuvem_gateway::Gateway>,
+    /// The wafv2 API: the edge registers the distribution's WebACL with it.
+    pub waf: Arc<nuvem_waf::WafApi>,
 }
 
 /// Creates every available service on the shared store and registers it with the endpoint.
@@ -64,11 +66,23 @@ pub fn register(
     gateway.set_invoker(Arc::new(GatewayInvoker(functions.clone())));
     endpoint.register(Arc::new(nuvem_gateway::GatewayService(gateway.clone())));
     endpoint.set_execute_api(gateway.clone());
+    let waf = Arc::new(
+        nuvem_waf::WafApi::open(
+            store.clone(),
+            nuvem_waf::WafApiConfig {
+                region: config.region.clone(),
+                account_id: config.account_id.clone(),
+            },
+        )
+        .context("opening the wafv2 API")?,
+    );
+    endpoint.register(waf.clone());
     Ok(Services {
         dynamo,
         s3,
         functions,
         gateway,
+        waf,
     })
 }
 

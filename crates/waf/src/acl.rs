@@ -327,6 +327,9 @@ impl WebAcl {
                     method: ctx.req.method.to_string(),
                     path: ctx.req.path.chars().take(256).collect(),
                     client_ip: ctx.req.client_ip,
+                    at: std::time::SystemTime::now(),
+                    headers: crate::stats::sample_headers(ctx.req.headers),
+                    labels: ctx.labels.clone(),
                 });
                 match action {
                     Action::Count => {

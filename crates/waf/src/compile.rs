@@ -78,7 +78,7 @@ pub(crate) fn web_acl(json: &str, resources: &Resources) -> Result<WebAcl, WafEr
     })
 }
 
-fn check_name(name: &str, field: &'static str, at: &str) -> Result<(), WafError> {
+pub(crate) fn check_name(name: &str, field: &'static str, at: &str) -> Result<(), WafError> {
     let ok = (1..=128).contains(&name.len())
         && name
             .chars()
@@ -683,7 +683,7 @@ fn custom_key(k: &Value, r: &RateBasedJson, at: &str) -> Result<KeyPart, WafErro
     })
 }
 
-fn regex(pattern: &str, at: &str) -> Result<Regex, WafError> {
+pub(crate) fn regex(pattern: &str, at: &str) -> Result<Regex, WafError> {
     if pattern.is_empty() || pattern.len() > 512 {
         return Err(WafError::invalid(
             "REGEX_PATTERN_SET",

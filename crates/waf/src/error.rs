@@ -1,6 +1,6 @@
 //! The crate's one error type: why a WebACL (or a resource it references) was rejected.
 //! Messages follow WAFv2's `WAFInvalidParameterException` ("Error reason: …, field: …,
-//! parameter: …"), so the future `wafv2` API can hand them to clients unchanged. Must not
+//! parameter: …"), so the `wafv2` API (`crate::api`) hands them to clients unchanged. Must not
 //! carry request data: evaluating a request never fails.
 
 use http::StatusCode;
@@ -49,6 +49,18 @@ impl WafError {
 
 impl IntoAwsError for WafError {
     fn into_aws_error(self) -> AwsError {
-        AwsError::new(StatusCode::BAD_REQUEST, self.code(), self.to_string())
+        let err = AwsError::new(StatusCode::BAD_REQUEST, self.code(), self.to_string());
+        match self {
+            // WAFInvalidParameterException's own members, as the SDKs parse them.
+            WafError::InvalidParameter {
+                field,
+                parameter,
+                reason,
+            } => err
+                .with_member("Field", field)
+                .with_member("Parameter", parameter)
+                .with_member("Reason", reason),
+            WafError::NonexistentItem(_) => err,
+        }
     }
 }

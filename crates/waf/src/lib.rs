@@ -4,6 +4,11 @@
 //! A pure engine: a request view in, a verdict out. It opens no sockets and reads no files;
 //! the edge (which owns the listener and the clock) calls it before the cache.
 //!
+//! The one stateful part is [`api`]: the AWS WAFv2 API ([`WafApi`], the endpoint's `wafv2`
+//! service), which owns the WebACLs, IP sets and regex pattern sets created through it (kept
+//! in the store) and hands live WebACLs out as [`SharedWebAcl`] handles that it swaps on
+//! update. The engine modules never touch the store.
+//!
 //! ```no_run
 //! # use nuvem_waf::{WebAcl, Request};
 //! let acl = WebAcl::default_for_distribution();
@@ -13,6 +18,7 @@
 //! ```
 
 mod acl;
+pub mod api;
 mod compile;
 mod detect;
 mod error;
@@ -22,16 +28,19 @@ mod managed;
 mod model;
 mod rate;
 mod request;
+mod shared;
 pub mod shield;
 mod stats;
 mod transform;
 
 pub use acl::{Action, BlockResponse, Verdict, WebAcl};
+pub use api::{ApiError, Scope, WafApi, WafApiConfig};
 pub use compile::{RATE_MAX_KEYS, Resources};
 pub use detect::{is_sqli, is_xss};
 pub use error::WafError;
 pub use managed::{DEFAULT_DISTRIBUTION_ACL, GROUPS as MANAGED_RULE_GROUPS};
 pub use request::Request;
+pub use shared::SharedWebAcl;
 pub use stats::{RuleStats, SAMPLE_CAPACITY, Sample};
 pub use transform::{Transformation, apply_all as apply_transformations};
 

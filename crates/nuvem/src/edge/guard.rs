@@ -9,6 +9,9 @@
 //! Body statements see the first `body_limit` bytes of the body (the edge reads them for the
 //! hook; 16 KB unless the WebACL's `AssociationConfig` raises it, see [`body_limit`]).
 //!
+//! The WebACL is live: the guard holds the wafv2 API's [`SharedWebAcl`] handle, so an
+//! UpdateWebACL applies to the next request. The body limit is fixed at start.
+//!
 //! Must not: read files (the binary loads the WebACL JSON before building the guard) or
 //! buffer bodies itself.
 
@@ -18,10 +21,11 @@ use std::time::Instant;
 use http::request::Parts;
 use http::{HeaderValue, Response, StatusCode, header};
 use nuvem_aws::{Body, RequestId, full_body};
-use nuvem_waf::{Action, WebAcl};
+use nuvem_waf::{Action, SharedWebAcl};
 
 pub struct WafGuard {
-    pub acl: WebAcl,
+    /// The current WebACL, which the wafv2 API swaps on UpdateWebACL; read once per request.
+    pub acl: SharedWebAcl,
     /// How many body bytes the WAF inspects.
     pub body_limit: usize,
 }

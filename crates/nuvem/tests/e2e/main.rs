@@ -20,3 +20,4 @@ mod s3_cli;
 mod s3_crash;
 mod s3_errors;
 mod s3_multipart;
+mod waf_api;
