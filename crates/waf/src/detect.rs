@@ -79,6 +79,43 @@ pub fn is_sqli(value: &[u8]) -> bool {
     !value.is_empty() && libinjectionrs::detect_sqli(value).is_injection()
 }
 
+/// Fingerprints libinjection gives ordinary text: a function-named word over a parenthesised
+/// bare word (`if (x) then y`, `Left (WA, RR), …`, `cos (x) took`), a word then a
+/// function-named word over a number and `%` (`One quarter (24%) of …`), a number that closes a
+/// parenthesis and is followed by `-number` (the phone number `(0752)-260749`).
+const TEXT_FINGERPRINTS: &[&str] = &["f(n)k", "f(n)n", "f(n),", "nf(1o", "1)o1"];
+
+/// libinjection's SQLi verdict for the managed rule groups: `is_sqli` less the shapes of
+/// ordinary text. A detection is dropped only when its fingerprint is one of
+/// `TEXT_FINGERPRINTS` and the value has none of the characters an injection needs to leave a
+/// literal or start a clause (quotes, backtick, `;`, `=`, `@`, `#`, `|`, `&`, `<`, `>`, `\`,
+/// `--`, `/*`). `is_sqli` stays the pure libinjection verdict (user `SqliMatchStatement`s and
+/// the differential test against the C library use it).
+fn sqli_verdict(value: &[u8]) -> bool {
+    if value.is_empty() {
+        return false;
+    }
+    let result = libinjectionrs::detect_sqli(value);
+    if !result.is_injection() {
+        return false;
+    }
+    let text_shape = result
+        .fingerprint
+        .as_ref()
+        .is_some_and(|fp| TEXT_FINGERPRINTS.contains(&fp.as_str()));
+    !text_shape || has_sql_syntax(value)
+}
+
+/// True when `value` has a character that can end a string literal or start an SQL clause.
+fn has_sql_syntax(value: &[u8]) -> bool {
+    value.iter().any(|b| {
+        matches!(
+            b,
+            b'\'' | b'"' | b'`' | b';' | b'=' | b'@' | b'#' | b'|' | b'&' | b'<' | b'>' | b'\\'
+        )
+    }) || value.windows(2).any(|w| w == b"--" || w == b"/*")
+}
+
 /// libinjection's XSS verdict (HTML5 tokenizer in every quoting context).
 pub fn is_xss(value: &[u8]) -> bool {
     !value.is_empty() && libinjectionrs::detect_xss(value).is_injection()
@@ -112,7 +149,7 @@ pub fn families(raw: &[u8], lower: &[u8]) -> Families {
     }
     // Pure alphanumeric values cannot carry any of these attacks: skip the tokenizers.
     if raw.iter().any(|b| !b.is_ascii_alphanumeric() && *b != b' ') {
-        if is_sqli(raw) {
+        if sqli_verdict(raw) {
             out.add(Family::Sqli);
         }
         if is_xss(raw) {

@@ -142,6 +142,12 @@ fn lower_text(decoded: &[u8]) -> Vec<u8> {
         let b = b.to_ascii_lowercase();
         let space = matches!(b, b' ' | b'\t' | b'\n' | b'\r' | 0x0b | 0x0c | 0xa0);
         if space && last_space {
+            // `\r\n` (a browser's line break) still ends a line.
+            if b == b'\n'
+                && let Some(prev) = out.last_mut()
+            {
+                *prev = b'\n';
+            }
             continue;
         }
         out.push(if space && b != b'\n' { b' ' } else { b });
@@ -151,9 +157,10 @@ fn lower_text(decoded: &[u8]) -> Vec<u8> {
 }
 
 /// Values that look like a base64 token (CRS 944300's Java gadget names and Node payloads
-/// arrive this way): long enough, only base64 characters, not a plain word or number.
+/// arrive this way): long enough (ten characters carry `runtime`), only base64 characters,
+/// not a plain word or number.
 fn base64_like(v: &[u8]) -> bool {
-    v.len() >= 12
+    v.len() >= 10
         && v.iter()
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/' | b'-' | b'_' | b'='))
         && v.iter()
@@ -221,7 +228,7 @@ fn session_name() -> &'static Regex {
 fn dangerous_file() -> &'static Regex {
     static RE: OnceLock<Regex> = OnceLock::new();
     RE.get_or_init(|| {
-        Regex::new(r"(?i)(?:\.(?:php\d*|phtml|pht|phar|phps|pgif|inc|shtml?|jspx?|jsw|jsv|aspx?|asa|asax|ascx|ashx|asmx|cer|cgi|pl|py|rb|sh|bat|cmd|exe|dll|htaccess|user\.ini)[.\s]*$|(?:^|[/\\])sess_[a-z0-9,-]{10,}$)")
+        Regex::new(r"(?i)(?:\.\s*(?:php\d*|phtml|pht|phpt|phar|phps|pgif|inc|shtml?|jspx?|jsw|jsv|aspx?|asa|asax|ascx|ashx|asmx|cer|cgi|pl|py|rb|sh|bat|cmd|exe|dll|htaccess|user\.ini)[.\s]*$|\.\s*(?:php\d*|phtml|pht|phpt|phar)\s*\.\s*[a-z0-9]{1,5}\s*$|(?:^|[/\\])sess_[a-z0-9,-]{10,}$|(?:^|[/\\])(?:wp-config|(?:default[._-]|local[._-])?settings|configuration|localsettings)[\s._-]*php|(?:^|[/\\])(?:\.htaccess|\.htdigest|\.htpasswd|\.env|\.boto|web\.config)\s*$)")
             .unwrap_or_else(|e| panic!("built-in upload pattern: {e}"))
     })
 }
@@ -243,25 +250,37 @@ fn push(out: &mut Inspection, location: Location, name: &[u8], value: &[u8], she
     let lower = lower_text(&decoded);
     let mut found = families(&decoded, &lower);
     if base64_like(&decoded) {
-        let texts = base64_texts(&decoded);
+        let mut texts = base64_texts(&decoded);
+        // Decoded scripts keep their own escapes (`\u0066unction`): undo them too.
+        if texts.contains(&b'\\') {
+            texts = Transformation::JsDecode.apply(&texts).to_ascii_lowercase();
+        }
         if !texts.is_empty() {
             found.0 |= pattern_families(&texts).0 | java_words(&texts).0;
         }
     }
+    if java_stream_base64(&decoded) {
+        found.add(Family::Java);
+    }
+    // Argument names (pushed with `shell` false) that carry ORM filter operators.
+    if !shell && orm_lookup().is_match(&lower) {
+        found.add(Family::SqliHigh);
+    }
     if shell && is_filename_field(name) && dangerous_file().is_match(&decoded) {
         found.add(Family::DangerousUpload);
     }
-    // Shell evasions (`c\a't`, `w^h^o^a^m^i`) only make sense for command injection: check the
-    // CMD_LINE form of values that contain evasion characters.
+    // Shell evasions (`c\a't`, `w^h^o^a^m^i`, `c$@at`, `pi``ng`) only make sense for command
+    // injection: check the CMD_LINE form and the shell-folded form of values that contain
+    // evasion characters.
     if shell
         && lower
             .iter()
-            .any(|b| matches!(b, b'\\' | b'\'' | b'"' | b'^'))
+            .any(|b| matches!(b, b'\\' | b'\'' | b'"' | b'^' | b'$' | b'`'))
     {
-        let cmd = Transformation::CmdLine.apply(&lower);
-        let more = families(&cmd, &cmd);
-        if more.has(Family::CommandInjection) {
-            found.0 |= Family::CommandInjection as u32;
+        for cmd in [Transformation::CmdLine.apply(&lower), shell_fold(&lower)] {
+            // Folding also undoes the same evasions in file names (`/et$@c/pas$@swd`).
+            let more = families(&cmd, &cmd).0;
+            found.0 |= more & (Family::CommandInjection as u32 | Family::Traversal as u32);
         }
     }
     out.values.push(Inspected {
@@ -269,6 +288,58 @@ fn push(out: &mut Inspection, location: Location, name: &[u8], value: &[u8], she
         name: String::from_utf8_lossy(name).into_owned(),
         found,
     });
+}
+
+/// What a shell leaves of a word after quote removal and expansion of what expands to nothing:
+/// quotes, `\` and `^` go, `$IFS` is a space, special parameters (`$@`, `$*`, `$1`), empty
+/// substitutions (`$()`, ``` `` ```, `<()`) and variables inside a word or before a space
+/// (`c$u`, `sh$XX`, `${KK}`, unset in the attacker's shell) go. Separators stay.
+fn shell_fold(lower: &[u8]) -> Vec<u8> {
+    let mut out: Vec<u8> = Vec::with_capacity(lower.len());
+    let mut i = 0;
+    while let Some(&b) = lower.get(i) {
+        let next = lower.get(i + 1).copied().unwrap_or(0);
+        match b {
+            b'\\' | b'\'' | b'"' | b'^' => i += 1,
+            b'`' if next == b'`' => i += 2,
+            b'$' | b'<' | b'>' if next == b'(' && lower.get(i + 2) == Some(&b')') => i += 3,
+            b'$' if matches!(next, b'@' | b'*' | b'!' | b'?' | b'-' | b'_' | b'$' | b'#')
+                || (next.is_ascii_digit() && !lower.get(i + 2).is_some_and(u8::is_ascii_digit)) =>
+            {
+                i += 2
+            }
+            b'$' if next == b'{' || next.is_ascii_alphabetic() => {
+                let braced = next == b'{';
+                let start = i + 1 + usize::from(braced);
+                let len = lower
+                    .get(start..)
+                    .unwrap_or_default()
+                    .iter()
+                    .take_while(|c| c.is_ascii_alphanumeric() || **c == b'_')
+                    .count();
+                let end = start + len;
+                let closed = !braced || lower.get(end) == Some(&b'}');
+                let after = end + usize::from(braced);
+                let name = lower.get(start..end).unwrap_or_default();
+                let inside = out.last().is_some_and(u8::is_ascii_alphanumeric)
+                    || lower.get(after).is_none_or(|c| *c == b' ');
+                if len > 0 && closed && name == b"ifs" {
+                    out.push(b' ');
+                    i = after;
+                } else if len > 0 && closed && (braced || inside) {
+                    i = after;
+                } else {
+                    out.push(b);
+                    i += 1;
+                }
+            }
+            _ => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    out
 }
 
 /// Gadget and runtime class names as bare words: in base64-decoded text there is no
@@ -284,6 +355,29 @@ fn java_words(text: &[u8]) -> Families {
         out.add(Family::Java);
     }
     out
+}
+
+/// The base64 form of a serialized Java stream's magic `AC ED 00 05` at each of the three
+/// byte alignments (`rO0AB…`, `…ztAA[U-X]…`, `…s7QAF…`), case-sensitive as base64 is: the
+/// start of a serialized object inside a cookie, header or parameter.
+fn java_stream_base64(v: &[u8]) -> bool {
+    static RE: OnceLock<Regex> = OnceLock::new();
+    let re = RE.get_or_init(|| {
+        Regex::new(r"rO0AB|[A-Za-z0-9+/]ztAA[UVWX]|s7QAF")
+            .unwrap_or_else(|e| panic!("built-in java stream pattern: {e}"))
+    });
+    v.len() >= 5 && re.is_match(v)
+}
+
+/// ORM lookup injection (Django-style `password__startswith`, `balance__gte`): filter
+/// operators in a parameter name let a request leak data a character at a time. Names
+/// only: a value may well mention such a lookup.
+fn orm_lookup() -> &'static Regex {
+    static RE: OnceLock<Regex> = OnceLock::new();
+    RE.get_or_init(|| {
+        Regex::new(r"[a-z0-9]__(?:i?startswith|i?endswith|i?contains|i?regex|gte?|lte?|isnull|has_keys?|has_any_keys|contained_by|overlap)\b")
+            .unwrap_or_else(|e| panic!("built-in ORM lookup pattern: {e}"))
+    })
 }
 
 /// True when the Referer is absent or names another site than Host: a session identifier

@@ -241,6 +241,7 @@ fn default_web_acl_on_the_corpus() {
     // generated names, addresses, prose, passwords, URLs … (benign_generated.txt).
     let (mut n, mut fp) = (0, 0);
     let mut examples = Vec::new();
+    let mut hand_written_fp = 0;
     for file in ["benign.txt", "benign_generated.txt"] {
         let benign = std::fs::read_to_string(format!("{dir}/{file}")).expect("benign set");
         let (mut file_n, mut file_fp) = (0, 0);
@@ -262,6 +263,9 @@ fn default_web_acl_on_the_corpus() {
         );
         n += file_n;
         fp += file_fp;
+        if file == "benign.txt" {
+            hand_written_fp = file_fp;
+        }
     }
     let benign_rate = fp as f64 / n.max(1) as f64;
     println!(
@@ -272,24 +276,28 @@ fn default_web_acl_on_the_corpus() {
         println!("  false positive {e}");
     }
     // Floors measured on this corpus (see README); raise them when detection improves.
-    // FIXME: the goal is >= 0.90 of attacks blocked; today's rules reach 0.785.
-    check(attack_rate, 0.78, "share of counted CRS attacks blocked");
+    check(attack_rate, 0.94, "share of counted CRS attacks blocked");
     for (family, floor) in [
-        ("930", 0.46),
-        ("931", 0.38),
-        ("932", 0.66),
-        ("933", 0.79),
-        ("934", 0.78),
-        ("941", 0.81),
-        ("942", 0.65),
-        ("943", 0.94),
-        ("944", 0.95),
+        ("930", 0.95),
+        ("931", 0.63),
+        ("932", 0.92),
+        ("933", 0.99),
+        ("934", 0.99),
+        ("941", 0.93),
+        ("942", 0.85),
+        ("943", 0.97),
+        ("944", 0.99),
     ] {
         check(rates.get(family).copied().unwrap_or(0.0), floor, family);
     }
+    // The hand-written ordinary values pass everywhere, every one of them.
+    assert_eq!(
+        hand_written_fp, 0,
+        "ordinary values of benign.txt were blocked: {examples:#?}"
+    );
     check(
         1.0 - benign_rate,
-        0.993,
+        0.999,
         "share of nuvem's benign requests passed",
     );
     check(

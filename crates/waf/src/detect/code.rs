@@ -8,7 +8,7 @@ pub(super) const PATTERNS: &[(Family, &str)] = &[
     // Server-side template injection: template expressions with code in them.
     (
         Family::Ssti,
-        r"\{\{[^}]*[-+*/%().\[\]|'\x22_=<>][^}]*\}\}|\{%.*?%\}|<%=?.*?%>|[$#*]\{[^}]*[-+*/%().\[\]|'\x22:@=<>][^}]*\}|@\{\[|\{\{[^}]*\b(?:self|config|request|class|mro|subclasses|globals|builtins|import)\b",
+        r"\{\{[^}]*[-+*/%().\[\]|'\x22_=<>][^}]*\}\}|\{%.*?%\}|<%=?.*?%>|[$#*]\{[^}]*[-+*/%().\[\]|'\x22:@=<>][^}]*\}|@\{\s*\[|\{\{[^}]*\b(?:self|config|request|class|mro|subclasses|globals|builtins|import)\b",
     ),
     // Log4j / JNDI lookups, including nested obfuscation.
     (
@@ -20,10 +20,21 @@ pub(super) const PATTERNS: &[(Family, &str)] = &[
         Family::Php,
         r"\b(?:php|phar|zip|data|expect|glob|zlib|compress\.zlib|compress\.bzip2|ogg|rar|ssh2(?:\.[a-z]+)?)://",
     ),
-    (Family::Php, r"<\?(?:php|=|\s)"),
+    // PHP open tags: `<?php`, `<?=`, `<?` ending a value, and the short tag `<? ` with a
+    // statement after it (`<? should not` is prose).
     (
         Family::Php,
-        r"\b(?:eval|assert|system|exec|shell_exec|passthru|popen|proc_open|pcntl_exec|phpinfo|base64_decode|gzinflate|gzuncompress|str_rot13|file_get_contents|file_put_contents|fopen|fwrite|readfile|include|require|include_once|require_once|preg_replace|create_function|call_user_func(?:_array)?|unserialize|highlight_file|show_source|move_uploaded_file|array_map|usort|ini_set|putenv|mail|symlink|dl|posix_[a-z]+|get_defined_vars|var_dump|print_r|chr|ord|hex2bin|strrev|str_replace|escapeshellcmd|array_filter|ob_start|extract|parse_str|scandir|glob|opendir|unlink|rmdir|curl_exec|fsockopen|stream_socket_client)\s*(?:/\*.*?\*/\s*)*\(",
+        r"<\?(?:php|=|\s*$|\s+(?:php\b|echo\b|print\b|include|require|\$|\?>|[a-z_][a-z0-9_]*\s*[('\x22$;]))",
+    ),
+    (
+        Family::Php,
+        r"\b(?:eval|exec|shell_exec|passthru|popen|proc_open|pcntl_exec|phpinfo|base64_decode|gzinflate|gzuncompress|str_rot13|file_get_contents|file_put_contents|fopen|fwrite|readfile|include_once|require_once|preg_replace|create_function|call_user_func(?:_array)?|unserialize|highlight_file|show_source|move_uploaded_file|array_map|usort|ini_set|putenv|posix_[a-z]+|get_defined_vars|var_dump|print_r|hex2bin|strrev|str_replace|escapeshellcmd|array_filter|ob_start|parse_str|scandir|opendir|unlink|rmdir|curl_exec|fsockopen|stream_socket_client)\s*(?:/\*(?s:.)*?\*/\s*)*\(",
+    ),
+    // PHP: dangerous functions named by English words (`system (OS)`, `include (VAT)` and
+    // `mail(s)` are prose): called right at the `(`, or with a quoted or `$` argument.
+    (
+        Family::Php,
+        r"\b(?:assert|system|include|require|mail|dl|chr|ord|extract|glob|symlink|crypt|explode|serialize|md5|sha1|crc32)(?:(?:/\*(?s:.)*?\*/\s*)*\((?:$|[^s)]|s[^)])|\s+\(\s*['\x22$])",
     ),
     (
         Family::Php,
@@ -34,20 +45,21 @@ pub(super) const PATTERNS: &[(Family, &str)] = &[
         Family::Xxe,
         r"<!entity|<!doctype[^>]*(?:\[|system|public)|xi:include|xmlns:xi=",
     ),
-    // SSRF to instance metadata and internal endpoints, in the usual disguises.
+    // SSRF to instance metadata and internal endpoints, in the usual disguises. A value that is
+    // only a loopback name (`localhost`, a server setting) is no URL: it needs a port or path.
     (
         Family::Ssrf,
-        r"169\.254\.169\.254|\[?fd00:ec2::254|metadata\.google\.internal|100\.100\.100\.200|169\.254\.170\.2|2852039166|0xa9fea9fe|0251\.0376\.0251\.0376|instance-data|(?:^|//|@)(?:localhost|127\.\d+\.\d+\.\d+|0\.0\.0\.0|\[::1?\]|0x7f[0-9a-f.]*|2130706433|017700000001)(?:[:/?#]|$)|\b(?:gopher|dict|ldap|tftp|sftp|netdoc)://",
+        r"169\.254\.169\.254|\[?fd00:ec2::254|metadata\.google\.internal|100\.100\.100\.200|169\.254\.170\.2|2852039166|0xa9fea9fe|0251\.0376\.0251\.0376|instance-data|(?://|@)(?:localhost|127\.\d+\.\d+\.\d+|0\.0\.0\.0|\[::1?\]|0x7f[0-9a-f.]*|2130706433|017700000001)(?:[:/?#]|$)|^(?:localhost|127\.\d+\.\d+\.\d+|0\.0\.0\.0|\[::1?\]|0x7f[0-9a-f.]*|2130706433|017700000001)[:/?#]|\b(?:gopher|dict|ldap|tftp|sftp|netdoc)://",
     ),
     // Java: class names used in gadget chains and expression injection, serialized streams.
     (
         Family::Java,
-        r"\bjava\.(?:lang|io|util|net|beans|nio|rmi|security)\.|\bjavax\.|\bgetruntime\b|(?:\.|\b)(?:runtime|processbuilder|classloader|urlclassloader|scriptengine(?:manager)?|invokertransformer|chainedtransformer|instantiatetransformer|constanttransformer|templatesimpl|commons\.collections|jdbcrowsetimpl|xstream|xalan|bsh\.interpreter|groovy\.lang|ognlcontext|memberaccess|forname|getclass|getmethod|newinstance|defineclass|getdeclaredmethod)\s*[.(]|[.\x22'](?:runtime|processbuilder|classloader|urlclassloader|scriptengine(?:manager)?|invokertransformer|chainedtransformer|templatesimpl|jdbcrowsetimpl|xstream)\b|class\.(?:module\.)?classloader|\bro0ab|\baced0005|\$\{[^}]*(?:class|runtime|exec)|#(?:_memberaccess|context|request)\b|@java\.",
+        r"\bjava\.(?:lang|io|util|net|beans|nio|rmi|security)\.|\bjavax\.|\bgetruntime\b|\bruntime\s*\.\s*(?:getruntime|exec|halt|exit|load(?:library)?)\b|\(\s*runtime\s*\)|(?:\.|\b)(?:processbuilder|classloader|urlclassloader|scriptengine(?:manager)?|invokertransformer|chainedtransformer|instantiatetransformer|constanttransformer|templatesimpl|commons\.collections|jdbcrowsetimpl|xstream|xalan|bsh\.interpreter|groovy\.lang|ognlcontext|memberaccess|forname|getclass|getmethod|newinstance|defineclass|getdeclaredmethod)\s*[.(]|\.runtime\b|[.\x22'](?:processbuilder|classloader|urlclassloader|scriptengine(?:manager)?|invokertransformer|chainedtransformer|templatesimpl|jdbcrowsetimpl|xstream)\b|class\.(?:module\.)?classloader|\bro0ab|\baced0005|\$\{[^}]*\b(?:class|runtime|exec)\b|#(?:_memberaccess|context|request)\b|@java\.",
     ),
     // Node.js / JavaScript server-side: prototype pollution, child processes, serialized functions.
     (
         Family::NodeJs,
-        r"__proto__|constructor\s*(?:\.|\[\s*['\x22]?)\s*prototype|\bchild_process\b|\brequire\s*\(|process\.(?:mainmodule|binding|env|exit|kill)|_\$\$nd_func\$\$_|\bfunction\s*\([^)]*\)\s*\{|=>\s*\{|\bnew\s+function\b|\bthis\.constructor\b|\.constructor\s*\(|\bglobal\.process\b",
+        r"__proto__|constructor\s*(?:\.|\]?\s*\[\s*['\x22]?)\s*prototype|\bchild_process\b|\brequire(?:\(|\s+\(\s*['\x22`])|process\.(?:mainmodule|binding|env|exit|kill)|_\$\$nd_func\$\$_|\bfunction\s*\([^)]*\)\s*\{|=>\s*\{|\bnew\s+function\s*\(\s*(?:['\x22`]|\)|$)|\bthis\.constructor\b|\.constructor\s*\(|\bglobal\.process\b",
     ),
     // Java: packages whose classes serve as gadgets or expression targets, and gadget class
     // names (these are no words of any language, so they count anywhere).
@@ -63,12 +75,80 @@ pub(super) const PATTERNS: &[(Family, &str)] = &[
     // SSRF: loopback and container-host aliases, IPv6 literals, integer/hex IPv4 forms.
     (
         Family::Ssrf,
-        r"(?:^|//|@)(?:localhost\.localdomain|ip6-(?:localhost|loopback)|ipv6-localhost|localtest\.me|[a-z.-]*\.docker\.internal|host\.containers\.internal|metadata\.(?:packet\.net|azure\.com|platformequinix\.com)|kubernetes\.default(?:\.svc)?)(?:[:/?#]|$)|//\[[0-9a-f:.%a-z]*\]|//(?:\d{8,10}|0x[0-9a-f]{8}|0x[0-9a-f]{1,2}\.0x|0[0-7]{2,3}\.0)(?:[:/?#.]|$)|^(?:https?|ftps?):[^/]",
+        r"(?:^|//|@)(?:ip6-(?:localhost|loopback)|ipv6-localhost|(?:[a-z0-9-]+\.)*(?:localtest|lvh)\.me|[a-z.-]*\.docker\.internal|host\.containers\.internal|metadata\.(?:packet\.net|azure\.com|platformequinix\.com)|kubernetes\.default(?:\.svc(?:\.cluster\.local)?)?)(?:[:/?#]|$)|(?://|@)localhost[46]?(?:\.localdomain[46]?)?(?:[:/?#]|$)|^localhost[46]?(?:\.localdomain[46]?)?[:/?#]|//\[[0-9a-f:.%a-z]*\]|//(?:\d{8,10}|0x[0-9a-f]{8}|0x[0-9a-f]{1,2}\.0x|0[0-7]{2,3}\.0)(?:[:/?#.]|$)|^(?:https?|ftps?):[^/]",
     ),
-    // PHP: variable functions (`$f(…)`, `$a['b'](…)`), callable strings and arrays, and any
-    // snake_case function call (PHP's standard library is named that way).
+    // PHP: variable functions (`$f(…)`, `$a['b'](…)`, with comments between), called with a
+    // whole argument list that ends the statement (a password like `$dax(cw7` is no call);
+    // with white space before the `(` only on code-like arguments (`$AAPL (Apple).` is prose),
+    // callable strings and arrays, and any snake_case function call with its argument list
+    // (PHP's standard library is named that way; a password like `ng_k6x(g_p&tu` is no call).
     (
         Family::Php,
-        r"\$+[a-z_][a-z0-9_]*\s*(?:(?:\[[^\]]*\]|\{[^}]*\}|/\*.*?\*/)\s*)*\(|\$\s+\{|[)\]]\s*(?:\[\s*\d+\s*\]\s*)?(?:\{[^}]*\}\s*)?(?:/\*.*?\*/\s*)*\(\s*(?:/\*.*?\*/\s*)*['\x22]?[a-z_]+['\x22]?\s*(?:/\*.*?\*/\s*)*\)\s*;|\bdefine\s*\(|\b[a-z]{2,}_[a-z0-9_]{2,}\s*(?:/\*.*?\*/\s*)*\(|\b(?:strip_tags|substr|crypt|symlink|chmod|chown|chgrp|mkdir|gzdecode|gzopen|bzopen|sprintf|vsprintf|sscanf|ucfirst|lcfirst|implode|explode|serialize|md5|sha1|crc32|strlen|strtolower|strtoupper|ltrim|rtrim|gethostbyname[l]?|getenv|passthru|popen|ldap_[a-z_]+|sodium_[a-z0-9_]+|tidy_[a-z_]+)\s*(?:/\*.*?\*/\s*)*\(|\b(?:touch|link|rename|copy|exec|shell|system|assert|eval|header|mail|printf|trim|print|echo|die|exit|list|array|compact|range|file|stat|chdir|dir|key|next|reset|end|each|current|pos|sort|count|max|min)\((?:$|[^s)]|s[^)])|\b(?:mbstring|smtp|sendmail_path|error_log|session\.save_path|mail\.log|zend\.assertions|pcre\.(?:backtrack|recursion|jit)_limit|mbstring\.regex_[a-z_]+)\s*=",
+        r"\$+[a-z_][a-z0-9_]*(?:\s*(?:\[[^()]*\]|\{[^}]*\}|/\*(?s:.)*?\*/|//[^\n]*\n|#[^\n]*\n))*(?:\([^)]*\)\s*(?:$|[;.,)\]}&|?/-])|\s+\(\s*(?:\d+|['\x22$@][^)]*)?\s*\))|\$\s+\{|[)\]]\s*(?:\[\s*\d+\s*\]\s*)?(?:\{[^}]*\}\s*)?(?:/\*(?s:.)*?\*/\s*)*\(\s*(?:/\*(?s:.)*?\*/\s*)*['\x22]?[a-z_]+['\x22]?\s*(?:/\*(?s:.)*?\*/\s*)*\)\s*;|\bdefine\s*\(|\b[a-z]{2,}_[a-z0-9_]{2,}\s*(?:/\*(?s:.)*?\*/\s*)*\((?:[^)]*\)|\s*$)|\b(?:strip_tags|substr|chmod|chown|chgrp|mkdir|gzdecode|gzopen|bzopen|sprintf|vsprintf|sscanf|ucfirst|lcfirst|implode|strlen|strtolower|strtoupper|ltrim|rtrim|gethostbyname[l]?|getenv|passthru|popen|ldap_[a-z_]+|sodium_[a-z0-9_]+|tidy_[a-z_]+)\s*(?:/\*(?s:.)*?\*/\s*)*\(|\b(?:touch|link|rename|copy|exec|shell|system|assert|eval|header|mail|printf|trim|print|echo|die|exit|list|array|compact|range|file|stat|chdir|dir|key|next|reset|end|each|current|pos|sort|count|max|min|unpack)\((?:$|[^s)]|s[^)])|\b(?:mbstring|smtp|sendmail_path|error_log|session\.save_path|mail\.log|zend\.assertions|pcre\.(?:backtrack|recursion|jit)_limit|mbstring\.regex_[a-z_]+)\s*=",
+    ),
+    // PHP: a function name, then comments or a line comment before the `(` (`exec#x\n(…)`,
+    // `touch/*…*/()`): only code puts comments there, so any PHP function name counts.
+    (
+        Family::Php,
+        r"\b(?:touch|link|rename|copy|exec|shell|system|assert|eval|header|mail|printf|trim|print|echo|die|exit|list|array|compact|range|file|stat|chdir|dir|key|next|reset|end|each|current|pos|sort|count|max|min|unpack|pack|pi|abs|floor|ceil|round|sqrt|pow|log|date|time|sleep|flush|join|split|extract|define|include|require|serialize|unserialize|symlink|chr|ord|crypt|substr|implode|explode|readfile|opendir|glob|popen|passthru|phpinfo|chmod|chown|mkdir|rmdir|unlink|fopen|fwrite|intval|floatval|boolval|strval|settype|gettype|filegroup|fileowner|fileperms|filemtime|fileatime|filectime|fileinode|filesize|filetype|checkdate|chroot|getcwd|readdir|readlink|realpath|tempnam|tmpfile|fclose|feof|fgets|fgetc|fread|fputs|fscanf|fseek|fstat|ftell|fflush|ftruncate|lstat|hexdec|dechex|decoct|octdec|bindec|decbin|bin2hex|uasort|uksort|umask|usleep|srand|strpos|stripos|strstr|stristr|strrchr|strtr|ucwords|nl2br|htmlspecialchars|urldecode|rawurldecode|phpversion|fpassthru|fgetcsv|fputcsv|rewinddir|closedir|gzdecode|gzencode|gzdeflate|gzcompress|bzdecompress|bzcompress|pfsockopen)\s*(?:(?:/\*(?s:.)*?\*/|//[^\n]*\n|#[^\n]*\n)\s*)+\(",
+    ),
+    // PHP: functions whose names are no English words, called with white space before `(`;
+    // functions named by English words only with an empty argument list (`file ()`, `pi()`).
+    (
+        Family::Php,
+        r"\b(?:intval|floatval|boolval|strval|settype|gettype|filegroup|fileowner|fileperms|filemtime|fileatime|filectime|fileinode|filesize|filetype|checkdate|chroot|getcwd|readdir|readlink|realpath|tempnam|tmpfile|fclose|feof|fgets|fgetc|fread|fputs|fscanf|fseek|fstat|ftell|fflush|ftruncate|lstat|hexdec|dechex|decoct|octdec|bindec|decbin|bin2hex|uasort|uksort|umask|usleep|srand|strpos|stripos|strstr|stristr|strrchr|strtr|ucwords|nl2br|htmlspecialchars|urldecode|rawurldecode|phpversion|fpassthru|fgetcsv|fputcsv|rewinddir|closedir|gzdecode|gzencode|gzdeflate|gzcompress|bzdecompress|bzcompress|pfsockopen)\s*\(|\b(?:touch|link|rename|copy|exec|shell|system|assert|eval|header|mail|printf|trim|print|echo|die|exit|list|array|compact|range|file|stat|chdir|dir|key|next|reset|end|each|current|pos|sort|count|max|min|unpack|pack|pi|abs|floor|ceil|round|sqrt|pow|log|date|time|sleep|flush|join|split|extract|define|include|require|serialize|unserialize|symlink|chr|ord|crypt|substr|implode|explode|readfile|opendir|glob|popen|passthru|phpinfo|chmod|chown|mkdir|rmdir|unlink|fopen|fwrite)\s*\(\s*\)",
+    ),
+    // PHP: names of compression, socket and exec functions that obfuscated webshells use;
+    // they are no words, so they count anywhere, called or not (`FOOgzinflate`).
+    (
+        Family::Php,
+        r"fsockopen|gzinflate|gzdeflate|gzuncompress|gzdecode|zlib_decode|zlib_encode|bzdecompress|str_rot13|shell_exec|proc_open|pcntl_exec",
+    ),
+    // PHP: strings called as functions: `"system"(…)`, `(string)"sys"."tem" (…)`,
+    // `return"system"(…)`, `('system')('id')`, `(sy.(st).em)(…)`.
+    (
+        Family::Php,
+        r"['\x22][a-z_][a-z0-9_]+['\x22]\(|(?:\(\s*string\s*\)|\breturn)\s*['\x22][^'\x22]*['\x22]\s*(?:\.\s*['\x22][^'\x22]*['\x22]\s*)*\(|['\x22]\s*\.\s*['\x22][a-z0-9_]*['\x22]\s*\(|\(\s*['\x22]?\s*(?:system|exec|shell_exec|passthru|popen|proc_open|eval|assert|phpinfo|create_function|call_user_func|include|require|readfile|file_get_contents|base64_decode|unserialize)\s*['\x22]?\s*\)\s*\(|\.\s*\(\s*['\x22]?[a-z_]+['\x22]?\s*\)\s*\.",
+    ),
+    // PHP: code openers: Smarty `{php}`, `[php]` blocks with code in them.
+    (
+        Family::Php,
+        r"\{/?php\}|\[[/\\]php\]|\[php\]\s*(?:\$|<|[a-z_]+\s*[(\x22'$])",
+    ),
+    // PHP: variable variables called (`${$x}['a'](1)`, `${'a'}(1)`).
+    (Family::Php, r"\$\{[^}]+\}(?:\(|\s*\[[^()]*\]\s*\()"),
+    // PHP: php.ini directives set from a request (`.user.ini` uploads, `ini_set` arguments).
+    (
+        Family::Php,
+        r"\b(?:opcache\.[a-z_]+|memory_limit|extension_dir|unserialize_max_depth|max_execution_time|max_input_(?:time|vars|nesting_level)|upload_max_filesize|post_max_size|display_(?:startup_)?errors|error_reporting|log_errors|html_errors|register_globals|short_open_tag|include_path|file_uploads|upload_tmp_dir|user_ini\.[a-z_]+|enable_dl|expose_php|variables_order|request_order|output_(?:buffering|handler)|implicit_flush|serialize_precision|zend\.[a-z_]+|session\.[a-z_]+|assert\.[a-z_]+|phar\.[a-z_]+|xdebug\.[a-z_]+|realpath_cache_[a-z]+|date\.timezone|sys_temp_dir|doc_root|user_dir|cgi\.[a-z_]+|fastcgi\.[a-z_]+)\s*=|^(?:engine|extension|zend_extension|precision)\s*=",
+    ),
+    // SSRF: IPv4 hosts written in hex or zero-padded octal parts, or with 2–3 parts
+    // (`0xa9.0xfe.…`, `0251.00376.…`, `169.254.43518`, `169.16689662`), hosts spelled in
+    // enclosed alphanumerics (`①②⑦.⓪.⓪.①`, `ⓛⓞⓒⓐⓛⓗⓞⓢⓣ`), IPs with ideographic full stops, and
+    // hosts written as backslash escapes (`//\l\o\c…`). (Enclosed alphanumerics are U+2440–24FF,
+    // UTF-8 `e2 91..93 xx`; the third byte may have been folded to a space with NBSP.)
+    (
+        Family::Ssrf,
+        r"//(?:(?:0x[0-9a-f]+|\d+)\.)*(?:0x[0-9a-f]+|0\d+)(?:\.(?:0x[0-9a-f]+|\d+))*(?:[:/?#]|$)|//\d+(?:\.\d+){1,2}(?:[:/?#]|$)|://\xe2[\x91-\x93]|//\d{1,3}(?:\xe3\x80\x82|\xef\xbc\x8e|\xef\xbd\xa1)\d|://\\[a-z0-9]",
+    ),
+    // SSRF: a value that is a `data:` URL of text (fetchers that accept URLs read the
+    // attacker's own content from it); images, the everyday `data:` upload, stay allowed.
+    (Family::Ssrf, r"^data:text/[a-z0-9.+-]+(?:[;,]|$)"),
+    // Node.js: serialized functions (funcster's `__js_function`), module export overwrites,
+    // console methods called through `call`/`apply`, process spawning, React Flight
+    // references that walk to a prototype (`"$7:Module:prototype"`), and busy loops
+    // (`while(-1);`, `while(new Date)`).
+    (
+        Family::NodeJs,
+        r"__js_function|\bmodule\.exports\s*(?:\.\s*[a-z_$][a-z0-9_$]*\s*)?=|\bconsole\s*\.\s*[a-z]+\s*\.\s*(?:call|apply|bind)\s*\(|\bprocess\s*\.\s*(?:spawn|exec|fork|dlopen)\s*\(|\$[0-9a-f]+:(?:[a-z0-9_$]+:)*(?:prototype|constructor|__proto__)\b|\bwhile\(\s*[-+!(]*\s*(?:true|[1-9]|infinity|new\b|this\b|\[|\{)",
+    ),
+    // Java: a value that is a serialized object stream (magic `AC ED 00 05` at its start), raw
+    // or mangled into UTF-8.
+    (Family::Java, r"^(?:\xac\xed|\xc2\xac\xc3\xad)\x00?\x05"),
+    // Session fixation: a cookie planted by script or meta tag (`document.cookie="…;domain=…"`,
+    // `http-equiv=set-cookie`).
+    (
+        Family::SessionFixation,
+        r"\.cookie\b.*;\W*(?:expires|domain)\W*=|\bhttp-equiv\W+set-cookie\b",
     ),
 ];

@@ -29,17 +29,28 @@ pub(super) const PATTERNS: &[(Family, &str)] = &[
         r"^(?:file|ftps?|gopher|dict|ldaps?|jar|tftp|netdoc|mailto):",
     ),
     // Unix and Windows command injection: a command after a shell separator or substitution.
+    // Words that are no English (`whoami`, `ifconfig`) may stand alone; words that also are
+    // English or names (`cat`, `time`, `more`, `id`, `Python`) need shell syntax after them:
+    // a flag, a path, a quote, a redirection, or nothing at all right after `;`/`|`/backtick.
     (
         Family::CommandInjection,
-        r"(?:[;&|\n\r`]|\$\(|\{)\s*(?:[a-z0-9_.\[\]?*/-]*/)?(?:whoami|uname|wget|curl|netcat|ncat|nc|bash|sh|zsh|ksh|dash|csh|tcsh|python[0-9.]*|perl|ruby|php|lua|node|powershell|pwsh|cmd(?:\.exe)?|systeminfo|ifconfig|ipconfig|nslookup|dig|ping|telnet|chmod|chown|rm|kill|killall|pkill|passwd|useradd|crontab|nohup|xterm|socat|tftp|ftp|scp|ssh|sudo|su|id|ls|cat|tac|nl|more|less|head|tail|grep|awk|gawk|sed|find|xargs|base64|xxd|od|env|printenv|ps|netstat|pwd|hostname|echo|printf|sleep|touch|mkdir|cp|mv|tar|zip|unzip|gzip|gcc|cc|make|nmap|vi|vim|ex|exec|eval|time|timeout|wc|cut|sort|uniq|strings|set|dir|type|copy|del|net|tasklist|taskkill|reg|certutil|bitsadmin|wmic|rundll32|regsvr32|mshta|cscript|wscript|schtasks|sc|start|call)(?:$|[\s<>|;&`)(]|\$\{?ifs)",
+        r"(?:[;&|\n\r`]|\$\(|\{)\s*(?:[a-z0-9_.\[\]?*/-]*/)?(?:whoami|uname|wget|netcat|ncat|bash|zsh|ksh|csh|tcsh|powershell|pwsh|cmd(?:\.exe)?|systeminfo|ifconfig|ipconfig|nslookup|telnet|chmod|chown|rm|killall|pkill|passwd|useradd|adduser|crontab|nohup|xterm|socat|tftp|ftp|scp|ssh|sudo|ls|grep|awk|gawk|sed|xargs|base64|xxd|printenv|netstat|pwd|hostname|printf|mkdir|gzip|unzip|gcc|nmap|vim|uniq|tasklist|taskkill|certutil|bitsadmin|wmic|rundll32|regsvr32|mshta|cscript|wscript|schtasks|aptitude|bsdtar|cpulimit|uconv|lastlogin|ssh-copy-id)(?:$|[\s<>|;&`)(]|\$\{?ifs)",
     ),
     (
         Family::CommandInjection,
-        r"^\s*(?:[a-z0-9_.\[\]?*/-]*/)?(?:whoami|uname|wget|curl|netcat|ncat|nc|bash|sh|zsh|ksh|dash|csh|tcsh|python[0-9.]*|perl|ruby|php|lua|node|powershell|pwsh|cmd(?:\.exe)?|systeminfo|ifconfig|ipconfig|nslookup|dig|ping|telnet|chmod|chown|rm|kill|killall|pkill|passwd|useradd|crontab|nohup|xterm|socat|tftp|ftp|scp|ssh|sudo|su|id|ls|cat|tac|nl|more|less|head|tail|grep|awk|gawk|sed|find|xargs|base64|xxd|od|env|printenv|ps|netstat|pwd|hostname|echo|printf|sleep|touch|mkdir|cp|mv|tar|zip|unzip|gzip|gcc|cc|make|nmap|vi|vim|ex|exec|eval|time|timeout|wc|cut|sort|uniq|strings|set|dir|type|copy|del|net|tasklist|taskkill|reg|certutil|bitsadmin|wmic|rundll32|regsvr32|mshta|cscript|wscript|schtasks|sc|start|call)(?:\s+[-/.$~\x22'%]|\s*[<>|;&`]|\$\{?ifs)",
+        r"(?:[;&|\n\r`]|\$\(|\{)\s*(?:[a-z0-9_.\[\]?*/-]*/)?(?:curl|nc|sh|dash|python[0-9.]*|perl|ruby|php|lua|node|dig|ping|kill|su|id|cat|tac|nl|more|less|head|tail|find|env|ps|echo|sleep|touch|cp|mv|tar|zip|make|vi|ex|exec|eval|time|timeout|wc|cut|sort|strings|set|dir|type|copy|del|net|reg|sc|start|call|column|fold|comm|bridge|perf|trap|date|top|shutdown|pipx?|chef)(?:\s+(?:[-/.$~\x22'%\\<>]|[a-z0-9_]+\s*[;<>]|[a-z0-9_-]+\.[a-z][a-z0-9]{0,3}(?:$|\s|[;<>])|[a-z]+://)|\s*[<>;`]|\$\{?ifs)",
     ),
     (
         Family::CommandInjection,
-        r"\$\{?ifs\b|\$\((?:[a-z]|\s)|`[^`]*\b(?:[a-z]+)\b[^`]*`|\$\{[a-z_]+:[0-9]|/(?:usr/)?s?bin/[a-z]|%comspec%|\bfor\s+/[fdlr]\b|\bcmd(?:\.exe)?\s*/[ck]\b|powershell|\bshell_exec\b",
+        r"(?:[;|`]|\$\()(?:curl|nc|sh|dash|python[0-9.]*|perl|ruby|php|lua|node|dig|ping|su|id|cat|tac|nl|more|less|head|tail|find|env|ps|echo|sleep|wc|top|date|set|dir|type|net|ver|vol|tasklist|who|last|lastlog|uptime|history|df|du|free|vi|vim|ex)\s*(?:$|[;|&`)(])",
+    ),
+    (
+        Family::CommandInjection,
+        r"^\s*(?:[a-z0-9_.\[\]?*/-]*/)?(?:whoami|uname|wget|curl|netcat|ncat|nc|bash|sh|zsh|ksh|dash|csh|tcsh|python[0-9.]*|perl|ruby|php|lua|node|powershell|pwsh|cmd(?:\.exe)?|systeminfo|ifconfig|ipconfig|nslookup|dig|ping|telnet|chmod|chown|rm|kill|killall|pkill|passwd|useradd|crontab|nohup|xterm|socat|tftp|ftp|scp|ssh|sudo|su|id|ls|cat|tac|nl|more|less|head|tail|grep|awk|gawk|sed|find|xargs|base64|xxd|od|env|printenv|ps|netstat|pwd|hostname|echo|printf|sleep|touch|mkdir|cp|mv|tar|zip|unzip|gzip|gcc|cc|make|nmap|vi|vim|ex|exec|eval|time|timeout|wc|cut|sort|uniq|strings|set|dir|type|copy|del|net|tasklist|taskkill|reg|certutil|bitsadmin|wmic|rundll32|regsvr32|mshta|cscript|wscript|schtasks|sc|start|call|perf)(?:\s+[-/.$~\x22'%]|\s*[<>|;&`]|\$\{?ifs)",
+    ),
+    (
+        Family::CommandInjection,
+        r"\$\{?ifs\b|\$\((?:[a-z]|\s)|`\s*(?:[a-z0-9_.\[\]?*/-]*/)?(?:whoami|uname|id|ls|cat|tac|nl|more|less|head|tail|echo|printf|pwd|env|printenv|ps|sleep|ping|curl|wget|nc|ncat|netcat|sh|bash|zsh|dash|ksh|python[0-9.]*|perl|ruby|php|node|lua|find|grep|awk|sed|cut|sort|uniq|wc|od|xxd|base64|rev|tr|dd|cp|mv|rm|chmod|chown|touch|mkdir|tar|zip|unzip|gzip|ifconfig|ipconfig|netstat|hostname|nslookup|dig|host|whois|telnet|ssh|scp|ftp|tftp|sudo|su|kill|date|time|top|who|w|last|uptime|dir|type|set|ver|cmd|powershell|eval|exec|expr|seq|yes|true|false|test|which|strings|file|stat|readlink|realpath|basename|dirname|timeout|nohup)(?:[\s`;|&<>]|\$\{?ifs)|\$\{[a-z_]+:[0-9]|/(?:usr/)?s?bin/[a-z]|%comspec%|\bfor\s+/[fdlr]\b|\bcmd(?:\.exe)?\s*/[ck]\b|powershell|\bshell_exec\b",
     ),
     (Family::CommandInjection, r"\(\)\s*\{[^}]*;\s*\}"),
     (
@@ -51,21 +62,110 @@ pub(super) const PATTERNS: &[(Family, &str)] = &[
     // ones (`time`, `who`, `more`) only count after a shell separator (patterns above).
     (
         Family::CommandInjection,
-        r"(?:^|[;&|\n`]|\$\()\s*(?:[a-z0-9_.\[\]?*/-]*/)?(?:strace|ltrace|visudo|sudoedit|cscli|ansible(?:-[a-z]+)?|chef-[a-z]+|irb|jrunscript|jjs|rmt(?:-tar)?|flock|nohup|setsid|busybox|smbclient|sqlite3|mongosh|redis-cli|crictl|systemctl|journalctl|iptables|tcpdump|tshark|gdb|lldb|valgrind|ldd|objdump|readelf|hexdump|shred|aa-[a-z]+|apt-get|dpkg|cpan|javac|tclsh|mawk|nawk|busctl|dmesg|lsof|fuser|pgrep|nproc|getent|chattr|lsattr|setcap|getcap|mknod|mkfifo|losetup|umount|chroot|unshare|nsenter|capsh|runuser|doas|pkexec|base32|uuencode|uudecode|ssh-keygen|ssh-keyscan|wget2|aria2c|lwp-(?:download|request)|w3m|elinks|uname|whoami|ifconfig|ipconfig|netcat|ncat|socat|nmap|masscan)(?:$|\s|[<>|;&`)(])",
+        r"(?:^|[;&|\n`]|\$\()\s*(?:[a-z0-9_.\[\]?*/-]*/)?(?:strace|ltrace|visudo|sudoedit|cscli|ansible(?:-[a-z]+)?|chef-[a-z]+|irb|jrunscript|jjs|rmt(?:-[a-z]+)?|flock|nohup|setsid|busybox|smbclient|sqlite3|mongosh|redis-cli|crictl|systemctl|journalctl|iptables|tcpdump|tshark|gdb|lldb|valgrind|ldd|objdump|readelf|hexdump|shred|aa-[a-z]+|apt-get|dpkg|cpan|javac|tclsh|mawk|nawk|busctl|dmesg|lsof|fuser|pgrep|nproc|getent|chattr|lsattr|setcap|getcap|mknod|mkfifo|losetup|umount|chroot|unshare|nsenter|capsh|runuser|doas|pkexec|base32|uuencode|uudecode|ssh-keygen|ssh-keyscan|wget2|aria2c|lwp-(?:download|request)|w3m|elinks|whoami|ifconfig|ipconfig|netcat|ncat|socat|nmap|masscan)(?:$|\s|[<>|;&`)(])",
     ),
     (
         Family::CommandInjection,
-        r"(?:[;&|\n`]|\$\()\s*(?:[a-z0-9_.\[\]?*/-]*/)?(?:time|who|w|more|less|cut|sort|find|head|tail|diff|file|test|true|false|yes|read|exit|export|alias|unset|source|nice|env|id|ls|cat|nl|tac|rev|od|tee|which|whereis|locate|last|lastlog|users|groups|ip|ss|route|arp|host|dig|whois|traceroute|tracepath|mtr|curl|wget|bash|sh|mysql|psql|docker|kubectl|podman|npm|npx|pip[0-9]?|gem|go|cargo|java|openssl|rsync|gpg|tmux|screen|watch|at|script|expect|mount|service|wall|write|strings|dd|apt|yum|dnf|rpm|composer|puppet|knife|salt-[a-z]+)(?:\s+(?:[-/.$~\x22'%]|[a-z0-9_]+(?:$|\s*[;|&<>]))|$)",
+        r"(?:[;&|\n`]|\$\()\s*(?:[a-z0-9_.\[\]?*/-]*/)?(?:time|who|w|more|less|cut|sort|find|head|tail|diff|file|test|true|false|yes|read|exit|export|alias|unset|source|nice|env|id|ls|cat|nl|tac|rev|od|tee|which|whereis|locate|last|lastlog|users|groups|ip|ss|route|arp|host|dig|whois|traceroute|tracepath|mtr|curl|wget|bash|sh|mysql|psql|docker|kubectl|podman|npm|npx|pip[0-9]?|gem|go|cargo|java|openssl|rsync|gpg|tmux|screen|watch|at|script|expect|mount|service|wall|write|strings|dd|apt|yum|dnf|rpm|composer|puppet|knife|salt-[a-z]+)(?:\s+(?:[-/.$~\x22'%]|[a-z0-9_]+\s*[;|&<>]))",
     ),
     // Windows batch syntax and tools.
     (
         Family::CommandInjection,
-        r"(?:^|[;&|\n])\s*(?:if\s+(?:/i\s+)?(?:not\s+)?(?:exist|defined|errorlevel|cmdextversion)\s+\S+\s+\S|if\s+(?:/i\s+)?(?:not\s+)?\S+\s*(?:==|\b(?:equ|neq|lss|leq|gtr|geq)\b)|for\s+(?:/[dlrf]\s+(?:\S+\s+)?)?%%?~?[a-z]\s+in\s*\(|@echo\s+o(?:ff|n)\b|(?:regedit|bcdboot|bcdedit|vssadmin|wevtutil|icacls|takeown|cacls|attrib|diskpart|iwr|iex|invoke-(?:webrequest|expression|restmethod)|start-process|new-object|set-executionpolicy|cmstp|msiexec|forfiles|pcalua|odbcconf|installutil|regasm|regsvcs|msbuild|wmic|bitsadmin|certutil|schtasks|net1?\s+(?:user|localgroup|share|use|view|start|stop))\b)",
+        r"(?:^|[;&|\n])\s*(?:if(?:\s*/i)?\s+(?:not\s+)?(?:exist|defined|errorlevel|cmdextversion)\s+\S+\s+\S|if(?:\s*/i)?\s+(?:not\s+)?(?:\S+|\x22[^\x22]*\x22)\s*(?:==|\b(?:equ|neq|lss|leq|gtr|geq)\b)|for\s+(?:/[dlrf]\s+(?:\S+\s+)?)?%%?~?[a-z]\s+in\s*\(|for\s+(?:/[dlrf]\s+(?:\S+\s+)?)?%%?\S+\s+in\s*\([^)]*\)\s*do\b|@echo\s+o(?:ff|n)\b|(?:regedit|bcdboot|bcdedit|vssadmin|wevtutil|icacls|takeown|cacls|attrib|diskpart|iwr|iex|iwmi|gwmi|invoke-(?:webrequest|expression|restmethod|wmimethod)|get-wmiobject|start-process|new-object|set-executionpolicy|cmstp|msiexec|forfiles|pcalua|odbcconf|installutil|regasm|regsvcs|msbuild|wmic|bitsadmin|certutil|schtasks|net1?\s+(?:user|localgroup|share|use|view|start|stop))\b)",
     ),
     (
         Family::CommandInjection,
-        r"%(?:comspec|systemroot|windir|temp|tmp|appdata|userprofile|programfiles|errorlevel|cd|path|random|username|computername)%|\^[a-z]\^[a-z]|\b(?:hkey_(?:local_machine|current_user|classes_root|users)|hklm|hkcu)\\",
+        r"%(?:comspec|systemroot|windir|temp|tmp|appdata|userprofile|programfiles|errorlevel|cd|path|random|username|computername)%|(?:\^[a-z]){3}|\b(?:hkey_(?:local_machine|current_user|classes_root|users)|hklm|hkcu)\\",
     ),
     // Shell function definitions (Shellshock and friends) and history expansion.
     (Family::CommandInjection, r"\(\)\s*\{"),
+    // ---- Shell syntax only code has (CRS 932130/932190/932200/932240/932280). ----
+    // Glob patterns standing for a path segment (`/???/??t`, `/bi[n]/c?t`, `/et*/*wd`), or
+    // for a file under a system directory (`/etc/pa[s]swd`).
+    (
+        Family::CommandInjection,
+        r"(?:^|[\s;|&=<>`(+])/(?:[a-z0-9_.-]+/)*(?:\?[a-z0-9_.?*-]*|[a-z0-9_.-]+[?*][a-z0-9_.?*-]*|[a-z0-9_.-]*\[!?[a-z/](?:-[a-z])?[a-z/]*\][a-z0-9_.?*-]*)/",
+    ),
+    (
+        Family::CommandInjection,
+        r"/(?:etc|s?bin|usr|proc|dev|tmp|var|home|root|lib|opt|sys)/(?:[a-z0-9_.-]+/)*[a-z0-9_.-]*(?:\[!?[a-z](?:-[a-z])?[a-z]*\]|\?)[a-z0-9_.?*-]*(?:$|[\s;|&])",
+    ),
+    // Brace expansion that builds a command: an empty element (`{,ifconfig}`, `{id,}`), braces
+    // glued to a word (`c{a,oun}t`, `{l,-lh}s`) or a flag element (`{nc,-nlvp,777}`).
+    (
+        Family::CommandInjection,
+        r"\{,[^\s{}\x22:]+\}|\{[^\s{}\x22:,]+,\}|[a-z]\{[a-z-]*,[a-z,-]*\}|\{[a-z-]*,[a-z,-]*\}[a-z]|\{[^\s{}\x22:,]+,-{1,2}[a-z]",
+    ),
+    // Process substitution, arithmetic expansion, parameter-expansion operators, empty
+    // substitutions inside a word (`pi$()ng`, `pi``ng`), bash's /dev/tcp sockets, and output
+    // redirected into a scratch directory.
+    (
+        Family::CommandInjection,
+        r"(?:^|[\s;|&=(])[<>]\([a-z][^()]*\)|[<>]\(\)|\$\[|\$\(\(|\$\(\)|[a-z]``[a-z]|\$\{[a-z_][a-z0-9_]*(?:[#%^,]|:[-=+?])|\$\{!|/dev/(?:tcp|udp)/|(?:^|[\s;|&0-9])>{1,2}\s*/(?:tmp|dev/shm|var/tmp)/",
+    ),
+    // A variable in command position with a flag (`$SHELL -c`, `&&$a -nlvp`), or shell
+    // assignments chained into a variable use (`a=/etc&&c=cat&&$c $a`).
+    (
+        Family::CommandInjection,
+        r"(?:^|[;&|\n`(])\s*\$\{?[a-z_][a-z0-9_]*\}?\s+-{1,2}[a-z]|(?:^|[;&|\n\s])[a-z_][a-z0-9_]*=[^\s;&|]*(?:;|&&|\|\|)\s*\$[a-z_{]",
+    ),
+    // Command prefixes that run what follows (`time sh -c …`, `cpulimit -l 100 -f whoami`),
+    // argv lists joined by commas (`-wrapper sh,-c,id`), network tools pointed at a host.
+    (
+        Family::CommandInjection,
+        r"(?:^|[;&|\n`]|\$\()\s*(?:time|nice|nohup|timeout(?:\s+\d+[smh]?)?|cpulimit(?:\s+-[a-z]+(?:\s+\d+)?)*)\s+(?:-[a-z]+\s+)*(?:[a-z0-9_.-]*/)?(?:sh|bash|zsh|dash|ksh|curl|wget|nc|ncat|python[0-9.]*|perl|ruby|php|whoami|id|ifconfig|perf|env|ipconfig|uname|cat|ls|bsdtar|tar)(?:$|\s|[;|&])|(?:^|[\s,])(?:[a-z0-9_./-]*/)?(?:ba|z|k|da)?sh,-c,|\s-wrapper\s|(?:^|[;&|\n`]|\$\()\s*(?:curl|wget|ping|nc|ncat|ssh|telnet|nslookup|traceroute|ftp|lynx)\s+(?:-[a-z]+\s+)*(?:(?:[a-z0-9-]+\.)+[a-z]{2,}|\d{1,3}(?:\.\d{1,3}){3}|localhost|[a-z]+://)(?:$|[\s:/])",
+    ),
+    // Shell aliases (`alias a=curl`), sqlite3's shell escapes (`;.system id`), changing into a
+    // directory before a command (`cd /;cd etc;…`).
+    (
+        Family::CommandInjection,
+        r"(?:^|[;&|\n])\s*alias\s+(?:[-+][a-z]+\+?\s+)*[^\s=]+=|(?:^|[;\n])\.(?:shell|system|sh|databases|dump|tables|import|output|once|load|open)\b(?:\s|$)|(?:^|[;&|\n])\s*cd\s+[/~.][a-z0-9_./~-]*\s*(?:;|&&|\|\|)",
+    ),
+    // Mail protocol commands injected after a line break (SMTP, IMAP with a tag, POP3).
+    (
+        Family::CommandInjection,
+        r"\n(?:mail\s+from|rcpt\s+to)\s*:\s*<|\n(?:ehlo|helo)\s+[a-z0-9-]+(?:\.[a-z0-9-]+)+|\n[a-z]\d{3,}\s+(?:select|examine|create|delete|rename|subscribe|list|lsub|status|append|expunge|search|fetch|store|copy|uid|authenticate|login|logout|capability)\s|\n(?:retr|dele|uidl)\s+\d+\s*(?:\n|$)|\ntop\s+\d+\s+\d+\s*(?:\n|$)|\napop\s+\S+\s+[0-9a-f]{32}|^\s*\n(?:data|quit|rset|noop|help(?: \S+)?)\s*$",
+    ),
+    // Tilde expansion of the directory stack (`~+`, `~-1`) as a whole value.
+    (Family::CommandInjection, r"^~[+-][0-9]*$"),
+    // Piping into a shell (`… | sh`), a subshell running one (`(sh)0>…`), vim's shell escape
+    // (`:!id`, `\!whoami`), bash history expansion as a whole value (`!!`, `!-1`).
+    (
+        Family::CommandInjection,
+        r"\|\s*(?:[a-z0-9_./-]*/)?(?:sh|bash|zsh|dash|ksh)\s*(?:$|[;|&)`])|\(\s*(?:ba|z|k|da)?sh\s*\)\s*\d*[<>]|[\\:]!(?:[a-z0-9_./-]*/)?(?:whoami|id|sh|bash|pwd|ls|cat|uname|nc|curl|wget)\b|^!(?:!|-?\d+)(?:!-?\d+)*$",
+    ),
+    // Mail protocol commands the other way of writing (IMAP LIST/STORE with any tag, POP3
+    // LIST/AUTH).
+    (
+        Family::CommandInjection,
+        r"\n[a-z0-9]{1,8}\s+l(?:ist|sub)\s+\x22[^\x22\n]*\x22\s+\x22|\n[a-z0-9]{1,8}\s+(?:uid\s+)?store\s+[0-9:*,]+\s+[+-]?flags|\nlist\s+\d+\s*(?:\n|$)|\nauth\s+[a-z0-9-]+\s+[a-z0-9+/]{8,}=*\s*(?:\n|$)",
+    ),
+    // ---- Traversal and sensitive files (CRS 930100-930140). ----
+    // `..;` (Tomcat path parameters) and dots/slashes written as hex literals (`0x2e0x2e/`).
+    (
+        Family::Traversal,
+        r"(?:^|[/\\])\.\.;(?:[/\\.]|$)|(?:0x2e|\.)(?:0x2e|\.)(?:0x2f|0x5c)|0x2e0x2e[/\\]|(?:0x2f|0x5c)(?:0x2e|\.){1,2}(?:0x2f|0x5c|[/\\])",
+    ),
+    // Kernel interfaces under /proc and /sys, credentials of cloud and container tools, AI
+    // coding assistants' configuration (API keys, MCP servers), database dumps as archives.
+    (
+        Family::Traversal,
+        r"[/\\](?:proc[/\\]+(?:sys|net|interrupts|cpuinfo|meminfo|version|mounts|kcore|kallsyms|modules|partitions|sched_debug|slabinfo|swaps|config\.gz|iomem|ioports|filesystems|kmsg|keys|mtrr|acpi|bus|driver|tty)\b|sys[/\\]+(?:class|kernel|devices|block|bus|firmware|module|power|fs|hypervisor)\b)",
+    ),
+    (
+        Family::Traversal,
+        r"(?:^|[/\\])\.(?:docker|kube|azure|gcloud|gnupg|npmrc|pypirc|netrc|pgpass|boto|s3cfg|git-credentials|dockercfg|terraformrc|vault-token|claude|cursor|cursorrules|cursorignore|aiignore|aiexclude|continue|aider|roo|zed|cline|clinerules|kiro|windsurf|windsurfrules|rovodev|codex|opencode|a0proj|plandex|fabric|n8n|junie|gemini|copilot|amazonq|tabnine|codeium)(?:$|[/\\])",
+    ),
+    (
+        Family::Traversal,
+        r"/[^/\s]*\.(?:sql|bak|dump|db|sqlite|mdb)\.(?:zip|gz|tgz|tar|bz2|7z|rar|xz)$",
+    ),
+    // RFI: a bare scheme cut off by `?` (`http?`, `file:x?`), `file://` behind a prefix
+    // (`url:file://`, `local_file://`), a URL to an IPv6 literal.
+    (Family::Rfi, r"^(?:file|ftps?|https?)(?::\S*)?\?+$"),
+    (Family::Rfi, r"(?:^|[^a-z0-9])(?:[a-z]+_)?file://"),
+    (
+        Family::Rfi,
+        r"^(?:https?|ftps?)://\[?[0-9a-f]{1,4}:[0-9a-f:]*:[0-9a-f]",
+    ),
 ];

@@ -8,7 +8,7 @@ pub(super) const PATTERNS: &[(Family, &str)] = &[
     // SQL beyond libinjection's fingerprints (sensitivity HIGH).
     (
         Family::SqliHigh,
-        r"\bunion\b(?:\s|/\*.*?\*/|\(|all|distinct)+select\b",
+        r"\bunion\b(?:\s|\+|/\*.*?\*/|\(|all|distinct)+select\b",
     ),
     (
         Family::SqliHigh,
@@ -22,18 +22,76 @@ pub(super) const PATTERNS: &[(Family, &str)] = &[
         Family::SqliHigh,
         r"['\x22`]\s*(?:\)\s*)*(?:or|and|xor|div|like|rlike|regexp|sounds\s+like|&&|\|\|)\s*(?:['\x22`(\d@]|not\b|true\b|false\b|null\b|[a-z_]+\s*\()",
     ),
+    // Statements after a quote or `;`, comments after a quote, calls of SQL functions on SQL
+    // arguments (a name glued to a non-ASCII letter ends a word: `Haßelt (1599)`).
     (
         Family::SqliHigh,
-        r"(?:;|['\x22`)]\s*;?)\s*(?:drop|delete|insert|update|shutdown|truncate|exec|execute|declare|create|alter|select|grant|rename|replace|handler|load|call|set\s+@)\b|['\x22`]\s*(?:--|#|/\*|;)|\bhaving\s+\d|\border\s+by\s+\d+\s*(?:--|#|/\*|$)|\bexec(?:ute)?\s+(?:master\.|xp_|sp_)|\b(?:concat(?:_ws)?|group_concat|char|unhex|ascii|substring|substr|mid|ord|cast|convert|hex|version|database|current_user|user|schema|coalesce|ifnull|nullif|if|case|elt|make_set|json_extract|row_count)\s*\(\s*(?:@|['\x22`]|\d|select\b|0x|\w+\s*[(,])|@@(?:version|datadir|hostname|basedir)|\bselect\s+(?:\*|@@|\w+\s*\(|null\b|\d+\s*,|count\b)|0x[0-9a-f]{8,}",
+        r"(?:;|['\x22`)]\s*;?)\s*(?:drop|delete|insert|update|shutdown|truncate|exec|execute|declare|create|alter|select|grant|rename|replace|handler|load|call|set\s+@)\b|['\x22`]\s*(?:--|#|/\*|;)|\bhaving\s+\d|\border\s+by\s+\d+\s*(?:--|#|/\*|$)|\bexec(?:ute)?\s+(?:master\.|xp_|sp_)|(?:^|[^\w\x80-\xff])(?:concat(?:_ws)?|group_concat|char|unhex|ascii|substring|substr|mid|ord|cast|convert|hex|version|database|current_user|user|schema|coalesce|ifnull|nullif|if|case|elt|make_set|json_extract|row_count)\s*\(\s*(?:@|['\x22`]|\d|select\b|0x|\w+\s*[(,])|@@(?:version|datadir|hostname|basedir)|\bselect\s+(?:\*|@@|\w+\s*\(|null\b|\d+\s*,|count\b)|0x[0-9a-f]{8,}",
     ),
-    // SQL function calls (sensitivity HIGH). Names that are also English words (`user`,
-    // `version`, `count`) count only when the parenthesis follows at once; `(s)` plurals never.
+    // SQL function calls (sensitivity HIGH). Names that are also English words or acronyms
+    // (`user`, `version`, `count`, `database`, `weekday`, `MD5 (hash)`) count only when the
+    // parenthesis follows at once; `(s)` plurals never.
+    // A name glued to a non-ASCII letter is the end of a word (`Haßelt (1599)`), not a call.
     (
         Family::SqliHigh,
-        r"\b(?:abs|acos|asin|atan2?|avg|benchmark|bit_(?:and|or|xor|count|length)|ceil(?:ing)?|char_length|charindex|chr|coalesce|concat(?:_ws)?|connection_id|convert(?:_tz)?|crc32|cur(?:date|time)|current_(?:date|time|timestamp|user|setting)|database|date_(?:add|format|sub)|datediff|dayof(?:month|week|year)|db_name|des_(?:en|de)crypt|export_set|extractvalue|find_in_set|from_(?:base64|days|unixtime)|get_lock|group_concat|host_name|ifnull|inet_ntoa|inet_aton|is_srvrolemember|isnull|json_(?:extract|keys|object|array)|last_insert_id|lcase|load_file|lo_import|log10|log2|lpad|ltrim|make_set|md5|name_const|nullif|nvl|octet_length|openrowset|openquery|pg_(?:sleep|read_file|ls_dir)|radians|randomblob|release_lock|rpad|rtrim|sec_to_time|session_user|sha[12]?|soundex|sqrt|stddev|str_to_date|strcmp|subdate|substr(?:ing(?:_index)?)?|suser_sname|sysdate|system_user|to_(?:base64|days|char)|ucase|uncompress(?:ed_length)?|unhex|unistr|unix_timestamp|updatexml|utc_(?:date|time)|uuid|var_pop|weekday|weekofyear|xmltype|zeroblob)\s*\(|\b(?:user|version|count|sum|min|max|left|right|field|format|position|space|quote|repeat|replace|reverse|round|schema|sign|values|length|char|ascii|insert|default|minute|hour|second|year|month|day|date|time|now|trim|floor|exp|pi|upper|lower|encode|decode|extract|password|exists|in|any|all|if|iif|case|cast|hex|mid|ord|conv|cos|cot|tan|ln|pow|power|rand|sleep|compress|collation|degrees|locate|variance|elt|instr|oct|procedure\s+analyse\s*)\((?:$|[^s)]|s[^)])",
+        r"(?:^|[^\w\x80-\xff])(?:acos|asin|atan2?|benchmark|bit_(?:and|or|xor|count|length)|char_length|charindex|chr|coalesce|concat(?:_ws)?|connection_id|convert(?:_tz)?|crc32|cur(?:date|time)|current_(?:date|time|timestamp|user|setting)|date_(?:add|format|sub)|datediff|dayof(?:month|week|year)|db_name|des_(?:en|de)crypt|export_set|extractvalue|find_in_set|from_(?:base64|days|unixtime)|get_lock|group_concat|host_name|ifnull|inet_ntoa|inet_aton|is_srvrolemember|isnull|json_(?:extract|keys|object|array)|last_insert_id|lcase|load_file|lo_import|log10|log2|lpad|ltrim|make_set|name_const|nullif|nvl|octet_length|openrowset|openquery|pg_(?:sleep|read_file|ls_dir)|randomblob|release_lock|rpad|rtrim|sec_to_time|session_user|soundex|stddev|str_to_date|strcmp|subdate|substr(?:ing(?:_index)?)?|suser_sname|sysdate|system_user|to_(?:base64|days|char)|ucase|uncompress(?:ed_length)?|unhex|unistr|unix_timestamp|updatexml|utc_(?:date|time)|var_pop|weekofyear|xmltype|zeroblob)\s*\(|(?:^|[^\w\x80-\xff])(?:abs|avg|ceil|ceiling|database|md5|radians|sha|sha1|sha2|sqrt|uuid|weekday|user|version|count|sum|min|max|left|right|field|format|position|space|quote|repeat|replace|reverse|round|schema|sign|values|length|char|ascii|insert|default|minute|hour|second|year|month|day|date|time|now|trim|floor|exp|pi|upper|lower|encode|decode|extract|password|exists|in|any|all|if|iif|case|cast|hex|mid|ord|conv|cos|cot|tan|ln|pow|power|rand|sleep|compress|collation|degrees|locate|variance|elt|instr|oct|div|procedure\s+analyse\s*)\((?:$|[^s)]|s[^)])",
     ),
     (
         Family::SqliHigh,
-        r"::\s*(?:int|integer|text|varchar|json|jsonb|bigint|numeric|bool)\b|\b(?:nvarchar|varchar2?|tempdb|northwind|msdb|master\.\.|dbo\.|sys\.(?:tables|columns|objects|databases)|sysibm|syscat|all_tables|user_tables)|['\x22`]\s*(?:collate|glob|notnull|isnull|escape)\b|\bcreate\s+(?:table|database|procedure|function|trigger)\b|\b(?:drop|alter|truncate)\s*(?:/\*.*?\*/\s*)*(?:table|database|column|procedure)\b|\bdrop\s*/\*|\bfrom\s+`\w+`\.|\bgroup\s+by\b.{0,40}(?:having|--|#|;|&)|<=>|\b(?:or|and|xor)\s+\d+\s*[<>=!]|@@\w+|\bset\s+@\w+|\)\s*as\s+\w+\s+from\b|(?:^|\[)\$(?:ne|eq|gte?|lte?|in|nin|not|or|and|nor|regex|where|exists|expr|elemmatch|jsonschema)\b",
+        r"::\s*(?:int|integer|text|varchar|json|jsonb|bigint|numeric|bool)\b|\b(?:nvarchar|varchar2?|tempdb|northwind|msdb|master\.\.|dbo\.|sys\.(?:tables|columns|objects|databases)|sysibm|syscat|all_tables|user_tables)|['\x22`]\s*(?:collate|glob|notnull|isnull|escape)\b|\bcreate\s+(?:table|database|procedure|function|trigger)\b|\b(?:drop|alter|truncate)\s*(?:/\*.*?\*/\s*)*(?:table|database|column|procedure)\b|\bdrop\s*/\*|\bfrom\s+`\w+`\.|\bgroup\s+by\b.{0,40}(?:having|--|#|;|&)|<=>|\b(?:or|and|xor)\s+\d+\s*[<>=!]|@@\w+|\bset\s+@\w+|\)\s*as\s+\w+\s+from\b|(?:^|\[)\$(?:ne|eq|gte?|lte?|in|nin|not|or|and|nor|regex|where|exists|expr|elemmatch|jsonschema|text)\b",
+    ),
+    // Chained conditions (CRS 942210): a logical operator (`||`, `&&`, `or`, `and`) followed by
+    // an operand and a comparison (`|| c == '`, `&&(e===`, `AND uid!=(`), and a comparison
+    // against a subquery (`= ( SELECT`, `= all (select`).
+    (
+        Family::SqliHigh,
+        r"(?:\|\||&&)\s*\(?\s*[\w$][\w$.]*\s*(?:(?:[!=]==?|[<>]=?)\s*(?:['\x22(]|$)|=\s*(?:['\x22(]|!\d|\d\)))|\b(?:x?or|and)\s+\(?\s*[a-z_][\w.]*\s*(?:!=|==)\s*(?:['\x22(]|$)|[=<>!]\s*(?:(?:all|any|some)\s*)?\(\s*select\b",
+    ),
+    // A call left open at the end of the value (CRS 942410/942151): an SQL function name, a few
+    // separators that SQL skips or an injection adds (`/**/`, `||`, `]=`, `')?$`), then `(`.
+    // Only at the very end: a closed `if (x) then y`, `round (2 pm)` is prose; `:(`, `;(` and `=(`
+    // are emoticons (`forgot my password :(`).
+    (
+        Family::SqliHigh,
+        r"\b(?:abs|ascii|avg|bin|ceil|ceiling|char|chr|coalesce|compress|concat|cos|cot|count|database|date|day|decode|div|elt|encode|exp|extract|field|floor|format|hex|hour|if|ifnull|in|insert|instr|left|length|ln|local|locate|log|log2|log10|lower|md5|mid|minute|month|now|oct|ord|password|pow|power|quarter|rand|repeat|replace|reverse|right|round|schema|second|sha1?|sign|sin|sleep|space|sqrt|substr|substring|sum|tan|time|trim|upper|user|uuid|values|version|week|weekday|year)(?:\]=|[^\w\s:;=]|\s){0,8}\(\s*$",
+    ),
+    // A quoted value closed, then an operator or boolean keyword and the rest of the query cut off
+    // by a trailing comment (CRS 942520/942521/942120/942340): `x'|email--`, `id'is not-id--`,
+    // `admin' and email ilike email--`, `' is not?--`. A statement ended by `;--`. A closed quote,
+    // a boolean and a pattern operator that is no English word (`' and password glob password`).
+    (
+        Family::SqliHigh,
+        r"(?:^|\w)['`]\s*(?:x?or|and|div|mod|not|is|like|rlike|regexp|glob|sounds\s+like|[-+|^&<>=/%*!?])[^'\x22`]{0,80}--[\s-]*$|\s\w+\s*;\s*--[\s-]*$|['`]\s*(?:x?or|and)\s+\w+\s+(?:not\s+)?(?:glob|rlike|regexp|ilike)\s+\w",
+    ),
+    // Tautologies on quoted numbers (`1='1'`, `'1001'='10`, `'admin', '1'='1'`), comparisons of
+    // two quoted strings (`'x'!='y`), and the same tautology written with typographic quotes
+    // that some collations fold (`’ OR ’1’=’x’`).
+    (
+        Family::SqliHigh,
+        r"(?:^|[^\w.'\x22])\d+\s*=\s*['\x22]\d|['\x22]\d+['\x22]\s*=\s*['\x22]\d|['\x22`]\w*['\x22`]\s*(?:!=|<>)\s*['\x22`]|(?:\xe2\x80[\x98\x99]|\xc2\xb4)\s*(?:or|and)\s+(?:\xe2\x80[\x98\x99]|\xc2\xb4)?\w+(?:\xe2\x80[\x98\x99]|\xc2\xb4)?\s*=",
+    ),
+    // JSON operators on a quoted JSON literal (CRS 942550): `'{"a":2}' -> '$.a'`,
+    // `'{"a":"b"}' ? 'a'`, `?| array['a']`, `@>`.
+    (
+        Family::SqliHigh,
+        r"'[\[{][^']*[\]}]'\s*(?:->>?|#>>?|\?[|&]?|@>|<@|<|>|=)\s*(?:'|array\s*\[)",
+    ),
+    // Probes that open a value by closing a literal (CRS 942390/942490/942361): a boolean and a
+    // comparison (`' or abc!`, `or 'a' <`, `xor 5-`), a comparison with a number (`` `>65 ``,
+    // `">%5`), a column list of empty strings and numbers (`'', '', 13`, `', 2, 1`), UNION
+    // (`' union/`; a quoted `"Union Square"` goes on with a word).
+    (
+        Family::SqliHigh,
+        r"^['\x22`]\s*x?or\s+['\x22`]?\w+['\x22`]?\s*[!<>=-]$|^x?or\s+(?:['\x22`]\w+['\x22`]|\d+)\s*[!<>=-]$|^`\s*[<>]=?\s*\d|^['\x22]\s*>\s*[%\d]|^'\s*,\s*\d+\s*,|^'[^']{0,3}'\s*,\s*(?:'[^']{0,3}'\s*,\s*)*\d+\s*$|^['\x22`]\s*union\s*(?:/|\(|all\b|select\b|distinct\b)",
+    ),
+    // Column aliases before FROM (`) AS 'x' FROM`, `1234 AS "foobar" FROM`), a backtick-quoted
+    // operand before REGEXP, a value that is an `IN (` number list or opens a subquery
+    // (`in (0,1)`; prose `in (2 weeks)`, `In (2019, 2020) we …` goes on), SQL keywords glued
+    // to an inline comment (`SELECT/*x*/password`), CASE/WHEN and other statement fragments, MSSQL
+    // extended procedures and OLE DB providers, hex literals selected, `1.e(` (MySQL float
+    // notation used to hide a call).
+    (
+        Family::SqliHigh,
+        r"(?:\)|\d|`)\s*as\s*(?:['\x22`]\w*['\x22`]|['\x22`])\s*from\b|\bfrom\s+`[\w.]+`\s+where\b|`\s*(?:not\s+)?(?:regexp|rlike)\b|^\s*in\s*\(\s*(?:select\b|-?\d+(?:\s*,\s*-?\d+)+\s*\)?\s*$)|\bexec(?:ute)?\s*\(\s*@|\b(?:select|union|insert|update|delete|drop|from|where|and|or|order|group|having|into|values|exec)/\*.*?\*/|/\*.*?\*/(?:select|union|from|where|and|or)\b|\bselect\s*\(\s*case\b|\)\s*when\s+\d+\s+then\b|\)\s*like\s*\(|\bexecute\s+immediate\b|\bdeclare\s*(?:/\*.*?\*/\s*)*@\w|\bselect\s+0x[0-9a-f]|\bpg_sleep\b|\bxp_(?:dirtree|regread|regwrite|fileexist|servicecontrol|availablemedia|subdirs|terminate_process|loginconfig|enumgroups|makecab)\b|\bsp_(?:password|makewebtask|addextendedproc|addsrvrolemember|addlogin|configure)\b|\bopen(?:rowset|datasource)\b|\b(?:msdasql|sqloledb)\b|\d\.e\s*\(",
     ),
 ];

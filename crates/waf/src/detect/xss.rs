@@ -19,4 +19,25 @@ pub(super) const PATTERNS: &[(Family, &str)] = &[
         Family::Xss,
         r"\bself\s*\[|\b(?:top|parent|frames|globalthis)\s*\[\s*['\x22]|document\s*(?:/\*.*?\*/\s*)*\.\s*(?:/\*.*?\*/\s*)*(?:cookie|domain|write|location|queryselector|getelementby)|\.textcontent\s*=|\b(?:atob|btoa)\s*\(|\breflect\s*\.\s*[a-z]+|!!\s*\[\s*\]|\+\s*!\s*\+\s*\[|\[\s*\]\s*\[\s*\(|<\s*[a-z]+:[a-z]+[\s/>]|(?:^|[\s\x22'/;])on[a-z]{4,}\s*=|<\s*(?:noscript|plaintext|xmp|listing|comment|dialog|slot|portal)\b|(?:java|vb)\s*script\s*:",
     ),
+    // Script URL schemes split by the tabs and newlines browsers drop (`ja&tab;vascript:`,
+    // `v&newline;b&tab;s…`), CSS `url(javascript`, `data:` URLs that carry markup, UTF-7 `<`
+    // (`+ADw-script`), attributes that take a script URL (`formaction=`, `xlink:href=`).
+    (
+        Family::Xss,
+        r"j\s*a\s*v\s*a\s*s\s*c\s*r\s*i\s*p\s*t\s*:|v\s*b\s*s\s*c\s*r\s*i\s*p\s*t\s*:|\burl\s*\(\s*['\x22]?\s*(?:java|vb)script\b|\bdata\s*:[\w/+;=.\s-]{0,60},\s*<[a-z]|\+ad[w4]-|\b(?:formaction|xlink\s*:\s*href)\s*=",
+    ),
+    // Tag names spelled out with spaces (`<f o r m`, `<d i a l o g`), namespaced tags with spaces
+    // or an empty prefix (`< x: script`, `<:vmlframe`).
+    (
+        Family::Xss,
+        r"<\s*(?:f\s+o\s+r\s+m|d\s+i\s+a\s+l\s+o\s+g|s\s+c\s+r\s+i\s+p\s+t|i\s+f\s+r\s+a\s+m\s+e|o\s+b\s+j\s+e\s+c\s+t|e\s+m\s+b\s+e\s+d|s\s+v\s+g|i\s+m\s+g|s\s+t\s+y\s+l\s+e)\b|<\s*[a-z]*\s*:\s*(?:script|vml[a-z]*|image|imagedata|svg|iframe|animate|set|handler|listener)\b",
+    ),
+    // JavaScript without a tag: bracket access to a sensitive name on an object, a call or a
+    // parenthesised object (`window["alert"]`, `(document)["cookie"]`, with `/**/` between),
+    // JSFuck's `(![]`, tagged template calls (`[].sort.call`${alert}``), `new Function()`,
+    // `new Function('…')` (prose says “new function (foo)”).
+    (
+        Family::Xss,
+        r"(?:\w|\))\s*(?:/\*.*?\*/\s*)*\[\s*(?:/\*.*?\*/\s*)*['\x22`](?:alert|prompt|confirm|eval|cookie|document|location|constructor|innerhtml|outerhtml|write|domain|fromcharcode|settimeout|setinterval|atob)['\x22`]|\(\s*!\s*\[\s*\]|\b(?:call|apply|bind)\s*`\s*\$\{|\$\{\s*(?:alert|eval|prompt|confirm)\s*\}|\bnew\s+function\s*\(\s*(?:\)|['\x22`])",
+    ),
 ];
