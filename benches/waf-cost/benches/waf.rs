@@ -102,6 +102,39 @@ fn per_request(c: &mut Criterion) {
         );
         group.bench_function(*name, |b| b.iter(|| acl.evaluate(black_box(&req))));
     }
+    // The same cached GET from a browser never seen before: every header and cookie value is
+    // new, so no remembered verdict helps (what a flood of varied requests costs).
+    let mut n = 0u64;
+    group.bench_function("benign cached GET, unseen values", |b| {
+        b.iter(|| {
+            n += 1;
+            let ua = format!(
+                "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0.{n} Safari/537.36"
+            );
+            let referer = format!("https://shop.example.com/page/{n}");
+            let cookie = format!("session=abc{n}def; theme=dark; consent=yes");
+            let headers: [(&str, &[u8]); 7] = [
+                ("Host", b"shop.example.com"),
+                ("User-Agent", ua.as_bytes()),
+                ("Accept", b"text/html,application/xhtml+xml,*/*;q=0.8"),
+                ("Accept-Language", b"en-US,en;q=0.9,pt;q=0.8"),
+                ("Accept-Encoding", b"gzip, deflate, br"),
+                ("Referer", referer.as_bytes()),
+                ("Cookie", cookie.as_bytes()),
+            ];
+            let req = Request {
+                method: "GET",
+                path: "/assets/app.js",
+                query: "",
+                headers: &headers,
+                body: b"",
+                body_oversize: false,
+                client_ip: IpAddr::V4(Ipv4Addr::new(192, 0, 2, 7)),
+                at: Instant::now(),
+            };
+            acl.evaluate(black_box(&req))
+        })
+    });
     group.finish();
 }
 
@@ -115,6 +148,8 @@ const VALUES: &[&str] = &[
     "1 UNION SELECT username, password FROM users",
     "<script>alert(1)</script>",
     "<img src=x onerror=alert(1)>",
+    "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0 Safari/537.36",
+    "https://shop.example.com/",
 ];
 
 fn per_value(c: &mut Criterion) {

@@ -152,9 +152,108 @@ pub fn families(raw: &[u8], lower: &[u8]) -> Families {
         if sqli_verdict(raw) {
             out.add(Family::Sqli);
         }
-        if is_xss(raw) {
+        if may_be_xss(raw) && is_xss(raw) {
             out.add(Family::Xss);
         }
     }
     out
+}
+
+/// libinjection's XSS check reports a tag, comment or doctype (all need `<`) or a dangerous
+/// attribute with a value (needs `=`): without either byte it cannot say yes, so the HTML5
+/// tokenizer's five passes are skipped (a User-Agent, most prose). Checked against the C
+/// library on the CRS corpus and random strings, and by `xss_needs_a_tag_or_an_attribute`.
+pub(crate) fn may_be_xss(raw: &[u8]) -> bool {
+    raw.iter().any(|b| matches!(b, b'<' | b'='))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{is_xss, may_be_xss};
+
+    /// The prefilter never hides an XSS verdict: random strings over the tokens libinjection's
+    /// HTML5 tokenizer reacts to, with and without `<`/`=`.
+    #[test]
+    fn xss_needs_a_tag_or_an_attribute() {
+        const TOKENS: &[&str] = &[
+            "on",
+            "onerror",
+            "onload",
+            "javascript:",
+            "vbscript:",
+            "data:",
+            "\"",
+            "'",
+            "`",
+            " ",
+            "\t",
+            "\n",
+            "/",
+            ">",
+            "&",
+            "!",
+            "-",
+            "?",
+            "x",
+            "style",
+            "src",
+            "href",
+            "xmlns",
+            "formaction",
+            "(",
+            ")",
+            "alert",
+            "1",
+            ";",
+            "#",
+            "\\",
+            "\0",
+            "\x0b",
+            "\x0c",
+            "%",
+            "[",
+            "]",
+            "{",
+            "}",
+            "+",
+            ".",
+            ":",
+            "script",
+            "svg",
+            "img",
+            "<",
+            "=",
+            "<!",
+            "<?",
+            "</",
+            "=\"",
+        ];
+        // A fixed xorshift stream: the same strings on every run.
+        let mut state: u64 = 0x9e37_79b9_7f4a_7c15;
+        let mut next = || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        let (mut flagged, mut tried) = (0, 0);
+        for _ in 0..100_000 {
+            let len = 1 + (next() % 10) as usize;
+            let value: String = (0..len)
+                .map(|_| TOKENS[(next() % TOKENS.len() as u64) as usize])
+                .collect();
+            tried += 1;
+            if is_xss(value.as_bytes()) {
+                flagged += 1;
+                assert!(
+                    may_be_xss(value.as_bytes()),
+                    "{value:?} is XSS without < or ="
+                );
+            }
+        }
+        assert!(
+            flagged > tried / 100,
+            "the generator must produce XSS ({flagged}/{tried})"
+        );
+    }
 }

@@ -246,6 +246,19 @@ fn push(out: &mut Inspection, location: Location, name: &[u8], value: &[u8], she
     if value.is_empty() {
         return;
     }
+    let mut found = memo::families(value, shell, || value_families(value, shell));
+    if shell && is_filename_field(name) && dangerous_file().is_match(&decode(value)) {
+        found.add(Family::DangerousUpload);
+    }
+    out.values.push(Inspected {
+        location,
+        name: String::from_utf8_lossy(name).into_owned(),
+        found,
+    });
+}
+
+/// Everything found in one raw value that depends on the value alone (not on its name).
+fn value_families(value: &[u8], shell: bool) -> Families {
     let decoded = decode(value);
     let lower = lower_text(&decoded);
     let mut found = families(&decoded, &lower);
@@ -266,9 +279,6 @@ fn push(out: &mut Inspection, location: Location, name: &[u8], value: &[u8], she
     if !shell && orm_lookup().is_match(&lower) {
         found.add(Family::SqliHigh);
     }
-    if shell && is_filename_field(name) && dangerous_file().is_match(&decoded) {
-        found.add(Family::DangerousUpload);
-    }
     // Shell evasions (`c\a't`, `w^h^o^a^m^i`, `c$@at`, `pi``ng`) only make sense for command
     // injection: check the CMD_LINE form and the shell-folded form of values that contain
     // evasion characters.
@@ -283,11 +293,80 @@ fn push(out: &mut Inspection, location: Location, name: &[u8], value: &[u8], she
             found.0 |= more & (Family::CommandInjection as u32 | Family::Traversal as u32);
         }
     }
-    out.values.push(Inspected {
-        location,
-        name: String::from_utf8_lossy(name).into_owned(),
-        found,
-    });
+    found
+}
+
+/// What recently seen values were found to contain. Most values a site sees repeat from
+/// request to request (the browser's User-Agent, the Referer, cookies, popular searches), and
+/// the detectors cost microseconds per value: a small direct-mapped table of (value, verdict)
+/// pairs answers those again without running them. The full value is stored and compared, so
+/// a hash collision only costs a recomputation; the hash keys are random per process, so an
+/// attacker cannot aim at a slot. Verdicts depend only on the built-in detectors, never on a
+/// WebACL, so one table serves every WebACL.
+mod memo {
+    use std::hash::BuildHasher;
+    use std::sync::{Mutex, OnceLock};
+
+    use crate::detect::Families;
+
+    const SLOTS: usize = 4096;
+    /// Longer values are rare and unlikely to repeat: computed every time.
+    const MAX_LEN: usize = 512;
+
+    struct Slot {
+        hash: u64,
+        shell: bool,
+        value: Box<[u8]>,
+        found: Families,
+    }
+
+    struct Table {
+        hasher: std::collections::hash_map::RandomState,
+        slots: Box<[Mutex<Option<Slot>>]>,
+    }
+
+    fn table() -> &'static Table {
+        static TABLE: OnceLock<Table> = OnceLock::new();
+        TABLE.get_or_init(|| Table {
+            hasher: std::collections::hash_map::RandomState::new(),
+            slots: (0..SLOTS).map(|_| Mutex::new(None)).collect(),
+        })
+    }
+
+    /// The verdict on `value` from the table, or `compute`'s (then remembered).
+    pub(super) fn families(
+        value: &[u8],
+        shell: bool,
+        compute: impl FnOnce() -> Families,
+    ) -> Families {
+        if value.len() > MAX_LEN {
+            return compute();
+        }
+        let t = table();
+        let hash = t.hasher.hash_one((shell, value));
+        let Some(slot) = t.slots.get(hash as usize % SLOTS) else {
+            return compute();
+        };
+        // A busy slot is not worth waiting for: compute instead.
+        if let Ok(guard) = slot.try_lock()
+            && let Some(s) = guard.as_ref()
+            && s.hash == hash
+            && s.shell == shell
+            && *s.value == *value
+        {
+            return s.found;
+        }
+        let found = compute();
+        if let Ok(mut guard) = slot.try_lock() {
+            *guard = Some(Slot {
+                hash,
+                shell,
+                value: value.into(),
+                found,
+            });
+        }
+        found
+    }
 }
 
 /// What a shell leaves of a word after quote removal and expansion of what expands to nothing:
@@ -470,5 +549,34 @@ fn session_arg(out: &mut Inspection, req: &Request<'_>, location: Location, name
             name: String::from_utf8_lossy(name).into_owned(),
             found,
         });
+    }
+}
+
+#[cfg(test)]
+mod memo_tests {
+    use super::{memo, value_families};
+
+    /// A remembered verdict is the computed one, for the same value and the same `shell`.
+    #[test]
+    fn remembered_verdicts_are_the_computed_ones() {
+        let values: &[(&[u8], bool)] = &[
+            (b"c'a't /e't'c/passwd", true),
+            (b"c'a't /e't'c/passwd", false),
+            (b"1' OR '1'='1", true),
+            (b"Mozilla/5.0 (X11; Linux x86_64)", true),
+            (b"hello", false),
+        ];
+        for _ in 0..2 {
+            for (v, shell) in values {
+                let computed = value_families(v, *shell);
+                let seen = memo::families(v, *shell, || value_families(v, *shell));
+                assert_eq!(seen, computed, "{}", String::from_utf8_lossy(v));
+            }
+        }
+        // `shell` is part of the key: the evasion folding only runs for shell values.
+        assert_ne!(
+            value_families(b"c'a't /e't'c/passwd", true),
+            value_families(b"c'a't /e't'c/passwd", false)
+        );
     }
 }
