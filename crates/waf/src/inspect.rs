@@ -49,15 +49,34 @@ pub struct Inspected {
 /// All inspected values of one request.
 #[derive(Debug, Default)]
 pub struct Inspection {
+    /// The values where something was found (clean values leave no entry).
     pub values: Vec<Inspected>,
+    /// Every family found anywhere: most requests are clean, and every detector rule of the
+    /// managed groups then answers with one bit test.
+    any: Families,
 }
 
 impl Inspection {
     /// The first value at `location` where `family` was found.
     pub fn find(&self, family: Family, locations: &[Location]) -> Option<&Inspected> {
+        if !self.any.has(family) {
+            return None;
+        }
         self.values
             .iter()
             .find(|v| v.found.has(family) && locations.contains(&v.location))
+    }
+
+    fn add(&mut self, location: Location, name: &[u8], found: Families) {
+        if found.0 == 0 {
+            return;
+        }
+        self.any.0 |= found.0;
+        self.values.push(Inspected {
+            location,
+            name: String::from_utf8_lossy(name).into_owned(),
+            found,
+        });
     }
 }
 
@@ -250,11 +269,7 @@ fn push(out: &mut Inspection, location: Location, name: &[u8], value: &[u8], she
     if shell && is_filename_field(name) && dangerous_file().is_match(&decode(value)) {
         found.add(Family::DangerousUpload);
     }
-    out.values.push(Inspected {
-        location,
-        name: String::from_utf8_lossy(name).into_owned(),
-        found,
-    });
+    out.add(location, name, found);
 }
 
 /// Everything found in one raw value that depends on the value alone (not on its name).
@@ -544,11 +559,7 @@ fn session_arg(out: &mut Inspection, req: &Request<'_>, location: Location, name
     if !name.is_empty() && session_name().is_match(name) && offsite_referer(req) {
         let mut found = Families::default();
         found.add(Family::SessionFixation);
-        out.values.push(Inspected {
-            location,
-            name: String::from_utf8_lossy(name).into_owned(),
-            found,
-        });
+        out.add(location, name, found);
     }
 }
 
