@@ -12,9 +12,6 @@ use anyhow::Context;
 use bytes::Bytes;
 use http::{Request, StatusCode};
 use http_body_util::{BodyExt, Full};
-use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::TokioExecutor;
 
 use crate::report::{Metric, Ratio, Report};
 use crate::suite::Ctx;
@@ -68,16 +65,9 @@ fn flood_acl() -> String {
     )
 }
 
-fn distribution(origin: &web::Origin) -> String {
-    format!(
-        "[[distribution.behaviors]]\npath_pattern = \"default\"\norigin = \"{}\"\ncompress = false\n",
-        origin.url()
-    )
-}
-
 pub async fn waf(ctx: &Ctx, report: &mut Report) -> anyhow::Result<()> {
     let origin = web::Origin::start(OBJECT).await?;
-    let dist = distribution(&origin);
+    let dist = origin.distribution();
     // No `[waf]` section: the distribution gets nuvem's default WebACL.
     let launch = procs::Launch {
         manifest: &dist,
@@ -162,16 +152,6 @@ fn expect_op(c: &web::HttpClient, base: &str, path: &str, expect: StatusCode) ->
     })
 }
 
-/// A client whose connections come from `ip` (any 127.0.0.0/8 address is local on Linux).
-fn client_from(ip: Ipv4Addr) -> web::HttpClient {
-    let mut connector = HttpConnector::new();
-    connector.set_nodelay(true);
-    connector.set_local_address(Some(IpAddr::V4(ip)));
-    Client::builder(TokioExecutor::new())
-        .pool_max_idle_per_host(64)
-        .build(connector)
-}
-
 /// Status of one GET (0 when the request failed).
 async fn status(c: &web::HttpClient, url: &str) -> u16 {
     let Ok(req) = Request::get(url)
@@ -194,7 +174,7 @@ async fn flood(ctx: &Ctx, report: &mut Report, origin: &web::Origin) -> anyhow::
     let acl = flood_acl();
     let manifest = format!(
         "{}\n[waf]\nweb_acl = \"flood.json\"\n",
-        distribution(origin)
+        origin.distribution()
     );
     let launch = procs::Launch {
         manifest: &manifest,
@@ -212,7 +192,7 @@ async fn flood(ctx: &Ctx, report: &mut Report, origin: &web::Origin) -> anyhow::
     let start = Instant::now();
 
     // The flooder: `flooders` connections from 127.0.0.2, each sending back to back.
-    let fast = client_from(Ipv4Addr::new(127, 0, 0, 2));
+    let fast = web::client_from(64, Some(IpAddr::V4(Ipv4Addr::new(127, 0, 0, 2))));
     let mut tasks = Vec::new();
     for _ in 0..flooders {
         let (c, url) = (fast.clone(), url.clone());
@@ -226,7 +206,7 @@ async fn flood(ctx: &Ctx, report: &mut Report, origin: &web::Origin) -> anyhow::
         }));
     }
     // The ordinary visitor: 2 requests/s from 127.0.0.3, throughout.
-    let slow = client_from(Ipv4Addr::new(127, 0, 0, 3));
+    let slow = web::client_from(64, Some(IpAddr::V4(Ipv4Addr::new(127, 0, 0, 3))));
     let slow_url = Arc::new(url.clone());
     let visitor = tokio::spawn(async move {
         let mut seen = Vec::new();

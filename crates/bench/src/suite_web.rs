@@ -22,10 +22,7 @@ type Target = (String, String, u32);
 
 pub async fn edge(ctx: &Ctx, report: &mut Report) -> anyhow::Result<()> {
     let origin = web::Origin::start(OBJECT).await?;
-    let distribution = format!(
-        "[[distribution.behaviors]]\npath_pattern = \"default\"\norigin = \"{}\"\ncompress = false\n",
-        origin.url()
-    );
+    let distribution = origin.distribution();
     // The cache against nginx's and Varnish's: no WAF, as they have none.
     let without_waf = format!("{distribution}\n[waf]\nenabled = false\n");
     let launch = procs::Launch {

@@ -25,8 +25,15 @@ pub type HttpClient = Client<HttpConnector, Full<Bytes>>;
 
 /// A client that keeps up to `pool` idle connections per host.
 pub fn client(pool: usize) -> HttpClient {
+    client_from(pool, None)
+}
+
+/// The same client with its connections coming from `local` (any 127.0.0.0/8 address is
+/// local on Linux): how the WAF bench plays two visitors with different IPs.
+pub fn client_from(pool: usize, local: Option<std::net::IpAddr>) -> HttpClient {
     let mut connector = HttpConnector::new();
     connector.set_nodelay(true);
+    connector.set_local_address(local);
     Client::builder(TokioExecutor::new())
         .pool_max_idle_per_host(pool)
         .build(connector)
@@ -177,5 +184,13 @@ impl Origin {
 
     pub fn url(&self) -> String {
         format!("http://{}", self.addr)
+    }
+
+    /// A manifest `[distribution]` whose one behavior caches this origin (no compression).
+    pub fn distribution(&self) -> String {
+        format!(
+            "[[distribution.behaviors]]\npath_pattern = \"default\"\norigin = \"{}\"\ncompress = false\n",
+            self.url()
+        )
     }
 }
