@@ -26,6 +26,8 @@ pub struct Endpoint {
     engine: &'static str,
     /// API Gateway's data plane, for `{apiId}.execute-api.localhost.localstack.cloud` hosts.
     execute_api: Option<Arc<nuvem_gateway::Gateway>>,
+    /// The listeners' limits and counters, shown on `/_nuvem/health`.
+    listeners: Option<Arc<crate::listen::Listeners>>,
 }
 
 /// The protocol of AWS services that nuvem may not provide, so that even a refusal for
@@ -55,7 +57,12 @@ impl Endpoint {
             started: Instant::now(),
             engine,
             execute_api: None,
+            listeners: None,
         }
+    }
+
+    pub fn set_listeners(&mut self, listeners: Arc<crate::listen::Listeners>) {
+        self.listeners = Some(listeners);
     }
 
     /// Serves HTTP APIs on their execute-api host names (anonymous, like API Gateway's
@@ -273,6 +280,7 @@ impl Endpoint {
             "storage": self.engine,
             "services": services,
             "stats": stats,
+            "listeners": self.listeners.as_ref().map(|l| l.health()),
         });
         let mut resp = Response::new(full_body(Bytes::from(body.to_string())));
         resp.headers_mut().insert(
