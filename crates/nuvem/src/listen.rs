@@ -422,7 +422,14 @@ impl Conn {
                     if let Err(e) = r {
                         if let Some(h) = e.downcast_ref::<hyper::Error>() {
                             if h.is_timeout() {
-                                gate.count(Event::HeaderTimeout);
+                                // hyper's head timer also runs while an HTTP/1.1 connection
+                                // waits for its next request: after a first request, that is
+                                // most often an idle keep-alive connection.
+                                gate.count(if state.requests.load(Ordering::Acquire) == 0 {
+                                    Event::HeaderTimeout
+                                } else {
+                                    Event::IdleClosed
+                                });
                             } else if h.is_parse_too_large() {
                                 gate.count(Event::HeadTooLarge);
                             }
