@@ -81,9 +81,12 @@ pub struct LimitsSpec {
     pub min_body_bytes_per_second: Option<u64>,
     /// Default 10.
     pub body_rate_grace_seconds: Option<u64>,
-    /// Request line and headers (HTTP/2: the header list); at least 8192. Default 20480
-    /// (CloudFront's quota).
+    /// Request line and headers at the edge (HTTP/2: the header list); at least 8192.
+    /// Default 20480 (CloudFront's quota).
     pub max_head_bytes: Option<usize>,
+    /// The same on the AWS endpoint. Default 65536: HTTP/1.1 bodies are read through a
+    /// buffer of this size, and S3 uploads go faster with a bigger one.
+    pub api_max_head_bytes: Option<usize>,
     /// Open connections from one IP to the edge (all locations together). Default 256.
     pub max_connections_per_ip: Option<usize>,
     /// Open connections to the edge. Default: derived from the file-descriptor limit.
@@ -140,10 +143,16 @@ impl LimitsSpec {
         let edge_max = positive(self.max_connections, "max_connections")?.unwrap_or_else(|| {
             (nofile.saturating_sub(reserve).saturating_sub(api_max) / 2).max(64)
         });
-        let max_head = self.max_head_bytes.unwrap_or(20_480);
-        if max_head < 8192 {
-            bail!("at `server.limits.max_head_bytes`: at least 8192 (hyper's smallest buffer)");
-        }
+        let head = |v: Option<usize>, default: usize, key: &str| -> anyhow::Result<usize> {
+            match v.unwrap_or(default) {
+                n if n < 8192 => {
+                    bail!("at `server.limits.{key}`: at least 8192 (hyper's smallest buffer)")
+                }
+                n => Ok(n),
+            }
+        };
+        let max_head = head(self.max_head_bytes, 20_480, "max_head_bytes")?;
+        let api_max_head = head(self.api_max_head_bytes, 65_536, "api_max_head_bytes")?;
         let base = nuvem_waf::shield::Limits {
             header_read_timeout: secs(
                 self.header_read_timeout_seconds,
@@ -177,6 +186,7 @@ impl LimitsSpec {
             )?
             .unwrap_or(api_max),
             accepts_per_ip_per_sec: 0,
+            max_head_bytes: api_max_head,
             ..base
         };
         Ok(ListenerLimits { edge, api })
@@ -553,6 +563,7 @@ mod tests {
         assert_eq!(l.api.max_connections_per_ip, 128);
         assert_eq!(l.edge.header_read_timeout, Duration::from_secs(10));
         assert_eq!(l.edge.max_head_bytes, 20_480);
+        assert_eq!(l.api.max_head_bytes, 65_536);
         // A raised limit.
         let l = spec.resolve(1 << 20).unwrap();
         assert_eq!(l.api.max_connections, 1024);

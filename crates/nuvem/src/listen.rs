@@ -102,7 +102,8 @@ fn builder(l: &Limits) -> auto::Builder<TokioExecutor> {
         .timer(TokioTimer::new())
         .header_read_timeout(l.header_read_timeout)
         // hyper-util exposes no head size for HTTP/1, but a head must fit in the read
-        // buffer: over it, hyper answers 431 and closes.
+        // buffer: over it, hyper answers 431 and closes. Bodies are read through the same
+        // buffer, hence the AWS endpoint's bigger default (fewer reads per upload).
         .max_buf_size(l.max_head_bytes.max(8192));
     b.http2()
         .timer(TokioTimer::new())

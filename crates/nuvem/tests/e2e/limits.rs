@@ -289,7 +289,7 @@ async fn issue_15_oversize_head_and_duplicate_host_are_refused() {
     for url in [&nuvem.api_url, &nuvem.edge_url] {
         let big = format!(
             "GET / HTTP/1.1\r\nHost: localhost\r\nX-Big: {}\r\n\r\n",
-            "a".repeat(40_000)
+            "a".repeat(70_000)
         );
         let resp = exchange(url, big.as_bytes()).await;
         assert!(resp.starts_with("HTTP/1.1 431"), "{url}: {resp}");
