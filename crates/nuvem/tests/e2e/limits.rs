@@ -310,3 +310,60 @@ async fn issue_15_oversize_head_and_duplicate_host_are_refused() {
         assert_eq!(h["listeners"][group]["head_too_large"], 1, "{h:#}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn issue_15_idle_http2_connections_and_stalled_tls_handshakes_are_closed() {
+    let mut nuvem = Nuvem::start_with(
+        BIN,
+        Options {
+            manifest: Some(
+                "[server.limits]\nheader_read_timeout_seconds = 1\nkeep_alive_idle_seconds = 1\n"
+                    .into(),
+            ),
+            tls: true,
+        },
+    );
+    // An HTTP/2 (cleartext, prior knowledge) client is served, then its idle connection is
+    // closed.
+    // reqwest wants a TLS configuration even for cleartext.
+    let tls = rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
+        rustls::crypto::aws_lc_rs::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_root_certificates(rustls::RootCertStore::empty())
+    .with_no_client_auth();
+    let h2 = reqwest::Client::builder()
+        .use_preconfigured_tls(tls)
+        .http2_prior_knowledge()
+        .build()
+        .unwrap();
+    let resp = h2
+        .get(format!("{}/_nuvem/health", nuvem.api_url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.version(), http::Version::HTTP_2);
+    assert_eq!(resp.status(), 200);
+    wait_for(&nuvem, "api", "idle_closed", 1).await;
+    // The client reconnects as if nothing happened.
+    let resp = h2
+        .get(format!("{}/_nuvem/health", nuvem.api_url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+
+    // TLS: connections that never start their handshake are closed after the header timeout.
+    let tls_url = nuvem.api_tls_url.clone().expect("a TLS endpoint");
+    let plain = tls_url.replace("https://", "http://");
+    let mut silent = tokio::task::JoinSet::new();
+    for _ in 0..10 {
+        silent.spawn(closed_by_server(connect_from("127.0.0.2", &plain).await));
+    }
+    while let Some(closed) = silent.join_next().await {
+        assert!(closed.unwrap(), "a stalled TLS handshake was closed");
+    }
+    wait_for(&nuvem, "api", "header_timeout", 10).await;
+    assert!(nuvem.terminate().success());
+}
