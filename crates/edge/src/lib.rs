@@ -19,6 +19,7 @@ mod distribution;
 mod edge;
 mod entry;
 mod error;
+mod fills;
 mod freshness;
 mod guard;
 mod invalidation;

@@ -349,6 +349,59 @@ fn unsafe_methods_invalidate() {
     });
 }
 
+/// A write spoils the fills of the paths it names, and only those: 25 parallel fills of
+/// other paths, with writes arriving while they are in flight, are all stored.
+#[test]
+fn writes_elsewhere_leave_fills_in_flight_stored() {
+    let rt = runtime();
+    rt.block_on(async {
+        let o = TestOrigin::start().await;
+        let slow = std::time::Duration::from_millis(400);
+        for i in 0..25 {
+            o.set(
+                &format!("/media/{i}"),
+                Reply::ok(&[("cache-control", "max-age=600")], "img").delayed(slow),
+            );
+        }
+        o.set("/api/items/1", Reply::ok(&[("cache-control", "max-age=600")], "v1").delayed(slow));
+        o.set("/api/items", Reply::status(201, &[("location", "/api/items/1")], "created"));
+        o.set("/api/other", Reply::status(200, &[], "ok"));
+        let toml = simple("allowed_methods = [\"GET\", \"HEAD\", \"OPTIONS\", \"PUT\", \"POST\", \"PATCH\", \"DELETE\"]")
+            + "[[locations]]\nname = \"A\"\n[[locations]]\nname = \"B\"\n";
+        let e = edge(&toml, &o.url);
+        let mut fills = Vec::new();
+        for i in 0..25 {
+            let e = e.clone();
+            fills.push(tokio::spawn(async move {
+                send(&e, i % 2, "GET", &format!("/media/{i}"), &[]).await
+            }));
+        }
+        let e2 = e.clone();
+        let item = tokio::spawn(async move { send(&e2, 0, "GET", "/api/items/1", &[]).await });
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        // Writes while the fills wait on the origin: to an unrelated path, and one whose
+        // Location names /api/items/1.
+        for _ in 0..5 {
+            assert_eq!(send_body(&e, 0, "POST", "/api/other", &[], "x").await.status, 200);
+        }
+        assert_eq!(send_body(&e, 1, "POST", "/api/items", &[], "x").await.status, 201);
+        for f in fills {
+            assert_eq!(f.await.unwrap().x_cache(), "Miss");
+        }
+        assert_eq!(item.await.unwrap().x_cache(), "Miss");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        // Asked at the other location: the regional tier stored every fill.
+        for i in 0..25 {
+            let got = send(&e, (i + 1) % 2, "GET", &format!("/media/{i}"), &[]).await;
+            assert_eq!(got.x_cache(), "Hit", "/media/{i} was stored");
+            assert_eq!(o.hits(&format!("/media/{i}")), 1);
+        }
+        // The fill of the path the write named was spoiled: fetched again.
+        assert_eq!(send(&e, 0, "GET", "/api/items/1", &[]).await.x_cache(), "Miss");
+        assert_eq!(o.hits("/api/items/1"), 2);
+    });
+}
+
 #[test]
 fn custom_errors() {
     let rt = runtime();
