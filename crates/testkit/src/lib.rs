@@ -213,3 +213,38 @@ impl Drop for Nuvem {
         self.kill();
     }
 }
+
+/// What a test does when an external tool it needs (boto3, the AWS CLI, Chromium, ...) is
+/// missing: under `NUVEM_TEST_STRICT=1` (set by `scripts/test`, which installs them, and so
+/// by CI) it fails; otherwise it says it skipped, and the caller returns.
+#[track_caller]
+pub fn missing_tool(test: &str, what: &str) {
+    if std::env::var("NUVEM_TEST_STRICT").is_ok_and(|v| v == "1") {
+        panic!("{test}: {what} — NUVEM_TEST_STRICT=1 makes a missing tool a failure");
+    }
+    eprintln!("SKIPPED {test}: {what}");
+}
+
+/// The headers that sign a body-less request to `url` with the test credentials (SigV4,
+/// like aws-sdk-rust): for nuvem's own paths that answer more to a signed caller, such as the
+/// counters on `/_nuvem/health`.
+pub fn sigv4_headers(method: &str, url: &str) -> Vec<(String, String)> {
+    use aws_sigv4::http_request::{SignableBody, SignableRequest, SigningSettings, sign};
+    let identity = Credentials::new("test", "test", None, None, "testkit").into();
+    let params = aws_sigv4::sign::v4::SigningParams::builder()
+        .identity(&identity)
+        .region("us-east-1")
+        .name("s3")
+        .time(std::time::SystemTime::now())
+        .settings(SigningSettings::default())
+        .build()
+        .expect("signing params")
+        .into();
+    let signable = SignableRequest::new(method, url, std::iter::empty(), SignableBody::Bytes(b""))
+        .expect("signable request");
+    let (instructions, _) = sign(signable, &params).expect("sign").into_parts();
+    instructions
+        .headers()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}

@@ -360,7 +360,10 @@ fn dynamo_boto3() {
         .args(["-c", "import boto3"])
         .output();
     if !probe.is_ok_and(|o| o.status.success()) {
-        eprintln!("SKIPPED dynamo_boto3: python3 with boto3 is not available (pip install boto3)");
+        nuvem_testkit::missing_tool(
+            "dynamo_boto3",
+            "python3 with boto3 is not available (pip install boto3)",
+        );
         return;
     }
     let nuvem = Nuvem::start(BIN);

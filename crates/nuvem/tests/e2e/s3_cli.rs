@@ -84,8 +84,9 @@ fn tree(dir: &Path) -> Vec<(String, Vec<u8>)> {
 #[test]
 fn aws_cli_cp_sync_ls_and_s3api() {
     if !have("aws", &["--version"]) {
-        eprintln!(
-            "SKIPPED aws_cli_cp_sync_ls_and_s3api: the AWS CLI is not installed (pip install awscli)"
+        nuvem_testkit::missing_tool(
+            "aws_cli_cp_sync_ls_and_s3api",
+            "the AWS CLI is not installed (pip install awscli)",
         );
         return;
     }
@@ -241,7 +242,10 @@ fn aws_cli_cp_sync_ls_and_s3api() {
 #[test]
 fn s3_boto3() {
     if !have("python3", &["-c", "import boto3"]) {
-        eprintln!("SKIPPED s3_boto3: python3 with boto3 is not available (pip install boto3)");
+        nuvem_testkit::missing_tool(
+            "s3_boto3",
+            "python3 with boto3 is not available (pip install boto3)",
+        );
         return;
     }
     let nuvem = Nuvem::start(BIN);
