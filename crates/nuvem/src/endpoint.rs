@@ -7,6 +7,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Instant, SystemTime};
 
 use bytes::Bytes;
@@ -26,6 +27,8 @@ pub struct Endpoint {
     engine: &'static str,
     /// API Gateway's data plane, for `{apiId}.execute-api.localhost.localstack.cloud` hosts.
     execute_api: Option<Arc<nuvem_gateway::Gateway>>,
+    /// Set once `up` has applied the manifest: until then health answers `starting` (503).
+    ready: AtomicBool,
 }
 
 /// The protocol of AWS services that nuvem may not provide, so that even a refusal for
@@ -55,7 +58,13 @@ impl Endpoint {
             started: Instant::now(),
             engine,
             execute_api: None,
+            ready: AtomicBool::new(false),
         }
+    }
+
+    /// Called by `up` once the manifest is applied: health turns from `starting` to `ok`.
+    pub fn set_ready(&self) {
+        self.ready.store(true, Ordering::SeqCst);
     }
 
     /// Serves HTTP APIs on their execute-api host names (anonymous, like API Gateway's
@@ -101,7 +110,7 @@ impl Endpoint {
         }
         let (parts, body) = req.into_parts();
         if parts.uri.path() == "/_nuvem/health" && parts.method == http::Method::GET {
-            return self.health();
+            return self.health(self.health_detail_allowed(&parts));
         }
         // A CORS preflight carries no credentials: browsers send it unsigned, to the very URL
         // of the request it asks about, a presigned URL's signature query included
@@ -250,7 +259,27 @@ impl Endpoint {
             .await
     }
 
-    fn health(&self) -> Response<Body> {
+    /// Whether a health request may see the details (function names, per-route metrics,
+    /// counters): only a caller whose SigV4 signature verifies with a known key. Anonymous
+    /// callers (a load balancer) get the status, version, uptime and per-service state.
+    fn health_detail_allowed(&self, parts: &http::request::Parts) -> bool {
+        let Ok(Some(signed)) = sigv4::parse(parts) else {
+            return false;
+        };
+        let hash = match parts.headers.get("x-amz-content-sha256") {
+            Some(v) => match v.to_str() {
+                Ok(v) => v.to_string(),
+                Err(_) => return false,
+            },
+            None if signed.is_presigned() => sigv4::UNSIGNED_PAYLOAD.to_string(),
+            None => sigv4::sha256_hex(b""),
+        };
+        sigv4::verify(parts, &signed, &hash, &self.keyring, SystemTime::now()).is_ok()
+    }
+
+    /// `/_nuvem/health`: 503 `starting` until the manifest is applied, then 200 `ok`.
+    fn health(&self, detail: bool) -> Response<Body> {
+        let ready = self.ready.load(Ordering::SeqCst);
         let services: serde_json::Map<String, serde_json::Value> = self
             .services
             .iter()
@@ -261,20 +290,29 @@ impl Endpoint {
                 )
             })
             .collect();
-        let stats: serde_json::Map<String, serde_json::Value> = self
-            .services
-            .iter()
-            .filter_map(|(name, s)| Some((name.to_string(), s.stats()?)))
-            .collect();
-        let body = serde_json::json!({
-            "status": "ok",
+        let mut body = serde_json::json!({
+            "status": if ready { "ok" } else { "starting" },
             "version": env!("CARGO_PKG_VERSION"),
             "uptime_seconds": self.started.elapsed().as_secs(),
             "storage": self.engine,
             "services": services,
-            "stats": stats,
         });
+        if detail {
+            let stats: serde_json::Map<String, serde_json::Value> = self
+                .services
+                .iter()
+                .filter_map(|(name, s)| Some((name.to_string(), s.stats()?)))
+                .collect();
+            body["stats"] = serde_json::Value::Object(stats);
+        }
         let mut resp = Response::new(full_body(Bytes::from(body.to_string())));
+        if !ready {
+            *resp.status_mut() = StatusCode::SERVICE_UNAVAILABLE;
+            resp.headers_mut().insert(
+                http::header::RETRY_AFTER,
+                http::HeaderValue::from_static("1"),
+            );
+        }
         resp.headers_mut().insert(
             http::header::CONTENT_TYPE,
             http::HeaderValue::from_static("application/json"),

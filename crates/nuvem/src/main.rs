@@ -210,6 +210,7 @@ async fn run(config: Config, source: String, started: Instant) -> anyhow::Result
 
     services::apply_manifest(&config, &services)?;
     services::apply_buckets(&config, &services).await?;
+    endpoint.set_ready();
 
     // What a person (and the testkit, which reads these lines) needs to know.
     println!("nuvem {} — manifest: {source}", env!("CARGO_PKG_VERSION"));
