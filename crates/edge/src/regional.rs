@@ -469,13 +469,60 @@ const NOT_FORWARDED: [header::HeaderName; 10] = [
     header::PRAGMA,
 ];
 
+/// The viewer's headers a cacheable origin request carries: those of the cache key and of
+/// the origin request policy, with only the cookies either names (CloudFront's rule, so that
+/// a response personalised by one viewer's cookie or header never lands under a key that
+/// other viewers share).
+fn forwarded_headers(viewer: &HeaderMap, policy: &crate::distribution::CachePolicy) -> HeaderMap {
+    let mut out = HeaderMap::new();
+    for (name, value) in viewer {
+        if *name == header::COOKIE || !policy.forwards_header(name) {
+            continue;
+        }
+        out.append(name.clone(), value.clone());
+    }
+    let cookies: Vec<&str> = viewer
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .map(str::trim)
+        .filter(|c| !c.is_empty())
+        .filter(|c| policy.forwards_cookie(c.split_once('=').map_or(*c, |(n, _)| n)))
+        .collect();
+    if !cookies.is_empty()
+        && let Ok(v) = HeaderValue::from_str(&cookies.join("; "))
+    {
+        out.insert(header::COOKIE, v);
+    }
+    strip_hop_by_hop(&mut out);
+    for h in NOT_FORWARDED {
+        out.remove(h);
+    }
+    out
+}
+
+/// The path and query a cacheable origin request carries: only the query strings that the
+/// cache key or the origin request policy name, in the viewer's order.
+fn forwarded_path_and_query(pq: &str, policy: &crate::distribution::CachePolicy) -> String {
+    let Some((path, query)) = pq.split_once('?') else {
+        return pq.to_string();
+    };
+    let kept: Vec<&str> = query
+        .split('&')
+        .filter(|p| !p.is_empty())
+        .filter(|p| policy.forwards_query(p.split_once('=').map_or(*p, |(n, _)| n)))
+        .collect();
+    if kept.is_empty() {
+        path.to_string()
+    } else {
+        format!("{path}?{}", kept.join("&"))
+    }
+}
+
 /// One GET to the origin, conditional on `validators` when revalidating.
 async fn fetch(req: &FetchReq, validators: Option<&Entry>) -> Result<Response<Body>, Error> {
-    let mut headers = req.headers.clone();
-    strip_hop_by_hop(&mut headers);
-    for h in NOT_FORWARDED {
-        headers.remove(h);
-    }
+    let mut headers = forwarded_headers(&req.headers, &req.policy);
     headers.insert(
         header::ACCEPT_ENCODING,
         HeaderValue::from_static("identity"),
@@ -491,8 +538,7 @@ async fn fetch(req: &FetchReq, validators: Option<&Entry>) -> Result<Response<Bo
     }
     let mut r = Request::new(empty_body());
     *r.method_mut() = Method::GET;
-    *r.uri_mut() = req
-        .path_and_query
+    *r.uri_mut() = forwarded_path_and_query(&req.path_and_query, &req.policy)
         .parse()
         .map_err(|e| Error::OriginProtocol(format!("bad path: {e}")))?;
     *r.headers_mut() = headers;
