@@ -19,5 +19,6 @@ mod s3_browser;
 mod s3_cli;
 mod s3_crash;
 mod s3_errors;
+mod s3_limits;
 mod s3_multipart;
 mod waf_api;
