@@ -72,7 +72,12 @@ pub(crate) async fn complete(mut resp: Response<Body>, cx: &ErrorContext<'_>) ->
     let bytes = bytes::Bytes::from(buf);
     let text = std::str::from_utf8(&bytes).unwrap_or("");
     let parsed = ErrorXml::parse(text);
-    if status.is_server_error() {
+    if status == StatusCode::NOT_IMPLEMENTED {
+        // Asking for an operation nuvem does not have is not a fault of nuvem's: one INFO
+        // line says which, ERROR stays for nuvem's own failures.
+        let what = parsed.as_ref().and_then(|p| p.message).unwrap_or("");
+        tracing::info!(%status, what, "s3 operation not implemented");
+    } else if status.is_server_error() {
         tracing::error!(%status, code = ?parsed.as_ref().map(|p| p.code), "s3 request failed");
     } else {
         tracing::debug!(%status, code = ?parsed.as_ref().map(|p| p.code), "s3 client error");

@@ -11,6 +11,7 @@ mod functions_runtimes;
 mod gateway;
 mod gateway_guard;
 mod gateway_import;
+mod logs;
 mod manifest;
 mod meusite;
 mod meusite_browser;
