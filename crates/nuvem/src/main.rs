@@ -100,11 +100,11 @@ fn main() -> std::process::ExitCode {
 fn init_logging(filter: Option<&str>, format: LogFormat) {
     use tracing_subscriber::EnvFilter;
     let filter = match filter {
-        Some(f) => EnvFilter::new(f),
-        // s3s logs every rejected request, client errors included, at ERROR; nuvem-s3 logs
-        // S3 server errors itself (and client errors at debug), so s3s's own lines are off.
-        None => EnvFilter::try_from_default_env()
-            .unwrap_or_else(|_| EnvFilter::new("warn,nuvem=info,s3s=off")),
+        Some(f) => EnvFilter::new(without_s3s(f)),
+        None => std::env::var("RUST_LOG")
+            .ok()
+            .and_then(|f| EnvFilter::try_new(without_s3s(&f)).ok())
+            .unwrap_or_else(|| EnvFilter::new("warn,nuvem=info,s3s=off")),
     };
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
@@ -112,6 +112,17 @@ fn init_logging(filter: Option<&str>, format: LogFormat) {
     match format {
         LogFormat::Human => builder.init(),
         LogFormat::Json => builder.json().init(),
+    }
+}
+
+/// A filter with `s3s=off` added unless it names s3s itself: s3s logs every rejected request,
+/// client errors included, at ERROR and in two lines, while nuvem-s3 logs each S3 failure once
+/// (server errors at ERROR, an unimplemented operation at INFO, client errors at DEBUG).
+fn without_s3s(filter: &str) -> String {
+    if filter.split(',').any(|d| d.trim().starts_with("s3s")) {
+        filter.to_string()
+    } else {
+        format!("{filter},s3s=off")
     }
 }
 

@@ -58,6 +58,12 @@ pub enum Error {
     InvalidArgument(String),
     #[error("{0}")]
     InvalidRequest(String),
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("{0}")]
+    InvalidTag(String),
+    #[error("Your metadata headers exceed the maximum allowed metadata size.")]
+    MetadataTooLarge,
     #[error(
         "The XML you provided was not well-formed or did not validate against our published schema."
     )]
@@ -107,6 +113,9 @@ impl Error {
             Self::MissingContentLength => "MissingContentLength",
             Self::InvalidArgument(_) => "InvalidArgument",
             Self::InvalidRequest(_) => "InvalidRequest",
+            Self::BadRequest(_) => "BadRequest",
+            Self::InvalidTag(_) => "InvalidTag",
+            Self::MetadataTooLarge => "MetadataTooLarge",
             Self::MalformedXml => "MalformedXML",
             Self::MalformedPolicy(_) => "MalformedPolicy",
             Self::AccessDenied => "AccessDenied",

@@ -174,7 +174,12 @@ impl S3Service {
             }
             Err(e) => {
                 tracing::error!(error = ?e, "s3 protocol layer failed");
-                AwsError::internal().to_response(Protocol::RestXml, &req.request_id)
+                let mut resp = AwsError::internal().to_response(Protocol::RestXml, &req.request_id);
+                resp.headers_mut().insert(
+                    error_body::CAUSE_LOGGED,
+                    http::HeaderValue::from_static("1"),
+                );
+                resp
             }
         }
     }
