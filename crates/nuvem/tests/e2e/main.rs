@@ -20,4 +20,5 @@ mod s3_cli;
 mod s3_crash;
 mod s3_errors;
 mod s3_multipart;
+mod startup;
 mod waf_api;
