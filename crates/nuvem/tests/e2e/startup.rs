@@ -3,7 +3,7 @@
 //! many unreferenced blobs takes `nuvem repair --yes`; a damaged blob is an InternalError,
 //! never a 200 cut short.
 
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Write as _};
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus, Stdio};
 use std::sync::mpsc;
@@ -317,5 +317,60 @@ async fn issue_15_truncated_blob_is_an_internal_error_not_a_cut_200() {
         assert_eq!(status, Some(500), "range {range:?}");
         let code = err.into_service_error().meta().code().map(str::to_string);
         assert_eq!(code.as_deref(), Some("InternalError"), "range {range:?}");
+    }
+}
+
+#[tokio::test]
+async fn issue_15_truncated_blob_through_the_edge_is_not_a_200() {
+    let manifest = r#"
+[[buckets]]
+name = "site"
+
+[distribution]
+
+[[distribution.behaviors]]
+path_pattern = "default"
+origin = "bucket:site"
+"#;
+    let nuvem = Nuvem::start_with(
+        BIN,
+        nuvem_testkit::Options {
+            manifest: Some(manifest.into()),
+            ..Default::default()
+        },
+    );
+    nuvem
+        .s3()
+        .put_object()
+        .bucket("site")
+        .key("big.bin")
+        .body(ByteStream::from(vec![42u8; 300_000]))
+        .send()
+        .await
+        .unwrap();
+    let [blob] = &blobs(nuvem.dir())[..] else {
+        panic!("one blob expected");
+    };
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(blob)
+        .unwrap()
+        .set_len(100_000)
+        .unwrap();
+    // Raw HTTP/1.1, to see exactly the status line the visitor's connection is given.
+    let addr = nuvem.edge_url.trim_start_matches("http://").to_string();
+    for range in ["", "Range: bytes=0-99\r\n"] {
+        let mut conn = std::net::TcpStream::connect(&addr).unwrap();
+        conn.set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        write!(
+            conn,
+            "GET /big.bin HTTP/1.1\r\nHost: {addr}\r\nUser-Agent: nuvem-e2e\r\n{range}Connection: close\r\n\r\n"
+        )
+        .unwrap();
+        let mut status = String::new();
+        BufReader::new(conn).read_line(&mut status).unwrap();
+        let code: u16 = status.split_whitespace().nth(1).unwrap().parse().unwrap();
+        assert!((500..600).contains(&code), "{range:?}: {status}");
     }
 }
