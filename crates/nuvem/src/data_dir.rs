@@ -35,9 +35,6 @@ pub fn open_store(data_dir: &Path, durability: Durability) -> anyhow::Result<Sto
     let dir = store_dir(data_dir);
     let on_disk = FjallEngine::on_disk(&dir)
         .with_context(|| format!("looking at the store in {}", dir.display()))?;
-    let blobs = BlobDir::scan(&s3_dir(data_dir))
-        .with_context(|| format!("looking at the blobs in {}", s3_dir(data_dir).display()))?
-        .len();
     let marker = data_dir.join(MARKER).exists();
     let what = match on_disk {
         OnDisk::Missing => Some("is missing"),
@@ -45,10 +42,11 @@ pub fn open_store(data_dir: &Path, durability: Durability) -> anyhow::Result<Sto
         OnDisk::Unrecognized => Some("holds files but no store (its `version` marker is gone)"),
         OnDisk::Present => None,
     };
-    if let Some(what) = what
-        && (blobs > 0 || marker)
-    {
-        bail!(refusal(data_dir, what, blobs));
+    if let Some(what) = what {
+        let blobs = count_blobs(data_dir)?;
+        if blobs > 0 || marker {
+            bail!(refusal(data_dir, what, blobs));
+        }
     }
     let engine = FjallEngine::open(&dir, durability).map_err(|e| {
         anyhow::anyhow!(
@@ -62,13 +60,48 @@ pub fn open_store(data_dir: &Path, durability: Durability) -> anyhow::Result<Sto
         )
     })?;
     let store = Store::new(engine);
-    if blobs > 0 && store.is_empty().context("reading the store")? {
-        bail!(refusal(data_dir, "holds nothing", blobs));
+    // A store that opened but holds nothing at all, beside blobs, lost its data too.
+    if store.is_empty().context("reading the store")? {
+        let blobs = count_blobs(data_dir)?;
+        if blobs > 0 {
+            bail!(refusal(data_dir, "holds nothing", blobs));
+        }
     }
     if !marker {
         write_marker(data_dir)?;
     }
     Ok(store)
+}
+
+fn count_blobs(data_dir: &Path) -> anyhow::Result<usize> {
+    let s3 = s3_dir(data_dir);
+    let files =
+        BlobDir::scan(&s3).with_context(|| format!("looking at the blobs in {}", s3.display()))?;
+    Ok(files.len())
+}
+
+/// Takes the data dir's lock for as long as the returned file is open: one nuvem per data dir,
+/// and `nuvem repair` never beside a running nuvem (whose blobs in flight are unreferenced
+/// until their commit).
+pub fn lock(data_dir: &Path) -> anyhow::Result<std::fs::File> {
+    let path = data_dir.join("nuvem.lock");
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .with_context(|| format!("opening {}", path.display()))?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => bail!(
+            "another nuvem is using the data dir {} (it holds {}); stop it first",
+            data_dir.display(),
+            path.display()
+        ),
+        Err(std::fs::TryLockError::Error(e)) => {
+            Err(e).with_context(|| format!("locking {}", path.display()))
+        }
+    }
 }
 
 fn refusal(data_dir: &Path, what: &str, blobs: usize) -> String {
@@ -127,6 +160,7 @@ pub fn repair(data_dir: &Path, durability: Durability, yes: bool) -> anyhow::Res
     if !data_dir.is_dir() {
         bail!("no data dir at {}", data_dir.display());
     }
+    let _lock = lock(data_dir)?;
     let dir = store_dir(data_dir);
     let on_disk = FjallEngine::on_disk(&dir)
         .with_context(|| format!("looking at the store in {}", dir.display()))?;

@@ -196,6 +196,7 @@ async fn run(config: Config, source: String, started: Instant) -> anyhow::Result
     let shutdown = shutdown_signal()?;
     std::fs::create_dir_all(&config.data_dir)
         .with_context(|| format!("creating data dir {}", config.data_dir.display()))?;
+    let _lock = data_dir::lock(&config.data_dir)?;
     let store = data_dir::open_store(&config.data_dir, config.durability)?;
 
     let mut endpoint = endpoint::Endpoint::new(config.keyring.clone(), store.engine_name());

@@ -374,3 +374,27 @@ origin = "bucket:site"
         assert!((500..600).contains(&code), "{range:?}: {status}");
     }
 }
+
+#[tokio::test]
+async fn issue_15_repair_and_a_second_up_refuse_a_data_dir_in_use() {
+    let nuvem = Nuvem::start(BIN);
+    let c = nuvem.s3();
+    c.create_bucket().bucket("bkt").send().await.unwrap();
+    let fan = nuvem.dir().join("data/s3/blobs/zz");
+    std::fs::create_dir_all(&fan).unwrap();
+    std::fs::write(fan.join(format!("zz{:030}", 1)), b"in flight").unwrap();
+
+    let (ok, _, err) = repair(nuvem.dir(), true);
+    assert!(!ok);
+    assert!(err.contains("another nuvem is using the data dir"), "{err}");
+    assert_eq!(blobs(nuvem.dir()).len(), 1, "repair deleted a blob in use");
+
+    let Up::Exited { status, stderr } = up(nuvem.dir()) else {
+        panic!("a second nuvem started on the same data dir");
+    };
+    assert!(!status.success());
+    assert!(
+        stderr.contains("another nuvem is using the data dir"),
+        "{stderr}"
+    );
+}
