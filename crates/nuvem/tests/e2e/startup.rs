@@ -173,6 +173,28 @@ async fn issue_15_store_emptied_refuses_to_start() {
 }
 
 #[tokio::test]
+async fn issue_15_unreadable_store_refuses_to_start() {
+    let nuvem = with_objects(3).await;
+    let root = nuvem.dir().to_path_buf();
+    let before = blobs(&root);
+    let version = root.join("data/store/version");
+    let original = std::fs::read(&version).unwrap();
+
+    std::fs::write(&version, b"not a fjall marker").unwrap();
+    check_refused(&root, up(&root), "is unreadable");
+    assert_eq!(blobs(&root), before, "a blob was deleted");
+
+    std::fs::remove_file(&version).unwrap();
+    check_refused(&root, up(&root), "holds files but no store");
+    assert_eq!(blobs(&root), before, "a blob was deleted");
+
+    // Put back, the same store serves its objects again.
+    std::fs::write(&version, original).unwrap();
+    assert!(matches!(up(&root), Up::Ready { .. }));
+    assert_eq!(blobs(&root), before);
+}
+
+#[tokio::test]
 async fn issue_15_store_removed_without_blobs_refuses_to_start() {
     // Tables only, no blobs: the data dir's own record says a store was there.
     let mut nuvem = Nuvem::start(BIN);
