@@ -27,6 +27,7 @@ Examples:
   nuvem up --manifest site/nuvem.toml        serve your own project
   nuvem up --api-addr 127.0.0.1:0            pick free ports (printed at start)
   nuvem init mysite                          start your own site from the example
+  nuvem repair --data-dir .nuvem             list blobs no store refers to (--yes deletes them)
   aws --endpoint-url http://127.0.0.1:4566 dynamodb list-tables
       (credentials: access key `test`, secret `test`, unless the manifest says otherwise)";
 
