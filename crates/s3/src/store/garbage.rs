@@ -105,8 +105,8 @@ pub(crate) fn collect(store: &Store, root: &Path, limit: usize) -> Result<Report
         limit,
         blobs = %root.join("blobs").display(),
         "{} blob files are not referenced by the store ({why}): the store may have recovered \
-         to an earlier point than its blobs (a truncated or lost journal). Nothing was deleted; \
-         objects written after that point are missing. Restore the store from a backup, or run \
+         to an earlier point than its blobs (a truncated or lost journal: objects written after \
+         that point are missing), or a crash interrupted a large delete. Nothing was deleted. Restore the store from a backup, or run \
          `nuvem repair` to list these blobs and `nuvem repair --yes` to delete them",
         orphans.len(),
     );
