@@ -196,16 +196,9 @@ impl BlobDir {
         len: u64,
     ) -> Result<Segment, Error> {
         let path = self.path(id);
-        let mut file = match tokio::fs::File::open(&path).await {
-            Ok(f) => f,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                return Err(Error::BlobDamaged {
-                    blob: id.to_string(),
-                    problem: "the blob file is missing".into(),
-                });
-            }
-            Err(e) => return Err(e.into()),
-        };
+        // A missing file is an I/O error here: the caller tells a lost blob from one an
+        // overwrite or delete removed since it read the metadata.
+        let mut file = tokio::fs::File::open(&path).await?;
         let found = file.metadata().await?.len();
         if found != expected_len {
             return Err(Error::BlobDamaged {

@@ -213,28 +213,37 @@ impl ObjectStore {
     {
         match self.open_segments(meta, start, end).await {
             Ok(segments) => Ok(stream_segments(segments)),
-            Err(e) => {
-                if let Error::BlobDamaged { blob, problem } = &e {
-                    tracing::error!(
-                        bucket,
-                        key,
-                        blob = %blob,
-                        problem = %problem,
-                        "OBJECT DATA DAMAGED: refusing to serve it (InternalError); restore the \
-                         object from a backup or overwrite it"
-                    );
+            Err((blob, Error::Io(e))) if e.kind() == std::io::ErrorKind::NotFound => {
+                // Blobs are removed after the commit that drops them: a concurrent overwrite
+                // or delete explains a missing file only if the object no longer uses it.
+                let still_used = self
+                    .head_object(bucket, key)
+                    .is_ok_and(|now| now.blobs.iter().any(|b| b.id == blob));
+                if !still_used {
+                    tracing::warn!(bucket, key, "object changed while it was being opened");
+                    return Err(Error::Io(e));
                 }
-                Err(e)
+                Err(damaged(
+                    bucket,
+                    key,
+                    blob,
+                    "the blob file is missing".into(),
+                ))
             }
+            Err((blob, Error::BlobDamaged { problem, .. })) => {
+                Err(damaged(bucket, key, blob, problem))
+            }
+            Err((_, e)) => Err(e),
         }
     }
 
+    /// Opens the segments of `start..end`; an error comes with the id of the blob it concerns.
     async fn open_segments(
         &self,
         meta: &ObjectMeta,
         start: u64,
         end: u64,
-    ) -> Result<Vec<Segment>, Error> {
+    ) -> Result<Vec<Segment>, (String, Error)> {
         let mut segments: Vec<Segment> = Vec::new();
         let mut offset = 0u64;
         for b in &meta.blobs {
@@ -245,7 +254,12 @@ impl ObjectStore {
             }
             let from = start.max(b_start) - b_start;
             let to = end.min(b_end) - b_start;
-            segments.push(self.blobs.open_range(&b.id, b.len, from, to - from).await?);
+            let segment = self
+                .blobs
+                .open_range(&b.id, b.len, from, to - from)
+                .await
+                .map_err(|e| (b.id.clone(), e))?;
+            segments.push(segment);
         }
         Ok(segments)
     }
@@ -360,4 +374,18 @@ impl ObjectStore {
             events.notify(&event);
         }
     }
+}
+
+/// The error for an object whose data is not what was written, logged loudly: the operator
+/// must restore or overwrite it; the client gets InternalError before any header.
+fn damaged(bucket: &str, key: &str, blob: String, problem: String) -> Error {
+    tracing::error!(
+        bucket,
+        key,
+        blob = %blob,
+        problem = %problem,
+        "OBJECT DATA DAMAGED: refusing to serve it (InternalError); restore the object from a \
+         backup or overwrite it"
+    );
+    Error::BlobDamaged { blob, problem }
 }
