@@ -4,6 +4,7 @@
 
 mod build;
 mod config;
+mod data_dir;
 mod edge;
 mod endpoint;
 mod init;
@@ -26,6 +27,7 @@ Examples:
   nuvem up --manifest site/nuvem.toml        serve your own project
   nuvem up --api-addr 127.0.0.1:0            pick free ports (printed at start)
   nuvem init mysite                          start your own site from the example
+  nuvem repair --data-dir .nuvem             list blobs no store refers to (--yes deletes them)
   aws --endpoint-url http://127.0.0.1:4566 dynamodb list-tables
       (credentials: access key `test`, secret `test`, unless the manifest says otherwise)";
 
@@ -59,6 +61,9 @@ enum Command {
     /// Write a new project (manifest, WebACL, static site, Rust API function) from the
     /// bundled example, to start your own site.
     Init(init::InitArgs),
+    /// List the object blobs no store metadata refers to (what `nuvem up` refuses to delete
+    /// on its own) and, with --yes, delete them. Stop nuvem first.
+    Repair(data_dir::RepairArgs),
 }
 
 #[derive(clap::Args, Debug)]
@@ -87,6 +92,7 @@ fn main() -> std::process::ExitCode {
         Command::Up(args) => up(args),
         Command::Invalidate(args) => invalidate::run(args),
         Command::Init(args) => init::run(args),
+        Command::Repair(args) => repair(args),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
@@ -158,20 +164,37 @@ fn load_manifest(path: Option<&Path>) -> anyhow::Result<(Manifest, PathBuf, Stri
     }
 }
 
+/// The manifest and its resolved configuration, as `up` and `repair` both see them.
+fn resolve(manifest: Option<&Path>, overrides: Overrides) -> anyhow::Result<(Config, String)> {
+    let (parsed, base_dir, source) = load_manifest(manifest)?;
+    let example = manifest.is_none() && source.starts_with("bundled");
+    let overrides = Overrides {
+        data_dir: overrides
+            .data_dir
+            .or_else(|| example.then(|| PathBuf::from(".nuvem"))),
+        ..overrides
+    };
+    Ok((Config::resolve(parsed, base_dir, overrides)?, source))
+}
+
+fn repair(args: data_dir::RepairArgs) -> anyhow::Result<()> {
+    let overrides = Overrides {
+        data_dir: args.data_dir,
+        ..Overrides::default()
+    };
+    let (config, _) = resolve(args.manifest.as_deref(), overrides)?;
+    data_dir::repair(&config.data_dir, config.durability, args.yes)
+}
+
 fn up(args: UpArgs) -> anyhow::Result<()> {
     let started = Instant::now();
-    let (manifest, base_dir, source) = load_manifest(args.manifest.as_deref())?;
-    let example = args.manifest.is_none() && source.starts_with("bundled");
-    let data_dir = args
-        .data_dir
-        .or_else(|| example.then(|| PathBuf::from(".nuvem")));
     let overrides = Overrides {
         api_addr: args.api_addr,
         api_tls_addr: args.api_tls_addr,
         edge_addr: args.edge_addr,
-        data_dir,
+        data_dir: args.data_dir,
     };
-    let config = Config::resolve(manifest, base_dir, overrides)?;
+    let (config, source) = resolve(args.manifest.as_deref(), overrides)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -185,9 +208,8 @@ async fn run(config: Config, source: String, started: Instant) -> anyhow::Result
     let shutdown = shutdown_signal()?;
     std::fs::create_dir_all(&config.data_dir)
         .with_context(|| format!("creating data dir {}", config.data_dir.display()))?;
-    let engine = nuvem_store::FjallEngine::open(&config.data_dir.join("store"), config.durability)
-        .with_context(|| format!("opening the store in {}", config.data_dir.display()))?;
-    let store = nuvem_store::Store::new(engine);
+    let _lock = data_dir::lock(&config.data_dir)?;
+    let store = data_dir::open_store(&config.data_dir, config.durability)?;
 
     let mut endpoint = endpoint::Endpoint::new(config.keyring.clone(), store.engine_name());
     let services = services::register(&mut endpoint, &store, &config)?;

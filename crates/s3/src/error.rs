@@ -84,6 +84,10 @@ pub enum Error {
     Io(#[from] std::io::Error),
     #[error("stored metadata is unreadable: {0}")]
     Corrupt(String),
+    /// An object's data on disk is not what was written (truncated, missing): answered as
+    /// InternalError before any header is sent.
+    #[error("blob {blob} is damaged: {problem}")]
+    BlobDamaged { blob: String, problem: String },
     #[error("the request body could not be read: {0}")]
     BodyRead(String),
 }
@@ -121,7 +125,9 @@ impl Error {
             Self::AccessDenied => "AccessDenied",
             Self::CorsForbidden => "AccessForbidden",
             Self::SignatureDoesNotMatch => "SignatureDoesNotMatch",
-            Self::Store(_) | Self::Io(_) | Self::Corrupt(_) => "InternalError",
+            Self::Store(_) | Self::Io(_) | Self::Corrupt(_) | Self::BlobDamaged { .. } => {
+                "InternalError"
+            }
             Self::BodyRead(_) => "IncompleteBody",
         }
     }
@@ -142,7 +148,9 @@ impl Error {
             Self::AccessDenied | Self::SignatureDoesNotMatch | Self::CorsForbidden => {
                 StatusCode::FORBIDDEN
             }
-            Self::Store(_) | Self::Io(_) | Self::Corrupt(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            Self::Store(_) | Self::Io(_) | Self::Corrupt(_) | Self::BlobDamaged { .. } => {
+                StatusCode::INTERNAL_SERVER_ERROR
+            }
             _ => StatusCode::BAD_REQUEST,
         }
     }

@@ -31,6 +31,9 @@ pub struct S3Config {
     pub keyring: Keyring,
     /// `bucket.<base_domain>` is virtual-hosted style; default `s3.localhost`.
     pub base_domain: String,
+    /// How many unreferenced blobs opening may remove on its own (more are kept and reported;
+    /// `nuvem repair` removes them). Default [`crate::store::garbage::DEFAULT_LIMIT`].
+    pub gc_limit: usize,
 }
 
 pub struct S3Service {
@@ -83,7 +86,8 @@ impl S3Service {
         config: S3Config,
         events: Option<Arc<dyn ObjectEvents>>,
     ) -> Result<Self, Error> {
-        let mut objects = ObjectStore::open(store, &config.data_dir, config.fsync)?;
+        let mut objects =
+            ObjectStore::open_with_limit(store, &config.data_dir, config.fsync, config.gc_limit)?;
         if let Some(e) = events {
             objects.set_events(e);
         }

@@ -22,4 +22,5 @@ mod s3_crash;
 mod s3_errors;
 mod s3_limits;
 mod s3_multipart;
+mod startup;
 mod waf_api;

@@ -272,7 +272,10 @@ impl Handler {
         .check_read(&meta)?;
         let range = wanted_range(&meta, input.range.as_ref(), input.part_number)?;
         let (start, end) = range.unwrap_or((0, meta.size));
-        let stream = self.store.read_object(&meta, start, end).await?;
+        let stream = self
+            .store
+            .read_object(&input.bucket, &input.key, &meta, start, end)
+            .await?;
         let h = meta.headers.clone();
         let mut out = GetObjectOutput {
             accept_ranges: Some("bytes".into()),
