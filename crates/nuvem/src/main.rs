@@ -99,6 +99,8 @@ fn main() -> std::process::ExitCode {
 
 fn init_logging(filter: Option<&str>, format: LogFormat) {
     use tracing_subscriber::EnvFilter;
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
     let filter = match filter {
         Some(f) => EnvFilter::new(without_s3s(f)),
         None => std::env::var("RUST_LOG")
@@ -106,12 +108,18 @@ fn init_logging(filter: Option<&str>, format: LogFormat) {
             .and_then(|f| EnvFilter::try_new(without_s3s(&f)).ok())
             .unwrap_or_else(|| EnvFilter::new("warn,nuvem=info,s3s=off")),
     };
+    // Whatever the filter asks for, `s3s=debug` included, s3s never logs below INFO: at DEBUG
+    // it printed the signature it computed for a request whose signature failed (a valid
+    // signature for that request, replayable) and prints whole requests with their credentials.
+    let no_secrets = tracing_subscriber::filter::filter_fn(|meta| {
+        !(meta.target().starts_with("s3s") && *meta.level() > tracing::Level::INFO)
+    });
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);
     match format {
-        LogFormat::Human => builder.init(),
-        LogFormat::Json => builder.json().init(),
+        LogFormat::Human => builder.finish().with(no_secrets).init(),
+        LogFormat::Json => builder.json().finish().with(no_secrets).init(),
     }
 }
 
@@ -189,7 +197,11 @@ async fn run(config: Config, source: String, started: Instant) -> anyhow::Result
         .with_context(|| format!("opening the store in {}", config.data_dir.display()))?;
     let store = nuvem_store::Store::new(engine);
 
-    let mut endpoint = endpoint::Endpoint::new(config.keyring.clone(), store.engine_name());
+    let mut endpoint = endpoint::Endpoint::new(
+        config.keyring.clone(),
+        store.engine_name(),
+        config.max_buffered_bytes,
+    );
     let services = services::register(&mut endpoint, &store, &config)?;
     let edge = edge::build(&config, &mut endpoint, &services)?;
     let endpoint = Arc::new(endpoint);
