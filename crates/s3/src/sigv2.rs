@@ -143,17 +143,31 @@ pub fn check_presigned(
     let secret = keyring
         .secret(access_key)
         .ok_or(Refusal::UnknownAccessKey)?;
-    let string_to_sign = string_to_sign(parts, &qs, expires_raw, virtual_bucket);
-    let key = aws_lc_rs::hmac::Key::new(
-        aws_lc_rs::hmac::HMAC_SHA1_FOR_LEGACY_USE_ONLY,
-        secret.as_bytes(),
+    let expected = sign(
+        &string_to_sign(parts, &qs, expires_raw, virtual_bucket),
+        secret,
     );
-    let expected = base64::engine::general_purpose::STANDARD
-        .encode(aws_lc_rs::hmac::sign(&key, string_to_sign.as_bytes()).as_ref());
     if !bool::from(expected.as_bytes().ct_eq(signature.as_bytes())) {
         return Err(Refusal::SignatureMismatch);
     }
     Ok(())
+}
+
+/// The SigV2 signature of a presigned request (its query holds `Expires`), as a client
+/// computes it: base64 of HMAC-SHA1 over the string to sign.
+pub fn signature(parts: &Parts, virtual_bucket: Option<&str>, secret: &str) -> String {
+    let qs = ordered_query(parts.uri.query().unwrap_or(""));
+    let expires = unique(&qs, "Expires").unwrap_or_default();
+    sign(&string_to_sign(parts, &qs, expires, virtual_bucket), secret)
+}
+
+fn sign(string_to_sign: &str, secret: &str) -> String {
+    let key = aws_lc_rs::hmac::Key::new(
+        aws_lc_rs::hmac::HMAC_SHA1_FOR_LEGACY_USE_ONLY,
+        secret.as_bytes(),
+    );
+    base64::engine::general_purpose::STANDARD
+        .encode(aws_lc_rs::hmac::sign(&key, string_to_sign.as_bytes()).as_ref())
 }
 
 /// Percent-decoding without the `+` rule (s3s's second decoding of `Signature`).

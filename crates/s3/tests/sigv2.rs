@@ -37,6 +37,25 @@ fn url(key: &str, expires: u64, signature: &str) -> String {
 }
 
 #[test]
+fn issue_15_sigv2_signature_of_the_aws_example() {
+    let (parts, ()) = http::Request::builder()
+        .uri(format!(
+            "/photos/puppy.jpg?AWSAccessKeyId=AKIAIOSFODNN7EXAMPLE&Expires={EXPIRES}"
+        ))
+        .body(())
+        .unwrap()
+        .into_parts();
+    assert_eq!(
+        sigv2::signature(
+            &parts,
+            Some("awsexamplebucket1"),
+            "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"
+        ),
+        "1No4mq5ETf02z8aet9voy6gui6E="
+    );
+}
+
+#[test]
 fn issue_15_sigv2_presigned_urls() {
     let valid = url("AKIAIOSFODNN7EXAMPLE", EXPIRES, SIGNATURE);
     check(&valid, EXPIRES - 60, Ok(()));
