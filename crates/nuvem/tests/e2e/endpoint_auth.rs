@@ -603,11 +603,46 @@ fn issue_15_debug_logs_hold_no_expected_signature() {
         .unwrap();
     let status = rt.block_on(async { http().get(url).send().await.unwrap().status() });
     assert_eq!(status, 403);
+    // A valid SigV2 URL reaches s3s, which logs requests at DEBUG.
+    let (valid, _) = sigv2_url(&api_url, expires, "test");
+    let status = rt.block_on(async { http().get(valid).send().await.unwrap().status() });
+    assert_eq!(status, 404, "no such bucket");
+    // A browser form upload (SigV2 POST policy) with a wrong signature: s3s checks it, and at
+    // DEBUG would print the signature it computed.
+    use base64::Engine as _;
+    let policy = base64::engine::general_purpose::STANDARD
+        .encode(r#"{"expiration":"2100-01-01T00:00:00Z","conditions":[{"bucket":"sigv2"}]}"#);
+    let key = aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA1_FOR_LEGACY_USE_ONLY, b"test");
+    let right_form = base64::engine::general_purpose::STANDARD
+        .encode(aws_lc_rs::hmac::sign(&key, policy.as_bytes()).as_ref());
+    let field = |name: &str, value: &str| {
+        format!("--XyZ\r\ncontent-disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n")
+    };
+    let form = [
+        field("key", "form.txt"),
+        field("AWSAccessKeyId", "test"),
+        field("policy", &policy),
+        field("signature", "AAAAAAAAAAAAAAAAAAAAAAAAAAA="),
+        "--XyZ\r\ncontent-disposition: form-data; name=\"file\"; filename=\"f.txt\"\r\ncontent-type: text/plain\r\n\r\nhello\r\n--XyZ--\r\n".to_string(),
+    ]
+    .concat();
+    let status = rt.block_on(async {
+        http()
+            .post(format!("{api_url}/sigv2"))
+            .header("content-type", "multipart/form-data; boundary=XyZ")
+            .body(form)
+            .send()
+            .await
+            .unwrap()
+            .status()
+    });
+    assert_eq!(status, 403);
     let _ = child.kill();
     let _ = child.wait();
     let text = std::fs::read_to_string(&log).unwrap();
     assert!(text.contains("DEBUG"), "debug logging is on: {text}");
     assert!(!text.contains(&right), "{text}");
+    assert!(!text.contains(&right_form), "{text}");
     assert!(
         !text
             .lines()
