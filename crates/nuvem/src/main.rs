@@ -105,6 +105,8 @@ fn main() -> std::process::ExitCode {
 
 fn init_logging(filter: Option<&str>, format: LogFormat) {
     use tracing_subscriber::EnvFilter;
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
     let filter = match filter {
         Some(f) => EnvFilter::new(without_s3s(f)),
         None => std::env::var("RUST_LOG")
@@ -112,12 +114,18 @@ fn init_logging(filter: Option<&str>, format: LogFormat) {
             .and_then(|f| EnvFilter::try_new(without_s3s(&f)).ok())
             .unwrap_or_else(|| EnvFilter::new("warn,nuvem=info,s3s=off")),
     };
+    // Whatever the filter asks for, `s3s=debug` included, s3s never logs below INFO: at DEBUG
+    // it printed the signature it computed for a request whose signature failed (a valid
+    // signature for that request, replayable) and prints whole requests with their credentials.
+    let no_secrets = tracing_subscriber::filter::filter_fn(|meta| {
+        !(meta.target().starts_with("s3s") && *meta.level() > tracing::Level::INFO)
+    });
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);
     match format {
-        LogFormat::Human => builder.init(),
-        LogFormat::Json => builder.json().init(),
+        LogFormat::Human => builder.finish().with(no_secrets).init(),
+        LogFormat::Json => builder.json().finish().with(no_secrets).init(),
     }
 }
 
@@ -211,7 +219,11 @@ async fn run(config: Config, source: String, started: Instant) -> anyhow::Result
     let _lock = data_dir::lock(&config.data_dir)?;
     let store = data_dir::open_store(&config.data_dir, config.durability)?;
 
-    let mut endpoint = endpoint::Endpoint::new(config.keyring.clone(), store.engine_name());
+    let mut endpoint = endpoint::Endpoint::new(
+        config.keyring.clone(),
+        store.engine_name(),
+        config.max_buffered_bytes,
+    );
     let services = services::register(&mut endpoint, &store, &config)?;
     let edge = edge::build(&config, &mut endpoint, &services)?;
     let endpoint = Arc::new(endpoint);

@@ -19,6 +19,7 @@ pub mod limits;
 pub mod manifest;
 pub mod policy;
 pub mod service;
+pub mod sigv2;
 pub mod store;
 
 pub use error::Error;

@@ -6,6 +6,7 @@ mod dynamo_query;
 mod edge;
 mod edge_waf_body;
 mod endpoint;
+mod endpoint_auth;
 mod functions;
 mod functions_runtimes;
 mod gateway;
