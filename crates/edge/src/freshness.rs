@@ -66,9 +66,10 @@ impl Directives {
         found.then_some(d)
     }
 
-    /// The directives that govern this cache: `CDN-Cache-Control` when present and valid,
-    /// else `Cache-Control` (RFC 9213 §2.1: a field that is not a valid structured-field
-    /// Dictionary is ignored as a whole).
+    /// The directives that govern this cache: `CDN-Cache-Control` when present and valid
+    /// (RFC 9213 §2.1: a field that is not a valid structured-field Dictionary is ignored as
+    /// a whole), else untargeted `Surrogate-Control` directives (W3C Edge Architecture, as
+    /// other CDNs honour it), else `Cache-Control`.
     pub fn effective(headers: &HeaderMap) -> Self {
         let cdn: Vec<&str> = headers
             .get_all("cdn-cache-control")
@@ -78,7 +79,32 @@ impl Directives {
         if !cdn.is_empty() && sf::is_dictionary(&cdn.join(", ")) {
             return Self::parse(headers, "cdn-cache-control").unwrap_or_default();
         }
+        if let Some(d) = Self::surrogate(headers) {
+            return d;
+        }
         Self::parse(headers, "cache-control").unwrap_or_default()
+    }
+
+    /// `Surrogate-Control`'s directives that target every surrogate (those with a
+    /// `;target` suffix name a capability nuvem does not announce, and are skipped). `None`
+    /// when the field is absent or every directive is targeted.
+    fn surrogate(headers: &HeaderMap) -> Option<Self> {
+        let untargeted: Vec<&str> = headers
+            .get_all("surrogate-control")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(split_outside_quotes)
+            .filter(|d| !d.contains(';'))
+            .collect();
+        if untargeted.is_empty() {
+            return None;
+        }
+        let mut h = HeaderMap::new();
+        h.insert(
+            "surrogate-control",
+            http::HeaderValue::from_str(&untargeted.join(",")).ok()?,
+        );
+        Self::parse(&h, "surrogate-control")
     }
 }
 
@@ -226,17 +252,25 @@ pub fn date_header(headers: &HeaderMap) -> Option<SystemTime> {
 /// RFC 9111 §1.2.2: an age past 2^31 is sent (and kept) as 2^31.
 const MAX_AGE: u64 = 1 << 31;
 
-/// The upstream `Age` in seconds. A list (`7200, 0`, or several field lines) counts by its
-/// first value (RFC 9111 §5.1); an invalid first value is ignored (0).
+/// The upstream `Age` in seconds. Anything but one field line holding one non-negative
+/// integer — a list (`7200, 0`), several lines, a sign, a fraction, parameters, letters — is
+/// not trusted: the response counts as already stale (2^31 s old), so it is revalidated
+/// rather than served for longer than its origin meant (what the public cache conformance
+/// suite requires; RFC 9111 §5.1 would read a list by its first member).
 pub fn age_header(headers: &HeaderMap) -> u64 {
-    headers
-        .get(header::AGE)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split(',').next())
-        .map(str::trim)
-        .filter(|v| !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit()))
-        .map(|v| v.parse().unwrap_or(MAX_AGE).min(MAX_AGE))
-        .unwrap_or(0)
+    let mut lines = headers.get_all(header::AGE).iter();
+    let Some(first) = lines.next() else {
+        return 0;
+    };
+    if lines.next().is_some() {
+        return MAX_AGE;
+    }
+    match first.to_str().map(str::trim) {
+        Ok(v) if !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit()) => {
+            v.parse().unwrap_or(MAX_AGE).min(MAX_AGE)
+        }
+        _ => MAX_AGE,
+    }
 }
 
 /// RFC 8941 structured fields, as far as `CDN-Cache-Control` needs: is a field value a valid

@@ -423,13 +423,17 @@ fn refreshed(
     let mut headers = old.headers.clone();
     let mut update = fresh.clone();
     strip_hop_by_hop(&mut update);
+    // What describes the stored body, not the message, stays as stored: a 304 validates
+    // the representation it names (RFC 9111 §3.2).
     for skip in [
         header::CONTENT_LENGTH,
         header::CONTENT_ENCODING,
         header::CONTENT_RANGE,
+        header::ETAG,
     ] {
         update.remove(skip);
     }
+    update.remove("content-md5");
     let initial_age = freshness::initial_age(&update, request_time, response_time);
     update.remove(header::AGE);
     let names: Vec<http::HeaderName> = update.keys().cloned().collect();

@@ -92,10 +92,53 @@ fn storing_and_freshness() {
         &["Miss", "Hit"],
         1,
     );
-    // A list counts by its first value (RFC 9111 §5.1): 7200 s old, stale on arrival.
+    // An Age that is not one non-negative integer is not trusted: stale on arrival, where
+    // reading it as 0 would serve a response far older than its origin meant.
+    for age in [
+        "7200, 0",
+        "0, 0",
+        "abc",
+        "-7200",
+        "7200.0",
+        "7200;foo=1",
+        "",
+    ] {
+        check(
+            ok(&[("cache-control", "max-age=3600"), ("age", age)], "a"),
+            "",
+            TWO,
+            &["Miss", "Miss"],
+            2,
+        );
+    }
     check(
         ok(
-            &[("cache-control", "max-age=3600"), ("age", "7200, 0")],
+            &[
+                ("cache-control", "max-age=3600"),
+                ("age", "0"),
+                ("age", "0"),
+            ],
+            "a",
+        ),
+        "",
+        TWO,
+        &["Miss", "Miss"],
+        2,
+    );
+    check(
+        ok(&[("cache-control", "max-age=3600"), ("age", " 10 ")], "a"),
+        "",
+        TWO,
+        &["Miss", "Hit"],
+        1,
+    );
+    // Surrogate-Control (untargeted) governs this cache ahead of Cache-Control.
+    check(
+        ok(
+            &[
+                ("cache-control", "max-age=3600"),
+                ("surrogate-control", "max-age=0"),
+            ],
             "a",
         ),
         "",
@@ -105,13 +148,29 @@ fn storing_and_freshness() {
     );
     check(
         ok(
-            &[("cache-control", "max-age=3600"), ("age", "10, 7200")],
+            &[
+                ("cache-control", "no-store"),
+                ("surrogate-control", "max-age=60"),
+            ],
             "a",
         ),
         "",
         TWO,
         &["Miss", "Hit"],
         1,
+    );
+    check(
+        ok(
+            &[
+                ("cache-control", "no-store"),
+                ("surrogate-control", "max-age=60;esi"),
+            ],
+            "a",
+        ),
+        "",
+        TWO,
+        &["Miss", "Miss"],
+        2,
     );
     // Expires: past or invalid means stale; future means fresh.
     check(
@@ -367,6 +426,7 @@ fn refresh_updates_stored_headers() {
                     ("age", "100"),
                     ("etag", "\"v1\""),
                     ("x-v", "1"),
+                    ("content-md5", "rL0Y20zC+Fzt72VPzMSk2A=="),
                 ],
                 "body",
             ),
@@ -381,6 +441,7 @@ fn refresh_updates_stored_headers() {
                     ("cache-control", "max-age=600"),
                     ("etag", "\"v1\""),
                     ("x-v", "2"),
+                    ("content-md5", "N7UdGUp1E+RbVvZSTy1R8g=="),
                 ],
                 "ignored",
             ),
@@ -390,6 +451,8 @@ fn refresh_updates_stored_headers() {
             (r.x_cache(), r.header("x-v"), &r.body[..]),
             ("RefreshHit", "2", &b"body"[..])
         );
+        // What describes the stored body (its digest, its validator) is not updated.
+        assert_eq!(r.header("content-md5"), "rL0Y20zC+Fzt72VPzMSk2A==");
         let r = send(&e, 0, "GET", "/x", &[]).await;
         assert_eq!((r.x_cache(), r.header("x-v")), ("Hit", "2"));
         assert_eq!(o.hits("/x"), 2);
