@@ -26,6 +26,7 @@ pub struct Directives {
     pub must_revalidate: bool,
     pub proxy_revalidate: bool,
     pub immutable: bool,
+    pub must_understand: bool,
     pub stale_while_revalidate: Option<u64>,
     pub stale_if_error: Option<u64>,
 }
@@ -57,6 +58,7 @@ impl Directives {
                     "must-revalidate" => d.must_revalidate = true,
                     "proxy-revalidate" => d.proxy_revalidate = true,
                     "immutable" => d.immutable = true,
+                    "must-understand" => d.must_understand = true,
                     "stale-while-revalidate" => d.stale_while_revalidate = Some(secs()),
                     "stale-if-error" => d.stale_if_error = Some(secs()),
                     _ => {}
@@ -128,6 +130,10 @@ fn split_outside_quotes(v: &str) -> Vec<&str> {
 /// Statuses RFC 9110 §15.1 calls heuristically cacheable: stored without explicit freshness
 /// (with the default TTL, since heuristics are off).
 const HEURISTIC: [u16; 11] = [200, 203, 204, 206, 300, 301, 308, 404, 405, 410, 414];
+/// Statuses whose caching semantics this cache implements (for `must-understand`).
+const UNDERSTOOD: [u16; 16] = [
+    200, 203, 204, 206, 300, 301, 302, 303, 307, 308, 400, 404, 405, 410, 414, 501,
+];
 /// 501 is heuristically cacheable too, but CloudFront treats it as an error response.
 const ERROR_CACHED_BY_DEFAULT: [u16; 6] = [404, 405, 410, 414, 501, 400];
 
@@ -180,7 +186,13 @@ pub fn decide(
     if header_has_token(headers, header::VARY, "*") {
         return Err(NoStore::VaryStar);
     }
-    if d.no_store && !forced {
+    // RFC 9111 §5.2.2.3: with must-understand, a status whose caching rules the cache knows
+    // overrides no-store; any other status is not stored.
+    let understood = UNDERSTOOD.contains(&status.as_u16());
+    if d.must_understand && !understood {
+        return Err(NoStore::Status);
+    }
+    if d.no_store && !forced && !(d.must_understand && understood) {
         return Err(NoStore::NoStore);
     }
     if d.private && !forced {

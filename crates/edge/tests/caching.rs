@@ -132,6 +132,29 @@ fn storing_and_freshness() {
         &["Miss", "Hit"],
         1,
     );
+    // must-understand: a status the cache knows overrides no-store; an unknown one is never
+    // stored (RFC 9111 §5.2.2.3).
+    check(
+        ok(
+            &[("cache-control", "max-age=3600, must-understand, no-store")],
+            "a",
+        ),
+        "",
+        TWO,
+        &["Miss", "Hit"],
+        1,
+    );
+    check(
+        Reply::status(
+            599,
+            &[("cache-control", "max-age=3600, must-understand")],
+            "a",
+        ),
+        "",
+        TWO,
+        &["Miss", "Miss"],
+        2,
+    );
     // Surrogate-Control (untargeted) governs this cache ahead of Cache-Control.
     check(
         ok(
