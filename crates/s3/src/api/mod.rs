@@ -36,7 +36,11 @@ impl Handler {
 /// Converts a store error into the s3s error that renders it.
 pub(crate) fn s3_error(e: Error) -> S3Error {
     if e.is_internal() {
-        tracing::error!(error = %e, "internal failure in the object store");
+        // Damaged object data was already logged at ERROR where it was found, with the
+        // bucket, key and blob: one line per failure.
+        if !matches!(e, Error::BlobDamaged { .. }) {
+            tracing::error!(error = %e, "internal failure in the object store");
+        }
         let mut err = S3Error::with_message(
             S3ErrorCode::InternalError,
             "We encountered an internal error. Please try again.",
