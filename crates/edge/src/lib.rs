@@ -11,6 +11,7 @@
 //! location's handler).
 
 mod api;
+mod api_config;
 mod body;
 mod cache;
 mod compress;

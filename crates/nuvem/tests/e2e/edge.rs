@@ -447,3 +447,63 @@ viewer_protocol_policy = "redirect-to-https"
     assert_eq!(r.status(), 200);
     assert_eq!(r.headers()["x-amz-cf-pop"], "GRU1");
 }
+
+/// boto3 finds the distribution (ListDistributions), reads its config with an ETag, is
+/// refused an update with CloudFront's error, and invalidates through the id it found.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cloudfront_api_with_boto3() {
+    let probe = std::process::Command::new("python3")
+        .args(["-c", "import boto3"])
+        .output();
+    if !probe.is_ok_and(|o| o.status.success()) {
+        nuvem_testkit::missing_tool(
+            "cloudfront_api_with_boto3",
+            "python3 with boto3 is not available (pip install boto3)",
+        );
+        return;
+    }
+    let (url, _hits) = origin().await;
+    let manifest = format!(
+        r#"
+[distribution]
+[[distribution.behaviors]]
+path_pattern = "/images/*"
+origin = "{url}"
+default_ttl = 3600
+[[distribution.behaviors]]
+path_pattern = "default"
+origin = "{url}"
+"#
+    );
+    let nuvem = Nuvem::start_with(
+        BIN,
+        Options {
+            manifest: Some(manifest),
+            ..Default::default()
+        },
+    );
+    let script = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/e2e/boto3/cloudfront_boto3.py"
+    );
+    let api = nuvem.api_url.clone();
+    let out = tokio::task::spawn_blocking(move || {
+        std::process::Command::new("python3")
+            .arg(script)
+            .arg(&api)
+            .env("AWS_ACCESS_KEY_ID", "test")
+            .env("AWS_SECRET_ACCESS_KEY", "test")
+            .env("AWS_DEFAULT_REGION", "us-east-1")
+            .env_remove("AWS_PROFILE")
+            .output()
+            .expect("run python3")
+    })
+    .await
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success() && stdout.contains("boto3 cloudfront: ok"),
+        "boto3 script failed\n{stdout}\n{stderr}"
+    );
+}
