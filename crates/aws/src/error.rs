@@ -39,8 +39,9 @@ pub struct AwsError {
     pub namespace: Option<&'static str>,
     /// S3's `<Resource>` element.
     pub resource: Option<String>,
-    /// Extra members of a JSON error structure, after `__type` and `message` (WAFv2's
-    /// `WAFInvalidParameterException` carries `Field`, `Parameter` and `Reason`).
+    /// Extra members of the error structure: in JSON after `__type` and `message` (WAFv2's
+    /// `WAFInvalidParameterException` carries `Field`, `Parameter` and `Reason`), in XML as
+    /// elements after `<Message>` (S3's `<HeadersNotSigned>`).
     pub members: Vec<(&'static str, String)>,
 }
 
@@ -56,7 +57,7 @@ impl AwsError {
         }
     }
 
-    /// Adds a member to the JSON error structure (ignored by the XML shapes).
+    /// Adds a member to the error structure (a JSON member, an XML element).
     pub fn with_member(mut self, name: &'static str, value: impl Into<String>) -> Self {
         self.members.push((name, value.into()));
         self
@@ -92,6 +93,9 @@ impl AwsError {
                 xml.push_str("</Code><Message>");
                 xml.push_str(&xml_escape(&self.message));
                 xml.push_str("</Message>");
+                for (name, value) in &self.members {
+                    xml.push_str(&format!("<{name}>{}</{name}>", xml_escape(value)));
+                }
                 if let Some(resource) = &self.resource {
                     xml.push_str("<Resource>");
                     xml.push_str(&xml_escape(resource));

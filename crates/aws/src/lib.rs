@@ -81,8 +81,10 @@ pub struct AwsRequest {
 /// How a service wants the endpoint to treat request bodies.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BodyHandling {
-    /// The endpoint reads the whole body (up to the limit, else 413) and checks it against the
-    /// signed payload hash before the service is called. For JSON APIs.
+    /// The endpoint reads the whole body (up to the limit, else 413; held against its budget
+    /// of buffered bytes, else 503) and checks it against the signed payload hash before the
+    /// service is called. The body's own hash is what is signed: `UNSIGNED-PAYLOAD` and the
+    /// streaming modes are refused. For JSON APIs.
     Buffered { limit: usize },
     /// The body is passed on as a stream; the service checks it (S3 uploads, aws-chunked).
     Streamed,

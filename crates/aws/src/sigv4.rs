@@ -138,6 +138,20 @@ pub enum AuthError {
     InvalidContentSha256,
     #[error("A signed header is missing from the request: {0}")]
     MissingSignedHeader(String),
+    /// https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_sigv-create-signed-request.html:
+    /// the canonical headers must include `host`.
+    #[error("'Host' or ':authority' must be a 'SignedHeader' in the AWS Authorization.")]
+    HostNotSigned,
+    /// More than one `Authorization` header, or a signature both in the header and the query.
+    #[error(
+        "Only one auth mechanism allowed; only the X-Amz-Algorithm query parameter, Signature query string parameter or the Authorization header should be specified"
+    )]
+    MultipleAuth,
+    /// S3 refuses `x-amz-*` headers outside `SignedHeaders` (403 AccessDenied with the
+    /// `HeadersNotSigned` element), so that a signed request or presigned URL cannot be replayed
+    /// with headers that change what it does (metadata, tagging, copy source, ACL).
+    #[error("There were headers present in the request which were not signed")]
+    HeadersNotSigned(Vec<String>),
 }
 
 impl AuthError {
@@ -160,6 +174,12 @@ impl AuthError {
                         (StatusCode::BAD_REQUEST, "AuthorizationQueryParametersError")
                     }
                     Self::MissingDate => (StatusCode::FORBIDDEN, "AccessDenied"),
+                    Self::HostNotSigned => (StatusCode::FORBIDDEN, "SignatureDoesNotMatch"),
+                    Self::MultipleAuth => (StatusCode::BAD_REQUEST, "InvalidArgument"),
+                    Self::HeadersNotSigned(headers) => {
+                        return AwsError::new(StatusCode::FORBIDDEN, "AccessDenied", msg)
+                            .with_member("HeadersNotSigned", headers.join(", "));
+                    }
                     _ => (StatusCode::BAD_REQUEST, "AuthorizationHeaderMalformed"),
                 };
                 AwsError::new(status, code, msg)
@@ -174,7 +194,8 @@ impl AuthError {
                     Self::UnknownAccessKey(_) => "UnrecognizedClientException",
                     Self::MissingDate
                     | Self::MalformedAuthorization(_)
-                    | Self::MalformedQuery(_) => "IncompleteSignatureException",
+                    | Self::MalformedQuery(_)
+                    | Self::MultipleAuth => "IncompleteSignatureException",
                     _ => "InvalidSignatureException",
                 };
                 let msg = match self {
@@ -273,21 +294,45 @@ fn decode(s: &str) -> String {
 }
 
 /// Finds the signature on a request. `Ok(None)` means the request is anonymous.
+///
+/// Ambiguity is refused rather than resolved: two `Authorization` headers, a header and a
+/// presigned query together, a field or parameter given twice. Whichever copy the verifier
+/// picked, another layer (s3s) might pick the other.
 pub fn parse(parts: &Parts) -> Result<Option<SignedRequest>, AuthError> {
-    if let Some(auth) = parts.headers.get(http::header::AUTHORIZATION) {
-        let auth = auth
+    let query = parts.uri.query().unwrap_or("");
+    let presigned = query_pairs(query).any(|(k, _)| {
+        matches!(
+            k.as_str(),
+            "X-Amz-Algorithm" | "X-Amz-Signature" | "X-Amz-Credential" | "Signature"
+        )
+    });
+    let mut auth = parts.headers.get_all(http::header::AUTHORIZATION).iter();
+    if let Some(value) = auth.next() {
+        if auth.next().is_some() || presigned {
+            return Err(AuthError::MultipleAuth);
+        }
+        let value = value
             .to_str()
             .map_err(|_| AuthError::MalformedAuthorization("not ASCII".into()))?;
-        return parse_authorization(auth, parts).map(Some);
+        return parse_authorization(value, parts).map(Some);
     }
-    let query = parts.uri.query().unwrap_or("");
-    if query
-        .split('&')
-        .any(|p| p.starts_with("X-Amz-Algorithm=") || p.starts_with("X-Amz-Signature="))
-    {
+    if query_pairs(query).any(|(k, _)| k == "X-Amz-Algorithm" || k == "X-Amz-Signature") {
+        // A SigV2 `Signature` next to SigV4 parameters: s3s would check the SigV2 one.
+        if query_pairs(query).any(|(k, _)| k == "Signature") {
+            return Err(AuthError::MultipleAuth);
+        }
         return parse_presigned(query).map(Some);
     }
     Ok(None)
+}
+
+/// The `SignedHeaders` list, which must name `host`.
+fn signed_header_list(value: &str) -> Result<Vec<String>, AuthError> {
+    let names: Vec<String> = value.split(';').map(str::to_string).collect();
+    if !names.iter().any(|n| n == "host") {
+        return Err(AuthError::HostNotSigned);
+    }
+    Ok(names)
 }
 
 fn parse_credential(
@@ -330,11 +375,14 @@ fn parse_authorization(value: &str, parts: &Parts) -> Result<SignedRequest, Auth
             .trim()
             .split_once('=')
             .ok_or_else(|| malformed(format!("field '{}'", field.trim())))?;
-        match k {
-            "Credential" => credential = Some(v),
-            "SignedHeaders" => signed_headers = Some(v),
-            "Signature" => signature = Some(v),
-            _ => {}
+        let slot = match k {
+            "Credential" => &mut credential,
+            "SignedHeaders" => &mut signed_headers,
+            "Signature" => &mut signature,
+            _ => continue,
+        };
+        if slot.replace(v).is_some() {
+            return Err(malformed(format!("{k} given more than once")));
         }
     }
     let credential = credential.ok_or_else(|| malformed("missing Credential".into()))?;
@@ -354,7 +402,7 @@ fn parse_authorization(value: &str, parts: &Parts) -> Result<SignedRequest, Auth
         date,
         region,
         service,
-        signed_headers: signed_headers.split(';').map(str::to_string).collect(),
+        signed_headers: signed_header_list(signed_headers)?,
         signature: signature.to_string(),
         amz_date,
         expires: None,
@@ -366,6 +414,9 @@ fn parse_presigned(query: &str) -> Result<SignedRequest, AuthError> {
     let mut params: HashMap<String, String> = HashMap::new();
     for (k, v) in query_pairs(query) {
         if k.starts_with("X-Amz-") {
+            if params.contains_key(&k) {
+                return Err(malformed(format!("{k} given more than once")));
+            }
             params.insert(k, v);
         }
     }
@@ -392,10 +443,7 @@ fn parse_presigned(query: &str) -> Result<SignedRequest, AuthError> {
         date,
         region,
         service,
-        signed_headers: get("X-Amz-SignedHeaders")?
-            .split(';')
-            .map(str::to_string)
-            .collect(),
+        signed_headers: signed_header_list(&get("X-Amz-SignedHeaders")?)?,
         signature: get("X-Amz-Signature")?,
         amz_date: get("X-Amz-Date")?,
         expires: Some(expires),
@@ -529,9 +577,45 @@ pub fn string_to_sign(amz_date: &str, scope: &str, canonical_request: &str) -> S
     )
 }
 
+/// The checks that need neither the body nor an HMAC: the date parses and matches the scope,
+/// the access key exists, the request is within its time window. The endpoint runs them before
+/// it reads a body it must hash, so that a stranger cannot make it buffer anything.
+pub fn precheck(
+    signed: &SignedRequest,
+    keyring: &Keyring,
+    now: SystemTime,
+) -> Result<(), AuthError> {
+    let request_time = parse_amz_date(&signed.amz_date)
+        .ok_or_else(|| AuthError::InvalidDate(signed.amz_date.clone()))?;
+    if signed.amz_date.get(..8) != Some(signed.date.as_str()) {
+        return Err(AuthError::ScopeDateMismatch);
+    }
+    if keyring.secret(&signed.access_key_id).is_none() {
+        return Err(AuthError::UnknownAccessKey(signed.access_key_id.clone()));
+    }
+    check_time(request_time, signed.expires, now)
+}
+
+/// The `x-amz-*` headers of an S3 request that its signature does not cover. S3 exempts
+/// `x-amz-content-sha256`, whose value is bound to the body by the payload check anyway
+/// (a presigned URL cannot sign it: the client computes it at upload time).
+pub fn unsigned_amz_headers(parts: &Parts, signed: &SignedRequest) -> Vec<String> {
+    let mut names: Vec<String> = parts
+        .headers
+        .keys()
+        .map(http::HeaderName::as_str)
+        .filter(|n| n.starts_with("x-amz-") && *n != "x-amz-content-sha256")
+        .filter(|n| !signed.signed_headers.iter().any(|s| s == n))
+        .map(str::to_string)
+        .collect();
+    names.sort();
+    names.dedup();
+    names
+}
+
 /// Checks a parsed signature against the request. `payload_hash` is what the client declared
 /// (`x-amz-content-sha256`, or the body's hash computed by the caller); `now` is the server
-/// clock.
+/// clock. For the `s3` scope, every `x-amz-*` header sent must be signed.
 pub fn verify(
     parts: &Parts,
     signed: &SignedRequest,
@@ -539,10 +623,12 @@ pub fn verify(
     keyring: &Keyring,
     now: SystemTime,
 ) -> Result<Verified, AuthError> {
-    let request_time = parse_amz_date(&signed.amz_date)
-        .ok_or_else(|| AuthError::InvalidDate(signed.amz_date.clone()))?;
-    if signed.amz_date.get(..8) != Some(signed.date.as_str()) {
-        return Err(AuthError::ScopeDateMismatch);
+    precheck(signed, keyring, now)?;
+    if signed.service == "s3" {
+        let unsigned = unsigned_amz_headers(parts, signed);
+        if !unsigned.is_empty() {
+            return Err(AuthError::HeadersNotSigned(unsigned));
+        }
     }
     let secret = keyring
         .secret(&signed.access_key_id)
@@ -557,7 +643,6 @@ pub fn verify(
     if !bool::from(expected.as_bytes().ct_eq(signed.signature.as_bytes())) {
         return Err(AuthError::SignatureMismatch);
     }
-    check_time(request_time, signed.expires, now)?;
     Ok(Verified {
         access_key_id: signed.access_key_id.clone(),
         region: signed.region.clone(),

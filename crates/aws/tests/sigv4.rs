@@ -312,3 +312,215 @@ fn sha_empty() -> [u8; 32] {
     .unwrap();
     out
 }
+
+const CREDENTIAL: &str = "test/20231114/us-east-1/s3/aws4_request";
+
+/// What `parse` makes of a request with these headers (issue 15: ambiguity is refused).
+#[track_caller]
+fn check_parse(uri: &str, headers: &[(&str, &str)], expected: Result<(), AuthError>) {
+    let mut req = http::Request::builder().uri(uri);
+    for (k, v) in headers {
+        req = req.header(*k, *v);
+    }
+    let (parts, ()) = req.body(()).unwrap().into_parts();
+    match (sigv4::parse(&parts), expected) {
+        (Ok(Some(_)), Ok(())) => {}
+        (Err(got), Err(expected)) => assert_eq!(got, expected),
+        (got, expected) => panic!("got {got:?}, expected {expected:?}"),
+    }
+}
+
+fn auth(signed_headers: &str) -> String {
+    format!(
+        "AWS4-HMAC-SHA256 Credential={CREDENTIAL}, SignedHeaders={signed_headers}, Signature=00"
+    )
+}
+
+fn presigned_query(signed_headers: &str) -> String {
+    format!(
+        "X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=test%2F20231114%2Fus-east-1%2Fs3%2Faws4_request&X-Amz-Date=20231114T221320Z&X-Amz-Expires=300&X-Amz-SignedHeaders={signed_headers}&X-Amz-Signature=00"
+    )
+}
+
+#[test]
+fn issue_15_ambiguous_or_incomplete_signatures_are_refused() {
+    let date = ("x-amz-date", "20231114T221320Z");
+    let a = auth("host;x-amz-date");
+    check_parse("/b/k", &[("authorization", &a), date], Ok(()));
+    // host must be signed, in the header and in the query.
+    let no_host = auth("x-amz-date");
+    check_parse(
+        "/b/k",
+        &[("authorization", &no_host), date],
+        Err(AuthError::HostNotSigned),
+    );
+    check_parse(&format!("/b/k?{}", presigned_query("host")), &[], Ok(()));
+    check_parse(
+        &format!("/b/k?{}", presigned_query("x-amz-meta-a")),
+        &[],
+        Err(AuthError::HostNotSigned),
+    );
+    // Two Authorization headers; a header and a presigned query; SigV4 and SigV2 queries.
+    check_parse(
+        "/b/k",
+        &[("authorization", &a), ("authorization", &a), date],
+        Err(AuthError::MultipleAuth),
+    );
+    check_parse(
+        &format!("/b/k?{}", presigned_query("host")),
+        &[("authorization", &a), date],
+        Err(AuthError::MultipleAuth),
+    );
+    check_parse(
+        &format!("/b/k?{}&Signature=abc", presigned_query("host")),
+        &[],
+        Err(AuthError::MultipleAuth),
+    );
+    // A field of the header, or a parameter of the query, given twice.
+    let twice = format!("{a}, Signature=11");
+    check_parse(
+        "/b/k",
+        &[("authorization", &twice), date],
+        Err(AuthError::MalformedAuthorization(
+            "Signature given more than once".into(),
+        )),
+    );
+    check_parse(
+        &format!("/b/k?{}&X-Amz-Signature=11", presigned_query("host")),
+        &[],
+        Err(AuthError::MalformedQuery(
+            "X-Amz-Signature given more than once".into(),
+        )),
+    );
+    check_parse(
+        &format!(
+            "/b/k?{}&X-Amz-Credential=other%2F20231114%2Fus-east-1%2Fs3%2Faws4_request",
+            presigned_query("host")
+        ),
+        &[],
+        Err(AuthError::MalformedQuery(
+            "X-Amz-Credential given more than once".into(),
+        )),
+    );
+}
+
+#[test]
+fn issue_15_s3_refuses_unsigned_amz_headers() {
+    let url = "http://localhost:4566/bucket/k";
+    let presign = || {
+        sign_request(
+            "PUT",
+            url,
+            &[],
+            b"",
+            "s3",
+            "test",
+            Some(Duration::from_secs(300)),
+            false,
+        )
+    };
+    let with = |mut s: Signed, headers: &[(&'static str, &'static str)]| {
+        for (k, v) in headers {
+            s.parts
+                .headers
+                .append(*k, http::HeaderValue::from_static(v));
+        }
+        s
+    };
+    check(presign(), T0, Ok("s3"));
+    // x-amz-content-sha256 is exempt: its value is bound to the body anyway.
+    check(
+        with(presign(), &[("x-amz-content-sha256", "UNSIGNED-PAYLOAD")]),
+        T0,
+        Ok("s3"),
+    );
+    check(
+        with(
+            presign(),
+            &[("x-amz-meta-owner", "mallory"), ("x-amz-tagging", "a=b")],
+        ),
+        T0,
+        Err(AuthError::HeadersNotSigned(vec![
+            "x-amz-meta-owner".into(),
+            "x-amz-tagging".into(),
+        ])),
+    );
+    // Header-signed requests too; an unsigned header that is not x-amz-* is fine.
+    let header_signed = || {
+        sign_request(
+            "PUT",
+            url,
+            &[("x-amz-meta-a", "1")],
+            b"hi",
+            "s3",
+            "test",
+            None,
+            true,
+        )
+    };
+    check(header_signed(), T0, Ok("s3"));
+    check(
+        with(header_signed(), &[("content-disposition", "inline")]),
+        T0,
+        Ok("s3"),
+    );
+    check(
+        with(header_signed(), &[("x-amz-acl", "public-read")]),
+        T0,
+        Err(AuthError::HeadersNotSigned(vec!["x-amz-acl".into()])),
+    );
+    // The rule is S3's; AWS does not enforce it for other services.
+    let mut ddb = sign_request(
+        "POST",
+        "http://localhost:4566/",
+        DDB,
+        b"{}",
+        "dynamodb",
+        "test",
+        None,
+        false,
+    );
+    ddb.parts
+        .headers
+        .insert("x-amz-extra", http::HeaderValue::from_static("1"));
+    check(ddb, T0, Ok("dynamodb"));
+}
+
+#[test]
+fn issue_15_precheck_needs_no_body() {
+    let signed = |secret| {
+        sign_request(
+            "POST",
+            "http://localhost:4566/",
+            DDB,
+            b"{}",
+            "dynamodb",
+            secret,
+            None,
+            false,
+        )
+    };
+    let precheck = |s: &Signed, now: u64| {
+        let parsed = sigv4::parse(&s.parts).unwrap().unwrap();
+        sigv4::precheck(&parsed, &keyring(), UNIX_EPOCH + Duration::from_secs(now))
+    };
+    // A wrong secret passes the precheck: only the HMAC, over the body, can tell.
+    assert_eq!(precheck(&signed("wrong"), T0), Ok(()));
+    assert_eq!(
+        precheck(&signed("test"), T0 + 16 * 60),
+        Err(AuthError::TimeSkewed)
+    );
+    let mut unknown = signed("test");
+    let auth = unknown.parts.headers["authorization"]
+        .to_str()
+        .unwrap()
+        .replace("Credential=test/", "Credential=nobody/");
+    unknown
+        .parts
+        .headers
+        .insert("authorization", auth.parse().unwrap());
+    assert_eq!(
+        precheck(&unknown, T0),
+        Err(AuthError::UnknownAccessKey("nobody".into()))
+    );
+}

@@ -1,5 +1,7 @@
-//! CloudFront's invalidation API on the AWS endpoint (SigV4 scope `cloudfront`, REST-XML,
-//! API version 2020-05-31): CreateInvalidation, GetInvalidation, ListInvalidations
+//! CloudFront's API on the AWS endpoint (SigV4 scope `cloudfront`, REST-XML, API version
+//! 2020-05-31) for the manifest's one distribution: ListDistributions, GetDistribution,
+//! GetDistributionConfig (read-only: the manifest is where a distribution changes), and
+//! CreateInvalidation, GetInvalidation, ListInvalidations
 //! (<https://docs.aws.amazon.com/cloudfront/latest/APIReference/API_CreateInvalidation.html>).
 //!
 //! Must not: touch caches itself ([`Edge::invalidate`] does). Errors use CloudFront's wrapped
@@ -20,6 +22,9 @@ use crate::invalidation::{Invalidation, InvalidationError};
 
 const NS: &str = "http://cloudfront.amazonaws.com/doc/2020-05-31/";
 const PREFIX: &str = "/2020-05-31/distribution/";
+const LIST: &str = "/2020-05-31/distribution";
+/// When this process started serving the distribution (its `LastModifiedTime`).
+static STARTED: std::sync::OnceLock<std::time::SystemTime> = std::sync::OnceLock::new();
 
 /// The `cloudfront` service of the AWS endpoint, for one distribution.
 pub struct CloudFrontApi {
@@ -29,20 +34,85 @@ pub struct CloudFrontApi {
 
 impl CloudFrontApi {
     pub fn new(edge: Arc<Edge>, distribution_id: impl Into<String>) -> Self {
+        STARTED.get_or_init(std::time::SystemTime::now);
         Self {
             edge,
             distribution_id: distribution_id.into(),
         }
     }
 
+    fn arn(&self) -> String {
+        format!(
+            "arn:aws:cloudfront::000000000000:distribution/{}",
+            self.distribution_id
+        )
+    }
+
+    fn modified(&self) -> String {
+        AmzDate::from_system_time(*STARTED.get_or_init(std::time::SystemTime::now)).to_iso8601()
+    }
+
+    /// The distribution's domain name: where its first location listens, as far as the
+    /// edge knows (the binary may bind `:0`), else `localhost`.
+    fn domain(&self) -> String {
+        self.edge
+            .distribution()
+            .locations
+            .first()
+            .and_then(|l| l.addr)
+            .map(|a| a.to_string())
+            .unwrap_or_else(|| "localhost".to_string())
+    }
+
     async fn route(&self, req: AwsRequest) -> Result<Response<Body>, ApiError> {
         let path = req.parts.uri.path().to_string();
+        let dist = self.edge.distribution();
+        if path == LIST || path == PREFIX {
+            if req.parts.method != Method::GET {
+                return Err(ApiError::ReadOnly);
+            }
+            let summary =
+                crate::api_config::summary_xml(dist, &self.arn(), &self.domain(), &self.modified());
+            return Ok(xml_response(
+                StatusCode::OK,
+                format!(
+                    "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<DistributionList xmlns=\"{NS}\"><Marker></Marker><MaxItems>100</MaxItems><IsTruncated>false</IsTruncated><Quantity>1</Quantity><Items>{summary}</Items></DistributionList>"
+                ),
+            ));
+        }
         let rest = path
             .strip_prefix(PREFIX)
             .ok_or(ApiError::UnknownOperation)?;
-        let (id, tail) = rest.split_once('/').ok_or(ApiError::UnknownOperation)?;
+        let (id, tail) = rest.split_once('/').unwrap_or((rest, ""));
         if id != self.distribution_id {
             return Err(ApiError::NoSuchDistribution);
+        }
+        if tail.is_empty() || tail == "config" {
+            if req.parts.method == Method::PUT || req.parts.method == Method::DELETE {
+                return Err(ApiError::ReadOnly);
+            }
+            if req.parts.method != Method::GET {
+                return Err(ApiError::UnknownOperation);
+            }
+            let config = crate::api_config::config_xml(dist, NS);
+            let etag = crate::api_config::etag(&config);
+            let xml = if tail.is_empty() {
+                let config = config.replacen(&format!(" xmlns=\"{NS}\""), "", 1);
+                format!(
+                    "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Distribution xmlns=\"{NS}\"><Id>{}</Id><ARN>{}</ARN><Status>Deployed</Status><LastModifiedTime>{}</LastModifiedTime><InProgressInvalidationBatches>0</InProgressInvalidationBatches><DomainName>{}</DomainName><ActiveTrustedSigners><Enabled>false</Enabled><Quantity>0</Quantity></ActiveTrustedSigners><ActiveTrustedKeyGroups><Enabled>false</Enabled><Quantity>0</Quantity></ActiveTrustedKeyGroups>{config}</Distribution>",
+                    xml_escape(&self.distribution_id),
+                    xml_escape(&self.arn()),
+                    self.modified(),
+                    xml_escape(&self.domain()),
+                )
+            } else {
+                format!("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n{config}")
+            };
+            let mut r = xml_response(StatusCode::OK, xml);
+            if let Ok(v) = HeaderValue::from_str(&etag) {
+                r.headers_mut().insert(header::ETAG, v);
+            }
+            return Ok(r);
         }
         match (
             &req.parts.method,
@@ -114,6 +184,8 @@ impl Service for CloudFrontApi {
 #[derive(Debug)]
 enum ApiError {
     UnknownOperation,
+    /// Create/Update/DeleteDistribution: the manifest owns the distribution.
+    ReadOnly,
     NoSuchDistribution,
     Malformed(String),
     Invalidation(InvalidationError),
@@ -126,6 +198,11 @@ impl ApiError {
                 StatusCode::NOT_IMPLEMENTED,
                 "NotImplemented",
                 "This CloudFront operation is not supported by nuvem.".to_string(),
+            ),
+            ApiError::ReadOnly => (
+                StatusCode::BAD_REQUEST,
+                "IllegalUpdate",
+                "nuvem's distribution comes from nuvem.toml: change [distribution] there and run `nuvem up` again.".to_string(),
             ),
             ApiError::NoSuchDistribution => (
                 StatusCode::NOT_FOUND,

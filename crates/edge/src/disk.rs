@@ -174,7 +174,7 @@ fn encode(e: &Entry, chunks: &[Bytes]) -> Vec<u8> {
         e.freshness.lifetime.as_secs(),
         e.freshness.stale_while_revalidate.as_secs(),
         e.freshness.stale_if_error.as_secs(),
-        u64::from(e.freshness.no_stale),
+        u64::from(e.freshness.no_stale) | (u64::from(e.freshness.stale_on_error) << 1),
         e.headers.len() as u64,
     ] {
         out.extend_from_slice(&n.to_le_bytes());
@@ -252,11 +252,13 @@ fn decode(bytes: &[u8]) -> Option<Entry> {
     let status = StatusCode::from_u16(u16::try_from(r.u64()?).ok()?).ok()?;
     let response_time = UNIX_EPOCH + Duration::from_secs(r.u64()?);
     let initial_age = r.u64()?;
+    let (lifetime, swr, sie, flags) = (r.u64()?, r.u64()?, r.u64()?, r.u64()?);
     let freshness = Freshness {
-        lifetime: Duration::from_secs(r.u64()?),
-        stale_while_revalidate: Duration::from_secs(r.u64()?),
-        stale_if_error: Duration::from_secs(r.u64()?),
-        no_stale: r.u64()? != 0,
+        lifetime: Duration::from_secs(lifetime),
+        stale_while_revalidate: Duration::from_secs(swr),
+        stale_if_error: Duration::from_secs(sie),
+        no_stale: flags & 1 != 0,
+        stale_on_error: flags & 2 != 0,
     };
     let mut headers = HeaderMap::new();
     for _ in 0..r.u64()? {

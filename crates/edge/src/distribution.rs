@@ -94,6 +94,33 @@ pub struct CachePolicy {
     pub headers: Vec<HeaderName>,
     pub cookies: Names,
     pub query_strings: Names,
+    /// The origin request policy: what is forwarded besides the key's names.
+    pub origin_request: OriginRequestPolicy,
+}
+
+/// What of a viewer's request a cacheable origin request carries besides the cache key's
+/// headers, cookies and query strings (CloudFront's origin request policy).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OriginRequestPolicy {
+    /// Lower-cased names.
+    pub headers: Names,
+    pub cookies: Names,
+    pub query_strings: Names,
+}
+
+impl CachePolicy {
+    /// Whether the viewer's header `name` (lower-case) is sent to the origin.
+    pub fn forwards_header(&self, name: &HeaderName) -> bool {
+        self.headers.contains(name) || self.origin_request.headers.includes(name.as_str())
+    }
+
+    pub fn forwards_cookie(&self, name: &str) -> bool {
+        self.cookies.includes(name) || self.origin_request.cookies.includes(name)
+    }
+
+    pub fn forwards_query(&self, name: &str) -> bool {
+        self.query_strings.includes(name) || self.origin_request.query_strings.includes(name)
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -345,6 +372,28 @@ fn behavior(b: &BehaviorSpec) -> Result<Behavior, Error> {
                 Names::All,
                 "cache_key.query_strings",
             )?,
+            origin_request: OriginRequestPolicy {
+                headers: match Names::parse(
+                    b.origin_request.headers.as_ref(),
+                    Names::None,
+                    "origin_request.headers",
+                )? {
+                    Names::Only(n) => {
+                        Names::Only(n.iter().map(|h| h.to_ascii_lowercase()).collect())
+                    }
+                    other => other,
+                },
+                cookies: Names::parse(
+                    b.origin_request.cookies.as_ref(),
+                    Names::None,
+                    "origin_request.cookies",
+                )?,
+                query_strings: Names::parse(
+                    b.origin_request.query_strings.as_ref(),
+                    Names::None,
+                    "origin_request.query_strings",
+                )?,
+            },
         },
     })
 }

@@ -8,7 +8,6 @@
 //! cacheability (`freshness`).
 
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 use std::time::SystemTime;
 
 use http::request::Parts;
@@ -151,7 +150,7 @@ impl Edge {
     }
 
     fn clear(&self, patterns: &[String]) {
-        self.regional.epoch.fetch_add(1, Ordering::SeqCst);
+        self.regional.fills.invalidate_patterns(patterns);
         self.regional.invalidate(patterns);
         for t in &self.locations {
             t.invalidate(patterns);
@@ -307,13 +306,16 @@ impl Location {
         {
             return Got::Entry(e, Cached::Hit);
         }
+        // Taken before the regional tier is asked: an invalidation of the path while the
+        // fill is in flight keeps it out of this location too.
+        let start = edge.regional.fills.start();
         match edge
             .regional
             .get(edge.fetch_req(bi, key, pq, parts, pop))
             .await
         {
             Fetched::Entry(e, c) => {
-                self.admit(e.clone());
+                self.admit(e.clone(), start);
                 Got::Entry(e, c)
             }
             Fetched::Pass(r) => Got::Pass(r),
@@ -321,21 +323,30 @@ impl Location {
         }
     }
 
-    /// Copies an entry into this location's cache once its body is whole.
-    fn admit(&self, e: Arc<Entry>) {
+    /// Copies an entry into this location's cache once its body is whole, unless its path
+    /// was invalidated since `start` (see `fills`).
+    fn admit(&self, e: Arc<Entry>, start: u64) {
         let edge = self.edge.clone();
         let index = self.index;
-        let epoch = edge.regional.epoch.load(Ordering::SeqCst);
+        let insert = move |edge: &Edge, e: Arc<Entry>| {
+            let fills = &edge.regional.fills;
+            if fills.still_valid(&e.key.path, start) {
+                let key = e.key.clone();
+                edge.locations[index].insert(e);
+                if !fills.still_valid(&key.path, start) {
+                    edge.locations[index].remove(&key);
+                }
+            }
+        };
         match e.repr.body.state() {
-            Some(true) => edge.locations[index].insert(e),
+            Some(true) => insert(&edge, e),
             Some(false) => {}
             None => {
                 tokio::spawn(async move {
                     if e.repr.body.wait().await.is_ok()
-                        && edge.regional.epoch.load(Ordering::SeqCst) == epoch
                         && e.repr.body.received() <= edge.regional.max_object
                     {
-                        edge.locations[index].insert(e);
+                        insert(&edge, e);
                     }
                 });
             }
@@ -464,7 +475,9 @@ impl Location {
                     paths.push(p);
                 }
             }
-            edge.regional.epoch.fetch_add(1, Ordering::SeqCst);
+            edge.regional
+                .fills
+                .invalidate_paths(paths.iter().map(String::as_str));
             for p in &paths {
                 edge.regional.invalidate_path(p);
                 for t in &edge.locations {

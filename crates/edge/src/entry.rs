@@ -82,11 +82,17 @@ impl Entry {
             && !self.freshness.stale_while_revalidate.is_zero()
     }
 
-    /// Stale, but `stale-if-error` lets it stand in for a failed origin.
+    /// Stale, but it may stand in for a failed origin: within `stale-if-error` when the
+    /// origin set it, else as CloudFront does unless revalidation is required (see
+    /// [`crate::Freshness::stale_on_error`]).
     pub fn may_serve_on_error(&self, now: SystemTime) -> bool {
-        !self.freshness.no_stale
-            && self.staleness(now) <= self.freshness.stale_if_error
-            && !self.freshness.stale_if_error.is_zero()
+        if self.freshness.no_stale {
+            return false;
+        }
+        if !self.freshness.stale_if_error.is_zero() {
+            return self.staleness(now) <= self.freshness.stale_if_error;
+        }
+        self.freshness.stale_on_error
     }
 
     /// Whether the request selects this variant (RFC 9111 §4.1).

@@ -26,6 +26,7 @@ pub struct Directives {
     pub must_revalidate: bool,
     pub proxy_revalidate: bool,
     pub immutable: bool,
+    pub must_understand: bool,
     pub stale_while_revalidate: Option<u64>,
     pub stale_if_error: Option<u64>,
 }
@@ -57,6 +58,7 @@ impl Directives {
                     "must-revalidate" => d.must_revalidate = true,
                     "proxy-revalidate" => d.proxy_revalidate = true,
                     "immutable" => d.immutable = true,
+                    "must-understand" => d.must_understand = true,
                     "stale-while-revalidate" => d.stale_while_revalidate = Some(secs()),
                     "stale-if-error" => d.stale_if_error = Some(secs()),
                     _ => {}
@@ -66,12 +68,45 @@ impl Directives {
         found.then_some(d)
     }
 
-    /// The directives that govern this cache: `CDN-Cache-Control` when present, else
-    /// `Cache-Control` (RFC 9213 §2.1).
+    /// The directives that govern this cache: `CDN-Cache-Control` when present and valid
+    /// (RFC 9213 §2.1: a field that is not a valid structured-field Dictionary is ignored as
+    /// a whole), else untargeted `Surrogate-Control` directives (W3C Edge Architecture, as
+    /// other CDNs honour it), else `Cache-Control`.
     pub fn effective(headers: &HeaderMap) -> Self {
-        Self::parse(headers, "cdn-cache-control")
-            .or_else(|| Self::parse(headers, "cache-control"))
-            .unwrap_or_default()
+        let cdn: Vec<&str> = headers
+            .get_all("cdn-cache-control")
+            .iter()
+            .map(|v| v.to_str().unwrap_or("\u{0}"))
+            .collect();
+        if !cdn.is_empty() && sf::is_dictionary(&cdn.join(", ")) {
+            return Self::parse(headers, "cdn-cache-control").unwrap_or_default();
+        }
+        if let Some(d) = Self::surrogate(headers) {
+            return d;
+        }
+        Self::parse(headers, "cache-control").unwrap_or_default()
+    }
+
+    /// `Surrogate-Control`'s directives that target every surrogate (those with a
+    /// `;target` suffix name a capability nuvem does not announce, and are skipped). `None`
+    /// when the field is absent or every directive is targeted.
+    fn surrogate(headers: &HeaderMap) -> Option<Self> {
+        let untargeted: Vec<&str> = headers
+            .get_all("surrogate-control")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(split_outside_quotes)
+            .filter(|d| !d.contains(';'))
+            .collect();
+        if untargeted.is_empty() {
+            return None;
+        }
+        let mut h = HeaderMap::new();
+        h.insert(
+            "surrogate-control",
+            http::HeaderValue::from_str(&untargeted.join(",")).ok()?,
+        );
+        Self::parse(&h, "surrogate-control")
     }
 }
 
@@ -95,6 +130,10 @@ fn split_outside_quotes(v: &str) -> Vec<&str> {
 /// Statuses RFC 9110 §15.1 calls heuristically cacheable: stored without explicit freshness
 /// (with the default TTL, since heuristics are off).
 const HEURISTIC: [u16; 11] = [200, 203, 204, 206, 300, 301, 308, 404, 405, 410, 414];
+/// Statuses whose caching semantics this cache implements (for `must-understand`).
+const UNDERSTOOD: [u16; 16] = [
+    200, 203, 204, 206, 300, 301, 302, 303, 307, 308, 400, 404, 405, 410, 414, 501,
+];
 /// 501 is heuristically cacheable too, but CloudFront treats it as an error response.
 const ERROR_CACHED_BY_DEFAULT: [u16; 6] = [404, 405, 410, 414, 501, 400];
 
@@ -106,6 +145,11 @@ pub struct Freshness {
     pub stale_if_error: Duration,
     /// must-revalidate / proxy-revalidate: never served stale.
     pub no_stale: bool,
+    /// CloudFront serves an expired object when the origin fails (cannot be reached, or
+    /// answers 5xx) — unless a directive asks for revalidation every time: must-revalidate,
+    /// proxy-revalidate, no-cache, or s-maxage (which implies proxy-revalidate, RFC 9111
+    /// §5.2.2.10). `stale-if-error` bounds it when present.
+    pub stale_on_error: bool,
 }
 
 /// Why a response is not stored.
@@ -142,7 +186,13 @@ pub fn decide(
     if header_has_token(headers, header::VARY, "*") {
         return Err(NoStore::VaryStar);
     }
-    if d.no_store && !forced {
+    // RFC 9111 §5.2.2.3: with must-understand, a status whose caching rules the cache knows
+    // overrides no-store; any other status is not stored.
+    let understood = UNDERSTOOD.contains(&status.as_u16());
+    if d.must_understand && !understood {
+        return Err(NoStore::Status);
+    }
+    if d.no_store && !forced && !(d.must_understand && understood) {
         return Err(NoStore::NoStore);
     }
     if d.private && !forced {
@@ -168,11 +218,13 @@ pub fn decide(
     };
     let lifetime = if d.no_cache && !forced { 0 } else { lifetime };
     let no_stale = d.must_revalidate || d.proxy_revalidate;
+    let stale_on_error = !no_stale && !d.no_cache && d.s_maxage.is_none();
     Ok(Freshness {
         lifetime: Duration::from_secs(lifetime),
         stale_while_revalidate: Duration::from_secs(d.stale_while_revalidate.unwrap_or(0)),
         stale_if_error: Duration::from_secs(d.stale_if_error.unwrap_or(0)),
         no_stale,
+        stale_on_error,
     })
 }
 
@@ -209,14 +261,251 @@ pub fn date_header(headers: &HeaderMap) -> Option<SystemTime> {
         .and_then(|v| httpdate::parse_http_date(v).ok())
 }
 
-/// The upstream `Age` in seconds; invalid values count as 0 (RFC 9111 §5.1 says a cache
-/// should ignore them).
+/// RFC 9111 §1.2.2: an age past 2^31 is sent (and kept) as 2^31.
+const MAX_AGE: u64 = 1 << 31;
+
+/// The upstream `Age` in seconds. Anything but one field line holding one non-negative
+/// integer — a list (`7200, 0`), several lines, a sign, a fraction, parameters, letters — is
+/// not trusted: the response counts as already stale (2^31 s old), so it is revalidated
+/// rather than served for longer than its origin meant (what the public cache conformance
+/// suite requires; RFC 9111 §5.1 would read a list by its first member).
 pub fn age_header(headers: &HeaderMap) -> u64 {
-    headers
-        .get(header::AGE)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or(0)
+    let mut lines = headers.get_all(header::AGE).iter();
+    let Some(first) = lines.next() else {
+        return 0;
+    };
+    if lines.next().is_some() {
+        return MAX_AGE;
+    }
+    match first.to_str().map(str::trim) {
+        Ok(v) if !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit()) => {
+            v.parse().unwrap_or(MAX_AGE).min(MAX_AGE)
+        }
+        _ => MAX_AGE,
+    }
+}
+
+/// RFC 8941 structured fields, as far as `CDN-Cache-Control` needs: is a field value a valid
+/// Dictionary?
+mod sf {
+    struct P<'a> {
+        s: &'a [u8],
+        i: usize,
+    }
+
+    impl P<'_> {
+        fn peek(&self) -> Option<u8> {
+            self.s.get(self.i).copied()
+        }
+        fn eat(&mut self, c: u8) -> bool {
+            if self.peek() == Some(c) {
+                self.i += 1;
+                true
+            } else {
+                false
+            }
+        }
+        fn ows(&mut self) {
+            while matches!(self.peek(), Some(b' ' | b'\t')) {
+                self.i += 1;
+            }
+        }
+        fn sp(&mut self) {
+            while self.peek() == Some(b' ') {
+                self.i += 1;
+            }
+        }
+        fn key(&mut self) -> bool {
+            match self.peek() {
+                Some(c) if c.is_ascii_lowercase() || c == b'*' => self.i += 1,
+                _ => return false,
+            }
+            while let Some(c) = self.peek() {
+                if c.is_ascii_lowercase() || c.is_ascii_digit() || b"_-.*".contains(&c) {
+                    self.i += 1;
+                } else {
+                    break;
+                }
+            }
+            true
+        }
+        fn bare_item(&mut self) -> bool {
+            match self.peek() {
+                Some(b'-' | b'0'..=b'9') => self.number(),
+                Some(b'"') => self.string(),
+                Some(b':') => self.bytes(),
+                Some(b'?') => {
+                    self.i += 1;
+                    self.eat(b'0') || self.eat(b'1')
+                }
+                Some(c) if c.is_ascii_alphabetic() || c == b'*' => {
+                    self.i += 1;
+                    while let Some(c) = self.peek() {
+                        if c.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~:/".contains(&c) {
+                            self.i += 1;
+                        } else {
+                            break;
+                        }
+                    }
+                    true
+                }
+                _ => false,
+            }
+        }
+        fn number(&mut self) -> bool {
+            self.eat(b'-');
+            let start = self.i;
+            while self.peek().is_some_and(|c| c.is_ascii_digit()) {
+                self.i += 1;
+            }
+            let int = self.i - start;
+            if int == 0 {
+                return false;
+            }
+            if self.eat(b'.') {
+                let fs = self.i;
+                while self.peek().is_some_and(|c| c.is_ascii_digit()) {
+                    self.i += 1;
+                }
+                let frac = self.i - fs;
+                int <= 12 && (1..=3).contains(&frac)
+            } else {
+                int <= 15
+            }
+        }
+        fn string(&mut self) -> bool {
+            self.i += 1;
+            loop {
+                match self.peek() {
+                    None => return false,
+                    Some(b'"') => {
+                        self.i += 1;
+                        return true;
+                    }
+                    Some(b'\\') => {
+                        self.i += 1;
+                        if !(self.eat(b'"') || self.eat(b'\\')) {
+                            return false;
+                        }
+                    }
+                    Some(c) if (0x20..0x7f).contains(&c) => self.i += 1,
+                    Some(_) => return false,
+                }
+            }
+        }
+        fn bytes(&mut self) -> bool {
+            self.i += 1;
+            while let Some(c) = self.peek() {
+                if c == b':' {
+                    self.i += 1;
+                    return true;
+                }
+                if c.is_ascii_alphanumeric() || b"+/=".contains(&c) {
+                    self.i += 1;
+                } else {
+                    return false;
+                }
+            }
+            false
+        }
+        fn parameters(&mut self) -> bool {
+            while self.eat(b';') {
+                self.sp();
+                if !self.key() {
+                    return false;
+                }
+                if self.eat(b'=') && !self.bare_item() {
+                    return false;
+                }
+            }
+            true
+        }
+        fn item_or_inner_list(&mut self) -> bool {
+            if self.eat(b'(') {
+                loop {
+                    self.sp();
+                    if self.eat(b')') {
+                        break;
+                    }
+                    if !(self.bare_item() && self.parameters()) {
+                        return false;
+                    }
+                    if !matches!(self.peek(), Some(b' ' | b')')) {
+                        return false;
+                    }
+                }
+                self.parameters()
+            } else {
+                self.bare_item() && self.parameters()
+            }
+        }
+    }
+
+    pub fn is_dictionary(v: &str) -> bool {
+        let mut p = P {
+            s: v.as_bytes(),
+            i: 0,
+        };
+        p.sp();
+        if p.peek().is_none() {
+            return true;
+        }
+        loop {
+            if !p.key() {
+                return false;
+            }
+            let ok = if p.eat(b'=') {
+                p.item_or_inner_list()
+            } else {
+                p.parameters()
+            };
+            if !ok {
+                return false;
+            }
+            p.ows();
+            if p.peek().is_none() {
+                return true;
+            }
+            if !p.eat(b',') {
+                return false;
+            }
+            p.ows();
+            if p.peek().is_none() {
+                return false;
+            }
+        }
+    }
+
+    #[cfg(test)]
+    mod tests {
+        #[test]
+        fn dictionaries() {
+            for ok in [
+                "max-age=60",
+                "max-age=60, stale-while-revalidate=30",
+                "no-store",
+                "private, max-age=0",
+                "a=\"x\\\"y\", b=?1, c=:aGk=:, d=(1 2);p=3, e;f=1.5",
+                "  max-age=60  ",
+                "",
+            ] {
+                assert!(super::is_dictionary(ok), "{ok:?} is valid");
+            }
+            for bad in [
+                "max-age=60,",
+                "MAX-AGE=60",
+                "max-age=60 stale",
+                "max-age==60",
+                "max-age=\"60",
+                ", max-age=60",
+                "max-age=1234567890123456",
+                "max-age=6 0",
+                "max-age=60;;",
+            ] {
+                assert!(!super::is_dictionary(bad), "{bad:?} is invalid");
+            }
+        }
+    }
 }
 
 /// The corrected initial age of a response (RFC 9111 §4.2.3).
@@ -233,7 +522,7 @@ pub fn initial_age(
         .duration_since(request_time)
         .map(|d| d.as_secs())
         .unwrap_or(0);
-    apparent.max(age_header(headers) + delay)
+    apparent.max(age_header(headers).saturating_add(delay))
 }
 
 /// Whether a comma-separated header lists `token` (case-insensitive).

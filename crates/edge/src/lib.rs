@@ -11,6 +11,7 @@
 //! location's handler).
 
 mod api;
+mod api_config;
 mod body;
 mod cache;
 mod compress;
@@ -19,6 +20,7 @@ mod distribution;
 mod edge;
 mod entry;
 mod error;
+mod fills;
 mod freshness;
 mod guard;
 mod invalidation;

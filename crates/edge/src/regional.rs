@@ -6,10 +6,9 @@
 //! while instead of queueing behind each other).
 //!
 //! Must not: store a body before it arrived whole, or store anything fetched before an
-//! invalidation that happened while it was in flight (the epoch check).
+//! invalidation of its path that happened while it was in flight (`fills`).
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
@@ -23,6 +22,7 @@ use crate::body::{FinishGuard, SharedBody};
 use crate::cache::Tier;
 use crate::disk::DiskTier;
 use crate::entry::{CacheKey, Entry, Representation, joined, strip_hop_by_hop};
+use crate::fills::Fills;
 use crate::freshness::{self, NoStore, RequestFacts};
 use crate::origin::Origin;
 
@@ -73,8 +73,8 @@ pub struct Regional {
     pub tier: Tier,
     inflight: Mutex<HashMap<CacheKey, Waiters>>,
     pass: moka::sync::Cache<CacheKey, ()>,
-    /// Bumped by every invalidation; fetches started before it do not store.
-    pub epoch: AtomicU64,
+    /// Invalidations by path and pattern; a fill spoiled while in flight is not stored.
+    pub fills: Fills,
     /// Larger bodies are streamed through, not stored.
     pub max_object: u64,
     /// Whole entries also written to disk, found again after a restart.
@@ -90,7 +90,7 @@ impl Regional {
                 .max_capacity(100_000)
                 .time_to_live(PASS_TTL)
                 .build(),
-            epoch: AtomicU64::new(0),
+            fills: Fills::default(),
             max_object: (max_bytes / 8).max(1024 * 1024),
             disk,
         })
@@ -101,6 +101,20 @@ impl Regional {
         if let Some(disk) = &self.disk {
             let (disk, e) = (disk.clone(), e.clone());
             tokio::spawn(async move { disk.store(e).await });
+        }
+    }
+
+    /// Stores a whole entry that a fill started at tick `start` produced, unless its path
+    /// was invalidated meanwhile (see [`Fills`]: insert, then check again).
+    fn store(&self, e: &Arc<Entry>, start: u64) {
+        if !self.fills.still_valid(&e.key.path, start) {
+            return;
+        }
+        self.tier.insert(e.clone());
+        if self.fills.still_valid(&e.key.path, start) {
+            self.write_to_disk(e);
+        } else {
+            self.tier.remove(&e.key);
         }
     }
 
@@ -229,7 +243,7 @@ impl Regional {
             key: req.key.clone(),
             tx,
         };
-        let epoch = self.epoch.load(Ordering::SeqCst);
+        let epoch = self.fills.start();
         let request_time = SystemTime::now();
         let validators = stale.as_ref().filter(|s| s.has_validator()).cloned();
         let resp = fetch(&req, validators.as_deref()).await;
@@ -249,10 +263,7 @@ impl Regional {
         if let Some(old) = &stale {
             if status == StatusCode::NOT_MODIFIED {
                 let e = refreshed(old, resp.headers(), &req, request_time, response_time);
-                if self.epoch.load(Ordering::SeqCst) == epoch {
-                    self.tier.insert(e.clone());
-                    self.write_to_disk(&e);
-                }
+                self.store(&e, epoch);
                 done.publish(Outcome::Stored(e.clone(), Cached::RefreshHit));
                 return Fetched::Entry(e, Cached::RefreshHit);
             }
@@ -320,12 +331,8 @@ impl Regional {
             // Store first, leave the in-flight map, and only then let the readers finish:
             // a request that follows a completed one finds the entry in the tier.
             let regional = &done.regional;
-            if result.is_ok()
-                && shared.received() <= regional.max_object
-                && regional.epoch.load(Ordering::SeqCst) == epoch
-            {
-                regional.write_to_disk(&stored);
-                regional.tier.insert(stored);
+            if result.is_ok() && shared.received() <= regional.max_object {
+                regional.store(&stored, epoch);
             }
             drop(done);
             shared.finish(result);
@@ -416,13 +423,17 @@ fn refreshed(
     let mut headers = old.headers.clone();
     let mut update = fresh.clone();
     strip_hop_by_hop(&mut update);
+    // What describes the stored body, not the message, stays as stored: a 304 validates
+    // the representation it names (RFC 9111 §3.2).
     for skip in [
         header::CONTENT_LENGTH,
         header::CONTENT_ENCODING,
         header::CONTENT_RANGE,
+        header::ETAG,
     ] {
         update.remove(skip);
     }
+    update.remove("content-md5");
     let initial_age = freshness::initial_age(&update, request_time, response_time);
     update.remove(header::AGE);
     let names: Vec<http::HeaderName> = update.keys().cloned().collect();
@@ -462,13 +473,60 @@ const NOT_FORWARDED: [header::HeaderName; 10] = [
     header::PRAGMA,
 ];
 
+/// The viewer's headers a cacheable origin request carries: those of the cache key and of
+/// the origin request policy, with only the cookies either names (CloudFront's rule, so that
+/// a response personalised by one viewer's cookie or header never lands under a key that
+/// other viewers share).
+fn forwarded_headers(viewer: &HeaderMap, policy: &crate::distribution::CachePolicy) -> HeaderMap {
+    let mut out = HeaderMap::new();
+    for (name, value) in viewer {
+        if *name == header::COOKIE || !policy.forwards_header(name) {
+            continue;
+        }
+        out.append(name.clone(), value.clone());
+    }
+    let cookies: Vec<&str> = viewer
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .map(str::trim)
+        .filter(|c| !c.is_empty())
+        .filter(|c| policy.forwards_cookie(c.split_once('=').map_or(*c, |(n, _)| n)))
+        .collect();
+    if !cookies.is_empty()
+        && let Ok(v) = HeaderValue::from_str(&cookies.join("; "))
+    {
+        out.insert(header::COOKIE, v);
+    }
+    strip_hop_by_hop(&mut out);
+    for h in NOT_FORWARDED {
+        out.remove(h);
+    }
+    out
+}
+
+/// The path and query a cacheable origin request carries: only the query strings that the
+/// cache key or the origin request policy name, in the viewer's order.
+fn forwarded_path_and_query(pq: &str, policy: &crate::distribution::CachePolicy) -> String {
+    let Some((path, query)) = pq.split_once('?') else {
+        return pq.to_string();
+    };
+    let kept: Vec<&str> = query
+        .split('&')
+        .filter(|p| !p.is_empty())
+        .filter(|p| policy.forwards_query(p.split_once('=').map_or(*p, |(n, _)| n)))
+        .collect();
+    if kept.is_empty() {
+        path.to_string()
+    } else {
+        format!("{path}?{}", kept.join("&"))
+    }
+}
+
 /// One GET to the origin, conditional on `validators` when revalidating.
 async fn fetch(req: &FetchReq, validators: Option<&Entry>) -> Result<Response<Body>, Error> {
-    let mut headers = req.headers.clone();
-    strip_hop_by_hop(&mut headers);
-    for h in NOT_FORWARDED {
-        headers.remove(h);
-    }
+    let mut headers = forwarded_headers(&req.headers, &req.policy);
     headers.insert(
         header::ACCEPT_ENCODING,
         HeaderValue::from_static("identity"),
@@ -484,8 +542,7 @@ async fn fetch(req: &FetchReq, validators: Option<&Entry>) -> Result<Response<Bo
     }
     let mut r = Request::new(empty_body());
     *r.method_mut() = Method::GET;
-    *r.uri_mut() = req
-        .path_and_query
+    *r.uri_mut() = forwarded_path_and_query(&req.path_and_query, &req.policy)
         .parse()
         .map_err(|e| Error::OriginProtocol(format!("bad path: {e}")))?;
     *r.headers_mut() = headers;

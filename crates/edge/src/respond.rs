@@ -37,8 +37,16 @@ pub async fn serve(entry: &Arc<Entry>, v: &Viewer<'_>, cached: Cached) -> Respon
     let mut status = entry.status;
     let mut body = None;
     if status == StatusCode::OK {
-        let encodable = v.compress && compress::compressible(&headers);
-        if encodable {
+        // RFC 9110 §7.7: `no-transform` forbids changing the content coding; bodies outside
+        // the size window are never compressed, so they do not vary by Accept-Encoding.
+        let encodable = v.compress
+            && compress::compressible(&headers)
+            && !crate::freshness::header_has_token(&headers, header::CACHE_CONTROL, "no-transform")
+            && size_hint(entry)
+                .is_none_or(|n| (compress::MIN_SIZE..=compress::MAX_SIZE).contains(&n));
+        if encodable
+            && !crate::freshness::header_has_token(&headers, header::VARY, "accept-encoding")
+        {
             headers.append(header::VARY, HeaderValue::from_static("Accept-Encoding"));
         }
         let encoding = if encodable {
@@ -129,6 +137,20 @@ pub async fn serve(entry: &Arc<Entry>, v: &Viewer<'_>, cached: Cached) -> Respon
     *r.headers_mut() = headers;
     decorate(&mut r, v.pop, cached);
     r
+}
+
+/// The body's length when known now: whole, or declared by the origin.
+fn size_hint(entry: &Entry) -> Option<u64> {
+    if entry.repr.body.state() == Some(true) {
+        return Some(entry.repr.body.received());
+    }
+    entry
+        .headers
+        .get(header::CONTENT_LENGTH)?
+        .to_str()
+        .ok()?
+        .parse()
+        .ok()
 }
 
 /// The compressed form of an entry, made once and kept. `None` when the body is outside

@@ -82,6 +82,22 @@ pub struct BehaviorSpec {
     /// What goes into the cache key besides the path.
     #[serde(default)]
     pub cache_key: CacheKeySpec,
+    /// What else of the viewer's request reaches the origin (CloudFront's origin request
+    /// policy). Without it, a cacheable request carries to the origin only what the cache key
+    /// holds, so that a response can never depend on something the key does not tell apart.
+    #[serde(default)]
+    pub origin_request: OriginRequestSpec,
+}
+
+/// An origin request policy: headers, cookies and query strings forwarded besides the cache
+/// key's. Each is `"none"` (default), `"all"` or a list of names; all three `"all"` is AWS's
+/// managed `AllViewer` policy, what an API behind the edge usually wants.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct OriginRequestSpec {
+    pub headers: Option<NameList>,
+    pub cookies: Option<NameList>,
+    pub query_strings: Option<NameList>,
 }
 
 /// The cache key part of a cache policy. Each list is `"none"`, `"all"` or a list of names.

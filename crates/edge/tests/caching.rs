@@ -92,6 +92,109 @@ fn storing_and_freshness() {
         &["Miss", "Hit"],
         1,
     );
+    // An Age that is not one non-negative integer is not trusted: stale on arrival, where
+    // reading it as 0 would serve a response far older than its origin meant.
+    for age in [
+        "7200, 0",
+        "0, 0",
+        "abc",
+        "-7200",
+        "7200.0",
+        "7200;foo=1",
+        "",
+    ] {
+        check(
+            ok(&[("cache-control", "max-age=3600"), ("age", age)], "a"),
+            "",
+            TWO,
+            &["Miss", "Miss"],
+            2,
+        );
+    }
+    check(
+        ok(
+            &[
+                ("cache-control", "max-age=3600"),
+                ("age", "0"),
+                ("age", "0"),
+            ],
+            "a",
+        ),
+        "",
+        TWO,
+        &["Miss", "Miss"],
+        2,
+    );
+    check(
+        ok(&[("cache-control", "max-age=3600"), ("age", " 10 ")], "a"),
+        "",
+        TWO,
+        &["Miss", "Hit"],
+        1,
+    );
+    // must-understand: a status the cache knows overrides no-store; an unknown one is never
+    // stored (RFC 9111 §5.2.2.3).
+    check(
+        ok(
+            &[("cache-control", "max-age=3600, must-understand, no-store")],
+            "a",
+        ),
+        "",
+        TWO,
+        &["Miss", "Hit"],
+        1,
+    );
+    check(
+        Reply::status(
+            599,
+            &[("cache-control", "max-age=3600, must-understand")],
+            "a",
+        ),
+        "",
+        TWO,
+        &["Miss", "Miss"],
+        2,
+    );
+    // Surrogate-Control (untargeted) governs this cache ahead of Cache-Control.
+    check(
+        ok(
+            &[
+                ("cache-control", "max-age=3600"),
+                ("surrogate-control", "max-age=0"),
+            ],
+            "a",
+        ),
+        "",
+        TWO,
+        &["Miss", "Miss"],
+        2,
+    );
+    check(
+        ok(
+            &[
+                ("cache-control", "no-store"),
+                ("surrogate-control", "max-age=60"),
+            ],
+            "a",
+        ),
+        "",
+        TWO,
+        &["Miss", "Hit"],
+        1,
+    );
+    check(
+        ok(
+            &[
+                ("cache-control", "no-store"),
+                ("surrogate-control", "max-age=60;esi"),
+            ],
+            "a",
+        ),
+        "",
+        TWO,
+        &["Miss", "Miss"],
+        2,
+    );
     // Expires: past or invalid means stale; future means fresh.
     check(
         ok(&[("expires", "Thu, 01 Jan 1970 00:00:00 GMT")], "a"),
@@ -144,6 +247,41 @@ fn storing_and_freshness() {
         &["Miss", "Miss"],
         2,
     );
+    // RFC 9213 §2.1: an invalid CDN-Cache-Control (not a structured-field Dictionary) is
+    // ignored as a whole, and Cache-Control governs.
+    for invalid in [
+        "max-age=60,",
+        "MAX-AGE=60",
+        "max-age=60 public",
+        "max-age=\"60",
+    ] {
+        check(
+            ok(
+                &[
+                    ("cdn-cache-control", invalid),
+                    ("cache-control", "no-store"),
+                ],
+                "a",
+            ),
+            "",
+            TWO,
+            &["Miss", "Miss"],
+            2,
+        );
+        check(
+            ok(
+                &[
+                    ("cdn-cache-control", invalid),
+                    ("cache-control", "max-age=60"),
+                ],
+                "a",
+            ),
+            "",
+            TWO,
+            &["Miss", "Hit"],
+            1,
+        );
+    }
     // Vary: * is never reused; Set-Cookie is not shared unless cookies are in the key.
     check(
         ok(&[("cache-control", "max-age=60"), ("vary", "*")], "a"),
@@ -311,6 +449,7 @@ fn refresh_updates_stored_headers() {
                     ("age", "100"),
                     ("etag", "\"v1\""),
                     ("x-v", "1"),
+                    ("content-md5", "rL0Y20zC+Fzt72VPzMSk2A=="),
                 ],
                 "body",
             ),
@@ -325,6 +464,7 @@ fn refresh_updates_stored_headers() {
                     ("cache-control", "max-age=600"),
                     ("etag", "\"v1\""),
                     ("x-v", "2"),
+                    ("content-md5", "N7UdGUp1E+RbVvZSTy1R8g=="),
                 ],
                 "ignored",
             ),
@@ -334,6 +474,8 @@ fn refresh_updates_stored_headers() {
             (r.x_cache(), r.header("x-v"), &r.body[..]),
             ("RefreshHit", "2", &b"body"[..])
         );
+        // What describes the stored body (its digest, its validator) is not updated.
+        assert_eq!(r.header("content-md5"), "rL0Y20zC+Fzt72VPzMSk2A==");
         let r = send(&e, 0, "GET", "/x", &[]).await;
         assert_eq!((r.x_cache(), r.header("x-v")), ("Hit", "2"));
         assert_eq!(o.hits("/x"), 2);
@@ -443,6 +585,49 @@ fn stale_if_error_and_origin_failures() {
         let r = send(&e, 0, "GET", "/sie", &[]).await;
         assert_eq!((r.status, &r.body[..]), (200, &b"old"[..]));
         assert_eq!(send(&e, 0, "GET", "/mr", &[]).await.status, 500);
+    });
+    // Without stale-if-error, CloudFront still serves an expired object when the origin
+    // fails — not when the origin asked for revalidation every time.
+    for (cc, want) in [
+        ("max-age=1", 200),
+        ("max-age=1, public", 200),
+        ("max-age=1, must-revalidate", 500),
+        ("max-age=1, proxy-revalidate", 500),
+        ("s-maxage=1", 500),
+        ("no-cache", 500),
+    ] {
+        let (status, body) = rt.block_on(async {
+            let o = TestOrigin::start().await;
+            o.set(
+                "/d",
+                Reply::ok(
+                    &[("cache-control", cc), ("age", "5"), ("etag", "\"v1\"")],
+                    "old",
+                ),
+            );
+            let e = edge(&simple(""), &o.url);
+            assert_eq!(send(&e, 0, "GET", "/d", &[]).await.status, 200);
+            o.set("/d", Reply::status(500, &[], "boom"));
+            let r = send(&e, 0, "GET", "/d", &[]).await;
+            (r.status, r.body)
+        });
+        assert_eq!(status, want, "{cc}");
+        if want == 200 {
+            assert_eq!(&body[..], b"old", "{cc}");
+        }
+    }
+    // A 502 from the origin (a gateway in front of it that lost its backend) counts too.
+    rt.block_on(async {
+        let o = TestOrigin::start().await;
+        o.set(
+            "/gone",
+            Reply::ok(&[("cache-control", "max-age=1"), ("age", "5")], "old"),
+        );
+        let e = edge(&simple(""), &o.url);
+        assert_eq!(send(&e, 0, "GET", "/gone", &[]).await.status, 200);
+        o.set("/gone", Reply::status(502, &[], "bad gateway"));
+        let r = send(&e, 0, "GET", "/gone", &[]).await;
+        assert_eq!((r.status, &r.body[..]), (200, &b"old"[..]));
     });
     rt.block_on(async {
         // An origin that refuses connections: 502 from the edge.

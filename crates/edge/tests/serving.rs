@@ -263,6 +263,72 @@ fn compression() {
     check_compression("gzip, br", "text/css", 5000, "compress = false", "");
 }
 
+/// One cached text response (its extra headers, its size) asked for with br/gzip: the
+/// Content-Encoding the viewer gets and how many times `Vary` names Accept-Encoding.
+#[track_caller]
+fn check_transform(extra: &[(&str, &str)], size: usize, want_encoding: &str, want_vary: usize) {
+    let rt = runtime();
+    let text = "nuvem edge ".repeat(size / 11 + 1)[..size].to_string();
+    let got = rt.block_on(async {
+        let o = TestOrigin::start().await;
+        let mut headers = vec![("content-type", "text/html")];
+        headers.extend_from_slice(extra);
+        if !extra.iter().any(|(k, _)| *k == "cache-control") {
+            headers.push(("cache-control", "max-age=60"));
+        }
+        o.set("/t", Reply::ok(&headers, &text));
+        let e = edge(&simple(""), &o.url);
+        let mut got = Vec::new();
+        for _ in 0..2 {
+            got.push(send(&e, 0, "GET", "/t", &[("accept-encoding", "br, gzip")]).await);
+        }
+        got
+    });
+    for r in got {
+        assert_eq!(
+            r.header("content-encoding"),
+            want_encoding,
+            "{extra:?} {size}"
+        );
+        let vary = r
+            .headers
+            .get_all("vary")
+            .iter()
+            .flat_map(|v| {
+                v.to_str()
+                    .unwrap()
+                    .split(',')
+                    .map(|t| t.trim().to_ascii_lowercase())
+                    .collect::<Vec<_>>()
+            })
+            .filter(|t| t == "accept-encoding")
+            .count();
+        assert_eq!(
+            vary,
+            want_vary,
+            "{extra:?} {size}: Vary {:?}",
+            r.headers.get_all("vary")
+        );
+    }
+}
+
+#[test]
+fn compression_obeys_no_transform_and_varies_once() {
+    check_transform(&[], 5000, "br", 1);
+    // RFC 9110 §7.7: no-transform forbids a new content coding.
+    check_transform(
+        &[("cache-control", "max-age=60, no-transform")],
+        5000,
+        "",
+        0,
+    );
+    // Too small to compress: it does not vary by Accept-Encoding.
+    check_transform(&[], 500, "", 0);
+    // The origin already says it: once, not twice.
+    check_transform(&[("vary", "Accept-Encoding")], 5000, "br", 1);
+    check_transform(&[("vary", "accept-encoding, Origin")], 5000, "br", 1);
+}
+
 #[test]
 fn never_double_compressed() {
     let rt = runtime();
@@ -347,6 +413,125 @@ fn unsafe_methods_invalidate() {
         let r = send(&e, 0, "GET", "/items/1", &[]).await;
         assert_eq!((r.x_cache(), &r.body[..]), ("Miss", &b"v2"[..]));
     });
+}
+
+/// A write spoils the fills of the paths it names, and only those: 25 parallel fills of
+/// other paths, with writes arriving while they are in flight, are all stored.
+#[test]
+fn writes_elsewhere_leave_fills_in_flight_stored() {
+    let rt = runtime();
+    rt.block_on(async {
+        let o = TestOrigin::start().await;
+        let slow = std::time::Duration::from_millis(400);
+        for i in 0..25 {
+            o.set(
+                &format!("/media/{i}"),
+                Reply::ok(&[("cache-control", "max-age=600")], "img").delayed(slow),
+            );
+        }
+        o.set("/api/items/1", Reply::ok(&[("cache-control", "max-age=600")], "v1").delayed(slow));
+        o.set("/api/items", Reply::status(201, &[("location", "/api/items/1")], "created"));
+        o.set("/api/other", Reply::status(200, &[], "ok"));
+        let toml = simple("allowed_methods = [\"GET\", \"HEAD\", \"OPTIONS\", \"PUT\", \"POST\", \"PATCH\", \"DELETE\"]")
+            + "[[locations]]\nname = \"A\"\n[[locations]]\nname = \"B\"\n";
+        let e = edge(&toml, &o.url);
+        let mut fills = Vec::new();
+        for i in 0..25 {
+            let e = e.clone();
+            fills.push(tokio::spawn(async move {
+                send(&e, i % 2, "GET", &format!("/media/{i}"), &[]).await
+            }));
+        }
+        let e2 = e.clone();
+        let item = tokio::spawn(async move { send(&e2, 0, "GET", "/api/items/1", &[]).await });
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        // Writes while the fills wait on the origin: to an unrelated path, and one whose
+        // Location names /api/items/1.
+        for _ in 0..5 {
+            assert_eq!(send_body(&e, 0, "POST", "/api/other", &[], "x").await.status, 200);
+        }
+        assert_eq!(send_body(&e, 1, "POST", "/api/items", &[], "x").await.status, 201);
+        for f in fills {
+            assert_eq!(f.await.unwrap().x_cache(), "Miss");
+        }
+        assert_eq!(item.await.unwrap().x_cache(), "Miss");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        // Asked at the other location: the regional tier stored every fill.
+        for i in 0..25 {
+            let got = send(&e, (i + 1) % 2, "GET", &format!("/media/{i}"), &[]).await;
+            assert_eq!(got.x_cache(), "Hit", "/media/{i} was stored");
+            assert_eq!(o.hits(&format!("/media/{i}")), 1);
+        }
+        // The fill of the path the write named was spoiled: fetched again.
+        assert_eq!(send(&e, 0, "GET", "/api/items/1", &[]).await.x_cache(), "Miss");
+        assert_eq!(o.hits("/api/items/1"), 2);
+    });
+}
+
+/// What reaches the origin on a cacheable request: one behavior, the viewer's request, and
+/// the origin's view of its `Cookie`, one other header and its URI.
+#[track_caller]
+fn check_forwarded(behavior: &str, want_cookie: &str, want_header: &str, want_uri: &str) {
+    let rt = runtime();
+    let last = rt.block_on(async {
+        let o = TestOrigin::start().await;
+        o.set("/p", Reply::ok(&[("cache-control", "max-age=60")], "page"));
+        let e = edge(&simple(behavior), &o.url);
+        let viewer = [
+            ("cookie", "session=alice; theme=dark"),
+            ("x-user", "alice"),
+            ("authorization", "Bearer alice"),
+        ];
+        send(&e, 0, "GET", "/p?user=alice&lang=pt", &viewer).await;
+        o.last.lock().unwrap().clone().expect("origin was asked")
+    });
+    let h = |n: &str| {
+        last.headers
+            .get(n)
+            .map(|v| v.to_str().unwrap().to_string())
+            .unwrap_or_default()
+    };
+    assert_eq!(h("cookie"), want_cookie, "{behavior}: Cookie at the origin");
+    assert_eq!(h("x-user"), want_header, "{behavior}: x-user at the origin");
+    assert_eq!(
+        last.uri.to_string(),
+        want_uri,
+        "{behavior}: URI at the origin"
+    );
+    if !behavior.contains("headers = \"all\"") {
+        assert_eq!(
+            h("authorization"),
+            "",
+            "{behavior}: Authorization at the origin"
+        );
+    }
+}
+
+/// A cacheable request carries to the origin only what the cache key or the origin request
+/// policy names (CloudFront's rule): one viewer's cookie or header can't personalise a
+/// response that others get from the cache.
+#[test]
+fn origin_gets_only_what_key_and_origin_request_policy_name() {
+    check_forwarded("", "", "", "/p?user=alice&lang=pt");
+    check_forwarded("cache_key = { query_strings = \"none\" }", "", "", "/p");
+    check_forwarded(
+        "cache_key = { query_strings = [\"lang\"], cookies = [\"theme\"], headers = [\"X-User\"] }",
+        "theme=dark",
+        "alice",
+        "/p?lang=pt",
+    );
+    check_forwarded(
+        "cache_key = { query_strings = \"none\" }\norigin_request = { query_strings = [\"user\"], cookies = \"all\" }",
+        "session=alice; theme=dark",
+        "",
+        "/p?user=alice",
+    );
+    check_forwarded(
+        "origin_request = { headers = \"all\", cookies = \"all\", query_strings = \"all\" }",
+        "session=alice; theme=dark",
+        "alice",
+        "/p?user=alice&lang=pt",
+    );
 }
 
 #[test]

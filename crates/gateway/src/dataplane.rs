@@ -12,14 +12,12 @@ use http_body_util::BodyExt;
 use nuvem_aws::Body;
 use serde_json::Value;
 
+use crate::body_limit::{self, MAX_BODY};
 use crate::payload::RequestInfo;
 use crate::registry::Compiled;
 use crate::routes::{RouteKey, select};
 use crate::throttle::Limit;
 use crate::{EXECUTE_API_SUFFIX, Gateway, cors, http_proxy, invoke, jwt, response};
-
-/// API Gateway's payload limit for HTTP APIs.
-const MAX_BODY: usize = 10 * 1024 * 1024;
 
 /// How a request reached the API.
 #[derive(Debug, Clone, Default)]
@@ -85,6 +83,9 @@ impl Gateway {
             && cors::is_preflight(&parts.method, &parts.headers)
         {
             return (cors::preflight(cfg, &parts.headers), "-".into(), 0);
+        }
+        if body_limit::declared_over(&parts.headers, &body) {
+            return (body_limit::too_large(), "-".into(), 0);
         }
         let raw_path = parts.uri.path().to_string();
         let mut path = raw_path.clone();
@@ -252,7 +253,8 @@ impl Gateway {
                 &info.stage_variables,
             );
             let headers = parts.headers.clone();
-            http_proxy::forward(
+            let (body, over) = body_limit::capped(body);
+            let resp = http_proxy::forward(
                 &self.http,
                 &url,
                 parts.method.clone(),
@@ -261,7 +263,14 @@ impl Gateway {
                 &source_ip,
                 timeout,
             )
-            .await
+            .await;
+            // The body was cut at the limit: whatever the backend made of it, the client
+            // gets API Gateway's answer.
+            if over.load(std::sync::atomic::Ordering::Relaxed) {
+                body_limit::too_large()
+            } else {
+                resp
+            }
         } else {
             match read_body(body).await {
                 Ok(bytes) => info.body = bytes,
@@ -487,10 +496,7 @@ async fn read_body(mut body: Body) -> Result<Bytes, Response<Body>> {
         };
         if let Ok(data) = frame.into_data() {
             if buf.len() + data.len() > MAX_BODY {
-                return Err(response::message(
-                    StatusCode::PAYLOAD_TOO_LARGE,
-                    "Request Entity Too Large",
-                ));
+                return Err(body_limit::too_large());
             }
             buf.extend_from_slice(&data);
         }

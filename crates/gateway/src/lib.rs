@@ -1,7 +1,8 @@
 //! The API gateway: API Gateway v2 HTTP APIs on nuvem.
 //!
 //! Owns the HTTP API model (`model`), route selection (`routes`), the Lambda proxy payloads
-//! (`payload`, `response`), HTTP proxy integrations (`http_proxy`), throttling, CORS, JWT and
+//! (`payload`, `response`), HTTP proxy integrations (`http_proxy`), the 10 MB payload limit
+//! (`body_limit`), throttling, CORS, JWT and
 //! Lambda authorizers, the management API (`manage`, `service`), OpenAPI 3 import
 //! (`import`), and the data plane ([`Gateway::handle`]) that the edge calls in-process and
 //! the AWS endpoint calls for `{apiId}.execute-api.localhost.localstack.cloud` hosts.
@@ -9,6 +10,7 @@
 //! Must not: import another service. Functions are reached through the [`LambdaInvoker`]
 //! port, which the binary wires to the functions service.
 
+mod body_limit;
 pub mod cors;
 mod dataplane;
 pub mod error;

@@ -60,6 +60,12 @@ pub struct ServerSection {
     /// `process` (default: acknowledged writes survive a crash of nuvem) or `fsync`
     /// (they also survive power loss, at a cost per write).
     pub durability: Option<DurabilitySpec>,
+    /// The request bodies the AWS endpoint may hold in memory at once, all requests together,
+    /// while it reads them to check their signature (JSON APIs; S3 streams). A body that does
+    /// not fit in what is left is answered 503 (SlowDown / ServiceUnavailable), which SDKs
+    /// retry. Default 256 MiB; keep it above the largest body limit (about 70 MB for a Lambda
+    /// code upload), or such bodies are never accepted.
+    pub max_buffered_bytes: Option<u64>,
     /// Listener limits (slowloris, slow uploads, connection floods), for every listener.
     pub limits: LimitsSpec,
 }
@@ -353,6 +359,7 @@ pub struct Config {
     pub durability: nuvem_store::Durability,
     pub tls_cert: Option<(PathBuf, PathBuf)>,
     pub keyring: nuvem_aws::sigv4::Keyring,
+    pub max_buffered_bytes: usize,
     /// The folder that relative paths in the manifest are relative to (bucket files and
     /// function code, read by the services of later issues).
     #[allow(dead_code)]
@@ -401,6 +408,8 @@ impl Config {
         // Checked here so that a wrong value fails like every other manifest error; the
         // listeners resolve them again against the real descriptor limit.
         s.limits.resolve(1024)?;
+        let max_buffered_bytes =
+            usize::try_from(s.max_buffered_bytes.unwrap_or(256 << 20)).unwrap_or(usize::MAX);
         let mut keyring = nuvem_aws::sigv4::Keyring::new();
         if manifest.credentials.is_empty() {
             keyring.insert("test", "test");
@@ -423,6 +432,7 @@ impl Config {
             durability,
             tls_cert,
             keyring,
+            max_buffered_bytes,
             base_dir,
             manifest,
         })

@@ -7,7 +7,10 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Instant, SystemTime};
+
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use bytes::Bytes;
 use http::{Request, Response, StatusCode};
@@ -28,6 +31,11 @@ pub struct Endpoint {
     execute_api: Option<Arc<nuvem_gateway::Gateway>>,
     /// The listeners' limits and counters, shown on `/_nuvem/health`.
     listeners: Option<Arc<crate::listen::Listeners>>,
+    /// Set once `up` has applied the manifest: until then health answers `starting` (503).
+    ready: AtomicBool,
+    /// The bytes all requests may hold in memory at once while their bodies are buffered for
+    /// hashing, as permits of one KiB.
+    buffer_budget: Arc<Semaphore>,
 }
 
 /// The protocol of AWS services that nuvem may not provide, so that even a refusal for
@@ -50,7 +58,9 @@ fn protocol_of(service: &str, parts: &http::request::Parts) -> Protocol {
 }
 
 impl Endpoint {
-    pub fn new(keyring: Keyring, engine: &'static str) -> Self {
+    /// `max_buffered_bytes` bounds the request bodies held in memory at once, all requests
+    /// together.
+    pub fn new(keyring: Keyring, engine: &'static str, max_buffered_bytes: usize) -> Self {
         Self {
             services: BTreeMap::new(),
             keyring,
@@ -58,7 +68,14 @@ impl Endpoint {
             engine,
             execute_api: None,
             listeners: None,
+            ready: AtomicBool::new(false),
+            buffer_budget: Arc::new(Semaphore::new(kib(max_buffered_bytes) as usize)),
         }
+    }
+
+    /// Called by `up` once the manifest is applied: health turns from `starting` to `ok`.
+    pub fn set_ready(&self) {
+        self.ready.store(true, Ordering::SeqCst);
     }
 
     pub fn set_listeners(&mut self, listeners: Arc<crate::listen::Listeners>) {
@@ -108,7 +125,7 @@ impl Endpoint {
         }
         let (parts, body) = req.into_parts();
         if parts.uri.path() == "/_nuvem/health" && parts.method == http::Method::GET {
-            return self.health();
+            return self.health(self.health_detail_allowed(&parts));
         }
         // A CORS preflight carries no credentials: browsers send it unsigned, to the very URL
         // of the request it asks about, a presigned URL's signature query included
@@ -154,84 +171,103 @@ impl Endpoint {
             Some(Err(_)) => return auth_refusal(AuthError::InvalidContentSha256),
         };
 
-        // Bodies of buffered services are read now, so the signature covers them.
-        // Unknown services get their body read too, so that their signature is checked
-        // before they learn that the service does not exist.
+        // A request nobody signed is refused before a byte of its body is read, unless the
+        // service serves anonymous callers (public-read buckets, which stream).
         let handling = service
             .as_ref()
             .map(|s| s.body_handling())
             .unwrap_or(BodyHandling::Buffered { limit: 1 << 20 });
-        let (body, payload, computed_hash) = match handling {
-            BodyHandling::Buffered { limit } => {
-                let bytes = match read_body(body, limit).await {
-                    Ok(b) => b,
-                    Err(ReadError::TooLarge) => {
-                        return refuse(AwsError::new(
-                            StatusCode::PAYLOAD_TOO_LARGE,
-                            "RequestEntityTooLarge",
-                            format!(
-                                "Request body is larger than the {limit} bytes this API accepts"
-                            ),
-                        ));
-                    }
-                    Err(ReadError::Broken) => {
-                        return refuse(AwsError::new(
-                            StatusCode::BAD_REQUEST,
-                            "IncompleteBody",
-                            "Could not read the request body",
-                        ));
-                    }
-                };
-                let hash = sigv4::sha256_hex(&bytes);
-                let payload = match &declared {
-                    Some((v, PayloadMode::Sha256(_))) if *v != hash => {
-                        return refuse(match protocol {
-                            Protocol::RestXml => AwsError::new(
-                                StatusCode::BAD_REQUEST,
-                                "XAmzContentSHA256Mismatch",
-                                "The provided 'x-amz-content-sha256' header does not match what was computed.",
-                            ),
-                            _ => AuthError::SignatureMismatch.to_aws_error(protocol),
-                        });
-                    }
-                    Some((_, mode)) => mode.clone(),
-                    None => PayloadMode::parse(&hash).unwrap_or(PayloadMode::Unsigned),
-                };
-                (full_body(bytes), payload, Some(hash))
-            }
+        let anonymous_ok = service.as_ref().is_some_and(|s| s.accepts_anonymous());
+        if signed.is_none() && !anonymous_ok {
+            return refuse(missing_auth(protocol));
+        }
+        let now = SystemTime::now();
+        let verify = |signed: &sigv4::SignedRequest, hash: &str| {
+            sigv4::verify(&parts, signed, hash, &self.keyring, now)
+        };
+
+        let (body, payload, caller, _budget) = match handling {
+            // Streamed services (S3) check the body themselves while it streams; the signature
+            // covers the declared `x-amz-content-sha256`, so it is verified now.
             BodyHandling::Streamed => {
                 let mode = match &declared {
                     Some((_, mode)) => mode.clone(),
                     None => PayloadMode::Unsigned,
                 };
-                (body, mode, None)
-            }
-        };
-
-        let caller = match &signed {
-            None => {
-                if !service.as_ref().is_some_and(|s| s.accepts_anonymous()) {
-                    return refuse(missing_auth(protocol));
-                }
-                Caller::Anonymous
-            }
-            Some(signed) => {
-                let hash = match (&declared, &computed_hash) {
-                    (Some((v, _)), _) => v.clone(),
-                    (None, _) if signed.is_presigned() => sigv4::UNSIGNED_PAYLOAD.to_string(),
-                    (None, Some(h)) => h.clone(),
-                    (None, None) => {
-                        return refuse(AwsError::new(
-                            StatusCode::BAD_REQUEST,
-                            "InvalidRequest",
-                            "Missing required header for this request: x-amz-content-sha256",
-                        ));
+                let caller = match &signed {
+                    None => Caller::Anonymous,
+                    Some(signed) => {
+                        let hash = match &declared {
+                            Some((v, _)) => v.as_str(),
+                            None if signed.is_presigned() => sigv4::UNSIGNED_PAYLOAD,
+                            None => {
+                                return refuse(AwsError::new(
+                                    StatusCode::BAD_REQUEST,
+                                    "InvalidRequest",
+                                    "Missing required header for this request: x-amz-content-sha256",
+                                ));
+                            }
+                        };
+                        match verify(signed, hash) {
+                            Ok(v) => Caller::Signed(v),
+                            Err(e) => return auth_refusal(e),
+                        }
                     }
                 };
-                match sigv4::verify(&parts, signed, &hash, &self.keyring, SystemTime::now()) {
-                    Ok(v) => Caller::Signed(v),
-                    Err(e) => return auth_refusal(e),
+                (body, mode, caller, None)
+            }
+            // Buffered services (the JSON APIs, and unknown services, so that their signature
+            // is checked before they learn the service does not exist) sign the body itself:
+            // their canonical request holds the body's SHA-256, whatever the client declared.
+            BodyHandling::Buffered { limit } => {
+                let declared_hash = match (&signed, &declared) {
+                    (_, Some((v, PayloadMode::Sha256(_)))) => Some(v.clone()),
+                    // UNSIGNED-PAYLOAD and the streaming modes are S3's: AWS computes these
+                    // services' canonical request over the body's hash, which a signature over
+                    // a payload mode cannot match (InvalidSignatureException).
+                    (Some(_), Some(_)) => return auth_refusal(AuthError::SignatureMismatch),
+                    _ => None,
+                };
+                // With a declared hash the signature is checked before the body is read; the
+                // body must then match it. Without one the body must be read to be hashed: only
+                // once the signature's cheap parts hold (known key, date within the window).
+                let mut caller = Caller::Anonymous;
+                if let Some(signed) = &signed {
+                    let early = match &declared_hash {
+                        Some(hash) => verify(signed, hash).map(|v| caller = Caller::Signed(v)),
+                        None => sigv4::precheck(signed, &self.keyring, now),
+                    };
+                    if let Err(e) = early {
+                        return auth_refusal(e);
+                    }
                 }
+                let (bytes, budget) = match self.read_body(body, &parts, limit).await {
+                    Ok(read) => read,
+                    Err(e) => return refuse(e.to_aws_error(protocol, limit)),
+                };
+                let hash = sigv4::sha256_hex(&bytes);
+                if let Some(declared) = &declared_hash
+                    && *declared != hash
+                {
+                    return refuse(match protocol {
+                        Protocol::RestXml => AwsError::new(
+                            StatusCode::BAD_REQUEST,
+                            "XAmzContentSHA256Mismatch",
+                            "The provided 'x-amz-content-sha256' header does not match what was computed.",
+                        ),
+                        _ => AuthError::SignatureMismatch.to_aws_error(protocol),
+                    });
+                }
+                if let Some(signed) = &signed
+                    && declared_hash.is_none()
+                {
+                    match verify(signed, &hash) {
+                        Ok(v) => caller = Caller::Signed(v),
+                        Err(e) => return auth_refusal(e),
+                    }
+                }
+                let payload = PayloadMode::parse(&hash).unwrap_or(PayloadMode::Unsigned);
+                (full_body(bytes), payload, caller, Some(budget))
             }
         };
         let Some(service) = service else {
@@ -257,7 +293,27 @@ impl Endpoint {
             .await
     }
 
-    fn health(&self) -> Response<Body> {
+    /// Whether a health request may see the details (function names, per-route metrics,
+    /// counters): only a caller whose SigV4 signature verifies with a known key. Anonymous
+    /// callers (a load balancer) get the status, version, uptime and per-service state.
+    fn health_detail_allowed(&self, parts: &http::request::Parts) -> bool {
+        let Ok(Some(signed)) = sigv4::parse(parts) else {
+            return false;
+        };
+        let hash = match parts.headers.get("x-amz-content-sha256") {
+            Some(v) => match v.to_str() {
+                Ok(v) => v.to_string(),
+                Err(_) => return false,
+            },
+            None if signed.is_presigned() => sigv4::UNSIGNED_PAYLOAD.to_string(),
+            None => sigv4::sha256_hex(b""),
+        };
+        sigv4::verify(parts, &signed, &hash, &self.keyring, SystemTime::now()).is_ok()
+    }
+
+    /// `/_nuvem/health`: 503 `starting` until the manifest is applied, then 200 `ok`.
+    fn health(&self, detail: bool) -> Response<Body> {
+        let ready = self.ready.load(Ordering::SeqCst);
         let services: serde_json::Map<String, serde_json::Value> = self
             .services
             .iter()
@@ -268,21 +324,32 @@ impl Endpoint {
                 )
             })
             .collect();
-        let stats: serde_json::Map<String, serde_json::Value> = self
-            .services
-            .iter()
-            .filter_map(|(name, s)| Some((name.to_string(), s.stats()?)))
-            .collect();
-        let body = serde_json::json!({
-            "status": "ok",
+        let mut body = serde_json::json!({
+            "status": if ready { "ok" } else { "starting" },
             "version": env!("CARGO_PKG_VERSION"),
             "uptime_seconds": self.started.elapsed().as_secs(),
             "storage": self.engine,
             "services": services,
-            "stats": stats,
-            "listeners": self.listeners.as_ref().map(|l| l.health()),
         });
+        if detail {
+            let stats: serde_json::Map<String, serde_json::Value> = self
+                .services
+                .iter()
+                .filter_map(|(name, s)| Some((name.to_string(), s.stats()?)))
+                .collect();
+            body["stats"] = serde_json::Value::Object(stats);
+            if let Some(l) = &self.listeners {
+                body["listeners"] = l.health();
+            }
+        }
         let mut resp = Response::new(full_body(Bytes::from(body.to_string())));
+        if !ready {
+            *resp.status_mut() = StatusCode::SERVICE_UNAVAILABLE;
+            resp.headers_mut().insert(
+                http::header::RETRY_AFTER,
+                http::HeaderValue::from_static("1"),
+            );
+        }
         resp.headers_mut().insert(
             http::header::CONTENT_TYPE,
             http::HeaderValue::from_static("application/json"),
@@ -293,22 +360,94 @@ impl Endpoint {
 
 enum ReadError {
     TooLarge,
+    Busy,
     Broken,
 }
 
-/// Reads a whole body, refusing more than `limit` bytes without reading past it.
-async fn read_body(mut body: Body, limit: usize) -> Result<Bytes, ReadError> {
-    let mut buf = bytes::BytesMut::new();
-    while let Some(frame) = body.frame().await {
-        let frame = frame.map_err(|_| ReadError::Broken)?;
-        if let Ok(data) = frame.into_data() {
-            if buf.len() + data.len() > limit {
-                return Err(ReadError::TooLarge);
-            }
-            buf.extend_from_slice(&data);
+impl ReadError {
+    fn to_aws_error(&self, protocol: Protocol, limit: usize) -> AwsError {
+        match self {
+            ReadError::TooLarge => AwsError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "RequestEntityTooLarge",
+                format!("Request body is larger than the {limit} bytes this API accepts"),
+            ),
+            // 503 is what SDKs retry with backoff (S3's SlowDown, the JSON services'
+            // ServiceUnavailable), which is the point: come back when memory is free.
+            ReadError::Busy => match protocol {
+                Protocol::RestXml => AwsError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "SlowDown",
+                    "Please reduce your request rate.",
+                ),
+                _ => AwsError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "ServiceUnavailable",
+                    "The service is busy with other request bodies. Retry the request.",
+                ),
+            },
+            ReadError::Broken => AwsError::new(
+                StatusCode::BAD_REQUEST,
+                "IncompleteBody",
+                "Could not read the request body",
+            ),
         }
     }
-    Ok(buf.freeze())
+}
+
+/// Permits of the buffered-bytes budget count KiB, so that a `u32` covers any body limit.
+const KIB: usize = 1024;
+
+fn kib(bytes: usize) -> u32 {
+    u32::try_from(bytes.div_ceil(KIB)).unwrap_or(u32::MAX)
+}
+
+impl Endpoint {
+    /// Reads a whole body into memory, refusing more than `limit` bytes without reading past
+    /// them, and holding the bytes against the endpoint's budget of concurrently buffered
+    /// bytes: a body that does not fit in what is left is refused (503) rather than read. A
+    /// `Content-Length` is reserved up front; a body of unknown length reserves as it arrives.
+    /// The returned permit keeps the bytes counted until it is dropped.
+    async fn read_body(
+        &self,
+        mut body: Body,
+        parts: &http::request::Parts,
+        limit: usize,
+    ) -> Result<(Bytes, OwnedSemaphorePermit), ReadError> {
+        let declared = parts
+            .headers
+            .get(http::header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok());
+        if declared.is_some_and(|n| n > limit as u64) {
+            return Err(ReadError::TooLarge);
+        }
+        let reserve = declared.map_or(0, |n| n as usize);
+        let mut permit = self.reserve(kib(reserve))?;
+        let mut buf = bytes::BytesMut::with_capacity(reserve);
+        while let Some(frame) = body.frame().await {
+            let frame = frame.map_err(|_| ReadError::Broken)?;
+            if let Ok(data) = frame.into_data() {
+                let len = buf.len() + data.len();
+                if len > limit {
+                    return Err(ReadError::TooLarge);
+                }
+                let held = permit.num_permits() as u32;
+                if kib(len) > held {
+                    permit.merge(self.reserve(kib(len) - held)?);
+                }
+                buf.extend_from_slice(&data);
+            }
+        }
+        Ok((buf.freeze(), permit))
+    }
+
+    fn reserve(&self, kib: u32) -> Result<OwnedSemaphorePermit, ReadError> {
+        self.buffer_budget
+            .clone()
+            .try_acquire_many_owned(kib)
+            .map_err(|_| ReadError::Busy)
+    }
 }
 
 /// The error for an unsigned request to a service that needs a signature.

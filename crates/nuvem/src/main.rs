@@ -4,6 +4,7 @@
 
 mod build;
 mod config;
+mod data_dir;
 mod edge;
 mod endpoint;
 mod init;
@@ -26,6 +27,7 @@ Examples:
   nuvem up --manifest site/nuvem.toml        serve your own project
   nuvem up --api-addr 127.0.0.1:0            pick free ports (printed at start)
   nuvem init mysite                          start your own site from the example
+  nuvem repair --data-dir .nuvem             list blobs no store refers to (--yes deletes them)
   aws --endpoint-url http://127.0.0.1:4566 dynamodb list-tables
       (credentials: access key `test`, secret `test`, unless the manifest says otherwise)";
 
@@ -59,6 +61,9 @@ enum Command {
     /// Write a new project (manifest, WebACL, static site, Rust API function) from the
     /// bundled example, to start your own site.
     Init(init::InitArgs),
+    /// List the object blobs no store metadata refers to (what `nuvem up` refuses to delete
+    /// on its own) and, with --yes, delete them. Stop nuvem first.
+    Repair(data_dir::RepairArgs),
 }
 
 #[derive(clap::Args, Debug)]
@@ -87,6 +92,7 @@ fn main() -> std::process::ExitCode {
         Command::Up(args) => up(args),
         Command::Invalidate(args) => invalidate::run(args),
         Command::Init(args) => init::run(args),
+        Command::Repair(args) => repair(args),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
@@ -99,19 +105,38 @@ fn main() -> std::process::ExitCode {
 
 fn init_logging(filter: Option<&str>, format: LogFormat) {
     use tracing_subscriber::EnvFilter;
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
     let filter = match filter {
-        Some(f) => EnvFilter::new(f),
-        // s3s logs every rejected request, client errors included, at ERROR; nuvem-s3 logs
-        // S3 server errors itself (and client errors at debug), so s3s's own lines are off.
-        None => EnvFilter::try_from_default_env()
-            .unwrap_or_else(|_| EnvFilter::new("warn,nuvem=info,s3s=off")),
+        Some(f) => EnvFilter::new(without_s3s(f)),
+        None => std::env::var("RUST_LOG")
+            .ok()
+            .and_then(|f| EnvFilter::try_new(without_s3s(&f)).ok())
+            .unwrap_or_else(|| EnvFilter::new("warn,nuvem=info,s3s=off")),
     };
+    // Whatever the filter asks for, `s3s=debug` included, s3s never logs below INFO: at DEBUG
+    // it printed the signature it computed for a request whose signature failed (a valid
+    // signature for that request, replayable) and prints whole requests with their credentials.
+    let no_secrets = tracing_subscriber::filter::filter_fn(|meta| {
+        !(meta.target().starts_with("s3s") && *meta.level() > tracing::Level::INFO)
+    });
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);
     match format {
-        LogFormat::Human => builder.init(),
-        LogFormat::Json => builder.json().init(),
+        LogFormat::Human => builder.finish().with(no_secrets).init(),
+        LogFormat::Json => builder.json().finish().with(no_secrets).init(),
+    }
+}
+
+/// A filter with `s3s=off` added unless it names s3s itself: s3s logs every rejected request,
+/// client errors included, at ERROR and in two lines, while nuvem-s3 logs each S3 failure once
+/// (server errors at ERROR, an unimplemented operation at INFO, client errors at DEBUG).
+fn without_s3s(filter: &str) -> String {
+    if filter.split(',').any(|d| d.trim().starts_with("s3s")) {
+        filter.to_string()
+    } else {
+        format!("{filter},s3s=off")
     }
 }
 
@@ -147,20 +172,37 @@ fn load_manifest(path: Option<&Path>) -> anyhow::Result<(Manifest, PathBuf, Stri
     }
 }
 
+/// The manifest and its resolved configuration, as `up` and `repair` both see them.
+fn resolve(manifest: Option<&Path>, overrides: Overrides) -> anyhow::Result<(Config, String)> {
+    let (parsed, base_dir, source) = load_manifest(manifest)?;
+    let example = manifest.is_none() && source.starts_with("bundled");
+    let overrides = Overrides {
+        data_dir: overrides
+            .data_dir
+            .or_else(|| example.then(|| PathBuf::from(".nuvem"))),
+        ..overrides
+    };
+    Ok((Config::resolve(parsed, base_dir, overrides)?, source))
+}
+
+fn repair(args: data_dir::RepairArgs) -> anyhow::Result<()> {
+    let overrides = Overrides {
+        data_dir: args.data_dir,
+        ..Overrides::default()
+    };
+    let (config, _) = resolve(args.manifest.as_deref(), overrides)?;
+    data_dir::repair(&config.data_dir, config.durability, args.yes)
+}
+
 fn up(args: UpArgs) -> anyhow::Result<()> {
     let started = Instant::now();
-    let (manifest, base_dir, source) = load_manifest(args.manifest.as_deref())?;
-    let example = args.manifest.is_none() && source.starts_with("bundled");
-    let data_dir = args
-        .data_dir
-        .or_else(|| example.then(|| PathBuf::from(".nuvem")));
     let overrides = Overrides {
         api_addr: args.api_addr,
         api_tls_addr: args.api_tls_addr,
         edge_addr: args.edge_addr,
-        data_dir,
+        data_dir: args.data_dir,
     };
-    let config = Config::resolve(manifest, base_dir, overrides)?;
+    let (config, source) = resolve(args.manifest.as_deref(), overrides)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -174,9 +216,8 @@ async fn run(config: Config, source: String, started: Instant) -> anyhow::Result
     let shutdown = shutdown_signal()?;
     std::fs::create_dir_all(&config.data_dir)
         .with_context(|| format!("creating data dir {}", config.data_dir.display()))?;
-    let engine = nuvem_store::FjallEngine::open(&config.data_dir.join("store"), config.durability)
-        .with_context(|| format!("opening the store in {}", config.data_dir.display()))?;
-    let store = nuvem_store::Store::new(engine);
+    let _lock = data_dir::lock(&config.data_dir)?;
+    let store = data_dir::open_store(&config.data_dir, config.durability)?;
 
     // Raised before the listener budgets are derived from it: one client holding a thousand
     // sockets must not exhaust a 1024-descriptor soft limit.
@@ -188,7 +229,11 @@ async fn run(config: Config, source: String, started: Instant) -> anyhow::Result
         fd_limit,
     });
 
-    let mut endpoint = endpoint::Endpoint::new(config.keyring.clone(), store.engine_name());
+    let mut endpoint = endpoint::Endpoint::new(
+        config.keyring.clone(),
+        store.engine_name(),
+        config.max_buffered_bytes,
+    );
     endpoint.set_listeners(listeners.clone());
     let services = services::register(&mut endpoint, &store, &config)?;
     let edge = edge::build(&config, &mut endpoint, &services)?;
@@ -228,6 +273,7 @@ async fn run(config: Config, source: String, started: Instant) -> anyhow::Result
 
     services::apply_manifest(&config, &services)?;
     services::apply_buckets(&config, &services).await?;
+    endpoint.set_ready();
 
     // What a person (and the testkit, which reads these lines) needs to know.
     println!("nuvem {} — manifest: {source}", env!("CARGO_PKG_VERSION"));

@@ -37,10 +37,11 @@ pub fn register(
     endpoint.register(dynamo.clone());
     let s3_config = nuvem_s3::S3Config {
         region: config.region.clone(),
-        data_dir: config.data_dir.join("s3"),
+        data_dir: crate::data_dir::s3_dir(&config.data_dir),
         fsync: matches!(config.durability, nuvem_store::Durability::Fsync),
         keyring: config.keyring.clone(),
         base_domain: "s3.localhost".into(),
+        gc_limit: nuvem_s3::store::garbage::DEFAULT_LIMIT,
     };
     let s3 = Arc::new(
         nuvem_s3::S3Service::open(store.clone(), s3_config)

@@ -58,6 +58,12 @@ pub enum Error {
     InvalidArgument(String),
     #[error("{0}")]
     InvalidRequest(String),
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("{0}")]
+    InvalidTag(String),
+    #[error("Your metadata headers exceed the maximum allowed metadata size.")]
+    MetadataTooLarge,
     #[error(
         "The XML you provided was not well-formed or did not validate against our published schema."
     )]
@@ -78,6 +84,10 @@ pub enum Error {
     Io(#[from] std::io::Error),
     #[error("stored metadata is unreadable: {0}")]
     Corrupt(String),
+    /// An object's data on disk is not what was written (truncated, missing): answered as
+    /// InternalError before any header is sent.
+    #[error("blob {blob} is damaged: {problem}")]
+    BlobDamaged { blob: String, problem: String },
     #[error("the request body could not be read: {0}")]
     BodyRead(String),
 }
@@ -107,12 +117,17 @@ impl Error {
             Self::MissingContentLength => "MissingContentLength",
             Self::InvalidArgument(_) => "InvalidArgument",
             Self::InvalidRequest(_) => "InvalidRequest",
+            Self::BadRequest(_) => "BadRequest",
+            Self::InvalidTag(_) => "InvalidTag",
+            Self::MetadataTooLarge => "MetadataTooLarge",
             Self::MalformedXml => "MalformedXML",
             Self::MalformedPolicy(_) => "MalformedPolicy",
             Self::AccessDenied => "AccessDenied",
             Self::CorsForbidden => "AccessForbidden",
             Self::SignatureDoesNotMatch => "SignatureDoesNotMatch",
-            Self::Store(_) | Self::Io(_) | Self::Corrupt(_) => "InternalError",
+            Self::Store(_) | Self::Io(_) | Self::Corrupt(_) | Self::BlobDamaged { .. } => {
+                "InternalError"
+            }
             Self::BodyRead(_) => "IncompleteBody",
         }
     }
@@ -133,7 +148,9 @@ impl Error {
             Self::AccessDenied | Self::SignatureDoesNotMatch | Self::CorsForbidden => {
                 StatusCode::FORBIDDEN
             }
-            Self::Store(_) | Self::Io(_) | Self::Corrupt(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            Self::Store(_) | Self::Io(_) | Self::Corrupt(_) | Self::BlobDamaged { .. } => {
+                StatusCode::INTERNAL_SERVER_ERROR
+            }
             _ => StatusCode::BAD_REQUEST,
         }
     }

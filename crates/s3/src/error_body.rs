@@ -20,6 +20,10 @@ use sha2::{Digest, Sha256};
 /// Error bodies are a few hundred bytes; anything bigger is not one we rendered.
 const MAX_ERROR_BODY: usize = 64 * 1024;
 
+/// A header on an internal error whose cause was already logged (at ERROR, where it happened):
+/// this module then logs no second line for the request, and never lets the header out.
+pub(crate) const CAUSE_LOGGED: &str = "x-nuvem-cause-logged";
+
 /// What the request said that an error body may name.
 pub(crate) struct ErrorContext<'a> {
     pub request_id: &'a RequestId,
@@ -41,6 +45,7 @@ pub(crate) async fn complete(mut resp: Response<Body>, cx: &ErrorContext<'_>) ->
     if let Ok(v) = HeaderValue::from_str(&host_id) {
         resp.headers_mut().insert("x-amz-id-2", v);
     }
+    let cause_logged = resp.headers_mut().remove(CAUSE_LOGGED).is_some();
     let status = resp.status();
     // 304 is not an error and, like every HEAD answer, has no body (RFC 9110 §15.4.5).
     if status.as_u16() < 300 || status == StatusCode::NOT_MODIFIED {
@@ -72,9 +77,14 @@ pub(crate) async fn complete(mut resp: Response<Body>, cx: &ErrorContext<'_>) ->
     let bytes = bytes::Bytes::from(buf);
     let text = std::str::from_utf8(&bytes).unwrap_or("");
     let parsed = ErrorXml::parse(text);
-    if status.is_server_error() {
+    if status == StatusCode::NOT_IMPLEMENTED {
+        // Asking for an operation nuvem does not have is not a fault of nuvem's: one INFO
+        // line says which, ERROR stays for nuvem's own failures.
+        let what = parsed.as_ref().and_then(|p| p.message).unwrap_or("");
+        tracing::info!(%status, what, "s3 operation not implemented");
+    } else if status.is_server_error() && !cause_logged {
         tracing::error!(%status, code = ?parsed.as_ref().map(|p| p.code), "s3 request failed");
-    } else {
+    } else if !status.is_server_error() {
         tracing::debug!(%status, code = ?parsed.as_ref().map(|p| p.code), "s3 client error");
     }
     parts.headers.remove(http::header::CONTENT_LENGTH);

@@ -3,7 +3,8 @@
 //!
 //! Owns: the storage layer ([`store`]: metadata in the shared `Store`, data as blob files),
 //! the protocol layer ([`api`]: the `s3s` crate's routing, XML and signature handling, mapped
-//! onto [`store`]), bucket policies ([`policy`]), CORS preflight, and the
+//! onto [`store`]), AWS's limits on metadata, tags and CORS rules ([`limits`]), bucket
+//! policies ([`policy`]), CORS preflight, and the
 //! [`nuvem_aws::Service`] implementation ([`service`]), which completes every error body
 //! (Code, Message, Resource, RequestId, HostId) in one place (`error_body`). Must not: read config files or env,
 //! open sockets, or depend on another service crate. s3s types stay in [`api`] and
@@ -14,9 +15,11 @@ pub mod cors;
 pub mod error;
 mod error_body;
 pub mod events;
+pub mod limits;
 pub mod manifest;
 pub mod policy;
 pub mod service;
+pub mod sigv2;
 pub mod store;
 
 pub use error::Error;

@@ -6,6 +6,7 @@
 
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::SystemTime;
 
 use http_body_util::BodyExt;
 use nuvem_aws::sigv4::Keyring;
@@ -31,6 +32,9 @@ pub struct S3Config {
     pub keyring: Keyring,
     /// `bucket.<base_domain>` is virtual-hosted style; default `s3.localhost`.
     pub base_domain: String,
+    /// How many unreferenced blobs opening may remove on its own (more are kept and reported;
+    /// `nuvem repair` removes them). Default [`crate::store::garbage::DEFAULT_LIMIT`].
+    pub gc_limit: usize,
 }
 
 pub struct S3Service {
@@ -38,6 +42,8 @@ pub struct S3Service {
     handler: Handler,
     s3s: s3s::service::S3Service,
     base_domain: String,
+    /// For SigV2 presigned URLs, checked before s3s (see [`crate::sigv2`]).
+    keyring: Keyring,
 }
 
 /// Virtual-hosted style for `bucket.<base>`, path style for every other host (IPs,
@@ -83,13 +89,14 @@ impl S3Service {
         config: S3Config,
         events: Option<Arc<dyn ObjectEvents>>,
     ) -> Result<Self, Error> {
-        let mut objects = ObjectStore::open(store, &config.data_dir, config.fsync)?;
+        let mut objects =
+            ObjectStore::open_with_limit(store, &config.data_dir, config.fsync, config.gc_limit)?;
         if let Some(e) = events {
             objects.set_events(e);
         }
         let handler = Handler::new(objects.clone(), config.region.clone());
         let mut builder = s3s::service::S3ServiceBuilder::new(handler.clone());
-        builder.set_auth(KeyringAuth(config.keyring));
+        builder.set_auth(KeyringAuth(config.keyring.clone()));
         builder.set_access(PolicyAccess(objects.clone()));
         builder.set_host(Hosts(config.base_domain.clone()));
         Ok(Self {
@@ -97,6 +104,7 @@ impl S3Service {
             handler,
             s3s: builder.build(),
             base_domain: config.base_domain,
+            keyring: config.keyring,
         })
     }
 
@@ -141,12 +149,41 @@ impl S3Service {
         }
     }
 
+    /// A SigV2 presigned URL is checked here, in constant time and with a longest lifetime,
+    /// before s3s (which accepts any `Expires` and compares with `==`) sees it.
+    fn check_sigv2(&self, parts: &http::request::Parts) -> Result<(), AwsError> {
+        use crate::sigv2::Refusal;
+        use http::StatusCode;
+        let host = parts
+            .headers
+            .get(http::header::HOST)
+            .and_then(|h| h.to_str().ok())
+            .or_else(|| parts.uri.authority().map(|a| a.as_str()));
+        let bucket = host.and_then(|h| virtual_bucket(&self.base_domain, host_name(h)));
+        let refusal =
+            match crate::sigv2::check_presigned(parts, bucket, &self.keyring, SystemTime::now()) {
+                Ok(()) => return Ok(()),
+                Err(r) => r,
+            };
+        tracing::info!(error = %refusal, "SigV2 presigned URL refused");
+        let (status, code) = match refusal {
+            Refusal::Malformed | Refusal::Expired => (StatusCode::FORBIDDEN, "AccessDenied"),
+            Refusal::TooLong => (StatusCode::BAD_REQUEST, "AuthorizationQueryParametersError"),
+            Refusal::UnknownAccessKey => (StatusCode::FORBIDDEN, "InvalidAccessKeyId"),
+            Refusal::SignatureMismatch => (StatusCode::FORBIDDEN, "SignatureDoesNotMatch"),
+        };
+        Err(AwsError::new(status, code, refusal.to_string()))
+    }
+
     async fn respond(&self, req: AwsRequest) -> http::Response<Body> {
         if req.parts.method == http::Method::OPTIONS {
             return crate::cors::preflight(&self.store, &req.parts).unwrap_or_else(|e| {
                 e.into_aws_error()
                     .to_response(Protocol::RestXml, &req.request_id)
             });
+        }
+        if let Err(e) = self.check_sigv2(&req.parts) {
+            return e.to_response(Protocol::RestXml, &req.request_id);
         }
         if let Err(e) = require_length(&req.parts) {
             return e
@@ -174,7 +211,12 @@ impl S3Service {
             }
             Err(e) => {
                 tracing::error!(error = ?e, "s3 protocol layer failed");
-                AwsError::internal().to_response(Protocol::RestXml, &req.request_id)
+                let mut resp = AwsError::internal().to_response(Protocol::RestXml, &req.request_id);
+                resp.headers_mut().insert(
+                    error_body::CAUSE_LOGGED,
+                    http::HeaderValue::from_static("1"),
+                );
+                resp
             }
         }
     }

@@ -27,6 +27,21 @@ pub enum Durability {
     Fsync,
 }
 
+/// What is on disk where a store should be, before it is opened. Opening creates a store
+/// wherever there is none, so a caller that must not mistake a lost store for a new one
+/// looks first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OnDisk {
+    /// No folder: a new data dir, or a store that was removed.
+    Missing,
+    /// The folder exists and holds nothing.
+    Empty,
+    /// The folder holds a store (fjall's `version` marker is there).
+    Present,
+    /// The folder holds files but no store marker: what is left of a damaged store.
+    Unrecognized,
+}
+
 pub struct FjallEngine {
     keyspace: TxKeyspace,
     data: TxPartitionHandle,
@@ -38,6 +53,24 @@ fn io(e: impl std::fmt::Display) -> Error {
 }
 
 impl FjallEngine {
+    /// What is on disk in `dir`, without creating or changing anything.
+    pub fn on_disk(dir: &Path) -> Result<OnDisk> {
+        let mut entries = match std::fs::read_dir(dir) {
+            Ok(e) => e,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(OnDisk::Missing),
+            Err(e) => return Err(io(e)),
+        };
+        if entries.next().is_none() {
+            return Ok(OnDisk::Empty);
+        }
+        // fjall writes this marker when it creates a keyspace and never removes it.
+        if dir.join("version").is_file() {
+            Ok(OnDisk::Present)
+        } else {
+            Ok(OnDisk::Unrecognized)
+        }
+    }
+
     /// Opens (or creates) the engine in `dir`, recovering from the journal after a crash.
     pub fn open(dir: &Path, durability: Durability) -> Result<Self> {
         std::fs::create_dir_all(dir).map_err(io)?;

@@ -20,7 +20,7 @@ mod fjall_engine;
 use std::ops::Bound;
 use std::sync::Arc;
 
-pub use fjall_engine::{Durability, FjallEngine};
+pub use fjall_engine::{Durability, FjallEngine, OnDisk};
 
 /// What went wrong inside the storage engine. Service crates map any of these to an
 /// internal error: none of them is the client's fault.
@@ -181,6 +181,13 @@ impl Store {
     /// Reads one key from the latest committed state.
     pub fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
         self.engine.snapshot().get(key)
+    }
+
+    /// Whether the store holds no key at all.
+    pub fn is_empty(&self) -> Result<bool> {
+        let snap = self.engine.snapshot();
+        let first = snap.scan(KeyRange::prefix(b""), Direction::Forward).next();
+        Ok(first.transpose()?.is_none())
     }
 
     /// Runs `body` in a serializable read-write transaction. If `body` returns `Err`, nothing

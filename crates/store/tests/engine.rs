@@ -3,7 +3,7 @@
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 
-use nuvem_store::{Durability, FjallEngine, Store, conformance};
+use nuvem_store::{Durability, FjallEngine, OnDisk, Store, conformance};
 
 fn open(dir: &std::path::Path) -> Store {
     Store::new(FjallEngine::open(dir, Durability::Process).expect("open engine"))
@@ -29,6 +29,30 @@ fn data_survives_clean_reopen() {
         open(dir.path()).get(b"k").unwrap().as_deref(),
         Some(&b"v"[..])
     );
+}
+
+/// Issue 15: opening creates a store wherever there is none, so start-up looks first and
+/// must tell a new folder from a lost or damaged store.
+#[test]
+fn issue_15_what_is_on_disk_before_opening() {
+    let dir = tempfile::tempdir().unwrap();
+    let store_dir = dir.path().join("store");
+    let check = |expected: OnDisk| assert_eq!(FjallEngine::on_disk(&store_dir).unwrap(), expected);
+    check(OnDisk::Missing);
+    std::fs::create_dir(&store_dir).unwrap();
+    check(OnDisk::Empty);
+    {
+        let store = open(&store_dir);
+        assert!(store.is_empty().unwrap());
+        store
+            .apply(&[(b"k".to_vec(), Some(b"v".to_vec()))])
+            .unwrap();
+        assert!(!store.is_empty().unwrap());
+        store.sync().unwrap();
+    }
+    check(OnDisk::Present);
+    std::fs::remove_file(store_dir.join("version")).unwrap();
+    check(OnDisk::Unrecognized);
 }
 
 const CHILD_DIR: &str = "NUVEM_STORE_CRASH_CHILD_DIR";

@@ -21,6 +21,9 @@ pub struct Nuvem {
     pub api_tls_url: Option<String>,
     /// Lines nuvem printed after it became ready.
     output: mpsc::Receiver<String>,
+    /// Lines nuvem logged (stderr), when [`Options::log`] asks for them.
+    logs: Option<mpsc::Receiver<String>>,
+    log: Log,
     /// The printed start-up lines.
     pub banner: Vec<String>,
     dir: tempfile::TempDir,
@@ -34,6 +37,21 @@ pub struct Options {
     pub manifest: Option<String>,
     /// Also listen with TLS.
     pub tls: bool,
+    /// Which log filter nuvem runs with, and whether the test reads the lines.
+    pub log: Log,
+}
+
+/// The log filter of a started nuvem.
+#[derive(Default, Clone, Debug)]
+pub enum Log {
+    /// `NUVEM_TEST_LOG`, else `warn`; the lines go to the test's stderr.
+    #[default]
+    Test,
+    /// nuvem's own default (neither `NUVEM_LOG` nor `RUST_LOG` set); lines captured for
+    /// [`Nuvem::drain_logs`].
+    Default,
+    /// This `NUVEM_LOG` filter; lines captured for [`Nuvem::drain_logs`].
+    Filter(String),
 }
 
 impl Nuvem {
@@ -55,6 +73,8 @@ impl Nuvem {
             edge_url: String::new(),
             api_tls_url: None,
             output: mpsc::channel().1,
+            logs: None,
+            log: options.log.clone(),
             banner: Vec::new(),
             dir,
             bin: PathBuf::from(bin),
@@ -76,26 +96,32 @@ impl Nuvem {
             .arg("--data-dir")
             .arg(self.dir.path().join("data"))
             .args(["--api-addr", "127.0.0.1:0", "--edge-addr", "127.0.0.1:0"])
-            .env(
-                "NUVEM_LOG",
-                std::env::var("NUVEM_TEST_LOG").unwrap_or_else(|_| "warn".into()),
-            )
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit());
+            .stdout(Stdio::piped());
+        match &self.log {
+            Log::Test => {
+                cmd.env(
+                    "NUVEM_LOG",
+                    std::env::var("NUVEM_TEST_LOG").unwrap_or_else(|_| "warn".into()),
+                )
+                .stderr(Stdio::inherit());
+            }
+            Log::Default => {
+                cmd.env_remove("NUVEM_LOG")
+                    .env_remove("RUST_LOG")
+                    .stderr(Stdio::piped());
+            }
+            Log::Filter(f) => {
+                cmd.env("NUVEM_LOG", f)
+                    .env_remove("RUST_LOG")
+                    .stderr(Stdio::piped());
+            }
+        }
         if tls {
             cmd.args(["--api-tls-addr", "127.0.0.1:0"]);
         }
         let mut child = cmd.spawn().expect("spawn nuvem");
-        let stdout = child.stdout.take().expect("stdout");
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
+        let rx = lines_of(child.stdout.take().expect("stdout"));
+        self.logs = child.stderr.take().map(lines_of);
         let mut banner = Vec::new();
         loop {
             let line = match rx.recv_timeout(Duration::from_secs(30)) {
@@ -159,6 +185,16 @@ impl Nuvem {
         self.output.try_iter().collect()
     }
 
+    /// Lines logged since the last call (non-blocking); only with [`Log::Default`] or
+    /// [`Log::Filter`].
+    pub fn drain_logs(&self) -> Vec<String> {
+        let logs = self
+            .logs
+            .as_ref()
+            .expect("started with Log::Default or Log::Filter");
+        logs.try_iter().collect()
+    }
+
     pub fn credentials(&self) -> Credentials {
         Credentials::new("test", "test", None, None, "nuvem-testkit")
     }
@@ -212,4 +248,53 @@ impl Drop for Nuvem {
     fn drop(&mut self) {
         self.kill();
     }
+}
+
+/// The lines of a child's output, as they come, on a thread of their own.
+fn lines_of(stream: impl std::io::Read + Send + 'static) -> mpsc::Receiver<String> {
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stream).lines() {
+            let Ok(line) = line else { break };
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    rx
+}
+
+/// What a test does when an external tool it needs (boto3, the AWS CLI, Chromium, ...) is
+/// missing: under `NUVEM_TEST_STRICT=1` (set by `scripts/test`, which installs them, and so
+/// by CI) it fails; otherwise it says it skipped, and the caller returns.
+#[track_caller]
+pub fn missing_tool(test: &str, what: &str) {
+    if std::env::var("NUVEM_TEST_STRICT").is_ok_and(|v| v == "1") {
+        panic!("{test}: {what} — NUVEM_TEST_STRICT=1 makes a missing tool a failure");
+    }
+    eprintln!("SKIPPED {test}: {what}");
+}
+
+/// The headers that sign a body-less request to `url` with the test credentials (SigV4,
+/// like aws-sdk-rust): for nuvem's own paths that answer more to a signed caller, such as the
+/// counters on `/_nuvem/health`.
+pub fn sigv4_headers(method: &str, url: &str) -> Vec<(String, String)> {
+    use aws_sigv4::http_request::{SignableBody, SignableRequest, SigningSettings, sign};
+    let identity = Credentials::new("test", "test", None, None, "testkit").into();
+    let params = aws_sigv4::sign::v4::SigningParams::builder()
+        .identity(&identity)
+        .region("us-east-1")
+        .name("s3")
+        .time(std::time::SystemTime::now())
+        .settings(SigningSettings::default())
+        .build()
+        .expect("signing params")
+        .into();
+    let signable = SignableRequest::new(method, url, std::iter::empty(), SignableBody::Bytes(b""))
+        .expect("signable request");
+    let (instructions, _) = sign(signable, &params).expect("sign").into_parts();
+    instructions
+        .headers()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
 }

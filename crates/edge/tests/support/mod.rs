@@ -22,9 +22,16 @@ pub struct Reply {
     pub status: u16,
     pub headers: Vec<(String, String)>,
     pub body: Bytes,
+    /// How long the origin waits before it answers (a fill stays in flight that long).
+    pub delay: std::time::Duration,
 }
 
 impl Reply {
+    pub fn delayed(mut self, delay: std::time::Duration) -> Self {
+        self.delay = delay;
+        self
+    }
+
     pub fn ok(headers: &[(&str, &str)], body: &str) -> Self {
         Self::status(200, headers, body)
     }
@@ -37,6 +44,7 @@ impl Reply {
                 .map(|(k, v)| (k.to_string(), v.to_string()))
                 .collect(),
             body: Bytes::from(body.to_string()),
+            delay: std::time::Duration::ZERO,
         }
     }
 }
@@ -93,6 +101,11 @@ impl TestOrigin {
                             return Ok::<_, Infallible>(r);
                         }
                         let reply = s.lock().unwrap().get(parts.uri.path()).cloned();
+                        if let Some(d) = reply.as_ref().map(|r| r.delay)
+                            && !d.is_zero()
+                        {
+                            tokio::time::sleep(d).await;
+                        }
                         Ok(render(&parts, reply))
                     }
                 });

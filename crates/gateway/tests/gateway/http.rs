@@ -4,7 +4,9 @@ use bytes::Bytes;
 use http::Request;
 use serde_json::json;
 
-use crate::support::{Harness, echo_backend, http_integration, lambda};
+use crate::support::{
+    Harness, chunked_body, counting_backend, echo_backend, http_integration, lambda,
+};
 
 #[tokio::test]
 async fn http_proxy_passes_path_query_headers_and_body() {
@@ -156,4 +158,61 @@ async fn cors_preflight_and_actual_requests() {
         Some("https://site.example")
     );
     assert_eq!(r.header("access-control-expose-headers"), Some("x-total"));
+}
+
+/// Issue 15: API Gateway's 10 MB payload limit
+/// (https://docs.aws.amazon.com/apigateway/latest/developerguide/http-api-quotas.html) holds
+/// for HTTP integrations too, whose bodies are streamed: a larger request is a 413 and the
+/// backend never receives it whole.
+#[tokio::test]
+async fn issue_15_payload_limit_for_http_and_lambda_integrations() {
+    const MB: usize = 1024 * 1024;
+    let (backend, received) = counting_backend().await;
+    let h = Harness::new();
+    h.canned("f", r#"{"statusCode": 200}"#);
+    let id = h.api(&[
+        ("POST /http", http_integration(&backend)),
+        ("POST /fn", lambda("f", "2.0")),
+    ]);
+    let too_large = |r: &crate::support::Reply| {
+        assert_eq!(
+            (r.status.as_u16(), r.json()),
+            (413, json!({"message": "Request Entity Too Large"}))
+        );
+    };
+    let post = |path: &str, body: nuvem_aws::Body| {
+        Request::post(path)
+            .header("content-type", "application/octet-stream")
+            .body(body)
+            .unwrap()
+    };
+
+    // Exactly 10 MB passes, as a stream of unknown length, to both integrations.
+    let r = h.send_body(&id, post("/http", chunked_body(10, MB))).await;
+    assert_eq!(r.status, 200);
+    assert_eq!(received.load(std::sync::atomic::Ordering::SeqCst), 1);
+    let r = h.send_body(&id, post("/fn", chunked_body(10, MB))).await;
+    assert_eq!(r.status, 200);
+    assert_eq!(h.fns.events.lock().unwrap().len(), 1);
+
+    // One byte more, declared by Content-Length: refused before anything is forwarded.
+    let mut req = Request::post("/http")
+        .body(Bytes::from(vec![b'x'; 10 * MB + 1]))
+        .unwrap();
+    req.headers_mut()
+        .insert("content-length", (10 * MB + 1).into());
+    too_large(&h.send(&id, req).await);
+    // A stream that turns out to be longer: cut at the limit, never delivered whole.
+    too_large(&h.send_body(&id, post("/http", chunked_body(11, MB))).await);
+    too_large(&h.send_body(&id, post("/fn", chunked_body(11, MB))).await);
+    assert_eq!(
+        received.load(std::sync::atomic::Ordering::SeqCst),
+        1,
+        "the backend got no request over the limit"
+    );
+    assert_eq!(
+        h.fns.events.lock().unwrap().len(),
+        1,
+        "the function was not invoked"
+    );
 }

@@ -3,6 +3,7 @@
 
 use std::collections::HashMap;
 use std::convert::Infallible;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
@@ -169,7 +170,12 @@ impl Harness {
 
     pub async fn send(&self, api: &str, req: Request<Bytes>) -> Reply {
         let (parts, body) = req.into_parts();
-        let req = Request::from_parts(parts, full_body(body));
+        self.send_body(api, Request::from_parts(parts, full_body(body)))
+            .await
+    }
+
+    /// Sends a request whose body is any `Body` (a stream of unknown length, say).
+    pub async fn send_body(&self, api: &str, req: Request<nuvem_aws::Body>) -> Reply {
         let resp = self.gw.handle(api, req).await;
         let (parts, body) = resp.into_parts();
         Reply {
@@ -256,6 +262,70 @@ pub async fn echo_backend() -> String {
         }
     });
     format!("http://{addr}")
+}
+
+/// A backend on 127.0.0.1:0 that answers 200 to every request and counts the bodies it
+/// received whole.
+pub async fn counting_backend() -> (String, Arc<AtomicUsize>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let whole = Arc::new(AtomicUsize::new(0));
+    let counter = whole.clone();
+    tokio::spawn(async move {
+        loop {
+            let Ok((stream, _)) = listener.accept().await else {
+                return;
+            };
+            let counter = counter.clone();
+            tokio::spawn(async move {
+                let svc = hyper::service::service_fn(move |req: Request<hyper::body::Incoming>| {
+                    let counter = counter.clone();
+                    async move {
+                        if req.into_body().collect().await.is_ok() {
+                            counter.fetch_add(1, Ordering::SeqCst);
+                        }
+                        Ok::<_, Infallible>(hyper::Response::new(http_body_util::Full::new(
+                            Bytes::from_static(b"ok"),
+                        )))
+                    }
+                });
+                let io = hyper_util::rt::TokioIo::new(stream);
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(io, svc)
+                    .await;
+            });
+        }
+    });
+    (format!("http://{addr}"), whole)
+}
+
+/// A body of `count` chunks of `size` bytes that does not say how long it is, like a
+/// `Transfer-Encoding: chunked` upload.
+pub fn chunked_body(count: usize, size: usize) -> nuvem_aws::Body {
+    struct Chunks {
+        left: usize,
+        chunk: Bytes,
+    }
+    impl hyper::body::Body for Chunks {
+        type Data = Bytes;
+        type Error = nuvem_aws::BoxError;
+        fn poll_frame(
+            mut self: std::pin::Pin<&mut Self>,
+            _: &mut std::task::Context<'_>,
+        ) -> std::task::Poll<Option<Result<hyper::body::Frame<Bytes>, Self::Error>>> {
+            if self.left == 0 {
+                return std::task::Poll::Ready(None);
+            }
+            self.left -= 1;
+            let chunk = self.chunk.clone();
+            std::task::Poll::Ready(Some(Ok(hyper::body::Frame::data(chunk))))
+        }
+    }
+    Chunks {
+        left: count,
+        chunk: Bytes::from(vec![b'x'; size]),
+    }
+    .boxed_unsync()
 }
 
 /// A certificate authority made for one test, and server certificates it signs.

@@ -147,7 +147,7 @@ async fn get_object(
         return Ok(resp);
     }
     let stream = objects
-        .read_object(&meta, start, end)
+        .read_object(&req.bucket, &req.key, &meta, start, end)
         .await
         .map_err(bucket_error)?;
     let frames = stream.map(|chunk| {

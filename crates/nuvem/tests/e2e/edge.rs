@@ -447,3 +447,38 @@ viewer_protocol_policy = "redirect-to-https"
     assert_eq!(r.status(), 200);
     assert_eq!(r.headers()["x-amz-cf-pop"], "GRU1");
 }
+
+/// boto3 finds the distribution (ListDistributions), reads its config with an ETag, is
+/// refused an update with CloudFront's error, and invalidates through the id it found.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cloudfront_api_with_boto3() {
+    if !crate::have_boto3("cloudfront_api_with_boto3") {
+        return;
+    }
+    let (url, _hits) = origin().await;
+    let manifest = format!(
+        r#"
+[distribution]
+[[distribution.behaviors]]
+path_pattern = "/images/*"
+origin = "{url}"
+default_ttl = 3600
+[[distribution.behaviors]]
+path_pattern = "default"
+origin = "{url}"
+"#
+    );
+    let nuvem = Nuvem::start_with(
+        BIN,
+        Options {
+            manifest: Some(manifest),
+            ..Default::default()
+        },
+    );
+    let api = nuvem.api_url.clone();
+    tokio::task::spawn_blocking(move || {
+        crate::run_boto3("cloudfront_boto3.py", &api, "boto3 cloudfront: ok")
+    })
+    .await
+    .unwrap();
+}

@@ -33,6 +33,111 @@ fn tls_config(trust: Option<&std::path::Path>) -> rustls::ClientConfig {
     .with_no_client_auth()
 }
 
+/// `/_nuvem/health` as a signed caller sees it (with `stats`).
+pub async fn health_detail(api_url: &str) -> serde_json::Value {
+    let url = format!("{api_url}/_nuvem/health");
+    let mut req = http().get(&url);
+    for (k, v) in nuvem_testkit::sigv4_headers("GET", &url) {
+        req = req.header(k, v);
+    }
+    let resp = req.send().await.unwrap();
+    assert_eq!(resp.status(), 200);
+    resp.json().await.unwrap()
+}
+
+/// Anonymous callers see the status and each service's state, not the counters (function
+/// names, routes); a signed caller sees those too; a wrong signature gets the short form.
+#[tokio::test]
+async fn health_details_need_a_signature() {
+    let nuvem = Nuvem::start(BIN);
+    let url = format!("{}/_nuvem/health", nuvem.api_url);
+    let anonymous: serde_json::Value = http().get(&url).send().await.unwrap().json().await.unwrap();
+    assert_eq!(anonymous["status"], "ok");
+    assert!(anonymous.get("stats").is_none(), "{anonymous}");
+    let signed = health_detail(&nuvem.api_url).await;
+    assert!(signed["stats"]["lambda"].is_object(), "{signed}");
+    let mut req = http().get(&url);
+    for (k, v) in nuvem_testkit::sigv4_headers("GET", &url) {
+        let v = if k == "authorization" {
+            v.replace("Signature=", "Signature=0")
+        } else {
+            v
+        };
+        req = req.header(k, v);
+    }
+    let forged: serde_json::Value = req.send().await.unwrap().json().await.unwrap();
+    assert!(forged.get("stats").is_none(), "{forged}");
+}
+
+/// Health says `starting` (503) until the manifest is applied: a client that waits for 200
+/// never sees the site's bucket missing. The manifest's bucket upload is slowed by many files.
+#[test]
+fn health_is_starting_until_the_manifest_is_applied() {
+    let dir = tempfile::tempdir().unwrap();
+    let site = dir.path().join("site");
+    std::fs::create_dir(&site).unwrap();
+    for i in 0..4000 {
+        std::fs::write(site.join(format!("f{i}.txt")), vec![b'x'; 1024]).unwrap();
+    }
+    std::fs::write(
+        dir.path().join("nuvem.toml"),
+        "[server]\nedge_addr = \"127.0.0.1:0\"\n\n[[buckets]]\nname = \"site\"\nfiles = \"site\"\n",
+    )
+    .unwrap();
+    // The endpoint's address must be known before the banner: a port that was free a moment ago.
+    let addr = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let mut child = std::process::Command::new(BIN)
+        .args(["up", "--api-addr", &addr.to_string()])
+        .current_dir(dir.path())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let statuses = rt.block_on(async {
+        let mut seen = Vec::new();
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        while std::time::Instant::now() < deadline {
+            let Ok(r) = http()
+                .get(format!("http://{addr}/_nuvem/health"))
+                .send()
+                .await
+            else {
+                tokio::time::sleep(Duration::from_millis(2)).await;
+                continue;
+            };
+            let status = r.status().as_u16();
+            let body: serde_json::Value = r.json().await.unwrap();
+            seen.push((status, body["status"].as_str().unwrap_or("").to_string()));
+            if status == 200 {
+                return seen;
+            }
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+        seen
+    });
+    let _ = child.kill();
+    let _ = child.wait();
+    let seen = &statuses;
+    assert_eq!(
+        seen.last().map(|s| s.0),
+        Some(200),
+        "became ready: {seen:?}"
+    );
+    assert!(
+        seen.iter().any(|(s, b)| *s == 503 && b == "starting"),
+        "503 starting before the manifest was applied: {:?}",
+        &seen[..seen.len().min(5)]
+    );
+    assert!(
+        seen.iter()
+            .all(|(s, b)| (*s == 503 && b == "starting") || (*s == 200 && b == "ok"))
+    );
+}
+
 #[tokio::test]
 async fn health_lists_services_and_banner_says_where() {
     let nuvem = Nuvem::start(BIN);

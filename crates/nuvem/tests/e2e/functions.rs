@@ -449,14 +449,7 @@ async fn concurrency_limit() {
     );
     // The pool's counters on the health endpoint: every successful invoke was either a cold
     // start (one per environment) or a warm one, never more than the limit at once.
-    let health: Value = super::s3::http()
-        .get(format!("{}/_nuvem/health", n.api_url))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let health: Value = crate::endpoint::health_detail(&n.api_url).await;
     let stats = &health["stats"]["lambda"];
     let echo = &stats["functions"]["echo"];
     assert_eq!(

@@ -171,8 +171,9 @@ def fn(event, context):
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn awslambdaric_as_a_provided_bootstrap() {
     if !python_has("awslambdaric") {
-        eprintln!(
-            "SKIPPED awslambdaric_as_a_provided_bootstrap: python3 has no awslambdaric module (pip install awslambdaric)"
+        nuvem_testkit::missing_tool(
+            "awslambdaric_as_a_provided_bootstrap",
+            "python3 has no awslambdaric module (pip install awslambdaric)",
         );
         return;
     }

@@ -439,14 +439,7 @@ function = "not-deployed"
 
     // Per-route metrics on the health endpoint: each of these routes served exactly the one
     // request of the table above.
-    let health: Value = c
-        .get(format!("{}/_nuvem/health", n.api_url))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let health: Value = crate::endpoint::health_detail(&n.api_url).await;
     let routes = &health["stats"]["apigateway"][id.as_str()];
     let counts: &[(&str, u64, u64, u64)] = &[
         ("GET /broken", 1, 0, 1),

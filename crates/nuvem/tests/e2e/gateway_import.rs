@@ -144,14 +144,7 @@ async fn import_and_reimport_openapi() {
     assert_eq!(apis["items"].as_array().unwrap().len(), 1, "{apis}");
 
     // The health endpoint's per-route metrics for what was served.
-    let health: Value = c
-        .get(format!("{}/_nuvem/health", n.api_url))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let health: Value = crate::endpoint::health_detail(&n.api_url).await;
     let routes = &health["stats"]["apigateway"][id.as_str()];
     for (route, count) in [("GET /bare", 1), ("GET /web", 1), ("ANY /moved", 1)] {
         assert_eq!(routes[route]["count"], count, "{route}: {health}");

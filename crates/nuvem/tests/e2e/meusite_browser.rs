@@ -6,8 +6,8 @@
 //! twice (the second time from the cache), and a SQL injection to the API is refused by the
 //! WAF. A screenshot of the gallery is saved under the target dir (`meusite.png`).
 //!
-//! Needs Debian's `chromium` and `chromium-driver` (installed by `.ci/run`); where they are
-//! absent, the test says it was skipped and passes.
+//! Needs Debian's `chromium` and `chromium-driver` (installed by `scripts/test`); where they
+//! are absent, the test says it was skipped and passes, except under `NUVEM_TEST_STRICT=1`.
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -180,9 +180,9 @@ async fn example_site_in_headless_chromium() {
         find_in_path(&["chromium", "chromium-browser"]),
         find_in_path(&["chromedriver"]),
     ) else {
-        println!(
-            "skipped: headless Chromium test needs `chromium` and `chromedriver` on PATH \
-             (Debian: apt-get install chromium chromium-driver)"
+        nuvem_testkit::missing_tool(
+            "example_site_in_headless_chromium",
+            "needs `chromium` and `chromedriver` on PATH (Debian: apt-get install chromium chromium-driver)",
         );
         return;
     };

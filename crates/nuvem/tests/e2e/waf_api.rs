@@ -53,8 +53,9 @@ fn waf_api_boto3_updates_the_edge_live_and_persists() {
         .args(["-c", "import boto3"])
         .output();
     if !probe.is_ok_and(|o| o.status.success()) {
-        eprintln!(
-            "SKIPPED waf_api_boto3_updates_the_edge_live_and_persists: python3 with boto3 is not available (pip install boto3)"
+        nuvem_testkit::missing_tool(
+            "waf_api_boto3_updates_the_edge_live_and_persists",
+            "python3 with boto3 is not available (pip install boto3)",
         );
         return;
     }

@@ -130,6 +130,7 @@ impl Handler {
         req: S3Request<PutBucketCorsInput>,
     ) -> Res<PutBucketCorsOutput> {
         let input = req.input;
+        crate::limits::check_cors_rules(input.cors_configuration.cors_rules.len())?;
         let rules: Vec<CorsRule> = input
             .cors_configuration
             .cors_rules

@@ -36,11 +36,22 @@ impl Handler {
 /// Converts a store error into the s3s error that renders it.
 pub(crate) fn s3_error(e: Error) -> S3Error {
     if e.is_internal() {
-        tracing::error!(error = %e, "internal failure in the object store");
-        return S3Error::with_message(
+        // Damaged object data was already logged at ERROR where it was found, with the
+        // bucket, key and blob: one line per failure.
+        if !matches!(e, Error::BlobDamaged { .. }) {
+            tracing::error!(error = %e, "internal failure in the object store");
+        }
+        let mut err = S3Error::with_message(
             S3ErrorCode::InternalError,
             "We encountered an internal error. Please try again.",
         );
+        let mut logged = http::HeaderMap::new();
+        logged.insert(
+            crate::error_body::CAUSE_LOGGED,
+            http::HeaderValue::from_static("1"),
+        );
+        err.set_headers(logged);
+        return err;
     }
     let code = S3ErrorCode::from_bytes(e.code().as_bytes()).unwrap_or(S3ErrorCode::InvalidRequest);
     let mut err = S3Error::with_message(code, e.to_string());

@@ -4,7 +4,7 @@ use futures_util::TryStreamExt;
 use s3s::S3Request;
 use s3s::dto::*;
 
-use super::objects::{ChecksumRequest, copy_source, headers_of, parse_tagging, set_checksum};
+use super::objects::{ChecksumRequest, copy_source, headers_of, set_checksum};
 use super::{Handler, body_error, quoted, timestamp};
 use crate::error::Error;
 use crate::store::checksum::{Algorithm, Kind};
@@ -32,8 +32,8 @@ impl Handler {
                 input.cache_control,
                 input.expires.as_ref(),
                 input.metadata,
-            ),
-            tags: parse_tagging(input.tagging.as_deref())?,
+            )?,
+            tags: crate::limits::header_tags(input.tagging.as_deref())?,
             checksum: algorithm,
             ..Default::default()
         };

@@ -1,8 +1,6 @@
 //! Object operations: put (with Content-MD5, checksum headers or trailers verified before the
 //! commit), get/head (ranges, `partNumber`, conditionals), delete, batch delete, copy, tags.
 
-use std::collections::BTreeMap;
-
 use base64::Engine as _;
 use futures_util::TryStreamExt;
 use s3s::S3Request;
@@ -10,6 +8,7 @@ use s3s::dto::*;
 
 use super::{Handler, body_error, epoch_seconds, quoted, timestamp};
 use crate::error::Error;
+use crate::limits::{self, TagSource};
 use crate::store::checksum::{Algorithm, Digests};
 use crate::store::objects::{Conditions, PutOptions};
 use crate::store::{Headers, ObjectMeta, ObjectStore};
@@ -30,8 +29,8 @@ pub(crate) fn headers_of(
     cache_control: Option<String>,
     expires: Option<&Timestamp>,
     metadata: Option<Metadata>,
-) -> Headers {
-    Headers {
+) -> Res<Headers> {
+    let headers = Headers {
         content_type,
         content_encoding,
         content_disposition,
@@ -41,10 +40,11 @@ pub(crate) fn headers_of(
         user: metadata
             .map(|m| m.into_iter().collect())
             .unwrap_or_default(),
-    }
+    };
+    limits::check_metadata(&headers.user)?;
+    Ok(headers)
 }
 
-/// Parses the `x-amz-tagging` header (URL query encoding).
 /// The bucket and key of an `x-amz-copy-source` (CopyObject, UploadPartCopy).
 pub(crate) fn copy_source(source: &CopySource) -> Res<(&str, &str)> {
     match source {
@@ -53,21 +53,6 @@ pub(crate) fn copy_source(source: &CopySource) -> Res<(&str, &str)> {
             "Copy from an access point is not supported".into(),
         )),
     }
-}
-
-pub(crate) fn parse_tagging(header: Option<&str>) -> Res<BTreeMap<String, String>> {
-    let mut tags = BTreeMap::new();
-    for pair in header.unwrap_or("").split('&').filter(|p| !p.is_empty()) {
-        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-        let dec = |s: &str| {
-            percent_encoding::percent_decode_str(&s.replace('+', " "))
-                .decode_utf8()
-                .map(|c| c.into_owned())
-                .map_err(|_| Error::InvalidArgument("The header 'x-amz-tagging' shall be encoded as UTF-8 then URLEncoded URL query parameters without tag name duplicates.".into()))
-        };
-        tags.insert(dec(k)?, dec(v)?);
-    }
-    Ok(tags)
 }
 
 /// The checksum a client sent in a header, if any, and the algorithm it asked for.
@@ -236,8 +221,8 @@ impl Handler {
                 input.cache_control,
                 input.expires.as_ref(),
                 input.metadata,
-            ),
-            tags: parse_tagging(input.tagging.as_deref())?,
+            )?,
+            tags: limits::header_tags(input.tagging.as_deref())?,
             checksum: sums.algorithm,
             want_sha256: false,
             conditions: conditions(
@@ -287,7 +272,10 @@ impl Handler {
         .check_read(&meta)?;
         let range = wanted_range(&meta, input.range.as_ref(), input.part_number)?;
         let (start, end) = range.unwrap_or((0, meta.size));
-        let stream = self.store.read_object(&meta, start, end).await?;
+        let stream = self
+            .store
+            .read_object(&input.bucket, &input.key, &meta, start, end)
+            .await?;
         let h = meta.headers.clone();
         let mut out = GetObjectOutput {
             accept_ranges: Some("bytes".into()),
@@ -466,12 +454,12 @@ impl Handler {
                 input.cache_control,
                 input.expires.as_ref(),
                 input.metadata,
-            )
+            )?
         } else {
             source.headers.clone()
         };
         let tags = if replace_tags {
-            parse_tagging(input.tagging.as_deref())?
+            limits::header_tags(input.tagging.as_deref())?
         } else {
             source.tags.clone()
         };
@@ -512,10 +500,13 @@ impl Handler {
         req: S3Request<PutObjectTaggingInput>,
     ) -> Res<PutObjectTaggingOutput> {
         let input = req.input;
-        let mut tags = BTreeMap::new();
-        for t in input.tagging.tag_set {
-            tags.insert(t.key.unwrap_or_default(), t.value.unwrap_or_default());
-        }
+        let pairs = input
+            .tagging
+            .tag_set
+            .into_iter()
+            .map(|t| (t.key.unwrap_or_default(), t.value.unwrap_or_default()))
+            .collect();
+        let tags = limits::tag_set(pairs, TagSource::Document)?;
         self.store.head_object(&input.bucket, &input.key)?;
         self.store
             .set_object_tags(&input.bucket, &input.key, tags)?;

@@ -5,9 +5,12 @@
 //! a reader never sees a partial blob, and a crash leaves only a temp file, which
 //! [`BlobDir::open`] removes. Readers open the files before they stream them, so an
 //! overwrite or delete that unlinks a blob does not cut off a reader (POSIX keeps an open
-//! file's data until it is closed). This module knows nothing of buckets or keys.
-
-use std::collections::HashSet;
+//! file's data until it is closed). A blob whose length on disk is not the one the metadata
+//! recorded is refused when it is opened, before anything is sent.
+//!
+//! Must not: decide which blobs are garbage. This module lists them ([`BlobDir::scan`]) and
+//! removes what it is told to; the policy (how many may go without the operator) lives in
+//! `garbage`. It knows nothing of buckets or keys.
 use std::path::{Path, PathBuf};
 
 use bytes::{Bytes, BytesMut};
@@ -28,6 +31,14 @@ pub struct BlobDir {
     fsync: bool,
 }
 
+/// A blob file found on disk.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BlobFile {
+    pub id: String,
+    pub path: PathBuf,
+    pub len: u64,
+}
+
 /// A blob that was written and renamed into place.
 #[derive(Debug, Clone)]
 pub struct Written {
@@ -37,8 +48,8 @@ pub struct Written {
 }
 
 impl BlobDir {
-    /// Opens (creating) the blob folders and removes leftovers of a crash: every temp file,
-    /// and, when `referenced` is given, every blob no metadata refers to.
+    /// Opens (creating) the blob folders and removes every temp file: a blob in `tmp/` was
+    /// never renamed into place, so no metadata can refer to it.
     pub fn open(root: &Path, fsync: bool) -> Result<Self, Error> {
         std::fs::create_dir_all(root.join("blobs"))?;
         let tmp = root.join("tmp");
@@ -52,25 +63,48 @@ impl BlobDir {
         })
     }
 
-    /// Removes blob files whose id is not in `referenced` (left by a crash between the rename
-    /// and the metadata commit, or between a commit and the removal of replaced data).
-    pub fn collect_garbage(&self, referenced: &HashSet<String>) -> Result<usize, Error> {
-        let mut removed = 0;
-        for fan in std::fs::read_dir(self.root.join("blobs"))? {
+    /// Every blob file under `root/blobs`, without creating or removing anything (an absent
+    /// folder holds no blobs).
+    pub fn scan(root: &Path) -> Result<Vec<BlobFile>, Error> {
+        let mut found = Vec::new();
+        let fans = match std::fs::read_dir(root.join("blobs")) {
+            Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(found),
+            Err(e) => return Err(e.into()),
+        };
+        for fan in fans {
             let fan = fan?;
             if !fan.file_type()?.is_dir() {
                 continue;
             }
             for f in std::fs::read_dir(fan.path())? {
                 let f = f?;
-                let name = f.file_name().to_string_lossy().into_owned();
-                if !referenced.contains(&name) {
-                    std::fs::remove_file(f.path())?;
-                    removed += 1;
+                let meta = f.metadata()?;
+                if !meta.is_file() {
+                    continue;
                 }
+                found.push(BlobFile {
+                    id: f.file_name().to_string_lossy().into_owned(),
+                    path: f.path(),
+                    len: meta.len(),
+                });
             }
         }
-        Ok(removed)
+        found.sort_by(|a, b| a.path.cmp(&b.path));
+        Ok(found)
+    }
+
+    /// Removes the given blob files (ones no metadata refers to). A file already gone counts
+    /// as removed.
+    pub fn remove_files(files: &[BlobFile]) -> Result<(), Error> {
+        for f in files {
+            match std::fs::remove_file(&f.path) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Ok(())
     }
 
     fn path(&self, id: &str) -> PathBuf {
@@ -151,9 +185,27 @@ impl BlobDir {
         }
     }
 
-    /// Opens `len` bytes of a blob from `offset`, ready to stream.
-    pub async fn open_range(&self, id: &str, offset: u64, len: u64) -> Result<Segment, Error> {
-        let mut file = tokio::fs::File::open(self.path(id)).await?;
+    /// Opens `len` bytes of a blob from `offset`, ready to stream, after checking that the
+    /// file holds exactly `expected_len` bytes (its length when it was written): a damaged
+    /// blob is an error now, before a response promised its length to the client.
+    pub async fn open_range(
+        &self,
+        id: &str,
+        expected_len: u64,
+        offset: u64,
+        len: u64,
+    ) -> Result<Segment, Error> {
+        let path = self.path(id);
+        // A missing file is an I/O error here: the caller tells a lost blob from one an
+        // overwrite or delete removed since it read the metadata.
+        let mut file = tokio::fs::File::open(&path).await?;
+        let found = file.metadata().await?.len();
+        if found != expected_len {
+            return Err(Error::BlobDamaged {
+                blob: id.to_string(),
+                problem: format!("the blob file holds {found} bytes, {expected_len} were written"),
+            });
+        }
         if offset > 0 {
             file.seek(std::io::SeekFrom::Start(offset)).await?;
         }

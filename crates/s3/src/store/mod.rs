@@ -5,22 +5,24 @@
 //! Must not: use s3s or any wire type, so the protocol layer can change without touching
 //! storage. Every metadata change is one store transaction; blob files are written and
 //! renamed before the transaction that makes them visible, and removed after the one that
-//! makes them unreachable (start-up garbage collection catches what a crash leaves).
+//! makes them unreachable (start-up garbage collection, bounded by [`garbage`], catches what
+//! a crash leaves).
 
 pub mod blobs;
 pub mod buckets;
 pub mod checksum;
+pub mod garbage;
 pub mod keys;
 pub mod listing;
 pub mod multipart;
 pub mod multipart_checksum;
 pub mod objects;
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
 
-use nuvem_store::{Direction, KeyRange, Store};
+use nuvem_store::Store;
 use serde::{Deserialize, Serialize};
 
 use crate::error::Error;
@@ -116,44 +118,42 @@ pub struct ObjectStore {
     store: Store,
     blobs: BlobDir,
     events: Option<Arc<dyn ObjectEvents>>,
+    garbage: garbage::Report,
 }
 
 impl ObjectStore {
-    /// Opens the store on `data_dir` (blobs live under it) and cleans up after a crash.
+    /// Opens the store on `data_dir` (blobs live under it) and cleans up after a crash,
+    /// removing at most [`garbage::DEFAULT_LIMIT`] unreferenced blobs.
     pub fn open(store: Store, data_dir: &Path, fsync: bool) -> Result<Self, Error> {
+        Self::open_with_limit(store, data_dir, fsync, garbage::DEFAULT_LIMIT)
+    }
+
+    /// Opens the store, removing unreferenced blobs only when there are at most `gc_limit`
+    /// of them (see [`garbage`]).
+    pub fn open_with_limit(
+        store: Store,
+        data_dir: &Path,
+        fsync: bool,
+        gc_limit: usize,
+    ) -> Result<Self, Error> {
         let blobs = BlobDir::open(data_dir, fsync)?;
-        let this = Self {
+        let garbage = garbage::collect(&store, data_dir, gc_limit)?;
+        Ok(Self {
             store,
             blobs,
             events: None,
-        };
-        let referenced = this.referenced_blobs()?;
-        let removed = this.blobs.collect_garbage(&referenced)?;
-        if removed > 0 {
-            tracing::info!(removed, "removed unreferenced blobs left by a crash");
-        }
-        Ok(this)
+            garbage,
+        })
+    }
+
+    /// What opening found and did about unreferenced blobs.
+    pub fn garbage_report(&self) -> &garbage::Report {
+        &self.garbage
     }
 
     /// Installs the hook told about created and removed objects.
     pub fn set_events(&mut self, events: Arc<dyn ObjectEvents>) {
         self.events = Some(events);
-    }
-
-    fn referenced_blobs(&self) -> Result<HashSet<String>, Error> {
-        let snap = self.store.snapshot();
-        let mut ids = HashSet::new();
-        for entry in snap.scan(KeyRange::prefix(keys::OBJECTS), Direction::Forward) {
-            let (_, v) = entry?;
-            let meta: ObjectMeta = decode(&v)?;
-            ids.extend(meta.blobs.into_iter().map(|b| b.id));
-        }
-        for entry in snap.scan(KeyRange::prefix(keys::PARTS), Direction::Forward) {
-            let (_, v) = entry?;
-            let part: multipart::PartMeta = decode(&v)?;
-            ids.insert(part.blob.id);
-        }
-        Ok(ids)
     }
 }
 

@@ -231,7 +231,7 @@ impl ObjectStore {
                 )));
             }
         };
-        let data = Box::pin(self.read_object(&source, start, end).await?);
+        let data = Box::pin(self.read_object(src.0, src.1, &source, start, end).await?);
         self.upload_part(
             bucket,
             key,

@@ -198,15 +198,52 @@ impl ObjectStore {
         }
     }
 
-    /// Opens `start..end` of an object for streaming. The blobs are opened now, so a later
-    /// overwrite or delete does not affect this read.
+    /// Opens `start..end` of the object `bucket`/`key` (described by `meta`) for streaming.
+    /// The blobs are opened now, so a later overwrite or delete does not affect this read,
+    /// and each is checked against the length it was written with: damaged data is an error
+    /// here (logged at ERROR with the object's name), before a response promised any bytes.
     pub async fn read_object(
         &self,
+        bucket: &str,
+        key: &str,
         meta: &ObjectMeta,
         start: u64,
         end: u64,
     ) -> Result<impl Stream<Item = Result<Bytes, std::io::Error>> + Send + Sync + 'static, Error>
     {
+        match self.open_segments(meta, start, end).await {
+            Ok(segments) => Ok(stream_segments(segments)),
+            Err((blob, Error::Io(e))) if e.kind() == std::io::ErrorKind::NotFound => {
+                // Blobs are removed after the commit that drops them: a concurrent overwrite
+                // or delete explains a missing file only if the object no longer uses it.
+                let still_used = self
+                    .head_object(bucket, key)
+                    .is_ok_and(|now| now.blobs.iter().any(|b| b.id == blob));
+                if !still_used {
+                    tracing::warn!(bucket, key, "object changed while it was being opened");
+                    return Err(Error::Io(e));
+                }
+                Err(damaged(
+                    bucket,
+                    key,
+                    blob,
+                    "the blob file is missing".into(),
+                ))
+            }
+            Err((blob, Error::BlobDamaged { problem, .. })) => {
+                Err(damaged(bucket, key, blob, problem))
+            }
+            Err((_, e)) => Err(e),
+        }
+    }
+
+    /// Opens the segments of `start..end`; an error comes with the id of the blob it concerns.
+    async fn open_segments(
+        &self,
+        meta: &ObjectMeta,
+        start: u64,
+        end: u64,
+    ) -> Result<Vec<Segment>, (String, Error)> {
         let mut segments: Vec<Segment> = Vec::new();
         let mut offset = 0u64;
         for b in &meta.blobs {
@@ -217,9 +254,14 @@ impl ObjectStore {
             }
             let from = start.max(b_start) - b_start;
             let to = end.min(b_end) - b_start;
-            segments.push(self.blobs.open_range(&b.id, from, to - from).await?);
+            let segment = self
+                .blobs
+                .open_range(&b.id, b.len, from, to - from)
+                .await
+                .map_err(|e| (b.id.clone(), e))?;
+            segments.push(segment);
         }
-        Ok(stream_segments(segments))
+        Ok(segments)
     }
 
     /// The byte range of part `n` (1-based) of an object: multipart objects by their parts,
@@ -281,7 +323,10 @@ impl ObjectStore {
             e => e,
         })?;
         self.bucket(dst.0)?;
-        let data = Box::pin(self.read_object(&source, 0, source.size).await?);
+        let data = Box::pin(
+            self.read_object(src.0, src.1, &source, 0, source.size)
+                .await?,
+        );
         let algorithm = checksum.or(source.checksum.as_ref().map(|c| c.algorithm));
         let written = self
             .blobs
@@ -329,4 +374,18 @@ impl ObjectStore {
             events.notify(&event);
         }
     }
+}
+
+/// The error for an object whose data is not what was written, logged loudly: the operator
+/// must restore or overwrite it; the client gets InternalError before any header.
+fn damaged(bucket: &str, key: &str, blob: String, problem: String) -> Error {
+    tracing::error!(
+        bucket,
+        key,
+        blob = %blob,
+        problem = %problem,
+        "OBJECT DATA DAMAGED: refusing to serve it (InternalError); restore the object from a \
+         backup or overwrite it"
+    );
+    Error::BlobDamaged { blob, problem }
 }

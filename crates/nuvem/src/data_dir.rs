@@ -1,0 +1,239 @@
+//! The data dir at start-up, and `nuvem repair`.
+//!
+//! Opening a store creates one wherever there is none, and the object store removes blobs no
+//! metadata refers to: together they once turned a lost `store/` into an empty store and then
+//! deleted every object's data. So start-up looks before it opens: a data dir that holds
+//! blobs, or records that a store was created in it (the `store-created` file), must have a
+//! readable store, or nuvem refuses to start and says what to do. Deleting unreferenced blobs
+//! beyond the object store's small start-up limit is `nuvem repair --yes`, which first lists
+//! them.
+//!
+//! Must not: delete anything without `--yes`, or decide for the operator that data is gone.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, bail};
+use nuvem_s3::store::blobs::BlobDir;
+use nuvem_store::{Durability, FjallEngine, OnDisk, Store};
+
+/// Written beside `store/` once a store was opened there: from then on a missing or empty
+/// `store/` is a lost store, not a new data dir.
+const MARKER: &str = "store-created";
+
+fn store_dir(data_dir: &Path) -> PathBuf {
+    data_dir.join("store")
+}
+
+/// Where the object store keeps its blobs (the binary wires `s3/` under the data dir).
+pub fn s3_dir(data_dir: &Path) -> PathBuf {
+    data_dir.join("s3")
+}
+
+/// Opens the store of `data_dir` for `nuvem up`, refusing when what is on disk says a store
+/// was lost or is unreadable.
+pub fn open_store(data_dir: &Path, durability: Durability) -> anyhow::Result<Store> {
+    let dir = store_dir(data_dir);
+    let on_disk = FjallEngine::on_disk(&dir)
+        .with_context(|| format!("looking at the store in {}", dir.display()))?;
+    let marker = data_dir.join(MARKER).exists();
+    let what = match on_disk {
+        OnDisk::Missing => Some("is missing"),
+        OnDisk::Empty => Some("is empty"),
+        OnDisk::Unrecognized => Some("holds files but no store (its `version` marker is gone)"),
+        OnDisk::Present => None,
+    };
+    if let Some(what) = what {
+        let blobs = count_blobs(data_dir)?;
+        if blobs > 0 || marker {
+            bail!(refusal(data_dir, what, blobs));
+        }
+    }
+    let engine = FjallEngine::open(&dir, durability).map_err(|e| {
+        anyhow::anyhow!(
+            "refusing to start: the store in {} is unreadable ({e}). A store nuvem cannot read \
+             may still describe data, so nothing was changed. Restore {} from a backup; or, to \
+             give up what it held, move it aside and run `nuvem repair --data-dir {}` to list \
+             the blobs no store refers to",
+            dir.display(),
+            dir.display(),
+            data_dir.display(),
+        )
+    })?;
+    let store = Store::new(engine);
+    // A store that opened but holds nothing at all, beside blobs, lost its data too.
+    if store.is_empty().context("reading the store")? {
+        let blobs = count_blobs(data_dir)?;
+        if blobs > 0 {
+            bail!(refusal(data_dir, "holds nothing", blobs));
+        }
+    }
+    if !marker {
+        write_marker(data_dir)?;
+    }
+    Ok(store)
+}
+
+fn count_blobs(data_dir: &Path) -> anyhow::Result<usize> {
+    let s3 = s3_dir(data_dir);
+    let files =
+        BlobDir::scan(&s3).with_context(|| format!("looking at the blobs in {}", s3.display()))?;
+    Ok(files.len())
+}
+
+/// Takes the data dir's lock for as long as the returned file is open: one nuvem per data dir,
+/// and `nuvem repair` never beside a running nuvem (whose blobs in flight are unreferenced
+/// until their commit).
+pub fn lock(data_dir: &Path) -> anyhow::Result<std::fs::File> {
+    let path = data_dir.join("nuvem.lock");
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .with_context(|| format!("opening {}", path.display()))?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => bail!(
+            "another nuvem is using the data dir {} (it holds {}); stop it first",
+            data_dir.display(),
+            path.display()
+        ),
+        Err(std::fs::TryLockError::Error(e)) => {
+            Err(e).with_context(|| format!("locking {}", path.display()))
+        }
+    }
+}
+
+fn refusal(data_dir: &Path, what: &str, blobs: usize) -> String {
+    let dir = store_dir(data_dir);
+    let evidence = if blobs > 0 {
+        format!(
+            "this data dir holds {blobs} object blob file(s) under {}",
+            s3_dir(data_dir).join("blobs").display()
+        )
+    } else {
+        format!(
+            "this data dir records that a store was created in it ({})",
+            data_dir.join(MARKER).display()
+        )
+    };
+    format!(
+        "refusing to start: the store {} {what}, but {evidence}. Starting would serve an empty \
+         store and lose track of that data. Restore {} from a backup; or, to give up the data \
+         it described, run `nuvem repair --data-dir {}` to see what would be deleted, then \
+         `nuvem repair --data-dir {} --yes`",
+        dir.display(),
+        dir.display(),
+        data_dir.display(),
+        data_dir.display(),
+    )
+}
+
+fn write_marker(data_dir: &Path) -> anyhow::Result<()> {
+    let path = data_dir.join(MARKER);
+    let text = format!(
+        "nuvem {} created the store in store/ here. While this file exists, nuvem refuses to \
+         start if store/ is missing or empty (see `nuvem repair`).\n",
+        env!("CARGO_PKG_VERSION")
+    );
+    std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))
+}
+
+#[derive(clap::Args, Debug)]
+pub struct RepairArgs {
+    /// The manifest whose data dir is repaired. Default: ./nuvem.toml if present, else the
+    /// bundled example.
+    #[arg(long, env = "NUVEM_MANIFEST")]
+    pub manifest: Option<PathBuf>,
+    /// The data dir to repair. Default: the one `nuvem up` would use.
+    #[arg(long, env = "NUVEM_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Delete what is listed. Without it, repair only lists and changes nothing.
+    #[arg(long)]
+    pub yes: bool,
+}
+
+/// Lists the blob files no store metadata refers to and, with `yes`, deletes them and makes
+/// sure a store exists, so that `nuvem up` starts again. nuvem must not be running on the
+/// same data dir.
+pub fn repair(data_dir: &Path, durability: Durability, yes: bool) -> anyhow::Result<()> {
+    if !data_dir.is_dir() {
+        bail!("no data dir at {}", data_dir.display());
+    }
+    let _lock = lock(data_dir)?;
+    let dir = store_dir(data_dir);
+    let on_disk = FjallEngine::on_disk(&dir)
+        .with_context(|| format!("looking at the store in {}", dir.display()))?;
+    // Only an existing store is opened before the operator said yes: opening creates one.
+    let store = match on_disk {
+        OnDisk::Present => Some(Store::new(
+            FjallEngine::open(&dir, durability).with_context(|| {
+                format!(
+                    "opening the store in {} (is nuvem running on it?)",
+                    dir.display()
+                )
+            })?,
+        )),
+        OnDisk::Missing | OnDisk::Empty => {
+            println!(
+                "the store {} is {}: no blob is referenced",
+                dir.display(),
+                if on_disk == OnDisk::Missing {
+                    "missing"
+                } else {
+                    "empty"
+                }
+            );
+            None
+        }
+        OnDisk::Unrecognized => bail!(
+            "{} holds files but no store (its `version` marker is gone); nuvem cannot tell what \
+             it held. Restore it from a backup, or move it aside and run repair again",
+            dir.display()
+        ),
+    };
+    let s3 = s3_dir(data_dir);
+    let orphans = nuvem_s3::store::garbage::unreferenced(store.as_ref(), &s3)
+        .with_context(|| format!("listing the blobs in {}", s3.display()))?;
+    let bytes: u64 = orphans.iter().map(|f| f.len).sum();
+    for f in &orphans {
+        println!("  {}  {} bytes", f.path.display(), f.len);
+    }
+    if !yes {
+        if orphans.is_empty() && store.is_some() {
+            println!("nothing to repair: every blob is referenced by the store");
+        } else {
+            println!(
+                "{} unreferenced blob file(s), {bytes} bytes, would be deleted{}. Nothing was \
+                 changed; run `nuvem repair --data-dir {} --yes` to do it",
+                orphans.len(),
+                if store.is_none() {
+                    " and an empty store created"
+                } else {
+                    ""
+                },
+                data_dir.display()
+            );
+        }
+        return Ok(());
+    }
+    BlobDir::remove_files(&orphans).context("deleting unreferenced blobs")?;
+    println!(
+        "deleted {} unreferenced blob file(s), {bytes} bytes",
+        orphans.len()
+    );
+    let store = match store {
+        Some(s) => s,
+        None => {
+            let s = Store::new(
+                FjallEngine::open(&dir, durability)
+                    .with_context(|| format!("creating the store in {}", dir.display()))?,
+            );
+            println!("created an empty store in {}", dir.display());
+            s
+        }
+    };
+    store.sync().context("flushing the store")?;
+    write_marker(data_dir)?;
+    Ok(())
+}

@@ -1,0 +1,118 @@
+//! Blob garbage: which blob files no metadata refers to, and how many of them start-up may
+//! remove on its own.
+//!
+//! A crash between a blob's rename and the commit that references it (or between the commit
+//! that drops a reference and the blob's removal) leaves a few unreferenced blobs: opening
+//! the object store removes those, up to a small limit. More than that means the metadata
+//! lost something (a store that recovered to an earlier point than its blobs, or one replaced
+//! by an empty store): then nothing is removed and a WARN says how many blobs are kept. Only
+//! an explicit operator decision (`nuvem repair`, through [`unreferenced`] and
+//! [`BlobDir::remove_files`]) deletes them.
+//!
+//! Must not: delete anything beyond the limit on its own.
+
+use std::collections::HashSet;
+use std::path::Path;
+
+use nuvem_store::{Direction, KeyRange, Store};
+
+use super::blobs::{BlobDir, BlobFile};
+use super::{ObjectMeta, decode, keys, multipart};
+use crate::error::Error;
+
+/// How many unreferenced blobs opening the object store removes on its own: a crash leaves
+/// at most one per write in flight, so a few; anything above this is left to `nuvem repair`.
+pub const DEFAULT_LIMIT: usize = 16;
+
+/// What opening the object store found and did about unreferenced blobs.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Report {
+    /// Unreferenced blobs removed (crash leftovers, within the limit).
+    pub removed: usize,
+    /// Unreferenced blobs kept because there were too many of them, or no bucket at all.
+    pub kept: usize,
+    /// Their total size in bytes.
+    pub kept_bytes: u64,
+}
+
+/// The ids of every blob the metadata refers to: objects and uploaded parts.
+fn referenced(store: &Store) -> Result<HashSet<String>, Error> {
+    let snap = store.snapshot();
+    let mut ids = HashSet::new();
+    for entry in snap.scan(KeyRange::prefix(keys::OBJECTS), Direction::Forward) {
+        let (_, v) = entry?;
+        let meta: ObjectMeta = decode(&v)?;
+        ids.extend(meta.blobs.into_iter().map(|b| b.id));
+    }
+    for entry in snap.scan(KeyRange::prefix(keys::PARTS), Direction::Forward) {
+        let (_, v) = entry?;
+        let part: multipart::PartMeta = decode(&v)?;
+        ids.insert(part.blob.id);
+    }
+    Ok(ids)
+}
+
+/// The blob files under `root` (the object store's data dir) that no metadata in `store`
+/// refers to; every blob when there is no store. Reads only.
+pub fn unreferenced(store: Option<&Store>, root: &Path) -> Result<Vec<BlobFile>, Error> {
+    let ids = match store {
+        Some(s) => referenced(s)?,
+        None => HashSet::new(),
+    };
+    let mut files = BlobDir::scan(root)?;
+    files.retain(|f| !ids.contains(&f.id));
+    Ok(files)
+}
+
+fn has_buckets(store: &Store) -> Result<bool, Error> {
+    let snap = store.snapshot();
+    let first = snap
+        .scan(KeyRange::prefix(keys::BUCKETS), Direction::Forward)
+        .next();
+    Ok(first.transpose()?.is_some())
+}
+
+/// Removes the crash leftovers among unreferenced blobs when there are at most `limit` of
+/// them and the store knows at least one bucket (a blob is only ever written into an existing
+/// bucket, so blobs without any bucket mean lost metadata); otherwise keeps them all and says
+/// so at WARN.
+pub(crate) fn collect(store: &Store, root: &Path, limit: usize) -> Result<Report, Error> {
+    let orphans = unreferenced(Some(store), root)?;
+    if orphans.is_empty() {
+        return Ok(Report::default());
+    }
+    let buckets = has_buckets(store)?;
+    if orphans.len() <= limit && buckets {
+        BlobDir::remove_files(&orphans)?;
+        tracing::info!(
+            removed = orphans.len(),
+            "removed unreferenced blobs left by a crash"
+        );
+        return Ok(Report {
+            removed: orphans.len(),
+            ..Report::default()
+        });
+    }
+    let kept_bytes = orphans.iter().map(|f| f.len).sum();
+    let why = if buckets {
+        "more than start-up removes on its own"
+    } else {
+        "and the store has no bucket at all"
+    };
+    tracing::warn!(
+        unreferenced = orphans.len(),
+        bytes = kept_bytes,
+        limit,
+        blobs = %root.join("blobs").display(),
+        "{} blob files are not referenced by the store ({why}): the store may have recovered \
+         to an earlier point than its blobs (a truncated or lost journal: objects written after \
+         that point are missing), or a crash interrupted a large delete. Nothing was deleted. Restore the store from a backup, or run \
+         `nuvem repair` to list these blobs and `nuvem repair --yes` to delete them",
+        orphans.len(),
+    );
+    Ok(Report {
+        removed: 0,
+        kept: orphans.len(),
+        kept_bytes,
+    })
+}
