@@ -124,8 +124,15 @@ impl Regional {
         }
     }
 
-    /// Drops paths from memory and disk.
+    /// Drops paths from memory and disk, and from the in-flight map: a request that comes
+    /// after the invalidation must not follow a fill that started before it (that fill will
+    /// not be stored, and its response may be what the write replaced).
     pub fn invalidate(&self, patterns: &[String]) {
+        self.lock().retain(|k, _| {
+            !patterns
+                .iter()
+                .any(|p| crate::distribution::pattern_matches(p, &k.path))
+        });
         self.tier.invalidate(patterns);
         if let Some(d) = &self.disk {
             d.invalidate(patterns);
@@ -133,6 +140,7 @@ impl Regional {
     }
 
     pub fn invalidate_path(&self, path: &str) {
+        self.lock().retain(|k, _| k.path != path);
         self.tier.invalidate_path(path);
         if let Some(d) = &self.disk {
             d.invalidate_path(path);
