@@ -482,3 +482,33 @@ origin = "{url}"
     .await
     .unwrap();
 }
+
+/// The public HTTP caching conformance suite (npm `http-cache-tests`) through the edge:
+/// every required test passes but the documented exceptions (bench/cache-tests.sh lists them).
+#[test]
+fn http_cache_tests_required_pass() {
+    let have = |p: &str| {
+        std::process::Command::new(p)
+            .arg("--version")
+            .output()
+            .is_ok_and(|o| o.status.success())
+    };
+    if !(have("node") && have("npm") && have("curl")) {
+        nuvem_testkit::missing_tool("http_cache_tests_required_pass", "needs node, npm and curl");
+        return;
+    }
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../../bench/cache-tests.sh");
+    let out = std::process::Command::new("bash")
+        .arg(script)
+        .arg(BIN)
+        .output()
+        .expect("run bench/cache-tests.sh");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    if out.status.code() == Some(2) {
+        nuvem_testkit::missing_tool("http_cache_tests_required_pass", &stderr);
+        return;
+    }
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    assert!(stdout.starts_with("required "), "{stdout}\n{stderr}");
+}
