@@ -25,7 +25,7 @@ pub fn missing_tool(test: &str, what: &str) {
 }
 
 /// The directory with `initdb` and `pg_ctl`: the newest `/usr/lib/postgresql/<ver>/bin`
-/// (Debian), else whatever `pg_config --bindir` says.
+/// (Debian), else the `PATH` entry that has them.
 fn bin_dir() -> Option<PathBuf> {
     let mut versions: Vec<(u32, PathBuf)> = std::fs::read_dir("/usr/lib/postgresql")
         .into_iter()
@@ -41,9 +41,8 @@ fn bin_dir() -> Option<PathBuf> {
     if let Some((_, bin)) = versions.pop() {
         return Some(bin);
     }
-    let out = Command::new("pg_config").arg("--bindir").output().ok()?;
-    let bin = PathBuf::from(String::from_utf8(out.stdout).ok()?.trim());
-    bin.join("initdb").is_file().then_some(bin)
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path).find(|d| d.join("initdb").is_file() && d.join("pg_ctl").is_file())
 }
 
 fn is_root() -> bool {
