@@ -24,4 +24,5 @@ mod s3_errors;
 mod s3_limits;
 mod s3_multipart;
 mod startup;
+mod storage_postgres;
 mod waf_api;

@@ -159,14 +159,16 @@ impl PgServer {
     /// Stops the server as a crash would (`-m immediate`: no checkpoint; recovery replays the
     /// WAL at the next start), then starts it again.
     pub fn crash_and_restart(&self) {
-        self.stop("immediate");
+        self.stop_mode("immediate");
         self.start_server(false);
     }
 
-    /// Stops the server cleanly, runs `during`, and starts it again.
-    pub fn stop_for_a_while(&self, during: impl FnOnce()) {
-        self.stop("fast");
-        during();
+    /// Stops the server cleanly (its data stays); [`PgServer::start_again`] restarts it.
+    pub fn stop(&self) {
+        self.stop_mode("fast");
+    }
+
+    pub fn start_again(&self) {
         self.start_server(true);
     }
 
@@ -196,7 +198,7 @@ impl PgServer {
         format!("postgres://nuvem@127.0.0.1:{}/nuvem", self.port)
     }
 
-    fn stop(&self, mode: &str) {
+    fn stop_mode(&self, mode: &str) {
         let data = self.data.display().to_string();
         self.try_run("pg_ctl", &["-D", &data, "-m", mode, "-w", "stop"]);
     }
@@ -238,6 +240,6 @@ impl PgServer {
 
 impl Drop for PgServer {
     fn drop(&mut self) {
-        self.stop("immediate");
+        self.stop_mode("immediate");
     }
 }
