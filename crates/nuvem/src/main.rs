@@ -232,7 +232,7 @@ async fn run(config: Config, source: String, started: Instant) -> anyhow::Result
 
     let mut endpoint = endpoint::Endpoint::new(
         config.keyring.clone(),
-        store.engine_name(),
+        store.clone(),
         config.max_buffered_bytes,
     );
     let services = services::register(&mut endpoint, &store, &config)?;

@@ -33,7 +33,7 @@ mod views;
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use nuvem_store::{Engine, Error, Outcome, Result, Snapshot, Tx};
@@ -107,6 +107,10 @@ struct Counters {
     commits: AtomicU64,
     conflicts: AtomicU64,
     unavailable: AtomicU64,
+    /// Set when a round trip found the database unreachable, cleared by the next one that
+    /// reached it; `last_failure` says why.
+    down: AtomicBool,
+    last_failure: std::sync::Mutex<String>,
 }
 
 /// The PostgreSQL-protocol engine. See the crate docs.
@@ -265,8 +269,22 @@ impl PgEngine {
         });
         let r = wait_blocking(|| rx.recv())
             .unwrap_or_else(|_| Err(Failure::Other("the storage runtime stopped".into())));
-        if let Err(Failure::Broken(_)) = &r {
-            self.counters.unavailable.fetch_add(1, Ordering::Relaxed);
+        match &r {
+            Err(Failure::Broken(m)) => {
+                self.counters.unavailable.fetch_add(1, Ordering::Relaxed);
+                *self
+                    .counters
+                    .last_failure
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner()) = m.clone();
+                self.counters.down.store(true, Ordering::Relaxed);
+            }
+            // A database error (a conflict, a constraint) came from a database that answered.
+            _ => {
+                if self.counters.down.load(Ordering::Relaxed) {
+                    self.counters.down.store(false, Ordering::Relaxed);
+                }
+            }
         }
         r
     }
@@ -429,6 +447,25 @@ impl Engine for PgEngine {
 
     fn name(&self) -> &'static str {
         "postgres"
+    }
+
+    fn health(&self) -> nuvem_store::Health {
+        let unreachable = self.counters.down.load(Ordering::Relaxed).then(|| {
+            self.counters
+                .last_failure
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .clone()
+        });
+        let stats = self.stats();
+        nuvem_store::Health {
+            unreachable,
+            counters: vec![
+                ("commits", stats.commits),
+                ("conflicts", stats.conflicts),
+                ("unavailable", stats.unavailable),
+            ],
+        }
     }
 }
 

@@ -69,6 +69,7 @@ async fn nuvem_on_postgres_keeps_state_in_the_database_and_survives_an_outage() 
     );
     let health = crate::endpoint::health_detail(&first.api_url).await;
     assert_eq!(health["storage"], "postgres");
+    assert_eq!(health["storage_state"], "ok");
 
     put(&first, "a", "1").await.unwrap();
     assert_eq!(get(&first, "a").await.unwrap().as_deref(), Some("1"));
@@ -101,9 +102,18 @@ async fn nuvem_on_postgres_keeps_state_in_the_database_and_survives_an_outage() 
         "InternalServerError",
         "write while the database is down"
     );
+    let health = crate::endpoint::health_detail(&second.api_url).await;
+    assert_eq!(health["status"], "ok", "the process itself is fine");
+    assert_eq!(health["storage_state"], "unreachable", "{health}");
+    assert!(
+        health["storage_detail"]["unreachable"].is_string(),
+        "a signed caller sees why: {health}"
+    );
     server.start_again();
     // Back: the same process reconnects.
     put(&second, "c", "3").await.unwrap();
     assert_eq!(get(&second, "a").await.unwrap().as_deref(), Some("1"));
     assert_eq!(get(&second, "c").await.unwrap().as_deref(), Some("3"));
+    let health = crate::endpoint::health_detail(&second.api_url).await;
+    assert_eq!(health["storage_state"], "ok", "{health}");
 }
