@@ -63,7 +63,16 @@ pub fn open_store(
 }
 
 fn open_postgres(url: &str, storage: &Storage) -> anyhow::Result<Store> {
-    let engine = PgEngine::open(PgOptions::new(url))
+    let (url, rootcert) = nuvem_store_pg::libpq_url(url);
+    let mut options = PgOptions::new(url);
+    if let Some(path) = rootcert {
+        use rustls_pki_types::{CertificateDer, pem::PemObject};
+        let certs = CertificateDer::pem_file_iter(&path)
+            .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
+            .map_err(|e| anyhow::anyhow!("reading sslrootcert {path} of --storage: {e}"))?;
+        options.extra_roots = certs.into_iter().map(|c| c.to_vec()).collect();
+    }
+    let engine = PgEngine::open(options)
         .with_context(|| format!("opening the store in {}", storage.describe()))?;
     Ok(Store::new(engine))
 }

@@ -79,6 +79,34 @@ pub struct PgOptions {
     pub extra_roots: Vec<Vec<u8>>,
 }
 
+/// Translates the libpq URL options tokio-postgres does not take, so that a URL written for
+/// `psql` works: `sslmode=verify-full` and `sslmode=verify-ca` become `require` (with TLS the
+/// server's certificate and name are always verified, so both get at least what they ask);
+/// `sslrootcert=PATH` is removed and returned, for the caller to read into
+/// [`PgOptions::extra_roots`] (this crate reads no files).
+pub fn libpq_url(url: &str) -> (String, Option<String>) {
+    let Some((base, query)) = url.split_once('?') else {
+        return (url.to_string(), None);
+    };
+    let mut rootcert = None;
+    let kept: Vec<String> = query
+        .split('&')
+        .filter_map(|pair| match pair.split_once('=') {
+            Some(("sslrootcert", path)) => {
+                rootcert = Some(path.to_string());
+                None
+            }
+            Some(("sslmode", "verify-full" | "verify-ca")) => Some("sslmode=require".into()),
+            _ => Some(pair.to_string()),
+        })
+        .collect();
+    let url = match kept.is_empty() {
+        true => base.to_string(),
+        false => format!("{base}?{}", kept.join("&")),
+    };
+    (url, rootcert)
+}
+
 impl PgOptions {
     pub fn new(url: impl Into<String>) -> Self {
         Self {
@@ -476,5 +504,40 @@ impl Drop for PgEngine {
         if let Some(rt) = self.runtime.take() {
             rt.shutdown_background();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[track_caller]
+    fn check(url: &str, expected: &str, rootcert: Option<&str>) {
+        let (got, got_root) = super::libpq_url(url);
+        assert_eq!(got, expected);
+        assert_eq!(got_root.as_deref(), rootcert);
+    }
+
+    #[test]
+    fn libpq_urls() {
+        check("postgres://u@h/db", "postgres://u@h/db", None);
+        check(
+            "postgres://u@h/db?sslmode=verify-full&sslrootcert=/etc/ca.pem",
+            "postgres://u@h/db?sslmode=require",
+            Some("/etc/ca.pem"),
+        );
+        check(
+            "postgres://u@h/db?sslrootcert=ca.pem",
+            "postgres://u@h/db",
+            Some("ca.pem"),
+        );
+        check(
+            "postgres://u@h/db?sslmode=verify-ca&application_name=x",
+            "postgres://u@h/db?sslmode=require&application_name=x",
+            None,
+        );
+        check(
+            "postgres://u@h/db?sslmode=disable",
+            "postgres://u@h/db?sslmode=disable",
+            None,
+        );
     }
 }
