@@ -167,6 +167,41 @@ fn database_restart_gives_errors_then_reconnects() {
     assert_eq!(store.get(b"c").unwrap().as_deref(), Some(&b"3"[..]));
 }
 
+/// TLS to the database with rustls: a server that takes only TLS is reached with
+/// `sslmode=require` when its certificate chains to a trust anchor, and refused otherwise.
+#[test]
+fn tls_to_the_database_is_verified() {
+    let Some(server) = PgServer::start_with("tls_to_the_database_is_verified", true, true) else {
+        return;
+    };
+    let url = |mode: &str| {
+        format!(
+            "postgres://nuvem@localhost:{}/nuvem?sslmode={mode}",
+            server.port
+        )
+    };
+    let with_root = |mode: &str| {
+        let mut options = PgOptions::new(url(mode));
+        options.extra_roots = vec![server.cert_der.clone().unwrap()];
+        options.timeout = std::time::Duration::from_secs(10);
+        options
+    };
+    let store = Store::new(PgEngine::open(with_root("require")).expect("TLS with a trusted root"));
+    store
+        .apply(&[(b"k".to_vec(), Some(b"v".to_vec()))])
+        .unwrap();
+    assert_eq!(store.get(b"k").unwrap().as_deref(), Some(&b"v"[..]));
+    let refused = |options: PgOptions, why: &str| match PgEngine::open(options) {
+        Err(OpenError::Connect(_)) => {}
+        other => panic!("{why}: expected a connection error, got {other:?}"),
+    };
+    refused(
+        PgOptions::new(url("require")),
+        "a certificate no trust anchor vouches for",
+    );
+    refused(with_root("disable"), "no TLS, where the server requires it");
+}
+
 const CHILD_URL: &str = "NUVEM_STORE_PG_CRASH_CHILD_URL";
 
 /// The child half of the crash test: writes keys forever, announcing each one after its write

@@ -10,7 +10,10 @@ pub struct PgServer {
     bin: PathBuf,
     data: PathBuf,
     user: Option<String>,
+    tls: bool,
     pub port: u16,
+    /// With TLS: the server's self-signed certificate (for `localhost`), DER.
+    pub cert_der: Option<Vec<u8>>,
     _dir: tempfile::TempDir,
 }
 
@@ -75,6 +78,12 @@ impl PgServer {
     /// Starts a server, or returns `None` (after [`missing_tool`]) when PostgreSQL is not
     /// installed. `fast` turns `fsync` off: for suites that do not claim durability.
     pub fn start(test: &str, fast: bool) -> Option<Self> {
+        Self::start_with(test, fast, false)
+    }
+
+    /// [`PgServer::start`], and with `tls` the server takes only TLS connections
+    /// (`hostssl` in pg_hba.conf), with a self-signed certificate for `localhost`.
+    pub fn start_with(test: &str, fast: bool, tls: bool) -> Option<Self> {
         let Some(bin) = bin_dir() else {
             missing_tool(test, "PostgreSQL (initdb, pg_ctl) is not installed");
             return None;
@@ -82,7 +91,7 @@ impl PgServer {
         let dir = tempfile::tempdir().unwrap();
         let data = dir.path().join("data");
         std::fs::create_dir(&data).unwrap();
-        let user = if is_root() {
+        let owner = if is_root() {
             let user = ["postgres", "nobody"]
                 .into_iter()
                 .find(|u| uid_of(u).is_some())
@@ -91,15 +100,17 @@ impl PgServer {
             use std::os::unix::fs::PermissionsExt;
             std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
             std::os::unix::fs::chown(&data, Some(uid), Some(gid)).unwrap();
-            Some(user.to_string())
+            Some((user.to_string(), uid, gid))
         } else {
             None
         };
         let server = Self {
             bin,
             data,
-            user,
+            user: owner.as_ref().map(|(u, _, _)| u.clone()),
+            tls,
             port: free_port(),
+            cert_der: None,
             _dir: dir,
         };
         server.run(
@@ -116,6 +127,10 @@ impl PgServer {
                 "UTF8",
             ],
         );
+        let mut server = server;
+        if tls {
+            server.cert_der = Some(server.write_certificate(owner.map(|(_, u, g)| (u, g))));
+        }
         server.start_server(fast);
         server.run(
             "createdb",
@@ -132,10 +147,39 @@ impl PgServer {
         Some(server)
     }
 
+    /// A self-signed certificate for `localhost` as the server's, and pg_hba.conf that lets
+    /// TCP clients in only over TLS. Returns the certificate (DER).
+    fn write_certificate(&self, owner: Option<(u32, u32)>) -> Vec<u8> {
+        use std::os::unix::fs::PermissionsExt;
+        let certified = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).unwrap();
+        let files = [
+            ("server.crt", certified.cert.pem()),
+            ("server.key", certified.key_pair.serialize_pem()),
+            (
+                "pg_hba.conf",
+                "hostssl all all 127.0.0.1/32 trust\nhostssl all all ::1/128 trust\n".into(),
+            ),
+        ];
+        for (name, text) in files {
+            let path = self.data.join(name);
+            std::fs::write(&path, text).unwrap();
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+            if let Some((uid, gid)) = owner {
+                std::os::unix::fs::chown(&path, Some(uid), Some(gid)).unwrap();
+            }
+        }
+        certified.cert.der().to_vec()
+    }
+
     fn start_server(&self, fast: bool) {
         let fsync = if fast { " -c fsync=off" } else { "" };
+        let ssl = if self.tls {
+            " -c ssl=on -c ssl_cert_file=server.crt -c ssl_key_file=server.key"
+        } else {
+            ""
+        };
         let options = format!(
-            "-c listen_addresses=127.0.0.1 -p {} -c unix_socket_directories=''{fsync}",
+            "-c listen_addresses=127.0.0.1 -p {} -c unix_socket_directories=''{fsync}{ssl}",
             self.port
         );
         let log = self.data.join("server.log").display().to_string();
