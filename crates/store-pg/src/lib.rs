@@ -412,9 +412,19 @@ const BROKEN_RETRIES: u32 = 3;
 
 impl Engine for PgEngine {
     fn snapshot(&self) -> Box<dyn Snapshot + '_> {
-        let opened = self.acquire().and_then(|conn| {
+        let mut opened = Err(Failure::Other("no attempt".into()));
+        // A pooled connection may have died with a database restart, unnoticed: that one is
+        // dropped and the snapshot tried on another. A failure to connect is final.
+        for _ in 0..=BROKEN_RETRIES {
+            let conn = match self.acquire() {
+                Ok(c) => c,
+                Err(f) => {
+                    opened = Err(f);
+                    break;
+                }
+            };
             let client = conn.client();
-            match self.run(async move {
+            opened = match self.run(async move {
                 client
                     .batch_execute(sql::BEGIN_SNAPSHOT)
                     .await
@@ -425,8 +435,11 @@ impl Engine for PgEngine {
                     conn.discard();
                     Err(f)
                 }
+            };
+            if !matches!(opened, Err(Failure::Broken(_))) {
+                break;
             }
-        });
+        }
         Box::new(match opened {
             Ok(conn) => PgSnapshot {
                 reader: Some(Reader::new(self, conn.client(), None)),
