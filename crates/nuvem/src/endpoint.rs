@@ -29,6 +29,8 @@ pub struct Endpoint {
     store: nuvem_store::Store,
     /// API Gateway's data plane, for `{apiId}.execute-api.localhost.localstack.cloud` hosts.
     execute_api: Option<Arc<nuvem_gateway::Gateway>>,
+    /// The listeners' limits and counters, shown on `/_nuvem/health`.
+    listeners: Option<Arc<crate::listen::Listeners>>,
     /// Set once `up` has applied the manifest: until then health answers `starting` (503).
     ready: AtomicBool,
     /// The bytes all requests may hold in memory at once while their bodies are buffered for
@@ -65,6 +67,7 @@ impl Endpoint {
             started: Instant::now(),
             store,
             execute_api: None,
+            listeners: None,
             ready: AtomicBool::new(false),
             buffer_budget: Arc::new(Semaphore::new(kib(max_buffered_bytes) as usize)),
         }
@@ -73,6 +76,10 @@ impl Endpoint {
     /// Called by `up` once the manifest is applied: health turns from `starting` to `ok`.
     pub fn set_ready(&self) {
         self.ready.store(true, Ordering::SeqCst);
+    }
+
+    pub fn set_listeners(&mut self, listeners: Arc<crate::listen::Listeners>) {
+        self.listeners = Some(listeners);
     }
 
     /// Serves HTTP APIs on their execute-api host names (anonymous, like API Gateway's
@@ -344,6 +351,9 @@ impl Endpoint {
                 storage_detail.insert("unreachable".into(), why.into());
             }
             body["storage_detail"] = serde_json::Value::Object(storage_detail);
+            if let Some(l) = &self.listeners {
+                body["listeners"] = l.health();
+            }
         }
         let mut resp = Response::new(full_body(Bytes::from(body.to_string())));
         if !ready {
