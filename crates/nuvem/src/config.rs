@@ -60,6 +60,11 @@ pub struct ServerSection {
     /// `process` (default: acknowledged writes survive a crash of nuvem) or `fsync`
     /// (they also survive power loss, at a cost per write).
     pub durability: Option<DurabilitySpec>,
+    /// Where the store lives: absent or `embedded` (default) for the embedded engine in the
+    /// data dir, or a PostgreSQL connection URL (`postgres://user:password@host:5432/db`,
+    /// `?sslmode=require` for TLS) for the PostgreSQL-protocol engine (PostgreSQL,
+    /// CockroachDB, YugabyteDB). Object blobs stay in the data dir either way.
+    pub storage: Option<String>,
     /// The request bodies the AWS endpoint may hold in memory at once, all requests together,
     /// while it reads them to check their signature (JSON APIs; S3 streams). A body that does
     /// not fit in what is left is answered 503 (SlowDown / ServiceUnavailable), which SDKs
@@ -345,6 +350,62 @@ pub struct Overrides {
     pub api_tls_addr: Option<SocketAddr>,
     pub edge_addr: Option<SocketAddr>,
     pub data_dir: Option<PathBuf>,
+    pub storage: Option<String>,
+}
+
+/// Where the store lives.
+#[derive(Clone, PartialEq, Eq)]
+pub enum Storage {
+    /// The embedded engine under `<data_dir>/store`.
+    Embedded,
+    /// The PostgreSQL-protocol engine at this URL.
+    Postgres(String),
+}
+
+impl Storage {
+    fn parse(spec: Option<&str>) -> anyhow::Result<Self> {
+        match spec.map(str::trim) {
+            None | Some("") | Some("embedded") => Ok(Storage::Embedded),
+            Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
+                Ok(Storage::Postgres(url.to_string()))
+            }
+            Some(other) => bail!(
+                "at `server.storage` (or --storage / NUVEM_STORAGE): expected `embedded` or a \
+                 `postgres://` URL, got {:?}",
+                redact(other)
+            ),
+        }
+    }
+
+    /// How to name it in messages: the URL without its password.
+    pub fn describe(&self) -> String {
+        match self {
+            Storage::Embedded => "embedded".into(),
+            Storage::Postgres(url) => redact(url),
+        }
+    }
+}
+
+// The URL may carry a password: never print it.
+impl std::fmt::Debug for Storage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.describe())
+    }
+}
+
+/// `scheme://user:secret@host…` → `scheme://user:***@host…`.
+fn redact(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_string();
+    };
+    let (authority, tail) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+    match authority.rsplit_once('@') {
+        Some((userinfo, host)) => match userinfo.split_once(':') {
+            Some((user, _)) => format!("{scheme}://{user}:***@{host}{tail}"),
+            None => url.to_string(),
+        },
+        None => url.to_string(),
+    }
 }
 
 /// The resolved configuration the binary runs with.
@@ -357,6 +418,7 @@ pub struct Config {
     pub region: String,
     pub account_id: String,
     pub durability: nuvem_store::Durability,
+    pub storage: Storage,
     pub tls_cert: Option<(PathBuf, PathBuf)>,
     pub keyring: nuvem_aws::sigv4::Keyring,
     pub max_buffered_bytes: usize,
@@ -400,6 +462,7 @@ impl Config {
             None | Some(DurabilitySpec::Process) => nuvem_store::Durability::Process,
             Some(DurabilitySpec::Fsync) => nuvem_store::Durability::Fsync,
         };
+        let storage = Storage::parse(o.storage.as_deref().or(s.storage.as_deref()))?;
         let tls_cert = match (&s.tls_cert, &s.tls_key) {
             (Some(c), Some(k)) => Some((base_dir.join(c), base_dir.join(k))),
             (None, None) => None,
@@ -430,6 +493,7 @@ impl Config {
             region,
             account_id,
             durability,
+            storage,
             tls_cert,
             keyring,
             max_buffered_bytes,
@@ -551,6 +615,37 @@ mod tests {
             "127.0.0.1:4566",
             "private by default"
         );
+        assert_eq!(c.storage, Storage::Embedded, "embedded by default");
+        let pg = "[server]\nstorage = \"postgres://nuvem:s3cret@db:5432/nuvem\"\n";
+        let c = Config::resolve(
+            Manifest::parse(pg).unwrap(),
+            ".".into(),
+            Overrides::default(),
+        )
+        .unwrap();
+        assert_eq!(
+            c.storage,
+            Storage::Postgres("postgres://nuvem:s3cret@db:5432/nuvem".into()),
+            "storage from the manifest"
+        );
+        assert_eq!(
+            format!("{:?}", c.storage),
+            "postgres://nuvem:***@db:5432/nuvem",
+            "the password is never printed"
+        );
+        let o = Overrides {
+            storage: Some("embedded".into()),
+            ..Default::default()
+        };
+        let c = Config::resolve(Manifest::parse(pg).unwrap(), ".".into(), o).unwrap();
+        assert_eq!(c.storage, Storage::Embedded, "flag over manifest");
+        let o = Overrides {
+            storage: Some("mysql://x:pw@h/db".into()),
+            ..Default::default()
+        };
+        let e = Config::resolve(Manifest::default(), ".".into(), o).unwrap_err();
+        assert!(e.to_string().contains("at `server.storage`"), "{e}");
+        assert!(!e.to_string().contains("pw"), "{e}");
         assert!(
             Config::resolve(
                 Manifest::parse("[server]\naccount_id = \"12\"\n").unwrap(),

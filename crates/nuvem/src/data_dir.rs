@@ -15,6 +15,9 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, bail};
 use nuvem_s3::store::blobs::BlobDir;
 use nuvem_store::{Durability, FjallEngine, OnDisk, Store};
+use nuvem_store_pg::{PgEngine, PgOptions};
+
+use crate::config::Storage;
 
 /// Written beside `store/` once a store was opened there: from then on a missing or empty
 /// `store/` is a lost store, not a new data dir.
@@ -29,9 +32,52 @@ pub fn s3_dir(data_dir: &Path) -> PathBuf {
     data_dir.join("s3")
 }
 
-/// Opens the store of `data_dir` for `nuvem up`, refusing when what is on disk says a store
-/// was lost or is unreadable.
-pub fn open_store(data_dir: &Path, durability: Durability) -> anyhow::Result<Store> {
+/// Opens the store for `nuvem up`: the embedded one of `data_dir`, refusing when what is on
+/// disk says a store was lost or is unreadable, or the PostgreSQL one, refusing an empty
+/// database beside blobs (their metadata is elsewhere: another database, or the embedded
+/// store of this data dir).
+pub fn open_store(
+    data_dir: &Path,
+    storage: &Storage,
+    durability: Durability,
+) -> anyhow::Result<Store> {
+    let Storage::Postgres(url) = storage else {
+        return open_embedded(data_dir, durability);
+    };
+    let store = open_postgres(url, storage)?;
+    if store.is_empty().context("reading the store")? {
+        let blobs = count_blobs(data_dir)?;
+        if blobs > 0 {
+            bail!(
+                "refusing to start: the database {} holds no nuvem data, but this data dir holds \
+                 {blobs} object blob file(s) under {}: their metadata lives elsewhere (another \
+                 database, or the embedded store in {}). Starting would lose track of them. \
+                 Point --storage at the database that describes them, or use another data dir",
+                storage.describe(),
+                s3_dir(data_dir).join("blobs").display(),
+                store_dir(data_dir).display(),
+            );
+        }
+    }
+    Ok(store)
+}
+
+fn open_postgres(url: &str, storage: &Storage) -> anyhow::Result<Store> {
+    let (url, rootcert) = nuvem_store_pg::libpq_url(url);
+    let mut options = PgOptions::new(url);
+    if let Some(path) = rootcert {
+        use rustls_pki_types::{CertificateDer, pem::PemObject};
+        let certs = CertificateDer::pem_file_iter(&path)
+            .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
+            .map_err(|e| anyhow::anyhow!("reading sslrootcert {path} of --storage: {e}"))?;
+        options.extra_roots = certs.into_iter().map(|c| c.to_vec()).collect();
+    }
+    let engine = PgEngine::open(options)
+        .with_context(|| format!("opening the store in {}", storage.describe()))?;
+    Ok(Store::new(engine))
+}
+
+fn open_embedded(data_dir: &Path, durability: Durability) -> anyhow::Result<Store> {
     let dir = store_dir(data_dir);
     let on_disk = FjallEngine::on_disk(&dir)
         .with_context(|| format!("looking at the store in {}", dir.display()))?;
@@ -148,6 +194,9 @@ pub struct RepairArgs {
     /// The data dir to repair. Default: the one `nuvem up` would use.
     #[arg(long, env = "NUVEM_DATA_DIR")]
     pub data_dir: Option<PathBuf>,
+    /// The store whose references count: as for `nuvem up` (`embedded` or a PostgreSQL URL).
+    #[arg(long, env = "NUVEM_STORAGE")]
+    pub storage: Option<String>,
     /// Delete what is listed. Without it, repair only lists and changes nothing.
     #[arg(long)]
     pub yes: bool,
@@ -156,41 +205,51 @@ pub struct RepairArgs {
 /// Lists the blob files no store metadata refers to and, with `yes`, deletes them and makes
 /// sure a store exists, so that `nuvem up` starts again. nuvem must not be running on the
 /// same data dir.
-pub fn repair(data_dir: &Path, durability: Durability, yes: bool) -> anyhow::Result<()> {
+pub fn repair(
+    data_dir: &Path,
+    storage: &Storage,
+    durability: Durability,
+    yes: bool,
+) -> anyhow::Result<()> {
     if !data_dir.is_dir() {
         bail!("no data dir at {}", data_dir.display());
     }
     let _lock = lock(data_dir)?;
     let dir = store_dir(data_dir);
-    let on_disk = FjallEngine::on_disk(&dir)
-        .with_context(|| format!("looking at the store in {}", dir.display()))?;
-    // Only an existing store is opened before the operator said yes: opening creates one.
-    let store = match on_disk {
-        OnDisk::Present => Some(Store::new(
-            FjallEngine::open(&dir, durability).with_context(|| {
-                format!(
-                    "opening the store in {} (is nuvem running on it?)",
-                    dir.display()
-                )
-            })?,
-        )),
-        OnDisk::Missing | OnDisk::Empty => {
-            println!(
-                "the store {} is {}: no blob is referenced",
-                dir.display(),
-                if on_disk == OnDisk::Missing {
-                    "missing"
-                } else {
-                    "empty"
+    let store = match storage {
+        Storage::Postgres(url) => Some(open_postgres(url, storage)?),
+        Storage::Embedded => {
+            let on_disk = FjallEngine::on_disk(&dir)
+                .with_context(|| format!("looking at the store in {}", dir.display()))?;
+            // Only an existing store is opened before the operator said yes: opening creates one.
+            match on_disk {
+                OnDisk::Present => Some(Store::new(
+                    FjallEngine::open(&dir, durability).with_context(|| {
+                        format!(
+                            "opening the store in {} (is nuvem running on it?)",
+                            dir.display()
+                        )
+                    })?,
+                )),
+                OnDisk::Missing | OnDisk::Empty => {
+                    println!(
+                        "the store {} is {}: no blob is referenced",
+                        dir.display(),
+                        if on_disk == OnDisk::Missing {
+                            "missing"
+                        } else {
+                            "empty"
+                        }
+                    );
+                    None
                 }
-            );
-            None
+                OnDisk::Unrecognized => bail!(
+                    "{} holds files but no store (its `version` marker is gone); nuvem cannot tell what \
+                     it held. Restore it from a backup, or move it aside and run repair again",
+                    dir.display()
+                ),
+            }
         }
-        OnDisk::Unrecognized => bail!(
-            "{} holds files but no store (its `version` marker is gone); nuvem cannot tell what \
-             it held. Restore it from a backup, or move it aside and run repair again",
-            dir.display()
-        ),
     };
     let s3 = s3_dir(data_dir);
     let orphans = nuvem_s3::store::garbage::unreferenced(store.as_ref(), &s3)
@@ -234,6 +293,8 @@ pub fn repair(data_dir: &Path, durability: Durability, yes: bool) -> anyhow::Res
         }
     };
     store.sync().context("flushing the store")?;
-    write_marker(data_dir)?;
+    if *storage == Storage::Embedded {
+        write_marker(data_dir)?;
+    }
     Ok(())
 }

@@ -26,7 +26,7 @@ pub struct Endpoint {
     services: BTreeMap<&'static str, Arc<dyn Service>>,
     keyring: Keyring,
     started: Instant,
-    engine: &'static str,
+    store: nuvem_store::Store,
     /// API Gateway's data plane, for `{apiId}.execute-api.localhost.localstack.cloud` hosts.
     execute_api: Option<Arc<nuvem_gateway::Gateway>>,
     /// The listeners' limits and counters, shown on `/_nuvem/health`.
@@ -60,12 +60,12 @@ fn protocol_of(service: &str, parts: &http::request::Parts) -> Protocol {
 impl Endpoint {
     /// `max_buffered_bytes` bounds the request bodies held in memory at once, all requests
     /// together.
-    pub fn new(keyring: Keyring, engine: &'static str, max_buffered_bytes: usize) -> Self {
+    pub fn new(keyring: Keyring, store: nuvem_store::Store, max_buffered_bytes: usize) -> Self {
         Self {
             services: BTreeMap::new(),
             keyring,
             started: Instant::now(),
-            engine,
+            store,
             execute_api: None,
             listeners: None,
             ready: AtomicBool::new(false),
@@ -312,7 +312,10 @@ impl Endpoint {
     }
 
     /// `/_nuvem/health`: 503 `starting` until the manifest is applied, then 200 `ok`.
+    /// `storage_state` is `unreachable` while a database engine cannot reach its database
+    /// (requests then fail with retryable errors); the process itself stays `ok`.
     fn health(&self, detail: bool) -> Response<Body> {
+        let storage = self.store.health();
         let ready = self.ready.load(Ordering::SeqCst);
         let services: serde_json::Map<String, serde_json::Value> = self
             .services
@@ -328,7 +331,8 @@ impl Endpoint {
             "status": if ready { "ok" } else { "starting" },
             "version": env!("CARGO_PKG_VERSION"),
             "uptime_seconds": self.started.elapsed().as_secs(),
-            "storage": self.engine,
+            "storage": self.store.engine_name(),
+            "storage_state": if storage.unreachable.is_some() { "unreachable" } else { "ok" },
             "services": services,
         });
         if detail {
@@ -338,6 +342,15 @@ impl Endpoint {
                 .filter_map(|(name, s)| Some((name.to_string(), s.stats()?)))
                 .collect();
             body["stats"] = serde_json::Value::Object(stats);
+            let mut storage_detail: serde_json::Map<String, serde_json::Value> = storage
+                .counters
+                .iter()
+                .map(|(name, n)| (name.to_string(), (*n).into()))
+                .collect();
+            if let Some(why) = storage.unreachable {
+                storage_detail.insert("unreachable".into(), why.into());
+            }
+            body["storage_detail"] = serde_json::Value::Object(storage_detail);
             if let Some(l) = &self.listeners {
                 body["listeners"] = l.health();
             }

@@ -19,7 +19,7 @@ use std::time::Instant;
 use anyhow::Context;
 use clap::{Parser, Subcommand, ValueEnum};
 
-use crate::config::{Config, Manifest, Overrides};
+use crate::config::{Config, Manifest, Overrides, Storage};
 
 const EXAMPLES: &str = "\
 Examples:
@@ -83,6 +83,10 @@ struct UpArgs {
     /// The public edge. Default 0.0.0.0:8080.
     #[arg(long, env = "NUVEM_EDGE_ADDR")]
     edge_addr: Option<std::net::SocketAddr>,
+    /// Where the store lives: `embedded` (default, in the data dir) or a PostgreSQL URL
+    /// (`postgres://user:password@host:5432/db`) for PostgreSQL, CockroachDB or YugabyteDB.
+    #[arg(long, env = "NUVEM_STORAGE")]
+    storage: Option<String>,
 }
 
 fn main() -> std::process::ExitCode {
@@ -188,10 +192,16 @@ fn resolve(manifest: Option<&Path>, overrides: Overrides) -> anyhow::Result<(Con
 fn repair(args: data_dir::RepairArgs) -> anyhow::Result<()> {
     let overrides = Overrides {
         data_dir: args.data_dir,
+        storage: args.storage,
         ..Overrides::default()
     };
     let (config, _) = resolve(args.manifest.as_deref(), overrides)?;
-    data_dir::repair(&config.data_dir, config.durability, args.yes)
+    data_dir::repair(
+        &config.data_dir,
+        &config.storage,
+        config.durability,
+        args.yes,
+    )
 }
 
 fn up(args: UpArgs) -> anyhow::Result<()> {
@@ -201,6 +211,7 @@ fn up(args: UpArgs) -> anyhow::Result<()> {
         api_tls_addr: args.api_tls_addr,
         edge_addr: args.edge_addr,
         data_dir: args.data_dir,
+        storage: args.storage,
     };
     let (config, source) = resolve(args.manifest.as_deref(), overrides)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -217,7 +228,7 @@ async fn run(config: Config, source: String, started: Instant) -> anyhow::Result
     std::fs::create_dir_all(&config.data_dir)
         .with_context(|| format!("creating data dir {}", config.data_dir.display()))?;
     let _lock = data_dir::lock(&config.data_dir)?;
-    let store = data_dir::open_store(&config.data_dir, config.durability)?;
+    let store = data_dir::open_store(&config.data_dir, &config.storage, config.durability)?;
 
     // Raised before the listener budgets are derived from it: one client holding a thousand
     // sockets must not exhaust a 1024-descriptor soft limit.
@@ -231,7 +242,7 @@ async fn run(config: Config, source: String, started: Instant) -> anyhow::Result
 
     let mut endpoint = endpoint::Endpoint::new(
         config.keyring.clone(),
-        store.engine_name(),
+        store.clone(),
         config.max_buffered_bytes,
     );
     endpoint.set_listeners(listeners.clone());
@@ -278,6 +289,9 @@ async fn run(config: Config, source: String, started: Instant) -> anyhow::Result
     // What a person (and the testkit, which reads these lines) needs to know.
     println!("nuvem {} — manifest: {source}", env!("CARGO_PKG_VERSION"));
     println!("  data dir      {}", config.data_dir.display());
+    if config.storage != Storage::Embedded {
+        println!("  storage       {}", config.storage.describe());
+    }
     println!("  aws endpoint  http://{api_addr}");
     if let Some((addr, cert)) = &tls_line {
         println!(

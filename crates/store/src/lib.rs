@@ -147,6 +147,22 @@ pub trait Engine: Send + Sync + 'static {
 
     /// A short engine name for health output ("fjall").
     fn name(&self) -> &'static str;
+
+    /// The engine's state for health output. An embedded engine is always reachable; a
+    /// network engine says why it is not.
+    fn health(&self) -> Health {
+        Health::default()
+    }
+}
+
+/// What [`Engine::health`] reports.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Health {
+    /// Why the engine's last attempt to reach its storage failed, until one succeeds;
+    /// `None` while it is reachable.
+    pub unreachable: Option<String>,
+    /// Counters since the engine opened, by name (commits, conflicts…).
+    pub counters: Vec<(&'static str, u64)>,
 }
 
 /// The facade that services hold: a cheap, cloneable handle on one engine.
@@ -172,6 +188,10 @@ impl Store {
 
     pub fn engine_name(&self) -> &'static str {
         self.engine.name()
+    }
+
+    pub fn health(&self) -> Health {
+        self.engine.health()
     }
 
     pub fn snapshot(&self) -> Box<dyn Snapshot + '_> {
