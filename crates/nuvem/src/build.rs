@@ -23,12 +23,38 @@ pub fn find_cargo() -> Result<PathBuf, String> {
     if let Some(c) = std::env::var_os("CARGO") {
         return Ok(PathBuf::from(c));
     }
+    on_path("cargo").ok_or_else(|| format!("needs cargo, which is not on PATH: {INSTALL_RUST}"))
+}
+
+/// What a function of `runtime` needs installed to run and is missing from `PATH`, said as
+/// what to install: `python3` for `python3.x`, `node` for `nodejsNN.x` (the functions
+/// service runs those; `provided.*` runs the function's own binary).
+pub fn missing_runtime(runtime: &str) -> Option<String> {
+    let (program, install) = if runtime.starts_with("python") {
+        (
+            "python3",
+            "install Python 3 (https://www.python.org/downloads/, or your package manager's python3)",
+        )
+    } else if runtime.starts_with("nodejs") {
+        ("node", "install Node.js from https://nodejs.org")
+    } else {
+        return None;
+    };
+    match on_path(program) {
+        Some(_) => None,
+        None => Some(format!(
+            "needs {program} to run ({runtime}), which is not on PATH: {install}"
+        )),
+    }
+}
+
+/// The first `name` in a folder of `PATH`.
+fn on_path(name: &str) -> Option<PathBuf> {
     std::env::var_os("PATH")
         .iter()
         .flat_map(std::env::split_paths)
-        .map(|d| d.join("cargo"))
+        .map(|d| d.join(name))
         .find(|p| p.is_file())
-        .ok_or_else(|| format!("needs cargo, which is not on PATH: {INSTALL_RUST}"))
 }
 
 /// The running builds' process groups, so that shutting down stops them (cargo and its

@@ -452,6 +452,13 @@ pub fn apply_manifest(config: &Config, services: &Services) -> anyhow::Result<Ve
                 f.name
             ),
         }
+        // Created all the same (the AWS API shows it); it runs once the tool is installed
+        // and `up` runs again.
+        if let Some(missing) = crate::build::missing_runtime(&f.runtime) {
+            let why = format!("{missing}, then run `nuvem up` again");
+            println!("  function {} {why}", f.name);
+            services.functions.set_pending(&f.name, why);
+        }
     }
     for (i, a) in m.apis.iter().enumerate() {
         let started = Instant::now();

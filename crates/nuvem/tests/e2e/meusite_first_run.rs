@@ -173,3 +173,50 @@ async fn issue_23_without_cargo_up_says_what_to_install_and_serves_the_site() {
         .unwrap_or("");
     assert!(lambda.contains("api: needs cargo"), "{body}");
 }
+
+/// A Python function on a machine without `python3`: `up` says what to install, the
+/// function is created but `Pending`, and Invoke says so (Lambda's conflict for a function
+/// that is not `Active`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn issue_23_without_python_up_says_what_to_install() {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    let dirs = std::env::split_paths(&path)
+        .filter(|d| !d.join("python3").exists() && !d.join("cargo").exists());
+    let path = std::env::join_paths(dirs).unwrap();
+    let n = Nuvem::start_with(
+        BIN,
+        Options {
+            manifest: Some(
+                "[[functions]]\nname = \"py\"\nruntime = \"python3.12\"\nhandler = \"app.handler\"\ncode = \".\"\n"
+                    .into(),
+            ),
+            env: vec![("PATH".into(), Some(path.to_string_lossy().into_owned()))],
+            ..Default::default()
+        },
+    );
+    let said: Vec<&String> = n
+        .banner
+        .iter()
+        .filter(|l| l.contains("function py"))
+        .collect();
+    assert!(
+        said.iter()
+            .any(|l| l.contains("needs python3") && l.contains("install Python 3")),
+        "{:#?}",
+        n.banner
+    );
+    let err = n
+        .lambda()
+        .invoke()
+        .function_name("py")
+        .send()
+        .await
+        .expect_err("a pending function does not run");
+    let err = err.into_service_error();
+    assert!(err.is_resource_conflict_exception(), "{err:?}");
+    let message = aws_sdk_lambda::error::ProvideErrorMetadata::message(&err).unwrap_or("");
+    assert!(
+        message.contains("state: Pending") && message.contains("needs python3"),
+        "{message}"
+    );
+}
