@@ -135,7 +135,21 @@ pub fn cargo_binary(
         text
     });
     let stdout = child.stdout.take().context("cargo's stdout")?;
-    let mut progress = Progress::new(function, read_hint(hint));
+    let progress = Arc::new(Mutex::new(Progress::new(function, read_hint(hint))));
+    // Redraws on a clock too, so that the elapsed time moves during one long crate.
+    let (done, ticking) = std::sync::mpsc::channel::<()>();
+    let ticker = {
+        let progress = progress.clone();
+        std::thread::spawn(move || {
+            while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) =
+                ticking.recv_timeout(Duration::from_millis(500))
+            {
+                if let Ok(mut p) = progress.lock() {
+                    p.tick();
+                }
+            }
+        })
+    };
     // The last compiler artifact with an executable is the package's binary.
     let mut executable = None;
     for line in BufReader::new(stdout).lines() {
@@ -146,7 +160,9 @@ pub fn cargo_binary(
         if msg["reason"] != "compiler-artifact" {
             continue;
         }
-        progress.unit(msg["fresh"].as_bool().unwrap_or(false));
+        if let Ok(mut p) = progress.lock() {
+            p.unit(msg["fresh"].as_bool().unwrap_or(false));
+        }
         if msg["package_id"]
             .as_str()
             .is_some_and(|id| id.contains(package))
@@ -158,7 +174,15 @@ pub fn cargo_binary(
     let status = child.wait();
     running.remove(pid);
     let diagnostics = diagnostics.join().unwrap_or_default();
-    progress.finish();
+    drop(done);
+    let _ = ticker.join();
+    let (units, compiled, elapsed) = match progress.lock() {
+        Ok(p) => {
+            p.finish();
+            (p.units, p.compiled, p.started.elapsed())
+        }
+        Err(_) => (0, 0, Duration::ZERO),
+    };
     if !diagnostics.trim().is_empty() {
         eprint!("{diagnostics}");
     }
@@ -168,13 +192,11 @@ pub fn cargo_binary(
     }
     let executable =
         executable.with_context(|| format!("cargo built {package} but reported no executable"))?;
-    write_hint(hint, progress.units);
+    write_hint(hint, units);
     println!(
-        "  built function {function} ({}) in {:.1} s: {} crates, {} compiled",
+        "  built function {function} ({}) in {:.1} s: {units} crates, {compiled} compiled",
         executable.display(),
-        progress.started.elapsed().as_secs_f64(),
-        progress.units,
-        progress.compiled,
+        elapsed.as_secs_f64(),
     );
     Ok(executable)
 }
@@ -225,24 +247,35 @@ impl Progress {
         p
     }
 
+    /// One more unit (a crate's library, build script or binary) cargo reported.
     fn unit(&mut self, fresh: bool) {
         self.units += 1;
         if !fresh {
             self.compiled += 1;
         }
-        let every = if self.tty {
-            Duration::from_millis(100)
+        if self.tty {
+            self.redraw_after(Duration::from_millis(100));
+        }
+    }
+
+    /// The clock: a terminal's line every second, a plain line every 10 s.
+    fn tick(&mut self) {
+        self.redraw_after(if self.tty {
+            Duration::from_secs(1)
         } else {
             Duration::from_secs(10)
-        };
+        });
+    }
+
+    fn redraw_after(&mut self, every: Duration) {
         if self.last.elapsed() >= every {
             self.last = Instant::now();
             self.draw();
         }
     }
 
-    /// `building function api: 45/212 crates, ~1 min left` (`45 crates compiled, 12 s`
-    /// without an estimate).
+    /// `building function api: 45/212 crates, ~1 min left` (`45 of 180 crates compiled,
+    /// 12 s` without an estimate: of the units cargo reported so far, fresh ones included).
     fn line(&self) -> String {
         let elapsed = self.started.elapsed();
         let what = match self.expected {
@@ -262,8 +295,9 @@ impl Progress {
                 }
             }
             _ => format!(
-                "{} crates compiled, {}",
+                "{} of {} crates compiled, {}",
                 self.compiled,
+                self.units,
                 human(elapsed.as_secs())
             ),
         };
@@ -276,7 +310,7 @@ impl Progress {
             // Carriage return and clear-to-end-of-line: the line is rewritten in place.
             let _ = write!(err, "\r{}\x1b[K", self.line());
             let _ = err.flush();
-        } else if self.units > 0 {
+        } else if self.started.elapsed() >= Duration::from_secs(1) {
             let _ = writeln!(err, "{}", self.line());
         }
     }
