@@ -60,11 +60,18 @@ fn on_path(name: &str) -> Option<PathBuf> {
 /// The running builds' process groups, so that shutting down stops them (cargo and its
 /// rustc children) instead of leaving them to finish for nobody.
 #[derive(Default, Clone)]
-pub struct Running(Arc<Mutex<Vec<u32>>>);
+pub struct Running(Arc<Mutex<Vec<u32>>>, Arc<std::sync::atomic::AtomicBool>);
 
 impl Running {
+    /// Whether [`Running::stop_all`] was called: a build that ends now was stopped, it did
+    /// not fail.
+    pub fn stopped(&self) -> bool {
+        self.1.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
     /// Stops every build still running (SIGTERM to its process group).
     pub fn stop_all(&self) {
+        self.1.store(true, std::sync::atomic::Ordering::SeqCst);
         let pids = self.0.lock().map(|p| p.clone()).unwrap_or_default();
         for pid in pids {
             let _ = Command::new("kill")

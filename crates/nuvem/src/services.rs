@@ -303,6 +303,8 @@ pub fn build_functions(
             .and_then(|code| apply_function(functions, b.index, &b.spec, &code));
         match built {
             Ok(()) => functions.set_available(name),
+            // nuvem is shutting down: the build was stopped, it did not fail.
+            Err(_) if running.stopped() => return,
             Err(e) => {
                 eprintln!("  function {name} could not be built: {e:#}");
                 functions.set_pending(
