@@ -42,7 +42,22 @@ pub fn find(tool: &str) -> Option<std::path::PathBuf> {
 
 /// nginx with one worker (one core, like the pinned nuvem) and a 1 GiB disk cache.
 pub fn nginx(bin: &Path, origin: SocketAddr, pin: Option<&str>) -> anyhow::Result<Peer> {
-    nginx_with(bin, origin, pin, false)
+    nginx_with(bin, origin, pin, false, "")
+}
+
+/// The same nginx hardened against slow and many connections the way nginx's documentation
+/// suggests, with nuvem's default numbers: `limit_conn` 256 per address (nginx counts only
+/// connections whose request head was read), `client_header_timeout` and
+/// `client_body_timeout` 10 s, `keepalive_timeout` 60 s, and descriptors for the attack.
+pub fn nginx_limits(bin: &Path, origin: SocketAddr, pin: Option<&str>) -> anyhow::Result<Peer> {
+    nginx_with(
+        bin,
+        origin,
+        pin,
+        false,
+        "limit_conn_zone $binary_remote_addr zone=addr:10m;\n  limit_conn addr 256;\n  \
+         client_header_timeout 10s;\n  client_body_timeout 10s;\n  keepalive_timeout 60s;",
+    )
 }
 
 /// Debian's ModSecurity v3 module for nginx and the OWASP CRS rules it loads.
@@ -66,7 +81,7 @@ pub fn nginx_modsecurity(
     origin: SocketAddr,
     pin: Option<&str>,
 ) -> anyhow::Result<Peer> {
-    nginx_with(bin, origin, pin, true)
+    nginx_with(bin, origin, pin, true, "")
 }
 
 fn nginx_with(
@@ -74,6 +89,7 @@ fn nginx_with(
     origin: SocketAddr,
     pin: Option<&str>,
     modsecurity: bool,
+    http_extra: &str,
 ) -> anyhow::Result<Peer> {
     let dir = tempfile::tempdir().context("creating a temp dir")?;
     let port = procs::free_port()?;
@@ -101,10 +117,17 @@ fn nginx_with(
             )
         }
     };
+    // Enough descriptors for the listener-limits attack (only that peer sets `http_extra`).
+    let rlimit = if http_extra.is_empty() {
+        ""
+    } else {
+        "worker_rlimit_nofile 65536;"
+    };
     let conf = format!(
         r#"{load}
 {user}
 worker_processes 1;
+{rlimit}
 daemon off;
 pid {work}/nginx.pid;
 error_log {work}/error.log;
@@ -119,6 +142,7 @@ http {{
   sendfile on;
   tcp_nopush off;
   keepalive_requests 1000000;
+  {http_extra}
   proxy_cache_path {work}/cache levels=1:2 keys_zone=c:16m max_size=1g;
   upstream origin {{ server {origin}; keepalive 64; }}
   server {{

@@ -15,6 +15,7 @@ mod s3;
 mod suite;
 mod suite_aws;
 mod suite_gateway;
+mod suite_limits;
 mod suite_waf;
 mod suite_web;
 mod web;

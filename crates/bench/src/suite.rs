@@ -23,10 +23,11 @@ pub enum Group {
     Gateway,
     Edge,
     Waf,
+    Limits,
 }
 
 impl Group {
-    pub const ALL: [Group; 7] = [
+    pub const ALL: [Group; 8] = [
         Group::Startup,
         Group::Dynamodb,
         Group::S3,
@@ -34,6 +35,7 @@ impl Group {
         Group::Gateway,
         Group::Edge,
         Group::Waf,
+        Group::Limits,
     ];
 
     pub fn name(self) -> &'static str {
@@ -45,6 +47,7 @@ impl Group {
             Group::Gateway => "gateway",
             Group::Edge => "edge",
             Group::Waf => "waf",
+            Group::Limits => "limits",
         }
     }
 }
@@ -196,6 +199,7 @@ pub async fn run(args: Args, command_line: String) -> anyhow::Result<()> {
             Group::Gateway => crate::suite_gateway::gateway(&ctx, &mut report).await,
             Group::Edge => crate::suite_web::edge(&ctx, &mut report).await,
             Group::Waf => crate::suite_waf::waf(&ctx, &mut report).await,
+            Group::Limits => crate::suite_limits::limits(&ctx, &mut report).await,
         };
         if let Err(e) = outcome {
             report.failures.push(format!("{}: {e:#}", g.name()));

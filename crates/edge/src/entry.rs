@@ -146,14 +146,29 @@ impl Entry {
     }
 }
 
-/// All values of a header joined with ", ", or `None` when absent, for variant matching.
+/// A request header's value as variant matching compares it, or `None` when absent: every
+/// field line combined, list members trimmed and joined with ", " (so `1,2`, ` 1 , 2` and two
+/// lines `1` and `2` select the same variant), and language tags compared without case.
 pub fn joined(headers: &HeaderMap, name: &HeaderName) -> Option<HeaderValue> {
-    let mut values = headers.get_all(name).iter();
-    let first = values.next()?;
-    let mut out = first.as_bytes().to_vec();
+    let mut values = headers.get_all(name).iter().peekable();
+    values.peek()?;
+    let caseless = *name == header::ACCEPT_LANGUAGE;
+    let mut out: Vec<u8> = Vec::new();
     for v in values {
-        out.extend_from_slice(b", ");
-        out.extend_from_slice(v.as_bytes());
+        for member in v.as_bytes().split(|b| *b == b',') {
+            let member = member.trim_ascii();
+            if member.is_empty() {
+                continue;
+            }
+            if !out.is_empty() {
+                out.extend_from_slice(b", ");
+            }
+            if caseless {
+                out.extend(member.iter().map(u8::to_ascii_lowercase));
+            } else {
+                out.extend_from_slice(member);
+            }
+        }
     }
     HeaderValue::from_bytes(&out).ok()
 }

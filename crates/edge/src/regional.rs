@@ -74,7 +74,7 @@ pub struct Regional {
     inflight: Mutex<HashMap<CacheKey, Waiters>>,
     pass: moka::sync::Cache<CacheKey, ()>,
     /// Invalidations by path and pattern; a fill spoiled while in flight is not stored.
-    pub fills: Fills,
+    pub fills: Arc<Fills>,
     /// Larger bodies are streamed through, not stored.
     pub max_object: u64,
     /// Whole entries also written to disk, found again after a restart.
@@ -90,17 +90,23 @@ impl Regional {
                 .max_capacity(100_000)
                 .time_to_live(PASS_TTL)
                 .build(),
-            fills: Fills::default(),
+            fills: Arc::default(),
             max_object: (max_bytes / 8).max(1024 * 1024),
             disk,
         })
     }
 
-    /// Writes a whole entry to the disk layer in the background.
-    fn write_to_disk(&self, e: &Arc<Entry>) {
+    /// Writes a whole entry to the disk layer in the background; an invalidation of its
+    /// path that lands while the file is written removes it again (insert, then check).
+    fn write_to_disk(&self, e: &Arc<Entry>, start: u64) {
         if let Some(disk) = &self.disk {
-            let (disk, e) = (disk.clone(), e.clone());
-            tokio::spawn(async move { disk.store(e).await });
+            let (disk, e, fills) = (disk.clone(), e.clone(), self.fills.clone());
+            tokio::spawn(async move {
+                disk.store(e.clone()).await;
+                if !fills.still_valid(&e.key.path, start) {
+                    disk.invalidate_path(&e.key.path);
+                }
+            });
         }
     }
 
@@ -112,14 +118,21 @@ impl Regional {
         }
         self.tier.insert(e.clone());
         if self.fills.still_valid(&e.key.path, start) {
-            self.write_to_disk(e);
+            self.write_to_disk(e, start);
         } else {
             self.tier.remove(&e.key);
         }
     }
 
-    /// Drops paths from memory and disk.
+    /// Drops paths from memory and disk, and from the in-flight map: a request that comes
+    /// after the invalidation must not follow a fill that started before it (that fill will
+    /// not be stored, and its response may be what the write replaced).
     pub fn invalidate(&self, patterns: &[String]) {
+        self.lock().retain(|k, _| {
+            !patterns
+                .iter()
+                .any(|p| crate::distribution::pattern_matches(p, &k.path))
+        });
         self.tier.invalidate(patterns);
         if let Some(d) = &self.disk {
             d.invalidate(patterns);
@@ -127,6 +140,7 @@ impl Regional {
     }
 
     pub fn invalidate_path(&self, path: &str) {
+        self.lock().retain(|k, _| k.path != path);
         self.tier.invalidate_path(path);
         if let Some(d) = &self.disk {
             d.invalidate_path(path);

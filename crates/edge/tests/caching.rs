@@ -501,6 +501,27 @@ fn vary_and_cache_keys() {
         &["Miss", "Miss", "Hit", "Miss"],
         3,
     );
+    // Selecting values are compared as lists: lines combined, members trimmed; language
+    // tags without case. Another member is another variant.
+    check(
+        ok(
+            &[
+                ("cache-control", "max-age=60"),
+                ("vary", "Foo, Accept-Language"),
+            ],
+            "a",
+        ),
+        "",
+        &[
+            &[("foo", "1, 2"), ("accept-language", "en, de")],
+            &[("foo", "1"), ("foo", "2"), ("accept-language", "en,de")],
+            &[("foo", " 1 ,2 "), ("accept-language", "eN ,  De")],
+            &[("foo", "1, 3"), ("accept-language", "en, de")],
+            &[("foo", "1, 2"), ("accept-language", "de, en")],
+        ],
+        &["Miss", "Hit", "Hit", "Miss", "Miss"],
+        3,
+    );
     // Headers in the cache key split the cache without needing Vary.
     check(
         ok(&[("cache-control", "max-age=60")], "a"),

@@ -534,6 +534,29 @@ fn origin_gets_only_what_key_and_origin_request_policy_name() {
     );
 }
 
+/// A request that arrives after a write to its path does not follow a fill that started
+/// before the write: it makes its own origin request.
+#[test]
+fn requests_after_a_write_do_not_follow_an_older_fill() {
+    let rt = runtime();
+    rt.block_on(async {
+        let o = TestOrigin::start().await;
+        let slow = std::time::Duration::from_millis(500);
+        o.set("/r", Reply::ok(&[("cache-control", "max-age=600")], "old").delayed(slow));
+        o.set("/items", Reply::status(201, &[("location", "/r")], "created"));
+        let toml = simple("allowed_methods = [\"GET\", \"HEAD\", \"OPTIONS\", \"PUT\", \"POST\", \"PATCH\", \"DELETE\"]");
+        let e = edge(&toml, &o.url);
+        let e1 = e.clone();
+        let first = tokio::spawn(async move { send(&e1, 0, "GET", "/r", &[]).await });
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        assert_eq!(send_body(&e, 0, "POST", "/items", &[], "x").await.status, 201);
+        let after = send(&e, 0, "GET", "/r", &[]).await;
+        assert_eq!(first.await.unwrap().x_cache(), "Miss");
+        assert_eq!(after.x_cache(), "Miss", "made its own origin request");
+        assert_eq!(o.hits("/r"), 2);
+    });
+}
+
 #[test]
 fn custom_errors() {
     let rt = runtime();

@@ -66,6 +66,137 @@ pub struct ServerSection {
     /// retry. Default 256 MiB; keep it above the largest body limit (about 70 MB for a Lambda
     /// code upload), or such bodies are never accepted.
     pub max_buffered_bytes: Option<u64>,
+    /// Listener limits (slowloris, slow uploads, connection floods), for every listener.
+    pub limits: LimitsSpec,
+}
+
+/// `[server.limits]`: what one client may hold at the listeners. Every key is optional; the
+/// defaults are in [`LimitsSpec::resolve`].
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LimitsSpec {
+    /// A new connection must complete its first request head (TLS handshake included)
+    /// within this, and an HTTP/1.1 request head must arrive within this once started or
+    /// once the connection went idle. Default 10.
+    pub header_read_timeout_seconds: Option<u64>,
+    /// A connection with no request in flight is closed after this. Default 60 (HTTP/1.1
+    /// connections also wait at most `header_read_timeout_seconds` for their next request).
+    pub keep_alive_idle_seconds: Option<u64>,
+    /// Request bodies must arrive at least this fast on average beyond the grace period;
+    /// 0 turns the check off. Default 1024.
+    pub min_body_bytes_per_second: Option<u64>,
+    /// Default 10.
+    pub body_rate_grace_seconds: Option<u64>,
+    /// Request line and headers at the edge (HTTP/2: the header list); at least 8192.
+    /// Default 20480 (CloudFront's quota).
+    pub max_head_bytes: Option<usize>,
+    /// The same on the AWS endpoint. Default 65536: HTTP/1.1 bodies are read through a
+    /// buffer of this size, and S3 uploads go faster with a bigger one.
+    pub api_max_head_bytes: Option<usize>,
+    /// Open connections from one IP to the edge (all locations together). Default 256.
+    pub max_connections_per_ip: Option<usize>,
+    /// Open connections to the edge. Default: derived from the file-descriptor limit.
+    pub max_connections: Option<usize>,
+    /// Open connections to the AWS endpoint (plain and TLS together), a budget of its own
+    /// that an edge flood cannot use. Default: an eighth of the descriptor limit, 64 to 1024.
+    pub api_max_connections: Option<usize>,
+    /// Open connections from one IP to the AWS endpoint. Default: `api_max_connections`.
+    pub api_max_connections_per_ip: Option<usize>,
+    /// New edge connections per IP per second (token bucket), 0 = off (default).
+    pub accepts_per_ip_per_second: Option<u32>,
+    /// The bucket's size. Default 200.
+    pub accept_burst: Option<u32>,
+    /// Descriptors kept for everything but client connections (store, blobs, functions,
+    /// logs). Default 128.
+    pub fd_reserve: Option<u64>,
+    /// HTTP/2 streams per connection. Default 128.
+    pub h2_max_concurrent_streams: Option<u32>,
+    /// HTTP/2 streams a client may reset before the server accepted them (rapid reset,
+    /// CVE-2023-44487) before the connection is closed. Default 20.
+    pub h2_max_pending_reset_streams: Option<usize>,
+}
+
+/// The limits of the two listener groups.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListenerLimits {
+    pub edge: nuvem_waf::shield::Limits,
+    pub api: nuvem_waf::shield::Limits,
+}
+
+impl LimitsSpec {
+    /// The limits for a process allowed `nofile` descriptors: the AWS endpoint gets its own
+    /// budget and `fd_reserve` is kept for the rest, so that a flood of the edge never
+    /// makes the AWS endpoint unreachable; the edge gets half of what is left, because an
+    /// edge connection may hold a second descriptor (an origin connection, a blob file).
+    pub fn resolve(&self, nofile: u64) -> anyhow::Result<ListenerLimits> {
+        use std::time::Duration;
+        let secs = |v: Option<u64>, default: u64, key: &str| -> anyhow::Result<Duration> {
+            match v.unwrap_or(default) {
+                0 => bail!("at `server.limits.{key}`: must be at least 1"),
+                n => Ok(Duration::from_secs(n)),
+            }
+        };
+        let positive = |v: Option<usize>, key: &str| -> anyhow::Result<Option<usize>> {
+            match v {
+                Some(0) => bail!("at `server.limits.{key}`: must be at least 1"),
+                v => Ok(v),
+            }
+        };
+        let nofile = usize::try_from(nofile).unwrap_or(usize::MAX);
+        let reserve = usize::try_from(self.fd_reserve.unwrap_or(128)).unwrap_or(usize::MAX);
+        let api_max = positive(self.api_max_connections, "api_max_connections")?
+            .unwrap_or_else(|| (nofile / 8).clamp(64, 1024));
+        let edge_max = positive(self.max_connections, "max_connections")?.unwrap_or_else(|| {
+            (nofile.saturating_sub(reserve).saturating_sub(api_max) / 2).max(64)
+        });
+        let head = |v: Option<usize>, default: usize, key: &str| -> anyhow::Result<usize> {
+            match v.unwrap_or(default) {
+                n if n < 8192 => {
+                    bail!("at `server.limits.{key}`: at least 8192 (hyper's smallest buffer)")
+                }
+                n => Ok(n),
+            }
+        };
+        let max_head = head(self.max_head_bytes, 20_480, "max_head_bytes")?;
+        let api_max_head = head(self.api_max_head_bytes, 65_536, "api_max_head_bytes")?;
+        let base = nuvem_waf::shield::Limits {
+            header_read_timeout: secs(
+                self.header_read_timeout_seconds,
+                10,
+                "header_read_timeout_seconds",
+            )?,
+            keep_alive_idle: secs(self.keep_alive_idle_seconds, 60, "keep_alive_idle_seconds")?,
+            min_body_bytes_per_sec: self.min_body_bytes_per_second.unwrap_or(1024),
+            body_rate_grace: secs(self.body_rate_grace_seconds, 10, "body_rate_grace_seconds")?,
+            max_head_bytes: max_head,
+            h2_max_concurrent_streams: self.h2_max_concurrent_streams.unwrap_or(128),
+            h2_max_pending_reset_streams: self.h2_max_pending_reset_streams.unwrap_or(20),
+            ..nuvem_waf::shield::Limits::default()
+        };
+        let edge = nuvem_waf::shield::Limits {
+            max_connections: edge_max,
+            max_connections_per_ip: positive(
+                self.max_connections_per_ip,
+                "max_connections_per_ip",
+            )?
+            .unwrap_or(256),
+            accepts_per_ip_per_sec: self.accepts_per_ip_per_second.unwrap_or(0),
+            accept_burst: self.accept_burst.unwrap_or(200),
+            ..base.clone()
+        };
+        let api = nuvem_waf::shield::Limits {
+            max_connections: api_max,
+            max_connections_per_ip: positive(
+                self.api_max_connections_per_ip,
+                "api_max_connections_per_ip",
+            )?
+            .unwrap_or(api_max),
+            accepts_per_ip_per_sec: 0,
+            max_head_bytes: api_max_head,
+            ..base
+        };
+        Ok(ListenerLimits { edge, api })
+    }
 }
 
 #[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
@@ -274,6 +405,9 @@ impl Config {
             (None, None) => None,
             _ => bail!("at `server`: tls_cert and tls_key go together"),
         };
+        // Checked here so that a wrong value fails like every other manifest error; the
+        // listeners resolve them again against the real descriptor limit.
+        s.limits.resolve(1024)?;
         let max_buffered_bytes =
             usize::try_from(s.max_buffered_bytes.unwrap_or(256 << 20)).unwrap_or(usize::MAX);
         let mut keyring = nuvem_aws::sigv4::Keyring::new();
@@ -354,6 +488,14 @@ mod tests {
         check(include_str!("../../../examples/meusite/nuvem.toml"), Ok(()));
         check("[servr]\n", Err("unknown field `servr`"));
         check(
+            "[server.limits]\nheader_read_timeout_seconds = 2\nmax_connections_per_ip = 8\n",
+            Ok(()),
+        );
+        check(
+            "[server.limits]\nheader_timeout = 2\n",
+            Err("unknown field `header_timeout`"),
+        );
+        check(
             "[[tables]]\nname = \"t\"\npartition_key = { name = \"id\", typ = \"S\" }\n",
             Err("at `tables[0].partition_key.typ`"),
         );
@@ -416,6 +558,52 @@ mod tests {
                 Overrides::default()
             )
             .is_err()
+        );
+    }
+
+    #[test]
+    fn listener_limits() {
+        use std::time::Duration;
+        let spec = LimitsSpec::default();
+        // The machine: 1024 descriptors.
+        let l = spec.resolve(1024).unwrap();
+        assert_eq!(l.api.max_connections, 128);
+        assert_eq!(l.edge.max_connections, (1024 - 128 - 128) / 2);
+        assert_eq!(l.edge.max_connections_per_ip, 256);
+        assert_eq!(l.api.max_connections_per_ip, 128);
+        assert_eq!(l.edge.header_read_timeout, Duration::from_secs(10));
+        assert_eq!(l.edge.max_head_bytes, 20_480);
+        assert_eq!(l.api.max_head_bytes, 65_536);
+        // A raised limit.
+        let l = spec.resolve(1 << 20).unwrap();
+        assert_eq!(l.api.max_connections, 1024);
+        assert_eq!(l.edge.max_connections, ((1 << 20) - 128 - 1024) / 2);
+        let set = LimitsSpec {
+            max_connections: Some(5000),
+            api_max_connections: Some(50),
+            header_read_timeout_seconds: Some(2),
+            ..LimitsSpec::default()
+        };
+        let l = set.resolve(1024).unwrap();
+        assert_eq!((l.edge.max_connections, l.api.max_connections), (5000, 50));
+        assert_eq!(l.api.header_read_timeout, Duration::from_secs(2));
+        let bad = |spec: LimitsSpec, msg: &str| {
+            let e = format!("{:#}", spec.resolve(1024).unwrap_err());
+            assert!(e.contains(msg), "{e:?} should contain {msg:?}");
+        };
+        bad(
+            LimitsSpec {
+                header_read_timeout_seconds: Some(0),
+                ..LimitsSpec::default()
+            },
+            "server.limits.header_read_timeout_seconds",
+        );
+        bad(
+            LimitsSpec {
+                max_head_bytes: Some(100),
+                ..LimitsSpec::default()
+            },
+            "server.limits.max_head_bytes",
         );
     }
 }

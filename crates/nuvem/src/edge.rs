@@ -169,6 +169,7 @@ pub struct Listening {
 pub async fn start(
     config: &Config,
     edge: Option<Arc<nuvem_edge::Edge>>,
+    gate: &Arc<nuvem_waf::shield::Gate>,
     tasks: &mut JoinSet<()>,
     stop: &watch::Receiver<bool>,
 ) -> anyhow::Result<Vec<Listening>> {
@@ -179,6 +180,7 @@ pub async fn start(
             l,
             None,
             Arc::new(Placeholder),
+            gate.clone(),
             stop.clone(),
         ));
         return Ok(vec![Listening {
@@ -209,7 +211,13 @@ pub async fn start(
             location: location.clone(),
             secure: false,
         });
-        tasks.spawn(crate::listen::serve(l, None, handler, stop.clone()));
+        tasks.spawn(crate::listen::serve(
+            l,
+            None,
+            handler,
+            gate.clone(),
+            stop.clone(),
+        ));
         if let Some(https) = loc.https_addr {
             if acceptor.is_none() {
                 acceptor =
@@ -229,6 +237,7 @@ pub async fn start(
                 l,
                 acceptor.clone(),
                 handler,
+                gate.clone(),
                 stop.clone(),
             ));
         }

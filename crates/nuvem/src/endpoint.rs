@@ -29,6 +29,8 @@ pub struct Endpoint {
     engine: &'static str,
     /// API Gateway's data plane, for `{apiId}.execute-api.localhost.localstack.cloud` hosts.
     execute_api: Option<Arc<nuvem_gateway::Gateway>>,
+    /// The listeners' limits and counters, shown on `/_nuvem/health`.
+    listeners: Option<Arc<crate::listen::Listeners>>,
     /// Set once `up` has applied the manifest: until then health answers `starting` (503).
     ready: AtomicBool,
     /// The bytes all requests may hold in memory at once while their bodies are buffered for
@@ -65,6 +67,7 @@ impl Endpoint {
             started: Instant::now(),
             engine,
             execute_api: None,
+            listeners: None,
             ready: AtomicBool::new(false),
             buffer_budget: Arc::new(Semaphore::new(kib(max_buffered_bytes) as usize)),
         }
@@ -73,6 +76,10 @@ impl Endpoint {
     /// Called by `up` once the manifest is applied: health turns from `starting` to `ok`.
     pub fn set_ready(&self) {
         self.ready.store(true, Ordering::SeqCst);
+    }
+
+    pub fn set_listeners(&mut self, listeners: Arc<crate::listen::Listeners>) {
+        self.listeners = Some(listeners);
     }
 
     /// Serves HTTP APIs on their execute-api host names (anonymous, like API Gateway's
@@ -331,6 +338,9 @@ impl Endpoint {
                 .filter_map(|(name, s)| Some((name.to_string(), s.stats()?)))
                 .collect();
             body["stats"] = serde_json::Value::Object(stats);
+            if let Some(l) = &self.listeners {
+                body["listeners"] = l.health();
+            }
         }
         let mut resp = Response::new(full_body(Bytes::from(body.to_string())));
         if !ready {

@@ -1,23 +1,45 @@
 //! Sockets: accept loops for the AWS endpoint (plain and TLS) and the public edge, serving
-//! HTTP/1.1 and HTTP/2 with hyper, and a graceful shutdown that lets in-flight requests finish.
+//! HTTP/1.1 and HTTP/2 with hyper, the listener limits, and a graceful shutdown that lets
+//! in-flight requests finish.
+//!
+//! The limits are nuvem-waf's `shield`, applied here (its module doc is the contract): each
+//! listener belongs to a group (`Listeners::api` for the AWS endpoint and its TLS listener,
+//! `Listeners::edge` for every edge location) whose `Gate` caps open connections in total and
+//! per source IP, refusing extra ones at accept. A connection that completes no request head
+//! within `header_read_timeout` of its accept (TLS handshake and HTTP version detection
+//! included) is cut, and so is one idle for `keep_alive_idle`; hyper enforces the head
+//! deadline of later HTTP/1.1 requests, the head size and the HTTP/2 stream limits. Request
+//! bodies go through [`RateBody`], which cuts the connection when the client sends slower
+//! than the minimum rate. Every refusal and cut is counted per reason for `/_nuvem/health`.
+//! Per request this costs a few atomic operations on the connection's own state.
 
 use std::convert::Infallible;
 use std::future::Future;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::Arc;
-use std::time::Duration;
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
 
-use http::{Request, Response};
+use bytes::Bytes;
+use http::{Request, Response, StatusCode};
 use http_body_util::BodyExt;
-use hyper::body::Incoming;
-use hyper_util::rt::{TokioExecutor, TokioIo};
-use hyper_util::server::graceful::GracefulShutdown;
+use hyper::body::{Frame, Incoming, SizeHint};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
 use nuvem_aws::{Body, BoxError};
+use nuvem_waf::shield::{BodyRate, Event, Gate, Limits};
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpListener;
-use tokio::sync::watch;
+use tokio::sync::{Notify, watch};
+use tokio::task::JoinSet;
 
 /// How long in-flight requests get to finish after a shutdown signal.
 pub const GRACE: Duration = Duration::from_secs(10);
+
+/// How long an idle HTTP/2 connection gets to send its GOAWAY before it is dropped.
+const GOAWAY_GRACE: Duration = Duration::from_secs(1);
 
 /// A request handler shared by every connection of one listener.
 pub trait Handler: Send + Sync + 'static {
@@ -30,16 +52,79 @@ impl Handler for crate::endpoint::Endpoint {
     }
 }
 
-/// Serves `listener` until `shutdown` flips to true, then waits (up to [`GRACE`]) for
-/// open connections to finish their requests.
+/// The two listener groups and the descriptor limit their budgets came from.
+pub struct Listeners {
+    pub api: Arc<Gate>,
+    pub edge: Arc<Gate>,
+    pub fd_limit: u64,
+}
+
+impl Listeners {
+    /// The `listeners` object of `/_nuvem/health`.
+    pub fn health(&self) -> serde_json::Value {
+        let group = |g: &Gate| {
+            let l = g.limits();
+            let mut o = serde_json::Map::new();
+            o.insert("open".into(), g.open().into());
+            o.insert("accepted".into(), g.accepted().into());
+            o.insert("max_connections".into(), l.max_connections.into());
+            o.insert(
+                "max_connections_per_ip".into(),
+                l.max_connections_per_ip.into(),
+            );
+            for e in Event::ALL {
+                o.insert(e.name().into(), g.counted(e).into());
+            }
+            serde_json::Value::Object(o)
+        };
+        serde_json::json!({
+            "fd_limit": self.fd_limit,
+            "api": group(&self.api),
+            "edge": group(&self.edge),
+        })
+    }
+}
+
+/// Raises the soft limit on open files to the hard limit; returns the limit in force.
+pub fn raise_fd_limit() -> u64 {
+    match rlimit::increase_nofile_limit(u64::MAX) {
+        Ok(n) => n,
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot raise the open-file limit");
+            rlimit::getrlimit(rlimit::Resource::NOFILE).map_or(1024, |(soft, _)| soft)
+        }
+    }
+}
+
+fn builder(l: &Limits) -> auto::Builder<TokioExecutor> {
+    let mut b = auto::Builder::new(TokioExecutor::new());
+    b.http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(l.header_read_timeout)
+        // hyper-util exposes no head size for HTTP/1, but a head must fit in the read
+        // buffer: over it, hyper answers 431 and closes. Bodies are read through the same
+        // buffer, hence the AWS endpoint's bigger default (fewer reads per upload).
+        .max_buf_size(l.max_head_bytes.max(8192));
+    b.http2()
+        .timer(TokioTimer::new())
+        .max_header_list_size(u32::try_from(l.max_head_bytes).unwrap_or(u32::MAX))
+        .max_concurrent_streams(l.h2_max_concurrent_streams)
+        .max_pending_accept_reset_streams(l.h2_max_pending_reset_streams)
+        .max_local_error_reset_streams(l.h2_max_local_error_reset_streams);
+    b
+}
+
+/// Serves `listener` under `gate`'s limits until `shutdown` flips to true, then waits (up to
+/// [`GRACE`]) for open connections to finish their requests.
 pub async fn serve<H: Handler>(
     listener: TcpListener,
     tls: Option<tokio_rustls::TlsAcceptor>,
     handler: Arc<H>,
+    gate: Arc<Gate>,
     mut shutdown: watch::Receiver<bool>,
 ) {
-    let graceful = GracefulShutdown::new();
-    let builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+    let builder = Arc::new(builder(gate.limits()));
+    let mut conns = JoinSet::new();
     loop {
         tokio::select! {
             accepted = listener.accept() => {
@@ -52,65 +137,40 @@ pub async fn serve<H: Handler>(
                         continue;
                     }
                 };
+                while conns.try_join_next().is_some() {}
+                let admission = match gate.admit(peer.ip(), Instant::now()) {
+                    Ok(a) => a,
+                    Err(event) => {
+                        tracing::debug!(%peer, reason = event.name(), "connection refused");
+                        continue;
+                    }
+                };
                 let _ = stream.set_nodelay(true);
+                let conn = Conn {
+                    peer,
+                    gate: gate.clone(),
+                    state: Arc::new(ConnState::new()),
+                    shutdown: shutdown.clone(),
+                };
                 let handler = handler.clone();
-                let svc = hyper::service::service_fn(move |req: Request<Incoming>| {
-                    let handler = handler.clone();
-                    async move {
-                        let mut req = req.map(|b| b.map_err(|e| Box::new(e) as BoxError).boxed_unsync());
-                        // The client's address, for the gateway's `sourceIp` and per-client
-                        // throttling (and anything else that needs the real peer).
-                        req.extensions_mut().insert(peer);
-                        Ok::<_, Infallible>(handler.handle(req).await)
+                let builder = builder.clone();
+                let tls = tls.clone();
+                conns.spawn(async move {
+                    let _admission = admission;
+                    match tls {
+                        None => conn.drive(&builder, stream, handler).await,
+                        Some(acceptor) => conn.handshake(&builder, acceptor, stream, handler).await,
                     }
                 });
-                match &tls {
-                    None => {
-                        let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), svc).into_owned();
-                        let conn = graceful.watch(conn);
-                        tokio::spawn(async move {
-                            if let Err(e) = conn.await {
-                                tracing::debug!(%peer, error = %e, "connection ended with an error");
-                            }
-                        });
-                    }
-                    Some(acceptor) => {
-                        let acceptor = acceptor.clone();
-                        let builder = builder.clone();
-                        let mut shutdown = shutdown.clone();
-                        tokio::spawn(async move {
-                            let stream = tokio::select! {
-                                s = tokio::time::timeout(Duration::from_secs(10), acceptor.accept(stream)) => match s {
-                                    Ok(Ok(s)) => s,
-                                    Ok(Err(e)) => { tracing::debug!(%peer, error = %e, "TLS handshake failed"); return; }
-                                    Err(_) => { tracing::debug!(%peer, "TLS handshake timed out"); return; }
-                                },
-                                _ = shutdown.changed() => return,
-                            };
-                            let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), svc);
-                            let mut conn = std::pin::pin!(conn);
-                            tokio::select! {
-                                r = conn.as_mut() => if let Err(e) = r {
-                                    tracing::debug!(%peer, error = %e, "connection ended with an error");
-                                },
-                                _ = shutdown.changed() => {
-                                    conn.as_mut().graceful_shutdown();
-                                    let _ = tokio::time::timeout(GRACE, conn).await;
-                                }
-                            }
-                        });
-                    }
-                }
             }
             _ = shutdown.changed() => break,
         }
     }
     drop(listener);
-    if tokio::time::timeout(GRACE, graceful.shutdown())
-        .await
-        .is_err()
-    {
+    let drained = tokio::time::timeout(GRACE, async { while conns.join_next().await.is_some() {} });
+    if drained.await.is_err() {
         tracing::warn!("some connections did not finish within the grace period");
+        conns.abort_all();
     }
 }
 
@@ -119,4 +179,314 @@ pub async fn bind(addr: SocketAddr, what: &str) -> anyhow::Result<TcpListener> {
     TcpListener::bind(addr)
         .await
         .map_err(|e| anyhow::anyhow!("cannot listen on {addr} for the {what}: {e}"))
+}
+
+/// What the deadlines of one connection look at, shared by its requests (HTTP/2 streams run
+/// in tasks of their own).
+struct ConnState {
+    accepted: Instant,
+    in_flight: AtomicU32,
+    requests: AtomicU64,
+    /// When the last response ended, in milliseconds since `accepted`.
+    last_done_ms: AtomicU64,
+    /// Notified when a request body was too slow: the connection is cut.
+    cut: Notify,
+}
+
+impl ConnState {
+    fn new() -> Self {
+        ConnState {
+            accepted: Instant::now(),
+            in_flight: AtomicU32::new(0),
+            requests: AtomicU64::new(0),
+            last_done_ms: AtomicU64::new(0),
+            cut: Notify::new(),
+        }
+    }
+
+    /// When the connection is to be closed if nothing happens, and why; `None` while a
+    /// request is in flight.
+    fn deadline(&self, l: &Limits) -> Option<(Instant, Event)> {
+        if self.in_flight.load(Ordering::Acquire) > 0 {
+            return None;
+        }
+        if self.requests.load(Ordering::Acquire) == 0 {
+            return Some((self.accepted + l.header_read_timeout, Event::HeaderTimeout));
+        }
+        let done = Duration::from_millis(self.last_done_ms.load(Ordering::Acquire));
+        Some((self.accepted + done + l.keep_alive_idle, Event::IdleClosed))
+    }
+}
+
+/// One request in flight on a connection; dropped when its response body ends (or the
+/// request is abandoned).
+struct InFlight(Arc<ConnState>);
+
+impl InFlight {
+    fn start(state: &Arc<ConnState>) -> Self {
+        state.in_flight.fetch_add(1, Ordering::AcqRel);
+        state.requests.fetch_add(1, Ordering::AcqRel);
+        InFlight(state.clone())
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        let ms = u64::try_from(self.0.accepted.elapsed().as_millis()).unwrap_or(u64::MAX);
+        self.0.last_done_ms.fetch_max(ms, Ordering::AcqRel);
+        self.0.in_flight.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// A response body that keeps its request in flight until it has been sent.
+struct Tracked {
+    body: Body,
+    _in_flight: InFlight,
+}
+
+impl hyper::body::Body for Tracked {
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        Pin::new(&mut self.body).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.body.size_hint()
+    }
+}
+
+/// A request body held to the minimum rate: when the reader has waited for the client longer
+/// than `BodyRate` allows, the body fails and the connection is cut.
+struct RateBody {
+    inner: Incoming,
+    rate: BodyRate,
+    waiting_since: Option<Instant>,
+    timer: Option<Pin<Box<tokio::time::Sleep>>>,
+    state: Arc<ConnState>,
+    gate: Arc<Gate>,
+}
+
+impl hyper::body::Body for RateBody {
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        let this = &mut *self;
+        match Pin::new(&mut this.inner).poll_frame(cx) {
+            Poll::Ready(frame) => {
+                if let Some(since) = this.waiting_since.take() {
+                    this.rate.waited(since.elapsed());
+                }
+                if let Some(Ok(f)) = &frame
+                    && let Some(data) = f.data_ref()
+                {
+                    this.rate.received(data.len());
+                }
+                Poll::Ready(frame.map(|r| r.map_err(|e| Box::new(e) as BoxError)))
+            }
+            Poll::Pending => {
+                let Some(allowance) = this.rate.allowance() else {
+                    return Poll::Pending;
+                };
+                let since = *this.waiting_since.get_or_insert_with(Instant::now);
+                let deadline = tokio::time::Instant::from_std(since + allowance);
+                let timer = this
+                    .timer
+                    .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(deadline)));
+                if timer.deadline() != deadline {
+                    timer.as_mut().reset(deadline);
+                }
+                if timer.as_mut().poll(cx).is_ready() {
+                    this.gate.count(Event::SlowBody);
+                    this.state.cut.notify_one();
+                    return Poll::Ready(Some(Err("the request body arrived too slowly".into())));
+                }
+                Poll::Pending
+            }
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+/// One accepted connection.
+struct Conn {
+    peer: SocketAddr,
+    gate: Arc<Gate>,
+    state: Arc<ConnState>,
+    shutdown: watch::Receiver<bool>,
+}
+
+impl Conn {
+    /// The TLS handshake counts against the first request's head deadline.
+    async fn handshake<H: Handler>(
+        mut self,
+        builder: &auto::Builder<TokioExecutor>,
+        acceptor: tokio_rustls::TlsAcceptor,
+        stream: tokio::net::TcpStream,
+        handler: Arc<H>,
+    ) {
+        let peer = self.peer;
+        let deadline = self.state.accepted + self.gate.limits().header_read_timeout;
+        let stream = tokio::select! {
+            s = tokio::time::timeout_at(deadline.into(), acceptor.accept(stream)) => match s {
+                Ok(Ok(s)) => s,
+                Ok(Err(e)) => { tracing::debug!(%peer, error = %e, "TLS handshake failed"); return; }
+                Err(_) => {
+                    self.gate.count(Event::HeaderTimeout);
+                    tracing::debug!(%peer, "TLS handshake timed out");
+                    return;
+                }
+            },
+            _ = self.shutdown.changed() => return,
+        };
+        self.drive(builder, stream, handler).await
+    }
+
+    /// Serves the connection until it ends, a deadline passes, a body is too slow, or
+    /// shutdown (graceful).
+    async fn drive<H: Handler, IO>(
+        mut self,
+        builder: &auto::Builder<TokioExecutor>,
+        io: IO,
+        handler: Arc<H>,
+    ) where
+        IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    {
+        let (peer, gate, state) = (self.peer, self.gate.clone(), self.state.clone());
+        let limits = gate.limits().clone();
+        let svc = {
+            let (gate, state) = (gate.clone(), state.clone());
+            hyper::service::service_fn(move |req: Request<Incoming>| {
+                let (handler, gate, state) = (handler.clone(), gate.clone(), state.clone());
+                async move {
+                    let in_flight = InFlight::start(&state);
+                    let mut hosts = req.headers().get_all(http::header::HOST).iter();
+                    if hosts.next().is_some() && hosts.next().is_some() {
+                        gate.count(Event::DuplicateHost);
+                        return Ok::<_, Infallible>(refusal(
+                            StatusCode::BAD_REQUEST,
+                            "more than one Host header",
+                            in_flight,
+                        ));
+                    }
+                    let rate = BodyRate::new(gate.limits());
+                    let mut req = req.map(|inner| {
+                        RateBody {
+                            inner,
+                            rate,
+                            waiting_since: None,
+                            timer: None,
+                            state: state.clone(),
+                            gate: gate.clone(),
+                        }
+                        .boxed_unsync()
+                    });
+                    // The client's address, for the gateway's `sourceIp` and per-client
+                    // throttling (and anything else that needs the real peer).
+                    req.extensions_mut().insert(peer);
+                    let resp = handler.handle(req).await;
+                    Ok(resp.map(|body| Tracked {
+                        body,
+                        _in_flight: in_flight,
+                    }))
+                }
+            })
+        };
+        let conn = builder.serve_connection_with_upgrades(TokioIo::new(io), svc);
+        let mut conn = std::pin::pin!(conn);
+        let first = state.accepted + limits.header_read_timeout;
+        let watchdog = tokio::time::sleep_until(first.into());
+        let mut watchdog = std::pin::pin!(watchdog);
+        let mut draining = false;
+        loop {
+            tokio::select! {
+                r = conn.as_mut() => {
+                    if let Err(e) = r {
+                        if let Some(h) = e.downcast_ref::<hyper::Error>() {
+                            if h.is_timeout() {
+                                // hyper's head timer also runs while an HTTP/1.1 connection
+                                // waits for its next request: after a first request, that is
+                                // most often an idle keep-alive connection.
+                                gate.count(if state.requests.load(Ordering::Acquire) == 0 {
+                                    Event::HeaderTimeout
+                                } else {
+                                    Event::IdleClosed
+                                });
+                            } else if h.is_parse_too_large() {
+                                gate.count(Event::HeadTooLarge);
+                            }
+                        }
+                        tracing::debug!(%peer, error = %e, "connection ended with an error");
+                    }
+                    return;
+                }
+                _ = watchdog.as_mut() => {
+                    let now = Instant::now();
+                    match state.deadline(&limits) {
+                        Some((at, event)) if at <= now => {
+                            gate.count(event);
+                            tracing::debug!(%peer, reason = event.name(), "closing connection");
+                            if event == Event::IdleClosed {
+                                // HTTP/2 clients get a GOAWAY; HTTP/1.1 closes at once.
+                                conn.as_mut().graceful_shutdown();
+                                let _ = tokio::time::timeout(GOAWAY_GRACE, conn.as_mut()).await;
+                            }
+                            return;
+                        }
+                        Some((at, _)) => watchdog.as_mut().reset(at.into()),
+                        // Busy: look again later (the idle clock starts when it ends).
+                        None => {
+                            let again = limits.keep_alive_idle.min(limits.header_read_timeout);
+                            watchdog.as_mut().reset((now + again).into());
+                        }
+                    }
+                }
+                _ = state.cut.notified() => {
+                    tracing::debug!(%peer, "cutting connection: request body too slow");
+                    return;
+                }
+                _ = self.shutdown.changed(), if !draining => {
+                    draining = true;
+                    conn.as_mut().graceful_shutdown();
+                }
+            }
+        }
+    }
+}
+
+/// A refusal answered by the listener itself (before any handler).
+fn refusal(status: StatusCode, message: &'static str, in_flight: InFlight) -> Response<Tracked> {
+    let mut resp = Response::new(Tracked {
+        body: nuvem_aws::full_body(format!("{message}\n")),
+        _in_flight: in_flight,
+    });
+    *resp.status_mut() = status;
+    resp.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        http::HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    resp.headers_mut().insert(
+        http::header::CONNECTION,
+        http::HeaderValue::from_static("close"),
+    );
+    resp
 }

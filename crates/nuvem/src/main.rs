@@ -219,11 +219,22 @@ async fn run(config: Config, source: String, started: Instant) -> anyhow::Result
     let _lock = data_dir::lock(&config.data_dir)?;
     let store = data_dir::open_store(&config.data_dir, config.durability)?;
 
+    // Raised before the listener budgets are derived from it: one client holding a thousand
+    // sockets must not exhaust a 1024-descriptor soft limit.
+    let fd_limit = listen::raise_fd_limit();
+    let limits = config.manifest.server.limits.resolve(fd_limit)?;
+    let listeners = Arc::new(listen::Listeners {
+        api: nuvem_waf::shield::Gate::new(limits.api),
+        edge: nuvem_waf::shield::Gate::new(limits.edge),
+        fd_limit,
+    });
+
     let mut endpoint = endpoint::Endpoint::new(
         config.keyring.clone(),
         store.engine_name(),
         config.max_buffered_bytes,
     );
+    endpoint.set_listeners(listeners.clone());
     let services = services::register(&mut endpoint, &store, &config)?;
     let edge = edge::build(&config, &mut endpoint, &services)?;
     let endpoint = Arc::new(endpoint);
@@ -238,7 +249,13 @@ async fn run(config: Config, source: String, started: Instant) -> anyhow::Result
     services
         .functions
         .set_aws_endpoint(format!("http://{api_addr}"));
-    tasks.spawn(listen::serve(api, None, endpoint.clone(), stop_rx.clone()));
+    tasks.spawn(listen::serve(
+        api,
+        None,
+        endpoint.clone(),
+        listeners.api.clone(),
+        stop_rx.clone(),
+    ));
     let mut tls_line = None;
     if let Some(addr) = config.api_tls_addr {
         let (acceptor, cert) = tls::acceptor(config.tls_cert.as_ref(), &config.data_dir)?;
@@ -248,10 +265,11 @@ async fn run(config: Config, source: String, started: Instant) -> anyhow::Result
             l,
             Some(acceptor),
             endpoint.clone(),
+            listeners.api.clone(),
             stop_rx.clone(),
         ));
     }
-    let edge_locations = edge::start(&config, edge, &mut tasks, &stop_rx).await?;
+    let edge_locations = edge::start(&config, edge, &listeners.edge, &mut tasks, &stop_rx).await?;
 
     let builds = services::apply_manifest(&config, &services)?;
     services::apply_buckets(&config, &services).await?;

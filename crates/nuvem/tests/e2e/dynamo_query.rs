@@ -356,35 +356,9 @@ async fn dynamo_batch_get_and_tags() {
 /// Skips (with a note) when boto3 is not installed; CI installs it.
 #[test]
 fn dynamo_boto3() {
-    let probe = std::process::Command::new("python3")
-        .args(["-c", "import boto3"])
-        .output();
-    if !probe.is_ok_and(|o| o.status.success()) {
-        nuvem_testkit::missing_tool(
-            "dynamo_boto3",
-            "python3 with boto3 is not available (pip install boto3)",
-        );
+    if !crate::have_boto3("dynamo_boto3") {
         return;
     }
     let nuvem = Nuvem::start(BIN);
-    let script = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/tests/e2e/boto3/dynamo_legacy.py"
-    );
-    let out = std::process::Command::new("python3")
-        .arg(script)
-        .arg(&nuvem.api_url)
-        .env("AWS_ACCESS_KEY_ID", "test")
-        .env("AWS_SECRET_ACCESS_KEY", "test")
-        .env("AWS_DEFAULT_REGION", "us-east-1")
-        .env_remove("AWS_PROFILE")
-        .output()
-        .expect("run python3");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        out.status.success(),
-        "boto3 script failed\n{stdout}\n{stderr}"
-    );
-    assert!(stdout.contains("boto3 dynamo: ok"), "{stdout}\n{stderr}");
+    crate::run_boto3("dynamo_legacy.py", &nuvem.api_url, "boto3 dynamo: ok");
 }

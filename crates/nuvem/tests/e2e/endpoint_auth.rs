@@ -18,20 +18,7 @@ use nuvem_testkit::{Nuvem, Options};
 
 const BIN: &str = env!("CARGO_BIN_EXE_nuvem");
 
-/// A plain HTTP client (reqwest needs a crypto provider named, even without TLS).
-fn http() -> reqwest::Client {
-    let tls = rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
-        rustls::crypto::aws_lc_rs::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .unwrap()
-    .with_root_certificates(rustls::RootCertStore::empty())
-    .with_no_client_auth();
-    reqwest::Client::builder()
-        .use_preconfigured_tls(tls)
-        .build()
-        .unwrap()
-}
+use crate::s3::http;
 
 fn host(nuvem: &Nuvem) -> &str {
     nuvem.api_url.trim_start_matches("http://")

@@ -12,6 +12,7 @@ mod functions_runtimes;
 mod gateway;
 mod gateway_guard;
 mod gateway_import;
+mod limits;
 mod manifest;
 mod meusite;
 mod meusite_browser;
@@ -26,3 +27,44 @@ mod s3_limits;
 mod s3_multipart;
 mod startup;
 mod waf_api;
+
+/// Whether python3 can import boto3; when not, the test says so (fails under
+/// `NUVEM_TEST_STRICT=1`) and the caller returns.
+fn have_boto3(test: &str) -> bool {
+    let ok = std::process::Command::new("python3")
+        .args(["-c", "import boto3"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !ok {
+        nuvem_testkit::missing_tool(
+            test,
+            "python3 with boto3 is not available (pip install boto3)",
+        );
+    }
+    ok
+}
+
+/// Runs `tests/e2e/boto3/<script> <endpoint>` with the test credentials and no user AWS
+/// config, and asserts that it printed `<done>` and exited 0.
+#[track_caller]
+fn run_boto3(script: &str, endpoint: &str, done: &str) {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/e2e/boto3")
+        .join(script);
+    let out = std::process::Command::new("python3")
+        .arg(path)
+        .arg(endpoint)
+        .env("AWS_ACCESS_KEY_ID", "test")
+        .env("AWS_SECRET_ACCESS_KEY", "test")
+        .env("AWS_DEFAULT_REGION", "us-east-1")
+        .env("AWS_CONFIG_FILE", "/nonexistent/nuvem-e2e-aws-config")
+        .env_remove("AWS_PROFILE")
+        .output()
+        .expect("run python3");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success() && stdout.contains(done),
+        "{script} failed\n{stdout}\n{stderr}"
+    );
+}

@@ -241,30 +241,9 @@ fn aws_cli_cp_sync_ls_and_s3api() {
 /// Skips (with a note) when boto3 is not installed; CI installs it.
 #[test]
 fn s3_boto3() {
-    if !have("python3", &["-c", "import boto3"]) {
-        nuvem_testkit::missing_tool(
-            "s3_boto3",
-            "python3 with boto3 is not available (pip install boto3)",
-        );
+    if !crate::have_boto3("s3_boto3") {
         return;
     }
     let nuvem = Nuvem::start(BIN);
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/e2e/boto3/s3_boto3.py");
-    let out = Command::new("python3")
-        .arg(script)
-        .arg(&nuvem.api_url)
-        .env("AWS_ACCESS_KEY_ID", "test")
-        .env("AWS_SECRET_ACCESS_KEY", "test")
-        .env("AWS_DEFAULT_REGION", "us-east-1")
-        .env("AWS_CONFIG_FILE", nuvem.dir().join("no-aws-config"))
-        .env_remove("AWS_PROFILE")
-        .output()
-        .expect("run python3");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        out.status.success(),
-        "boto3 script failed\n{stdout}\n{stderr}"
-    );
-    assert!(stdout.contains("boto3 s3: ok"), "{stdout}\n{stderr}");
+    crate::run_boto3("s3_boto3.py", &nuvem.api_url, "boto3 s3: ok");
 }
