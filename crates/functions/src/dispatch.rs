@@ -58,6 +58,9 @@ pub async fn invoke(inner: &Arc<Inner>, request: InvokeRequest) -> Result<Invoke
             Some(String::from_utf8_lossy(&decoded).into_owned())
         }
     };
+    // A function whose code is still building answers as Lambda answers for a `Pending`
+    // one: a conflict the caller retries.
+    inner.pending(&request.function)?;
     let pool = inner.pool_for(&request.function, request.qualifier.as_deref())?;
     let call = Call {
         request_id: request.request_id,

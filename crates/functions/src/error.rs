@@ -28,6 +28,13 @@ pub enum Error {
     #[error("{0}")]
     RequestTooLarge(String),
     /// A synchronous invoke found every allowed environment busy.
+    /// The function's code is not in place yet (still building, or it could not be built);
+    /// carries the function's name and why. Lambda's message for a `Pending` function
+    /// (https://docs.aws.amazon.com/lambda/latest/dg/functions-states.html), then why.
+    #[error(
+        "The operation cannot be performed at this time. The function is currently in the following state: Pending ({0}: {1})"
+    )]
+    Pending(String, String),
     #[error("Rate Exceeded.")]
     TooManyRequests,
     #[error("The resource you requested does not exist.")]
@@ -46,7 +53,9 @@ impl IntoAwsError for Error {
     fn into_aws_error(self) -> AwsError {
         let (status, code) = match &self {
             Error::FunctionNotFound(_) => (StatusCode::NOT_FOUND, "ResourceNotFoundException"),
-            Error::FunctionExists(_) => (StatusCode::CONFLICT, "ResourceConflictException"),
+            Error::FunctionExists(_) | Error::Pending(..) => {
+                (StatusCode::CONFLICT, "ResourceConflictException")
+            }
             Error::InvalidParameter(_) => {
                 (StatusCode::BAD_REQUEST, "InvalidParameterValueException")
             }

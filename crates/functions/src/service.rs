@@ -73,6 +73,9 @@ pub struct Inner {
     pools: Mutex<HashMap<String, Arc<Pool>>>,
     endpoint_url: RwLock<Option<String>>,
     groups: Arc<ProcessGroups>,
+    /// Functions whose code is not there yet (a manifest function still building, or one
+    /// that could not build), by name, with why: invoking one is a retryable error.
+    pending: Mutex<std::collections::BTreeMap<String, String>>,
 }
 
 impl Drop for Inner {
@@ -162,6 +165,7 @@ impl FunctionsService {
             pools: Mutex::new(HashMap::new()),
             endpoint_url: RwLock::new(None),
             groups: Arc::new(ProcessGroups::default()),
+            pending: Mutex::new(std::collections::BTreeMap::new()),
         });
         if let Ok(handle) = tokio::runtime::Handle::try_current() {
             let weak = Arc::downgrade(&inner);
@@ -201,6 +205,23 @@ impl FunctionsService {
             .lock()
             .ok()
             .and_then(|p| p.get(function).map(|p| p.stats()))
+    }
+
+    /// Marks a function as not invocable yet, with why (`building: cargo build ...`, or what
+    /// to install): Invoke answers `ResourceConflictException` with Lambda's `Pending` message
+    /// until [`FunctionsService::set_available`], and health lists it. The function need not
+    /// exist yet (a first `up` creates it once its code is built).
+    pub fn set_pending(&self, function: &str, why: impl Into<String>) {
+        if let Ok(mut p) = self.inner.pending.lock() {
+            p.insert(function.to_string(), why.into());
+        }
+    }
+
+    /// Ends [`FunctionsService::set_pending`]: the function's code is in place.
+    pub fn set_available(&self, function: &str) {
+        if let Ok(mut p) = self.inner.pending.lock() {
+            p.remove(function);
+        }
     }
 
     /// Every function's pool counters, by name (functions that have not run since they were
@@ -454,6 +475,24 @@ impl Service for FunctionsService {
         }
     }
 
+    /// Degraded while some function is pending, listing each with why (`api: building ...`).
+    fn health(&self) -> nuvem_aws::Health {
+        let pending = self
+            .inner
+            .pending
+            .lock()
+            .map(|p| p.clone())
+            .unwrap_or_default();
+        if pending.is_empty() {
+            return nuvem_aws::Health::Ready;
+        }
+        let list: Vec<String> = pending
+            .iter()
+            .map(|(f, why)| format!("{f}: {why}"))
+            .collect();
+        nuvem_aws::Health::Degraded(format!("functions not ready: {}", list.join("; ")))
+    }
+
     /// `{"concurrency": N, "peak_concurrency": N, "cold_starts": N, "warm_starts": N,
     /// "environments": N, "functions": {"<name>": PoolStats}}`: totals over the functions'
     /// current pools, the peak being the highest of one function.
@@ -501,6 +540,15 @@ impl FunctionsService {
 }
 
 impl Inner {
+    /// Why the function `reference` names cannot run yet, if it is pending.
+    pub(crate) fn pending(&self, reference: &str) -> Result<()> {
+        let name = crate::model::FunctionRef::parse(reference)?.name;
+        match self.pending.lock().ok().and_then(|p| p.get(&name).cloned()) {
+            Some(why) => Err(Error::Pending(name, why)),
+            None => Ok(()),
+        }
+    }
+
     pub(crate) fn pool_for(&self, reference: &str, qualifier: Option<&str>) -> Result<Arc<Pool>> {
         self.pool(reference, qualifier)
     }

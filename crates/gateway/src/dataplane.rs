@@ -350,6 +350,10 @@ impl Gateway {
         match tokio::time::timeout(timeout, invoker.invoke(function, payload)).await {
             Err(_) => Err(response::service_unavailable()),
             Ok(Err(invoke::InvokeError::Throttled)) => Err(response::too_many_requests()),
+            Ok(Err(invoke::InvokeError::NotReady(why))) => {
+                tracing::info!(function, why, "Lambda integration not ready");
+                Err(response::not_ready(&why))
+            }
             Ok(Err(e)) => {
                 tracing::info!(function, error = %e, "Lambda integration failed");
                 Err(response::internal_error())

@@ -38,6 +38,10 @@ pub enum InvokeError {
     /// The function's concurrency or the service's capacity is exhausted.
     #[error("function throttled")]
     Throttled,
+    /// The function cannot run yet (its code is still being built, or could not be): a
+    /// retryable condition, with why.
+    #[error("function not ready: {0}")]
+    NotReady(String),
     #[error("invocation failed: {0}")]
     Failed(String),
 }

@@ -42,6 +42,24 @@ pub fn service_unavailable() -> Response<Body> {
     message(StatusCode::SERVICE_UNAVAILABLE, "Service Unavailable")
 }
 
+/// The integration's function cannot run yet (its code is still building): 503 with
+/// `Retry-After`, and why, so whoever calls the API during `nuvem up` knows to wait. API
+/// Gateway itself has no such state (a function exists or not); this is nuvem's.
+pub fn not_ready(why: &str) -> Response<Body> {
+    let mut resp = message(
+        StatusCode::SERVICE_UNAVAILABLE,
+        &format!("Service Unavailable: {why}"),
+    );
+    resp.headers_mut().insert(
+        http::header::RETRY_AFTER,
+        HeaderValue::from_static(NOT_READY_RETRY_AFTER),
+    );
+    resp
+}
+
+/// Seconds a caller waits before retrying a function that is not ready.
+const NOT_READY_RETRY_AFTER: &str = "5";
+
 pub fn gateway_timeout() -> Response<Body> {
     message(StatusCode::GATEWAY_TIMEOUT, "Gateway Timeout")
 }

@@ -260,7 +260,7 @@ pub struct KeySpec {
 
 // Read by the service of a later issue; parsed and validated now so manifests are checked.
 #[allow(dead_code)]
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FunctionSpec {
     pub name: String,

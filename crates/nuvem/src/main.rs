@@ -282,8 +282,10 @@ async fn run(config: Config, source: String, started: Instant) -> anyhow::Result
     }
     let edge_locations = edge::start(&config, edge, &listeners.edge, &mut tasks, &stop_rx).await?;
 
-    services::apply_manifest(&config, &services)?;
+    let builds = services::apply_manifest(&config, &services)?;
     services::apply_buckets(&config, &services).await?;
+    // Ready means applied: functions still building are `Pending` (their routes answer 503
+    // with Retry-After, health lists them) and become available when their build is done.
     endpoint.set_ready();
 
     // What a person (and the testkit, which reads these lines) needs to know.
@@ -317,10 +319,20 @@ async fn run(config: Config, source: String, started: Instant) -> anyhow::Result
     }
     println!("  try:          aws --endpoint-url http://{api_addr} dynamodb list-tables");
     println!("ready in {} ms", started.elapsed().as_millis());
+    let running = build::Running::default();
+    if !builds.is_empty() {
+        let functions = services.functions.clone();
+        let running = running.clone();
+        std::thread::Builder::new()
+            .name("function builds".into())
+            .spawn(move || services::build_functions(&functions, builds, &running))
+            .context("starting the function builds")?;
+    }
 
     shutdown.await;
     println!("shutting down: finishing in-flight requests");
     let _ = stop_tx.send(true);
+    running.stop_all();
     while tasks.join_next().await.is_some() {}
     // Function environments run in process groups of their own, out of reach of the
     // terminal's Ctrl-C: stop them (and whatever they spawned) explicitly.

@@ -1,6 +1,7 @@
 //! Which services run, and applying the manifest to them through the same handlers the AWS
 //! API uses (one way in).
 
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -117,6 +118,10 @@ impl nuvem_gateway::LambdaInvoker for GatewayInvoker {
                 Err(e) if e.code == "ResourceNotFoundException" => {
                     Err(nuvem_gateway::InvokeError::NotFound(e.message))
                 }
+                // The only conflict Invoke answers: the function is `Pending` (building).
+                Err(e) if e.code == "ResourceConflictException" => {
+                    Err(nuvem_gateway::InvokeError::NotReady(e.message))
+                }
                 Err(e) if e.status == http::StatusCode::TOO_MANY_REQUESTS => {
                     Err(nuvem_gateway::InvokeError::Throttled)
                 }
@@ -220,21 +225,11 @@ fn functions_config(config: &Config) -> nuvem_functions::FunctionsConfig {
     c
 }
 
-/// The CreateFunction request a manifest function stands for; its code is used in place
-/// (the `hot-reload` code source), so a rebuilt binary or edited handler is picked up.
-fn create_function_input(
-    config: &Config,
-    f: &crate::config::FunctionSpec,
-) -> anyhow::Result<serde_json::Value> {
-    let code = match (&f.code, &f.cargo_package) {
-        (Some(code), None) => config.base_dir.join(code),
-        (None, Some(package)) => crate::build::cargo_binary(&config.base_dir, package)?,
-        _ => anyhow::bail!(
-            "function {}: give exactly one of `code` and `cargo_package`",
-            f.name
-        ),
-    };
-    let code = code.canonicalize().unwrap_or(code);
+/// The CreateFunction request a manifest function stands for, with its code at `code`
+/// (used in place: the `hot-reload` code source, so a rebuilt binary or edited handler is
+/// picked up).
+fn create_function_input(f: &crate::config::FunctionSpec, code: &Path) -> serde_json::Value {
+    let code = code.canonicalize().unwrap_or_else(|_| code.to_path_buf());
     let mut input = json!({
         "FunctionName": f.name,
         "Runtime": f.runtime,
@@ -250,7 +245,78 @@ fn create_function_input(
     if let Some(t) = f.timeout_seconds {
         input["Timeout"] = json!(t);
     }
-    Ok(input)
+    input
+}
+
+/// Creates a manifest function, or brings an existing one up to date (the manifest is the
+/// truth for its functions), and prints the step.
+fn apply_function(
+    functions: &nuvem_functions::FunctionsService,
+    i: usize,
+    f: &crate::config::FunctionSpec,
+    code: &Path,
+) -> anyhow::Result<()> {
+    let input = create_function_input(f, code);
+    let started = Instant::now();
+    let fail =
+        |e: nuvem_aws::AwsError| anyhow::anyhow!("at `functions[{i}]` ({}): {}", f.name, e.message);
+    let outcome = match functions.execute("CreateFunction", input.clone()) {
+        Ok(_) => "created",
+        Err(e) if e.code == "ResourceConflictException" => {
+            functions
+                .execute("UpdateFunctionConfiguration", input.clone())
+                .map_err(fail)?;
+            let mut code = input["Code"].clone();
+            code["FunctionName"] = json!(f.name);
+            functions
+                .execute("UpdateFunctionCode", code)
+                .map_err(fail)?;
+            "updated"
+        }
+        Err(e) => return Err(fail(e)),
+    };
+    step(&format!("{outcome} function {}", f.name), started);
+    Ok(())
+}
+
+/// A manifest function whose cargo package `up` builds in the background: until it is
+/// built and applied, the functions service holds it `Pending` (Invoke is a retryable
+/// conflict, the gateway answers 503 with `Retry-After`, health lists it).
+pub struct FunctionBuild {
+    index: usize,
+    spec: crate::config::FunctionSpec,
+    package: String,
+    dir: PathBuf,
+    hint: PathBuf,
+}
+
+/// Builds the functions `apply_manifest` left pending, one after the other, and applies
+/// each once built. Meant for a thread of its own: cargo runs for seconds to minutes.
+pub fn build_functions(
+    functions: &nuvem_functions::FunctionsService,
+    builds: Vec<FunctionBuild>,
+    running: &crate::build::Running,
+) {
+    for b in builds {
+        let name = &b.spec.name;
+        let built = crate::build::cargo_binary(&b.dir, &b.package, name, &b.hint, running)
+            .and_then(|code| apply_function(functions, b.index, &b.spec, &code));
+        match built {
+            Ok(()) => functions.set_available(name),
+            // nuvem is shutting down: the build was stopped, it did not fail.
+            Err(_) if running.stopped() => return,
+            Err(e) => {
+                eprintln!("  function {name} could not be built: {e:#}");
+                functions.set_pending(
+                    name,
+                    format!(
+                        "cargo could not build package {} (see nuvem's output), fix it and run `nuvem up` again",
+                        b.package
+                    ),
+                );
+            }
+        }
+    }
 }
 
 /// The CreateTable request a manifest table stands for.
@@ -334,7 +400,9 @@ fn step(what: &str, started: Instant) {
 
 /// Creates what the manifest declares and is missing, and brings functions and APIs up to
 /// date with it. Never deletes user data: tables and their items are left as they are.
-pub fn apply_manifest(config: &Config, services: &Services) -> anyhow::Result<()> {
+/// Functions built from a cargo package are left pending and returned, for
+/// [`build_functions`] to build in the background.
+pub fn apply_manifest(config: &Config, services: &Services) -> anyhow::Result<Vec<FunctionBuild>> {
     let m = &config.manifest;
     for (i, t) in m.tables.iter().enumerate() {
         let started = Instant::now();
@@ -348,32 +416,51 @@ pub fn apply_manifest(config: &Config, services: &Services) -> anyhow::Result<()
         };
         step(&format!("{outcome} table {}", t.name), started);
     }
+    let mut builds = Vec::new();
     for (i, f) in m.functions.iter().enumerate() {
-        let input =
-            create_function_input(config, f).with_context(|| format!("at `functions[{i}]`"))?;
-        let started = Instant::now();
-        let fail = |e: nuvem_aws::AwsError| {
-            anyhow::anyhow!("at `functions[{i}]` ({}): {}", f.name, e.message)
-        };
-        let outcome = match services.functions.execute("CreateFunction", input.clone()) {
-            Ok(_) => "created",
-            // The manifest is the truth for its functions: bring an existing one up to date.
-            Err(e) if e.code == "ResourceConflictException" => {
-                services
-                    .functions
-                    .execute("UpdateFunctionConfiguration", input.clone())
-                    .map_err(fail)?;
-                let mut code = input["Code"].clone();
-                code["FunctionName"] = json!(f.name);
-                services
-                    .functions
-                    .execute("UpdateFunctionCode", code)
-                    .map_err(fail)?;
-                "updated"
+        match (&f.code, &f.cargo_package) {
+            (Some(code), None) => {
+                apply_function(&services.functions, i, f, &config.base_dir.join(code))?
             }
-            Err(e) => return Err(fail(e)),
-        };
-        step(&format!("{outcome} function {}", f.name), started);
+            (None, Some(package)) => {
+                // Built in the background once the rest is up: the site does not wait.
+                let why = match crate::build::find_cargo() {
+                    Ok(_) => {
+                        builds.push(FunctionBuild {
+                            index: i,
+                            spec: f.clone(),
+                            package: package.clone(),
+                            dir: config.base_dir.clone(),
+                            hint: config
+                                .data_dir
+                                .join("builds")
+                                .join(format!("{package}.units")),
+                        });
+                        format!("building (cargo build --release -p {package})")
+                    }
+                    Err(missing) => {
+                        let why = format!(
+                            "{missing} (to build package {package} of {}), then run `nuvem up` again",
+                            config.base_dir.display()
+                        );
+                        println!("  function {} {why}", f.name);
+                        why
+                    }
+                };
+                services.functions.set_pending(&f.name, why);
+            }
+            _ => anyhow::bail!(
+                "at `functions[{i}]`: function {}: give exactly one of `code` and `cargo_package`",
+                f.name
+            ),
+        }
+        // Created all the same (the AWS API shows it); it runs once the tool is installed
+        // and `up` runs again.
+        if let Some(missing) = crate::build::missing_runtime(&f.runtime) {
+            let why = format!("{missing}, then run `nuvem up` again");
+            println!("  function {} {why}", f.name);
+            services.functions.set_pending(&f.name, why);
+        }
     }
     for (i, a) in m.apis.iter().enumerate() {
         let started = Instant::now();
@@ -389,5 +476,5 @@ pub fn apply_manifest(config: &Config, services: &Services) -> anyhow::Result<()
             "api applied"
         );
     }
-    Ok(())
+    Ok(builds)
 }

@@ -28,6 +28,7 @@ pub struct Nuvem {
     pub banner: Vec<String>,
     dir: tempfile::TempDir,
     bin: PathBuf,
+    env: Vec<(String, Option<String>)>,
 }
 
 /// Options for [`Nuvem::start_with`].
@@ -39,6 +40,9 @@ pub struct Options {
     pub tls: bool,
     /// Which log filter nuvem runs with, and whether the test reads the lines.
     pub log: Log,
+    /// Environment changes for nuvem's process: set to `Some` value, or removed (`None`).
+    /// Tests use it to run nuvem without cargo on `PATH`.
+    pub env: Vec<(String, Option<String>)>,
 }
 
 /// The log filter of a started nuvem.
@@ -78,6 +82,7 @@ impl Nuvem {
             banner: Vec::new(),
             dir,
             bin: PathBuf::from(bin),
+            env: options.env.clone(),
         };
         n.launch(options.tls);
         n
@@ -118,6 +123,12 @@ impl Nuvem {
         }
         if tls {
             cmd.args(["--api-tls-addr", "127.0.0.1:0"]);
+        }
+        for (name, value) in &self.env {
+            match value {
+                Some(v) => cmd.env(name, v),
+                None => cmd.env_remove(name),
+            };
         }
         let mut child = cmd.spawn().expect("spawn nuvem");
         let rx = lines_of(child.stdout.take().expect("stdout"));

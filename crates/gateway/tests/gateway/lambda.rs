@@ -319,5 +319,26 @@ async fn function_errors_and_timeouts() {
         assert_eq!(r.status.as_u16(), status, "{path}");
         assert_eq!(r.json(), json!({"message": message}), "{path}");
         assert_eq!(r.header("content-type"), Some("application/json"));
+        assert_eq!(r.header("retry-after"), None, "{path}");
     }
+}
+
+/// A function whose code is still building (`nuvem up` builds manifest functions in the
+/// background): 503 with `Retry-After` and why, not a 500.
+#[tokio::test]
+async fn issue_23_function_not_ready_is_503_with_retry_after() {
+    let h = Harness::new();
+    h.function("building", |_| {
+        Err(InvokeError::NotReady(
+            "api: building (cargo build --release -p meusite-api)".into(),
+        ))
+    });
+    let id = h.api(&[("GET /items", lambda("building", "2.0"))]);
+    let r = h.get(&id, "/items").await;
+    assert_eq!(r.status.as_u16(), 503);
+    assert_eq!(r.header("retry-after"), Some("5"));
+    assert_eq!(
+        r.json(),
+        json!({"message": "Service Unavailable: api: building (cargo build --release -p meusite-api)"})
+    );
 }

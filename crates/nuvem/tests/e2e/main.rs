@@ -16,6 +16,7 @@ mod limits;
 mod manifest;
 mod meusite;
 mod meusite_browser;
+mod meusite_first_run;
 mod request_logs;
 mod s3;
 mod s3_browser;

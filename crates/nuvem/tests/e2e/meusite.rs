@@ -45,17 +45,25 @@ pub fn function_binary() -> PathBuf {
 
 /// The example's manifest with its relative paths made absolute and the prebuilt function.
 pub fn manifest() -> String {
+    manifest_with_function(Some(&function_binary()))
+}
+
+/// The example's manifest with its relative paths made absolute; the function is the
+/// prebuilt `code` given, or (`None`) built by `up` from its cargo package as shipped.
+pub fn manifest_with_function(code: Option<&Path>) -> String {
     let dir = example_dir().canonicalize().expect("the example folder");
     let replace = |text: String, from: &str, to: String| {
         assert!(text.contains(from), "the example manifest has {from:?}");
         text.replace(from, &to)
     };
-    let m = EXAMPLE_MANIFEST.to_string();
-    let m = replace(
-        m,
-        "cargo_package = \"meusite-api\"",
-        format!("code = {:?}", function_binary().display().to_string()),
-    );
+    let mut m = EXAMPLE_MANIFEST.to_string();
+    if let Some(code) = code {
+        m = replace(
+            m,
+            "cargo_package = \"meusite-api\"",
+            format!("code = {:?}", code.display().to_string()),
+        );
+    }
     let m = replace(
         m,
         "files = \"site\"",
