@@ -224,8 +224,14 @@ impl Regional {
                 };
                 match outcome {
                     // A follower made no origin request of its own: a hit on the leader's
-                    // response (still arriving, perhaps).
-                    Some(Outcome::Stored(e, c)) if e.matches(&req.headers) => {
+                    // response (still arriving, perhaps). A response that is already stale
+                    // and already whole is not shared: the follower came after it (a 204 or
+                    // an empty body is whole before the leader leaves the map) and must not
+                    // reuse a stale response without asking the origin.
+                    Some(Outcome::Stored(e, c))
+                        if e.matches(&req.headers)
+                            && (e.is_fresh(SystemTime::now()) || e.repr.body.state().is_none()) =>
+                    {
                         let c = if c == Cached::Miss { Cached::Hit } else { c };
                         Fetched::Entry(e, c)
                     }
