@@ -74,19 +74,28 @@ impl Tier {
     /// Drops every key whose path matches one of the patterns (CloudFront invalidation paths:
     /// exact, or with `*` wildcards).
     pub fn invalidate(&self, patterns: &[String]) {
-        let patterns = patterns.to_vec();
-        // `invalidate_entries_if` only errors when closures were not enabled at build time.
-        let _ = self.cache.invalidate_entries_if(move |k, _| {
-            patterns.iter().any(|p| pattern_matches(p, &k.path))
-        });
-        self.cache.run_pending_tasks();
+        self.drop_where(|path| patterns.iter().any(|p| pattern_matches(p, path)));
     }
 
     /// Drops every path (or every key of one path, any query).
     pub fn invalidate_path(&self, path: &str) {
-        let path = path.to_string();
-        let _ = self.cache.invalidate_entries_if(move |k, _| k.path == path);
-        self.cache.run_pending_tasks();
+        self.drop_where(|p| p == path);
+    }
+
+    /// Removes, before returning, every key present now whose path matches. (moka's
+    /// `invalidate_entries_if` is lazy: an entry whose insertion was still queued when the
+    /// predicate's scan ran could outlive it, and a reader then found an invalidated object.)
+    /// Entries inserted from now on are the inserter's business (see `fills`).
+    fn drop_where(&self, matches: impl Fn(&str) -> bool) {
+        let doomed: Vec<Arc<CacheKey>> = self
+            .cache
+            .iter()
+            .filter(|(k, _)| matches(&k.path))
+            .map(|(k, _)| k)
+            .collect();
+        for k in doomed {
+            self.cache.invalidate(&*k);
+        }
     }
 
     pub fn entry_count(&self) -> u64 {

@@ -140,16 +140,25 @@ impl DiskTier {
 
     /// Deletes the entries whose path matches one of the patterns.
     pub fn invalidate(&self, patterns: &[String]) {
-        let patterns = patterns.to_vec();
-        let _ = self.index.invalidate_entries_if(move |_, m| {
-            patterns.iter().any(|p| pattern_matches(p, &m.path))
-        });
-        self.index.run_pending_tasks();
+        self.drop_where(|path| patterns.iter().any(|p| pattern_matches(p, path)));
     }
 
     pub fn invalidate_path(&self, path: &str) {
-        let path: Arc<str> = path.into();
-        let _ = self.index.invalidate_entries_if(move |_, m| m.path == path);
+        self.drop_where(|p| p == path);
+    }
+
+    /// Removes every indexed file whose path matches, before returning (the eviction
+    /// listener deletes the file); see `Tier::drop_where` for why not a lazy predicate.
+    fn drop_where(&self, matches: impl Fn(&str) -> bool) {
+        let doomed: Vec<Arc<String>> = self
+            .index
+            .iter()
+            .filter(|(_, m)| matches(&m.path))
+            .map(|(name, _)| name)
+            .collect();
+        for name in doomed {
+            self.index.invalidate(&*name);
+        }
         self.index.run_pending_tasks();
     }
 }

@@ -224,13 +224,11 @@ impl Regional {
                 };
                 match outcome {
                     // A follower made no origin request of its own: a hit on the leader's
-                    // response (still arriving, perhaps). A response that is already stale
-                    // and already whole is not shared: the follower came after it (a 204 or
-                    // an empty body is whole before the leader leaves the map) and must not
-                    // reuse a stale response without asking the origin.
+                    // response (still arriving, perhaps) — while it is fresh. A response
+                    // stale on arrival (max-age=0, a past Expires) is not reused without the
+                    // origin: the follower makes its own request.
                     Some(Outcome::Stored(e, c))
-                        if e.matches(&req.headers)
-                            && (e.is_fresh(SystemTime::now()) || e.repr.body.state().is_none()) =>
+                        if e.matches(&req.headers) && e.is_fresh(SystemTime::now()) =>
                     {
                         let c = if c == Cached::Miss { Cached::Hit } else { c };
                         Fetched::Entry(e, c)

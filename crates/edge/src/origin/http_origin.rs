@@ -62,8 +62,11 @@ impl HttpOrigin {
             .https_or_http()
             .enable_http1()
             .wrap_connector(connector);
+        // An idle origin connection is dropped before the origin drops it: CloudFront's
+        // origin keep-alive default is 5 s, and servers such as Node's close idle
+        // connections at 5 s; reusing one just as the origin closes it cost a request (502).
         let client = Client::builder(TokioExecutor::new())
-            .pool_idle_timeout(Duration::from_secs(60))
+            .pool_idle_timeout(Duration::from_secs(4))
             .pool_max_idle_per_host(256)
             .build(connector);
         Ok(Self {
