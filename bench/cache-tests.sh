@@ -48,7 +48,7 @@ origin_request = { headers = "all", cookies = "all", query_strings = "all" }
 TOML
 (cd site && exec "$bin" up >"$work/nuvem.log" 2>&1) &
 for _ in $(seq 100); do
-  curl -s -o /dev/null http://127.0.0.1:18080/ && curl -s -o /dev/null http://localhost:8000/ && break
+  { : </dev/tcp/127.0.0.1/18080 && : </dev/tcp/127.0.0.1/8000; } 2>/dev/null && break
   sleep 0.2
 done
 (cd "$suite" && npm run --silent cli --base=http://127.0.0.1:18080) >"$work/results.json"
