@@ -23,21 +23,21 @@ use crate::invalidation::{Invalidation, InvalidationError};
 const NS: &str = "http://cloudfront.amazonaws.com/doc/2020-05-31/";
 const PREFIX: &str = "/2020-05-31/distribution/";
 const LIST: &str = "/2020-05-31/distribution";
-/// When this process started serving the distribution (its `LastModifiedTime`).
-static STARTED: std::sync::OnceLock<std::time::SystemTime> = std::sync::OnceLock::new();
 
 /// The `cloudfront` service of the AWS endpoint, for one distribution.
 pub struct CloudFrontApi {
     edge: Arc<Edge>,
     distribution_id: String,
+    /// When this process started serving the distribution (its `LastModifiedTime`).
+    started: std::time::SystemTime,
 }
 
 impl CloudFrontApi {
     pub fn new(edge: Arc<Edge>, distribution_id: impl Into<String>) -> Self {
-        STARTED.get_or_init(std::time::SystemTime::now);
         Self {
             edge,
             distribution_id: distribution_id.into(),
+            started: std::time::SystemTime::now(),
         }
     }
 
@@ -49,7 +49,7 @@ impl CloudFrontApi {
     }
 
     fn modified(&self) -> String {
-        AmzDate::from_system_time(*STARTED.get_or_init(std::time::SystemTime::now)).to_iso8601()
+        AmzDate::from_system_time(self.started).to_iso8601()
     }
 
     /// The distribution's domain name: where its first location listens, as far as the
@@ -94,10 +94,9 @@ impl CloudFrontApi {
             if req.parts.method != Method::GET {
                 return Err(ApiError::UnknownOperation);
             }
-            let config = crate::api_config::config_xml(dist, NS);
+            let config = crate::api_config::config_xml(dist, "");
             let etag = crate::api_config::etag(&config);
             let xml = if tail.is_empty() {
-                let config = config.replacen(&format!(" xmlns=\"{NS}\""), "", 1);
                 format!(
                     "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Distribution xmlns=\"{NS}\"><Id>{}</Id><ARN>{}</ARN><Status>Deployed</Status><LastModifiedTime>{}</LastModifiedTime><InProgressInvalidationBatches>0</InProgressInvalidationBatches><DomainName>{}</DomainName><ActiveTrustedSigners><Enabled>false</Enabled><Quantity>0</Quantity></ActiveTrustedSigners><ActiveTrustedKeyGroups><Enabled>false</Enabled><Quantity>0</Quantity></ActiveTrustedKeyGroups>{config}</Distribution>",
                     xml_escape(&self.distribution_id),
@@ -106,6 +105,7 @@ impl CloudFrontApi {
                     xml_escape(&self.domain()),
                 )
             } else {
+                let config = crate::api_config::config_xml(dist, &format!(" xmlns=\"{NS}\""));
                 format!("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n{config}")
             };
             let mut r = xml_response(StatusCode::OK, xml);

@@ -209,11 +209,12 @@ fn parts(d: &Distribution) -> Parts {
 
 const TAIL: &str = "<PriceClass>PriceClass_All</PriceClass><Enabled>true</Enabled><ViewerCertificate><CloudFrontDefaultCertificate>true</CloudFrontDefaultCertificate><SSLSupportMethod>vip</SSLSupportMethod><MinimumProtocolVersion>TLSv1</MinimumProtocolVersion><CertificateSource>cloudfront</CertificateSource></ViewerCertificate><Restrictions><GeoRestriction><RestrictionType>none</RestrictionType><Quantity>0</Quantity></GeoRestriction></Restrictions>";
 
-/// The `DistributionConfig` element (without the XML declaration).
-pub fn config_xml(d: &Distribution, ns: &str) -> String {
+/// The `DistributionConfig` element (without the XML declaration); `xmlns` is its namespace
+/// attribute (` xmlns="…"`) when it is the document's root, or empty inside `Distribution`.
+pub fn config_xml(d: &Distribution, xmlns: &str) -> String {
     let p = parts(d);
     format!(
-        "<DistributionConfig xmlns=\"{ns}\"><CallerReference>nuvem-manifest</CallerReference><Aliases><Quantity>0</Quantity></Aliases><DefaultRootObject>{}</DefaultRootObject>{}<OriginGroups><Quantity>0</Quantity></OriginGroups>{}{}{}<Comment>from nuvem.toml</Comment><Logging><Enabled>false</Enabled><IncludeCookies>false</IncludeCookies><Bucket></Bucket><Prefix></Prefix></Logging>{TAIL}<WebACLId></WebACLId><HttpVersion>http2</HttpVersion><IsIPV6Enabled>true</IsIPV6Enabled><Staging>false</Staging></DistributionConfig>",
+        "<DistributionConfig{xmlns}><CallerReference>nuvem-manifest</CallerReference><Aliases><Quantity>0</Quantity></Aliases><DefaultRootObject>{}</DefaultRootObject>{}<OriginGroups><Quantity>0</Quantity></OriginGroups>{}{}{}<Comment>from nuvem.toml</Comment><Logging><Enabled>false</Enabled><IncludeCookies>false</IncludeCookies><Bucket></Bucket><Prefix></Prefix></Logging>{TAIL}<WebACLId></WebACLId><HttpVersion>http2</HttpVersion><IsIPV6Enabled>true</IsIPV6Enabled><Staging>false</Staging></DistributionConfig>",
         xml_escape(d.default_root_object.as_deref().unwrap_or("")),
         p.origins,
         p.default_behavior,

@@ -36,7 +36,6 @@ impl Tier {
                     .iter()
                     .fold(0u32, |acc, e| acc.saturating_add(e.weight()))
             })
-            .support_invalidation_closures()
             .build();
         Self { cache }
     }

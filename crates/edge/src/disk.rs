@@ -52,7 +52,6 @@ impl DiskTier {
         let index = moka::sync::Cache::builder()
             .max_capacity(max_bytes)
             .weigher(|_k: &String, m: &Meta| m.size)
-            .support_invalidation_closures()
             .eviction_listener(move |name: Arc<String>, _m, cause| {
                 if cause != moka::notification::RemovalCause::Replaced {
                     let _ = fs::remove_file(evict_dir.join(name.as_str()));

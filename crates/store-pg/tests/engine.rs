@@ -3,8 +3,6 @@
 
 mod support;
 
-use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
 
 use nuvem_store::{Direction, Engine, Error, KeyRange, Store, conformance};
 use nuvem_store_pg::{OpenError, PgEngine, PgOptions, SCHEMA_VERSION};
@@ -228,32 +226,8 @@ fn acknowledged_writes_survive_kill_9() {
     let Some(server) = PgServer::start("acknowledged_writes_survive_kill_9", false) else {
         return;
     };
-    let mut child = Command::new(std::env::current_exe().unwrap())
-        .args([
-            "--exact",
-            "crash_child_writer",
-            "--nocapture",
-            "--test-threads=1",
-        ])
-        .env(CHILD_URL, server.url())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let mut acked = None;
-    for line in lines {
-        if let Some(n) = line.unwrap().strip_prefix("acked ") {
-            let n: u64 = n.trim().parse().unwrap();
-            acked = Some(n);
-            if n >= 500 {
-                break;
-            }
-        }
-    }
-    child.kill().unwrap(); // SIGKILL on Unix
-    child.wait().unwrap();
-    let acked = acked.expect("child acknowledged writes");
+    let acked =
+        conformance::kill_writer_after("crash_child_writer", (CHILD_URL, &server.url()), 500);
     let check = |what: &str| {
         let engine = open(&server.url());
         let snap = engine.snapshot();

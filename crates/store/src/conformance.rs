@@ -226,3 +226,33 @@ pub fn run_all(store: &Store) {
     snapshots(store);
     serializable_increments(store);
 }
+
+/// The parent's half of a `kill -9` test: runs this test binary's `child_test` in a child
+/// process with `env` set, reads the `acked N` lines it prints after each acknowledged write
+/// until N reaches `at_least`, then kills it with SIGKILL. Returns the last N acknowledged;
+/// the caller checks that every write up to it is in the engine.
+pub fn kill_writer_after(child_test: &str, env: (&str, &str), at_least: u64) -> u64 {
+    use std::io::{BufRead, BufReader};
+    use std::process::{Command, Stdio};
+    let mut child = Command::new(std::env::current_exe().expect("test binary"))
+        .args(["--exact", child_test, "--nocapture", "--test-threads=1"])
+        .env(env.0, env.1)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn the writer");
+    let lines = BufReader::new(child.stdout.take().expect("child stdout")).lines();
+    let mut acked = None;
+    for line in lines {
+        if let Some(n) = line.expect("child output").strip_prefix("acked ") {
+            let n: u64 = n.trim().parse().expect("acked N");
+            acked = Some(n);
+            if n >= at_least {
+                break;
+            }
+        }
+    }
+    child.kill().expect("kill the writer"); // SIGKILL on Unix
+    child.wait().expect("reap the writer");
+    acked.expect("child acknowledged writes")
+}

@@ -1,7 +1,5 @@
 //! The conformance suite and the crash test, run against the embedded engine on a real temp dir.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
 
 use nuvem_store::{Durability, FjallEngine, OnDisk, Store, conformance};
 
@@ -78,32 +76,11 @@ fn crash_child_writer() {
 #[test]
 fn acknowledged_writes_survive_kill_9() {
     let dir = tempfile::tempdir().unwrap();
-    let mut child = Command::new(std::env::current_exe().unwrap())
-        .args([
-            "--exact",
-            "crash_child_writer",
-            "--nocapture",
-            "--test-threads=1",
-        ])
-        .env(CHILD_DIR, dir.path())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let mut acked = None;
-    for line in lines {
-        if let Some(n) = line.unwrap().strip_prefix("acked ") {
-            let n: u64 = n.trim().parse().unwrap();
-            acked = Some(n);
-            if n >= 2000 {
-                break;
-            }
-        }
-    }
-    child.kill().unwrap(); // SIGKILL on Unix
-    child.wait().unwrap();
-    let acked = acked.expect("child acknowledged writes");
+    let acked = conformance::kill_writer_after(
+        "crash_child_writer",
+        (CHILD_DIR, dir.path().to_str().unwrap()),
+        2000,
+    );
     let store = open(dir.path());
     for i in 0..=acked {
         let v = store.get(format!("crash/{i:010}").as_bytes()).unwrap();
