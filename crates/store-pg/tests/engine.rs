@@ -3,7 +3,6 @@
 
 mod support;
 
-
 use nuvem_store::{Direction, Engine, Error, KeyRange, Store, conformance};
 use nuvem_store_pg::{OpenError, PgEngine, PgOptions, SCHEMA_VERSION};
 use support::PgServer;

@@ -1,6 +1,5 @@
 //! The conformance suite and the crash test, run against the embedded engine on a real temp dir.
 
-
 use nuvem_store::{Durability, FjallEngine, OnDisk, Store, conformance};
 
 fn open(dir: &std::path::Path) -> Store {
