@@ -6,6 +6,8 @@
 //! one [`DynamoService::execute`] call, and its result into a response. Must not: implement
 //! operations (see [`crate::ops`]) or open sockets.
 
+use std::sync::Arc;
+
 use bytes::Bytes;
 use http::{HeaderValue, Response, StatusCode};
 use http_body_util::BodyExt;
@@ -41,9 +43,10 @@ impl Default for DynamoConfig {
 
 /// DynamoDB-compatible tables on one store. Cheap to share behind an `Arc`; every operation
 /// is one store transaction (or one snapshot read), so concurrent calls are safe.
+#[derive(Clone)]
 pub struct DynamoService {
     store: Store,
-    config: DynamoConfig,
+    config: Arc<DynamoConfig>,
 }
 
 impl std::fmt::Debug for DynamoService {
@@ -68,7 +71,10 @@ impl DynamoService {
             }
             tracing::debug!(tables = names.len(), "dynamodb: catalog loaded");
         }
-        Ok(Self { store, config })
+        Ok(Self {
+            store,
+            config: Arc::new(config),
+        })
     }
 
     /// Runs one operation ("CreateTable", "PutItem", ...) on its parsed JSON input, exactly
@@ -141,7 +147,12 @@ impl DynamoService {
             ));
         }
         tracing::debug!(operation, "dynamodb: request");
-        self.execute_op(operation, input)
+        // Every operation is store-bound: awaited where the store says it should run.
+        let svc = self.clone();
+        let operation = operation.to_owned();
+        self.store
+            .run(move || svc.execute_op(&operation, input))
+            .await
     }
 }
 

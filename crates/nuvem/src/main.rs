@@ -246,8 +246,13 @@ async fn run(config: Config, source: String, started: Instant) -> anyhow::Result
         config.max_buffered_bytes,
     );
     endpoint.set_listeners(listeners.clone());
-    let services = services::register(&mut endpoint, &store, &config)?;
-    let edge = edge::build(&config, &mut endpoint, &services)?;
+    // Start-up runs on the thread that drives `run`, before any listener serves: its store
+    // calls may block (on a database round trip) without stalling a request.
+    let (services, edge) = nuvem_store::Store::blocking(|| {
+        let services = services::register(&mut endpoint, &store, &config)?;
+        let edge = edge::build(&config, &mut endpoint, &services)?;
+        anyhow::Ok((services, edge))
+    })?;
     let endpoint = Arc::new(endpoint);
 
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
@@ -282,7 +287,7 @@ async fn run(config: Config, source: String, started: Instant) -> anyhow::Result
     }
     let edge_locations = edge::start(&config, edge, &listeners.edge, &mut tasks, &stop_rx).await?;
 
-    let builds = services::apply_manifest(&config, &services)?;
+    let builds = nuvem_store::Store::blocking(|| services::apply_manifest(&config, &services))?;
     services::apply_buckets(&config, &services).await?;
     // Ready means applied: functions still building are `Pending` (their routes answer 503
     // with Retry-After, health lists them) and become available when their build is done.

@@ -13,13 +13,13 @@
 //! compares as unsigned bytes, the order the trait promises. Only SQL that all three databases
 //! accept is used.
 //!
-//! Blocking: the [`Engine`] trait is synchronous and services call it from tokio tasks. The
-//! engine owns a small tokio runtime of its own (one worker thread) that drives every
-//! connection; a caller hands it a future and waits for the answer. When that caller is a
-//! worker of a multi-thread tokio runtime, the wait is wrapped in
-//! [`tokio::task::block_in_place`], so the worker's other tasks move to another thread while
-//! this one waits for the database. This is the interim: the next step is an async `Store`
-//! facade that services await.
+//! Blocking: the [`Engine`] trait is synchronous. The engine says it is remote
+//! ([`Engine::is_remote`]), so services reach it through `Store::run`, which runs their work on
+//! tokio's blocking pool. The engine owns a small tokio runtime of its own (one worker thread)
+//! that drives every connection; a caller hands it a future and waits for the answer on its
+//! (blocking-pool) thread. A call that arrives on an async worker anyway (counted by the
+//! `Store` as `worker_calls`) waits inside [`tokio::task::block_in_place`], so that worker's
+//! other tasks move to another thread meanwhile.
 //!
 //! Must not: know any AWS concept, read files, env or flags (the binary passes a URL), panic or
 //! wait forever when the database is down (every round trip has a timeout; broken connections
@@ -488,6 +488,10 @@ impl Engine for PgEngine {
 
     fn name(&self) -> &'static str {
         "postgres"
+    }
+
+    fn is_remote(&self) -> bool {
+        true
     }
 
     fn health(&self) -> nuvem_store::Health {

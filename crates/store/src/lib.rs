@@ -148,6 +148,12 @@ pub trait Engine: Send + Sync + 'static {
     /// A short engine name for health output ("fjall").
     fn name(&self) -> &'static str;
 
+    /// Whether a call may wait on the network (a database round trip) rather than take the
+    /// microseconds of an embedded engine. [`Store::run`] keeps such calls off async workers.
+    fn is_remote(&self) -> bool {
+        false
+    }
+
     /// The engine's state for health output. An embedded engine is always reachable; a
     /// network engine says why it is not.
     fn health(&self) -> Health {
@@ -166,9 +172,38 @@ pub struct Health {
 }
 
 /// The facade that services hold: a cheap, cloneable handle on one engine.
+///
+/// Its calls are synchronous. Async code (every service handler) reaches the store through
+/// [`Store::run`], which calls an embedded engine in place and moves the work of a network
+/// engine to tokio's blocking pool, so that no async worker ever waits on a database.
 #[derive(Clone)]
 pub struct Store {
     engine: Arc<dyn Engine>,
+    /// Calls to a remote engine made from an async worker instead of through [`Store::run`]
+    /// (a bug in the caller: such a call stalls every task of that worker). Counted and shown
+    /// in health output; the engine still answers them.
+    worker_calls: Arc<std::sync::atomic::AtomicU64>,
+}
+
+thread_local! {
+    /// Set while a thread runs work handed to [`Store::run`] on the blocking pool.
+    static IN_RUN: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Clears [`IN_RUN`] when the work returns or unwinds (blocking-pool threads are reused).
+struct InRun;
+
+impl InRun {
+    fn enter() -> Self {
+        IN_RUN.with(|c| c.set(true));
+        InRun
+    }
+}
+
+impl Drop for InRun {
+    fn drop(&mut self) {
+        IN_RUN.with(|c| c.set(false));
+    }
 }
 
 impl std::fmt::Debug for Store {
@@ -183,6 +218,7 @@ impl Store {
     pub fn new(engine: impl Engine) -> Self {
         Self {
             engine: Arc::new(engine),
+            worker_calls: Arc::default(),
         }
     }
 
@@ -190,22 +226,101 @@ impl Store {
         self.engine.name()
     }
 
+    /// Whether the engine waits on the network (see [`Engine::is_remote`]).
+    pub fn is_remote(&self) -> bool {
+        self.engine.is_remote()
+    }
+
+    /// The engine's health, with the facade's own counter: `worker_calls`, calls to a remote
+    /// engine that blocked an async worker (zero unless a caller skipped [`Store::run`]).
     pub fn health(&self) -> Health {
-        self.engine.health()
+        let mut health = self.engine.health();
+        if self.engine.is_remote() {
+            health.counters.push((
+                "worker_calls",
+                self.worker_calls.load(std::sync::atomic::Ordering::Relaxed),
+            ));
+        }
+        health
+    }
+
+    /// Runs `work`, which uses this store (or a service built on it) synchronously, where
+    /// that suits an async caller: in place for an embedded engine, whose calls take
+    /// microseconds, and on tokio's blocking pool for a remote engine, so that the caller's
+    /// worker serves other tasks while `work` waits on the database. Outside a tokio runtime
+    /// `work` runs in place. A panic in `work` resumes in the caller.
+    pub async fn run<T, F>(&self, work: F) -> T
+    where
+        F: FnOnce() -> T + Send + 'static,
+        T: Send + 'static,
+    {
+        if !self.engine.is_remote() || IN_RUN.with(|c| c.get()) {
+            return work();
+        }
+        let Ok(handle) = tokio::runtime::Handle::try_current() else {
+            return work();
+        };
+        // The request's span (its request id) follows the work to the pool thread.
+        let span = tracing::Span::current();
+        match handle
+            .spawn_blocking(move || {
+                let _span = span.enter();
+                let _in_run = InRun::enter();
+                work()
+            })
+            .await
+        {
+            Ok(value) => value,
+            Err(e) => match e.try_into_panic() {
+                Ok(panic) => std::panic::resume_unwind(panic),
+                // Blocking work is cancelled only when the runtime shuts down, which drops
+                // this future too; nothing waits for the value then.
+                Err(_) => std::panic::resume_unwind(Box::new("runtime shut down")),
+            },
+        }
+    }
+
+    /// Runs `work` on this thread, which the caller knows may block (start-up before the
+    /// listeners serve, a dedicated thread): its store calls are not counted as
+    /// `worker_calls`.
+    pub fn blocking<T>(work: impl FnOnce() -> T) -> T {
+        let outer = IN_RUN.with(|c| c.get());
+        let _in_run = (!outer).then(InRun::enter);
+        work()
+    }
+
+    /// Counts a call that a remote engine answers on the calling thread, when that thread
+    /// is an async worker (not inside [`Store::run`]).
+    fn note_call(&self) {
+        if self.engine.is_remote()
+            && !IN_RUN.with(|c| c.get())
+            && tokio::runtime::Handle::try_current().is_ok()
+        {
+            let n = self
+                .worker_calls
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            if n == 0 {
+                tracing::warn!(
+                    "a storage call blocked an async worker (not made through Store::run); \
+                     counted as worker_calls in /_nuvem/health"
+                );
+            }
+        }
     }
 
     pub fn snapshot(&self) -> Box<dyn Snapshot + '_> {
+        self.note_call();
         self.engine.snapshot()
     }
 
     /// Reads one key from the latest committed state.
     pub fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
-        self.engine.snapshot().get(key)
+        self.snapshot().get(key)
     }
 
     /// Whether the store holds no key at all.
     pub fn is_empty(&self) -> Result<bool> {
-        let snap = self.engine.snapshot();
+        let snap = self.snapshot();
         let first = snap.scan(KeyRange::prefix(b""), Direction::Forward).next();
         Ok(first.transpose()?.is_none())
     }
@@ -220,6 +335,7 @@ impl Store {
     where
         E: From<Error>,
     {
+        self.note_call();
         let mut result = None;
         self.engine.write(&mut |tx| {
             let r = body(tx);
