@@ -14,6 +14,7 @@
 //!
 //! The embedded engine, [`FjallEngine`], keeps everything in one local directory.
 
+pub mod cluster;
 pub mod conformance;
 mod fjall_engine;
 
