@@ -157,6 +157,24 @@ impl Watcher {
     }
 }
 
+/// This process's name among the nodes sharing a store: host name, process id and a random
+/// suffix (a restarted process is a new node). The same for the life of the process.
+pub fn node_id() -> &'static str {
+    static ID: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    ID.get_or_init(|| {
+        let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+            .ok()
+            .map(|h| h.trim().to_owned())
+            .filter(|h| !h.is_empty())
+            .unwrap_or_else(|| "node".into());
+        let random = {
+            use std::hash::{BuildHasher, RandomState};
+            RandomState::new().hash_one(SystemTime::now()) & 0xffff_ffff
+        };
+        format!("{host}-{}-{random:08x}", std::process::id())
+    })
+}
+
 fn now_ms() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
