@@ -25,6 +25,9 @@ use tracing::Instrument;
 pub struct Endpoint {
     services: BTreeMap<&'static str, Arc<dyn Service>>,
     keyring: Keyring,
+    /// Where access keys that the manifest does not hold are looked up: IAM users' keys and
+    /// STS credentials.
+    identities: Option<nuvem_iam::api::IamApi>,
     started: Instant,
     store: nuvem_store::Store,
     /// API Gateway's data plane, for `{apiId}.execute-api.localhost.localstack.cloud` hosts.
@@ -64,6 +67,7 @@ impl Endpoint {
         Self {
             services: BTreeMap::new(),
             keyring,
+            identities: None,
             started: Instant::now(),
             store,
             execute_api: None,
@@ -86,6 +90,70 @@ impl Endpoint {
     /// default endpoint: authorization is the API's own business).
     pub fn set_execute_api(&mut self, gateway: Arc<nuvem_gateway::Gateway>) {
         self.execute_api = Some(gateway);
+    }
+
+    /// Lets IAM users' access keys and STS credentials sign requests.
+    pub fn set_identities(&mut self, iam: nuvem_iam::api::IamApi) {
+        self.identities = Some(iam);
+    }
+
+    /// The keyring that verifies `signed`: the manifest's, or, for a key that IAM or STS
+    /// issued, a keyring of that one key. A temporary key counts only with its session
+    /// token (`X-Amz-Security-Token`, header or query), as on AWS.
+    async fn keyring_for(
+        &self,
+        parts: &http::request::Parts,
+        signed: Option<&sigv4::SignedRequest>,
+    ) -> std::borrow::Cow<'_, Keyring> {
+        let (Some(signed), Some(iam)) = (signed, &self.identities) else {
+            return std::borrow::Cow::Borrowed(&self.keyring);
+        };
+        if self.keyring.secret(&signed.access_key_id).is_some() {
+            return std::borrow::Cow::Borrowed(&self.keyring);
+        }
+        let id = signed.access_key_id.clone();
+        let api = iam.clone();
+        let found = self.store.run(move || api.identity(&id)).await;
+        let identity = match found {
+            Ok(Some(identity)) => identity,
+            Ok(None) => return std::borrow::Cow::Borrowed(&self.keyring),
+            Err(e) => {
+                tracing::error!(error = %e, "looking up an access key failed");
+                return std::borrow::Cow::Borrowed(&self.keyring);
+            }
+        };
+        if let Some(token) = &identity.session_token {
+            let presented = parts
+                .headers
+                .get("x-amz-security-token")
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned)
+                .or_else(|| {
+                    parts.uri.query().and_then(|q| {
+                        q.split('&').find_map(|kv| {
+                            let (k, v) = kv.split_once('=')?;
+                            (k == "X-Amz-Security-Token").then(|| {
+                                percent_encoding::percent_decode_str(v)
+                                    .decode_utf8_lossy()
+                                    .into_owned()
+                            })
+                        })
+                    })
+                });
+            let ok = presented.is_some_and(|p| {
+                use subtle::ConstantTimeEq;
+                bool::from(p.as_bytes().ct_eq(token.as_bytes()))
+            });
+            if !ok {
+                return std::borrow::Cow::Borrowed(&self.keyring);
+            }
+        }
+        let Some(secret) = identity.secret else {
+            return std::borrow::Cow::Borrowed(&self.keyring);
+        };
+        let mut one = Keyring::new();
+        one.insert(signed.access_key_id.clone(), secret);
+        std::borrow::Cow::Owned(one)
     }
 
     pub fn register(&mut self, service: Arc<dyn Service>) {
@@ -182,8 +250,9 @@ impl Endpoint {
             return refuse(missing_auth(protocol));
         }
         let now = SystemTime::now();
+        let keyring = self.keyring_for(&parts, signed.as_ref()).await;
         let verify = |signed: &sigv4::SignedRequest, hash: &str| {
-            sigv4::verify(&parts, signed, hash, &self.keyring, now)
+            sigv4::verify(&parts, signed, hash, &keyring, now)
         };
 
         let (body, payload, caller, _budget) = match handling {
@@ -235,7 +304,7 @@ impl Endpoint {
                 if let Some(signed) = &signed {
                     let early = match &declared_hash {
                         Some(hash) => verify(signed, hash).map(|v| caller = Caller::Signed(v)),
-                        None => sigv4::precheck(signed, &self.keyring, now),
+                        None => sigv4::precheck(signed, &keyring, now),
                     };
                     if let Err(e) = early {
                         return auth_refusal(e);
@@ -471,6 +540,11 @@ fn missing_auth(protocol: Protocol) -> AwsError {
             StatusCode::FORBIDDEN,
             "MissingAuthenticationTokenException",
             "Missing Authentication Token",
+        ),
+        Protocol::AwsQuery { .. } => AwsError::new(
+            StatusCode::FORBIDDEN,
+            "MissingAuthenticationToken",
+            "Request is missing Authentication Token",
         ),
         _ => AwsError::new(
             StatusCode::BAD_REQUEST,

@@ -12,6 +12,7 @@ mod functions_runtimes;
 mod gateway;
 mod gateway_guard;
 mod gateway_import;
+mod iam;
 mod limits;
 mod manifest;
 mod meusite;
