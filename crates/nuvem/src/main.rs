@@ -2,6 +2,7 @@
 //! listeners. Thin on purpose: the services, the AWS protocol and the storage engine live
 //! in their own crates; this file only decides what runs where.
 
+mod authorize;
 mod build;
 mod config;
 mod data_dir;

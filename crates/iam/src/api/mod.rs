@@ -182,6 +182,11 @@ impl IamApi {
         &self.config.account_id
     }
 
+    /// The account the API serves.
+    pub fn account_id(&self) -> &str {
+        &self.config.account_id
+    }
+
     /// Runs one IAM or STS action for `caller_key` (the signing access key id) and returns
     /// the XML response body.
     pub fn execute(

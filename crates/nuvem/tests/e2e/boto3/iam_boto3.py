@@ -64,7 +64,11 @@ iam.delete_access_key(UserName="ci-deployer", AccessKeyId=second)
 as_user = client("sts", key)
 who = as_user.get_caller_identity()
 assert who["Arn"] == user["Arn"] and who["UserId"] == user["UserId"], who
-assert client("iam", key).get_user()["User"]["UserName"] == "ci-deployer"
+# Signing is not permission: without a policy the user may do nothing but ask who it is.
+expect_error("AccessDenied", client("iam", key).get_user)
+expect_error("AccessDenied", client("iam", key).create_user, UserName="escalate")
+expect_error("AccessDenied", client("s3", key).list_buckets)
+expect_error("AccessDeniedException", client("lambda", key).list_functions)
 # A deactivated key does not.
 iam.update_access_key(UserName="ci-deployer", AccessKeyId=key["AccessKeyId"], Status="Inactive")
 expect_error("InvalidClientTokenId", as_user.get_caller_identity)
@@ -82,6 +86,24 @@ assert got["PolicyDocument"] == read_items, got
 assert iam.list_user_policies(UserName="ci-deployer")["PolicyNames"] == ["read-items"]
 expect_error("MalformedPolicyDocument", iam.put_user_policy, UserName="ci-deployer",
              PolicyName="bad", PolicyDocument=json.dumps({"Version": "2012-10-17"}))
+
+# The policy is enforced: reads of `items` only.
+ddb = boto3.client("dynamodb", endpoint_url=endpoint, region_name="us-east-1")
+for table in ["items", "secrets"]:
+    ddb.create_table(TableName=table, KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+                     AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
+                     BillingMode="PAY_PER_REQUEST")
+    ddb.put_item(TableName=table, Item={"id": {"S": "a"}, "v": {"S": table}})
+user_ddb = client("dynamodb", key)
+assert user_ddb.get_item(TableName="items", Key={"id": {"S": "a"}})["Item"]["v"]["S"] == "items"
+denied = expect_error("AccessDeniedException", user_ddb.put_item, TableName="items",
+                      Item={"id": {"S": "b"}})
+assert "dynamodb:PutItem" in str(denied) and user["Arn"] in str(denied), denied
+expect_error("AccessDeniedException", user_ddb.get_item, TableName="secrets", Key={"id": {"S": "a"}})
+expect_error("AccessDeniedException", user_ddb.batch_get_item,
+             RequestItems={"items": {"Keys": [{"id": {"S": "a"}}]},
+                           "secrets": {"Keys": [{"id": {"S": "a"}}]}})
+assert "b" not in [i["id"]["S"] for i in ddb.scan(TableName="items")["Items"]]
 expect_error("MalformedPolicyDocument", iam.put_user_policy, UserName="ci-deployer",
              PolicyName="bad", PolicyDocument="{not json")
 expect_error("DeleteConflict", iam.delete_user, UserName="ci-deployer")
@@ -104,6 +126,8 @@ doc = iam.get_policy_version(PolicyArn=managed["Arn"], VersionId="v2")["PolicyVe
 assert doc["Statement"]["Action"] == "lambda:*", doc
 expect_error("DeleteConflict", iam.delete_policy_version, PolicyArn=managed["Arn"], VersionId="v2")
 expect_error("DeleteConflict", iam.delete_policy, PolicyArn=managed["Arn"])
+# The attached managed policy (default version v2: lambda:*) now speaks for the user.
+client("lambda", key).list_functions()
 expect_error("NoSuchEntity", iam.get_policy, PolicyArn=f"arn:aws:iam::{account}:policy/none")
 
 # A role the user may assume; the session's identity is the assumed role.
@@ -127,6 +151,18 @@ assert creds["AccessKeyId"].startswith("ASIA") and creds["SessionToken"], creds
 assert assumed["AssumedRoleUser"]["Arn"] == f"arn:aws:sts::{account}:assumed-role/reader/build-42"
 as_role = client("sts", creds)
 assert as_role.get_caller_identity()["Arn"] == assumed["AssumedRoleUser"]["Arn"]
+# The session has the role's permissions: read `items`, nothing else.
+role_ddb = client("dynamodb", creds)
+assert role_ddb.get_item(TableName="items", Key={"id": {"S": "a"}})["Item"]
+expect_error("AccessDeniedException", role_ddb.delete_item, TableName="items", Key={"id": {"S": "a"}})
+# An explicit deny wins over the allow.
+iam.put_role_policy(RoleName="reader", PolicyName="no-secrets-ever", PolicyDocument=json.dumps({
+    "Version": "2012-10-17",
+    "Statement": {"Effect": "Deny", "Action": "dynamodb:*", "Resource": "*",
+                  "Condition": {"StringEquals": {"aws:PrincipalType": "AssumedRole"}}},
+}))
+expect_error("AccessDeniedException", role_ddb.get_item, TableName="items", Key={"id": {"S": "a"}})
+iam.delete_role_policy(RoleName="reader", PolicyName="no-secrets-ever")
 # Without its session token the temporary key is not accepted.
 no_token = dict(creds)
 del no_token["SessionToken"]
