@@ -11,6 +11,7 @@
 mod ops;
 pub mod query;
 pub mod records;
+mod simulate;
 mod sts;
 
 use std::sync::Arc;

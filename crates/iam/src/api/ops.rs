@@ -82,6 +82,8 @@ pub fn dispatch(
             .map(|()| None),
         "ListAttachedUserPolicies" => list_attached(api, p, Entity::User).map(Some),
         "ListAttachedRolePolicies" => list_attached(api, p, Entity::Role).map(Some),
+        "SimulatePrincipalPolicy" => super::simulate::principal_policy(api, p).map(Some),
+        "SimulateCustomPolicy" => super::simulate::custom_policy(api, p).map(Some),
         _ => Err(ApiError::InvalidAction(action.to_owned(), "2010-05-08")),
     }
 }

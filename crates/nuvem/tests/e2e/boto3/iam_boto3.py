@@ -104,6 +104,26 @@ expect_error("AccessDeniedException", user_ddb.batch_get_item,
              RequestItems={"items": {"Keys": [{"id": {"S": "a"}}]},
                            "secrets": {"Keys": [{"id": {"S": "a"}}]}})
 assert "b" not in [i["id"]["S"] for i in ddb.scan(TableName="items")["Items"]]
+
+# The simulator gives the same answers, and says which policy decided.
+items_arn = f"arn:aws:dynamodb:us-east-1:{account}:table/items"
+sim = iam.simulate_principal_policy(PolicySourceArn=user["Arn"],
+                                    ActionNames=["dynamodb:GetItem", "dynamodb:PutItem"],
+                                    ResourceArns=[items_arn])["EvaluationResults"]
+decisions = {r["EvalActionName"]: r["EvalDecision"] for r in sim}
+assert decisions == {"dynamodb:GetItem": "allowed", "dynamodb:PutItem": "implicitDeny"}, sim
+assert sim[0]["MatchedStatements"][0]["SourcePolicyId"] == "read-items", sim
+custom = iam.simulate_custom_policy(
+    PolicyInputList=[json.dumps(read_items), json.dumps({
+        "Version": "2012-10-17",
+        "Statement": {"Effect": "Deny", "Action": "*", "Resource": "*",
+                      "Condition": {"IpAddress": {"aws:SourceIp": "10.0.0.0/8"}}}})],
+    ActionNames=["dynamodb:GetItem"], ResourceArns=[items_arn],
+    ContextEntries=[{"ContextKeyName": "aws:SourceIp", "ContextKeyValues": ["10.1.2.3"],
+                     "ContextKeyType": "ip"}])["EvaluationResults"]
+assert custom[0]["EvalDecision"] == "explicitDeny", custom
+expect_error("NoSuchEntity", iam.simulate_principal_policy,
+             PolicySourceArn=f"arn:aws:iam::{account}:user/nobody", ActionNames=["s3:GetObject"])
 expect_error("MalformedPolicyDocument", iam.put_user_policy, UserName="ci-deployer",
              PolicyName="bad", PolicyDocument="{not json")
 expect_error("DeleteConflict", iam.delete_user, UserName="ci-deployer")
