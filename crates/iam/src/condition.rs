@@ -269,6 +269,7 @@ pub struct Condition {
     pub op: Op,
     pub set: Option<SetOp>,
     pub if_exists: bool,
+    /// The context key, in lower case (keys compare case-insensitively).
     pub key: String,
     pub values: Vec<String>,
 }
@@ -316,7 +317,7 @@ pub fn parse_block(ops: &Map<String, Value>) -> Result<Vec<Condition>, Malformed
                 op,
                 set,
                 if_exists,
-                key: key.clone(),
+                key: key.to_ascii_lowercase(),
                 values,
             });
         }
@@ -337,7 +338,7 @@ impl Condition {
     /// Does this condition hold for the request? `variables` says whether the policy's
     /// version substitutes policy variables.
     pub fn holds(&self, ctx: &Context, variables: bool) -> bool {
-        let actual = ctx.get(&self.key);
+        let actual = ctx.get_lowercase(&self.key);
         if self.op == Op::Null {
             // `"Null": {"k": "true"}`: the key is absent; `"false"`: it is present.
             return self
@@ -353,15 +354,16 @@ impl Condition {
                 None => self.op.negated(),
             };
         };
-        let wanted: Vec<String> = if variables && self.op.takes_variables() {
-            self.values
-                .iter()
-                .filter_map(|v| substitute(v, ctx))
-                .collect()
-        } else {
-            self.values.clone()
+        let substituting = variables && self.op.takes_variables();
+        let any_match = |a: &String| {
+            self.values.iter().any(|w| {
+                if substituting {
+                    substitute(w, ctx).is_some_and(|w| self.op.matches(&w, a))
+                } else {
+                    self.op.matches(w, a)
+                }
+            })
         };
-        let any_match = |a: &String| wanted.iter().any(|w| self.op.matches(w, a));
         let passes = |a: &String| any_match(a) != self.op.negated();
         match self.set {
             Some(SetOp::ForAllValues) => actual.iter().all(passes),

@@ -31,8 +31,17 @@ impl Context {
     /// A key's values; `None` when the request does not carry it. An empty list counts as
     /// absent.
     pub fn get(&self, key: &str) -> Option<&[String]> {
+        if key.bytes().any(|b| b.is_ascii_uppercase()) {
+            self.get_lowercase(&key.to_ascii_lowercase())
+        } else {
+            self.get_lowercase(key)
+        }
+    }
+
+    /// [`get`](Self::get) for a key already in lower case (no allocation).
+    pub fn get_lowercase(&self, key: &str) -> Option<&[String]> {
         self.values
-            .get(&key.to_ascii_lowercase())
+            .get(key)
             .map(Vec::as_slice)
             .filter(|v| !v.is_empty())
     }
@@ -43,9 +52,9 @@ impl Context {
 /// the context and no default: then the element that holds it matches nothing. `${*}` and
 /// `${?}` become [`LITERAL_STAR`]/[`LITERAL_QUESTION`], which wildcard matching treats as
 /// plain characters.
-pub fn substitute(text: &str, ctx: &Context) -> Option<String> {
+pub fn substitute<'a>(text: &'a str, ctx: &Context) -> Option<std::borrow::Cow<'a, str>> {
     if !text.contains("${") {
-        return Some(text.to_owned());
+        return Some(std::borrow::Cow::Borrowed(text));
     }
     let mut out = String::with_capacity(text.len());
     let mut rest = text;
@@ -54,7 +63,7 @@ pub fn substitute(text: &str, ctx: &Context) -> Option<String> {
         let after = &rest[start + 2..];
         let Some(end) = after.find('}') else {
             out.push_str(&rest[start..]);
-            return Some(out);
+            return Some(out.into());
         };
         let inner = after[..end].trim();
         match inner {
@@ -83,7 +92,7 @@ pub fn substitute(text: &str, ctx: &Context) -> Option<String> {
         rest = &after[end + 1..];
     }
     out.push_str(rest);
-    Some(out)
+    Some(out.into())
 }
 
 /// What `${*}` becomes: a character of the private-use area that matches only a literal `*`.
@@ -100,7 +109,7 @@ mod tests {
         let mut ctx = Context::new();
         ctx.set("aws:username", "alice");
         ctx.set_all("aws:TagKeys", ["a".to_string(), "b".to_string()]);
-        let s = |t: &str| substitute(t, &ctx);
+        let s = |t: &str| substitute(t, &ctx).map(|c| c.into_owned());
         assert_eq!(s("home/${aws:username}/*").as_deref(), Some("home/alice/*"));
         assert_eq!(s("home/${AWS:UserName}/").as_deref(), Some("home/alice/"));
         assert_eq!(s("x/${aws:userid}"), None);

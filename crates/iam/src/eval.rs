@@ -173,15 +173,11 @@ fn applies(st: &Statement, version: Version, req: &Request<'_>) -> bool {
     }
     if let Some(resource) = &st.resource
         && !patterns_match(resource, |r| {
-            let r = if variables {
-                match substitute(r, req.context) {
-                    Some(r) => r,
-                    None => return false,
-                }
+            if variables {
+                substitute(r, req.context).is_some_and(|r| pattern::arn(&r, req.resource))
             } else {
-                r.to_owned()
-            };
-            pattern::arn(&r, req.resource)
+                pattern::arn(r, req.resource)
+            }
         })
     {
         return false;

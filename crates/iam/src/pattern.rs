@@ -3,9 +3,19 @@
 //! ARNs compare part by part (`arn:partition:service:region:account:resource`), so a wildcard
 //! never spans the colons between the first five parts.
 
-/// Does `text` match `pattern` (`*`, `?`)? Linear-time greedy matching with backtracking to
-/// the last `*` only, so a hostile pattern cannot make it quadratic beyond `O(n·m)`.
+/// Does `text` match `pattern` (`*`, `?`)? Greedy matching with backtracking to the last `*`
+/// only: `O(n·m)` at worst, no allocation for ASCII text (the usual case).
 pub fn wildcard(pattern: &str, text: &str, ignore_case: bool) -> bool {
+    if pattern.is_ascii() && text.is_ascii() {
+        let eq = |a: u8, b: u8| {
+            if ignore_case {
+                a.eq_ignore_ascii_case(&b)
+            } else {
+                a == b
+            }
+        };
+        return glob(pattern.as_bytes(), text.as_bytes(), b'*', b'?', eq);
+    }
     let p: Vec<char> = pattern.chars().collect();
     let t: Vec<char> = text.chars().collect();
     let eq = |a: char, b: char| {
@@ -21,13 +31,23 @@ pub fn wildcard(pattern: &str, text: &str, ignore_case: bool) -> bool {
             a == b
         }
     };
+    glob(&p, &t, '*', '?', eq)
+}
+
+fn glob<T: Copy + PartialEq>(
+    p: &[T],
+    t: &[T],
+    star_c: T,
+    any_c: T,
+    eq: impl Fn(T, T) -> bool,
+) -> bool {
     let (mut pi, mut ti) = (0, 0);
     let mut star: Option<(usize, usize)> = None;
     while ti < t.len() {
-        if pi < p.len() && (p[pi] == '?' || (p[pi] != '*' && eq(p[pi], t[ti]))) {
+        if pi < p.len() && (p[pi] == any_c || (p[pi] != star_c && eq(p[pi], t[ti]))) {
             pi += 1;
             ti += 1;
-        } else if pi < p.len() && p[pi] == '*' {
+        } else if pi < p.len() && p[pi] == star_c {
             star = Some((pi, ti));
             pi += 1;
         } else if let Some((sp, st)) = star {
@@ -38,7 +58,7 @@ pub fn wildcard(pattern: &str, text: &str, ignore_case: bool) -> bool {
             return false;
         }
     }
-    p[pi..].iter().all(|&c| c == '*')
+    p[pi..].iter().all(|&c| c == star_c)
 }
 
 /// Does the ARN `text` match the ARN pattern `pattern`? `*` alone matches everything; otherwise
@@ -48,14 +68,16 @@ pub fn arn(pattern: &str, text: &str) -> bool {
     if pattern == "*" {
         return true;
     }
-    let pp: Vec<&str> = pattern.splitn(6, ':').collect();
-    let tp: Vec<&str> = text.splitn(6, ':').collect();
-    if pp.len() != 6 || tp.len() != 6 {
+    let parts = |s: &str| s.bytes().filter(|&b| b == b':').count() >= 5;
+    if !parts(pattern) || !parts(text) {
         // Not an ARN on one side: only an exact (wildcard) match of the whole, and only when
         // neither side is an ARN with parts to compare.
-        return pp.len() != 6 && tp.len() != 6 && wildcard(pattern, text, false);
+        return !parts(pattern) && !parts(text) && wildcard(pattern, text, false);
     }
-    pp.iter().zip(&tp).all(|(p, t)| wildcard(p, t, false))
+    pattern
+        .splitn(6, ':')
+        .zip(text.splitn(6, ':'))
+        .all(|(p, t)| wildcard(p, t, false))
 }
 
 #[cfg(test)]

@@ -174,7 +174,7 @@ impl Endpoint {
         signed: Option<&sigv4::SignedRequest>,
     ) -> (
         std::borrow::Cow<'_, Keyring>,
-        Option<nuvem_iam::api::Identity>,
+        Option<Arc<nuvem_iam::api::Identity>>,
     ) {
         let manifest = (std::borrow::Cow::Borrowed(&self.keyring), None);
         let (Some(signed), Some(iam)) = (signed, &self.identities) else {

@@ -102,6 +102,8 @@ pub struct Identity {
     /// `aws:username` / `aws:userid`, for policy variables.
     pub username: Option<String>,
     pub userid: String,
+    /// When temporary credentials stop working (ms since the epoch).
+    pub expires_ms: Option<i64>,
 }
 
 /// The IAM and STS APIs on one store.
@@ -109,7 +111,15 @@ pub struct Identity {
 pub struct IamApi {
     store: Store,
     config: Arc<IamConfig>,
+    /// Identities by access key id, parsed policies included, for [`IDENTITY_TTL`]: a request
+    /// by an IAM key costs no store read and no policy parse while its entry lives. Any IAM
+    /// write on this node empties it; another node's write is seen within the TTL, like
+    /// IAM's own eventual consistency.
+    cache: moka::sync::Cache<String, Option<Arc<Identity>>>,
 }
+
+/// How long a looked-up identity is reused.
+pub const IDENTITY_TTL: std::time::Duration = std::time::Duration::from_secs(2);
 
 impl std::fmt::Debug for IamApi {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -172,6 +182,10 @@ impl IamApi {
         Self {
             store,
             config: Arc::new(config),
+            cache: moka::sync::Cache::builder()
+                .max_capacity(10_000)
+                .time_to_live(IDENTITY_TTL)
+                .build(),
         }
     }
 
@@ -198,11 +212,21 @@ impl IamApi {
         request_id: &str,
     ) -> Result<String, ApiError> {
         let action = params.get("Action").unwrap_or_default();
+        // Whatever this action changes, no identity read before it is reused after it (emptied
+        // again once the change committed: a lookup racing with it may have refilled it).
+        let writes = !action.starts_with("Get") && !action.starts_with("List");
+        if writes {
+            self.cache.invalidate_all();
+        }
         let result = if xmlns == STS_XMLNS {
-            sts::dispatch(self, action, params, caller_key)?
+            sts::dispatch(self, action, params, caller_key)
         } else {
-            ops::dispatch(self, action, params, caller_key)?
+            ops::dispatch(self, action, params, caller_key)
         };
+        if writes {
+            self.cache.invalidate_all();
+        }
+        let result = result?;
         Ok(format!(
             "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<{action}Response xmlns=\"{xmlns}\">{}<ResponseMetadata><RequestId>{}</RequestId></ResponseMetadata></{action}Response>",
             match result {
@@ -215,7 +239,17 @@ impl IamApi {
 
     /// Whose is `access_key_id`: the root's (a manifest key), an IAM user's, or an STS
     /// session's; `None` when nuvem never issued it or it is inactive or expired.
-    pub fn identity(&self, access_key_id: &str) -> Result<Option<Identity>, ApiError> {
+    pub fn identity(&self, access_key_id: &str) -> Result<Option<Arc<Identity>>, ApiError> {
+        if let Some(hit) = self.cache.get(access_key_id) {
+            // A session that expired while cached is over.
+            return Ok(hit.filter(|i| i.expires_ms.is_none_or(|e| e > now_ms())));
+        }
+        let found = self.load_identity(access_key_id)?.map(Arc::new);
+        self.cache.insert(access_key_id.to_owned(), found.clone());
+        Ok(found)
+    }
+
+    fn load_identity(&self, access_key_id: &str) -> Result<Option<Identity>, ApiError> {
         if self.config.root_keys.iter().any(|k| k == access_key_id) {
             return Ok(Some(Identity {
                 principal: Principal::Root {
@@ -226,6 +260,7 @@ impl IamApi {
                 policies: Vec::new(),
                 username: None,
                 userid: self.account().to_owned(),
+                expires_ms: None,
             }));
         }
         let snap = self.store.snapshot();
@@ -250,6 +285,7 @@ impl IamApi {
                 policies,
                 username: Some(user.name),
                 userid: user.id,
+                expires_ms: None,
             }));
         }
         if let Some(s) = records::read::<Session>(&*snap, &records::session_key(access_key_id))? {
@@ -274,6 +310,7 @@ impl IamApi {
                     policies,
                     username: None,
                     userid: format!("{}:{}", role.id, s.session_name),
+                    expires_ms: Some(s.expires_ms),
                 }));
             }
             // GetSessionToken: the same identity as the long-term key that asked for it.
@@ -295,6 +332,7 @@ impl IamApi {
                         policies,
                         username: Some(user.name),
                         userid: user.id,
+                        expires_ms: Some(s.expires_ms),
                     })
                 }
                 None => Some(Identity {
@@ -306,6 +344,7 @@ impl IamApi {
                     policies: Vec::new(),
                     username: None,
                     userid: self.account().to_owned(),
+                    expires_ms: Some(s.expires_ms),
                 }),
             });
         }

@@ -238,7 +238,7 @@ fn caller_user_name(
         return Ok(None);
     };
     Ok(match api.identity(key)? {
-        Some(id) => id.username,
+        Some(id) => id.username.clone(),
         None => None,
     })
 }

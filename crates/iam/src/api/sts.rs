@@ -173,7 +173,7 @@ fn session_token(api: &IamApi, p: &Params, caller: Option<&str>) -> Result<Strin
         expires_ms,
         role: None,
         user: identity.username.clone(),
-        session_name: identity.username.unwrap_or_default(),
+        session_name: identity.username.clone().unwrap_or_default(),
     };
     api.store()
         .transact(|tx| records::write(tx, &records::session_key(&session.id), &session))?;
