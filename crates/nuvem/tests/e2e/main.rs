@@ -18,6 +18,7 @@ mod manifest;
 mod meusite;
 mod meusite_browser;
 mod meusite_first_run;
+mod network;
 mod request_logs;
 mod s3;
 mod s3_browser;
