@@ -323,6 +323,15 @@ async fn run(config: Config, source: String, started: Instant) -> anyhow::Result
         let url = first.url.replace("0.0.0.0", "localhost");
         println!("  open:         {url}/");
     }
+    if !config.manifest.functions.is_empty() {
+        // Said, never left silent: what separates functions from each other and from nuvem.
+        let peer_check = if std::path::Path::new("/proc/net/tcp").exists() {
+            "Runtime APIs answer only their environment's processes"
+        } else {
+            "no /proc: Runtime APIs cannot check their peers"
+        };
+        println!("  isolation     functions run as nuvem's user without namespaces; {peer_check}");
+    }
     println!("  try:          aws --endpoint-url http://{api_addr} dynamodb list-tables");
     println!("ready in {} ms", started.elapsed().as_millis());
     let running = build::Running::default();
