@@ -25,6 +25,7 @@ pub mod pool;
 pub mod runtime_api;
 pub mod runtimes;
 pub mod service;
+pub mod slots;
 
 pub use error::Error;
 pub use invoker::{InvocationType, InvokeRequest, InvokeResponse, Invoker};
