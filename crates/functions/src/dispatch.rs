@@ -19,6 +19,8 @@ use crate::service::Inner;
 /// Lambda's payload quotas (https://docs.aws.amazon.com/lambda/latest/dg/gettingstarted-limits.html).
 const MAX_SYNC_PAYLOAD: usize = 6_291_456;
 const MAX_ASYNC_PAYLOAD: usize = 262_144;
+/// How long a queued event waits before asking again for a slot that other nodes hold.
+const CLUSTER_WAIT: std::time::Duration = std::time::Duration::from_millis(100);
 
 pub async fn invoke(inner: &Arc<Inner>, request: InvokeRequest) -> Result<InvokeResponse> {
     let (max, op) = match request.kind {
@@ -61,7 +63,9 @@ pub async fn invoke(inner: &Arc<Inner>, request: InvokeRequest) -> Result<Invoke
     // A function whose code is still building answers as Lambda answers for a `Pending`
     // one: a conflict the caller retries.
     inner.pending(&request.function)?;
-    let pool = inner.pool_for(&request.function, request.qualifier.as_deref())?;
+    let pool = inner
+        .pool_for(&request.function, request.qualifier.as_deref())
+        .await?;
     let call = Call {
         request_id: request.request_id,
         payload,
@@ -78,7 +82,8 @@ pub async fn invoke(inner: &Arc<Inner>, request: InvokeRequest) -> Result<Invoke
             log_result: None,
         }),
         InvocationType::RequestResponse => {
-            let lease = pool.try_lease()?;
+            let mut lease = pool.try_lease()?;
+            lease.slot = inner.cluster_slot(&pool).await?;
             let done = invoke::run(lease, call, limits(inner, &pool)).await?;
             Ok(InvokeResponse {
                 status: 200,
@@ -113,15 +118,30 @@ async fn run_queued(inner: Arc<Inner>, function: String, call: Call) {
     for attempt in 0..=delays.len() {
         // The pool is looked up each time: an update in between retires the old one.
         let lease = loop {
-            let pool = match inner.pool_for(&function, None) {
+            let pool = match inner.pool_for(&function, None).await {
                 Ok(p) => p,
                 Err(e) => {
                     tracing::warn!(function, error = %e, "lambda: dropping a queued event");
                     return;
                 }
             };
-            if let Some(lease) = pool.wait_lease().await {
-                break lease;
+            let Some(mut lease) = pool.wait_lease().await else {
+                continue;
+            };
+            // On a shared store, wait for a cluster-wide slot as well (never throttled).
+            match inner.cluster_slot(&pool).await {
+                Ok(slot) => {
+                    lease.slot = slot;
+                    break lease;
+                }
+                Err(Error::TooManyRequests(_)) => {
+                    drop(lease);
+                    tokio::time::sleep(CLUSTER_WAIT).await;
+                }
+                Err(e) => {
+                    tracing::warn!(function, error = %e, "lambda: dropping a queued event");
+                    return;
+                }
             }
         };
         let pool = lease.pool.clone();

@@ -21,6 +21,7 @@ pub mod invoke;
 pub mod invoker;
 pub mod logs;
 pub mod model;
+pub mod packages;
 pub mod pool;
 pub mod runtime_api;
 pub mod runtimes;

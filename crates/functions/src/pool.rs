@@ -15,7 +15,7 @@ use std::time::Duration;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::environment::{Environment, Launch, ProcessGroups};
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, Throttle};
 use crate::logs::LogSink;
 use crate::model::FunctionRecord;
 
@@ -61,6 +61,8 @@ pub struct Pool {
 pub struct Lease {
     pub pool: Arc<Pool>,
     pub env: Option<Arc<Environment>>,
+    /// The cluster-wide slot, on a shared store (see [`crate::slots`]).
+    pub slot: Option<crate::slots::Slot>,
     _permit: OwnedSemaphorePermit,
 }
 
@@ -93,13 +95,22 @@ impl Pool {
         }
     }
 
+    /// Which limit throttles this function: its reserved concurrency, else the account's.
+    pub fn throttle(&self) -> Throttle {
+        if self.record.reserved_concurrency.is_some() {
+            Throttle::Reserved
+        } else {
+            Throttle::Account
+        }
+    }
+
     /// A slot now, or `TooManyRequests` (synchronous invokes).
     pub fn try_lease(self: &Arc<Self>) -> Result<Lease> {
         let permit = self
             .permits
             .clone()
             .try_acquire_owned()
-            .map_err(|_| Error::TooManyRequests)?;
+            .map_err(|_| Error::TooManyRequests(self.throttle()))?;
         Ok(self.lease(permit))
     }
 
@@ -121,6 +132,7 @@ impl Pool {
         Lease {
             pool: self.clone(),
             env,
+            slot: None,
             _permit: permit,
         }
     }

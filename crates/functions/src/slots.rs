@@ -178,6 +178,13 @@ impl Slots {
         None
     }
 
+    /// A slot from the node's allocation in `bucket`, from memory only (no store call, so an
+    /// async caller may try it before [`Slots::acquire`] and its thread hop).
+    pub fn try_take(&self, bucket: &str) -> Option<Slot> {
+        let b = lock(&self.buckets).get(bucket).cloned()?;
+        self.take_local(&b)
+    }
+
     /// A slot in `bucket`, whose limit `limit` reads in the transaction (so that a limit
     /// stored beside the allocations is read consistently with them); `None` when every slot
     /// is taken cluster-wide. Served from memory when the node's allocation has a free slot;
@@ -375,9 +382,17 @@ mod tests {
         for _ in 0..100 {
             drop(take(&a, "f", 2));
         }
-        assert_eq!(a.transactions(), before, "served from the node's allocation");
+        assert_eq!(
+            a.transactions(),
+            before,
+            "served from the node's allocation"
+        );
         a.maintain().unwrap();
-        assert_eq!(a.transactions(), before, "within linger and ttl: nothing to do");
+        assert_eq!(
+            a.transactions(),
+            before,
+            "within linger and ttl: nothing to do"
+        );
     }
 
     #[test]
