@@ -97,8 +97,7 @@ impl IntoAwsError for Error {
                     "TooManyRequestsException",
                     self.to_string(),
                 )
-                .with_member("Reason", why.reason())
-                .with_member("Type", "User");
+                .with_member("Reason", why.reason());
             }
             Error::UnknownOperation => (StatusCode::NOT_FOUND, "UnknownOperationException"),
             Error::Store(_) | Error::Io(_) | Error::Corrupt(_) | Error::PackageGone(_) => {

@@ -157,3 +157,101 @@ pub fn sweep_local(code_dir: &Path, records: &[FunctionRecord]) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use nuvem_store::{Durability, FjallEngine};
+
+    fn store() -> (tempfile::TempDir, Store) {
+        let dir = tempfile::tempdir().unwrap();
+        let engine = FjallEngine::open(&dir.path().join("store"), Durability::Process).unwrap();
+        (dir, Store::new(engine))
+    }
+
+    fn record(name: &str, code: CodeLocation) -> FunctionRecord {
+        FunctionRecord {
+            name: name.into(),
+            runtime: "python3.12".into(),
+            handler: Some("app.handler".into()),
+            role: String::new(),
+            description: String::new(),
+            timeout: 3,
+            memory_size: 128,
+            environment: Default::default(),
+            code,
+            code_sha256: String::new(),
+            code_size: 0,
+            last_modified: String::new(),
+            revision_id: String::new(),
+            reserved_concurrency: None,
+            architectures: Vec::new(),
+        }
+    }
+
+    fn keys(store: &Store) -> usize {
+        store
+            .snapshot()
+            .scan(KeyRange::prefix(PREFIX), Direction::Forward)
+            .count()
+    }
+
+    fn zip(text: &str) -> Vec<u8> {
+        use std::io::Write;
+        let mut w = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+        w.start_file("app.py", zip::write::SimpleFileOptions::default())
+            .unwrap();
+        w.write_all(text.as_bytes()).unwrap();
+        w.finish().unwrap().into_inner()
+    }
+
+    #[test]
+    fn a_package_is_stored_in_chunks_once_and_read_back_checked() {
+        let (_dir, store) = store();
+        let bytes: Vec<u8> = (0..(CHUNK * 5 / 2)).map(|i| (i % 251) as u8).collect();
+        let hex = put(&store, &bytes).unwrap();
+        assert_eq!(hex, hex::encode(Sha256::digest(&bytes)));
+        assert_eq!(keys(&store), 4, "three chunks and the head");
+        assert_eq!(put(&store, &bytes).unwrap(), hex, "stored once");
+        assert_eq!(keys(&store), 4);
+        assert_eq!(get(&store, &hex).unwrap(), bytes);
+        // A chunk that changed underneath is caught by the digest.
+        store
+            .apply(&[(chunk_key(&hex, 1), Some(vec![0; CHUNK]))])
+            .unwrap();
+        assert!(matches!(get(&store, &hex), Err(Error::Corrupt(_))));
+    }
+
+    #[test]
+    fn a_package_is_collected_only_when_no_record_points_at_it() {
+        let (_dir, store) = store();
+        let hex = put(&store, &zip("v1")).unwrap();
+        let r = record("f", CodeLocation::Package(hex.clone()));
+        crate::catalog::put(&store, &r, true, "arn").unwrap();
+        assert!(!collect(&store, &hex).unwrap(), "f uses it");
+        crate::catalog::delete(&store, "f").unwrap();
+        assert!(collect(&store, &hex).unwrap());
+        assert_eq!(keys(&store), 0);
+        // A record may not point at a package that is gone.
+        assert!(matches!(
+            crate::catalog::put(&store, &r, true, "arn"),
+            Err(Error::PackageGone(_))
+        ));
+    }
+
+    #[test]
+    fn each_node_unpacks_a_package_into_its_own_folder() {
+        let (dir, store) = store();
+        let hex = put(&store, &zip("print('hi')")).unwrap();
+        let code_dir = dir.path().join("node-b/code");
+        let folder = materialise(&store, &code_dir, &hex).unwrap();
+        assert_eq!(folder, local_root(&code_dir).join(&hex));
+        assert_eq!(
+            std::fs::read_to_string(folder.join("app.py")).unwrap(),
+            "print('hi')"
+        );
+        // Kept while a record uses it (and while it is recent).
+        sweep_local(&code_dir, &[]);
+        assert!(folder.is_dir(), "recently unpacked");
+    }
+}

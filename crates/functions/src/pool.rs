@@ -6,7 +6,8 @@
 //! (reserved concurrency, else the account limit) are busy. A semaphore holds the limit:
 //! synchronous invokes that find no permit get `TooManyRequestsException`; queued (Event)
 //! invokes wait for one. Environments idle longer than the idle timeout are stopped by
-//! [`Pool::scale_in`]. Must not: talk to the runtime (see [`crate::invoke`]).
+//! [`Pool::scale_in`]. The semaphore is this node's limit; on a store shared by several nodes
+//! an invocation also takes a cluster-wide slot ([`crate::slots`]), held in its [`Lease`]. Must not: talk to the runtime (see [`crate::invoke`]).
 
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};

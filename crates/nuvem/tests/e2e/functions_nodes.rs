@@ -1,0 +1,309 @@
+//! Functions on several nodes: two `nuvem up` on one PostgreSQL database, each with its own
+//! data dir. A function created on one node runs on the other (its package comes from the
+//! store), a change on one node reaches the other's next invocations, a function's reserved
+//! concurrency holds across both nodes, and no store call blocks an async worker.
+
+use std::time::{Duration, Instant};
+
+use aws_sdk_lambda::primitives::Blob;
+use aws_sdk_lambda::types::{FunctionCode, InvocationType, Runtime, ThrottleReason};
+use nuvem_testkit::{Nuvem, Options};
+use serde_json::{Value, json};
+
+use crate::functions::zip_of;
+
+#[allow(dead_code)]
+#[path = "../../../store-pg/tests/support/mod.rs"]
+mod pg_server;
+
+const BIN: &str = env!("CARGO_BIN_EXE_nuvem");
+
+/// Two nodes on one fresh database.
+fn two_nodes(server: &pg_server::PgServer) -> (Nuvem, Nuvem) {
+    let options = Options {
+        manifest: Some(format!("[server]\nstorage = \"{}\"\n", server.url())),
+        ..Options::default()
+    };
+    (
+        Nuvem::start_with(BIN, options.clone()),
+        Nuvem::start_with(BIN, options),
+    )
+}
+
+/// A Lambda client without SDK retries: the standard retry mode retries
+/// TooManyRequestsException, which would hide the throttling under test.
+fn lambda(n: &Nuvem) -> aws_sdk_lambda::Client {
+    aws_sdk_lambda::Client::from_conf(
+        n.lambda()
+            .config()
+            .to_builder()
+            .retry_config(aws_sdk_lambda::config::retry::RetryConfig::disabled())
+            .build(),
+    )
+}
+
+#[derive(Debug)]
+enum Outcome {
+    Ok(Value),
+    Throttled(Option<ThrottleReason>),
+    Failed(String),
+}
+
+async fn invoke(c: &aws_sdk_lambda::Client, name: &str, payload: Value) -> Outcome {
+    use aws_sdk_lambda::error::ProvideErrorMetadata;
+    use aws_sdk_lambda::operation::invoke::InvokeError;
+    match c
+        .invoke()
+        .function_name(name)
+        .invocation_type(InvocationType::RequestResponse)
+        .payload(Blob::new(payload.to_string()))
+        .send()
+        .await
+    {
+        Ok(out) => {
+            let bytes = out
+                .payload()
+                .map(|b| b.as_ref().to_vec())
+                .unwrap_or_default();
+            match out.function_error() {
+                Some(e) => Outcome::Failed(format!("{e}: {}", String::from_utf8_lossy(&bytes))),
+                None => Outcome::Ok(serde_json::from_slice(&bytes).unwrap_or(Value::Null)),
+            }
+        }
+        Err(e) => match e.into_service_error() {
+            InvokeError::TooManyRequestsException(t) => Outcome::Throttled(t.reason().cloned()),
+            other => Outcome::Failed(format!(
+                "{}: {}",
+                other.code().unwrap_or("?"),
+                other.message().unwrap_or("?")
+            )),
+        },
+    }
+}
+
+#[track_caller]
+fn ok(outcome: Outcome) -> Value {
+    match outcome {
+        Outcome::Ok(v) => v,
+        other => panic!("expected a successful invocation, got {other:?}"),
+    }
+}
+
+async fn create(c: &aws_sdk_lambda::Client, name: &str, code: &str) {
+    c.create_function()
+        .function_name(name)
+        .runtime(Runtime::Python312)
+        .handler("app.handler")
+        .role("arn:aws:iam::000000000000:role/lambda")
+        .code(
+            FunctionCode::builder()
+                .zip_file(Blob::new(zip_of(&[("app.py", code)])))
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+}
+
+/// Invokes on `node` until `done` holds for the answer, for at most `limit`; returns how long
+/// it took.
+async fn until(
+    c: &aws_sdk_lambda::Client,
+    name: &str,
+    limit: Duration,
+    done: impl Fn(&Outcome) -> bool,
+) -> Duration {
+    let start = Instant::now();
+    loop {
+        let got = invoke(c, name, json!({})).await;
+        if done(&got) {
+            return start.elapsed();
+        }
+        assert!(
+            start.elapsed() < limit,
+            "not seen within {limit:?}; last answer {got:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[track_caller]
+fn no_worker_calls(health: &Value) {
+    assert_eq!(
+        health["storage_detail"]["worker_calls"],
+        json!(0),
+        "no store call blocked an async worker: {health}"
+    );
+}
+
+const V1: &str = "import os\ndef handler(event, context):\n    return {'v': 1, 'greeting': os.environ.get('GREETING')}\n";
+const V2: &str = "import os\ndef handler(event, context):\n    return {'v': 2, 'greeting': os.environ.get('GREETING')}\n";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_function_changed_on_one_node_is_run_as_changed_on_the_other() {
+    let test = "a_function_changed_on_one_node_is_run_as_changed_on_the_other";
+    let Some(server) = pg_server::PgServer::start(test, true) else {
+        return;
+    };
+    let (a, b) = two_nodes(&server);
+    let (ca, cb) = (lambda(&a), lambda(&b));
+    create(&ca, "py", V1).await;
+
+    // Created on A, run on B: B unpacks the package from the store into its own data dir.
+    assert_eq!(
+        ok(invoke(&cb, "py", json!({})).await),
+        json!({"v": 1, "greeting": null})
+    );
+    let unpacked = b.dir().join("data/functions/code/.pkg");
+    assert_eq!(
+        std::fs::read_dir(&unpacked).map(|d| d.count()).unwrap_or(0),
+        1,
+        "B unpacked one package under {}",
+        unpacked.display()
+    );
+
+    // A configuration change on A: B's warm environment is retired, its next invocations
+    // see the new variable (B's change watcher polls four times a second).
+    ca.update_function_configuration()
+        .function_name("py")
+        .environment(
+            aws_sdk_lambda::types::Environment::builder()
+                .variables("GREETING", "oi")
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let took = until(
+        &cb,
+        "py",
+        Duration::from_secs(3),
+        |o| matches!(o, Outcome::Ok(v) if v["greeting"] == "oi"),
+    )
+    .await;
+    eprintln!("B ran the new configuration {took:?} after A changed it");
+
+    // New code on A, run on B.
+    ca.update_function_code()
+        .function_name("py")
+        .zip_file(Blob::new(zip_of(&[("app.py", V2)])))
+        .send()
+        .await
+        .unwrap();
+    until(
+        &cb,
+        "py",
+        Duration::from_secs(3),
+        |o| matches!(o, Outcome::Ok(v) if *v == json!({"v": 2, "greeting": "oi"})),
+    )
+    .await;
+
+    // Deleted on A: gone on B.
+    ca.delete_function()
+        .function_name("py")
+        .send()
+        .await
+        .unwrap();
+    until(
+        &cb,
+        "py",
+        Duration::from_secs(3),
+        |o| matches!(o, Outcome::Failed(e) if e.starts_with("ResourceNotFoundException")),
+    )
+    .await;
+
+    no_worker_calls(&crate::endpoint::health_detail(&a.api_url).await);
+    no_worker_calls(&crate::endpoint::health_detail(&b.api_url).await);
+}
+
+/// A slow function that counts, in a folder shared by both nodes' environments, how many of
+/// its invocations run at once, and answers with that count as it found it on entry.
+const OVERLAP: &str = r#"import fcntl, os, time
+def bump(folder, delta):
+    with open(os.path.join(folder, 'lock'), 'a+') as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        path = os.path.join(folder, 'running')
+        running = int(open(path).read()) if os.path.exists(path) else 0
+        running += delta
+        with open(path, 'w') as f:
+            f.write(str(running))
+        return running
+def handler(event, context):
+    running = bump(event['folder'], 1)
+    try:
+        time.sleep(event.get('sleep', 1.5))
+    finally:
+        bump(event['folder'], -1)
+    return {'running': running}
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reserved_concurrency_holds_across_nodes() {
+    let test = "reserved_concurrency_holds_across_nodes";
+    let Some(server) = pg_server::PgServer::start(test, true) else {
+        return;
+    };
+    let (a, b) = two_nodes(&server);
+    let (ca, cb) = (lambda(&a), lambda(&b));
+    create(&ca, "slow", OVERLAP).await;
+    ca.put_function_concurrency()
+        .function_name("slow")
+        .reserved_concurrent_executions(2)
+        .send()
+        .await
+        .unwrap();
+    let folder = a.dir().join("overlap");
+    std::fs::create_dir_all(&folder).unwrap();
+    let event = json!({"folder": folder, "sleep": 1.5});
+
+    // Six slow invocations at once, three on each node: two run, cluster-wide.
+    let mut tasks = Vec::new();
+    for i in 0..6 {
+        let c = if i % 2 == 0 { ca.clone() } else { cb.clone() };
+        let event = event.clone();
+        tasks.push(tokio::spawn(async move { invoke(&c, "slow", event).await }));
+    }
+    let (mut ran, mut throttled, mut peak) = (0, 0, 0);
+    for t in tasks {
+        match t.await.unwrap() {
+            Outcome::Ok(v) => {
+                ran += 1;
+                peak = peak.max(v["running"].as_u64().unwrap());
+            }
+            Outcome::Throttled(reason) => {
+                throttled += 1;
+                assert_eq!(
+                    reason,
+                    Some(ThrottleReason::ReservedFunctionConcurrentInvocationLimitExceeded)
+                );
+            }
+            Outcome::Failed(e) => panic!("unexpected failure {e}"),
+        }
+    }
+    assert_eq!(ran + throttled, 6);
+    assert!(
+        peak <= 2,
+        "at most 2 ran at once across both nodes, saw {peak}"
+    );
+    assert!(
+        ran >= 2 && throttled >= 1,
+        "ran {ran}, throttled {throttled}"
+    );
+
+    // Idle slots go back to the cluster: after a moment each node runs one again, and
+    // then one on each node at once.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let quick = json!({"folder": folder, "sleep": 0});
+    ok(invoke(&cb, "slow", quick.clone()).await);
+    ok(invoke(&ca, "slow", quick.clone()).await);
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let (x, y) = tokio::join!(
+        invoke(&ca, "slow", json!({"folder": folder, "sleep": 0.5})),
+        invoke(&cb, "slow", json!({"folder": folder, "sleep": 0.5}))
+    );
+    assert!(ok(x)["running"].as_u64().unwrap() <= 2);
+    assert!(ok(y)["running"].as_u64().unwrap() <= 2);
+
+    no_worker_calls(&crate::endpoint::health_detail(&a.api_url).await);
+    no_worker_calls(&crate::endpoint::health_detail(&b.api_url).await);
+}
