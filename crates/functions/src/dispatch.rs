@@ -63,7 +63,7 @@ pub async fn invoke(inner: &Arc<Inner>, request: InvokeRequest) -> Result<Invoke
     // A function whose code is still building answers as Lambda answers for a `Pending`
     // one: a conflict the caller retries.
     inner.pending(&request.function)?;
-    let pool = inner
+    let mut pool = inner
         .pool_for(&request.function, request.qualifier.as_deref())
         .await?;
     let call = Call {
@@ -82,7 +82,21 @@ pub async fn invoke(inner: &Arc<Inner>, request: InvokeRequest) -> Result<Invoke
             log_result: None,
         }),
         InvocationType::RequestResponse => {
-            let mut lease = pool.try_lease()?;
+            // A pool retired between the look-up and the lease (a change notice from another
+            // node) is replaced by the function's new one.
+            let mut attempts = 0;
+            let mut lease = loop {
+                match pool.try_lease()? {
+                    Some(lease) => break lease,
+                    None if attempts < 3 => {
+                        attempts += 1;
+                        pool = inner
+                            .pool_for(&request.function, request.qualifier.as_deref())
+                            .await?;
+                    }
+                    None => return Err(Error::TooManyRequests(pool.throttle())),
+                }
+            };
             lease.slot = inner.cluster_slot(&pool).await?;
             let done = invoke::run(lease, call, limits(inner, &pool)).await?;
             Ok(InvokeResponse {

@@ -105,14 +105,16 @@ impl Pool {
         }
     }
 
-    /// A slot now, or `TooManyRequests` (synchronous invokes).
-    pub fn try_lease(self: &Arc<Self>) -> Result<Lease> {
-        let permit = self
-            .permits
-            .clone()
-            .try_acquire_owned()
-            .map_err(|_| Error::TooManyRequests(self.throttle()))?;
-        Ok(self.lease(permit))
+    /// A slot now, or `TooManyRequests` (synchronous invokes); `None` when the pool was
+    /// retired meanwhile (the function changed: ask for its pool again).
+    pub fn try_lease(self: &Arc<Self>) -> Result<Option<Lease>> {
+        match self.permits.clone().try_acquire_owned() {
+            Ok(permit) => Ok(Some(self.lease(permit))),
+            Err(tokio::sync::TryAcquireError::Closed) => Ok(None),
+            Err(tokio::sync::TryAcquireError::NoPermits) => {
+                Err(Error::TooManyRequests(self.throttle()))
+            }
+        }
     }
 
     /// A slot when one frees up (queued invokes). `None` if the pool was shut down.

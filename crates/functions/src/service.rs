@@ -267,7 +267,7 @@ impl FunctionsService {
     /// Follows other nodes' changes to functions: a change notice retires this node's warm
     /// environments for the function (its next invocation reads the new record and code),
     /// and removes the unpacked packages no function uses any more.
-    pub fn subscribe(&self, watcher: &Watcher) {
+    pub fn follow(&self, watcher: &Watcher) {
         let weak = Arc::downgrade(&self.inner);
         let prefix = catalog::topic("");
         watcher.subscribe(&prefix.clone(), move |topic| {

@@ -58,7 +58,7 @@ pub fn register(
     // functions service follows other nodes' changes through a watcher of its own (which
     // does nothing on the embedded store).
     let watcher = nuvem_store::cluster::Watcher::new(store.clone());
-    functions.subscribe(&watcher);
+    functions.follow(&watcher);
     if let Ok(handle) = tokio::runtime::Handle::try_current() {
         handle.spawn(watcher.watch(std::time::Duration::from_millis(250)));
     }
