@@ -14,6 +14,7 @@ use crate::error::{Error, Result};
 use crate::invoke::{self, Call, Limits};
 use crate::invoker::{InvocationType, InvokeRequest, InvokeResponse};
 use crate::pool::Pool;
+use crate::queue;
 use crate::service::Inner;
 
 /// Lambda's payload quotas (https://docs.aws.amazon.com/lambda/latest/dg/gettingstarted-limits.html).
@@ -106,6 +107,32 @@ pub async fn invoke(inner: &Arc<Inner>, request: InvokeRequest) -> Result<Invoke
                 payload: done.payload,
             })
         }
+        InvocationType::Event if inner.shared() => {
+            // Stored before the 202: any node runs it, once (see [`crate::queue`]); this
+            // one starts on it at once.
+            let item = queue::Item {
+                function: pool.record.name.clone(),
+                request_id: call.request_id,
+                payload: String::from_utf8_lossy(&call.payload).into_owned(),
+                client_context: call.client_context,
+                attempt: 0,
+                not_before_ms: 0,
+                holder: None,
+                until_ms: 0,
+            };
+            let store = inner.store.clone();
+            let key = inner
+                .store
+                .run(move || queue::enqueue(&store, &item))
+                .await?;
+            spawn_stored(inner, key, pool.record.name.clone());
+            Ok(InvokeResponse {
+                status: 202,
+                payload: Bytes::new(),
+                function_error: None,
+                log_result: None,
+            })
+        }
         InvocationType::Event => {
             tokio::spawn(run_queued(inner.clone(), request.function, call));
             Ok(InvokeResponse {
@@ -122,6 +149,114 @@ fn limits(inner: &Inner, pool: &Pool) -> Limits {
     Limits {
         timeout: std::time::Duration::from_secs(u64::from(pool.record.timeout)),
         init_timeout: inner.config.init_timeout,
+    }
+}
+
+/// Runs a stored event on this node unless this node is already on it.
+pub(crate) fn spawn_stored(inner: &Arc<Inner>, key: Vec<u8>, function: String) {
+    if !inner.start_stored(&key) {
+        return;
+    }
+    tokio::spawn(run_stored(inner.clone(), key, function));
+}
+
+/// Longer than any run can take beyond the function's timeout, with the environment's init.
+const CLAIM_MARGIN: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// One stored event on this node: waits for a concurrency slot (never throttled), claims the
+/// event, runs it, and then removes it or leaves it for a retry.
+async fn run_stored(inner: Arc<Inner>, key: Vec<u8>, function: String) {
+    let _running = StoredRun(inner.clone(), key.clone());
+    let lease = loop {
+        let pool = match inner.pool_for(&function, None).await {
+            Ok(p) => p,
+            Err(e) => {
+                if matches!(e, Error::FunctionNotFound(_)) {
+                    tracing::warn!(function, "lambda: dropping a queued event (function gone)");
+                    let (store, k) = (inner.store.clone(), key.clone());
+                    let _ = inner.store.run(move || queue::finish(&store, &k)).await;
+                } else {
+                    tracing::debug!(function, error = %e, "lambda: queued event left for later");
+                }
+                return;
+            }
+        };
+        let Some(mut lease) = pool.wait_lease().await else {
+            continue;
+        };
+        match inner.cluster_slot(&pool).await {
+            Ok(slot) => {
+                lease.slot = slot;
+                break lease;
+            }
+            Err(Error::TooManyRequests(_)) => {
+                drop(lease);
+                tokio::time::sleep(CLUSTER_WAIT).await;
+            }
+            Err(e) => {
+                tracing::debug!(function, error = %e, "lambda: queued event left for later");
+                return;
+            }
+        }
+    };
+    let pool = lease.pool.clone();
+    let limits = limits(&inner, &pool);
+    let hold = (limits.init_timeout + limits.timeout + CLAIM_MARGIN).as_millis() as u64;
+    let (store, k) = (inner.store.clone(), key.clone());
+    let claimed = inner
+        .store
+        .run(move || queue::claim(&store, &k, nuvem_store::cluster::node_id(), hold))
+        .await;
+    let item = match claimed {
+        Ok(Some(item)) => item,
+        // Another node runs it, or ran it.
+        Ok(None) => return,
+        Err(e) => {
+            tracing::debug!(function, error = %e, "lambda: queued event left for later");
+            return;
+        }
+    };
+    let call = Call {
+        request_id: item.request_id.clone(),
+        payload: Bytes::from(item.payload),
+        function_arn: pool
+            .record
+            .arn(&inner.config.region, &inner.config.account_id),
+        client_context: item.client_context,
+    };
+    let succeeded = matches!(
+        invoke::run(lease, call, limits).await,
+        Ok(done) if done.function_error.is_none()
+    );
+    let delay = inner
+        .config
+        .async_retry_delays
+        .get(item.attempt as usize)
+        .filter(|_| !succeeded);
+    if !succeeded && delay.is_none() {
+        tracing::warn!(function, request_id = %item.request_id, "lambda: asynchronous invocation failed after 2 retries");
+    }
+    let delay_ms = delay.map(|d| d.as_millis() as u64);
+    let store = inner.store.clone();
+    let done = inner
+        .store
+        .run(move || match delay_ms {
+            Some(ms) => queue::retry_later(&store, &key, ms),
+            None => queue::finish(&store, &key),
+        })
+        .await;
+    if let Err(e) = done {
+        // The claim expires and another node runs the event again.
+        tracing::warn!(function, error = %e, "lambda: could not record a queued event's outcome");
+    }
+}
+
+/// Marks a stored event as being run by this node for as long as it lives.
+struct StoredRun(Arc<Inner>, Vec<u8>);
+
+impl Drop for StoredRun {
+    fn drop(&mut self) {
+        self.0.end_stored(&self.1);
     }
 }
 

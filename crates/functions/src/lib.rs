@@ -3,7 +3,7 @@
 //! service on the shared AWS endpoint.
 //!
 //! Owns: the function model ([`model`]), records and packages at rest ([`catalog`], and
-//! [`packages`] for a store shared by several nodes), cluster-wide concurrency ([`slots`]), the
+//! [`packages`] for a store shared by several nodes), cluster-wide concurrency ([`slots`]) and events ([`queue`]), the
 //! Runtime API listener of each environment ([`runtime_api`]), environment processes and their
 //! logs ([`environment`], [`logs`]), runtimes and the shipped Python/Node bootstraps
 //! ([`runtimes`]), warm pools and scaling ([`pool`]), running one invocation ([`invoke`]), the
@@ -24,6 +24,7 @@ pub mod logs;
 pub mod model;
 pub mod packages;
 pub mod pool;
+pub mod queue;
 pub mod runtime_api;
 pub mod runtimes;
 pub mod service;

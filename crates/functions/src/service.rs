@@ -90,6 +90,8 @@ pub struct Inner {
     /// Moves on every change notice from another node: a pool built from a record read
     /// before a notice is not kept (it may be the old configuration).
     generation: AtomicU64,
+    /// The stored events this node is on (waiting for a slot or running), by key.
+    stored_runs: Mutex<std::collections::HashSet<Vec<u8>>>,
 }
 
 impl Drop for Inner {
@@ -235,6 +237,7 @@ impl FunctionsService {
             pending: Mutex::new(std::collections::BTreeMap::new()),
             slots,
             generation: AtomicU64::new(0),
+            stored_runs: Mutex::default(),
         });
         if let Ok(handle) = tokio::runtime::Handle::try_current() {
             let weak = Arc::downgrade(&inner);
@@ -246,6 +249,7 @@ impl FunctionsService {
                 let every = (inner.config.slot_times.ttl / 8)
                     .clamp(Duration::from_millis(10), Duration::from_millis(250));
                 handle.spawn(slots_loop(weak, every));
+                handle.spawn(queue_loop(Arc::downgrade(&inner), QUEUE_SWEEP));
             }
         }
         Ok(Self { inner })
@@ -675,6 +679,26 @@ impl Inner {
             .await
     }
 
+    /// Whether the store is shared with other nodes (a remote engine): then concurrency is
+    /// allocated cluster-wide and events are queued in the store.
+    pub(crate) fn shared(&self) -> bool {
+        self.slots.is_some()
+    }
+
+    /// Notes that this node starts on a stored event; false if it is already on it.
+    pub(crate) fn start_stored(&self, key: &[u8]) -> bool {
+        self.stored_runs
+            .lock()
+            .map(|mut s| s.insert(key.to_vec()))
+            .unwrap_or(false)
+    }
+
+    pub(crate) fn end_stored(&self, key: &[u8]) {
+        if let Ok(mut s) = self.stored_runs.lock() {
+            s.remove(key);
+        }
+    }
+
     /// The cluster-wide slot an invocation of `pool` needs on a shared store (`None` on the
     /// embedded one, where the pool's semaphore is the limit); `TooManyRequests` when every
     /// slot is taken across the nodes.
@@ -721,6 +745,28 @@ async fn slots_loop(inner: Weak<Inner>, every: Duration) {
         };
         if let Err(e) = store.run(move || slots.maintain()).await {
             tracing::debug!(error = %e, "lambda: could not maintain concurrency allocations");
+        }
+    }
+}
+
+/// How often a node looks for queued events that are due (retries, and events whose node
+/// died).
+const QUEUE_SWEEP: Duration = Duration::from_millis(500);
+
+async fn queue_loop(inner: Weak<Inner>, every: Duration) {
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        let Some(me) = inner.upgrade() else { return };
+        let store = me.store.clone();
+        match me.store.run(move || crate::queue::due(&store)).await {
+            Ok(items) => {
+                for (key, item) in items {
+                    crate::dispatch::spawn_stored(&me, key, item.function);
+                }
+            }
+            Err(e) => tracing::debug!(error = %e, "lambda: could not read the event queue"),
         }
     }
 }

@@ -307,3 +307,104 @@ async fn reserved_concurrency_holds_across_nodes() {
     no_worker_calls(&crate::endpoint::health_detail(&a.api_url).await);
     no_worker_calls(&crate::endpoint::health_detail(&b.api_url).await);
 }
+
+/// Appends which node ran it (the endpoint its environment was given) and the event's `n` to
+/// the file `log`, after sleeping `sleep` seconds; fails when asked to.
+const RECORDER: &str = r#"import os, time
+def handler(event, context):
+    time.sleep(event.get('sleep', 0))
+    with open(event['log'], 'a') as f:
+        f.write('%s %s\n' % (os.environ.get('AWS_ENDPOINT_URL'), event.get('n')))
+    if event.get('fail'):
+        raise Exception('failing on purpose')
+    return {'n': event.get('n')}
+"#;
+
+fn lines(path: &std::path::Path) -> Vec<String> {
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .map(str::to_owned)
+        .collect()
+}
+
+/// Waits until `path` has `n` lines (at most `limit`), then a little longer to see no more.
+async fn lines_settle(path: &std::path::Path, n: usize, limit: Duration) -> Vec<String> {
+    let start = Instant::now();
+    while lines(path).len() < n && start.elapsed() < limit {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    lines(path)
+}
+
+async fn event(c: &aws_sdk_lambda::Client, name: &str, payload: Value) {
+    let out = c
+        .invoke()
+        .function_name(name)
+        .invocation_type(InvocationType::Event)
+        .payload(Blob::new(payload.to_string()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(out.status_code(), 202);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_run_once_across_nodes_and_outlive_the_node_that_took_them() {
+    let test = "events_run_once_across_nodes_and_outlive_the_node_that_took_them";
+    let Some(server) = pg_server::PgServer::start(test, true) else {
+        return;
+    };
+    let (mut a, b) = two_nodes(&server);
+    let (ca, cb) = (lambda(&a), lambda(&b));
+    create(&ca, "rec", RECORDER).await;
+    let logs = tempfile::tempdir().unwrap();
+
+    // A failing event and its two retries (1 s, then 2 s later) run three times in all,
+    // whichever nodes run them.
+    let failing = logs.path().join("failing");
+    event(&ca, "rec", json!({"log": failing, "n": 1, "fail": true})).await;
+    let ran = lines_settle(&failing, 3, Duration::from_secs(15)).await;
+    assert_eq!(
+        ran.len(),
+        3,
+        "one run and two retries in the cluster: {ran:?}"
+    );
+
+    // An event that A took but could not start (B holds the function's only slot) is run
+    // by B after A is killed.
+    ca.put_function_concurrency()
+        .function_name("rec")
+        .reserved_concurrent_executions(1)
+        .send()
+        .await
+        .unwrap();
+    let busy = logs.path().join("busy");
+    let slow = {
+        let (cb, busy) = (cb.clone(), busy.clone());
+        tokio::spawn(async move {
+            // B may not have heard of the new reservation yet: retry until it runs.
+            loop {
+                match invoke(&cb, "rec", json!({"log": busy, "n": 0, "sleep": 3})).await {
+                    Outcome::Throttled(_) => tokio::time::sleep(Duration::from_millis(50)).await,
+                    other => return other,
+                }
+            }
+        })
+    };
+    let orphan = logs.path().join("orphan");
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    event(&ca, "rec", json!({"log": orphan, "n": 2})).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    a.kill();
+    ok(slow.await.unwrap());
+    let ran = lines_settle(&orphan, 1, Duration::from_secs(15)).await;
+    assert_eq!(ran.len(), 1, "run once: {ran:?}");
+    assert!(
+        ran[0].starts_with(&b.api_url) && ran[0].ends_with(" 2"),
+        "run by B ({}): {ran:?}",
+        b.api_url
+    );
+    no_worker_calls(&crate::endpoint::health_detail(&b.api_url).await);
+}
