@@ -380,13 +380,15 @@ async fn events_run_once_across_nodes_and_outlive_the_node_that_took_them() {
         .send()
         .await
         .unwrap();
+    // B retires its unreserved pool when its watcher hears of the change (within 250 ms).
+    tokio::time::sleep(Duration::from_millis(1000)).await;
     let busy = logs.path().join("busy");
     let slow = {
         let (cb, busy) = (cb.clone(), busy.clone());
         tokio::spawn(async move {
-            // B may not have heard of the new reservation yet: retry until it runs.
+            // The first slot may still be lingering with A (from the retries): retry.
             loop {
-                match invoke(&cb, "rec", json!({"log": busy, "n": 0, "sleep": 3})).await {
+                match invoke(&cb, "rec", json!({"log": busy, "n": 0, "sleep": 2})).await {
                     Outcome::Throttled(_) => tokio::time::sleep(Duration::from_millis(50)).await,
                     other => return other,
                 }
