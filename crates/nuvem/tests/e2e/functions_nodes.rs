@@ -12,9 +12,7 @@ use serde_json::{Value, json};
 
 use crate::functions::zip_of;
 
-#[allow(dead_code)]
-#[path = "../../../store-pg/tests/support/mod.rs"]
-mod pg_server;
+use crate::storage_postgres::pg_server;
 
 const BIN: &str = env!("CARGO_BIN_EXE_nuvem");
 
