@@ -278,12 +278,27 @@ impl FunctionsService {
             let Some(inner) = weak.upgrade() else { return };
             let name = topic.strip_prefix(prefix.as_str()).unwrap_or(topic);
             inner.generation.fetch_add(1, Ordering::SeqCst);
-            inner.drop_pool(name);
-            match catalog::list(&inner.store) {
-                Ok(records) => packages::sweep_local(&inner.code_dir(), &records),
-                Err(e) => tracing::debug!(error = %e, "lambda: could not list functions"),
+            let records = match catalog::list(&inner.store) {
+                Ok(records) => records,
+                Err(e) => {
+                    tracing::debug!(error = %e, "lambda: could not list functions");
+                    inner.drop_pool(name);
+                    return;
+                }
+            };
+            // A pool of the current revision stays: this node made the change (and already
+            // replaced its pool), or heard of it already.
+            let current = records.iter().find(|r| r.name == name);
+            let cached = inner
+                .pools
+                .lock()
+                .ok()
+                .and_then(|p| p.get(name).map(|p| p.record.revision_id.clone()));
+            if cached.is_some() && cached.as_deref() != current.map(|r| r.revision_id.as_str()) {
+                inner.drop_pool(name);
+                tracing::debug!(function = name, "lambda: changed on another node");
             }
-            tracing::debug!(function = name, "lambda: changed on another node");
+            packages::sweep_local(&inner.code_dir(), &records);
         });
     }
 
