@@ -135,7 +135,21 @@ fn no_worker_calls(health: &Value) {
 }
 
 const V1: &str = "import os\ndef handler(event, context):\n    return {'v': 1, 'greeting': os.environ.get('GREETING')}\n";
-const V2: &str = "import os\ndef handler(event, context):\n    return {'v': 2, 'greeting': os.environ.get('GREETING')}\n";
+const V2: &str = "import os\ndef handler(event, context):\n    return {'v': 2, 'greeting': os.environ.get('GREETING'), 'data': len(open('data.txt').read())}\n";
+
+/// 4 MiB of text that deflates to about 3 MiB: a package of several chunks.
+fn bulky() -> String {
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+    (0..4 << 20)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            ALPHABET[(x % 64) as usize] as char
+        })
+        .collect()
+}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_function_changed_on_one_node_is_run_as_changed_on_the_other() {
@@ -181,18 +195,22 @@ async fn a_function_changed_on_one_node_is_run_as_changed_on_the_other() {
     .await;
     eprintln!("B ran the new configuration {took:?} after A changed it");
 
-    // New code on A, run on B.
+    // New code on A (a package of several 1 MiB chunks in the store), run on B.
+    let data = bulky();
+    let zip = zip_of(&[("app.py", V2), ("data.txt", &data)]);
+    assert!(zip.len() > 2 << 20, "{} bytes", zip.len());
     ca.update_function_code()
         .function_name("py")
-        .zip_file(Blob::new(zip_of(&[("app.py", V2)])))
+        .zip_file(Blob::new(zip))
         .send()
         .await
         .unwrap();
+    let v2 = json!({"v": 2, "greeting": "oi", "data": 4 << 20});
     until(
         &cb,
         "py",
-        Duration::from_secs(3),
-        |o| matches!(o, Outcome::Ok(v) if *v == json!({"v": 2, "greeting": "oi"})),
+        Duration::from_secs(5),
+        |o| matches!(o, Outcome::Ok(v) if *v == v2),
     )
     .await;
 
