@@ -218,6 +218,19 @@ impl Slots {
             } else {
                 in_use
             };
+            // A refusal that changes nothing writes nothing (throttled requests under load
+            // read, they do not contend).
+            let mine = tx.get(&b.key)?.as_deref().and_then(decode);
+            if let Some((count, until)) = mine
+                && held < want
+                && count == held
+                && until > now + ttl / 2
+            {
+                return Ok((held, until));
+            }
+            if mine.is_none() && held == 0 {
+                return Ok((0, 0));
+            }
             write_row(tx, &b.key, held, now + ttl);
             Ok::<_, Error>((held, now + ttl))
         })?;
@@ -371,6 +384,31 @@ mod tests {
         // Buckets are independent.
         let _g = take(&a, "g", 1);
         refused(&b, "g", 1);
+    }
+
+    #[test]
+    fn a_refused_node_holds_nothing() {
+        let (_dir, store) = store();
+        let a = node(&store, "a", 60_000, 0);
+        let b = node(&store, "b", 60_000, 0);
+        let _a1 = take(&a, "f", 1);
+        let before = store
+            .snapshot()
+            .scan(KeyRange::prefix(PREFIX), Direction::Forward)
+            .count();
+        for _ in 0..3 {
+            refused(&b, "f", 1);
+        }
+        let rows: Vec<_> = store
+            .snapshot()
+            .scan(KeyRange::prefix(PREFIX), Direction::Forward)
+            .map(|e| e.unwrap().0)
+            .collect();
+        assert_eq!(
+            (before, rows.len()),
+            (1, 1),
+            "only a's allocation: {rows:?}"
+        );
     }
 
     #[test]
