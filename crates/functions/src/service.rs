@@ -160,7 +160,7 @@ impl Inner {
             return Ok(pool);
         }
         Err(Error::Corrupt(
-            "function changed three times while its environment was being prepared".into(),
+            "functions changed on other nodes three times while this one was being prepared".into(),
         ))
     }
 
