@@ -151,10 +151,12 @@ impl AwsError {
                 } else {
                     "User"
                 };
-                (
-                    "application/json",
-                    serde_json::json!({"Type": kind, "message": self.message}).to_string(),
-                )
+                let mut body = serde_json::json!({"Type": kind, "message": self.message});
+                // Lambda's TooManyRequestsException carries `Reason`.
+                for (name, value) in &self.members {
+                    body[*name] = serde_json::Value::String(value.clone());
+                }
+                ("application/json", body.to_string())
             }
         };
         let mut resp = Response::new(full_body(Bytes::from(body)));

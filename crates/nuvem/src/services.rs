@@ -54,6 +54,14 @@ pub fn register(
             .context("opening the functions service")?,
     );
     endpoint.register(functions.clone());
+    // Interim, until the binary hands every service the node's one change watcher: the
+    // functions service follows other nodes' changes through a watcher of its own (which
+    // does nothing on the embedded store).
+    let watcher = nuvem_store::cluster::Watcher::new(store.clone());
+    functions.follow(&watcher);
+    if let Ok(handle) = tokio::runtime::Handle::try_current() {
+        handle.spawn(watcher.watch(std::time::Duration::from_millis(250)));
+    }
     let gateway = Arc::new(
         nuvem_gateway::Gateway::open(
             store.clone(),
