@@ -15,6 +15,7 @@
 
 pub mod catalog;
 pub mod control;
+pub mod credentials;
 pub mod dispatch;
 pub mod environment;
 pub mod error;

@@ -145,7 +145,7 @@ impl Pool {
     fn take_idle(&self) -> Option<Arc<Environment>> {
         let mut idle = self.idle.lock().ok()?;
         while let Some(env) = idle.pop() {
-            if !env.has_exited() {
+            if !env.has_exited() && !env.credentials_expiring() {
                 return Some(env);
             }
         }
@@ -154,7 +154,8 @@ impl Pool {
 
     /// Returns a healthy environment to the warm pool.
     pub fn release(&self, env: Arc<Environment>) {
-        if env.has_exited() || env.revision != self.record.revision_id {
+        if env.has_exited() || env.revision != self.record.revision_id || env.credentials_expiring()
+        {
             return;
         }
         env.mark_idle();

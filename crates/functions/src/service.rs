@@ -81,6 +81,8 @@ pub struct Inner {
     boot: Bootstraps,
     pools: Mutex<HashMap<String, Arc<Pool>>>,
     endpoint_url: RwLock<Option<String>>,
+    /// Execution-role sessions for environments (see [`crate::credentials`]).
+    roles: RwLock<Option<Arc<dyn crate::credentials::RoleCredentials>>>,
     groups: Arc<ProcessGroups>,
     /// Functions whose code is not there yet (a manifest function still building, or one
     /// that could not build), by name, with why: invoking one is a retryable error.
@@ -181,6 +183,7 @@ impl Inner {
             access_key_id: self.config.access_key_id.clone(),
             secret_access_key: self.config.secret_access_key.clone(),
             endpoint_url: self.endpoint_url.read().ok().and_then(|u| u.clone()),
+            roles: self.roles.read().ok().and_then(|r| r.clone()),
         };
         let local = FunctionRecord {
             code,
@@ -233,6 +236,7 @@ impl FunctionsService {
             boot,
             pools: Mutex::new(HashMap::new()),
             endpoint_url: RwLock::new(None),
+            roles: RwLock::new(None),
             groups: Arc::new(ProcessGroups::default()),
             pending: Mutex::new(std::collections::BTreeMap::new()),
             slots,
@@ -257,6 +261,19 @@ impl FunctionsService {
 
     /// The AWS endpoint functions should call (`AWS_ENDPOINT_URL`), known once the endpoint
     /// is bound. Environments started afterwards get it.
+    /// Environments started from now on run with their execution role's temporary
+    /// credentials instead of the configured keys (when the role exists).
+    pub fn set_role_credentials(&self, roles: Arc<dyn crate::credentials::RoleCredentials>) {
+        if let Ok(mut r) = self.inner.roles.write() {
+            *r = Some(roles);
+        }
+        if let Ok(mut pools) = self.inner.pools.lock() {
+            for (_, p) in pools.drain() {
+                p.shut_down();
+            }
+        }
+    }
+
     pub fn set_aws_endpoint(&self, url: impl Into<String>) {
         if let Ok(mut u) = self.inner.endpoint_url.write() {
             *u = Some(url.into());

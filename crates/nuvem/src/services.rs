@@ -96,6 +96,7 @@ pub fn register(
     );
     endpoint.register(Arc::new(nuvem_iam::api::IamService(iam.clone())));
     endpoint.register(Arc::new(nuvem_iam::api::StsService(iam.clone())));
+    functions.set_role_credentials(Arc::new(LambdaRoles(iam.clone())));
     endpoint.set_identities(iam);
     Ok(Services {
         dynamo,
@@ -104,6 +105,40 @@ pub fn register(
         gateway,
         waf,
     })
+}
+
+/// Functions' execution roles: a session per environment, assumed for the Lambda service
+/// principal through the IAM API (services never import each other; the binary wires them).
+#[derive(Debug)]
+struct LambdaRoles(nuvem_iam::api::IamApi);
+
+impl nuvem_functions::credentials::RoleCredentials for LambdaRoles {
+    fn session(
+        &self,
+        role_arn: &str,
+        function: &str,
+    ) -> nuvem_aws::BoxFuture<
+        'static,
+        Result<Option<nuvem_functions::credentials::TempCredentials>, String>,
+    > {
+        let iam = self.0.clone();
+        let (role_arn, function) = (role_arn.to_owned(), function.to_owned());
+        Box::pin(async move {
+            let store = iam.store().clone();
+            let found = store
+                .run(move || iam.service_session(&role_arn, "lambda.amazonaws.com", &function))
+                .await
+                .map_err(|e| e.to_string())?;
+            Ok(
+                found.map(|s| nuvem_functions::credentials::TempCredentials {
+                    access_key_id: s.access_key_id,
+                    secret_access_key: s.secret_access_key,
+                    session_token: s.session_token,
+                    expires_ms: s.expires_ms,
+                }),
+            )
+        })
+    }
 }
 
 /// The gateway's port to functions, over the functions service's in-process Invoke

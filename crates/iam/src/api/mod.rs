@@ -14,6 +14,8 @@ pub mod records;
 mod simulate;
 mod sts;
 
+pub use sts::ServiceSession;
+
 use std::sync::Arc;
 
 use bytes::Bytes;

@@ -179,3 +179,98 @@ fn session_token(api: &IamApi, p: &Params, caller: Option<&str>) -> Result<Strin
         .transact(|tx| records::write(tx, &records::session_key(&session.id), &session))?;
     Ok(credentials_xml(&session))
 }
+
+/// What [`IamApi::service_session`] hands out.
+#[derive(Clone)]
+pub struct ServiceSession {
+    pub access_key_id: String,
+    pub secret_access_key: String,
+    pub session_token: String,
+    pub expires_ms: i64,
+}
+
+impl IamApi {
+    /// A session of `role_arn` assumed by the AWS service principal `service` (Lambda for an
+    /// execution role), named `session_name`, for the role's maximum session duration:
+    /// `Ok(None)` when the role does not exist, `AccessDenied` when its trust policy does not
+    /// let `service` assume it. Expired sessions are removed in the same transaction.
+    pub fn service_session(
+        &self,
+        role_arn: &str,
+        service: &str,
+        session_name: &str,
+    ) -> Result<Option<ServiceSession>, ApiError> {
+        let name = role_arn.rsplit('/').next().unwrap_or_default();
+        let Some(role) =
+            records::read::<Role>(&*self.store().snapshot(), &records::key(ROLES, name))?
+                .filter(|r| r.arn == role_arn)
+        else {
+            return Ok(None);
+        };
+        let trust = parse_policy(&role.trust, Kind::Trust)?;
+        let principal = Principal::Service {
+            name: service.to_owned(),
+        };
+        let ctx = Context::new();
+        let decision = evaluate(
+            &[],
+            Some(&trust),
+            &Request {
+                principal: &principal,
+                action: "sts:AssumeRole",
+                resource: role_arn,
+                context: &ctx,
+            },
+        )
+        .decision;
+        if decision != Decision::Allow {
+            return Err(ApiError::AccessDenied(format!(
+                "The role defined for the function cannot be assumed by {service}: its trust policy does not allow sts:AssumeRole for the service principal"
+            )));
+        }
+        let session_name: String = session_name
+            .chars()
+            .filter(|c| c.is_ascii_alphanumeric() || "+=,.@-_".contains(*c))
+            .take(64)
+            .collect();
+        let (id, secret, token, expires_ms) = new_session(role.max_session_seconds.max(900));
+        let session = Session {
+            arn: format!(
+                "arn:aws:sts::{}:assumed-role/{}/{session_name}",
+                self.account(),
+                role.name
+            ),
+            id,
+            secret,
+            token,
+            expires_ms,
+            role: Some(role.name.clone()),
+            user: None,
+            session_name,
+        };
+        let now = now_ms();
+        self.store().transact(|tx| {
+            let expired: Vec<Vec<u8>> = tx
+                .scan(
+                    nuvem_store::KeyRange::prefix(records::SESSIONS),
+                    nuvem_store::Direction::Forward,
+                )
+                .filter_map(|e| e.ok())
+                .filter(|(_, v)| {
+                    serde_json::from_slice::<Session>(v).is_ok_and(|s| s.expires_ms <= now)
+                })
+                .map(|(k, _)| k)
+                .collect();
+            for k in expired {
+                tx.delete(&k);
+            }
+            records::write(tx, &records::session_key(&session.id), &session)
+        })?;
+        Ok(Some(ServiceSession {
+            access_key_id: session.id,
+            secret_access_key: session.secret,
+            session_token: session.token,
+            expires_ms: session.expires_ms,
+        }))
+    }
+}

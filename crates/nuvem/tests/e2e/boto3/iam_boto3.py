@@ -205,4 +205,46 @@ expect_error("NoSuchEntity", iam.get_role, RoleName="reader")
 iam.detach_user_policy(UserName="ci-deployer", PolicyArn=managed["Arn"])
 iam.delete_policy_version(PolicyArn=managed["Arn"], VersionId="v1")
 iam.delete_policy(PolicyArn=managed["Arn"])
+
+# A function runs with its execution role's temporary credentials, never the root key.
+import io
+import zipfile
+
+HANDLER = """
+import os, boto3
+def handler(event, context):
+    ddb = boto3.client("dynamodb")
+    out = {"key": os.environ["AWS_ACCESS_KEY_ID"], "token": bool(os.environ.get("AWS_SESSION_TOKEN"))}
+    out["items"] = ddb.get_item(TableName="items", Key={"id": {"S": "a"}})["Item"]["v"]["S"]
+    try:
+        ddb.get_item(TableName="secrets", Key={"id": {"S": "a"}})
+        out["secrets"] = "read"
+    except Exception as e:
+        out["secrets"] = e.response["Error"]["Code"]
+    return out
+"""
+package = io.BytesIO()
+with zipfile.ZipFile(package, "w") as z:
+    z.writestr("index.py", HANDLER)
+lam = boto3.client("lambda", endpoint_url=endpoint, region_name="us-east-1")
+lambda_trust = {"Version": "2012-10-17", "Statement": {
+    "Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}}
+fn_role = iam.create_role(RoleName="fn-reader",
+                          AssumeRolePolicyDocument=json.dumps(lambda_trust))["Role"]
+iam.put_role_policy(RoleName="fn-reader", PolicyName="read-items",
+                    PolicyDocument=json.dumps(read_items))
+lam.create_function(FunctionName="reader", Runtime="python3.12", Handler="index.handler",
+                    Role=fn_role["Arn"], Code={"ZipFile": package.getvalue()}, Timeout=30)
+resp = lam.invoke(FunctionName="reader")
+out = json.loads(resp["Payload"].read())
+assert "FunctionError" not in resp, out
+assert out["key"].startswith("ASIA") and out["token"], out
+assert out["items"] == "items" and out["secrets"] == "AccessDeniedException", out
+# A role whose trust policy does not name Lambda cannot be a function's role.
+iam.create_role(RoleName="not-for-lambda", AssumeRolePolicyDocument=json.dumps(trust))
+lam.create_function(FunctionName="untrusted", Runtime="python3.12", Handler="index.handler",
+                    Role=f"arn:aws:iam::{account}:role/not-for-lambda",
+                    Code={"ZipFile": package.getvalue()})
+resp = lam.invoke(FunctionName="untrusted")
+assert resp.get("FunctionError"), resp
 print("boto3 iam: ok")
