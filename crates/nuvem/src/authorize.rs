@@ -252,6 +252,43 @@ pub fn context(parts: &Parts, identity: &Identity, account: &str) -> Context {
     if let Some(peer) = parts.extensions.get::<SocketAddr>() {
         ctx.set("aws:SourceIp", peer.ip().to_string());
     }
+    if let Some(t) = parts.extensions.get::<crate::listen::Transport>() {
+        ctx.set("aws:SecureTransport", t.secure.to_string());
+    }
+    // S3's request keys (https://docs.aws.amazon.com/AmazonS3/latest/userguide/amazon-s3-policy-keys.html).
+    for (k, v) in parts
+        .uri
+        .query()
+        .unwrap_or_default()
+        .split('&')
+        .filter_map(|kv| kv.split_once('='))
+    {
+        let name = match k {
+            "prefix" => "s3:prefix",
+            "delimiter" => "s3:delimiter",
+            "max-keys" => "s3:max-keys",
+            _ => continue,
+        };
+        ctx.set(
+            name,
+            percent_encoding::percent_decode_str(&v.replace('+', " "))
+                .decode_utf8_lossy()
+                .into_owned(),
+        );
+    }
+    for (header, key) in [
+        ("x-amz-acl", "s3:x-amz-acl"),
+        ("x-amz-copy-source", "s3:x-amz-copy-source"),
+        (
+            "x-amz-server-side-encryption",
+            "s3:x-amz-server-side-encryption",
+        ),
+        ("x-amz-storage-class", "s3:x-amz-storage-class"),
+    ] {
+        if let Some(v) = parts.headers.get(header).and_then(|v| v.to_str().ok()) {
+            ctx.set(key, v);
+        }
+    }
     let now = std::time::SystemTime::now();
     ctx.set(
         "aws:CurrentTime",

@@ -149,6 +149,7 @@ pub async fn serve<H: Handler>(
                 let _ = stream.set_nodelay(true);
                 let conn = Conn {
                     peer,
+                    secure: false,
                     gate: gate.clone(),
                     state: Arc::new(ConnState::new()),
                     shutdown: shutdown.clone(),
@@ -329,8 +330,17 @@ impl hyper::body::Body for RateBody {
 }
 
 /// One accepted connection.
+/// How a request arrived, in its extensions beside the peer's address.
+#[derive(Debug, Clone, Copy)]
+pub struct Transport {
+    /// Over TLS (`aws:SecureTransport`).
+    pub secure: bool,
+}
+
 struct Conn {
     peer: SocketAddr,
+    /// Whether requests arrive over TLS (set by the handshake).
+    secure: bool,
     gate: Arc<Gate>,
     state: Arc<ConnState>,
     shutdown: watch::Receiver<bool>,
@@ -359,6 +369,7 @@ impl Conn {
             },
             _ = self.shutdown.changed() => return,
         };
+        self.secure = true;
         self.drive(builder, stream, handler).await
     }
 
@@ -373,6 +384,9 @@ impl Conn {
         IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
         let (peer, gate, state) = (self.peer, self.gate.clone(), self.state.clone());
+        let transport = Transport {
+            secure: self.secure,
+        };
         let limits = gate.limits().clone();
         let svc = {
             let (gate, state) = (gate.clone(), state.clone());
@@ -404,6 +418,7 @@ impl Conn {
                     // The client's address, for the gateway's `sourceIp` and per-client
                     // throttling (and anything else that needs the real peer).
                     req.extensions_mut().insert(peer);
+                    req.extensions_mut().insert(transport);
                     let resp = handler.handle(req).await;
                     Ok(resp.map(|body| Tracked {
                         body,

@@ -97,6 +97,7 @@ pub fn register(
     endpoint.register(Arc::new(nuvem_iam::api::IamService(iam.clone())));
     endpoint.register(Arc::new(nuvem_iam::api::StsService(iam.clone())));
     functions.set_role_credentials(Arc::new(LambdaRoles(iam.clone())));
+    s3.set_secret_lookup(Arc::new(IamSecrets(iam.clone())));
     endpoint.set_identities(iam);
     Ok(Services {
         dynamo,
@@ -105,6 +106,25 @@ pub fn register(
         gateway,
         waf,
     })
+}
+
+/// Secrets of IAM-issued keys for the S3 protocol library's own signature checks.
+struct IamSecrets(nuvem_iam::api::IamApi);
+
+impl nuvem_s3::api::SecretLookup for IamSecrets {
+    fn secret(&self, access_key: &str) -> nuvem_aws::BoxFuture<'static, Option<String>> {
+        let iam = self.0.clone();
+        let key = access_key.to_owned();
+        Box::pin(async move {
+            let store = iam.store().clone();
+            store
+                .run(move || iam.identity(&key))
+                .await
+                .ok()
+                .flatten()
+                .and_then(|i| i.secret.clone())
+        })
+    }
 }
 
 /// Functions' execution roles: a session per environment, assumed for the Lambda service

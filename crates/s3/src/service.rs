@@ -14,7 +14,7 @@ use nuvem_aws::{AwsError, AwsRequest, Body, BodyHandling, BoxFuture, IntoAwsErro
 use s3s::host::{S3Host, VirtualHost};
 use s3s::{S3Result, s3_error};
 
-use crate::api::{Handler, KeyringAuth, PolicyAccess};
+use crate::api::{Handler, KeyringAuth, PolicyAccess, SecretLookup, SecretSlot};
 use crate::error::Error;
 use crate::error_body::{self, ErrorContext};
 use crate::events::ObjectEvents;
@@ -44,6 +44,8 @@ pub struct S3Service {
     base_domain: String,
     /// For SigV2 presigned URLs, checked before s3s (see [`crate::sigv2`]).
     keyring: Keyring,
+    /// Secrets of IAM-issued keys, for s3s's chunk signatures.
+    secrets: SecretSlot,
 }
 
 /// Virtual-hosted style for `bucket.<base>`, path style for every other host (IPs,
@@ -96,7 +98,8 @@ impl S3Service {
         }
         let handler = Handler::new(objects.clone(), config.region.clone());
         let mut builder = s3s::service::S3ServiceBuilder::new(handler.clone());
-        builder.set_auth(KeyringAuth(config.keyring.clone()));
+        let secrets = SecretSlot::default();
+        builder.set_auth(KeyringAuth(config.keyring.clone(), secrets.clone()));
         builder.set_access(PolicyAccess(objects.clone()));
         builder.set_host(Hosts(config.base_domain.clone()));
         Ok(Self {
@@ -105,7 +108,13 @@ impl S3Service {
             s3s: builder.build(),
             base_domain: config.base_domain,
             keyring: config.keyring,
+            secrets,
         })
+    }
+
+    /// Lets keys that IAM and STS issued sign S3 requests too (the endpoint verified them).
+    pub fn set_secret_lookup(&self, lookup: Arc<dyn SecretLookup>) {
+        self.secrets.set(lookup);
     }
 
     /// The storage layer, for the binary's manifest step and for tests.

@@ -105,6 +105,26 @@ expect_error("AccessDeniedException", user_ddb.batch_get_item,
                            "secrets": {"Keys": [{"id": {"S": "a"}}]}})
 assert "b" not in [i["id"]["S"] for i in ddb.scan(TableName="items")["Items"]]
 
+# Conditions see the request: a user may list only its own home prefix (policy variables).
+boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1").create_bucket(Bucket="media")
+iam.put_user_policy(UserName="ci-deployer", PolicyName="list-home", PolicyDocument=json.dumps({
+    "Version": "2012-10-17",
+    "Statement": [
+        {"Effect": "Allow", "Action": "s3:ListBucket", "Resource": "arn:aws:s3:::media",
+         "Condition": {"StringLike": {"s3:prefix": "home/${aws:username}/*"}}},
+        {"Effect": "Allow", "Action": ["s3:PutObject", "s3:GetObject"],
+         "Resource": "arn:aws:s3:::media/home/${aws:username}/*"}]}))
+user_s3 = client("s3", key)
+user_s3.put_object(Bucket="media", Key="home/ci-deployer/docs/a.txt", Body=b"mine")
+got = user_s3.get_object(Bucket="media", Key="home/ci-deployer/docs/a.txt")["Body"].read()
+assert got == b"mine", got
+expect_error("AccessDenied", user_s3.put_object, Bucket="media", Key="home/intern/x", Body=b"no")
+listed = user_s3.list_objects_v2(Bucket="media", Prefix="home/ci-deployer/docs")
+assert [o["Key"] for o in listed["Contents"]] == ["home/ci-deployer/docs/a.txt"], listed
+expect_error("AccessDenied", user_s3.list_objects_v2, Bucket="media", Prefix="home/intern/")
+expect_error("AccessDenied", user_s3.list_objects_v2, Bucket="media")
+iam.delete_user_policy(UserName="ci-deployer", PolicyName="list-home")
+
 # The simulator gives the same answers, and says which policy decided.
 items_arn = f"arn:aws:dynamodb:us-east-1:{account}:table/items"
 sim = iam.simulate_principal_policy(PolicySourceArn=user["Arn"],
