@@ -71,6 +71,10 @@ pub struct ServerSection {
     /// retry. Default 256 MiB; keep it above the largest body limit (about 70 MB for a Lambda
     /// code upload), or such bodies are never accepted.
     pub max_buffered_bytes: Option<u64>,
+    /// On a shared store (several nodes on one database): how often, in milliseconds, a
+    /// node checks whether another node changed what it keeps in memory (WebACLs, APIs,
+    /// invalidations…). Default 250; 10 to 60000.
+    pub watch_interval_ms: Option<u64>,
     /// Listener limits (slowloris, slow uploads, connection floods), for every listener.
     pub limits: LimitsSpec,
 }
@@ -422,6 +426,8 @@ pub struct Config {
     pub tls_cert: Option<(PathBuf, PathBuf)>,
     pub keyring: nuvem_aws::sigv4::Keyring,
     pub max_buffered_bytes: usize,
+    /// How often a node on a shared store polls the change counters (`watch_interval_ms`).
+    pub watch_interval: std::time::Duration,
     /// The folder that relative paths in the manifest are relative to (bucket files and
     /// function code, read by the services of later issues).
     #[allow(dead_code)]
@@ -473,6 +479,10 @@ impl Config {
         s.limits.resolve(1024)?;
         let max_buffered_bytes =
             usize::try_from(s.max_buffered_bytes.unwrap_or(256 << 20)).unwrap_or(usize::MAX);
+        let watch_interval = match s.watch_interval_ms.unwrap_or(250) {
+            ms @ 10..=60_000 => std::time::Duration::from_millis(ms),
+            other => bail!("at `server.watch_interval_ms`: {other} is not within 10 to 60000"),
+        };
         let mut keyring = nuvem_aws::sigv4::Keyring::new();
         if manifest.credentials.is_empty() {
             keyring.insert("test", "test");
@@ -497,6 +507,7 @@ impl Config {
             tls_cert,
             keyring,
             max_buffered_bytes,
+            watch_interval,
             base_dir,
             manifest,
         })

@@ -48,7 +48,13 @@ pub fn run(args: InvalidateArgs) -> anyhow::Result<()> {
         .nth(1)
         .and_then(|s| s.split("</Id>").next())
         .unwrap_or("?");
-    println!("invalidation {id}: Completed ({} paths)", args.paths.len());
+    let status = body
+        .split("<Status>")
+        .nth(1)
+        .and_then(|s| s.split("</Status>").next())
+        .unwrap_or("?");
+    // `InProgress` until every node serving the distribution has cleared the paths.
+    println!("invalidation {id}: {status} ({} paths)", args.paths.len());
     Ok(())
 }
 
