@@ -17,6 +17,7 @@ mod manifest;
 mod meusite;
 mod meusite_browser;
 mod meusite_first_run;
+mod nodes;
 mod request_logs;
 mod s3;
 mod s3_browser;
