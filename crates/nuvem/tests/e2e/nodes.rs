@@ -439,6 +439,69 @@ async fn two_nodes_on_one_database_serve_one_state() {
     }
     assert_eq!(visitor.get(&page_b).send().await.unwrap().status(), 200);
 
+    // A route created on A answers on B within a second.
+    let (_, apis) = signed(
+        "GET",
+        &format!("{}/v2/apis", a.api_url),
+        "apigateway",
+        None,
+        "",
+    )
+    .await;
+    let api_id = serde_json::from_str::<Value>(&apis).unwrap()["items"][0]["apiId"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let integration = json!({"integrationType": "HTTP_PROXY", "integrationMethod": "ANY",
+                             "integrationUri": format!("{origin_url}/new")});
+    let (status, created) = signed(
+        "POST",
+        &format!("{}/v2/apis/{api_id}/integrations", a.api_url),
+        "apigateway",
+        None,
+        &integration.to_string(),
+    )
+    .await;
+    assert_eq!(status, 201, "{created}");
+    let target = format!(
+        "integrations/{}",
+        serde_json::from_str::<Value>(&created).unwrap()["integrationId"]
+            .as_str()
+            .unwrap()
+    );
+    let (status, created) = signed(
+        "POST",
+        &format!("{}/v2/apis/{api_id}/routes", a.api_url),
+        "apigateway",
+        None,
+        &json!({"routeKey": "GET /new", "target": target}).to_string(),
+    )
+    .await;
+    assert_eq!(status, 201, "{created}");
+    let route_created = Instant::now();
+    let port = b.api_url.rsplit(':').next().unwrap();
+    loop {
+        let resp = visitor
+            .get(format!("{}/new", b.api_url))
+            .header(
+                "host",
+                format!("{api_id}.execute-api.localhost.localstack.cloud:{port}"),
+            )
+            .send()
+            .await
+            .unwrap();
+        if resp.status() == 200 {
+            assert_eq!(resp.text().await.unwrap(), "version 2");
+            break;
+        }
+        assert!(
+            route_created.elapsed() < Duration::from_secs(1),
+            "B serves A's new route within 1 s (still {})",
+            resp.status()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+
     for n in [&a, &b] {
         assert_eq!(worker_calls(n).await, 0, "no store call blocked a worker");
     }
@@ -477,7 +540,7 @@ async fn the_database_restarts_under_load() {
         };
         let (stop, restarted, recovered) = (stop.clone(), restarted.clone(), recovered.clone());
         clients.push(tokio::spawn(async move {
-            let (mut acked, mut errors, mut after_error) = (Vec::new(), Vec::new(), 0);
+            let (mut acked, mut errors, mut after_restart) = (Vec::new(), Vec::new(), 0);
             let mut i = 0;
             while !stop.load(Ordering::SeqCst) {
                 let id = format!("c{c}-{i}");
@@ -491,11 +554,11 @@ async fn the_database_restarts_under_load() {
                 match put {
                     Ok(_) => {
                         acked.push(id);
-                        if !errors.is_empty() && restarted.load(Ordering::SeqCst) {
-                            if after_error == 0 {
+                        if restarted.load(Ordering::SeqCst) {
+                            if after_restart == 0 {
                                 recovered.fetch_add(1, Ordering::SeqCst);
                             }
-                            after_error += 1;
+                            after_restart += 1;
                         }
                     }
                     Err(e) => {
@@ -509,7 +572,7 @@ async fn the_database_restarts_under_load() {
                     }
                 }
             }
-            (acked, errors, after_error)
+            (acked, errors, after_restart)
         }));
     }
     tokio::time::sleep(Duration::from_secs(1)).await;
@@ -528,6 +591,8 @@ async fn the_database_restarts_under_load() {
     let mut errors = 0;
     for c in clients {
         let (ids, errs, after) = c.await.unwrap();
+        // A request may also span the outage (the engine retries a broken connection) and
+        // succeed late: what matters is that every client is served again.
         assert!(
             after > 0,
             "every client succeeds again after the restart ({} errors)",
