@@ -20,9 +20,8 @@ use http_body_util::Full;
 use nuvem_testkit::{Nuvem, Options};
 use serde_json::{Value, json};
 
-#[allow(dead_code)]
-#[path = "../../../store-pg/tests/support/mod.rs"]
-mod pg_server;
+// The throwaway PostgreSQL server of the engine's own tests.
+use crate::storage_postgres::pg_server;
 
 const BIN: &str = env!("CARGO_BIN_EXE_nuvem");
 

@@ -441,14 +441,14 @@ impl WafApi {
             let Some(rec) = records::get(&*snap, scope, Kind::WebAcl, id)? else {
                 continue;
             };
-            if !scopes.contains_key(&scope) {
-                let sets = (
+            let (tokens, resources) = match scopes.entry(scope) {
+                std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
+                std::collections::hash_map::Entry::Vacant(e) => e.insert((
                     sets_tokens(&*snap, scope)?,
                     records::resources(&*snap, scope)?,
-                );
-                scopes.insert(scope, sets);
-            }
-            let (tokens, resources) = &scopes[&scope];
+                )),
+            };
+            let (tokens, resources) = (&*tokens, &*resources);
             let from = compiled_from(&rec, tokens);
             if from == l.compiled_from {
                 continue;
