@@ -257,7 +257,7 @@ async fn run(config: Config, source: String, started: Instant) -> anyhow::Result
     let (services, edge) = nuvem_store::Store::blocking(|| {
         watcher.poll().context("reading the change counters")?;
         let services = services::register(&mut endpoint, &store, &config)?;
-        let edge = edge::build(&config, &mut endpoint, &services)?;
+        let edge = edge::build(&config, &mut endpoint, &services, &store)?;
         services.waf.follow(&watcher);
         services.gateway.follow(&watcher);
         if let Some(edge) = &edge {
