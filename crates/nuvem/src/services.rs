@@ -419,7 +419,8 @@ pub async fn apply_buckets(config: &Config, services: &Services) -> anyhow::Resu
             .await
             .map_err(|e| anyhow::anyhow!("at `buckets[{i}]` ({}): {e}", b.name))?;
         if !b.cors_origins.is_empty() {
-            apply_cors(services, &b.name, &b.cors_origins)
+            // Start-up, before the endpoint is ready: the store call may block this thread.
+            nuvem_store::Store::blocking(|| apply_cors(services, &b.name, &b.cors_origins))
                 .map_err(|e| anyhow::anyhow!("at `buckets[{i}].cors_origins`: {e}"))?;
         }
         let what = if applied.created { "created" } else { "kept" };
