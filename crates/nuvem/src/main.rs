@@ -2,6 +2,7 @@
 //! listeners. Thin on purpose: the services, the AWS protocol and the storage engine live
 //! in their own crates; this file only decides what runs where.
 
+mod authorize;
 mod build;
 mod config;
 mod data_dir;
@@ -238,7 +239,7 @@ async fn run(config: Config, source: String, started: Instant) -> anyhow::Result
     let fd_limit = listen::raise_fd_limit();
     let limits = config.manifest.server.limits.resolve(fd_limit)?;
     let listeners = Arc::new(listen::Listeners {
-        api: nuvem_waf::shield::Gate::new(limits.api),
+        api: nuvem_waf::shield::Gate::with_ingress(limits.api, config.ingress.clone()),
         edge: nuvem_waf::shield::Gate::new(limits.edge),
         fd_limit,
     });

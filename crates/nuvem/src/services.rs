@@ -79,6 +79,16 @@ pub fn register(
         .context("opening the wafv2 API")?,
     );
     endpoint.register(waf.clone());
+    let iam = nuvem_iam::api::IamApi::new(
+        store.clone(),
+        nuvem_iam::api::IamConfig {
+            account_id: config.account_id.clone(),
+            root_keys: config.keyring.access_key_ids().map(str::to_owned).collect(),
+        },
+    );
+    endpoint.register(Arc::new(nuvem_iam::api::IamService(iam.clone())));
+    endpoint.register(Arc::new(nuvem_iam::api::StsService(iam.clone())));
+    endpoint.set_identities(iam);
     Ok(Services {
         dynamo,
         s3,
