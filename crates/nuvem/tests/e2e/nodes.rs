@@ -379,6 +379,27 @@ async fn two_nodes_on_one_database_serve_one_state() {
             .unwrap();
         assert_eq!(body, "version 2", "{page} after Completed");
     }
+    // The CLI, pointed at B, waits until both nodes cleared the path.
+    version.store(3, Ordering::SeqCst);
+    let out = std::process::Command::new(BIN)
+        .args(["invalidate", "--endpoint", &b.api_url, "/page.html"])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}");
+    assert!(stdout.contains("Completed (1 paths)"), "{stdout}");
+    for page in [&page_a, &page_b] {
+        let body = visitor
+            .get(page)
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert_eq!(body, "version 3", "{page} after the CLI said Completed");
+    }
+    version.store(2, Ordering::SeqCst);
     // B lists the same invalidation.
     let (_, listed) = signed(
         "GET",
