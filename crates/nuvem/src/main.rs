@@ -250,11 +250,11 @@ async fn run(config: Config, source: String, started: Instant) -> anyhow::Result
         config.max_buffered_bytes,
     );
     endpoint.set_listeners(listeners.clone());
-    // Start-up runs on the thread that drives `run`, before any listener serves: its store
-    // calls may block (on a database round trip) without stalling a request.
     // One watcher per node: what other nodes sharing the store change reaches the services
     // that keep it in memory. Primed before they load, so no change falls in between.
     let watcher = nuvem_store::cluster::Watcher::new(store.clone());
+    // Start-up runs on the thread that drives `run`, before any listener serves: its store
+    // calls may block (on a database round trip) without stalling a request.
     let (services, edge) = nuvem_store::Store::blocking(|| {
         watcher.poll().context("reading the change counters")?;
         let services = services::register(&mut endpoint, &store, &config)?;
