@@ -73,6 +73,10 @@ pub struct ServerSection {
     /// retry. Default 256 MiB; keep it above the largest body limit (about 70 MB for a Lambda
     /// code upload), or such bodies are never accepted.
     pub max_buffered_bytes: Option<u64>,
+    /// On a shared store (several nodes on one database): how often, in milliseconds, a
+    /// node checks whether another node changed what it keeps in memory (WebACLs, APIs,
+    /// invalidations…). Default 250; 10 to 60000.
+    pub watch_interval_ms: Option<u64>,
     /// Listener limits (slowloris, slow uploads, connection floods), for every listener.
     pub limits: LimitsSpec,
 }
@@ -446,6 +450,8 @@ pub struct Config {
     pub tls_cert: Option<(PathBuf, PathBuf)>,
     pub keyring: nuvem_aws::sigv4::Keyring,
     pub max_buffered_bytes: usize,
+    /// How often a node on a shared store polls the change counters (`watch_interval_ms`).
+    pub watch_interval: std::time::Duration,
     /// The private listeners' security group (`None`: no rules, every source).
     pub ingress: Option<nuvem_waf::shield::Ingress>,
     /// The folder that relative paths in the manifest are relative to (bucket files and
@@ -499,6 +505,10 @@ impl Config {
         s.limits.resolve(1024)?;
         let max_buffered_bytes =
             usize::try_from(s.max_buffered_bytes.unwrap_or(256 << 20)).unwrap_or(usize::MAX);
+        let watch_interval = match s.watch_interval_ms.unwrap_or(250) {
+            ms @ 10..=60_000 => std::time::Duration::from_millis(ms),
+            other => bail!("at `server.watch_interval_ms`: {other} is not within 10 to 60000"),
+        };
         let network = &manifest.network;
         for (what, addr) in [("api_addr", Some(api_addr)), ("api_tls_addr", api_tls_addr)] {
             if let Some(addr) = addr
@@ -548,6 +558,7 @@ impl Config {
             tls_cert,
             keyring,
             max_buffered_bytes,
+            watch_interval,
             ingress,
             base_dir,
             manifest,

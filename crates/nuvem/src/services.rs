@@ -54,14 +54,6 @@ pub fn register(
             .context("opening the functions service")?,
     );
     endpoint.register(functions.clone());
-    // Interim, until the binary hands every service the node's one change watcher: the
-    // functions service follows other nodes' changes through a watcher of its own (which
-    // does nothing on the embedded store).
-    let watcher = nuvem_store::cluster::Watcher::new(store.clone());
-    functions.follow(&watcher);
-    if let Ok(handle) = tokio::runtime::Handle::try_current() {
-        handle.spawn(watcher.watch(std::time::Duration::from_millis(250)));
-    }
     let gateway = Arc::new(
         nuvem_gateway::Gateway::open(
             store.clone(),
@@ -221,28 +213,21 @@ fn manifest_api_id(name: &str) -> String {
         .collect()
 }
 
-/// Creates (or, when it exists, re-creates from the manifest, which is the truth for its
-/// APIs) one manifest API through the management operations.
+/// Creates one manifest API, or replaces it when it exists (the manifest is the truth for its
+/// APIs), in one store transaction through the management operations' checks: a node that
+/// serves it meanwhile sees the old API or the new one, and nodes applying the manifest at
+/// once each store the same definition. Returns whether it existed.
 fn apply_api(
     gateway: &nuvem_gateway::Gateway,
     a: &crate::config::ApiSpec,
-) -> Result<(), nuvem_aws::AwsError> {
+) -> Result<bool, nuvem_aws::AwsError> {
     use nuvem_aws::IntoAwsError;
     let id = manifest_api_id(&a.name);
-    let run = |method: http::Method, path: String, input: serde_json::Value| {
-        gateway
-            .route_management(&method, &path, &input)
-            .map(|(_, v)| v)
-            .map_err(IntoAwsError::into_aws_error)
+    let mut def = nuvem_gateway::ApiDefinition {
+        api: json!({"name": a.name, "protocolType": "HTTP", "apiId": id}),
+        stages: vec![json!({"stageName": "$default", "autoDeploy": true})],
+        ..Default::default()
     };
-    if gateway.resolve(&id).is_some() {
-        run(http::Method::DELETE, format!("/v2/apis/{id}"), json!({}))?;
-    }
-    run(
-        http::Method::POST,
-        "/v2/apis".into(),
-        json!({"name": a.name, "protocolType": "HTTP", "apiId": id}),
-    )?;
     for r in &a.routes {
         let integration = match (&r.function, &r.url) {
             (Some(f), None) => json!({"integrationType": "AWS_PROXY", "integrationUri": f,
@@ -260,24 +245,95 @@ fn apply_api(
                 ));
             }
         };
-        let i = run(
-            http::Method::POST,
-            format!("/v2/apis/{id}/integrations"),
-            integration,
-        )?;
-        let target = format!("integrations/{}", i["integrationId"].as_str().unwrap_or(""));
-        run(
-            http::Method::POST,
-            format!("/v2/apis/{id}/routes"),
-            json!({"routeKey": r.key, "target": target}),
-        )?;
+        def.routes.push((integration, json!({"routeKey": r.key})));
     }
-    run(
-        http::Method::POST,
-        format!("/v2/apis/{id}/stages"),
-        json!({"stageName": "$default", "autoDeploy": true}),
-    )?;
-    Ok(())
+    gateway.put_api(&def).map_err(IntoAwsError::into_aws_error)
+}
+
+/// This node's hold on the cluster-wide lease `manifest`, while it applies the manifest:
+/// nodes that start at once on one database apply it one after the other, each finding what
+/// the one before created ("kept"). Renewed in the background; released on [`Self::release`].
+/// Not taken on the embedded store, which has one process.
+pub struct ApplyLease {
+    store: nuvem_store::Store,
+    renew: Option<tokio::task::JoinHandle<()>>,
+}
+
+const APPLY_LEASE: &str = "manifest";
+const APPLY_LEASE_TTL: std::time::Duration = std::time::Duration::from_secs(15);
+
+impl ApplyLease {
+    /// Waits until this node holds the lease (another node may be applying the manifest).
+    pub async fn take(store: &nuvem_store::Store) -> anyhow::Result<Self> {
+        use nuvem_store::cluster::{Lease, node_id};
+        if !store.is_remote() {
+            return Ok(Self {
+                store: store.clone(),
+                renew: None,
+            });
+        }
+        let mut said = false;
+        loop {
+            let s = store.clone();
+            let held = store
+                .run(move || Lease::try_acquire(&s, APPLY_LEASE, node_id(), APPLY_LEASE_TTL))
+                .await
+                .context("taking the lease to apply the manifest")?;
+            if held {
+                break;
+            }
+            if !said {
+                let s = store.clone();
+                let holder = store
+                    .run(move || Lease::holder(&s, APPLY_LEASE))
+                    .await
+                    .ok()
+                    .flatten()
+                    .map_or_else(|| "another node".to_string(), |l| l.holder);
+                println!("  waiting for {holder} to finish applying the manifest");
+                said = true;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        }
+        let s = store.clone();
+        let renew = tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(APPLY_LEASE_TTL / 5).await;
+                let s2 = s.clone();
+                let renewed = s
+                    .run(move || Lease::try_acquire(&s2, APPLY_LEASE, node_id(), APPLY_LEASE_TTL))
+                    .await;
+                if let Err(e) = renewed {
+                    tracing::warn!(error = %e, "renewing the manifest lease failed; retrying");
+                }
+            }
+        });
+        Ok(Self {
+            store: store.clone(),
+            renew: Some(renew),
+        })
+    }
+
+    /// Gives the lease up, so the next node applies at once.
+    pub async fn release(mut self) {
+        if let Some(renew) = self.renew.take() {
+            renew.abort();
+            let s = self.store.clone();
+            let released = self
+                .store
+                .run(move || {
+                    nuvem_store::cluster::Lease::release(
+                        &s,
+                        APPLY_LEASE,
+                        nuvem_store::cluster::node_id(),
+                    )
+                })
+                .await;
+            if let Err(e) = released {
+                tracing::warn!(error = %e, "releasing the manifest lease failed (it expires)");
+            }
+        }
+    }
 }
 
 /// A request id for a gateway-originated invocation.
@@ -428,7 +484,8 @@ pub async fn apply_buckets(config: &Config, services: &Services) -> anyhow::Resu
             .await
             .map_err(|e| anyhow::anyhow!("at `buckets[{i}]` ({}): {e}", b.name))?;
         if !b.cors_origins.is_empty() {
-            apply_cors(services, &b.name, &b.cors_origins)
+            // Start-up, before the endpoint is ready: the store call may block this thread.
+            nuvem_store::Store::blocking(|| apply_cors(services, &b.name, &b.cors_origins))
                 .map_err(|e| anyhow::anyhow!("at `buckets[{i}].cors_origins`: {e}"))?;
         }
         let what = if applied.created { "created" } else { "kept" };
@@ -537,13 +594,14 @@ pub fn apply_manifest(config: &Config, services: &Services) -> anyhow::Result<Ve
     }
     for (i, a) in m.apis.iter().enumerate() {
         let started = Instant::now();
-        apply_api(&services.gateway, a)
+        let existed = apply_api(&services.gateway, a)
             .map_err(|e| anyhow::anyhow!("at `apis[{i}]` ({}): {}", a.name, e.message))?;
         let id = manifest_api_id(&a.name);
         // Tests and people read the URL as the line's last word.
         println!("  api {} at {}", a.name, services.gateway.api_endpoint(&id));
         tracing::debug!(
             api = a.name,
+            existed,
             ms = started.elapsed().as_millis() as u64,
             routes = a.routes.len(),
             "api applied"

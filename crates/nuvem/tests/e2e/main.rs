@@ -20,6 +20,7 @@ mod meusite;
 mod meusite_browser;
 mod meusite_first_run;
 mod network;
+mod nodes;
 mod request_logs;
 mod s3;
 mod s3_browser;
