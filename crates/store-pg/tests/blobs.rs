@@ -2,6 +2,7 @@
 //! checks, on a throwaway server. The engine is remote, so every chunk goes through
 //! `Store::run` to tokio's blocking pool, as it does in `nuvem up`.
 
+#[allow(dead_code)]
 mod support;
 
 use std::collections::HashSet;
