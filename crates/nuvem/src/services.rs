@@ -356,6 +356,7 @@ pub async fn apply_buckets(config: &Config, services: &Services) -> anyhow::Resu
             .map_err(|e| anyhow::anyhow!("at `buckets[{i}]` ({}): {e}", b.name))?;
         if !b.cors_origins.is_empty() {
             apply_cors(services, &b.name, &b.cors_origins)
+                .await
                 .map_err(|e| anyhow::anyhow!("at `buckets[{i}].cors_origins`: {e}"))?;
         }
         let what = if applied.created { "created" } else { "kept" };
@@ -372,7 +373,7 @@ pub async fn apply_buckets(config: &Config, services: &Services) -> anyhow::Resu
 /// rule for the methods a browser uses on objects (a presigned PUT, a GET), any request
 /// header (presigned uploads send `Content-Type` and checksum headers), and `ETag` readable
 /// by scripts (https://docs.aws.amazon.com/AmazonS3/latest/userguide/ManageCorsUsing.html).
-fn apply_cors(services: &Services, bucket: &str, origins: &[String]) -> anyhow::Result<()> {
+async fn apply_cors(services: &Services, bucket: &str, origins: &[String]) -> anyhow::Result<()> {
     if let Some(bad) = origins
         .iter()
         .find(|o| o.is_empty() || o.contains(char::is_whitespace))
@@ -386,10 +387,14 @@ fn apply_cors(services: &Services, bucket: &str, origins: &[String]) -> anyhow::
         expose_headers: vec!["ETag".into()],
         max_age_seconds: Some(3000),
     };
-    services.s3.objects().update_bucket(bucket, |b| {
-        b.cors = Some(vec![rule.clone()]);
-        Ok(())
-    })?;
+    services
+        .s3
+        .objects()
+        .update_bucket(bucket, move |b| {
+            b.cors = Some(vec![rule.clone()]);
+            Ok(())
+        })
+        .await?;
     Ok(())
 }
 

@@ -177,10 +177,12 @@ impl S3Service {
 
     async fn respond(&self, req: AwsRequest) -> http::Response<Body> {
         if req.parts.method == http::Method::OPTIONS {
-            return crate::cors::preflight(&self.store, &req.parts).unwrap_or_else(|e| {
-                e.into_aws_error()
-                    .to_response(Protocol::RestXml, &req.request_id)
-            });
+            return crate::cors::preflight(&self.store, &req.parts)
+                .await
+                .unwrap_or_else(|e| {
+                    e.into_aws_error()
+                        .to_response(Protocol::RestXml, &req.request_id)
+                });
         }
         if let Err(e) = self.check_sigv2(&req.parts) {
             return e.to_response(Protocol::RestXml, &req.request_id);
@@ -190,7 +192,7 @@ impl S3Service {
                 .into_aws_error()
                 .to_response(Protocol::RestXml, &req.request_id);
         }
-        let cors = crate::cors::response_headers(&self.store, &req.parts);
+        let cors = crate::cors::response_headers(&self.store, &req.parts).await;
         let is_head = req.parts.method == http::Method::HEAD;
         let http_req = to_s3s_request(req.parts, req.body);
         match self.s3s.call(http_req).await {

@@ -66,8 +66,15 @@ impl nuvem_edge::BucketReader for Buckets {
     }
 
     fn website(&self, bucket: &str) -> BoxFuture<'_, Option<Website>> {
-        let w = self.0.objects().bucket(bucket).ok().and_then(|b| b.website);
+        let bucket = bucket.to_owned();
         Box::pin(async move {
+            let w = self
+                .0
+                .objects()
+                .bucket(&bucket)
+                .await
+                .ok()
+                .and_then(|b| b.website);
             w.map(|w| Website {
                 index_document: w.index_document,
                 error_document: w.error_document,
@@ -91,7 +98,7 @@ async fn get_object(
     objects: &ObjectStore,
     req: ObjectRequest,
 ) -> Result<Response<Body>, BucketError> {
-    let bucket = objects.bucket(&req.bucket).map_err(bucket_error)?;
+    let bucket = objects.bucket(&req.bucket).await.map_err(bucket_error)?;
     if let Some(policy) = &bucket.policy {
         let arn = format!("arn:aws:s3:::{}/{}", req.bucket, req.key);
         if nuvem_s3::policy::evaluate(policy, false, "s3:GetObject", &arn)
@@ -102,6 +109,7 @@ async fn get_object(
     }
     let meta = objects
         .head_object(&req.bucket, &req.key)
+        .await
         .map_err(bucket_error)?;
     let mut resp = Response::new(empty_body());
     object_headers(resp.headers_mut(), &meta);
