@@ -228,7 +228,10 @@ async fn run(config: Config, source: String, started: Instant) -> anyhow::Result
     std::fs::create_dir_all(&config.data_dir)
         .with_context(|| format!("creating data dir {}", config.data_dir.display()))?;
     let _lock = data_dir::lock(&config.data_dir)?;
-    let store = data_dir::open_store(&config.data_dir, &config.storage, config.durability)?;
+    // Start-up: nothing is served yet, so opening (and looking into) the store may block.
+    let store = nuvem_store::Store::blocking(|| {
+        data_dir::open_store(&config.data_dir, &config.storage, config.durability)
+    })?;
 
     // Raised before the listener budgets are derived from it: one client holding a thousand
     // sockets must not exhaust a 1024-descriptor soft limit.

@@ -39,7 +39,16 @@ pub fn register(
     let s3_config = nuvem_s3::S3Config {
         region: config.region.clone(),
         data_dir: crate::data_dir::s3_dir(&config.data_dir),
-        fsync: matches!(config.durability, nuvem_store::Durability::Fsync),
+        // Object data beside the metadata: in the data dir for the embedded store, in the
+        // database (where every node sharing it reads it) for a remote one.
+        blob_tier: match config.storage {
+            crate::config::Storage::Embedded => nuvem_s3::store::BlobTier::Local {
+                fsync: matches!(config.durability, nuvem_store::Durability::Fsync),
+            },
+            crate::config::Storage::Postgres(_) => nuvem_s3::store::BlobTier::Store {
+                grace: config.blob_grace,
+            },
+        },
         keyring: config.keyring.clone(),
         base_domain: "s3.localhost".into(),
         gc_limit: nuvem_s3::store::garbage::DEFAULT_LIMIT,

@@ -18,16 +18,17 @@ use crate::api::{Handler, KeyringAuth, PolicyAccess};
 use crate::error::Error;
 use crate::error_body::{self, ErrorContext};
 use crate::events::ObjectEvents;
-use crate::store::ObjectStore;
+use crate::store::{BlobTier, ObjectStore};
 
 /// The object store's configuration section, resolved by the binary.
 #[derive(Debug, Clone)]
 pub struct S3Config {
     pub region: String,
-    /// Where blob files live (the store's metadata lives in the shared `Store`).
+    /// Where local blob files live (the store's metadata lives in the shared `Store`).
     pub data_dir: PathBuf,
-    /// fsync every blob before it becomes visible (survives power loss, not just `kill -9`).
-    pub fsync: bool,
+    /// Where object data lives: local files (fsynced before they become visible or not), or
+    /// chunks in the store.
+    pub blob_tier: BlobTier,
     /// The endpoint's access keys, for chunk signatures and SigV2.
     pub keyring: Keyring,
     /// `bucket.<base_domain>` is virtual-hosted style; default `s3.localhost`.
@@ -90,7 +91,7 @@ impl S3Service {
         events: Option<Arc<dyn ObjectEvents>>,
     ) -> Result<Self, Error> {
         let mut objects =
-            ObjectStore::open_with_limit(store, &config.data_dir, config.fsync, config.gc_limit)?;
+            ObjectStore::open_tier(store, &config.data_dir, config.blob_tier, config.gc_limit)?;
         if let Some(e) = events {
             objects.set_events(e);
         }
