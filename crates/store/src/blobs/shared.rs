@@ -370,14 +370,89 @@ impl BlobWriter for StoreWriter {
     }
 }
 
-/// The chunks a reader's producer task sends, at most one ahead of the one being fetched.
-struct ChunkStream(tokio::sync::mpsc::Receiver<Result<Bytes, std::io::Error>>);
+/// What a reader fetches: `len` bytes from `offset` of a blob of `total` bytes.
+struct Fetch {
+    store: Store,
+    id: String,
+    total: u64,
+    offset: u64,
+    len: u64,
+}
+
+impl Fetch {
+    /// Starts the producer task, which fetches chunk after chunk (each through
+    /// [`Store::run`]) and sends it, at most one ahead of the one the reader holds.
+    fn start(self) -> tokio::sync::mpsc::Receiver<Result<Bytes, std::io::Error>> {
+        let (tx, rx) = tokio::sync::mpsc::channel(1);
+        let Fetch {
+            store,
+            id,
+            total,
+            offset,
+            len,
+        } = self;
+        tokio::spawn(async move {
+            let chunk = CHUNK as u64;
+            let end = offset.saturating_add(len).min(total);
+            let mut pos = offset;
+            while pos < end {
+                let n = u32::try_from(pos / chunk).unwrap_or(u32::MAX);
+                let base = u64::from(n) * chunk;
+                let (s, k) = (store.clone(), chunk_key(&id, n));
+                let got = store.run(move || s.get(&k)).await;
+                let want = chunk.min(total - base);
+                let item = match got {
+                    Ok(Some(v)) if v.len() as u64 == want => {
+                        let from = usize::try_from(pos - base).unwrap_or(0);
+                        let to = usize::try_from(end.min(base + chunk) - base).unwrap_or(v.len());
+                        pos = base + to as u64;
+                        Ok(Bytes::from(v).slice(from..to))
+                    }
+                    Ok(found) => Err(std::io::Error::new(
+                        std::io::ErrorKind::UnexpectedEof,
+                        format!(
+                            "blob {id} chunk {n} {} (collected while being read?)",
+                            if found.is_some() {
+                                "has the wrong length"
+                            } else {
+                                "is missing"
+                            }
+                        ),
+                    )),
+                    Err(e) => Err(std::io::Error::other(e.to_string())),
+                };
+                let failed = item.is_err();
+                if tx.send(item).await.is_err() || failed {
+                    return;
+                }
+            }
+        });
+        rx
+    }
+}
+
+/// A blob range as a stream. Nothing is fetched before the first poll, so an object of many
+/// parts, whose parts are all opened before its response starts, holds no chunk of a part
+/// until that part is read.
+struct ChunkStream {
+    fetch: Option<Fetch>,
+    rx: Option<tokio::sync::mpsc::Receiver<Result<Bytes, std::io::Error>>>,
+}
 
 impl Stream for ChunkStream {
     type Item = Result<Bytes, std::io::Error>;
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        self.0.poll_recv(cx)
+        if self.rx.is_none() {
+            match self.fetch.take() {
+                Some(fetch) => self.rx = Some(fetch.start()),
+                None => return Poll::Ready(None),
+            }
+        }
+        match self.rx.as_mut() {
+            Some(rx) => rx.poll_recv(cx),
+            None => Poll::Ready(None),
+        }
     }
 }
 
@@ -425,48 +500,16 @@ impl Blobs for StoreBlobs {
                 ),
             });
         }
-        let (tx, rx) = tokio::sync::mpsc::channel(1);
-        let store = self.store.clone();
-        let id = id.to_string();
-        tokio::spawn(async move {
-            let chunk = CHUNK as u64;
-            let end = offset.saturating_add(len).min(head.len);
-            let mut pos = offset;
-            while pos < end {
-                let n = u32::try_from(pos / chunk).unwrap_or(u32::MAX);
-                let (s, k) = (store.clone(), chunk_key(&id, n));
-                let got = store.run(move || s.get(&k)).await;
-                let want = chunk.min(head.len - u64::from(n) * chunk);
-                let item = match got {
-                    Ok(Some(v)) if v.len() as u64 == want => {
-                        let from = usize::try_from(pos - u64::from(n) * chunk).unwrap_or(0);
-                        let to = usize::try_from(
-                            end.min(u64::from(n + 1) * chunk) - u64::from(n) * chunk,
-                        )
-                        .unwrap_or(v.len());
-                        pos = u64::from(n) * chunk + to as u64;
-                        Ok(Bytes::from(v).slice(from..to))
-                    }
-                    Ok(found) => Err(std::io::Error::new(
-                        std::io::ErrorKind::UnexpectedEof,
-                        format!(
-                            "blob {id} chunk {n} {} (collected while being read?)",
-                            if found.is_some() {
-                                "has the wrong length"
-                            } else {
-                                "is missing"
-                            }
-                        ),
-                    )),
-                    Err(e) => Err(std::io::Error::other(e.to_string())),
-                };
-                let failed = item.is_err();
-                if tx.send(item).await.is_err() || failed {
-                    return;
-                }
-            }
-        });
-        Ok(Box::pin(ChunkStream(rx)))
+        Ok(Box::pin(ChunkStream {
+            fetch: Some(Fetch {
+                store: self.store.clone(),
+                id: id.to_string(),
+                total: head.len,
+                offset,
+                len,
+            }),
+            rx: None,
+        }))
     }
 
     fn adopt(&self, tx: &mut dyn Tx, id: &str) -> Result<(), BlobError> {
