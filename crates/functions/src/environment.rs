@@ -157,6 +157,8 @@ impl Environment {
         let pid = child.id();
         if let Some(pid) = pid {
             groups.add(pid);
+            // `process_group(0)`: the group's id is the runtime's pid.
+            api.serve_only(pid);
         }
         if let (Some(pid), Some(limit)) = (pid, launch.data_limit) {
             let set = rlimit::prlimit(

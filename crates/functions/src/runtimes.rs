@@ -102,6 +102,12 @@ pub fn launch(record: &FunctionRecord, boot: &Bootstraps, shared: &Shared) -> Re
                 .unwrap_or_else(|| PathBuf::from("/")),
             Some(f.clone()),
         ),
+        // The service unpacks a stored package and launches from its folder.
+        CodeLocation::Package(hex) => {
+            return Err(Error::Corrupt(format!(
+                "package {hex} was not unpacked before launch"
+            )));
+        }
     };
     let memory = u64::from(record.memory_size);
     let (program, args, data_limit) = match kind {

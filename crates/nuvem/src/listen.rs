@@ -124,6 +124,7 @@ pub async fn serve<H: Handler>(
     mut shutdown: watch::Receiver<bool>,
 ) {
     let builder = Arc::new(builder(gate.limits()));
+    let local_port = listener.local_addr().map(|a| a.port()).unwrap_or(0);
     let mut conns = JoinSet::new();
     loop {
         tokio::select! {
@@ -138,7 +139,7 @@ pub async fn serve<H: Handler>(
                     }
                 };
                 while conns.try_join_next().is_some() {}
-                let admission = match gate.admit(peer.ip(), Instant::now()) {
+                let admission = match gate.admit_to(peer.ip(), local_port, Instant::now()) {
                     Ok(a) => a,
                     Err(event) => {
                         tracing::debug!(%peer, reason = event.name(), "connection refused");

@@ -2,6 +2,7 @@
 //! listeners. Thin on purpose: the services, the AWS protocol and the storage engine live
 //! in their own crates; this file only decides what runs where.
 
+mod authorize;
 mod build;
 mod config;
 mod data_dir;
@@ -228,7 +229,7 @@ async fn run(config: Config, source: String, started: Instant) -> anyhow::Result
     std::fs::create_dir_all(&config.data_dir)
         .with_context(|| format!("creating data dir {}", config.data_dir.display()))?;
     let _lock = data_dir::lock(&config.data_dir)?;
-    // Start-up: nothing is served yet, so opening (and looking into) the store may block.
+    // Opening reads the store (is it empty?), which may wait on a database: start-up.
     let store = nuvem_store::Store::blocking(|| {
         data_dir::open_store(&config.data_dir, &config.storage, config.durability)
     })?;
@@ -238,7 +239,7 @@ async fn run(config: Config, source: String, started: Instant) -> anyhow::Result
     let fd_limit = listen::raise_fd_limit();
     let limits = config.manifest.server.limits.resolve(fd_limit)?;
     let listeners = Arc::new(listen::Listeners {
-        api: nuvem_waf::shield::Gate::new(limits.api),
+        api: nuvem_waf::shield::Gate::with_ingress(limits.api, config.ingress.clone()),
         edge: nuvem_waf::shield::Gate::new(limits.edge),
         fd_limit,
     });
@@ -324,6 +325,15 @@ async fn run(config: Config, source: String, started: Instant) -> anyhow::Result
         // A wildcard listen address is not something to type into a browser.
         let url = first.url.replace("0.0.0.0", "localhost");
         println!("  open:         {url}/");
+    }
+    if !config.manifest.functions.is_empty() {
+        // Said, never left silent: what separates functions from each other and from nuvem.
+        let peer_check = if std::path::Path::new("/proc/net/tcp").exists() {
+            "Runtime APIs answer only their environment's processes"
+        } else {
+            "no /proc: Runtime APIs cannot check their peers"
+        };
+        println!("  isolation     functions run as nuvem's user without namespaces; {peer_check}");
     }
     println!("  try:          aws --endpoint-url http://{api_addr} dynamodb list-tables");
     println!("ready in {} ms", started.elapsed().as_millis());

@@ -63,6 +63,14 @@ pub fn register(
             .context("opening the functions service")?,
     );
     endpoint.register(functions.clone());
+    // Interim, until the binary hands every service the node's one change watcher: the
+    // functions service follows other nodes' changes through a watcher of its own (which
+    // does nothing on the embedded store).
+    let watcher = nuvem_store::cluster::Watcher::new(store.clone());
+    functions.follow(&watcher);
+    if let Ok(handle) = tokio::runtime::Handle::try_current() {
+        handle.spawn(watcher.watch(std::time::Duration::from_millis(250)));
+    }
     let gateway = Arc::new(
         nuvem_gateway::Gateway::open(
             store.clone(),
@@ -88,6 +96,16 @@ pub fn register(
         .context("opening the wafv2 API")?,
     );
     endpoint.register(waf.clone());
+    let iam = nuvem_iam::api::IamApi::new(
+        store.clone(),
+        nuvem_iam::api::IamConfig {
+            account_id: config.account_id.clone(),
+            root_keys: config.keyring.access_key_ids().map(str::to_owned).collect(),
+        },
+    );
+    endpoint.register(Arc::new(nuvem_iam::api::IamService(iam.clone())));
+    endpoint.register(Arc::new(nuvem_iam::api::StsService(iam.clone())));
+    endpoint.set_identities(iam);
     Ok(Services {
         dynamo,
         s3,

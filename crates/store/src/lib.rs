@@ -18,6 +18,7 @@
 //! trait, in a local directory or as chunks in the store itself.
 
 pub mod blobs;
+pub mod cluster;
 pub mod conformance;
 mod fjall_engine;
 

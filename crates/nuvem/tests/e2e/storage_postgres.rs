@@ -13,7 +13,7 @@ use nuvem_testkit::{Nuvem, Options};
 // The same throwaway-server helper as the engine's own tests.
 #[allow(dead_code)]
 #[path = "../../../store-pg/tests/support/mod.rs"]
-mod pg_server;
+pub(crate) mod pg_server;
 
 const BIN: &str = env!("CARGO_BIN_EXE_nuvem");
 
