@@ -11,8 +11,8 @@
 //!
 //! **Store tier.** Blobs and metadata live in the same database and change in the same
 //! transactions (a blob is adopted by the transaction that first refers to it), so they cannot
-//! drift apart the way files and a recovered journal can: [`sweep`] runs at open and then
-//! periodically on every node ([`ObjectStore::sweep_forever`]), with the references read from
+//! drift apart the way files and a recovered journal can: [`sweep`] runs at open on every node
+//! and then periodically on one ([`ObjectStore::sweep_forever`]), with the references read from
 //! the same snapshot as the blob heads. It deletes pending blobs idle past the grace period
 //! (an upload whose process died), and blobs no metadata refers to once the grace period has
 //! passed since they were found or removed (readers still streaming them finish first).
@@ -23,6 +23,7 @@ use std::collections::HashSet;
 use std::path::Path;
 use std::time::Duration;
 
+use nuvem_store::cluster::Lease;
 use nuvem_store::{Direction, KeyRange, Read, Store};
 
 use super::blobs::{BlobDir, BlobFile, StoreBlobs};
@@ -32,6 +33,9 @@ use crate::error::Error;
 /// How many unreferenced blobs opening the object store removes on its own: a crash leaves
 /// at most one per write in flight, so a few; anything above this is left to `nuvem repair`.
 pub const DEFAULT_LIMIT: usize = 16;
+
+/// The lease of the periodic store-tier sweep (one node of a cluster sweeps at a time).
+const SWEEP_LEASE: &str = "s3/blob-sweep";
 
 /// What opening the object store found and did about unreferenced blobs.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -159,14 +163,30 @@ impl ObjectStore {
     }
 
     /// Sweeps the store tier every half grace period (between 1 s and 5 min), for as long as
-    /// the runtime runs. Errors (the database away) are logged and the next round retries.
+    /// the runtime runs, on the one node of the cluster that holds the sweep's lease (a sweep
+    /// reads every reference; once per cluster is enough, and a dead holder's lease expires
+    /// after two rounds). Errors (the database away) are logged and the next round retries.
     pub async fn sweep_forever(self) {
         let Some(grace) = self.shared.as_ref().map(StoreBlobs::grace) else {
             return;
         };
         let every = (grace / 2).clamp(Duration::from_secs(1), Duration::from_secs(300));
+        let holder = nuvem_store::blobs::new_id();
         loop {
             tokio::time::sleep(every).await;
+            let (store, me) = (self.store.clone(), holder.clone());
+            let ours = self
+                .store
+                .run(move || Lease::try_acquire(&store, SWEEP_LEASE, &me, every * 2))
+                .await;
+            match ours {
+                Ok(true) => {}
+                Ok(false) => continue,
+                Err(e) => {
+                    tracing::warn!(error = %e, "could not take the blob sweep's lease; retrying later");
+                    continue;
+                }
+            }
             if let Err(e) = self.sweep().await {
                 tracing::warn!(error = %e, "sweeping the blobs in the store failed; retrying later");
             }
