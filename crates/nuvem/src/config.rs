@@ -65,8 +65,13 @@ pub struct ServerSection {
     /// Where the store lives: absent or `embedded` (default) for the embedded engine in the
     /// data dir, or a PostgreSQL connection URL (`postgres://user:password@host:5432/db`,
     /// `?sslmode=require` for TLS) for the PostgreSQL-protocol engine (PostgreSQL,
-    /// CockroachDB, YugabyteDB). Object blobs stay in the data dir either way.
+    /// CockroachDB, YugabyteDB). With a database, object data lives there too (in chunks),
+    /// so that several nuvem processes with their own data dirs serve the same buckets.
     pub storage: Option<String>,
+    /// With a database: how long, in seconds, an upload may stay idle, and a reader of an
+    /// object that was deleted or overwritten keep reading it, before the object's data is
+    /// collected. Default 900.
+    pub blob_grace_secs: Option<u64>,
     /// The request bodies the AWS endpoint may hold in memory at once, all requests together,
     /// while it reads them to check their signature (JSON APIs; S3 streams). A body that does
     /// not fit in what is left is answered 503 (SlowDown / ServiceUnavailable), which SDKs
@@ -447,6 +452,8 @@ pub struct Config {
     pub account_id: String,
     pub durability: nuvem_store::Durability,
     pub storage: Storage,
+    /// See [`ServerSection::blob_grace_secs`].
+    pub blob_grace: std::time::Duration,
     pub tls_cert: Option<(PathBuf, PathBuf)>,
     pub keyring: nuvem_aws::sigv4::Keyring,
     pub max_buffered_bytes: usize,
@@ -495,6 +502,7 @@ impl Config {
             Some(DurabilitySpec::Fsync) => nuvem_store::Durability::Fsync,
         };
         let storage = Storage::parse(o.storage.as_deref().or(s.storage.as_deref()))?;
+        let blob_grace = std::time::Duration::from_secs(s.blob_grace_secs.unwrap_or(900));
         let tls_cert = match (&s.tls_cert, &s.tls_key) {
             (Some(c), Some(k)) => Some((base_dir.join(c), base_dir.join(k))),
             (None, None) => None,
@@ -555,6 +563,7 @@ impl Config {
             account_id,
             durability,
             storage,
+            blob_grace,
             tls_cert,
             keyring,
             max_buffered_bytes,

@@ -55,7 +55,6 @@ pub fn build(
     config: &Config,
     endpoint: &mut crate::endpoint::Endpoint,
     services: &crate::services::Services,
-    store: &nuvem_store::Store,
 ) -> anyhow::Result<Option<Arc<nuvem_edge::Edge>>> {
     let Some(spec) = &config.manifest.distribution else {
         return Ok(None);
@@ -66,7 +65,6 @@ pub fn build(
     let origins = origins::Origins {
         s3: services.s3.clone(),
         gateway: services.gateway.clone(),
-        store: store.clone(),
     };
     let enabled = config.manifest.waf.as_ref().is_none_or(|w| w.enabled);
     let guard: Option<Arc<dyn nuvem_edge::Guard>> = if enabled {

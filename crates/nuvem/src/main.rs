@@ -258,7 +258,7 @@ async fn run(config: Config, source: String, started: Instant) -> anyhow::Result
     let (services, edge) = nuvem_store::Store::blocking(|| {
         watcher.poll().context("reading the change counters")?;
         let services = services::register(&mut endpoint, &store, &config)?;
-        let edge = edge::build(&config, &mut endpoint, &services, &store)?;
+        let edge = edge::build(&config, &mut endpoint, &services)?;
         services.waf.follow(&watcher);
         services.gateway.follow(&watcher);
         services.functions.follow(&watcher);

@@ -39,7 +39,16 @@ pub fn register(
     let s3_config = nuvem_s3::S3Config {
         region: config.region.clone(),
         data_dir: crate::data_dir::s3_dir(&config.data_dir),
-        fsync: matches!(config.durability, nuvem_store::Durability::Fsync),
+        // Object data beside the metadata: in the data dir for the embedded store, in the
+        // database (where every node sharing it reads it) for a remote one.
+        blob_tier: match config.storage {
+            crate::config::Storage::Embedded => nuvem_s3::store::BlobTier::Local {
+                fsync: matches!(config.durability, nuvem_store::Durability::Fsync),
+            },
+            crate::config::Storage::Postgres(_) => nuvem_s3::store::BlobTier::Store {
+                grace: config.blob_grace,
+            },
+        },
         keyring: config.keyring.clone(),
         base_domain: "s3.localhost".into(),
         gc_limit: nuvem_s3::store::garbage::DEFAULT_LIMIT,
@@ -484,8 +493,8 @@ pub async fn apply_buckets(config: &Config, services: &Services) -> anyhow::Resu
             .await
             .map_err(|e| anyhow::anyhow!("at `buckets[{i}]` ({}): {e}", b.name))?;
         if !b.cors_origins.is_empty() {
-            // Start-up, before the endpoint is ready: the store call may block this thread.
-            nuvem_store::Store::blocking(|| apply_cors(services, &b.name, &b.cors_origins))
+            apply_cors(services, &b.name, &b.cors_origins)
+                .await
                 .map_err(|e| anyhow::anyhow!("at `buckets[{i}].cors_origins`: {e}"))?;
         }
         let what = if applied.created { "created" } else { "kept" };
@@ -502,7 +511,7 @@ pub async fn apply_buckets(config: &Config, services: &Services) -> anyhow::Resu
 /// rule for the methods a browser uses on objects (a presigned PUT, a GET), any request
 /// header (presigned uploads send `Content-Type` and checksum headers), and `ETag` readable
 /// by scripts (https://docs.aws.amazon.com/AmazonS3/latest/userguide/ManageCorsUsing.html).
-fn apply_cors(services: &Services, bucket: &str, origins: &[String]) -> anyhow::Result<()> {
+async fn apply_cors(services: &Services, bucket: &str, origins: &[String]) -> anyhow::Result<()> {
     if let Some(bad) = origins
         .iter()
         .find(|o| o.is_empty() || o.contains(char::is_whitespace))
@@ -516,10 +525,14 @@ fn apply_cors(services: &Services, bucket: &str, origins: &[String]) -> anyhow::
         expose_headers: vec!["ETag".into()],
         max_age_seconds: Some(3000),
     };
-    services.s3.objects().update_bucket(bucket, |b| {
-        b.cors = Some(vec![rule.clone()]);
-        Ok(())
-    })?;
+    services
+        .s3
+        .objects()
+        .update_bucket(bucket, move |b| {
+            b.cors = Some(vec![rule.clone()]);
+            Ok(())
+        })
+        .await?;
     Ok(())
 }
 

@@ -18,16 +18,17 @@ use crate::api::{Handler, KeyringAuth, PolicyAccess, SecretLookup, SecretSlot};
 use crate::error::Error;
 use crate::error_body::{self, ErrorContext};
 use crate::events::ObjectEvents;
-use crate::store::ObjectStore;
+use crate::store::{BlobTier, ObjectStore};
 
 /// The object store's configuration section, resolved by the binary.
 #[derive(Debug, Clone)]
 pub struct S3Config {
     pub region: String,
-    /// Where blob files live (the store's metadata lives in the shared `Store`).
+    /// Where local blob files live (the store's metadata lives in the shared `Store`).
     pub data_dir: PathBuf,
-    /// fsync every blob before it becomes visible (survives power loss, not just `kill -9`).
-    pub fsync: bool,
+    /// Where object data lives: local files (fsynced before they become visible or not), or
+    /// chunks in the store.
+    pub blob_tier: BlobTier,
     /// The endpoint's access keys, for chunk signatures and SigV2.
     pub keyring: Keyring,
     /// `bucket.<base_domain>` is virtual-hosted style; default `s3.localhost`.
@@ -92,7 +93,7 @@ impl S3Service {
         events: Option<Arc<dyn ObjectEvents>>,
     ) -> Result<Self, Error> {
         let mut objects =
-            ObjectStore::open_with_limit(store, &config.data_dir, config.fsync, config.gc_limit)?;
+            ObjectStore::open_tier(store, &config.data_dir, config.blob_tier, config.gc_limit)?;
         if let Some(e) = events {
             objects.set_events(e);
         }
@@ -186,10 +187,12 @@ impl S3Service {
 
     async fn respond(&self, req: AwsRequest) -> http::Response<Body> {
         if req.parts.method == http::Method::OPTIONS {
-            return crate::cors::preflight(&self.store, &req.parts).unwrap_or_else(|e| {
-                e.into_aws_error()
-                    .to_response(Protocol::RestXml, &req.request_id)
-            });
+            return crate::cors::preflight(&self.store, &req.parts)
+                .await
+                .unwrap_or_else(|e| {
+                    e.into_aws_error()
+                        .to_response(Protocol::RestXml, &req.request_id)
+                });
         }
         if let Err(e) = self.check_sigv2(&req.parts) {
             return e.to_response(Protocol::RestXml, &req.request_id);
@@ -199,7 +202,7 @@ impl S3Service {
                 .into_aws_error()
                 .to_response(Protocol::RestXml, &req.request_id);
         }
-        let cors = crate::cors::response_headers(&self.store, &req.parts);
+        let cors = crate::cors::response_headers(&self.store, &req.parts).await;
         let is_head = req.parts.method == http::Method::HEAD;
         let http_req = to_s3s_request(req.parts, req.body);
         match self.s3s.call(http_req).await {

@@ -17,21 +17,17 @@ use nuvem_aws::{Body, BoxError, BoxFuture, empty_body};
 use nuvem_edge::{BucketError, ObjectRequest, Origin, RangeResult, Website};
 use nuvem_s3::store::ObjectMeta;
 use nuvem_s3::store::objects::Conditions;
-use nuvem_store::Store;
 
 /// The in-process origins a distribution can name: `bucket:<name>` and `api:<name>`.
 pub struct Origins {
     pub s3: Arc<nuvem_s3::S3Service>,
     pub gateway: Arc<nuvem_gateway::Gateway>,
-    /// The store the object metadata is read from, through [`Store::run`].
-    pub store: Store,
 }
 
 impl nuvem_edge::OriginProvider for Origins {
     fn bucket_reader(&self) -> Option<Arc<dyn nuvem_edge::BucketReader>> {
         Some(Arc::new(Buckets {
             s3: self.s3.clone(),
-            store: self.store.clone(),
         }))
     }
 
@@ -63,25 +59,27 @@ impl Origin for ApiOrigin {
     }
 }
 
-/// The object store read as the distribution. Its metadata reads go through [`Store::run`]
-/// (on a database, they wait off the async workers).
+/// The object store read as the distribution. `ObjectStore`'s reads go through
+/// [`nuvem_store::Store::run`] themselves (on a database, they wait off the async workers).
 struct Buckets {
     s3: Arc<nuvem_s3::S3Service>,
-    store: Store,
 }
 
 impl nuvem_edge::BucketReader for Buckets {
     fn get_object(&self, req: ObjectRequest) -> BoxFuture<'_, Result<Response<Body>, BucketError>> {
-        Box::pin(get_object(self.s3.clone(), self.store.clone(), req))
+        Box::pin(get_object(self.s3.clone(), req))
     }
 
     fn website(&self, bucket: &str) -> BoxFuture<'_, Option<Website>> {
-        let (s3, bucket) = (self.s3.clone(), bucket.to_string());
+        let bucket = bucket.to_owned();
         Box::pin(async move {
             let w = self
-                .store
-                .run(move || s3.objects().bucket(&bucket).ok().and_then(|b| b.website))
-                .await;
+                .s3
+                .objects()
+                .bucket(&bucket)
+                .await
+                .ok()
+                .and_then(|b| b.website);
             w.map(|w| Website {
                 index_document: w.index_document,
                 error_document: w.error_document,
@@ -103,19 +101,10 @@ fn bucket_error(e: nuvem_s3::Error) -> BucketError {
 /// (<https://docs.aws.amazon.com/AmazonS3/latest/API/API_GetObject.html>).
 async fn get_object(
     s3: Arc<nuvem_s3::S3Service>,
-    store: Store,
     req: ObjectRequest,
 ) -> Result<Response<Body>, BucketError> {
-    let (name, key, reader) = (req.bucket.clone(), req.key.clone(), s3.clone());
-    let (bucket, meta) = store
-        .run(move || {
-            let objects = reader.objects();
-            let bucket = objects.bucket(&name)?;
-            Ok((bucket, objects.head_object(&name, &key)))
-        })
-        .await
-        .map_err(bucket_error)?;
     let objects = s3.objects();
+    let bucket = objects.bucket(&req.bucket).await.map_err(bucket_error)?;
     if let Some(policy) = &bucket.policy {
         let arn = format!("arn:aws:s3:::{}/{}", req.bucket, req.key);
         if nuvem_s3::policy::evaluate(policy, false, "s3:GetObject", &arn)
@@ -124,7 +113,10 @@ async fn get_object(
             return Err(BucketError::AccessDenied);
         }
     }
-    let meta = meta.map_err(bucket_error)?;
+    let meta = objects
+        .head_object(&req.bucket, &req.key)
+        .await
+        .map_err(bucket_error)?;
     let mut resp = Response::new(empty_body());
     object_headers(resp.headers_mut(), &meta);
     match conditions(&req.headers).check_read(&meta) {

@@ -87,7 +87,7 @@ impl S3Access for PolicyAccess {
                 (bucket.to_string(), format!("arn:aws:s3:::{bucket}/{key}"))
             }
         };
-        let policy = self.0.bucket(&bucket).ok().and_then(|b| b.policy);
+        let policy = self.0.bucket(&bucket).await.ok().and_then(|b| b.policy);
         let decision = policy
             .as_deref()
             .map(|p| policy::evaluate(p, anonymous, &action(cx.s3_op().name()), &resource))
