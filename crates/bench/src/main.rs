@@ -9,6 +9,7 @@ mod dynamo;
 mod edge_peers;
 mod functions;
 mod load;
+mod pg;
 mod procs;
 mod report;
 mod s3;

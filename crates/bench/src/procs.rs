@@ -57,6 +57,8 @@ pub struct Launch<'a> {
     pub files: &'a [(&'a str, &'a str)],
     /// `taskset -c` CPU list the server runs on.
     pub pin: Option<&'a str>,
+    /// `--storage` (a `postgres://` URL); the embedded engine when `None`.
+    pub storage: Option<&'a str>,
 }
 
 /// A running `nuvem up`.
@@ -102,7 +104,7 @@ impl Nuvem {
                 .with_context(|| format!("writing {name}"))?;
         }
         let data = dir.path().join("data");
-        let args = [
+        let mut args = vec![
             "up".into(),
             "--manifest".into(),
             manifest.display().to_string(),
@@ -113,6 +115,9 @@ impl Nuvem {
             "--edge-addr".into(),
             "127.0.0.1:0".into(),
         ];
+        if let Some(url) = launch.storage {
+            args.extend(["--storage".into(), url.to_string()]);
+        }
         let mut cmd = pinned(bin, launch.pin);
         cmd.args(&args)
             .env(

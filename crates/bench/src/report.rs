@@ -45,6 +45,11 @@ pub struct Report {
     pub failures: Vec<String>,
     /// Comparisons that are not a load phase (idle memory), already computed.
     pub extra_ratios: Vec<Ratio>,
+    /// Targets compared with the targets measured after them, besides the first one of each
+    /// scenario (`nuvem-pg` with moto).
+    pub subjects: Vec<String>,
+    /// Database round trips per request (targets on PostgreSQL): scenario, load, number.
+    pub round_trips: Vec<(String, String, String)>,
 }
 
 /// A ratio row: nuvem against one peer for one scenario and mode.
@@ -81,7 +86,8 @@ impl Report {
     }
 
     /// For each (scenario, mode) the first target measured is the subject (nuvem) and every
-    /// other target is a peer it is compared with.
+    /// other target is a peer it is compared with; so is each target named in `subjects`,
+    /// with the targets measured after it.
     pub fn ratios(&self) -> Vec<Ratio> {
         let mut out: Vec<Ratio> = self.extra_ratios.clone();
         for (i, subject) in self.rows.iter().enumerate() {
@@ -89,14 +95,14 @@ impl Report {
             let first = self.rows[..i]
                 .iter()
                 .all(|r| r.scenario != subject.scenario || r.stats.mode.label() != mode);
-            if !first {
+            if !first && !self.subjects.contains(&subject.target) {
                 continue;
             }
             let mut peers = self.rows[i + 1..]
                 .iter()
                 .filter(|r| r.scenario == subject.scenario && r.stats.mode.label() == mode)
                 .peekable();
-            if peers.peek().is_none() {
+            if peers.peek().is_none() && first {
                 // No peer runs this here: the row still belongs in the one table.
                 let (sv, _, _) = compare(subject, subject);
                 out.push(Ratio {
@@ -228,6 +234,9 @@ impl Report {
         json!({
             "notes": self.notes,
             "failures": self.failures,
+            "round_trips": self.round_trips.iter().map(|(scenario, load, per)| json!({
+                "scenario": scenario, "load": load, "per_request": per,
+            })).collect::<Vec<_>>(),
             "rows": self.rows.iter().map(|r| {
                 let mut v = r.stats.to_json();
                 v["scenario"] = json!(r.scenario);

@@ -66,6 +66,17 @@ pub struct Args {
     /// Measure nuvem alone (no moto, nginx, Varnish).
     #[arg(long)]
     pub no_peers: bool,
+    /// Also measure nuvem on PostgreSQL (`--storage postgres://…`; target `nuvem-pg`) in the
+    /// DynamoDB and S3 groups, on a throwaway PostgreSQL this run starts (initdb, pg_ctl).
+    #[arg(long)]
+    pub postgres: bool,
+    /// Also measure this other nuvem build (embedded engine) in the DynamoDB and S3 groups,
+    /// as target `--baseline-label`: a before/after comparison in one run.
+    #[arg(long, value_name = "PATH")]
+    pub baseline_bin: Option<PathBuf>,
+    /// The baseline's target name.
+    #[arg(long, value_name = "NAME", default_value = "nuvem-baseline")]
+    pub baseline_label: String,
     /// A few requests per scenario: checks that every scenario works, measures nothing.
     #[arg(long)]
     pub smoke: bool,
@@ -91,6 +102,10 @@ pub struct Ctx {
     pub nginx_bin: Option<PathBuf>,
     pub varnish_bin: Option<PathBuf>,
     pub pin: Option<String>,
+    /// The throwaway PostgreSQL for the `nuvem-pg` target (`--postgres`).
+    pub postgres: Option<crate::pg::PgServer>,
+    /// Another nuvem build and its target name (`--baseline-bin`).
+    pub baseline: Option<(PathBuf, String)>,
     pub budget: Budget,
     pub warm_up: u64,
     pub smoke: bool,
@@ -167,6 +182,14 @@ pub async fn run(args: Args, command_line: String) -> anyhow::Result<()> {
         nginx_bin: peer(edge_peers::find("nginx")),
         varnish_bin: peer(edge_peers::find("varnishd")),
         pin: args.server_cpus.clone(),
+        postgres: match args.postgres {
+            true => Some(crate::pg::PgServer::start(args.server_cpus.as_deref())?),
+            false => None,
+        },
+        baseline: args
+            .baseline_bin
+            .clone()
+            .map(|b| (absolute(b), args.baseline_label.clone())),
         budget: if args.smoke {
             Budget {
                 ops: 10,
@@ -258,6 +281,15 @@ fn header(report: &mut Report, ctx: &Ctx, command_line: &str) {
         b.as_ref()
             .map_or("not found".into(), |p| p.display().to_string())
     };
+    if let Some(pg) = &ctx.postgres {
+        n.push(format!(
+            "nuvem-pg: the same nuvem with `--storage postgres://…` (a fresh database per server) on a throwaway {}, pinned with the servers",
+            pg.describe()
+        ));
+    }
+    if let Some((bin, label)) = &ctx.baseline {
+        n.push(format!("{label}: {}", bin.display()));
+    }
     n.push(format!(
         "peers: moto {}, nginx {}, varnishd {}",
         found(&ctx.moto_bin),
@@ -285,6 +317,14 @@ fn markdown(report: &Report, smoke: bool) -> String {
         let group = scenario.split(['.', ' ']).next().unwrap_or(scenario);
         format!("bench/run.sh --only {group}")
     }));
+    if !report.round_trips.is_empty() {
+        out.push_str(
+            "\n## Database round trips per request (nuvem-pg)\n\nThe storage engine's `round_trips` counter (statement batches sent and awaited) over the phase and its warm-up, divided by the requests.\n\n| scenario | load | round trips per request |\n|---|---|---:|\n",
+        );
+        for (scenario, load, per) in &report.round_trips {
+            let _ = writeln!(out, "| {scenario} | {load} | {per} |");
+        }
+    }
     out.push_str("\n## Every phase\n\n");
     out.push_str(&report.full_table());
     if !report.failures.is_empty() {

@@ -12,39 +12,135 @@ use crate::report::{Metric, Ratio, Report};
 use crate::suite::Ctx;
 use crate::{dynamo, functions, procs, s3};
 
-/// The load-bearing servers of one group: nuvem, then moto when it is available.
+/// The load-bearing servers of one group: nuvem, then nuvem on PostgreSQL (`--postgres`),
+/// then a baseline build (`--baseline-bin`), then moto when it is available.
 struct Servers {
-    nuvem: procs::Nuvem,
+    nuvems: Vec<(String, procs::Nuvem)>,
     moto: Option<procs::Moto>,
 }
 
+/// The target name of nuvem on PostgreSQL.
+pub const NUVEM_PG: &str = "nuvem-pg";
+
+/// One server of a group: its name, endpoint and pid.
+struct Target {
+    name: String,
+    url: String,
+    pid: u32,
+}
+
+impl Target {
+    /// Whether round trips to the database are counted for this target.
+    fn counts_round_trips(&self) -> bool {
+        self.name == NUVEM_PG
+    }
+}
+
 impl Servers {
-    fn start(ctx: &Ctx, report: &mut Report) -> anyhow::Result<Self> {
+    /// nuvem (and with `extra`, nuvem-pg and the baseline) and moto.
+    fn start(ctx: &Ctx, report: &mut Report, extra: bool) -> anyhow::Result<Self> {
+        let mut nuvems = Vec::new();
         let launch = procs::Launch {
             pin: ctx.pin(),
             ..Default::default()
         };
-        let nuvem = procs::Nuvem::launch(&ctx.nuvem_bin, &launch)?;
+        nuvems.push((
+            "nuvem".to_string(),
+            procs::Nuvem::launch(&ctx.nuvem_bin, &launch)?,
+        ));
+        if let Some(pg) = ctx.postgres.as_ref().filter(|_| extra) {
+            let url = pg.new_database()?;
+            let launch = procs::Launch {
+                pin: ctx.pin(),
+                storage: Some(&url),
+                ..Default::default()
+            };
+            nuvems.push((
+                NUVEM_PG.to_string(),
+                procs::Nuvem::launch(&ctx.nuvem_bin, &launch)?,
+            ));
+            // nuvem-pg is compared with moto too, not only with the embedded engine.
+            if !report.subjects.iter().any(|s| s == NUVEM_PG) {
+                report.subjects.push(NUVEM_PG.to_string());
+            }
+        }
+        if let Some((bin, label)) = ctx.baseline.as_ref().filter(|_| extra) {
+            nuvems.push((label.clone(), procs::Nuvem::launch(bin, &launch)?));
+        }
         let moto = ctx
             .moto_bin
             .as_ref()
             .map(|b| procs::Moto::start_pinned(b, ctx.pin()))
             .transpose()?;
-        for c in std::iter::once(&nuvem.command).chain(moto.as_ref().map(|m| &m.command)) {
+        let commands = nuvems.iter().map(|(_, n)| &n.command);
+        for c in commands.chain(moto.as_ref().map(|m| &m.command)) {
             if !report.notes.iter().any(|n| n.ends_with(&format!("`{c}`"))) {
                 report.notes.push(format!("server: `{c}`"));
             }
         }
-        Ok(Self { nuvem, moto })
+        Ok(Self { nuvems, moto })
     }
 
-    /// (name, endpoint, pid) of each server.
-    fn targets(&self) -> Vec<(&'static str, String, u32)> {
-        let mut t = vec![("nuvem", self.nuvem.url.clone(), self.nuvem.pid())];
+    fn targets(&self) -> Vec<Target> {
+        let mut t: Vec<Target> = self
+            .nuvems
+            .iter()
+            .map(|(name, n)| Target {
+                name: name.clone(),
+                url: n.url.clone(),
+                pid: n.pid(),
+            })
+            .collect();
         if let Some(m) = &self.moto {
-            t.push(("moto", m.url.clone(), m.pid));
+            t.push(Target {
+                name: "moto".into(),
+                url: m.url.clone(),
+                pid: m.pid,
+            });
         }
         t
+    }
+}
+
+/// [`Ctx::measure`], and for a target on PostgreSQL the database round trips per request
+/// (the engine's `round_trips` counter over the phase and its warm-up), as a note.
+// One argument per column of the row, as `Ctx::measure`.
+#[allow(clippy::too_many_arguments)]
+async fn measure_counted(
+    ctx: &Ctx,
+    report: &mut Report,
+    scenario: &str,
+    target: &Target,
+    op: &load::Op,
+    mode: Mode,
+    metric: Metric,
+) {
+    let before = match target.counts_round_trips() {
+        true => crate::pg::round_trips(&target.url).await.ok(),
+        false => None,
+    };
+    let rows = report.rows.len();
+    ctx.measure(
+        report,
+        scenario,
+        &target.name,
+        op,
+        mode,
+        Some(target.pid),
+        metric,
+    )
+    .await;
+    let (Some(before), Some(row)) = (before, report.rows.get(rows)) else {
+        return;
+    };
+    let requests = row.stats.ok() + row.stats.errors + ctx.warm_up;
+    if let Ok(after) = crate::pg::round_trips(&target.url).await
+        && requests > 0
+    {
+        let per = (after - before) as f64 / requests as f64;
+        report
+            .round_trips
+            .push((scenario.to_string(), mode.label(), format!("{per:.2}")));
     }
 }
 
@@ -92,10 +188,10 @@ pub async fn startup(ctx: &Ctx, report: &mut Report) -> anyhow::Result<()> {
     }
 
     // Idle memory: a fresh server, a moment after it answered its first request.
-    let servers = Servers::start(ctx, report)?;
+    let servers = Servers::start(ctx, report, false)?;
     tokio::time::sleep(Duration::from_secs(1)).await;
     let mut idle = Vec::new();
-    for (name, _, pid) in servers.targets() {
+    for Target { name, pid, .. } in servers.targets() {
         let kib = procs::status_kib(pid, "VmRSS:")?;
         report
             .notes
@@ -106,9 +202,9 @@ pub async fn startup(ctx: &Ctx, report: &mut Report) -> anyhow::Result<()> {
         report.extra_ratios.push(Ratio {
             scenario: "startup.idle RSS".into(),
             mode: "idle".into(),
-            subject: (*n).into(),
+            subject: n.clone(),
             subject_value: format!("{:.1} MiB", *a as f64 / 1024.0),
-            peer: (*m).into(),
+            peer: m.clone(),
             peer_value: format!("{:.1} MiB", *b as f64 / 1024.0),
             ratio: (*a > 0).then(|| *b as f64 / *a as f64),
             headline: None,
@@ -118,54 +214,38 @@ pub async fn startup(ctx: &Ctx, report: &mut Report) -> anyhow::Result<()> {
 }
 
 pub async fn dynamodb(ctx: &Ctx, report: &mut Report) -> anyhow::Result<()> {
-    let servers = Servers::start(ctx, report)?;
-    let targets = servers.targets();
+    let servers = Servers::start(ctx, report, true)?;
     let mut clients = Vec::new();
-    for (name, url, pid) in &targets {
-        let c = dynamo::client(url);
+    for target in servers.targets() {
+        let c = dynamo::client(&target.url);
         let began = Instant::now();
         dynamo::create_tables(&c)
             .await
-            .with_context(|| format!("creating and filling the tables on {name}"))?;
+            .with_context(|| format!("creating and filling the tables on {}", target.name))?;
         eprintln!(
-            "{name}: tables ready in {:.1} s",
+            "{}: tables ready in {:.1} s",
+            target.name,
             began.elapsed().as_secs_f64()
         );
-        clients.push((*name, c, *pid));
+        clients.push((target, c));
     }
     let mut phase = 0;
     for op in dynamo::Op::ALL {
         for mode in [ctx.closed(1), ctx.closed(64)] {
-            for (name, c, pid) in &clients {
+            for (target, c) in &clients {
                 phase += 1;
                 let o = dynamo::load_op(c, op, phase);
-                ctx.measure(
-                    report,
-                    op.scenario(),
-                    name,
-                    &o,
-                    mode,
-                    Some(*pid),
-                    Metric::Throughput,
-                )
-                .await;
+                let metric = Metric::Throughput;
+                measure_counted(ctx, report, op.scenario(), target, &o, mode, metric).await;
             }
         }
     }
     // A rate both can sustain: the latency a client sees when the server is not saturated.
-    for (name, c, pid) in &clients {
+    for (target, c) in &clients {
         let o = dynamo::load_op(c, dynamo::Op::Get, 0);
         let scenario = dynamo::Op::Get.scenario();
-        ctx.measure(
-            report,
-            scenario,
-            name,
-            &o,
-            ctx.open(200.0),
-            Some(*pid),
-            Metric::TailLatency,
-        )
-        .await;
+        let (mode, metric) = (ctx.open(200.0), Metric::TailLatency);
+        measure_counted(ctx, report, scenario, target, &o, mode, metric).await;
     }
     Ok(())
 }
@@ -173,31 +253,23 @@ pub async fn dynamodb(ctx: &Ctx, report: &mut Report) -> anyhow::Result<()> {
 pub async fn s3(ctx: &Ctx, report: &mut Report) -> anyhow::Result<()> {
     const SIZES: [(usize, &str); 2] = [(4 << 10, "4KiB"), (8 << 20, "8MiB")];
     {
-        let servers = Servers::start(ctx, report)?;
+        let servers = Servers::start(ctx, report, true)?;
         let mut clients = Vec::new();
-        for (name, url, pid) in servers.targets() {
-            let c = s3::client(&url);
+        for target in servers.targets() {
+            let c = s3::client(&target.url);
             s3::prepare(&c, &SIZES.map(|s| s.0))
                 .await
-                .with_context(|| format!("creating the bucket on {name}"))?;
-            clients.push((name, c, pid));
+                .with_context(|| format!("creating the bucket on {}", target.name))?;
+            clients.push((target, c));
         }
         for (size, label) in SIZES {
             for op in [s3::Op::Put, s3::Op::Get] {
                 let scenario = format!("s3.{} {label}", op.name());
                 for mode in [ctx.closed(1), ctx.closed(16)] {
-                    for (name, c, pid) in &clients {
+                    for (target, c) in &clients {
                         let o = s3::load_op(c, op, size);
-                        ctx.measure(
-                            report,
-                            &scenario,
-                            name,
-                            &o,
-                            mode,
-                            Some(*pid),
-                            Metric::Throughput,
-                        )
-                        .await;
+                        let metric = Metric::Throughput;
+                        measure_counted(ctx, report, &scenario, target, &o, mode, metric).await;
                     }
                 }
             }

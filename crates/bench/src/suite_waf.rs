@@ -180,6 +180,7 @@ async fn flood(ctx: &Ctx, report: &mut Report, origin: &web::Origin) -> anyhow::
         manifest: &manifest,
         files: &[("flood.json", &acl)],
         pin: ctx.pin(),
+        storage: None,
     };
     let nuvem = procs::Nuvem::launch(&ctx.nuvem_bin, &launch)?;
     let url = format!(

@@ -47,6 +47,7 @@ impl Default for DynamoConfig {
 pub struct DynamoService {
     store: Store,
     config: Arc<DynamoConfig>,
+    catalog: Arc<storage::CatalogCache>,
 }
 
 impl std::fmt::Debug for DynamoService {
@@ -74,6 +75,7 @@ impl DynamoService {
         Ok(Self {
             store,
             config: Arc::new(config),
+            catalog: Arc::default(),
         })
     }
 
@@ -92,6 +94,11 @@ impl DynamoService {
 
     pub(crate) fn store(&self) -> &Store {
         &self.store
+    }
+
+    /// The catalog records seen last (see [`storage::read_with_table`]).
+    pub(crate) fn catalog(&self) -> &storage::CatalogCache {
+        &self.catalog
     }
 
     pub(crate) fn config(&self) -> &DynamoConfig {

@@ -25,6 +25,9 @@
 //! Must not: decide anything about requests (conditions, return values); operations do that
 //! and then call [`write_item`].
 
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+
 use nuvem_store::{Direction, KeyRange, Read, Store, Tx};
 
 use crate::catalog::TableMeta;
@@ -70,7 +73,7 @@ fn items_prefix(table: &TableMeta) -> Vec<u8> {
     k
 }
 
-fn stats_key(table: &TableMeta) -> Vec<u8> {
+pub fn stats_key(table: &TableMeta) -> Vec<u8> {
     let mut k = table_prefix(&table.id);
     k.push(b'n');
     k
@@ -145,10 +148,12 @@ impl Stats {
 }
 
 pub fn read_stats<R: Read + ?Sized>(r: &R, table: &TableMeta) -> Result<Stats> {
-    match r.get(&stats_key(table))? {
-        Some(b) => Stats::decode(&b),
-        None => Ok(Stats::default()),
-    }
+    decode_stats(r.get(&stats_key(table))?.as_deref())
+}
+
+/// The stats in a value read from [`stats_key`] (none yet: an empty table).
+pub fn decode_stats(value: Option<&[u8]>) -> Result<Stats> {
+    value.map_or(Ok(Stats::default()), Stats::decode)
 }
 
 /// Reads the catalog record of `name`, if the table exists.
@@ -159,12 +164,93 @@ pub fn read_table<R: Read + ?Sized>(r: &R, name: &str) -> Result<Option<TableMet
 }
 
 pub fn read_item<R: Read + ?Sized>(r: &R, item_key: &[u8]) -> Result<Option<Item>> {
-    match r.get(item_key)? {
-        Some(bytes) => decode_item(&bytes)
-            .map(Some)
-            .map_err(|e| Error::Corrupt(format!("item: {e}"))),
-        None => Ok(None),
+    decode_stored_item(r.get(item_key)?.as_deref())
+}
+
+/// The item in a value read from an item key.
+pub fn decode_stored_item(value: Option<&[u8]>) -> Result<Option<Item>> {
+    value
+        .map(|bytes| decode_item(bytes).map_err(|e| Error::Corrupt(format!("item: {e}"))))
+        .transpose()
+}
+
+/// The catalog records this service read last, by table name: the record as stored and its
+/// parsed form. Only a guess, which lets an operation read a table's catalog record and the
+/// keys it needs in that table together, in one [`Read::get_many`] (one round trip to a
+/// network engine): [`read_with_table`] trusts the guess only when the record read in the
+/// same snapshot or transaction is byte for byte the one guessed from, so a table changed,
+/// deleted or created again (by this process or another) costs one more read, never a wrong
+/// answer. Bounded by the number of tables.
+#[derive(Debug, Default)]
+pub struct CatalogCache {
+    tables: RwLock<HashMap<String, Guess>>,
+}
+
+/// A catalog record as stored, and parsed.
+type Guess = (Vec<u8>, Arc<TableMeta>);
+
+/// A table and the values of the keys read with its catalog record.
+pub type TableAndValues = (Arc<TableMeta>, Vec<Option<Vec<u8>>>);
+
+impl CatalogCache {
+    fn guess(&self, name: &str) -> Option<Guess> {
+        let tables = self.tables.read().unwrap_or_else(|p| p.into_inner());
+        tables.get(name).cloned()
     }
+
+    fn learn(&self, name: &str, record: Option<Guess>) {
+        let mut tables = self.tables.write().unwrap_or_else(|p| p.into_inner());
+        match record {
+            Some(r) => {
+                tables.insert(name.to_string(), r);
+            }
+            None => {
+                tables.remove(name);
+            }
+        }
+    }
+}
+
+/// Reads the catalog record of table `name` and the keys `keys_of(table)` names (values in
+/// the same order), from one snapshot or transaction: in one `get_many` when `cache` guessed
+/// the table right, otherwise the record first and then the keys. `None` when the table does
+/// not exist. An error from `keys_of` (a request that does not fit the table's schema) is
+/// returned only for the table actually read.
+pub fn read_with_table<R: Read + ?Sized>(
+    r: &R,
+    cache: &CatalogCache,
+    name: &str,
+    keys_of: impl Fn(&TableMeta) -> Result<Vec<Vec<u8>>>,
+) -> Result<Option<TableAndValues>> {
+    let catalog = catalog_key(name);
+    let guessed = cache
+        .guess(name)
+        .and_then(|(record, meta)| Some((record, keys_of(&meta).ok()?, meta)));
+    let (record, early) = match &guessed {
+        Some((_, keys, _)) => {
+            let mut wanted: Vec<&[u8]> = Vec::with_capacity(keys.len() + 1);
+            wanted.push(&catalog);
+            wanted.extend(keys.iter().map(Vec::as_slice));
+            let mut values = r.get_many(&wanted)?.into_iter();
+            (values.next().flatten(), Some(values.collect::<Vec<_>>()))
+        }
+        None => (r.get(&catalog)?, None),
+    };
+    let Some(record) = record else {
+        cache.learn(name, None);
+        return Ok(None);
+    };
+    if let (Some((guessed_record, _, meta)), Some(values)) = (guessed, early)
+        && guessed_record == record
+    {
+        return Ok(Some((meta, values)));
+    }
+    let meta = Arc::new(TableMeta::from_record(&record)?);
+    cache.learn(name, Some((record, meta.clone())));
+    let keys = keys_of(&meta)?;
+    let wanted: Vec<&[u8]> = keys.iter().map(Vec::as_slice).collect();
+    let values = r.get_many(&wanted)?;
+    Ok(Some((meta, values)))
 }
 
 /// The only way an item changes: replaces `old` (what is stored now under `item_key`, as
@@ -181,7 +267,24 @@ pub fn write_item(
     if old.is_none() && new.is_none() {
         return Ok(());
     }
-    let mut stats = read_stats(&*tx, table)?;
+    let stats = read_stats(&*tx, table)?;
+    write_item_with_stats(tx, table, item_key, old, new, stats)?;
+    Ok(())
+}
+
+/// [`write_item`] for a caller that read the table's stats already, in this transaction.
+/// Returns the stats as written (for the caller's next write to the same table).
+pub fn write_item_with_stats(
+    tx: &mut dyn Tx,
+    table: &TableMeta,
+    item_key: &[u8],
+    old: Option<&Item>,
+    new: Option<&Item>,
+    mut stats: Stats,
+) -> Result<Stats> {
+    if old.is_none() && new.is_none() {
+        return Ok(stats);
+    }
     if let Some(old) = old {
         stats.count = stats.count.saturating_sub(1);
         stats.bytes = stats.bytes.saturating_sub(item_size(old) as u64);
@@ -195,7 +298,7 @@ pub fn write_item(
         None => tx.delete(item_key),
     }
     tx.put(&stats_key(table), &stats.encode());
-    Ok(())
+    Ok(stats)
 }
 
 /// Removes a table from the catalog and marks its data for purging, in one transaction.

@@ -41,7 +41,7 @@ use tokio_postgres::error::SqlState;
 
 use pool::{Conn, Pool};
 pub use schema::SCHEMA_VERSION;
-use views::{PgSnapshot, PgTx, Reader};
+use views::{PgSnapshot, PgTx, Reader, ReaderState};
 
 /// Why the engine could not be opened.
 #[derive(Debug, thiserror::Error)]
@@ -128,6 +128,10 @@ pub struct PgStats {
     pub conflicts: u64,
     /// Operations that failed because the database was unreachable or did not answer.
     pub unavailable: u64,
+    /// Round trips a caller waited for: batches of statements sent together (pipelined) and
+    /// awaited. A snapshot's closing `ROLLBACK` goes out after its reader is done, in the
+    /// background, and is not counted; nor is connecting.
+    pub round_trips: u64,
 }
 
 #[derive(Default)]
@@ -135,6 +139,7 @@ struct Counters {
     commits: AtomicU64,
     conflicts: AtomicU64,
     unavailable: AtomicU64,
+    round_trips: AtomicU64,
     /// Set when a round trip found the database unreachable, cleared by the next one that
     /// reached it; `last_failure` says why.
     down: AtomicBool,
@@ -274,7 +279,13 @@ impl PgEngine {
             commits: self.counters.commits.load(Ordering::Relaxed),
             conflicts: self.counters.conflicts.load(Ordering::Relaxed),
             unavailable: self.counters.unavailable.load(Ordering::Relaxed),
+            round_trips: self.counters.round_trips.load(Ordering::Relaxed),
         }
+    }
+
+    /// Counts one batch of statements that a caller is about to send and wait for.
+    pub(crate) fn count_round_trip(&self) {
+        self.counters.round_trips.fetch_add(1, Ordering::Relaxed);
     }
 
     /// Runs `fut` on the engine's runtime and waits for it on this thread.
@@ -317,7 +328,7 @@ impl PgEngine {
         r
     }
 
-    fn acquire(&self) -> Result<Conn, Failure> {
+    pub(crate) fn acquire(&self) -> Result<Conn, Failure> {
         let pool = self.pool.clone();
         self.run(async move { pool.acquire().await })
     }
@@ -340,61 +351,70 @@ impl PgEngine {
             Err(f) => return Attempt::Failed(f.into_error()),
         };
         let mut tx = PgTx {
-            reader: Reader::new(self, conn.client(), Some(sql::BEGIN_WRITE)),
+            reader: Reader::new(self, conn, sql::BEGIN_WRITE, false),
             writes: BTreeMap::new(),
         };
         let outcome = body(&mut tx);
         let PgTx { reader, writes } = tx;
-        let begun = reader.begun.load(Ordering::Relaxed);
-        let end = if begun { "ROLLBACK" } else { "" };
-        if let Some(failure) = reader
-            .failure
-            .into_inner()
-            .unwrap_or_else(|p| p.into_inner())
-        {
-            match failure {
-                Failure::Broken(_) => conn.discard(),
-                _ => {
-                    self.handle.spawn(conn.release_after(end));
-                }
-            }
+        let state = reader.into_state();
+        if let Some(failure) = state.failure.clone() {
+            state.release(self);
             return Attempt::Retry(failure);
         }
-        match outcome {
-            Err(e) => {
-                self.handle.spawn(conn.release_after(end));
-                Attempt::Failed(e)
-            }
-            Ok(Outcome::Abort) => {
-                self.handle.spawn(conn.release_after(end));
-                Attempt::Done
-            }
-            Ok(Outcome::Commit) if !begun && writes.is_empty() => {
-                // Nothing was read or written: there is nothing to commit.
-                self.handle.spawn(conn.release_after(""));
-                Attempt::Done
-            }
-            Ok(Outcome::Commit) => {
-                let client = conn.client();
-                match self.run(async move { sql::commit(&client, !begun, writes).await }) {
-                    Ok(()) => {
-                        self.handle.spawn(conn.release_after(""));
-                        self.counters.commits.fetch_add(1, Ordering::Relaxed);
-                        Attempt::Done
-                    }
-                    Err(f @ Failure::Conflict(_)) => {
-                        self.handle.spawn(conn.release_after("ROLLBACK"));
-                        Attempt::Retry(f)
-                    }
-                    Err(f) => {
-                        conn.discard();
-                        // COMMIT may or may not have been applied: never run the body again.
-                        Attempt::Failed(Error::Io(format!(
-                            "database: the commit's outcome is unknown: {}",
-                            f.message()
-                        )))
-                    }
+        let begun = state.begun;
+        let conn = match (outcome, state.conn) {
+            (Err(e), conn) => {
+                ReaderState {
+                    conn,
+                    begun,
+                    failure: None,
                 }
+                .release(self);
+                return Attempt::Failed(e);
+            }
+            (Ok(Outcome::Abort), conn) => {
+                ReaderState {
+                    conn,
+                    begun,
+                    failure: None,
+                }
+                .release(self);
+                return Attempt::Done;
+            }
+            (Ok(Outcome::Commit), conn) if !begun && writes.is_empty() => {
+                // Nothing was read or written: there is nothing to commit.
+                ReaderState {
+                    conn,
+                    begun,
+                    failure: None,
+                }
+                .release(self);
+                return Attempt::Done;
+            }
+            (Ok(Outcome::Commit), Some(conn)) => conn,
+            (Ok(Outcome::Commit), None) => {
+                return Attempt::Retry(Failure::Broken("the connection was lost".into()));
+            }
+        };
+        let client = conn.client();
+        self.count_round_trip();
+        match self.run(async move { sql::commit(&client, !begun, writes).await }) {
+            Ok(()) => {
+                self.handle.spawn(conn.release_after(""));
+                self.counters.commits.fetch_add(1, Ordering::Relaxed);
+                Attempt::Done
+            }
+            Err(f @ Failure::Conflict(_)) => {
+                self.handle.spawn(conn.release_after("ROLLBACK"));
+                Attempt::Retry(f)
+            }
+            Err(f) => {
+                conn.discard();
+                // COMMIT may or may not have been applied: never run the body again.
+                Attempt::Failed(Error::Io(format!(
+                    "database: the commit's outcome is unknown: {}",
+                    f.message()
+                )))
             }
         }
     }
@@ -408,47 +428,19 @@ enum Attempt {
 
 /// How often a transaction is retried on a new connection after its connection broke before
 /// COMMIT was sent (a database restart leaves every pooled connection broken).
-const BROKEN_RETRIES: u32 = 3;
+pub(crate) const BROKEN_RETRIES: u32 = 3;
 
 impl Engine for PgEngine {
+    /// Takes a connection; the transaction begins with the first read (see `views::Reader`),
+    /// which also replaces a pooled connection that died unnoticed.
     fn snapshot(&self) -> Box<dyn Snapshot + '_> {
-        let mut opened = Err(Failure::Other("no attempt".into()));
-        // A pooled connection may have died with a database restart, unnoticed: that one is
-        // dropped and the snapshot tried on another. A failure to connect is final.
-        for _ in 0..=BROKEN_RETRIES {
-            let conn = match self.acquire() {
-                Ok(c) => c,
-                Err(f) => {
-                    opened = Err(f);
-                    break;
-                }
-            };
-            let client = conn.client();
-            opened = match self.run(async move {
-                client
-                    .batch_execute(sql::BEGIN_SNAPSHOT)
-                    .await
-                    .map_err(|e| classify(&e))
-            }) {
-                Ok(()) => Ok(conn),
-                Err(f) => {
-                    conn.discard();
-                    Err(f)
-                }
-            };
-            if !matches!(opened, Err(Failure::Broken(_))) {
-                break;
-            }
-        }
-        Box::new(match opened {
+        Box::new(match self.acquire() {
             Ok(conn) => PgSnapshot {
-                reader: Some(Reader::new(self, conn.client(), None)),
-                conn: Some(conn),
+                reader: Some(Reader::new(self, conn, sql::BEGIN_SNAPSHOT, true)),
                 failure: None,
             },
             Err(f) => PgSnapshot {
                 reader: None,
-                conn: None,
                 failure: Some(f),
             },
         })
@@ -509,6 +501,7 @@ impl Engine for PgEngine {
                 ("commits", stats.commits),
                 ("conflicts", stats.conflicts),
                 ("unavailable", stats.unavailable),
+                ("round_trips", stats.round_trips),
             ],
         }
     }

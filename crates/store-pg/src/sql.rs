@@ -17,14 +17,13 @@ pub(crate) const PAGE: usize = 256;
 /// Starts a write transaction.
 pub(crate) const BEGIN_WRITE: &str = "BEGIN ISOLATION LEVEL SERIALIZABLE";
 
-/// Starts a snapshot. REPEATABLE READ is a consistent snapshot that never fails with a
-/// serialization error (on CockroachDB it is serializable, which is stronger); the `SELECT`
-/// makes PostgreSQL take the snapshot now rather than at the first read, so the snapshot is
-/// of the instant `Engine::snapshot` returned.
-pub(crate) const BEGIN_SNAPSHOT: &str =
-    "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY; SELECT 1";
+/// Starts a snapshot, pipelined with its first read (PostgreSQL takes the snapshot at that
+/// read). REPEATABLE READ is a consistent snapshot that never fails with a serialization
+/// error (on CockroachDB it is serializable, which is stronger).
+pub(crate) const BEGIN_SNAPSHOT: &str = "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY";
 
 const GET: &str = "SELECT value FROM nuvem.kv WHERE key = $1";
+const GET_MANY: &str = "SELECT key, value FROM nuvem.kv WHERE key = ANY($1::BYTEA[])";
 const UPSERT: &str = "INSERT INTO nuvem.kv (key, value) \
      SELECT k, v FROM unnest($1::BYTEA[], $2::BYTEA[]) AS t(k, v) \
      ON CONFLICT (key) DO UPDATE SET value = excluded.value";
@@ -42,6 +41,24 @@ pub(crate) async fn get(client: &Client, key: &[u8]) -> Result<Option<Vec<u8>>, 
             .map(Some)
             .map_err(|e| Failure::Other(e.to_string())),
     }
+}
+
+/// The values of `keys` (one per key, in order; `None` where there is none), one statement.
+pub(crate) async fn get_many(
+    client: &Client,
+    keys: &[Vec<u8>],
+) -> Result<Vec<Option<Vec<u8>>>, Failure> {
+    let rows = client
+        .query_typed(GET_MANY, &[(&keys, Type::BYTEA_ARRAY)])
+        .await
+        .map_err(|e| classify(&e))?;
+    let mut found = std::collections::HashMap::with_capacity(rows.len());
+    for row in &rows {
+        let key: Vec<u8> = row.try_get(0).map_err(|e| Failure::Other(e.to_string()))?;
+        let value: Vec<u8> = row.try_get(1).map_err(|e| Failure::Other(e.to_string()))?;
+        found.insert(key, value);
+    }
+    Ok(keys.iter().map(|k| found.get(k).cloned()).collect())
 }
 
 /// The SQL and parameters of one page of `range` in `direction`.

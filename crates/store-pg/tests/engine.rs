@@ -28,6 +28,87 @@ fn postgres_passes_conformance() {
     );
 }
 
+/// Round trips per store-level pattern, counted by the engine (`round_trips` in health):
+/// a transaction begins with its first statement, `get_many` is one statement, and a write's
+/// upsert, delete and `COMMIT` go out together.
+#[test]
+fn round_trips_per_pattern() {
+    let Some(server) = PgServer::start("round_trips_per_pattern", true) else {
+        return;
+    };
+    let engine = std::sync::Arc::new(open(&server.url()));
+    let store = Store::new(Shared(engine.clone()));
+    let batch: Vec<_> = (0..10u8).map(|i| (vec![b'k', i], Some(vec![i]))).collect();
+    store.apply(&batch).unwrap();
+
+    #[track_caller]
+    fn check(engine: &PgEngine, expected: u64, pattern: &str, work: impl FnOnce()) {
+        let before = engine.stats().round_trips;
+        work();
+        assert_eq!(engine.stats().round_trips - before, expected, "{pattern}");
+    }
+    let e = &*engine;
+    check(e, 1, "blind write (apply)", || {
+        store
+            .apply(&[(b"w".to_vec(), Some(b"1".to_vec()))])
+            .unwrap();
+    });
+    check(e, 1, "Store::get", || {
+        assert_eq!(store.get(b"w").unwrap().as_deref(), Some(&b"1"[..]));
+    });
+    check(e, 0, "a snapshot never read", || drop(store.snapshot()));
+    check(e, 1, "snapshot: get_many of 3 keys", || {
+        let got = store
+            .snapshot()
+            .get_many(&[&[b'k', 1], b"none", &[b'k', 2]])
+            .unwrap();
+        assert_eq!(got, vec![Some(vec![1]), None, Some(vec![2])]);
+    });
+    check(e, 2, "snapshot: two gets", || {
+        let snap = store.snapshot();
+        snap.get(&[b'k', 1]).unwrap();
+        snap.get(&[b'k', 2]).unwrap();
+    });
+    check(e, 1, "snapshot: a scan of one page", || {
+        let n = store
+            .snapshot()
+            .scan(KeyRange::prefix(b"k"), Direction::Forward)
+            .count();
+        assert_eq!(n, 10);
+    });
+    check(
+        e,
+        2,
+        "read-modify-write: get_many, then puts + COMMIT",
+        || {
+            store
+                .transact(|tx| {
+                    let got = tx.get_many(&[&[b'k', 3], b"w"])?;
+                    tx.put(b"w", &got[0].clone().unwrap_or_default());
+                    tx.put(b"x", b"new");
+                    Ok::<_, Error>(())
+                })
+                .unwrap();
+        },
+    );
+    check(e, 1, "a transaction whose body fails after a read", || {
+        let r = store.transact(|tx| {
+            tx.get(b"w")?;
+            Err::<(), _>(Error::Io("refused".into()))
+        });
+        assert!(r.is_err());
+    });
+    check(e, 1, "a transaction's own writes answer locally", || {
+        store
+            .transact(|tx| {
+                tx.put(b"y", b"1");
+                assert_eq!(tx.get_many(&[b"y"])?, vec![Some(b"1".to_vec())]);
+                Ok::<_, Error>(())
+            })
+            .unwrap();
+    });
+}
+
 /// An engine shared with the test, which reads its counters.
 struct Shared(std::sync::Arc<PgEngine>);
 

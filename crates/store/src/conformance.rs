@@ -157,12 +157,19 @@ pub fn batches(store: &Store) {
     );
 }
 
-/// A snapshot keeps seeing the state of its instant while later writes commit.
+/// A snapshot keeps seeing the state of its instant while later writes commit. Its instant
+/// is at its first read at the latest (a network engine begins it there), so the check reads
+/// once before the writes.
 pub fn snapshots(store: &Store) {
     store
         .apply(&[(b"n/a".to_vec(), Some(b"1".to_vec()))])
         .expect("apply");
     let snap = store.snapshot();
+    assert_eq!(
+        snap.get(b"n/a").expect("get").as_deref(),
+        Some(&b"1"[..]),
+        "a snapshot sees what committed before it"
+    );
     store
         .apply(&[
             (b"n/a".to_vec(), Some(b"2".to_vec())),
@@ -182,6 +189,43 @@ pub fn snapshots(store: &Store) {
         store.get(b"n/a").expect("get").as_deref(),
         Some(&b"2"[..]),
         "latest state"
+    );
+}
+
+/// `get_many` answers one value per key, in the order asked, with missing keys as `None`
+/// and repeated keys answered twice; in a transaction it sees the transaction's own writes.
+pub fn multi_key_reads(store: &Store) {
+    store
+        .apply(&[
+            (b"m/a".to_vec(), Some(b"1".to_vec())),
+            (b"m/b".to_vec(), Some(b"2".to_vec())),
+            (b"m/c".to_vec(), Some(Vec::new())),
+        ])
+        .expect("apply");
+    let v = |s: &[u8]| Some(s.to_vec());
+    let snap = store.snapshot();
+    assert_eq!(
+        snap.get_many(&[b"m/b", b"m/none", b"m/a", b"m/c", b"m/b"])
+            .expect("get_many"),
+        vec![v(b"2"), None, v(b"1"), v(b""), v(b"2")],
+        "snapshot get_many: order, missing, empty value, repeats"
+    );
+    assert_eq!(
+        snap.get_many(&[]).expect("get_many of nothing"),
+        Vec::<Option<Vec<u8>>>::new()
+    );
+    drop(snap);
+    let seen = store
+        .transact(|tx| {
+            tx.put(b"m/new", b"3");
+            tx.delete(b"m/a");
+            tx.get_many(&[b"m/a", b"m/new", b"m/b"])
+        })
+        .expect("transaction");
+    assert_eq!(
+        seen,
+        vec![None, v(b"3"), v(b"2")],
+        "transaction get_many: read-your-writes"
     );
 }
 
@@ -224,6 +268,7 @@ pub fn run_all(store: &Store) {
     range_scans(store);
     batches(store);
     snapshots(store);
+    multi_key_reads(store);
     serializable_increments(store);
 }
 

@@ -114,6 +114,14 @@ pub fn prefix_successor(prefix: &[u8]) -> Option<Vec<u8>> {
 /// Reads, shared by snapshots and write transactions.
 pub trait Read {
     fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>>;
+
+    /// Reads several keys at once: one value (or `None`) per key, in the order asked (a key
+    /// may appear twice). A network engine answers in one round trip; the default asks
+    /// [`Read::get`] for each key.
+    fn get_many(&self, keys: &[&[u8]]) -> Result<Vec<Option<Vec<u8>>>> {
+        keys.iter().map(|k| self.get(k)).collect()
+    }
+
     fn scan(&self, range: KeyRange, direction: Direction) -> ScanIter<'_>;
 }
 
@@ -138,7 +146,10 @@ pub enum Outcome {
 /// serializable with respect to every other transaction, and durable once `write` returns
 /// (to the level the engine was configured for).
 pub trait Engine: Send + Sync + 'static {
-    /// A consistent snapshot of the latest committed state.
+    /// A consistent snapshot of the latest committed state: of an instant between this call
+    /// and the snapshot's first read (a network engine begins it with that read, in the same
+    /// round trip). Writes committed before `snapshot()` are always seen; none committed after
+    /// the first read ever are.
     fn snapshot(&self) -> Box<dyn Snapshot + '_>;
 
     /// Runs `body` inside a read-write transaction and commits it if it returns

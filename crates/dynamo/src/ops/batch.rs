@@ -8,7 +8,7 @@
 //! holds keys beyond the 16 MB response limit and `UnprocessedItems` is always empty.
 //! Must not: lay out keys or bypass `write_item`.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
@@ -147,27 +147,33 @@ pub fn batch_get_item(svc: &DynamoService, input: BatchGetItemInput) -> Result<V
     let mut units = BTreeMap::new();
     let mut bytes = 0usize;
     for (name, req, projection, keys) in plans {
-        let table = storage::read_table(&*snap, table_name(name))?.ok_or_else(no_such_table)?;
-        let mut seen = HashSet::new();
-        let mut store_keys = Vec::with_capacity(keys.len());
-        for key in &keys {
-            table.check_key(key)?;
-            let k = storage::item_key(&table, key)?;
-            if !seen.insert(k.clone()) {
-                return Err(duplicates());
-            }
-            store_keys.push(k);
-        }
+        // The table's catalog record and all its keys in one read (one round trip to a
+        // network engine).
+        let (table, values) =
+            storage::read_with_table(&*snap, svc.catalog(), table_name(name), |t| {
+                let mut seen = HashSet::new();
+                let mut store_keys = Vec::with_capacity(keys.len());
+                for key in &keys {
+                    t.check_key(key)?;
+                    let k = storage::item_key(t, key)?;
+                    if !seen.insert(k.clone()) {
+                        return Err(duplicates());
+                    }
+                    store_keys.push(k);
+                }
+                Ok(store_keys)
+            })?
+            .ok_or_else(no_such_table)?;
         let consistent = req.consistent_read.unwrap_or(false);
         let mut found = Vec::new();
         let mut left = Vec::new();
         let mut read_bytes = 0usize;
-        for (key, k) in keys.iter().zip(&store_keys) {
+        for (key, value) in keys.iter().zip(values) {
             if bytes >= MAX_GET_BYTES {
                 left.push(item_to_json(key));
                 continue;
             }
-            if let Some(item) = storage::read_item(&*snap, k)? {
+            if let Some(item) = storage::decode_stored_item(value.as_deref())? {
                 let size = item_size(&item);
                 bytes += size;
                 read_bytes += size.div_ceil(4096).max(1) * 4096;
@@ -266,42 +272,62 @@ pub fn batch_write_item(svc: &DynamoService, input: BatchWriteItemInput) -> Resu
     }
 
     let units = svc.store().transact(|tx| {
-        let mut tables = BTreeMap::new();
         let mut seen = HashSet::new();
-        let mut planned = Vec::with_capacity(writes.len());
-        for (name, put, key) in &writes {
-            if !tables.contains_key(*name) {
-                let t = storage::read_table(&*tx, table_name(name))?.ok_or_else(no_such_table)?;
-                tables.insert(*name, t);
-            }
-            let Some(table) = tables.get(*name) else {
-                return Err(no_such_table());
-            };
-            let key = match put {
-                Some(item) => {
-                    table.check_item_keys(item)?;
-                    table.key_of(item)
-                }
-                None => {
-                    table.check_key(key)?;
-                    key.clone()
-                }
-            };
-            let k = storage::item_key(table, &key)?;
-            if !seen.insert(k.clone()) {
-                return Err(duplicates());
-            }
-            planned.push((*name, k, put.as_ref()));
-        }
         let mut units: BTreeMap<String, f64> = BTreeMap::new();
-        for (name, k, put) in planned {
-            let Some(table) = tables.get(name) else {
-                return Err(no_such_table());
+        // One table's writes at a time (the request groups them by table): its catalog
+        // record, the old items and its stats in one read (one round trip to a network
+        // engine); every key is checked before anything is written.
+        let mut plans = Vec::new();
+        for group in writes.chunk_by(|a, b| a.0 == b.0) {
+            let name = group[0].0;
+            let last_keys = std::cell::RefCell::new(Vec::new());
+            let (table, values) =
+                storage::read_with_table(&*tx, svc.catalog(), table_name(name), |t| {
+                    let mut keys = Vec::with_capacity(group.len() + 1);
+                    for (_, put, key) in group {
+                        let key = match put {
+                            Some(item) => {
+                                t.check_item_keys(item)?;
+                                t.key_of(item)
+                            }
+                            None => {
+                                t.check_key(key)?;
+                                key.clone()
+                            }
+                        };
+                        keys.push(storage::item_key(t, &key)?);
+                    }
+                    *last_keys.borrow_mut() = keys.clone();
+                    keys.push(storage::stats_key(t));
+                    Ok(keys)
+                })?
+                .ok_or_else(no_such_table)?;
+            let keys = last_keys.into_inner();
+            for k in &keys {
+                if !seen.insert(k.clone()) {
+                    return Err(duplicates());
+                }
+            }
+            plans.push((group, table, keys, values));
+        }
+        // The stats of each table as this transaction last wrote them: a table named twice
+        // (by name and by ARN) was read twice before either group was written.
+        let mut written: HashMap<String, storage::Stats> = HashMap::new();
+        for (group, table, keys, values) in plans {
+            let mut values = values.into_iter();
+            let olds: Vec<Option<Vec<u8>>> = values.by_ref().take(keys.len()).collect();
+            let mut stats = match written.get(&table.id) {
+                Some(s) => *s,
+                None => storage::decode_stats(values.next().flatten().as_deref())?,
             };
-            let old = storage::read_item(&*tx, &k)?;
-            storage::write_item(tx, table, &k, old.as_ref(), put)?;
-            *units.entry(table.name.clone()).or_default() +=
-                write_units(old.as_ref().map_or(0, item_size), put.map_or(0, item_size));
+            for (((_, put, _), k), old) in group.iter().zip(&keys).zip(olds) {
+                let old = storage::decode_stored_item(old.as_deref())?;
+                let put = put.as_ref();
+                stats = storage::write_item_with_stats(tx, &table, k, old.as_ref(), put, stats)?;
+                *units.entry(table.name.clone()).or_default() +=
+                    write_units(old.as_ref().map_or(0, item_size), put.map_or(0, item_size));
+            }
+            written.insert(table.id.clone(), stats);
         }
         Ok(units)
     })?;

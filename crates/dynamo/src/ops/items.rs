@@ -215,7 +215,7 @@ fn parse_item(json: &Value) -> Result<Item> {
 
 /// What a write did.
 struct Written {
-    table: TableMeta,
+    table: std::sync::Arc<TableMeta>,
     old: Option<Item>,
     new: Option<Item>,
 }
@@ -232,10 +232,23 @@ fn write_one(
     change: impl Fn(&TableMeta, &Item, Option<&Item>) -> Result<Option<Item>>,
 ) -> Result<Written> {
     svc.store().transact(|tx| {
-        let table = storage::read_table(&*tx, table_name)?.ok_or_else(no_such_table)?;
-        let key = key_of(&table)?;
-        let item_key = storage::item_key(&table, &key)?;
-        let old = storage::read_item(&*tx, &item_key)?;
+        // The catalog record, the old item and the table's stats in one read (one round trip
+        // to a network engine); `keys_of` is called last with the table returned.
+        let last_key = std::cell::RefCell::new(None);
+        let (table, values) = storage::read_with_table(&*tx, svc.catalog(), table_name, |t| {
+            let key = key_of(t)?;
+            let item_key = storage::item_key(t, &key)?;
+            let keys = vec![item_key.clone(), storage::stats_key(t)];
+            *last_key.borrow_mut() = Some((key, item_key));
+            Ok(keys)
+        })?
+        .ok_or_else(no_such_table)?;
+        let (key, item_key) = last_key
+            .into_inner()
+            .ok_or_else(|| Error::Corrupt("no key for the item".into()))?;
+        let mut values = values.into_iter();
+        let old = storage::decode_stored_item(values.next().flatten().as_deref())?;
+        let stats = values.next().flatten();
         if let Some(condition) = condition {
             let empty = Item::new();
             if !condition.evaluate(old.as_ref().unwrap_or(&empty))? {
@@ -248,7 +261,17 @@ fn write_one(
             }
         }
         let new = change(&table, &key, old.as_ref())?;
-        storage::write_item(tx, &table, &item_key, old.as_ref(), new.as_ref())?;
+        if old.is_some() || new.is_some() {
+            let stats = storage::decode_stats(stats.as_deref())?;
+            storage::write_item_with_stats(
+                tx,
+                &table,
+                &item_key,
+                old.as_ref(),
+                new.as_ref(),
+                stats,
+            )?;
+        }
         Ok(Written { table, old, new })
     })
 }
@@ -500,9 +523,14 @@ pub fn get_item(svc: &DynamoService, input: GetItemInput) -> Result<Value> {
     // strongly consistent too; only their price differs.
     let consistent = input.consistent_read.unwrap_or(false);
     let snap = svc.store().snapshot();
-    let table = storage::read_table(&*snap, name)?.ok_or_else(no_such_table)?;
-    table.check_key(&key)?;
-    let item = storage::read_item(&*snap, &storage::item_key(&table, &key)?)?;
+    // The catalog record and the item in one read (one round trip to a network engine).
+    let (table, values) = storage::read_with_table(&*snap, svc.catalog(), name, |t| {
+        t.check_key(&key)?;
+        Ok(vec![storage::item_key(t, &key)?])
+    })?
+    .ok_or_else(no_such_table)?;
+    drop(snap);
+    let item = storage::decode_stored_item(values.into_iter().next().flatten().as_deref())?;
     let units = read_units(item.as_ref().map_or(0, item_size), consistent);
     let mut out = Map::new();
     if let Some(item) = item {
