@@ -26,6 +26,11 @@ pub enum Protocol {
         namespace: &'static str,
     },
     RestJson,
+    /// The query protocol (IAM, STS): form-encoded `Action=…` requests, XML responses in the
+    /// service's namespace, e.g. `https://iam.amazonaws.com/doc/2010-05-08/`.
+    AwsQuery {
+        xmlns: &'static str,
+    },
 }
 
 /// An error as a client of an AWS service sees it.
@@ -122,16 +127,36 @@ impl AwsError {
                 };
                 (ct, body.to_string())
             }
+            Protocol::AwsQuery { xmlns } => {
+                // https://docs.aws.amazon.com/IAM/latest/APIReference/CommonErrors.html
+                let kind = if self.status.is_server_error() {
+                    "Receiver"
+                } else {
+                    "Sender"
+                };
+                let mut xml = format!(
+                    "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<ErrorResponse xmlns=\"{xmlns}\"><Error><Type>{kind}</Type><Code>"
+                );
+                xml.push_str(&xml_escape(self.code));
+                xml.push_str("</Code><Message>");
+                xml.push_str(&xml_escape(&self.message));
+                xml.push_str("</Message></Error><RequestId>");
+                xml.push_str(request_id.as_str());
+                xml.push_str("</RequestId></ErrorResponse>");
+                ("text/xml", xml)
+            }
             Protocol::RestJson => {
                 let kind = if self.status.is_server_error() {
                     "Service"
                 } else {
                     "User"
                 };
-                (
-                    "application/json",
-                    serde_json::json!({"Type": kind, "message": self.message}).to_string(),
-                )
+                let mut body = serde_json::json!({"Type": kind, "message": self.message});
+                // Lambda's TooManyRequestsException carries `Reason`.
+                for (name, value) in &self.members {
+                    body[*name] = serde_json::Value::String(value.clone());
+                }
+                ("application/json", body.to_string())
             }
         };
         let mut resp = Response::new(full_body(Bytes::from(body)));

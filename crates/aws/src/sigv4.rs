@@ -63,6 +63,11 @@ impl Keyring {
     pub fn secret(&self, access_key_id: &str) -> Option<&str> {
         self.secrets.get(access_key_id).map(String::as_str)
     }
+
+    /// The access key ids (never the secrets).
+    pub fn access_key_ids(&self) -> impl Iterator<Item = &str> {
+        self.secrets.keys().map(String::as_str)
+    }
 }
 
 /// How the payload of a signed request is protected
@@ -181,6 +186,19 @@ impl AuthError {
                             .with_member("HeadersNotSigned", headers.join(", "));
                     }
                     _ => (StatusCode::BAD_REQUEST, "AuthorizationHeaderMalformed"),
+                };
+                AwsError::new(status, code, msg)
+            }
+            Protocol::AwsQuery { .. } => {
+                // https://docs.aws.amazon.com/IAM/latest/APIReference/CommonErrors.html
+                let (status, code) = match self {
+                    Self::UnknownAccessKey(_) => (StatusCode::FORBIDDEN, "InvalidClientTokenId"),
+                    Self::MissingDate
+                    | Self::MalformedAuthorization(_)
+                    | Self::MalformedQuery(_)
+                    | Self::MultipleAuth => (StatusCode::BAD_REQUEST, "IncompleteSignature"),
+                    Self::Expired => (StatusCode::FORBIDDEN, "ExpiredToken"),
+                    _ => (StatusCode::FORBIDDEN, "SignatureDoesNotMatch"),
                 };
                 AwsError::new(status, code, msg)
             }

@@ -64,6 +64,19 @@ impl CloudFrontApi {
             .unwrap_or_else(|| "localhost".to_string())
     }
 
+    /// Runs `work` where store calls suit an async caller ([`nuvem_store::Store::run`]),
+    /// when the invalidations are in a store; in place otherwise.
+    async fn on_store<T: Send + 'static>(
+        &self,
+        work: impl FnOnce(&Edge) -> T + Send + 'static,
+    ) -> T {
+        let edge = self.edge.clone();
+        match self.edge.store().cloned() {
+            Some(store) => store.run(move || work(&edge)).await,
+            None => work(&edge),
+        }
+    }
+
     async fn route(&self, req: AwsRequest) -> Result<Response<Body>, ApiError> {
         let path = req.parts.uri.path().to_string();
         let dist = self.edge.distribution();
@@ -127,8 +140,8 @@ impl CloudFrontApi {
                     .to_bytes();
                 let (caller_reference, paths) = parse_batch(&body)?;
                 let inv = self
-                    .edge
-                    .invalidate(&caller_reference, paths)
+                    .on_store(move |edge| edge.invalidate(&caller_reference, paths))
+                    .await
                     .map_err(ApiError::Invalidation)?;
                 let mut r = xml_response(StatusCode::CREATED, invalidation_xml(&inv));
                 let location = format!(
@@ -141,16 +154,20 @@ impl CloudFrontApi {
                 Ok(r)
             }
             (&Method::GET, ["invalidation", inv_id]) => {
+                let inv_id = inv_id.to_string();
                 let inv = self
-                    .edge
-                    .get_invalidation(inv_id)
+                    .on_store(move |edge| edge.get_invalidation(&inv_id))
+                    .await
                     .map_err(ApiError::Invalidation)?;
                 Ok(xml_response(StatusCode::OK, invalidation_xml(&inv)))
             }
-            (&Method::GET, ["invalidation"]) => Ok(xml_response(
-                StatusCode::OK,
-                list_xml(&self.edge.list_invalidations()),
-            )),
+            (&Method::GET, ["invalidation"]) => {
+                let list = self
+                    .on_store(|edge| edge.list_invalidations())
+                    .await
+                    .map_err(ApiError::Invalidation)?;
+                Ok(xml_response(StatusCode::OK, list_xml(&list)))
+            }
             _ => Err(ApiError::UnknownOperation),
         }
     }

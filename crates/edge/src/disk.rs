@@ -27,6 +27,8 @@ const MAGIC: &[u8; 8] = b"NUVEMEC1";
 struct Meta {
     path: Arc<str>,
     size: u32,
+    /// When the file was written (its modification time after a restart).
+    written: SystemTime,
 }
 
 #[derive(Clone)]
@@ -68,13 +70,18 @@ impl DiskTier {
                 let _ = fs::remove_file(f.path());
                 continue;
             }
-            let size = f.metadata().map(|m| m.len()).unwrap_or(0);
+            let meta = f.metadata().ok();
+            let size = meta.as_ref().map_or(0, |m| m.len());
+            let written = meta
+                .and_then(|m| m.modified().ok())
+                .unwrap_or(SystemTime::UNIX_EPOCH);
             match read_path(&f.path()) {
                 Some(path) => tier.index.insert(
                     name,
                     Meta {
                         path: path.into(),
                         size: u32::try_from(size).unwrap_or(u32::MAX),
+                        written,
                     },
                 ),
                 None => {
@@ -104,6 +111,7 @@ impl DiskTier {
                     Meta {
                         path: entry.key.path.as_str().into(),
                         size: u32::try_from(bytes.len()).unwrap_or(u32::MAX),
+                        written: SystemTime::now(),
                     },
                 ),
                 Err(e) => {
@@ -144,6 +152,28 @@ impl DiskTier {
 
     pub fn invalidate_path(&self, path: &str) {
         self.drop_where(|p| p == path);
+    }
+
+    /// When the oldest indexed file was written.
+    pub fn oldest(&self) -> Option<SystemTime> {
+        self.index.iter().map(|(_, m)| m.written).min()
+    }
+
+    /// Deletes the entries whose path matches one of the patterns and that were written
+    /// before `before`.
+    pub fn invalidate_before(&self, patterns: &[String], before: SystemTime) {
+        let doomed: Vec<Arc<String>> = self
+            .index
+            .iter()
+            .filter(|(_, m)| {
+                m.written < before && patterns.iter().any(|p| pattern_matches(p, &m.path))
+            })
+            .map(|(name, _)| name)
+            .collect();
+        for name in doomed {
+            self.index.invalidate(&*name);
+        }
+        self.index.run_pending_tasks();
     }
 
     /// Removes every indexed file whose path matches, before returning (the eviction

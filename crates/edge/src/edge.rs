@@ -7,7 +7,7 @@
 //! Must not: parse the wire formats of the stored responses (`respond`) or decide
 //! cacheability (`freshness`).
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::SystemTime;
 
 use http::request::Parts;
@@ -16,6 +16,7 @@ use nuvem_aws::Body;
 
 use crate::Error;
 use crate::cache::{Tier, key_for};
+use crate::cluster::{self, Shared};
 use crate::disk::DiskTier;
 use crate::distribution::{Behavior, CustomError, Distribution, Names, OriginRef, ViewerProtocol};
 use crate::entry::{Entry, strip_hop_by_hop};
@@ -33,7 +34,10 @@ pub struct Edge {
     regional: Arc<Regional>,
     locations: Vec<Tier>,
     names: Vec<Arc<str>>,
+    /// This process's invalidations, until the binary shares a store (`shared`).
     invalidations: Invalidations,
+    /// The invalidations every node serving the distribution applies, in the store.
+    shared: OnceLock<Shared>,
     guard: Option<Arc<dyn Guard>>,
     error_ttls: Arc<Vec<(u16, u64)>>,
 }
@@ -117,6 +121,7 @@ impl Edge {
             locations,
             names,
             invalidations: Invalidations::default(),
+            shared: OnceLock::new(),
             guard,
             error_ttls,
         }))
@@ -134,14 +139,74 @@ impl Edge {
         })
     }
 
+    /// Keeps invalidations in `store`, shared with every other node that serves this
+    /// distribution from it, as node `node` (see `cluster`): replays on the disk tier the
+    /// batches made after its oldest file was written, then registers the node. Call once,
+    /// at start-up (it may block on the store); from then on the store calls of
+    /// [`Self::invalidate`], [`Self::get_invalidation`], [`Self::list_invalidations`] and
+    /// [`Self::sync_invalidations`] belong inside [`nuvem_store::Store::run`].
+    pub fn share_invalidations(
+        &self,
+        store: nuvem_store::Store,
+        node: &str,
+    ) -> Result<(), InvalidationError> {
+        let shared = Shared::new(store, &self.dist.id, node);
+        shared.join(self.regional.oldest_disk_file(), |patterns, before| {
+            self.regional.invalidate_disk_before(patterns, before)
+        })?;
+        let _ = self.shared.set(shared);
+        Ok(())
+    }
+
+    /// The store the invalidations are kept in, once shared.
+    pub fn store(&self) -> Option<&nuvem_store::Store> {
+        self.shared.get().map(Shared::store)
+    }
+
+    /// Follows the invalidations other nodes make: on a change notice, applies them.
+    pub fn follow(self: &Arc<Self>, watcher: &nuvem_store::cluster::Watcher) {
+        let me = Arc::downgrade(self);
+        watcher.subscribe(cluster::TOPIC, move |_| {
+            if let Some(me) = me.upgrade() {
+                me.sync_invalidations();
+            }
+        });
+    }
+
+    /// Applies the stored invalidations this node has not applied yet, then acknowledges
+    /// them and heartbeats (every [`cluster::HEARTBEAT`], and on a change notice).
+    pub fn sync_invalidations(&self) {
+        if let Some(shared) = self.shared.get()
+            && let Err(e) = shared.catch_up(|patterns| self.clear(patterns))
+        {
+            tracing::debug!(error = %e, "edge: syncing invalidations failed; retrying");
+        }
+    }
+
+    /// Removes this node from the shared invalidations (a clean shutdown).
+    pub fn leave(&self) {
+        if let Some(shared) = self.shared.get()
+            && let Err(e) = shared.leave()
+        {
+            tracing::warn!(error = %e, "edge: leaving the shared invalidations failed");
+        }
+    }
+
     /// Clears the paths from every location and the regional tier, then records the
-    /// invalidation (CreateInvalidation).
+    /// invalidation (CreateInvalidation). With shared invalidations, records it first, then
+    /// applies it here; other nodes apply it on the change notice, and it is `Completed`
+    /// once every live node has.
     pub fn invalidate(
         &self,
         caller_reference: &str,
         paths: Vec<String>,
     ) -> Result<Invalidation, InvalidationError> {
         validate(&paths)?;
+        if let Some(shared) = self.shared.get() {
+            let seq = shared.create(caller_reference, &paths)?;
+            shared.catch_up(|patterns| self.clear(patterns))?;
+            return shared.by_seq(seq);
+        }
         if let Some(existing) = self.invalidations.existing(caller_reference, &paths)? {
             return Ok(existing);
         }
@@ -159,11 +224,17 @@ impl Edge {
     }
 
     pub fn get_invalidation(&self, id: &str) -> Result<Invalidation, InvalidationError> {
-        self.invalidations.get(id)
+        match self.shared.get() {
+            Some(shared) => shared.get(id),
+            None => self.invalidations.get(id),
+        }
     }
 
-    pub fn list_invalidations(&self) -> Vec<Invalidation> {
-        self.invalidations.list()
+    pub fn list_invalidations(&self) -> Result<Vec<Invalidation>, InvalidationError> {
+        match self.shared.get() {
+            Some(shared) => shared.list(),
+            None => Ok(self.invalidations.list()),
+        }
     }
 
     pub fn stats(&self) -> Vec<TierStats> {

@@ -14,7 +14,8 @@ pub struct Invalidation {
     pub id: String,
     pub caller_reference: String,
     pub paths: Vec<String>,
-    /// Always `Completed`: every tier is cleared before CreateInvalidation returns.
+    /// `Completed` once every node serving the distribution cleared its tiers (on one node:
+    /// before CreateInvalidation returns), else `InProgress`.
     pub status: &'static str,
     pub create_time: SystemTime,
 }
@@ -27,6 +28,15 @@ pub enum InvalidationError {
     BatchAlreadyExists(String),
     #[error("The specified invalidation does not exist.")]
     NoSuchInvalidation,
+    /// The store that holds the invalidations failed (the database is down): retryable.
+    #[error("CloudFront could not reach its storage, try again: {0}")]
+    Unavailable(String),
+}
+
+impl From<nuvem_store::Error> for InvalidationError {
+    fn from(e: nuvem_store::Error) -> Self {
+        InvalidationError::Unavailable(e.to_string())
+    }
 }
 
 impl InvalidationError {
@@ -36,6 +46,7 @@ impl InvalidationError {
             InvalidationError::InvalidArgument(_) => ("InvalidArgument", 400),
             InvalidationError::BatchAlreadyExists(_) => ("InvalidationBatchAlreadyExists", 409),
             InvalidationError::NoSuchInvalidation => ("NoSuchInvalidation", 404),
+            InvalidationError::Unavailable(_) => ("ServiceUnavailable", 503),
         }
     }
 }

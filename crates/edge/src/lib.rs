@@ -6,6 +6,8 @@
 //!
 //! Owns: the viewer pipeline, the caches, the [`Origin`] trait and the custom HTTP origin, the
 //! [`BucketReader`] trait the binary implements over the object store.
+//! Invalidations are kept in the store when the binary shares one ([`Edge::share_invalidations`]),
+//! so that every node serving the distribution applies them (`cluster`).
 //! Must not: depend on other services (origins in other services come in through
 //! [`OriginProvider`]), read files, env or flags, or open listeners (the binary serves each
 //! location's handler).
@@ -14,6 +16,7 @@ mod api;
 mod api_config;
 mod body;
 mod cache;
+mod cluster;
 mod compress;
 mod disk;
 mod distribution;
@@ -31,6 +34,7 @@ pub mod spec;
 mod tls;
 
 pub use api::CloudFrontApi;
+pub use cluster::{HEARTBEAT, LIVE_MS};
 pub use distribution::CachePolicy;
 pub use distribution::{Distribution, OriginRef, pattern_matches};
 pub use edge::{Edge, Location, TierStats};

@@ -139,6 +139,19 @@ impl Regional {
         }
     }
 
+    /// When the oldest file of the disk layer was written, if there is one.
+    pub fn oldest_disk_file(&self) -> Option<SystemTime> {
+        self.disk.as_ref().and_then(DiskTier::oldest)
+    }
+
+    /// Deletes the disk layer's files for the patterns' paths written before `before` (at
+    /// start-up: the invalidations made while this node was down).
+    pub fn invalidate_disk_before(&self, patterns: &[String], before: SystemTime) {
+        if let Some(d) = &self.disk {
+            d.invalidate_before(patterns, before);
+        }
+    }
+
     pub fn invalidate_path(&self, path: &str) {
         self.lock().retain(|k, _| k.path != path);
         self.tier.invalidate_path(path);

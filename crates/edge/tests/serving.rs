@@ -633,7 +633,7 @@ fn invalidation_across_locations() {
         );
         assert_eq!(o.hits("/images/a.png"), 2);
         assert_eq!(o.hits("/index.html"), 1);
-        assert_eq!(e.list_invalidations().len(), 1);
+        assert_eq!(e.list_invalidations().unwrap().len(), 1);
         assert_eq!(
             e.get_invalidation(&inv.id).unwrap().paths,
             vec!["/images/*"]

@@ -1,5 +1,7 @@
 //! Functions at rest: the records in the store (`lambda/fn/<name>` → JSON [`FunctionRecord`])
-//! and the deployment packages on disk (`<data_dir>/code/<name>/<sha256>/`, unpacked zips).
+//! and the deployment packages: on disk (`<data_dir>/code/<name>/<sha256>/`, unpacked zips)
+//! with the embedded store, in the store itself with a shared one ([`crate::packages`]).
+//! Every write of a record touches the function's change topic in the same transaction.
 //!
 //! A package is unpacked into a temporary folder and renamed into place before the record that
 //! points at it is committed, so a crash never leaves a record naming half a package. Must not:
@@ -9,14 +11,14 @@ use std::io::Cursor;
 use std::path::{Path, PathBuf};
 
 use base64::Engine as _;
-use nuvem_store::{Direction, KeyRange, Store};
+use nuvem_store::{Direction, KeyRange, Read, Store};
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
 use crate::error::{Error, Result};
 use crate::model::{CodeLocation, FunctionRecord};
 
-const PREFIX: &[u8] = b"lambda/fn/";
+pub const PREFIX: &[u8] = b"lambda/fn/";
 
 /// Lambda's quota on the unzipped size of a package
 /// (https://docs.aws.amazon.com/lambda/latest/dg/gettingstarted-limits.html).
@@ -26,6 +28,12 @@ const MAX_UNZIPPED: u64 = 262_144_000;
 /// convention for hot-reloading code, so `aws lambda create-function --code
 /// S3Bucket=hot-reload,S3Key=/path` works with unchanged tools.
 pub const HOT_RELOAD_BUCKET: &str = "hot-reload";
+
+/// The change topic of a function: touched by every transaction that changes its record, so
+/// that other nodes retire their warm environments for it.
+pub fn topic(name: &str) -> String {
+    format!("lambda/fn/{name}")
+}
 
 fn key(name: &str) -> Vec<u8> {
     let mut k = PREFIX.to_vec();
@@ -54,6 +62,19 @@ pub fn list(store: &Store) -> Result<Vec<FunctionRecord>> {
         .collect()
 }
 
+/// The account's unreserved concurrency as `tx` sees it: the account limit minus every
+/// function's reserved concurrency (what functions without a reservation share).
+pub fn unreserved(tx: &dyn Read, account: u32) -> Result<u32> {
+    let mut reserved = 0u32;
+    for entry in tx.scan(KeyRange::prefix(PREFIX), Direction::Forward) {
+        let (k, v) = entry?;
+        let r: FunctionRecord = serde_json::from_slice(&v)
+            .map_err(|e| Error::Corrupt(format!("{}: {e}", String::from_utf8_lossy(&k))))?;
+        reserved = reserved.saturating_add(r.reserved_concurrency.unwrap_or(0));
+    }
+    Ok(account.saturating_sub(reserved))
+}
+
 /// Writes `record`. With `must_be_new`, fails if the function exists; otherwise it must exist
 /// (the check and the write are one transaction).
 pub fn put(store: &Store, record: &FunctionRecord, must_be_new: bool, arn: &str) -> Result<()> {
@@ -67,7 +88,13 @@ pub fn put(store: &Store, record: &FunctionRecord, must_be_new: bool, arn: &str)
         if !must_be_new && !exists {
             return Err(Error::FunctionNotFound(arn.to_string()));
         }
+        if let CodeLocation::Package(hex) = &record.code
+            && !crate::packages::exists(&*tx, hex)?
+        {
+            return Err(Error::PackageGone(hex.clone()));
+        }
         tx.put(&k, &value);
+        nuvem_store::cluster::touch(tx, &topic(&record.name))?;
         Ok(())
     })
 }
@@ -78,6 +105,7 @@ pub fn delete(store: &Store, name: &str) -> Result<bool> {
     store.transact(|tx| {
         let existed = tx.get(&k)?.is_some();
         tx.delete(&k);
+        nuvem_store::cluster::touch(tx, &topic(name))?;
         Ok::<_, Error>(existed)
     })
 }
@@ -100,9 +128,17 @@ pub struct StoredCode {
     pub size: u64,
 }
 
-/// Resolves a `Code` parameter: unpacks a zip under `code_dir/<name>/`, or checks a local path.
-/// `base` resolves relative local paths (the manifest's folder).
-pub fn store_code(code_dir: &Path, name: &str, input: &CodeInput) -> Result<StoredCode> {
+/// Where a zip goes: unpacked into the node's data dir (the embedded store: one node), or
+/// into the store itself (a shared store: every node unpacks it on first use).
+#[derive(Debug, Clone, Copy)]
+pub enum Target<'a> {
+    Local(&'a Path),
+    Shared(&'a Store),
+}
+
+/// Resolves a `Code` parameter: unpacks a zip under `code_dir/<name>/` or stores it in a shared
+/// store, or checks a local path.
+pub fn store_code(target: Target<'_>, name: &str, input: &CodeInput) -> Result<StoredCode> {
     if input.image_uri.is_some() {
         return Err(Error::InvalidParameter(
             "nuvem runs .zip packages and local paths; container images (ImageUri) are not supported".into(),
@@ -112,7 +148,19 @@ pub fn store_code(code_dir: &Path, name: &str, input: &CodeInput) -> Result<Stor
         let zip = base64::engine::general_purpose::STANDARD
             .decode(b64)
             .map_err(|e| Error::InvalidRequestContent(format!("ZipFile is not base64: {e}")))?;
-        return unpack(code_dir, name, &zip);
+        return match target {
+            Target::Local(code_dir) => unpack(code_dir, name, &zip),
+            Target::Shared(store) => {
+                check_zip(&zip)?;
+                let hex = crate::packages::put(store, &zip)?;
+                Ok(StoredCode {
+                    sha256: base64::engine::general_purpose::STANDARD
+                        .encode(hex::decode(&hex).unwrap_or_default()),
+                    size: zip.len() as u64,
+                    location: CodeLocation::Package(hex),
+                })
+            }
+        };
     }
     match (&input.s3_bucket, &input.s3_key) {
         (Some(bucket), Some(path)) if bucket == HOT_RELOAD_BUCKET => local_path(Path::new(path)),
@@ -151,13 +199,15 @@ fn digest(bytes: &[u8]) -> String {
     base64::engine::general_purpose::STANDARD.encode(Sha256::digest(bytes))
 }
 
-fn unpack(code_dir: &Path, name: &str, zip: &[u8]) -> Result<StoredCode> {
-    let bad = |e: &dyn std::fmt::Display| {
-        Error::InvalidParameter(format!(
-            "Could not unzip uploaded file. Please check your file, then try to upload again. ({e})"
-        ))
-    };
-    let mut archive = zip::ZipArchive::new(Cursor::new(zip)).map_err(|e| bad(&e))?;
+fn bad_zip(e: &dyn std::fmt::Display) -> Error {
+    Error::InvalidParameter(format!(
+        "Could not unzip uploaded file. Please check your file, then try to upload again. ({e})"
+    ))
+}
+
+/// Opens a zip and checks Lambda's quota on its unzipped size.
+fn check_zip(zip: &[u8]) -> Result<zip::ZipArchive<Cursor<&[u8]>>> {
+    let mut archive = zip::ZipArchive::new(Cursor::new(zip)).map_err(|e| bad_zip(&e))?;
     let unzipped: u64 = (0..archive.len())
         .filter_map(|i| archive.by_index_raw(i).ok().map(|f| f.size()))
         .sum();
@@ -166,31 +216,45 @@ fn unpack(code_dir: &Path, name: &str, zip: &[u8]) -> Result<StoredCode> {
             "Unzipped size must be smaller than {MAX_UNZIPPED} bytes"
         )));
     }
+    Ok(archive)
+}
+
+fn unpack(code_dir: &Path, name: &str, zip: &[u8]) -> Result<StoredCode> {
     let hash = Sha256::digest(zip);
     let folder = code_dir.join(name).join(hex::encode(hash));
-    if !folder.is_dir() {
-        let tmp: PathBuf = code_dir
-            .join(name)
-            .join(format!(".tmp-{}", uuid::Uuid::new_v4()));
-        std::fs::create_dir_all(&tmp)?;
-        // `extract` refuses entries that would escape the folder and keeps unix modes, so an
-        // executable `bootstrap` stays executable.
-        if let Err(e) = archive.extract(&tmp) {
-            let _ = std::fs::remove_dir_all(&tmp);
-            return Err(bad(&e));
-        }
-        if let Err(e) = std::fs::rename(&tmp, &folder) {
-            let _ = std::fs::remove_dir_all(&tmp);
-            if !folder.is_dir() {
-                return Err(e.into());
-            }
-        }
-    }
+    unpack_into(&folder, zip)?;
     Ok(StoredCode {
         location: CodeLocation::Dir(folder),
         sha256: base64::engine::general_purpose::STANDARD.encode(hash),
         size: zip.len() as u64,
     })
+}
+
+/// Unpacks `zip` into `folder` unless it is there: into a temporary sibling first, renamed
+/// into place, so a crash never leaves half a package under the final name.
+pub fn unpack_into(folder: &Path, zip: &[u8]) -> Result<()> {
+    let mut archive = check_zip(zip)?;
+    if folder.is_dir() {
+        return Ok(());
+    }
+    let parent = folder
+        .parent()
+        .ok_or_else(|| Error::Corrupt(format!("no parent for {}", folder.display())))?;
+    let tmp: PathBuf = parent.join(format!(".tmp-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(&tmp)?;
+    // `extract` refuses entries that would escape the folder and keeps unix modes, so an
+    // executable `bootstrap` stays executable.
+    if let Err(e) = archive.extract(&tmp) {
+        let _ = std::fs::remove_dir_all(&tmp);
+        return Err(bad_zip(&e));
+    }
+    if let Err(e) = std::fs::rename(&tmp, folder) {
+        let _ = std::fs::remove_dir_all(&tmp);
+        if !folder.is_dir() {
+            return Err(e.into());
+        }
+    }
+    Ok(())
 }
 
 /// Removes every unpacked package of a deleted function (best effort: a failure leaves

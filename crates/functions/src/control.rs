@@ -138,13 +138,12 @@ pub fn execute(inner: &Inner, op: Operation, input: Value) -> Result<Answer> {
             ))
         }
         Operation::UpdateFunctionCode { function } => {
-            let mut r = lookup(inner, &function, None)?;
+            let r = lookup(inner, &function, None)?;
             let code: CodeInput = parse(input)?;
-            let stored = catalog::store_code(&inner.code_dir(), &r.name, &code)?;
-            r.code = stored.location;
-            r.code_sha256 = stored.sha256;
-            r.code_size = stored.size;
-            save(inner, r, false)
+            let old = r.code.clone();
+            let answer = save_with_code(inner, r, false, &code)?;
+            collect_package(inner, &old);
+            Ok(answer)
         }
         Operation::UpdateFunctionConfiguration { function } => {
             let mut r = lookup(inner, &function, None)?;
@@ -160,6 +159,7 @@ pub fn execute(inner: &Inner, op: Operation, input: Value) -> Result<Answer> {
             catalog::delete(&inner.store, &r.name)?;
             inner.drop_pool(&r.name);
             catalog::remove_code(&inner.code_dir(), &r.name);
+            collect_package(inner, &r.code);
             Ok((204, Value::Null))
         }
         Operation::PutFunctionConcurrency { function } => {
@@ -234,6 +234,7 @@ fn location(r: &FunctionRecord) -> String {
         crate::model::CodeLocation::Dir(p) | crate::model::CodeLocation::Executable(p) => {
             format!("file://{}", p.display())
         }
+        crate::model::CodeLocation::Package(hex) => format!("nuvem://lambda/pkg/{hex}"),
     }
 }
 
@@ -309,12 +310,53 @@ fn create(inner: &Inner, input: Value) -> Result<Answer> {
     let code = input.code.ok_or_else(|| {
         Error::InvalidParameter("Please provide a source for function code.".into())
     })?;
-    let stored = catalog::store_code(&inner.code_dir(), &record.name, &code)?;
-    record.code = stored.location;
-    record.code_sha256 = stored.sha256;
-    record.code_size = stored.size;
-    let (_, config) = save(inner, record, true)?;
+    let (_, config) = save_with_code(inner, record, true, &code)?;
     Ok((201, config))
+}
+
+/// Stores the code, then saves the record pointing at it. On a shared store, another node may
+/// collect an identical package between the two (it deleted the last function using it): then
+/// the package is stored again.
+fn save_with_code(
+    inner: &Inner,
+    mut record: FunctionRecord,
+    new: bool,
+    code: &CodeInput,
+) -> Result<Answer> {
+    let code_dir = inner.code_dir();
+    let target = if inner.store.is_remote() {
+        catalog::Target::Shared(&inner.store)
+    } else {
+        catalog::Target::Local(&code_dir)
+    };
+    let mut attempts = 0;
+    loop {
+        let stored = catalog::store_code(target, &record.name, code)?;
+        record.code = stored.location;
+        record.code_sha256 = stored.sha256;
+        record.code_size = stored.size;
+        match save(inner, record.clone(), new) {
+            Err(Error::PackageGone(_)) if attempts < 3 => attempts += 1,
+            answer => return answer,
+        }
+    }
+}
+
+/// Deletes a stored package that no function uses any more (after the change that stopped
+/// using it), and this node's unpacked copy (best effort: a failure leaves an unreferenced
+/// package, never a broken function).
+fn collect_package(inner: &Inner, old: &crate::model::CodeLocation) {
+    let crate::model::CodeLocation::Package(hex) = old else {
+        return;
+    };
+    match crate::packages::collect(&inner.store, hex) {
+        Ok(true) => {
+            let _ =
+                std::fs::remove_dir_all(crate::packages::local_root(&inner.code_dir()).join(hex));
+        }
+        Ok(false) => {}
+        Err(e) => tracing::warn!(package = %hex, error = %e, "lambda: could not collect old code"),
+    }
 }
 
 /// Stamps a new revision, writes the record, and retires the function's warm environments.

@@ -14,11 +14,14 @@ use crate::error::{Error, Result};
 use crate::invoke::{self, Call, Limits};
 use crate::invoker::{InvocationType, InvokeRequest, InvokeResponse};
 use crate::pool::Pool;
+use crate::queue;
 use crate::service::Inner;
 
 /// Lambda's payload quotas (https://docs.aws.amazon.com/lambda/latest/dg/gettingstarted-limits.html).
 const MAX_SYNC_PAYLOAD: usize = 6_291_456;
 const MAX_ASYNC_PAYLOAD: usize = 262_144;
+/// How long a queued event waits before asking again for a slot that other nodes hold.
+const CLUSTER_WAIT: std::time::Duration = std::time::Duration::from_millis(100);
 
 pub async fn invoke(inner: &Arc<Inner>, request: InvokeRequest) -> Result<InvokeResponse> {
     let (max, op) = match request.kind {
@@ -61,7 +64,9 @@ pub async fn invoke(inner: &Arc<Inner>, request: InvokeRequest) -> Result<Invoke
     // A function whose code is still building answers as Lambda answers for a `Pending`
     // one: a conflict the caller retries.
     inner.pending(&request.function)?;
-    let pool = inner.pool_for(&request.function, request.qualifier.as_deref())?;
+    let mut pool = inner
+        .pool_for(&request.function, request.qualifier.as_deref())
+        .await?;
     let call = Call {
         request_id: request.request_id,
         payload,
@@ -78,13 +83,54 @@ pub async fn invoke(inner: &Arc<Inner>, request: InvokeRequest) -> Result<Invoke
             log_result: None,
         }),
         InvocationType::RequestResponse => {
-            let lease = pool.try_lease()?;
+            // A pool retired between the look-up and the lease (a change notice from another
+            // node) is replaced by the function's new one.
+            let mut attempts = 0;
+            let mut lease = loop {
+                match pool.try_lease()? {
+                    Some(lease) => break lease,
+                    None if attempts < 3 => {
+                        attempts += 1;
+                        pool = inner
+                            .pool_for(&request.function, request.qualifier.as_deref())
+                            .await?;
+                    }
+                    None => return Err(Error::TooManyRequests(pool.throttle())),
+                }
+            };
+            lease.slot = inner.cluster_slot(&pool).await?;
             let done = invoke::run(lease, call, limits(inner, &pool)).await?;
             Ok(InvokeResponse {
                 status: 200,
                 log_result: request.tail.then(|| done.log_tail()),
                 function_error: done.function_error,
                 payload: done.payload,
+            })
+        }
+        InvocationType::Event if inner.shared() => {
+            // Stored before the 202: any node runs it, once (see [`crate::queue`]); this
+            // one starts on it at once.
+            let item = queue::Item {
+                function: pool.record.name.clone(),
+                request_id: call.request_id,
+                payload: String::from_utf8_lossy(&call.payload).into_owned(),
+                client_context: call.client_context,
+                attempt: 0,
+                not_before_ms: 0,
+                holder: None,
+                until_ms: 0,
+            };
+            let store = inner.store.clone();
+            let key = inner
+                .store
+                .run(move || queue::enqueue(&store, &item))
+                .await?;
+            spawn_stored(inner, key, pool.record.name.clone());
+            Ok(InvokeResponse {
+                status: 202,
+                payload: Bytes::new(),
+                function_error: None,
+                log_result: None,
             })
         }
         InvocationType::Event => {
@@ -106,6 +152,114 @@ fn limits(inner: &Inner, pool: &Pool) -> Limits {
     }
 }
 
+/// Runs a stored event on this node unless this node is already on it.
+pub(crate) fn spawn_stored(inner: &Arc<Inner>, key: Vec<u8>, function: String) {
+    if !inner.start_stored(&key) {
+        return;
+    }
+    tokio::spawn(run_stored(inner.clone(), key, function));
+}
+
+/// Longer than any run can take beyond the function's timeout, with the environment's init.
+const CLAIM_MARGIN: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// One stored event on this node: waits for a concurrency slot (never throttled), claims the
+/// event, runs it, and then removes it or leaves it for a retry.
+async fn run_stored(inner: Arc<Inner>, key: Vec<u8>, function: String) {
+    let _running = StoredRun(inner.clone(), key.clone());
+    let lease = loop {
+        let pool = match inner.pool_for(&function, None).await {
+            Ok(p) => p,
+            Err(e) => {
+                if matches!(e, Error::FunctionNotFound(_)) {
+                    tracing::warn!(function, "lambda: dropping a queued event (function gone)");
+                    let (store, k) = (inner.store.clone(), key.clone());
+                    let _ = inner.store.run(move || queue::finish(&store, &k)).await;
+                } else {
+                    tracing::debug!(function, error = %e, "lambda: queued event left for later");
+                }
+                return;
+            }
+        };
+        let Some(mut lease) = pool.wait_lease().await else {
+            continue;
+        };
+        match inner.cluster_slot(&pool).await {
+            Ok(slot) => {
+                lease.slot = slot;
+                break lease;
+            }
+            Err(Error::TooManyRequests(_)) => {
+                drop(lease);
+                tokio::time::sleep(CLUSTER_WAIT).await;
+            }
+            Err(e) => {
+                tracing::debug!(function, error = %e, "lambda: queued event left for later");
+                return;
+            }
+        }
+    };
+    let pool = lease.pool.clone();
+    let limits = limits(&inner, &pool);
+    let hold = (limits.init_timeout + limits.timeout + CLAIM_MARGIN).as_millis() as u64;
+    let (store, k) = (inner.store.clone(), key.clone());
+    let claimed = inner
+        .store
+        .run(move || queue::claim(&store, &k, nuvem_store::cluster::node_id(), hold))
+        .await;
+    let item = match claimed {
+        Ok(Some(item)) => item,
+        // Another node runs it, or ran it.
+        Ok(None) => return,
+        Err(e) => {
+            tracing::debug!(function, error = %e, "lambda: queued event left for later");
+            return;
+        }
+    };
+    let call = Call {
+        request_id: item.request_id.clone(),
+        payload: Bytes::from(item.payload),
+        function_arn: pool
+            .record
+            .arn(&inner.config.region, &inner.config.account_id),
+        client_context: item.client_context,
+    };
+    let succeeded = matches!(
+        invoke::run(lease, call, limits).await,
+        Ok(done) if done.function_error.is_none()
+    );
+    let delay = inner
+        .config
+        .async_retry_delays
+        .get(item.attempt as usize)
+        .filter(|_| !succeeded);
+    if !succeeded && delay.is_none() {
+        tracing::warn!(function, request_id = %item.request_id, "lambda: asynchronous invocation failed after 2 retries");
+    }
+    let delay_ms = delay.map(|d| d.as_millis() as u64);
+    let store = inner.store.clone();
+    let done = inner
+        .store
+        .run(move || match delay_ms {
+            Some(ms) => queue::retry_later(&store, &key, ms),
+            None => queue::finish(&store, &key),
+        })
+        .await;
+    if let Err(e) = done {
+        // The claim expires and another node runs the event again.
+        tracing::warn!(function, error = %e, "lambda: could not record a queued event's outcome");
+    }
+}
+
+/// Marks a stored event as being run by this node for as long as it lives.
+struct StoredRun(Arc<Inner>, Vec<u8>);
+
+impl Drop for StoredRun {
+    fn drop(&mut self) {
+        self.0.end_stored(&self.1);
+    }
+}
+
 /// One queued event: waits for a concurrency slot (never throttled), and retries twice when
 /// the function fails, as Lambda's asynchronous invocation does.
 async fn run_queued(inner: Arc<Inner>, function: String, call: Call) {
@@ -113,15 +267,30 @@ async fn run_queued(inner: Arc<Inner>, function: String, call: Call) {
     for attempt in 0..=delays.len() {
         // The pool is looked up each time: an update in between retires the old one.
         let lease = loop {
-            let pool = match inner.pool_for(&function, None) {
+            let pool = match inner.pool_for(&function, None).await {
                 Ok(p) => p,
                 Err(e) => {
                     tracing::warn!(function, error = %e, "lambda: dropping a queued event");
                     return;
                 }
             };
-            if let Some(lease) = pool.wait_lease().await {
-                break lease;
+            let Some(mut lease) = pool.wait_lease().await else {
+                continue;
+            };
+            // On a shared store, wait for a cluster-wide slot as well (never throttled).
+            match inner.cluster_slot(&pool).await {
+                Ok(slot) => {
+                    lease.slot = slot;
+                    break lease;
+                }
+                Err(Error::TooManyRequests(_)) => {
+                    drop(lease);
+                    tokio::time::sleep(CLUSTER_WAIT).await;
+                }
+                Err(e) => {
+                    tracing::warn!(function, error = %e, "lambda: dropping a queued event");
+                    return;
+                }
             }
         };
         let pool = lease.pool.clone();

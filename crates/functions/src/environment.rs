@@ -48,6 +48,9 @@ pub struct Launch {
     pub env: Vec<(String, String)>,
     /// `RLIMIT_DATA` in bytes, if the runtime takes one.
     pub data_limit: Option<u64>,
+    /// Where the environment's execution-role session comes from (`None`: the keys in
+    /// `env` serve).
+    pub role: Option<crate::credentials::RoleSource>,
 }
 
 /// The process groups of every live environment of a service, so that none outlives its
@@ -125,6 +128,8 @@ pub struct Environment {
     /// The function revision this environment runs; a stale one is never reused.
     pub revision: String,
     pub invocations: AtomicU64,
+    /// When the environment's role session expires (ms since the epoch), if it has one.
+    pub credentials_expire_ms: Option<i64>,
 }
 
 impl Environment {
@@ -135,6 +140,14 @@ impl Environment {
         groups: Arc<ProcessGroups>,
     ) -> std::io::Result<Self> {
         let started = Instant::now();
+        let session = match &launch.role {
+            Some(role) => role
+                .provider
+                .session(&role.role_arn, &role.function)
+                .await
+                .map_err(std::io::Error::other)?,
+            None => None,
+        };
         let api = RuntimeApi::start().await?;
         let mut cmd = tokio::process::Command::new(&launch.program);
         cmd.args(&launch.args)
@@ -147,8 +160,13 @@ impl Environment {
             .env("LANG", "en_US.UTF-8")
             .env("TZ", ":UTC")
             .envs(launch.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-            .env("AWS_LAMBDA_RUNTIME_API", api.addr.to_string())
-            .stdin(Stdio::null())
+            .env("AWS_LAMBDA_RUNTIME_API", api.addr.to_string());
+        if let Some(c) = &session {
+            cmd.env("AWS_ACCESS_KEY_ID", &c.access_key_id)
+                .env("AWS_SECRET_ACCESS_KEY", &c.secret_access_key)
+                .env("AWS_SESSION_TOKEN", &c.session_token);
+        }
+        cmd.stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .process_group(0)
@@ -157,6 +175,8 @@ impl Environment {
         let pid = child.id();
         if let Some(pid) = pid {
             groups.add(pid);
+            // `process_group(0)`: the group's id is the runtime's pid.
+            api.serve_only(pid);
         }
         if let (Some(pid), Some(limit)) = (pid, launch.data_limit) {
             let set = rlimit::prlimit(
@@ -208,6 +228,7 @@ impl Environment {
             last_used: Mutex::new(Instant::now()),
             revision,
             invocations: AtomicU64::new(0),
+            credentials_expire_ms: session.map(|c| c.expires_ms),
         })
     }
 
@@ -225,6 +246,16 @@ impl Environment {
 
     pub fn has_exited(&self) -> bool {
         self.exit.borrow().is_some()
+    }
+
+    /// Whether the environment's credentials expire within [`ROTATE_BEFORE`]: it is not
+    /// reused, and a new environment gets a fresh session.
+    ///
+    /// [`ROTATE_BEFORE`]: crate::credentials::ROTATE_BEFORE
+    pub fn credentials_expiring(&self) -> bool {
+        self.credentials_expire_ms.is_some_and(|e| {
+            e - crate::credentials::now_ms() < crate::credentials::ROTATE_BEFORE.as_millis() as i64
+        })
     }
 
     /// The peak resident memory of the process so far, in MB (`VmHWM`), for REPORT lines.

@@ -35,8 +35,9 @@ pub enum Error {
         "The operation cannot be performed at this time. The function is currently in the following state: Pending ({0}: {1})"
     )]
     Pending(String, String),
+    /// Every slot the function may use is taken (cluster-wide); carries Lambda's `Reason`.
     #[error("Rate Exceeded.")]
-    TooManyRequests,
+    TooManyRequests(Throttle),
     #[error("The resource you requested does not exist.")]
     UnknownOperation,
     #[error("storage: {0}")]
@@ -45,6 +46,30 @@ pub enum Error {
     Io(#[from] std::io::Error),
     #[error("corrupt function record: {0}")]
     Corrupt(String),
+    /// The package a record was about to point at was collected meanwhile (another node
+    /// deleted the last function using it); the writer stores it again.
+    #[error("package {0} was collected while the function was being written")]
+    PackageGone(String),
+}
+
+/// Which limit throttled an invocation: the `Reason` member of Lambda's
+/// `TooManyRequestsException`
+/// (https://docs.aws.amazon.com/lambda/latest/api/API_Invoke.html#API_Invoke_Errors).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Throttle {
+    /// The function's reserved concurrency.
+    Reserved,
+    /// The account's (unreserved) concurrency.
+    Account,
+}
+
+impl Throttle {
+    pub fn reason(self) -> &'static str {
+        match self {
+            Throttle::Reserved => "ReservedFunctionConcurrentInvocationLimitExceeded",
+            Throttle::Account => "ConcurrentInvocationLimitExceeded",
+        }
+    }
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -66,9 +91,16 @@ impl IntoAwsError for Error {
             Error::RequestTooLarge(_) => {
                 (StatusCode::PAYLOAD_TOO_LARGE, "RequestTooLargeException")
             }
-            Error::TooManyRequests => (StatusCode::TOO_MANY_REQUESTS, "TooManyRequestsException"),
+            Error::TooManyRequests(why) => {
+                return AwsError::new(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "TooManyRequestsException",
+                    self.to_string(),
+                )
+                .with_member("Reason", why.reason());
+            }
             Error::UnknownOperation => (StatusCode::NOT_FOUND, "UnknownOperationException"),
-            Error::Store(_) | Error::Io(_) | Error::Corrupt(_) => {
+            Error::Store(_) | Error::Io(_) | Error::Corrupt(_) | Error::PackageGone(_) => {
                 tracing::error!(error = %self, "lambda: internal failure");
                 return AwsError::new(
                     StatusCode::INTERNAL_SERVER_ERROR,

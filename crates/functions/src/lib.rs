@@ -2,7 +2,8 @@
 //! Runtime API, the Invoke API (sync, Event, DryRun) and the control plane, as the `lambda`
 //! service on the shared AWS endpoint.
 //!
-//! Owns: the function model ([`model`]), records and packages at rest ([`catalog`]), the
+//! Owns: the function model ([`model`]), records and packages at rest ([`catalog`], and
+//! [`packages`] for a store shared by several nodes), cluster-wide concurrency ([`slots`]) and events ([`queue`]), the
 //! Runtime API listener of each environment ([`runtime_api`]), environment processes and their
 //! logs ([`environment`], [`logs`]), runtimes and the shipped Python/Node bootstraps
 //! ([`runtimes`]), warm pools and scaling ([`pool`]), running one invocation ([`invoke`]), the
@@ -14,6 +15,7 @@
 
 pub mod catalog;
 pub mod control;
+pub mod credentials;
 pub mod dispatch;
 pub mod environment;
 pub mod error;
@@ -21,10 +23,14 @@ pub mod invoke;
 pub mod invoker;
 pub mod logs;
 pub mod model;
+pub mod packages;
+mod peer;
 pub mod pool;
+pub mod queue;
 pub mod runtime_api;
 pub mod runtimes;
 pub mod service;
+pub mod slots;
 
 pub use error::Error;
 pub use invoker::{InvocationType, InvokeRequest, InvokeResponse, Invoker};

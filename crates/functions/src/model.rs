@@ -52,6 +52,9 @@ pub enum CodeLocation {
     Dir(PathBuf),
     /// A single executable used as the `bootstrap` of a `provided` function.
     Executable(PathBuf),
+    /// A zip kept in the store (a shared store), by the hex SHA-256 of its bytes: each node
+    /// unpacks it on first use (see [`crate::packages`]).
+    Package(String),
 }
 
 /// A function as stored.

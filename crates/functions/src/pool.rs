@@ -6,7 +6,8 @@
 //! (reserved concurrency, else the account limit) are busy. A semaphore holds the limit:
 //! synchronous invokes that find no permit get `TooManyRequestsException`; queued (Event)
 //! invokes wait for one. Environments idle longer than the idle timeout are stopped by
-//! [`Pool::scale_in`]. Must not: talk to the runtime (see [`crate::invoke`]).
+//! [`Pool::scale_in`]. The semaphore is this node's limit; on a store shared by several nodes
+//! an invocation also takes a cluster-wide slot ([`crate::slots`]), held in its [`Lease`]. Must not: talk to the runtime (see [`crate::invoke`]).
 
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -15,7 +16,7 @@ use std::time::Duration;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::environment::{Environment, Launch, ProcessGroups};
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, Throttle};
 use crate::logs::LogSink;
 use crate::model::FunctionRecord;
 
@@ -61,6 +62,8 @@ pub struct Pool {
 pub struct Lease {
     pub pool: Arc<Pool>,
     pub env: Option<Arc<Environment>>,
+    /// The cluster-wide slot, on a shared store (see [`crate::slots`]).
+    pub slot: Option<crate::slots::Slot>,
     _permit: OwnedSemaphorePermit,
 }
 
@@ -93,14 +96,25 @@ impl Pool {
         }
     }
 
-    /// A slot now, or `TooManyRequests` (synchronous invokes).
-    pub fn try_lease(self: &Arc<Self>) -> Result<Lease> {
-        let permit = self
-            .permits
-            .clone()
-            .try_acquire_owned()
-            .map_err(|_| Error::TooManyRequests)?;
-        Ok(self.lease(permit))
+    /// Which limit throttles this function: its reserved concurrency, else the account's.
+    pub fn throttle(&self) -> Throttle {
+        if self.record.reserved_concurrency.is_some() {
+            Throttle::Reserved
+        } else {
+            Throttle::Account
+        }
+    }
+
+    /// A slot now, or `TooManyRequests` (synchronous invokes); `None` when the pool was
+    /// retired meanwhile (the function changed: ask for its pool again).
+    pub fn try_lease(self: &Arc<Self>) -> Result<Option<Lease>> {
+        match self.permits.clone().try_acquire_owned() {
+            Ok(permit) => Ok(Some(self.lease(permit))),
+            Err(tokio::sync::TryAcquireError::Closed) => Ok(None),
+            Err(tokio::sync::TryAcquireError::NoPermits) => {
+                Err(Error::TooManyRequests(self.throttle()))
+            }
+        }
     }
 
     /// A slot when one frees up (queued invokes). `None` if the pool was shut down.
@@ -121,6 +135,7 @@ impl Pool {
         Lease {
             pool: self.clone(),
             env,
+            slot: None,
             _permit: permit,
         }
     }
@@ -130,7 +145,7 @@ impl Pool {
     fn take_idle(&self) -> Option<Arc<Environment>> {
         let mut idle = self.idle.lock().ok()?;
         while let Some(env) = idle.pop() {
-            if !env.has_exited() {
+            if !env.has_exited() && !env.credentials_expiring() {
                 return Some(env);
             }
         }
@@ -139,7 +154,8 @@ impl Pool {
 
     /// Returns a healthy environment to the warm pool.
     pub fn release(&self, env: Arc<Environment>) {
-        if env.has_exited() || env.revision != self.record.revision_id {
+        if env.has_exited() || env.revision != self.record.revision_id || env.credentials_expiring()
+        {
             return;
         }
         env.mark_idle();

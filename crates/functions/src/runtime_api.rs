@@ -8,6 +8,11 @@
 //! emulator: 202 `{"status":"OK"}` for accepted posts, 400 `InvalidRequestID`, 403
 //! `InvalidStateTransition`, 413 `RequestEntityTooLarge`.
 //!
+//! Only the environment's own processes are served: each connection's peer must belong to the
+//! environment's process group ([`RuntimeApi::serve_only`], checked once per connection
+//! through `/proc`, see [`crate::peer`]); any other local process is disconnected before a
+//! byte is read, so it can neither take the environment's events nor answer them.
+//!
 //! Must not: decide anything about pools, timeouts or logs; it only moves events and outcomes.
 
 use std::convert::Infallible;
@@ -65,7 +70,38 @@ pub struct RuntimeApi {
     pub addr: SocketAddr,
     pub events: mpsc::Sender<Event>,
     pub phase: watch::Receiver<Phase>,
+    owner: watch::Sender<Option<u32>>,
     task: tokio::task::JoinHandle<()>,
+}
+
+/// How long a connection waits for [`RuntimeApi::serve_only`] (the environment's process is
+/// being started; its runtime cannot connect before it exists).
+const OWNER_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Whether the peer of a new connection is the owner's. `/proc` is read off the async worker.
+async fn admitted(
+    peer: SocketAddr,
+    local: SocketAddr,
+    mut owner: watch::Receiver<Option<u32>>,
+) -> bool {
+    let pgid = match tokio::time::timeout(OWNER_WAIT, owner.wait_for(Option::is_some)).await {
+        Ok(Ok(p)) => p.unwrap_or_default(),
+        _ => return false,
+    };
+    let verdict =
+        tokio::task::spawn_blocking(move || crate::peer::in_process_group(peer, local, pgid))
+            .await
+            .ok()
+            .flatten();
+    match verdict {
+        Some(true) => true,
+        Some(false) => {
+            tracing::warn!(%peer, "lambda: Runtime API refused a connection from a process outside its environment");
+            false
+        }
+        // No /proc (not Linux): the check cannot be made; said once at start-up.
+        None => true,
+    }
 }
 
 impl Drop for RuntimeApi {
@@ -80,6 +116,7 @@ impl RuntimeApi {
         let addr = listener.local_addr()?;
         let (events_tx, events_rx) = mpsc::channel(1);
         let (phase_tx, phase_rx) = watch::channel(Phase::Starting);
+        let (owner_tx, owner_rx) = watch::channel(None);
         let state = Arc::new(State {
             events: tokio::sync::Mutex::new(events_rx),
             current: Mutex::new(None),
@@ -88,16 +125,20 @@ impl RuntimeApi {
         let task = tokio::spawn(async move {
             let mut connections = tokio::task::JoinSet::new();
             loop {
-                let Ok((stream, _)) = listener.accept().await else {
+                let Ok((stream, peer)) = listener.accept().await else {
                     continue;
                 };
                 let _ = stream.set_nodelay(true);
                 let state = state.clone();
+                let owner = owner_rx.clone();
                 let service = hyper::service::service_fn(move |req| {
                     let state = state.clone();
                     async move { Ok::<_, Infallible>(handle(&state, req).await) }
                 });
                 connections.spawn(async move {
+                    if !admitted(peer, addr, owner).await {
+                        return;
+                    }
                     let io = hyper_util::rt::TokioIo::new(stream);
                     let _ = hyper::server::conn::http1::Builder::new()
                         .serve_connection(io, service)
@@ -111,8 +152,15 @@ impl RuntimeApi {
             addr,
             events: events_tx,
             phase: phase_rx,
+            owner: owner_tx,
             task,
         })
+    }
+
+    /// Serves only the processes of process group `pgid` (the environment's runtime and what
+    /// it starts). Until this is called, connections wait (up to a few seconds).
+    pub fn serve_only(&self, pgid: u32) {
+        self.owner.send_replace(Some(pgid));
     }
 }
 

@@ -88,6 +88,8 @@ pub struct Shared {
     pub access_key_id: String,
     pub secret_access_key: String,
     pub endpoint_url: Option<String>,
+    /// Execution-role sessions, when the binary provides them.
+    pub roles: Option<std::sync::Arc<dyn crate::credentials::RoleCredentials>>,
 }
 
 /// The process that runs `record`.
@@ -102,6 +104,12 @@ pub fn launch(record: &FunctionRecord, boot: &Bootstraps, shared: &Shared) -> Re
                 .unwrap_or_else(|| PathBuf::from("/")),
             Some(f.clone()),
         ),
+        // The service unpacks a stored package and launches from its folder.
+        CodeLocation::Package(hex) => {
+            return Err(Error::Corrupt(format!(
+                "package {hex} was not unpacked before launch"
+            )));
+        }
     };
     let memory = u64::from(record.memory_size);
     let (program, args, data_limit) = match kind {
@@ -185,11 +193,20 @@ pub fn launch(record: &FunctionRecord, boot: &Bootstraps, shared: &Shared) -> Re
             .iter()
             .map(|(k, v)| (k.clone(), v.clone())),
     );
+    let role = shared
+        .roles
+        .clone()
+        .map(|provider| crate::credentials::RoleSource {
+            provider,
+            role_arn: record.role.clone(),
+            function: record.name.clone(),
+        });
     Ok(Launch {
         program,
         args,
         task_root,
         env,
         data_limit,
+        role,
     })
 }

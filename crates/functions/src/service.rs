@@ -7,6 +7,7 @@
 
 use std::collections::HashMap;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock, Weak};
 use std::time::Duration;
 
@@ -17,16 +18,20 @@ use nuvem_aws::{
     AwsError, AwsRequest, Body, BoxFuture, IntoAwsError, Protocol, Service, full_body,
 };
 use nuvem_store::Store;
+use nuvem_store::cluster::Watcher;
 use serde_json::Value;
 
+use crate::catalog;
 use crate::control::{self, Operation};
 use crate::environment::ProcessGroups;
 use crate::error::{Error, Result};
 use crate::invoker::{InvocationType, InvokeRequest, InvokeResponse, Invoker};
 use crate::logs::LogSink;
-use crate::model::FunctionRecord;
+use crate::model::{CodeLocation, FunctionRecord};
+use crate::packages;
 use crate::pool::{Pool, PoolStats};
 use crate::runtimes::{self, Bootstraps, Shared};
+use crate::slots::{Slot, SlotTimes, Slots};
 
 /// The functions section of nuvem's configuration.
 #[derive(Debug, Clone)]
@@ -48,6 +53,9 @@ pub struct FunctionsConfig {
     /// The delays before the two retries of a failed asynchronous invocation (Lambda waits
     /// about one and two minutes; local development wants seconds).
     pub async_retry_delays: [Duration; 2],
+    /// How long a node's share of concurrency lives and lingers, on a shared store
+    /// (see [`crate::slots`]).
+    pub slot_times: SlotTimes,
 }
 
 impl FunctionsConfig {
@@ -62,6 +70,7 @@ impl FunctionsConfig {
             idle_timeout: Duration::from_secs(300),
             init_timeout: Duration::from_secs(10),
             async_retry_delays: [Duration::from_secs(1), Duration::from_secs(2)],
+            slot_times: SlotTimes::default(),
         }
     }
 }
@@ -72,10 +81,19 @@ pub struct Inner {
     boot: Bootstraps,
     pools: Mutex<HashMap<String, Arc<Pool>>>,
     endpoint_url: RwLock<Option<String>>,
+    /// Execution-role sessions for environments (see [`crate::credentials`]).
+    roles: RwLock<Option<Arc<dyn crate::credentials::RoleCredentials>>>,
     groups: Arc<ProcessGroups>,
     /// Functions whose code is not there yet (a manifest function still building, or one
     /// that could not build), by name, with why: invoking one is a retryable error.
     pending: Mutex<std::collections::BTreeMap<String, String>>,
+    /// The cluster-wide concurrency allocator, when the store is shared with other nodes.
+    pub(crate) slots: Option<Arc<Slots>>,
+    /// Moves on every change notice from another node: a pool built from a record read
+    /// before a notice is not kept (it may be the old configuration).
+    generation: AtomicU64,
+    /// The stored events this node is on (waiting for a slot or running), by key.
+    stored_runs: Mutex<std::collections::HashSet<Vec<u8>>>,
 }
 
 impl Drop for Inner {
@@ -97,36 +115,81 @@ impl Inner {
         }
     }
 
-    /// The function's pool, created from the stored record on first use.
-    fn pool(&self, reference: &str, qualifier: Option<&str>) -> Result<Arc<Pool>> {
-        let record = control::lookup(self, reference, qualifier)?;
-        // Check and create under one lock: two first invocations racing must share one pool
-        // (two pools would double the concurrency limit).
-        let mut pools = self
-            .pools
-            .lock()
-            .map_err(|_| Error::Corrupt("the pool registry lock was poisoned".into()))?;
-        if let Some(p) = pools.get(&record.name)
-            && p.record.revision_id == record.revision_id
-        {
-            return Ok(p.clone());
+    /// The function's current pool, from memory: the pools are the cache of function
+    /// records, emptied by every change (this node's at once, other nodes' by their change
+    /// notices). `None` when the function has no pool yet, or for a qualifier other than
+    /// `$LATEST` (which [`Inner::pool`] answers).
+    pub(crate) fn cached_pool(
+        &self,
+        reference: &str,
+        qualifier: Option<&str>,
+    ) -> Option<Arc<Pool>> {
+        let f = crate::model::FunctionRef::parse(reference).ok()?;
+        if !matches!(qualifier.or(f.qualifier.as_deref()), None | Some("$LATEST")) {
+            return None;
         }
-        let pool = Arc::new(self.new_pool(record)?);
-        if let Some(old) = pools.insert(pool.record.name.clone(), pool.clone()) {
-            old.shut_down();
-        }
-        Ok(pool)
+        self.pools.lock().ok()?.get(&f.name).cloned()
     }
 
-    fn new_pool(&self, record: FunctionRecord) -> Result<Pool> {
+    /// The function's pool, created from the stored record on first use. Uses the store:
+    /// async callers go through [`Store::run`].
+    fn pool(&self, reference: &str, qualifier: Option<&str>) -> Result<Arc<Pool>> {
+        for _ in 0..3 {
+            let generation = self.generation.load(Ordering::SeqCst);
+            let record = control::lookup(self, reference, qualifier)?;
+            // Unpack a shared package before taking the registry's lock (it may take a while;
+            // the folder is content-addressed, so racing first invocations agree).
+            let code = self.local_code(&record)?;
+            // Check and create under one lock: two first invocations racing must share one
+            // pool (two pools would double the concurrency limit).
+            let mut pools = self
+                .pools
+                .lock()
+                .map_err(|_| Error::Corrupt("the pool registry lock was poisoned".into()))?;
+            if let Some(p) = pools.get(&record.name)
+                && p.record.revision_id == record.revision_id
+            {
+                return Ok(p.clone());
+            }
+            if self.generation.load(Ordering::SeqCst) != generation {
+                // Another node changed a function while we read: read again.
+                continue;
+            }
+            let pool = Arc::new(self.new_pool(record, code)?);
+            if let Some(old) = pools.insert(pool.record.name.clone(), pool.clone()) {
+                old.shut_down();
+            }
+            return Ok(pool);
+        }
+        Err(Error::Corrupt(
+            "functions changed on other nodes three times while this one was being prepared".into(),
+        ))
+    }
+
+    /// Where the function's code is on this node's disk (unpacking a shared package).
+    fn local_code(&self, record: &FunctionRecord) -> Result<CodeLocation> {
+        Ok(match &record.code {
+            CodeLocation::Package(hex) => {
+                CodeLocation::Dir(packages::materialise(&self.store, &self.code_dir(), hex)?)
+            }
+            local => local.clone(),
+        })
+    }
+
+    fn new_pool(&self, record: FunctionRecord, code: CodeLocation) -> Result<Pool> {
         let shared = Shared {
             region: self.config.region.clone(),
             account_id: self.config.account_id.clone(),
             access_key_id: self.config.access_key_id.clone(),
             secret_access_key: self.config.secret_access_key.clone(),
             endpoint_url: self.endpoint_url.read().ok().and_then(|u| u.clone()),
+            roles: self.roles.read().ok().and_then(|r| r.clone()),
         };
-        let launch = runtimes::launch(&record, &self.boot, &shared)?;
+        let local = FunctionRecord {
+            code,
+            ..record.clone()
+        };
+        let launch = runtimes::launch(&local, &self.boot, &shared)?;
         let sink = Arc::new(LogSink::open(
             &self.config.data_dir.join("logs"),
             &record.name,
@@ -157,6 +220,15 @@ impl FunctionsService {
     /// the scale-in task (which ends when the service is dropped).
     pub fn open(store: Store, config: FunctionsConfig) -> Result<Self> {
         let boot = Bootstraps::install(&config.data_dir.join("runtimes"))?;
+        // One node alone owns its store's concurrency: the pools' semaphores are the whole
+        // truth. A shared store needs the cluster-wide allocator as well.
+        let slots = store.is_remote().then(|| {
+            Arc::new(Slots::new(
+                store.clone(),
+                nuvem_store::cluster::node_id(),
+                config.slot_times,
+            ))
+        });
         boot.resolve_python_in_background();
         let inner = Arc::new(Inner {
             store,
@@ -164,20 +236,44 @@ impl FunctionsService {
             boot,
             pools: Mutex::new(HashMap::new()),
             endpoint_url: RwLock::new(None),
+            roles: RwLock::new(None),
             groups: Arc::new(ProcessGroups::default()),
             pending: Mutex::new(std::collections::BTreeMap::new()),
+            slots,
+            generation: AtomicU64::new(0),
+            stored_runs: Mutex::default(),
         });
         if let Ok(handle) = tokio::runtime::Handle::try_current() {
             let weak = Arc::downgrade(&inner);
             let every = (inner.config.idle_timeout / 4)
                 .clamp(Duration::from_millis(10), Duration::from_secs(5));
             handle.spawn(scale_in_loop(weak, every));
+            if inner.slots.is_some() {
+                let weak = Arc::downgrade(&inner);
+                let every = (inner.config.slot_times.ttl / 8)
+                    .clamp(Duration::from_millis(10), Duration::from_millis(250));
+                handle.spawn(slots_loop(weak, every));
+                handle.spawn(queue_loop(Arc::downgrade(&inner), QUEUE_SWEEP));
+            }
         }
         Ok(Self { inner })
     }
 
     /// The AWS endpoint functions should call (`AWS_ENDPOINT_URL`), known once the endpoint
     /// is bound. Environments started afterwards get it.
+    /// Environments started from now on run with their execution role's temporary
+    /// credentials instead of the configured keys (when the role exists).
+    pub fn set_role_credentials(&self, roles: Arc<dyn crate::credentials::RoleCredentials>) {
+        if let Ok(mut r) = self.inner.roles.write() {
+            *r = Some(roles);
+        }
+        if let Ok(mut pools) = self.inner.pools.lock() {
+            for (_, p) in pools.drain() {
+                p.shut_down();
+            }
+        }
+    }
+
     pub fn set_aws_endpoint(&self, url: impl Into<String>) {
         if let Ok(mut u) = self.inner.endpoint_url.write() {
             *u = Some(url.into());
@@ -187,6 +283,40 @@ impl FunctionsService {
                 p.shut_down();
             }
         }
+    }
+
+    /// Follows other nodes' changes to functions: a change notice retires this node's warm
+    /// environments for the function (its next invocation reads the new record and code),
+    /// and removes the unpacked packages no function uses any more.
+    pub fn follow(&self, watcher: &Watcher) {
+        let weak = Arc::downgrade(&self.inner);
+        let prefix = catalog::topic("");
+        watcher.subscribe(&prefix.clone(), move |topic| {
+            let Some(inner) = weak.upgrade() else { return };
+            let name = topic.strip_prefix(prefix.as_str()).unwrap_or(topic);
+            inner.generation.fetch_add(1, Ordering::SeqCst);
+            let records = match catalog::list(&inner.store) {
+                Ok(records) => records,
+                Err(e) => {
+                    tracing::debug!(error = %e, "lambda: could not list functions");
+                    inner.drop_pool(name);
+                    return;
+                }
+            };
+            // A pool of the current revision stays: this node made the change (and already
+            // replaced its pool), or heard of it already.
+            let current = records.iter().find(|r| r.name == name);
+            let cached = inner
+                .pools
+                .lock()
+                .ok()
+                .and_then(|p| p.get(name).map(|p| p.record.revision_id.clone()));
+            if cached.is_some() && cached.as_deref() != current.map(|r| r.revision_id.as_str()) {
+                inner.drop_pool(name);
+                tracing::debug!(function = name, "lambda: changed on another node");
+            }
+            packages::sweep_local(&inner.code_dir(), &records);
+        });
     }
 
     /// Runs a control-plane operation ("CreateFunction", ...) on its JSON input, as the HTTP
@@ -243,6 +373,12 @@ impl FunctionsService {
             }
         }
         self.inner.groups.kill_all();
+        // Hand this node's concurrency back rather than let it expire (shutdown may block).
+        if let Some(slots) = &self.inner.slots
+            && let Err(e) = Store::blocking(|| slots.release_all())
+        {
+            tracing::debug!(error = %e, "lambda: could not hand concurrency back");
+        }
     }
 
     /// The process groups of live environments (what [`FunctionsService::shutdown`] kills).
@@ -349,7 +485,12 @@ impl FunctionsService {
                         ))
                     })?
                 };
-                let (status, body) = control::execute(&self.inner, op, input)?;
+                let inner = self.inner.clone();
+                let (status, body) = self
+                    .inner
+                    .store
+                    .run(move || control::execute(&inner, op, input))
+                    .await?;
                 let body = if body.is_null() {
                     Bytes::new()
                 } else {
@@ -549,8 +690,116 @@ impl Inner {
         }
     }
 
-    pub(crate) fn pool_for(&self, reference: &str, qualifier: Option<&str>) -> Result<Arc<Pool>> {
-        self.pool(reference, qualifier)
+    /// The function's pool: from memory when it has one, else from the store (through
+    /// [`Store::run`]).
+    pub(crate) async fn pool_for(
+        self: &Arc<Self>,
+        reference: &str,
+        qualifier: Option<&str>,
+    ) -> Result<Arc<Pool>> {
+        if let Some(pool) = self.cached_pool(reference, qualifier) {
+            return Ok(pool);
+        }
+        let (me, reference, qualifier) = (
+            self.clone(),
+            reference.to_owned(),
+            qualifier.map(str::to_owned),
+        );
+        self.store
+            .clone()
+            .run(move || me.pool(&reference, qualifier.as_deref()))
+            .await
+    }
+
+    /// Whether the store is shared with other nodes (a remote engine): then concurrency is
+    /// allocated cluster-wide and events are queued in the store.
+    pub(crate) fn shared(&self) -> bool {
+        self.slots.is_some()
+    }
+
+    /// Notes that this node starts on a stored event; false if it is already on it.
+    pub(crate) fn start_stored(&self, key: &[u8]) -> bool {
+        self.stored_runs
+            .lock()
+            .map(|mut s| s.insert(key.to_vec()))
+            .unwrap_or(false)
+    }
+
+    pub(crate) fn end_stored(&self, key: &[u8]) {
+        if let Ok(mut s) = self.stored_runs.lock() {
+            s.remove(key);
+        }
+    }
+
+    /// The cluster-wide slot an invocation of `pool` needs on a shared store (`None` on the
+    /// embedded one, where the pool's semaphore is the limit); `TooManyRequests` when every
+    /// slot is taken across the nodes.
+    pub(crate) async fn cluster_slot(self: &Arc<Self>, pool: &Pool) -> Result<Option<Slot>> {
+        let Some(slots) = self.slots.clone() else {
+            return Ok(None);
+        };
+        let reserved = pool.record.reserved_concurrency;
+        let bucket = match reserved {
+            Some(_) => pool.record.name.clone(),
+            None => ACCOUNT_BUCKET.to_owned(),
+        };
+        if let Some(slot) = slots.try_take(&bucket) {
+            return Ok(Some(slot));
+        }
+        let account = self.config.account_concurrency;
+        let slot = self
+            .store
+            .run(move || {
+                slots.acquire(&bucket, &|tx| match reserved {
+                    Some(n) => Ok(n),
+                    None => catalog::unreserved(tx, account),
+                })
+            })
+            .await?;
+        slot.map(Some)
+            .ok_or(Error::TooManyRequests(pool.throttle()))
+    }
+}
+
+/// The allocator's bucket for functions without reserved concurrency (`$` is not in function
+/// names).
+const ACCOUNT_BUCKET: &str = "$account";
+
+async fn slots_loop(inner: Weak<Inner>, every: Duration) {
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        let Some((store, Some(slots))) =
+            inner.upgrade().map(|i| (i.store.clone(), i.slots.clone()))
+        else {
+            return;
+        };
+        if let Err(e) = store.run(move || slots.maintain()).await {
+            tracing::debug!(error = %e, "lambda: could not maintain concurrency allocations");
+        }
+    }
+}
+
+/// How often a node looks for queued events that are due (retries, and events whose node
+/// died).
+const QUEUE_SWEEP: Duration = Duration::from_millis(500);
+
+async fn queue_loop(inner: Weak<Inner>, every: Duration) {
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        let Some(me) = inner.upgrade() else { return };
+        let store = me.store.clone();
+        match me.store.run(move || crate::queue::due(&store)).await {
+            Ok(items) => {
+                for (key, item) in items {
+                    crate::dispatch::spawn_stored(&me, key, item.function);
+                }
+            }
+            Err(e) => tracing::debug!(error = %e, "lambda: could not read the event queue"),
+        }
     }
 }
 

@@ -834,3 +834,43 @@ fn control_plane() {
         ["a", "b1", "b3"]
     );
 }
+
+const TELLS_ITS_API: &str =
+    "import os\ndef handler(event, context):\n    return os.environ['AWS_LAMBDA_RUNTIME_API']\n";
+
+/// Issue 17: another local process could poll an environment's Runtime API, take its events
+/// and answer them. Now only the environment's own process group is served.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn issue_17_runtime_api_serves_only_its_environment() {
+    use std::io::{Read, Write};
+    let f = fixture();
+    f.create(
+        "victim",
+        "python3.12",
+        "index.handler",
+        &[("index.py", TELLS_ITS_API)],
+        json!({}),
+    )
+    .unwrap();
+    let first = f.invoke("victim", "{}").await;
+    let addr: String = serde_json::from_slice(&first.payload).unwrap();
+    // This test process is not in the environment: it is disconnected before it is served.
+    let stolen = tokio::task::spawn_blocking(move || {
+        let mut s = std::net::TcpStream::connect(&addr).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        let req =
+            format!("GET /2018-06-01/runtime/invocation/next HTTP/1.1\r\nHost: {addr}\r\n\r\n");
+        let _ = s.write_all(req.as_bytes());
+        let mut got = Vec::new();
+        let _ = s.read_to_end(&mut got);
+        String::from_utf8_lossy(&got).into_owned()
+    });
+    // Meanwhile the function keeps serving its own invocations.
+    let second = f.invoke("victim", "{}").await;
+    assert_eq!(second.function_error, None, "{}", tail(&second));
+    let outsider_saw = stolen.await.unwrap();
+    assert!(
+        outsider_saw.is_empty(),
+        "an outside process was served: {outsider_saw}"
+    );
+}

@@ -38,6 +38,7 @@ use std::time::Instant;
 pub use dataplane::Mapping;
 pub use error::Error;
 pub use invoke::{InvokeError, InvokeResult, LambdaInvoker};
+pub use manage::ApiDefinition;
 pub use service::GatewayService;
 
 /// The host name suffix under which APIs answer on the AWS endpoint (the LocalStack
@@ -100,6 +101,19 @@ impl Gateway {
             metrics: metrics::Metrics::default(),
             endpoint_port: AtomicU16::new(4566),
         })
+    }
+
+    /// Follows changes that other nodes sharing the store make to the APIs: on a change
+    /// notice, every stored API is read again.
+    pub fn follow(self: &Arc<Self>, watcher: &nuvem_store::cluster::Watcher) {
+        let me = Arc::downgrade(self);
+        watcher.subscribe(registry::TOPIC, move |_| {
+            if let Some(me) = me.upgrade()
+                && let Err(e) = me.registry.reload()
+            {
+                tracing::warn!(error = %e, "apigateway: reloading the APIs failed");
+            }
+        });
     }
 
     /// Connects the functions service (wired by the binary).

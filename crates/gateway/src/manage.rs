@@ -38,6 +38,217 @@ pub fn new_id(len: usize) -> String {
         .collect()
 }
 
+/// The API a CreateApi input stands for (with quick create's parts).
+fn new_api(input: &Value) -> Result<Api, Error> {
+    let name = input
+        .get("name")
+        .and_then(Value::as_str)
+        .filter(|n| !n.is_empty())
+        .ok_or_else(|| bad("Name is required"))?;
+    match input.get("protocolType").and_then(Value::as_str) {
+        Some("HTTP") => {}
+        Some(other) => {
+            return Err(bad(format!(
+                "Unsupported protocol type {other}: nuvem serves HTTP APIs"
+            )));
+        }
+        None => return Err(bad("ProtocolType is required")),
+    }
+    // nuvem extension: the manifest asks for stable ids so URLs survive restarts.
+    let api_id = match input.get("apiId").and_then(Value::as_str) {
+        Some(id) if !id.is_empty() && id.bytes().all(|b| b.is_ascii_alphanumeric()) => {
+            id.to_ascii_lowercase()
+        }
+        Some(_) => return Err(bad("Invalid apiId")),
+        None => new_id(10),
+    };
+    let created = now_iso();
+    let mut api = Api {
+        api_id,
+        name: name.to_string(),
+        protocol_type: "HTTP".into(),
+        description: input
+            .get("description")
+            .and_then(Value::as_str)
+            .map(String::from),
+        created_date: created.clone(),
+        cors_configuration: match input.get("corsConfiguration") {
+            Some(c) => Some(parse(c)?),
+            None => None,
+        },
+        disable_execute_api_endpoint: input
+            .get("disableExecuteApiEndpoint")
+            .and_then(Value::as_bool)
+            .unwrap_or(false),
+        route_selection_expression: "${request.method} ${request.path}".into(),
+        api_key_selection_expression: "$request.header.x-api-key".into(),
+        tags: match input.get("tags") {
+            Some(t) => parse(t)?,
+            None => Default::default(),
+        },
+        ..Api::default()
+    };
+    // Quick create: one integration, one route, the `$default` stage.
+    if let Some(target) = input.get("target").and_then(Value::as_str) {
+        let route_key = input
+            .get("routeKey")
+            .and_then(Value::as_str)
+            .unwrap_or("$default");
+        RouteKey::parse(route_key).map_err(bad)?;
+        let lambda = is_lambda_uri(target);
+        let integration = Integration {
+            integration_id: new_id(7),
+            integration_type: if lambda { "AWS_PROXY" } else { "HTTP_PROXY" }.into(),
+            integration_uri: target.to_string(),
+            integration_method: (!lambda).then(|| "ANY".to_string()),
+            payload_format_version: if lambda { "2.0" } else { "1.0" }.into(),
+            timeout_in_millis: 30_000,
+            connection_type: "INTERNET".into(),
+        };
+        api.routes.push(Route {
+            route_id: new_id(7),
+            route_key: route_key.to_string(),
+            target: Some(format!("integrations/{}", integration.integration_id)),
+            authorization_type: "NONE".into(),
+            ..Route::default()
+        });
+        api.integrations.push(integration);
+        api.stages.push(Stage {
+            stage_name: "$default".into(),
+            auto_deploy: true,
+            created_date: created.clone(),
+            last_updated_date: created,
+            ..Stage::default()
+        });
+    }
+    Ok(api)
+}
+
+/// The integration a CreateIntegration input stands for, checked.
+fn new_integration(input: &Value) -> Result<Integration, Error> {
+    let mut i: Integration = parse(input)?;
+    match i.integration_type.as_str() {
+        "AWS_PROXY" => {
+            if i.payload_format_version.is_empty() {
+                return Err(bad(
+                    "PayloadFormatVersion is required for AWS_PROXY integrations",
+                ));
+            }
+        }
+        "HTTP_PROXY" => {
+            if i.payload_format_version.is_empty() {
+                i.payload_format_version = "1.0".into();
+            }
+            if !i.integration_uri.starts_with("http://")
+                && !i.integration_uri.starts_with("https://")
+            {
+                return Err(bad("IntegrationUri must be an HTTP URL for HTTP_PROXY"));
+            }
+        }
+        "" => return Err(bad("IntegrationType is required")),
+        other => return Err(bad(format!("Unsupported integration type {other}"))),
+    }
+    if !matches!(i.payload_format_version.as_str(), "1.0" | "2.0") {
+        return Err(bad("PayloadFormatVersion must be 1.0 or 2.0"));
+    }
+    if i.integration_uri.is_empty() {
+        return Err(bad("IntegrationUri is required"));
+    }
+    if i.timeout_in_millis == 0 {
+        i.timeout_in_millis = 30_000;
+    }
+    if !(50..=30_000).contains(&i.timeout_in_millis) {
+        return Err(bad("TimeoutInMillis must be between 50 and 30000"));
+    }
+    i.integration_id = new_id(7);
+    i.connection_type = "INTERNET".into();
+    Ok(i)
+}
+
+/// The route a CreateRoute input stands for, checked on its own.
+fn new_route(input: &Value) -> Result<Route, Error> {
+    let mut r: Route = parse(input)?;
+    RouteKey::parse(&r.route_key).map_err(bad)?;
+    if r.authorization_type.is_empty() {
+        r.authorization_type = "NONE".into();
+    }
+    if !matches!(
+        r.authorization_type.as_str(),
+        "NONE" | "JWT" | "CUSTOM" | "AWS_IAM"
+    ) {
+        return Err(bad(format!(
+            "Invalid authorization type {}",
+            r.authorization_type
+        )));
+    }
+    r.route_id = new_id(7);
+    Ok(r)
+}
+
+/// Adds a route to an API, checked against it (key unique, target and authorizer exist).
+fn add_route(api: &mut Api, r: Route) -> Result<(), Error> {
+    if api.routes.iter().any(|x| x.route_key == r.route_key) {
+        return Err(Error::Conflict(format!(
+            "Route with key {} already exists for this API",
+            r.route_key
+        )));
+    }
+    if let Some(t) = &r.target {
+        let id = t.strip_prefix("integrations/").unwrap_or(t);
+        if !api.integrations.iter().any(|i| i.integration_id == id) {
+            return Err(bad(format!("Invalid target {t}: no such integration")));
+        }
+    }
+    if r.authorization_type == "JWT" || r.authorization_type == "CUSTOM" {
+        let id = r.authorizer_id.as_deref().unwrap_or("");
+        if !api.authorizers.iter().any(|a| a.authorizer_id == id) {
+            return Err(bad(format!("Invalid authorizer id {id}")));
+        }
+    }
+    api.routes.push(r);
+    Ok(())
+}
+
+/// The stage a CreateStage input stands for, checked on its own.
+fn new_stage(input: &Value) -> Result<Stage, Error> {
+    let mut s: Stage = parse(input)?;
+    if s.stage_name.is_empty() {
+        return Err(bad("StageName is required"));
+    }
+    let valid = s.stage_name == "$default"
+        || s.stage_name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    if !valid || s.stage_name.len() > 128 {
+        return Err(bad(format!("Invalid stage name {}", s.stage_name)));
+    }
+    s.created_date = now_iso();
+    s.last_updated_date = s.created_date.clone();
+    Ok(s)
+}
+
+/// Adds a stage to an API (names unique).
+fn add_stage(api: &mut Api, s: Stage) -> Result<(), Error> {
+    if api.stages.iter().any(|x| x.stage_name == s.stage_name) {
+        return Err(Error::Conflict(format!(
+            "Stage already exists: {}",
+            s.stage_name
+        )));
+    }
+    api.stages.push(s);
+    Ok(())
+}
+
+/// A whole API as the manifest declares it, for [`Gateway::put_api`]: CreateApi's input
+/// (with `apiId`), CreateIntegration inputs each with the CreateRoute input that targets it,
+/// and CreateStage inputs.
+#[derive(Debug, Clone, Default)]
+pub struct ApiDefinition {
+    pub api: Value,
+    pub routes: Vec<(Value, Value)>,
+    pub stages: Vec<Value>,
+}
+
 fn is_lambda_uri(uri: &str) -> bool {
     !(uri.starts_with("http://") || uri.starts_with("https://"))
 }
@@ -56,90 +267,32 @@ impl Gateway {
     }
 
     pub fn create_api(&self, input: &Value) -> Result<Value, Error> {
-        let name = input
-            .get("name")
-            .and_then(Value::as_str)
-            .filter(|n| !n.is_empty())
-            .ok_or_else(|| bad("Name is required"))?;
-        match input.get("protocolType").and_then(Value::as_str) {
-            Some("HTTP") => {}
-            Some(other) => {
-                return Err(bad(format!(
-                    "Unsupported protocol type {other}: nuvem serves HTTP APIs"
-                )));
-            }
-            None => return Err(bad("ProtocolType is required")),
-        }
-        // nuvem extension: the manifest asks for stable ids so URLs survive restarts.
-        let api_id = match input.get("apiId").and_then(Value::as_str) {
-            Some(id) if !id.is_empty() && id.bytes().all(|b| b.is_ascii_alphanumeric()) => {
-                id.to_ascii_lowercase()
-            }
-            Some(_) => return Err(bad("Invalid apiId")),
-            None => new_id(10),
-        };
-        let created = now_iso();
-        let mut api = Api {
-            api_id,
-            name: name.to_string(),
-            protocol_type: "HTTP".into(),
-            description: input
-                .get("description")
-                .and_then(Value::as_str)
-                .map(String::from),
-            created_date: created.clone(),
-            cors_configuration: match input.get("corsConfiguration") {
-                Some(c) => Some(parse(c)?),
-                None => None,
-            },
-            disable_execute_api_endpoint: input
-                .get("disableExecuteApiEndpoint")
-                .and_then(Value::as_bool)
-                .unwrap_or(false),
-            route_selection_expression: "${request.method} ${request.path}".into(),
-            api_key_selection_expression: "$request.header.x-api-key".into(),
-            tags: match input.get("tags") {
-                Some(t) => parse(t)?,
-                None => Default::default(),
-            },
-            ..Api::default()
-        };
-        // Quick create: one integration, one route, the `$default` stage.
-        if let Some(target) = input.get("target").and_then(Value::as_str) {
-            let route_key = input
-                .get("routeKey")
-                .and_then(Value::as_str)
-                .unwrap_or("$default");
-            RouteKey::parse(route_key).map_err(bad)?;
-            let lambda = is_lambda_uri(target);
-            let integration = Integration {
-                integration_id: new_id(7),
-                integration_type: if lambda { "AWS_PROXY" } else { "HTTP_PROXY" }.into(),
-                integration_uri: target.to_string(),
-                integration_method: (!lambda).then(|| "ANY".to_string()),
-                payload_format_version: if lambda { "2.0" } else { "1.0" }.into(),
-                timeout_in_millis: 30_000,
-                connection_type: "INTERNET".into(),
-            };
-            api.routes.push(Route {
-                route_id: new_id(7),
-                route_key: route_key.to_string(),
-                target: Some(format!("integrations/{}", integration.integration_id)),
-                authorization_type: "NONE".into(),
-                ..Route::default()
-            });
-            api.integrations.push(integration);
-            api.stages.push(Stage {
-                stage_name: "$default".into(),
-                auto_deploy: true,
-                created_date: created.clone(),
-                last_updated_date: created,
-                ..Stage::default()
-            });
-        }
+        let api = new_api(input)?;
         let out = self.api_output(&api);
         self.registry.insert(api)?;
         Ok(out)
+    }
+
+    /// Stores a whole API in one transaction, replacing the one with its id if any (the
+    /// manifest's APIs: nodes applying one manifest at once each store the same definition,
+    /// and whoever serves the API sees the old one or the new one, never none). The parts go
+    /// through the same checks as CreateApi, CreateIntegration, CreateRoute and CreateStage.
+    /// Returns whether the API existed.
+    pub fn put_api(&self, def: &ApiDefinition) -> Result<bool, Error> {
+        let mut api = new_api(&def.api)?;
+        for (integration, route) in &def.routes {
+            let i = new_integration(integration)?;
+            let mut route = route.clone();
+            route["target"] = json!(format!("integrations/{}", i.integration_id));
+            api.integrations.push(i);
+            add_route(&mut api, new_route(&route)?)?;
+        }
+        for stage in &def.stages {
+            add_stage(&mut api, new_stage(stage)?)?;
+        }
+        let existed = self.registry.put(api)?;
+        self.throttle.reset();
+        Ok(existed)
     }
 
     pub fn get_api(&self, id: &str) -> Result<Value, Error> {
@@ -187,42 +340,7 @@ impl Gateway {
     }
 
     pub fn create_integration(&self, api_id: &str, input: &Value) -> Result<Value, Error> {
-        let mut i: Integration = parse(input)?;
-        match i.integration_type.as_str() {
-            "AWS_PROXY" => {
-                if i.payload_format_version.is_empty() {
-                    return Err(bad(
-                        "PayloadFormatVersion is required for AWS_PROXY integrations",
-                    ));
-                }
-            }
-            "HTTP_PROXY" => {
-                if i.payload_format_version.is_empty() {
-                    i.payload_format_version = "1.0".into();
-                }
-                if !i.integration_uri.starts_with("http://")
-                    && !i.integration_uri.starts_with("https://")
-                {
-                    return Err(bad("IntegrationUri must be an HTTP URL for HTTP_PROXY"));
-                }
-            }
-            "" => return Err(bad("IntegrationType is required")),
-            other => return Err(bad(format!("Unsupported integration type {other}"))),
-        }
-        if !matches!(i.payload_format_version.as_str(), "1.0" | "2.0") {
-            return Err(bad("PayloadFormatVersion must be 1.0 or 2.0"));
-        }
-        if i.integration_uri.is_empty() {
-            return Err(bad("IntegrationUri is required"));
-        }
-        if i.timeout_in_millis == 0 {
-            i.timeout_in_millis = 30_000;
-        }
-        if !(50..=30_000).contains(&i.timeout_in_millis) {
-            return Err(bad("TimeoutInMillis must be between 50 and 30000"));
-        }
-        i.integration_id = new_id(7);
-        i.connection_type = "INTERNET".into();
+        let i = new_integration(input)?;
         let out = serde_json::to_value(&i).unwrap_or_default();
         self.registry.update(api_id, |api| {
             api.integrations.push(i.clone());
@@ -232,72 +350,18 @@ impl Gateway {
     }
 
     pub fn create_route(&self, api_id: &str, input: &Value) -> Result<Value, Error> {
-        let mut r: Route = parse(input)?;
-        RouteKey::parse(&r.route_key).map_err(bad)?;
-        if r.authorization_type.is_empty() {
-            r.authorization_type = "NONE".into();
-        }
-        if !matches!(
-            r.authorization_type.as_str(),
-            "NONE" | "JWT" | "CUSTOM" | "AWS_IAM"
-        ) {
-            return Err(bad(format!(
-                "Invalid authorization type {}",
-                r.authorization_type
-            )));
-        }
-        r.route_id = new_id(7);
+        let r = new_route(input)?;
         let out = serde_json::to_value(&r).unwrap_or_default();
-        self.registry.update(api_id, |api| {
-            if api.routes.iter().any(|x| x.route_key == r.route_key) {
-                return Err(Error::Conflict(format!(
-                    "Route with key {} already exists for this API",
-                    r.route_key
-                )));
-            }
-            if let Some(t) = &r.target {
-                let id = t.strip_prefix("integrations/").unwrap_or(t);
-                if !api.integrations.iter().any(|i| i.integration_id == id) {
-                    return Err(bad(format!("Invalid target {t}: no such integration")));
-                }
-            }
-            if r.authorization_type == "JWT" || r.authorization_type == "CUSTOM" {
-                let id = r.authorizer_id.as_deref().unwrap_or("");
-                if !api.authorizers.iter().any(|a| a.authorizer_id == id) {
-                    return Err(bad(format!("Invalid authorizer id {id}")));
-                }
-            }
-            api.routes.push(r.clone());
-            Ok(())
-        })?;
+        self.registry
+            .update(api_id, |api| add_route(api, r.clone()))?;
         Ok(out)
     }
 
     pub fn create_stage(&self, api_id: &str, input: &Value) -> Result<Value, Error> {
-        let mut s: Stage = parse(input)?;
-        if s.stage_name.is_empty() {
-            return Err(bad("StageName is required"));
-        }
-        let valid = s.stage_name == "$default"
-            || s.stage_name
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
-        if !valid || s.stage_name.len() > 128 {
-            return Err(bad(format!("Invalid stage name {}", s.stage_name)));
-        }
-        s.created_date = now_iso();
-        s.last_updated_date = s.created_date.clone();
+        let s = new_stage(input)?;
         let out = serde_json::to_value(&s).unwrap_or_default();
-        self.registry.update(api_id, |api| {
-            if api.stages.iter().any(|x| x.stage_name == s.stage_name) {
-                return Err(Error::Conflict(format!(
-                    "Stage already exists: {}",
-                    s.stage_name
-                )));
-            }
-            api.stages.push(s.clone());
-            Ok(())
-        })?;
+        self.registry
+            .update(api_id, |api| add_stage(api, s.clone()))?;
         self.throttle.reset();
         Ok(out)
     }

@@ -1,10 +1,12 @@
 //! The APIs: one JSON document per API in the store (`apigateway/apis/<id>`), and their
 //! compiled, in-memory form (parsed route keys) that the data plane reads without touching
-//! the store. Every change is one store transaction, then the compiled copy is replaced.
+//! the store. Every change is one store transaction that touches [`TOPIC`], then the compiled
+//! copy is replaced; other nodes sharing the store reload every API on the change notice.
 
 use std::collections::HashMap;
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 
+use nuvem_store::cluster::touch;
 use nuvem_store::{Direction, KeyRange, Store};
 
 use crate::error::Error;
@@ -12,6 +14,8 @@ use crate::model::{Api, Route};
 use crate::routes::RouteKey;
 
 const PREFIX: &str = "apigateway/apis/";
+/// The change-notice topic of the stored APIs.
+pub const TOPIC: &str = "gateway/apis";
 
 /// An API ready to serve: the definition plus parsed route keys.
 #[derive(Debug)]
@@ -34,25 +38,48 @@ impl Compiled {
 pub struct Registry {
     store: Store,
     apis: RwLock<HashMap<String, Arc<Compiled>>>,
+    /// Serializes this node's changes and reloads, so that a reload that read the store
+    /// before a change committed never replaces the compiled copy of that change.
+    writes: Mutex<()>,
+}
+
+fn load(store: &Store) -> Result<HashMap<String, Arc<Compiled>>, Error> {
+    let mut apis = HashMap::new();
+    let snap = store.snapshot();
+    for item in snap.scan(KeyRange::prefix(PREFIX.as_bytes()), Direction::Forward) {
+        let (_, value) = item?;
+        let api: Api = serde_json::from_slice(&value).map_err(|e| Error::Corrupt(e.to_string()))?;
+        apis.insert(api.api_id.clone(), Arc::new(Compiled::new(api)));
+    }
+    Ok(apis)
 }
 
 impl Registry {
     /// Loads every stored API.
     pub fn open(store: Store) -> Result<Self, Error> {
-        let mut apis = HashMap::new();
-        {
-            let snap = store.snapshot();
-            for item in snap.scan(KeyRange::prefix(PREFIX.as_bytes()), Direction::Forward) {
-                let (_, value) = item?;
-                let api: Api =
-                    serde_json::from_slice(&value).map_err(|e| Error::Corrupt(e.to_string()))?;
-                apis.insert(api.api_id.clone(), Arc::new(Compiled::new(api)));
-            }
-        }
         Ok(Self {
+            apis: RwLock::new(load(&store)?),
             store,
-            apis: RwLock::new(apis),
+            writes: Mutex::new(()),
         })
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    fn writes(&self) -> std::sync::MutexGuard<'_, ()> {
+        self.writes.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Reads every stored API again (another node changed one).
+    pub fn reload(&self) -> Result<(), Error> {
+        let _w = self.writes();
+        let apis = load(&self.store)?;
+        if let Ok(mut slot) = self.apis.write() {
+            *slot = apis;
+        }
+        Ok(())
     }
 
     /// An API by id, or by name (the manifest and the edge name APIs).
@@ -82,6 +109,7 @@ impl Registry {
     pub fn insert(&self, api: Api) -> Result<(), Error> {
         let key = format!("{PREFIX}{}", api.api_id);
         let bytes = serde_json::to_vec(&api).map_err(|e| Error::Corrupt(e.to_string()))?;
+        let _w = self.writes();
         self.store.transact(|tx| {
             if tx.get(key.as_bytes())?.is_some() {
                 return Err(Error::Conflict(format!(
@@ -90,10 +118,27 @@ impl Registry {
                 )));
             }
             tx.put(key.as_bytes(), &bytes);
+            touch(tx, TOPIC)?;
             Ok(())
         })?;
         self.publish(api);
         Ok(())
+    }
+
+    /// Stores `api` whether or not its id exists, in one transaction: whoever serves it
+    /// sees the old definition or the new one, never none. Returns whether it existed.
+    pub fn put(&self, api: Api) -> Result<bool, Error> {
+        let key = format!("{PREFIX}{}", api.api_id);
+        let bytes = serde_json::to_vec(&api).map_err(|e| Error::Corrupt(e.to_string()))?;
+        let _w = self.writes();
+        let existed = self.store.transact(|tx| {
+            let existed = tx.get(key.as_bytes())?.is_some();
+            tx.put(key.as_bytes(), &bytes);
+            touch(tx, TOPIC)?;
+            Ok::<_, Error>(existed)
+        })?;
+        self.publish(api);
+        Ok(existed)
     }
 
     /// Changes one API in one transaction; `change` sees the stored definition.
@@ -103,6 +148,7 @@ impl Registry {
         mut change: impl FnMut(&mut Api) -> Result<T, Error>,
     ) -> Result<T, Error> {
         let key = format!("{PREFIX}{id}");
+        let _w = self.writes();
         let (api, out) = self.store.transact(|tx| {
             let Some(bytes) = tx.get(key.as_bytes())? else {
                 return Err(not_found(id));
@@ -112,6 +158,7 @@ impl Registry {
             let out = change(&mut api)?;
             let bytes = serde_json::to_vec(&api).map_err(|e| Error::Corrupt(e.to_string()))?;
             tx.put(key.as_bytes(), &bytes);
+            touch(tx, TOPIC)?;
             Ok((api, out))
         })?;
         self.publish(api);
@@ -120,11 +167,13 @@ impl Registry {
 
     pub fn delete(&self, id: &str) -> Result<(), Error> {
         let key = format!("{PREFIX}{id}");
+        let _w = self.writes();
         self.store.transact(|tx| {
             if tx.get(key.as_bytes())?.is_none() {
                 return Err(not_found(id));
             }
             tx.delete(key.as_bytes());
+            touch(tx, TOPIC)?;
             Ok(())
         })?;
         if let Ok(mut apis) = self.apis.write() {

@@ -70,10 +70,15 @@ impl Service for GatewayService {
                     }
                 }
             };
-            match self
+            let gateway = self.0.clone();
+            let (method, path) = (parts.method.clone(), parts.uri.path().to_owned());
+            let outcome = self
                 .0
-                .route_management(&parts.method, parts.uri.path(), &input)
-            {
+                .registry
+                .store()
+                .run(move || gateway.route_management(&method, &path, &input))
+                .await;
+            match outcome {
                 Ok((status, value)) => {
                     let body = if status == StatusCode::NO_CONTENT {
                         Bytes::new()

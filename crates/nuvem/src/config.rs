@@ -17,6 +17,8 @@ use serde::Deserialize;
 pub struct Manifest {
     /// Where nuvem listens and keeps its data.
     pub server: ServerSection,
+    /// The private plane's exposure and its security group.
+    pub network: NetworkSection,
     /// Access keys accepted on the AWS endpoint. Empty means the LocalStack convention:
     /// access key `test`, secret `test`.
     pub credentials: Vec<CredentialSpec>,
@@ -63,16 +65,47 @@ pub struct ServerSection {
     /// Where the store lives: absent or `embedded` (default) for the embedded engine in the
     /// data dir, or a PostgreSQL connection URL (`postgres://user:password@host:5432/db`,
     /// `?sslmode=require` for TLS) for the PostgreSQL-protocol engine (PostgreSQL,
-    /// CockroachDB, YugabyteDB). Object blobs stay in the data dir either way.
+    /// CockroachDB, YugabyteDB). With a database, object data lives there too (in chunks),
+    /// so that several nuvem processes with their own data dirs serve the same buckets.
     pub storage: Option<String>,
+    /// With a database: how long, in seconds, an upload may stay idle, and a reader of an
+    /// object that was deleted or overwritten keep reading it, before the object's data is
+    /// collected. Default 900.
+    pub blob_grace_secs: Option<u64>,
     /// The request bodies the AWS endpoint may hold in memory at once, all requests together,
     /// while it reads them to check their signature (JSON APIs; S3 streams). A body that does
     /// not fit in what is left is answered 503 (SlowDown / ServiceUnavailable), which SDKs
     /// retry. Default 256 MiB; keep it above the largest body limit (about 70 MB for a Lambda
     /// code upload), or such bodies are never accepted.
     pub max_buffered_bytes: Option<u64>,
+    /// On a shared store (several nodes on one database): how often, in milliseconds, a
+    /// node checks whether another node changed what it keeps in memory (WebACLs, APIs,
+    /// invalidations…). Default 250; 10 to 60000.
+    pub watch_interval_ms: Option<u64>,
     /// Listener limits (slowloris, slow uploads, connection floods), for every listener.
     pub limits: LimitsSpec,
+}
+
+/// `[network]`: the private plane (the AWS endpoint, plain and TLS) and who may reach it.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct NetworkSection {
+    /// The AWS endpoint holds every credential check and the whole control plane: binding it
+    /// on an address other than loopback is refused unless this is `true`.
+    pub expose_private: bool,
+    /// The security group of the private listeners: connections from sources that no rule
+    /// allows are refused at accept time. No rules: every source that can reach the address.
+    pub ingress: Vec<IngressSpec>,
+}
+
+/// One inbound rule: `{ cidr = "10.0.0.0/8" }`, or with `ports = [4566]` (the private
+/// listeners' ports it covers; all when absent).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IngressSpec {
+    pub cidr: String,
+    #[serde(default)]
+    pub ports: Vec<u16>,
 }
 
 /// `[server.limits]`: what one client may hold at the listeners. Every key is optional; the
@@ -419,9 +452,15 @@ pub struct Config {
     pub account_id: String,
     pub durability: nuvem_store::Durability,
     pub storage: Storage,
+    /// See [`ServerSection::blob_grace_secs`].
+    pub blob_grace: std::time::Duration,
     pub tls_cert: Option<(PathBuf, PathBuf)>,
     pub keyring: nuvem_aws::sigv4::Keyring,
     pub max_buffered_bytes: usize,
+    /// How often a node on a shared store polls the change counters (`watch_interval_ms`).
+    pub watch_interval: std::time::Duration,
+    /// The private listeners' security group (`None`: no rules, every source).
+    pub ingress: Option<nuvem_waf::shield::Ingress>,
     /// The folder that relative paths in the manifest are relative to (bucket files and
     /// function code, read by the services of later issues).
     #[allow(dead_code)]
@@ -463,6 +502,7 @@ impl Config {
             Some(DurabilitySpec::Fsync) => nuvem_store::Durability::Fsync,
         };
         let storage = Storage::parse(o.storage.as_deref().or(s.storage.as_deref()))?;
+        let blob_grace = std::time::Duration::from_secs(s.blob_grace_secs.unwrap_or(900));
         let tls_cert = match (&s.tls_cert, &s.tls_key) {
             (Some(c), Some(k)) => Some((base_dir.join(c), base_dir.join(k))),
             (None, None) => None,
@@ -473,6 +513,35 @@ impl Config {
         s.limits.resolve(1024)?;
         let max_buffered_bytes =
             usize::try_from(s.max_buffered_bytes.unwrap_or(256 << 20)).unwrap_or(usize::MAX);
+        let watch_interval = match s.watch_interval_ms.unwrap_or(250) {
+            ms @ 10..=60_000 => std::time::Duration::from_millis(ms),
+            other => bail!("at `server.watch_interval_ms`: {other} is not within 10 to 60000"),
+        };
+        let network = &manifest.network;
+        for (what, addr) in [("api_addr", Some(api_addr)), ("api_tls_addr", api_tls_addr)] {
+            if let Some(addr) = addr
+                && !addr.ip().is_loopback()
+                && !network.expose_private
+            {
+                bail!(
+                    "at `server.{what}`: {addr} is not a loopback address, and the AWS endpoint is \
+                     the private plane (every credential check, the whole control plane). To \
+                     expose it, set `[network] expose_private = true` and list who may connect \
+                     in `[[network.ingress]]` rules (`cidr = \"10.0.0.0/8\"`)"
+                );
+            }
+        }
+        let ingress = if network.ingress.is_empty() {
+            None
+        } else {
+            let mut group = nuvem_waf::shield::Ingress::default();
+            for (i, rule) in network.ingress.iter().enumerate() {
+                group
+                    .allow(&rule.cidr, &rule.ports)
+                    .map_err(|e| anyhow::anyhow!("at `network.ingress[{i}]`: {e}"))?;
+            }
+            Some(group)
+        };
         let mut keyring = nuvem_aws::sigv4::Keyring::new();
         if manifest.credentials.is_empty() {
             keyring.insert("test", "test");
@@ -494,9 +563,12 @@ impl Config {
             account_id,
             durability,
             storage,
+            blob_grace,
             tls_cert,
             keyring,
             max_buffered_bytes,
+            watch_interval,
+            ingress,
             base_dir,
             manifest,
         })
@@ -571,6 +643,46 @@ mod tests {
             "[server]\ndurability = \"sometimes\"\n",
             Err("at `server.durability`"),
         );
+    }
+
+    #[track_caller]
+    fn resolves(text: &str, expected: Result<(), &str>) {
+        let m = Manifest::parse(text).unwrap();
+        match (
+            Config::resolve(m, PathBuf::from("/srv/site"), Overrides::default()),
+            expected,
+        ) {
+            (Ok(_), Ok(())) => {}
+            (Err(e), Err(msg)) => {
+                let got = format!("{e:#}");
+                assert!(got.contains(msg), "error {got:?} should contain {msg:?}");
+            }
+            (got, want) => panic!("got {:?}, want {want:?}", got.map(|_| ())),
+        }
+    }
+
+    #[test]
+    fn issue_17_private_plane_exposure() {
+        resolves("[server]\napi_addr = \"127.0.0.1:4566\"\n", Ok(()));
+        resolves("[server]\napi_addr = \"[::1]:4566\"\n", Ok(()));
+        resolves(
+            "[server]\napi_addr = \"0.0.0.0:4566\"\n",
+            Err("at `server.api_addr`: 0.0.0.0:4566 is not a loopback address"),
+        );
+        resolves(
+            "[server]\napi_tls_addr = \"10.0.0.5:4567\"\n",
+            Err("expose_private = true"),
+        );
+        resolves(
+            "[server]\napi_addr = \"0.0.0.0:4566\"\n[network]\nexpose_private = true\n\
+             [[network.ingress]]\ncidr = \"10.0.0.0/8\"\nports = [4566]\n",
+            Ok(()),
+        );
+        resolves(
+            "[[network.ingress]]\ncidr = \"10.0.0.0/40\"\n",
+            Err("at `network.ingress[0]`"),
+        );
+        check("[network]\nexpose = true\n", Err("unknown field `expose`"));
     }
 
     #[test]

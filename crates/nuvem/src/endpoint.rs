@@ -25,6 +25,9 @@ use tracing::Instrument;
 pub struct Endpoint {
     services: BTreeMap<&'static str, Arc<dyn Service>>,
     keyring: Keyring,
+    /// Where access keys that the manifest does not hold are looked up: IAM users' keys and
+    /// STS credentials.
+    identities: Option<nuvem_iam::api::IamApi>,
     started: Instant,
     store: nuvem_store::Store,
     /// API Gateway's data plane, for `{apiId}.execute-api.localhost.localstack.cloud` hosts.
@@ -64,6 +67,7 @@ impl Endpoint {
         Self {
             services: BTreeMap::new(),
             keyring,
+            identities: None,
             started: Instant::now(),
             store,
             execute_api: None,
@@ -86,6 +90,142 @@ impl Endpoint {
     /// default endpoint: authorization is the API's own business).
     pub fn set_execute_api(&mut self, gateway: Arc<nuvem_gateway::Gateway>) {
         self.execute_api = Some(gateway);
+    }
+
+    /// Decides a request by an IAM user or role session with its identity policies: every
+    /// action it takes must be allowed and none explicitly denied. The root credentials never
+    /// come here.
+    fn authorize(
+        &self,
+        identity: &nuvem_iam::api::Identity,
+        service: &str,
+        parts: &http::request::Parts,
+        body: Option<&[u8]>,
+        region: &str,
+        protocol: Protocol,
+    ) -> Result<(), AwsError> {
+        if matches!(identity.principal, nuvem_iam::Principal::Root { .. }) {
+            return Ok(());
+        }
+        let account = self
+            .identities
+            .as_ref()
+            .map(|i| i.account_id())
+            .unwrap_or_default();
+        let who = identity.principal.arn().unwrap_or_default();
+        let denied = |message: String| match protocol {
+            Protocol::RestXml => AwsError::new(StatusCode::FORBIDDEN, "AccessDenied", message),
+            Protocol::AwsQuery { .. } => {
+                AwsError::new(StatusCode::FORBIDDEN, "AccessDenied", message)
+            }
+            Protocol::RestJson => {
+                AwsError::new(StatusCode::FORBIDDEN, "AccessDeniedException", message)
+            }
+            _ => AwsError::new(StatusCode::BAD_REQUEST, "AccessDeniedException", message),
+        };
+        let Some(acts) = crate::authorize::acts(service, parts, body, region, account) else {
+            return Err(denied(format!(
+                "User: {who} is not authorized to perform this {service} operation: nuvem \
+                 does not yet evaluate IAM policies for it, so only the root credentials may call it"
+            )));
+        };
+        let ctx = crate::authorize::context(parts, identity, account);
+        let policies: Vec<&nuvem_iam::Policy> = identity.policies.iter().collect();
+        for (action, resource) in &acts {
+            let decision = nuvem_iam::evaluate(
+                &policies,
+                None,
+                &nuvem_iam::Request {
+                    principal: &identity.principal,
+                    action,
+                    resource,
+                    context: &ctx,
+                },
+            )
+            .decision;
+            let why = match decision {
+                nuvem_iam::Decision::Allow => continue,
+                nuvem_iam::Decision::ExplicitDeny => {
+                    "with an explicit deny in an identity-based policy"
+                }
+                nuvem_iam::Decision::ImplicitDeny => {
+                    "because no identity-based policy allows the action"
+                }
+            };
+            tracing::info!(principal = %who, %action, %resource, "access denied");
+            return Err(denied(format!(
+                "User: {who} is not authorized to perform: {action} on resource: {resource} {why}"
+            )));
+        }
+        Ok(())
+    }
+
+    /// Lets IAM users' access keys and STS credentials sign requests.
+    pub fn set_identities(&mut self, iam: nuvem_iam::api::IamApi) {
+        self.identities = Some(iam);
+    }
+
+    /// The keyring that verifies `signed`: the manifest's, or, for a key that IAM or STS
+    /// issued, a keyring of that one key. A temporary key counts only with its session
+    /// token (`X-Amz-Security-Token`, header or query), as on AWS.
+    async fn keyring_for(
+        &self,
+        parts: &http::request::Parts,
+        signed: Option<&sigv4::SignedRequest>,
+    ) -> (
+        std::borrow::Cow<'_, Keyring>,
+        Option<Arc<nuvem_iam::api::Identity>>,
+    ) {
+        let manifest = (std::borrow::Cow::Borrowed(&self.keyring), None);
+        let (Some(signed), Some(iam)) = (signed, &self.identities) else {
+            return manifest;
+        };
+        if self.keyring.secret(&signed.access_key_id).is_some() {
+            return manifest;
+        }
+        let id = signed.access_key_id.clone();
+        let api = iam.clone();
+        let found = self.store.run(move || api.identity(&id)).await;
+        let identity = match found {
+            Ok(Some(identity)) => identity,
+            Ok(None) => return manifest,
+            Err(e) => {
+                tracing::error!(error = %e, "looking up an access key failed");
+                return manifest;
+            }
+        };
+        if let Some(token) = &identity.session_token {
+            let presented = parts
+                .headers
+                .get("x-amz-security-token")
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned)
+                .or_else(|| {
+                    parts.uri.query().and_then(|q| {
+                        q.split('&').find_map(|kv| {
+                            let (k, v) = kv.split_once('=')?;
+                            (k == "X-Amz-Security-Token").then(|| {
+                                percent_encoding::percent_decode_str(v)
+                                    .decode_utf8_lossy()
+                                    .into_owned()
+                            })
+                        })
+                    })
+                });
+            let ok = presented.is_some_and(|p| {
+                use subtle::ConstantTimeEq;
+                bool::from(p.as_bytes().ct_eq(token.as_bytes()))
+            });
+            if !ok {
+                return manifest;
+            }
+        }
+        let Some(secret) = identity.secret.clone() else {
+            return manifest;
+        };
+        let mut one = Keyring::new();
+        one.insert(signed.access_key_id.clone(), secret);
+        (std::borrow::Cow::Owned(one), Some(identity))
     }
 
     pub fn register(&mut self, service: Arc<dyn Service>) {
@@ -182,11 +322,12 @@ impl Endpoint {
             return refuse(missing_auth(protocol));
         }
         let now = SystemTime::now();
+        let (keyring, identity) = self.keyring_for(&parts, signed.as_ref()).await;
         let verify = |signed: &sigv4::SignedRequest, hash: &str| {
-            sigv4::verify(&parts, signed, hash, &self.keyring, now)
+            sigv4::verify(&parts, signed, hash, &keyring, now)
         };
 
-        let (body, payload, caller, _budget) = match handling {
+        let (body, payload, caller, _budget, buffered) = match handling {
             // Streamed services (S3) check the body themselves while it streams; the signature
             // covers the declared `x-amz-content-sha256`, so it is verified now.
             BodyHandling::Streamed => {
@@ -214,7 +355,7 @@ impl Endpoint {
                         }
                     }
                 };
-                (body, mode, caller, None)
+                (body, mode, caller, None, None)
             }
             // Buffered services (the JSON APIs, and unknown services, so that their signature
             // is checked before they learn the service does not exist) sign the body itself:
@@ -235,7 +376,7 @@ impl Endpoint {
                 if let Some(signed) = &signed {
                     let early = match &declared_hash {
                         Some(hash) => verify(signed, hash).map(|v| caller = Caller::Signed(v)),
-                        None => sigv4::precheck(signed, &self.keyring, now),
+                        None => sigv4::precheck(signed, &keyring, now),
                     };
                     if let Err(e) = early {
                         return auth_refusal(e);
@@ -267,7 +408,13 @@ impl Endpoint {
                     }
                 }
                 let payload = PayloadMode::parse(&hash).unwrap_or(PayloadMode::Unsigned);
-                (full_body(bytes), payload, caller, Some(budget))
+                (
+                    full_body(bytes.clone()),
+                    payload,
+                    caller,
+                    Some(budget),
+                    Some(bytes),
+                )
             }
         };
         let Some(service) = service else {
@@ -282,6 +429,18 @@ impl Endpoint {
             access_key = caller.access_key_id().unwrap_or("-"),
             "authenticated"
         );
+        if let (Some(identity), Caller::Signed(verified)) = (&identity, &caller)
+            && let Err(e) = self.authorize(
+                identity,
+                service.name(),
+                &parts,
+                buffered.as_deref(),
+                &verified.region,
+                protocol,
+            )
+        {
+            return refuse(e);
+        }
         service
             .call(AwsRequest {
                 parts,
@@ -471,6 +630,11 @@ fn missing_auth(protocol: Protocol) -> AwsError {
             StatusCode::FORBIDDEN,
             "MissingAuthenticationTokenException",
             "Missing Authentication Token",
+        ),
+        Protocol::AwsQuery { .. } => AwsError::new(
+            StatusCode::FORBIDDEN,
+            "MissingAuthenticationToken",
+            "Request is missing Authentication Token",
         ),
         _ => AwsError::new(
             StatusCode::BAD_REQUEST,

@@ -1,6 +1,8 @@
 //! `nuvem invalidate PATH...`: CloudFront's CreateInvalidation against a running nuvem's AWS
 //! endpoint, signed with SigV4 like any AWS client (CloudFront signs for `us-east-1`). The
-//! CLI is one more client of the API, never a side door into the edge.
+//! CLI is one more client of the API, never a side door into the edge. With several nodes, an
+//! invalidation is `InProgress` until every node has cleared the paths: the CLI waits for
+//! `Completed` (GetInvalidation), like `aws cloudfront wait invalidation-completed`.
 
 use std::time::SystemTime;
 
@@ -39,17 +41,49 @@ pub fn run(args: InvalidateArgs) -> anyhow::Result<()> {
         .enable_all()
         .build()
         .context("starting the async runtime")?;
-    let (status, body) = runtime.block_on(send(&args))?;
+    let (status, mut body) = runtime.block_on(send(&args))?;
     if status != 201 {
         bail!("CreateInvalidation failed ({status}): {body}");
     }
-    let id = body
-        .split("<Id>")
-        .nth(1)
-        .and_then(|s| s.split("</Id>").next())
-        .unwrap_or("?");
-    println!("invalidation {id}: Completed ({} paths)", args.paths.len());
+    let id = element(&body, "Id").to_string();
+    let started = std::time::Instant::now();
+    while element(&body, "Status") == "InProgress" && started.elapsed() < WAIT {
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        let (status, got) = runtime.block_on(get(&args, &id))?;
+        if status != 200 {
+            bail!("GetInvalidation failed ({status}): {got}");
+        }
+        body = got;
+    }
+    let status = element(&body, "Status");
+    println!("invalidation {id}: {status} ({} paths)", args.paths.len());
+    if status != "Completed" {
+        bail!(
+            "invalidation {id} is still {status} after {} s: a node has not cleared the paths yet",
+            WAIT.as_secs()
+        );
+    }
     Ok(())
+}
+
+/// How long the CLI waits for every node to clear the paths.
+const WAIT: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// The text of the first `<name>` element of a CloudFront response.
+fn element<'a>(body: &'a str, name: &str) -> &'a str {
+    body.split(&format!("<{name}>"))
+        .nth(1)
+        .and_then(|s| s.split(&format!("</{name}>")).next())
+        .unwrap_or("?")
+}
+
+/// GetInvalidation.
+async fn get(args: &InvalidateArgs, id: &str) -> anyhow::Result<(u16, String)> {
+    let path = format!(
+        "/2020-05-31/distribution/{}/invalidation/{id}",
+        args.distribution_id
+    );
+    request(args, "GET", &path, String::new()).await
 }
 
 async fn send(args: &InvalidateArgs) -> anyhow::Result<(u16, String)> {
@@ -68,13 +102,24 @@ async fn send(args: &InvalidateArgs) -> anyhow::Result<(u16, String)> {
         "<?xml version=\"1.0\" encoding=\"UTF-8\"?><InvalidationBatch xmlns=\"http://cloudfront.amazonaws.com/doc/2020-05-31/\"><Paths><Quantity>{}</Quantity><Items>{items}</Items></Paths><CallerReference>{reference}</CallerReference></InvalidationBatch>",
         args.paths.len()
     );
-    let base = args.endpoint.trim_end_matches('/');
-    let uri: http::Uri = format!(
-        "{base}/2020-05-31/distribution/{}/invalidation",
+    let path = format!(
+        "/2020-05-31/distribution/{}/invalidation",
         args.distribution_id
-    )
-    .parse()
-    .with_context(|| format!("endpoint {base:?} is not a URL"))?;
+    );
+    request(args, "POST", &path, body).await
+}
+
+/// One request to the CloudFront API, signed with SigV4.
+async fn request(
+    args: &InvalidateArgs,
+    method: &str,
+    path: &str,
+    body: String,
+) -> anyhow::Result<(u16, String)> {
+    let base = args.endpoint.trim_end_matches('/');
+    let uri: http::Uri = format!("{base}{path}")
+        .parse()
+        .with_context(|| format!("endpoint {base:?} is not a URL"))?;
     if uri.scheme_str() != Some("http") {
         bail!("--endpoint must be an http:// URL");
     }
@@ -88,7 +133,7 @@ async fn send(args: &InvalidateArgs) -> anyhow::Result<(u16, String)> {
     let date = &amz[..8];
     let signed_headers = "host;x-amz-content-sha256;x-amz-date";
     let canonical = format!(
-        "POST\n{}\n\nhost:{host}\nx-amz-content-sha256:{payload}\nx-amz-date:{amz}\n\n{signed_headers}\n{payload}",
+        "{method}\n{}\n\nhost:{host}\nx-amz-content-sha256:{payload}\nx-amz-date:{amz}\n\n{signed_headers}\n{payload}",
         canonical_uri(uri.path(), "cloudfront")
     );
     let scope = format!("{date}/us-east-1/cloudfront/aws4_request");
@@ -103,7 +148,9 @@ async fn send(args: &InvalidateArgs) -> anyhow::Result<(u16, String)> {
         args.access_key_id
     );
 
-    let req = http::Request::post(uri.path())
+    let req = http::Request::builder()
+        .method(method)
+        .uri(uri.path())
         .header("host", &host)
         .header("x-amz-date", &amz)
         .header("x-amz-content-sha256", &payload)

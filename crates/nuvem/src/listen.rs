@@ -124,6 +124,7 @@ pub async fn serve<H: Handler>(
     mut shutdown: watch::Receiver<bool>,
 ) {
     let builder = Arc::new(builder(gate.limits()));
+    let local_port = listener.local_addr().map(|a| a.port()).unwrap_or(0);
     let mut conns = JoinSet::new();
     loop {
         tokio::select! {
@@ -138,7 +139,7 @@ pub async fn serve<H: Handler>(
                     }
                 };
                 while conns.try_join_next().is_some() {}
-                let admission = match gate.admit(peer.ip(), Instant::now()) {
+                let admission = match gate.admit_to(peer.ip(), local_port, Instant::now()) {
                     Ok(a) => a,
                     Err(event) => {
                         tracing::debug!(%peer, reason = event.name(), "connection refused");
@@ -148,6 +149,7 @@ pub async fn serve<H: Handler>(
                 let _ = stream.set_nodelay(true);
                 let conn = Conn {
                     peer,
+                    secure: false,
                     gate: gate.clone(),
                     state: Arc::new(ConnState::new()),
                     shutdown: shutdown.clone(),
@@ -328,8 +330,17 @@ impl hyper::body::Body for RateBody {
 }
 
 /// One accepted connection.
+/// How a request arrived, in its extensions beside the peer's address.
+#[derive(Debug, Clone, Copy)]
+pub struct Transport {
+    /// Over TLS (`aws:SecureTransport`).
+    pub secure: bool,
+}
+
 struct Conn {
     peer: SocketAddr,
+    /// Whether requests arrive over TLS (set by the handshake).
+    secure: bool,
     gate: Arc<Gate>,
     state: Arc<ConnState>,
     shutdown: watch::Receiver<bool>,
@@ -358,6 +369,7 @@ impl Conn {
             },
             _ = self.shutdown.changed() => return,
         };
+        self.secure = true;
         self.drive(builder, stream, handler).await
     }
 
@@ -372,6 +384,9 @@ impl Conn {
         IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
         let (peer, gate, state) = (self.peer, self.gate.clone(), self.state.clone());
+        let transport = Transport {
+            secure: self.secure,
+        };
         let limits = gate.limits().clone();
         let svc = {
             let (gate, state) = (gate.clone(), state.clone());
@@ -403,6 +418,7 @@ impl Conn {
                     // The client's address, for the gateway's `sourceIp` and per-client
                     // throttling (and anything else that needs the real peer).
                     req.extensions_mut().insert(peer);
+                    req.extensions_mut().insert(transport);
                     let resp = handler.handle(req).await;
                     Ok(resp.map(|body| Tracked {
                         body,

@@ -2,6 +2,7 @@
 //! listeners. Thin on purpose: the services, the AWS protocol and the storage engine live
 //! in their own crates; this file only decides what runs where.
 
+mod authorize;
 mod build;
 mod config;
 mod data_dir;
@@ -228,14 +229,17 @@ async fn run(config: Config, source: String, started: Instant) -> anyhow::Result
     std::fs::create_dir_all(&config.data_dir)
         .with_context(|| format!("creating data dir {}", config.data_dir.display()))?;
     let _lock = data_dir::lock(&config.data_dir)?;
-    let store = data_dir::open_store(&config.data_dir, &config.storage, config.durability)?;
+    // Start-up: nothing serves yet, so the database round trips may block this thread.
+    let store = nuvem_store::Store::blocking(|| {
+        data_dir::open_store(&config.data_dir, &config.storage, config.durability)
+    })?;
 
     // Raised before the listener budgets are derived from it: one client holding a thousand
     // sockets must not exhaust a 1024-descriptor soft limit.
     let fd_limit = listen::raise_fd_limit();
     let limits = config.manifest.server.limits.resolve(fd_limit)?;
     let listeners = Arc::new(listen::Listeners {
-        api: nuvem_waf::shield::Gate::new(limits.api),
+        api: nuvem_waf::shield::Gate::with_ingress(limits.api, config.ingress.clone()),
         edge: nuvem_waf::shield::Gate::new(limits.edge),
         fd_limit,
     });
@@ -246,13 +250,38 @@ async fn run(config: Config, source: String, started: Instant) -> anyhow::Result
         config.max_buffered_bytes,
     );
     endpoint.set_listeners(listeners.clone());
+    // One watcher per node: what other nodes sharing the store change reaches the services
+    // that keep it in memory. Primed before they load, so no change falls in between.
+    let watcher = nuvem_store::cluster::Watcher::new(store.clone());
     // Start-up runs on the thread that drives `run`, before any listener serves: its store
     // calls may block (on a database round trip) without stalling a request.
     let (services, edge) = nuvem_store::Store::blocking(|| {
+        watcher.poll().context("reading the change counters")?;
         let services = services::register(&mut endpoint, &store, &config)?;
         let edge = edge::build(&config, &mut endpoint, &services)?;
+        services.waf.follow(&watcher);
+        services.gateway.follow(&watcher);
+        services.functions.follow(&watcher);
+        if let Some(edge) = &edge {
+            edge.share_invalidations(store.clone(), nuvem_store::cluster::node_id())
+                .map_err(|e| anyhow::anyhow!("registering the edge's invalidations: {e}"))?;
+            edge.follow(&watcher);
+        }
         anyhow::Ok((services, edge))
     })?;
+    let watch = tokio::spawn(watcher.watch(config.watch_interval));
+    // The edge's heartbeat: other nodes count it among those an invalidation waits for.
+    let heartbeat = edge.clone().filter(|_| store.is_remote()).map(|edge| {
+        let store = store.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(nuvem_edge::HEARTBEAT);
+            loop {
+                tick.tick().await;
+                let edge = edge.clone();
+                store.run(move || edge.sync_invalidations()).await;
+            }
+        })
+    });
     let endpoint = Arc::new(endpoint);
 
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
@@ -285,10 +314,14 @@ async fn run(config: Config, source: String, started: Instant) -> anyhow::Result
             stop_rx.clone(),
         ));
     }
+    let edge_handle = edge.clone();
     let edge_locations = edge::start(&config, edge, &listeners.edge, &mut tasks, &stop_rx).await?;
 
+    // Nodes starting at once on one database apply the manifest one after the other.
+    let lease = services::ApplyLease::take(&store).await?;
     let builds = nuvem_store::Store::blocking(|| services::apply_manifest(&config, &services))?;
     services::apply_buckets(&config, &services).await?;
+    lease.release().await;
     // Ready means applied: functions still building are `Pending` (their routes answer 503
     // with Retry-After, health lists them) and become available when their build is done.
     endpoint.set_ready();
@@ -322,6 +355,15 @@ async fn run(config: Config, source: String, started: Instant) -> anyhow::Result
         let url = first.url.replace("0.0.0.0", "localhost");
         println!("  open:         {url}/");
     }
+    if !config.manifest.functions.is_empty() {
+        // Said, never left silent: what separates functions from each other and from nuvem.
+        let peer_check = if std::path::Path::new("/proc/net/tcp").exists() {
+            "Runtime APIs answer only their environment's processes"
+        } else {
+            "no /proc: Runtime APIs cannot check their peers"
+        };
+        println!("  isolation     functions run as nuvem's user without namespaces; {peer_check}");
+    }
     println!("  try:          aws --endpoint-url http://{api_addr} dynamodb list-tables");
     println!("ready in {} ms", started.elapsed().as_millis());
     let running = build::Running::default();
@@ -339,6 +381,13 @@ async fn run(config: Config, source: String, started: Instant) -> anyhow::Result
     let _ = stop_tx.send(true);
     running.stop_all();
     while tasks.join_next().await.is_some() {}
+    watch.abort();
+    if let Some(heartbeat) = heartbeat {
+        heartbeat.abort();
+    }
+    if let Some(edge) = &edge_handle {
+        nuvem_store::Store::blocking(|| edge.leave());
+    }
     // Function environments run in process groups of their own, out of reach of the
     // terminal's Ctrl-C: stop them (and whatever they spawned) explicitly.
     services.functions.shutdown();

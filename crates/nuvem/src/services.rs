@@ -39,7 +39,16 @@ pub fn register(
     let s3_config = nuvem_s3::S3Config {
         region: config.region.clone(),
         data_dir: crate::data_dir::s3_dir(&config.data_dir),
-        fsync: matches!(config.durability, nuvem_store::Durability::Fsync),
+        // Object data beside the metadata: in the data dir for the embedded store, in the
+        // database (where every node sharing it reads it) for a remote one.
+        blob_tier: match config.storage {
+            crate::config::Storage::Embedded => nuvem_s3::store::BlobTier::Local {
+                fsync: matches!(config.durability, nuvem_store::Durability::Fsync),
+            },
+            crate::config::Storage::Postgres(_) => nuvem_s3::store::BlobTier::Store {
+                grace: config.blob_grace,
+            },
+        },
         keyring: config.keyring.clone(),
         base_domain: "s3.localhost".into(),
         gc_limit: nuvem_s3::store::garbage::DEFAULT_LIMIT,
@@ -79,6 +88,18 @@ pub fn register(
         .context("opening the wafv2 API")?,
     );
     endpoint.register(waf.clone());
+    let iam = nuvem_iam::api::IamApi::new(
+        store.clone(),
+        nuvem_iam::api::IamConfig {
+            account_id: config.account_id.clone(),
+            root_keys: config.keyring.access_key_ids().map(str::to_owned).collect(),
+        },
+    );
+    endpoint.register(Arc::new(nuvem_iam::api::IamService(iam.clone())));
+    endpoint.register(Arc::new(nuvem_iam::api::StsService(iam.clone())));
+    functions.set_role_credentials(Arc::new(LambdaRoles(iam.clone())));
+    s3.set_secret_lookup(Arc::new(IamSecrets(iam.clone())));
+    endpoint.set_identities(iam);
     Ok(Services {
         dynamo,
         s3,
@@ -86,6 +107,59 @@ pub fn register(
         gateway,
         waf,
     })
+}
+
+/// Secrets of IAM-issued keys for the S3 protocol library's own signature checks.
+struct IamSecrets(nuvem_iam::api::IamApi);
+
+impl nuvem_s3::api::SecretLookup for IamSecrets {
+    fn secret(&self, access_key: &str) -> nuvem_aws::BoxFuture<'static, Option<String>> {
+        let iam = self.0.clone();
+        let key = access_key.to_owned();
+        Box::pin(async move {
+            let store = iam.store().clone();
+            store
+                .run(move || iam.identity(&key))
+                .await
+                .ok()
+                .flatten()
+                .and_then(|i| i.secret.clone())
+        })
+    }
+}
+
+/// Functions' execution roles: a session per environment, assumed for the Lambda service
+/// principal through the IAM API (services never import each other; the binary wires them).
+#[derive(Debug)]
+struct LambdaRoles(nuvem_iam::api::IamApi);
+
+impl nuvem_functions::credentials::RoleCredentials for LambdaRoles {
+    fn session(
+        &self,
+        role_arn: &str,
+        function: &str,
+    ) -> nuvem_aws::BoxFuture<
+        'static,
+        Result<Option<nuvem_functions::credentials::TempCredentials>, String>,
+    > {
+        let iam = self.0.clone();
+        let (role_arn, function) = (role_arn.to_owned(), function.to_owned());
+        Box::pin(async move {
+            let store = iam.store().clone();
+            let found = store
+                .run(move || iam.service_session(&role_arn, "lambda.amazonaws.com", &function))
+                .await
+                .map_err(|e| e.to_string())?;
+            Ok(
+                found.map(|s| nuvem_functions::credentials::TempCredentials {
+                    access_key_id: s.access_key_id,
+                    secret_access_key: s.secret_access_key,
+                    session_token: s.session_token,
+                    expires_ms: s.expires_ms,
+                }),
+            )
+        })
+    }
 }
 
 /// The gateway's port to functions, over the functions service's in-process Invoke
@@ -148,28 +222,21 @@ fn manifest_api_id(name: &str) -> String {
         .collect()
 }
 
-/// Creates (or, when it exists, re-creates from the manifest, which is the truth for its
-/// APIs) one manifest API through the management operations.
+/// Creates one manifest API, or replaces it when it exists (the manifest is the truth for its
+/// APIs), in one store transaction through the management operations' checks: a node that
+/// serves it meanwhile sees the old API or the new one, and nodes applying the manifest at
+/// once each store the same definition. Returns whether it existed.
 fn apply_api(
     gateway: &nuvem_gateway::Gateway,
     a: &crate::config::ApiSpec,
-) -> Result<(), nuvem_aws::AwsError> {
+) -> Result<bool, nuvem_aws::AwsError> {
     use nuvem_aws::IntoAwsError;
     let id = manifest_api_id(&a.name);
-    let run = |method: http::Method, path: String, input: serde_json::Value| {
-        gateway
-            .route_management(&method, &path, &input)
-            .map(|(_, v)| v)
-            .map_err(IntoAwsError::into_aws_error)
+    let mut def = nuvem_gateway::ApiDefinition {
+        api: json!({"name": a.name, "protocolType": "HTTP", "apiId": id}),
+        stages: vec![json!({"stageName": "$default", "autoDeploy": true})],
+        ..Default::default()
     };
-    if gateway.resolve(&id).is_some() {
-        run(http::Method::DELETE, format!("/v2/apis/{id}"), json!({}))?;
-    }
-    run(
-        http::Method::POST,
-        "/v2/apis".into(),
-        json!({"name": a.name, "protocolType": "HTTP", "apiId": id}),
-    )?;
     for r in &a.routes {
         let integration = match (&r.function, &r.url) {
             (Some(f), None) => json!({"integrationType": "AWS_PROXY", "integrationUri": f,
@@ -187,24 +254,95 @@ fn apply_api(
                 ));
             }
         };
-        let i = run(
-            http::Method::POST,
-            format!("/v2/apis/{id}/integrations"),
-            integration,
-        )?;
-        let target = format!("integrations/{}", i["integrationId"].as_str().unwrap_or(""));
-        run(
-            http::Method::POST,
-            format!("/v2/apis/{id}/routes"),
-            json!({"routeKey": r.key, "target": target}),
-        )?;
+        def.routes.push((integration, json!({"routeKey": r.key})));
     }
-    run(
-        http::Method::POST,
-        format!("/v2/apis/{id}/stages"),
-        json!({"stageName": "$default", "autoDeploy": true}),
-    )?;
-    Ok(())
+    gateway.put_api(&def).map_err(IntoAwsError::into_aws_error)
+}
+
+/// This node's hold on the cluster-wide lease `manifest`, while it applies the manifest:
+/// nodes that start at once on one database apply it one after the other, each finding what
+/// the one before created ("kept"). Renewed in the background; released on [`Self::release`].
+/// Not taken on the embedded store, which has one process.
+pub struct ApplyLease {
+    store: nuvem_store::Store,
+    renew: Option<tokio::task::JoinHandle<()>>,
+}
+
+const APPLY_LEASE: &str = "manifest";
+const APPLY_LEASE_TTL: std::time::Duration = std::time::Duration::from_secs(15);
+
+impl ApplyLease {
+    /// Waits until this node holds the lease (another node may be applying the manifest).
+    pub async fn take(store: &nuvem_store::Store) -> anyhow::Result<Self> {
+        use nuvem_store::cluster::{Lease, node_id};
+        if !store.is_remote() {
+            return Ok(Self {
+                store: store.clone(),
+                renew: None,
+            });
+        }
+        let mut said = false;
+        loop {
+            let s = store.clone();
+            let held = store
+                .run(move || Lease::try_acquire(&s, APPLY_LEASE, node_id(), APPLY_LEASE_TTL))
+                .await
+                .context("taking the lease to apply the manifest")?;
+            if held {
+                break;
+            }
+            if !said {
+                let s = store.clone();
+                let holder = store
+                    .run(move || Lease::holder(&s, APPLY_LEASE))
+                    .await
+                    .ok()
+                    .flatten()
+                    .map_or_else(|| "another node".to_string(), |l| l.holder);
+                println!("  waiting for {holder} to finish applying the manifest");
+                said = true;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        }
+        let s = store.clone();
+        let renew = tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(APPLY_LEASE_TTL / 5).await;
+                let s2 = s.clone();
+                let renewed = s
+                    .run(move || Lease::try_acquire(&s2, APPLY_LEASE, node_id(), APPLY_LEASE_TTL))
+                    .await;
+                if let Err(e) = renewed {
+                    tracing::warn!(error = %e, "renewing the manifest lease failed; retrying");
+                }
+            }
+        });
+        Ok(Self {
+            store: store.clone(),
+            renew: Some(renew),
+        })
+    }
+
+    /// Gives the lease up, so the next node applies at once.
+    pub async fn release(mut self) {
+        if let Some(renew) = self.renew.take() {
+            renew.abort();
+            let s = self.store.clone();
+            let released = self
+                .store
+                .run(move || {
+                    nuvem_store::cluster::Lease::release(
+                        &s,
+                        APPLY_LEASE,
+                        nuvem_store::cluster::node_id(),
+                    )
+                })
+                .await;
+            if let Err(e) = released {
+                tracing::warn!(error = %e, "releasing the manifest lease failed (it expires)");
+            }
+        }
+    }
 }
 
 /// A request id for a gateway-originated invocation.
@@ -356,6 +494,7 @@ pub async fn apply_buckets(config: &Config, services: &Services) -> anyhow::Resu
             .map_err(|e| anyhow::anyhow!("at `buckets[{i}]` ({}): {e}", b.name))?;
         if !b.cors_origins.is_empty() {
             apply_cors(services, &b.name, &b.cors_origins)
+                .await
                 .map_err(|e| anyhow::anyhow!("at `buckets[{i}].cors_origins`: {e}"))?;
         }
         let what = if applied.created { "created" } else { "kept" };
@@ -372,7 +511,7 @@ pub async fn apply_buckets(config: &Config, services: &Services) -> anyhow::Resu
 /// rule for the methods a browser uses on objects (a presigned PUT, a GET), any request
 /// header (presigned uploads send `Content-Type` and checksum headers), and `ETag` readable
 /// by scripts (https://docs.aws.amazon.com/AmazonS3/latest/userguide/ManageCorsUsing.html).
-fn apply_cors(services: &Services, bucket: &str, origins: &[String]) -> anyhow::Result<()> {
+async fn apply_cors(services: &Services, bucket: &str, origins: &[String]) -> anyhow::Result<()> {
     if let Some(bad) = origins
         .iter()
         .find(|o| o.is_empty() || o.contains(char::is_whitespace))
@@ -386,10 +525,14 @@ fn apply_cors(services: &Services, bucket: &str, origins: &[String]) -> anyhow::
         expose_headers: vec!["ETag".into()],
         max_age_seconds: Some(3000),
     };
-    services.s3.objects().update_bucket(bucket, |b| {
-        b.cors = Some(vec![rule.clone()]);
-        Ok(())
-    })?;
+    services
+        .s3
+        .objects()
+        .update_bucket(bucket, move |b| {
+            b.cors = Some(vec![rule.clone()]);
+            Ok(())
+        })
+        .await?;
     Ok(())
 }
 
@@ -464,13 +607,14 @@ pub fn apply_manifest(config: &Config, services: &Services) -> anyhow::Result<Ve
     }
     for (i, a) in m.apis.iter().enumerate() {
         let started = Instant::now();
-        apply_api(&services.gateway, a)
+        let existed = apply_api(&services.gateway, a)
             .map_err(|e| anyhow::anyhow!("at `apis[{i}]` ({}): {}", a.name, e.message))?;
         let id = manifest_api_id(&a.name);
         // Tests and people read the URL as the line's last word.
         println!("  api {} at {}", a.name, services.gateway.api_endpoint(&id));
         tracing::debug!(
             api = a.name,
+            existed,
             ms = started.elapsed().as_millis() as u64,
             routes = a.routes.len(),
             "api applied"

@@ -70,7 +70,7 @@ fn allow_headers(h: &mut HeaderMap, rule: &CorsRule, origin: &str) {
 }
 
 /// The answer to a preflight request.
-pub fn preflight(
+pub async fn preflight(
     store: &ObjectStore,
     parts: &http::request::Parts,
 ) -> Result<http::Response<Body>, Error> {
@@ -82,7 +82,7 @@ pub fn preflight(
         ));
     };
     let bucket = bucket_of(parts).ok_or(Error::AccessDenied)?;
-    let meta = store.bucket(&bucket)?;
+    let meta = store.bucket(&bucket).await?;
     let requested: Vec<String> = header("access-control-request-headers")
         .map(|h| {
             h.split(',')
@@ -106,7 +106,7 @@ pub fn preflight(
 }
 
 /// CORS headers for an actual (non-preflight) request from a browser.
-pub fn response_headers(store: &ObjectStore, parts: &http::request::Parts) -> HeaderMap {
+pub async fn response_headers(store: &ObjectStore, parts: &http::request::Parts) -> HeaderMap {
     let mut h = HeaderMap::new();
     let Some(origin) = parts.headers.get("origin").and_then(|v| v.to_str().ok()) else {
         return h;
@@ -114,7 +114,7 @@ pub fn response_headers(store: &ObjectStore, parts: &http::request::Parts) -> He
     let Some(bucket) = bucket_of(parts) else {
         return h;
     };
-    let Some(rules) = store.bucket(&bucket).ok().and_then(|b| b.cors) else {
+    let Some(rules) = store.bucket(&bucket).await.ok().and_then(|b| b.cors) else {
         return h;
     };
     if let Some(rule) = find(&rules, origin, parts.method.as_str(), &[]) {

@@ -188,3 +188,20 @@ impl IntoAwsError for Error {
         e
     }
 }
+
+impl From<nuvem_store::blobs::BlobError> for Error {
+    fn from(e: nuvem_store::blobs::BlobError) -> Self {
+        use nuvem_store::blobs::BlobError;
+        match e {
+            BlobError::NotFound(id) => Self::Io(std::io::Error::new(
+                std::io::ErrorKind::NotFound,
+                format!("blob {id} not found"),
+            )),
+            BlobError::Damaged { blob, problem } => Self::BlobDamaged { blob, problem },
+            BlobError::Io(e) => Self::Io(e),
+            BlobError::Store(e) => Self::Store(e),
+            // The upload stayed idle longer than the grace period: its data is gone.
+            e @ BlobError::Collected(_) => Self::Io(std::io::Error::other(e.to_string())),
+        }
+    }
+}

@@ -14,20 +14,21 @@ use nuvem_aws::{AwsError, AwsRequest, Body, BodyHandling, BoxFuture, IntoAwsErro
 use s3s::host::{S3Host, VirtualHost};
 use s3s::{S3Result, s3_error};
 
-use crate::api::{Handler, KeyringAuth, PolicyAccess};
+use crate::api::{Handler, KeyringAuth, PolicyAccess, SecretLookup, SecretSlot};
 use crate::error::Error;
 use crate::error_body::{self, ErrorContext};
 use crate::events::ObjectEvents;
-use crate::store::ObjectStore;
+use crate::store::{BlobTier, ObjectStore};
 
 /// The object store's configuration section, resolved by the binary.
 #[derive(Debug, Clone)]
 pub struct S3Config {
     pub region: String,
-    /// Where blob files live (the store's metadata lives in the shared `Store`).
+    /// Where local blob files live (the store's metadata lives in the shared `Store`).
     pub data_dir: PathBuf,
-    /// fsync every blob before it becomes visible (survives power loss, not just `kill -9`).
-    pub fsync: bool,
+    /// Where object data lives: local files (fsynced before they become visible or not), or
+    /// chunks in the store.
+    pub blob_tier: BlobTier,
     /// The endpoint's access keys, for chunk signatures and SigV2.
     pub keyring: Keyring,
     /// `bucket.<base_domain>` is virtual-hosted style; default `s3.localhost`.
@@ -44,6 +45,8 @@ pub struct S3Service {
     base_domain: String,
     /// For SigV2 presigned URLs, checked before s3s (see [`crate::sigv2`]).
     keyring: Keyring,
+    /// Secrets of IAM-issued keys, for s3s's chunk signatures.
+    secrets: SecretSlot,
 }
 
 /// Virtual-hosted style for `bucket.<base>`, path style for every other host (IPs,
@@ -90,13 +93,14 @@ impl S3Service {
         events: Option<Arc<dyn ObjectEvents>>,
     ) -> Result<Self, Error> {
         let mut objects =
-            ObjectStore::open_with_limit(store, &config.data_dir, config.fsync, config.gc_limit)?;
+            ObjectStore::open_tier(store, &config.data_dir, config.blob_tier, config.gc_limit)?;
         if let Some(e) = events {
             objects.set_events(e);
         }
         let handler = Handler::new(objects.clone(), config.region.clone());
         let mut builder = s3s::service::S3ServiceBuilder::new(handler.clone());
-        builder.set_auth(KeyringAuth(config.keyring.clone()));
+        let secrets = SecretSlot::default();
+        builder.set_auth(KeyringAuth(config.keyring.clone(), secrets.clone()));
         builder.set_access(PolicyAccess(objects.clone()));
         builder.set_host(Hosts(config.base_domain.clone()));
         Ok(Self {
@@ -105,7 +109,13 @@ impl S3Service {
             s3s: builder.build(),
             base_domain: config.base_domain,
             keyring: config.keyring,
+            secrets,
         })
+    }
+
+    /// Lets keys that IAM and STS issued sign S3 requests too (the endpoint verified them).
+    pub fn set_secret_lookup(&self, lookup: Arc<dyn SecretLookup>) {
+        self.secrets.set(lookup);
     }
 
     /// The storage layer, for the binary's manifest step and for tests.
@@ -177,10 +187,12 @@ impl S3Service {
 
     async fn respond(&self, req: AwsRequest) -> http::Response<Body> {
         if req.parts.method == http::Method::OPTIONS {
-            return crate::cors::preflight(&self.store, &req.parts).unwrap_or_else(|e| {
-                e.into_aws_error()
-                    .to_response(Protocol::RestXml, &req.request_id)
-            });
+            return crate::cors::preflight(&self.store, &req.parts)
+                .await
+                .unwrap_or_else(|e| {
+                    e.into_aws_error()
+                        .to_response(Protocol::RestXml, &req.request_id)
+                });
         }
         if let Err(e) = self.check_sigv2(&req.parts) {
             return e.to_response(Protocol::RestXml, &req.request_id);
@@ -190,7 +202,7 @@ impl S3Service {
                 .into_aws_error()
                 .to_response(Protocol::RestXml, &req.request_id);
         }
-        let cors = crate::cors::response_headers(&self.store, &req.parts);
+        let cors = crate::cors::response_headers(&self.store, &req.parts).await;
         let is_head = req.parts.method == http::Method::HEAD;
         let http_req = to_s3s_request(req.parts, req.body);
         match self.s3s.call(http_req).await {

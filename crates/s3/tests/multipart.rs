@@ -20,7 +20,7 @@ impl ObjectEvents for Recorder {
     }
 }
 
-fn open(dir: &std::path::Path, events: Option<Recorder>) -> ObjectStore {
+async fn open(dir: &std::path::Path, events: Option<Recorder>) -> ObjectStore {
     let engine =
         nuvem_store::FjallEngine::open(&dir.join("store"), nuvem_store::Durability::Process)
             .unwrap();
@@ -28,7 +28,7 @@ fn open(dir: &std::path::Path, events: Option<Recorder>) -> ObjectStore {
     if let Some(e) = events {
         s.set_events(Arc::new(e));
     }
-    s.create_bucket("bkt", "us-east-1").unwrap();
+    s.create_bucket("bkt", "us-east-1").await.unwrap();
     s
 }
 
@@ -53,13 +53,14 @@ async fn complete(
     object_checksum: Option<&str>,
 ) -> Result<Option<(String, Kind)>, &'static str> {
     let dir = tempfile::tempdir().unwrap();
-    let s = open(dir.path(), None);
+    let s = open(dir.path(), None).await;
     let opts = PutOptions {
         checksum: algorithm,
         ..Default::default()
     };
     let id = s
         .create_upload("bkt", "k", opts, kind)
+        .await
         .map_err(|e| e.code())?;
     let mut parts = Vec::new();
     for (i, data) in parts_data().iter().enumerate() {
@@ -147,12 +148,12 @@ async fn multipart_object_checksums() {
 #[tokio::test]
 async fn part_checksums_and_algorithm_must_match_the_upload() {
     let dir = tempfile::tempdir().unwrap();
-    let s = open(dir.path(), None);
+    let s = open(dir.path(), None).await;
     let opts = PutOptions {
         checksum: Some(Algorithm::Crc32),
         ..Default::default()
     };
-    let id = s.create_upload("bkt", "k", opts, None).unwrap();
+    let id = s.create_upload("bkt", "k", opts, None).await.unwrap();
     let wrong = s
         .upload_part(
             "bkt",
@@ -192,13 +193,14 @@ async fn part_checksums_and_algorithm_must_match_the_upload() {
 #[tokio::test]
 async fn upload_part_copy_ranges() {
     let dir = tempfile::tempdir().unwrap();
-    let s = open(dir.path(), None);
+    let s = open(dir.path(), None).await;
     let src: Vec<u8> = (0..1000u32).map(|i| (i % 256) as u8).collect();
     s.put_object("bkt", "src", body(&src), PutOptions::default(), |_| Ok(()))
         .await
         .unwrap();
     let id = s
         .create_upload("bkt", "dst", PutOptions::default(), None)
+        .await
         .unwrap();
     let none = Conditions::default();
     for (range, ok) in [
@@ -234,7 +236,7 @@ async fn upload_part_copy_ranges() {
 async fn object_events_follow_committed_changes() {
     let dir = tempfile::tempdir().unwrap();
     let rec = Recorder::default();
-    let s = open(dir.path(), Some(rec.clone()));
+    let s = open(dir.path(), Some(rec.clone())).await;
     let created = |key: &str, data: &[u8]| ObjectEvent::Created {
         bucket: "bkt".into(),
         key: key.into(),
@@ -282,6 +284,7 @@ async fn object_events_follow_committed_changes() {
     .unwrap();
     let id = s
         .create_upload("bkt", "m", PutOptions::default(), None)
+        .await
         .unwrap();
     let p = s
         .upload_part("bkt", "m", &id, 1, body(b"mp"), false, None, |_| Ok(()))

@@ -28,8 +28,8 @@ async fn put(s: &ObjectStore, bucket: &str, key: &str, data: &[u8]) {
 
 const KEYS: &[&str] = &["a", "a/b", "a/b/c", "a//d", "b", "b/x", "c/", "é"];
 
-#[track_caller]
-fn check(
+/// (Async, so not `#[track_caller]`: a failure names the query instead.)
+async fn check(
     s: &ObjectStore,
     prefix: &str,
     delimiter: Option<&str>,
@@ -47,6 +47,7 @@ fn check(
                 max_keys: max,
             },
         )
+        .await
         .unwrap();
     let mut got: Vec<String> = page.objects.iter().map(|(k, _)| k.clone()).collect();
     got.extend(page.common_prefixes.iter().map(|p| format!("[{p}]")));
@@ -55,25 +56,28 @@ fn check(
         got.join(" "),
         if page.truncated { " …" } else { "" }
     );
-    assert_eq!(got, expected);
+    assert_eq!(
+        got, expected,
+        "prefix {prefix:?} delimiter {delimiter:?} after {after:?} max {max}"
+    );
 }
 
 #[tokio::test]
 async fn listing() {
     let dir = tempfile::tempdir().unwrap();
     let s = open(dir.path());
-    s.create_bucket("bkt", "us-east-1").unwrap();
+    s.create_bucket("bkt", "us-east-1").await.unwrap();
     for k in KEYS {
         put(&s, "bkt", k, k.as_bytes()).await;
     }
-    check(&s, "", None, None, 1000, "a a//d a/b a/b/c b b/x c/ é");
-    check(&s, "", Some("/"), None, 1000, "a b é [a/] [b/] [c/]");
-    check(&s, "a/", Some("/"), None, 1000, "a/b [a//] [a/b/]");
-    check(&s, "", None, None, 3, "a a//d a/b …");
-    check(&s, "", None, Some("a/b"), 1000, "a/b/c b b/x c/ é");
-    check(&s, "", Some("/"), Some("a/"), 2, "b [b/] …");
-    check(&s, "zz", None, None, 1000, "");
-    check(&s, "", None, None, 0, " …");
+    check(&s, "", None, None, 1000, "a a//d a/b a/b/c b b/x c/ é").await;
+    check(&s, "", Some("/"), None, 1000, "a b é [a/] [b/] [c/]").await;
+    check(&s, "a/", Some("/"), None, 1000, "a/b [a//] [a/b/]").await;
+    check(&s, "", None, None, 3, "a a//d a/b …").await;
+    check(&s, "", None, Some("a/b"), 1000, "a/b/c b b/x c/ é").await;
+    check(&s, "", Some("/"), Some("a/"), 2, "b [b/] …").await;
+    check(&s, "zz", None, None, 1000, "").await;
+    check(&s, "", None, None, 0, " …").await;
 }
 
 #[tokio::test]
@@ -81,7 +85,7 @@ async fn crash_leftovers_are_removed_at_open() {
     let dir = tempfile::tempdir().unwrap();
     {
         let s = open(dir.path());
-        s.create_bucket("bkt", "us-east-1").unwrap();
+        s.create_bucket("bkt", "us-east-1").await.unwrap();
         put(&s, "bkt", "kept", b"data").await;
     }
     // What a kill -9 can leave: a half-written temp file, and a renamed blob whose metadata
@@ -92,7 +96,7 @@ async fn crash_leftovers_are_removed_at_open() {
     let s = open(dir.path());
     assert!(!dir.path().join("s3/tmp/partial").exists());
     assert!(!dir.path().join("s3/blobs/ff/fforphan").exists());
-    let meta = s.head_object("bkt", "kept").unwrap();
+    let meta = s.head_object("bkt", "kept").await.unwrap();
     let mut data = Vec::new();
     let mut stream = Box::pin(
         s.read_object("bkt", "kept", &meta, 0, meta.size)
@@ -109,7 +113,7 @@ async fn crash_leftovers_are_removed_at_open() {
 async fn failed_verification_leaves_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let s = open(dir.path());
-    s.create_bucket("bkt", "us-east-1").unwrap();
+    s.create_bucket("bkt", "us-east-1").await.unwrap();
     let body =
         futures_util::stream::iter([Ok::<_, nuvem_s3::Error>(bytes::Bytes::from_static(b"x"))]);
     let err = s
@@ -119,7 +123,10 @@ async fn failed_verification_leaves_nothing() {
         .await
         .unwrap_err();
     assert_eq!(err.code(), "BadDigest");
-    assert_eq!(s.head_object("bkt", "k").unwrap_err().code(), "NoSuchKey");
+    assert_eq!(
+        s.head_object("bkt", "k").await.unwrap_err().code(),
+        "NoSuchKey"
+    );
     let blobs = walk(&dir.path().join("s3/blobs"));
     assert_eq!(blobs, 0, "no blob left behind");
 }
@@ -142,7 +149,7 @@ async fn issue_15_many_unreferenced_blobs_are_kept_at_open() {
     let dir = tempfile::tempdir().unwrap();
     {
         let s = open(dir.path());
-        s.create_bucket("bkt", "us-east-1").unwrap();
+        s.create_bucket("bkt", "us-east-1").await.unwrap();
         put(&s, "bkt", "kept", b"data").await;
     }
     let lost = orphans(dir.path(), garbage::DEFAULT_LIMIT + 1);
@@ -171,7 +178,7 @@ async fn issue_15_few_unreferenced_blobs_are_removed_within_the_limit() {
     let dir = tempfile::tempdir().unwrap();
     {
         let s = open(dir.path());
-        s.create_bucket("bkt", "us-east-1").unwrap();
+        s.create_bucket("bkt", "us-east-1").await.unwrap();
     }
     let lost = orphans(dir.path(), garbage::DEFAULT_LIMIT);
     let s = open(dir.path());
@@ -195,9 +202,9 @@ async fn issue_15_blobs_without_any_bucket_are_kept_at_open() {
 async fn issue_15_truncated_blob_is_refused_before_streaming() {
     let dir = tempfile::tempdir().unwrap();
     let s = open(dir.path());
-    s.create_bucket("bkt", "us-east-1").unwrap();
+    s.create_bucket("bkt", "us-east-1").await.unwrap();
     put(&s, "bkt", "k", &[7u8; 1000]).await;
-    let meta = s.head_object("bkt", "k").unwrap();
+    let meta = s.head_object("bkt", "k").await.unwrap();
     let blob = dir
         .path()
         .join("s3/blobs")

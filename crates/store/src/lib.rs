@@ -13,7 +13,12 @@
 //! must pass.
 //!
 //! The embedded engine, [`FjallEngine`], keeps everything in one local directory.
+//!
+//! [`blobs`] is the other half of storage: large immutable byte strings behind their own
+//! trait, in a local directory or as chunks in the store itself.
 
+pub mod blobs;
+pub mod cluster;
 pub mod conformance;
 mod fjall_engine;
 

@@ -15,7 +15,7 @@ mod records;
 mod sampled;
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
 use http::{HeaderValue, Response, StatusCode};
@@ -24,6 +24,7 @@ use nuvem_aws::{
     AwsError, AwsRequest, Body, BodyHandling, BoxFuture, IntoAwsError, Protocol, Service, full_body,
 };
 use nuvem_store::Store;
+use nuvem_store::cluster::Watcher;
 use serde_json::Value;
 
 use crate::error::WafError;
@@ -53,15 +54,28 @@ impl Default for WafApiConfig {
     }
 }
 
-/// The `wafv2` service of the AWS endpoint.
+/// The change-notice topic of every stored wafv2 resource: each change touches it in its
+/// transaction, and every node recompiles the live WebACLs whose record or sets moved.
+pub const TOPIC: &str = "waf/resources";
+
+/// The `wafv2` service of the AWS endpoint. Cheap to clone: clones share everything.
+#[derive(Clone)]
 pub struct WafApi {
     store: Store,
-    config: WafApiConfig,
-    /// Serializes changes, so that a commit and the swap of the live WebACLs it affects
-    /// happen in one order for every writer (a control plane: contention is not a concern).
-    writes: Mutex<()>,
+    config: Arc<WafApiConfig>,
+    /// Serializes this node's changes and reloads, so that a commit and the swap of the live
+    /// WebACLs it affects happen in one order (a control plane: contention is not a concern).
+    writes: Arc<Mutex<()>>,
     /// ARN → the live WebACL of the resource that uses it.
-    live: Mutex<HashMap<String, SharedWebAcl>>,
+    live: Arc<Mutex<HashMap<String, Live>>>,
+}
+
+/// A live WebACL and what it was compiled from (its record's lock token and those of the
+/// scope's sets), so that a reload swaps only what changed: a swap starts the WebACL's rate
+/// counters and samples afresh.
+struct Live {
+    acl: SharedWebAcl,
+    compiled_from: String,
 }
 
 impl std::fmt::Debug for WafApi {
@@ -155,10 +169,21 @@ impl WafApi {
         tracing::debug!(resources = count, "wafv2: resources loaded");
         Ok(Self {
             store,
-            config,
-            writes: Mutex::new(()),
-            live: Mutex::new(HashMap::new()),
+            config: Arc::new(config),
+            writes: Arc::default(),
+            live: Arc::default(),
         })
+    }
+
+    /// Follows changes that other nodes sharing the store make: on a change notice, the live
+    /// WebACLs whose record or sets moved are recompiled and swapped.
+    pub fn follow(&self, watcher: &Watcher) {
+        let me = self.clone();
+        watcher.subscribe(TOPIC, move |_| {
+            if let Err(e) = me.reload() {
+                tracing::warn!(error = %e, "wafv2: reloading the live WebACLs failed");
+            }
+        });
     }
 
     /// Runs one operation ("CreateWebACL", "GetIPSet", ...) on its JSON input, as the HTTP
@@ -215,7 +240,8 @@ impl WafApi {
                 "The body must be a JSON object.".into(),
             ));
         }
-        self.execute(operation, &input)
+        let (me, operation) = (self.clone(), operation.to_owned());
+        self.store.run(move || me.execute(&operation, &input)).await
     }
 }
 

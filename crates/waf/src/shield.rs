@@ -83,6 +83,73 @@ impl Default for Limits {
     }
 }
 
+/// A security group's inbound rules: who may open connections to a listener group. A
+/// connection is admitted when one rule's network holds its source address and, if the rule
+/// names ports, its local port is one of them; with no rule, nothing is admitted.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Ingress {
+    rules: Vec<IngressRule>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct IngressRule {
+    net: IpAddr,
+    prefix: u8,
+    /// Empty: every port of the group.
+    ports: Vec<u16>,
+}
+
+impl Ingress {
+    /// Adds a rule: `cidr` is `10.0.0.0/8`, `2001:db8::/32` or one address.
+    pub fn allow(&mut self, cidr: &str, ports: &[u16]) -> Result<(), String> {
+        let (addr, prefix) = match cidr.split_once('/') {
+            Some((a, p)) => (a, Some(p)),
+            None => (cidr, None),
+        };
+        let net: IpAddr = addr
+            .trim()
+            .parse()
+            .map_err(|_| format!("{cidr:?} is not an address or CIDR block"))?;
+        let width = if net.is_ipv4() { 32 } else { 128 };
+        let prefix = match prefix {
+            Some(p) => p
+                .trim()
+                .parse::<u8>()
+                .ok()
+                .filter(|p| *p <= width)
+                .ok_or_else(|| format!("{cidr:?}: the prefix length must be 0 to {width}"))?,
+            None => width,
+        };
+        self.rules.push(IngressRule {
+            net,
+            prefix,
+            ports: ports.to_vec(),
+        });
+        Ok(())
+    }
+
+    pub fn allows(&self, ip: IpAddr, port: u16) -> bool {
+        // An IPv4 client on a dual-stack socket arrives as ::ffff:a.b.c.d.
+        let ip = match ip {
+            IpAddr::V6(v6) => v6.to_ipv4_mapped().map(IpAddr::V4).unwrap_or(ip),
+            v4 => v4,
+        };
+        self.rules
+            .iter()
+            .any(|r| (r.ports.is_empty() || r.ports.contains(&port)) && in_net(ip, r.net, r.prefix))
+    }
+}
+
+fn in_net(ip: IpAddr, net: IpAddr, prefix: u8) -> bool {
+    let (ip, net, width) = match (ip, net) {
+        (IpAddr::V4(a), IpAddr::V4(n)) => (u128::from(u32::from(a)), u128::from(u32::from(n)), 32),
+        (IpAddr::V6(a), IpAddr::V6(n)) => (u128::from(a), u128::from(n), 128),
+        _ => return false,
+    };
+    let shift = width - u32::from(prefix);
+    shift >= width || (ip >> shift) == (net >> shift)
+}
+
 /// Why a connection was refused or cut, or a request refused: the counters' keys.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Event {
@@ -102,10 +169,13 @@ pub enum Event {
     HeadTooLarge,
     /// A request with more than one `Host` header (400).
     DuplicateHost,
+    /// Refused at accept: no rule of the listener group's security group admits the source
+    /// address and port.
+    RefusedSecurityGroup,
 }
 
 impl Event {
-    pub const ALL: [Event; 8] = [
+    pub const ALL: [Event; 9] = [
         Event::RefusedPerIp,
         Event::RefusedGlobal,
         Event::RefusedAcceptRate,
@@ -114,6 +184,7 @@ impl Event {
         Event::SlowBody,
         Event::HeadTooLarge,
         Event::DuplicateHost,
+        Event::RefusedSecurityGroup,
     ];
 
     /// The counter's name on `/_nuvem/health`.
@@ -127,6 +198,7 @@ impl Event {
             Event::SlowBody => "slow_body",
             Event::HeadTooLarge => "head_too_large",
             Event::DuplicateHost => "duplicate_host",
+            Event::RefusedSecurityGroup => "refused_security_group",
         }
     }
 }
@@ -136,6 +208,7 @@ impl Event {
 #[derive(Debug)]
 pub struct Gate {
     limits: Limits,
+    ingress: Option<Ingress>,
     open: AtomicUsize,
     shards: [Mutex<HashMap<IpAddr, PerIp>>; SHARDS],
     counts: [AtomicU64; Event::ALL.len()],
@@ -178,8 +251,14 @@ fn shard_of(ip: IpAddr) -> usize {
 
 impl Gate {
     pub fn new(limits: Limits) -> Arc<Self> {
+        Self::with_ingress(limits, None)
+    }
+
+    /// A gate that admits only what `ingress` allows (`None`: every source).
+    pub fn with_ingress(limits: Limits, ingress: Option<Ingress>) -> Arc<Self> {
         Arc::new(Gate {
             limits,
+            ingress,
             open: AtomicUsize::new(0),
             shards: std::array::from_fn(|_| Mutex::new(HashMap::new())),
             counts: std::array::from_fn(|_| AtomicU64::new(0)),
@@ -195,6 +274,22 @@ impl Gate {
         self.shards[shard_of(ip)]
             .lock()
             .unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Admits a new connection from `ip` to the local port `port`: first the security group,
+    /// then the limits of [`admit`](Self::admit).
+    pub fn admit_to(
+        self: &Arc<Self>,
+        ip: IpAddr,
+        port: u16,
+        now: Instant,
+    ) -> Result<Admission, Event> {
+        if let Some(ingress) = &self.ingress
+            && !ingress.allows(ip, port)
+        {
+            return Err(self.refuse(Event::RefusedSecurityGroup));
+        }
+        self.admit(ip, now)
     }
 
     /// Admits a new connection from `ip` at `now`, or says why not (and counts it).
@@ -430,6 +525,40 @@ mod tests {
 
     fn ip(last: u8) -> IpAddr {
         IpAddr::V4(Ipv4Addr::new(10, 0, 0, last))
+    }
+
+    #[test]
+    fn security_group_rules() {
+        let mut g = Ingress::default();
+        g.allow("10.0.0.0/8", &[]).unwrap();
+        g.allow("192.168.1.7", &[4566]).unwrap();
+        g.allow("2001:db8::/32", &[443, 4566]).unwrap();
+        let a = |s: &str| s.parse::<IpAddr>().unwrap();
+        assert!(g.allows(a("10.9.8.7"), 4566));
+        assert!(g.allows(a("10.9.8.7"), 1));
+        assert!(g.allows(a("::ffff:10.1.2.3"), 4566), "IPv4-mapped");
+        assert!(!g.allows(a("11.0.0.1"), 4566));
+        assert!(g.allows(a("192.168.1.7"), 4566));
+        assert!(!g.allows(a("192.168.1.7"), 4567), "port not in the rule");
+        assert!(!g.allows(a("192.168.1.8"), 4566));
+        assert!(g.allows(a("2001:db8:5::1"), 443));
+        assert!(!g.allows(a("2001:db9::1"), 443));
+        assert!(
+            !Ingress::default().allows(a("127.0.0.1"), 4566),
+            "no rule, no entry"
+        );
+        let mut all = Ingress::default();
+        all.allow("0.0.0.0/0", &[]).unwrap();
+        assert!(all.allows(a("8.8.8.8"), 1));
+        assert!(Ingress::default().allow("10.0.0.0/33", &[]).is_err());
+        assert!(Ingress::default().allow("ten", &[]).is_err());
+        let gate = Gate::with_ingress(limits(10, 10, 0, 1), Some(g));
+        let now = Instant::now();
+        assert_eq!(
+            gate.admit_to(a("11.0.0.1"), 4566, now).err(),
+            Some(Event::RefusedSecurityGroup)
+        );
+        assert!(gate.admit_to(a("10.0.0.1"), 4566, now).is_ok());
     }
 
     /// Admits `attempts` connections from `from` at `t0`, keeps them, and checks the outcomes.

@@ -639,3 +639,78 @@ fn live_web_acl_follows_updates_and_survives_restart() {
         json!({"IPSet": {"Addresses": ["127.0.0.1/32"]}}),
     );
 }
+
+/// Two nodes on one store: UpdateWebACL on one reaches the other's live WebACL on the change
+/// notice (`WafApi::follow`), and only then.
+#[test]
+fn another_nodes_update_reaches_the_live_web_acl() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::new(FjallEngine::open(dir.path(), Durability::Process).expect("engine"));
+    let watcher = nuvem_store::cluster::Watcher::new(store.clone());
+    watcher.poll().unwrap();
+    let node = || WafApi::open(store.clone(), WafApiConfig::default()).expect("open");
+    let (one, two) = (node(), node());
+    two.follow(&watcher);
+    let manifest_acl = web_acl("dist", json!([])).to_string();
+    one.attach(Scope::Cloudfront, &manifest_acl)
+        .expect("attach");
+    let live_two = two
+        .attach(Scope::Cloudfront, &manifest_acl)
+        .expect("attach");
+    watcher.poll().unwrap();
+
+    let ips = check(
+        &one,
+        "CreateIPSet",
+        json!({"Name": "deny", "Scope": "CLOUDFRONT", "IPAddressVersion": "IPV4", "Addresses": ["203.0.113.0/24"]}),
+        200,
+        json!({}),
+    )["Summary"]
+        .clone();
+    let acl = check(
+        &one,
+        "ListWebACLs",
+        json!({"Scope": "CLOUDFRONT"}),
+        200,
+        json!({}),
+    )["WebACLs"][0]
+        .clone();
+    let got = check(
+        &one,
+        "GetWebACL",
+        json!({"Name": "dist", "Scope": "CLOUDFRONT", "Id": acl["Id"]}),
+        200,
+        json!({}),
+    );
+    let mut update = got["WebACL"].clone();
+    update["Rules"] = json!([ip_rule("deny-ips", 0, &ips["ARN"])]);
+    update["Scope"] = json!("CLOUDFRONT");
+    update["LockToken"] = got["LockToken"].clone();
+    check(&one, "UpdateWebACL", update, 200, json!({}));
+    assert!(
+        !blocked(&live_two, "203.0.113.9"),
+        "not before the change notice"
+    );
+    assert_eq!(watcher.poll().unwrap(), ["waf/resources"]);
+    assert!(blocked(&live_two, "203.0.113.9"), "after it");
+
+    // A set updated on one node reaches the other's WebACL the same way.
+    let ips = check(
+        &one,
+        "GetIPSet",
+        json!({"Name": "deny", "Scope": "CLOUDFRONT", "Id": ips["Id"]}),
+        200,
+        json!({}),
+    );
+    check(
+        &one,
+        "UpdateIPSet",
+        json!({"Name": "deny", "Scope": "CLOUDFRONT", "Id": ips["IPSet"]["Id"],
+               "LockToken": ips["LockToken"], "Addresses": ["127.0.0.1/32"]}),
+        200,
+        json!({}),
+    );
+    watcher.poll().unwrap();
+    assert!(blocked(&live_two, "127.0.0.1"));
+    assert!(!blocked(&live_two, "203.0.113.9"));
+}

@@ -15,8 +15,8 @@ use http::{HeaderMap, HeaderValue, Request, Response, StatusCode, header};
 use http_body_util::{BodyExt, StreamBody};
 use nuvem_aws::{Body, BoxError, BoxFuture, empty_body};
 use nuvem_edge::{BucketError, ObjectRequest, Origin, RangeResult, Website};
+use nuvem_s3::store::ObjectMeta;
 use nuvem_s3::store::objects::Conditions;
-use nuvem_s3::store::{ObjectMeta, ObjectStore};
 
 /// The in-process origins a distribution can name: `bucket:<name>` and `api:<name>`.
 pub struct Origins {
@@ -26,7 +26,9 @@ pub struct Origins {
 
 impl nuvem_edge::OriginProvider for Origins {
     fn bucket_reader(&self) -> Option<Arc<dyn nuvem_edge::BucketReader>> {
-        Some(Arc::new(Buckets(self.s3.clone())))
+        Some(Arc::new(Buckets {
+            s3: self.s3.clone(),
+        }))
     }
 
     fn api(&self, name: &str) -> Option<Arc<dyn Origin>> {
@@ -57,17 +59,27 @@ impl Origin for ApiOrigin {
     }
 }
 
-/// The object store read as the distribution.
-struct Buckets(Arc<nuvem_s3::S3Service>);
+/// The object store read as the distribution. `ObjectStore`'s reads go through
+/// [`nuvem_store::Store::run`] themselves (on a database, they wait off the async workers).
+struct Buckets {
+    s3: Arc<nuvem_s3::S3Service>,
+}
 
 impl nuvem_edge::BucketReader for Buckets {
     fn get_object(&self, req: ObjectRequest) -> BoxFuture<'_, Result<Response<Body>, BucketError>> {
-        Box::pin(async move { get_object(self.0.objects(), req).await })
+        Box::pin(get_object(self.s3.clone(), req))
     }
 
     fn website(&self, bucket: &str) -> BoxFuture<'_, Option<Website>> {
-        let w = self.0.objects().bucket(bucket).ok().and_then(|b| b.website);
+        let bucket = bucket.to_owned();
         Box::pin(async move {
+            let w = self
+                .s3
+                .objects()
+                .bucket(&bucket)
+                .await
+                .ok()
+                .and_then(|b| b.website);
             w.map(|w| Website {
                 index_document: w.index_document,
                 error_document: w.error_document,
@@ -88,10 +100,11 @@ fn bucket_error(e: nuvem_s3::Error) -> BucketError {
 /// GetObject/HeadObject with S3's conditionals and single ranges
 /// (<https://docs.aws.amazon.com/AmazonS3/latest/API/API_GetObject.html>).
 async fn get_object(
-    objects: &ObjectStore,
+    s3: Arc<nuvem_s3::S3Service>,
     req: ObjectRequest,
 ) -> Result<Response<Body>, BucketError> {
-    let bucket = objects.bucket(&req.bucket).map_err(bucket_error)?;
+    let objects = s3.objects();
+    let bucket = objects.bucket(&req.bucket).await.map_err(bucket_error)?;
     if let Some(policy) = &bucket.policy {
         let arn = format!("arn:aws:s3:::{}/{}", req.bucket, req.key);
         if nuvem_s3::policy::evaluate(policy, false, "s3:GetObject", &arn)
@@ -102,6 +115,7 @@ async fn get_object(
     }
     let meta = objects
         .head_object(&req.bucket, &req.key)
+        .await
         .map_err(bucket_error)?;
     let mut resp = Response::new(empty_body());
     object_headers(resp.headers_mut(), &meta);

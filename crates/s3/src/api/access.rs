@@ -3,6 +3,8 @@
 //! URLs), and [`PolicyAccess`] lets anonymous callers through only where the bucket policy
 //! allows the action, and refuses signed callers an explicit policy Deny.
 
+use std::sync::{Arc, RwLock};
+
 use nuvem_aws::sigv4::Keyring;
 use s3s::access::{S3Access, S3AccessContext};
 use s3s::auth::{S3Auth, SecretKey};
@@ -12,18 +14,45 @@ use s3s::{S3Error, S3ErrorCode, S3Result};
 use crate::policy::{self, Decision};
 use crate::store::ObjectStore;
 
-pub struct KeyringAuth(pub Keyring);
+/// Secrets of access keys the keyring does not hold: IAM users' and STS sessions' keys,
+/// which the endpoint verified (session token included) before the request got here.
+pub trait SecretLookup: Send + Sync {
+    fn secret(&self, access_key: &str) -> nuvem_aws::BoxFuture<'static, Option<String>>;
+}
+
+/// Where the binary plugs a [`SecretLookup`] in after the service opened.
+#[derive(Clone, Default)]
+pub struct SecretSlot(Arc<RwLock<Option<Arc<dyn SecretLookup>>>>);
+
+impl SecretSlot {
+    pub fn set(&self, lookup: Arc<dyn SecretLookup>) {
+        if let Ok(mut slot) = self.0.write() {
+            *slot = Some(lookup);
+        }
+    }
+
+    fn get(&self) -> Option<Arc<dyn SecretLookup>> {
+        self.0.read().ok().and_then(|s| s.clone())
+    }
+}
+
+pub struct KeyringAuth(pub Keyring, pub SecretSlot);
 
 #[async_trait::async_trait]
 impl S3Auth for KeyringAuth {
     async fn get_secret_key(&self, access_key: &str) -> S3Result<SecretKey> {
-        match self.0.secret(access_key) {
-            Some(s) => Ok(SecretKey::from(s)),
-            None => Err(S3Error::with_message(
-                S3ErrorCode::InvalidAccessKeyId,
-                "The AWS Access Key Id you provided does not exist in our records.",
-            )),
+        if let Some(s) = self.0.secret(access_key) {
+            return Ok(SecretKey::from(s));
         }
+        if let Some(lookup) = self.1.get()
+            && let Some(s) = lookup.secret(access_key).await
+        {
+            return Ok(SecretKey::from(s));
+        }
+        Err(S3Error::with_message(
+            S3ErrorCode::InvalidAccessKeyId,
+            "The AWS Access Key Id you provided does not exist in our records.",
+        ))
     }
 }
 
@@ -58,7 +87,7 @@ impl S3Access for PolicyAccess {
                 (bucket.to_string(), format!("arn:aws:s3:::{bucket}/{key}"))
             }
         };
-        let policy = self.0.bucket(&bucket).ok().and_then(|b| b.policy);
+        let policy = self.0.bucket(&bucket).await.ok().and_then(|b| b.policy);
         let decision = policy
             .as_deref()
             .map(|p| policy::evaluate(p, anonymous, &action(cx.s3_op().name()), &resource))

@@ -22,7 +22,7 @@ impl Handler {
             .and_then(|c| c.location_constraint)
             .map(|l| l.as_str().to_string())
             .unwrap_or_else(|| self.region.clone());
-        self.store.create_bucket(&input.bucket, &region)?;
+        self.store.create_bucket(&input.bucket, &region).await?;
         Ok(CreateBucketOutput {
             location: Some(format!("/{}", input.bucket)),
         })
@@ -32,7 +32,7 @@ impl Handler {
         &self,
         req: S3Request<HeadBucketInput>,
     ) -> Res<HeadBucketOutput> {
-        let b = self.store.bucket(&req.input.bucket)?;
+        let b = self.store.bucket(&req.input.bucket).await?;
         Ok(HeadBucketOutput {
             bucket_region: Some(b.region),
             ..Default::default()
@@ -45,7 +45,8 @@ impl Handler {
     ) -> Res<ListBucketsOutput> {
         let buckets = self
             .store
-            .list_buckets()?
+            .list_buckets()
+            .await?
             .into_iter()
             .map(|b| Bucket {
                 bucket_region: Some(b.region),
@@ -72,7 +73,7 @@ impl Handler {
         &self,
         req: S3Request<GetBucketLocationInput>,
     ) -> Res<GetBucketLocationOutput> {
-        let b = self.store.bucket(&req.input.bucket)?;
+        let b = self.store.bucket(&req.input.bucket).await?;
         // us-east-1 is reported as an empty LocationConstraint
         // (https://docs.aws.amazon.com/AmazonS3/latest/API/API_GetBucketLocation.html).
         let location = (b.region != "us-east-1").then(|| BucketLocationConstraint::from(b.region));
@@ -86,7 +87,7 @@ impl Handler {
         &self,
         req: S3Request<GetBucketVersioningInput>,
     ) -> Res<GetBucketVersioningOutput> {
-        self.store.bucket(&req.input.bucket)?;
+        self.store.bucket(&req.input.bucket).await?;
         Ok(GetBucketVersioningOutput::default())
     }
 
@@ -96,10 +97,12 @@ impl Handler {
     ) -> Res<PutBucketPolicyOutput> {
         let input = req.input;
         policy::validate(&input.policy, &input.bucket)?;
-        self.store.update_bucket(&input.bucket, |b| {
-            b.policy = Some(input.policy.clone());
-            Ok(())
-        })?;
+        self.store
+            .update_bucket(&input.bucket, move |b| {
+                b.policy = Some(input.policy.clone());
+                Ok(())
+            })
+            .await?;
         Ok(PutBucketPolicyOutput {})
     }
 
@@ -107,7 +110,7 @@ impl Handler {
         &self,
         req: S3Request<GetBucketPolicyInput>,
     ) -> Res<GetBucketPolicyOutput> {
-        let b = self.store.bucket(&req.input.bucket)?;
+        let b = self.store.bucket(&req.input.bucket).await?;
         match b.policy {
             Some(p) => Ok(GetBucketPolicyOutput { policy: Some(p) }),
             None => Err(Error::NoSuchBucketPolicy(b.name)),
@@ -118,10 +121,12 @@ impl Handler {
         &self,
         req: S3Request<DeleteBucketPolicyInput>,
     ) -> Res<DeleteBucketPolicyOutput> {
-        self.store.update_bucket(&req.input.bucket, |b| {
-            b.policy = None;
-            Ok(())
-        })?;
+        self.store
+            .update_bucket(&req.input.bucket, move |b| {
+                b.policy = None;
+                Ok(())
+            })
+            .await?;
         Ok(DeleteBucketPolicyOutput {})
     }
 
@@ -154,10 +159,12 @@ impl Handler {
                 )));
             }
         }
-        self.store.update_bucket(&input.bucket, |b| {
-            b.cors = Some(rules.clone());
-            Ok(())
-        })?;
+        self.store
+            .update_bucket(&input.bucket, move |b| {
+                b.cors = Some(rules.clone());
+                Ok(())
+            })
+            .await?;
         Ok(PutBucketCorsOutput {})
     }
 
@@ -165,7 +172,7 @@ impl Handler {
         &self,
         req: S3Request<GetBucketCorsInput>,
     ) -> Res<GetBucketCorsOutput> {
-        let b = self.store.bucket(&req.input.bucket)?;
+        let b = self.store.bucket(&req.input.bucket).await?;
         let Some(rules) = b.cors else {
             return Err(Error::NoSuchCorsConfiguration(b.name));
         };
@@ -190,10 +197,12 @@ impl Handler {
         &self,
         req: S3Request<DeleteBucketCorsInput>,
     ) -> Res<DeleteBucketCorsOutput> {
-        self.store.update_bucket(&req.input.bucket, |b| {
-            b.cors = None;
-            Ok(())
-        })?;
+        self.store
+            .update_bucket(&req.input.bucket, move |b| {
+                b.cors = None;
+                Ok(())
+            })
+            .await?;
         Ok(DeleteBucketCorsOutput {})
     }
 
@@ -216,10 +225,12 @@ impl Handler {
                 "The IndexDocument Suffix is not well formed".into(),
             ));
         }
-        self.store.update_bucket(&input.bucket, |b| {
-            b.website = Some(website.clone());
-            Ok(())
-        })?;
+        self.store
+            .update_bucket(&input.bucket, move |b| {
+                b.website = Some(website.clone());
+                Ok(())
+            })
+            .await?;
         Ok(PutBucketWebsiteOutput {})
     }
 
@@ -227,7 +238,7 @@ impl Handler {
         &self,
         req: S3Request<GetBucketWebsiteInput>,
     ) -> Res<GetBucketWebsiteOutput> {
-        let b = self.store.bucket(&req.input.bucket)?;
+        let b = self.store.bucket(&req.input.bucket).await?;
         let Some(w) = b.website else {
             return Err(Error::NoSuchWebsiteConfiguration(b.name));
         };
@@ -242,10 +253,12 @@ impl Handler {
         &self,
         req: S3Request<DeleteBucketWebsiteInput>,
     ) -> Res<DeleteBucketWebsiteOutput> {
-        self.store.update_bucket(&req.input.bucket, |b| {
-            b.website = None;
-            Ok(())
-        })?;
+        self.store
+            .update_bucket(&req.input.bucket, move |b| {
+                b.website = None;
+                Ok(())
+            })
+            .await?;
         Ok(DeleteBucketWebsiteOutput {})
     }
 }

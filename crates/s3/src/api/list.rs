@@ -110,7 +110,7 @@ impl Handler {
             start_after,
             max_keys: max_keys(input.max_keys)?,
         };
-        let page = self.store.list_objects(&input.bucket, &q)?;
+        let page = self.store.list_objects(&input.bucket, &q).await?;
         let enc = Encoder::new(input.encoding_type.as_ref());
         let next = page
             .truncated
@@ -148,7 +148,7 @@ impl Handler {
             start_after: input.marker.clone().filter(|m| !m.is_empty()),
             max_keys: max_keys(input.max_keys)?,
         };
-        let page = self.store.list_objects(&input.bucket, &q)?;
+        let page = self.store.list_objects(&input.bucket, &q).await?;
         let enc = Encoder::new(input.encoding_type.as_ref());
         // NextMarker is only returned when a delimiter was given
         // (https://docs.aws.amazon.com/AmazonS3/latest/API/API_ListObjects.html).
@@ -181,7 +181,7 @@ impl Handler {
             start_after: input.key_marker.clone().filter(|m| !m.is_empty()),
             max_keys: max_keys(input.max_keys)?,
         };
-        let page = self.store.list_objects(&input.bucket, &q)?;
+        let page = self.store.list_objects(&input.bucket, &q).await?;
         let enc = Encoder::new(input.encoding_type.as_ref());
         let versions = page
             .objects

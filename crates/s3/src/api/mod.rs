@@ -15,7 +15,7 @@ use std::time::{Duration, UNIX_EPOCH};
 use s3s::dto::{Timestamp, TimestampFormat};
 use s3s::{S3, S3Error, S3ErrorCode, S3Request, S3Response, S3Result};
 
-pub use access::{KeyringAuth, PolicyAccess};
+pub use access::{KeyringAuth, PolicyAccess, SecretLookup, SecretSlot};
 
 use crate::error::Error;
 use crate::store::ObjectStore;

@@ -48,7 +48,8 @@ impl Handler {
             .transpose()?;
         let id = self
             .store
-            .create_upload(&input.bucket, &input.key, opts, kind)?;
+            .create_upload(&input.bucket, &input.key, opts, kind)
+            .await?;
         Ok(CreateMultipartUploadOutput {
             bucket: Some(input.bucket),
             key: Some(input.key),
@@ -252,7 +253,8 @@ impl Handler {
     pub(crate) async fn list_parts(&self, req: S3Request<ListPartsInput>) -> Res<ListPartsOutput> {
         let input = req.input;
         self.store
-            .upload(&input.bucket, &input.key, &input.upload_id)?;
+            .upload(&input.bucket, &input.key, &input.upload_id)
+            .await?;
         let marker = input
             .part_number_marker
             .and_then(|m| u32::try_from(m).ok())
@@ -264,7 +266,8 @@ impl Handler {
             .min(1000);
         let all: Vec<_> = self
             .store
-            .list_parts(&input.upload_id)?
+            .list_parts(&input.upload_id)
+            .await?
             .into_iter()
             .filter(|(n, _)| *n > marker)
             .collect();
@@ -336,7 +339,7 @@ impl Handler {
         let mut prefixes: Vec<String> = Vec::new();
         let mut last: Option<(String, Option<String>)> = None;
         let mut truncated = false;
-        for (id, u) in self.store.list_uploads(&input.bucket)? {
+        for (id, u) in self.store.list_uploads(&input.bucket).await? {
             if !u.key.starts_with(&prefix) || !after_marker(&u.key, &id) {
                 continue;
             }

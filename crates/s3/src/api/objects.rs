@@ -262,7 +262,7 @@ impl Handler {
 
     pub(crate) async fn get_object(&self, req: S3Request<GetObjectInput>) -> Res<GetObjectOutput> {
         let input = req.input;
-        let meta = self.store.head_object(&input.bucket, &input.key)?;
+        let meta = self.store.head_object(&input.bucket, &input.key).await?;
         conditions(
             input.if_match.as_ref(),
             input.if_none_match.as_ref(),
@@ -321,7 +321,7 @@ impl Handler {
         req: S3Request<HeadObjectInput>,
     ) -> Res<HeadObjectOutput> {
         let input = req.input;
-        let meta = self.store.head_object(&input.bucket, &input.key)?;
+        let meta = self.store.head_object(&input.bucket, &input.key).await?;
         conditions(
             input.if_match.as_ref(),
             input.if_none_match.as_ref(),
@@ -373,7 +373,7 @@ impl Handler {
     ) -> Res<DeleteObjectOutput> {
         let input = req.input;
         if let Some(cond) = &input.if_match {
-            let meta = self.store.head_object(&input.bucket, &input.key)?;
+            let meta = self.store.head_object(&input.bucket, &input.key).await?;
             conditions(Some(cond), None, None, None).check_read(&meta)?;
         }
         self.store.delete_object(&input.bucket, &input.key).await?;
@@ -397,7 +397,7 @@ impl Handler {
             ));
         }
         let input = req.input;
-        self.store.bucket(&input.bucket)?;
+        self.store.bucket(&input.bucket).await?;
         if input.delete.objects.len() > 1000 {
             return Err(Error::MalformedXml);
         }
@@ -444,7 +444,7 @@ impl Handler {
         {
             return Err(Error::InvalidRequest("This copy request is illegal because it is trying to copy an object to itself without changing the object's metadata, storage class, website redirect location or encryption attributes.".into()));
         }
-        let source = self.store.head_object(src_bucket, src_key)?;
+        let source = self.store.head_object(src_bucket, src_key).await?;
         let headers = if replace_meta {
             headers_of(
                 input.content_type,
@@ -507,9 +507,10 @@ impl Handler {
             .map(|t| (t.key.unwrap_or_default(), t.value.unwrap_or_default()))
             .collect();
         let tags = limits::tag_set(pairs, TagSource::Document)?;
-        self.store.head_object(&input.bucket, &input.key)?;
+        self.store.head_object(&input.bucket, &input.key).await?;
         self.store
-            .set_object_tags(&input.bucket, &input.key, tags)?;
+            .set_object_tags(&input.bucket, &input.key, tags)
+            .await?;
         Ok(PutObjectTaggingOutput::default())
     }
 
@@ -518,7 +519,7 @@ impl Handler {
         req: S3Request<GetObjectTaggingInput>,
     ) -> Res<GetObjectTaggingOutput> {
         let input = req.input;
-        let meta = self.store.head_object(&input.bucket, &input.key)?;
+        let meta = self.store.head_object(&input.bucket, &input.key).await?;
         Ok(GetObjectTaggingOutput {
             tag_set: meta
                 .tags

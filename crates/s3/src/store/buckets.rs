@@ -41,7 +41,7 @@ pub fn validate_name(name: &str) -> Result<(), Error> {
 impl ObjectStore {
     /// Creates a bucket. Creating one you already own is `BucketAlreadyOwnedByYou`
     /// (nuvem has one account, so every existing bucket is yours).
-    pub fn create_bucket(&self, name: &str, region: &str) -> Result<BucketMeta, Error> {
+    pub async fn create_bucket(&self, name: &str, region: &str) -> Result<BucketMeta, Error> {
         validate_name(name)?;
         let key = keys::bucket(name);
         let meta = BucketMeta {
@@ -50,17 +50,27 @@ impl ObjectStore {
             region: region.to_string(),
             ..Default::default()
         };
-        self.store.transact(|tx| {
-            if tx.get(&key)?.is_some() {
-                return Err(Error::BucketAlreadyOwnedByYou(name.to_string()));
-            }
-            tx.put(&key, &encode(&meta));
-            Ok(())
-        })?;
-        Ok(meta)
+        self.run(move |s| {
+            let value = encode(&meta);
+            s.store.transact(|tx| {
+                if tx.get(&key)?.is_some() {
+                    return Err(Error::BucketAlreadyOwnedByYou(meta.name.clone()));
+                }
+                tx.put(&key, &value);
+                Ok(())
+            })?;
+            Ok(meta)
+        })
+        .await
     }
 
-    pub fn bucket(&self, name: &str) -> Result<BucketMeta, Error> {
+    pub async fn bucket(&self, name: &str) -> Result<BucketMeta, Error> {
+        let name = name.to_owned();
+        self.run(move |s| s.bucket_sync(&name)).await
+    }
+
+    /// [`ObjectStore::bucket`] for work already inside [`nuvem_store::Store::run`].
+    pub fn bucket_sync(&self, name: &str) -> Result<BucketMeta, Error> {
         match self.store.get(&keys::bucket(name))? {
             Some(v) => decode(&v),
             None => Err(Error::NoSuchBucket(name.to_string())),
@@ -68,44 +78,52 @@ impl ObjectStore {
     }
 
     /// Every bucket, in name order.
-    pub fn list_buckets(&self) -> Result<Vec<BucketMeta>, Error> {
-        let snap = self.store.snapshot();
-        snap.scan(KeyRange::prefix(keys::BUCKETS), Direction::Forward)
-            .map(|e| decode(&e?.1))
-            .collect()
+    pub async fn list_buckets(&self) -> Result<Vec<BucketMeta>, Error> {
+        self.run(|s| {
+            let snap = s.store.snapshot();
+            snap.scan(KeyRange::prefix(keys::BUCKETS), Direction::Forward)
+                .map(|e| decode(&e?.1))
+                .collect()
+        })
+        .await
     }
 
     /// Deletes an empty bucket (in-progress multipart uploads are aborted with it).
     pub async fn delete_bucket(&self, name: &str) -> Result<(), Error> {
-        let key = keys::bucket(name);
-        let objects = keys::objects_of(name);
-        let uploads = keys::uploads_of(name);
-        let orphans = self.store.transact(|tx| {
-            if tx.get(&key)?.is_none() {
-                return Err(Error::NoSuchBucket(name.to_string()));
-            }
-            if tx
-                .scan(KeyRange::prefix(&objects), Direction::Forward)
-                .next()
-                .is_some()
-            {
-                return Err(Error::BucketNotEmpty(name.to_string()));
-            }
-            let mut orphans = Vec::new();
-            let upload_keys: Vec<Vec<u8>> = tx
-                .scan(KeyRange::prefix(&uploads), Direction::Forward)
-                .map(|e| e.map(|(k, _)| k))
-                .collect::<Result<_, _>>()?;
-            for uk in upload_keys {
-                if let Some(id) = uk.strip_prefix(uploads.as_slice()) {
-                    let id = String::from_utf8_lossy(id).into_owned();
-                    orphans.extend(Self::drop_parts(tx, &id)?);
-                }
-                tx.delete(&uk);
-            }
-            tx.delete(&key);
-            Ok(orphans)
-        })?;
+        let name = name.to_owned();
+        let orphans = self
+            .run(move |s| {
+                let key = keys::bucket(&name);
+                let objects = keys::objects_of(&name);
+                let uploads = keys::uploads_of(&name);
+                s.store.transact(|tx| {
+                    if tx.get(&key)?.is_none() {
+                        return Err(Error::NoSuchBucket(name.clone()));
+                    }
+                    if tx
+                        .scan(KeyRange::prefix(&objects), Direction::Forward)
+                        .next()
+                        .is_some()
+                    {
+                        return Err(Error::BucketNotEmpty(name.clone()));
+                    }
+                    let mut orphans = Vec::new();
+                    let upload_keys: Vec<Vec<u8>> = tx
+                        .scan(KeyRange::prefix(&uploads), Direction::Forward)
+                        .map(|e| e.map(|(k, _)| k))
+                        .collect::<Result<_, _>>()?;
+                    for uk in upload_keys {
+                        if let Some(id) = uk.strip_prefix(uploads.as_slice()) {
+                            let id = String::from_utf8_lossy(id).into_owned();
+                            orphans.extend(Self::drop_parts(tx, &id)?);
+                        }
+                        tx.delete(&uk);
+                    }
+                    tx.delete(&key);
+                    Ok(orphans)
+                })
+            })
+            .await?;
         for id in orphans {
             self.blobs.remove(&id).await;
         }
@@ -113,20 +131,24 @@ impl ObjectStore {
     }
 
     /// Changes a bucket's configuration in one transaction.
-    pub fn update_bucket(
+    pub async fn update_bucket(
         &self,
         name: &str,
-        change: impl Fn(&mut BucketMeta) -> Result<(), Error>,
+        change: impl Fn(&mut BucketMeta) -> Result<(), Error> + Send + 'static,
     ) -> Result<(), Error> {
-        let key = keys::bucket(name);
-        self.store.transact(|tx| {
-            let mut meta: BucketMeta = match tx.get(&key)? {
-                Some(v) => decode(&v)?,
-                None => return Err(Error::NoSuchBucket(name.to_string())),
-            };
-            change(&mut meta)?;
-            tx.put(&key, &encode(&meta));
-            Ok(())
+        let name = name.to_owned();
+        self.run(move |s| {
+            let key = keys::bucket(&name);
+            s.store.transact(|tx| {
+                let mut meta: BucketMeta = match tx.get(&key)? {
+                    Some(v) => decode(&v)?,
+                    None => return Err(Error::NoSuchBucket(name.clone())),
+                };
+                change(&mut meta)?;
+                tx.put(&key, &encode(&meta));
+                Ok(())
+            })
         })
+        .await
     }
 }

@@ -1,6 +1,6 @@
-//! Blob garbage: which blob files no metadata refers to, and how many of them start-up may
-//! remove on its own.
+//! Blob garbage: which blobs no metadata refers to, and what may remove them.
 //!
+//! **Local tier.**
 //! A crash between a blob's rename and the commit that references it (or between the commit
 //! that drops a reference and the blob's removal) leaves a few unreferenced blobs: opening
 //! the object store removes those, up to a small limit. More than that means the metadata
@@ -9,20 +9,33 @@
 //! an explicit operator decision (`nuvem repair`, through [`unreferenced`] and
 //! [`BlobDir::remove_files`]) deletes them.
 //!
-//! Must not: delete anything beyond the limit on its own.
+//! **Store tier.** Blobs and metadata live in the same database and change in the same
+//! transactions (a blob is adopted by the transaction that first refers to it), so they cannot
+//! drift apart the way files and a recovered journal can: [`sweep`] runs at open on every node
+//! and then periodically on one ([`ObjectStore::sweep_forever`]), with the references read from
+//! the same snapshot as the blob heads. It deletes pending blobs idle past the grace period
+//! (an upload whose process died), and blobs no metadata refers to once the grace period has
+//! passed since they were found or removed (readers still streaming them finish first).
+//!
+//! Must not: delete local blob files beyond the limit on its own.
 
 use std::collections::HashSet;
 use std::path::Path;
+use std::time::Duration;
 
-use nuvem_store::{Direction, KeyRange, Store};
+use nuvem_store::cluster::Lease;
+use nuvem_store::{Direction, KeyRange, Read, Store};
 
-use super::blobs::{BlobDir, BlobFile};
-use super::{ObjectMeta, decode, keys, multipart};
+use super::blobs::{BlobDir, BlobFile, StoreBlobs};
+use super::{ObjectMeta, ObjectStore, decode, keys, multipart};
 use crate::error::Error;
 
 /// How many unreferenced blobs opening the object store removes on its own: a crash leaves
 /// at most one per write in flight, so a few; anything above this is left to `nuvem repair`.
 pub const DEFAULT_LIMIT: usize = 16;
+
+/// The lease of the periodic store-tier sweep (one node of a cluster sweeps at a time).
+const SWEEP_LEASE: &str = "s3/blob-sweep";
 
 /// What opening the object store found and did about unreferenced blobs.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -37,7 +50,10 @@ pub struct Report {
 
 /// The ids of every blob the metadata refers to: objects and uploaded parts.
 fn referenced(store: &Store) -> Result<HashSet<String>, Error> {
-    let snap = store.snapshot();
+    referenced_in(&*store.snapshot())
+}
+
+fn referenced_in(snap: &dyn Read) -> Result<HashSet<String>, Error> {
     let mut ids = HashSet::new();
     for entry in snap.scan(KeyRange::prefix(keys::OBJECTS), Direction::Forward) {
         let (_, v) = entry?;
@@ -115,4 +131,65 @@ pub(crate) fn collect(store: &Store, root: &Path, limit: usize) -> Result<Report
         kept: orphans.len(),
         kept_bytes,
     })
+}
+
+/// One sweep of the store tier (see the module doc). Synchronous: async callers use
+/// [`ObjectStore::sweep`].
+pub(crate) fn sweep(blobs: &StoreBlobs) -> Result<Report, Error> {
+    let done = blobs.sweep(referenced_in)?;
+    if done.deleted > 0 || done.marked > 0 {
+        tracing::info!(
+            deleted = done.deleted,
+            bytes = done.deleted_bytes,
+            unreferenced = done.marked,
+            "swept the blobs in the store"
+        );
+    }
+    Ok(Report {
+        removed: done.deleted,
+        ..Report::default()
+    })
+}
+
+impl ObjectStore {
+    /// Sweeps the store tier once (nothing to do for local blobs, whose garbage only a crash
+    /// makes and only opening collects).
+    pub async fn sweep(&self) -> Result<Report, Error> {
+        self.run(|s| match &s.shared {
+            Some(shared) => sweep(shared),
+            None => Ok(Report::default()),
+        })
+        .await
+    }
+
+    /// Sweeps the store tier every half grace period (between 1 s and 5 min), for as long as
+    /// the runtime runs, on the one node of the cluster that holds the sweep's lease (a sweep
+    /// reads every reference; once per cluster is enough, and a dead holder's lease expires
+    /// after two rounds). Errors (the database away) are logged and the next round retries.
+    pub async fn sweep_forever(self) {
+        let Some(grace) = self.shared.as_ref().map(StoreBlobs::grace) else {
+            return;
+        };
+        let every = (grace / 2).clamp(Duration::from_secs(1), Duration::from_secs(300));
+        let holder = nuvem_store::blobs::new_id();
+        loop {
+            tokio::time::sleep(every).await;
+            let (store, me) = (self.store.clone(), holder.clone());
+            let ours = self
+                .store
+                .run(move || Lease::try_acquire(&store, SWEEP_LEASE, &me, every * 2))
+                .await;
+            match ours {
+                Ok(true) => {}
+                Ok(false) => continue,
+                Err(e) => {
+                    tracing::warn!(error = %e, "could not take the blob sweep's lease; retrying later");
+                    continue;
+                }
+            }
+            if let Err(e) = self.sweep().await {
+                tracing::warn!(error = %e, "sweeping the blobs in the store failed; retrying later");
+            }
+        }
+    }
 }

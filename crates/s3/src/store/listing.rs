@@ -27,8 +27,13 @@ pub struct ListPage {
 }
 
 impl ObjectStore {
-    pub fn list_objects(&self, bucket: &str, q: &ListQuery) -> Result<ListPage, Error> {
-        self.bucket(bucket)?;
+    pub async fn list_objects(&self, bucket: &str, q: &ListQuery) -> Result<ListPage, Error> {
+        let (b, q) = (bucket.to_owned(), q.clone());
+        self.run(move |s| s.list_objects_sync(&b, &q)).await
+    }
+
+    fn list_objects_sync(&self, bucket: &str, q: &ListQuery) -> Result<ListPage, Error> {
+        self.bucket_sync(bucket)?;
         let base = keys::objects_of(bucket);
         let mut start = base.clone();
         start.extend_from_slice(q.prefix.as_bytes());

@@ -1,12 +1,15 @@
 //! The object store without any protocol: buckets, objects, multipart uploads and listings
-//! over the `Store` (metadata, an ordered index keyed by bucket then key) and [`blobs`]
-//! (object data as immutable files).
+//! over the `Store` (metadata, an ordered index keyed by bucket then key) and a blob tier
+//! (object data as immutable blobs: local files, or chunks in a shared store; see
+//! [`blobs`]).
 //!
 //! Must not: use s3s or any wire type, so the protocol layer can change without touching
-//! storage. Every metadata change is one store transaction; blob files are written and
-//! renamed before the transaction that makes them visible, and removed after the one that
-//! makes them unreachable (start-up garbage collection, bounded by [`garbage`], catches what
-//! a crash leaves).
+//! storage. Every metadata change is one store transaction; blobs are written before the
+//! transaction that makes them visible (which adopts them) and removed after the one that
+//! makes them unreachable (garbage collection, in [`garbage`], catches what a crash leaves).
+//! Async callers never call the store directly: every store call is inside [`Store::run`]
+//! (the `*_sync` methods are for work already inside it), so a remote engine never blocks an
+//! async worker.
 
 pub mod blobs;
 pub mod buckets;
@@ -21,13 +24,14 @@ pub mod objects;
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
+use std::time::Duration;
 
 use nuvem_store::Store;
 use serde::{Deserialize, Serialize};
 
 use crate::error::Error;
 use crate::events::ObjectEvents;
-use blobs::BlobDir;
+use blobs::{BlobDir, Blobs, StoreBlobs};
 use checksum::Checksum;
 
 /// Milliseconds since the Unix epoch.
@@ -112,17 +116,30 @@ pub struct ObjectMeta {
     pub tags: BTreeMap<String, String>,
 }
 
-/// The object store: metadata in the `Store`, data in a [`BlobDir`].
+/// Where object data lives.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BlobTier {
+    /// Files under the object store's data dir (one node; the embedded engine's tier).
+    Local { fsync: bool },
+    /// Chunks in the store itself (every node sharing a remote store). `grace`: how long an
+    /// upload may stay idle, and readers of a removed object keep reading, before a sweep
+    /// deletes the data.
+    Store { grace: Duration },
+}
+
+/// The object store: metadata in the `Store`, data in a blob tier.
 #[derive(Clone)]
 pub struct ObjectStore {
     store: Store,
-    blobs: BlobDir,
+    blobs: Arc<dyn Blobs>,
+    /// The store tier, when that is where data lives: swept by [`ObjectStore::sweep`].
+    shared: Option<StoreBlobs>,
     events: Option<Arc<dyn ObjectEvents>>,
     garbage: garbage::Report,
 }
 
 impl ObjectStore {
-    /// Opens the store on `data_dir` (blobs live under it) and cleans up after a crash,
+    /// Opens the store on `data_dir` (local blobs live under it) and cleans up after a crash,
     /// removing at most [`garbage::DEFAULT_LIMIT`] unreferenced blobs.
     pub fn open(store: Store, data_dir: &Path, fsync: bool) -> Result<Self, Error> {
         Self::open_with_limit(store, data_dir, fsync, garbage::DEFAULT_LIMIT)
@@ -136,14 +153,48 @@ impl ObjectStore {
         fsync: bool,
         gc_limit: usize,
     ) -> Result<Self, Error> {
-        let blobs = BlobDir::open(data_dir, fsync)?;
-        let garbage = garbage::collect(&store, data_dir, gc_limit)?;
-        Ok(Self {
+        Self::open_tier(store, data_dir, BlobTier::Local { fsync }, gc_limit)
+    }
+
+    /// Opens the store with its data in `tier` and collects garbage: for local blobs what a
+    /// crash left (at most `gc_limit`), for the store tier one sweep (see [`garbage`]). Start-up
+    /// code: its store calls may block.
+    pub fn open_tier(
+        store: Store,
+        data_dir: &Path,
+        tier: BlobTier,
+        gc_limit: usize,
+    ) -> Result<Self, Error> {
+        let (blobs, shared, garbage): (Arc<dyn Blobs>, _, _) = match tier {
+            BlobTier::Local { fsync } => {
+                let blobs = BlobDir::open(data_dir, fsync)?;
+                let garbage = garbage::collect(&store, data_dir, gc_limit)?;
+                (Arc::new(blobs), None, garbage)
+            }
+            BlobTier::Store { grace } => {
+                let shared = StoreBlobs::new(store.clone(), grace);
+                let garbage = garbage::sweep(&shared)?;
+                (Arc::new(shared.clone()), Some(shared), garbage)
+            }
+        };
+        let this = Self {
             store,
             blobs,
+            shared,
             events: None,
             garbage,
-        })
+        };
+        if this.shared.is_some()
+            && let Ok(runtime) = tokio::runtime::Handle::try_current()
+        {
+            runtime.spawn(this.clone().sweep_forever());
+        }
+        Ok(this)
+    }
+
+    /// The tier's name ("local", "store").
+    pub fn blob_tier(&self) -> &'static str {
+        self.blobs.name()
     }
 
     /// What opening found and did about unreferenced blobs.
@@ -154,6 +205,21 @@ impl ObjectStore {
     /// Installs the hook told about created and removed objects.
     pub fn set_events(&mut self, events: Arc<dyn ObjectEvents>) {
         self.events = Some(events);
+    }
+
+    /// Runs `work` with this object store where an async caller may (see [`Store::run`]):
+    /// in place on the embedded engine, on the blocking pool for a remote one.
+    pub(crate) async fn run<T, F>(&self, work: F) -> T
+    where
+        F: FnOnce(&ObjectStore) -> T + Send + 'static,
+        T: Send + 'static,
+    {
+        if !self.store.is_remote() {
+            // What `Store::run` would do, without cloning the handles.
+            return work(self);
+        }
+        let this = self.clone();
+        self.store.run(move || work(&this)).await
     }
 }
 

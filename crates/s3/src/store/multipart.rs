@@ -8,6 +8,7 @@ use md5::Digest as _;
 use nuvem_store::{Direction, KeyRange, Tx};
 use serde::{Deserialize, Serialize};
 
+use super::blobs;
 use super::checksum::{Algorithm, Checksum, Digests, Hasher, Kind};
 use super::multipart_checksum;
 use super::objects::{Conditions, PutOptions};
@@ -64,7 +65,7 @@ pub struct PartMeta {
 }
 
 impl ObjectStore {
-    pub fn create_upload(
+    pub async fn create_upload(
         &self,
         bucket: &str,
         key: &str,
@@ -102,18 +103,33 @@ impl ObjectStore {
         };
         let bkey = keys::bucket(bucket);
         let ukey = keys::upload(bucket, &id);
-        self.store.transact(|tx| {
-            if tx.get(&bkey)?.is_none() {
-                return Err(Error::NoSuchBucket(bucket.to_string()));
-            }
-            tx.put(&ukey, &encode(&meta));
-            Ok(())
-        })?;
+        let bucket = bucket.to_owned();
+        self.run(move |s| {
+            let value = encode(&meta);
+            s.store.transact(|tx| {
+                if tx.get(&bkey)?.is_none() {
+                    return Err(Error::NoSuchBucket(bucket.clone()));
+                }
+                tx.put(&ukey, &value);
+                Ok(())
+            })
+        })
+        .await?;
         Ok(id)
     }
 
     /// The upload, checked to belong to `key`.
-    pub fn upload(&self, bucket: &str, key: &str, upload_id: &str) -> Result<UploadMeta, Error> {
+    pub async fn upload(
+        &self,
+        bucket: &str,
+        key: &str,
+        upload_id: &str,
+    ) -> Result<UploadMeta, Error> {
+        let (b, k, u) = (bucket.to_owned(), key.to_owned(), upload_id.to_owned());
+        self.run(move |s| s.upload_sync(&b, &k, &u)).await
+    }
+
+    fn upload_sync(&self, bucket: &str, key: &str, upload_id: &str) -> Result<UploadMeta, Error> {
         let meta: Option<UploadMeta> = self
             .store
             .get(&keys::upload(bucket, upload_id))?
@@ -122,7 +138,7 @@ impl ObjectStore {
         match meta {
             Some(m) if m.key == key => Ok(m),
             _ => {
-                self.bucket(bucket)?;
+                self.bucket_sync(bucket)?;
                 Err(Error::NoSuchUpload(upload_id.to_string()))
             }
         }
@@ -150,7 +166,7 @@ impl ObjectStore {
                 "Part number must be an integer between 1 and 10000, inclusive".into(),
             ));
         }
-        let upload = self.upload(bucket, key, upload_id)?;
+        let upload = self.upload(bucket, key, upload_id).await?;
         if let (Some(want), Some(got)) = (upload.checksum, checksum)
             && want != got
         {
@@ -161,10 +177,7 @@ impl ObjectStore {
             )));
         }
         let algorithm = checksum.or(upload.checksum);
-        let written = self
-            .blobs
-            .write(body, Hasher::new(algorithm, want_sha256))
-            .await?;
+        let written = blobs::write(&*self.blobs, body, Hasher::new(algorithm, want_sha256)).await?;
         if let Err(e) = verify(&written.digests) {
             self.blobs.remove(&written.id).await;
             return Err(e);
@@ -180,14 +193,22 @@ impl ObjectStore {
         };
         let ukey = keys::upload(bucket, upload_id);
         let pkey = keys::part(upload_id, number);
-        let result = self.store.transact(|tx| {
-            if tx.get(&ukey)?.is_none() {
-                return Err(Error::NoSuchUpload(upload_id.to_string()));
-            }
-            let old: Option<PartMeta> = tx.get(&pkey)?.map(|v| decode(&v)).transpose()?;
-            tx.put(&pkey, &encode(&part));
-            Ok(old)
-        });
+        let upload_id = upload_id.to_owned();
+        let (result, part) = self
+            .run(move |s| {
+                let value = encode(&part);
+                let result = s.store.transact(|tx| {
+                    if tx.get(&ukey)?.is_none() {
+                        return Err(Error::NoSuchUpload(upload_id.clone()));
+                    }
+                    let old: Option<PartMeta> = tx.get(&pkey)?.map(|v| decode(&v)).transpose()?;
+                    s.blobs.adopt(tx, &part.blob.id)?;
+                    tx.put(&pkey, &value);
+                    Ok(old)
+                });
+                (result, part)
+            })
+            .await;
         match result {
             Ok(old) => {
                 if let Some(old) = old {
@@ -215,8 +236,8 @@ impl ObjectStore {
         range: Option<(u64, u64)>,
         source_conditions: &Conditions,
     ) -> Result<PartMeta, Error> {
-        self.upload(bucket, key, upload_id)?;
-        let source = self.head_object(src.0, src.1)?;
+        self.upload(bucket, key, upload_id).await?;
+        let source = self.head_object(src.0, src.1).await?;
         source_conditions.check_read(&source).map_err(|e| match e {
             Error::NotModified => Error::PreconditionFailed,
             e => e,
@@ -246,7 +267,12 @@ impl ObjectStore {
     }
 
     /// The parts uploaded so far, by number.
-    pub fn list_parts(&self, upload_id: &str) -> Result<Vec<(u32, PartMeta)>, Error> {
+    pub async fn list_parts(&self, upload_id: &str) -> Result<Vec<(u32, PartMeta)>, Error> {
+        let upload_id = upload_id.to_owned();
+        self.run(move |s| s.list_parts_sync(&upload_id)).await
+    }
+
+    fn list_parts_sync(&self, upload_id: &str) -> Result<Vec<(u32, PartMeta)>, Error> {
         let prefix = keys::parts_of(upload_id);
         let snap = self.store.snapshot();
         snap.scan(KeyRange::prefix(&prefix), Direction::Forward)
@@ -263,8 +289,13 @@ impl ObjectStore {
     }
 
     /// In-progress uploads of a bucket: (upload id, upload), in key then id order.
-    pub fn list_uploads(&self, bucket: &str) -> Result<Vec<(String, UploadMeta)>, Error> {
-        self.bucket(bucket)?;
+    pub async fn list_uploads(&self, bucket: &str) -> Result<Vec<(String, UploadMeta)>, Error> {
+        let bucket = bucket.to_owned();
+        self.run(move |s| s.list_uploads_sync(&bucket)).await
+    }
+
+    fn list_uploads_sync(&self, bucket: &str) -> Result<Vec<(String, UploadMeta)>, Error> {
+        self.bucket_sync(bucket)?;
         let prefix = keys::uploads_of(bucket);
         let snap = self.store.snapshot();
         let mut out: Vec<(String, UploadMeta)> = snap
@@ -301,15 +332,20 @@ impl ObjectStore {
         key: &str,
         upload_id: &str,
     ) -> Result<(), Error> {
-        self.upload(bucket, key, upload_id)?;
+        self.upload(bucket, key, upload_id).await?;
         let ukey = keys::upload(bucket, upload_id);
-        let ids = self.store.transact(|tx| {
-            if tx.get(&ukey)?.is_none() {
-                return Err(Error::NoSuchUpload(upload_id.to_string()));
-            }
-            tx.delete(&ukey);
-            Self::drop_parts(tx, upload_id)
-        })?;
+        let upload_id = upload_id.to_owned();
+        let ids = self
+            .run(move |s| {
+                s.store.transact(|tx| {
+                    if tx.get(&ukey)?.is_none() {
+                        return Err(Error::NoSuchUpload(upload_id.clone()));
+                    }
+                    tx.delete(&ukey);
+                    Self::drop_parts(tx, &upload_id)
+                })
+            })
+            .await?;
         for id in ids {
             self.blobs.remove(&id).await;
         }
@@ -327,7 +363,13 @@ impl ObjectStore {
         upload_id: &str,
         completion: &Completion,
     ) -> Result<ObjectMeta, Error> {
-        let upload = self.upload(bucket, key, upload_id)?;
+        let (b, k, u) = (bucket.to_owned(), key.to_owned(), upload_id.to_owned());
+        let (upload, stored) = self
+            .run(move |s| {
+                let upload = s.upload_sync(&b, &k, &u)?;
+                Ok::<_, Error>((upload, s.list_parts_sync(&u)?))
+            })
+            .await?;
         let chosen = &completion.parts;
         if chosen.is_empty() {
             return Err(Error::MalformedXml);
@@ -335,8 +377,7 @@ impl ObjectStore {
         if chosen.windows(2).any(|w| w[0].number >= w[1].number) {
             return Err(Error::InvalidPartOrder);
         }
-        let stored: std::collections::BTreeMap<u32, PartMeta> =
-            self.list_parts(upload_id)?.into_iter().collect();
+        let stored: std::collections::BTreeMap<u32, PartMeta> = stored.into_iter().collect();
         let mut blobs = Vec::with_capacity(chosen.len());
         let mut sums: Vec<(Option<&Checksum>, u64)> = Vec::with_capacity(chosen.len());
         let mut md5s = md5::Md5::new();
@@ -413,31 +454,39 @@ impl ObjectStore {
             checksum,
             tags: upload.tags,
         };
-        let conditions = &completion.conditions;
+        let conditions = completion.conditions.clone();
         let bkey = keys::bucket(bucket);
         let okey = keys::object(bucket, key);
         let ukey = keys::upload(bucket, upload_id);
         let prefix = keys::parts_of(upload_id);
-        let old = self.store.transact(|tx| {
-            if tx.get(&bkey)?.is_none() {
-                return Err(Error::NoSuchBucket(bucket.to_string()));
-            }
-            if tx.get(&ukey)?.is_none() {
-                return Err(Error::NoSuchUpload(upload_id.to_string()));
-            }
-            let old: Option<ObjectMeta> = tx.get(&okey)?.map(|v| decode(&v)).transpose()?;
-            conditions_check(conditions, old.as_ref())?;
-            let part_keys: Vec<Vec<u8>> = tx
-                .scan(KeyRange::prefix(&prefix), Direction::Forward)
-                .map(|e| e.map(|(k, _)| k))
-                .collect::<Result<_, _>>()?;
-            for k in part_keys {
-                tx.delete(&k);
-            }
-            tx.delete(&ukey);
-            tx.put(&okey, &encode(&meta));
-            Ok(old)
-        })?;
+        let (b, u) = (bucket.to_owned(), upload_id.to_owned());
+        let value = encode(&meta);
+        // The parts' blobs were adopted with their part records: moving the references from
+        // the parts to the object is all this transaction does with them.
+        let old = self
+            .run(move |s| {
+                s.store.transact(|tx| {
+                    if tx.get(&bkey)?.is_none() {
+                        return Err(Error::NoSuchBucket(b.clone()));
+                    }
+                    if tx.get(&ukey)?.is_none() {
+                        return Err(Error::NoSuchUpload(u.clone()));
+                    }
+                    let old: Option<ObjectMeta> = tx.get(&okey)?.map(|v| decode(&v)).transpose()?;
+                    conditions_check(&conditions, old.as_ref())?;
+                    let part_keys: Vec<Vec<u8>> = tx
+                        .scan(KeyRange::prefix(&prefix), Direction::Forward)
+                        .map(|e| e.map(|(k, _)| k))
+                        .collect::<Result<_, _>>()?;
+                    for k in part_keys {
+                        tx.delete(&k);
+                    }
+                    tx.delete(&ukey);
+                    tx.put(&okey, &value);
+                    Ok(old)
+                })
+            })
+            .await?;
         for id in unused.iter().cloned().chain(
             old.into_iter()
                 .flat_map(|o| o.blobs.into_iter().map(|b| b.id)),

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use bytes::Bytes;
 use futures_util::Stream;
 
-use super::blobs::{Segment, Written, stream_segments};
+use super::blobs::{self, BlobError, BlobStream};
 use super::checksum::{Algorithm, Digests, Hasher};
 use super::{BlobRef, Headers, ObjectMeta, ObjectStore, decode, encode, keys, now_millis};
 use crate::error::Error;
@@ -97,11 +97,17 @@ pub struct PutOptions {
 
 impl ObjectStore {
     /// The object's metadata; `NoSuchBucket` when the bucket is missing.
-    pub fn head_object(&self, bucket: &str, key: &str) -> Result<ObjectMeta, Error> {
+    pub async fn head_object(&self, bucket: &str, key: &str) -> Result<ObjectMeta, Error> {
+        let (b, k) = (bucket.to_owned(), key.to_owned());
+        self.run(move |s| s.head_object_sync(&b, &k)).await
+    }
+
+    /// [`ObjectStore::head_object`] for work already inside [`nuvem_store::Store::run`].
+    pub fn head_object_sync(&self, bucket: &str, key: &str) -> Result<ObjectMeta, Error> {
         match self.store.get(&keys::object(bucket, key))? {
             Some(v) => decode(&v),
             None => {
-                self.bucket(bucket)?;
+                self.bucket_sync(bucket)?;
                 Err(Error::NoSuchKey(key.to_string()))
             }
         }
@@ -121,16 +127,24 @@ impl ObjectStore {
         S: Stream<Item = Result<Bytes, E>> + Unpin,
         E: Into<Error>,
     {
-        self.bucket(bucket)?;
-        if !opts.conditions.is_empty() {
-            // Fail fast before reading the body; checked again at commit.
-            let current = self.head_object(bucket, key).ok();
-            opts.conditions.check_write(current.as_ref())?;
-        }
-        let written = self
-            .blobs
-            .write(body, Hasher::new(opts.checksum, opts.want_sha256))
-            .await?;
+        let (b, k) = (bucket.to_owned(), key.to_owned());
+        let conditions = (!opts.conditions.is_empty()).then(|| opts.conditions.clone());
+        self.run(move |s| {
+            s.bucket_sync(&b)?;
+            if let Some(c) = conditions {
+                // Fail fast before reading the body; checked again at commit.
+                let current = s.head_object_sync(&b, &k).ok();
+                c.check_write(current.as_ref())?;
+            }
+            Ok::<_, Error>(())
+        })
+        .await?;
+        let written = blobs::write(
+            &*self.blobs,
+            body,
+            Hasher::new(opts.checksum, opts.want_sha256),
+        )
+        .await?;
         if let Err(e) = verify(&written.digests) {
             self.blobs.remove(&written.id).await;
             return Err(e);
@@ -148,34 +162,46 @@ impl ObjectStore {
             checksum: written.digests.checksum.clone(),
             tags: opts.tags,
         };
-        self.commit_object(bucket, key, meta, &opts.conditions, &[written])
+        self.commit_object(bucket, key, meta, opts.conditions, vec![written.id])
             .await
     }
 
-    /// Makes `meta` the object at `key`, replacing any old one, and removes the old data.
-    /// On failure the new blobs (`fresh`) are removed.
+    /// Makes `meta` the object at `key`, replacing any old one, adopting its new blobs
+    /// (`fresh`) in the same transaction, and removes the old data. On failure the new blobs
+    /// are removed.
     pub(crate) async fn commit_object(
         &self,
         bucket: &str,
         key: &str,
         meta: ObjectMeta,
-        conditions: &Conditions,
-        fresh: &[Written],
+        conditions: Conditions,
+        fresh: Vec<String>,
     ) -> Result<ObjectMeta, Error> {
-        let bkey = keys::bucket(bucket);
-        let okey = keys::object(bucket, key);
-        let result = self.store.transact(|tx| {
-            if tx.get(&bkey)?.is_none() {
-                return Err(Error::NoSuchBucket(bucket.to_string()));
-            }
-            let old: Option<ObjectMeta> = tx.get(&okey)?.map(|v| decode(&v)).transpose()?;
-            conditions.check_write(old.as_ref()).map_err(|e| match e {
-                Error::NoSuchKey(_) => Error::NoSuchKey(key.to_string()),
-                e => e,
-            })?;
-            tx.put(&okey, &encode(&meta));
-            Ok(old)
-        });
+        let (b, k) = (bucket.to_owned(), key.to_owned());
+        let ids = fresh.clone();
+        let (result, meta) = self
+            .run(move |s| {
+                let bkey = keys::bucket(&b);
+                let okey = keys::object(&b, &k);
+                let value = encode(&meta);
+                let result = s.store.transact(|tx| {
+                    if tx.get(&bkey)?.is_none() {
+                        return Err(Error::NoSuchBucket(b.clone()));
+                    }
+                    let old: Option<ObjectMeta> = tx.get(&okey)?.map(|v| decode(&v)).transpose()?;
+                    conditions.check_write(old.as_ref()).map_err(|e| match e {
+                        Error::NoSuchKey(_) => Error::NoSuchKey(k.clone()),
+                        e => e,
+                    })?;
+                    for id in &ids {
+                        s.blobs.adopt(tx, id)?;
+                    }
+                    tx.put(&okey, &value);
+                    Ok(old)
+                });
+                (result, meta)
+            })
+            .await;
         match result {
             Ok(old) => {
                 for b in old.into_iter().flat_map(|o| o.blobs) {
@@ -190,8 +216,8 @@ impl ObjectStore {
                 Ok(meta)
             }
             Err(e) => {
-                for w in fresh {
-                    self.blobs.remove(&w.id).await;
+                for id in &fresh {
+                    self.blobs.remove(id).await;
                 }
                 Err(e)
             }
@@ -212,28 +238,27 @@ impl ObjectStore {
     ) -> Result<impl Stream<Item = Result<Bytes, std::io::Error>> + Send + Sync + 'static, Error>
     {
         match self.open_segments(meta, start, end).await {
-            Ok(segments) => Ok(stream_segments(segments)),
-            Err((blob, Error::Io(e))) if e.kind() == std::io::ErrorKind::NotFound => {
+            Ok(segments) => Ok(blobs::chain(segments)),
+            Err((blob, BlobError::NotFound(_))) => {
                 // Blobs are removed after the commit that drops them: a concurrent overwrite
-                // or delete explains a missing file only if the object no longer uses it.
+                // or delete explains a missing blob only if the object no longer uses it.
                 let still_used = self
                     .head_object(bucket, key)
+                    .await
                     .is_ok_and(|now| now.blobs.iter().any(|b| b.id == blob));
                 if !still_used {
                     tracing::warn!(bucket, key, "object changed while it was being opened");
-                    return Err(Error::Io(e));
+                    return Err(Error::Io(std::io::Error::new(
+                        std::io::ErrorKind::NotFound,
+                        "object changed while it was being opened",
+                    )));
                 }
-                Err(damaged(
-                    bucket,
-                    key,
-                    blob,
-                    "the blob file is missing".into(),
-                ))
+                Err(damaged(bucket, key, blob, "the blob is missing".into()))
             }
-            Err((blob, Error::BlobDamaged { problem, .. })) => {
+            Err((blob, BlobError::Damaged { problem, .. })) => {
                 Err(damaged(bucket, key, blob, problem))
             }
-            Err((_, e)) => Err(e),
+            Err((_, e)) => Err(e.into()),
         }
     }
 
@@ -243,8 +268,8 @@ impl ObjectStore {
         meta: &ObjectMeta,
         start: u64,
         end: u64,
-    ) -> Result<Vec<Segment>, (String, Error)> {
-        let mut segments: Vec<Segment> = Vec::new();
+    ) -> Result<Vec<BlobStream>, (String, BlobError)> {
+        let mut segments = Vec::new();
         let mut offset = 0u64;
         for b in &meta.blobs {
             let (b_start, b_end) = (offset, offset + b.len);
@@ -256,7 +281,7 @@ impl ObjectStore {
             let to = end.min(b_end) - b_start;
             let segment = self
                 .blobs
-                .open_range(&b.id, b.len, from, to - from)
+                .open(&b.id, b.len, from, to - from)
                 .await
                 .map_err(|e| (b.id.clone(), e))?;
             segments.push(segment);
@@ -283,18 +308,23 @@ impl ObjectStore {
 
     /// Deletes an object; deleting a missing key succeeds, as in S3.
     pub async fn delete_object(&self, bucket: &str, key: &str) -> Result<(), Error> {
-        let bkey = keys::bucket(bucket);
-        let okey = keys::object(bucket, key);
-        let old = self.store.transact(|tx| {
-            if tx.get(&bkey)?.is_none() {
-                return Err(Error::NoSuchBucket(bucket.to_string()));
-            }
-            let old: Option<ObjectMeta> = tx.get(&okey)?.map(|v| decode(&v)).transpose()?;
-            if old.is_some() {
-                tx.delete(&okey);
-            }
-            Ok(old)
-        })?;
+        let (b, k) = (bucket.to_owned(), key.to_owned());
+        let old = self
+            .run(move |s| {
+                let bkey = keys::bucket(&b);
+                let okey = keys::object(&b, &k);
+                s.store.transact(|tx| {
+                    if tx.get(&bkey)?.is_none() {
+                        return Err(Error::NoSuchBucket(b.clone()));
+                    }
+                    let old: Option<ObjectMeta> = tx.get(&okey)?.map(|v| decode(&v)).transpose()?;
+                    if old.is_some() {
+                        tx.delete(&okey);
+                    }
+                    Ok(old)
+                })
+            })
+            .await?;
         if let Some(old) = old {
             for b in old.blobs {
                 self.blobs.remove(&b.id).await;
@@ -317,21 +347,18 @@ impl ObjectStore {
         replace: Option<(Headers, BTreeMap<String, String>)>,
         checksum: Option<Algorithm>,
     ) -> Result<ObjectMeta, Error> {
-        let source = self.head_object(src.0, src.1)?;
+        let source = self.head_object(src.0, src.1).await?;
         source_conditions.check_read(&source).map_err(|e| match e {
             Error::NotModified => Error::PreconditionFailed,
             e => e,
         })?;
-        self.bucket(dst.0)?;
+        self.bucket(dst.0).await?;
         let data = Box::pin(
             self.read_object(src.0, src.1, &source, 0, source.size)
                 .await?,
         );
         let algorithm = checksum.or(source.checksum.as_ref().map(|c| c.algorithm));
-        let written = self
-            .blobs
-            .write(data, Hasher::new(algorithm, false))
-            .await?;
+        let written = blobs::write(&*self.blobs, data, Hasher::new(algorithm, false)).await?;
         let (headers, tags) = replace.unwrap_or((source.headers.clone(), source.tags.clone()));
         let meta = ObjectMeta {
             size: written.len,
@@ -346,27 +373,31 @@ impl ObjectStore {
             checksum: written.digests.checksum.clone(),
             tags,
         };
-        self.commit_object(dst.0, dst.1, meta, &Conditions::default(), &[written])
+        self.commit_object(dst.0, dst.1, meta, Conditions::default(), vec![written.id])
             .await
     }
 
     /// Replaces an object's tag set.
-    pub fn set_object_tags(
+    pub async fn set_object_tags(
         &self,
         bucket: &str,
         key: &str,
         tags: BTreeMap<String, String>,
     ) -> Result<(), Error> {
         let okey = keys::object(bucket, key);
-        self.store.transact(|tx| {
-            let mut meta: ObjectMeta = match tx.get(&okey)? {
-                Some(v) => decode(&v)?,
-                None => return Err(Error::NoSuchKey(key.to_string())),
-            };
-            meta.tags = tags.clone();
-            tx.put(&okey, &encode(&meta));
-            Ok(())
+        let key = key.to_owned();
+        self.run(move |s| {
+            s.store.transact(|tx| {
+                let mut meta: ObjectMeta = match tx.get(&okey)? {
+                    Some(v) => decode(&v)?,
+                    None => return Err(Error::NoSuchKey(key.clone())),
+                };
+                meta.tags = tags.clone();
+                tx.put(&okey, &encode(&meta));
+                Ok(())
+            })
         })
+        .await
     }
 
     pub(crate) fn notify(&self, event: ObjectEvent) {

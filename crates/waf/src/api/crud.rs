@@ -5,8 +5,10 @@
 
 use serde_json::{Map, Value, json};
 
+use nuvem_store::cluster::touch;
+
 use super::records::{self, Kind, Record, Scope};
-use super::{ApiError, WafApi, invalid, required};
+use super::{ApiError, Live, TOPIC, WafApi, invalid, required};
 use crate::compile;
 use crate::shared::SharedWebAcl;
 use crate::{WafError, WebAcl};
@@ -246,6 +248,7 @@ impl WafApi {
                 resource,
             };
             records::put(tx, scope, kind, &id, &rec);
+            touch(tx, TOPIC)?;
             Ok(json!({"Summary": rec.summary()}))
         })
     }
@@ -261,15 +264,13 @@ impl WafApi {
     pub(super) fn update(&self, kind: Kind, input: &Value) -> Result<Value, ApiError> {
         let token = required(input, "LockToken", kind.field())?;
         let _w = lock_poisoned(&self.writes);
-        let (out, arn, scope, acl) = self.store.transact(|tx| {
+        let out = self.store.transact(|tx| {
             let (scope, id, rec) = self.find(kind, input, &*tx)?;
             if rec.lock_token != token {
                 return Err(ApiError::OptimisticLock);
             }
-            let (resource, acl) =
-                self.body(kind, scope, input, rec.name(), &id, Some(&rec), &*tx)?;
+            let (resource, _) = self.body(kind, scope, input, rec.name(), &id, Some(&rec), &*tx)?;
             let next = fresh();
-            let arn = rec.arn().to_string();
             records::put(
                 tx,
                 scope,
@@ -280,17 +281,10 @@ impl WafApi {
                     resource,
                 },
             );
-            Ok((json!({"NextLockToken": next}), arn, scope, acl))
+            touch(tx, TOPIC)?;
+            Ok(json!({"NextLockToken": next}))
         })?;
-        match acl {
-            Some(acl) => {
-                if let Some(live) = lock_poisoned(&self.live).get(&arn) {
-                    live.replace(acl);
-                    tracing::info!(web_acl = arn, "wafv2: live WebACL updated");
-                }
-            }
-            None => self.refresh_live(scope, &arn)?,
-        }
+        self.reload_locked()?;
         Ok(out)
     }
 
@@ -327,6 +321,7 @@ impl WafApi {
                 }
             }
             records::delete(tx, scope, kind, &id);
+            touch(tx, TOPIC)?;
             Ok(json!({}))
         })
     }
@@ -373,7 +368,7 @@ impl WafApi {
         let name = required(&input, "Name", "WEB_ACL")?;
         let fresh_id = fresh();
         let _w = lock_poisoned(&self.writes);
-        let (arn, acl) = self.store.transact(|tx| {
+        let (arn, acl, compiled_from) = self.store.transact(|tx| {
             let existing = records::list(&*tx, scope, Kind::WebAcl)?
                 .into_iter()
                 .find(|r| r.name() == name);
@@ -396,7 +391,9 @@ impl WafApi {
                 resource,
             };
             records::put(tx, scope, Kind::WebAcl, &id, &rec);
-            Ok::<_, ApiError>((rec.arn().to_string(), acl))
+            touch(tx, TOPIC)?;
+            let compiled_from = compiled_from(&rec, &sets_tokens(&*tx, scope)?);
+            Ok::<_, ApiError>((rec.arn().to_string(), acl, compiled_from))
         })?;
         let acl = acl.ok_or_else(|| {
             ApiError::Store(nuvem_store::Error::Io(
@@ -405,53 +402,87 @@ impl WafApi {
         })?;
         let mut live = lock_poisoned(&self.live);
         let shared = match live.get(&arn) {
-            Some(s) => {
-                s.replace(acl);
-                s.clone()
+            Some(l) => {
+                l.acl.replace(acl);
+                l.acl.clone()
             }
             None => SharedWebAcl::new(acl),
         };
-        live.insert(arn, shared.clone());
+        live.insert(
+            arn,
+            Live {
+                acl: shared.clone(),
+                compiled_from,
+            },
+        );
         Ok(shared)
     }
 
-    /// Recompiles the live WebACLs of `scope` that reference the set `set_arn`, after it
-    /// changed. A WebACL that no longer compiles keeps its previous version (and says so).
-    fn refresh_live(&self, scope: Scope, set_arn: &str) -> Result<(), ApiError> {
-        let live = lock_poisoned(&self.live);
+    /// Recompiles the live WebACLs whose record or sets changed since they were compiled
+    /// (by this node or another one sharing the store) and swaps them in.
+    pub(super) fn reload(&self) -> Result<(), ApiError> {
+        let _w = lock_poisoned(&self.writes);
+        self.reload_locked()
+    }
+
+    /// [`Self::reload`], for a caller that holds `writes`. A WebACL that no longer compiles
+    /// keeps its previous version (and says so).
+    fn reload_locked(&self) -> Result<(), ApiError> {
+        let mut live = lock_poisoned(&self.live);
         if live.is_empty() {
             return Ok(());
         }
         let snap = self.store.snapshot();
-        let resources = records::resources(&*snap, scope)?;
-        for (arn, shared) in live.iter() {
-            let Some((s, Kind::WebAcl, _, id)) = records::parse_arn(arn) else {
+        let mut scopes = std::collections::HashMap::new();
+        for (arn, l) in live.iter_mut() {
+            let Some((scope, Kind::WebAcl, _, id)) = records::parse_arn(arn) else {
                 continue;
             };
-            if s != scope {
-                continue;
-            }
             let Some(rec) = records::get(&*snap, scope, Kind::WebAcl, id)? else {
                 continue;
             };
-            if !records::references(&rec.resource, set_arn) {
+            let (tokens, resources) = match scopes.entry(scope) {
+                std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
+                std::collections::hash_map::Entry::Vacant(e) => e.insert((
+                    sets_tokens(&*snap, scope)?,
+                    records::resources(&*snap, scope)?,
+                )),
+            };
+            let (tokens, resources) = (&*tokens, &*resources);
+            let from = compiled_from(&rec, tokens);
+            if from == l.compiled_from {
                 continue;
             }
-            match compile::web_acl(&rec.resource.to_string(), &resources) {
+            match crate::compile::web_acl(&rec.resource.to_string(), resources) {
                 Ok(acl) => {
-                    shared.replace(acl);
-                    tracing::info!(
-                        web_acl = arn,
-                        set = set_arn,
-                        "wafv2: live WebACL recompiled"
-                    );
+                    l.acl.replace(acl);
+                    l.compiled_from = from;
+                    tracing::info!(web_acl = arn, "wafv2: live WebACL updated");
                 }
                 Err(e) => {
-                    tracing::warn!(web_acl = arn, set = set_arn, error = %e,
+                    tracing::warn!(web_acl = arn, error = %e,
                         "wafv2: a live WebACL no longer compiles; keeping its previous version");
                 }
             }
         }
         Ok(())
     }
+}
+
+/// The lock tokens of a scope's IP sets and regex pattern sets: any update of a set
+/// changes its token.
+fn sets_tokens<R: nuvem_store::Read + ?Sized>(r: &R, scope: Scope) -> Result<String, ApiError> {
+    let mut out = String::new();
+    for kind in [Kind::IpSet, Kind::RegexPatternSet] {
+        for rec in records::list(r, scope, kind)? {
+            out.push_str(&rec.lock_token);
+            out.push(',');
+        }
+    }
+    Ok(out)
+}
+
+/// What a live WebACL was compiled from: its record's lock token and its scope's sets.
+fn compiled_from(rec: &Record, sets_tokens: &str) -> String {
+    format!("{}|{sets_tokens}", rec.lock_token)
 }

@@ -94,7 +94,7 @@ impl WafApi {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .get(arn)
-            .map(|shared| shared.current().sampled_requests())
+            .map(|live| live.acl.current().sampled_requests())
             .unwrap_or_default();
         let matching: Vec<&Sample> = samples
             .iter()

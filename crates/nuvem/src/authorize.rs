@@ -1,0 +1,436 @@
+//! Which IAM action and resource a request is, per service, so that the endpoint can decide
+//! it with nuvem-iam before the service runs
+//! (<https://docs.aws.amazon.com/service-authorization/latest/reference/reference_policies_actions-resources-contextkeys.html>).
+//!
+//! The root credentials (the manifest's keys) are never checked. Every other principal (an
+//! IAM user's key, an STS session) needs an identity policy that allows each action on its
+//! resource, and no explicit deny. A service whose requests this module cannot name is
+//! refused to such principals rather than let through: the lists below are the ones nuvem
+//! enforces today.
+
+use std::net::SocketAddr;
+
+use http::request::Parts;
+use nuvem_iam::Context;
+use nuvem_iam::api::Identity;
+
+/// One thing a request does: `(action, resource ARN)`.
+pub type Act = (String, String);
+
+/// What a request does, or `None` when nuvem does not know how to authorize it.
+pub fn acts(
+    service: &str,
+    parts: &Parts,
+    body: Option<&[u8]>,
+    region: &str,
+    account: &str,
+) -> Option<Vec<Act>> {
+    match service {
+        "dynamodb" => dynamodb(parts, body?, region, account),
+        "s3" => Some(vec![s3(parts)]),
+        "lambda" => lambda(parts, region, account),
+        "iam" => Some(vec![iam(body?, account)]),
+        // STS decides AssumeRole itself (trust and identity policies); GetCallerIdentity and
+        // GetSessionToken need no permission on AWS either.
+        "sts" => Some(Vec::new()),
+        _ => None,
+    }
+}
+
+fn dynamodb(parts: &Parts, body: &[u8], region: &str, account: &str) -> Option<Vec<Act>> {
+    let op = parts
+        .headers
+        .get("x-amz-target")?
+        .to_str()
+        .ok()?
+        .strip_prefix("DynamoDB_20120810.")?
+        .to_owned();
+    let input: serde_json::Value = serde_json::from_slice(body).ok()?;
+    let table = |name: &str| format!("arn:aws:dynamodb:{region}:{account}:table/{name}");
+    let action = format!("dynamodb:{op}");
+    let mut tables: Vec<String> = Vec::new();
+    if let Some(t) = input.get("TableName").and_then(|v| v.as_str()) {
+        tables.push(t.to_owned());
+    }
+    for field in ["RequestItems"] {
+        if let Some(map) = input.get(field).and_then(|v| v.as_object()) {
+            tables.extend(map.keys().cloned());
+        }
+    }
+    if let Some(items) = input.get("TransactItems").and_then(|v| v.as_array()) {
+        for item in items {
+            if let Some(inner) = item.as_object().and_then(|o| o.values().next())
+                && let Some(t) = inner.get("TableName").and_then(|v| v.as_str())
+            {
+                tables.push(t.to_owned());
+            }
+        }
+    }
+    if let Some(arn) = input.get("ResourceArn").and_then(|v| v.as_str()) {
+        return Some(vec![(action, arn.to_owned())]);
+    }
+    if tables.is_empty() {
+        // ListTables, DescribeLimits, DescribeEndpoints: no resource.
+        return Some(vec![(action, "*".into())]);
+    }
+    tables.sort();
+    tables.dedup();
+    Some(tables.iter().map(|t| (action.clone(), table(t))).collect())
+}
+
+fn s3(parts: &Parts) -> Act {
+    let host = parts
+        .headers
+        .get(http::header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or_default();
+    let host = host.split(':').next().unwrap_or_default();
+    let path = percent_encoding::percent_decode_str(parts.uri.path())
+        .decode_utf8_lossy()
+        .into_owned();
+    // Virtual-hosted style (`bucket.s3.localhost`) or path style (`/bucket/key`).
+    let (bucket, key) = match host.strip_suffix(".s3.localhost") {
+        Some(b) if !b.is_empty() => (b.to_owned(), path.trim_start_matches('/').to_owned()),
+        _ => {
+            let rest = path.trim_start_matches('/');
+            match rest.split_once('/') {
+                Some((b, k)) => (b.to_owned(), k.to_owned()),
+                None => (rest.to_owned(), String::new()),
+            }
+        }
+    };
+    let query: Vec<&str> = parts
+        .uri
+        .query()
+        .unwrap_or_default()
+        .split('&')
+        .map(|kv| kv.split('=').next().unwrap_or_default())
+        .collect();
+    let has = |q: &str| query.contains(&q);
+    let m = &parts.method;
+    let get = m == http::Method::GET || m == http::Method::HEAD;
+    let put = m == http::Method::PUT;
+    let post = m == http::Method::POST;
+    let delete = m == http::Method::DELETE;
+    if bucket.is_empty() {
+        return ("s3:ListAllMyBuckets".into(), "*".into());
+    }
+    let bucket_arn = format!("arn:aws:s3:::{bucket}");
+    let object_arn = format!("arn:aws:s3:::{bucket}/{key}");
+    let action = if key.is_empty() {
+        let sub = [
+            ("policy", "BucketPolicy"),
+            ("cors", "BucketCORS"),
+            ("tagging", "BucketTagging"),
+            ("versioning", "BucketVersioning"),
+            ("acl", "BucketAcl"),
+            ("website", "BucketWebsite"),
+            ("lifecycle", "LifecycleConfiguration"),
+            ("encryption", "EncryptionConfiguration"),
+            ("notification", "BucketNotification"),
+            ("ownershipControls", "BucketOwnershipControls"),
+            ("publicAccessBlock", "BucketPublicAccessBlock"),
+        ]
+        .into_iter()
+        .find(|(q, _)| has(q));
+        match sub {
+            Some((_, what)) if get => format!("s3:Get{what}"),
+            Some((_, what)) if put => format!("s3:Put{what}"),
+            // S3 authorizes DeleteBucketPolicy with its own action; the other deletes are
+            // the Put action (https://docs.aws.amazon.com/AmazonS3/latest/API/API_DeleteBucketCors.html).
+            Some(("policy", _)) if delete => "s3:DeleteBucketPolicy".into(),
+            Some((_, what)) if delete => format!("s3:Put{what}"),
+            _ if has("location") => "s3:GetBucketLocation".into(),
+            _ if has("uploads") => "s3:ListBucketMultipartUploads".into(),
+            _ if has("delete") && post => "s3:DeleteObject".into(),
+            _ if get => "s3:ListBucket".into(),
+            _ if put => "s3:CreateBucket".into(),
+            _ if delete => "s3:DeleteBucket".into(),
+            _ => "s3:PutObject".into(),
+        }
+    } else if has("tagging") {
+        match () {
+            _ if get => "s3:GetObjectTagging".into(),
+            _ if delete => "s3:DeleteObjectTagging".into(),
+            _ => "s3:PutObjectTagging".into(),
+        }
+    } else if has("acl") {
+        if get {
+            "s3:GetObjectAcl"
+        } else {
+            "s3:PutObjectAcl"
+        }
+        .into()
+    } else if has("uploadId") {
+        match () {
+            _ if get => "s3:ListMultipartUploadParts".into(),
+            _ if delete => "s3:AbortMultipartUpload".into(),
+            _ => "s3:PutObject".into(),
+        }
+    } else if get {
+        "s3:GetObject".into()
+    } else if delete {
+        "s3:DeleteObject".into()
+    } else {
+        // PUT, POST (uploads, restore, select): writing the object.
+        "s3:PutObject".into()
+    };
+    let resource = if key.is_empty() {
+        bucket_arn
+    } else {
+        object_arn
+    };
+    (action, resource)
+}
+
+fn lambda(parts: &Parts, region: &str, account: &str) -> Option<Vec<Act>> {
+    let path = parts.uri.path();
+    let segs: Vec<&str> = path.trim_matches('/').split('/').collect();
+    let m = parts.method.as_str();
+    let function = |name: &str| {
+        let name = percent_encoding::percent_decode_str(name).decode_utf8_lossy();
+        // A function named by ARN or partial ARN: the ARN's name part.
+        let name = name
+            .strip_prefix("arn:aws:lambda:")
+            .and_then(|r| r.split(':').nth(3))
+            .map(str::to_owned)
+            .unwrap_or_else(|| name.into_owned());
+        format!("arn:aws:lambda:{region}:{account}:function:{name}")
+    };
+    let op = match (m, segs.as_slice()) {
+        ("GET", [_, "functions"]) => ("ListFunctions", "*".into()),
+        ("POST", [_, "functions"]) => ("CreateFunction", "*".into()),
+        ("GET", [_, "functions", f]) => ("GetFunction", function(f)),
+        ("DELETE", [_, "functions", f]) => ("DeleteFunction", function(f)),
+        ("POST", [_, "functions", f, "invocations"]) => ("InvokeFunction", function(f)),
+        ("POST", [_, "functions", f, "invoke-async"]) => ("InvokeFunction", function(f)),
+        ("GET", [_, "functions", f, "configuration"]) => ("GetFunctionConfiguration", function(f)),
+        ("PUT", [_, "functions", f, "configuration"]) => {
+            ("UpdateFunctionConfiguration", function(f))
+        }
+        ("PUT", [_, "functions", f, "code"]) => ("UpdateFunctionCode", function(f)),
+        ("PUT", [_, "functions", f, "concurrency"]) => ("PutFunctionConcurrency", function(f)),
+        ("GET", [_, "functions", f, "concurrency"]) => ("GetFunctionConcurrency", function(f)),
+        ("DELETE", [_, "functions", f, "concurrency"]) => {
+            ("DeleteFunctionConcurrency", function(f))
+        }
+        ("POST", [_, "functions", f, "versions"]) => ("PublishVersion", function(f)),
+        ("GET", [_, "functions", f, "versions"]) => ("ListVersionsByFunction", function(f)),
+        ("GET", [_, "functions", f, "policy"]) => ("GetPolicy", function(f)),
+        ("POST", [_, "functions", f, "policy"]) => ("AddPermission", function(f)),
+        ("DELETE", [_, "functions", f, "policy", _]) => ("RemovePermission", function(f)),
+        ("GET", [_, "account-settings"]) => ("GetAccountSettings", "*".into()),
+        ("GET", [_, "tags", arn]) => ("ListTags", function(arn)),
+        ("POST", [_, "tags", arn]) => ("TagResource", function(arn)),
+        ("DELETE", [_, "tags", arn]) => ("UntagResource", function(arn)),
+        _ => return None,
+    };
+    Some(vec![(format!("lambda:{}", op.0), op.1)])
+}
+
+fn iam(body: &[u8], account: &str) -> Act {
+    let params = nuvem_iam::api::query::Params::parse(&String::from_utf8_lossy(body));
+    let action = params.get("Action").unwrap_or_default().to_owned();
+    let resource = if let Some(u) = params.get("UserName") {
+        format!("arn:aws:iam::{account}:user/{u}")
+    } else if let Some(r) = params.get("RoleName") {
+        format!("arn:aws:iam::{account}:role/{r}")
+    } else if let Some(p) = params.get("PolicyArn") {
+        p.to_owned()
+    } else if let Some(p) = params.get("PolicyName") {
+        format!("arn:aws:iam::{account}:policy/{p}")
+    } else {
+        "*".into()
+    };
+    (format!("iam:{action}"), resource)
+}
+
+/// The request's global condition keys
+/// (<https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_condition-keys.html>).
+pub fn context(parts: &Parts, identity: &Identity, account: &str) -> Context {
+    let mut ctx = Context::new();
+    if let Some(peer) = parts.extensions.get::<SocketAddr>() {
+        ctx.set("aws:SourceIp", peer.ip().to_string());
+    }
+    if let Some(t) = parts.extensions.get::<crate::listen::Transport>() {
+        ctx.set("aws:SecureTransport", t.secure.to_string());
+    }
+    // S3's request keys (https://docs.aws.amazon.com/AmazonS3/latest/userguide/amazon-s3-policy-keys.html).
+    for (k, v) in parts
+        .uri
+        .query()
+        .unwrap_or_default()
+        .split('&')
+        .filter_map(|kv| kv.split_once('='))
+    {
+        let name = match k {
+            "prefix" => "s3:prefix",
+            "delimiter" => "s3:delimiter",
+            "max-keys" => "s3:max-keys",
+            _ => continue,
+        };
+        ctx.set(
+            name,
+            percent_encoding::percent_decode_str(&v.replace('+', " "))
+                .decode_utf8_lossy()
+                .into_owned(),
+        );
+    }
+    for (header, key) in [
+        ("x-amz-acl", "s3:x-amz-acl"),
+        ("x-amz-copy-source", "s3:x-amz-copy-source"),
+        (
+            "x-amz-server-side-encryption",
+            "s3:x-amz-server-side-encryption",
+        ),
+        ("x-amz-storage-class", "s3:x-amz-storage-class"),
+    ] {
+        if let Some(v) = parts.headers.get(header).and_then(|v| v.to_str().ok()) {
+            ctx.set(key, v);
+        }
+    }
+    let now = std::time::SystemTime::now();
+    ctx.set(
+        "aws:CurrentTime",
+        nuvem_aws::time::AmzDate::from_system_time(now).to_iso8601(),
+    );
+    if let Ok(d) = now.duration_since(std::time::UNIX_EPOCH) {
+        ctx.set("aws:EpochTime", d.as_secs().to_string());
+    }
+    ctx.set("aws:PrincipalAccount", account);
+    if let Some(arn) = identity.principal.arn() {
+        ctx.set("aws:PrincipalArn", arn);
+    }
+    let kind = match &identity.principal {
+        nuvem_iam::Principal::Root { .. } => "Account",
+        nuvem_iam::Principal::User { .. } => "User",
+        nuvem_iam::Principal::AssumedRole { .. } => "AssumedRole",
+        _ => "Anonymous",
+    };
+    ctx.set("aws:PrincipalType", kind);
+    ctx.set("aws:userid", identity.userid.clone());
+    if let Some(u) = &identity.username {
+        ctx.set("aws:username", u.clone());
+    }
+    ctx
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[track_caller]
+    fn check_s3(method: &str, uri: &str, host: &str, action: &str, resource: &str) {
+        let req = http::Request::builder()
+            .method(method)
+            .uri(uri)
+            .header("host", host)
+            .body(())
+            .unwrap();
+        let (parts, ()) = req.into_parts();
+        assert_eq!(
+            s3(&parts),
+            (action.to_owned(), resource.to_owned()),
+            "{method} {uri}"
+        );
+    }
+
+    #[test]
+    fn s3_actions() {
+        let h = "127.0.0.1:4566";
+        check_s3("GET", "/", h, "s3:ListAllMyBuckets", "*");
+        check_s3("PUT", "/media", h, "s3:CreateBucket", "arn:aws:s3:::media");
+        check_s3(
+            "GET",
+            "/media?list-type=2&prefix=a",
+            h,
+            "s3:ListBucket",
+            "arn:aws:s3:::media",
+        );
+        check_s3(
+            "GET",
+            "/media/a/b.jpg",
+            h,
+            "s3:GetObject",
+            "arn:aws:s3:::media/a/b.jpg",
+        );
+        check_s3(
+            "HEAD",
+            "/media/a%20b",
+            h,
+            "s3:GetObject",
+            "arn:aws:s3:::media/a b",
+        );
+        check_s3("PUT", "/media/k", h, "s3:PutObject", "arn:aws:s3:::media/k");
+        check_s3(
+            "DELETE",
+            "/media/k",
+            h,
+            "s3:DeleteObject",
+            "arn:aws:s3:::media/k",
+        );
+        check_s3(
+            "PUT",
+            "/media?policy",
+            h,
+            "s3:PutBucketPolicy",
+            "arn:aws:s3:::media",
+        );
+        check_s3(
+            "DELETE",
+            "/media?policy",
+            h,
+            "s3:DeleteBucketPolicy",
+            "arn:aws:s3:::media",
+        );
+        check_s3(
+            "DELETE",
+            "/media?cors",
+            h,
+            "s3:PutBucketCORS",
+            "arn:aws:s3:::media",
+        );
+        check_s3(
+            "POST",
+            "/media?delete",
+            h,
+            "s3:DeleteObject",
+            "arn:aws:s3:::media",
+        );
+        check_s3(
+            "GET",
+            "/media/k?tagging",
+            h,
+            "s3:GetObjectTagging",
+            "arn:aws:s3:::media/k",
+        );
+        check_s3(
+            "POST",
+            "/media/k?uploads",
+            h,
+            "s3:PutObject",
+            "arn:aws:s3:::media/k",
+        );
+        check_s3(
+            "DELETE",
+            "/media/k?uploadId=1",
+            h,
+            "s3:AbortMultipartUpload",
+            "arn:aws:s3:::media/k",
+        );
+        check_s3(
+            "GET",
+            "/k",
+            "media.s3.localhost:4566",
+            "s3:GetObject",
+            "arn:aws:s3:::media/k",
+        );
+        check_s3(
+            "DELETE",
+            "/media",
+            h,
+            "s3:DeleteBucket",
+            "arn:aws:s3:::media",
+        );
+    }
+}

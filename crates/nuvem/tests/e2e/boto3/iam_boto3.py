@@ -1,0 +1,270 @@
+"""boto3 against nuvem's IAM and STS APIs: users and their keys (which then sign requests),
+inline and managed policies, roles with trust policies, AssumeRole and GetSessionToken
+credentials, and IAM's errors.
+
+Run by crates/nuvem/tests/e2e/iam.rs as `python3 iam_boto3.py <endpoint>`.
+Prints "boto3 iam: ok" when every check passed; any failure raises.
+"""
+
+import json
+import sys
+import urllib.parse
+
+import boto3
+from botocore.exceptions import ClientError
+
+endpoint = sys.argv[1]
+iam = boto3.client("iam", endpoint_url=endpoint, region_name="us-east-1")
+sts = boto3.client("sts", endpoint_url=endpoint, region_name="us-east-1")
+
+
+def expect_error(code, fn, *args, **kwargs):
+    try:
+        fn(*args, **kwargs)
+    except ClientError as e:
+        got = e.response["Error"]["Code"]
+        assert got == code, f"expected {code}, got {got}: {e}"
+        return e
+    raise AssertionError(f"expected {code}, call succeeded")
+
+
+def client(service, creds):
+    return boto3.client(
+        service,
+        endpoint_url=endpoint,
+        region_name="us-east-1",
+        aws_access_key_id=creds["AccessKeyId"],
+        aws_secret_access_key=creds["SecretAccessKey"],
+        aws_session_token=creds.get("SessionToken"),
+    )
+
+
+me = sts.get_caller_identity()
+assert me["Arn"] == f"arn:aws:iam::{me['Account']}:root", me
+account = me["Account"]
+
+user = iam.create_user(UserName="ci-deployer", Path="/ci/")["User"]
+assert user["Arn"] == f"arn:aws:iam::{account}:user/ci/ci-deployer", user
+assert user["UserId"].startswith("AIDA"), user
+expect_error("EntityAlreadyExists", iam.create_user, UserName="CI-Deployer")
+expect_error("NoSuchEntity", iam.get_user, UserName="nobody")
+expect_error("ValidationError", iam.create_user, UserName="bad name!")
+assert [u["UserName"] for u in iam.list_users()["Users"]] == ["ci-deployer"]
+
+key = iam.create_access_key(UserName="ci-deployer")["AccessKey"]
+assert key["AccessKeyId"].startswith("AKIA") and len(key["SecretAccessKey"]) == 40, key
+iam.create_access_key(UserName="ci-deployer")
+expect_error("LimitExceeded", iam.create_access_key, UserName="ci-deployer")
+listed = iam.list_access_keys(UserName="ci-deployer")["AccessKeyMetadata"]
+assert len(listed) == 2 and all(k["Status"] == "Active" for k in listed), listed
+second = [k["AccessKeyId"] for k in listed if k["AccessKeyId"] != key["AccessKeyId"]][0]
+iam.delete_access_key(UserName="ci-deployer", AccessKeyId=second)
+
+# The new key signs requests: the caller is the user.
+as_user = client("sts", key)
+who = as_user.get_caller_identity()
+assert who["Arn"] == user["Arn"] and who["UserId"] == user["UserId"], who
+# Signing is not permission: without a policy the user may do nothing but ask who it is.
+expect_error("AccessDenied", client("iam", key).get_user)
+expect_error("AccessDenied", client("iam", key).create_user, UserName="escalate")
+expect_error("AccessDenied", client("s3", key).list_buckets)
+expect_error("AccessDeniedException", client("lambda", key).list_functions)
+# A deactivated key does not.
+iam.update_access_key(UserName="ci-deployer", AccessKeyId=key["AccessKeyId"], Status="Inactive")
+expect_error("InvalidClientTokenId", as_user.get_caller_identity)
+iam.update_access_key(UserName="ci-deployer", AccessKeyId=key["AccessKeyId"], Status="Active")
+
+read_items = {
+    "Version": "2012-10-17",
+    "Statement": [{"Effect": "Allow", "Action": ["dynamodb:GetItem", "dynamodb:Query"],
+                   "Resource": f"arn:aws:dynamodb:us-east-1:{account}:table/items"}],
+}
+iam.put_user_policy(UserName="ci-deployer", PolicyName="read-items",
+                    PolicyDocument=json.dumps(read_items))
+got = iam.get_user_policy(UserName="ci-deployer", PolicyName="read-items")
+assert got["PolicyDocument"] == read_items, got
+assert iam.list_user_policies(UserName="ci-deployer")["PolicyNames"] == ["read-items"]
+expect_error("MalformedPolicyDocument", iam.put_user_policy, UserName="ci-deployer",
+             PolicyName="bad", PolicyDocument=json.dumps({"Version": "2012-10-17"}))
+
+# The policy is enforced: reads of `items` only.
+ddb = boto3.client("dynamodb", endpoint_url=endpoint, region_name="us-east-1")
+for table in ["items", "secrets"]:
+    ddb.create_table(TableName=table, KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+                     AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
+                     BillingMode="PAY_PER_REQUEST")
+    ddb.put_item(TableName=table, Item={"id": {"S": "a"}, "v": {"S": table}})
+user_ddb = client("dynamodb", key)
+assert user_ddb.get_item(TableName="items", Key={"id": {"S": "a"}})["Item"]["v"]["S"] == "items"
+denied = expect_error("AccessDeniedException", user_ddb.put_item, TableName="items",
+                      Item={"id": {"S": "b"}})
+assert "dynamodb:PutItem" in str(denied) and user["Arn"] in str(denied), denied
+expect_error("AccessDeniedException", user_ddb.get_item, TableName="secrets", Key={"id": {"S": "a"}})
+expect_error("AccessDeniedException", user_ddb.batch_get_item,
+             RequestItems={"items": {"Keys": [{"id": {"S": "a"}}]},
+                           "secrets": {"Keys": [{"id": {"S": "a"}}]}})
+assert "b" not in [i["id"]["S"] for i in ddb.scan(TableName="items")["Items"]]
+
+# Conditions see the request: a user may list only its own home prefix (policy variables).
+boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1").create_bucket(Bucket="media")
+iam.put_user_policy(UserName="ci-deployer", PolicyName="list-home", PolicyDocument=json.dumps({
+    "Version": "2012-10-17",
+    "Statement": [
+        {"Effect": "Allow", "Action": "s3:ListBucket", "Resource": "arn:aws:s3:::media",
+         "Condition": {"StringLike": {"s3:prefix": "home/${aws:username}/*"}}},
+        {"Effect": "Allow", "Action": ["s3:PutObject", "s3:GetObject"],
+         "Resource": "arn:aws:s3:::media/home/${aws:username}/*"}]}))
+user_s3 = client("s3", key)
+user_s3.put_object(Bucket="media", Key="home/ci-deployer/docs/a.txt", Body=b"mine")
+got = user_s3.get_object(Bucket="media", Key="home/ci-deployer/docs/a.txt")["Body"].read()
+assert got == b"mine", got
+expect_error("AccessDenied", user_s3.put_object, Bucket="media", Key="home/intern/x", Body=b"no")
+listed = user_s3.list_objects_v2(Bucket="media", Prefix="home/ci-deployer/docs")
+assert [o["Key"] for o in listed["Contents"]] == ["home/ci-deployer/docs/a.txt"], listed
+expect_error("AccessDenied", user_s3.list_objects_v2, Bucket="media", Prefix="home/intern/")
+expect_error("AccessDenied", user_s3.list_objects_v2, Bucket="media")
+iam.delete_user_policy(UserName="ci-deployer", PolicyName="list-home")
+
+# The simulator gives the same answers, and says which policy decided.
+items_arn = f"arn:aws:dynamodb:us-east-1:{account}:table/items"
+sim = iam.simulate_principal_policy(PolicySourceArn=user["Arn"],
+                                    ActionNames=["dynamodb:GetItem", "dynamodb:PutItem"],
+                                    ResourceArns=[items_arn])["EvaluationResults"]
+decisions = {r["EvalActionName"]: r["EvalDecision"] for r in sim}
+assert decisions == {"dynamodb:GetItem": "allowed", "dynamodb:PutItem": "implicitDeny"}, sim
+assert sim[0]["MatchedStatements"][0]["SourcePolicyId"] == "read-items", sim
+custom = iam.simulate_custom_policy(
+    PolicyInputList=[json.dumps(read_items), json.dumps({
+        "Version": "2012-10-17",
+        "Statement": {"Effect": "Deny", "Action": "*", "Resource": "*",
+                      "Condition": {"IpAddress": {"aws:SourceIp": "10.0.0.0/8"}}}})],
+    ActionNames=["dynamodb:GetItem"], ResourceArns=[items_arn],
+    ContextEntries=[{"ContextKeyName": "aws:SourceIp", "ContextKeyValues": ["10.1.2.3"],
+                     "ContextKeyType": "ip"}])["EvaluationResults"]
+assert custom[0]["EvalDecision"] == "explicitDeny", custom
+expect_error("NoSuchEntity", iam.simulate_principal_policy,
+             PolicySourceArn=f"arn:aws:iam::{account}:user/nobody", ActionNames=["s3:GetObject"])
+expect_error("MalformedPolicyDocument", iam.put_user_policy, UserName="ci-deployer",
+             PolicyName="bad", PolicyDocument="{not json")
+expect_error("DeleteConflict", iam.delete_user, UserName="ci-deployer")
+
+managed = iam.create_policy(PolicyName="deploy", PolicyDocument=json.dumps({
+    "Version": "2012-10-17",
+    "Statement": {"Effect": "Allow", "Action": "lambda:UpdateFunctionCode", "Resource": "*"},
+}))["Policy"]
+assert managed["Arn"] == f"arn:aws:iam::{account}:policy/deploy" and managed["DefaultVersionId"] == "v1"
+iam.attach_user_policy(UserName="ci-deployer", PolicyArn=managed["Arn"])
+attached = iam.list_attached_user_policies(UserName="ci-deployer")["AttachedPolicies"]
+assert attached == [{"PolicyName": "deploy", "PolicyArn": managed["Arn"]}], attached
+assert iam.get_policy(PolicyArn=managed["Arn"])["Policy"]["AttachmentCount"] == 1
+v2 = iam.create_policy_version(PolicyArn=managed["Arn"], SetAsDefault=True, PolicyDocument=json.dumps({
+    "Version": "2012-10-17",
+    "Statement": {"Effect": "Allow", "Action": "lambda:*", "Resource": "*"},
+}))["PolicyVersion"]
+assert v2["VersionId"] == "v2" and v2["IsDefaultVersion"], v2
+doc = iam.get_policy_version(PolicyArn=managed["Arn"], VersionId="v2")["PolicyVersion"]["Document"]
+assert doc["Statement"]["Action"] == "lambda:*", doc
+expect_error("DeleteConflict", iam.delete_policy_version, PolicyArn=managed["Arn"], VersionId="v2")
+expect_error("DeleteConflict", iam.delete_policy, PolicyArn=managed["Arn"])
+# The attached managed policy (default version v2: lambda:*) now speaks for the user.
+client("lambda", key).list_functions()
+expect_error("NoSuchEntity", iam.get_policy, PolicyArn=f"arn:aws:iam::{account}:policy/none")
+
+# A role the user may assume; the session's identity is the assumed role.
+trust = {
+    "Version": "2012-10-17",
+    "Statement": {"Effect": "Allow", "Principal": {"AWS": user["Arn"]}, "Action": "sts:AssumeRole"},
+}
+role = iam.create_role(RoleName="reader", AssumeRolePolicyDocument=json.dumps(trust),
+                       Description="reads tables")["Role"]
+assert role["Arn"] == f"arn:aws:iam::{account}:role/reader" and role["RoleId"].startswith("AROA")
+fetched = iam.get_role(RoleName="reader")["Role"]
+assert fetched["AssumeRolePolicyDocument"] == trust, fetched
+expect_error("MalformedPolicyDocument", iam.create_role, RoleName="r2",
+             AssumeRolePolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": {
+                 "Effect": "Allow", "Action": "sts:AssumeRole"}}))
+iam.put_role_policy(RoleName="reader", PolicyName="read", PolicyDocument=json.dumps(read_items))
+
+assumed = as_user.assume_role(RoleArn=role["Arn"], RoleSessionName="build-42", DurationSeconds=900)
+creds = assumed["Credentials"]
+assert creds["AccessKeyId"].startswith("ASIA") and creds["SessionToken"], creds
+assert assumed["AssumedRoleUser"]["Arn"] == f"arn:aws:sts::{account}:assumed-role/reader/build-42"
+as_role = client("sts", creds)
+assert as_role.get_caller_identity()["Arn"] == assumed["AssumedRoleUser"]["Arn"]
+# The session has the role's permissions: read `items`, nothing else.
+role_ddb = client("dynamodb", creds)
+assert role_ddb.get_item(TableName="items", Key={"id": {"S": "a"}})["Item"]
+expect_error("AccessDeniedException", role_ddb.delete_item, TableName="items", Key={"id": {"S": "a"}})
+# An explicit deny wins over the allow.
+iam.put_role_policy(RoleName="reader", PolicyName="no-secrets-ever", PolicyDocument=json.dumps({
+    "Version": "2012-10-17",
+    "Statement": {"Effect": "Deny", "Action": "dynamodb:*", "Resource": "*",
+                  "Condition": {"StringEquals": {"aws:PrincipalType": "AssumedRole"}}},
+}))
+expect_error("AccessDeniedException", role_ddb.get_item, TableName="items", Key={"id": {"S": "a"}})
+iam.delete_role_policy(RoleName="reader", PolicyName="no-secrets-ever")
+# Without its session token the temporary key is not accepted.
+no_token = dict(creds)
+del no_token["SessionToken"]
+expect_error("InvalidClientTokenId", client("sts", no_token).get_caller_identity)
+# The trust policy names only ci-deployer.
+other = iam.create_user(UserName="intern")["User"]
+intern_key = iam.create_access_key(UserName="intern")["AccessKey"]
+expect_error("AccessDenied", client("sts", intern_key).assume_role,
+             RoleArn=role["Arn"], RoleSessionName="sneaky")
+expect_error("AccessDenied", sts.assume_role, RoleArn=f"arn:aws:iam::{account}:role/none",
+             RoleSessionName="xy")
+
+session = as_user.get_session_token(DurationSeconds=900)["Credentials"]
+assert client("sts", session).get_caller_identity()["Arn"] == user["Arn"]
+
+expect_error("DeleteConflict", iam.delete_role, RoleName="reader")
+iam.delete_role_policy(RoleName="reader", PolicyName="read")
+iam.delete_role(RoleName="reader")
+expect_error("NoSuchEntity", iam.get_role, RoleName="reader")
+iam.detach_user_policy(UserName="ci-deployer", PolicyArn=managed["Arn"])
+iam.delete_policy_version(PolicyArn=managed["Arn"], VersionId="v1")
+iam.delete_policy(PolicyArn=managed["Arn"])
+
+# A function runs with its execution role's temporary credentials, never the root key.
+import io
+import zipfile
+
+HANDLER = """
+import os, boto3
+def handler(event, context):
+    ddb = boto3.client("dynamodb")
+    out = {"key": os.environ["AWS_ACCESS_KEY_ID"], "token": bool(os.environ.get("AWS_SESSION_TOKEN"))}
+    out["items"] = ddb.get_item(TableName="items", Key={"id": {"S": "a"}})["Item"]["v"]["S"]
+    try:
+        ddb.get_item(TableName="secrets", Key={"id": {"S": "a"}})
+        out["secrets"] = "read"
+    except Exception as e:
+        out["secrets"] = e.response["Error"]["Code"]
+    return out
+"""
+package = io.BytesIO()
+with zipfile.ZipFile(package, "w") as z:
+    z.writestr("index.py", HANDLER)
+lam = boto3.client("lambda", endpoint_url=endpoint, region_name="us-east-1")
+lambda_trust = {"Version": "2012-10-17", "Statement": {
+    "Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}}
+fn_role = iam.create_role(RoleName="fn-reader",
+                          AssumeRolePolicyDocument=json.dumps(lambda_trust))["Role"]
+iam.put_role_policy(RoleName="fn-reader", PolicyName="read-items",
+                    PolicyDocument=json.dumps(read_items))
+lam.create_function(FunctionName="reader", Runtime="python3.12", Handler="index.handler",
+                    Role=fn_role["Arn"], Code={"ZipFile": package.getvalue()}, Timeout=30)
+resp = lam.invoke(FunctionName="reader")
+out = json.loads(resp["Payload"].read())
+assert "FunctionError" not in resp, out
+assert out["key"].startswith("ASIA") and out["token"], out
+assert out["items"] == "items" and out["secrets"] == "AccessDeniedException", out
+# A role whose trust policy does not name Lambda cannot be a function's role.
+iam.create_role(RoleName="not-for-lambda", AssumeRolePolicyDocument=json.dumps(trust))
+lam.create_function(FunctionName="untrusted", Runtime="python3.12", Handler="index.handler",
+                    Role=f"arn:aws:iam::{account}:role/not-for-lambda",
+                    Code={"ZipFile": package.getvalue()})
+resp = lam.invoke(FunctionName="untrusted")
+assert resp.get("FunctionError"), resp
+print("boto3 iam: ok")
