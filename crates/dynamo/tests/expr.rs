@@ -130,7 +130,17 @@ fn logic_and_precedence() {
     check_cond("NOT n = :n OR t = :t", Ok(true));
     check_cond("NOT (n = :n OR t = :t)", Ok(false));
     check_cond("NOT NOT n = :n", Ok(true));
-    check_cond("((((n = :n))))", Ok(true));
+    check_cond("(n = :n)", Ok(true));
+    // issue #18: DynamoDB refuses parentheses directly around parentheses.
+    check_cond(
+        "((((n = :n))))",
+        Err("Invalid ConditionExpression: The expression has redundant parentheses;"),
+    );
+    check_cond(
+        "n = :n AND ((t = :t))",
+        Err("Invalid ConditionExpression: The expression has redundant parentheses;"),
+    );
+    check_cond("((t = :t) OR n = :n)", Ok(true));
 }
 
 #[test]
@@ -1081,28 +1091,38 @@ fn condition_text() -> impl Strategy<Value = String> {
         prop_oneof![
             (nest.clone(), nest.clone()).prop_map(|(a, b)| format!("{a} AND {b}")),
             (nest.clone(), nest.clone()).prop_map(|(a, b)| format!("{a} OR {b}")),
-            nest.clone().prop_map(|a| format!("NOT ({a})")),
-            nest.prop_map(|a| format!("({a})")),
+            nest.clone().prop_map(|a| format!("NOT (n = :n OR {a})")),
+            nest.prop_map(|a| format!("(n = :n AND {a})")),
         ]
     })
 }
 
 #[test]
 fn longest_expressions_parse_and_evaluate() {
-    let chain = vec!["n = :n"; 4096 / 11].join(" AND ");
+    // 300 operators at most (150 comparisons and 149 ANDs here), counted across the
+    // expression; nesting is only bounded by that.
+    let chain = vec!["n = :n"; 150].join(" AND ");
     check_cond(&chain, Ok(true));
-    let nots = format!("{}n = :n", "NOT ".repeat(100));
-    check_cond(&nots, Ok(true));
-    let nots = format!("{}n = :n", "NOT ".repeat(101));
-    assert!(
-        ExprContext::new(None, Some(&values()))
-            .condition(&nots)
-            .is_err()
+    let chain = vec!["n = :n"; 151].join(" AND ");
+    check_cond(
+        &chain,
+        Err(
+            "Invalid ConditionExpression: The expression contains too many operators; operator count: 301",
+        ),
+    );
+    let nots = format!("{}n = :n", "NOT ".repeat(299));
+    check_cond(&nots, Ok(false));
+    let nots = format!("{}n = :n", "NOT ".repeat(300));
+    check_cond(
+        &nots,
+        Err(
+            "Invalid ConditionExpression: The expression contains too many operators; operator count: 301",
+        ),
     );
     let nested = format!(
         "SET l = {}:l{}",
-        "list_append(:l, ".repeat(150),
-        ")".repeat(150)
+        "list_append(:l, ".repeat(301),
+        ")".repeat(301)
     );
     assert!(
         ExprContext::new(None, Some(&values()))

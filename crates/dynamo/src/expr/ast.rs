@@ -35,8 +35,8 @@ impl CmpOp {
 pub(crate) enum Operand {
     Path(Path),
     Value(AttributeValue),
-    /// `size(path)`.
-    Size(Path),
+    /// `size(path)` or `size(:value)`: the inner operand is a path or a value.
+    Size(Box<Operand>),
 }
 
 /// A condition or filter expression.

@@ -18,8 +18,12 @@ use crate::value::AttributeValue;
 /// Deepest document path DynamoDB accepts.
 const MAX_PATH_DEPTH: usize = 32;
 /// Bound on parenthesis/NOT/function nesting: keeps recursion (here and in evaluation)
-/// shallow for any input. Real expressions never come close.
-const MAX_NESTING: usize = 100;
+/// bounded for any input. DynamoDB has no nesting limit of its own; its operator limit and
+/// its ban on redundant parentheses keep any valid expression well under this.
+const MAX_NESTING: usize = 1000;
+/// Most operators and functions in one expression
+/// (<https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/ServiceQuotas.html#limits-expression-parameters>).
+const MAX_OPERATORS: usize = 300;
 /// Most operands of IN.
 const MAX_IN_OPERANDS: usize = 100;
 
@@ -30,6 +34,9 @@ pub(crate) struct Parser<'c, 'a, 's> {
     pos: usize,
     pub(crate) kind: ExprKind,
     depth: usize,
+    operators: usize,
+    /// For each `(` token, the index of its matching `)`.
+    closing: Vec<Option<usize>>,
 }
 
 impl<'c, 'a, 's> Parser<'c, 'a, 's> {
@@ -48,13 +55,31 @@ impl<'c, 'a, 's> Parser<'c, 'a, 's> {
         if src.trim().is_empty() {
             return Err(invalid("The expression can not be empty;".to_string()));
         }
+        let toks = tokenize(src);
+        let mut closing = vec![None; toks.len()];
+        let mut open = Vec::new();
+        for (i, t) in toks.iter().enumerate() {
+            match t.tok {
+                Tok::Punct("(") => open.push(i),
+                Tok::Punct(")") => {
+                    if let Some(o) = open.pop()
+                        && let Some(slot) = closing.get_mut(o)
+                    {
+                        *slot = Some(i);
+                    }
+                }
+                _ => {}
+            }
+        }
         Ok(Parser {
             ctx,
             src,
-            toks: tokenize(src),
+            toks,
             pos: 0,
             kind,
             depth: 0,
+            operators: 0,
+            closing,
         })
     }
 
@@ -158,6 +183,27 @@ impl<'c, 'a, 's> Parser<'c, 'a, 's> {
         Ok(())
     }
 
+    /// Counts one operator or function, refusing more than [`MAX_OPERATORS`].
+    pub(crate) fn operator(&mut self) -> Result<(), ExprError> {
+        self.operators += 1;
+        if self.operators > MAX_OPERATORS {
+            return Err(self.err(format!(
+                "The expression contains too many operators; operator count: {}",
+                self.operators
+            )));
+        }
+        Ok(())
+    }
+
+    /// Whether the `(` at the current token directly wraps another parenthesized group,
+    /// `((...))`, which DynamoDB refuses.
+    fn redundant_parentheses(&self) -> bool {
+        let outer = self.closing.get(self.pos).copied().flatten();
+        let inner = self.closing.get(self.pos + 1).copied().flatten();
+        matches!(self.peek2(), Tok::Punct("("))
+            && matches!((outer, inner), (Some(o), Some(i)) if i + 1 == o)
+    }
+
     pub(crate) fn leave(&mut self) {
         self.depth = self.depth.saturating_sub(1);
     }
@@ -245,6 +291,7 @@ impl<'c, 'a, 's> Parser<'c, 'a, 's> {
     pub(crate) fn or(&mut self) -> Result<Cond, ExprError> {
         let mut left = self.and()?;
         while self.is_keyword("OR") {
+            self.operator()?;
             self.advance();
             let right = self.and()?;
             left = Cond::Or(Box::new(left), Box::new(right));
@@ -255,6 +302,7 @@ impl<'c, 'a, 's> Parser<'c, 'a, 's> {
     fn and(&mut self) -> Result<Cond, ExprError> {
         let mut left = self.not()?;
         while self.is_keyword("AND") {
+            self.operator()?;
             self.advance();
             let right = self.not()?;
             left = Cond::And(Box::new(left), Box::new(right));
@@ -264,6 +312,7 @@ impl<'c, 'a, 's> Parser<'c, 'a, 's> {
 
     fn not(&mut self) -> Result<Cond, ExprError> {
         if self.is_keyword("NOT") {
+            self.operator()?;
             self.advance();
             self.enter()?;
             let inner = self.not()?;
@@ -274,6 +323,9 @@ impl<'c, 'a, 's> Parser<'c, 'a, 's> {
     }
 
     fn primary(&mut self) -> Result<Cond, ExprError> {
+        if self.is_punct("(") && self.redundant_parentheses() {
+            return Err(self.err("The expression has redundant parentheses;"));
+        }
         if self.eat_punct("(") {
             self.enter()?;
             let c = self.or()?;
@@ -334,7 +386,9 @@ impl<'c, 'a, 's> Parser<'c, 'a, 's> {
                 let (Some(a), Some(b)) = (it.next(), it.next()) else {
                     return Err(self.syntax_error());
                 };
-                if !matches!(a, Operand::Path(_)) && name != "contains" {
+                // The first operand may be a value too (`begins_with(:v, a)`,
+                // `attribute_type(:v, :t)`), but not `size(...)`.
+                if matches!(a, Operand::Size(_)) && name != "contains" {
                     return Err(needs_path());
                 }
                 match name {
@@ -374,6 +428,7 @@ impl<'c, 'a, 's> Parser<'c, 'a, 's> {
 
     /// `( operand (, operand)* )` after a function name.
     fn arguments(&mut self) -> Result<Vec<Operand>, ExprError> {
+        self.operator()?;
         self.advance();
         self.expect_punct("(")?;
         self.enter()?;
@@ -394,8 +449,11 @@ impl<'c, 'a, 's> Parser<'c, 'a, 's> {
             }
             let args = self.arguments()?;
             let n = args.len();
+            // DynamoDB accepts a value as well as a path: `size(:v)`.
             return match args.into_iter().next() {
-                Some(Operand::Path(p)) if n == 1 => Ok(Operand::Size(p)),
+                Some(o @ (Operand::Path(_) | Operand::Value(_))) if n == 1 => {
+                    Ok(Operand::Size(Box::new(o)))
+                }
                 _ if n != 1 => Err(self.err(format!(
                     "Incorrect number of operands for operator or function; operator or function: size, number of operands: {n}"
                 ))),
@@ -421,6 +479,7 @@ impl<'c, 'a, 's> Parser<'c, 'a, 's> {
             _ => None,
         };
         if let Some(op) = op {
+            self.operator()?;
             self.advance();
             let right = self.operand()?;
             if !matches!(op, CmpOp::Eq | CmpOp::Ne) {
@@ -430,6 +489,7 @@ impl<'c, 'a, 's> Parser<'c, 'a, 's> {
             return Ok(Cond::Cmp(op, left, right));
         }
         if self.is_keyword("BETWEEN") {
+            self.operator()?;
             self.advance();
             let lo = self.operand()?;
             if !self.is_keyword("AND") {
@@ -454,6 +514,7 @@ impl<'c, 'a, 's> Parser<'c, 'a, 's> {
             return Ok(Cond::Between(left, lo, hi));
         }
         if self.is_keyword("IN") {
+            self.operator()?;
             self.advance();
             self.expect_punct("(")?;
             let mut list = vec![self.operand()?];

@@ -59,6 +59,7 @@ impl Parser<'_, '_, '_> {
                 } else {
                     return Ok(Action::Set(path, SetValue::Operand(left)));
                 };
+                self.operator()?;
                 self.advance();
                 let right = self.upd_operand()?;
                 for o in [&left, &right] {
@@ -125,6 +126,7 @@ impl Parser<'_, '_, '_> {
         if name != "if_not_exists" && name != "list_append" {
             return Err(self.err(format!("Invalid function name; function: {name}")));
         }
+        self.operator()?;
         self.advance();
         self.expect_punct("(")?;
         self.enter()?;

@@ -35,19 +35,14 @@ pub fn query(svc: &DynamoService, input: QueryInput) -> Result<Value> {
     let mut v = Violations::default();
     let capacity = input.read.violations(&mut v);
     v.finish()?;
+    // DynamoDB lets legacy KeyConditions go with ProjectionExpression and
+    // FilterExpression; only the two forms of the key condition exclude each other.
     legacy::reject_mixed(
         &[("KeyConditions", input.key_conditions.is_some())],
-        &[
-            (
-                "KeyConditionExpression",
-                input.key_condition_expression.is_some(),
-            ),
-            (
-                "ProjectionExpression",
-                input.read.projection_expression.is_some(),
-            ),
-            ("FilterExpression", input.read.filter_expression.is_some()),
-        ],
+        &[(
+            "KeyConditionExpression",
+            input.key_condition_expression.is_some(),
+        )],
     )?;
     let (spec, key) = input.read.spec(
         capacity,
