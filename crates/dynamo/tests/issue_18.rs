@@ -157,3 +157,145 @@ fn issue_18_valid_requests_refused() {
         Ok(json!({"Count": 4})),
     );
 }
+
+#[test]
+fn issue_18_wrong_semantics() {
+    let e = table();
+    let key = |sk: &str| json!({"pk": {"S": "a"}, "sk": {"N": sk}});
+    let upd = |sk: &str, expr: &str, values: Value| {
+        let mut input =
+            json!({"Key": key(sk), "UpdateExpression": expr, "ReturnValues": "ALL_NEW"});
+        if !values.is_null() {
+            input["ExpressionAttributeValues"] = values;
+        }
+        input
+    };
+    // An update that only removes or deletes does not create a missing item.
+    check(
+        &e,
+        "UpdateItem",
+        upd("9", "REMOVE x", Value::Null),
+        Ok(json!({})),
+    );
+    check(
+        &e,
+        "UpdateItem",
+        upd("9", "DELETE s :s", json!({":s": {"SS": ["a"]}})),
+        Ok(json!({})),
+    );
+    check(
+        &e,
+        "UpdateItem",
+        upd("9", "REMOVE x DELETE s :s", json!({":s": {"SS": ["a"]}})),
+        Ok(json!({})),
+    );
+    check(
+        &e,
+        "UpdateItem",
+        json!({"Key": key("9"), "AttributeUpdates": {"x": {"Action": "DELETE"}}}),
+        Ok(json!({})),
+    );
+    check(
+        &e,
+        "TransactWriteItems",
+        json!({"TransactItems": [{"Update": {"TableName": "tbl", "Key": key("9"), "UpdateExpression": "REMOVE x"}}]}),
+        Ok(json!({})),
+    );
+    check(&e, "Scan", json!({}), Ok(json!({"Count": 5})));
+    // ...but SET and ADD do, and a REMOVE of an existing item's attribute still works.
+    check(
+        &e,
+        "UpdateItem",
+        upd("8", "ADD n :one", json!({":one": {"N": "1"}})),
+        Ok(json!({"Attributes": {"pk": {"S": "a"}, "sk": {"N": "8"}, "n": {"N": "1"}}})),
+    );
+    check(
+        &e,
+        "UpdateItem",
+        upd("1", "REMOVE x", Value::Null),
+        Ok(json!({"Attributes": key("1")})),
+    );
+    // Indexes past the end of a list append in index order.
+    let list =
+        json!({":l": {"L": [{"S": "a"}]}, ":x": {"S": "x"}, ":y": {"S": "y"}, ":z": {"S": "z"}});
+    check(
+        &e,
+        "UpdateItem",
+        upd("2", "SET l = :l", json!({":l": list[":l"]})),
+        Ok(json!({})),
+    );
+    check(
+        &e,
+        "UpdateItem",
+        upd(
+            "2",
+            "SET l[9] = :x, l[5] = :y, l[7] = :z",
+            json!({":x": list[":x"], ":y": list[":y"], ":z": list[":z"]}),
+        ),
+        Ok(
+            json!({"Attributes": {"pk": {"S": "a"}, "sk": {"N": "2"}, "x": {"N": "20"}, "l": {"L": [{"S": "a"}, {"S": "y"}, {"S": "z"}, {"S": "x"}]}}}),
+        ),
+    );
+    check(
+        &e,
+        "UpdateItem",
+        upd(
+            "2",
+            "SET l[0] = :x, l[3] = :z, l[1] = :y",
+            json!({":x": list[":x"], ":y": list[":y"], ":z": list[":z"]}),
+        ),
+        Ok(
+            json!({"Attributes": {"pk": {"S": "a"}, "sk": {"N": "2"}, "x": {"N": "20"}, "l": {"L": [{"S": "x"}, {"S": "y"}, {"S": "z"}, {"S": "z"}]}}}),
+        ),
+    );
+    // Per-item validation failures cancel the transaction with a ValidationError reason.
+    let cancelled = |codes: &str| {
+        format!(
+            "TransactionCanceledException: Transaction cancelled, please refer cancellation reasons for specific reasons [{codes}]"
+        )
+    };
+    let put_ok = json!({"Put": {"TableName": "tbl", "Item": {"pk": {"S": "b"}, "sk": {"N": "1"}}}});
+    check(
+        &e,
+        "TransactWriteItems",
+        json!({"TransactItems": [put_ok, {"Put": {"TableName": "tbl", "Item": {"pk": {"S": "b"}}}}]}),
+        Err(&cancelled("None, ValidationError")),
+    );
+    check(
+        &e,
+        "TransactWriteItems",
+        json!({"TransactItems": [{"Delete": {"TableName": "tbl", "Key": {"pk": {"S": "b"}, "sk": {"S": "1"}}}}, put_ok]}),
+        Err(&cancelled("ValidationError, None")),
+    );
+    check(
+        &e,
+        "TransactWriteItems",
+        json!({"TransactItems": [put_ok, {"Put": {"TableName": "tbl", "Item": {"pk": {"S": "b"}, "sk": {"S": "2"}}}}]}),
+        Err(&cancelled("None, ValidationError")),
+    );
+    check(
+        &e,
+        "TransactWriteItems",
+        json!({"TransactItems": [put_ok, {"Put": {"TableName": "tbl", "Item": {"pk": {"S": ""}, "sk": {"N": "2"}}}}]}),
+        Err(
+            "ValidationException: One or more parameter values are not valid. The AttributeValue for a key attribute cannot contain an empty string value. Key: pk",
+        ),
+    );
+    let big = "x".repeat(300 * 1024);
+    check(
+        &e,
+        "TransactWriteItems",
+        json!({"TransactItems": [{"Update": {"TableName": "tbl", "Key": key("1"), "UpdateExpression": "SET a = :b, c = :b", "ExpressionAttributeValues": {":b": {"S": big}}}}, put_ok]}),
+        Err(&cancelled("ValidationError, None")),
+    );
+    check(
+        &e,
+        "TransactWriteItems",
+        json!({"TransactItems": [put_ok, {"Update": {"TableName": "tbl", "Key": key("1"), "UpdateExpression": "SET y = x + :s", "ExpressionAttributeValues": {":s": {"N": "1"}}}}, {"ConditionCheck": {"TableName": "tbl", "Key": key("3"), "ConditionExpression": "attribute_not_exists(x)"}}]}),
+        Err(&cancelled("None, ValidationError, ConditionalCheckFailed")),
+    );
+    assert_eq!(
+        e.get("tbl", json!({"pk": {"S": "b"}, "sk": {"N": "1"}})),
+        Value::Null
+    );
+}

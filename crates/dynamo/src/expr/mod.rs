@@ -249,6 +249,14 @@ impl Update {
         update::apply(&self.0, item)
     }
 
+    /// Whether applying this update to a missing item creates it: DynamoDB does not create
+    /// an item for an update whose actions only REMOVE or DELETE.
+    pub fn creates_item(&self) -> bool {
+        self.0
+            .iter()
+            .any(|a| matches!(a, ast::Action::Set(..) | ast::Action::Add(..)))
+    }
+
     /// The document paths this update writes or removes, in expression order.
     pub fn updated_paths(&self) -> Vec<Path> {
         self.0.iter().map(|a| a.path().clone()).collect()

@@ -190,6 +190,9 @@ pub(crate) fn apply(actions: &[Action], item: &mut Item) -> Result<(), ExprError
             sets.push((p, set_value(v, item)?));
         }
     }
+    // Paths never overlap, so the order only matters for indexes past the end of a list,
+    // which append: DynamoDB appends them in index order, whatever the expression's order.
+    sets.sort_by(|a, b| a.0.cmp(b.0));
     for (p, v) in sets {
         p.set(item, v)?;
     }

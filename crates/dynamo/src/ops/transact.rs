@@ -259,16 +259,31 @@ pub fn transact_write_items(svc: &DynamoService, input: TransactWriteItemsInput)
                 tables.insert(p.table, t);
             }
             let table = tables.get(p.table).ok_or_else(no_such_table)?;
-            let key = match (&p.kind, &p.key) {
-                (Kind::Put(item), _) => {
-                    table.check_item_keys(item)?;
-                    table.key_of(item)
+            // A key that does not fit the schema fails only this action: the transaction is
+            // cancelled with a ValidationError reason.
+            let checked = (|| -> Result<Item> {
+                let key = match (&p.kind, &p.key) {
+                    (Kind::Put(item), _) => {
+                        table.check_item_keys(item)?;
+                        table.key_of(item)
+                    }
+                    (_, Some(key)) => {
+                        table.check_key(key)?;
+                        key.clone()
+                    }
+                    (_, None) => return Err(no_such_table()),
+                };
+                Ok(key)
+            })();
+            let key = match checked {
+                Ok(key) => key,
+                // An empty key value is refused before the transaction runs, as in DynamoDB.
+                Err(Error::Validation(message)) if !message.contains("cannot contain an empty") => {
+                    failed = true;
+                    reasons.push(validation_reason(message));
+                    continue;
                 }
-                (_, Some(key)) => {
-                    table.check_key(key)?;
-                    key.clone()
-                }
-                (_, None) => return Err(no_such_table()),
+                Err(e) => return Err(e),
             };
             if let Kind::Update(Some(u)) = &p.kind
                 && let Some(path) = u
@@ -315,23 +330,28 @@ pub fn transact_write_items(svc: &DynamoService, input: TransactWriteItemsInput)
                         && let Err(e) = u.apply(&mut item)
                     {
                         failed = true;
-                        reasons.push(CancellationReason {
-                            code: "ValidationError",
-                            message: Some(e.to_string()),
-                            item: None,
-                        });
+                        reasons.push(validation_reason(e.to_string()));
                         continue;
                     }
                     if item_size(&item) > MAX_ITEM_BYTES {
-                        return Err(Error::validation(
-                            "Item size to update has exceeded the maximum allowed size",
+                        failed = true;
+                        reasons.push(validation_reason(
+                            "Item size to update has exceeded the maximum allowed size".into(),
                         ));
+                        continue;
                     }
-                    Some(item)
+                    // An update that only removes attributes does not create a missing item.
+                    if old.is_none() && update.as_ref().is_some_and(|u| !u.creates_item()) {
+                        None
+                    } else {
+                        Some(item)
+                    }
                 }
             };
             reasons.push(none_reason());
-            writes.push((p.table, item_key, old, new));
+            if old.is_some() || new.is_some() {
+                writes.push((p.table, item_key, old, new));
+            }
         }
         if failed {
             return Err(Error::TransactionCanceled(reasons));
@@ -362,6 +382,14 @@ pub fn transact_write_items(svc: &DynamoService, input: TransactWriteItemsInput)
         out.insert("ConsumedCapacity".into(), Value::Array(list));
     }
     Ok(Value::Object(out))
+}
+
+fn validation_reason(message: String) -> CancellationReason {
+    CancellationReason {
+        code: "ValidationError",
+        message: Some(message),
+        item: None,
+    }
 }
 
 fn none_reason() -> CancellationReason {
