@@ -98,7 +98,13 @@ fn comparisons() {
     check_cond("l[2][0] = :a", Ok(false));
     check_cond("l[9] = :a", Ok(false));
     check_cond("m.nest.x = :five", Ok(true));
-    check_cond("#m.#k = m.k", Ok(true));
+    // issue #18: the same path on both sides is refused.
+    check_cond(
+        "#m.#k = m.k",
+        Err(
+            "Invalid ConditionExpression: The first operand must be distinct from the remaining operands for this operator or function; operator: =, first operand: [m, k]",
+        ),
+    );
     check_cond("#s = :s", Ok(false));
 }
 
@@ -652,7 +658,17 @@ fn update_remove() {
         Ok(json!({"b": {"S": "y"}})),
     );
     check_update(json!({}), "REMOVE a", Ok(json!({})));
-    check_update(json!({}), "REMOVE a.b[2]", Ok(json!({})));
+    // issue #18: removing through a missing map is an error; a missing leaf is not.
+    check_update(
+        json!({}),
+        "REMOVE a.b[2]",
+        Err("The document path provided in the update expression is invalid for update"),
+    );
+    check_update(
+        json!({"a": {"M": {}}}),
+        "REMOVE a.b",
+        Ok(json!({"a": {"M": {}}})),
+    );
     check_update(
         l.clone(),
         "REMOVE l[1]",

@@ -299,3 +299,225 @@ fn issue_18_wrong_semantics() {
         Value::Null
     );
 }
+
+#[test]
+fn issue_18_invalid_input_accepted() {
+    let e = table();
+    let query = |filter: Value, extra: Value| {
+        let mut input = json!({"KeyConditionExpression": "pk = :p", "ExpressionAttributeValues": {":p": {"S": "a"}}});
+        if let Some(f) = filter.as_str() {
+            input["FilterExpression"] = json!(f);
+        }
+        for (k, v) in extra.as_object().into_iter().flatten() {
+            if k == "Values" {
+                for (vk, vv) in v.as_object().into_iter().flatten() {
+                    input["ExpressionAttributeValues"][vk] = vv.clone();
+                }
+            } else {
+                input[k] = v.clone();
+            }
+        }
+        input
+    };
+    let invalid =
+        |kind: &str, detail: &str| format!("ValidationException: Invalid {kind}: {detail}");
+    // Filters on key attributes.
+    check(
+        &e,
+        "Query",
+        query(json!("sk > :v"), json!({"Values": {":v": {"N": "1"}}})),
+        Err(
+            "ValidationException: Filter Expression can only contain non-primary key attributes: Primary key attribute: sk",
+        ),
+    );
+    check(
+        &e,
+        "Query",
+        query(
+            json!("x > :v OR attribute_exists(pk)"),
+            json!({"Values": {":v": {"N": "1"}}}),
+        ),
+        Err(
+            "ValidationException: Filter Expression can only contain non-primary key attributes: Primary key attribute: pk",
+        ),
+    );
+    check(
+        &e,
+        "Query",
+        json!({"KeyConditions": {"pk": {"ComparisonOperator": "EQ", "AttributeValueList": [{"S": "a"}]}}, "QueryFilter": {"sk": {"ComparisonOperator": "GT", "AttributeValueList": [{"N": "1"}]}}}),
+        Err(
+            "ValidationException: QueryFilter can only contain non-primary key attributes: Primary key attribute: sk",
+        ),
+    );
+    check(
+        &e,
+        "Scan",
+        json!({"FilterExpression": "sk > :v", "ExpressionAttributeValues": {":v": {"N": "3"}}}),
+        Ok(json!({"Count": 2})),
+    );
+    // ExclusiveStartKey outside the query's partition or range, or not a full key.
+    let start =
+        |pk: &str, sk: &str| json!({"ExclusiveStartKey": {"pk": {"S": pk}, "sk": {"N": sk}}});
+    check(
+        &e,
+        "Query",
+        query(Value::Null, start("a", "2")),
+        Ok(json!({"Count": 3})),
+    );
+    check(
+        &e,
+        "Query",
+        query(Value::Null, start("b", "2")),
+        Err(
+            "ValidationException: The provided starting key is outside query boundaries based on provided conditions",
+        ),
+    );
+    let ranged = json!({"KeyConditionExpression": "pk = :p AND sk > :v", "ExpressionAttributeValues": {":p": {"S": "a"}, ":v": {"N": "3"}}, "ExclusiveStartKey": {"pk": {"S": "a"}, "sk": {"N": "2"}}});
+    check(
+        &e,
+        "Query",
+        ranged,
+        Err(
+            "ValidationException: The provided starting key is outside query boundaries based on provided conditions",
+        ),
+    );
+    check(
+        &e,
+        "Query",
+        query(
+            Value::Null,
+            json!({"ExclusiveStartKey": {"pk": {"S": "a"}}}),
+        ),
+        Err("ValidationException: The provided starting key is invalid"),
+    );
+    check(
+        &e,
+        "Query",
+        query(
+            Value::Null,
+            json!({"ExclusiveStartKey": {"pk": {"S": "a"}, "sk": {"N": "1"}, "x": {"N": "1"}}}),
+        ),
+        Err("ValidationException: The provided starting key is invalid"),
+    );
+    check(
+        &e,
+        "Scan",
+        json!({"ExclusiveStartKey": {"pk": {"S": "a"}}}),
+        Err(
+            "ValidationException: The provided starting key is invalid: The provided key element does not match the schema",
+        ),
+    );
+    // Partition "a" is in exactly one of two segments.
+    let seg = |s: u32| json!({"Segment": s, "TotalSegments": 2, "ExclusiveStartKey": {"pk": {"S": "a"}, "sk": {"N": "1"}}});
+    let outcomes: Vec<bool> = (0..2).map(|s| e.svc.execute("Scan", json!({"TableName": "tbl", "Segment": s, "TotalSegments": 2, "ExclusiveStartKey": {"pk": {"S": "a"}, "sk": {"N": "1"}}})).is_ok()).collect();
+    let wrong = outcomes
+        .iter()
+        .position(|ok| !ok)
+        .expect("one segment refuses the key") as u32;
+    assert_eq!(outcomes.iter().filter(|ok| **ok).count(), 1);
+    check(
+        &e,
+        "Scan",
+        seg(wrong),
+        Err(&format!(
+            "ValidationException: The provided starting key is invalid: Invalid ExclusiveStartKey. Please use ExclusiveStartKey with correct Segment. TotalSegments: 2 Segment: {wrong}"
+        )),
+    );
+    check(&e, "Scan", seg(1 - wrong), Ok(json!({"Count": 4})));
+    // The expression checks DynamoDB performs.
+    let filter = |expr: &str, values: Value| query(json!(expr), json!({"Values": values}));
+    let n = json!({":v": {"N": "1"}});
+    check(
+        &e,
+        "Query",
+        filter("((x = :v))", n.clone()),
+        Err(&invalid(
+            "FilterExpression",
+            "The expression has redundant parentheses;",
+        )),
+    );
+    check(
+        &e,
+        "Query",
+        filter("_x = :v", n.clone()),
+        Err(&invalid(
+            "FilterExpression",
+            "Syntax error; token: \"_x\", near: \"_x =\"",
+        )),
+    );
+    check(
+        &e,
+        "Query",
+        filter("contains(x, x)", Value::Null),
+        Err(&invalid(
+            "FilterExpression",
+            "The first operand must be distinct from the remaining operands for this operator or function; operator: contains, first operand: [x]",
+        )),
+    );
+    check(
+        &e,
+        "Query",
+        filter("x = x", Value::Null),
+        Err(&invalid(
+            "FilterExpression",
+            "The first operand must be distinct from the remaining operands for this operator or function; operator: =, first operand: [x]",
+        )),
+    );
+    check(
+        &e,
+        "Query",
+        filter("x BETWEEN :v AND x", n.clone()),
+        Err(&invalid(
+            "FilterExpression",
+            "The first operand must be distinct from the remaining operands for this operator or function; operator: BETWEEN, first operand: [x]",
+        )),
+    );
+    check(
+        &e,
+        "Query",
+        filter("x IN (:v, x)", n.clone()),
+        Err(&invalid(
+            "FilterExpression",
+            "The first operand must be distinct from the remaining operands for this operator or function; operator: IN, first operand: [x]",
+        )),
+    );
+    check(
+        &e,
+        "Query",
+        filter(
+            "x BETWEEN :v AND :s",
+            json!({":v": {"N": "1"}, ":s": {"S": "a"}}),
+        ),
+        Err(&invalid(
+            "FilterExpression",
+            "The BETWEEN operator requires same data type for lower and upper bounds; lower bound operand: AttributeValue: {N:1}, upper bound operand: AttributeValue: {S:a}",
+        )),
+    );
+    check(
+        &e,
+        "Query",
+        filter(
+            "x BETWEEN :w AND :v",
+            json!({":v": {"N": "1"}, ":w": {"N": "2"}}),
+        ),
+        Err(&invalid(
+            "FilterExpression",
+            "The BETWEEN operator requires upper bound to be greater than or equal to lower bound; lower bound operand: AttributeValue: {N:2}, upper bound operand: AttributeValue: {N:1}",
+        )),
+    );
+    let key = json!({"pk": {"S": "a"}, "sk": {"N": "1"}});
+    check(
+        &e,
+        "UpdateItem",
+        json!({"Key": key, "UpdateExpression": "REMOVE nope.deeper"}),
+        Err(
+            "ValidationException: The document path provided in the update expression is invalid for update",
+        ),
+    );
+    check(
+        &e,
+        "UpdateItem",
+        json!({"Key": key, "UpdateExpression": "REMOVE nope"}),
+        Ok(json!({})),
+    );
+}

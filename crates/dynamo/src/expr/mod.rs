@@ -232,6 +232,13 @@ fn valid_key(key: &str, sigil: char) -> bool {
 pub struct Condition(pub(crate) ast::Cond);
 
 impl Condition {
+    /// The top-level attribute names the condition reads, deduplicated.
+    pub fn attribute_names(&self) -> BTreeSet<String> {
+        let mut out = BTreeSet::new();
+        self.0.attribute_names(&mut out);
+        out
+    }
+
     /// Evaluates the condition against an item. A missing item is an empty item.
     pub fn evaluate(&self, item: &Item) -> Result<bool, ExprError> {
         Ok(eval::evaluate(&self.0, item))

@@ -413,7 +413,10 @@ impl<'c, 'a, 's> Parser<'c, 'a, 's> {
                         }
                         Ok(Cond::BeginsWith(a, b))
                     }
-                    _ => Ok(Cond::Contains(a, b)),
+                    _ => {
+                        self.check_distinct("contains", &a, [&b])?;
+                        Ok(Cond::Contains(a, b))
+                    }
                 }
             }
         }
@@ -486,6 +489,7 @@ impl<'c, 'a, 's> Parser<'c, 'a, 's> {
                 self.check_scalar(op.symbol(), &left)?;
                 self.check_scalar(op.symbol(), &right)?;
             }
+            self.check_distinct(op.symbol(), &left, [&right])?;
             return Ok(Cond::Cmp(op, left, right));
         }
         if self.is_keyword("BETWEEN") {
@@ -499,6 +503,18 @@ impl<'c, 'a, 's> Parser<'c, 'a, 's> {
             let hi = self.operand()?;
             for o in [&left, &lo, &hi] {
                 self.check_scalar("BETWEEN", o)?;
+            }
+            self.check_distinct("BETWEEN", &left, [&lo, &hi])?;
+            if let (Operand::Value(a), Operand::Value(b)) = (&lo, &hi)
+                && a.type_name() != b.type_name()
+            {
+                return Err(self.err(format!(
+                    "The BETWEEN operator requires same data type for lower and upper bounds; lower bound operand: AttributeValue: {{{}:{}}}, upper bound operand: AttributeValue: {{{}:{}}}",
+                    a.type_name(),
+                    scalar_text(a),
+                    b.type_name(),
+                    scalar_text(b)
+                )));
             }
             if let (Operand::Value(a), Operand::Value(b)) = (&lo, &hi)
                 && super::eval::compare(a, b) == Some(std::cmp::Ordering::Greater)
@@ -528,9 +544,27 @@ impl<'c, 'a, 's> Parser<'c, 'a, 's> {
                     list.len()
                 )));
             }
+            self.check_distinct("IN", &left, list.iter())?;
             return Ok(Cond::In(left, list));
         }
         Err(self.syntax_error())
+    }
+
+    /// DynamoDB refuses an operator whose first operand is a path that appears again among
+    /// the others (`a = a`, `contains(a, a)`): the result never depends on the item.
+    fn check_distinct<'o>(
+        &self,
+        op: &str,
+        first: &Operand,
+        rest: impl IntoIterator<Item = &'o Operand>,
+    ) -> Result<(), ExprError> {
+        match first {
+            Operand::Path(p) if rest.into_iter().any(|o| o == first) => Err(self.err(format!(
+                "The first operand must be distinct from the remaining operands for this operator or function; operator: {op}, first operand: {}",
+                p.describe()
+            ))),
+            _ => Ok(()),
+        }
     }
 
     /// Ordering operators only compare strings, numbers and binaries; a literal of another
