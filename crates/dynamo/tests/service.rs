@@ -884,6 +884,16 @@ async fn call(
     content_type: &str,
     body: &str,
 ) -> (u16, http::HeaderMap, Value) {
+    call_encoded(svc, target, content_type, None, body.as_bytes().to_vec()).await
+}
+
+async fn call_encoded(
+    svc: &DynamoService,
+    target: Option<&str>,
+    content_type: &str,
+    content_encoding: Option<&str>,
+    body: Vec<u8>,
+) -> (u16, http::HeaderMap, Value) {
     let mut req = http::Request::builder()
         .method("POST")
         .uri("/")
@@ -891,10 +901,13 @@ async fn call(
     if let Some(t) = target {
         req = req.header("x-amz-target", t);
     }
+    if let Some(c) = content_encoding {
+        req = req.header("content-encoding", c);
+    }
     let (parts, ()) = req.body(()).expect("request").into_parts();
     let request = AwsRequest {
         parts,
-        body: full_body(body.to_owned()),
+        body: full_body(body),
         request_id: RequestId::from_string("REQ1".into()),
         caller: Caller::Anonymous,
         payload: PayloadMode::Unsigned,
@@ -982,5 +995,80 @@ async fn http_protocol() {
             "message": "The conditional request failed",
             "Item": {"id": {"S": "a"}, "v": {"N": "1"}},
         })
+    );
+}
+
+fn gzip(data: &[u8]) -> Vec<u8> {
+    use std::io::Write;
+    let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    enc.write_all(data).expect("gzip");
+    enc.finish().expect("gzip")
+}
+
+fn zlib(data: &[u8]) -> Vec<u8> {
+    use std::io::Write;
+    let mut enc = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::default());
+    enc.write_all(data).expect("zlib");
+    enc.finish().expect("zlib")
+}
+
+fn raw_deflate(data: &[u8]) -> Vec<u8> {
+    use std::io::Write;
+    let mut enc = flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::default());
+    enc.write_all(data).expect("deflate");
+    enc.finish().expect("deflate")
+}
+
+#[tokio::test]
+async fn issue_18_content_encoding() {
+    let e = env();
+    let list = r#"{"Limit": 5}"#.as_bytes();
+    let ok = json!({"TableNames": []});
+    let serialization = json!("com.amazon.coral.service#SerializationException");
+    // (Content-Encoding, body, expected status, expected body or __type)
+    let cases: Vec<(Option<&str>, Vec<u8>, u16, Value)> = vec![
+        (None, list.to_vec(), 200, ok.clone()),
+        (Some("identity"), list.to_vec(), 200, ok.clone()),
+        (Some("gzip"), gzip(list), 200, ok.clone()),
+        (Some("GZIP"), gzip(list), 200, ok.clone()),
+        (Some("deflate"), zlib(list), 200, ok.clone()),
+        (Some("deflate"), raw_deflate(list), 200, ok.clone()),
+        (Some("gzip, deflate"), zlib(&gzip(list)), 200, ok.clone()),
+        (Some("br"), list.to_vec(), 400, serialization.clone()),
+        (Some("gzip"), list.to_vec(), 400, serialization.clone()),
+        (Some("gzip"), gzip(b"{not json"), 400, serialization.clone()),
+    ];
+    for (encoding, body, status, expected) in cases {
+        let (got_status, _, got) = call_encoded(
+            &e.svc,
+            Some("DynamoDB_20120810.ListTables"),
+            "application/x-amz-json-1.0",
+            encoding,
+            body,
+        )
+        .await;
+        let got = if got_status == 200 {
+            got
+        } else {
+            got["__type"].clone()
+        };
+        assert_eq!((got_status, got), (status, expected), "{encoding:?}");
+    }
+    // A body that expands past 16 MB is refused, not decoded into memory.
+    let bomb = gzip(&vec![b' '; 17 * 1024 * 1024]);
+    let (status, _, body) = call_encoded(
+        &e.svc,
+        Some("DynamoDB_20120810.ListTables"),
+        "application/x-amz-json-1.0",
+        Some("gzip"),
+        bomb,
+    )
+    .await;
+    assert_eq!(
+        (status, &body["__type"]),
+        (
+            400,
+            &json!("com.amazonaws.dynamodb.v20120810#ValidationException")
+        )
     );
 }
