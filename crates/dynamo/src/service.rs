@@ -184,6 +184,9 @@ impl Service for DynamoService {
         Box::pin(async move {
             let request_id = request.request_id.clone();
             match self.handle(request).await {
+                // An operation without output members (TagResource, UntagResource) answers
+                // with an empty body.
+                Ok(Value::Null) => json_response(StatusCode::OK, Vec::new(), &request_id),
                 Ok(output) => {
                     json_response(StatusCode::OK, output.to_string().into_bytes(), &request_id)
                 }

@@ -521,3 +521,96 @@ fn issue_18_invalid_input_accepted() {
         Ok(json!({})),
     );
 }
+
+#[test]
+fn issue_18_response_shapes() {
+    let e = table();
+    let arn = "arn:aws:dynamodb:us-east-1:000000000000:table/tbl";
+    let tag = |key: &str, value: &str| json!({"ResourceArn": arn, "Tags": [{"Key": key, "Value": value}]});
+    // TagResource and UntagResource have no output members: an empty body.
+    assert_eq!(
+        e.svc.execute("TagResource", tag("env", "dev")).ok(),
+        Some(Value::Null)
+    );
+    assert_eq!(
+        e.svc
+            .execute(
+                "UntagResource",
+                json!({"ResourceArn": arn, "TagKeys": ["env"]})
+            )
+            .ok(),
+        Some(Value::Null)
+    );
+    // Tag keys and values: lengths and characters, in AWS's constraint wording.
+    let pattern = r"^([\p{L}\p{Z}\p{N}_.:/=+\-@]*)$";
+    check(
+        &e,
+        "TagResource",
+        tag("a b_c.d:e/f=g+h-i@j", "ünï cödé 1"),
+        Ok(json!({})),
+    );
+    check(
+        &e,
+        "TagResource",
+        tag("", "v"),
+        Err(
+            "ValidationException: 1 validation error detected: Value '' at 'tags.1.member.key' failed to satisfy constraint: Member must have length greater than or equal to 1",
+        ),
+    );
+    check(
+        &e,
+        "TagResource",
+        tag(&"k".repeat(129), "v"),
+        Err(&format!(
+            "ValidationException: 1 validation error detected: Value '{}' at 'tags.1.member.key' failed to satisfy constraint: Member must have length less than or equal to 128",
+            "k".repeat(129)
+        )),
+    );
+    check(
+        &e,
+        "TagResource",
+        tag("k!", "v"),
+        Err(&format!(
+            "ValidationException: 1 validation error detected: Value 'k!' at 'tags.1.member.key' failed to satisfy constraint: Member must satisfy regular expression pattern: {pattern}"
+        )),
+    );
+    check(
+        &e,
+        "TagResource",
+        tag("k", "tab\there"),
+        Err(&format!(
+            "ValidationException: 1 validation error detected: Value 'tab\there' at 'tags.1.member.value' failed to satisfy constraint: Member must satisfy regular expression pattern: {pattern}"
+        )),
+    );
+    check(
+        &e,
+        "TagResource",
+        json!({"ResourceArn": arn, "Tags": [{"Key": "ok", "Value": "v"}, {"Key": "k"}]}),
+        Err(
+            "ValidationException: 1 validation error detected: Value null at 'tags.2.member.value' failed to satisfy constraint: Member must not be null",
+        ),
+    );
+    // DeleteTable's description has no key schema, attribute definitions or creation time;
+    // on-demand tables date their billing mode.
+    let described = e
+        .svc
+        .execute("DescribeTable", json!({"TableName": "tbl"}))
+        .expect("describe");
+    let created = described["Table"]["CreationDateTime"].as_f64();
+    assert_eq!(
+        described["Table"]["BillingModeSummary"]["LastUpdateToPayPerRequestDateTime"].as_f64(),
+        created
+    );
+    let deleted = e
+        .svc
+        .execute("DeleteTable", json!({"TableName": "tbl"}))
+        .expect("delete");
+    let d = &deleted["TableDescription"];
+    for absent in ["KeySchema", "AttributeDefinitions", "CreationDateTime"] {
+        assert_eq!(d.get(absent), None, "{absent} in {d}");
+    }
+    assert_eq!(
+        (d["TableStatus"].as_str(), d["ItemCount"].as_u64()),
+        (Some("DELETING"), Some(5))
+    );
+}

@@ -34,10 +34,22 @@ fn scrub(mut v: Value) -> Value {
                 desc.remove("TableId")
                     .is_some_and(|id| id.as_str().is_some_and(|s| s.len() == 36))
             );
+            // DeleteTable's description has no creation time (issue #18).
+            let deleting = desc.get("TableStatus") == Some(&json!("DELETING"));
             assert!(
-                desc.remove("CreationDateTime")
-                    .is_some_and(|t| t.as_f64().is_some_and(|t| t > 1.6e9))
+                deleting
+                    ^ desc
+                        .remove("CreationDateTime")
+                        .is_some_and(|t| t.as_f64().is_some_and(|t| t > 1.6e9))
             );
+            if let Some(summary) = desc
+                .get_mut("BillingModeSummary")
+                .and_then(Value::as_object_mut)
+                && let Some(t) = summary.remove("LastUpdateToPayPerRequestDateTime")
+            {
+                assert!(t.as_f64().is_some_and(|t| t > 1.6e9));
+                summary.insert("LastUpdateToPayPerRequestDateTime".into(), json!("<date>"));
+            }
         }
     }
     v
@@ -118,10 +130,20 @@ fn description(name: &str, status: &str, count: u64, bytes: u64) -> Value {
         "AttributeDefinitions": [{"AttributeName": "pk", "AttributeType": "S"}, {"AttributeName": "sk", "AttributeType": "N"}],
         "ItemCount": count,
         "TableSizeBytes": bytes,
-        "BillingModeSummary": {"BillingMode": "PAY_PER_REQUEST"},
+        "BillingModeSummary": {"BillingMode": "PAY_PER_REQUEST", "LastUpdateToPayPerRequestDateTime": "<date>"},
         "ProvisionedThroughput": {"NumberOfDecreasesToday": 0, "ReadCapacityUnits": 0, "WriteCapacityUnits": 0},
         "DeletionProtectionEnabled": false,
     })
+}
+
+/// DeleteTable's description: no key schema, attribute definitions or creation time.
+fn deleted_description(name: &str, count: u64, bytes: u64) -> Value {
+    let mut d = description(name, "DELETING", count, bytes);
+    if let Some(obj) = d.as_object_mut() {
+        obj.remove("KeySchema");
+        obj.remove("AttributeDefinitions");
+    }
+    d
 }
 
 #[test]
@@ -161,7 +183,7 @@ fn table_lifecycle() {
     e.check(
         "DeleteTable",
         json!({"TableName": "Music"}),
-        json!({"TableDescription": description("Music", "DELETING", 1, 7)}),
+        json!({"TableDescription": deleted_description("Music", 1, 7)}),
     );
     e.err(
         "DescribeTable",
@@ -335,9 +357,12 @@ fn provisioned_table_and_update_table() {
         json!({"TableName": "prov", "BillingMode": "PAY_PER_REQUEST"}),
     );
     let d = e.ok("DescribeTable", json!({"TableName": "prov"}));
-    assert_eq!(
-        d["Table"]["BillingModeSummary"],
-        json!({"BillingMode": "PAY_PER_REQUEST"})
+    // issue #18: the switch to on-demand is dated, after the table's creation.
+    let summary = &d["Table"]["BillingModeSummary"];
+    assert_eq!(summary["BillingMode"], "PAY_PER_REQUEST");
+    assert!(
+        summary["LastUpdateToPayPerRequestDateTime"].as_f64()
+            >= d["Table"]["CreationDateTime"].as_f64()
     );
     assert_eq!(d["Table"]["ProvisionedThroughput"]["ReadCapacityUnits"], 0);
     e.err("UpdateTable", json!({"TableName": "prov", "BillingMode": "PROVISIONED"}), VALIDATION,
@@ -1071,4 +1096,44 @@ async fn issue_18_content_encoding() {
             &json!("com.amazonaws.dynamodb.v20120810#ValidationException")
         )
     );
+}
+
+#[tokio::test]
+async fn issue_18_tag_resource_answers_with_an_empty_body() {
+    let e = env();
+    e.create("tagged", ("id", "S"), None);
+    let arn = "arn:aws:dynamodb:us-east-1:000000000000:table/tagged";
+    for (target, body) in [
+        (
+            "TagResource",
+            json!({"ResourceArn": arn, "Tags": [{"Key": "k", "Value": "v"}]}),
+        ),
+        (
+            "UntagResource",
+            json!({"ResourceArn": arn, "TagKeys": ["k"]}),
+        ),
+    ] {
+        let (parts, ()) = http::Request::builder()
+            .method("POST")
+            .uri("/")
+            .header("content-type", "application/x-amz-json-1.0")
+            .header("x-amz-target", format!("DynamoDB_20120810.{target}"))
+            .body(())
+            .expect("request")
+            .into_parts();
+        let resp = e
+            .svc
+            .call(AwsRequest {
+                parts,
+                body: full_body(body.to_string()),
+                request_id: RequestId::from_string("REQ1".into()),
+                caller: Caller::Anonymous,
+                payload: PayloadMode::Unsigned,
+            })
+            .await;
+        assert_eq!(resp.status().as_u16(), 200, "{target}");
+        assert_eq!(resp.headers()["x-amz-crc32"], "0", "{target}");
+        let bytes = resp.into_body().collect().await.expect("body").to_bytes();
+        assert!(bytes.is_empty(), "{target}: {bytes:?}");
+    }
 }

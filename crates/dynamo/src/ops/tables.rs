@@ -285,6 +285,7 @@ pub fn create_table(svc: &DynamoService, input: CreateTableInput) -> Result<Valu
         read_capacity,
         write_capacity,
         created: now(),
+        pay_per_request_since: None,
         last_increase: None,
         last_decrease: None,
         tags,
@@ -370,7 +371,15 @@ pub fn delete_table(svc: &DynamoService, input: TableNameInput) -> Result<Value>
     // leisure. Doing it now keeps the store small; a crash here is finished by `open`.
     storage::purge_table(svc.store(), &meta.id)?;
     tracing::debug!(table = %name, id = %meta.id, "dynamodb: table deleted");
-    Ok(json!({"TableDescription": describe(svc, &meta, "DELETING", stats)}))
+    // DeleteTable's description leaves out the key schema, attribute definitions and
+    // creation time, as DynamoDB's does.
+    let mut description = describe(svc, &meta, "DELETING", stats);
+    if let Some(d) = description.as_object_mut() {
+        for member in ["KeySchema", "AttributeDefinitions", "CreationDateTime"] {
+            d.remove(member);
+        }
+    }
+    Ok(json!({"TableDescription": description}))
 }
 
 /// https://docs.aws.amazon.com/amazondynamodb/latest/APIReference/API_UpdateTable.html
@@ -399,6 +408,9 @@ pub fn update_table(svc: &DynamoService, input: UpdateTableInput) -> Result<Valu
             (BillingMode::PayPerRequest, None) => {
                 meta.read_capacity = 0;
                 meta.write_capacity = 0;
+                if meta.billing_mode == BillingMode::Provisioned {
+                    meta.pay_per_request_since = Some(now());
+                }
             }
             (BillingMode::Provisioned, None) => {
                 if meta.billing_mode == BillingMode::PayPerRequest {
