@@ -614,3 +614,50 @@ fn issue_18_response_shapes() {
         (Some("DELETING"), Some(5))
     );
 }
+
+#[test]
+fn issue_18_size_limits() {
+    let e = table();
+    let key = json!({"pk": {"S": "a"}, "sk": {"N": "1"}});
+    let long = "n".repeat(65536);
+    let fits = "n".repeat(65535);
+    let too_large = "ValidationException: 1 validation error detected: Attribute name is too large, must be less than 65536 bytes";
+    let item = |name: &str| json!({"pk": {"S": "a"}, "sk": {"N": "7"}, name: {"S": "v"}});
+    check(&e, "PutItem", json!({"Item": item(&fits)}), Ok(json!({})));
+    check(&e, "PutItem", json!({"Item": item(&long)}), Err(too_large));
+    check(
+        &e,
+        "PutItem",
+        json!({"Item": {"pk": {"S": "a"}, "sk": {"N": "7"}, "m": {"M": {long.as_str(): {"S": "v"}}}}}),
+        Err(too_large),
+    );
+    check(
+        &e,
+        "UpdateItem",
+        json!({"Key": key, "UpdateExpression": "SET #n = :v", "ExpressionAttributeNames": {"#n": long}, "ExpressionAttributeValues": {":v": {"S": "v"}}}),
+        Err(too_large),
+    );
+    check(
+        &e,
+        "UpdateItem",
+        json!({"Key": key, "UpdateExpression": "SET m = :v", "ExpressionAttributeValues": {":v": {"M": {long.as_str(): {"S": "v"}}}}}),
+        Err(too_large),
+    );
+    // A transaction carries at most 4 MB of items: eleven puts of 390 KB are 4.2 MB.
+    let big = "x".repeat(390 * 1024);
+    let puts = |n: usize| -> Value {
+        let items: Vec<Value> = (0..n)
+            .map(|i| json!({"Put": {"TableName": "tbl", "Item": {"pk": {"S": "big"}, "sk": {"N": i.to_string()}, "x": {"S": big}}}}))
+            .collect();
+        json!({"TransactItems": items})
+    };
+    check(&e, "TransactWriteItems", puts(10), Ok(json!({})));
+    check(
+        &e,
+        "TransactWriteItems",
+        puts(11),
+        Err(
+            "ValidationException: Transaction request size has exceeded the maximum allowed size of 4 MB",
+        ),
+    );
+}

@@ -195,6 +195,14 @@ impl<'a> ExprContext<'a> {
                 "ExpressionAttributeNames contains invalid key: Syntax error; key: \"{bad}\""
             )));
         }
+        if self
+            .names
+            .is_some_and(|n| n.values().any(|v| crate::value::check_name(v).is_err()))
+        {
+            return Err(ExprError::Validation(
+                crate::value::ValueError::NameTooLong.to_string(),
+            ));
+        }
         if let Some(bad) = self
             .values
             .and_then(|v| v.keys().find(|k| !valid_key(k, ':')))

@@ -27,6 +27,9 @@ use crate::storage;
 use crate::value::{Item, item_from_json, item_size, item_to_json};
 
 const MAX_ACTIONS: usize = 100;
+/// The most item data one TransactWriteItems may carry
+/// (<https://docs.aws.amazon.com/amazondynamodb/latest/APIReference/API_TransactWriteItems.html>).
+const MAX_TRANSACTION_BYTES: usize = 4 * 1024 * 1024;
 /// How long a `ClientRequestToken` is remembered.
 const TOKEN_TTL_SECS: f64 = 600.0;
 const TOKEN_PREFIX: &[u8] = b"dynamodb/c/tok/";
@@ -227,6 +230,21 @@ pub fn transact_write_items(svc: &DynamoService, input: TransactWriteItemsInput)
                 ));
             }
         }
+    }
+    // The aggregate size of the items in a transaction is at most 4 MB: whole items for Put,
+    // keys for the other actions (their items are checked one by one at 400 KB).
+    let total: usize = plans
+        .iter()
+        .map(|p| match (&p.kind, &p.key) {
+            (Kind::Put(item), _) => item_size(item),
+            (_, Some(key)) => item_size(key),
+            (_, None) => 0,
+        })
+        .sum();
+    if total > MAX_TRANSACTION_BYTES {
+        return Err(Error::validation(
+            "Transaction request size has exceeded the maximum allowed size of 4 MB",
+        ));
     }
     let token = input
         .client_request_token
