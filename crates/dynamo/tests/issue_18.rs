@@ -661,3 +661,32 @@ fn issue_18_size_limits() {
         ),
     );
 }
+
+#[test]
+fn issue_18_key_attribute_names() {
+    let e = env();
+    let create = |name: &str| {
+        json!({"TableName": "named", "BillingMode": "PAY_PER_REQUEST",
+            "AttributeDefinitions": [{"AttributeName": name, "AttributeType": "S"}],
+            "KeySchema": [{"AttributeName": name, "KeyType": "HASH"}]})
+    };
+    let long = "k".repeat(256);
+    let msg = |bound: &str, name: &str| {
+        format!(
+            "ValidationException: 2 validation errors detected: Value '{name}' at 'keySchema.1.member.attributeName' failed to satisfy constraint: Member must have length {bound}; Value '{name}' at 'attributeDefinitions.1.member.attributeName' failed to satisfy constraint: Member must have length {bound}"
+        )
+    };
+    check(
+        &e,
+        "CreateTable",
+        create(&long),
+        Err(&msg("less than or equal to 255", &long)),
+    );
+    check(
+        &e,
+        "CreateTable",
+        create(""),
+        Err(&msg("greater than or equal to 1", "")),
+    );
+    check(&e, "CreateTable", create(&"k".repeat(255)), Ok(json!({})));
+}

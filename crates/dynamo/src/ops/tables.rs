@@ -156,6 +156,11 @@ pub fn create_table(svc: &DynamoService, input: CreateTableInput) -> Result<Valu
                 &k.attribute_name,
                 &format!("keySchema.{}.member.attributeName", i + 1),
             );
+            key_name_length(
+                &mut v,
+                &k.attribute_name,
+                &format!("keySchema.{}.member.attributeName", i + 1),
+            );
             match k.key_type.as_deref() {
                 None => v.require(&k.key_type, &format!("keySchema.{}.member.keyType", i + 1)),
                 Some("HASH" | "RANGE") => {}
@@ -170,6 +175,11 @@ pub fn create_table(svc: &DynamoService, input: CreateTableInput) -> Result<Valu
     if let Some(defs) = &input.attribute_definitions {
         for (i, d) in defs.iter().enumerate() {
             v.require(
+                &d.attribute_name,
+                &format!("attributeDefinitions.{}.member.attributeName", i + 1),
+            );
+            key_name_length(
+                &mut v,
                 &d.attribute_name,
                 &format!("attributeDefinitions.{}.member.attributeName", i + 1),
             );
@@ -445,4 +455,20 @@ pub fn update_table(svc: &DynamoService, input: UpdateTableInput) -> Result<Valu
         Ok((meta, stats))
     })?;
     Ok(json!({"TableDescription": describe(svc, &meta, "UPDATING", stats)}))
+}
+
+/// Key attribute names are 1 to 255 characters
+/// (<https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/HowItWorks.NamingRulesDataTypes.html>).
+fn key_name_length(v: &mut Violations, name: &Option<String>, field: &str) {
+    let Some(name) = name else {
+        return;
+    };
+    let bound = match name.chars().count() {
+        0 => "greater than or equal to 1",
+        n if n > 255 => "less than or equal to 255",
+        _ => return,
+    };
+    v.push(format!(
+        "Value '{name}' at '{field}' failed to satisfy constraint: Member must have length {bound}"
+    ));
 }
