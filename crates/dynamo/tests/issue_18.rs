@@ -505,6 +505,24 @@ fn issue_18_invalid_input_accepted() {
             "The BETWEEN operator requires upper bound to be greater than or equal to lower bound; lower bound operand: AttributeValue: {N:2}, upper bound operand: AttributeValue: {N:1}",
         )),
     );
+    check(
+        &e,
+        "Query",
+        filter("attribute_type(x, y)", Value::Null),
+        Err(&invalid(
+            "FilterExpression",
+            "Incorrect operand type for operator or function; operator or function: attribute_type, operand type: {NS,SS,L,BS,N,M,B,BOOL,NULL,S}",
+        )),
+    );
+    check(
+        &e,
+        "Query",
+        filter("attribute_type(x, size(y))", Value::Null),
+        Err(&invalid(
+            "FilterExpression",
+            "Incorrect operand type for operator or function; operator or function: attribute_type, operand type: N",
+        )),
+    );
     let key = json!({"pk": {"S": "a"}, "sk": {"N": "1"}});
     check(
         &e,

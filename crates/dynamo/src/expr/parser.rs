@@ -401,7 +401,18 @@ impl<'c, 'a, 's> Parser<'c, 'a, 's> {
                                 )));
                             }
                             Operand::Value(v) => return Err(self.operand_type(name, v)),
-                            _ => {}
+                            // The type must be a value: a path could hold any type, and
+                            // DynamoDB names them all.
+                            Operand::Path(_) => {
+                                return Err(self.err(format!(
+                                    "Incorrect operand type for operator or function; operator or function: {name}, operand type: {{NS,SS,L,BS,N,M,B,BOOL,NULL,S}}"
+                                )));
+                            }
+                            Operand::Size(_) => {
+                                return Err(self.err(format!(
+                                    "Incorrect operand type for operator or function; operator or function: {name}, operand type: N"
+                                )));
+                            }
                         }
                         Ok(Cond::AttributeType(a, b))
                     }
