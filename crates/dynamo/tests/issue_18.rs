@@ -523,6 +523,42 @@ fn issue_18_invalid_input_accepted() {
             "Incorrect operand type for operator or function; operator or function: attribute_type, operand type: N",
         )),
     );
+    check(
+        &e,
+        "Query",
+        filter("size(x)", Value::Null),
+        Err(&invalid(
+            "FilterExpression",
+            "The function is not allowed to be used this way in an expression; function: size",
+        )),
+    );
+    check(
+        &e,
+        "Query",
+        filter("x = :v AND size(x)", n.clone()),
+        Err(&invalid(
+            "FilterExpression",
+            "The function is not allowed to be used this way in an expression; function: size",
+        )),
+    );
+    check(
+        &e,
+        "Query",
+        filter("attribute_exists(x) = :v", n.clone()),
+        Err(&invalid(
+            "FilterExpression",
+            "The function is not allowed to be used this way in an expression; function: attribute_exists",
+        )),
+    );
+    check(
+        &e,
+        "Query",
+        filter("size(contains(x, :v)) > :v", n.clone()),
+        Err(&invalid(
+            "FilterExpression",
+            "The function is not allowed to be used this way in an expression; function: contains",
+        )),
+    );
     let key = json!({"pk": {"S": "a"}, "sk": {"N": "1"}});
     check(
         &e,

@@ -334,22 +334,34 @@ impl<'c, 'a, 's> Parser<'c, 'a, 's> {
             return Ok(c);
         }
         if self.at_function() && self.text() != "size" {
-            return self.boolean_function();
+            let name = self.text();
+            let cond = self.boolean_function()?;
+            // A condition function compared like a value: `attribute_exists(a) = :v`.
+            if matches!(
+                self.peek(),
+                Tok::Punct("=" | "<>" | "<" | "<=" | ">" | ">=")
+            ) || self.is_keyword("BETWEEN")
+                || self.is_keyword("IN")
+            {
+                return Err(self.misused_function(name));
+            }
+            return Ok(cond);
         }
         let left = self.operand()?;
         self.comparison(left)
     }
 
+    /// DynamoDB's error for a function in the wrong place: a condition function as an
+    /// operand, or `size()` as a condition.
+    fn misused_function(&self, name: &str) -> ExprError {
+        self.err(format!(
+            "The function is not allowed to be used this way in an expression; function: {name}"
+        ))
+    }
+
     fn boolean_function(&mut self) -> Result<Cond, ExprError> {
         let name = self.text();
-        if !matches!(
-            name,
-            "attribute_exists"
-                | "attribute_not_exists"
-                | "attribute_type"
-                | "begins_with"
-                | "contains"
-        ) {
+        if !is_condition_function(name) {
             return Err(self.err(format!("Invalid function name; function: {name}")));
         }
         let args = self.arguments()?;
@@ -458,6 +470,10 @@ impl<'c, 'a, 's> Parser<'c, 'a, 's> {
     fn operand(&mut self) -> Result<Operand, ExprError> {
         if self.at_function() {
             let name = self.text();
+            if is_condition_function(name) {
+                // A condition function where a value is expected: `attribute_exists(a) = :v`.
+                return Err(self.misused_function(name));
+            }
             if name != "size" {
                 return Err(self.err(format!("Invalid function name; function: {name}")));
             }
@@ -558,6 +574,14 @@ impl<'c, 'a, 's> Parser<'c, 'a, 's> {
             self.check_distinct("IN", &left, list.iter())?;
             return Ok(Cond::In(left, list));
         }
+        // `size(a)` alone is not a condition.
+        if matches!(left, Operand::Size(_))
+            && (matches!(self.peek(), Tok::Eof | Tok::Punct(")"))
+                || self.is_keyword("AND")
+                || self.is_keyword("OR"))
+        {
+            return Err(self.misused_function("size"));
+        }
         Err(self.syntax_error())
     }
 
@@ -593,6 +617,13 @@ impl<'c, 'a, 's> Parser<'c, 'a, 's> {
             _ => Ok(()),
         }
     }
+}
+
+fn is_condition_function(name: &str) -> bool {
+    matches!(
+        name,
+        "attribute_exists" | "attribute_not_exists" | "attribute_type" | "begins_with" | "contains"
+    )
 }
 
 fn is_type_name(t: &str) -> bool {
