@@ -35,19 +35,14 @@ pub fn query(svc: &DynamoService, input: QueryInput) -> Result<Value> {
     let mut v = Violations::default();
     let capacity = input.read.violations(&mut v);
     v.finish()?;
+    // DynamoDB lets legacy KeyConditions go with ProjectionExpression and
+    // FilterExpression; only the two forms of the key condition exclude each other.
     legacy::reject_mixed(
         &[("KeyConditions", input.key_conditions.is_some())],
-        &[
-            (
-                "KeyConditionExpression",
-                input.key_condition_expression.is_some(),
-            ),
-            (
-                "ProjectionExpression",
-                input.read.projection_expression.is_some(),
-            ),
-            ("FilterExpression", input.read.filter_expression.is_some()),
-        ],
+        &[(
+            "KeyConditionExpression",
+            input.key_condition_expression.is_some(),
+        )],
     )?;
     let (spec, key) = input.read.spec(
         capacity,
@@ -74,6 +69,7 @@ pub fn query(svc: &DynamoService, input: QueryInput) -> Result<Value> {
             "The table does not have the specified index: {index}"
         )));
     }
+    check_filter_attributes(&table, &spec, input.query_filter.is_some())?;
     let range = key_range(&table, key)?;
     let direction = if input.scan_index_forward.unwrap_or(true) {
         Direction::Forward
@@ -82,12 +78,42 @@ pub fn query(svc: &DynamoService, input: QueryInput) -> Result<Value> {
     };
     let range = match &spec.exclusive_start_key {
         Some(start) => {
-            page::check_start_key(&table, start)?;
-            page::after(range, storage::item_key(&table, start)?, direction)
+            // Query says less than Scan about a key that does not fit the schema.
+            page::check_start_key(&table, start)
+                .map_err(|_| Error::validation("The provided starting key is invalid"))?;
+            let start = storage::item_key(&table, start)?;
+            if !range.contains(&start) {
+                return Err(Error::validation(
+                    "The provided starting key is outside query boundaries based on provided conditions",
+                ));
+            }
+            page::after(range, start, direction)
         }
         None => range,
     };
     page::read_page(&*snap, &table, range, direction, &spec, |_| true)
+}
+
+/// A Query filters only non-key attributes: the key condition is the way to narrow by key.
+fn check_filter_attributes(table: &TableMeta, spec: &page::PageSpec, legacy: bool) -> Result<()> {
+    let Some(filter) = &spec.filter else {
+        return Ok(());
+    };
+    if let Some(name) = filter
+        .attribute_names()
+        .into_iter()
+        .find(|n| table.is_key_attr(n))
+    {
+        let what = if legacy {
+            "QueryFilter"
+        } else {
+            "Filter Expression"
+        };
+        return Err(Error::validation(format!(
+            "{what} can only contain non-primary key attributes: Primary key attribute: {name}"
+        )));
+    }
+    Ok(())
 }
 
 /// The key range of a key condition on `table`, with DynamoDB's schema checks.

@@ -88,15 +88,22 @@ pub fn scan(svc: &DynamoService, input: ScanInput) -> Result<Value> {
         )));
     }
     let mut range = storage::items_range(&table);
-    if let Some(start) = &spec.exclusive_start_key {
-        page::check_start_key(&table, start)?;
-        range = page::after(range, storage::item_key(&table, start)?, Direction::Forward);
-    }
-    page::read_page(&*snap, &table, range, Direction::Forward, &spec, |key| {
+    let in_segment = |key: &[u8]| {
         let Some((segment, total)) = segments else {
             return true;
         };
         storage::partition_bytes(&table, key)
             .is_some_and(|pk| u64::from(crc32fast::hash(pk)) % total == segment)
-    })
+    };
+    if let Some(start) = &spec.exclusive_start_key {
+        page::check_start_key(&table, start)?;
+        let start = storage::item_key(&table, start)?;
+        if let (Some((segment, total)), false) = (segments, in_segment(&start)) {
+            return Err(Error::validation(format!(
+                "The provided starting key is invalid: Invalid ExclusiveStartKey. Please use ExclusiveStartKey with correct Segment. TotalSegments: {total} Segment: {segment}"
+            )));
+        }
+        range = page::after(range, start, Direction::Forward);
+    }
+    page::read_page(&*snap, &table, range, Direction::Forward, &spec, in_segment)
 }
