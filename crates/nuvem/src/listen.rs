@@ -330,6 +330,25 @@ impl hyper::body::Body for RateBody {
 }
 
 /// One accepted connection.
+/// Whether `req` asks for `100 Continue` but has no body, so hyper answers it without one (RFC
+/// 9110 §10.1.1 allows that). botocore then keeps the early final status on the pooled
+/// connection and misreads the next `Expect` request's response on it (an S3 `UploadPart`
+/// after an empty `PutObject`: a 200 without its headers, then a 10 s wait), so such an
+/// answer closes the connection: the client opens a new one. HTTP/1.1 only (HTTP/2 has no
+/// `Connection` header and no such client state).
+fn answers_expect_without_continue<B>(req: &Request<B>) -> bool {
+    req.version() == http::Version::HTTP_11
+        && req
+            .headers()
+            .get(http::header::EXPECT)
+            .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"100-continue"))
+        && !req.headers().contains_key(http::header::TRANSFER_ENCODING)
+        && req
+            .headers()
+            .get(http::header::CONTENT_LENGTH)
+            .is_none_or(|v| v.as_bytes() == b"0")
+}
+
 /// How a request arrived, in its extensions beside the peer's address.
 #[derive(Debug, Clone, Copy)]
 pub struct Transport {
@@ -403,6 +422,7 @@ impl Conn {
                             in_flight,
                         ));
                     }
+                    let early_final = answers_expect_without_continue(&req);
                     let rate = BodyRate::new(gate.limits());
                     let mut req = req.map(|inner| {
                         RateBody {
@@ -419,7 +439,13 @@ impl Conn {
                     // throttling (and anything else that needs the real peer).
                     req.extensions_mut().insert(peer);
                     req.extensions_mut().insert(transport);
-                    let resp = handler.handle(req).await;
+                    let mut resp = handler.handle(req).await;
+                    if early_final {
+                        resp.headers_mut().insert(
+                            http::header::CONNECTION,
+                            http::HeaderValue::from_static("close"),
+                        );
+                    }
                     Ok(resp.map(|body| Tracked {
                         body,
                         _in_flight: in_flight,
