@@ -1,0 +1,292 @@
+//! Secondary index definitions in CreateTable and UpdateTable (`GlobalSecondaryIndexes`,
+//! `LocalSecondaryIndexes`, `GlobalSecondaryIndexUpdates.Create`): parsing, DynamoDB's
+//! checks and messages, and the [`IndexMeta`] they become.
+//! Must not: touch the store (see [`super::tables`]).
+
+use serde::Deserialize;
+
+use crate::catalog::{BillingMode, KeyAttr, ScalarType, TableMeta};
+use crate::error::{Error, Result};
+use crate::index::{
+    IndexKind, IndexMeta, MAX_GLOBAL_INDEXES, MAX_LOCAL_INDEXES, MAX_PROJECTED_ATTRIBUTES,
+    ProjectionType,
+};
+use crate::ops::Violations;
+use crate::ops::tables::{KeySchemaElement, Throughput, throughput};
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ProjectionInput {
+    projection_type: Option<String>,
+    non_key_attributes: Option<Vec<String>>,
+}
+
+/// A `GlobalSecondaryIndex`, `LocalSecondaryIndex` or `CreateGlobalSecondaryIndexAction`.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct IndexInput {
+    index_name: Option<String>,
+    key_schema: Option<Vec<KeySchemaElement>>,
+    projection: Option<ProjectionInput>,
+    provisioned_throughput: Option<Throughput>,
+}
+
+/// Records the constraint violations of a list of index definitions (`field` is
+/// `globalSecondaryIndexes`, `localSecondaryIndexes` or the UpdateTable path).
+pub fn violations(list: &[IndexInput], field: &str, v: &mut Violations) {
+    for (i, index) in list.iter().enumerate() {
+        let at = format!("{field}.{}.member", i + 1);
+        match &index.index_name {
+            None => v.require(&index.index_name, &format!("{at}.indexName")),
+            Some(n) => crate::catalog::table_name_violations(
+                n,
+                &format!("{at}.indexName"),
+                v.messages_mut(),
+            ),
+        }
+        v.require(&index.key_schema, &format!("{at}.keySchema"));
+        v.require(&index.projection, &format!("{at}.projection"));
+        if let Some(p) = &index.projection
+            && let Some(t) = p.projection_type.as_deref()
+            && ProjectionType::parse(t).is_none()
+        {
+            v.enum_value(
+                t,
+                &format!("{at}.projection.projectionType"),
+                "[ALL, KEYS_ONLY, INCLUDE]",
+            );
+        }
+        throughput(index.provisioned_throughput, v);
+    }
+}
+
+/// The two key attributes named by a key schema, with DynamoDB's checks of its shape.
+pub fn key_schema_names(ks: &[KeySchemaElement]) -> Result<(String, Option<String>)> {
+    let name = |k: &KeySchemaElement| k.attribute_name.clone().unwrap_or_default();
+    let kind = |k: &KeySchemaElement| k.key_type.clone().unwrap_or_default();
+    if ks.first().map(kind).as_deref() != Some("HASH") {
+        return Err(Error::validation(
+            "Invalid KeySchema: The first KeySchemaElement is not a HASH key type",
+        ));
+    }
+    let Some(second) = ks.get(1) else {
+        return Ok((name(&ks[0]), None));
+    };
+    if kind(second) != "RANGE" {
+        return Err(Error::validation(
+            "Invalid KeySchema: The second KeySchemaElement is not a RANGE key type",
+        ));
+    }
+    if name(second) == name(&ks[0]) {
+        return Err(Error::validation(
+            "Both the Hash Key and the Range Key element in the KeySchema have the same name",
+        ));
+    }
+    Ok((name(&ks[0]), Some(name(second))))
+}
+
+/// One index definition, checked, with its key attributes' names (typed later against the
+/// attribute definitions).
+pub struct Declared {
+    pub name: String,
+    pub kind: IndexKind,
+    pub keys: (String, Option<String>),
+    pub projection: ProjectionType,
+    pub non_key: Vec<String>,
+    pub units: Option<(u64, u64)>,
+}
+
+/// Checks the index definitions of a CreateTable (or one Create of UpdateTable) beyond their
+/// shape: list sizes, names, key schemas, projections, throughput against the billing mode.
+pub fn declare(
+    list: Vec<IndexInput>,
+    kind: IndexKind,
+    mode: BillingMode,
+    table_hash: &str,
+    table_range: Option<&str>,
+) -> Result<Vec<Declared>> {
+    let member = match kind {
+        IndexKind::Global => "GlobalSecondaryIndexes",
+        IndexKind::Local => "LocalSecondaryIndexes",
+    };
+    if list.is_empty() {
+        return Err(Error::invalid_parameter(format_args!(
+            "List of {member} is empty"
+        )));
+    }
+    match kind {
+        IndexKind::Global if list.len() > MAX_GLOBAL_INDEXES => {
+            return Err(Error::invalid_parameter(format_args!(
+                "GlobalSecondaryIndex count exceeds the per-table limit of {MAX_GLOBAL_INDEXES}"
+            )));
+        }
+        IndexKind::Local if list.len() > MAX_LOCAL_INDEXES => {
+            return Err(Error::invalid_parameter(format_args!(
+                "Number of LocalSecondaryIndexes exceeds per-table limit of {MAX_LOCAL_INDEXES}"
+            )));
+        }
+        _ => {}
+    }
+    if kind == IndexKind::Local && table_range.is_none() {
+        return Err(Error::invalid_parameter(
+            "Table KeySchema does not have a range key, which is required when specifying a LocalSecondaryIndex",
+        ));
+    }
+    let mut out = Vec::with_capacity(list.len());
+    for index in list {
+        let name = index.index_name.unwrap_or_default();
+        let keys = key_schema_names(&index.key_schema.unwrap_or_default())?;
+        if kind == IndexKind::Local {
+            if keys.0 != table_hash {
+                return Err(Error::invalid_parameter(format_args!(
+                    "Index KeySchema does not have the same leading hash key as table KeySchema for index: {name}. index hash key: {}, table hash key: {table_hash}",
+                    keys.0
+                )));
+            }
+            if keys.1.is_none() {
+                return Err(Error::invalid_parameter(format_args!(
+                    "Index KeySchema does not have a range key for index: {name}"
+                )));
+            }
+        }
+        let p = index.projection.unwrap_or(ProjectionInput {
+            projection_type: None,
+            non_key_attributes: None,
+        });
+        let Some(projection) = p.projection_type.as_deref().and_then(ProjectionType::parse) else {
+            return Err(Error::invalid_parameter("Unknown ProjectionType: null"));
+        };
+        let non_key = match (projection, p.non_key_attributes) {
+            (ProjectionType::Include, None) => {
+                return Err(Error::invalid_parameter(
+                    "ProjectionType is INCLUDE, but NonKeyAttributes is not specified",
+                ));
+            }
+            (ProjectionType::Include, Some(attrs)) => attrs,
+            (other, Some(_)) => {
+                return Err(Error::invalid_parameter(format_args!(
+                    "ProjectionType is {}, but NonKeyAttributes is specified",
+                    other.as_str()
+                )));
+            }
+            (_, None) => Vec::new(),
+        };
+        for (i, a) in non_key.iter().enumerate() {
+            if non_key[..i].contains(a) {
+                return Err(Error::invalid_parameter(format_args!(
+                    "Duplicate element in NonKeyAttributes: {a}"
+                )));
+            }
+        }
+        let units = match (kind, mode, index.provisioned_throughput) {
+            (IndexKind::Local, _, _) => None,
+            (IndexKind::Global, BillingMode::Provisioned, None) => {
+                return Err(Error::invalid_parameter(format_args!(
+                    "ProvisionedThroughput is not specified for index: {name}"
+                )));
+            }
+            (IndexKind::Global, BillingMode::Provisioned, Some(t)) => {
+                let mut v = Violations::default();
+                let units = throughput(Some(t), &mut v);
+                v.finish()?;
+                units
+            }
+            (IndexKind::Global, BillingMode::PayPerRequest, Some(_)) => {
+                return Err(Error::invalid_parameter(format_args!(
+                    "ProvisionedThroughput should not be specified for index: {name} when BillingMode is PAY_PER_REQUEST"
+                )));
+            }
+            (IndexKind::Global, BillingMode::PayPerRequest, None) => None,
+        };
+        out.push(Declared {
+            name,
+            kind,
+            keys,
+            projection,
+            non_key,
+            units,
+        });
+    }
+    Ok(out)
+}
+
+/// Checks names across all of a table's indexes (old and new): unique index names and the
+/// limit on projected non-key attributes.
+pub fn check_all(existing: &[IndexMeta], new: &[Declared]) -> Result<()> {
+    let names: Vec<&str> = existing
+        .iter()
+        .map(|i| i.name.as_str())
+        .chain(new.iter().map(|d| d.name.as_str()))
+        .collect();
+    for (i, n) in names.iter().enumerate() {
+        if names[..i].contains(n) {
+            return Err(Error::invalid_parameter(format_args!(
+                "Duplicate index name: {n}"
+            )));
+        }
+    }
+    let projected = existing.iter().map(|i| i.non_key.len()).sum::<usize>()
+        + new.iter().map(|d| d.non_key.len()).sum::<usize>();
+    if projected > MAX_PROJECTED_ATTRIBUTES {
+        return Err(Error::invalid_parameter(format_args!(
+            "The number of projected attributes in all indexes exceeds the limit of {MAX_PROJECTED_ATTRIBUTES}"
+        )));
+    }
+    Ok(())
+}
+
+/// Turns checked definitions into catalog entries, typing their keys by `find` (the
+/// attribute definitions; every name was checked to be defined).
+pub fn build(
+    declared: Vec<Declared>,
+    find: impl Fn(&str) -> Option<ScalarType>,
+    backfilling: bool,
+) -> Result<Vec<IndexMeta>> {
+    let attr = |name: &str| {
+        find(name)
+            .map(|kind| KeyAttr {
+                name: name.to_owned(),
+                kind,
+            })
+            .ok_or_else(|| {
+                Error::validation("Invalid KeySchema: Some index key attribute have no definition")
+            })
+    };
+    declared
+        .into_iter()
+        .map(|d| {
+            let (read_capacity, write_capacity) = d.units.unwrap_or((0, 0));
+            Ok(IndexMeta {
+                id: uuid::Uuid::new_v4().simple().to_string(),
+                kind: d.kind,
+                hash_key: attr(&d.keys.0)?,
+                range_key: d.keys.1.as_deref().map(attr).transpose()?,
+                projection: d.projection,
+                non_key: d.non_key,
+                read_capacity,
+                write_capacity,
+                backfilling: backfilling && d.kind == IndexKind::Global,
+                name: d.name,
+            })
+        })
+        .collect()
+}
+
+/// The key attribute names an index definition uses.
+pub fn key_names(d: &Declared) -> impl Iterator<Item = &str> {
+    std::iter::once(d.keys.0.as_str()).chain(d.keys.1.as_deref())
+}
+
+/// The key attribute names a table and its indexes use, each once, in order of use.
+pub fn used_names<'a>(table: &'a TableMeta) -> Vec<&'a str> {
+    let mut out: Vec<&str> = Vec::new();
+    for k in table
+        .key_attrs()
+        .chain(table.indexes.iter().flat_map(|i| i.key_attrs()))
+    {
+        if !out.contains(&k.name.as_str()) {
+            out.push(&k.name);
+        }
+    }
+    out
+}
