@@ -103,6 +103,26 @@ impl DynamoService {
         }
     }
 
+    /// Removes a deleted index's entries on a thread of its own; a purge a crash interrupts
+    /// is finished when the service opens again (its purge marker).
+    pub(crate) fn start_index_purge(
+        &self,
+        table: crate::catalog::TableMeta,
+        index: crate::index::IndexMeta,
+    ) {
+        let store = self.store.clone();
+        let spawned = std::thread::Builder::new()
+            .name("dynamodb-index-purge".into())
+            .spawn(move || {
+                if let Err(e) = storage::purge_index(&store, &table, &index) {
+                    tracing::error!(table = %table.name, index = %index.name, error = %e, "dynamodb: index purge failed");
+                }
+            });
+        if let Err(e) = spawned {
+            tracing::error!(error = %e, "dynamodb: could not start an index purge");
+        }
+    }
+
     /// Runs one operation ("CreateTable", "PutItem", ...) on its parsed JSON input, exactly
     /// as the HTTP API does, and returns the JSON output.
     pub fn execute(&self, operation: &str, input: Value) -> std::result::Result<Value, AwsError> {

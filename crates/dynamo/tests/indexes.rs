@@ -734,3 +734,117 @@ impl Merge for Value {
         self
     }
 }
+
+/// Polls DescribeTable until index `name` is ACTIVE; returns its description.
+fn wait_active(e: &Env, table: &str, name: &str) -> Value {
+    for _ in 0..2000 {
+        let t = e.ok("DescribeTable", json!({"TableName": table}))["Table"].clone();
+        let index = t["GlobalSecondaryIndexes"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|i| i["IndexName"] == name)
+            .cloned()
+            .unwrap_or(Value::Null);
+        if index["IndexStatus"] == "ACTIVE" {
+            return index;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    panic!("index {name} never became ACTIVE");
+}
+
+fn create_gsi(name: &str, attr: &str, projection: Value) -> Value {
+    json!({"Create": gsi(name, &[(attr, "HASH")], projection)})
+}
+
+#[test]
+fn update_table_creates_and_deletes_global_indexes() {
+    let e = env();
+    e.create("tab", ("pk", "S"), Some(("sk", "N")));
+    // More items than one backfill transaction copies; every third lacks the index key.
+    let mut with_key = 0u64;
+    for sk in 0..1200 {
+        let mut item = json!({"pk": {"S": format!("p{}", sk % 7)}, "sk": {"N": sk.to_string()}, "other": {"S": "x"}});
+        if sk % 3 != 0 {
+            item["color"] = json!({"S": if sk % 2 == 0 { "red" } else { "blue" }});
+            with_key += 1;
+        }
+        e.put("tab", item);
+    }
+    let out = e.ok("UpdateTable", json!({
+        "TableName": "tab",
+        "AttributeDefinitions": [{"AttributeName": "color", "AttributeType": "S"}],
+        "GlobalSecondaryIndexUpdates": [create_gsi("by_color", "color", json!({"ProjectionType": "KEYS_ONLY"}))],
+    }));
+    let created = &out["TableDescription"]["GlobalSecondaryIndexes"][0];
+    assert_eq!(
+        (
+            created["IndexStatus"].clone(),
+            created["Backfilling"].clone()
+        ),
+        (json!("CREATING"), json!(true))
+    );
+    // Writes go on while the index fills.
+    e.put(
+        "tab",
+        json!({"pk": {"S": "new"}, "sk": {"N": "1"}, "color": {"S": "red"}}),
+    );
+    e.ok(
+        "DeleteItem",
+        json!({"TableName": "tab", "Key": {"pk": {"S": "p1"}, "sk": {"N": "1"}}}),
+    );
+    let index = wait_active(&e, "tab", "by_color");
+    assert_eq!(index.get("Backfilling"), None);
+    assert_eq!(index["ItemCount"], json!(with_key));
+    let red = |e: &Env| {
+        let mut n = 0;
+        let mut req = json!({"TableName": "tab", "IndexName": "by_color", "KeyConditionExpression": "color = :c", "ExpressionAttributeValues": {":c": {"S": "red"}}, "Select": "COUNT"});
+        loop {
+            let out = e.ok("Query", req.clone());
+            n += out["Count"].as_u64().unwrap_or(0);
+            match out.get("LastEvaluatedKey") {
+                Some(k) => req["ExclusiveStartKey"] = k.clone(),
+                None => return n,
+            }
+        }
+    };
+    // sk even and not a multiple of 3, below 1200: 400; plus the new item.
+    assert_eq!(red(&e), 401);
+    // A second index while none is building; errors for bad updates.
+    e.err("UpdateTable", json!({"TableName": "tab", "GlobalSecondaryIndexUpdates": [create_gsi("by_color", "color", json!({"ProjectionType": "ALL"}))]}), VALIDATION, "Attempting to create an index which already exists");
+    e.err("UpdateTable", json!({"TableName": "tab", "GlobalSecondaryIndexUpdates": [create_gsi("by_size", "size", json!({"ProjectionType": "ALL"}))]}), VALIDATION, "One or more parameter values were invalid: AttributeDefinitions is not specified for index: by_size");
+    e.err(
+        "UpdateTable",
+        json!({"TableName": "tab", "GlobalSecondaryIndexUpdates": []}),
+        VALIDATION,
+        "One or more parameter values were invalid: List of GlobalSecondaryIndexUpdates is empty",
+    );
+    e.err("UpdateTable", json!({"TableName": "tab", "GlobalSecondaryIndexUpdates": [{}]}), VALIDATION, "One or more parameter values were invalid: One of GlobalSecondaryIndexUpdate.Update, GlobalSecondaryIndexUpdate.Create, GlobalSecondaryIndexUpdate.Delete must not be null");
+    e.err("UpdateTable", json!({"TableName": "tab", "GlobalSecondaryIndexUpdates": [{"Delete": {"IndexName": "by_color"}}, {"Delete": {"IndexName": "by_color"}}]}), VALIDATION, "One or more parameter values were invalid: Only one global secondary index update per index is allowed simultaneously. Index: by_color");
+    e.err("UpdateTable", json!({"TableName": "tab", "GlobalSecondaryIndexUpdates": [{"Delete": {"IndexName": "by_color"}}, create_gsi("by_other", "other", json!({"ProjectionType": "ALL"}))], "AttributeDefinitions": [{"AttributeName": "other", "AttributeType": "S"}]}), "LimitExceededException", "Subscriber limit exceeded: Only 1 online index can be created or deleted simultaneously per table");
+    e.err("UpdateTable", json!({"TableName": "tab", "GlobalSecondaryIndexUpdates": [{"Delete": {"IndexName": "nope"}}]}), "ResourceNotFoundException", "Requested resource not found: Index: nope not found");
+    // Delete: gone from the description and from reads at once.
+    let out = e.ok("UpdateTable", json!({"TableName": "tab", "GlobalSecondaryIndexUpdates": [{"Delete": {"IndexName": "by_color"}}]}));
+    assert_eq!(out["TableDescription"].get("GlobalSecondaryIndexes"), None);
+    e.err("Query", json!({"TableName": "tab", "IndexName": "by_color", "KeyConditionExpression": "color = :c", "ExpressionAttributeValues": {":c": {"S": "red"}}}), VALIDATION, "The table does not have the specified index: by_color");
+    // Created again under the same name, it starts from the table, not the old entries.
+    e.ok("UpdateTable", json!({
+        "TableName": "tab",
+        "AttributeDefinitions": [{"AttributeName": "color", "AttributeType": "S"}],
+        "GlobalSecondaryIndexUpdates": [create_gsi("by_color", "color", json!({"ProjectionType": "ALL"}))],
+    }));
+    let index = wait_active(&e, "tab", "by_color");
+    assert_eq!(index["ItemCount"], json!(with_key));
+    assert_eq!(red(&e), 401);
+    // Writes keep the index afterwards; table writes are counted once.
+    e.ok(
+        "DeleteItem",
+        json!({"TableName": "tab", "Key": {"pk": {"S": "new"}, "sk": {"N": "1"}}}),
+    );
+    assert_eq!(red(&e), 400);
+    assert_eq!(
+        wait_active(&e, "tab", "by_color")["ItemCount"],
+        json!(with_key - 1)
+    );
+}

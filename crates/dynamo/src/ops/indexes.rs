@@ -12,7 +12,7 @@ use crate::index::{
     ProjectionType,
 };
 use crate::ops::Violations;
-use crate::ops::tables::{KeySchemaElement, Throughput, throughput};
+use crate::ops::tables::{AttributeDefinition, KeySchemaElement, Throughput, throughput};
 
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "PascalCase")]
@@ -277,16 +277,218 @@ pub fn key_names(d: &Declared) -> impl Iterator<Item = &str> {
     std::iter::once(d.keys.0.as_str()).chain(d.keys.1.as_deref())
 }
 
-/// The key attribute names a table and its indexes use, each once, in order of use.
-pub fn used_names<'a>(table: &'a TableMeta) -> Vec<&'a str> {
-    let mut out: Vec<&str> = Vec::new();
-    for k in table
-        .key_attrs()
-        .chain(table.indexes.iter().flat_map(|i| i.key_attrs()))
-    {
-        if !out.contains(&k.name.as_str()) {
-            out.push(&k.name);
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct IndexRef {
+    index_name: Option<String>,
+    provisioned_throughput: Option<Throughput>,
+}
+
+/// One `GlobalSecondaryIndexUpdate` of UpdateTable.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct IndexUpdate {
+    create: Option<IndexInput>,
+    delete: Option<IndexRef>,
+    update: Option<IndexRef>,
+}
+
+/// What UpdateTable's index updates changed, for the work that follows the commit.
+#[derive(Debug, Default)]
+pub struct Applied {
+    /// The id of the index created (to backfill).
+    pub created: Option<String>,
+    /// The index deleted (to purge).
+    pub dropped: Option<IndexMeta>,
+}
+
+fn one_at_a_time() -> Error {
+    Error::LimitExceeded(
+        "Subscriber limit exceeded: Only 1 online index can be created or deleted simultaneously per table".into(),
+    )
+}
+
+/// Checks the shape of `GlobalSecondaryIndexUpdates`, before the table is read.
+pub fn check_updates(updates: &[IndexUpdate], v: &mut Violations) -> Result<()> {
+    for (i, u) in updates.iter().enumerate() {
+        if let Some(c) = &u.create {
+            violations(
+                std::slice::from_ref(c),
+                &format!("globalSecondaryIndexUpdates.{}.member.create", i + 1),
+                v,
+            );
         }
     }
-    out
+    if updates.is_empty() {
+        return Err(Error::invalid_parameter(
+            "List of GlobalSecondaryIndexUpdates is empty",
+        ));
+    }
+    let mut names: Vec<&str> = Vec::new();
+    let mut online = 0;
+    for u in updates {
+        let actions = [u.create.is_some(), u.delete.is_some(), u.update.is_some()];
+        match actions.iter().filter(|a| **a).count() {
+            0 => {
+                return Err(Error::invalid_parameter(
+                    "One of GlobalSecondaryIndexUpdate.Update, GlobalSecondaryIndexUpdate.Create, GlobalSecondaryIndexUpdate.Delete must not be null",
+                ));
+            }
+            1 => {}
+            _ => {
+                return Err(Error::invalid_parameter(
+                    "Only one global secondary index action is allowed per GlobalSecondaryIndexUpdate object",
+                ));
+            }
+        }
+        let name = u
+            .create
+            .as_ref()
+            .and_then(|c| c.index_name.as_deref())
+            .or(u.delete.as_ref().and_then(|d| d.index_name.as_deref()))
+            .or(u.update.as_ref().and_then(|d| d.index_name.as_deref()))
+            .unwrap_or_default();
+        if names.contains(&name) {
+            return Err(Error::invalid_parameter(format_args!(
+                "Only one global secondary index update per index is allowed simultaneously. Index: {name}"
+            )));
+        }
+        names.push(name);
+        if u.create.is_some() || u.delete.is_some() {
+            online += 1;
+        }
+    }
+    if online > 1 {
+        return Err(one_at_a_time());
+    }
+    Ok(())
+}
+
+/// Applies checked `GlobalSecondaryIndexUpdates` to `table` (the caller writes the record):
+/// a Create adds a global index that is `backfilling`, a Delete removes one, an Update sets
+/// its throughput.
+pub fn apply_updates(
+    table: &mut TableMeta,
+    updates: Vec<IndexUpdate>,
+    defs: Option<&[AttributeDefinition]>,
+) -> Result<Applied> {
+    let mut applied = Applied::default();
+    for u in updates {
+        if let Some(create) = u.create {
+            let name = create.index_name.clone().unwrap_or_default();
+            if table.index(&name).is_some() {
+                return Err(Error::validation(
+                    "Attempting to create an index which already exists",
+                ));
+            }
+            if table.indexes.iter().any(|i| i.backfilling) {
+                return Err(one_at_a_time());
+            }
+            let globals = table
+                .indexes
+                .iter()
+                .filter(|i| i.kind == IndexKind::Global)
+                .count();
+            if globals >= MAX_GLOBAL_INDEXES {
+                return Err(Error::LimitExceeded(format!(
+                    "One or more parameter values were invalid: GlobalSecondaryIndex count exceeds the per-table limit of {MAX_GLOBAL_INDEXES}"
+                )));
+            }
+            let range = table.range_key.as_ref().map(|r| r.name.clone());
+            let declared = declare(
+                vec![create],
+                IndexKind::Global,
+                table.billing_mode,
+                &table.hash_key.name.clone(),
+                range.as_deref(),
+            )?;
+            check_all(&table.indexes, &declared)?;
+            let known = |n: &str| {
+                table
+                    .key_attrs()
+                    .chain(table.indexes.iter().flat_map(|i| i.key_attrs()))
+                    .find(|k| k.name == n)
+                    .map(|k| k.kind)
+            };
+            let defined = |n: &str| {
+                defs.into_iter()
+                    .flatten()
+                    .find(|d| d.attribute_name.as_deref() == Some(n))
+                    .and_then(|d| d.attribute_type.as_deref().and_then(ScalarType::parse))
+            };
+            let find = |n: &str| defined(n).or_else(|| known(n));
+            let missing: Vec<&str> = declared
+                .iter()
+                .flat_map(key_names)
+                .filter(|n| find(n).is_none())
+                .collect();
+            if !missing.is_empty() {
+                let Some(defs) = defs else {
+                    return Err(Error::invalid_parameter(format_args!(
+                        "AttributeDefinitions is not specified for index: {name}"
+                    )));
+                };
+                let names: Vec<&str> = defs
+                    .iter()
+                    .filter_map(|d| d.attribute_name.as_deref())
+                    .collect();
+                return Err(Error::invalid_parameter(format_args!(
+                    "Some index key attributes are not defined in AttributeDefinitions. Keys: [{}], AttributeDefinitions: [{}]",
+                    missing.join(", "),
+                    names.join(", ")
+                )));
+            }
+            let built = build(declared, find, true)?;
+            applied.created = built.first().map(|i| i.id.clone());
+            table.indexes.extend(built);
+        }
+        if let Some(delete) = u.delete {
+            let name = delete.index_name.unwrap_or_default();
+            let pos = index_position(table, &name)?;
+            if table.indexes[pos].kind != IndexKind::Global {
+                return Err(Error::validation(format!(
+                    "Cannot delete an index that is not a GlobalSecondaryIndex: {name}"
+                )));
+            }
+            applied.dropped = Some(table.indexes.remove(pos));
+        }
+        if let Some(update) = u.update {
+            let name = update.index_name.unwrap_or_default();
+            let pos = index_position(table, &name)?;
+            if table.indexes[pos].kind != IndexKind::Global {
+                return Err(Error::validation(format!(
+                    "Cannot update an index that is not a GlobalSecondaryIndex: {name}"
+                )));
+            }
+            if table.billing_mode == BillingMode::PayPerRequest {
+                return Err(Error::invalid_parameter(format_args!(
+                    "Neither ReadCapacityUnits nor WriteCapacityUnits can be specified for index: {name} when BillingMode is PAY_PER_REQUEST"
+                )));
+            }
+            let mut v = Violations::default();
+            let units = throughput(update.provisioned_throughput, &mut v);
+            v.finish()?;
+            let Some((r, w)) = units else {
+                return Err(Error::invalid_parameter(format_args!(
+                    "ProvisionedThroughput must be specified for index: {name}"
+                )));
+            };
+            let index = &mut table.indexes[pos];
+            index.read_capacity = r;
+            index.write_capacity = w;
+        }
+    }
+    Ok(applied)
+}
+
+fn index_position(table: &TableMeta, name: &str) -> Result<usize> {
+    table
+        .indexes
+        .iter()
+        .position(|i| i.name == name)
+        .ok_or_else(|| {
+            Error::ResourceNotFound(format!(
+                "Requested resource not found: Index: {name} not found"
+            ))
+        })
 }

@@ -246,9 +246,8 @@ impl<'a> Source<'a> {
                 "Select type ALL_ATTRIBUTES is not supported for global secondary index {name} because its projection type is not ALL"
             )));
         }
-        let fetch = !global
-            && partial
-            && match spec.select {
+        let needs_more = spec.filter.is_some()
+            || match spec.select {
                 Select::All => true,
                 Select::Specific => spec.projection.as_ref().is_some_and(|p| {
                     p.paths()
@@ -256,8 +255,8 @@ impl<'a> Source<'a> {
                         .any(|path| !index.projects(table, path.top()))
                 }),
                 Select::AllProjected | Select::Count => false,
-            }
-            || !global && partial && spec.filter.is_some();
+            };
+        let fetch = !global && partial && needs_more;
         Ok(Self {
             table,
             index: Some(index),

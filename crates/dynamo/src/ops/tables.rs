@@ -23,8 +23,8 @@ use crate::storage::{self, Stats};
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct AttributeDefinition {
-    attribute_name: Option<String>,
-    attribute_type: Option<String>,
+    pub(crate) attribute_name: Option<String>,
+    pub(crate) attribute_type: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -80,6 +80,8 @@ pub struct UpdateTableInput {
     table_name: Option<String>,
     billing_mode: Option<String>,
     provisioned_throughput: Option<Throughput>,
+    attribute_definitions: Option<Vec<AttributeDefinition>>,
+    global_secondary_index_updates: Option<Vec<indexes::IndexUpdate>>,
 }
 
 fn not_found(name: &str) -> Error {
@@ -411,17 +413,38 @@ pub fn update_table(svc: &DynamoService, input: UpdateTableInput) -> Result<Valu
     v.table_name(&input.table_name);
     let mode = billing_mode(input.billing_mode.as_deref(), &mut v);
     let units = throughput(input.provisioned_throughput, &mut v);
+    let index_updates = input.global_secondary_index_updates;
+    let checked = index_updates
+        .as_deref()
+        .map(|u| indexes::check_updates(u, &mut v));
     v.finish()?;
+    checked.transpose()?;
     let name = crate::ops::table_name(input.table_name.as_deref().unwrap_or_default()).to_owned();
-    if mode.is_none() && input.provisioned_throughput.is_none() {
+    if mode.is_none() && input.provisioned_throughput.is_none() && index_updates.is_none() {
         return Err(Error::validation(
             "At least one of ProvisionedThroughput, BillingMode, UpdateStreamEnabled, GlobalSecondaryIndexUpdates or SSESpecification or ReplicaUpdates is required",
         ));
     }
     let key = storage::catalog_key(&name);
-    let (meta, stats, index_stats) = svc.store().transact(|tx| {
+    let billing = mode.is_some() || input.provisioned_throughput.is_some();
+    let defs = input.attribute_definitions;
+    let mut index_updates = index_updates;
+    let (meta, stats, index_stats, applied) = svc.store().transact(|tx| {
         let mut meta = storage::read_table(&*tx, &name)?.ok_or_else(|| not_found(&name))?;
         let new_mode = mode.unwrap_or(meta.billing_mode);
+        let applied = match index_updates.take() {
+            Some(updates) => indexes::apply_updates(&mut meta, updates, defs.as_deref())?,
+            None => indexes::Applied::default(),
+        };
+        if let Some(dropped) = &applied.dropped {
+            storage::drop_index(tx, &meta, dropped);
+        }
+        if !billing {
+            tx.put(&key, &meta.to_record());
+            let stats = storage::read_stats(&*tx, &meta)?;
+            let index_stats = storage::read_index_stats(&*tx, &meta)?;
+            return Ok((meta, stats, index_stats, applied));
+        }
         match (new_mode, units) {
             (BillingMode::PayPerRequest, Some(_)) => {
                 return Err(Error::invalid_parameter(
@@ -463,7 +486,13 @@ pub fn update_table(svc: &DynamoService, input: UpdateTableInput) -> Result<Valu
         tx.put(&key, &meta.to_record());
         let stats = storage::read_stats(&*tx, &meta)?;
         let index_stats = storage::read_index_stats(&*tx, &meta)?;
-        Ok((meta, stats, index_stats))
+        Ok((meta, stats, index_stats, applied))
     })?;
+    if let Some(index_id) = applied.created {
+        svc.start_backfill(meta.name.clone(), index_id);
+    }
+    if let Some(dropped) = applied.dropped {
+        svc.start_index_purge(meta.clone(), dropped);
+    }
     Ok(json!({"TableDescription": describe(svc, &meta, "UPDATING", stats, &index_stats)}))
 }
