@@ -199,3 +199,20 @@ pub fn entry_key_of(table: &TableMeta, index: &IndexMeta, item: &Item) -> Item {
         .filter_map(|a| item.get(&a.name).map(|v| (a.name.clone(), v.clone())))
         .collect()
 }
+
+/// The `ItemCollectionMetrics` of a write to a table with local indexes: the partition key
+/// of the item's collection and DynamoDB's estimate of its size as a range of gigabytes
+/// (https://docs.aws.amazon.com/amazondynamodb/latest/APIReference/API_ItemCollectionMetrics.html).
+pub fn collection_metrics(table: &TableMeta, key: &Item, bytes: u64) -> Value {
+    let gb = bytes as f64 / (1024.0 * 1024.0 * 1024.0);
+    let lower = gb.floor();
+    let collection_key: serde_json::Map<String, Value> = key
+        .iter()
+        .filter(|(k, _)| **k == table.hash_key.name)
+        .map(|(k, v)| (k.clone(), v.to_json()))
+        .collect();
+    json!({
+        "ItemCollectionKey": collection_key,
+        "SizeEstimateRangeGB": [lower, lower + 1.0],
+    })
+}

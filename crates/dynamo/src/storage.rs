@@ -18,6 +18,9 @@
 //!                                  keys stay distinct and a Query on the index is one range
 //! dynamodb/t/<id>/x/<ix>/n         the index's stats (entry count, projected bytes)
 //! dynamodb/c/p/<id>/x/<ix>         purge marker of a deleted index
+//! dynamodb/t/<id>/c/<pk>           item collection size (u64 BE bytes: the items of one
+//!                                  partition key and their local index entries), kept only
+//!                                  for tables with local indexes
 //! reserved, written by write_item in the same transaction when they exist:
 //! dynamodb/t/<id>/s/<seq>          stream records
 //! dynamodb/t/<id>/ttl/...          TTL expiry queue
@@ -42,7 +45,7 @@ use nuvem_store::{Direction, KeyRange, Read, Store, Tx};
 
 use crate::catalog::TableMeta;
 use crate::error::{Error, Result};
-use crate::index::IndexMeta;
+use crate::index::{IndexKind, IndexMeta};
 use crate::keys::encode_key_component;
 use crate::value::{Item, decode_item, encode_item, item_size};
 
@@ -88,6 +91,81 @@ pub fn stats_key(table: &TableMeta) -> Vec<u8> {
     let mut k = table_prefix(&table.id);
     k.push(b'n');
     k
+}
+
+/// DynamoDB's limit on an item collection of a table with local indexes, 10 GB
+/// (https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/LSI.html#LSI.ItemCollections.SizeLimit).
+pub const MAX_COLLECTION_BYTES: u64 = 10 * 1024 * 1024 * 1024;
+
+fn collection_key(table: &TableMeta, item: &Item) -> Result<Vec<u8>> {
+    let mut k = table_prefix(&table.id);
+    k.extend_from_slice(b"c/");
+    let pk = item
+        .get(&table.hash_key.name)
+        .ok_or_else(|| Error::validation("The provided key element does not match the schema"))?;
+    encode_key_component(pk, &mut k).map_err(|e| Error::validation(e.to_string()))?;
+    Ok(k)
+}
+
+/// The size in bytes of the item collection `item` belongs to (its partition key's items
+/// and their local index entries); `None` for a table without local indexes.
+pub fn collection_size<R: Read + ?Sized>(
+    r: &R,
+    table: &TableMeta,
+    item: &Item,
+) -> Result<Option<u64>> {
+    if !table.indexes.iter().any(|i| i.kind == IndexKind::Local) {
+        return Ok(None);
+    }
+    let value = r.get(&collection_key(table, item)?)?;
+    Ok(Some(decode_u64(value.as_deref())))
+}
+
+fn decode_u64(value: Option<&[u8]>) -> u64 {
+    value
+        .and_then(|b| b.try_into().ok())
+        .map_or(0, u64::from_be_bytes)
+}
+
+/// The bytes an item adds to its collection: its size and its local index entries'.
+fn collection_share(table: &TableMeta, item: Option<&Item>) -> u64 {
+    let Some(item) = item else { return 0 };
+    let entries: usize = table
+        .indexes
+        .iter()
+        .filter(|i| i.kind == IndexKind::Local)
+        .filter_map(|i| i.entry(table, item).ok().flatten())
+        .map(|e| item_size(&e))
+        .sum();
+    (item_size(item) + entries) as u64
+}
+
+/// Keeps the item collection size of a table with local indexes, refusing a write that
+/// grows a collection past [`MAX_COLLECTION_BYTES`] as DynamoDB does.
+fn write_collection(
+    tx: &mut dyn Tx,
+    table: &TableMeta,
+    old: Option<&Item>,
+    new: Option<&Item>,
+) -> Result<()> {
+    let Some(any) = new.or(old) else {
+        return Ok(());
+    };
+    let key = collection_key(table, any)?;
+    let size = decode_u64(tx.get(&key)?.as_deref());
+    let (gone, added) = (collection_share(table, old), collection_share(table, new));
+    let size = size.saturating_sub(gone).saturating_add(added);
+    if added > gone && size > MAX_COLLECTION_BYTES {
+        return Err(Error::ItemCollectionSizeLimitExceeded(
+            "Collection size exceeded.".into(),
+        ));
+    }
+    if size == 0 {
+        tx.delete(&key);
+    } else {
+        tx.put(&key, &size.to_be_bytes());
+    }
+    Ok(())
 }
 
 /// `dynamodb/t/<id>/x/<ix>/`: everything that belongs to one index.
@@ -389,6 +467,9 @@ pub fn write_item_with_stats(
     tx.put(&stats_key(table), &stats.encode());
     if !table.indexes.is_empty() {
         write_entries(tx, table, old, new)?;
+        if table.indexes.iter().any(|i| i.kind == IndexKind::Local) {
+            write_collection(tx, table, old, new)?;
+        }
     }
     Ok(stats)
 }

@@ -848,3 +848,25 @@ fn update_table_creates_and_deletes_global_indexes() {
         json!(with_key - 1)
     );
 }
+
+#[test]
+fn item_collection_metrics_with_local_indexes() {
+    let e = fixture();
+    let put = |table: &str| json!({"TableName": table, "Item": {"pk": {"S": "a"}, "sk": {"N": "9"}, "ts": {"N": "1"}}, "ReturnItemCollectionMetrics": "SIZE"});
+    let out = e.ok("PutItem", put("tab"));
+    assert_eq!(
+        out["ItemCollectionMetrics"],
+        json!({"ItemCollectionKey": {"pk": {"S": "a"}}, "SizeEstimateRangeGB": [0.0, 1.0]})
+    );
+    let out = e.ok("DeleteItem", json!({"TableName": "tab", "Key": {"pk": {"S": "a"}, "sk": {"N": "9"}}, "ReturnItemCollectionMetrics": "SIZE"}));
+    assert_eq!(
+        out["ItemCollectionMetrics"]["ItemCollectionKey"],
+        json!({"pk": {"S": "a"}})
+    );
+    // Not asked for, or no local index: none.
+    let out = e.ok("UpdateItem", json!({"TableName": "tab", "Key": {"pk": {"S": "a"}, "sk": {"N": "1"}}, "UpdateExpression": "SET x = :x", "ExpressionAttributeValues": {":x": {"S": "y"}}}));
+    assert_eq!(out.get("ItemCollectionMetrics"), None);
+    e.create("plain", ("pk", "S"), Some(("sk", "N")));
+    let out = e.ok("PutItem", put("plain"));
+    assert_eq!(out.get("ItemCollectionMetrics"), None);
+}
