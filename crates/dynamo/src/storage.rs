@@ -144,15 +144,13 @@ fn collection_share(table: &TableMeta, item: Option<&Item>) -> u64 {
 /// grows a collection past [`MAX_COLLECTION_BYTES`] as DynamoDB does.
 fn write_collection(
     tx: &mut dyn Tx,
+    key: &[u8],
+    stored: Option<&[u8]>,
     table: &TableMeta,
     old: Option<&Item>,
     new: Option<&Item>,
 ) -> Result<()> {
-    let Some(any) = new.or(old) else {
-        return Ok(());
-    };
-    let key = collection_key(table, any)?;
-    let size = decode_u64(tx.get(&key)?.as_deref());
+    let size = decode_u64(stored);
     let (gone, added) = (collection_share(table, old), collection_share(table, new));
     let size = size.saturating_sub(gone).saturating_add(added);
     if added > gone && size > MAX_COLLECTION_BYTES {
@@ -161,9 +159,9 @@ fn write_collection(
         ));
     }
     if size == 0 {
-        tx.delete(&key);
+        tx.delete(key);
     } else {
-        tx.put(&key, &size.to_be_bytes());
+        tx.put(key, &size.to_be_bytes());
     }
     Ok(())
 }
@@ -466,9 +464,34 @@ pub fn write_item_with_stats(
     }
     tx.put(&stats_key(table), &stats.encode());
     if !table.indexes.is_empty() {
-        write_entries(tx, table, old, new)?;
-        if table.indexes.iter().any(|i| i.kind == IndexKind::Local) {
-            write_collection(tx, table, old, new)?;
+        // The index stats and the item collection size in one read (one round trip to a
+        // network engine).
+        let mut keys: Vec<Vec<u8>> = table
+            .indexes
+            .iter()
+            .map(|i| index_stats_key(table, i))
+            .collect();
+        let collection = match (
+            table.indexes.iter().any(|i| i.kind == IndexKind::Local),
+            new.or(old),
+        ) {
+            (true, Some(any)) => Some(collection_key(table, any)?),
+            _ => None,
+        };
+        keys.extend(collection.clone());
+        let wanted: Vec<&[u8]> = keys.iter().map(Vec::as_slice).collect();
+        let mut values = tx.get_many(&wanted)?;
+        let collection_value = match collection {
+            Some(_) => values.pop().flatten(),
+            None => None,
+        };
+        let index_stats = values
+            .into_iter()
+            .map(|v| decode_stats(v.as_deref()))
+            .collect::<Result<Vec<_>>>()?;
+        write_entries(tx, table, old, new, index_stats)?;
+        if let Some(key) = collection {
+            write_collection(tx, &key, collection_value.as_deref(), table, old, new)?;
         }
     }
     Ok(stats)
@@ -482,8 +505,8 @@ fn write_entries(
     table: &TableMeta,
     old: Option<&Item>,
     new: Option<&Item>,
+    mut all_stats: Vec<Stats>,
 ) -> Result<()> {
-    let mut all_stats = read_index_stats(&*tx, table)?;
     for (index, stats) in table.indexes.iter().zip(all_stats.iter_mut()) {
         let before = match old {
             Some(old) => index.entry(table, old).ok().flatten(),
