@@ -632,7 +632,7 @@ fn bad_index_definitions() {
         &["pk", "sk", "x"],
         Some(json!(wide)),
         None,
-        "One or more parameter values were invalid: The number of projected attributes in all indexes exceeds the limit of 100",
+        "One or more parameter values were invalid: Number of projected attributes in all indexes exceeds limit of 100",
     );
     // Local indexes.
     check_create_err(

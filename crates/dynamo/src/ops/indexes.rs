@@ -229,7 +229,7 @@ pub fn check_all(existing: &[IndexMeta], new: &[Declared]) -> Result<()> {
         + new.iter().map(|d| d.non_key.len()).sum::<usize>();
     if projected > MAX_PROJECTED_ATTRIBUTES {
         return Err(Error::invalid_parameter(format_args!(
-            "The number of projected attributes in all indexes exceeds the limit of {MAX_PROJECTED_ATTRIBUTES}"
+            "Number of projected attributes in all indexes exceeds limit of {MAX_PROJECTED_ATTRIBUTES}"
         )));
     }
     Ok(())

@@ -277,10 +277,9 @@ impl<'a> Source<'a> {
                     key.get(&a.name)
                         .is_some_and(|v| v.type_name() == a.kind.as_str())
                 });
+                // On an index DynamoDB says no more than this.
                 if !typed || wanted.len() != key.len() {
-                    return Err(Error::validation(
-                        "The provided starting key is invalid: The provided key element does not match the schema",
-                    ));
+                    return Err(Error::validation("The provided starting key is invalid"));
                 }
                 crate::storage::entry_key(self.table, index, key)
             }
