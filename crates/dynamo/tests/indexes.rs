@@ -870,3 +870,32 @@ fn item_collection_metrics_with_local_indexes() {
     let out = e.ok("PutItem", put("plain"));
     assert_eq!(out.get("ItemCollectionMetrics"), None);
 }
+
+#[test]
+fn global_indexes_follow_the_billing_mode() {
+    let e = fixture();
+    let units = json!({"ReadCapacityUnits": 3, "WriteCapacityUnits": 4});
+    e.err("UpdateTable", json!({"TableName": "tab", "BillingMode": "PROVISIONED", "ProvisionedThroughput": units}), VALIDATION, "One or more parameter values were invalid: ProvisionedThroughput must be specified for index: by_owner");
+    let updates: Vec<Value> = ["by_owner", "by_status", "by_kind"]
+        .iter()
+        .map(|n| json!({"Update": {"IndexName": n, "ProvisionedThroughput": units}}))
+        .collect();
+    let out = e.ok("UpdateTable", json!({"TableName": "tab", "BillingMode": "PROVISIONED", "ProvisionedThroughput": units, "GlobalSecondaryIndexUpdates": updates}));
+    let gsi = &out["TableDescription"]["GlobalSecondaryIndexes"][2];
+    assert_eq!(
+        (
+            gsi["ProvisionedThroughput"]["ReadCapacityUnits"].clone(),
+            gsi["ProvisionedThroughput"]["WriteCapacityUnits"].clone()
+        ),
+        (json!(3), json!(4))
+    );
+    e.err("UpdateTable", json!({"TableName": "tab", "GlobalSecondaryIndexUpdates": [{"Update": {"IndexName": "by_ts", "ProvisionedThroughput": units}}]}), VALIDATION, "Cannot update an index that is not a GlobalSecondaryIndex: by_ts");
+    let out = e.ok(
+        "UpdateTable",
+        json!({"TableName": "tab", "BillingMode": "PAY_PER_REQUEST"}),
+    );
+    assert_eq!(
+        out["TableDescription"]["GlobalSecondaryIndexes"][0]["ProvisionedThroughput"]["ReadCapacityUnits"],
+        json!(0)
+    );
+}

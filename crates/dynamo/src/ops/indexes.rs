@@ -369,6 +369,7 @@ pub fn check_updates(updates: &[IndexUpdate], v: &mut Violations) -> Result<()> 
 /// its throughput.
 pub fn apply_updates(
     table: &mut TableMeta,
+    mode: BillingMode,
     updates: Vec<IndexUpdate>,
     defs: Option<&[AttributeDefinition]>,
 ) -> Result<Applied> {
@@ -398,7 +399,7 @@ pub fn apply_updates(
             let declared = declare(
                 vec![create],
                 IndexKind::Global,
-                table.billing_mode,
+                mode,
                 &table.hash_key.name.clone(),
                 range.as_deref(),
             )?;
@@ -460,7 +461,7 @@ pub fn apply_updates(
                     "Cannot update an index that is not a GlobalSecondaryIndex: {name}"
                 )));
             }
-            if table.billing_mode == BillingMode::PayPerRequest {
+            if mode == BillingMode::PayPerRequest {
                 return Err(Error::invalid_parameter(format_args!(
                     "Neither ReadCapacityUnits nor WriteCapacityUnits can be specified for index: {name} when BillingMode is PAY_PER_REQUEST"
                 )));
@@ -479,6 +480,32 @@ pub fn apply_updates(
         }
     }
     Ok(applied)
+}
+
+/// Global indexes follow a table's billing mode: on-demand indexes have no provisioned
+/// capacity, and a table made provisioned needs capacity for each of its global indexes
+/// (given by an Update of GlobalSecondaryIndexUpdates in the same request).
+pub fn follow_billing_mode(table: &mut TableMeta, mode: BillingMode) -> Result<()> {
+    for index in table
+        .indexes
+        .iter_mut()
+        .filter(|i| i.kind == IndexKind::Global)
+    {
+        match mode {
+            BillingMode::PayPerRequest => {
+                index.read_capacity = 0;
+                index.write_capacity = 0;
+            }
+            BillingMode::Provisioned if index.read_capacity == 0 => {
+                return Err(Error::invalid_parameter(format_args!(
+                    "ProvisionedThroughput must be specified for index: {}",
+                    index.name
+                )));
+            }
+            BillingMode::Provisioned => {}
+        }
+    }
+    Ok(())
 }
 
 fn index_position(table: &TableMeta, name: &str) -> Result<usize> {

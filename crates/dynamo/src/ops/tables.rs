@@ -433,7 +433,9 @@ pub fn update_table(svc: &DynamoService, input: UpdateTableInput) -> Result<Valu
         let mut meta = storage::read_table(&*tx, &name)?.ok_or_else(|| not_found(&name))?;
         let new_mode = mode.unwrap_or(meta.billing_mode);
         let applied = match index_updates.take() {
-            Some(updates) => indexes::apply_updates(&mut meta, updates, defs.as_deref())?,
+            Some(updates) => {
+                indexes::apply_updates(&mut meta, new_mode, updates, defs.as_deref())?
+            }
             None => indexes::Applied::default(),
         };
         if let Some(dropped) = &applied.dropped {
@@ -482,6 +484,7 @@ pub fn update_table(svc: &DynamoService, input: UpdateTableInput) -> Result<Valu
                 meta.write_capacity = w;
             }
         }
+        indexes::follow_billing_mode(&mut meta, new_mode)?;
         meta.billing_mode = new_mode;
         tx.put(&key, &meta.to_record());
         let stats = storage::read_stats(&*tx, &meta)?;
