@@ -121,6 +121,28 @@ pub fn collection_size<R: Read + ?Sized>(
     Ok(Some(decode_u64(value.as_deref())))
 }
 
+/// The `ItemCollectionMetrics` of the collections `items` belong to in `table` (each
+/// collection once, in first-seen order); empty for a table without local indexes.
+pub fn collection_metrics_of<R: Read + ?Sized>(
+    r: &R,
+    table: &TableMeta,
+    items: &[&Item],
+) -> Result<Vec<serde_json::Value>> {
+    let mut seen: Vec<Vec<u8>> = Vec::new();
+    let mut out = Vec::new();
+    for item in items {
+        let key = collection_key(table, item)?;
+        if seen.contains(&key) {
+            continue;
+        }
+        seen.push(key);
+        if let Some(size) = collection_size(r, table, item)? {
+            out.push(crate::index::collection_metrics(table, item, size));
+        }
+    }
+    Ok(out)
+}
+
 fn decode_u64(value: Option<&[u8]>) -> u64 {
     value
         .and_then(|b| b.try_into().ok())

@@ -866,6 +866,29 @@ fn item_collection_metrics_with_local_indexes() {
     // Not asked for, or no local index: none.
     let out = e.ok("UpdateItem", json!({"TableName": "tab", "Key": {"pk": {"S": "a"}, "sk": {"N": "1"}}, "UpdateExpression": "SET x = :x", "ExpressionAttributeValues": {":x": {"S": "y"}}}));
     assert_eq!(out.get("ItemCollectionMetrics"), None);
+    // Batches and transactions: each touched collection once, by table.
+    let a = json!({"ItemCollectionKey": {"pk": {"S": "a"}}, "SizeEstimateRangeGB": [0.0, 1.0]});
+    let b = json!({"ItemCollectionKey": {"pk": {"S": "b"}}, "SizeEstimateRangeGB": [0.0, 1.0]});
+    let out = e.ok(
+        "BatchWriteItem",
+        json!({"RequestItems": {"tab": [
+        {"PutRequest": {"Item": {"pk": {"S": "b"}, "sk": {"N": "1"}}}},
+        {"PutRequest": {"Item": {"pk": {"S": "a"}, "sk": {"N": "11"}}}},
+        {"DeleteRequest": {"Key": {"pk": {"S": "b"}, "sk": {"N": "2"}}}},
+    ]}, "ReturnItemCollectionMetrics": "SIZE"}),
+    );
+    assert_eq!(
+        out["ItemCollectionMetrics"],
+        json!({"tab": [b.clone(), a.clone()]})
+    );
+    let out = e.ok(
+        "TransactWriteItems",
+        json!({"TransactItems": [
+        {"Put": {"TableName": "tab", "Item": {"pk": {"S": "a"}, "sk": {"N": "12"}}}},
+        {"Delete": {"TableName": "tab", "Key": {"pk": {"S": "a"}, "sk": {"N": "11"}}}},
+    ], "ReturnItemCollectionMetrics": "SIZE"}),
+    );
+    assert_eq!(out["ItemCollectionMetrics"], json!({"tab": [a]}));
     e.create("plain", ("pk", "S"), Some(("sk", "N")));
     let out = e.ok("PutItem", put("plain"));
     assert_eq!(out.get("ItemCollectionMetrics"), None);
