@@ -699,6 +699,10 @@ fn bad_index_definitions() {
         out["TableDescription"]["GlobalSecondaryIndexes"][0]["ProvisionedThroughput"]["ReadCapacityUnits"],
         1
     );
+    assert_eq!(
+        out["TableDescription"]["GlobalSecondaryIndexes"][0]["IndexStatus"],
+        "CREATING"
+    );
 }
 
 #[test]

@@ -326,7 +326,18 @@ pub fn create_table(svc: &DynamoService, input: CreateTableInput) -> Result<Valu
         Ok(())
     })?;
     tracing::debug!(table = %name, id = %meta.id, "dynamodb: table created");
-    Ok(json!({"TableDescription": describe(svc, &meta, "CREATING", Stats::default(), &[])}))
+    let mut description = describe(svc, &meta, "CREATING", Stats::default(), &[]);
+    // Like the table, its global indexes say CREATING in CreateTable's answer (they are
+    // usable at once).
+    if let Some(list) = description
+        .get_mut("GlobalSecondaryIndexes")
+        .and_then(Value::as_array_mut)
+    {
+        for index in list {
+            index["IndexStatus"] = json!("CREATING");
+        }
+    }
+    Ok(json!({"TableDescription": description}))
 }
 
 fn describe(
