@@ -99,6 +99,10 @@ pub struct TableMeta {
     pub last_increase: Option<f64>,
     #[serde(default)]
     pub last_decrease: Option<f64>,
+    /// When a provisioned table last switched to on-demand, for `BillingModeSummary`; a table
+    /// created on-demand reports its creation time.
+    #[serde(default)]
+    pub pay_per_request_since: Option<f64>,
     pub tags: Vec<(String, String)>,
     /// Secondary indexes, global and local, in the order they were declared.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -200,7 +204,7 @@ impl TableMeta {
             "AttributeDefinitions": defs,
             "ItemCount": stats.count,
             "TableSizeBytes": stats.bytes,
-            "BillingModeSummary": {"BillingMode": self.billing_mode.as_str()},
+            "BillingModeSummary": self.billing_mode_summary(),
             "ProvisionedThroughput": throughput,
             "DeletionProtectionEnabled": false,
         });
@@ -225,6 +229,23 @@ impl TableMeta {
             }
         }
         out
+    }
+
+    /// `BillingModeSummary`: the mode and, once the table has been on-demand, when it last
+    /// became so (`LastUpdateToPayPerRequestDateTime`), as DynamoDB reports it
+    /// (<https://docs.aws.amazon.com/amazondynamodb/latest/APIReference/API_BillingModeSummary.html>).
+    fn billing_mode_summary(&self) -> Value {
+        let since = match self.billing_mode {
+            BillingMode::PayPerRequest => Some(self.pay_per_request_since.unwrap_or(self.created)),
+            BillingMode::Provisioned => self.pay_per_request_since,
+        };
+        match since {
+            Some(t) => json!({
+                "BillingMode": self.billing_mode.as_str(),
+                "LastUpdateToPayPerRequestDateTime": t,
+            }),
+            None => json!({"BillingMode": self.billing_mode.as_str()}),
+        }
     }
 
     /// Checks that a full item (PutItem) carries the table's key attributes with the declared

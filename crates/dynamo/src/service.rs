@@ -1,6 +1,6 @@
 //! The DynamoDB service: the [`DynamoService`] handle, its configuration, and the JSON 1.0
-//! wire protocol around the operations (`X-Amz-Target`, content type, JSON parsing, the
-//! `x-amz-crc32` checksum header).
+//! wire protocol around the operations (`X-Amz-Target`, content type, `Content-Encoding`,
+//! JSON parsing, the `x-amz-crc32` checksum header).
 //!
 //! Owns: turning an HTTP request that the endpoint already authenticated and buffered into
 //! one [`DynamoService::execute`] call, and its result into a response. Must not: implement
@@ -22,6 +22,11 @@ use crate::storage;
 
 /// The `X-Amz-Target` prefix of every DynamoDB operation.
 const TARGET_PREFIX: &str = "DynamoDB_20120810.";
+
+/// The largest request body after decoding: DynamoDB's 16 MB request limit
+/// (<https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/ServiceQuotas.html>),
+/// which also bounds what a small compressed body may expand to.
+const MAX_DECODED_BODY: u64 = 16 * 1024 * 1024;
 
 /// The DynamoDB section of nuvem's configuration.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -187,6 +192,7 @@ impl DynamoService {
                 )));
             }
         };
+        let bytes = decode_body(&request.parts.headers, bytes)?;
         let input: Value = serde_json::from_slice(&bytes).map_err(|e| {
             Error::Serialization(format!(
                 "Start of structure or map found where not expected: {e}"
@@ -222,6 +228,9 @@ impl Service for DynamoService {
         Box::pin(async move {
             let request_id = request.request_id.clone();
             match self.handle(request).await {
+                // An operation without output members (TagResource, UntagResource) answers
+                // with an empty body.
+                Ok(Value::Null) => json_response(StatusCode::OK, Vec::new(), &request_id),
                 Ok(output) => {
                     json_response(StatusCode::OK, output.to_string().into_bytes(), &request_id)
                 }
@@ -229,6 +238,62 @@ impl Service for DynamoService {
             }
         })
     }
+}
+
+/// Undoes the request's `Content-Encoding`: AWS SDKs gzip large request bodies when request
+/// compression is turned on (<https://docs.aws.amazon.com/sdkref/latest/guide/feature-compression.html>).
+/// Codings apply in the order listed, so they are undone from the last; `identity` is no
+/// coding. Any other coding is refused rather than parsed as JSON.
+fn decode_body(headers: &http::HeaderMap, body: Bytes) -> Result<Bytes> {
+    use std::io::Read;
+    let mut codings: Vec<String> = Vec::new();
+    for value in headers.get_all(http::header::CONTENT_ENCODING) {
+        let value = value
+            .to_str()
+            .map_err(|_| Error::Serialization("Content-Encoding is not valid text".into()))?;
+        codings.extend(
+            value
+                .split(',')
+                .map(|c| c.trim().to_ascii_lowercase())
+                .filter(|c| !c.is_empty() && c != "identity"),
+        );
+    }
+    let mut body = body;
+    for coding in codings.iter().rev() {
+        let mut out = Vec::new();
+        let read = match coding.as_str() {
+            "gzip" | "x-gzip" => flate2::read::MultiGzDecoder::new(&body[..])
+                .take(MAX_DECODED_BODY + 1)
+                .read_to_end(&mut out),
+            // HTTP's "deflate" is the zlib format; some clients send raw deflate instead.
+            "deflate" => {
+                let zlib = flate2::read::ZlibDecoder::new(&body[..])
+                    .take(MAX_DECODED_BODY + 1)
+                    .read_to_end(&mut out);
+                zlib.or_else(|_| {
+                    out.clear();
+                    flate2::read::DeflateDecoder::new(&body[..])
+                        .take(MAX_DECODED_BODY + 1)
+                        .read_to_end(&mut out)
+                })
+            }
+            other => {
+                return Err(Error::Serialization(format!(
+                    "Unsupported Content-Encoding: {other}; supported: gzip, deflate"
+                )));
+            }
+        };
+        read.map_err(|e| {
+            Error::Serialization(format!("Could not decode the {coding} request body: {e}"))
+        })?;
+        if out.len() as u64 > MAX_DECODED_BODY {
+            return Err(Error::validation(format!(
+                "Request body exceeds the maximum size of {MAX_DECODED_BODY} bytes after decoding"
+            )));
+        }
+        body = Bytes::from(out);
+    }
+    Ok(body)
 }
 
 /// A JSON 1.0 response with DynamoDB's headers: the request id and `x-amz-crc32`, the CRC32

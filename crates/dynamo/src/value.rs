@@ -65,6 +65,11 @@ pub enum ValueError {
     Number(#[from] NumberError),
     #[error("Nesting Levels have exceeded supported limits")]
     TooDeep,
+    /// An attribute name (top-level or a map key) of 64 KB or more.
+    #[error(
+        "1 validation error detected: Attribute name is too large, must be less than 65536 bytes"
+    )]
+    NameTooLong,
     #[error("{0}")]
     Serialization(String),
     #[error("stored item is corrupt: {0}")]
@@ -149,6 +154,7 @@ impl AttributeValue {
                 let m = val.as_object().ok_or_else(|| wrong_json("Map", val))?;
                 let mut out = BTreeMap::new();
                 for (name, inner) in m {
+                    check_name(name)?;
                     out.insert(name.clone(), Self::from_json_at(inner, depth + 1)?);
                 }
                 AttributeValue::M(out)
@@ -310,8 +316,23 @@ fn number_size(n: &Number) -> usize {
 pub fn item_from_json(v: &Value) -> Result<Item, ValueError> {
     let obj = v.as_object().ok_or_else(|| wrong_json("Map", v))?;
     obj.iter()
-        .map(|(k, v)| Ok((k.clone(), AttributeValue::from_json(v)?)))
+        .map(|(k, v)| {
+            check_name(k)?;
+            Ok((k.clone(), AttributeValue::from_json(v)?))
+        })
         .collect()
+}
+
+/// Longest attribute name, in UTF-8 bytes
+/// (<https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/HowItWorks.NamingRulesDataTypes.html>).
+pub const MAX_ATTRIBUTE_NAME_BYTES: usize = 65535;
+
+/// Refuses an attribute name longer than [`MAX_ATTRIBUTE_NAME_BYTES`].
+pub fn check_name(name: &str) -> Result<(), ValueError> {
+    if name.len() > MAX_ATTRIBUTE_NAME_BYTES {
+        return Err(ValueError::NameTooLong);
+    }
+    Ok(())
 }
 
 /// The wire form of an item.

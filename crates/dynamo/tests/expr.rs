@@ -98,7 +98,13 @@ fn comparisons() {
     check_cond("l[2][0] = :a", Ok(false));
     check_cond("l[9] = :a", Ok(false));
     check_cond("m.nest.x = :five", Ok(true));
-    check_cond("#m.#k = m.k", Ok(true));
+    // issue #18: the same path on both sides is refused.
+    check_cond(
+        "#m.#k = m.k",
+        Err(
+            "Invalid ConditionExpression: The first operand must be distinct from the remaining operands for this operator or function; operator: =, first operand: [m, k]",
+        ),
+    );
     check_cond("#s = :s", Ok(false));
 }
 
@@ -130,7 +136,17 @@ fn logic_and_precedence() {
     check_cond("NOT n = :n OR t = :t", Ok(true));
     check_cond("NOT (n = :n OR t = :t)", Ok(false));
     check_cond("NOT NOT n = :n", Ok(true));
-    check_cond("((((n = :n))))", Ok(true));
+    check_cond("(n = :n)", Ok(true));
+    // issue #18: DynamoDB refuses parentheses directly around parentheses.
+    check_cond(
+        "((((n = :n))))",
+        Err("Invalid ConditionExpression: The expression has redundant parentheses;"),
+    );
+    check_cond(
+        "n = :n AND ((t = :t))",
+        Err("Invalid ConditionExpression: The expression has redundant parentheses;"),
+    );
+    check_cond("((t = :t) OR n = :n)", Ok(true));
 }
 
 #[test]
@@ -642,7 +658,17 @@ fn update_remove() {
         Ok(json!({"b": {"S": "y"}})),
     );
     check_update(json!({}), "REMOVE a", Ok(json!({})));
-    check_update(json!({}), "REMOVE a.b[2]", Ok(json!({})));
+    // issue #18: removing through a missing map is an error; a missing leaf is not.
+    check_update(
+        json!({}),
+        "REMOVE a.b[2]",
+        Err("The document path provided in the update expression is invalid for update"),
+    );
+    check_update(
+        json!({"a": {"M": {}}}),
+        "REMOVE a.b",
+        Ok(json!({"a": {"M": {}}})),
+    );
     check_update(
         l.clone(),
         "REMOVE l[1]",
@@ -1081,28 +1107,38 @@ fn condition_text() -> impl Strategy<Value = String> {
         prop_oneof![
             (nest.clone(), nest.clone()).prop_map(|(a, b)| format!("{a} AND {b}")),
             (nest.clone(), nest.clone()).prop_map(|(a, b)| format!("{a} OR {b}")),
-            nest.clone().prop_map(|a| format!("NOT ({a})")),
-            nest.prop_map(|a| format!("({a})")),
+            nest.clone().prop_map(|a| format!("NOT (n = :n OR {a})")),
+            nest.prop_map(|a| format!("(n = :n AND {a})")),
         ]
     })
 }
 
 #[test]
 fn longest_expressions_parse_and_evaluate() {
-    let chain = vec!["n = :n"; 4096 / 11].join(" AND ");
+    // 300 operators at most (150 comparisons and 149 ANDs here), counted across the
+    // expression; nesting is only bounded by that.
+    let chain = vec!["n = :n"; 150].join(" AND ");
     check_cond(&chain, Ok(true));
-    let nots = format!("{}n = :n", "NOT ".repeat(100));
-    check_cond(&nots, Ok(true));
-    let nots = format!("{}n = :n", "NOT ".repeat(101));
-    assert!(
-        ExprContext::new(None, Some(&values()))
-            .condition(&nots)
-            .is_err()
+    let chain = vec!["n = :n"; 151].join(" AND ");
+    check_cond(
+        &chain,
+        Err(
+            "Invalid ConditionExpression: The expression contains too many operators; operator count: 301",
+        ),
+    );
+    let nots = format!("{}n = :n", "NOT ".repeat(299));
+    check_cond(&nots, Ok(false));
+    let nots = format!("{}n = :n", "NOT ".repeat(300));
+    check_cond(
+        &nots,
+        Err(
+            "Invalid ConditionExpression: The expression contains too many operators; operator count: 301",
+        ),
     );
     let nested = format!(
         "SET l = {}:l{}",
-        "list_append(:l, ".repeat(150),
-        ")".repeat(150)
+        "list_append(:l, ".repeat(301),
+        ")".repeat(301)
     );
     assert!(
         ExprContext::new(None, Some(&values()))

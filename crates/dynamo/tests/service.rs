@@ -34,10 +34,22 @@ fn scrub(mut v: Value) -> Value {
                 desc.remove("TableId")
                     .is_some_and(|id| id.as_str().is_some_and(|s| s.len() == 36))
             );
+            // DeleteTable's description has no creation time (issue #18).
+            let deleting = desc.get("TableStatus") == Some(&json!("DELETING"));
             assert!(
-                desc.remove("CreationDateTime")
-                    .is_some_and(|t| t.as_f64().is_some_and(|t| t > 1.6e9))
+                deleting
+                    ^ desc
+                        .remove("CreationDateTime")
+                        .is_some_and(|t| t.as_f64().is_some_and(|t| t > 1.6e9))
             );
+            if let Some(summary) = desc
+                .get_mut("BillingModeSummary")
+                .and_then(Value::as_object_mut)
+                && let Some(t) = summary.remove("LastUpdateToPayPerRequestDateTime")
+            {
+                assert!(t.as_f64().is_some_and(|t| t > 1.6e9));
+                summary.insert("LastUpdateToPayPerRequestDateTime".into(), json!("<date>"));
+            }
         }
     }
     v
@@ -118,10 +130,20 @@ fn description(name: &str, status: &str, count: u64, bytes: u64) -> Value {
         "AttributeDefinitions": [{"AttributeName": "pk", "AttributeType": "S"}, {"AttributeName": "sk", "AttributeType": "N"}],
         "ItemCount": count,
         "TableSizeBytes": bytes,
-        "BillingModeSummary": {"BillingMode": "PAY_PER_REQUEST"},
+        "BillingModeSummary": {"BillingMode": "PAY_PER_REQUEST", "LastUpdateToPayPerRequestDateTime": "<date>"},
         "ProvisionedThroughput": {"NumberOfDecreasesToday": 0, "ReadCapacityUnits": 0, "WriteCapacityUnits": 0},
         "DeletionProtectionEnabled": false,
     })
+}
+
+/// DeleteTable's description: no key schema, attribute definitions or creation time.
+fn deleted_description(name: &str, count: u64, bytes: u64) -> Value {
+    let mut d = description(name, "DELETING", count, bytes);
+    if let Some(obj) = d.as_object_mut() {
+        obj.remove("KeySchema");
+        obj.remove("AttributeDefinitions");
+    }
+    d
 }
 
 #[test]
@@ -161,7 +183,7 @@ fn table_lifecycle() {
     e.check(
         "DeleteTable",
         json!({"TableName": "Music"}),
-        json!({"TableDescription": description("Music", "DELETING", 1, 7)}),
+        json!({"TableDescription": deleted_description("Music", 1, 7)}),
     );
     e.err(
         "DescribeTable",
@@ -335,9 +357,12 @@ fn provisioned_table_and_update_table() {
         json!({"TableName": "prov", "BillingMode": "PAY_PER_REQUEST"}),
     );
     let d = e.ok("DescribeTable", json!({"TableName": "prov"}));
-    assert_eq!(
-        d["Table"]["BillingModeSummary"],
-        json!({"BillingMode": "PAY_PER_REQUEST"})
+    // issue #18: the switch to on-demand is dated, after the table's creation.
+    let summary = &d["Table"]["BillingModeSummary"];
+    assert_eq!(summary["BillingMode"], "PAY_PER_REQUEST");
+    assert!(
+        summary["LastUpdateToPayPerRequestDateTime"].as_f64()
+            >= d["Table"]["CreationDateTime"].as_f64()
     );
     assert_eq!(d["Table"]["ProvisionedThroughput"]["ReadCapacityUnits"], 0);
     e.err("UpdateTable", json!({"TableName": "prov", "BillingMode": "PROVISIONED"}), VALIDATION,
@@ -884,6 +909,16 @@ async fn call(
     content_type: &str,
     body: &str,
 ) -> (u16, http::HeaderMap, Value) {
+    call_encoded(svc, target, content_type, None, body.as_bytes().to_vec()).await
+}
+
+async fn call_encoded(
+    svc: &DynamoService,
+    target: Option<&str>,
+    content_type: &str,
+    content_encoding: Option<&str>,
+    body: Vec<u8>,
+) -> (u16, http::HeaderMap, Value) {
     let mut req = http::Request::builder()
         .method("POST")
         .uri("/")
@@ -891,10 +926,13 @@ async fn call(
     if let Some(t) = target {
         req = req.header("x-amz-target", t);
     }
+    if let Some(c) = content_encoding {
+        req = req.header("content-encoding", c);
+    }
     let (parts, ()) = req.body(()).expect("request").into_parts();
     let request = AwsRequest {
         parts,
-        body: full_body(body.to_owned()),
+        body: full_body(body),
         request_id: RequestId::from_string("REQ1".into()),
         caller: Caller::Anonymous,
         payload: PayloadMode::Unsigned,
@@ -983,4 +1021,119 @@ async fn http_protocol() {
             "Item": {"id": {"S": "a"}, "v": {"N": "1"}},
         })
     );
+}
+
+fn gzip(data: &[u8]) -> Vec<u8> {
+    use std::io::Write;
+    let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    enc.write_all(data).expect("gzip");
+    enc.finish().expect("gzip")
+}
+
+fn zlib(data: &[u8]) -> Vec<u8> {
+    use std::io::Write;
+    let mut enc = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::default());
+    enc.write_all(data).expect("zlib");
+    enc.finish().expect("zlib")
+}
+
+fn raw_deflate(data: &[u8]) -> Vec<u8> {
+    use std::io::Write;
+    let mut enc = flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::default());
+    enc.write_all(data).expect("deflate");
+    enc.finish().expect("deflate")
+}
+
+#[tokio::test]
+async fn issue_18_content_encoding() {
+    let e = env();
+    let list = r#"{"Limit": 5}"#.as_bytes();
+    let ok = json!({"TableNames": []});
+    let serialization = json!("com.amazon.coral.service#SerializationException");
+    // (Content-Encoding, body, expected status, expected body or __type)
+    let cases: Vec<(Option<&str>, Vec<u8>, u16, Value)> = vec![
+        (None, list.to_vec(), 200, ok.clone()),
+        (Some("identity"), list.to_vec(), 200, ok.clone()),
+        (Some("gzip"), gzip(list), 200, ok.clone()),
+        (Some("GZIP"), gzip(list), 200, ok.clone()),
+        (Some("deflate"), zlib(list), 200, ok.clone()),
+        (Some("deflate"), raw_deflate(list), 200, ok.clone()),
+        (Some("gzip, deflate"), zlib(&gzip(list)), 200, ok.clone()),
+        (Some("br"), list.to_vec(), 400, serialization.clone()),
+        (Some("gzip"), list.to_vec(), 400, serialization.clone()),
+        (Some("gzip"), gzip(b"{not json"), 400, serialization.clone()),
+    ];
+    for (encoding, body, status, expected) in cases {
+        let (got_status, _, got) = call_encoded(
+            &e.svc,
+            Some("DynamoDB_20120810.ListTables"),
+            "application/x-amz-json-1.0",
+            encoding,
+            body,
+        )
+        .await;
+        let got = if got_status == 200 {
+            got
+        } else {
+            got["__type"].clone()
+        };
+        assert_eq!((got_status, got), (status, expected), "{encoding:?}");
+    }
+    // A body that expands past 16 MB is refused, not decoded into memory.
+    let bomb = gzip(&vec![b' '; 17 * 1024 * 1024]);
+    let (status, _, body) = call_encoded(
+        &e.svc,
+        Some("DynamoDB_20120810.ListTables"),
+        "application/x-amz-json-1.0",
+        Some("gzip"),
+        bomb,
+    )
+    .await;
+    assert_eq!(
+        (status, &body["__type"]),
+        (
+            400,
+            &json!("com.amazonaws.dynamodb.v20120810#ValidationException")
+        )
+    );
+}
+
+#[tokio::test]
+async fn issue_18_tag_resource_answers_with_an_empty_body() {
+    let e = env();
+    e.create("tagged", ("id", "S"), None);
+    let arn = "arn:aws:dynamodb:us-east-1:000000000000:table/tagged";
+    for (target, body) in [
+        (
+            "TagResource",
+            json!({"ResourceArn": arn, "Tags": [{"Key": "k", "Value": "v"}]}),
+        ),
+        (
+            "UntagResource",
+            json!({"ResourceArn": arn, "TagKeys": ["k"]}),
+        ),
+    ] {
+        let (parts, ()) = http::Request::builder()
+            .method("POST")
+            .uri("/")
+            .header("content-type", "application/x-amz-json-1.0")
+            .header("x-amz-target", format!("DynamoDB_20120810.{target}"))
+            .body(())
+            .expect("request")
+            .into_parts();
+        let resp = e
+            .svc
+            .call(AwsRequest {
+                parts,
+                body: full_body(body.to_string()),
+                request_id: RequestId::from_string("REQ1".into()),
+                caller: Caller::Anonymous,
+                payload: PayloadMode::Unsigned,
+            })
+            .await;
+        assert_eq!(resp.status().as_u16(), 200, "{target}");
+        assert_eq!(resp.headers()["x-amz-crc32"], "0", "{target}");
+        let bytes = resp.into_body().collect().await.expect("body").to_bytes();
+        assert!(bytes.is_empty(), "{target}: {bytes:?}");
+    }
 }

@@ -14,6 +14,76 @@ use crate::error::{Error, Result};
 use crate::model::{ConfigInput, FunctionRecord, FunctionRef, function_arn};
 use crate::service::Inner;
 
+/// Lambda's limit on a function's resource-based policy
+/// (https://docs.aws.amazon.com/lambda/latest/dg/gettingstarted-limits.html).
+const MAX_POLICY_BYTES: usize = 20 * 1024;
+
+/// The function's resource-based policy as Lambda returns it (GetPolicy's `Policy`).
+pub fn policy_document(statements: &[Value]) -> String {
+    json!({"Version": "2012-10-17", "Id": "default", "Statement": statements}).to_string()
+}
+
+/// The statement AddPermission adds, shaped as Lambda stores it
+/// (https://docs.aws.amazon.com/lambda/latest/api/API_AddPermission.html).
+fn permission_statement(input: &Value, function_arn: &str) -> Result<Value> {
+    let text = |k: &str| input.get(k).and_then(Value::as_str).map(str::to_owned);
+    let sid = text("StatementId")
+        .ok_or_else(|| Error::Validation("1 validation error detected: Value null at 'statementId' failed to satisfy constraint: Member must not be null".into()))?;
+    if sid.is_empty()
+        || sid.len() > 100
+        || !sid
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+    {
+        return Err(Error::Validation(format!(
+            "1 validation error detected: Value '{sid}' at 'statementId' failed to satisfy constraint: Member must satisfy regular expression pattern: ([a-zA-Z0-9-_]+)"
+        )));
+    }
+    let action = text("Action")
+        .ok_or_else(|| Error::Validation("1 validation error detected: Value null at 'action' failed to satisfy constraint: Member must not be null".into()))?;
+    if !(action == "*" || action.starts_with("lambda:")) {
+        return Err(Error::Validation(format!(
+            "1 validation error detected: Value '{action}' at 'action' failed to satisfy constraint: Member must satisfy regular expression pattern: (lambda:[*]|lambda:[a-zA-Z]+|[*])"
+        )));
+    }
+    let principal = text("Principal")
+        .ok_or_else(|| Error::Validation("1 validation error detected: Value null at 'principal' failed to satisfy constraint: Member must not be null".into()))?;
+    let principal = if principal == "*" {
+        json!("*")
+    } else if principal.ends_with(".amazonaws.com") || principal.ends_with(".amazonaws.com.cn") {
+        json!({"Service": principal})
+    } else if principal.len() == 12 && principal.bytes().all(|b| b.is_ascii_digit()) {
+        json!({"AWS": format!("arn:aws:iam::{principal}:root")})
+    } else if principal.starts_with("arn:") {
+        json!({"AWS": principal})
+    } else {
+        return Err(Error::InvalidParameter(format!(
+            "The provided principal was invalid. Please check the principal and try again. ({principal})"
+        )));
+    };
+    let mut statement = json!({
+        "Sid": sid,
+        "Effect": "Allow",
+        "Principal": principal,
+        "Action": action,
+        "Resource": function_arn,
+    });
+    let mut condition = serde_json::Map::new();
+    if let Some(source) = text("SourceArn") {
+        condition.insert("ArnLike".into(), json!({"AWS:SourceArn": source}));
+    }
+    if let Some(source_account) = text("SourceAccount") {
+        condition.insert(
+            "StringEquals".into(),
+            json!({"AWS:SourceAccount": source_account}),
+        );
+    }
+    if !condition.is_empty() {
+        statement["Condition"] = Value::Object(condition);
+    }
+    Ok(statement)
+}
+
 /// A control-plane operation, with its path parameters already taken out of the URL.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Operation {
@@ -50,6 +120,16 @@ pub enum Operation {
         function: String,
     },
     GetAccountSettings,
+    AddPermission {
+        function: String,
+    },
+    GetPolicy {
+        function: String,
+    },
+    RemovePermission {
+        function: String,
+        statement_id: String,
+    },
 }
 
 impl Operation {
@@ -90,6 +170,20 @@ impl Operation {
             "DeleteFunction" => Self::DeleteFunction {
                 function: function()?,
                 qualifier,
+            },
+            "AddPermission" => Self::AddPermission {
+                function: function()?,
+            },
+            "GetPolicy" => Self::GetPolicy {
+                function: function()?,
+            },
+            "RemovePermission" => Self::RemovePermission {
+                function: function()?,
+                statement_id: input
+                    .get("StatementId")
+                    .and_then(Value::as_str)
+                    .map(str::to_string)
+                    .ok_or_else(|| Error::Validation("StatementId is required".into()))?,
             },
             "PutFunctionConcurrency" => Self::PutFunctionConcurrency {
                 function: function()?,
@@ -201,6 +295,54 @@ pub fn execute(inner: &Inner, op: Operation, input: Value) -> Result<Answer> {
             save(inner, r, false)?;
             Ok((204, Value::Null))
         }
+        Operation::AddPermission { function } => {
+            let mut r = lookup(inner, &function, None)?;
+            let arn = r.arn(&inner.config.region, &inner.config.account_id);
+            let statement = permission_statement(&input, &arn)?;
+            let sid = statement["Sid"].as_str().unwrap_or_default().to_owned();
+            if r.policy.iter().any(|s| s["Sid"] == sid.as_str()) {
+                return Err(Error::Conflict(format!(
+                    "The statement id ({sid}) provided already exists. Please provide a new statement id, or remove the existing statement."
+                )));
+            }
+            r.policy.push(statement.clone());
+            let document = policy_document(&r.policy);
+            if document.len() > MAX_POLICY_BYTES {
+                return Err(Error::PolicyTooLong(format!(
+                    "The final policy size ({}) is bigger than the limit ({MAX_POLICY_BYTES}).",
+                    document.len()
+                )));
+            }
+            save(inner, r, false)?;
+            Ok((201, json!({"Statement": statement.to_string()})))
+        }
+        Operation::GetPolicy { function } => {
+            let r = lookup(inner, &function, None)?;
+            if r.policy.is_empty() {
+                return Err(Error::NotFound(
+                    "The resource you requested does not exist.".into(),
+                ));
+            }
+            Ok((
+                200,
+                json!({"Policy": policy_document(&r.policy), "RevisionId": r.revision_id}),
+            ))
+        }
+        Operation::RemovePermission {
+            function,
+            statement_id,
+        } => {
+            let mut r = lookup(inner, &function, None)?;
+            let before = r.policy.len();
+            r.policy.retain(|s| s["Sid"] != statement_id.as_str());
+            if r.policy.len() == before {
+                return Err(Error::NotFound(format!(
+                    "Statement {statement_id} is not found in resource policy."
+                )));
+            }
+            save(inner, r, false)?;
+            Ok((204, Value::Null))
+        }
         Operation::GetAccountSettings => {
             let all = catalog::list(&inner.store)?;
             let reserved: u64 = all
@@ -302,6 +444,7 @@ fn create(inner: &Inner, input: Value) -> Result<Answer> {
         revision_id: String::new(),
         reserved_concurrency: None,
         architectures: vec!["x86_64".into()],
+        policy: Vec::new(),
     };
     input.config.apply(&mut record)?;
     if catalog::get(&inner.store, &record.name)?.is_some() {

@@ -40,6 +40,14 @@ pub enum Error {
     TooManyRequests(Throttle),
     #[error("The resource you requested does not exist.")]
     UnknownOperation,
+    /// A resource-policy statement id that exists already (AddPermission).
+    #[error("{0}")]
+    Conflict(String),
+    /// Something other than a function that does not exist (a policy, a statement).
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    PolicyTooLong(String),
     #[error("storage: {0}")]
     Store(#[from] nuvem_store::Error),
     #[error("i/o: {0}")]
@@ -78,7 +86,9 @@ impl IntoAwsError for Error {
     fn into_aws_error(self) -> AwsError {
         let (status, code) = match &self {
             Error::FunctionNotFound(_) => (StatusCode::NOT_FOUND, "ResourceNotFoundException"),
-            Error::FunctionExists(_) | Error::Pending(..) => {
+            Error::NotFound(_) => (StatusCode::NOT_FOUND, "ResourceNotFoundException"),
+            Error::PolicyTooLong(_) => (StatusCode::BAD_REQUEST, "PolicyLengthExceededException"),
+            Error::FunctionExists(_) | Error::Pending(..) | Error::Conflict(_) => {
                 (StatusCode::CONFLICT, "ResourceConflictException")
             }
             Error::InvalidParameter(_) => {

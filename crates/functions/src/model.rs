@@ -76,6 +76,9 @@ pub struct FunctionRecord {
     pub revision_id: String,
     pub reserved_concurrency: Option<u32>,
     pub architectures: Vec<String>,
+    /// The resource-based policy's statements (AddPermission), in order.
+    #[serde(default)]
+    pub policy: Vec<Value>,
 }
 
 impl FunctionRecord {

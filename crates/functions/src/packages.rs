@@ -186,6 +186,7 @@ mod tests {
             revision_id: String::new(),
             reserved_concurrency: None,
             architectures: Vec::new(),
+            policy: Vec::new(),
         }
     }
 

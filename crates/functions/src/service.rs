@@ -261,6 +261,21 @@ impl FunctionsService {
 
     /// The AWS endpoint functions should call (`AWS_ENDPOINT_URL`), known once the endpoint
     /// is bound. Environments started afterwards get it.
+    /// The function's resource-based policy document (AddPermission's statements), if it
+    /// has one: what the endpoint weighs beside a caller's identity policies.
+    pub async fn resource_policy(&self, name: &str) -> Result<Option<String>> {
+        let store = self.inner.store.clone();
+        let name = name.to_owned();
+        self.inner
+            .store
+            .run(move || {
+                Ok(catalog::get(&store, &name)?
+                    .filter(|r| !r.policy.is_empty())
+                    .map(|r| crate::control::policy_document(&r.policy)))
+            })
+            .await
+    }
+
     /// Environments started from now on run with their execution role's temporary
     /// credentials instead of the configured keys (when the role exists).
     pub fn set_role_credentials(&self, roles: Arc<dyn crate::credentials::RoleCredentials>) {
@@ -595,6 +610,18 @@ fn route(method: &Method, path: &str, query: Option<&str>) -> Result<Route> {
             }
         }
         (&Method::GET, ["2016-08-19", "account-settings"]) => Operation::GetAccountSettings,
+        (&Method::POST, ["2015-03-31", "functions", f, "policy"]) => Operation::AddPermission {
+            function: function(f),
+        },
+        (&Method::GET, ["2015-03-31", "functions", f, "policy"]) => Operation::GetPolicy {
+            function: function(f),
+        },
+        (&Method::DELETE, ["2015-03-31", "functions", f, "policy", sid]) => {
+            Operation::RemovePermission {
+                function: function(f),
+                statement_id: sid.to_string(),
+            }
+        }
         _ => return Err(Error::UnknownOperation),
     };
     Ok(Route::Control(op))

@@ -14,6 +14,17 @@ use http::request::Parts;
 use nuvem_iam::Context;
 use nuvem_iam::api::Identity;
 
+/// Where the resource-based policy of a resource comes from (a function's, a bucket's): the
+/// binary wires the services in.
+pub trait ResourcePolicies: Send + Sync {
+    /// The policy document governing `resource` (an ARN) of `service`, if there is one.
+    fn policy_for(
+        &self,
+        service: &str,
+        resource: &str,
+    ) -> nuvem_aws::BoxFuture<'static, Option<String>>;
+}
+
 /// One thing a request does: `(action, resource ARN)`.
 pub type Act = (String, String);
 

@@ -28,6 +28,8 @@ pub struct Endpoint {
     /// Where access keys that the manifest does not hold are looked up: IAM users' keys and
     /// STS credentials.
     identities: Option<nuvem_iam::api::IamApi>,
+    /// Resource-based policies (functions', buckets') for IAM principals' requests.
+    resource_policies: Option<Arc<dyn crate::authorize::ResourcePolicies>>,
     started: Instant,
     store: nuvem_store::Store,
     /// API Gateway's data plane, for `{apiId}.execute-api.localhost.localstack.cloud` hosts.
@@ -68,6 +70,7 @@ impl Endpoint {
             services: BTreeMap::new(),
             keyring,
             identities: None,
+            resource_policies: None,
             started: Instant::now(),
             store,
             execute_api: None,
@@ -95,7 +98,7 @@ impl Endpoint {
     /// Decides a request by an IAM user or role session with its identity policies: every
     /// action it takes must be allowed and none explicitly denied. The root credentials never
     /// come here.
-    fn authorize(
+    async fn authorize(
         &self,
         identity: &nuvem_iam::api::Identity,
         service: &str,
@@ -132,9 +135,22 @@ impl Endpoint {
         let ctx = crate::authorize::context(parts, identity, account);
         let policies: Vec<&nuvem_iam::Policy> = identity.policies.iter().collect();
         for (action, resource) in &acts {
+            let resource_policy = match &self.resource_policies {
+                Some(rp) if resource != "*" => rp
+                    .policy_for(service, resource)
+                    .await
+                    .and_then(|doc| {
+                        nuvem_iam::Policy::parse(&doc, nuvem_iam::Kind::Resource)
+                            .map_err(|e| {
+                                tracing::warn!(%resource, error = %e, "a resource policy does not parse as IAM's grammar; ignored");
+                            })
+                            .ok()
+                    }),
+                _ => None,
+            };
             let decision = nuvem_iam::evaluate(
                 &policies,
-                None,
+                resource_policy.as_ref(),
                 &nuvem_iam::Request {
                     principal: &identity.principal,
                     action,
@@ -146,10 +162,10 @@ impl Endpoint {
             let why = match decision {
                 nuvem_iam::Decision::Allow => continue,
                 nuvem_iam::Decision::ExplicitDeny => {
-                    "with an explicit deny in an identity-based policy"
+                    "with an explicit deny in an identity-based or resource-based policy"
                 }
                 nuvem_iam::Decision::ImplicitDeny => {
-                    "because no identity-based policy allows the action"
+                    "because no identity-based or resource-based policy allows the action"
                 }
             };
             tracing::info!(principal = %who, %action, %resource, "access denied");
@@ -158,6 +174,11 @@ impl Endpoint {
             )));
         }
         Ok(())
+    }
+
+    /// Lets resource-based policies take part in IAM principals' requests.
+    pub fn set_resource_policies(&mut self, policies: Arc<dyn crate::authorize::ResourcePolicies>) {
+        self.resource_policies = Some(policies);
     }
 
     /// Lets IAM users' access keys and STS credentials sign requests.
@@ -430,14 +451,16 @@ impl Endpoint {
             "authenticated"
         );
         if let (Some(identity), Caller::Signed(verified)) = (&identity, &caller)
-            && let Err(e) = self.authorize(
-                identity,
-                service.name(),
-                &parts,
-                buffered.as_deref(),
-                &verified.region,
-                protocol,
-            )
+            && let Err(e) = self
+                .authorize(
+                    identity,
+                    service.name(),
+                    &parts,
+                    buffered.as_deref(),
+                    &verified.region,
+                    protocol,
+                )
+                .await
         {
             return refuse(e);
         }

@@ -99,6 +99,10 @@ pub fn register(
     endpoint.register(Arc::new(nuvem_iam::api::StsService(iam.clone())));
     functions.set_role_credentials(Arc::new(LambdaRoles(iam.clone())));
     s3.set_secret_lookup(Arc::new(IamSecrets(iam.clone())));
+    endpoint.set_resource_policies(Arc::new(ResourcePolicyLookup {
+        functions: functions.clone(),
+        s3: s3.clone(),
+    }));
     endpoint.set_identities(iam);
     Ok(Services {
         dynamo,
@@ -107,6 +111,39 @@ pub fn register(
         gateway,
         waf,
     })
+}
+
+/// Functions' and buckets' resource-based policies, for IAM principals' requests.
+struct ResourcePolicyLookup {
+    functions: Arc<nuvem_functions::FunctionsService>,
+    s3: Arc<nuvem_s3::S3Service>,
+}
+
+impl crate::authorize::ResourcePolicies for ResourcePolicyLookup {
+    fn policy_for(
+        &self,
+        service: &str,
+        resource: &str,
+    ) -> nuvem_aws::BoxFuture<'static, Option<String>> {
+        let (functions, s3) = (self.functions.clone(), self.s3.clone());
+        let (service, resource) = (service.to_owned(), resource.to_owned());
+        Box::pin(async move {
+            match service.as_str() {
+                // arn:aws:lambda:<region>:<account>:function:<name>[:qualifier]
+                "lambda" => {
+                    let name = resource.split(':').nth(6)?;
+                    functions.resource_policy(name).await.ok().flatten()
+                }
+                // arn:aws:s3:::<bucket>[/<key>]
+                "s3" => {
+                    let rest = resource.strip_prefix("arn:aws:s3:::")?;
+                    let bucket = rest.split('/').next()?;
+                    s3.objects().bucket(bucket).await.ok()?.policy
+                }
+                _ => None,
+            }
+        })
+    }
 }
 
 /// Secrets of IAM-issued keys for the S3 protocol library's own signature checks.

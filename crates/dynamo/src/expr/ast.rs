@@ -35,8 +35,8 @@ impl CmpOp {
 pub(crate) enum Operand {
     Path(Path),
     Value(AttributeValue),
-    /// `size(path)`.
-    Size(Path),
+    /// `size(path)` or `size(:value)`: the inner operand is a path or a value.
+    Size(Box<Operand>),
 }
 
 /// A condition or filter expression.
@@ -53,6 +53,52 @@ pub(crate) enum Cond {
     Not(Box<Cond>),
     And(Box<Cond>, Box<Cond>),
     Or(Box<Cond>, Box<Cond>),
+}
+
+impl Operand {
+    fn attribute_names(&self, out: &mut std::collections::BTreeSet<String>) {
+        match self {
+            Operand::Path(p) => {
+                out.insert(p.top().to_string());
+            }
+            Operand::Size(o) => o.attribute_names(out),
+            Operand::Value(_) => {}
+        }
+    }
+}
+
+impl Cond {
+    /// Collects the top-level attribute names this condition reads.
+    pub(crate) fn attribute_names(&self, out: &mut std::collections::BTreeSet<String>) {
+        match self {
+            Cond::Cmp(_, a, b)
+            | Cond::AttributeType(a, b)
+            | Cond::BeginsWith(a, b)
+            | Cond::Contains(a, b) => {
+                a.attribute_names(out);
+                b.attribute_names(out);
+            }
+            Cond::Between(a, b, c) => {
+                for o in [a, b, c] {
+                    o.attribute_names(out);
+                }
+            }
+            Cond::In(a, list) => {
+                a.attribute_names(out);
+                for o in list {
+                    o.attribute_names(out);
+                }
+            }
+            Cond::AttributeExists(p) | Cond::AttributeNotExists(p) => {
+                out.insert(p.top().to_string());
+            }
+            Cond::Not(c) => c.attribute_names(out),
+            Cond::And(a, b) | Cond::Or(a, b) => {
+                a.attribute_names(out);
+                b.attribute_names(out);
+            }
+        }
+    }
 }
 
 /// An operand on the right of `SET path =`.

@@ -96,7 +96,7 @@ fn resolve<'i>(o: &'i Operand, item: &'i Item) -> Option<Cow<'i, AttributeValue>
     match o {
         Operand::Value(v) => Some(Cow::Borrowed(v)),
         Operand::Path(p) => p.get(item).map(Cow::Borrowed),
-        Operand::Size(p) => size_of(p.get(item)?).map(|n| Cow::Owned(AttributeValue::N(n))),
+        Operand::Size(o) => size_of(&*resolve(o, item)?).map(|n| Cow::Owned(AttributeValue::N(n))),
     }
 }
 

@@ -68,6 +68,17 @@ impl Parser<'_, '_, '_> {
                     CmpOp::Eq | CmpOp::Ne => SortCondition::Eq(v),
                 },
             ),
+            // `:v < k` is `k > :v`.
+            Cond::Cmp(op, Operand::Value(v), Operand::Path(p)) => (
+                p,
+                match op {
+                    CmpOp::Lt => SortCondition::Gt(v),
+                    CmpOp::Le => SortCondition::Ge(v),
+                    CmpOp::Gt => SortCondition::Lt(v),
+                    CmpOp::Ge => SortCondition::Le(v),
+                    CmpOp::Eq | CmpOp::Ne => SortCondition::Eq(v),
+                },
+            ),
             Cond::Between(Operand::Path(p), Operand::Value(lo), Operand::Value(hi)) => {
                 (p, SortCondition::Between(lo, hi))
             }

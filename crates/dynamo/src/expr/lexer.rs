@@ -76,7 +76,9 @@ pub(crate) fn tokenize(src: &str) -> Vec<Token> {
                     (Tok::Int, j)
                 }
             }
-            c if c.is_ascii_alphabetic() || c == b'_' => (Tok::Ident, word_end(i)),
+            c if c.is_ascii_alphabetic() => (Tok::Ident, word_end(i)),
+            // A bare attribute name starts with a letter; "_a" needs a `#name` placeholder.
+            b'_' => (Tok::Unknown, word_end(i)),
             b'<' => match b.get(i + 1) {
                 Some(b'>') => (Tok::Punct("<>"), i + 2),
                 Some(b'=') => (Tok::Punct("<="), i + 2),

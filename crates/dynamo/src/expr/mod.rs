@@ -195,6 +195,14 @@ impl<'a> ExprContext<'a> {
                 "ExpressionAttributeNames contains invalid key: Syntax error; key: \"{bad}\""
             )));
         }
+        if self
+            .names
+            .is_some_and(|n| n.values().any(|v| crate::value::check_name(v).is_err()))
+        {
+            return Err(ExprError::Validation(
+                crate::value::ValueError::NameTooLong.to_string(),
+            ));
+        }
         if let Some(bad) = self
             .values
             .and_then(|v| v.keys().find(|k| !valid_key(k, ':')))
@@ -232,6 +240,13 @@ fn valid_key(key: &str, sigil: char) -> bool {
 pub struct Condition(pub(crate) ast::Cond);
 
 impl Condition {
+    /// The top-level attribute names the condition reads, deduplicated.
+    pub fn attribute_names(&self) -> BTreeSet<String> {
+        let mut out = BTreeSet::new();
+        self.0.attribute_names(&mut out);
+        out
+    }
+
     /// Evaluates the condition against an item. A missing item is an empty item.
     pub fn evaluate(&self, item: &Item) -> Result<bool, ExprError> {
         Ok(eval::evaluate(&self.0, item))
@@ -247,6 +262,14 @@ impl Update {
     /// partly updated: callers apply to a copy and discard it on error.
     pub fn apply(&self, item: &mut Item) -> Result<(), ExprError> {
         update::apply(&self.0, item)
+    }
+
+    /// Whether applying this update to a missing item creates it: DynamoDB does not create
+    /// an item for an update whose actions only REMOVE or DELETE.
+    pub fn creates_item(&self) -> bool {
+        self.0
+            .iter()
+            .any(|a| matches!(a, ast::Action::Set(..) | ast::Action::Add(..)))
     }
 
     /// The document paths this update writes or removes, in expression order.

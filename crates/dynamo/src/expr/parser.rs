@@ -18,8 +18,12 @@ use crate::value::AttributeValue;
 /// Deepest document path DynamoDB accepts.
 const MAX_PATH_DEPTH: usize = 32;
 /// Bound on parenthesis/NOT/function nesting: keeps recursion (here and in evaluation)
-/// shallow for any input. Real expressions never come close.
-const MAX_NESTING: usize = 100;
+/// bounded for any input. DynamoDB has no nesting limit of its own; its operator limit and
+/// its ban on redundant parentheses keep any valid expression well under this.
+const MAX_NESTING: usize = 1000;
+/// Most operators and functions in one expression
+/// (<https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/ServiceQuotas.html#limits-expression-parameters>).
+const MAX_OPERATORS: usize = 300;
 /// Most operands of IN.
 const MAX_IN_OPERANDS: usize = 100;
 
@@ -30,6 +34,9 @@ pub(crate) struct Parser<'c, 'a, 's> {
     pos: usize,
     pub(crate) kind: ExprKind,
     depth: usize,
+    operators: usize,
+    /// For each `(` token, the index of its matching `)`.
+    closing: Vec<Option<usize>>,
 }
 
 impl<'c, 'a, 's> Parser<'c, 'a, 's> {
@@ -48,13 +55,31 @@ impl<'c, 'a, 's> Parser<'c, 'a, 's> {
         if src.trim().is_empty() {
             return Err(invalid("The expression can not be empty;".to_string()));
         }
+        let toks = tokenize(src);
+        let mut closing = vec![None; toks.len()];
+        let mut open = Vec::new();
+        for (i, t) in toks.iter().enumerate() {
+            match t.tok {
+                Tok::Punct("(") => open.push(i),
+                Tok::Punct(")") => {
+                    if let Some(o) = open.pop()
+                        && let Some(slot) = closing.get_mut(o)
+                    {
+                        *slot = Some(i);
+                    }
+                }
+                _ => {}
+            }
+        }
         Ok(Parser {
             ctx,
             src,
-            toks: tokenize(src),
+            toks,
             pos: 0,
             kind,
             depth: 0,
+            operators: 0,
+            closing,
         })
     }
 
@@ -158,6 +183,27 @@ impl<'c, 'a, 's> Parser<'c, 'a, 's> {
         Ok(())
     }
 
+    /// Counts one operator or function, refusing more than [`MAX_OPERATORS`].
+    pub(crate) fn operator(&mut self) -> Result<(), ExprError> {
+        self.operators += 1;
+        if self.operators > MAX_OPERATORS {
+            return Err(self.err(format!(
+                "The expression contains too many operators; operator count: {}",
+                self.operators
+            )));
+        }
+        Ok(())
+    }
+
+    /// Whether the `(` at the current token directly wraps another parenthesized group,
+    /// `((...))`, which DynamoDB refuses.
+    fn redundant_parentheses(&self) -> bool {
+        let outer = self.closing.get(self.pos).copied().flatten();
+        let inner = self.closing.get(self.pos + 1).copied().flatten();
+        matches!(self.peek2(), Tok::Punct("("))
+            && matches!((outer, inner), (Some(o), Some(i)) if i + 1 == o)
+    }
+
     pub(crate) fn leave(&mut self) {
         self.depth = self.depth.saturating_sub(1);
     }
@@ -245,6 +291,7 @@ impl<'c, 'a, 's> Parser<'c, 'a, 's> {
     pub(crate) fn or(&mut self) -> Result<Cond, ExprError> {
         let mut left = self.and()?;
         while self.is_keyword("OR") {
+            self.operator()?;
             self.advance();
             let right = self.and()?;
             left = Cond::Or(Box::new(left), Box::new(right));
@@ -255,6 +302,7 @@ impl<'c, 'a, 's> Parser<'c, 'a, 's> {
     fn and(&mut self) -> Result<Cond, ExprError> {
         let mut left = self.not()?;
         while self.is_keyword("AND") {
+            self.operator()?;
             self.advance();
             let right = self.not()?;
             left = Cond::And(Box::new(left), Box::new(right));
@@ -264,6 +312,7 @@ impl<'c, 'a, 's> Parser<'c, 'a, 's> {
 
     fn not(&mut self) -> Result<Cond, ExprError> {
         if self.is_keyword("NOT") {
+            self.operator()?;
             self.advance();
             self.enter()?;
             let inner = self.not()?;
@@ -274,6 +323,9 @@ impl<'c, 'a, 's> Parser<'c, 'a, 's> {
     }
 
     fn primary(&mut self) -> Result<Cond, ExprError> {
+        if self.is_punct("(") && self.redundant_parentheses() {
+            return Err(self.err("The expression has redundant parentheses;"));
+        }
         if self.eat_punct("(") {
             self.enter()?;
             let c = self.or()?;
@@ -282,22 +334,34 @@ impl<'c, 'a, 's> Parser<'c, 'a, 's> {
             return Ok(c);
         }
         if self.at_function() && self.text() != "size" {
-            return self.boolean_function();
+            let name = self.text();
+            let cond = self.boolean_function()?;
+            // A condition function compared like a value: `attribute_exists(a) = :v`.
+            if matches!(
+                self.peek(),
+                Tok::Punct("=" | "<>" | "<" | "<=" | ">" | ">=")
+            ) || self.is_keyword("BETWEEN")
+                || self.is_keyword("IN")
+            {
+                return Err(self.misused_function(name));
+            }
+            return Ok(cond);
         }
         let left = self.operand()?;
         self.comparison(left)
     }
 
+    /// DynamoDB's error for a function in the wrong place: a condition function as an
+    /// operand, or `size()` as a condition.
+    fn misused_function(&self, name: &str) -> ExprError {
+        self.err(format!(
+            "The function is not allowed to be used this way in an expression; function: {name}"
+        ))
+    }
+
     fn boolean_function(&mut self) -> Result<Cond, ExprError> {
         let name = self.text();
-        if !matches!(
-            name,
-            "attribute_exists"
-                | "attribute_not_exists"
-                | "attribute_type"
-                | "begins_with"
-                | "contains"
-        ) {
+        if !is_condition_function(name) {
             return Err(self.err(format!("Invalid function name; function: {name}")));
         }
         let args = self.arguments()?;
@@ -334,7 +398,9 @@ impl<'c, 'a, 's> Parser<'c, 'a, 's> {
                 let (Some(a), Some(b)) = (it.next(), it.next()) else {
                     return Err(self.syntax_error());
                 };
-                if !matches!(a, Operand::Path(_)) && name != "contains" {
+                // The first operand may be a value too (`begins_with(:v, a)`,
+                // `attribute_type(:v, :t)`), but not `size(...)`.
+                if matches!(a, Operand::Size(_)) && name != "contains" {
                     return Err(needs_path());
                 }
                 match name {
@@ -347,7 +413,18 @@ impl<'c, 'a, 's> Parser<'c, 'a, 's> {
                                 )));
                             }
                             Operand::Value(v) => return Err(self.operand_type(name, v)),
-                            _ => {}
+                            // The type must be a value: a path could hold any type, and
+                            // DynamoDB names them all.
+                            Operand::Path(_) => {
+                                return Err(self.err(format!(
+                                    "Incorrect operand type for operator or function; operator or function: {name}, operand type: {{NS,SS,L,BS,N,M,B,BOOL,NULL,S}}"
+                                )));
+                            }
+                            Operand::Size(_) => {
+                                return Err(self.err(format!(
+                                    "Incorrect operand type for operator or function; operator or function: {name}, operand type: N"
+                                )));
+                            }
                         }
                         Ok(Cond::AttributeType(a, b))
                     }
@@ -359,7 +436,10 @@ impl<'c, 'a, 's> Parser<'c, 'a, 's> {
                         }
                         Ok(Cond::BeginsWith(a, b))
                     }
-                    _ => Ok(Cond::Contains(a, b)),
+                    _ => {
+                        self.check_distinct("contains", &a, [&b])?;
+                        Ok(Cond::Contains(a, b))
+                    }
                 }
             }
         }
@@ -374,6 +454,7 @@ impl<'c, 'a, 's> Parser<'c, 'a, 's> {
 
     /// `( operand (, operand)* )` after a function name.
     fn arguments(&mut self) -> Result<Vec<Operand>, ExprError> {
+        self.operator()?;
         self.advance();
         self.expect_punct("(")?;
         self.enter()?;
@@ -389,13 +470,20 @@ impl<'c, 'a, 's> Parser<'c, 'a, 's> {
     fn operand(&mut self) -> Result<Operand, ExprError> {
         if self.at_function() {
             let name = self.text();
+            if is_condition_function(name) {
+                // A condition function where a value is expected: `attribute_exists(a) = :v`.
+                return Err(self.misused_function(name));
+            }
             if name != "size" {
                 return Err(self.err(format!("Invalid function name; function: {name}")));
             }
             let args = self.arguments()?;
             let n = args.len();
+            // DynamoDB accepts a value as well as a path: `size(:v)`.
             return match args.into_iter().next() {
-                Some(Operand::Path(p)) if n == 1 => Ok(Operand::Size(p)),
+                Some(o @ (Operand::Path(_) | Operand::Value(_))) if n == 1 => {
+                    Ok(Operand::Size(Box::new(o)))
+                }
                 _ if n != 1 => Err(self.err(format!(
                     "Incorrect number of operands for operator or function; operator or function: size, number of operands: {n}"
                 ))),
@@ -421,15 +509,18 @@ impl<'c, 'a, 's> Parser<'c, 'a, 's> {
             _ => None,
         };
         if let Some(op) = op {
+            self.operator()?;
             self.advance();
             let right = self.operand()?;
             if !matches!(op, CmpOp::Eq | CmpOp::Ne) {
                 self.check_scalar(op.symbol(), &left)?;
                 self.check_scalar(op.symbol(), &right)?;
             }
+            self.check_distinct(op.symbol(), &left, [&right])?;
             return Ok(Cond::Cmp(op, left, right));
         }
         if self.is_keyword("BETWEEN") {
+            self.operator()?;
             self.advance();
             let lo = self.operand()?;
             if !self.is_keyword("AND") {
@@ -439,6 +530,18 @@ impl<'c, 'a, 's> Parser<'c, 'a, 's> {
             let hi = self.operand()?;
             for o in [&left, &lo, &hi] {
                 self.check_scalar("BETWEEN", o)?;
+            }
+            self.check_distinct("BETWEEN", &left, [&lo, &hi])?;
+            if let (Operand::Value(a), Operand::Value(b)) = (&lo, &hi)
+                && a.type_name() != b.type_name()
+            {
+                return Err(self.err(format!(
+                    "The BETWEEN operator requires same data type for lower and upper bounds; lower bound operand: AttributeValue: {{{}:{}}}, upper bound operand: AttributeValue: {{{}:{}}}",
+                    a.type_name(),
+                    scalar_text(a),
+                    b.type_name(),
+                    scalar_text(b)
+                )));
             }
             if let (Operand::Value(a), Operand::Value(b)) = (&lo, &hi)
                 && super::eval::compare(a, b) == Some(std::cmp::Ordering::Greater)
@@ -454,6 +557,7 @@ impl<'c, 'a, 's> Parser<'c, 'a, 's> {
             return Ok(Cond::Between(left, lo, hi));
         }
         if self.is_keyword("IN") {
+            self.operator()?;
             self.advance();
             self.expect_punct("(")?;
             let mut list = vec![self.operand()?];
@@ -467,9 +571,35 @@ impl<'c, 'a, 's> Parser<'c, 'a, 's> {
                     list.len()
                 )));
             }
+            self.check_distinct("IN", &left, list.iter())?;
             return Ok(Cond::In(left, list));
         }
+        // `size(a)` alone is not a condition.
+        if matches!(left, Operand::Size(_))
+            && (matches!(self.peek(), Tok::Eof | Tok::Punct(")"))
+                || self.is_keyword("AND")
+                || self.is_keyword("OR"))
+        {
+            return Err(self.misused_function("size"));
+        }
         Err(self.syntax_error())
+    }
+
+    /// DynamoDB refuses an operator whose first operand is a path that appears again among
+    /// the others (`a = a`, `contains(a, a)`): the result never depends on the item.
+    fn check_distinct<'o>(
+        &self,
+        op: &str,
+        first: &Operand,
+        rest: impl IntoIterator<Item = &'o Operand>,
+    ) -> Result<(), ExprError> {
+        match first {
+            Operand::Path(p) if rest.into_iter().any(|o| o == first) => Err(self.err(format!(
+                "The first operand must be distinct from the remaining operands for this operator or function; operator: {op}, first operand: {}",
+                p.describe()
+            ))),
+            _ => Ok(()),
+        }
     }
 
     /// Ordering operators only compare strings, numbers and binaries; a literal of another
@@ -487,6 +617,13 @@ impl<'c, 'a, 's> Parser<'c, 'a, 's> {
             _ => Ok(()),
         }
     }
+}
+
+fn is_condition_function(name: &str) -> bool {
+    matches!(
+        name,
+        "attribute_exists" | "attribute_not_exists" | "attribute_type" | "begins_with" | "contains"
+    )
 }
 
 fn is_type_name(t: &str) -> bool {

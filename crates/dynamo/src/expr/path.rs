@@ -141,46 +141,21 @@ impl Path {
         })
     }
 
-    /// Removes the value at this path. Missing values and out-of-range indexes are no-ops;
-    /// removing a list element shifts the later ones down.
+    /// Removes the value at this path. A missing value and an out-of-range index are
+    /// no-ops, but a missing ancestor is an error, as in DynamoDB; removing a list element
+    /// shifts the later ones down.
     pub(crate) fn remove(&self, item: &mut Item) -> Result<(), ExprError> {
-        if self.parent_has_wrong_type(item) {
-            return Err(ExprError::eval(INVALID_UPDATE_PATH));
-        }
-        // A missing ancestor means there is nothing to remove.
-        match self.parent_mut(item) {
-            Ok(Parent::Item(m, n) | Parent::Map(m, n)) => {
+        match self.parent_mut(item)? {
+            Parent::Item(m, n) | Parent::Map(m, n) => {
                 m.remove(n);
             }
-            Ok(Parent::List(l, i)) => {
+            Parent::List(l, i) => {
                 if i < l.len() {
                     l.remove(i);
                 }
             }
-            Err(_) => {}
         }
         Ok(())
-    }
-
-    /// Whether some existing ancestor of the last step is a scalar (or a map indexed like a
-    /// list), as opposed to simply missing.
-    fn parent_has_wrong_type(&self, item: &Item) -> bool {
-        let Some(mut cur) = item.get(&self.top) else {
-            return false;
-        };
-        for e in &self.rest {
-            match step(cur, e) {
-                Some(next) => cur = next,
-                None => {
-                    return !matches!(
-                        (cur, e),
-                        (AttributeValue::M(_), PathElem::Name(_))
-                            | (AttributeValue::L(_), PathElem::Index(_))
-                    );
-                }
-            }
-        }
-        false
     }
 }
 

@@ -59,6 +59,7 @@ impl Parser<'_, '_, '_> {
                 } else {
                     return Ok(Action::Set(path, SetValue::Operand(left)));
                 };
+                self.operator()?;
                 self.advance();
                 let right = self.upd_operand()?;
                 for o in [&left, &right] {
@@ -125,6 +126,7 @@ impl Parser<'_, '_, '_> {
         if name != "if_not_exists" && name != "list_append" {
             return Err(self.err(format!("Invalid function name; function: {name}")));
         }
+        self.operator()?;
         self.advance();
         self.expect_punct("(")?;
         self.enter()?;
@@ -188,6 +190,9 @@ pub(crate) fn apply(actions: &[Action], item: &mut Item) -> Result<(), ExprError
             sets.push((p, set_value(v, item)?));
         }
     }
+    // Paths never overlap, so the order only matters for indexes past the end of a list,
+    // which append: DynamoDB appends them in index order, whatever the expression's order.
+    sets.sort_by(|a, b| a.0.cmp(b.0));
     for (p, v) in sets {
         p.set(item, v)?;
     }

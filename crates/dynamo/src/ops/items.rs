@@ -489,7 +489,11 @@ pub fn update_item(svc: &DynamoService, input: UpdateItemInput) -> Result<Value>
             Ok(key.clone())
         },
         |_, key, old| {
-            // UpdateItem on a missing item creates it from its key (an upsert).
+            // UpdateItem on a missing item creates it from its key (an upsert), unless the
+            // update only removes attributes.
+            if old.is_none() && update.as_ref().is_some_and(|u| !u.creates_item()) {
+                return Ok(None);
+            }
             let mut item = old.cloned().unwrap_or_else(|| key.clone());
             if let Some(update) = &update {
                 update.apply(&mut item)?;

@@ -35,19 +35,14 @@ pub fn query(svc: &DynamoService, input: QueryInput) -> Result<Value> {
     let mut v = Violations::default();
     let capacity = input.read.violations(&mut v);
     v.finish()?;
+    // DynamoDB lets legacy KeyConditions go with ProjectionExpression and
+    // FilterExpression; only the two forms of the key condition exclude each other.
     legacy::reject_mixed(
         &[("KeyConditions", input.key_conditions.is_some())],
-        &[
-            (
-                "KeyConditionExpression",
-                input.key_condition_expression.is_some(),
-            ),
-            (
-                "ProjectionExpression",
-                input.read.projection_expression.is_some(),
-            ),
-            ("FilterExpression", input.read.filter_expression.is_some()),
-        ],
+        &[(
+            "KeyConditionExpression",
+            input.key_condition_expression.is_some(),
+        )],
     )?;
     let (spec, key) = input.read.spec(
         capacity,
@@ -70,12 +65,26 @@ pub fn query(svc: &DynamoService, input: QueryInput) -> Result<Value> {
     let table = storage::read_table(&*snap, name)?.ok_or_else(super::no_such_table)?;
     let source = Source::resolve(&table, input.read.index_name.as_deref(), &spec)?;
     let range = match source.index {
-        Some(index) => key_range(&index.hash_key, index.range_key.as_ref(), key, |pk| {
-            storage::index_partition_prefix(&table, index, pk)
-        })?,
-        None => key_range(&table.hash_key, table.range_key.as_ref(), key, |pk| {
-            storage::partition_prefix(&table, pk)
-        })?,
+        Some(index) => {
+            check_filter_attributes(
+                |n| index.key_attrs().any(|k| k.name == n),
+                &spec,
+                input.query_filter.is_some(),
+            )?;
+            key_range(&index.hash_key, index.range_key.as_ref(), key, |pk| {
+                storage::index_partition_prefix(&table, index, pk)
+            })?
+        }
+        None => {
+            check_filter_attributes(
+                |n| table.is_key_attr(n),
+                &spec,
+                input.query_filter.is_some(),
+            )?;
+            key_range(&table.hash_key, table.range_key.as_ref(), key, |pk| {
+                storage::partition_prefix(&table, pk)
+            })?
+        }
     };
     let direction = if input.scan_index_forward.unwrap_or(true) {
         Direction::Forward
@@ -83,10 +92,49 @@ pub fn query(svc: &DynamoService, input: QueryInput) -> Result<Value> {
         Direction::Reverse
     };
     let range = match &spec.exclusive_start_key {
-        Some(start) => page::after(range, source.start_key(start)?, direction),
+        Some(start) => {
+            let start = match source.index {
+                Some(_) => source.start_key(start)?,
+                None => {
+                    // Query says less than Scan about a key that does not fit the schema.
+                    page::check_start_key(&table, start)
+                        .map_err(|_| Error::validation("The provided starting key is invalid"))?;
+                    storage::item_key(&table, start)?
+                }
+            };
+            if !range.contains(&start) {
+                return Err(Error::validation(
+                    "The provided starting key is outside query boundaries based on provided conditions",
+                ));
+            }
+            page::after(range, start, direction)
+        }
         None => range,
     };
     page::read_page(&*snap, &source, range, direction, &spec, |_| true)
+}
+
+/// A Query filters only non-key attributes (of the table, or of the index it reads): the key
+/// condition is the way to narrow by key.
+fn check_filter_attributes(
+    is_key: impl Fn(&str) -> bool,
+    spec: &page::PageSpec,
+    legacy: bool,
+) -> Result<()> {
+    let Some(filter) = &spec.filter else {
+        return Ok(());
+    };
+    if let Some(name) = filter.attribute_names().into_iter().find(|n| is_key(n)) {
+        let what = if legacy {
+            "QueryFilter"
+        } else {
+            "Filter Expression"
+        };
+        return Err(Error::validation(format!(
+            "{what} can only contain non-primary key attributes: Primary key attribute: {name}"
+        )));
+    }
+    Ok(())
 }
 
 /// The key range of a key condition on a table or an index whose keys are `hash` and

@@ -86,10 +86,7 @@ pub fn scan(svc: &DynamoService, input: ScanInput) -> Result<Value> {
         Some(index) => storage::entries_range(&table, index),
         None => storage::items_range(&table),
     };
-    if let Some(start) = &spec.exclusive_start_key {
-        range = page::after(range, source.start_key(start)?, Direction::Forward);
-    }
-    page::read_page(&*snap, &source, range, Direction::Forward, &spec, |key| {
+    let in_segment = |key: &[u8]| {
         let Some((segment, total)) = segments else {
             return true;
         };
@@ -98,5 +95,22 @@ pub fn scan(svc: &DynamoService, input: ScanInput) -> Result<Value> {
             None => storage::partition_bytes(&table, key),
         };
         partition.is_some_and(|pk| u64::from(crc32fast::hash(pk)) % total == segment)
-    })
+    };
+    if let Some(start) = &spec.exclusive_start_key {
+        let start = source.start_key(start)?;
+        if let (Some((segment, total)), false) = (segments, in_segment(&start)) {
+            return Err(Error::validation(format!(
+                "The provided starting key is invalid: Invalid ExclusiveStartKey. Please use ExclusiveStartKey with correct Segment. TotalSegments: {total} Segment: {segment}"
+            )));
+        }
+        range = page::after(range, start, Direction::Forward);
+    }
+    page::read_page(
+        &*snap,
+        &source,
+        range,
+        Direction::Forward,
+        &spec,
+        in_segment,
+    )
 }

@@ -160,6 +160,11 @@ pub fn create_table(svc: &DynamoService, input: CreateTableInput) -> Result<Valu
                 &k.attribute_name,
                 &format!("keySchema.{}.member.attributeName", i + 1),
             );
+            key_name_length(
+                &mut v,
+                &k.attribute_name,
+                &format!("keySchema.{}.member.attributeName", i + 1),
+            );
             match k.key_type.as_deref() {
                 None => v.require(&k.key_type, &format!("keySchema.{}.member.keyType", i + 1)),
                 Some("HASH" | "RANGE") => {}
@@ -174,6 +179,11 @@ pub fn create_table(svc: &DynamoService, input: CreateTableInput) -> Result<Valu
     if let Some(defs) = &input.attribute_definitions {
         for (i, d) in defs.iter().enumerate() {
             v.require(
+                &d.attribute_name,
+                &format!("attributeDefinitions.{}.member.attributeName", i + 1),
+            );
+            key_name_length(
+                &mut v,
                 &d.attribute_name,
                 &format!("attributeDefinitions.{}.member.attributeName", i + 1),
             );
@@ -310,6 +320,7 @@ pub fn create_table(svc: &DynamoService, input: CreateTableInput) -> Result<Valu
         read_capacity,
         write_capacity,
         created: now(),
+        pay_per_request_since: None,
         last_increase: None,
         last_decrease: None,
         tags,
@@ -415,7 +426,15 @@ pub fn delete_table(svc: &DynamoService, input: TableNameInput) -> Result<Value>
     // leisure. Doing it now keeps the store small; a crash here is finished by `open`.
     storage::purge_table(svc.store(), &meta.id)?;
     tracing::debug!(table = %name, id = %meta.id, "dynamodb: table deleted");
-    Ok(json!({"TableDescription": describe(svc, &meta, "DELETING", stats, &index_stats)}))
+    // DeleteTable's description leaves out the key schema, attribute definitions and
+    // creation time, as DynamoDB's does.
+    let mut description = describe(svc, &meta, "DELETING", stats, &index_stats);
+    if let Some(d) = description.as_object_mut() {
+        for member in ["KeySchema", "AttributeDefinitions", "CreationDateTime"] {
+            d.remove(member);
+        }
+    }
+    Ok(json!({"TableDescription": description}))
 }
 
 /// https://docs.aws.amazon.com/amazondynamodb/latest/APIReference/API_UpdateTable.html
@@ -467,6 +486,9 @@ pub fn update_table(svc: &DynamoService, input: UpdateTableInput) -> Result<Valu
             (BillingMode::PayPerRequest, None) => {
                 meta.read_capacity = 0;
                 meta.write_capacity = 0;
+                if meta.billing_mode == BillingMode::Provisioned {
+                    meta.pay_per_request_since = Some(now());
+                }
             }
             (BillingMode::Provisioned, None) => {
                 if meta.billing_mode == BillingMode::PayPerRequest {
@@ -509,4 +531,20 @@ pub fn update_table(svc: &DynamoService, input: UpdateTableInput) -> Result<Valu
         svc.start_index_purge(meta.clone(), dropped);
     }
     Ok(json!({"TableDescription": describe(svc, &meta, "UPDATING", stats, &index_stats)}))
+}
+
+/// Key attribute names are 1 to 255 characters
+/// (<https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/HowItWorks.NamingRulesDataTypes.html>).
+fn key_name_length(v: &mut Violations, name: &Option<String>, field: &str) {
+    let Some(name) = name else {
+        return;
+    };
+    let bound = match name.chars().count() {
+        0 => "greater than or equal to 1",
+        n if n > 255 => "less than or equal to 255",
+        _ => return,
+    };
+    v.push(format!(
+        "Value '{name}' at '{field}' failed to satisfy constraint: Member must have length {bound}"
+    ));
 }

@@ -18,6 +18,18 @@ use crate::storage;
 const MAX_TAGS: usize = 50;
 const MAX_KEY_LEN: usize = 128;
 const MAX_VALUE_LEN: usize = 256;
+/// The characters a tag key or value may hold: letters, separators (spaces), digits and
+/// `_ . : / = + - @`, as the pattern in DynamoDB's `Tag` shape
+/// (<https://docs.aws.amazon.com/amazondynamodb/latest/APIReference/API_Tag.html>).
+const TAG_PATTERN: &str = r"^([\p{L}\p{Z}\p{N}_.:/=+\-@]*)$";
+
+fn tag_char(c: char) -> bool {
+    // `\p{Z}` is the whitespace that is not a control character.
+    c.is_alphabetic()
+        || c.is_numeric()
+        || (c.is_whitespace() && !c.is_control())
+        || matches!(c, '_' | '.' | ':' | '/' | '=' | '+' | '-' | '@')
+}
 
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "PascalCase")]
@@ -85,24 +97,50 @@ pub fn tag_resource(svc: &DynamoService, input: TagResourceInput) -> Result<Valu
     v.require(&input.tags, "tags");
     v.finish()?;
     let mut tags = Vec::new();
-    for t in input.tags.unwrap_or_default() {
-        let (Some(key), Some(value)) = (t.key, t.value) else {
-            return Err(Error::validation(
-                "1 validation error detected: Value null at 'tags.member.key' failed to satisfy constraint: Member must not be null",
-            ));
+    let mut v = Violations::default();
+    for (i, t) in input.tags.unwrap_or_default().into_iter().enumerate() {
+        // AWS numbers list members from 1 in constraint messages.
+        let at = |member: &str| format!("tags.{}.member.{member}", i + 1);
+        let (key, value) = match (t.key, t.value) {
+            (Some(key), Some(value)) => (key, value),
+            (key, _) => {
+                let member = if key.is_none() { "key" } else { "value" };
+                v.push(format!(
+                    "Value null at '{}' failed to satisfy constraint: Member must not be null",
+                    at(member)
+                ));
+                continue;
+            }
         };
-        if key.is_empty() || key.chars().count() > MAX_KEY_LEN {
-            return Err(Error::validation(format!(
-                "1 validation error detected: Value '{key}' at 'tags.member.key' failed to satisfy constraint: Member must have length less than or equal to {MAX_KEY_LEN}"
-            )));
+        let len = key.chars().count();
+        if len == 0 {
+            v.push(format!(
+                "Value '{key}' at '{}' failed to satisfy constraint: Member must have length greater than or equal to 1",
+                at("key")
+            ));
+        } else if len > MAX_KEY_LEN {
+            v.push(format!(
+                "Value '{key}' at '{}' failed to satisfy constraint: Member must have length less than or equal to {MAX_KEY_LEN}",
+                at("key")
+            ));
         }
         if value.chars().count() > MAX_VALUE_LEN {
-            return Err(Error::validation(format!(
-                "1 validation error detected: Value '{value}' at 'tags.member.value' failed to satisfy constraint: Member must have length less than or equal to {MAX_VALUE_LEN}"
-            )));
+            v.push(format!(
+                "Value '{value}' at '{}' failed to satisfy constraint: Member must have length less than or equal to {MAX_VALUE_LEN}",
+                at("value")
+            ));
+        }
+        for (text, member) in [(&key, "key"), (&value, "value")] {
+            if !text.chars().all(tag_char) {
+                v.push(format!(
+                    "Value '{text}' at '{}' failed to satisfy constraint: Member must satisfy regular expression pattern: {TAG_PATTERN}",
+                    at(member)
+                ));
+            }
         }
         tags.push((key, value));
     }
+    v.finish()?;
     let arn = input.resource_arn.unwrap_or_default();
     change_tags(svc, &arn, |current| {
         for (k, v) in &tags {
@@ -118,7 +156,8 @@ pub fn tag_resource(svc: &DynamoService, input: TagResourceInput) -> Result<Valu
         }
         Ok(())
     })?;
-    Ok(json!({}))
+    // TagResource and UntagResource answer with an empty body, not `{}`.
+    Ok(Value::Null)
 }
 
 pub fn untag_resource(svc: &DynamoService, input: UntagResourceInput) -> Result<Value> {
@@ -132,7 +171,7 @@ pub fn untag_resource(svc: &DynamoService, input: UntagResourceInput) -> Result<
         current.retain(|(k, _)| !keys.contains(k));
         Ok(())
     })?;
-    Ok(json!({}))
+    Ok(Value::Null)
 }
 
 pub fn list_tags_of_resource(svc: &DynamoService, input: ListTagsInput) -> Result<Value> {

@@ -27,6 +27,9 @@ use crate::storage;
 use crate::value::{Item, item_from_json, item_size, item_to_json};
 
 const MAX_ACTIONS: usize = 100;
+/// The most item data one TransactWriteItems may carry
+/// (<https://docs.aws.amazon.com/amazondynamodb/latest/APIReference/API_TransactWriteItems.html>).
+const MAX_TRANSACTION_BYTES: usize = 4 * 1024 * 1024;
 /// How long a `ClientRequestToken` is remembered.
 const TOKEN_TTL_SECS: f64 = 600.0;
 const TOKEN_PREFIX: &[u8] = b"dynamodb/c/tok/";
@@ -232,6 +235,21 @@ pub fn transact_write_items(svc: &DynamoService, input: TransactWriteItemsInput)
             }
         }
     }
+    // The aggregate size of the items in a transaction is at most 4 MB: whole items for Put,
+    // keys for the other actions (their items are checked one by one at 400 KB).
+    let total: usize = plans
+        .iter()
+        .map(|p| match (&p.kind, &p.key) {
+            (Kind::Put(item), _) => item_size(item),
+            (_, Some(key)) => item_size(key),
+            (_, None) => 0,
+        })
+        .sum();
+    if total > MAX_TRANSACTION_BYTES {
+        return Err(Error::validation(
+            "Transaction request size has exceeded the maximum allowed size of 4 MB",
+        ));
+    }
     let token = input
         .client_request_token
         .as_ref()
@@ -263,16 +281,31 @@ pub fn transact_write_items(svc: &DynamoService, input: TransactWriteItemsInput)
                 tables.insert(p.table, t);
             }
             let table = tables.get(p.table).ok_or_else(no_such_table)?;
-            let key = match (&p.kind, &p.key) {
-                (Kind::Put(item), _) => {
-                    table.check_item_keys(item)?;
-                    table.key_of(item)
+            // A key that does not fit the schema fails only this action: the transaction is
+            // cancelled with a ValidationError reason.
+            let checked = (|| -> Result<Item> {
+                let key = match (&p.kind, &p.key) {
+                    (Kind::Put(item), _) => {
+                        table.check_item_keys(item)?;
+                        table.key_of(item)
+                    }
+                    (_, Some(key)) => {
+                        table.check_key(key)?;
+                        key.clone()
+                    }
+                    (_, None) => return Err(no_such_table()),
+                };
+                Ok(key)
+            })();
+            let key = match checked {
+                Ok(key) => key,
+                // An empty key value is refused before the transaction runs, as in DynamoDB.
+                Err(Error::Validation(message)) if !message.contains("cannot contain an empty") => {
+                    failed = true;
+                    reasons.push(validation_reason(message));
+                    continue;
                 }
-                (_, Some(key)) => {
-                    table.check_key(key)?;
-                    key.clone()
-                }
-                (_, None) => return Err(no_such_table()),
+                Err(e) => return Err(e),
             };
             if let Kind::Update(Some(u)) = &p.kind
                 && let Some(path) = u
@@ -319,23 +352,28 @@ pub fn transact_write_items(svc: &DynamoService, input: TransactWriteItemsInput)
                         && let Err(e) = u.apply(&mut item)
                     {
                         failed = true;
-                        reasons.push(CancellationReason {
-                            code: "ValidationError",
-                            message: Some(e.to_string()),
-                            item: None,
-                        });
+                        reasons.push(validation_reason(e.to_string()));
                         continue;
                     }
                     if item_size(&item) > MAX_ITEM_BYTES {
-                        return Err(Error::validation(
-                            "Item size to update has exceeded the maximum allowed size",
+                        failed = true;
+                        reasons.push(validation_reason(
+                            "Item size to update has exceeded the maximum allowed size".into(),
                         ));
+                        continue;
                     }
-                    Some(item)
+                    // An update that only removes attributes does not create a missing item.
+                    if old.is_none() && update.as_ref().is_some_and(|u| !u.creates_item()) {
+                        None
+                    } else {
+                        Some(item)
+                    }
                 }
             };
             reasons.push(none_reason());
-            writes.push((p.table, item_key, old, new));
+            if old.is_some() || new.is_some() {
+                writes.push((p.table, item_key, old, new));
+            }
         }
         if failed {
             return Err(Error::TransactionCanceled(reasons));
@@ -386,6 +424,14 @@ pub fn transact_write_items(svc: &DynamoService, input: TransactWriteItemsInput)
         out.insert("ConsumedCapacity".into(), Value::Array(list));
     }
     Ok(Value::Object(out))
+}
+
+fn validation_reason(message: String) -> CancellationReason {
+    CancellationReason {
+        code: "ValidationError",
+        message: Some(message),
+        item: None,
+    }
 }
 
 fn none_reason() -> CancellationReason {

@@ -226,12 +226,11 @@ async fn objects_on_postgres_are_shared_by_nodes_and_crashes_leave_nothing() {
         .collect();
     assert_eq!(sizes, vec![("big".to_string(), big.len() as i64)]);
 
-    // A multipart upload whose parts go through A and B, completed on B.
-    let parts = [
-        pattern(5 * MIB + 1, 2),
-        pattern(6 * MIB, 3),
-        pattern(777, 4),
-    ];
+    // A 100 MiB multipart upload whose parts go through A and B in turn, completed on B.
+    let parts: Vec<Vec<u8>> = (0..9u8)
+        .map(|i| pattern(11 * MIB, 2 + i))
+        .chain([pattern(MIB + 777, 11)])
+        .collect();
     let up = a
         .s3()
         .create_multipart_upload()
@@ -243,7 +242,7 @@ async fn objects_on_postgres_are_shared_by_nodes_and_crashes_leave_nothing() {
     let id = up.upload_id().unwrap();
     let mut done = Vec::new();
     for (i, data) in parts.iter().enumerate() {
-        let node = if i == 1 { &b } else { &a };
+        let node = if i % 2 == 1 { &b } else { &a };
         let n = i32::try_from(i + 1).unwrap();
         let p = node
             .s3()
@@ -278,7 +277,7 @@ async fn objects_on_postgres_are_shared_by_nodes_and_crashes_leave_nothing() {
         .await
         .unwrap();
     assert!(
-        completed.e_tag().unwrap().ends_with("-3\""),
+        completed.e_tag().unwrap().ends_with("-10\""),
         "{completed:?}"
     );
     let whole = parts.concat();
@@ -291,8 +290,16 @@ async fn objects_on_postgres_are_shared_by_nodes_and_crashes_leave_nothing() {
         );
         assert_eq!(Some(got_etag.as_str()), completed.e_tag());
     }
-    let (tail, _) = get_bytes(&a, "multi", Some("bytes=5242870-5242890")).await;
-    assert!(tail == whole[5_242_870..5_242_891], "range across parts");
+    assert_eq!(whole.len(), 100 * MIB + 777);
+    // 11 MiB parts: a range across the first and second part boundaries.
+    let edge = 11 * MIB;
+    let (tail, _) = get_bytes(
+        &a,
+        "multi",
+        Some(&format!("bytes={}-{}", edge - 10, edge + 10)),
+    )
+    .await;
+    assert!(tail == whole[edge - 10..edge + 11], "range across parts");
 
     // No store call blocked an async worker on either node.
     assert_eq!(worker_calls(&a).await, 0, "node A");

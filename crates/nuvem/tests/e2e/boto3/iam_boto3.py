@@ -260,6 +260,34 @@ out = json.loads(resp["Payload"].read())
 assert "FunctionError" not in resp, out
 assert out["key"].startswith("ASIA") and out["token"], out
 assert out["items"] == "items" and out["secrets"] == "AccessDeniedException", out
+# The function's resource-based policy (AddPermission, GetPolicy, RemovePermission).
+source = f"arn:aws:execute-api:us-east-1:{account}:abc123/*/GET/items"
+added = lam.add_permission(FunctionName="reader", StatementId="apigw-items",
+                           Action="lambda:InvokeFunction", Principal="apigateway.amazonaws.com",
+                           SourceArn=source)
+statement = json.loads(added["Statement"])
+assert statement == {
+    "Sid": "apigw-items", "Effect": "Allow", "Principal": {"Service": "apigateway.amazonaws.com"},
+    "Action": "lambda:InvokeFunction",
+    "Resource": f"arn:aws:lambda:us-east-1:{account}:function:reader",
+    "Condition": {"ArnLike": {"AWS:SourceArn": source}}}, statement
+lam.add_permission(FunctionName="reader", StatementId="intern", Action="lambda:InvokeFunction",
+                   Principal=other["Arn"])
+expect_error("ResourceConflictException", lam.add_permission, FunctionName="reader",
+             StatementId="intern", Action="lambda:InvokeFunction", Principal=account)
+policy = json.loads(lam.get_policy(FunctionName="reader")["Policy"])
+assert [s["Sid"] for s in policy["Statement"]] == ["apigw-items", "intern"], policy
+# The policy speaks for principals it names: the intern (no identity policy) may invoke.
+intern_lambda = client("lambda", intern_key)
+assert json.loads(intern_lambda.invoke(FunctionName="reader")["Payload"].read())["items"] == "items"
+expect_error("AccessDeniedException", intern_lambda.get_function, FunctionName="reader")
+lam.remove_permission(FunctionName="reader", StatementId="intern")
+expect_error("AccessDeniedException", intern_lambda.invoke, FunctionName="reader")
+expect_error("ResourceNotFoundException", lam.remove_permission, FunctionName="reader",
+             StatementId="intern")
+lam.remove_permission(FunctionName="reader", StatementId="apigw-items")
+expect_error("ResourceNotFoundException", lam.get_policy, FunctionName="reader")
+
 # A role whose trust policy does not name Lambda cannot be a function's role.
 iam.create_role(RoleName="not-for-lambda", AssumeRolePolicyDocument=json.dumps(trust))
 lam.create_function(FunctionName="untrusted", Runtime="python3.12", Handler="index.handler",
