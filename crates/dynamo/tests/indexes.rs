@@ -292,6 +292,20 @@ fn index_read_errors() {
         "Query condition missed key schema element: ts",
     );
     e.err("Query", q("by_kind", "kind = :k", json!({":k": {"N": "1"}})), VALIDATION, "One or more parameter values were invalid: Condition parameter type does not match schema type");
+    // A Query on an index filters on anything but the index's keys (the table's are fine).
+    e.err("Query", q("by_kind", "kind = :k", json!({":k": {"S": "doc"}, ":x": {"S": "doc"}})).merge(json!({"FilterExpression": "kind = :x"})), VALIDATION, "Filter Expression can only contain non-primary key attributes: Primary key attribute: kind");
+    check_query(
+        &e,
+        q(
+            "by_kind",
+            "kind = :k",
+            json!({":k": {"S": "doc"}, ":p": {"S": "a"}}),
+        )
+        .merge(json!({"FilterExpression": "pk = :p"})),
+        &[1, 2, 3, 4, 5],
+    );
+    // A start key outside the key condition.
+    e.err("Query", q("by_kind", "kind = :k", json!({":k": {"S": "doc"}})).merge(json!({"ExclusiveStartKey": {"kind": {"S": "zzz"}, "pk": {"S": "a"}, "sk": {"N": "1"}}})), VALIDATION, "The provided starting key is outside query boundaries based on provided conditions");
     // A start key needs the index's keys and the table's.
     e.err(
         "Query",
