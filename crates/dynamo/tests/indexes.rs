@@ -623,6 +623,22 @@ fn bad_index_definitions() {
         None,
         "2 validation errors detected: Value 'g' at 'globalSecondaryIndexes.1.member.indexName' failed to satisfy constraint: Member must have length greater than or equal to 3; Value null at 'globalSecondaryIndexes.1.member.projection' failed to satisfy constraint: Member must not be null",
     );
+    check_create_err(
+        &["pk", "sk", "x"],
+        Some(
+            json!([{"IndexName": "gs1", "KeySchema": [{"AttributeName": "x", "KeyType": "SORT"}], "Projection": {"ProjectionType": "ALL"}}]),
+        ),
+        None,
+        "1 validation error detected: Value 'SORT' at 'globalSecondaryIndexes.1.member.keySchema.1.member.keyType' failed to satisfy constraint: Member must satisfy enum value set: [HASH, RANGE]",
+    );
+    check_create_err(
+        &["pk", "sk", "x"],
+        Some(
+            json!([{"IndexName": "gs1", "KeySchema": [], "Projection": {"ProjectionType": "ALL"}}]),
+        ),
+        None,
+        "1 validation error detected: Value '0' at 'globalSecondaryIndexes.1.member.keySchema' failed to satisfy constraint: Member must have length greater than or equal to 1",
+    );
     let many: Vec<Value> = (0..21)
         .map(|i| gsi(&format!("gsi{i:02}"), &[("x", "HASH")], all.clone()))
         .collect();

@@ -45,6 +45,28 @@ pub fn violations(list: &[IndexInput], field: &str, v: &mut Violations) {
             ),
         }
         v.require(&index.key_schema, &format!("{at}.keySchema"));
+        if let Some(ks) = &index.key_schema {
+            if ks.is_empty() || ks.len() > 2 {
+                let bound = if ks.is_empty() {
+                    "greater than or equal to 1"
+                } else {
+                    "less than or equal to 2"
+                };
+                v.push(format!(
+                    "Value '{}' at '{at}.keySchema' failed to satisfy constraint: Member must have length {bound}",
+                    ks.len()
+                ));
+            }
+            for (j, k) in ks.iter().enumerate() {
+                let el = format!("{at}.keySchema.{}.member", j + 1);
+                v.require(&k.attribute_name, &format!("{el}.attributeName"));
+                match k.key_type.as_deref() {
+                    None => v.require(&k.key_type, &format!("{el}.keyType")),
+                    Some("HASH" | "RANGE") => {}
+                    Some(other) => v.enum_value(other, &format!("{el}.keyType"), "[HASH, RANGE]"),
+                }
+            }
+        }
         v.require(&index.projection, &format!("{at}.projection"));
         if let Some(p) = &index.projection
             && let Some(t) = p.projection_type.as_deref()
