@@ -956,3 +956,36 @@ fn global_indexes_follow_the_billing_mode() {
         json!(0)
     );
 }
+
+/// A service opened on a store where an index is still backfilling (a restart, or another
+/// node on a shared store) takes the backfill up; two backfills of one index at once still
+/// count every entry once.
+#[test]
+fn a_reopened_service_resumes_a_backfill() {
+    use nuvem_dynamo::{DynamoConfig, DynamoService};
+    use nuvem_store::{Durability, FjallEngine, Store};
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = Store::new(FjallEngine::open(dir.path(), Durability::Process).expect("engine"));
+    let first = DynamoService::open(store.clone(), DynamoConfig::default()).expect("open");
+    let e = Env::from(first);
+    e.create("tab", ("pk", "S"), None);
+    let items: Vec<Value> = (0..2000)
+        .map(|i| json!({"PutRequest": {"Item": {"pk": {"S": format!("k{i}")}, "g": {"N": (i % 4).to_string()}}}}))
+        .collect();
+    for chunk in items.chunks(25) {
+        e.ok("BatchWriteItem", json!({"RequestItems": {"tab": chunk}}));
+    }
+    e.ok("UpdateTable", json!({
+        "TableName": "tab",
+        "AttributeDefinitions": [{"AttributeName": "g", "AttributeType": "N"}],
+        "GlobalSecondaryIndexUpdates": [create_gsi("by_g", "g", json!({"ProjectionType": "KEYS_ONLY"}))],
+    }));
+    let second = Env::from(DynamoService::open(store, DynamoConfig::default()).expect("reopen"));
+    assert_eq!(
+        wait_active(&second, "tab", "by_g")["ItemCount"],
+        json!(2000)
+    );
+    let out = second.ok("Query", json!({"TableName": "tab", "IndexName": "by_g", "KeyConditionExpression": "g = :g", "ExpressionAttributeValues": {":g": {"N": "3"}}, "Select": "COUNT"}));
+    assert_eq!(out["Count"], json!(500));
+    drop(dir);
+}
