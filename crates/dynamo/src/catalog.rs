@@ -10,12 +10,18 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use crate::error::{Error, Result};
+use crate::index::{IndexKind, IndexMeta};
 use crate::storage::Stats;
 use crate::value::{AttributeValue, Item};
 
 /// The format version written into every catalog record, so a future layout change can
 /// recognise (and migrate) records written by this one.
 pub const FORMAT_VERSION: u32 = 1;
+
+/// The format version of a record whose table has secondary indexes. A binary from before
+/// indexes would ignore them and write items without their entries; it refuses this
+/// version instead.
+pub const FORMAT_VERSION_INDEXES: u32 = 2;
 
 /// DynamoDB's limits on key attribute values
 /// (https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/ServiceQuotas.html#limits-partition-sort-keys).
@@ -98,6 +104,9 @@ pub struct TableMeta {
     #[serde(default)]
     pub pay_per_request_since: Option<f64>,
     pub tags: Vec<(String, String)>,
+    /// Secondary indexes, global and local, in the order they were declared.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub indexes: Vec<IndexMeta>,
 }
 
 impl TableMeta {
@@ -113,15 +122,28 @@ impl TableMeta {
         self.key_attrs().any(|k| k.name == name)
     }
 
+    pub fn index(&self, name: &str) -> Option<&IndexMeta> {
+        self.indexes.iter().find(|i| i.name == name)
+    }
+
     pub fn to_record(&self) -> Vec<u8> {
+        let mut meta = std::borrow::Cow::Borrowed(self);
+        let version = if self.indexes.is_empty() {
+            FORMAT_VERSION
+        } else {
+            FORMAT_VERSION_INDEXES
+        };
+        if meta.version != version {
+            meta.to_mut().version = version;
+        }
         // Serializing plain data with string keys cannot fail.
-        serde_json::to_vec(self).unwrap_or_default()
+        serde_json::to_vec(&meta).unwrap_or_default()
     }
 
     pub fn from_record(bytes: &[u8]) -> Result<Self> {
         let meta: TableMeta = serde_json::from_slice(bytes)
             .map_err(|e| Error::Corrupt(format!("catalog record: {e}")))?;
-        if meta.version != FORMAT_VERSION {
+        if meta.version != FORMAT_VERSION && meta.version != FORMAT_VERSION_INDEXES {
             return Err(Error::Corrupt(format!(
                 "catalog record version {} is unknown",
                 meta.version
@@ -132,14 +154,31 @@ impl TableMeta {
 
     /// The `TableDescription` structure of CreateTable, DescribeTable, UpdateTable and
     /// DeleteTable (https://docs.aws.amazon.com/amazondynamodb/latest/APIReference/API_TableDescription.html).
-    pub fn describe(&self, status: &str, stats: Stats, region: &str, account_id: &str) -> Value {
+    /// `index_stats` are the stats of `self.indexes`, in order.
+    pub fn describe(
+        &self,
+        status: &str,
+        stats: Stats,
+        index_stats: &[Stats],
+        region: &str,
+        account_id: &str,
+    ) -> Value {
         let key_schema: Vec<Value> = self
             .key_attrs()
             .zip(["HASH", "RANGE"])
             .map(|(k, t)| json!({"AttributeName": k.name, "KeyType": t}))
             .collect();
-        let defs: Vec<Value> = self
+        let mut defined: Vec<&KeyAttr> = Vec::new();
+        for k in self
             .key_attrs()
+            .chain(self.indexes.iter().flat_map(|i| i.key_attrs()))
+        {
+            if !defined.iter().any(|d| d.name == k.name) {
+                defined.push(k);
+            }
+        }
+        let defs: Vec<Value> = defined
+            .iter()
             .map(|k| json!({"AttributeName": k.name, "AttributeType": k.kind.as_str()}))
             .collect();
         let mut throughput = json!({
@@ -155,7 +194,7 @@ impl TableMeta {
                 obj.insert("LastDecreaseDateTime".into(), json!(t));
             }
         }
-        json!({
+        let mut out = json!({
             "TableName": self.name,
             "TableId": self.id,
             "TableArn": self.arn(region, account_id),
@@ -168,7 +207,28 @@ impl TableMeta {
             "BillingModeSummary": self.billing_mode_summary(),
             "ProvisionedThroughput": throughput,
             "DeletionProtectionEnabled": false,
-        })
+        });
+        for (kind, member) in [
+            (IndexKind::Global, "GlobalSecondaryIndexes"),
+            (IndexKind::Local, "LocalSecondaryIndexes"),
+        ] {
+            let described: Vec<Value> = self
+                .indexes
+                .iter()
+                .zip(
+                    index_stats
+                        .iter()
+                        .copied()
+                        .chain(std::iter::repeat(Stats::default())),
+                )
+                .filter(|(i, _)| i.kind == kind)
+                .map(|(i, s)| i.describe(self, s, region, account_id))
+                .collect();
+            if !described.is_empty() {
+                out[member] = Value::Array(described);
+            }
+        }
+        out
     }
 
     /// `BillingModeSummary`: the mode and, once the table has been on-demand, when it last
@@ -233,7 +293,7 @@ impl TableMeta {
     }
 }
 
-fn check_key_value(attr: &KeyAttr, is_hash: bool, value: &AttributeValue) -> Result<()> {
+pub(crate) fn check_key_value(attr: &KeyAttr, is_hash: bool, value: &AttributeValue) -> Result<()> {
     if value.type_name() != attr.kind.as_str() {
         return Err(Error::invalid_parameter(format_args!(
             "Type mismatch for key {} expected: {} actual: {}",

@@ -32,6 +32,12 @@ pub enum Error {
     ResourceNotFound(String),
     #[error("{0}")]
     ResourceInUse(String),
+    /// A per-table or per-account limit (index builds at once, index count).
+    #[error("{0}")]
+    LimitExceeded(String),
+    /// An item collection of a table with local indexes would pass 10 GB.
+    #[error("{0}")]
+    ItemCollectionSizeLimitExceeded(String),
     /// A `ConditionExpression` evaluated to false. `item` is the old item when the client
     /// asked for it with `ReturnValuesOnConditionCheckFailure: ALL_OLD` and there was one.
     #[error("The conditional request failed")]
@@ -147,6 +153,10 @@ impl IntoAwsError for Error {
             .with_namespace(CORAL_NAMESPACE),
             Error::ResourceNotFound(m) => AwsError::new(bad, "ResourceNotFoundException", m),
             Error::ResourceInUse(m) => AwsError::new(bad, "ResourceInUseException", m),
+            Error::LimitExceeded(m) => AwsError::new(bad, "LimitExceededException", m),
+            Error::ItemCollectionSizeLimitExceeded(m) => {
+                AwsError::new(bad, "ItemCollectionSizeLimitExceededException", m)
+            }
             e @ Error::ConditionalCheckFailed { .. } => {
                 AwsError::new(bad, "ConditionalCheckFailedException", e.to_string())
             }

@@ -10,6 +10,7 @@ pub mod capacity;
 pub mod catalog;
 pub mod error;
 pub mod expr;
+pub mod index;
 pub mod keys;
 pub mod number;
 pub mod ops;

@@ -77,11 +77,55 @@ impl DynamoService {
             }
             tracing::debug!(tables = names.len(), "dynamodb: catalog loaded");
         }
-        Ok(Self {
+        let svc = Self {
             store,
             config: Arc::new(config),
             catalog: Arc::default(),
-        })
+        };
+        for (table, index_id) in storage::pending_backfills(&svc.store)? {
+            svc.start_backfill(table, index_id);
+        }
+        Ok(svc)
+    }
+
+    /// Copies a table's items into its new global index `index_id` on a thread of its own,
+    /// off the request path (see [`storage::backfill_index`]). A backfill that fails is
+    /// logged and resumed when the service opens again.
+    pub(crate) fn start_backfill(&self, table: String, index_id: String) {
+        let store = self.store.clone();
+        let spawned = std::thread::Builder::new()
+            .name("dynamodb-backfill".into())
+            .spawn(move || {
+                match storage::backfill_index(&store, &table, &index_id) {
+                    Ok(()) => tracing::debug!(%table, %index_id, "dynamodb: index backfilled"),
+                    Err(e) => {
+                        tracing::error!(%table, %index_id, error = %e, "dynamodb: index backfill failed")
+                    }
+                }
+            });
+        if let Err(e) = spawned {
+            tracing::error!(error = %e, "dynamodb: could not start an index backfill");
+        }
+    }
+
+    /// Removes a deleted index's entries on a thread of its own; a purge a crash interrupts
+    /// is finished when the service opens again (its purge marker).
+    pub(crate) fn start_index_purge(
+        &self,
+        table: crate::catalog::TableMeta,
+        index: crate::index::IndexMeta,
+    ) {
+        let store = self.store.clone();
+        let spawned = std::thread::Builder::new()
+            .name("dynamodb-index-purge".into())
+            .spawn(move || {
+                if let Err(e) = storage::purge_index(&store, &table, &index) {
+                    tracing::error!(table = %table.name, index = %index.name, error = %e, "dynamodb: index purge failed");
+                }
+            });
+        if let Err(e) = spawned {
+            tracing::error!(error = %e, "dynamodb: could not start an index purge");
+        }
     }
 
     /// Runs one operation ("CreateTable", "PutItem", ...) on its parsed JSON input, exactly

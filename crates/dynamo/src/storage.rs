@@ -11,13 +11,26 @@
 //!                                  sort bytewise as DynamoDB orders keys, so a Query is one
 //!                                  range scan of t/<id>/i/<pk>
 //! dynamodb/t/<id>/n                stats: item count and total item size (2 × u64 BE)
+//! dynamodb/t/<id>/x/<ix>/e/<ik><pk><sk>
+//!                                  one secondary index entry (<ix> is the index's UUID):
+//!                                  value::encode_item of the item's projection; <ik> is the
+//!                                  index's key components, then the table's, so equal index
+//!                                  keys stay distinct and a Query on the index is one range
+//! dynamodb/t/<id>/x/<ix>/n         the index's stats (entry count, projected bytes)
+//! dynamodb/c/p/<id>/x/<ix>         purge marker of a deleted index
+//! dynamodb/t/<id>/c/<pk>           item collection size (u64 BE bytes: the items of one
+//!                                  partition key and their local index entries), kept only
+//!                                  for tables with local indexes
 //! reserved, written by write_item in the same transaction when they exist:
-//! dynamodb/t/<id>/x/<index>/...    secondary index entries
 //! dynamodb/t/<id>/s/<seq>          stream records
 //! dynamodb/t/<id>/ttl/...          TTL expiry queue
 //! ```
 //!
 //! Because the id is a fixed-length UUID, one table's prefix is never a prefix of another's.
+//! Index entries are written by [`write_item`] in the transaction that writes the item, so a
+//! reader never sees an index disagree with an acknowledged write (stronger than DynamoDB's
+//! eventually consistent global indexes).
+//!
 //! Deleting a table removes its catalog record and writes its purge marker in one
 //! transaction; the items are then removed in batches, and a purge interrupted by a crash is
 //! finished when the service opens again.
@@ -32,6 +45,7 @@ use nuvem_store::{Direction, KeyRange, Read, Store, Tx};
 
 use crate::catalog::TableMeta;
 use crate::error::{Error, Result};
+use crate::index::{IndexKind, IndexMeta};
 use crate::keys::encode_key_component;
 use crate::value::{Item, decode_item, encode_item, item_size};
 
@@ -77,6 +91,178 @@ pub fn stats_key(table: &TableMeta) -> Vec<u8> {
     let mut k = table_prefix(&table.id);
     k.push(b'n');
     k
+}
+
+/// DynamoDB's limit on an item collection of a table with local indexes, 10 GB
+/// (https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/LSI.html#LSI.ItemCollections.SizeLimit).
+pub const MAX_COLLECTION_BYTES: u64 = 10 * 1024 * 1024 * 1024;
+
+fn collection_key(table: &TableMeta, item: &Item) -> Result<Vec<u8>> {
+    let mut k = table_prefix(&table.id);
+    k.extend_from_slice(b"c/");
+    let pk = item
+        .get(&table.hash_key.name)
+        .ok_or_else(|| Error::validation("The provided key element does not match the schema"))?;
+    encode_key_component(pk, &mut k).map_err(|e| Error::validation(e.to_string()))?;
+    Ok(k)
+}
+
+/// The size in bytes of the item collection `item` belongs to (its partition key's items
+/// and their local index entries); `None` for a table without local indexes.
+pub fn collection_size<R: Read + ?Sized>(
+    r: &R,
+    table: &TableMeta,
+    item: &Item,
+) -> Result<Option<u64>> {
+    if !table.indexes.iter().any(|i| i.kind == IndexKind::Local) {
+        return Ok(None);
+    }
+    let value = r.get(&collection_key(table, item)?)?;
+    Ok(Some(decode_u64(value.as_deref())))
+}
+
+/// The `ItemCollectionMetrics` of the collections `items` belong to in `table` (each
+/// collection once, in first-seen order); empty for a table without local indexes.
+pub fn collection_metrics_of<R: Read + ?Sized>(
+    r: &R,
+    table: &TableMeta,
+    items: &[&Item],
+) -> Result<Vec<serde_json::Value>> {
+    let mut seen: Vec<Vec<u8>> = Vec::new();
+    let mut out = Vec::new();
+    for item in items {
+        let key = collection_key(table, item)?;
+        if seen.contains(&key) {
+            continue;
+        }
+        seen.push(key);
+        if let Some(size) = collection_size(r, table, item)? {
+            out.push(crate::index::collection_metrics(table, item, size));
+        }
+    }
+    Ok(out)
+}
+
+fn decode_u64(value: Option<&[u8]>) -> u64 {
+    value
+        .and_then(|b| b.try_into().ok())
+        .map_or(0, u64::from_be_bytes)
+}
+
+/// The bytes an item adds to its collection: its size and its local index entries'.
+fn collection_share(table: &TableMeta, item: Option<&Item>) -> u64 {
+    let Some(item) = item else { return 0 };
+    let entries: usize = table
+        .indexes
+        .iter()
+        .filter(|i| i.kind == IndexKind::Local)
+        .filter_map(|i| i.entry(table, item).ok().flatten())
+        .map(|e| item_size(&e))
+        .sum();
+    (item_size(item) + entries) as u64
+}
+
+/// Keeps the item collection size of a table with local indexes, refusing a write that
+/// grows a collection past [`MAX_COLLECTION_BYTES`] as DynamoDB does.
+fn write_collection(
+    tx: &mut dyn Tx,
+    key: &[u8],
+    stored: Option<&[u8]>,
+    table: &TableMeta,
+    old: Option<&Item>,
+    new: Option<&Item>,
+) -> Result<()> {
+    let size = decode_u64(stored);
+    let (gone, added) = (collection_share(table, old), collection_share(table, new));
+    let size = size.saturating_sub(gone).saturating_add(added);
+    if added > gone && size > MAX_COLLECTION_BYTES {
+        return Err(Error::ItemCollectionSizeLimitExceeded(
+            "Collection size exceeded.".into(),
+        ));
+    }
+    if size == 0 {
+        tx.delete(key);
+    } else {
+        tx.put(key, &size.to_be_bytes());
+    }
+    Ok(())
+}
+
+/// `dynamodb/t/<id>/x/<ix>/`: everything that belongs to one index.
+fn index_root(table: &TableMeta, index: &IndexMeta) -> Vec<u8> {
+    let mut k = table_prefix(&table.id);
+    k.extend_from_slice(b"x/");
+    k.extend_from_slice(index.id.as_bytes());
+    k.push(b'/');
+    k
+}
+
+fn entries_prefix(table: &TableMeta, index: &IndexMeta) -> Vec<u8> {
+    let mut k = index_root(table, index);
+    k.extend_from_slice(b"e/");
+    k
+}
+
+fn index_stats_key(table: &TableMeta, index: &IndexMeta) -> Vec<u8> {
+    let mut k = index_root(table, index);
+    k.push(b'n');
+    k
+}
+
+/// The store key of `index`'s entry for an item with these attributes (index keys, then
+/// table keys; the caller checked they are present).
+pub fn entry_key(table: &TableMeta, index: &IndexMeta, item: &Item) -> Result<Vec<u8>> {
+    let mut k = entries_prefix(table, index);
+    for attr in index.key_attrs().chain(table.key_attrs()) {
+        let value = item.get(&attr.name).ok_or_else(|| {
+            Error::validation("The provided key element does not match the schema")
+        })?;
+        encode_key_component(value, &mut k).map_err(|e| Error::validation(e.to_string()))?;
+    }
+    Ok(k)
+}
+
+/// Every entry of `index`, in index key order.
+pub fn entries_range(table: &TableMeta, index: &IndexMeta) -> KeyRange {
+    KeyRange::prefix(&entries_prefix(table, index))
+}
+
+/// The prefix shared by every entry of `index` whose index partition key is `pk`.
+pub fn index_partition_prefix(
+    table: &TableMeta,
+    index: &IndexMeta,
+    pk: &crate::value::AttributeValue,
+) -> Result<Vec<u8>> {
+    let mut k = entries_prefix(table, index);
+    encode_key_component(pk, &mut k).map_err(|e| Error::validation(e.to_string()))?;
+    Ok(k)
+}
+
+/// The encoded index partition key inside an entry's store key (parallel Scan's segment).
+pub fn index_partition_bytes<'k>(
+    table: &TableMeta,
+    index: &IndexMeta,
+    entry_key: &'k [u8],
+) -> Option<&'k [u8]> {
+    let rest = entry_key.get(entries_prefix(table, index).len()..)?;
+    let mut cursor = rest;
+    let kind = crate::keys::KeyType::parse(index.hash_key.kind.as_str())?;
+    crate::keys::decode_key_component(kind, &mut cursor).ok()?;
+    rest.get(..rest.len() - cursor.len())
+}
+
+/// The stats of every index of `table`, in `table.indexes` order.
+pub fn read_index_stats<R: Read + ?Sized>(r: &R, table: &TableMeta) -> Result<Vec<Stats>> {
+    let keys: Vec<Vec<u8>> = table
+        .indexes
+        .iter()
+        .map(|i| index_stats_key(table, i))
+        .collect();
+    let wanted: Vec<&[u8]> = keys.iter().map(Vec::as_slice).collect();
+    r.get_many(&wanted)?
+        .into_iter()
+        .map(|v| decode_stats(v.as_deref()))
+        .collect()
 }
 
 /// The store key of the item whose key attributes are in `key` (checked against the schema
@@ -255,8 +441,9 @@ pub fn read_with_table<R: Read + ?Sized>(
 
 /// The only way an item changes: replaces `old` (what is stored now under `item_key`, as
 /// read in this same transaction) with `new` (`None` deletes), and keeps the table's stats
-/// exact. Index entries, stream records and TTL entries will be written here too, so that
-/// they commit or fail together with the item.
+/// and every secondary index (entries and stats) exact, in this same transaction, so they
+/// commit or fail together with the item. Stream records and TTL entries will be written
+/// here too.
 pub fn write_item(
     tx: &mut dyn Tx,
     table: &TableMeta,
@@ -298,7 +485,178 @@ pub fn write_item_with_stats(
         None => tx.delete(item_key),
     }
     tx.put(&stats_key(table), &stats.encode());
+    if !table.indexes.is_empty() {
+        // The index stats and the item collection size in one read (one round trip to a
+        // network engine).
+        let mut keys: Vec<Vec<u8>> = table
+            .indexes
+            .iter()
+            .map(|i| index_stats_key(table, i))
+            .collect();
+        let collection = match (
+            table.indexes.iter().any(|i| i.kind == IndexKind::Local),
+            new.or(old),
+        ) {
+            (true, Some(any)) => Some(collection_key(table, any)?),
+            _ => None,
+        };
+        keys.extend(collection.clone());
+        let wanted: Vec<&[u8]> = keys.iter().map(Vec::as_slice).collect();
+        let mut values = tx.get_many(&wanted)?;
+        let collection_value = match collection {
+            Some(_) => values.pop().flatten(),
+            None => None,
+        };
+        let index_stats = values
+            .into_iter()
+            .map(|v| decode_stats(v.as_deref()))
+            .collect::<Result<Vec<_>>>()?;
+        write_entries(tx, table, old, new, index_stats)?;
+        if let Some(key) = collection {
+            write_collection(tx, &key, collection_value.as_deref(), table, old, new)?;
+        }
+    }
     Ok(stats)
+}
+
+/// Replaces `old`'s entries in every index of `table` with `new`'s, and keeps each index's
+/// stats. An index being backfilled may lack `old`'s entry (the backfill has not reached
+/// it): the entry is looked up before it is counted out.
+fn write_entries(
+    tx: &mut dyn Tx,
+    table: &TableMeta,
+    old: Option<&Item>,
+    new: Option<&Item>,
+    mut all_stats: Vec<Stats>,
+) -> Result<()> {
+    for (index, stats) in table.indexes.iter().zip(all_stats.iter_mut()) {
+        let before = match old {
+            Some(old) => index.entry(table, old).ok().flatten(),
+            None => None,
+        };
+        let after = match new {
+            Some(new) => index.entry(table, new)?,
+            None => None,
+        };
+        if before.is_none() && after.is_none() {
+            continue;
+        }
+        let before_key = before
+            .as_ref()
+            .map(|e| entry_key(table, index, e))
+            .transpose()?;
+        let after_key = after
+            .as_ref()
+            .map(|e| entry_key(table, index, e))
+            .transpose()?;
+        if let (Some(before), Some(key)) = (&before, &before_key) {
+            let counted = !index.backfilling || tx.get(key)?.is_some();
+            if counted {
+                stats.count = stats.count.saturating_sub(1);
+                stats.bytes = stats.bytes.saturating_sub(item_size(before) as u64);
+            }
+            if after_key.as_ref() != Some(key) {
+                tx.delete(key);
+            }
+        }
+        if let (Some(after), Some(key)) = (&after, &after_key) {
+            stats.count += 1;
+            stats.bytes += item_size(after) as u64;
+            tx.put(key, &encode_item(after));
+        }
+        tx.put(&index_stats_key(table, index), &stats.encode());
+    }
+    Ok(())
+}
+
+/// How many items one backfill transaction copies into a new index.
+const BACKFILL_BATCH: usize = 500;
+
+/// Copies the items of table `table_name` into its index `index_id` (added by UpdateTable,
+/// `backfilling`), in transactions of at most [`BACKFILL_BATCH`] items, then marks the index
+/// active. Writes meanwhile maintain the index themselves; an entry they wrote is not
+/// counted twice. Stops quietly when the table or the index is gone.
+pub fn backfill_index(store: &Store, table_name: &str, index_id: &str) -> Result<()> {
+    let mut cursor: Option<Vec<u8>> = None;
+    loop {
+        let next = store.transact(|tx| {
+            let Some(mut table) = read_table(&*tx, table_name)? else {
+                return Ok::<_, Error>(None);
+            };
+            let Some(pos) = table.indexes.iter().position(|i| i.id == index_id) else {
+                return Ok(None);
+            };
+            if !table.indexes[pos].backfilling {
+                return Ok(None);
+            }
+            let index = table.indexes[pos].clone();
+            let mut range = items_range(&table);
+            if let Some(c) = &cursor {
+                range.start = std::ops::Bound::Excluded(c.clone());
+            }
+            let batch: Vec<(Vec<u8>, Vec<u8>)> = tx
+                .scan(range, Direction::Forward)
+                .take(BACKFILL_BATCH)
+                .collect::<Result<_, _>>()?;
+            let key = index_stats_key(&table, &index);
+            let mut stats = decode_stats(tx.get(&key)?.as_deref())?;
+            for (_, value) in &batch {
+                let item = decode_stored_item(Some(value))?.unwrap_or_default();
+                // An item written before the index existed may hold an index key of another
+                // type: like DynamoDB's backfill, it is left out of the index.
+                let Ok(Some(entry)) = index.entry(&table, &item) else {
+                    continue;
+                };
+                let k = entry_key(&table, &index, &entry)?;
+                if tx.get(&k)?.is_none() {
+                    stats.count += 1;
+                    stats.bytes += item_size(&entry) as u64;
+                    tx.put(&k, &encode_item(&entry));
+                }
+            }
+            tx.put(&key, &stats.encode());
+            if batch.len() < BACKFILL_BATCH {
+                table.indexes[pos].backfilling = false;
+                tx.put(&catalog_key(&table.name), &table.to_record());
+                return Ok(None);
+            }
+            Ok(batch.last().map(|(k, _)| k.clone()))
+        })?;
+        match next {
+            Some(c) => cursor = Some(c),
+            None => return Ok(()),
+        }
+    }
+}
+
+/// Finishes the backfills of every index still `backfilling` (a crash interrupted them).
+pub fn pending_backfills(store: &Store) -> Result<Vec<(String, String)>> {
+    let snap = store.snapshot();
+    let names: Vec<String> = list_tables(&*snap, None).collect::<Result<_>>()?;
+    let mut out = Vec::new();
+    for name in names {
+        if let Some(table) = read_table(&*snap, &name)? {
+            for index in table.indexes.iter().filter(|i| i.backfilling) {
+                out.push((name.clone(), index.id.clone()));
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Marks the entries of an index removed from `table`'s catalog record for purging (the
+/// caller writes the record in the same transaction); [`purge_index`] removes them.
+pub fn drop_index(tx: &mut dyn Tx, table: &TableMeta, index: &IndexMeta) {
+    tx.put(&purge_key(&index_purge_id(table, index)), b"");
+}
+
+fn index_purge_id(table: &TableMeta, index: &IndexMeta) -> String {
+    format!("{}/x/{}", table.id, index.id)
+}
+
+/// Deletes a dropped index's entries and stats in batches (see [`purge_table`]).
+pub fn purge_index(store: &Store, table: &TableMeta, index: &IndexMeta) -> Result<()> {
+    purge_table(store, &index_purge_id(table, index))
 }
 
 /// Removes a table from the catalog and marks its data for purging, in one transaction.
@@ -308,6 +666,7 @@ pub fn drop_table(tx: &mut dyn Tx, table: &TableMeta) {
 }
 
 /// Deletes everything under a dropped table's prefix in batches, then its purge marker.
+/// `table_id` may also be `<table id>/x/<index id>`: a dropped index.
 pub fn purge_table(store: &Store, table_id: &str) -> Result<()> {
     let range = KeyRange::prefix(&table_prefix(table_id));
     loop {

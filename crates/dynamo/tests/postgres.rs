@@ -161,3 +161,81 @@ fn round_trips_per_operation() {
     let (missing, _) = env.run("GetItem", json!({"TableName": "nope", "Key": key("b", 1)}));
     assert_eq!(missing.err().as_deref(), Some("ResourceNotFoundException"));
 }
+
+/// Secondary indexes on PostgreSQL: entries written in the item's transaction, Query on the
+/// index, and a backfill by UpdateTable (its own thread, transactions on the engine).
+#[test]
+fn secondary_indexes_on_postgres() {
+    let Some(server) = pg::PgServer::start("secondary_indexes_on_postgres", true) else {
+        return;
+    };
+    let store = Store::new(PgEngine::open(PgOptions::new(server.url())).expect("engine"));
+    let svc = DynamoService::open(store.clone(), DynamoConfig::default()).expect("service");
+    let env = Env { store, svc };
+    env.ok(
+        "CreateTable",
+        json!({"TableName": "idx", "BillingMode": "PAY_PER_REQUEST",
+            "AttributeDefinitions": [{"AttributeName": "pk", "AttributeType": "S"},
+                                     {"AttributeName": "sk", "AttributeType": "N"},
+                                     {"AttributeName": "v", "AttributeType": "S"}],
+            "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"},
+                          {"AttributeName": "sk", "KeyType": "RANGE"}],
+            "GlobalSecondaryIndexes": [{"IndexName": "by_v",
+                "KeySchema": [{"AttributeName": "v", "KeyType": "HASH"}],
+                "Projection": {"ProjectionType": "ALL"}}],
+            "LocalSecondaryIndexes": [{"IndexName": "by_v_local",
+                "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"},
+                              {"AttributeName": "v", "KeyType": "RANGE"}],
+                "Projection": {"ProjectionType": "KEYS_ONLY"}}]}),
+    );
+    env.ok(
+        "PutItem",
+        json!({"TableName": "idx", "Item": item("a", 1, "x")}),
+    );
+    // FIXME: a write to a table with indexes reads the index stats and the item collection
+    // size after the item, in one more round trip (3, not 2): they could join the first read.
+    env.check(
+        "PutItem",
+        json!({"TableName": "idx", "Item": item("a", 2, "x")}),
+        3,
+    );
+    env.ok(
+        "UpdateItem",
+        json!({"TableName": "idx", "Key": key("a", 1), "UpdateExpression": "SET v = :v",
+            "ExpressionAttributeValues": {":v": {"S": "y"}}}),
+    );
+    let q = |v: &str| {
+        env.ok(
+            "Query",
+            json!({"TableName": "idx", "IndexName": "by_v", "KeyConditionExpression": "v = :v",
+                "ExpressionAttributeValues": {":v": {"S": v}}}),
+        )["Count"]
+            .clone()
+    };
+    assert_eq!((q("x"), q("y")), (json!(1), json!(1)));
+    env.ok(
+        "UpdateTable",
+        json!({"TableName": "idx",
+            "AttributeDefinitions": [{"AttributeName": "sk", "AttributeType": "N"}],
+            "GlobalSecondaryIndexUpdates": [{"Create": {"IndexName": "by_sk",
+                "KeySchema": [{"AttributeName": "sk", "KeyType": "HASH"}],
+                "Projection": {"ProjectionType": "KEYS_ONLY"}}}]}),
+    );
+    let mut status = Value::Null;
+    for _ in 0..1000 {
+        let t = env.ok("DescribeTable", json!({"TableName": "idx"}));
+        let by_sk = t["Table"]["GlobalSecondaryIndexes"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|i| i["IndexName"] == "by_sk")
+            .cloned()
+            .unwrap_or(Value::Null);
+        status = json!([by_sk["IndexStatus"], by_sk["ItemCount"]]);
+        if by_sk["IndexStatus"] == "ACTIVE" {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    assert_eq!(status, json!(["ACTIVE", 2]));
+}

@@ -235,10 +235,14 @@ pub fn batch_write_item(svc: &DynamoService, input: BatchWriteItemInput) -> Resu
     let mut v = Violations::default();
     request_items_violation(&input.request_items, &mut v);
     let capacity = ReturnConsumedCapacity::parse(input.return_consumed_capacity.as_deref(), &mut v);
-    match input.return_item_collection_metrics.as_deref() {
-        None | Some("NONE" | "SIZE") => {}
-        Some(other) => v.enum_value(other, "returnItemCollectionMetrics", "[SIZE, NONE]"),
-    }
+    let metrics_asked = match input.return_item_collection_metrics.as_deref() {
+        None | Some("NONE") => false,
+        Some("SIZE") => true,
+        Some(other) => {
+            v.enum_value(other, "returnItemCollectionMetrics", "[SIZE, NONE]");
+            false
+        }
+    };
     v.finish()?;
     let request = input.request_items.unwrap_or_default();
     let total: usize = request.values().map(Vec::len).sum();
@@ -271,7 +275,7 @@ pub fn batch_write_item(svc: &DynamoService, input: BatchWriteItemInput) -> Resu
         }
     }
 
-    let units = svc.store().transact(|tx| {
+    let (units, metrics) = svc.store().transact(|tx| {
         let mut seen = HashSet::new();
         let mut units: BTreeMap<String, f64> = BTreeMap::new();
         // One table's writes at a time (the request groups them by table): its catalog
@@ -313,6 +317,8 @@ pub fn batch_write_item(svc: &DynamoService, input: BatchWriteItemInput) -> Resu
         // The stats of each table as this transaction last wrote them: a table named twice
         // (by name and by ARN) was read twice before either group was written.
         let mut written: HashMap<String, storage::Stats> = HashMap::new();
+        // The item collections touched, for ItemCollectionMetrics.
+        let mut metrics: BTreeMap<String, Vec<Value>> = BTreeMap::new();
         for (group, table, keys, values) in plans {
             let mut values = values.into_iter();
             let olds: Vec<Option<Vec<u8>>> = values.by_ref().take(keys.len()).collect();
@@ -328,11 +334,21 @@ pub fn batch_write_item(svc: &DynamoService, input: BatchWriteItemInput) -> Resu
                     write_units(old.as_ref().map_or(0, item_size), put.map_or(0, item_size));
             }
             written.insert(table.id.clone(), stats);
+            if metrics_asked {
+                let items: Vec<&Item> = group.iter().map(|(_, _, key)| key).collect();
+                let list = storage::collection_metrics_of(&*tx, &table, &items)?;
+                if !list.is_empty() {
+                    metrics.entry(table.name.clone()).or_default().extend(list);
+                }
+            }
         }
-        Ok(units)
+        Ok((units, metrics))
     })?;
     let mut out = Map::new();
     out.insert("UnprocessedItems".into(), json!({}));
+    if !metrics.is_empty() {
+        out.insert("ItemCollectionMetrics".into(), json!(metrics));
+    }
     if let Some(c) = capacity_list(capacity, &units) {
         out.insert("ConsumedCapacity".into(), c);
     }

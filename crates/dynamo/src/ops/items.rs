@@ -4,7 +4,7 @@
 //! item, evaluates the condition, computes the new item and writes it through
 //! [`storage::write_item`], so a condition check and its write are atomic and a failed
 //! condition changes nothing. Reads use one snapshot. Must not: lay out keys or bypass
-//! `write_item` (which keeps the table's stats, and later its indexes, in step).
+//! `write_item` (which keeps the table's stats and its indexes in step).
 
 use std::collections::BTreeMap;
 
@@ -95,6 +95,8 @@ struct WriteOptions {
     capacity: ReturnConsumedCapacity,
     /// `ReturnValuesOnConditionCheckFailure: ALL_OLD`.
     old_on_failure: bool,
+    /// `ReturnItemCollectionMetrics: SIZE`.
+    collection_metrics: bool,
 }
 
 impl WriteParams {
@@ -116,10 +118,14 @@ impl WriteParams {
             }
         };
         let capacity = ReturnConsumedCapacity::parse(self.return_consumed_capacity.as_deref(), v);
-        match self.return_item_collection_metrics.as_deref() {
-            None | Some("NONE" | "SIZE") => {}
-            Some(other) => v.enum_value(other, "returnItemCollectionMetrics", "[SIZE, NONE]"),
-        }
+        let collection_metrics = match self.return_item_collection_metrics.as_deref() {
+            None | Some("NONE") => false,
+            Some("SIZE") => true,
+            Some(other) => {
+                v.enum_value(other, "returnItemCollectionMetrics", "[SIZE, NONE]");
+                false
+            }
+        };
         let old_on_failure = match self.return_values_on_condition_check_failure.as_deref() {
             None | Some("NONE") => false,
             Some("ALL_OLD") => true,
@@ -136,6 +142,7 @@ impl WriteParams {
             return_values,
             capacity,
             old_on_failure,
+            collection_metrics,
         }
     }
 
@@ -218,6 +225,9 @@ struct Written {
     table: std::sync::Arc<TableMeta>,
     old: Option<Item>,
     new: Option<Item>,
+    /// The item's key and the size of its item collection after the write (tables with
+    /// local indexes).
+    collection: Option<(Item, u64)>,
 }
 
 /// Runs one conditional single-item write in one transaction. `key_of` validates the request
@@ -272,16 +282,31 @@ fn write_one(
                 stats,
             )?;
         }
-        Ok(Written { table, old, new })
+        let collection = storage::collection_size(&*tx, &table, &key)?.map(|size| (key, size));
+        Ok(Written {
+            table,
+            old,
+            new,
+            collection,
+        })
     })
 }
 
 /// The response of a write: `Attributes` (when asked for and not empty) and
 /// `ConsumedCapacity`.
-fn write_output(w: &Written, attributes: Option<Item>, capacity: ReturnConsumedCapacity) -> Value {
+fn write_output(w: &Written, attributes: Option<Item>, opts: &WriteOptions) -> Value {
+    let capacity = opts.capacity;
     let mut out = Map::new();
     if let Some(attrs) = attributes.filter(|a| !a.is_empty()) {
         out.insert("Attributes".into(), item_to_json(&attrs));
+    }
+    if opts.collection_metrics
+        && let Some((key, size)) = &w.collection
+    {
+        out.insert(
+            "ItemCollectionMetrics".into(),
+            crate::index::collection_metrics(&w.table, key, *size),
+        );
     }
     let units = write_units(
         w.old.as_ref().map_or(0, item_size),
@@ -356,7 +381,7 @@ pub fn put_item(svc: &DynamoService, input: PutItemInput) -> Result<Value> {
         ReturnValues::AllOld => written.old.clone(),
         _ => None,
     };
-    Ok(write_output(&written, attributes, opts.capacity))
+    Ok(write_output(&written, attributes, &opts))
 }
 
 /// https://docs.aws.amazon.com/amazondynamodb/latest/APIReference/API_DeleteItem.html
@@ -387,7 +412,7 @@ pub fn delete_item(svc: &DynamoService, input: DeleteItemInput) -> Result<Value>
         ReturnValues::AllOld => written.old.clone(),
         _ => None,
     };
-    Ok(write_output(&written, attributes, opts.capacity))
+    Ok(write_output(&written, attributes, &opts))
 }
 
 /// https://docs.aws.amazon.com/amazondynamodb/latest/APIReference/API_UpdateItem.html
@@ -488,7 +513,7 @@ pub fn update_item(svc: &DynamoService, input: UpdateItemInput) -> Result<Value>
         ReturnValues::UpdatedOld => written.old.as_ref().map(|o| updated().apply(o)),
         ReturnValues::UpdatedNew => written.new.as_ref().map(|n| updated().apply(n)),
     };
-    Ok(write_output(&written, attributes, opts.capacity))
+    Ok(write_output(&written, attributes, &opts))
 }
 
 /// https://docs.aws.amazon.com/amazondynamodb/latest/APIReference/API_GetItem.html

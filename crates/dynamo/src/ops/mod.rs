@@ -8,6 +8,7 @@
 //! keys (see [`crate::storage`]).
 
 pub mod batch;
+pub mod indexes;
 pub mod items;
 pub mod legacy;
 pub mod page;

@@ -18,6 +18,7 @@ use crate::capacity::{ReturnConsumedCapacity, read_units};
 use crate::catalog::TableMeta;
 use crate::error::{Error, Result};
 use crate::expr::{Condition, ExprContext, Projection, legacy_condition};
+use crate::index::{IndexKind, IndexMeta, ProjectionType, entry_key_of};
 use crate::ops::{Violations, attribute_values, legacy};
 use crate::value::{Item, decode_item, item_from_json, item_size, item_to_json};
 
@@ -46,6 +47,8 @@ pub struct ReadParams {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Select {
     All,
+    /// `ALL_PROJECTED_ATTRIBUTES`: an index's entries as they are (reading an index).
+    AllProjected,
     Specific,
     Count,
 }
@@ -144,7 +147,16 @@ impl ReadParams {
         } else {
             "ProjectionExpression"
         };
+        let on_index = self.index_name.is_some();
         let select = match (self.select.as_deref(), projection.is_some()) {
+            // Reading an index, DynamoDB's default is ALL_PROJECTED_ATTRIBUTES.
+            (None, false) if on_index => Select::AllProjected,
+            (Some("ALL_PROJECTED_ATTRIBUTES"), false) if on_index => Select::AllProjected,
+            (Some("ALL_PROJECTED_ATTRIBUTES"), true) if on_index => {
+                return Err(Error::validation(format!(
+                    "Cannot specify the {projection_name} when choosing to get ALL_PROJECTED_ATTRIBUTES"
+                )));
+            }
             (None, false) | (Some("ALL_ATTRIBUTES"), false) => Select::All,
             (None, true) | (Some("SPECIFIC_ATTRIBUTES"), true) => Select::Specific,
             (Some("COUNT"), false) => Select::Count,
@@ -184,6 +196,94 @@ impl ReadParams {
             exclusive_start_key,
         };
         Ok((spec, key))
+    }
+}
+
+/// Where a Query or Scan reads: the table, or one of its indexes.
+pub struct Source<'a> {
+    pub table: &'a TableMeta,
+    pub index: Option<&'a IndexMeta>,
+    /// A local index whose entries lack attributes the request needs: each item is read
+    /// from the table, as DynamoDB fetches them
+    /// (<https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/LSI.html#LSI.Projections>).
+    pub fetch: bool,
+}
+
+impl<'a> Source<'a> {
+    /// The source of a request on `table` with `IndexName` `index_name`, with DynamoDB's
+    /// checks of the request against the index.
+    pub fn resolve(
+        table: &'a TableMeta,
+        index_name: Option<&str>,
+        spec: &PageSpec,
+    ) -> Result<Self> {
+        let Some(name) = index_name else {
+            return Ok(Self {
+                table,
+                index: None,
+                fetch: false,
+            });
+        };
+        let index = table.index(name).ok_or_else(|| {
+            Error::validation(format!(
+                "The table does not have the specified index: {name}"
+            ))
+        })?;
+        let global = index.kind == IndexKind::Global;
+        if global && spec.consistent {
+            return Err(Error::validation(
+                "Consistent reads are not supported on global secondary indexes",
+            ));
+        }
+        if index.backfilling {
+            return Err(Error::validation(format!(
+                "Cannot read from backfilling global secondary index: {name}"
+            )));
+        }
+        let partial = index.projection != ProjectionType::All;
+        if global && partial && spec.select == Select::All {
+            return Err(Error::invalid_parameter(format_args!(
+                "Select type ALL_ATTRIBUTES is not supported for global secondary index {name} because its projection type is not ALL"
+            )));
+        }
+        let needs_more = spec.filter.is_some()
+            || match spec.select {
+                Select::All => true,
+                Select::Specific => spec.projection.as_ref().is_some_and(|p| {
+                    p.paths()
+                        .iter()
+                        .any(|path| !index.projects(table, path.top()))
+                }),
+                Select::AllProjected | Select::Count => false,
+            };
+        let fetch = !global && partial && needs_more;
+        Ok(Self {
+            table,
+            index: Some(index),
+            fetch,
+        })
+    }
+
+    /// Checks an `ExclusiveStartKey` and returns its store key.
+    pub fn start_key(&self, key: &Item) -> Result<Vec<u8>> {
+        match self.index {
+            None => {
+                check_start_key(self.table, key)?;
+                crate::storage::item_key(self.table, key)
+            }
+            Some(index) => {
+                let wanted = entry_key_of(self.table, index, key);
+                let typed = self.table.key_attrs().chain(index.key_attrs()).all(|a| {
+                    key.get(&a.name)
+                        .is_some_and(|v| v.type_name() == a.kind.as_str())
+                });
+                // On an index DynamoDB says no more than this.
+                if !typed || wanted.len() != key.len() {
+                    return Err(Error::validation("The provided starting key is invalid"));
+                }
+                crate::storage::entry_key(self.table, index, key)
+            }
+        }
     }
 }
 
@@ -228,7 +328,7 @@ pub fn after(mut range: KeyRange, start_key: Vec<u8>, direction: Direction) -> K
 /// rejects are neither evaluated nor counted.
 pub fn read_page<R: Read + ?Sized>(
     r: &R,
-    table: &TableMeta,
+    source: &Source<'_>,
     range: KeyRange,
     direction: Direction,
     spec: &PageSpec,
@@ -238,6 +338,7 @@ pub fn read_page<R: Read + ?Sized>(
     let (mut count, mut scanned, mut bytes) = (0usize, 0usize, 0usize);
     let mut last: Option<Item> = None;
     let mut stopped_early = false;
+    let table = source.table;
     for entry in r.scan(range, direction) {
         let (key, value) = entry?;
         if !accept(&key) {
@@ -247,20 +348,39 @@ pub fn read_page<R: Read + ?Sized>(
             stopped_early = true;
             break;
         }
-        let item = decode_item(&value).map_err(|e| Error::Corrupt(format!("item: {e}")))?;
+        let mut item = decode_item(&value).map_err(|e| Error::Corrupt(format!("item: {e}")))?;
+        let last_key = match source.index {
+            Some(index) => entry_key_of(table, index, &item),
+            None => table.key_of(&item),
+        };
+        if source.fetch {
+            let key = crate::storage::item_key(table, &table.key_of(&item))?;
+            // The entry and the item are read from the same snapshot, and written in one
+            // transaction: the item is there.
+            let Some(full) = crate::storage::read_item(r, &key)? else {
+                continue;
+            };
+            item = full;
+        }
         scanned += 1;
         bytes += item_size(&item);
         let matches = match &spec.filter {
             Some(f) => f.evaluate(&item)?,
             None => true,
         };
-        last = Some(table.key_of(&item));
+        last = Some(last_key);
         if matches {
             count += 1;
             if spec.select != Select::Count {
-                let item = match &spec.projection {
-                    Some(p) => p.apply(&item),
-                    None => item,
+                let item = match (&spec.projection, source.index) {
+                    (Some(p), _) => p.apply(&item),
+                    // Read from the table for the filter, answered as the index has it.
+                    (None, Some(index)) if spec.select == Select::AllProjected && source.fetch => {
+                        item.into_iter()
+                            .filter(|(k, _)| index.projects(table, k))
+                            .collect()
+                    }
+                    (None, _) => item,
                 };
                 items.push(item_to_json(&item));
             }

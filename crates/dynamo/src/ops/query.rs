@@ -10,11 +10,11 @@ use nuvem_store::{Direction, KeyRange, prefix_successor};
 use serde::Deserialize;
 use serde_json::Value;
 
-use crate::catalog::TableMeta;
+use crate::catalog::KeyAttr;
 use crate::error::{Error, Result};
 use crate::expr::{KeyCondition, SortCondition, legacy_key_conditions};
 use crate::keys::{encode_key_component, encode_key_prefix};
-use crate::ops::page::{self, ReadParams};
+use crate::ops::page::{self, ReadParams, Source};
 use crate::ops::{Violations, legacy};
 use crate::service::DynamoService;
 use crate::storage;
@@ -63,14 +63,29 @@ pub fn query(svc: &DynamoService, input: QueryInput) -> Result<Value> {
     let name = crate::ops::table_name(input.read.table_name.as_deref().unwrap_or_default());
     let snap = svc.store().snapshot();
     let table = storage::read_table(&*snap, name)?.ok_or_else(super::no_such_table)?;
-    if let Some(index) = &input.read.index_name {
-        // FIXME: secondary indexes come with a later part.
-        return Err(Error::validation(format!(
-            "The table does not have the specified index: {index}"
-        )));
-    }
-    check_filter_attributes(&table, &spec, input.query_filter.is_some())?;
-    let range = key_range(&table, key)?;
+    let source = Source::resolve(&table, input.read.index_name.as_deref(), &spec)?;
+    let range = match source.index {
+        Some(index) => {
+            check_filter_attributes(
+                |n| index.key_attrs().any(|k| k.name == n),
+                &spec,
+                input.query_filter.is_some(),
+            )?;
+            key_range(&index.hash_key, index.range_key.as_ref(), key, |pk| {
+                storage::index_partition_prefix(&table, index, pk)
+            })?
+        }
+        None => {
+            check_filter_attributes(
+                |n| table.is_key_attr(n),
+                &spec,
+                input.query_filter.is_some(),
+            )?;
+            key_range(&table.hash_key, table.range_key.as_ref(), key, |pk| {
+                storage::partition_prefix(&table, pk)
+            })?
+        }
+    };
     let direction = if input.scan_index_forward.unwrap_or(true) {
         Direction::Forward
     } else {
@@ -78,10 +93,15 @@ pub fn query(svc: &DynamoService, input: QueryInput) -> Result<Value> {
     };
     let range = match &spec.exclusive_start_key {
         Some(start) => {
-            // Query says less than Scan about a key that does not fit the schema.
-            page::check_start_key(&table, start)
-                .map_err(|_| Error::validation("The provided starting key is invalid"))?;
-            let start = storage::item_key(&table, start)?;
+            let start = match source.index {
+                Some(_) => source.start_key(start)?,
+                None => {
+                    // Query says less than Scan about a key that does not fit the schema.
+                    page::check_start_key(&table, start)
+                        .map_err(|_| Error::validation("The provided starting key is invalid"))?;
+                    storage::item_key(&table, start)?
+                }
+            };
             if !range.contains(&start) {
                 return Err(Error::validation(
                     "The provided starting key is outside query boundaries based on provided conditions",
@@ -91,19 +111,20 @@ pub fn query(svc: &DynamoService, input: QueryInput) -> Result<Value> {
         }
         None => range,
     };
-    page::read_page(&*snap, &table, range, direction, &spec, |_| true)
+    page::read_page(&*snap, &source, range, direction, &spec, |_| true)
 }
 
-/// A Query filters only non-key attributes: the key condition is the way to narrow by key.
-fn check_filter_attributes(table: &TableMeta, spec: &page::PageSpec, legacy: bool) -> Result<()> {
+/// A Query filters only non-key attributes (of the table, or of the index it reads): the key
+/// condition is the way to narrow by key.
+fn check_filter_attributes(
+    is_key: impl Fn(&str) -> bool,
+    spec: &page::PageSpec,
+    legacy: bool,
+) -> Result<()> {
     let Some(filter) = &spec.filter else {
         return Ok(());
     };
-    if let Some(name) = filter
-        .attribute_names()
-        .into_iter()
-        .find(|n| table.is_key_attr(n))
-    {
+    if let Some(name) = filter.attribute_names().into_iter().find(|n| is_key(n)) {
         let what = if legacy {
             "QueryFilter"
         } else {
@@ -116,9 +137,15 @@ fn check_filter_attributes(table: &TableMeta, spec: &page::PageSpec, legacy: boo
     Ok(())
 }
 
-/// The key range of a key condition on `table`, with DynamoDB's schema checks.
-fn key_range(table: &TableMeta, mut key: KeyCondition) -> Result<KeyRange> {
-    let hash = &table.hash_key;
+/// The key range of a key condition on a table or an index whose keys are `hash` and
+/// `range_key` and whose partitions start with `partition_prefix(pk)`, with DynamoDB's
+/// schema checks.
+fn key_range(
+    hash: &KeyAttr,
+    range_key: Option<&KeyAttr>,
+    mut key: KeyCondition,
+    partition_prefix: impl Fn(&AttributeValue) -> Result<Vec<u8>>,
+) -> Result<KeyRange> {
     if !key.orient(&hash.name) {
         return Err(Error::validation(format!(
             "Query condition missed key schema element: {}",
@@ -131,15 +158,12 @@ fn key_range(table: &TableMeta, mut key: KeyCondition) -> Result<KeyRange> {
             "Condition parameter type does not match schema type",
         ));
     }
-    let prefix = storage::partition_prefix(table, pk)?;
+    let prefix = partition_prefix(pk)?;
     let Some((sort_name, cond)) = key.sort() else {
         return Ok(KeyRange::prefix(&prefix));
     };
-    let Some(range_key) = table.range_key.as_ref().filter(|r| r.name == sort_name) else {
-        let missing = table
-            .range_key
-            .as_ref()
-            .map_or(sort_name, |r| r.name.as_str());
+    let Some(range_key) = range_key.filter(|r| r.name == sort_name) else {
+        let missing = range_key.map_or(sort_name, |r| r.name.as_str());
         return Err(Error::validation(format!(
             "Query condition missed key schema element: {missing}"
         )));
@@ -156,27 +180,36 @@ fn key_range(table: &TableMeta, mut key: KeyCondition) -> Result<KeyRange> {
         encode_key_component(v, &mut k).map_err(|e| Error::validation(e.to_string()))?;
         Ok(k)
     };
-    let end_of_partition = || match prefix_successor(&prefix) {
+    // An index entry's key continues after the sort key (with the table's keys), so a bound
+    // that includes a sort key value `v` is "every key starting with v's encoding": up to
+    // the successor of that encoding. Encodings are self-delimiting, so this is exact on the
+    // table too.
+    let past = |k: Vec<u8>| match prefix_successor(&k) {
         Some(s) => Bound::Excluded(s),
         None => Bound::Unbounded,
     };
+    let end_of_partition = || past(prefix.clone());
     use std::ops::Bound;
     let range = match &cond {
-        SortCondition::Eq(v) => KeyRange {
-            start: Bound::Included(with(v)?),
-            end: Bound::Included(with(v)?),
-        },
+        SortCondition::Eq(v) => KeyRange::prefix(&with(v)?),
         SortCondition::Lt(v) => KeyRange {
             start: Bound::Included(prefix.clone()),
             end: Bound::Excluded(with(v)?),
         },
         SortCondition::Le(v) => KeyRange {
             start: Bound::Included(prefix.clone()),
-            end: Bound::Included(with(v)?),
+            end: past(with(v)?),
         },
-        SortCondition::Gt(v) => KeyRange {
-            start: Bound::Excluded(with(v)?),
-            end: end_of_partition(),
+        SortCondition::Gt(v) => match past(with(v)?) {
+            Bound::Excluded(s) => KeyRange {
+                start: Bound::Included(s),
+                end: end_of_partition(),
+            },
+            // Nothing sorts after a key of only 0xFF bytes.
+            _ => KeyRange {
+                start: Bound::Excluded(prefix.clone()),
+                end: Bound::Included(prefix.clone()),
+            },
         },
         SortCondition::Ge(v) => KeyRange {
             start: Bound::Included(with(v)?),
@@ -195,7 +228,7 @@ fn key_range(table: &TableMeta, mut key: KeyCondition) -> Result<KeyRange> {
             }
             KeyRange {
                 start: Bound::Included(lo_key),
-                end: Bound::Included(hi_key),
+                end: past(hi_key),
             }
         }
         SortCondition::BeginsWith(p) => {

@@ -12,7 +12,7 @@ use serde_json::Value;
 
 use crate::error::{Error, Result};
 use crate::ops::Violations;
-use crate::ops::page::{self, ReadParams};
+use crate::ops::page::{self, ReadParams, Source};
 use crate::service::DynamoService;
 use crate::storage;
 
@@ -81,23 +81,23 @@ pub fn scan(svc: &DynamoService, input: ScanInput) -> Result<Value> {
     let name = crate::ops::table_name(input.read.table_name.as_deref().unwrap_or_default());
     let snap = svc.store().snapshot();
     let table = storage::read_table(&*snap, name)?.ok_or_else(super::no_such_table)?;
-    if let Some(index) = &input.read.index_name {
-        // FIXME: secondary indexes come with a later part.
-        return Err(Error::validation(format!(
-            "The table does not have the specified index: {index}"
-        )));
-    }
-    let mut range = storage::items_range(&table);
+    let source = Source::resolve(&table, input.read.index_name.as_deref(), &spec)?;
+    let mut range = match source.index {
+        Some(index) => storage::entries_range(&table, index),
+        None => storage::items_range(&table),
+    };
     let in_segment = |key: &[u8]| {
         let Some((segment, total)) = segments else {
             return true;
         };
-        storage::partition_bytes(&table, key)
-            .is_some_and(|pk| u64::from(crc32fast::hash(pk)) % total == segment)
+        let partition = match source.index {
+            Some(index) => storage::index_partition_bytes(&table, index, key),
+            None => storage::partition_bytes(&table, key),
+        };
+        partition.is_some_and(|pk| u64::from(crc32fast::hash(pk)) % total == segment)
     };
     if let Some(start) = &spec.exclusive_start_key {
-        page::check_start_key(&table, start)?;
-        let start = storage::item_key(&table, start)?;
+        let start = source.start_key(start)?;
         if let (Some((segment, total)), false) = (segments, in_segment(&start)) {
             return Err(Error::validation(format!(
                 "The provided starting key is invalid: Invalid ExclusiveStartKey. Please use ExclusiveStartKey with correct Segment. TotalSegments: {total} Segment: {segment}"
@@ -105,5 +105,12 @@ pub fn scan(svc: &DynamoService, input: ScanInput) -> Result<Value> {
         }
         range = page::after(range, start, Direction::Forward);
     }
-    page::read_page(&*snap, &table, range, Direction::Forward, &spec, in_segment)
+    page::read_page(
+        &*snap,
+        &source,
+        range,
+        Direction::Forward,
+        &spec,
+        in_segment,
+    )
 }

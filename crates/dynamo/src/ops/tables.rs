@@ -14,22 +14,24 @@ use crate::catalog::{
     BillingMode, FORMAT_VERSION, KeyAttr, ScalarType, TableMeta, table_name_violations,
 };
 use crate::error::{Error, Result};
+use crate::index::IndexKind;
 use crate::ops::Violations;
+use crate::ops::indexes::{self, IndexInput};
 use crate::service::DynamoService;
 use crate::storage::{self, Stats};
 
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct AttributeDefinition {
-    attribute_name: Option<String>,
-    attribute_type: Option<String>,
+    pub(crate) attribute_name: Option<String>,
+    pub(crate) attribute_type: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct KeySchemaElement {
-    attribute_name: Option<String>,
-    key_type: Option<String>,
+    pub(crate) attribute_name: Option<String>,
+    pub(crate) key_type: Option<String>,
 }
 
 #[derive(Debug, Deserialize, Clone, Copy)]
@@ -55,8 +57,8 @@ pub struct CreateTableInput {
     billing_mode: Option<String>,
     provisioned_throughput: Option<Throughput>,
     tags: Option<Vec<Tag>>,
-    global_secondary_indexes: Option<Value>,
-    local_secondary_indexes: Option<Value>,
+    global_secondary_indexes: Option<Vec<IndexInput>>,
+    local_secondary_indexes: Option<Vec<IndexInput>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -78,6 +80,8 @@ pub struct UpdateTableInput {
     table_name: Option<String>,
     billing_mode: Option<String>,
     provisioned_throughput: Option<Throughput>,
+    attribute_definitions: Option<Vec<AttributeDefinition>>,
+    global_secondary_index_updates: Option<Vec<indexes::IndexUpdate>>,
 }
 
 fn not_found(name: &str) -> Error {
@@ -107,7 +111,7 @@ fn billing_mode(value: Option<&str>, violations: &mut Violations) -> Option<Bill
 }
 
 /// Checks the units of a `ProvisionedThroughput` member; returns them when both are given.
-fn throughput(t: Option<Throughput>, violations: &mut Violations) -> Option<(u64, u64)> {
+pub(crate) fn throughput(t: Option<Throughput>, violations: &mut Violations) -> Option<(u64, u64)> {
     let t = t?;
     let mut units = |v: Option<i64>, field: &str| -> Option<u64> {
         let path = format!("provisionedThroughput.{field}");
@@ -191,6 +195,12 @@ pub fn create_table(svc: &DynamoService, input: CreateTableInput) -> Result<Valu
             }
         }
     }
+    if let Some(list) = &input.global_secondary_indexes {
+        indexes::violations(list, "globalSecondaryIndexes", &mut v);
+    }
+    if let Some(list) = &input.local_secondary_indexes {
+        indexes::violations(list, "localSecondaryIndexes", &mut v);
+    }
     let mode = billing_mode(input.billing_mode.as_deref(), &mut v);
     let units = throughput(input.provisioned_throughput, &mut v);
     v.finish()?;
@@ -202,47 +212,53 @@ pub fn create_table(svc: &DynamoService, input: CreateTableInput) -> Result<Valu
     ) else {
         return Err(Error::validation("missing required members"));
     };
-    if input.global_secondary_indexes.is_some() || input.local_secondary_indexes.is_some() {
-        // FIXME: secondary indexes come with Query (the next issue); until then refuse them
-        // rather than create a table that silently lacks them.
-        return Err(Error::validation(
-            "Secondary indexes are not supported by nuvem yet",
-        ));
-    }
-    // Both are present after the checks above.
-    let key_name = |k: &KeySchemaElement| k.attribute_name.clone().unwrap_or_default();
-    let key_type = |k: &KeySchemaElement| k.key_type.clone().unwrap_or_default();
-    if ks.first().map(key_type).as_deref() != Some("HASH") {
-        return Err(Error::validation(
-            "Invalid KeySchema: The first KeySchemaElement is not a HASH key type",
-        ));
-    }
-    if let Some(second) = ks.get(1) {
-        if key_type(second) != "RANGE" {
-            return Err(Error::validation(
-                "Invalid KeySchema: The second KeySchemaElement is not a RANGE key type",
-            ));
-        }
-        if key_name(second) == key_name(&ks[0]) {
-            return Err(Error::validation(
-                "Both the Hash Key and the Range Key element in the KeySchema have the same name",
-            ));
+    let (hash_name, range_name) = indexes::key_schema_names(&ks)?;
+    // Without BillingMode, DynamoDB creates a provisioned table.
+    let mode = mode.unwrap_or(BillingMode::Provisioned);
+    let has_indexes =
+        input.global_secondary_indexes.is_some() || input.local_secondary_indexes.is_some();
+    let mut declared = Vec::new();
+    for (list, kind) in [
+        (input.global_secondary_indexes, IndexKind::Global),
+        (input.local_secondary_indexes, IndexKind::Local),
+    ] {
+        if let Some(list) = list {
+            declared.extend(indexes::declare(
+                list,
+                kind,
+                mode,
+                &hash_name,
+                range_name.as_deref(),
+            )?);
         }
     }
+    indexes::check_all(&[], &declared)?;
     let def_names: Vec<String> = defs
         .iter()
         .map(|d| d.attribute_name.clone().unwrap_or_default())
         .collect();
+    for (i, n) in def_names.iter().enumerate() {
+        if def_names[..i].contains(n) {
+            return Err(Error::validation(format!(
+                "Attribute Name is duplicated: {n}"
+            )));
+        }
+    }
     let find = |name: &str| {
         defs.iter()
             .find(|d| d.attribute_name.as_deref() == Some(name))
             .and_then(|d| d.attribute_type.as_deref().and_then(ScalarType::parse))
     };
-    let missing: Vec<String> = ks
-        .iter()
-        .map(key_name)
-        .filter(|n| find(n).is_none())
-        .collect();
+    let mut used: Vec<&str> = vec![hash_name.as_str()];
+    used.extend(range_name.as_deref());
+    for d in &declared {
+        for n in indexes::key_names(d) {
+            if !used.contains(&n) {
+                used.push(n);
+            }
+        }
+    }
+    let missing: Vec<&str> = used.iter().copied().filter(|n| find(n).is_none()).collect();
     if !missing.is_empty() {
         return Err(Error::invalid_parameter(format_args!(
             "Some index key attributes are not defined in AttributeDefinitions. Keys: [{}], AttributeDefinitions: [{}]",
@@ -250,21 +266,30 @@ pub fn create_table(svc: &DynamoService, input: CreateTableInput) -> Result<Valu
             def_names.join(", ")
         )));
     }
-    if defs.len() != ks.len() {
+    if defs.len() != used.len() {
+        if has_indexes {
+            return Err(Error::invalid_parameter(format_args!(
+                "Some AttributeDefinitions are not used. AttributeDefinitions: [{}], keys used: [{}]",
+                def_names.join(", "),
+                used.join(", ")
+            )));
+        }
         return Err(Error::invalid_parameter(
             "Number of attributes in KeySchema does not exactly match number of attributes defined in AttributeDefinitions",
         ));
     }
-    let attr = |k: &KeySchemaElement| {
-        let name = key_name(k);
-        find(&name).map(|kind| KeyAttr { name, kind })
+    let attr = |name: &str| {
+        find(name).map(|kind| KeyAttr {
+            name: name.to_owned(),
+            kind,
+        })
     };
-    let (Some(hash_key), range_key) = (attr(&ks[0]), ks.get(1).and_then(attr)) else {
+    let (Some(hash_key), range_key) = (attr(&hash_name), range_name.as_deref().and_then(attr))
+    else {
         return Err(Error::validation("Invalid KeySchema"));
     };
+    let table_indexes = indexes::build(declared, find, false)?;
 
-    // Without BillingMode, DynamoDB creates a provisioned table.
-    let mode = mode.unwrap_or(BillingMode::Provisioned);
     let (read_capacity, write_capacity) = match (mode, units) {
         (BillingMode::PayPerRequest, None) if input.provisioned_throughput.is_none() => (0, 0),
         (BillingMode::PayPerRequest, _) => {
@@ -299,6 +324,7 @@ pub fn create_table(svc: &DynamoService, input: CreateTableInput) -> Result<Valu
         last_increase: None,
         last_decrease: None,
         tags,
+        indexes: table_indexes,
     };
     let key = storage::catalog_key(&name);
     svc.store().transact(|tx| {
@@ -311,12 +337,29 @@ pub fn create_table(svc: &DynamoService, input: CreateTableInput) -> Result<Valu
         Ok(())
     })?;
     tracing::debug!(table = %name, id = %meta.id, "dynamodb: table created");
-    Ok(json!({"TableDescription": describe(svc, &meta, "CREATING", Stats::default())}))
+    let mut description = describe(svc, &meta, "CREATING", Stats::default(), &[]);
+    // Like the table, its global indexes say CREATING in CreateTable's answer (they are
+    // usable at once).
+    if let Some(list) = description
+        .get_mut("GlobalSecondaryIndexes")
+        .and_then(Value::as_array_mut)
+    {
+        for index in list {
+            index["IndexStatus"] = json!("CREATING");
+        }
+    }
+    Ok(json!({"TableDescription": description}))
 }
 
-fn describe(svc: &DynamoService, meta: &TableMeta, status: &str, stats: Stats) -> Value {
+fn describe(
+    svc: &DynamoService,
+    meta: &TableMeta,
+    status: &str,
+    stats: Stats,
+    index_stats: &[Stats],
+) -> Value {
     let c = svc.config();
-    meta.describe(status, stats, &c.region, &c.account_id)
+    meta.describe(status, stats, index_stats, &c.region, &c.account_id)
 }
 
 fn required_table_name(name: Option<String>) -> Result<String> {
@@ -332,7 +375,8 @@ pub fn describe_table(svc: &DynamoService, input: TableNameInput) -> Result<Valu
     let snap = svc.store().snapshot();
     let meta = storage::read_table(&*snap, &name)?.ok_or_else(|| not_found(&name))?;
     let stats = storage::read_stats(&*snap, &meta)?;
-    Ok(json!({"Table": describe(svc, &meta, "ACTIVE", stats)}))
+    let index_stats = storage::read_index_stats(&*snap, &meta)?;
+    Ok(json!({"Table": describe(svc, &meta, "ACTIVE", stats, &index_stats)}))
 }
 
 /// https://docs.aws.amazon.com/amazondynamodb/latest/APIReference/API_ListTables.html
@@ -371,11 +415,12 @@ pub fn list_tables(svc: &DynamoService, input: ListTablesInput) -> Result<Value>
 /// https://docs.aws.amazon.com/amazondynamodb/latest/APIReference/API_DeleteTable.html
 pub fn delete_table(svc: &DynamoService, input: TableNameInput) -> Result<Value> {
     let name = required_table_name(input.table_name)?;
-    let (meta, stats) = svc.store().transact(|tx| {
+    let (meta, stats, index_stats) = svc.store().transact(|tx| {
         let meta = storage::read_table(&*tx, &name)?.ok_or_else(|| not_found(&name))?;
         let stats = storage::read_stats(&*tx, &meta)?;
+        let index_stats = storage::read_index_stats(&*tx, &meta)?;
         storage::drop_table(tx, &meta);
-        Ok::<_, Error>((meta, stats))
+        Ok::<_, Error>((meta, stats, index_stats))
     })?;
     // The table is gone from the catalog; its items are unreachable and can be removed at
     // leisure. Doing it now keeps the store small; a crash here is finished by `open`.
@@ -383,7 +428,7 @@ pub fn delete_table(svc: &DynamoService, input: TableNameInput) -> Result<Value>
     tracing::debug!(table = %name, id = %meta.id, "dynamodb: table deleted");
     // DeleteTable's description leaves out the key schema, attribute definitions and
     // creation time, as DynamoDB's does.
-    let mut description = describe(svc, &meta, "DELETING", stats);
+    let mut description = describe(svc, &meta, "DELETING", stats, &index_stats);
     if let Some(d) = description.as_object_mut() {
         for member in ["KeySchema", "AttributeDefinitions", "CreationDateTime"] {
             d.remove(member);
@@ -398,17 +443,40 @@ pub fn update_table(svc: &DynamoService, input: UpdateTableInput) -> Result<Valu
     v.table_name(&input.table_name);
     let mode = billing_mode(input.billing_mode.as_deref(), &mut v);
     let units = throughput(input.provisioned_throughput, &mut v);
+    let index_updates = input.global_secondary_index_updates;
+    let checked = index_updates
+        .as_deref()
+        .map(|u| indexes::check_updates(u, &mut v));
     v.finish()?;
+    checked.transpose()?;
     let name = crate::ops::table_name(input.table_name.as_deref().unwrap_or_default()).to_owned();
-    if mode.is_none() && input.provisioned_throughput.is_none() {
+    if mode.is_none() && input.provisioned_throughput.is_none() && index_updates.is_none() {
         return Err(Error::validation(
             "At least one of ProvisionedThroughput, BillingMode, UpdateStreamEnabled, GlobalSecondaryIndexUpdates or SSESpecification or ReplicaUpdates is required",
         ));
     }
     let key = storage::catalog_key(&name);
-    let (meta, stats) = svc.store().transact(|tx| {
+    let billing = mode.is_some() || input.provisioned_throughput.is_some();
+    let defs = input.attribute_definitions;
+    let mut index_updates = index_updates;
+    let (meta, stats, index_stats, applied) = svc.store().transact(|tx| {
         let mut meta = storage::read_table(&*tx, &name)?.ok_or_else(|| not_found(&name))?;
         let new_mode = mode.unwrap_or(meta.billing_mode);
+        let applied = match index_updates.take() {
+            Some(updates) => {
+                indexes::apply_updates(&mut meta, new_mode, updates, defs.as_deref())?
+            }
+            None => indexes::Applied::default(),
+        };
+        if let Some(dropped) = &applied.dropped {
+            storage::drop_index(tx, &meta, dropped);
+        }
+        if !billing {
+            tx.put(&key, &meta.to_record());
+            let stats = storage::read_stats(&*tx, &meta)?;
+            let index_stats = storage::read_index_stats(&*tx, &meta)?;
+            return Ok((meta, stats, index_stats, applied));
+        }
         match (new_mode, units) {
             (BillingMode::PayPerRequest, Some(_)) => {
                 return Err(Error::invalid_parameter(
@@ -449,12 +517,20 @@ pub fn update_table(svc: &DynamoService, input: UpdateTableInput) -> Result<Valu
                 meta.write_capacity = w;
             }
         }
+        indexes::follow_billing_mode(&mut meta, new_mode)?;
         meta.billing_mode = new_mode;
         tx.put(&key, &meta.to_record());
         let stats = storage::read_stats(&*tx, &meta)?;
-        Ok((meta, stats))
+        let index_stats = storage::read_index_stats(&*tx, &meta)?;
+        Ok((meta, stats, index_stats, applied))
     })?;
-    Ok(json!({"TableDescription": describe(svc, &meta, "UPDATING", stats)}))
+    if let Some(index_id) = applied.created {
+        svc.start_backfill(meta.name.clone(), index_id);
+    }
+    if let Some(dropped) = applied.dropped {
+        svc.start_index_purge(meta.clone(), dropped);
+    }
+    Ok(json!({"TableDescription": describe(svc, &meta, "UPDATING", stats, &index_stats)}))
 }
 
 /// Key attribute names are 1 to 255 characters

@@ -197,10 +197,14 @@ pub fn transact_write_items(svc: &DynamoService, input: TransactWriteItemsInput)
     let mut v = Violations::default();
     v.require(&input.transact_items, "transactItems");
     let capacity = ReturnConsumedCapacity::parse(input.return_consumed_capacity.as_deref(), &mut v);
-    match input.return_item_collection_metrics.as_deref() {
-        None | Some("NONE" | "SIZE") => {}
-        Some(other) => v.enum_value(other, "returnItemCollectionMetrics", "[SIZE, NONE]"),
-    }
+    let metrics_asked = match input.return_item_collection_metrics.as_deref() {
+        None | Some("NONE") => false,
+        Some("SIZE") => true,
+        Some(other) => {
+            v.enum_value(other, "returnItemCollectionMetrics", "[SIZE, NONE]");
+            false
+        }
+    };
     if let Some(t) = &input.client_request_token
         && !(1..=36).contains(&t.len())
     {
@@ -251,7 +255,7 @@ pub fn transact_write_items(svc: &DynamoService, input: TransactWriteItemsInput)
         .as_ref()
         .map(|t| ([TOKEN_PREFIX, t.as_bytes()].concat(), fingerprint(items)));
 
-    let units = svc.store().transact(|tx| {
+    let (units, metrics) = svc.store().transact(|tx| {
         let now = now_secs();
         if let Some((key, print)) = &token
             && let Some(record) = tx.get(key)?
@@ -263,7 +267,7 @@ pub fn transact_write_items(svc: &DynamoService, input: TransactWriteItemsInput)
                     return Err(Error::IdempotentParameterMismatch);
                 }
                 // The same request again: it already happened; answer without applying it.
-                return Ok(BTreeMap::new());
+                return Ok((BTreeMap::new(), BTreeMap::new()));
             }
         }
         let mut tables: BTreeMap<&str, TableMeta> = BTreeMap::new();
@@ -389,9 +393,29 @@ pub fn transact_write_items(svc: &DynamoService, input: TransactWriteItemsInput)
             let record = serde_json::json!({"at": now, "request": print});
             tx.put(key, record.to_string().as_bytes());
         }
-        Ok(units)
+        // ItemCollectionMetrics: each touched collection of a table with local indexes.
+        let mut metrics: BTreeMap<String, Vec<Value>> = BTreeMap::new();
+        if metrics_asked {
+            for (name, _, old, new) in &writes {
+                let table = tables.get(name).ok_or_else(no_such_table)?;
+                let Some(item) = new.as_ref().or(old.as_ref()) else {
+                    continue;
+                };
+                let list = storage::collection_metrics_of(&*tx, table, &[item])?;
+                let entry = metrics.entry(table.name.clone()).or_default();
+                for m in list {
+                    if !entry.contains(&m) {
+                        entry.push(m);
+                    }
+                }
+            }
+        }
+        Ok((units, metrics))
     })?;
     let mut out = Map::new();
+    if !metrics.is_empty() {
+        out.insert("ItemCollectionMetrics".into(), serde_json::json!(metrics));
+    }
     if capacity != ReturnConsumedCapacity::None {
         let list: Vec<Value> = units
             .iter()

@@ -10,15 +10,25 @@ use serde_json::{Value, json};
 pub const VALIDATION: &str = "ValidationException";
 
 pub struct Env {
-    _dir: tempfile::TempDir,
+    _dir: Option<tempfile::TempDir>,
     pub svc: DynamoService,
+}
+
+/// An `Env` around a service the test opened itself (on a store it keeps).
+impl From<DynamoService> for Env {
+    fn from(svc: DynamoService) -> Self {
+        Env { _dir: None, svc }
+    }
 }
 
 pub fn env() -> Env {
     let dir = tempfile::tempdir().expect("tempdir");
     let store = Store::new(FjallEngine::open(dir.path(), Durability::Process).expect("engine"));
     let svc = DynamoService::open(store, DynamoConfig::default()).expect("open service");
-    Env { _dir: dir, svc }
+    Env {
+        _dir: Some(dir),
+        svc,
+    }
 }
 
 impl Env {

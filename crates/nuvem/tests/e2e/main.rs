@@ -2,6 +2,7 @@
 //! clients over loopback. One test binary for every area, so the SDKs are linked once.
 
 mod dynamo;
+mod dynamo_indexes;
 mod dynamo_query;
 mod edge;
 mod edge_waf_body;
