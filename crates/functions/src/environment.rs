@@ -51,6 +51,20 @@ pub struct Launch {
     /// Where the environment's execution-role session comes from (`None`: the keys in
     /// `env` serve).
     pub role: Option<crate::credentials::RoleSource>,
+    /// The function's own user, when environments run as users of their own: each one then
+    /// starts on a private copy of `code` (see [`crate::isolation`]).
+    pub user: Option<Isolated>,
+}
+
+/// How an environment of a function runs as the function's user.
+#[derive(Debug, Clone)]
+pub struct Isolated {
+    pub user: crate::isolation::User,
+    pub function: String,
+    /// The folder of the private copies (`<functions>/isolated`).
+    pub dir: PathBuf,
+    /// The code to copy: the task root, or the executable of a `provided` function.
+    pub code: PathBuf,
 }
 
 /// The process groups of every live environment of a service, so that none outlives its
@@ -149,9 +163,35 @@ impl Environment {
             None => None,
         };
         let api = RuntimeApi::start().await?;
-        let mut cmd = tokio::process::Command::new(&launch.program);
+        let (mut program, mut task_root) = (launch.program.clone(), launch.task_root.clone());
+        let mut env = launch.env.clone();
+        let private = match &launch.user {
+            Some(iso) => {
+                let (dir, function, code, user) = (
+                    iso.dir.clone(),
+                    iso.function.clone(),
+                    iso.code.clone(),
+                    iso.user,
+                );
+                let private = tokio::task::spawn_blocking(move || {
+                    crate::isolation::Private::create(&dir, &function, &code, user)
+                })
+                .await
+                .map_err(std::io::Error::other)??;
+                program = private.remap(&iso.code, &program);
+                task_root = private.remap(&iso.code, &task_root);
+                for (k, v) in &mut env {
+                    if k == "LAMBDA_TASK_ROOT" {
+                        *v = task_root.to_string_lossy().into_owned();
+                    }
+                }
+                Some(private)
+            }
+            None => None,
+        };
+        let mut cmd = tokio::process::Command::new(&program);
         cmd.args(&launch.args)
-            .current_dir(&launch.task_root)
+            .current_dir(&task_root)
             .env_clear()
             .env(
                 "PATH",
@@ -159,7 +199,7 @@ impl Environment {
             )
             .env("LANG", "en_US.UTF-8")
             .env("TZ", ":UTC")
-            .envs(launch.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             .env("AWS_LAMBDA_RUNTIME_API", api.addr.to_string());
         if let Some(c) = &session {
             cmd.env("AWS_ACCESS_KEY_ID", &c.access_key_id)
@@ -171,7 +211,19 @@ impl Environment {
             .stderr(Stdio::piped())
             .process_group(0)
             .kill_on_drop(true);
-        let mut child = cmd.spawn()?;
+        if let Some(iso) = &launch.user {
+            // As root, std's `setuid` path also calls `setgroups(0)`: no supplementary groups.
+            cmd.uid(iso.user.uid).gid(iso.user.gid);
+        }
+        let mut child = match cmd.spawn() {
+            Ok(c) => c,
+            Err(e) => {
+                if let Some(p) = &private {
+                    p.remove();
+                }
+                return Err(e);
+            }
+        };
         let pid = child.id();
         if let Some(pid) = pid {
             groups.add(pid);
@@ -210,6 +262,9 @@ impl Environment {
             // The runtime is gone; whatever it started goes with it.
             if let Some(pid) = pid {
                 reaper.kill(pid);
+            }
+            if let Some(p) = private {
+                let _ = tokio::task::spawn_blocking(move || p.remove()).await;
             }
             let reason = match status {
                 Ok(s) => describe_exit(s),
