@@ -60,11 +60,15 @@ pub struct Launch {
 #[derive(Debug, Clone)]
 pub struct Isolated {
     pub user: crate::isolation::User,
+    /// Whether it also gets mount and PID namespaces ([`crate::isolation::WRAPPER`]).
+    pub namespaces: bool,
     pub function: String,
     /// The folder of the private copies (`<functions>/isolated`).
     pub dir: PathBuf,
     /// The code to copy: the task root, or the executable of a `provided` function.
     pub code: PathBuf,
+    /// The shipped bootstraps (`LAMBDA_RUNTIME_DIR`), which the runtime reads.
+    pub runtime_dir: PathBuf,
 }
 
 /// The process groups of every live environment of a service, so that none outlives its
@@ -144,6 +148,8 @@ pub struct Environment {
     pub invocations: AtomicU64,
     /// When the environment's role session expires (ms since the epoch), if it has one.
     pub credentials_expire_ms: Option<i64>,
+    /// Whether the process is `unshare` around the runtime (mount and PID namespaces).
+    namespaced: bool,
 }
 
 impl Environment {
@@ -189,8 +195,23 @@ impl Environment {
             }
             None => None,
         };
+        let mut args = launch.args.clone();
+        let namespaced = match (&launch.user, &private) {
+            (Some(iso), Some(p)) if iso.namespaces => {
+                (program, args) = crate::isolation::namespaced_command(
+                    &p.tmp,
+                    iso.user,
+                    launch.data_limit,
+                    &[&p.task, &iso.runtime_dir],
+                    &program,
+                    &args,
+                );
+                true
+            }
+            _ => false,
+        };
         let mut cmd = tokio::process::Command::new(&program);
-        cmd.args(&launch.args)
+        cmd.args(&args)
             .current_dir(&task_root)
             .env_clear()
             .env(
@@ -211,7 +232,7 @@ impl Environment {
             .stderr(Stdio::piped())
             .process_group(0)
             .kill_on_drop(true);
-        if let Some(iso) = &launch.user {
+        if let Some(iso) = launch.user.as_ref().filter(|_| !namespaced) {
             // As root, std's `setuid` path also calls `setgroups(0)`: no supplementary groups.
             cmd.uid(iso.user.uid).gid(iso.user.gid);
         }
@@ -230,7 +251,8 @@ impl Environment {
             // `process_group(0)`: the group's id is the runtime's pid.
             api.serve_only(pid);
         }
-        if let (Some(pid), Some(limit)) = (pid, launch.data_limit) {
+        // With namespaces the wrapper sets the limit before the runtime starts.
+        if let (Some(pid), Some(limit), false) = (pid, launch.data_limit, namespaced) {
             let set = rlimit::prlimit(
                 i32::try_from(pid).unwrap_or(0),
                 rlimit::Resource::DATA,
@@ -267,7 +289,7 @@ impl Environment {
                 let _ = tokio::task::spawn_blocking(move || p.remove()).await;
             }
             let reason = match status {
-                Ok(s) => describe_exit(s),
+                Ok(s) => describe_exit(s, namespaced),
                 Err(e) => format!("wait failed: {e}"),
             };
             let _ = exit_tx.send(Some(reason));
@@ -284,6 +306,7 @@ impl Environment {
             revision,
             invocations: AtomicU64::new(0),
             credentials_expire_ms: session.map(|c| c.expires_ms),
+            namespaced,
         })
     }
 
@@ -315,7 +338,16 @@ impl Environment {
 
     /// The peak resident memory of the process so far, in MB (`VmHWM`), for REPORT lines.
     pub fn max_memory_mb(&self) -> u64 {
-        let Some(pid) = self.pid else { return 0 };
+        let Some(mut pid) = self.pid else { return 0 };
+        if self.namespaced {
+            // `unshare` → the user's shell → the runtime.
+            for _ in 0..2 {
+                match first_child(pid) {
+                    Some(child) => pid = child,
+                    None => break,
+                }
+            }
+        }
         std::fs::read_to_string(format!("/proc/{pid}/status"))
             .ok()
             .and_then(|s| {
@@ -354,13 +386,27 @@ impl Drop for Environment {
     }
 }
 
+/// The first child of `pid` (`/proc/<pid>/task/<pid>/children`).
+fn first_child(pid: u32) -> Option<u32> {
+    std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children"))
+        .ok()?
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()
+}
+
 /// `exit status 1` / `signal: killed`, the wording of Lambda's `Runtime exited with error`.
-fn describe_exit(status: std::process::ExitStatus) -> String {
+/// With namespaces, the wrapper's shell reports a runtime killed by signal N as exit status
+/// 128 + N (see [`crate::isolation::WRAPPER`]).
+fn describe_exit(status: std::process::ExitStatus, namespaced: bool) -> String {
     use std::os::unix::process::ExitStatusExt;
-    if let Some(code) = status.code() {
-        return format!("exit status {code}");
-    }
-    match status.signal() {
+    let signal = match status.code() {
+        Some(code) if namespaced && (129..160).contains(&code) => Some(code - 128),
+        Some(code) => return format!("exit status {code}"),
+        None => status.signal(),
+    };
+    match signal {
         Some(9) => "signal: killed".into(),
         Some(6) => "signal: aborted".into(),
         Some(11) => "signal: segmentation fault".into(),

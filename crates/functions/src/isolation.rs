@@ -56,6 +56,124 @@ pub struct Isolation {
 #[derive(Debug, Default)]
 struct Users {
     by_name: Mutex<HashMap<String, u32>>,
+    /// Whether environments also get mount and PID namespaces (see [`WRAPPER`]).
+    namespaces: bool,
+}
+
+/// The shell an environment starts in when it gets namespaces, as root inside `unshare
+/// --mount --pid --fork --mount-proc --propagation private`: it binds the environment's
+/// private folder on `/tmp`, sets the memory limit (`prlimit`, inherited from here on), drops
+/// to the function's user with no groups and no way back (`setpriv`), and waits for the
+/// runtime in a shell of that user, so that a runtime killed by a signal is reported as such
+/// (`unshare` itself turns a signalled child into exit status 1): the exit status is then
+/// 128 + the signal, which [`crate::environment`] reads back. Arguments: the private tmp,
+/// the data limit in bytes (empty: none), how many paths follow, the paths under `/tmp` the
+/// runtime needs (a data dir under `/tmp`: its code copy and the bootstraps), which are bound
+/// at the same place inside the private `/tmp` before it covers the host's, then the command
+/// line to run.
+pub const WRAPPER: &str = r#"set -e
+tmp=$1
+limit=$2
+n=$3
+shift 3
+while [ "$n" -gt 0 ]; do
+  mkdir -p "$tmp${1#/tmp}"
+  mount --bind "$1" "$tmp${1#/tmp}"
+  shift
+  n=$((n - 1))
+done
+mount --rbind "$tmp" /tmp
+if [ -n "$limit" ]; then
+  set -- prlimit "--data=$limit:$limit" -- "$@"
+fi
+exec "$@"
+"#;
+
+/// What `unshare` runs after the wrapper's arguments: the user's shell that waits for the
+/// runtime (see [`WRAPPER`]).
+pub fn namespaced_command(
+    private_tmp: &Path,
+    user: User,
+    data_limit: Option<u64>,
+    needed: &[&Path],
+    program: &Path,
+    args: &[String],
+) -> (PathBuf, Vec<String>) {
+    let under_tmp: Vec<String> = needed
+        .iter()
+        .filter_map(|p| p.canonicalize().ok())
+        .filter(|p| p.starts_with("/tmp") && p != Path::new("/tmp"))
+        .map(|p| p.to_string_lossy().into_owned())
+        .collect();
+    let mut all: Vec<String> = [
+        "--mount",
+        "--pid",
+        "--fork",
+        "--mount-proc",
+        "--propagation",
+        "private",
+        "sh",
+        "-c",
+        WRAPPER,
+        "nuvem-environment",
+    ]
+    .into_iter()
+    .map(String::from)
+    .collect();
+    all.push(private_tmp.to_string_lossy().into_owned());
+    all.push(data_limit.map(|l| l.to_string()).unwrap_or_default());
+    all.push(under_tmp.len().to_string());
+    all.extend(under_tmp);
+    all.extend([
+        "setpriv".to_string(),
+        format!("--reuid={}", user.uid),
+        format!("--regid={}", user.gid),
+        "--clear-groups".into(),
+        "--no-new-privs".into(),
+        "--".into(),
+        "sh".into(),
+        "-c".into(),
+        "\"$@\"; exit $?".into(),
+        "nuvem-runtime".into(),
+    ]);
+    all.push(program.to_string_lossy().into_owned());
+    all.extend(args.iter().cloned());
+    (PathBuf::from("unshare"), all)
+}
+
+/// Whether this host can start environments in namespaces: `unshare` and `setpriv` run the
+/// wrapper to the end (a throwaway private `/tmp` under `scratch`).
+fn namespaces_work(scratch: &Path) -> bool {
+    let tmp = scratch.join(format!(".probe-{}", uuid::Uuid::new_v4().simple()));
+    if std::fs::create_dir_all(&tmp).is_err() {
+        return false;
+    }
+    let user = User {
+        uid: UID_BASE,
+        gid: UID_BASE,
+    };
+    let _ = std::os::unix::fs::chown(&tmp, Some(user.uid), Some(user.gid));
+    let (program, args) = namespaced_command(
+        &tmp.canonicalize().unwrap_or_else(|_| tmp.clone()),
+        user,
+        Some(1 << 30),
+        &[],
+        Path::new("sh"),
+        &[
+            "-c".into(),
+            "test \"$(id -u)\" != 0 && : > /tmp/probe".into(),
+        ],
+    );
+    let ok = std::process::Command::new(program)
+        .args(args)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+        && tmp.join("probe").exists();
+    let _ = std::fs::remove_dir_all(&tmp);
+    ok
 }
 
 /// Whether nuvem runs as root: the owner of `/proc/self` is the process's effective uid
@@ -104,8 +222,8 @@ impl Isolation {
                 ),
             };
         }
-        let parent = functions_dir.parent().unwrap_or(functions_dir);
-        let closed = parent.parent().and_then(closed_ancestor);
+        // The data dir itself included: the binary opens it for traversal (0711) first.
+        let closed = closed_ancestor(functions_dir.parent().unwrap_or(functions_dir));
         if let Some(closed) = closed {
             return Self {
                 users: None,
@@ -115,10 +233,22 @@ impl Isolation {
                 )),
             };
         }
+        let namespaces = namespaces_work(&functions_dir.join("isolated"));
         Self {
-            users: Some(Users::default()),
-            missing: None,
+            users: Some(Users {
+                by_name: Mutex::default(),
+                namespaces,
+            }),
+            missing: (!namespaces).then(|| {
+                "no namespaces (`unshare`/`setpriv` from util-linux missing or refused): /tmp is shared and processes are visible".into()
+            }),
         }
+    }
+
+    /// Whether environments get mount and PID namespaces (a private `/tmp`, no view of other
+    /// processes).
+    pub fn namespaces(&self) -> bool {
+        self.users.as_ref().is_some_and(|u| u.namespaces)
     }
 
     /// No users of their own (tests, and hosts where [`Isolation::detect`] found none).
@@ -195,11 +325,13 @@ pub fn lock_functions_dir(functions_dir: &Path) {
     }
 }
 
-/// One environment's private folder, holding `task`: its copy of the code.
+/// One environment's private folder: `task` (its copy of the code) and `tmp` (its `/tmp`,
+/// with namespaces).
 #[derive(Debug)]
 pub struct Private {
     pub root: PathBuf,
     pub task: PathBuf,
+    pub tmp: PathBuf,
 }
 
 impl Private {
@@ -227,13 +359,17 @@ impl Private {
                 copy_file(code, &task.join(name), user)?;
                 own(&task, user, 0o500)?;
             }
+            let tmp = root.join("tmp");
+            std::fs::create_dir(&tmp)?;
+            own(&tmp, user, 0o700)?;
             own(&root, user, 0o500)
         })();
         if let Err(e) = result {
             let _ = std::fs::remove_dir_all(&root);
             return Err(e);
         }
-        Ok(Self { root, task })
+        let tmp = root.join("tmp");
+        Ok(Self { root, task, tmp })
     }
 
     /// Where `path` (under the original code `code`) is in the copy.

@@ -201,9 +201,11 @@ impl Inner {
             };
             launch.user = Some(crate::environment::Isolated {
                 user,
+                namespaces: self.isolation.namespaces(),
                 function: record.name.clone(),
                 dir: self.config.data_dir.join("isolated"),
                 code,
+                runtime_dir: self.boot.dir.clone(),
             });
         }
         let sink = Arc::new(LogSink::open(
@@ -434,8 +436,8 @@ impl FunctionsService {
     /// What separates environments on this host, said by `up` (never left silent).
     pub fn isolation(&self) -> String {
         let inner = &self.inner;
-        if let Some(why) = inner.isolation.missing() {
-            return why.to_owned();
+        if !inner.isolation.users() {
+            return inner.isolation.missing().unwrap_or_default().to_owned();
         }
         let as_root: Vec<&str> = [
             ("python3.12", "Python"),
@@ -456,7 +458,12 @@ impl FunctionsService {
                 as_root.join(", ")
             ));
         }
-        line.push_str("; no namespaces (shared /tmp, processes visible)");
+        if inner.isolation.namespaces() {
+            line.push_str("; each environment has its own mount and PID namespaces (a private /tmp, no view of other processes; the network is the host's)");
+        } else {
+            line.push_str("; ");
+            line.push_str(inner.isolation.missing().unwrap_or("no namespaces"));
+        }
         line
     }
 
