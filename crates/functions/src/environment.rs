@@ -14,6 +14,10 @@
 //! cgroups v2 (`memory.max`, exact accounting including page cache) is the future path when
 //! nuvem runs with a delegated cgroup; it is not used yet.
 //!
+//! Users and namespaces ([`crate::isolation`]): as root, the runtime starts as the function's
+//! uid on a private copy of its code; with namespaces the process nuvem starts is `unshare`
+//! around the wrapper, which sets the memory limit itself before the runtime exists.
+//!
 //! Process groups: each environment runs in a process group of its own (`process_group(0)`),
 //! so whatever the runtime spawns (a shell `bootstrap` that starts helpers, a language server
 //! forking workers) is killed with it: on timeout, crash, scale-in, a code change and nuvem's

@@ -20,11 +20,16 @@
 //!   it 0700/0600 except the path to the copies and the shipped bootstraps (see
 //!   [`lock_functions_dir`]; the binary locks the rest of the data dir).
 //!
+//! - *Namespaces.* When `unshare` and `setpriv` (util-linux) pass a probe at start-up, each
+//!   environment also gets mount and PID namespaces through [`WRAPPER`]: its own `/tmp` and a
+//!   `/proc` that shows only its processes. Not the network: the Runtime API and the AWS
+//!   endpoint are on the host's loopback.
+//!
 //! What it needs: the data dir's ancestors traversable by other users (`o+x`), and the
 //! runtime's interpreter reachable by other users; [`Isolation::detect`] and
 //! [`reachable_by_others`] check both, and nuvem says what is missing instead of starting
-//! functions that cannot run. Not here: mount, PID and network namespaces (a private `/tmp`,
-//! no view of other processes), which are future work. Must not: start processes.
+//! functions that cannot run. Must not: start processes, except the one start-up probe of
+//! the namespace wrapper.
 
 use std::collections::HashMap;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
