@@ -104,7 +104,7 @@ async fn issue_17_functions_run_as_users_of_their_own() {
         nuvem_testkit::missing_tool(test, "needs a `node` other users can run");
         return;
     }
-    // A temp dir is 0700; a data dir function users can traverse is what isolation needs.
+    // Isolation needs a data dir function users can traverse, whatever the umask.
     let dir = tempfile::tempdir().unwrap();
     std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o711)).unwrap();
     let engine =

@@ -66,8 +66,8 @@ impl Nuvem {
 
     pub fn start_with(bin: &str, options: Options) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
-        // A temp dir is 0700; as root, nuvem runs functions as users of their own only when
-        // they can traverse to the data dir (issue 17), so the tests run them that way.
+        // As root, nuvem runs functions as users of their own only when they can traverse to
+        // the data dir (issue 17): whatever the umask made of the temp dir, tests run them so.
         {
             use std::os::unix::fs::PermissionsExt;
             std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o711))
