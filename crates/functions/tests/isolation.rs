@@ -184,6 +184,23 @@ async fn issue_17_functions_run_as_users_of_their_own() {
         )
         .await;
         assert_eq!(seen["sees"], false);
+        // REPORT's memory is the runtime's (two processes below `unshare`), not the
+        // wrapper's few hundred kB.
+        let mut request = invoke_request("holder", json!({}));
+        request.tail = true;
+        let r = service.invoke(request).await.unwrap();
+        use base64::Engine as _;
+        let log = base64::engine::general_purpose::STANDARD
+            .decode(r.log_result.unwrap_or_default())
+            .unwrap();
+        let log = String::from_utf8_lossy(&log);
+        let used: u64 = log
+            .split("Max Memory Used: ")
+            .nth(1)
+            .and_then(|t| t.split(' ').next())
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_default();
+        assert!(used >= 10, "node uses more than {used} MB: {log}");
         assert!(got["pids"].as_u64().unwrap() <= 3, "{got}");
     } else {
         // FIXME (issue 17): without a mount namespace /tmp is shared: another user sees the
