@@ -201,6 +201,23 @@ async fn issue_17_functions_run_as_users_of_their_own() {
             .and_then(|n| n.parse().ok())
             .unwrap_or_default();
         assert!(used >= 10, "node uses more than {used} MB: {log}");
+        // A runtime killed by a signal is reported as such through the wrapper.
+        create(
+            &service,
+            dir.path(),
+            "killed",
+            "exports.handler = async () => { process.kill(process.pid, 'SIGKILL'); };\n",
+            json!({}),
+        );
+        let r = service
+            .invoke(invoke_request("killed", json!({})))
+            .await
+            .unwrap();
+        let body = String::from_utf8_lossy(&r.payload);
+        assert!(
+            body.contains("Runtime exited with error: signal: killed"),
+            "{body}"
+        );
         assert!(got["pids"].as_u64().unwrap() <= 3, "{got}");
     } else {
         // FIXME (issue 17): without a mount namespace /tmp is shared: another user sees the
