@@ -455,7 +455,10 @@ impl FunctionsService {
         if !as_root.is_empty() {
             line.push_str(&format!(
                 "; except {} functions, which run as root: their interpreter or a folder on PATH is not reachable by other users",
-                as_root.join(", ")
+                match as_root.split_last() {
+                    Some((last, rest)) if !rest.is_empty() => format!("{} and {last}", rest.join(", ")),
+                    _ => as_root.join(""),
+                }
             ));
         }
         if inner.isolation.namespaces() {
