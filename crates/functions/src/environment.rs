@@ -14,6 +14,10 @@
 //! cgroups v2 (`memory.max`, exact accounting including page cache) is the future path when
 //! nuvem runs with a delegated cgroup; it is not used yet.
 //!
+//! Users and namespaces ([`crate::isolation`]): as root, the runtime starts as the function's
+//! uid on a private copy of its code; with namespaces the process nuvem starts is `unshare`
+//! around the wrapper, which sets the memory limit itself before the runtime exists.
+//!
 //! Process groups: each environment runs in a process group of its own (`process_group(0)`),
 //! so whatever the runtime spawns (a shell `bootstrap` that starts helpers, a language server
 //! forking workers) is killed with it: on timeout, crash, scale-in, a code change and nuvem's
@@ -51,6 +55,24 @@ pub struct Launch {
     /// Where the environment's execution-role session comes from (`None`: the keys in
     /// `env` serve).
     pub role: Option<crate::credentials::RoleSource>,
+    /// The function's own user, when environments run as users of their own: each one then
+    /// starts on a private copy of `code` (see [`crate::isolation`]).
+    pub user: Option<Isolated>,
+}
+
+/// How an environment of a function runs as the function's user.
+#[derive(Debug, Clone)]
+pub struct Isolated {
+    pub user: crate::isolation::User,
+    /// Whether it also gets mount and PID namespaces ([`crate::isolation::WRAPPER`]).
+    pub namespaces: bool,
+    pub function: String,
+    /// The folder of the private copies (`<functions>/isolated`).
+    pub dir: PathBuf,
+    /// The code to copy: the task root, or the executable of a `provided` function.
+    pub code: PathBuf,
+    /// The shipped bootstraps (`LAMBDA_RUNTIME_DIR`), which the runtime reads.
+    pub runtime_dir: PathBuf,
 }
 
 /// The process groups of every live environment of a service, so that none outlives its
@@ -130,6 +152,8 @@ pub struct Environment {
     pub invocations: AtomicU64,
     /// When the environment's role session expires (ms since the epoch), if it has one.
     pub credentials_expire_ms: Option<i64>,
+    /// Whether the process is `unshare` around the runtime (mount and PID namespaces).
+    namespaced: bool,
 }
 
 impl Environment {
@@ -149,9 +173,50 @@ impl Environment {
             None => None,
         };
         let api = RuntimeApi::start().await?;
-        let mut cmd = tokio::process::Command::new(&launch.program);
-        cmd.args(&launch.args)
-            .current_dir(&launch.task_root)
+        let (mut program, mut task_root) = (launch.program.clone(), launch.task_root.clone());
+        let mut env = launch.env.clone();
+        let private = match &launch.user {
+            Some(iso) => {
+                let (dir, function, code, user) = (
+                    iso.dir.clone(),
+                    iso.function.clone(),
+                    iso.code.clone(),
+                    iso.user,
+                );
+                let private = tokio::task::spawn_blocking(move || {
+                    crate::isolation::Private::create(&dir, &function, &code, user)
+                })
+                .await
+                .map_err(std::io::Error::other)??;
+                program = private.remap(&iso.code, &program);
+                task_root = private.remap(&iso.code, &task_root);
+                for (k, v) in &mut env {
+                    if k == "LAMBDA_TASK_ROOT" {
+                        *v = task_root.to_string_lossy().into_owned();
+                    }
+                }
+                Some(private)
+            }
+            None => None,
+        };
+        let mut args = launch.args.clone();
+        let namespaced = match (&launch.user, &private) {
+            (Some(iso), Some(p)) if iso.namespaces => {
+                (program, args) = crate::isolation::namespaced_command(
+                    &p.tmp,
+                    iso.user,
+                    launch.data_limit,
+                    &[&p.task, &iso.runtime_dir],
+                    &program,
+                    &args,
+                );
+                true
+            }
+            _ => false,
+        };
+        let mut cmd = tokio::process::Command::new(&program);
+        cmd.args(&args)
+            .current_dir(&task_root)
             .env_clear()
             .env(
                 "PATH",
@@ -159,7 +224,7 @@ impl Environment {
             )
             .env("LANG", "en_US.UTF-8")
             .env("TZ", ":UTC")
-            .envs(launch.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             .env("AWS_LAMBDA_RUNTIME_API", api.addr.to_string());
         if let Some(c) = &session {
             cmd.env("AWS_ACCESS_KEY_ID", &c.access_key_id)
@@ -171,14 +236,27 @@ impl Environment {
             .stderr(Stdio::piped())
             .process_group(0)
             .kill_on_drop(true);
-        let mut child = cmd.spawn()?;
+        if let Some(iso) = launch.user.as_ref().filter(|_| !namespaced) {
+            // As root, std's `setuid` path also calls `setgroups(0)`: no supplementary groups.
+            cmd.uid(iso.user.uid).gid(iso.user.gid);
+        }
+        let mut child = match cmd.spawn() {
+            Ok(c) => c,
+            Err(e) => {
+                if let Some(p) = &private {
+                    p.remove();
+                }
+                return Err(e);
+            }
+        };
         let pid = child.id();
         if let Some(pid) = pid {
             groups.add(pid);
             // `process_group(0)`: the group's id is the runtime's pid.
             api.serve_only(pid);
         }
-        if let (Some(pid), Some(limit)) = (pid, launch.data_limit) {
+        // With namespaces the wrapper sets the limit before the runtime starts.
+        if let (Some(pid), Some(limit), false) = (pid, launch.data_limit, namespaced) {
             let set = rlimit::prlimit(
                 i32::try_from(pid).unwrap_or(0),
                 rlimit::Resource::DATA,
@@ -211,8 +289,11 @@ impl Environment {
             if let Some(pid) = pid {
                 reaper.kill(pid);
             }
+            if let Some(p) = private {
+                let _ = tokio::task::spawn_blocking(move || p.remove()).await;
+            }
             let reason = match status {
-                Ok(s) => describe_exit(s),
+                Ok(s) => describe_exit(s, namespaced),
                 Err(e) => format!("wait failed: {e}"),
             };
             let _ = exit_tx.send(Some(reason));
@@ -229,6 +310,7 @@ impl Environment {
             revision,
             invocations: AtomicU64::new(0),
             credentials_expire_ms: session.map(|c| c.expires_ms),
+            namespaced,
         })
     }
 
@@ -260,7 +342,16 @@ impl Environment {
 
     /// The peak resident memory of the process so far, in MB (`VmHWM`), for REPORT lines.
     pub fn max_memory_mb(&self) -> u64 {
-        let Some(pid) = self.pid else { return 0 };
+        let Some(mut pid) = self.pid else { return 0 };
+        if self.namespaced {
+            // `unshare` → the user's shell → the runtime.
+            for _ in 0..2 {
+                match first_child(pid) {
+                    Some(child) => pid = child,
+                    None => break,
+                }
+            }
+        }
         std::fs::read_to_string(format!("/proc/{pid}/status"))
             .ok()
             .and_then(|s| {
@@ -299,13 +390,27 @@ impl Drop for Environment {
     }
 }
 
+/// The first child of `pid` (`/proc/<pid>/task/<pid>/children`).
+fn first_child(pid: u32) -> Option<u32> {
+    std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children"))
+        .ok()?
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()
+}
+
 /// `exit status 1` / `signal: killed`, the wording of Lambda's `Runtime exited with error`.
-fn describe_exit(status: std::process::ExitStatus) -> String {
+/// With namespaces, the wrapper's shell reports a runtime killed by signal N as exit status
+/// 128 + N (see [`crate::isolation::WRAPPER`]).
+fn describe_exit(status: std::process::ExitStatus, namespaced: bool) -> String {
     use std::os::unix::process::ExitStatusExt;
-    if let Some(code) = status.code() {
-        return format!("exit status {code}");
-    }
-    match status.signal() {
+    let signal = match status.code() {
+        Some(code) if namespaced && (129..160).contains(&code) => Some(code - 128),
+        Some(code) => return format!("exit status {code}"),
+        None => status.signal(),
+    };
+    match signal {
         Some(9) => "signal: killed".into(),
         Some(6) => "signal: aborted".into(),
         Some(11) => "signal: segmentation fault".into(),

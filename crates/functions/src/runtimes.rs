@@ -39,7 +39,7 @@ impl Bootstraps {
     }
 
     /// The interpreter `python3` runs (waits for the probe if it is under way).
-    fn python3(&self) -> PathBuf {
+    pub fn python3(&self) -> PathBuf {
         self.python3.get_or_init(probe_python).clone()
     }
 }
@@ -208,5 +208,6 @@ pub fn launch(record: &FunctionRecord, boot: &Bootstraps, shared: &Shared) -> Re
         env,
         data_limit,
         role,
+        user: None,
     })
 }

@@ -6,7 +6,7 @@
 //! [`crate::invoke`]).
 
 use std::collections::HashMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock, Weak};
 use std::time::Duration;
@@ -84,6 +84,8 @@ pub struct Inner {
     /// Execution-role sessions for environments (see [`crate::credentials`]).
     roles: RwLock<Option<Arc<dyn crate::credentials::RoleCredentials>>>,
     groups: Arc<ProcessGroups>,
+    /// Whether environments run as users of their own (see [`crate::isolation`]).
+    isolation: crate::isolation::Isolation,
     /// Functions whose code is not there yet (a manifest function still building, or one
     /// that could not build), by name, with why: invoking one is a retryable error.
     pending: Mutex<std::collections::BTreeMap<String, String>>,
@@ -189,7 +191,23 @@ impl Inner {
             code,
             ..record.clone()
         };
-        let launch = runtimes::launch(&local, &self.boot, &shared)?;
+        let mut launch = runtimes::launch(&local, &self.boot, &shared)?;
+        if let Some(user) = self.isolation.user(&record.name)
+            && self.runs_as_user(&record.runtime)
+        {
+            let code = match &local.code {
+                CodeLocation::Executable(f) => f.clone(),
+                _ => launch.task_root.clone(),
+            };
+            launch.user = Some(crate::environment::Isolated {
+                user,
+                namespaces: self.isolation.namespaces(),
+                function: record.name.clone(),
+                dir: self.config.data_dir.join("isolated"),
+                code,
+                runtime_dir: self.boot.dir.clone(),
+            });
+        }
         let sink = Arc::new(LogSink::open(
             &self.config.data_dir.join("logs"),
             &record.name,
@@ -199,6 +217,29 @@ impl Inner {
             .unwrap_or(self.config.account_concurrency);
         Ok(Pool::new(record, launch, sink, self.groups.clone(), limit))
     }
+}
+
+impl Inner {
+    /// Whether functions of `runtime` can run as their own user here: the interpreter is
+    /// reachable by other users, and for `provided` (whose bootstrap may run any program on
+    /// `PATH`) every folder on `PATH` is.
+    fn runs_as_user(&self, runtime: &str) -> bool {
+        use crate::isolation::reachable_by_others;
+        match crate::model::RuntimeKind::parse(runtime) {
+            Some(crate::model::RuntimeKind::Python) => reachable_by_others(&self.boot.python3()),
+            Some(crate::model::RuntimeKind::Node) => reachable_by_others(Path::new("node")),
+            Some(crate::model::RuntimeKind::Provided) => path_reachable(),
+            None => false,
+        }
+    }
+}
+
+/// Whether every folder on nuvem's `PATH` (which functions get) is reachable by other users.
+fn path_reachable() -> bool {
+    std::env::var_os("PATH").is_none_or(|p| {
+        std::env::split_paths(&p)
+            .all(|d| !d.is_dir() || crate::isolation::closed_ancestor(&d).is_none())
+    })
 }
 
 /// Lambda-compatible functions. Cheap to share behind an `Arc`.
@@ -230,7 +271,17 @@ impl FunctionsService {
             ))
         });
         boot.resolve_python_in_background();
+        let isolation = crate::isolation::Isolation::detect(&config.data_dir);
+        if isolation.users() {
+            // Copies left by a previous run (environments that were running when it stopped).
+            let _ = std::fs::remove_dir_all(config.data_dir.join("isolated"));
+            for dir in ["isolated", "code", "logs"] {
+                std::fs::create_dir_all(config.data_dir.join(dir))?;
+            }
+            crate::isolation::lock_functions_dir(&config.data_dir);
+        }
         let inner = Arc::new(Inner {
+            isolation,
             store,
             config,
             boot,
@@ -397,6 +448,43 @@ impl FunctionsService {
     }
 
     /// The process groups of live environments (what [`FunctionsService::shutdown`] kills).
+    /// What separates environments on this host, said by `up` (never left silent).
+    pub fn isolation(&self) -> String {
+        let inner = &self.inner;
+        if !inner.isolation.users() {
+            return inner.isolation.missing().unwrap_or_default().to_owned();
+        }
+        let as_root: Vec<&str> = [
+            ("python3.12", "Python"),
+            ("nodejs22.x", "Node"),
+            ("provided.al2023", "provided"),
+        ]
+        .into_iter()
+        .filter(|(runtime, _)| !inner.runs_as_user(runtime))
+        .map(|(_, label)| label)
+        .collect();
+        let mut line = format!(
+            "each function runs as a user of its own (uid {}+), on a private copy of its code; the data dir is closed to them",
+            crate::isolation::UID_BASE
+        );
+        if !as_root.is_empty() {
+            line.push_str(&format!(
+                "; except {} functions, which run as root: their interpreter or a folder on PATH is not reachable by other users",
+                match as_root.split_last() {
+                    Some((last, rest)) if !rest.is_empty() => format!("{} and {last}", rest.join(", ")),
+                    _ => as_root.join(""),
+                }
+            ));
+        }
+        if inner.isolation.namespaces() {
+            line.push_str("; each environment has its own mount and PID namespaces (a private /tmp, no view of other processes; the network is the host's)");
+        } else {
+            line.push_str("; ");
+            line.push_str(inner.isolation.missing().unwrap_or("no namespaces"));
+        }
+        line
+    }
+
     pub fn live_environments(&self) -> usize {
         self.inner.groups.len()
     }

@@ -19,6 +19,31 @@ use nuvem_store_pg::{PgEngine, PgOptions};
 
 use crate::config::Storage;
 
+/// When nuvem runs as root, function environments run as users of their own (issue 17):
+/// the data dir becomes traversable only (0711), so they can reach their private code copies
+/// under `functions/`, and everything else in it (store, blobs, TLS key, edge cache) is closed
+/// to other users (0700 folders, 0600 files). `functions/` closes its own insides. Called
+/// once the services created their folders; a no-op when not root.
+pub fn close_to_others(data_dir: &Path) {
+    use std::os::unix::fs::PermissionsExt;
+    if !nuvem_functions::isolation::running_as_root() {
+        return;
+    }
+    let set = |p: &Path, mode: u32| {
+        if let Err(e) = std::fs::set_permissions(p, std::fs::Permissions::from_mode(mode)) {
+            tracing::warn!(error = %e, path = %p.display(), "could not close a data dir entry to other users");
+        }
+    };
+    set(data_dir, 0o711);
+    for entry in std::fs::read_dir(data_dir).into_iter().flatten().flatten() {
+        if entry.file_name() == "functions" {
+            continue;
+        }
+        let dir = entry.file_type().is_ok_and(|t| t.is_dir());
+        set(&entry.path(), if dir { 0o700 } else { 0o600 });
+    }
+}
+
 /// Written beside `store/` once a store was opened there: from then on a missing or empty
 /// `store/` is a lost store, not a new data dir.
 const MARKER: &str = "store-created";

@@ -229,6 +229,8 @@ async fn run(config: Config, source: String, started: Instant) -> anyhow::Result
     std::fs::create_dir_all(&config.data_dir)
         .with_context(|| format!("creating data dir {}", config.data_dir.display()))?;
     let _lock = data_dir::lock(&config.data_dir)?;
+    // Before anything is created in it, so nothing is ever open to function users.
+    data_dir::close_to_others(&config.data_dir);
     // Start-up: nothing serves yet, so the database round trips may block this thread.
     let store = nuvem_store::Store::blocking(|| {
         data_dir::open_store(&config.data_dir, &config.storage, config.durability)
@@ -325,6 +327,8 @@ async fn run(config: Config, source: String, started: Instant) -> anyhow::Result
     // Ready means applied: functions still building are `Pending` (their routes answer 503
     // with Retry-After, health lists them) and become available when their build is done.
     endpoint.set_ready();
+    // Again, now that the services created their folders (store, blobs, TLS key, caches).
+    data_dir::close_to_others(&config.data_dir);
 
     // What a person (and the testkit, which reads these lines) needs to know.
     println!("nuvem {} — manifest: {source}", env!("CARGO_PKG_VERSION"));
@@ -362,7 +366,8 @@ async fn run(config: Config, source: String, started: Instant) -> anyhow::Result
         } else {
             "no /proc: Runtime APIs cannot check their peers"
         };
-        println!("  isolation     functions run as nuvem's user without namespaces; {peer_check}");
+        let isolation = services.functions.isolation();
+        println!("  isolation     {isolation}; {peer_check}");
     }
     println!("  try:          aws --endpoint-url http://{api_addr} dynamodb list-tables");
     println!("ready in {} ms", started.elapsed().as_millis());

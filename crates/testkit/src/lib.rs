@@ -66,6 +66,13 @@ impl Nuvem {
 
     pub fn start_with(bin: &str, options: Options) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
+        // As root, nuvem runs functions as users of their own only when they can traverse to
+        // the data dir (issue 17): whatever the umask made of the temp dir, tests run them so.
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o711))
+                .expect("chmod temp dir");
+        }
         std::fs::write(
             dir.path().join("nuvem.toml"),
             options.manifest.clone().unwrap_or_default(),

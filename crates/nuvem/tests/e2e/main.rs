@@ -9,6 +9,7 @@ mod edge_waf_body;
 mod endpoint;
 mod endpoint_auth;
 mod functions;
+mod functions_isolation;
 mod functions_nodes;
 mod functions_runtimes;
 mod gateway;

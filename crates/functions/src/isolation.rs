@@ -1,0 +1,448 @@
+//! Execution environments as users of their own (issue 17): when nuvem runs as root, each
+//! function's environments run as an unprivileged uid/gid of the function's own, with no
+//! supplementary groups, on a private copy of its code that only that uid can read.
+//!
+//! - *Which user.* A uid in a reserved range ([`UID_BASE`] plus a hash of the function name,
+//!   [`UID_SPAN`] values), stable per name; two names that hash alike in one process get
+//!   different uids (the second probes on). The gid is the uid. No account is created: the
+//!   kernel needs none, and `setgroups(0)` (std does it when root sets a uid) leaves the
+//!   process without supplementary groups.
+//! - *Which code.* Every environment starts on its own copy of the code (`<functions>/isolated/
+//!   <function>/<environment>/task`, owned by the function's uid, directories 0500, files
+//!   0400 or 0500), made before the runtime starts and removed when it ends. Always copying
+//!   is one rule for every source: zips unpacked by content (two functions with the same zip
+//!   share one unpacked folder), local paths in the manifest or `hot-reload`, cargo-built
+//!   binaries in a target dir under a private home. It also means the function cannot write
+//!   to its source, and a hot-reloaded folder is read at each cold start as before. The cost
+//!   is one copy per cold start (a `provided` executable is copied alone, not its folder).
+//! - *What it cannot see.* The runtime's `/proc/<pid>/environ` (its secrets) belongs to its
+//!   uid, so another function's uid cannot read it. The data dir is 0711 and everything in
+//!   it 0700/0600 except the path to the copies and the shipped bootstraps (see
+//!   [`lock_functions_dir`]; the binary locks the rest of the data dir).
+//!
+//! - *Namespaces.* When `unshare` and `setpriv` (util-linux) pass a probe at start-up, each
+//!   environment also gets mount and PID namespaces through [`WRAPPER`]: its own `/tmp` and a
+//!   `/proc` that shows only its processes. Not the network: the Runtime API and the AWS
+//!   endpoint are on the host's loopback.
+//!
+//! What it needs: the data dir's ancestors traversable by other users (`o+x`), and the
+//! runtime's interpreter reachable by other users; [`Isolation::detect`] and
+//! [`reachable_by_others`] check both, and nuvem says what is missing instead of starting
+//! functions that cannot run. Must not: start processes, except the one start-up probe of
+//! the namespace wrapper.
+
+use std::collections::HashMap;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+/// The first uid of the range function users get (below 2^31, above the ranges distributions
+/// and `/etc/subuid` hand out).
+pub const UID_BASE: u32 = 0x7000_0000;
+/// How many uids the range holds.
+pub const UID_SPAN: u32 = 1 << 20;
+
+/// A function's user.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct User {
+    pub uid: u32,
+    pub gid: u32,
+}
+
+/// What separates environments on this host, decided once at start-up.
+#[derive(Debug)]
+pub struct Isolation {
+    /// `Some` when environments run as users of their own.
+    users: Option<Users>,
+    /// Why they do not, when they do not.
+    missing: Option<String>,
+}
+
+#[derive(Debug, Default)]
+struct Users {
+    by_name: Mutex<HashMap<String, u32>>,
+    /// Whether environments also get mount and PID namespaces (see [`WRAPPER`]).
+    namespaces: bool,
+}
+
+/// The shell an environment starts in when it gets namespaces, as root inside `unshare
+/// --mount --pid --fork --mount-proc --propagation private`: it binds the environment's
+/// private folder on `/tmp`, sets the memory limit (`prlimit`, inherited from here on), drops
+/// to the function's user with no groups and no way back (`setpriv`), and waits for the
+/// runtime in a shell of that user, so that a runtime killed by a signal is reported as such
+/// (`unshare` itself turns a signalled child into exit status 1): the exit status is then
+/// 128 + the signal, which [`crate::environment`] reads back. Arguments: the private tmp,
+/// the data limit in bytes (empty: none), how many paths follow, the paths under `/tmp` the
+/// runtime needs (a data dir under `/tmp`: its code copy and the bootstraps), which are bound
+/// at the same place inside the private `/tmp` before it covers the host's, then the command
+/// line to run.
+pub const WRAPPER: &str = r#"set -e
+tmp=$1
+limit=$2
+n=$3
+shift 3
+while [ "$n" -gt 0 ]; do
+  mkdir -p "$tmp${1#/tmp}"
+  mount --bind "$1" "$tmp${1#/tmp}"
+  shift
+  n=$((n - 1))
+done
+mount --rbind "$tmp" /tmp
+if [ -n "$limit" ]; then
+  set -- prlimit "--data=$limit:$limit" -- "$@"
+fi
+exec "$@"
+"#;
+
+/// What `unshare` runs after the wrapper's arguments: the user's shell that waits for the
+/// runtime (see [`WRAPPER`]).
+pub fn namespaced_command(
+    private_tmp: &Path,
+    user: User,
+    data_limit: Option<u64>,
+    needed: &[&Path],
+    program: &Path,
+    args: &[String],
+) -> (PathBuf, Vec<String>) {
+    let under_tmp: Vec<String> = needed
+        .iter()
+        .filter_map(|p| p.canonicalize().ok())
+        .filter(|p| p.starts_with("/tmp") && p != Path::new("/tmp"))
+        .map(|p| p.to_string_lossy().into_owned())
+        .collect();
+    let mut all: Vec<String> = [
+        "--mount",
+        "--pid",
+        "--fork",
+        "--mount-proc",
+        "--propagation",
+        "private",
+        "sh",
+        "-c",
+        WRAPPER,
+        "nuvem-environment",
+    ]
+    .into_iter()
+    .map(String::from)
+    .collect();
+    all.push(private_tmp.to_string_lossy().into_owned());
+    all.push(data_limit.map(|l| l.to_string()).unwrap_or_default());
+    all.push(under_tmp.len().to_string());
+    all.extend(under_tmp);
+    all.extend([
+        "setpriv".to_string(),
+        format!("--reuid={}", user.uid),
+        format!("--regid={}", user.gid),
+        "--clear-groups".into(),
+        "--no-new-privs".into(),
+        "--".into(),
+        "sh".into(),
+        "-c".into(),
+        "\"$@\"; exit $?".into(),
+        "nuvem-runtime".into(),
+    ]);
+    all.push(program.to_string_lossy().into_owned());
+    all.extend(args.iter().cloned());
+    (PathBuf::from("unshare"), all)
+}
+
+/// Whether this host can start environments in namespaces: `unshare` and `setpriv` run the
+/// wrapper to the end (a throwaway private `/tmp` under `scratch`).
+fn namespaces_work(scratch: &Path) -> bool {
+    let tmp = scratch.join(format!(".probe-{}", uuid::Uuid::new_v4().simple()));
+    if std::fs::create_dir_all(&tmp).is_err() {
+        return false;
+    }
+    let user = User {
+        uid: UID_BASE,
+        gid: UID_BASE,
+    };
+    let _ = std::os::unix::fs::chown(&tmp, Some(user.uid), Some(user.gid));
+    let (program, args) = namespaced_command(
+        &tmp.canonicalize().unwrap_or_else(|_| tmp.clone()),
+        user,
+        Some(1 << 30),
+        &[],
+        Path::new("sh"),
+        &[
+            "-c".into(),
+            "test \"$(id -u)\" != 0 && : > /tmp/probe".into(),
+        ],
+    );
+    let ok = std::process::Command::new(program)
+        .args(args)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+        && tmp.join("probe").exists();
+    let _ = std::fs::remove_dir_all(&tmp);
+    ok
+}
+
+/// Whether nuvem runs as root: the owner of `/proc/self` is the process's effective uid
+/// (read without `unsafe`).
+pub fn running_as_root() -> bool {
+    std::fs::metadata("/proc/self").is_ok_and(|m| m.uid() == 0)
+}
+
+/// The first ancestor of `path` (itself included) that other users cannot traverse.
+pub fn closed_ancestor(path: &Path) -> Option<PathBuf> {
+    let path = path.canonicalize().ok()?;
+    path.ancestors()
+        .find(|a| std::fs::metadata(a).is_ok_and(|m| m.mode() & 0o001 == 0))
+        .map(Path::to_path_buf)
+}
+
+/// Whether a user other than the owner can reach and run `program` (a bare name is looked up
+/// on `PATH`): every folder on its way traversable and the file executable by others.
+pub fn reachable_by_others(program: &Path) -> bool {
+    let found = if program.is_absolute() {
+        Some(program.to_path_buf())
+    } else {
+        std::env::var_os("PATH").and_then(|p| {
+            std::env::split_paths(&p)
+                .map(|d| d.join(program))
+                .find(|c| c.is_file())
+        })
+    };
+    let Some(real) = found.and_then(|p| p.canonicalize().ok()) else {
+        return false;
+    };
+    let exec = std::fs::metadata(&real).is_ok_and(|m| m.mode() & 0o001 != 0);
+    exec && real.parent().is_none_or(|d| closed_ancestor(d).is_none())
+}
+
+impl Isolation {
+    /// Decides what this host allows: users of their own when nuvem is root and the
+    /// functions folder (`functions_dir`, inside the data dir) is reachable by them.
+    pub fn detect(functions_dir: &Path) -> Self {
+        if !running_as_root() {
+            return Self {
+                users: None,
+                missing: Some(
+                    "nuvem is not root: functions run as nuvem's user and can read what it can"
+                        .into(),
+                ),
+            };
+        }
+        // The data dir itself included: the binary opens it for traversal (0711) first.
+        let closed = closed_ancestor(functions_dir.parent().unwrap_or(functions_dir));
+        if let Some(closed) = closed {
+            return Self {
+                users: None,
+                missing: Some(format!(
+                    "{} is not traversable by other users (o+x), so function users could not reach their code: functions run as root",
+                    closed.display()
+                )),
+            };
+        }
+        let namespaces = namespaces_work(&functions_dir.join("isolated"));
+        Self {
+            users: Some(Users {
+                by_name: Mutex::default(),
+                namespaces,
+            }),
+            missing: (!namespaces).then(|| {
+                "no namespaces (`unshare`/`setpriv` from util-linux missing or refused): /tmp is shared and processes are visible".into()
+            }),
+        }
+    }
+
+    /// Whether environments get mount and PID namespaces (a private `/tmp`, no view of other
+    /// processes).
+    pub fn namespaces(&self) -> bool {
+        self.users.as_ref().is_some_and(|u| u.namespaces)
+    }
+
+    /// No users of their own (tests, and hosts where [`Isolation::detect`] found none).
+    pub fn none(why: &str) -> Self {
+        Self {
+            users: None,
+            missing: Some(why.into()),
+        }
+    }
+
+    pub fn users(&self) -> bool {
+        self.users.is_some()
+    }
+
+    /// Why environments do not run as users of their own, if they do not.
+    pub fn missing(&self) -> Option<&str> {
+        self.missing.as_deref()
+    }
+
+    /// The user of function `name` (stable per name; distinct within this process).
+    pub fn user(&self, name: &str) -> Option<User> {
+        let users = self.users.as_ref()?;
+        let mut map = users.by_name.lock().ok()?;
+        if let Some(uid) = map.get(name) {
+            return Some(User {
+                uid: *uid,
+                gid: *uid,
+            });
+        }
+        let start = fnv1a(name.as_bytes()) % UID_SPAN;
+        let taken: std::collections::HashSet<u32> = map.values().copied().collect();
+        let uid = (0..UID_SPAN)
+            .map(|i| UID_BASE + (start + i) % UID_SPAN)
+            .find(|u| !taken.contains(u))?;
+        map.insert(name.to_owned(), uid);
+        Some(User { uid, gid: uid })
+    }
+}
+
+fn fnv1a(bytes: &[u8]) -> u32 {
+    bytes.iter().fold(0x811c_9dc5u32, |h, b| {
+        (h ^ u32::from(*b)).wrapping_mul(0x0100_0193)
+    })
+}
+
+fn set_mode(path: &Path, mode: u32) {
+    if let Err(e) = std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)) {
+        tracing::warn!(error = %e, path = %path.display(), "lambda: could not set permissions");
+    }
+}
+
+/// Makes the functions folder readable only where function users need it: the folder
+/// itself 0711 (traversal), the shipped bootstraps 0755/0644 (public code), the copies'
+/// folder 0711, everything else (unpacked packages, logs) 0700.
+pub fn lock_functions_dir(functions_dir: &Path) {
+    set_mode(functions_dir, 0o711);
+    let Ok(entries) = std::fs::read_dir(functions_dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        let name = entry.file_name();
+        let is_dir = entry.file_type().is_ok_and(|t| t.is_dir());
+        match name.to_str() {
+            Some("runtimes") => {
+                set_mode(&path, 0o755);
+                for f in std::fs::read_dir(&path).into_iter().flatten().flatten() {
+                    set_mode(&f.path(), 0o644);
+                }
+            }
+            Some("isolated") => set_mode(&path, 0o711),
+            _ => set_mode(&path, if is_dir { 0o700 } else { 0o600 }),
+        }
+    }
+}
+
+/// One environment's private folder: `task` (its copy of the code) and `tmp` (its `/tmp`,
+/// with namespaces).
+#[derive(Debug)]
+pub struct Private {
+    pub root: PathBuf,
+    pub task: PathBuf,
+    pub tmp: PathBuf,
+}
+
+impl Private {
+    /// Copies `code` (a folder, or a single executable) into a new private folder under
+    /// `isolated/<function>/`, owned by `user`.
+    pub fn create(
+        isolated: &Path,
+        function: &str,
+        code: &Path,
+        user: User,
+    ) -> std::io::Result<Self> {
+        let parent = isolated.join(function);
+        std::fs::create_dir_all(&parent)?;
+        set_mode(isolated, 0o711);
+        set_mode(&parent, 0o711);
+        let root = parent.join(uuid::Uuid::new_v4().simple().to_string());
+        std::fs::create_dir(&root)?;
+        let task = root.join("task");
+        let result = (|| {
+            if code.is_dir() {
+                copy_tree(code, &task, user)?;
+            } else {
+                std::fs::create_dir(&task)?;
+                let name = code.file_name().unwrap_or_default();
+                copy_file(code, &task.join(name), user)?;
+                own(&task, user, 0o500)?;
+            }
+            let tmp = root.join("tmp");
+            std::fs::create_dir(&tmp)?;
+            own(&tmp, user, 0o700)?;
+            own(&root, user, 0o500)
+        })();
+        if let Err(e) = result {
+            let _ = std::fs::remove_dir_all(&root);
+            return Err(e);
+        }
+        let tmp = root.join("tmp");
+        Ok(Self { root, task, tmp })
+    }
+
+    /// Where `path` (under the original code `code`) is in the copy.
+    pub fn remap(&self, code: &Path, path: &Path) -> PathBuf {
+        if code.is_dir() {
+            path.strip_prefix(code)
+                .map(|rel| self.task.join(rel))
+                .unwrap_or_else(|_| path.to_path_buf())
+        } else if path == code {
+            self.task.join(code.file_name().unwrap_or_default())
+        } else if Some(path) == code.parent() {
+            self.task.clone()
+        } else {
+            path.to_path_buf()
+        }
+    }
+
+    pub fn remove(&self) {
+        let _ = std::fs::remove_dir_all(&self.root);
+    }
+}
+
+fn own(path: &Path, user: User, mode: u32) -> std::io::Result<()> {
+    std::os::unix::fs::lchown(path, Some(user.uid), Some(user.gid))?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
+}
+
+fn copy_file(from: &Path, to: &Path, user: User) -> std::io::Result<()> {
+    let mode = std::fs::metadata(from)?.mode();
+    std::fs::copy(from, to)?;
+    own(to, user, if mode & 0o111 != 0 { 0o500 } else { 0o400 })
+}
+
+/// Copies a tree: folders, files (following symbolic links to files and folders inside it
+/// would risk loops, so links are copied as links).
+fn copy_tree(from: &Path, to: &Path, user: User) -> std::io::Result<()> {
+    std::fs::create_dir(to)?;
+    for entry in std::fs::read_dir(from)? {
+        let entry = entry?;
+        let kind = entry.file_type()?;
+        let target = to.join(entry.file_name());
+        if kind.is_dir() {
+            copy_tree(&entry.path(), &target, user)?;
+        } else if kind.is_symlink() {
+            std::os::unix::fs::symlink(std::fs::read_link(entry.path())?, &target)?;
+            std::os::unix::fs::lchown(&target, Some(user.uid), Some(user.gid))?;
+        } else if kind.is_file() {
+            copy_file(&entry.path(), &target, user)?;
+        }
+    }
+    own(to, user, 0o500)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn users_are_stable_per_name_and_distinct() {
+        let iso = Isolation {
+            users: Some(Users::default()),
+            missing: None,
+        };
+        let a = iso.user("a").unwrap();
+        assert_eq!(iso.user("a"), Some(a));
+        assert_eq!(a.uid, a.gid);
+        assert!((UID_BASE..UID_BASE + UID_SPAN).contains(&a.uid));
+        assert_ne!(iso.user("b").unwrap().uid, a.uid);
+        assert_eq!(Isolation::none("test").user("a"), None);
+    }
+}
