@@ -63,6 +63,24 @@ fn new_session(seconds: i64) -> (String, String, String, i64) {
     )
 }
 
+/// A new session of `role` named `session_name`, valid for `seconds`.
+fn role_session(account: &str, role: &Role, session_name: &str, seconds: i64) -> Session {
+    let (id, secret, token, expires_ms) = new_session(seconds);
+    Session {
+        arn: format!(
+            "arn:aws:sts::{account}:assumed-role/{}/{session_name}",
+            role.name
+        ),
+        id,
+        secret,
+        token,
+        expires_ms,
+        role: Some(role.name.clone()),
+        user: None,
+        session_name: session_name.to_owned(),
+    }
+}
+
 fn assume_role(api: &IamApi, p: &Params, caller: Option<&str>) -> Result<String, ApiError> {
     let role_arn = p.require("RoleArn")?;
     let session_name = p.require("RoleSessionName")?;
@@ -122,21 +140,7 @@ fn assume_role(api: &IamApi, p: &Params, caller: Option<&str>) -> Result<String,
     if decision != Decision::Allow {
         return Err(denied());
     }
-    let (id, secret, token, expires_ms) = new_session(seconds);
-    let session = Session {
-        arn: format!(
-            "arn:aws:sts::{}:assumed-role/{}/{session_name}",
-            api.account(),
-            role.name
-        ),
-        id,
-        secret,
-        token,
-        expires_ms,
-        role: Some(role.name.clone()),
-        user: None,
-        session_name: session_name.to_owned(),
-    };
+    let session = role_session(api.account(), &role, session_name, seconds);
     api.store()
         .transact(|tx| records::write(tx, &records::session_key(&session.id), &session))?;
     Ok(format!(
@@ -233,21 +237,12 @@ impl IamApi {
             .filter(|c| c.is_ascii_alphanumeric() || "+=,.@-_".contains(*c))
             .take(64)
             .collect();
-        let (id, secret, token, expires_ms) = new_session(role.max_session_seconds.max(900));
-        let session = Session {
-            arn: format!(
-                "arn:aws:sts::{}:assumed-role/{}/{session_name}",
-                self.account(),
-                role.name
-            ),
-            id,
-            secret,
-            token,
-            expires_ms,
-            role: Some(role.name.clone()),
-            user: None,
-            session_name,
-        };
+        let session = role_session(
+            self.account(),
+            &role,
+            &session_name,
+            role.max_session_seconds.max(900),
+        );
         let now = now_ms();
         self.store().transact(|tx| {
             let expired: Vec<Vec<u8>> = tx
