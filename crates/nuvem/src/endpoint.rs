@@ -193,11 +193,14 @@ impl Endpoint {
         &self,
         parts: &http::request::Parts,
         signed: Option<&sigv4::SignedRequest>,
-    ) -> (
-        std::borrow::Cow<'_, Keyring>,
-        Option<Arc<nuvem_iam::api::Identity>>,
-    ) {
-        let manifest = (std::borrow::Cow::Borrowed(&self.keyring), None);
+    ) -> Result<
+        (
+            std::borrow::Cow<'_, Keyring>,
+            Option<Arc<nuvem_iam::api::Identity>>,
+        ),
+        AwsError,
+    > {
+        let manifest = Ok((std::borrow::Cow::Borrowed(&self.keyring), None));
         let (Some(signed), Some(iam)) = (signed, &self.identities) else {
             return manifest;
         };
@@ -211,8 +214,14 @@ impl Endpoint {
             Ok(Some(identity)) => identity,
             Ok(None) => return manifest,
             Err(e) => {
+                // The key may well exist: the store could not say. A retryable answer, not
+                // "unknown key".
                 tracing::error!(error = %e, "looking up an access key failed");
-                return manifest;
+                return Err(AwsError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "ServiceUnavailable",
+                    "The service could not check the access key. Retry the request.",
+                ));
             }
         };
         if let Some(token) = &identity.session_token {
@@ -246,7 +255,7 @@ impl Endpoint {
         };
         let mut one = Keyring::new();
         one.insert(signed.access_key_id.clone(), secret);
-        (std::borrow::Cow::Owned(one), Some(identity))
+        Ok((std::borrow::Cow::Owned(one), Some(identity)))
     }
 
     pub fn register(&mut self, service: Arc<dyn Service>) {
@@ -343,7 +352,10 @@ impl Endpoint {
             return refuse(missing_auth(protocol));
         }
         let now = SystemTime::now();
-        let (keyring, identity) = self.keyring_for(&parts, signed.as_ref()).await;
+        let (keyring, identity) = match self.keyring_for(&parts, signed.as_ref()).await {
+            Ok(k) => k,
+            Err(e) => return refuse(e),
+        };
         let verify = |signed: &sigv4::SignedRequest, hash: &str| {
             sigv4::verify(&parts, signed, hash, &keyring, now)
         };
