@@ -63,10 +63,8 @@ fn dynamodb(parts: &Parts, body: &[u8], region: &str, account: &str) -> Option<V
     if let Some(t) = input.get("TableName").and_then(|v| v.as_str()) {
         tables.push(t.to_owned());
     }
-    for field in ["RequestItems"] {
-        if let Some(map) = input.get(field).and_then(|v| v.as_object()) {
-            tables.extend(map.keys().cloned());
-        }
+    if let Some(map) = input.get("RequestItems").and_then(|v| v.as_object()) {
+        tables.extend(map.keys().cloned());
     }
     if let Some(items) = input.get("TransactItems").and_then(|v| v.as_array()) {
         for item in items {

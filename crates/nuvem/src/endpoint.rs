@@ -113,7 +113,7 @@ impl Endpoint {
         let account = self
             .identities
             .as_ref()
-            .map(|i| i.account_id())
+            .map(|i| i.account())
             .unwrap_or_default();
         let who = identity.principal.arn().unwrap_or_default();
         let denied = |message: String| match protocol {

@@ -92,7 +92,7 @@ pub struct IamConfig {
 }
 
 /// Who an access key belongs to, and the policies that speak for it.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Identity {
     pub principal: Principal,
     /// The secret, for keys that IAM issued (the endpoint's keyring holds the root's).
@@ -106,6 +106,17 @@ pub struct Identity {
     pub userid: String,
     /// When temporary credentials stop working (ms since the epoch).
     pub expires_ms: Option<i64>,
+}
+
+impl std::fmt::Debug for Identity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never print the secret or the session token.
+        f.debug_struct("Identity")
+            .field("principal", &self.principal)
+            .field("userid", &self.userid)
+            .field("expires_ms", &self.expires_ms)
+            .finish_non_exhaustive()
+    }
 }
 
 /// The IAM and STS APIs on one store.
@@ -195,12 +206,8 @@ impl IamApi {
         &self.store
     }
 
-    pub(crate) fn account(&self) -> &str {
-        &self.config.account_id
-    }
-
     /// The account the API serves.
-    pub fn account_id(&self) -> &str {
+    pub fn account(&self) -> &str {
         &self.config.account_id
     }
 

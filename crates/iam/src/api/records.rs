@@ -43,7 +43,8 @@ pub struct User {
     pub tags: Vec<(String, String)>,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+/// `Debug` leaves the secret (and token) out.
+#[derive(Clone, Serialize, Deserialize)]
 pub struct AccessKey {
     pub id: String,
     pub secret: String,
@@ -105,7 +106,8 @@ impl ManagedPolicy {
 }
 
 /// Temporary credentials from STS: who they stand for and until when.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+/// `Debug` leaves the secret (and token) out.
+#[derive(Clone, Serialize, Deserialize)]
 pub struct Session {
     pub id: String,
     pub secret: String,
@@ -170,4 +172,24 @@ pub fn new_secret(len: usize) -> String {
         .take(len)
         .map(|b| ALPHABET[(*b & 63) as usize] as char)
         .collect()
+}
+
+impl std::fmt::Debug for AccessKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AccessKey")
+            .field("id", &self.id)
+            .field("user", &self.user)
+            .field("active", &self.active)
+            .finish_non_exhaustive()
+    }
+}
+
+impl std::fmt::Debug for Session {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Session")
+            .field("id", &self.id)
+            .field("arn", &self.arn)
+            .field("expires_ms", &self.expires_ms)
+            .finish_non_exhaustive()
+    }
 }
