@@ -278,6 +278,7 @@ impl Gateway {
             }
             self.invoke_lambda(
                 &integration.integration_uri,
+                integration.credentials_arn.as_deref(),
                 &integration.payload_format_version,
                 &info,
                 timeout,
@@ -309,6 +310,7 @@ impl Gateway {
     async fn invoke_lambda(
         &self,
         uri: &str,
+        credentials_arn: Option<&str>,
         version: &str,
         info: &RequestInfo,
         timeout: Duration,
@@ -319,7 +321,17 @@ impl Gateway {
             crate::payload::event_v2(info)
         };
         let payload = Bytes::from(event.to_string());
-        match self.call_function(uri, payload, timeout).await {
+        let caller = invoke::Caller {
+            source_arn: invoke::route_source_arn(
+                &self.config.region,
+                &info.account_id,
+                &info.api_id,
+                &info.stage,
+                &info.route_key,
+            ),
+            credentials_arn: credentials_arn.map(str::to_owned),
+        };
+        match self.call_function(uri, payload, timeout, &caller).await {
             Err(resp) => resp,
             Ok(out) => match response::from_lambda(version, &out) {
                 Ok(r) => r,
@@ -337,6 +349,7 @@ impl Gateway {
         uri: &str,
         payload: Bytes,
         timeout: Duration,
+        caller: &invoke::Caller,
     ) -> Result<Bytes, Response<Body>> {
         let invoker = self.invoker.read().ok().and_then(|i| i.clone());
         let Some(invoker) = invoker else {
@@ -347,12 +360,25 @@ impl Gateway {
             return Err(response::internal_error());
         };
         let function = invoke::function_of_uri(uri);
-        match tokio::time::timeout(timeout, invoker.invoke(function, payload)).await {
+        match tokio::time::timeout(timeout, invoker.invoke(function, payload, caller)).await {
             Err(_) => Err(response::service_unavailable()),
             Ok(Err(invoke::InvokeError::Throttled)) => Err(response::too_many_requests()),
             Ok(Err(invoke::InvokeError::NotReady(why))) => {
                 tracing::info!(function, why, "Lambda integration not ready");
                 Err(response::not_ready(&why))
+            }
+            Ok(Err(invoke::InvokeError::Denied(why))) => {
+                // API Gateway's access log says: "The IAM role configured on the integration
+                // or API Gateway doesn't have permissions to call the integration."
+                tracing::warn!(
+                    function,
+                    source_arn = caller.source_arn,
+                    why,
+                    "API Gateway may not invoke the function: add a permission for \
+                     apigateway.amazonaws.com (lambda add-permission) or give the integration \
+                     a credentialsArn role that may"
+                );
+                Err(response::internal_error())
             }
             Ok(Err(e)) => {
                 tracing::info!(function, error = %e, "Lambda integration failed");

@@ -42,8 +42,26 @@ pub enum InvokeError {
     /// retryable condition, with why.
     #[error("function not ready: {0}")]
     NotReady(String),
+    /// Neither the function's resource-based policy nor the integration's role lets API
+    /// Gateway invoke it (API Gateway answers 500 and logs why).
+    #[error("not permitted: {0}")]
+    Denied(String),
     #[error("invocation failed: {0}")]
     Failed(String),
+}
+
+/// On whose behalf the gateway invokes a function, as Lambda sees it: the service principal
+/// `apigateway.amazonaws.com` with the calling route's ARN (`aws:SourceArn`), or, when the
+/// integration names a role (`credentialsArn`), that role.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Caller {
+    /// `arn:aws:execute-api:<region>:<account>:<api>/<stage>/<METHOD>/<path>` for a route
+    /// (`<api>/<stage>/$default` for the default route), `<api>/authorizers/<id>` for an
+    /// authorizer.
+    pub source_arn: String,
+    /// The integration's (or authorizer's) `credentialsArn`: API Gateway assumes that role
+    /// and the role's policies decide instead of the function's resource policy.
+    pub credentials_arn: Option<String>,
 }
 
 /// Invokes a function synchronously. `function` is a name, a partial ARN or a full ARN, as in
@@ -53,7 +71,37 @@ pub trait LambdaInvoker: Send + Sync {
         &self,
         function: &str,
         payload: Bytes,
+        caller: &Caller,
     ) -> BoxFuture<'_, Result<InvokeResult, InvokeError>>;
+
+    /// Adds a statement to `function`'s resource-based policy that lets API Gateway invoke
+    /// it from `source_arn` (what quick create does, as the console does on AWS).
+    fn grant(
+        &self,
+        function: &str,
+        statement_id: &str,
+        source_arn: &str,
+    ) -> BoxFuture<'_, Result<(), String>>;
+}
+
+/// The execute-api ARN of a request on `route_key` (`GET /items/{id}`, `ANY /{proxy+}`,
+/// `$default`) of `api` at `stage`: what `aws:SourceArn` is when the gateway invokes the
+/// route's function. `ANY` stands as `*`, as in the permissions the console adds.
+pub fn route_source_arn(
+    region: &str,
+    account: &str,
+    api: &str,
+    stage: &str,
+    route_key: &str,
+) -> String {
+    let tail = match route_key.split_once(' ') {
+        Some((method, path)) => {
+            let method = if method == "ANY" { "*" } else { method };
+            format!("{method}/{}", path.trim_start_matches('/'))
+        }
+        None => route_key.to_string(),
+    };
+    format!("arn:aws:execute-api:{region}:{account}:{api}/{stage}/{tail}")
 }
 
 /// The function name inside an integration URI: a plain name, a Lambda function ARN

@@ -52,8 +52,20 @@ impl Gateway {
         }
         let event = authorizer_event(&self.config.region, c, auth, info, &identity);
         let uri = auth.authorizer_uri.as_deref().unwrap_or("");
+        let caller = crate::invoke::Caller {
+            source_arn: format!(
+                "arn:aws:execute-api:{}:{}:{}/authorizers/{}",
+                self.config.region, info.account_id, c.api.api_id, auth.authorizer_id
+            ),
+            credentials_arn: auth.authorizer_credentials_arn.clone(),
+        };
         let out = self
-            .call_function(uri, Bytes::from(event.to_string()), AUTHORIZER_TIMEOUT)
+            .call_function(
+                uri,
+                Bytes::from(event.to_string()),
+                AUTHORIZER_TIMEOUT,
+                &caller,
+            )
             .await
             .map_err(|_| response::internal_error())?;
         let verdict: Value =

@@ -37,7 +37,7 @@ use std::time::Instant;
 
 pub use dataplane::Mapping;
 pub use error::Error;
-pub use invoke::{InvokeError, InvokeResult, LambdaInvoker};
+pub use invoke::{Caller, InvokeError, InvokeResult, LambdaInvoker, route_source_arn};
 pub use manage::ApiDefinition;
 pub use service::GatewayService;
 
@@ -120,6 +120,32 @@ impl Gateway {
     pub fn set_invoker(&self, invoker: Arc<dyn LambdaInvoker>) {
         if let Ok(mut slot) = self.invoker.write() {
             *slot = Some(invoker);
+        }
+    }
+
+    /// Lets API Gateway invoke a quick-created API's Lambda target: a statement in the
+    /// function's resource policy for `apigateway.amazonaws.com` from the API's route on any
+    /// stage. A failure (the function does not exist yet) is logged: the API is created all
+    /// the same, as on AWS, and answers 500 until a permission exists.
+    pub(crate) async fn grant_quick_create(&self, api_id: &str, target: &str, route_key: &str) {
+        let invoker = self.invoker.read().ok().and_then(|i| i.clone());
+        let Some(invoker) = invoker else { return };
+        let source_arn = invoke::route_source_arn(
+            &self.config.region,
+            &self.config.account_id,
+            api_id,
+            "*",
+            route_key,
+        );
+        let function = invoke::function_of_uri(target);
+        let sid = format!("nuvem-quick-create-{api_id}");
+        if let Err(e) = invoker.grant(function, &sid, &source_arn).await {
+            tracing::warn!(
+                api = api_id,
+                function,
+                error = %e,
+                "quick create could not let API Gateway invoke the function"
+            );
         }
     }
 

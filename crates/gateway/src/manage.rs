@@ -104,6 +104,10 @@ fn new_api(input: &Value) -> Result<Api, Error> {
             payload_format_version: if lambda { "2.0" } else { "1.0" }.into(),
             timeout_in_millis: 30_000,
             connection_type: "INTERNET".into(),
+            credentials_arn: input
+                .get("credentialsArn")
+                .and_then(Value::as_str)
+                .map(String::from),
         };
         api.routes.push(Route {
             route_id: new_id(7),
@@ -249,7 +253,7 @@ pub struct ApiDefinition {
     pub stages: Vec<Value>,
 }
 
-fn is_lambda_uri(uri: &str) -> bool {
+pub(crate) fn is_lambda_uri(uri: &str) -> bool {
     !(uri.starts_with("http://") || uri.starts_with("https://"))
 }
 

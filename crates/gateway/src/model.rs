@@ -78,6 +78,10 @@ pub struct Integration {
     pub payload_format_version: String,
     pub timeout_in_millis: u64,
     pub connection_type: String,
+    /// A role API Gateway assumes to invoke a Lambda function; without one, the function's
+    /// resource-based policy must let `apigateway.amazonaws.com` invoke it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub credentials_arn: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
@@ -126,6 +130,10 @@ pub struct Authorizer {
     pub authorizer_payload_format_version: Option<String>,
     pub enable_simple_responses: bool,
     pub authorizer_result_ttl_in_seconds: u64,
+    /// A role API Gateway assumes to invoke the authorizer function (see
+    /// [`Integration::credentials_arn`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub authorizer_credentials_arn: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]

@@ -71,6 +71,20 @@ impl Service for GatewayService {
                 }
             };
             let gateway = self.0.clone();
+            // Quick create with a Lambda target and no role: API Gateway may invoke the
+            // function once the API exists, as the console arranges on AWS.
+            let quick = (parts.method == http::Method::POST
+                && parts.uri.path().trim_end_matches('/') == "/v2/apis"
+                && input.get("credentialsArn").is_none())
+            .then(|| {
+                let target = input.get("target").and_then(Value::as_str)?;
+                let route = input
+                    .get("routeKey")
+                    .and_then(Value::as_str)
+                    .unwrap_or("$default");
+                crate::manage::is_lambda_uri(target).then(|| (target.to_owned(), route.to_owned()))
+            })
+            .flatten();
             let (method, path) = (parts.method.clone(), parts.uri.path().to_owned());
             let outcome = self
                 .0
@@ -78,6 +92,10 @@ impl Service for GatewayService {
                 .store()
                 .run(move || gateway.route_management(&method, &path, &input))
                 .await;
+            if let (Ok((_, api)), Some((target, route))) = (&outcome, quick) {
+                let api_id = api.get("apiId").and_then(Value::as_str).unwrap_or_default();
+                self.0.grant_quick_create(api_id, &target, &route).await;
+            }
             match outcome {
                 Ok((status, value)) => {
                     let body = if status == StatusCode::NO_CONTENT {

@@ -74,7 +74,6 @@ pub fn register(
         )
         .context("opening the API gateway")?,
     );
-    gateway.set_invoker(Arc::new(GatewayInvoker(functions.clone())));
     endpoint.register(Arc::new(nuvem_gateway::GatewayService(gateway.clone())));
     endpoint.set_execute_api(gateway.clone());
     let waf = Arc::new(
@@ -99,6 +98,13 @@ pub fn register(
     endpoint.register(Arc::new(nuvem_iam::api::StsService(iam.clone())));
     functions.set_role_credentials(Arc::new(LambdaRoles(iam.clone())));
     s3.set_secret_lookup(Arc::new(IamSecrets(iam.clone())));
+    gateway.set_invoker(Arc::new(GatewayInvoker {
+        functions: functions.clone(),
+        iam: iam.clone(),
+        store: store.clone(),
+        region: config.region.clone(),
+        parsed: moka::sync::Cache::new(1_000),
+    }));
     endpoint.set_resource_policies(Arc::new(ResourcePolicyLookup {
         functions: functions.clone(),
         s3: s3.clone(),
@@ -200,14 +206,139 @@ impl nuvem_functions::credentials::RoleCredentials for LambdaRoles {
 }
 
 /// The gateway's port to functions, over the functions service's in-process Invoke
-/// (services never import each other; the binary wires them).
-struct GatewayInvoker(Arc<nuvem_functions::FunctionsService>);
+/// (services never import each other; the binary wires them). API Gateway invokes a function
+/// only when it may: the function's resource-based policy allows `lambda:InvokeFunction` to
+/// `apigateway.amazonaws.com` from the route's execute-api ARN, or the integration's role
+/// (`credentialsArn`, which must trust API Gateway) allows it.
+struct GatewayInvoker {
+    functions: Arc<nuvem_functions::FunctionsService>,
+    iam: nuvem_iam::api::IamApi,
+    store: nuvem_store::Store,
+    region: String,
+    /// Resource policies parsed once per document.
+    parsed: moka::sync::Cache<String, Arc<nuvem_iam::Policy>>,
+}
+
+/// The name part of what an integration names: a name, `name:qualifier`, a partial or full
+/// function ARN.
+fn function_name(function: &str) -> &str {
+    match function.strip_prefix("arn:aws:lambda:") {
+        Some(rest) => rest.split(':').nth(3).unwrap_or_default(),
+        None => match function.split(':').collect::<Vec<_>>().as_slice() {
+            // <account>:function:<name>[:qualifier]
+            [_, "function", name, ..] => name,
+            [name, ..] => name,
+            [] => function,
+        },
+    }
+}
+
+impl GatewayInvoker {
+    /// Whether API Gateway may invoke `name` on behalf of `caller`; `Err` says why not.
+    async fn permitted(&self, name: &str, caller: &nuvem_gateway::Caller) -> Result<(), String> {
+        let account = self.iam.account().to_owned();
+        let function_arn = format!("arn:aws:lambda:{}:{account}:function:{name}", self.region);
+        let document = self
+            .functions
+            .resource_policy(name)
+            .await
+            .map_err(|e| e.to_string())?;
+        let resource_policy = match document {
+            None => None,
+            Some(doc) => match self.parsed.get(&doc) {
+                Some(p) => Some(p),
+                None => {
+                    let p = Arc::new(
+                        nuvem_iam::Policy::parse(&doc, nuvem_iam::Kind::Resource)
+                            .map_err(|e| format!("the function's policy does not parse: {e}"))?,
+                    );
+                    self.parsed.insert(doc, p.clone());
+                    Some(p)
+                }
+            },
+        };
+        let mut ctx = nuvem_iam::Context::new();
+        ctx.set("aws:SourceArn", caller.source_arn.clone());
+        ctx.set("aws:SourceAccount", account.clone());
+        let service = nuvem_iam::Principal::Service {
+            name: "apigateway.amazonaws.com".into(),
+        };
+        let (principal, policies) = match &caller.credentials_arn {
+            None => (service, Vec::new()),
+            Some(role) => {
+                let (iam, role) = (self.iam.clone(), role.clone());
+                let found = self
+                    .store
+                    .run(move || iam.service_role(&role, "apigateway.amazonaws.com"))
+                    .await
+                    .map_err(|e| e.to_string())?;
+                let Some(r) = found else {
+                    return Err(format!(
+                        "the integration's role {} does not exist",
+                        caller.credentials_arn.as_deref().unwrap_or_default()
+                    ));
+                };
+                if let Some(arn) = r.principal.arn() {
+                    ctx.set("aws:PrincipalArn", arn);
+                }
+                (r.principal, r.policies)
+            }
+        };
+        let identity: Vec<&nuvem_iam::Policy> = policies.iter().collect();
+        let decision = nuvem_iam::evaluate(
+            &identity,
+            resource_policy.as_deref(),
+            &nuvem_iam::Request {
+                principal: &principal,
+                action: "lambda:InvokeFunction",
+                resource: &function_arn,
+                context: &ctx,
+            },
+        )
+        .decision;
+        match decision {
+            nuvem_iam::Decision::Allow => Ok(()),
+            nuvem_iam::Decision::ExplicitDeny => Err("explicitly denied".into()),
+            nuvem_iam::Decision::ImplicitDeny => Err(match &caller.credentials_arn {
+                None => "no statement of the function's resource-based policy allows apigateway.amazonaws.com from this source ARN".into(),
+                Some(role) => format!("neither the role {role} nor the function's policy allows lambda:InvokeFunction"),
+            }),
+        }
+    }
+}
 
 impl nuvem_gateway::LambdaInvoker for GatewayInvoker {
+    fn grant(
+        &self,
+        function: &str,
+        statement_id: &str,
+        source_arn: &str,
+    ) -> nuvem_aws::BoxFuture<'_, Result<(), String>> {
+        let input = json!({
+            "FunctionName": function_name(function),
+            "StatementId": statement_id,
+            "Action": "lambda:InvokeFunction",
+            "Principal": "apigateway.amazonaws.com",
+            "SourceArn": source_arn,
+        });
+        let functions = self.functions.clone();
+        Box::pin(async move {
+            self.store
+                .run(move || match functions.execute("AddPermission", input) {
+                    Ok(_) => Ok(()),
+                    // Granted before (the same statement id): nothing to add.
+                    Err(e) if e.code == "ResourceConflictException" => Ok(()),
+                    Err(e) => Err(e.message),
+                })
+                .await
+        })
+    }
+
     fn invoke(
         &self,
         function: &str,
         payload: bytes::Bytes,
+        caller: &nuvem_gateway::Caller,
     ) -> nuvem_aws::BoxFuture<'_, Result<nuvem_gateway::InvokeResult, nuvem_gateway::InvokeError>>
     {
         use nuvem_functions::Invoker as _;
@@ -220,8 +351,14 @@ impl nuvem_gateway::LambdaInvoker for GatewayInvoker {
             client_context: None,
             request_id: uuid_like(),
         };
+        let caller = caller.clone();
         Box::pin(async move {
-            match self.0.invoke(request).await {
+            let name = function_name(&request.function).to_owned();
+            if let Err(why) = self.permitted(&name, &caller).await {
+                // A function that does not exist is the same 500 either way.
+                return Err(nuvem_gateway::InvokeError::Denied(why));
+            }
+            match self.functions.invoke(request).await {
                 Ok(r) => Ok(nuvem_gateway::InvokeResult {
                     payload: r.payload,
                     function_error: r.function_error,
@@ -430,6 +567,7 @@ fn apply_function(
     i: usize,
     f: &crate::config::FunctionSpec,
     code: &Path,
+    grants: &[Grant],
 ) -> anyhow::Result<()> {
     let input = create_function_input(f, code);
     let started = Instant::now();
@@ -450,8 +588,57 @@ fn apply_function(
         }
         Err(e) => return Err(fail(e)),
     };
+    for g in grants {
+        let input = json!({
+            "FunctionName": f.name,
+            "StatementId": g.statement_id,
+            "Action": "lambda:InvokeFunction",
+            "Principal": "apigateway.amazonaws.com",
+            "SourceArn": g.source_arn,
+        });
+        match functions.execute("AddPermission", input) {
+            Ok(_) => {}
+            Err(e) if e.code == "ResourceConflictException" => {}
+            Err(e) => return Err(fail(e)),
+        }
+    }
     step(&format!("{outcome} function {}", f.name), started);
     Ok(())
+}
+
+/// A statement a manifest function's resource policy gets so that a manifest API routing to
+/// it may invoke it (what SAM's implicit `AWS::Lambda::Permission` does): API Gateway from
+/// any route and stage of that API.
+#[derive(Debug, Clone)]
+pub struct Grant {
+    statement_id: String,
+    source_arn: String,
+}
+
+/// The grants each manifest function needs, by function name.
+fn manifest_grants(config: &Config) -> std::collections::HashMap<String, Vec<Grant>> {
+    let mut out: std::collections::HashMap<String, Vec<Grant>> = Default::default();
+    for a in &config.manifest.apis {
+        let id = manifest_api_id(&a.name);
+        let mut names: Vec<&str> = a
+            .routes
+            .iter()
+            .filter_map(|r| r.function.as_deref())
+            .map(function_name)
+            .collect();
+        names.sort_unstable();
+        names.dedup();
+        for name in names {
+            out.entry(name.to_owned()).or_default().push(Grant {
+                statement_id: format!("nuvem-manifest-api-{id}"),
+                source_arn: format!(
+                    "arn:aws:execute-api:{}:{}:{id}/*",
+                    config.region, config.account_id
+                ),
+            });
+        }
+    }
+    out
 }
 
 /// A manifest function whose cargo package `up` builds in the background: until it is
@@ -459,6 +646,7 @@ fn apply_function(
 /// conflict, the gateway answers 503 with `Retry-After`, health lists it).
 pub struct FunctionBuild {
     index: usize,
+    grants: Vec<Grant>,
     spec: crate::config::FunctionSpec,
     package: String,
     dir: PathBuf,
@@ -475,7 +663,7 @@ pub fn build_functions(
     for b in builds {
         let name = &b.spec.name;
         let built = crate::build::cargo_binary(&b.dir, &b.package, name, &b.hint, running)
-            .and_then(|code| apply_function(functions, b.index, &b.spec, &code));
+            .and_then(|code| apply_function(functions, b.index, &b.spec, &code, &b.grants));
         match built {
             Ok(()) => functions.set_available(name),
             // nuvem is shutting down: the build was stopped, it did not fail.
@@ -597,17 +785,24 @@ pub fn apply_manifest(config: &Config, services: &Services) -> anyhow::Result<Ve
         step(&format!("{outcome} table {}", t.name), started);
     }
     let mut builds = Vec::new();
+    let grants = manifest_grants(config);
     for (i, f) in m.functions.iter().enumerate() {
+        let grants = grants.get(&f.name).cloned().unwrap_or_default();
         match (&f.code, &f.cargo_package) {
-            (Some(code), None) => {
-                apply_function(&services.functions, i, f, &config.base_dir.join(code))?
-            }
+            (Some(code), None) => apply_function(
+                &services.functions,
+                i,
+                f,
+                &config.base_dir.join(code),
+                &grants,
+            )?,
             (None, Some(package)) => {
                 // Built in the background once the rest is up: the site does not wait.
                 let why = match crate::build::find_cargo() {
                     Ok(_) => {
                         builds.push(FunctionBuild {
                             index: i,
+                            grants,
                             spec: f.clone(),
                             package: package.clone(),
                             dir: config.base_dir.clone(),

@@ -11,4 +11,5 @@ mod https;
 mod import;
 mod lambda;
 mod manage;
+mod permissions;
 mod routing;

@@ -10,27 +10,52 @@ use bytes::Bytes;
 use http::{HeaderMap, Method, Request, StatusCode};
 use http_body_util::BodyExt;
 use nuvem_aws::{BoxFuture, full_body};
-use nuvem_gateway::{Gateway, GatewayConfig, InvokeError, InvokeResult, LambdaInvoker};
+use nuvem_gateway::{Caller, Gateway, GatewayConfig, InvokeError, InvokeResult, LambdaInvoker};
 use nuvem_store::{Durability, FjallEngine, Store};
 use serde_json::{Value, json};
 
 pub type Function =
     Arc<dyn Fn(Value) -> BoxFuture<'static, Result<InvokeResult, InvokeError>> + Send + Sync>;
 
-/// The functions port for tests: named closures, and every event they received.
+/// The functions port for tests: named closures, every event they received and on whose
+/// behalf, the permissions quick create asked for, and functions whose policy refuses API
+/// Gateway.
 #[derive(Default)]
 pub struct Functions {
     pub functions: Mutex<HashMap<String, Function>>,
     pub events: Mutex<Vec<(String, Value)>>,
+    pub callers: Mutex<Vec<Caller>>,
+    /// `(function, statement id, source ARN)` per grant.
+    pub grants: Mutex<Vec<(String, String, String)>>,
+    pub refused: Mutex<Vec<String>>,
 }
 
 impl LambdaInvoker for Functions {
+    fn grant(
+        &self,
+        function: &str,
+        statement_id: &str,
+        source_arn: &str,
+    ) -> BoxFuture<'_, Result<(), String>> {
+        self.grants.lock().unwrap().push((
+            function.to_owned(),
+            statement_id.to_owned(),
+            source_arn.to_owned(),
+        ));
+        Box::pin(async { Ok(()) })
+    }
+
     fn invoke(
         &self,
         function: &str,
         payload: Bytes,
+        caller: &Caller,
     ) -> BoxFuture<'_, Result<InvokeResult, InvokeError>> {
         let name = function.rsplit(':').next().unwrap_or(function).to_string();
+        self.callers.lock().unwrap().push(caller.clone());
+        if self.refused.lock().unwrap().contains(&name) {
+            return Box::pin(async move { Err(InvokeError::Denied(name)) });
+        }
         let event: Value = serde_json::from_slice(&payload).expect("events are JSON");
         self.events
             .lock()

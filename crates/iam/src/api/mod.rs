@@ -14,7 +14,7 @@ pub mod records;
 mod simulate;
 mod sts;
 
-pub use sts::ServiceSession;
+pub use sts::{ServiceRole, ServiceSession};
 
 use std::sync::Arc;
 
@@ -360,7 +360,7 @@ impl IamApi {
         Ok(None)
     }
 
-    fn policies_of(
+    pub(crate) fn policies_of(
         &self,
         snap: &dyn nuvem_store::Read,
         inline: &std::collections::BTreeMap<String, String>,

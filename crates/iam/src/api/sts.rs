@@ -184,6 +184,15 @@ fn session_token(api: &IamApi, p: &Params, caller: Option<&str>) -> Result<Strin
     Ok(credentials_xml(&session))
 }
 
+/// A role as an AWS service acts with it ([`IamApi::service_role`]).
+#[derive(Debug, Clone)]
+pub struct ServiceRole {
+    /// The role's session as the evaluation sees it (`assumed-role/<role>/<service>`).
+    pub principal: Principal,
+    /// The role's inline and attached policies.
+    pub policies: Vec<crate::Policy>,
+}
+
 /// What [`IamApi::service_session`] hands out.
 #[derive(Clone)]
 pub struct ServiceSession {
@@ -194,16 +203,36 @@ pub struct ServiceSession {
 }
 
 impl IamApi {
-    /// A session of `role_arn` assumed by the AWS service principal `service` (Lambda for an
-    /// execution role), named `session_name`, for the role's maximum session duration:
-    /// `Ok(None)` when the role does not exist, `AccessDenied` when its trust policy does not
-    /// let `service` assume it. Expired sessions are removed in the same transaction.
-    pub fn service_session(
+    /// `role_arn` as the AWS service principal `service` acts with it (API Gateway with an
+    /// integration's `credentialsArn`): `Ok(None)` when the role does not exist,
+    /// `AccessDenied` when its trust policy does not let `service` assume it. No session is
+    /// stored: the caller evaluates the role's policies itself.
+    pub fn service_role(
         &self,
         role_arn: &str,
         service: &str,
-        session_name: &str,
-    ) -> Result<Option<ServiceSession>, ApiError> {
+    ) -> Result<Option<ServiceRole>, ApiError> {
+        let Some(role) = self.trusting_role(role_arn, service)? else {
+            return Ok(None);
+        };
+        let snap = self.store().snapshot();
+        let policies = self.policies_of(&*snap, &role.inline, &role.attached)?;
+        Ok(Some(ServiceRole {
+            principal: Principal::AssumedRole {
+                account: self.account().to_owned(),
+                arn: format!(
+                    "arn:aws:sts::{}:assumed-role/{}/{service}",
+                    self.account(),
+                    role.name
+                ),
+                role_arn: role.arn.clone(),
+            },
+            policies,
+        }))
+    }
+
+    /// The role `role_arn` if it exists and its trust policy lets `service` assume it.
+    fn trusting_role(&self, role_arn: &str, service: &str) -> Result<Option<Role>, ApiError> {
         let name = role_arn.rsplit('/').next().unwrap_or_default();
         let Some(role) =
             records::read::<Role>(&*self.store().snapshot(), &records::key(ROLES, name))?
@@ -229,9 +258,25 @@ impl IamApi {
         .decision;
         if decision != Decision::Allow {
             return Err(ApiError::AccessDenied(format!(
-                "The role defined for the function cannot be assumed by {service}: its trust policy does not allow sts:AssumeRole for the service principal"
+                "The role {role_arn} cannot be assumed by {service}: its trust policy does not allow sts:AssumeRole for the service principal"
             )));
         }
+        Ok(Some(role))
+    }
+
+    /// A session of `role_arn` assumed by the AWS service principal `service` (Lambda for an
+    /// execution role), named `session_name`, for the role's maximum session duration:
+    /// `Ok(None)` when the role does not exist, `AccessDenied` when its trust policy does not
+    /// let `service` assume it. Expired sessions are removed in the same transaction.
+    pub fn service_session(
+        &self,
+        role_arn: &str,
+        service: &str,
+        session_name: &str,
+    ) -> Result<Option<ServiceSession>, ApiError> {
+        let Some(role) = self.trusting_role(role_arn, service)? else {
+            return Ok(None);
+        };
         let session_name: String = session_name
             .chars()
             .filter(|c| c.is_ascii_alphanumeric() || "+=,.@-_".contains(*c))

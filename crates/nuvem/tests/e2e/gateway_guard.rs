@@ -262,6 +262,26 @@ async fn stages_cors_throttling_and_authorizers() {
     )
     .await;
 
+    // API Gateway may invoke the integration's function from any route and stage of this
+    // API, and the authorizer's from this API's authorizers.
+    for (function, sid, source) in [
+        ("http-echo", "guarded-routes", "*"),
+        ("py-auth", "guarded-authorizers", "authorizers/*"),
+    ] {
+        n.lambda()
+            .add_permission()
+            .function_name(function)
+            .statement_id(sid)
+            .action("lambda:InvokeFunction")
+            .principal("apigateway.amazonaws.com")
+            .source_arn(format!(
+                "arn:aws:execute-api:us-east-1:000000000000:{id}/{source}"
+            ))
+            .send()
+            .await
+            .unwrap();
+    }
+
     let c = client(None);
     let other = client(Some("127.0.0.2".parse().unwrap()));
     let ask = |path: &'static str, headers: &'static [(&str, &str)]| {

@@ -75,6 +75,20 @@ async fn import_and_reimport_openapi() {
         json!({"stageName": "$default"}),
     )
     .await;
+    // Import adds no permission (as on AWS): API Gateway may invoke the function once its
+    // policy says so.
+    n.lambda()
+        .add_permission()
+        .function_name("py-bare")
+        .statement_id("imported-api")
+        .action("lambda:InvokeFunction")
+        .principal("apigateway.amazonaws.com")
+        .source_arn(format!(
+            "arn:aws:execute-api:us-east-1:000000000000:{id}/*/GET/bare"
+        ))
+        .send()
+        .await
+        .unwrap();
 
     let c = client(None);
     let preflight: &[(&str, &str)] =

@@ -15,6 +15,7 @@ mod functions_runtimes;
 mod gateway;
 mod gateway_guard;
 mod gateway_import;
+mod gateway_permissions;
 mod iam;
 mod limits;
 mod manifest;
