@@ -67,6 +67,12 @@ impl Caller {
     }
 }
 
+/// Marks a request signed with the account's root credentials (the manifest's keys): the
+/// endpoint puts it in the request's extensions after authentication, for services whose
+/// behaviour differs for the root (Lambda's execution-role fallback).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RootCaller;
+
 /// A request that passed authentication, on its way to a service.
 pub struct AwsRequest {
     pub parts: http::request::Parts,

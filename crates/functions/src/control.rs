@@ -203,9 +203,12 @@ impl Operation {
 /// The status and JSON body an operation answers with (`Value::Null` means no body).
 pub type Answer = (u16, Value);
 
-pub fn execute(inner: &Inner, op: Operation, input: Value) -> Result<Answer> {
+/// Runs `op`; `root` says whether the account's root credentials asked (the manifest does):
+/// only then may a function whose execution role does not exist run with the configured keys
+/// (see [`crate::credentials`]).
+pub fn execute(inner: &Inner, op: Operation, input: Value, root: bool) -> Result<Answer> {
     match op {
-        Operation::CreateFunction => create(inner, input),
+        Operation::CreateFunction => create(inner, input, root),
         Operation::ListFunctions { marker, max_items } => list(inner, marker, max_items),
         Operation::GetFunction {
             function,
@@ -242,6 +245,9 @@ pub fn execute(inner: &Inner, op: Operation, input: Value) -> Result<Answer> {
         Operation::UpdateFunctionConfiguration { function } => {
             let mut r = lookup(inner, &function, None)?;
             let config: ConfigInput = parse(input)?;
+            if config.role.is_some() {
+                r.keys_fallback = root;
+            }
             config.apply(&mut r)?;
             save(inner, r, false)
         }
@@ -415,7 +421,7 @@ struct CreateInput {
     config: ConfigInput,
 }
 
-fn create(inner: &Inner, input: Value) -> Result<Answer> {
+fn create(inner: &Inner, input: Value, root: bool) -> Result<Answer> {
     let input: CreateInput = parse(input)?;
     let f = FunctionRef::parse(&input.function_name)?;
     if input.package_type.as_deref().is_some_and(|p| p != "Zip") {
@@ -445,6 +451,7 @@ fn create(inner: &Inner, input: Value) -> Result<Answer> {
         reserved_concurrency: None,
         architectures: vec!["x86_64".into()],
         policy: Vec::new(),
+        keys_fallback: root,
     };
     input.config.apply(&mut record)?;
     if catalog::get(&inner.store, &record.name)?.is_some() {

@@ -7,6 +7,12 @@
 //! Lambda; an environment whose session would expire within [`ROTATE_BEFORE`] is not reused,
 //! so a new one starts with fresh credentials (environment variables cannot change under a
 //! running process).
+//!
+//! A role that does not exist: when the account's root set it (the manifest, the root key:
+//! local tooling passes made-up role ARNs), the function runs with the service's configured
+//! keys, which the root holds anyway; when an IAM principal set it, the function cannot run
+//! (the endpoint also refuses such a CreateFunction up front, as Lambda does), so no one
+//! reaches the root's keys by naming a role that is missing or was deleted.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -54,6 +60,29 @@ pub struct RoleSource {
     pub provider: Arc<dyn RoleCredentials>,
     pub role_arn: String,
     pub function: String,
+    /// Whether a role that does not exist means "run with the configured keys" (a role the
+    /// account's root set: local tooling passes made-up role ARNs) rather than "cannot run"
+    /// (a role an IAM principal set, which must exist, as on Lambda).
+    pub keys_fallback: bool,
+}
+
+impl RoleSource {
+    /// The environment's session: `Ok(None)` for the configured keys, `Err` with Lambda's
+    /// message when the role cannot be assumed.
+    pub async fn session(&self) -> Result<Option<TempCredentials>, String> {
+        match self
+            .provider
+            .session(&self.role_arn, &self.function)
+            .await?
+        {
+            Some(s) => Ok(Some(s)),
+            None if self.keys_fallback => Ok(None),
+            None => Err(format!(
+                "The role defined for the function cannot be assumed by Lambda: {} does not exist",
+                self.role_arn
+            )),
+        }
+    }
 }
 
 impl std::fmt::Debug for RoleSource {

@@ -165,11 +165,7 @@ impl Environment {
     ) -> std::io::Result<Self> {
         let started = Instant::now();
         let session = match &launch.role {
-            Some(role) => role
-                .provider
-                .session(&role.role_arn, &role.function)
-                .await
-                .map_err(std::io::Error::other)?,
+            Some(role) => role.session().await.map_err(std::io::Error::other)?,
             None => None,
         };
         let api = RuntimeApi::start().await?;

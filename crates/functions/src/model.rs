@@ -57,6 +57,10 @@ pub enum CodeLocation {
     Package(String),
 }
 
+fn keys_fallback_default() -> bool {
+    true
+}
+
 /// A function as stored.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FunctionRecord {
@@ -79,6 +83,11 @@ pub struct FunctionRecord {
     /// The resource-based policy's statements (AddPermission), in order.
     #[serde(default)]
     pub policy: Vec<Value>,
+    /// Whether the function may run with the service's configured keys when its execution
+    /// role does not exist: only when the account's root set the role (records from before
+    /// roles were checked were all set by the root).
+    #[serde(default = "keys_fallback_default")]
+    pub keys_fallback: bool,
 }
 
 impl FunctionRecord {

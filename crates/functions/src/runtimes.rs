@@ -200,6 +200,7 @@ pub fn launch(record: &FunctionRecord, boot: &Bootstraps, shared: &Shared) -> Re
             provider,
             role_arn: record.role.clone(),
             function: record.name.clone(),
+            keys_fallback: record.keys_fallback,
         });
     Ok(Launch {
         program,

@@ -389,7 +389,7 @@ impl FunctionsService {
     /// API does (the manifest's way in). Returns the JSON output.
     pub fn execute(&self, operation: &str, input: Value) -> std::result::Result<Value, AwsError> {
         Operation::by_name(operation, &input)
-            .and_then(|op| control::execute(&self.inner, op, input))
+            .and_then(|op| control::execute(&self.inner, op, input, true))
             .map(|(_, v)| v)
             .map_err(IntoAwsError::into_aws_error)
     }
@@ -589,10 +589,15 @@ impl FunctionsService {
                     })?
                 };
                 let inner = self.inner.clone();
+                let root = request
+                    .parts
+                    .extensions
+                    .get::<nuvem_aws::RootCaller>()
+                    .is_some();
                 let (status, body) = self
                     .inner
                     .store
-                    .run(move || control::execute(&inner, op, input))
+                    .run(move || control::execute(&inner, op, input, root))
                     .await?;
                 let body = if body.is_null() {
                     Bytes::new()

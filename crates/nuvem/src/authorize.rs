@@ -39,7 +39,7 @@ pub fn acts(
     match service {
         "dynamodb" => dynamodb(parts, body?, region, account),
         "s3" => Some(vec![s3(parts)]),
-        "lambda" => lambda(parts, region, account),
+        "lambda" => lambda(parts, body, region, account),
         "iam" => Some(vec![iam(body?, account)]),
         // STS decides AssumeRole itself (trust and identity policies); GetCallerIdentity and
         // GetSessionToken need no permission on AWS either.
@@ -192,7 +192,7 @@ fn s3(parts: &Parts) -> Act {
     (action, resource)
 }
 
-fn lambda(parts: &Parts, region: &str, account: &str) -> Option<Vec<Act>> {
+fn lambda(parts: &Parts, body: Option<&[u8]>, region: &str, account: &str) -> Option<Vec<Act>> {
     let path = parts.uri.path();
     let segs: Vec<&str> = path.trim_matches('/').split('/').collect();
     let m = parts.method.as_str();
@@ -234,7 +234,20 @@ fn lambda(parts: &Parts, region: &str, account: &str) -> Option<Vec<Act>> {
         ("DELETE", [_, "tags", arn]) => ("UntagResource", function(arn)),
         _ => return None,
     };
-    Some(vec![(format!("lambda:{}", op.0), op.1)])
+    let mut acts = vec![(format!("lambda:{}", op.0), op.1)];
+    // Handing a function a role is passing it (iam:PassRole on the role), as on AWS.
+    if matches!(op.0, "CreateFunction" | "UpdateFunctionConfiguration")
+        && let Some(role) = passed_role(body)
+    {
+        acts.push(("iam:PassRole".into(), role));
+    }
+    Some(acts)
+}
+
+/// The execution role a CreateFunction/UpdateFunctionConfiguration body names.
+pub fn passed_role(body: Option<&[u8]>) -> Option<String> {
+    let input: serde_json::Value = serde_json::from_slice(body?).ok()?;
+    input.get("Role")?.as_str().map(str::to_owned)
 }
 
 fn iam(body: &[u8], account: &str) -> Act {

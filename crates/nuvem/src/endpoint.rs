@@ -173,6 +173,35 @@ impl Endpoint {
                 "User: {who} is not authorized to perform: {action} on resource: {resource} {why}"
             )));
         }
+        // A role passed to a function must exist and trust Lambda (Lambda checks by assuming
+        // it): the root's keys are no fallback for what an IAM principal sets up.
+        if let Some((_, role)) = acts.iter().find(|(a, _)| a == "iam:PassRole")
+            && let Some(iam) = &self.identities
+        {
+            let (api, arn) = (iam.clone(), role.clone());
+            let found = iam
+                .store()
+                .run(move || api.service_role(&arn, "lambda.amazonaws.com"))
+                .await;
+            match found {
+                Ok(Some(_)) => {}
+                Ok(None) | Err(nuvem_iam::api::ApiError::AccessDenied(_)) => {
+                    return Err(AwsError::new(
+                        StatusCode::BAD_REQUEST,
+                        "InvalidParameterValueException",
+                        "The role defined for the function cannot be assumed by Lambda.",
+                    ));
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "could not look the execution role up");
+                    return Err(AwsError::new(
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        "ServiceException",
+                        "The execution role could not be checked; try again",
+                    ));
+                }
+            }
+        }
         Ok(())
     }
 
@@ -475,6 +504,15 @@ impl Endpoint {
                 .await
         {
             return refuse(e);
+        }
+        let mut parts = parts;
+        // Signed with a manifest key (no IAM identity) or a root identity.
+        if matches!(caller, Caller::Signed(_))
+            && identity
+                .as_ref()
+                .is_none_or(|i| matches!(i.principal, nuvem_iam::Principal::Root { .. }))
+        {
+            parts.extensions.insert(nuvem_aws::RootCaller);
         }
         service
             .call(AwsRequest {

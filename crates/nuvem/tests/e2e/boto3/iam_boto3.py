@@ -295,4 +295,44 @@ lam.create_function(FunctionName="untrusted", Runtime="python3.12", Handler="ind
                     Code={"ZipFile": package.getvalue()})
 resp = lam.invoke(FunctionName="untrusted")
 assert resp.get("FunctionError"), resp
+
+# Handing a function a role is iam:PassRole on it, and the role must exist and trust Lambda.
+code = {"ZipFile": package.getvalue()}
+lambda_role = lambda name: f"arn:aws:iam::{account}:role/{name}"
+iam.create_role(RoleName="dep-role", AssumeRolePolicyDocument=json.dumps(lambda_trust))
+iam.put_role_policy(RoleName="dep-role", PolicyName="read-items", PolicyDocument=json.dumps(read_items))
+iam.create_user(UserName="fn-deployer")
+iam.put_user_policy(UserName="fn-deployer", PolicyName="deploy", PolicyDocument=json.dumps({
+    "Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Action": "lambda:*", "Resource": "*"},
+        {"Effect": "Allow", "Action": "iam:PassRole",
+         "Resource": [lambda_role(r) for r in ["dep-role", "ghost", "not-for-lambda"]]}]}))
+dep = client("lambda", iam.create_access_key(UserName="fn-deployer")["AccessKey"])
+expect_error("AccessDeniedException", dep.create_function, FunctionName="dep", Runtime="python3.12",
+             Handler="index.handler", Role=fn_role["Arn"], Code=code)
+for missing in ["ghost", "not-for-lambda"]:
+    expect_error("InvalidParameterValueException", dep.create_function, FunctionName="dep",
+                 Runtime="python3.12", Handler="index.handler", Role=lambda_role(missing), Code=code)
+dep.create_function(FunctionName="dep", Runtime="python3.12", Handler="index.handler",
+                    Role=lambda_role("dep-role"), Code=code, Timeout=30)
+out = json.loads(dep.invoke(FunctionName="dep")["Payload"].read())
+assert out["key"].startswith("ASIA") and out["secrets"] == "AccessDeniedException", out
+# The root may name a role that does not exist (local tooling does): that function runs with
+# the configured keys, which the root holds anyway.
+lam.create_function(FunctionName="root-ghost", Runtime="python3.12", Handler="index.handler",
+                    Role=lambda_role("ghost"), Code=code, Timeout=30)
+out = json.loads(lam.invoke(FunctionName="root-ghost")["Payload"].read())
+assert out.get("secrets") == "read" and not out["token"], out
+# The deployer's role deleted afterwards: its function's next environment cannot run, and
+# never falls back to the root's keys.
+iam.delete_role_policy(RoleName="dep-role", PolicyName="read-items")
+iam.delete_role(RoleName="dep-role")
+dep.update_function_configuration(FunctionName="dep", Timeout=31)
+dep.get_waiter("function_updated_v2").wait(FunctionName="dep")
+try:
+    resp = dep.invoke(FunctionName="dep")
+    out = resp["Payload"].read()
+    assert resp.get("FunctionError"), out
+except ClientError as e:
+    assert e.response["ResponseMetadata"]["HTTPStatusCode"] >= 400, e
 print("boto3 iam: ok")
