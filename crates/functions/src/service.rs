@@ -413,6 +413,14 @@ impl FunctionsService {
         }
     }
 
+    /// Whether `function` (a name) is pending: it cannot run yet, whoever asks.
+    pub fn is_pending(&self, function: &str) -> bool {
+        self.inner
+            .pending
+            .lock()
+            .is_ok_and(|p| p.contains_key(function))
+    }
+
     /// Ends [`FunctionsService::set_pending`]: the function's code is in place.
     pub fn set_available(&self, function: &str) {
         if let Ok(mut p) = self.inner.pending.lock() {

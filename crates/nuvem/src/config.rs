@@ -309,6 +309,67 @@ pub struct FunctionSpec {
     pub env: std::collections::BTreeMap<String, String>,
     pub memory_mb: Option<u32>,
     pub timeout_seconds: Option<u32>,
+    /// The function's execution role: the ARN of a role that exists (made with the IAM API).
+    pub role: Option<String>,
+    /// Or what the function may do: nuvem keeps a role `nuvem-fn-<name>` that trusts Lambda
+    /// with these statements as its policy. Without `role` or `permissions` the function
+    /// runs with the manifest's (root) keys.
+    #[serde(default)]
+    pub permissions: Vec<PermissionSpec>,
+}
+
+/// One statement of a manifest function's policy, in IAM's grammar
+/// (`actions = ["dynamodb:GetItem"]`, `resources = ["arn:aws:dynamodb:*:*:table/items"]`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PermissionSpec {
+    /// `Allow` (default) or `Deny`.
+    #[serde(default = "allow")]
+    pub effect: String,
+    pub actions: Vec<String>,
+    pub resources: Vec<String>,
+}
+
+fn allow() -> String {
+    "Allow".into()
+}
+
+impl FunctionSpec {
+    /// The identity policy `permissions` stands for, checked against IAM's grammar; `None`
+    /// without permissions.
+    pub fn policy_document(&self) -> Result<Option<String>, String> {
+        if self.permissions.is_empty() {
+            return Ok(None);
+        }
+        if self.role.is_some() {
+            return Err("give `role` or `permissions`, not both".into());
+        }
+        let statements: Vec<serde_json::Value> = self
+            .permissions
+            .iter()
+            .map(|p| {
+                serde_json::json!({"Effect": p.effect, "Action": p.actions, "Resource": p.resources})
+            })
+            .collect();
+        let doc = serde_json::json!({"Version": "2012-10-17", "Statement": statements}).to_string();
+        nuvem_iam::Policy::parse(&doc, nuvem_iam::Kind::Identity)
+            .map_err(|e| format!("`permissions` is not a valid IAM policy: {}", e.0))?;
+        Ok(Some(doc))
+    }
+
+    /// The role nuvem keeps for `permissions`: `nuvem-fn-<name>` (IAM's 64-character limit
+    /// kept with a hash of the name when it is long).
+    pub fn managed_role_name(&self) -> String {
+        let name = format!("nuvem-fn-{}", self.name);
+        if name.len() <= 64 {
+            return name;
+        }
+        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+        for b in self.name.bytes() {
+            h = (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
+        }
+        format!("{}-{h:016x}", &name[..47])
+    }
 }
 
 // Read by the service of a later issue; parsed and validated now so manifests are checked.
@@ -497,6 +558,17 @@ impl Config {
         if account_id.len() != 12 || !account_id.bytes().all(|b| b.is_ascii_digit()) {
             bail!("at `server.account_id`: an account id is 12 digits, got {account_id:?}");
         }
+        for (i, f) in manifest.functions.iter().enumerate() {
+            f.policy_document()
+                .map_err(|e| anyhow::anyhow!("at `functions[{i}]` ({}): {e}", f.name))?;
+            if let Some(role) = &f.role
+                && !(role.starts_with("arn:aws:iam::") && role.contains(":role/"))
+            {
+                bail!(
+                    "at `functions[{i}].role`: {role:?} is not a role ARN (arn:aws:iam::<account>:role/<name>)"
+                );
+            }
+        }
         let durability = match s.durability {
             None | Some(DurabilitySpec::Process) => nuvem_store::Durability::Process,
             Some(DurabilitySpec::Fsync) => nuvem_store::Durability::Fsync,
@@ -683,6 +755,41 @@ mod tests {
             Err("at `network.ingress[0]`"),
         );
         check("[network]\nexpose = true\n", Err("unknown field `expose`"));
+    }
+
+    #[test]
+    fn issue_17_function_permissions() {
+        let f = "[[functions]]\nname = \"api\"\nruntime = \"python3.12\"\ncode = \".\"\n";
+        resolves(
+            &format!(
+                "{f}permissions = [{{ actions = [\"dynamodb:GetItem\"], resources = [\"arn:aws:dynamodb:*:*:table/items\"] }}]\n"
+            ),
+            Ok(()),
+        );
+        resolves(
+            &format!("{f}role = \"arn:aws:iam::000000000000:role/api\"\n"),
+            Ok(()),
+        );
+        resolves(
+            &format!("{f}role = \"api-role\"\n"),
+            Err("at `functions[0].role`"),
+        );
+        resolves(
+            &format!(
+                "{f}permissions = [{{ effect = \"Maybe\", actions = [\"s3:GetObject\"], resources = [\"*\"] }}]\n"
+            ),
+            Err("at `functions[0]` (api): `permissions` is not a valid IAM policy"),
+        );
+        resolves(
+            &format!(
+                "{f}role = \"arn:aws:iam::000000000000:role/api\"\npermissions = [{{ actions = [\"s3:GetObject\"], resources = [\"*\"] }}]\n"
+            ),
+            Err("not both"),
+        );
+        check(
+            &format!("{f}permissions = [{{ action = [\"s3:GetObject\"], resources = [\"*\"] }}]\n"),
+            Err("unknown field `action`"),
+        );
     }
 
     #[test]

@@ -19,6 +19,8 @@ pub struct Services {
     pub gateway: Arc<nuvem_gateway::Gateway>,
     /// The wafv2 API: the edge registers the distribution's WebACL with it.
     pub waf: Arc<nuvem_waf::WafApi>,
+    /// IAM and STS: the manifest's function roles are made through it.
+    pub iam: nuvem_iam::api::IamApi,
 }
 
 /// Creates every available service on the shared store and registers it with the endpoint.
@@ -109,8 +111,9 @@ pub fn register(
         functions: functions.clone(),
         s3: s3.clone(),
     }));
-    endpoint.set_identities(iam);
+    endpoint.set_identities(iam.clone());
     Ok(Services {
+        iam,
         dynamo,
         s3,
         functions,
@@ -354,7 +357,11 @@ impl nuvem_gateway::LambdaInvoker for GatewayInvoker {
         let caller = caller.clone();
         Box::pin(async move {
             let name = function_name(&request.function).to_owned();
-            if let Err(why) = self.permitted(&name, &caller).await {
+            // A pending function (still building) is "retry later" whoever asks: its record
+            // and policy may not exist yet.
+            if !self.functions.is_pending(&name)
+                && let Err(why) = self.permitted(&name, &caller).await
+            {
                 // A function that does not exist is the same 500 either way.
                 return Err(nuvem_gateway::InvokeError::Denied(why));
             }
@@ -557,7 +564,64 @@ fn create_function_input(f: &crate::config::FunctionSpec, code: &Path) -> serde_
     if let Some(t) = f.timeout_seconds {
         input["Timeout"] = json!(t);
     }
+    if let Some(role) = &f.role {
+        input["Role"] = json!(role);
+    }
     input
+}
+
+/// Keeps the role a manifest function's `permissions` stand for: `nuvem-fn-<name>`, trusting
+/// Lambda, with the statements as its inline policy `manifest` (replaced at every `up`).
+/// Returns the role's ARN, or `None` for a function without `permissions`.
+fn apply_function_role(
+    iam: &nuvem_iam::api::IamApi,
+    f: &crate::config::FunctionSpec,
+) -> anyhow::Result<Option<String>> {
+    use nuvem_iam::api::{IAM_XMLNS, query::Params};
+    let Some(policy) = f.policy_document().map_err(|e| anyhow::anyhow!(e))? else {
+        return Ok(None);
+    };
+    let name = f.managed_role_name();
+    let trust = json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow",
+        "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}]})
+    .to_string();
+    let form = |pairs: &[(&str, &str)]| {
+        let mut s = String::from("Version=2010-05-08");
+        for (k, v) in pairs {
+            s.push_str(&format!(
+                "&{k}={}",
+                percent_encoding::utf8_percent_encode(v, percent_encoding::NON_ALPHANUMERIC)
+            ));
+        }
+        Params::parse(&s)
+    };
+    let call = |pairs: &[(&str, &str)]| iam.execute(IAM_XMLNS, &form(pairs), None, "manifest");
+    match call(&[
+        ("Action", "CreateRole"),
+        ("RoleName", &name),
+        ("AssumeRolePolicyDocument", &trust),
+        (
+            "Description",
+            &format!("nuvem: the permissions of manifest function {}", f.name),
+        ),
+    ]) {
+        Ok(_) => {}
+        Err(nuvem_iam::api::ApiError::AlreadyExists(_)) => {
+            call(&[
+                ("Action", "UpdateAssumeRolePolicy"),
+                ("RoleName", &name),
+                ("PolicyDocument", &trust),
+            ])?;
+        }
+        Err(e) => return Err(e.into()),
+    }
+    call(&[
+        ("Action", "PutRolePolicy"),
+        ("RoleName", &name),
+        ("PolicyName", "manifest"),
+        ("PolicyDocument", &policy),
+    ])?;
+    Ok(Some(format!("arn:aws:iam::{}:role/{name}", iam.account())))
 }
 
 /// Creates a manifest function, or brings an existing one up to date (the manifest is the
@@ -788,6 +852,13 @@ pub fn apply_manifest(config: &Config, services: &Services) -> anyhow::Result<Ve
     let grants = manifest_grants(config);
     for (i, f) in m.functions.iter().enumerate() {
         let grants = grants.get(&f.name).cloned().unwrap_or_default();
+        let mut f = f.clone();
+        if let Some(role) = apply_function_role(&services.iam, &f)
+            .map_err(|e| anyhow::anyhow!("at `functions[{i}]` ({}): {e:#}", f.name))?
+        {
+            f.role = Some(role);
+        }
+        let f = &f;
         match (&f.code, &f.cargo_package) {
             (Some(code), None) => apply_function(
                 &services.functions,

@@ -220,6 +220,26 @@ async fn example_site_works_and_survives_a_restart() {
     assert_eq!(tables.table_names(), ["items"]);
     let functions = n.lambda().list_functions().send().await.unwrap();
     assert_eq!(functions.functions().len(), 1);
+    // The function runs with the role its manifest `permissions` stand for, and API Gateway
+    // may invoke it from the manifest API.
+    assert_eq!(
+        functions.functions()[0].role(),
+        Some("arn:aws:iam::000000000000:role/nuvem-fn-api")
+    );
+    let policy = n
+        .lambda()
+        .get_policy()
+        .function_name("api")
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        policy
+            .policy()
+            .unwrap()
+            .contains("apigateway.amazonaws.com"),
+        "{policy:?}"
+    );
     let static_files = n
         .s3()
         .list_objects_v2()
