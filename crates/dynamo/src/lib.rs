@@ -6,6 +6,7 @@
 //! ([`service`]). Must not: open sockets, read config files or env, or depend on any other
 //! service crate.
 
+pub mod authz;
 pub mod capacity;
 pub mod catalog;
 pub mod error;

@@ -128,6 +128,23 @@ impl DynamoService {
         }
     }
 
+    /// The IAM condition keys of `operation` on `table` (see [`crate::authz`]); none when the
+    /// table does not exist (the operation will say so).
+    pub fn condition_keys(
+        &self,
+        operation: &str,
+        table: &str,
+        input: &Value,
+    ) -> Result<Vec<(&'static str, Vec<String>)>> {
+        let snap = self.store.snapshot();
+        Ok(match storage::read_table(&*snap, table)? {
+            Some(meta) => {
+                crate::authz::condition_keys(operation, table, &meta.hash_key.name, input)
+            }
+            None => Vec::new(),
+        })
+    }
+
     /// Runs one operation ("CreateTable", "PutItem", ...) on its parsed JSON input, exactly
     /// as the HTTP API does, and returns the JSON output.
     pub fn execute(&self, operation: &str, input: Value) -> std::result::Result<Value, AwsError> {

@@ -25,6 +25,20 @@ pub trait ResourcePolicies: Send + Sync {
     ) -> nuvem_aws::BoxFuture<'static, Option<String>>;
 }
 
+/// The service-specific condition keys of one action on one resource
+/// (`dynamodb:LeadingKeys`, ...): the services know their requests; the binary wires them in.
+pub trait ConditionKeys: Send + Sync {
+    /// `None` when they could not be worked out (the store failed): the request is refused
+    /// as retryable rather than decided without them.
+    fn keys(
+        &self,
+        service: &str,
+        action: &str,
+        resource: &str,
+        body: &[u8],
+    ) -> nuvem_aws::BoxFuture<'static, Option<Vec<(String, Vec<String>)>>>;
+}
+
 /// One thing a request does: `(action, resource ARN)`.
 pub type Act = (String, String);
 
@@ -77,6 +91,16 @@ fn dynamodb(parts: &Parts, body: &[u8], region: &str, account: &str) -> Option<V
     }
     if let Some(arn) = input.get("ResourceArn").and_then(|v| v.as_str()) {
         return Some(vec![(action, arn.to_owned())]);
+    }
+    // A Query or Scan of an index acts on the index's ARN (a policy on the table alone does
+    // not cover it), as on AWS.
+    if matches!(op.as_str(), "Query" | "Scan")
+        && let (Some(t), Some(i)) = (
+            input.get("TableName").and_then(|v| v.as_str()),
+            input.get("IndexName").and_then(|v| v.as_str()),
+        )
+    {
+        return Some(vec![(action, format!("{}/index/{i}", table(t)))]);
     }
     if tables.is_empty() {
         // ListTables, DescribeLimits, DescribeEndpoints: no resource.

@@ -30,6 +30,7 @@ pub struct Endpoint {
     identities: Option<nuvem_iam::api::IamApi>,
     /// Resource-based policies (functions', buckets') for IAM principals' requests.
     resource_policies: Option<Arc<dyn crate::authorize::ResourcePolicies>>,
+    condition_keys: Option<Arc<dyn crate::authorize::ConditionKeys>>,
     started: Instant,
     store: nuvem_store::Store,
     /// API Gateway's data plane, for `{apiId}.execute-api.localhost.localstack.cloud` hosts.
@@ -71,6 +72,7 @@ impl Endpoint {
             keyring,
             identities: None,
             resource_policies: None,
+            condition_keys: None,
             started: Instant::now(),
             store,
             execute_api: None,
@@ -148,6 +150,28 @@ impl Endpoint {
                     }),
                 _ => None,
             };
+            let extra = match (&self.condition_keys, body) {
+                (Some(keys), Some(body)) => keys
+                    .keys(service, action, resource, body)
+                    .await
+                    .ok_or_else(|| {
+                        AwsError::new(
+                            StatusCode::SERVICE_UNAVAILABLE,
+                            "ServiceUnavailable",
+                            "The request could not be authorized for now; try again",
+                        )
+                    })?,
+                _ => Vec::new(),
+            };
+            let act_ctx = if extra.is_empty() {
+                std::borrow::Cow::Borrowed(&ctx)
+            } else {
+                let mut c = ctx.clone();
+                for (k, v) in extra {
+                    c.set_all(&k, v);
+                }
+                std::borrow::Cow::Owned(c)
+            };
             let decision = nuvem_iam::evaluate(
                 &policies,
                 resource_policy.as_ref(),
@@ -155,7 +179,7 @@ impl Endpoint {
                     principal: &identity.principal,
                     action,
                     resource,
-                    context: &ctx,
+                    context: &act_ctx,
                 },
             )
             .decision;
@@ -203,6 +227,11 @@ impl Endpoint {
             }
         }
         Ok(())
+    }
+
+    /// Lets services add their condition keys to IAM principals' requests.
+    pub fn set_condition_keys(&mut self, keys: Arc<dyn crate::authorize::ConditionKeys>) {
+        self.condition_keys = Some(keys);
     }
 
     /// Lets resource-based policies take part in IAM principals' requests.

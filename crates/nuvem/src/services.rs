@@ -107,6 +107,10 @@ pub fn register(
         region: config.region.clone(),
         parsed: moka::sync::Cache::new(1_000),
     }));
+    endpoint.set_condition_keys(Arc::new(ServiceConditionKeys {
+        dynamo: dynamo.clone(),
+        store: store.clone(),
+    }));
     endpoint.set_resource_policies(Arc::new(ResourcePolicyLookup {
         functions: functions.clone(),
         s3: s3.clone(),
@@ -120,6 +124,46 @@ pub fn register(
         gateway,
         waf,
     })
+}
+
+/// The services' own condition keys (DynamoDB's fine-grained access control keys), for IAM
+/// principals' requests.
+struct ServiceConditionKeys {
+    dynamo: Arc<nuvem_dynamo::DynamoService>,
+    store: nuvem_store::Store,
+}
+
+impl crate::authorize::ConditionKeys for ServiceConditionKeys {
+    fn keys(
+        &self,
+        service: &str,
+        action: &str,
+        resource: &str,
+        body: &[u8],
+    ) -> nuvem_aws::BoxFuture<'static, Option<Vec<(String, Vec<String>)>>> {
+        // arn:aws:dynamodb:<region>:<account>:table/<name>[/index/<index>]
+        let table = resource
+            .split_once(":table/")
+            .map(|(_, rest)| rest.split('/').next().unwrap_or(rest).to_owned());
+        let (Some(op), Some(table), "dynamodb") =
+            (action.strip_prefix("dynamodb:"), table, service)
+        else {
+            return Box::pin(async { Some(Vec::new()) });
+        };
+        // A body that is not JSON is refused by the service itself.
+        let Ok(input) = serde_json::from_slice::<serde_json::Value>(body) else {
+            return Box::pin(async { Some(Vec::new()) });
+        };
+        let (dynamo, store, op) = (self.dynamo.clone(), self.store.clone(), op.to_owned());
+        Box::pin(async move {
+            store
+                .run(move || dynamo.condition_keys(&op, &table, &input))
+                .await
+                .map_err(|e| tracing::warn!(error = %e, "dynamodb: condition keys not read"))
+                .ok()
+                .map(|keys| keys.into_iter().map(|(k, v)| (k.to_owned(), v)).collect())
+        })
+    }
 }
 
 /// Functions' and buckets' resource-based policies, for IAM principals' requests.

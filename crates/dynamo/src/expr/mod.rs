@@ -11,7 +11,7 @@ mod ast;
 mod eval;
 mod keycond;
 mod legacy;
-mod lexer;
+pub(crate) mod lexer;
 mod parser;
 mod path;
 mod projection;

@@ -335,4 +335,43 @@ try:
     assert resp.get("FunctionError"), out
 except ClientError as e:
     assert e.response["ResponseMetadata"]["HTTPStatusCode"] >= 400, e
+# Fine-grained access control: a user reaches only the items whose partition key is its
+# name (dynamodb:LeadingKeys), only some attributes (dynamodb:Attributes), and must ask for
+# them by name (dynamodb:Select); reads of an index need the index's ARN.
+ddb.put_item(TableName="items", Item={"id": {"S": "alice"}, "v": {"S": "mine"}, "salary": {"N": "9"}})
+ddb.put_item(TableName="items", Item={"id": {"S": "bob"}, "v": {"S": "his"}})
+iam.create_user(UserName="alice")
+iam.put_user_policy(UserName="alice", PolicyName="own-items", PolicyDocument=json.dumps({
+    "Version": "2012-10-17", "Statement": [{
+        "Effect": "Allow",
+        "Action": ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:Query"],
+        "Resource": f"arn:aws:dynamodb:us-east-1:{account}:table/items",
+        "Condition": {
+            "ForAllValues:StringEquals": {"dynamodb:LeadingKeys": ["${aws:username}"],
+                                          "dynamodb:Attributes": ["id", "v", "note"]},
+            "StringEqualsIfExists": {"dynamodb:Select": "SPECIFIC_ATTRIBUTES"}}}]}))
+alice = client("dynamodb", iam.create_access_key(UserName="alice")["AccessKey"])
+mine = alice.get_item(TableName="items", Key={"id": {"S": "alice"}}, ProjectionExpression="id, v")
+assert mine["Item"] == {"id": {"S": "alice"}, "v": {"S": "mine"}}, mine
+expect_error("AccessDeniedException", alice.get_item, TableName="items",
+             Key={"id": {"S": "bob"}}, ProjectionExpression="id, v")
+expect_error("AccessDeniedException", alice.get_item, TableName="items",
+             Key={"id": {"S": "alice"}}, ProjectionExpression="salary")
+expect_error("AccessDeniedException", alice.get_item, TableName="items", Key={"id": {"S": "alice"}})
+alice.update_item(TableName="items", Key={"id": {"S": "alice"}},
+                  UpdateExpression="SET note = :n", ExpressionAttributeValues={":n": {"S": "hi"}})
+expect_error("AccessDeniedException", alice.update_item, TableName="items",
+             Key={"id": {"S": "alice"}}, UpdateExpression="SET #s = :n",
+             ExpressionAttributeNames={"#s": "salary"}, ExpressionAttributeValues={":n": {"N": "99"}})
+expect_error("AccessDeniedException", alice.put_item, TableName="items",
+             Item={"id": {"S": "bob"}, "v": {"S": "overwritten"}})
+got = alice.query(TableName="items", KeyConditionExpression="id = :me",
+                  ExpressionAttributeValues={":me": {"S": "alice"}}, ProjectionExpression="v, note")
+assert got["Items"] == [{"v": {"S": "mine"}, "note": {"S": "hi"}}], got
+expect_error("AccessDeniedException", alice.query, TableName="items",
+             KeyConditionExpression="id = :b", ExpressionAttributeValues={":b": {"S": "bob"}},
+             ProjectionExpression="v")
+assert ddb.get_item(TableName="items", Key={"id": {"S": "bob"}})["Item"]["v"]["S"] == "his"
+assert ddb.get_item(TableName="items", Key={"id": {"S": "alice"}})["Item"]["salary"]["N"] == "9"
+
 print("boto3 iam: ok")
