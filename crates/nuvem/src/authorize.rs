@@ -25,6 +25,9 @@ pub trait ResourcePolicies: Send + Sync {
     ) -> nuvem_aws::BoxFuture<'static, Option<String>>;
 }
 
+/// Condition keys and their values.
+pub type KeyValues = Vec<(String, Vec<String>)>;
+
 /// The service-specific condition keys of one action on one resource
 /// (`dynamodb:LeadingKeys`, ...): the services know their requests; the binary wires them in.
 pub trait ConditionKeys: Send + Sync {
@@ -36,7 +39,7 @@ pub trait ConditionKeys: Send + Sync {
         action: &str,
         resource: &str,
         body: &[u8],
-    ) -> nuvem_aws::BoxFuture<'static, Option<Vec<(String, Vec<String>)>>>;
+    ) -> nuvem_aws::BoxFuture<'static, Option<KeyValues>>;
 }
 
 /// One thing a request does: `(action, resource ARN)`.

@@ -140,7 +140,7 @@ impl crate::authorize::ConditionKeys for ServiceConditionKeys {
         action: &str,
         resource: &str,
         body: &[u8],
-    ) -> nuvem_aws::BoxFuture<'static, Option<Vec<(String, Vec<String>)>>> {
+    ) -> nuvem_aws::BoxFuture<'static, Option<crate::authorize::KeyValues>> {
         // arn:aws:dynamodb:<region>:<account>:table/<name>[/index/<index>]
         let table = resource
             .split_once(":table/")
