@@ -57,10 +57,18 @@ const SEEDED: u64 = 1000;
 /// An SDK client for `endpoint` with the test/test credentials and no retries, so every
 /// recorded latency is exactly one request and every error is seen.
 pub fn client(endpoint: &str) -> Client {
+    client_with(
+        endpoint,
+        Credentials::new("test", "test", None, None, "nuvem-bench"),
+    )
+}
+
+/// [`client`] signing with other credentials (an IAM user's).
+pub fn client_with(endpoint: &str, credentials: Credentials) -> Client {
     let conf = aws_sdk_dynamodb::Config::builder()
         .behavior_version(aws_sdk_dynamodb::config::BehaviorVersion::latest())
         .region(aws_sdk_dynamodb::config::Region::new("us-east-1"))
-        .credentials_provider(Credentials::new("test", "test", None, None, "nuvem-bench"))
+        .credentials_provider(credentials)
         .endpoint_url(endpoint)
         .retry_config(aws_sdk_dynamodb::config::retry::RetryConfig::disabled())
         .timeout_config(

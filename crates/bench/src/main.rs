@@ -8,6 +8,7 @@
 mod dynamo;
 mod edge_peers;
 mod functions;
+mod iam;
 mod load;
 mod pg;
 mod procs;

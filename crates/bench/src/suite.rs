@@ -24,10 +24,11 @@ pub enum Group {
     Edge,
     Waf,
     Limits,
+    Iam,
 }
 
 impl Group {
-    pub const ALL: [Group; 8] = [
+    pub const ALL: [Group; 9] = [
         Group::Startup,
         Group::Dynamodb,
         Group::S3,
@@ -36,6 +37,7 @@ impl Group {
         Group::Edge,
         Group::Waf,
         Group::Limits,
+        Group::Iam,
     ];
 
     pub fn name(self) -> &'static str {
@@ -48,6 +50,7 @@ impl Group {
             Group::Edge => "edge",
             Group::Waf => "waf",
             Group::Limits => "limits",
+            Group::Iam => "iam",
         }
     }
 }
@@ -223,6 +226,7 @@ pub async fn run(args: Args, command_line: String) -> anyhow::Result<()> {
             Group::Edge => crate::suite_web::edge(&ctx, &mut report).await,
             Group::Waf => crate::suite_waf::waf(&ctx, &mut report).await,
             Group::Limits => crate::suite_limits::limits(&ctx, &mut report).await,
+            Group::Iam => crate::suite_aws::iam(&ctx, &mut report).await,
         };
         if let Err(e) = outcome {
             report.failures.push(format!("{}: {e:#}", g.name()));

@@ -335,3 +335,41 @@ pub async fn lambda(ctx: &Ctx, report: &mut Report) -> anyhow::Result<()> {
     }
     Ok(())
 }
+
+/// IAM's cost end to end: GetItem signed by an IAM user with a 20-statement policy, then by
+/// the root key (never checked), on one nuvem; the ratio is the user's throughput over the
+/// root's.
+pub async fn iam(ctx: &Ctx, report: &mut Report) -> anyhow::Result<()> {
+    let launch = procs::Launch {
+        pin: ctx.pin(),
+        ..Default::default()
+    };
+    let nuvem = procs::Nuvem::launch(&ctx.nuvem_bin, &launch)?;
+    let root = dynamo::client(&nuvem.url);
+    dynamo::create_tables(&root)
+        .await
+        .context("creating and filling the tables")?;
+    let user = crate::iam::limited_user(&nuvem.url, dynamo::TABLE).await?;
+    let limited = dynamo::client_with(&nuvem.url, user);
+    let clients = [
+        ("nuvem iam-user (20 statements)", &limited),
+        ("nuvem root key", &root),
+    ];
+    let scenario = "iam.GetItem, 20-statement policy vs root key";
+    for mode in [ctx.closed(1), ctx.closed(64)] {
+        for (name, c) in clients {
+            let o = dynamo::load_op(c, dynamo::Op::Get, 0);
+            ctx.measure(
+                report,
+                scenario,
+                name,
+                &o,
+                mode,
+                Some(nuvem.pid()),
+                Metric::Throughput,
+            )
+            .await;
+        }
+    }
+    Ok(())
+}
