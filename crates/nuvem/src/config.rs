@@ -309,6 +309,12 @@ pub struct FunctionSpec {
     pub env: std::collections::BTreeMap<String, String>,
     pub memory_mb: Option<u32>,
     pub timeout_seconds: Option<u32>,
+    /// Egress (the NAT-gateway idea): `true` lets the function's environments share the
+    /// host's network, so they reach anything the host does. By default, where environments
+    /// get namespaces (nuvem as root), an environment's network is its own: its Runtime API
+    /// and the AWS endpoint, nothing else.
+    #[serde(default)]
+    pub egress: bool,
 }
 
 // Read by the service of a later issue; parsed and validated now so manifests are checked.
