@@ -445,6 +445,7 @@ fn create(inner: &Inner, input: Value) -> Result<Answer> {
         reserved_concurrency: None,
         architectures: vec!["x86_64".into()],
         policy: Vec::new(),
+        vpc: None,
     };
     input.config.apply(&mut record)?;
     if catalog::get(&inner.store, &record.name)?.is_some() {

@@ -187,6 +187,7 @@ mod tests {
             reserved_concurrency: None,
             architectures: Vec::new(),
             policy: Vec::new(),
+            vpc: None,
         }
     }
 
