@@ -18,6 +18,13 @@
 //! uid on a private copy of its code; with namespaces the process nuvem starts is `unshare`
 //! around the wrapper, which sets the memory limit itself before the runtime exists.
 //!
+//! Network ([`crate::netns`]): an environment with namespaces, unless the manifest grants its
+//! function egress, is spawned from a thread that made a network namespace of its own, so
+//! `unshare` and everything below it are in it; its Runtime API listener (`127.0.0.1:9001`,
+//! `AWS_LAMBDA_RUNTIME_API`) and the private plane's forwards were bound there and are served
+//! by nuvem's async workers, the forwards stopped with the environment. Every other
+//! environment's Runtime API is on the host's loopback at an ephemeral port.
+//!
 //! Process groups: each environment runs in a process group of its own (`process_group(0)`),
 //! so whatever the runtime spawns (a shell `bootstrap` that starts helpers, a language server
 //! forking workers) is killed with it: on timeout, crash, scale-in, a code change and nuvem's
