@@ -330,3 +330,83 @@ async fn issue_17_an_environment_reaches_only_its_runtime_api_and_the_endpoint_u
     assert_eq!(open_ns, host_ns);
     drop(host);
 }
+
+/// Issue 17 without namespaces (here: `unshare` and `setpriv` off nuvem's `PATH`): `up` says
+/// the network isolation is missing, and environments work as before on the host's network,
+/// their Runtime API on the host's loopback (behind the peer check).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn issue_17_without_namespaces_up_says_the_network_is_not_isolated() {
+    let test = "issue_17_without_namespaces_up_says_the_network_is_not_isolated";
+    let Ok(node) = std::process::Command::new("sh")
+        .args(["-c", "command -v node"])
+        .output()
+    else {
+        nuvem_testkit::missing_tool(test, "needs sh");
+        return;
+    };
+    let node = String::from_utf8_lossy(&node.stdout).trim().to_string();
+    let kill = std::process::Command::new("sh")
+        .args(["-c", "command -v kill; command -v sh"])
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+        .unwrap_or_default();
+    if node.is_empty() {
+        nuvem_testkit::missing_tool(test, "needs node");
+        return;
+    }
+    // A PATH with what functions need and neither `unshare` nor `setpriv`.
+    let bin = tempfile::tempdir().unwrap();
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(bin.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    for tool in std::iter::once(node.as_str()).chain(kill.lines()) {
+        let tool = std::path::Path::new(tool);
+        if tool.is_absolute() {
+            std::os::unix::fs::symlink(tool, bin.path().join(tool.file_name().unwrap())).unwrap();
+        }
+    }
+    let src = tempfile::tempdir().unwrap();
+    std::fs::write(src.path().join("index.js"), PROBER).unwrap();
+    let manifest = format!(
+        "[[functions]]\nname = \"prober\"\nruntime = \"nodejs22.x\"\nhandler = \"index.handler\"\ncode = {:?}\n",
+        src.path().display().to_string()
+    );
+    let nuvem = Nuvem::start_with(
+        env!("CARGO_BIN_EXE_nuvem"),
+        Options {
+            manifest: Some(manifest),
+            env: vec![("PATH".into(), Some(bin.path().display().to_string()))],
+            ..Default::default()
+        },
+    );
+    let line = nuvem
+        .banner
+        .iter()
+        .find(|l| l.trim_start().starts_with("isolation"))
+        .cloned()
+        .unwrap_or_default();
+    assert!(
+        line.contains("no network isolation: functions share the host's network"),
+        "{line}"
+    );
+    assert!(!line.contains("network namespaces ("), "{line}");
+
+    let host = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let (value, name) = target(host.local_addr().unwrap());
+    let got = invoke(
+        &nuvem.lambda(),
+        "prober",
+        json!({ "targets": [value] }),
+        InvocationType::RequestResponse,
+    )
+    .await
+    .unwrap();
+    assert_eq!(got.function_error, None, "{}", got.log);
+    let report = got.payload;
+    // FIXME (issue 17): without namespaces a function reaches the host's listeners.
+    assert_eq!(report["reached"][&name], true, "{report}");
+    assert_eq!(report["health"], 200, "{report}");
+    let api: std::net::SocketAddr = report["api"].as_str().unwrap().parse().unwrap();
+    assert!(api.ip().is_loopback() && api.port() != 9001, "{report}");
+}
