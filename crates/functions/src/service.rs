@@ -59,7 +59,7 @@ pub struct FunctionsConfig {
     /// The functions granted egress (the NAT-gateway idea; the manifest's `egress = true`):
     /// their environments share the host's network. Every other function's environment,
     /// where environments get network namespaces, reaches only its Runtime API and the
-    /// private plane. Not settable through the Lambda API: the grant is the owner's.
+    /// private plane. By name; not settable through the Lambda API: the grant is the owner's.
     pub egress: std::collections::BTreeSet<String>,
 }
 
