@@ -452,6 +452,7 @@ fn create(inner: &Inner, input: Value, root: bool) -> Result<Answer> {
         architectures: vec!["x86_64".into()],
         policy: Vec::new(),
         keys_fallback: root,
+        vpc: None,
     };
     input.config.apply(&mut record)?;
     if catalog::get(&inner.store, &record.name)?.is_some() {

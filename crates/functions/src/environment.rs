@@ -18,6 +18,13 @@
 //! uid on a private copy of its code; with namespaces the process nuvem starts is `unshare`
 //! around the wrapper, which sets the memory limit itself before the runtime exists.
 //!
+//! Network ([`crate::netns`]): an environment with namespaces, unless the manifest grants its
+//! function egress, is spawned from a thread that made a network namespace of its own, so
+//! `unshare` and everything below it are in it; its Runtime API listener (`127.0.0.1:9001`,
+//! `AWS_LAMBDA_RUNTIME_API`) and the private plane's forwards were bound there and are served
+//! by nuvem's async workers, the forwards stopped with the environment. Every other
+//! environment's Runtime API is on the host's loopback at an ephemeral port.
+//!
 //! Process groups: each environment runs in a process group of its own (`process_group(0)`),
 //! so whatever the runtime spawns (a shell `bootstrap` that starts helpers, a language server
 //! forking workers) is killed with it: on timeout, crash, scale-in, a code change and nuvem's
@@ -66,6 +73,11 @@ pub struct Isolated {
     pub user: crate::isolation::User,
     /// Whether it also gets mount and PID namespaces ([`crate::isolation::WRAPPER`]).
     pub namespaces: bool,
+    /// With namespaces, `Some(private plane)` when it also gets a network namespace of its own
+    /// ([`crate::netns`]): the plane's addresses (the AWS endpoint) are reachable inside at
+    /// `127.0.0.1:<port>`, nothing else is. `None`: the host's network (a function the
+    /// manifest grants egress, or a host without network namespaces).
+    pub network: Option<Vec<std::net::SocketAddr>>,
     pub function: String,
     /// The folder of the private copies (`<functions>/isolated`).
     pub dir: PathBuf,
@@ -154,6 +166,49 @@ pub struct Environment {
     pub credentials_expire_ms: Option<i64>,
     /// Whether the process is `unshare` around the runtime (mount and PID namespaces).
     namespaced: bool,
+    /// The tasks forwarding the private plane into its network namespace.
+    forwards: Vec<tokio::task::JoinHandle<()>>,
+}
+
+type Spawned = (
+    RuntimeApi,
+    tokio::process::Child,
+    Vec<tokio::task::JoinHandle<()>>,
+);
+
+/// Starts the process on the host's network, its Runtime API on the host's loopback.
+async fn spawn_on_host(mut cmd: tokio::process::Command) -> std::io::Result<Spawned> {
+    let api = RuntimeApi::start().await?;
+    cmd.env("AWS_LAMBDA_RUNTIME_API", api.addr.to_string());
+    Ok((api, cmd.spawn()?, Vec::new()))
+}
+
+/// Starts the process in a network namespace of its own ([`crate::netns`]), with its Runtime
+/// API at `127.0.0.1:9001` inside and `plane` forwarded in. Making the namespace blocks
+/// (a thread of its own: unshare, bind, fork), so it is waited for off the async workers.
+async fn spawn_in_own_network(
+    mut cmd: tokio::process::Command,
+    plane: Vec<std::net::SocketAddr>,
+) -> std::io::Result<Spawned> {
+    let handle = tokio::runtime::Handle::current();
+    let (inside, child) = tokio::task::spawn_blocking(move || {
+        crate::netns::spawn_inside(plane, move |api| {
+            // tokio's child handling needs the runtime; the fork happens on the namespace's
+            // thread, so the child starts in the namespace.
+            let _rt = handle.enter();
+            cmd.env("AWS_LAMBDA_RUNTIME_API", api.to_string());
+            cmd.spawn()
+        })
+    })
+    .await
+    .map_err(std::io::Error::other)??;
+    let api = RuntimeApi::serve(inside.runtime_api)?;
+    let forwards = inside
+        .forwards
+        .into_iter()
+        .map(|(listener, to)| crate::netns::forward(listener, to))
+        .collect::<std::io::Result<Vec<_>>>()?;
+    Ok((api, child, forwards))
 }
 
 impl Environment {
@@ -168,7 +223,6 @@ impl Environment {
             Some(role) => role.session().await.map_err(std::io::Error::other)?,
             None => None,
         };
-        let api = RuntimeApi::start().await?;
         let (mut program, mut task_root) = (launch.program.clone(), launch.task_root.clone());
         let mut env = launch.env.clone();
         let private = match &launch.user {
@@ -220,8 +274,7 @@ impl Environment {
             )
             .env("LANG", "en_US.UTF-8")
             .env("TZ", ":UTC")
-            .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-            .env("AWS_LAMBDA_RUNTIME_API", api.addr.to_string());
+            .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())));
         if let Some(c) = &session {
             cmd.env("AWS_ACCESS_KEY_ID", &c.access_key_id)
                 .env("AWS_SECRET_ACCESS_KEY", &c.secret_access_key)
@@ -236,8 +289,17 @@ impl Environment {
             // As root, std's `setuid` path also calls `setgroups(0)`: no supplementary groups.
             cmd.uid(iso.user.uid).gid(iso.user.gid);
         }
-        let mut child = match cmd.spawn() {
-            Ok(c) => c,
+        let plane = launch
+            .user
+            .as_ref()
+            .filter(|_| namespaced)
+            .and_then(|iso| iso.network.clone());
+        let spawned = match plane {
+            Some(plane) => spawn_in_own_network(cmd, plane).await,
+            None => spawn_on_host(cmd).await,
+        };
+        let (api, mut child, forwards) = match spawned {
+            Ok(s) => s,
             Err(e) => {
                 if let Some(p) = &private {
                     p.remove();
@@ -307,6 +369,7 @@ impl Environment {
             invocations: AtomicU64::new(0),
             credentials_expire_ms: session.map(|c| c.expires_ms),
             namespaced,
+            forwards,
         })
     }
 
@@ -314,6 +377,9 @@ impl Environment {
     /// does the same. The group is killed right here, not by the task that reaps the process,
     /// so it also happens while the async runtime is shutting down.
     pub fn kill(&self) {
+        for f in &self.forwards {
+            f.abort();
+        }
         if let Some(pid) = self.pid {
             self.groups.kill(pid);
         }

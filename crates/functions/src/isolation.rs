@@ -22,8 +22,13 @@
 //!
 //! - *Namespaces.* When `unshare` and `setpriv` (util-linux) pass a probe at start-up, each
 //!   environment also gets mount and PID namespaces through [`WRAPPER`]: its own `/tmp` and a
-//!   `/proc` that shows only its processes. Not the network: the Runtime API and the AWS
-//!   endpoint are on the host's loopback.
+//!   `/proc` that shows only its processes. And, when the kernel makes network namespaces
+//!   ([`crate::netns::works`]), a network namespace of its own where only `lo` is up: its
+//!   Runtime API at `127.0.0.1:9001` and the AWS endpoint at `127.0.0.1:<its port>` are all
+//!   it reaches, unless the manifest grants the function egress
+//!   ([`crate::FunctionsConfig::egress`]), whose environments share the host's network.
+//!   Without namespaces the network is the host's (the Runtime API on the host's loopback,
+//!   behind the peer check of [`crate::runtime_api`]), and [`Isolation::missing`] says so.
 //!
 //! What it needs: the data dir's ancestors traversable by other users (`o+x`), and the
 //! runtime's interpreter reachable by other users; [`Isolation::detect`] and
@@ -63,6 +68,8 @@ struct Users {
     by_name: Mutex<HashMap<String, u32>>,
     /// Whether environments also get mount and PID namespaces (see [`WRAPPER`]).
     namespaces: bool,
+    /// Whether, with those, they get network namespaces of their own ([`crate::netns`]).
+    network: bool,
 }
 
 /// The shell an environment starts in when it gets namespaces, as root inside `unshare
@@ -222,7 +229,7 @@ impl Isolation {
             return Self {
                 users: None,
                 missing: Some(
-                    "nuvem is not root: functions run as nuvem's user and can read what it can"
+                    "nuvem is not root: functions run as nuvem's user and can read what it can; no network isolation: functions share the host's network (Runtime APIs on the host's loopback)"
                         .into(),
                 ),
             };
@@ -233,21 +240,35 @@ impl Isolation {
             return Self {
                 users: None,
                 missing: Some(format!(
-                    "{} is not traversable by other users (o+x), so function users could not reach their code: functions run as root",
+                    "{} is not traversable by other users (o+x), so function users could not reach their code: functions run as root; no network isolation: functions share the host's network (Runtime APIs on the host's loopback)",
                     closed.display()
                 )),
             };
         }
         let namespaces = namespaces_work(&functions_dir.join("isolated"));
+        let network = namespaces && crate::netns::works();
+        let missing = if !namespaces {
+            Some("no namespaces (`unshare`/`setpriv` from util-linux missing or refused): /tmp is shared, processes are visible, and no network isolation: functions share the host's network (Runtime APIs on the host's loopback)".into())
+        } else if !network {
+            Some("no network namespaces (the kernel refused one): no network isolation, functions share the host's network (Runtime APIs on the host's loopback)".into())
+        } else {
+            None
+        };
         Self {
             users: Some(Users {
                 by_name: Mutex::default(),
                 namespaces,
+                network,
             }),
-            missing: (!namespaces).then(|| {
-                "no namespaces (`unshare`/`setpriv` from util-linux missing or refused): /tmp is shared and processes are visible".into()
-            }),
+            missing,
         }
+    }
+
+    /// Whether environments with namespaces also get a network namespace of their own.
+    pub fn network(&self) -> bool {
+        self.users
+            .as_ref()
+            .is_some_and(|u| u.namespaces && u.network)
     }
 
     /// Whether environments get mount and PID namespaces (a private `/tmp`, no view of other
@@ -438,6 +459,7 @@ mod tests {
             users: Some(Users::default()),
             missing: None,
         };
+        assert!(!iso.network());
         let a = iso.user("a").unwrap();
         assert_eq!(iso.user("a"), Some(a));
         assert_eq!(a.uid, a.gid);

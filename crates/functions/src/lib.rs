@@ -5,7 +5,7 @@
 //! Owns: the function model ([`model`]), records and packages at rest ([`catalog`], and
 //! [`packages`] for a store shared by several nodes), cluster-wide concurrency ([`slots`]) and events ([`queue`]), the
 //! Runtime API listener of each environment ([`runtime_api`]), environment processes and their
-//! logs ([`environment`], [`logs`]), users of their own ([`isolation`]), runtimes and the shipped Python/Node bootstraps
+//! logs ([`environment`], [`logs`]), users of their own ([`isolation`]), a network namespace per environment ([`netns`]), runtimes and the shipped Python/Node bootstraps
 //! ([`runtimes`]), warm pools and scaling ([`pool`]), running one invocation ([`invoke`]), the
 //! Invoke semantics ([`dispatch`]), the control plane ([`control`]), the HTTP service
 //! ([`service`]) and the in-process [`Invoker`] API ([`invoker`]).
@@ -24,6 +24,7 @@ pub mod invoker;
 pub mod isolation;
 pub mod logs;
 pub mod model;
+pub mod netns;
 pub mod packages;
 mod peer;
 pub mod pool;

@@ -88,6 +88,27 @@ pub struct FunctionRecord {
     /// roles were checked were all set by the root).
     #[serde(default = "keys_fallback_default")]
     pub keys_fallback: bool,
+    /// Lambda's `VpcConfig`, as given: recorded and reported, not a network of its own (see
+    /// [`VpcConfig`]).
+    #[serde(default)]
+    pub vpc: Option<VpcConfig>,
+}
+
+/// A function's `VpcConfig` (subnets and security groups by id,
+/// https://docs.aws.amazon.com/lambda/latest/api/API_VpcConfig.html). nuvem has no subnets:
+/// where environments get network namespaces, every function's environment is already on a
+/// private network of its own that reaches only the private plane, with or without a
+/// `VpcConfig`; reaching anything else is granted by the manifest (`egress = true`), never
+/// through the Lambda API. The ids are kept so that tools which set them read them back.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct VpcConfig {
+    #[serde(default)]
+    pub subnet_ids: Vec<String>,
+    #[serde(default)]
+    pub security_group_ids: Vec<String>,
+    #[serde(default)]
+    pub ipv6_allowed_for_dual_stack: bool,
 }
 
 impl FunctionRecord {
@@ -122,6 +143,15 @@ impl FunctionRecord {
         }
         if !self.environment.is_empty() {
             c["Environment"] = json!({"Variables": self.environment});
+        }
+        if let Some(vpc) = &self.vpc {
+            // `VpcConfigResponse`: nuvem has no VPC ids, so `VpcId` is empty.
+            c["VpcConfig"] = json!({
+                "SubnetIds": vpc.subnet_ids,
+                "SecurityGroupIds": vpc.security_group_ids,
+                "VpcId": "",
+                "Ipv6AllowedForDualStack": vpc.ipv6_allowed_for_dual_stack,
+            });
         }
         c
     }
@@ -188,6 +218,7 @@ pub struct ConfigInput {
     pub memory_size: Option<i64>,
     pub environment: Option<EnvironmentInput>,
     pub architectures: Option<Vec<String>>,
+    pub vpc_config: Option<VpcConfig>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -277,6 +308,22 @@ impl ConfigInput {
                 ));
             }
             record.architectures = a;
+        }
+        if let Some(vpc) = self.vpc_config {
+            // The modelled limits (API_VpcConfig: at most 16 subnets, 5 security groups).
+            if vpc.subnet_ids.len() > 16 {
+                return Err(Error::Validation(
+                    "1 validation error detected: Value at 'vpcConfig.subnetIds' failed to satisfy constraint: Member must have length less than or equal to 16".into(),
+                ));
+            }
+            if vpc.security_group_ids.len() > 5 {
+                return Err(Error::Validation(
+                    "1 validation error detected: Value at 'vpcConfig.securityGroupIds' failed to satisfy constraint: Member must have length less than or equal to 5".into(),
+                ));
+            }
+            // Empty lists detach the function from its VPC, as on AWS.
+            record.vpc =
+                (!vpc.subnet_ids.is_empty() || !vpc.security_group_ids.is_empty()).then_some(vpc);
         }
         let kind = RuntimeKind::parse(&record.runtime);
         if matches!(kind, Some(RuntimeKind::Python | RuntimeKind::Node)) && record.handler.is_none()

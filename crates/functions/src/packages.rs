@@ -188,6 +188,7 @@ mod tests {
             architectures: Vec::new(),
             policy: Vec::new(),
             keys_fallback: true,
+            vpc: None,
         }
     }
 

@@ -2,8 +2,9 @@
 //! processes of its own environment (issue 17: any local process could poll an environment's
 //! events and forge its answers).
 //!
-//! Linux only, from `/proc`: the peer's socket is the row of `/proc/net/tcp` whose local
-//! address is the peer's and whose remote address is ours; its inode is held, as an open
+//! Linux only, from `/proc`: the peer's socket is the row of `/proc/<pgid>/net/tcp` (the TCP
+//! table of the network namespace the environment's first process is in: the host's, or its
+//! own, see [`crate::netns`]) whose local address is the peer's and whose remote address is ours; its inode is held, as an open
 //! descriptor (`/proc/<pid>/fd/* -> socket:[inode]`), by the processes that own it. A
 //! connection is the environment's when one of those processes is in the environment's
 //! process group. Reading `/proc/<pid>/fd` of another user's process needs root, which is
@@ -17,7 +18,11 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 /// Whether the process on the peer end of `peer -> local` is in process group `pgid`;
 /// `None` when this system cannot tell (no `/proc/net/tcp`).
 pub fn in_process_group(peer: SocketAddr, local: SocketAddr, pgid: u32) -> Option<bool> {
-    let table = std::fs::read_to_string("/proc/net/tcp").ok()?;
+    // The group's leader gone, its namespace may be too: the host's table, where an inside
+    // connection is not, so it is refused.
+    let table = std::fs::read_to_string(format!("/proc/{pgid}/net/tcp"))
+        .or_else(|_| std::fs::read_to_string("/proc/net/tcp"))
+        .ok()?;
     let Some(inode) = socket_inode(&table, peer, local) else {
         // The peer's socket is gone (it closed already) or not IPv4 loopback: nothing to serve.
         return Some(false);

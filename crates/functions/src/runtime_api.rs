@@ -1,10 +1,12 @@
 //! The Lambda Runtime API (2018-06-01) one execution environment talks to
 //! (https://docs.aws.amazon.com/lambda/latest/dg/runtimes-api.html).
 //!
-//! Each environment gets its own listener on `127.0.0.1:<ephemeral>`, because runtimes learn
-//! the API only as `host:port` (`AWS_LAMBDA_RUNTIME_API`) and build the paths themselves: a
-//! shared listener could not tell environments apart. Ports are cheap; the listener lives and
-//! dies with its environment. Status codes and error bodies follow AWS's runtime interface
+//! Each environment gets its own listener, because runtimes learn the API only as `host:port`
+//! (`AWS_LAMBDA_RUNTIME_API`) and build the paths themselves: a shared listener could not tell
+//! environments apart. With a network namespace of its own ([`crate::netns`]) the listener is
+//! `127.0.0.1:9001` inside it, as on AWS, and exists nowhere else; otherwise it is
+//! `127.0.0.1:<ephemeral>` on the host's loopback. The listener lives and dies with its
+//! environment. Status codes and error bodies follow AWS's runtime interface
 //! emulator: 202 `{"status":"OK"}` for accepted posts, 400 `InvalidRequestID`, 403
 //! `InvalidStateTransition`, 413 `RequestEntityTooLarge`.
 //!
@@ -111,8 +113,17 @@ impl Drop for RuntimeApi {
 }
 
 impl RuntimeApi {
+    /// A listener on the host's loopback, at an ephemeral port.
     pub async fn start() -> std::io::Result<Self> {
-        let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await?;
+        let listener = std::net::TcpListener::bind(("127.0.0.1", 0))?;
+        listener.set_nonblocking(true)?;
+        Self::serve(listener)
+    }
+
+    /// Serves `listener` (non-blocking; made in an environment's network namespace, or on
+    /// the host by [`RuntimeApi::start`]). Inside a Tokio runtime.
+    pub fn serve(listener: std::net::TcpListener) -> std::io::Result<Self> {
+        let listener = tokio::net::TcpListener::from_std(listener)?;
         let addr = listener.local_addr()?;
         let (events_tx, events_rx) = mpsc::channel(1);
         let (phase_tx, phase_rx) = watch::channel(Phase::Starting);

@@ -56,6 +56,11 @@ pub struct FunctionsConfig {
     /// How long a node's share of concurrency lives and lingers, on a shared store
     /// (see [`crate::slots`]).
     pub slot_times: SlotTimes,
+    /// The functions granted egress (the NAT-gateway idea; the manifest's `egress = true`):
+    /// their environments share the host's network. Every other function's environment,
+    /// where environments get network namespaces, reaches only its Runtime API and the
+    /// private plane. By name; not settable through the Lambda API: the grant is the owner's.
+    pub egress: std::collections::BTreeSet<String>,
 }
 
 impl FunctionsConfig {
@@ -71,6 +76,7 @@ impl FunctionsConfig {
             init_timeout: Duration::from_secs(10),
             async_retry_delays: [Duration::from_secs(1), Duration::from_secs(2)],
             slot_times: SlotTimes::default(),
+            egress: std::collections::BTreeSet::new(),
         }
     }
 }
@@ -81,6 +87,9 @@ pub struct Inner {
     boot: Bootstraps,
     pools: Mutex<HashMap<String, Arc<Pool>>>,
     endpoint_url: RwLock<Option<String>>,
+    /// The private plane's listeners (the AWS endpoint, plain and TLS): what an environment
+    /// in a network namespace of its own reaches, at `127.0.0.1:<port>`.
+    private_plane: RwLock<Vec<std::net::SocketAddr>>,
     /// Execution-role sessions for environments (see [`crate::credentials`]).
     roles: RwLock<Option<Arc<dyn crate::credentials::RoleCredentials>>>,
     groups: Arc<ProcessGroups>,
@@ -199,9 +208,17 @@ impl Inner {
                 CodeLocation::Executable(f) => f.clone(),
                 _ => launch.task_root.clone(),
             };
+            let network = self.own_network(&record.name).then(|| {
+                inside_endpoint(&mut launch.env, shared.endpoint_url.as_deref());
+                self.private_plane
+                    .read()
+                    .map(|p| p.clone())
+                    .unwrap_or_default()
+            });
             launch.user = Some(crate::environment::Isolated {
                 user,
                 namespaces: self.isolation.namespaces(),
+                network,
                 function: record.name.clone(),
                 dir: self.config.data_dir.join("isolated"),
                 code,
@@ -220,6 +237,15 @@ impl Inner {
 }
 
 impl Inner {
+    /// Whether the environments of function `name` get a network namespace of their own:
+    /// environments get namespaces, this host makes network ones, and the manifest does not
+    /// grant the function egress.
+    fn own_network(&self, name: &str) -> bool {
+        self.isolation.namespaces()
+            && self.isolation.network()
+            && !self.config.egress.contains(name)
+    }
+
     /// Whether functions of `runtime` can run as their own user here: the interpreter is
     /// reachable by other users, and for `provided` (whose bootstrap may run any program on
     /// `PATH`) every folder on `PATH` is.
@@ -230,6 +256,32 @@ impl Inner {
             Some(crate::model::RuntimeKind::Node) => reachable_by_others(Path::new("node")),
             Some(crate::model::RuntimeKind::Provided) => path_reachable(),
             None => false,
+        }
+    }
+}
+
+/// In a network namespace of its own, the AWS endpoint is at `127.0.0.1:<its port>`: nuvem's
+/// `AWS_ENDPOINT_URL` names another host address only when the endpoint listens on one
+/// (`expose_private`), and then it is rewritten to the loopback. A function's own
+/// `AWS_ENDPOINT_URL` is left as it is.
+fn inside_endpoint(env: &mut [(String, String)], endpoint_url: Option<&str>) {
+    let Some(url) = endpoint_url else { return };
+    let Some(authority) = url.strip_prefix("http://") else {
+        return;
+    };
+    let Ok(addr) = authority
+        .trim_end_matches('/')
+        .parse::<std::net::SocketAddr>()
+    else {
+        return;
+    };
+    if addr.ip() == std::net::Ipv4Addr::LOCALHOST || addr.ip().is_unspecified() {
+        return;
+    }
+    let inside = format!("http://127.0.0.1:{}", addr.port());
+    for (k, v) in env.iter_mut() {
+        if k == "AWS_ENDPOINT_URL" && v == url {
+            *v = inside.clone();
         }
     }
 }
@@ -287,6 +339,7 @@ impl FunctionsService {
             boot,
             pools: Mutex::new(HashMap::new()),
             endpoint_url: RwLock::new(None),
+            private_plane: RwLock::new(Vec::new()),
             roles: RwLock::new(None),
             groups: Arc::new(ProcessGroups::default()),
             pending: Mutex::new(std::collections::BTreeMap::new()),
@@ -332,6 +385,20 @@ impl FunctionsService {
     pub fn set_role_credentials(&self, roles: Arc<dyn crate::credentials::RoleCredentials>) {
         if let Ok(mut r) = self.inner.roles.write() {
             *r = Some(roles);
+        }
+        if let Ok(mut pools) = self.inner.pools.lock() {
+            for (_, p) in pools.drain() {
+                p.shut_down();
+            }
+        }
+    }
+
+    /// The private plane's listeners (the AWS endpoint, plain and TLS): environments in a
+    /// network namespace of their own reach each at `127.0.0.1:<its port>`, forwarded to it.
+    /// Environments started afterwards get them.
+    pub fn set_private_plane(&self, addrs: Vec<std::net::SocketAddr>) {
+        if let Ok(mut p) = self.inner.private_plane.write() {
+            *p = addrs;
         }
         if let Ok(mut pools) = self.inner.pools.lock() {
             for (_, p) in pools.drain() {
@@ -484,8 +551,19 @@ impl FunctionsService {
                 }
             ));
         }
-        if inner.isolation.namespaces() {
-            line.push_str("; each environment has its own mount and PID namespaces (a private /tmp, no view of other processes; the network is the host's)");
+        if inner.isolation.network() {
+            line.push_str("; each environment has its own mount, PID and network namespaces (a private /tmp, no view of other processes; its loopback holds only its Runtime API and the AWS endpoint");
+            if !inner.config.egress.is_empty() {
+                let granted: Vec<&str> = inner.config.egress.iter().map(String::as_str).collect();
+                line.push_str(&format!(
+                    "; egress granted to {}, on the host's network",
+                    granted.join(", ")
+                ));
+            }
+            line.push(')');
+        } else if inner.isolation.namespaces() {
+            line.push_str("; each environment has its own mount and PID namespaces (a private /tmp, no view of other processes); ");
+            line.push_str(inner.isolation.missing().unwrap_or("no network isolation"));
         } else {
             line.push_str("; ");
             line.push_str(inner.isolation.missing().unwrap_or("no namespaces"));

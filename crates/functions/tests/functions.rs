@@ -775,6 +775,44 @@ fn control_plane() {
         f.exec("GetFunctionConfiguration", json!({"FunctionName": "a"})),
         Ok(json!({"Timeout": 5})),
     );
+    // VpcConfig is recorded and read back (the network itself is the manifest's to grant).
+    let vpc = json!({"SubnetIds": ["subnet-1", "subnet-2"], "SecurityGroupIds": ["sg-1"]});
+    check_op(
+        f.exec(
+            "UpdateFunctionConfiguration",
+            json!({"FunctionName": "a", "VpcConfig": vpc}),
+        ),
+        Ok(
+            json!({"VpcConfig": {"SubnetIds": ["subnet-1", "subnet-2"], "SecurityGroupIds": ["sg-1"], "VpcId": "", "Ipv6AllowedForDualStack": false}}),
+        ),
+    );
+    check_op(
+        f.exec("GetFunctionConfiguration", json!({"FunctionName": "a"})),
+        Ok(
+            json!({"Timeout": 5, "VpcConfig": {"SubnetIds": ["subnet-1", "subnet-2"], "SecurityGroupIds": ["sg-1"]}}),
+        ),
+    );
+    check_op(
+        f.exec(
+            "UpdateFunctionConfiguration",
+            json!({"FunctionName": "a", "VpcConfig": {"SecurityGroupIds": ["1", "2", "3", "4", "5", "6"]}}),
+        ),
+        Err("400 ValidationException: 1 validation error detected: Value at 'vpcConfig.securityGroupIds'"),
+    );
+    check_op(
+        f.exec(
+            "UpdateFunctionConfiguration",
+            json!({"FunctionName": "a", "VpcConfig": {"SubnetIds": [], "SecurityGroupIds": []}}),
+        ),
+        Ok(json!({"Timeout": 5})),
+    );
+    assert!(
+        f.exec("GetFunctionConfiguration", json!({"FunctionName": "a"}))
+            .unwrap()
+            .get("VpcConfig")
+            .is_none(),
+        "empty lists detach the function"
+    );
     for n in ["b1", "b2", "b3"] {
         f.create(n, "python3.12", "app.handler", &py, json!({}))
             .unwrap();

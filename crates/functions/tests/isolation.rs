@@ -173,7 +173,10 @@ async fn issue_17_functions_run_as_users_of_their_own() {
     for (path, readable) in got["paths"].as_object().unwrap() {
         assert_eq!(readable, &json!(false), "{path} was readable: {got}");
     }
-    if service.isolation().contains("own mount and PID namespaces") {
+    let line = service.isolation();
+    if line.contains("own mount and PID namespaces")
+        || line.contains("own mount, PID and network namespaces")
+    {
         // Its /tmp is its own: not the host's, not another environment's; and it sees only
         // its own processes (the user's shell and the runtime).
         assert!(!tmp_file.exists(), "{got}");

@@ -316,6 +316,12 @@ pub struct FunctionSpec {
     /// runs with the manifest's (root) keys.
     #[serde(default)]
     pub permissions: Vec<PermissionSpec>,
+    /// Egress (the NAT-gateway idea): `true` lets the function's environments share the
+    /// host's network, so they reach anything the host does. By default, where environments
+    /// get namespaces (nuvem as root), an environment's network is its own: its Runtime API
+    /// and the AWS endpoint, nothing else.
+    #[serde(default)]
+    pub egress: bool,
 }
 
 /// One statement of a manifest function's policy, in IAM's grammar

@@ -296,6 +296,7 @@ async fn run(config: Config, source: String, started: Instant) -> anyhow::Result
     services
         .functions
         .set_aws_endpoint(format!("http://{api_addr}"));
+    services.functions.set_private_plane(vec![api_addr]);
     tasks.spawn(listen::serve(
         api,
         None,
@@ -308,6 +309,10 @@ async fn run(config: Config, source: String, started: Instant) -> anyhow::Result
         let (acceptor, cert) = tls::acceptor(config.tls_cert.as_ref(), &config.data_dir)?;
         let l = listen::bind(addr, "AWS endpoint (TLS)").await?;
         tls_line = Some((l.local_addr()?, cert));
+        // Functions in a network namespace of their own reach the TLS endpoint too.
+        services
+            .functions
+            .set_private_plane(vec![api_addr, l.local_addr()?]);
         tasks.spawn(listen::serve(
             l,
             Some(acceptor),

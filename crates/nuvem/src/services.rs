@@ -585,6 +585,13 @@ fn functions_config(config: &Config) -> nuvem_functions::FunctionsConfig {
         c.access_key_id = cred.access_key_id.clone();
         c.secret_access_key = cred.secret_access_key.clone();
     }
+    c.egress = config
+        .manifest
+        .functions
+        .iter()
+        .filter(|f| f.egress)
+        .map(|f| f.name.clone())
+        .collect();
     c
 }
 
