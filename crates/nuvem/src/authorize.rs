@@ -58,6 +58,9 @@ pub fn acts(
         "s3" => Some(vec![s3(parts)]),
         "lambda" => lambda(parts, body, region, account),
         "iam" => Some(vec![iam(body?, account)]),
+        "apigateway" => Some(vec![apigateway(parts, region)]),
+        "wafv2" => wafv2(parts, body?, region, account),
+        "cloudfront" => cloudfront(parts, account),
         // STS decides AssumeRole itself (trust and identity policies); GetCallerIdentity and
         // GetSessionToken need no permission on AWS either.
         "sts" => Some(Vec::new()),
@@ -277,6 +280,86 @@ pub fn passed_role(body: Option<&[u8]>) -> Option<String> {
     input.get("Role")?.as_str().map(str::to_owned)
 }
 
+/// API Gateway's management actions are the HTTP method on the resource path
+/// (`apigateway:GET` on `arn:aws:apigateway:<region>::/apis/<id>/routes`), as on AWS.
+fn apigateway(parts: &Parts, region: &str) -> Act {
+    let path = percent_encoding::percent_decode_str(parts.uri.path()).decode_utf8_lossy();
+    let path = path.strip_prefix("/v2").unwrap_or(&path);
+    (
+        format!("apigateway:{}", parts.method.as_str()),
+        format!("arn:aws:apigateway:{region}::{path}"),
+    )
+}
+
+/// WAFv2 (`X-Amz-Target: AWSWAF_20190729.<Op>`): the operation on the web ACL, IP set or
+/// regex pattern set it names by scope, name and id (a create: any id of that name; a list:
+/// every resource of the scope's kind), or on the `ResourceArn` it names.
+fn wafv2(parts: &Parts, body: &[u8], region: &str, account: &str) -> Option<Vec<Act>> {
+    let op = parts
+        .headers
+        .get("x-amz-target")?
+        .to_str()
+        .ok()?
+        .strip_prefix("AWSWAF_20190729.")?
+        .to_owned();
+    let input: serde_json::Value = serde_json::from_slice(body).ok()?;
+    let action = format!("wafv2:{op}");
+    let text = |k: &str| input.get(k).and_then(|v| v.as_str());
+    if let Some(arn) = text("ResourceArn")
+        .or(text("WebACLArn"))
+        .or(text("WebAclArn"))
+    {
+        return Some(vec![(action, arn.to_owned())]);
+    }
+    let kind = ["WebACL", "IPSet", "RegexPatternSet", "RuleGroup"]
+        .into_iter()
+        .find(|k| op.ends_with(k) || op.ends_with(&format!("{k}s")))
+        .map(|k| match k {
+            "WebACL" => "webacl",
+            "IPSet" => "ipset",
+            "RegexPatternSet" => "regexpatternset",
+            _ => "rulegroup",
+        });
+    let (scope, region) = match text("Scope") {
+        Some("CLOUDFRONT") => ("global", "us-east-1"),
+        _ => ("regional", region),
+    };
+    let resource = match (kind, text("Name"), text("Id")) {
+        (Some(kind), Some(name), id) => format!(
+            "arn:aws:wafv2:{region}:{account}:{scope}/{kind}/{name}/{}",
+            id.unwrap_or("*")
+        ),
+        (Some(kind), None, _) => format!("arn:aws:wafv2:{region}:{account}:{scope}/{kind}/*"),
+        (None, ..) => "*".into(),
+    };
+    Some(vec![(action, resource)])
+}
+
+/// CloudFront's API (`/2020-05-31/distribution[/<id>[/config|/invalidation[/<id>]]]`):
+/// the operation on the distribution's ARN.
+fn cloudfront(parts: &Parts, account: &str) -> Option<Vec<Act>> {
+    let rest = parts.uri.path().strip_prefix("/2020-05-31/distribution")?;
+    let segs: Vec<&str> = rest
+        .trim_matches('/')
+        .split('/')
+        .filter(|s| !s.is_empty())
+        .collect();
+    let dist = |id: &str| format!("arn:aws:cloudfront::{account}:distribution/{id}");
+    let (op, resource) = match (parts.method.as_str(), segs.as_slice()) {
+        ("GET", []) => ("ListDistributions", "*".to_owned()),
+        ("POST", []) => ("CreateDistribution", "*".to_owned()),
+        ("GET", [id]) => ("GetDistribution", dist(id)),
+        ("DELETE", [id]) => ("DeleteDistribution", dist(id)),
+        ("GET", [id, "config"]) => ("GetDistributionConfig", dist(id)),
+        ("PUT", [id, "config"]) => ("UpdateDistribution", dist(id)),
+        ("POST", [id, "invalidation"]) => ("CreateInvalidation", dist(id)),
+        ("GET", [id, "invalidation"]) => ("ListInvalidations", dist(id)),
+        ("GET", [id, "invalidation", _]) => ("GetInvalidation", dist(id)),
+        _ => return None,
+    };
+    Some(vec![(format!("cloudfront:{op}"), resource)])
+}
+
 fn iam(body: &[u8], account: &str) -> Act {
     let params = nuvem_iam::api::query::Params::parse(&String::from_utf8_lossy(body));
     let action = params.get("Action").unwrap_or_default().to_owned();
@@ -381,6 +464,139 @@ mod tests {
             s3(&parts),
             (action.to_owned(), resource.to_owned()),
             "{method} {uri}"
+        );
+    }
+
+    /// What `acts` names for a request of `service`: `(method, uri, x-amz-target, body)`.
+    #[track_caller]
+    fn check_acts(service: &str, req: (&str, &str, &str, &str), want: &[(&str, &str)]) {
+        let (method, uri, target, body) = req;
+        let mut b = http::Request::builder().method(method).uri(uri);
+        if !target.is_empty() {
+            b = b.header("x-amz-target", target);
+        }
+        let (parts, ()) = b.body(()).unwrap().into_parts();
+        let got = acts(
+            service,
+            &parts,
+            Some(body.as_bytes()),
+            "eu-west-1",
+            "000000000000",
+        );
+        let want: Vec<Act> = want
+            .iter()
+            .map(|(a, r)| (a.to_string(), r.to_string()))
+            .collect();
+        assert_eq!(got, Some(want), "{service} {method} {uri} {target}");
+    }
+
+    #[test]
+    fn other_services_actions() {
+        check_acts(
+            "apigateway",
+            ("POST", "/v2/apis/abc/routes", "", "{}"),
+            &[(
+                "apigateway:POST",
+                "arn:aws:apigateway:eu-west-1::/apis/abc/routes",
+            )],
+        );
+        check_acts(
+            "apigateway",
+            ("GET", "/v2/apis", "", ""),
+            &[("apigateway:GET", "arn:aws:apigateway:eu-west-1::/apis")],
+        );
+        let waf = "AWSWAF_20190729.";
+        check_acts(
+            "wafv2",
+            (
+                "POST",
+                "/",
+                &format!("{waf}GetWebACL"),
+                r#"{"Name":"site","Id":"1234","Scope":"CLOUDFRONT"}"#,
+            ),
+            &[(
+                "wafv2:GetWebACL",
+                "arn:aws:wafv2:us-east-1:000000000000:global/webacl/site/1234",
+            )],
+        );
+        check_acts(
+            "wafv2",
+            (
+                "POST",
+                "/",
+                &format!("{waf}CreateIPSet"),
+                r#"{"Name":"bad","Scope":"REGIONAL"}"#,
+            ),
+            &[(
+                "wafv2:CreateIPSet",
+                "arn:aws:wafv2:eu-west-1:000000000000:regional/ipset/bad/*",
+            )],
+        );
+        check_acts(
+            "wafv2",
+            (
+                "POST",
+                "/",
+                &format!("{waf}ListRegexPatternSets"),
+                r#"{"Scope":"REGIONAL"}"#,
+            ),
+            &[(
+                "wafv2:ListRegexPatternSets",
+                "arn:aws:wafv2:eu-west-1:000000000000:regional/regexpatternset/*",
+            )],
+        );
+        let acl = "arn:aws:wafv2:us-east-1:000000000000:global/webacl/site/1234";
+        check_acts(
+            "wafv2",
+            (
+                "POST",
+                "/",
+                &format!("{waf}GetSampledRequests"),
+                &format!(r#"{{"WebAclArn":"{acl}"}}"#),
+            ),
+            &[("wafv2:GetSampledRequests", acl)],
+        );
+        let dist = "arn:aws:cloudfront::000000000000:distribution/E1";
+        check_acts(
+            "cloudfront",
+            ("POST", "/2020-05-31/distribution/E1/invalidation", "", ""),
+            &[("cloudfront:CreateInvalidation", dist)],
+        );
+        check_acts(
+            "cloudfront",
+            ("GET", "/2020-05-31/distribution", "", ""),
+            &[("cloudfront:ListDistributions", "*")],
+        );
+        check_acts(
+            "cloudfront",
+            ("GET", "/2020-05-31/distribution/E1/config", "", ""),
+            &[("cloudfront:GetDistributionConfig", dist)],
+        );
+        check_acts(
+            "dynamodb",
+            (
+                "POST",
+                "/",
+                "DynamoDB_20120810.Query",
+                r#"{"TableName":"t","IndexName":"by-x"}"#,
+            ),
+            &[(
+                "dynamodb:Query",
+                "arn:aws:dynamodb:eu-west-1:000000000000:table/t/index/by-x",
+            )],
+        );
+        check_acts(
+            "lambda",
+            (
+                "POST",
+                "/2015-03-31/functions",
+                "",
+                r#"{"FunctionName":"f","Role":"arn:aws:iam::000000000000:role/r"}"#,
+            ),
+            &[
+                ("lambda:CreateFunction", "*"),
+                ("iam:PassRole", "arn:aws:iam::000000000000:role/r"),
+            ],
         );
     }
 

@@ -374,4 +374,19 @@ expect_error("AccessDeniedException", alice.query, TableName="items",
 assert ddb.get_item(TableName="items", Key={"id": {"S": "bob"}})["Item"]["v"]["S"] == "his"
 assert ddb.get_item(TableName="items", Key={"id": {"S": "alice"}})["Item"]["salary"]["N"] == "9"
 
+# The other services' APIs are decided too: a read-only operator of API Gateway and WAF.
+iam.create_user(UserName="viewer")
+iam.put_user_policy(UserName="viewer", PolicyName="look", PolicyDocument=json.dumps({
+    "Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Action": "apigateway:GET", "Resource": "arn:aws:apigateway:us-east-1::/apis*"},
+        {"Effect": "Allow", "Action": ["wafv2:List*", "wafv2:Get*"], "Resource": "*"}]}))
+viewer_key = iam.create_access_key(UserName="viewer")["AccessKey"]
+apigw = client("apigatewayv2", viewer_key)
+assert apigw.get_apis()["Items"] == [], "no APIs yet"
+expect_error("AccessDeniedException", apigw.create_api, Name="sneaky", ProtocolType="HTTP")
+waf = client("wafv2", viewer_key)
+assert waf.list_ip_sets(Scope="REGIONAL")["IPSets"] == []
+expect_error("AccessDeniedException", waf.create_ip_set, Name="block", Scope="REGIONAL",
+             IPAddressVersion="IPV4", Addresses=["10.0.0.0/8"])
+
 print("boto3 iam: ok")
