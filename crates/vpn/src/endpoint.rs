@@ -1,0 +1,573 @@
+//! The endpoint's task: one tokio task owns the UDP socket, every peer's WireGuard state
+//! (`boringtun::noise::Tunn`) and the smoltcp interface that terminates TCP inside the tunnel.
+//!
+//! In: a datagram is matched to its peer (a handshake initiation by the static key it
+//! carries, anything else by the session index boringtun gave the peer), decrypted, and its
+//! inner packet kept only when its source is one of that peer's `allowed_ips`. The interface
+//! accepts only packets to nuvem's own address, and TCP only to the configured ports (smoltcp
+//! answers anything else with a RST); each connection that completes its handshake is handed
+//! out on [`Incoming`]. Out: each packet the interface emits goes to the peer whose
+//! `allowed_ips` hold its destination, encrypted; packets for no peer are dropped. Nothing is
+//! ever forwarded anywhere else: the only sockets here are the UDP one and the in-process
+//! streams.
+
+use std::net::{Ipv4Addr, SocketAddr};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use boringtun::noise::errors::WireGuardError;
+use boringtun::noise::handshake::parse_handshake_anon;
+use boringtun::noise::{Packet, Tunn, TunnResult};
+use boringtun::x25519::{PublicKey, StaticSecret};
+use rand_core::{OsRng, RngCore};
+use smoltcp::iface::{Interface, PollResult, SocketHandle, SocketSet};
+use smoltcp::socket::tcp;
+use smoltcp::wire::{HardwareAddress, IpAddress, IpCidr};
+use tokio::net::UdpSocket;
+use tokio::sync::{Notify, mpsc};
+
+use crate::config::{Cidr, Config};
+use crate::device::Queues;
+use crate::stream::{self, PIPE_CAP, Pipe, Shared, TunnelStream};
+use crate::{Error, Key};
+
+/// How often boringtun's timers run (handshake retries, rekeying, keepalives), as in
+/// boringtun's own device.
+const TIMER_TICK: Duration = Duration::from_millis(250);
+/// Listening sockets kept ready per port: connections that start at the same moment each
+/// need one (a SYN that finds none is answered with a RST).
+const LISTENERS_PER_PORT: usize = 4;
+/// Each TCP socket's buffers inside smoltcp.
+const SOCKET_BUF: usize = 64 * 1024;
+/// Accepted connections the binary has not taken yet; past that, new ones are reset.
+const BACKLOG: usize = 64;
+/// A connection whose stream is gone gets this long to close politely, then is aborted.
+const LINGER: Duration = Duration::from_secs(30);
+/// Inner packets taken from the device per interface poll, so listeners are replenished
+/// between bursts of SYNs.
+const RX_BUDGET: usize = 32;
+
+/// A connection accepted inside the tunnel.
+pub struct Accepted {
+    pub stream: TunnelStream,
+    /// The peer's inner address and port (one of its `allowed_ips`).
+    pub peer: SocketAddr,
+    /// The private plane's port it was addressed to.
+    pub port: u16,
+}
+
+/// The connections peers open; the endpoint stops when this is dropped.
+pub struct Incoming {
+    rx: mpsc::Receiver<Accepted>,
+}
+
+impl Incoming {
+    /// The next connection; `None` once the endpoint stopped.
+    pub async fn accept(&mut self) -> Option<Accepted> {
+        self.rx.recv().await
+    }
+}
+
+/// A running WireGuard endpoint. Dropping it stops the task.
+pub struct Vpn {
+    local_addr: SocketAddr,
+    public_key: Key,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Vpn {
+    /// Validates `config`, binds its UDP address and starts the task.
+    pub async fn start(config: Config) -> Result<(Vpn, Incoming), Error> {
+        config.validate()?;
+        let udp = UdpSocket::bind(config.listen)
+            .await
+            .map_err(|source| Error::Bind {
+                addr: config.listen,
+                source,
+            })?;
+        let local_addr = udp.local_addr().map_err(|source| Error::Bind {
+            addr: config.listen,
+            source,
+        })?;
+        let (tx, rx) = mpsc::channel(BACKLOG);
+        let public_key = config.private_key.public();
+        let engine = Engine::new(&config, tx);
+        let task = tokio::spawn(engine.run(udp));
+        Ok((
+            Vpn {
+                local_addr,
+                public_key,
+                task,
+            },
+            Incoming { rx },
+        ))
+    }
+
+    /// The UDP address it listens on (the real port when configured with port 0).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// nuvem's public key, for the peers' configuration.
+    pub fn public_key(&self) -> &Key {
+        &self.public_key
+    }
+}
+
+impl Drop for Vpn {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+struct PeerState {
+    tunn: Tunn,
+    public: [u8; 32],
+    allowed: Vec<Cidr>,
+    endpoint: Option<SocketAddr>,
+    /// For logs: the first characters of the public key (public, never a secret).
+    name: String,
+}
+
+impl PeerState {
+    fn allows(&self, ip: Ipv4Addr) -> bool {
+        self.allowed.iter().any(|c| c.contains(ip))
+    }
+}
+
+struct Conn {
+    handle: SocketHandle,
+    pipe: Shared,
+    /// Since when the stream has been dropped.
+    orphaned: Option<tokio::time::Instant>,
+}
+
+struct Engine {
+    secret: StaticSecret,
+    public: PublicKey,
+    peers: Vec<PeerState>,
+    address: Ipv4Addr,
+    ports: Vec<u16>,
+    iface: Interface,
+    device: Queues,
+    sockets: SocketSet<'static>,
+    listeners: Vec<(u16, SocketHandle)>,
+    conns: Vec<Conn>,
+    accepted: mpsc::Sender<Accepted>,
+    wake: Arc<Notify>,
+}
+
+impl Engine {
+    fn new(config: &Config, accepted: mpsc::Sender<Accepted>) -> Self {
+        let secret = config.private_key.secret();
+        let public = PublicKey::from(&secret);
+        let peers = config
+            .peers
+            .iter()
+            .enumerate()
+            .map(|(i, p)| PeerState {
+                tunn: Tunn::new(
+                    secret.clone(),
+                    PublicKey::from(*p.public_key.as_bytes()),
+                    p.preshared_key.as_ref().map(|k| *k.as_bytes()),
+                    p.persistent_keepalive,
+                    // boringtun puts this in the top 24 bits of the peer's session indexes,
+                    // which is how a data packet finds its peer.
+                    u32::try_from(i).expect("fewer than 2^24 peers"),
+                    None,
+                ),
+                public: *p.public_key.as_bytes(),
+                allowed: p.allowed_ips.clone(),
+                endpoint: p.endpoint,
+                name: p.public_key.to_base64()[..8].to_string(),
+            })
+            .collect();
+        let mut device = Queues::default();
+        let mut iface_config = smoltcp::iface::Config::new(HardwareAddress::Ip);
+        iface_config.random_seed = OsRng.next_u64();
+        let mut iface = Interface::new(iface_config, &mut device, smoltcp::time::Instant::now());
+        iface.update_ip_addrs(|addrs| {
+            addrs
+                .push(IpCidr::new(IpAddress::Ipv4(config.address), 32))
+                .expect("one address");
+        });
+        // Every reply goes into the device; which peer gets it is decided by cryptokey
+        // routing in `flush`, not by the interface.
+        iface
+            .routes_mut()
+            .add_default_ipv4_route(config.address)
+            .expect("one route");
+        let mut engine = Engine {
+            secret,
+            public,
+            peers,
+            address: config.address,
+            ports: config.ports.clone(),
+            iface,
+            device,
+            sockets: SocketSet::new(Vec::new()),
+            listeners: Vec::new(),
+            conns: Vec::new(),
+            accepted,
+            wake: Arc::new(Notify::new()),
+        };
+        engine.replenish();
+        engine
+    }
+
+    async fn run(mut self, udp: UdpSocket) {
+        tracing::debug!(
+            listen = ?udp.local_addr().ok(),
+            address = %self.address,
+            peers = self.peers.len(),
+            "WireGuard endpoint started"
+        );
+        let mut datagram = vec![0u8; 65536];
+        let mut out = vec![0u8; 65536 + 64];
+        let mut timers = tokio::time::interval(TIMER_TICK);
+        timers.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        // Peers with a known endpoint get a handshake now rather than on first traffic.
+        self.tick_timers(&udp, &mut out);
+        loop {
+            self.drive(&udp, &mut out);
+            let delay = self
+                .iface
+                .poll_delay(smoltcp::time::Instant::now(), &self.sockets)
+                .map_or(Duration::from_secs(1), |d| {
+                    Duration::from_micros(d.total_micros())
+                })
+                .min(Duration::from_secs(1));
+            let wake = self.wake.clone();
+            tokio::select! {
+                r = udp.recv_from(&mut datagram) => match r {
+                    Ok((n, from)) => self.datagram(&udp, &datagram[..n], from, &mut out),
+                    Err(e) => tracing::debug!(error = %e, "WireGuard socket receive failed"),
+                },
+                _ = wake.notified() => {}
+                _ = timers.tick() => self.tick_timers(&udp, &mut out),
+                _ = tokio::time::sleep(delay) => {}
+                _ = self.accepted.closed() => break,
+            }
+        }
+        tracing::debug!("WireGuard endpoint stopped");
+    }
+
+    /// One UDP datagram from the network.
+    fn datagram(&mut self, udp: &UdpSocket, data: &[u8], from: SocketAddr, out: &mut [u8]) {
+        let (index, is_data, is_init) = match Tunn::parse_incoming_packet(data) {
+            Ok(Packet::HandshakeInit(p)) => {
+                let index = parse_handshake_anon(&self.secret, &self.public, &p)
+                    .ok()
+                    .and_then(|half| {
+                        self.peers
+                            .iter()
+                            .position(|peer| peer.public == half.peer_static_public)
+                    });
+                (index, false, true)
+            }
+            Ok(Packet::HandshakeResponse(p)) => (Some(peer_of(p.receiver_idx)), false, false),
+            Ok(Packet::PacketCookieReply(p)) => (Some(peer_of(p.receiver_idx)), false, false),
+            Ok(Packet::PacketData(p)) => (Some(peer_of(p.receiver_idx)), true, false),
+            Err(_) => (None, false, false),
+        };
+        let Some(peer) = index.and_then(|i| self.peers.get_mut(i)) else {
+            tracing::trace!(%from, "datagram from no known peer dropped");
+            return;
+        };
+        let mut first = true;
+        loop {
+            let input = if first { data } else { &[][..] };
+            let src = first.then_some(from.ip());
+            match peer.tunn.decapsulate(src, input, out) {
+                TunnResult::Done => {
+                    // A keepalive: authenticated data, so the peer is where it came from.
+                    if first && is_data {
+                        peer.endpoint = Some(from);
+                    }
+                    break;
+                }
+                TunnResult::Err(e) => {
+                    tracing::debug!(peer = %peer.name, %from, error = ?e, "WireGuard packet refused");
+                    break;
+                }
+                TunnResult::WriteToNetwork(packet) => {
+                    // A handshake response (type 2) proves the initiation was the peer's; a
+                    // cookie reply (type 3, under load) proves nothing.
+                    if first && is_init && packet.first() == Some(&2) {
+                        peer.endpoint = Some(from);
+                    }
+                    send(udp, packet, from);
+                    first = false;
+                }
+                TunnResult::WriteToTunnelV4(packet, source) => {
+                    peer.endpoint = Some(from);
+                    if peer.allows(source) {
+                        self.device.rx.push_back(packet.to_vec());
+                    } else {
+                        tracing::debug!(
+                            peer = %peer.name, %source,
+                            "inner packet from outside the peer's allowed_ips dropped"
+                        );
+                    }
+                    break;
+                }
+                TunnResult::WriteToTunnelV6(_, source) => {
+                    peer.endpoint = Some(from);
+                    tracing::debug!(peer = %peer.name, %source, "inner IPv6 packet dropped");
+                    break;
+                }
+            }
+        }
+    }
+
+    fn tick_timers(&mut self, udp: &UdpSocket, out: &mut [u8]) {
+        for peer in &mut self.peers {
+            match peer.tunn.update_timers(out) {
+                TunnResult::WriteToNetwork(packet) => {
+                    if let Some(to) = peer.endpoint {
+                        send(udp, packet, to);
+                    }
+                }
+                TunnResult::Err(WireGuardError::ConnectionExpired) | TunnResult::Done => {}
+                TunnResult::Err(e) => {
+                    tracing::debug!(peer = %peer.name, error = ?e, "WireGuard timers");
+                }
+                TunnResult::WriteToTunnelV4(..) | TunnResult::WriteToTunnelV6(..) => {}
+            }
+        }
+    }
+
+    /// Runs the interface until it has nothing more to do: packets in, connections moved,
+    /// packets out.
+    fn drive(&mut self, udp: &UdpSocket, out: &mut [u8]) {
+        loop {
+            let mut rx = std::mem::take(&mut self.device.rx);
+            let rest = rx.split_off(rx.len().min(RX_BUDGET));
+            self.device.rx = rx;
+            let polled = self.iface.poll(
+                smoltcp::time::Instant::now(),
+                &mut self.device,
+                &mut self.sockets,
+            );
+            self.device.rx.extend(rest);
+            let moved = self.pump();
+            self.replenish();
+            let sent = self.flush(udp, out);
+            if polled == PollResult::None && !moved && !sent && self.device.rx.is_empty() {
+                break;
+            }
+        }
+    }
+
+    /// Keeps `LISTENERS_PER_PORT` sockets listening on each port.
+    fn replenish(&mut self) {
+        for &port in &self.ports {
+            let listening = self
+                .listeners
+                .iter()
+                .filter(|(p, h)| {
+                    *p == port && self.sockets.get::<tcp::Socket>(*h).state() == tcp::State::Listen
+                })
+                .count();
+            for _ in listening..LISTENERS_PER_PORT {
+                let mut socket = tcp::Socket::new(
+                    tcp::SocketBuffer::new(vec![0; SOCKET_BUF]),
+                    tcp::SocketBuffer::new(vec![0; SOCKET_BUF]),
+                );
+                socket
+                    .listen((IpAddress::Ipv4(self.address), port))
+                    .expect("a fresh socket listens");
+                // A peer that vanished (or never acknowledges) does not hold a socket forever.
+                socket.set_timeout(Some(smoltcp::time::Duration::from_secs(60)));
+                socket.set_keep_alive(Some(smoltcp::time::Duration::from_secs(25)));
+                let handle = self.sockets.add(socket);
+                self.listeners.push((port, handle));
+            }
+        }
+    }
+
+    /// Hands out the connections that completed their handshake, and moves bytes between
+    /// each connection's socket and its stream. Whether anything happened.
+    fn pump(&mut self) -> bool {
+        let mut moved = false;
+        // Listeners whose connection is established become connections.
+        let mut i = 0;
+        while i < self.listeners.len() {
+            let (port, handle) = self.listeners[i];
+            let socket = self.sockets.get_mut::<tcp::Socket>(handle);
+            match socket.state() {
+                tcp::State::Listen | tcp::State::SynReceived => {
+                    i += 1;
+                    continue;
+                }
+                tcp::State::Established | tcp::State::CloseWait => {}
+                // Reset or closed before it was handed out.
+                _ => {
+                    self.listeners.swap_remove(i);
+                    self.sockets.remove(handle);
+                    continue;
+                }
+            }
+            self.listeners.swap_remove(i);
+            moved = true;
+            let peer = match socket.remote_endpoint() {
+                Some(ep) => match ep.addr {
+                    IpAddress::Ipv4(a) => SocketAddr::from((a, ep.port)),
+                },
+                None => {
+                    socket.abort();
+                    continue;
+                }
+            };
+            let pipe: Shared = Arc::new(Mutex::new(Pipe::default()));
+            let accepted = Accepted {
+                stream: TunnelStream::new(pipe.clone(), self.wake.clone()),
+                peer,
+                port,
+            };
+            if self.accepted.try_send(accepted).is_err() {
+                tracing::debug!(%peer, port, "tunnel connection reset: backlog full");
+                socket.abort();
+            } else {
+                tracing::debug!(%peer, port, "tunnel connection accepted");
+            }
+            // The stream (sent, or dropped with the refused `Accepted`) owns its side.
+            self.conns.push(Conn {
+                handle,
+                pipe,
+                orphaned: None,
+            });
+        }
+
+        let now = tokio::time::Instant::now();
+        let mut i = 0;
+        while i < self.conns.len() {
+            let conn = &mut self.conns[i];
+            let socket = self.sockets.get_mut::<tcp::Socket>(conn.handle);
+            let mut p = stream::lock(&conn.pipe);
+            let mut read_more = false;
+            let mut wrote = false;
+            // From the peer to the stream (or nowhere, once the stream is gone).
+            while socket.can_recv() && (p.dropped || p.inbound.len() < PIPE_CAP) {
+                let room = if p.dropped {
+                    usize::MAX
+                } else {
+                    PIPE_CAP - p.inbound.len()
+                };
+                let taken = socket.recv(|data| {
+                    let n = data.len().min(room);
+                    if !p.dropped {
+                        p.inbound.extend(&data[..n]);
+                    }
+                    (n, n)
+                });
+                match taken {
+                    Ok(n) if n > 0 => read_more = true,
+                    _ => break,
+                }
+            }
+            // From the stream to the peer.
+            while socket.can_send() && !p.outbound.is_empty() {
+                let (front, _) = p.outbound.as_slices();
+                match socket.send_slice(front) {
+                    Ok(n) if n > 0 => {
+                        p.outbound.drain(..n);
+                        wrote = true;
+                    }
+                    _ => break,
+                }
+            }
+            if (p.write_closed || p.dropped) && p.outbound.is_empty() && socket.may_send() {
+                socket.close();
+                wrote = true;
+            }
+            let state = socket.state();
+            if !p.eof && !socket.may_recv() && !socket.can_recv() {
+                p.eof = true;
+                read_more = true;
+            }
+            if !p.reset && matches!(state, tcp::State::Closed | tcp::State::TimeWait) {
+                p.reset = state == tcp::State::Closed;
+                wrote = true;
+            }
+            if read_more {
+                p.wake_reader();
+            }
+            if wrote {
+                p.wake_writer();
+            }
+            moved |= read_more || wrote;
+            if p.dropped && conn.orphaned.is_none() {
+                conn.orphaned = Some(now);
+            }
+            let linger_over = conn.orphaned.is_some_and(|t| now.duration_since(t) > LINGER);
+            drop(p);
+            if linger_over && state != tcp::State::Closed {
+                socket.abort();
+            }
+            if state == tcp::State::Closed || (linger_over && state == tcp::State::TimeWait) {
+                let conn = self.conns.swap_remove(i);
+                self.sockets.remove(conn.handle);
+                let mut p = stream::lock(&conn.pipe);
+                p.eof = true;
+                p.reset = true;
+                p.wake_reader();
+                p.wake_writer();
+                continue;
+            }
+            i += 1;
+        }
+        moved
+    }
+
+    /// Encrypts what the interface emitted, each packet for the peer that its destination
+    /// belongs to. Whether anything was sent.
+    fn flush(&mut self, udp: &UdpSocket, out: &mut [u8]) -> bool {
+        let mut sent = false;
+        while let Some(packet) = self.device.tx.pop_front() {
+            let Some(dst) = ipv4_destination(&packet) else {
+                continue;
+            };
+            // Allowed addresses never overlap between peers (validated), so the first match
+            // is the only one.
+            let Some(peer) = self.peers.iter_mut().find(|p| p.allows(dst)) else {
+                tracing::trace!(%dst, "packet for no peer dropped");
+                continue;
+            };
+            match peer.tunn.encapsulate(&packet, out) {
+                TunnResult::WriteToNetwork(datagram) => {
+                    if let Some(to) = peer.endpoint {
+                        send(udp, datagram, to);
+                        sent = true;
+                    }
+                }
+                TunnResult::Err(e) => {
+                    tracing::debug!(peer = %peer.name, error = ?e, "WireGuard encapsulation failed")
+                }
+                _ => {}
+            }
+        }
+        sent
+    }
+}
+
+/// The peer a session index belongs to: boringtun's `Tunn` puts its index in the top 24 bits.
+fn peer_of(receiver_idx: u32) -> usize {
+    (receiver_idx >> 8) as usize
+}
+
+fn ipv4_destination(packet: &[u8]) -> Option<Ipv4Addr> {
+    if packet.len() >= 20 && packet[0] >> 4 == 4 {
+        Some(Ipv4Addr::new(packet[16], packet[17], packet[18], packet[19]))
+    } else {
+        None
+    }
+}
+
+/// UDP is lossy by nature: a datagram the socket cannot take now is dropped (TCP inside
+/// retransmits, WireGuard retries its handshakes).
+fn send(udp: &UdpSocket, datagram: &[u8], to: SocketAddr) {
+    if let Err(e) = udp.try_send_to(datagram, to) {
+        tracing::trace!(%to, error = %e, "WireGuard datagram dropped");
+    }
+}
