@@ -229,14 +229,18 @@ impl Engine {
         // Peers with a known endpoint get a handshake now rather than on first traffic.
         self.tick_timers(&udp, &mut out);
         loop {
-            self.drive(&udp, &mut out);
+            let busy = self.drive(&udp, &mut out);
             let delay = self
                 .iface
                 .poll_delay(smoltcp::time::Instant::now(), &self.sockets)
                 .map_or(Duration::from_secs(1), |d| {
                     Duration::from_micros(d.total_micros())
                 })
-                .min(Duration::from_secs(1));
+                .min(if busy {
+                    Duration::ZERO
+                } else {
+                    Duration::from_secs(1)
+                });
             let wake = self.wake.clone();
             tokio::select! {
                 r = udp.recv_from(&mut datagram) => match r {
@@ -339,8 +343,11 @@ impl Engine {
 
     /// Runs the interface until it has nothing more to do: packets in, connections moved,
     /// packets out.
-    fn drive(&mut self, udp: &UdpSocket, out: &mut [u8]) {
-        loop {
+    /// Whether it stopped with work left.
+    fn drive(&mut self, udp: &UdpSocket, out: &mut [u8]) -> bool {
+        // Bounded, so that the UDP socket and the timers are served even if some socket kept
+        // reporting progress; `run` comes back at once when there is more.
+        for _ in 0..64 {
             let mut rx = std::mem::take(&mut self.device.rx);
             let rest = rx.split_off(rx.len().min(RX_BUDGET));
             self.device.rx = rx;
@@ -354,9 +361,10 @@ impl Engine {
             self.replenish();
             let sent = self.flush(udp, out);
             if polled == PollResult::None && !moved && !sent && self.device.rx.is_empty() {
-                break;
+                return false;
             }
         }
+        true
     }
 
     /// Keeps `LISTENERS_PER_PORT` sockets listening on each port.
@@ -486,8 +494,10 @@ impl Engine {
                 p.eof = true;
                 read_more = true;
             }
+            // Both directions are over (or the peer reset): writes fail from now on. Said
+            // once, so a socket lingering in TIME-WAIT is not news on every pass.
             if !p.reset && matches!(state, tcp::State::Closed | tcp::State::TimeWait) {
-                p.reset = state == tcp::State::Closed;
+                p.reset = true;
                 wrote = true;
             }
             if read_more {

@@ -23,7 +23,7 @@ pub(crate) struct Pipe {
     pub outbound: VecDeque<u8>,
     /// The peer will send nothing more (FIN, or the connection is gone).
     pub eof: bool,
-    /// The connection is gone: writes fail.
+    /// The connection is over (reset, or closed both ways): writes fail.
     pub reset: bool,
     /// The stream shut its writing half down.
     pub write_closed: bool,

@@ -1,0 +1,268 @@
+//! A WireGuard peer for tests: a second boringtun `Tunn` with a smoltcp TCP client behind it,
+//! over a UDP socket on loopback, driven synchronously by the test. It is written apart from
+//! nuvem-vpn's endpoint (it initiates, the endpoint responds), so a test of the endpoint
+//! does not check the endpoint against itself.
+
+use std::collections::VecDeque;
+use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4, UdpSocket};
+use std::time::{Duration, Instant};
+
+use boringtun::noise::{Tunn, TunnResult};
+use boringtun::x25519::{PublicKey, StaticSecret};
+use smoltcp::iface::{Interface, SocketSet};
+use smoltcp::phy::{self, Device, DeviceCapabilities, Medium};
+use smoltcp::socket::tcp;
+use smoltcp::wire::{HardwareAddress, IpAddress, IpCidr};
+
+/// How an exchange through the tunnel ended.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Exchange {
+    /// Connected; these are the bytes the server sent until it closed.
+    Response(Vec<u8>),
+    /// The connection was refused (a RST before it was established).
+    Reset,
+    /// No answer before the deadline (the packets went nowhere).
+    TimedOut,
+}
+
+pub struct WgPeer {
+    udp: UdpSocket,
+    server: SocketAddr,
+    tunn: Tunn,
+    iface: Interface,
+    device: Queues,
+    sockets: SocketSet<'static>,
+    next_port: u16,
+    buf: Vec<u8>,
+    out: Vec<u8>,
+}
+
+impl WgPeer {
+    /// A peer with private key `private` that talks to the endpoint at `server` (whose
+    /// public key is `server_public`), using `address` as its inner source address;
+    /// `server_inner` is the endpoint's inner address.
+    pub fn new(
+        private: [u8; 32],
+        server_public: [u8; 32],
+        preshared: Option<[u8; 32]>,
+        server: SocketAddr,
+        address: Ipv4Addr,
+        server_inner: Ipv4Addr,
+    ) -> Self {
+        let udp = UdpSocket::bind("127.0.0.1:0").expect("bind the peer's UDP socket");
+        udp.set_read_timeout(Some(Duration::from_millis(5)))
+            .expect("read timeout");
+        let tunn = Tunn::new(
+            StaticSecret::from(private),
+            PublicKey::from(server_public),
+            preshared,
+            None,
+            7,
+            None,
+        );
+        let mut device = Queues::default();
+        let mut config = smoltcp::iface::Config::new(HardwareAddress::Ip);
+        config.random_seed = u64::from(std::process::id());
+        let mut iface = Interface::new(config, &mut device, smoltcp::time::Instant::now());
+        iface.update_ip_addrs(|a| {
+            a.push(IpCidr::new(IpAddress::Ipv4(address), 32))
+                .expect("one address");
+        });
+        iface
+            .routes_mut()
+            .add_default_ipv4_route(server_inner)
+            .expect("one route");
+        WgPeer {
+            udp,
+            server,
+            tunn,
+            iface,
+            device,
+            sockets: SocketSet::new(Vec::new()),
+            next_port: 40000 + (std::process::id() % 1000) as u16,
+            buf: vec![0; 65536],
+            out: vec![0; 65536 + 64],
+        }
+    }
+
+    /// The public key of a private key.
+    pub fn public_of(private: [u8; 32]) -> [u8; 32] {
+        PublicKey::from(&StaticSecret::from(private)).to_bytes()
+    }
+
+    /// Runs a handshake; whether the endpoint answered it within `timeout`.
+    pub fn handshake(&mut self, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        if let TunnResult::WriteToNetwork(p) = self.tunn.format_handshake_initiation(&mut self.out, false) {
+            let _ = self.udp.send_to(p, self.server);
+        }
+        while Instant::now() < deadline {
+            self.network();
+            if self.tunn.time_since_last_handshake().is_some() {
+                return true;
+            }
+        }
+        false
+    }
+
+    /// Opens a TCP connection to `to` through the tunnel, sends `request`, and reads until
+    /// the server closes (or `timeout`).
+    pub fn exchange(&mut self, to: SocketAddrV4, request: &[u8], timeout: Duration) -> Exchange {
+        let deadline = Instant::now() + timeout;
+        let mut socket = tcp::Socket::new(
+            tcp::SocketBuffer::new(vec![0; 65536]),
+            tcp::SocketBuffer::new(vec![0; 65536]),
+        );
+        self.next_port = self.next_port.wrapping_add(1).max(40000);
+        socket
+            .connect(
+                self.iface.context(),
+                (IpAddress::Ipv4(*to.ip()), to.port()),
+                self.next_port,
+            )
+            .expect("connect");
+        let handle = self.sockets.add(socket);
+        let mut established = false;
+        let mut sent = 0;
+        let mut response = Vec::new();
+        let result = loop {
+            if Instant::now() >= deadline {
+                break if established {
+                    Exchange::Response(response)
+                } else {
+                    Exchange::TimedOut
+                };
+            }
+            self.network();
+            self.iface.poll(
+                smoltcp::time::Instant::now(),
+                &mut self.device,
+                &mut self.sockets,
+            );
+            let socket = self.sockets.get_mut::<tcp::Socket>(handle);
+            if socket.may_send() {
+                established = true;
+                if sent < request.len() {
+                    sent += socket.send_slice(&request[sent..]).unwrap_or(0);
+                }
+            }
+            while socket.can_recv() {
+                let _ = socket.recv(|d| {
+                    response.extend_from_slice(d);
+                    (d.len(), ())
+                });
+            }
+            let state = socket.state();
+            if state == tcp::State::CloseWait {
+                socket.close();
+            }
+            if matches!(
+                state,
+                tcp::State::Closed | tcp::State::TimeWait | tcp::State::LastAck
+            ) && !socket.can_recv()
+            {
+                break if established || !response.is_empty() {
+                    Exchange::Response(response)
+                } else {
+                    Exchange::Reset
+                };
+            }
+            self.iface.poll(
+                smoltcp::time::Instant::now(),
+                &mut self.device,
+                &mut self.sockets,
+            );
+            self.flush();
+        };
+        self.sockets.get_mut::<tcp::Socket>(handle).abort();
+        self.iface.poll(
+            smoltcp::time::Instant::now(),
+            &mut self.device,
+            &mut self.sockets,
+        );
+        self.flush();
+        self.sockets.remove(handle);
+        result
+    }
+
+    /// Receives what arrived (waiting a few milliseconds at most), runs the timers.
+    fn network(&mut self) {
+        if let Ok((n, from)) = self.udp.recv_from(&mut self.buf) {
+            let mut first = true;
+            loop {
+                let input = if first { &self.buf[..n] } else { &[][..] };
+                match self
+                    .tunn
+                    .decapsulate(first.then_some(from.ip()), input, &mut self.out)
+                {
+                    TunnResult::WriteToNetwork(p) => {
+                        let _ = self.udp.send_to(p, self.server);
+                        first = false;
+                    }
+                    TunnResult::WriteToTunnelV4(p, _) => {
+                        self.device.rx.push_back(p.to_vec());
+                        break;
+                    }
+                    _ => break,
+                }
+            }
+        }
+        if let TunnResult::WriteToNetwork(p) = self.tunn.update_timers(&mut self.out) {
+            let _ = self.udp.send_to(p, self.server);
+        }
+    }
+
+    fn flush(&mut self) {
+        while let Some(packet) = self.device.tx.pop_front() {
+            if let TunnResult::WriteToNetwork(p) = self.tunn.encapsulate(&packet, &mut self.out) {
+                let _ = self.udp.send_to(p, self.server);
+            }
+        }
+    }
+}
+
+#[derive(Default)]
+struct Queues {
+    rx: VecDeque<Vec<u8>>,
+    tx: VecDeque<Vec<u8>>,
+}
+
+impl Device for Queues {
+    type RxToken<'a> = Rx;
+    type TxToken<'a> = Tx<'a>;
+
+    fn capabilities(&self) -> DeviceCapabilities {
+        let mut caps = DeviceCapabilities::default();
+        caps.medium = Medium::Ip;
+        caps.max_transmission_unit = 1420;
+        caps
+    }
+
+    fn receive(&mut self, _: smoltcp::time::Instant) -> Option<(Rx, Tx<'_>)> {
+        let p = self.rx.pop_front()?;
+        Some((Rx(p), Tx(&mut self.tx)))
+    }
+
+    fn transmit(&mut self, _: smoltcp::time::Instant) -> Option<Tx<'_>> {
+        Some(Tx(&mut self.tx))
+    }
+}
+
+struct Rx(Vec<u8>);
+
+impl phy::RxToken for Rx {
+    fn consume<R, F: FnOnce(&[u8]) -> R>(self, f: F) -> R {
+        f(&self.0)
+    }
+}
+
+struct Tx<'a>(&'a mut VecDeque<Vec<u8>>);
+
+impl phy::TxToken for Tx<'_> {
+    fn consume<R, F: FnOnce(&mut [u8]) -> R>(self, len: usize, f: F) -> R {
+        let mut p = vec![0; len];
+        let r = f(&mut p);
+        self.0.push_back(p);
+        r
+    }
+}
