@@ -1,0 +1,146 @@
+//! The VPN (issue 17): a WireGuard peer (the testkit's, a second boringtun) reaches the real
+//! binary's private plane through `[network.vpn]`, the AWS endpoint at nuvem's inner address,
+//! and nothing else; the security group decides on the peer's inner address.
+
+use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
+use std::time::Duration;
+
+use nuvem_testkit::wireguard::{Exchange, WgPeer};
+use nuvem_testkit::{Nuvem, Options};
+use nuvem_vpn::Key;
+
+const BIN: &str = env!("CARGO_BIN_EXE_nuvem");
+const INNER: Ipv4Addr = Ipv4Addr::new(10, 99, 0, 1);
+
+struct Tunnel {
+    nuvem: Nuvem,
+    peer: WgPeer,
+    api_port: u16,
+}
+
+/// nuvem with a VPN of one peer (10.99.0.2), the manifest's other sections in `rest`.
+fn start(rest: &str) -> Tunnel {
+    let server = Key::generate();
+    let client = Key::generate();
+    let manifest = format!(
+        "[network.vpn]\nlisten = \"127.0.0.1:0\"\nprivate_key = \"{}\"\naddress = \"{INNER}\"\n\
+         [[network.vpn.peers]]\npublic_key = \"{}\"\nallowed_ips = [\"10.99.0.2/32\"]\n{rest}",
+        server.to_base64(),
+        client.public().to_base64(),
+    );
+    let nuvem = Nuvem::start_with(
+        BIN,
+        Options {
+            manifest: Some(manifest),
+            ..Default::default()
+        },
+    );
+    let line = nuvem
+        .banner
+        .iter()
+        .find(|l| l.trim_start().starts_with("vpn"))
+        .unwrap_or_else(|| panic!("a vpn line in {:#?}", nuvem.banner));
+    assert!(line.contains("1 peer(s)") && line.contains(&server.public().to_base64()));
+    assert!(
+        !line.contains(&server.to_base64()),
+        "the private key is never printed"
+    );
+    let udp: SocketAddr = line
+        .split_whitespace()
+        .find_map(|w| w.strip_prefix("udp://"))
+        .expect("udp:// address")
+        .parse()
+        .unwrap();
+    let api_port = port_of(&nuvem.api_url);
+    let peer = WgPeer::new(
+        *client.as_bytes(),
+        *server.public().as_bytes(),
+        None,
+        udp,
+        Ipv4Addr::new(10, 99, 0, 2),
+        INNER,
+    );
+    Tunnel {
+        nuvem,
+        peer,
+        api_port,
+    }
+}
+
+fn port_of(url: &str) -> u16 {
+    url.rsplit(':')
+        .next()
+        .unwrap()
+        .trim_end_matches('/')
+        .parse()
+        .unwrap()
+}
+
+#[track_caller]
+fn text(got: Exchange) -> String {
+    match got {
+        Exchange::Response(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
+        other => panic!("expected a response, got {other:?}"),
+    }
+}
+
+fn health() -> Vec<u8> {
+    b"GET /_nuvem/health HTTP/1.1\r\nHost: nuvem\r\nConnection: close\r\n\r\n".to_vec()
+}
+
+#[test]
+fn issue_17_vpn_peer_reaches_the_private_plane_and_nothing_else() {
+    let mut t = start("");
+    assert!(t.peer.handshake(Duration::from_secs(5)), "handshake");
+    let api = SocketAddrV4::new(INNER, t.api_port);
+
+    let got = text(t.peer.exchange(api, &health(), Duration::from_secs(20)));
+    assert!(got.starts_with("HTTP/1.1 200"), "{got}");
+    assert!(got.contains("\"status\""), "the health document: {got}");
+    assert!(!got.contains("\"stats\""), "counters are for signed callers");
+
+    // A signed request through the tunnel: the signature is checked, and the signed
+    // caller sees the health document's counters.
+    let url = format!("http://{api}/_nuvem/health");
+    let mut req = "GET /_nuvem/health HTTP/1.1\r\nConnection: close\r\n".to_string();
+    for (k, v) in nuvem_testkit::sigv4_headers("GET", &url) {
+        req.push_str(&format!("{k}: {v}\r\n"));
+    }
+    req.push_str(&format!("Host: {api}\r\n\r\n"));
+    let got = text(t.peer.exchange(api, req.as_bytes(), Duration::from_secs(20)));
+    assert!(
+        got.starts_with("HTTP/1.1 200") && got.contains("\"stats\""),
+        "{got}"
+    );
+
+    // The public edge is not on the private plane: its port is refused inside the tunnel.
+    let edge = SocketAddrV4::new(INNER, port_of(&t.nuvem.edge_url));
+    assert_eq!(
+        t.peer.exchange(edge, &health(), Duration::from_secs(10)),
+        Exchange::Reset
+    );
+    // Nor is the host's loopback reachable through the tunnel.
+    let loopback = SocketAddrV4::new(Ipv4Addr::LOCALHOST, t.api_port);
+    assert_eq!(
+        t.peer.exchange(loopback, &health(), Duration::from_secs(2)),
+        Exchange::TimedOut
+    );
+}
+
+#[test]
+fn issue_17_vpn_peers_pass_the_security_group() {
+    // Only loopback may connect: the peer's inner address is not loopback, so its connection
+    // is refused at accept like any other outsider's.
+    let mut closed = start("[[network.ingress]]\ncidr = \"127.0.0.1\"\n");
+    let api = SocketAddrV4::new(INNER, closed.api_port);
+    assert_eq!(
+        closed.peer.exchange(api, &health(), Duration::from_secs(10)),
+        Exchange::Response(Vec::new()),
+        "closed without an answer"
+    );
+    // A rule for the VPN's addresses admits it.
+    let mut open = start("[[network.ingress]]\ncidr = \"10.99.0.0/24\"\n");
+    let api = SocketAddrV4::new(INNER, open.api_port);
+    let got = text(open.peer.exchange(api, &health(), Duration::from_secs(20)));
+    assert!(got.starts_with("HTTP/1.1 200"), "{got}");
+}
