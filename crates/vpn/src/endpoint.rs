@@ -12,6 +12,7 @@
 //! streams.
 
 use std::net::{Ipv4Addr, SocketAddr};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -72,7 +73,34 @@ impl Incoming {
 pub struct Vpn {
     local_addr: SocketAddr,
     public_key: Key,
+    counters: Arc<Counters>,
     task: tokio::task::JoinHandle<()>,
+}
+
+/// What the endpoint refused and accepted since it started.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Stats {
+    /// Datagrams that belong to no configured peer (unknown keys, unknown sessions, noise).
+    pub unknown_peer: u64,
+    /// Datagrams of a known peer that failed its checks (bad MAC, replay, wrong preshared
+    /// key, expired session).
+    pub refused: u64,
+    /// Inner packets dropped because their source is outside the sender's `allowed_ips`.
+    pub spoofed_source: u64,
+    /// Connections handed out.
+    pub accepted: u64,
+}
+
+#[derive(Default)]
+struct Counters {
+    unknown_peer: AtomicU64,
+    refused: AtomicU64,
+    spoofed_source: AtomicU64,
+    accepted: AtomicU64,
+}
+
+fn count(c: &AtomicU64) {
+    c.fetch_add(1, Ordering::Relaxed);
 }
 
 impl Vpn {
@@ -91,12 +119,14 @@ impl Vpn {
         })?;
         let (tx, rx) = mpsc::channel(BACKLOG);
         let public_key = config.private_key.public();
-        let engine = Engine::new(&config, tx);
+        let counters = Arc::new(Counters::default());
+        let engine = Engine::new(&config, tx, counters.clone());
         let task = tokio::spawn(engine.run(udp));
         Ok((
             Vpn {
                 local_addr,
                 public_key,
+                counters,
                 task,
             },
             Incoming { rx },
@@ -111,6 +141,16 @@ impl Vpn {
     /// nuvem's public key, for the peers' configuration.
     pub fn public_key(&self) -> &Key {
         &self.public_key
+    }
+
+    pub fn stats(&self) -> Stats {
+        let c = &self.counters;
+        Stats {
+            unknown_peer: c.unknown_peer.load(Ordering::Relaxed),
+            refused: c.refused.load(Ordering::Relaxed),
+            spoofed_source: c.spoofed_source.load(Ordering::Relaxed),
+            accepted: c.accepted.load(Ordering::Relaxed),
+        }
     }
 }
 
@@ -155,10 +195,11 @@ struct Engine {
     conns: Vec<Conn>,
     accepted: mpsc::Sender<Accepted>,
     wake: Arc<Notify>,
+    counters: Arc<Counters>,
 }
 
 impl Engine {
-    fn new(config: &Config, accepted: mpsc::Sender<Accepted>) -> Self {
+    fn new(config: &Config, accepted: mpsc::Sender<Accepted>, counters: Arc<Counters>) -> Self {
         let secret = config.private_key.secret();
         let public = PublicKey::from(&secret);
         let peers = config
@@ -210,6 +251,7 @@ impl Engine {
             conns: Vec::new(),
             accepted,
             wake: Arc::new(Notify::new()),
+            counters,
         };
         engine.replenish();
         engine
@@ -276,6 +318,7 @@ impl Engine {
         };
         let Some(peer) = index.and_then(|i| self.peers.get_mut(i)) else {
             tracing::trace!(%from, "datagram from no known peer dropped");
+            count(&self.counters.unknown_peer);
             return;
         };
         let mut first = true;
@@ -292,6 +335,7 @@ impl Engine {
                 }
                 TunnResult::Err(e) => {
                     tracing::debug!(peer = %peer.name, %from, error = ?e, "WireGuard packet refused");
+                    count(&self.counters.refused);
                     break;
                 }
                 TunnResult::WriteToNetwork(packet) => {
@@ -312,6 +356,7 @@ impl Engine {
                             peer = %peer.name, %source,
                             "inner packet from outside the peer's allowed_ips dropped"
                         );
+                        count(&self.counters.spoofed_source);
                     }
                     break;
                 }
@@ -438,6 +483,7 @@ impl Engine {
                 socket.abort();
             } else {
                 tracing::debug!(%peer, port, "tunnel connection accepted");
+                count(&self.counters.accepted);
             }
             // The stream (sent, or dropped with the refused `Accepted`) owns its side.
             self.conns.push(Conn {

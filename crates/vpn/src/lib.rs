@@ -25,7 +25,7 @@ mod keys;
 mod stream;
 
 pub use config::{Cidr, Config, Peer};
-pub use endpoint::{Accepted, Incoming, Vpn};
+pub use endpoint::{Accepted, Incoming, Stats, Vpn};
 pub use keys::Key;
 pub use stream::TunnelStream;
 

@@ -181,6 +181,13 @@ async fn issue_17_peer_reaches_the_private_port() {
     assert_body(&again);
     let accepted = s.accepted.lock().unwrap().clone();
     assert_eq!(accepted.len(), 2);
+    assert_eq!(
+        s.vpn.stats(),
+        nuvem_vpn::Stats {
+            accepted: 2,
+            ..Default::default()
+        }
+    );
     for (peer, port) in accepted {
         assert_eq!(peer.ip(), std::net::IpAddr::V4(PEER_INNER), "the inner source");
         assert_eq!(port, s.private_port);
@@ -217,6 +224,7 @@ async fn issue_17_nothing_but_the_private_ports() {
     .await;
     assert_eq!(got, Exchange::TimedOut);
     assert!(s.accepted.lock().unwrap().is_empty(), "nothing handed out");
+    assert_eq!(s.vpn.stats().accepted, 0);
     assert_eq!(*s.other_hits.lock().unwrap(), 0, "nothing reached the other port");
     // The private port still answers the same peer: the refusals were the ports', not the
     // tunnel's.
@@ -242,11 +250,15 @@ async fn issue_17_unknown_key_gets_nothing() {
     )
     .await;
     assert_eq!(got, Exchange::TimedOut);
+    assert!(s.vpn.stats().unknown_peer > 0, "{:?}", s.vpn.stats());
     // The right key with a wrong preshared key: no session either.
     let wrong_psk = s.peer(s.peer_private, PEER_INNER, Some([7; 32]));
     let (_, ok) = handshake(wrong_psk, Duration::from_secs(2)).await;
     assert!(!ok, "no handshake with a wrong preshared key");
     assert!(s.accepted.lock().unwrap().is_empty());
+    // (The endpoint answers the initiation, which names a known key; the peer cannot read
+    // the answer, which mixes in the preshared key.)
+    assert_eq!(s.vpn.stats().accepted, 0);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -264,4 +276,7 @@ async fn issue_17_source_outside_allowed_ips_is_dropped() {
     .await;
     assert_eq!(got, Exchange::TimedOut, "its packets were dropped");
     assert!(s.accepted.lock().unwrap().is_empty());
+    // Dropped on the way in, not merely unanswerable (the replies would have no peer
+    // either): a spoofed packet never reaches the TCP stack.
+    assert!(s.vpn.stats().spoofed_source > 0, "{:?}", s.vpn.stats());
 }
