@@ -668,8 +668,8 @@ fn resolve_vpn(spec: &VpnSpec, base_dir: &Path) -> anyhow::Result<nuvem_vpn::Con
     let mut peers = Vec::new();
     for (i, p) in spec.peers.iter().enumerate() {
         let at = |field: &str| format!("at `network.vpn.peers[{i}].{field}`");
-        let public_key =
-            Key::from_base64(&p.public_key).map_err(|e| anyhow::anyhow!("{}: {e}", at("public_key")))?;
+        let public_key = Key::from_base64(&p.public_key)
+            .map_err(|e| anyhow::anyhow!("{}: {e}", at("public_key")))?;
         let allowed_ips = p
             .allowed_ips
             .iter()
@@ -815,7 +815,9 @@ mod tests {
         );
         resolves(
             &vpn("[[network.vpn.peers]]\npublic_key = \"AAAA\"\nallowed_ips = []\n"),
-            Err("at `network.vpn.peers[1].public_key`: bad WireGuard key: a WireGuard key is 32 bytes"),
+            Err(
+                "at `network.vpn.peers[1].public_key`: bad WireGuard key: a WireGuard key is 32 bytes",
+            ),
         );
         resolves(
             &vpn(&format!(
@@ -827,7 +829,10 @@ mod tests {
             "[network.vpn]\nprivate_key = \"not a key\"\n",
             Err("at `network.vpn.private_key`: bad WireGuard key: not standard base64"),
         );
-        resolves("[network.vpn]\n", Err("a private_key (or private_key_file) is needed"));
+        resolves(
+            "[network.vpn]\n",
+            Err("a private_key (or private_key_file) is needed"),
+        );
         resolves(
             "[network.vpn]\nprivate_key_file = \"/nonexistent/wg.key\"\n",
             Err("at `network.vpn.private_key_file`: reading /nonexistent/wg.key"),
@@ -836,13 +841,20 @@ mod tests {
         // A key in a bad manifest never reaches the message, nor the Debug of a good one.
         let secret = "c2VjcmV0c2VjcmV0c2VjcmV0c2VjcmV0c2VjcmV0MTI=";
         let m = Manifest::parse(&format!("[network.vpn]\nprivate_key = \"{secret}x\"\n")).unwrap();
-        let e = format!("{:#}", Config::resolve(m, ".".into(), Overrides::default()).unwrap_err());
+        let e = format!(
+            "{:#}",
+            Config::resolve(m, ".".into(), Overrides::default()).unwrap_err()
+        );
         assert!(!e.contains(secret), "{e}");
         let m = Manifest::parse(&vpn("")).unwrap();
         let c = Config::resolve(m, ".".into(), Overrides::default()).unwrap();
         assert!(!format!("{c:?}").contains(KEY));
         let v = c.vpn.unwrap();
-        assert_eq!(v.listen, "127.0.0.1:51820".parse().unwrap(), "loopback unless asked");
+        assert_eq!(
+            v.listen,
+            "127.0.0.1:51820".parse().unwrap(),
+            "loopback unless asked"
+        );
         assert_eq!(v.address, std::net::Ipv4Addr::new(10, 99, 0, 1));
     }
 

@@ -52,11 +52,13 @@ impl Handler for crate::endpoint::Endpoint {
     }
 }
 
-/// The two listener groups and the descriptor limit their budgets came from.
+/// The two listener groups and the descriptor limit their budgets came from; the VPN, whose
+/// connections join the `api` group, once it runs.
 pub struct Listeners {
     pub api: Arc<Gate>,
     pub edge: Arc<Gate>,
     pub fd_limit: u64,
+    pub vpn: std::sync::OnceLock<nuvem_vpn::Vpn>,
 }
 
 impl Listeners {
@@ -77,11 +79,21 @@ impl Listeners {
             }
             serde_json::Value::Object(o)
         };
-        serde_json::json!({
+        let mut health = serde_json::json!({
             "fd_limit": self.fd_limit,
             "api": group(&self.api),
             "edge": group(&self.edge),
-        })
+        });
+        if let Some(vpn) = self.vpn.get() {
+            let s = vpn.stats();
+            health["vpn"] = serde_json::json!({
+                "accepted": s.accepted,
+                "unknown_peer": s.unknown_peer,
+                "refused": s.refused,
+                "spoofed_source": s.spoofed_source,
+            });
+        }
+        health
     }
 }
 

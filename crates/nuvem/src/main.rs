@@ -254,6 +254,7 @@ async fn run(config: Config, source: String, started: Instant) -> anyhow::Result
         api: nuvem_waf::shield::Gate::with_ingress(limits.api, config.ingress.clone()),
         edge: nuvem_waf::shield::Gate::new(limits.edge),
         fd_limit,
+        vpn: std::sync::OnceLock::new(),
     });
 
     let mut endpoint = endpoint::Endpoint::new(
@@ -349,7 +350,8 @@ async fn run(config: Config, source: String, started: Instant) -> anyhow::Result
                 listeners.api.clone(),
                 stop_rx.clone(),
             ));
-            Some((handle, ports))
+            let _ = listeners.vpn.set(handle);
+            Some(ports)
         }
         None => None,
     };
@@ -380,7 +382,7 @@ async fn run(config: Config, source: String, started: Instant) -> anyhow::Result
             cert.display()
         );
     }
-    if let (Some((handle, ports)), Some(spec)) = (&vpn, &config.vpn) {
+    if let (Some(ports), Some(spec), Some(handle)) = (&vpn, &config.vpn, listeners.vpn.get()) {
         let ports: Vec<String> = ports.iter().map(u16::to_string).collect();
         println!(
             "  vpn           udp://{}  (WireGuard, {} peer(s); inside: {} port {}; public key {})",
@@ -434,7 +436,6 @@ async fn run(config: Config, source: String, started: Instant) -> anyhow::Result
     let _ = stop_tx.send(true);
     running.stop_all();
     while tasks.join_next().await.is_some() {}
-    drop(vpn);
     watch.abort();
     if let Some(heartbeat) = heartbeat {
         heartbeat.abort();

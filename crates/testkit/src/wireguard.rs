@@ -93,7 +93,9 @@ impl WgPeer {
     /// Runs a handshake; whether the endpoint answered it within `timeout`.
     pub fn handshake(&mut self, timeout: Duration) -> bool {
         let deadline = Instant::now() + timeout;
-        if let TunnResult::WriteToNetwork(p) = self.tunn.format_handshake_initiation(&mut self.out, false) {
+        if let TunnResult::WriteToNetwork(p) =
+            self.tunn.format_handshake_initiation(&mut self.out, false)
+        {
             let _ = self.udp.send_to(p, self.server);
         }
         while Instant::now() < deadline {

@@ -185,7 +185,10 @@ mod tests {
 
     #[test]
     fn peers() {
-        validate(vec![peer(1, &["10.99.0.2"]), peer(2, &["10.99.0.3"])], Ok(()));
+        validate(
+            vec![peer(1, &["10.99.0.2"]), peer(2, &["10.99.0.3"])],
+            Ok(()),
+        );
         validate(
             vec![peer(1, &["10.99.0.6"]), peer(2, &["10.99.0.4/30"])],
             Err("peer 1: allowed_ips 10.99.0.4/30 overlaps peer 0's 10.99.0.6/32"),

@@ -556,7 +556,9 @@ impl Engine {
             if p.dropped && conn.orphaned.is_none() {
                 conn.orphaned = Some(now);
             }
-            let linger_over = conn.orphaned.is_some_and(|t| now.duration_since(t) > LINGER);
+            let linger_over = conn
+                .orphaned
+                .is_some_and(|t| now.duration_since(t) > LINGER);
             drop(p);
             if linger_over && state != tcp::State::Closed {
                 socket.abort();
@@ -614,7 +616,9 @@ fn peer_of(receiver_idx: u32) -> usize {
 
 fn ipv4_destination(packet: &[u8]) -> Option<Ipv4Addr> {
     if packet.len() >= 20 && packet[0] >> 4 == 4 {
-        Some(Ipv4Addr::new(packet[16], packet[17], packet[18], packet[19]))
+        Some(Ipv4Addr::new(
+            packet[16], packet[17], packet[18], packet[19],
+        ))
     } else {
         None
     }

@@ -85,7 +85,10 @@ mod tests {
 
     #[test]
     fn bad_keys() {
-        assert!(matches!(Key::from_base64("not base64!"), Err(Error::BadKey(_))));
+        assert!(matches!(
+            Key::from_base64("not base64!"),
+            Err(Error::BadKey(_))
+        ));
         assert!(matches!(Key::from_base64("AAAA"), Err(Error::BadKey(_))));
         let generated = Key::generate();
         assert_ne!(generated, Key::generate());

@@ -163,7 +163,11 @@ fn assert_body(got: &Exchange) {
     );
     let body = &bytes[bytes.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4..];
     assert_eq!(body.len(), BODY_LEN, "the whole body came back");
-    assert!(body.iter().enumerate().all(|(i, b)| *b == b'a' + (i % 26) as u8));
+    assert!(
+        body.iter()
+            .enumerate()
+            .all(|(i, b)| *b == b'a' + (i % 26) as u8)
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -189,7 +193,11 @@ async fn issue_17_peer_reaches_the_private_port() {
         }
     );
     for (peer, port) in accepted {
-        assert_eq!(peer.ip(), std::net::IpAddr::V4(PEER_INNER), "the inner source");
+        assert_eq!(
+            peer.ip(),
+            std::net::IpAddr::V4(PEER_INNER),
+            "the inner source"
+        );
         assert_eq!(port, s.private_port);
     }
 }
@@ -225,7 +233,11 @@ async fn issue_17_nothing_but_the_private_ports() {
     assert_eq!(got, Exchange::TimedOut);
     assert!(s.accepted.lock().unwrap().is_empty(), "nothing handed out");
     assert_eq!(s.vpn.stats().accepted, 0);
-    assert_eq!(*s.other_hits.lock().unwrap(), 0, "nothing reached the other port");
+    assert_eq!(
+        *s.other_hits.lock().unwrap(),
+        0,
+        "nothing reached the other port"
+    );
     // The private port still answers the same peer: the refusals were the ports', not the
     // tunnel's.
     let (_, got) = exchange(

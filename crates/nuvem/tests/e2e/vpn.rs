@@ -97,7 +97,10 @@ fn issue_17_vpn_peer_reaches_the_private_plane_and_nothing_else() {
     let got = text(t.peer.exchange(api, &health(), Duration::from_secs(20)));
     assert!(got.starts_with("HTTP/1.1 200"), "{got}");
     assert!(got.contains("\"status\""), "the health document: {got}");
-    assert!(!got.contains("\"stats\""), "counters are for signed callers");
+    assert!(
+        !got.contains("\"stats\""),
+        "counters are for signed callers"
+    );
 
     // A signed request through the tunnel: the signature is checked, and the signed
     // caller sees the health document's counters.
@@ -107,11 +110,16 @@ fn issue_17_vpn_peer_reaches_the_private_plane_and_nothing_else() {
         req.push_str(&format!("{k}: {v}\r\n"));
     }
     req.push_str(&format!("Host: {api}\r\n\r\n"));
-    let got = text(t.peer.exchange(api, req.as_bytes(), Duration::from_secs(20)));
+    let got = text(
+        t.peer
+            .exchange(api, req.as_bytes(), Duration::from_secs(20)),
+    );
     assert!(
         got.starts_with("HTTP/1.1 200") && got.contains("\"stats\""),
         "{got}"
     );
+    // Its counters: the two connections so far (this one included).
+    assert!(got.contains("\"vpn\":{\"accepted\":2,"), "{got}");
 
     // The public edge is not on the private plane: its port is refused inside the tunnel.
     let edge = SocketAddrV4::new(INNER, port_of(&t.nuvem.edge_url));
@@ -134,7 +142,9 @@ fn issue_17_vpn_peers_pass_the_security_group() {
     let mut closed = start("[[network.ingress]]\ncidr = \"127.0.0.1\"\n");
     let api = SocketAddrV4::new(INNER, closed.api_port);
     assert_eq!(
-        closed.peer.exchange(api, &health(), Duration::from_secs(10)),
+        closed
+            .peer
+            .exchange(api, &health(), Duration::from_secs(10)),
         Exchange::Response(Vec::new()),
         "closed without an answer"
     );
