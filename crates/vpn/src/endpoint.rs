@@ -18,6 +18,7 @@ use std::time::Duration;
 
 use boringtun::noise::errors::WireGuardError;
 use boringtun::noise::handshake::parse_handshake_anon;
+use boringtun::noise::rate_limiter::RateLimiter;
 use boringtun::noise::{Packet, Tunn, TunnResult};
 use boringtun::x25519::{PublicKey, StaticSecret};
 use rand_core::{OsRng, RngCore};
@@ -44,6 +45,11 @@ const SOCKET_BUF: usize = 64 * 1024;
 const BACKLOG: usize = 64;
 /// A connection whose stream is gone gets this long to close politely, then is aborted.
 const LINGER: Duration = Duration::from_secs(30);
+/// Handshake messages per second (all peers, all sources) past which the endpoint answers
+/// with cookies instead of doing Diffie-Hellman (WireGuard's DoS defence). Each message is
+/// counted twice (checked before the peer is known, then by its `Tunn`), so this is about 100
+/// handshakes a second, boringtun's own default.
+const HANDSHAKE_RATE_LIMIT: u64 = 200;
 /// Inner packets taken from the device per interface poll, so listeners are replenished
 /// between bursts of SYNs.
 const RX_BUDGET: usize = 32;
@@ -185,6 +191,9 @@ struct Conn {
 struct Engine {
     secret: StaticSecret,
     public: PublicKey,
+    /// Shared by every peer's `Tunn`: checks MAC1 (the sender knows our public key) and,
+    /// under load, demands a cookie, before any expensive work.
+    limiter: Arc<RateLimiter>,
     peers: Vec<PeerState>,
     address: Ipv4Addr,
     ports: Vec<u16>,
@@ -202,6 +211,7 @@ impl Engine {
     fn new(config: &Config, accepted: mpsc::Sender<Accepted>, counters: Arc<Counters>) -> Self {
         let secret = config.private_key.secret();
         let public = PublicKey::from(&secret);
+        let limiter = Arc::new(RateLimiter::new(&public, HANDSHAKE_RATE_LIMIT));
         let peers = config
             .peers
             .iter()
@@ -215,7 +225,7 @@ impl Engine {
                     // boringtun puts this in the top 24 bits of the peer's session indexes,
                     // which is how a data packet finds its peer.
                     u32::try_from(i).expect("fewer than 2^24 peers"),
-                    None,
+                    Some(limiter.clone()),
                 ),
                 public: *p.public_key.as_bytes(),
                 allowed: p.allowed_ips.clone(),
@@ -241,6 +251,7 @@ impl Engine {
         let mut engine = Engine {
             secret,
             public,
+            limiter,
             peers,
             address: config.address,
             ports: config.ports.clone(),
@@ -300,7 +311,15 @@ impl Engine {
 
     /// One UDP datagram from the network.
     fn datagram(&mut self, udp: &UdpSocket, data: &[u8], from: SocketAddr, out: &mut [u8]) {
-        let (index, is_data, is_init) = match Tunn::parse_incoming_packet(data) {
+        let packet = match self.limiter.verify_packet(Some(from.ip()), data, out) {
+            Ok(packet) => Ok(packet),
+            Err(TunnResult::WriteToNetwork(cookie)) => {
+                send(udp, cookie, from);
+                return;
+            }
+            Err(_) => Err(()),
+        };
+        let (index, is_data, is_init) = match packet {
             Ok(Packet::HandshakeInit(p)) => {
                 let index = parse_handshake_anon(&self.secret, &self.public, &p)
                     .ok()
@@ -370,6 +389,8 @@ impl Engine {
     }
 
     fn tick_timers(&mut self, udp: &UdpSocket, out: &mut [u8]) {
+        // A shared limiter is reset by its owner (at most once a second, it checks).
+        self.limiter.reset_count();
         for peer in &mut self.peers {
             match peer.tunn.update_timers(out) {
                 TunnResult::WriteToNetwork(packet) => {

@@ -33,7 +33,7 @@ impl Key {
         &self.0
     }
 
-    /// A new random private key (also good as a preshared key).
+    /// A new random private key, clamped as `wg genkey` does.
     pub fn generate() -> Self {
         let mut bytes = [0u8; 32];
         OsRng.fill_bytes(&mut bytes);
