@@ -33,8 +33,8 @@ struct Setup {
     _tasks: Vec<tokio::task::JoinHandle<()>>,
 }
 
-/// A stand-in for the private listener: answers any request with a large body that names
-/// the port.
+/// A stand-in for the private listener: reads a request (and its body, when it has a
+/// `Content-Length`), answers with a large body and the number of body bytes it received.
 async fn private_listener(l: TcpListener, hits: Arc<Mutex<usize>>) {
     loop {
         let Ok((mut s, _)) = l.accept().await else {
@@ -42,17 +42,33 @@ async fn private_listener(l: TcpListener, hits: Arc<Mutex<usize>>) {
         };
         *hits.lock().unwrap() += 1;
         tokio::spawn(async move {
-            let mut head = Vec::new();
-            let mut b = [0u8; 1024];
-            while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+            let mut got = Vec::new();
+            let mut b = [0u8; 16384];
+            let end = loop {
+                if let Some(i) = got.windows(4).position(|w| w == b"\r\n\r\n") {
+                    break i + 4;
+                }
                 match s.read(&mut b).await {
                     Ok(0) | Err(_) => return,
-                    Ok(n) => head.extend_from_slice(&b[..n]),
+                    Ok(n) => got.extend_from_slice(&b[..n]),
+                }
+            };
+            let head = String::from_utf8_lossy(&got[..end]).to_lowercase();
+            let want: usize = head
+                .lines()
+                .find_map(|l| l.strip_prefix("content-length: "))
+                .map_or(0, |n| n.trim().parse().unwrap());
+            let mut received = got.len() - end;
+            while received < want {
+                match s.read(&mut b).await {
+                    Ok(0) | Err(_) => return,
+                    Ok(n) => received += n,
                 }
             }
             let body: Vec<u8> = (0..BODY_LEN).map(|i| b'a' + (i % 26) as u8).collect();
             let resp = format!(
-                "HTTP/1.1 200 OK\r\nContent-Length: {BODY_LEN}\r\nConnection: close\r\n\r\n"
+                "HTTP/1.1 200 OK\r\nContent-Length: {BODY_LEN}\r\nX-Received: {received}\r\n\
+                 Connection: close\r\n\r\n"
             );
             let _ = s.write_all(resp.as_bytes()).await;
             let _ = s.write_all(&body).await;
@@ -62,6 +78,12 @@ async fn private_listener(l: TcpListener, hits: Arc<Mutex<usize>>) {
 }
 
 async fn start(allowed: &str, preshared: Option<[u8; 32]>) -> Setup {
+    start_with(&[allowed], preshared).await
+}
+
+/// The endpoint with one peer per entry of `allowed` (its `allowed_ips`); the first one's
+/// private key is `peer_private`, the others' are `[i; 32]`.
+async fn start_with(allowed: &[&str], preshared: Option<[u8; 32]>) -> Setup {
     let private = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let other = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let private_port = private.local_addr().unwrap().port();
@@ -73,13 +95,21 @@ async fn start(allowed: &str, preshared: Option<[u8; 32]>) -> Setup {
         private_key: Key::generate(),
         address: INNER,
         ports: vec![private_port],
-        peers: vec![Peer {
-            public_key: Key::from(WgPeer::public_of(peer_private)),
-            allowed_ips: vec![Cidr::parse(allowed).unwrap()],
-            preshared_key: preshared.map(Key::from),
-            endpoint: None,
-            persistent_keepalive: None,
-        }],
+        peers: allowed
+            .iter()
+            .enumerate()
+            .map(|(i, allowed)| Peer {
+                public_key: Key::from(WgPeer::public_of(if i == 0 {
+                    peer_private
+                } else {
+                    [i as u8; 32]
+                })),
+                allowed_ips: vec![Cidr::parse(allowed).unwrap()],
+                preshared_key: preshared.map(Key::from),
+                endpoint: None,
+                persistent_keepalive: None,
+            })
+            .collect(),
     };
     let (vpn, mut incoming) = Vpn::start(config).await.unwrap();
     let accepted = Arc::new(Mutex::new(Vec::new()));
@@ -131,9 +161,18 @@ impl Setup {
 const GET: &[u8] = b"GET /_nuvem/health HTTP/1.1\r\nHost: nuvem\r\nConnection: close\r\n\r\n";
 
 /// Runs the blocking peer off the runtime that drives the endpoint.
-async fn exchange(mut peer: WgPeer, to: SocketAddrV4, wait: Duration) -> (WgPeer, Exchange) {
+async fn exchange(peer: WgPeer, to: SocketAddrV4, wait: Duration) -> (WgPeer, Exchange) {
+    send(peer, to, GET.to_vec(), wait).await
+}
+
+async fn send(
+    mut peer: WgPeer,
+    to: SocketAddrV4,
+    request: Vec<u8>,
+    wait: Duration,
+) -> (WgPeer, Exchange) {
     tokio::task::spawn_blocking(move || {
-        let r = peer.exchange(to, GET, wait);
+        let r = peer.exchange(to, &request, wait);
         (peer, r)
     })
     .await
@@ -180,9 +219,21 @@ async fn issue_17_peer_reaches_the_private_port() {
     let to = SocketAddrV4::new(INNER, s.private_port);
     let (peer, got) = exchange(peer, to, Duration::from_secs(20)).await;
     assert_body(&got);
-    // A second connection on the same session.
-    let (_, again) = exchange(peer, to, Duration::from_secs(20)).await;
+    // A second connection on the same session, with a body larger than every buffer on the
+    // way (the endpoint's socket and stream buffers, the splice's).
+    let upload = 400_000;
+    let mut post = format!("POST /up HTTP/1.1\r\nHost: nuvem\r\nContent-Length: {upload}\r\n\r\n")
+        .into_bytes();
+    post.extend((0..upload).map(|i| (i % 251) as u8));
+    let (_, again) = send(peer, to, post, Duration::from_secs(30)).await;
     assert_body(&again);
+    let Exchange::Response(bytes) = &again else {
+        unreachable!()
+    };
+    assert!(
+        String::from_utf8_lossy(&bytes[..200]).contains(&format!("X-Received: {upload}\r\n")),
+        "the whole upload arrived"
+    );
     let accepted = s.accepted.lock().unwrap().clone();
     assert_eq!(accepted.len(), 2);
     assert_eq!(
@@ -291,4 +342,30 @@ async fn issue_17_source_outside_allowed_ips_is_dropped() {
     // Dropped on the way in, not merely unanswerable (the replies would have no peer
     // either): a spoofed packet never reaches the TCP stack.
     assert!(s.vpn.stats().spoofed_source > 0, "{:?}", s.vpn.stats());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn issue_17_each_peer_gets_its_own_replies() {
+    // Two peers at once: replies are routed by their destination to the peer whose
+    // allowed_ips hold it (cryptokey routing), never to the other one.
+    let s = start_with(&["10.99.0.2/32", "10.99.0.3/32"], None).await;
+    let first = s.peer(s.peer_private, PEER_INNER, None);
+    let second = s.peer([1; 32], Ipv4Addr::new(10, 99, 0, 3), None);
+    let to = SocketAddrV4::new(INNER, s.private_port);
+    let wait = Duration::from_secs(20);
+    let (a, b) = tokio::join!(exchange(first, to, wait), exchange(second, to, wait));
+    assert_body(&a.1);
+    assert_body(&b.1);
+    let mut sources: Vec<_> = s
+        .accepted
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|(peer, _)| peer.ip())
+        .collect();
+    sources.sort();
+    assert_eq!(
+        sources,
+        [Ipv4Addr::new(10, 99, 0, 2), Ipv4Addr::new(10, 99, 0, 3)].map(std::net::IpAddr::V4)
+    );
 }
