@@ -39,6 +39,8 @@ const TIMER_TICK: Duration = Duration::from_millis(250);
 /// Listening sockets kept ready per port: connections that start at the same moment each
 /// need one (a SYN that finds none is answered with a RST).
 const LISTENERS_PER_PORT: usize = 4;
+/// Listening and half-open sockets per port, at most.
+const MAX_HALF_OPEN: usize = 32;
 /// Each TCP socket's buffers inside smoltcp.
 const SOCKET_BUF: usize = 64 * 1024;
 /// Accepted connections the binary has not taken yet; past that, new ones are reset.
@@ -279,7 +281,6 @@ impl Engine {
         let mut out = vec![0u8; 65536 + 64];
         let mut timers = tokio::time::interval(TIMER_TICK);
         timers.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        // Peers with a known endpoint get a handshake now rather than on first traffic.
         self.tick_timers(&udp, &mut out);
         loop {
             let busy = self.drive(&udp, &mut out);
@@ -434,16 +435,21 @@ impl Engine {
     }
 
     /// Keeps `LISTENERS_PER_PORT` sockets listening on each port.
+    /// Half-open connections (SYN received) are bounded per port: past `MAX_HALF_OPEN`, no
+    /// socket listens and new SYNs are reset, so a peer's SYN flood costs a bounded memory.
     fn replenish(&mut self) {
         for &port in &self.ports {
-            let listening = self
-                .listeners
-                .iter()
-                .filter(|(p, h)| {
-                    *p == port && self.sockets.get::<tcp::Socket>(*h).state() == tcp::State::Listen
-                })
-                .count();
-            for _ in listening..LISTENERS_PER_PORT {
+            let (mut listening, mut half_open) = (0, 0);
+            for (p, h) in &self.listeners {
+                if *p == port {
+                    match self.sockets.get::<tcp::Socket>(*h).state() {
+                        tcp::State::Listen => listening += 1,
+                        _ => half_open += 1,
+                    }
+                }
+            }
+            let room = MAX_HALF_OPEN.saturating_sub(half_open + listening);
+            for _ in 0..LISTENERS_PER_PORT.saturating_sub(listening).min(room) {
                 let mut socket = tcp::Socket::new(
                     tcp::SocketBuffer::new(vec![0; SOCKET_BUF]),
                     tcp::SocketBuffer::new(vec![0; SOCKET_BUF]),
@@ -451,8 +457,9 @@ impl Engine {
                 socket
                     .listen((IpAddress::Ipv4(self.address), port))
                     .expect("a fresh socket listens");
-                // A peer that vanished (or never acknowledges) does not hold a socket forever.
-                socket.set_timeout(Some(smoltcp::time::Duration::from_secs(60)));
+                // A handshake the peer never completes frees its socket soon; `pump` gives an
+                // established connection longer.
+                socket.set_timeout(Some(smoltcp::time::Duration::from_secs(10)));
                 socket.set_keep_alive(Some(smoltcp::time::Duration::from_secs(25)));
                 let handle = self.sockets.add(socket);
                 self.listeners.push((port, handle));
@@ -484,6 +491,8 @@ impl Engine {
             }
             self.listeners.swap_remove(i);
             moved = true;
+            // A peer that vanished (or never acknowledges) does not hold a socket forever.
+            socket.set_timeout(Some(smoltcp::time::Duration::from_secs(60)));
             let peer = match socket.remote_endpoint() {
                 Some(ep) => match ep.addr {
                     IpAddress::Ipv4(a) => SocketAddr::from((a, ep.port)),
