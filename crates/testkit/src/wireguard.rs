@@ -90,6 +90,24 @@ impl WgPeer {
         PublicKey::from(&StaticSecret::from(private)).to_bytes()
     }
 
+    /// The UDP address the peer sends from.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.udp.local_addr().expect("bound")
+    }
+
+    /// Waits, answering what arrives, until a session exists (the endpoint initiated one)
+    /// or `timeout`; whether one does. Counts the keepalives received meanwhile.
+    pub fn wait_for_session(&mut self, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        while Instant::now() < deadline {
+            self.network();
+            if self.tunn.time_since_last_handshake().is_some() {
+                return true;
+            }
+        }
+        false
+    }
+
     /// Runs a handshake; whether the endpoint answered it within `timeout`.
     pub fn handshake(&mut self, timeout: Duration) -> bool {
         let deadline = Instant::now() + timeout;
@@ -190,6 +208,8 @@ impl WgPeer {
     /// Receives what arrived (waiting a few milliseconds at most), runs the timers.
     fn network(&mut self) {
         if let Ok((n, from)) = self.udp.recv_from(&mut self.buf) {
+            // Replies go where the endpoint is (it may have spoken first).
+            self.server = from;
             let mut first = true;
             loop {
                 let input = if first { &self.buf[..n] } else { &[][..] };

@@ -369,3 +369,38 @@ async fn issue_17_each_peer_gets_its_own_replies() {
         [Ipv4Addr::new(10, 99, 0, 2), Ipv4Addr::new(10, 99, 0, 3)].map(std::net::IpAddr::V4)
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn issue_17_endpoint_initiates_to_a_configured_peer() {
+    // A peer with a configured endpoint and persistent keepalive hears from nuvem first
+    // (a peer behind NAT keeps its mapping open that way).
+    let private = *Key::generate().as_bytes();
+    let server = Key::generate();
+    let placeholder = "127.0.0.1:9".parse().unwrap();
+    let mut peer = WgPeer::new(
+        private,
+        *server.public().as_bytes(),
+        None,
+        placeholder,
+        PEER_INNER,
+        INNER,
+    );
+    let config = Config {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        private_key: server,
+        address: INNER,
+        ports: vec![],
+        peers: vec![Peer {
+            public_key: Key::from(WgPeer::public_of(private)),
+            allowed_ips: vec![Cidr::parse("10.99.0.2").unwrap()],
+            preshared_key: None,
+            endpoint: Some(peer.local_addr()),
+            persistent_keepalive: Some(1),
+        }],
+    };
+    let (_vpn, _incoming) = Vpn::start(config).await.unwrap();
+    let ok = tokio::task::spawn_blocking(move || peer.wait_for_session(Duration::from_secs(10)))
+        .await
+        .unwrap();
+    assert!(ok, "nuvem initiated the handshake");
+}
