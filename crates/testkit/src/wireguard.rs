@@ -205,6 +205,47 @@ impl WgPeer {
         result
     }
 
+    /// Opens a TCP connection to `to` through the tunnel, as a blocking stream whose every
+    /// read and write gives up at `timeout` from now; `Err` says how the connect failed.
+    pub fn connect(
+        &mut self,
+        to: SocketAddrV4,
+        timeout: Duration,
+    ) -> Result<WgStream<'_>, Exchange> {
+        let deadline = Instant::now() + timeout;
+        let mut socket = tcp::Socket::new(
+            tcp::SocketBuffer::new(vec![0; 65536]),
+            tcp::SocketBuffer::new(vec![0; 65536]),
+        );
+        self.next_port = self.next_port.wrapping_add(1).max(40000);
+        socket
+            .connect(
+                self.iface.context(),
+                (IpAddress::Ipv4(*to.ip()), to.port()),
+                self.next_port,
+            )
+            .expect("connect");
+        let handle = self.sockets.add(socket);
+        let mut stream = WgStream {
+            peer: self,
+            handle,
+            deadline,
+        };
+        loop {
+            stream.step();
+            let socket = stream.socket();
+            if socket.may_send() {
+                return Ok(stream);
+            }
+            if socket.state() == tcp::State::Closed {
+                return Err(Exchange::Reset);
+            }
+            if Instant::now() >= deadline {
+                return Err(Exchange::TimedOut);
+            }
+        }
+    }
+
     /// Receives what arrived (waiting a few milliseconds at most), runs the timers.
     fn network(&mut self) {
         if let Ok((n, from)) = self.udp.recv_from(&mut self.buf) {
@@ -286,5 +327,89 @@ impl phy::TxToken for Tx<'_> {
         let r = f(&mut p);
         self.0.push_back(p);
         r
+    }
+}
+
+/// A TCP connection through the tunnel as a blocking `Read + Write` (each call drives the
+/// peer until it can make progress). Aborted when dropped.
+pub struct WgStream<'a> {
+    peer: &'a mut WgPeer,
+    handle: smoltcp::iface::SocketHandle,
+    deadline: Instant,
+}
+
+impl WgStream<'_> {
+    fn step(&mut self) {
+        let p = &mut *self.peer;
+        p.network();
+        p.iface
+            .poll(smoltcp::time::Instant::now(), &mut p.device, &mut p.sockets);
+        p.flush();
+    }
+
+    fn socket(&mut self) -> &mut tcp::Socket<'static> {
+        self.peer.sockets.get_mut::<tcp::Socket>(self.handle)
+    }
+
+    fn timed_out(&self) -> std::io::Result<()> {
+        if Instant::now() >= self.deadline {
+            Err(std::io::ErrorKind::TimedOut.into())
+        } else {
+            Ok(())
+        }
+    }
+}
+
+impl std::io::Read for WgStream<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        loop {
+            let socket = self.socket();
+            if socket.can_recv() {
+                return socket
+                    .recv_slice(buf)
+                    .map_err(|e| std::io::Error::other(e.to_string()));
+            }
+            if !socket.may_recv() {
+                return Ok(0);
+            }
+            self.timed_out()?;
+            self.step();
+        }
+    }
+}
+
+impl std::io::Write for WgStream<'_> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        loop {
+            let socket = self.socket();
+            if socket.can_send() {
+                let n = socket
+                    .send_slice(buf)
+                    .map_err(|e| std::io::Error::other(e.to_string()))?;
+                self.step();
+                return Ok(n);
+            }
+            if !socket.may_send() {
+                return Err(std::io::ErrorKind::BrokenPipe.into());
+            }
+            self.timed_out()?;
+            self.step();
+        }
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        while self.socket().send_queue() > 0 {
+            self.timed_out()?;
+            self.step();
+        }
+        Ok(())
+    }
+}
+
+impl Drop for WgStream<'_> {
+    fn drop(&mut self) {
+        self.socket().abort();
+        self.step();
+        self.peer.sockets.remove(self.handle);
     }
 }

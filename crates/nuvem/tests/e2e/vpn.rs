@@ -20,6 +20,10 @@ struct Tunnel {
 
 /// nuvem with a VPN of one peer (10.99.0.2), the manifest's other sections in `rest`.
 fn start(rest: &str) -> Tunnel {
+    start_with(rest, false)
+}
+
+fn start_with(rest: &str, tls: bool) -> Tunnel {
     let server = Key::generate();
     let client = Key::generate();
     let manifest = format!(
@@ -32,6 +36,7 @@ fn start(rest: &str) -> Tunnel {
         BIN,
         Options {
             manifest: Some(manifest),
+            tls,
             ..Default::default()
         },
     );
@@ -152,5 +157,34 @@ fn issue_17_vpn_peers_pass_the_security_group() {
     let mut open = start("[[network.ingress]]\ncidr = \"10.99.0.0/24\"\n");
     let api = SocketAddrV4::new(INNER, open.api_port);
     let got = text(open.peer.exchange(api, &health(), Duration::from_secs(20)));
+    assert!(got.starts_with("HTTP/1.1 200"), "{got}");
+}
+
+#[test]
+fn issue_17_vpn_reaches_the_tls_endpoint() {
+    // The TLS listener's port is on the private plane too: TLS inside the tunnel.
+    let mut t = start_with("", true);
+    let line = t
+        .nuvem
+        .banner
+        .iter()
+        .find(|l| l.trim_start().starts_with("vpn"))
+        .unwrap();
+    let tls_port = port_of(t.nuvem.api_tls_url.as_deref().expect("TLS listener"));
+    assert!(line.contains(&format!(", {tls_port};")), "{line}");
+    let cert = t.nuvem.dir().join("data/tls/cert.pem");
+    let config = std::sync::Arc::new(crate::endpoint::tls_config(Some(&cert)));
+    let stream = t
+        .peer
+        .connect(SocketAddrV4::new(INNER, tls_port), Duration::from_secs(20))
+        .expect("connected");
+    let conn = rustls::ClientConnection::new(config, "localhost".try_into().unwrap()).unwrap();
+    let mut tls = rustls::StreamOwned::new(conn, stream);
+    use std::io::{Read, Write};
+    tls.write_all(&health()).unwrap();
+    let mut got = Vec::new();
+    // The server closes after its answer (`Connection: close`); without close_notify is fine.
+    let _ = tls.read_to_end(&mut got);
+    let got = String::from_utf8_lossy(&got);
     assert!(got.starts_with("HTTP/1.1 200"), "{got}");
 }
