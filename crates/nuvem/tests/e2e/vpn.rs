@@ -138,6 +138,33 @@ fn issue_17_vpn_peer_reaches_the_private_plane_and_nothing_else() {
         t.peer.exchange(loopback, &health(), Duration::from_secs(2)),
         Exchange::TimedOut
     );
+    // The VPN stops with the rest.
+    let status = t.nuvem.terminate();
+    assert!(status.success(), "exit status {status:?}");
+}
+
+#[test]
+fn issue_17_vpn_keygen_prints_a_key_pair() {
+    let out = std::process::Command::new(BIN)
+        .arg("vpn-keygen")
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8(out.stdout).unwrap();
+    let value = |name: &str| {
+        let line = text
+            .lines()
+            .find(|l| l.starts_with(name))
+            .unwrap_or_else(|| panic!("{name} in {text}"));
+        line.split('"').nth(1).unwrap().to_string()
+    };
+    let private = Key::from_base64(&value("private_key")).unwrap();
+    let public = Key::from_base64(&value("public_key")).unwrap();
+    assert_eq!(
+        private.public(),
+        public,
+        "the public key is the private key's"
+    );
 }
 
 #[test]
