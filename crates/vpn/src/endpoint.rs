@@ -1,5 +1,6 @@
 //! The endpoint's task: one tokio task owns the UDP socket, every peer's WireGuard state
-//! (`boringtun::noise::Tunn`) and the smoltcp interface that terminates TCP inside the tunnel.
+//! (`boringtun::noise::Tunn`) and the inside of the tunnel (`inside`: the smoltcp interface
+//! that terminates TCP).
 //!
 //! In: a datagram is matched to its peer (a handshake initiation by the static key it
 //! carries, anything else by the session index boringtun gave the peer), decrypted, and its
@@ -12,8 +13,8 @@
 //! streams.
 
 use std::net::{Ipv4Addr, SocketAddr};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use boringtun::noise::errors::WireGuardError;
@@ -21,40 +22,24 @@ use boringtun::noise::handshake::parse_handshake_anon;
 use boringtun::noise::rate_limiter::RateLimiter;
 use boringtun::noise::{Packet, Tunn, TunnResult};
 use boringtun::x25519::{PublicKey, StaticSecret};
-use rand_core::{OsRng, RngCore};
-use smoltcp::iface::{Interface, PollResult, SocketHandle, SocketSet};
-use smoltcp::socket::tcp;
-use smoltcp::wire::{HardwareAddress, IpAddress, IpCidr};
 use tokio::net::UdpSocket;
-use tokio::sync::{Notify, mpsc};
+use tokio::sync::mpsc;
 
 use crate::config::{Cidr, Config};
-use crate::device::Queues;
-use crate::stream::{self, PIPE_CAP, Pipe, Shared, TunnelStream};
+use crate::inside::Inside;
+use crate::stream::TunnelStream;
 use crate::{Error, Key};
 
 /// How often boringtun's timers run (handshake retries, rekeying, keepalives), as in
 /// boringtun's own device.
 const TIMER_TICK: Duration = Duration::from_millis(250);
-/// Listening sockets kept ready per port: connections that start at the same moment each
-/// need one (a SYN that finds none is answered with a RST).
-const LISTENERS_PER_PORT: usize = 4;
-/// Listening and half-open sockets per port, at most.
-const MAX_HALF_OPEN: usize = 32;
-/// Each TCP socket's buffers inside smoltcp.
-const SOCKET_BUF: usize = 64 * 1024;
 /// Accepted connections the binary has not taken yet; past that, new ones are reset.
 const BACKLOG: usize = 64;
-/// A connection whose stream is gone gets this long to close politely, then is aborted.
-const LINGER: Duration = Duration::from_secs(30);
 /// Handshake messages per second (all peers, all sources) past which the endpoint answers
 /// with cookies instead of doing Diffie-Hellman (WireGuard's DoS defence). Each message is
 /// counted twice (checked before the peer is known, then by its `Tunn`), so this is about 100
 /// handshakes a second, boringtun's own default.
 const HANDSHAKE_RATE_LIMIT: u64 = 200;
-/// Inner packets taken from the device per interface poll, so listeners are replenished
-/// between bursts of SYNs.
-const RX_BUDGET: usize = 32;
 
 /// A connection accepted inside the tunnel.
 pub struct Accepted {
@@ -100,14 +85,14 @@ pub struct Stats {
 }
 
 #[derive(Default)]
-struct Counters {
+pub(crate) struct Counters {
     unknown_peer: AtomicU64,
     refused: AtomicU64,
     spoofed_source: AtomicU64,
-    accepted: AtomicU64,
+    pub(crate) accepted: AtomicU64,
 }
 
-fn count(c: &AtomicU64) {
+pub(crate) fn count(c: &AtomicU64) {
     c.fetch_add(1, Ordering::Relaxed);
 }
 
@@ -183,13 +168,6 @@ impl PeerState {
     }
 }
 
-struct Conn {
-    handle: SocketHandle,
-    pipe: Shared,
-    /// Since when the stream has been dropped.
-    orphaned: Option<tokio::time::Instant>,
-}
-
 struct Engine {
     secret: StaticSecret,
     public: PublicKey,
@@ -197,15 +175,7 @@ struct Engine {
     /// under load, demands a cookie, before any expensive work.
     limiter: Arc<RateLimiter>,
     peers: Vec<PeerState>,
-    address: Ipv4Addr,
-    ports: Vec<u16>,
-    iface: Interface,
-    device: Queues,
-    sockets: SocketSet<'static>,
-    listeners: Vec<(u16, SocketHandle)>,
-    conns: Vec<Conn>,
-    accepted: mpsc::Sender<Accepted>,
-    wake: Arc<Notify>,
+    inside: Inside,
     counters: Arc<Counters>,
 }
 
@@ -235,45 +205,20 @@ impl Engine {
                 name: p.public_key.to_base64()[..8].to_string(),
             })
             .collect();
-        let mut device = Queues::default();
-        let mut iface_config = smoltcp::iface::Config::new(HardwareAddress::Ip);
-        iface_config.random_seed = OsRng.next_u64();
-        let mut iface = Interface::new(iface_config, &mut device, smoltcp::time::Instant::now());
-        iface.update_ip_addrs(|addrs| {
-            addrs
-                .push(IpCidr::new(IpAddress::Ipv4(config.address), 32))
-                .expect("one address");
-        });
-        // Every reply goes into the device; which peer gets it is decided by cryptokey
-        // routing in `flush`, not by the interface.
-        iface
-            .routes_mut()
-            .add_default_ipv4_route(config.address)
-            .expect("one route");
-        let mut engine = Engine {
+        Engine {
             secret,
             public,
             limiter,
             peers,
-            address: config.address,
-            ports: config.ports.clone(),
-            iface,
-            device,
-            sockets: SocketSet::new(Vec::new()),
-            listeners: Vec::new(),
-            conns: Vec::new(),
-            accepted,
-            wake: Arc::new(Notify::new()),
+            inside: Inside::new(config, accepted, counters.clone()),
             counters,
-        };
-        engine.replenish();
-        engine
+        }
     }
 
     async fn run(mut self, udp: UdpSocket) {
         tracing::debug!(
             listen = ?udp.local_addr().ok(),
-            address = %self.address,
+            address = %self.inside.address,
             peers = self.peers.len(),
             "WireGuard endpoint started"
         );
@@ -284,18 +229,12 @@ impl Engine {
         self.tick_timers(&udp, &mut out);
         loop {
             let busy = self.drive(&udp, &mut out);
-            let delay = self
-                .iface
-                .poll_delay(smoltcp::time::Instant::now(), &self.sockets)
-                .map_or(Duration::from_secs(1), |d| {
-                    Duration::from_micros(d.total_micros())
-                })
-                .min(if busy {
-                    Duration::ZERO
-                } else {
-                    Duration::from_secs(1)
-                });
-            let wake = self.wake.clone();
+            let delay = if busy {
+                Duration::ZERO
+            } else {
+                self.inside.poll_delay()
+            };
+            let wake = self.inside.wake.clone();
             tokio::select! {
                 r = udp.recv_from(&mut datagram) => match r {
                     Ok((n, from)) => self.datagram(&udp, &datagram[..n], from, &mut out),
@@ -304,7 +243,7 @@ impl Engine {
                 _ = wake.notified() => {}
                 _ = timers.tick() => self.tick_timers(&udp, &mut out),
                 _ = tokio::time::sleep(delay) => {}
-                _ = self.accepted.closed() => break,
+                _ = self.inside.accepted.closed() => break,
             }
         }
         tracing::debug!("WireGuard endpoint stopped");
@@ -370,7 +309,7 @@ impl Engine {
                 TunnResult::WriteToTunnelV4(packet, source) => {
                     peer.endpoint = Some(from);
                     if peer.allows(source) {
-                        self.device.rx.push_back(packet.to_vec());
+                        self.inside.device.rx.push_back(packet.to_vec());
                     } else {
                         tracing::debug!(
                             peer = %peer.name, %source,
@@ -415,204 +354,20 @@ impl Engine {
         // Bounded, so that the UDP socket and the timers are served even if some socket kept
         // reporting progress; `run` comes back at once when there is more.
         for _ in 0..64 {
-            let mut rx = std::mem::take(&mut self.device.rx);
-            let rest = rx.split_off(rx.len().min(RX_BUDGET));
-            self.device.rx = rx;
-            let polled = self.iface.poll(
-                smoltcp::time::Instant::now(),
-                &mut self.device,
-                &mut self.sockets,
-            );
-            self.device.rx.extend(rest);
-            let moved = self.pump();
-            self.replenish();
+            let progressed = self.inside.poll();
             let sent = self.flush(udp, out);
-            if polled == PollResult::None && !moved && !sent && self.device.rx.is_empty() {
+            if !progressed && !sent {
                 return false;
             }
         }
         true
     }
 
-    /// Keeps `LISTENERS_PER_PORT` sockets listening on each port.
-    /// Half-open connections (SYN received) are bounded per port: past `MAX_HALF_OPEN`, no
-    /// socket listens and new SYNs are reset, so a peer's SYN flood costs a bounded memory.
-    fn replenish(&mut self) {
-        for &port in &self.ports {
-            let (mut listening, mut half_open) = (0, 0);
-            for (p, h) in &self.listeners {
-                if *p == port {
-                    match self.sockets.get::<tcp::Socket>(*h).state() {
-                        tcp::State::Listen => listening += 1,
-                        _ => half_open += 1,
-                    }
-                }
-            }
-            let room = MAX_HALF_OPEN.saturating_sub(half_open + listening);
-            for _ in 0..LISTENERS_PER_PORT.saturating_sub(listening).min(room) {
-                let mut socket = tcp::Socket::new(
-                    tcp::SocketBuffer::new(vec![0; SOCKET_BUF]),
-                    tcp::SocketBuffer::new(vec![0; SOCKET_BUF]),
-                );
-                socket
-                    .listen((IpAddress::Ipv4(self.address), port))
-                    .expect("a fresh socket listens");
-                // A handshake the peer never completes frees its socket soon; `pump` gives an
-                // established connection longer.
-                socket.set_timeout(Some(smoltcp::time::Duration::from_secs(10)));
-                socket.set_keep_alive(Some(smoltcp::time::Duration::from_secs(25)));
-                let handle = self.sockets.add(socket);
-                self.listeners.push((port, handle));
-            }
-        }
-    }
-
-    /// Hands out the connections that completed their handshake, and moves bytes between
-    /// each connection's socket and its stream. Whether anything happened.
-    fn pump(&mut self) -> bool {
-        let mut moved = false;
-        // Listeners whose connection is established become connections.
-        let mut i = 0;
-        while i < self.listeners.len() {
-            let (port, handle) = self.listeners[i];
-            let socket = self.sockets.get_mut::<tcp::Socket>(handle);
-            match socket.state() {
-                tcp::State::Listen | tcp::State::SynReceived => {
-                    i += 1;
-                    continue;
-                }
-                tcp::State::Established | tcp::State::CloseWait => {}
-                // Reset or closed before it was handed out.
-                _ => {
-                    self.listeners.swap_remove(i);
-                    self.sockets.remove(handle);
-                    continue;
-                }
-            }
-            self.listeners.swap_remove(i);
-            moved = true;
-            // A peer that vanished (or never acknowledges) does not hold a socket forever.
-            socket.set_timeout(Some(smoltcp::time::Duration::from_secs(60)));
-            let peer = match socket.remote_endpoint() {
-                Some(ep) => match ep.addr {
-                    IpAddress::Ipv4(a) => SocketAddr::from((a, ep.port)),
-                },
-                None => {
-                    socket.abort();
-                    continue;
-                }
-            };
-            let pipe: Shared = Arc::new(Mutex::new(Pipe::default()));
-            let accepted = Accepted {
-                stream: TunnelStream::new(pipe.clone(), self.wake.clone()),
-                peer,
-                port,
-            };
-            if self.accepted.try_send(accepted).is_err() {
-                tracing::debug!(%peer, port, "tunnel connection reset: backlog full");
-                socket.abort();
-            } else {
-                tracing::debug!(%peer, port, "tunnel connection accepted");
-                count(&self.counters.accepted);
-            }
-            // The stream (sent, or dropped with the refused `Accepted`) owns its side.
-            self.conns.push(Conn {
-                handle,
-                pipe,
-                orphaned: None,
-            });
-        }
-
-        let now = tokio::time::Instant::now();
-        let mut i = 0;
-        while i < self.conns.len() {
-            let conn = &mut self.conns[i];
-            let socket = self.sockets.get_mut::<tcp::Socket>(conn.handle);
-            let mut p = stream::lock(&conn.pipe);
-            let mut read_more = false;
-            let mut wrote = false;
-            // From the peer to the stream (or nowhere, once the stream is gone).
-            while socket.can_recv() && (p.dropped || p.inbound.len() < PIPE_CAP) {
-                let room = if p.dropped {
-                    usize::MAX
-                } else {
-                    PIPE_CAP - p.inbound.len()
-                };
-                let taken = socket.recv(|data| {
-                    let n = data.len().min(room);
-                    if !p.dropped {
-                        p.inbound.extend(&data[..n]);
-                    }
-                    (n, n)
-                });
-                match taken {
-                    Ok(n) if n > 0 => read_more = true,
-                    _ => break,
-                }
-            }
-            // From the stream to the peer.
-            while socket.can_send() && !p.outbound.is_empty() {
-                let (front, _) = p.outbound.as_slices();
-                match socket.send_slice(front) {
-                    Ok(n) if n > 0 => {
-                        p.outbound.drain(..n);
-                        wrote = true;
-                    }
-                    _ => break,
-                }
-            }
-            if (p.write_closed || p.dropped) && p.outbound.is_empty() && socket.may_send() {
-                socket.close();
-                wrote = true;
-            }
-            let state = socket.state();
-            if !p.eof && !socket.may_recv() && !socket.can_recv() {
-                p.eof = true;
-                read_more = true;
-            }
-            // Both directions are over (or the peer reset): writes fail from now on. Said
-            // once, so a socket lingering in TIME-WAIT is not news on every pass.
-            if !p.reset && matches!(state, tcp::State::Closed | tcp::State::TimeWait) {
-                p.reset = true;
-                wrote = true;
-            }
-            if read_more {
-                p.wake_reader();
-            }
-            if wrote {
-                p.wake_writer();
-            }
-            moved |= read_more || wrote;
-            if p.dropped && conn.orphaned.is_none() {
-                conn.orphaned = Some(now);
-            }
-            let linger_over = conn
-                .orphaned
-                .is_some_and(|t| now.duration_since(t) > LINGER);
-            drop(p);
-            if linger_over && state != tcp::State::Closed {
-                socket.abort();
-            }
-            if state == tcp::State::Closed || (linger_over && state == tcp::State::TimeWait) {
-                let conn = self.conns.swap_remove(i);
-                self.sockets.remove(conn.handle);
-                let mut p = stream::lock(&conn.pipe);
-                p.eof = true;
-                p.reset = true;
-                p.wake_reader();
-                p.wake_writer();
-                continue;
-            }
-            i += 1;
-        }
-        moved
-    }
-
     /// Encrypts what the interface emitted, each packet for the peer that its destination
     /// belongs to. Whether anything was sent.
     fn flush(&mut self, udp: &UdpSocket, out: &mut [u8]) -> bool {
         let mut sent = false;
-        while let Some(packet) = self.device.tx.pop_front() {
+        while let Some(packet) = self.inside.device.tx.pop_front() {
             let Some(dst) = ipv4_destination(&packet) else {
                 continue;
             };

@@ -21,6 +21,7 @@
 mod config;
 mod device;
 mod endpoint;
+mod inside;
 mod keys;
 mod stream;
 
