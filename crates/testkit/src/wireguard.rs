@@ -128,81 +128,23 @@ impl WgPeer {
     /// Opens a TCP connection to `to` through the tunnel, sends `request`, and reads until
     /// the server closes (or `timeout`).
     pub fn exchange(&mut self, to: SocketAddrV4, request: &[u8], timeout: Duration) -> Exchange {
-        let deadline = Instant::now() + timeout;
-        let mut socket = tcp::Socket::new(
-            tcp::SocketBuffer::new(vec![0; 65536]),
-            tcp::SocketBuffer::new(vec![0; 65536]),
-        );
-        self.next_port = self.next_port.wrapping_add(1).max(40000);
-        socket
-            .connect(
-                self.iface.context(),
-                (IpAddress::Ipv4(*to.ip()), to.port()),
-                self.next_port,
-            )
-            .expect("connect");
-        let handle = self.sockets.add(socket);
-        let mut established = false;
-        let mut sent = 0;
-        let mut response = Vec::new();
-        let result = loop {
-            if Instant::now() >= deadline {
-                break if established {
-                    Exchange::Response(response)
-                } else {
-                    Exchange::TimedOut
-                };
-            }
-            self.network();
-            self.iface.poll(
-                smoltcp::time::Instant::now(),
-                &mut self.device,
-                &mut self.sockets,
-            );
-            let socket = self.sockets.get_mut::<tcp::Socket>(handle);
-            if socket.may_send() {
-                established = true;
-                if sent < request.len() {
-                    sent += socket.send_slice(&request[sent..]).unwrap_or(0);
-                }
-            }
-            while socket.can_recv() {
-                let _ = socket.recv(|d| {
-                    response.extend_from_slice(d);
-                    (d.len(), ())
-                });
-            }
-            let state = socket.state();
-            if state == tcp::State::CloseWait {
-                socket.close();
-            }
-            if matches!(
-                state,
-                tcp::State::Closed | tcp::State::TimeWait | tcp::State::LastAck
-            ) && !socket.can_recv()
-            {
-                break if established || !response.is_empty() {
-                    Exchange::Response(response)
-                } else {
-                    Exchange::Reset
-                };
-            }
-            self.iface.poll(
-                smoltcp::time::Instant::now(),
-                &mut self.device,
-                &mut self.sockets,
-            );
-            self.flush();
+        use std::io::{Read, Write};
+        let mut stream = match self.connect(to, timeout) {
+            Ok(s) => s,
+            Err(how) => return how,
         };
-        self.sockets.get_mut::<tcp::Socket>(handle).abort();
-        self.iface.poll(
-            smoltcp::time::Instant::now(),
-            &mut self.device,
-            &mut self.sockets,
-        );
-        self.flush();
-        self.sockets.remove(handle);
-        result
+        let mut response = Vec::new();
+        // A server may answer and close before it read everything: what it sent counts.
+        if stream
+            .write_all(request)
+            .and_then(|()| stream.flush())
+            .is_ok()
+        {
+            let _ = stream.read_to_end(&mut response);
+        } else {
+            let _ = stream.read_to_end(&mut response);
+        }
+        Exchange::Response(response)
     }
 
     /// Opens a TCP connection to `to` through the tunnel, as a blocking stream whose every
