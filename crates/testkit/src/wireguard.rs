@@ -135,15 +135,8 @@ impl WgPeer {
         };
         let mut response = Vec::new();
         // A server may answer and close before it read everything: what it sent counts.
-        if stream
-            .write_all(request)
-            .and_then(|()| stream.flush())
-            .is_ok()
-        {
-            let _ = stream.read_to_end(&mut response);
-        } else {
-            let _ = stream.read_to_end(&mut response);
-        }
+        let _ = stream.write_all(request).and_then(|()| stream.flush());
+        let _ = stream.read_to_end(&mut response);
         Exchange::Response(response)
     }
 
