@@ -177,7 +177,7 @@ impl Inside {
                     IpAddress::Ipv4(a) => SocketAddr::from((a, ep.port)),
                 },
                 None => {
-                    socket.abort();
+                    self.sockets.remove(handle);
                     continue;
                 }
             };
