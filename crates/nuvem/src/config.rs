@@ -96,6 +96,57 @@ pub struct NetworkSection {
     /// The security group of the private listeners: connections from sources that no rule
     /// allows are refused at accept time. No rules: every source that can reach the address.
     pub ingress: Vec<IngressSpec>,
+    /// A WireGuard endpoint that places its peers on the private plane.
+    pub vpn: Option<VpnSpec>,
+}
+
+/// `[network.vpn]`: nuvem's WireGuard endpoint. Peers reach nuvem's inner `address` on the
+/// private listeners' ports (the AWS endpoint's, plain and TLS), through the same security
+/// group as any other client (their inner addresses are the sources it sees), and nothing
+/// else.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VpnSpec {
+    /// The UDP address WireGuard listens on. Default `127.0.0.1:51820`: peers elsewhere need
+    /// an address they can reach, written here explicitly (`0.0.0.0:51820`).
+    pub listen: Option<SocketAddr>,
+    /// nuvem's private key (base64, as `wg genkey` or `nuvem vpn-keygen` print it), or
+    /// `private_key_file`: a file holding it, relative to the manifest. One of the two.
+    pub private_key: Option<Secret>,
+    pub private_key_file: Option<PathBuf>,
+    /// nuvem's address inside the tunnel. Default `10.99.0.1`.
+    pub address: Option<std::net::Ipv4Addr>,
+    #[serde(default)]
+    pub peers: Vec<VpnPeerSpec>,
+}
+
+/// `[[network.vpn.peers]]`: one peer.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VpnPeerSpec {
+    /// The peer's public key (base64).
+    pub public_key: String,
+    /// The inner addresses the peer sends from (`["10.99.0.2/32"]`): packets from any other
+    /// source are dropped, and replies to these go to this peer. No two peers share one.
+    pub allowed_ips: Vec<String>,
+    /// An optional preshared key (base64, `wg genpsk`), the same on both sides.
+    pub preshared_key: Option<Secret>,
+    /// Where to reach the peer before it has sent anything (`host:port`); afterwards, where
+    /// its last authenticated packet came from.
+    pub endpoint: Option<SocketAddr>,
+    /// Seconds between keepalives, for a peer behind NAT.
+    pub persistent_keepalive: Option<u16>,
+}
+
+/// A secret from the manifest: `Debug` never shows it.
+#[derive(Deserialize)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("\"***\"")
+    }
 }
 
 /// One inbound rule: `{ cidr = "10.0.0.0/8" }`, or with `ports = [4566]` (the private
@@ -528,6 +579,9 @@ pub struct Config {
     pub watch_interval: std::time::Duration,
     /// The private listeners' security group (`None`: no rules, every source).
     pub ingress: Option<nuvem_waf::shield::Ingress>,
+    /// The WireGuard endpoint (`[network.vpn]`), validated; its ports are the private
+    /// listeners', filled in once they are bound.
+    pub vpn: Option<nuvem_vpn::Config>,
     /// The folder that relative paths in the manifest are relative to (bucket files and
     /// function code, read by the services of later issues).
     #[allow(dead_code)]
@@ -620,6 +674,11 @@ impl Config {
             }
             Some(group)
         };
+        let vpn = network
+            .vpn
+            .as_ref()
+            .map(|spec| resolve_vpn(spec, &base_dir))
+            .transpose()?;
         let mut keyring = nuvem_aws::sigv4::Keyring::new();
         if manifest.credentials.is_empty() {
             keyring.insert("test", "test");
@@ -647,10 +706,86 @@ impl Config {
             max_buffered_bytes,
             watch_interval,
             ingress,
+            vpn,
             base_dir,
             manifest,
         })
     }
+}
+
+/// `[network.vpn]` as the endpoint runs it: keys decoded, addresses parsed, peers checked
+/// against each other. Errors name the key's path and never repeat a key.
+fn resolve_vpn(spec: &VpnSpec, base_dir: &Path) -> anyhow::Result<nuvem_vpn::Config> {
+    use nuvem_vpn::{Cidr, Key};
+    let private_key = match (&spec.private_key, &spec.private_key_file) {
+        (Some(Secret(text)), None) => Key::from_base64(text)
+            .map_err(|e| anyhow::anyhow!("at `network.vpn.private_key`: {e}"))?,
+        (None, Some(file)) => {
+            let path = base_dir.join(file);
+            let text = std::fs::read_to_string(&path).with_context(|| {
+                format!(
+                    "at `network.vpn.private_key_file`: reading {}",
+                    path.display()
+                )
+            })?;
+            Key::from_base64(&text).map_err(|e| {
+                anyhow::anyhow!(
+                    "at `network.vpn.private_key_file`: {} holds no key: {e}",
+                    path.display()
+                )
+            })?
+        }
+        (Some(_), Some(_)) => {
+            bail!("at `network.vpn`: private_key and private_key_file are one or the other")
+        }
+        (None, None) => bail!(
+            "at `network.vpn`: a private_key (or private_key_file) is needed; `nuvem vpn-keygen` \
+             prints a new key pair"
+        ),
+    };
+    let mut peers = Vec::new();
+    for (i, p) in spec.peers.iter().enumerate() {
+        let at = |field: &str| format!("at `network.vpn.peers[{i}].{field}`");
+        let public_key = Key::from_base64(&p.public_key)
+            .map_err(|e| anyhow::anyhow!("{}: {e}", at("public_key")))?;
+        let allowed_ips = p
+            .allowed_ips
+            .iter()
+            .map(|c| Cidr::parse(c))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| anyhow::anyhow!("{}: {e}", at("allowed_ips")))?;
+        let preshared_key = p
+            .preshared_key
+            .as_ref()
+            .map(|Secret(k)| Key::from_base64(k))
+            .transpose()
+            .map_err(|e| anyhow::anyhow!("{}: {e}", at("preshared_key")))?;
+        peers.push(nuvem_vpn::Peer {
+            public_key,
+            allowed_ips,
+            preshared_key,
+            endpoint: p.endpoint,
+            persistent_keepalive: p.persistent_keepalive,
+        });
+    }
+    let config = nuvem_vpn::Config {
+        listen: spec
+            .listen
+            .unwrap_or_else(|| "127.0.0.1:51820".parse().expect("literal")),
+        private_key,
+        address: spec
+            .address
+            .unwrap_or(std::net::Ipv4Addr::new(10, 99, 0, 1)),
+        ports: Vec::new(),
+        peers,
+    };
+    config.validate().map_err(|e| match e {
+        nuvem_vpn::Error::Peer { index, reason } => {
+            anyhow::anyhow!("at `network.vpn.peers[{index}]`: {reason}")
+        }
+        other => anyhow::anyhow!("at `network.vpn`: {other}"),
+    })?;
+    Ok(config)
 }
 
 impl Config {
@@ -737,6 +872,68 @@ mod tests {
             }
             (got, want) => panic!("got {:?}, want {want:?}", got.map(|_| ())),
         }
+    }
+
+    #[test]
+    fn issue_17_vpn() {
+        // RFC 7748's test keys, as base64: Alice's private and public keys, Bob's public key.
+        const KEY: &str = "dwdtCnMYpX08FsFyUbJmRd9ML4frwJkqsXf7pR25LCo=";
+        const OWN: &str = "hSDwCYkwp1R0i33ctD73Wg2/Og0mOBr066SpjqqbTmo=";
+        const PEER: &str = "3p7bfXt9wbTTW2HC7OQ1Nz+DQ8hbeGdNrfx+FG+IK08=";
+        let vpn = |rest: &str| {
+            format!(
+                "[network.vpn]\nprivate_key = \"{KEY}\"\n\
+                 [[network.vpn.peers]]\npublic_key = \"{PEER}\"\nallowed_ips = [\"10.99.0.2\"]\n{rest}"
+            )
+        };
+        resolves(&vpn(""), Ok(()));
+        resolves(
+            &vpn("preshared_key = \"AAAA\""),
+            Err("at `network.vpn.peers[0].preshared_key`: bad WireGuard key"),
+        );
+        resolves(
+            &vpn("[[network.vpn.peers]]\npublic_key = \"AAAA\"\nallowed_ips = []\n"),
+            Err(
+                "at `network.vpn.peers[1].public_key`: bad WireGuard key: a WireGuard key is 32 bytes",
+            ),
+        );
+        resolves(
+            &vpn(&format!(
+                "[[network.vpn.peers]]\npublic_key = \"{OWN}\"\nallowed_ips = [\"10.99.0.4/30\"]\n"
+            )),
+            Err("at `network.vpn.peers[1]`: its public key is nuvem's own"),
+        );
+        resolves(
+            "[network.vpn]\nprivate_key = \"not a key\"\n",
+            Err("at `network.vpn.private_key`: bad WireGuard key: not standard base64"),
+        );
+        resolves(
+            "[network.vpn]\n",
+            Err("a private_key (or private_key_file) is needed"),
+        );
+        resolves(
+            "[network.vpn]\nprivate_key_file = \"/nonexistent/wg.key\"\n",
+            Err("at `network.vpn.private_key_file`: reading /nonexistent/wg.key"),
+        );
+        check(&vpn("allowed = []\n"), Err("unknown field `allowed`"));
+        // A key in a bad manifest never reaches the message, nor the Debug of a good one.
+        let secret = "c2VjcmV0c2VjcmV0c2VjcmV0c2VjcmV0c2VjcmV0MTI=";
+        let m = Manifest::parse(&format!("[network.vpn]\nprivate_key = \"{secret}x\"\n")).unwrap();
+        let e = format!(
+            "{:#}",
+            Config::resolve(m, ".".into(), Overrides::default()).unwrap_err()
+        );
+        assert!(!e.contains(secret), "{e}");
+        let m = Manifest::parse(&vpn("")).unwrap();
+        let c = Config::resolve(m, ".".into(), Overrides::default()).unwrap();
+        assert!(!format!("{c:?}").contains(KEY));
+        let v = c.vpn.unwrap();
+        assert_eq!(
+            v.listen,
+            "127.0.0.1:51820".parse().unwrap(),
+            "loopback unless asked"
+        );
+        assert_eq!(v.address, std::net::Ipv4Addr::new(10, 99, 0, 1));
     }
 
     #[test]

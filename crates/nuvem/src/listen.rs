@@ -52,11 +52,13 @@ impl Handler for crate::endpoint::Endpoint {
     }
 }
 
-/// The two listener groups and the descriptor limit their budgets came from.
+/// The two listener groups and the descriptor limit their budgets came from; the VPN, whose
+/// connections join the `api` group, once it runs.
 pub struct Listeners {
     pub api: Arc<Gate>,
     pub edge: Arc<Gate>,
     pub fd_limit: u64,
+    pub vpn: std::sync::OnceLock<nuvem_vpn::Vpn>,
 }
 
 impl Listeners {
@@ -77,11 +79,21 @@ impl Listeners {
             }
             serde_json::Value::Object(o)
         };
-        serde_json::json!({
+        let mut health = serde_json::json!({
             "fd_limit": self.fd_limit,
             "api": group(&self.api),
             "edge": group(&self.edge),
-        })
+        });
+        if let Some(vpn) = self.vpn.get() {
+            let s = vpn.stats();
+            health["vpn"] = serde_json::json!({
+                "accepted": s.accepted,
+                "unknown_peer": s.unknown_peer,
+                "refused": s.refused,
+                "spoofed_source": s.spoofed_source,
+            });
+        }
+        health
     }
 }
 
@@ -169,11 +181,79 @@ pub async fn serve<H: Handler>(
         }
     }
     drop(listener);
+    drain(conns).await;
+}
+
+/// Waits (up to [`GRACE`]) for open connections to finish their requests.
+async fn drain(mut conns: JoinSet<()>) {
     let drained = tokio::time::timeout(GRACE, async { while conns.join_next().await.is_some() {} });
     if drained.await.is_err() {
         tracing::warn!("some connections did not finish within the grace period");
         conns.abort_all();
     }
+}
+
+/// The private listeners as the VPN's peers reach them: `plain_port` (and the TLS listener's
+/// port, when there is one) at nuvem's inner address.
+pub struct TunnelPorts {
+    pub plain: u16,
+    pub tls: Option<(u16, tokio_rustls::TlsAcceptor)>,
+}
+
+/// Serves the connections VPN peers open inside the tunnel exactly as the private listener
+/// of the port they addressed serves its own: the same security group (deciding on the
+/// peer's inner address, which is also the request's source address), the same limits and
+/// deadlines, TLS on the TLS listener's port. Stops, like [`serve`], on `shutdown`; dropping
+/// `incoming` then stops the VPN's task.
+pub async fn serve_tunnel<H: Handler>(
+    mut incoming: nuvem_vpn::Incoming,
+    ports: TunnelPorts,
+    handler: Arc<H>,
+    gate: Arc<Gate>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let builder = Arc::new(builder(gate.limits()));
+    let mut conns = JoinSet::new();
+    loop {
+        tokio::select! {
+            accepted = incoming.accept() => {
+                let Some(a) = accepted else { break };
+                while conns.try_join_next().is_some() {}
+                let tls = match &ports.tls {
+                    _ if a.port == ports.plain => None,
+                    Some((port, acceptor)) if *port == a.port => Some(acceptor.clone()),
+                    // The VPN only accepts the ports it was given: not reached.
+                    _ => continue,
+                };
+                let admission = match gate.admit_to(a.peer.ip(), a.port, Instant::now()) {
+                    Ok(a) => a,
+                    Err(event) => {
+                        tracing::debug!(peer = %a.peer, reason = event.name(), "VPN connection refused");
+                        continue;
+                    }
+                };
+                let conn = Conn {
+                    peer: a.peer,
+                    secure: false,
+                    gate: gate.clone(),
+                    state: Arc::new(ConnState::new()),
+                    shutdown: shutdown.clone(),
+                };
+                let handler = handler.clone();
+                let builder = builder.clone();
+                conns.spawn(async move {
+                    let _admission = admission;
+                    match tls {
+                        None => conn.drive(&builder, a.stream, handler).await,
+                        Some(acceptor) => conn.handshake(&builder, acceptor, a.stream, handler).await,
+                    }
+                });
+            }
+            _ = shutdown.changed() => break,
+        }
+    }
+    drop(incoming);
+    drain(conns).await;
 }
 
 /// Binds a listener, with the address in the error.
@@ -367,13 +447,15 @@ struct Conn {
 
 impl Conn {
     /// The TLS handshake counts against the first request's head deadline.
-    async fn handshake<H: Handler>(
+    async fn handshake<H: Handler, IO>(
         mut self,
         builder: &auto::Builder<TokioExecutor>,
         acceptor: tokio_rustls::TlsAcceptor,
-        stream: tokio::net::TcpStream,
+        stream: IO,
         handler: Arc<H>,
-    ) {
+    ) where
+        IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    {
         let peer = self.peer;
         let deadline = self.state.accepted + self.gate.limits().header_read_timeout;
         let stream = tokio::select! {

@@ -29,6 +29,7 @@ Examples:
   nuvem up --api-addr 127.0.0.1:0            pick free ports (printed at start)
   nuvem init mysite                          start your own site from the example
   nuvem repair --data-dir .nuvem             list blobs no store refers to (--yes deletes them)
+  nuvem vpn-keygen                           a WireGuard key pair for [network.vpn] or a peer
   aws --endpoint-url http://127.0.0.1:4566 dynamodb list-tables
       (credentials: access key `test`, secret `test`, unless the manifest says otherwise)";
 
@@ -65,6 +66,9 @@ enum Command {
     /// List the object blobs no store metadata refers to (what `nuvem up` refuses to delete
     /// on its own) and, with --yes, delete them. Stop nuvem first.
     Repair(data_dir::RepairArgs),
+    /// Print a new WireGuard key pair: the private key for `[network.vpn] private_key` (or
+    /// a peer's `PrivateKey`), the public key for the other side's configuration.
+    VpnKeygen,
 }
 
 #[derive(clap::Args, Debug)]
@@ -98,6 +102,12 @@ fn main() -> std::process::ExitCode {
         Command::Invalidate(args) => invalidate::run(args),
         Command::Init(args) => init::run(args),
         Command::Repair(args) => repair(args),
+        Command::VpnKeygen => {
+            let key = nuvem_vpn::Key::generate();
+            println!("private_key = \"{}\"", key.to_base64());
+            println!("public_key  = \"{}\"", key.public().to_base64());
+            Ok(())
+        }
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
@@ -244,6 +254,7 @@ async fn run(config: Config, source: String, started: Instant) -> anyhow::Result
         api: nuvem_waf::shield::Gate::with_ingress(limits.api, config.ingress.clone()),
         edge: nuvem_waf::shield::Gate::new(limits.edge),
         fd_limit,
+        vpn: std::sync::OnceLock::new(),
     });
 
     let mut endpoint = endpoint::Endpoint::new(
@@ -305,6 +316,7 @@ async fn run(config: Config, source: String, started: Instant) -> anyhow::Result
         stop_rx.clone(),
     ));
     let mut tls_line = None;
+    let mut tls_port = None;
     if let Some(addr) = config.api_tls_addr {
         let (acceptor, cert) = tls::acceptor(config.tls_cert.as_ref(), &config.data_dir)?;
         let l = listen::bind(addr, "AWS endpoint (TLS)").await?;
@@ -313,6 +325,7 @@ async fn run(config: Config, source: String, started: Instant) -> anyhow::Result
         services
             .functions
             .set_private_plane(vec![api_addr, l.local_addr()?]);
+        tls_port = Some((l.local_addr()?.port(), acceptor.clone()));
         tasks.spawn(listen::serve(
             l,
             Some(acceptor),
@@ -321,6 +334,32 @@ async fn run(config: Config, source: String, started: Instant) -> anyhow::Result
             stop_rx.clone(),
         ));
     }
+    // The VPN: its peers reach the private listeners' ports at nuvem's inner address, served
+    // in process by the same endpoint under the same gate (security group included).
+    let vpn = match &config.vpn {
+        Some(vpn) => {
+            let mut vpn = vpn.clone();
+            vpn.ports = std::iter::once(api_addr.port())
+                .chain(tls_port.as_ref().map(|(p, _)| *p))
+                .collect();
+            vpn.ports.dedup();
+            let ports = vpn.ports.clone();
+            let (handle, incoming) = nuvem_vpn::Vpn::start(vpn).await?;
+            tasks.spawn(listen::serve_tunnel(
+                incoming,
+                listen::TunnelPorts {
+                    plain: api_addr.port(),
+                    tls: tls_port,
+                },
+                endpoint.clone(),
+                listeners.api.clone(),
+                stop_rx.clone(),
+            ));
+            let _ = listeners.vpn.set(handle);
+            Some(ports)
+        }
+        None => None,
+    };
     let edge_handle = edge.clone();
     let edge_locations = edge::start(&config, edge, &listeners.edge, &mut tasks, &stop_rx).await?;
 
@@ -346,6 +385,17 @@ async fn run(config: Config, source: String, started: Instant) -> anyhow::Result
         println!(
             "  aws endpoint  https://{addr}  (certificate: {})",
             cert.display()
+        );
+    }
+    if let (Some(ports), Some(spec), Some(handle)) = (&vpn, &config.vpn, listeners.vpn.get()) {
+        let ports: Vec<String> = ports.iter().map(u16::to_string).collect();
+        println!(
+            "  vpn           udp://{}  (WireGuard, {} peer(s); inside: {} port {}; public key {})",
+            handle.local_addr(),
+            spec.peers.len(),
+            spec.address,
+            ports.join(", "),
+            handle.public_key().to_base64()
         );
     }
     for (i, l) in edge_locations.iter().enumerate() {

@@ -10,6 +10,8 @@ use std::time::Duration;
 
 use aws_credential_types::Credentials;
 
+pub mod wireguard;
+
 /// A running nuvem. Killed when dropped.
 pub struct Nuvem {
     child: Option<Child>,

@@ -16,7 +16,7 @@ fn http() -> reqwest::Client {
         .unwrap()
 }
 
-fn tls_config(trust: Option<&std::path::Path>) -> rustls::ClientConfig {
+pub(crate) fn tls_config(trust: Option<&std::path::Path>) -> rustls::ClientConfig {
     let mut roots = rustls::RootCertStore::empty();
     if let Some(cert) = trust {
         use rustls::pki_types::{CertificateDer, pem::PemObject};

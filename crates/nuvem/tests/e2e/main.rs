@@ -34,6 +34,7 @@ mod s3_limits;
 mod s3_multipart;
 mod startup;
 mod storage_postgres;
+mod vpn;
 mod waf_api;
 
 /// Whether python3 can import boto3; when not, the test says so (fails under
