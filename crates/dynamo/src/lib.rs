@@ -16,6 +16,8 @@ pub mod number;
 pub mod ops;
 pub mod service;
 pub mod storage;
+pub mod streams;
+pub mod ttl;
 pub mod value;
 
 pub use error::Error;

@@ -82,6 +82,10 @@ pub struct ServerSection {
     /// node checks whether another node changed what it keeps in memory (WebACLs, APIs,
     /// invalidations…). Default 250; 10 to 60000.
     pub watch_interval_ms: Option<u64>,
+    /// How often, in milliseconds, DynamoDB's background sweep runs: it deletes the items
+    /// whose Time to Live expired and trims stream records older than 24 hours (on one node
+    /// of a cluster at a time). Default 30000; 10 to 3600000.
+    pub ttl_sweep_ms: Option<u64>,
     /// Listener limits (slowloris, slow uploads, connection floods), for every listener.
     pub limits: LimitsSpec,
 }
@@ -459,6 +463,8 @@ pub struct Config {
     pub max_buffered_bytes: usize,
     /// How often a node on a shared store polls the change counters (`watch_interval_ms`).
     pub watch_interval: std::time::Duration,
+    /// How often DynamoDB's TTL sweep and stream trimming run (`ttl_sweep_ms`).
+    pub ttl_sweep: std::time::Duration,
     /// The private listeners' security group (`None`: no rules, every source).
     pub ingress: Option<nuvem_waf::shield::Ingress>,
     /// The folder that relative paths in the manifest are relative to (bucket files and
@@ -517,6 +523,10 @@ impl Config {
             ms @ 10..=60_000 => std::time::Duration::from_millis(ms),
             other => bail!("at `server.watch_interval_ms`: {other} is not within 10 to 60000"),
         };
+        let ttl_sweep = match s.ttl_sweep_ms.unwrap_or(30_000) {
+            ms @ 10..=3_600_000 => std::time::Duration::from_millis(ms),
+            other => bail!("at `server.ttl_sweep_ms`: {other} is not within 10 to 3600000"),
+        };
         let network = &manifest.network;
         for (what, addr) in [("api_addr", Some(api_addr)), ("api_tls_addr", api_tls_addr)] {
             if let Some(addr) = addr
@@ -568,6 +578,7 @@ impl Config {
             keyring,
             max_buffered_bytes,
             watch_interval,
+            ttl_sweep,
             ingress,
             base_dir,
             manifest,
