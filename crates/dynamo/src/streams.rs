@@ -94,9 +94,11 @@ impl Record {
             "awsRegion": region,
             "dynamodb": dynamodb,
         });
+        // The Streams API's member names (its `Identity` shape); Lambda's event for the same
+        // record spells them `type` and `principalId`.
         if self.ttl {
             out["userIdentity"] =
-                json!({"type": "Service", "principalId": "dynamodb.amazonaws.com"});
+                json!({"Type": "Service", "PrincipalId": "dynamodb.amazonaws.com"});
         }
         out
     }

@@ -485,7 +485,7 @@ fn ttl_deletions_are_service_removes() {
     assert_eq!(removes[0].get("userIdentity"), None);
     assert_eq!(
         removes[1]["userIdentity"],
-        json!({"type": "Service", "principalId": "dynamodb.amazonaws.com"})
+        json!({"Type": "Service", "PrincipalId": "dynamodb.amazonaws.com"})
     );
     assert_eq!(removes[1]["dynamodb"]["Keys"], key("a", 1));
     assert_eq!(

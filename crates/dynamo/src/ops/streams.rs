@@ -130,9 +130,19 @@ impl Found {
     }
 }
 
-fn find_stream<R: nuvem_store::Read + ?Sized>(r: &R, arn: &str) -> Result<Found> {
+/// The stream `arn` names, which must be exactly its ARN in this region and account (IAM
+/// decided on that ARN).
+fn find_stream<R: nuvem_store::Read + ?Sized>(
+    svc: &DynamoService,
+    r: &R,
+    arn: &str,
+) -> Result<Found> {
     let (table_name, label) = parse_stream_arn(arn).ok_or_else(|| stream_not_found(arn))?;
     let table = storage::read_table(r, table_name)?.ok_or_else(|| stream_not_found(arn))?;
+    let c = svc.config();
+    if table.stream_arn(label, &c.region, &c.account_id) != arn {
+        return Err(stream_not_found(arn));
+    }
     let stream = table
         .streams
         .iter()
@@ -221,7 +231,7 @@ pub fn describe_stream(svc: &DynamoService, input: DescribeStreamInput) -> Resul
     let arn = input.stream_arn.unwrap_or_default();
     let found = {
         let snap = svc.store().snapshot();
-        find_stream(&*snap, &arn)?
+        find_stream(svc, &*snap, &arn)?
     };
     let Found { table, stream, .. } = &found;
     let shard = shard_id(table, stream);
@@ -320,7 +330,7 @@ pub fn get_shard_iterator(svc: &DynamoService, input: GetShardIteratorInput) -> 
     let arn = input.stream_arn.unwrap_or_default();
     let found = {
         let snap = svc.store().snapshot();
-        find_stream(&*snap, &arn)?
+        find_stream(svc, &*snap, &arn)?
     };
     if input.shard_id.as_deref() != Some(shard_id(&found.table, &found.stream).as_str()) {
         return Err(Error::ResourceNotFound(format!(
@@ -388,7 +398,7 @@ pub fn get_records_at(svc: &DynamoService, input: GetRecordsInput, now_ms: u64) 
     }
     let limit = input.limit.unwrap_or(MAX_RECORDS) as usize;
     let snap = svc.store().snapshot();
-    let found = find_stream(&*snap, &iterator.arn)?;
+    let found = find_stream(svc, &*snap, &iterator.arn)?;
     if found.table.id != iterator.table_id {
         return Err(stream_not_found(&iterator.arn));
     }

@@ -4,6 +4,7 @@
 mod dynamo;
 mod dynamo_indexes;
 mod dynamo_query;
+mod dynamo_streams;
 mod edge;
 mod edge_waf_body;
 mod endpoint;
