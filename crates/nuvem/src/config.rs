@@ -284,6 +284,11 @@ pub struct TableSpec {
     pub billing_mode: Option<String>,
     pub read_capacity: Option<u64>,
     pub write_capacity: Option<u64>,
+    /// The table's stream view type (`KEYS_ONLY`, `NEW_IMAGE`, `OLD_IMAGE`,
+    /// `NEW_AND_OLD_IMAGES`): a stream enabled at creation, or on a kept table without one.
+    pub stream: Option<String>,
+    /// The Time to Live attribute: TTL enabled on it (UpdateTimeToLive) when it is not.
+    pub ttl_attribute: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -670,6 +675,20 @@ mod tests {
             }
             (got, want) => panic!("got {:?}, want {want:?}", got.map(|_| ())),
         }
+    }
+
+    #[test]
+    fn issue_18_ttl_sweep_and_table_streams() {
+        resolves("[server]\nttl_sweep_ms = 200\n", Ok(()));
+        resolves(
+            "[server]\nttl_sweep_ms = 5\n",
+            Err("at `server.ttl_sweep_ms`: 5 is not within 10 to 3600000"),
+        );
+        check(
+            "[[tables]]\nname = \"t1\"\npartition_key = { name = \"id\", type = \"S\" }\n\
+             stream = \"KEYS_ONLY\"\nttl_attribute = \"exp\"\n",
+            Ok(()),
+        );
     }
 
     #[test]

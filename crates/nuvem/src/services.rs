@@ -514,7 +514,60 @@ fn create_table_input(t: &TableSpec) -> serde_json::Value {
             "WriteCapacityUnits": t.write_capacity.unwrap_or(5),
         });
     }
+    if let Some(view) = &t.stream {
+        input["StreamSpecification"] = json!({"StreamEnabled": true, "StreamViewType": view});
+    }
     input
+}
+
+/// Brings a table's stream and TTL up to what the manifest declares, through UpdateTable
+/// and UpdateTimeToLive: enables what is missing, never disables or changes what the table
+/// has (a stream of another view type, TTL on another attribute are reported and kept).
+fn apply_table_stream_and_ttl(
+    dynamo: &nuvem_dynamo::DynamoService,
+    i: usize,
+    t: &TableSpec,
+) -> anyhow::Result<()> {
+    if let Some(view) = &t.stream {
+        let table = dynamo
+            .execute("DescribeTable", json!({"TableName": t.name}))
+            .map_err(|e| anyhow::anyhow!("at `tables[{i}]` ({}): {}", t.name, e.message))?;
+        match table["Table"]["StreamSpecification"]["StreamViewType"].as_str() {
+            Some(current) if current == view => {}
+            Some(current) => println!(
+                "  table {}: kept its stream of {current} (the manifest says {view}; disable it to change)",
+                t.name
+            ),
+            None => {
+                dynamo
+                    .execute(
+                        "UpdateTable",
+                        json!({"TableName": t.name,
+                            "StreamSpecification": {"StreamEnabled": true, "StreamViewType": view}}),
+                    )
+                    .map_err(|e| {
+                        anyhow::anyhow!("at `tables[{i}].stream` ({}): {}", t.name, e.message)
+                    })?;
+            }
+        }
+    }
+    if let Some(attribute) = &t.ttl_attribute {
+        let enabled = dynamo.execute(
+            "UpdateTimeToLive",
+            json!({"TableName": t.name,
+                "TimeToLiveSpecification": {"AttributeName": attribute, "Enabled": true}}),
+        );
+        match enabled {
+            Ok(_) => {}
+            Err(e) if e.message == "TimeToLive is already enabled" => {}
+            Err(e) if e.message.starts_with("TimeToLive is active on a different") => println!(
+                "  table {}: kept its TTL ({}; the manifest says {attribute})",
+                t.name, e.message
+            ),
+            Err(e) => anyhow::bail!("at `tables[{i}].ttl_attribute` ({}): {}", t.name, e.message),
+        }
+    }
+    Ok(())
 }
 
 /// Creates the manifest's buckets and uploads their files through the S3 handlers
@@ -594,6 +647,7 @@ pub fn apply_manifest(config: &Config, services: &Services) -> anyhow::Result<Ve
             Err(e) if e.code == "ResourceInUseException" => "kept",
             Err(e) => anyhow::bail!("at `tables[{i}]` ({}): {}", t.name, e.message),
         };
+        apply_table_stream_and_ttl(&services.dynamo, i, t)?;
         step(&format!("{outcome} table {}", t.name), started);
     }
     let mut builds = Vec::new();

@@ -311,3 +311,46 @@ async fn dynamo_streams_and_ttl() {
             .is_some_and(|e| e.is_resource_not_found_exception())
     );
 }
+
+/// The manifest declares a table's stream and TTL (applied through CreateTable and
+/// UpdateTimeToLive, kept as they are on the next `up`), and boto3 consumes the stream.
+/// Skips (with a note) when boto3 is not installed; CI installs it.
+#[tokio::test]
+async fn dynamo_streams_manifest_and_boto3() {
+    let mut nuvem = Nuvem::start_with(
+        BIN,
+        Options {
+            manifest: Some(
+                "[server]\nttl_sweep_ms = 200\n\n[[tables]]\nname = \"Events\"\n\
+                 partition_key = { name = \"id\", type = \"S\" }\n\
+                 stream = \"NEW_IMAGE\"\nttl_attribute = \"expires\"\n"
+                    .into(),
+            ),
+            ..Options::default()
+        },
+    );
+    let arn = |ddb: aws_sdk_dynamodb::Client| async move {
+        ddb.describe_table()
+            .table_name("Events")
+            .send()
+            .await
+            .unwrap()
+            .table()
+            .and_then(|t| t.latest_stream_arn())
+            .map(str::to_owned)
+            .unwrap()
+    };
+    let before = arn(nuvem.dynamodb()).await;
+    // A second `up` keeps the table, its stream (same ARN) and its TTL.
+    nuvem.restart();
+    assert_eq!(arn(nuvem.dynamodb()).await, before);
+    if !crate::have_boto3("dynamo_streams_manifest_and_boto3") {
+        return;
+    }
+    let url = nuvem.api_url.clone();
+    tokio::task::spawn_blocking(move || {
+        crate::run_boto3("dynamo_streams.py", &url, "boto3 streams: ok")
+    })
+    .await
+    .unwrap();
+}
