@@ -245,6 +245,18 @@ fn lambda(parts: &Parts, region: &str, account: &str) -> Option<Vec<Act>> {
         ("POST", [_, "functions", f, "policy"]) => ("AddPermission", function(f)),
         ("DELETE", [_, "functions", f, "policy", _]) => ("RemovePermission", function(f)),
         ("GET", [_, "account-settings"]) => ("GetAccountSettings", "*".into()),
+        // Event source mappings: Create and List have no resource; the others name the
+        // mapping (`arn:aws:lambda:<region>:<account>:event-source-mapping:<UUID>`).
+        ("POST", [_, "event-source-mappings"]) => ("CreateEventSourceMapping", "*".into()),
+        ("GET", [_, "event-source-mappings"]) => ("ListEventSourceMappings", "*".into()),
+        ("GET" | "PUT" | "DELETE", [_, "event-source-mappings", id]) => (
+            match m {
+                "GET" => "GetEventSourceMapping",
+                "PUT" => "UpdateEventSourceMapping",
+                _ => "DeleteEventSourceMapping",
+            },
+            format!("arn:aws:lambda:{region}:{account}:event-source-mapping:{id}"),
+        ),
         ("GET", [_, "tags", arn]) => ("ListTags", function(arn)),
         ("POST", [_, "tags", arn]) => ("TagResource", function(arn)),
         ("DELETE", [_, "tags", arn]) => ("UntagResource", function(arn)),

@@ -98,6 +98,7 @@ pub fn register(
     endpoint.register(Arc::new(nuvem_iam::api::IamService(iam.clone())));
     endpoint.register(Arc::new(nuvem_iam::api::StsService(iam.clone())));
     functions.set_role_credentials(Arc::new(LambdaRoles(iam.clone())));
+    functions.set_stream_source(Arc::new(DynamoStreams(dynamo.clone())));
     s3.set_secret_lookup(Arc::new(IamSecrets(iam.clone())));
     endpoint.set_resource_policies(Arc::new(ResourcePolicyLookup {
         functions: functions.clone(),
@@ -111,6 +112,38 @@ pub fn register(
         gateway,
         waf,
     })
+}
+
+/// DynamoDB streams for the functions service's event source mappings: the two services
+/// meet here, through the functions crate's `StreamSource` port.
+struct DynamoStreams(Arc<nuvem_dynamo::DynamoService>);
+
+impl nuvem_functions::esm::StreamSource for DynamoStreams {
+    fn exists(&self, arn: &str) -> Result<bool, String> {
+        match nuvem_dynamo::ops::streams::latest_sequence_number(&self.0, arn) {
+            Ok(_) => Ok(true),
+            Err(nuvem_dynamo::Error::ResourceNotFound(_)) => Ok(false),
+            Err(e) => Err(e.to_string()),
+        }
+    }
+
+    fn latest(&self, arn: &str) -> Result<Option<String>, String> {
+        nuvem_dynamo::ops::streams::latest_sequence_number(&self.0, arn).map_err(|e| e.to_string())
+    }
+
+    fn read(
+        &self,
+        arn: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<serde_json::Value>, nuvem_functions::esm::StreamReadError> {
+        use nuvem_dynamo::ops::streams::{ReadError, read_after};
+        use nuvem_functions::esm::StreamReadError;
+        read_after(&self.0, arn, after, limit).map_err(|e| match e {
+            ReadError::Trimmed => StreamReadError::Trimmed,
+            ReadError::Other(e) => StreamReadError::Other(e.to_string()),
+        })
+    }
 }
 
 /// Functions' and buckets' resource-based policies, for IAM principals' requests.

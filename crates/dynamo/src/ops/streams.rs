@@ -434,3 +434,58 @@ pub fn get_records_at(svc: &DynamoService, input: GetRecordsInput, now_ms: u64) 
     }
     Ok(out)
 }
+
+/// Why [`read_after`] could not read.
+#[derive(Debug, thiserror::Error)]
+pub enum ReadError {
+    /// The position is before the shard's trim horizon.
+    #[error("the position is before the trim horizon")]
+    Trimmed,
+    #[error(transparent)]
+    Other(#[from] Error),
+}
+
+/// For in-process consumers (the binary's event source mappings): the sequence number of
+/// the last record of stream `arn`, if it has any.
+pub fn latest_sequence_number(svc: &DynamoService, arn: &str) -> Result<Option<String>> {
+    let snap = svc.store().snapshot();
+    let found = find_stream(svc, &*snap, arn)?;
+    Ok((found.last >= found.stream.first_seq).then(|| sequence_number(found.last)))
+}
+
+/// For in-process consumers: up to `limit` records of stream `arn` after sequence number
+/// `after` (from the trim horizon when `None`), rendered as GetRecords renders them. Like a
+/// GetShardIterator and a GetRecords, in one snapshot.
+pub fn read_after(
+    svc: &DynamoService,
+    arn: &str,
+    after: Option<&str>,
+    limit: usize,
+) -> std::result::Result<Vec<Value>, ReadError> {
+    let snap = svc.store().snapshot();
+    let found = find_stream(svc, &*snap, arn)?;
+    let from = match after {
+        None => found.horizon(),
+        Some(text) => {
+            let seq = parse_sequence_number(text)
+                .ok_or_else(|| Error::validation(format!("Invalid SequenceNumber {text}")))?;
+            if seq < found.trimmed {
+                return Err(ReadError::Trimmed);
+            }
+            seq + 1
+        }
+    };
+    let records = streams::read_records(
+        &*snap,
+        &found.table,
+        &found.stream.label,
+        from,
+        limit,
+        u64::MAX,
+    )?;
+    let region = &svc.config().region;
+    Ok(records
+        .iter()
+        .map(|(seq, record)| record.render(*seq, region))
+        .collect())
+}
