@@ -318,6 +318,28 @@ pub struct FunctionSpec {
     pub env: std::collections::BTreeMap<String, String>,
     pub memory_mb: Option<u32>,
     pub timeout_seconds: Option<u32>,
+    /// Tables whose stream invokes this function (event source mappings, created at `up`
+    /// when the function has none on that stream).
+    #[serde(default)]
+    pub stream_triggers: Vec<StreamTriggerSpec>,
+}
+
+/// One `[[functions.stream_triggers]]`: a manifest table (with a `stream`) triggering the
+/// function, with CreateEventSourceMapping's settings.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StreamTriggerSpec {
+    pub table: String,
+    /// `LATEST` (default) or `TRIM_HORIZON`.
+    pub starting_position: Option<String>,
+    pub batch_size: Option<u32>,
+    pub batching_window_seconds: Option<u32>,
+    pub maximum_retry_attempts: Option<i64>,
+    #[serde(default)]
+    pub bisect_on_error: bool,
+    /// Lambda event filter patterns (JSON text), any of which a record must match.
+    #[serde(default)]
+    pub filters: Vec<String>,
 }
 
 // Read by the service of a later issue; parsed and validated now so manifests are checked.
@@ -688,6 +710,18 @@ mod tests {
             "[[tables]]\nname = \"t1\"\npartition_key = { name = \"id\", type = \"S\" }\n\
              stream = \"KEYS_ONLY\"\nttl_attribute = \"exp\"\n",
             Ok(()),
+        );
+        let function = "[[functions]]\nname = \"f\"\nruntime = \"python3.12\"\ncode = \"f\"\n";
+        check(
+            &format!(
+                "{function}[[functions.stream_triggers]]\ntable = \"t1\"\nbatch_size = 5\n\
+                 filters = ['{{\"eventName\": [\"INSERT\"]}}']\n"
+            ),
+            Ok(()),
+        );
+        check(
+            &format!("{function}[[functions.stream_triggers]]\ntable = \"t1\"\nbatchsize = 5\n"),
+            Err("unknown field `batchsize`"),
         );
     }
 

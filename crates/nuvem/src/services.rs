@@ -463,6 +463,7 @@ fn apply_function(
     i: usize,
     f: &crate::config::FunctionSpec,
     code: &Path,
+    triggers: &[Trigger],
 ) -> anyhow::Result<()> {
     let input = create_function_input(f, code);
     let started = Instant::now();
@@ -484,6 +485,99 @@ fn apply_function(
         Err(e) => return Err(fail(e)),
     };
     step(&format!("{outcome} function {}", f.name), started);
+    apply_triggers(functions, i, f, triggers)
+}
+
+/// A manifest stream trigger with its table's stream ARN resolved: the input of
+/// CreateEventSourceMapping but for the function.
+pub struct Trigger {
+    index: usize,
+    table: String,
+    input: serde_json::Value,
+}
+
+/// Resolves a function's `stream_triggers` against the tables (each needs an enabled
+/// stream), before the function exists (a cargo function is built later).
+fn resolve_triggers(
+    dynamo: &nuvem_dynamo::DynamoService,
+    i: usize,
+    f: &crate::config::FunctionSpec,
+) -> anyhow::Result<Vec<Trigger>> {
+    let mut out = Vec::new();
+    for (j, t) in f.stream_triggers.iter().enumerate() {
+        let at = format!("at `functions[{i}].stream_triggers[{j}]` ({})", f.name);
+        let table = dynamo
+            .execute("DescribeTable", json!({"TableName": t.table}))
+            .map_err(|e| anyhow::anyhow!("{at}: table {}: {}", t.table, e.message))?;
+        let arn = match (
+            table["Table"]["StreamSpecification"]["StreamEnabled"].as_bool(),
+            table["Table"]["LatestStreamArn"].as_str(),
+        ) {
+            (Some(true), Some(arn)) => arn.to_owned(),
+            _ => anyhow::bail!(
+                "{at}: table {} has no stream; declare `stream` on it in `[[tables]]`",
+                t.table
+            ),
+        };
+        let mut input = json!({
+            "EventSourceArn": arn,
+            "StartingPosition": t.starting_position.clone().unwrap_or_else(|| "LATEST".into()),
+            "BisectBatchOnFunctionError": t.bisect_on_error,
+        });
+        if let Some(n) = t.batch_size {
+            input["BatchSize"] = json!(n);
+        }
+        if let Some(n) = t.batching_window_seconds {
+            input["MaximumBatchingWindowInSeconds"] = json!(n);
+        }
+        if let Some(n) = t.maximum_retry_attempts {
+            input["MaximumRetryAttempts"] = json!(n);
+        }
+        if !t.filters.is_empty() {
+            let filters: Vec<serde_json::Value> =
+                t.filters.iter().map(|p| json!({"Pattern": p})).collect();
+            input["FilterCriteria"] = json!({"Filters": filters});
+        }
+        out.push(Trigger {
+            index: j,
+            table: t.table.clone(),
+            input,
+        });
+    }
+    Ok(out)
+}
+
+/// Creates the function's event source mappings it has not got yet (one per stream; an
+/// existing one is kept as it is).
+fn apply_triggers(
+    functions: &nuvem_functions::FunctionsService,
+    i: usize,
+    f: &crate::config::FunctionSpec,
+    triggers: &[Trigger],
+) -> anyhow::Result<()> {
+    for t in triggers {
+        let at = format!(
+            "at `functions[{i}].stream_triggers[{}]` ({})",
+            t.index, f.name
+        );
+        let listed = functions
+            .execute(
+                "ListEventSourceMappings",
+                json!({"FunctionName": f.name, "EventSourceArn": t.input["EventSourceArn"]}),
+            )
+            .map_err(|e| anyhow::anyhow!("{at}: {}", e.message))?;
+        let exists = listed["EventSourceMappings"]
+            .as_array()
+            .is_some_and(|l| !l.is_empty());
+        if !exists {
+            let mut input = t.input.clone();
+            input["FunctionName"] = json!(f.name);
+            functions
+                .execute("CreateEventSourceMapping", input)
+                .map_err(|e| anyhow::anyhow!("{at}: {}", e.message))?;
+            println!("  stream of table {} triggers function {}", t.table, f.name);
+        }
+    }
     Ok(())
 }
 
@@ -493,6 +587,7 @@ fn apply_function(
 pub struct FunctionBuild {
     index: usize,
     spec: crate::config::FunctionSpec,
+    triggers: Vec<Trigger>,
     package: String,
     dir: PathBuf,
     hint: PathBuf,
@@ -508,7 +603,7 @@ pub fn build_functions(
     for b in builds {
         let name = &b.spec.name;
         let built = crate::build::cargo_binary(&b.dir, &b.package, name, &b.hint, running)
-            .and_then(|code| apply_function(functions, b.index, &b.spec, &code));
+            .and_then(|code| apply_function(functions, b.index, &b.spec, &code, &b.triggers));
         match built {
             Ok(()) => functions.set_available(name),
             // nuvem is shutting down: the build was stopped, it did not fail.
@@ -685,10 +780,15 @@ pub fn apply_manifest(config: &Config, services: &Services) -> anyhow::Result<Ve
     }
     let mut builds = Vec::new();
     for (i, f) in m.functions.iter().enumerate() {
+        let triggers = resolve_triggers(&services.dynamo, i, f)?;
         match (&f.code, &f.cargo_package) {
-            (Some(code), None) => {
-                apply_function(&services.functions, i, f, &config.base_dir.join(code))?
-            }
+            (Some(code), None) => apply_function(
+                &services.functions,
+                i,
+                f,
+                &config.base_dir.join(code),
+                &triggers,
+            )?,
             (None, Some(package)) => {
                 // Built in the background once the rest is up: the site does not wait.
                 let why = match crate::build::find_cargo() {
@@ -696,6 +796,7 @@ pub fn apply_manifest(config: &Config, services: &Services) -> anyhow::Result<Ve
                         builds.push(FunctionBuild {
                             index: i,
                             spec: f.clone(),
+                            triggers,
                             package: package.clone(),
                             dir: config.base_dir.clone(),
                             hint: config

@@ -391,3 +391,61 @@ async fn dynamo_stream_triggers_a_function() {
         Some("ResourceNotFoundException")
     );
 }
+
+/// The manifest declares a table's stream and a function it triggers (with a filter): `up`
+/// creates the mapping, a second `up` keeps it (no duplicate), and the function gets the
+/// matching records.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn manifest_stream_trigger() {
+    let src = tempfile::tempdir().unwrap();
+    std::fs::write(src.path().join("app.py"), HANDLER).unwrap();
+    let manifest = format!(
+        "[[tables]]\nname = \"Orders\"\npartition_key = {{ name = \"id\", type = \"S\" }}\n\
+         stream = \"NEW_IMAGE\"\n\n\
+         [[tables]]\nname = \"Seen\"\npartition_key = {{ name = \"seq\", type = \"S\" }}\n\n\
+         [[functions]]\nname = \"recorder\"\nruntime = \"python3.12\"\nhandler = \"app.handler\"\n\
+         code = {:?}\ntimeout_seconds = 30\n\
+         [[functions.stream_triggers]]\ntable = \"Orders\"\nbatch_size = 5\n\
+         filters = ['{{\"dynamodb\": {{\"NewImage\": {{\"v\": {{\"S\": [{{\"prefix\": \"keep\"}}]}}}}}}}}']\n",
+        src.path().display().to_string()
+    );
+    let mut nuvem = Nuvem::start_with(
+        BIN,
+        nuvem_testkit::Options {
+            manifest: Some(manifest),
+            ..Default::default()
+        },
+    );
+    let lambda = nuvem.lambda();
+    let count = |l: aws_sdk_lambda::Client| async move {
+        l.list_event_source_mappings()
+            .function_name("recorder")
+            .send()
+            .await
+            .unwrap()
+            .event_source_mappings()
+            .len()
+    };
+    assert_eq!(count(lambda.clone()).await, 1);
+    nuvem.restart();
+    assert_eq!(
+        count(nuvem.lambda()).await,
+        1,
+        "a second up keeps the one mapping"
+    );
+    let ddb = nuvem.dynamodb();
+    for (id, v) in [("x1", "keep-1"), ("x2", "drop"), ("x3", "keep-3")] {
+        ddb.put_item()
+            .table_name("Orders")
+            .item("id", s(id))
+            .item("v", s(v))
+            .send()
+            .await
+            .unwrap();
+    }
+    wait_for_seen(
+        &ddb,
+        &[("x1", "INSERT", "keep-1"), ("x3", "INSERT", "keep-3")],
+    )
+    .await;
+}
