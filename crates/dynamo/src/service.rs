@@ -1,6 +1,7 @@
-//! The DynamoDB service: the [`DynamoService`] handle, its configuration, and the JSON 1.0
-//! wire protocol around the operations (`X-Amz-Target`, content type, `Content-Encoding`,
-//! JSON parsing, the `x-amz-crc32` checksum header).
+//! The DynamoDB service: the [`DynamoService`] handle, its configuration, the background
+//! sweep (expired items, stream trimming), and the JSON 1.0 wire protocol around the
+//! operations of both DynamoDB and DynamoDB Streams (`X-Amz-Target`, content type,
+//! `Content-Encoding`, JSON parsing, the `x-amz-crc32` checksum header).
 //!
 //! Owns: turning an HTTP request that the endpoint already authenticated and buffered into
 //! one [`DynamoService::execute`] call, and its result into a response. Must not: implement

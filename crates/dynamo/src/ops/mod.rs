@@ -3,7 +3,8 @@
 //!
 //! One file per operation family: [`tables`] (the control plane), [`items`] (single-item
 //! reads and writes), [`query`] and [`scan`] (over [`page`]), [`batch`], [`transact`],
-//! [`tags`] (and the informational operations), with [`legacy`] parsing the pre-expression
+//! [`tags`] (and the informational operations), [`ttl`] (Update/DescribeTimeToLive),
+//! [`streams`] (the DynamoDB Streams API), with [`legacy`] parsing the pre-expression
 //! parameters. Must not: touch the wire protocol (see [`crate::service`]) or lay out
 //! keys (see [`crate::storage`]).
 
