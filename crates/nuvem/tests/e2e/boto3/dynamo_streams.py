@@ -5,6 +5,7 @@ Run by crates/nuvem/tests/e2e/dynamo_streams.rs as `python3 dynamo_streams.py <e
 Prints "boto3 streams: ok" when every check passed; any failure raises.
 """
 
+import json
 import sys
 import time
 
@@ -67,5 +68,60 @@ try:
     raise AssertionError("AT_SEQUENCE_NUMBER without a SequenceNumber succeeded")
 except ClientError as e:
     assert e.response["Error"]["Code"] == "ValidationException", e
+
+# IAM: a user allowed to read this one stream (its ARN; GetRecords by the ARN inside the
+# iterator) and nothing else.
+ddb.create_table(
+    TableName="Other",
+    AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
+    KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+    BillingMode="PAY_PER_REQUEST",
+    StreamSpecification={"StreamEnabled": True, "StreamViewType": "KEYS_ONLY"},
+)
+other_arn = ddb.describe_table(TableName="Other")["Table"]["LatestStreamArn"]
+iam = boto3.client("iam", endpoint_url=endpoint, region_name="us-east-1")
+iam.create_user(UserName="consumer")
+iam.put_user_policy(
+    UserName="consumer",
+    PolicyName="read-events-stream",
+    PolicyDocument=json.dumps({
+        "Version": "2012-10-17",
+        "Statement": [{
+            "Effect": "Allow",
+            "Action": ["dynamodb:DescribeStream", "dynamodb:GetShardIterator", "dynamodb:GetRecords"],
+            "Resource": "arn:aws:dynamodb:us-east-1:*:table/Events/stream/*",
+        }],
+    }),
+)
+key = iam.create_access_key(UserName="consumer")["AccessKey"]
+user = boto3.client(
+    "dynamodbstreams",
+    endpoint_url=endpoint,
+    region_name="us-east-1",
+    aws_access_key_id=key["AccessKeyId"],
+    aws_secret_access_key=key["SecretAccessKey"],
+)
+
+
+def denied(fn, **kwargs):
+    try:
+        fn(**kwargs)
+    except ClientError as e:
+        assert e.response["Error"]["Code"] == "AccessDeniedException", e
+        return
+    raise AssertionError(f"{fn} was allowed")
+
+
+user.describe_stream(StreamArn=arn)
+it = user.get_shard_iterator(StreamArn=arn, ShardId=shard, ShardIteratorType="TRIM_HORIZON")
+assert len(user.get_records(ShardIterator=it["ShardIterator"])["Records"]) == 4
+denied(user.list_streams)
+denied(user.describe_stream, StreamArn=other_arn)
+other_it = streams.get_shard_iterator(
+    StreamArn=other_arn,
+    ShardId=streams.describe_stream(StreamArn=other_arn)["StreamDescription"]["Shards"][0]["ShardId"],
+    ShardIteratorType="LATEST",
+)["ShardIterator"]
+denied(user.get_records, ShardIterator=other_it)
 
 print("boto3 streams: ok")
