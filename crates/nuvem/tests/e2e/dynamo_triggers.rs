@@ -449,3 +449,174 @@ async fn manifest_stream_trigger() {
     )
     .await;
 }
+
+const RAW_HANDLER: &str = r#"import json
+import boto3
+
+ddb = boto3.client("dynamodb")
+
+def handler(event, context):
+    first = event["Records"][0]["dynamodb"]["SequenceNumber"]
+    ddb.put_item(TableName="Raw", Item={"seq": {"S": first}, "event": {"S": json.dumps(event)}})
+"#;
+
+/// The events a stream-triggered function receives parse as Lambda's own Rust types
+/// (`aws_lambda_events::dynamodb::Event`), in order, with the TTL sweep's deletion as a
+/// service REMOVE.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stream_events_parse_as_lambda_events() {
+    use aws_lambda_events::event::dynamodb::Event;
+    let nuvem = Nuvem::start_with(
+        BIN,
+        nuvem_testkit::Options {
+            manifest: Some("[server]\nttl_sweep_ms = 200\n".into()),
+            ..Default::default()
+        },
+    );
+    let ddb = nuvem.dynamodb();
+    let lambda = nuvem.lambda();
+    create_table(&ddb, "Orders", "id", true).await;
+    create_table(&ddb, "Raw", "seq", false).await;
+    ddb.update_time_to_live()
+        .table_name("Orders")
+        .time_to_live_specification(
+            aws_sdk_dynamodb::types::TimeToLiveSpecification::builder()
+                .attribute_name("expires")
+                .enabled(true)
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let stream_arn = ddb
+        .describe_table()
+        .table_name("Orders")
+        .send()
+        .await
+        .unwrap()
+        .table()
+        .and_then(|t| t.latest_stream_arn())
+        .unwrap()
+        .to_owned();
+    lambda
+        .create_function()
+        .function_name("raw")
+        .runtime(Runtime::Python312)
+        .handler("app.handler")
+        .role("arn:aws:iam::000000000000:role/lambda")
+        .timeout(30)
+        .code(
+            FunctionCode::builder()
+                .zip_file(Blob::new(crate::functions::zip_of(&[(
+                    "app.py",
+                    RAW_HANDLER,
+                )])))
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    ddb.put_item()
+        .table_name("Orders")
+        .item("id", s("a"))
+        .item("v", s("1"))
+        .send()
+        .await
+        .unwrap();
+    ddb.update_item()
+        .table_name("Orders")
+        .key("id", s("a"))
+        .update_expression("SET v = :v")
+        .expression_attribute_values(":v", s("2"))
+        .send()
+        .await
+        .unwrap();
+    ddb.put_item()
+        .table_name("Orders")
+        .item("id", s("old"))
+        .item("expires", AttributeValue::N((now - 60).to_string()))
+        .send()
+        .await
+        .unwrap();
+    // From the start of the stream: every change so far, then the sweep's deletion.
+    lambda
+        .create_event_source_mapping()
+        .function_name("raw")
+        .event_source_arn(&stream_arn)
+        .starting_position(EventSourcePosition::TrimHorizon)
+        .batch_size(100)
+        .send()
+        .await
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(40);
+    let records = loop {
+        let items = ddb
+            .scan()
+            .table_name("Raw")
+            .send()
+            .await
+            .unwrap()
+            .items
+            .unwrap_or_default();
+        let mut events: BTreeMap<String, Event> = BTreeMap::new();
+        for i in &items {
+            let text = i["event"].as_s().unwrap();
+            let event: Event = serde_json::from_str(text)
+                .unwrap_or_else(|e| panic!("not a Lambda DynamoDB event: {e}: {text}"));
+            events.insert(i["seq"].as_s().unwrap().clone(), event);
+        }
+        let records: Vec<_> = events.into_values().flat_map(|e| e.records).collect();
+        if records.len() >= 4 || Instant::now() > deadline {
+            break records;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    let names: Vec<(&str, String)> = records
+        .iter()
+        .map(|r| {
+            // serde_dynamo's Item serializes as DynamoDB JSON.
+            let keys = serde_json::to_value(&r.change.keys).unwrap();
+            (
+                r.event_name.as_str(),
+                keys["id"]["S"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        names,
+        [
+            ("INSERT", "a".to_owned()),
+            ("MODIFY", "a".to_owned()),
+            ("INSERT", "old".to_owned()),
+            ("REMOVE", "old".to_owned()),
+        ]
+    );
+    for r in &records {
+        assert_eq!(r.event_source.as_deref(), Some("aws:dynamodb"));
+        assert_eq!(r.event_source_arn.as_deref(), Some(stream_arn.as_str()));
+        assert_eq!(r.aws_region, "us-east-1");
+        assert!(r.change.size_bytes > 0);
+        assert!((r.change.approximate_creation_date_time.timestamp() - now as i64).abs() < 120);
+    }
+    let modify = &records[1].change;
+    let old = serde_json::to_value(&modify.old_image).unwrap();
+    let new = serde_json::to_value(&modify.new_image).unwrap();
+    assert_eq!(
+        (old["v"]["S"].as_str(), new["v"]["S"].as_str()),
+        (Some("1"), Some("2"))
+    );
+    let identity = records[3]
+        .user_identity
+        .as_ref()
+        .expect("a TTL deletion's identity");
+    assert_eq!(
+        (identity.type_.as_str(), identity.principal_id.as_str()),
+        ("Service", "dynamodb.amazonaws.com")
+    );
+    assert!(records[0].user_identity.is_none());
+}
