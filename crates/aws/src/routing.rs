@@ -30,7 +30,8 @@ pub fn service_for(parts: &Parts, signed: Option<&SignedRequest>) -> String {
         // `execute-api` is how API Gateway's management API is sometimes scoped.
         return match signed.service.as_str() {
             "execute-api" => "apigateway".to_string(),
-            "streams.dynamodb" => "dynamodb".to_string(),
+            // DynamoDB Streams' SDKs sign with `dynamodb`; some clients use these.
+            "streams.dynamodb" | "dynamodbstreams" => "dynamodb".to_string(),
             s => s.to_string(),
         };
     }
@@ -86,6 +87,13 @@ mod tests {
             "/",
             "dynamodb",
         );
+        check(
+            Some("dynamodb"),
+            Some("DynamoDBStreams_20120810.GetRecords"),
+            "/",
+            "dynamodb",
+        );
+        check(Some("dynamodbstreams"), None, "/", "dynamodb");
         check(Some("s3"), None, "/bucket/key", "s3");
         check(Some("lambda"), None, "/2015-03-31/functions", "lambda");
         check(Some("sqs"), None, "/", "sqs");

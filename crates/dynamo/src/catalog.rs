@@ -23,6 +23,11 @@ pub const FORMAT_VERSION: u32 = 1;
 /// version instead.
 pub const FORMAT_VERSION_INDEXES: u32 = 2;
 
+/// The format version of a record whose table has an enabled stream. A binary from before
+/// streams would write items without their stream records (a gap a consumer cannot see);
+/// it refuses this version instead.
+pub const FORMAT_VERSION_STREAMS: u32 = 3;
+
 /// DynamoDB's limits on key attribute values
 /// (https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/ServiceQuotas.html#limits-partition-sort-keys).
 pub const MAX_PARTITION_KEY_BYTES: usize = 2048;
@@ -107,6 +112,80 @@ pub struct TableMeta {
     /// Secondary indexes, global and local, in the order they were declared.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub indexes: Vec<IndexMeta>,
+    /// Time to Live: the attribute holding each item's expiry, when TTL is enabled.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ttl: Option<TtlMeta>,
+    /// The table's streams, oldest first: the last one is the current stream when it is
+    /// not disabled; disabled ones stay readable until their records are trimmed.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub streams: Vec<StreamMeta>,
+}
+
+/// A table's Time to Live setting (present only while enabled).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TtlMeta {
+    pub attribute: String,
+}
+
+/// What a stream record holds besides the keys
+/// (<https://docs.aws.amazon.com/amazondynamodb/latest/APIReference/API_StreamSpecification.html>).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum StreamViewType {
+    KeysOnly,
+    NewImage,
+    OldImage,
+    NewAndOldImages,
+}
+
+impl StreamViewType {
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "KEYS_ONLY" => Some(Self::KeysOnly),
+            "NEW_IMAGE" => Some(Self::NewImage),
+            "OLD_IMAGE" => Some(Self::OldImage),
+            "NEW_AND_OLD_IMAGES" => Some(Self::NewAndOldImages),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::KeysOnly => "KEYS_ONLY",
+            Self::NewImage => "NEW_IMAGE",
+            Self::OldImage => "OLD_IMAGE",
+            Self::NewAndOldImages => "NEW_AND_OLD_IMAGES",
+        }
+    }
+
+    pub fn new_image(self) -> bool {
+        matches!(self, Self::NewImage | Self::NewAndOldImages)
+    }
+
+    pub fn old_image(self) -> bool {
+        matches!(self, Self::OldImage | Self::NewAndOldImages)
+    }
+}
+
+/// One stream of a table. Its records are numbered by the table's stream counter (kept with
+/// the table's stats), from `first_seq` on; a disabled stream ends at `last_seq`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StreamMeta {
+    /// `StreamLabel`: the creation time, `YYYY-MM-DDThh:mm:ss.sss` (UTC), as AWS's labels.
+    pub label: String,
+    pub view_type: StreamViewType,
+    /// Seconds since the epoch, with milliseconds (`CreationRequestDateTime`).
+    pub created: f64,
+    /// The sequence number of the stream's first record.
+    pub first_seq: u64,
+    /// When the stream was disabled (seconds since the epoch) and its last sequence number.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub disabled: Option<(f64, u64)>,
+}
+
+impl StreamMeta {
+    pub fn is_enabled(&self) -> bool {
+        self.disabled.is_none()
+    }
 }
 
 impl TableMeta {
@@ -122,13 +201,25 @@ impl TableMeta {
         self.key_attrs().any(|k| k.name == name)
     }
 
+    /// The stream that records this table's writes now, if streams are enabled.
+    pub fn live_stream(&self) -> Option<&StreamMeta> {
+        self.streams.last().filter(|s| s.is_enabled())
+    }
+
+    /// The ARN of one of this table's streams.
+    pub fn stream_arn(&self, label: &str, region: &str, account_id: &str) -> String {
+        format!("{}/stream/{label}", self.arn(region, account_id))
+    }
+
     pub fn index(&self, name: &str) -> Option<&IndexMeta> {
         self.indexes.iter().find(|i| i.name == name)
     }
 
     pub fn to_record(&self) -> Vec<u8> {
         let mut meta = std::borrow::Cow::Borrowed(self);
-        let version = if self.indexes.is_empty() {
+        let version = if self.live_stream().is_some() {
+            FORMAT_VERSION_STREAMS
+        } else if self.indexes.is_empty() {
             FORMAT_VERSION
         } else {
             FORMAT_VERSION_INDEXES
@@ -143,7 +234,10 @@ impl TableMeta {
     pub fn from_record(bytes: &[u8]) -> Result<Self> {
         let meta: TableMeta = serde_json::from_slice(bytes)
             .map_err(|e| Error::Corrupt(format!("catalog record: {e}")))?;
-        if meta.version != FORMAT_VERSION && meta.version != FORMAT_VERSION_INDEXES {
+        if !matches!(
+            meta.version,
+            FORMAT_VERSION | FORMAT_VERSION_INDEXES | FORMAT_VERSION_STREAMS
+        ) {
             return Err(Error::Corrupt(format!(
                 "catalog record version {} is unknown",
                 meta.version
@@ -227,6 +321,16 @@ impl TableMeta {
             if !described.is_empty() {
                 out[member] = Value::Array(described);
             }
+        }
+        if let Some(stream) = self.live_stream() {
+            out["StreamSpecification"] = json!({
+                "StreamEnabled": true,
+                "StreamViewType": stream.view_type.as_str(),
+            });
+        }
+        if let Some(latest) = self.streams.last() {
+            out["LatestStreamLabel"] = json!(latest.label);
+            out["LatestStreamArn"] = json!(self.stream_arn(&latest.label, region, account_id));
         }
         out
     }

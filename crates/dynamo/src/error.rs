@@ -50,6 +50,13 @@ pub enum Error {
         "Specified idempotency token was used with different request parameters within the 10 minute time window"
     )]
     IdempotentParameterMismatch,
+    /// DynamoDB Streams: a shard iterator used after its 15 minutes.
+    #[error("{0}")]
+    ExpiredIterator(String),
+    /// DynamoDB Streams: a position before the shard's trim horizon (records past their 24
+    /// hours were removed).
+    #[error("{0}")]
+    TrimmedDataAccess(String),
     #[error(transparent)]
     Store(#[from] nuvem_store::Error),
     /// Bytes in the store that this crate wrote but cannot read back.
@@ -166,6 +173,8 @@ impl IntoAwsError for Error {
             e @ Error::IdempotentParameterMismatch => {
                 AwsError::new(bad, "IdempotentParameterMismatchException", e.to_string())
             }
+            Error::ExpiredIterator(m) => AwsError::new(bad, "ExpiredIteratorException", m),
+            Error::TrimmedDataAccess(m) => AwsError::new(bad, "TrimmedDataAccessException", m),
             Error::Store(e) => {
                 tracing::error!(error = %e, "dynamodb: storage engine failed");
                 internal()

@@ -1,6 +1,7 @@
-//! The DynamoDB service: the [`DynamoService`] handle, its configuration, and the JSON 1.0
-//! wire protocol around the operations (`X-Amz-Target`, content type, `Content-Encoding`,
-//! JSON parsing, the `x-amz-crc32` checksum header).
+//! The DynamoDB service: the [`DynamoService`] handle, its configuration, the background
+//! sweep (expired items, stream trimming), and the JSON 1.0 wire protocol around the
+//! operations of both DynamoDB and DynamoDB Streams (`X-Amz-Target`, content type,
+//! `Content-Encoding`, JSON parsing, the `x-amz-crc32` checksum header).
 //!
 //! Owns: turning an HTTP request that the endpoint already authenticated and buffered into
 //! one [`DynamoService::execute`] call, and its result into a response. Must not: implement
@@ -22,6 +23,9 @@ use crate::storage;
 
 /// The `X-Amz-Target` prefix of every DynamoDB operation.
 const TARGET_PREFIX: &str = "DynamoDB_20120810.";
+
+/// The `X-Amz-Target` prefix of every DynamoDB Streams operation.
+const STREAMS_TARGET_PREFIX: &str = "DynamoDBStreams_20120810.";
 
 /// The largest request body after decoding: DynamoDB's 16 MB request limit
 /// (<https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/ServiceQuotas.html>),
@@ -145,6 +149,80 @@ impl DynamoService {
         })
     }
 
+    /// One round of the background work at `now_ms` (milliseconds since the epoch): deletes
+    /// the expired items of every table with TTL enabled ([`crate::ttl`]) and trims stream
+    /// records past their 24 hours ([`crate::streams::trim`]). Returns how many items were
+    /// deleted and how many records trimmed. Blocking; safe to run on several nodes at once
+    /// (each deletion checks again in its transaction), though once per cluster is enough.
+    pub fn sweep_at(&self, now_ms: u64) -> Result<(usize, usize)> {
+        let tables = {
+            let snap = self.store.snapshot();
+            crate::ttl::tables_to_sweep(&*snap)?
+        };
+        let (mut deleted, mut trimmed) = (0, 0);
+        for table in tables {
+            if table.ttl.is_some() {
+                deleted += crate::ttl::sweep_table(
+                    &self.store,
+                    &self.catalog,
+                    &table.name,
+                    now_ms as f64 / 1000.0,
+                )?;
+            }
+            if !table.streams.is_empty() {
+                trimmed += crate::streams::trim(&self.store, &table.name, now_ms)?;
+            }
+        }
+        if deleted > 0 || trimmed > 0 {
+            tracing::debug!(
+                deleted,
+                trimmed,
+                "dynamodb: swept expired items and stream records"
+            );
+        }
+        Ok((deleted, trimmed))
+    }
+
+    /// [`sweep_at`](Self::sweep_at) now.
+    pub fn sweep(&self) -> Result<(usize, usize)> {
+        self.sweep_at(crate::streams::now_ms())
+    }
+
+    /// Sweeps every `every`, for as long as the runtime runs, on the one node of the cluster
+    /// that holds the sweep's lease (`dynamodb-sweep`; a dead holder's lease expires after
+    /// two rounds). Each round runs on the blocking pool, so no async worker waits on it;
+    /// errors (the database away) are logged and the next round retries.
+    pub async fn sweep_forever(self, every: std::time::Duration) {
+        use nuvem_store::cluster::{Lease, node_id};
+        const SWEEP_LEASE: &str = "dynamodb-sweep";
+        let lease_ttl = (every * 2).max(std::time::Duration::from_secs(2));
+        loop {
+            tokio::time::sleep(every).await;
+            let store = self.store.clone();
+            let ours = self
+                .store
+                .run(move || Lease::try_acquire(&store, SWEEP_LEASE, node_id(), lease_ttl))
+                .await;
+            match ours {
+                Ok(true) => {}
+                Ok(false) => continue,
+                Err(e) => {
+                    tracing::warn!(error = %e, "dynamodb: could not take the sweep's lease; retrying later");
+                    continue;
+                }
+            }
+            let svc = self.clone();
+            let swept = tokio::task::spawn_blocking(move || Store::blocking(|| svc.sweep())).await;
+            match swept {
+                Ok(Ok(_)) => {}
+                Ok(Err(e)) => {
+                    tracing::warn!(error = %e, "dynamodb: sweeping expired items failed; retrying later")
+                }
+                Err(e) => tracing::error!(error = %e, "dynamodb: the sweep panicked"),
+            }
+        }
+    }
+
     /// Runs one operation ("CreateTable", "PutItem", ...) on its parsed JSON input, exactly
     /// as the HTTP API does, and returns the JSON output.
     pub fn execute(&self, operation: &str, input: Value) -> std::result::Result<Value, AwsError> {
@@ -179,8 +257,14 @@ impl DynamoService {
             .and_then(|v| v.to_str().ok())
             .unwrap_or_default()
             .to_owned();
-        let Some(operation) = target.strip_prefix(TARGET_PREFIX) else {
-            return Err(Error::UnknownOperation(target));
+        // One service for both APIs: DynamoDB Streams' SDKs sign with the `dynamodb` scope.
+        let operation = match (
+            target.strip_prefix(TARGET_PREFIX),
+            target.strip_prefix(STREAMS_TARGET_PREFIX),
+        ) {
+            (Some(op), _) if !crate::ops::STREAMS_OPERATIONS.contains(&op) => op,
+            (_, Some(op)) if crate::ops::STREAMS_OPERATIONS.contains(&op) => op,
+            _ => return Err(Error::UnknownOperation(target)),
         };
         // DynamoDB's SDKs send `application/x-amz-json-1.0`; plain `application/json` is
         // accepted too, as DynamoDB does for hand-written clients.

@@ -21,9 +21,8 @@
 //! dynamodb/t/<id>/c/<pk>           item collection size (u64 BE bytes: the items of one
 //!                                  partition key and their local index entries), kept only
 //!                                  for tables with local indexes
-//! reserved, written by write_item in the same transaction when they exist:
-//! dynamodb/t/<id>/s/<seq>          stream records
-//! dynamodb/t/<id>/ttl/...          TTL expiry queue
+//! dynamodb/t/<id>/s/<label>/...    a stream's records, written by write_item in the same
+//!                                  transaction (see streams.rs)
 //! ```
 //!
 //! Because the id is a fixed-length UUID, one table's prefix is never a prefix of another's.
@@ -47,6 +46,7 @@ use crate::catalog::TableMeta;
 use crate::error::{Error, Result};
 use crate::index::{IndexKind, IndexMeta};
 use crate::keys::encode_key_component;
+use crate::streams::Origin;
 use crate::value::{Item, decode_item, encode_item, item_size};
 
 pub const ROOT: &[u8] = b"dynamodb/";
@@ -301,18 +301,27 @@ pub fn partition_bytes<'k>(table: &TableMeta, item_key: &'k [u8]) -> Option<&'k 
 }
 
 /// A table's item count and total size in bytes (DynamoDB's `ItemCount` and
-/// `TableSizeBytes`), kept exact by [`write_item`].
+/// `TableSizeBytes`), kept exact by [`write_item`], and the table's stream counter: the
+/// sequence number of the last stream record written. The counter lives in this record
+/// because every write reads and writes it already (in the read of the old item: no extra
+/// round trip), and because it orders the records as their transactions commit.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Stats {
     pub count: u64,
     pub bytes: u64,
+    pub stream_seq: u64,
 }
 
 impl Stats {
-    fn encode(self) -> [u8; 16] {
-        let mut out = [0u8; 16];
-        out[..8].copy_from_slice(&self.count.to_be_bytes());
-        out[8..].copy_from_slice(&self.bytes.to_be_bytes());
+    /// 16 bytes (count, bytes), or 24 with the stream counter once a record was written
+    /// (a binary from before streams reads the first 16).
+    fn encode(self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(24);
+        out.extend_from_slice(&self.count.to_be_bytes());
+        out.extend_from_slice(&self.bytes.to_be_bytes());
+        if self.stream_seq > 0 {
+            out.extend_from_slice(&self.stream_seq.to_be_bytes());
+        }
         out
     }
 
@@ -326,9 +335,14 @@ impl Stats {
             .get(8..16)
             .and_then(|b| b.try_into().ok())
             .ok_or_else(bad)?;
+        let stream_seq = bytes
+            .get(16..24)
+            .and_then(|b| b.try_into().ok())
+            .map_or(0, u64::from_be_bytes);
         Ok(Self {
             count: u64::from_be_bytes(count),
             bytes: u64::from_be_bytes(size),
+            stream_seq,
         })
     }
 }
@@ -441,9 +455,9 @@ pub fn read_with_table<R: Read + ?Sized>(
 
 /// The only way an item changes: replaces `old` (what is stored now under `item_key`, as
 /// read in this same transaction) with `new` (`None` deletes), and keeps the table's stats
-/// and every secondary index (entries and stats) exact, in this same transaction, so they
-/// commit or fail together with the item. Stream records and TTL entries will be written
-/// here too.
+/// and every secondary index (entries and stats) exact, and writes the change's stream
+/// record when the table has a stream, in this same transaction, so they commit or fail
+/// together with the item.
 pub fn write_item(
     tx: &mut dyn Tx,
     table: &TableMeta,
@@ -467,11 +481,26 @@ pub fn write_item_with_stats(
     item_key: &[u8],
     old: Option<&Item>,
     new: Option<&Item>,
+    stats: Stats,
+) -> Result<Stats> {
+    write_item_from(tx, table, item_key, old, new, stats, Origin::Request)
+}
+
+/// [`write_item_with_stats`] for a change made by `origin` (the TTL process deletes as a
+/// service, which its stream record says).
+pub fn write_item_from(
+    tx: &mut dyn Tx,
+    table: &TableMeta,
+    item_key: &[u8],
+    old: Option<&Item>,
+    new: Option<&Item>,
     mut stats: Stats,
+    origin: Origin,
 ) -> Result<Stats> {
     if old.is_none() && new.is_none() {
         return Ok(stats);
     }
+    crate::streams::record_change(tx, table, &mut stats, old, new, origin)?;
     if let Some(old) = old {
         stats.count = stats.count.saturating_sub(1);
         stats.bytes = stats.bytes.saturating_sub(item_size(old) as u64);

@@ -130,6 +130,22 @@ pub enum Operation {
         function: String,
         statement_id: String,
     },
+    CreateEventSourceMapping,
+    ListEventSourceMappings {
+        function: Option<String>,
+        source: Option<String>,
+        marker: Option<String>,
+        max_items: Option<String>,
+    },
+    GetEventSourceMapping {
+        uuid: String,
+    },
+    UpdateEventSourceMapping {
+        uuid: String,
+    },
+    DeleteEventSourceMapping {
+        uuid: String,
+    },
 }
 
 impl Operation {
@@ -143,6 +159,8 @@ impl Operation {
                 .map(str::to_string)
                 .ok_or_else(|| Error::Validation("FunctionName is required".into()))
         };
+        let text = |k: &str| input.get(k).and_then(Value::as_str).map(str::to_string);
+        let uuid = || text("UUID").ok_or_else(|| Error::Validation("UUID is required".into()));
         let qualifier = input
             .get("Qualifier")
             .and_then(Value::as_str)
@@ -195,6 +213,16 @@ impl Operation {
                 function: function()?,
             },
             "GetAccountSettings" => Self::GetAccountSettings,
+            "CreateEventSourceMapping" => Self::CreateEventSourceMapping,
+            "ListEventSourceMappings" => Self::ListEventSourceMappings {
+                function: text("FunctionName"),
+                source: text("EventSourceArn"),
+                marker: text("Marker"),
+                max_items: text("MaxItems"),
+            },
+            "GetEventSourceMapping" => Self::GetEventSourceMapping { uuid: uuid()? },
+            "UpdateEventSourceMapping" => Self::UpdateEventSourceMapping { uuid: uuid()? },
+            "DeleteEventSourceMapping" => Self::DeleteEventSourceMapping { uuid: uuid()? },
             _ => return Err(Error::UnknownOperation),
         })
     }
@@ -334,6 +362,22 @@ pub fn execute(inner: &Inner, op: Operation, input: Value, root: bool) -> Result
                 json!({"Policy": policy_document(&r.policy), "RevisionId": r.revision_id}),
             ))
         }
+        Operation::CreateEventSourceMapping => crate::esm::create(inner, input),
+        Operation::ListEventSourceMappings {
+            function,
+            source,
+            marker,
+            max_items,
+        } => crate::esm::list(
+            inner,
+            function.as_deref(),
+            source.as_deref(),
+            marker.as_deref(),
+            max_items.as_deref(),
+        ),
+        Operation::GetEventSourceMapping { uuid } => crate::esm::get(inner, &uuid),
+        Operation::UpdateEventSourceMapping { uuid } => crate::esm::update(inner, &uuid, input),
+        Operation::DeleteEventSourceMapping { uuid } => crate::esm::delete(inner, &uuid),
         Operation::RemovePermission {
             function,
             statement_id,

@@ -7,7 +7,8 @@
 //! Runtime API listener of each environment ([`runtime_api`]), environment processes and their
 //! logs ([`environment`], [`logs`]), users of their own ([`isolation`]), a network namespace per environment ([`netns`]), runtimes and the shipped Python/Node bootstraps
 //! ([`runtimes`]), warm pools and scaling ([`pool`]), running one invocation ([`invoke`]), the
-//! Invoke semantics ([`dispatch`]), the control plane ([`control`]), the HTTP service
+//! Invoke semantics ([`dispatch`]), the control plane ([`control`]), event source mappings on
+//! DynamoDB streams ([`esm`], the stream reached through [`esm::StreamSource`]), the HTTP service
 //! ([`service`]) and the in-process [`Invoker`] API ([`invoker`]).
 //!
 //! Must not: read nuvem's config files or env (the binary passes [`FunctionsConfig`]), or
@@ -19,6 +20,7 @@ pub mod credentials;
 pub mod dispatch;
 pub mod environment;
 pub mod error;
+pub mod esm;
 pub mod invoke;
 pub mod invoker;
 pub mod isolation;

@@ -105,6 +105,8 @@ pub struct Inner {
     generation: AtomicU64,
     /// The stored events this node is on (waiting for a slot or running), by key.
     stored_runs: Mutex<std::collections::HashSet<Vec<u8>>>,
+    /// DynamoDB streams, for event source mappings (wired by the binary).
+    stream_source: RwLock<Option<Arc<dyn crate::esm::StreamSource>>>,
 }
 
 impl Drop for Inner {
@@ -115,6 +117,11 @@ impl Drop for Inner {
 }
 
 impl Inner {
+    /// The stream reader event source mappings use, once the binary wired one.
+    pub(crate) fn stream_source(&self) -> Option<Arc<dyn crate::esm::StreamSource>> {
+        self.stream_source.read().ok().and_then(|s| s.clone())
+    }
+
     pub fn code_dir(&self) -> PathBuf {
         self.config.data_dir.join("code")
     }
@@ -346,6 +353,7 @@ impl FunctionsService {
             slots,
             generation: AtomicU64::new(0),
             stored_runs: Mutex::default(),
+            stream_source: RwLock::default(),
         });
         if let Ok(handle) = tokio::runtime::Handle::try_current() {
             let weak = Arc::downgrade(&inner);
@@ -405,6 +413,15 @@ impl FunctionsService {
                 p.shut_down();
             }
         }
+    }
+
+    /// Wires DynamoDB streams in for event source mappings, and starts their pollers (one
+    /// per enabled mapping, on the node holding its lease).
+    pub fn set_stream_source(&self, source: Arc<dyn crate::esm::StreamSource>) {
+        if let Ok(mut s) = self.inner.stream_source.write() {
+            *s = Some(source);
+        }
+        crate::esm::start(&self.inner);
     }
 
     pub fn set_aws_endpoint(&self, url: impl Into<String>) {
@@ -789,6 +806,32 @@ fn route(method: &Method, path: &str, query: Option<&str>) -> Result<Route> {
             }
         }
         (&Method::GET, ["2016-08-19", "account-settings"]) => Operation::GetAccountSettings,
+        (&Method::POST, ["2015-03-31", "event-source-mappings"]) => {
+            Operation::CreateEventSourceMapping
+        }
+        (&Method::GET, ["2015-03-31", "event-source-mappings"]) => {
+            Operation::ListEventSourceMappings {
+                function: q("FunctionName"),
+                source: q("EventSourceArn"),
+                marker: q("Marker"),
+                max_items: q("MaxItems"),
+            }
+        }
+        (&Method::GET, ["2015-03-31", "event-source-mappings", id]) => {
+            Operation::GetEventSourceMapping {
+                uuid: id.to_string(),
+            }
+        }
+        (&Method::PUT, ["2015-03-31", "event-source-mappings", id]) => {
+            Operation::UpdateEventSourceMapping {
+                uuid: id.to_string(),
+            }
+        }
+        (&Method::DELETE, ["2015-03-31", "event-source-mappings", id]) => {
+            Operation::DeleteEventSourceMapping {
+                uuid: id.to_string(),
+            }
+        }
         (&Method::POST, ["2015-03-31", "functions", f, "policy"]) => Operation::AddPermission {
             function: function(f),
         },

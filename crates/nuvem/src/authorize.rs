@@ -69,13 +69,11 @@ pub fn acts(
 }
 
 fn dynamodb(parts: &Parts, body: &[u8], region: &str, account: &str) -> Option<Vec<Act>> {
-    let op = parts
-        .headers
-        .get("x-amz-target")?
-        .to_str()
-        .ok()?
-        .strip_prefix("DynamoDB_20120810.")?
-        .to_owned();
+    let target = parts.headers.get("x-amz-target")?.to_str().ok()?;
+    if let Some(op) = target.strip_prefix("DynamoDBStreams_20120810.") {
+        return dynamodb_streams(op, body);
+    }
+    let op = target.strip_prefix("DynamoDB_20120810.")?.to_owned();
     let input: serde_json::Value = serde_json::from_slice(body).ok()?;
     let table = |name: &str| format!("arn:aws:dynamodb:{region}:{account}:table/{name}");
     let action = format!("dynamodb:{op}");
@@ -115,6 +113,24 @@ fn dynamodb(parts: &Parts, body: &[u8], region: &str, account: &str) -> Option<V
     tables.sort();
     tables.dedup();
     Some(tables.iter().map(|t| (action.clone(), table(t))).collect())
+}
+
+/// DynamoDB Streams: `dynamodb:<Op>` on the stream's ARN
+/// (`arn:aws:dynamodb:<region>:<account>:table/<table>/stream/<label>`), which GetRecords
+/// carries inside its shard iterator; ListStreams has no resource. The service answers only
+/// for the exact ARN of a stream in its own region and account.
+fn dynamodb_streams(op: &str, body: &[u8]) -> Option<Vec<Act>> {
+    let input: serde_json::Value = serde_json::from_slice(body).ok()?;
+    let action = format!("dynamodb:{op}");
+    let resource = match op {
+        "ListStreams" => "*".to_owned(),
+        "DescribeStream" | "GetShardIterator" => input.get("StreamArn")?.as_str()?.to_owned(),
+        "GetRecords" => {
+            nuvem_dynamo::ops::streams::iterator_stream_arn(input.get("ShardIterator")?.as_str()?)?
+        }
+        _ => return None,
+    };
+    Some(vec![(action, resource)])
 }
 
 fn s3(parts: &Parts) -> Act {
@@ -259,6 +275,18 @@ fn lambda(parts: &Parts, body: Option<&[u8]>, region: &str, account: &str) -> Op
         ("POST", [_, "functions", f, "policy"]) => ("AddPermission", function(f)),
         ("DELETE", [_, "functions", f, "policy", _]) => ("RemovePermission", function(f)),
         ("GET", [_, "account-settings"]) => ("GetAccountSettings", "*".into()),
+        // Event source mappings: Create and List have no resource; the others name the
+        // mapping (`arn:aws:lambda:<region>:<account>:event-source-mapping:<UUID>`).
+        ("POST", [_, "event-source-mappings"]) => ("CreateEventSourceMapping", "*".into()),
+        ("GET", [_, "event-source-mappings"]) => ("ListEventSourceMappings", "*".into()),
+        ("GET" | "PUT" | "DELETE", [_, "event-source-mappings", id]) => (
+            match m {
+                "GET" => "GetEventSourceMapping",
+                "PUT" => "UpdateEventSourceMapping",
+                _ => "DeleteEventSourceMapping",
+            },
+            format!("arn:aws:lambda:{region}:{account}:event-source-mapping:{id}"),
+        ),
         ("GET", [_, "tags", arn]) => ("ListTags", function(arn)),
         ("POST", [_, "tags", arn]) => ("TagResource", function(arn)),
         ("DELETE", [_, "tags", arn]) => ("UntagResource", function(arn)),
@@ -597,6 +625,63 @@ mod tests {
                 ("lambda:CreateFunction", "*"),
                 ("iam:PassRole", "arn:aws:iam::000000000000:role/r"),
             ],
+        );
+    }
+
+    #[track_caller]
+    fn check_dynamodb(target: &str, body: serde_json::Value, expected: Option<Vec<(&str, &str)>>) {
+        let req = http::Request::builder()
+            .method("POST")
+            .uri("/")
+            .header("x-amz-target", target)
+            .body(())
+            .unwrap();
+        let (parts, ()) = req.into_parts();
+        let got = dynamodb(
+            &parts,
+            body.to_string().as_bytes(),
+            "us-east-1",
+            "000000000000",
+        );
+        let expected = expected.map(|acts| {
+            acts.into_iter()
+                .map(|(a, r)| (a.to_owned(), r.to_owned()))
+                .collect::<Vec<_>>()
+        });
+        assert_eq!(got, expected, "{target} {body}");
+    }
+
+    #[test]
+    fn dynamodb_streams_actions() {
+        let arn = "arn:aws:dynamodb:us-east-1:000000000000:table/t/stream/2026-01-01T00:00:00.000";
+        check_dynamodb(
+            "DynamoDBStreams_20120810.ListStreams",
+            serde_json::json!({"TableName": "t"}),
+            Some(vec![("dynamodb:ListStreams", "*")]),
+        );
+        check_dynamodb(
+            "DynamoDBStreams_20120810.DescribeStream",
+            serde_json::json!({"StreamArn": arn}),
+            Some(vec![("dynamodb:DescribeStream", arn)]),
+        );
+        check_dynamodb(
+            "DynamoDBStreams_20120810.GetShardIterator",
+            serde_json::json!({"StreamArn": arn, "ShardId": "s", "ShardIteratorType": "LATEST"}),
+            Some(vec![("dynamodb:GetShardIterator", arn)]),
+        );
+        // GetRecords: the stream ARN inside the iterator the service handed out.
+        check_dynamodb(
+            "DynamoDBStreams_20120810.GetRecords",
+            serde_json::json!({"ShardIterator": "not an iterator"}),
+            None,
+        );
+        check_dynamodb(
+            "DynamoDB_20120810.GetItem",
+            serde_json::json!({"TableName": "t", "Key": {}}),
+            Some(vec![(
+                "dynamodb:GetItem",
+                "arn:aws:dynamodb:us-east-1:000000000000:table/t",
+            )]),
         );
     }
 

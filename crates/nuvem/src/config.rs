@@ -82,6 +82,10 @@ pub struct ServerSection {
     /// node checks whether another node changed what it keeps in memory (WebACLs, APIs,
     /// invalidations…). Default 250; 10 to 60000.
     pub watch_interval_ms: Option<u64>,
+    /// How often, in milliseconds, DynamoDB's background sweep runs: it deletes the items
+    /// whose Time to Live expired and trims stream records older than 24 hours (on one node
+    /// of a cluster at a time). Default 30000; 10 to 3600000.
+    pub ttl_sweep_ms: Option<u64>,
     /// Listener limits (slowloris, slow uploads, connection floods), for every listener.
     pub limits: LimitsSpec,
 }
@@ -331,6 +335,11 @@ pub struct TableSpec {
     pub billing_mode: Option<String>,
     pub read_capacity: Option<u64>,
     pub write_capacity: Option<u64>,
+    /// The table's stream view type (`KEYS_ONLY`, `NEW_IMAGE`, `OLD_IMAGE`,
+    /// `NEW_AND_OLD_IMAGES`): a stream enabled at creation, or on a kept table without one.
+    pub stream: Option<String>,
+    /// The Time to Live attribute: TTL enabled on it (UpdateTimeToLive) when it is not.
+    pub ttl_attribute: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -373,6 +382,28 @@ pub struct FunctionSpec {
     /// and the AWS endpoint, nothing else.
     #[serde(default)]
     pub egress: bool,
+    /// Tables whose stream invokes this function (event source mappings, created at `up`
+    /// when the function has none on that stream).
+    #[serde(default)]
+    pub stream_triggers: Vec<StreamTriggerSpec>,
+}
+
+/// One `[[functions.stream_triggers]]`: a manifest table (with a `stream`) triggering the
+/// function, with CreateEventSourceMapping's settings.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StreamTriggerSpec {
+    pub table: String,
+    /// `LATEST` (default) or `TRIM_HORIZON`.
+    pub starting_position: Option<String>,
+    pub batch_size: Option<u32>,
+    pub batching_window_seconds: Option<u32>,
+    pub maximum_retry_attempts: Option<i64>,
+    #[serde(default)]
+    pub bisect_on_error: bool,
+    /// Lambda event filter patterns (JSON text), any of which a record must match.
+    #[serde(default)]
+    pub filters: Vec<String>,
 }
 
 /// One statement of a manifest function's policy, in IAM's grammar
@@ -577,6 +608,8 @@ pub struct Config {
     pub max_buffered_bytes: usize,
     /// How often a node on a shared store polls the change counters (`watch_interval_ms`).
     pub watch_interval: std::time::Duration,
+    /// How often DynamoDB's TTL sweep and stream trimming run (`ttl_sweep_ms`).
+    pub ttl_sweep: std::time::Duration,
     /// The private listeners' security group (`None`: no rules, every source).
     pub ingress: Option<nuvem_waf::shield::Ingress>,
     /// The WireGuard endpoint (`[network.vpn]`), validated; its ports are the private
@@ -649,6 +682,10 @@ impl Config {
             ms @ 10..=60_000 => std::time::Duration::from_millis(ms),
             other => bail!("at `server.watch_interval_ms`: {other} is not within 10 to 60000"),
         };
+        let ttl_sweep = match s.ttl_sweep_ms.unwrap_or(30_000) {
+            ms @ 10..=3_600_000 => std::time::Duration::from_millis(ms),
+            other => bail!("at `server.ttl_sweep_ms`: {other} is not within 10 to 3600000"),
+        };
         let network = &manifest.network;
         for (what, addr) in [("api_addr", Some(api_addr)), ("api_tls_addr", api_tls_addr)] {
             if let Some(addr) = addr
@@ -705,6 +742,7 @@ impl Config {
             keyring,
             max_buffered_bytes,
             watch_interval,
+            ttl_sweep,
             ingress,
             vpn,
             base_dir,
@@ -934,6 +972,32 @@ mod tests {
             "loopback unless asked"
         );
         assert_eq!(v.address, std::net::Ipv4Addr::new(10, 99, 0, 1));
+    }
+
+    #[test]
+    fn issue_18_ttl_sweep_and_table_streams() {
+        resolves("[server]\nttl_sweep_ms = 200\n", Ok(()));
+        resolves(
+            "[server]\nttl_sweep_ms = 5\n",
+            Err("at `server.ttl_sweep_ms`: 5 is not within 10 to 3600000"),
+        );
+        check(
+            "[[tables]]\nname = \"t1\"\npartition_key = { name = \"id\", type = \"S\" }\n\
+             stream = \"KEYS_ONLY\"\nttl_attribute = \"exp\"\n",
+            Ok(()),
+        );
+        let function = "[[functions]]\nname = \"f\"\nruntime = \"python3.12\"\ncode = \"f\"\n";
+        check(
+            &format!(
+                "{function}[[functions.stream_triggers]]\ntable = \"t1\"\nbatch_size = 5\n\
+                 filters = ['{{\"eventName\": [\"INSERT\"]}}']\n"
+            ),
+            Ok(()),
+        );
+        check(
+            &format!("{function}[[functions.stream_triggers]]\ntable = \"t1\"\nbatchsize = 5\n"),
+            Err("unknown field `batchsize`"),
+        );
     }
 
     #[test]

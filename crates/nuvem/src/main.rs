@@ -283,6 +283,10 @@ async fn run(config: Config, source: String, started: Instant) -> anyhow::Result
         anyhow::Ok((services, edge))
     })?;
     let watch = tokio::spawn(watcher.watch(config.watch_interval));
+    // DynamoDB's expired items and stream records past retention, on one node at a time.
+    let dynamo_sweep = tokio::spawn(
+        nuvem_dynamo::DynamoService::clone(&services.dynamo).sweep_forever(config.ttl_sweep),
+    );
     // The edge's heartbeat: other nodes count it among those an invalidation waits for.
     let heartbeat = edge.clone().filter(|_| store.is_remote()).map(|edge| {
         let store = store.clone();
@@ -442,6 +446,7 @@ async fn run(config: Config, source: String, started: Instant) -> anyhow::Result
     running.stop_all();
     while tasks.join_next().await.is_some() {}
     watch.abort();
+    dynamo_sweep.abort();
     if let Some(heartbeat) = heartbeat {
         heartbeat.abort();
     }

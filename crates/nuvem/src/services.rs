@@ -99,6 +99,7 @@ pub fn register(
     endpoint.register(Arc::new(nuvem_iam::api::IamService(iam.clone())));
     endpoint.register(Arc::new(nuvem_iam::api::StsService(iam.clone())));
     functions.set_role_credentials(Arc::new(LambdaRoles(iam.clone())));
+    functions.set_stream_source(Arc::new(DynamoStreams(dynamo.clone())));
     s3.set_secret_lookup(Arc::new(IamSecrets(iam.clone())));
     gateway.set_invoker(Arc::new(GatewayInvoker {
         functions: functions.clone(),
@@ -162,6 +163,38 @@ impl crate::authorize::ConditionKeys for ServiceConditionKeys {
                 .map_err(|e| tracing::warn!(error = %e, "dynamodb: condition keys not read"))
                 .ok()
                 .map(|keys| keys.into_iter().map(|(k, v)| (k.to_owned(), v)).collect())
+        })
+    }
+}
+
+/// DynamoDB streams for the functions service's event source mappings: the two services
+/// meet here, through the functions crate's `StreamSource` port.
+struct DynamoStreams(Arc<nuvem_dynamo::DynamoService>);
+
+impl nuvem_functions::esm::StreamSource for DynamoStreams {
+    fn exists(&self, arn: &str) -> Result<bool, String> {
+        match nuvem_dynamo::ops::streams::latest_sequence_number(&self.0, arn) {
+            Ok(_) => Ok(true),
+            Err(nuvem_dynamo::Error::ResourceNotFound(_)) => Ok(false),
+            Err(e) => Err(e.to_string()),
+        }
+    }
+
+    fn latest(&self, arn: &str) -> Result<Option<String>, String> {
+        nuvem_dynamo::ops::streams::latest_sequence_number(&self.0, arn).map_err(|e| e.to_string())
+    }
+
+    fn read(
+        &self,
+        arn: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<serde_json::Value>, nuvem_functions::esm::StreamReadError> {
+        use nuvem_dynamo::ops::streams::{ReadError, read_after};
+        use nuvem_functions::esm::StreamReadError;
+        read_after(&self.0, arn, after, limit).map_err(|e| match e {
+            ReadError::Trimmed => StreamReadError::Trimmed,
+            ReadError::Other(e) => StreamReadError::Other(e.to_string()),
         })
     }
 }
@@ -683,6 +716,7 @@ fn apply_function(
     f: &crate::config::FunctionSpec,
     code: &Path,
     grants: &[Grant],
+    triggers: &[Trigger],
 ) -> anyhow::Result<()> {
     let input = create_function_input(f, code);
     let started = Instant::now();
@@ -718,6 +752,99 @@ fn apply_function(
         }
     }
     step(&format!("{outcome} function {}", f.name), started);
+    apply_triggers(functions, i, f, triggers)
+}
+
+/// A manifest stream trigger with its table's stream ARN resolved: the input of
+/// CreateEventSourceMapping but for the function.
+pub struct Trigger {
+    index: usize,
+    table: String,
+    input: serde_json::Value,
+}
+
+/// Resolves a function's `stream_triggers` against the tables (each needs an enabled
+/// stream), before the function exists (a cargo function is built later).
+fn resolve_triggers(
+    dynamo: &nuvem_dynamo::DynamoService,
+    i: usize,
+    f: &crate::config::FunctionSpec,
+) -> anyhow::Result<Vec<Trigger>> {
+    let mut out = Vec::new();
+    for (j, t) in f.stream_triggers.iter().enumerate() {
+        let at = format!("at `functions[{i}].stream_triggers[{j}]` ({})", f.name);
+        let table = dynamo
+            .execute("DescribeTable", json!({"TableName": t.table}))
+            .map_err(|e| anyhow::anyhow!("{at}: table {}: {}", t.table, e.message))?;
+        let arn = match (
+            table["Table"]["StreamSpecification"]["StreamEnabled"].as_bool(),
+            table["Table"]["LatestStreamArn"].as_str(),
+        ) {
+            (Some(true), Some(arn)) => arn.to_owned(),
+            _ => anyhow::bail!(
+                "{at}: table {} has no stream; declare `stream` on it in `[[tables]]`",
+                t.table
+            ),
+        };
+        let mut input = json!({
+            "EventSourceArn": arn,
+            "StartingPosition": t.starting_position.clone().unwrap_or_else(|| "LATEST".into()),
+            "BisectBatchOnFunctionError": t.bisect_on_error,
+        });
+        if let Some(n) = t.batch_size {
+            input["BatchSize"] = json!(n);
+        }
+        if let Some(n) = t.batching_window_seconds {
+            input["MaximumBatchingWindowInSeconds"] = json!(n);
+        }
+        if let Some(n) = t.maximum_retry_attempts {
+            input["MaximumRetryAttempts"] = json!(n);
+        }
+        if !t.filters.is_empty() {
+            let filters: Vec<serde_json::Value> =
+                t.filters.iter().map(|p| json!({"Pattern": p})).collect();
+            input["FilterCriteria"] = json!({"Filters": filters});
+        }
+        out.push(Trigger {
+            index: j,
+            table: t.table.clone(),
+            input,
+        });
+    }
+    Ok(out)
+}
+
+/// Creates the function's event source mappings it has not got yet (one per stream; an
+/// existing one is kept as it is).
+fn apply_triggers(
+    functions: &nuvem_functions::FunctionsService,
+    i: usize,
+    f: &crate::config::FunctionSpec,
+    triggers: &[Trigger],
+) -> anyhow::Result<()> {
+    for t in triggers {
+        let at = format!(
+            "at `functions[{i}].stream_triggers[{}]` ({})",
+            t.index, f.name
+        );
+        let listed = functions
+            .execute(
+                "ListEventSourceMappings",
+                json!({"FunctionName": f.name, "EventSourceArn": t.input["EventSourceArn"]}),
+            )
+            .map_err(|e| anyhow::anyhow!("{at}: {}", e.message))?;
+        let exists = listed["EventSourceMappings"]
+            .as_array()
+            .is_some_and(|l| !l.is_empty());
+        if !exists {
+            let mut input = t.input.clone();
+            input["FunctionName"] = json!(f.name);
+            functions
+                .execute("CreateEventSourceMapping", input)
+                .map_err(|e| anyhow::anyhow!("{at}: {}", e.message))?;
+            println!("  stream of table {} triggers function {}", t.table, f.name);
+        }
+    }
     Ok(())
 }
 
@@ -763,6 +890,7 @@ pub struct FunctionBuild {
     index: usize,
     grants: Vec<Grant>,
     spec: crate::config::FunctionSpec,
+    triggers: Vec<Trigger>,
     package: String,
     dir: PathBuf,
     hint: PathBuf,
@@ -778,7 +906,9 @@ pub fn build_functions(
     for b in builds {
         let name = &b.spec.name;
         let built = crate::build::cargo_binary(&b.dir, &b.package, name, &b.hint, running)
-            .and_then(|code| apply_function(functions, b.index, &b.spec, &code, &b.grants));
+            .and_then(|code| {
+                apply_function(functions, b.index, &b.spec, &code, &b.grants, &b.triggers)
+            });
         match built {
             Ok(()) => functions.set_available(name),
             // nuvem is shutting down: the build was stopped, it did not fail.
@@ -817,7 +947,60 @@ fn create_table_input(t: &TableSpec) -> serde_json::Value {
             "WriteCapacityUnits": t.write_capacity.unwrap_or(5),
         });
     }
+    if let Some(view) = &t.stream {
+        input["StreamSpecification"] = json!({"StreamEnabled": true, "StreamViewType": view});
+    }
     input
+}
+
+/// Brings a table's stream and TTL up to what the manifest declares, through UpdateTable
+/// and UpdateTimeToLive: enables what is missing, never disables or changes what the table
+/// has (a stream of another view type, TTL on another attribute are reported and kept).
+fn apply_table_stream_and_ttl(
+    dynamo: &nuvem_dynamo::DynamoService,
+    i: usize,
+    t: &TableSpec,
+) -> anyhow::Result<()> {
+    if let Some(view) = &t.stream {
+        let table = dynamo
+            .execute("DescribeTable", json!({"TableName": t.name}))
+            .map_err(|e| anyhow::anyhow!("at `tables[{i}]` ({}): {}", t.name, e.message))?;
+        match table["Table"]["StreamSpecification"]["StreamViewType"].as_str() {
+            Some(current) if current == view => {}
+            Some(current) => println!(
+                "  table {}: kept its stream of {current} (the manifest says {view}; disable it to change)",
+                t.name
+            ),
+            None => {
+                dynamo
+                    .execute(
+                        "UpdateTable",
+                        json!({"TableName": t.name,
+                            "StreamSpecification": {"StreamEnabled": true, "StreamViewType": view}}),
+                    )
+                    .map_err(|e| {
+                        anyhow::anyhow!("at `tables[{i}].stream` ({}): {}", t.name, e.message)
+                    })?;
+            }
+        }
+    }
+    if let Some(attribute) = &t.ttl_attribute {
+        let enabled = dynamo.execute(
+            "UpdateTimeToLive",
+            json!({"TableName": t.name,
+                "TimeToLiveSpecification": {"AttributeName": attribute, "Enabled": true}}),
+        );
+        match enabled {
+            Ok(_) => {}
+            Err(e) if e.message == "TimeToLive is already enabled" => {}
+            Err(e) if e.message.starts_with("TimeToLive is active on a different") => println!(
+                "  table {}: kept its TTL ({}; the manifest says {attribute})",
+                t.name, e.message
+            ),
+            Err(e) => anyhow::bail!("at `tables[{i}].ttl_attribute` ({}): {}", t.name, e.message),
+        }
+    }
+    Ok(())
 }
 
 /// Creates the manifest's buckets and uploads their files through the S3 handlers
@@ -897,6 +1080,7 @@ pub fn apply_manifest(config: &Config, services: &Services) -> anyhow::Result<Ve
             Err(e) if e.code == "ResourceInUseException" => "kept",
             Err(e) => anyhow::bail!("at `tables[{i}]` ({}): {}", t.name, e.message),
         };
+        apply_table_stream_and_ttl(&services.dynamo, i, t)?;
         step(&format!("{outcome} table {}", t.name), started);
     }
     let mut builds = Vec::new();
@@ -910,6 +1094,7 @@ pub fn apply_manifest(config: &Config, services: &Services) -> anyhow::Result<Ve
             f.role = Some(role);
         }
         let f = &f;
+        let triggers = resolve_triggers(&services.dynamo, i, f)?;
         match (&f.code, &f.cargo_package) {
             (Some(code), None) => apply_function(
                 &services.functions,
@@ -917,6 +1102,7 @@ pub fn apply_manifest(config: &Config, services: &Services) -> anyhow::Result<Ve
                 f,
                 &config.base_dir.join(code),
                 &grants,
+                &triggers,
             )?,
             (None, Some(package)) => {
                 // Built in the background once the rest is up: the site does not wait.
@@ -926,6 +1112,7 @@ pub fn apply_manifest(config: &Config, services: &Services) -> anyhow::Result<Ve
                             index: i,
                             grants,
                             spec: f.clone(),
+                            triggers,
                             package: package.clone(),
                             dir: config.base_dir.clone(),
                             hint: config

@@ -234,6 +234,17 @@ impl Nuvem {
         aws_sdk_dynamodb::Client::from_conf(conf)
     }
 
+    /// An aws-sdk-dynamodbstreams client for this nuvem.
+    pub fn dynamodbstreams(&self) -> aws_sdk_dynamodbstreams::Client {
+        let conf = aws_sdk_dynamodbstreams::Config::builder()
+            .behavior_version(aws_sdk_dynamodbstreams::config::BehaviorVersion::latest())
+            .region(aws_sdk_dynamodbstreams::config::Region::new("us-east-1"))
+            .credentials_provider(self.credentials())
+            .endpoint_url(&self.api_url)
+            .build();
+        aws_sdk_dynamodbstreams::Client::from_conf(conf)
+    }
+
     /// An aws-sdk-s3 client for this nuvem (path-style addressing).
     pub fn s3(&self) -> aws_sdk_s3::Client {
         self.s3_with(self.credentials())

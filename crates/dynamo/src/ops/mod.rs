@@ -3,7 +3,8 @@
 //!
 //! One file per operation family: [`tables`] (the control plane), [`items`] (single-item
 //! reads and writes), [`query`] and [`scan`] (over [`page`]), [`batch`], [`transact`],
-//! [`tags`] (and the informational operations), with [`legacy`] parsing the pre-expression
+//! [`tags`] (and the informational operations), [`ttl`] (Update/DescribeTimeToLive),
+//! [`streams`] (the DynamoDB Streams API), with [`legacy`] parsing the pre-expression
 //! parameters. Must not: touch the wire protocol (see [`crate::service`]) or lay out
 //! keys (see [`crate::storage`]).
 
@@ -14,9 +15,11 @@ pub mod legacy;
 pub mod page;
 pub mod query;
 pub mod scan;
+pub mod streams;
 pub mod tables;
 pub mod tags;
 pub mod transact;
+pub mod ttl;
 
 use std::collections::BTreeMap;
 
@@ -26,6 +29,15 @@ use serde_json::Value;
 use crate::error::{Error, Result};
 use crate::service::DynamoService;
 use crate::value::AttributeValue;
+
+/// The operations of the DynamoDB Streams API, which clients call with the
+/// `DynamoDBStreams_20120810.` target prefix.
+pub const STREAMS_OPERATIONS: &[&str] = &[
+    "ListStreams",
+    "DescribeStream",
+    "GetShardIterator",
+    "GetRecords",
+];
 
 /// Runs `operation` on `input`.
 pub fn dispatch(svc: &DynamoService, operation: &str, input: Value) -> Result<Value> {
@@ -48,7 +60,14 @@ pub fn dispatch(svc: &DynamoService, operation: &str, input: Value) -> Result<Va
         "TagResource" => tags::tag_resource(svc, parse(input)?),
         "UntagResource" => tags::untag_resource(svc, parse(input)?),
         "ListTagsOfResource" => tags::list_tags_of_resource(svc, parse(input)?),
+        "UpdateTimeToLive" => ttl::update_time_to_live(svc, parse(input)?),
+        "DescribeTimeToLive" => ttl::describe_time_to_live(svc, parse(input)?),
         "DescribeEndpoints" => Ok(tags::describe_endpoints(svc)),
+        // DynamoDB Streams (`DynamoDBStreams_20120810`; the service checks the prefix).
+        "ListStreams" => streams::list_streams(svc, parse(input)?),
+        "DescribeStream" => streams::describe_stream(svc, parse(input)?),
+        "GetShardIterator" => streams::get_shard_iterator(svc, parse(input)?),
+        "GetRecords" => streams::get_records(svc, parse(input)?),
         "DescribeLimits" => Ok(tags::describe_limits()),
         other => Err(Error::UnknownOperation(other.to_owned())),
     }

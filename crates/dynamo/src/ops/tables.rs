@@ -11,7 +11,8 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::catalog::{
-    BillingMode, FORMAT_VERSION, KeyAttr, ScalarType, TableMeta, table_name_violations,
+    BillingMode, FORMAT_VERSION, KeyAttr, ScalarType, StreamMeta, StreamViewType, TableMeta,
+    table_name_violations,
 };
 use crate::error::{Error, Result};
 use crate::index::IndexKind;
@@ -59,6 +60,59 @@ pub struct CreateTableInput {
     tags: Option<Vec<Tag>>,
     global_secondary_indexes: Option<Vec<IndexInput>>,
     local_secondary_indexes: Option<Vec<IndexInput>>,
+    stream_specification: Option<StreamSpecification>,
+}
+
+/// https://docs.aws.amazon.com/amazondynamodb/latest/APIReference/API_StreamSpecification.html
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct StreamSpecification {
+    stream_enabled: Option<bool>,
+    stream_view_type: Option<String>,
+}
+
+impl StreamSpecification {
+    /// Checks the members; returns whether the stream is enabled, and its view type.
+    fn check(&self, v: &mut Violations) -> (bool, Option<StreamViewType>) {
+        v.require(&self.stream_enabled, "streamSpecification.streamEnabled");
+        let view = match self.stream_view_type.as_deref() {
+            None => None,
+            Some(t) => match StreamViewType::parse(t) {
+                Some(view) => Some(view),
+                None => {
+                    v.enum_value(
+                        t,
+                        "streamSpecification.streamViewType",
+                        "[NEW_IMAGE, OLD_IMAGE, NEW_AND_OLD_IMAGES, KEYS_ONLY]",
+                    );
+                    None
+                }
+            },
+        };
+        (self.stream_enabled.unwrap_or(false), view)
+    }
+}
+
+/// A new stream, created now, whose first record will be number `first_seq`. Its label is
+/// later than every label `previous` holds, so a re-enabled stream always has a new ARN.
+fn new_stream(view_type: StreamViewType, first_seq: u64, previous: &[StreamMeta]) -> StreamMeta {
+    let mut ms = crate::streams::now_ms();
+    if let Some(last) = previous.last() {
+        ms = ms.max((last.created * 1000.0).round() as u64 + 1);
+    }
+    let date = nuvem_aws::time::AmzDate {
+        unix_seconds: (ms / 1000) as i64,
+    }
+    .to_iso8601();
+    // `YYYY-MM-DDThh:mm:ss.000Z` → `YYYY-MM-DDThh:mm:ss.mmm`, the form of AWS's labels.
+    let label = format!("{}.{:03}", &date[..19], ms % 1000);
+    StreamMeta {
+        label,
+        view_type,
+        created: ms as f64 / 1000.0,
+        first_seq,
+        disabled: None,
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -82,6 +136,7 @@ pub struct UpdateTableInput {
     provisioned_throughput: Option<Throughput>,
     attribute_definitions: Option<Vec<AttributeDefinition>>,
     global_secondary_index_updates: Option<Vec<indexes::IndexUpdate>>,
+    stream_specification: Option<StreamSpecification>,
 }
 
 fn not_found(name: &str) -> Error {
@@ -203,7 +258,22 @@ pub fn create_table(svc: &DynamoService, input: CreateTableInput) -> Result<Valu
     }
     let mode = billing_mode(input.billing_mode.as_deref(), &mut v);
     let units = throughput(input.provisioned_throughput, &mut v);
+    let stream = input.stream_specification.as_ref().map(|s| s.check(&mut v));
     v.finish()?;
+    let stream = match stream {
+        Some((true, None)) => {
+            return Err(Error::invalid_parameter(
+                "Table is being created with a stream enabled, UpdateViewType is required",
+            ));
+        }
+        Some((false, Some(_))) => {
+            return Err(Error::invalid_parameter(
+                "Table is being created with a stream disabled, UpdateViewType should not be specified",
+            ));
+        }
+        Some((true, Some(view))) => vec![new_stream(view, 1, &[])],
+        _ => Vec::new(),
+    };
 
     let (Some(name), Some(defs), Some(ks)) = (
         input.table_name,
@@ -325,6 +395,8 @@ pub fn create_table(svc: &DynamoService, input: CreateTableInput) -> Result<Valu
         last_decrease: None,
         tags,
         indexes: table_indexes,
+        ttl: None,
+        streams: stream,
     };
     let key = storage::catalog_key(&name);
     svc.store().transact(|tx| {
@@ -447,10 +519,33 @@ pub fn update_table(svc: &DynamoService, input: UpdateTableInput) -> Result<Valu
     let checked = index_updates
         .as_deref()
         .map(|u| indexes::check_updates(u, &mut v));
+    let stream = input.stream_specification.as_ref().map(|s| s.check(&mut v));
     v.finish()?;
     checked.transpose()?;
+    match stream {
+        Some((true, None)) => {
+            return Err(Error::invalid_parameter(
+                "If stream is being enabled then UpdateViewType is required",
+            ));
+        }
+        Some((false, Some(_))) => {
+            return Err(Error::invalid_parameter(
+                "If stream is being disabled, then UpdateViewType must not be specified",
+            ));
+        }
+        Some(_) if index_updates.is_some() => {
+            return Err(Error::invalid_parameter(
+                "You cannot create or delete index while changing stream status",
+            ));
+        }
+        _ => {}
+    }
     let name = crate::ops::table_name(input.table_name.as_deref().unwrap_or_default()).to_owned();
-    if mode.is_none() && input.provisioned_throughput.is_none() && index_updates.is_none() {
+    if mode.is_none()
+        && input.provisioned_throughput.is_none()
+        && index_updates.is_none()
+        && stream.is_none()
+    {
         return Err(Error::validation(
             "At least one of ProvisionedThroughput, BillingMode, UpdateStreamEnabled, GlobalSecondaryIndexUpdates or SSESpecification or ReplicaUpdates is required",
         ));
@@ -470,6 +565,9 @@ pub fn update_table(svc: &DynamoService, input: UpdateTableInput) -> Result<Valu
         };
         if let Some(dropped) = &applied.dropped {
             storage::drop_index(tx, &meta, dropped);
+        }
+        if let Some((enable, view)) = stream {
+            change_stream(tx, &mut meta, enable, view)?;
         }
         if !billing {
             tx.put(&key, &meta.to_record());
@@ -531,6 +629,42 @@ pub fn update_table(svc: &DynamoService, input: UpdateTableInput) -> Result<Valu
         svc.start_index_purge(meta.clone(), dropped);
     }
     Ok(json!({"TableDescription": describe(svc, &meta, "UPDATING", stats, &index_stats)}))
+}
+
+/// Enables (with `view`) or disables the stream of `meta`, whose record the caller writes.
+fn change_stream(
+    tx: &mut dyn nuvem_store::Tx,
+    meta: &mut TableMeta,
+    enable: bool,
+    view: Option<StreamViewType>,
+) -> Result<()> {
+    let live = meta.live_stream().is_some();
+    let stats = storage::read_stats(&*tx, meta)?;
+    match (enable, view, live) {
+        (true, _, true) => Err(Error::validation(format!(
+            "Table already has an enabled stream: TableName: {}",
+            meta.name
+        ))),
+        (false, _, false) => Err(Error::validation(format!(
+            "Table has no stream to disable: TableName: {}",
+            meta.name
+        ))),
+        (true, Some(view), false) => {
+            let stream = new_stream(view, stats.stream_seq + 1, &meta.streams);
+            meta.streams.push(stream);
+            Ok(())
+        }
+        (false, _, true) => {
+            if let Some(stream) = meta.streams.last_mut() {
+                let last = crate::streams::last_seq(stream, stats);
+                stream.disabled = Some((now(), last));
+            }
+            Ok(())
+        }
+        (true, None, false) => Err(Error::invalid_parameter(
+            "If stream is being enabled then UpdateViewType is required",
+        )),
+    }
 }
 
 /// Key attribute names are 1 to 255 characters

@@ -4,6 +4,8 @@
 mod dynamo;
 mod dynamo_indexes;
 mod dynamo_query;
+mod dynamo_streams;
+mod dynamo_triggers;
 mod edge;
 mod edge_waf_body;
 mod endpoint;

@@ -1,0 +1,876 @@
+//! Event source mappings for DynamoDB streams: the control plane
+//! (Create/Get/List/Update/DeleteEventSourceMapping,
+//! <https://docs.aws.amazon.com/lambda/latest/api/API_CreateEventSourceMapping.html>) and the
+//! poller that reads a table's stream and invokes the function with batches of records, in
+//! stream order, as Lambda does (<https://docs.aws.amazon.com/lambda/latest/dg/with-ddb.html>).
+//!
+//! The stream is reached through [`StreamSource`], which the binary implements over the
+//! DynamoDB service: this crate never depends on another service crate.
+//!
+//! Store layout: `lambda/esm/m/<uuid>` the mapping (JSON), `lambda/esm/p/<uuid>` its
+//! position (the last sequence number handled, and the last processing result),
+//! `lambda/esm/f/<uuid>/<first sequence number>` a batch given up on (the function failed
+//! it past `MaximumRetryAttempts`): nuvem's stand-in for an on-failure destination.
+//!
+//! Delivery: one poller per mapping, on the node holding its lease (`lambda-esm/<uuid>`).
+//! Records are read after the stored position, filtered by `FilterCriteria` (records that
+//! match no filter are skipped), batched up to `BatchSize` (waiting up to
+//! `MaximumBatchingWindowInSeconds` for a full batch) and the function invoked synchronously.
+//! A failed batch is retried (`MaximumRetryAttempts`, -1: until the mapping is disabled or
+//! deleted), bisected first when `BisectBatchOnFunctionError` is set; the position moves
+//! past a batch only once it was delivered or given up on, so delivery is at least once and
+//! in order. Must not: read the stream's storage itself.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Weak};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+use crate::error::{Error, Result};
+use crate::invoker::{InvocationType, InvokeRequest};
+use crate::model::function_arn;
+use crate::service::Inner;
+
+const MAPPINGS: &[u8] = b"lambda/esm/m/";
+const POSITIONS: &[u8] = b"lambda/esm/p/";
+const FAILURES: &[u8] = b"lambda/esm/f/";
+
+/// How often an idle poller looks at its stream, and the supervisor for new mappings.
+const POLL: Duration = Duration::from_millis(200);
+
+/// A table's stream, as the poller and the control plane need it.
+pub trait StreamSource: Send + Sync {
+    /// Whether `arn` names an existing stream.
+    fn exists(&self, arn: &str) -> std::result::Result<bool, String>;
+    /// The sequence number of the stream's last record, if it has any (LATEST).
+    fn latest(&self, arn: &str) -> std::result::Result<Option<String>, String>;
+    /// Up to `limit` records after sequence number `after` (from the oldest kept record when
+    /// `None`), in the shape GetRecords returns them.
+    fn read(
+        &self,
+        arn: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> std::result::Result<Vec<Value>, StreamReadError>;
+}
+
+/// Why reading a stream failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StreamReadError {
+    /// The position is before the stream's trim horizon (its records were removed).
+    #[error("the position is before the stream's trim horizon")]
+    Trimmed,
+    #[error("{0}")]
+    Other(String),
+}
+
+/// One mapping as stored.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Mapping {
+    pub uuid: String,
+    pub function_arn: String,
+    pub event_source_arn: String,
+    pub batch_size: u32,
+    pub batching_window_secs: u32,
+    pub starting_position: String,
+    pub maximum_retry_attempts: i64,
+    pub bisect: bool,
+    /// `FilterCriteria.Filters[].Pattern`, as given (JSON text).
+    pub filters: Vec<String>,
+    pub enabled: bool,
+    pub last_modified: f64,
+}
+
+/// Where a mapping's poller stands.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+struct Position {
+    /// The last sequence number handled; `None`: start at the oldest kept record.
+    after: Option<String>,
+    /// `LastProcessingResult`.
+    result: String,
+}
+
+fn mapping_key(uuid: &str) -> Vec<u8> {
+    [MAPPINGS, uuid.as_bytes()].concat()
+}
+
+fn position_key(uuid: &str) -> Vec<u8> {
+    [POSITIONS, uuid.as_bytes()].concat()
+}
+
+fn now_secs() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_millis() as f64 / 1000.0)
+}
+
+fn invalid(msg: impl Into<String>) -> Error {
+    Error::InvalidParameter(msg.into())
+}
+
+fn not_found() -> Error {
+    Error::NotFound("The resource you requested does not exist.".into())
+}
+
+impl Mapping {
+    /// The `EventSourceMappingConfiguration` Lambda returns.
+    fn describe(&self, state: &str, position: &Position) -> Value {
+        let mut out = json!({
+            "UUID": self.uuid,
+            "StartingPosition": self.starting_position,
+            "BatchSize": self.batch_size,
+            "MaximumBatchingWindowInSeconds": self.batching_window_secs,
+            "ParallelizationFactor": 1,
+            "EventSourceArn": self.event_source_arn,
+            "FunctionArn": self.function_arn,
+            "LastModified": self.last_modified,
+            "LastProcessingResult": if position.result.is_empty() { "No records processed" } else { position.result.as_str() },
+            "State": state,
+            "StateTransitionReason": "User action",
+            "DestinationConfig": {"OnFailure": {}},
+            "MaximumRecordAgeInSeconds": -1,
+            "BisectBatchOnFunctionError": self.bisect,
+            "MaximumRetryAttempts": self.maximum_retry_attempts,
+            "TumblingWindowInSeconds": 0,
+            "FunctionResponseTypes": [],
+        });
+        if !self.filters.is_empty() {
+            let filters: Vec<Value> = self.filters.iter().map(|p| json!({"Pattern": p})).collect();
+            out["FilterCriteria"] = json!({"Filters": filters});
+        }
+        out
+    }
+
+    fn state(&self) -> &'static str {
+        if self.enabled { "Enabled" } else { "Disabled" }
+    }
+}
+
+/// The members Create and Update take.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct MappingInput {
+    function_name: Option<String>,
+    event_source_arn: Option<String>,
+    batch_size: Option<i64>,
+    maximum_batching_window_in_seconds: Option<i64>,
+    starting_position: Option<String>,
+    maximum_retry_attempts: Option<i64>,
+    bisect_batch_on_function_error: Option<bool>,
+    filter_criteria: Option<FilterCriteria>,
+    enabled: Option<bool>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct FilterCriteria {
+    #[serde(default)]
+    filters: Vec<FilterInput>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct FilterInput {
+    pattern: Option<String>,
+}
+
+impl MappingInput {
+    /// Applies the optional members to `m`, checking each as Lambda does.
+    fn apply(self, m: &mut Mapping) -> Result<()> {
+        if let Some(n) = self.batch_size {
+            if !(1..=10_000).contains(&n) {
+                return Err(invalid(format!(
+                    "1 validation error detected: Value '{n}' at 'batchSize' failed to satisfy constraint: Member must have value between 1 and 10000"
+                )));
+            }
+            m.batch_size = n as u32;
+        }
+        if let Some(n) = self.maximum_batching_window_in_seconds {
+            if !(0..=300).contains(&n) {
+                return Err(invalid(format!(
+                    "1 validation error detected: Value '{n}' at 'maximumBatchingWindowInSeconds' failed to satisfy constraint: Member must have value less than or equal to 300"
+                )));
+            }
+            m.batching_window_secs = n as u32;
+        }
+        if let Some(n) = self.maximum_retry_attempts {
+            if !(-1..=10_000).contains(&n) {
+                return Err(invalid(format!(
+                    "1 validation error detected: Value '{n}' at 'maximumRetryAttempts' failed to satisfy constraint: Member must have value between -1 and 10000"
+                )));
+            }
+            m.maximum_retry_attempts = n;
+        }
+        if let Some(b) = self.bisect_batch_on_function_error {
+            m.bisect = b;
+        }
+        if let Some(criteria) = self.filter_criteria {
+            let mut filters = Vec::new();
+            for f in criteria.filters {
+                let pattern = f.pattern.unwrap_or_default();
+                match serde_json::from_str::<Value>(&pattern) {
+                    Ok(Value::Object(_)) => filters.push(pattern),
+                    _ => return Err(invalid("Invalid filter pattern definition.")),
+                }
+            }
+            if filters.len() > 5 {
+                return Err(invalid(
+                    "The number of filters exceeds the limit of 5 for this event source.",
+                ));
+            }
+            m.filters = filters;
+        }
+        if let Some(e) = self.enabled {
+            m.enabled = e;
+        }
+        Ok(())
+    }
+}
+
+/// Whether `arn` has the shape of a DynamoDB stream ARN.
+fn is_stream_arn(arn: &str) -> bool {
+    arn.starts_with("arn:aws:dynamodb:") && arn.contains(":table/") && arn.contains("/stream/")
+}
+
+fn source(inner: &Inner) -> Result<Arc<dyn StreamSource>> {
+    inner
+        .stream_source()
+        .ok_or_else(|| invalid("DynamoDB streams are not available to this functions service"))
+}
+
+fn read_mapping(inner: &Inner, uuid: &str) -> Result<Option<Mapping>> {
+    inner
+        .store
+        .get(&mapping_key(uuid))?
+        .map(|b| serde_json::from_slice(&b).map_err(|e| Error::Corrupt(e.to_string())))
+        .transpose()
+}
+
+fn read_position(inner: &Inner, uuid: &str) -> Result<Position> {
+    Ok(inner
+        .store
+        .get(&position_key(uuid))?
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .unwrap_or_default())
+}
+
+fn all_mappings(inner: &Inner) -> Result<Vec<Mapping>> {
+    let snap = inner.store.snapshot();
+    snap.scan(
+        nuvem_store::KeyRange::prefix(MAPPINGS),
+        nuvem_store::Direction::Forward,
+    )
+    .map(|e| {
+        let (_, v) = e?;
+        serde_json::from_slice(&v).map_err(|e| Error::Corrupt(e.to_string()))
+    })
+    .collect()
+}
+
+fn json_bytes(v: &impl Serialize) -> Vec<u8> {
+    serde_json::to_vec(v).unwrap_or_default()
+}
+
+/// CreateEventSourceMapping (202, State `Creating`).
+pub fn create(inner: &Inner, input: Value) -> Result<(u16, Value)> {
+    let input: MappingInput = serde_json::from_value(input)
+        .map_err(|e| Error::InvalidRequestContent(format!("Could not parse request body: {e}")))?;
+    let function = input
+        .function_name
+        .clone()
+        .ok_or_else(|| invalid("FunctionName is required"))?;
+    let record = crate::control::lookup(inner, &function, None)?;
+    let arn = input
+        .event_source_arn
+        .clone()
+        .ok_or_else(|| invalid("EventSourceArn is required"))?;
+    if !is_stream_arn(&arn) {
+        return Err(invalid(format!(
+            "Unrecognized event source, must be a DynamoDB stream ARN: {arn}"
+        )));
+    }
+    let streams = source(inner)?;
+    if !streams.exists(&arn).map_err(invalid)? {
+        return Err(invalid(format!(
+            "Stream not found: {arn}. Please ensure the stream exists and is enabled."
+        )));
+    }
+    let start = input.starting_position.clone().ok_or_else(|| {
+        invalid("1 validation error detected: Value null at 'startingPosition' failed to satisfy constraint: Member must not be null")
+    })?;
+    if start != "TRIM_HORIZON" && start != "LATEST" {
+        return Err(invalid(format!(
+            "Unsupported starting position for DynamoDB streams: {start} (TRIM_HORIZON or LATEST)"
+        )));
+    }
+    let function_arn = function_arn(&inner.config.region, &inner.config.account_id, &record.name);
+    let mut m = Mapping {
+        uuid: uuid::Uuid::new_v4().to_string(),
+        function_arn,
+        event_source_arn: arn.clone(),
+        batch_size: 100,
+        batching_window_secs: 0,
+        starting_position: start.clone(),
+        maximum_retry_attempts: -1,
+        bisect: false,
+        filters: Vec::new(),
+        enabled: true,
+        last_modified: now_secs(),
+    };
+    input.apply(&mut m)?;
+    // LATEST is where the stream stands now: what is written after this call is delivered.
+    let position = Position {
+        after: if start == "LATEST" {
+            streams.latest(&arn).map_err(invalid)?
+        } else {
+            None
+        },
+        result: String::new(),
+    };
+    inner.store.transact(|tx| {
+        let snap_existing: Vec<(Vec<u8>, Vec<u8>)> = tx
+            .scan(
+                nuvem_store::KeyRange::prefix(MAPPINGS),
+                nuvem_store::Direction::Forward,
+            )
+            .collect::<std::result::Result<_, _>>()?;
+        for (_, v) in snap_existing {
+            if let Ok(other) = serde_json::from_slice::<Mapping>(&v)
+                && other.event_source_arn == m.event_source_arn
+                && other.function_arn == m.function_arn
+            {
+                return Err(Error::Conflict(format!(
+                    "An event source mapping with DynamoDB stream arn: \" {} \" and function: \" {} \" already exists. Please update or delete the existing mapping with UUID {}",
+                    m.event_source_arn, record.name, other.uuid
+                )));
+            }
+        }
+        tx.put(&mapping_key(&m.uuid), &json_bytes(&m));
+        tx.put(&position_key(&m.uuid), &json_bytes(&position));
+        Ok(())
+    })?;
+    Ok((202, m.describe("Creating", &position)))
+}
+
+/// GetEventSourceMapping.
+pub fn get(inner: &Inner, uuid: &str) -> Result<(u16, Value)> {
+    let m = read_mapping(inner, uuid)?.ok_or_else(not_found)?;
+    let position = read_position(inner, uuid)?;
+    Ok((200, m.describe(m.state(), &position)))
+}
+
+/// ListEventSourceMappings, by function and/or stream, in pages.
+pub fn list(
+    inner: &Inner,
+    function: Option<&str>,
+    source_arn: Option<&str>,
+    marker: Option<&str>,
+    max_items: Option<&str>,
+) -> Result<(u16, Value)> {
+    let max: usize = match max_items {
+        None => 100,
+        Some(s) => match s.parse::<usize>() {
+            Ok(n) if (1..=10_000).contains(&n) => n,
+            _ => return Err(invalid(format!("Invalid MaxItems: {s}"))),
+        },
+    };
+    let function_arn = function
+        .map(|f| crate::control::lookup(inner, f, None))
+        .transpose()?
+        .map(|r| function_arn(&inner.config.region, &inner.config.account_id, &r.name));
+    let mut all = all_mappings(inner)?;
+    all.retain(|m| {
+        function_arn.as_ref().is_none_or(|f| &m.function_arn == f)
+            && source_arn.is_none_or(|s| m.event_source_arn == s)
+    });
+    let start = match marker {
+        Some(mk) => all.iter().position(|m| m.uuid == mk).map_or(0, |i| i + 1),
+        None => 0,
+    };
+    let mut page = Vec::new();
+    for m in all.iter().skip(start).take(max) {
+        page.push(m.describe(m.state(), &read_position(inner, &m.uuid)?));
+    }
+    let mut out = json!({"EventSourceMappings": page});
+    if start + max < all.len()
+        && let Some(last) = all.get(start + max - 1)
+    {
+        out["NextMarker"] = json!(last.uuid);
+    }
+    Ok((200, out))
+}
+
+/// UpdateEventSourceMapping (202, State `Updating`).
+pub fn update(inner: &Inner, uuid: &str, input: Value) -> Result<(u16, Value)> {
+    let input: MappingInput = serde_json::from_value(input)
+        .map_err(|e| Error::InvalidRequestContent(format!("Could not parse request body: {e}")))?;
+    if input.starting_position.is_some() || input.event_source_arn.is_some() {
+        return Err(invalid(
+            "StartingPosition and EventSourceArn cannot be changed; create a new mapping",
+        ));
+    }
+    let function = input
+        .function_name
+        .clone()
+        .map(|f| crate::control::lookup(inner, &f, None))
+        .transpose()?;
+    let m = inner.store.transact(|tx| {
+        let mut m: Mapping = match tx.get(&mapping_key(uuid))? {
+            Some(b) => serde_json::from_slice(&b).map_err(|e| Error::Corrupt(e.to_string()))?,
+            None => return Err(not_found()),
+        };
+        if let Some(r) = &function {
+            m.function_arn = function_arn(&inner.config.region, &inner.config.account_id, &r.name);
+        }
+        MappingInput {
+            function_name: None,
+            event_source_arn: None,
+            starting_position: None,
+            batch_size: input.batch_size,
+            maximum_batching_window_in_seconds: input.maximum_batching_window_in_seconds,
+            maximum_retry_attempts: input.maximum_retry_attempts,
+            bisect_batch_on_function_error: input.bisect_batch_on_function_error,
+            filter_criteria: input.filter_criteria.as_ref().map(|c| FilterCriteria {
+                filters: c
+                    .filters
+                    .iter()
+                    .map(|f| FilterInput {
+                        pattern: f.pattern.clone(),
+                    })
+                    .collect(),
+            }),
+            enabled: input.enabled,
+        }
+        .apply(&mut m)?;
+        m.last_modified = now_secs();
+        tx.put(&mapping_key(uuid), &json_bytes(&m));
+        Ok(m)
+    })?;
+    let position = read_position(inner, uuid)?;
+    Ok((202, m.describe("Updating", &position)))
+}
+
+/// DeleteEventSourceMapping (202, State `Deleting`): the mapping and its position go at
+/// once; a batch in flight finishes, and its position is not written.
+pub fn delete(inner: &Inner, uuid: &str) -> Result<(u16, Value)> {
+    let (m, position) = inner.store.transact(|tx| {
+        let m: Mapping = match tx.get(&mapping_key(uuid))? {
+            Some(b) => serde_json::from_slice(&b).map_err(|e| Error::Corrupt(e.to_string()))?,
+            None => return Err(not_found()),
+        };
+        let position: Position = tx
+            .get(&position_key(uuid))?
+            .and_then(|b| serde_json::from_slice(&b).ok())
+            .unwrap_or_default();
+        tx.delete(&mapping_key(uuid));
+        tx.delete(&position_key(uuid));
+        Ok((m, position))
+    })?;
+    Ok((202, m.describe("Deleting", &position)))
+}
+
+/// A stream record as Lambda delivers it in `Records`: the GetRecords record with
+/// `eventSourceARN`, and `userIdentity` spelled `type`/`principalId`
+/// (<https://docs.aws.amazon.com/lambda/latest/dg/with-ddb.html>).
+pub fn lambda_record(record: &Value, stream_arn: &str) -> Value {
+    let mut out = record.clone();
+    out["eventSourceARN"] = json!(stream_arn);
+    if let Some(identity) = record.get("userIdentity") {
+        out["userIdentity"] = json!({
+            "type": identity.get("Type").cloned().unwrap_or(Value::Null),
+            "principalId": identity.get("PrincipalId").cloned().unwrap_or(Value::Null),
+        });
+    }
+    out
+}
+
+/// Whether `record` matches any of the `patterns` (Lambda's event filter syntax; no
+/// patterns: every record matches).
+pub fn matches_filters(patterns: &[String], record: &Value) -> bool {
+    patterns.is_empty()
+        || patterns.iter().any(|p| {
+            serde_json::from_str::<Value>(p).is_ok_and(|pattern| matches_pattern(&pattern, record))
+        })
+}
+
+/// One pattern: every field it names matches (objects nest, arrays list the accepted
+/// values or matchers: exact values, `prefix`, `suffix`, `equals-ignore-case`,
+/// `anything-but`, `numeric`, `exists`).
+fn matches_pattern(pattern: &Value, value: &Value) -> bool {
+    let Value::Object(fields) = pattern else {
+        return false;
+    };
+    fields.iter().all(|(name, expected)| {
+        let actual = value.get(name);
+        match expected {
+            Value::Object(_) => actual.is_some_and(|a| matches_pattern(expected, a)),
+            Value::Array(matchers) => matchers.iter().any(|m| matches_leaf(m, actual)),
+            _ => false,
+        }
+    })
+}
+
+fn matches_leaf(matcher: &Value, actual: Option<&Value>) -> bool {
+    // A field holding an array matches when one of its elements does.
+    if let Some(Value::Array(items)) = actual
+        && !matches!(matcher, Value::Object(m) if m.contains_key("exists"))
+    {
+        return items.iter().any(|i| matches_leaf(matcher, Some(i)));
+    }
+    match matcher {
+        Value::Object(m) => {
+            let Some((op, arg)) = m.iter().next() else {
+                return false;
+            };
+            match (op.as_str(), actual) {
+                ("exists", _) => arg.as_bool() == Some(actual.is_some()),
+                (_, None) => false,
+                ("prefix", Some(Value::String(s))) => {
+                    arg.as_str().is_some_and(|p| s.starts_with(p))
+                }
+                ("suffix", Some(Value::String(s))) => arg.as_str().is_some_and(|p| s.ends_with(p)),
+                ("equals-ignore-case", Some(Value::String(s))) => {
+                    arg.as_str().is_some_and(|p| s.eq_ignore_ascii_case(p))
+                }
+                ("anything-but", Some(a)) => match arg {
+                    Value::Array(list) => !list.contains(a),
+                    Value::Object(inner) => match inner.get("prefix").and_then(Value::as_str) {
+                        Some(p) => !a.as_str().is_some_and(|s| s.starts_with(p)),
+                        None => false,
+                    },
+                    other => other != a,
+                },
+                ("numeric", Some(a)) => {
+                    let Some(n) = a.as_f64() else {
+                        return false;
+                    };
+                    let Some(ops) = arg.as_array() else {
+                        return false;
+                    };
+                    ops.chunks(2).all(|pair| {
+                        let (Some(op), Some(bound)) = (
+                            pair.first().and_then(Value::as_str),
+                            pair.get(1).and_then(Value::as_f64),
+                        ) else {
+                            return false;
+                        };
+                        match op {
+                            "=" => n == bound,
+                            "<" => n < bound,
+                            "<=" => n <= bound,
+                            ">" => n > bound,
+                            ">=" => n >= bound,
+                            _ => false,
+                        }
+                    })
+                }
+                _ => false,
+            }
+        }
+        exact => actual == Some(exact),
+    }
+}
+
+/// Starts the supervisor that runs one poller per enabled mapping, for as long as the
+/// service lives.
+pub(crate) fn start(inner: &Arc<Inner>) {
+    if let Ok(handle) = tokio::runtime::Handle::try_current() {
+        handle.spawn(supervise(Arc::downgrade(inner)));
+    }
+}
+
+async fn supervise(weak: Weak<Inner>) {
+    let mut running: HashMap<String, tokio::task::JoinHandle<()>> = HashMap::new();
+    loop {
+        tokio::time::sleep(POLL).await;
+        let Some(inner) = weak.upgrade() else {
+            return;
+        };
+        let reader = inner.clone();
+        let mappings = match inner.store.run(move || all_mappings(&reader)).await {
+            Ok(m) => m,
+            Err(e) => {
+                tracing::warn!(error = %e, "lambda: could not read the event source mappings");
+                continue;
+            }
+        };
+        running.retain(|_, task| !task.is_finished());
+        for m in mappings.into_iter().filter(|m| m.enabled) {
+            if let std::collections::hash_map::Entry::Vacant(slot) = running.entry(m.uuid) {
+                let task = tokio::spawn(poll_mapping(Arc::downgrade(&inner), slot.key().clone()));
+                slot.insert(task);
+            }
+        }
+    }
+}
+
+/// How long a poller's lease lasts; it is renewed after a third of that.
+const LEASE_TTL: Duration = Duration::from_secs(10);
+
+/// One mapping's poller: runs until the mapping is deleted or disabled.
+async fn poll_mapping(weak: Weak<Inner>, uuid: String) {
+    use nuvem_store::cluster::{Lease, node_id};
+    let mut renew_at = std::time::Instant::now();
+    loop {
+        let Some(inner) = weak.upgrade() else {
+            return;
+        };
+        let (i2, u2) = (inner.clone(), uuid.clone());
+        let renew = std::time::Instant::now() >= renew_at;
+        let current = inner
+            .store
+            .run(move || -> Result<Option<(Mapping, Position, bool)>> {
+                let Some(m) = read_mapping(&i2, &u2)?.filter(|m| m.enabled) else {
+                    return Ok(None);
+                };
+                let ours = !renew
+                    || Lease::try_acquire(
+                        &i2.store,
+                        &format!("lambda-esm/{u2}"),
+                        node_id(),
+                        LEASE_TTL,
+                    )?;
+                Ok(Some((m, read_position(&i2, &u2)?, ours)))
+            })
+            .await;
+        if renew && matches!(current, Ok(Some((_, _, true)))) {
+            renew_at = std::time::Instant::now() + LEASE_TTL / 3;
+        }
+        let (m, position) = match current {
+            Ok(None) => return,
+            Ok(Some((m, p, true))) => (m, p),
+            Ok(Some((_, _, false))) => {
+                drop(inner);
+                tokio::time::sleep(POLL * 5).await;
+                continue;
+            }
+            Err(e) => {
+                tracing::warn!(%uuid, error = %e, "lambda: event source mapping poller could not read its state");
+                drop(inner);
+                tokio::time::sleep(POLL * 5).await;
+                continue;
+            }
+        };
+        let worked = poll_once(&inner, &m, position).await;
+        drop(inner);
+        if !worked {
+            tokio::time::sleep(POLL).await;
+        }
+    }
+}
+
+/// Reads one batch after `position` and delivers it. Returns whether there was one.
+async fn poll_once(inner: &Arc<Inner>, m: &Mapping, position: Position) -> bool {
+    let Some(streams) = inner.stream_source() else {
+        return false;
+    };
+    let (arn, after, limit) = (
+        m.event_source_arn.clone(),
+        position.after.clone(),
+        m.batch_size as usize,
+    );
+    let s2 = streams.clone();
+    let read = inner
+        .store
+        .run(move || s2.read(&arn, after.as_deref(), limit))
+        .await;
+    let records = match read {
+        Ok(r) => r,
+        Err(StreamReadError::Trimmed) => {
+            tracing::warn!(uuid = %m.uuid, "lambda: records of the stream were trimmed before they were delivered; going on from the oldest kept");
+            let arn = m.event_source_arn.clone();
+            match inner
+                .store
+                .run(move || streams.read(&arn, None, limit))
+                .await
+            {
+                Ok(r) => r,
+                Err(_) => return false,
+            }
+        }
+        Err(StreamReadError::Other(e)) => {
+            tracing::debug!(uuid = %m.uuid, error = %e, "lambda: could not read the stream");
+            return false;
+        }
+    };
+    let Some(last) = records.last() else {
+        return false;
+    };
+    let last_seq = last["dynamodb"]["SequenceNumber"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    // A batching window: wait for a full batch, or until the oldest record is that old.
+    if m.batching_window_secs > 0 && records.len() < m.batch_size as usize {
+        let oldest = records[0]["dynamodb"]["ApproximateCreationDateTime"]
+            .as_f64()
+            .unwrap_or(0.0);
+        if now_secs() - oldest < f64::from(m.batching_window_secs) {
+            return false;
+        }
+    }
+    let batch: Vec<Value> = records
+        .iter()
+        .map(|r| lambda_record(r, &m.event_source_arn))
+        .filter(|r| matches_filters(&m.filters, r))
+        .collect();
+    let result = if batch.is_empty() {
+        Some("OK".to_owned())
+    } else {
+        deliver(inner, m, batch).await
+    };
+    // None: the mapping went away or was disabled meanwhile; its position stays.
+    let Some(result) = result else {
+        return false;
+    };
+    let (i2, uuid) = (inner.clone(), m.uuid.clone());
+    let saved = inner
+        .store
+        .run(move || {
+            i2.store.transact(|tx| {
+                if tx.get(&mapping_key(&uuid))?.is_none() {
+                    return Ok::<_, Error>(());
+                }
+                let position = Position {
+                    after: Some(last_seq.clone()),
+                    result: result.clone(),
+                };
+                tx.put(&position_key(&uuid), &json_bytes(&position));
+                Ok(())
+            })
+        })
+        .await;
+    if let Err(e) = saved {
+        tracing::warn!(uuid = %m.uuid, error = %e, "lambda: could not save the mapping's position");
+    }
+    true
+}
+
+/// Invokes the function with `batch` until it succeeds, bisecting on failure when asked,
+/// giving a part up after `MaximumRetryAttempts`. Returns the processing result, or `None`
+/// when the mapping was deleted or disabled meanwhile.
+fn deliver<'a>(
+    inner: &'a Arc<Inner>,
+    m: &'a Mapping,
+    batch: Vec<Value>,
+) -> std::pin::Pin<Box<dyn std::future::Future<Output = Option<String>> + Send + 'a>> {
+    Box::pin(async move {
+        let mut attempts: i64 = 0;
+        loop {
+            let why = match invoke(inner, m, &batch).await {
+                Ok(()) => return Some("OK".to_owned()),
+                Err(why) => why,
+            };
+            if m.bisect && batch.len() > 1 {
+                let mut first = batch;
+                let second = first.split_off(first.len() / 2);
+                let a = deliver(inner, m, first).await?;
+                let b = deliver(inner, m, second).await?;
+                return Some(if a == "OK" { b } else { a });
+            }
+            attempts += 1;
+            if m.maximum_retry_attempts >= 0 && attempts > m.maximum_retry_attempts {
+                record_failure(inner, m, &batch, &why).await;
+                return Some("PROBLEM: Function call failed".to_owned());
+            }
+            // Still wanted, and still ours? A deleted or disabled mapping stops retrying, and
+            // so does a poller that lost its lease (another node goes on from the position).
+            let (i2, uuid) = (inner.clone(), m.uuid.clone());
+            let wanted = inner
+                .store
+                .run(move || -> Result<bool> {
+                    let enabled = read_mapping(&i2, &uuid)?.is_some_and(|now| now.enabled);
+                    Ok(enabled
+                        && nuvem_store::cluster::Lease::try_acquire(
+                            &i2.store,
+                            &format!("lambda-esm/{uuid}"),
+                            nuvem_store::cluster::node_id(),
+                            LEASE_TTL,
+                        )?)
+                })
+                .await
+                .unwrap_or(false);
+            if !wanted {
+                return None;
+            }
+            let backoff = Duration::from_millis(100 * 2u64.pow(attempts.min(6) as u32));
+            tokio::time::sleep(backoff.min(Duration::from_secs(5))).await;
+        }
+    })
+}
+
+async fn invoke(
+    inner: &Arc<Inner>,
+    m: &Mapping,
+    batch: &[Value],
+) -> std::result::Result<(), String> {
+    let payload = json!({"Records": batch}).to_string();
+    let request = InvokeRequest {
+        function: m.function_arn.clone(),
+        qualifier: None,
+        payload: bytes::Bytes::from(payload),
+        kind: InvocationType::RequestResponse,
+        tail: false,
+        client_context: None,
+        request_id: uuid::Uuid::new_v4().to_string(),
+    };
+    match crate::dispatch::invoke(inner, request).await {
+        Ok(resp) => match resp.function_error {
+            None => Ok(()),
+            Some(kind) => Err(format!(
+                "{kind}: {}",
+                String::from_utf8_lossy(&resp.payload)
+            )),
+        },
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+/// Keeps a batch given up on under `lambda/esm/f/<uuid>/<first sequence number>`, and logs it.
+async fn record_failure(inner: &Arc<Inner>, m: &Mapping, batch: &[Value], why: &str) {
+    let first = batch[0]["dynamodb"]["SequenceNumber"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let last = batch[batch.len() - 1]["dynamodb"]["SequenceNumber"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    tracing::warn!(uuid = %m.uuid, function = %m.function_arn, %first, %last, error = %why,
+        "lambda: gave up on a batch of stream records after MaximumRetryAttempts");
+    let record = json!({
+        "requestContext": {"condition": "RetryAttemptsExhausted", "functionArn": m.function_arn,
+                           "approximateInvokeCount": m.maximum_retry_attempts + 1},
+        "responseContext": {"functionError": why},
+        "DDBStreamBatchInfo": {"streamArn": m.event_source_arn, "batchSize": batch.len(),
+                               "startSequenceNumber": first, "endSequenceNumber": last},
+        "timestamp": now_secs(),
+    });
+    let key = [FAILURES, m.uuid.as_bytes(), b"/", first.as_bytes()].concat();
+    let store = inner.store.clone();
+    let bytes = record.to_string().into_bytes();
+    let saved = inner
+        .store
+        .run(move || store.apply(&[(key, Some(bytes))]))
+        .await;
+    if let Err(e) = saved {
+        tracing::warn!(error = %e, "lambda: could not record a failed batch");
+    }
+}
+
+/// The batches a mapping gave up on (the records kept under `lambda/esm/f/<uuid>/`).
+pub fn failures(inner: &Inner, uuid: &str) -> Result<Vec<Value>> {
+    let prefix = [FAILURES, uuid.as_bytes(), b"/"].concat();
+    let snap = inner.store.snapshot();
+    snap.scan(
+        nuvem_store::KeyRange::prefix(&prefix),
+        nuvem_store::Direction::Forward,
+    )
+    .map(|e| {
+        let (_, v) = e?;
+        serde_json::from_slice(&v).map_err(|e| Error::Corrupt(e.to_string()))
+    })
+    .collect()
+}
