@@ -340,9 +340,34 @@ pub struct TableSpec {
     pub stream: Option<String>,
     /// The Time to Live attribute: TTL enabled on it (UpdateTimeToLive) when it is not.
     pub ttl_attribute: Option<String>,
+    /// Global secondary indexes: created with the table, or added (UpdateTable, backfilled)
+    /// to a kept table that lacks them. Never deleted by `up`.
+    #[serde(default)]
+    pub global_indexes: Vec<IndexSpec>,
+    /// Local secondary indexes (the table's partition key, another sort key): DynamoDB
+    /// makes them only with the table, so a kept table without one is reported, not changed.
+    #[serde(default)]
+    pub local_indexes: Vec<IndexSpec>,
 }
 
-#[derive(Debug, Deserialize)]
+/// One `[[tables.global_indexes]]` or `[[tables.local_indexes]]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IndexSpec {
+    pub name: String,
+    /// A global index's partition key (a local index has the table's).
+    pub partition_key: Option<KeySpec>,
+    pub sort_key: Option<KeySpec>,
+    /// `ALL` (default), `KEYS_ONLY` or `INCLUDE` (with `non_key_attributes`).
+    pub projection: Option<String>,
+    #[serde(default)]
+    pub non_key_attributes: Vec<String>,
+    /// A global index's capacity on a PROVISIONED table (default 5 each).
+    pub read_capacity: Option<u64>,
+    pub write_capacity: Option<u64>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct KeySpec {
     pub name: String,

@@ -950,7 +950,127 @@ fn create_table_input(t: &TableSpec) -> serde_json::Value {
     if let Some(view) = &t.stream {
         input["StreamSpecification"] = json!({"StreamEnabled": true, "StreamViewType": view});
     }
+    let mut defined: Vec<String> = vec![t.partition_key.name.clone()];
+    defined.extend(t.sort_key.iter().map(|k| k.name.clone()));
+    let mut define = |k: &crate::config::KeySpec, attrs: &mut Vec<serde_json::Value>| {
+        if !defined.contains(&k.name) {
+            defined.push(k.name.clone());
+            attrs.push(json!({"AttributeName": k.name, "AttributeType": k.kind}));
+        }
+    };
+    let mut attrs = input["AttributeDefinitions"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    let mut globals = Vec::new();
+    for g in &t.global_indexes {
+        if let Some(k) = &g.partition_key {
+            define(k, &mut attrs);
+        }
+        if let Some(k) = &g.sort_key {
+            define(k, &mut attrs);
+        }
+        globals.push(index_input(g, &t.partition_key, mode == "PROVISIONED"));
+    }
+    let mut locals = Vec::new();
+    for l in &t.local_indexes {
+        if let Some(k) = &l.sort_key {
+            define(k, &mut attrs);
+        }
+        locals.push(index_input(l, &t.partition_key, false));
+    }
+    input["AttributeDefinitions"] = json!(attrs);
+    if !globals.is_empty() {
+        input["GlobalSecondaryIndexes"] = json!(globals);
+    }
+    if !locals.is_empty() {
+        input["LocalSecondaryIndexes"] = json!(locals);
+    }
     input
+}
+
+/// A manifest index as CreateTable's `GlobalSecondaryIndexes`/`LocalSecondaryIndexes` entry
+/// (a local index, or a global one without its own partition key, partitions on the table's
+/// key); with `provisioned`, its ProvisionedThroughput.
+fn index_input(
+    ix: &crate::config::IndexSpec,
+    table_key: &crate::config::KeySpec,
+    provisioned: bool,
+) -> serde_json::Value {
+    let partition = ix.partition_key.as_ref().unwrap_or(table_key);
+    let mut keys = vec![json!({"AttributeName": partition.name, "KeyType": "HASH"})];
+    if let Some(sk) = &ix.sort_key {
+        keys.push(json!({"AttributeName": sk.name, "KeyType": "RANGE"}));
+    }
+    let mut projection = json!({"ProjectionType": ix.projection.as_deref().unwrap_or("ALL")});
+    if !ix.non_key_attributes.is_empty() {
+        projection["NonKeyAttributes"] = json!(ix.non_key_attributes);
+    }
+    let mut out = json!({"IndexName": ix.name, "KeySchema": keys, "Projection": projection});
+    if provisioned {
+        out["ProvisionedThroughput"] = json!({
+            "ReadCapacityUnits": ix.read_capacity.unwrap_or(5),
+            "WriteCapacityUnits": ix.write_capacity.unwrap_or(5),
+        });
+    }
+    out
+}
+
+/// Adds the manifest's global indexes a kept table lacks (UpdateTable, one at a time, as
+/// DynamoDB requires; each is backfilled in the background) and says which local indexes it
+/// lacks (those exist only from CreateTable). Never deletes an index.
+fn apply_table_indexes(
+    dynamo: &nuvem_dynamo::DynamoService,
+    i: usize,
+    t: &TableSpec,
+) -> anyhow::Result<()> {
+    if t.global_indexes.is_empty() && t.local_indexes.is_empty() {
+        return Ok(());
+    }
+    let fail =
+        |e: nuvem_aws::AwsError| anyhow::anyhow!("at `tables[{i}]` ({}): {}", t.name, e.message);
+    let table = dynamo
+        .execute("DescribeTable", json!({"TableName": t.name}))
+        .map_err(fail)?;
+    let names = |member: &str| -> Vec<String> {
+        table["Table"][member]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|ix| ix["IndexName"].as_str().map(str::to_owned))
+            .collect()
+    };
+    let (globals, locals) = (
+        names("GlobalSecondaryIndexes"),
+        names("LocalSecondaryIndexes"),
+    );
+    let full = create_table_input(t);
+    let provisioned = full["BillingMode"] == "PROVISIONED";
+    for g in t
+        .global_indexes
+        .iter()
+        .filter(|g| !globals.contains(&g.name))
+    {
+        let create = index_input(g, &t.partition_key, provisioned);
+        dynamo
+            .execute(
+                "UpdateTable",
+                json!({"TableName": t.name, "AttributeDefinitions": full["AttributeDefinitions"],
+                    "GlobalSecondaryIndexUpdates": [{"Create": create}]}),
+            )
+            .map_err(fail)?;
+        println!(
+            "  table {}: adding global index {} (backfilling)",
+            t.name, g.name
+        );
+    }
+    for l in t.local_indexes.iter().filter(|l| !locals.contains(&l.name)) {
+        println!(
+            "  table {}: has no local index {} (DynamoDB makes local indexes only with the table; delete and re-create it to add one)",
+            t.name, l.name
+        );
+    }
+    Ok(())
 }
 
 /// Brings a table's stream and TTL up to what the manifest declares, through UpdateTable
@@ -1081,6 +1201,9 @@ pub fn apply_manifest(config: &Config, services: &Services) -> anyhow::Result<Ve
             Err(e) => anyhow::bail!("at `tables[{i}]` ({}): {}", t.name, e.message),
         };
         apply_table_stream_and_ttl(&services.dynamo, i, t)?;
+        if outcome == "kept" {
+            apply_table_indexes(&services.dynamo, i, t)?;
+        }
         step(&format!("{outcome} table {}", t.name), started);
     }
     let mut builds = Vec::new();
