@@ -18,6 +18,7 @@ use crate::api::{Handler, KeyringAuth, PolicyAccess, SecretLookup, SecretSlot};
 use crate::error::Error;
 use crate::error_body::{self, ErrorContext};
 use crate::events::ObjectEvents;
+use crate::store::sealing::MasterKey;
 use crate::store::{BlobTier, ObjectStore};
 
 /// The object store's configuration section, resolved by the binary.
@@ -36,6 +37,9 @@ pub struct S3Config {
     /// How many unreferenced blobs opening may remove on its own (more are kept and reported;
     /// `nuvem repair` removes them). Default [`crate::store::garbage::DEFAULT_LIMIT`].
     pub gc_limit: usize,
+    /// The key that wraps SSE-S3 data keys (the binary keeps it outside the blob directory);
+    /// `None`: SSE-S3 and bucket default encryption are refused.
+    pub master_key: Option<Arc<MasterKey>>,
 }
 
 pub struct S3Service {
@@ -96,6 +100,9 @@ impl S3Service {
             ObjectStore::open_tier(store, &config.data_dir, config.blob_tier, config.gc_limit)?;
         if let Some(e) = events {
             objects.set_events(e);
+        }
+        if let Some(key) = config.master_key.clone() {
+            objects.set_master_key(key)?;
         }
         let handler = Handler::new(objects.clone(), config.region.clone());
         let mut builder = s3s::service::S3ServiceBuilder::new(handler.clone());

@@ -20,6 +20,8 @@ pub mod listing;
 pub mod multipart;
 pub mod multipart_checksum;
 pub mod objects;
+pub mod sealing;
+pub mod versions;
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -57,6 +59,12 @@ pub struct BucketMeta {
     pub website: Option<Website>,
     #[serde(default)]
     pub tags: Option<BTreeMap<String, String>>,
+    /// `None` until versioning is first configured; a bucket never returns to `None`.
+    #[serde(default)]
+    pub versioning: Option<versions::Versioning>,
+    /// The bucket's default encryption (PutBucketEncryption).
+    #[serde(default)]
+    pub encryption: Option<sealing::DefaultEncryption>,
 }
 
 /// One CORS rule (https://docs.aws.amazon.com/AmazonS3/latest/userguide/cors.html).
@@ -93,7 +101,23 @@ pub struct Headers {
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct BlobRef {
     pub id: String,
+    /// The length of the data (plaintext); an encrypted blob is longer on disk
+    /// ([`sealing::sealed_len`]).
     pub len: u64,
+    /// Set when the blob is encrypted: the hex salt its key is derived with (see [`sealing`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sealed: Option<String>,
+}
+
+impl BlobRef {
+    /// The blob's length in its tier.
+    pub fn stored_len(&self) -> u64 {
+        if self.sealed.is_some() {
+            sealing::sealed_len(self.len)
+        } else {
+            self.len
+        }
+    }
 }
 
 /// An object as stored in the metadata index.
@@ -114,6 +138,32 @@ pub struct ObjectMeta {
     pub checksum: Option<Checksum>,
     #[serde(default)]
     pub tags: BTreeMap<String, String>,
+    /// The version id: `None` for objects written before the bucket's versioning was first
+    /// configured (their id is `null`, not reported in headers), `Some("null")` for null
+    /// versions written since.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version_id: Option<String>,
+    /// Orders the versions of one key: larger is newer (see [`versions`]).
+    #[serde(default)]
+    pub seq: u64,
+    /// A delete marker: no data, only a version.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub delete_marker: bool,
+    /// How the data is encrypted at rest, when it is.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub encryption: Option<sealing::Encryption>,
+}
+
+impl ObjectMeta {
+    /// The version id as S3 reports it (`null` for the null version).
+    pub fn version(&self) -> &str {
+        self.version_id.as_deref().unwrap_or(versions::NULL)
+    }
+
+    /// Whether this is the null version.
+    pub fn is_null_version(&self) -> bool {
+        self.version() == versions::NULL
+    }
 }
 
 /// Where object data lives.
@@ -136,6 +186,8 @@ pub struct ObjectStore {
     shared: Option<StoreBlobs>,
     events: Option<Arc<dyn ObjectEvents>>,
     garbage: garbage::Report,
+    /// The key that wraps SSE-S3 data keys; `None`: SSE-S3 is refused.
+    master: Option<Arc<sealing::MasterKey>>,
 }
 
 impl ObjectStore {
@@ -183,6 +235,7 @@ impl ObjectStore {
             shared,
             events: None,
             garbage,
+            master: None,
         };
         if this.shared.is_some()
             && let Ok(runtime) = tokio::runtime::Handle::try_current()
@@ -200,6 +253,29 @@ impl ObjectStore {
     /// What opening found and did about unreferenced blobs.
     pub fn garbage_report(&self) -> &garbage::Report {
         &self.garbage
+    }
+
+    /// Installs the key that wraps the data keys of SSE-S3 objects (kept outside the blob
+    /// directory by the binary). Without it, SSE-S3 requests are refused. The first key
+    /// installed records its id in the store (`s3/k/master`); another key is refused, so
+    /// nodes sharing a store cannot encrypt under different keys. Start-up code: may block.
+    pub fn set_master_key(&mut self, key: Arc<sealing::MasterKey>) -> Result<(), Error> {
+        let id = key.id().to_string();
+        self.store.transact(|tx| {
+            match tx.get(keys::MASTER_KEY)? {
+                Some(v) if v == id.as_bytes() => {}
+                Some(v) => {
+                    return Err(Error::MasterKeyMismatch {
+                        stored: String::from_utf8_lossy(&v).into_owned(),
+                        given: id.clone(),
+                    });
+                }
+                None => tx.put(keys::MASTER_KEY, id.as_bytes()),
+            }
+            Ok(())
+        })?;
+        self.master = Some(key);
+        Ok(())
     }
 
     /// Installs the hook told about created and removed objects.
