@@ -32,6 +32,7 @@ mod s3_crash;
 mod s3_errors;
 mod s3_limits;
 mod s3_multipart;
+mod s3_versioning;
 mod startup;
 mod storage_postgres;
 mod waf_api;
