@@ -29,6 +29,7 @@ mod s3;
 mod s3_browser;
 mod s3_cli;
 mod s3_crash;
+mod s3_encryption;
 mod s3_errors;
 mod s3_limits;
 mod s3_multipart;
