@@ -86,14 +86,19 @@ pub fn master_key(file: &Path) -> anyhow::Result<nuvem_s3::store::sealing::Maste
             }
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
             Err(e) => {
-                return Err(e).with_context(|| format!("creating the master key {}", file.display()));
+                return Err(e)
+                    .with_context(|| format!("creating the master key {}", file.display()));
             }
         }
     }
     let bytes = std::fs::read(file)
         .with_context(|| format!("reading the master key {}", file.display()))?;
-    nuvem_s3::store::sealing::MasterKey::from_bytes(&bytes)
-        .map_err(|_| anyhow::anyhow!("the master key {} must hold exactly 32 bytes", file.display()))
+    nuvem_s3::store::sealing::MasterKey::from_bytes(&bytes).map_err(|_| {
+        anyhow::anyhow!(
+            "the master key {} must hold exactly 32 bytes",
+            file.display()
+        )
+    })
 }
 
 /// Opens the store for `nuvem up`: the embedded one of `data_dir`, refusing when what is on

@@ -127,7 +127,9 @@ impl Error {
             Self::DeleteMarker { .. } => "NoSuchKey",
             Self::MethodNotAllowed { .. } => "MethodNotAllowed",
             Self::InvalidEncryptionAlgorithm => "InvalidEncryptionAlgorithmError",
-            Self::NoSuchEncryptionConfiguration(_) => "ServerSideEncryptionConfigurationNotFoundError",
+            Self::NoSuchEncryptionConfiguration(_) => {
+                "ServerSideEncryptionConfigurationNotFoundError"
+            }
             Self::NotImplemented(_) => "NotImplemented",
             Self::BucketAlreadyOwnedByYou(_) => "BucketAlreadyOwnedByYou",
             Self::BucketNotEmpty(_) => "BucketNotEmpty",
@@ -185,9 +187,7 @@ impl Error {
             Self::AccessDenied
             | Self::AccessDeniedWith(_)
             | Self::SignatureDoesNotMatch
-            | Self::CorsForbidden => {
-                StatusCode::FORBIDDEN
-            }
+            | Self::CorsForbidden => StatusCode::FORBIDDEN,
             Self::Store(_)
             | Self::Io(_)
             | Self::Corrupt(_)

@@ -66,7 +66,17 @@ async fn complete(
     for (i, data) in parts_data().iter().enumerate() {
         let n = u32::try_from(i + 1).unwrap();
         let p = s
-            .upload_part("bkt", "k", &id, n, body(data), false, None, None, |_| Ok(()))
+            .upload_part(
+                "bkt",
+                "k",
+                &id,
+                n,
+                body(data),
+                false,
+                None,
+                None,
+                |_| Ok(()),
+            )
             .await
             .unwrap();
         parts.push(ChosenPart {
@@ -169,7 +179,17 @@ async fn part_checksums_and_algorithm_must_match_the_upload() {
         .await;
     assert_eq!(wrong.unwrap_err().code(), "InvalidRequest");
     let p = s
-        .upload_part("bkt", "k", &id, 1, body(b"x"), false, None, None, |_| Ok(()))
+        .upload_part(
+            "bkt",
+            "k",
+            &id,
+            1,
+            body(b"x"),
+            false,
+            None,
+            None,
+            |_| Ok(()),
+        )
         .await
         .unwrap();
     let listed = ChosenPart {
@@ -275,14 +295,16 @@ async fn object_events_follow_committed_changes() {
             .is_err()
     );
     s.copy_object(("bkt", "a"), ("bkt", "c"), CopyOptions::default())
-    .await
-    .unwrap();
+        .await
+        .unwrap();
     let id = s
         .create_upload("bkt", "m", PutOptions::default(), None)
         .await
         .unwrap();
     let p = s
-        .upload_part("bkt", "m", &id, 1, body(b"mp"), false, None, None, |_| Ok(()))
+        .upload_part("bkt", "m", &id, 1, body(b"mp"), false, None, None, |_| {
+            Ok(())
+        })
         .await
         .unwrap();
     let done = s

@@ -34,9 +34,11 @@ async fn put(s: &ObjectStore, key: &str, body: &[u8]) {
         encryption: Some(SealRequest::S3),
         ..Default::default()
     };
-    s.put_object("bkt", key, futures_util::stream::iter(pieces), opts, |_| Ok(()))
-        .await
-        .unwrap();
+    s.put_object("bkt", key, futures_util::stream::iter(pieces), opts, |_| {
+        Ok(())
+    })
+    .await
+    .unwrap();
 }
 
 async fn read(s: &ObjectStore, key: &str, start: u64, end: u64) -> Result<Vec<u8>, String> {
@@ -79,7 +81,16 @@ async fn ranges_read_back_exactly_and_disk_holds_no_plaintext() {
         assert_eq!(meta.size, len as u64);
         assert_eq!(meta.blobs[0].stored_len(), sealed_len(len as u64));
         let l = len as u64;
-        let cuts = [0, 1, CHUNK - 1, CHUNK, CHUNK + 1, 2 * CHUNK + 3, l.saturating_sub(1), l];
+        let cuts = [
+            0,
+            1,
+            CHUNK - 1,
+            CHUNK,
+            CHUNK + 1,
+            2 * CHUNK + 3,
+            l.saturating_sub(1),
+            l,
+        ];
         for &a in &cuts {
             for &b in &cuts {
                 if a < b && b <= l {
@@ -121,7 +132,9 @@ async fn tampering_is_an_error_and_the_master_key_is_checked() {
         assert_eq!(read(&s, "k", 0, 10).await.unwrap(), &data(10)[..]);
     }
     // The store remembers which master key its objects are under.
-    let err = open(dir.path(), [5; 32]).err().expect("another master key is refused");
+    let err = open(dir.path(), [5; 32])
+        .err()
+        .expect("another master key is refused");
     assert!(err.to_string().contains("master key"), "{err}");
     assert!(open(dir.path(), [4; 32]).is_ok());
 }

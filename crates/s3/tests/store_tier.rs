@@ -110,9 +110,11 @@ async fn objects_in_the_store_tier_are_adopted_and_collected() {
         .create_upload("bkt", "x", PutOptions::default(), None)
         .await
         .unwrap();
-    s.upload_part("bkt", "x", &other, 1, body(b"x"), false, None, None, |_| Ok(()))
-        .await
-        .unwrap();
+    s.upload_part("bkt", "x", &other, 1, body(b"x"), false, None, None, |_| {
+        Ok(())
+    })
+    .await
+    .unwrap();
     s.abort_upload("bkt", "x", &other).await.unwrap();
     let completion = Completion {
         parts: chosen,

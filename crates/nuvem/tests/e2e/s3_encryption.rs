@@ -9,8 +9,8 @@ use std::path::Path;
 use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{
-    CompletedMultipartUpload, CompletedPart, ServerSideEncryption,
-    ServerSideEncryptionByDefault, ServerSideEncryptionConfiguration, ServerSideEncryptionRule,
+    CompletedMultipartUpload, CompletedPart, ServerSideEncryption, ServerSideEncryptionByDefault,
+    ServerSideEncryptionConfiguration, ServerSideEncryptionRule,
 };
 use base64::Engine as _;
 use md5::Digest as _;
@@ -86,12 +86,23 @@ async fn s3_encryption_sse_s3_and_default() {
         .send()
         .await
         .unwrap();
-    assert_eq!(put.server_side_encryption, Some(ServerSideEncryption::Aes256));
+    assert_eq!(
+        put.server_side_encryption,
+        Some(ServerSideEncryption::Aes256)
+    );
     let got = c.get_object().bucket(B).key("s3").send().await.unwrap();
-    assert_eq!(got.server_side_encryption, Some(ServerSideEncryption::Aes256));
+    assert_eq!(
+        got.server_side_encryption,
+        Some(ServerSideEncryption::Aes256)
+    );
     assert_eq!(body(got).await, data);
     // Ranges that start and end inside chunks, across chunk boundaries, and the tail.
-    for (a, b) in [(0, 0), (70_000, 140_000), (65_535, 65_536), (300 * 1024, 300 * 1024 + 16)] {
+    for (a, b) in [
+        (0, 0),
+        (70_000, 140_000),
+        (65_535, 65_536),
+        (300 * 1024, 300 * 1024 + 16),
+    ] {
         let got = c
             .get_object()
             .bucket(B)
@@ -103,11 +114,19 @@ async fn s3_encryption_sse_s3_and_default() {
         assert_eq!(body(got).await, &data[a..=b], "bytes={a}-{b}");
     }
     let head = c.head_object().bucket(B).key("s3").send().await.unwrap();
-    assert_eq!(head.server_side_encryption, Some(ServerSideEncryption::Aes256));
+    assert_eq!(
+        head.server_side_encryption,
+        Some(ServerSideEncryption::Aes256)
+    );
     assert_eq!(head.content_length, Some(data.len() as i64));
 
     // Default encryption: none yet, then AES256 for every new object, multipart included.
-    let e = c.get_bucket_encryption().bucket(B).send().await.unwrap_err();
+    let e = c
+        .get_bucket_encryption()
+        .bucket(B)
+        .send()
+        .await
+        .unwrap_err();
     assert_eq!(
         (status(&e), e.code()),
         (404, Some("ServerSideEncryptionConfigurationNotFoundError"))
@@ -163,18 +182,30 @@ async fn s3_encryption_sse_s3_and_default() {
             .await
             .unwrap();
         assert_eq!(p.server_side_encryption, Some(ServerSideEncryption::Aes256));
-        parts.push(CompletedPart::builder().part_number(n).e_tag(p.e_tag.unwrap()).build());
+        parts.push(
+            CompletedPart::builder()
+                .part_number(n)
+                .e_tag(p.e_tag.unwrap())
+                .build(),
+        );
     }
     let done = c
         .complete_multipart_upload()
         .bucket(B)
         .key("mpu")
         .upload_id(&id)
-        .multipart_upload(CompletedMultipartUpload::builder().set_parts(Some(parts)).build())
+        .multipart_upload(
+            CompletedMultipartUpload::builder()
+                .set_parts(Some(parts))
+                .build(),
+        )
         .send()
         .await
         .unwrap();
-    assert_eq!(done.server_side_encryption, Some(ServerSideEncryption::Aes256));
+    assert_eq!(
+        done.server_side_encryption,
+        Some(ServerSideEncryption::Aes256)
+    );
     let (a, b) = (MIB5 - 1000, MIB5 + 1000);
     let got = c
         .get_object()
@@ -210,7 +241,10 @@ async fn s3_encryption_sse_s3_and_default() {
         .send()
         .await
         .unwrap();
-    assert!(on_disk(&blobs, b"CLEAR-PLAINTEXT-00000001|"), "the scan finds plaintext");
+    assert!(
+        on_disk(&blobs, b"CLEAR-PLAINTEXT-00000001|"),
+        "the scan finds plaintext"
+    );
     assert!(!on_disk(&blobs, b"SSES3-PLAINTEXT-"));
     assert!(!on_disk(&blobs, b"DEFAULT-PLAINTEXT-"));
     // The master key lives outside the blob directory, readable by its owner only.
@@ -255,7 +289,10 @@ async fn s3_encryption_sse_c() {
     assert_eq!(put.server_side_encryption, None);
     let etag = put.e_tag.unwrap();
     let plain_md5 = format!("\"{}\"", hex::encode(md5::Md5::digest(&data)));
-    assert_ne!(etag, plain_md5, "an SSE-C ETag does not reveal the data's MD5");
+    assert_ne!(
+        etag, plain_md5,
+        "an SSE-C ETag does not reveal the data's MD5"
+    );
 
     // With the key: GET, ranges, HEAD.
     let got = c
@@ -394,7 +431,10 @@ async fn s3_encryption_sse_c() {
         .send()
         .await
         .unwrap();
-    assert_eq!(copied.server_side_encryption, Some(ServerSideEncryption::Aes256));
+    assert_eq!(
+        copied.server_side_encryption,
+        Some(ServerSideEncryption::Aes256)
+    );
     let got = c.get_object().bucket(B).key("copy").send().await.unwrap();
     assert_eq!(body(got).await, data);
 
@@ -438,13 +478,22 @@ async fn s3_encryption_sse_c() {
             .send()
             .await
             .unwrap();
-        parts.push(CompletedPart::builder().part_number(n).e_tag(p.e_tag.unwrap()).build());
+        parts.push(
+            CompletedPart::builder()
+                .part_number(n)
+                .e_tag(p.e_tag.unwrap())
+                .build(),
+        );
     }
     c.complete_multipart_upload()
         .bucket(B)
         .key("m")
         .upload_id(&id)
-        .multipart_upload(CompletedMultipartUpload::builder().set_parts(Some(parts)).build())
+        .multipart_upload(
+            CompletedMultipartUpload::builder()
+                .set_parts(Some(parts))
+                .build(),
+        )
         .send()
         .await
         .unwrap();
@@ -472,9 +521,15 @@ async fn s3_encryption_sse_c() {
         .send()
         .await
         .unwrap();
-    assert!(on_disk(&blobs, b"CLEARC-PLAINTEXT-00000001|"), "the scan finds plaintext");
+    assert!(
+        on_disk(&blobs, b"CLEARC-PLAINTEXT-00000001|"),
+        "the scan finds plaintext"
+    );
     assert!(!on_disk(&blobs, b"SSEC-PLAINTEXT-"));
     assert!(!on_disk(&blobs, b"MPUSSEC-PLAINTEXT-"));
-    assert!(!on_disk(&nuvem.dir().join("data"), &[7u8; 32]), "the customer key is stored");
+    assert!(
+        !on_disk(&nuvem.dir().join("data"), &[7u8; 32]),
+        "the customer key is stored"
+    );
     assert!(!on_disk(&nuvem.dir().join("data"), k.b64.as_bytes()));
 }

@@ -11,8 +11,8 @@ use aws_sdk_s3::Client;
 use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{
-    BucketVersioningStatus, CompletedMultipartUpload, CompletedPart, Delete,
-    MfaDelete, ObjectIdentifier, VersioningConfiguration,
+    BucketVersioningStatus, CompletedMultipartUpload, CompletedPart, Delete, MfaDelete,
+    ObjectIdentifier, VersioningConfiguration,
 };
 use nuvem_testkit::Nuvem;
 
@@ -103,7 +103,10 @@ fn status<E>(e: &SdkError<E, aws_sdk_s3::config::http::HttpResponse>) -> u16 {
     e.raw_response().map_or(0, |r| r.status().as_u16())
 }
 
-fn header<E>(e: &SdkError<E, aws_sdk_s3::config::http::HttpResponse>, name: &str) -> Option<String> {
+fn header<E>(
+    e: &SdkError<E, aws_sdk_s3::config::http::HttpResponse>,
+    name: &str,
+) -> Option<String> {
     e.raw_response()
         .and_then(|r| r.headers().get(name))
         .map(str::to_string)
@@ -137,7 +140,10 @@ async fn s3_versioning_lifecycle() {
         "opaque and URL-safe: {v1}"
     );
     assert_eq!(get(&c, "k", None).await, ("v2".into(), Some(v2.clone())));
-    assert_eq!(get(&c, "k", Some(&v1)).await, ("v1".into(), Some(v1.clone())));
+    assert_eq!(
+        get(&c, "k", Some(&v1)).await,
+        ("v1".into(), Some(v1.clone()))
+    );
     assert_eq!(get(&c, "k", Some("null")).await.0, "v0");
     // Every version keeps its data.
     assert_eq!(files_under(&blobs), 3);
@@ -166,7 +172,10 @@ async fn s3_versioning_lifecycle() {
     assert_eq!(status(&e), 404);
     assert_eq!(e.code(), Some("NoSuchKey"));
     assert_eq!(header(&e, "x-amz-delete-marker").as_deref(), Some("true"));
-    assert_eq!(header(&e, "x-amz-version-id").as_deref(), Some(marker.as_str()));
+    assert_eq!(
+        header(&e, "x-amz-version-id").as_deref(),
+        Some(marker.as_str())
+    );
     let e = c
         .head_object()
         .bucket(B)
@@ -211,7 +220,10 @@ async fn s3_versioning_lifecycle() {
     assert!(l.contents().is_empty(), "{l:?}");
     let listed = versions(&c, "k").await;
     assert_eq!(listed.len(), 4);
-    assert!(listed.contains(&("k".into(), marker.clone(), true, true)), "{listed:?}");
+    assert!(
+        listed.contains(&("k".into(), marker.clone(), true, true)),
+        "{listed:?}"
+    );
 
     // CopyObject from an old version.
     let copied = c
@@ -235,7 +247,10 @@ async fn s3_versioning_lifecycle() {
         .send()
         .await
         .unwrap();
-    assert_eq!((d.delete_marker, d.version_id), (Some(true), Some(marker.clone())));
+    assert_eq!(
+        (d.delete_marker, d.version_id),
+        (Some(true), Some(marker.clone()))
+    );
     assert_eq!(get(&c, "k", None).await.0, "v2");
     let before = files_under(&blobs);
     c.delete_object()
@@ -254,7 +269,11 @@ async fn s3_versioning_lifecycle() {
     assert_eq!(get(&c, "k", Some("null")).await.0, "v3");
     let listed = versions(&c, "k").await;
     assert_eq!(
-        listed.iter().map(|v| v.1.as_str()).collect::<Vec<_>>().len(),
+        listed
+            .iter()
+            .map(|v| v.1.as_str())
+            .collect::<Vec<_>>()
+            .len(),
         2,
         "{listed:?}"
     );
@@ -292,19 +311,36 @@ async fn s3_versioning_lifecycle() {
     let all = c.list_object_versions().bucket(B).send().await.unwrap();
     let mut ids = Vec::new();
     for v in all.versions() {
-        ids.push((v.key().unwrap().to_string(), v.version_id().unwrap().to_string()));
+        ids.push((
+            v.key().unwrap().to_string(),
+            v.version_id().unwrap().to_string(),
+        ));
     }
     for m in all.delete_markers() {
-        ids.push((m.key().unwrap().to_string(), m.version_id().unwrap().to_string()));
+        ids.push((
+            m.key().unwrap().to_string(),
+            m.version_id().unwrap().to_string(),
+        ));
     }
     let objects = ids
         .iter()
-        .map(|(k, v)| ObjectIdentifier::builder().key(k).version_id(v).build().unwrap())
+        .map(|(k, v)| {
+            ObjectIdentifier::builder()
+                .key(k)
+                .version_id(v)
+                .build()
+                .unwrap()
+        })
         .collect();
     let out = c
         .delete_objects()
         .bucket(B)
-        .delete(Delete::builder().set_objects(Some(objects)).build().unwrap())
+        .delete(
+            Delete::builder()
+                .set_objects(Some(objects))
+                .build()
+                .unwrap(),
+        )
         .send()
         .await
         .unwrap();
@@ -347,10 +383,16 @@ async fn s3_versioning_list_paging_and_multipart() {
         let n = page.versions().len() + page.delete_markers().len();
         assert_eq!(n, 1, "{page:?}");
         for v in page.versions() {
-            seen.push((v.key().unwrap().to_string(), v.version_id().unwrap().to_string()));
+            seen.push((
+                v.key().unwrap().to_string(),
+                v.version_id().unwrap().to_string(),
+            ));
         }
         for m in page.delete_markers() {
-            seen.push((m.key().unwrap().to_string(), m.version_id().unwrap().to_string()));
+            seen.push((
+                m.key().unwrap().to_string(),
+                m.version_id().unwrap().to_string(),
+            ));
         }
         if page.is_truncated() != Some(true) {
             break;
@@ -389,7 +431,11 @@ async fn s3_versioning_list_paging_and_multipart() {
         .unwrap();
     assert_eq!(under.versions().len(), 6);
     assert_eq!(
-        under.versions().iter().filter(|v| v.is_latest() == Some(true)).count(),
+        under
+            .versions()
+            .iter()
+            .filter(|v| v.is_latest() == Some(true))
+            .count(),
         2
     );
 
@@ -420,7 +466,12 @@ async fn s3_versioning_list_paging_and_multipart() {
         .upload_id(&id)
         .multipart_upload(
             CompletedMultipartUpload::builder()
-                .parts(CompletedPart::builder().part_number(1).e_tag(p.e_tag.unwrap()).build())
+                .parts(
+                    CompletedPart::builder()
+                        .part_number(1)
+                        .e_tag(p.e_tag.unwrap())
+                        .build(),
+                )
                 .build(),
         )
         .send()

@@ -69,7 +69,10 @@ pub(crate) fn s3_error(e: Error) -> S3Error {
     };
     if let Some((version_id, modified)) = marker {
         let mut h = http::HeaderMap::new();
-        h.insert("x-amz-delete-marker", http::HeaderValue::from_static("true"));
+        h.insert(
+            "x-amz-delete-marker",
+            http::HeaderValue::from_static("true"),
+        );
         if let Ok(v) = http::HeaderValue::from_str(version_id) {
             h.insert("x-amz-version-id", v);
         }

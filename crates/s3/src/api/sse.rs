@@ -71,7 +71,9 @@ impl Echo {
     pub(crate) fn of(encryption: Option<&Encryption>, key: Option<&CustomerKey>) -> Self {
         match encryption {
             Some(Encryption::S3 { .. }) => Self {
-                sse: Some(ServerSideEncryption::from_static(ServerSideEncryption::AES256)),
+                sse: Some(ServerSideEncryption::from_static(
+                    ServerSideEncryption::AES256,
+                )),
                 customer_algorithm: None,
                 customer_key_md5: None,
             },

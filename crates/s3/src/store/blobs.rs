@@ -54,7 +54,9 @@ where
     }
     let done = writer.finish().await?;
     if done.len != len && done.len != super::sealing::sealed_len(len) {
-        return Err(Error::Io(std::io::Error::other("a blob's length is not what was written")));
+        return Err(Error::Io(std::io::Error::other(
+            "a blob's length is not what was written",
+        )));
     }
     Ok(Written {
         id: done.id,

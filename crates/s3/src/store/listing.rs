@@ -127,7 +127,11 @@ pub struct VersionPage {
 }
 
 impl ObjectStore {
-    pub async fn list_versions(&self, bucket: &str, q: &VersionQuery) -> Result<VersionPage, Error> {
+    pub async fn list_versions(
+        &self,
+        bucket: &str,
+        q: &VersionQuery,
+    ) -> Result<VersionPage, Error> {
         let (b, q) = (bucket.to_owned(), q.clone());
         self.run(move |s| s.list_versions_sync(&b, &q)).await
     }

@@ -136,7 +136,11 @@ impl ObjectStore {
         if let Some(v) = version {
             versions::check_version_id(v)?;
         }
-        let (b, k, v) = (bucket.to_owned(), key.to_owned(), version.map(str::to_owned));
+        let (b, k, v) = (
+            bucket.to_owned(),
+            key.to_owned(),
+            version.map(str::to_owned),
+        );
         self.run(move |s| s.head_version_sync(&b, &k, v.as_deref()))
             .await
     }
@@ -228,7 +232,11 @@ impl ObjectStore {
             .await?;
         let sealing = self.seal_for(&bucket_meta, opts.encryption.as_ref())?;
         let written = self
-            .write_blob(body, Hasher::new(opts.checksum, opts.want_sha256), sealing.as_ref().map(|s| &s.1))
+            .write_blob(
+                body,
+                Hasher::new(opts.checksum, opts.want_sha256),
+                sealing.as_ref().map(|s| &s.1),
+            )
             .await?;
         if let Err(e) = verify(&written.0.digests) {
             self.blobs.remove(&written.0.id).await;
@@ -368,7 +376,9 @@ impl ObjectStore {
         root: Option<&RootKey>,
     ) -> Result<BlobStream, Error> {
         if meta.encryption.is_some() && root.is_none() {
-            return Err(Error::Corrupt("reading encrypted data without its key".into()));
+            return Err(Error::Corrupt(
+                "reading encrypted data without its key".into(),
+            ));
         }
         match self.open_segments(meta, start, end, root).await {
             Ok(segments) => Ok(Box::pin(blobs::chain(segments))),
@@ -473,7 +483,11 @@ impl ObjectStore {
         if let Some(v) = version {
             versions::check_version_id(v)?;
         }
-        let (b, k, v) = (bucket.to_owned(), key.to_owned(), version.map(str::to_owned));
+        let (b, k, v) = (
+            bucket.to_owned(),
+            key.to_owned(),
+            version.map(str::to_owned),
+        );
         let (deleted, dropped) = self
             .run(move |s| {
                 let bkey = keys::bucket(&b);
@@ -498,14 +512,8 @@ impl ObjectStore {
                         }
                         return Ok((Deleted::default(), old.into_iter().collect()));
                     }
-                    let (marker, dropped) = versions::install(
-                        tx,
-                        bucket.versioning,
-                        &b,
-                        &k,
-                        old,
-                        versions::marker(),
-                    )?;
+                    let (marker, dropped) =
+                        versions::install(tx, bucket.versioning, &b, &k, old, versions::marker())?;
                     let deleted = Deleted {
                         version_id: marker.version_id,
                         delete_marker: true,
@@ -538,10 +546,12 @@ impl ObjectStore {
         copy: CopyOptions<'_>,
     ) -> Result<(ObjectMeta, ObjectMeta), Error> {
         let source = self.head_version(src.0, src.1, copy.source_version).await?;
-        copy.source_conditions.check_read(&source).map_err(|e| match e {
-            Error::NotModified => Error::PreconditionFailed,
-            e => e,
-        })?;
+        copy.source_conditions
+            .check_read(&source)
+            .map_err(|e| match e {
+                Error::NotModified => Error::PreconditionFailed,
+                e => e,
+            })?;
         let source_root = self.root_for(&source, copy.source_key)?;
         let dst_bucket = self.bucket(dst.0).await?;
         let sealing = self.seal_for(&dst_bucket, copy.encryption.as_ref())?;
@@ -549,9 +559,15 @@ impl ObjectStore {
             self.read_object_with(src.0, src.1, &source, 0, source.size, source_root.as_ref())
                 .await?,
         );
-        let algorithm = copy.checksum.or(source.checksum.as_ref().map(|c| c.algorithm));
+        let algorithm = copy
+            .checksum
+            .or(source.checksum.as_ref().map(|c| c.algorithm));
         let (written, salt) = self
-            .write_blob(data, Hasher::new(algorithm, false), sealing.as_ref().map(|s| &s.1))
+            .write_blob(
+                data,
+                Hasher::new(algorithm, false),
+                sealing.as_ref().map(|s| &s.1),
+            )
             .await?;
         let (headers, tags) = copy
             .replace
@@ -591,12 +607,15 @@ impl ObjectStore {
         if let Some(v) = version {
             versions::check_version_id(v)?;
         }
-        let (b, k, v) = (bucket.to_owned(), key.to_owned(), version.map(str::to_owned));
+        let (b, k, v) = (
+            bucket.to_owned(),
+            key.to_owned(),
+            version.map(str::to_owned),
+        );
         self.run(move |s| {
             s.store.transact(|tx| {
                 let okey = keys::object(&b, &k);
-                let current: Option<ObjectMeta> =
-                    tx.get(&okey)?.map(|x| decode(&x)).transpose()?;
+                let current: Option<ObjectMeta> = tx.get(&okey)?.map(|x| decode(&x)).transpose()?;
                 let found = match (current, &v) {
                     (Some(c), None) => Some((okey, c)),
                     (Some(c), Some(id)) if c.version() == id => Some((okey, c)),

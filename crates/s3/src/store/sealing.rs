@@ -95,9 +95,8 @@ impl fmt::Debug for MasterKey {
 impl MasterKey {
     /// The key from its 32 bytes.
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, Error> {
-        let unbound = UnboundKey::new(&AES_256_GCM, bytes).map_err(|_| {
-            Error::Io(std::io::Error::other("the master key must be 32 bytes"))
-        })?;
+        let unbound = UnboundKey::new(&AES_256_GCM, bytes)
+            .map_err(|_| Error::Io(std::io::Error::other("the master key must be 32 bytes")))?;
         let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, bytes);
         Ok(Self {
             key: LessSafeKey::new(unbound),
@@ -415,8 +414,7 @@ impl Sealer {
             .seal_in_place_append_tag(nonce(self.index), Aad::empty(), &mut chunk)
             .map_err(|_| Error::Io(std::io::Error::other("sealing a chunk failed")))?;
         self.index += 1;
-        self.buf
-            .reserve(usize::try_from(CHUNK + TAG).unwrap_or(0));
+        self.buf.reserve(usize::try_from(CHUNK + TAG).unwrap_or(0));
         Ok(chunk.freeze())
     }
 }

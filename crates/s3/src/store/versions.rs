@@ -45,7 +45,9 @@ pub fn check_version_id(id: &str) -> Result<(), Error> {
     if id == NULL || ours {
         Ok(())
     } else {
-        Err(Error::InvalidArgument("Invalid version id specified".into()))
+        Err(Error::InvalidArgument(
+            "Invalid version id specified".into(),
+        ))
     }
 }
 
@@ -55,7 +57,9 @@ fn seq_of(m: &ObjectMeta) -> u64 {
     if m.seq != 0 {
         m.seq
     } else {
-        u64::try_from(m.last_modified_ms).unwrap_or(0).saturating_mul(1000)
+        u64::try_from(m.last_modified_ms)
+            .unwrap_or(0)
+            .saturating_mul(1000)
     }
 }
 
@@ -111,7 +115,9 @@ pub(crate) fn install(
 ) -> Result<(ObjectMeta, Vec<ObjectMeta>), Error> {
     let okey = keys::object(bucket, key);
     let mut dropped = Vec::new();
-    let now = u64::try_from(now_millis()).unwrap_or(0).saturating_mul(1000);
+    let now = u64::try_from(now_millis())
+        .unwrap_or(0)
+        .saturating_mul(1000);
     match versioning {
         None => {
             let last = current.as_ref().map_or(0, seq_of);
