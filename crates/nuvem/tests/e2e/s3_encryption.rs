@@ -2,10 +2,12 @@
 //! and multipart uploads, CopyObject between them, bucket default encryption, AWS's errors for
 //! missing, wrong and malformed customer keys, SSE-KMS refused — and the blob files on disk
 //! read back to prove that no plaintext of an encrypted object is there (while the plaintext
-//! of an unencrypted one is found by the same scan).
+//! of an unencrypted one is found by the same scan). SSE-C goes over the TLS listener, as S3
+//! requires; over plain HTTP it is refused.
 
 use std::path::Path;
 
+use aws_sdk_s3::Client;
 use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{
@@ -14,7 +16,7 @@ use aws_sdk_s3::types::{
 };
 use base64::Engine as _;
 use md5::Digest as _;
-use nuvem_testkit::Nuvem;
+use nuvem_testkit::{Nuvem, Options};
 
 const BIN: &str = env!("CARGO_BIN_EXE_nuvem");
 const B: &str = "enc";
@@ -58,6 +60,37 @@ fn key(byte: u8) -> Key {
         b64: base64::engine::general_purpose::STANDARD.encode(raw),
         md5: base64::engine::general_purpose::STANDARD.encode(md5::Md5::digest(raw)),
     }
+}
+
+/// An aws-sdk-s3 client on the TLS listener, trusting the generated certificate.
+fn tls_client(nuvem: &Nuvem) -> Client {
+    use aws_smithy_http_client::tls;
+    let pem = std::fs::read(nuvem.dir().join("data/tls/cert.pem")).unwrap();
+    let http = aws_smithy_http_client::Builder::new()
+        .tls_provider(tls::Provider::Rustls(
+            tls::rustls_provider::CryptoMode::AwsLc,
+        ))
+        .tls_context(
+            tls::TlsContext::builder()
+                .with_trust_store(tls::TrustStore::empty().with_pem_certificate(pem))
+                .build()
+                .unwrap(),
+        )
+        .build_https();
+    let url = nuvem
+        .api_tls_url
+        .clone()
+        .unwrap()
+        .replace("127.0.0.1", "localhost");
+    let conf = aws_sdk_s3::Config::builder()
+        .behavior_version(aws_sdk_s3::config::BehaviorVersion::latest())
+        .region(aws_sdk_s3::config::Region::new("us-east-1"))
+        .credentials_provider(nuvem.credentials())
+        .endpoint_url(url)
+        .force_path_style(true)
+        .http_client(http)
+        .build();
+    Client::from_conf(conf)
 }
 
 fn status<E>(e: &SdkError<E, aws_sdk_s3::config::http::HttpResponse>) -> u16 {
@@ -266,13 +299,37 @@ async fn s3_encryption_sse_s3_and_default() {
 
 #[tokio::test]
 async fn s3_encryption_sse_c() {
-    let nuvem = Nuvem::start(BIN);
-    let c = nuvem.s3();
+    let nuvem = Nuvem::start_with(
+        BIN,
+        Options {
+            tls: true,
+            ..Default::default()
+        },
+    );
+    let plain_http = nuvem.s3();
+    let c = tls_client(&nuvem);
     let blobs = nuvem.dir().join("data").join("s3").join("blobs");
     c.create_bucket().bucket(B).send().await.unwrap();
     let k = key(7);
     let wrong = key(8);
     let data = secret("SSEC", 200 * 1024 + 5);
+    // Over plain HTTP a customer key is refused, before anything is stored.
+    let e = plain_http
+        .put_object()
+        .bucket(B)
+        .key("c")
+        .sse_customer_algorithm("AES256")
+        .sse_customer_key(&k.b64)
+        .sse_customer_key_md5(&k.md5)
+        .body(ByteStream::from(data.clone()))
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!((status(&e), e.code()), (400, Some("InvalidRequest")));
+    assert!(
+        e.message().is_some_and(|m| m.contains("secure connection")),
+        "{e:?}"
+    );
     let put = c
         .put_object()
         .bucket(B)
