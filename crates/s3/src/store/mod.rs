@@ -3,6 +3,10 @@
 //! (object data as immutable blobs: local files, or chunks in a shared store; see
 //! [`blobs`]).
 //!
+//! Versions ([`versions`]) and encryption at rest ([`sealing`]: data sealed in chunks under
+//! per-object keys; the master key comes from the binary, never from the blob directory) are
+//! part of every write and read path here.
+//!
 //! Must not: use s3s or any wire type, so the protocol layer can change without touching
 //! storage. Every metadata change is one store transaction; blobs are written before the
 //! transaction that makes them visible (which adopts them) and removed after the one that
