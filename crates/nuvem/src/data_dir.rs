@@ -72,16 +72,26 @@ pub fn master_key(file: &Path) -> anyhow::Result<nuvem_s3::store::sealing::Maste
                 .with_context(|| format!("creating {}", dir.display()))?;
         }
         let key = nuvem_s3::store::sealing::MasterKey::generate()?;
-        // `create_new`: two processes starting at once never overwrite each other's key.
-        match std::fs::OpenOptions::new()
+        // Written whole to a temp file, then linked into place: a crash never leaves a short
+        // key file, and of two processes starting at once the first link wins.
+        let tmp = file.with_extension(format!("tmp-{}", std::process::id()));
+        let mut f = std::fs::OpenOptions::new()
             .write(true)
-            .create_new(true)
+            .create(true)
+            .truncate(true)
             .mode(0o600)
-            .open(file)
-        {
-            Ok(mut f) => {
-                f.write_all(&key)?;
-                f.sync_all()?;
+            .open(&tmp)
+            .with_context(|| format!("creating {}", tmp.display()))?;
+        f.write_all(&key)?;
+        f.sync_all()?;
+        drop(f);
+        let linked = std::fs::hard_link(&tmp, file);
+        let _ = std::fs::remove_file(&tmp);
+        match linked {
+            Ok(()) => {
+                if let Some(dir) = file.parent() {
+                    std::fs::File::open(dir)?.sync_all()?;
+                }
                 tracing::info!(file = %file.display(), "created the master key of encryption at rest");
             }
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}

@@ -152,8 +152,24 @@ impl ObjectStore {
         version: Option<&str>,
     ) -> Result<ObjectMeta, Error> {
         let snap = self.store.snapshot();
-        match versions::find(&*snap, bucket, key, version)? {
-            Lookup::Object(m) => Ok(m),
+        // The object and its bucket in one read (one round trip on a remote engine).
+        let (okey, bkey) = (keys::object(bucket, key), keys::bucket(bucket));
+        let mut got = snap.get_many(&[&okey, &bkey])?.into_iter();
+        let current: Option<ObjectMeta> = got.next().flatten().map(|v| decode(&v)).transpose()?;
+        let bucket_meta: Option<BucketMeta> =
+            got.next().flatten().map(|v| decode(&v)).transpose()?;
+        let Some(bucket_meta) = bucket_meta else {
+            return Err(Error::NoSuchBucket(bucket.to_string()));
+        };
+        match versions::find(&*snap, bucket, key, version, current)? {
+            // An object from before versioning was configured is the null version, and
+            // says so once the bucket has versioning.
+            Lookup::Object(mut m) => {
+                if m.version_id.is_none() && bucket_meta.versioning.is_some() {
+                    m.version_id = Some(versions::NULL.to_string());
+                }
+                Ok(m)
+            }
             Lookup::Marker(m) if version.is_some() => Err(Error::MethodNotAllowed {
                 version_id: m.version().to_string(),
                 last_modified_ms: m.last_modified_ms,
@@ -162,13 +178,10 @@ impl ObjectStore {
                 key: key.to_string(),
                 version_id: m.version().to_string(),
             }),
-            Lookup::Missing => {
-                self.bucket_sync(bucket)?;
-                match version {
-                    Some(v) => Err(Error::NoSuchVersion(v.to_string())),
-                    None => Err(Error::NoSuchKey(key.to_string())),
-                }
-            }
+            Lookup::Missing => match version {
+                Some(v) => Err(Error::NoSuchVersion(v.to_string())),
+                None => Err(Error::NoSuchKey(key.to_string())),
+            },
         }
     }
 

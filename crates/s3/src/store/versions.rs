@@ -218,17 +218,15 @@ pub(crate) enum Lookup {
     Missing,
 }
 
-/// The version `id` of `key`, or its latest version when `id` is `None`.
+/// The version `id` of `key`, or its latest version when `id` is `None`, given the key's
+/// current object as read from `r`.
 pub(crate) fn find(
     r: &dyn Read,
     bucket: &str,
     key: &str,
     id: Option<&str>,
+    current: Option<ObjectMeta>,
 ) -> Result<Lookup, Error> {
-    let current: Option<ObjectMeta> = r
-        .get(&keys::object(bucket, key))?
-        .map(|v| decode(&v))
-        .transpose()?;
     if let Some(c) = current
         && id.is_none_or(|id| c.version() == id)
     {
