@@ -75,8 +75,8 @@ pub struct ServerSection {
     /// The file of the master key that wraps the data keys of S3 objects encrypted at rest
     /// (SSE-S3): 32 random bytes, created (0600) at first start when missing. Default
     /// `<data_dir>/keys/master.key`, outside the blob directory. Relative to the manifest.
-    /// Nodes sharing a database must all use the same key file: a node with another key
-    /// refuses to start.
+    /// Nodes sharing a database must all use the same key file: once an SSE-S3 object exists,
+    /// a node with another key refuses to start.
     pub master_key_file: Option<PathBuf>,
     /// The request bodies the AWS endpoint may hold in memory at once, all requests together,
     /// while it reads them to check their signature (JSON APIs; S3 streams). A body that does

@@ -1,7 +1,8 @@
 //! Encryption at rest through the object store's public API on the real embedded engine:
 //! every range of objects of sizes around the 64 KiB chunk boundaries reads back exactly, the
 //! blob files never hold the plaintext, a flipped byte on disk is an error (never wrong data),
-//! and a store whose objects are under one master key refuses another.
+//! and a store whose objects are under one master key refuses another (recorded with the
+//! first encrypted object).
 
 use std::path::Path;
 use std::sync::Arc;
@@ -137,4 +138,20 @@ async fn tampering_is_an_error_and_the_master_key_is_checked() {
         .expect("another master key is refused");
     assert!(err.to_string().contains("master key"), "{err}");
     assert!(open(dir.path(), [4; 32]).is_ok());
+}
+
+#[tokio::test]
+async fn the_master_key_is_recorded_with_the_first_encrypted_object() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        // Without encrypted objects, any key opens (nodes that never used SSE-S3).
+        let s = open(dir.path(), [6; 32]).unwrap();
+        s.create_bucket("bkt", "us-east-1").await.unwrap();
+    }
+    let s = open(dir.path(), [7; 32]).unwrap();
+    put(&s, "k", b"sealed under key 7").await;
+    drop(s);
+    assert!(open(dir.path(), [6; 32]).is_err());
+    let s = open(dir.path(), [7; 32]).unwrap();
+    assert_eq!(read(&s, "k", 0, 18).await.unwrap(), b"sealed under key 7");
 }

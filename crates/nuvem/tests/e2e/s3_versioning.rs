@@ -145,7 +145,10 @@ async fn s3_versioning_lifecycle() {
         ("v1".into(), Some(v1.clone()))
     );
     // The object from before versioning is now reported as the null version.
-    assert_eq!(get(&c, "k", Some("null")).await, ("v0".into(), Some("null".into())));
+    assert_eq!(
+        get(&c, "k", Some("null")).await,
+        ("v0".into(), Some("null".into()))
+    );
     // Every version keeps its data.
     assert_eq!(files_under(&blobs), 3);
     // Newest first, only the newest is latest.

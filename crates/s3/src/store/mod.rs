@@ -260,24 +260,19 @@ impl ObjectStore {
     }
 
     /// Installs the key that wraps the data keys of SSE-S3 objects (kept outside the blob
-    /// directory by the binary). Without it, SSE-S3 requests are refused. The first key
-    /// installed records its id in the store (`s3/k/master`); another key is refused, so
-    /// nodes sharing a store cannot encrypt under different keys. Start-up code: may block.
+    /// directory by the binary). Without it, SSE-S3 requests are refused. The store records
+    /// the id of the key SSE-S3 objects are under (`s3/k/master`, written with the first
+    /// one, see [`record_master`]); another key is refused here, so a node given the wrong
+    /// key file does not start rather than fail every read. Start-up code: may block.
     pub fn set_master_key(&mut self, key: Arc<sealing::MasterKey>) -> Result<(), Error> {
-        let id = key.id().to_string();
-        self.store.transact(|tx| {
-            match tx.get(keys::MASTER_KEY)? {
-                Some(v) if v == id.as_bytes() => {}
-                Some(v) => {
-                    return Err(Error::MasterKeyMismatch {
-                        stored: String::from_utf8_lossy(&v).into_owned(),
-                        given: id.clone(),
-                    });
-                }
-                None => tx.put(keys::MASTER_KEY, id.as_bytes()),
-            }
-            Ok(())
-        })?;
+        if let Some(stored) = self.store.get(keys::MASTER_KEY)?
+            && stored != key.id().as_bytes()
+        {
+            return Err(Error::MasterKeyMismatch {
+                stored: String::from_utf8_lossy(&stored).into_owned(),
+                given: key.id().to_string(),
+            });
+        }
         self.master = Some(key);
         Ok(())
     }
@@ -300,6 +295,29 @@ impl ObjectStore {
         }
         let this = self.clone();
         self.store.run(move || work(&this)).await
+    }
+}
+
+/// Inside the transaction that stores an SSE-S3 object or upload: records the id of the master
+/// key it is under when none is recorded, and refuses a key other than the recorded one (nodes
+/// of one store with different key files).
+pub(crate) fn record_master(
+    tx: &mut dyn nuvem_store::Tx,
+    encryption: Option<&sealing::Encryption>,
+) -> Result<(), Error> {
+    let Some(sealing::Encryption::S3 { key_id, .. }) = encryption else {
+        return Ok(());
+    };
+    match tx.get(keys::MASTER_KEY)? {
+        Some(v) if v == key_id.as_bytes() => Ok(()),
+        Some(v) => Err(Error::MasterKeyMismatch {
+            stored: String::from_utf8_lossy(&v).into_owned(),
+            given: key_id.clone(),
+        }),
+        None => {
+            tx.put(keys::MASTER_KEY, key_id.as_bytes());
+            Ok(())
+        }
     }
 }
 

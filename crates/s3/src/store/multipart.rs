@@ -121,6 +121,7 @@ impl ObjectStore {
                 if tx.get(&bkey)?.is_none() {
                     return Err(Error::NoSuchBucket(bucket.clone()));
                 }
+                super::record_master(tx, meta.encryption.as_ref())?;
                 tx.put(&ukey, &value);
                 Ok(())
             })

@@ -332,6 +332,7 @@ impl ObjectStore {
                     for id in &ids {
                         s.blobs.adopt(tx, id)?;
                     }
+                    super::record_master(tx, meta.encryption.as_ref())?;
                     versions::install(tx, bucket.versioning, &b, &k, old, meta.clone())
                 })
             })
