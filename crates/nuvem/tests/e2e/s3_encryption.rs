@@ -590,3 +590,58 @@ async fn s3_encryption_sse_c() {
     );
     assert!(!on_disk(&nuvem.dir().join("data"), k.b64.as_bytes()));
 }
+
+/// Two nodes on one PostgreSQL database, given the same master key file
+/// (`server.master_key_file`): an SSE-S3 object one writes (its data in the database, sealed),
+/// the other reads; a range too.
+#[tokio::test]
+async fn s3_encryption_two_nodes_share_the_master_key() {
+    let test = "s3_encryption_two_nodes_share_the_master_key";
+    let Some(server) = crate::storage_postgres::pg_server::PgServer::start(test, true) else {
+        return;
+    };
+    let keys = tempfile::tempdir().unwrap();
+    let key_file = keys.path().join("master.key");
+    std::fs::write(&key_file, [9u8; 32]).unwrap();
+    let manifest = format!(
+        "[server]\nstorage = \"{}\"\nmaster_key_file = \"{}\"\n",
+        server.url(),
+        key_file.display()
+    );
+    let options = Options {
+        manifest: Some(manifest),
+        ..Options::default()
+    };
+    let a = Nuvem::start_with(BIN, options.clone());
+    let b = Nuvem::start_with(BIN, options);
+    let (ca, cb) = (a.s3(), b.s3());
+    ca.create_bucket().bucket(B).send().await.unwrap();
+    let data = secret("NODES", 150_000);
+    ca.put_object()
+        .bucket(B)
+        .key("k")
+        .server_side_encryption(ServerSideEncryption::Aes256)
+        .body(ByteStream::from(data.clone()))
+        .send()
+        .await
+        .unwrap();
+    let got = cb.get_object().bucket(B).key("k").send().await.unwrap();
+    assert_eq!(
+        got.server_side_encryption,
+        Some(ServerSideEncryption::Aes256)
+    );
+    assert_eq!(body(got).await, data);
+    let got = cb
+        .get_object()
+        .bucket(B)
+        .key("k")
+        .range("bytes=65000-70000")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(body(got).await, &data[65_000..=70_000]);
+    // Neither data dir holds a key of its own.
+    for n in [&a, &b] {
+        assert!(!n.dir().join("data/keys/master.key").exists());
+    }
+}
