@@ -73,6 +73,14 @@ impl Caller {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RootCaller;
 
+/// How a request arrived, in its extensions (the listener puts it there): services whose
+/// rules depend on it read it (`aws:SecureTransport`; S3 refuses SSE-C keys over plain HTTP).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Transport {
+    /// Over TLS.
+    pub secure: bool,
+}
+
 /// A request that passed authentication, on its way to a service.
 pub struct AwsRequest {
     pub parts: http::request::Parts,

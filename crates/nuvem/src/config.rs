@@ -72,6 +72,12 @@ pub struct ServerSection {
     /// object that was deleted or overwritten keep reading it, before the object's data is
     /// collected. Default 900.
     pub blob_grace_secs: Option<u64>,
+    /// The file of the master key that wraps the data keys of S3 objects encrypted at rest
+    /// (SSE-S3): 32 random bytes, created (0600) at first start when missing. Default
+    /// `<data_dir>/keys/master.key`, outside the blob directory. Relative to the manifest.
+    /// Nodes sharing a database must all use the same key file: once an SSE-S3 object exists,
+    /// a node with another key refuses to start.
+    pub master_key_file: Option<PathBuf>,
     /// The request bodies the AWS endpoint may hold in memory at once, all requests together,
     /// while it reads them to check their signature (JSON APIs; S3 streams). A body that does
     /// not fit in what is left is answered 503 (SlowDown / ServiceUnavailable), which SDKs
@@ -628,6 +634,8 @@ pub struct Config {
     pub storage: Storage,
     /// See [`ServerSection::blob_grace_secs`].
     pub blob_grace: std::time::Duration,
+    /// See [`ServerSection::master_key_file`].
+    pub master_key_file: PathBuf,
     pub tls_cert: Option<(PathBuf, PathBuf)>,
     pub keyring: nuvem_aws::sigv4::Keyring,
     pub max_buffered_bytes: usize,
@@ -693,6 +701,10 @@ impl Config {
         };
         let storage = Storage::parse(o.storage.as_deref().or(s.storage.as_deref()))?;
         let blob_grace = std::time::Duration::from_secs(s.blob_grace_secs.unwrap_or(900));
+        let master_key_file = match &s.master_key_file {
+            Some(f) => base_dir.join(f),
+            None => data_dir.join("keys").join("master.key"),
+        };
         let tls_cert = match (&s.tls_cert, &s.tls_key) {
             (Some(c), Some(k)) => Some((base_dir.join(c), base_dir.join(k))),
             (None, None) => None,
@@ -763,6 +775,7 @@ impl Config {
             durability,
             storage,
             blob_grace,
+            master_key_file,
             tls_cert,
             keyring,
             max_buffered_bytes,

@@ -57,6 +57,60 @@ pub fn s3_dir(data_dir: &Path) -> PathBuf {
     data_dir.join("s3")
 }
 
+/// The master key of encryption at rest (SSE-S3), from `file`, which is created with 32
+/// random bytes (mode 0600, its directory 0700) when missing. It lives outside the blob
+/// directory, so blob files alone never decrypt.
+pub fn master_key(file: &Path) -> anyhow::Result<nuvem_s3::store::sealing::MasterKey> {
+    use std::io::Write as _;
+    use std::os::unix::fs::{DirBuilderExt as _, OpenOptionsExt as _};
+    if !file.exists() {
+        if let Some(dir) = file.parent() {
+            std::fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(dir)
+                .with_context(|| format!("creating {}", dir.display()))?;
+        }
+        let key = nuvem_s3::store::sealing::MasterKey::generate()?;
+        // Written whole to a temp file, then linked into place: a crash never leaves a short
+        // key file, and of two processes starting at once the first link wins.
+        let tmp = file.with_extension(format!("tmp-{}", std::process::id()));
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(&tmp)
+            .with_context(|| format!("creating {}", tmp.display()))?;
+        f.write_all(&key)?;
+        f.sync_all()?;
+        drop(f);
+        let linked = std::fs::hard_link(&tmp, file);
+        let _ = std::fs::remove_file(&tmp);
+        match linked {
+            Ok(()) => {
+                if let Some(dir) = file.parent() {
+                    std::fs::File::open(dir)?.sync_all()?;
+                }
+                tracing::info!(file = %file.display(), "created the master key of encryption at rest");
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+            Err(e) => {
+                return Err(e)
+                    .with_context(|| format!("creating the master key {}", file.display()));
+            }
+        }
+    }
+    let bytes = std::fs::read(file)
+        .with_context(|| format!("reading the master key {}", file.display()))?;
+    nuvem_s3::store::sealing::MasterKey::from_bytes(&bytes).map_err(|_| {
+        anyhow::anyhow!(
+            "the master key {} must hold exactly 32 bytes",
+            file.display()
+        )
+    })
+}
+
 /// Opens the store for `nuvem up`: the embedded one of `data_dir`, refusing when what is on
 /// disk says a store was lost or is unreadable, or the PostgreSQL one, refusing an empty
 /// database beside blobs (their metadata is elsewhere: another database, or the embedded

@@ -430,11 +430,7 @@ fn answers_expect_without_continue<B>(req: &Request<B>) -> bool {
 }
 
 /// How a request arrived, in its extensions beside the peer's address.
-#[derive(Debug, Clone, Copy)]
-pub struct Transport {
-    /// Over TLS (`aws:SecureTransport`).
-    pub secure: bool,
-}
+pub use nuvem_aws::Transport;
 
 struct Conn {
     peer: SocketAddr,

@@ -54,6 +54,9 @@ pub fn register(
         keyring: config.keyring.clone(),
         base_domain: "s3.localhost".into(),
         gc_limit: nuvem_s3::store::garbage::DEFAULT_LIMIT,
+        master_key: Some(Arc::new(crate::data_dir::master_key(
+            &config.master_key_file,
+        )?)),
     };
     let s3 = Arc::new(
         nuvem_s3::S3Service::open(store.clone(), s3_config)

@@ -30,6 +30,24 @@ pub enum Error {
     NoSuchCorsConfiguration(String),
     #[error("The specified bucket does not have a website configuration")]
     NoSuchWebsiteConfiguration(String),
+    #[error("The specified version does not exist.")]
+    NoSuchVersion(String),
+    /// The latest version of the key is a delete marker: 404 NoSuchKey with
+    /// `x-amz-delete-marker: true` and the marker's version id.
+    #[error("The specified key does not exist.")]
+    DeleteMarker { key: String, version_id: String },
+    /// GET/HEAD of a delete marker by its version id: 405 with `x-amz-delete-marker: true`.
+    #[error("The specified method is not allowed against this resource.")]
+    MethodNotAllowed {
+        version_id: String,
+        last_modified_ms: i64,
+    },
+    #[error("The encryption request you specified is not valid. The valid value is AES256.")]
+    InvalidEncryptionAlgorithm,
+    #[error("The server side encryption configuration was not found")]
+    NoSuchEncryptionConfiguration(String),
+    #[error("{0}")]
+    NotImplemented(String),
     #[error("At least one of the pre-conditions you specified did not hold")]
     PreconditionFailed,
     #[error("Not Modified")]
@@ -72,6 +90,8 @@ pub enum Error {
     MalformedPolicy(String),
     #[error("Access Denied")]
     AccessDenied,
+    #[error("{0}")]
+    AccessDeniedWith(String),
     #[error(
         "CORSResponse: This CORS request is not allowed. This is usually because the evalution of Origin, request method / Access-Control-Request-Method or Access-Control-Request-Headers are not whitelisted by the resource's CORS spec."
     )]
@@ -88,6 +108,10 @@ pub enum Error {
     /// InternalError before any header is sent.
     #[error("blob {blob} is damaged: {problem}")]
     BlobDamaged { blob: String, problem: String },
+    #[error(
+        "the store's encrypted objects are under master key {stored}, and this server was given key {given}: use the same master key file on every node"
+    )]
+    MasterKeyMismatch { stored: String, given: String },
     #[error("the request body could not be read: {0}")]
     BodyRead(String),
 }
@@ -99,6 +123,14 @@ impl Error {
             Self::NoSuchBucket(_) => "NoSuchBucket",
             Self::NoSuchKey(_) => "NoSuchKey",
             Self::NoSuchUpload(_) => "NoSuchUpload",
+            Self::NoSuchVersion(_) => "NoSuchVersion",
+            Self::DeleteMarker { .. } => "NoSuchKey",
+            Self::MethodNotAllowed { .. } => "MethodNotAllowed",
+            Self::InvalidEncryptionAlgorithm => "InvalidEncryptionAlgorithmError",
+            Self::NoSuchEncryptionConfiguration(_) => {
+                "ServerSideEncryptionConfigurationNotFoundError"
+            }
+            Self::NotImplemented(_) => "NotImplemented",
             Self::BucketAlreadyOwnedByYou(_) => "BucketAlreadyOwnedByYou",
             Self::BucketNotEmpty(_) => "BucketNotEmpty",
             Self::InvalidBucketName(_) => "InvalidBucketName",
@@ -122,12 +154,14 @@ impl Error {
             Self::MetadataTooLarge => "MetadataTooLarge",
             Self::MalformedXml => "MalformedXML",
             Self::MalformedPolicy(_) => "MalformedPolicy",
-            Self::AccessDenied => "AccessDenied",
+            Self::AccessDenied | Self::AccessDeniedWith(_) => "AccessDenied",
             Self::CorsForbidden => "AccessForbidden",
             Self::SignatureDoesNotMatch => "SignatureDoesNotMatch",
-            Self::Store(_) | Self::Io(_) | Self::Corrupt(_) | Self::BlobDamaged { .. } => {
-                "InternalError"
-            }
+            Self::Store(_)
+            | Self::Io(_)
+            | Self::Corrupt(_)
+            | Self::BlobDamaged { .. }
+            | Self::MasterKeyMismatch { .. } => "InternalError",
             Self::BodyRead(_) => "IncompleteBody",
         }
     }
@@ -137,20 +171,28 @@ impl Error {
             Self::NoSuchBucket(_)
             | Self::NoSuchKey(_)
             | Self::NoSuchUpload(_)
+            | Self::NoSuchVersion(_)
+            | Self::DeleteMarker { .. }
+            | Self::NoSuchEncryptionConfiguration(_)
             | Self::NoSuchBucketPolicy(_)
             | Self::NoSuchCorsConfiguration(_)
             | Self::NoSuchWebsiteConfiguration(_) => StatusCode::NOT_FOUND,
             Self::BucketAlreadyOwnedByYou(_) | Self::BucketNotEmpty(_) => StatusCode::CONFLICT,
             Self::PreconditionFailed => StatusCode::PRECONDITION_FAILED,
+            Self::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
+            Self::NotImplemented(_) => StatusCode::NOT_IMPLEMENTED,
             Self::NotModified => StatusCode::NOT_MODIFIED,
             Self::InvalidRange => StatusCode::RANGE_NOT_SATISFIABLE,
             Self::MissingContentLength => StatusCode::LENGTH_REQUIRED,
-            Self::AccessDenied | Self::SignatureDoesNotMatch | Self::CorsForbidden => {
-                StatusCode::FORBIDDEN
-            }
-            Self::Store(_) | Self::Io(_) | Self::Corrupt(_) | Self::BlobDamaged { .. } => {
-                StatusCode::INTERNAL_SERVER_ERROR
-            }
+            Self::AccessDenied
+            | Self::AccessDeniedWith(_)
+            | Self::SignatureDoesNotMatch
+            | Self::CorsForbidden => StatusCode::FORBIDDEN,
+            Self::Store(_)
+            | Self::Io(_)
+            | Self::Corrupt(_)
+            | Self::BlobDamaged { .. }
+            | Self::MasterKeyMismatch { .. } => StatusCode::INTERNAL_SERVER_ERROR,
             _ => StatusCode::BAD_REQUEST,
         }
     }
@@ -161,6 +203,8 @@ impl Error {
             Self::NoSuchBucket(r)
             | Self::NoSuchKey(r)
             | Self::NoSuchUpload(r)
+            | Self::NoSuchEncryptionConfiguration(r)
+            | Self::DeleteMarker { key: r, .. }
             | Self::BucketAlreadyOwnedByYou(r)
             | Self::BucketNotEmpty(r)
             | Self::NoSuchBucketPolicy(r)
@@ -172,7 +216,7 @@ impl Error {
 
     /// Whether this is a server-side failure (logged, shown to the client as InternalError).
     pub fn is_internal(&self) -> bool {
-        self.status().is_server_error()
+        self.status().is_server_error() && !matches!(self, Self::NotImplemented(_))
     }
 }
 

@@ -1,7 +1,8 @@
 //! S3-compatible object store: buckets and streamed objects on local disk behind the S3 REST
 //! API that aws-sdk-s3, boto3 and the AWS CLI speak.
 //!
-//! Owns: the storage layer ([`store`]: metadata in the shared `Store`, data as blob files),
+//! Owns: the storage layer ([`store`]: metadata in the shared `Store`, data as blob files;
+//! object versions in [`store::versions`], encryption at rest in [`store::sealing`]),
 //! the protocol layer ([`api`]: the `s3s` crate's routing, XML and signature handling, mapped
 //! onto [`store`]), AWS's limits on metadata, tags and CORS rules ([`limits`]), bucket
 //! policies ([`policy`]), CORS preflight, and the

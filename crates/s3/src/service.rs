@@ -18,6 +18,7 @@ use crate::api::{Handler, KeyringAuth, PolicyAccess, SecretLookup, SecretSlot};
 use crate::error::Error;
 use crate::error_body::{self, ErrorContext};
 use crate::events::ObjectEvents;
+use crate::store::sealing::MasterKey;
 use crate::store::{BlobTier, ObjectStore};
 
 /// The object store's configuration section, resolved by the binary.
@@ -36,6 +37,9 @@ pub struct S3Config {
     /// How many unreferenced blobs opening may remove on its own (more are kept and reported;
     /// `nuvem repair` removes them). Default [`crate::store::garbage::DEFAULT_LIMIT`].
     pub gc_limit: usize,
+    /// The key that wraps SSE-S3 data keys (the binary keeps it outside the blob directory);
+    /// `None`: SSE-S3 and bucket default encryption are refused.
+    pub master_key: Option<Arc<MasterKey>>,
 }
 
 pub struct S3Service {
@@ -96,6 +100,9 @@ impl S3Service {
             ObjectStore::open_tier(store, &config.data_dir, config.blob_tier, config.gc_limit)?;
         if let Some(e) = events {
             objects.set_events(e);
+        }
+        if let Some(key) = config.master_key.clone() {
+            objects.set_master_key(key)?;
         }
         let handler = Handler::new(objects.clone(), config.region.clone());
         let mut builder = s3s::service::S3ServiceBuilder::new(handler.clone());
@@ -197,7 +204,8 @@ impl S3Service {
         if let Err(e) = self.check_sigv2(&req.parts) {
             return e.to_response(Protocol::RestXml, &req.request_id);
         }
-        if let Err(e) = require_length(&req.parts) {
+        if let Err(e) = require_length(&req.parts).and_then(|()| require_tls_for_sse_c(&req.parts))
+        {
             return e
                 .into_aws_error()
                 .to_response(Protocol::RestXml, &req.request_id);
@@ -251,6 +259,28 @@ fn require_length(parts: &http::request::Parts) -> Result<(), Error> {
         && !h.contains_key("x-amz-decoded-content-length")
     {
         return Err(Error::MissingContentLength);
+    }
+    Ok(())
+}
+
+/// Customer keys (SSE-C) travel only over TLS: S3 "rejects any requests made over HTTP when
+/// using SSE-C" (https://docs.aws.amazon.com/AmazonS3/latest/userguide/ServerSideEncryptionCustomerKeys.html).
+/// A request that did not come through a listener (no [`nuvem_aws::Transport`]) counts as
+/// plain HTTP.
+fn require_tls_for_sse_c(parts: &http::request::Parts) -> Result<(), Error> {
+    let secure = parts
+        .extensions
+        .get::<nuvem_aws::Transport>()
+        .is_some_and(|t| t.secure);
+    let customer_key = parts.headers.keys().any(|h| {
+        let h = h.as_str();
+        h.starts_with("x-amz-server-side-encryption-customer-")
+            || h.starts_with("x-amz-copy-source-server-side-encryption-customer-")
+    });
+    if customer_key && !secure {
+        return Err(Error::InvalidRequest(
+            "Requests specifying Server Side Encryption with Customer provided keys must be made over a secure connection.".into(),
+        ));
     }
     Ok(())
 }

@@ -7,8 +7,8 @@ use std::sync::{Arc, Mutex};
 use bytes::Bytes;
 use nuvem_s3::store::ObjectStore;
 use nuvem_s3::store::checksum::{self, Algorithm, Kind};
-use nuvem_s3::store::multipart::{ChosenPart, Completion};
-use nuvem_s3::store::objects::{Conditions, PutOptions};
+use nuvem_s3::store::multipart::{ChosenPart, Completion, PartCopy};
+use nuvem_s3::store::objects::{Conditions, CopyOptions, PutOptions};
 use nuvem_s3::{ObjectEvent, ObjectEvents};
 
 #[derive(Default, Clone)]
@@ -66,7 +66,17 @@ async fn complete(
     for (i, data) in parts_data().iter().enumerate() {
         let n = u32::try_from(i + 1).unwrap();
         let p = s
-            .upload_part("bkt", "k", &id, n, body(data), false, None, |_| Ok(()))
+            .upload_part(
+                "bkt",
+                "k",
+                &id,
+                n,
+                body(data),
+                false,
+                None,
+                None,
+                |_| Ok(()),
+            )
             .await
             .unwrap();
         parts.push(ChosenPart {
@@ -163,12 +173,23 @@ async fn part_checksums_and_algorithm_must_match_the_upload() {
             body(b"x"),
             false,
             Some(Algorithm::Sha1),
+            None,
             |_| Ok(()),
         )
         .await;
     assert_eq!(wrong.unwrap_err().code(), "InvalidRequest");
     let p = s
-        .upload_part("bkt", "k", &id, 1, body(b"x"), false, None, |_| Ok(()))
+        .upload_part(
+            "bkt",
+            "k",
+            &id,
+            1,
+            body(b"x"),
+            false,
+            None,
+            None,
+            |_| Ok(()),
+        )
         .await
         .unwrap();
     let listed = ChosenPart {
@@ -202,7 +223,7 @@ async fn upload_part_copy_ranges() {
         .create_upload("bkt", "dst", PutOptions::default(), None)
         .await
         .unwrap();
-    let none = Conditions::default();
+    let none = PartCopy::default();
     for (range, ok) in [
         (Some((10, 20)), true),
         (None, true),
@@ -273,21 +294,17 @@ async fn object_events_follow_committed_changes() {
             .await
             .is_err()
     );
-    s.copy_object(
-        ("bkt", "a"),
-        ("bkt", "c"),
-        &Conditions::default(),
-        None,
-        None,
-    )
-    .await
-    .unwrap();
+    s.copy_object(("bkt", "a"), ("bkt", "c"), CopyOptions::default())
+        .await
+        .unwrap();
     let id = s
         .create_upload("bkt", "m", PutOptions::default(), None)
         .await
         .unwrap();
     let p = s
-        .upload_part("bkt", "m", &id, 1, body(b"mp"), false, None, |_| Ok(()))
+        .upload_part("bkt", "m", &id, 1, body(b"mp"), false, None, None, |_| {
+            Ok(())
+        })
         .await
         .unwrap();
     let done = s
@@ -306,9 +323,9 @@ async fn object_events_follow_committed_changes() {
         )
         .await
         .unwrap();
-    s.delete_object("bkt", "a").await.unwrap();
+    s.delete_object("bkt", "a", None).await.unwrap();
     // Deleting a missing key succeeds but removes nothing.
-    s.delete_object("bkt", "a").await.unwrap();
+    s.delete_object("bkt", "a", None).await.unwrap();
     let events = rec.0.lock().unwrap().clone();
     assert_eq!(
         events,

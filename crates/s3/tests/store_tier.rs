@@ -96,7 +96,7 @@ async fn objects_in_the_store_tier_are_adopted_and_collected() {
     for (i, p) in parts.iter().enumerate() {
         let n = u32::try_from(i + 1).unwrap();
         let part = s
-            .upload_part("bkt", "m", &id, n, body(p), false, None, |_| Ok(()))
+            .upload_part("bkt", "m", &id, n, body(p), false, None, None, |_| Ok(()))
             .await
             .unwrap();
         chosen.push(ChosenPart {
@@ -110,9 +110,11 @@ async fn objects_in_the_store_tier_are_adopted_and_collected() {
         .create_upload("bkt", "x", PutOptions::default(), None)
         .await
         .unwrap();
-    s.upload_part("bkt", "x", &other, 1, body(b"x"), false, None, |_| Ok(()))
-        .await
-        .unwrap();
+    s.upload_part("bkt", "x", &other, 1, body(b"x"), false, None, None, |_| {
+        Ok(())
+    })
+    .await
+    .unwrap();
     s.abort_upload("bkt", "x", &other).await.unwrap();
     let completion = Completion {
         parts: chosen,
@@ -131,7 +133,7 @@ async fn objects_in_the_store_tier_are_adopted_and_collected() {
         "the overwritten, the refused and the aborted blob"
     );
     assert_eq!(states(&store), ["Live", "Live", "Live"]);
-    s.delete_object("bkt", "m").await.unwrap();
+    s.delete_object("bkt", "m", None).await.unwrap();
     tokio::time::sleep(Duration::from_millis(5)).await;
     s.sweep().await.unwrap();
     assert_eq!(states(&store), ["Live"]);

@@ -91,8 +91,14 @@ impl nuvem_edge::BucketReader for Buckets {
 fn bucket_error(e: nuvem_s3::Error) -> BucketError {
     match e {
         nuvem_s3::Error::NoSuchBucket(_) => BucketError::NoSuchBucket,
-        nuvem_s3::Error::NoSuchKey(_) => BucketError::NoSuchKey,
-        nuvem_s3::Error::AccessDenied => BucketError::AccessDenied,
+        nuvem_s3::Error::NoSuchKey(_) | nuvem_s3::Error::DeleteMarker { .. } => {
+            BucketError::NoSuchKey
+        }
+        // An SSE-C object needs its customer's key, which a visitor never sends: the edge
+        // cannot serve it (as CloudFront cannot).
+        nuvem_s3::Error::AccessDenied | nuvem_s3::Error::InvalidRequest(_) => {
+            BucketError::AccessDenied
+        }
         e => BucketError::Internal(e.to_string()),
     }
 }

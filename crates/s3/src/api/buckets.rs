@@ -1,5 +1,5 @@
-//! Bucket operations: create/head/list/delete, location, versioning answers, and the policy,
-//! CORS and website documents.
+//! Bucket operations: create/head/list/delete, location, versioning, default encryption, and
+//! the policy, CORS and website documents.
 
 use s3s::S3Request;
 use s3s::dto::*;
@@ -7,6 +7,8 @@ use s3s::dto::*;
 use super::{Handler, timestamp};
 use crate::error::Error;
 use crate::policy;
+use crate::store::sealing::DefaultEncryption;
+use crate::store::versions::Versioning;
 use crate::store::{CorsRule, Website};
 
 type Res<T> = Result<T, Error>;
@@ -82,13 +84,130 @@ impl Handler {
         })
     }
 
-    /// Buckets are never versioned: no `Status` means "never enabled".
+    /// No `Status` means versioning was never configured
+    /// (https://docs.aws.amazon.com/AmazonS3/latest/API/API_GetBucketVersioning.html).
     pub(crate) async fn get_bucket_versioning(
         &self,
         req: S3Request<GetBucketVersioningInput>,
     ) -> Res<GetBucketVersioningOutput> {
-        self.store.bucket(&req.input.bucket).await?;
-        Ok(GetBucketVersioningOutput::default())
+        let b = self.store.bucket(&req.input.bucket).await?;
+        Ok(GetBucketVersioningOutput {
+            status: b.versioning.map(|v| {
+                BucketVersioningStatus::from_static(match v {
+                    Versioning::Enabled => BucketVersioningStatus::ENABLED,
+                    Versioning::Suspended => BucketVersioningStatus::SUSPENDED,
+                })
+            }),
+            mfa_delete: None,
+        })
+    }
+
+    /// Enabled or Suspended. MFA delete needs MFA devices nuvem does not have: enabling it is
+    /// refused, as S3 refuses it without a valid `x-amz-mfa`.
+    pub(crate) async fn put_bucket_versioning(
+        &self,
+        req: S3Request<PutBucketVersioningInput>,
+    ) -> Res<PutBucketVersioningOutput> {
+        let input = req.input;
+        let config = input.versioning_configuration;
+        if config
+            .mfa_delete
+            .as_ref()
+            .is_some_and(|m| m.as_str() == MFADelete::ENABLED)
+        {
+            return Err(match input.mfa {
+                None => Error::AccessDeniedWith(
+                    "Mfa Authentication must be used for this request".into(),
+                ),
+                Some(_) => Error::NotImplemented(
+                    "MFA delete is not supported: nuvem has no MFA devices to verify x-amz-mfa."
+                        .into(),
+                ),
+            });
+        }
+        let state = match config.status.as_ref().map(|s| s.as_str()) {
+            Some(BucketVersioningStatus::ENABLED) => Versioning::Enabled,
+            Some(BucketVersioningStatus::SUSPENDED) => Versioning::Suspended,
+            _ => return Err(Error::MalformedXml),
+        };
+        self.store
+            .update_bucket(&input.bucket, move |b| {
+                b.versioning = Some(state);
+                Ok(())
+            })
+            .await?;
+        Ok(PutBucketVersioningOutput {})
+    }
+
+    pub(crate) async fn put_bucket_encryption(
+        &self,
+        req: S3Request<PutBucketEncryptionInput>,
+    ) -> Res<PutBucketEncryptionOutput> {
+        let input = req.input;
+        let rules = input.server_side_encryption_configuration.rules;
+        let [rule] = rules.as_slice() else {
+            return Err(Error::MalformedXml);
+        };
+        let Some(default) = &rule.apply_server_side_encryption_by_default else {
+            return Err(Error::MalformedXml);
+        };
+        match default.sse_algorithm.as_str() {
+            ServerSideEncryption::AES256 if default.kms_master_key_id.is_none() => {}
+            ServerSideEncryption::AES256 => {
+                return Err(Error::InvalidArgument(
+                    "a KMSMasterKeyID is not applicable if the default sse algorithm is not aws:kms or aws:kms:dsse".into(),
+                ));
+            }
+            ServerSideEncryption::AWS_KMS | ServerSideEncryption::AWS_KMS_DSSE => {
+                return Err(super::sse::kms_refused());
+            }
+            _ => return Err(Error::MalformedXml),
+        }
+        let config = DefaultEncryption {
+            algorithm: ServerSideEncryption::AES256.into(),
+            bucket_key_enabled: rule.bucket_key_enabled.unwrap_or(false),
+        };
+        self.store
+            .update_bucket(&input.bucket, move |b| {
+                b.encryption = Some(config.clone());
+                Ok(())
+            })
+            .await?;
+        Ok(PutBucketEncryptionOutput {})
+    }
+
+    pub(crate) async fn get_bucket_encryption(
+        &self,
+        req: S3Request<GetBucketEncryptionInput>,
+    ) -> Res<GetBucketEncryptionOutput> {
+        let b = self.store.bucket(&req.input.bucket).await?;
+        let Some(e) = b.encryption else {
+            return Err(Error::NoSuchEncryptionConfiguration(b.name));
+        };
+        Ok(GetBucketEncryptionOutput {
+            server_side_encryption_configuration: Some(ServerSideEncryptionConfiguration {
+                rules: vec![ServerSideEncryptionRule {
+                    apply_server_side_encryption_by_default: Some(ServerSideEncryptionByDefault {
+                        kms_master_key_id: None,
+                        sse_algorithm: ServerSideEncryption::from(e.algorithm),
+                    }),
+                    bucket_key_enabled: Some(e.bucket_key_enabled),
+                }],
+            }),
+        })
+    }
+
+    pub(crate) async fn delete_bucket_encryption(
+        &self,
+        req: S3Request<DeleteBucketEncryptionInput>,
+    ) -> Res<DeleteBucketEncryptionOutput> {
+        self.store
+            .update_bucket(&req.input.bucket, move |b| {
+                b.encryption = None;
+                Ok(())
+            })
+            .await?;
+        Ok(DeleteBucketEncryptionOutput {})
     }
 
     pub(crate) async fn put_bucket_policy(

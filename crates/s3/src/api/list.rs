@@ -1,5 +1,5 @@
-//! Listings: ListObjectsV2, ListObjects (v1, marker), ListObjectVersions (every object is its
-//! own only version, `null`), with `encoding-type=url`.
+//! Listings: ListObjectsV2, ListObjects (v1, marker), ListObjectVersions (versions, delete
+//! markers, key and version-id markers), with `encoding-type=url`.
 
 use base64::Engine as _;
 use s3s::S3Request;
@@ -7,7 +7,7 @@ use s3s::dto::*;
 
 use super::{Handler, quoted, timestamp};
 use crate::error::Error;
-use crate::store::listing::{ListPage, ListQuery};
+use crate::store::listing::{ListPage, ListQuery, VersionQuery};
 
 type Res<T> = Result<T, Error>;
 
@@ -175,45 +175,76 @@ impl Handler {
         req: S3Request<ListObjectVersionsInput>,
     ) -> Res<ListObjectVersionsOutput> {
         let input = req.input;
-        let q = ListQuery {
+        let key_marker = input.key_marker.clone().filter(|m| !m.is_empty());
+        let version_id_marker = input.version_id_marker.clone().filter(|m| !m.is_empty());
+        if version_id_marker.is_some() && key_marker.is_none() {
+            return Err(Error::InvalidArgument(
+                "A version-id marker cannot be specified without a key marker.".into(),
+            ));
+        }
+        let q = VersionQuery {
             prefix: input.prefix.clone().unwrap_or_default(),
             delimiter: input.delimiter.clone(),
-            start_after: input.key_marker.clone().filter(|m| !m.is_empty()),
+            key_marker,
+            version_id_marker,
             max_keys: max_keys(input.max_keys)?,
         };
-        let page = self.store.list_objects(&input.bucket, &q).await?;
+        let page = self.store.list_versions(&input.bucket, &q).await?;
         let enc = Encoder::new(input.encoding_type.as_ref());
-        let versions = page
-            .objects
-            .iter()
-            .map(|(k, m)| ObjectVersion {
-                key: Some(enc.apply(k.clone())),
+        let mut versions = Vec::new();
+        let mut markers = Vec::new();
+        for v in &page.versions {
+            let m = &v.meta;
+            if m.delete_marker {
+                markers.push(DeleteMarkerEntry {
+                    is_latest: Some(v.is_latest),
+                    key: Some(enc.apply(v.key.clone())),
+                    last_modified: Some(timestamp(m.last_modified_ms)),
+                    owner: Some(owner()),
+                    version_id: Some(m.version().to_string()),
+                });
+                continue;
+            }
+            versions.push(ObjectVersion {
+                key: Some(enc.apply(v.key.clone())),
                 e_tag: Some(quoted(&m.etag)),
-                is_latest: Some(true),
+                is_latest: Some(v.is_latest),
                 last_modified: Some(timestamp(m.last_modified_ms)),
                 owner: Some(owner()),
                 size: i64::try_from(m.size).ok(),
                 storage_class: Some(ObjectVersionStorageClass::from_static(
                     ObjectVersionStorageClass::STANDARD,
                 )),
-                version_id: Some("null".into()),
+                version_id: Some(m.version().to_string()),
+                checksum_algorithm: m
+                    .checksum
+                    .as_ref()
+                    .map(|c| vec![ChecksumAlgorithm::from(c.algorithm.name().to_string())]),
                 ..Default::default()
-            })
-            .collect();
+            });
+        }
+        let common_prefixes = Some(
+            page.common_prefixes
+                .iter()
+                .map(|p| CommonPrefix {
+                    prefix: Some(enc.apply(p.clone())),
+                })
+                .collect::<Vec<_>>(),
+        )
+        .filter(|v| !v.is_empty());
         Ok(ListObjectVersionsOutput {
             name: Some(input.bucket),
             prefix: Some(enc.apply(q.prefix.clone())),
-            key_marker: Some(input.key_marker.unwrap_or_default()),
+            key_marker: Some(enc.apply(input.key_marker.unwrap_or_default())),
+            version_id_marker: Some(input.version_id_marker.unwrap_or_default()),
             max_keys: input.max_keys.or(Some(1000)),
             is_truncated: Some(page.truncated),
-            next_key_marker: page
-                .truncated
-                .then(|| page.last.clone().map(|l| enc.apply(l)))
-                .flatten(),
-            next_version_id_marker: page.truncated.then(|| "null".to_string()),
-            versions: Some(versions),
-            common_prefixes: prefixes(&page, &enc),
-            delimiter: input.delimiter,
+            next_key_marker: page.next_key_marker.map(|k| enc.apply(k)),
+            next_version_id_marker: page.next_version_id_marker,
+            versions: Some(versions).filter(|v| !v.is_empty()),
+            delete_markers: Some(markers).filter(|v| !v.is_empty()),
+            common_prefixes,
+            delimiter: input.delimiter.map(|d| enc.apply(d)),
             encoding_type: input.encoding_type,
             ..Default::default()
         })

@@ -9,6 +9,7 @@ mod buckets;
 mod list;
 mod multipart;
 mod objects;
+mod sse;
 
 use std::time::{Duration, UNIX_EPOCH};
 
@@ -56,6 +57,37 @@ pub(crate) fn s3_error(e: Error) -> S3Error {
     let code = S3ErrorCode::from_bytes(e.code().as_bytes()).unwrap_or(S3ErrorCode::InvalidRequest);
     let mut err = S3Error::with_message(code, e.to_string());
     err.set_status_code(e.status());
+    // A delete marker answers with its headers
+    // (https://docs.aws.amazon.com/AmazonS3/latest/userguide/DeleteMarker.html).
+    let marker = match &e {
+        Error::DeleteMarker { version_id, .. } => Some((version_id, None)),
+        Error::MethodNotAllowed {
+            version_id,
+            last_modified_ms,
+        } => Some((version_id, Some(*last_modified_ms))),
+        _ => None,
+    };
+    if let Some((version_id, modified)) = marker {
+        let mut h = http::HeaderMap::new();
+        h.insert(
+            "x-amz-delete-marker",
+            http::HeaderValue::from_static("true"),
+        );
+        if let Ok(v) = http::HeaderValue::from_str(version_id) {
+            h.insert("x-amz-version-id", v);
+        }
+        if let Some(ms) = modified {
+            let mut buf = Vec::new();
+            if timestamp(ms)
+                .format(TimestampFormat::HttpDate, &mut buf)
+                .is_ok()
+                && let Ok(v) = http::HeaderValue::from_bytes(&buf)
+            {
+                h.insert(http::header::LAST_MODIFIED, v);
+            }
+        }
+        err.set_headers(h);
+    }
     err
 }
 
@@ -112,6 +144,10 @@ delegate! {
     delete_bucket: DeleteBucketInput => DeleteBucketOutput;
     get_bucket_location: GetBucketLocationInput => GetBucketLocationOutput;
     get_bucket_versioning: GetBucketVersioningInput => GetBucketVersioningOutput;
+    put_bucket_versioning: PutBucketVersioningInput => PutBucketVersioningOutput;
+    put_bucket_encryption: PutBucketEncryptionInput => PutBucketEncryptionOutput;
+    get_bucket_encryption: GetBucketEncryptionInput => GetBucketEncryptionOutput;
+    delete_bucket_encryption: DeleteBucketEncryptionInput => DeleteBucketEncryptionOutput;
     put_bucket_policy: PutBucketPolicyInput => PutBucketPolicyOutput;
     get_bucket_policy: GetBucketPolicyInput => GetBucketPolicyOutput;
     delete_bucket_policy: DeleteBucketPolicyInput => DeleteBucketPolicyOutput;

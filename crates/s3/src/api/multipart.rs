@@ -5,10 +5,11 @@ use s3s::S3Request;
 use s3s::dto::*;
 
 use super::objects::{ChecksumRequest, copy_source, headers_of, set_checksum};
+use super::sse::{self, Echo, set_sse};
 use super::{Handler, body_error, quoted, timestamp};
 use crate::error::Error;
 use crate::store::checksum::{Algorithm, Kind};
-use crate::store::multipart::{ChosenPart, Completion};
+use crate::store::multipart::{ChosenPart, Completion, PartCopy};
 use crate::store::objects::{Conditions, PutOptions};
 
 type Res<T> = Result<T, Error>;
@@ -23,6 +24,16 @@ impl Handler {
             .checksum_algorithm
             .as_ref()
             .and_then(|a| Algorithm::parse(a.as_str()));
+        let customer = sse::customer_key(
+            input.sse_customer_algorithm.as_ref(),
+            input.sse_customer_key.as_ref(),
+            input.sse_customer_key_md5.as_ref(),
+        )?;
+        let encryption = sse::seal_request(
+            input.server_side_encryption.as_ref(),
+            customer.clone(),
+            input.ssekms_key_id.as_ref(),
+        )?;
         let opts = PutOptions {
             headers: headers_of(
                 input.content_type,
@@ -35,6 +46,7 @@ impl Handler {
             )?,
             tags: crate::limits::header_tags(input.tagging.as_deref())?,
             checksum: algorithm,
+            encryption,
             ..Default::default()
         };
         let kind = input
@@ -50,14 +62,17 @@ impl Handler {
             .store
             .create_upload(&input.bucket, &input.key, opts, kind)
             .await?;
-        Ok(CreateMultipartUploadOutput {
+        let upload = self.store.upload(&input.bucket, &input.key, &id).await?;
+        let mut out = CreateMultipartUploadOutput {
             bucket: Some(input.bucket),
             key: Some(input.key),
             upload_id: Some(id),
             checksum_algorithm: input.checksum_algorithm,
             checksum_type: input.checksum_type,
             ..Default::default()
-        })
+        };
+        set_sse!(out, Echo::of(upload.encryption.as_ref(), customer.as_ref()));
+        Ok(out)
     }
 
     pub(crate) async fn upload_part(
@@ -78,6 +93,11 @@ impl Handler {
             &req.headers,
         );
         let number = u32::try_from(input.part_number).unwrap_or(0);
+        let customer = sse::customer_key(
+            input.sse_customer_algorithm.as_ref(),
+            input.sse_customer_key.as_ref(),
+            input.sse_customer_key_md5.as_ref(),
+        )?;
         let content_md5 = input.content_md5;
         let verify = |d: &_| sums.verify(d, content_md5.as_deref(), trailers.as_ref());
         let part = match input.body {
@@ -92,6 +112,7 @@ impl Handler {
                         body,
                         false,
                         sums.algorithm,
+                        customer.as_ref(),
                         verify,
                     )
                     .await?
@@ -107,15 +128,23 @@ impl Handler {
                         body,
                         false,
                         sums.algorithm,
+                        customer.as_ref(),
                         verify,
                     )
                     .await?
             }
         };
+        let upload = self
+            .store
+            .upload(&input.bucket, &input.key, &input.upload_id)
+            .await;
         let mut out = UploadPartOutput {
             e_tag: Some(quoted(&part.etag)),
             ..Default::default()
         };
+        if let Ok(upload) = upload {
+            set_sse!(out, Echo::of(upload.encryption.as_ref(), customer.as_ref()));
+        }
         set_checksum!(out, part.checksum.as_ref());
         Ok(out)
     }
@@ -190,6 +219,8 @@ impl Handler {
             key: Some(input.key.clone()),
             e_tag: Some(quoted(&meta.etag)),
             location: Some(format!("/{}/{}", input.bucket, input.key)),
+            version_id: meta.version_id.clone(),
+            server_side_encryption: Echo::of_meta(&meta, None).sse,
             ..Default::default()
         };
         set_checksum!(out, meta.checksum.as_ref());
@@ -202,7 +233,17 @@ impl Handler {
         req: S3Request<UploadPartCopyInput>,
     ) -> Res<UploadPartCopyOutput> {
         let input = req.input;
-        let (src_bucket, src_key) = copy_source(&input.copy_source)?;
+        let (src_bucket, src_key, src_version) = copy_source(&input.copy_source)?;
+        let source_key = sse::customer_key(
+            input.copy_source_sse_customer_algorithm.as_ref(),
+            input.copy_source_sse_customer_key.as_ref(),
+            input.copy_source_sse_customer_key_md5.as_ref(),
+        )?;
+        let customer = sse::customer_key(
+            input.sse_customer_algorithm.as_ref(),
+            input.sse_customer_key.as_ref(),
+            input.sse_customer_key_md5.as_ref(),
+        )?;
         let range = input
             .copy_source_range
             .as_deref()
@@ -224,7 +265,12 @@ impl Handler {
                 number,
                 (src_bucket, src_key),
                 range,
-                &cond,
+                &PartCopy {
+                    source_version: src_version,
+                    source_conditions: cond,
+                    source_key: source_key.as_ref(),
+                    key: customer.as_ref(),
+                },
             )
             .await?;
         let mut result = CopyPartResult {
@@ -233,8 +279,14 @@ impl Handler {
             ..Default::default()
         };
         set_checksum!(result, part.checksum.as_ref());
+        let source = self
+            .store
+            .head_version(src_bucket, src_key, src_version)
+            .await
+            .ok();
         Ok(UploadPartCopyOutput {
             copy_part_result: Some(result),
+            copy_source_version_id: source.and_then(|s| s.version_id),
             ..Default::default()
         })
     }

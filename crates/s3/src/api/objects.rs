@@ -6,11 +6,12 @@ use futures_util::TryStreamExt;
 use s3s::S3Request;
 use s3s::dto::*;
 
+use super::sse::{self, Echo, set_sse};
 use super::{Handler, body_error, epoch_seconds, quoted, timestamp};
 use crate::error::Error;
 use crate::limits::{self, TagSource};
 use crate::store::checksum::{Algorithm, Digests};
-use crate::store::objects::{Conditions, PutOptions};
+use crate::store::objects::{Conditions, CopyOptions, PutOptions};
 use crate::store::{Headers, ObjectMeta, ObjectStore};
 
 type Res<T> = Result<T, Error>;
@@ -45,10 +46,14 @@ pub(crate) fn headers_of(
     Ok(headers)
 }
 
-/// The bucket and key of an `x-amz-copy-source` (CopyObject, UploadPartCopy).
-pub(crate) fn copy_source(source: &CopySource) -> Res<(&str, &str)> {
+/// The bucket, key and version of an `x-amz-copy-source` (CopyObject, UploadPartCopy).
+pub(crate) fn copy_source(source: &CopySource) -> Res<(&str, &str, Option<&str>)> {
     match source {
-        CopySource::Bucket { bucket, key, .. } => Ok((bucket, key)),
+        CopySource::Bucket {
+            bucket,
+            key,
+            version_id,
+        } => Ok((bucket, key, version_id.as_deref())),
         _ => Err(Error::InvalidArgument(
             "Copy from an access point is not supported".into(),
         )),
@@ -212,6 +217,11 @@ impl Handler {
             ],
             &req.headers,
         );
+        let customer = sse::customer_key(
+            input.sse_customer_algorithm.as_ref(),
+            input.sse_customer_key.as_ref(),
+            input.sse_customer_key_md5.as_ref(),
+        )?;
         let opts = PutOptions {
             headers: headers_of(
                 input.content_type,
@@ -231,6 +241,11 @@ impl Handler {
                 None,
                 None,
             ),
+            encryption: sse::seal_request(
+                input.server_side_encryption.as_ref(),
+                customer.clone(),
+                input.ssekms_key_id.as_ref(),
+            )?,
         };
         let body = input.body.map(|b| b.map_err(body_error));
         let content_md5 = input.content_md5;
@@ -251,8 +266,10 @@ impl Handler {
         let mut out = PutObjectOutput {
             e_tag: Some(quoted(&meta.etag)),
             size: i64::try_from(meta.size).ok(),
+            version_id: meta.version_id.clone(),
             ..Default::default()
         };
+        set_sse!(out, Echo::of_meta(&meta, customer.as_ref()));
         set_checksum!(out, meta.checksum.as_ref());
         if meta.checksum.is_some() {
             out.checksum_type = Some(ChecksumType::from_static(ChecksumType::FULL_OBJECT));
@@ -262,7 +279,16 @@ impl Handler {
 
     pub(crate) async fn get_object(&self, req: S3Request<GetObjectInput>) -> Res<GetObjectOutput> {
         let input = req.input;
-        let meta = self.store.head_object(&input.bucket, &input.key).await?;
+        let meta = self
+            .store
+            .head_version(&input.bucket, &input.key, input.version_id.as_deref())
+            .await?;
+        let customer = sse::customer_key(
+            input.sse_customer_algorithm.as_ref(),
+            input.sse_customer_key.as_ref(),
+            input.sse_customer_key_md5.as_ref(),
+        )?;
+        let root = self.store.root_for(&meta, customer.as_ref())?;
         conditions(
             input.if_match.as_ref(),
             input.if_none_match.as_ref(),
@@ -274,7 +300,7 @@ impl Handler {
         let (start, end) = range.unwrap_or((0, meta.size));
         let stream = self
             .store
-            .read_object(&input.bucket, &input.key, &meta, start, end)
+            .read_object_with(&input.bucket, &input.key, &meta, start, end, root.as_ref())
             .await?;
         let h = meta.headers.clone();
         let mut out = GetObjectOutput {
@@ -303,8 +329,10 @@ impl Handler {
                 .and_then(|p| i32::try_from(p).ok())
                 .filter(|_| input.part_number.is_some()),
             tag_count: i32::try_from(meta.tags.len()).ok().filter(|n| *n > 0),
+            version_id: meta.version_id.clone(),
             ..Default::default()
         };
+        set_sse!(out, Echo::of_meta(&meta, customer.as_ref()));
         // Only a checksum of exactly the returned bytes may be sent: SDKs validate it.
         if range.is_none() && input.checksum_mode.is_some() {
             set_checksum!(out, meta.checksum.as_ref());
@@ -321,7 +349,16 @@ impl Handler {
         req: S3Request<HeadObjectInput>,
     ) -> Res<HeadObjectOutput> {
         let input = req.input;
-        let meta = self.store.head_object(&input.bucket, &input.key).await?;
+        let meta = self
+            .store
+            .head_version(&input.bucket, &input.key, input.version_id.as_deref())
+            .await?;
+        let customer = sse::customer_key(
+            input.sse_customer_algorithm.as_ref(),
+            input.sse_customer_key.as_ref(),
+            input.sse_customer_key_md5.as_ref(),
+        )?;
+        self.store.root_for(&meta, customer.as_ref())?;
         conditions(
             input.if_match.as_ref(),
             input.if_none_match.as_ref(),
@@ -355,8 +392,10 @@ impl Handler {
                 .parts
                 .and_then(|p| i32::try_from(p).ok())
                 .filter(|_| input.part_number.is_some()),
+            version_id: meta.version_id.clone(),
             ..Default::default()
         };
+        set_sse!(out, Echo::of_meta(&meta, customer.as_ref()));
         if range.is_none() && input.checksum_mode.is_some() {
             set_checksum!(out, meta.checksum.as_ref());
             out.checksum_type = meta
@@ -376,8 +415,15 @@ impl Handler {
             let meta = self.store.head_object(&input.bucket, &input.key).await?;
             conditions(Some(cond), None, None, None).check_read(&meta)?;
         }
-        self.store.delete_object(&input.bucket, &input.key).await?;
-        Ok(DeleteObjectOutput::default())
+        let deleted = self
+            .store
+            .delete_object(&input.bucket, &input.key, input.version_id.as_deref())
+            .await?;
+        Ok(DeleteObjectOutput {
+            delete_marker: deleted.delete_marker.then_some(true),
+            version_id: deleted.version_id,
+            ..Default::default()
+        })
     }
 
     pub(crate) async fn delete_objects(
@@ -405,17 +451,25 @@ impl Handler {
         let mut deleted = Vec::new();
         let mut errors = Vec::new();
         for obj in input.delete.objects {
-            match self.store.delete_object(&input.bucket, &obj.key).await {
-                Ok(()) if quiet => {}
-                Ok(()) => deleted.push(DeletedObject {
+            let version = obj.version_id.as_deref();
+            match self
+                .store
+                .delete_object(&input.bucket, &obj.key, version)
+                .await
+            {
+                Ok(_) if quiet => {}
+                Ok(d) => deleted.push(DeletedObject {
                     key: Some(obj.key),
-                    ..Default::default()
+                    // Deleting a version names it; making a marker names the marker.
+                    version_id: obj.version_id.clone(),
+                    delete_marker: d.delete_marker.then_some(true),
+                    delete_marker_version_id: d.version_id.filter(|_| d.delete_marker),
                 }),
                 Err(e) => errors.push(s3s::dto::Error {
                     code: Some(e.code().to_string()),
                     key: Some(obj.key),
                     message: Some(e.to_string()),
-                    version_id: None,
+                    version_id: obj.version_id,
                 }),
             }
         }
@@ -431,7 +485,7 @@ impl Handler {
         req: S3Request<CopyObjectInput>,
     ) -> Res<CopyObjectOutput> {
         let input = req.input;
-        let (src_bucket, src_key) = copy_source(&input.copy_source)?;
+        let (src_bucket, src_key, src_version) = copy_source(&input.copy_source)?;
         let replace_meta = input
             .metadata_directive
             .as_ref()
@@ -440,11 +494,34 @@ impl Handler {
             .tagging_directive
             .as_ref()
             .is_some_and(|d| d.as_str() == TaggingDirective::REPLACE);
-        if !replace_meta && !replace_tags && src_bucket == &*input.bucket && src_key == &*input.key
+        let source_key = sse::customer_key(
+            input.copy_source_sse_customer_algorithm.as_ref(),
+            input.copy_source_sse_customer_key.as_ref(),
+            input.copy_source_sse_customer_key_md5.as_ref(),
+        )?;
+        let customer = sse::customer_key(
+            input.sse_customer_algorithm.as_ref(),
+            input.sse_customer_key.as_ref(),
+            input.sse_customer_key_md5.as_ref(),
+        )?;
+        let encryption = sse::seal_request(
+            input.server_side_encryption.as_ref(),
+            customer.clone(),
+            input.ssekms_key_id.as_ref(),
+        )?;
+        if !replace_meta
+            && !replace_tags
+            && encryption.is_none()
+            && src_version.is_none()
+            && src_bucket == &*input.bucket
+            && src_key == &*input.key
         {
             return Err(Error::InvalidRequest("This copy request is illegal because it is trying to copy an object to itself without changing the object's metadata, storage class, website redirect location or encryption attributes.".into()));
         }
-        let source = self.store.head_object(src_bucket, src_key).await?;
+        let source = self
+            .store
+            .head_version(src_bucket, src_key, src_version)
+            .await?;
         let headers = if replace_meta {
             headers_of(
                 input.content_type,
@@ -473,14 +550,19 @@ impl Handler {
             .checksum_algorithm
             .as_ref()
             .and_then(|a| Algorithm::parse(a.as_str()));
-        let meta = self
+        let (source, meta) = self
             .store
             .copy_object(
                 (src_bucket, src_key),
                 (&input.bucket, &input.key),
-                &cond,
-                Some((headers, tags)),
-                algorithm,
+                CopyOptions {
+                    source_version: src_version,
+                    source_conditions: cond,
+                    source_key: source_key.as_ref(),
+                    replace: Some((headers, tags)),
+                    checksum: algorithm,
+                    encryption,
+                },
             )
             .await?;
         let mut result = CopyObjectResult {
@@ -489,10 +571,14 @@ impl Handler {
             ..Default::default()
         };
         set_checksum!(result, meta.checksum.as_ref());
-        Ok(CopyObjectOutput {
+        let mut out = CopyObjectOutput {
             copy_object_result: Some(result),
+            copy_source_version_id: source.version_id,
+            version_id: meta.version_id.clone(),
             ..Default::default()
-        })
+        };
+        set_sse!(out, Echo::of_meta(&meta, customer.as_ref()));
+        Ok(out)
     }
 
     pub(crate) async fn put_object_tagging(
@@ -507,11 +593,16 @@ impl Handler {
             .map(|t| (t.key.unwrap_or_default(), t.value.unwrap_or_default()))
             .collect();
         let tags = limits::tag_set(pairs, TagSource::Document)?;
-        self.store.head_object(&input.bucket, &input.key).await?;
+        let version = input.version_id.as_deref();
         self.store
-            .set_object_tags(&input.bucket, &input.key, tags)
+            .head_version(&input.bucket, &input.key, version)
             .await?;
-        Ok(PutObjectTaggingOutput::default())
+        self.store
+            .set_object_tags(&input.bucket, &input.key, version, tags)
+            .await?;
+        Ok(PutObjectTaggingOutput {
+            version_id: input.version_id,
+        })
     }
 
     pub(crate) async fn get_object_tagging(
@@ -519,7 +610,10 @@ impl Handler {
         req: S3Request<GetObjectTaggingInput>,
     ) -> Res<GetObjectTaggingOutput> {
         let input = req.input;
-        let meta = self.store.head_object(&input.bucket, &input.key).await?;
+        let meta = self
+            .store
+            .head_version(&input.bucket, &input.key, input.version_id.as_deref())
+            .await?;
         Ok(GetObjectTaggingOutput {
             tag_set: meta
                 .tags
@@ -529,7 +623,7 @@ impl Handler {
                     value: Some(v),
                 })
                 .collect(),
-            version_id: None,
+            version_id: meta.version_id,
         })
     }
 }

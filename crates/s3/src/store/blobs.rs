@@ -9,6 +9,7 @@ use futures_util::{Stream, StreamExt};
 pub use nuvem_store::blobs::{BlobDir, BlobError, BlobFile, BlobStream, Blobs, StoreBlobs};
 
 use super::checksum::{Digests, Hasher};
+use super::sealing::Sealer;
 use crate::error::Error;
 
 /// A blob that was written, with the digests of its data.
@@ -19,24 +20,47 @@ pub struct Written {
     pub digests: Digests,
 }
 
-/// Streams `body` into a new blob of `blobs`. On any error nothing visible is left behind
-/// (the writer is dropped unfinished).
-pub async fn write<S, E>(blobs: &dyn Blobs, body: S, mut hasher: Hasher) -> Result<Written, Error>
+/// Streams `body` into a new blob of `blobs`, sealed chunk by chunk when `sealer` is given
+/// (the digests and `len` are of the plaintext; see [`super::sealing`]). On any error nothing
+/// visible is left behind (the writer is dropped unfinished).
+pub async fn write<S, E>(
+    blobs: &dyn Blobs,
+    body: S,
+    mut hasher: Hasher,
+    mut sealer: Option<Sealer>,
+) -> Result<Written, Error>
 where
     S: Stream<Item = Result<Bytes, E>> + Unpin,
     E: Into<Error>,
 {
     let mut writer = blobs.create().await?;
     let mut body = body;
+    let mut len = 0u64;
     while let Some(chunk) = body.next().await {
         let chunk = chunk.map_err(Into::into)?;
         hasher.update(&chunk);
-        writer.write(chunk).await?;
+        len += u64::try_from(chunk.len()).unwrap_or(0);
+        match &mut sealer {
+            Some(s) => {
+                for sealed in s.push(&chunk)? {
+                    writer.write(sealed).await?;
+                }
+            }
+            None => writer.write(chunk).await?,
+        }
+    }
+    if let Some(last) = sealer.map(Sealer::finish).transpose()?.flatten() {
+        writer.write(last).await?;
     }
     let done = writer.finish().await?;
+    if done.len != len && done.len != super::sealing::sealed_len(len) {
+        return Err(Error::Io(std::io::Error::other(
+            "a blob's length is not what was written",
+        )));
+    }
     Ok(Written {
         id: done.id,
-        len: done.len,
+        len,
         digests: hasher.finish(),
     })
 }

@@ -95,17 +95,22 @@ impl ObjectStore {
             .run(move |s| {
                 let key = keys::bucket(&name);
                 let objects = keys::objects_of(&name);
+                let versions = keys::versions_of(&name);
                 let uploads = keys::uploads_of(&name);
                 s.store.transact(|tx| {
                     if tx.get(&key)?.is_none() {
                         return Err(Error::NoSuchBucket(name.clone()));
                     }
-                    if tx
-                        .scan(KeyRange::prefix(&objects), Direction::Forward)
-                        .next()
-                        .is_some()
-                    {
-                        return Err(Error::BucketNotEmpty(name.clone()));
+                    // Noncurrent versions and delete markers count: S3 deletes only a bucket
+                    // without any version.
+                    for prefix in [&objects, &versions] {
+                        if tx
+                            .scan(KeyRange::prefix(prefix), Direction::Forward)
+                            .next()
+                            .is_some()
+                        {
+                            return Err(Error::BucketNotEmpty(name.clone()));
+                        }
                     }
                     let mut orphans = Vec::new();
                     let upload_keys: Vec<Vec<u8>> = tx

@@ -48,17 +48,19 @@ pub struct Report {
     pub kept_bytes: u64,
 }
 
-/// The ids of every blob the metadata refers to: objects and uploaded parts.
+/// The ids of every blob the metadata refers to: object versions and uploaded parts.
 fn referenced(store: &Store) -> Result<HashSet<String>, Error> {
     referenced_in(&*store.snapshot())
 }
 
 fn referenced_in(snap: &dyn Read) -> Result<HashSet<String>, Error> {
     let mut ids = HashSet::new();
-    for entry in snap.scan(KeyRange::prefix(keys::OBJECTS), Direction::Forward) {
-        let (_, v) = entry?;
-        let meta: ObjectMeta = decode(&v)?;
-        ids.extend(meta.blobs.into_iter().map(|b| b.id));
+    for prefix in [keys::OBJECTS, keys::VERSIONS] {
+        for entry in snap.scan(KeyRange::prefix(prefix), Direction::Forward) {
+            let (_, v) = entry?;
+            let meta: ObjectMeta = decode(&v)?;
+            ids.extend(meta.blobs.into_iter().map(|b| b.id));
+        }
     }
     for entry in snap.scan(KeyRange::prefix(keys::PARTS), Direction::Forward) {
         let (_, v) = entry?;

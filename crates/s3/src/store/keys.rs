@@ -1,12 +1,17 @@
 //! The key layout of the object store inside the shared `Store` (prefix `s3/`).
 //!
-//! `s3/b/<bucket>` bucket · `s3/o/<bucket>\0<key>` object · `s3/u/<bucket>\0<upload>`
-//! multipart upload · `s3/p/<upload>\0<part: u32 BE>` part. Bucket names never contain `\0`,
+//! `s3/b/<bucket>` bucket · `s3/o/<bucket>\0<key>` object (the current version, when it is
+//! not a delete marker) · `s3/v/<bucket>\0<key>\0<!seq: u64 BE>` every other version and
+//! delete marker, newest first · `s3/u/<bucket>\0<upload>` multipart upload ·
+//! `s3/p/<upload>\0<part: u32 BE>` part · `s3/k/master` the master key's id. Bucket names never contain `\0`,
 //! so the objects of a bucket are one contiguous range in UTF-8 binary key order, which is
 //! S3's listing order; keys are never mapped to paths.
 
 pub const BUCKETS: &[u8] = b"s3/b/";
 pub const OBJECTS: &[u8] = b"s3/o/";
+pub const VERSIONS: &[u8] = b"s3/v/";
+/// The id (a hash prefix, never the key) of the master key SSE-S3 data keys are wrapped under.
+pub const MASTER_KEY: &[u8] = b"s3/k/master";
 pub const UPLOADS: &[u8] = b"s3/u/";
 pub const PARTS: &[u8] = b"s3/p/";
 
@@ -53,4 +58,33 @@ pub fn parts_of(upload_id: &str) -> Vec<u8> {
 
 pub fn part(upload_id: &str, number: u32) -> Vec<u8> {
     join(PARTS, upload_id, true, &number.to_be_bytes())
+}
+
+/// The prefix of every version key of `bucket`.
+pub fn versions_of(bucket: &str) -> Vec<u8> {
+    join(VERSIONS, bucket, true, b"")
+}
+
+/// The prefix of the versions of one key (also matches longer keys that continue with `\0`:
+/// check the length, see [`version_key`]).
+pub fn versions_of_key(bucket: &str, key: &str) -> Vec<u8> {
+    let mut k = join(VERSIONS, bucket, true, key.as_bytes());
+    k.push(0);
+    k
+}
+
+/// A noncurrent version (or delete marker) of `key`; newer versions sort first.
+pub fn version(bucket: &str, key: &str, seq: u64) -> Vec<u8> {
+    let mut k = versions_of_key(bucket, key);
+    k.extend_from_slice(&(u64::MAX - seq).to_be_bytes());
+    k
+}
+
+/// The object key of a store key under [`versions_of`]`(bucket)`.
+pub fn version_key<'a>(bucket_prefix: &[u8], store_key: &'a [u8]) -> Option<&'a str> {
+    let rest = store_key.strip_prefix(bucket_prefix)?;
+    let key = rest.get(..rest.len().checked_sub(9)?)?;
+    (rest.get(key.len()) == Some(&0))
+        .then(|| std::str::from_utf8(key).ok())
+        .flatten()
 }

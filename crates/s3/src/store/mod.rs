@@ -3,6 +3,10 @@
 //! (object data as immutable blobs: local files, or chunks in a shared store; see
 //! [`blobs`]).
 //!
+//! Versions ([`versions`]) and encryption at rest ([`sealing`]: data sealed in chunks under
+//! per-object keys; the master key comes from the binary, never from the blob directory) are
+//! part of every write and read path here.
+//!
 //! Must not: use s3s or any wire type, so the protocol layer can change without touching
 //! storage. Every metadata change is one store transaction; blobs are written before the
 //! transaction that makes them visible (which adopts them) and removed after the one that
@@ -20,6 +24,8 @@ pub mod listing;
 pub mod multipart;
 pub mod multipart_checksum;
 pub mod objects;
+pub mod sealing;
+pub mod versions;
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -57,6 +63,12 @@ pub struct BucketMeta {
     pub website: Option<Website>,
     #[serde(default)]
     pub tags: Option<BTreeMap<String, String>>,
+    /// `None` until versioning is first configured; a bucket never returns to `None`.
+    #[serde(default)]
+    pub versioning: Option<versions::Versioning>,
+    /// The bucket's default encryption (PutBucketEncryption).
+    #[serde(default)]
+    pub encryption: Option<sealing::DefaultEncryption>,
 }
 
 /// One CORS rule (https://docs.aws.amazon.com/AmazonS3/latest/userguide/cors.html).
@@ -93,7 +105,23 @@ pub struct Headers {
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct BlobRef {
     pub id: String,
+    /// The length of the data (plaintext); an encrypted blob is longer on disk
+    /// ([`sealing::sealed_len`]).
     pub len: u64,
+    /// Set when the blob is encrypted: the hex salt its key is derived with (see [`sealing`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sealed: Option<String>,
+}
+
+impl BlobRef {
+    /// The blob's length in its tier.
+    pub fn stored_len(&self) -> u64 {
+        if self.sealed.is_some() {
+            sealing::sealed_len(self.len)
+        } else {
+            self.len
+        }
+    }
 }
 
 /// An object as stored in the metadata index.
@@ -114,6 +142,32 @@ pub struct ObjectMeta {
     pub checksum: Option<Checksum>,
     #[serde(default)]
     pub tags: BTreeMap<String, String>,
+    /// The version id: `None` for objects written before the bucket's versioning was first
+    /// configured (their id is `null`, not reported in headers), `Some("null")` for null
+    /// versions written since.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version_id: Option<String>,
+    /// Orders the versions of one key: larger is newer (see [`versions`]).
+    #[serde(default)]
+    pub seq: u64,
+    /// A delete marker: no data, only a version.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub delete_marker: bool,
+    /// How the data is encrypted at rest, when it is.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub encryption: Option<sealing::Encryption>,
+}
+
+impl ObjectMeta {
+    /// The version id as S3 reports it (`null` for the null version).
+    pub fn version(&self) -> &str {
+        self.version_id.as_deref().unwrap_or(versions::NULL)
+    }
+
+    /// Whether this is the null version.
+    pub fn is_null_version(&self) -> bool {
+        self.version() == versions::NULL
+    }
 }
 
 /// Where object data lives.
@@ -136,6 +190,8 @@ pub struct ObjectStore {
     shared: Option<StoreBlobs>,
     events: Option<Arc<dyn ObjectEvents>>,
     garbage: garbage::Report,
+    /// The key that wraps SSE-S3 data keys; `None`: SSE-S3 is refused.
+    master: Option<Arc<sealing::MasterKey>>,
 }
 
 impl ObjectStore {
@@ -183,6 +239,7 @@ impl ObjectStore {
             shared,
             events: None,
             garbage,
+            master: None,
         };
         if this.shared.is_some()
             && let Ok(runtime) = tokio::runtime::Handle::try_current()
@@ -200,6 +257,24 @@ impl ObjectStore {
     /// What opening found and did about unreferenced blobs.
     pub fn garbage_report(&self) -> &garbage::Report {
         &self.garbage
+    }
+
+    /// Installs the key that wraps the data keys of SSE-S3 objects (kept outside the blob
+    /// directory by the binary). Without it, SSE-S3 requests are refused. The store records
+    /// the id of the key SSE-S3 objects are under (`s3/k/master`, written with the first
+    /// one, see [`record_master`]); another key is refused here, so a node given the wrong
+    /// key file does not start rather than fail every read. Start-up code: may block.
+    pub fn set_master_key(&mut self, key: Arc<sealing::MasterKey>) -> Result<(), Error> {
+        if let Some(stored) = self.store.get(keys::MASTER_KEY)?
+            && stored != key.id().as_bytes()
+        {
+            return Err(Error::MasterKeyMismatch {
+                stored: String::from_utf8_lossy(&stored).into_owned(),
+                given: key.id().to_string(),
+            });
+        }
+        self.master = Some(key);
+        Ok(())
     }
 
     /// Installs the hook told about created and removed objects.
@@ -220,6 +295,29 @@ impl ObjectStore {
         }
         let this = self.clone();
         self.store.run(move || work(&this)).await
+    }
+}
+
+/// Inside the transaction that stores an SSE-S3 object or upload: records the id of the master
+/// key it is under when none is recorded, and refuses a key other than the recorded one (nodes
+/// of one store with different key files).
+pub(crate) fn record_master(
+    tx: &mut dyn nuvem_store::Tx,
+    encryption: Option<&sealing::Encryption>,
+) -> Result<(), Error> {
+    let Some(sealing::Encryption::S3 { key_id, .. }) = encryption else {
+        return Ok(());
+    };
+    match tx.get(keys::MASTER_KEY)? {
+        Some(v) if v == key_id.as_bytes() => Ok(()),
+        Some(v) => Err(Error::MasterKeyMismatch {
+            stored: String::from_utf8_lossy(&v).into_owned(),
+            given: key_id.clone(),
+        }),
+        None => {
+            tx.put(keys::MASTER_KEY, key_id.as_bytes());
+            Ok(())
+        }
     }
 }
 

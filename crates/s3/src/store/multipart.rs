@@ -8,11 +8,14 @@ use md5::Digest as _;
 use nuvem_store::{Direction, KeyRange, Tx};
 use serde::{Deserialize, Serialize};
 
-use super::blobs;
 use super::checksum::{Algorithm, Checksum, Digests, Hasher, Kind};
 use super::multipart_checksum;
 use super::objects::{Conditions, PutOptions};
-use super::{BlobRef, Headers, ObjectMeta, ObjectStore, decode, encode, keys, now_millis};
+use super::sealing::{self, CustomerKey, Encryption};
+use super::versions;
+use super::{
+    BlobRef, BucketMeta, Headers, ObjectMeta, ObjectStore, decode, encode, keys, now_millis,
+};
 use crate::error::Error;
 
 /// Parts smaller than this are refused at completion, except the last.
@@ -31,6 +34,9 @@ pub struct UploadMeta {
     /// How the object checksum is derived from the parts' (set when `checksum` is).
     #[serde(default)]
     pub checksum_kind: Option<Kind>,
+    /// The encryption every part is sealed with, and the completed object has.
+    #[serde(default)]
+    pub encryption: Option<Encryption>,
 }
 
 /// One part a client chose in CompleteMultipartUpload.
@@ -93,6 +99,10 @@ impl ObjectStore {
             now_millis(),
             random.get(..20).unwrap_or(&random)
         );
+        let bucket_meta = self.bucket(bucket).await?;
+        let encryption = self
+            .seal_for(&bucket_meta, opts.encryption.as_ref())?
+            .map(|(e, _)| e);
         let meta = UploadMeta {
             key: key.to_string(),
             initiated_ms: now_millis(),
@@ -100,6 +110,7 @@ impl ObjectStore {
             tags: opts.tags,
             checksum: opts.checksum,
             checksum_kind,
+            encryption,
         };
         let bkey = keys::bucket(bucket);
         let ukey = keys::upload(bucket, &id);
@@ -110,6 +121,7 @@ impl ObjectStore {
                 if tx.get(&bkey)?.is_none() {
                     return Err(Error::NoSuchBucket(bucket.clone()));
                 }
+                super::record_master(tx, meta.encryption.as_ref())?;
                 tx.put(&ukey, &value);
                 Ok(())
             })
@@ -155,6 +167,7 @@ impl ObjectStore {
         body: S,
         want_sha256: bool,
         checksum: Option<Algorithm>,
+        customer: Option<&CustomerKey>,
         verify: impl FnOnce(&Digests) -> Result<(), Error>,
     ) -> Result<PartMeta, Error>
     where
@@ -177,17 +190,35 @@ impl ObjectStore {
             )));
         }
         let algorithm = checksum.or(upload.checksum);
-        let written = blobs::write(&*self.blobs, body, Hasher::new(algorithm, want_sha256)).await?;
+        // Every part of an SSE-C upload needs the upload's key
+        // (https://docs.aws.amazon.com/AmazonS3/latest/API/API_UploadPart.html).
+        let root = match &upload.encryption {
+            Some(e) => Some(sealing::root_key(e, self.master.as_deref(), customer)?),
+            None if customer.is_some() => {
+                return Err(Error::InvalidRequest(
+                    "The multipart upload was not initiated with customer-provided encryption keys.".into(),
+                ));
+            }
+            None => None,
+        };
+        let (written, salt) = self
+            .write_blob(body, Hasher::new(algorithm, want_sha256), root.as_ref())
+            .await?;
         if let Err(e) = verify(&written.digests) {
             self.blobs.remove(&written.id).await;
             return Err(e);
         }
+        let etag = match (&upload.encryption, &root) {
+            (Some(Encryption::C { .. }), Some(root)) => root.opaque_etag(&written.digests.md5),
+            _ => hex::encode(written.digests.md5),
+        };
         let part = PartMeta {
             blob: BlobRef {
                 id: written.id.clone(),
                 len: written.len,
+                sealed: salt,
             },
-            etag: hex::encode(written.digests.md5),
+            etag,
             last_modified_ms: now_millis(),
             checksum: written.digests.checksum.clone(),
         };
@@ -234,10 +265,12 @@ impl ObjectStore {
         number: u32,
         src: (&str, &str),
         range: Option<(u64, u64)>,
-        source_conditions: &Conditions,
+        copy: &PartCopy<'_>,
     ) -> Result<PartMeta, Error> {
+        let source_conditions = &copy.source_conditions;
         self.upload(bucket, key, upload_id).await?;
-        let source = self.head_object(src.0, src.1).await?;
+        let source = self.head_version(src.0, src.1, copy.source_version).await?;
+        let source_root = self.root_for(&source, copy.source_key)?;
         source_conditions.check_read(&source).map_err(|e| match e {
             Error::NotModified => Error::PreconditionFailed,
             e => e,
@@ -252,7 +285,10 @@ impl ObjectStore {
                 )));
             }
         };
-        let data = Box::pin(self.read_object(src.0, src.1, &source, start, end).await?);
+        let data = Box::pin(
+            self.read_object_with(src.0, src.1, &source, start, end, source_root.as_ref())
+                .await?,
+        );
         self.upload_part(
             bucket,
             key,
@@ -261,6 +297,7 @@ impl ObjectStore {
             data,
             false,
             None,
+            copy.key,
             |_| Ok(()),
         )
         .await
@@ -453,22 +490,26 @@ impl ObjectStore {
             headers: upload.headers,
             checksum,
             tags: upload.tags,
+            version_id: None,
+            seq: 0,
+            delete_marker: false,
+            encryption: upload.encryption,
         };
         let conditions = completion.conditions.clone();
         let bkey = keys::bucket(bucket);
         let okey = keys::object(bucket, key);
         let ukey = keys::upload(bucket, upload_id);
         let prefix = keys::parts_of(upload_id);
-        let (b, u) = (bucket.to_owned(), upload_id.to_owned());
-        let value = encode(&meta);
+        let (b, k, u) = (bucket.to_owned(), key.to_owned(), upload_id.to_owned());
         // The parts' blobs were adopted with their part records: moving the references from
         // the parts to the object is all this transaction does with them.
-        let old = self
+        let (meta, dropped) = self
             .run(move |s| {
                 s.store.transact(|tx| {
-                    if tx.get(&bkey)?.is_none() {
-                        return Err(Error::NoSuchBucket(b.clone()));
-                    }
+                    let bucket: BucketMeta = match tx.get(&bkey)? {
+                        Some(v) => decode(&v)?,
+                        None => return Err(Error::NoSuchBucket(b.clone())),
+                    };
                     if tx.get(&ukey)?.is_none() {
                         return Err(Error::NoSuchUpload(u.clone()));
                     }
@@ -482,13 +523,13 @@ impl ObjectStore {
                         tx.delete(&k);
                     }
                     tx.delete(&ukey);
-                    tx.put(&okey, &value);
-                    Ok(old)
+                    versions::install(tx, bucket.versioning, &b, &k, old, meta.clone())
                 })
             })
             .await?;
         for id in unused.iter().cloned().chain(
-            old.into_iter()
+            dropped
+                .into_iter()
                 .flat_map(|o| o.blobs.into_iter().map(|b| b.id)),
         ) {
             self.blobs.remove(&id).await;
@@ -501,6 +542,17 @@ impl ObjectStore {
         });
         Ok(meta)
     }
+}
+
+/// What UploadPartCopy copies from, and with which keys.
+#[derive(Default)]
+pub struct PartCopy<'a> {
+    pub source_version: Option<&'a str>,
+    pub source_conditions: Conditions,
+    /// The source's SSE-C key.
+    pub source_key: Option<&'a CustomerKey>,
+    /// The upload's SSE-C key.
+    pub key: Option<&'a CustomerKey>,
 }
 
 /// `If-None-Match: *` on completion: refuse to overwrite an existing object.

@@ -9,7 +9,11 @@ use futures_util::Stream;
 
 use super::blobs::{self, BlobError, BlobStream};
 use super::checksum::{Algorithm, Digests, Hasher};
-use super::{BlobRef, Headers, ObjectMeta, ObjectStore, decode, encode, keys, now_millis};
+use super::sealing::{self, BlobKey, CustomerKey, Encryption, RootKey, SealRequest};
+use super::versions::{self, Lookup};
+use super::{
+    BlobRef, BucketMeta, Headers, ObjectMeta, ObjectStore, decode, encode, keys, now_millis,
+};
 use crate::error::Error;
 use crate::events::ObjectEvent;
 
@@ -93,10 +97,21 @@ pub struct PutOptions {
     /// Also compute SHA-256 of the data (to check a hex `x-amz-content-sha256`).
     pub want_sha256: bool,
     pub conditions: Conditions,
+    /// Encryption asked for by the request; `None`: the bucket's default, if any.
+    pub encryption: Option<SealRequest>,
+}
+
+/// What a DeleteObject did, for its response headers.
+#[derive(Debug, Clone, Default)]
+pub struct Deleted {
+    /// The version removed, or of the delete marker made (`None` in unversioned buckets).
+    pub version_id: Option<String>,
+    /// Whether that version is a delete marker.
+    pub delete_marker: bool,
 }
 
 impl ObjectStore {
-    /// The object's metadata; `NoSuchBucket` when the bucket is missing.
+    /// The object's (current version's) metadata; `NoSuchBucket` when the bucket is missing.
     pub async fn head_object(&self, bucket: &str, key: &str) -> Result<ObjectMeta, Error> {
         let (b, k) = (bucket.to_owned(), key.to_owned());
         self.run(move |s| s.head_object_sync(&b, &k)).await
@@ -106,10 +121,98 @@ impl ObjectStore {
     pub fn head_object_sync(&self, bucket: &str, key: &str) -> Result<ObjectMeta, Error> {
         match self.store.get(&keys::object(bucket, key))? {
             Some(v) => decode(&v),
-            None => {
-                self.bucket_sync(bucket)?;
-                Err(Error::NoSuchKey(key.to_string()))
+            None => self.head_version_sync(bucket, key, None),
+        }
+    }
+
+    /// The metadata of version `version` of an object, or of its current version. A delete
+    /// marker is `DeleteMarker` (current) or `MethodNotAllowed` (asked for by id), as in S3.
+    pub async fn head_version(
+        &self,
+        bucket: &str,
+        key: &str,
+        version: Option<&str>,
+    ) -> Result<ObjectMeta, Error> {
+        if let Some(v) = version {
+            versions::check_version_id(v)?;
+        }
+        let (b, k, v) = (
+            bucket.to_owned(),
+            key.to_owned(),
+            version.map(str::to_owned),
+        );
+        self.run(move |s| s.head_version_sync(&b, &k, v.as_deref()))
+            .await
+    }
+
+    fn head_version_sync(
+        &self,
+        bucket: &str,
+        key: &str,
+        version: Option<&str>,
+    ) -> Result<ObjectMeta, Error> {
+        let snap = self.store.snapshot();
+        // The object and its bucket in one read (one round trip on a remote engine).
+        let (okey, bkey) = (keys::object(bucket, key), keys::bucket(bucket));
+        let mut got = snap.get_many(&[&okey, &bkey])?.into_iter();
+        let current: Option<ObjectMeta> = got.next().flatten().map(|v| decode(&v)).transpose()?;
+        let bucket_meta: Option<BucketMeta> =
+            got.next().flatten().map(|v| decode(&v)).transpose()?;
+        let Some(bucket_meta) = bucket_meta else {
+            return Err(Error::NoSuchBucket(bucket.to_string()));
+        };
+        match versions::find(&*snap, bucket, key, version, current)? {
+            // An object from before versioning was configured is the null version, and
+            // says so once the bucket has versioning.
+            Lookup::Object(mut m) => {
+                if m.version_id.is_none() && bucket_meta.versioning.is_some() {
+                    m.version_id = Some(versions::NULL.to_string());
+                }
+                Ok(m)
             }
+            Lookup::Marker(m) if version.is_some() => Err(Error::MethodNotAllowed {
+                version_id: m.version().to_string(),
+                last_modified_ms: m.last_modified_ms,
+            }),
+            Lookup::Marker(m) => Err(Error::DeleteMarker {
+                key: key.to_string(),
+                version_id: m.version().to_string(),
+            }),
+            Lookup::Missing => match version {
+                Some(v) => Err(Error::NoSuchVersion(v.to_string())),
+                None => Err(Error::NoSuchKey(key.to_string())),
+            },
+        }
+    }
+
+    /// The encryption of a new object and its root key: the request's, else the bucket's
+    /// default, else none.
+    pub(crate) fn seal_for(
+        &self,
+        bucket: &BucketMeta,
+        request: Option<&SealRequest>,
+    ) -> Result<Option<(Encryption, RootKey)>, Error> {
+        let request = match request {
+            Some(r) => r,
+            None if bucket.encryption.is_some() => &SealRequest::S3,
+            None => return Ok(None),
+        };
+        sealing::new_encryption(request, self.master.as_deref()).map(Some)
+    }
+
+    /// The root key to read an object with (checking an SSE-C key); `None` for plaintext. A
+    /// customer key sent for an object that is not SSE-C is refused, as S3 refuses it.
+    pub fn root_for(
+        &self,
+        meta: &ObjectMeta,
+        customer: Option<&CustomerKey>,
+    ) -> Result<Option<RootKey>, Error> {
+        match &meta.encryption {
+            None | Some(Encryption::S3 { .. }) if customer.is_some() => Err(Error::InvalidRequest(
+                "The encryption parameters are not applicable to this object.".into(),
+            )),
+            None => Ok(None),
+            Some(e) => sealing::root_key(e, self.master.as_deref(), customer).map(Some),
         }
     }
 
@@ -129,46 +232,79 @@ impl ObjectStore {
     {
         let (b, k) = (bucket.to_owned(), key.to_owned());
         let conditions = (!opts.conditions.is_empty()).then(|| opts.conditions.clone());
-        self.run(move |s| {
-            s.bucket_sync(&b)?;
-            if let Some(c) = conditions {
-                // Fail fast before reading the body; checked again at commit.
-                let current = s.head_object_sync(&b, &k).ok();
-                c.check_write(current.as_ref())?;
-            }
-            Ok::<_, Error>(())
-        })
-        .await?;
-        let written = blobs::write(
-            &*self.blobs,
-            body,
-            Hasher::new(opts.checksum, opts.want_sha256),
-        )
-        .await?;
-        if let Err(e) = verify(&written.digests) {
-            self.blobs.remove(&written.id).await;
+        let bucket_meta = self
+            .run(move |s| {
+                let meta = s.bucket_sync(&b)?;
+                if let Some(c) = conditions {
+                    // Fail fast before reading the body; checked again at commit.
+                    let current = s.head_object_sync(&b, &k).ok();
+                    c.check_write(current.as_ref())?;
+                }
+                Ok::<_, Error>(meta)
+            })
+            .await?;
+        let sealing = self.seal_for(&bucket_meta, opts.encryption.as_ref())?;
+        let written = self
+            .write_blob(
+                body,
+                Hasher::new(opts.checksum, opts.want_sha256),
+                sealing.as_ref().map(|s| &s.1),
+            )
+            .await?;
+        if let Err(e) = verify(&written.0.digests) {
+            self.blobs.remove(&written.0.id).await;
             return Err(e);
         }
+        let (written, salt) = written;
         let meta = ObjectMeta {
             size: written.len,
-            etag: hex::encode(written.digests.md5),
+            etag: etag_of(&written.digests.md5, sealing.as_ref()),
             last_modified_ms: now_millis(),
             blobs: vec![BlobRef {
                 id: written.id.clone(),
                 len: written.len,
+                sealed: salt,
             }],
             parts: None,
             headers: opts.headers,
             checksum: written.digests.checksum.clone(),
             tags: opts.tags,
+            version_id: None,
+            seq: 0,
+            delete_marker: false,
+            encryption: sealing.map(|s| s.0),
         };
         self.commit_object(bucket, key, meta, opts.conditions, vec![written.id])
             .await
     }
 
-    /// Makes `meta` the object at `key`, replacing any old one, adopting its new blobs
-    /// (`fresh`) in the same transaction, and removes the old data. On failure the new blobs
-    /// are removed.
+    /// Streams `body` into a new blob, sealed under a fresh blob key of `root` when given;
+    /// returns the blob and its salt.
+    pub(crate) async fn write_blob<S, E>(
+        &self,
+        body: S,
+        hasher: Hasher,
+        root: Option<&RootKey>,
+    ) -> Result<(blobs::Written, Option<String>), Error>
+    where
+        S: Stream<Item = Result<Bytes, E>> + Unpin,
+        E: Into<Error>,
+    {
+        let (sealer, salt) = match root {
+            Some(r) => {
+                let (sealer, salt) = r.new_blob()?;
+                (Some(sealer), Some(salt))
+            }
+            None => (None, None),
+        };
+        let written = blobs::write(&*self.blobs, body, hasher, sealer).await?;
+        Ok((written, salt))
+    }
+
+    /// Makes `meta` the latest version at `key` (see [`versions::install`]: unversioned, it
+    /// replaces the old object), adopting its new blobs (`fresh`) in the same transaction,
+    /// and removes the data no version refers to any more. On failure the new blobs are
+    /// removed.
     pub(crate) async fn commit_object(
         &self,
         bucket: &str,
@@ -179,15 +315,15 @@ impl ObjectStore {
     ) -> Result<ObjectMeta, Error> {
         let (b, k) = (bucket.to_owned(), key.to_owned());
         let ids = fresh.clone();
-        let (result, meta) = self
+        let result = self
             .run(move |s| {
                 let bkey = keys::bucket(&b);
                 let okey = keys::object(&b, &k);
-                let value = encode(&meta);
-                let result = s.store.transact(|tx| {
-                    if tx.get(&bkey)?.is_none() {
-                        return Err(Error::NoSuchBucket(b.clone()));
-                    }
+                s.store.transact(|tx| {
+                    let bucket: BucketMeta = match tx.get(&bkey)? {
+                        Some(v) => decode(&v)?,
+                        None => return Err(Error::NoSuchBucket(b.clone())),
+                    };
                     let old: Option<ObjectMeta> = tx.get(&okey)?.map(|v| decode(&v)).transpose()?;
                     conditions.check_write(old.as_ref()).map_err(|e| match e {
                         Error::NoSuchKey(_) => Error::NoSuchKey(k.clone()),
@@ -196,15 +332,14 @@ impl ObjectStore {
                     for id in &ids {
                         s.blobs.adopt(tx, id)?;
                     }
-                    tx.put(&okey, &value);
-                    Ok(old)
-                });
-                (result, meta)
+                    super::record_master(tx, meta.encryption.as_ref())?;
+                    versions::install(tx, bucket.versioning, &b, &k, old, meta.clone())
+                })
             })
             .await;
         match result {
-            Ok(old) => {
-                for b in old.into_iter().flat_map(|o| o.blobs) {
+            Ok((meta, dropped)) => {
+                for b in dropped.into_iter().flat_map(|o| o.blobs) {
                     self.blobs.remove(&b.id).await;
                 }
                 self.notify(ObjectEvent::Created {
@@ -228,6 +363,7 @@ impl ObjectStore {
     /// The blobs are opened now, so a later overwrite or delete does not affect this read,
     /// and each is checked against the length it was written with: damaged data is an error
     /// here (logged at ERROR with the object's name), before a response promised any bytes.
+    /// An SSE-C object needs its key: see [`ObjectStore::read_object_with`].
     pub async fn read_object(
         &self,
         bucket: &str,
@@ -235,10 +371,31 @@ impl ObjectStore {
         meta: &ObjectMeta,
         start: u64,
         end: u64,
-    ) -> Result<impl Stream<Item = Result<Bytes, std::io::Error>> + Send + Sync + 'static, Error>
-    {
-        match self.open_segments(meta, start, end).await {
-            Ok(segments) => Ok(blobs::chain(segments)),
+    ) -> Result<BlobStream, Error> {
+        let root = self.root_for(meta, None)?;
+        self.read_object_with(bucket, key, meta, start, end, root.as_ref())
+            .await
+    }
+
+    /// [`ObjectStore::read_object`] with the object's root key (from
+    /// [`ObjectStore::root_for`]), which encrypted data needs; only the chunks of the range
+    /// are read and decrypted.
+    pub async fn read_object_with(
+        &self,
+        bucket: &str,
+        key: &str,
+        meta: &ObjectMeta,
+        start: u64,
+        end: u64,
+        root: Option<&RootKey>,
+    ) -> Result<BlobStream, Error> {
+        if meta.encryption.is_some() && root.is_none() {
+            return Err(Error::Corrupt(
+                "reading encrypted data without its key".into(),
+            ));
+        }
+        match self.open_segments(meta, start, end, root).await {
+            Ok(segments) => Ok(Box::pin(blobs::chain(segments))),
             Err((blob, BlobError::NotFound(_))) => {
                 // Blobs are removed after the commit that drops them: a concurrent overwrite
                 // or delete explains a missing blob only if the object no longer uses it.
@@ -268,6 +425,7 @@ impl ObjectStore {
         meta: &ObjectMeta,
         start: u64,
         end: u64,
+        root: Option<&RootKey>,
     ) -> Result<Vec<BlobStream>, (String, BlobError)> {
         let mut segments = Vec::new();
         let mut offset = 0u64;
@@ -279,11 +437,32 @@ impl ObjectStore {
             }
             let from = start.max(b_start) - b_start;
             let to = end.min(b_end) - b_start;
-            let segment = self
-                .blobs
-                .open(&b.id, b.len, from, to - from)
-                .await
-                .map_err(|e| (b.id.clone(), e))?;
+            let segment = match (&b.sealed, root) {
+                (Some(salt), Some(root)) => {
+                    let damaged = |problem: String| {
+                        (
+                            b.id.clone(),
+                            BlobError::Damaged {
+                                blob: b.id.clone(),
+                                problem,
+                            },
+                        )
+                    };
+                    let key = root.blob(salt).map_err(|e| damaged(e.to_string()))?;
+                    let (offset, len) = BlobKey::stored_range(b.len, from, to);
+                    let inner = self
+                        .blobs
+                        .open(&b.id, b.stored_len(), offset, len)
+                        .await
+                        .map_err(|e| (b.id.clone(), e))?;
+                    key.unseal(inner, b.len, from, to)
+                }
+                _ => self
+                    .blobs
+                    .open(&b.id, b.len, from, to - from)
+                    .await
+                    .map_err(|e| (b.id.clone(), e))?,
+            };
             segments.push(segment);
         }
         Ok(segments)
@@ -306,94 +485,173 @@ impl ObjectStore {
         Ok((start, start + len))
     }
 
-    /// Deletes an object; deleting a missing key succeeds, as in S3.
-    pub async fn delete_object(&self, bucket: &str, key: &str) -> Result<(), Error> {
-        let (b, k) = (bucket.to_owned(), key.to_owned());
-        let old = self
+    /// Deletes an object (deleting a missing key succeeds, as in S3): in a bucket with
+    /// versioning configured, adds a delete marker; with `version`, removes that version for
+    /// good.
+    pub async fn delete_object(
+        &self,
+        bucket: &str,
+        key: &str,
+        version: Option<&str>,
+    ) -> Result<Deleted, Error> {
+        if let Some(v) = version {
+            versions::check_version_id(v)?;
+        }
+        let (b, k, v) = (
+            bucket.to_owned(),
+            key.to_owned(),
+            version.map(str::to_owned),
+        );
+        let (deleted, dropped) = self
             .run(move |s| {
                 let bkey = keys::bucket(&b);
                 let okey = keys::object(&b, &k);
                 s.store.transact(|tx| {
-                    if tx.get(&bkey)?.is_none() {
-                        return Err(Error::NoSuchBucket(b.clone()));
+                    let bucket: BucketMeta = match tx.get(&bkey)? {
+                        Some(v) => decode(&v)?,
+                        None => return Err(Error::NoSuchBucket(b.clone())),
+                    };
+                    if let Some(id) = &v {
+                        let removed = versions::delete_version(tx, &b, &k, id)?;
+                        let deleted = Deleted {
+                            version_id: Some(id.clone()),
+                            delete_marker: removed.as_ref().is_some_and(|r| r.delete_marker),
+                        };
+                        return Ok((deleted, removed.into_iter().collect::<Vec<_>>()));
                     }
                     let old: Option<ObjectMeta> = tx.get(&okey)?.map(|v| decode(&v)).transpose()?;
-                    if old.is_some() {
-                        tx.delete(&okey);
+                    if bucket.versioning.is_none() {
+                        if old.is_some() {
+                            tx.delete(&okey);
+                        }
+                        return Ok((Deleted::default(), old.into_iter().collect()));
                     }
-                    Ok(old)
+                    let (marker, dropped) =
+                        versions::install(tx, bucket.versioning, &b, &k, old, versions::marker())?;
+                    let deleted = Deleted {
+                        version_id: marker.version_id,
+                        delete_marker: true,
+                    };
+                    Ok((deleted, dropped))
                 })
             })
             .await?;
-        if let Some(old) = old {
-            for b in old.blobs {
-                self.blobs.remove(&b.id).await;
-            }
+        let removed_current = !dropped.is_empty() || deleted.delete_marker;
+        for b in dropped.into_iter().flat_map(|m| m.blobs) {
+            self.blobs.remove(&b.id).await;
+        }
+        if removed_current {
             self.notify(ObjectEvent::Removed {
                 bucket: bucket.to_string(),
                 key: key.to_string(),
             });
         }
-        Ok(())
+        Ok(deleted)
     }
 
-    /// Copies an object's data into a new blob (blobs are never shared, so deleting one object
-    /// never touches another) with either the source's headers or `replace`.
+    /// Copies an object version's data into a new blob (blobs are never shared, so deleting
+    /// one object never touches another) with either the source's headers or `replace`,
+    /// decrypting with the source's key and encrypting as `copy.encryption` (or the
+    /// destination bucket's default) asks.
     pub async fn copy_object(
         &self,
         src: (&str, &str),
         dst: (&str, &str),
-        source_conditions: &Conditions,
-        replace: Option<(Headers, BTreeMap<String, String>)>,
-        checksum: Option<Algorithm>,
-    ) -> Result<ObjectMeta, Error> {
-        let source = self.head_object(src.0, src.1).await?;
-        source_conditions.check_read(&source).map_err(|e| match e {
-            Error::NotModified => Error::PreconditionFailed,
-            e => e,
-        })?;
-        self.bucket(dst.0).await?;
+        copy: CopyOptions<'_>,
+    ) -> Result<(ObjectMeta, ObjectMeta), Error> {
+        let source = self.head_version(src.0, src.1, copy.source_version).await?;
+        copy.source_conditions
+            .check_read(&source)
+            .map_err(|e| match e {
+                Error::NotModified => Error::PreconditionFailed,
+                e => e,
+            })?;
+        let source_root = self.root_for(&source, copy.source_key)?;
+        let dst_bucket = self.bucket(dst.0).await?;
+        let sealing = self.seal_for(&dst_bucket, copy.encryption.as_ref())?;
         let data = Box::pin(
-            self.read_object(src.0, src.1, &source, 0, source.size)
+            self.read_object_with(src.0, src.1, &source, 0, source.size, source_root.as_ref())
                 .await?,
         );
-        let algorithm = checksum.or(source.checksum.as_ref().map(|c| c.algorithm));
-        let written = blobs::write(&*self.blobs, data, Hasher::new(algorithm, false)).await?;
-        let (headers, tags) = replace.unwrap_or((source.headers.clone(), source.tags.clone()));
+        let algorithm = copy
+            .checksum
+            .or(source.checksum.as_ref().map(|c| c.algorithm));
+        let (written, salt) = self
+            .write_blob(
+                data,
+                Hasher::new(algorithm, false),
+                sealing.as_ref().map(|s| &s.1),
+            )
+            .await?;
+        let (headers, tags) = copy
+            .replace
+            .unwrap_or((source.headers.clone(), source.tags.clone()));
         let meta = ObjectMeta {
             size: written.len,
-            etag: hex::encode(written.digests.md5),
+            etag: etag_of(&written.digests.md5, sealing.as_ref()),
             last_modified_ms: now_millis(),
             blobs: vec![BlobRef {
                 id: written.id.clone(),
                 len: written.len,
+                sealed: salt,
             }],
             parts: None,
             headers,
             checksum: written.digests.checksum.clone(),
             tags,
+            version_id: None,
+            seq: 0,
+            delete_marker: false,
+            encryption: sealing.map(|s| s.0),
         };
-        self.commit_object(dst.0, dst.1, meta, Conditions::default(), vec![written.id])
-            .await
+        let meta = self
+            .commit_object(dst.0, dst.1, meta, Conditions::default(), vec![written.id])
+            .await?;
+        Ok((source, meta))
     }
 
-    /// Replaces an object's tag set.
+    /// Replaces the tag set of an object's current version, or of version `version`.
     pub async fn set_object_tags(
         &self,
         bucket: &str,
         key: &str,
+        version: Option<&str>,
         tags: BTreeMap<String, String>,
     ) -> Result<(), Error> {
-        let okey = keys::object(bucket, key);
-        let key = key.to_owned();
+        if let Some(v) = version {
+            versions::check_version_id(v)?;
+        }
+        let (b, k, v) = (
+            bucket.to_owned(),
+            key.to_owned(),
+            version.map(str::to_owned),
+        );
         self.run(move |s| {
             s.store.transact(|tx| {
-                let mut meta: ObjectMeta = match tx.get(&okey)? {
-                    Some(v) => decode(&v)?,
-                    None => return Err(Error::NoSuchKey(key.clone())),
+                let okey = keys::object(&b, &k);
+                let current: Option<ObjectMeta> = tx.get(&okey)?.map(|x| decode(&x)).transpose()?;
+                let found = match (current, &v) {
+                    (Some(c), None) => Some((okey, c)),
+                    (Some(c), Some(id)) if c.version() == id => Some((okey, c)),
+                    (_, Some(id)) => versions::noncurrent(tx, &b, &k)?
+                        .into_iter()
+                        .find(|(_, m)| m.version() == id),
+                    (None, None) => None,
                 };
+                let Some((store_key, mut meta)) = found else {
+                    return Err(match &v {
+                        Some(id) => Error::NoSuchVersion(id.clone()),
+                        None => Error::NoSuchKey(k.clone()),
+                    });
+                };
+                if meta.delete_marker {
+                    return Err(Error::MethodNotAllowed {
+                        version_id: meta.version().to_string(),
+                        last_modified_ms: meta.last_modified_ms,
+                    });
+                }
                 meta.tags = tags.clone();
-                tx.put(&okey, &encode(&meta));
+                tx.put(&store_key, &encode(&meta));
                 Ok(())
             })
         })
@@ -404,6 +662,28 @@ impl ObjectStore {
         if let Some(events) = &self.events {
             events.notify(&event);
         }
+    }
+}
+
+/// How CopyObject copies.
+#[derive(Default)]
+pub struct CopyOptions<'a> {
+    /// `?versionId=` of `x-amz-copy-source`; `None`: the current version.
+    pub source_version: Option<&'a str>,
+    pub source_conditions: Conditions,
+    /// The source's SSE-C key (`x-amz-copy-source-server-side-encryption-customer-*`).
+    pub source_key: Option<&'a CustomerKey>,
+    /// New headers and tags; `None`: the source's.
+    pub replace: Option<(Headers, BTreeMap<String, String>)>,
+    pub checksum: Option<Algorithm>,
+    pub encryption: Option<SealRequest>,
+}
+
+/// The ETag of single-part data: its MD5, except for SSE-C, whose ETag must not reveal it.
+pub(crate) fn etag_of(md5: &[u8], sealing: Option<&(Encryption, RootKey)>) -> String {
+    match sealing {
+        Some((Encryption::C { .. }, root)) => root.opaque_etag(md5),
+        _ => hex::encode(md5),
     }
 }
 

@@ -1,6 +1,8 @@
 """boto3 against nuvem's S3: put/get/list, upload_file/download_file (multipart through
 s3transfer), UploadPartCopy, and presigned URLs fetched with a plain HTTP client — both the
-signature version boto3 picks by default and SigV2 query strings (`signature_version="s3"`).
+signature version boto3 picks by default and SigV2 query strings (`signature_version="s3"`);
+versioning (put_bucket_versioning, versions, delete markers) and encryption (SSE-S3, bucket
+default encryption; SSE-C refused over plain HTTP).
 
 Run by crates/nuvem/tests/e2e/s3_cli.rs as `python3 s3_boto3.py <endpoint>`.
 Prints "boto3 s3: ok" when every check passed; any failure raises.
@@ -153,5 +155,62 @@ for i in range(3):
 bucket.objects.all().delete()
 s3.delete_bucket(Bucket="boto")
 expect_error("NoSuchBucket", s3.list_objects_v2, Bucket="boto")
+
+# Versioning the way boto3 users do it.
+s3.create_bucket(Bucket="boto-ver")
+assert "Status" not in s3.get_bucket_versioning(Bucket="boto-ver")
+s3.put_bucket_versioning(Bucket="boto-ver", VersioningConfiguration={"Status": "Enabled"})
+assert s3.get_bucket_versioning(Bucket="boto-ver")["Status"] == "Enabled"
+first = s3.put_object(Bucket="boto-ver", Key="k", Body=b"one")["VersionId"]
+second = s3.put_object(Bucket="boto-ver", Key="k", Body=b"two")["VersionId"]
+assert first != second
+assert s3.get_object(Bucket="boto-ver", Key="k", VersionId=first)["Body"].read() == b"one"
+deleted = s3.delete_object(Bucket="boto-ver", Key="k")
+assert deleted["DeleteMarker"] is True, deleted
+e = expect_error("NoSuchKey", s3.get_object, Bucket="boto-ver", Key="k")
+assert e.response["ResponseMetadata"]["HTTPHeaders"].get("x-amz-delete-marker") == "true", e.response
+listed = s3.list_object_versions(Bucket="boto-ver")
+assert [v["VersionId"] for v in listed["Versions"]] == [second, first], listed
+assert listed["DeleteMarkers"][0]["IsLatest"] is True, listed
+s3.delete_object(Bucket="boto-ver", Key="k", VersionId=listed["DeleteMarkers"][0]["VersionId"])
+assert s3.get_object(Bucket="boto-ver", Key="k")["Body"].read() == b"two"
+s3.put_bucket_versioning(Bucket="boto-ver", VersioningConfiguration={"Status": "Suspended"})
+assert s3.put_object(Bucket="boto-ver", Key="k", Body=b"three")["VersionId"] == "null"
+boto3.resource(
+    "s3", endpoint_url=endpoint, region_name="us-east-1", config=Config(s3=path_style)
+).Bucket("boto-ver").object_versions.delete()
+s3.delete_bucket(Bucket="boto-ver")
+
+# Encryption at rest.
+s3.create_bucket(Bucket="boto-enc")
+put = s3.put_object(Bucket="boto-enc", Key="s3", Body=b"secret", ServerSideEncryption="AES256")
+assert put["ServerSideEncryption"] == "AES256", put
+got = s3.get_object(Bucket="boto-enc", Key="s3")
+assert got["ServerSideEncryption"] == "AES256" and got["Body"].read() == b"secret", got
+expect_error("ServerSideEncryptionConfigurationNotFoundError", s3.get_bucket_encryption, Bucket="boto-enc")
+s3.put_bucket_encryption(
+    Bucket="boto-enc",
+    ServerSideEncryptionConfiguration={
+        "Rules": [{"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}]
+    },
+)
+rules = s3.get_bucket_encryption(Bucket="boto-enc")["ServerSideEncryptionConfiguration"]["Rules"]
+assert rules[0]["ApplyServerSideEncryptionByDefault"]["SSEAlgorithm"] == "AES256", rules
+assert s3.put_object(Bucket="boto-enc", Key="d", Body=b"x")["ServerSideEncryption"] == "AES256"
+# boto3 computes the key's MD5 itself; over plain HTTP the server refuses the key.
+e = expect_error(
+    "InvalidRequest",
+    s3.put_object,
+    Bucket="boto-enc",
+    Key="c",
+    Body=b"x",
+    SSECustomerAlgorithm="AES256",
+    SSECustomerKey=b"k" * 32,
+)
+assert "secure connection" in e.response["Error"]["Message"], e.response
+expect_error("NotImplemented", s3.put_object, Bucket="boto-enc", Key="kms", Body=b"x", ServerSideEncryption="aws:kms")
+for key in ["s3", "d"]:
+    s3.delete_object(Bucket="boto-enc", Key=key)
+s3.delete_bucket(Bucket="boto-enc")
 
 print("boto3 s3: ok")
