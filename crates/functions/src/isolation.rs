@@ -73,21 +73,45 @@ struct Users {
 }
 
 /// The shell an environment starts in when it gets namespaces, as root inside `unshare
-/// --mount --pid --fork --mount-proc --propagation private`: it binds the environment's
-/// private folder on `/tmp`, sets the memory limit (`prlimit`, inherited from here on), drops
-/// to the function's user with no groups and no way back (`setpriv`), and waits for the
-/// runtime in a shell of that user, so that a runtime killed by a signal is reported as such
-/// (`unshare` itself turns a signalled child into exit status 1): the exit status is then
-/// 128 + the signal, which [`crate::environment`] reads back. Arguments: the private tmp,
-/// the data limit in bytes (empty: none), how many paths follow, the paths under `/tmp` the
-/// runtime needs (a data dir under `/tmp`: its code copy and the bootstraps), which are bound
-/// at the same place inside the private `/tmp` before it covers the host's, then the command
-/// line to run.
+/// --mount --pid --fork --mount-proc --propagation private`: it binds the toolchain in (see
+/// below), binds the environment's private folder on `/tmp`, sets the memory limit
+/// (`prlimit`, inherited from here on), drops to the function's user with no groups and no
+/// way back (`setpriv`), and waits for the runtime in a shell of that user, so that a
+/// runtime killed by a signal is reported as such (`unshare` itself turns a signalled child
+/// into exit status 1): the exit status is then 128 + the signal, which
+/// [`crate::environment`] reads back.
+///
+/// Arguments: the private tmp, the data limit in bytes (empty: none), the toolchain's cover
+/// and prefix (both empty: none), how many paths follow, the paths under `/tmp` the runtime
+/// needs (a data dir under `/tmp`: its code copy and the bootstraps), which are bound at the
+/// same place inside the private `/tmp` before it covers the host's, then the command line
+/// to run.
+///
+/// The toolchain step (a [`Toolchain`]: an interpreter installed under a folder other users
+/// cannot traverse, such as pyenv's under `/root`) makes the installation, and nothing else
+/// of that folder, visible to the function's user: the prefix is bound on a staging folder
+/// in the private tmp, a root-owned 0755 `tmpfs` is mounted over the cover (the topmost
+/// closed folder, which hides everything in it), the prefix's path is recreated in that
+/// `tmpfs` and the staged prefix bound there read-only, and the staging bind is removed.
+/// The mounts live in the environment's mount namespace only (private propagation).
 pub const WRAPPER: &str = r#"set -e
 tmp=$1
 limit=$2
-n=$3
-shift 3
+cover=$3
+prefix=$4
+n=$5
+shift 5
+if [ -n "$cover" ]; then
+  stage="$tmp/.nuvem-toolchain"
+  mkdir "$stage"
+  mount --bind "$prefix" "$stage"
+  mount -t tmpfs -o mode=0755,size=1m,nosuid,nodev,noexec nuvem-toolchain "$cover"
+  (umask 022 && mkdir -p "$prefix")
+  mount --bind "$stage" "$prefix"
+  mount -o remount,bind,ro "$prefix"
+  umount "$stage"
+  rmdir "$stage"
+fi
 while [ "$n" -gt 0 ]; do
   mkdir -p "$tmp${1#/tmp}"
   mount --bind "$1" "$tmp${1#/tmp}"
@@ -101,12 +125,154 @@ fi
 exec "$@"
 "#;
 
+/// An interpreter installed under a folder other users cannot traverse (a version manager's
+/// under a 0700 home), which environments with namespaces reach through [`WRAPPER`]'s
+/// toolchain step.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Toolchain {
+    /// The topmost ancestor of `prefix` that other users cannot traverse (`/root`): covered
+    /// by an empty `tmpfs` in the environment.
+    pub cover: PathBuf,
+    /// The installation prefix, the interpreter's folder's parent
+    /// (`/root/.pyenv/versions/3.11.7`): bound read-only at its own path.
+    pub prefix: PathBuf,
+    /// The interpreter's real path (inside `prefix/bin`).
+    pub interpreter: PathBuf,
+}
+
+impl Toolchain {
+    /// The toolchain's `bin` folder (first on an environment's `PATH`).
+    pub fn bin(&self) -> PathBuf {
+        self.prefix.join("bin")
+    }
+}
+
+/// Where an interpreter stands for other users.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Reach {
+    /// Other users can run it where it is.
+    Open,
+    /// Installed under a folder other users cannot traverse, and bindable into environments
+    /// with namespaces.
+    Private(Toolchain),
+    /// Other users cannot run it, bound or not: why.
+    Closed(String),
+}
+
+/// Where `program` (a bare name is looked up on `PATH`) stands for other users, for an
+/// environment whose data dir is `data_dir`: [`Reach::Private`] when its real path is
+/// `<prefix>/bin/<name>`, the prefix is readable and traversable by others (its `bin` and
+/// `lib` too), and it sits under a closed folder that holds neither the data dir (whose code
+/// copies and bootstraps the environment needs) nor anything under `/tmp` (which the
+/// environment gets its own of). A virtualenv's interpreter is [`Reach::Closed`]: its real
+/// path is the base installation's, which holds none of the virtualenv's packages.
+pub fn interpreter_reach(program: &Path, data_dir: &Path) -> Reach {
+    let Some(found) = find_program(program) else {
+        return Reach::Closed(format!("{} was not found", program.display()));
+    };
+    if reachable_by_others(&found) {
+        return Reach::Open;
+    }
+    let closed = |why: String| Reach::Closed(why);
+    let Ok(real) = found.canonicalize() else {
+        return closed(format!("{} was not found", found.display()));
+    };
+    if found
+        .parent()
+        .and_then(Path::parent)
+        .is_some_and(|venv| venv.join("pyvenv.cfg").is_file())
+    {
+        return closed(format!(
+            "{} is a virtualenv's, whose packages are not in its base installation",
+            found.display()
+        ));
+    }
+    let mode = |p: &Path| std::fs::metadata(p).map_or(0, |m| m.mode());
+    let (Some(bin), Some(prefix)) = (real.parent(), real.parent().and_then(Path::parent)) else {
+        return closed(format!("{} is not in an installation", real.display()));
+    };
+    if bin.file_name() != Some("bin".as_ref()) {
+        return closed(format!(
+            "{} is not in an installation's bin folder",
+            real.display()
+        ));
+    }
+    let lib = prefix.join("lib");
+    if mode(prefix) & 0o005 != 0o005
+        || mode(bin) & 0o005 != 0o005
+        || (lib.exists() && mode(&lib) & 0o005 != 0o005)
+        || mode(&real) & 0o001 == 0
+    {
+        return closed(format!(
+            "{} is not readable and executable by other users",
+            prefix.display()
+        ));
+    }
+    let Some(cover) = prefix
+        .ancestors()
+        .skip(1)
+        .filter(|a| mode(a) & 0o001 == 0)
+        .last()
+    else {
+        return closed(format!(
+            "{} is not reachable by other users",
+            real.display()
+        ));
+    };
+    if cover == Path::new("/") || cover.starts_with("/tmp") {
+        return closed(format!(
+            "{} is under {}, which cannot be covered in an environment",
+            real.display(),
+            cover.display()
+        ));
+    }
+    let data = data_dir
+        .canonicalize()
+        .unwrap_or_else(|_| data_dir.to_path_buf());
+    if data.starts_with(cover) {
+        return closed(format!(
+            "the data dir is under {}, which would hide it from the environment",
+            cover.display()
+        ));
+    }
+    Reach::Private(Toolchain {
+        cover: cover.to_path_buf(),
+        prefix: prefix.to_path_buf(),
+        interpreter: real.clone(),
+    })
+}
+
+/// The `PATH` of an environment with namespaces: the toolchain's `bin` first (where the
+/// interpreter `python3` stands for is, as Lambda's `/var/lang/bin`), then the folders of
+/// `path` (nuvem's) that other users can reach; a private one (`/root/.cargo/bin`) is hidden
+/// in the environment anyway. None left: `/usr/local/bin:/usr/bin:/bin`.
+pub fn open_path(
+    path: Option<&std::ffi::OsStr>,
+    toolchain: Option<&Toolchain>,
+) -> std::ffi::OsString {
+    let mut dirs: Vec<PathBuf> = toolchain.map(Toolchain::bin).into_iter().collect();
+    for dir in path.map(std::env::split_paths).into_iter().flatten() {
+        if dir.is_absolute()
+            && dir.is_dir()
+            && closed_ancestor(&dir).is_none()
+            && !dirs.contains(&dir)
+        {
+            dirs.push(dir);
+        }
+    }
+    if dirs.len() == usize::from(toolchain.is_some()) {
+        dirs.extend(["/usr/local/bin", "/usr/bin", "/bin"].map(PathBuf::from));
+    }
+    std::env::join_paths(dirs).unwrap_or_else(|_| "/usr/local/bin:/usr/bin:/bin".into())
+}
+
 /// What `unshare` runs after the wrapper's arguments: the user's shell that waits for the
-/// runtime (see [`WRAPPER`]).
+/// runtime (see [`WRAPPER`]), with `toolchain` bound in when there is one.
 pub fn namespaced_command(
     private_tmp: &Path,
     user: User,
     data_limit: Option<u64>,
+    toolchain: Option<&Toolchain>,
     needed: &[&Path],
     program: &Path,
     args: &[String],
@@ -134,6 +300,14 @@ pub fn namespaced_command(
     .collect();
     all.push(private_tmp.to_string_lossy().into_owned());
     all.push(data_limit.map(|l| l.to_string()).unwrap_or_default());
+    let (cover, prefix) = toolchain.map_or_else(Default::default, |t| {
+        (
+            t.cover.to_string_lossy().into_owned(),
+            t.prefix.to_string_lossy().into_owned(),
+        )
+    });
+    all.push(cover);
+    all.push(prefix);
     all.push(under_tmp.len().to_string());
     all.extend(under_tmp);
     all.extend([
@@ -169,6 +343,7 @@ fn namespaces_work(scratch: &Path) -> bool {
         &tmp.canonicalize().unwrap_or_else(|_| tmp.clone()),
         user,
         Some(1 << 30),
+        None,
         &[],
         Path::new("sh"),
         &[
@@ -194,7 +369,7 @@ pub fn running_as_root() -> bool {
     std::fs::metadata("/proc/self").is_ok_and(|m| m.uid() == 0)
 }
 
-/// The first ancestor of `path` (itself included) that other users cannot traverse.
+/// The deepest ancestor of `path` (itself included) that other users cannot traverse.
 pub fn closed_ancestor(path: &Path) -> Option<PathBuf> {
     let path = path.canonicalize().ok()?;
     path.ancestors()
@@ -202,19 +377,22 @@ pub fn closed_ancestor(path: &Path) -> Option<PathBuf> {
         .map(Path::to_path_buf)
 }
 
+/// `program` itself when it is a path, else the first file of that name on `PATH`.
+fn find_program(program: &Path) -> Option<PathBuf> {
+    if program.is_absolute() {
+        return Some(program.to_path_buf());
+    }
+    std::env::var_os("PATH").and_then(|p| {
+        std::env::split_paths(&p)
+            .map(|d| d.join(program))
+            .find(|c| c.is_file())
+    })
+}
+
 /// Whether a user other than the owner can reach and run `program` (a bare name is looked up
 /// on `PATH`): every folder on its way traversable and the file executable by others.
 pub fn reachable_by_others(program: &Path) -> bool {
-    let found = if program.is_absolute() {
-        Some(program.to_path_buf())
-    } else {
-        std::env::var_os("PATH").and_then(|p| {
-            std::env::split_paths(&p)
-                .map(|d| d.join(program))
-                .find(|c| c.is_file())
-        })
-    };
-    let Some(real) = found.and_then(|p| p.canonicalize().ok()) else {
+    let Some(real) = find_program(program).and_then(|p| p.canonicalize().ok()) else {
         return false;
     };
     let exec = std::fs::metadata(&real).is_ok_and(|m| m.mode() & 0o001 != 0);
