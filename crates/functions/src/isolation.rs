@@ -30,11 +30,21 @@
 //!   Without namespaces the network is the host's (the Runtime API on the host's loopback,
 //!   behind the peer check of [`crate::runtime_api`]), and [`Isolation::missing`] says so.
 //!
+//! - *Private toolchains.* With namespaces, a Python installed under a folder other users
+//!   cannot traverse (pyenv under `/root`, 0700) is bound into the environments of Python and
+//!   `provided` functions ([`interpreter_reach`], [`Toolchain`], [`WRAPPER`]'s toolchain
+//!   step): an empty root-owned `tmpfs` covers the topmost closed folder and the installation
+//!   is bound read-only at its own path inside it, so the function's user runs the
+//!   interpreter (and its site-packages) and sees nothing else of that folder. The
+//!   environment's `PATH` is the toolchain's `bin`, then the folders of nuvem's `PATH` other
+//!   users reach ([`open_path`]), so `provided` functions run as their user too.
+//!
 //! What it needs: the data dir's ancestors traversable by other users (`o+x`), and the
-//! runtime's interpreter reachable by other users; [`Isolation::detect`] and
-//! [`reachable_by_others`] check both, and nuvem says what is missing instead of starting
-//! functions that cannot run. Must not: start processes, except the one start-up probe of
-//! the namespace wrapper.
+//! runtime's interpreter reachable by other users or, with namespaces, bindable;
+//! [`Isolation::detect`], [`reachable_by_others`] and [`interpreter_reach`] check them, and
+//! nuvem says what is missing (those functions run as root) instead of starting functions
+//! that cannot run. Must not: start processes, except the one start-up probe of the
+//! namespace wrapper.
 
 use std::collections::HashMap;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
@@ -644,5 +654,116 @@ mod tests {
         assert!((UID_BASE..UID_BASE + UID_SPAN).contains(&a.uid));
         assert_ne!(iso.user("b").unwrap().uid, a.uid);
         assert_eq!(Isolation::none("test").user("a"), None);
+    }
+
+    fn chmod(path: &Path, mode: u32) {
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
+    }
+
+    /// An installation `<base>/home/inst` (`bin/python3.11`, `bin/python3` linking to it,
+    /// `lib`), `home` of mode `home`, the prefix of mode `prefix`; outside `/tmp`, which
+    /// environments get their own of. Returns the base and `bin/python3`.
+    fn install(home: u32, prefix: u32) -> (tempfile::TempDir, PathBuf) {
+        let base = tempfile::tempdir_in("/var/tmp").unwrap();
+        chmod(base.path(), 0o755);
+        let inst = base.path().join("home/inst");
+        std::fs::create_dir_all(inst.join("bin")).unwrap();
+        std::fs::create_dir_all(inst.join("lib")).unwrap();
+        std::fs::write(inst.join("bin/python3.11"), "").unwrap();
+        chmod(&inst.join("bin/python3.11"), 0o755);
+        std::os::unix::fs::symlink("python3.11", inst.join("bin/python3")).unwrap();
+        chmod(&base.path().join("home"), home);
+        chmod(&inst, prefix);
+        let python = inst.join("bin/python3");
+        (base, python)
+    }
+
+    #[track_caller]
+    fn check_closed(reach: Reach, why: &str) {
+        match reach {
+            Reach::Closed(got) => assert!(got.contains(why), "{got}"),
+            other => panic!("{other:?}, expected closed: {why}"),
+        }
+    }
+
+    #[test]
+    fn interpreters_under_a_private_folder_are_bound_when_they_can_be() {
+        let nowhere = Path::new("/var/lib/nuvem-test-data");
+        let (_open, python) = install(0o755, 0o755);
+        assert_eq!(interpreter_reach(&python, nowhere), Reach::Open);
+
+        let (base, python) = install(0o700, 0o755);
+        let base = base.path().canonicalize().unwrap();
+        let bound = Toolchain {
+            cover: base.join("home"),
+            prefix: base.join("home/inst"),
+            interpreter: base.join("home/inst/bin/python3.11"),
+        };
+        assert_eq!(
+            interpreter_reach(&python, nowhere),
+            Reach::Private(bound.clone())
+        );
+        assert_eq!(bound.bin(), base.join("home/inst/bin"));
+        // The topmost closed folder is covered, not the deepest.
+        chmod(&base, 0o700);
+        assert_eq!(
+            interpreter_reach(&python, nowhere),
+            Reach::Private(Toolchain {
+                cover: base.clone(),
+                ..bound
+            })
+        );
+        chmod(&base, 0o755);
+        // Covering the data dir would hide the code copies.
+        check_closed(
+            interpreter_reach(&python, &base.join("home/data")),
+            "the data dir is under",
+        );
+        // A virtualenv's packages are not in its base installation.
+        let venv = base.join("home/venv");
+        std::fs::create_dir_all(venv.join("bin")).unwrap();
+        std::fs::write(venv.join("pyvenv.cfg"), "").unwrap();
+        std::os::unix::fs::symlink(
+            base.join("home/inst/bin/python3.11"),
+            venv.join("bin/python3"),
+        )
+        .unwrap();
+        check_closed(
+            interpreter_reach(&venv.join("bin/python3"), nowhere),
+            "virtualenv",
+        );
+        // Not an installation's bin folder.
+        std::fs::write(base.join("home/inst/python3"), "").unwrap();
+        chmod(&base.join("home/inst/python3"), 0o755);
+        check_closed(
+            interpreter_reach(&base.join("home/inst/python3"), nowhere),
+            "bin folder",
+        );
+
+        let (_closed, python) = install(0o700, 0o750);
+        check_closed(
+            interpreter_reach(&python, nowhere),
+            "not readable and executable by other users",
+        );
+    }
+
+    #[test]
+    fn an_environments_path_holds_the_toolchain_then_reachable_folders() {
+        let (base, python) = install(0o700, 0o755);
+        let Reach::Private(toolchain) =
+            interpreter_reach(&python, Path::new("/var/lib/nuvem-test-data"))
+        else {
+            panic!("not bindable");
+        };
+        let private = base.path().join("home");
+        let nuvems = std::env::join_paths([private.as_path(), Path::new("/usr/bin")]).unwrap();
+        assert_eq!(
+            open_path(Some(&nuvems), Some(&toolchain)),
+            std::env::join_paths([toolchain.bin(), PathBuf::from("/usr/bin")]).unwrap()
+        );
+        assert_eq!(
+            open_path(Some(private.as_os_str()), None),
+            "/usr/local/bin:/usr/bin:/bin"
+        );
     }
 }
