@@ -257,6 +257,12 @@ impl Environment {
         let mut args = launch.args.clone();
         let namespaced = match (&launch.user, &private) {
             (Some(iso), Some(p)) if iso.namespaces => {
+                // The wrapper would start and then fail to exec it: say so as spawning it
+                // directly would (a missing bootstrap is `Runtime.InvalidEntrypoint`).
+                if let Err(e) = runnable(&program) {
+                    p.remove();
+                    return Err(e);
+                }
                 (program, args) = crate::isolation::namespaced_command(
                     &p.tmp,
                     iso.user,
@@ -462,6 +468,21 @@ impl Environment {
 impl Drop for Environment {
     fn drop(&mut self) {
         self.kill();
+    }
+}
+
+/// Whether `program` (a path; a bare name is looked up on `PATH` inside the environment) is
+/// an executable file, with the error spawning it would give.
+fn runnable(program: &std::path::Path) -> std::io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    if program.components().count() < 2 {
+        return Ok(());
+    }
+    let meta = std::fs::metadata(program)?;
+    if meta.is_file() && meta.permissions().mode() & 0o111 != 0 {
+        Ok(())
+    } else {
+        Err(std::io::ErrorKind::PermissionDenied.into())
     }
 }
 

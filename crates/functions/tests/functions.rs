@@ -19,6 +19,11 @@ struct Fixture {
 }
 
 fn fixture() -> Fixture {
+    fixture_with(|_| {})
+}
+
+/// The fixture, its configuration changed by `change` first.
+fn fixture_with(change: impl FnOnce(&mut FunctionsConfig)) -> Fixture {
     let dir = tempfile::tempdir().unwrap();
     let engine =
         nuvem_store::FjallEngine::open(&dir.path().join("store"), nuvem_store::Durability::Process)
@@ -26,6 +31,7 @@ fn fixture() -> Fixture {
     let mut config = FunctionsConfig::new(dir.path().join("functions"));
     config.idle_timeout = Duration::from_secs(1);
     config.async_retry_delays = [Duration::from_millis(10), Duration::from_millis(10)];
+    change(&mut config);
     let service = FunctionsService::open(nuvem_store::Store::new(engine), config).unwrap();
     Fixture {
         service: Arc::new(service),
@@ -883,11 +889,15 @@ const TELLS_ITS_API: &str =
     "import os\ndef handler(event, context):\n    return os.environ['AWS_LAMBDA_RUNTIME_API']\n";
 
 /// Issue 17: another local process could poll an environment's Runtime API, take its events
-/// and answer them. Now only the environment's own process group is served.
+/// and answer them. Now only the environment's own process group is served. The function is
+/// granted egress: as root its Runtime API would otherwise be in a network namespace of its
+/// own, out of this process's reach, and the peer check would go untested.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn issue_17_runtime_api_serves_only_its_environment() {
     use std::io::{Read, Write};
-    let f = fixture();
+    let f = fixture_with(|c| {
+        c.egress.insert("victim".into());
+    });
     f.create(
         "victim",
         "python3.12",
