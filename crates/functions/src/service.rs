@@ -593,22 +593,26 @@ impl FunctionsService {
             "each function runs as a user of its own (uid {}+), on a private copy of its code; the data dir is closed to them",
             crate::isolation::UID_BASE
         );
-        if !as_root.is_empty() {
-            let labels: Vec<&str> = as_root.iter().map(|(label, _)| *label).collect();
-            let mut whys: Vec<&str> = Vec::new();
-            for (_, why) in &as_root {
-                if !whys.contains(&why.as_str()) {
-                    whys.push(why);
-                }
+        // One clause per reason, naming the runtimes it applies to.
+        let mut whys: Vec<&str> = Vec::new();
+        for (_, why) in &as_root {
+            if !whys.contains(&why.as_str()) {
+                whys.push(why);
             }
+        }
+        for why in whys {
+            let labels: Vec<&str> = as_root
+                .iter()
+                .filter(|(_, w)| w == why)
+                .map(|(label, _)| *label)
+                .collect();
             line.push_str(&format!(
-                "; except {} functions, which run as root: {}",
+                "; except {} functions, which run as root: {why}",
                 match labels.split_last() {
                     Some((last, rest)) if !rest.is_empty() =>
                         format!("{} and {last}", rest.join(", ")),
                     _ => labels.join(""),
                 },
-                whys.join("; ")
             ));
         }
         if let Some(t) = inner.bound_toolchain("python3.12") {

@@ -567,12 +567,17 @@ async fn issue_17_python_under_a_private_home_runs_as_its_user_in_its_namespaces
         nuvem_testkit::missing_tool(test, &format!("no namespaces for functions: {line}"));
         return;
     }
-    let as_root = line
-        .split_once("; except ")
-        .map(|(_, rest)| rest.split(';').next().unwrap_or_default())
-        .unwrap_or_default();
+    // The runtimes of each "except <runtimes> functions, which run as root: <why>" clause.
+    let as_root: Vec<&str> = line
+        .split("; except ")
+        .skip(1)
+        .filter_map(|c| c.split_once(" functions, which run as root"))
+        .map(|(runtimes, _)| runtimes)
+        .collect();
     assert!(
-        !as_root.contains("Python") && !as_root.contains("provided"),
+        as_root
+            .iter()
+            .all(|r| !r.contains("Python") && !r.contains("provided")),
         "Python and provided functions run as their users: {line}"
     );
     match &cover {
