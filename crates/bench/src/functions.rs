@@ -4,8 +4,9 @@
 //!
 //! - **cold start**: invoke → response on a new environment. Before each timed invoke an
 //!   untimed UpdateFunctionConfiguration changes an environment variable, which retires the
-//!   warm environment, so the invoke starts a fresh process (checked: the answering pid must
-//!   be new, else the sample counts as an error);
+//!   warm environment, so the invoke starts a fresh process (checked: the environment id it
+//!   answers, random per process, must be new, else the sample counts as an error; a pid
+//!   would not do: in a PID namespace every environment's runtime has the same one);
 //! - **warm invoke**: invoke → response on warm environments, at concurrency 1 and 16 (16
 //!   environments are warmed first, so no cold start is in the timed phase).
 //!
@@ -146,9 +147,8 @@ fn python_version() -> String {
         .unwrap_or_else(|| "python3 ?".into())
 }
 
-/// The Python function: answers with its process id (to tell cold from warm).
-const PYTHON_HANDLER: &str =
-    "import os\n\ndef handler(event, context):\n    return {\"pid\": os.getpid()}\n";
+/// The Python function: answers with its process's random id (to tell cold from warm).
+const PYTHON_HANDLER: &str = "import os\n\nENVIRONMENT = os.urandom(8).hex()\n\ndef handler(event, context):\n    return {\"pid\": os.getpid(), \"environment\": ENVIRONMENT}\n";
 
 /// A function under test.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -253,8 +253,8 @@ pub async fn create_functions(client: &Client, echo_bin: &Path, dir: &Path) -> a
     Ok(())
 }
 
-/// One synchronous invoke; the pid the function answered with.
-async fn invoke(client: &Client, subject: Subject) -> anyhow::Result<u64> {
+/// One synchronous invoke; the environment id the function answered with.
+async fn invoke(client: &Client, subject: Subject) -> anyhow::Result<String> {
     let out = client
         .invoke()
         .function_name(subject.name())
@@ -274,9 +274,10 @@ async fn invoke(client: &Client, subject: Subject) -> anyhow::Result<u64> {
         .transpose()
         .context("the function's answer is not JSON")?
         .unwrap_or_default();
-    body.get("pid")
-        .and_then(serde_json::Value::as_u64)
-        .with_context(|| format!("no pid in the answer {body}"))
+    body.get("environment")
+        .and_then(serde_json::Value::as_str)
+        .map(str::to_owned)
+        .with_context(|| format!("no environment id in the answer {body}"))
 }
 
 /// `samples` cold starts of `subject`.
@@ -314,12 +315,12 @@ pub async fn cold_starts(
         let took = began.elapsed();
         series.elapsed += took;
         match result {
-            Ok(pid) if seen.insert(pid) => series.latencies_us.push(took.as_micros() as u64),
-            Ok(pid) => {
+            Ok(id) if seen.insert(id.clone()) => series.latencies_us.push(took.as_micros() as u64),
+            Ok(id) => {
                 series.errors += 1;
-                series
-                    .first_error
-                    .get_or_insert_with(|| format!("pid {pid} answered twice: not a cold start"));
+                series.first_error.get_or_insert_with(|| {
+                    format!("environment {id} answered twice: not a cold start")
+                });
             }
             Err(e) => {
                 series.errors += 1;

@@ -3,7 +3,9 @@
 //!
 //! The process gets a clean environment with exactly the variables Lambda documents
 //! (https://docs.aws.amazon.com/lambda/latest/dg/configuration-envvars.html#configuration-envvars-runtime)
-//! plus the function's own, and nothing of nuvem's except `PATH` (to find `python3`/`node`).
+//! plus the function's own, and nothing of nuvem's except `PATH` (to find `python3`/`node`);
+//! in namespaces, only the folders of it other users reach, after the bound toolchain's `bin`
+//! ([`crate::isolation::open_path`]).
 //!
 //! Memory limit: `RLIMIT_DATA` set to the function's memory size on the child right after it
 //! starts (`prlimit`, so no `unsafe` pre-exec hook is needed; the few instructions before
@@ -85,6 +87,9 @@ pub struct Isolated {
     pub code: PathBuf,
     /// The shipped bootstraps (`LAMBDA_RUNTIME_DIR`), which the runtime reads.
     pub runtime_dir: PathBuf,
+    /// With namespaces, an interpreter under a private folder bound into the environment
+    /// ([`crate::isolation::WRAPPER`]'s toolchain step), its `bin` first on `PATH`.
+    pub toolchain: Option<crate::isolation::Toolchain>,
 }
 
 /// The process groups of every live environment of a service, so that none outlives its
@@ -252,10 +257,17 @@ impl Environment {
         let mut args = launch.args.clone();
         let namespaced = match (&launch.user, &private) {
             (Some(iso), Some(p)) if iso.namespaces => {
+                // The wrapper would start and then fail to exec it: say so as spawning it
+                // directly would (a missing bootstrap is `Runtime.InvalidEntrypoint`).
+                if let Err(e) = runnable(&program) {
+                    p.remove();
+                    return Err(e);
+                }
                 (program, args) = crate::isolation::namespaced_command(
                     &p.tmp,
                     iso.user,
                     launch.data_limit,
+                    iso.toolchain.as_ref(),
                     &[&p.task, &iso.runtime_dir],
                     &program,
                     &args,
@@ -264,14 +276,21 @@ impl Environment {
             }
             _ => false,
         };
+        let path = match launch.user.as_ref().filter(|_| namespaced) {
+            // What the function's user reaches inside its namespace.
+            Some(iso) => crate::isolation::open_path(
+                std::env::var_os("PATH").as_deref(),
+                iso.toolchain.as_ref(),
+            ),
+            None => {
+                std::env::var_os("PATH").unwrap_or_else(|| "/usr/local/bin:/usr/bin:/bin".into())
+            }
+        };
         let mut cmd = tokio::process::Command::new(&program);
         cmd.args(&args)
             .current_dir(&task_root)
             .env_clear()
-            .env(
-                "PATH",
-                std::env::var_os("PATH").unwrap_or_else(|| "/usr/local/bin:/usr/bin:/bin".into()),
-            )
+            .env("PATH", path)
             .env("LANG", "en_US.UTF-8")
             .env("TZ", ":UTC")
             .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())));
@@ -449,6 +468,21 @@ impl Environment {
 impl Drop for Environment {
     fn drop(&mut self) {
         self.kill();
+    }
+}
+
+/// Whether `program` (a path; a bare name is looked up on `PATH` inside the environment) is
+/// an executable file, with the error spawning it would give.
+fn runnable(program: &std::path::Path) -> std::io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    if program.components().count() < 2 {
+        return Ok(());
+    }
+    let meta = std::fs::metadata(program)?;
+    if meta.is_file() && meta.permissions().mode() & 0o111 != 0 {
+        Ok(())
+    } else {
+        Err(std::io::ErrorKind::PermissionDenied.into())
     }
 }
 

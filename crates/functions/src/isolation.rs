@@ -30,11 +30,21 @@
 //!   Without namespaces the network is the host's (the Runtime API on the host's loopback,
 //!   behind the peer check of [`crate::runtime_api`]), and [`Isolation::missing`] says so.
 //!
+//! - *Private toolchains.* With namespaces, a Python installed under a folder other users
+//!   cannot traverse (pyenv under `/root`, 0700) is bound into the environments of Python and
+//!   `provided` functions ([`interpreter_reach`], [`Toolchain`], [`WRAPPER`]'s toolchain
+//!   step): an empty root-owned `tmpfs` covers the topmost closed folder and the installation
+//!   is bound read-only at its own path inside it, so the function's user runs the
+//!   interpreter (and its site-packages) and sees nothing else of that folder. The
+//!   environment's `PATH` is the toolchain's `bin`, then the folders of nuvem's `PATH` other
+//!   users reach ([`open_path`]), so `provided` functions run as their user too.
+//!
 //! What it needs: the data dir's ancestors traversable by other users (`o+x`), and the
-//! runtime's interpreter reachable by other users; [`Isolation::detect`] and
-//! [`reachable_by_others`] check both, and nuvem says what is missing instead of starting
-//! functions that cannot run. Must not: start processes, except the one start-up probe of
-//! the namespace wrapper.
+//! runtime's interpreter reachable by other users or, with namespaces, bindable;
+//! [`Isolation::detect`], [`reachable_by_others`] and [`interpreter_reach`] check them, and
+//! nuvem says what is missing (those functions run as root) instead of starting functions
+//! that cannot run. Must not: start processes, except the one start-up probe of the
+//! namespace wrapper.
 
 use std::collections::HashMap;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
@@ -73,21 +83,45 @@ struct Users {
 }
 
 /// The shell an environment starts in when it gets namespaces, as root inside `unshare
-/// --mount --pid --fork --mount-proc --propagation private`: it binds the environment's
-/// private folder on `/tmp`, sets the memory limit (`prlimit`, inherited from here on), drops
-/// to the function's user with no groups and no way back (`setpriv`), and waits for the
-/// runtime in a shell of that user, so that a runtime killed by a signal is reported as such
-/// (`unshare` itself turns a signalled child into exit status 1): the exit status is then
-/// 128 + the signal, which [`crate::environment`] reads back. Arguments: the private tmp,
-/// the data limit in bytes (empty: none), how many paths follow, the paths under `/tmp` the
-/// runtime needs (a data dir under `/tmp`: its code copy and the bootstraps), which are bound
-/// at the same place inside the private `/tmp` before it covers the host's, then the command
-/// line to run.
+/// --mount --pid --fork --mount-proc --propagation private`: it binds the toolchain in (see
+/// below), binds the environment's private folder on `/tmp`, sets the memory limit
+/// (`prlimit`, inherited from here on), drops to the function's user with no groups and no
+/// way back (`setpriv`), and waits for the runtime in a shell of that user, so that a
+/// runtime killed by a signal is reported as such (`unshare` itself turns a signalled child
+/// into exit status 1): the exit status is then 128 + the signal, which
+/// [`crate::environment`] reads back.
+///
+/// Arguments: the private tmp, the data limit in bytes (empty: none), the toolchain's cover
+/// and prefix (both empty: none), how many paths follow, the paths under `/tmp` the runtime
+/// needs (a data dir under `/tmp`: its code copy and the bootstraps), which are bound at the
+/// same place inside the private `/tmp` before it covers the host's, then the command line
+/// to run.
+///
+/// The toolchain step (a [`Toolchain`]: an interpreter installed under a folder other users
+/// cannot traverse, such as pyenv's under `/root`) makes the installation, and nothing else
+/// of that folder, visible to the function's user: the prefix is bound on a staging folder
+/// in the private tmp, a root-owned 0755 `tmpfs` is mounted over the cover (the topmost
+/// closed folder, which hides everything in it), the prefix's path is recreated in that
+/// `tmpfs` and the staged prefix bound there read-only, and the staging bind is removed.
+/// The mounts live in the environment's mount namespace only (private propagation).
 pub const WRAPPER: &str = r#"set -e
 tmp=$1
 limit=$2
-n=$3
-shift 3
+cover=$3
+prefix=$4
+n=$5
+shift 5
+if [ -n "$cover" ]; then
+  stage="$tmp/.nuvem-toolchain"
+  mkdir "$stage"
+  mount --bind "$prefix" "$stage"
+  mount -t tmpfs -o mode=0755,size=1m,nosuid,nodev,noexec nuvem-toolchain "$cover"
+  (umask 022 && mkdir -p "$prefix")
+  mount --bind "$stage" "$prefix"
+  mount -o remount,bind,ro "$prefix"
+  umount "$stage"
+  rmdir "$stage"
+fi
 while [ "$n" -gt 0 ]; do
   mkdir -p "$tmp${1#/tmp}"
   mount --bind "$1" "$tmp${1#/tmp}"
@@ -101,12 +135,154 @@ fi
 exec "$@"
 "#;
 
+/// An interpreter installed under a folder other users cannot traverse (a version manager's
+/// under a 0700 home), which environments with namespaces reach through [`WRAPPER`]'s
+/// toolchain step.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Toolchain {
+    /// The topmost ancestor of `prefix` that other users cannot traverse (`/root`): covered
+    /// by an empty `tmpfs` in the environment.
+    pub cover: PathBuf,
+    /// The installation prefix, the interpreter's folder's parent
+    /// (`/root/.pyenv/versions/3.11.7`): bound read-only at its own path.
+    pub prefix: PathBuf,
+    /// The interpreter's real path (inside `prefix/bin`).
+    pub interpreter: PathBuf,
+}
+
+impl Toolchain {
+    /// The toolchain's `bin` folder (first on an environment's `PATH`).
+    pub fn bin(&self) -> PathBuf {
+        self.prefix.join("bin")
+    }
+}
+
+/// Where an interpreter stands for other users.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Reach {
+    /// Other users can run it where it is.
+    Open,
+    /// Installed under a folder other users cannot traverse, and bindable into environments
+    /// with namespaces.
+    Private(Toolchain),
+    /// Other users cannot run it, bound or not: why.
+    Closed(String),
+}
+
+/// Where `program` (a bare name is looked up on `PATH`) stands for other users, for an
+/// environment whose data dir is `data_dir`: [`Reach::Private`] when its real path is
+/// `<prefix>/bin/<name>`, the prefix is readable and traversable by others (its `bin` and
+/// `lib` too), and it sits under a closed folder that holds neither the data dir (whose code
+/// copies and bootstraps the environment needs) nor anything under `/tmp` (which the
+/// environment gets its own of). A virtualenv's interpreter is [`Reach::Closed`]: its real
+/// path is the base installation's, which holds none of the virtualenv's packages.
+pub fn interpreter_reach(program: &Path, data_dir: &Path) -> Reach {
+    let Some(found) = find_program(program) else {
+        return Reach::Closed(format!("{} was not found", program.display()));
+    };
+    if reachable_by_others(&found) {
+        return Reach::Open;
+    }
+    let closed = |why: String| Reach::Closed(why);
+    let Ok(real) = found.canonicalize() else {
+        return closed(format!("{} was not found", found.display()));
+    };
+    if found
+        .parent()
+        .and_then(Path::parent)
+        .is_some_and(|venv| venv.join("pyvenv.cfg").is_file())
+    {
+        return closed(format!(
+            "{} is a virtualenv's, whose packages are not in its base installation",
+            found.display()
+        ));
+    }
+    let mode = |p: &Path| std::fs::metadata(p).map_or(0, |m| m.mode());
+    let (Some(bin), Some(prefix)) = (real.parent(), real.parent().and_then(Path::parent)) else {
+        return closed(format!("{} is not in an installation", real.display()));
+    };
+    if bin.file_name() != Some("bin".as_ref()) {
+        return closed(format!(
+            "{} is not in an installation's bin folder",
+            real.display()
+        ));
+    }
+    let lib = prefix.join("lib");
+    if mode(prefix) & 0o005 != 0o005
+        || mode(bin) & 0o005 != 0o005
+        || (lib.exists() && mode(&lib) & 0o005 != 0o005)
+        || mode(&real) & 0o001 == 0
+    {
+        return closed(format!(
+            "{} is not readable and executable by other users",
+            prefix.display()
+        ));
+    }
+    let Some(cover) = prefix
+        .ancestors()
+        .skip(1)
+        .filter(|a| mode(a) & 0o001 == 0)
+        .last()
+    else {
+        return closed(format!(
+            "{} is not reachable by other users",
+            real.display()
+        ));
+    };
+    if cover == Path::new("/") || cover.starts_with("/tmp") {
+        return closed(format!(
+            "{} is under {}, which cannot be covered in an environment",
+            real.display(),
+            cover.display()
+        ));
+    }
+    let data = data_dir
+        .canonicalize()
+        .unwrap_or_else(|_| data_dir.to_path_buf());
+    if data.starts_with(cover) {
+        return closed(format!(
+            "the data dir is under {}, which would hide it from the environment",
+            cover.display()
+        ));
+    }
+    Reach::Private(Toolchain {
+        cover: cover.to_path_buf(),
+        prefix: prefix.to_path_buf(),
+        interpreter: real.clone(),
+    })
+}
+
+/// The `PATH` of an environment with namespaces: the toolchain's `bin` first (where the
+/// interpreter `python3` stands for is, as Lambda's `/var/lang/bin`), then the folders of
+/// `path` (nuvem's) that other users can reach; a private one (`/root/.cargo/bin`) is hidden
+/// in the environment anyway. None left: `/usr/local/bin:/usr/bin:/bin`.
+pub fn open_path(
+    path: Option<&std::ffi::OsStr>,
+    toolchain: Option<&Toolchain>,
+) -> std::ffi::OsString {
+    let mut dirs: Vec<PathBuf> = toolchain.map(Toolchain::bin).into_iter().collect();
+    for dir in path.map(std::env::split_paths).into_iter().flatten() {
+        if dir.is_absolute()
+            && dir.is_dir()
+            && closed_ancestor(&dir).is_none()
+            && !dirs.contains(&dir)
+        {
+            dirs.push(dir);
+        }
+    }
+    if dirs.len() == usize::from(toolchain.is_some()) {
+        dirs.extend(["/usr/local/bin", "/usr/bin", "/bin"].map(PathBuf::from));
+    }
+    std::env::join_paths(dirs).unwrap_or_else(|_| "/usr/local/bin:/usr/bin:/bin".into())
+}
+
 /// What `unshare` runs after the wrapper's arguments: the user's shell that waits for the
-/// runtime (see [`WRAPPER`]).
+/// runtime (see [`WRAPPER`]), with `toolchain` bound in when there is one.
 pub fn namespaced_command(
     private_tmp: &Path,
     user: User,
     data_limit: Option<u64>,
+    toolchain: Option<&Toolchain>,
     needed: &[&Path],
     program: &Path,
     args: &[String],
@@ -134,6 +310,14 @@ pub fn namespaced_command(
     .collect();
     all.push(private_tmp.to_string_lossy().into_owned());
     all.push(data_limit.map(|l| l.to_string()).unwrap_or_default());
+    let (cover, prefix) = toolchain.map_or_else(Default::default, |t| {
+        (
+            t.cover.to_string_lossy().into_owned(),
+            t.prefix.to_string_lossy().into_owned(),
+        )
+    });
+    all.push(cover);
+    all.push(prefix);
     all.push(under_tmp.len().to_string());
     all.extend(under_tmp);
     all.extend([
@@ -169,6 +353,7 @@ fn namespaces_work(scratch: &Path) -> bool {
         &tmp.canonicalize().unwrap_or_else(|_| tmp.clone()),
         user,
         Some(1 << 30),
+        None,
         &[],
         Path::new("sh"),
         &[
@@ -194,7 +379,7 @@ pub fn running_as_root() -> bool {
     std::fs::metadata("/proc/self").is_ok_and(|m| m.uid() == 0)
 }
 
-/// The first ancestor of `path` (itself included) that other users cannot traverse.
+/// The deepest ancestor of `path` (itself included) that other users cannot traverse.
 pub fn closed_ancestor(path: &Path) -> Option<PathBuf> {
     let path = path.canonicalize().ok()?;
     path.ancestors()
@@ -202,19 +387,22 @@ pub fn closed_ancestor(path: &Path) -> Option<PathBuf> {
         .map(Path::to_path_buf)
 }
 
+/// `program` itself when it is a path, else the first file of that name on `PATH`.
+fn find_program(program: &Path) -> Option<PathBuf> {
+    if program.is_absolute() {
+        return Some(program.to_path_buf());
+    }
+    std::env::var_os("PATH").and_then(|p| {
+        std::env::split_paths(&p)
+            .map(|d| d.join(program))
+            .find(|c| c.is_file())
+    })
+}
+
 /// Whether a user other than the owner can reach and run `program` (a bare name is looked up
 /// on `PATH`): every folder on its way traversable and the file executable by others.
 pub fn reachable_by_others(program: &Path) -> bool {
-    let found = if program.is_absolute() {
-        Some(program.to_path_buf())
-    } else {
-        std::env::var_os("PATH").and_then(|p| {
-            std::env::split_paths(&p)
-                .map(|d| d.join(program))
-                .find(|c| c.is_file())
-        })
-    };
-    let Some(real) = found.and_then(|p| p.canonicalize().ok()) else {
+    let Some(real) = find_program(program).and_then(|p| p.canonicalize().ok()) else {
         return false;
     };
     let exec = std::fs::metadata(&real).is_ok_and(|m| m.mode() & 0o001 != 0);
@@ -466,5 +654,116 @@ mod tests {
         assert!((UID_BASE..UID_BASE + UID_SPAN).contains(&a.uid));
         assert_ne!(iso.user("b").unwrap().uid, a.uid);
         assert_eq!(Isolation::none("test").user("a"), None);
+    }
+
+    fn chmod(path: &Path, mode: u32) {
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
+    }
+
+    /// An installation `<base>/home/inst` (`bin/python3.11`, `bin/python3` linking to it,
+    /// `lib`), `home` of mode `home`, the prefix of mode `prefix`; outside `/tmp`, which
+    /// environments get their own of. Returns the base and `bin/python3`.
+    fn install(home: u32, prefix: u32) -> (tempfile::TempDir, PathBuf) {
+        let base = tempfile::tempdir_in("/var/tmp").unwrap();
+        chmod(base.path(), 0o755);
+        let inst = base.path().join("home/inst");
+        std::fs::create_dir_all(inst.join("bin")).unwrap();
+        std::fs::create_dir_all(inst.join("lib")).unwrap();
+        std::fs::write(inst.join("bin/python3.11"), "").unwrap();
+        chmod(&inst.join("bin/python3.11"), 0o755);
+        std::os::unix::fs::symlink("python3.11", inst.join("bin/python3")).unwrap();
+        chmod(&base.path().join("home"), home);
+        chmod(&inst, prefix);
+        let python = inst.join("bin/python3");
+        (base, python)
+    }
+
+    #[track_caller]
+    fn check_closed(reach: Reach, why: &str) {
+        match reach {
+            Reach::Closed(got) => assert!(got.contains(why), "{got}"),
+            other => panic!("{other:?}, expected closed: {why}"),
+        }
+    }
+
+    #[test]
+    fn interpreters_under_a_private_folder_are_bound_when_they_can_be() {
+        let nowhere = Path::new("/var/lib/nuvem-test-data");
+        let (_open, python) = install(0o755, 0o755);
+        assert_eq!(interpreter_reach(&python, nowhere), Reach::Open);
+
+        let (base, python) = install(0o700, 0o755);
+        let base = base.path().canonicalize().unwrap();
+        let bound = Toolchain {
+            cover: base.join("home"),
+            prefix: base.join("home/inst"),
+            interpreter: base.join("home/inst/bin/python3.11"),
+        };
+        assert_eq!(
+            interpreter_reach(&python, nowhere),
+            Reach::Private(bound.clone())
+        );
+        assert_eq!(bound.bin(), base.join("home/inst/bin"));
+        // The topmost closed folder is covered, not the deepest.
+        chmod(&base, 0o700);
+        assert_eq!(
+            interpreter_reach(&python, nowhere),
+            Reach::Private(Toolchain {
+                cover: base.clone(),
+                ..bound
+            })
+        );
+        chmod(&base, 0o755);
+        // Covering the data dir would hide the code copies.
+        check_closed(
+            interpreter_reach(&python, &base.join("home/data")),
+            "the data dir is under",
+        );
+        // A virtualenv's packages are not in its base installation.
+        let venv = base.join("home/venv");
+        std::fs::create_dir_all(venv.join("bin")).unwrap();
+        std::fs::write(venv.join("pyvenv.cfg"), "").unwrap();
+        std::os::unix::fs::symlink(
+            base.join("home/inst/bin/python3.11"),
+            venv.join("bin/python3"),
+        )
+        .unwrap();
+        check_closed(
+            interpreter_reach(&venv.join("bin/python3"), nowhere),
+            "virtualenv",
+        );
+        // Not an installation's bin folder.
+        std::fs::write(base.join("home/inst/python3"), "").unwrap();
+        chmod(&base.join("home/inst/python3"), 0o755);
+        check_closed(
+            interpreter_reach(&base.join("home/inst/python3"), nowhere),
+            "bin folder",
+        );
+
+        let (_closed, python) = install(0o700, 0o750);
+        check_closed(
+            interpreter_reach(&python, nowhere),
+            "not readable and executable by other users",
+        );
+    }
+
+    #[test]
+    fn an_environments_path_holds_the_toolchain_then_reachable_folders() {
+        let (base, python) = install(0o700, 0o755);
+        let Reach::Private(toolchain) =
+            interpreter_reach(&python, Path::new("/var/lib/nuvem-test-data"))
+        else {
+            panic!("not bindable");
+        };
+        let private = base.path().join("home");
+        let nuvems = std::env::join_paths([private.as_path(), Path::new("/usr/bin")]).unwrap();
+        assert_eq!(
+            open_path(Some(&nuvems), Some(&toolchain)),
+            std::env::join_paths([toolchain.bin(), PathBuf::from("/usr/bin")]).unwrap()
+        );
+        assert_eq!(
+            open_path(Some(private.as_os_str()), None),
+            "/usr/local/bin:/usr/bin:/bin"
+        );
     }
 }

@@ -209,7 +209,7 @@ impl Inner {
         };
         let mut launch = runtimes::launch(&local, &self.boot, &shared)?;
         if let Some(user) = self.isolation.user(&record.name)
-            && self.runs_as_user(&record.runtime)
+            && self.as_root(&record.runtime).is_none()
         {
             let code = match &local.code {
                 CodeLocation::Executable(f) => f.clone(),
@@ -222,6 +222,14 @@ impl Inner {
                     .map(|p| p.clone())
                     .unwrap_or_default()
             });
+            let toolchain = self.bound_toolchain(&record.runtime);
+            if let Some(t) = &toolchain
+                && crate::model::RuntimeKind::parse(&record.runtime)
+                    == Some(crate::model::RuntimeKind::Python)
+            {
+                // The path `python3` stood for may go through links outside the prefix.
+                launch.program = t.interpreter.clone();
+            }
             launch.user = Some(crate::environment::Isolated {
                 user,
                 namespaces: self.isolation.namespaces(),
@@ -230,6 +238,7 @@ impl Inner {
                 dir: self.config.data_dir.join("isolated"),
                 code,
                 runtime_dir: self.boot.dir.clone(),
+                toolchain,
             });
         }
         let sink = Arc::new(LogSink::open(
@@ -253,16 +262,59 @@ impl Inner {
             && !self.config.egress.contains(name)
     }
 
-    /// Whether functions of `runtime` can run as their own user here: the interpreter is
-    /// reachable by other users, and for `provided` (whose bootstrap may run any program on
-    /// `PATH`) every folder on `PATH` is.
-    fn runs_as_user(&self, runtime: &str) -> bool {
-        use crate::isolation::reachable_by_others;
-        match crate::model::RuntimeKind::parse(runtime) {
-            Some(crate::model::RuntimeKind::Python) => reachable_by_others(&self.boot.python3()),
-            Some(crate::model::RuntimeKind::Node) => reachable_by_others(Path::new("node")),
-            Some(crate::model::RuntimeKind::Provided) => path_reachable(),
-            None => false,
+    /// Why functions of `runtime` run as root here (`None`: they run as their own user).
+    /// Python's interpreter must be reachable by other users, or (with namespaces) bindable
+    /// into the environment ([`crate::isolation::interpreter_reach`]); Node's reachable; for
+    /// `provided` (whose bootstrap may run any program on `PATH`) every folder on `PATH`
+    /// must be, unless namespaces give the environment a `PATH` of reachable folders only.
+    fn as_root(&self, runtime: &str) -> Option<String> {
+        use crate::isolation::{Reach, reachable_by_others};
+        use crate::model::RuntimeKind;
+        const UNREACHABLE: &str =
+            "their interpreter or a folder on PATH is not reachable by other users";
+        let namespaces = self.isolation.namespaces();
+        match RuntimeKind::parse(runtime) {
+            Some(RuntimeKind::Python) => match self.python_reach() {
+                Reach::Open => None,
+                Reach::Private(_) if namespaces => None,
+                Reach::Private(_) => Some(UNREACHABLE.into()),
+                Reach::Closed(_) if !namespaces => Some(UNREACHABLE.into()),
+                Reach::Closed(why) => Some(format!(
+                    "their interpreter is not reachable by other users ({why})"
+                )),
+            },
+            Some(RuntimeKind::Node) => {
+                (!reachable_by_others(Path::new("node"))).then(|| UNREACHABLE.into())
+            }
+            Some(RuntimeKind::Provided) => {
+                (!namespaces && !path_reachable()).then(|| UNREACHABLE.into())
+            }
+            None => Some(format!("{runtime} is not a runtime")),
+        }
+    }
+
+    /// Where the interpreter Python functions run stands for other users.
+    fn python_reach(&self) -> crate::isolation::Reach {
+        crate::isolation::interpreter_reach(&self.boot.python3(), &self.config.data_dir)
+    }
+
+    /// The toolchain bound into the environments of `runtime`, with namespaces: Python's
+    /// interpreter when it sits under a private folder, for Python functions and for
+    /// `provided` ones (a bootstrap that runs `python3`, such as AWS's runtime interface
+    /// client, finds the interpreter it found as root).
+    fn bound_toolchain(&self, runtime: &str) -> Option<crate::isolation::Toolchain> {
+        use crate::model::RuntimeKind;
+        if !self.isolation.namespaces()
+            || !matches!(
+                RuntimeKind::parse(runtime),
+                Some(RuntimeKind::Python | RuntimeKind::Provided)
+            )
+        {
+            return None;
+        }
+        match self.python_reach() {
+            crate::isolation::Reach::Private(t) => Some(t),
+            _ => None,
         }
     }
 }
@@ -546,26 +598,45 @@ impl FunctionsService {
         if !inner.isolation.users() {
             return inner.isolation.missing().unwrap_or_default().to_owned();
         }
-        let as_root: Vec<&str> = [
+        let as_root: Vec<(&str, String)> = [
             ("python3.12", "Python"),
             ("nodejs22.x", "Node"),
             ("provided.al2023", "provided"),
         ]
         .into_iter()
-        .filter(|(runtime, _)| !inner.runs_as_user(runtime))
-        .map(|(_, label)| label)
+        .filter_map(|(runtime, label)| inner.as_root(runtime).map(|why| (label, why)))
         .collect();
         let mut line = format!(
             "each function runs as a user of its own (uid {}+), on a private copy of its code; the data dir is closed to them",
             crate::isolation::UID_BASE
         );
-        if !as_root.is_empty() {
+        // One clause per reason, naming the runtimes it applies to.
+        let mut whys: Vec<&str> = Vec::new();
+        for (_, why) in &as_root {
+            if !whys.contains(&why.as_str()) {
+                whys.push(why);
+            }
+        }
+        for why in whys {
+            let labels: Vec<&str> = as_root
+                .iter()
+                .filter(|(_, w)| w == why)
+                .map(|(label, _)| *label)
+                .collect();
             line.push_str(&format!(
-                "; except {} functions, which run as root: their interpreter or a folder on PATH is not reachable by other users",
-                match as_root.split_last() {
-                    Some((last, rest)) if !rest.is_empty() => format!("{} and {last}", rest.join(", ")),
-                    _ => as_root.join(""),
-                }
+                "; except {} functions, which run as root: {why}",
+                match labels.split_last() {
+                    Some((last, rest)) if !rest.is_empty() =>
+                        format!("{} and {last}", rest.join(", ")),
+                    _ => labels.join(""),
+                },
+            ));
+        }
+        if let Some(t) = inner.bound_toolchain("python3.12") {
+            line.push_str(&format!(
+                "; Python's interpreter ({}) is bound read-only into Python and provided environments, the rest of {} hidden",
+                t.prefix.display(),
+                t.cover.display()
             ));
         }
         if inner.isolation.network() {

@@ -164,7 +164,10 @@ async fn rust_function_with_lambda_runtime() {
         assert!(first.log.contains(part), "{:?} lacks {part}", first.log);
     }
     let warm = invoke(&c, "echo", json!({}), rr.clone()).await.unwrap();
-    assert_eq!(warm.payload["pid"], first.payload["pid"], "warm reuse");
+    assert_eq!(
+        warm.payload["environment"], first.payload["environment"],
+        "warm reuse"
+    );
     assert!(!warm.log.contains("Init Duration"));
     check(&invoke(&c, "echo", json!({"env": ["AWS_ENDPOINT_URL", "AWS_LAMBDA_FUNCTION_NAME", "GREETING", "AWS_LAMBDA_FUNCTION_MEMORY_SIZE"]}), rr.clone()).await.unwrap(), 200,
         json!({"AWS_ENDPOINT_URL": n.api_url.clone(), "AWS_LAMBDA_FUNCTION_NAME": "echo", "GREETING": "ola", "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "128"}), false, "");
@@ -204,7 +207,8 @@ async fn rust_function_with_lambda_runtime() {
         false,
         "Init Duration",
     );
-    let marker = n.dir().join("ran");
+    let shared = crate::shared_dir();
+    let marker = shared.path().join("ran");
     let ev = invoke(&c, "echo", json!({"append": marker}), InvocationType::Event)
         .await
         .unwrap();
@@ -434,7 +438,7 @@ async fn concurrency_limit() {
         match t.await.unwrap() {
             Ok(a) => {
                 ok += 1;
-                pids.insert(a.payload["pid"].to_string());
+                pids.insert(a.payload["environment"].to_string());
             }
             Err(e) if e.starts_with("TooManyRequestsException") => throttled += 1,
             Err(e) => panic!("unexpected error {e}"),
@@ -469,7 +473,8 @@ async fn concurrency_limit() {
         (&json!(10), &json!(10)),
         "{health}"
     );
-    let counter = n.dir().join("events");
+    let shared = crate::shared_dir();
+    let counter = shared.path().join("events");
     for _ in 0..30 {
         let r = invoke(
             &c,

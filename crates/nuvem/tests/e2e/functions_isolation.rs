@@ -410,3 +410,305 @@ async fn issue_17_without_namespaces_up_says_the_network_is_not_isolated() {
     let api: std::net::SocketAddr = report["api"].as_str().unwrap().parse().unwrap();
     assert!(api.ip().is_loopback() && api.port() != 9001, "{report}");
 }
+
+/// Its uid, what it sees of the paths in the event (a folder's entries, a file's text, or
+/// the error), whether any `/proc/*/environ` it can read holds the secret, which `[host,
+/// port]` targets it can connect to, the endpoint's health from inside, and a boto3 call
+/// with its role's credentials.
+const PY_PROBER: &str = r#"
+import json, os, socket, urllib.request
+
+def look(p):
+    try:
+        if os.path.isdir(p):
+            return {"entries": sorted(os.listdir(p))}
+        with open(p) as f:
+            return {"text": f.read()}
+    except OSError as e:
+        return {"error": type(e).__name__}
+
+def reach(host, port):
+    try:
+        socket.create_connection((host, port), timeout=2).close()
+        return True
+    except OSError:
+        return False
+
+def handler(event, context):
+    found = False
+    for pid in os.listdir("/proc"):
+        if pid.isdigit():
+            try:
+                with open(f"/proc/{pid}/environ", "rb") as f:
+                    found = found or event["secret"].encode() in f.read()
+            except OSError:
+                pass
+    try:
+        with urllib.request.urlopen(os.environ["AWS_ENDPOINT_URL"] + "/_nuvem/health", timeout=5) as r:
+            health = r.status
+    except Exception as e:
+        health = repr(e)
+    import boto3
+    try:
+        names = [f["FunctionName"] for f in boto3.client("lambda").list_functions()["Functions"]]
+    except Exception as e:
+        names = repr(e)
+    return {
+        "uid": os.getuid(),
+        "paths": {p: look(p) for p in event["paths"]},
+        "found": found,
+        "reached": {f"{h}:{p}": reach(h, p) for h, p in event["targets"]},
+        "health": health,
+        "boto3": boto3.__file__,
+        "functions": names,
+        "session": "AWS_SESSION_TOKEN" in os.environ,
+    }
+"#;
+
+const PY_HOLDER: &str =
+    "import os\n\ndef handler(event, context):\n    return {'secret': os.environ['SECRET']}\n";
+
+/// A `provided` bootstrap (the Runtime API loop in the `python3` its `PATH` finds) that
+/// answers its uid and `PATH`.
+const PROVIDED_BOOTSTRAP: &str = r#"#!/bin/sh
+exec python3 -c '
+import json, os, urllib.request
+api = "http://" + os.environ["AWS_LAMBDA_RUNTIME_API"] + "/2018-06-01/runtime/invocation/"
+while True:
+    with urllib.request.urlopen(api + "next") as r:
+        rid = r.headers["Lambda-Runtime-Aws-Request-Id"]
+        r.read()
+    body = json.dumps({"uid": os.getuid(), "path": os.environ.get("PATH", "")}).encode()
+    urllib.request.urlopen(urllib.request.Request(api + rid + "/response", data=body, method="POST")).read()
+'
+"#;
+
+/// The real installation prefix of the `python3` on `PATH` (its interpreter's `bin`'s
+/// parent), and the topmost of its ancestors other users cannot traverse, if any.
+fn python_prefix_and_cover() -> (std::path::PathBuf, Option<std::path::PathBuf>) {
+    use std::os::unix::fs::MetadataExt;
+    let out = std::process::Command::new("python3")
+        .args([
+            "-c",
+            "import os, sys; print(os.path.realpath(sys.executable))",
+        ])
+        .output()
+        .expect("python3");
+    let real = std::path::PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
+    let prefix = real.parent().unwrap().parent().unwrap().to_path_buf();
+    let cover = prefix
+        .ancestors()
+        .skip(1)
+        .filter(|a| std::fs::metadata(a).is_ok_and(|m| m.mode() & 0o001 == 0))
+        .last()
+        .map(std::path::Path::to_path_buf);
+    (prefix, cover)
+}
+
+/// Issue 17 with a Python whose installation sits under a private home (pyenv under `/root`,
+/// 0700, as on CI): Python and `provided` functions no longer run as root. The installation
+/// is bound read-only into each environment's mount namespace over an empty `/root`, so a
+/// Python function runs as its own uid, imports boto3 and calls the endpoint with its role's
+/// credentials from its own network namespace, sees nothing else of `/root`, reaches no host
+/// listener, and cannot read another function's environment. A `provided` function runs as
+/// its own uid with a `PATH` of reachable folders (the bound toolchain's `bin` first).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn issue_17_python_under_a_private_home_runs_as_its_user_in_its_namespaces() {
+    let test = "issue_17_python_under_a_private_home_runs_as_its_user_in_its_namespaces";
+    if !std::fs::metadata("/proc/self").is_ok_and(|m| {
+        use std::os::unix::fs::MetadataExt;
+        m.uid() == 0
+    }) {
+        nuvem_testkit::missing_tool(test, "needs root (environments as users of their own)");
+        return;
+    }
+    if !crate::have_boto3(test) {
+        return;
+    }
+    let (prefix, cover) = python_prefix_and_cover();
+    let src = tempfile::tempdir().unwrap();
+    for (name, file, code) in [
+        ("holder", "index.py", PY_HOLDER),
+        ("pyprobe", "index.py", PY_PROBER),
+        ("native", "bootstrap", PROVIDED_BOOTSTRAP),
+    ] {
+        std::fs::create_dir_all(src.path().join(name)).unwrap();
+        std::fs::write(src.path().join(name).join(file), code).unwrap();
+    }
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let bootstrap = src.path().join("native/bootstrap");
+        std::fs::set_permissions(bootstrap, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    let code = |name: &str| src.path().join(name).display().to_string();
+    let manifest = format!(
+        "[[functions]]\nname = \"holder\"\nruntime = \"python3.12\"\nhandler = \"index.handler\"\ncode = {:?}\nenv = {{ SECRET = {SECRET:?} }}\n\n\
+         [[functions]]\nname = \"pyprobe\"\nruntime = \"python3.12\"\nhandler = \"index.handler\"\ncode = {:?}\ntimeout_seconds = 30\n\
+         permissions = [{{ actions = [\"lambda:ListFunctions\"], resources = [\"*\"] }}]\n\n\
+         [[functions]]\nname = \"native\"\nruntime = \"provided.al2023\"\ncode = {:?}\n",
+        code("holder"),
+        code("pyprobe"),
+        code("native"),
+    );
+    let nuvem = Nuvem::start_with(
+        env!("CARGO_BIN_EXE_nuvem"),
+        Options {
+            manifest: Some(manifest),
+            ..Default::default()
+        },
+    );
+    let line = nuvem
+        .banner
+        .iter()
+        .find(|l| l.trim_start().starts_with("isolation"))
+        .cloned()
+        .unwrap_or_default();
+    if !line.contains("runs as a user of its own") || line.contains("no namespaces") {
+        nuvem_testkit::missing_tool(test, &format!("no namespaces for functions: {line}"));
+        return;
+    }
+    // The runtimes of each "except <runtimes> functions, which run as root: <why>" clause.
+    let as_root: Vec<&str> = line
+        .split("; except ")
+        .skip(1)
+        .filter_map(|c| c.split_once(" functions, which run as root"))
+        .map(|(runtimes, _)| runtimes)
+        .collect();
+    assert!(
+        as_root
+            .iter()
+            .all(|r| !r.contains("Python") && !r.contains("provided")),
+        "Python and provided functions run as their users: {line}"
+    );
+    match &cover {
+        Some(cover) => assert!(
+            line.contains(&format!(
+                "Python's interpreter ({}) is bound read-only into Python and provided environments, the rest of {} hidden",
+                prefix.display(),
+                cover.display()
+            )),
+            "{line}"
+        ),
+        None => nuvem_testkit::missing_tool(
+            test,
+            &format!(
+                "python3 ({}) is not under a private folder: only its user and namespaces are checked",
+                prefix.display()
+            ),
+        ),
+    }
+    let lambda = nuvem.lambda();
+    let rr = InvocationType::RequestResponse;
+    let held = invoke(&lambda, "holder", json!({}), rr.clone())
+        .await
+        .unwrap();
+    assert_eq!(held.payload["secret"], SECRET, "{}", held.log);
+
+    // A folder of the private home that others could read were the home traversable.
+    let private = cover.as_ref().map(|cover| {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::Builder::new()
+            .prefix("nuvem-e2e-private")
+            .tempdir_in(cover)
+            .unwrap();
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+        let file = dir.path().join("secret");
+        std::fs::write(&file, SECRET).unwrap();
+        std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o644)).unwrap();
+        (dir, file)
+    });
+    let mut paths: Vec<String> = Vec::new();
+    if let (Some(cover), Some((dir, file))) = (&cover, &private) {
+        paths.extend([cover, dir.path(), file].map(|p| p.display().to_string()));
+    }
+    let host = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let outside = target(host.local_addr().unwrap());
+    let api_port = nuvem.api_url.rsplit(':').next().unwrap();
+    let endpoint = target(
+        format!("127.0.0.1:{}", api_port.trim_end_matches('/'))
+            .parse()
+            .unwrap(),
+    );
+    let got = invoke(
+        &lambda,
+        "pyprobe",
+        json!({ "secret": SECRET, "paths": paths, "targets": [outside.0, endpoint.0] }),
+        rr.clone(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(got.function_error, None, "{}", got.log);
+    let report = got.payload;
+    let uid = report["uid"].as_u64().unwrap();
+    assert_ne!(uid, 0, "{report}");
+    assert_eq!(
+        report["found"], false,
+        "another function's environ: {report}"
+    );
+    assert!(
+        report["boto3"]
+            .as_str()
+            .is_some_and(|f| f.starts_with(&prefix.display().to_string())),
+        "boto3 from the toolchain's site-packages: {report}"
+    );
+    assert_eq!(report["health"], 200, "the endpoint from inside: {report}");
+    assert_eq!(report["session"], true, "{report}");
+    assert!(
+        report["functions"]
+            .as_array()
+            .is_some_and(|f| f.contains(&json!("pyprobe"))),
+        "boto3 with the role's credentials: {report}"
+    );
+    assert_eq!(
+        report["reached"][&outside.1], false,
+        "a host listener: {report}"
+    );
+    assert_eq!(
+        report["reached"][&endpoint.1], true,
+        "the endpoint: {report}"
+    );
+    let host_ns = std::fs::read_link("/proc/self/ns/net").unwrap();
+    let ns = netns_of_uid(uid).expect("the Python environment runs");
+    assert_ne!(ns, host_ns, "a network namespace of its own");
+    if let (Some(cover), Some((dir, file))) = (&cover, &private) {
+        let first = prefix
+            .strip_prefix(cover)
+            .unwrap()
+            .components()
+            .next()
+            .unwrap()
+            .as_os_str()
+            .to_string_lossy()
+            .into_owned();
+        let seen = &report["paths"];
+        assert_eq!(
+            seen[cover.display().to_string()],
+            json!({ "entries": [first] }),
+            "only the toolchain of {}: {report}",
+            cover.display()
+        );
+        for hidden in [dir.path(), file.as_path()] {
+            assert!(
+                seen[hidden.display().to_string()]["error"].is_string(),
+                "{} is hidden: {report}",
+                hidden.display()
+            );
+        }
+    }
+
+    let got = invoke(&lambda, "native", json!({}), rr).await.unwrap();
+    assert_eq!(got.function_error, None, "{}", got.log);
+    let native = got.payload;
+    assert!(native["uid"].as_u64().is_some_and(|u| u != 0), "{native}");
+    let path = native["path"].as_str().unwrap_or_default();
+    if let Some(cover) = &cover {
+        for dir in std::env::split_paths(path) {
+            assert!(
+                !dir.starts_with(cover) || dir == prefix.join("bin"),
+                "{} on a provided function's PATH: {native}",
+                dir.display()
+            );
+        }
+    }
+    drop(host);
+}

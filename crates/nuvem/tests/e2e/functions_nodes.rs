@@ -268,8 +268,8 @@ async fn reserved_concurrency_holds_across_nodes() {
         .send()
         .await
         .unwrap();
-    let folder = a.dir().join("overlap");
-    std::fs::create_dir_all(&folder).unwrap();
+    let shared = crate::shared_dir();
+    let folder = shared.path().to_path_buf();
     let event = json!({"folder": folder, "sleep": 1.5});
 
     // Six slow invocations at once, three on each node: two run, cluster-wide.
@@ -375,7 +375,7 @@ async fn events_run_once_across_nodes_and_outlive_the_node_that_took_them() {
     let (mut a, b) = two_nodes(&server);
     let (ca, cb) = (lambda(&a), lambda(&b));
     create(&ca, "rec", RECORDER).await;
-    let logs = tempfile::tempdir().unwrap();
+    let logs = crate::shared_dir();
 
     // A failing event and its two retries (1 s, then 2 s later) run three times in all,
     // whichever nodes run them.

@@ -153,6 +153,9 @@ const RIC_BOOTSTRAP: &str = "#!/bin/sh\nexec python3 -m awslambdaric \"$_HANDLER
 
 const RIC_HANDLER: &str = r#"import os
 
+# This environment's id (a process id says nothing in a PID namespace).
+ENVIRONMENT = os.urandom(8).hex()
+
 def fn(event, context):
     print("hello from awslambdaric")
     if event.get("fail"):
@@ -162,7 +165,7 @@ def fn(event, context):
         "request_id": context.aws_request_id,
         "arn": context.invoked_function_arn,
         "time_left": context.get_remaining_time_in_millis() > 0,
-        "pid": os.getpid(),
+        "environment": ENVIRONMENT,
     }
 "#;
 
@@ -226,7 +229,7 @@ async fn awslambdaric_as_a_provided_bootstrap() {
     );
     let warm = invoke(&c, "ric", json!({}), rr).await.unwrap();
     assert_eq!(
-        warm.payload["pid"], first.payload["pid"],
+        warm.payload["environment"], first.payload["environment"],
         "a handler error keeps the environment warm"
     );
     assert!(!warm.log.contains("Init Duration"), "{}", warm.log);
@@ -242,21 +245,31 @@ fn dead(pid: &str) -> bool {
     }
 }
 
-/// Waits (at most ten seconds) for every process listed in `file` to be gone.
-async fn all_dead(file: &std::path::Path) -> Vec<String> {
-    let pids: Vec<String> = std::fs::read_to_string(file)
+/// The host's ids of the live processes whose command line is `sleep <seconds>` (found in
+/// the host's `/proc`: a process in a PID namespace knows only its id in there).
+fn sleeping(seconds: &str) -> Vec<String> {
+    let wanted = format!("sleep\0{seconds}\0");
+    std::fs::read_dir("/proc")
         .unwrap()
-        .split_whitespace()
-        .map(str::to_string)
-        .collect();
-    assert!(!pids.is_empty());
+        .flatten()
+        .filter_map(|e| {
+            let pid = e.file_name().to_string_lossy().into_owned();
+            let cmdline = std::fs::read(e.path().join("cmdline")).ok()?;
+            (pid.bytes().all(|b| b.is_ascii_digit()) && cmdline == wanted.as_bytes() && !dead(&pid))
+                .then_some(pid)
+        })
+        .collect()
+}
+
+/// Waits (at most ten seconds) for every `sleep <seconds>` to be gone; the ones left.
+async fn all_dead(seconds: &str) -> Vec<String> {
     for _ in 0..400 {
-        if pids.iter().all(|p| dead(p)) {
+        if sleeping(seconds).is_empty() {
             break;
         }
         tokio::time::sleep(std::time::Duration::from_millis(25)).await;
     }
-    pids.into_iter().filter(|p| !dead(p)).collect()
+    sleeping(seconds)
 }
 
 /// A `bootstrap` that starts a helper process before exec'ing the real runtime: the helper
@@ -265,9 +278,10 @@ async fn all_dead(file: &std::path::Path) -> Vec<String> {
 async fn environment_process_group_is_killed_on_timeout_and_shutdown() {
     let mut n = Nuvem::start(env!("CARGO_BIN_EXE_nuvem"));
     let c = n.lambda();
-    let helpers = n.dir().join("helpers");
+    // A helper no other test starts: `sleep` for a duration of this test's own.
+    let seconds = format!("600.{}", std::process::id());
     let bootstrap = format!(
-        "#!/bin/sh\nsleep 600 &\necho $! >> \"$HELPERS\"\nexec {:?}\n",
+        "#!/bin/sh\nsleep {seconds} &\nexec {:?}\n",
         echo_binary().display().to_string()
     );
     create(
@@ -276,7 +290,7 @@ async fn environment_process_group_is_killed_on_timeout_and_shutdown() {
         Runtime::Providedal2023,
         "unused",
         &[("bootstrap", &bootstrap)],
-        &[("HELPERS", &helpers.display().to_string())],
+        &[],
         1,
     )
     .await;
@@ -285,12 +299,7 @@ async fn environment_process_group_is_killed_on_timeout_and_shutdown() {
         .await
         .unwrap();
     check(&ok, 200, json!({"echo": {"hi": 1}}), false, "");
-    let alive: Vec<String> = std::fs::read_to_string(&helpers)
-        .unwrap()
-        .split_whitespace()
-        .filter(|p| !dead(p))
-        .map(str::to_string)
-        .collect();
+    let alive = sleeping(&seconds);
     assert_eq!(
         alive.len(),
         1,
@@ -307,7 +316,7 @@ async fn environment_process_group_is_killed_on_timeout_and_shutdown() {
         "Status: timeout",
     );
     assert_eq!(
-        all_dead(&helpers).await,
+        all_dead(&seconds).await,
         Vec::<String>::new(),
         "the timed-out environment's helper was killed with it"
     );
@@ -317,7 +326,7 @@ async fn environment_process_group_is_killed_on_timeout_and_shutdown() {
     let status = n.terminate();
     assert!(status.success(), "{status}");
     assert_eq!(
-        all_dead(&helpers).await,
+        all_dead(&seconds).await,
         Vec::<String>::new(),
         "no helper outlives nuvem"
     );

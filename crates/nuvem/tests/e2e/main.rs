@@ -41,6 +41,20 @@ mod storage_postgres;
 mod vpn;
 mod waf_api;
 
+/// A folder every function environment can write, for tests that count runs in files: not
+/// under `/tmp` (an environment with namespaces has a `/tmp` of its own) and writable by the
+/// users functions run as when nuvem is root (0777; what they write stays readable by root).
+fn shared_dir() -> tempfile::TempDir {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::Builder::new()
+        .prefix("nuvem-e2e-")
+        .tempdir_in("/var/tmp")
+        .or_else(|_| tempfile::tempdir())
+        .unwrap();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
+    dir
+}
+
 /// Whether python3 can import boto3; when not, the test says so (fails under
 /// `NUVEM_TEST_STRICT=1`) and the caller returns.
 fn have_boto3(test: &str) -> bool {

@@ -5,7 +5,10 @@
 //! `{"fail": "msg"}` returns an error, `{"sleep_ms": 200}` sleeps first, `{"log": "line"}`
 //! prints a log line, `{"env": ["NAME"]}` answers with those environment variables,
 //! `{"append": "/path"}` appends a byte to a file (to count runs), `{"exit": 3}` crashes the process, `{"alloc_mb": 300}` touches that much memory; anything
-//! else is echoed back as `{"echo": event, "request_id": ...}`. Must not: be used as a library.
+//! else is echoed back as `{"echo": event, "request_id": ..., "environment": ...}`, where
+//! `environment` is a random id of this process (a process id says nothing in a PID
+//! namespace, where every environment's runtime has the same one). Must not: be used as a
+//! library.
 
 use lambda_runtime::{Error, LambdaEvent, service_fn};
 use serde_json::{Value, json};
@@ -65,7 +68,21 @@ async fn handle(event: LambdaEvent<Value>) -> Result<Value, Error> {
         "function_arn": context.invoked_function_arn,
         "deadline": context.deadline,
         "pid": std::process::id(),
+        "environment": environment(),
     }))
+}
+
+/// This process's random id (std's hasher keys are random per process).
+fn environment() -> String {
+    use std::hash::BuildHasher;
+    static ID: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    ID.get_or_init(|| {
+        format!(
+            "{:016x}",
+            std::collections::hash_map::RandomState::new().hash_one(std::process::id())
+        )
+    })
+    .clone()
 }
 
 #[tokio::main(flavor = "current_thread")]
