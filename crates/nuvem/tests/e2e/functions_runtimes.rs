@@ -280,9 +280,14 @@ async fn environment_process_group_is_killed_on_timeout_and_shutdown() {
     let c = n.lambda();
     // A helper no other test starts: `sleep` for a duration of this test's own.
     let seconds = format!("600.{}", std::process::id());
+    // The runtime it execs sits where any user can reach it: an isolated environment sees
+    // nothing of private folders such as a target dir under /root.
+    let shared = crate::shared_dir();
+    let runtime = shared.path().join("nuvem-fn-echo");
+    std::fs::copy(echo_binary(), &runtime).unwrap();
     let bootstrap = format!(
         "#!/bin/sh\nsleep {seconds} &\nexec {:?}\n",
-        echo_binary().display().to_string()
+        runtime.display().to_string()
     );
     create(
         &c,
