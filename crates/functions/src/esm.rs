@@ -54,6 +54,19 @@ pub trait StreamSource: Send + Sync {
         after: Option<&str>,
         limit: usize,
     ) -> std::result::Result<Vec<Value>, StreamReadError>;
+    /// Whether the execution role `role_arn` may read the stream `arn` (DescribeStream,
+    /// GetShardIterator, GetRecords, ListStreams), as Lambda checks when a mapping is made.
+    fn role_may_read(&self, role_arn: &str, arn: &str) -> std::result::Result<RoleAccess, String>;
+}
+
+/// What [`StreamSource::role_may_read`] found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RoleAccess {
+    Allowed,
+    Denied,
+    /// No such role (a placeholder ARN): allowed only for a function whose role may fall
+    /// back to the configured keys (one the root made).
+    NoSuchRole,
 }
 
 /// Why reading a stream failed.
@@ -295,6 +308,17 @@ pub fn create(inner: &Inner, input: Value) -> Result<(u16, Value)> {
     if !streams.exists(&arn).map_err(invalid)? {
         return Err(invalid(format!(
             "Stream not found: {arn}. Please ensure the stream exists and is enabled."
+        )));
+    }
+    // Lambda reads the stream with the function's execution role.
+    let may_read = match streams.role_may_read(&record.role, &arn).map_err(invalid)? {
+        RoleAccess::Allowed => true,
+        RoleAccess::NoSuchRole => record.keys_fallback,
+        RoleAccess::Denied => false,
+    };
+    if !may_read {
+        return Err(invalid(format!(
+            "Cannot access stream {arn}. Please ensure the role can perform the GetRecords, GetShardIterator, DescribeStream, and ListStreams Actions on your stream in IAM."
         )));
     }
     let start = input.starting_position.clone().ok_or_else(|| {

@@ -102,7 +102,10 @@ pub fn register(
     endpoint.register(Arc::new(nuvem_iam::api::IamService(iam.clone())));
     endpoint.register(Arc::new(nuvem_iam::api::StsService(iam.clone())));
     functions.set_role_credentials(Arc::new(LambdaRoles(iam.clone())));
-    functions.set_stream_source(Arc::new(DynamoStreams(dynamo.clone())));
+    functions.set_stream_source(Arc::new(DynamoStreams {
+        dynamo: dynamo.clone(),
+        iam: iam.clone(),
+    }));
     s3.set_secret_lookup(Arc::new(IamSecrets(iam.clone())));
     gateway.set_invoker(Arc::new(GatewayInvoker {
         functions: functions.clone(),
@@ -114,6 +117,8 @@ pub fn register(
     endpoint.set_condition_keys(Arc::new(ServiceConditionKeys {
         dynamo: dynamo.clone(),
         store: store.clone(),
+        region: config.region.clone(),
+        account: config.account_id.clone(),
     }));
     endpoint.set_resource_policies(Arc::new(ResourcePolicyLookup {
         functions: functions.clone(),
@@ -135,6 +140,8 @@ pub fn register(
 struct ServiceConditionKeys {
     dynamo: Arc<nuvem_dynamo::DynamoService>,
     store: nuvem_store::Store,
+    region: String,
+    account: String,
 }
 
 impl crate::authorize::ConditionKeys for ServiceConditionKeys {
@@ -145,6 +152,30 @@ impl crate::authorize::ConditionKeys for ServiceConditionKeys {
         resource: &str,
         body: &[u8],
     ) -> nuvem_aws::BoxFuture<'static, Option<crate::authorize::KeyValues>> {
+        // Lambda's `lambda:FunctionArn`: the function an event source mapping is made for.
+        if service == "lambda"
+            && matches!(
+                action,
+                "lambda:CreateEventSourceMapping" | "lambda:UpdateEventSourceMapping"
+            )
+        {
+            let function = serde_json::from_slice::<serde_json::Value>(body)
+                .ok()
+                .and_then(|v| v.get("FunctionName")?.as_str().map(str::to_owned));
+            let keys = function
+                .map(|f| {
+                    let name = function_name(&f).to_owned();
+                    vec![(
+                        "lambda:FunctionArn".to_owned(),
+                        vec![format!(
+                            "arn:aws:lambda:{}:{}:function:{name}",
+                            self.region, self.account
+                        )],
+                    )]
+                })
+                .unwrap_or_default();
+            return Box::pin(async move { Some(keys) });
+        }
         // arn:aws:dynamodb:<region>:<account>:table/<name>[/index/<index>]
         let table = resource
             .split_once(":table/")
@@ -172,11 +203,14 @@ impl crate::authorize::ConditionKeys for ServiceConditionKeys {
 
 /// DynamoDB streams for the functions service's event source mappings: the two services
 /// meet here, through the functions crate's `StreamSource` port.
-struct DynamoStreams(Arc<nuvem_dynamo::DynamoService>);
+struct DynamoStreams {
+    dynamo: Arc<nuvem_dynamo::DynamoService>,
+    iam: nuvem_iam::api::IamApi,
+}
 
 impl nuvem_functions::esm::StreamSource for DynamoStreams {
     fn exists(&self, arn: &str) -> Result<bool, String> {
-        match nuvem_dynamo::ops::streams::latest_sequence_number(&self.0, arn) {
+        match nuvem_dynamo::ops::streams::latest_sequence_number(&self.dynamo, arn) {
             Ok(_) => Ok(true),
             Err(nuvem_dynamo::Error::ResourceNotFound(_)) => Ok(false),
             Err(e) => Err(e.to_string()),
@@ -184,7 +218,7 @@ impl nuvem_functions::esm::StreamSource for DynamoStreams {
     }
 
     fn latest(&self, arn: &str) -> Result<Option<String>, String> {
-        nuvem_dynamo::ops::streams::latest_sequence_number(&self.0, arn).map_err(|e| e.to_string())
+        nuvem_dynamo::ops::streams::latest_sequence_number(&self.dynamo, arn).map_err(|e| e.to_string())
     }
 
     fn read(
@@ -195,9 +229,52 @@ impl nuvem_functions::esm::StreamSource for DynamoStreams {
     ) -> Result<Vec<serde_json::Value>, nuvem_functions::esm::StreamReadError> {
         use nuvem_dynamo::ops::streams::{ReadError, read_after};
         use nuvem_functions::esm::StreamReadError;
-        read_after(&self.0, arn, after, limit).map_err(|e| match e {
+        read_after(&self.dynamo, arn, after, limit).map_err(|e| match e {
             ReadError::Trimmed => StreamReadError::Trimmed,
             ReadError::Other(e) => StreamReadError::Other(e.to_string()),
+        })
+    }
+
+    fn role_may_read(
+        &self,
+        role_arn: &str,
+        arn: &str,
+    ) -> Result<nuvem_functions::esm::RoleAccess, String> {
+        use nuvem_functions::esm::RoleAccess;
+        let role = match self.iam.service_role(role_arn, "lambda.amazonaws.com") {
+            Ok(Some(r)) => r,
+            Ok(None) => return Ok(RoleAccess::NoSuchRole),
+            Err(nuvem_iam::api::ApiError::AccessDenied(_)) => return Ok(RoleAccess::Denied),
+            Err(e) => return Err(e.to_string()),
+        };
+        let policies: Vec<&nuvem_iam::Policy> = role.policies.iter().collect();
+        let ctx = nuvem_iam::Context::new();
+        let allowed = [
+            "dynamodb:DescribeStream",
+            "dynamodb:GetShardIterator",
+            "dynamodb:GetRecords",
+            "dynamodb:ListStreams",
+        ]
+        .iter()
+        .all(|action| {
+            let resource = if *action == "dynamodb:ListStreams" { "*" } else { arn };
+            nuvem_iam::evaluate(
+                &policies,
+                None,
+                &nuvem_iam::Request {
+                    principal: &role.principal,
+                    action,
+                    resource,
+                    context: &ctx,
+                },
+            )
+            .decision
+                == nuvem_iam::Decision::Allow
+        });
+        Ok(if allowed {
+            RoleAccess::Allowed
+        } else {
+            RoleAccess::Denied
         })
     }
 }

@@ -389,4 +389,34 @@ assert waf.list_ip_sets(Scope="REGIONAL")["IPSets"] == []
 expect_error("AccessDeniedException", waf.create_ip_set, Name="block", Scope="REGIONAL",
              IPAddressVersion="IPV4", Addresses=["10.0.0.0/8"])
 
+# An event source mapping reads the stream with the function's role: the role must allow it.
+stream_arn = ddb.create_table(
+    TableName="events", KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+    AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
+    BillingMode="PAY_PER_REQUEST",
+    StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_IMAGE"},
+)["TableDescription"]["LatestStreamArn"]
+denied = expect_error("InvalidParameterValueException", lam.create_event_source_mapping,
+                      FunctionName="reader", EventSourceArn=stream_arn, StartingPosition="LATEST")
+assert "Cannot access stream" in str(denied), denied
+iam.put_role_policy(RoleName="fn-reader", PolicyName="read-events", PolicyDocument=json.dumps({
+    "Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Action": ["dynamodb:DescribeStream", "dynamodb:GetShardIterator",
+                                       "dynamodb:GetRecords"], "Resource": stream_arn},
+        {"Effect": "Allow", "Action": "dynamodb:ListStreams", "Resource": "*"}]}))
+# A user may map streams to one function only (lambda:FunctionArn).
+iam.create_user(UserName="wirer")
+iam.put_user_policy(UserName="wirer", PolicyName="wire", PolicyDocument=json.dumps({
+    "Version": "2012-10-17", "Statement": [{
+        "Effect": "Allow", "Action": "lambda:CreateEventSourceMapping", "Resource": "*",
+        "Condition": {"StringEquals": {
+            "lambda:FunctionArn": f"arn:aws:lambda:us-east-1:{account}:function:reader"}}}]}))
+wirer = client("lambda", iam.create_access_key(UserName="wirer")["AccessKey"])
+expect_error("AccessDeniedException", wirer.create_event_source_mapping, FunctionName="dep",
+             EventSourceArn=stream_arn, StartingPosition="LATEST")
+mapping = wirer.create_event_source_mapping(FunctionName="reader", EventSourceArn=stream_arn,
+                                            StartingPosition="LATEST")
+assert mapping["FunctionArn"].endswith(":function:reader"), mapping
+lam.delete_event_source_mapping(UUID=mapping["UUID"])
+
 print("boto3 iam: ok")
