@@ -275,17 +275,6 @@ fn lambda(parts: &Parts, body: Option<&[u8]>, region: &str, account: &str) -> Op
         ("POST", [_, "functions", f, "policy"]) => ("AddPermission", function(f)),
         ("DELETE", [_, "functions", f, "policy", _]) => ("RemovePermission", function(f)),
         ("GET", [_, "account-settings"]) => ("GetAccountSettings", "*".into()),
-        ("POST", [_, "event-source-mappings"]) => ("CreateEventSourceMapping", "*".into()),
-        ("GET", [_, "event-source-mappings"]) => ("ListEventSourceMappings", "*".into()),
-        (m, [_, "event-source-mappings", id]) => (
-            match m {
-                "GET" => "GetEventSourceMapping",
-                "PUT" => "UpdateEventSourceMapping",
-                "DELETE" => "DeleteEventSourceMapping",
-                _ => return None,
-            },
-            format!("arn:aws:lambda:{region}:{account}:event-source-mapping:{id}"),
-        ),
         // Event source mappings: Create and List have no resource; the others name the
         // mapping (`arn:aws:lambda:<region>:<account>:event-source-mapping:<UUID>`).
         ("POST", [_, "event-source-mappings"]) => ("CreateEventSourceMapping", "*".into()),
