@@ -218,7 +218,8 @@ impl nuvem_functions::esm::StreamSource for DynamoStreams {
     }
 
     fn latest(&self, arn: &str) -> Result<Option<String>, String> {
-        nuvem_dynamo::ops::streams::latest_sequence_number(&self.dynamo, arn).map_err(|e| e.to_string())
+        nuvem_dynamo::ops::streams::latest_sequence_number(&self.dynamo, arn)
+            .map_err(|e| e.to_string())
     }
 
     fn read(
@@ -257,7 +258,11 @@ impl nuvem_functions::esm::StreamSource for DynamoStreams {
         ]
         .iter()
         .all(|action| {
-            let resource = if *action == "dynamodb:ListStreams" { "*" } else { arn };
+            let resource = if *action == "dynamodb:ListStreams" {
+                "*"
+            } else {
+                arn
+            };
             nuvem_iam::evaluate(
                 &policies,
                 None,
