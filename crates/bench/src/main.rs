@@ -9,6 +9,7 @@ mod dynamo;
 mod edge_peers;
 mod functions;
 mod iam;
+mod indexes;
 mod load;
 mod pg;
 mod procs;

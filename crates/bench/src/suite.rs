@@ -25,10 +25,11 @@ pub enum Group {
     Waf,
     Limits,
     Iam,
+    Indexes,
 }
 
 impl Group {
-    pub const ALL: [Group; 9] = [
+    pub const ALL: [Group; 10] = [
         Group::Startup,
         Group::Dynamodb,
         Group::S3,
@@ -38,6 +39,7 @@ impl Group {
         Group::Waf,
         Group::Limits,
         Group::Iam,
+        Group::Indexes,
     ];
 
     pub fn name(self) -> &'static str {
@@ -51,6 +53,7 @@ impl Group {
             Group::Waf => "waf",
             Group::Limits => "limits",
             Group::Iam => "iam",
+            Group::Indexes => "indexes",
         }
     }
 }
@@ -227,6 +230,7 @@ pub async fn run(args: Args, command_line: String) -> anyhow::Result<()> {
             Group::Waf => crate::suite_waf::waf(&ctx, &mut report).await,
             Group::Limits => crate::suite_limits::limits(&ctx, &mut report).await,
             Group::Iam => crate::suite_aws::iam(&ctx, &mut report).await,
+            Group::Indexes => crate::suite_aws::indexes(&ctx, &mut report).await,
         };
         if let Err(e) = outcome {
             report.failures.push(format!("{}: {e:#}", g.name()));

@@ -373,3 +373,36 @@ pub async fn iam(ctx: &Ctx, report: &mut Report) -> anyhow::Result<()> {
     }
     Ok(())
 }
+
+/// Secondary indexes' cost: PutItem on tables with 0, 1 and 5 global indexes (write
+/// amplification), and Query of a 100-item page of a global index, nuvem beside moto.
+pub async fn indexes(ctx: &Ctx, report: &mut Report) -> anyhow::Result<()> {
+    let servers = Servers::start(ctx, report, false)?;
+    let mut clients = Vec::new();
+    for target in servers.targets() {
+        let c = dynamo::client(&target.url);
+        crate::indexes::create_tables(&c)
+            .await
+            .with_context(|| format!("creating the indexed tables on {}", target.name))?;
+        clients.push((target, c));
+    }
+    let mut phase = 0;
+    for n in crate::indexes::COUNTS {
+        let scenario = format!("indexes.PutItem, {n} global indexes");
+        for mode in [ctx.closed(1), ctx.closed(16)] {
+            for (target, c) in &clients {
+                phase += 1;
+                let o = crate::indexes::put_op(c, n, phase);
+                measure_counted(ctx, report, &scenario, target, &o, mode, Metric::Throughput).await;
+            }
+        }
+    }
+    for mode in [ctx.closed(1), ctx.closed(16)] {
+        for (target, c) in &clients {
+            let o = crate::indexes::query_op(c);
+            let scenario = "indexes.Query 100 items of a global index";
+            measure_counted(ctx, report, scenario, target, &o, mode, Metric::Throughput).await;
+        }
+    }
+    Ok(())
+}
