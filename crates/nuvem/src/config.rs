@@ -449,6 +449,15 @@ pub struct PermissionSpec {
     pub resources: Vec<String>,
 }
 
+/// FNV-1a of `text`: stable names derived from manifest names (API ids, role names).
+pub fn fnv1a(text: &str) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in text.bytes() {
+        h = (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
+    }
+    h
+}
+
 fn allow() -> String {
     "Allow".into()
 }
@@ -483,11 +492,7 @@ impl FunctionSpec {
         if name.len() <= 64 {
             return name;
         }
-        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-        for b in self.name.bytes() {
-            h = (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
-        }
-        format!("{}-{h:016x}", &name[..47])
+        format!("{}-{:016x}", &name[..47], fnv1a(&self.name))
     }
 }
 

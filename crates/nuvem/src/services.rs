@@ -164,7 +164,7 @@ impl crate::authorize::ConditionKeys for ServiceConditionKeys {
                 .and_then(|v| v.get("FunctionName")?.as_str().map(str::to_owned));
             let keys = function
                 .map(|f| {
-                    let name = function_name(&f).to_owned();
+                    let name = function_name(&f);
                     vec![(
                         "lambda:FunctionArn".to_owned(),
                         vec![format!(
@@ -384,18 +384,13 @@ struct GatewayInvoker {
     parsed: moka::sync::Cache<String, Arc<nuvem_iam::Policy>>,
 }
 
-/// The name part of what an integration names: a name, `name:qualifier`, a partial or full
-/// function ARN.
-fn function_name(function: &str) -> &str {
-    match function.strip_prefix("arn:aws:lambda:") {
-        Some(rest) => rest.split(':').nth(3).unwrap_or_default(),
-        None => match function.split(':').collect::<Vec<_>>().as_slice() {
-            // <account>:function:<name>[:qualifier]
-            [_, "function", name, ..] => name,
-            [name, ..] => name,
-            [] => function,
-        },
-    }
+/// The name part of what an integration names (a name, `name:qualifier`, a partial or full
+/// function ARN), as the functions service parses it; what does not parse is passed on as it
+/// is, for the service to refuse.
+fn function_name(function: &str) -> String {
+    nuvem_functions::model::FunctionRef::parse(function)
+        .map(|f| f.name)
+        .unwrap_or_else(|_| function.to_owned())
 }
 
 impl GatewayInvoker {
@@ -518,7 +513,7 @@ impl nuvem_gateway::LambdaInvoker for GatewayInvoker {
         };
         let caller = caller.clone();
         Box::pin(async move {
-            let name = function_name(&request.function).to_owned();
+            let name = function_name(&request.function);
             // A pending function (still building) is "retry later" whoever asks: its record
             // and policy may not exist yet.
             if !self.functions.is_pending(&name)
@@ -551,10 +546,7 @@ impl nuvem_gateway::LambdaInvoker for GatewayInvoker {
 /// A manifest API's id: stable across restarts (derived from its name), so its
 /// execute-api URL is too. FNV-1a, written as 10 base-36 digits like API Gateway's ids.
 fn manifest_api_id(name: &str) -> String {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in name.bytes() {
-        h = (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
-    }
+    let mut h = crate::config::fnv1a(name);
     let digits = b"0123456789abcdefghijklmnopqrstuvwxyz";
     (0..10)
         .map(|_| {
@@ -947,7 +939,7 @@ fn manifest_grants(config: &Config) -> std::collections::HashMap<String, Vec<Gra
     let mut out: std::collections::HashMap<String, Vec<Grant>> = Default::default();
     for a in &config.manifest.apis {
         let id = manifest_api_id(&a.name);
-        let mut names: Vec<&str> = a
+        let mut names: Vec<String> = a
             .routes
             .iter()
             .filter_map(|r| r.function.as_deref())
@@ -956,7 +948,7 @@ fn manifest_grants(config: &Config) -> std::collections::HashMap<String, Vec<Gra
         names.sort_unstable();
         names.dedup();
         for name in names {
-            out.entry(name.to_owned()).or_default().push(Grant {
+            out.entry(name).or_default().push(Grant {
                 statement_id: format!("nuvem-manifest-api-{id}"),
                 source_arn: format!(
                     "arn:aws:execute-api:{}:{}:{id}/*",

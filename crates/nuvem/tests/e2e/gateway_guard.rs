@@ -17,12 +17,17 @@ use super::gateway::{Headers, Reply, check, client, send, start};
 /// Signs a request with the real aws-sigv4 signer (nuvem has no apigatewayv2 SDK client in
 /// its dev-dependencies, and needs none for a few calls).
 pub(super) fn sign(req: &mut http::Request<String>) {
+    sign_as(req, "apigateway");
+}
+
+/// Signs `req` with the root key for `service`'s credential scope.
+pub(super) fn sign_as(req: &mut http::Request<String>, service: &str) {
     use aws_sigv4::http_request::{SignableBody, SignableRequest, SigningSettings, sign};
     let identity = Credentials::new("test", "test", None, None, "test").into();
     let params = aws_sigv4::sign::v4::SigningParams::builder()
         .identity(&identity)
         .region("us-east-1")
-        .name("apigateway")
+        .name(service)
         .time(SystemTime::now())
         .settings(SigningSettings::default())
         .build()

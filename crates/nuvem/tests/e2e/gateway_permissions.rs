@@ -7,14 +7,12 @@
 use serde_json::{Value, json};
 
 use super::gateway::{check, client, send, start};
-use super::gateway_guard::manage;
+use super::gateway_guard::{manage, sign_as};
 
 const ACCOUNT: &str = "000000000000";
 
 /// An IAM query call signed with the root key; panics on an error answer.
 async fn iam(n: &nuvem_testkit::Nuvem, params: &[(&str, &str)]) {
-    use aws_credential_types::Credentials;
-    use aws_sigv4::http_request::{SignableBody, SignableRequest, SigningSettings, sign};
     let mut body = String::from("Version=2010-05-08");
     for (k, v) in params {
         body.push('&');
@@ -32,31 +30,7 @@ async fn iam(n: &nuvem_testkit::Nuvem, params: &[(&str, &str)]) {
         .header("content-type", "application/x-www-form-urlencoded")
         .body(body)
         .unwrap();
-    let identity = Credentials::new("test", "test", None, None, "test").into();
-    let signing = aws_sigv4::sign::v4::SigningParams::builder()
-        .identity(&identity)
-        .region("us-east-1")
-        .name("iam")
-        .time(std::time::SystemTime::now())
-        .settings(SigningSettings::default())
-        .build()
-        .unwrap()
-        .into();
-    let uri = req.uri().to_string();
-    let headers: Vec<(String, String)> = req
-        .headers()
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_str().unwrap().to_string()))
-        .collect();
-    let signable = SignableRequest::new(
-        "POST",
-        &uri,
-        headers.iter().map(|(k, v)| (k.as_str(), v.as_str())),
-        SignableBody::Bytes(req.body().as_bytes()),
-    )
-    .unwrap();
-    let (instructions, _) = sign(signable, &signing).unwrap().into_parts();
-    instructions.apply_to_request_http1x(&mut req);
+    sign_as(&mut req, "iam");
     let resp = client(None)
         .execute(reqwest::Request::try_from(req).unwrap())
         .await
