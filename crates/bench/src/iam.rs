@@ -4,12 +4,8 @@
 //! 127.0.0.0/8) against the root key, GetItem through aws-sdk-dynamodb. Must not: time
 //! anything (the load generator does).
 
-use std::time::SystemTime;
-
 use anyhow::{Context, bail};
 use aws_credential_types::Credentials;
-use aws_sigv4::http_request::{SignableBody, SignableRequest, SigningSettings, sign};
-use aws_sigv4::sign::v4;
 use bytes::Bytes;
 use http::Request;
 use http_body_util::BodyExt;
@@ -58,43 +54,15 @@ async fn call(endpoint: &str, params: &[(&str, &str)]) -> anyhow::Result<String>
         }
     }
     let uri = format!("{}/", endpoint.trim_end_matches('/'));
-    let authority = endpoint
-        .split_once("://")
-        .map_or(endpoint, |(_, rest)| rest.trim_end_matches('/'))
-        .to_string();
     let mut req = Request::post(&uri)
-        .header(http::header::HOST, &authority)
+        .header(http::header::HOST, crate::web::authority(endpoint))
         .header(
             http::header::CONTENT_TYPE,
             "application/x-www-form-urlencoded",
         )
         .body(Bytes::from(body))
         .context("building an IAM request")?;
-    let identity = Credentials::new("test", "test", None, None, "nuvem-bench").into();
-    let signing = v4::SigningParams::builder()
-        .identity(&identity)
-        .region("us-east-1")
-        .name("iam")
-        .time(SystemTime::now())
-        .settings(SigningSettings::default())
-        .build()
-        .context("SigV4 signing parameters")?
-        .into();
-    let headers = [
-        ("host", authority.as_str()),
-        ("content-type", "application/x-www-form-urlencoded"),
-    ];
-    let signable = SignableRequest::new(
-        "POST",
-        &uri,
-        headers.into_iter(),
-        SignableBody::Bytes(req.body()),
-    )
-    .context("a signable IAM request")?;
-    let (instructions, _) = sign(signable, &signing)
-        .context("signing an IAM request")?
-        .into_parts();
-    instructions.apply_to_request_http1x(&mut req);
+    crate::web::sign(&mut req, "iam")?;
     let (parts, body) = req.into_parts();
     let resp = crate::web::client(1)
         .request(Request::from_parts(parts, http_body_util::Full::new(body)))

@@ -7,12 +7,8 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::SystemTime;
 
 use anyhow::{Context, bail};
-use aws_credential_types::Credentials;
-use aws_sigv4::http_request::{SignableBody, SignableRequest, SigningSettings, sign};
-use aws_sigv4::sign::v4;
 use bytes::Bytes;
 use http::Request;
 use http_body_util::BodyExt;
@@ -178,35 +174,11 @@ impl Drop for PgServer {
 /// sees), by name.
 pub async fn storage_counters(endpoint: &str) -> anyhow::Result<Vec<(String, u64)>> {
     let uri = format!("{}/_nuvem/health", endpoint.trim_end_matches('/'));
-    let authority = endpoint
-        .split_once("://")
-        .map_or(endpoint, |(_, rest)| rest.trim_end_matches('/'))
-        .to_string();
     let mut req = Request::get(&uri)
-        .header(http::header::HOST, authority)
+        .header(http::header::HOST, crate::web::authority(endpoint))
         .body(Bytes::new())
         .context("building the health request")?;
-    let identity = Credentials::new("test", "test", None, None, "nuvem-bench").into();
-    let params = v4::SigningParams::builder()
-        .identity(&identity)
-        .region("us-east-1")
-        .name("s3")
-        .time(SystemTime::now())
-        .settings(SigningSettings::default())
-        .build()
-        .context("SigV4 signing parameters")?
-        .into();
-    let signable = SignableRequest::new(
-        "GET",
-        &uri,
-        std::iter::once(("host", req.headers()["host"].to_str()?)),
-        SignableBody::Bytes(b""),
-    )
-    .context("a signable health request")?;
-    let (instructions, _) = sign(signable, &params)
-        .context("signing the health request")?
-        .into_parts();
-    instructions.apply_to_request_http1x(&mut req);
+    crate::web::sign(&mut req, "s3")?;
     let client = crate::web::client(1);
     let (parts, body) = req.into_parts();
     let resp = client

@@ -12,12 +12,7 @@
 //! signing in the loop; nuvem still verifies the signature on every direct invoke, as it must.
 //! Must not: print the report.
 
-use std::time::SystemTime;
-
 use anyhow::{Context, bail};
-use aws_credential_types::Credentials;
-use aws_sigv4::http_request::{SignableBody, SignableRequest, SigningSettings, sign};
-use aws_sigv4::sign::v4;
 use bytes::Bytes;
 use http::{Request, StatusCode};
 
@@ -139,41 +134,12 @@ fn signed_invoke(endpoint: &str, function: &str, payload: Bytes) -> anyhow::Resu
         "{}/2015-03-31/functions/{function}/invocations",
         endpoint.trim_end_matches('/')
     );
-    let authority = endpoint
-        .split_once("://")
-        .map_or(endpoint, |(_, rest)| rest.trim_end_matches('/'))
-        .to_string();
     let mut req = Request::post(&uri)
-        .header(http::header::HOST, authority)
+        .header(http::header::HOST, crate::web::authority(endpoint))
         .header(http::header::CONTENT_TYPE, "application/json")
         .header(http::header::USER_AGENT, "nuvem-bench/0.1")
         .body(payload)
         .context("building the Invoke request")?;
-    let identity = Credentials::new("test", "test", None, None, "nuvem-bench").into();
-    let params = v4::SigningParams::builder()
-        .identity(&identity)
-        .region("us-east-1")
-        .name("lambda")
-        .time(SystemTime::now())
-        .settings(SigningSettings::default())
-        .build()
-        .context("SigV4 signing parameters")?
-        .into();
-    let headers = req
-        .headers()
-        .iter()
-        .map(|(k, v)| Ok((k.as_str(), v.to_str()?)))
-        .collect::<anyhow::Result<Vec<_>>>()?;
-    let signable = SignableRequest::new(
-        "POST",
-        &uri,
-        headers.into_iter(),
-        SignableBody::Bytes(req.body()),
-    )
-    .context("a signable Invoke request")?;
-    let (instructions, _) = sign(signable, &params)
-        .context("signing the Invoke request")?
-        .into_parts();
-    instructions.apply_to_request_http1x(&mut req);
+    crate::web::sign(&mut req, "lambda")?;
     Ok(req)
 }

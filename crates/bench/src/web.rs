@@ -194,3 +194,46 @@ impl Origin {
         )
     }
 }
+
+/// Signs `req` (every header it has, and its body) with the bench's test/test credentials
+/// for `service`, as the SDKs sign (no payload-hash header).
+pub fn sign(req: &mut Request<Bytes>, service: &str) -> anyhow::Result<()> {
+    use aws_sigv4::http_request::{SignableBody, SignableRequest, SigningSettings};
+    let identity =
+        aws_credential_types::Credentials::new("test", "test", None, None, "nuvem-bench").into();
+    let params = aws_sigv4::sign::v4::SigningParams::builder()
+        .identity(&identity)
+        .region("us-east-1")
+        .name(service)
+        .time(std::time::SystemTime::now())
+        .settings(SigningSettings::default())
+        .build()
+        .context("SigV4 signing parameters")?
+        .into();
+    let uri = req.uri().to_string();
+    let headers = req
+        .headers()
+        .iter()
+        .map(|(k, v)| Ok((k.as_str(), v.to_str()?)))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let signable = SignableRequest::new(
+        req.method().as_str(),
+        &uri,
+        headers.into_iter(),
+        SignableBody::Bytes(req.body()),
+    )
+    .context("a signable request")?;
+    let (instructions, _) = aws_sigv4::http_request::sign(signable, &params)
+        .context("signing a request")?
+        .into_parts();
+    instructions.apply_to_request_http1x(req);
+    Ok(())
+}
+
+/// The `host:port` of an endpoint URL.
+pub fn authority(endpoint: &str) -> String {
+    endpoint
+        .split_once("://")
+        .map_or(endpoint, |(_, rest)| rest.trim_end_matches('/'))
+        .to_string()
+}
