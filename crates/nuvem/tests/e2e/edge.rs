@@ -372,7 +372,15 @@ async fn the_regional_tier_survives_a_restart() {
     // The disk write happens beside the response; wait (bounded) for it to land.
     let cache = nuvem.dir().join("data").join("edge-cache");
     for _ in 0..500 {
-        if std::fs::read_dir(&cache).map(|d| d.count()).unwrap_or(0) == 1 {
+        // The file is written under a `.tmp` name and renamed: only the renamed one counts.
+        let stored = std::fs::read_dir(&cache)
+            .map(|d| {
+                d.flatten()
+                    .filter(|e| !e.file_name().to_string_lossy().ends_with(".tmp"))
+                    .count()
+            })
+            .unwrap_or(0);
+        if stored == 1 {
             break;
         }
         tokio::time::sleep(std::time::Duration::from_millis(10)).await;
