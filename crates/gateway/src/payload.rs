@@ -46,20 +46,27 @@ pub struct RequestInfo {
     pub time_epoch_ms: u64,
 }
 
-/// Whether API Gateway passes a body of this content type as text. HTTP APIs base64-encode
-/// everything else.
+/// Whether API Gateway passes a body of this content type as text: `text/*`,
+/// `application/json`, `application/xml` and `application/javascript` (parameters such as
+/// `charset` aside), when the bytes are UTF-8. HTTP APIs base64-encode everything else —
+/// a body without `Content-Type` and `application/x-www-form-urlencoded` forms included, as
+/// HTTP APIs do (observed behaviour, which lambda_http and Powertools decode).
 pub fn is_text(headers: &HeaderMap, body: &[u8]) -> bool {
     let ct = headers
         .get(http::header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let essence = ct
+        .split(';')
+        .next()
         .unwrap_or("")
+        .trim()
         .to_ascii_lowercase();
-    let textual = ct.is_empty()
-        || ct.starts_with("text/")
-        || ct.contains("json")
-        || ct.contains("xml")
-        || ct.contains("javascript")
-        || ct.starts_with("application/x-www-form-urlencoded");
+    let textual = essence.starts_with("text/")
+        || matches!(
+            essence.as_str(),
+            "application/json" | "application/xml" | "application/javascript"
+        );
     textual && std::str::from_utf8(body).is_ok()
 }
 

@@ -350,6 +350,16 @@ impl Endpoint {
                 let api_id = api_id.to_string();
                 return gateway.handle(&api_id, req).await;
             }
+            // LocalStack's path-style address of the same data plane:
+            // `/_aws/execute-api/{apiId}/{stage}/{path}` on any host of the endpoint.
+            let path_style = execute_api_path(req.uri().path())
+                .map(|(id, rest)| (id.to_string(), rest.to_string()));
+            if let Some((api_id, rest)) = path_style {
+                return match with_path(req, &rest) {
+                    Some(req) => gateway.handle(&api_id, req).await,
+                    None => nuvem_gateway::response::not_found(),
+                };
+            }
         }
         let (parts, body) = req.into_parts();
         if parts.uri.path() == "/_nuvem/health" && parts.method == http::Method::GET {
@@ -745,4 +755,27 @@ fn missing_auth(protocol: Protocol) -> AwsError {
         )
         .with_namespace("com.amazon.coral.service"),
     }
+}
+
+/// `/_aws/execute-api/{apiId}/{rest}` → (`apiId`, `/{rest}`).
+fn execute_api_path(path: &str) -> Option<(&str, &str)> {
+    let rest = path.strip_prefix("/_aws/execute-api/")?;
+    let (id, tail) = match rest.find('/') {
+        Some(i) => (&rest[..i], &rest[i..]),
+        None => (rest, "/"),
+    };
+    (!id.is_empty()).then_some((id, tail))
+}
+
+/// The request with its path replaced (the query kept).
+fn with_path(req: Request<Body>, path: &str) -> Option<Request<Body>> {
+    let (mut parts, body) = req.into_parts();
+    let pq = match parts.uri.query() {
+        Some(q) => format!("{path}?{q}"),
+        None => path.to_string(),
+    };
+    let mut uri = http::uri::Parts::default();
+    uri.path_and_query = Some(pq.parse().ok()?);
+    parts.uri = http::Uri::from_parts(uri).ok()?;
+    Some(Request::from_parts(parts, body))
 }

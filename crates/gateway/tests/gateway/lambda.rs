@@ -119,11 +119,25 @@ async fn binary_bodies_are_base64_encoded() {
         ("text/plain", b"plain", false, "plain"),
         ("application/octet-stream", b"abc", true, "YWJj"),
         ("text/plain", b"\xff\xfe", true, "//4="),
+        ("text/html; charset=utf-8", b"<p>", false, "<p>"),
+        ("application/json; charset=utf-8", b"{}", false, "{}"),
+        ("application/xml", b"<a/>", false, "<a/>"),
+        ("application/javascript", b"x()", false, "x()"),
+        // HTTP APIs base64-encode forms and bodies without a content type.
+        (
+            "application/x-www-form-urlencoded",
+            b"a=1&b=2",
+            true,
+            "YT0xJmI9Mg==",
+        ),
+        ("", b"a=1", true, "YT0x"),
+        ("application/vnd.api+json", b"{}", true, "e30="),
     ] {
-        let req = Request::put("/up")
-            .header("content-type", ct)
-            .body(Bytes::copy_from_slice(body))
-            .unwrap();
+        let mut req = Request::put("/up");
+        if !ct.is_empty() {
+            req = req.header("content-type", ct);
+        }
+        let req = req.body(Bytes::copy_from_slice(body)).unwrap();
         h.send(&id, req).await;
         let ev = h.last_event();
         assert_eq!(ev["isBase64Encoded"], b64, "{ct}");

@@ -294,6 +294,26 @@ function = "not-deployed"
         [ctx["requestId"].as_str().unwrap()]
     );
 
+    // LocalStack's path-style address reaches the same route, on the endpoint's own host.
+    let path_style = c
+        .get(format!(
+            "{}/_aws/execute-api/{id}/items/42?tag=a",
+            n.api_url
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(path_style.status(), 200);
+    let got: Value = path_style.json().await.unwrap();
+    assert_eq!(got["raw_path"], "/items/42", "{got}");
+    assert_eq!(got["query"], json!({"tag": ["a"]}), "{got}");
+    let unknown = c
+        .get(format!("{}/_aws/execute-api/nosuchapi/items/42", n.api_url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(unknown.status(), 404);
+
     // Payload 1.0 as lambda_http parsed it: multi-value query wins; lambda_http keeps the
     // last value of a repeated header (the raw event below has them all).
     let v1 = ask("POST", "/v1/things/7?tag=a&tag=b", H).await;
