@@ -36,6 +36,14 @@
 //! or util-linux, present on every Linux), because sending it from Rust needs either `unsafe`
 //! or a new dependency; it only runs when an environment ends, never per invocation.
 //!
+//! Lifeline: nothing an environment started outlives nuvem, even after `kill -9`. nuvem holds
+//! the only write end of one pipe for its whole life ([`lifeline`]); every environment gets
+//! the read end as its stdin, and a watcher subshell of the process nuvem starts blocks on it
+//! (the runtime itself gets `/dev/null`). When nuvem dies the kernel closes the write end, the
+//! watcher reads end-of-file and kills: on the host its process group ([`HOST_WRAPPER`]), in
+//! namespaces every process of the environment's PID namespace ([`crate::isolation::WRAPPER`]),
+//! so a daemon that left the group with `setsid` dies too there. No pre-exec hook, no `unsafe`.
+//!
 //! Must not: choose which environment serves an invocation (the pool does) or format
 //! START/END/REPORT lines (the invoker does).
 
@@ -286,6 +294,28 @@ impl Environment {
                 std::env::var_os("PATH").unwrap_or_else(|| "/usr/local/bin:/usr/bin:/bin".into())
             }
         };
+        if !namespaced {
+            // On the host the runtime is exec'd by [`HOST_WRAPPER`], after its watcher.
+            let runtime = match resolve(&program, &path).and_then(|p| runnable(&p).map(|()| p)) {
+                Ok(p) => p,
+                Err(e) => {
+                    if let Some(p) = &private {
+                        p.remove();
+                    }
+                    return Err(e);
+                }
+            };
+            args = [
+                "-c".to_string(),
+                HOST_WRAPPER.to_string(),
+                "nuvem-runtime".to_string(),
+                runtime.to_string_lossy().into_owned(),
+            ]
+            .into_iter()
+            .chain(args)
+            .collect();
+            program = PathBuf::from("/bin/sh");
+        }
         let mut cmd = tokio::process::Command::new(&program);
         cmd.args(&args)
             .current_dir(&task_root)
@@ -299,7 +329,7 @@ impl Environment {
                 .env("AWS_SECRET_ACCESS_KEY", &c.secret_access_key)
                 .env("AWS_SESSION_TOKEN", &c.session_token);
         }
-        cmd.stdin(Stdio::null())
+        cmd.stdin(lifeline())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .process_group(0)
@@ -425,9 +455,9 @@ impl Environment {
     pub fn max_memory_mb(&self) -> u64 {
         let Some(mut pid) = self.pid else { return 0 };
         if self.namespaced {
-            // `unshare` → the user's shell → the runtime.
+            // `unshare` → the user's shell (init) → the runtime, its youngest child.
             for _ in 0..2 {
-                match first_child(pid) {
+                match last_child(pid) {
                     Some(child) => pid = child,
                     None => break,
                 }
@@ -486,12 +516,50 @@ fn runnable(program: &std::path::Path) -> std::io::Result<()> {
     }
 }
 
-/// The first child of `pid` (`/proc/<pid>/task/<pid>/children`).
-fn first_child(pid: u32) -> Option<u32> {
+/// What an environment on the host starts as (its function's user, when there is one): a
+/// shell that leaves a watcher on [`lifeline`] (its stdin), which kills the process group
+/// when nuvem is gone, then execs the runtime (same pid, so the group is the runtime's and a
+/// signal that kills the runtime is reported as such) with `/dev/null` as stdin.
+pub const HOST_WRAPPER: &str = r#"exec 3<&0 0</dev/null
+(while read -r _ <&3; do :; done; kill -KILL 0) &
+exec 3<&- "$@"
+"#;
+
+/// The read end of the lifeline pipe, for one child's stdin; nuvem keeps the write end (and
+/// a read end) open until it exits, and never writes. Both ends are close-on-exec in nuvem,
+/// so no other child holds the write end. `Stdio::null()` if the pipe cannot be made.
+fn lifeline() -> Stdio {
+    static LIFELINE: std::sync::OnceLock<Option<(std::io::PipeReader, std::io::PipeWriter)>> =
+        std::sync::OnceLock::new();
+    match LIFELINE.get_or_init(|| std::io::pipe().ok()) {
+        Some((reader, _writer)) => reader
+            .try_clone()
+            .map(Stdio::from)
+            .unwrap_or_else(|_| Stdio::null()),
+        None => Stdio::null(),
+    }
+}
+
+/// Where `program` is found: itself when it names a path, else the first executable of that
+/// name on `path` (as `execvp` looks), so a missing interpreter is still `NotFound` at spawn
+/// rather than the wrapper's exit status 127.
+fn resolve(program: &std::path::Path, path: &std::ffi::OsStr) -> std::io::Result<PathBuf> {
+    if program.components().count() >= 2 {
+        return Ok(program.to_path_buf());
+    }
+    std::env::split_paths(path)
+        .map(|dir| dir.join(program))
+        .find(|p| runnable(p).is_ok())
+        .ok_or_else(|| std::io::ErrorKind::NotFound.into())
+}
+
+/// The youngest child of `pid` (`/proc/<pid>/task/<pid>/children`, oldest first): the
+/// namespace's init has the lifeline watcher first, then the runtime.
+fn last_child(pid: u32) -> Option<u32> {
     std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children"))
         .ok()?
         .split_whitespace()
-        .next()?
+        .last()?
         .parse()
         .ok()
 }

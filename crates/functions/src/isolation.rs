@@ -83,7 +83,10 @@ struct Users {
 }
 
 /// The shell an environment starts in when it gets namespaces, as root inside `unshare
-/// --mount --pid --fork --mount-proc --propagation private`: it binds the toolchain in (see
+/// --mount --pid --fork --mount-proc --propagation private`: it first leaves a watcher on
+/// the lifeline (its stdin, see [`crate::environment`]) that kills every process of the PID
+/// namespace when nuvem is gone (`kill -1` as root spares only itself and the namespace's
+/// init, the user's shell below, which then exits with its runtime), then binds the toolchain in (see
 /// below), binds the environment's private folder on `/tmp`, sets the memory limit
 /// (`prlimit`, inherited from here on), drops to the function's user with no groups and no
 /// way back (`setpriv`), and waits for the runtime in a shell of that user, so that a
@@ -105,6 +108,9 @@ struct Users {
 /// `tmpfs` and the staged prefix bound there read-only, and the staging bind is removed.
 /// The mounts live in the environment's mount namespace only (private propagation).
 pub const WRAPPER: &str = r#"set -e
+exec 3<&0 0</dev/null
+(while read -r _ <&3; do :; done; kill -KILL -1) &
+exec 3<&-
 tmp=$1
 limit=$2
 cover=$3

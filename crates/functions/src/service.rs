@@ -753,25 +753,29 @@ impl FunctionsService {
                 Ok(resp)
             }
             Route::Control(op) => {
-                let input: Value = if bytes.is_empty() {
-                    Value::Object(Default::default())
-                } else {
-                    serde_json::from_slice(&bytes).map_err(|e| {
-                        Error::InvalidRequestContent(format!(
-                            "Could not parse request body into json: {e}"
-                        ))
-                    })?
-                };
                 let inner = self.inner.clone();
                 let root = request
                     .parts
                     .extensions
                     .get::<nuvem_aws::RootCaller>()
                     .is_some();
+                // Off the async workers whatever the engine: CreateFunction and
+                // UpdateFunctionCode parse, unzip and hash packages of up to 50 MB.
                 let (status, body) = self
                     .inner
                     .store
-                    .run(move || control::execute(&inner, op, input, root))
+                    .offload(move || {
+                        let input: Value = if bytes.is_empty() {
+                            Value::Object(Default::default())
+                        } else {
+                            serde_json::from_slice(&bytes).map_err(|e| {
+                                Error::InvalidRequestContent(format!(
+                                    "Could not parse request body into json: {e}"
+                                ))
+                            })?
+                        };
+                        control::execute(&inner, op, input, root)
+                    })
                     .await?;
                 let body = if body.is_null() {
                     Bytes::new()

@@ -296,6 +296,38 @@ impl Store {
         }
     }
 
+    /// Runs `work` on tokio's blocking pool whatever the engine: for work that is heavy in
+    /// itself (unzipping and hashing a function package), which must not hold an async
+    /// worker even on an embedded engine. Outside a tokio runtime `work` runs in place. A
+    /// panic in `work` resumes in the caller.
+    pub async fn offload<T, F>(&self, work: F) -> T
+    where
+        F: FnOnce() -> T + Send + 'static,
+        T: Send + 'static,
+    {
+        if IN_RUN.with(|c| c.get()) {
+            return work();
+        }
+        let Ok(handle) = tokio::runtime::Handle::try_current() else {
+            return work();
+        };
+        let span = tracing::Span::current();
+        match handle
+            .spawn_blocking(move || {
+                let _span = span.enter();
+                let _in_run = InRun::enter();
+                work()
+            })
+            .await
+        {
+            Ok(value) => value,
+            Err(e) => match e.try_into_panic() {
+                Ok(panic) => std::panic::resume_unwind(panic),
+                Err(_) => std::panic::resume_unwind(Box::new("runtime shut down")),
+            },
+        }
+    }
+
     /// Runs `work` on this thread, which the caller knows may block (start-up before the
     /// listeners serve, a dedicated thread): its store calls are not counted as
     /// `worker_calls`.

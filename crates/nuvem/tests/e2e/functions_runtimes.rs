@@ -336,3 +336,72 @@ async fn environment_process_group_is_killed_on_timeout_and_shutdown() {
         "no helper outlives nuvem"
     );
 }
+
+/// Nothing a function started outlives nuvem, even when nuvem is killed with SIGKILL and
+/// cannot clean up: the lifeline's watcher kills the environment's process group (and, in
+/// namespaces, a daemon that left the group with `setsid`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nothing_a_function_started_outlives_a_killed_nuvem() {
+    let mut n = Nuvem::start(env!("CARGO_BIN_EXE_nuvem"));
+    let c = n.lambda();
+    let (in_group, detached) = (
+        format!("601.{}", std::process::id()),
+        format!("602.{}", std::process::id()),
+    );
+    let shared = crate::shared_dir();
+    let runtime = shared.path().join("nuvem-fn-echo");
+    std::fs::copy(echo_binary(), &runtime).unwrap();
+    let bootstrap = format!(
+        "#!/bin/sh\nsleep {in_group} &\nsetsid sleep {detached} </dev/null >/dev/null 2>&1 &\nexec {:?}\n",
+        runtime.display().to_string()
+    );
+    create(
+        &c,
+        "daemons",
+        Runtime::Providedal2023,
+        "unused",
+        &[("bootstrap", &bootstrap)],
+        &[],
+        1,
+    )
+    .await;
+    let ok = invoke(
+        &c,
+        "daemons",
+        json!({"hi": 1}),
+        InvocationType::RequestResponse,
+    )
+    .await
+    .unwrap();
+    check(&ok, 200, json!({"echo": {"hi": 1}}), false, "");
+    for _ in 0..200 {
+        if !sleeping(&detached).is_empty() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    assert_eq!(sleeping(&in_group).len(), 1, "the helper runs");
+    assert_eq!(sleeping(&detached).len(), 1, "the daemon runs");
+    n.kill();
+    assert_eq!(
+        all_dead(&in_group).await,
+        Vec::<String>::new(),
+        "the environment's group dies with nuvem"
+    );
+    // In namespaces (root with util-linux's unshare) the whole PID namespace goes, daemons
+    // included; on the host a daemon that left the group is out of reach (README).
+    let namespaced = std::process::Command::new("unshare")
+        .args(["--pid", "--fork", "true"])
+        .status()
+        .is_ok_and(|s| s.success());
+    let left = all_dead(&detached).await;
+    if namespaced {
+        assert_eq!(left, Vec::<String>::new(), "the setsid daemon dies too");
+    } else {
+        for pid in left {
+            let _ = std::process::Command::new("kill")
+                .args(["-KILL", &pid])
+                .status();
+        }
+    }
+}
