@@ -146,6 +146,25 @@ pub enum Operation {
     DeleteEventSourceMapping {
         uuid: String,
     },
+    PutFunctionEventInvokeConfig {
+        function: String,
+        qualifier: Option<String>,
+    },
+    UpdateFunctionEventInvokeConfig {
+        function: String,
+        qualifier: Option<String>,
+    },
+    GetFunctionEventInvokeConfig {
+        function: String,
+        qualifier: Option<String>,
+    },
+    DeleteFunctionEventInvokeConfig {
+        function: String,
+        qualifier: Option<String>,
+    },
+    ListFunctionEventInvokeConfigs {
+        function: String,
+    },
 }
 
 impl Operation {
@@ -223,6 +242,25 @@ impl Operation {
             "GetEventSourceMapping" => Self::GetEventSourceMapping { uuid: uuid()? },
             "UpdateEventSourceMapping" => Self::UpdateEventSourceMapping { uuid: uuid()? },
             "DeleteEventSourceMapping" => Self::DeleteEventSourceMapping { uuid: uuid()? },
+            "PutFunctionEventInvokeConfig" => Self::PutFunctionEventInvokeConfig {
+                function: function()?,
+                qualifier,
+            },
+            "UpdateFunctionEventInvokeConfig" => Self::UpdateFunctionEventInvokeConfig {
+                function: function()?,
+                qualifier,
+            },
+            "GetFunctionEventInvokeConfig" => Self::GetFunctionEventInvokeConfig {
+                function: function()?,
+                qualifier,
+            },
+            "DeleteFunctionEventInvokeConfig" => Self::DeleteFunctionEventInvokeConfig {
+                function: function()?,
+                qualifier,
+            },
+            "ListFunctionEventInvokeConfigs" => Self::ListFunctionEventInvokeConfigs {
+                function: function()?,
+            },
             _ => return Err(Error::UnknownOperation),
         })
     }
@@ -312,6 +350,47 @@ pub fn execute(inner: &Inner, op: Operation, input: Value, root: bool) -> Result
             r.reserved_concurrency = u32::try_from(n).ok();
             save(inner, r, false)?;
             Ok((200, json!({"ReservedConcurrentExecutions": n})))
+        }
+        Operation::PutFunctionEventInvokeConfig {
+            function,
+            qualifier,
+        } => put_event_invoke_config(inner, &function, qualifier.as_deref(), &input, true),
+        Operation::UpdateFunctionEventInvokeConfig {
+            function,
+            qualifier,
+        } => put_event_invoke_config(inner, &function, qualifier.as_deref(), &input, false),
+        Operation::GetFunctionEventInvokeConfig {
+            function,
+            qualifier,
+        } => {
+            let r = lookup(inner, &function, qualifier.as_deref())?;
+            let arn = r.arn(&inner.config.region, &inner.config.account_id);
+            match &r.event_invoke {
+                Some(c) => Ok((200, c.shape(&arn))),
+                None => Err(Error::NotFound(format!(
+                    "The function {arn}:$LATEST doesn't have an EventInvokeConfig"
+                ))),
+            }
+        }
+        Operation::DeleteFunctionEventInvokeConfig {
+            function,
+            qualifier,
+        } => {
+            let mut r = lookup(inner, &function, qualifier.as_deref())?;
+            let arn = r.arn(&inner.config.region, &inner.config.account_id);
+            if r.event_invoke.take().is_none() {
+                return Err(Error::NotFound(format!(
+                    "The function {arn}:$LATEST doesn't have an EventInvokeConfig"
+                )));
+            }
+            catalog::put(&inner.store, &r, false, &arn)?;
+            Ok((204, Value::Null))
+        }
+        Operation::ListFunctionEventInvokeConfigs { function } => {
+            let r = lookup(inner, &function, None)?;
+            let arn = r.arn(&inner.config.region, &inner.config.account_id);
+            let configs: Vec<Value> = r.event_invoke.iter().map(|c| c.shape(&arn)).collect();
+            Ok((200, json!({ "FunctionEventInvokeConfigs": configs })))
         }
         Operation::GetFunctionConcurrency { function } => {
             let r = lookup(inner, &function, None)?;
@@ -497,6 +576,7 @@ fn create(inner: &Inner, input: Value, root: bool) -> Result<Answer> {
         policy: Vec::new(),
         keys_fallback: root,
         vpc: None,
+        event_invoke: None,
     };
     input.config.apply(&mut record)?;
     if catalog::get(&inner.store, &record.name)?.is_some() {
@@ -552,6 +632,26 @@ fn collect_package(inner: &Inner, old: &crate::model::CodeLocation) {
         Ok(false) => {}
         Err(e) => tracing::warn!(package = %hex, error = %e, "lambda: could not collect old code"),
     }
+}
+
+/// PutFunctionEventInvokeConfig (`replace`) and UpdateFunctionEventInvokeConfig. The
+/// configuration is read by each asynchronous event as it runs: the function keeps its
+/// revision and its warm environments.
+fn put_event_invoke_config(
+    inner: &Inner,
+    function: &str,
+    qualifier: Option<&str>,
+    input: &Value,
+    replace: bool,
+) -> Result<Answer> {
+    let mut r = lookup(inner, function, qualifier)?;
+    let arn = r.arn(&inner.config.region, &inner.config.account_id);
+    let mut config = r.event_invoke.clone().unwrap_or_default();
+    config.apply(input, replace, &inner.config.region)?;
+    let shape = config.shape(&arn);
+    r.event_invoke = Some(config);
+    catalog::put(&inner.store, &r, false, &arn)?;
+    Ok((200, shape))
 }
 
 /// Stamps a new revision, writes the record, and retires the function's warm environments.

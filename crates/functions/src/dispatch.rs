@@ -11,6 +11,7 @@ use base64::Engine as _;
 use bytes::Bytes;
 
 use crate::error::{Error, Result};
+use crate::event_config::{self, Condition, EventInvokeConfig, Outcome};
 use crate::invoke::{self, Call, Limits};
 use crate::invoker::{InvocationType, InvokeRequest, InvokeResponse};
 use crate::pool::Pool;
@@ -119,6 +120,7 @@ pub async fn invoke(inner: &Arc<Inner>, request: InvokeRequest) -> Result<Invoke
                 not_before_ms: 0,
                 holder: None,
                 until_ms: 0,
+                accepted_ms: queue::now_ms(),
             };
             let store = inner.store.clone();
             let key = inner
@@ -216,27 +218,72 @@ async fn run_stored(inner: Arc<Inner>, key: Vec<u8>, function: String) {
             return;
         }
     };
-    let call = Call {
-        request_id: item.request_id.clone(),
-        payload: Bytes::from(item.payload),
-        function_arn: pool
-            .record
-            .arn(&inner.config.region, &inner.config.account_id),
-        client_context: item.client_context,
+    let config = event_config(&inner, &function).await;
+    let function_arn = pool
+        .record
+        .arn(&inner.config.region, &inner.config.account_id);
+    let payload = Bytes::from(item.payload);
+    let aged = item.accepted_ms > 0
+        && queue::now_ms().saturating_sub(item.accepted_ms)
+            > EventInvokeConfig::max_age_ms(config.as_ref());
+    let (succeeded, delay_ms) = if aged {
+        drop(lease);
+        let record = event_config::record(
+            &item.request_id,
+            &function_arn,
+            Condition::EventAgeExceeded,
+            item.attempt,
+            &payload,
+            &Outcome::default(),
+        );
+        tracing::warn!(function, request_id = %item.request_id, "lambda: asynchronous event discarded: older than its maximum event age");
+        deliver(
+            &inner,
+            config.as_ref().and_then(|c| c.on_failure.clone()),
+            record,
+        );
+        (false, None)
+    } else {
+        let call = Call {
+            request_id: item.request_id.clone(),
+            payload: payload.clone(),
+            function_arn: function_arn.clone(),
+            client_context: item.client_context,
+        };
+        let outcome = outcome_of(invoke::run(lease, call, limits).await);
+        let succeeded = outcome.function_error.is_none();
+        let retries = EventInvokeConfig::retries(config.as_ref());
+        let delay = inner
+            .config
+            .async_retry_delays
+            .get(item.attempt as usize)
+            .filter(|_| !succeeded && item.attempt < retries);
+        if succeeded || delay.is_none() {
+            let (condition, to) = if succeeded {
+                (
+                    Condition::Success,
+                    config.as_ref().and_then(|c| c.on_success.clone()),
+                )
+            } else {
+                tracing::warn!(function, request_id = %item.request_id, retries, "lambda: asynchronous invocation failed after its retries");
+                (
+                    Condition::RetriesExhausted,
+                    config.as_ref().and_then(|c| c.on_failure.clone()),
+                )
+            };
+            let record = event_config::record(
+                &item.request_id,
+                &function_arn,
+                condition,
+                item.attempt + 1,
+                &payload,
+                &outcome,
+            );
+            deliver(&inner, to, record);
+        }
+        (succeeded, delay.map(|d| d.as_millis() as u64))
     };
-    let succeeded = matches!(
-        invoke::run(lease, call, limits).await,
-        Ok(done) if done.function_error.is_none()
-    );
-    let delay = inner
-        .config
-        .async_retry_delays
-        .get(item.attempt as usize)
-        .filter(|_| !succeeded);
-    if !succeeded && delay.is_none() {
-        tracing::warn!(function, request_id = %item.request_id, "lambda: asynchronous invocation failed after 2 retries");
-    }
-    let delay_ms = delay.map(|d| d.as_millis() as u64);
+    let _ = succeeded;
     let store = inner.store.clone();
     let done = inner
         .store
@@ -264,7 +311,29 @@ impl Drop for StoredRun {
 /// the function fails, as Lambda's asynchronous invocation does.
 async fn run_queued(inner: Arc<Inner>, function: String, call: Call) {
     let delays = inner.config.async_retry_delays;
-    for attempt in 0..=delays.len() {
+    let accepted = std::time::Instant::now();
+    let config = event_config(&inner, &function).await;
+    let retries = (EventInvokeConfig::retries(config.as_ref()) as usize).min(delays.len());
+    let max_age = std::time::Duration::from_millis(EventInvokeConfig::max_age_ms(config.as_ref()));
+    let mut outcome = Outcome::default();
+    for attempt in 0..=retries {
+        if accepted.elapsed() > max_age {
+            tracing::warn!(function, request_id = %call.request_id, "lambda: asynchronous event discarded: older than its maximum event age");
+            let record = event_config::record(
+                &call.request_id,
+                &call.function_arn,
+                Condition::EventAgeExceeded,
+                attempt as u32,
+                &call.payload,
+                &outcome,
+            );
+            deliver(
+                &inner,
+                config.as_ref().and_then(|c| c.on_failure.clone()),
+                record,
+            );
+            return;
+        }
         // The pool is looked up each time: an update in between retires the old one.
         let lease = loop {
             let pool = match inner.pool_for(&function, None).await {
@@ -294,13 +363,82 @@ async fn run_queued(inner: Arc<Inner>, function: String, call: Call) {
             }
         };
         let pool = lease.pool.clone();
-        match invoke::run(lease, call.clone(), limits(&inner, &pool)).await {
-            Ok(done) if done.function_error.is_none() => return,
-            Ok(_) | Err(_) => {}
+        outcome = outcome_of(invoke::run(lease, call.clone(), limits(&inner, &pool)).await);
+        if outcome.function_error.is_none() {
+            let record = event_config::record(
+                &call.request_id,
+                &call.function_arn,
+                Condition::Success,
+                attempt as u32 + 1,
+                &call.payload,
+                &outcome,
+            );
+            deliver(
+                &inner,
+                config.as_ref().and_then(|c| c.on_success.clone()),
+                record,
+            );
+            return;
         }
-        if let Some(delay) = delays.get(attempt) {
+        if attempt < retries
+            && let Some(delay) = delays.get(attempt)
+        {
             tokio::time::sleep(*delay).await;
         }
     }
-    tracing::warn!(function, request_id = %call.request_id, "lambda: asynchronous invocation failed after 2 retries");
+    tracing::warn!(function, request_id = %call.request_id, retries, "lambda: asynchronous invocation failed after its retries");
+    let record = event_config::record(
+        &call.request_id,
+        &call.function_arn,
+        Condition::RetriesExhausted,
+        retries as u32 + 1,
+        &call.payload,
+        &outcome,
+    );
+    deliver(
+        &inner,
+        config.as_ref().and_then(|c| c.on_failure.clone()),
+        record,
+    );
+}
+
+/// The function's asynchronous invocation configuration, read as its event runs (a change
+/// applies to events not yet run, without retiring warm environments).
+async fn event_config(inner: &Arc<Inner>, function: &str) -> Option<EventInvokeConfig> {
+    let (me, f) = (inner.clone(), function.to_owned());
+    inner
+        .store
+        .run(move || {
+            crate::control::lookup(&me, &f, None)
+                .ok()
+                .and_then(|r| r.event_invoke)
+        })
+        .await
+}
+
+/// What an attempt returned, for the invocation record.
+fn outcome_of(result: Result<invoke::Completed>) -> Outcome {
+    match result {
+        Ok(done) => Outcome {
+            payload: Some(done.payload),
+            function_error: done.function_error,
+        },
+        Err(e) => Outcome {
+            payload: Some(Bytes::from(
+                serde_json::json!({"errorMessage": e.to_string(), "errorType": "Runtime.Error"})
+                    .to_string(),
+            )),
+            function_error: Some("Unhandled".into()),
+        },
+    }
+}
+
+/// Hands an invocation record to the destination loop (see the service), which invokes the
+/// destination function asynchronously.
+fn deliver(inner: &Arc<Inner>, destination: Option<String>, record: serde_json::Value) {
+    if let Some(destination) = destination
+        && inner.destinations.send((destination, record)).is_err()
+    {
+        tracing::warn!("lambda: invocation record dropped: the service is stopping");
+    }
 }

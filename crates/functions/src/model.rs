@@ -92,6 +92,9 @@ pub struct FunctionRecord {
     /// [`VpcConfig`]).
     #[serde(default)]
     pub vpc: Option<VpcConfig>,
+    /// Asynchronous invocation configuration (PutFunctionEventInvokeConfig).
+    #[serde(default)]
+    pub event_invoke: Option<crate::event_config::EventInvokeConfig>,
 }
 
 /// A function's `VpcConfig` (subnets and security groups by id,

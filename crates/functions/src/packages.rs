@@ -189,6 +189,7 @@ mod tests {
             policy: Vec::new(),
             keys_fallback: true,
             vpc: None,
+            event_invoke: None,
         }
     }
 

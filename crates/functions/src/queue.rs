@@ -39,6 +39,10 @@ pub struct Item {
     /// The node running it, until `until_ms`.
     pub holder: Option<String>,
     pub until_ms: u64,
+    /// When the event was accepted (wall-clock ms), for its maximum age; 0 in items queued
+    /// before this was recorded.
+    #[serde(default)]
+    pub accepted_ms: u64,
 }
 
 impl Item {
@@ -151,6 +155,7 @@ mod tests {
             not_before_ms: 0,
             holder: None,
             until_ms: 0,
+            accepted_ms: 0,
         }
     }
 

@@ -107,6 +107,9 @@ pub struct Inner {
     stored_runs: Mutex<std::collections::HashSet<Vec<u8>>>,
     /// DynamoDB streams, for event source mappings (wired by the binary).
     stream_source: RwLock<Option<Arc<dyn crate::esm::StreamSource>>>,
+    /// Invocation records for asynchronous invocation destinations: (destination function
+    /// ARN, record), invoked by [`destination_loop`].
+    pub(crate) destinations: tokio::sync::mpsc::UnboundedSender<(String, serde_json::Value)>,
 }
 
 impl Drop for Inner {
@@ -391,6 +394,7 @@ impl FunctionsService {
             }
             crate::isolation::lock_functions_dir(&config.data_dir);
         }
+        let (destinations, records) = tokio::sync::mpsc::unbounded_channel();
         let inner = Arc::new(Inner {
             isolation,
             store,
@@ -406,8 +410,10 @@ impl FunctionsService {
             generation: AtomicU64::new(0),
             stored_runs: Mutex::default(),
             stream_source: RwLock::default(),
+            destinations,
         });
         if let Ok(handle) = tokio::runtime::Handle::try_current() {
+            handle.spawn(destination_loop(Arc::downgrade(&inner), records));
             let weak = Arc::downgrade(&inner);
             let every = (inner.config.idle_timeout / 4)
                 .clamp(Duration::from_millis(10), Duration::from_secs(5));
@@ -881,6 +887,37 @@ fn route(method: &Method, path: &str, query: Option<&str>) -> Result<Route> {
             }
         }
         (&Method::GET, ["2016-08-19", "account-settings"]) => Operation::GetAccountSettings,
+        (method, ["2019-09-25", "functions", f, "event-invoke-config"]) => {
+            let (function, qualifier) = (function(f), q("Qualifier"));
+            if method == Method::PUT {
+                Operation::PutFunctionEventInvokeConfig {
+                    function,
+                    qualifier,
+                }
+            } else if method == Method::POST {
+                Operation::UpdateFunctionEventInvokeConfig {
+                    function,
+                    qualifier,
+                }
+            } else if method == Method::GET {
+                Operation::GetFunctionEventInvokeConfig {
+                    function,
+                    qualifier,
+                }
+            } else if method == Method::DELETE {
+                Operation::DeleteFunctionEventInvokeConfig {
+                    function,
+                    qualifier,
+                }
+            } else {
+                return Err(Error::UnknownOperation);
+            }
+        }
+        (&Method::GET, ["2019-09-25", "functions", f, "event-invoke-config", "list"]) => {
+            Operation::ListFunctionEventInvokeConfigs {
+                function: function(f),
+            }
+        }
         (&Method::POST, ["2015-03-31", "event-source-mappings"]) => {
             Operation::CreateEventSourceMapping
         }
@@ -1108,6 +1145,29 @@ async fn slots_loop(inner: Weak<Inner>, every: Duration) {
 /// How often a node looks for queued events that are due (retries, and events whose node
 /// died).
 const QUEUE_SWEEP: Duration = Duration::from_millis(500);
+
+/// Invokes each destination with its invocation record, asynchronously (a destination that
+/// is gone or refuses is logged: Lambda drops such records too). Ends with the service.
+async fn destination_loop(
+    inner: Weak<Inner>,
+    mut records: tokio::sync::mpsc::UnboundedReceiver<(String, serde_json::Value)>,
+) {
+    while let Some((destination, record)) = records.recv().await {
+        let Some(me) = inner.upgrade() else { return };
+        let request = crate::invoker::InvokeRequest {
+            function: destination.clone(),
+            qualifier: None,
+            payload: bytes::Bytes::from(record.to_string()),
+            kind: crate::invoker::InvocationType::Event,
+            tail: false,
+            client_context: None,
+            request_id: uuid::Uuid::new_v4().to_string(),
+        };
+        if let Err(e) = crate::dispatch::invoke(&me, request).await {
+            tracing::warn!(destination, error = %e, "lambda: could not deliver an invocation record to its destination");
+        }
+    }
+}
 
 async fn queue_loop(inner: Weak<Inner>, every: Duration) {
     let mut tick = tokio::time::interval(every);

@@ -275,6 +275,18 @@ fn lambda(parts: &Parts, body: Option<&[u8]>, region: &str, account: &str) -> Op
         ("POST", [_, "functions", f, "policy"]) => ("AddPermission", function(f)),
         ("DELETE", [_, "functions", f, "policy", _]) => ("RemovePermission", function(f)),
         ("GET", [_, "account-settings"]) => ("GetAccountSettings", "*".into()),
+        (_, [_, "functions", f, "event-invoke-config"]) => (
+            match m {
+                "PUT" => "PutFunctionEventInvokeConfig",
+                "POST" => "UpdateFunctionEventInvokeConfig",
+                "DELETE" => "DeleteFunctionEventInvokeConfig",
+                _ => "GetFunctionEventInvokeConfig",
+            },
+            function(f),
+        ),
+        ("GET", [_, "functions", f, "event-invoke-config", "list"]) => {
+            ("ListFunctionEventInvokeConfigs", function(f))
+        }
         // Event source mappings: Create and List have no resource; the others name the
         // mapping (`arn:aws:lambda:<region>:<account>:event-source-mapping:<UUID>`).
         ("POST", [_, "event-source-mappings"]) => ("CreateEventSourceMapping", "*".into()),
@@ -626,6 +638,40 @@ mod tests {
                 ("iam:PassRole", "arn:aws:iam::000000000000:role/r"),
             ],
         );
+        let f = "arn:aws:lambda:eu-west-1:000000000000:function:f";
+        for (method, uri, action) in [
+            (
+                "PUT",
+                "/2019-09-25/functions/f/event-invoke-config",
+                "PutFunctionEventInvokeConfig",
+            ),
+            (
+                "POST",
+                "/2019-09-25/functions/f/event-invoke-config",
+                "UpdateFunctionEventInvokeConfig",
+            ),
+            (
+                "GET",
+                "/2019-09-25/functions/f/event-invoke-config",
+                "GetFunctionEventInvokeConfig",
+            ),
+            (
+                "DELETE",
+                "/2019-09-25/functions/f/event-invoke-config",
+                "DeleteFunctionEventInvokeConfig",
+            ),
+            (
+                "GET",
+                "/2019-09-25/functions/f/event-invoke-config/list",
+                "ListFunctionEventInvokeConfigs",
+            ),
+        ] {
+            check_acts(
+                "lambda",
+                (method, uri, "", ""),
+                &[(&format!("lambda:{action}"), f)],
+            );
+        }
     }
 
     #[track_caller]

@@ -11,6 +11,7 @@ mod edge_waf_body;
 mod endpoint;
 mod endpoint_auth;
 mod functions;
+mod functions_async;
 mod functions_isolation;
 mod functions_nodes;
 mod functions_runtimes;
