@@ -8,6 +8,7 @@
 //! transaction, then the function's warm pool is replaced. Must not: run functions.
 
 use serde_json::{Value, json};
+use sha2::Digest as _;
 
 use crate::catalog::{self, CodeInput};
 use crate::error::{Error, Result};
@@ -282,7 +283,7 @@ pub fn execute(inner: &Inner, op: Operation, input: Value, root: bool) -> Result
         } => {
             let r = lookup(inner, &function, qualifier.as_deref())?;
             let mut out = json!({
-                "Configuration": r.configuration(&inner.config.region, &inner.config.account_id),
+                "Configuration": config_out(inner, &r),
                 "Code": {"RepositoryType": "S3", "Location": location(&r)},
             });
             if let Some(n) = r.reserved_concurrency {
@@ -295,10 +296,7 @@ pub fn execute(inner: &Inner, op: Operation, input: Value, root: bool) -> Result
             qualifier,
         } => {
             let r = lookup(inner, &function, qualifier.as_deref())?;
-            Ok((
-                200,
-                r.configuration(&inner.config.region, &inner.config.account_id),
-            ))
+            Ok((200, config_out(inner, &r)))
         }
         Operation::UpdateFunctionCode { function } => {
             let r = lookup(inner, &function, None)?;
@@ -315,6 +313,7 @@ pub fn execute(inner: &Inner, op: Operation, input: Value, root: bool) -> Result
                 r.keys_fallback = root;
             }
             config.apply(&mut r)?;
+            check_interpreter(inner, &r.runtime)?;
             save(inner, r, false)
         }
         Operation::DeleteFunction {
@@ -582,6 +581,7 @@ fn create(inner: &Inner, input: Value, root: bool) -> Result<Answer> {
     if catalog::get(&inner.store, &record.name)?.is_some() {
         return Err(Error::FunctionExists(record.name));
     }
+    check_interpreter(inner, &record.runtime)?;
     let code = input.code.ok_or_else(|| {
         Error::InvalidParameter("Please provide a source for function code.".into())
     })?;
@@ -654,6 +654,41 @@ fn put_event_invoke_config(
     Ok((200, shape))
 }
 
+/// The `FunctionConfiguration` shape, with `RuntimeVersionConfig` for Python and Node
+/// functions: the interpreter that runs them here, and, when it is not the version the
+/// runtime names, an `Error` saying what runs instead and how to get the right one.
+fn config_out(inner: &Inner, record: &FunctionRecord) -> Value {
+    let mut c = record.configuration(&inner.config.region, &inner.config.account_id);
+    if let Some(i) = inner.interpreter(&record.runtime) {
+        let id = hex::encode(sha2::Sha256::digest(
+            format!("{}\n{}", i.path.display(), i.version).as_bytes(),
+        ));
+        let mut v = json!({
+            "RuntimeVersionArn": format!(
+                "arn:aws:lambda:{}::runtime:{id}",
+                inner.config.region
+            ),
+        });
+        if let Some(m) = i.mismatch {
+            v["Error"] = json!({"ErrorCode": "RuntimeVersionMismatch", "Message": m});
+        }
+        c["RuntimeVersionConfig"] = v;
+    }
+    c
+}
+
+/// Refuses a Python or Node runtime that nothing runs here.
+fn check_interpreter(inner: &Inner, runtime: &str) -> Result<()> {
+    match crate::model::RuntimeKind::parse(runtime) {
+        Some(crate::model::RuntimeKind::Python | crate::model::RuntimeKind::Node)
+            if inner.interpreter(runtime).is_none() =>
+        {
+            Err(crate::runtimes::missing_interpreter(runtime))
+        }
+        _ => Ok(()),
+    }
+}
+
 /// Stamps a new revision, writes the record, and retires the function's warm environments.
 fn save(inner: &Inner, mut record: FunctionRecord, new: bool) -> Result<Answer> {
     let now = nuvem_aws::time::AmzDate::from_system_time(std::time::SystemTime::now());
@@ -662,10 +697,7 @@ fn save(inner: &Inner, mut record: FunctionRecord, new: bool) -> Result<Answer> 
     let arn = record.arn(&inner.config.region, &inner.config.account_id);
     catalog::put(&inner.store, &record, new, &arn)?;
     inner.drop_pool(&record.name);
-    Ok((
-        200,
-        record.configuration(&inner.config.region, &inner.config.account_id),
-    ))
+    Ok((200, config_out(inner, &record)))
 }
 
 fn list(inner: &Inner, marker: Option<String>, max_items: Option<String>) -> Result<Answer> {
@@ -692,7 +724,7 @@ fn list(inner: &Inner, marker: Option<String>, max_items: Option<String>) -> Res
     let mut out = json!({
         "Functions": page
             .iter()
-            .map(|r| r.configuration(&inner.config.region, &inner.config.account_id))
+            .map(|r| config_out(inner, r))
             .collect::<Vec<_>>(),
     });
     if start + page.len() < all.len()

@@ -2,12 +2,15 @@
 //! Python and Node bootstraps nuvem ships (embedded here, written into the data dir at start).
 //!
 //! `provided` runs the function's own `bootstrap` (or the executable the code points at).
-//! `python3.x` runs `python3` on nuvem's `bootstrap/python.py`; `nodejsNN.x` runs `node` on
-//! `bootstrap/node.js`: whatever interpreter is on `PATH` serves every minor version, which
-//! is the local-development trade-off. `python3` is resolved once to the interpreter it
+//! `python3.x` runs Python 3.x on nuvem's `bootstrap/python.py`, `nodejsNN.x` Node.js NN on
+//! `bootstrap/node.js`: the interpreter the manifest names for the identifier (`[runtimes]`),
+//! else `python3.x` on `PATH`, else `python3` / `node` when its version is the one named. When
+//! only another version is there, functions run on it (the local-development fallback) and
+//! say so: the function's `RuntimeVersionConfig.Error` and a warning in nuvem's log; with
+//! none, CreateFunction is refused naming what to install ([`Interpreter`]). `python3` is resolved once to the interpreter it
 //! stands for (`sys.executable`): version managers put a shell-script shim first on `PATH`
 //! (pyenv's costs about 200 ms per start), and a cold start should cost what the interpreter
-//! costs, as on Lambda. Must not: start processes, except that one-time `python3` probe.
+//! costs, as on Lambda. Must not: start processes, except those one-time probes.
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
@@ -19,13 +22,128 @@ use crate::model::{CodeLocation, FunctionRecord, RuntimeKind};
 const PYTHON_BOOTSTRAP: &str = include_str!("../bootstrap/python.py");
 const NODE_BOOTSTRAP: &str = include_str!("../bootstrap/node.js");
 
-/// Where the shipped bootstraps were written, and the Python interpreter to run.
+/// Where the shipped bootstraps were written, and the interpreters to run.
 #[derive(Debug, Clone)]
 pub struct Bootstraps {
     pub dir: PathBuf,
     python: PathBuf,
     node: PathBuf,
     python3: Arc<OnceLock<PathBuf>>,
+    /// Interpreters named in the manifest's `[runtimes]`, by runtime identifier.
+    configured: Arc<std::collections::BTreeMap<String, PathBuf>>,
+    /// What each runtime identifier resolved to (`None`: nothing runs it here).
+    resolved: Arc<std::sync::Mutex<std::collections::HashMap<String, Option<Interpreter>>>>,
+}
+
+/// What runs a Python or Node runtime identifier on this machine.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Interpreter {
+    pub path: PathBuf,
+    /// The version it reports (`3.11.7`, `20.11.1`).
+    pub version: String,
+    /// Set when it is not the version the identifier names: what runs instead, and how to
+    /// get the right one. Functions still run (a local-development fallback), and the
+    /// function's configuration and nuvem's log say so.
+    pub mismatch: Option<String>,
+}
+
+/// The version a runtime identifier names: `python3.12` → `3.12`, `nodejs20.x` → `20`.
+pub fn wanted_version(runtime: &str) -> Option<&str> {
+    runtime
+        .strip_prefix("python")
+        .or_else(|| runtime.strip_prefix("nodejs")?.strip_suffix(".x"))
+}
+
+/// `path`'s executable path and version, by asking it.
+fn probe(path: &Path, python: bool) -> Option<(PathBuf, String)> {
+    let mut cmd = std::process::Command::new(path);
+    if python {
+        cmd.args([
+            "-c",
+            "import sys; print(sys.executable); print('.'.join(map(str, sys.version_info[:3])))",
+        ]);
+    } else {
+        cmd.args([
+            "-e",
+            "process.stdout.write(process.execPath + '\\n' + process.versions.node + '\\n')",
+        ]);
+    }
+    let out = cmd
+        .stdin(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .output()
+        .ok()
+        .filter(|o| o.status.success())?;
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let mut lines = text.lines();
+    let exe = PathBuf::from(lines.next()?.trim());
+    let version = lines.next()?.trim().to_string();
+    (exe.is_absolute() && !version.is_empty()).then_some((exe, version))
+}
+
+/// Whether `version` (`3.11.7`) is the one `wanted` (`3.11`, `20`) names.
+fn version_matches(version: &str, wanted: &str) -> bool {
+    version == wanted
+        || version
+            .strip_prefix(wanted)
+            .is_some_and(|rest| rest.starts_with('.'))
+}
+
+/// Resolves `runtime` (a Python or Node identifier): the manifest's interpreter for it, then
+/// `python3.X` on `PATH` (Python), then the generic `python3` / `node`, whose version decides
+/// whether it is exact.
+fn resolve(
+    runtime: &str,
+    configured: Option<&Path>,
+    versioned_on_path: bool,
+    python3: impl FnOnce() -> PathBuf,
+) -> Option<Interpreter> {
+    let wanted = wanted_version(runtime)?;
+    let python = runtime.starts_with("python");
+    let mut candidates: Vec<PathBuf> = configured.map(Path::to_path_buf).into_iter().collect();
+    if python && versioned_on_path {
+        candidates.push(PathBuf::from(format!("python{wanted}")));
+    }
+    let generic = if python {
+        python3()
+    } else {
+        PathBuf::from("node")
+    };
+    candidates.push(generic);
+    let mut fallback = None;
+    for candidate in candidates {
+        let Some((exe, version)) = probe(&candidate, python) else {
+            continue;
+        };
+        if version_matches(&version, wanted) {
+            return Some(Interpreter {
+                path: exe,
+                version,
+                mismatch: None,
+            });
+        }
+        fallback.get_or_insert((exe, version));
+    }
+    let (path, version) = fallback?;
+    let (language, binary) = if python {
+        ("Python", format!("python{wanted}"))
+    } else {
+        ("Node.js", "node".to_string())
+    };
+    let mismatch = Some(format!(
+        "{runtime} asks for {language} {wanted}, which nuvem did not find ({binary} on PATH{}): functions run on {language} {version} ({}) instead. Install {language} {wanted}, or name its interpreter in the manifest: [runtimes] \"{runtime}\" = \"/path/to/{binary}\"",
+        if configured.is_some() {
+            ", the manifest's interpreter"
+        } else {
+            ""
+        },
+        path.display()
+    ));
+    Some(Interpreter {
+        path,
+        version,
+        mismatch,
+    })
 }
 
 impl Bootstraps {
@@ -41,6 +159,35 @@ impl Bootstraps {
     /// The interpreter `python3` runs (waits for the probe if it is under way).
     pub fn python3(&self) -> PathBuf {
         self.python3.get_or_init(probe_python).clone()
+    }
+
+    /// Sets the manifest's interpreters (`[runtimes]`), forgetting earlier resolutions.
+    pub fn configure(&mut self, interpreters: std::collections::BTreeMap<String, PathBuf>) {
+        self.configured = Arc::new(interpreters);
+        self.resolved = Arc::default();
+    }
+
+    /// What runs a Python or Node runtime identifier here (`None` for `provided`, and when
+    /// no interpreter of that language is found). Probed once per identifier: the first
+    /// call runs the interpreter (tens of milliseconds), so callers are off the async
+    /// workers (CreateFunction) or accept it once per identifier (a first cold start).
+    pub fn interpreter(&self, runtime: &str) -> Option<Interpreter> {
+        if let Some(known) = self.resolved.lock().ok()?.get(runtime) {
+            return known.clone();
+        }
+        let found = resolve(
+            runtime,
+            self.configured.get(runtime).map(PathBuf::as_path),
+            true,
+            || self.python3(),
+        );
+        if let Some(m) = found.as_ref().and_then(|i| i.mismatch.as_deref()) {
+            tracing::warn!("lambda: {m}");
+        }
+        if let Ok(mut r) = self.resolved.lock() {
+            r.insert(runtime.to_string(), found.clone());
+        }
+        found
     }
 }
 
@@ -76,6 +223,8 @@ impl Bootstraps {
             python: write("python.py", PYTHON_BOOTSTRAP)?,
             node: write("node.js", NODE_BOOTSTRAP)?,
             python3: Arc::new(OnceLock::new()),
+            configured: Arc::default(),
+            resolved: Arc::default(),
         })
     }
 }
@@ -93,6 +242,18 @@ pub struct Shared {
 }
 
 /// The process that runs `record`.
+/// CreateFunction's refusal when nothing runs `runtime` here.
+pub fn missing_interpreter(runtime: &str) -> Error {
+    let (language, binaries) = match wanted_version(runtime) {
+        Some(v) if runtime.starts_with("python") => ("Python", format!("python{v} or python3")),
+        _ => ("Node.js", "node".to_string()),
+    };
+    Error::InvalidParameter(format!(
+        "The runtime {runtime} needs {language}, and nuvem found no {binaries} on its PATH. Install {language} {}, or name its interpreter in the manifest: [runtimes] \"{runtime}\" = \"/path/to/interpreter\"",
+        wanted_version(runtime).unwrap_or(runtime)
+    ))
+}
+
 pub fn launch(record: &FunctionRecord, boot: &Bootstraps, shared: &Shared) -> Result<Launch> {
     let kind = RuntimeKind::parse(&record.runtime)
         .ok_or_else(|| Error::InvalidParameter(format!("unknown runtime {}", record.runtime)))?;
@@ -119,12 +280,16 @@ pub fn launch(record: &FunctionRecord, boot: &Bootstraps, shared: &Shared) -> Re
             Some(memory << 20),
         ),
         RuntimeKind::Python => (
-            boot.python3(),
+            boot.interpreter(&record.runtime)
+                .map(|i| i.path)
+                .ok_or_else(|| missing_interpreter(&record.runtime))?,
             vec![boot.python.to_string_lossy().into_owned()],
             Some(memory << 20),
         ),
         RuntimeKind::Node => (
-            PathBuf::from("node"),
+            boot.interpreter(&record.runtime)
+                .map(|i| i.path)
+                .ok_or_else(|| missing_interpreter(&record.runtime))?,
             vec![
                 // V8's heap limit stands in for the memory limit (see `environment`).
                 format!("--max-old-space-size={}", (memory * 9 / 10).max(64)),
@@ -211,4 +376,92 @@ pub fn launch(record: &FunctionRecord, boot: &Bootstraps, shared: &Shared) -> Re
         role,
         user: None,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A stand-in interpreter: a script that answers the probe with `exe` and `version`.
+    fn fake(dir: &Path, name: &str, version: &str) -> PathBuf {
+        use std::os::unix::fs::PermissionsExt;
+        let path = dir.join(name);
+        std::fs::write(
+            &path,
+            format!("#!/bin/sh\necho {}\necho {version}\n", path.display()),
+        )
+        .unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+        path
+    }
+
+    #[test]
+    fn versions_named_by_runtime_identifiers() {
+        for (runtime, version, matches) in [
+            ("python3.12", "3.12.4", true),
+            ("python3.12", "3.12", true),
+            ("python3.1", "3.12.4", false),
+            ("python3.12", "3.11.7", false),
+            ("nodejs20.x", "20.11.1", true),
+            ("nodejs20.x", "22.1.0", false),
+            ("nodejs2.x", "20.11.1", false),
+        ] {
+            let wanted = wanted_version(runtime).unwrap();
+            assert_eq!(
+                version_matches(version, wanted),
+                matches,
+                "{runtime} {version}"
+            );
+        }
+        assert_eq!(wanted_version("provided.al2023"), None);
+    }
+
+    #[test]
+    fn the_named_version_or_a_fallback_that_says_so() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        let py311 = fake(d, "py311", "3.11.7");
+        let py312 = fake(d, "py312", "3.12.4");
+        let node20 = fake(d, "node20", "20.11.1");
+        let missing = d.join("nothing-here");
+
+        // The manifest's interpreter, when it is the named version.
+        let got = resolve("python3.12", Some(&py312), false, || py311.clone()).unwrap();
+        assert_eq!((got.path, got.mismatch), (py312.clone(), None));
+        // The generic `python3` when it is the named version.
+        let got = resolve("python3.11", None, false, || py311.clone()).unwrap();
+        assert_eq!((got.path, got.mismatch), (py311.clone(), None));
+        // Another version: it runs, and says what to install.
+        let got = resolve("python3.12", None, false, || py311.clone()).unwrap();
+        assert_eq!(got.path, py311);
+        let m = got.mismatch.unwrap();
+        assert!(m.contains("Python 3.12") && m.contains("3.11.7"), "{m}");
+        assert!(m.contains(r#"[runtimes] "python3.12""#), "{m}");
+        // A configured interpreter of another version is reported as such too.
+        let got = resolve("python3.12", Some(&py311), false, || missing.clone()).unwrap();
+        assert!(got.mismatch.unwrap().contains("the manifest's interpreter"));
+        // Nothing at all.
+        assert_eq!(resolve("python3.12", None, false, || missing.clone()), None);
+        // Node: the configured one.
+        let got = resolve("nodejs20.x", Some(&node20), false, || missing.clone()).unwrap();
+        assert_eq!((got.version.as_str(), got.mismatch), ("20.11.1", None));
+        let got = resolve("nodejs22.x", Some(&node20), false, || missing.clone()).unwrap();
+        assert!(got.mismatch.unwrap().contains("Node.js 22"));
+        // `provided` has no interpreter.
+        assert_eq!(
+            resolve("provided.al2023", None, false, || py311.clone()),
+            None
+        );
+    }
+
+    #[test]
+    fn the_refusal_names_what_to_install() {
+        let e = missing_interpreter("python3.13").to_string();
+        assert!(
+            e.contains("python3.13 or python3") && e.contains("Python 3.13"),
+            "{e}"
+        );
+        let e = missing_interpreter("nodejs22.x").to_string();
+        assert!(e.contains("no node") && e.contains("Node.js 22"), "{e}");
+    }
 }

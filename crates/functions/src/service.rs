@@ -61,6 +61,9 @@ pub struct FunctionsConfig {
     /// where environments get network namespaces, reaches only its Runtime API and the
     /// private plane. By name; not settable through the Lambda API: the grant is the owner's.
     pub egress: std::collections::BTreeSet<String>,
+    /// Interpreters by runtime identifier (the manifest's `[runtimes]`): what runs
+    /// `python3.12` when it is not `python3.12` on `PATH` (see [`crate::runtimes`]).
+    pub interpreters: std::collections::BTreeMap<String, PathBuf>,
 }
 
 impl FunctionsConfig {
@@ -77,6 +80,7 @@ impl FunctionsConfig {
             async_retry_delays: [Duration::from_secs(1), Duration::from_secs(2)],
             slot_times: SlotTimes::default(),
             egress: std::collections::BTreeSet::new(),
+            interpreters: std::collections::BTreeMap::new(),
         }
     }
 }
@@ -277,7 +281,7 @@ impl Inner {
             "their interpreter or a folder on PATH is not reachable by other users";
         let namespaces = self.isolation.namespaces();
         match RuntimeKind::parse(runtime) {
-            Some(RuntimeKind::Python) => match self.python_reach() {
+            Some(RuntimeKind::Python) => match self.python_reach(runtime) {
                 Reach::Open => None,
                 Reach::Private(_) if namespaces => None,
                 Reach::Private(_) => Some(UNREACHABLE.into()),
@@ -296,9 +300,22 @@ impl Inner {
         }
     }
 
-    /// Where the interpreter Python functions run stands for other users.
-    fn python_reach(&self) -> crate::isolation::Reach {
-        crate::isolation::interpreter_reach(&self.boot.python3(), &self.config.data_dir)
+    /// Where the interpreter functions of `runtime` run stands for other users: the
+    /// identifier's own for Python runtimes, `python3` for `provided` ones (what a bootstrap
+    /// such as AWS's runtime interface client runs).
+    fn python_reach(&self, runtime: &str) -> crate::isolation::Reach {
+        let python = self
+            .boot
+            .interpreter(runtime)
+            .filter(|_| runtime.starts_with("python"))
+            .map(|i| i.path)
+            .unwrap_or_else(|| self.boot.python3());
+        crate::isolation::interpreter_reach(&python, &self.config.data_dir)
+    }
+
+    /// The interpreter that runs `runtime` here (see [`crate::runtimes::Interpreter`]).
+    pub(crate) fn interpreter(&self, runtime: &str) -> Option<crate::runtimes::Interpreter> {
+        self.boot.interpreter(runtime)
     }
 
     /// The toolchain bound into the environments of `runtime`, with namespaces: Python's
@@ -315,7 +332,7 @@ impl Inner {
         {
             return None;
         }
-        match self.python_reach() {
+        match self.python_reach(runtime) {
             crate::isolation::Reach::Private(t) => Some(t),
             _ => None,
         }
@@ -374,7 +391,8 @@ impl FunctionsService {
     /// Opens the service: writes the shipped bootstraps and, inside a Tokio runtime, starts
     /// the scale-in task (which ends when the service is dropped).
     pub fn open(store: Store, config: FunctionsConfig) -> Result<Self> {
-        let boot = Bootstraps::install(&config.data_dir.join("runtimes"))?;
+        let mut boot = Bootstraps::install(&config.data_dir.join("runtimes"))?;
+        boot.configure(config.interpreters.clone());
         // One node alone owns its store's concurrency: the pools' semaphores are the whole
         // truth. A shared store needs the cluster-wide allocator as well.
         let slots = store.is_remote().then(|| {

@@ -34,6 +34,9 @@ pub struct Manifest {
     pub distribution: Option<DistributionSpec>,
     /// WAF rules applied at the edge.
     pub waf: Option<WafSpec>,
+    /// Interpreters by Lambda runtime identifier, for versions that are not on `PATH` under
+    /// their own name: `"python3.12" = "/opt/python3.12/bin/python3"`.
+    pub runtimes: std::collections::BTreeMap<String, PathBuf>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -702,6 +702,7 @@ fn functions_config(config: &Config) -> nuvem_functions::FunctionsConfig {
         .filter(|f| f.egress)
         .map(|f| f.name.clone())
         .collect();
+    c.interpreters = config.manifest.runtimes.clone();
     c
 }
 

@@ -405,3 +405,75 @@ async fn nothing_a_function_started_outlives_a_killed_nuvem() {
         }
     }
 }
+
+/// `python3`'s version here, as `3.11.7`.
+fn python3_version() -> (String, String) {
+    let out = std::process::Command::new("python3")
+        .args([
+            "-c",
+            "import sys; print(sys.executable); print('.'.join(map(str, sys.version_info[:3])))",
+        ])
+        .output()
+        .unwrap();
+    let text = String::from_utf8(out.stdout).unwrap();
+    let mut lines = text.lines();
+    (
+        lines.next().unwrap().to_string(),
+        lines.next().unwrap().to_string(),
+    )
+}
+
+/// A runtime identifier runs the interpreter the manifest names for it, and the function's
+/// configuration says when that is not the version the identifier names.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn runtimes_say_which_interpreter_runs_them() {
+    let (python3, version) = python3_version();
+    let mut n = Nuvem::start_with(
+        env!("CARGO_BIN_EXE_nuvem"),
+        nuvem_testkit::Options {
+            manifest: Some(format!("[runtimes]\n\"python3.12\" = {python3:?}\n")),
+            ..Default::default()
+        },
+    );
+    let c = n.lambda();
+    create(
+        &c,
+        "py",
+        Runtime::Python312,
+        "app.handler",
+        &[(
+            "app.py",
+            "import sys\ndef handler(event, context):\n    return {'version': '.'.join(map(str, sys.version_info[:3]))}\n",
+        )],
+        &[],
+        10,
+    )
+    .await;
+    let got = invoke(&c, "py", json!({}), InvocationType::RequestResponse)
+        .await
+        .unwrap();
+    check(&got, 200, json!({"version": version}), false, "");
+    let config = c
+        .get_function_configuration()
+        .function_name("py")
+        .send()
+        .await
+        .unwrap();
+    let rv = config
+        .runtime_version_config()
+        .expect("RuntimeVersionConfig");
+    assert!(
+        rv.runtime_version_arn()
+            .is_some_and(|a| a.starts_with("arn:aws:lambda:us-east-1::runtime:"))
+    );
+    match rv.error() {
+        // The manifest's interpreter is another version: said, with what to do.
+        Some(e) if !version.starts_with("3.12.") => {
+            let m = e.message().unwrap();
+            assert!(m.contains("Python 3.12") && m.contains(&version), "{m}");
+        }
+        None if version.starts_with("3.12.") => {}
+        other => panic!("python3 is {version}, error {other:?}"),
+    }
+    n.kill();
+}
