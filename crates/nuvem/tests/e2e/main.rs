@@ -28,6 +28,8 @@ mod network;
 mod nodes;
 mod request_logs;
 mod s3;
+mod s3_acl;
+mod s3_post;
 mod s3_browser;
 mod s3_cli;
 mod s3_crash;
