@@ -335,7 +335,10 @@ mod tests {
             &[(Permission::Read, &format!("{id}, uri=\"{ALL_USERS}\""))],
             Ok(2),
         );
-        check_headers(&[(Permission::Read, "id=\"short\"")], Err("InvalidArgument"));
+        check_headers(
+            &[(Permission::Read, "id=\"short\"")],
+            Err("InvalidArgument"),
+        );
         check_headers(
             &[(Permission::Read, "uri=\"http://example.com/x\"")],
             Err("InvalidArgument"),
@@ -357,7 +360,10 @@ mod tests {
             ..Default::default()
         };
         let code = |r: Result<(), Error>| r.map_err(|e| e.code());
-        assert_eq!(code(check_settable(&private, OWNER, enforced, None)), Ok(()));
+        assert_eq!(
+            code(check_settable(&private, OWNER, enforced, None)),
+            Ok(())
+        );
         assert_eq!(
             code(check_settable(&public, OWNER, enforced, None)),
             Err("AccessControlListNotSupported")
@@ -379,5 +385,31 @@ mod tests {
         assert!(!public.allows_anonymous(Permission::Write));
         assert_eq!(canonical_id("000000000000").len(), 64);
         assert_ne!(canonical_id("000000000000"), canonical_id("111111111111"));
+    }
+
+    /// Records written before ACLs existed load as "no ownership controls, private".
+    #[test]
+    fn old_records_load_without_acl_fields() {
+        let bucket: crate::store::BucketMeta =
+            serde_json::from_str(r#"{"name":"old","created_ms":1,"region":"us-east-1"}"#).unwrap();
+        assert_eq!(
+            (bucket.acl, bucket.ownership, bucket.public_access_block),
+            (None, None, None)
+        );
+        assert!(acls_enabled(bucket.ownership));
+        let object: crate::store::ObjectMeta =
+            serde_json::from_str(r#"{"size":1,"etag":"e","last_modified_ms":1,"blobs":[]}"#)
+                .unwrap();
+        assert_eq!(object.acl, None);
+        // And a record written now carries them.
+        let mut b = crate::store::BucketMeta {
+            ownership: Some(Ownership::ObjectWriter),
+            acl: Some(Acl::canned("public-read", OWNER, true).unwrap()),
+            ..Default::default()
+        };
+        let text = serde_json::to_string(&b).unwrap();
+        b = serde_json::from_str(&text).unwrap();
+        assert_eq!(b.ownership, Some(Ownership::ObjectWriter));
+        assert!(b.acl.unwrap().is_public());
     }
 }

@@ -183,15 +183,11 @@ impl Error {
             Self::MetadataTooLarge => "MetadataTooLarge",
             Self::MalformedXml => "MalformedXML",
             Self::MalformedPolicy(_) => "MalformedPolicy",
-            Self::AccessDenied | Self::AccessDeniedWith(_) | Self::PostPolicy(_) => {
-                "AccessDenied"
-            }
+            Self::AccessDenied | Self::AccessDeniedWith(_) | Self::PostPolicy(_) => "AccessDenied",
             Self::AccessControlListNotSupported => "AccessControlListNotSupported",
             Self::InvalidBucketAclWithObjectOwnership => "InvalidBucketAclWithObjectOwnership",
             Self::OwnershipControlsNotFound(_) => "OwnershipControlsNotFoundError",
-            Self::NoSuchPublicAccessBlockConfiguration(_) => {
-                "NoSuchPublicAccessBlockConfiguration"
-            }
+            Self::NoSuchPublicAccessBlockConfiguration(_) => "NoSuchPublicAccessBlockConfiguration",
             Self::MalformedAcl(_) => "MalformedACLError",
             Self::UnresolvableGrantByEmailAddress => "UnresolvableGrantByEmailAddress",
             Self::UnexpectedContent => "UnexpectedContent",

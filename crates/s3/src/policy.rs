@@ -174,9 +174,7 @@ const FIXING_KEYS: &[&str] = &[
 fn wildcard_principal(p: Option<&Value>) -> bool {
     match p {
         Some(Value::String(s)) => s == "*",
-        Some(Value::Object(o)) => o
-            .values()
-            .any(|v| list(Some(v)).iter().any(|a| *a == "*")),
+        Some(Value::Object(o)) => o.values().any(|v| list(Some(v)).iter().any(|a| *a == "*")),
         _ => false,
     }
 }
@@ -253,7 +251,9 @@ mod tests {
             true,
         );
         check_public(
-            st(serde_json::json!({"Condition": {"StringEquals": {"aws:SourceAccount": "000000000000"}}})),
+            st(
+                serde_json::json!({"Condition": {"StringEquals": {"aws:SourceAccount": "000000000000"}}}),
+            ),
             false,
         );
         check_public(public_read_doc(), true);

@@ -13,9 +13,9 @@ use aws_sdk_s3::Client;
 use aws_sdk_s3::error::ProvideErrorMetadata;
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{
-    AccessControlPolicy, BucketCannedAcl, CompletedMultipartUpload, CompletedPart, Grant,
-    Grantee, ObjectCannedAcl, ObjectOwnership, OwnershipControls, OwnershipControlsRule,
-    Permission, PublicAccessBlockConfiguration, Type,
+    AccessControlPolicy, BucketCannedAcl, CompletedMultipartUpload, CompletedPart, Grant, Grantee,
+    ObjectCannedAcl, ObjectOwnership, OwnershipControls, OwnershipControlsRule, Permission,
+    PublicAccessBlockConfiguration, Type,
 };
 use nuvem_testkit::{Nuvem, Options};
 
@@ -77,7 +77,12 @@ async fn set_ownership(c: &Client, bucket: &str, o: ObjectOwnership) -> Result<(
         .bucket(bucket)
         .ownership_controls(
             OwnershipControls::builder()
-                .rules(OwnershipControlsRule::builder().object_ownership(o).build().unwrap())
+                .rules(
+                    OwnershipControlsRule::builder()
+                        .object_ownership(o)
+                        .build()
+                        .unwrap(),
+                )
                 .build()
                 .unwrap(),
         )
@@ -91,15 +96,14 @@ async fn set_ownership(c: &Client, bucket: &str, o: ObjectOwnership) -> Result<(
 fn grants(g: &[Grant]) -> Vec<(String, String)> {
     g.iter()
         .map(|g| {
-            let who = g.grantee().map(|e| {
-                e.id()
-                    .or(e.uri())
-                    .map(str::to_string)
-                    .unwrap_or_default()
-            });
+            let who = g
+                .grantee()
+                .map(|e| e.id().or(e.uri()).map(str::to_string).unwrap_or_default());
             (
                 who.unwrap_or_default(),
-                g.permission().map(|p| p.as_str().to_string()).unwrap_or_default(),
+                g.permission()
+                    .map(|p| p.as_str().to_string())
+                    .unwrap_or_default(),
             )
         })
         .collect()
@@ -120,7 +124,10 @@ async fn s3_ownership_controls_and_acls_decide_anonymous_reads() {
         .await
         .unwrap();
     let rules = o.ownership_controls().unwrap().rules();
-    assert_eq!(rules[0].object_ownership(), &ObjectOwnership::BucketOwnerEnforced);
+    assert_eq!(
+        rules[0].object_ownership(),
+        &ObjectOwnership::BucketOwnerEnforced
+    );
     let r = c
         .put_object()
         .bucket("enforced")
@@ -131,7 +138,13 @@ async fn s3_ownership_controls_and_acls_decide_anonymous_reads() {
         .await;
     assert_eq!(status(&r), 400);
     assert_eq!(code(r), "AccessControlListNotSupported");
-    put(&c, "enforced", "k", Some(ObjectCannedAcl::BucketOwnerFullControl)).await;
+    put(
+        &c,
+        "enforced",
+        "k",
+        Some(ObjectCannedAcl::BucketOwnerFullControl),
+    )
+    .await;
     put(&c, "enforced", "k2", None).await;
     assert_eq!(anon(&api, "/enforced/k").await, 403);
     let acl = c
@@ -143,7 +156,10 @@ async fn s3_ownership_controls_and_acls_decide_anonymous_reads() {
         .unwrap();
     let owner = acl.owner().unwrap().id().unwrap().to_string();
     assert_eq!(owner.len(), 64, "a canonical user id: {owner}");
-    assert_eq!(grants(acl.grants()), vec![(owner.clone(), "FULL_CONTROL".into())]);
+    assert_eq!(
+        grants(acl.grants()),
+        vec![(owner.clone(), "FULL_CONTROL".into())]
+    );
     let r = c
         .put_object_acl()
         .bucket("enforced")
@@ -179,7 +195,11 @@ async fn s3_ownership_controls_and_acls_decide_anonymous_reads() {
     put(&c, "writer", "priv", None).await;
     assert_eq!(anon(&api, "/writer/pub").await, 200);
     assert_eq!(anon(&api, "/writer/priv").await, 403);
-    assert_eq!(anon(&api, "/writer").await, 403, "the bucket ACL is private");
+    assert_eq!(
+        anon(&api, "/writer").await,
+        403,
+        "the bucket ACL is private"
+    );
     let acl = c
         .get_object_acl()
         .bucket("writer")
@@ -236,7 +256,11 @@ async fn s3_ownership_controls_and_acls_decide_anonymous_reads() {
         .grant_read(format!("uri=\"{ALL_USERS}\""))
         .send()
         .await;
-    assert_eq!(code(r), "InvalidRequest", "canned and header grants together");
+    assert_eq!(
+        code(r),
+        "InvalidRequest",
+        "canned and header grants together"
+    );
     let r = c
         .put_object_acl()
         .bucket("writer")
@@ -256,7 +280,11 @@ async fn s3_ownership_controls_and_acls_decide_anonymous_reads() {
         .await
         .unwrap();
     assert_eq!(anon(&api, "/writer/pub").await, 403);
-    c.delete_bucket_policy().bucket("writer").send().await.unwrap();
+    c.delete_bucket_policy()
+        .bucket("writer")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(anon(&api, "/writer/pub").await, 200);
 
     // A public-read bucket ACL opens the listing, not the objects.
@@ -348,13 +376,21 @@ async fn s3_ownership_controls_and_acls_decide_anonymous_reads() {
         .send()
         .await
         .unwrap();
-    assert_eq!(grants(acl.grants()).len(), 1, "only the owner while disabled");
+    assert_eq!(
+        grants(acl.grants()).len(),
+        1,
+        "only the owner while disabled"
+    );
     c.delete_bucket_ownership_controls()
         .bucket("writer")
         .send()
         .await
         .unwrap();
-    let r = c.get_bucket_ownership_controls().bucket("writer").send().await;
+    let r = c
+        .get_bucket_ownership_controls()
+        .bucket("writer")
+        .send()
+        .await;
     assert_eq!(status(&r), 404);
     assert_eq!(code(r), "OwnershipControlsNotFoundError");
     assert_eq!(anon(&api, "/writer/pub").await, 200);
@@ -414,7 +450,12 @@ async fn s3_public_access_block_and_policy_status_at_the_endpoint_and_the_edge()
 
     // IgnorePublicAcls: the public ACL no longer opens the object.
     set_block(&c, false, true, false, false).await;
-    let got = c.get_public_access_block().bucket("pab").send().await.unwrap();
+    let got = c
+        .get_public_access_block()
+        .bucket("pab")
+        .send()
+        .await
+        .unwrap();
     let cfg = got.public_access_block_configuration().unwrap();
     assert_eq!(
         (
@@ -429,7 +470,11 @@ async fn s3_public_access_block_and_policy_status_at_the_endpoint_and_the_edge()
 
     // BlockPublicAcls: public ACLs are refused with 403 AccessDenied, private ones pass.
     set_block(&c, true, false, false, false).await;
-    assert_eq!(anon(&api, "/pab/a").await, 200, "only IgnorePublicAcls hides it");
+    assert_eq!(
+        anon(&api, "/pab/a").await,
+        200,
+        "only IgnorePublicAcls hides it"
+    );
     let r = c
         .put_object()
         .bucket("pab")
@@ -466,7 +511,12 @@ async fn s3_public_access_block_and_policy_status_at_the_endpoint_and_the_edge()
         "Action": "s3:GetObject", "Resource": "arn:aws:s3:::pab/*"}]})
     .to_string();
     set_block(&c, false, false, true, false).await;
-    let r = c.put_bucket_policy().bucket("pab").policy(&public).send().await;
+    let r = c
+        .put_bucket_policy()
+        .bucket("pab")
+        .policy(&public)
+        .send()
+        .await;
     assert_eq!(status(&r), 403);
     assert_eq!(code(r), "AccessDenied");
     c.put_bucket_policy()
@@ -475,18 +525,32 @@ async fn s3_public_access_block_and_policy_status_at_the_endpoint_and_the_edge()
         .send()
         .await
         .unwrap();
-    let s = c.get_bucket_policy_status().bucket("pab").send().await.unwrap();
+    let s = c
+        .get_bucket_policy_status()
+        .bucket("pab")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(s.policy_status().unwrap().is_public(), Some(false));
 
     // Without the block the public policy goes in and opens the private object...
-    c.delete_public_access_block().bucket("pab").send().await.unwrap();
+    c.delete_public_access_block()
+        .bucket("pab")
+        .send()
+        .await
+        .unwrap();
     c.put_bucket_policy()
         .bucket("pab")
         .policy(&public)
         .send()
         .await
         .unwrap();
-    let s = c.get_bucket_policy_status().bucket("pab").send().await.unwrap();
+    let s = c
+        .get_bucket_policy_status()
+        .bucket("pab")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(s.policy_status().unwrap().is_public(), Some(true));
     assert_eq!(anon(&api, "/pab/b").await, 200);
     // ... until RestrictPublicBuckets limits it to the account's own callers.
@@ -518,7 +582,11 @@ async fn s3_public_access_block_and_policy_status_at_the_endpoint_and_the_edge()
         .unwrap();
     assert_eq!(anon(&edge, "/d").await, 403);
     assert_eq!(anon(&api, "/pab/d").await, 403);
-    c.delete_public_access_block().bucket("pab").send().await.unwrap();
+    c.delete_public_access_block()
+        .bucket("pab")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(anon(&api, "/pab/a").await, 200);
     assert_eq!(anon(&api, "/pab/d").await, 403);
 }

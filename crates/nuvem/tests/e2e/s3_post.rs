@@ -100,7 +100,10 @@ async fn post(url: &str, fields: &[(&str, String)], filename: &str, file: &[u8])
     }
 }
 
-fn with(mut base: Vec<(&'static str, String)>, extra: &[(&'static str, &str)]) -> Vec<(&'static str, String)> {
+fn with(
+    mut base: Vec<(&'static str, String)>,
+    extra: &[(&'static str, &str)],
+) -> Vec<(&'static str, String)> {
     base.extend(extra.iter().map(|(k, v)| (*k, v.to_string())));
     base
 }
@@ -144,17 +147,35 @@ async fn s3_post_object_with_a_signed_policy() {
         .unwrap();
     assert_eq!(got.content_type(), Some("text/plain"));
     assert_eq!(
-        got.metadata().and_then(|m| m.get("owner")).map(String::as_str),
+        got.metadata()
+            .and_then(|m| m.get("owner"))
+            .map(String::as_str),
         Some("ana")
     );
     let data = got.body.collect().await.unwrap().into_bytes();
     assert_eq!(&data[..], b"hello, form");
 
     // 201 with a PostResponse document, 200 empty, a redirect with bucket, key and etag.
-    let a = post(&url, &good(&[("success_action_status", "201")]), "b.txt", b"b").await;
+    let a = post(
+        &url,
+        &good(&[("success_action_status", "201")]),
+        "b.txt",
+        b"b",
+    )
+    .await;
     assert_eq!(a.status, 201);
-    assert!(a.body.contains("<Key>uploads/b.txt</Key>") && a.body.contains("<Bucket>forms</Bucket>"), "{}", a.body);
-    let a = post(&url, &good(&[("success_action_status", "200")]), "c.txt", b"c").await;
+    assert!(
+        a.body.contains("<Key>uploads/b.txt</Key>") && a.body.contains("<Bucket>forms</Bucket>"),
+        "{}",
+        a.body
+    );
+    let a = post(
+        &url,
+        &good(&[("success_action_status", "200")]),
+        "c.txt",
+        b"c",
+    )
+    .await;
     assert_eq!((a.status, a.body.as_str()), (200, ""));
     let a = post(
         &url,
@@ -174,16 +195,30 @@ async fn s3_post_object_with_a_signed_policy() {
     #[track_caller]
     fn refused(a: &Answer, status: u16, code: &str, message: &str) {
         assert_eq!(a.status, status, "{}", a.body);
-        assert!(a.body.contains(&format!("<Code>{code}</Code>")), "{}", a.body);
+        assert!(
+            a.body.contains(&format!("<Code>{code}</Code>")),
+            "{}",
+            a.body
+        );
         assert!(a.body.contains(message), "{message} not in {}", a.body);
     }
     let mut f = good(&[]);
     f[0].1 = "elsewhere/x".into();
     let a = post(&url, &f, "x", b"x").await;
-    refused(&a, 403, "AccessDenied", "Invalid according to Policy: Policy Condition failed: [");
+    refused(
+        &a,
+        403,
+        "AccessDenied",
+        "Invalid according to Policy: Policy Condition failed: [",
+    );
     assert!(a.body.contains("$key"), "{}", a.body);
     let a = post(&url, &good(&[("x-amz-meta-other", "1")]), "x", b"x").await;
-    refused(&a, 403, "AccessDenied", "Invalid according to Policy: Extra input fields: x-amz-meta-other");
+    refused(
+        &a,
+        403,
+        "AccessDenied",
+        "Invalid according to Policy: Extra input fields: x-amz-meta-other",
+    );
     // x-ignore- fields are exempt.
     let a = post(&url, &good(&[("x-ignore-tracking", "1")]), "y.txt", b"y").await;
     assert_eq!(a.status, 204, "{}", a.body);
@@ -194,9 +229,19 @@ async fn s3_post_object_with_a_signed_policy() {
         ("x-amz-meta-owner", "ana".to_string()),
     ]);
     let a = post(&url, &f, "x", b"x").await;
-    refused(&a, 403, "AccessDenied", "Invalid according to Policy: Policy expired.");
+    refused(
+        &a,
+        403,
+        "AccessDenied",
+        "Invalid according to Policy: Policy expired.",
+    );
     let a = post(&url, &good(&[]), "big.txt", &[b'z'; 2000]).await;
-    refused(&a, 400, "EntityTooLarge", "exceeds the maximum allowed size");
+    refused(
+        &a,
+        400,
+        "EntityTooLarge",
+        "exceeds the maximum allowed size",
+    );
     let a = post(&url, &good(&[]), "empty.txt", b"").await;
     refused(&a, 400, "EntityTooSmall", "smaller than the minimum");
     let mut f = good(&[]);
@@ -204,9 +249,19 @@ async fn s3_post_object_with_a_signed_policy() {
     sig.1 = "0".repeat(64);
     let a = post(&url, &f, "x", b"x").await;
     refused(&a, 403, "SignatureDoesNotMatch", "signature");
-    for key in ["uploads/big.txt", "uploads/empty.txt", "elsewhere/x", "uploads/x"] {
+    for key in [
+        "uploads/big.txt",
+        "uploads/empty.txt",
+        "elsewhere/x",
+        "uploads/x",
+    ] {
         assert!(
-            c.head_object().bucket("forms").key(key).send().await.is_err(),
+            c.head_object()
+                .bucket("forms")
+                .key(key)
+                .send()
+                .await
+                .is_err(),
             "{key} must not exist"
         );
     }
@@ -230,7 +285,12 @@ async fn s3_post_object_with_a_signed_policy() {
         .await
         .unwrap();
     assert_eq!(r.status().as_u16(), 400);
-    assert!(r.text().await.unwrap().contains("POST requires exactly one file upload"));
+    assert!(
+        r.text()
+            .await
+            .unwrap()
+            .contains("POST requires exactly one file upload")
+    );
 
     // A form without a policy is anonymous: refused unless the bucket lets anyone write.
     let a = post(&url, &[("key", "anon".into())], "a", b"a").await;
@@ -253,8 +313,12 @@ async fn s3_post_object_with_a_signed_policy() {
         .send()
         .await
         .unwrap();
-    let with_acl = serde_json::json!([{"bucket": "forms"}, {"key": "pub.txt"}, {"acl": "public-read"}]);
-    let mut f = vec![("key", "pub.txt".to_string()), ("acl", "public-read".to_string())];
+    let with_acl =
+        serde_json::json!([{"bucket": "forms"}, {"key": "pub.txt"}, {"acl": "public-read"}]);
+    let mut f = vec![
+        ("key", "pub.txt".to_string()),
+        ("acl", "public-read".to_string()),
+    ];
     f.extend(signed(LATER, with_acl));
     let a = post(&url, &f, "p", b"public").await;
     assert_eq!(a.status, 204, "{}", a.body);
@@ -265,6 +329,23 @@ async fn s3_post_object_with_a_signed_policy() {
         .unwrap();
     assert_eq!(r.status().as_u16(), 200);
 
+    // The older SigV2 form (AWSAccessKeyId, signature: base64 HMAC-SHA1 of the policy).
+    let v2 = base64::engine::general_purpose::STANDARD.encode(
+        serde_json::json!({"expiration": LATER, "conditions": [{"bucket": "forms"}, {"key": "v2.txt"}]})
+            .to_string(),
+    );
+    let k = aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA1_FOR_LEGACY_USE_ONLY, b"test");
+    let v2_sig = base64::engine::general_purpose::STANDARD
+        .encode(aws_lc_rs::hmac::sign(&k, v2.as_bytes()).as_ref());
+    let f = vec![
+        ("key", "v2.txt".to_string()),
+        ("AWSAccessKeyId", "test".to_string()),
+        ("policy", v2),
+        ("signature", v2_sig),
+    ];
+    let a = post(&url, &f, "v2", b"v2").await;
+    assert_eq!(a.status, 204, "{}", a.body);
+
     // A larger file streams through in many frames.
     let big_conditions = serde_json::json!([{"bucket": "forms"}, {"key": "big.bin"}, ["content-length-range", 0, 20_000_000]]);
     let mut f = vec![("key", "big.bin".to_string())];
@@ -272,9 +353,18 @@ async fn s3_post_object_with_a_signed_policy() {
     let file: Vec<u8> = (0..9_000_000u32).map(|i| (i % 251) as u8).collect();
     let a = post(&url, &f, "big.bin", &file).await;
     assert_eq!(a.status, 204, "{}", a.body);
-    let got = c.get_object().bucket("forms").key("big.bin").send().await.unwrap();
+    let got = c
+        .get_object()
+        .bucket("forms")
+        .key("big.bin")
+        .send()
+        .await
+        .unwrap();
     let data = got.body.collect().await.unwrap().into_bytes();
-    assert!(data.len() == file.len() && data[..] == file[..], "the file round-trips");
+    assert!(
+        data.len() == file.len() && data[..] == file[..],
+        "the file round-trips"
+    );
 }
 
 #[test]
@@ -284,4 +374,21 @@ fn s3_post_object_boto3_presigned_post() {
     }
     let nuvem = Nuvem::start(BIN);
     crate::run_boto3("s3_post_boto3.py", &nuvem.api_url, "boto3 s3 post: ok");
+}
+
+/// SigV2 in a header is refused with S3's own words, naming SigV4 (issue 19).
+#[tokio::test(flavor = "multi_thread")]
+async fn issue_19_sigv2_header_authentication_is_refused_naming_sigv4() {
+    let nuvem = Nuvem::start(BIN);
+    let r = crate::s3_acl::http()
+        .get(format!("{}/forms", nuvem.api_url))
+        .header("authorization", "AWS test:bWFkZS11cC1zaWduYXR1cmU=")
+        .header("date", "Sun, 06 Dec 2026 10:00:00 GMT")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 400);
+    let body = r.text().await.unwrap();
+    assert!(body.contains("<Code>InvalidRequest</Code>"), "{body}");
+    assert!(body.contains("Please use AWS4-HMAC-SHA256"), "{body}");
 }

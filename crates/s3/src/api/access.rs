@@ -171,10 +171,18 @@ fn acl_permission(op: &str) -> Option<(bool, Permission)> {
         "GetObject" | "HeadObject" => object(Permission::Read),
         "GetObjectAcl" => object(Permission::ReadAcp),
         "PutObjectAcl" => object(Permission::WriteAcp),
-        "ListObjects" | "ListObjectsV2" | "ListObjectVersions" | "HeadBucket"
+        "ListObjects"
+        | "ListObjectsV2"
+        | "ListObjectVersions"
+        | "HeadBucket"
         | "ListMultipartUploads" => bucket(Permission::Read),
-        "PutObject" | "PostObject" | "DeleteObject" | "DeleteObjects"
-        | "CreateMultipartUpload" | "UploadPart" | "CompleteMultipartUpload"
+        "PutObject"
+        | "PostObject"
+        | "DeleteObject"
+        | "DeleteObjects"
+        | "CreateMultipartUpload"
+        | "UploadPart"
+        | "CompleteMultipartUpload"
         | "AbortMultipartUpload" => bucket(Permission::Write),
         "GetBucketAcl" => bucket(Permission::ReadAcp),
         "PutBucketAcl" => bucket(Permission::WriteAcp),

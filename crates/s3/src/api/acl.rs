@@ -255,12 +255,7 @@ impl Handler {
             .update_bucket(&input.bucket, move |b| {
                 // Checked again inside the transaction: the settings may have changed since.
                 if let Some(a) = &acl {
-                    acl::check_settable(
-                        a,
-                        &owner,
-                        b.ownership,
-                        b.public_access_block.as_ref(),
-                    )?;
+                    acl::check_settable(a, &owner, b.ownership, b.public_access_block.as_ref())?;
                 }
                 b.acl = acl.clone();
                 Ok(())

@@ -224,11 +224,7 @@ impl Handler {
             .update_bucket(&input.bucket, move |b| {
                 // BlockPublicPolicy: "Reject calls to PUT Bucket policy if the specified
                 // bucket policy allows public access."
-                if public
-                    && b
-                        .public_access_block
-                        .is_some_and(|p| p.block_public_policy)
-                {
+                if public && b.public_access_block.is_some_and(|p| p.block_public_policy) {
                     return Err(Error::AccessDenied);
                 }
                 b.policy = Some(input.policy.clone());

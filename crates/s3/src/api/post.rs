@@ -1,5 +1,6 @@
 //! Browser uploads: POST Object with a form (`multipart/form-data`) and a SigV4-signed policy
-//! document (https://docs.aws.amazon.com/AmazonS3/latest/API/RESTObjectPOST.html,
+//! document (https://docs.aws.amazon.com/AmazonS3/latest/API/RESTObjectPOST.html; the older
+//! SigV2 forms, `AWSAccessKeyId` and `signature`, are verified too,
 //! https://docs.aws.amazon.com/AmazonS3/latest/API/sigv4-HTTPPOSTConstructPolicy.html).
 //!
 //! Handled here rather than by s3s, whose POST support reads the whole file into memory and
@@ -45,7 +46,11 @@ pub fn is_form_upload(parts: &http::request::Parts, bucket_only: bool) -> bool {
 }
 
 fn boundary(parts: &http::request::Parts) -> Option<String> {
-    let ct = parts.headers.get(http::header::CONTENT_TYPE)?.to_str().ok()?;
+    let ct = parts
+        .headers
+        .get(http::header::CONTENT_TYPE)?
+        .to_str()
+        .ok()?;
     let (mime, rest) = ct.split_once(';')?;
     if !mime.trim().eq_ignore_ascii_case("multipart/form-data") {
         return None;
@@ -230,7 +235,9 @@ fn file_stream(
                 } else {
                     match reader.fill().await {
                         Ok(true) => continue,
-                        Ok(false) => return Some((Err(malformed()), (reader, delimiter, sent, true))),
+                        Ok(false) => {
+                            return Some((Err(malformed()), (reader, delimiter, sent, true)));
+                        }
                         Err(e) => return Some((Err(e), (reader, delimiter, sent, true))),
                     }
                 };
@@ -271,12 +278,7 @@ fn failed(condition: &Value) -> Error {
 
 /// Checks the form against its policy document: expiration, every condition, and that
 /// every field is covered by one. Returns the `content-length-range`.
-fn check_policy(
-    policy: &Value,
-    form: &Form,
-    bucket: &str,
-    now: i64,
-) -> Result<(u64, u64), Error> {
+fn check_policy(policy: &Value, form: &Form, bucket: &str, now: i64) -> Result<(u64, u64), Error> {
     let bad = || Error::InvalidPolicyDocument("Invalid Policy: Invalid JSON.".into());
     let expiration = policy
         .get("expiration")
@@ -324,7 +326,8 @@ fn check_policy(
                     "content-length-range" => {
                         let n = |i: usize| {
                             items.get(i).and_then(|v| {
-                                v.as_u64().or_else(|| v.as_str().and_then(|s| s.parse().ok()))
+                                v.as_u64()
+                                    .or_else(|| v.as_str().and_then(|s| s.parse().ok()))
                             })
                         };
                         let (Some(min), Some(max)) = (n(1), n(2)) else {
@@ -358,8 +361,10 @@ fn check_policy(
         .iter()
         .map(|(k, _)| k.as_str())
         .filter(|k| {
-            !matches!(*k, "policy" | "x-amz-signature" | "file")
-                && !k.starts_with("x-ignore-")
+            !matches!(
+                *k,
+                "policy" | "x-amz-signature" | "file" | "signature" | "awsaccesskeyid"
+            ) && !k.starts_with("x-ignore-")
                 && !covered.iter().any(|c| c == k)
         })
         .collect();
@@ -375,6 +380,11 @@ fn check_policy(
 /// Checks the SigV4 signature of the policy: `x-amz-signature` is the HMAC-SHA256 of the
 /// base64 policy under the signing key of `x-amz-credential`'s scope.
 fn check_signature(form: &Form, policy_b64: &str, keyring: &Keyring) -> Result<(), Error> {
+    if form.get("x-amz-algorithm").is_none()
+        && let (Some(key_id), Some(signature)) = (form.get("awsaccesskeyid"), form.get("signature"))
+    {
+        return check_signature_v2(key_id, signature, policy_b64, keyring);
+    }
     let missing = |f: &str| {
         Error::InvalidArgument(format!(
             "Bucket POST must contain a field named '{f}'.  If it is specified, please check the order of the fields."
@@ -420,6 +430,31 @@ fn check_signature(form: &Form, policy_b64: &str, keyring: &Keyring) -> Result<(
     let key = nuvem_aws::sigv4::signing_key(secret, date, region, service);
     let key = aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, &key);
     let expected = hex::encode(aws_lc_rs::hmac::sign(&key, policy_b64.as_bytes()).as_ref());
+    if !bool::from(expected.as_bytes().ct_eq(signature.trim().as_bytes())) {
+        return Err(Error::SignatureDoesNotMatch);
+    }
+    Ok(())
+}
+
+/// A SigV2 form (`AWSAccessKeyId`, `signature`): the base64 HMAC-SHA1 of the base64 policy
+/// under the secret (https://docs.aws.amazon.com/AmazonS3/latest/userguide/HTTPPOSTForms.html).
+fn check_signature_v2(
+    key_id: &str,
+    signature: &str,
+    policy_b64: &str,
+    keyring: &Keyring,
+) -> Result<(), Error> {
+    let Some(secret) = keyring.secret(key_id) else {
+        return Err(Error::AccessDeniedWith(format!(
+            "The access key {key_id} is not one of the account's keys: nuvem accepts POST uploads signed by the account's keys only (IAM policies are not evaluated for form uploads)"
+        )));
+    };
+    let key = aws_lc_rs::hmac::Key::new(
+        aws_lc_rs::hmac::HMAC_SHA1_FOR_LEGACY_USE_ONLY,
+        secret.as_bytes(),
+    );
+    let expected = base64::engine::general_purpose::STANDARD
+        .encode(aws_lc_rs::hmac::sign(&key, policy_b64.as_bytes()).as_ref());
     if !bool::from(expected.as_bytes().ct_eq(signature.trim().as_bytes())) {
         return Err(Error::SignatureDoesNotMatch);
     }
@@ -486,12 +521,7 @@ impl Handler {
             delimiter,
         } = form;
         let file = FileBody { reader, delimiter };
-        let field = |n: &str| {
-            fields
-                .iter()
-                .find(|(k, _)| k == n)
-                .map(|(_, v)| v.clone())
-        };
+        let field = |n: &str| fields.iter().find(|(k, _)| k == n).map(|(_, v)| v.clone());
         let request = Request {
             bucket,
             key: Some(&key),
@@ -568,10 +598,7 @@ impl Uploaded {
             .filter(|u| !u.chars().any(char::is_control))
         {
             let sep = if url.contains('?') { '&' } else { '?' };
-            let q = |s: &str| {
-                percent_encoding::utf8_percent_encode(s, percent_encoding::NON_ALPHANUMERIC)
-                    .to_string()
-            };
+            let q = |s: &str| percent_encoding::utf8_percent_encode(s, QUERY).to_string();
             let target = format!(
                 "{url}{sep}bucket={}&key={}&etag={}",
                 q(&self.bucket),
@@ -609,6 +636,13 @@ impl Uploaded {
         resp.unwrap_or_else(|_| http::Response::new(nuvem_aws::empty_body()))
     }
 }
+
+/// What a query value keeps unencoded: RFC 3986's unreserved characters.
+const QUERY: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'_')
+    .remove(b'.')
+    .remove(b'~');
 
 fn encode_location(path: &str) -> String {
     const SET: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
