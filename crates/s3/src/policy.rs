@@ -174,7 +174,7 @@ const FIXING_KEYS: &[&str] = &[
 fn wildcard_principal(p: Option<&Value>) -> bool {
     match p {
         Some(Value::String(s)) => s == "*",
-        Some(Value::Object(o)) => o.values().any(|v| list(Some(v)).iter().any(|a| *a == "*")),
+        Some(Value::Object(o)) => o.values().any(|v| list(Some(v)).contains(&"*")),
         _ => false,
     }
 }

@@ -522,6 +522,14 @@ impl Handler {
         } = form;
         let file = FileBody { reader, delimiter };
         let field = |n: &str| fields.iter().find(|(k, _)| k == n).map(|(_, v)| v.clone());
+        // What nuvem does not apply to form uploads is refused rather than ignored.
+        if let Some((name, _)) = fields.iter().find(|(k, _)| {
+            k == "tagging" || k.starts_with("x-amz-server-side-encryption-customer-")
+        }) {
+            return Err(Error::NotImplemented(format!(
+                "The form field {name} is not supported in POST uploads by nuvem; use PutObject"
+            )));
+        }
         let request = Request {
             bucket,
             key: Some(&key),
@@ -560,7 +568,11 @@ impl Handler {
         let opts = PutOptions {
             headers,
             acl,
-            encryption: super::sse::seal_request(sse.as_ref(), None, None)?,
+            encryption: super::sse::seal_request(
+                sse.as_ref(),
+                None,
+                field("x-amz-server-side-encryption-aws-kms-key-id").as_ref(),
+            )?,
             ..Default::default()
         };
         let redirect = field("success_action_redirect").or_else(|| field("redirect"));
