@@ -185,6 +185,7 @@ fn s3(parts: &Parts) -> Act {
             ("notification", "BucketNotification"),
             ("ownershipControls", "BucketOwnershipControls"),
             ("publicAccessBlock", "BucketPublicAccessBlock"),
+            ("policyStatus", "BucketPolicyStatus"),
         ]
         .into_iter()
         .find(|(q, _)| has(q));
@@ -724,6 +725,27 @@ mod tests {
             "/media?policy",
             h,
             "s3:PutBucketPolicy",
+            "arn:aws:s3:::media",
+        );
+        check_s3(
+            "GET",
+            "/media?policyStatus",
+            h,
+            "s3:GetBucketPolicyStatus",
+            "arn:aws:s3:::media",
+        );
+        check_s3(
+            "DELETE",
+            "/media?ownershipControls",
+            h,
+            "s3:PutBucketOwnershipControls",
+            "arn:aws:s3:::media",
+        );
+        check_s3(
+            "GET",
+            "/media?publicAccessBlock",
+            h,
+            "s3:GetBucketPublicAccessBlock",
             "arn:aws:s3:::media",
         );
         check_s3(

@@ -590,3 +590,109 @@ async fn s3_public_access_block_and_policy_status_at_the_endpoint_and_the_edge()
     assert_eq!(anon(&api, "/pab/a").await, 200);
     assert_eq!(anon(&api, "/pab/d").await, 403);
 }
+
+/// The AWS CLI as scripts use it: `aws s3 cp --acl public-read` works on a bucket with ACLs
+/// enabled and is refused on a default one; the s3api ownership, ACL and block commands.
+#[test]
+fn s3_acls_with_the_aws_cli() {
+    use crate::s3_cli::{aws, aws_raw, have};
+    if !have("aws", &["--version"]) {
+        nuvem_testkit::missing_tool(
+            "s3_acls_with_the_aws_cli",
+            "the AWS CLI is not installed (pip install awscli)",
+        );
+        return;
+    }
+    let nuvem = Nuvem::start(BIN);
+    let file = nuvem.dir().join("page.html");
+    std::fs::write(&file, "<h1>hi</h1>").unwrap();
+    let file = file.to_str().unwrap();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+
+    aws(&nuvem, &["s3", "mb", "s3://cli-default"]);
+    let out = aws_raw(
+        &nuvem,
+        &[
+            "s3",
+            "cp",
+            file,
+            "s3://cli-default/p.html",
+            "--acl",
+            "public-read",
+        ],
+    );
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("AccessControlListNotSupported"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    aws(
+        &nuvem,
+        &[
+            "s3api",
+            "create-bucket",
+            "--bucket",
+            "cli-acl",
+            "--object-ownership",
+            "ObjectWriter",
+        ],
+    );
+    aws(
+        &nuvem,
+        &[
+            "s3",
+            "cp",
+            file,
+            "s3://cli-acl/p.html",
+            "--acl",
+            "public-read",
+        ],
+    );
+    assert_eq!(rt.block_on(anon(&nuvem.api_url, "/cli-acl/p.html")), 200);
+    let acl = aws(
+        &nuvem,
+        &[
+            "s3api",
+            "get-object-acl",
+            "--bucket",
+            "cli-acl",
+            "--key",
+            "p.html",
+        ],
+    );
+    assert!(acl.contains(ALL_USERS) && acl.contains("READ"), "{acl}");
+    let own = aws(
+        &nuvem,
+        &[
+            "s3api",
+            "get-bucket-ownership-controls",
+            "--bucket",
+            "cli-acl",
+        ],
+    );
+    assert!(own.contains("ObjectWriter"), "{own}");
+    aws(
+        &nuvem,
+        &[
+            "s3api",
+            "put-public-access-block",
+            "--bucket",
+            "cli-acl",
+            "--public-access-block-configuration",
+            "BlockPublicAcls=true,IgnorePublicAcls=true,BlockPublicPolicy=true,RestrictPublicBuckets=true",
+        ],
+    );
+    assert_eq!(rt.block_on(anon(&nuvem.api_url, "/cli-acl/p.html")), 403);
+    let block = aws(
+        &nuvem,
+        &["s3api", "get-public-access-block", "--bucket", "cli-acl"],
+    );
+    assert!(block.contains("\"IgnorePublicAcls\": true"), "{block}");
+    let out = aws_raw(
+        &nuvem,
+        &["s3api", "get-bucket-policy-status", "--bucket", "cli-acl"],
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("NoSuchBucketPolicy"));
+}

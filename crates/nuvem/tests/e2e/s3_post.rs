@@ -296,6 +296,17 @@ async fn s3_post_object_with_a_signed_policy() {
     let a = post(&url, &[("key", "anon".into())], "a", b"a").await;
     refused(&a, 403, "AccessDenied", "Access Denied");
 
+    // Fields nuvem does not apply to forms are refused, not ignored.
+    let tagged =
+        serde_json::json!([{"bucket": "forms"}, {"key": "t.txt"}, ["starts-with", "$tagging", ""]]);
+    let mut f = vec![
+        ("key", "t.txt".to_string()),
+        ("tagging", "<Tagging></Tagging>".to_string()),
+    ];
+    f.extend(signed(LATER, tagged));
+    let a = post(&url, &f, "t.txt", b"t").await;
+    refused(&a, 501, "NotImplemented", "tagging");
+
     // The acl field, on a bucket with ACLs enabled, makes the upload public.
     c.put_bucket_ownership_controls()
         .bucket("forms")
