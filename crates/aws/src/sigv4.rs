@@ -121,6 +121,13 @@ pub enum AuthError {
     MalformedQuery(String),
     #[error("Only AWS4-HMAC-SHA256 is supported, got {0}")]
     UnsupportedAlgorithm(String),
+    /// `Authorization: AWS <key>:<signature>` (Signature Version 2 in a header), which
+    /// nuvem does not verify; S3's own answer in regions without SigV2
+    /// (https://docs.aws.amazon.com/AmazonS3/latest/API/sigv4-authenticating-requests.html).
+    #[error(
+        "The authorization mechanism you have provided is not supported. Please use AWS4-HMAC-SHA256 (Signature Version 4); Signature Version 2 headers (Authorization: AWS <key>:<signature>) are not accepted."
+    )]
+    SigV2Header,
     #[error("The request is missing the X-Amz-Date or Date header")]
     MissingDate,
     #[error("The date {0} is not a valid ISO 8601 basic timestamp")]
@@ -181,6 +188,7 @@ impl AuthError {
                     Self::MissingDate => (StatusCode::FORBIDDEN, "AccessDenied"),
                     Self::HostNotSigned => (StatusCode::FORBIDDEN, "SignatureDoesNotMatch"),
                     Self::MultipleAuth => (StatusCode::BAD_REQUEST, "InvalidArgument"),
+                    Self::SigV2Header => (StatusCode::BAD_REQUEST, "InvalidRequest"),
                     Self::HeadersNotSigned(headers) => {
                         return AwsError::new(StatusCode::FORBIDDEN, "AccessDenied", msg)
                             .with_member("HeadersNotSigned", headers.join(", "));
@@ -384,6 +392,9 @@ fn parse_authorization(value: &str, parts: &Parts) -> Result<SignedRequest, Auth
         .trim()
         .split_once(' ')
         .ok_or_else(|| malformed("no fields".into()))?;
+    if algorithm == "AWS" && rest.contains(':') {
+        return Err(AuthError::SigV2Header);
+    }
     if algorithm != ALGORITHM {
         return Err(AuthError::UnsupportedAlgorithm(algorithm.to_string()));
     }

@@ -212,8 +212,14 @@ fn malformed_signatures() {
         req("AWS4-HMAC-SHA256 Credential=x"),
         Err(AuthError::MalformedAuthorization(_))
     ));
+    assert_eq!(req("AWS abc:def"), Err(AuthError::SigV2Header));
+    let refusal = AuthError::SigV2Header.to_aws_error(nuvem_aws::Protocol::RestXml);
+    assert_eq!(
+        (refusal.status.as_u16(), refusal.code),
+        (400, "InvalidRequest")
+    );
     assert!(matches!(
-        req("AWS abc:def"),
+        req("AWS3 abc"),
         Err(AuthError::UnsupportedAlgorithm(_))
     ));
     assert!(matches!(

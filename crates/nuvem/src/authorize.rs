@@ -55,7 +55,7 @@ pub fn acts(
 ) -> Option<Vec<Act>> {
     match service {
         "dynamodb" => dynamodb(parts, body?, region, account),
-        "s3" => Some(vec![s3(parts)]),
+        "s3" => Some(s3_acts(parts)),
         "lambda" => lambda(parts, body, region, account),
         "iam" => Some(vec![iam(body?, account)]),
         "apigateway" => Some(vec![apigateway(parts, region)]),
@@ -133,6 +133,33 @@ fn dynamodb_streams(op: &str, body: &[u8]) -> Option<Vec<Act>> {
     Some(vec![(action, resource)])
 }
 
+/// An S3 request's acts: its action, and the ones S3 also requires when a write sets an ACL
+/// (`s3:PutObjectAcl` for an object, `s3:PutBucketAcl` for CreateBucket) or CreateBucket sets
+/// object ownership (`s3:PutBucketOwnershipControls`)
+/// (https://docs.aws.amazon.com/AmazonS3/latest/API/API_PutObject.html,
+/// https://docs.aws.amazon.com/AmazonS3/latest/API/API_CreateBucket.html).
+fn s3_acts(parts: &Parts) -> Vec<Act> {
+    let main = s3(parts);
+    let sets_acl = parts
+        .headers
+        .keys()
+        .any(|k| k == "x-amz-acl" || k.as_str().starts_with("x-amz-grant-"));
+    let mut acts = vec![main.clone()];
+    match main.0.as_str() {
+        "s3:PutObject" if sets_acl => acts.push(("s3:PutObjectAcl".into(), main.1)),
+        "s3:CreateBucket" => {
+            if sets_acl {
+                acts.push(("s3:PutBucketAcl".into(), main.1.clone()));
+            }
+            if parts.headers.contains_key("x-amz-object-ownership") {
+                acts.push(("s3:PutBucketOwnershipControls".into(), main.1));
+            }
+        }
+        _ => {}
+    }
+    acts
+}
+
 fn s3(parts: &Parts) -> Act {
     let host = parts
         .headers
@@ -185,6 +212,7 @@ fn s3(parts: &Parts) -> Act {
             ("notification", "BucketNotification"),
             ("ownershipControls", "BucketOwnershipControls"),
             ("publicAccessBlock", "BucketPublicAccessBlock"),
+            ("policyStatus", "BucketPolicyStatus"),
         ]
         .into_iter()
         .find(|(q, _)| has(q));
@@ -732,6 +760,49 @@ mod tests {
     }
 
     #[test]
+    fn s3_writes_that_set_acls_need_the_acl_action_too() {
+        let acts = |method: &str, uri: &str, header: Option<(&str, &str)>| {
+            let mut b = http::Request::builder()
+                .method(method)
+                .uri(uri)
+                .header("host", "127.0.0.1:4566");
+            if let Some((k, v)) = header {
+                b = b.header(k, v);
+            }
+            let (parts, ()) = b.body(()).unwrap().into_parts();
+            s3_acts(&parts)
+                .into_iter()
+                .map(|(a, _)| a)
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(acts("PUT", "/b/k", None), ["s3:PutObject"]);
+        assert_eq!(
+            acts("PUT", "/b/k", Some(("x-amz-acl", "public-read"))),
+            ["s3:PutObject", "s3:PutObjectAcl"]
+        );
+        assert_eq!(
+            acts(
+                "POST",
+                "/b/k?uploads",
+                Some(("x-amz-grant-read", "uri=\"x\""))
+            ),
+            ["s3:PutObject", "s3:PutObjectAcl"]
+        );
+        assert_eq!(
+            acts("PUT", "/b", Some(("x-amz-acl", "private"))),
+            ["s3:CreateBucket", "s3:PutBucketAcl"]
+        );
+        assert_eq!(
+            acts(
+                "PUT",
+                "/b",
+                Some(("x-amz-object-ownership", "ObjectWriter"))
+            ),
+            ["s3:CreateBucket", "s3:PutBucketOwnershipControls"]
+        );
+    }
+
+    #[test]
     fn s3_actions() {
         let h = "127.0.0.1:4566";
         check_s3("GET", "/", h, "s3:ListAllMyBuckets", "*");
@@ -770,6 +841,27 @@ mod tests {
             "/media?policy",
             h,
             "s3:PutBucketPolicy",
+            "arn:aws:s3:::media",
+        );
+        check_s3(
+            "GET",
+            "/media?policyStatus",
+            h,
+            "s3:GetBucketPolicyStatus",
+            "arn:aws:s3:::media",
+        );
+        check_s3(
+            "DELETE",
+            "/media?ownershipControls",
+            h,
+            "s3:PutBucketOwnershipControls",
+            "arn:aws:s3:::media",
+        );
+        check_s3(
+            "GET",
+            "/media?publicAccessBlock",
+            h,
+            "s3:GetBucketPublicAccessBlock",
             "arn:aws:s3:::media",
         );
         check_s3(

@@ -57,6 +57,7 @@ pub fn register(
         master_key: Some(Arc::new(crate::data_dir::master_key(
             &config.master_key_file,
         )?)),
+        account_id: config.account_id.clone(),
     };
     let s3 = Arc::new(
         nuvem_s3::S3Service::open(store.clone(), s3_config)

@@ -92,6 +92,35 @@ pub enum Error {
     AccessDenied,
     #[error("{0}")]
     AccessDeniedWith(String),
+    /// An ACL other than the owner's full control on a bucket whose ownership is
+    /// `BucketOwnerEnforced`
+    /// (https://docs.aws.amazon.com/AmazonS3/latest/userguide/object-ownership-error-responses.html).
+    #[error("The bucket does not allow ACLs")]
+    AccessControlListNotSupported,
+    #[error("Bucket cannot have ACLs set with ObjectOwnership's BucketOwnerEnforced setting")]
+    InvalidBucketAclWithObjectOwnership,
+    #[error("The bucket ownership controls were not found")]
+    OwnershipControlsNotFound(String),
+    #[error("The public access block configuration was not found")]
+    NoSuchPublicAccessBlockConfiguration(String),
+    #[error("{0}")]
+    MalformedAcl(String),
+    #[error("The e-mail address you provided does not match any account on record.")]
+    UnresolvableGrantByEmailAddress,
+    #[error("This request does not support content")]
+    UnexpectedContent,
+    /// A POST upload whose form breaks its policy document: 403 AccessDenied with S3's
+    /// "Invalid according to Policy: ..." message.
+    #[error("Invalid according to Policy: {0}")]
+    PostPolicy(String),
+    #[error("Your proposed upload exceeds the maximum allowed size")]
+    EntityTooLarge,
+    #[error("{0}")]
+    MalformedPost(&'static str),
+    #[error("Your POST request fields preceding the upload file were too large.")]
+    MaxPostPreDataLengthExceeded,
+    #[error("{0}")]
+    InvalidPolicyDocument(String),
     #[error(
         "CORSResponse: This CORS request is not allowed. This is usually because the evalution of Origin, request method / Access-Control-Request-Method or Access-Control-Request-Headers are not whitelisted by the resource's CORS spec."
     )]
@@ -154,7 +183,18 @@ impl Error {
             Self::MetadataTooLarge => "MetadataTooLarge",
             Self::MalformedXml => "MalformedXML",
             Self::MalformedPolicy(_) => "MalformedPolicy",
-            Self::AccessDenied | Self::AccessDeniedWith(_) => "AccessDenied",
+            Self::AccessDenied | Self::AccessDeniedWith(_) | Self::PostPolicy(_) => "AccessDenied",
+            Self::AccessControlListNotSupported => "AccessControlListNotSupported",
+            Self::InvalidBucketAclWithObjectOwnership => "InvalidBucketAclWithObjectOwnership",
+            Self::OwnershipControlsNotFound(_) => "OwnershipControlsNotFoundError",
+            Self::NoSuchPublicAccessBlockConfiguration(_) => "NoSuchPublicAccessBlockConfiguration",
+            Self::MalformedAcl(_) => "MalformedACLError",
+            Self::UnresolvableGrantByEmailAddress => "UnresolvableGrantByEmailAddress",
+            Self::UnexpectedContent => "UnexpectedContent",
+            Self::EntityTooLarge => "EntityTooLarge",
+            Self::MalformedPost(_) => "MalformedPOSTRequest",
+            Self::MaxPostPreDataLengthExceeded => "MaxPostPreDataLengthExceededError",
+            Self::InvalidPolicyDocument(_) => "InvalidPolicyDocument",
             Self::CorsForbidden => "AccessForbidden",
             Self::SignatureDoesNotMatch => "SignatureDoesNotMatch",
             Self::Store(_)
@@ -176,7 +216,9 @@ impl Error {
             | Self::NoSuchEncryptionConfiguration(_)
             | Self::NoSuchBucketPolicy(_)
             | Self::NoSuchCorsConfiguration(_)
-            | Self::NoSuchWebsiteConfiguration(_) => StatusCode::NOT_FOUND,
+            | Self::NoSuchWebsiteConfiguration(_)
+            | Self::OwnershipControlsNotFound(_)
+            | Self::NoSuchPublicAccessBlockConfiguration(_) => StatusCode::NOT_FOUND,
             Self::BucketAlreadyOwnedByYou(_) | Self::BucketNotEmpty(_) => StatusCode::CONFLICT,
             Self::PreconditionFailed => StatusCode::PRECONDITION_FAILED,
             Self::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
@@ -186,6 +228,7 @@ impl Error {
             Self::MissingContentLength => StatusCode::LENGTH_REQUIRED,
             Self::AccessDenied
             | Self::AccessDeniedWith(_)
+            | Self::PostPolicy(_)
             | Self::SignatureDoesNotMatch
             | Self::CorsForbidden => StatusCode::FORBIDDEN,
             Self::Store(_)
@@ -209,7 +252,9 @@ impl Error {
             | Self::BucketNotEmpty(r)
             | Self::NoSuchBucketPolicy(r)
             | Self::NoSuchCorsConfiguration(r)
-            | Self::NoSuchWebsiteConfiguration(r) => Some(r),
+            | Self::NoSuchWebsiteConfiguration(r)
+            | Self::OwnershipControlsNotFound(r)
+            | Self::NoSuchPublicAccessBlockConfiguration(r) => Some(r),
             _ => None,
         }
     }

@@ -11,6 +11,7 @@
 //! open sockets, or depend on another service crate. s3s types stay in [`api`] and
 //! [`service`], so upgrading s3s touches nothing in [`store`].
 
+pub mod acl;
 pub mod api;
 pub mod cors;
 pub mod error;

@@ -152,3 +152,114 @@ pub fn public_read(bucket: &str) -> String {
     })
     .to_string()
 }
+
+/// Condition keys whose fixed (wildcard-free) values make a statement non-public: AWS's
+/// definition of a public policy
+/// (https://docs.aws.amazon.com/AmazonS3/latest/userguide/access-control-block-public-access.html#access-control-block-public-access-policy-status).
+const FIXING_KEYS: &[&str] = &[
+    "aws:sourceip",
+    "aws:sourcearn",
+    "aws:sourcevpc",
+    "aws:sourcevpce",
+    "aws:sourceowner",
+    "aws:sourceaccount",
+    "s3:x-amz-server-side-encryption-aws-kms-key-id",
+    "aws:userid",
+    "aws:principalorgid",
+    "aws:principalaccount",
+    "aws:principalarn",
+];
+
+/// Whether a statement's Principal is everyone (`*`, or `*` among its AWS principals).
+fn wildcard_principal(p: Option<&Value>) -> bool {
+    match p {
+        Some(Value::String(s)) => s == "*",
+        Some(Value::Object(o)) => o.values().any(|v| list(Some(v)).contains(&"*")),
+        _ => false,
+    }
+}
+
+/// Whether a Condition pins the caller to fixed values of one of [`FIXING_KEYS`] (an
+/// `aws:SourceIp` of `0.0.0.0/0` or `::/0` pins nothing).
+fn fixes_caller(condition: Option<&Value>) -> bool {
+    let Some(Value::Object(ops)) = condition else {
+        return false;
+    };
+    ops.values().filter_map(Value::as_object).any(|keys| {
+        keys.iter().any(|(k, v)| {
+            let k = k.to_ascii_lowercase();
+            let values = list(Some(v));
+            FIXING_KEYS.contains(&k.as_str())
+                && !values.is_empty()
+                && values
+                    .iter()
+                    .all(|v| !v.contains('*') && !v.contains('?') && !v.ends_with("/0"))
+        })
+    })
+}
+
+/// Whether a bucket policy is public by AWS's definition: some Allow statement grants to
+/// everyone without a condition that fixes who the caller is. Used by GetBucketPolicyStatus,
+/// `BlockPublicPolicy` and `RestrictPublicBuckets`.
+pub fn is_public(text: &str) -> bool {
+    let Ok(doc) = serde_json::from_str::<Value>(text) else {
+        return false;
+    };
+    statements(&doc).into_iter().any(|s| {
+        s.get("Effect").and_then(Value::as_str) == Some("Allow")
+            && (wildcard_principal(s.get("Principal")) || s.get("NotPrincipal").is_some())
+            && !fixes_caller(s.get("Condition"))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[track_caller]
+    fn check_public(doc: serde_json::Value, expected: bool) {
+        assert_eq!(is_public(&doc.to_string()), expected, "{doc}");
+    }
+
+    #[test]
+    fn public_policies() {
+        let st = |extra: serde_json::Value| {
+            let mut s = serde_json::json!({"Effect": "Allow", "Action": "s3:GetObject",
+                "Resource": "arn:aws:s3:::b/*", "Principal": "*"});
+            if let (Some(o), Some(e)) = (s.as_object_mut(), extra.as_object()) {
+                o.extend(e.clone());
+            }
+            serde_json::json!({"Statement": [s]})
+        };
+        check_public(st(serde_json::json!({})), true);
+        check_public(st(serde_json::json!({"Principal": {"AWS": "*"}})), true);
+        check_public(
+            st(serde_json::json!({"Principal": {"AWS": "arn:aws:iam::000000000000:root"}})),
+            false,
+        );
+        check_public(st(serde_json::json!({"Effect": "Deny"})), false);
+        check_public(
+            st(serde_json::json!({"Condition": {"IpAddress": {"aws:SourceIp": "10.0.0.0/8"}}})),
+            false,
+        );
+        check_public(
+            st(serde_json::json!({"Condition": {"IpAddress": {"aws:SourceIp": "0.0.0.0/0"}}})),
+            true,
+        );
+        check_public(
+            st(serde_json::json!({"Condition": {"StringLike": {"aws:SourceArn": "arn:*"}}})),
+            true,
+        );
+        check_public(
+            st(
+                serde_json::json!({"Condition": {"StringEquals": {"aws:SourceAccount": "000000000000"}}}),
+            ),
+            false,
+        );
+        check_public(public_read_doc(), true);
+    }
+
+    fn public_read_doc() -> serde_json::Value {
+        serde_json::from_str(&public_read("b")).unwrap()
+    }
+}

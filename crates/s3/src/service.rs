@@ -40,6 +40,9 @@ pub struct S3Config {
     /// The key that wraps SSE-S3 data keys (the binary keeps it outside the blob directory);
     /// `None`: SSE-S3 and bucket default encryption are refused.
     pub master_key: Option<Arc<MasterKey>>,
+    /// The account id (`server.account_id`): the canonical user id that owns every bucket
+    /// and object is derived from it ([`crate::acl::canonical_id`]).
+    pub account_id: String,
 }
 
 pub struct S3Service {
@@ -104,7 +107,7 @@ impl S3Service {
         if let Some(key) = config.master_key.clone() {
             objects.set_master_key(key)?;
         }
-        let handler = Handler::new(objects.clone(), config.region.clone());
+        let handler = Handler::new(objects.clone(), config.region.clone(), &config.account_id);
         let mut builder = s3s::service::S3ServiceBuilder::new(handler.clone());
         let secrets = SecretSlot::default();
         builder.set_auth(KeyringAuth(config.keyring.clone(), secrets.clone()));
@@ -211,6 +214,26 @@ impl S3Service {
                 .to_response(Protocol::RestXml, &req.request_id);
         }
         let cors = crate::cors::response_headers(&self.store, &req.parts).await;
+        if let (Some(bucket), None) = self.subject(&req.parts)
+            && crate::api::post::is_form_upload(&req.parts, true)
+        {
+            let mut resp = match self
+                .handler
+                .post_object(&bucket, &req.parts, req.body, &self.keyring)
+                .await
+            {
+                Ok(done) => done.into_response(),
+                Err(e) => {
+                    if e.is_internal() {
+                        tracing::error!(error = %e, "POST upload failed");
+                    }
+                    e.into_aws_error()
+                        .to_response(Protocol::RestXml, &req.request_id)
+                }
+            };
+            resp.headers_mut().extend(cors);
+            return resp;
+        }
         let is_head = req.parts.method == http::Method::HEAD;
         let http_req = to_s3s_request(req.parts, req.body);
         match self.s3s.call(http_req).await {

@@ -11,7 +11,7 @@ use nuvem_testkit::Nuvem;
 
 const BIN: &str = env!("CARGO_BIN_EXE_nuvem");
 
-fn have(program: &str, args: &[&str]) -> bool {
+pub(crate) fn have(program: &str, args: &[&str]) -> bool {
     Command::new(program)
         .args(args)
         .output()
@@ -20,7 +20,7 @@ fn have(program: &str, args: &[&str]) -> bool {
 
 /// Runs `aws <args> --endpoint-url <nuvem>` with the test credentials and no user config.
 #[track_caller]
-fn aws(nuvem: &Nuvem, args: &[&str]) -> String {
+pub(crate) fn aws(nuvem: &Nuvem, args: &[&str]) -> String {
     let out = aws_raw(nuvem, args);
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
     assert!(
@@ -31,7 +31,7 @@ fn aws(nuvem: &Nuvem, args: &[&str]) -> String {
     stdout
 }
 
-fn aws_raw(nuvem: &Nuvem, args: &[&str]) -> Output {
+pub(crate) fn aws_raw(nuvem: &Nuvem, args: &[&str]) -> Output {
     Command::new("aws")
         .args(args)
         .args(["--endpoint-url", &nuvem.api_url])

@@ -1,7 +1,15 @@
 //! Who may do what: [`KeyringAuth`] gives s3s the secrets of the endpoint's keyring (s3s
 //! re-derives the signature to verify aws-chunked chunk signatures and SigV2 presigned
 //! URLs), and [`PolicyAccess`] lets anonymous callers through only where the bucket policy
-//! allows the action, and refuses signed callers an explicit policy Deny.
+//! or an ACL allows the action, and refuses signed callers an explicit policy Deny.
+//!
+//! An anonymous caller, in S3's order
+//! (https://docs.aws.amazon.com/AmazonS3/latest/userguide/access-control-block-public-access.html):
+//! an explicit Deny in the bucket policy refuses; an Allow lets in, unless the bucket's
+//! public access block has `RestrictPublicBuckets` and the policy is public; otherwise an
+//! AllUsers grant of the needed permission in the object's (or bucket's) ACL lets in, unless
+//! the bucket's ownership is `BucketOwnerEnforced` (ACLs disabled) or its public access block
+//! has `IgnorePublicAcls`. Everything else is AccessDenied.
 
 use std::sync::{Arc, RwLock};
 
@@ -11,8 +19,9 @@ use s3s::auth::{S3Auth, SecretKey};
 use s3s::path::S3Path;
 use s3s::{S3Error, S3ErrorCode, S3Result};
 
+use crate::acl::{self, Permission};
 use crate::policy::{self, Decision};
-use crate::store::ObjectStore;
+use crate::store::{BucketMeta, ObjectStore};
 
 /// Secrets of access keys the keyring does not hold: IAM users' and STS sessions' keys,
 /// which the endpoint verified (session token included) before the request got here.
@@ -69,7 +78,8 @@ fn action(op: &str) -> String {
         | "CreateMultipartUpload"
         | "UploadPart"
         | "UploadPartCopy"
-        | "CopyObject" => "s3:PutObject".into(),
+        | "CopyObject"
+        | "PostObject" => "s3:PutObject".into(),
         other => format!("s3:{other}"),
     }
 }
@@ -78,26 +88,135 @@ fn action(op: &str) -> String {
 impl S3Access for PolicyAccess {
     async fn check(&self, cx: &mut S3AccessContext<'_>) -> S3Result<()> {
         let anonymous = cx.credentials().is_none();
-        let (bucket, resource) = match cx.s3_path() {
+        let (bucket, key) = match cx.s3_path() {
             S3Path::Root => {
                 return if anonymous { Err(denied()) } else { Ok(()) };
             }
-            S3Path::Bucket { bucket } => (bucket.to_string(), format!("arn:aws:s3:::{bucket}")),
-            S3Path::Object { bucket, key } => {
-                (bucket.to_string(), format!("arn:aws:s3:::{bucket}/{key}"))
-            }
+            S3Path::Bucket { bucket } => (bucket.to_string(), None),
+            S3Path::Object { bucket, key } => (bucket.to_string(), Some(key.to_string())),
         };
-        let policy = self.0.bucket(&bucket).await.ok().and_then(|b| b.policy);
-        let decision = policy
-            .as_deref()
-            .map(|p| policy::evaluate(p, anonymous, &action(cx.s3_op().name()), &resource))
-            .unwrap_or(Decision::Default);
-        match (decision, anonymous) {
-            (Decision::Deny, _) => Err(denied()),
-            (_, false) | (Decision::Allow, true) => Ok(()),
-            (Decision::Default, true) => Err(denied()),
+        let version = cx.uri().query().and_then(|q| {
+            q.split('&').find_map(|kv| {
+                kv.strip_prefix("versionId=").map(|v| {
+                    percent_encoding::percent_decode_str(v)
+                        .decode_utf8_lossy()
+                        .into_owned()
+                })
+            })
+        });
+        let request = Request {
+            bucket: &bucket,
+            key: key.as_deref(),
+            version: version.as_deref(),
+            op: cx.s3_op().name(),
+            anonymous,
+        };
+        if allowed(&self.0, &request).await {
+            Ok(())
+        } else {
+            Err(denied())
         }
     }
+}
+
+/// One request to decide: the operation (s3s's name) on a bucket or an object.
+pub(crate) struct Request<'a> {
+    pub bucket: &'a str,
+    pub key: Option<&'a str>,
+    pub version: Option<&'a str>,
+    pub op: &'a str,
+    pub anonymous: bool,
+}
+
+/// Whether the bucket's policy, ACLs and public access block let the caller in (see the
+/// module's documentation for the order).
+pub(crate) async fn allowed(store: &ObjectStore, r: &Request<'_>) -> bool {
+    let resource = match r.key {
+        Some(key) => format!("arn:aws:s3:::{}/{key}", r.bucket),
+        None => format!("arn:aws:s3:::{}", r.bucket),
+    };
+    let meta = store.bucket(r.bucket).await.ok();
+    let policy = meta.as_ref().and_then(|b| b.policy.as_deref());
+    let decision = policy
+        .map(|p| policy::evaluate(p, r.anonymous, &action(r.op), &resource))
+        .unwrap_or(Decision::Default);
+    match (decision, r.anonymous) {
+        (Decision::Deny, _) => return false,
+        (_, false) => return true,
+        (Decision::Allow, true) => {
+            let restricted = meta
+                .as_ref()
+                .and_then(|b| b.public_access_block)
+                .is_some_and(|p| p.restrict_public_buckets)
+                && policy.is_some_and(policy::is_public);
+            if !restricted {
+                return true;
+            }
+        }
+        (Decision::Default, true) => {}
+    }
+    match meta {
+        Some(meta) => acl_allows(store, &meta, r).await,
+        None => false,
+    }
+}
+
+/// Which ACL, and which permission in it, lets an anonymous caller run an operation
+/// (https://docs.aws.amazon.com/AmazonS3/latest/userguide/acl-overview.html#permissions).
+/// Copies are absent: they also read a source no bucket ACL speaks for.
+fn acl_permission(op: &str) -> Option<(bool, Permission)> {
+    let object = |p| Some((true, p));
+    let bucket = |p| Some((false, p));
+    match op {
+        "GetObject" | "HeadObject" => object(Permission::Read),
+        "GetObjectAcl" => object(Permission::ReadAcp),
+        "PutObjectAcl" => object(Permission::WriteAcp),
+        "ListObjects"
+        | "ListObjectsV2"
+        | "ListObjectVersions"
+        | "HeadBucket"
+        | "ListMultipartUploads" => bucket(Permission::Read),
+        "PutObject"
+        | "PostObject"
+        | "DeleteObject"
+        | "DeleteObjects"
+        | "CreateMultipartUpload"
+        | "UploadPart"
+        | "CompleteMultipartUpload"
+        | "AbortMultipartUpload" => bucket(Permission::Write),
+        "GetBucketAcl" => bucket(Permission::ReadAcp),
+        "PutBucketAcl" => bucket(Permission::WriteAcp),
+        _ => None,
+    }
+}
+
+/// Whether an ACL gives an anonymous caller what the operation needs.
+async fn acl_allows(store: &ObjectStore, bucket: &BucketMeta, r: &Request<'_>) -> bool {
+    if !acl::acls_enabled(bucket.ownership)
+        || bucket
+            .public_access_block
+            .is_some_and(|p| p.ignore_public_acls)
+    {
+        return false;
+    }
+    let Some((on_object, permission)) = acl_permission(r.op) else {
+        return false;
+    };
+    if !on_object {
+        return bucket
+            .acl
+            .as_ref()
+            .is_some_and(|a| a.allows_anonymous(permission));
+    }
+    let Some(key) = r.key else {
+        return false;
+    };
+    store
+        .head_version(&bucket.name, key, r.version)
+        .await
+        .ok()
+        .and_then(|m| m.acl)
+        .is_some_and(|a| a.allows_anonymous(permission))
 }
 
 fn denied() -> S3Error {

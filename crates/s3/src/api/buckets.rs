@@ -19,12 +19,15 @@ impl Handler {
         req: S3Request<CreateBucketInput>,
     ) -> Res<CreateBucketOutput> {
         let input = req.input;
+        let (ownership, acl) = self.create_bucket_access(&input)?;
         let region = input
             .create_bucket_configuration
             .and_then(|c| c.location_constraint)
             .map(|l| l.as_str().to_string())
             .unwrap_or_else(|| self.region.clone());
-        self.store.create_bucket(&input.bucket, &region).await?;
+        self.store
+            .create_bucket_with(&input.bucket, &region, ownership, acl)
+            .await?;
         Ok(CreateBucketOutput {
             location: Some(format!("/{}", input.bucket)),
         })
@@ -58,7 +61,7 @@ impl Handler {
             .collect();
         Ok(ListBucketsOutput {
             buckets: Some(buckets),
-            owner: Some(super::list::owner()),
+            owner: Some(super::list::owner(&self.owner_id)),
             ..Default::default()
         })
     }
@@ -216,8 +219,14 @@ impl Handler {
     ) -> Res<PutBucketPolicyOutput> {
         let input = req.input;
         policy::validate(&input.policy, &input.bucket)?;
+        let public = policy::is_public(&input.policy);
         self.store
             .update_bucket(&input.bucket, move |b| {
+                // BlockPublicPolicy: "Reject calls to PUT Bucket policy if the specified
+                // bucket policy allows public access."
+                if public && b.public_access_block.is_some_and(|p| p.block_public_policy) {
+                    return Err(Error::AccessDenied);
+                }
                 b.policy = Some(input.policy.clone());
                 Ok(())
             })

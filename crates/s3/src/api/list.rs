@@ -14,10 +14,12 @@ type Res<T> = Result<T, Error>;
 const MAX_KEYS: usize = 1000;
 
 /// nuvem's single account, as S3 reports owners.
-pub(crate) fn owner() -> Owner {
+/// The owner of every bucket and object: the account's canonical user
+/// ([`crate::acl::canonical_id`]).
+pub(crate) fn owner(id: &str) -> Owner {
     Owner {
         display_name: Some("nuvem".into()),
-        id: Some("75aa57f09aa0c8caeab4f8c24e99d10f8e7faeebf76c078efc7c6caea54ba06a".into()),
+        id: Some(id.to_string()),
     }
 }
 
@@ -51,7 +53,7 @@ fn max_keys(m: Option<i32>) -> Res<usize> {
     }
 }
 
-fn contents(page: &ListPage, enc: &Encoder, fetch_owner: bool) -> Vec<Object> {
+fn contents(page: &ListPage, enc: &Encoder, fetch_owner: Option<&str>) -> Vec<Object> {
     page.objects
         .iter()
         .map(|(k, m)| Object {
@@ -62,7 +64,7 @@ fn contents(page: &ListPage, enc: &Encoder, fetch_owner: bool) -> Vec<Object> {
             storage_class: Some(ObjectStorageClass::from_static(
                 ObjectStorageClass::STANDARD,
             )),
-            owner: fetch_owner.then(owner),
+            owner: fetch_owner.map(owner),
             checksum_algorithm: m
                 .checksum
                 .as_ref()
@@ -128,7 +130,14 @@ impl Handler {
             continuation_token: input.continuation_token,
             is_truncated: Some(page.truncated),
             next_continuation_token: next,
-            contents: Some(contents(&page, &enc, input.fetch_owner.unwrap_or(false))),
+            contents: Some(contents(
+                &page,
+                &enc,
+                input
+                    .fetch_owner
+                    .unwrap_or(false)
+                    .then_some(self.owner_id.as_str()),
+            )),
             common_prefixes: prefixes(&page, &enc),
             delimiter: input.delimiter.map(|d| enc.apply(d)),
             encoding_type: input.encoding_type,
@@ -161,7 +170,7 @@ impl Handler {
             marker: Some(input.marker.unwrap_or_default()),
             max_keys: input.max_keys.or(Some(1000)),
             is_truncated: Some(page.truncated),
-            contents: Some(contents(&page, &enc, true)),
+            contents: Some(contents(&page, &enc, Some(&self.owner_id))),
             common_prefixes: prefixes(&page, &enc),
             delimiter: input.delimiter.map(|d| enc.apply(d)),
             next_marker,
@@ -200,7 +209,7 @@ impl Handler {
                     is_latest: Some(v.is_latest),
                     key: Some(enc.apply(v.key.clone())),
                     last_modified: Some(timestamp(m.last_modified_ms)),
-                    owner: Some(owner()),
+                    owner: Some(owner(&self.owner_id)),
                     version_id: Some(m.version().to_string()),
                 });
                 continue;
@@ -210,7 +219,7 @@ impl Handler {
                 e_tag: Some(quoted(&m.etag)),
                 is_latest: Some(v.is_latest),
                 last_modified: Some(timestamp(m.last_modified_ms)),
-                owner: Some(owner()),
+                owner: Some(owner(&self.owner_id)),
                 size: i64::try_from(m.size).ok(),
                 storage_class: Some(ObjectVersionStorageClass::from_static(
                     ObjectVersionStorageClass::STANDARD,

@@ -5,10 +5,12 @@
 //! Must not: hold state of its own or touch files; everything persistent is in the store.
 
 mod access;
+mod acl;
 mod buckets;
 mod list;
 mod multipart;
 mod objects;
+pub mod post;
 mod sse;
 
 use std::time::{Duration, UNIX_EPOCH};
@@ -26,11 +28,18 @@ use crate::store::ObjectStore;
 pub struct Handler {
     pub(crate) store: ObjectStore,
     pub(crate) region: String,
+    /// The account's canonical user id: the owner of every bucket and object
+    /// ([`crate::acl::canonical_id`]).
+    pub(crate) owner_id: String,
 }
 
 impl Handler {
-    pub fn new(store: ObjectStore, region: String) -> Self {
-        Self { store, region }
+    pub fn new(store: ObjectStore, region: String, account_id: &str) -> Self {
+        Self {
+            store,
+            region,
+            owner_id: crate::acl::canonical_id(account_id),
+        }
     }
 }
 
@@ -175,4 +184,15 @@ delegate! {
     list_parts: ListPartsInput => ListPartsOutput;
     list_multipart_uploads: ListMultipartUploadsInput => ListMultipartUploadsOutput;
     upload_part_copy: UploadPartCopyInput => UploadPartCopyOutput;
+    get_bucket_acl: GetBucketAclInput => GetBucketAclOutput;
+    put_bucket_acl: PutBucketAclInput => PutBucketAclOutput;
+    get_object_acl: GetObjectAclInput => GetObjectAclOutput;
+    put_object_acl: PutObjectAclInput => PutObjectAclOutput;
+    get_bucket_ownership_controls: GetBucketOwnershipControlsInput => GetBucketOwnershipControlsOutput;
+    put_bucket_ownership_controls: PutBucketOwnershipControlsInput => PutBucketOwnershipControlsOutput;
+    delete_bucket_ownership_controls: DeleteBucketOwnershipControlsInput => DeleteBucketOwnershipControlsOutput;
+    get_public_access_block: GetPublicAccessBlockInput => GetPublicAccessBlockOutput;
+    put_public_access_block: PutPublicAccessBlockInput => PutPublicAccessBlockOutput;
+    delete_public_access_block: DeletePublicAccessBlockInput => DeletePublicAccessBlockOutput;
+    get_bucket_policy_status: GetBucketPolicyStatusInput => GetBucketPolicyStatusOutput;
 }

@@ -34,7 +34,24 @@ impl Handler {
             customer.clone(),
             input.ssekms_key_id.as_ref(),
         )?;
+        let acl = self
+            .object_acl_for(
+                &input.bucket,
+                super::acl::AclRequest {
+                    canned: input.acl.as_ref().map(|a| a.as_str()),
+                    ..Default::default()
+                }
+                .with_grants([
+                    input.grant_full_control.as_ref(),
+                    input.grant_read.as_ref(),
+                    input.grant_read_acp.as_ref(),
+                    None,
+                    input.grant_write_acp.as_ref(),
+                ]),
+            )
+            .await?;
         let opts = PutOptions {
+            acl,
             headers: headers_of(
                 input.content_type,
                 input.content_encoding,
@@ -350,7 +367,7 @@ impl Handler {
                 .and_then(|p| p.part_number)
                 .filter(|_| truncated),
             part_number_marker: input.part_number_marker,
-            owner: Some(super::list::owner()),
+            owner: Some(super::list::owner(&self.owner_id)),
             parts: Some(parts),
             ..Default::default()
         })
@@ -420,10 +437,10 @@ impl Handler {
                         initiated: Some(timestamp(u.initiated_ms)),
                         key: Some(enc.apply(u.key)),
                         upload_id: Some(id),
-                        owner: Some(super::list::owner()),
+                        owner: Some(super::list::owner(&self.owner_id)),
                         initiator: Some(Initiator {
                             display_name: Some("nuvem".into()),
-                            id: super::list::owner().id,
+                            id: super::list::owner(&self.owner_id).id,
                         }),
                         storage_class: Some(StorageClass::from_static(StorageClass::STANDARD)),
                         checksum_algorithm: u

@@ -6,6 +6,7 @@ use futures_util::TryStreamExt;
 use s3s::S3Request;
 use s3s::dto::*;
 
+use super::acl::AclRequest;
 use super::sse::{self, Echo, set_sse};
 use super::{Handler, body_error, epoch_seconds, quoted, timestamp};
 use crate::error::Error;
@@ -222,7 +223,24 @@ impl Handler {
             input.sse_customer_key.as_ref(),
             input.sse_customer_key_md5.as_ref(),
         )?;
+        let acl = self
+            .object_acl_for(
+                &input.bucket,
+                AclRequest {
+                    canned: input.acl.as_ref().map(|a| a.as_str()),
+                    ..Default::default()
+                }
+                .with_grants([
+                    input.grant_full_control.as_ref(),
+                    input.grant_read.as_ref(),
+                    input.grant_read_acp.as_ref(),
+                    None,
+                    input.grant_write_acp.as_ref(),
+                ]),
+            )
+            .await?;
         let opts = PutOptions {
+            acl,
             headers: headers_of(
                 input.content_type,
                 input.content_encoding,
@@ -550,6 +568,22 @@ impl Handler {
             .checksum_algorithm
             .as_ref()
             .and_then(|a| Algorithm::parse(a.as_str()));
+        let acl = self
+            .object_acl_for(
+                &input.bucket,
+                AclRequest {
+                    canned: input.acl.as_ref().map(|a| a.as_str()),
+                    ..Default::default()
+                }
+                .with_grants([
+                    input.grant_full_control.as_ref(),
+                    input.grant_read.as_ref(),
+                    input.grant_read_acp.as_ref(),
+                    None,
+                    input.grant_write_acp.as_ref(),
+                ]),
+            )
+            .await?;
         let (source, meta) = self
             .store
             .copy_object(
@@ -562,6 +596,7 @@ impl Handler {
                     replace: Some((headers, tags)),
                     checksum: algorithm,
                     encryption,
+                    acl,
                 },
             )
             .await?;

@@ -5,6 +5,7 @@
 use nuvem_store::{Direction, KeyRange};
 
 use super::{BucketMeta, ObjectStore, decode, encode, keys, now_millis};
+use crate::acl::{Acl, Ownership};
 use crate::error::Error;
 
 /// Checks the general-purpose bucket naming rules; the error says which rule failed.
@@ -41,13 +42,30 @@ pub fn validate_name(name: &str) -> Result<(), Error> {
 impl ObjectStore {
     /// Creates a bucket. Creating one you already own is `BucketAlreadyOwnedByYou`
     /// (nuvem has one account, so every existing bucket is yours).
+    /// New buckets have ownership `BucketOwnerEnforced` (ACLs disabled), S3's default since
+    /// April 2023.
     pub async fn create_bucket(&self, name: &str, region: &str) -> Result<BucketMeta, Error> {
+        self.create_bucket_with(name, region, Some(Ownership::BucketOwnerEnforced), None)
+            .await
+    }
+
+    /// Creates a bucket with the ownership and ACL its request chose (already checked
+    /// against each other).
+    pub async fn create_bucket_with(
+        &self,
+        name: &str,
+        region: &str,
+        ownership: Option<Ownership>,
+        acl: Option<Acl>,
+    ) -> Result<BucketMeta, Error> {
         validate_name(name)?;
         let key = keys::bucket(name);
         let meta = BucketMeta {
             name: name.to_string(),
             created_ms: now_millis(),
             region: region.to_string(),
+            ownership,
+            acl,
             ..Default::default()
         };
         self.run(move |s| {

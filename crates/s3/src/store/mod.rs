@@ -69,6 +69,16 @@ pub struct BucketMeta {
     /// The bucket's default encryption (PutBucketEncryption).
     #[serde(default)]
     pub encryption: Option<sealing::DefaultEncryption>,
+    /// The bucket's ACL; `None`: private (the owner's full control).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub acl: Option<crate::acl::Acl>,
+    /// Object ownership; `None`: no ownership controls (ACLs enabled, as for buckets stored
+    /// before nuvem knew the setting). New buckets get `BucketOwnerEnforced`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ownership: Option<crate::acl::Ownership>,
+    /// The bucket's public access block; `None`: none configured.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub public_access_block: Option<crate::acl::PublicAccessBlock>,
 }
 
 /// One CORS rule (https://docs.aws.amazon.com/AmazonS3/latest/userguide/cors.html).
@@ -156,6 +166,9 @@ pub struct ObjectMeta {
     /// How the data is encrypted at rest, when it is.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub encryption: Option<sealing::Encryption>,
+    /// The object's ACL; `None`: private (the owner's full control).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub acl: Option<crate::acl::Acl>,
 }
 
 impl ObjectMeta {

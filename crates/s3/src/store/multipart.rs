@@ -37,6 +37,9 @@ pub struct UploadMeta {
     /// The encryption every part is sealed with, and the completed object has.
     #[serde(default)]
     pub encryption: Option<Encryption>,
+    /// The ACL the completed object gets; `None`: private.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub acl: Option<crate::acl::Acl>,
 }
 
 /// One part a client chose in CompleteMultipartUpload.
@@ -111,6 +114,7 @@ impl ObjectStore {
             checksum: opts.checksum,
             checksum_kind,
             encryption,
+            acl: opts.acl,
         };
         let bkey = keys::bucket(bucket);
         let ukey = keys::upload(bucket, &id);
@@ -494,6 +498,7 @@ impl ObjectStore {
             seq: 0,
             delete_marker: false,
             encryption: upload.encryption,
+            acl: upload.acl,
         };
         let conditions = completion.conditions.clone();
         let bkey = keys::bucket(bucket);

@@ -99,6 +99,8 @@ pub struct PutOptions {
     pub conditions: Conditions,
     /// Encryption asked for by the request; `None`: the bucket's default, if any.
     pub encryption: Option<SealRequest>,
+    /// The ACL the request sets (already checked against the bucket); `None`: private.
+    pub acl: Option<crate::acl::Acl>,
 }
 
 /// What a DeleteObject did, for its response headers.
@@ -273,6 +275,7 @@ impl ObjectStore {
             seq: 0,
             delete_marker: false,
             encryption: sealing.map(|s| s.0),
+            acl: opts.acl,
         };
         self.commit_object(bucket, key, meta, opts.conditions, vec![written.id])
             .await
@@ -603,6 +606,8 @@ impl ObjectStore {
             seq: 0,
             delete_marker: false,
             encryption: sealing.map(|s| s.0),
+            // S3 copies no ACL: the copy gets the request's, or the private default.
+            acl: copy.acl,
         };
         let meta = self
             .commit_object(dst.0, dst.1, meta, Conditions::default(), vec![written.id])
@@ -658,6 +663,61 @@ impl ObjectStore {
         .await
     }
 
+    /// Replaces the ACL of an object's current version, or of version `version`; returns
+    /// the version changed.
+    pub async fn set_object_acl(
+        &self,
+        bucket: &str,
+        key: &str,
+        version: Option<&str>,
+        acl: Option<crate::acl::Acl>,
+    ) -> Result<ObjectMeta, Error> {
+        if let Some(v) = version {
+            versions::check_version_id(v)?;
+        }
+        let (b, k, v) = (
+            bucket.to_owned(),
+            key.to_owned(),
+            version.map(str::to_owned),
+        );
+        self.run(move |s| {
+            s.store.transact(|tx| {
+                if tx.get(&keys::bucket(&b))?.is_none() {
+                    return Err(Error::NoSuchBucket(b.clone()));
+                }
+                let okey = keys::object(&b, &k);
+                let current: Option<ObjectMeta> = tx.get(&okey)?.map(|x| decode(&x)).transpose()?;
+                let found = match (current, &v) {
+                    (Some(c), None) => Some((okey, c)),
+                    (Some(c), Some(id)) if c.version() == id => Some((okey, c)),
+                    (_, Some(id)) => versions::noncurrent(tx, &b, &k)?
+                        .into_iter()
+                        .find(|(_, m)| m.version() == id),
+                    (None, None) => None,
+                };
+                let Some((store_key, mut meta)) = found else {
+                    return Err(match &v {
+                        Some(id) => Error::NoSuchVersion(id.clone()),
+                        None => Error::NoSuchKey(k.clone()),
+                    });
+                };
+                if meta.delete_marker {
+                    return Err(match &v {
+                        Some(_) => Error::MethodNotAllowed {
+                            version_id: meta.version().to_string(),
+                            last_modified_ms: meta.last_modified_ms,
+                        },
+                        None => Error::NoSuchKey(k.clone()),
+                    });
+                }
+                meta.acl = acl.clone();
+                tx.put(&store_key, &encode(&meta));
+                Ok(meta)
+            })
+        })
+        .await
+    }
+
     pub(crate) fn notify(&self, event: ObjectEvent) {
         if let Some(events) = &self.events {
             events.notify(&event);
@@ -677,6 +737,8 @@ pub struct CopyOptions<'a> {
     pub replace: Option<(Headers, BTreeMap<String, String>)>,
     pub checksum: Option<Algorithm>,
     pub encryption: Option<SealRequest>,
+    /// The copy's ACL (the source's is not copied); `None`: private.
+    pub acl: Option<crate::acl::Acl>,
 }
 
 /// The ETag of single-part data: its MD5, except for SSE-C, whose ETag must not reveal it.

@@ -96,6 +96,7 @@ pub(crate) fn marker() -> ObjectMeta {
         seq: 0,
         delete_marker: true,
         encryption: None,
+        acl: None,
     }
 }
 
