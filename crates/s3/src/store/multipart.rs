@@ -650,3 +650,69 @@ impl ObjectStore {
         }))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn store(dir: &std::path::Path) -> nuvem_store::Store {
+        let engine =
+            nuvem_store::FjallEngine::open(&dir.join("store"), nuvem_store::Durability::Process)
+                .unwrap();
+        nuvem_store::Store::new(engine)
+    }
+
+    fn record(ms: i64) -> Vec<u8> {
+        encode(&CompletedUpload {
+            key: "k".into(),
+            etag: "e".into(),
+            version_id: None,
+            last_modified_ms: ms,
+        })
+    }
+
+    fn count(s: &nuvem_store::Store, prefix: &[u8]) -> usize {
+        s.snapshot()
+            .scan(KeyRange::prefix(prefix), Direction::Forward)
+            .count()
+    }
+
+    /// Completion records older than a day go, at most a batch per completion and in
+    /// upload-id order; a kept record stops the trim; other buckets' records are untouched.
+    #[test]
+    fn completed_records_are_trimmed_in_bounded_batches() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = store(dir.path());
+        let now = 10 * COMPLETED_KEPT_MS;
+        let old = now - COMPLETED_KEPT_MS - 1;
+        s.transact(|tx| {
+            for i in 0..20 {
+                tx.put(&keys::completed("b", &format!("{i:012x}old")), &record(old));
+            }
+            tx.put(
+                &keys::completed("b", "ffffffffffffnew"),
+                &record(now - 1000),
+            );
+            tx.put(&keys::completed("other", "000000000000old"), &record(old));
+            Ok::<_, Error>(())
+        })
+        .unwrap();
+        let prefix = keys::completed_of("b");
+        let trim = || {
+            s.transact(|tx| trim_completed(tx, &prefix, now)).unwrap();
+            count(&s, &prefix)
+        };
+        assert_eq!(trim(), 21 - COMPLETED_TRIM_BATCH);
+        assert_eq!(trim(), 1);
+        assert_eq!(trim(), 1);
+        assert_eq!(count(&s, &keys::completed_of("other")), 1);
+        // A record still kept in front holds back the expired ones behind it.
+        s.transact(|tx| {
+            tx.put(&keys::completed("b", "000000000000kept"), &record(now));
+            tx.put(&keys::completed("b", "000000000001old"), &record(old));
+            Ok::<_, Error>(())
+        })
+        .unwrap();
+        assert_eq!(trim(), 3);
+    }
+}
