@@ -405,6 +405,16 @@ async fn check_complete(c: &Client) {
         .unwrap();
     let stale = complete(c, "exact", "mpu", &id, &parts, None).await;
     assert_eq!(stale, Err("NoSuchUpload".to_string()));
+    // Two completions of one upload at once both answer 200 with the same object.
+    for _ in 0..3 {
+        let (id, parts) = multipart(c, "exact", "twice", &[10]).await;
+        let (a, b) = tokio::join!(
+            complete(c, "exact", "twice", &id, &parts, None),
+            complete(c, "exact", "twice", &id, &parts, None)
+        );
+        assert!(a.is_ok(), "{a:?}");
+        assert_eq!(a, b);
+    }
     // If-Match on a key without an object, or whose current version is a delete marker.
     let (id, parts) = multipart(c, "exact", "never", &[10]).await;
     let got = complete(c, "exact", "never", &id, &parts, Some("*")).await;
@@ -705,6 +715,36 @@ async fn check_cors(nuvem: &Nuvem, c: &Client) {
     c.delete_bucket_cors().bucket("exact").send().await.unwrap();
 }
 
+/// A presigned URL past its lifetime is 403 AccessDenied ("Request has expired"); an
+/// `X-Amz-Expires` outside 1..604800 is 400 AuthorizationQueryParametersError, as AWS answers.
+async fn check_presigned_expiry(c: &Client) {
+    use aws_sdk_s3::presigning::PresigningConfig;
+    let presigned = |secs: u64| {
+        c.get_object()
+            .bucket("exact")
+            .key("cached")
+            .presigned(PresigningConfig::expires_in(std::time::Duration::from_secs(secs)).unwrap())
+    };
+    let short = presigned(1).await.unwrap().uri().to_string();
+    let week = presigned(604_800).await.unwrap().uri().to_string();
+    tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
+    let get = |url: String| async move {
+        status_code(crate::s3::http().get(url).send().await.unwrap()).await
+    };
+    check_status("expired", get(short).await, 403, "AccessDenied");
+    check_status("a week", get(week.clone()).await, 200, "");
+    for bad in ["0", "604801"] {
+        let url = week.replace("X-Amz-Expires=604800", &format!("X-Amz-Expires={bad}"));
+        assert_ne!(url, week);
+        check_status(
+            bad,
+            get(url).await,
+            400,
+            "AuthorizationQueryParametersError",
+        );
+    }
+}
+
 #[tokio::test]
 async fn s3_answers_as_aws_documents() {
     let nuvem = Nuvem::start(BIN);
@@ -721,4 +761,5 @@ async fn s3_answers_as_aws_documents() {
     check_date_header(&nuvem).await;
     check_metadata(&nuvem, &c).await;
     check_cors(&nuvem, &c).await;
+    check_presigned_expiry(&c).await;
 }

@@ -535,7 +535,7 @@ impl ObjectStore {
         let (b, k, u) = (bucket.to_owned(), key.to_owned(), upload_id.to_owned());
         // The parts' blobs were adopted with their part records: moving the references from
         // the parts to the object is all this transaction does with them.
-        let (meta, dropped) = self
+        let committed = self
             .run(move |s| {
                 s.store.transact(|tx| {
                     let bucket: BucketMeta = match tx.get(&bkey)? {
@@ -568,7 +568,22 @@ impl ObjectStore {
                     Ok(installed)
                 })
             })
-            .await?;
+            .await;
+        let (meta, dropped) = match committed {
+            // A concurrent completion of the same upload won: answer with its object, as a
+            // retry after it would be answered; its transaction owns the parts' blobs.
+            Err(Error::NoSuchUpload(id)) => {
+                let (b, k, u) = (bucket.to_owned(), key.to_owned(), upload_id.to_owned());
+                return match self
+                    .run(move |s| s.completed_result_sync(&b, &k, &u))
+                    .await?
+                {
+                    Some(done) => Ok(done),
+                    None => Err(Error::NoSuchUpload(id)),
+                };
+            }
+            r => r?,
+        };
         for id in unused.iter().cloned().chain(
             dropped
                 .into_iter()
