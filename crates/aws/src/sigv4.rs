@@ -557,7 +557,9 @@ pub fn canonical_request(
             .headers
             .get_all(name.as_str())
             .iter()
-            .filter_map(|v| v.to_str().ok())
+            // UTF-8 values (non-ASCII user metadata) are signed as their text, as AWS does;
+            // `to_str` would take only visible ASCII.
+            .filter_map(|v| std::str::from_utf8(v.as_bytes()).ok())
             .collect();
         let value = if !values.is_empty() {
             canonical_header_value(&values)

@@ -50,12 +50,16 @@ pub enum Error {
     NotImplemented(String),
     #[error("At least one of the pre-conditions you specified did not hold")]
     PreconditionFailed,
+    /// A GET/HEAD conditional that says the client's copy is current: 304 with the
+    /// object's ETag and Last-Modified (RFC 9110 §15.4.5), no body.
     #[error("Not Modified")]
-    NotModified,
+    NotModified { etag: String, last_modified_ms: i64 },
     #[error("The requested range is not satisfiable")]
     InvalidRange,
     #[error("The {0} you specified did not match the calculated checksum.")]
     BadDigest(&'static str),
+    #[error("The Content-MD5 you specified is not valid.")]
+    InvalidDigest,
     #[error("The provided 'x-amz-content-sha256' header does not match what was computed.")]
     ContentSha256Mismatch,
     #[error("You did not provide the number of bytes specified by the Content-Length HTTP header.")]
@@ -167,9 +171,10 @@ impl Error {
             Self::NoSuchCorsConfiguration(_) => "NoSuchCORSConfiguration",
             Self::NoSuchWebsiteConfiguration(_) => "NoSuchWebsiteConfiguration",
             Self::PreconditionFailed => "PreconditionFailed",
-            Self::NotModified => "NotModified",
+            Self::NotModified { .. } => "NotModified",
             Self::InvalidRange => "InvalidRange",
             Self::BadDigest(_) => "BadDigest",
+            Self::InvalidDigest => "InvalidDigest",
             Self::ContentSha256Mismatch => "XAmzContentSHA256Mismatch",
             Self::IncompleteBody => "IncompleteBody",
             Self::InvalidPart => "InvalidPart",
@@ -223,7 +228,7 @@ impl Error {
             Self::PreconditionFailed => StatusCode::PRECONDITION_FAILED,
             Self::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             Self::NotImplemented(_) => StatusCode::NOT_IMPLEMENTED,
-            Self::NotModified => StatusCode::NOT_MODIFIED,
+            Self::NotModified { .. } => StatusCode::NOT_MODIFIED,
             Self::InvalidRange => StatusCode::RANGE_NOT_SATISFIABLE,
             Self::MissingContentLength => StatusCode::LENGTH_REQUIRED,
             Self::AccessDenied

@@ -127,7 +127,7 @@ async fn get_object(
     object_headers(resp.headers_mut(), &meta);
     match conditions(&req.headers).check_read(&meta) {
         Ok(()) => {}
-        Err(nuvem_s3::Error::NotModified) => {
+        Err(nuvem_s3::Error::NotModified { .. }) => {
             *resp.status_mut() = StatusCode::NOT_MODIFIED;
             resp.headers_mut().remove(header::CONTENT_LENGTH);
             return Ok(resp);

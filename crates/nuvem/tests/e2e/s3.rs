@@ -78,10 +78,9 @@ fn check_code<T: std::fmt::Debug, E: ProvideErrorMetadata + std::fmt::Debug>(
 /// Buckets and objects: the core a client needs, run over HTTP and HTTPS.
 async fn buckets_and_objects(c: &Client) {
     c.create_bucket().bucket("photos").send().await.unwrap();
-    check_code(
-        c.create_bucket().bucket("photos").send().await,
-        "BucketAlreadyOwnedByYou",
-    );
+    // Re-creating your own bucket answers 200 in us-east-1, as AWS does (409 elsewhere:
+    // s3_exactness).
+    c.create_bucket().bucket("photos").send().await.unwrap();
     check_code(
         c.create_bucket().bucket("Bad_Name").send().await,
         "InvalidBucketName",

@@ -79,7 +79,7 @@ async fn raw(resp: reqwest::Response) -> Raw {
 }
 
 /// Signs `req` with SigV4 for S3 and an unsigned payload (`secret` may be wrong on purpose).
-fn sign(req: &mut http::Request<String>, secret: &str) {
+pub(crate) fn sign(req: &mut http::Request<String>, secret: &str) {
     use aws_sigv4::http_request::{
         PercentEncodingMode, SignableBody, SignableRequest, SigningSettings,
         UriPathNormalizationMode, sign,
@@ -102,7 +102,10 @@ fn sign(req: &mut http::Request<String>, secret: &str) {
     let headers: Vec<(String, String)> = req
         .headers()
         .iter()
-        .map(|(k, v)| (k.to_string(), v.to_str().unwrap().to_string()))
+        .map(|(k, v)| {
+            let v = std::str::from_utf8(v.as_bytes()).unwrap();
+            (k.to_string(), v.to_string())
+        })
         .collect();
     let signable = SignableRequest::new(
         req.method().as_str(),

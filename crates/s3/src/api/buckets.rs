@@ -25,9 +25,24 @@ impl Handler {
             .and_then(|c| c.location_constraint)
             .map(|l| l.as_str().to_string())
             .unwrap_or_else(|| self.region.clone());
-        self.store
+        match self
+            .store
             .create_bucket_with(&input.bucket, &region, ownership, acl)
-            .await?;
+            .await
+        {
+            // In us-east-1, re-creating a bucket you own answers 200 for legacy
+            // compatibility; every other region answers 409
+            // (https://docs.aws.amazon.com/AmazonS3/latest/API/API_CreateBucket.html).
+            Err(Error::BucketAlreadyOwnedByYou(_)) if region == "us-east-1" => {
+                let b = self.store.bucket(&input.bucket).await?;
+                if b.region != "us-east-1" {
+                    return Err(Error::BucketAlreadyOwnedByYou(input.bucket));
+                }
+            }
+            r => {
+                r?;
+            }
+        }
         Ok(CreateBucketOutput {
             location: Some(format!("/{}", input.bucket)),
         })
@@ -44,14 +59,56 @@ impl Handler {
         })
     }
 
+    /// ListBuckets in name order, with `prefix`, `bucket-region`, and pages of `max-buckets`
+    /// (default 10000) continued by an opaque token (the last name of the page).
     pub(crate) async fn list_buckets(
         &self,
-        _req: S3Request<ListBucketsInput>,
+        req: S3Request<ListBucketsInput>,
     ) -> Res<ListBucketsOutput> {
-        let buckets = self
-            .store
-            .list_buckets()
-            .await?
+        use base64::Engine as _;
+        let input = req.input;
+        let max = match input.max_buckets {
+            None => 10_000,
+            Some(n) if (1..=10_000).contains(&n) => usize::try_from(n).unwrap_or(10_000),
+            Some(_) => {
+                return Err(Error::InvalidArgument(
+                    "Argument max-buckets must be an integer between 1 and 10000".into(),
+                ));
+            }
+        };
+        let after = match input
+            .continuation_token
+            .as_deref()
+            .filter(|t| !t.is_empty())
+        {
+            None => None,
+            Some(t) => Some(
+                base64::engine::general_purpose::URL_SAFE_NO_PAD
+                    .decode(t)
+                    .ok()
+                    .and_then(|b| String::from_utf8(b).ok())
+                    .ok_or_else(|| {
+                        Error::InvalidArgument(
+                            "The continuation token provided is incorrect".into(),
+                        )
+                    })?,
+            ),
+        };
+        let prefix = input.prefix.clone().unwrap_or_default();
+        let all = self.store.list_buckets().await?;
+        let mut matching = all.into_iter().filter(|b| {
+            b.name.starts_with(&prefix)
+                && after.as_deref().is_none_or(|a| b.name.as_str() > a)
+                && input.bucket_region.as_deref().is_none_or(|r| b.region == r)
+        });
+        let page: Vec<_> = matching.by_ref().take(max).collect();
+        let next = if matching.next().is_some() {
+            page.last()
+                .map(|b| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(b.name.as_bytes()))
+        } else {
+            None
+        };
+        let buckets = page
             .into_iter()
             .map(|b| Bucket {
                 bucket_region: Some(b.region),
@@ -62,7 +119,8 @@ impl Handler {
         Ok(ListBucketsOutput {
             buckets: Some(buckets),
             owner: Some(super::list::owner(&self.owner_id)),
-            ..Default::default()
+            continuation_token: next,
+            prefix: input.prefix,
         })
     }
 
@@ -284,6 +342,24 @@ impl Handler {
             {
                 return Err(Error::InvalidRequest(format!(
                     "Found unsupported HTTP method in CORS config. Unsupported method is {m}"
+                )));
+            }
+            // AWS allows one wildcard per AllowedOrigin and AllowedHeader, none in
+            // ExposeHeader.
+            let many = |v: &str| v.matches('*').count() > 1;
+            if let Some(o) = r.allowed_origins.iter().find(|o| many(o)) {
+                return Err(Error::InvalidRequest(format!(
+                    "AllowedOrigin \"{o}\" can not have more than one wildcard."
+                )));
+            }
+            if let Some(h) = r.allowed_headers.iter().find(|h| many(h)) {
+                return Err(Error::InvalidRequest(format!(
+                    "AllowedHeader \"{h}\" can not have more than one wildcard."
+                )));
+            }
+            if let Some(h) = r.expose_headers.iter().find(|h| h.contains('*')) {
+                return Err(Error::InvalidRequest(format!(
+                    "ExposeHeader \"{h}\" contains wildcard. We currently do not support wildcard for ExposeHeader."
                 )));
             }
         }

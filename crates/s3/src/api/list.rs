@@ -53,6 +53,11 @@ fn max_keys(m: Option<i32>) -> Res<usize> {
     }
 }
 
+/// An empty `delimiter` is no delimiter: not applied, and not echoed (AWS omits it).
+fn delimiter(d: Option<String>) -> Option<String> {
+    d.filter(|d| !d.is_empty())
+}
+
 fn contents(page: &ListPage, enc: &Encoder, fetch_owner: Option<&str>) -> Vec<Object> {
     page.objects
         .iter()
@@ -108,14 +113,15 @@ impl Handler {
         };
         let q = ListQuery {
             prefix: input.prefix.clone().unwrap_or_default(),
-            delimiter: input.delimiter.clone(),
+            delimiter: delimiter(input.delimiter.clone()),
             start_after,
             max_keys: max_keys(input.max_keys)?,
         };
         let page = self.store.list_objects(&input.bucket, &q).await?;
         let enc = Encoder::new(input.encoding_type.as_ref());
-        let next = page
-            .truncated
+        // `max-keys=0` asks for nothing and is answered complete, as AWS does.
+        let truncated = page.truncated && q.max_keys > 0;
+        let next = truncated
             .then(|| {
                 page.last
                     .as_ref()
@@ -128,7 +134,7 @@ impl Handler {
             max_keys: input.max_keys.or(Some(1000)),
             key_count: i32::try_from(page.objects.len() + page.common_prefixes.len()).ok(),
             continuation_token: input.continuation_token,
-            is_truncated: Some(page.truncated),
+            is_truncated: Some(truncated),
             next_continuation_token: next,
             contents: Some(contents(
                 &page,
@@ -139,7 +145,7 @@ impl Handler {
                     .then_some(self.owner_id.as_str()),
             )),
             common_prefixes: prefixes(&page, &enc),
-            delimiter: input.delimiter.map(|d| enc.apply(d)),
+            delimiter: q.delimiter.map(|d| enc.apply(d)),
             encoding_type: input.encoding_type,
             start_after: input.start_after.map(|s| enc.apply(s)),
             ..Default::default()
@@ -153,26 +159,29 @@ impl Handler {
         let input = req.input;
         let q = ListQuery {
             prefix: input.prefix.clone().unwrap_or_default(),
-            delimiter: input.delimiter.clone(),
+            delimiter: delimiter(input.delimiter.clone()),
             start_after: input.marker.clone().filter(|m| !m.is_empty()),
             max_keys: max_keys(input.max_keys)?,
         };
         let page = self.store.list_objects(&input.bucket, &q).await?;
         let enc = Encoder::new(input.encoding_type.as_ref());
+        let truncated = page.truncated && q.max_keys > 0;
         // NextMarker is only returned when a delimiter was given
         // (https://docs.aws.amazon.com/AmazonS3/latest/API/API_ListObjects.html).
-        let next_marker = (page.truncated && input.delimiter.is_some())
+        let next_marker = (truncated && q.delimiter.is_some())
             .then(|| page.last.clone().map(|l| enc.apply(l)))
             .flatten();
+        // With `encoding-type=url`, v1 encodes Delimiter, Marker, NextMarker, Key and
+        // CommonPrefixes but not Prefix (the members SDKs decode for ListObjects).
         Ok(ListObjectsOutput {
             name: Some(input.bucket),
-            prefix: Some(enc.apply(q.prefix.clone())),
-            marker: Some(input.marker.unwrap_or_default()),
+            prefix: Some(q.prefix.clone()),
+            marker: Some(enc.apply(input.marker.unwrap_or_default())),
             max_keys: input.max_keys.or(Some(1000)),
-            is_truncated: Some(page.truncated),
+            is_truncated: Some(truncated),
             contents: Some(contents(&page, &enc, Some(&self.owner_id))),
             common_prefixes: prefixes(&page, &enc),
-            delimiter: input.delimiter.map(|d| enc.apply(d)),
+            delimiter: q.delimiter.map(|d| enc.apply(d)),
             next_marker,
             encoding_type: input.encoding_type,
             ..Default::default()
@@ -193,7 +202,7 @@ impl Handler {
         }
         let q = VersionQuery {
             prefix: input.prefix.clone().unwrap_or_default(),
-            delimiter: input.delimiter.clone(),
+            delimiter: delimiter(input.delimiter.clone()),
             key_marker,
             version_id_marker,
             max_keys: max_keys(input.max_keys)?,
@@ -247,13 +256,13 @@ impl Handler {
             key_marker: Some(enc.apply(input.key_marker.unwrap_or_default())),
             version_id_marker: Some(input.version_id_marker.unwrap_or_default()),
             max_keys: input.max_keys.or(Some(1000)),
-            is_truncated: Some(page.truncated),
+            is_truncated: Some(page.truncated && q.max_keys > 0),
             next_key_marker: page.next_key_marker.map(|k| enc.apply(k)),
             next_version_id_marker: page.next_version_id_marker,
             versions: Some(versions).filter(|v| !v.is_empty()),
             delete_markers: Some(markers).filter(|v| !v.is_empty()),
             common_prefixes,
-            delimiter: input.delimiter.map(|d| enc.apply(d)),
+            delimiter: q.delimiter.map(|d| enc.apply(d)),
             encoding_type: input.encoding_type,
             ..Default::default()
         })

@@ -97,7 +97,29 @@ pub(crate) fn s3_error(e: Error) -> S3Error {
         }
         err.set_headers(h);
     }
+    if let Error::NotModified {
+        etag,
+        last_modified_ms,
+    } = &e
+    {
+        let mut h = http::HeaderMap::new();
+        if let Ok(v) = http::HeaderValue::from_str(&format!("\"{etag}\"")) {
+            h.insert(http::header::ETAG, v);
+        }
+        if let Some(v) = http_date_header(*last_modified_ms) {
+            h.insert(http::header::LAST_MODIFIED, v);
+        }
+        err.set_headers(h);
+    }
     err
+}
+
+fn http_date_header(ms: i64) -> Option<http::HeaderValue> {
+    let mut buf = Vec::new();
+    timestamp(ms)
+        .format(TimestampFormat::HttpDate, &mut buf)
+        .ok()?;
+    http::HeaderValue::from_bytes(&buf).ok()
 }
 
 /// Maps a body stream error from s3s (payload hash, chunk signature, length) to ours.

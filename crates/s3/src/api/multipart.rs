@@ -10,7 +10,7 @@ use super::{Handler, body_error, quoted, timestamp};
 use crate::error::Error;
 use crate::store::checksum::{Algorithm, Kind};
 use crate::store::multipart::{ChosenPart, Completion, PartCopy};
-use crate::store::objects::{Conditions, PutOptions};
+use crate::store::objects::PutOptions;
 
 type Res<T> = Result<T, Error>;
 
@@ -214,18 +214,12 @@ impl Handler {
                 .as_ref()
                 .and_then(|t| Kind::parse(t.as_str())),
             object_size: input.mpu_object_size.and_then(|n| u64::try_from(n).ok()),
-            conditions: Conditions {
-                if_none_match: input.if_none_match.map(|c| {
-                    if c.is_any() {
-                        "*".to_string()
-                    } else {
-                        c.as_etag()
-                            .map(|e| e.value().to_string())
-                            .unwrap_or_default()
-                    }
-                }),
-                ..Default::default()
-            },
+            conditions: super::objects::conditions(
+                input.if_match.as_ref(),
+                input.if_none_match.as_ref(),
+                None,
+                None,
+            ),
         };
         let meta = self
             .store

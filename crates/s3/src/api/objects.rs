@@ -34,7 +34,7 @@ pub(crate) fn headers_of(
 ) -> Res<Headers> {
     let headers = Headers {
         content_type,
-        content_encoding,
+        content_encoding: content_encoding.and_then(|e| stored_encoding(&e)),
         content_disposition,
         content_language,
         cache_control,
@@ -45,6 +45,17 @@ pub(crate) fn headers_of(
     };
     limits::check_metadata(&headers.user)?;
     Ok(headers)
+}
+
+/// The Content-Encoding to store: `aws-chunked` describes the request's framing, not the
+/// object, and is dropped as S3 drops it (`gzip,aws-chunked` is stored as `gzip`).
+pub(crate) fn stored_encoding(value: &str) -> Option<String> {
+    let kept: Vec<&str> = value
+        .split(',')
+        .map(str::trim)
+        .filter(|c| !c.is_empty() && !c.eq_ignore_ascii_case("aws-chunked"))
+        .collect();
+    (!kept.is_empty()).then(|| kept.join(","))
 }
 
 /// The bucket, key and version of an `x-amz-copy-source` (CopyObject, UploadPartCopy).
@@ -113,11 +124,12 @@ impl ChecksumRequest {
         trailers: Option<&s3s::TrailingHeaders>,
     ) -> Res<()> {
         if let Some(md5) = content_md5 {
+            // Not base64 of 16 bytes: 400 InvalidDigest, as AWS answers.
             let given = base64::engine::general_purpose::STANDARD
                 .decode(md5.trim())
-                .map_err(|_| {
-                    Error::InvalidArgument("The Content-MD5 you specified is not valid.".into())
-                })?;
+                .ok()
+                .filter(|g| g.len() == 16)
+                .ok_or(Error::InvalidDigest)?;
             if given != d.md5 {
                 return Err(Error::BadDigest("Content-MD5"));
             }
@@ -187,11 +199,16 @@ fn wanted_range(
     part: Option<i32>,
 ) -> Res<Option<(u64, u64)>> {
     if let Some(n) = part {
-        let n = u32::try_from(n).map_err(|_| {
-            Error::InvalidArgument(
-                "Part number must be an integer between 1 and 10000, inclusive".into(),
-            )
-        })?;
+        // 0 and numbers above 10000 are malformed; a well-formed number past the object's
+        // parts is 400 InvalidPart, as AWS answers.
+        let n = u32::try_from(n)
+            .ok()
+            .filter(|n| (1..=10_000).contains(n))
+            .ok_or_else(|| {
+                Error::InvalidArgument(
+                    "Part number must be an integer between 1 and 10000, inclusive".into(),
+                )
+            })?;
         return ObjectStore::part_range(meta, n).map(Some);
     }
     match range {

@@ -142,6 +142,17 @@ impl ObjectStore {
                         }
                         tx.delete(&uk);
                     }
+                    // The records of completed uploads (a day's worth at most) go with it.
+                    let completed: Vec<Vec<u8>> = tx
+                        .scan(
+                            KeyRange::prefix(&keys::completed_of(&name)),
+                            Direction::Forward,
+                        )
+                        .map(|e| e.map(|(k, _)| k))
+                        .collect::<Result<_, _>>()?;
+                    for ck in completed {
+                        tx.delete(&ck);
+                    }
                     tx.delete(&key);
                     Ok(orphans)
                 })

@@ -3,7 +3,8 @@
 //! `s3/b/<bucket>` bucket · `s3/o/<bucket>\0<key>` object (the current version, when it is
 //! not a delete marker) · `s3/v/<bucket>\0<key>\0<!seq: u64 BE>` every other version and
 //! delete marker, newest first · `s3/u/<bucket>\0<upload>` multipart upload ·
-//! `s3/p/<upload>\0<part: u32 BE>` part · `s3/k/master` the master key's id. Bucket names never contain `\0`,
+//! `s3/p/<upload>\0<part: u32 BE>` part · `s3/c/<bucket>\0<upload>` a completed upload's
+//! result, kept a day for retried completions · `s3/k/master` the master key's id. Bucket names never contain `\0`,
 //! so the objects of a bucket are one contiguous range in UTF-8 binary key order, which is
 //! S3's listing order; keys are never mapped to paths.
 
@@ -14,6 +15,7 @@ pub const VERSIONS: &[u8] = b"s3/v/";
 pub const MASTER_KEY: &[u8] = b"s3/k/master";
 pub const UPLOADS: &[u8] = b"s3/u/";
 pub const PARTS: &[u8] = b"s3/p/";
+pub const COMPLETED: &[u8] = b"s3/c/";
 
 fn join(prefix: &[u8], a: &str, sep: bool, b: &[u8]) -> Vec<u8> {
     let mut k = Vec::with_capacity(prefix.len() + a.len() + 1 + b.len());
@@ -50,6 +52,15 @@ pub fn uploads_of(bucket: &str) -> Vec<u8> {
 
 pub fn upload(bucket: &str, upload_id: &str) -> Vec<u8> {
     join(UPLOADS, bucket, true, upload_id.as_bytes())
+}
+
+/// The prefix of the completed-upload records of `bucket` (upload ids sort by creation time).
+pub fn completed_of(bucket: &str) -> Vec<u8> {
+    join(COMPLETED, bucket, true, b"")
+}
+
+pub fn completed(bucket: &str, upload_id: &str) -> Vec<u8> {
+    join(COMPLETED, bucket, true, upload_id.as_bytes())
 }
 
 pub fn parts_of(upload_id: &str) -> Vec<u8> {

@@ -22,6 +22,22 @@ use crate::error::Error;
 pub const MIN_PART_SIZE: u64 = 5 * 1024 * 1024;
 pub const MAX_PART_NUMBER: u32 = 10_000;
 
+/// How long the result of a completed upload is remembered for retried completions.
+const COMPLETED_KEPT_MS: i64 = 24 * 60 * 60 * 1000;
+/// At most this many expired completion records are removed by each completion: the records
+/// of a bucket stay bounded by a day of completions, and no completion does unbounded work.
+const COMPLETED_TRIM_BATCH: usize = 16;
+
+/// What a completed upload produced, so that a retried CompleteMultipartUpload (its answer
+/// lost on the way back) gets the same 200 while that object is still the result.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct CompletedUpload {
+    key: String,
+    etag: String,
+    version_id: Option<String>,
+    last_modified_ms: i64,
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct UploadMeta {
     pub key: String,
@@ -276,7 +292,7 @@ impl ObjectStore {
         let source = self.head_version(src.0, src.1, copy.source_version).await?;
         let source_root = self.root_for(&source, copy.source_key)?;
         source_conditions.check_read(&source).map_err(|e| match e {
-            Error::NotModified => Error::PreconditionFailed,
+            Error::NotModified { .. } => Error::PreconditionFailed,
             e => e,
         })?;
         let (start, end) = match range {
@@ -405,12 +421,26 @@ impl ObjectStore {
         completion: &Completion,
     ) -> Result<ObjectMeta, Error> {
         let (b, k, u) = (bucket.to_owned(), key.to_owned(), upload_id.to_owned());
-        let (upload, stored) = self
+        let found = self
             .run(move |s| {
-                let upload = s.upload_sync(&b, &k, &u)?;
-                Ok::<_, Error>((upload, s.list_parts_sync(&u)?))
+                let upload = match s.upload_sync(&b, &k, &u) {
+                    Ok(upload) => upload,
+                    Err(Error::NoSuchUpload(id)) => {
+                        return match s.completed_result_sync(&b, &k, &u)? {
+                            Some(done) => Ok(Err(done)),
+                            None => Err(Error::NoSuchUpload(id)),
+                        };
+                    }
+                    Err(e) => return Err(e),
+                };
+                Ok::<_, Error>(Ok((upload, s.list_parts_sync(&u)?)))
             })
             .await?;
+        let (upload, stored) = match found {
+            Ok(found) => found,
+            // Already completed, and that object is still the key's current version.
+            Err(done) => return Ok(done),
+        };
         let chosen = &completion.parts;
         if chosen.is_empty() {
             return Err(Error::MalformedXml);
@@ -505,10 +535,12 @@ impl ObjectStore {
         let okey = keys::object(bucket, key);
         let ukey = keys::upload(bucket, upload_id);
         let prefix = keys::parts_of(upload_id);
+        let ckey = keys::completed(bucket, upload_id);
+        let cprefix = keys::completed_of(bucket);
         let (b, k, u) = (bucket.to_owned(), key.to_owned(), upload_id.to_owned());
         // The parts' blobs were adopted with their part records: moving the references from
         // the parts to the object is all this transaction does with them.
-        let (meta, dropped) = self
+        let committed = self
             .run(move |s| {
                 s.store.transact(|tx| {
                     let bucket: BucketMeta = match tx.get(&bkey)? {
@@ -519,7 +551,7 @@ impl ObjectStore {
                         return Err(Error::NoSuchUpload(u.clone()));
                     }
                     let old: Option<ObjectMeta> = tx.get(&okey)?.map(|v| decode(&v)).transpose()?;
-                    conditions_check(&conditions, old.as_ref())?;
+                    conditions_check(&conditions, old.as_ref(), &k)?;
                     let part_keys: Vec<Vec<u8>> = tx
                         .scan(KeyRange::prefix(&prefix), Direction::Forward)
                         .map(|e| e.map(|(k, _)| k))
@@ -528,10 +560,35 @@ impl ObjectStore {
                         tx.delete(&k);
                     }
                     tx.delete(&ukey);
-                    versions::install(tx, bucket.versioning, &b, &k, old, meta.clone())
+                    let installed =
+                        versions::install(tx, bucket.versioning, &b, &k, old, meta.clone())?;
+                    trim_completed(tx, &cprefix, installed.0.last_modified_ms)?;
+                    let done = CompletedUpload {
+                        key: k.clone(),
+                        etag: installed.0.etag.clone(),
+                        version_id: installed.0.version_id.clone(),
+                        last_modified_ms: installed.0.last_modified_ms,
+                    };
+                    tx.put(&ckey, &encode(&done));
+                    Ok(installed)
                 })
             })
-            .await?;
+            .await;
+        let (meta, dropped) = match committed {
+            // A concurrent completion of the same upload won: answer with its object, as a
+            // retry after it would be answered; its transaction owns the parts' blobs.
+            Err(Error::NoSuchUpload(id)) => {
+                let (b, k, u) = (bucket.to_owned(), key.to_owned(), upload_id.to_owned());
+                return match self
+                    .run(move |s| s.completed_result_sync(&b, &k, &u))
+                    .await?
+                {
+                    Some(done) => Ok(done),
+                    None => Err(Error::NoSuchUpload(id)),
+                };
+            }
+            r => r?,
+        };
         for id in unused.iter().cloned().chain(
             dropped
                 .into_iter()
@@ -560,10 +617,122 @@ pub struct PartCopy<'a> {
     pub key: Option<&'a CustomerKey>,
 }
 
-/// `If-None-Match: *` on completion: refuse to overwrite an existing object.
-fn conditions_check(c: &Conditions, current: Option<&ObjectMeta>) -> Result<(), Error> {
-    if c.if_none_match.as_deref().is_some_and(|m| m.trim() == "*") && current.is_some() {
-        return Err(Error::PreconditionFailed);
+/// `If-None-Match: *` and `If-Match` on completion, against the key's current object (a
+/// current delete marker is no object): the same rules as a conditional PutObject.
+fn conditions_check(c: &Conditions, current: Option<&ObjectMeta>, key: &str) -> Result<(), Error> {
+    c.check_write(current).map_err(|e| match e {
+        Error::NoSuchKey(_) => Error::NoSuchKey(key.to_string()),
+        e => e,
+    })
+}
+
+/// Removes up to [`COMPLETED_TRIM_BATCH`] completion records older than a day, in upload-id
+/// order (ids begin with their creation time), stopping at the first one still kept: one
+/// record of a long-lived upload holds the others back at most a day.
+fn trim_completed(tx: &mut dyn Tx, prefix: &[u8], now_ms: i64) -> Result<(), Error> {
+    let mut expired = Vec::new();
+    for entry in tx.scan(KeyRange::prefix(prefix), Direction::Forward) {
+        let (key, value) = entry?;
+        let done: CompletedUpload = decode(&value)?;
+        if now_ms - done.last_modified_ms < COMPLETED_KEPT_MS
+            || expired.len() >= COMPLETED_TRIM_BATCH
+        {
+            break;
+        }
+        expired.push(key);
+    }
+    for key in expired {
+        tx.delete(&key);
     }
     Ok(())
+}
+
+impl ObjectStore {
+    /// The object a completed upload made, if the record is kept and that object is still the
+    /// key's current version.
+    fn completed_result_sync(
+        &self,
+        bucket: &str,
+        key: &str,
+        upload_id: &str,
+    ) -> Result<Option<ObjectMeta>, Error> {
+        let Some(value) = self.store.get(&keys::completed(bucket, upload_id))? else {
+            return Ok(None);
+        };
+        let done: CompletedUpload = decode(&value)?;
+        if done.key != key {
+            return Ok(None);
+        }
+        Ok(self.head_object_sync(bucket, key).ok().filter(|current| {
+            current.etag == done.etag
+                && current.last_modified_ms == done.last_modified_ms
+                && current.version_id == done.version_id
+        }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn store(dir: &std::path::Path) -> nuvem_store::Store {
+        let engine =
+            nuvem_store::FjallEngine::open(&dir.join("store"), nuvem_store::Durability::Process)
+                .unwrap();
+        nuvem_store::Store::new(engine)
+    }
+
+    fn record(ms: i64) -> Vec<u8> {
+        encode(&CompletedUpload {
+            key: "k".into(),
+            etag: "e".into(),
+            version_id: None,
+            last_modified_ms: ms,
+        })
+    }
+
+    fn count(s: &nuvem_store::Store, prefix: &[u8]) -> usize {
+        s.snapshot()
+            .scan(KeyRange::prefix(prefix), Direction::Forward)
+            .count()
+    }
+
+    /// Completion records older than a day go, at most a batch per completion and in
+    /// upload-id order; a kept record stops the trim; other buckets' records are untouched.
+    #[test]
+    fn completed_records_are_trimmed_in_bounded_batches() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = store(dir.path());
+        let now = 10 * COMPLETED_KEPT_MS;
+        let old = now - COMPLETED_KEPT_MS - 1;
+        s.transact(|tx| {
+            for i in 0..20 {
+                tx.put(&keys::completed("b", &format!("{i:012x}old")), &record(old));
+            }
+            tx.put(
+                &keys::completed("b", "ffffffffffffnew"),
+                &record(now - 1000),
+            );
+            tx.put(&keys::completed("other", "000000000000old"), &record(old));
+            Ok::<_, Error>(())
+        })
+        .unwrap();
+        let prefix = keys::completed_of("b");
+        let trim = || {
+            s.transact(|tx| trim_completed(tx, &prefix, now)).unwrap();
+            count(&s, &prefix)
+        };
+        assert_eq!(trim(), 21 - COMPLETED_TRIM_BATCH);
+        assert_eq!(trim(), 1);
+        assert_eq!(trim(), 1);
+        assert_eq!(count(&s, &keys::completed_of("other")), 1);
+        // A record still kept in front holds back the expired ones behind it.
+        s.transact(|tx| {
+            tx.put(&keys::completed("b", "000000000000kept"), &record(now));
+            tx.put(&keys::completed("b", "000000000001old"), &record(old));
+            Ok::<_, Error>(())
+        })
+        .unwrap();
+        assert_eq!(trim(), 3);
+    }
 }

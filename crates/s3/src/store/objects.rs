@@ -50,19 +50,19 @@ impl Conditions {
         }
         if let Some(m) = &self.if_none_match {
             if etag_matches(m, &meta.etag) {
-                return Err(Error::NotModified);
+                return Err(not_modified(meta));
             }
         } else if let Some(t) = self.if_modified_since
             && secs <= t
         {
-            return Err(Error::NotModified);
+            return Err(not_modified(meta));
         }
         Ok(())
     }
 
     /// Evaluates the conditions of a write against the object it would replace
     /// (https://docs.aws.amazon.com/AmazonS3/latest/userguide/conditional-writes.html).
-    fn check_write(&self, current: Option<&ObjectMeta>) -> Result<(), Error> {
+    pub(crate) fn check_write(&self, current: Option<&ObjectMeta>) -> Result<(), Error> {
         if let Some(m) = &self.if_none_match
             && current.is_some_and(|c| etag_matches(m, &c.etag))
         {
@@ -76,6 +76,13 @@ impl Conditions {
             }
         }
         Ok(())
+    }
+}
+
+fn not_modified(meta: &ObjectMeta) -> Error {
+    Error::NotModified {
+        etag: meta.etag.clone(),
+        last_modified_ms: meta.last_modified_ms,
     }
 }
 
@@ -472,9 +479,9 @@ impl ObjectStore {
     }
 
     /// The byte range of part `n` (1-based) of an object: multipart objects by their parts,
-    /// others have only part 1, the whole object.
+    /// others have only part 1, the whole object. A part past the last is `InvalidPart`.
     pub fn part_range(meta: &ObjectMeta, n: u32) -> Result<(u64, u64), Error> {
-        let bad = || Error::InvalidRange;
+        let bad = || Error::InvalidPart;
         if meta.parts.is_none() {
             return if n == 1 {
                 Ok((0, meta.size))
@@ -566,7 +573,7 @@ impl ObjectStore {
         copy.source_conditions
             .check_read(&source)
             .map_err(|e| match e {
-                Error::NotModified => Error::PreconditionFailed,
+                Error::NotModified { .. } => Error::PreconditionFailed,
                 e => e,
             })?;
         let source_root = self.root_for(&source, copy.source_key)?;

@@ -51,7 +51,11 @@ fn extract_authorization_v4<'a>(hs: &'_ OrderedHeaders<'a>) -> S3Result<Option<A
 }
 
 fn extract_amz_date(hs: &'_ OrderedHeaders<'_>) -> S3Result<Option<AmzDate>> {
-    let Some(val) = hs.get_unique(crate::header::X_AMZ_DATE) else { return Ok(None) };
+    // nuvem: without x-amz-date, a `Date` header in ISO 8601 basic format is the request's
+    // date, as AWS accepts (SigV4 "elements of a request signature").
+    let Some(val) = hs.get_unique(crate::header::X_AMZ_DATE).or_else(|| hs.get_unique("date")) else {
+        return Ok(None);
+    };
     match AmzDate::parse(val) {
         Ok(x) => Ok(Some(x)),
         Err(e) => Err(invalid_request!(e, "invalid header: x-amz-date")),
