@@ -55,7 +55,7 @@ pub fn acts(
 ) -> Option<Vec<Act>> {
     match service {
         "dynamodb" => dynamodb(parts, body?, region, account),
-        "s3" => Some(vec![s3(parts)]),
+        "s3" => Some(s3_acts(parts)),
         "lambda" => lambda(parts, body, region, account),
         "iam" => Some(vec![iam(body?, account)]),
         "apigateway" => Some(vec![apigateway(parts, region)]),
@@ -133,6 +133,28 @@ fn dynamodb_streams(op: &str, body: &[u8]) -> Option<Vec<Act>> {
     Some(vec![(action, resource)])
 }
 
+/// What an S3 request does: its action, and `s3:BypassGovernanceRetention` on the object
+/// when it asks to bypass GOVERNANCE retention
+/// (https://docs.aws.amazon.com/AmazonS3/latest/userguide/object-lock-managing.html#object-lock-managing-bypass).
+fn s3_acts(parts: &Parts) -> Vec<Act> {
+    let main = s3(parts);
+    let bypass = parts
+        .headers
+        .get("x-amz-bypass-governance-retention")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case("true"));
+    if !bypass {
+        return vec![main];
+    }
+    // DeleteObjects names its keys in the body: the bucket's objects stand for them.
+    let resource = if main.1.contains('/') {
+        main.1.clone()
+    } else {
+        format!("{}/*", main.1)
+    };
+    vec![main, ("s3:BypassGovernanceRetention".into(), resource)]
+}
+
 fn s3(parts: &Parts) -> Act {
     let host = parts
         .headers
@@ -185,6 +207,7 @@ fn s3(parts: &Parts) -> Act {
             ("notification", "BucketNotification"),
             ("ownershipControls", "BucketOwnershipControls"),
             ("publicAccessBlock", "BucketPublicAccessBlock"),
+            ("object-lock", "BucketObjectLockConfiguration"),
         ]
         .into_iter()
         .find(|(q, _)| has(q));
@@ -216,6 +239,22 @@ fn s3(parts: &Parts) -> Act {
             "s3:PutObjectAcl"
         }
         .into()
+    } else if has("retention") {
+        if get {
+            "s3:GetObjectRetention"
+        } else {
+            "s3:PutObjectRetention"
+        }
+        .into()
+    } else if has("legal-hold") {
+        if get {
+            "s3:GetObjectLegalHold"
+        } else {
+            "s3:PutObjectLegalHold"
+        }
+        .into()
+    } else if has("attributes") {
+        "s3:GetObjectAttributes".into()
     } else if has("uploadId") {
         match () {
             _ if get => "s3:ListMultipartUploadParts".into(),
@@ -712,6 +751,53 @@ mod tests {
             "arn:aws:s3:::media/a b",
         );
         check_s3("PUT", "/media/k", h, "s3:PutObject", "arn:aws:s3:::media/k");
+        check_s3(
+            "PUT",
+            "/media/k?retention",
+            h,
+            "s3:PutObjectRetention",
+            "arn:aws:s3:::media/k",
+        );
+        check_s3(
+            "GET",
+            "/media/k?legal-hold",
+            h,
+            "s3:GetObjectLegalHold",
+            "arn:aws:s3:::media/k",
+        );
+        check_s3(
+            "PUT",
+            "/media?object-lock",
+            h,
+            "s3:PutBucketObjectLockConfiguration",
+            "arn:aws:s3:::media",
+        );
+        check_s3(
+            "GET",
+            "/media/k?attributes",
+            h,
+            "s3:GetObjectAttributes",
+            "arn:aws:s3:::media/k",
+        );
+        // Bypassing GOVERNANCE retention is a permission of its own.
+        let (parts, ()) = http::Request::builder()
+            .method("DELETE")
+            .uri("/media/k?versionId=v")
+            .header("host", h)
+            .header("x-amz-bypass-governance-retention", "true")
+            .body(())
+            .unwrap()
+            .into_parts();
+        assert_eq!(
+            s3_acts(&parts),
+            [
+                ("s3:DeleteObject".to_string(), "arn:aws:s3:::media/k".to_string()),
+                (
+                    "s3:BypassGovernanceRetention".to_string(),
+                    "arn:aws:s3:::media/k".to_string()
+                ),
+            ]
+        );
         check_s3(
             "DELETE",
             "/media/k",

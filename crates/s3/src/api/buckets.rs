@@ -24,7 +24,10 @@ impl Handler {
             .and_then(|c| c.location_constraint)
             .map(|l| l.as_str().to_string())
             .unwrap_or_else(|| self.region.clone());
-        self.store.create_bucket(&input.bucket, &region).await?;
+        let lock = input.object_lock_enabled_for_bucket.unwrap_or(false);
+        self.store
+            .create_bucket_with(&input.bucket, &region, lock)
+            .await?;
         Ok(CreateBucketOutput {
             location: Some(format!("/{}", input.bucket)),
         })
@@ -132,6 +135,11 @@ impl Handler {
         };
         self.store
             .update_bucket(&input.bucket, move |b| {
+                if b.object_lock.is_some() && state != Versioning::Enabled {
+                    return Err(Error::InvalidBucketState(
+                        "An Object Lock configuration is present on this bucket, so the versioning state cannot be changed.".into(),
+                    ));
+                }
                 b.versioning = Some(state);
                 Ok(())
             })

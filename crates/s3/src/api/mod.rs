@@ -6,10 +6,13 @@
 
 mod access;
 mod buckets;
+mod lifecycle;
 mod list;
+mod lock;
 mod multipart;
 mod objects;
 mod sse;
+mod tagging;
 
 use std::time::{Duration, UNIX_EPOCH};
 
@@ -175,4 +178,18 @@ delegate! {
     list_parts: ListPartsInput => ListPartsOutput;
     list_multipart_uploads: ListMultipartUploadsInput => ListMultipartUploadsOutput;
     upload_part_copy: UploadPartCopyInput => UploadPartCopyOutput;
+    put_bucket_lifecycle_configuration: PutBucketLifecycleConfigurationInput => PutBucketLifecycleConfigurationOutput;
+    get_bucket_lifecycle_configuration: GetBucketLifecycleConfigurationInput => GetBucketLifecycleConfigurationOutput;
+    delete_bucket_lifecycle: DeleteBucketLifecycleInput => DeleteBucketLifecycleOutput;
+    put_object_lock_configuration: PutObjectLockConfigurationInput => PutObjectLockConfigurationOutput;
+    get_object_lock_configuration: GetObjectLockConfigurationInput => GetObjectLockConfigurationOutput;
+    put_object_retention: PutObjectRetentionInput => PutObjectRetentionOutput;
+    get_object_retention: GetObjectRetentionInput => GetObjectRetentionOutput;
+    put_object_legal_hold: PutObjectLegalHoldInput => PutObjectLegalHoldOutput;
+    get_object_legal_hold: GetObjectLegalHoldInput => GetObjectLegalHoldOutput;
+    delete_object_tagging: DeleteObjectTaggingInput => DeleteObjectTaggingOutput;
+    put_bucket_tagging: PutBucketTaggingInput => PutBucketTaggingOutput;
+    get_bucket_tagging: GetBucketTaggingInput => GetBucketTaggingOutput;
+    delete_bucket_tagging: DeleteBucketTaggingInput => DeleteBucketTaggingOutput;
+    get_object_attributes: GetObjectAttributesInput => GetObjectAttributesOutput;
 }

@@ -42,12 +42,25 @@ impl ObjectStore {
     /// Creates a bucket. Creating one you already own is `BucketAlreadyOwnedByYou`
     /// (nuvem has one account, so every existing bucket is yours).
     pub async fn create_bucket(&self, name: &str, region: &str) -> Result<BucketMeta, Error> {
+        self.create_bucket_with(name, region, false).await
+    }
+
+    /// Creates a bucket; with `object_lock`, with object lock enabled (and so versioning
+    /// Enabled), in the same transaction.
+    pub async fn create_bucket_with(
+        &self,
+        name: &str,
+        region: &str,
+        object_lock: bool,
+    ) -> Result<BucketMeta, Error> {
         validate_name(name)?;
         let key = keys::bucket(name);
         let meta = BucketMeta {
             name: name.to_string(),
             created_ms: now_millis(),
             region: region.to_string(),
+            versioning: object_lock.then_some(super::versions::Versioning::Enabled),
+            object_lock: object_lock.then(super::lock::BucketLock::default),
             ..Default::default()
         };
         self.run(move |s| {

@@ -20,7 +20,9 @@ pub mod buckets;
 pub mod checksum;
 pub mod garbage;
 pub mod keys;
+pub mod lifecycle;
 pub mod listing;
+pub mod lock;
 pub mod multipart;
 pub mod multipart_checksum;
 pub mod objects;
@@ -69,6 +71,12 @@ pub struct BucketMeta {
     /// The bucket's default encryption (PutBucketEncryption).
     #[serde(default)]
     pub encryption: Option<sealing::DefaultEncryption>,
+    /// The lifecycle rules (PutBucketLifecycleConfiguration), validated.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lifecycle: Option<Vec<lifecycle::Rule>>,
+    /// Present when object lock is enabled (then versioning is Enabled for good).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub object_lock: Option<lock::BucketLock>,
 }
 
 /// One CORS rule (https://docs.aws.amazon.com/AmazonS3/latest/userguide/cors.html).
@@ -156,6 +164,9 @@ pub struct ObjectMeta {
     /// How the data is encrypted at rest, when it is.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub encryption: Option<sealing::Encryption>,
+    /// Retention and legal hold (buckets with object lock).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lock: Option<lock::ObjectLock>,
 }
 
 impl ObjectMeta {
@@ -192,6 +203,8 @@ pub struct ObjectStore {
     garbage: garbage::Report,
     /// The key that wraps SSE-S3 data keys; `None`: SSE-S3 is refused.
     master: Option<Arc<sealing::MasterKey>>,
+    /// The length of a lifecycle day (shared by clones).
+    lifecycle: lifecycle::Clock,
 }
 
 impl ObjectStore {
@@ -240,6 +253,7 @@ impl ObjectStore {
             events: None,
             garbage,
             master: None,
+            lifecycle: lifecycle::Clock::default(),
         };
         if this.shared.is_some()
             && let Ok(runtime) = tokio::runtime::Handle::try_current()

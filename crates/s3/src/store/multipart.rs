@@ -37,6 +37,9 @@ pub struct UploadMeta {
     /// The encryption every part is sealed with, and the completed object has.
     #[serde(default)]
     pub encryption: Option<Encryption>,
+    /// The retention and legal hold the object gets (`x-amz-object-lock-*`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lock: Option<super::lock::ObjectLock>,
 }
 
 /// One part a client chose in CompleteMultipartUpload.
@@ -100,6 +103,8 @@ impl ObjectStore {
             random.get(..20).unwrap_or(&random)
         );
         let bucket_meta = self.bucket(bucket).await?;
+        // Refused now, before any part, when the bucket has no object lock.
+        super::lock::for_new_version(&bucket_meta, opts.lock.clone(), 0)?;
         let encryption = self
             .seal_for(&bucket_meta, opts.encryption.as_ref())?
             .map(|(e, _)| e);
@@ -111,6 +116,7 @@ impl ObjectStore {
             checksum: opts.checksum,
             checksum_kind,
             encryption,
+            lock: opts.lock,
         };
         let bkey = keys::bucket(bucket);
         let ukey = keys::upload(bucket, &id);
@@ -494,6 +500,7 @@ impl ObjectStore {
             seq: 0,
             delete_marker: false,
             encryption: upload.encryption,
+            lock: upload.lock,
         };
         let conditions = completion.conditions.clone();
         let bkey = keys::bucket(bucket);
@@ -523,7 +530,10 @@ impl ObjectStore {
                         tx.delete(&k);
                     }
                     tx.delete(&ukey);
-                    versions::install(tx, bucket.versioning, &b, &k, old, meta.clone())
+                    let mut meta = meta.clone();
+                    meta.lock =
+                        super::lock::for_new_version(&bucket, meta.lock.take(), now_millis())?;
+                    versions::install(tx, bucket.versioning, &b, &k, old, meta)
                 })
             })
             .await?;
