@@ -108,10 +108,10 @@ pub(crate) async fn versions(c: &Client, bucket: &str, prefix: &str) -> Vec<(Str
 async fn s3_lifecycle_configuration_api() {
     let nuvem = Nuvem::start(BIN);
     let c = nuvem.s3();
-    c.create_bucket().bucket("lc").send().await.unwrap();
+    c.create_bucket().bucket("lcy").send().await.unwrap();
     let e = c
         .get_bucket_lifecycle_configuration()
-        .bucket("lc")
+        .bucket("lcy")
         .send()
         .await
         .unwrap_err();
@@ -151,10 +151,10 @@ async fn s3_lifecycle_configuration_api() {
             .build()
             .unwrap(),
     ];
-    set_rules(&c, "lc", rules.clone()).await;
+    set_rules(&c, "lcy", rules.clone()).await;
     let got = c
         .get_bucket_lifecycle_configuration()
-        .bucket("lc")
+        .bucket("lcy")
         .send()
         .await
         .unwrap();
@@ -200,7 +200,7 @@ async fn s3_lifecycle_configuration_api() {
     for (rules, code, message) in bad {
         let e = c
             .put_bucket_lifecycle_configuration()
-            .bucket("lc")
+            .bucket("lcy")
             .lifecycle_configuration(
                 BucketLifecycleConfiguration::builder()
                     .set_rules(Some(rules))
@@ -222,7 +222,7 @@ async fn s3_lifecycle_configuration_api() {
         .collect();
     let e = c
         .put_bucket_lifecycle_configuration()
-        .bucket("lc")
+        .bucket("lcy")
         .lifecycle_configuration(
             BucketLifecycleConfiguration::builder()
                 .set_rules(Some(too_many))
@@ -236,7 +236,7 @@ async fn s3_lifecycle_configuration_api() {
     // A refused configuration left the old one in place.
     let got = c
         .get_bucket_lifecycle_configuration()
-        .bucket("lc")
+        .bucket("lcy")
         .send()
         .await
         .unwrap();
@@ -245,7 +245,7 @@ async fn s3_lifecycle_configuration_api() {
     // x-amz-expiration: creation + 30 days, rounded up to the next midnight UTC.
     let put = c
         .put_object()
-        .bucket("lc")
+        .bucket("lcy")
         .key("logs/a")
         .body(ByteStream::from_static(b"x"))
         .send()
@@ -254,7 +254,7 @@ async fn s3_lifecycle_configuration_api() {
     let header = put.expiration().expect("x-amz-expiration on PUT").to_string();
     let head = c
         .head_object()
-        .bucket("lc")
+        .bucket("lcy")
         .key("logs/a")
         .send()
         .await
@@ -270,12 +270,12 @@ async fn s3_lifecycle_configuration_api() {
         format!("expiry-date=\"{date}\", rule-id=\"logs\""),
         "{header}"
     );
-    let got = c.get_object().bucket("lc").key("logs/a").send().await.unwrap();
+    let got = c.get_object().bucket("lcy").key("logs/a").send().await.unwrap();
     assert_eq!(got.expiration(), Some(header.as_str()));
     // Outside every rule's filter: no header.
     let other = c
         .put_object()
-        .bucket("lc")
+        .bucket("lcy")
         .key("other")
         .body(ByteStream::from_static(b"x"))
         .send()
@@ -283,17 +283,17 @@ async fn s3_lifecycle_configuration_api() {
         .unwrap();
     assert_eq!(other.expiration(), None);
 
-    c.delete_bucket_lifecycle().bucket("lc").send().await.unwrap();
+    c.delete_bucket_lifecycle().bucket("lcy").send().await.unwrap();
     let e = c
         .get_bucket_lifecycle_configuration()
-        .bucket("lc")
+        .bucket("lcy")
         .send()
         .await
         .unwrap_err();
     assert_eq!(e.code(), Some("NoSuchLifecycleConfiguration"));
     let head = c
         .head_object()
-        .bucket("lc")
+        .bucket("lcy")
         .key("logs/a")
         .send()
         .await

@@ -26,6 +26,10 @@ fn tagging(pairs: &[(&str, &str)]) -> Tagging {
         .unwrap()
 }
 
+fn as_refs(v: &[(String, String)]) -> Vec<(&str, &str)> {
+    v.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect()
+}
+
 #[tokio::test]
 async fn s3_object_and_bucket_tagging() {
     let nuvem = Nuvem::start(BIN);
@@ -171,9 +175,6 @@ async fn s3_object_and_bucket_tagging() {
     let e = c.get_bucket_tagging().bucket(B).send().await.unwrap_err();
     assert_eq!(e.code(), Some("NoSuchTagSet"));
     let fifty: Vec<(String, String)> = (0..50).map(|i| (format!("k{i}"), "v".into())).collect();
-    let as_refs = |v: &[(String, String)]| -> Vec<(&str, &str)> {
-        v.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect()
-    };
     c.put_bucket_tagging()
         .bucket(B)
         .tagging(tagging(&as_refs(&fifty)))
