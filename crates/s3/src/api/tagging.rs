@@ -94,13 +94,21 @@ impl Handler {
         req: S3Request<GetObjectAttributesInput>,
     ) -> Res<GetObjectAttributesOutput> {
         let input = req.input;
-        let wanted = |a: &str| input.object_attributes.iter().any(|x| x.as_str() == a);
-        if input.object_attributes.is_empty() {
+        // One header, its names separated by commas (as boto3 sends it), or several headers.
+        let names: Vec<&str> = input
+            .object_attributes
+            .iter()
+            .flat_map(|a| a.as_str().split(','))
+            .map(str::trim)
+            .filter(|a| !a.is_empty())
+            .collect();
+        let wanted = |a: &str| names.contains(&a);
+        if names.is_empty() {
             return Err(Error::InvalidArgument(
                 "Invalid attribute name specified.".into(),
             ));
         }
-        if let Some(bad) = input.object_attributes.iter().find(|a| {
+        if let Some(bad) = names.iter().find(|a| {
             ![
                 ObjectAttributes::CHECKSUM,
                 ObjectAttributes::ETAG,
@@ -108,11 +116,10 @@ impl Handler {
                 ObjectAttributes::OBJECT_SIZE,
                 ObjectAttributes::STORAGE_CLASS,
             ]
-            .contains(&a.as_str())
+            .contains(a)
         }) {
             return Err(Error::InvalidArgument(format!(
-                "Invalid attribute name specified: {}",
-                bad.as_str()
+                "Invalid attribute name specified: {bad}"
             )));
         }
         let meta = self
