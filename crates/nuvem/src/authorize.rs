@@ -791,7 +791,10 @@ mod tests {
         assert_eq!(
             s3_acts(&parts),
             [
-                ("s3:DeleteObject".to_string(), "arn:aws:s3:::media/k".to_string()),
+                (
+                    "s3:DeleteObject".to_string(),
+                    "arn:aws:s3:::media/k".to_string()
+                ),
                 (
                     "s3:BypassGovernanceRetention".to_string(),
                     "arn:aws:s3:::media/k".to_string()

@@ -8,11 +8,11 @@
 use std::cell::RefCell;
 
 use bytes::Bytes;
+use nuvem_s3::store::ObjectStore;
 use nuvem_s3::store::lifecycle::{Expiration, Filter, NoncurrentExpiration, Rule, Swept};
 use nuvem_s3::store::lock::{BucketLock, DefaultRetention, Mode};
 use nuvem_s3::store::objects::PutOptions;
 use nuvem_s3::store::versions::Versioning;
-use nuvem_s3::store::ObjectStore;
 
 const DAY: i64 = 86_400_000;
 

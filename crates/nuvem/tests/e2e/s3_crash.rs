@@ -202,7 +202,10 @@ async fn kill_9_during_lifecycle_expiry_loses_nothing_unexpired() {
     // Kill it as soon as the sweep has started.
     let start = std::time::Instant::now();
     while count(c.clone()).await == OLD {
-        assert!(start.elapsed() < Duration::from_secs(20), "the sweep never started");
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "the sweep never started"
+        );
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
     nuvem.kill();

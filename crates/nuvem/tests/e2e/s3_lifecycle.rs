@@ -14,8 +14,7 @@ use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{
     AbortIncompleteMultipartUpload, BucketLifecycleConfiguration, BucketVersioningStatus,
     ExpirationStatus, LifecycleExpiration, LifecycleRule, LifecycleRuleFilter,
-    NoncurrentVersionExpiration, Tag, Transition, TransitionStorageClass,
-    VersioningConfiguration,
+    NoncurrentVersionExpiration, Tag, Transition, TransitionStorageClass, VersioningConfiguration,
 };
 use nuvem_testkit::{Nuvem, Options};
 
@@ -24,7 +23,10 @@ const BIN: &str = env!("CARGO_BIN_EXE_nuvem");
 /// A day of one second, swept ten times a second.
 pub(crate) const FAST: &str = "[server]\nlifecycle_day_secs = 1\nlifecycle_sweep_ms = 100\n";
 
-pub(crate) fn rule(id: &str, filter: LifecycleRuleFilter) -> aws_sdk_s3::types::builders::LifecycleRuleBuilder {
+pub(crate) fn rule(
+    id: &str,
+    filter: LifecycleRuleFilter,
+) -> aws_sdk_s3::types::builders::LifecycleRuleBuilder {
     LifecycleRule::builder()
         .id(id)
         .status(ExpirationStatus::Enabled)
@@ -185,9 +187,7 @@ async fn s3_lifecycle_configuration_api() {
                 rule("a", prefix(""))
                     .expiration(
                         LifecycleExpiration::builder()
-                            .date(aws_sdk_s3::primitives::DateTime::from_secs(
-                                1_900_000_000,
-                            ))
+                            .date(aws_sdk_s3::primitives::DateTime::from_secs(1_900_000_000))
                             .build(),
                     )
                     .build()
@@ -251,7 +251,10 @@ async fn s3_lifecycle_configuration_api() {
         .send()
         .await
         .unwrap();
-    let header = put.expiration().expect("x-amz-expiration on PUT").to_string();
+    let header = put
+        .expiration()
+        .expect("x-amz-expiration on PUT")
+        .to_string();
     let head = c
         .head_object()
         .bucket("lcy")
@@ -270,7 +273,13 @@ async fn s3_lifecycle_configuration_api() {
         format!("expiry-date=\"{date}\", rule-id=\"logs\""),
         "{header}"
     );
-    let got = c.get_object().bucket("lcy").key("logs/a").send().await.unwrap();
+    let got = c
+        .get_object()
+        .bucket("lcy")
+        .key("logs/a")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(got.expiration(), Some(header.as_str()));
     // Outside every rule's filter: no header.
     let other = c
@@ -283,7 +292,11 @@ async fn s3_lifecycle_configuration_api() {
         .unwrap();
     assert_eq!(other.expiration(), None);
 
-    c.delete_bucket_lifecycle().bucket("lcy").send().await.unwrap();
+    c.delete_bucket_lifecycle()
+        .bucket("lcy")
+        .send()
+        .await
+        .unwrap();
     let e = c
         .get_bucket_lifecycle_configuration()
         .bucket("lcy")
@@ -318,7 +331,10 @@ async fn s3_lifecycle_sweep_expires_what_the_rules_say() {
         &c,
         "plain",
         vec![
-            rule("tmp", prefix("tmp/")).expiration(days(1)).build().unwrap(),
+            rule("tmp", prefix("tmp/"))
+                .expiration(days(1))
+                .build()
+                .unwrap(),
             rule(
                 "tagged",
                 LifecycleRuleFilter::builder()
@@ -403,7 +419,11 @@ async fn s3_lifecycle_sweep_expires_what_the_rules_say() {
         .send()
         .await
         .unwrap();
-    let ids: Vec<&str> = uploads.uploads().iter().filter_map(|u| u.upload_id()).collect();
+    let ids: Vec<&str> = uploads
+        .uploads()
+        .iter()
+        .filter_map(|u| u.upload_id())
+        .collect();
     assert_eq!(ids, [kept_upload.upload_id().unwrap()]);
 
     // A versioned bucket: a current version gets a delete marker, noncurrent versions beyond
@@ -424,7 +444,12 @@ async fn s3_lifecycle_sweep_expires_what_the_rules_say() {
         put(&c, "vers", "nc/y", body).await;
     }
     let dm = put(&c, "vers", "dm/z", "z").await.unwrap();
-    c.delete_object().bucket("vers").key("dm/z").send().await.unwrap();
+    c.delete_object()
+        .bucket("vers")
+        .key("dm/z")
+        .send()
+        .await
+        .unwrap();
     c.delete_object()
         .bucket("vers")
         .key("dm/z")
@@ -437,7 +462,10 @@ async fn s3_lifecycle_sweep_expires_what_the_rules_say() {
         &c,
         "vers",
         vec![
-            rule("cur", prefix("cur/")).expiration(days(1)).build().unwrap(),
+            rule("cur", prefix("cur/"))
+                .expiration(days(1))
+                .build()
+                .unwrap(),
             rule("nc", prefix("nc/"))
                 .noncurrent_version_expiration(
                     NoncurrentVersionExpiration::builder()
@@ -462,17 +490,30 @@ async fn s3_lifecycle_sweep_expires_what_the_rules_say() {
         versions(&c, "vers", "cur/").await == [("cur/x".into(), false), ("cur/x".into(), true)]
     })
     .await;
-    eventually("nc/y keeps its current and one noncurrent version", || async {
-        versions(&c, "vers", "nc/").await == [("nc/y".into(), false), ("nc/y".into(), false)]
-    })
+    eventually(
+        "nc/y keeps its current and one noncurrent version",
+        || async {
+            versions(&c, "vers", "nc/").await == [("nc/y".into(), false), ("nc/y".into(), false)]
+        },
+    )
     .await;
     eventually("the lone delete marker of dm/z is removed", || async {
         versions(&c, "vers", "dm/").await.is_empty()
     })
     .await;
-    let got = c.get_object().bucket("vers").key("nc/y").send().await.unwrap();
+    let got = c
+        .get_object()
+        .bucket("vers")
+        .key("nc/y")
+        .send()
+        .await
+        .unwrap();
     let body = got.body.collect().await.unwrap().into_bytes();
-    assert_eq!(&body[..], b"4", "the current version is never a noncurrent expiry");
+    assert_eq!(
+        &body[..],
+        b"4",
+        "the current version is never a noncurrent expiry"
+    );
     // The marker made for cur/x is not expired again, nor removed (the old version remains).
     tokio::time::sleep(Duration::from_millis(1500)).await;
     assert_eq!(

@@ -12,10 +12,10 @@ use aws_sdk_s3::Client;
 use aws_sdk_s3::error::ProvideErrorMetadata;
 use aws_sdk_s3::primitives::{ByteStream, DateTime};
 use aws_sdk_s3::types::{
-    BucketVersioningStatus, DefaultRetention, Delete, LifecycleRuleFilter, NoncurrentVersionExpiration,
-    ObjectIdentifier, ObjectLockConfiguration, ObjectLockEnabled, ObjectLockLegalHold,
-    ObjectLockLegalHoldStatus, ObjectLockMode, ObjectLockRetention, ObjectLockRetentionMode,
-    ObjectLockRule, VersioningConfiguration,
+    BucketVersioningStatus, DefaultRetention, Delete, LifecycleRuleFilter,
+    NoncurrentVersionExpiration, ObjectIdentifier, ObjectLockConfiguration, ObjectLockEnabled,
+    ObjectLockLegalHold, ObjectLockLegalHoldStatus, ObjectLockMode, ObjectLockRetention,
+    ObjectLockRetentionMode, ObjectLockRule, VersioningConfiguration,
 };
 use nuvem_testkit::{Nuvem, Options};
 
@@ -43,7 +43,14 @@ async fn delete_version(c: &Client, key: &str, v: &str, bypass: bool) -> Result<
         .map_err(|e| format!("{} {}", e.code().unwrap_or("?"), e.message().unwrap_or("")))
 }
 
-async fn retain(c: &Client, key: &str, v: &str, mode: ObjectLockRetentionMode, secs: i64, bypass: bool) -> Result<(), String> {
+async fn retain(
+    c: &Client,
+    key: &str,
+    v: &str,
+    mode: ObjectLockRetentionMode,
+    secs: i64,
+    bypass: bool,
+) -> Result<(), String> {
     let mut req = c
         .put_object_retention()
         .bucket(B)
@@ -89,7 +96,9 @@ async fn s3_object_lock() {
         .await
         .unwrap();
     assert_eq!(
-        conf.object_lock_configuration().unwrap().object_lock_enabled(),
+        conf.object_lock_configuration()
+            .unwrap()
+            .object_lock_enabled(),
         Some(&ObjectLockEnabled::Enabled)
     );
     let e = c
@@ -122,7 +131,10 @@ async fn s3_object_lock() {
         .unwrap();
     let head = c.head_object().bucket(B).key("gov").send().await.unwrap();
     assert_eq!(head.object_lock_mode(), Some(&ObjectLockMode::Governance));
-    assert_eq!(head.object_lock_retain_until_date().map(DateTime::secs), Some(until.secs()));
+    assert_eq!(
+        head.object_lock_retain_until_date().map(DateTime::secs),
+        Some(until.secs())
+    );
     let got = c
         .get_object_retention()
         .bucket(B)
@@ -141,11 +153,27 @@ async fn s3_object_lock() {
         Err("AccessDenied Access Denied because object protected by object lock.".into())
     );
     assert_eq!(
-        retain(&c, "gov", &g, ObjectLockRetentionMode::Governance, 60, false).await,
+        retain(
+            &c,
+            "gov",
+            &g,
+            ObjectLockRetentionMode::Governance,
+            60,
+            false
+        )
+        .await,
         Err("AccessDenied".into())
     );
     assert_eq!(
-        retain(&c, "gov", &g, ObjectLockRetentionMode::Governance, 7200, false).await,
+        retain(
+            &c,
+            "gov",
+            &g,
+            ObjectLockRetentionMode::Governance,
+            7200,
+            false
+        )
+        .await,
         Ok(()),
         "extending is always allowed"
     );
@@ -157,15 +185,39 @@ async fn s3_object_lock() {
     // COMPLIANCE: never shortened, not even with bypass.
     let k = put(&c, B, "comp", "c").await.unwrap();
     assert_eq!(
-        retain(&c, "comp", &k, ObjectLockRetentionMode::Compliance, 3600, false).await,
+        retain(
+            &c,
+            "comp",
+            &k,
+            ObjectLockRetentionMode::Compliance,
+            3600,
+            false
+        )
+        .await,
         Ok(())
     );
     assert_eq!(
-        retain(&c, "comp", &k, ObjectLockRetentionMode::Compliance, 60, true).await,
+        retain(
+            &c,
+            "comp",
+            &k,
+            ObjectLockRetentionMode::Compliance,
+            60,
+            true
+        )
+        .await,
         Err("AccessDenied".into())
     );
     assert_eq!(
-        retain(&c, "comp", &k, ObjectLockRetentionMode::Governance, 7200, true).await,
+        retain(
+            &c,
+            "comp",
+            &k,
+            ObjectLockRetentionMode::Governance,
+            7200,
+            true
+        )
+        .await,
         Err("AccessDenied".into()),
         "COMPLIANCE is never weakened to GOVERNANCE"
     );

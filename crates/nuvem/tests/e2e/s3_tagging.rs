@@ -89,9 +89,21 @@ async fn s3_object_and_bucket_tagging() {
         .await
         .unwrap();
     assert!(old.tag_set().is_empty());
-    let current = c.get_object_tagging().bucket(B).key("k").send().await.unwrap();
+    let current = c
+        .get_object_tagging()
+        .bucket(B)
+        .key("k")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(current.tag_set().len(), 1);
-    let out = c.delete_object_tagging().bucket(B).key("k").send().await.unwrap();
+    let out = c
+        .delete_object_tagging()
+        .bucket(B)
+        .key("k")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(out.version_id(), Some(v2.as_str()));
     let got = c.get_object().bucket(B).key("k").send().await.unwrap();
     assert_eq!(got.tag_count(), None, "no tags: no x-amz-tagging-count");
@@ -123,7 +135,11 @@ async fn s3_object_and_bucket_tagging() {
             .send()
             .await
             .unwrap_err();
-        assert_eq!((e.code(), e.message()), (Some(code), Some(message)), "{k}={v}");
+        assert_eq!(
+            (e.code(), e.message()),
+            (Some(code), Some(message)),
+            "{k}={v}"
+        );
     }
     let e = c
         .put_object()
@@ -151,7 +167,13 @@ async fn s3_object_and_bucket_tagging() {
         .send()
         .await
         .unwrap();
-    let t = c.get_object_tagging().bucket(B).key("copied").send().await.unwrap();
+    let t = c
+        .get_object_tagging()
+        .bucket(B)
+        .key("copied")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(t.tag_set()[0].key(), "Ünïcode +-=._:/@");
     c.copy_object()
         .bucket(B)
@@ -162,7 +184,13 @@ async fn s3_object_and_bucket_tagging() {
         .send()
         .await
         .unwrap();
-    let t = c.get_object_tagging().bucket(B).key("replaced").send().await.unwrap();
+    let t = c
+        .get_object_tagging()
+        .bucket(B)
+        .key("replaced")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(
         t.tag_set()
             .iter()
@@ -264,7 +292,10 @@ async fn s3_get_object_attributes() {
         first.checksum_sha256()
     );
     assert_eq!(a.storage_class(), Some(&StorageClass::Standard));
-    assert!(a.object_parts().is_none(), "single-part objects have no parts");
+    assert!(
+        a.object_parts().is_none(),
+        "single-part objects have no parts"
+    );
     let a = c
         .get_object_attributes()
         .bucket("attrs")
@@ -328,8 +359,11 @@ async fn s3_get_object_attributes() {
     let p = a.object_parts().unwrap();
     assert_eq!(p.total_parts_count(), Some(3));
     assert_eq!(p.is_truncated(), Some(true));
-    let sizes: Vec<(Option<i32>, Option<i64>)> =
-        p.parts().iter().map(|p| (p.part_number(), p.size())).collect();
+    let sizes: Vec<(Option<i32>, Option<i64>)> = p
+        .parts()
+        .iter()
+        .map(|p| (p.part_number(), p.size()))
+        .collect();
     assert_eq!(sizes, [(Some(1), Some(5 << 20)), (Some(2), Some(5 << 20))]);
     let a = c
         .get_object_attributes()

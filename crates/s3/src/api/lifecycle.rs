@@ -63,12 +63,7 @@ fn filter_from(f: &LifecycleRuleFilter) -> Res<Filter> {
     Ok(if let Some(and) = &f.and {
         Filter::And {
             prefix: and.prefix.clone(),
-            tags: and
-                .tags
-                .iter()
-                .flatten()
-                .map(tag)
-                .collect::<Res<_>>()?,
+            tags: and.tags.iter().flatten().map(tag).collect::<Res<_>>()?,
             greater_than: size(and.object_size_greater_than)?,
             less_than: size(and.object_size_less_than)?,
         }
@@ -250,7 +245,8 @@ fn rule_out(r: &Rule) -> LifecycleRule {
                 } => LifecycleRuleFilter {
                     and: Some(LifecycleRuleAndOperator {
                         prefix: prefix.clone(),
-                        tags: Some(tags.iter().map(tag_out).collect()).filter(|t: &Vec<_>| !t.is_empty()),
+                        tags: Some(tags.iter().map(tag_out).collect())
+                            .filter(|t: &Vec<_>| !t.is_empty()),
                         object_size_greater_than: greater_than.and_then(|n| i64::try_from(n).ok()),
                         object_size_less_than: less_than.and_then(|n| i64::try_from(n).ok()),
                     }),
@@ -458,7 +454,9 @@ mod tests {
             vec![rule(|r| {
                 r.expiration.as_mut().unwrap().date = Some(at("2030-01-01T00:00:00Z"))
             })],
-            Err("MalformedXML The XML you provided was not well-formed or did not validate against our published schema."),
+            Err(
+                "MalformedXML The XML you provided was not well-formed or did not validate against our published schema.",
+            ),
         );
         check(
             vec![rule(|_| {}), rule(|_| {})],
@@ -470,7 +468,9 @@ mod tests {
         );
         check(
             vec![rule(|r| r.prefix = Some("a/".into()))],
-            Err("MalformedXML The XML you provided was not well-formed or did not validate against our published schema."),
+            Err(
+                "MalformedXML The XML you provided was not well-formed or did not validate against our published schema.",
+            ),
         );
         check(
             vec![rule(|r| {
@@ -480,7 +480,9 @@ mod tests {
                     ..Default::default()
                 })
             })],
-            Err("MalformedXML The XML you provided was not well-formed or did not validate against our published schema."),
+            Err(
+                "MalformedXML The XML you provided was not well-formed or did not validate against our published schema.",
+            ),
         );
         check(
             vec![rule(|r| r.expiration = None)],
@@ -508,7 +510,9 @@ mod tests {
                     newer_noncurrent_versions: None,
                 })
             })],
-            Err("InvalidArgument 'NoncurrentDays' for NoncurrentVersionExpiration action must be a positive integer"),
+            Err(
+                "InvalidArgument 'NoncurrentDays' for NoncurrentVersionExpiration action must be a positive integer",
+            ),
         );
         check(
             vec![rule(|r| {
@@ -529,7 +533,9 @@ mod tests {
         check(many[..1000].to_vec(), Ok(()));
         check(
             many,
-            Err("MalformedXML The XML you provided was not well-formed or did not validate against our published schema."),
+            Err(
+                "MalformedXML The XML you provided was not well-formed or did not validate against our published schema.",
+            ),
         );
     }
 

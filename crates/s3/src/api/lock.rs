@@ -10,10 +10,10 @@ use super::Handler;
 use super::lifecycle::timestamp_ms;
 use super::timestamp;
 use crate::error::Error;
+use crate::store::ObjectMeta;
 use crate::store::lock::{BucketLock, Change, DefaultRetention, Mode, ObjectLock, Retention};
 use crate::store::now_millis;
 use crate::store::versions::Versioning;
-use crate::store::ObjectMeta;
 
 type Res<T> = Result<T, Error>;
 
@@ -51,9 +51,8 @@ pub(crate) fn request(
     let retention = match (mode, until) {
         (None, None) => None,
         (Some(m), Some(u)) => Some(Retention {
-            mode: Mode::parse(m.as_str()).ok_or_else(|| {
-                Error::InvalidArgument("Unknown wormMode directive.".into())
-            })?,
+            mode: Mode::parse(m.as_str())
+                .ok_or_else(|| Error::InvalidArgument("Unknown wormMode directive.".into()))?,
             until_ms: future(u)?,
         }),
         _ => {

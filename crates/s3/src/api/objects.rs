@@ -340,9 +340,13 @@ impl Handler {
                 .filter(|_| input.part_number.is_some()),
             tag_count: i32::try_from(meta.tags.len()).ok().filter(|n| *n > 0),
             version_id: meta.version_id.clone(),
-            expiration: input.version_id.is_none().then(|| {
-                super::lifecycle::expiration_header(&self.store, &bucket, &input.key, &meta)
-            }).flatten(),
+            expiration: input
+                .version_id
+                .is_none()
+                .then(|| {
+                    super::lifecycle::expiration_header(&self.store, &bucket, &input.key, &meta)
+                })
+                .flatten(),
             ..Default::default()
         };
         (
@@ -411,9 +415,13 @@ impl Handler {
                 .and_then(|p| i32::try_from(p).ok())
                 .filter(|_| input.part_number.is_some()),
             version_id: meta.version_id.clone(),
-            expiration: input.version_id.is_none().then(|| {
-                super::lifecycle::expiration_header(&self.store, &bucket, &input.key, &meta)
-            }).flatten(),
+            expiration: input
+                .version_id
+                .is_none()
+                .then(|| {
+                    super::lifecycle::expiration_header(&self.store, &bucket, &input.key, &meta)
+                })
+                .flatten(),
             ..Default::default()
         };
         (

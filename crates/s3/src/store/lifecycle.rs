@@ -375,10 +375,11 @@ impl ObjectStore {
             if rules.is_empty() {
                 continue;
             }
-            if rules
-                .iter()
-                .any(|r| r.expiration.as_ref().is_some_and(|e| e.days.is_some() || e.date_ms.is_some()))
-            {
+            if rules.iter().any(|r| {
+                r.expiration
+                    .as_ref()
+                    .is_some_and(|e| e.days.is_some() || e.date_ms.is_some())
+            }) {
                 swept.expired += self.sweep_current(&b.name, now_ms, remove)?;
             }
             if rules.iter().any(|r| {
@@ -438,7 +439,11 @@ impl ObjectStore {
                         due.push((key.to_string(), meta.seq, meta.etag));
                     }
                 }
-                (due, page.last().map(|(k, _)| k.clone()), page.len() == SWEEP_PAGE)
+                (
+                    due,
+                    page.last().map(|(k, _)| k.clone()),
+                    page.len() == SWEEP_PAGE,
+                )
             };
             for (key, seq, etag) in due {
                 if self.expire_current(bucket, &key, seq, &etag, now_ms, remove)? {
@@ -493,7 +498,13 @@ impl ObjectStore {
         let Some(dropped) = dropped else {
             return Ok(false);
         };
-        remove(dropped.into_iter().flat_map(|m| m.blobs).map(|b| b.id).collect());
+        remove(
+            dropped
+                .into_iter()
+                .flat_map(|m| m.blobs)
+                .map(|b| b.id)
+                .collect(),
+        );
         self.notify(ObjectEvent::Removed {
             bucket: bucket.to_string(),
             key: key.to_string(),
@@ -617,7 +628,13 @@ impl ObjectStore {
             }
             Ok((dropped, (n, m)))
         })?;
-        remove(dropped.into_iter().flat_map(|m| m.blobs).map(|b| b.id).collect());
+        remove(
+            dropped
+                .into_iter()
+                .flat_map(|m| m.blobs)
+                .map(|b| b.id)
+                .collect(),
+        );
         Ok(counts)
     }
 

@@ -175,8 +175,7 @@ impl ObjectStore {
                             let allowed = !weaker || (old.mode == Mode::Governance && *bypass);
                             if !allowed {
                                 return Err(Error::AccessDeniedWith(
-                                    "Access Denied because object protected by object lock."
-                                        .into(),
+                                    "Access Denied because object protected by object lock.".into(),
                                 ));
                             }
                         }

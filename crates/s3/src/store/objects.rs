@@ -9,8 +9,8 @@ use futures_util::Stream;
 
 use super::blobs::{self, BlobError, BlobStream};
 use super::checksum::{Algorithm, Digests, Hasher};
-use super::sealing::{self, BlobKey, CustomerKey, Encryption, RootKey, SealRequest};
 use super::lock::{self, ObjectLock};
+use super::sealing::{self, BlobKey, CustomerKey, Encryption, RootKey, SealRequest};
 use super::versions::{self, Lookup};
 use super::{
     BlobRef, BucketMeta, Headers, ObjectMeta, ObjectStore, decode, encode, keys, now_millis,
