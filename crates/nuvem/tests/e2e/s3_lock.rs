@@ -346,6 +346,54 @@ async fn s3_object_lock() {
         ]
     );
 
+    // A multipart upload's lock is the object's once completed.
+    let up = c
+        .create_multipart_upload()
+        .bucket(B)
+        .key("multi")
+        .object_lock_legal_hold_status(ObjectLockLegalHoldStatus::On)
+        .send()
+        .await
+        .unwrap();
+    let part = c
+        .upload_part()
+        .bucket(B)
+        .key("multi")
+        .upload_id(up.upload_id().unwrap())
+        .part_number(1)
+        .body(ByteStream::from_static(b"only part"))
+        .send()
+        .await
+        .unwrap();
+    let done = c
+        .complete_multipart_upload()
+        .bucket(B)
+        .key("multi")
+        .upload_id(up.upload_id().unwrap())
+        .multipart_upload(
+            aws_sdk_s3::types::CompletedMultipartUpload::builder()
+                .parts(
+                    aws_sdk_s3::types::CompletedPart::builder()
+                        .part_number(1)
+                        .e_tag(part.e_tag().unwrap())
+                        .build(),
+                )
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let head = c.head_object().bucket(B).key("multi").send().await.unwrap();
+    assert_eq!(
+        head.object_lock_legal_hold_status(),
+        Some(&ObjectLockLegalHoldStatus::On)
+    );
+    assert!(
+        delete_version(&c, "multi", done.version_id().unwrap(), true)
+            .await
+            .is_err()
+    );
+
     // Lock headers on a bucket without object lock are refused.
     c.create_bucket().bucket("unlocked").send().await.unwrap();
     let e = c

@@ -328,6 +328,7 @@ impl Handler {
         &self,
         req: S3Request<PutBucketLifecycleConfigurationInput>,
     ) -> Res<PutBucketLifecycleConfigurationOutput> {
+        super::lock::require_integrity(&req.headers)?;
         let input = req.input;
         let Some(config) = input.lifecycle_configuration else {
             return Err(Error::MalformedXml);

@@ -17,6 +17,23 @@ use crate::store::versions::Versioning;
 
 type Res<T> = Result<T, Error>;
 
+/// The operations S3 marks `httpChecksumRequired` (object lock and lifecycle configurations,
+/// retention, legal hold) refuse a body without `Content-MD5` or a checksum, header or trailer.
+pub(crate) fn require_integrity(headers: &http::HeaderMap) -> Res<()> {
+    let present = headers.contains_key("content-md5")
+        || headers.contains_key("x-amz-trailer")
+        || headers
+            .keys()
+            .any(|k| k.as_str().starts_with("x-amz-checksum-"));
+    if present {
+        Ok(())
+    } else {
+        Err(Error::InvalidRequest(
+            "Missing required header for this request: Content-Md5.".into(),
+        ))
+    }
+}
+
 fn future(until: &Timestamp) -> Res<i64> {
     let ms = timestamp_ms(until).ok_or(Error::MalformedXml)?;
     if ms <= now_millis() {
@@ -122,6 +139,7 @@ impl Handler {
         &self,
         req: S3Request<PutObjectLockConfigurationInput>,
     ) -> Res<PutObjectLockConfigurationOutput> {
+        require_integrity(&req.headers)?;
         let input = req.input;
         let Some(config) = input.object_lock_configuration else {
             return Err(Error::MalformedXml);
@@ -193,6 +211,7 @@ impl Handler {
         &self,
         req: S3Request<PutObjectRetentionInput>,
     ) -> Res<PutObjectRetentionOutput> {
+        require_integrity(&req.headers)?;
         let input = req.input;
         let retention = match input.retention {
             None => None,
@@ -246,6 +265,7 @@ impl Handler {
         &self,
         req: S3Request<PutObjectLegalHoldInput>,
     ) -> Res<PutObjectLegalHoldOutput> {
+        require_integrity(&req.headers)?;
         let input = req.input;
         let on = hold(
             input
