@@ -193,8 +193,14 @@ fn op() -> impl proptest::strategy::Strategy<Value = Op> {
     ]
 }
 
-/// (version id, modified, is a delete marker) of every version of every key, newest first.
-async fn all_versions(s: &ObjectStore) -> Vec<(String, Vec<(String, i64, bool)>)> {
+/// (version id, modified, is a delete marker).
+type Version = (String, i64, bool);
+
+/// Each key with its versions, newest first.
+type History = Vec<(String, Vec<Version>)>;
+
+/// Every version of every key.
+async fn all_versions(s: &ObjectStore) -> History {
     let page = s
         .list_versions(
             "bkt",
@@ -205,7 +211,7 @@ async fn all_versions(s: &ObjectStore) -> Vec<(String, Vec<(String, i64, bool)>)
         )
         .await
         .unwrap();
-    let mut out: Vec<(String, Vec<(String, i64, bool)>)> = Vec::new();
+    let mut out: History = Vec::new();
     for v in page.versions {
         let entry = (
             v.meta.version().to_string(),
@@ -287,7 +293,7 @@ proptest::proptest! {
                 .unwrap_or(0);
             let now = newest + later_days * DAY + later_ms;
             let expiry = |since: i64| (since + i64::from(days) * DAY) / DAY * DAY + DAY;
-            let mut expected: Vec<(String, Vec<(String, i64, bool)>)> = Vec::new();
+            let mut expected: History = Vec::new();
             for (key, list) in &before {
                 let mut left = vec![list[0].clone()];
                 for (i, v) in list.iter().enumerate().skip(1) {
