@@ -137,7 +137,9 @@ fn dynamodb_streams(op: &str, body: &[u8]) -> Option<Vec<Act>> {
 /// (`s3:PutObjectAcl` for an object, `s3:PutBucketAcl` for CreateBucket) or CreateBucket sets
 /// object ownership (`s3:PutBucketOwnershipControls`)
 /// (https://docs.aws.amazon.com/AmazonS3/latest/API/API_PutObject.html,
-/// https://docs.aws.amazon.com/AmazonS3/latest/API/API_CreateBucket.html).
+/// https://docs.aws.amazon.com/AmazonS3/latest/API/API_CreateBucket.html), and
+/// `s3:BypassGovernanceRetention` on the object when it asks to bypass GOVERNANCE retention
+/// (https://docs.aws.amazon.com/AmazonS3/latest/userguide/object-lock-managing.html#object-lock-managing-bypass).
 fn s3_acts(parts: &Parts) -> Vec<Act> {
     let main = s3(parts);
     let sets_acl = parts
@@ -146,16 +148,30 @@ fn s3_acts(parts: &Parts) -> Vec<Act> {
         .any(|k| k == "x-amz-acl" || k.as_str().starts_with("x-amz-grant-"));
     let mut acts = vec![main.clone()];
     match main.0.as_str() {
-        "s3:PutObject" if sets_acl => acts.push(("s3:PutObjectAcl".into(), main.1)),
+        "s3:PutObject" if sets_acl => acts.push(("s3:PutObjectAcl".into(), main.1.clone())),
         "s3:CreateBucket" => {
             if sets_acl {
                 acts.push(("s3:PutBucketAcl".into(), main.1.clone()));
             }
             if parts.headers.contains_key("x-amz-object-ownership") {
-                acts.push(("s3:PutBucketOwnershipControls".into(), main.1));
+                acts.push(("s3:PutBucketOwnershipControls".into(), main.1.clone()));
             }
         }
         _ => {}
+    }
+    let bypass = parts
+        .headers
+        .get("x-amz-bypass-governance-retention")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case("true"));
+    if bypass {
+        // DeleteObjects names its keys in the body: the bucket's objects stand for them.
+        let resource = if main.1.contains('/') {
+            main.1.clone()
+        } else {
+            format!("{}/*", main.1)
+        };
+        acts.push(("s3:BypassGovernanceRetention".into(), resource));
     }
     acts
 }
@@ -213,6 +229,7 @@ fn s3(parts: &Parts) -> Act {
             ("ownershipControls", "BucketOwnershipControls"),
             ("publicAccessBlock", "BucketPublicAccessBlock"),
             ("policyStatus", "BucketPolicyStatus"),
+            ("object-lock", "BucketObjectLockConfiguration"),
         ]
         .into_iter()
         .find(|(q, _)| has(q));
@@ -244,6 +261,22 @@ fn s3(parts: &Parts) -> Act {
             "s3:PutObjectAcl"
         }
         .into()
+    } else if has("retention") {
+        if get {
+            "s3:GetObjectRetention"
+        } else {
+            "s3:PutObjectRetention"
+        }
+        .into()
+    } else if has("legal-hold") {
+        if get {
+            "s3:GetObjectLegalHold"
+        } else {
+            "s3:PutObjectLegalHold"
+        }
+        .into()
+    } else if has("attributes") {
+        "s3:GetObjectAttributes".into()
     } else if has("uploadId") {
         match () {
             _ if get => "s3:ListMultipartUploadParts".into(),
@@ -829,6 +862,56 @@ mod tests {
             "arn:aws:s3:::media/a b",
         );
         check_s3("PUT", "/media/k", h, "s3:PutObject", "arn:aws:s3:::media/k");
+        check_s3(
+            "PUT",
+            "/media/k?retention",
+            h,
+            "s3:PutObjectRetention",
+            "arn:aws:s3:::media/k",
+        );
+        check_s3(
+            "GET",
+            "/media/k?legal-hold",
+            h,
+            "s3:GetObjectLegalHold",
+            "arn:aws:s3:::media/k",
+        );
+        check_s3(
+            "PUT",
+            "/media?object-lock",
+            h,
+            "s3:PutBucketObjectLockConfiguration",
+            "arn:aws:s3:::media",
+        );
+        check_s3(
+            "GET",
+            "/media/k?attributes",
+            h,
+            "s3:GetObjectAttributes",
+            "arn:aws:s3:::media/k",
+        );
+        // Bypassing GOVERNANCE retention is a permission of its own.
+        let (parts, ()) = http::Request::builder()
+            .method("DELETE")
+            .uri("/media/k?versionId=v")
+            .header("host", h)
+            .header("x-amz-bypass-governance-retention", "true")
+            .body(())
+            .unwrap()
+            .into_parts();
+        assert_eq!(
+            s3_acts(&parts),
+            [
+                (
+                    "s3:DeleteObject".to_string(),
+                    "arn:aws:s3:::media/k".to_string()
+                ),
+                (
+                    "s3:BypassGovernanceRetention".to_string(),
+                    "arn:aws:s3:::media/k".to_string()
+                ),
+            ]
+        );
         check_s3(
             "DELETE",
             "/media/k",

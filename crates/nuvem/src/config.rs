@@ -95,6 +95,15 @@ pub struct ServerSection {
     /// whose Time to Live expired and trims stream records older than 24 hours (on one node
     /// of a cluster at a time). Default 30000; 10 to 3600000.
     pub ttl_sweep_ms: Option<u64>,
+    /// How often, in milliseconds, S3's lifecycle sweep runs: it expires objects, noncurrent
+    /// versions and delete markers, and aborts incomplete multipart uploads, as the buckets'
+    /// lifecycle rules say (on one node of a cluster at a time). Default 600000 (ten minutes);
+    /// 10 to 86400000.
+    pub lifecycle_sweep_ms: Option<u64>,
+    /// The length, in seconds, of a day for S3 lifecycle rules (`Days`, `NoncurrentDays`,
+    /// `DaysAfterInitiation`, and the midnight expiries are rounded up to). Default 86400; a
+    /// shorter day is for tests. 1 to 86400.
+    pub lifecycle_day_secs: Option<u64>,
     /// Listener limits (slowloris, slow uploads, connection floods), for every listener.
     pub limits: LimitsSpec,
 }
@@ -651,6 +660,10 @@ pub struct Config {
     pub watch_interval: std::time::Duration,
     /// How often DynamoDB's TTL sweep and stream trimming run (`ttl_sweep_ms`).
     pub ttl_sweep: std::time::Duration,
+    /// How often S3's lifecycle sweep runs (`lifecycle_sweep_ms`).
+    pub lifecycle_sweep: std::time::Duration,
+    /// The length of a lifecycle day (`lifecycle_day_secs`).
+    pub lifecycle_day: std::time::Duration,
     /// The private listeners' security group (`None`: no rules, every source).
     pub ingress: Option<nuvem_waf::shield::Ingress>,
     /// The WireGuard endpoint (`[network.vpn]`), validated; its ports are the private
@@ -731,6 +744,16 @@ impl Config {
             ms @ 10..=3_600_000 => std::time::Duration::from_millis(ms),
             other => bail!("at `server.ttl_sweep_ms`: {other} is not within 10 to 3600000"),
         };
+        let lifecycle_sweep = match s.lifecycle_sweep_ms.unwrap_or(600_000) {
+            ms @ 10..=86_400_000 => std::time::Duration::from_millis(ms),
+            other => {
+                bail!("at `server.lifecycle_sweep_ms`: {other} is not within 10 to 86400000")
+            }
+        };
+        let lifecycle_day = match s.lifecycle_day_secs.unwrap_or(86_400) {
+            secs @ 1..=86_400 => std::time::Duration::from_secs(secs),
+            other => bail!("at `server.lifecycle_day_secs`: {other} is not within 1 to 86400"),
+        };
         let network = &manifest.network;
         for (what, addr) in [("api_addr", Some(api_addr)), ("api_tls_addr", api_tls_addr)] {
             if let Some(addr) = addr
@@ -789,6 +812,8 @@ impl Config {
             max_buffered_bytes,
             watch_interval,
             ttl_sweep,
+            lifecycle_sweep,
+            lifecycle_day,
             ingress,
             vpn,
             base_dir,
@@ -1023,6 +1048,14 @@ mod tests {
     #[test]
     fn issue_18_ttl_sweep_and_table_streams() {
         resolves("[server]\nttl_sweep_ms = 200\n", Ok(()));
+        resolves(
+            "[server]\nlifecycle_sweep_ms = 100\nlifecycle_day_secs = 2\n",
+            Ok(()),
+        );
+        resolves(
+            "[server]\nlifecycle_day_secs = 0\n",
+            Err("at `server.lifecycle_day_secs`: 0 is not within 1 to 86400"),
+        );
         resolves(
             "[server]\nttl_sweep_ms = 5\n",
             Err("at `server.ttl_sweep_ms`: 5 is not within 10 to 3600000"),

@@ -287,6 +287,14 @@ async fn run(config: Config, source: String, started: Instant) -> anyhow::Result
     let dynamo_sweep = tokio::spawn(
         nuvem_dynamo::DynamoService::clone(&services.dynamo).sweep_forever(config.ttl_sweep),
     );
+    // S3 lifecycle rules (expiry, noncurrent versions, incomplete uploads), on one node at a time.
+    let lifecycle_sweep = tokio::spawn(
+        services
+            .s3
+            .objects()
+            .clone()
+            .lifecycle_forever(config.lifecycle_sweep),
+    );
     // The edge's heartbeat: other nodes count it among those an invalidation waits for.
     let heartbeat = edge.clone().filter(|_| store.is_remote()).map(|edge| {
         let store = store.clone();
@@ -447,6 +455,7 @@ async fn run(config: Config, source: String, started: Instant) -> anyhow::Result
     while tasks.join_next().await.is_some() {}
     watch.abort();
     dynamo_sweep.abort();
+    lifecycle_sweep.abort();
     if let Some(heartbeat) = heartbeat {
         heartbeat.abort();
     }

@@ -63,6 +63,9 @@ pub fn register(
         nuvem_s3::S3Service::open(store.clone(), s3_config)
             .context("opening the object store service")?,
     );
+    s3.objects()
+        .lifecycle_clock()
+        .set_day_ms(i64::try_from(config.lifecycle_day.as_millis()).unwrap_or(i64::MAX));
     endpoint.register(s3.clone());
     let functions = Arc::new(
         nuvem_functions::FunctionsService::open(store.clone(), functions_config(config))

@@ -46,6 +46,16 @@ pub enum Error {
     InvalidEncryptionAlgorithm,
     #[error("The server side encryption configuration was not found")]
     NoSuchEncryptionConfiguration(String),
+    #[error("The lifecycle configuration does not exist")]
+    NoSuchLifecycleConfiguration(String),
+    #[error("The TagSet does not exist")]
+    NoSuchTagSet(String),
+    #[error("Object Lock configuration does not exist for this bucket")]
+    ObjectLockConfigurationNotFound(String),
+    #[error("The specified object does not have a ObjectLock configuration")]
+    NoSuchObjectLockConfiguration,
+    #[error("{0}")]
+    InvalidBucketState(String),
     #[error("{0}")]
     NotImplemented(String),
     #[error("At least one of the pre-conditions you specified did not hold")]
@@ -163,6 +173,11 @@ impl Error {
             Self::NoSuchEncryptionConfiguration(_) => {
                 "ServerSideEncryptionConfigurationNotFoundError"
             }
+            Self::NoSuchLifecycleConfiguration(_) => "NoSuchLifecycleConfiguration",
+            Self::NoSuchTagSet(_) => "NoSuchTagSet",
+            Self::ObjectLockConfigurationNotFound(_) => "ObjectLockConfigurationNotFoundError",
+            Self::NoSuchObjectLockConfiguration => "NoSuchObjectLockConfiguration",
+            Self::InvalidBucketState(_) => "InvalidBucketState",
             Self::NotImplemented(_) => "NotImplemented",
             Self::BucketAlreadyOwnedByYou(_) => "BucketAlreadyOwnedByYou",
             Self::BucketNotEmpty(_) => "BucketNotEmpty",
@@ -219,12 +234,18 @@ impl Error {
             | Self::NoSuchVersion(_)
             | Self::DeleteMarker { .. }
             | Self::NoSuchEncryptionConfiguration(_)
+            | Self::NoSuchLifecycleConfiguration(_)
+            | Self::NoSuchTagSet(_)
+            | Self::ObjectLockConfigurationNotFound(_)
+            | Self::NoSuchObjectLockConfiguration
             | Self::NoSuchBucketPolicy(_)
             | Self::NoSuchCorsConfiguration(_)
             | Self::NoSuchWebsiteConfiguration(_)
             | Self::OwnershipControlsNotFound(_)
             | Self::NoSuchPublicAccessBlockConfiguration(_) => StatusCode::NOT_FOUND,
-            Self::BucketAlreadyOwnedByYou(_) | Self::BucketNotEmpty(_) => StatusCode::CONFLICT,
+            Self::BucketAlreadyOwnedByYou(_)
+            | Self::BucketNotEmpty(_)
+            | Self::InvalidBucketState(_) => StatusCode::CONFLICT,
             Self::PreconditionFailed => StatusCode::PRECONDITION_FAILED,
             Self::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             Self::NotImplemented(_) => StatusCode::NOT_IMPLEMENTED,
@@ -252,6 +273,9 @@ impl Error {
             | Self::NoSuchKey(r)
             | Self::NoSuchUpload(r)
             | Self::NoSuchEncryptionConfiguration(r)
+            | Self::NoSuchLifecycleConfiguration(r)
+            | Self::NoSuchTagSet(r)
+            | Self::ObjectLockConfigurationNotFound(r)
             | Self::DeleteMarker { key: r, .. }
             | Self::BucketAlreadyOwnedByYou(r)
             | Self::BucketNotEmpty(r)

@@ -24,6 +24,18 @@ pub const MAX_TAGS: usize = 10;
 pub const MAX_TAG_KEY: usize = 128;
 pub const MAX_TAG_VALUE: usize = 256;
 
+/// "You can add up to 50 tags to a bucket"
+/// (https://docs.aws.amazon.com/AmazonS3/latest/userguide/CostAllocTagging.html).
+pub const MAX_BUCKET_TAGS: usize = 50;
+
+/// The characters a tag key or value may hold: "letters, numbers, and spaces representable in
+/// UTF-8, and the following characters: + - = . _ : / @"
+/// (https://docs.aws.amazon.com/AmazonS3/latest/userguide/tagging-managing.html).
+fn tag_chars_ok(s: &str) -> bool {
+    s.chars()
+        .all(|c| c.is_alphanumeric() || c == ' ' || "+-=._:/@".contains(c))
+}
+
 /// "The CORS configuration can have up to 100 rules"
 /// (https://docs.aws.amazon.com/AmazonS3/latest/userguide/cors.html).
 pub const MAX_CORS_RULES: usize = 100;
@@ -69,12 +81,17 @@ pub fn tag_set(
         if key.is_empty() && source == TagSource::Header {
             return Err(Error::InvalidArgument(BAD_HEADER.into()));
         }
-        if key.is_empty() || utf16_len(&key) > MAX_TAG_KEY {
+        if key.is_empty() || utf16_len(&key) > MAX_TAG_KEY || !tag_chars_ok(&key) {
             return Err(Error::InvalidTag(
                 "The TagKey you have provided is invalid".into(),
             ));
         }
-        if utf16_len(&value) > MAX_TAG_VALUE {
+        if key.to_ascii_lowercase().starts_with("aws:") {
+            return Err(Error::InvalidTag(
+                "Your TagKey cannot be prefixed with aws:".into(),
+            ));
+        }
+        if utf16_len(&value) > MAX_TAG_VALUE || !tag_chars_ok(&value) {
             return Err(Error::InvalidTag(
                 "The TagValue you have provided is invalid".into(),
             ));
@@ -88,6 +105,36 @@ pub fn tag_set(
             });
         }
         tags.insert(key, value);
+    }
+    Ok(tags)
+}
+
+/// Checks a bucket's tag set (PutBucketTagging): up to 50 tags, otherwise the object rules; an
+/// `aws:` key is a system tag S3 does not let a requester set.
+pub fn bucket_tag_set(pairs: Vec<(String, String)>) -> Result<BTreeMap<String, String>, Error> {
+    if pairs.len() > MAX_BUCKET_TAGS {
+        return Err(Error::BadRequest(format!(
+            "Bucket tag count cannot be greater than {MAX_BUCKET_TAGS}"
+        )));
+    }
+    if pairs
+        .iter()
+        .any(|(k, _)| k.to_ascii_lowercase().starts_with("aws:"))
+    {
+        return Err(Error::InvalidTag(
+            "System tags cannot be added/updated by requester".into(),
+        ));
+    }
+    let mut tags = BTreeMap::new();
+    for chunk in pairs.chunks(MAX_TAGS) {
+        let checked = tag_set(chunk.to_vec(), TagSource::Document)?;
+        for (k, v) in checked {
+            if tags.insert(k, v).is_some() {
+                return Err(Error::InvalidTag(
+                    "Cannot provide multiple Tags with the same key".into(),
+                ));
+            }
+        }
     }
     Ok(tags)
 }
@@ -153,10 +200,10 @@ mod tests {
             Err("BadRequest Object tags cannot be greater than 10"),
         );
         check(one("k".repeat(128), "v".repeat(256)), Header, Ok(1));
-        // An astral character is two UTF-16 code units: 64 of them fill a key.
-        check(one("😀".repeat(64), String::new()), Document, Ok(1));
+        // An astral letter is two UTF-16 code units: 64 of them fill a key.
+        check(one("𝐀".repeat(64), String::new()), Document, Ok(1));
         check(
-            one("😀".repeat(64) + "a", String::new()),
+            one("𝐀".repeat(64) + "a", String::new()),
             Document,
             Err("InvalidTag The TagKey you have provided is invalid"),
         );
@@ -182,6 +229,58 @@ mod tests {
             Err("InvalidTag Cannot provide multiple Tags with the same key"),
         );
         check(twice, Header, Err(&format!("InvalidArgument {BAD_HEADER}")));
+        check(
+            one("aws:cost".into(), "v".into()),
+            Document,
+            Err("InvalidTag Your TagKey cannot be prefixed with aws:"),
+        );
+        check(
+            one("a#b".into(), "v".into()),
+            Header,
+            Err("InvalidTag The TagKey you have provided is invalid"),
+        );
+        check(
+            one("😀".into(), "v".into()),
+            Document,
+            Err("InvalidTag The TagKey you have provided is invalid"),
+        );
+        check(
+            one("k".into(), "a<b".into()),
+            Document,
+            Err("InvalidTag The TagValue you have provided is invalid"),
+        );
+        check(
+            one("Ünïcode key +-=._:/@".into(), "value with spaces".into()),
+            Document,
+            Ok(1),
+        );
+    }
+
+    #[test]
+    fn bucket_tag_limits() {
+        let got = |n: usize| {
+            bucket_tag_set(pairs(n))
+                .map(|t| t.len())
+                .map_err(|e| format!("{} {e}", e.code()))
+        };
+        assert_eq!(got(50), Ok(50));
+        assert_eq!(
+            got(51),
+            Err("BadRequest Bucket tag count cannot be greater than 50".to_string())
+        );
+        let mut dup = pairs(12);
+        dup.push(("k1".into(), "again".into()));
+        assert_eq!(
+            bucket_tag_set(dup).unwrap_err().code(),
+            "InvalidTag",
+            "a key repeated across chunks of ten"
+        );
+        assert_eq!(
+            bucket_tag_set(vec![("aws:x".into(), "v".into())])
+                .unwrap_err()
+                .to_string(),
+            "System tags cannot be added/updated by requester"
+        );
     }
 
     #[test]

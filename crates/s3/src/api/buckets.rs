@@ -25,9 +25,10 @@ impl Handler {
             .and_then(|c| c.location_constraint)
             .map(|l| l.as_str().to_string())
             .unwrap_or_else(|| self.region.clone());
+        let lock = input.object_lock_enabled_for_bucket.unwrap_or(false);
         match self
             .store
-            .create_bucket_with(&input.bucket, &region, ownership, acl)
+            .create_bucket_with(&input.bucket, &region, ownership, acl, lock)
             .await
         {
             // In us-east-1, re-creating a bucket you own answers 200 for legacy
@@ -193,6 +194,11 @@ impl Handler {
         };
         self.store
             .update_bucket(&input.bucket, move |b| {
+                if b.object_lock.is_some() && state != Versioning::Enabled {
+                    return Err(Error::InvalidBucketState(
+                        "An Object Lock configuration is present on this bucket, so the versioning state cannot be changed.".into(),
+                    ));
+                }
                 b.versioning = Some(state);
                 Ok(())
             })

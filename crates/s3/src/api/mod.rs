@@ -7,11 +7,14 @@
 mod access;
 mod acl;
 mod buckets;
+mod lifecycle;
 mod list;
+mod lock;
 mod multipart;
 mod objects;
 pub mod post;
 mod sse;
+mod tagging;
 
 use std::time::{Duration, UNIX_EPOCH};
 
@@ -217,4 +220,18 @@ delegate! {
     put_public_access_block: PutPublicAccessBlockInput => PutPublicAccessBlockOutput;
     delete_public_access_block: DeletePublicAccessBlockInput => DeletePublicAccessBlockOutput;
     get_bucket_policy_status: GetBucketPolicyStatusInput => GetBucketPolicyStatusOutput;
+    put_bucket_lifecycle_configuration: PutBucketLifecycleConfigurationInput => PutBucketLifecycleConfigurationOutput;
+    get_bucket_lifecycle_configuration: GetBucketLifecycleConfigurationInput => GetBucketLifecycleConfigurationOutput;
+    delete_bucket_lifecycle: DeleteBucketLifecycleInput => DeleteBucketLifecycleOutput;
+    put_object_lock_configuration: PutObjectLockConfigurationInput => PutObjectLockConfigurationOutput;
+    get_object_lock_configuration: GetObjectLockConfigurationInput => GetObjectLockConfigurationOutput;
+    put_object_retention: PutObjectRetentionInput => PutObjectRetentionOutput;
+    get_object_retention: GetObjectRetentionInput => GetObjectRetentionOutput;
+    put_object_legal_hold: PutObjectLegalHoldInput => PutObjectLegalHoldOutput;
+    get_object_legal_hold: GetObjectLegalHoldInput => GetObjectLegalHoldOutput;
+    delete_object_tagging: DeleteObjectTaggingInput => DeleteObjectTaggingOutput;
+    put_bucket_tagging: PutBucketTaggingInput => PutBucketTaggingOutput;
+    get_bucket_tagging: GetBucketTaggingInput => GetBucketTaggingOutput;
+    delete_bucket_tagging: DeleteBucketTaggingInput => DeleteBucketTaggingOutput;
+    get_object_attributes: GetObjectAttributesInput => GetObjectAttributesOutput;
 }

@@ -64,6 +64,12 @@ impl Handler {
             tags: crate::limits::header_tags(input.tagging.as_deref())?,
             checksum: algorithm,
             encryption,
+            lock: super::lock::request(
+                input.object_lock_mode.as_ref(),
+                input.object_lock_retain_until_date.as_ref(),
+                input.object_lock_legal_hold_status.as_ref(),
+                None,
+            )?,
             ..Default::default()
         };
         let kind = input

@@ -256,6 +256,12 @@ impl Handler {
                 ]),
             )
             .await?;
+        let lock = super::lock::request(
+            input.object_lock_mode.as_ref(),
+            input.object_lock_retain_until_date.as_ref(),
+            input.object_lock_legal_hold_status.as_ref(),
+            Some(input.content_md5.is_some() || sums.algorithm.is_some()),
+        )?;
         let opts = PutOptions {
             acl,
             headers: headers_of(
@@ -281,27 +287,31 @@ impl Handler {
                 customer.clone(),
                 input.ssekms_key_id.as_ref(),
             )?,
+            lock,
         };
         let body = input.body.map(|b| b.map_err(body_error));
         let content_md5 = input.content_md5;
         let verify = |d: &Digests| sums.verify(d, content_md5.as_deref(), trailers.as_ref());
-        let meta = match body {
+        let (meta, bucket) = match body {
             Some(body) => {
                 self.store
-                    .put_object(&input.bucket, &input.key, body, opts, verify)
+                    .put_object_in(&input.bucket, &input.key, body, opts, verify)
                     .await?
             }
             None => {
                 let empty = futures_util::stream::empty::<Result<bytes::Bytes, Error>>();
                 self.store
-                    .put_object(&input.bucket, &input.key, empty, opts, verify)
+                    .put_object_in(&input.bucket, &input.key, empty, opts, verify)
                     .await?
             }
         };
+        let expiration =
+            super::lifecycle::expiration_header(&self.store, &bucket, &input.key, &meta);
         let mut out = PutObjectOutput {
             e_tag: Some(quoted(&meta.etag)),
             size: i64::try_from(meta.size).ok(),
             version_id: meta.version_id.clone(),
+            expiration,
             ..Default::default()
         };
         set_sse!(out, Echo::of_meta(&meta, customer.as_ref()));
@@ -314,9 +324,9 @@ impl Handler {
 
     pub(crate) async fn get_object(&self, req: S3Request<GetObjectInput>) -> Res<GetObjectOutput> {
         let input = req.input;
-        let meta = self
+        let (meta, bucket) = self
             .store
-            .head_version(&input.bucket, &input.key, input.version_id.as_deref())
+            .head_version_in(&input.bucket, &input.key, input.version_id.as_deref())
             .await?;
         let customer = sse::customer_key(
             input.sse_customer_algorithm.as_ref(),
@@ -365,8 +375,20 @@ impl Handler {
                 .filter(|_| input.part_number.is_some()),
             tag_count: i32::try_from(meta.tags.len()).ok().filter(|n| *n > 0),
             version_id: meta.version_id.clone(),
+            expiration: input
+                .version_id
+                .is_none()
+                .then(|| {
+                    super::lifecycle::expiration_header(&self.store, &bucket, &input.key, &meta)
+                })
+                .flatten(),
             ..Default::default()
         };
+        (
+            out.object_lock_mode,
+            out.object_lock_retain_until_date,
+            out.object_lock_legal_hold_status,
+        ) = super::lock::headers(&meta);
         set_sse!(out, Echo::of_meta(&meta, customer.as_ref()));
         // Only a checksum of exactly the returned bytes may be sent: SDKs validate it.
         if range.is_none() && input.checksum_mode.is_some() {
@@ -384,9 +406,9 @@ impl Handler {
         req: S3Request<HeadObjectInput>,
     ) -> Res<HeadObjectOutput> {
         let input = req.input;
-        let meta = self
+        let (meta, bucket) = self
             .store
-            .head_version(&input.bucket, &input.key, input.version_id.as_deref())
+            .head_version_in(&input.bucket, &input.key, input.version_id.as_deref())
             .await?;
         let customer = sse::customer_key(
             input.sse_customer_algorithm.as_ref(),
@@ -428,8 +450,20 @@ impl Handler {
                 .and_then(|p| i32::try_from(p).ok())
                 .filter(|_| input.part_number.is_some()),
             version_id: meta.version_id.clone(),
+            expiration: input
+                .version_id
+                .is_none()
+                .then(|| {
+                    super::lifecycle::expiration_header(&self.store, &bucket, &input.key, &meta)
+                })
+                .flatten(),
             ..Default::default()
         };
+        (
+            out.object_lock_mode,
+            out.object_lock_retain_until_date,
+            out.object_lock_legal_hold_status,
+        ) = super::lock::headers(&meta);
         set_sse!(out, Echo::of_meta(&meta, customer.as_ref()));
         if range.is_none() && input.checksum_mode.is_some() {
             set_checksum!(out, meta.checksum.as_ref());
@@ -452,7 +486,12 @@ impl Handler {
         }
         let deleted = self
             .store
-            .delete_object(&input.bucket, &input.key, input.version_id.as_deref())
+            .delete_object_with(
+                &input.bucket,
+                &input.key,
+                input.version_id.as_deref(),
+                input.bypass_governance_retention.unwrap_or(false),
+            )
             .await?;
         Ok(DeleteObjectOutput {
             delete_marker: deleted.delete_marker.then_some(true),
@@ -483,13 +522,14 @@ impl Handler {
             return Err(Error::MalformedXml);
         }
         let quiet = input.delete.quiet.unwrap_or(false);
+        let bypass = input.bypass_governance_retention.unwrap_or(false);
         let mut deleted = Vec::new();
         let mut errors = Vec::new();
         for obj in input.delete.objects {
             let version = obj.version_id.as_deref();
             match self
                 .store
-                .delete_object(&input.bucket, &obj.key, version)
+                .delete_object_with(&input.bucket, &obj.key, version, bypass)
                 .await
             {
                 Ok(_) if quiet => {}
@@ -601,6 +641,12 @@ impl Handler {
                 ]),
             )
             .await?;
+        let lock = super::lock::request(
+            input.object_lock_mode.as_ref(),
+            input.object_lock_retain_until_date.as_ref(),
+            input.object_lock_legal_hold_status.as_ref(),
+            None,
+        )?;
         let (source, meta) = self
             .store
             .copy_object(
@@ -614,6 +660,7 @@ impl Handler {
                     checksum: algorithm,
                     encryption,
                     acl,
+                    lock,
                 },
             )
             .await?;

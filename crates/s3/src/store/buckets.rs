@@ -45,18 +45,20 @@ impl ObjectStore {
     /// New buckets have ownership `BucketOwnerEnforced` (ACLs disabled), S3's default since
     /// April 2023.
     pub async fn create_bucket(&self, name: &str, region: &str) -> Result<BucketMeta, Error> {
-        self.create_bucket_with(name, region, Some(Ownership::BucketOwnerEnforced), None)
+        self.create_bucket_with(name, region, Some(Ownership::BucketOwnerEnforced), None, false)
             .await
     }
 
     /// Creates a bucket with the ownership and ACL its request chose (already checked
-    /// against each other).
+    /// against each other); with `object_lock`, with object lock enabled (and so versioning
+    /// Enabled), in the same transaction.
     pub async fn create_bucket_with(
         &self,
         name: &str,
         region: &str,
         ownership: Option<Ownership>,
         acl: Option<Acl>,
+        object_lock: bool,
     ) -> Result<BucketMeta, Error> {
         validate_name(name)?;
         let key = keys::bucket(name);
@@ -66,6 +68,8 @@ impl ObjectStore {
             region: region.to_string(),
             ownership,
             acl,
+            versioning: object_lock.then_some(super::versions::Versioning::Enabled),
+            object_lock: object_lock.then(super::lock::BucketLock::default),
             ..Default::default()
         };
         self.run(move |s| {

@@ -20,7 +20,9 @@ pub mod buckets;
 pub mod checksum;
 pub mod garbage;
 pub mod keys;
+pub mod lifecycle;
 pub mod listing;
+pub mod lock;
 pub mod multipart;
 pub mod multipart_checksum;
 pub mod objects;
@@ -79,6 +81,12 @@ pub struct BucketMeta {
     /// The bucket's public access block; `None`: none configured.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub public_access_block: Option<crate::acl::PublicAccessBlock>,
+    /// The lifecycle rules (PutBucketLifecycleConfiguration), validated.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lifecycle: Option<Vec<lifecycle::Rule>>,
+    /// Present when object lock is enabled (then versioning is Enabled for good).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub object_lock: Option<lock::BucketLock>,
 }
 
 /// One CORS rule (https://docs.aws.amazon.com/AmazonS3/latest/userguide/cors.html).
@@ -169,6 +177,9 @@ pub struct ObjectMeta {
     /// The object's ACL; `None`: private (the owner's full control).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub acl: Option<crate::acl::Acl>,
+    /// Retention and legal hold (buckets with object lock).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lock: Option<lock::ObjectLock>,
 }
 
 impl ObjectMeta {
@@ -205,6 +216,8 @@ pub struct ObjectStore {
     garbage: garbage::Report,
     /// The key that wraps SSE-S3 data keys; `None`: SSE-S3 is refused.
     master: Option<Arc<sealing::MasterKey>>,
+    /// The length of a lifecycle day (shared by clones).
+    lifecycle: lifecycle::Clock,
 }
 
 impl ObjectStore {
@@ -253,6 +266,7 @@ impl ObjectStore {
             events: None,
             garbage,
             master: None,
+            lifecycle: lifecycle::Clock::default(),
         };
         if this.shared.is_some()
             && let Ok(runtime) = tokio::runtime::Handle::try_current()

@@ -56,6 +56,9 @@ pub struct UploadMeta {
     /// The ACL the completed object gets; `None`: private.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub acl: Option<crate::acl::Acl>,
+    /// The retention and legal hold the object gets (`x-amz-object-lock-*`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lock: Option<super::lock::ObjectLock>,
 }
 
 /// One part a client chose in CompleteMultipartUpload.
@@ -119,6 +122,8 @@ impl ObjectStore {
             random.get(..20).unwrap_or(&random)
         );
         let bucket_meta = self.bucket(bucket).await?;
+        // Refused now, before any part, when the bucket has no object lock.
+        super::lock::for_new_version(&bucket_meta, opts.lock.clone(), 0)?;
         let encryption = self
             .seal_for(&bucket_meta, opts.encryption.as_ref())?
             .map(|(e, _)| e);
@@ -131,6 +136,7 @@ impl ObjectStore {
             checksum_kind,
             encryption,
             acl: opts.acl,
+            lock: opts.lock,
         };
         let bkey = keys::bucket(bucket);
         let ukey = keys::upload(bucket, &id);
@@ -529,6 +535,7 @@ impl ObjectStore {
             delete_marker: false,
             encryption: upload.encryption,
             acl: upload.acl,
+            lock: upload.lock,
         };
         let conditions = completion.conditions.clone();
         let bkey = keys::bucket(bucket);
@@ -560,8 +567,10 @@ impl ObjectStore {
                         tx.delete(&k);
                     }
                     tx.delete(&ukey);
-                    let installed =
-                        versions::install(tx, bucket.versioning, &b, &k, old, meta.clone())?;
+                    let mut meta = meta.clone();
+                    meta.lock =
+                        super::lock::for_new_version(&bucket, meta.lock.take(), now_millis())?;
+                    let installed = versions::install(tx, bucket.versioning, &b, &k, old, meta)?;
                     trim_completed(tx, &cprefix, installed.0.last_modified_ms)?;
                     let done = CompletedUpload {
                         key: k.clone(),

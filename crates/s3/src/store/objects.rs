@@ -9,6 +9,7 @@ use futures_util::Stream;
 
 use super::blobs::{self, BlobError, BlobStream};
 use super::checksum::{Algorithm, Digests, Hasher};
+use super::lock::{self, ObjectLock};
 use super::sealing::{self, BlobKey, CustomerKey, Encryption, RootKey, SealRequest};
 use super::versions::{self, Lookup};
 use super::{
@@ -108,6 +109,9 @@ pub struct PutOptions {
     pub encryption: Option<SealRequest>,
     /// The ACL the request sets (already checked against the bucket); `None`: private.
     pub acl: Option<crate::acl::Acl>,
+    /// Retention and legal hold asked for by the request (`x-amz-object-lock-*`); the bucket's
+    /// default retention applies when it names none.
+    pub lock: Option<ObjectLock>,
 }
 
 /// What a DeleteObject did, for its response headers.
@@ -130,7 +134,7 @@ impl ObjectStore {
     pub fn head_object_sync(&self, bucket: &str, key: &str) -> Result<ObjectMeta, Error> {
         match self.store.get(&keys::object(bucket, key))? {
             Some(v) => decode(&v),
-            None => self.head_version_sync(bucket, key, None),
+            None => self.head_version_sync(bucket, key, None).map(|(m, _)| m),
         }
     }
 
@@ -150,6 +154,25 @@ impl ObjectStore {
             key.to_owned(),
             version.map(str::to_owned),
         );
+        self.run(move |s| s.head_version_sync(&b, &k, v.as_deref()).map(|(m, _)| m))
+            .await
+    }
+
+    /// [`ObjectStore::head_version`] with the bucket's record, read in the same snapshot.
+    pub async fn head_version_in(
+        &self,
+        bucket: &str,
+        key: &str,
+        version: Option<&str>,
+    ) -> Result<(ObjectMeta, BucketMeta), Error> {
+        if let Some(v) = version {
+            versions::check_version_id(v)?;
+        }
+        let (b, k, v) = (
+            bucket.to_owned(),
+            key.to_owned(),
+            version.map(str::to_owned),
+        );
         self.run(move |s| s.head_version_sync(&b, &k, v.as_deref()))
             .await
     }
@@ -159,7 +182,7 @@ impl ObjectStore {
         bucket: &str,
         key: &str,
         version: Option<&str>,
-    ) -> Result<ObjectMeta, Error> {
+    ) -> Result<(ObjectMeta, BucketMeta), Error> {
         let snap = self.store.snapshot();
         // The object and its bucket in one read (one round trip on a remote engine).
         let (okey, bkey) = (keys::object(bucket, key), keys::bucket(bucket));
@@ -177,7 +200,7 @@ impl ObjectStore {
                 if m.version_id.is_none() && bucket_meta.versioning.is_some() {
                     m.version_id = Some(versions::NULL.to_string());
                 }
-                Ok(m)
+                Ok((m, bucket_meta))
             }
             Lookup::Marker(m) if version.is_some() => Err(Error::MethodNotAllowed {
                 version_id: m.version().to_string(),
@@ -239,11 +262,33 @@ impl ObjectStore {
         S: Stream<Item = Result<Bytes, E>> + Unpin,
         E: Into<Error>,
     {
+        self.put_object_in(bucket, key, body, opts, verify)
+            .await
+            .map(|(m, _)| m)
+    }
+
+    /// [`ObjectStore::put_object`], also returning the bucket's record as read before the body
+    /// (for the response's `x-amz-expiration`).
+    pub async fn put_object_in<S, E>(
+        &self,
+        bucket: &str,
+        key: &str,
+        body: S,
+        opts: PutOptions,
+        verify: impl FnOnce(&Digests) -> Result<(), Error>,
+    ) -> Result<(ObjectMeta, BucketMeta), Error>
+    where
+        S: Stream<Item = Result<Bytes, E>> + Unpin,
+        E: Into<Error>,
+    {
         let (b, k) = (bucket.to_owned(), key.to_owned());
         let conditions = (!opts.conditions.is_empty()).then(|| opts.conditions.clone());
+        let wants_lock = opts.lock.clone();
         let bucket_meta = self
             .run(move |s| {
                 let meta = s.bucket_sync(&b)?;
+                // Refused before the body is read when the bucket has no object lock.
+                lock::for_new_version(&meta, wants_lock, 0)?;
                 if let Some(c) = conditions {
                     // Fail fast before reading the body; checked again at commit.
                     let current = s.head_object_sync(&b, &k).ok();
@@ -283,9 +328,12 @@ impl ObjectStore {
             delete_marker: false,
             encryption: sealing.map(|s| s.0),
             acl: opts.acl,
+            lock: opts.lock,
         };
-        self.commit_object(bucket, key, meta, opts.conditions, vec![written.id])
-            .await
+        let meta = self
+            .commit_object(bucket, key, meta, opts.conditions, vec![written.id])
+            .await?;
+        Ok((meta, bucket_meta))
     }
 
     /// Streams `body` into a new blob, sealed under a fresh blob key of `root` when given;
@@ -343,7 +391,9 @@ impl ObjectStore {
                         s.blobs.adopt(tx, id)?;
                     }
                     super::record_master(tx, meta.encryption.as_ref())?;
-                    versions::install(tx, bucket.versioning, &b, &k, old, meta.clone())
+                    let mut meta = meta.clone();
+                    meta.lock = lock::for_new_version(&bucket, meta.lock.take(), now_millis())?;
+                    versions::install(tx, bucket.versioning, &b, &k, old, meta)
                 })
             })
             .await;
@@ -504,6 +554,18 @@ impl ObjectStore {
         key: &str,
         version: Option<&str>,
     ) -> Result<Deleted, Error> {
+        self.delete_object_with(bucket, key, version, false).await
+    }
+
+    /// [`ObjectStore::delete_object`]; removing a version under object lock is refused
+    /// (AccessDenied), unless it is only under GOVERNANCE retention and `bypass` is set.
+    pub async fn delete_object_with(
+        &self,
+        bucket: &str,
+        key: &str,
+        version: Option<&str>,
+        bypass: bool,
+    ) -> Result<Deleted, Error> {
         if let Some(v) = version {
             versions::check_version_id(v)?;
         }
@@ -522,7 +584,10 @@ impl ObjectStore {
                         None => return Err(Error::NoSuchBucket(b.clone())),
                     };
                     if let Some(id) = &v {
-                        let removed = versions::delete_version(tx, &b, &k, id)?;
+                        let now = now_millis();
+                        let removed = versions::delete_version(tx, &b, &k, id, |m| {
+                            m.removal_refused(now, bypass).map_or(Ok(()), Err)
+                        })?;
                         let deleted = Deleted {
                             version_id: Some(id.clone()),
                             delete_marker: removed.as_ref().is_some_and(|r| r.delete_marker),
@@ -615,6 +680,7 @@ impl ObjectStore {
             encryption: sealing.map(|s| s.0),
             // S3 copies no ACL: the copy gets the request's, or the private default.
             acl: copy.acl,
+            lock: copy.lock,
         };
         let meta = self
             .commit_object(dst.0, dst.1, meta, Conditions::default(), vec![written.id])
@@ -746,6 +812,8 @@ pub struct CopyOptions<'a> {
     pub encryption: Option<SealRequest>,
     /// The copy's ACL (the source's is not copied); `None`: private.
     pub acl: Option<crate::acl::Acl>,
+    /// The copy's retention and legal hold (`x-amz-object-lock-*`; never the source's).
+    pub lock: Option<ObjectLock>,
 }
 
 /// The ETag of single-part data: its MD5, except for SSE-C, whose ETag must not reveal it.

@@ -97,6 +97,7 @@ pub(crate) fn marker() -> ObjectMeta {
         delete_marker: true,
         encryption: None,
         acl: None,
+        lock: None,
     }
 }
 
@@ -168,7 +169,7 @@ pub(crate) fn install(
     Ok((new, dropped))
 }
 
-/// Permanently deletes the version `id` of `key` inside `tx`; the newest remaining version
+/// Permanently deletes the version `id` of `key` inside `tx`, unless `allowed` refuses it; the newest remaining version
 /// becomes current when it is an object. Returns the removed version, `None` when there is no
 /// such version (deleting it again is not an error, as in S3).
 pub(crate) fn delete_version(
@@ -176,11 +177,13 @@ pub(crate) fn delete_version(
     bucket: &str,
     key: &str,
     id: &str,
+    allowed: impl Fn(&ObjectMeta) -> Result<(), Error>,
 ) -> Result<Option<ObjectMeta>, Error> {
     let okey = keys::object(bucket, key);
     let current: Option<ObjectMeta> = tx.get(&okey)?.map(|v| decode(&v)).transpose()?;
     let removed = match current {
         Some(c) if c.version() == id => {
+            allowed(&c)?;
             tx.delete(&okey);
             Some(c)
         }
@@ -190,6 +193,7 @@ pub(crate) fn delete_version(
                 .find(|(_, m)| m.version() == id);
             match found {
                 Some((k, m)) => {
+                    allowed(&m)?;
                     tx.delete(&k);
                     if current.is_some() {
                         return Ok(Some(m));

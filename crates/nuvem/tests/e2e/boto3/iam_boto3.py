@@ -419,4 +419,29 @@ mapping = wirer.create_event_source_mapping(FunctionName="reader", EventSourceAr
 assert mapping["FunctionArn"].endswith(":function:reader"), mapping
 lam.delete_event_source_mapping(UUID=mapping["UUID"])
 
+# Object lock: bypassing GOVERNANCE retention is a permission of its own
+# (s3:BypassGovernanceRetention), besides s3:DeleteObject.
+import datetime
+
+root_s3 = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1")
+root_s3.create_bucket(Bucket="vault", ObjectLockEnabledForBucket=True)
+until = datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(hours=1)
+kept = root_s3.put_object(Bucket="vault", Key="k", Body=b"x", ObjectLockMode="GOVERNANCE",
+                          ObjectLockRetainUntilDate=until)["VersionId"]
+iam.create_user(UserName="cleaner")
+iam.put_user_policy(UserName="cleaner", PolicyName="clean", PolicyDocument=json.dumps({
+    "Version": "2012-10-17", "Statement": [{
+        "Effect": "Allow", "Action": ["s3:DeleteObject", "s3:GetObject"],
+        "Resource": "arn:aws:s3:::vault/*"}]}))
+cleaner = client("s3", iam.create_access_key(UserName="cleaner")["AccessKey"])
+expect_error("AccessDenied", cleaner.delete_object, Bucket="vault", Key="k", VersionId=kept,
+             BypassGovernanceRetention=True)
+iam.put_user_policy(UserName="cleaner", PolicyName="bypass", PolicyDocument=json.dumps({
+    "Version": "2012-10-17", "Statement": [{
+        "Effect": "Allow", "Action": "s3:BypassGovernanceRetention",
+        "Resource": "arn:aws:s3:::vault/*"}]}))
+# Without the header the retention still refuses; with it, the version goes.
+expect_error("AccessDenied", cleaner.delete_object, Bucket="vault", Key="k", VersionId=kept)
+cleaner.delete_object(Bucket="vault", Key="k", VersionId=kept, BypassGovernanceRetention=True)
+
 print("boto3 iam: ok")

@@ -1,8 +1,10 @@
 """boto3 against nuvem's S3: put/get/list, upload_file/download_file (multipart through
 s3transfer), UploadPartCopy, and presigned URLs fetched with a plain HTTP client — both the
 signature version boto3 picks by default and SigV2 query strings (`signature_version="s3"`);
-versioning (put_bucket_versioning, versions, delete markers) and encryption (SSE-S3, bucket
-default encryption; SSE-C refused over plain HTTP).
+versioning (put_bucket_versioning, versions, delete markers), encryption (SSE-S3, bucket
+default encryption; SSE-C refused over plain HTTP), lifecycle configurations as scripts write
+them, object lock (retention, legal hold, bypass) and tagging (object, bucket,
+GetObjectAttributes).
 
 Run by crates/nuvem/tests/e2e/s3_cli.rs as `python3 s3_boto3.py <endpoint>`.
 Prints "boto3 s3: ok" when every check passed; any failure raises.
@@ -212,5 +214,75 @@ expect_error("NotImplemented", s3.put_object, Bucket="boto-enc", Key="kms", Body
 for key in ["s3", "d"]:
     s3.delete_object(Bucket="boto-enc", Key=key)
 s3.delete_bucket(Bucket="boto-enc")
+
+# Lifecycle: a configuration as scripts write it reads back the same; S3's checks.
+rules = [
+    {
+        "ID": "logs",
+        "Filter": {"Prefix": "logs/"},
+        "Status": "Enabled",
+        "Expiration": {"Days": 30},
+        "NoncurrentVersionExpiration": {"NoncurrentDays": 7, "NewerNoncurrentVersions": 2},
+    },
+    {
+        "ID": "big-tmp",
+        "Filter": {"And": {"Prefix": "tmp/", "Tags": [{"Key": "k", "Value": "v"}], "ObjectSizeGreaterThan": 100}},
+        "Status": "Disabled",
+        "Expiration": {"Date": "2030-01-01T00:00:00Z"},
+    },
+    {
+        "ID": "uploads",
+        "Filter": {},
+        "Status": "Enabled",
+        "AbortIncompleteMultipartUpload": {"DaysAfterInitiation": 2},
+    },
+]
+s3.create_bucket(Bucket="boto-life")
+s3.put_bucket_lifecycle_configuration(Bucket="boto-life", LifecycleConfiguration={"Rules": rules})
+got = s3.get_bucket_lifecycle_configuration(Bucket="boto-life")["Rules"]
+assert [r["ID"] for r in got] == ["logs", "big-tmp", "uploads"], got
+assert got[0]["Expiration"] == {"Days": 30} and got[0]["NoncurrentVersionExpiration"] == rules[0]["NoncurrentVersionExpiration"], got
+assert got[1]["Filter"]["And"]["ObjectSizeGreaterThan"] == 100 and got[1]["Status"] == "Disabled", got
+put = s3.put_object(Bucket="boto-life", Key="logs/a", Body=b"x")
+assert 'rule-id="logs"' in put["Expiration"], put
+bad = dict(rules[0], Expiration={"Date": "2030-01-01T12:00:00Z"})
+e = expect_error("InvalidArgument", s3.put_bucket_lifecycle_configuration, Bucket="boto-life", LifecycleConfiguration={"Rules": [bad]})
+assert e.response["Error"]["Message"] == "'Date' must be at midnight GMT", e.response
+both = dict(rules[0], Prefix="logs/")
+expect_error("MalformedXML", s3.put_bucket_lifecycle_configuration, Bucket="boto-life", LifecycleConfiguration={"Rules": [both]})
+s3.delete_bucket_lifecycle(Bucket="boto-life")
+expect_error("NoSuchLifecycleConfiguration", s3.get_bucket_lifecycle_configuration, Bucket="boto-life")
+
+# Tagging and attributes.
+s3.put_object_tagging(Bucket="boto-life", Key="logs/a", Tagging={"TagSet": [{"Key": "a", "Value": "1"}]})
+assert s3.get_object(Bucket="boto-life", Key="logs/a")["TagCount"] == 1
+expect_error("InvalidTag", s3.put_object_tagging, Bucket="boto-life", Key="logs/a", Tagging={"TagSet": [{"Key": "aws:x", "Value": "1"}]})
+s3.delete_object_tagging(Bucket="boto-life", Key="logs/a")
+assert s3.get_object_tagging(Bucket="boto-life", Key="logs/a")["TagSet"] == []
+s3.put_bucket_tagging(Bucket="boto-life", Tagging={"TagSet": [{"Key": "team", "Value": "web"}]})
+assert s3.get_bucket_tagging(Bucket="boto-life")["TagSet"] == [{"Key": "team", "Value": "web"}]
+attrs = s3.get_object_attributes(Bucket="boto-life", Key="logs/a", ObjectAttributes=["ETag", "ObjectSize", "StorageClass"])
+assert attrs["ObjectSize"] == 1 and attrs["StorageClass"] == "STANDARD" and attrs["ETag"].strip('"') == put["ETag"].strip('"'), attrs
+s3.delete_object(Bucket="boto-life", Key="logs/a")
+s3.delete_bucket(Bucket="boto-life")
+
+# Object lock.
+import datetime
+
+s3.create_bucket(Bucket="boto-lock", ObjectLockEnabledForBucket=True)
+assert s3.get_bucket_versioning(Bucket="boto-lock")["Status"] == "Enabled"
+until = datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(hours=1)
+v = s3.put_object(
+    Bucket="boto-lock", Key="k", Body=b"x", ObjectLockMode="GOVERNANCE", ObjectLockRetainUntilDate=until
+)["VersionId"]
+head = s3.head_object(Bucket="boto-lock", Key="k")
+assert head["ObjectLockMode"] == "GOVERNANCE", head
+expect_error("AccessDenied", s3.delete_object, Bucket="boto-lock", Key="k", VersionId=v)
+s3.put_object_legal_hold(Bucket="boto-lock", Key="k", VersionId=v, LegalHold={"Status": "ON"})
+expect_error("AccessDenied", s3.delete_object, Bucket="boto-lock", Key="k", VersionId=v, BypassGovernanceRetention=True)
+s3.put_object_legal_hold(Bucket="boto-lock", Key="k", VersionId=v, LegalHold={"Status": "OFF"})
+s3.delete_object(Bucket="boto-lock", Key="k", VersionId=v, BypassGovernanceRetention=True)
+expect_error("InvalidBucketState", s3.put_bucket_versioning, Bucket="boto-lock", VersioningConfiguration={"Status": "Suspended"})
+s3.delete_bucket(Bucket="boto-lock")
 
 print("boto3 s3: ok")
