@@ -45,8 +45,14 @@ impl ObjectStore {
     /// New buckets have ownership `BucketOwnerEnforced` (ACLs disabled), S3's default since
     /// April 2023.
     pub async fn create_bucket(&self, name: &str, region: &str) -> Result<BucketMeta, Error> {
-        self.create_bucket_with(name, region, Some(Ownership::BucketOwnerEnforced), None, false)
-            .await
+        self.create_bucket_with(
+            name,
+            region,
+            Some(Ownership::BucketOwnerEnforced),
+            None,
+            false,
+        )
+        .await
     }
 
     /// Creates a bucket with the ownership and ACL its request chose (already checked
