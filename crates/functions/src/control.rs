@@ -313,7 +313,6 @@ pub fn execute(inner: &Inner, op: Operation, input: Value, root: bool) -> Result
                 r.keys_fallback = root;
             }
             config.apply(&mut r)?;
-            check_interpreter(inner, &r.runtime)?;
             save(inner, r, false)
         }
         Operation::DeleteFunction {
@@ -581,7 +580,6 @@ fn create(inner: &Inner, input: Value, root: bool) -> Result<Answer> {
     if catalog::get(&inner.store, &record.name)?.is_some() {
         return Err(Error::FunctionExists(record.name));
     }
-    check_interpreter(inner, &record.runtime)?;
     let code = input.code.ok_or_else(|| {
         Error::InvalidParameter("Please provide a source for function code.".into())
     })?;
@@ -677,8 +675,10 @@ fn config_out(inner: &Inner, record: &FunctionRecord) -> Value {
     c
 }
 
-/// Refuses a Python or Node runtime that nothing runs here.
-fn check_interpreter(inner: &Inner, runtime: &str) -> Result<()> {
+/// Refuses a Python or Node runtime that nothing runs here: the API's CreateFunction and
+/// UpdateFunctionConfiguration (the manifest creates its functions all the same and marks
+/// them pending, saying what to install).
+pub(crate) fn check_interpreter(inner: &Inner, runtime: &str) -> Result<()> {
     match crate::model::RuntimeKind::parse(runtime) {
         Some(crate::model::RuntimeKind::Python | crate::model::RuntimeKind::Node)
             if inner.interpreter(runtime).is_none() =>

@@ -528,7 +528,7 @@ exec 3<&- "$@"
 /// The read end of the lifeline pipe, for one child's stdin; nuvem keeps the write end (and
 /// a read end) open until it exits, and never writes. Both ends are close-on-exec in nuvem,
 /// so no other child holds the write end. `Stdio::null()` if the pipe cannot be made.
-fn lifeline() -> Stdio {
+pub(crate) fn lifeline() -> Stdio {
     static LIFELINE: std::sync::OnceLock<Option<(std::io::PipeReader, std::io::PipeWriter)>> =
         std::sync::OnceLock::new();
     match LIFELINE.get_or_init(|| std::io::pipe().ok()) {

@@ -367,9 +367,11 @@ fn namespaces_work(scratch: &Path) -> bool {
             "test \"$(id -u)\" != 0 && : > /tmp/probe".into(),
         ],
     );
+    // The wrapper's watcher reads the lifeline: with any other stdin it would see the end
+    // at once and kill the probe.
     let ok = std::process::Command::new(program)
         .args(args)
-        .stdin(std::process::Stdio::null())
+        .stdin(crate::environment::lifeline())
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .status()

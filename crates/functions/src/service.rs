@@ -798,6 +798,14 @@ impl FunctionsService {
                                 ))
                             })?
                         };
+                        if matches!(
+                            op,
+                            Operation::CreateFunction
+                                | Operation::UpdateFunctionConfiguration { .. }
+                        ) && let Some(runtime) = input.get("Runtime").and_then(Value::as_str)
+                        {
+                            control::check_interpreter(&inner, runtime)?;
+                        }
                         control::execute(&inner, op, input, root)
                     })
                     .await?;

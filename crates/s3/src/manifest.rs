@@ -88,9 +88,15 @@ impl S3Service {
             bucket: name.to_string(),
             ..Default::default()
         };
-        match h.create_bucket(request(create)).await {
-            Ok(_) => applied.created = true,
-            Err(Error::BucketAlreadyOwnedByYou(_)) => {}
+        // CreateBucket of a bucket one owns answers 200 in us-east-1 (S3's legacy rule), so
+        // whether the manifest created it is asked first.
+        match h.store.bucket(name).await {
+            Ok(_) => {}
+            Err(Error::NoSuchBucket(_)) => match h.create_bucket(request(create)).await {
+                Ok(_) => applied.created = true,
+                Err(Error::BucketAlreadyOwnedByYou(_)) => {}
+                Err(e) => return Err(e),
+            },
             Err(e) => return Err(e),
         }
         if public_read {
