@@ -5,10 +5,7 @@
 
 use std::time::Duration;
 
-use aws_sdk_dynamodb::types::{
-    AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType,
-    ScalarAttributeType,
-};
+use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_lambda::error::ProvideErrorMetadata;
 use aws_sdk_lambda::primitives::Blob;
 use aws_sdk_lambda::types::{
@@ -105,26 +102,7 @@ async fn invoke_async(c: &aws_sdk_lambda::Client, name: &str, event: Value) {
 async fn retries_and_destinations_follow_the_event_invoke_config() {
     let n = Nuvem::start(env!("CARGO_BIN_EXE_nuvem"));
     let ddb = n.dynamodb();
-    ddb.create_table()
-        .table_name("records")
-        .attribute_definitions(
-            AttributeDefinition::builder()
-                .attribute_name("id")
-                .attribute_type(ScalarAttributeType::S)
-                .build()
-                .unwrap(),
-        )
-        .key_schema(
-            KeySchemaElement::builder()
-                .attribute_name("id")
-                .key_type(KeyType::Hash)
-                .build()
-                .unwrap(),
-        )
-        .billing_mode(BillingMode::PayPerRequest)
-        .send()
-        .await
-        .unwrap();
+    crate::id_table(&ddb, "records").await;
     let c = n.lambda();
     let worker_arn = create(&c, "worker", WORKER).await;
     let sink = create(&c, "sink", SINK).await;

@@ -3,10 +3,7 @@
 //! Python runtime interface client (`awslambdaric`) as a `provided` bootstrap, and the
 //! process-group cleanup of environments whose runtime starts helpers of its own.
 
-use aws_sdk_dynamodb::types::{
-    AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType,
-    ScalarAttributeType,
-};
+use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_lambda::primitives::Blob;
 use aws_sdk_lambda::types::{Environment, FunctionCode, InvocationType, Runtime};
 use nuvem_testkit::Nuvem;
@@ -77,26 +74,7 @@ def handler(event, context):
 async fn boto3_function_reads_and_writes_dynamodb_through_aws_endpoint_url() {
     let n = Nuvem::start(env!("CARGO_BIN_EXE_nuvem"));
     let ddb = n.dynamodb();
-    ddb.create_table()
-        .table_name("visits")
-        .attribute_definitions(
-            AttributeDefinition::builder()
-                .attribute_name("id")
-                .attribute_type(ScalarAttributeType::S)
-                .build()
-                .unwrap(),
-        )
-        .key_schema(
-            KeySchemaElement::builder()
-                .attribute_name("id")
-                .key_type(KeyType::Hash)
-                .build()
-                .unwrap(),
-        )
-        .billing_mode(BillingMode::PayPerRequest)
-        .send()
-        .await
-        .unwrap();
+    crate::id_table(&ddb, "visits").await;
     let c = n.lambda();
     create(
         &c,

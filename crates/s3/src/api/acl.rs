@@ -15,6 +15,26 @@ use crate::store::BucketMeta;
 
 type Res<T> = Result<T, Error>;
 
+/// The ACL an object write (PutObject, CopyObject, CreateMultipartUpload) asks for: its
+/// canned `x-amz-acl` and `x-amz-grant-*` headers (objects have no WRITE grant), from any
+/// input with S3's field names.
+macro_rules! object_acl_request {
+    ($input:expr) => {
+        $crate::api::acl::AclRequest {
+            canned: $input.acl.as_ref().map(|a| a.as_str()),
+            ..Default::default()
+        }
+        .with_grants([
+            $input.grant_full_control.as_ref(),
+            $input.grant_read.as_ref(),
+            $input.grant_read_acp.as_ref(),
+            None,
+            $input.grant_write_acp.as_ref(),
+        ])
+    };
+}
+pub(crate) use object_acl_request;
+
 /// What a request says about the ACL it sets.
 #[derive(Default)]
 pub(crate) struct AclRequest<'a> {

@@ -35,20 +35,7 @@ impl Handler {
             input.ssekms_key_id.as_ref(),
         )?;
         let acl = self
-            .object_acl_for(
-                &input.bucket,
-                super::acl::AclRequest {
-                    canned: input.acl.as_ref().map(|a| a.as_str()),
-                    ..Default::default()
-                }
-                .with_grants([
-                    input.grant_full_control.as_ref(),
-                    input.grant_read.as_ref(),
-                    input.grant_read_acp.as_ref(),
-                    None,
-                    input.grant_write_acp.as_ref(),
-                ]),
-            )
+            .object_acl_for(&input.bucket, super::acl::object_acl_request!(input))
             .await?;
         let opts = PutOptions {
             acl,

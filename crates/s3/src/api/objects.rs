@@ -6,7 +6,6 @@ use futures_util::TryStreamExt;
 use s3s::S3Request;
 use s3s::dto::*;
 
-use super::acl::AclRequest;
 use super::sse::{self, Echo, set_sse};
 use super::{Handler, body_error, epoch_seconds, quoted, timestamp};
 use crate::error::Error;
@@ -241,20 +240,7 @@ impl Handler {
             input.sse_customer_key_md5.as_ref(),
         )?;
         let acl = self
-            .object_acl_for(
-                &input.bucket,
-                AclRequest {
-                    canned: input.acl.as_ref().map(|a| a.as_str()),
-                    ..Default::default()
-                }
-                .with_grants([
-                    input.grant_full_control.as_ref(),
-                    input.grant_read.as_ref(),
-                    input.grant_read_acp.as_ref(),
-                    None,
-                    input.grant_write_acp.as_ref(),
-                ]),
-            )
+            .object_acl_for(&input.bucket, super::acl::object_acl_request!(input))
             .await?;
         let lock = super::lock::request(
             input.object_lock_mode.as_ref(),
@@ -626,20 +612,7 @@ impl Handler {
             .as_ref()
             .and_then(|a| Algorithm::parse(a.as_str()));
         let acl = self
-            .object_acl_for(
-                &input.bucket,
-                AclRequest {
-                    canned: input.acl.as_ref().map(|a| a.as_str()),
-                    ..Default::default()
-                }
-                .with_grants([
-                    input.grant_full_control.as_ref(),
-                    input.grant_read.as_ref(),
-                    input.grant_read_acp.as_ref(),
-                    None,
-                    input.grant_write_acp.as_ref(),
-                ]),
-            )
+            .object_acl_for(&input.bucket, super::acl::object_acl_request!(input))
             .await?;
         let lock = super::lock::request(
             input.object_lock_mode.as_ref(),
