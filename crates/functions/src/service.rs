@@ -107,6 +107,8 @@ pub struct Inner {
     stored_runs: Mutex<std::collections::HashSet<Vec<u8>>>,
     /// DynamoDB streams, for event source mappings (wired by the binary).
     stream_source: RwLock<Option<Arc<dyn crate::esm::StreamSource>>>,
+    /// S3 buckets, for event source mappings' on-failure destinations (wired by the binary).
+    failure_bucket: RwLock<Option<Arc<dyn crate::esm::FailureBucket>>>,
 }
 
 impl Drop for Inner {
@@ -120,6 +122,11 @@ impl Inner {
     /// The stream reader event source mappings use, once the binary wired one.
     pub(crate) fn stream_source(&self) -> Option<Arc<dyn crate::esm::StreamSource>> {
         self.stream_source.read().ok().and_then(|s| s.clone())
+    }
+
+    /// The S3 buckets on-failure destinations write to, once the binary wired them.
+    pub(crate) fn failure_bucket(&self) -> Option<Arc<dyn crate::esm::FailureBucket>> {
+        self.failure_bucket.read().ok().and_then(|s| s.clone())
     }
 
     pub fn code_dir(&self) -> PathBuf {
@@ -406,6 +413,7 @@ impl FunctionsService {
             generation: AtomicU64::new(0),
             stored_runs: Mutex::default(),
             stream_source: RwLock::default(),
+            failure_bucket: RwLock::default(),
         });
         if let Ok(handle) = tokio::runtime::Handle::try_current() {
             let weak = Arc::downgrade(&inner);
@@ -474,6 +482,13 @@ impl FunctionsService {
             *s = Some(source);
         }
         crate::esm::start(&self.inner);
+    }
+
+    /// Wires S3 buckets in for event source mappings' on-failure destinations.
+    pub fn set_failure_bucket(&self, buckets: Arc<dyn crate::esm::FailureBucket>) {
+        if let Ok(mut b) = self.inner.failure_bucket.write() {
+            *b = Some(buckets);
+        }
     }
 
     pub fn set_aws_endpoint(&self, url: impl Into<String>) {
