@@ -339,7 +339,7 @@ pub fn batch_write_item(svc: &DynamoService, input: BatchWriteItemInput) -> Resu
                 stats = storage::write_item_with_stats(tx, &table, k, old.as_ref(), put, stats)?;
                 units
                     .entry(table.name.clone())
-                    .or_insert_with(Consumed::default)
+                    .or_default()
                     .add(&write_consumed(&table, old.as_ref(), put));
             }
             written.insert(table.id.clone(), stats);
