@@ -562,6 +562,38 @@ fn update_set_errors() {
             "{u}Incorrect operand type for operator or function; operator or function: list_append, operand type: S"
         )),
     );
+    // A function nested in another call of itself is refused; the two in one another are not.
+    for (expr, function) in [
+        (
+            "SET a = list_append(list_append(:l, :l), :l)",
+            "list_append",
+        ),
+        (
+            "SET a = list_append(:l, list_append(:l, :l))",
+            "list_append",
+        ),
+        (
+            "SET a = list_append(if_not_exists(a, list_append(:l, :l)), :l)",
+            "list_append",
+        ),
+        (
+            "SET a = if_not_exists(a, if_not_exists(b, :one))",
+            "if_not_exists",
+        ),
+    ] {
+        check_update(
+            json!({}),
+            expr,
+            Err(&format!(
+                "{u}The function is not allowed to be used this way in an expression; function: {function}"
+            )),
+        );
+    }
+    check_update(
+        json!({}),
+        "SET a = if_not_exists(a, list_append(:l, :l))",
+        Ok(json!({"a": {"L": [{"S": "x"}, {"S": "x"}]}})),
+    );
     check_update(
         json!({}),
         "SET a = :one SET b = :one",
