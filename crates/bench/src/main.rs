@@ -15,6 +15,7 @@ mod pg;
 mod procs;
 mod report;
 mod s3;
+mod streams;
 mod suite;
 mod suite_aws;
 mod suite_gateway;

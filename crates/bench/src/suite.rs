@@ -26,10 +26,11 @@ pub enum Group {
     Limits,
     Iam,
     Indexes,
+    Streams,
 }
 
 impl Group {
-    pub const ALL: [Group; 10] = [
+    pub const ALL: [Group; 11] = [
         Group::Startup,
         Group::Dynamodb,
         Group::S3,
@@ -40,6 +41,7 @@ impl Group {
         Group::Limits,
         Group::Iam,
         Group::Indexes,
+        Group::Streams,
     ];
 
     pub fn name(self) -> &'static str {
@@ -54,6 +56,7 @@ impl Group {
             Group::Limits => "limits",
             Group::Iam => "iam",
             Group::Indexes => "indexes",
+            Group::Streams => "streams",
         }
     }
 }
@@ -231,6 +234,7 @@ pub async fn run(args: Args, command_line: String) -> anyhow::Result<()> {
             Group::Limits => crate::suite_limits::limits(&ctx, &mut report).await,
             Group::Iam => crate::suite_aws::iam(&ctx, &mut report).await,
             Group::Indexes => crate::suite_aws::indexes(&ctx, &mut report).await,
+            Group::Streams => crate::suite_aws::streams(&ctx, &mut report).await,
         };
         if let Err(e) = outcome {
             report.failures.push(format!("{}: {e:#}", g.name()));

@@ -406,3 +406,42 @@ pub async fn indexes(ctx: &Ctx, report: &mut Report) -> anyhow::Result<()> {
     }
     Ok(())
 }
+
+/// Streams: GetRecords of 1000-record pages (records/s = ops/s × 1000) and PutItem on a
+/// table with a stream beside one without, nuvem beside moto (moto_server serves the
+/// DynamoDB Streams API too).
+pub async fn streams(ctx: &Ctx, report: &mut Report) -> anyhow::Result<()> {
+    let servers = Servers::start(ctx, report, false)?;
+    let mut clients = Vec::new();
+    for target in servers.targets() {
+        let c = dynamo::client(&target.url);
+        let s = crate::streams::client(&target.url);
+        let iterator = crate::streams::prepare(&c, &s)
+            .await
+            .with_context(|| format!("creating the streamed tables on {}", target.name))?;
+        clients.push((target, c, s, iterator));
+    }
+    for mode in [ctx.closed(1), ctx.closed(16)] {
+        for (target, _, s, iterator) in &clients {
+            let o = crate::streams::get_records_op(s, iterator);
+            let scenario = "streams.GetRecords 1000-record page";
+            measure_counted(ctx, report, scenario, target, &o, mode, Metric::Throughput).await;
+        }
+    }
+    let mut phase = 0;
+    for stream in [false, true] {
+        let scenario = if stream {
+            "streams.PutItem, table with a stream"
+        } else {
+            "streams.PutItem, table without a stream"
+        };
+        for mode in [ctx.closed(1), ctx.closed(16)] {
+            for (target, c, _, _) in &clients {
+                phase += 1;
+                let o = crate::streams::put_op(c, stream, phase);
+                measure_counted(ctx, report, scenario, target, &o, mode, Metric::Throughput).await;
+            }
+        }
+    }
+    Ok(())
+}

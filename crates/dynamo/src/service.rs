@@ -173,6 +173,14 @@ impl DynamoService {
                 trimmed += crate::streams::trim(&self.store, &table.name, now_ms)?;
             }
         }
+        // Deleted tables' streams, readable until past retention.
+        let retired = {
+            let snap = self.store.snapshot();
+            storage::retired_tables(&*snap, None)?
+        };
+        for (key, _) in retired {
+            trimmed += crate::streams::trim_retired(&self.store, &key, now_ms)?;
+        }
         if deleted > 0 || trimmed > 0 {
             tracing::debug!(
                 deleted,

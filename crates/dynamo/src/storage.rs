@@ -6,6 +6,8 @@
 //! ```text
 //! dynamodb/c/t/<table name>        catalog record (JSON TableMeta, see catalog.rs)
 //! dynamodb/c/p/<id>                purge marker: the table was deleted, its items are going
+//! dynamodb/c/r/<table name>/<id>   a deleted table whose streams are still readable (its
+//!                                  catalog record, every stream disabled), for 24 hours
 //! dynamodb/t/<id>/i/<pk><sk>       one item: value::encode_item(item); <pk>, <sk> are
 //!                                  keys::encode_key_component of the key attributes, which
 //!                                  sort bytewise as DynamoDB orders keys, so a Query is one
@@ -52,6 +54,10 @@ use crate::value::{Item, decode_item, encode_item, item_size};
 pub const ROOT: &[u8] = b"dynamodb/";
 const CATALOG_TABLES: &[u8] = b"dynamodb/c/t/";
 const CATALOG_PURGES: &[u8] = b"dynamodb/c/p/";
+const CATALOG_RETIRED: &[u8] = b"dynamodb/c/r/";
+
+/// The value of a purge marker whose table's streams stay (see [`drop_table`]).
+const KEEP_STREAMS: &[u8] = b"keep-streams";
 
 /// How many keys one purge transaction deletes, so that deleting a big table never builds
 /// one huge transaction.
@@ -688,36 +694,118 @@ pub fn purge_index(store: &Store, table: &TableMeta, index: &IndexMeta) -> Resul
     purge_table(store, &index_purge_id(table, index))
 }
 
-/// Removes a table from the catalog and marks its data for purging, in one transaction.
-pub fn drop_table(tx: &mut dyn Tx, table: &TableMeta) {
-    tx.delete(&catalog_key(&table.name));
-    tx.put(&purge_key(&table.id), b"");
+/// `dynamodb/c/r/<table name>/<id>`.
+fn retired_key(table: &TableMeta) -> Vec<u8> {
+    [
+        CATALOG_RETIRED,
+        table.name.as_bytes(),
+        b"/",
+        table.id.as_bytes(),
+    ]
+    .concat()
 }
 
-/// Deletes everything under a dropped table's prefix in batches, then its purge marker.
-/// `table_id` may also be `<table id>/x/<index id>`: a dropped index.
-pub fn purge_table(store: &Store, table_id: &str) -> Result<()> {
-    let range = KeyRange::prefix(&table_prefix(table_id));
-    loop {
-        let done = store.transact(|tx| {
-            let keys: Vec<Vec<u8>> = tx
-                .scan(range.clone(), Direction::Forward)
-                .take(PURGE_BATCH)
-                .map(|r| r.map(|(k, _)| k))
-                .collect::<Result<_, _>>()?;
-            for k in &keys {
-                tx.delete(k);
-            }
-            if keys.len() < PURGE_BATCH {
-                tx.delete(&purge_key(table_id));
-                return Ok::<_, Error>(true);
-            }
-            Ok(false)
-        })?;
-        if done {
-            return Ok(());
+/// The deleted tables whose streams are still readable (named `name`, or all), each with
+/// the key of its record: their catalog records as they were at DeleteTable, every stream
+/// disabled. Table names have no `/`, so one name's records are never another's.
+pub fn retired_tables<R: Read + ?Sized>(
+    r: &R,
+    name: Option<&str>,
+) -> Result<Vec<(Vec<u8>, TableMeta)>> {
+    let prefix = match name {
+        Some(n) => [CATALOG_RETIRED, n.as_bytes(), b"/"].concat(),
+        None => CATALOG_RETIRED.to_vec(),
+    };
+    r.scan(KeyRange::prefix(&prefix), Direction::Forward)
+        .map(|e| {
+            let (k, v) = e?;
+            Ok((k, TableMeta::from_record(&v)?))
+        })
+        .collect()
+}
+
+/// Removes a table from the catalog and marks its data for purging, in one transaction. A
+/// table with streams leaves them readable, as DynamoDB does for 24 hours: its record moves
+/// to `dynamodb/c/r/` with every stream disabled at its last record, and the purge keeps
+/// the stream records (the sweep removes them with the record once past retention).
+pub fn drop_table(tx: &mut dyn Tx, table: &TableMeta) -> Result<()> {
+    tx.delete(&catalog_key(&table.name));
+    if table.streams.is_empty() {
+        tx.put(&purge_key(&table.id), b"");
+        return Ok(());
+    }
+    let stats = read_stats(&*tx, table)?;
+    let now = crate::streams::now_ms() as f64 / 1000.0;
+    let mut retired = table.clone();
+    for stream in &mut retired.streams {
+        if stream.disabled.is_none() {
+            stream.disabled = Some((now, crate::streams::last_seq(stream, stats)));
         }
     }
+    tx.put(&retired_key(&retired), &retired.to_record());
+    tx.put(&purge_key(&table.id), KEEP_STREAMS);
+    Ok(())
+}
+
+/// Deletes everything under a dropped table's prefix in batches, then its purge marker
+/// (but the stream records of a table whose streams stay readable, see [`drop_table`]).
+/// `table_id` may also be `<table id>/x/<index id>`: a dropped index.
+pub fn purge_table(store: &Store, table_id: &str) -> Result<()> {
+    let prefix = table_prefix(table_id);
+    let keep_streams = store.get(&purge_key(table_id))?.as_deref() == Some(KEEP_STREAMS);
+    let ranges = if keep_streams {
+        // Everything but `<prefix>s/...` ('0' follows '/').
+        let streams = [prefix.as_slice(), b"s/"].concat();
+        let after = [prefix.as_slice(), b"s0"].concat();
+        vec![
+            KeyRange {
+                start: std::ops::Bound::Included(prefix.clone()),
+                end: std::ops::Bound::Excluded(streams),
+            },
+            KeyRange {
+                start: std::ops::Bound::Included(after),
+                end: KeyRange::prefix(&prefix).end,
+            },
+        ]
+    } else {
+        vec![KeyRange::prefix(&prefix)]
+    };
+    purge_ranges(store, &ranges, || Some(purge_key(table_id)))
+}
+
+/// Deletes every key in `ranges` in batches of [`PURGE_BATCH`], then the key `last` names.
+fn purge_ranges(
+    store: &Store,
+    ranges: &[KeyRange],
+    last: impl Fn() -> Option<Vec<u8>>,
+) -> Result<()> {
+    for (i, range) in ranges.iter().enumerate() {
+        loop {
+            let done = store.transact(|tx| {
+                let keys: Vec<Vec<u8>> = tx
+                    .scan(range.clone(), Direction::Forward)
+                    .take(PURGE_BATCH)
+                    .map(|r| r.map(|(k, _)| k))
+                    .collect::<Result<_, _>>()?;
+                for k in &keys {
+                    tx.delete(k);
+                }
+                if keys.len() < PURGE_BATCH {
+                    if i + 1 == ranges.len()
+                        && let Some(k) = last()
+                    {
+                        tx.delete(&k);
+                    }
+                    return Ok::<_, Error>(true);
+                }
+                Ok(false)
+            })?;
+            if done {
+                break;
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Finishes purges that a crash interrupted.

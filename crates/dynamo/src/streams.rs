@@ -265,11 +265,31 @@ pub fn last_seq(stream: &StreamMeta, stats: Stats) -> u64 {
 /// `now_ms`, in transactions of at most [`TRIM_BATCH`], and forgets disabled streams with
 /// nothing left to read. Returns how many records were removed.
 pub fn trim(store: &Store, table_name: &str, now_ms: u64) -> Result<usize> {
+    trim_record(
+        store,
+        &crate::storage::catalog_key(table_name),
+        false,
+        now_ms,
+    )
+}
+
+/// [`trim`] for a deleted table whose streams are still readable (its record under `key`,
+/// see [`crate::storage::drop_table`]): once every stream is past retention, the record
+/// goes with the last of them.
+pub fn trim_retired(store: &Store, key: &[u8], now_ms: u64) -> Result<usize> {
+    trim_record(store, key, true, now_ms)
+}
+
+fn trim_record(store: &Store, key: &[u8], retired: bool, now_ms: u64) -> Result<usize> {
     let cutoff = now_ms.saturating_sub(RETENTION_MS);
     let mut removed = 0;
     loop {
         let (n, more) = store.transact(|tx| {
-            let Some(table) = crate::storage::read_table(&*tx, table_name)? else {
+            let Some(table) = tx
+                .get(key)?
+                .map(|b| TableMeta::from_record(&b))
+                .transpose()?
+            else {
                 return Ok::<_, Error>((0, false));
             };
             let mut n = 0;
@@ -310,8 +330,8 @@ pub fn trim(store: &Store, table_name: &str, now_ms: u64) -> Result<usize> {
             let mut kept = Vec::new();
             let mut dropped = Vec::new();
             for (i, stream) in table.streams.iter().enumerate() {
-                // The latest stream stays: DescribeTable keeps naming it.
-                let gone = i + 1 < table.streams.len()
+                // The latest stream of a table stays: DescribeTable keeps naming it.
+                let gone = (retired || i + 1 < table.streams.len())
                     && matches!(stream.disabled, Some((at, _)) if at < cutoff_secs)
                     && tx
                         .scan(
@@ -332,10 +352,12 @@ pub fn trim(store: &Store, table_name: &str, now_ms: u64) -> Result<usize> {
                 }
                 let mut table = table.clone();
                 table.streams = kept;
-                tx.put(
-                    &crate::storage::catalog_key(&table.name),
-                    &table.to_record(),
-                );
+                if retired && table.streams.is_empty() {
+                    // A deleted table's last stream gone: nothing of the table is left.
+                    tx.delete(key);
+                } else {
+                    tx.put(key, &table.to_record());
+                }
             }
             Ok((n, false))
         })?;

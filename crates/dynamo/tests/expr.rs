@@ -562,6 +562,51 @@ fn update_set_errors() {
             "{u}Incorrect operand type for operator or function; operator or function: list_append, operand type: S"
         )),
     );
+    // An index past the end appends, however large; past DynamoDB's largest it is refused.
+    check_update(
+        json!({"l": {"L": [{"S": "a"}]}}),
+        "SET l[4294967294] = :one",
+        Ok(json!({"l": {"L": [{"S": "a"}, {"N": "1"}]}})),
+    );
+    check_update(
+        json!({"l": {"L": [{"S": "a"}]}}),
+        "SET l[4294967295] = :one",
+        Err(&format!(
+            "{u}List index is not within the allowable range; index: [4294967295]"
+        )),
+    );
+    // A function nested in another call of itself is refused; the two in one another are not.
+    for (expr, function) in [
+        (
+            "SET a = list_append(list_append(:l, :l), :l)",
+            "list_append",
+        ),
+        (
+            "SET a = list_append(:l, list_append(:l, :l))",
+            "list_append",
+        ),
+        (
+            "SET a = list_append(if_not_exists(a, list_append(:l, :l)), :l)",
+            "list_append",
+        ),
+        (
+            "SET a = if_not_exists(a, if_not_exists(b, :one))",
+            "if_not_exists",
+        ),
+    ] {
+        check_update(
+            json!({}),
+            expr,
+            Err(&format!(
+                "{u}The function is not allowed to be used this way in an expression; function: {function}"
+            )),
+        );
+    }
+    check_update(
+        json!({}),
+        "SET a = if_not_exists(a, list_append(:l, :l))",
+        Ok(json!({"a": {"L": [{"S": "x"}, {"S": "x"}]}})),
+    );
     check_update(
         json!({}),
         "SET a = :one SET b = :one",
@@ -829,6 +874,16 @@ fn check_projection(expr: &str, expected: Result<Value, &str>) {
 fn projections() {
     let p = "Invalid ProjectionExpression: ";
     check_projection("pk", Ok(json!({"pk": {"S": "user#1"}})));
+    // DynamoDB's largest list index is 4294967294: past it the path is refused.
+    check_projection("l[4294967294]", Ok(json!({})));
+    for index in ["4294967295", "99999999999999999999999"] {
+        check_projection(
+            &format!("l[{index}]"),
+            Err(&format!(
+                "{p}List index is not within the allowable range; index: [{index}]"
+            )),
+        );
+    }
     check_projection(
         "pk, n, absent",
         Ok(json!({"pk": {"S": "user#1"}, "n": {"N": "10"}})),

@@ -989,3 +989,165 @@ fn a_reopened_service_resumes_a_backfill() {
     assert_eq!(out["Count"], json!(500));
     drop(dir);
 }
+
+/// A `ConsumedCapacity` with `ReturnConsumedCapacity: INDEXES`: the total, the table's share
+/// and each index's (`units` names `ReadCapacityUnits` or `WriteCapacityUnits`).
+fn capacity(units: &str, table: f64, global: &[(&str, f64)], local: &[(&str, f64)]) -> Value {
+    let part = |n: f64| json!({"CapacityUnits": n, units: n});
+    let total = table + global.iter().chain(local).map(|(_, n)| n).sum::<f64>();
+    let mut out =
+        json!({"TableName": "tab", "CapacityUnits": total, units: total, "Table": part(table)});
+    for (member, list) in [
+        ("GlobalSecondaryIndexes", global),
+        ("LocalSecondaryIndexes", local),
+    ] {
+        if !list.is_empty() {
+            let map: serde_json::Map<String, Value> = list
+                .iter()
+                .map(|(name, n)| (name.to_string(), part(*n)))
+                .collect();
+            out[member] = Value::Object(map);
+        }
+    }
+    out
+}
+
+/// Per-index consumed capacity, as DynamoDB charges it: a write costs on each index whose
+/// entry it adds, changes or removes, per started KB of the projected entry (an index key
+/// change is a delete and a put), nothing on an index whose entry stays the same; a Query or
+/// Scan of an index is charged to the index; TOTAL is the sum; transactions cost twice.
+#[test]
+fn consumed_capacity_per_index() {
+    let e = env();
+    create_fixture(&e);
+    let body = "x".repeat(3000);
+    let w = "WriteCapacityUnits";
+    let key = json!({"pk": {"S": "a"}, "sk": {"N": "1"}});
+    let update = |expr: &str, values: Value| {
+        let mut input = json!({"TableName": "tab", "Key": key, "UpdateExpression": expr, "ReturnConsumedCapacity": "INDEXES"});
+        if values != Value::Null {
+            input["ExpressionAttributeValues"] = values;
+        }
+        input
+    };
+    // (operation, input, expected ConsumedCapacity)
+    let cases: Vec<(&str, Value, Value)> = vec![
+        // A new item in every index: the ALL projection costs what the item does (3 KB), the
+        // others one unit.
+        (
+            "PutItem",
+            json!({"TableName": "tab", "ReturnConsumedCapacity": "INDEXES", "Item": {
+            "pk": {"S": "a"}, "sk": {"N": "1"}, "owner": {"S": "ann"}, "ts": {"N": "10"},
+            "status": {"S": "open"}, "kind": {"S": "doc"}, "title": {"S": "t"}, "body": {"S": body}}}),
+            capacity(
+                w,
+                3.0,
+                &[("by_kind", 3.0), ("by_owner", 1.0), ("by_status", 1.0)],
+                &[("by_ts", 1.0)],
+            ),
+        ),
+        // An attribute only the ALL index projects.
+        (
+            "UpdateItem",
+            update("SET body = :b", json!({":b": {"S": "short"}})),
+            capacity(w, 3.0, &[("by_kind", 3.0)], &[]),
+        ),
+        // by_owner's key changes: a delete and a put there.
+        (
+            "UpdateItem",
+            update("SET #o = :o", json!({":o": {"S": "bob"}})),
+            capacity(w, 1.0, &[("by_kind", 1.0), ("by_owner", 2.0)], &[]),
+        ),
+        // An included attribute.
+        (
+            "UpdateItem",
+            update("SET title = :t", json!({":t": {"S": "t2"}})),
+            capacity(w, 1.0, &[("by_kind", 1.0), ("by_owner", 1.0)], &[]),
+        ),
+        // Out of the sparse index.
+        (
+            "UpdateItem",
+            update("REMOVE #s", Value::Null),
+            capacity(w, 1.0, &[("by_kind", 1.0), ("by_status", 1.0)], &[]),
+        ),
+        // Nothing changes: the table write only.
+        (
+            "UpdateItem",
+            update("SET title = :t", json!({":t": {"S": "t2"}})),
+            capacity(w, 1.0, &[], &[]),
+        ),
+        (
+            "DeleteItem",
+            json!({"TableName": "tab", "Key": key, "ReturnConsumedCapacity": "INDEXES"}),
+            capacity(
+                w,
+                1.0,
+                &[("by_kind", 1.0), ("by_owner", 1.0)],
+                &[("by_ts", 1.0)],
+            ),
+        ),
+        (
+            "PutItem",
+            json!({"TableName": "tab", "ReturnConsumedCapacity": "TOTAL", "Item": {
+            "pk": {"S": "a"}, "sk": {"N": "2"}, "owner": {"S": "ann"}, "ts": {"N": "10"}, "kind": {"S": "doc"}}}),
+            json!({"TableName": "tab", "CapacityUnits": 4.0}),
+        ),
+        // Transactions cost twice, per index too.
+        (
+            "TransactWriteItems",
+            json!({"ReturnConsumedCapacity": "INDEXES", "TransactItems": [
+            {"Put": {"TableName": "tab", "Item": {"pk": {"S": "a"}, "sk": {"N": "3"}, "status": {"S": "open"}}}}]}),
+            json!([capacity(w, 2.0, &[("by_status", 2.0)], &[])]),
+        ),
+        (
+            "BatchWriteItem",
+            json!({"ReturnConsumedCapacity": "INDEXES", "RequestItems": {"tab": [
+            {"PutRequest": {"Item": {"pk": {"S": "a"}, "sk": {"N": "4"}, "status": {"S": "open"}}}},
+            {"PutRequest": {"Item": {"pk": {"S": "a"}, "sk": {"N": "5"}, "kind": {"S": "doc"}}}}]}}),
+            json!([capacity(
+                w,
+                2.0,
+                &[("by_kind", 1.0), ("by_status", 1.0)],
+                &[]
+            )]),
+        ),
+        // Reads of an index are charged to it.
+        (
+            "Query",
+            json!({"TableName": "tab", "IndexName": "by_status", "ReturnConsumedCapacity": "INDEXES",
+            "KeyConditionExpression": "#s = :s", "ExpressionAttributeNames": {"#s": "status"},
+            "ExpressionAttributeValues": {":s": {"S": "open"}}}),
+            capacity("ReadCapacityUnits", 0.0, &[("by_status", 0.5)], &[]),
+        ),
+        (
+            "Query",
+            json!({"TableName": "tab", "IndexName": "by_ts", "ConsistentRead": true, "ReturnConsumedCapacity": "INDEXES",
+            "KeyConditionExpression": "pk = :p", "ExpressionAttributeValues": {":p": {"S": "a"}}}),
+            capacity("ReadCapacityUnits", 0.0, &[], &[("by_ts", 1.0)]),
+        ),
+        (
+            "Scan",
+            json!({"TableName": "tab", "IndexName": "by_kind", "ReturnConsumedCapacity": "INDEXES"}),
+            capacity("ReadCapacityUnits", 0.0, &[("by_kind", 0.5)], &[]),
+        ),
+        (
+            "Scan",
+            json!({"TableName": "tab", "IndexName": "by_kind", "ReturnConsumedCapacity": "TOTAL"}),
+            json!({"TableName": "tab", "CapacityUnits": 0.5}),
+        ),
+        (
+            "GetItem",
+            json!({"TableName": "tab", "Key": {"pk": {"S": "a"}, "sk": {"N": "2"}}, "ReturnConsumedCapacity": "INDEXES"}),
+            capacity("ReadCapacityUnits", 0.5, &[], &[]),
+        ),
+    ];
+    for (op, mut input, expected) in cases {
+        match input["UpdateExpression"].as_str() {
+            Some("REMOVE #s") => input["ExpressionAttributeNames"] = json!({"#s": "status"}),
+            Some("SET #o = :o") => input["ExpressionAttributeNames"] = json!({"#o": "owner"}),
+            _ => {}
+        }
+        let out = e.ok(op, input.clone());
+        assert_eq!(out["ConsumedCapacity"], expected, "{op} {input}");
+    }
+}

@@ -710,7 +710,7 @@ fn consumed_capacity() {
         json!({"ConsumedCapacity": {"TableName": "cap", "CapacityUnits": 5.0}}),
     );
     // Replacing a big item with a small one costs the size of the larger.
-    e.check("PutItem", put("small", "INDEXES"), json!({"ConsumedCapacity": {"TableName": "cap", "CapacityUnits": 5.0, "Table": {"CapacityUnits": 5.0}}}));
+    e.check("PutItem", put("small", "INDEXES"), json!({"ConsumedCapacity": {"TableName": "cap", "CapacityUnits": 5.0, "WriteCapacityUnits": 5.0, "Table": {"CapacityUnits": 5.0, "WriteCapacityUnits": 5.0}}}));
     e.check(
         "PutItem",
         put("small", "TOTAL"),

@@ -562,6 +562,141 @@ fn a_disabled_stream_is_a_closed_shard() {
     assert_ne!(listed[0]["StreamArn"], json!(arn));
 }
 
+/// DeleteTable leaves the table's stream readable for 24 hours, as DynamoDB does: listed by
+/// ListStreams (with or without TableName, also once a new table of that name exists),
+/// DISABLED with a closed shard in DescribeStream, its remaining records returned by
+/// GetRecords (with an iterator taken before or after the delete); then the sweep removes
+/// it with its last records.
+#[test]
+fn a_deleted_tables_stream_stays_readable_for_24_hours() {
+    let e = streamed("NEW_IMAGE");
+    e.put("tab", item("a", 1, "v"));
+    e.put("tab", item("a", 2, "v"));
+    let arn = stream_arn(&e);
+    let before = iterator(&e, &arn, "TRIM_HORIZON", None);
+    let deleted = e.ok("DeleteTable", json!({"TableName": "tab"}));
+    assert_eq!(
+        deleted["TableDescription"]["TableStatus"],
+        json!("DELETING")
+    );
+    e.err(
+        "DescribeTable",
+        json!({"TableName": "tab"}),
+        "ResourceNotFoundException",
+        "Requested resource not found: Table: tab not found",
+    );
+    let listed = e.ok("ListStreams", json!({}))["Streams"].clone();
+    assert_eq!(
+        listed,
+        json!([{"StreamArn": arn, "StreamLabel": arn.rsplit('/').next().unwrap(), "TableName": "tab"}])
+    );
+    let by_name = e.ok("ListStreams", json!({"TableName": "tab"}))["Streams"].clone();
+    assert_eq!(by_name.as_array().unwrap().len(), 1);
+    let d = e.ok("DescribeStream", json!({"StreamArn": arn}))["StreamDescription"].clone();
+    assert_eq!(d["StreamStatus"], json!("DISABLED"));
+    assert_eq!(d["TableName"], json!("tab"));
+    let range = &d["Shards"][0]["SequenceNumberRange"];
+    let records = drain(&e, before);
+    assert_eq!(
+        events(&records),
+        [
+            ("INSERT".to_owned(), "a/1".to_owned()),
+            ("INSERT".to_owned(), "a/2".to_owned())
+        ]
+    );
+    assert_eq!(
+        range["EndingSequenceNumber"], records[1]["dynamodb"]["SequenceNumber"],
+        "the shard is closed at the last record"
+    );
+    let page = e.ok(
+        "GetRecords",
+        json!({"ShardIterator": iterator(&e, &arn, "TRIM_HORIZON", None)}),
+    );
+    assert_eq!(page["Records"].as_array().unwrap().len(), 2);
+    assert_eq!(
+        page["Records"][1]["dynamodb"]["NewImage"],
+        item("a", 2, "v")
+    );
+    assert_eq!(
+        page.get("NextShardIterator"),
+        None,
+        "closed and read to its end"
+    );
+
+    // A new table of that name has a stream of its own; the old one is still listed.
+    std::thread::sleep(std::time::Duration::from_millis(5));
+    e.ok("CreateTable", json!({
+        "TableName": "tab",
+        "BillingMode": "PAY_PER_REQUEST",
+        "AttributeDefinitions": [
+            {"AttributeName": "pk", "AttributeType": "S"},
+            {"AttributeName": "sk", "AttributeType": "N"},
+        ],
+        "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
+        "StreamSpecification": {"StreamEnabled": true, "StreamViewType": "KEYS_ONLY"},
+    }));
+    let new_arn = stream_arn(&e);
+    assert_ne!(new_arn, arn);
+    e.put("tab", item("b", 1, "v"));
+    let by_name = e.ok("ListStreams", json!({"TableName": "tab"}))["Streams"].clone();
+    let arns: Vec<&str> = by_name
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["StreamArn"].as_str().unwrap())
+        .collect();
+    assert_eq!(arns, [new_arn.as_str(), arn.as_str()]);
+    assert_eq!(
+        events(&drain(&e, iterator(&e, &arn, "TRIM_HORIZON", None))).len(),
+        2,
+        "the new table's writes are not in the old stream"
+    );
+    assert_eq!(
+        events(&all_records(&e)),
+        [("INSERT".to_owned(), "b/1".to_owned())]
+    );
+    // Nothing goes before 24 hours; then the old stream goes with its records.
+    assert_eq!(e.svc.sweep_at(now_ms() + 23 * HOUR_MS).unwrap(), (0, 0));
+    assert_eq!(e.svc.sweep_at(now_ms() + 25 * HOUR_MS).unwrap(), (0, 3));
+    e.err(
+        "DescribeStream",
+        json!({"StreamArn": arn}),
+        "ResourceNotFoundException",
+        &format!("Requested resource not found: Stream: {arn} not found"),
+    );
+    let by_name = e.ok("ListStreams", json!({"TableName": "tab"}))["Streams"].clone();
+    assert_eq!(by_name[0]["StreamArn"], json!(new_arn));
+    assert_eq!(by_name.as_array().unwrap().len(), 1);
+    // A deleted table without a stream leaves nothing behind.
+    e.ok("DeleteTable", json!({"TableName": "tab"}));
+    e.svc.sweep_at(now_ms() + 50 * HOUR_MS).unwrap();
+    assert_eq!(e.ok("ListStreams", json!({}))["Streams"], json!([]));
+}
+
+/// UpdateTable disabling a stream leaves it readable and DISABLED until past retention.
+#[test]
+fn a_disabled_stream_is_described_disabled_until_retention() {
+    let e = streamed("KEYS_ONLY");
+    e.put("tab", item("a", 1, "v"));
+    let arn = stream_arn(&e);
+    e.ok(
+        "UpdateTable",
+        json!({"TableName": "tab", "StreamSpecification": {"StreamEnabled": false}}),
+    );
+    let d = e.ok("DescribeStream", json!({"StreamArn": arn}))["StreamDescription"].clone();
+    assert_eq!(d["StreamStatus"], json!("DISABLED"));
+    assert!(d["Shards"][0]["SequenceNumberRange"]["EndingSequenceNumber"].is_string());
+    assert_eq!(
+        e.ok("ListStreams", json!({"TableName": "tab"}))["Streams"][0]["StreamArn"],
+        json!(arn)
+    );
+    assert_eq!(e.svc.sweep_at(now_ms() + 23 * HOUR_MS).unwrap(), (0, 0));
+    assert_eq!(
+        events(&drain(&e, iterator(&e, &arn, "TRIM_HORIZON", None))).len(),
+        1
+    );
+}
+
 #[test]
 fn list_streams_pages() {
     let e = env();

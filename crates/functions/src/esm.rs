@@ -57,6 +57,30 @@ pub trait StreamSource: Send + Sync {
     /// Whether the execution role `role_arn` may read the stream `arn` (DescribeStream,
     /// GetShardIterator, GetRecords, ListStreams), as Lambda checks when a mapping is made.
     fn role_may_read(&self, role_arn: &str, arn: &str) -> std::result::Result<RoleAccess, String>;
+    /// The id of the stream's shard (nuvem's streams have one), for on-failure records.
+    fn shard_id(&self, arn: &str) -> std::result::Result<String, String>;
+}
+
+/// The S3 buckets an on-failure destination writes to, as the binary wires them in (this
+/// crate never depends on the S3 service).
+pub trait FailureBucket: Send + Sync {
+    /// Whether bucket `bucket` exists.
+    fn exists(&self, bucket: &str) -> std::result::Result<bool, String>;
+    /// Whether the execution role `role_arn` may `s3:PutObject` the object `key` of `bucket`,
+    /// as Lambda checks when a mapping names the bucket.
+    fn role_may_put(
+        &self,
+        role_arn: &str,
+        bucket: &str,
+        key: &str,
+    ) -> std::result::Result<RoleAccess, String>;
+    /// Writes object `key` of `bucket` (JSON).
+    fn put(
+        &self,
+        bucket: &str,
+        key: &str,
+        body: Vec<u8>,
+    ) -> nuvem_aws::BoxFuture<'static, std::result::Result<(), String>>;
 }
 
 /// What [`StreamSource::role_may_read`] found.
@@ -94,6 +118,26 @@ pub struct Mapping {
     pub filters: Vec<String>,
     pub enabled: bool,
     pub last_modified: f64,
+    /// `FunctionResponseTypes: ["ReportBatchItemFailures"]`.
+    #[serde(default)]
+    pub report_item_failures: bool,
+    /// `MaximumRecordAgeInSeconds` (-1: no limit).
+    #[serde(default = "no_limit")]
+    pub maximum_record_age: i64,
+    /// `ParallelizationFactor`: batches of one shard in flight at once (1 to 10).
+    #[serde(default = "one")]
+    pub parallelization: u32,
+    /// `DestinationConfig.OnFailure.Destination`: an S3 bucket ARN.
+    #[serde(default)]
+    pub on_failure: Option<String>,
+}
+
+fn no_limit() -> i64 {
+    -1
+}
+
+fn one() -> u32 {
+    1
 }
 
 /// Where a mapping's poller stands.
@@ -135,19 +179,22 @@ impl Mapping {
             "StartingPosition": self.starting_position,
             "BatchSize": self.batch_size,
             "MaximumBatchingWindowInSeconds": self.batching_window_secs,
-            "ParallelizationFactor": 1,
+            "ParallelizationFactor": self.parallelization,
             "EventSourceArn": self.event_source_arn,
             "FunctionArn": self.function_arn,
             "LastModified": self.last_modified,
             "LastProcessingResult": if position.result.is_empty() { "No records processed" } else { position.result.as_str() },
             "State": state,
             "StateTransitionReason": "User action",
-            "DestinationConfig": {"OnFailure": {}},
-            "MaximumRecordAgeInSeconds": -1,
+            "DestinationConfig": {"OnFailure": match &self.on_failure {
+                Some(arn) => json!({"Destination": arn}),
+                None => json!({}),
+            }},
+            "MaximumRecordAgeInSeconds": self.maximum_record_age,
             "BisectBatchOnFunctionError": self.bisect,
             "MaximumRetryAttempts": self.maximum_retry_attempts,
             "TumblingWindowInSeconds": 0,
-            "FunctionResponseTypes": [],
+            "FunctionResponseTypes": if self.report_item_failures { json!(["ReportBatchItemFailures"]) } else { json!([]) },
         });
         if !self.filters.is_empty() {
             let filters: Vec<Value> = self.filters.iter().map(|p| json!({"Pattern": p})).collect();
@@ -174,16 +221,58 @@ pub struct MappingInput {
     bisect_batch_on_function_error: Option<bool>,
     filter_criteria: Option<FilterCriteria>,
     enabled: Option<bool>,
+    maximum_record_age_in_seconds: Option<i64>,
+    parallelization_factor: Option<i64>,
+    function_response_types: Option<Vec<String>>,
+    destination_config: Option<DestinationConfig>,
+    tumbling_window_in_seconds: Option<i64>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct DestinationConfig {
+    on_failure: Option<DestinationInput>,
+    on_success: Option<DestinationInput>,
+}
+
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct DestinationInput {
+    destination: Option<String>,
+}
+
+/// The bucket of an S3 bucket ARN (`arn:aws:s3:::<bucket>`).
+fn bucket_of(arn: &str) -> Option<&str> {
+    let bucket = arn.strip_prefix("arn:aws:s3:::")?;
+    (!bucket.is_empty() && !bucket.contains('/')).then_some(bucket)
+}
+
+/// Checks an on-failure destination: nuvem has S3 buckets, not SQS queues or SNS topics.
+fn check_destination(arn: &str) -> Result<()> {
+    if bucket_of(arn).is_some() {
+        return Ok(());
+    }
+    let service = arn.split(':').nth(2).unwrap_or_default();
+    if service == "sqs" || service == "sns" {
+        return Err(invalid(format!(
+            "Unsupported on-failure destination {arn}: nuvem has no Amazon {} {}. The supported OnFailure destination for a DynamoDB stream is an Amazon S3 bucket (arn:aws:s3:::<bucket>).",
+            service.to_uppercase(),
+            if service == "sqs" { "queues" } else { "topics" }
+        )));
+    }
+    Err(invalid(format!(
+        "The provided destination config DestinationConfig(onSuccess=null, onFailure=OnFailure(destination={arn})) is invalid. The supported OnFailure destination for a DynamoDB stream is an Amazon S3 bucket (arn:aws:s3:::<bucket>)."
+    )))
+}
+
+#[derive(Debug, Default, Clone, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 struct FilterCriteria {
     #[serde(default)]
     filters: Vec<FilterInput>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Clone, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 struct FilterInput {
     pattern: Option<String>,
@@ -191,7 +280,7 @@ struct FilterInput {
 
 impl MappingInput {
     /// Applies the optional members to `m`, checking each as Lambda does.
-    fn apply(self, m: &mut Mapping) -> Result<()> {
+    fn apply(&self, m: &mut Mapping) -> Result<()> {
         if let Some(n) = self.batch_size {
             if !(1..=10_000).contains(&n) {
                 return Err(invalid(format!(
@@ -219,10 +308,88 @@ impl MappingInput {
         if let Some(b) = self.bisect_batch_on_function_error {
             m.bisect = b;
         }
-        if let Some(criteria) = self.filter_criteria {
+        if let Some(n) = self.maximum_record_age_in_seconds {
+            if !(-1..=604_800).contains(&n) {
+                return Err(invalid(format!(
+                    "1 validation error detected: Value '{n}' at 'maximumRecordAgeInSeconds' failed to satisfy constraint: Member must have value {}",
+                    if n < -1 {
+                        "greater than or equal to -1"
+                    } else {
+                        "less than or equal to 604800"
+                    }
+                )));
+            }
+            if (0..60).contains(&n) {
+                return Err(invalid(format!(
+                    "MaximumRecordAgeInSeconds must be -1 (no limit) or between 60 and 604800, not {n}."
+                )));
+            }
+            m.maximum_record_age = n;
+        }
+        if let Some(n) = self.parallelization_factor {
+            if !(1..=10).contains(&n) {
+                return Err(invalid(format!(
+                    "1 validation error detected: Value '{n}' at 'parallelizationFactor' failed to satisfy constraint: Member must have value {}",
+                    if n < 1 {
+                        "greater than or equal to 1"
+                    } else {
+                        "less than or equal to 10"
+                    }
+                )));
+            }
+            m.parallelization = n as u32;
+        }
+        if let Some(types) = &self.function_response_types {
+            if let Some(bad) = types.iter().find(|t| *t != "ReportBatchItemFailures") {
+                return Err(invalid(format!(
+                    "1 validation error detected: Value '[{bad}]' at 'functionResponseTypes' failed to satisfy constraint: Member must satisfy constraint: [Member must satisfy enum value set: [ReportBatchItemFailures]]"
+                )));
+            }
+            m.report_item_failures = !types.is_empty();
+        }
+        if let Some(n) = self.tumbling_window_in_seconds {
+            if !(0..=900).contains(&n) {
+                return Err(invalid(format!(
+                    "1 validation error detected: Value '{n}' at 'tumblingWindowInSeconds' failed to satisfy constraint: Member must have value {}",
+                    if n < 0 {
+                        "greater than or equal to 0"
+                    } else {
+                        "less than or equal to 900"
+                    }
+                )));
+            }
+            if n > 0 {
+                return Err(invalid(
+                    "TumblingWindowInSeconds is not supported by nuvem: its event source mappings do not aggregate state across invocations (0 turns windows off).",
+                ));
+            }
+        }
+        if let Some(config) = &self.destination_config {
+            if config
+                .on_success
+                .as_ref()
+                .is_some_and(|d| d.destination.as_deref().is_some_and(|a| !a.is_empty()))
+            {
+                return Err(invalid(
+                    "Unsupported DestinationConfig parameter for given event source mapping type: OnSuccess destinations are not supported for DynamoDB streams.",
+                ));
+            }
+            m.on_failure = match config
+                .on_failure
+                .as_ref()
+                .and_then(|d| d.destination.clone())
+            {
+                Some(arn) if !arn.is_empty() => {
+                    check_destination(&arn)?;
+                    Some(arn)
+                }
+                _ => None,
+            };
+        }
+        if let Some(criteria) = &self.filter_criteria {
             let mut filters = Vec::new();
-            for f in criteria.filters {
-                let pattern = f.pattern.unwrap_or_default();
+            for f in &criteria.filters {
+                let pattern = f.pattern.clone().unwrap_or_default();
                 match serde_json::from_str::<Value>(&pattern) {
                     Ok(Value::Object(_)) => filters.push(pattern),
                     _ => return Err(invalid("Invalid filter pattern definition.")),
@@ -251,6 +418,44 @@ fn source(inner: &Inner) -> Result<Arc<dyn StreamSource>> {
     inner
         .stream_source()
         .ok_or_else(|| invalid("DynamoDB streams are not available to this functions service"))
+}
+
+/// Lambda writes to an on-failure destination with the function's execution role: a bucket
+/// destination must exist and the role must be allowed `s3:PutObject` on the objects the
+/// mapping writes (`aws/lambda/<uuid>/...`).
+fn check_role_may_put(
+    inner: &Inner,
+    record: &crate::model::FunctionRecord,
+    destination: &str,
+    uuid: &str,
+) -> Result<()> {
+    let Some(bucket) = bucket_of(destination) else {
+        return check_destination(destination);
+    };
+    let buckets = inner.failure_bucket().ok_or_else(|| {
+        invalid("S3 on-failure destinations are not available to this functions service")
+    })?;
+    if !buckets.exists(bucket).map_err(invalid)? {
+        return Err(invalid(format!(
+            "The destination bucket {bucket} of {destination} does not exist."
+        )));
+    }
+    let key = format!("aws/lambda/{uuid}/");
+    let allowed = match buckets
+        .role_may_put(&record.role, bucket, &key)
+        .map_err(invalid)?
+    {
+        RoleAccess::Allowed => true,
+        RoleAccess::NoSuchRole => record.keys_fallback,
+        RoleAccess::Denied => false,
+    };
+    if !allowed {
+        return Err(invalid(format!(
+            "The provided execution role does not have permissions to call PutObject on {destination}. Please ensure the role {} can perform s3:PutObject on arn:aws:s3:::{bucket}/{key}*.",
+            record.role
+        )));
+    }
+    Ok(())
 }
 
 fn read_mapping(inner: &Inner, uuid: &str) -> Result<Option<Mapping>> {
@@ -342,8 +547,15 @@ pub fn create(inner: &Inner, input: Value) -> Result<(u16, Value)> {
         filters: Vec::new(),
         enabled: true,
         last_modified: now_secs(),
+        report_item_failures: false,
+        maximum_record_age: -1,
+        parallelization: 1,
+        on_failure: None,
     };
     input.apply(&mut m)?;
+    if let Some(dest) = &m.on_failure {
+        check_role_may_put(inner, &record, dest, &m.uuid)?;
+    }
     // LATEST is where the stream stands now: what is written after this call is delivered.
     let position = Position {
         after: if start == "LATEST" {
@@ -440,6 +652,26 @@ pub fn update(inner: &Inner, uuid: &str, input: Value) -> Result<(u16, Value)> {
         .clone()
         .map(|f| crate::control::lookup(inner, &f, None))
         .transpose()?;
+    // A new on-failure bucket must be writable by the role of the function the mapping
+    // will invoke.
+    let new_destination = input
+        .destination_config
+        .as_ref()
+        .and_then(|c| c.on_failure.as_ref())
+        .and_then(|d| d.destination.clone())
+        .filter(|d| !d.is_empty());
+    if let Some(dest) = &new_destination {
+        check_destination(dest)?;
+        let record = match &function {
+            Some(r) => r.clone(),
+            None => {
+                let m = read_mapping(inner, uuid)?.ok_or_else(not_found)?;
+                let name = m.function_arn.rsplit(':').next().unwrap_or_default();
+                crate::control::lookup(inner, name, None)?
+            }
+        };
+        check_role_may_put(inner, &record, dest, uuid)?;
+    }
     let m = inner.store.transact(|tx| {
         let mut m: Mapping = match tx.get(&mapping_key(uuid))? {
             Some(b) => serde_json::from_slice(&b).map_err(|e| Error::Corrupt(e.to_string()))?,
@@ -448,26 +680,7 @@ pub fn update(inner: &Inner, uuid: &str, input: Value) -> Result<(u16, Value)> {
         if let Some(r) = &function {
             m.function_arn = function_arn(&inner.config.region, &inner.config.account_id, &r.name);
         }
-        MappingInput {
-            function_name: None,
-            event_source_arn: None,
-            starting_position: None,
-            batch_size: input.batch_size,
-            maximum_batching_window_in_seconds: input.maximum_batching_window_in_seconds,
-            maximum_retry_attempts: input.maximum_retry_attempts,
-            bisect_batch_on_function_error: input.bisect_batch_on_function_error,
-            filter_criteria: input.filter_criteria.as_ref().map(|c| FilterCriteria {
-                filters: c
-                    .filters
-                    .iter()
-                    .map(|f| FilterInput {
-                        pattern: f.pattern.clone(),
-                    })
-                    .collect(),
-            }),
-            enabled: input.enabled,
-        }
-        .apply(&mut m)?;
+        input.apply(&mut m)?;
         m.last_modified = now_secs();
         tx.put(&mapping_key(uuid), &json_bytes(&m));
         Ok(m)
@@ -690,11 +903,9 @@ async fn poll_once(inner: &Arc<Inner>, m: &Mapping, position: Position) -> bool 
     let Some(streams) = inner.stream_source() else {
         return false;
     };
-    let (arn, after, limit) = (
-        m.event_source_arn.clone(),
-        position.after.clone(),
-        m.batch_size as usize,
-    );
+    // With a ParallelizationFactor, one read feeds every lane a batch.
+    let limit = (m.batch_size as usize * m.parallelization.max(1) as usize).min(10_000);
+    let (arn, after) = (m.event_source_arn.clone(), position.after.clone());
     let s2 = streams.clone();
     let read = inner
         .store
@@ -722,10 +933,7 @@ async fn poll_once(inner: &Arc<Inner>, m: &Mapping, position: Position) -> bool 
     let Some(last) = records.last() else {
         return false;
     };
-    let last_seq = last["dynamodb"]["SequenceNumber"]
-        .as_str()
-        .unwrap_or_default()
-        .to_owned();
+    let last_seq = sequence_of(last).to_owned();
     // A batching window: wait for a full batch, or until the oldest record is that old.
     if m.batching_window_secs > 0 && records.len() < m.batch_size as usize {
         let oldest = records[0]["dynamodb"]["ApproximateCreationDateTime"]
@@ -742,61 +950,265 @@ async fn poll_once(inner: &Arc<Inner>, m: &Mapping, position: Position) -> bool 
         .collect();
     let result = if batch.is_empty() {
         Some("OK".to_owned())
+    } else if m.parallelization <= 1 {
+        // One lane: a partial batch failure checkpoints before the failed record at once.
+        let mut delivered = Vec::new();
+        for chunk in batch.chunks(m.batch_size as usize) {
+            match deliver(inner, m, chunk.to_vec(), true).await {
+                Some(r) => delivered.push(r),
+                None => {
+                    delivered.clear();
+                    break;
+                }
+            }
+        }
+        combine(delivered)
     } else {
-        deliver(inner, m, batch).await
+        deliver_lanes(inner, m, batch).await
     };
     // None: the mapping went away or was disabled meanwhile; its position stays.
     let Some(result) = result else {
         return false;
     };
-    let (i2, uuid) = (inner.clone(), m.uuid.clone());
-    let saved = inner
+    if let Err(e) = save_position(inner, &m.uuid, &last_seq, Some(&result)).await {
+        tracing::warn!(uuid = %m.uuid, error = %e, "lambda: could not save the mapping's position");
+    }
+    true
+}
+
+/// The processing result of several batches: the first problem, or OK. `None` when there
+/// were none (the mapping went away).
+fn combine(results: Vec<String>) -> Option<String> {
+    let first = results.first()?.clone();
+    Some(results.into_iter().find(|r| r != "OK").unwrap_or(first))
+}
+
+/// `ParallelizationFactor` above 1: the records are dealt to lanes by partition key (all the
+/// records of one item in one lane, in stream order), and the lanes are delivered at once,
+/// each in batches of up to `BatchSize`. The position moves once every lane is done, so a
+/// lane's partial batch failure does not checkpoint (its records are retried in the lane).
+async fn deliver_lanes(inner: &Arc<Inner>, m: &Mapping, batch: Vec<Value>) -> Option<String> {
+    let lanes_n = m.parallelization.max(1) as usize;
+    let mut lanes: Vec<Vec<Value>> = vec![Vec::new(); lanes_n];
+    for record in batch {
+        let lane = lane_of(&record, lanes_n);
+        lanes[lane].push(record);
+    }
+    let mut tasks = tokio::task::JoinSet::new();
+    for lane in lanes.into_iter().filter(|l| !l.is_empty()) {
+        let (inner, m) = (inner.clone(), m.clone());
+        tasks.spawn(async move {
+            let mut results = Vec::new();
+            for chunk in lane.chunks(m.batch_size as usize) {
+                results.push(deliver(&inner, &m, chunk.to_vec(), false).await?);
+            }
+            combine(results)
+        });
+    }
+    let mut results = Vec::new();
+    let mut gone = false;
+    while let Some(done) = tasks.join_next().await {
+        match done {
+            Ok(Some(r)) => results.push(r),
+            Ok(None) => gone = true,
+            Err(e) => {
+                tracing::warn!(uuid = %m.uuid, error = %e, "lambda: a delivery lane failed");
+                gone = true;
+            }
+        }
+    }
+    if gone {
+        return None;
+    }
+    combine(results)
+}
+
+/// The lane of a record: a hash of its key attributes (FNV-1a over their JSON, whose
+/// members are in name order), so one item's records stay in order on one lane.
+fn lane_of(record: &Value, lanes: usize) -> usize {
+    let keys = record["dynamodb"]["Keys"].to_string();
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in keys.bytes() {
+        hash ^= u64::from(b);
+        hash = hash.wrapping_mul(0x0100_0000_01b3);
+    }
+    (hash % lanes as u64) as usize
+}
+
+fn sequence_of(record: &Value) -> &str {
+    record["dynamodb"]["SequenceNumber"]
+        .as_str()
+        .unwrap_or_default()
+}
+
+/// Writes the mapping's position (after sequence number `after`) unless the mapping was
+/// deleted meanwhile; `result` replaces the last processing result when given.
+async fn save_position(
+    inner: &Arc<Inner>,
+    uuid: &str,
+    after: &str,
+    result: Option<&str>,
+) -> Result<()> {
+    let (i2, uuid, after, result) = (
+        inner.clone(),
+        uuid.to_owned(),
+        after.to_owned(),
+        result.map(str::to_owned),
+    );
+    inner
         .store
         .run(move || {
             i2.store.transact(|tx| {
                 if tx.get(&mapping_key(&uuid))?.is_none() {
                     return Ok::<_, Error>(());
                 }
+                let old: Position = tx
+                    .get(&position_key(&uuid))?
+                    .and_then(|b| serde_json::from_slice(&b).ok())
+                    .unwrap_or_default();
                 let position = Position {
-                    after: Some(last_seq.clone()),
-                    result: result.clone(),
+                    after: Some(after.clone()),
+                    result: result.clone().unwrap_or(old.result),
                 };
                 tx.put(&position_key(&uuid), &json_bytes(&position));
                 Ok(())
             })
         })
-        .await;
-    if let Err(e) = saved {
-        tracing::warn!(uuid = %m.uuid, error = %e, "lambda: could not save the mapping's position");
+        .await
+}
+
+/// How one invocation of a batch went.
+enum Outcome {
+    Ok,
+    /// `ReportBatchItemFailures`: the function failed the records from this index on.
+    Partial(usize),
+    Failed(Failure),
+}
+
+/// Why an invocation failed, for the on-failure record's `responseContext`.
+#[derive(Debug, Clone)]
+struct Failure {
+    status: u16,
+    function_error: String,
+    message: String,
+}
+
+/// Why records were given up on (`requestContext.condition`).
+#[derive(Debug, Clone, Copy)]
+enum Condition {
+    RetryAttemptsExhausted,
+    RecordAgeExceeded,
+}
+
+impl Condition {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::RetryAttemptsExhausted => "RetryAttemptsExhausted",
+            Self::RecordAgeExceeded => "RecordAgeExceeded",
+        }
     }
-    true
 }
 
 /// Invokes the function with `batch` until it succeeds, bisecting on failure when asked,
-/// giving a part up after `MaximumRetryAttempts`. Returns the processing result, or `None`
-/// when the mapping was deleted or disabled meanwhile.
+/// giving a part up after `MaximumRetryAttempts` or once its records are older than
+/// `MaximumRecordAgeInSeconds`. With `ReportBatchItemFailures`, a partial failure retries
+/// from the lowest failed record (and, when `checkpoint`, first moves the position to just
+/// before it). Returns the processing result, or `None` when the mapping was deleted or
+/// disabled meanwhile.
 fn deliver<'a>(
     inner: &'a Arc<Inner>,
     m: &'a Mapping,
-    batch: Vec<Value>,
+    mut batch: Vec<Value>,
+    checkpoint: bool,
 ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Option<String>> + Send + 'a>> {
     Box::pin(async move {
         let mut attempts: i64 = 0;
+        let mut invocations: i64 = 0;
+        let mut result = "OK".to_owned();
         loop {
-            let why = match invoke(inner, m, &batch).await {
-                Ok(()) => return Some("OK".to_owned()),
-                Err(why) => why,
-            };
-            if m.bisect && batch.len() > 1 {
-                let mut first = batch;
-                let second = first.split_off(first.len() / 2);
-                let a = deliver(inner, m, first).await?;
-                let b = deliver(inner, m, second).await?;
-                return Some(if a == "OK" { b } else { a });
+            // Records past MaximumRecordAgeInSeconds are discarded (to the destination).
+            if m.maximum_record_age >= 0 {
+                let now = now_secs();
+                let expired = batch
+                    .iter()
+                    .take_while(|r| {
+                        let at = r["dynamodb"]["ApproximateCreationDateTime"]
+                            .as_f64()
+                            .unwrap_or(now);
+                        now - at > m.maximum_record_age as f64
+                    })
+                    .count();
+                if expired > 0 {
+                    let rest = batch.split_off(expired);
+                    let why = Failure {
+                        status: 0,
+                        function_error: String::new(),
+                        message: format!(
+                            "records older than MaximumRecordAgeInSeconds ({})",
+                            m.maximum_record_age
+                        ),
+                    };
+                    record_failure(
+                        inner,
+                        m,
+                        &batch,
+                        &why,
+                        Condition::RecordAgeExceeded,
+                        invocations,
+                    )
+                    .await;
+                    if checkpoint && let Some(last) = batch.last() {
+                        let _ = save_position(inner, &m.uuid, sequence_of(last), None).await;
+                    }
+                    result = "PROBLEM: Record age exceeded".to_owned();
+                    batch = rest;
+                }
+                if batch.is_empty() {
+                    return Some(result);
+                }
             }
+            invocations += 1;
+            let why = match invoke(inner, m, &batch).await {
+                Outcome::Ok => return Some(result),
+                Outcome::Partial(index) => {
+                    if index > 0 {
+                        if checkpoint {
+                            let done = sequence_of(&batch[index - 1]).to_owned();
+                            let _ = save_position(inner, &m.uuid, &done, None).await;
+                        }
+                        batch.drain(..index);
+                    }
+                    Failure {
+                        status: 200,
+                        function_error: String::new(),
+                        message: format!(
+                            "the function reported batch item failures from sequence number {}",
+                            sequence_of(&batch[0])
+                        ),
+                    }
+                }
+                Outcome::Failed(why) => {
+                    if m.bisect && batch.len() > 1 {
+                        let mut first = batch;
+                        let second = first.split_off(first.len() / 2);
+                        let a = deliver(inner, m, first, checkpoint).await?;
+                        let b = deliver(inner, m, second, checkpoint).await?;
+                        return Some(if a == "OK" { b } else { a });
+                    }
+                    why
+                }
+            };
             attempts += 1;
             if m.maximum_retry_attempts >= 0 && attempts > m.maximum_retry_attempts {
-                record_failure(inner, m, &batch, &why).await;
+                record_failure(
+                    inner,
+                    m,
+                    &batch,
+                    &why,
+                    Condition::RetryAttemptsExhausted,
+                    invocations,
+                )
+                .await;
                 return Some("PROBLEM: Function call failed".to_owned());
             }
             // Still wanted, and still ours? A deleted or disabled mapping stops retrying, and
@@ -825,11 +1237,7 @@ fn deliver<'a>(
     })
 }
 
-async fn invoke(
-    inner: &Arc<Inner>,
-    m: &Mapping,
-    batch: &[Value],
-) -> std::result::Result<(), String> {
+async fn invoke(inner: &Arc<Inner>, m: &Mapping, batch: &[Value]) -> Outcome {
     let payload = json!({"Records": batch}).to_string();
     let request = InvokeRequest {
         function: m.function_arn.clone(),
@@ -842,35 +1250,143 @@ async fn invoke(
     };
     match crate::dispatch::invoke(inner, request).await {
         Ok(resp) => match resp.function_error {
-            None => Ok(()),
-            Some(kind) => Err(format!(
-                "{kind}: {}",
-                String::from_utf8_lossy(&resp.payload)
-            )),
+            None if m.report_item_failures => match failed_from(&resp.payload, batch) {
+                Ok(None) => Outcome::Ok,
+                Ok(Some(index)) => Outcome::Partial(index),
+                Err(message) => Outcome::Failed(Failure {
+                    status: resp.status,
+                    function_error: String::new(),
+                    message,
+                }),
+            },
+            None => Outcome::Ok,
+            Some(kind) => Outcome::Failed(Failure {
+                status: resp.status,
+                message: format!("{kind}: {}", String::from_utf8_lossy(&resp.payload)),
+                function_error: kind,
+            }),
         },
-        Err(e) => Err(e.to_string()),
+        Err(e) => {
+            let message = e.to_string();
+            let error = nuvem_aws::IntoAwsError::into_aws_error(e);
+            Outcome::Failed(Failure {
+                status: error.status.as_u16(),
+                function_error: String::new(),
+                message,
+            })
+        }
     }
 }
 
-/// Keeps a batch given up on under `lambda/esm/f/<uuid>/<first sequence number>`, and logs it.
-async fn record_failure(inner: &Arc<Inner>, m: &Mapping, batch: &[Value], why: &str) {
-    let first = batch[0]["dynamodb"]["SequenceNumber"]
-        .as_str()
-        .unwrap_or_default()
-        .to_owned();
-    let last = batch[batch.len() - 1]["dynamodb"]["SequenceNumber"]
-        .as_str()
-        .unwrap_or_default()
-        .to_owned();
-    tracing::warn!(uuid = %m.uuid, function = %m.function_arn, %first, %last, error = %why,
-        "lambda: gave up on a batch of stream records after MaximumRetryAttempts");
-    let record = json!({
-        "requestContext": {"condition": "RetryAttemptsExhausted", "functionArn": m.function_arn,
-                           "approximateInvokeCount": m.maximum_retry_attempts + 1},
-        "responseContext": {"functionError": why},
-        "DDBStreamBatchInfo": {"streamArn": m.event_source_arn, "batchSize": batch.len(),
-                               "startSequenceNumber": first, "endSequenceNumber": last},
-        "timestamp": now_secs(),
+/// A `ReportBatchItemFailures` response
+/// (<https://docs.aws.amazon.com/lambda/latest/dg/services-ddb-batchfailurereporting.html>):
+/// `Ok(None)` for success (no response, a null or empty `batchItemFailures`), `Ok(Some(i))`
+/// for a failure from the batch's `i`th record on (the lowest failed sequence number), and
+/// `Err` when the whole batch failed: an item without an `itemIdentifier`, an empty or null
+/// one, or one that is not the sequence number of a record of the batch.
+pub fn failed_from(payload: &[u8], batch: &[Value]) -> std::result::Result<Option<usize>, String> {
+    let text = String::from_utf8_lossy(payload);
+    if text.trim().is_empty() {
+        return Ok(None);
+    }
+    let Ok(response) = serde_json::from_str::<Value>(&text) else {
+        // Not JSON: not an event response, which Lambda treats as success.
+        return Ok(None);
+    };
+    let failures = match response.get("batchItemFailures") {
+        None | Some(Value::Null) => return Ok(None),
+        Some(Value::Array(list)) => list,
+        Some(_) => {
+            return Err("the function returned a batchItemFailures that is not a list".into());
+        }
+    };
+    let mut lowest: Option<usize> = None;
+    for failure in failures {
+        let id = failure
+            .get("itemIdentifier")
+            .and_then(Value::as_str)
+            .filter(|s| !s.is_empty())
+            .ok_or_else(|| {
+                format!("the function returned a batch item failure without a valid itemIdentifier: {failure}")
+            })?;
+        let index = batch
+            .iter()
+            .position(|r| sequence_of(r) == id)
+            .ok_or_else(|| {
+                format!("the function returned the itemIdentifier {id}, not a sequence number of the batch")
+            })?;
+        lowest = Some(lowest.map_or(index, |l| l.min(index)));
+    }
+    Ok(lowest)
+}
+
+/// Gives up on `batch`: logs it at WARN, keeps Lambda's invocation record of it under
+/// `lambda/esm/f/<uuid>/<first sequence number>`, and writes it to the mapping's S3
+/// on-failure destination when there is one
+/// (<https://docs.aws.amazon.com/lambda/latest/dg/services-dynamodb-errors.html>).
+async fn record_failure(
+    inner: &Arc<Inner>,
+    m: &Mapping,
+    batch: &[Value],
+    why: &Failure,
+    condition: Condition,
+    invocations: i64,
+) {
+    let (Some(first_record), Some(last_record)) = (batch.first(), batch.last()) else {
+        return;
+    };
+    let (first, last) = (sequence_of(first_record), sequence_of(last_record));
+    tracing::warn!(uuid = %m.uuid, function = %m.function_arn, %first, %last, condition = condition.as_str(),
+        error = %why.message, "lambda: gave up on a batch of stream records");
+    let shard = match inner.stream_source() {
+        Some(s) => {
+            let (arn, s2) = (m.event_source_arn.clone(), s.clone());
+            inner
+                .store
+                .run(move || s2.shard_id(&arn))
+                .await
+                .unwrap_or_default()
+        }
+        None => String::new(),
+    };
+    let arrival = |r: &Value| {
+        let secs = r["dynamodb"]["ApproximateCreationDateTime"]
+            .as_f64()
+            .unwrap_or(0.0) as i64;
+        nuvem_aws::time::AmzDate { unix_seconds: secs }
+            .to_iso8601()
+            .replace(".000Z", "Z")
+    };
+    let now = std::time::SystemTime::now();
+    let millis = now
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_millis());
+    let stamp = nuvem_aws::time::AmzDate::from_system_time(now).to_iso8601();
+    let timestamp = stamp.replace(".000Z", &format!(".{millis:03}Z"));
+    let request_id = uuid::Uuid::new_v4().to_string();
+    let mut record = json!({
+        "requestContext": {
+            "requestId": request_id,
+            "functionArn": m.function_arn,
+            "condition": condition.as_str(),
+            "approximateInvokeCount": invocations,
+        },
+        "responseContext": {
+            "statusCode": why.status,
+            "executedVersion": "$LATEST",
+            "functionError": why.function_error,
+        },
+        "version": "1.0",
+        "timestamp": timestamp,
+        "DDBStreamBatchInfo": {
+            "shardId": shard,
+            "startSequenceNumber": first,
+            "endSequenceNumber": last,
+            "approximateArrivalOfFirstRecord": arrival(first_record),
+            "approximateArrivalOfLastRecord": arrival(last_record),
+            "batchSize": batch.len(),
+            "streamArn": m.event_source_arn,
+        },
     });
     let key = [FAILURES, m.uuid.as_bytes(), b"/", first.as_bytes()].concat();
     let store = inner.store.clone();
@@ -881,6 +1397,30 @@ async fn record_failure(inner: &Arc<Inner>, m: &Mapping, batch: &[Value], why: &
         .await;
     if let Err(e) = saved {
         tracing::warn!(error = %e, "lambda: could not record a failed batch");
+    }
+    // An S3 destination gets the invocation record with the whole event (`payload`), under
+    // aws/lambda/<mapping UUID>/<shard id>/YYYY/MM/DD/YYYY-MM-DDTHH.MM.SS-<uuid>.
+    let (Some(dest), Some(buckets)) = (&m.on_failure, inner.failure_bucket()) else {
+        return;
+    };
+    let Some(bucket) = bucket_of(dest) else {
+        return;
+    };
+    record["payload"] = json!(json!({"Records": batch}).to_string());
+    let key = format!(
+        "aws/lambda/{}/{}/{}/{}-{}",
+        m.uuid,
+        shard,
+        stamp.get(..10).unwrap_or_default().replace('-', "/"),
+        stamp.get(..19).unwrap_or_default().replace(':', "."),
+        uuid::Uuid::new_v4()
+    );
+    if let Err(e) = buckets
+        .put(bucket, &key, record.to_string().into_bytes())
+        .await
+    {
+        tracing::warn!(uuid = %m.uuid, %bucket, %key, error = %e,
+            "lambda: could not write a failed batch to the on-failure destination");
     }
 }
 

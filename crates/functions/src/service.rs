@@ -114,6 +114,8 @@ pub struct Inner {
     /// Invocation records for asynchronous invocation destinations: (destination function
     /// ARN, record), invoked by [`destination_loop`].
     pub(crate) destinations: tokio::sync::mpsc::UnboundedSender<(String, serde_json::Value)>,
+    /// S3 buckets, for event source mappings' on-failure destinations (wired by the binary).
+    failure_bucket: RwLock<Option<Arc<dyn crate::esm::FailureBucket>>>,
 }
 
 impl Drop for Inner {
@@ -127,6 +129,11 @@ impl Inner {
     /// The stream reader event source mappings use, once the binary wired one.
     pub(crate) fn stream_source(&self) -> Option<Arc<dyn crate::esm::StreamSource>> {
         self.stream_source.read().ok().and_then(|s| s.clone())
+    }
+
+    /// The S3 buckets on-failure destinations write to, once the binary wired them.
+    pub(crate) fn failure_bucket(&self) -> Option<Arc<dyn crate::esm::FailureBucket>> {
+        self.failure_bucket.read().ok().and_then(|s| s.clone())
     }
 
     pub fn code_dir(&self) -> PathBuf {
@@ -429,6 +436,7 @@ impl FunctionsService {
             stored_runs: Mutex::default(),
             stream_source: RwLock::default(),
             destinations,
+            failure_bucket: RwLock::default(),
         });
         if let Ok(handle) = tokio::runtime::Handle::try_current() {
             handle.spawn(destination_loop(Arc::downgrade(&inner), records));
@@ -498,6 +506,13 @@ impl FunctionsService {
             *s = Some(source);
         }
         crate::esm::start(&self.inner);
+    }
+
+    /// Wires S3 buckets in for event source mappings' on-failure destinations.
+    pub fn set_failure_bucket(&self, buckets: Arc<dyn crate::esm::FailureBucket>) {
+        if let Ok(mut b) = self.inner.failure_bucket.write() {
+            *b = Some(buckets);
+        }
     }
 
     pub fn set_aws_endpoint(&self, url: impl Into<String>) {

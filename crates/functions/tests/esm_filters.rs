@@ -114,3 +114,62 @@ fn records_as_lambda_delivers_them() {
     assert_eq!(out["dynamodb"], record()["dynamodb"]);
     assert_eq!(lambda_record(&record(), arn).get("userIdentity"), None);
 }
+
+/// A batch of three records with sequence numbers ...01, ...02, ...03.
+fn batch() -> Vec<Value> {
+    (1..=3)
+        .map(|i| json!({"dynamodb": {"SequenceNumber": format!("10000000000000000000{i}")}}))
+        .collect()
+}
+
+/// `ReportBatchItemFailures` responses
+/// (<https://docs.aws.amazon.com/lambda/latest/dg/services-ddb-batchfailurereporting.html>):
+/// success, a failure from the lowest failed record on, or the whole batch failed.
+#[test]
+fn batch_item_failure_responses() {
+    use nuvem_functions::esm::failed_from;
+    #[track_caller]
+    fn check(response: &str, expected: Result<Option<usize>, ()>) {
+        let got = failed_from(response.as_bytes(), &batch()).map_err(|_| ());
+        assert_eq!(got, expected, "{response}");
+    }
+    let seq = |i: u32| format!("10000000000000000000{i}");
+    // Success: no response, null, no or a null or empty list.
+    for ok in [
+        "",
+        "null",
+        "{}",
+        r#"{"batchItemFailures": null}"#,
+        r#"{"batchItemFailures": []}"#,
+        r#""done""#,
+    ] {
+        check(ok, Ok(None));
+    }
+    // The lowest failed record, whatever the order of the list.
+    check(
+        &format!(
+            r#"{{"batchItemFailures": [{{"itemIdentifier": "{}"}}, {{"itemIdentifier": "{}"}}]}}"#,
+            seq(3),
+            seq(2)
+        ),
+        Ok(Some(1)),
+    );
+    check(
+        &format!(
+            r#"{{"batchItemFailures": [{{"itemIdentifier": "{}"}}]}}"#,
+            seq(1)
+        ),
+        Ok(Some(0)),
+    );
+    // The whole batch failed: an empty or null identifier, a wrong key name, one that is not
+    // in the batch, a list that is not one.
+    for bad in [
+        r#"{"batchItemFailures": [{"itemIdentifier": ""}]}"#,
+        r#"{"batchItemFailures": [{"itemIdentifier": null}]}"#,
+        r#"{"batchItemFailures": [{"itemId": "100000000000000000001"}]}"#,
+        r#"{"batchItemFailures": [{"itemIdentifier": "999"}]}"#,
+        r#"{"batchItemFailures": "100000000000000000001"}"#,
+    ] {
+        check(bad, Err(()));
+    }
+}

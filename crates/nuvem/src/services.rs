@@ -110,6 +110,10 @@ pub fn register(
         dynamo: dynamo.clone(),
         iam: iam.clone(),
     }));
+    functions.set_failure_bucket(Arc::new(FailureBuckets {
+        s3: s3.clone(),
+        iam: iam.clone(),
+    }));
     s3.set_secret_lookup(Arc::new(IamSecrets(iam.clone())));
     gateway.set_invoker(Arc::new(GatewayInvoker {
         functions: functions.clone(),
@@ -284,6 +288,86 @@ impl nuvem_functions::esm::StreamSource for DynamoStreams {
             RoleAccess::Allowed
         } else {
             RoleAccess::Denied
+        })
+    }
+
+    fn shard_id(&self, arn: &str) -> Result<String, String> {
+        nuvem_dynamo::ops::streams::shard_of(&self.dynamo, arn).map_err(|e| e.to_string())
+    }
+}
+
+/// S3 buckets as event source mappings' on-failure destinations: the functions and S3
+/// services meet here, through the functions crate's `FailureBucket` port.
+struct FailureBuckets {
+    s3: Arc<nuvem_s3::S3Service>,
+    iam: nuvem_iam::api::IamApi,
+}
+
+impl nuvem_functions::esm::FailureBucket for FailureBuckets {
+    fn exists(&self, bucket: &str) -> Result<bool, String> {
+        match self.s3.objects().bucket_sync(bucket) {
+            Ok(_) => Ok(true),
+            Err(nuvem_s3::Error::NoSuchBucket(_)) => Ok(false),
+            Err(e) => Err(e.to_string()),
+        }
+    }
+
+    fn role_may_put(
+        &self,
+        role_arn: &str,
+        bucket: &str,
+        key: &str,
+    ) -> Result<nuvem_functions::esm::RoleAccess, String> {
+        use nuvem_functions::esm::RoleAccess;
+        let role = match self.iam.service_role(role_arn, "lambda.amazonaws.com") {
+            Ok(Some(r)) => r,
+            Ok(None) => return Ok(RoleAccess::NoSuchRole),
+            Err(nuvem_iam::api::ApiError::AccessDenied(_)) => return Ok(RoleAccess::Denied),
+            Err(e) => return Err(e.to_string()),
+        };
+        let policies: Vec<&nuvem_iam::Policy> = role.policies.iter().collect();
+        let ctx = nuvem_iam::Context::new();
+        let resource = format!("arn:aws:s3:::{bucket}/{key}");
+        let decision = nuvem_iam::evaluate(
+            &policies,
+            None,
+            &nuvem_iam::Request {
+                principal: &role.principal,
+                action: "s3:PutObject",
+                resource: &resource,
+                context: &ctx,
+            },
+        )
+        .decision;
+        Ok(if decision == nuvem_iam::Decision::Allow {
+            RoleAccess::Allowed
+        } else {
+            RoleAccess::Denied
+        })
+    }
+
+    fn put(
+        &self,
+        bucket: &str,
+        key: &str,
+        body: Vec<u8>,
+    ) -> nuvem_aws::BoxFuture<'static, Result<(), String>> {
+        let (s3, bucket, key) = (self.s3.clone(), bucket.to_owned(), key.to_owned());
+        Box::pin(async move {
+            let opts = nuvem_s3::store::objects::PutOptions {
+                headers: nuvem_s3::store::Headers {
+                    content_type: Some("application/json".into()),
+                    ..Default::default()
+                },
+                ..Default::default()
+            };
+            let body =
+                futures_util::stream::iter([Ok::<_, nuvem_s3::Error>(bytes::Bytes::from(body))]);
+            s3.objects()
+                .put_object(&bucket, &key, body, opts, |_| Ok(()))
+                .await
+                .map(|_| ())
+                .map_err(|e| e.to_string())
         })
     }
 }

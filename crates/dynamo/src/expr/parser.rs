@@ -16,6 +16,8 @@ use super::{Condition, ExprContext, ExprError, ExprKind, MAX_EXPRESSION_LEN};
 use crate::value::AttributeValue;
 
 /// Deepest document path DynamoDB accepts.
+/// The largest list index DynamoDB accepts in a document path.
+const MAX_LIST_INDEX: u64 = 4_294_967_294;
 const MAX_PATH_DEPTH: usize = 32;
 /// Bound on parenthesis/NOT/function nesting: keeps recursion (here and in evaluation)
 /// bounded for any input. DynamoDB has no nesting limit of its own; its operator limit and
@@ -241,12 +243,20 @@ impl<'c, 'a, 's> Parser<'c, 'a, 's> {
                 if *self.peek() != Tok::Int {
                     return Err(self.syntax_error());
                 }
-                let index = self.text().parse::<usize>().map_err(|_| {
-                    self.err(format!(
-                        "List index is out of range; index: {}",
-                        self.text()
-                    ))
-                })?;
+                // DynamoDB's largest list index is 2^32 - 2; past it (or past what a number
+                // holds) the path is refused.
+                let index = self
+                    .text()
+                    .parse::<u64>()
+                    .ok()
+                    .filter(|i| *i <= MAX_LIST_INDEX)
+                    .and_then(|i| usize::try_from(i).ok())
+                    .ok_or_else(|| {
+                        self.err(format!(
+                            "List index is not within the allowable range; index: [{}]",
+                            self.text()
+                        ))
+                    })?;
                 self.advance();
                 self.expect_punct("]")?;
                 path.push(PathElem::Index(index));

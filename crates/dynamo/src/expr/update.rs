@@ -116,6 +116,13 @@ impl Parser<'_, '_, '_> {
     }
 
     fn upd_operand(&mut self) -> Result<UpdOperand, ExprError> {
+        self.upd_operand_in(&[])
+    }
+
+    /// An operand inside the functions `within` (outermost first): DynamoDB refuses a
+    /// function nested in another call of itself (`list_append(list_append(a, b), c)`,
+    /// `if_not_exists(a, if_not_exists(b, c))`), and allows the two in one another.
+    fn upd_operand_in(&mut self, within: &[&'static str]) -> Result<UpdOperand, ExprError> {
         if *self.peek() == Tok::Value {
             return self.value().map(UpdOperand::Value);
         }
@@ -123,16 +130,24 @@ impl Parser<'_, '_, '_> {
             return self.path().map(UpdOperand::Path);
         }
         let name = self.text();
-        if name != "if_not_exists" && name != "list_append" {
-            return Err(self.err(format!("Invalid function name; function: {name}")));
+        let function: &'static str = match name {
+            "if_not_exists" => "if_not_exists",
+            "list_append" => "list_append",
+            _ => return Err(self.err(format!("Invalid function name; function: {name}"))),
+        };
+        if within.contains(&function) {
+            return Err(self.err(format!(
+                "The function is not allowed to be used this way in an expression; function: {function}"
+            )));
         }
         self.operator()?;
         self.advance();
         self.expect_punct("(")?;
         self.enter()?;
-        let mut args = vec![self.upd_operand()?];
+        let inner: Vec<&'static str> = within.iter().copied().chain([function]).collect();
+        let mut args = vec![self.upd_operand_in(&inner)?];
         while self.eat_punct(",") {
-            args.push(self.upd_operand()?);
+            args.push(self.upd_operand_in(&inner)?);
         }
         self.expect_punct(")")?;
         self.leave();

@@ -13,7 +13,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
-use crate::capacity::{ReturnConsumedCapacity, read_units, write_units};
+use crate::capacity::{Consumed, Kind, ReturnConsumedCapacity, read_units, write_consumed};
 use crate::error::{Error, Result};
 use crate::expr::{ExprContext, Projection};
 use crate::ops::items::{MAX_ITEM_BYTES, check_expression_maps};
@@ -87,10 +87,14 @@ fn request_items_violation<T>(items: &Option<BTreeMap<String, T>>, v: &mut Viola
 }
 
 /// `ConsumedCapacity` of a batch: one entry per table, in table name order.
-fn capacity_list(capacity: ReturnConsumedCapacity, units: &BTreeMap<String, f64>) -> Option<Value> {
+fn capacity_list(
+    capacity: ReturnConsumedCapacity,
+    kind: Kind,
+    units: &BTreeMap<String, Consumed>,
+) -> Option<Value> {
     let list: Vec<Value> = units
         .iter()
-        .filter_map(|(t, u)| capacity.report(t, *u))
+        .filter_map(|(t, u)| capacity.report(t, kind, u))
         .collect();
     (capacity != ReturnConsumedCapacity::None).then_some(Value::Array(list))
 }
@@ -186,7 +190,10 @@ pub fn batch_get_item(svc: &DynamoService, input: BatchGetItemInput) -> Result<V
                 read_bytes += 4096;
             }
         }
-        units.insert(table.name.clone(), read_units(read_bytes, consistent));
+        units.insert(
+            table.name.clone(),
+            Consumed::on_table(read_units(read_bytes, consistent)),
+        );
         responses.insert(name.clone(), Value::Array(found));
         if !left.is_empty() {
             let mut entry = serde_json::to_value(RawKeys::from(req))
@@ -200,7 +207,7 @@ pub fn batch_get_item(svc: &DynamoService, input: BatchGetItemInput) -> Result<V
     let mut out = Map::new();
     out.insert("Responses".into(), Value::Object(responses));
     out.insert("UnprocessedKeys".into(), Value::Object(unprocessed));
-    if let Some(c) = capacity_list(capacity, &units) {
+    if let Some(c) = capacity_list(capacity, Kind::Read, &units) {
         out.insert("ConsumedCapacity".into(), c);
     }
     Ok(Value::Object(out))
@@ -277,7 +284,7 @@ pub fn batch_write_item(svc: &DynamoService, input: BatchWriteItemInput) -> Resu
 
     let (units, metrics) = svc.store().transact(|tx| {
         let mut seen = HashSet::new();
-        let mut units: BTreeMap<String, f64> = BTreeMap::new();
+        let mut units: BTreeMap<String, Consumed> = BTreeMap::new();
         // One table's writes at a time (the request groups them by table): its catalog
         // record, the old items and its stats in one read (one round trip to a network
         // engine); every key is checked before anything is written.
@@ -330,8 +337,10 @@ pub fn batch_write_item(svc: &DynamoService, input: BatchWriteItemInput) -> Resu
                 let old = storage::decode_stored_item(old.as_deref())?;
                 let put = put.as_ref();
                 stats = storage::write_item_with_stats(tx, &table, k, old.as_ref(), put, stats)?;
-                *units.entry(table.name.clone()).or_default() +=
-                    write_units(old.as_ref().map_or(0, item_size), put.map_or(0, item_size));
+                units
+                    .entry(table.name.clone())
+                    .or_default()
+                    .add(&write_consumed(&table, old.as_ref(), put));
             }
             written.insert(table.id.clone(), stats);
             if metrics_asked {
@@ -349,7 +358,7 @@ pub fn batch_write_item(svc: &DynamoService, input: BatchWriteItemInput) -> Resu
     if !metrics.is_empty() {
         out.insert("ItemCollectionMetrics".into(), json!(metrics));
     }
-    if let Some(c) = capacity_list(capacity, &units) {
+    if let Some(c) = capacity_list(capacity, Kind::Write, &units) {
         out.insert("ConsumedCapacity".into(), c);
     }
     Ok(Value::Object(out))

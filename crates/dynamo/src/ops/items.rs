@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
-use crate::capacity::{ReturnConsumedCapacity, read_units, write_units};
+use crate::capacity::{Consumed, Kind, ReturnConsumedCapacity, read_units, write_consumed};
 use crate::catalog::TableMeta;
 use crate::error::{Error, Result};
 use crate::expr::{Condition, ExprContext, Projection, Update};
@@ -308,11 +308,8 @@ fn write_output(w: &Written, attributes: Option<Item>, opts: &WriteOptions) -> V
             crate::index::collection_metrics(&w.table, key, *size),
         );
     }
-    let units = write_units(
-        w.old.as_ref().map_or(0, item_size),
-        w.new.as_ref().map_or(0, item_size),
-    );
-    if let Some(c) = capacity.report(&w.table.name, units) {
+    let consumed = write_consumed(&w.table, w.old.as_ref(), w.new.as_ref());
+    if let Some(c) = capacity.report(&w.table.name, Kind::Write, &consumed) {
         out.insert("ConsumedCapacity".into(), c);
     }
     Value::Object(out)
@@ -569,7 +566,7 @@ pub fn get_item(svc: &DynamoService, input: GetItemInput) -> Result<Value> {
         };
         out.insert("Item".into(), item_to_json(&item));
     }
-    if let Some(c) = capacity.report(&table.name, units) {
+    if let Some(c) = capacity.report(&table.name, Kind::Read, &Consumed::on_table(units)) {
         out.insert("ConsumedCapacity".into(), c);
     }
     Ok(Value::Object(out))

@@ -14,7 +14,7 @@ use nuvem_store::{Direction, KeyRange, Read};
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
-use crate::capacity::{ReturnConsumedCapacity, read_units};
+use crate::capacity::{Consumed, Kind, ReturnConsumedCapacity, read_units};
 use crate::catalog::TableMeta;
 use crate::error::{Error, Result};
 use crate::expr::{Condition, ExprContext, Projection, legacy_condition};
@@ -395,10 +395,14 @@ pub fn read_page<R: Read + ?Sized>(
     if stopped_early && let Some(last) = last {
         out.insert("LastEvaluatedKey".into(), item_to_json(&last));
     }
-    if let Some(c) = spec
-        .capacity
-        .report(&table.name, read_units(bytes, spec.consistent))
-    {
+    // A Query or Scan of an index is charged to the index (a local index's fetches from
+    // the table included).
+    let units = read_units(bytes, spec.consistent);
+    let consumed = match source.index {
+        Some(index) => Consumed::on_index(index, units),
+        None => Consumed::on_table(units),
+    };
+    if let Some(c) = spec.capacity.report(&table.name, Kind::Read, &consumed) {
         out.insert("ConsumedCapacity".into(), c);
     }
     Ok(Value::Object(out))

@@ -138,17 +138,24 @@ fn find_stream<R: nuvem_store::Read + ?Sized>(
     arn: &str,
 ) -> Result<Found> {
     let (table_name, label) = parse_stream_arn(arn).ok_or_else(|| stream_not_found(arn))?;
-    let table = storage::read_table(r, table_name)?.ok_or_else(|| stream_not_found(arn))?;
     let c = svc.config();
-    if table.stream_arn(label, &c.region, &c.account_id) != arn {
-        return Err(stream_not_found(arn));
-    }
-    let stream = table
-        .streams
-        .iter()
-        .find(|s| s.label == label)
-        .cloned()
-        .ok_or_else(|| stream_not_found(arn))?;
+    let with_stream = |table: TableMeta| -> Option<(TableMeta, StreamMeta)> {
+        if table.stream_arn(label, &c.region, &c.account_id) != arn {
+            return None;
+        }
+        let stream = table.streams.iter().find(|s| s.label == label)?.clone();
+        Some((table, stream))
+    };
+    // The table's own streams, or those of a deleted table of that name, readable for 24
+    // hours after DeleteTable.
+    let live = storage::read_table(r, table_name)?.and_then(with_stream);
+    let (table, stream) = match live {
+        Some(found) => found,
+        None => storage::retired_tables(r, Some(table_name))?
+            .into_iter()
+            .find_map(|(_, t)| with_stream(t))
+            .ok_or_else(|| stream_not_found(arn))?,
+    };
     let stats = storage::read_stats(r, &table)?;
     let last = streams::last_seq(&stream, stats);
     let trimmed = streams::trimmed_through(r, &table, label)?;
@@ -174,12 +181,9 @@ pub fn list_streams(svc: &DynamoService, input: ListStreamsInput) -> Result<Valu
     let limit = input.limit.unwrap_or(100) as usize;
     let c = svc.config();
     let snap = svc.store().snapshot();
-    let tables: Vec<TableMeta> = match &input.table_name {
-        Some(name) => vec![storage::read_table(&*snap, name)?.ok_or_else(|| {
-            Error::ResourceNotFound(format!(
-                "Requested resource not found: Table: {name} not found"
-            ))
-        })?],
+    // Tables, then deleted tables whose streams are still readable.
+    let mut tables: Vec<TableMeta> = match &input.table_name {
+        Some(name) => storage::read_table(&*snap, name)?.into_iter().collect(),
         None => {
             let names: Vec<String> = storage::list_tables(&*snap, None).collect::<Result<_>>()?;
             let mut out = Vec::new();
@@ -189,6 +193,16 @@ pub fn list_streams(svc: &DynamoService, input: ListStreamsInput) -> Result<Valu
             out
         }
     };
+    let retired = storage::retired_tables(&*snap, input.table_name.as_deref())?;
+    if let Some(name) = &input.table_name
+        && tables.is_empty()
+        && retired.is_empty()
+    {
+        return Err(Error::ResourceNotFound(format!(
+            "Requested resource not found: Table: {name} not found"
+        )));
+    }
+    tables.extend(retired.into_iter().map(|(_, t)| t));
     let mut all: Vec<Value> = Vec::new();
     for table in &tables {
         for stream in &table.streams {
@@ -443,6 +457,13 @@ pub enum ReadError {
     Trimmed,
     #[error(transparent)]
     Other(#[from] Error),
+}
+
+/// For in-process consumers: the id of stream `arn`'s shard.
+pub fn shard_of(svc: &DynamoService, arn: &str) -> Result<String> {
+    let snap = svc.store().snapshot();
+    let found = find_stream(svc, &*snap, arn)?;
+    Ok(shard_id(&found.table, &found.stream))
 }
 
 /// For in-process consumers (the binary's event source mappings): the sequence number of

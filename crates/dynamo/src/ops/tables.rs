@@ -491,7 +491,7 @@ pub fn delete_table(svc: &DynamoService, input: TableNameInput) -> Result<Value>
         let meta = storage::read_table(&*tx, &name)?.ok_or_else(|| not_found(&name))?;
         let stats = storage::read_stats(&*tx, &meta)?;
         let index_stats = storage::read_index_stats(&*tx, &meta)?;
-        storage::drop_table(tx, &meta);
+        storage::drop_table(tx, &meta)?;
         Ok::<_, Error>((meta, stats, index_stats))
     })?;
     // The table is gone from the catalog; its items are unreachable and can be removed at

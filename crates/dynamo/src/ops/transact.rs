@@ -16,7 +16,9 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
-use crate::capacity::{ReturnConsumedCapacity, read_units, write_units};
+use crate::capacity::{
+    Consumed, Kind as Units, ReturnConsumedCapacity, read_units, write_consumed,
+};
 use crate::catalog::TableMeta;
 use crate::error::{CancellationReason, Error, Result};
 use crate::expr::{Condition, ExprContext, Projection, Update};
@@ -378,16 +380,15 @@ pub fn transact_write_items(svc: &DynamoService, input: TransactWriteItemsInput)
         if failed {
             return Err(Error::TransactionCanceled(reasons));
         }
-        let mut units: BTreeMap<String, f64> = BTreeMap::new();
+        let mut units: BTreeMap<String, Consumed> = BTreeMap::new();
         for (name, item_key, old, new) in &writes {
             let table = tables.get(name).ok_or_else(no_such_table)?;
             storage::write_item(tx, table, item_key, old.as_ref(), new.as_ref())?;
             // Transactional writes cost twice a standard write.
-            *units.entry(table.name.clone()).or_default() += 2.0
-                * write_units(
-                    old.as_ref().map_or(0, item_size),
-                    new.as_ref().map_or(0, item_size),
-                );
+            units
+                .entry(table.name.clone())
+                .or_default()
+                .add(&write_consumed(table, old.as_ref(), new.as_ref()).scaled(2.0));
         }
         if let Some((key, print)) = &token {
             let record = serde_json::json!({"at": now, "request": print});
@@ -419,7 +420,7 @@ pub fn transact_write_items(svc: &DynamoService, input: TransactWriteItemsInput)
     if capacity != ReturnConsumedCapacity::None {
         let list: Vec<Value> = units
             .iter()
-            .filter_map(|(t, u)| capacity.report(t, *u))
+            .filter_map(|(t, u)| capacity.report(t, Units::Write, u))
             .collect();
         out.insert("ConsumedCapacity".into(), Value::Array(list));
     }
@@ -482,7 +483,7 @@ pub fn transact_get_items(svc: &DynamoService, input: TransactGetItemsInput) -> 
     let snap = svc.store().snapshot();
     let mut seen = HashSet::new();
     let mut responses = Vec::with_capacity(gets.len());
-    let mut units: BTreeMap<String, f64> = BTreeMap::new();
+    let mut units: BTreeMap<String, Consumed> = BTreeMap::new();
     for (name, key, projection) in &gets {
         let table = storage::read_table(&*snap, name)?.ok_or_else(no_such_table)?;
         table.check_key(key)?;
@@ -494,7 +495,7 @@ pub fn transact_get_items(svc: &DynamoService, input: TransactGetItemsInput) -> 
         }
         let item = storage::read_item(&*snap, &k)?;
         // Transactional reads cost twice a strongly consistent read.
-        *units.entry(table.name.clone()).or_default() +=
+        units.entry(table.name.clone()).or_default().table +=
             2.0 * read_units(item.as_ref().map_or(0, item_size), true);
         let mut entry = Map::new();
         if let Some(item) = item {
@@ -511,7 +512,7 @@ pub fn transact_get_items(svc: &DynamoService, input: TransactGetItemsInput) -> 
     if capacity != ReturnConsumedCapacity::None {
         let list: Vec<Value> = units
             .iter()
-            .filter_map(|(t, u)| capacity.report(t, *u))
+            .filter_map(|(t, u)| capacity.report(t, Units::Read, u))
             .collect();
         out.insert("ConsumedCapacity".into(), Value::Array(list));
     }

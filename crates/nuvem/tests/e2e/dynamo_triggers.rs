@@ -40,7 +40,12 @@ fn s(v: &str) -> AttributeValue {
     AttributeValue::S(v.to_owned())
 }
 
-async fn create_table(ddb: &aws_sdk_dynamodb::Client, name: &str, key: &str, stream: bool) {
+pub(super) async fn create_table(
+    ddb: &aws_sdk_dynamodb::Client,
+    name: &str,
+    key: &str,
+    stream: bool,
+) {
     let mut req = ddb
         .create_table()
         .table_name(name)

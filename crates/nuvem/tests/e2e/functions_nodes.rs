@@ -426,3 +426,119 @@ async fn events_run_once_across_nodes_and_outlive_the_node_that_took_them() {
     );
     no_worker_calls(&crate::endpoint::health_detail(&b.api_url).await);
 }
+
+const COUNTER: &str = r#"import boto3
+
+ddb = boto3.client("dynamodb")
+
+def handler(event, context):
+    for r in event["Records"]:
+        ddb.update_item(TableName="Deliveries",
+            Key={"seq": {"S": r["dynamodb"]["SequenceNumber"]}},
+            UpdateExpression="ADD n :one SET k = :k",
+            ExpressionAttributeValues={":one": {"N": "1"}, ":k": r["dynamodb"]["Keys"]["id"]})
+"#;
+
+/// How many times each stream record was delivered, by key.
+async fn deliveries(ddb: &aws_sdk_dynamodb::Client) -> std::collections::BTreeMap<String, u32> {
+    let mut out = std::collections::BTreeMap::new();
+    let mut start = None;
+    loop {
+        let page = ddb
+            .scan()
+            .table_name("Deliveries")
+            .set_exclusive_start_key(start)
+            .send()
+            .await
+            .unwrap();
+        for item in page.items() {
+            let key = item["k"].as_s().unwrap().clone();
+            let n: u32 = item["n"].as_n().unwrap().parse().unwrap();
+            *out.entry(key).or_insert(0) += n;
+        }
+        start = page.last_evaluated_key().cloned();
+        if start.is_none() {
+            return out;
+        }
+    }
+}
+
+/// An event source mapping on two nodes sharing one database: both run the mapping
+/// supervisor, one poller holds its lease, so every record is delivered exactly once
+/// (records written through either node); when the node that created it stops, the mapping
+/// goes on from its stored position on the other, still once per record.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stream_mapping_on_two_nodes_delivers_each_record_once() {
+    use aws_sdk_dynamodb::types::AttributeValue;
+    let test = "a_stream_mapping_on_two_nodes_delivers_each_record_once";
+    let Some(server) = pg_server::PgServer::start(test, true) else {
+        return;
+    };
+    let (mut a, b) = two_nodes(&server);
+    let (da, db) = (a.dynamodb(), b.dynamodb());
+    crate::dynamo_triggers::create_table(&da, "Orders", "id", true).await;
+    crate::dynamo_triggers::create_table(&da, "Deliveries", "seq", false).await;
+    create(&lambda(&a), "counter", COUNTER).await;
+    let arn = da
+        .describe_table()
+        .table_name("Orders")
+        .send()
+        .await
+        .unwrap()
+        .table()
+        .and_then(|t| t.latest_stream_arn())
+        .unwrap()
+        .to_owned();
+    lambda(&a)
+        .create_event_source_mapping()
+        .function_name("counter")
+        .event_source_arn(&arn)
+        .starting_position(aws_sdk_lambda::types::EventSourcePosition::TrimHorizon)
+        .batch_size(5)
+        .send()
+        .await
+        .unwrap();
+    let put = |c: aws_sdk_dynamodb::Client, id: String| async move {
+        c.put_item()
+            .table_name("Orders")
+            .item("id", AttributeValue::S(id))
+            .send()
+            .await
+            .unwrap();
+    };
+    for i in 0..30 {
+        let node = if i % 2 == 0 { da.clone() } else { db.clone() };
+        put(node, format!("r{i:02}")).await;
+    }
+    let wait_for = |n: usize| {
+        let db = db.clone();
+        async move {
+            let deadline = Instant::now() + Duration::from_secs(60);
+            loop {
+                let got = deliveries(&db).await;
+                if got.len() >= n || Instant::now() > deadline {
+                    return got;
+                }
+                tokio::time::sleep(Duration::from_millis(300)).await;
+            }
+        }
+    };
+    let got = wait_for(30).await;
+    assert_eq!(got.len(), 30, "{got:?}");
+    // Time for a second delivery to show, were there one.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let got = deliveries(&db).await;
+    assert!(got.values().all(|n| *n == 1), "each record once: {got:?}");
+
+    // The node that created the mapping stops; the other goes on from the position (after
+    // the lease, 10 s, if the stopped node held it).
+    a.terminate();
+    for i in 30..40 {
+        put(db.clone(), format!("r{i:02}")).await;
+    }
+    let got = wait_for(40).await;
+    assert_eq!(got.len(), 40, "{got:?}");
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let got = deliveries(&db).await;
+    assert!(got.values().all(|n| *n == 1), "each record once: {got:?}");
+}

@@ -12,7 +12,7 @@ use super::gateway_guard::{manage, sign_as};
 const ACCOUNT: &str = "000000000000";
 
 /// An IAM query call signed with the root key; panics on an error answer.
-async fn iam(n: &nuvem_testkit::Nuvem, params: &[(&str, &str)]) {
+pub(super) async fn iam(n: &nuvem_testkit::Nuvem, params: &[(&str, &str)]) {
     let mut body = String::from("Version=2010-05-08");
     for (k, v) in params {
         body.push('&');

@@ -6,6 +6,7 @@ mod dynamo_indexes;
 mod dynamo_query;
 mod dynamo_streams;
 mod dynamo_triggers;
+mod dynamo_triggers_depth;
 mod edge;
 mod edge_waf_body;
 mod endpoint;
