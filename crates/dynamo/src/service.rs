@@ -336,12 +336,24 @@ impl Service for DynamoService {
     fn call(&self, request: AwsRequest) -> BoxFuture<'_, Response<Body>> {
         Box::pin(async move {
             let request_id = request.request_id.clone();
+            let gzip_ok = accepts_gzip(&request.parts.headers);
             match self.handle(request).await {
                 // An operation without output members (TagResource, UntagResource) answers
                 // with an empty body.
                 Ok(Value::Null) => json_response(StatusCode::OK, Vec::new(), &request_id),
                 Ok(output) => {
-                    json_response(StatusCode::OK, output.to_string().into_bytes(), &request_id)
+                    let body = output.to_string().into_bytes();
+                    match gzip_ok.then(|| gzip(&body)).flatten() {
+                        Some(packed) => {
+                            let mut resp = json_response(StatusCode::OK, packed, &request_id);
+                            resp.headers_mut().insert(
+                                http::header::CONTENT_ENCODING,
+                                HeaderValue::from_static("gzip"),
+                            );
+                            resp
+                        }
+                        None => json_response(StatusCode::OK, body, &request_id),
+                    }
                 }
                 Err(e) => e.into_response(&request_id),
             }
@@ -405,8 +417,43 @@ fn decode_body(headers: &http::HeaderMap, body: Bytes) -> Result<Bytes> {
     Ok(body)
 }
 
+/// Responses smaller than this are sent as they are even to a client that accepts gzip
+/// (compressing a few hundred bytes saves nothing).
+const GZIP_FROM: usize = 1024;
+
+/// Whether the request's `Accept-Encoding` allows gzip (and does not refuse it with `q=0`).
+fn accepts_gzip(headers: &http::HeaderMap) -> bool {
+    headers
+        .get_all(http::header::ACCEPT_ENCODING)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|coding| {
+            let mut parts = coding.split(';');
+            let name = parts.next().unwrap_or("").trim();
+            let refused = parts.any(|p| {
+                p.trim()
+                    .strip_prefix("q=")
+                    .and_then(|q| q.trim().parse::<f32>().ok())
+                    .is_some_and(|q| q == 0.0)
+            });
+            (name.eq_ignore_ascii_case("gzip") || name == "*") && !refused
+        })
+}
+
+/// `body` gzipped, for a client that accepts it, when it is worth it.
+fn gzip(body: &[u8]) -> Option<Vec<u8>> {
+    use std::io::Write;
+    if body.len() < GZIP_FROM {
+        return None;
+    }
+    let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    enc.write_all(body).ok()?;
+    enc.finish().ok()
+}
+
 /// A JSON 1.0 response with DynamoDB's headers: the request id and `x-amz-crc32`, the CRC32
-/// of the body that DynamoDB's SDKs may check.
+/// of the body as sent (compressed, when it is) that DynamoDB's SDKs may check.
 pub(crate) fn json_response(
     status: StatusCode,
     body: Vec<u8>,

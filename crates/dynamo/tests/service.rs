@@ -1098,6 +1098,79 @@ async fn issue_18_content_encoding() {
     );
 }
 
+/// Responses are gzipped for a client that accepts gzip (and the CRC32 is of the bytes sent);
+/// small ones, and every response to a client that does not, are sent as they are.
+#[tokio::test]
+async fn issue_18_response_compression() {
+    let e = env();
+    for i in 0..40 {
+        e.create(
+            &format!("a-table-with-a-rather-long-name-{i:02}"),
+            ("id", "S"),
+            None,
+        );
+    }
+    // (Accept-Encoding, body to ask for, gzipped?)
+    let many = r#"{}"#;
+    let few = r#"{"Limit": 1}"#;
+    for (accept, body, gzipped) in [
+        (None, many, false),
+        (Some("gzip"), many, true),
+        (Some("gzip, deflate, br"), many, true),
+        (Some("br;q=1.0, gzip;q=0.5"), many, true),
+        (Some("*"), many, true),
+        (Some("gzip;q=0"), many, false),
+        (Some("identity"), many, false),
+        (Some("gzip"), few, false),
+    ] {
+        let mut req = http::Request::builder()
+            .method("POST")
+            .uri("/")
+            .header("content-type", "application/x-amz-json-1.0")
+            .header("x-amz-target", "DynamoDB_20120810.ListTables");
+        if let Some(a) = accept {
+            req = req.header("accept-encoding", a);
+        }
+        let (parts, ()) = req.body(()).unwrap().into_parts();
+        let resp = e
+            .svc
+            .call(AwsRequest {
+                parts,
+                body: full_body(body.as_bytes().to_vec()),
+                request_id: RequestId::from_string("REQ1".into()),
+                caller: Caller::Anonymous,
+                payload: PayloadMode::Unsigned,
+            })
+            .await;
+        assert_eq!(resp.status(), 200);
+        let headers = resp.headers().clone();
+        let bytes = resp.into_body().collect().await.unwrap().to_bytes();
+        let crc = headers["x-amz-crc32"]
+            .to_str()
+            .unwrap()
+            .parse::<u32>()
+            .unwrap();
+        assert_eq!(crc, crc32fast::hash(&bytes), "{accept:?}");
+        let json = if gzipped {
+            assert_eq!(headers["content-encoding"], "gzip", "{accept:?}");
+            let mut out = Vec::new();
+            std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(&bytes[..]), &mut out)
+                .unwrap();
+            out
+        } else {
+            assert!(headers.get("content-encoding").is_none(), "{accept:?}");
+            bytes.to_vec()
+        };
+        let v: Value = serde_json::from_slice(&json).unwrap();
+        let expected = if body == few { 1 } else { 40 };
+        assert_eq!(
+            v["TableNames"].as_array().unwrap().len(),
+            expected,
+            "{accept:?}"
+        );
+    }
+}
+
 #[tokio::test]
 async fn issue_18_tag_resource_answers_with_an_empty_body() {
     let e = env();
