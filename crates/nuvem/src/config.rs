@@ -558,11 +558,27 @@ impl Manifest {
     /// Parses a manifest; errors name the offending key's path (`tables[0].partition_key.typ`).
     pub fn parse(text: &str) -> anyhow::Result<Self> {
         let de = toml::Deserializer::new(text);
-        serde_path_to_error::deserialize(de).map_err(|e| {
+        let manifest: Self = serde_path_to_error::deserialize(de).map_err(|e| {
             let path = e.path().to_string();
             let inner = e.into_inner();
             anyhow::anyhow!("at `{path}`: {}", inner.message().trim())
-        })
+        })?;
+        // `[runtimes]` names interpreters for Python and Node identifiers only.
+        for id in manifest.runtimes.keys() {
+            let known = id
+                .strip_prefix("python3.")
+                .is_some_and(|v| !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit()))
+                || id
+                    .strip_prefix("nodejs")
+                    .and_then(|v| v.strip_suffix(".x"))
+                    .is_some_and(|v| !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit()));
+            if !known {
+                anyhow::bail!(
+                    "at `runtimes.{id}`: not a Python or Node runtime identifier (python3.12, nodejs22.x); `provided` runtimes run the function's own bootstrap"
+                );
+            }
+        }
+        Ok(manifest)
     }
 
     pub fn load(path: &Path) -> anyhow::Result<Self> {
@@ -945,6 +961,15 @@ mod tests {
         check("[server]\nupstream_ca_file = \"ca.pem\"\n", Ok(()));
         check(include_str!("../../../examples/meusite/nuvem.toml"), Ok(()));
         check("[servr]\n", Err("unknown field `servr`"));
+        check(
+            "[runtimes]\n\"python3.12\" = \"/opt/python3.12/bin/python3\"\n\"nodejs22.x\" = \"/opt/node-22/bin/node\"\n",
+            Ok(()),
+        );
+        check(
+            "[runtimes]\n\"provided.al2023\" = \"/bin/sh\"\n",
+            Err("at `runtimes.provided.al2023`: not a Python or Node runtime identifier"),
+        );
+        check("[runtimes]\npython = 3\n", Err("at `runtimes.python`"));
         check(
             "[server.limits]\nheader_read_timeout_seconds = 2\nmax_connections_per_ip = 8\n",
             Ok(()),
