@@ -19,6 +19,8 @@ use bytes::Bytes;
 use crate::{load, procs};
 
 pub const BUCKET: &str = "nuvem-bench";
+/// The same objects in a bucket whose default encryption is SSE-S3 (AES256).
+pub const SSE_BUCKET: &str = "nuvem-bench-sse";
 /// Distinct keys per size: PUTs overwrite them in turn, GETs read them in turn.
 const KEYS: u64 = 16;
 
@@ -56,9 +58,15 @@ fn key(size: usize, i: u64) -> String {
     format!("obj-{size}-{}", i % KEYS)
 }
 
-async fn put(c: &Client, size: usize, i: u64, data: &Bytes) -> anyhow::Result<u64> {
+async fn put(
+    c: &Client,
+    bucket: &str,
+    size: usize,
+    i: u64,
+    data: &Bytes,
+) -> anyhow::Result<u64> {
     c.put_object()
-        .bucket(BUCKET)
+        .bucket(bucket)
         .key(key(size, i))
         .body(ByteStream::from(data.clone()))
         .send()
@@ -67,10 +75,10 @@ async fn put(c: &Client, size: usize, i: u64, data: &Bytes) -> anyhow::Result<u6
     Ok(data.len() as u64)
 }
 
-async fn get(c: &Client, size: usize, i: u64) -> anyhow::Result<u64> {
+async fn get(c: &Client, bucket: &str, size: usize, i: u64) -> anyhow::Result<u64> {
     let out = c
         .get_object()
-        .bucket(BUCKET)
+        .bucket(bucket)
         .key(key(size, i))
         .send()
         .await
@@ -88,15 +96,49 @@ async fn get(c: &Client, size: usize, i: u64) -> anyhow::Result<u64> {
 
 /// Creates the bucket and writes every key of `size` once, so GETs find them.
 pub async fn prepare(c: &Client, sizes: &[usize]) -> anyhow::Result<()> {
+    prepare_bucket(c, BUCKET, sizes, false).await
+}
+
+/// Creates `bucket` (with SSE-S3 default encryption when `sse`) and writes every key of each
+/// size once.
+pub async fn prepare_bucket(
+    c: &Client,
+    bucket: &str,
+    sizes: &[usize],
+    sse: bool,
+) -> anyhow::Result<()> {
+    use aws_sdk_s3::types::{
+        ServerSideEncryption, ServerSideEncryptionByDefault, ServerSideEncryptionConfiguration,
+        ServerSideEncryptionRule,
+    };
     c.create_bucket()
-        .bucket(BUCKET)
+        .bucket(bucket)
         .send()
         .await
         .map_err(|e| anyhow::anyhow!("CreateBucket: {}", DisplayErrorContext(e)))?;
+    if sse {
+        let rule = ServerSideEncryptionRule::builder()
+            .apply_server_side_encryption_by_default(
+                ServerSideEncryptionByDefault::builder()
+                    .sse_algorithm(ServerSideEncryption::Aes256)
+                    .build()?,
+            )
+            .build();
+        c.put_bucket_encryption()
+            .bucket(bucket)
+            .server_side_encryption_configuration(
+                ServerSideEncryptionConfiguration::builder()
+                    .rules(rule)
+                    .build()?,
+            )
+            .send()
+            .await
+            .map_err(|e| anyhow::anyhow!("PutBucketEncryption: {}", DisplayErrorContext(e)))?;
+    }
     for &size in sizes {
         let data = Bytes::from(vec![0x5a; size]);
         for i in 0..KEYS {
-            put(c, size, i, &data).await.context("filling")?;
+            put(c, bucket, size, i, &data).await.context("filling")?;
         }
     }
     Ok(())
@@ -104,14 +146,19 @@ pub async fn prepare(c: &Client, sizes: &[usize]) -> anyhow::Result<()> {
 
 /// `op` on objects of `size` bytes as a load-generator operation.
 pub fn load_op(c: &Client, op: Op, size: usize) -> load::Op {
+    load_op_in(c, BUCKET, op, size)
+}
+
+/// [`load_op`] on the objects of `bucket`.
+pub fn load_op_in(c: &Client, bucket: &'static str, op: Op, size: usize) -> load::Op {
     let c = c.clone();
     let data = Bytes::from(vec![0x5a; size]);
     load::op(move |i| {
         let (c, data) = (c.clone(), data.clone());
         async move {
             match op {
-                Op::Put => put(&c, size, i, &data).await,
-                Op::Get => get(&c, size, i).await,
+                Op::Put => put(&c, bucket, size, i, &data).await,
+                Op::Get => get(&c, bucket, size, i).await,
             }
         }
     })

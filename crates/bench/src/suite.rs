@@ -27,10 +27,11 @@ pub enum Group {
     Iam,
     Indexes,
     Streams,
+    Sse,
 }
 
 impl Group {
-    pub const ALL: [Group; 11] = [
+    pub const ALL: [Group; 12] = [
         Group::Startup,
         Group::Dynamodb,
         Group::S3,
@@ -42,6 +43,7 @@ impl Group {
         Group::Iam,
         Group::Indexes,
         Group::Streams,
+        Group::Sse,
     ];
 
     pub fn name(self) -> &'static str {
@@ -57,6 +59,7 @@ impl Group {
             Group::Iam => "iam",
             Group::Indexes => "indexes",
             Group::Streams => "streams",
+            Group::Sse => "sse",
         }
     }
 }
@@ -235,6 +238,7 @@ pub async fn run(args: Args, command_line: String) -> anyhow::Result<()> {
             Group::Iam => crate::suite_aws::iam(&ctx, &mut report).await,
             Group::Indexes => crate::suite_aws::indexes(&ctx, &mut report).await,
             Group::Streams => crate::suite_aws::streams(&ctx, &mut report).await,
+            Group::Sse => crate::suite_aws::sse(&ctx, &mut report).await,
         };
         if let Err(e) = outcome {
             report.failures.push(format!("{}: {e:#}", g.name()));

@@ -289,6 +289,39 @@ pub async fn s3(ctx: &Ctx, report: &mut Report) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Encryption at rest's cost: PutObject and GetObject of 4 KiB and 8 MiB in a bucket with
+/// SSE-S3 default encryption beside the same in a plain bucket, on nuvem and the peer (moto
+/// accepts the configuration and stores in clear, so it is the plain baseline there).
+pub async fn sse(ctx: &Ctx, report: &mut Report) -> anyhow::Result<()> {
+    const SIZES: [(usize, &str); 2] = [(4 << 10, "4KiB"), (8 << 20, "8MiB")];
+    let servers = Servers::start(ctx, report, true)?;
+    let mut clients = Vec::new();
+    for target in servers.targets() {
+        let c = s3::client(&target.url);
+        for (bucket, sse) in [(s3::BUCKET, false), (s3::SSE_BUCKET, true)] {
+            s3::prepare_bucket(&c, bucket, &SIZES.map(|s| s.0), sse)
+                .await
+                .with_context(|| format!("creating {bucket} on {}", target.name))?;
+        }
+        clients.push((target, c));
+    }
+    for (size, label) in SIZES {
+        for op in [s3::Op::Put, s3::Op::Get] {
+            for (bucket, kind) in [(s3::BUCKET, "plain"), (s3::SSE_BUCKET, "SSE-S3")] {
+                let scenario = format!("s3.{} {label} {kind}", op.name());
+                for mode in [ctx.closed(1), ctx.closed(16)] {
+                    for (target, c) in &clients {
+                        let o = s3::load_op_in(c, bucket, op, size);
+                        let metric = Metric::Throughput;
+                        measure_counted(ctx, report, &scenario, target, &o, mode, metric).await;
+                    }
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Lambda Invoke of the Rust echo function and a Python handler, cold and warm, through
 /// the functions workload (crate::functions), recorded as rows of this report.
 pub async fn lambda(ctx: &Ctx, report: &mut Report) -> anyhow::Result<()> {
