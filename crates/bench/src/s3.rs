@@ -58,13 +58,7 @@ fn key(size: usize, i: u64) -> String {
     format!("obj-{size}-{}", i % KEYS)
 }
 
-async fn put(
-    c: &Client,
-    bucket: &str,
-    size: usize,
-    i: u64,
-    data: &Bytes,
-) -> anyhow::Result<u64> {
+async fn put(c: &Client, bucket: &str, size: usize, i: u64, data: &Bytes) -> anyhow::Result<u64> {
     c.put_object()
         .bucket(bucket)
         .key(key(size, i))
