@@ -226,7 +226,7 @@ async fn run_stored(inner: Arc<Inner>, key: Vec<u8>, function: String) {
     let aged = item.accepted_ms > 0
         && queue::now_ms().saturating_sub(item.accepted_ms)
             > EventInvokeConfig::max_age_ms(config.as_ref());
-    let (succeeded, delay_ms) = if aged {
+    let delay_ms = if aged {
         drop(lease);
         let record = event_config::record(
             &item.request_id,
@@ -242,7 +242,7 @@ async fn run_stored(inner: Arc<Inner>, key: Vec<u8>, function: String) {
             config.as_ref().and_then(|c| c.on_failure.clone()),
             record,
         );
-        (false, None)
+        None
     } else {
         let call = Call {
             request_id: item.request_id.clone(),
@@ -281,9 +281,8 @@ async fn run_stored(inner: Arc<Inner>, key: Vec<u8>, function: String) {
             );
             deliver(&inner, to, record);
         }
-        (succeeded, delay.map(|d| d.as_millis() as u64))
+        delay.map(|d| d.as_millis() as u64)
     };
-    let _ = succeeded;
     let store = inner.store.clone();
     let done = inner
         .store
