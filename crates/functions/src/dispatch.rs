@@ -435,9 +435,19 @@ fn outcome_of(result: Result<invoke::Completed>) -> Outcome {
 /// Hands an invocation record to the destination loop (see the service), which invokes the
 /// destination function asynchronously.
 fn deliver(inner: &Arc<Inner>, destination: Option<String>, record: serde_json::Value) {
-    if let Some(destination) = destination
-        && inner.destinations.send((destination, record)).is_err()
-    {
-        tracing::warn!("lambda: invocation record dropped: the service is stopping");
+    let Some(destination) = destination else {
+        return;
+    };
+    match inner.destinations.try_send((destination, record)) {
+        Ok(()) => {}
+        Err(tokio::sync::mpsc::error::TrySendError::Full((destination, _))) => {
+            tracing::warn!(
+                destination,
+                "lambda: invocation record dropped: too many waiting for their destinations"
+            );
+        }
+        Err(tokio::sync::mpsc::error::TrySendError::Closed(_)) => {
+            tracing::warn!("lambda: invocation record dropped: the service is stopping");
+        }
     }
 }

@@ -68,17 +68,43 @@ fn probe(path: &Path, python: bool) -> Option<(PathBuf, String)> {
             "process.stdout.write(process.execPath + '\\n' + process.versions.node + '\\n')",
         ]);
     }
-    let out = cmd
-        .stdin(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .output()
-        .ok()
-        .filter(|o| o.status.success())?;
-    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let text = output_within(cmd, PROBE_TIMEOUT)?;
     let mut lines = text.lines();
     let exe = PathBuf::from(lines.next()?.trim());
     let version = lines.next()?.trim().to_string();
     (exe.is_absolute() && !version.is_empty()).then_some((exe, version))
+}
+
+/// How long an interpreter may take to say what it is before it counts as absent.
+const PROBE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// What `cmd` printed, when it exits successfully within `limit` (killed otherwise): a
+/// configured "interpreter" that never exits must not hold a CreateFunction forever.
+fn output_within(mut cmd: std::process::Command, limit: std::time::Duration) -> Option<String> {
+    use std::io::Read as _;
+    let mut child = cmd
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .ok()?;
+    let deadline = std::time::Instant::now() + limit;
+    let status = loop {
+        match child.try_wait() {
+            Ok(Some(status)) => break status,
+            Ok(None) if std::time::Instant::now() < deadline => {
+                std::thread::sleep(std::time::Duration::from_millis(5));
+            }
+            _ => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return None;
+            }
+        }
+    };
+    let mut out = String::new();
+    child.stdout.take()?.read_to_string(&mut out).ok()?;
+    status.success().then_some(out)
 }
 
 /// Whether `version` (`3.11.7`) is the one `wanted` (`3.11`, `20`) names.
@@ -193,15 +219,9 @@ impl Bootstraps {
 
 /// `sys.executable` of the `python3` on `PATH`, or `python3` itself when that fails.
 fn probe_python() -> PathBuf {
-    std::process::Command::new("python3")
-        .args(["-c", "import sys; print(sys.executable)"])
-        .stdin(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .output()
-        .ok()
-        .filter(|o| o.status.success())
-        .map(|o| PathBuf::from(String::from_utf8_lossy(&o.stdout).trim()))
-        .filter(|p| p.is_absolute() && p.is_file())
+    probe(Path::new("python3"), true)
+        .map(|(exe, _)| exe)
+        .filter(|p| p.is_file())
         .unwrap_or_else(|| PathBuf::from("python3"))
 }
 

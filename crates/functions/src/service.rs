@@ -112,8 +112,8 @@ pub struct Inner {
     /// DynamoDB streams, for event source mappings (wired by the binary).
     stream_source: RwLock<Option<Arc<dyn crate::esm::StreamSource>>>,
     /// Invocation records for asynchronous invocation destinations: (destination function
-    /// ARN, record), invoked by [`destination_loop`].
-    pub(crate) destinations: tokio::sync::mpsc::UnboundedSender<(String, serde_json::Value)>,
+    /// ARN, record), invoked by [`destination_loop`]; at most [`DESTINATION_BACKLOG`] wait.
+    pub(crate) destinations: tokio::sync::mpsc::Sender<(String, serde_json::Value)>,
     /// S3 buckets, for event source mappings' on-failure destinations (wired by the binary).
     failure_bucket: RwLock<Option<Arc<dyn crate::esm::FailureBucket>>>,
 }
@@ -419,7 +419,7 @@ impl FunctionsService {
             }
             crate::isolation::lock_functions_dir(&config.data_dir);
         }
-        let (destinations, records) = tokio::sync::mpsc::unbounded_channel();
+        let (destinations, records) = tokio::sync::mpsc::channel(DESTINATION_BACKLOG);
         let inner = Arc::new(Inner {
             isolation,
             store,
@@ -1187,11 +1187,15 @@ async fn slots_loop(inner: Weak<Inner>, every: Duration) {
 /// died).
 const QUEUE_SWEEP: Duration = Duration::from_millis(500);
 
+/// How many invocation records may wait for their destination; beyond that a record is
+/// dropped with a warning (a record holds up to two 256 KB payloads).
+const DESTINATION_BACKLOG: usize = 1024;
+
 /// Invokes each destination with its invocation record, asynchronously (a destination that
 /// is gone or refuses is logged: Lambda drops such records too). Ends with the service.
 async fn destination_loop(
     inner: Weak<Inner>,
-    mut records: tokio::sync::mpsc::UnboundedReceiver<(String, serde_json::Value)>,
+    mut records: tokio::sync::mpsc::Receiver<(String, serde_json::Value)>,
 ) {
     while let Some((destination, record)) = records.recv().await {
         let Some(me) = inner.upgrade() else { return };
