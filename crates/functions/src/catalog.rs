@@ -93,6 +93,15 @@ pub fn put(store: &Store, record: &FunctionRecord, must_be_new: bool, arn: &str)
         {
             return Err(Error::PackageGone(hex.clone()));
         }
+        // A layer version deleted meanwhile keeps its package only while a function uses it.
+        for layer in &record.layers {
+            if !crate::packages::exists(&*tx, &layer.package)? {
+                return Err(Error::InvalidParameter(format!(
+                    "Layer version {} does not exist.",
+                    layer.arn
+                )));
+            }
+        }
         tx.put(&k, &value);
         nuvem_store::cluster::touch(tx, &topic(&record.name))?;
         Ok(())
@@ -228,6 +237,17 @@ fn unpack(code_dir: &Path, name: &str, zip: &[u8]) -> Result<StoredCode> {
         sha256: base64::engine::general_purpose::STANDARD.encode(hash),
         size: zip.len() as u64,
     })
+}
+
+/// Checks that `zip` opens and is within Lambda's unzipped quota (a layer's content).
+pub fn check_zip_bytes(zip: &[u8]) -> Result<()> {
+    check_zip(zip).map(|_| ())
+}
+
+/// Extracts `zip` into the existing `folder`, over what is there (a layer over the layers
+/// before it).
+pub fn extract_over(folder: &Path, zip: &[u8]) -> Result<()> {
+    check_zip(zip)?.extract(folder).map_err(|e| bad_zip(&e))
 }
 
 /// Unpacks `zip` into `folder` unless it is there: into a temporary sibling first, renamed

@@ -166,6 +166,48 @@ pub enum Operation {
     ListFunctionEventInvokeConfigs {
         function: String,
     },
+    PublishLayerVersion {
+        layer: String,
+    },
+    GetLayerVersion {
+        layer: String,
+        version: String,
+    },
+    GetLayerVersionByArn {
+        arn: String,
+    },
+    ListLayerVersions {
+        layer: String,
+        runtime: Option<String>,
+        architecture: Option<String>,
+        marker: Option<String>,
+        max_items: Option<String>,
+    },
+    ListLayers {
+        runtime: Option<String>,
+        architecture: Option<String>,
+        marker: Option<String>,
+        max_items: Option<String>,
+    },
+    DeleteLayerVersion {
+        layer: String,
+        version: String,
+    },
+    AddLayerVersionPermission {
+        layer: String,
+        version: String,
+        revision: Option<String>,
+    },
+    GetLayerVersionPolicy {
+        layer: String,
+        version: String,
+    },
+    RemoveLayerVersionPermission {
+        layer: String,
+        version: String,
+        statement_id: String,
+        revision: Option<String>,
+    },
 }
 
 impl Operation {
@@ -308,12 +350,22 @@ pub fn execute(inner: &Inner, op: Operation, input: Value, root: bool) -> Result
         }
         Operation::UpdateFunctionConfiguration { function } => {
             let mut r = lookup(inner, &function, None)?;
-            let config: ConfigInput = parse(input)?;
+            let mut config: ConfigInput = parse(input)?;
             if config.role.is_some() {
                 r.keys_fallback = root;
             }
+            let old_layers = match config.layers.take() {
+                Some(arns) => {
+                    std::mem::replace(&mut r.layers, crate::layers::resolve(inner, &arns)?)
+                }
+                None => Vec::new(),
+            };
             config.apply(&mut r)?;
-            save(inner, r, false)
+            let answer = save(inner, r, false)?;
+            for l in &old_layers {
+                crate::layers::collect(inner, &l.package);
+            }
+            Ok(answer)
         }
         Operation::DeleteFunction {
             function,
@@ -324,6 +376,9 @@ pub fn execute(inner: &Inner, op: Operation, input: Value, root: bool) -> Result
             inner.drop_pool(&r.name);
             catalog::remove_code(&inner.code_dir(), &r.name);
             collect_package(inner, &r.code);
+            for l in &r.layers {
+                crate::layers::collect(inner, &l.package);
+            }
             Ok((204, Value::Null))
         }
         Operation::PutFunctionConcurrency { function } => {
@@ -440,6 +495,60 @@ pub fn execute(inner: &Inner, op: Operation, input: Value, root: bool) -> Result
             ))
         }
         Operation::CreateEventSourceMapping => crate::esm::create(inner, input),
+        Operation::PublishLayerVersion { layer } => crate::layers::publish(inner, &layer, input),
+        Operation::GetLayerVersion { layer, version } => {
+            crate::layers::get(inner, &layer, &version)
+        }
+        Operation::GetLayerVersionByArn { arn } => crate::layers::get_by_arn(inner, &arn),
+        Operation::ListLayerVersions {
+            layer,
+            runtime,
+            architecture,
+            marker,
+            max_items,
+        } => crate::layers::list_versions(
+            inner,
+            &layer,
+            runtime.as_deref(),
+            architecture.as_deref(),
+            marker.as_deref(),
+            max_items.as_deref(),
+        ),
+        Operation::ListLayers {
+            runtime,
+            architecture,
+            marker,
+            max_items,
+        } => crate::layers::list_layers(
+            inner,
+            runtime.as_deref(),
+            architecture.as_deref(),
+            marker.as_deref(),
+            max_items.as_deref(),
+        ),
+        Operation::DeleteLayerVersion { layer, version } => {
+            crate::layers::delete(inner, &layer, &version)
+        }
+        Operation::AddLayerVersionPermission {
+            layer,
+            version,
+            revision,
+        } => crate::layers::add_permission(inner, &layer, &version, revision.as_deref(), input),
+        Operation::GetLayerVersionPolicy { layer, version } => {
+            crate::layers::get_policy(inner, &layer, &version)
+        }
+        Operation::RemoveLayerVersionPermission {
+            layer,
+            version,
+            statement_id,
+            revision,
+        } => crate::layers::remove_permission(
+            inner,
+            &layer,
+            &version,
+            &statement_id,
+            revision.as_deref(),
+        ),
         Operation::ListEventSourceMappings {
             function,
             source,
@@ -575,7 +684,12 @@ fn create(inner: &Inner, input: Value, root: bool) -> Result<Answer> {
         keys_fallback: root,
         vpc: None,
         event_invoke: None,
+        layers: Vec::new(),
     };
+    let mut input = input;
+    if let Some(arns) = input.config.layers.take() {
+        record.layers = crate::layers::resolve(inner, &arns)?;
+    }
     input.config.apply(&mut record)?;
     if catalog::get(&inner.store, &record.name)?.is_some() {
         return Err(Error::FunctionExists(record.name));

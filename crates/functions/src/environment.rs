@@ -48,7 +48,7 @@
 //! START/END/REPORT lines (the invoker does).
 
 use std::collections::HashSet;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -75,6 +75,11 @@ pub struct Launch {
     /// The function's own user, when environments run as users of their own: each one then
     /// starts on a private copy of `code` (see [`crate::isolation`]).
     pub user: Option<Isolated>,
+    /// The function's runtime identifier (which search paths name its layers).
+    pub runtime: String,
+    /// The function's merged layers on this node (see [`crate::layers`]): `/opt` with mount
+    /// namespaces, this folder (or the environment's private copy of it) without.
+    pub opt: Option<PathBuf>,
 }
 
 /// How an environment of a function runs as the function's user.
@@ -240,14 +245,15 @@ impl Environment {
         let mut env = launch.env.clone();
         let private = match &launch.user {
             Some(iso) => {
-                let (dir, function, code, user) = (
+                let (dir, function, code, user, opt) = (
                     iso.dir.clone(),
                     iso.function.clone(),
                     iso.code.clone(),
                     iso.user,
+                    launch.opt.clone(),
                 );
                 let private = tokio::task::spawn_blocking(move || {
-                    crate::isolation::Private::create(&dir, &function, &code, user)
+                    crate::isolation::Private::create(&dir, &function, &code, user, opt.as_deref())
                 })
                 .await
                 .map_err(std::io::Error::other)??;
@@ -263,6 +269,15 @@ impl Environment {
             None => None,
         };
         let mut args = launch.args.clone();
+        // The layers: the environment's own copy when it has one, else the node's folder.
+        let opt_host: Option<PathBuf> = match &private {
+            Some(p) => p.opt.clone(),
+            None => launch.opt.clone(),
+        };
+        // With namespaces (and an `/opt` to cover) the layers are at `/opt`, as on Lambda.
+        let opt_at_opt = opt_host.is_some()
+            && launch.user.as_ref().is_some_and(|iso| iso.namespaces)
+            && Path::new("/opt").is_dir();
         let namespaced = match (&launch.user, &private) {
             (Some(iso), Some(p)) if iso.namespaces => {
                 // The wrapper would start and then fail to exec it: say so as spawning it
@@ -276,6 +291,7 @@ impl Environment {
                     iso.user,
                     launch.data_limit,
                     iso.toolchain.as_ref(),
+                    opt_host.as_deref().filter(|_| opt_at_opt),
                     &[&p.task, &iso.runtime_dir],
                     &program,
                     &args,
@@ -320,9 +336,26 @@ impl Environment {
         cmd.args(&args)
             .current_dir(&task_root)
             .env_clear()
-            .env("PATH", path)
             .env("LANG", "en_US.UTF-8")
-            .env("TZ", ":UTC")
+            .env("TZ", ":UTC");
+        let mut path = path;
+        if let Some(host) = &opt_host {
+            let opt = if opt_at_opt { Path::new("/opt") } else { host };
+            for (var, dirs) in crate::layers::search_paths(&launch.runtime, opt) {
+                if var == "PATH" {
+                    // Lambda's PATH ends with `/opt/bin`.
+                    let mut all: Vec<PathBuf> = std::env::split_paths(&path).collect();
+                    all.extend(dirs);
+                    if let Ok(joined) = std::env::join_paths(all) {
+                        path = joined;
+                    }
+                } else if let Ok(joined) = std::env::join_paths(dirs) {
+                    // Set before the function's own variables, which may override them.
+                    cmd.env(var, joined);
+                }
+            }
+        }
+        cmd.env("PATH", path)
             .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())));
         if let Some(c) = &session {
             cmd.env("AWS_ACCESS_KEY_ID", &c.access_key_id)

@@ -95,7 +95,8 @@ struct Users {
 /// [`crate::environment`] reads back.
 ///
 /// Arguments: the private tmp, the data limit in bytes (empty: none), the toolchain's cover
-/// and prefix (both empty: none), how many paths follow, the paths under `/tmp` the runtime
+/// and prefix (both empty: none), the function's layers to bind read-only on `/opt` (empty:
+/// none), how many paths follow, the paths under `/tmp` the runtime
 /// needs (a data dir under `/tmp`: its code copy and the bootstraps), which are bound at the
 /// same place inside the private `/tmp` before it covers the host's, then the command line
 /// to run.
@@ -115,8 +116,9 @@ tmp=$1
 limit=$2
 cover=$3
 prefix=$4
-n=$5
-shift 5
+opt=$5
+n=$6
+shift 6
 if [ -n "$cover" ]; then
   stage="$tmp/.nuvem-toolchain"
   mkdir "$stage"
@@ -127,6 +129,10 @@ if [ -n "$cover" ]; then
   mount -o remount,bind,ro "$prefix"
   umount "$stage"
   rmdir "$stage"
+fi
+if [ -n "$opt" ]; then
+  mount --bind "$opt" /opt
+  mount -o remount,bind,ro /opt
 fi
 while [ "$n" -gt 0 ]; do
   mkdir -p "$tmp${1#/tmp}"
@@ -284,11 +290,14 @@ pub fn open_path(
 
 /// What `unshare` runs after the wrapper's arguments: the user's shell that waits for the
 /// runtime (see [`WRAPPER`]), with `toolchain` bound in when there is one.
+// One argument per positional argument of [`WRAPPER`].
+#[allow(clippy::too_many_arguments)]
 pub fn namespaced_command(
     private_tmp: &Path,
     user: User,
     data_limit: Option<u64>,
     toolchain: Option<&Toolchain>,
+    opt: Option<&Path>,
     needed: &[&Path],
     program: &Path,
     args: &[String],
@@ -324,6 +333,10 @@ pub fn namespaced_command(
     });
     all.push(cover);
     all.push(prefix);
+    all.push(
+        opt.map(|o| o.to_string_lossy().into_owned())
+            .unwrap_or_default(),
+    );
     all.push(under_tmp.len().to_string());
     all.extend(under_tmp);
     all.extend([
@@ -359,6 +372,7 @@ fn namespaces_work(scratch: &Path) -> bool {
         &tmp.canonicalize().unwrap_or_else(|_| tmp.clone()),
         user,
         Some(1 << 30),
+        None,
         None,
         &[],
         Path::new("sh"),
@@ -554,16 +568,19 @@ pub struct Private {
     pub root: PathBuf,
     pub task: PathBuf,
     pub tmp: PathBuf,
+    /// Its copy of the function's merged layers, if it has layers.
+    pub opt: Option<PathBuf>,
 }
 
 impl Private {
-    /// Copies `code` (a folder, or a single executable) into a new private folder under
-    /// `isolated/<function>/`, owned by `user`.
+    /// Copies `code` (a folder, or a single executable) and the merged layers `opt` into a
+    /// new private folder under `isolated/<function>/`, owned by `user`.
     pub fn create(
         isolated: &Path,
         function: &str,
         code: &Path,
         user: User,
+        opt: Option<&Path>,
     ) -> std::io::Result<Self> {
         let parent = isolated.join(function);
         std::fs::create_dir_all(&parent)?;
@@ -581,6 +598,9 @@ impl Private {
                 copy_file(code, &task.join(name), user)?;
                 own(&task, user, 0o500)?;
             }
+            if let Some(opt) = opt {
+                copy_tree(opt, &root.join("opt"), user)?;
+            }
             let tmp = root.join("tmp");
             std::fs::create_dir(&tmp)?;
             own(&tmp, user, 0o700)?;
@@ -591,7 +611,13 @@ impl Private {
             return Err(e);
         }
         let tmp = root.join("tmp");
-        Ok(Self { root, task, tmp })
+        let opt = opt.map(|_| root.join("opt"));
+        Ok(Self {
+            root,
+            task,
+            tmp,
+            opt,
+        })
     }
 
     /// Where `path` (under the original code `code`) is in the copy.

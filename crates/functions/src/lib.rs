@@ -25,6 +25,7 @@ pub mod event_config;
 pub mod invoke;
 pub mod invoker;
 pub mod isolation;
+pub mod layers;
 pub mod logs;
 pub mod model;
 pub mod netns;

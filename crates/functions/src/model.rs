@@ -95,6 +95,9 @@ pub struct FunctionRecord {
     /// Asynchronous invocation configuration (PutFunctionEventInvokeConfig).
     #[serde(default)]
     pub event_invoke: Option<crate::event_config::EventInvokeConfig>,
+    /// The function's layers, in order (`Layers`, see [`crate::layers`]).
+    #[serde(default)]
+    pub layers: Vec<crate::layers::LayerRef>,
 }
 
 /// A function's `VpcConfig` (subnets and security groups by id,
@@ -146,6 +149,9 @@ impl FunctionRecord {
         }
         if !self.environment.is_empty() {
             c["Environment"] = json!({"Variables": self.environment});
+        }
+        if !self.layers.is_empty() {
+            c["Layers"] = crate::layers::configuration(&self.layers);
         }
         if let Some(vpc) = &self.vpc {
             // `VpcConfigResponse`: nuvem has no VPC ids, so `VpcId` is empty.
@@ -222,6 +228,9 @@ pub struct ConfigInput {
     pub environment: Option<EnvironmentInput>,
     pub architectures: Option<Vec<String>>,
     pub vpc_config: Option<VpcConfig>,
+    /// Layer version ARNs: resolved against the store by the control plane, not by
+    /// [`ConfigInput::apply`].
+    pub layers: Option<Vec<String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -96,12 +96,13 @@ fn referenced(tx: &dyn Read, hex: &str) -> Result<bool> {
     for entry in tx.scan(KeyRange::prefix(crate::catalog::PREFIX), Direction::Forward) {
         let (_, v) = entry?;
         if let Ok(r) = serde_json::from_slice::<FunctionRecord>(&v)
-            && r.code == CodeLocation::Package(hex.to_owned())
+            && (r.code == CodeLocation::Package(hex.to_owned())
+                || r.layers.iter().any(|l| l.package == hex))
         {
             return Ok(true);
         }
     }
-    Ok(false)
+    crate::layers::references(tx, hex)
 }
 
 /// Deletes a package that no function record points at (in one transaction with that
@@ -190,6 +191,7 @@ mod tests {
             keys_fallback: true,
             vpc: None,
             event_invoke: None,
+            layers: Vec::new(),
         }
     }
 

@@ -395,6 +395,8 @@ pub fn launch(record: &FunctionRecord, boot: &Bootstraps, shared: &Shared) -> Re
         data_limit,
         role,
         user: None,
+        runtime: record.runtime.clone(),
+        opt: None,
     })
 }
 

@@ -222,6 +222,13 @@ impl Inner {
             ..record.clone()
         };
         let mut launch = runtimes::launch(&local, &self.boot, &shared)?;
+        if !record.layers.is_empty() {
+            launch.opt = Some(crate::layers::materialise(
+                &self.store,
+                &self.code_dir(),
+                &record.layers,
+            )?);
+        }
         if let Some(user) = self.isolation.user(&record.name)
             && self.as_root(&record.runtime).is_none()
         {
@@ -557,6 +564,9 @@ impl FunctionsService {
                 tracing::debug!(function = name, "lambda: changed on another node");
             }
             packages::sweep_local(&inner.code_dir(), &records);
+            let used: Vec<&[crate::layers::LayerRef]> =
+                records.iter().map(|r| r.layers.as_slice()).collect();
+            crate::layers::sweep_local(&inner.code_dir(), &used);
         });
     }
 
@@ -995,6 +1005,62 @@ fn route(method: &Method, path: &str, query: Option<&str>) -> Result<Route> {
             Operation::RemovePermission {
                 function: function(f),
                 statement_id: sid.to_string(),
+            }
+        }
+        (&Method::POST, ["2018-10-31", "layers", l, "versions"]) => {
+            Operation::PublishLayerVersion {
+                layer: l.to_string(),
+            }
+        }
+        (&Method::GET, ["2018-10-31", "layers", l, "versions"]) => Operation::ListLayerVersions {
+            layer: l.to_string(),
+            runtime: q("CompatibleRuntime"),
+            architecture: q("CompatibleArchitecture"),
+            marker: q("Marker"),
+            max_items: q("MaxItems"),
+        },
+        (&Method::GET, ["2018-10-31", "layers"])
+            if q("find").as_deref() == Some("LayerVersion") =>
+        {
+            Operation::GetLayerVersionByArn {
+                arn: q("Arn").unwrap_or_default(),
+            }
+        }
+        (&Method::GET, ["2018-10-31", "layers"]) => Operation::ListLayers {
+            runtime: q("CompatibleRuntime"),
+            architecture: q("CompatibleArchitecture"),
+            marker: q("Marker"),
+            max_items: q("MaxItems"),
+        },
+        (&Method::GET, ["2018-10-31", "layers", l, "versions", v]) => Operation::GetLayerVersion {
+            layer: l.to_string(),
+            version: v.to_string(),
+        },
+        (&Method::DELETE, ["2018-10-31", "layers", l, "versions", v]) => {
+            Operation::DeleteLayerVersion {
+                layer: l.to_string(),
+                version: v.to_string(),
+            }
+        }
+        (&Method::POST, ["2018-10-31", "layers", l, "versions", v, "policy"]) => {
+            Operation::AddLayerVersionPermission {
+                layer: l.to_string(),
+                version: v.to_string(),
+                revision: q("RevisionId"),
+            }
+        }
+        (&Method::GET, ["2018-10-31", "layers", l, "versions", v, "policy"]) => {
+            Operation::GetLayerVersionPolicy {
+                layer: l.to_string(),
+                version: v.to_string(),
+            }
+        }
+        (&Method::DELETE, ["2018-10-31", "layers", l, "versions", v, "policy", sid]) => {
+            Operation::RemoveLayerVersionPermission {
+                layer: l.to_string(),
+                version: v.to_string(),
+                statement_id: sid.to_string(),
+                revision: q("RevisionId"),
             }
         }
         _ => return Err(Error::UnknownOperation),

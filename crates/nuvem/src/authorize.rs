@@ -313,6 +313,28 @@ fn lambda(parts: &Parts, body: Option<&[u8]>, region: &str, account: &str) -> Op
             .unwrap_or_else(|| name.into_owned());
         format!("arn:aws:lambda:{region}:{account}:function:{name}")
     };
+    let layer = |name: &str| {
+        let name = percent_encoding::percent_decode_str(name).decode_utf8_lossy();
+        // A layer named by ARN: its name part.
+        let name = name
+            .strip_prefix("arn:aws:lambda:")
+            .and_then(|r| r.split(':').nth(3))
+            .map(str::to_owned)
+            .unwrap_or_else(|| name.into_owned());
+        format!("arn:aws:lambda:{region}:{account}:layer:{name}")
+    };
+    let query = |key: &str| {
+        parts.uri.query().and_then(|q| {
+            q.split('&').find_map(|pair| {
+                let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+                (k == key).then(|| {
+                    percent_encoding::percent_decode_str(v)
+                        .decode_utf8_lossy()
+                        .into_owned()
+                })
+            })
+        })
+    };
     let op = match (m, segs.as_slice()) {
         ("GET", [_, "functions"]) => ("ListFunctions", "*".into()),
         ("POST", [_, "functions"]) => ("CreateFunction", "*".into()),
@@ -360,6 +382,30 @@ fn lambda(parts: &Parts, body: Option<&[u8]>, region: &str, account: &str) -> Op
             },
             format!("arn:aws:lambda:{region}:{account}:event-source-mapping:{id}"),
         ),
+        // Layers: a version is `…:layer:<name>:<version>`; publishing names the layer.
+        ("POST", [_, "layers", l, "versions"]) => ("PublishLayerVersion", layer(l)),
+        ("GET", [_, "layers", _, "versions"]) => ("ListLayerVersions", "*".into()),
+        ("GET", [_, "layers"]) => match query("Arn") {
+            Some(arn) if query("find").as_deref() == Some("LayerVersion") => {
+                ("GetLayerVersion", arn)
+            }
+            _ => ("ListLayers", "*".into()),
+        },
+        ("GET", [_, "layers", l, "versions", v]) => {
+            ("GetLayerVersion", format!("{}:{v}", layer(l)))
+        }
+        ("DELETE", [_, "layers", l, "versions", v]) => {
+            ("DeleteLayerVersion", format!("{}:{v}", layer(l)))
+        }
+        ("POST", [_, "layers", l, "versions", v, "policy"]) => {
+            ("AddLayerVersionPermission", format!("{}:{v}", layer(l)))
+        }
+        ("GET", [_, "layers", l, "versions", v, "policy"]) => {
+            ("GetLayerVersionPolicy", format!("{}:{v}", layer(l)))
+        }
+        ("DELETE", [_, "layers", l, "versions", v, "policy", _]) => {
+            ("RemoveLayerVersionPermission", format!("{}:{v}", layer(l)))
+        }
         ("GET", [_, "tags", arn]) => ("ListTags", function(arn)),
         ("POST", [_, "tags", arn]) => ("TagResource", function(arn)),
         ("DELETE", [_, "tags", arn]) => ("UntagResource", function(arn)),
@@ -372,7 +418,23 @@ fn lambda(parts: &Parts, body: Option<&[u8]>, region: &str, account: &str) -> Op
     {
         acts.push(("iam:PassRole".into(), role));
     }
+    // Using a layer is reading it (lambda:GetLayerVersion on each version), as on AWS.
+    if matches!(op.0, "CreateFunction" | "UpdateFunctionConfiguration") {
+        for arn in named_layers(body) {
+            acts.push(("lambda:GetLayerVersion".into(), arn));
+        }
+    }
     Some(acts)
+}
+
+/// The layer version ARNs a CreateFunction/UpdateFunctionConfiguration body names.
+fn named_layers(body: Option<&[u8]>) -> Vec<String> {
+    body.and_then(|b| serde_json::from_slice::<serde_json::Value>(b).ok())
+        .and_then(|v| v.get("Layers").and_then(|l| l.as_array()).cloned())
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|l| l.as_str().map(str::to_owned))
+        .collect()
 }
 
 /// The execution role a CreateFunction/UpdateFunctionConfiguration body names.

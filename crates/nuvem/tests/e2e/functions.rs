@@ -253,8 +253,8 @@ pub(super) fn zip_of(files: &[(&str, &str)]) -> Vec<u8> {
     use std::io::Write;
     let mut w = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
     for (name, text) in files {
-        // `bootstrap` files are executables, as in a real deployment package.
-        let mode = if name.ends_with("bootstrap") {
+        // `bootstrap` files (and a layer's `bin/`) are executables, as in a real package.
+        let mode = if name.ends_with("bootstrap") || name.starts_with("bin/") {
             0o755
         } else {
             0o644

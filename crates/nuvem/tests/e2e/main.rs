@@ -14,6 +14,7 @@ mod endpoint_auth;
 mod functions;
 mod functions_async;
 mod functions_isolation;
+mod functions_layers;
 mod functions_nodes;
 mod functions_runtimes;
 mod gateway;
