@@ -73,10 +73,32 @@ fn permission_statement(input: &Value, function_arn: &str) -> Result<Value> {
     if let Some(source) = text("SourceArn") {
         condition.insert("ArnLike".into(), json!({"AWS:SourceArn": source}));
     }
+    let mut equals = serde_json::Map::new();
     if let Some(source_account) = text("SourceAccount") {
+        equals.insert("AWS:SourceAccount".into(), json!(source_account));
+    }
+    // Function URLs: the policy names the URL's auth type
+    // (https://docs.aws.amazon.com/lambda/latest/dg/urls-auth.html).
+    if let Some(auth) = text("FunctionUrlAuthType") {
+        if auth != "NONE" && auth != "AWS_IAM" {
+            return Err(Error::Validation(format!(
+                "1 validation error detected: Value '{auth}' at 'functionUrlAuthType' failed to satisfy constraint: Member must satisfy enum value set: [NONE, AWS_IAM]"
+            )));
+        }
+        equals.insert("lambda:FunctionUrlAuthType".into(), json!(auth));
+    }
+    if !equals.is_empty() {
+        condition.insert("StringEquals".into(), Value::Object(equals));
+    }
+    if input.get("InvokedViaFunctionUrl").and_then(Value::as_bool) == Some(true) {
+        if action != "lambda:InvokeFunction" {
+            return Err(Error::InvalidParameter(
+                "InvokedViaFunctionUrl can only be set with the lambda:InvokeFunction action".into(),
+            ));
+        }
         condition.insert(
-            "StringEquals".into(),
-            json!({"AWS:SourceAccount": source_account}),
+            "Bool".into(),
+            json!({"lambda:InvokedViaFunctionUrl": "true"}),
         );
     }
     if !condition.is_empty() {
@@ -168,6 +190,27 @@ pub enum Operation {
     },
     PublishLayerVersion {
         layer: String,
+    },
+    CreateFunctionUrlConfig {
+        function: String,
+        qualifier: Option<String>,
+    },
+    GetFunctionUrlConfig {
+        function: String,
+        qualifier: Option<String>,
+    },
+    UpdateFunctionUrlConfig {
+        function: String,
+        qualifier: Option<String>,
+    },
+    DeleteFunctionUrlConfig {
+        function: String,
+        qualifier: Option<String>,
+    },
+    ListFunctionUrlConfigs {
+        function: String,
+        marker: Option<String>,
+        max_items: Option<String>,
     },
     GetLayerVersion {
         layer: String,
@@ -373,6 +416,10 @@ pub fn execute(inner: &Inner, op: Operation, input: Value, root: bool) -> Result
         } => {
             let r = lookup(inner, &function, qualifier.as_deref())?;
             catalog::delete(&inner.store, &r.name)?;
+            let name = r.name.clone();
+            inner
+                .store
+                .transact(|tx| crate::function_url::delete_all(tx, &name))?;
             inner.drop_pool(&r.name);
             catalog::remove_code(&inner.code_dir(), &r.name);
             collect_package(inner, &r.code);
@@ -496,6 +543,32 @@ pub fn execute(inner: &Inner, op: Operation, input: Value, root: bool) -> Result
         }
         Operation::CreateEventSourceMapping => crate::esm::create(inner, input),
         Operation::PublishLayerVersion { layer } => crate::layers::publish(inner, &layer, input),
+        Operation::CreateFunctionUrlConfig {
+            function,
+            qualifier,
+        } => crate::function_url::create(inner, &function, qualifier.as_deref(), &input),
+        Operation::GetFunctionUrlConfig {
+            function,
+            qualifier,
+        } => crate::function_url::get(inner, &function, qualifier.as_deref()),
+        Operation::UpdateFunctionUrlConfig {
+            function,
+            qualifier,
+        } => crate::function_url::update(inner, &function, qualifier.as_deref(), &input),
+        Operation::DeleteFunctionUrlConfig {
+            function,
+            qualifier,
+        } => crate::function_url::delete(inner, &function, qualifier.as_deref()),
+        Operation::ListFunctionUrlConfigs {
+            function,
+            marker,
+            max_items,
+        } => crate::function_url::list(
+            inner,
+            &function,
+            marker.as_deref(),
+            max_items.as_deref(),
+        ),
         Operation::GetLayerVersion { layer, version } => {
             crate::layers::get(inner, &layer, &version)
         }

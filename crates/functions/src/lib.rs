@@ -21,6 +21,7 @@ pub mod dispatch;
 pub mod environment;
 pub mod error;
 pub mod esm;
+pub mod function_url;
 pub mod event_config;
 pub mod invoke;
 pub mod invoker;

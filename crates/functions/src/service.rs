@@ -140,6 +140,11 @@ impl Inner {
         self.config.data_dir.join("code")
     }
 
+    /// The AWS endpoint's URL, once the binary bound it.
+    pub fn endpoint_url(&self) -> Option<String> {
+        self.endpoint_url.read().ok().and_then(|u| u.clone())
+    }
+
     /// Retires a function's warm environments (after a change or a delete).
     pub fn drop_pool(&self, name: &str) {
         if let Some(pool) = self.pools.lock().ok().and_then(|mut p| p.remove(name)) {
@@ -464,6 +469,16 @@ impl FunctionsService {
 
     /// The AWS endpoint functions should call (`AWS_ENDPOINT_URL`), known once the endpoint
     /// is bound. Environments started afterwards get it.
+    /// The function URL a host name's id names (see [`crate::function_url`]).
+    pub async fn function_url(&self, id: &str) -> Result<Option<crate::function_url::UrlConfig>> {
+        let store = self.inner.store.clone();
+        let id = id.to_owned();
+        self.inner
+            .store
+            .run(move || crate::function_url::by_id(&*store.snapshot(), &id))
+            .await
+    }
+
     /// The function's resource-based policy document (AddPermission's statements), if it
     /// has one: what the endpoint weighs beside a caller's identity policies.
     pub async fn resource_policy(&self, name: &str) -> Result<Option<String>> {
@@ -1005,6 +1020,35 @@ fn route(method: &Method, path: &str, query: Option<&str>) -> Result<Route> {
             Operation::RemovePermission {
                 function: function(f),
                 statement_id: sid.to_string(),
+            }
+        }
+        (method, ["2021-10-31", "functions", f, "url"]) => {
+            let (function, qualifier) = (function(f), q("Qualifier"));
+            match *method {
+                Method::POST => Operation::CreateFunctionUrlConfig {
+                    function,
+                    qualifier,
+                },
+                Method::GET => Operation::GetFunctionUrlConfig {
+                    function,
+                    qualifier,
+                },
+                Method::PUT => Operation::UpdateFunctionUrlConfig {
+                    function,
+                    qualifier,
+                },
+                Method::DELETE => Operation::DeleteFunctionUrlConfig {
+                    function,
+                    qualifier,
+                },
+                _ => return Err(Error::UnknownOperation),
+            }
+        }
+        (&Method::GET, ["2021-10-31", "functions", f, "urls"]) => {
+            Operation::ListFunctionUrlConfigs {
+                function: function(f),
+                marker: q("Marker"),
+                max_items: q("MaxItems"),
             }
         }
         (&Method::POST, ["2018-10-31", "layers", l, "versions"]) => {

@@ -57,6 +57,18 @@ pub fn acts(
         "dynamodb" => dynamodb(parts, body?, region, account),
         "s3" => Some(s3_acts(parts)),
         "lambda" => lambda(parts, body, region, account),
+        // A function URL with AuthType AWS_IAM: both actions on the function (the URL's
+        // qualifier included), as Lambda requires since October 2025.
+        "lambda-url" => {
+            let arn = parts
+                .extensions
+                .get::<crate::function_url::UrlTarget>()?
+                .function_arn(region, account);
+            Some(vec![
+                ("lambda:InvokeFunctionUrl".into(), arn.clone()),
+                ("lambda:InvokeFunction".into(), arn),
+            ])
+        }
         "iam" => Some(vec![iam(body?, account)]),
         "apigateway" => Some(vec![apigateway(parts, region)]),
         "wafv2" => wafv2(parts, body?, region, account),
@@ -406,6 +418,17 @@ fn lambda(parts: &Parts, body: Option<&[u8]>, region: &str, account: &str) -> Op
         ("DELETE", [_, "layers", l, "versions", v, "policy", _]) => {
             ("RemoveLayerVersionPermission", format!("{}:{v}", layer(l)))
         }
+        // Function URL configurations.
+        (_, [_, "functions", f, "url"]) => (
+            match m {
+                "POST" => "CreateFunctionUrlConfig",
+                "PUT" => "UpdateFunctionUrlConfig",
+                "DELETE" => "DeleteFunctionUrlConfig",
+                _ => "GetFunctionUrlConfig",
+            },
+            function(f),
+        ),
+        ("GET", [_, "functions", f, "urls"]) => ("ListFunctionUrlConfigs", function(f)),
         ("GET", [_, "tags", arn]) => ("ListTags", function(arn)),
         ("POST", [_, "tags", arn]) => ("TagResource", function(arn)),
         ("DELETE", [_, "tags", arn]) => ("UntagResource", function(arn)),
@@ -549,6 +572,11 @@ pub fn context(parts: &Parts, identity: &Identity, account: &str) -> Context {
     }
     if let Some(t) = parts.extensions.get::<crate::listen::Transport>() {
         ctx.set("aws:SecureTransport", t.secure.to_string());
+    }
+    // Lambda's keys for calls through a function URL.
+    if let Some(url) = parts.extensions.get::<crate::function_url::UrlTarget>() {
+        ctx.set("lambda:FunctionUrlAuthType", url.0.auth_type.clone());
+        ctx.set("lambda:InvokedViaFunctionUrl", "true".to_string());
     }
     // S3's request keys (https://docs.aws.amazon.com/AmazonS3/latest/userguide/amazon-s3-policy-keys.html).
     for (k, v) in parts

@@ -35,6 +35,9 @@ pub struct Endpoint {
     store: nuvem_store::Store,
     /// API Gateway's data plane, for `{apiId}.execute-api.localhost.localstack.cloud` hosts.
     execute_api: Option<Arc<nuvem_gateway::Gateway>>,
+    /// Function URLs' host names resolve through the functions service (see
+    /// [`crate::function_url`]).
+    function_urls: Option<Arc<nuvem_functions::FunctionsService>>,
     /// The listeners' limits and counters, shown on `/_nuvem/health`.
     listeners: Option<Arc<crate::listen::Listeners>>,
     /// Set once `up` has applied the manifest: until then health answers `starting` (503).
@@ -76,6 +79,7 @@ impl Endpoint {
             started: Instant::now(),
             store,
             execute_api: None,
+            function_urls: None,
             listeners: None,
             ready: AtomicBool::new(false),
             buffer_budget: Arc::new(Semaphore::new(kib(max_buffered_bytes) as usize)),
@@ -93,6 +97,10 @@ impl Endpoint {
 
     /// Serves HTTP APIs on their execute-api host names (anonymous, like API Gateway's
     /// default endpoint: authorization is the API's own business).
+    pub fn set_function_urls(&mut self, functions: Arc<nuvem_functions::FunctionsService>) {
+        self.function_urls = Some(functions);
+    }
+
     pub fn set_execute_api(&mut self, gateway: Arc<nuvem_gateway::Gateway>) {
         self.execute_api = Some(gateway);
     }
@@ -361,8 +369,41 @@ impl Endpoint {
                 };
             }
         }
-        let (parts, body) = req.into_parts();
-        if parts.uri.path() == "/_nuvem/health" && parts.method == http::Method::GET {
+        let (mut parts, body) = req.into_parts();
+        // A function URL's host: the `lambda-url` service, with the URL it names.
+        let mut function_url = false;
+        if let Some(functions) = &self.function_urls {
+            let id = parts
+                .headers
+                .get(http::header::HOST)
+                .and_then(|h| h.to_str().ok())
+                .or_else(|| parts.uri.authority().map(|a| a.as_str()))
+                .and_then(nuvem_functions::function_url::id_from_host)
+                .map(str::to_owned);
+            if let Some(id) = id {
+                match functions.function_url(&id).await {
+                    Ok(Some(config)) => {
+                        parts
+                            .extensions
+                            .insert(crate::function_url::UrlTarget(Arc::new(config)));
+                        function_url = true;
+                    }
+                    Ok(None) => {
+                        return crate::function_url::not_found();
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, "function URL lookup failed");
+                        return AwsError::new(
+                            StatusCode::SERVICE_UNAVAILABLE,
+                            "ServiceUnavailable",
+                            "Try again",
+                        )
+                        .to_response(Protocol::RestJson, request_id);
+                    }
+                }
+            }
+        }
+        if parts.uri.path() == "/_nuvem/health" && parts.method == http::Method::GET && !function_url {
             return self.health(self.health_detail_allowed(&parts));
         }
         // A CORS preflight carries no credentials: browsers send it unsigned, to the very URL
@@ -379,8 +420,11 @@ impl Endpoint {
         } else {
             sigv4::parse(&parts)
         };
-        let service_name =
-            nuvem_aws::routing::service_for(&parts, signed.as_ref().ok().and_then(Option::as_ref));
+        let service_name = if function_url {
+            "lambda-url".to_string()
+        } else {
+            nuvem_aws::routing::service_for(&parts, signed.as_ref().ok().and_then(Option::as_ref))
+        };
         let service = self.services.get(service_name.as_str()).cloned();
         let protocol = service
             .as_ref()

@@ -8,6 +8,7 @@ mod config;
 mod data_dir;
 mod edge;
 mod endpoint;
+mod function_url;
 mod init;
 mod invalidate;
 mod listen;

@@ -72,6 +72,12 @@ pub fn register(
             .context("opening the functions service")?,
     );
     endpoint.register(functions.clone());
+    endpoint.register(Arc::new(crate::function_url::FunctionUrlService {
+        functions: functions.clone(),
+        region: config.region.clone(),
+        account: config.account_id.clone(),
+    }));
+    endpoint.set_function_urls(functions.clone());
     let gateway = Arc::new(
         nuvem_gateway::Gateway::open(
             store.clone(),
@@ -389,7 +395,7 @@ impl crate::authorize::ResourcePolicies for ResourcePolicyLookup {
         Box::pin(async move {
             match service.as_str() {
                 // arn:aws:lambda:<region>:<account>:function:<name>[:qualifier]
-                "lambda" => {
+                "lambda" | "lambda-url" => {
                     let name = resource.split(':').nth(6)?;
                     functions.resource_policy(name).await.ok().flatten()
                 }

@@ -15,6 +15,7 @@ mod functions;
 mod functions_async;
 mod functions_isolation;
 mod functions_layers;
+mod functions_urls;
 mod functions_nodes;
 mod functions_runtimes;
 mod gateway;
