@@ -101,7 +101,12 @@ mod tests {
         check(None, Some("DynamoDB_20120810.ListTables"), "/", "dynamodb");
         check(None, Some("AWSWAF_20190729.ListWebACLs"), "/", "wafv2");
         check(None, Some("Logs_20140328.FilterLogEvents"), "/", "logs");
-        check(Some("logs"), Some("Logs_20140328.GetLogEvents"), "/", "logs");
+        check(
+            Some("logs"),
+            Some("Logs_20140328.GetLogEvents"),
+            "/",
+            "logs",
+        );
         check(None, None, "/2015-03-31/functions/f/invocations", "lambda");
         check(None, None, "/public-bucket/photo.jpg", "s3");
         check(None, None, "/", "s3");

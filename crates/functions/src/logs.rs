@@ -247,6 +247,9 @@ mod tests {
         let stream = &got[0].1;
         assert!(got.iter().all(|e| &e.1 == stream));
         assert!(stream.contains("/[$LATEST]") && stream.len() == "2026/01/01/[$LATEST]".len() + 32);
-        assert!(!dir.path().join("f.log").exists(), "no file beside an emitter");
+        assert!(
+            !dir.path().join("f.log").exists(),
+            "no file beside an emitter"
+        );
     }
 }

@@ -640,17 +640,35 @@ mod tests {
         let arn = "arn:aws:logs:eu-west-1:000000000000:log-group:";
         check_acts(
             "logs",
-            ("POST", "/", &t("PutLogEvents"), r#"{"logGroupName":"/aws/lambda/f","logStreamName":"2026/01/01/[$LATEST]ab","logEvents":[]}"#),
-            &[("logs:PutLogEvents", &format!("{arn}/aws/lambda/f:log-stream:2026/01/01/[$LATEST]ab"))],
+            (
+                "POST",
+                "/",
+                &t("PutLogEvents"),
+                r#"{"logGroupName":"/aws/lambda/f","logStreamName":"2026/01/01/[$LATEST]ab","logEvents":[]}"#,
+            ),
+            &[(
+                "logs:PutLogEvents",
+                &format!("{arn}/aws/lambda/f:log-stream:2026/01/01/[$LATEST]ab"),
+            )],
         );
         check_acts(
             "logs",
-            ("POST", "/", &t("FilterLogEvents"), r#"{"logGroupName":"/aws/lambda/f"}"#),
+            (
+                "POST",
+                "/",
+                &t("FilterLogEvents"),
+                r#"{"logGroupName":"/aws/lambda/f"}"#,
+            ),
             &[("logs:FilterLogEvents", &format!("{arn}/aws/lambda/f:*"))],
         );
         check_acts(
             "logs",
-            ("POST", "/", &t("GetLogEvents"), &format!(r#"{{"logGroupIdentifier":"{arn}g","logStreamName":"s"}}"#)),
+            (
+                "POST",
+                "/",
+                &t("GetLogEvents"),
+                &format!(r#"{{"logGroupIdentifier":"{arn}g","logStreamName":"s"}}"#),
+            ),
             &[("logs:GetLogEvents", &format!("{arn}g:log-stream:s"))],
         );
         check_acts(
@@ -660,7 +678,12 @@ mod tests {
         );
         check_acts(
             "logs",
-            ("POST", "/", &t("TagResource"), &format!(r#"{{"resourceArn":"{arn}g","tags":{{}}}}"#)),
+            (
+                "POST",
+                "/",
+                &t("TagResource"),
+                &format!(r#"{{"resourceArn":"{arn}g","tags":{{}}}}"#),
+            ),
             &[("logs:TagResource", &format!("{arn}g"))],
         );
     }

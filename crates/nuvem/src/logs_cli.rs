@@ -50,9 +50,9 @@ pub struct LogsArgs {
 pub fn parse_since(text: &str) -> anyhow::Result<Duration> {
     let t = text.trim();
     let (digits, unit) = t.split_at(t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len()));
-    let n: u64 = digits
-        .parse()
-        .with_context(|| format!("--since {text:?}: expected a number and a unit (30s, 10m, 2h, 1d)"))?;
+    let n: u64 = digits.parse().with_context(|| {
+        format!("--since {text:?}: expected a number and a unit (30s, 10m, 2h, 1d)")
+    })?;
     let secs = match unit {
         "s" => 1,
         "" | "m" => 60,
@@ -248,9 +248,8 @@ async fn call(args: &LogsArgs, operation: &str, input: &Value) -> anyhow::Result
         .await
         .context("reading the response")?
         .to_bytes();
-    let value = serde_json::from_slice(&bytes).unwrap_or_else(
-        |_| json!({"__type": "?", "message": String::from_utf8_lossy(&bytes)}),
-    );
+    let value = serde_json::from_slice(&bytes)
+        .unwrap_or_else(|_| json!({"__type": "?", "message": String::from_utf8_lossy(&bytes)}));
     Ok((status, value))
 }
 
