@@ -715,10 +715,35 @@ fn filter_log_events() {
     refused(
         &svc,
         "FilterLogEvents",
-        json!({"logGroupName": "g", "filterPattern": "{ $.x = 1 }"}),
+        json!({"logGroupName": "g", "filterPattern": "[ip, user]"}),
         "InvalidParameterException",
-        "JSON",
+        "space-delimited",
     );
+    refused(
+        &svc,
+        "FilterLogEvents",
+        json!({"logGroupName": "g", "filterPattern": "{ $.x = }"}),
+        "InvalidParameterException",
+        "Invalid JSON filter pattern",
+    );
+    // JSON patterns over structured lines (and not over the others).
+    setup(&svc, "j", &["s"]);
+    put(
+        &svc,
+        "j",
+        "s",
+        &[
+            (NOW - 3, r#"{"level":"INFO","ms":12}"#),
+            (NOW - 2, "level ERROR, not JSON"),
+            (NOW - 1, "{\"level\":\"ERROR\",\"ms\":900}\n"),
+        ],
+    );
+    let out = ok(
+        &svc,
+        "FilterLogEvents",
+        json!({"logGroupName": "j", "filterPattern": "{ $.level = \"ERROR\" || $.ms > 100 }"}),
+    );
+    assert_eq!(messages(&out), ["{\"level\":\"ERROR\",\"ms\":900}\n"]);
     refused(
         &svc,
         "FilterLogEvents",
