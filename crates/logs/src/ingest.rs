@@ -2,7 +2,7 @@
 //! blocks and never fails. Events wait in a bounded channel ([`QUEUE`] events); when it is
 //! full an event is dropped and counted (`dropped` in `/_nuvem/health`). One task drains the
 //! channel: whatever is waiting (up to [`BATCH`] events) is written in one transaction per
-//! stream, on the blocking pool when the store is remote, so a write is visible a few
+//! stream, on the blocking pool, so a write is visible a few
 //! milliseconds after the line was printed and never slows the invocation that printed it.
 
 use std::collections::BTreeMap;
@@ -106,9 +106,11 @@ async fn writer(svc: LogsService, mut rx: mpsc::Receiver<Event>, counters: Arc<C
                 .push((e.timestamp, e.message));
         }
         let me = svc.clone();
+        // On the blocking pool whatever the engine: a commit may wait on fsync or a database,
+        // and the async workers are the invocations'.
         let written = svc
             .store()
-            .run(move || {
+            .offload(move || {
                 let now = crate::now_ms();
                 let mut results = Vec::new();
                 for ((group, stream), events) in by_stream {
