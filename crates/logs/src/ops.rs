@@ -1084,3 +1084,54 @@ pub fn sweep(svc: &LogsService, now: i64, budget: usize) -> Result<usize, Error>
     }
     Ok(deleted)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn triage_windows() {
+        const NOW: i64 = 1_760_000_000_000;
+        #[track_caller]
+        fn check(
+            ts: &[i64],
+            retention: Option<u32>,
+            accepted: std::ops::Range<usize>,
+            info: Value,
+        ) {
+            let (got, rejected) = triage(ts, retention, NOW);
+            assert_eq!(got, accepted, "{ts:?}");
+            assert_eq!(rejected.unwrap_or(Value::Null), info, "{ts:?}");
+        }
+        let old = NOW - 14 * DAY_MS;
+        let ahead = NOW + 2 * HOUR_MS;
+        check(&[NOW], None, 0..1, Value::Null);
+        // Exactly 14 days old and exactly 2 hours ahead are still accepted.
+        check(&[old, ahead], None, 0..2, Value::Null);
+        check(
+            &[old - 1, old, ahead, ahead + 1],
+            None,
+            1..3,
+            json!({"tooOldLogEventEndIndex": 1, "tooNewLogEventStartIndex": 3}),
+        );
+        check(
+            &[NOW - 2 * DAY_MS, NOW - DAY_MS + 1, NOW],
+            Some(1),
+            1..3,
+            json!({"expiredLogEventEndIndex": 1}),
+        );
+        check(
+            &[old - 1, NOW - 2 * DAY_MS, NOW],
+            Some(1),
+            2..3,
+            json!({"tooOldLogEventEndIndex": 1, "expiredLogEventEndIndex": 2}),
+        );
+        check(
+            &[ahead + 1],
+            None,
+            0..0,
+            json!({"tooNewLogEventStartIndex": 0}),
+        );
+        check(&[old - 1], None, 1..1, json!({"tooOldLogEventEndIndex": 1}));
+    }
+}

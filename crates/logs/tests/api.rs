@@ -788,3 +788,14 @@ async fn ingest_creates_and_writes() {
     assert_eq!(got[0], "line 0\n");
     assert_eq!(got[99], "line 99\n");
 }
+
+/// Without a runtime to write them, pushed events are dropped and counted, never blocking.
+#[test]
+fn ingest_drops_are_counted() {
+    let (_dir, svc) = service();
+    let ingest = nuvem_logs::Ingest::start(svc);
+    for i in 0..3 {
+        ingest.push("/aws/lambda/q", "s", i, "x".into());
+    }
+    assert_eq!((ingest.ingested(), ingest.dropped()), (0, 3));
+}
