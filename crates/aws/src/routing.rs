@@ -14,6 +14,7 @@ const TARGET_PREFIXES: &[(&str, &str)] = &[
     ("DynamoDB_20120810.", "dynamodb"),
     ("DynamoDBStreams_20120810.", "dynamodb"),
     ("AWSWAF_20190729.", "wafv2"),
+    ("Logs_20140328.", "logs"),
     ("AnyScaleFrontendService.", "application-autoscaling"),
 ];
 
@@ -99,6 +100,13 @@ mod tests {
         check(Some("sqs"), None, "/", "sqs");
         check(None, Some("DynamoDB_20120810.ListTables"), "/", "dynamodb");
         check(None, Some("AWSWAF_20190729.ListWebACLs"), "/", "wafv2");
+        check(None, Some("Logs_20140328.FilterLogEvents"), "/", "logs");
+        check(
+            Some("logs"),
+            Some("Logs_20140328.GetLogEvents"),
+            "/",
+            "logs",
+        );
         check(None, None, "/2015-03-31/functions/f/invocations", "lambda");
         check(None, None, "/public-bucket/photo.jpg", "s3");
         check(None, None, "/", "s3");

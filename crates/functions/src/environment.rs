@@ -619,7 +619,7 @@ fn describe_exit(status: std::process::ExitStatus, namespaced: bool) -> String {
 /// What one environment printed: everything goes to the function's log sink; what was printed
 /// during the current invocation is also kept for `X-Amz-Log-Type: Tail`.
 pub struct LogCapture {
-    sink: Arc<LogSink>,
+    stream: crate::logs::EnvironmentLog,
     current: Mutex<Vec<u8>>,
     drains: Mutex<Vec<mpsc::UnboundedSender<oneshot::Sender<()>>>>,
 }
@@ -627,7 +627,7 @@ pub struct LogCapture {
 impl LogCapture {
     fn new(sink: Arc<LogSink>) -> Self {
         Self {
-            sink,
+            stream: sink.environment(),
             current: Mutex::new(Vec::new()),
             drains: Mutex::new(Vec::new()),
         }
@@ -645,7 +645,7 @@ impl LogCapture {
                     biased;
                     n = pipe.read(&mut buf) => match n {
                         Ok(0) | Err(_) => break,
-                        Ok(n) => self.write(buf.get(..n).unwrap_or_default()),
+                        Ok(n) => self.output(buf.get(..n).unwrap_or_default()),
                     },
                     Some(ack) = rx.recv() => {
                         // Whatever the runtime printed before it posted its response is
@@ -654,7 +654,7 @@ impl LogCapture {
                             if n == 0 {
                                 break;
                             }
-                            self.write(buf.get(..n).unwrap_or_default());
+                            self.output(buf.get(..n).unwrap_or_default());
                         }
                         let _ = ack.send(());
                     }
@@ -670,6 +670,18 @@ impl LogCapture {
 
     /// Appends a line nuvem writes itself (START/END/REPORT).
     pub fn write(&self, bytes: &[u8]) {
+        self.keep(bytes);
+        self.stream.line(bytes);
+    }
+
+    /// Appends what the function printed.
+    fn output(&self, bytes: &[u8]) {
+        self.keep(bytes);
+        self.stream.output(bytes);
+    }
+
+    /// Keeps the invocation's output for `Tail`.
+    fn keep(&self, bytes: &[u8]) {
         if let Ok(mut c) = self.current.lock() {
             c.extend_from_slice(bytes);
             // Only the tail is ever returned; keep memory bounded for chatty functions.
@@ -678,7 +690,6 @@ impl LogCapture {
                 c.drain(..cut);
             }
         }
-        self.sink.write(bytes);
     }
 
     /// Waits until what the process printed so far has been read from its pipes.

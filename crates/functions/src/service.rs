@@ -116,6 +116,9 @@ pub struct Inner {
     pub(crate) destinations: tokio::sync::mpsc::Sender<(String, serde_json::Value)>,
     /// S3 buckets, for event source mappings' on-failure destinations (wired by the binary).
     failure_bucket: RwLock<Option<Arc<dyn crate::esm::FailureBucket>>>,
+    /// Where function log lines go (the Logs service, wired by the binary); without one,
+    /// a file per function (see [`crate::logs`]).
+    log_emitter: RwLock<Option<Arc<dyn crate::logs::LogEmitter>>>,
 }
 
 impl Drop for Inner {
@@ -270,6 +273,7 @@ impl Inner {
         let sink = Arc::new(LogSink::open(
             &self.config.data_dir.join("logs"),
             &record.name,
+            self.log_emitter.read().ok().and_then(|e| e.clone()),
         ));
         let limit = record
             .reserved_concurrency
@@ -449,6 +453,7 @@ impl FunctionsService {
             stream_source: RwLock::default(),
             destinations,
             failure_bucket: RwLock::default(),
+            log_emitter: RwLock::default(),
         });
         if let Ok(handle) = tokio::runtime::Handle::try_current() {
             handle.spawn(destination_loop(Arc::downgrade(&inner), records));
@@ -531,6 +536,14 @@ impl FunctionsService {
     }
 
     /// Wires S3 buckets in for event source mappings' on-failure destinations.
+    /// Sends function log lines to `emitter` (the Logs service) instead of a file per
+    /// function, for environments started from now on.
+    pub fn set_log_emitter(&self, emitter: Arc<dyn crate::logs::LogEmitter>) {
+        if let Ok(mut e) = self.inner.log_emitter.write() {
+            *e = Some(emitter);
+        }
+    }
+
     pub fn set_failure_bucket(&self, buckets: Arc<dyn crate::esm::FailureBucket>) {
         if let Ok(mut b) = self.inner.failure_bucket.write() {
             *b = Some(buckets);
@@ -727,7 +740,9 @@ impl FunctionsService {
         self.inner.groups.len()
     }
 
-    /// The log file of a function.
+    /// The log file of a function (written only when no [`LogEmitter`] is wired).
+    ///
+    /// [`LogEmitter`]: crate::logs::LogEmitter
     pub fn log_path(&self, function: &str) -> PathBuf {
         self.inner
             .config

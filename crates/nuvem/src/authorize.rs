@@ -72,6 +72,7 @@ pub fn acts(
         "iam" => Some(vec![iam(body?, account)]),
         "apigateway" => Some(vec![apigateway(parts, region)]),
         "wafv2" => wafv2(parts, body?, region, account),
+        "logs" => logs(parts, body?, region, account),
         "cloudfront" => cloudfront(parts, account),
         // STS decides AssumeRole itself (trust and identity policies); GetCallerIdentity and
         // GetSessionToken need no permission on AWS either.
@@ -521,6 +522,48 @@ fn wafv2(parts: &Parts, body: &[u8], region: &str, account: &str) -> Option<Vec<
     Some(vec![(action, resource)])
 }
 
+/// CloudWatch Logs (`X-Amz-Target: Logs_20140328.<Op>`): `logs:<Op>` on the log stream
+/// (`arn:aws:logs:<region>:<account>:log-group:<group>:log-stream:<stream>`) for the operations
+/// on one stream, on the group's `:*` ARN (what IAM policies name, and what a
+/// `log-group:<group>:*` resource covers with its streams) for the others, on the `resourceArn`
+/// for tag operations, and on `log-group:*` for DescribeLogGroups
+/// (<https://docs.aws.amazon.com/service-authorization/latest/reference/list_amazoncloudwatchlogs.html>).
+fn logs(parts: &Parts, body: &[u8], region: &str, account: &str) -> Option<Vec<Act>> {
+    let op = parts
+        .headers
+        .get("x-amz-target")?
+        .to_str()
+        .ok()?
+        .strip_prefix("Logs_20140328.")?
+        .to_owned();
+    let input: serde_json::Value = serde_json::from_slice(body).ok()?;
+    let text = |k: &str| input.get(k).and_then(|v| v.as_str());
+    let base = format!("arn:aws:logs:{region}:{account}:log-group:");
+    let group = text("logGroupName").map(str::to_owned).or_else(|| {
+        text("logGroupIdentifier").map(|id| {
+            id.strip_prefix(&base)
+                .map(|n| n.strip_suffix(":*").unwrap_or(n))
+                .unwrap_or(id)
+                .to_owned()
+        })
+    });
+    let action = format!("logs:{op}");
+    if let Some(arn) = text("resourceArn") {
+        return Some(vec![(action, arn.to_owned())]);
+    }
+    let resource = match (op.as_str(), group, text("logStreamName")) {
+        ("DescribeLogGroups", ..) => format!("{base}*"),
+        (
+            "CreateLogStream" | "DeleteLogStream" | "PutLogEvents" | "GetLogEvents",
+            Some(g),
+            Some(s),
+        ) => format!("{base}{g}:log-stream:{s}"),
+        (_, Some(g), _) => format!("{base}{g}:*"),
+        (_, None, _) => "*".to_owned(),
+    };
+    Some(vec![(action, resource)])
+}
+
 /// CloudFront's API (`/2020-05-31/distribution[/<id>[/config|/invalidation[/<id>]]]`):
 /// the operation on the distribution's ARN.
 fn cloudfront(parts: &Parts, account: &str) -> Option<Vec<Act>> {
@@ -679,6 +722,60 @@ mod tests {
             .map(|(a, r)| (a.to_string(), r.to_string()))
             .collect();
         assert_eq!(got, Some(want), "{service} {method} {uri} {target}");
+    }
+
+    #[test]
+    fn logs_actions() {
+        let t = |op: &str| format!("Logs_20140328.{op}");
+        let arn = "arn:aws:logs:eu-west-1:000000000000:log-group:";
+        check_acts(
+            "logs",
+            (
+                "POST",
+                "/",
+                &t("PutLogEvents"),
+                r#"{"logGroupName":"/aws/lambda/f","logStreamName":"2026/01/01/[$LATEST]ab","logEvents":[]}"#,
+            ),
+            &[(
+                "logs:PutLogEvents",
+                &format!("{arn}/aws/lambda/f:log-stream:2026/01/01/[$LATEST]ab"),
+            )],
+        );
+        check_acts(
+            "logs",
+            (
+                "POST",
+                "/",
+                &t("FilterLogEvents"),
+                r#"{"logGroupName":"/aws/lambda/f"}"#,
+            ),
+            &[("logs:FilterLogEvents", &format!("{arn}/aws/lambda/f:*"))],
+        );
+        check_acts(
+            "logs",
+            (
+                "POST",
+                "/",
+                &t("GetLogEvents"),
+                &format!(r#"{{"logGroupIdentifier":"{arn}g","logStreamName":"s"}}"#),
+            ),
+            &[("logs:GetLogEvents", &format!("{arn}g:log-stream:s"))],
+        );
+        check_acts(
+            "logs",
+            ("POST", "/", &t("DescribeLogGroups"), "{}"),
+            &[("logs:DescribeLogGroups", &format!("{arn}*"))],
+        );
+        check_acts(
+            "logs",
+            (
+                "POST",
+                "/",
+                &t("TagResource"),
+                &format!(r#"{{"resourceArn":"{arn}g","tags":{{}}}}"#),
+            ),
+            &[("logs:TagResource", &format!("{arn}g"))],
+        );
     }
 
     #[test]

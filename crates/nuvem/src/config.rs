@@ -484,13 +484,21 @@ impl FunctionSpec {
         if self.role.is_some() {
             return Err("give `role` or `permissions`, not both".into());
         }
-        let statements: Vec<serde_json::Value> = self
+        let mut statements: Vec<serde_json::Value> = self
             .permissions
             .iter()
             .map(|p| {
                 serde_json::json!({"Effect": p.effect, "Action": p.actions, "Resource": p.resources})
             })
             .collect();
+        // What AWSLambdaBasicExecutionRole grants, for the function's own log group: code
+        // that writes its logs through the Logs API with the role's credentials may.
+        statements.push(serde_json::json!({
+            "Sid": "LambdaBasicExecution",
+            "Effect": "Allow",
+            "Action": ["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"],
+            "Resource": format!("arn:aws:logs:*:*:log-group:/aws/lambda/{}:*", self.name),
+        }));
         let doc = serde_json::json!({"Version": "2012-10-17", "Statement": statements}).to_string();
         nuvem_iam::Policy::parse(&doc, nuvem_iam::Kind::Identity)
             .map_err(|e| format!("`permissions` is not a valid IAM policy: {}", e.0))?;

@@ -12,6 +12,7 @@ mod function_url;
 mod init;
 mod invalidate;
 mod listen;
+mod logs_cli;
 mod tls;
 
 use std::path::{Path, PathBuf};
@@ -29,6 +30,7 @@ Examples:
   nuvem up --manifest site/nuvem.toml        serve your own project
   nuvem up --api-addr 127.0.0.1:0            pick free ports (printed at start)
   nuvem init mysite                          start your own site from the example
+  nuvem logs api --follow                    print function `api`'s logs as they come
   nuvem repair --data-dir .nuvem             list blobs no store refers to (--yes deletes them)
   nuvem vpn-keygen                           a WireGuard key pair for [network.vpn] or a peer
   aws --endpoint-url http://127.0.0.1:4566 dynamodb list-tables
@@ -61,6 +63,9 @@ enum Command {
     /// Clear paths ('/images/*') from every edge location of a running nuvem
     /// (CloudFront's CreateInvalidation on its AWS endpoint).
     Invalidate(invalidate::InvalidateArgs),
+    /// Print a function's log events (its CloudWatch Logs group `/aws/lambda/NAME`) from a
+    /// running nuvem, through the Logs API on its AWS endpoint; --follow keeps printing.
+    Logs(logs_cli::LogsArgs),
     /// Write a new project (manifest, WebACL, static site, Rust API function) from the
     /// bundled example, to start your own site.
     Init(init::InitArgs),
@@ -101,6 +106,7 @@ fn main() -> std::process::ExitCode {
     let result = match cli.command {
         Command::Up(args) => up(args),
         Command::Invalidate(args) => invalidate::run(args),
+        Command::Logs(args) => logs_cli::run(args),
         Command::Init(args) => init::run(args),
         Command::Repair(args) => repair(args),
         Command::VpnKeygen => {
@@ -288,6 +294,8 @@ async fn run(config: Config, source: String, started: Instant) -> anyhow::Result
     let dynamo_sweep = tokio::spawn(
         nuvem_dynamo::DynamoService::clone(&services.dynamo).sweep_forever(config.ttl_sweep),
     );
+    // Log events past their group's retention, on one node at a time.
+    let logs_sweep = tokio::spawn(services.logs.clone().sweep_forever(config.ttl_sweep));
     // S3 lifecycle rules (expiry, noncurrent versions, incomplete uploads), on one node at a time.
     let lifecycle_sweep = tokio::spawn(
         services
@@ -457,6 +465,7 @@ async fn run(config: Config, source: String, started: Instant) -> anyhow::Result
     watch.abort();
     dynamo_sweep.abort();
     lifecycle_sweep.abort();
+    logs_sweep.abort();
     if let Some(heartbeat) = heartbeat {
         heartbeat.abort();
     }

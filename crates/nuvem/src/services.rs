@@ -21,6 +21,8 @@ pub struct Services {
     pub waf: Arc<nuvem_waf::WafApi>,
     /// IAM and STS: the manifest's function roles are made through it.
     pub iam: nuvem_iam::api::IamApi,
+    /// CloudWatch Logs: function logs are written into it.
+    pub logs: nuvem_logs::LogsService,
 }
 
 /// Creates every available service on the shared store and registers it with the endpoint.
@@ -138,8 +140,18 @@ pub fn register(
         functions: functions.clone(),
         s3: s3.clone(),
     }));
+    let logs = nuvem_logs::LogsService::new(
+        store.clone(),
+        nuvem_logs::LogsConfig {
+            region: config.region.clone(),
+            account_id: config.account_id.clone(),
+        },
+    );
+    endpoint.register(Arc::new(logs.clone()));
+    functions.set_log_emitter(Arc::new(FunctionLogs(logs.ingest().clone())));
     endpoint.set_identities(iam.clone());
     Ok(Services {
+        logs,
         iam,
         dynamo,
         s3,
@@ -147,6 +159,15 @@ pub fn register(
         gateway,
         waf,
     })
+}
+
+/// Function log lines into the Logs service's write queue (never blocks an invocation).
+struct FunctionLogs(nuvem_logs::Ingest);
+
+impl nuvem_functions::logs::LogEmitter for FunctionLogs {
+    fn emit(&self, group: &str, stream: &str, timestamp_ms: i64, message: String) {
+        self.0.push(group, stream, timestamp_ms, message);
+    }
 }
 
 /// The services' own condition keys (DynamoDB's fine-grained access control keys), for IAM

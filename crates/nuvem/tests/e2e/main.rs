@@ -24,6 +24,7 @@ mod gateway_import;
 mod gateway_permissions;
 mod iam;
 mod limits;
+mod logs;
 mod manifest;
 mod meusite;
 mod meusite_browser;
