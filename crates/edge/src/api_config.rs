@@ -18,6 +18,7 @@ fn origin_id(o: &OriginRef) -> String {
     match o {
         OriginRef::Bucket(b) => format!("bucket:{b}"),
         OriginRef::Api(a) => format!("api:{a}"),
+        OriginRef::Function(f) => format!("function:{f}"),
         OriginRef::Url(u) => u.clone(),
     }
 }
@@ -28,6 +29,10 @@ fn origin_xml(o: &OriginRef) -> String {
         OriginRef::Bucket(b) => format!(
             "<Origin><Id>{id}</Id><DomainName>{}.s3.localhost.localstack.cloud</DomainName><OriginPath></OriginPath><CustomHeaders><Quantity>0</Quantity></CustomHeaders><S3OriginConfig><OriginAccessIdentity></OriginAccessIdentity></S3OriginConfig><ConnectionAttempts>3</ConnectionAttempts><ConnectionTimeout>10</ConnectionTimeout></Origin>",
             xml_escape(b)
+        ),
+        OriginRef::Function(f) => format!(
+            "<Origin><Id>{id}</Id><DomainName>{}.lambda-url.localhost.localstack.cloud</DomainName><OriginPath></OriginPath><CustomHeaders><Quantity>0</Quantity></CustomHeaders><CustomOriginConfig><HTTPPort>80</HTTPPort><HTTPSPort>443</HTTPSPort><OriginProtocolPolicy>http-only</OriginProtocolPolicy></CustomOriginConfig><ConnectionAttempts>3</ConnectionAttempts><ConnectionTimeout>10</ConnectionTimeout></Origin>",
+            xml_escape(f)
         ),
         OriginRef::Api(a) => format!(
             "<Origin><Id>{id}</Id><DomainName>{}.execute-api.localhost.localstack.cloud</DomainName><OriginPath></OriginPath><CustomHeaders><Quantity>0</Quantity></CustomHeaders><CustomOriginConfig><HTTPPort>80</HTTPPort><HTTPSPort>443</HTTPSPort><OriginProtocolPolicy>http-only</OriginProtocolPolicy></CustomOriginConfig><ConnectionAttempts>3</ConnectionAttempts><ConnectionTimeout>10</ConnectionTimeout></Origin>",

@@ -22,6 +22,8 @@ pub enum OriginRef {
     Api(String),
     /// A custom HTTP origin, `http[s]://host:port[/prefix]`.
     Url(String),
+    /// A function's URL (Lambda function URLs as CloudFront origins), called in process.
+    Function(String),
 }
 
 impl OriginRef {
@@ -31,6 +33,9 @@ impl OriginRef {
         }
         if let Some(name) = s.strip_prefix("api:") {
             return Ok(OriginRef::Api(name.to_string()));
+        }
+        if let Some(name) = s.strip_prefix("function:") {
+            return Ok(OriginRef::Function(name.to_string()));
         }
         if s.starts_with("http://") || s.starts_with("https://") {
             let uri: http::Uri = s
@@ -42,7 +47,7 @@ impl OriginRef {
             return Ok(OriginRef::Url(s.trim_end_matches('/').to_string()));
         }
         Err(Error::Config(format!(
-            "origin {s:?} must be `bucket:<name>`, `api:<name>` or an http:// or https:// URL"
+            "origin {s:?} must be `bucket:<name>`, `api:<name>`, `function:<name>` or an http:// or https:// URL"
         )))
     }
 }

@@ -87,6 +87,16 @@ impl Edge {
                         "API {name:?}: the gateway is not available to the edge"
                     )))
                 }),
+                OriginRef::Function(name) => provider
+                    .function_url(
+                        name,
+                        &format!("arn:aws:cloudfront::000000000000:distribution/{}", dist.id),
+                    )
+                    .unwrap_or_else(|| {
+                        Arc::new(Unavailable(format!(
+                            "function {name:?}: function URLs are not available to the edge"
+                        )))
+                    }),
             };
             origins.push(o);
         }

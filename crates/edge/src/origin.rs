@@ -29,6 +29,15 @@ pub trait OriginProvider: Send + Sync + 'static {
     fn bucket_reader(&self) -> Option<std::sync::Arc<dyn BucketReader>>;
     /// An HTTP API of the gateway by name, called in process.
     fn api(&self, name: &str) -> Option<std::sync::Arc<dyn Origin>>;
+    /// A function's URL by function name, called in process on behalf of the distribution
+    /// `distribution_arn`.
+    fn function_url(
+        &self,
+        _name: &str,
+        _distribution_arn: &str,
+    ) -> Option<std::sync::Arc<dyn Origin>> {
+        None
+    }
 }
 
 /// No in-process origins (the edge as its own process, or before the services are wired).

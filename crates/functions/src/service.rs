@@ -474,6 +474,19 @@ impl FunctionsService {
 
     /// The AWS endpoint functions should call (`AWS_ENDPOINT_URL`), known once the endpoint
     /// is bound. Environments started afterwards get it.
+    /// The unqualified function URL of function `name`, if it has one.
+    pub async fn function_url_of(
+        &self,
+        name: &str,
+    ) -> Result<Option<crate::function_url::UrlConfig>> {
+        let store = self.inner.store.clone();
+        let name = name.to_owned();
+        self.inner
+            .store
+            .run(move || crate::function_url::read(&*store.snapshot(), &name, None))
+            .await
+    }
+
     /// The function URL a host name's id names (see [`crate::function_url`]).
     pub async fn function_url(&self, id: &str) -> Result<Option<crate::function_url::UrlConfig>> {
         let store = self.inner.store.clone();

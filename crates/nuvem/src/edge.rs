@@ -65,6 +65,8 @@ pub fn build(
     let origins = origins::Origins {
         s3: services.s3.clone(),
         gateway: services.gateway.clone(),
+        functions: services.functions.clone(),
+        function_urls: services.function_urls.clone(),
     };
     let enabled = config.manifest.waf.as_ref().is_none_or(|w| w.enabled);
     let guard: Option<Arc<dyn nuvem_edge::Guard>> = if enabled {

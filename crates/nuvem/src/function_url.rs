@@ -30,12 +30,29 @@ pub struct UrlTarget(pub Arc<UrlConfig>);
 
 impl UrlTarget {
     pub fn function_arn(&self, region: &str, account: &str) -> String {
-        let base = format!("arn:aws:lambda:{region}:{account}:function:{}", self.0.function);
+        let base = format!(
+            "arn:aws:lambda:{region}:{account}:function:{}",
+            self.0.function
+        );
         match &self.0.qualifier {
             Some(q) => format!("{base}:{q}"),
             None => base,
         }
     }
+}
+
+/// Who calls a URL, as far as its `AuthType` is concerned.
+pub enum UrlCaller {
+    Anonymous,
+    /// A request whose SigV4 signature the endpoint verified (IAM keys also authorized).
+    Signed {
+        access_key_id: String,
+    },
+    /// The edge, on behalf of a distribution (CloudFront's origin access control: an
+    /// `AWS_IAM` URL needs the function's policy to allow `cloudfront.amazonaws.com` from it).
+    Edge {
+        distribution_arn: String,
+    },
 }
 
 pub struct FunctionUrlService {
@@ -48,9 +65,7 @@ pub struct FunctionUrlService {
 const MAX_BODY: usize = 6 * 1024 * 1024;
 
 fn message(status: StatusCode, text: &str) -> Response<Body> {
-    let mut r = Response::new(full_body(Bytes::from(
-        json!({"Message": text}).to_string(),
-    )));
+    let mut r = Response::new(full_body(Bytes::from(json!({"Message": text}).to_string())));
     *r.status_mut() = status;
     r.headers_mut().insert(
         http::header::CONTENT_TYPE,
@@ -80,9 +95,14 @@ fn gateway_cors(c: &nuvem_functions::function_url::Cors) -> nuvem_gateway::model
 }
 
 impl FunctionUrlService {
-    /// Whether the function's resource-based policy lets anyone call a `NONE` URL: both
-    /// `lambda:InvokeFunctionUrl` and `lambda:InvokeFunction`.
-    async fn public(&self, target: &UrlTarget) -> Result<bool, String> {
+    /// Whether the function's resource-based policy lets `principal` call the URL: both
+    /// `lambda:InvokeFunctionUrl` and `lambda:InvokeFunction` (anyone, for a `NONE` URL).
+    async fn permitted(
+        &self,
+        target: &UrlTarget,
+        principal: &nuvem_iam::Principal,
+        source_arn: Option<&str>,
+    ) -> Result<bool, String> {
         let document = self
             .functions
             .resource_policy(&target.0.function)
@@ -95,14 +115,18 @@ impl FunctionUrlService {
             .map_err(|e| format!("the function's policy does not parse: {e}"))?;
         let arn = target.function_arn(&self.region, &self.account);
         let mut ctx = nuvem_iam::Context::new();
-        ctx.set("lambda:FunctionUrlAuthType", "NONE".to_string());
+        ctx.set("lambda:FunctionUrlAuthType", target.0.auth_type.clone());
         ctx.set("lambda:InvokedViaFunctionUrl", "true".to_string());
+        if let Some(source) = source_arn {
+            ctx.set("aws:SourceArn", source.to_string());
+            ctx.set("aws:SourceAccount", self.account.clone());
+        }
         let allowed = |action: &str| {
             nuvem_iam::evaluate(
                 &[],
                 Some(&policy),
                 &nuvem_iam::Request {
-                    principal: &nuvem_iam::Principal::Anonymous,
+                    principal,
                     action,
                     resource: &arn,
                     context: &ctx,
@@ -114,14 +138,14 @@ impl FunctionUrlService {
         Ok(allowed("lambda:InvokeFunctionUrl") && allowed("lambda:InvokeFunction"))
     }
 
-    async fn serve(&self, request: AwsRequest) -> Response<Body> {
-        let AwsRequest {
-            parts,
-            body,
-            request_id,
-            caller,
-            ..
-        } = request;
+    /// Serves one request to the URL in its `UrlTarget` extension.
+    pub async fn serve(
+        &self,
+        parts: http::request::Parts,
+        body: Body,
+        request_id: String,
+        caller: UrlCaller,
+    ) -> Response<Body> {
         let Some(target) = parts.extensions.get::<UrlTarget>().cloned() else {
             return message(StatusCode::NOT_FOUND, "Not Found");
         };
@@ -145,20 +169,55 @@ impl FunctionUrlService {
             };
         }
         let iam_context = match (&*config.auth_type, &caller) {
-            ("AWS_IAM", Caller::Anonymous) => return forbidden(),
-            ("AWS_IAM", Caller::Signed(v)) => Some(json!({
+            ("AWS_IAM", UrlCaller::Anonymous) => return forbidden(),
+            ("AWS_IAM", UrlCaller::Signed { access_key_id }) => Some(json!({
                 "iam": {
-                    "accessKey": v.access_key_id,
+                    "accessKey": access_key_id,
                     "accountId": self.account,
-                    "callerId": v.access_key_id,
+                    "callerId": access_key_id,
                     "cognitoIdentity": null,
                     "principalOrgId": null,
                     "userArn": format!("arn:aws:iam::{}:root", self.account),
                     "userId": self.account,
                 }
             })),
+            ("AWS_IAM", UrlCaller::Edge { distribution_arn }) => {
+                let cloudfront = nuvem_iam::Principal::Service {
+                    name: "cloudfront.amazonaws.com".into(),
+                };
+                match self
+                    .permitted(&target, &cloudfront, Some(distribution_arn))
+                    .await
+                {
+                    Ok(true) => Some(json!({
+                        "iam": {
+                            "accessKey": null,
+                            "accountId": self.account,
+                            "callerId": "cloudfront.amazonaws.com",
+                            "cognitoIdentity": null,
+                            "principalOrgId": null,
+                            "userArn": null,
+                            "userId": "cloudfront.amazonaws.com",
+                        }
+                    })),
+                    Ok(false) => {
+                        tracing::info!(
+                            function = %config.function,
+                            "function URL refused to the edge: AuthType AWS_IAM needs the function's policy to allow cloudfront.amazonaws.com (with the distribution as AWS:SourceArn) lambda:InvokeFunctionUrl and lambda:InvokeFunction"
+                        );
+                        return forbidden();
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, "function URL: cannot read the function's policy");
+                        return message(StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error");
+                    }
+                }
+            }
             _ => {
-                match self.public(&target).await {
+                match self
+                    .permitted(&target, &nuvem_iam::Principal::Anonymous, None)
+                    .await
+                {
                     Ok(true) => {}
                     Ok(false) => {
                         tracing::info!(
@@ -286,6 +345,17 @@ impl Service for FunctionUrlService {
     }
 
     fn call(&self, request: AwsRequest) -> BoxFuture<'_, Response<Body>> {
-        Box::pin(self.serve(request))
+        let caller = match &request.caller {
+            Caller::Signed(v) => UrlCaller::Signed {
+                access_key_id: v.access_key_id.clone(),
+            },
+            _ => UrlCaller::Anonymous,
+        };
+        Box::pin(self.serve(
+            request.parts,
+            request.body,
+            request.request_id.to_string(),
+            caller,
+        ))
     }
 }

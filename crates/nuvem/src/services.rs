@@ -21,6 +21,8 @@ pub struct Services {
     pub waf: Arc<nuvem_waf::WafApi>,
     /// IAM and STS: the manifest's function roles are made through it.
     pub iam: nuvem_iam::api::IamApi,
+    /// Function URLs' data plane (also the edge's `function:` origins).
+    pub function_urls: Arc<crate::function_url::FunctionUrlService>,
     /// CloudWatch Logs: function logs are written into it.
     pub logs: nuvem_logs::LogsService,
 }
@@ -74,11 +76,12 @@ pub fn register(
             .context("opening the functions service")?,
     );
     endpoint.register(functions.clone());
-    endpoint.register(Arc::new(crate::function_url::FunctionUrlService {
+    let function_urls = Arc::new(crate::function_url::FunctionUrlService {
         functions: functions.clone(),
         region: config.region.clone(),
         account: config.account_id.clone(),
-    }));
+    });
+    endpoint.register(function_urls.clone());
     endpoint.set_function_urls(functions.clone());
     let gateway = Arc::new(
         nuvem_gateway::Gateway::open(
@@ -152,6 +155,7 @@ pub fn register(
     endpoint.set_identities(iam.clone());
     Ok(Services {
         logs,
+        function_urls,
         iam,
         dynamo,
         s3,

@@ -18,10 +18,13 @@ use nuvem_edge::{BucketError, ObjectRequest, Origin, RangeResult, Website};
 use nuvem_s3::store::ObjectMeta;
 use nuvem_s3::store::objects::Conditions;
 
-/// The in-process origins a distribution can name: `bucket:<name>` and `api:<name>`.
+/// The in-process origins a distribution can name: `bucket:<name>`, `api:<name>` and
+/// `function:<name>` (the function's URL).
 pub struct Origins {
     pub s3: Arc<nuvem_s3::S3Service>,
     pub gateway: Arc<nuvem_gateway::Gateway>,
+    pub functions: Arc<nuvem_functions::FunctionsService>,
+    pub function_urls: Arc<crate::function_url::FunctionUrlService>,
 }
 
 impl nuvem_edge::OriginProvider for Origins {
@@ -36,6 +39,65 @@ impl nuvem_edge::OriginProvider for Origins {
             gateway: self.gateway.clone(),
             api: name.to_string(),
         }))
+    }
+
+    fn function_url(&self, name: &str, distribution_arn: &str) -> Option<Arc<dyn Origin>> {
+        Some(Arc::new(FunctionUrlOrigin {
+            functions: self.functions.clone(),
+            urls: self.function_urls.clone(),
+            function: name.to_string(),
+            distribution_arn: distribution_arn.to_string(),
+        }))
+    }
+}
+
+/// A function's URL as an origin, as CloudFront reaches a Lambda function URL: the URL
+/// (looked up per request, so one created after start-up serves) with its `AuthType` — a
+/// `NONE` URL as for anyone, an `AWS_IAM` one as origin access control does, when the
+/// function's policy allows `cloudfront.amazonaws.com` from this distribution.
+struct FunctionUrlOrigin {
+    functions: Arc<nuvem_functions::FunctionsService>,
+    urls: Arc<crate::function_url::FunctionUrlService>,
+    function: String,
+    distribution_arn: String,
+}
+
+impl Origin for FunctionUrlOrigin {
+    fn fetch(
+        &self,
+        req: Request<Body>,
+    ) -> BoxFuture<'_, Result<Response<Body>, nuvem_edge::Error>> {
+        Box::pin(async move {
+            let config = match self.functions.function_url_of(&self.function).await {
+                Ok(Some(c)) => c,
+                Ok(None) => {
+                    return Err(nuvem_edge::Error::OriginUnreachable(format!(
+                        "function {:?} has no function URL",
+                        self.function
+                    )));
+                }
+                Err(e) => return Err(nuvem_edge::Error::OriginUnreachable(e.to_string())),
+            };
+            let (mut parts, body) = req.into_parts();
+            // CloudFront sends a custom origin its own domain as `Host`.
+            let host = format!(
+                "{}{}{}.localhost.localstack.cloud",
+                config.url_id,
+                nuvem_functions::function_url::HOST_INFIX,
+                self.urls.region
+            );
+            if let Ok(v) = HeaderValue::from_str(&host) {
+                parts.headers.insert(header::HOST, v);
+            }
+            parts
+                .extensions
+                .insert(crate::function_url::UrlTarget(Arc::new(config)));
+            let caller = crate::function_url::UrlCaller::Edge {
+                distribution_arn: self.distribution_arn.clone(),
+            };
+            let request_id = nuvem_aws::RequestId::new().to_string();
+            Ok(self.urls.serve(parts, body, request_id, caller).await)
+        })
     }
 }
 

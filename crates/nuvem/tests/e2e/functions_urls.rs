@@ -6,7 +6,7 @@
 use aws_sdk_lambda::error::ProvideErrorMetadata;
 use aws_sdk_lambda::primitives::Blob;
 use aws_sdk_lambda::types::{Cors, FunctionCode, FunctionUrlAuthType, Runtime};
-use nuvem_testkit::Nuvem;
+use nuvem_testkit::{Nuvem, Options};
 use serde_json::{Value, json};
 
 use super::functions::zip_of;
@@ -15,8 +15,8 @@ use super::gateway::client;
 const HANDLER: &str = r#"import json
 
 def handler(event, context):
-    if event.get("rawPath") == "/plain":
-        return {"plain": True}
+    if event.get("rawPath", "").startswith("/plain"):
+        return {"plain": True, "host": event["headers"].get("host")}
     if event.get("rawPath") == "/fail":
         raise RuntimeError("boom")
     return {
@@ -43,8 +43,7 @@ impl Reply {
 /// with the test credentials would send them.
 fn signed(method: &str, url: &str, headers: &[(&str, &str)], body: &[u8]) -> Vec<(String, String)> {
     use aws_sigv4::http_request::{SignableBody, SignableRequest, SigningSettings, sign};
-    let identity =
-        aws_credential_types::Credentials::new("test", "test", None, None, "e2e").into();
+    let identity = aws_credential_types::Credentials::new("test", "test", None, None, "e2e").into();
     let params = aws_sigv4::sign::v4::SigningParams::builder()
         .identity(&identity)
         .region("us-east-1")
@@ -148,7 +147,9 @@ async fn function_urls_serve_http_with_their_auth_type_and_cors() {
     let port = n.api_url.rsplit(':').next().unwrap();
     assert!(
         url.starts_with("http://")
-            && url.ends_with(&format!(".lambda-url.us-east-1.localhost.localstack.cloud:{port}/")),
+            && url.ends_with(&format!(
+                ".lambda-url.us-east-1.localhost.localstack.cloud:{port}/"
+            )),
         "{url}"
     );
     let url_id = url
@@ -196,7 +197,16 @@ async fn function_urls_serve_http_with_their_auth_type_and_cors() {
     // AuthType NONE: the function's policy must allow everyone both actions.
     let body = br#"{"hello":"world"}"#;
     let json_type = [("content-type", "application/json")];
-    let r = send(&n, &url, "POST", "/items/7?x=1&y=2", &json_type, body, false).await;
+    let r = send(
+        &n,
+        &url,
+        "POST",
+        "/items/7?x=1&y=2",
+        &json_type,
+        body,
+        false,
+    )
+    .await;
     assert_eq!((r.status, r.json()), (403, json!({"Message": "Forbidden"})));
     c.add_permission()
         .function_name("site")
@@ -267,7 +277,7 @@ async fn function_urls_serve_http_with_their_auth_type_and_cors() {
     assert_eq!(event["body"], "YT0xJmI9Mg==");
     // A plain JSON answer is a 200 application/json body; a failing function a 502.
     let r = send(&n, &url, "GET", "/plain", &[], b"", false).await;
-    assert_eq!((r.status, r.json()), (200, json!({"plain": true})));
+    assert_eq!((r.status, r.json()["plain"].clone()), (200, json!(true)));
     let r = send(&n, &url, "GET", "/fail", &[], b"", false).await;
     assert_eq!(r.status, 502);
 
@@ -336,7 +346,112 @@ async fn function_urls_serve_http_with_their_auth_type_and_cors() {
         .send()
         .await
         .unwrap();
-    c.delete_function().function_name("site").send().await.unwrap();
+    c.delete_function()
+        .function_name("site")
+        .send()
+        .await
+        .unwrap();
     let r = send(&n, second.function_url(), "GET", "/plain", &[], b"", false).await;
     assert_eq!(r.status, 404);
+}
+
+async fn create_site(c: &aws_sdk_lambda::Client) {
+    c.create_function()
+        .function_name("site")
+        .runtime(Runtime::Python312)
+        .handler("app.handler")
+        .role("arn:aws:iam::000000000000:role/lambda")
+        .timeout(30)
+        .code(
+            FunctionCode::builder()
+                .zip_file(Blob::new(zip_of(&[("app.py", HANDLER)])))
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+}
+
+/// A distribution whose origin is `function:site`: the function's URL, looked up per request,
+/// with its AuthType (`AWS_IAM` as CloudFront's origin access control reaches it).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_function_url_is_an_edge_origin() {
+    let manifest = "[distribution]\n\n[[distribution.behaviors]]\npath_pattern = \"default\"\norigin = \"function:site\"\nmin_ttl = 0\ndefault_ttl = 0\nmax_ttl = 0\n";
+    let n = Nuvem::start_with(
+        env!("CARGO_BIN_EXE_nuvem"),
+        Options {
+            manifest: Some(manifest.to_string()),
+            ..Default::default()
+        },
+    );
+    let get = |path: &'static str| {
+        let url = format!("{}{path}", n.edge_url);
+        async move {
+            let r = client(None).get(url).send().await.unwrap();
+            let status = r.status().as_u16();
+            (status, r.bytes().await.unwrap())
+        }
+    };
+    // No function (and so no URL) yet: the origin cannot be reached.
+    assert_eq!(get("/plain-0").await.0, 502);
+    let c = n.lambda();
+    create_site(&c).await;
+    c.create_function_url_config()
+        .function_name("site")
+        .auth_type(FunctionUrlAuthType::None)
+        .send()
+        .await
+        .unwrap();
+    for (sid, action, via_url) in [
+        ("url", "lambda:InvokeFunctionUrl", false),
+        ("invoke", "lambda:InvokeFunction", true),
+    ] {
+        let mut add = c
+            .add_permission()
+            .function_name("site")
+            .statement_id(sid)
+            .action(action)
+            .principal("*");
+        add = if via_url {
+            add.invoked_via_function_url(true)
+        } else {
+            add.function_url_auth_type(FunctionUrlAuthType::None)
+        };
+        add.send().await.unwrap();
+    }
+    let (status, body) = get("/plain-1").await;
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+    let answer: Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(answer["plain"], true);
+    assert!(
+        answer["host"]
+            .as_str()
+            .unwrap()
+            .contains(".lambda-url.us-east-1."),
+        "{answer}"
+    );
+    // AWS_IAM: only with the function's permission for cloudfront.amazonaws.com.
+    c.update_function_url_config()
+        .function_name("site")
+        .auth_type(FunctionUrlAuthType::AwsIam)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(get("/plain-2").await.0, 403);
+    for (sid, action) in [
+        ("cf-url", "lambda:InvokeFunctionUrl"),
+        ("cf-invoke", "lambda:InvokeFunction"),
+    ] {
+        c.add_permission()
+            .function_name("site")
+            .statement_id(sid)
+            .action(action)
+            .principal("cloudfront.amazonaws.com")
+            .source_arn("arn:aws:cloudfront::000000000000:distribution/*")
+            .send()
+            .await
+            .unwrap();
+    }
+    let (status, body) = get("/plain-3").await;
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
 }
