@@ -35,7 +35,7 @@ pub fn topic(name: &str) -> String {
     format!("lambda/fn/{name}")
 }
 
-fn key(name: &str) -> Vec<u8> {
+pub(crate) fn key(name: &str) -> Vec<u8> {
     let mut k = PREFIX.to_vec();
     k.extend_from_slice(name.as_bytes());
     k

@@ -48,6 +48,9 @@ pub enum Error {
     NotFound(String),
     #[error("{0}")]
     PolicyTooLong(String),
+    /// A `RevisionId` or `CodeSha256` precondition that does not hold.
+    #[error("{0}")]
+    PreconditionFailed(String),
     #[error("storage: {0}")]
     Store(#[from] nuvem_store::Error),
     #[error("i/o: {0}")]
@@ -88,6 +91,10 @@ impl IntoAwsError for Error {
             Error::FunctionNotFound(_) => (StatusCode::NOT_FOUND, "ResourceNotFoundException"),
             Error::NotFound(_) => (StatusCode::NOT_FOUND, "ResourceNotFoundException"),
             Error::PolicyTooLong(_) => (StatusCode::BAD_REQUEST, "PolicyLengthExceededException"),
+            Error::PreconditionFailed(_) => (
+                StatusCode::PRECONDITION_FAILED,
+                "PreconditionFailedException",
+            ),
             Error::FunctionExists(_) | Error::Pending(..) | Error::Conflict(_) => {
                 (StatusCode::CONFLICT, "ResourceConflictException")
             }

@@ -46,11 +46,12 @@ impl EventInvokeConfig {
         ) * 1000
     }
 
-    /// The `FunctionEventInvokeConfig` shape, for the function's `$LATEST` ARN.
+    /// The `FunctionEventInvokeConfig` shape, for a qualified ARN (an unqualified one is
+    /// `$LATEST`'s).
     pub fn shape(&self, function_arn: &str) -> Value {
         let mut out = json!({
             "LastModified": self.last_modified_ms as f64 / 1000.0,
-            "FunctionArn": format!("{function_arn}:$LATEST"),
+            "FunctionArn": qualified(function_arn),
             "DestinationConfig": {},
         });
         if let Some(n) = self.maximum_retry_attempts {
@@ -193,6 +194,7 @@ pub struct Outcome {
 
 /// Lambda's invocation record
 /// (https://docs.aws.amazon.com/lambda/latest/dg/invocation-async-retain-records.html).
+/// `function_arn` is the ARN invoked (an unqualified one stands for `$LATEST`).
 pub fn record(
     request_id: &str,
     function_arn: &str,
@@ -212,7 +214,7 @@ pub fn record(
         "timestamp": timestamp,
         "requestContext": {
             "requestId": request_id,
-            "functionArn": format!("{function_arn}:$LATEST"),
+            "functionArn": qualified(function_arn),
             "condition": condition.name(),
             "approximateInvokeCount": invoke_count,
         },
@@ -229,6 +231,15 @@ pub fn record(
         }
     }
     out
+}
+
+/// A function ARN with its qualifier: `$LATEST` when it has none.
+fn qualified(function_arn: &str) -> String {
+    if function_arn.matches(':').count() >= 7 {
+        function_arn.to_owned()
+    } else {
+        format!("{function_arn}:$LATEST")
+    }
 }
 
 #[cfg(test)]

@@ -117,8 +117,13 @@ pub async fn run(mut lease: Lease, call: Call, limits: Limits) -> Result<Complet
         }
     }
     let id = call.request_id.clone();
-    env.logs
-        .write(format!("START RequestId: {id} Version: $LATEST\n").as_bytes());
+    env.logs.write(
+        format!(
+            "START RequestId: {id} Version: {}\n",
+            pool.record.version_label()
+        )
+        .as_bytes(),
+    );
     let invoke_start = Instant::now();
     let outcome = match failure {
         Some(f) => Err(f),

@@ -93,12 +93,15 @@ pub fn get(store: &Store, hex: &str) -> Result<Vec<u8>> {
 }
 
 fn referenced(tx: &dyn Read, hex: &str) -> Result<bool> {
-    for entry in tx.scan(KeyRange::prefix(crate::catalog::PREFIX), Direction::Forward) {
-        let (_, v) = entry?;
-        if let Ok(r) = serde_json::from_slice::<FunctionRecord>(&v)
-            && r.code == CodeLocation::Package(hex.to_owned())
-        {
-            return Ok(true);
+    // Functions' `$LATEST` and their published versions.
+    for prefix in [crate::catalog::PREFIX, crate::versions::VERSION_PREFIX] {
+        for entry in tx.scan(KeyRange::prefix(prefix), Direction::Forward) {
+            let (_, v) = entry?;
+            if let Ok(r) = serde_json::from_slice::<FunctionRecord>(&v)
+                && r.code == CodeLocation::Package(hex.to_owned())
+            {
+                return Ok(true);
+            }
         }
     }
     Ok(false)
@@ -190,6 +193,8 @@ mod tests {
             keys_fallback: true,
             vpc: None,
             event_invoke: None,
+            version: None,
+            last_version: 0,
         }
     }
 
