@@ -804,6 +804,15 @@ impl Resolved {
         }
     }
 
+    /// The resource-based policy of the resource named (an alias's or a version's own).
+    pub fn policy(&self) -> &[Value] {
+        match (&self.alias, &self.qualifier) {
+            (Some(a), _) => &a.policy,
+            (None, Some(Qualifier::Version(_))) => &self.record().policy,
+            _ => &self.latest.policy,
+        }
+    }
+
     fn policy_mut(&mut self) -> &mut Vec<Value> {
         match self.own() {
             Own::Alias(a) => &mut a.policy,

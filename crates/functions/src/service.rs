@@ -519,17 +519,23 @@ impl FunctionsService {
 
     /// The AWS endpoint functions should call (`AWS_ENDPOINT_URL`), known once the endpoint
     /// is bound. Environments started afterwards get it.
-    /// The function's resource-based policy document (AddPermission's statements), if it
-    /// has one: what the endpoint weighs beside a caller's identity policies.
-    pub async fn resource_policy(&self, name: &str) -> Result<Option<String>> {
-        let store = self.inner.store.clone();
-        let name = name.to_owned();
+    /// The resource-based policy document (AddPermission's statements) of what `reference`
+    /// names (a function, or `name:qualifier`: a version's or an alias's own), if it has one:
+    /// what the endpoint weighs beside a caller's identity policies. `None` for a function,
+    /// version or alias that does not exist.
+    pub async fn resource_policy(&self, reference: &str) -> Result<Option<String>> {
+        let inner = self.inner.clone();
+        let reference = reference.to_owned();
         self.inner
             .store
-            .run(move || {
-                Ok(catalog::get(&store, &name)?
-                    .filter(|r| !r.policy.is_empty())
-                    .map(|r| crate::control::policy_document(&r.policy)))
+            .run(move || match control::resolve(&inner, &reference, None) {
+                Ok(t) => Ok(Some(t.policy())
+                    .filter(|p| !p.is_empty())
+                    .map(crate::control::policy_document)),
+                Err(
+                    Error::FunctionNotFound(_) | Error::Validation(_) | Error::InvalidParameter(_),
+                ) => Ok(None),
+                Err(e) => Err(e),
             })
             .await
     }

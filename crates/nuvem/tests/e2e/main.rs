@@ -16,6 +16,7 @@ mod functions_async;
 mod functions_isolation;
 mod functions_nodes;
 mod functions_runtimes;
+mod functions_versions;
 mod gateway;
 mod gateway_guard;
 mod gateway_import;
