@@ -50,6 +50,16 @@ pub fn get(store: &Store, name: &str) -> Result<Option<FunctionRecord>> {
     }
 }
 
+/// The record as `tx` sees it.
+pub fn get_in(tx: &dyn Read, name: &str) -> Result<Option<FunctionRecord>> {
+    match tx.get(&key(name))? {
+        None => Ok(None),
+        Some(bytes) => serde_json::from_slice(&bytes)
+            .map(Some)
+            .map_err(|e| Error::Corrupt(format!("{name}: {e}"))),
+    }
+}
+
 /// All functions in name order.
 pub fn list(store: &Store) -> Result<Vec<FunctionRecord>> {
     let snap = store.snapshot();

@@ -151,6 +151,21 @@ pub enum Operation {
         function: String,
     },
     GetAccountSettings,
+    PutProvisionedConcurrencyConfig {
+        function: String,
+        qualifier: Option<String>,
+    },
+    GetProvisionedConcurrencyConfig {
+        function: String,
+        qualifier: Option<String>,
+    },
+    DeleteProvisionedConcurrencyConfig {
+        function: String,
+        qualifier: Option<String>,
+    },
+    ListProvisionedConcurrencyConfigs {
+        function: String,
+    },
     AddPermission {
         function: String,
         qualifier: Option<String>,
@@ -299,6 +314,21 @@ impl Operation {
                 function: function()?,
             },
             "GetAccountSettings" => Self::GetAccountSettings,
+            "PutProvisionedConcurrencyConfig" => Self::PutProvisionedConcurrencyConfig {
+                function: function()?,
+                qualifier,
+            },
+            "GetProvisionedConcurrencyConfig" => Self::GetProvisionedConcurrencyConfig {
+                function: function()?,
+                qualifier,
+            },
+            "DeleteProvisionedConcurrencyConfig" => Self::DeleteProvisionedConcurrencyConfig {
+                function: function()?,
+                qualifier,
+            },
+            "ListProvisionedConcurrencyConfigs" => Self::ListProvisionedConcurrencyConfigs {
+                function: function()?,
+            },
             "CreateEventSourceMapping" => Self::CreateEventSourceMapping,
             "ListEventSourceMappings" => Self::ListEventSourceMappings {
                 function: text("FunctionName"),
@@ -394,6 +424,30 @@ pub fn execute(inner: &Inner, op: Operation, input: Value, root: bool) -> Result
             Ok(answer)
         }
         Operation::PublishVersion { function } => publish_version(inner, &function, &input),
+        Operation::PutProvisionedConcurrencyConfig {
+            function,
+            qualifier,
+        } => Ok((
+            202,
+            crate::provisioned::put(inner, &function, qualifier.as_deref(), &input)?,
+        )),
+        Operation::GetProvisionedConcurrencyConfig {
+            function,
+            qualifier,
+        } => Ok((
+            200,
+            crate::provisioned::get(inner, &function, qualifier.as_deref())?,
+        )),
+        Operation::DeleteProvisionedConcurrencyConfig {
+            function,
+            qualifier,
+        } => {
+            crate::provisioned::delete(inner, &function, qualifier.as_deref())?;
+            Ok((204, Value::Null))
+        }
+        Operation::ListProvisionedConcurrencyConfigs { function } => {
+            Ok((200, crate::provisioned::list(inner, &function)?))
+        }
         Operation::ListVersionsByFunction {
             function,
             marker,

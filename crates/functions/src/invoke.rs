@@ -201,6 +201,39 @@ pub async fn run(mut lease: Lease, call: Call, limits: Limits) -> Result<Complet
     })
 }
 
+/// Starts one environment for `pool` and waits for its runtime to initialise, then leaves it
+/// idle in the pool (provisioned concurrency).
+pub fn prewarm(
+    pool: &Arc<crate::pool::Pool>,
+    limits: Limits,
+) -> impl std::future::Future<Output = Result<()>> + Send + 'static {
+    let pool = pool.clone();
+    async move {
+        let env = Environment::start(
+            &pool.launch,
+            pool.record.revision_id.clone(),
+            pool.sink.clone(),
+            pool.groups.clone(),
+        )
+        .await?;
+        match wait_ready(&env, limits.init_timeout).await {
+            Ok(()) => {
+                pool.release(Arc::new(env));
+                Ok(())
+            }
+            Err(f) => Err(crate::Error::InvalidParameter(format!(
+                "the runtime did not initialise: {}",
+                match f {
+                    Failure::Timeout => "init timed out".to_owned(),
+                    Failure::Exited(why) => why,
+                    Failure::Init(body) => String::from_utf8_lossy(&body).into_owned(),
+                    Failure::Abandoned => "abandoned".to_owned(),
+                }
+            ))),
+        }
+    }
+}
+
 async fn wait_ready(env: &Environment, init_timeout: Duration) -> Result<(), Failure> {
     let mut phase = env.api.phase.clone();
     let mut exit = env.exit.clone();

@@ -9,7 +9,8 @@
 //! ([`runtimes`]), warm pools and scaling ([`pool`]), running one invocation ([`invoke`]), the
 //! Invoke semantics ([`dispatch`]), the control plane ([`control`]), event source mappings on
 //! DynamoDB streams ([`esm`], the stream reached through [`esm::StreamSource`]), the HTTP service
-//! ([`service`]), versions and aliases ([`versions`]) and the in-process [`Invoker`] API
+//! ([`service`]), versions and aliases ([`versions`]), provisioned concurrency
+//! ([`provisioned`]) and the in-process [`Invoker`] API
 //! ([`invoker`]).
 //!
 //! Must not: read nuvem's config files or env (the binary passes [`FunctionsConfig`]), or
@@ -32,6 +33,7 @@ pub mod netns;
 pub mod packages;
 mod peer;
 pub mod pool;
+pub mod provisioned;
 pub mod queue;
 pub mod runtime_api;
 pub mod runtimes;

@@ -50,6 +50,9 @@ pub struct Pool {
     pub groups: Arc<ProcessGroups>,
     permits: Arc<Semaphore>,
     limit: u32,
+    /// Provisioned concurrency: environments kept initialised (never scaled in below this,
+    /// counting busy ones; see [`crate::provisioned`]).
+    provisioned: AtomicU32,
     idle: Mutex<Vec<Arc<Environment>>>,
     busy: AtomicU32,
     peak: AtomicU32,
@@ -88,6 +91,7 @@ impl Pool {
             groups,
             permits: Arc::new(Semaphore::new(limit as usize)),
             limit,
+            provisioned: AtomicU32::new(0),
             idle: Mutex::new(Vec::new()),
             busy: AtomicU32::new(0),
             peak: AtomicU32::new(0),
@@ -164,14 +168,39 @@ impl Pool {
         }
     }
 
-    /// Stops environments idle for longer than `idle_timeout`; returns how many.
+    /// Stops environments idle for longer than `idle_timeout`, but not below the provisioned
+    /// number (busy ones included); returns how many.
     pub fn scale_in(&self, idle_timeout: Duration) -> usize {
+        let keep = self
+            .provisioned
+            .load(Ordering::Relaxed)
+            .saturating_sub(self.busy.load(Ordering::Relaxed)) as usize;
         let Ok(mut idle) = self.idle.lock() else {
             return 0;
         };
         let before = idle.len();
-        idle.retain(|env| !env.has_exited() && env.idle_for() < idle_timeout);
+        idle.retain(|env| !env.has_exited());
+        let fresh = idle
+            .iter()
+            .filter(|env| env.idle_for() < idle_timeout)
+            .count();
+        let mut spare = keep.saturating_sub(fresh);
+        idle.retain(|env| {
+            if env.idle_for() < idle_timeout {
+                true
+            } else if spare > 0 {
+                spare -= 1;
+                true
+            } else {
+                false
+            }
+        });
         before - idle.len()
+    }
+
+    /// How many environments provisioned concurrency keeps in this pool.
+    pub fn set_provisioned(&self, n: u32) {
+        self.provisioned.store(n, Ordering::Relaxed);
     }
 
     /// Stops every idle environment and refuses new queued leases (function updated or

@@ -172,6 +172,22 @@ impl Inner {
         }
     }
 
+    /// Provisioned concurrency lands on these versions (`(function, version)`): every other
+    /// pool may scale in to nothing again.
+    pub(crate) fn set_provisioned(&self, versions: &[(String, u64)]) {
+        let keep: std::collections::HashSet<String> = versions
+            .iter()
+            .map(|(f, n)| pool_key(f, Some(*n)))
+            .collect();
+        if let Ok(pools) = self.pools.lock() {
+            for (key, pool) in pools.iter() {
+                if !keep.contains(key) {
+                    pool.set_provisioned(0);
+                }
+            }
+        }
+    }
+
     /// Forgets the function's aliases (after a change to them, here or on another node).
     pub(crate) fn forget_aliases(&self, name: &str) {
         let prefix = format!("{name}:");
@@ -1033,6 +1049,29 @@ fn route(method: &Method, path: &str, query: Option<&str>) -> Result<Route> {
             }
         }
         (&Method::GET, ["2016-08-19", "account-settings"]) => Operation::GetAccountSettings,
+        (method, ["2019-09-30", "functions", f, "provisioned-concurrency"]) => {
+            let (function, qualifier) = (function(f), q("Qualifier"));
+            if method == Method::PUT {
+                Operation::PutProvisionedConcurrencyConfig {
+                    function,
+                    qualifier,
+                }
+            } else if method == Method::GET && q("List").is_some() {
+                Operation::ListProvisionedConcurrencyConfigs { function }
+            } else if method == Method::GET {
+                Operation::GetProvisionedConcurrencyConfig {
+                    function,
+                    qualifier,
+                }
+            } else if method == Method::DELETE {
+                Operation::DeleteProvisionedConcurrencyConfig {
+                    function,
+                    qualifier,
+                }
+            } else {
+                return Err(Error::UnknownOperation);
+            }
+        }
         (method, ["2019-09-25", "functions", f, "event-invoke-config"]) => {
             let (function, qualifier) = (function(f), q("Qualifier"));
             if method == Method::PUT {
@@ -1400,6 +1439,9 @@ async fn scale_in_loop(inner: Weak<Inner>, every: Duration) {
     loop {
         tick.tick().await;
         let Some(inner) = inner.upgrade() else { return };
+        if let Err(e) = crate::provisioned::maintain(&inner).await {
+            tracing::debug!(error = %e, "lambda: could not keep provisioned concurrency");
+        }
         let pools: Vec<Arc<Pool>> = inner
             .pools
             .lock()

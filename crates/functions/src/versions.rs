@@ -209,6 +209,7 @@ pub fn delete_function(tx: &mut dyn Tx, name: &str) -> Result<Option<Vec<Functio
     for k in &keys {
         tx.delete(k);
     }
+    crate::provisioned::delete_all(tx, name)?;
     nuvem_store::cluster::touch(tx, &catalog::topic(name))?;
     Ok(Some(gone))
 }
@@ -439,6 +440,7 @@ pub fn delete_version(inner: &Inner, name: &str, n: u64) -> Result<FunctionRecor
             )));
         }
         tx.delete(&version_key(name, n));
+        crate::provisioned::delete_one(tx, name, &n.to_string());
         nuvem_store::cluster::touch(tx, &catalog::topic(name))?;
         Ok(version)
     })
@@ -656,6 +658,7 @@ pub fn delete_alias(inner: &Inner, name: &str, alias: &str) -> Result<()> {
             return Err(alias_not_found(&arn));
         }
         tx.delete(&k);
+        crate::provisioned::delete_one(tx, name, alias);
         nuvem_store::cluster::touch(tx, &catalog::topic(name))?;
         Ok(())
     })?;

@@ -1326,3 +1326,128 @@ async fn versions_and_aliases() {
         .unwrap_err();
     assert!(e.starts_with("404"), "{e}");
 }
+
+/// Provisioned concurrency on an alias: environments of its version are started and
+/// initialised before any invocation (`IN_PROGRESS`, then `READY`), serve invocations warm,
+/// are not scaled in while configured, and go once the configuration is deleted; it is
+/// refused on `$LATEST` and past the function's reserved concurrency.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn provisioned_concurrency() {
+    let f = fixture();
+    f.exec(
+        "CreateFunction",
+        json!({"FunctionName": "pc", "Runtime": "python3.12", "Handler": "app.handler",
+               "Role": "arn:aws:iam::000000000000:role/r",
+               "Code": {"ZipFile": zip_b64(&[("app.py", &versioned_py(1))])}}),
+    )
+    .unwrap();
+    f.exec("PublishVersion", json!({"FunctionName": "pc"}))
+        .unwrap();
+    f.exec(
+        "CreateAlias",
+        json!({"FunctionName": "pc", "Name": "live", "FunctionVersion": "1"}),
+    )
+    .unwrap();
+    let put = |q: Option<&str>, n: i64| {
+        let mut input = json!({"FunctionName": "pc", "ProvisionedConcurrentExecutions": n});
+        if let Some(q) = q {
+            input["Qualifier"] = json!(q);
+        }
+        f.exec("PutProvisionedConcurrencyConfig", input)
+    };
+    for (q, n, want) in [
+        (None, 1, "400 ValidationException"),
+        (Some("$LATEST"), 1, "400 InvalidParameterValueException"),
+        (Some("1"), 0, "400 ValidationException"),
+        (Some("9"), 1, "404 ResourceNotFoundException"),
+    ] {
+        let e = put(q, n).unwrap_err();
+        assert!(e.starts_with(want), "{q:?} {n}: {e}");
+    }
+    f.exec(
+        "PutFunctionConcurrency",
+        json!({"FunctionName": "pc", "ReservedConcurrentExecutions": 1}),
+    )
+    .unwrap();
+    let e = put(Some("live"), 2).unwrap_err();
+    assert!(e.starts_with("400 InvalidParameterValueException"), "{e}");
+    f.exec("DeleteFunctionConcurrency", json!({"FunctionName": "pc"}))
+        .unwrap();
+    let get = || {
+        f.exec(
+            "GetProvisionedConcurrencyConfig",
+            json!({"FunctionName": "pc", "Qualifier": "live"}),
+        )
+    };
+    let e = get().unwrap_err();
+    assert!(
+        e.starts_with("404 ProvisionedConcurrencyConfigNotFoundException"),
+        "{e}"
+    );
+    let asked = put(Some("live"), 2).unwrap();
+    assert_eq!(
+        (
+            &asked["Status"],
+            &asked["RequestedProvisionedConcurrentExecutions"]
+        ),
+        (&json!("IN_PROGRESS"), &json!(2))
+    );
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let got = get().unwrap();
+        if got["Status"] == "READY" {
+            assert_eq!(got["AllocatedProvisionedConcurrentExecutions"], 2);
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "never ready: {got}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // Started before any invocation; invocations find them warm.
+    let stats = |key: &str| f.service.all_stats().get(key).copied().unwrap_or_default();
+    assert_eq!(
+        (stats("pc:1").environments, stats("pc:1").cold_starts),
+        (2, 0)
+    );
+    let got = f.invoke("pc:live", "{}").await;
+    assert_eq!(got.executed_version.as_deref(), Some("1"));
+    assert_eq!(
+        (stats("pc:1").warm_starts, stats("pc:1").cold_starts),
+        (1, 0)
+    );
+    // Idle past the idle timeout (1 s here), they stay.
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    assert_eq!(stats("pc:1").environments, 2);
+    let listed = f
+        .exec(
+            "ListProvisionedConcurrencyConfigs",
+            json!({"FunctionName": "pc"}),
+        )
+        .unwrap();
+    assert_eq!(
+        listed["ProvisionedConcurrencyConfigs"][0]["FunctionArn"],
+        "arn:aws:lambda:us-east-1:000000000000:function:pc:live"
+    );
+    f.exec(
+        "DeleteProvisionedConcurrencyConfig",
+        json!({"FunctionName": "pc", "Qualifier": "live"}),
+    )
+    .unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while stats("pc:1").environments > 0 {
+        assert!(std::time::Instant::now() < deadline, "still provisioned");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let e = get().unwrap_err();
+    assert!(e.starts_with("404"), "{e}");
+    // Deleting an alias deletes its configuration.
+    put(Some("live"), 1).unwrap();
+    f.exec("DeleteAlias", json!({"FunctionName": "pc", "Name": "live"}))
+        .unwrap();
+    let listed = f
+        .exec(
+            "ListProvisionedConcurrencyConfigs",
+            json!({"FunctionName": "pc"}),
+        )
+        .unwrap();
+    assert_eq!(listed["ProvisionedConcurrencyConfigs"], json!([]));
+}
