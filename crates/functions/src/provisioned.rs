@@ -228,6 +228,9 @@ const LEASE_TTL: Duration = Duration::from_secs(10);
 /// concurrency gets its environments started (at most the missing ones, at once), its pool
 /// is told not to scale in below them, and the allocated counts are written back.
 pub async fn maintain(inner: &Arc<Inner>) -> Result<()> {
+    if inner.stopping.load(std::sync::atomic::Ordering::SeqCst) {
+        return Ok(());
+    }
     let store = inner.store.clone();
     let node = nuvem_store::cluster::node_id();
     let (configs, holder) = inner

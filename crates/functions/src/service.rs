@@ -111,6 +111,9 @@ pub struct Inner {
     /// Aliases read by invocations, by `name:alias` (the pools cache versions; this is
     /// where an alias's routing is kept), emptied for a function by each of its changes.
     aliases: Mutex<HashMap<String, crate::versions::AliasRecord>>,
+    /// Set by [`FunctionsService::shutdown`]: no environment is started for provisioned
+    /// concurrency any more.
+    pub(crate) stopping: std::sync::atomic::AtomicBool,
     /// The stored events this node is on (waiting for a slot or running), by key.
     stored_runs: Mutex<std::collections::HashSet<Vec<u8>>>,
     /// DynamoDB streams, for event source mappings (wired by the binary).
@@ -511,6 +514,7 @@ impl FunctionsService {
             slots,
             generation: AtomicU64::new(0),
             aliases: Mutex::default(),
+            stopping: Default::default(),
             stored_runs: Mutex::default(),
             stream_source: RwLock::default(),
             destinations,
@@ -737,6 +741,7 @@ impl FunctionsService {
     /// Stops every environment, busy ones included, with their process groups (nuvem is
     /// shutting down). Invocations still running are answered as crashed.
     pub fn shutdown(&self) {
+        self.inner.stopping.store(true, Ordering::SeqCst);
         if let Ok(mut pools) = self.inner.pools.lock() {
             for (_, p) in pools.drain() {
                 p.shut_down();

@@ -257,6 +257,54 @@ async fn versions_and_aliases_with_the_sdk() {
         .await
         .unwrap();
     assert_eq!(v3.version(), Some("3"));
+    // Provisioned concurrency on the alias: environments of version 1 are initialised
+    // ahead of invocations.
+    let asked = c
+        .put_provisioned_concurrency_config()
+        .function_name("ver")
+        .qualifier("live")
+        .provisioned_concurrent_executions(1)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(asked.requested_provisioned_concurrent_executions(), Some(1));
+    let e = c
+        .put_provisioned_concurrency_config()
+        .function_name("ver")
+        .qualifier("$LATEST")
+        .provisioned_concurrent_executions(1)
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(code_of(&e), "InvalidParameterValueException", "{e:?}");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let got = c
+            .get_provisioned_concurrency_config()
+            .function_name("ver")
+            .qualifier("live")
+            .send()
+            .await
+            .unwrap();
+        if got.status() == Some(&aws_sdk_lambda::types::ProvisionedConcurrencyStatusEnum::Ready) {
+            assert_eq!(got.allocated_provisioned_concurrent_executions(), Some(1));
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "never ready: {got:?}");
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    let listed = c
+        .list_provisioned_concurrency_configs()
+        .function_name("ver")
+        .send()
+        .await
+        .unwrap();
+    let arns: Vec<_> = listed
+        .provisioned_concurrency_configs()
+        .iter()
+        .filter_map(|p| p.function_arn())
+        .collect();
+    assert_eq!(arns, [format!("{ARN}:live")]);
     let aliases = c.list_aliases().function_name("ver").send().await.unwrap();
     let names: Vec<_> = aliases.aliases().iter().filter_map(|a| a.name()).collect();
     assert_eq!(names, ["live"]);
@@ -298,4 +346,104 @@ async fn versions_and_aliases_with_boto3() {
     })
     .await
     .unwrap();
+}
+
+/// An event source mapping made for an alias's ARN invokes the alias: the version it points
+/// at runs, not `$LATEST`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stream_mapping_on_an_alias() {
+    use aws_sdk_dynamodb::types::AttributeValue;
+    let n = Nuvem::start(env!("CARGO_BIN_EXE_nuvem"));
+    let (ddb, c) = (n.dynamodb(), n.lambda());
+    crate::dynamo_triggers::create_table(&ddb, "Src", "id", true).await;
+    crate::dynamo_triggers::create_table(&ddb, "Ran", "id", false).await;
+    let stream = ddb
+        .describe_table()
+        .table_name("Src")
+        .send()
+        .await
+        .unwrap()
+        .table()
+        .and_then(|t| t.latest_stream_arn())
+        .unwrap()
+        .to_owned();
+    let handler = |v: u32| {
+        zip_of(&[(
+            "app.py",
+            &format!(
+                "import boto3, os\nddb = boto3.client('dynamodb')\ndef handler(event, context):\n    for r in event['Records']:\n        ddb.put_item(TableName='Ran', Item={{'id': r['dynamodb']['Keys']['id'], 'code': {{'S': '{v}'}}, 'version': {{'S': os.environ['AWS_LAMBDA_FUNCTION_VERSION']}}}})\n"
+            ),
+        )])
+    };
+    c.create_function()
+        .function_name("onsrc")
+        .runtime(Runtime::Python312)
+        .handler("app.handler")
+        .role("arn:aws:iam::000000000000:role/lambda")
+        .timeout(30)
+        .code(
+            FunctionCode::builder()
+                .zip_file(Blob::new(handler(1)))
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    c.publish_version()
+        .function_name("onsrc")
+        .send()
+        .await
+        .unwrap();
+    c.update_function_code()
+        .function_name("onsrc")
+        .zip_file(Blob::new(handler(2)))
+        .send()
+        .await
+        .unwrap();
+    c.create_alias()
+        .function_name("onsrc")
+        .name("prod")
+        .function_version("1")
+        .send()
+        .await
+        .unwrap();
+    let alias_arn = "arn:aws:lambda:us-east-1:000000000000:function:onsrc:prod";
+    let mapping = c
+        .create_event_source_mapping()
+        .function_name(alias_arn)
+        .event_source_arn(&stream)
+        .starting_position(aws_sdk_lambda::types::EventSourcePosition::TrimHorizon)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(mapping.function_arn(), Some(alias_arn));
+    ddb.put_item()
+        .table_name("Src")
+        .item("id", AttributeValue::S("k1".into()))
+        .send()
+        .await
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(40);
+    let item = loop {
+        let got = ddb
+            .get_item()
+            .table_name("Ran")
+            .key("id", AttributeValue::S("k1".into()))
+            .send()
+            .await
+            .unwrap();
+        if let Some(item) = got.item {
+            break item;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the mapping never ran"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    };
+    let text = |k: &str| item.get(k).and_then(|v| v.as_s().ok()).cloned();
+    assert_eq!(
+        (text("code").as_deref(), text("version").as_deref()),
+        (Some("1"), Some("1"))
+    );
 }
