@@ -93,6 +93,8 @@ pub enum Operation {
     ListFunctions {
         marker: Option<String>,
         max_items: Option<String>,
+        /// `FunctionVersion`: `ALL` lists every published version after each `$LATEST`.
+        version: Option<String>,
     },
     GetFunction {
         function: String,
@@ -237,8 +239,9 @@ impl Operation {
         Ok(match name {
             "CreateFunction" => Self::CreateFunction,
             "ListFunctions" => Self::ListFunctions {
-                marker: None,
-                max_items: None,
+                marker: text("Marker"),
+                max_items: text("MaxItems"),
+                version: text("FunctionVersion"),
             },
             "GetFunction" => Self::GetFunction {
                 function: function()?,
@@ -372,7 +375,11 @@ pub type Answer = (u16, Value);
 pub fn execute(inner: &Inner, op: Operation, input: Value, root: bool) -> Result<Answer> {
     match op {
         Operation::CreateFunction => create(inner, input, root),
-        Operation::ListFunctions { marker, max_items } => list(inner, marker, max_items),
+        Operation::ListFunctions {
+            marker,
+            max_items,
+            version,
+        } => list(inner, marker, max_items, version),
         Operation::GetFunction {
             function,
             qualifier,
@@ -1169,7 +1176,21 @@ fn save(inner: &Inner, mut record: FunctionRecord, new: bool) -> Result<Answer> 
     Ok((200, config_out(inner, &record)))
 }
 
-fn list(inner: &Inner, marker: Option<String>, max_items: Option<String>) -> Result<Answer> {
+fn list(
+    inner: &Inner,
+    marker: Option<String>,
+    max_items: Option<String>,
+    version: Option<String>,
+) -> Result<Answer> {
+    let all_versions = match version.as_deref() {
+        None => false,
+        Some("ALL") => true,
+        Some(v) => {
+            return Err(Error::Validation(format!(
+                "1 validation error detected: Value '{v}' at 'functionVersion' failed to satisfy constraint: Member must satisfy enum value set: [ALL]"
+            )));
+        }
+    };
     let max = match max_items {
         None => 50,
         Some(s) => match s.parse::<usize>() {
@@ -1181,12 +1202,34 @@ fn list(inner: &Inner, marker: Option<String>, max_items: Option<String>) -> Res
             }
         },
     };
-    let all = catalog::list(&inner.store)?;
+    let mut all = catalog::list(&inner.store)?;
+    if all_versions {
+        let snap = inner.store.snapshot();
+        let mut expanded = Vec::with_capacity(all.len());
+        for latest in all {
+            let versions = crate::versions::list_versions(&*snap, &latest.name)?;
+            let versions: Vec<FunctionRecord> = versions
+                .iter()
+                .map(|v| with_concurrency(v, &latest))
+                .collect();
+            expanded.push(latest);
+            expanded.extend(versions);
+        }
+        all = expanded;
+    }
+    // A marker is the last name (or `name:version`) of the page before.
+    let marker_of = |r: &FunctionRecord| match r.version {
+        None => r.name.clone(),
+        Some(n) => format!("{}:{n}", r.name),
+    };
     let start = match &marker {
-        Some(m) => all
-            .iter()
-            .position(|r| r.name.as_str() > m.as_str())
-            .unwrap_or(all.len()),
+        Some(m) => match all.iter().position(|r| marker_of(r) == *m) {
+            Some(i) => i + 1,
+            None => all
+                .iter()
+                .position(|r| r.name.as_str() > m.as_str())
+                .unwrap_or(all.len()),
+        },
         None => 0,
     };
     let page: Vec<&FunctionRecord> = all.iter().skip(start).take(max).collect();
@@ -1199,7 +1242,7 @@ fn list(inner: &Inner, marker: Option<String>, max_items: Option<String>) -> Res
     if start + page.len() < all.len()
         && let Some(last) = page.last()
     {
-        out["NextMarker"] = json!(last.name);
+        out["NextMarker"] = json!(marker_of(last));
     }
     Ok((200, out))
 }

@@ -1009,6 +1009,7 @@ fn route(method: &Method, path: &str, query: Option<&str>) -> Result<Route> {
         (&Method::GET, ["2015-03-31", "functions"]) => Operation::ListFunctions {
             marker: q("Marker"),
             max_items: q("MaxItems"),
+            version: q("FunctionVersion"),
         },
         (&Method::GET, ["2015-03-31", "functions", f]) => Operation::GetFunction {
             function: function(f),

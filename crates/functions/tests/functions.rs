@@ -1100,6 +1100,41 @@ async fn versions_and_aliases() {
         .unwrap();
     assert_eq!(rest["Versions"].as_array().unwrap().len(), 1);
     assert!(rest.get("NextMarker").is_none());
+    // ListFunctions: `$LATEST` only, or every version with `FunctionVersion=ALL`, in pages.
+    let names = |v: &Value| -> Vec<String> {
+        v["Functions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| {
+                format!(
+                    "{}:{}",
+                    c["FunctionName"].as_str().unwrap(),
+                    c["Version"].as_str().unwrap()
+                )
+            })
+            .collect()
+    };
+    let listed = f.exec("ListFunctions", json!({})).unwrap();
+    assert_eq!(names(&listed), ["vf:$LATEST"]);
+    let first = f
+        .exec(
+            "ListFunctions",
+            json!({"FunctionVersion": "ALL", "MaxItems": "2"}),
+        )
+        .unwrap();
+    assert_eq!(names(&first), ["vf:$LATEST", "vf:1"]);
+    let rest = f
+        .exec(
+            "ListFunctions",
+            json!({"FunctionVersion": "ALL", "Marker": first["NextMarker"]}),
+        )
+        .unwrap();
+    assert_eq!(names(&rest), ["vf:2"]);
+    let e = f
+        .exec("ListFunctions", json!({"FunctionVersion": "1"}))
+        .unwrap_err();
+    assert!(e.starts_with("400 ValidationException"), "{e}");
     // Aliases: validation, one at a time.
     let alias = |name: &str, version: &str, weights: Value| {
         f.exec(
