@@ -209,8 +209,15 @@ pub fn prewarm(
 ) -> impl std::future::Future<Output = Result<()>> + Send + 'static {
     let pool = pool.clone();
     async move {
+        // What the function sees of how it was started, as on Lambda.
+        let mut launch = pool.launch.clone();
+        for (k, v) in &mut launch.env {
+            if k == "AWS_LAMBDA_INITIALIZATION_TYPE" {
+                *v = "provisioned-concurrency".into();
+            }
+        }
         let env = Environment::start(
-            &pool.launch,
+            &launch,
             pool.record.revision_id.clone(),
             pool.sink.clone(),
             pool.groups.clone(),

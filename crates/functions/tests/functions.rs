@@ -949,7 +949,7 @@ fn zip_b64(files: &[(&str, &str)]) -> String {
 /// was invoked by.
 fn versioned_py(v: u32) -> String {
     format!(
-        "import os\ndef handler(event, context):\n    return {{'v': {v}, 'version': os.environ['AWS_LAMBDA_FUNCTION_VERSION'], 'arn': context.invoked_function_arn, 'timeout': os.environ.get('T')}}\n"
+        "import os\ndef handler(event, context):\n    return {{'v': {v}, 'version': os.environ['AWS_LAMBDA_FUNCTION_VERSION'], 'arn': context.invoked_function_arn, 'timeout': os.environ.get('T'), 'init': os.environ['AWS_LAMBDA_INITIALIZATION_TYPE']}}\n"
     )
 }
 
@@ -1445,6 +1445,7 @@ async fn provisioned_concurrency() {
     );
     let got = f.invoke("pc:live", "{}").await;
     assert_eq!(got.executed_version.as_deref(), Some("1"));
+    assert_eq!(json_of(&got)["init"], "provisioned-concurrency");
     assert_eq!(
         (stats("pc:1").warm_starts, stats("pc:1").cold_starts),
         (1, 0)
