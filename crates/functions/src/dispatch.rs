@@ -261,7 +261,9 @@ async fn run_stored(inner: Arc<Inner>, key: Vec<u8>, function: String) {
             function_arn: function_arn.clone(),
             client_context: item.client_context,
         };
-        let outcome = outcome_of(invoke::run(lease, call, limits).await);
+        let version = lease.pool.record.version_label();
+        let mut outcome = outcome_of(invoke::run(lease, call, limits).await);
+        outcome.executed_version = Some(version);
         let succeeded = outcome.function_error.is_none();
         let retries = EventInvokeConfig::retries(config.as_ref());
         let delay = inner
@@ -374,6 +376,7 @@ async fn run_queued(inner: Arc<Inner>, function: String, call: Call) {
         };
         let pool = lease.pool.clone();
         outcome = outcome_of(invoke::run(lease, call.clone(), limits(&inner, &pool)).await);
+        outcome.executed_version = Some(pool.record.version_label());
         if outcome.function_error.is_none() {
             let record = event_config::record(
                 &call.request_id,
@@ -433,6 +436,7 @@ fn outcome_of(result: Result<invoke::Completed>) -> Outcome {
         Ok(done) => Outcome {
             payload: Some(done.payload),
             function_error: done.function_error,
+            executed_version: None,
         },
         Err(e) => Outcome {
             payload: Some(Bytes::from(
@@ -440,6 +444,7 @@ fn outcome_of(result: Result<invoke::Completed>) -> Outcome {
                     .to_string(),
             )),
             function_error: Some("Unhandled".into()),
+            executed_version: None,
         },
     }
 }

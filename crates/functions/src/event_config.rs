@@ -190,6 +190,8 @@ impl Condition {
 pub struct Outcome {
     pub payload: Option<bytes::Bytes>,
     pub function_error: Option<String>,
+    /// The version that ran (`None`: `$LATEST`).
+    pub executed_version: Option<String>,
 }
 
 /// Lambda's invocation record
@@ -221,7 +223,10 @@ pub fn record(
         "requestPayload": json_or_text(request_payload),
     });
     if condition != Condition::EventAgeExceeded {
-        let mut response = json!({"statusCode": 200, "executedVersion": "$LATEST"});
+        let mut response = json!({
+            "statusCode": 200,
+            "executedVersion": outcome.executed_version.as_deref().unwrap_or("$LATEST"),
+        });
         if let Some(e) = &outcome.function_error {
             response["functionError"] = json!(e);
         }
@@ -337,6 +342,7 @@ mod tests {
         let outcome = Outcome {
             payload: Some(bytes::Bytes::from_static(br#"{"errorMessage":"boom"}"#)),
             function_error: Some("Unhandled".into()),
+            executed_version: None,
         };
         let r = record(
             "r1",
@@ -351,7 +357,30 @@ mod tests {
         assert_eq!(r["requestPayload"], json!({"a": 1}));
         assert_eq!(r["responseContext"]["functionError"], "Unhandled");
         assert_eq!(r["responsePayload"]["errorMessage"], "boom");
+        assert_eq!(
+            r["requestContext"]["functionArn"],
+            "arn:aws:lambda:us-east-1:000000000000:function:f:$LATEST"
+        );
+        assert_eq!(r["responseContext"]["executedVersion"], "$LATEST");
         let aged = record("r2", "arn", Condition::EventAgeExceeded, 0, b"{}", &outcome);
         assert!(aged.get("responseContext").is_none());
+        // Invoked through an alias, run by version 3.
+        let on_version = Outcome {
+            executed_version: Some("3".into()),
+            ..outcome
+        };
+        let r = record(
+            "r3",
+            "arn:aws:lambda:us-east-1:000000000000:function:f:live",
+            Condition::Success,
+            1,
+            b"{}",
+            &on_version,
+        );
+        assert_eq!(
+            r["requestContext"]["functionArn"],
+            "arn:aws:lambda:us-east-1:000000000000:function:f:live"
+        );
+        assert_eq!(r["responseContext"]["executedVersion"], "3");
     }
 }
