@@ -49,6 +49,9 @@ pub struct Pool {
     /// The service's registry of environment process groups (see [`ProcessGroups`]).
     pub groups: Arc<ProcessGroups>,
     permits: Arc<Semaphore>,
+    /// The function's reserved concurrency, shared by the pools of all its versions
+    /// (`$LATEST`'s and each published version's count against one reservation).
+    function_permits: Option<Arc<Semaphore>>,
     limit: u32,
     /// Provisioned concurrency: environments kept initialised (never scaled in below this,
     /// counting busy ones; see [`crate::provisioned`]).
@@ -68,6 +71,7 @@ pub struct Lease {
     /// The cluster-wide slot, on a shared store (see [`crate::slots`]).
     pub slot: Option<crate::slots::Slot>,
     _permit: OwnedSemaphorePermit,
+    _function_permit: Option<OwnedSemaphorePermit>,
 }
 
 impl Drop for Lease {
@@ -90,6 +94,7 @@ impl Pool {
             sink,
             groups,
             permits: Arc::new(Semaphore::new(limit as usize)),
+            function_permits: None,
             limit,
             provisioned: AtomicU32::new(0),
             idle: Mutex::new(Vec::new()),
@@ -98,6 +103,13 @@ impl Pool {
             cold: AtomicU64::new(0),
             warm: AtomicU64::new(0),
         }
+    }
+
+    /// Shares the function's reservation with its other versions' pools (see
+    /// [`crate::service`]).
+    pub fn with_function_permits(mut self, permits: Arc<Semaphore>) -> Self {
+        self.function_permits = Some(permits);
+        self
     }
 
     /// Which limit throttles this function: its reserved concurrency, else the account's.
@@ -113,7 +125,17 @@ impl Pool {
     /// retired meanwhile (the function changed: ask for its pool again).
     pub fn try_lease(self: &Arc<Self>) -> Result<Option<Lease>> {
         match self.permits.clone().try_acquire_owned() {
-            Ok(permit) => Ok(Some(self.lease(permit))),
+            Ok(permit) => {
+                let shared = match &self.function_permits {
+                    None => None,
+                    Some(s) => Some(
+                        s.clone()
+                            .try_acquire_owned()
+                            .map_err(|_| Error::TooManyRequests(self.throttle()))?,
+                    ),
+                };
+                Ok(Some(self.lease(permit, shared)))
+            }
             Err(tokio::sync::TryAcquireError::Closed) => Ok(None),
             Err(tokio::sync::TryAcquireError::NoPermits) => {
                 Err(Error::TooManyRequests(self.throttle()))
@@ -124,10 +146,18 @@ impl Pool {
     /// A slot when one frees up (queued invokes). `None` if the pool was shut down.
     pub async fn wait_lease(self: &Arc<Self>) -> Option<Lease> {
         let permit = self.permits.clone().acquire_owned().await.ok()?;
-        Some(self.lease(permit))
+        let shared = match &self.function_permits {
+            None => None,
+            Some(s) => Some(s.clone().acquire_owned().await.ok()?),
+        };
+        Some(self.lease(permit, shared))
     }
 
-    fn lease(self: &Arc<Self>, permit: OwnedSemaphorePermit) -> Lease {
+    fn lease(
+        self: &Arc<Self>,
+        permit: OwnedSemaphorePermit,
+        function_permit: Option<OwnedSemaphorePermit>,
+    ) -> Lease {
         let busy = self.busy.fetch_add(1, Ordering::Relaxed) + 1;
         self.peak.fetch_max(busy, Ordering::Relaxed);
         let env = self.take_idle();
@@ -141,6 +171,7 @@ impl Pool {
             env,
             slot: None,
             _permit: permit,
+            _function_permit: function_permit,
         }
     }
 

@@ -111,6 +111,9 @@ pub struct Inner {
     /// Aliases read by invocations, by `name:alias` (the pools cache versions; this is
     /// where an alias's routing is kept), emptied for a function by each of its changes.
     aliases: Mutex<HashMap<String, crate::versions::AliasRecord>>,
+    /// Each function's reserved concurrency as one semaphore its versions' pools share:
+    /// (the reservation it was made for, the permits).
+    reservations: Mutex<HashMap<String, (u32, Arc<tokio::sync::Semaphore>)>>,
     /// Set by [`FunctionsService::shutdown`]: no environment is started for provisioned
     /// concurrency any more.
     pub(crate) stopping: std::sync::atomic::AtomicBool,
@@ -158,6 +161,9 @@ impl Inner {
     /// Retires the warm environments of the function and of every one of its versions (the
     /// function was deleted, or its reserved concurrency changed).
     pub fn drop_pools(&self, name: &str) {
+        if let Ok(mut r) = self.reservations.lock() {
+            r.remove(name);
+        }
         let version_prefix = format!("{name}:");
         let gone: Vec<Arc<Pool>> = match self.pools.lock() {
             Ok(mut pools) => {
@@ -332,7 +338,22 @@ impl Inner {
         let limit = record
             .reserved_concurrency
             .unwrap_or(self.config.account_concurrency);
-        Ok(Pool::new(record, launch, sink, self.groups.clone(), limit))
+        let shared = record.reserved_concurrency.and_then(|n| {
+            let mut r = self.reservations.lock().ok()?;
+            let entry = r
+                .entry(record.name.clone())
+                .or_insert_with(|| (n, Arc::new(tokio::sync::Semaphore::new(n as usize))));
+            if entry.0 != n {
+                // A new reservation: invocations holding the old one finish under it.
+                *entry = (n, Arc::new(tokio::sync::Semaphore::new(n as usize)));
+            }
+            Some(entry.1.clone())
+        });
+        let pool = Pool::new(record, launch, sink, self.groups.clone(), limit);
+        Ok(match shared {
+            Some(s) => pool.with_function_permits(s),
+            None => pool,
+        })
     }
 }
 
@@ -514,6 +535,7 @@ impl FunctionsService {
             slots,
             generation: AtomicU64::new(0),
             aliases: Mutex::default(),
+            reservations: Mutex::default(),
             stopping: Default::default(),
             stored_runs: Mutex::default(),
             stream_source: RwLock::default(),

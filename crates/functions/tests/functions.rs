@@ -1487,3 +1487,55 @@ async fn provisioned_concurrency() {
         .unwrap();
     assert_eq!(listed["ProvisionedConcurrencyConfigs"], json!([]));
 }
+
+/// A function's reserved concurrency is one limit for all its versions: with a reservation
+/// of 1, an invocation of version 1 is throttled while `$LATEST` runs, and runs after.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reserved_concurrency_counts_every_version() {
+    let f = fixture();
+    let slow = "import time\ndef handler(event, context):\n    time.sleep(event.get('sleep', 0))\n    return {'ok': True}\n";
+    f.exec(
+        "CreateFunction",
+        json!({"FunctionName": "rc", "Runtime": "python3.12", "Handler": "app.handler",
+               "Role": "arn:aws:iam::000000000000:role/r", "Timeout": 10,
+               "Code": {"ZipFile": zip_b64(&[("app.py", slow)])}}),
+    )
+    .unwrap();
+    f.exec("PublishVersion", json!({"FunctionName": "rc"}))
+        .unwrap();
+    f.exec(
+        "PutFunctionConcurrency",
+        json!({"FunctionName": "rc", "ReservedConcurrentExecutions": 1}),
+    )
+    .unwrap();
+    let busy = {
+        let service = f.service.clone();
+        tokio::spawn(async move {
+            service
+                .invoke(InvokeRequest {
+                    function: "rc".into(),
+                    qualifier: None,
+                    payload: Bytes::from_static(br#"{"sleep": 2}"#),
+                    kind: InvocationType::RequestResponse,
+                    tail: false,
+                    client_context: None,
+                    request_id: uuid_like(),
+                })
+                .await
+        })
+    };
+    // Wait until $LATEST holds the reservation.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while f.service.stats("rc").is_none_or(|s| s.busy == 0) {
+        assert!(std::time::Instant::now() < deadline, "$LATEST never ran");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let e = f
+        .call("rc:1", InvocationType::RequestResponse, "{}")
+        .await
+        .unwrap_err();
+    assert!(e.starts_with("429 TooManyRequestsException"), "{e}");
+    assert!(busy.await.unwrap().is_ok());
+    let got = f.invoke("rc:1", "{}").await;
+    assert_eq!(got.executed_version.as_deref(), Some("1"));
+}
