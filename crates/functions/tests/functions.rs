@@ -1539,3 +1539,61 @@ async fn reserved_concurrency_counts_every_version() {
     let got = f.invoke("rc:1", "{}").await;
     assert_eq!(got.executed_version.as_deref(), Some("1"));
 }
+
+/// A `provided` bootstrap answering `"{word}"` to every event.
+fn answering(word: &str) -> String {
+    format!(
+        r#"#!/usr/bin/env python3
+import http.client, os
+host, port = os.environ["AWS_LAMBDA_RUNTIME_API"].split(":")
+while True:
+    c = http.client.HTTPConnection(host, int(port))
+    c.request("GET", "/2018-06-01/runtime/invocation/next")
+    r = c.getresponse()
+    r.read()
+    rid = r.getheader("Lambda-Runtime-Aws-Request-Id")
+    c = http.client.HTTPConnection(host, int(port))
+    c.request("POST", f"/2018-06-01/runtime/invocation/{{rid}}/response", body=b'"{word}"')
+    c.getresponse().read()
+"#
+    )
+}
+
+/// A version of a function whose code is an executable used in place (a manifest function's
+/// binary) keeps the executable it was published with when the file is rebuilt.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_version_keeps_its_executable() {
+    let f = fixture();
+    let dir = f.dir.path().join("src/exe");
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("bootstrap");
+    write_file(&file, &answering("before"));
+    let code = json!({"S3Bucket": "hot-reload", "S3Key": file.to_string_lossy()});
+    f.exec(
+        "CreateFunction",
+        json!({"FunctionName": "exe", "Runtime": "provided.al2023",
+               "Role": "arn:aws:iam::000000000000:role/r", "Code": code}),
+    )
+    .unwrap();
+    f.exec("PublishVersion", json!({"FunctionName": "exe"}))
+        .unwrap();
+    // Rebuilt in place, and the function updated from it.
+    write_file(&file, &answering("after"));
+    let mut update = code.clone();
+    update["FunctionName"] = json!("exe");
+    f.exec("UpdateFunctionCode", update).unwrap();
+    assert_eq!(json_of(&f.invoke("exe", "{}").await), json!("after"));
+    assert_eq!(json_of(&f.invoke("exe:1", "{}").await), json!("before"));
+    let v1 = f
+        .exec(
+            "GetFunction",
+            json!({"FunctionName": "exe", "Qualifier": "1"}),
+        )
+        .unwrap();
+    assert!(
+        v1["Code"]["Location"]
+            .as_str()
+            .is_some_and(|l| l.contains("/code/exe/v-")),
+        "{v1}"
+    );
+}
