@@ -35,7 +35,7 @@ pub fn topic(name: &str) -> String {
     format!("lambda/fn/{name}")
 }
 
-fn key(name: &str) -> Vec<u8> {
+pub(crate) fn key(name: &str) -> Vec<u8> {
     let mut k = PREFIX.to_vec();
     k.extend_from_slice(name.as_bytes());
     k
@@ -43,6 +43,16 @@ fn key(name: &str) -> Vec<u8> {
 
 pub fn get(store: &Store, name: &str) -> Result<Option<FunctionRecord>> {
     match store.get(&key(name))? {
+        None => Ok(None),
+        Some(bytes) => serde_json::from_slice(&bytes)
+            .map(Some)
+            .map_err(|e| Error::Corrupt(format!("{name}: {e}"))),
+    }
+}
+
+/// The record as `tx` sees it.
+pub fn get_in(tx: &dyn Read, name: &str) -> Result<Option<FunctionRecord>> {
+    match tx.get(&key(name))? {
         None => Ok(None),
         Some(bytes) => serde_json::from_slice(&bytes)
             .map(Some)

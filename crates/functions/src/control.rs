@@ -1,6 +1,7 @@
 //! The control plane: CreateFunction, GetFunction, GetFunctionConfiguration, ListFunctions,
 //! UpdateFunctionCode, UpdateFunctionConfiguration, DeleteFunction, Put/Get/Delete
-//! FunctionConcurrency and GetAccountSettings, each a JSON-in, JSON-out operation
+//! FunctionConcurrency, GetAccountSettings, and versions and aliases (see
+//! [`crate::versions`]), each a JSON-in, JSON-out operation
 //! (https://docs.aws.amazon.com/lambda/latest/api/API_Operations.html).
 //!
 //! The HTTP layer and the manifest both come through [`Operation`] and
@@ -12,7 +13,7 @@ use sha2::Digest as _;
 
 use crate::catalog::{self, CodeInput};
 use crate::error::{Error, Result};
-use crate::model::{ConfigInput, FunctionRecord, FunctionRef, function_arn};
+use crate::model::{ConfigInput, FunctionRecord, FunctionRef, Qualifier, function_arn};
 use crate::service::Inner;
 
 /// Lambda's limit on a function's resource-based policy
@@ -115,6 +116,8 @@ pub enum Operation {
     ListFunctions {
         marker: Option<String>,
         max_items: Option<String>,
+        /// `FunctionVersion`: `ALL` lists every published version after each `$LATEST`.
+        version: Option<String>,
     },
     GetFunction {
         function: String,
@@ -130,6 +133,35 @@ pub enum Operation {
     UpdateFunctionConfiguration {
         function: String,
     },
+    PublishVersion {
+        function: String,
+    },
+    ListVersionsByFunction {
+        function: String,
+        marker: Option<String>,
+        max_items: Option<String>,
+    },
+    CreateAlias {
+        function: String,
+    },
+    GetAlias {
+        function: String,
+        alias: String,
+    },
+    UpdateAlias {
+        function: String,
+        alias: String,
+    },
+    DeleteAlias {
+        function: String,
+        alias: String,
+    },
+    ListAliases {
+        function: String,
+        version: Option<String>,
+        marker: Option<String>,
+        max_items: Option<String>,
+    },
     DeleteFunction {
         function: String,
         qualifier: Option<String>,
@@ -144,15 +176,34 @@ pub enum Operation {
         function: String,
     },
     GetAccountSettings,
+    PutProvisionedConcurrencyConfig {
+        function: String,
+        qualifier: Option<String>,
+    },
+    GetProvisionedConcurrencyConfig {
+        function: String,
+        qualifier: Option<String>,
+    },
+    DeleteProvisionedConcurrencyConfig {
+        function: String,
+        qualifier: Option<String>,
+    },
+    ListProvisionedConcurrencyConfigs {
+        function: String,
+    },
     AddPermission {
         function: String,
+        qualifier: Option<String>,
     },
     GetPolicy {
         function: String,
+        qualifier: Option<String>,
     },
     RemovePermission {
         function: String,
         statement_id: String,
+        qualifier: Option<String>,
+        revision_id: Option<String>,
     },
     CreateEventSourceMapping,
     ListEventSourceMappings {
@@ -274,8 +325,9 @@ impl Operation {
         Ok(match name {
             "CreateFunction" => Self::CreateFunction,
             "ListFunctions" => Self::ListFunctions {
-                marker: None,
-                max_items: None,
+                marker: text("Marker"),
+                max_items: text("MaxItems"),
+                version: text("FunctionVersion"),
             },
             "GetFunction" => Self::GetFunction {
                 function: function()?,
@@ -297,9 +349,11 @@ impl Operation {
             },
             "AddPermission" => Self::AddPermission {
                 function: function()?,
+                qualifier,
             },
             "GetPolicy" => Self::GetPolicy {
                 function: function()?,
+                qualifier,
             },
             "RemovePermission" => Self::RemovePermission {
                 function: function()?,
@@ -308,6 +362,36 @@ impl Operation {
                     .and_then(Value::as_str)
                     .map(str::to_string)
                     .ok_or_else(|| Error::Validation("StatementId is required".into()))?,
+                qualifier,
+                revision_id: text("RevisionId"),
+            },
+            "PublishVersion" => Self::PublishVersion {
+                function: function()?,
+            },
+            "ListVersionsByFunction" => Self::ListVersionsByFunction {
+                function: function()?,
+                marker: text("Marker"),
+                max_items: text("MaxItems"),
+            },
+            "CreateAlias" => Self::CreateAlias {
+                function: function()?,
+            },
+            "GetAlias" | "UpdateAlias" | "DeleteAlias" => {
+                let (function, alias) = (
+                    function()?,
+                    text("Name").ok_or_else(|| Error::Validation("Name is required".into()))?,
+                );
+                match name {
+                    "GetAlias" => Self::GetAlias { function, alias },
+                    "UpdateAlias" => Self::UpdateAlias { function, alias },
+                    _ => Self::DeleteAlias { function, alias },
+                }
+            }
+            "ListAliases" => Self::ListAliases {
+                function: function()?,
+                version: text("FunctionVersion"),
+                marker: text("Marker"),
+                max_items: text("MaxItems"),
             },
             "PutFunctionConcurrency" => Self::PutFunctionConcurrency {
                 function: function()?,
@@ -319,6 +403,21 @@ impl Operation {
                 function: function()?,
             },
             "GetAccountSettings" => Self::GetAccountSettings,
+            "PutProvisionedConcurrencyConfig" => Self::PutProvisionedConcurrencyConfig {
+                function: function()?,
+                qualifier,
+            },
+            "GetProvisionedConcurrencyConfig" => Self::GetProvisionedConcurrencyConfig {
+                function: function()?,
+                qualifier,
+            },
+            "DeleteProvisionedConcurrencyConfig" => Self::DeleteProvisionedConcurrencyConfig {
+                function: function()?,
+                qualifier,
+            },
+            "ListProvisionedConcurrencyConfigs" => Self::ListProvisionedConcurrencyConfigs {
+                function: function()?,
+            },
             "CreateEventSourceMapping" => Self::CreateEventSourceMapping,
             "ListEventSourceMappings" => Self::ListEventSourceMappings {
                 function: text("FunctionName"),
@@ -362,14 +461,19 @@ pub type Answer = (u16, Value);
 pub fn execute(inner: &Inner, op: Operation, input: Value, root: bool) -> Result<Answer> {
     match op {
         Operation::CreateFunction => create(inner, input, root),
-        Operation::ListFunctions { marker, max_items } => list(inner, marker, max_items),
+        Operation::ListFunctions {
+            marker,
+            max_items,
+            version,
+        } => list(inner, marker, max_items, version),
         Operation::GetFunction {
             function,
             qualifier,
         } => {
-            let r = lookup(inner, &function, qualifier.as_deref())?;
+            let t = resolve(inner, &function, qualifier.as_deref())?;
+            let r = t.record().clone();
             let mut out = json!({
-                "Configuration": config_out(inner, &r),
+                "Configuration": t.configuration(inner),
                 "Code": {"RepositoryType": "S3", "Location": location(&r)},
             });
             if let Some(n) = r.reserved_concurrency {
@@ -381,19 +485,26 @@ pub fn execute(inner: &Inner, op: Operation, input: Value, root: bool) -> Result
             function,
             qualifier,
         } => {
-            let r = lookup(inner, &function, qualifier.as_deref())?;
-            Ok((200, config_out(inner, &r)))
+            let t = resolve(inner, &function, qualifier.as_deref())?;
+            Ok((200, t.configuration(inner)))
         }
         Operation::UpdateFunctionCode { function } => {
-            let r = lookup(inner, &function, None)?;
+            let r = latest(inner, &function)?;
+            let (publish, revision) = update_options(&input);
+            crate::versions::check_revision(revision.as_deref(), &r.revision_id)?;
             let code: CodeInput = parse(input)?;
             let old = r.code.clone();
             let answer = save_with_code(inner, r, false, &code)?;
             collect_package(inner, &old);
+            if publish {
+                return publish_version(inner, &function, &Value::Null);
+            }
             Ok(answer)
         }
         Operation::UpdateFunctionConfiguration { function } => {
-            let mut r = lookup(inner, &function, None)?;
+            let mut r = latest(inner, &function)?;
+            let (publish, revision) = update_options(&input);
+            crate::versions::check_revision(revision.as_deref(), &r.revision_id)?;
             let mut config: ConfigInput = parse(input)?;
             if config.role.is_some() {
                 r.keys_fallback = root;
@@ -409,28 +520,134 @@ pub fn execute(inner: &Inner, op: Operation, input: Value, root: bool) -> Result
             for l in &old_layers {
                 crate::layers::collect(inner, &l.package);
             }
+            if publish {
+                return publish_version(inner, &function, &Value::Null);
+            }
             Ok(answer)
+        }
+        Operation::PublishVersion { function } => publish_version(inner, &function, &input),
+        Operation::PutProvisionedConcurrencyConfig {
+            function,
+            qualifier,
+        } => Ok((
+            202,
+            crate::provisioned::put(inner, &function, qualifier.as_deref(), &input)?,
+        )),
+        Operation::GetProvisionedConcurrencyConfig {
+            function,
+            qualifier,
+        } => Ok((
+            200,
+            crate::provisioned::get(inner, &function, qualifier.as_deref())?,
+        )),
+        Operation::DeleteProvisionedConcurrencyConfig {
+            function,
+            qualifier,
+        } => {
+            crate::provisioned::delete(inner, &function, qualifier.as_deref())?;
+            Ok((204, Value::Null))
+        }
+        Operation::ListProvisionedConcurrencyConfigs { function } => {
+            Ok((200, crate::provisioned::list(inner, &function)?))
+        }
+        Operation::ListVersionsByFunction {
+            function,
+            marker,
+            max_items,
+        } => {
+            let r = latest(inner, &function)?;
+            let out = crate::versions::list_versions_page(
+                inner,
+                &r,
+                marker.as_deref(),
+                max_items.as_deref(),
+                |v| config_out(inner, &with_concurrency(v, &r)),
+            )?;
+            Ok((200, out))
+        }
+        Operation::CreateAlias { function } => {
+            let name = crate::versions::unqualified(&function)?;
+            Ok((201, crate::versions::create_alias(inner, &name, &input)?))
+        }
+        Operation::GetAlias { function, alias } => {
+            let name = crate::versions::unqualified(&function)?;
+            Ok((200, crate::versions::get_alias_shape(inner, &name, &alias)?))
+        }
+        Operation::UpdateAlias { function, alias } => {
+            let name = crate::versions::unqualified(&function)?;
+            Ok((
+                200,
+                crate::versions::update_alias(inner, &name, &alias, &input)?,
+            ))
+        }
+        Operation::DeleteAlias { function, alias } => {
+            let name = crate::versions::unqualified(&function)?;
+            crate::versions::delete_alias(inner, &name, &alias)?;
+            Ok((204, Value::Null))
+        }
+        Operation::ListAliases {
+            function,
+            version,
+            marker,
+            max_items,
+        } => {
+            let name = crate::versions::unqualified(&function)?;
+            Ok((
+                200,
+                crate::versions::list_aliases_page(
+                    inner,
+                    &name,
+                    version.as_deref(),
+                    marker.as_deref(),
+                    max_items.as_deref(),
+                )?,
+            ))
         }
         Operation::DeleteFunction {
             function,
             qualifier,
         } => {
-            let r = lookup(inner, &function, qualifier.as_deref())?;
-            catalog::delete(&inner.store, &r.name)?;
-            let name = r.name.clone();
-            inner
-                .store
-                .transact(|tx| crate::function_url::delete_all(tx, &name))?;
-            inner.drop_pool(&r.name);
-            catalog::remove_code(&inner.code_dir(), &r.name);
-            collect_package(inner, &r.code);
-            for l in &r.layers {
-                crate::layers::collect(inner, &l.package);
+            let f = FunctionRef::parse(&function)?;
+            match f.qualifier(qualifier.as_deref())? {
+                None => {
+                    let base =
+                        function_arn(&inner.config.region, &inner.config.account_id, &f.name);
+                    let gone = inner
+                        .store
+                        .transact(|tx| crate::versions::delete_function(tx, &f.name))?
+                        .ok_or(Error::FunctionNotFound(base))?;
+                    inner
+                        .store
+                        .transact(|tx| crate::function_url::delete_all(tx, &f.name))?;
+                    inner.drop_pools(&f.name);
+                    catalog::remove_code(&inner.code_dir(), &f.name);
+                    for r in &gone {
+                        collect_package(inner, &r.code);
+                        for l in &r.layers {
+                            crate::layers::collect(inner, &l.package);
+                        }
+                    }
+                }
+                Some(Qualifier::Version(n)) => {
+                    let gone = crate::versions::delete_version(inner, &f.name, n)?;
+                    inner.drop_pool(&crate::service::pool_key(&f.name, Some(n)));
+                    collect_package(inner, &gone.code);
+                }
+                Some(Qualifier::Latest) => {
+                    return Err(Error::InvalidParameter(
+                        "$LATEST version cannot be deleted without deleting the function.".into(),
+                    ));
+                }
+                Some(Qualifier::Alias(a)) => {
+                    return Err(Error::InvalidParameter(format!(
+                        "Deletion of aliases is not supported by DeleteFunction: use DeleteAlias for {a}"
+                    )));
+                }
             }
             Ok((204, Value::Null))
         }
         Operation::PutFunctionConcurrency { function } => {
-            let mut r = lookup(inner, &function, None)?;
+            let mut r = latest(inner, &function)?;
             let n = input
                 .get("ReservedConcurrentExecutions")
                 .and_then(Value::as_i64)
@@ -449,7 +666,10 @@ pub fn execute(inner: &Inner, op: Operation, input: Value, root: bool) -> Result
                 )));
             }
             r.reserved_concurrency = u32::try_from(n).ok();
+            let name = r.name.clone();
             save(inner, r, false)?;
+            // Every version's environments count against the function's reservation.
+            inner.drop_pools(&name);
             Ok((200, json!({"ReservedConcurrentExecutions": n})))
         }
         Operation::PutFunctionEventInvokeConfig {
@@ -464,12 +684,12 @@ pub fn execute(inner: &Inner, op: Operation, input: Value, root: bool) -> Result
             function,
             qualifier,
         } => {
-            let r = lookup(inner, &function, qualifier.as_deref())?;
-            let arn = r.arn(&inner.config.region, &inner.config.account_id);
-            match &r.event_invoke {
+            let t = resolve(inner, &function, qualifier.as_deref())?;
+            let arn = t.config_arn(inner);
+            match t.event_invoke() {
                 Some(c) => Ok((200, c.shape(&arn))),
                 None => Err(Error::NotFound(format!(
-                    "The function {arn}:$LATEST doesn't have an EventInvokeConfig"
+                    "The function {arn} doesn't have an EventInvokeConfig"
                 ))),
             }
         }
@@ -477,24 +697,35 @@ pub fn execute(inner: &Inner, op: Operation, input: Value, root: bool) -> Result
             function,
             qualifier,
         } => {
-            let mut r = lookup(inner, &function, qualifier.as_deref())?;
-            let arn = r.arn(&inner.config.region, &inner.config.account_id);
-            if r.event_invoke.take().is_none() {
+            let mut t = resolve(inner, &function, qualifier.as_deref())?;
+            let arn = t.config_arn(inner);
+            if t.event_invoke_mut().take().is_none() {
                 return Err(Error::NotFound(format!(
-                    "The function {arn}:$LATEST doesn't have an EventInvokeConfig"
+                    "The function {arn} doesn't have an EventInvokeConfig"
                 )));
             }
-            catalog::put(&inner.store, &r, false, &arn)?;
+            t.save_settings(inner)?;
             Ok((204, Value::Null))
         }
         Operation::ListFunctionEventInvokeConfigs { function } => {
-            let r = lookup(inner, &function, None)?;
+            let r = latest(inner, &function)?;
             let arn = r.arn(&inner.config.region, &inner.config.account_id);
-            let configs: Vec<Value> = r.event_invoke.iter().map(|c| c.shape(&arn)).collect();
+            let snap = inner.store.snapshot();
+            let mut configs: Vec<Value> = r.event_invoke.iter().map(|c| c.shape(&arn)).collect();
+            for v in crate::versions::list_versions(&*snap, &r.name)? {
+                if let Some(c) = &v.event_invoke {
+                    configs.push(c.shape(&format!("{arn}:{}", v.version_label())));
+                }
+            }
+            for a in crate::versions::list_aliases(&*snap, &r.name)? {
+                if let Some(c) = &a.event_invoke {
+                    configs.push(c.shape(&format!("{arn}:{}", a.name)));
+                }
+            }
             Ok((200, json!({ "FunctionEventInvokeConfigs": configs })))
         }
         Operation::GetFunctionConcurrency { function } => {
-            let r = lookup(inner, &function, None)?;
+            let r = latest(inner, &function)?;
             Ok((
                 200,
                 match r.reserved_concurrency {
@@ -504,42 +735,59 @@ pub fn execute(inner: &Inner, op: Operation, input: Value, root: bool) -> Result
             ))
         }
         Operation::DeleteFunctionConcurrency { function } => {
-            let mut r = lookup(inner, &function, None)?;
+            let mut r = latest(inner, &function)?;
             r.reserved_concurrency = None;
+            let name = r.name.clone();
             save(inner, r, false)?;
+            inner.drop_pools(&name);
             Ok((204, Value::Null))
         }
-        Operation::AddPermission { function } => {
-            let mut r = lookup(inner, &function, None)?;
-            let arn = r.arn(&inner.config.region, &inner.config.account_id);
+        Operation::AddPermission {
+            function,
+            qualifier,
+        } => {
+            let mut t = resolve(inner, &function, qualifier.as_deref())?;
+            let revision = input.get("RevisionId").and_then(Value::as_str);
+            crate::versions::check_revision(revision, t.revision())?;
+            let arn = t.arn(inner);
             let statement = permission_statement(&input, &arn)?;
             let sid = statement["Sid"].as_str().unwrap_or_default().to_owned();
-            if r.policy.iter().any(|s| s["Sid"] == sid.as_str()) {
+            let policy = t.policy_mut();
+            if policy.iter().any(|s| s["Sid"] == sid.as_str()) {
                 return Err(Error::Conflict(format!(
                     "The statement id ({sid}) provided already exists. Please provide a new statement id, or remove the existing statement."
                 )));
             }
-            r.policy.push(statement.clone());
-            let document = policy_document(&r.policy);
+            policy.push(statement.clone());
+            let document = policy_document(policy);
             if document.len() > MAX_POLICY_BYTES {
                 return Err(Error::PolicyTooLong(format!(
                     "The final policy size ({}) is bigger than the limit ({MAX_POLICY_BYTES}).",
                     document.len()
                 )));
             }
-            save(inner, r, false)?;
+            if t.qualifier.is_none() {
+                save(inner, t.latest, false)?;
+            } else {
+                t.save_settings(inner)?;
+            }
             Ok((201, json!({"Statement": statement.to_string()})))
         }
-        Operation::GetPolicy { function } => {
-            let r = lookup(inner, &function, None)?;
-            if r.policy.is_empty() {
+        Operation::GetPolicy {
+            function,
+            qualifier,
+        } => {
+            let mut t = resolve(inner, &function, qualifier.as_deref())?;
+            let revision = t.revision().to_owned();
+            let policy = t.policy_mut();
+            if policy.is_empty() {
                 return Err(Error::NotFound(
                     "The resource you requested does not exist.".into(),
                 ));
             }
             Ok((
                 200,
-                json!({"Policy": policy_document(&r.policy), "RevisionId": r.revision_id}),
+                json!({"Policy": policy_document(policy), "RevisionId": revision}),
             ))
         }
         Operation::CreateEventSourceMapping => crate::esm::create(inner, input),
@@ -636,16 +884,24 @@ pub fn execute(inner: &Inner, op: Operation, input: Value, root: bool) -> Result
         Operation::RemovePermission {
             function,
             statement_id,
+            qualifier,
+            revision_id,
         } => {
-            let mut r = lookup(inner, &function, None)?;
-            let before = r.policy.len();
-            r.policy.retain(|s| s["Sid"] != statement_id.as_str());
-            if r.policy.len() == before {
+            let mut t = resolve(inner, &function, qualifier.as_deref())?;
+            crate::versions::check_revision(revision_id.as_deref(), t.revision())?;
+            let policy = t.policy_mut();
+            let before = policy.len();
+            policy.retain(|s| s["Sid"] != statement_id.as_str());
+            if policy.len() == before {
                 return Err(Error::NotFound(format!(
                     "Statement {statement_id} is not found in resource policy."
                 )));
             }
-            save(inner, r, false)?;
+            if t.qualifier.is_none() {
+                save(inner, t.latest, false)?;
+            } else {
+                t.save_settings(inner)?;
+            }
             Ok((204, Value::Null))
         }
         Operation::GetAccountSettings => {
@@ -690,24 +946,239 @@ fn parse<T: serde::de::DeserializeOwned>(input: Value) -> Result<T> {
         .map_err(|e| Error::InvalidRequestContent(format!("Could not parse request body: {e}")))
 }
 
-/// The function `reference` names; only `$LATEST` exists as a qualifier (no versions or
-/// aliases yet), so any other qualifier is "not found", with the qualified ARN.
+/// The record that runs for `reference` and its qualifier: `$LATEST`, a published version,
+/// or an alias's primary version (see [`resolve`]).
 pub fn lookup(inner: &Inner, reference: &str, qualifier: Option<&str>) -> Result<FunctionRecord> {
-    let f = FunctionRef::parse(reference)?;
-    let qualifier = qualifier.or(f.qualifier.as_deref());
-    let arn = |q: Option<&str>| {
-        let base = function_arn(&inner.config.region, &inner.config.account_id, &f.name);
-        match q {
-            Some(q) => format!("{base}:{q}"),
+    Ok(resolve(inner, reference, qualifier)?.record().clone())
+}
+
+/// `$LATEST`, for the operations that change the function itself (its code, configuration,
+/// concurrency, versions and aliases): a qualifier other than `$LATEST` is refused, since
+/// versions are immutable.
+pub fn latest(inner: &Inner, reference: &str) -> Result<FunctionRecord> {
+    let name = crate::versions::unqualified(reference)?;
+    catalog::get(&inner.store, &name)?.ok_or_else(|| {
+        Error::FunctionNotFound(function_arn(
+            &inner.config.region,
+            &inner.config.account_id,
+            &name,
+        ))
+    })
+}
+
+/// The ARN a reference names, with its qualifier when it has one (event source mappings
+/// keep it so that they invoke that version or alias); the function and the version or
+/// alias must exist.
+pub fn qualified_arn(inner: &Inner, reference: &str) -> Result<String> {
+    Ok(resolve(inner, reference, None)?.arn(inner))
+}
+
+/// What a function reference and a `Qualifier` name, read from one snapshot.
+#[derive(Debug, Clone)]
+pub struct Resolved {
+    pub latest: FunctionRecord,
+    pub qualifier: Option<Qualifier>,
+    /// The version named, or the alias's primary version (`None`: `$LATEST`), with the
+    /// function's reserved concurrency.
+    pub version: Option<FunctionRecord>,
+    pub alias: Option<crate::versions::AliasRecord>,
+}
+
+impl Resolved {
+    /// The record that runs.
+    pub fn record(&self) -> &FunctionRecord {
+        self.version.as_ref().unwrap_or(&self.latest)
+    }
+
+    /// The ARN as asked: unqualified, or with the qualifier given.
+    pub fn arn(&self, inner: &Inner) -> String {
+        let base = self
+            .latest
+            .arn(&inner.config.region, &inner.config.account_id);
+        match &self.qualifier {
             None => base,
+            Some(q) => format!("{base}:{}", q.label()),
+        }
+    }
+
+    /// The ARN a per-qualifier configuration is reported under (`:$LATEST` when unqualified).
+    fn config_arn(&self, inner: &Inner) -> String {
+        match &self.qualifier {
+            None => format!(
+                "{}:{}",
+                self.latest
+                    .arn(&inner.config.region, &inner.config.account_id),
+                crate::model::LATEST
+            ),
+            Some(_) => self.arn(inner),
+        }
+    }
+
+    /// The `FunctionConfiguration` of what runs; its `FunctionArn` qualified as asked.
+    pub fn configuration(&self, inner: &Inner) -> Value {
+        let mut c = config_out(inner, self.record());
+        if self.qualifier.is_some() {
+            c["FunctionArn"] = json!(self.arn(inner));
+        }
+        c
+    }
+
+    /// The revision of the resource named: the alias's, the version's, or `$LATEST`'s.
+    fn revision(&self) -> &str {
+        match (&self.alias, &self.qualifier) {
+            (Some(a), _) => &a.revision_id,
+            (None, Some(Qualifier::Version(_))) => &self.record().revision_id,
+            _ => &self.latest.revision_id,
+        }
+    }
+
+    /// The resource named by the qualifier itself (not an alias's version).
+    fn own(&mut self) -> Own<'_> {
+        match (&mut self.alias, &self.qualifier, &mut self.version) {
+            (Some(a), _, _) => Own::Alias(a),
+            (None, Some(Qualifier::Version(_)), Some(v)) => Own::Record(v),
+            _ => Own::Record(&mut self.latest),
+        }
+    }
+
+    /// The resource-based policy of the resource named (an alias's or a version's own).
+    pub fn policy(&self) -> &[Value] {
+        match (&self.alias, &self.qualifier) {
+            (Some(a), _) => &a.policy,
+            (None, Some(Qualifier::Version(_))) => &self.record().policy,
+            _ => &self.latest.policy,
+        }
+    }
+
+    fn policy_mut(&mut self) -> &mut Vec<Value> {
+        match self.own() {
+            Own::Alias(a) => &mut a.policy,
+            Own::Record(r) => &mut r.policy,
+        }
+    }
+
+    fn event_invoke_mut(&mut self) -> &mut Option<crate::event_config::EventInvokeConfig> {
+        match self.own() {
+            Own::Alias(a) => &mut a.event_invoke,
+            Own::Record(r) => &mut r.event_invoke,
+        }
+    }
+
+    /// The asynchronous invocation configuration of the resource named (an alias's own, not
+    /// its version's).
+    pub fn event_invoke(&self) -> Option<&crate::event_config::EventInvokeConfig> {
+        match (&self.alias, &self.qualifier) {
+            (Some(a), _) => a.event_invoke.as_ref(),
+            (None, Some(Qualifier::Version(_))) => self.record().event_invoke.as_ref(),
+            _ => self.latest.event_invoke.as_ref(),
+        }
+    }
+
+    /// Writes back the per-qualifier settings (policy, asynchronous configuration) of the
+    /// resource named, keeping its revision and its warm environments.
+    fn save_settings(&mut self, inner: &Inner) -> Result<()> {
+        let arn = self.arn(inner);
+        match self.own() {
+            Own::Alias(a) => {
+                let a = a.clone();
+                inner
+                    .store
+                    .transact(|tx| crate::versions::put_alias(tx, &a, &arn))?;
+                inner.forget_aliases(&a.function);
+            }
+            Own::Record(r) if r.version.is_some() => {
+                let r = r.clone();
+                inner
+                    .store
+                    .transact(|tx| crate::versions::put_version(tx, &r, &arn))?;
+            }
+            Own::Record(r) => catalog::put(&inner.store, r, false, &arn)?,
+        }
+        Ok(())
+    }
+}
+
+enum Own<'a> {
+    Alias(&'a mut crate::versions::AliasRecord),
+    Record(&'a mut FunctionRecord),
+}
+
+/// Resolves `reference` (a name, `name:qualifier`, a full or partial ARN) and the
+/// `Qualifier` parameter. A version or alias that does not exist is "not found" with the
+/// qualified ARN.
+pub fn resolve(inner: &Inner, reference: &str, qualifier: Option<&str>) -> Result<Resolved> {
+    let f = FunctionRef::parse(reference)?;
+    let qualifier = f.qualifier(qualifier)?;
+    let base = function_arn(&inner.config.region, &inner.config.account_id, &f.name);
+    let not_found = |q: &Option<Qualifier>| {
+        Error::FunctionNotFound(match q {
+            Some(q) => format!("{base}:{}", q.label()),
+            None => base.clone(),
+        })
+    };
+    let snap = inner.store.snapshot();
+    let key = catalog::key(&f.name);
+    let latest: FunctionRecord = match snap.get(&key)? {
+        Some(v) => {
+            serde_json::from_slice(&v).map_err(|e| Error::Corrupt(format!("{}: {e}", f.name)))?
+        }
+        None => return Err(not_found(&qualifier)),
+    };
+    let version_of = |n: u64| -> Result<FunctionRecord> {
+        crate::versions::get_version(&*snap, &f.name, n)?
+            .map(|v| with_concurrency(&v, &latest))
+            .ok_or_else(|| not_found(&Some(Qualifier::Version(n))))
+    };
+    let (version, alias) = match &qualifier {
+        None | Some(Qualifier::Latest) => (None, None),
+        Some(Qualifier::Version(n)) => (Some(version_of(*n)?), None),
+        Some(Qualifier::Alias(a)) => {
+            let alias = crate::versions::get_alias(&*snap, &f.name, a)?
+                .ok_or_else(|| not_found(&qualifier))?;
+            let version = match Qualifier::parse(&alias.function_version)? {
+                Qualifier::Version(n) => Some(version_of(n)?),
+                _ => None,
+            };
+            (version, Some(alias))
         }
     };
-    let record = catalog::get(&inner.store, &f.name)?
-        .ok_or_else(|| Error::FunctionNotFound(arn(qualifier)))?;
-    match qualifier {
-        None | Some("$LATEST") => Ok(record),
-        Some(q) => Err(Error::FunctionNotFound(arn(Some(q)))),
+    Ok(Resolved {
+        latest,
+        qualifier,
+        version,
+        alias,
+    })
+}
+
+/// A version's record with the function's reserved concurrency (a setting of the function,
+/// shared by every version).
+pub fn with_concurrency(version: &FunctionRecord, latest: &FunctionRecord) -> FunctionRecord {
+    FunctionRecord {
+        reserved_concurrency: latest.reserved_concurrency,
+        ..version.clone()
     }
+}
+
+/// `Publish` and `RevisionId` of UpdateFunctionCode and UpdateFunctionConfiguration.
+fn update_options(input: &Value) -> (bool, Option<String>) {
+    (
+        input
+            .get("Publish")
+            .and_then(Value::as_bool)
+            .unwrap_or(false),
+        input
+            .get("RevisionId")
+            .and_then(Value::as_str)
+            .map(str::to_owned),
+    )
+}
+
+/// PublishVersion (201, the version's `FunctionConfiguration`).
+fn publish_version(inner: &Inner, function: &str, input: &Value) -> Result<Answer> {
+    let name = crate::versions::unqualified(function)?;
+    let version = crate::versions::publish(inner, &name, input)?;
+    let latest = catalog::get(&inner.store, &name)?.unwrap_or_else(|| version.clone());
+    Ok((201, config_out(inner, &with_concurrency(&version, &latest))))
 }
 
 #[derive(serde::Deserialize)]
@@ -754,6 +1225,8 @@ fn create(inner: &Inner, input: Value, root: bool) -> Result<Answer> {
         vpc: None,
         event_invoke: None,
         layers: Vec::new(),
+        version: None,
+        last_version: 0,
     };
     let mut input = input;
     if let Some(arns) = input.config.layers.take() {
@@ -825,13 +1298,14 @@ fn put_event_invoke_config(
     input: &Value,
     replace: bool,
 ) -> Result<Answer> {
-    let mut r = lookup(inner, function, qualifier)?;
-    let arn = r.arn(&inner.config.region, &inner.config.account_id);
-    let mut config = r.event_invoke.clone().unwrap_or_default();
+    let mut t = resolve(inner, function, qualifier)?;
+    let arn = t.config_arn(inner);
+    let slot = t.event_invoke_mut();
+    let mut config = slot.clone().unwrap_or_default();
     config.apply(input, replace, &inner.config.region)?;
     let shape = config.shape(&arn);
-    r.event_invoke = Some(config);
-    catalog::put(&inner.store, &r, false, &arn)?;
+    *slot = Some(config);
+    t.save_settings(inner)?;
     Ok((200, shape))
 }
 
@@ -883,7 +1357,21 @@ fn save(inner: &Inner, mut record: FunctionRecord, new: bool) -> Result<Answer> 
     Ok((200, config_out(inner, &record)))
 }
 
-fn list(inner: &Inner, marker: Option<String>, max_items: Option<String>) -> Result<Answer> {
+fn list(
+    inner: &Inner,
+    marker: Option<String>,
+    max_items: Option<String>,
+    version: Option<String>,
+) -> Result<Answer> {
+    let all_versions = match version.as_deref() {
+        None => false,
+        Some("ALL") => true,
+        Some(v) => {
+            return Err(Error::Validation(format!(
+                "1 validation error detected: Value '{v}' at 'functionVersion' failed to satisfy constraint: Member must satisfy enum value set: [ALL]"
+            )));
+        }
+    };
     let max = match max_items {
         None => 50,
         Some(s) => match s.parse::<usize>() {
@@ -895,12 +1383,34 @@ fn list(inner: &Inner, marker: Option<String>, max_items: Option<String>) -> Res
             }
         },
     };
-    let all = catalog::list(&inner.store)?;
+    let mut all = catalog::list(&inner.store)?;
+    if all_versions {
+        let snap = inner.store.snapshot();
+        let mut expanded = Vec::with_capacity(all.len());
+        for latest in all {
+            let versions = crate::versions::list_versions(&*snap, &latest.name)?;
+            let versions: Vec<FunctionRecord> = versions
+                .iter()
+                .map(|v| with_concurrency(v, &latest))
+                .collect();
+            expanded.push(latest);
+            expanded.extend(versions);
+        }
+        all = expanded;
+    }
+    // A marker is the last name (or `name:version`) of the page before.
+    let marker_of = |r: &FunctionRecord| match r.version {
+        None => r.name.clone(),
+        Some(n) => format!("{}:{n}", r.name),
+    };
     let start = match &marker {
-        Some(m) => all
-            .iter()
-            .position(|r| r.name.as_str() > m.as_str())
-            .unwrap_or(all.len()),
+        Some(m) => match all.iter().position(|r| marker_of(r) == *m) {
+            Some(i) => i + 1,
+            None => all
+                .iter()
+                .position(|r| r.name.as_str() > m.as_str())
+                .unwrap_or(all.len()),
+        },
         None => 0,
     };
     let page: Vec<&FunctionRecord> = all.iter().skip(start).take(max).collect();
@@ -913,7 +1423,7 @@ fn list(inner: &Inner, marker: Option<String>, max_items: Option<String>) -> Res
     if start + page.len() < all.len()
         && let Some(last) = page.last()
     {
-        out["NextMarker"] = json!(last.name);
+        out["NextMarker"] = json!(marker_of(last));
     }
     Ok((200, out))
 }

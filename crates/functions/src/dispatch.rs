@@ -65,15 +65,23 @@ pub async fn invoke(inner: &Arc<Inner>, request: InvokeRequest) -> Result<Invoke
     // A function whose code is still building answers as Lambda answers for a `Pending`
     // one: a conflict the caller retries.
     inner.pending(&request.function)?;
-    let mut pool = inner
-        .pool_for(&request.function, request.qualifier.as_deref())
-        .await?;
+    // The reference with its qualifier, whichever way it was given: what queued events
+    // resolve again at each attempt (an alias routes each one), and the ARN the function
+    // sees as invoked.
+    let target = crate::model::FunctionRef::parse(&request.function)?;
+    let reference = match target.qualifier(request.qualifier.as_deref())? {
+        Some(q) => format!("{}:{}", target.name, q.label()),
+        None => target.name.clone(),
+    };
+    let mut pool = inner.pool_for(&reference, None).await?;
+    let invoked_arn = {
+        let base = crate::model::function_arn(&inner.config.region, &inner.config.account_id, "");
+        format!("{base}{reference}")
+    };
     let call = Call {
         request_id: request.request_id,
         payload,
-        function_arn: pool
-            .record
-            .arn(&inner.config.region, &inner.config.account_id),
+        function_arn: invoked_arn,
         client_context,
     };
     match request.kind {
@@ -82,6 +90,7 @@ pub async fn invoke(inner: &Arc<Inner>, request: InvokeRequest) -> Result<Invoke
             payload: Bytes::new(),
             function_error: None,
             log_result: None,
+            executed_version: None,
         }),
         InvocationType::RequestResponse => {
             // A pool retired between the look-up and the lease (a change notice from another
@@ -92,9 +101,7 @@ pub async fn invoke(inner: &Arc<Inner>, request: InvokeRequest) -> Result<Invoke
                     Some(lease) => break lease,
                     None if attempts < 3 => {
                         attempts += 1;
-                        pool = inner
-                            .pool_for(&request.function, request.qualifier.as_deref())
-                            .await?;
+                        pool = inner.pool_for(&reference, None).await?;
                     }
                     None => return Err(Error::TooManyRequests(pool.throttle())),
                 }
@@ -106,13 +113,14 @@ pub async fn invoke(inner: &Arc<Inner>, request: InvokeRequest) -> Result<Invoke
                 log_result: request.tail.then(|| done.log_tail()),
                 function_error: done.function_error,
                 payload: done.payload,
+                executed_version: Some(pool.record.version_label()),
             })
         }
         InvocationType::Event if inner.shared() => {
             // Stored before the 202: any node runs it, once (see [`crate::queue`]); this
             // one starts on it at once.
             let item = queue::Item {
-                function: pool.record.name.clone(),
+                function: reference.clone(),
                 request_id: call.request_id,
                 payload: String::from_utf8_lossy(&call.payload).into_owned(),
                 client_context: call.client_context,
@@ -127,21 +135,23 @@ pub async fn invoke(inner: &Arc<Inner>, request: InvokeRequest) -> Result<Invoke
                 .store
                 .run(move || queue::enqueue(&store, &item))
                 .await?;
-            spawn_stored(inner, key, pool.record.name.clone());
+            spawn_stored(inner, key, reference);
             Ok(InvokeResponse {
                 status: 202,
                 payload: Bytes::new(),
                 function_error: None,
                 log_result: None,
+                executed_version: None,
             })
         }
         InvocationType::Event => {
-            tokio::spawn(run_queued(inner.clone(), request.function, call));
+            tokio::spawn(run_queued(inner.clone(), reference, call));
             Ok(InvokeResponse {
                 status: 202,
                 payload: Bytes::new(),
                 function_error: None,
                 log_result: None,
+                executed_version: None,
             })
         }
     }
@@ -219,9 +229,10 @@ async fn run_stored(inner: Arc<Inner>, key: Vec<u8>, function: String) {
         }
     };
     let config = event_config(&inner, &function).await;
-    let function_arn = pool
-        .record
-        .arn(&inner.config.region, &inner.config.account_id);
+    let function_arn = {
+        let base = crate::model::function_arn(&inner.config.region, &inner.config.account_id, "");
+        format!("{base}{function}")
+    };
     let payload = Bytes::from(item.payload);
     let aged = item.accepted_ms > 0
         && queue::now_ms().saturating_sub(item.accepted_ms)
@@ -250,7 +261,9 @@ async fn run_stored(inner: Arc<Inner>, key: Vec<u8>, function: String) {
             function_arn: function_arn.clone(),
             client_context: item.client_context,
         };
-        let outcome = outcome_of(invoke::run(lease, call, limits).await);
+        let version = lease.pool.record.version_label();
+        let mut outcome = outcome_of(invoke::run(lease, call, limits).await);
+        outcome.executed_version = Some(version);
         let succeeded = outcome.function_error.is_none();
         let retries = EventInvokeConfig::retries(config.as_ref());
         let delay = inner
@@ -363,6 +376,7 @@ async fn run_queued(inner: Arc<Inner>, function: String, call: Call) {
         };
         let pool = lease.pool.clone();
         outcome = outcome_of(invoke::run(lease, call.clone(), limits(&inner, &pool)).await);
+        outcome.executed_version = Some(pool.record.version_label());
         if outcome.function_error.is_none() {
             let record = event_config::record(
                 &call.request_id,
@@ -401,16 +415,17 @@ async fn run_queued(inner: Arc<Inner>, function: String, call: Call) {
     );
 }
 
-/// The function's asynchronous invocation configuration, read as its event runs (a change
-/// applies to events not yet run, without retiring warm environments).
+/// The asynchronous invocation configuration of what was invoked (the function, a version,
+/// or an alias: its own), read as its event runs (a change applies to events not yet run,
+/// without retiring warm environments).
 async fn event_config(inner: &Arc<Inner>, function: &str) -> Option<EventInvokeConfig> {
     let (me, f) = (inner.clone(), function.to_owned());
     inner
         .store
         .run(move || {
-            crate::control::lookup(&me, &f, None)
+            crate::control::resolve(&me, &f, None)
                 .ok()
-                .and_then(|r| r.event_invoke)
+                .and_then(|t| t.event_invoke().cloned())
         })
         .await
 }
@@ -421,6 +436,7 @@ fn outcome_of(result: Result<invoke::Completed>) -> Outcome {
         Ok(done) => Outcome {
             payload: Some(done.payload),
             function_error: done.function_error,
+            executed_version: None,
         },
         Err(e) => Outcome {
             payload: Some(Bytes::from(
@@ -428,6 +444,7 @@ fn outcome_of(result: Result<invoke::Completed>) -> Outcome {
                     .to_string(),
             )),
             function_error: Some("Unhandled".into()),
+            executed_version: None,
         },
     }
 }

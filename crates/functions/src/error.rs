@@ -48,7 +48,10 @@ pub enum Error {
     NotFound(String),
     #[error("{0}")]
     PolicyTooLong(String),
-    /// A `RevisionId` that is not the resource's current one.
+    /// No provisioned concurrency configuration on that qualifier.
+    #[error("{0}")]
+    ProvisionedNotFound(String),
+    /// A `RevisionId` or `CodeSha256` precondition that does not hold.
     #[error("{0}")]
     PreconditionFailed(String),
     #[error("storage: {0}")]
@@ -91,6 +94,10 @@ impl IntoAwsError for Error {
             Error::FunctionNotFound(_) => (StatusCode::NOT_FOUND, "ResourceNotFoundException"),
             Error::NotFound(_) => (StatusCode::NOT_FOUND, "ResourceNotFoundException"),
             Error::PolicyTooLong(_) => (StatusCode::BAD_REQUEST, "PolicyLengthExceededException"),
+            Error::ProvisionedNotFound(_) => (
+                StatusCode::NOT_FOUND,
+                "ProvisionedConcurrencyConfigNotFoundException",
+            ),
             Error::PreconditionFailed(_) => (
                 StatusCode::PRECONDITION_FAILED,
                 "PreconditionFailedException",

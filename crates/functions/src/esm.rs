@@ -30,7 +30,6 @@ use serde_json::{Value, json};
 
 use crate::error::{Error, Result};
 use crate::invoker::{InvocationType, InvokeRequest};
-use crate::model::function_arn;
 use crate::service::Inner;
 
 const MAPPINGS: &[u8] = b"lambda/esm/m/";
@@ -534,7 +533,8 @@ pub fn create(inner: &Inner, input: Value) -> Result<(u16, Value)> {
             "Unsupported starting position for DynamoDB streams: {start} (TRIM_HORIZON or LATEST)"
         )));
     }
-    let function_arn = function_arn(&inner.config.region, &inner.config.account_id, &record.name);
+    // A version or alias ARN stays qualified: the mapping invokes that version or alias.
+    let function_arn = crate::control::qualified_arn(inner, &function)?;
     let mut m = Mapping {
         uuid: uuid::Uuid::new_v4().to_string(),
         function_arn,
@@ -613,9 +613,8 @@ pub fn list(
         },
     };
     let function_arn = function
-        .map(|f| crate::control::lookup(inner, f, None))
-        .transpose()?
-        .map(|r| function_arn(&inner.config.region, &inner.config.account_id, &r.name));
+        .map(|f| crate::control::qualified_arn(inner, f))
+        .transpose()?;
     let mut all = all_mappings(inner)?;
     all.retain(|m| {
         function_arn.as_ref().is_none_or(|f| &m.function_arn == f)
@@ -650,7 +649,10 @@ pub fn update(inner: &Inner, uuid: &str, input: Value) -> Result<(u16, Value)> {
     let function = input
         .function_name
         .clone()
-        .map(|f| crate::control::lookup(inner, &f, None))
+        .map(|f| {
+            let record = crate::control::lookup(inner, &f, None)?;
+            Ok::<_, Error>((record, crate::control::qualified_arn(inner, &f)?))
+        })
         .transpose()?;
     // A new on-failure bucket must be writable by the role of the function the mapping
     // will invoke.
@@ -663,11 +665,10 @@ pub fn update(inner: &Inner, uuid: &str, input: Value) -> Result<(u16, Value)> {
     if let Some(dest) = &new_destination {
         check_destination(dest)?;
         let record = match &function {
-            Some(r) => r.clone(),
+            Some((r, _)) => r.clone(),
             None => {
                 let m = read_mapping(inner, uuid)?.ok_or_else(not_found)?;
-                let name = m.function_arn.rsplit(':').next().unwrap_or_default();
-                crate::control::lookup(inner, name, None)?
+                crate::control::lookup(inner, &m.function_arn, None)?
             }
         };
         check_role_may_put(inner, &record, dest, uuid)?;
@@ -677,8 +678,8 @@ pub fn update(inner: &Inner, uuid: &str, input: Value) -> Result<(u16, Value)> {
             Some(b) => serde_json::from_slice(&b).map_err(|e| Error::Corrupt(e.to_string()))?,
             None => return Err(not_found()),
         };
-        if let Some(r) = &function {
-            m.function_arn = function_arn(&inner.config.region, &inner.config.account_id, &r.name);
+        if let Some((_, arn)) = &function {
+            m.function_arn = arn.clone();
         }
         input.apply(&mut m)?;
         m.last_modified = now_secs();

@@ -46,11 +46,12 @@ impl EventInvokeConfig {
         ) * 1000
     }
 
-    /// The `FunctionEventInvokeConfig` shape, for the function's `$LATEST` ARN.
+    /// The `FunctionEventInvokeConfig` shape, for a qualified ARN (an unqualified one is
+    /// `$LATEST`'s).
     pub fn shape(&self, function_arn: &str) -> Value {
         let mut out = json!({
             "LastModified": self.last_modified_ms as f64 / 1000.0,
-            "FunctionArn": format!("{function_arn}:$LATEST"),
+            "FunctionArn": qualified(function_arn),
             "DestinationConfig": {},
         });
         if let Some(n) = self.maximum_retry_attempts {
@@ -189,10 +190,13 @@ impl Condition {
 pub struct Outcome {
     pub payload: Option<bytes::Bytes>,
     pub function_error: Option<String>,
+    /// The version that ran (`None`: `$LATEST`).
+    pub executed_version: Option<String>,
 }
 
 /// Lambda's invocation record
 /// (https://docs.aws.amazon.com/lambda/latest/dg/invocation-async-retain-records.html).
+/// `function_arn` is the ARN invoked (an unqualified one stands for `$LATEST`).
 pub fn record(
     request_id: &str,
     function_arn: &str,
@@ -212,14 +216,17 @@ pub fn record(
         "timestamp": timestamp,
         "requestContext": {
             "requestId": request_id,
-            "functionArn": format!("{function_arn}:$LATEST"),
+            "functionArn": qualified(function_arn),
             "condition": condition.name(),
             "approximateInvokeCount": invoke_count,
         },
         "requestPayload": json_or_text(request_payload),
     });
     if condition != Condition::EventAgeExceeded {
-        let mut response = json!({"statusCode": 200, "executedVersion": "$LATEST"});
+        let mut response = json!({
+            "statusCode": 200,
+            "executedVersion": outcome.executed_version.as_deref().unwrap_or("$LATEST"),
+        });
         if let Some(e) = &outcome.function_error {
             response["functionError"] = json!(e);
         }
@@ -229,6 +236,15 @@ pub fn record(
         }
     }
     out
+}
+
+/// A function ARN with its qualifier: `$LATEST` when it has none.
+fn qualified(function_arn: &str) -> String {
+    if function_arn.matches(':').count() >= 7 {
+        function_arn.to_owned()
+    } else {
+        format!("{function_arn}:$LATEST")
+    }
 }
 
 #[cfg(test)]
@@ -326,6 +342,7 @@ mod tests {
         let outcome = Outcome {
             payload: Some(bytes::Bytes::from_static(br#"{"errorMessage":"boom"}"#)),
             function_error: Some("Unhandled".into()),
+            executed_version: None,
         };
         let r = record(
             "r1",
@@ -340,7 +357,30 @@ mod tests {
         assert_eq!(r["requestPayload"], json!({"a": 1}));
         assert_eq!(r["responseContext"]["functionError"], "Unhandled");
         assert_eq!(r["responsePayload"]["errorMessage"], "boom");
+        assert_eq!(
+            r["requestContext"]["functionArn"],
+            "arn:aws:lambda:us-east-1:000000000000:function:f:$LATEST"
+        );
+        assert_eq!(r["responseContext"]["executedVersion"], "$LATEST");
         let aged = record("r2", "arn", Condition::EventAgeExceeded, 0, b"{}", &outcome);
         assert!(aged.get("responseContext").is_none());
+        // Invoked through an alias, run by version 3.
+        let on_version = Outcome {
+            executed_version: Some("3".into()),
+            ..outcome
+        };
+        let r = record(
+            "r3",
+            "arn:aws:lambda:us-east-1:000000000000:function:f:live",
+            Condition::Success,
+            1,
+            b"{}",
+            &on_version,
+        );
+        assert_eq!(
+            r["requestContext"]["functionArn"],
+            "arn:aws:lambda:us-east-1:000000000000:function:f:live"
+        );
+        assert_eq!(r["responseContext"]["executedVersion"], "3");
     }
 }

@@ -117,8 +117,13 @@ pub async fn run(mut lease: Lease, call: Call, limits: Limits) -> Result<Complet
         }
     }
     let id = call.request_id.clone();
-    env.logs
-        .write(format!("START RequestId: {id} Version: $LATEST\n").as_bytes());
+    env.logs.write(
+        format!(
+            "START RequestId: {id} Version: {}\n",
+            pool.record.version_label()
+        )
+        .as_bytes(),
+    );
     let invoke_start = Instant::now();
     let outcome = match failure {
         Some(f) => Err(f),
@@ -194,6 +199,46 @@ pub async fn run(mut lease: Lease, call: Call, limits: Limits) -> Result<Complet
         function_error,
         log,
     })
+}
+
+/// Starts one environment for `pool` and waits for its runtime to initialise, then leaves it
+/// idle in the pool (provisioned concurrency).
+pub fn prewarm(
+    pool: &Arc<crate::pool::Pool>,
+    limits: Limits,
+) -> impl std::future::Future<Output = Result<()>> + Send + 'static {
+    let pool = pool.clone();
+    async move {
+        // What the function sees of how it was started, as on Lambda.
+        let mut launch = pool.launch.clone();
+        for (k, v) in &mut launch.env {
+            if k == "AWS_LAMBDA_INITIALIZATION_TYPE" {
+                *v = "provisioned-concurrency".into();
+            }
+        }
+        let env = Environment::start(
+            &launch,
+            pool.record.revision_id.clone(),
+            pool.sink.clone(),
+            pool.groups.clone(),
+        )
+        .await?;
+        match wait_ready(&env, limits.init_timeout).await {
+            Ok(()) => {
+                pool.release(Arc::new(env));
+                Ok(())
+            }
+            Err(f) => Err(crate::Error::InvalidParameter(format!(
+                "the runtime did not initialise: {}",
+                match f {
+                    Failure::Timeout => "init timed out".to_owned(),
+                    Failure::Exited(why) => why,
+                    Failure::Init(body) => String::from_utf8_lossy(&body).into_owned(),
+                    Failure::Abandoned => "abandoned".to_owned(),
+                }
+            ))),
+        }
+    }
 }
 
 async fn wait_ready(env: &Environment, init_timeout: Duration) -> Result<(), Failure> {

@@ -43,6 +43,9 @@ pub struct InvokeResponse {
     pub function_error: Option<String>,
     /// base64 of the log tail (`X-Amz-Log-Result`), when asked for.
     pub log_result: Option<String>,
+    /// The version that ran (`X-Amz-Executed-Version`: `$LATEST` or a number), for
+    /// synchronous invocations.
+    pub executed_version: Option<String>,
 }
 
 /// Invokes functions in-process, with the semantics of the Invoke API. Errors are the API

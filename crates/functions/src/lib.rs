@@ -9,7 +9,9 @@
 //! ([`runtimes`]), warm pools and scaling ([`pool`]), running one invocation ([`invoke`]), the
 //! Invoke semantics ([`dispatch`]), the control plane ([`control`]), event source mappings on
 //! DynamoDB streams ([`esm`], the stream reached through [`esm::StreamSource`]), the HTTP service
-//! ([`service`]) and the in-process [`Invoker`] API ([`invoker`]).
+//! ([`service`]), versions and aliases ([`versions`]), provisioned concurrency
+//! ([`provisioned`]) and the in-process [`Invoker`] API
+//! ([`invoker`]).
 //!
 //! Must not: read nuvem's config files or env (the binary passes [`FunctionsConfig`]), or
 //! depend on another service crate.
@@ -33,11 +35,13 @@ pub mod netns;
 pub mod packages;
 mod peer;
 pub mod pool;
+pub mod provisioned;
 pub mod queue;
 pub mod runtime_api;
 pub mod runtimes;
 pub mod service;
 pub mod slots;
+pub mod versions;
 
 pub use error::Error;
 pub use invoker::{InvocationType, InvokeRequest, InvokeResponse, Invoker};

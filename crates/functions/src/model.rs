@@ -98,6 +98,18 @@ pub struct FunctionRecord {
     /// The function's layers, in order (`Layers`, see [`crate::layers`]).
     #[serde(default)]
     pub layers: Vec<crate::layers::LayerRef>,
+    /// `None` for `$LATEST`; the number of a published version (an immutable snapshot, see
+    /// [`crate::versions`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<u64>,
+    /// On `$LATEST`: the highest version number ever published (numbers are never reused,
+    /// even after a version is deleted).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub last_version: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 /// A function's `VpcConfig` (subnets and security groups by id,
@@ -122,6 +134,14 @@ impl FunctionRecord {
         function_arn(region, account, &self.name)
     }
 
+    /// `$LATEST`, or the version's number.
+    pub fn version_label(&self) -> String {
+        match self.version {
+            Some(n) => n.to_string(),
+            None => LATEST.to_owned(),
+        }
+    }
+
     /// The `FunctionConfiguration` shape.
     pub fn configuration(&self, region: &str, account: &str) -> Value {
         let mut c = json!({
@@ -135,7 +155,7 @@ impl FunctionRecord {
             "MemorySize": self.memory_size,
             "LastModified": self.last_modified,
             "CodeSha256": self.code_sha256,
-            "Version": "$LATEST",
+            "Version": self.version_label(),
             "TracingConfig": {"Mode": "PassThrough"},
             "RevisionId": self.revision_id,
             "State": "Active",
@@ -144,6 +164,13 @@ impl FunctionRecord {
             "Architectures": self.architectures,
             "EphemeralStorage": {"Size": 512},
         });
+        if self.version.is_some() {
+            c["FunctionArn"] = json!(format!(
+                "{}:{}",
+                self.arn(region, account),
+                self.version_label()
+            ));
+        }
         if let Some(h) = &self.handler {
             c["Handler"] = json!(h);
         }
@@ -168,6 +195,52 @@ impl FunctionRecord {
 
 pub fn function_arn(region: &str, account: &str, name: &str) -> String {
     format!("arn:aws:lambda:{region}:{account}:function:{name}")
+}
+
+/// The qualifier of `$LATEST`.
+pub const LATEST: &str = "$LATEST";
+
+/// What a qualifier names: `$LATEST`, a published version, or an alias
+/// (https://docs.aws.amazon.com/lambda/latest/dg/configuration-aliases.html).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Qualifier {
+    Latest,
+    Version(u64),
+    Alias(String),
+}
+
+impl Qualifier {
+    /// Parses a qualifier as the API's `Qualifier` pattern allows (`[a-zA-Z0-9$_-]+`, at most
+    /// 128 characters): only `$LATEST` may hold a `$`; digits are a version, anything else
+    /// an alias name.
+    pub fn parse(q: &str) -> Result<Self> {
+        let valid = !q.is_empty()
+            && q.len() <= 128
+            && q.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+        if q == LATEST {
+            return Ok(Self::Latest);
+        }
+        if !valid {
+            return Err(Error::Validation(format!(
+                "1 validation error detected: Value '{q}' at 'qualifier' failed to satisfy constraint: Member must satisfy regular expression pattern: (|[a-zA-Z0-9$_-]+)"
+            )));
+        }
+        if q.bytes().all(|b| b.is_ascii_digit()) {
+            // A number past u64 names no version that can exist.
+            return Ok(Self::Version(q.parse().unwrap_or(u64::MAX)));
+        }
+        Ok(Self::Alias(q.to_owned()))
+    }
+
+    /// The qualifier as written in an ARN.
+    pub fn label(&self) -> String {
+        match self {
+            Self::Latest => LATEST.to_owned(),
+            Self::Version(n) => n.to_string(),
+            Self::Alias(a) => a.clone(),
+        }
+    }
 }
 
 /// A function reference as clients write it: a name, `name:qualifier`, a full ARN or a partial
@@ -197,6 +270,19 @@ impl FunctionRef {
             name: name.to_string(),
             qualifier: qualifier.map(str::to_string),
         })
+    }
+
+    /// The qualifier meant: the one in the reference, else the `Qualifier` parameter; both
+    /// given must agree, as Lambda requires. `None` is the unqualified function (`$LATEST`).
+    pub fn qualifier(&self, param: Option<&str>) -> Result<Option<Qualifier>> {
+        let param = param.filter(|q| !q.is_empty());
+        match (self.qualifier.as_deref(), param) {
+            (Some(a), Some(b)) if a != b => Err(Error::InvalidParameter(
+                "The derived qualifier from the function name does not match the specified qualifier.".into(),
+            )),
+            (Some(q), _) | (None, Some(q)) => Qualifier::parse(q).map(Some),
+            (None, None) => Ok(None),
+        }
     }
 }
 
@@ -375,4 +461,107 @@ fn constraint(member: &str, value: &str, rule: &str) -> Error {
     Error::Validation(format!(
         "1 validation error detected: Value '{value}' at '{member}' failed to satisfy constraint: {rule}"
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// One reference and `Qualifier` parameter: the name and qualifier meant, or the error
+    /// code a client gets.
+    #[track_caller]
+    fn check(
+        reference: &str,
+        param: Option<&str>,
+        want: std::result::Result<(&str, Option<Qualifier>), &str>,
+    ) {
+        use nuvem_aws::IntoAwsError;
+        let got = FunctionRef::parse(reference)
+            .and_then(|f| Ok((f.qualifier(param)?, f.name)))
+            .map_err(|e| e.into_aws_error().code);
+        match (got, want) {
+            (Ok((q, name)), Ok((want_name, want_q))) => {
+                assert_eq!(
+                    (name.as_str(), q),
+                    (want_name, want_q),
+                    "{reference} {param:?}"
+                )
+            }
+            (Err(code), Err(want_code)) => assert_eq!(code, want_code, "{reference} {param:?}"),
+            (got, want) => panic!("{reference} {param:?}: got {got:?}, want {want:?}"),
+        }
+    }
+
+    #[test]
+    fn references_and_qualifiers() {
+        use Qualifier::*;
+        let alias = |a: &str| Some(Alias(a.to_owned()));
+        let arn = "arn:aws:lambda:us-east-1:000000000000:function:f";
+        let ok = |q| Ok(("f", q));
+        check("f", None, ok(None));
+        check("f", Some(""), ok(None));
+        check("f:$LATEST", None, ok(Some(Latest)));
+        check("f", Some("$LATEST"), ok(Some(Latest)));
+        check("f:7", None, ok(Some(Version(7))));
+        check("f", Some("12"), ok(Some(Version(12))));
+        check("f:live", None, ok(alias("live")));
+        check("f", Some("blue-2_x"), ok(alias("blue-2_x")));
+        check("f:live", Some("live"), ok(alias("live")));
+        check(arn, None, ok(None));
+        check(&format!("{arn}:3"), None, ok(Some(Version(3))));
+        check(&format!("{arn}:prod"), Some("prod"), ok(alias("prod")));
+        check(&format!("{arn}:$LATEST"), None, ok(Some(Latest)));
+        check("000000000000:function:f:5", None, ok(Some(Version(5))));
+        check("000000000000:function:f", Some("5"), ok(Some(Version(5))));
+        // A version number past u64 names no version (not found later), not an alias.
+        check(
+            "f:99999999999999999999999",
+            None,
+            ok(Some(Version(u64::MAX))),
+        );
+        // Both given and different.
+        check("f:1", Some("2"), Err("InvalidParameterValueException"));
+        check(
+            &format!("{arn}:live"),
+            Some("$LATEST"),
+            Err("InvalidParameterValueException"),
+        );
+        // Malformed qualifiers and references.
+        check("f", Some("$PREVIOUS"), Err("ValidationException"));
+        check("f", Some("a.b"), Err("ValidationException"));
+        check("f", Some(&"x".repeat(129)), Err("ValidationException"));
+        check("f:", None, Err("ValidationException"));
+        check("f:1:2", None, Err("ValidationException"));
+        check("arn:aws:s3:::bucket", None, Err("ValidationException"));
+        check("bad name", None, Err("ValidationException"));
+    }
+
+    #[test]
+    fn version_configuration() {
+        let record: FunctionRecord = serde_json::from_value(serde_json::json!({
+            "name": "f", "runtime": "python3.12", "handler": "app.handler", "role": "r",
+            "description": "", "timeout": 3, "memory_size": 128, "environment": {},
+            "code": {"dir": "/x"}, "code_sha256": "s", "code_size": 1, "last_modified": "t",
+            "revision_id": "r1", "reserved_concurrency": null, "architectures": ["x86_64"],
+        }))
+        .unwrap();
+        // Records written before versions existed read as `$LATEST`.
+        assert_eq!((record.version, record.last_version), (None, 0));
+        let c = record.configuration("us-east-1", "000000000000");
+        assert_eq!(c["Version"], "$LATEST");
+        assert_eq!(
+            c["FunctionArn"],
+            "arn:aws:lambda:us-east-1:000000000000:function:f"
+        );
+        let v = FunctionRecord {
+            version: Some(4),
+            ..record
+        };
+        let c = v.configuration("us-east-1", "000000000000");
+        assert_eq!(c["Version"], "4");
+        assert_eq!(
+            c["FunctionArn"],
+            "arn:aws:lambda:us-east-1:000000000000:function:f:4"
+        );
+    }
 }

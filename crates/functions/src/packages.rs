@@ -93,13 +93,16 @@ pub fn get(store: &Store, hex: &str) -> Result<Vec<u8>> {
 }
 
 fn referenced(tx: &dyn Read, hex: &str) -> Result<bool> {
-    for entry in tx.scan(KeyRange::prefix(crate::catalog::PREFIX), Direction::Forward) {
-        let (_, v) = entry?;
-        if let Ok(r) = serde_json::from_slice::<FunctionRecord>(&v)
-            && (r.code == CodeLocation::Package(hex.to_owned())
-                || r.layers.iter().any(|l| l.package == hex))
-        {
-            return Ok(true);
+    // Functions' `$LATEST` and their published versions.
+    for prefix in [crate::catalog::PREFIX, crate::versions::VERSION_PREFIX] {
+        for entry in tx.scan(KeyRange::prefix(prefix), Direction::Forward) {
+            let (_, v) = entry?;
+            if let Ok(r) = serde_json::from_slice::<FunctionRecord>(&v)
+                && (r.code == CodeLocation::Package(hex.to_owned())
+                    || r.layers.iter().any(|l| l.package == hex))
+            {
+                return Ok(true);
+            }
         }
     }
     crate::layers::references(tx, hex)
@@ -192,6 +195,8 @@ mod tests {
             vpc: None,
             event_invoke: None,
             layers: Vec::new(),
+            version: None,
+            last_version: 0,
         }
     }
 

@@ -49,7 +49,13 @@ pub struct Pool {
     /// The service's registry of environment process groups (see [`ProcessGroups`]).
     pub groups: Arc<ProcessGroups>,
     permits: Arc<Semaphore>,
+    /// The function's reserved concurrency, shared by the pools of all its versions
+    /// (`$LATEST`'s and each published version's count against one reservation).
+    function_permits: Option<Arc<Semaphore>>,
     limit: u32,
+    /// Provisioned concurrency: environments kept initialised (never scaled in below this,
+    /// counting busy ones; see [`crate::provisioned`]).
+    provisioned: AtomicU32,
     idle: Mutex<Vec<Arc<Environment>>>,
     busy: AtomicU32,
     peak: AtomicU32,
@@ -65,6 +71,7 @@ pub struct Lease {
     /// The cluster-wide slot, on a shared store (see [`crate::slots`]).
     pub slot: Option<crate::slots::Slot>,
     _permit: OwnedSemaphorePermit,
+    _function_permit: Option<OwnedSemaphorePermit>,
 }
 
 impl Drop for Lease {
@@ -87,13 +94,22 @@ impl Pool {
             sink,
             groups,
             permits: Arc::new(Semaphore::new(limit as usize)),
+            function_permits: None,
             limit,
+            provisioned: AtomicU32::new(0),
             idle: Mutex::new(Vec::new()),
             busy: AtomicU32::new(0),
             peak: AtomicU32::new(0),
             cold: AtomicU64::new(0),
             warm: AtomicU64::new(0),
         }
+    }
+
+    /// Shares the function's reservation with its other versions' pools (see
+    /// [`crate::service`]).
+    pub fn with_function_permits(mut self, permits: Arc<Semaphore>) -> Self {
+        self.function_permits = Some(permits);
+        self
     }
 
     /// Which limit throttles this function: its reserved concurrency, else the account's.
@@ -109,7 +125,17 @@ impl Pool {
     /// retired meanwhile (the function changed: ask for its pool again).
     pub fn try_lease(self: &Arc<Self>) -> Result<Option<Lease>> {
         match self.permits.clone().try_acquire_owned() {
-            Ok(permit) => Ok(Some(self.lease(permit))),
+            Ok(permit) => {
+                let shared = match &self.function_permits {
+                    None => None,
+                    Some(s) => Some(
+                        s.clone()
+                            .try_acquire_owned()
+                            .map_err(|_| Error::TooManyRequests(self.throttle()))?,
+                    ),
+                };
+                Ok(Some(self.lease(permit, shared)))
+            }
             Err(tokio::sync::TryAcquireError::Closed) => Ok(None),
             Err(tokio::sync::TryAcquireError::NoPermits) => {
                 Err(Error::TooManyRequests(self.throttle()))
@@ -120,10 +146,18 @@ impl Pool {
     /// A slot when one frees up (queued invokes). `None` if the pool was shut down.
     pub async fn wait_lease(self: &Arc<Self>) -> Option<Lease> {
         let permit = self.permits.clone().acquire_owned().await.ok()?;
-        Some(self.lease(permit))
+        let shared = match &self.function_permits {
+            None => None,
+            Some(s) => Some(s.clone().acquire_owned().await.ok()?),
+        };
+        Some(self.lease(permit, shared))
     }
 
-    fn lease(self: &Arc<Self>, permit: OwnedSemaphorePermit) -> Lease {
+    fn lease(
+        self: &Arc<Self>,
+        permit: OwnedSemaphorePermit,
+        function_permit: Option<OwnedSemaphorePermit>,
+    ) -> Lease {
         let busy = self.busy.fetch_add(1, Ordering::Relaxed) + 1;
         self.peak.fetch_max(busy, Ordering::Relaxed);
         let env = self.take_idle();
@@ -137,6 +171,7 @@ impl Pool {
             env,
             slot: None,
             _permit: permit,
+            _function_permit: function_permit,
         }
     }
 
@@ -164,14 +199,39 @@ impl Pool {
         }
     }
 
-    /// Stops environments idle for longer than `idle_timeout`; returns how many.
+    /// Stops environments idle for longer than `idle_timeout`, but not below the provisioned
+    /// number (busy ones included); returns how many.
     pub fn scale_in(&self, idle_timeout: Duration) -> usize {
+        let keep = self
+            .provisioned
+            .load(Ordering::Relaxed)
+            .saturating_sub(self.busy.load(Ordering::Relaxed)) as usize;
         let Ok(mut idle) = self.idle.lock() else {
             return 0;
         };
         let before = idle.len();
-        idle.retain(|env| !env.has_exited() && env.idle_for() < idle_timeout);
+        idle.retain(|env| !env.has_exited());
+        let fresh = idle
+            .iter()
+            .filter(|env| env.idle_for() < idle_timeout)
+            .count();
+        let mut spare = keep.saturating_sub(fresh);
+        idle.retain(|env| {
+            if env.idle_for() < idle_timeout {
+                true
+            } else if spare > 0 {
+                spare -= 1;
+                true
+            } else {
+                false
+            }
+        });
         before - idle.len()
+    }
+
+    /// How many environments provisioned concurrency keeps in this pool.
+    pub fn set_provisioned(&self, n: u32) {
+        self.provisioned.store(n, Ordering::Relaxed);
     }
 
     /// Stops every idle environment and refuses new queued leases (function updated or

@@ -325,7 +325,11 @@ pub fn launch(record: &FunctionRecord, boot: &Bootstraps, shared: &Shared) -> Re
             .get(..10)
             .unwrap_or("1970-01-01")
             .replace('-', "/");
-        format!("{day}/[$LATEST]{}", uuid::Uuid::new_v4().simple())
+        format!(
+            "{day}/[{}]{}",
+            record.version_label(),
+            uuid::Uuid::new_v4().simple()
+        )
     };
     let mut env: Vec<(String, String)> = vec![
         (
@@ -345,7 +349,7 @@ pub fn launch(record: &FunctionRecord, boot: &Bootstraps, shared: &Shared) -> Re
             format!("AWS_Lambda_{}", record.runtime),
         ),
         ("AWS_LAMBDA_FUNCTION_NAME".into(), record.name.clone()),
-        ("AWS_LAMBDA_FUNCTION_VERSION".into(), "$LATEST".into()),
+        ("AWS_LAMBDA_FUNCTION_VERSION".into(), record.version_label()),
         (
             "AWS_LAMBDA_FUNCTION_MEMORY_SIZE".into(),
             record.memory_size.to_string(),

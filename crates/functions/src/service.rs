@@ -104,9 +104,19 @@ pub struct Inner {
     pending: Mutex<std::collections::BTreeMap<String, String>>,
     /// The cluster-wide concurrency allocator, when the store is shared with other nodes.
     pub(crate) slots: Option<Arc<Slots>>,
-    /// Moves on every change notice from another node: a pool built from a record read
-    /// before a notice is not kept (it may be the old configuration).
+    /// Moves on every change notice from another node (and every alias change of this
+    /// one): a pool or alias built from a record read before a notice is not kept (it may be
+    /// the old configuration).
     generation: AtomicU64,
+    /// Aliases read by invocations, by `name:alias` (the pools cache versions; this is
+    /// where an alias's routing is kept), emptied for a function by each of its changes.
+    aliases: Mutex<HashMap<String, crate::versions::AliasRecord>>,
+    /// Each function's reserved concurrency as one semaphore its versions' pools share:
+    /// (the reservation it was made for, the permits).
+    reservations: Mutex<HashMap<String, (u32, Arc<tokio::sync::Semaphore>)>>,
+    /// Set by [`FunctionsService::shutdown`]: no environment is started for provisioned
+    /// concurrency any more.
+    pub(crate) stopping: std::sync::atomic::AtomicBool,
     /// The stored events this node is on (waiting for a slot or running), by key.
     stored_runs: Mutex<std::collections::HashSet<Vec<u8>>>,
     /// DynamoDB streams, for event source mappings (wired by the binary).
@@ -148,35 +158,100 @@ impl Inner {
         self.endpoint_url.read().ok().and_then(|u| u.clone())
     }
 
-    /// Retires a function's warm environments (after a change or a delete).
-    pub fn drop_pool(&self, name: &str) {
-        if let Some(pool) = self.pools.lock().ok().and_then(|mut p| p.remove(name)) {
+    /// Retires the warm environments of one pool (see [`pool_key`]): `$LATEST`'s after a
+    /// change of the function, a version's after it was deleted.
+    pub fn drop_pool(&self, key: &str) {
+        if let Some(pool) = self.pools.lock().ok().and_then(|mut p| p.remove(key)) {
             pool.shut_down();
         }
     }
 
-    /// The function's current pool, from memory: the pools are the cache of function
-    /// records, emptied by every change (this node's at once, other nodes' by their change
-    /// notices). `None` when the function has no pool yet, or for a qualifier other than
-    /// `$LATEST` (which [`Inner::pool`] answers).
-    pub(crate) fn cached_pool(
-        &self,
-        reference: &str,
-        qualifier: Option<&str>,
-    ) -> Option<Arc<Pool>> {
-        let f = crate::model::FunctionRef::parse(reference).ok()?;
-        if !matches!(qualifier.or(f.qualifier.as_deref()), None | Some("$LATEST")) {
-            return None;
+    /// Retires the warm environments of the function and of every one of its versions (the
+    /// function was deleted, or its reserved concurrency changed).
+    pub fn drop_pools(&self, name: &str) {
+        if let Ok(mut r) = self.reservations.lock() {
+            r.remove(name);
         }
-        self.pools.lock().ok()?.get(&f.name).cloned()
+        let version_prefix = format!("{name}:");
+        let gone: Vec<Arc<Pool>> = match self.pools.lock() {
+            Ok(mut pools) => {
+                let keys: Vec<String> = pools
+                    .keys()
+                    .filter(|k| *k == name || k.starts_with(&version_prefix))
+                    .cloned()
+                    .collect();
+                keys.iter().filter_map(|k| pools.remove(k)).collect()
+            }
+            Err(_) => Vec::new(),
+        };
+        for pool in gone {
+            pool.shut_down();
+        }
     }
 
-    /// The function's pool, created from the stored record on first use. Uses the store:
-    /// async callers go through [`Store::run`].
-    fn pool(&self, reference: &str, qualifier: Option<&str>) -> Result<Arc<Pool>> {
+    /// Provisioned concurrency lands on these versions (`(function, version)`): every other
+    /// pool may scale in to nothing again.
+    pub(crate) fn set_provisioned(&self, versions: &[(String, u64)]) {
+        let keep: std::collections::HashSet<String> = versions
+            .iter()
+            .map(|(f, n)| pool_key(f, Some(*n)))
+            .collect();
+        if let Ok(pools) = self.pools.lock() {
+            for (key, pool) in pools.iter() {
+                if !keep.contains(key) {
+                    pool.set_provisioned(0);
+                }
+            }
+        }
+    }
+
+    /// Forgets the function's aliases (after a change to them, here or on another node).
+    pub(crate) fn forget_aliases(&self, name: &str) {
+        let prefix = format!("{name}:");
+        if let Ok(mut aliases) = self.aliases.lock() {
+            self.generation.fetch_add(1, Ordering::SeqCst);
+            aliases.retain(|k, _| !k.starts_with(&prefix));
+        }
+    }
+
+    /// The alias, from memory or from the store (then remembered, unless a change was
+    /// heard meanwhile). Uses the store: async callers go through [`Store::run`].
+    fn alias(&self, name: &str, alias: &str) -> Result<crate::versions::AliasRecord> {
+        let key = format!("{name}:{alias}");
+        if let Some(a) = self.aliases.lock().ok().and_then(|a| a.get(&key).cloned()) {
+            return Ok(a);
+        }
+        let generation = self.generation.load(Ordering::SeqCst);
+        let resolved = control::resolve(self, &key, None)?;
+        let record = resolved
+            .alias
+            .ok_or_else(|| Error::Corrupt(format!("{key} resolved without its alias")))?;
+        if let Ok(mut aliases) = self.aliases.lock()
+            && self.generation.load(Ordering::SeqCst) == generation
+        {
+            aliases.insert(key, record.clone());
+        }
+        Ok(record)
+    }
+
+    /// The pool that runs `version` (`None`: `$LATEST`) of function `name`, from memory:
+    /// the pools are the cache of function records, emptied by every change (this node's at
+    /// once, other nodes' by their change notices). `None` when there is no pool yet.
+    fn cached_pool(&self, name: &str, version: Option<u64>) -> Option<Arc<Pool>> {
+        self.pools
+            .lock()
+            .ok()?
+            .get(&pool_key(name, version))
+            .cloned()
+    }
+
+    /// The pool of `version` (`None`: `$LATEST`) of function `name`, created from the
+    /// stored record on first use. Uses the store: async callers go through [`Store::run`].
+    fn pool(&self, name: &str, version: Option<u64>) -> Result<Arc<Pool>> {
+        let key = pool_key(name, version);
         for _ in 0..3 {
             let generation = self.generation.load(Ordering::SeqCst);
-            let record = control::lookup(self, reference, qualifier)?;
+            let record = control::lookup(self, &key, None)?;
             // Unpack a shared package before taking the registry's lock (it may take a while;
             // the folder is content-addressed, so racing first invocations agree).
             let code = self.local_code(&record)?;
@@ -186,8 +261,9 @@ impl Inner {
                 .pools
                 .lock()
                 .map_err(|_| Error::Corrupt("the pool registry lock was poisoned".into()))?;
-            if let Some(p) = pools.get(&record.name)
+            if let Some(p) = pools.get(&key)
                 && p.record.revision_id == record.revision_id
+                && p.record.reserved_concurrency == record.reserved_concurrency
             {
                 return Ok(p.clone());
             }
@@ -196,7 +272,7 @@ impl Inner {
                 continue;
             }
             let pool = Arc::new(self.new_pool(record, code)?);
-            if let Some(old) = pools.insert(pool.record.name.clone(), pool.clone()) {
+            if let Some(old) = pools.insert(key.clone(), pool.clone()) {
                 old.shut_down();
             }
             return Ok(pool);
@@ -278,7 +354,22 @@ impl Inner {
         let limit = record
             .reserved_concurrency
             .unwrap_or(self.config.account_concurrency);
-        Ok(Pool::new(record, launch, sink, self.groups.clone(), limit))
+        let shared = record.reserved_concurrency.and_then(|n| {
+            let mut r = self.reservations.lock().ok()?;
+            let entry = r
+                .entry(record.name.clone())
+                .or_insert_with(|| (n, Arc::new(tokio::sync::Semaphore::new(n as usize))));
+            if entry.0 != n {
+                // A new reservation: invocations holding the old one finish under it.
+                *entry = (n, Arc::new(tokio::sync::Semaphore::new(n as usize)));
+            }
+            Some(entry.1.clone())
+        });
+        let pool = Pool::new(record, launch, sink, self.groups.clone(), limit);
+        Ok(match shared {
+            Some(s) => pool.with_function_permits(s),
+            None => pool,
+        })
     }
 }
 
@@ -359,6 +450,16 @@ impl Inner {
             crate::isolation::Reach::Private(t) => Some(t),
             _ => None,
         }
+    }
+}
+
+/// The key of a pool: the function's name for `$LATEST`, `name:N` for version N (`:` is not
+/// in function names). Environments are kept per version: a published version keeps its own
+/// code and configuration whatever `$LATEST` becomes.
+pub(crate) fn pool_key(name: &str, version: Option<u64>) -> String {
+    match version {
+        None => name.to_owned(),
+        Some(n) => format!("{name}:{n}"),
     }
 }
 
@@ -449,6 +550,9 @@ impl FunctionsService {
             pending: Mutex::new(std::collections::BTreeMap::new()),
             slots,
             generation: AtomicU64::new(0),
+            aliases: Mutex::default(),
+            reservations: Mutex::default(),
+            stopping: Default::default(),
             stored_runs: Mutex::default(),
             stream_source: RwLock::default(),
             destinations,
@@ -497,17 +601,23 @@ impl FunctionsService {
             .await
     }
 
-    /// The function's resource-based policy document (AddPermission's statements), if it
-    /// has one: what the endpoint weighs beside a caller's identity policies.
-    pub async fn resource_policy(&self, name: &str) -> Result<Option<String>> {
-        let store = self.inner.store.clone();
-        let name = name.to_owned();
+    /// The resource-based policy document (AddPermission's statements) of what `reference`
+    /// names (a function, or `name:qualifier`: a version's or an alias's own), if it has one:
+    /// what the endpoint weighs beside a caller's identity policies. `None` for a function,
+    /// version or alias that does not exist.
+    pub async fn resource_policy(&self, reference: &str) -> Result<Option<String>> {
+        let inner = self.inner.clone();
+        let reference = reference.to_owned();
         self.inner
             .store
-            .run(move || {
-                Ok(catalog::get(&store, &name)?
-                    .filter(|r| !r.policy.is_empty())
-                    .map(|r| crate::control::policy_document(&r.policy)))
+            .run(move || match control::resolve(&inner, &reference, None) {
+                Ok(t) => Ok(Some(t.policy())
+                    .filter(|p| !p.is_empty())
+                    .map(crate::control::policy_document)),
+                Err(
+                    Error::FunctionNotFound(_) | Error::Validation(_) | Error::InvalidParameter(_),
+                ) => Ok(None),
+                Err(e) => Err(e),
             })
             .await
     }
@@ -584,29 +694,66 @@ impl FunctionsService {
             let Some(inner) = weak.upgrade() else { return };
             let name = topic.strip_prefix(prefix.as_str()).unwrap_or(topic);
             inner.generation.fetch_add(1, Ordering::SeqCst);
-            let records = match catalog::list(&inner.store) {
-                Ok(records) => records,
+            inner.forget_aliases(name);
+            let listed = catalog::list(&inner.store).and_then(|records| {
+                let versions = crate::versions::all_versions(&*inner.store.snapshot())?;
+                Ok((records, versions))
+            });
+            let (records, versions) = match listed {
+                Ok(listed) => listed,
                 Err(e) => {
                     tracing::debug!(error = %e, "lambda: could not list functions");
-                    inner.drop_pool(name);
+                    inner.drop_pools(name);
                     return;
                 }
             };
             // A pool of the current revision stays: this node made the change (and already
-            // replaced its pool), or heard of it already.
+            // replaced its pool), or heard of it already. A version's pool stays while the
+            // version exists and the function's reserved concurrency is the one it counts.
             let current = records.iter().find(|r| r.name == name);
-            let cached = inner
+            let version_prefix = format!("{name}:");
+            let cached: Vec<(String, Option<u64>, String, Option<u32>)> = inner
                 .pools
                 .lock()
-                .ok()
-                .and_then(|p| p.get(name).map(|p| p.record.revision_id.clone()));
-            if cached.is_some() && cached.as_deref() != current.map(|r| r.revision_id.as_str()) {
-                inner.drop_pool(name);
-                tracing::debug!(function = name, "lambda: changed on another node");
+                .map(|p| {
+                    p.iter()
+                        .filter(|(k, _)| *k == name || k.starts_with(&version_prefix))
+                        .map(|(k, p)| {
+                            (
+                                k.clone(),
+                                p.record.version,
+                                p.record.revision_id.clone(),
+                                p.record.reserved_concurrency,
+                            )
+                        })
+                        .collect()
+                })
+                .unwrap_or_default();
+            for (key, version, revision, reserved) in cached {
+                let stale = match (current, version) {
+                    (None, _) => true,
+                    (Some(c), None) => c.revision_id != revision,
+                    (Some(c), Some(n)) => {
+                        c.reserved_concurrency != reserved
+                            || !versions
+                                .iter()
+                                .any(|v| v.name == name && v.version == Some(n))
+                    }
+                };
+                if stale {
+                    inner.drop_pool(&key);
+                    tracing::debug!(
+                        function = name,
+                        pool = key,
+                        "lambda: changed on another node"
+                    );
+                }
             }
-            packages::sweep_local(&inner.code_dir(), &records);
+            let mut in_use = records;
+            in_use.extend(versions);
+            packages::sweep_local(&inner.code_dir(), &in_use);
             let used: Vec<&[crate::layers::LayerRef]> =
-                records.iter().map(|r| r.layers.as_slice()).collect();
+                in_use.iter().map(|r| r.layers.as_slice()).collect();
             crate::layers::sweep_local(&inner.code_dir(), &used);
         });
     }
@@ -667,6 +814,7 @@ impl FunctionsService {
     /// Stops every environment, busy ones included, with their process groups (nuvem is
     /// shutting down). Invocations still running are answered as crashed.
     pub fn shutdown(&self) {
+        self.inner.stopping.store(true, Ordering::SeqCst);
         if let Ok(mut pools) = self.inner.pools.lock() {
             for (_, p) in pools.drain() {
                 p.shut_down();
@@ -827,10 +975,10 @@ impl FunctionsService {
                         http::header::CONTENT_TYPE,
                         HeaderValue::from_static("application/json"),
                     );
-                    h.insert(
-                        "x-amz-executed-version",
-                        HeaderValue::from_static("$LATEST"),
-                    );
+                    let version = out.executed_version.as_deref().unwrap_or("$LATEST");
+                    if let Ok(v) = HeaderValue::from_str(version) {
+                        h.insert("x-amz-executed-version", v);
+                    }
                 }
                 if let Some(e) = out
                     .function_error
@@ -936,6 +1084,7 @@ fn route(method: &Method, path: &str, query: Option<&str>) -> Result<Route> {
         (&Method::GET, ["2015-03-31", "functions"]) => Operation::ListFunctions {
             marker: q("Marker"),
             max_items: q("MaxItems"),
+            version: q("FunctionVersion"),
         },
         (&Method::GET, ["2015-03-31", "functions", f]) => Operation::GetFunction {
             function: function(f),
@@ -981,6 +1130,29 @@ fn route(method: &Method, path: &str, query: Option<&str>) -> Result<Route> {
             }
         }
         (&Method::GET, ["2016-08-19", "account-settings"]) => Operation::GetAccountSettings,
+        (method, ["2019-09-30", "functions", f, "provisioned-concurrency"]) => {
+            let (function, qualifier) = (function(f), q("Qualifier"));
+            if method == Method::PUT {
+                Operation::PutProvisionedConcurrencyConfig {
+                    function,
+                    qualifier,
+                }
+            } else if method == Method::GET && q("List").is_some() {
+                Operation::ListProvisionedConcurrencyConfigs { function }
+            } else if method == Method::GET {
+                Operation::GetProvisionedConcurrencyConfig {
+                    function,
+                    qualifier,
+                }
+            } else if method == Method::DELETE {
+                Operation::DeleteProvisionedConcurrencyConfig {
+                    function,
+                    qualifier,
+                }
+            } else {
+                return Err(Error::UnknownOperation);
+            }
+        }
         (method, ["2019-09-25", "functions", f, "event-invoke-config"]) => {
             let (function, qualifier) = (function(f), q("Qualifier"));
             if method == Method::PUT {
@@ -1040,14 +1212,49 @@ fn route(method: &Method, path: &str, query: Option<&str>) -> Result<Route> {
         }
         (&Method::POST, ["2015-03-31", "functions", f, "policy"]) => Operation::AddPermission {
             function: function(f),
+            qualifier: q("Qualifier"),
         },
         (&Method::GET, ["2015-03-31", "functions", f, "policy"]) => Operation::GetPolicy {
             function: function(f),
+            qualifier: q("Qualifier"),
         },
         (&Method::DELETE, ["2015-03-31", "functions", f, "policy", sid]) => {
             Operation::RemovePermission {
                 function: function(f),
                 statement_id: sid.to_string(),
+                qualifier: q("Qualifier"),
+                revision_id: q("RevisionId"),
+            }
+        }
+        (&Method::POST, ["2015-03-31", "functions", f, "versions"]) => Operation::PublishVersion {
+            function: function(f),
+        },
+        (&Method::GET, ["2015-03-31", "functions", f, "versions"]) => {
+            Operation::ListVersionsByFunction {
+                function: function(f),
+                marker: q("Marker"),
+                max_items: q("MaxItems"),
+            }
+        }
+        (&Method::POST, ["2015-03-31", "functions", f, "aliases"]) => Operation::CreateAlias {
+            function: function(f),
+        },
+        (&Method::GET, ["2015-03-31", "functions", f, "aliases"]) => Operation::ListAliases {
+            function: function(f),
+            version: q("FunctionVersion"),
+            marker: q("Marker"),
+            max_items: q("MaxItems"),
+        },
+        (method, ["2015-03-31", "functions", f, "aliases", a]) => {
+            let (function, alias) = (function(f), a.to_string());
+            if method == Method::GET {
+                Operation::GetAlias { function, alias }
+            } else if method == Method::PUT {
+                Operation::UpdateAlias { function, alias }
+            } else if method == Method::DELETE {
+                Operation::DeleteAlias { function, alias }
+            } else {
+                return Err(Error::UnknownOperation);
             }
         }
         (method, ["2021-10-31", "functions", f, "url"]) => {
@@ -1237,17 +1444,39 @@ impl Inner {
         reference: &str,
         qualifier: Option<&str>,
     ) -> Result<Arc<Pool>> {
-        if let Some(pool) = self.cached_pool(reference, qualifier) {
+        use crate::model::Qualifier;
+        let f = crate::model::FunctionRef::parse(reference)?;
+        let pick = |q: Qualifier| match q {
+            Qualifier::Version(n) => Some(n),
+            _ => None,
+        };
+        let version = match f.qualifier(qualifier)? {
+            None | Some(Qualifier::Latest) => None,
+            Some(Qualifier::Version(n)) => Some(n),
+            Some(Qualifier::Alias(a)) => {
+                // Weighted routing: each invocation draws which version runs.
+                let cached = self
+                    .aliases
+                    .lock()
+                    .ok()
+                    .and_then(|m| m.get(&format!("{}:{a}", f.name)).cloned());
+                let alias = match cached {
+                    Some(alias) => alias,
+                    None => {
+                        let (me, name) = (self.clone(), f.name.clone());
+                        self.store.run(move || me.alias(&name, &a)).await?
+                    }
+                };
+                pick(alias.pick(crate::versions::roll()))
+            }
+        };
+        if let Some(pool) = self.cached_pool(&f.name, version) {
             return Ok(pool);
         }
-        let (me, reference, qualifier) = (
-            self.clone(),
-            reference.to_owned(),
-            qualifier.map(str::to_owned),
-        );
+        let (me, name) = (self.clone(), f.name);
         self.store
             .clone()
-            .run(move || me.pool(&reference, qualifier.as_deref()))
+            .run(move || me.pool(&name, version))
             .await
     }
 
@@ -1376,6 +1605,9 @@ async fn scale_in_loop(inner: Weak<Inner>, every: Duration) {
     loop {
         tick.tick().await;
         let Some(inner) = inner.upgrade() else { return };
+        if let Err(e) = crate::provisioned::maintain(&inner).await {
+            tracing::debug!(error = %e, "lambda: could not keep provisioned concurrency");
+        }
         let pools: Vec<Arc<Pool>> = inner
             .pools
             .lock()

@@ -931,3 +931,669 @@ async fn issue_17_runtime_api_serves_only_its_environment() {
         "an outside process was served: {outsider_saw}"
     );
 }
+
+/// A zip of `files`, base64-encoded as `ZipFile` takes it.
+fn zip_b64(files: &[(&str, &str)]) -> String {
+    use base64::Engine as _;
+    use std::io::Write;
+    let mut w = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    for (name, text) in files {
+        w.start_file(*name, zip::write::SimpleFileOptions::default())
+            .unwrap();
+        w.write_all(text.as_bytes()).unwrap();
+    }
+    base64::engine::general_purpose::STANDARD.encode(w.finish().unwrap().into_inner())
+}
+
+/// A Python handler that says which code it is (`v`), which version runs it and the ARN it
+/// was invoked by.
+fn versioned_py(v: u32) -> String {
+    format!(
+        "import os\ndef handler(event, context):\n    return {{'v': {v}, 'version': os.environ['AWS_LAMBDA_FUNCTION_VERSION'], 'arn': context.invoked_function_arn, 'timeout': os.environ.get('T'), 'init': os.environ['AWS_LAMBDA_INITIALIZATION_TYPE']}}\n"
+    )
+}
+
+/// Versions and aliases through the service's API: a version is a snapshot (it keeps running
+/// its code and configuration after `$LATEST` changes, in environments of its own), numbers
+/// are never reused, publishing an unchanged function returns the last version, CodeSha256
+/// and RevisionId preconditions, paging, alias validation and weighted routing, deletes that
+/// an alias forbids, and per-qualifier policies and asynchronous configuration.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn versions_and_aliases() {
+    let f = fixture();
+    let code = |v: u32| json!({"ZipFile": zip_b64(&[("app.py", &versioned_py(v))])});
+    let arn = "arn:aws:lambda:us-east-1:000000000000:function:vf";
+    let created = f
+        .exec(
+            "CreateFunction",
+            json!({"FunctionName": "vf", "Runtime": "python3.12", "Handler": "app.handler",
+                   "Role": "arn:aws:iam::000000000000:role/r", "Code": code(1)}),
+        )
+        .unwrap();
+    let publish = |input: Value| {
+        let mut input = input;
+        input["FunctionName"] = json!("vf");
+        f.exec("PublishVersion", input)
+    };
+    let v1 = publish(json!({"Description": "first"})).unwrap();
+    assert_eq!(
+        (&v1["Version"], &v1["FunctionArn"], &v1["Description"]),
+        (&json!("1"), &json!(format!("{arn}:1")), &json!("first"))
+    );
+    // Nothing changed: the last version again, not a new one.
+    assert_eq!(publish(json!({})).unwrap()["Version"], "1");
+    // Preconditions on $LATEST.
+    let e = publish(json!({"CodeSha256": "bm9wZQ=="})).unwrap_err();
+    assert!(e.starts_with("412 PreconditionFailedException"), "{e}");
+    let e = publish(json!({"RevisionId": "stale"})).unwrap_err();
+    assert!(e.starts_with("412 PreconditionFailedException"), "{e}");
+    let latest = f
+        .exec("GetFunction", json!({"FunctionName": "vf"}))
+        .unwrap();
+    let revision = latest["Configuration"]["RevisionId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let e = f
+        .exec(
+            "UpdateFunctionConfiguration",
+            json!({"FunctionName": "vf", "RevisionId": "stale", "Timeout": 9}),
+        )
+        .unwrap_err();
+    assert!(e.starts_with("412 PreconditionFailedException"), "{e}");
+    // New code, published with the update; the revision precondition holds.
+    let mut update = code(2);
+    update["FunctionName"] = json!("vf");
+    update["Publish"] = json!(true);
+    update["RevisionId"] = json!(revision);
+    let v2 = f.exec("UpdateFunctionCode", update).unwrap();
+    assert_eq!(v2["Version"], "2");
+    assert_ne!(v2["CodeSha256"], created["CodeSha256"]);
+    f.exec(
+        "UpdateFunctionConfiguration",
+        json!({"FunctionName": "vf", "Environment": {"Variables": {"T": "latest"}}}),
+    )
+    .unwrap();
+    // Each version runs its own code and configuration; `$LATEST` runs the newest.
+    for (reference, qualifier, want_v, want_version, want_arn, want_t) in [
+        ("vf:1", None, 1, "1", format!("{arn}:1"), Value::Null),
+        ("vf", Some("2"), 2, "2", format!("{arn}:2"), Value::Null),
+        ("vf", None, 2, "$LATEST", arn.to_owned(), json!("latest")),
+        (
+            arn,
+            Some("$LATEST"),
+            2,
+            "$LATEST",
+            format!("{arn}:$LATEST"),
+            json!("latest"),
+        ),
+        (
+            &format!("{arn}:1"),
+            None,
+            1,
+            "1",
+            format!("{arn}:1"),
+            Value::Null,
+        ),
+    ] {
+        let got = f
+            .service
+            .invoke(InvokeRequest {
+                function: reference.into(),
+                qualifier: qualifier.map(str::to_owned),
+                payload: Bytes::from_static(b"{}"),
+                kind: InvocationType::RequestResponse,
+                tail: true,
+                client_context: None,
+                request_id: uuid_like(),
+            })
+            .await
+            .unwrap();
+        check(
+            &got,
+            json!({"v": want_v, "version": want_version, "arn": want_arn, "timeout": want_t}),
+            false,
+            &format!("Version: {want_version}"),
+        );
+        assert_eq!(got.executed_version.as_deref(), Some(want_version));
+    }
+    // One pool per version.
+    let stats = f.service.all_stats();
+    assert!(
+        ["vf", "vf:1", "vf:2"]
+            .iter()
+            .all(|k| stats.contains_key(*k)),
+        "{stats:?}"
+    );
+    let e = f
+        .call("vf:3", InvocationType::RequestResponse, "{}")
+        .await
+        .unwrap_err();
+    assert_eq!(
+        e,
+        format!("404 ResourceNotFoundException: Function not found: {arn}:3")
+    );
+    // Listing, in pages, `$LATEST` first.
+    let all = f
+        .exec("ListVersionsByFunction", json!({"FunctionName": "vf"}))
+        .unwrap();
+    let labels: Vec<&Value> = all["Versions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| &v["Version"])
+        .collect();
+    assert_eq!(labels, [&json!("$LATEST"), &json!("1"), &json!("2")]);
+    assert_eq!(all["Versions"][0]["FunctionArn"], format!("{arn}:$LATEST"));
+    let page = f
+        .exec(
+            "ListVersionsByFunction",
+            json!({"FunctionName": "vf", "MaxItems": "2"}),
+        )
+        .unwrap();
+    assert_eq!(page["NextMarker"], "1");
+    let rest = f
+        .exec(
+            "ListVersionsByFunction",
+            json!({"FunctionName": "vf", "Marker": "1"}),
+        )
+        .unwrap();
+    assert_eq!(rest["Versions"].as_array().unwrap().len(), 1);
+    assert!(rest.get("NextMarker").is_none());
+    // ListFunctions: `$LATEST` only, or every version with `FunctionVersion=ALL`, in pages.
+    let names = |v: &Value| -> Vec<String> {
+        v["Functions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| {
+                format!(
+                    "{}:{}",
+                    c["FunctionName"].as_str().unwrap(),
+                    c["Version"].as_str().unwrap()
+                )
+            })
+            .collect()
+    };
+    let listed = f.exec("ListFunctions", json!({})).unwrap();
+    assert_eq!(names(&listed), ["vf:$LATEST"]);
+    let first = f
+        .exec(
+            "ListFunctions",
+            json!({"FunctionVersion": "ALL", "MaxItems": "2"}),
+        )
+        .unwrap();
+    assert_eq!(names(&first), ["vf:$LATEST", "vf:1"]);
+    let rest = f
+        .exec(
+            "ListFunctions",
+            json!({"FunctionVersion": "ALL", "Marker": first["NextMarker"]}),
+        )
+        .unwrap();
+    assert_eq!(names(&rest), ["vf:2"]);
+    let e = f
+        .exec("ListFunctions", json!({"FunctionVersion": "1"}))
+        .unwrap_err();
+    assert!(e.starts_with("400 ValidationException"), "{e}");
+    // Aliases: validation, one at a time.
+    let alias = |name: &str, version: &str, weights: Value| {
+        f.exec(
+            "CreateAlias",
+            json!({"FunctionName": "vf", "Name": name, "FunctionVersion": version,
+                   "RoutingConfig": {"AdditionalVersionWeights": weights}}),
+        )
+    };
+    for (name, version, weights, want) in [
+        ("a", "1", json!({"2": 1.5}), "400 ValidationException"),
+        ("a", "1", json!({"2": -0.1}), "400 ValidationException"),
+        ("a", "1", json!({"x": 0.1}), "400 ValidationException"),
+        (
+            "a",
+            "$LATEST",
+            json!({"2": 0.1}),
+            "400 InvalidParameterValueException",
+        ),
+        ("a", "1", json!({"$LATEST": 0.1}), "400 ValidationException"),
+        (
+            "a",
+            "1",
+            json!({"1": 0.1}),
+            "400 InvalidParameterValueException",
+        ),
+        (
+            "a",
+            "1",
+            json!({"2": 0.1, "3": 0.1}),
+            "400 InvalidParameterValueException",
+        ),
+        ("a", "1", json!({"9": 0.1}), "404 ResourceNotFoundException"),
+        ("a", "7", json!({}), "404 ResourceNotFoundException"),
+        ("123", "1", json!({}), "400 ValidationException"),
+    ] {
+        let e = alias(name, version, weights.clone()).unwrap_err();
+        assert!(e.starts_with(want), "{name} {version} {weights}: {e}");
+    }
+    let live = alias("live", "1", json!({"2": 0.5})).unwrap();
+    assert_eq!(live["AliasArn"], format!("{arn}:live"));
+    assert_eq!(
+        live["RoutingConfig"]["AdditionalVersionWeights"],
+        json!({"2": 0.5})
+    );
+    let e = alias("live", "2", json!({})).unwrap_err();
+    assert!(e.starts_with("409 ResourceConflictException"), "{e}");
+    alias("edge", "$LATEST", json!({})).unwrap();
+    // Weighted routing draws per invocation: both versions run.
+    let mut seen = std::collections::BTreeSet::new();
+    for _ in 0..40 {
+        let got = f.invoke("vf:live", "{}").await;
+        assert_eq!(json_of(&got)["arn"], format!("{arn}:live"));
+        seen.insert(got.executed_version.clone().unwrap());
+    }
+    assert_eq!(seen.into_iter().collect::<Vec<_>>(), ["1", "2"]);
+    assert_eq!(
+        f.invoke("vf:edge", "{}").await.executed_version.as_deref(),
+        Some("$LATEST")
+    );
+    // An alias's configuration is its version's, under the alias's ARN.
+    let conf = f
+        .exec(
+            "GetFunctionConfiguration",
+            json!({"FunctionName": "vf", "Qualifier": "live"}),
+        )
+        .unwrap();
+    assert_eq!(
+        (&conf["Version"], &conf["FunctionArn"]),
+        (&json!("1"), &json!(format!("{arn}:live")))
+    );
+    let listed = f
+        .exec(
+            "ListAliases",
+            json!({"FunctionName": "vf", "FunctionVersion": "2"}),
+        )
+        .unwrap();
+    assert_eq!(listed["Aliases"].as_array().unwrap().len(), 1);
+    // Versions an alias routes to cannot be deleted; $LATEST and aliases are not deleted
+    // through DeleteFunction's qualifier.
+    for (q, want) in [
+        ("1", "409 ResourceConflictException"),
+        ("2", "409 ResourceConflictException"),
+        ("$LATEST", "400 InvalidParameterValueException"),
+        ("live", "400 InvalidParameterValueException"),
+        ("5", "404 ResourceNotFoundException"),
+    ] {
+        let e = f
+            .exec(
+                "DeleteFunction",
+                json!({"FunctionName": "vf", "Qualifier": q}),
+            )
+            .unwrap_err();
+        assert!(e.starts_with(want), "{q}: {e}");
+    }
+    // UpdateAlias: RevisionId precondition, then clear the routing.
+    let e = f
+        .exec(
+            "UpdateAlias",
+            json!({"FunctionName": "vf", "Name": "live", "FunctionVersion": "2", "RevisionId": "stale"}),
+        )
+        .unwrap_err();
+    assert!(e.starts_with("412 PreconditionFailedException"), "{e}");
+    let updated = f
+        .exec(
+            "UpdateAlias",
+            json!({"FunctionName": "vf", "Name": "live", "FunctionVersion": "2",
+                   "RoutingConfig": {}, "RevisionId": live["RevisionId"]}),
+        )
+        .unwrap();
+    assert!(updated.get("RoutingConfig").is_none(), "{updated}");
+    assert_ne!(updated["RevisionId"], live["RevisionId"]);
+    assert_eq!(
+        f.invoke("vf:live", "{}").await.executed_version.as_deref(),
+        Some("2")
+    );
+    // Version 1 is free now; its number is never given again.
+    f.exec("DeleteFunction", json!({"FunctionName": "vf:1"}))
+        .unwrap();
+    assert!(!f.service.all_stats().contains_key("vf:1"));
+    let e = f
+        .call("vf:1", InvocationType::RequestResponse, "{}")
+        .await
+        .unwrap_err();
+    assert!(e.starts_with("404 ResourceNotFoundException"), "{e}");
+    f.exec(
+        "UpdateFunctionConfiguration",
+        json!({"FunctionName": "vf", "Timeout": 5}),
+    )
+    .unwrap();
+    assert_eq!(publish(json!({})).unwrap()["Version"], "3");
+    // Per-qualifier permissions and asynchronous configuration.
+    let added = f
+        .exec(
+            "AddPermission",
+            json!({"FunctionName": "vf", "Qualifier": "live", "StatementId": "s1",
+                   "Action": "lambda:InvokeFunction", "Principal": "apigateway.amazonaws.com"}),
+        )
+        .unwrap();
+    let statement: Value = serde_json::from_str(added["Statement"].as_str().unwrap()).unwrap();
+    assert_eq!(statement["Resource"], format!("{arn}:live"));
+    assert!(
+        f.exec("GetPolicy", json!({"FunctionName": "vf:live"}))
+            .unwrap()["Policy"]
+            .as_str()
+            .unwrap()
+            .contains("s1")
+    );
+    let e = f
+        .exec("GetPolicy", json!({"FunctionName": "vf"}))
+        .unwrap_err();
+    assert!(e.starts_with("404"), "{e}");
+    let e = f
+        .exec(
+            "RemovePermission",
+            json!({"FunctionName": "vf", "Qualifier": "live", "StatementId": "s1", "RevisionId": "stale"}),
+        )
+        .unwrap_err();
+    assert!(e.starts_with("412"), "{e}");
+    f.exec(
+        "RemovePermission",
+        json!({"FunctionName": "vf", "Qualifier": "live", "StatementId": "s1"}),
+    )
+    .unwrap();
+    let put = f
+        .exec(
+            "PutFunctionEventInvokeConfig",
+            json!({"FunctionName": "vf", "Qualifier": "2", "MaximumRetryAttempts": 0}),
+        )
+        .unwrap();
+    assert_eq!(put["FunctionArn"], format!("{arn}:2"));
+    let e = f
+        .exec(
+            "GetFunctionEventInvokeConfig",
+            json!({"FunctionName": "vf"}),
+        )
+        .unwrap_err();
+    assert!(e.starts_with("404"), "{e}");
+    let listed = f
+        .exec(
+            "ListFunctionEventInvokeConfigs",
+            json!({"FunctionName": "vf"}),
+        )
+        .unwrap();
+    assert_eq!(
+        listed["FunctionEventInvokeConfigs"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+    // Versions are immutable: changing one is refused.
+    let e = f
+        .exec(
+            "UpdateFunctionConfiguration",
+            json!({"FunctionName": "vf:2", "Timeout": 7}),
+        )
+        .unwrap_err();
+    assert!(e.starts_with("400 InvalidParameterValueException"), "{e}");
+    f.exec("DeleteAlias", json!({"FunctionName": "vf", "Name": "edge"}))
+        .unwrap();
+    let e = f
+        .exec("GetAlias", json!({"FunctionName": "vf", "Name": "edge"}))
+        .unwrap_err();
+    assert!(e.starts_with("404 ResourceNotFoundException"), "{e}");
+    // Deleting the function takes its versions and aliases with it.
+    f.exec("DeleteFunction", json!({"FunctionName": "vf"}))
+        .unwrap();
+    assert!(f.service.all_stats().is_empty());
+    f.exec(
+        "CreateFunction",
+        json!({"FunctionName": "vf", "Runtime": "python3.12", "Handler": "app.handler",
+               "Role": "arn:aws:iam::000000000000:role/r", "Code": code(1)}),
+    )
+    .unwrap();
+    let e = f
+        .exec(
+            "GetFunction",
+            json!({"FunctionName": "vf", "Qualifier": "2"}),
+        )
+        .unwrap_err();
+    assert!(e.starts_with("404"), "{e}");
+    let e = f
+        .exec("GetAlias", json!({"FunctionName": "vf", "Name": "live"}))
+        .unwrap_err();
+    assert!(e.starts_with("404"), "{e}");
+}
+
+/// Provisioned concurrency on an alias: environments of its version are started and
+/// initialised before any invocation (`IN_PROGRESS`, then `READY`), serve invocations warm,
+/// are not scaled in while configured, and go once the configuration is deleted; it is
+/// refused on `$LATEST` and past the function's reserved concurrency.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn provisioned_concurrency() {
+    let f = fixture();
+    f.exec(
+        "CreateFunction",
+        json!({"FunctionName": "pc", "Runtime": "python3.12", "Handler": "app.handler",
+               "Role": "arn:aws:iam::000000000000:role/r",
+               "Code": {"ZipFile": zip_b64(&[("app.py", &versioned_py(1))])}}),
+    )
+    .unwrap();
+    f.exec("PublishVersion", json!({"FunctionName": "pc"}))
+        .unwrap();
+    f.exec(
+        "CreateAlias",
+        json!({"FunctionName": "pc", "Name": "live", "FunctionVersion": "1"}),
+    )
+    .unwrap();
+    let put = |q: Option<&str>, n: i64| {
+        let mut input = json!({"FunctionName": "pc", "ProvisionedConcurrentExecutions": n});
+        if let Some(q) = q {
+            input["Qualifier"] = json!(q);
+        }
+        f.exec("PutProvisionedConcurrencyConfig", input)
+    };
+    for (q, n, want) in [
+        (None, 1, "400 ValidationException"),
+        (Some("$LATEST"), 1, "400 InvalidParameterValueException"),
+        (Some("1"), 0, "400 ValidationException"),
+        (Some("9"), 1, "404 ResourceNotFoundException"),
+    ] {
+        let e = put(q, n).unwrap_err();
+        assert!(e.starts_with(want), "{q:?} {n}: {e}");
+    }
+    f.exec(
+        "PutFunctionConcurrency",
+        json!({"FunctionName": "pc", "ReservedConcurrentExecutions": 1}),
+    )
+    .unwrap();
+    let e = put(Some("live"), 2).unwrap_err();
+    assert!(e.starts_with("400 InvalidParameterValueException"), "{e}");
+    f.exec("DeleteFunctionConcurrency", json!({"FunctionName": "pc"}))
+        .unwrap();
+    let get = || {
+        f.exec(
+            "GetProvisionedConcurrencyConfig",
+            json!({"FunctionName": "pc", "Qualifier": "live"}),
+        )
+    };
+    let e = get().unwrap_err();
+    assert!(
+        e.starts_with("404 ProvisionedConcurrencyConfigNotFoundException"),
+        "{e}"
+    );
+    let asked = put(Some("live"), 2).unwrap();
+    assert_eq!(
+        (
+            &asked["Status"],
+            &asked["RequestedProvisionedConcurrentExecutions"]
+        ),
+        (&json!("IN_PROGRESS"), &json!(2))
+    );
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let got = get().unwrap();
+        if got["Status"] == "READY" {
+            assert_eq!(got["AllocatedProvisionedConcurrentExecutions"], 2);
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "never ready: {got}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // Started before any invocation; invocations find them warm.
+    let stats = |key: &str| f.service.all_stats().get(key).copied().unwrap_or_default();
+    assert_eq!(
+        (stats("pc:1").environments, stats("pc:1").cold_starts),
+        (2, 0)
+    );
+    let got = f.invoke("pc:live", "{}").await;
+    assert_eq!(got.executed_version.as_deref(), Some("1"));
+    assert_eq!(json_of(&got)["init"], "provisioned-concurrency");
+    assert_eq!(
+        (stats("pc:1").warm_starts, stats("pc:1").cold_starts),
+        (1, 0)
+    );
+    // Idle past the idle timeout (1 s here), they stay.
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    assert_eq!(stats("pc:1").environments, 2);
+    let listed = f
+        .exec(
+            "ListProvisionedConcurrencyConfigs",
+            json!({"FunctionName": "pc"}),
+        )
+        .unwrap();
+    assert_eq!(
+        listed["ProvisionedConcurrencyConfigs"][0]["FunctionArn"],
+        "arn:aws:lambda:us-east-1:000000000000:function:pc:live"
+    );
+    f.exec(
+        "DeleteProvisionedConcurrencyConfig",
+        json!({"FunctionName": "pc", "Qualifier": "live"}),
+    )
+    .unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while stats("pc:1").environments > 0 {
+        assert!(std::time::Instant::now() < deadline, "still provisioned");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let e = get().unwrap_err();
+    assert!(e.starts_with("404"), "{e}");
+    // Deleting an alias deletes its configuration.
+    put(Some("live"), 1).unwrap();
+    f.exec("DeleteAlias", json!({"FunctionName": "pc", "Name": "live"}))
+        .unwrap();
+    let listed = f
+        .exec(
+            "ListProvisionedConcurrencyConfigs",
+            json!({"FunctionName": "pc"}),
+        )
+        .unwrap();
+    assert_eq!(listed["ProvisionedConcurrencyConfigs"], json!([]));
+}
+
+/// A function's reserved concurrency is one limit for all its versions: with a reservation
+/// of 1, an invocation of version 1 is throttled while `$LATEST` runs, and runs after.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reserved_concurrency_counts_every_version() {
+    let f = fixture();
+    let slow = "import time\ndef handler(event, context):\n    time.sleep(event.get('sleep', 0))\n    return {'ok': True}\n";
+    f.exec(
+        "CreateFunction",
+        json!({"FunctionName": "rc", "Runtime": "python3.12", "Handler": "app.handler",
+               "Role": "arn:aws:iam::000000000000:role/r", "Timeout": 10,
+               "Code": {"ZipFile": zip_b64(&[("app.py", slow)])}}),
+    )
+    .unwrap();
+    f.exec("PublishVersion", json!({"FunctionName": "rc"}))
+        .unwrap();
+    f.exec(
+        "PutFunctionConcurrency",
+        json!({"FunctionName": "rc", "ReservedConcurrentExecutions": 1}),
+    )
+    .unwrap();
+    let busy = {
+        let service = f.service.clone();
+        tokio::spawn(async move {
+            service
+                .invoke(InvokeRequest {
+                    function: "rc".into(),
+                    qualifier: None,
+                    payload: Bytes::from_static(br#"{"sleep": 2}"#),
+                    kind: InvocationType::RequestResponse,
+                    tail: false,
+                    client_context: None,
+                    request_id: uuid_like(),
+                })
+                .await
+        })
+    };
+    // Wait until $LATEST holds the reservation.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while f.service.stats("rc").is_none_or(|s| s.busy == 0) {
+        assert!(std::time::Instant::now() < deadline, "$LATEST never ran");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let e = f
+        .call("rc:1", InvocationType::RequestResponse, "{}")
+        .await
+        .unwrap_err();
+    assert!(e.starts_with("429 TooManyRequestsException"), "{e}");
+    assert!(busy.await.unwrap().is_ok());
+    let got = f.invoke("rc:1", "{}").await;
+    assert_eq!(got.executed_version.as_deref(), Some("1"));
+}
+
+/// A `provided` bootstrap answering `"{word}"` to every event.
+fn answering(word: &str) -> String {
+    format!(
+        r#"#!/usr/bin/env python3
+import http.client, os
+host, port = os.environ["AWS_LAMBDA_RUNTIME_API"].split(":")
+while True:
+    c = http.client.HTTPConnection(host, int(port))
+    c.request("GET", "/2018-06-01/runtime/invocation/next")
+    r = c.getresponse()
+    r.read()
+    rid = r.getheader("Lambda-Runtime-Aws-Request-Id")
+    c = http.client.HTTPConnection(host, int(port))
+    c.request("POST", f"/2018-06-01/runtime/invocation/{{rid}}/response", body=b'"{word}"')
+    c.getresponse().read()
+"#
+    )
+}
+
+/// A version of a function whose code is an executable used in place (a manifest function's
+/// binary) keeps the executable it was published with when the file is rebuilt.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_version_keeps_its_executable() {
+    let f = fixture();
+    let dir = f.dir.path().join("src/exe");
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("bootstrap");
+    write_file(&file, &answering("before"));
+    let code = json!({"S3Bucket": "hot-reload", "S3Key": file.to_string_lossy()});
+    f.exec(
+        "CreateFunction",
+        json!({"FunctionName": "exe", "Runtime": "provided.al2023",
+               "Role": "arn:aws:iam::000000000000:role/r", "Code": code}),
+    )
+    .unwrap();
+    f.exec("PublishVersion", json!({"FunctionName": "exe"}))
+        .unwrap();
+    // Rebuilt in place, and the function updated from it.
+    write_file(&file, &answering("after"));
+    let mut update = code.clone();
+    update["FunctionName"] = json!("exe");
+    f.exec("UpdateFunctionCode", update).unwrap();
+    assert_eq!(json_of(&f.invoke("exe", "{}").await), json!("after"));
+    assert_eq!(json_of(&f.invoke("exe:1", "{}").await), json!("before"));
+    let v1 = f
+        .exec(
+            "GetFunction",
+            json!({"FunctionName": "exe", "Qualifier": "1"}),
+        )
+        .unwrap();
+    assert!(
+        v1["Code"]["Location"]
+            .as_str()
+            .is_some_and(|l| l.contains("/code/exe/v-")),
+        "{v1}"
+    );
+}

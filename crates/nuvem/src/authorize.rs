@@ -371,6 +371,31 @@ fn lambda(parts: &Parts, body: Option<&[u8]>, region: &str, account: &str) -> Op
         ("POST", [_, "functions", f, "policy"]) => ("AddPermission", function(f)),
         ("DELETE", [_, "functions", f, "policy", _]) => ("RemovePermission", function(f)),
         ("GET", [_, "account-settings"]) => ("GetAccountSettings", "*".into()),
+        ("POST", [_, "functions", f, "aliases"]) => ("CreateAlias", function(f)),
+        ("GET", [_, "functions", f, "aliases"]) => ("ListAliases", function(f)),
+        ("GET" | "PUT" | "DELETE", [_, "functions", f, "aliases", _]) => (
+            match m {
+                "GET" => "GetAlias",
+                "PUT" => "UpdateAlias",
+                _ => "DeleteAlias",
+            },
+            function(f),
+        ),
+        ("GET" | "PUT" | "DELETE", [_, "functions", f, "provisioned-concurrency"]) => (
+            match m {
+                "PUT" => "PutProvisionedConcurrencyConfig",
+                "DELETE" => "DeleteProvisionedConcurrencyConfig",
+                _ if parts
+                    .uri
+                    .query()
+                    .is_some_and(|q| q.split('&').any(|p| p.starts_with("List="))) =>
+                {
+                    "ListProvisionedConcurrencyConfigs"
+                }
+                _ => "GetProvisionedConcurrencyConfig",
+            },
+            function(f),
+        ),
         (_, [_, "functions", f, "event-invoke-config"]) => (
             match m {
                 "PUT" => "PutFunctionEventInvokeConfig",
@@ -912,6 +937,41 @@ mod tests {
                 "GET",
                 "/2019-09-25/functions/f/event-invoke-config/list",
                 "ListFunctionEventInvokeConfigs",
+            ),
+            ("POST", "/2015-03-31/functions/f/versions", "PublishVersion"),
+            (
+                "GET",
+                "/2015-03-31/functions/f/versions",
+                "ListVersionsByFunction",
+            ),
+            ("POST", "/2015-03-31/functions/f/aliases", "CreateAlias"),
+            ("GET", "/2015-03-31/functions/f/aliases", "ListAliases"),
+            ("GET", "/2015-03-31/functions/f/aliases/live", "GetAlias"),
+            ("PUT", "/2015-03-31/functions/f/aliases/live", "UpdateAlias"),
+            (
+                "DELETE",
+                "/2015-03-31/functions/f/aliases/live",
+                "DeleteAlias",
+            ),
+            (
+                "PUT",
+                "/2019-09-30/functions/f/provisioned-concurrency?Qualifier=live",
+                "PutProvisionedConcurrencyConfig",
+            ),
+            (
+                "GET",
+                "/2019-09-30/functions/f/provisioned-concurrency?Qualifier=live",
+                "GetProvisionedConcurrencyConfig",
+            ),
+            (
+                "DELETE",
+                "/2019-09-30/functions/f/provisioned-concurrency?Qualifier=live",
+                "DeleteProvisionedConcurrencyConfig",
+            ),
+            (
+                "GET",
+                "/2019-09-30/functions/f/provisioned-concurrency?List=ALL",
+                "ListProvisionedConcurrencyConfigs",
             ),
         ] {
             check_acts(

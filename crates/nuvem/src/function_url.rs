@@ -103,9 +103,14 @@ impl FunctionUrlService {
         principal: &nuvem_iam::Principal,
         source_arn: Option<&str>,
     ) -> Result<bool, String> {
+        // A URL on an alias is governed by the alias's own policy.
+        let reference = match &target.0.qualifier {
+            Some(q) => format!("{}:{q}", target.0.function),
+            None => target.0.function.clone(),
+        };
         let document = self
             .functions
-            .resource_policy(&target.0.function)
+            .resource_policy(&reference)
             .await
             .map_err(|e| e.to_string())?;
         let Some(document) = document else {

@@ -419,10 +419,11 @@ impl crate::authorize::ResourcePolicies for ResourcePolicyLookup {
         let (service, resource) = (service.to_owned(), resource.to_owned());
         Box::pin(async move {
             match service.as_str() {
-                // arn:aws:lambda:<region>:<account>:function:<name>[:qualifier]
+                // arn:aws:lambda:<region>:<account>:function:<name>[:qualifier]: a version
+                // or an alias has a policy of its own.
                 "lambda" | "lambda-url" => {
-                    let name = resource.split(':').nth(6)?;
-                    functions.resource_policy(name).await.ok().flatten()
+                    let reference = resource.splitn(7, ':').nth(6)?;
+                    functions.resource_policy(reference).await.ok().flatten()
                 }
                 // arn:aws:s3:::<bucket>[/<key>]
                 "s3" => {
@@ -512,8 +513,22 @@ fn function_name(function: &str) -> String {
         .unwrap_or_else(|_| function.to_owned())
 }
 
+/// What an integration invokes, as permissions name it: the function's name, with the
+/// version or alias when it names one (a version or an alias has a policy of its own;
+/// `$LATEST` is the function's).
+fn function_target(function: &str) -> String {
+    match nuvem_functions::model::FunctionRef::parse(function) {
+        Ok(f) => match f.qualifier {
+            Some(q) if q != "$LATEST" => format!("{}:{q}", f.name),
+            _ => f.name,
+        },
+        Err(_) => function.to_owned(),
+    }
+}
+
 impl GatewayInvoker {
-    /// Whether API Gateway may invoke `name` on behalf of `caller`; `Err` says why not.
+    /// Whether API Gateway may invoke `name` (a function, or `name:qualifier`) on behalf of
+    /// `caller`; `Err` says why not.
     async fn permitted(&self, name: &str, caller: &nuvem_gateway::Caller) -> Result<(), String> {
         let account = self.iam.account().to_owned();
         let function_arn = format!("arn:aws:lambda:{}:{account}:function:{name}", self.region);
@@ -594,7 +609,7 @@ impl nuvem_gateway::LambdaInvoker for GatewayInvoker {
         source_arn: &str,
     ) -> nuvem_aws::BoxFuture<'_, Result<(), String>> {
         let input = json!({
-            "FunctionName": function_name(function),
+            "FunctionName": function_target(function),
             "StatementId": statement_id,
             "Action": "lambda:InvokeFunction",
             "Principal": "apigateway.amazonaws.com",
@@ -636,7 +651,9 @@ impl nuvem_gateway::LambdaInvoker for GatewayInvoker {
             // A pending function (still building) is "retry later" whoever asks: its record
             // and policy may not exist yet.
             if !self.functions.is_pending(&name)
-                && let Err(why) = self.permitted(&name, &caller).await
+                && let Err(why) = self
+                    .permitted(&function_target(&request.function), &caller)
+                    .await
             {
                 // A function that does not exist is the same 500 either way.
                 return Err(nuvem_gateway::InvokeError::Denied(why));

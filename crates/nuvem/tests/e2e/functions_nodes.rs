@@ -1,7 +1,8 @@
 //! Functions on several nodes: two `nuvem up` on one PostgreSQL database, each with its own
 //! data dir. A function created on one node runs on the other (its package comes from the
-//! store), a change on one node reaches the other's next invocations, a function's reserved
-//! concurrency holds across both nodes, and no store call blocks an async worker.
+//! store), a change on one node reaches the other's next invocations (versions and aliases
+//! too), a function's reserved concurrency holds across both nodes, and no store call blocks
+//! an async worker.
 
 use std::time::{Duration, Instant};
 
@@ -541,4 +542,82 @@ async fn a_stream_mapping_on_two_nodes_delivers_each_record_once() {
     tokio::time::sleep(Duration::from_secs(2)).await;
     let got = deliveries(&db).await;
     assert!(got.values().all(|n| *n == 1), "each record once: {got:?}");
+}
+
+/// Versions and aliases on two nodes: a version published on A keeps its package in the store
+/// after A's code update (B, which never ran it, unpacks it), an alias moved on A routes B's
+/// next invocations to the new version, and a version deleted on A is gone on B.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn versions_and_aliases_across_nodes() {
+    let test = "versions_and_aliases_across_nodes";
+    let Some(server) = pg_server::PgServer::start(test, true) else {
+        return;
+    };
+    let (a, b) = two_nodes(&server);
+    let (ca, cb) = (lambda(&a), lambda(&b));
+    let code = |v: u32| {
+        format!(
+            "import os\ndef handler(event, context):\n    return {{'v': {v}, 'version': os.environ['AWS_LAMBDA_FUNCTION_VERSION']}}\n"
+        )
+    };
+    create(&ca, "vn", &code(1)).await;
+    ca.publish_version()
+        .function_name("vn")
+        .send()
+        .await
+        .unwrap();
+    let v2 = ca
+        .update_function_code()
+        .function_name("vn")
+        .zip_file(Blob::new(zip_of(&[("app.py", &code(2))])))
+        .publish(true)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(v2.version(), Some("2"));
+    ca.create_alias()
+        .function_name("vn")
+        .name("live")
+        .function_version("1")
+        .send()
+        .await
+        .unwrap();
+    // B runs version 1's package, still in the store after $LATEST moved on.
+    assert_eq!(
+        ok(invoke(&cb, "vn:live", json!({})).await),
+        json!({"v": 1, "version": "1"})
+    );
+    assert_eq!(
+        ok(invoke(&cb, "vn", json!({})).await),
+        json!({"v": 2, "version": "$LATEST"})
+    );
+    ca.update_alias()
+        .function_name("vn")
+        .name("live")
+        .function_version("2")
+        .send()
+        .await
+        .unwrap();
+    until(
+        &cb,
+        "vn:live",
+        Duration::from_secs(3),
+        |o| matches!(o, Outcome::Ok(v) if v["version"] == "2"),
+    )
+    .await;
+    ca.delete_function()
+        .function_name("vn")
+        .qualifier("1")
+        .send()
+        .await
+        .unwrap();
+    until(
+        &cb,
+        "vn:1",
+        Duration::from_secs(3),
+        |o| matches!(o, Outcome::Failed(e) if e.starts_with("ResourceNotFoundException")),
+    )
+    .await;
+    no_worker_calls(&crate::endpoint::health_detail(&a.api_url).await);
+    no_worker_calls(&crate::endpoint::health_detail(&b.api_url).await);
 }

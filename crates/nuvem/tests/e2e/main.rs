@@ -18,6 +18,7 @@ mod functions_layers;
 mod functions_nodes;
 mod functions_runtimes;
 mod functions_urls;
+mod functions_versions;
 mod gateway;
 mod gateway_guard;
 mod gateway_import;
