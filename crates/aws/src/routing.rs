@@ -15,6 +15,7 @@ const TARGET_PREFIXES: &[(&str, &str)] = &[
     ("DynamoDBStreams_20120810.", "dynamodb"),
     ("AWSWAF_20190729.", "wafv2"),
     ("AnyScaleFrontendService.", "application-autoscaling"),
+    ("TrentService.", "kms"),
 ];
 
 /// Path prefixes of the REST-JSON services.
@@ -99,6 +100,7 @@ mod tests {
         check(Some("sqs"), None, "/", "sqs");
         check(None, Some("DynamoDB_20120810.ListTables"), "/", "dynamodb");
         check(None, Some("AWSWAF_20190729.ListWebACLs"), "/", "wafv2");
+        check(None, Some("TrentService.ListKeys"), "/", "kms");
         check(None, None, "/2015-03-31/functions/f/invocations", "lambda");
         check(None, None, "/public-bucket/photo.jpg", "s3");
         check(None, None, "/", "s3");

@@ -61,6 +61,7 @@ pub fn acts(
         "apigateway" => Some(vec![apigateway(parts, region)]),
         "wafv2" => wafv2(parts, body?, region, account),
         "cloudfront" => cloudfront(parts, account),
+        "kms" => kms(parts, body?, region, account),
         // STS decides AssumeRole itself (trust and identity policies); GetCallerIdentity and
         // GetSessionToken need no permission on AWS either.
         "sts" => Some(Vec::new()),
@@ -459,6 +460,53 @@ fn cloudfront(parts: &Parts, account: &str) -> Option<Vec<Act>> {
         _ => return None,
     };
     Some(vec![(format!("cloudfront:{op}"), resource)])
+}
+
+/// KMS (`X-Amz-Target: TrentService.<Op>`): `kms:<Op>` on the key the request names (`KeyId`
+/// as key id, key ARN, alias name or alias ARN; the endpoint turns an alias into its key's
+/// ARN; Decrypt's key is the one its ciphertext blob names), CreateKey and the List
+/// operations on `*` (ListAliases with a `KeyId` on that key), and the alias operations on
+/// the alias and, for CreateAlias/UpdateAlias, also on the target key
+/// (https://docs.aws.amazon.com/kms/latest/developerguide/kms-api-permissions-reference.html).
+fn kms(parts: &Parts, body: &[u8], region: &str, account: &str) -> Option<Vec<Act>> {
+    use base64::Engine as _;
+    let op = parts
+        .headers
+        .get("x-amz-target")?
+        .to_str()
+        .ok()?
+        .strip_prefix(nuvem_kms::TARGET_PREFIX)?
+        .to_owned();
+    let input: serde_json::Value = serde_json::from_slice(body).ok()?;
+    let action = format!("kms:{op}");
+    let text = |k: &str| input.get(k).and_then(|v| v.as_str());
+    let key = |id: &str| {
+        if id.starts_with("arn:") {
+            id.to_owned()
+        } else if id.starts_with("alias/") {
+            format!("arn:aws:kms:{region}:{account}:{id}")
+        } else {
+            format!("arn:aws:kms:{region}:{account}:key/{id}")
+        }
+    };
+    let acts = match op.as_str() {
+        "CreateKey" | "ListKeys" => vec![(action, "*".to_owned())],
+        "ListAliases" => vec![(action, text("KeyId").map(key).unwrap_or_else(|| "*".into()))],
+        "CreateAlias" | "UpdateAlias" => {
+            let alias = key(text("AliasName")?);
+            let target = key(text("TargetKeyId")?);
+            vec![(action.clone(), alias), (action, target)]
+        }
+        "DeleteAlias" => vec![(action, key(text("AliasName")?))],
+        "Decrypt" => {
+            let named = text("CiphertextBlob")
+                .and_then(|b| base64::engine::general_purpose::STANDARD.decode(b).ok())
+                .and_then(|b| nuvem_kms::keyring::blob_key_id(&b).map(key));
+            vec![(action, named.or(text("KeyId").map(key)).unwrap_or_else(|| "*".into()))]
+        }
+        _ => vec![(action, text("KeyId").map(key).unwrap_or_else(|| "*".into()))],
+    };
+    Some(acts)
 }
 
 fn iam(body: &[u8], account: &str) -> Act {

@@ -31,6 +31,8 @@ pub struct Endpoint {
     /// Resource-based policies (functions', buckets') for IAM principals' requests.
     resource_policies: Option<Arc<dyn crate::authorize::ResourcePolicies>>,
     condition_keys: Option<Arc<dyn crate::authorize::ConditionKeys>>,
+    /// KMS, to authorize a request naming a key by alias on the key's ARN.
+    kms: Option<nuvem_kms::Kms>,
     started: Instant,
     store: nuvem_store::Store,
     /// API Gateway's data plane, for `{apiId}.execute-api.localhost.localstack.cloud` hosts.
@@ -73,6 +75,7 @@ impl Endpoint {
             identities: None,
             resource_policies: None,
             condition_keys: None,
+            kms: None,
             started: Instant::now(),
             store,
             execute_api: None,
@@ -128,12 +131,31 @@ impl Endpoint {
             }
             _ => AwsError::new(StatusCode::BAD_REQUEST, "AccessDeniedException", message),
         };
-        let Some(acts) = crate::authorize::acts(service, parts, body, region, account) else {
+        let Some(mut acts) = crate::authorize::acts(service, parts, body, region, account) else {
             return Err(denied(format!(
                 "User: {who} is not authorized to perform this {service} operation: nuvem \
                  does not yet evaluate IAM policies for it, so only the root credentials may call it"
             )));
         };
+        // A KMS request naming a key by its alias is authorized on the key's ARN, as on AWS
+        // (https://docs.aws.amazon.com/kms/latest/developerguide/alias-authorization.html);
+        // the alias operations themselves act on the alias.
+        if service == "kms"
+            && let Some(kms) = &self.kms
+        {
+            for (action, resource) in acts.iter_mut() {
+                let on_alias = matches!(
+                    action.as_str(),
+                    "kms:CreateAlias" | "kms:UpdateAlias" | "kms:DeleteAlias"
+                );
+                if !on_alias && resource.contains(":alias/") {
+                    let (kms, alias) = (kms.clone(), resource.clone());
+                    if let Some(arn) = self.store.run(move || kms.resolve_arn(&alias)).await {
+                        *resource = arn;
+                    }
+                }
+            }
+        }
         let ctx = crate::authorize::context(parts, identity, account);
         let policies: Vec<&nuvem_iam::Policy> = identity.policies.iter().collect();
         for (action, resource) in &acts {
@@ -227,6 +249,11 @@ impl Endpoint {
             }
         }
         Ok(())
+    }
+
+    /// Lets KMS requests that name a key by alias be authorized on the key's ARN.
+    pub fn set_kms(&mut self, kms: nuvem_kms::Kms) {
+        self.kms = Some(kms);
     }
 
     /// Lets services add their condition keys to IAM principals' requests.

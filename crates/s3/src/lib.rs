@@ -17,6 +17,7 @@ pub mod cors;
 pub mod error;
 mod error_body;
 pub mod events;
+pub mod kms;
 pub mod limits;
 pub mod manifest;
 pub mod policy;
