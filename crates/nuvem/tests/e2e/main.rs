@@ -35,6 +35,7 @@ mod s3_browser;
 mod s3_cli;
 mod s3_crash;
 mod s3_encryption;
+mod s3_kms;
 mod s3_errors;
 mod s3_exactness;
 mod s3_lifecycle;
