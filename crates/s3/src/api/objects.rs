@@ -372,13 +372,14 @@ impl Handler {
                 .filter(|_| input.part_number.is_some()),
             tag_count: i32::try_from(meta.tags.len()).ok().filter(|n| *n > 0),
             version_id: meta.version_id.clone(),
-            expiration: input
-                .version_id
-                .is_none()
-                .then(|| {
-                    super::lifecycle::expiration_header(&self.store, &bucket, &input.key, &meta)
-                })
-                .flatten(),
+            expiration: super::lifecycle::read_expiration_header(
+                &self.store,
+                &bucket,
+                &input.key,
+                &meta,
+                input.version_id.as_deref(),
+            )
+            .await,
             ..Default::default()
         };
         (
@@ -457,13 +458,14 @@ impl Handler {
                 .and_then(|p| i32::try_from(p).ok())
                 .filter(|_| input.part_number.is_some()),
             version_id: meta.version_id.clone(),
-            expiration: input
-                .version_id
-                .is_none()
-                .then(|| {
-                    super::lifecycle::expiration_header(&self.store, &bucket, &input.key, &meta)
-                })
-                .flatten(),
+            expiration: super::lifecycle::read_expiration_header(
+                &self.store,
+                &bucket,
+                &input.key,
+                &meta,
+                input.version_id.as_deref(),
+            )
+            .await,
             ..Default::default()
         };
         (
