@@ -705,6 +705,56 @@ mod tests {
             ),
             &[("wafv2:GetSampledRequests", acl)],
         );
+        let kms = "TrentService.";
+        let id = "1234abcd-12ab-34cd-56ef-1234567890ab";
+        let key = format!("arn:aws:kms:eu-west-1:000000000000:key/{id}");
+        let alias = "arn:aws:kms:eu-west-1:000000000000:alias/app";
+        for (op, body, want) in [
+            ("CreateKey", "{}".to_owned(), vec![("kms:CreateKey", "*")]),
+            ("ListKeys", "{}".to_owned(), vec![("kms:ListKeys", "*")]),
+            ("ListAliases", "{}".to_owned(), vec![("kms:ListAliases", "*")]),
+            (
+                "DescribeKey",
+                format!(r#"{{"KeyId":"{id}"}}"#),
+                vec![("kms:DescribeKey", key.as_str())],
+            ),
+            (
+                "Encrypt",
+                format!(r#"{{"KeyId":"{key}"}}"#),
+                vec![("kms:Encrypt", key.as_str())],
+            ),
+            // An alias here; the endpoint turns it into the key's ARN.
+            (
+                "GenerateDataKey",
+                r#"{"KeyId":"alias/app"}"#.to_owned(),
+                vec![("kms:GenerateDataKey", alias)],
+            ),
+            (
+                "CreateAlias",
+                format!(r#"{{"AliasName":"alias/app","TargetKeyId":"{id}"}}"#),
+                vec![("kms:CreateAlias", alias), ("kms:CreateAlias", key.as_str())],
+            ),
+            (
+                "DeleteAlias",
+                r#"{"AliasName":"alias/app"}"#.to_owned(),
+                vec![("kms:DeleteAlias", alias)],
+            ),
+            // Decrypt acts on the key its ciphertext blob names.
+            (
+                "Decrypt",
+                {
+                    use base64::Engine as _;
+                    let mut blob = b"NVK1".to_vec();
+                    blob.extend_from_slice(id.as_bytes());
+                    blob.extend_from_slice(&[0u8; 40]);
+                    let b64 = base64::engine::general_purpose::STANDARD.encode(blob);
+                    format!(r#"{{"CiphertextBlob":"{b64}"}}"#)
+                },
+                vec![("kms:Decrypt", key.as_str())],
+            ),
+        ] {
+            check_acts("kms", ("POST", "/", &format!("{kms}{op}"), &body), &want);
+        }
         let dist = "arn:aws:cloudfront::000000000000:distribution/E1";
         check_acts(
             "cloudfront",

@@ -58,6 +58,9 @@ fn protocol_of(service: &str, parts: &http::request::Parts) -> Protocol {
         "wafv2" => Protocol::AwsJson1_1 {
             namespace: "com.amazonaws.wafv2",
         },
+        "kms" => Protocol::AwsJson1_1 {
+            namespace: "com.amazonaws.kms",
+        },
         _ if parts.headers.contains_key("x-amz-target") => Protocol::AwsJson1_1 {
             namespace: "com.amazonaws.nuvem",
         },
