@@ -502,7 +502,12 @@ fn kms(parts: &Parts, body: &[u8], region: &str, account: &str) -> Option<Vec<Ac
             let named = text("CiphertextBlob")
                 .and_then(|b| base64::engine::general_purpose::STANDARD.decode(b).ok())
                 .and_then(|b| nuvem_kms::keyring::blob_key_id(&b).map(key));
-            vec![(action, named.or(text("KeyId").map(key)).unwrap_or_else(|| "*".into()))]
+            vec![(
+                action,
+                named
+                    .or(text("KeyId").map(key))
+                    .unwrap_or_else(|| "*".into()),
+            )]
         }
         _ => vec![(action, text("KeyId").map(key).unwrap_or_else(|| "*".into()))],
     };
@@ -712,7 +717,11 @@ mod tests {
         for (op, body, want) in [
             ("CreateKey", "{}".to_owned(), vec![("kms:CreateKey", "*")]),
             ("ListKeys", "{}".to_owned(), vec![("kms:ListKeys", "*")]),
-            ("ListAliases", "{}".to_owned(), vec![("kms:ListAliases", "*")]),
+            (
+                "ListAliases",
+                "{}".to_owned(),
+                vec![("kms:ListAliases", "*")],
+            ),
             (
                 "DescribeKey",
                 format!(r#"{{"KeyId":"{id}"}}"#),
@@ -732,7 +741,10 @@ mod tests {
             (
                 "CreateAlias",
                 format!(r#"{{"AliasName":"alias/app","TargetKeyId":"{id}"}}"#),
-                vec![("kms:CreateAlias", alias), ("kms:CreateAlias", key.as_str())],
+                vec![
+                    ("kms:CreateAlias", alias),
+                    ("kms:CreateAlias", key.as_str()),
+                ],
             ),
             (
                 "DeleteAlias",

@@ -486,7 +486,10 @@ impl S3Keys {
             return Ok(());
         }
         let mut ctx = nuvem_iam::Context::new();
-        ctx.set("kms:ViaService", format!("s3.{}.amazonaws.com", self.region));
+        ctx.set(
+            "kms:ViaService",
+            format!("s3.{}.amazonaws.com", self.region),
+        );
         ctx.set("kms:CallerAccount", self.iam.account().to_owned());
         for (k, v) in context {
             ctx.set(&format!("kms:EncryptionContext:{k}"), v.clone());

@@ -305,9 +305,18 @@ async fn object_events_follow_committed_changes() {
         .await
         .unwrap();
     let p = s
-        .upload_part("bkt", "m", &id, 1, body(b"mp"), false, None, None, &nuvem_s3::kms::KmsCaller::Service, |_| {
-            Ok(())
-        })
+        .upload_part(
+            "bkt",
+            "m",
+            &id,
+            1,
+            body(b"mp"),
+            false,
+            None,
+            None,
+            &nuvem_s3::kms::KmsCaller::Service,
+            |_| Ok(()),
+        )
         .await
         .unwrap();
     let done = s

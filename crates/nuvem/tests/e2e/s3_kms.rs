@@ -55,12 +55,24 @@ async fn sse_kms_sdk_no_plaintext_on_disk() {
         .send()
         .await
         .unwrap();
-    assert_eq!(put.server_side_encryption, Some(ServerSideEncryption::AwsKms));
+    assert_eq!(
+        put.server_side_encryption,
+        Some(ServerSideEncryption::AwsKms)
+    );
     let arn = put.ssekms_key_id.clone().unwrap();
     assert!(arn.starts_with("arn:aws:kms:"), "{arn}");
-    let got = c.get_object().bucket("kmsdisk").key("k").send().await.unwrap();
+    let got = c
+        .get_object()
+        .bucket("kmsdisk")
+        .key("k")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(got.ssekms_key_id.as_deref(), Some(arn.as_str()));
-    assert_eq!(got.body.collect().await.unwrap().into_bytes().to_vec(), data);
+    assert_eq!(
+        got.body.collect().await.unwrap().into_bytes().to_vec(),
+        data
+    );
     let blobs = nuvem.dir().join("data").join("s3");
     assert!(!on_disk(&blobs, b"KMSDATA-PLAINTEXT-"));
     // The store holds the key's material sealed: no store file has the data key in clear
@@ -71,6 +83,15 @@ async fn sse_kms_sdk_no_plaintext_on_disk() {
     drop(c);
     nuvem.restart();
     let c = nuvem.s3();
-    let got = c.get_object().bucket("kmsdisk").key("k").send().await.unwrap();
-    assert_eq!(got.body.collect().await.unwrap().into_bytes().to_vec(), data);
+    let got = c
+        .get_object()
+        .bucket("kmsdisk")
+        .key("k")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        got.body.collect().await.unwrap().into_bytes().to_vec(),
+        data
+    );
 }

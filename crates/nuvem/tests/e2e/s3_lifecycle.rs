@@ -549,7 +549,12 @@ async fn s3_lifecycle_days_rule_removes_expired_markers_and_dates_noncurrent_ver
         .unwrap();
     // d/lone: only a delete marker left; d/kept: a marker in front of a version.
     let v = put(&c, "exp", "d/lone", "a").await.unwrap();
-    c.delete_object().bucket("exp").key("d/lone").send().await.unwrap();
+    c.delete_object()
+        .bucket("exp")
+        .key("d/lone")
+        .send()
+        .await
+        .unwrap();
     c.delete_object()
         .bucket("exp")
         .key("d/lone")
@@ -558,7 +563,12 @@ async fn s3_lifecycle_days_rule_removes_expired_markers_and_dates_noncurrent_ver
         .await
         .unwrap();
     put(&c, "exp", "d/kept", "b").await;
-    c.delete_object().bucket("exp").key("d/kept").send().await.unwrap();
+    c.delete_object()
+        .bucket("exp")
+        .key("d/kept")
+        .send()
+        .await
+        .unwrap();
     let v1 = put(&c, "exp", "n/x", "1").await.unwrap();
     let v2 = put(&c, "exp", "n/x", "2").await.unwrap();
     set_rules(
@@ -581,10 +591,14 @@ async fn s3_lifecycle_days_rule_removes_expired_markers_and_dates_noncurrent_ver
     )
     .await;
     // Younger than the rule's days: the lone marker stays for now.
-    assert_eq!(versions(&c, "exp", "d/lone").await, [("d/lone".into(), true)]);
-    eventually("the lone delete marker ages out under the Days rule", || async {
-        versions(&c, "exp", "d/lone").await.is_empty()
-    })
+    assert_eq!(
+        versions(&c, "exp", "d/lone").await,
+        [("d/lone".into(), true)]
+    );
+    eventually(
+        "the lone delete marker ages out under the Days rule",
+        || async { versions(&c, "exp", "d/lone").await.is_empty() },
+    )
     .await;
     assert_eq!(
         versions(&c, "exp", "d/kept").await,
@@ -622,7 +636,11 @@ async fn s3_lifecycle_days_rule_removes_expired_markers_and_dates_noncurrent_ver
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
         .as_secs();
-    assert_eq!(i64::try_from(at).unwrap(), made + 100_000 + 1, "{expiration}");
+    assert_eq!(
+        i64::try_from(at).unwrap(),
+        made + 100_000 + 1,
+        "{expiration}"
+    );
     assert_eq!(newer.expiration(), None, "the current version has no rule");
     let got = c
         .get_object()

@@ -234,10 +234,7 @@ impl Handler {
         }
         let config = DefaultEncryption {
             algorithm: default.sse_algorithm.as_str().to_owned(),
-            kms_master_key_id: default
-                .kms_master_key_id
-                .clone()
-                .filter(|k| !k.is_empty()),
+            kms_master_key_id: default.kms_master_key_id.clone().filter(|k| !k.is_empty()),
             bucket_key_enabled: rule.bucket_key_enabled.unwrap_or(false),
         };
         self.store

@@ -10,10 +10,10 @@ use super::sse::{self, Echo, set_sse};
 use super::{Handler, body_error, epoch_seconds, quoted, timestamp};
 use crate::error::Error;
 use crate::kms::KmsCaller;
-use crate::store::sealing::Encryption;
 use crate::limits::{self, TagSource};
 use crate::store::checksum::{Algorithm, Digests};
 use crate::store::objects::{Conditions, CopyOptions, PutOptions};
+use crate::store::sealing::Encryption;
 use crate::store::{Headers, ObjectMeta, ObjectStore};
 
 type Res<T> = Result<T, Error>;

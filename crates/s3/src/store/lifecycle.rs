@@ -667,7 +667,12 @@ impl ObjectStore {
         if meta.delete_marker {
             return None;
         }
-        let (b, k, seq, rules) = (bucket.name.clone(), key.to_owned(), meta.seq, rules.to_vec());
+        let (b, k, seq, rules) = (
+            bucket.name.clone(),
+            key.to_owned(),
+            meta.seq,
+            rules.to_vec(),
+        );
         self.run(move |s| {
             let snap = s.store.snapshot();
             let current: Option<ObjectMeta> = snap

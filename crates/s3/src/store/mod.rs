@@ -319,7 +319,9 @@ impl ObjectStore {
     /// The key service, or SSE-KMS's refusal when none is wired.
     pub(crate) fn key_service(&self) -> Result<Arc<dyn crate::kms::KeyService>, Error> {
         self.kms.read().ok().and_then(|s| s.clone()).ok_or_else(|| {
-            Error::NotImplemented("SSE-KMS (aws:kms) needs a key service, and none is wired.".into())
+            Error::NotImplemented(
+                "SSE-KMS (aws:kms) needs a key service, and none is wired.".into(),
+            )
         })
     }
 

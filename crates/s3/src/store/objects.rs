@@ -11,14 +11,14 @@ use super::blobs::{self, BlobError, BlobStream};
 use super::checksum::{Algorithm, Digests, Hasher};
 use super::lock::{self, ObjectLock};
 use super::sealing::{self, BlobKey, CustomerKey, Encryption, RootKey, SealRequest};
-use crate::kms::KmsCaller;
-use base64::Engine as _;
 use super::versions::{self, Lookup};
 use super::{
     BlobRef, BucketMeta, Headers, ObjectMeta, ObjectStore, decode, encode, keys, now_millis,
 };
 use crate::error::Error;
 use crate::events::ObjectEvent;
+use crate::kms::KmsCaller;
+use base64::Engine as _;
 
 /// Preconditions a request carries. ETags are compared without quotes; `*` matches any.
 #[derive(Debug, Clone, Default)]
@@ -318,7 +318,8 @@ impl ObjectStore {
         customer: Option<&CustomerKey>,
         caller: &KmsCaller,
     ) -> Result<Option<RootKey>, Error> {
-        self.unlock(meta.encryption.as_ref(), customer, caller).await
+        self.unlock(meta.encryption.as_ref(), customer, caller)
+            .await
     }
 
     /// Streams `body` into a blob, lets `verify` refuse it by its digests (checksums known only
