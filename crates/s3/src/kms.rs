@@ -24,7 +24,7 @@ pub enum KmsCaller {
     /// An IAM user or role session, by access key id: its policies must allow the action on
     /// the key.
     Principal(String),
-    /// An unsigned request: S3 refuses SSE-KMS to it.
+    /// An unsigned request (or one signed with SigV2): S3 refuses SSE-KMS to it.
     Anonymous,
 }
 

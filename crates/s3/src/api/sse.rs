@@ -86,10 +86,17 @@ pub(crate) fn dsse_refused() -> Error {
     )
 }
 
-/// Who SSE-KMS calls are made for: the requester of an S3 operation.
+/// Who SSE-KMS calls are made for: the requester of an S3 operation. A SigV2 presigned URL
+/// counts as unsigned: S3 serves objects protected by KMS only to SigV4 requests
+/// (https://docs.aws.amazon.com/AmazonS3/latest/userguide/UsingKMSEncryption.html).
 pub(crate) fn caller<T>(req: &s3s::S3Request<T>) -> KmsCaller {
+    let sigv2 = req
+        .uri
+        .query()
+        .is_some_and(|q| q.split('&').any(|kv| kv.starts_with("AWSAccessKeyId=")));
     match &req.credentials {
         None => KmsCaller::Anonymous,
+        Some(_) if sigv2 => KmsCaller::Anonymous,
         Some(_) if req.extensions.get::<nuvem_aws::RootCaller>().is_some() => KmsCaller::Root,
         Some(c) => KmsCaller::Principal(c.access_key.clone()),
     }
@@ -162,3 +169,49 @@ macro_rules! set_sse {
     }};
 }
 pub(crate) use set_sse;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What `seal_request` makes of (algorithm, KMS key id, context header): the request's
+    /// kind (`S3`, `KMS <key id or -> <context>`) or the error code.
+    #[track_caller]
+    fn check(sse: Option<&str>, key_id: Option<&str>, context: Option<&str>, want: &str) {
+        let sse = sse.map(|s| ServerSideEncryption::from(s.to_owned()));
+        let key_id = key_id.map(str::to_owned);
+        let context = context.map(str::to_owned);
+        let got = match seal_request(sse.as_ref(), None, key_id.as_ref(), context.as_ref()) {
+            Ok(None) => "none".to_owned(),
+            Ok(Some(SealRequest::S3)) => "S3".to_owned(),
+            Ok(Some(SealRequest::Kms { key_id, context })) => format!(
+                "KMS {} {}",
+                key_id.as_deref().unwrap_or("-"),
+                serde_json::to_string(&context).unwrap()
+            ),
+            Ok(Some(SealRequest::C(_))) => "C".to_owned(),
+            Err(e) => e.code().to_owned(),
+        };
+        assert_eq!(got, want, "{sse:?} {key_id:?} {context:?}");
+    }
+
+    #[test]
+    fn sse_kms_requests() {
+        let ctx = base64::engine::general_purpose::STANDARD.encode(r#"{"a":"b"}"#);
+        let not_strings = base64::engine::general_purpose::STANDARD.encode(r#"{"a":1}"#);
+        check(None, None, None, "none");
+        check(Some("AES256"), None, None, "S3");
+        check(Some("aws:kms"), None, None, "KMS - {}");
+        check(Some("aws:kms"), Some(""), None, "KMS - {}");
+        check(Some("aws:kms"), Some("alias/app"), None, "KMS alias/app {}");
+        check(Some("aws:kms"), None, Some(&ctx), r#"KMS - {"a":"b"}"#);
+        check(Some("aws:kms"), None, Some("not base64"), "InvalidArgument");
+        check(Some("aws:kms"), None, Some(&not_strings), "InvalidArgument");
+        check(Some("AES256"), None, Some(&ctx), "InvalidArgument");
+        check(None, None, Some(&ctx), "InvalidArgument");
+        check(None, Some("k"), None, "InvalidArgument");
+        check(Some("AES256"), Some("k"), None, "InvalidArgument");
+        check(Some("aws:kms:dsse"), None, None, "NotImplemented");
+        check(Some("other"), None, None, "InvalidArgument");
+    }
+}

@@ -12,8 +12,11 @@ import base64
 import hashlib
 import json
 import sys
+import urllib.error
+import urllib.request
 
 import boto3
+import botocore.config
 from botocore.exceptions import ClientError
 
 endpoint = sys.argv[1]
@@ -245,6 +248,48 @@ kms.schedule_key_deletion(KeyId=key_id, PendingWindowInDays=7)
 expect_error("KMS.KMSInvalidStateException", s3.get_object, Bucket="kms-objects", Key="mine", status=400)
 kms.cancel_key_deletion(KeyId=key_id)
 kms.enable_key(KeyId=key_id)
+
+# Unsigned and SigV2-presigned requests never get an SSE-KMS object: S3 requires SigV4.
+s3.create_bucket(Bucket="kms-public")
+s3.put_bucket_policy(
+    Bucket="kms-public",
+    Policy=json.dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [
+                {"Effect": "Allow", "Principal": "*", "Action": "s3:GetObject", "Resource": "arn:aws:s3:::kms-public/*"}
+            ],
+        }
+    ),
+)
+s3.put_object(Bucket="kms-public", Key="plain", Body=b"public")
+s3.put_object(Bucket="kms-public", Key="sealed", Body=b"sealed", ServerSideEncryption="aws:kms")
+
+
+def fetch(url):
+    try:
+        with urllib.request.urlopen(url) as r:
+            return r.status, r.read()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read()
+
+
+assert fetch(f"{endpoint}/kms-public/plain") == (200, b"public")
+status, body = fetch(f"{endpoint}/kms-public/sealed")
+assert status == 400 and b"<Code>InvalidArgument</Code>" in body and b"Signature Version 4" in body, (status, body)
+v2 = boto3.client(
+    "s3", endpoint_url=endpoint, region_name="us-east-1", config=botocore.config.Config(signature_version="s3")
+)
+url = v2.generate_presigned_url("get_object", Params={"Bucket": "kms-public", "Key": "plain"})
+assert "AWSAccessKeyId=" in url and fetch(url) == (200, b"public"), url
+url = v2.generate_presigned_url("get_object", Params={"Bucket": "kms-public", "Key": "sealed"})
+status, body = fetch(url)
+assert status == 400 and b"Signature Version 4" in body, (status, body)
+v4 = boto3.client(
+    "s3", endpoint_url=endpoint, region_name="us-east-1", config=botocore.config.Config(signature_version="s3v4")
+)
+url = v4.generate_presigned_url("get_object", Params={"Bucket": "kms-public", "Key": "sealed"})
+assert "X-Amz-Signature=" in url and fetch(url) == (200, b"sealed"), url
 
 # --- IAM: a user needs kms:GenerateDataKey / kms:Decrypt on a customer managed key ---------
 iam.create_user(UserName="kms-user")
