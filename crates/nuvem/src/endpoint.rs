@@ -354,9 +354,27 @@ impl Endpoint {
     pub async fn handle(self: Arc<Self>, req: Request<Body>) -> Response<Body> {
         let request_id = RequestId::new();
         let span = tracing::info_span!("request", id = %request_id, method = %req.method(), path = %req.uri().path());
+        // A client that sent `Expect: 100-continue` and gets a refusal before its body was
+        // read does not send the body (RFC 9110 §10.1.1); the connection then cannot carry
+        // another request, or its first bytes would be read as the unsent body (botocore,
+        // which reuses it at once, then got a bare `400 Bad Request` from the HTTP layer for
+        // its next request). The refusal says the connection closes.
+        let expects_continue = req.version() <= http::Version::HTTP_11
+            && req
+                .headers()
+                .get(http::header::EXPECT)
+                .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"100-continue"));
         async move {
             let start = Instant::now();
             let mut resp = self.dispatch(req, &request_id).await;
+            if expects_continue
+                && (resp.status().is_client_error() || resp.status().is_server_error())
+            {
+                resp.headers_mut().insert(
+                    http::header::CONNECTION,
+                    http::HeaderValue::from_static("close"),
+                );
+            }
             request_id.add_headers(resp.headers_mut());
             tracing::debug!(
                 status = resp.status().as_u16(),
