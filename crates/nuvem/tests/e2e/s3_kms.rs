@@ -1,6 +1,7 @@
 //! KMS and SSE-KMS end to end: boto3's KMS client for the key lifecycle and its refusals, S3's
-//! SSE-KMS through boto3 (PutObject, CopyObject, multipart, bucket default encryption, a
-//! disabled or pending-deletion key, the kms permissions of an IAM user:
+//! SSE-KMS through boto3 (PutObject, CopyObject, multipart, POST forms, bucket default
+//! encryption, a disabled or pending-deletion key, unsigned and SigV2 requests refused, the kms
+//! permissions of an IAM user:
 //! tests/e2e/boto3/kms_boto3.py), and aws-sdk-s3 with the blob files read back to prove no
 //! plaintext of an SSE-KMS object is on disk, nor key material in the store.
 

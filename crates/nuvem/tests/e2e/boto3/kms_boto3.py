@@ -1,8 +1,9 @@
 """boto3 against nuvem's KMS and S3's SSE-KMS: the key lifecycle (CreateKey, DescribeKey,
 ListKeys, aliases, Enable/DisableKey, Schedule/CancelKeyDeletion), Encrypt/Decrypt and
 GenerateDataKey with encryption context, and objects encrypted under KMS keys (PutObject,
-GetObject/HeadObject, CopyObject, multipart uploads, bucket default encryption), the refusals
-of a disabled, pending-deletion or unknown key, and the kms permissions an IAM user needs.
+GetObject/HeadObject, CopyObject, multipart uploads, POST forms, bucket default encryption),
+the refusals of a disabled, pending-deletion or unknown key and of unsigned or SigV2 requests,
+and the kms permissions an IAM user needs.
 
 Run by crates/nuvem/tests/e2e/s3_kms.rs as `python3 kms_boto3.py <endpoint>`.
 Prints "boto3 kms: ok" when every check passed; any failure raises.
@@ -16,6 +17,7 @@ import urllib.error
 import urllib.request
 
 import boto3
+import urllib3
 import botocore.config
 from botocore.exceptions import ClientError
 
@@ -23,6 +25,9 @@ endpoint = sys.argv[1]
 kms = boto3.client("kms", endpoint_url=endpoint, region_name="us-east-1")
 s3 = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1")
 iam = boto3.client("iam", endpoint_url=endpoint, region_name="us-east-1")
+v4 = boto3.client(
+    "s3", endpoint_url=endpoint, region_name="us-east-1", config=botocore.config.Config(signature_version="s3v4")
+)
 
 
 def expect_error(code, fn, *args, status=None, **kwargs):
@@ -178,6 +183,21 @@ expect_error(
     SSEKMSKeyId=key_id,
 )
 
+# A browser form upload (POST Object) under a KMS key.
+post = v4.generate_presigned_post(
+    "kms-objects",
+    "form/${filename}",
+    Fields={"x-amz-server-side-encryption": "aws:kms", "x-amz-server-side-encryption-aws-kms-key-id": key_id},
+    Conditions=[{"x-amz-server-side-encryption": "aws:kms"}, {"x-amz-server-side-encryption-aws-kms-key-id": key_id}],
+    ExpiresIn=600,
+)
+form = list(post["fields"].items()) + [("file", ("f.txt", b"posted", "text/plain"))]
+r = urllib3.PoolManager().request("POST", post["url"], fields=form, encode_multipart=True)
+assert r.status == 204, (r.status, r.data)
+head = s3.head_object(Bucket="kms-objects", Key="form/f.txt")
+assert head["ServerSideEncryption"] == "aws:kms" and head["SSEKMSKeyId"] == key_arn, head
+assert s3.get_object(Bucket="kms-objects", Key="form/f.txt")["Body"].read() == b"posted"
+
 # CopyObject: KMS to plain, plain to KMS, and from one key to another.
 second = kms.create_key()["KeyMetadata"]
 copy = s3.copy_object(Bucket="kms-objects", Key="plain-copy", CopySource="kms-objects/mine")
@@ -292,9 +312,6 @@ assert "AWSAccessKeyId=" in url and fetch(url) == (200, b"public"), url
 url = v2.generate_presigned_url("get_object", Params={"Bucket": "kms-public", "Key": "sealed"})
 status, body = fetch(url)
 assert status == 400 and b"Signature Version 4" in body, (status, body)
-v4 = boto3.client(
-    "s3", endpoint_url=endpoint, region_name="us-east-1", config=botocore.config.Config(signature_version="s3v4")
-)
 url = v4.generate_presigned_url("get_object", Params={"Bucket": "kms-public", "Key": "sealed"})
 assert "X-Amz-Signature=" in url and fetch(url) == (200, b"sealed"), url
 
