@@ -431,6 +431,7 @@ impl crate::authorize::ResourcePolicies for ResourcePolicyLookup {
 /// IAM policies decide); the AWS managed key `aws/s3` is open to every principal of the
 /// account through S3, as its key policy says. The root credentials and nuvem itself are
 /// never checked.
+#[derive(Clone)]
 struct S3Keys {
     kms: nuvem_kms::Kms,
     iam: nuvem_iam::api::IamApi,
@@ -525,11 +526,7 @@ impl nuvem_s3::kms::KeyService for S3Keys {
         caller: nuvem_s3::kms::KmsCaller,
     ) -> nuvem_aws::BoxFuture<'static, Result<nuvem_s3::kms::DataKey, nuvem_s3::kms::KmsFailure>>
     {
-        let me = S3Keys {
-            kms: self.kms.clone(),
-            iam: self.iam.clone(),
-            region: self.region.clone(),
-        };
+        let me = self.clone();
         Box::pin(async move {
             let store = me.kms.store().clone();
             store
@@ -541,9 +538,9 @@ impl nuvem_s3::kms::KeyService for S3Keys {
                         .generate_data_key_for_service(&arn, &context)
                         .map_err(kms_failure)?;
                     Ok(nuvem_s3::kms::DataKey {
-                        key_arn: dk.key_arn.clone(),
-                        plaintext: dk.plaintext.clone(),
-                        ciphertext: dk.ciphertext.clone(),
+                        key_arn: dk.key_arn,
+                        plaintext: dk.plaintext,
+                        ciphertext: dk.ciphertext,
                     })
                 })
                 .await
@@ -557,11 +554,7 @@ impl nuvem_s3::kms::KeyService for S3Keys {
         caller: nuvem_s3::kms::KmsCaller,
     ) -> nuvem_aws::BoxFuture<'static, Result<nuvem_s3::kms::DataKey, nuvem_s3::kms::KmsFailure>>
     {
-        let me = S3Keys {
-            kms: self.kms.clone(),
-            iam: self.iam.clone(),
-            region: self.region.clone(),
-        };
+        let me = self.clone();
         Box::pin(async move {
             let store = me.kms.store().clone();
             store
@@ -576,8 +569,8 @@ impl nuvem_s3::kms::KeyService for S3Keys {
                         .decrypt_for_service(&ciphertext, &context)
                         .map_err(kms_failure)?;
                     Ok(nuvem_s3::kms::DataKey {
-                        key_arn: dk.key_arn.clone(),
-                        plaintext: dk.plaintext.clone(),
+                        key_arn: dk.key_arn,
+                        plaintext: dk.plaintext,
                         ciphertext,
                     })
                 })
