@@ -16,6 +16,7 @@ const TARGET_PREFIXES: &[(&str, &str)] = &[
     ("AWSWAF_20190729.", "wafv2"),
     ("Logs_20140328.", "logs"),
     ("AnyScaleFrontendService.", "application-autoscaling"),
+    ("TrentService.", "kms"),
 ];
 
 /// Path prefixes of the REST-JSON services.
@@ -107,6 +108,7 @@ mod tests {
             "/",
             "logs",
         );
+        check(None, Some("TrentService.ListKeys"), "/", "kms");
         check(None, None, "/2015-03-31/functions/f/invocations", "lambda");
         check(None, None, "/public-bucket/photo.jpg", "s3");
         check(None, None, "/", "s3");

@@ -74,6 +74,7 @@ pub fn acts(
         "wafv2" => wafv2(parts, body?, region, account),
         "logs" => logs(parts, body?, region, account),
         "cloudfront" => cloudfront(parts, account),
+        "kms" => kms(parts, body?, region, account),
         // STS decides AssumeRole itself (trust and identity policies); GetCallerIdentity and
         // GetSessionToken need no permission on AWS either.
         "sts" => Some(Vec::new()),
@@ -614,6 +615,58 @@ fn cloudfront(parts: &Parts, account: &str) -> Option<Vec<Act>> {
     Some(vec![(format!("cloudfront:{op}"), resource)])
 }
 
+/// KMS (`X-Amz-Target: TrentService.<Op>`): `kms:<Op>` on the key the request names (`KeyId`
+/// as key id, key ARN, alias name or alias ARN; the endpoint turns an alias into its key's
+/// ARN; Decrypt's key is the one its ciphertext blob names), CreateKey and the List
+/// operations on `*` (ListAliases with a `KeyId` on that key), and the alias operations on
+/// the alias and, for CreateAlias/UpdateAlias, also on the target key
+/// (https://docs.aws.amazon.com/kms/latest/developerguide/kms-api-permissions-reference.html).
+fn kms(parts: &Parts, body: &[u8], region: &str, account: &str) -> Option<Vec<Act>> {
+    use base64::Engine as _;
+    let op = parts
+        .headers
+        .get("x-amz-target")?
+        .to_str()
+        .ok()?
+        .strip_prefix(nuvem_kms::TARGET_PREFIX)?
+        .to_owned();
+    let input: serde_json::Value = serde_json::from_slice(body).ok()?;
+    let action = format!("kms:{op}");
+    let text = |k: &str| input.get(k).and_then(|v| v.as_str());
+    let key = |id: &str| {
+        if id.starts_with("arn:") {
+            id.to_owned()
+        } else if id.starts_with("alias/") {
+            format!("arn:aws:kms:{region}:{account}:{id}")
+        } else {
+            format!("arn:aws:kms:{region}:{account}:key/{id}")
+        }
+    };
+    let acts = match op.as_str() {
+        "CreateKey" | "ListKeys" => vec![(action, "*".to_owned())],
+        "ListAliases" => vec![(action, text("KeyId").map(key).unwrap_or_else(|| "*".into()))],
+        "CreateAlias" | "UpdateAlias" => {
+            let alias = key(text("AliasName")?);
+            let target = key(text("TargetKeyId")?);
+            vec![(action.clone(), alias), (action, target)]
+        }
+        "DeleteAlias" => vec![(action, key(text("AliasName")?))],
+        "Decrypt" => {
+            let named = text("CiphertextBlob")
+                .and_then(|b| base64::engine::general_purpose::STANDARD.decode(b).ok())
+                .and_then(|b| nuvem_kms::keyring::blob_key_id(&b).map(key));
+            vec![(
+                action,
+                named
+                    .or(text("KeyId").map(key))
+                    .unwrap_or_else(|| "*".into()),
+            )]
+        }
+        _ => vec![(action, text("KeyId").map(key).unwrap_or_else(|| "*".into()))],
+    };
+    Some(acts)
+}
+
 fn iam(body: &[u8], account: &str) -> Act {
     let params = nuvem_iam::api::query::Params::parse(&String::from_utf8_lossy(body));
     let action = params.get("Action").unwrap_or_default().to_owned();
@@ -869,6 +922,63 @@ mod tests {
             ),
             &[("wafv2:GetSampledRequests", acl)],
         );
+        let kms = "TrentService.";
+        let id = "1234abcd-12ab-34cd-56ef-1234567890ab";
+        let key = format!("arn:aws:kms:eu-west-1:000000000000:key/{id}");
+        let alias = "arn:aws:kms:eu-west-1:000000000000:alias/app";
+        for (op, body, want) in [
+            ("CreateKey", "{}".to_owned(), vec![("kms:CreateKey", "*")]),
+            ("ListKeys", "{}".to_owned(), vec![("kms:ListKeys", "*")]),
+            (
+                "ListAliases",
+                "{}".to_owned(),
+                vec![("kms:ListAliases", "*")],
+            ),
+            (
+                "DescribeKey",
+                format!(r#"{{"KeyId":"{id}"}}"#),
+                vec![("kms:DescribeKey", key.as_str())],
+            ),
+            (
+                "Encrypt",
+                format!(r#"{{"KeyId":"{key}"}}"#),
+                vec![("kms:Encrypt", key.as_str())],
+            ),
+            // An alias here; the endpoint turns it into the key's ARN.
+            (
+                "GenerateDataKey",
+                r#"{"KeyId":"alias/app"}"#.to_owned(),
+                vec![("kms:GenerateDataKey", alias)],
+            ),
+            (
+                "CreateAlias",
+                format!(r#"{{"AliasName":"alias/app","TargetKeyId":"{id}"}}"#),
+                vec![
+                    ("kms:CreateAlias", alias),
+                    ("kms:CreateAlias", key.as_str()),
+                ],
+            ),
+            (
+                "DeleteAlias",
+                r#"{"AliasName":"alias/app"}"#.to_owned(),
+                vec![("kms:DeleteAlias", alias)],
+            ),
+            // Decrypt acts on the key its ciphertext blob names.
+            (
+                "Decrypt",
+                {
+                    use base64::Engine as _;
+                    let mut blob = b"NVK1".to_vec();
+                    blob.extend_from_slice(id.as_bytes());
+                    blob.extend_from_slice(&[0u8; 40]);
+                    let b64 = base64::engine::general_purpose::STANDARD.encode(blob);
+                    format!(r#"{{"CiphertextBlob":"{b64}"}}"#)
+                },
+                vec![("kms:Decrypt", key.as_str())],
+            ),
+        ] {
+            check_acts("kms", ("POST", "/", &format!("{kms}{op}"), &body), &want);
+        }
         let dist = "arn:aws:cloudfront::000000000000:distribution/E1";
         check_acts(
             "cloudfront",

@@ -57,10 +57,11 @@ pub fn s3_dir(data_dir: &Path) -> PathBuf {
     data_dir.join("s3")
 }
 
-/// The master key of encryption at rest (SSE-S3), from `file`, which is created with 32
-/// random bytes (mode 0600, its directory 0700) when missing. It lives outside the blob
-/// directory, so blob files alone never decrypt.
-pub fn master_key(file: &Path) -> anyhow::Result<nuvem_s3::store::sealing::MasterKey> {
+/// The master key of encryption at rest (SSE-S3 data keys, KMS key material), from `file`,
+/// which is created with 32 random bytes (mode 0600, its directory 0700) when missing. It
+/// lives outside the blob directory and the store, so blob files or a copy of the database
+/// alone never decrypt.
+pub fn master_key(file: &Path) -> anyhow::Result<[u8; 32]> {
     use std::io::Write as _;
     use std::os::unix::fs::{DirBuilderExt as _, OpenOptionsExt as _};
     if !file.exists() {
@@ -103,7 +104,7 @@ pub fn master_key(file: &Path) -> anyhow::Result<nuvem_s3::store::sealing::Maste
     }
     let bytes = std::fs::read(file)
         .with_context(|| format!("reading the master key {}", file.display()))?;
-    nuvem_s3::store::sealing::MasterKey::from_bytes(&bytes).map_err(|_| {
+    <[u8; 32]>::try_from(bytes.as_slice()).map_err(|_| {
         anyhow::anyhow!(
             "the master key {} must hold exactly 32 bytes",
             file.display()

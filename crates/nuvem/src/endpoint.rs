@@ -31,6 +31,8 @@ pub struct Endpoint {
     /// Resource-based policies (functions', buckets') for IAM principals' requests.
     resource_policies: Option<Arc<dyn crate::authorize::ResourcePolicies>>,
     condition_keys: Option<Arc<dyn crate::authorize::ConditionKeys>>,
+    /// KMS, to authorize a request naming a key by alias on the key's ARN.
+    kms: Option<nuvem_kms::Kms>,
     started: Instant,
     store: nuvem_store::Store,
     /// API Gateway's data plane, for `{apiId}.execute-api.localhost.localstack.cloud` hosts.
@@ -59,6 +61,9 @@ fn protocol_of(service: &str, parts: &http::request::Parts) -> Protocol {
         "wafv2" => Protocol::AwsJson1_1 {
             namespace: "com.amazonaws.wafv2",
         },
+        "kms" => Protocol::AwsJson1_1 {
+            namespace: "com.amazonaws.kms",
+        },
         _ if parts.headers.contains_key("x-amz-target") => Protocol::AwsJson1_1 {
             namespace: "com.amazonaws.nuvem",
         },
@@ -76,6 +81,7 @@ impl Endpoint {
             identities: None,
             resource_policies: None,
             condition_keys: None,
+            kms: None,
             started: Instant::now(),
             store,
             execute_api: None,
@@ -136,12 +142,31 @@ impl Endpoint {
             }
             _ => AwsError::new(StatusCode::BAD_REQUEST, "AccessDeniedException", message),
         };
-        let Some(acts) = crate::authorize::acts(service, parts, body, region, account) else {
+        let Some(mut acts) = crate::authorize::acts(service, parts, body, region, account) else {
             return Err(denied(format!(
                 "User: {who} is not authorized to perform this {service} operation: nuvem \
                  does not yet evaluate IAM policies for it, so only the root credentials may call it"
             )));
         };
+        // A KMS request naming a key by its alias is authorized on the key's ARN, as on AWS
+        // (https://docs.aws.amazon.com/kms/latest/developerguide/alias-authorization.html);
+        // the alias operations themselves act on the alias.
+        if service == "kms"
+            && let Some(kms) = &self.kms
+        {
+            for (action, resource) in acts.iter_mut() {
+                let on_alias = matches!(
+                    action.as_str(),
+                    "kms:CreateAlias" | "kms:UpdateAlias" | "kms:DeleteAlias"
+                );
+                if !on_alias && resource.contains(":alias/") {
+                    let (kms, alias) = (kms.clone(), resource.clone());
+                    if let Some(arn) = self.store.run(move || kms.resolve_arn(&alias)).await {
+                        *resource = arn;
+                    }
+                }
+            }
+        }
         let ctx = crate::authorize::context(parts, identity, account);
         let policies: Vec<&nuvem_iam::Policy> = identity.policies.iter().collect();
         for (action, resource) in &acts {
@@ -235,6 +260,11 @@ impl Endpoint {
             }
         }
         Ok(())
+    }
+
+    /// Lets KMS requests that name a key by alias be authorized on the key's ARN.
+    pub fn set_kms(&mut self, kms: nuvem_kms::Kms) {
+        self.kms = Some(kms);
     }
 
     /// Lets services add their condition keys to IAM principals' requests.
@@ -332,9 +362,27 @@ impl Endpoint {
     pub async fn handle(self: Arc<Self>, req: Request<Body>) -> Response<Body> {
         let request_id = RequestId::new();
         let span = tracing::info_span!("request", id = %request_id, method = %req.method(), path = %req.uri().path());
+        // A client that sent `Expect: 100-continue` and gets a refusal before its body was
+        // read does not send the body (RFC 9110 §10.1.1); the connection then cannot carry
+        // another request, or its first bytes would be read as the unsent body (botocore,
+        // which reuses it at once, then got a bare `400 Bad Request` from the HTTP layer for
+        // its next request). The refusal says the connection closes.
+        let expects_continue = req.version() <= http::Version::HTTP_11
+            && req
+                .headers()
+                .get(http::header::EXPECT)
+                .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"100-continue"));
         async move {
             let start = Instant::now();
             let mut resp = self.dispatch(req, &request_id).await;
+            if expects_continue
+                && (resp.status().is_client_error() || resp.status().is_server_error())
+            {
+                resp.headers_mut().insert(
+                    http::header::CONNECTION,
+                    http::HeaderValue::from_static("close"),
+                );
+            }
             request_id.add_headers(resp.headers_mut());
             tracing::debug!(
                 status = resp.status().as_u16(),

@@ -42,6 +42,7 @@ pub fn register(
             .context("opening the tables service")?,
     );
     endpoint.register(dynamo.clone());
+    let master_key = crate::data_dir::master_key(&config.master_key_file)?;
     let s3_config = nuvem_s3::S3Config {
         region: config.region.clone(),
         data_dir: crate::data_dir::s3_dir(&config.data_dir),
@@ -58,8 +59,8 @@ pub fn register(
         keyring: config.keyring.clone(),
         base_domain: "s3.localhost".into(),
         gc_limit: nuvem_s3::store::garbage::DEFAULT_LIMIT,
-        master_key: Some(Arc::new(crate::data_dir::master_key(
-            &config.master_key_file,
+        master_key: Some(Arc::new(nuvem_s3::store::sealing::MasterKey::from_bytes(
+            &master_key,
         )?)),
         account_id: config.account_id.clone(),
     };
@@ -126,6 +127,24 @@ pub fn register(
         iam: iam.clone(),
     }));
     s3.set_secret_lookup(Arc::new(IamSecrets(iam.clone())));
+    // KMS: key material sealed under the same master key as SSE-S3 data keys; S3 reaches it
+    // through its `KeyService` port, with the requester's IAM permissions checked here.
+    let kms = nuvem_kms::Kms::new(
+        store.clone(),
+        nuvem_kms::KmsConfig {
+            region: config.region.clone(),
+            account_id: config.account_id.clone(),
+        },
+        &master_key,
+    )
+    .context("opening KMS")?;
+    endpoint.register(Arc::new(nuvem_kms::KmsService(kms.clone())));
+    s3.objects().set_key_service(Arc::new(S3Keys {
+        kms: kms.clone(),
+        iam: iam.clone(),
+        region: config.region.clone(),
+    }));
+    endpoint.set_kms(kms);
     gateway.set_invoker(Arc::new(GatewayInvoker {
         functions: functions.clone(),
         iam: iam.clone(),
@@ -433,6 +452,161 @@ impl crate::authorize::ResourcePolicies for ResourcePolicyLookup {
                 }
                 _ => None,
             }
+        })
+    }
+}
+
+/// SSE-KMS: the s3 crate's `KeyService` port over the KMS key ring. S3 calls KMS on the
+/// requester's behalf (https://docs.aws.amazon.com/AmazonS3/latest/userguide/UsingKMSEncryption.html#aws-managed-customer-managed-keys):
+/// an IAM principal needs `kms:GenerateDataKey` (writes) or `kms:Decrypt` (reads, parts of an
+/// upload) on a customer managed key in its identity policies (the default key policy lets
+/// IAM policies decide); the AWS managed key `aws/s3` is open to every principal of the
+/// account through S3, as its key policy says. The root credentials and nuvem itself are
+/// never checked.
+#[derive(Clone)]
+struct S3Keys {
+    kms: nuvem_kms::Kms,
+    iam: nuvem_iam::api::IamApi,
+    region: String,
+}
+
+fn kms_failure(e: nuvem_kms::KmsError) -> nuvem_s3::kms::KmsFailure {
+    use nuvem_kms::KmsError as K;
+    use nuvem_s3::kms::KmsFailure as F;
+    match e {
+        K::NotFound(m) => F::NotFound(m),
+        K::InvalidArn(m) => F::NotFound(m),
+        K::Disabled(m) => F::Disabled(m),
+        K::InvalidState(m) => F::InvalidState(m),
+        K::InvalidCiphertext(_) => F::InvalidCiphertext(
+            "The ciphertext refers to a customer master key that does not exist, does not exist in this region, or you are not allowed to access.".into(),
+        ),
+        K::AccessDenied(m) => F::AccessDenied(m),
+        e => F::Internal(e.to_string()),
+    }
+}
+
+impl S3Keys {
+    /// Whether `caller` may take `action` with the key `arn` through S3.
+    fn check(
+        &self,
+        caller: &nuvem_s3::kms::KmsCaller,
+        action: &str,
+        arn: &str,
+        manager: nuvem_kms::keyring::Manager,
+        context: &std::collections::BTreeMap<String, String>,
+    ) -> Result<(), nuvem_s3::kms::KmsFailure> {
+        use nuvem_s3::kms::{KmsCaller, KmsFailure};
+        let access_key = match caller {
+            KmsCaller::Service | KmsCaller::Root => return Ok(()),
+            KmsCaller::Anonymous => {
+                return Err(KmsFailure::AccessDenied(format!(
+                    "Anonymous callers may not use {arn}"
+                )));
+            }
+            KmsCaller::Principal(k) => k,
+        };
+        if manager == nuvem_kms::keyring::Manager::Aws {
+            return Ok(());
+        }
+        let identity = match self.iam.identity(access_key) {
+            Ok(Some(i)) => i,
+            // A key that is not IAM's is one of the manifest's: the root.
+            Ok(None) => return Ok(()),
+            Err(e) => return Err(KmsFailure::Internal(e.to_string())),
+        };
+        if matches!(identity.principal, nuvem_iam::Principal::Root { .. }) {
+            return Ok(());
+        }
+        let mut ctx = nuvem_iam::Context::new();
+        ctx.set(
+            "kms:ViaService",
+            format!("s3.{}.amazonaws.com", self.region),
+        );
+        ctx.set("kms:CallerAccount", self.iam.account().to_owned());
+        for (k, v) in context {
+            ctx.set(&format!("kms:EncryptionContext:{k}"), v.clone());
+        }
+        let policies: Vec<&nuvem_iam::Policy> = identity.policies.iter().collect();
+        let decision = nuvem_iam::evaluate(
+            &policies,
+            None,
+            &nuvem_iam::Request {
+                principal: &identity.principal,
+                action,
+                resource: arn,
+                context: &ctx,
+            },
+        )
+        .decision;
+        if decision == nuvem_iam::Decision::Allow {
+            return Ok(());
+        }
+        let who = identity.principal.arn().unwrap_or_default();
+        tracing::info!(principal = %who, %action, resource = %arn, "access denied (SSE-KMS)");
+        Err(KmsFailure::AccessDenied(format!(
+            "User: {who} is not authorized to perform: {action} on resource: {arn} because no identity-based policy allows the {action} action"
+        )))
+    }
+}
+
+impl nuvem_s3::kms::KeyService for S3Keys {
+    fn generate_data_key(
+        &self,
+        key_id: String,
+        context: nuvem_s3::kms::Context,
+        caller: nuvem_s3::kms::KmsCaller,
+    ) -> nuvem_aws::BoxFuture<'static, Result<nuvem_s3::kms::DataKey, nuvem_s3::kms::KmsFailure>>
+    {
+        let me = self.clone();
+        Box::pin(async move {
+            let store = me.kms.store().clone();
+            store
+                .run(move || {
+                    let (arn, manager) = me.kms.key_for_service(&key_id).map_err(kms_failure)?;
+                    me.check(&caller, "kms:GenerateDataKey", &arn, manager, &context)?;
+                    let dk = me
+                        .kms
+                        .generate_data_key_for_service(&arn, &context)
+                        .map_err(kms_failure)?;
+                    Ok(nuvem_s3::kms::DataKey {
+                        key_arn: dk.key_arn,
+                        plaintext: dk.plaintext,
+                        ciphertext: dk.ciphertext,
+                    })
+                })
+                .await
+        })
+    }
+
+    fn decrypt(
+        &self,
+        ciphertext: Vec<u8>,
+        context: nuvem_s3::kms::Context,
+        caller: nuvem_s3::kms::KmsCaller,
+    ) -> nuvem_aws::BoxFuture<'static, Result<nuvem_s3::kms::DataKey, nuvem_s3::kms::KmsFailure>>
+    {
+        let me = self.clone();
+        Box::pin(async move {
+            let store = me.kms.store().clone();
+            store
+                .run(move || {
+                    let (arn, manager) = me
+                        .kms
+                        .blob_key_for_service(&ciphertext)
+                        .map_err(kms_failure)?;
+                    me.check(&caller, "kms:Decrypt", &arn, manager, &context)?;
+                    let dk = me
+                        .kms
+                        .decrypt_for_service(&ciphertext, &context)
+                        .map_err(kms_failure)?;
+                    Ok(nuvem_s3::kms::DataKey {
+                        key_arn: dk.key_arn,
+                        plaintext: dk.plaintext,
+                        ciphertext,
+                    })
+                })
+                .await
         })
     }
 }

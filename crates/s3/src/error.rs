@@ -58,6 +58,9 @@ pub enum Error {
     InvalidBucketState(String),
     #[error("{0}")]
     NotImplemented(String),
+    /// KMS refused a data key (SSE-KMS): S3 reports KMS's code prefixed with `KMS.`.
+    #[error("{0}")]
+    Kms(crate::kms::KmsFailure),
     #[error("At least one of the pre-conditions you specified did not hold")]
     PreconditionFailed,
     /// A GET/HEAD conditional that says the client's copy is current: 304 with the
@@ -179,6 +182,14 @@ impl Error {
             Self::NoSuchObjectLockConfiguration => "NoSuchObjectLockConfiguration",
             Self::InvalidBucketState(_) => "InvalidBucketState",
             Self::NotImplemented(_) => "NotImplemented",
+            Self::Kms(f) => match f {
+                crate::kms::KmsFailure::NotFound(_) => "KMS.NotFoundException",
+                crate::kms::KmsFailure::Disabled(_) => "KMS.DisabledException",
+                crate::kms::KmsFailure::InvalidState(_) => "KMS.KMSInvalidStateException",
+                crate::kms::KmsFailure::InvalidCiphertext(_) => "KMS.InvalidCiphertextException",
+                crate::kms::KmsFailure::AccessDenied(_) => "AccessDenied",
+                crate::kms::KmsFailure::Internal(_) => "InternalError",
+            },
             Self::BucketAlreadyOwnedByYou(_) => "BucketAlreadyOwnedByYou",
             Self::BucketNotEmpty(_) => "BucketNotEmpty",
             Self::InvalidBucketName(_) => "InvalidBucketName",
@@ -256,7 +267,9 @@ impl Error {
             | Self::AccessDeniedWith(_)
             | Self::PostPolicy(_)
             | Self::SignatureDoesNotMatch
-            | Self::CorsForbidden => StatusCode::FORBIDDEN,
+            | Self::CorsForbidden
+            | Self::Kms(crate::kms::KmsFailure::AccessDenied(_)) => StatusCode::FORBIDDEN,
+            Self::Kms(crate::kms::KmsFailure::Internal(_)) => StatusCode::INTERNAL_SERVER_ERROR,
             Self::Store(_)
             | Self::Io(_)
             | Self::Corrupt(_)

@@ -2,7 +2,8 @@
 //! API that aws-sdk-s3, boto3 and the AWS CLI speak.
 //!
 //! Owns: the storage layer ([`store`]: metadata in the shared `Store`, data as blob files;
-//! object versions in [`store::versions`], encryption at rest in [`store::sealing`]),
+//! object versions in [`store::versions`], encryption at rest in [`store::sealing`], SSE-KMS
+//! data keys through the [`kms::KeyService`] port the binary wires to KMS),
 //! the protocol layer ([`api`]: the `s3s` crate's routing, XML and signature handling, mapped
 //! onto [`store`]), AWS's limits on metadata, tags and CORS rules ([`limits`]), bucket
 //! policies ([`policy`]), CORS preflight, and the
@@ -17,6 +18,7 @@ pub mod cors;
 pub mod error;
 mod error_body;
 pub mod events;
+pub mod kms;
 pub mod limits;
 pub mod manifest;
 pub mod policy;

@@ -75,6 +75,7 @@ async fn complete(
                 false,
                 None,
                 None,
+                &nuvem_s3::kms::KmsCaller::Service,
                 |_| Ok(()),
             )
             .await
@@ -174,6 +175,7 @@ async fn part_checksums_and_algorithm_must_match_the_upload() {
             false,
             Some(Algorithm::Sha1),
             None,
+            &nuvem_s3::kms::KmsCaller::Service,
             |_| Ok(()),
         )
         .await;
@@ -188,6 +190,7 @@ async fn part_checksums_and_algorithm_must_match_the_upload() {
             false,
             None,
             None,
+            &nuvem_s3::kms::KmsCaller::Service,
             |_| Ok(()),
         )
         .await
@@ -302,9 +305,18 @@ async fn object_events_follow_committed_changes() {
         .await
         .unwrap();
     let p = s
-        .upload_part("bkt", "m", &id, 1, body(b"mp"), false, None, None, |_| {
-            Ok(())
-        })
+        .upload_part(
+            "bkt",
+            "m",
+            &id,
+            1,
+            body(b"mp"),
+            false,
+            None,
+            None,
+            &nuvem_s3::kms::KmsCaller::Service,
+            |_| Ok(()),
+        )
         .await
         .unwrap();
     let done = s

@@ -96,7 +96,18 @@ async fn objects_in_the_store_tier_are_adopted_and_collected() {
     for (i, p) in parts.iter().enumerate() {
         let n = u32::try_from(i + 1).unwrap();
         let part = s
-            .upload_part("bkt", "m", &id, n, body(p), false, None, None, |_| Ok(()))
+            .upload_part(
+                "bkt",
+                "m",
+                &id,
+                n,
+                body(p),
+                false,
+                None,
+                None,
+                &nuvem_s3::kms::KmsCaller::Service,
+                |_| Ok(()),
+            )
             .await
             .unwrap();
         chosen.push(ChosenPart {
@@ -110,9 +121,18 @@ async fn objects_in_the_store_tier_are_adopted_and_collected() {
         .create_upload("bkt", "x", PutOptions::default(), None)
         .await
         .unwrap();
-    s.upload_part("bkt", "x", &other, 1, body(b"x"), false, None, None, |_| {
-        Ok(())
-    })
+    s.upload_part(
+        "bkt",
+        "x",
+        &other,
+        1,
+        body(b"x"),
+        false,
+        None,
+        None,
+        &nuvem_s3::kms::KmsCaller::Service,
+        |_| Ok(()),
+    )
     .await
     .unwrap();
     s.abort_upload("bkt", "x", &other).await.unwrap();

@@ -41,6 +41,7 @@ mod s3_crash;
 mod s3_encryption;
 mod s3_errors;
 mod s3_exactness;
+mod s3_kms;
 mod s3_lifecycle;
 mod s3_limits;
 mod s3_lock;

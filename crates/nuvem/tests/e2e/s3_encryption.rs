@@ -1,6 +1,6 @@
 //! Encryption at rest end to end with aws-sdk-s3: SSE-S3 and SSE-C on PUT/GET/HEAD, ranges
 //! and multipart uploads, CopyObject between them, bucket default encryption, AWS's errors for
-//! missing, wrong and malformed customer keys, SSE-KMS refused — and the blob files on disk
+//! missing, wrong and malformed customer keys, DSSE-KMS refused — and the blob files on disk
 //! read back to prove that no plaintext of an encrypted object is there (while the plaintext
 //! of an unencrypted one is found by the same scan). SSE-C goes over the TLS listener, as S3
 //! requires; over plain HTTP it is refused.
@@ -254,12 +254,12 @@ async fn s3_encryption_sse_s3_and_default() {
     c.delete_bucket_encryption().bucket(B).send().await.unwrap();
     assert!(c.get_bucket_encryption().bucket(B).send().await.is_err());
 
-    // SSE-KMS is refused, never stored in clear.
+    // DSSE-KMS is refused, never stored with one layer (SSE-KMS: s3_kms.rs).
     let e = c
         .put_object()
         .bucket(B)
         .key("kms")
-        .server_side_encryption(ServerSideEncryption::AwsKms)
+        .server_side_encryption(ServerSideEncryption::AwsKmsDsse)
         .body(ByteStream::from_static(b"x"))
         .send()
         .await

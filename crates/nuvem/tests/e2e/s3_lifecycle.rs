@@ -521,3 +521,148 @@ async fn s3_lifecycle_sweep_expires_what_the_rules_say() {
         [("cur/x".into(), false), ("cur/x".into(), true)]
     );
 }
+
+/// An expiring Days rule on a versioned bucket also removes expired object delete markers
+/// once they are as old as its days (S3's "ExpiredObjectDeleteMarker cleanup"), and never a
+/// marker that still has versions behind it; a GET/HEAD naming a noncurrent version carries
+/// the `x-amz-expiration` of the NoncurrentVersionExpiration that will remove it.
+#[tokio::test]
+async fn s3_lifecycle_days_rule_removes_expired_markers_and_dates_noncurrent_versions() {
+    let nuvem = Nuvem::start_with(
+        BIN,
+        Options {
+            manifest: Some(FAST.into()),
+            ..Options::default()
+        },
+    );
+    let c = nuvem.s3();
+    c.create_bucket().bucket("exp").send().await.unwrap();
+    c.put_bucket_versioning()
+        .bucket("exp")
+        .versioning_configuration(
+            VersioningConfiguration::builder()
+                .status(BucketVersioningStatus::Enabled)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    // d/lone: only a delete marker left; d/kept: a marker in front of a version.
+    let v = put(&c, "exp", "d/lone", "a").await.unwrap();
+    c.delete_object()
+        .bucket("exp")
+        .key("d/lone")
+        .send()
+        .await
+        .unwrap();
+    c.delete_object()
+        .bucket("exp")
+        .key("d/lone")
+        .version_id(&v)
+        .send()
+        .await
+        .unwrap();
+    put(&c, "exp", "d/kept", "b").await;
+    c.delete_object()
+        .bucket("exp")
+        .key("d/kept")
+        .send()
+        .await
+        .unwrap();
+    let v1 = put(&c, "exp", "n/x", "1").await.unwrap();
+    let v2 = put(&c, "exp", "n/x", "2").await.unwrap();
+    set_rules(
+        &c,
+        "exp",
+        vec![
+            rule("days", prefix("d/"))
+                .expiration(days(3))
+                .build()
+                .unwrap(),
+            rule("nc", prefix("n/"))
+                .noncurrent_version_expiration(
+                    NoncurrentVersionExpiration::builder()
+                        .noncurrent_days(100_000)
+                        .build(),
+                )
+                .build()
+                .unwrap(),
+        ],
+    )
+    .await;
+    // Younger than the rule's days: the lone marker stays for now.
+    assert_eq!(
+        versions(&c, "exp", "d/lone").await,
+        [("d/lone".into(), true)]
+    );
+    eventually(
+        "the lone delete marker ages out under the Days rule",
+        || async { versions(&c, "exp", "d/lone").await.is_empty() },
+    )
+    .await;
+    assert_eq!(
+        versions(&c, "exp", "d/kept").await,
+        [("d/kept".into(), false), ("d/kept".into(), true)],
+        "a marker with a version behind it is not an expired object delete marker"
+    );
+
+    // The noncurrent version's expiry: NoncurrentDays after it became noncurrent (when v2
+    // was made), at the next midnight (here: the next whole second).
+    let head = c
+        .head_object()
+        .bucket("exp")
+        .key("n/x")
+        .version_id(&v1)
+        .send()
+        .await
+        .unwrap();
+    let expiration = head.expiration().unwrap_or_default().to_owned();
+    assert!(expiration.contains("rule-id=\"nc\""), "{expiration}");
+    let newer = c
+        .head_object()
+        .bucket("exp")
+        .key("n/x")
+        .version_id(&v2)
+        .send()
+        .await
+        .unwrap();
+    let made = newer.last_modified().unwrap().secs();
+    let date = expiration
+        .split('"')
+        .nth(1)
+        .and_then(|d| httpdate::parse_http_date(d).ok())
+        .unwrap();
+    let at = date
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    assert_eq!(
+        i64::try_from(at).unwrap(),
+        made + 100_000 + 1,
+        "{expiration}"
+    );
+    assert_eq!(newer.expiration(), None, "the current version has no rule");
+    let got = c
+        .get_object()
+        .bucket("exp")
+        .key("n/x")
+        .version_id(&v1)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(got.expiration(), Some(expiration.as_str()));
+
+    // The object lock token of PutObjectLockConfiguration is accepted and not needed: S3
+    // documents no check for it, and enables object lock on an existing versioned bucket.
+    c.put_object_lock_configuration()
+        .bucket("exp")
+        .token("any-token")
+        .object_lock_configuration(
+            aws_sdk_s3::types::ObjectLockConfiguration::builder()
+                .object_lock_enabled(aws_sdk_s3::types::ObjectLockEnabled::Enabled)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+}

@@ -225,13 +225,16 @@ impl Handler {
                     "a KMSMasterKeyID is not applicable if the default sse algorithm is not aws:kms or aws:kms:dsse".into(),
                 ));
             }
-            ServerSideEncryption::AWS_KMS | ServerSideEncryption::AWS_KMS_DSSE => {
-                return Err(super::sse::kms_refused());
+            // S3 checks the key when an object is written, not here.
+            ServerSideEncryption::AWS_KMS => {
+                self.store.key_service()?;
             }
+            ServerSideEncryption::AWS_KMS_DSSE => return Err(super::sse::dsse_refused()),
             _ => return Err(Error::MalformedXml),
         }
         let config = DefaultEncryption {
-            algorithm: ServerSideEncryption::AES256.into(),
+            algorithm: default.sse_algorithm.as_str().to_owned(),
+            kms_master_key_id: default.kms_master_key_id.clone().filter(|k| !k.is_empty()),
             bucket_key_enabled: rule.bucket_key_enabled.unwrap_or(false),
         };
         self.store
@@ -255,7 +258,7 @@ impl Handler {
             server_side_encryption_configuration: Some(ServerSideEncryptionConfiguration {
                 rules: vec![ServerSideEncryptionRule {
                     apply_server_side_encryption_by_default: Some(ServerSideEncryptionByDefault {
-                        kms_master_key_id: None,
+                        kms_master_key_id: e.kms_master_key_id,
                         sse_algorithm: ServerSideEncryption::from(e.algorithm),
                     }),
                     bucket_key_enabled: Some(e.bucket_key_enabled),

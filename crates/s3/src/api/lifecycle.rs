@@ -314,6 +314,26 @@ pub(crate) fn expiration_header(
     meta: &ObjectMeta,
 ) -> Option<String> {
     let (at, rule) = store.expiration_of(bucket, key, meta)?;
+    format_expiration(at, &rule)
+}
+
+/// `x-amz-expiration` of a GET or HEAD: of the current version without `versionId`; with
+/// one, of the version named, current or noncurrent (a NoncurrentVersionExpiration's date).
+pub(crate) async fn read_expiration_header(
+    store: &ObjectStore,
+    bucket: &BucketMeta,
+    key: &str,
+    meta: &ObjectMeta,
+    version_id: Option<&str>,
+) -> Option<String> {
+    if version_id.is_none() {
+        return expiration_header(store, bucket, key, meta);
+    }
+    let (at, rule) = store.version_expiration(bucket, key, meta).await?;
+    format_expiration(at, &rule)
+}
+
+fn format_expiration(at: i64, rule: &str) -> Option<String> {
     let mut buf = Vec::new();
     timestamp(at)
         .format(TimestampFormat::HttpDate, &mut buf)

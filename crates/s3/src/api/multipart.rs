@@ -19,6 +19,7 @@ impl Handler {
         &self,
         req: S3Request<CreateMultipartUploadInput>,
     ) -> Res<CreateMultipartUploadOutput> {
+        let caller = sse::caller(&req);
         let input = req.input;
         let algorithm = input
             .checksum_algorithm
@@ -33,6 +34,7 @@ impl Handler {
             input.server_side_encryption.as_ref(),
             customer.clone(),
             input.ssekms_key_id.as_ref(),
+            input.ssekms_encryption_context.as_ref(),
         )?;
         let acl = self
             .object_acl_for(&input.bucket, super::acl::object_acl_request!(input))
@@ -57,6 +59,7 @@ impl Handler {
                 input.object_lock_legal_hold_status.as_ref(),
                 None,
             )?,
+            caller,
             ..Default::default()
         };
         let kind = input
@@ -81,7 +84,9 @@ impl Handler {
             checksum_type: input.checksum_type,
             ..Default::default()
         };
-        set_sse!(out, Echo::of(upload.encryption.as_ref(), customer.as_ref()));
+        let echo = Echo::of(upload.encryption.as_ref(), customer.as_ref());
+        out.ssekms_encryption_context = echo.kms_context.clone();
+        set_sse!(out, echo);
         Ok(out)
     }
 
@@ -90,6 +95,7 @@ impl Handler {
         req: S3Request<UploadPartInput>,
     ) -> Res<UploadPartOutput> {
         let trailers = req.trailing_headers.clone();
+        let caller = sse::caller(&req);
         let input = req.input;
         let sums = ChecksumRequest::new(
             input.checksum_algorithm.as_ref(),
@@ -123,6 +129,7 @@ impl Handler {
                         false,
                         sums.algorithm,
                         customer.as_ref(),
+                        &caller,
                         verify,
                     )
                     .await?
@@ -139,6 +146,7 @@ impl Handler {
                         false,
                         sums.algorithm,
                         customer.as_ref(),
+                        &caller,
                         verify,
                     )
                     .await?
@@ -224,9 +232,10 @@ impl Handler {
             e_tag: Some(quoted(&meta.etag)),
             location: Some(format!("/{}/{}", input.bucket, input.key)),
             version_id: meta.version_id.clone(),
-            server_side_encryption: Echo::of_meta(&meta, None).sse,
             ..Default::default()
         };
+        let echo = Echo::of_meta(&meta, None);
+        (out.server_side_encryption, out.ssekms_key_id) = (echo.sse, echo.kms_key_id);
         set_checksum!(out, meta.checksum.as_ref());
         out.checksum_type = meta.checksum.as_ref().map(|c| checksum_type(c.kind));
         Ok(out)
@@ -236,6 +245,7 @@ impl Handler {
         &self,
         req: S3Request<UploadPartCopyInput>,
     ) -> Res<UploadPartCopyOutput> {
+        let caller = sse::caller(&req);
         let input = req.input;
         let (src_bucket, src_key, src_version) = copy_source(&input.copy_source)?;
         let source_key = sse::customer_key(
@@ -274,6 +284,7 @@ impl Handler {
                     source_conditions: cond,
                     source_key: source_key.as_ref(),
                     key: customer.as_ref(),
+                    caller,
                 },
             )
             .await?;

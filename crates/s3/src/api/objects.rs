@@ -9,9 +9,11 @@ use s3s::dto::*;
 use super::sse::{self, Echo, set_sse};
 use super::{Handler, body_error, epoch_seconds, quoted, timestamp};
 use crate::error::Error;
+use crate::kms::KmsCaller;
 use crate::limits::{self, TagSource};
 use crate::store::checksum::{Algorithm, Digests};
 use crate::store::objects::{Conditions, CopyOptions, PutOptions};
+use crate::store::sealing::Encryption;
 use crate::store::{Headers, ObjectMeta, ObjectStore};
 
 type Res<T> = Result<T, Error>;
@@ -222,6 +224,7 @@ fn wanted_range(
 impl Handler {
     pub(crate) async fn put_object(&self, req: S3Request<PutObjectInput>) -> Res<PutObjectOutput> {
         let trailers = req.trailing_headers.clone();
+        let caller = sse::caller(&req);
         let input = req.input;
         let sums = ChecksumRequest::new(
             input.checksum_algorithm.as_ref(),
@@ -272,8 +275,10 @@ impl Handler {
                 input.server_side_encryption.as_ref(),
                 customer.clone(),
                 input.ssekms_key_id.as_ref(),
+                input.ssekms_encryption_context.as_ref(),
             )?,
             lock,
+            caller,
         };
         let body = input.body.map(|b| b.map_err(body_error));
         let content_md5 = input.content_md5;
@@ -300,7 +305,9 @@ impl Handler {
             expiration,
             ..Default::default()
         };
-        set_sse!(out, Echo::of_meta(&meta, customer.as_ref()));
+        let echo = Echo::of_meta(&meta, customer.as_ref());
+        out.ssekms_encryption_context = echo.kms_context.clone();
+        set_sse!(out, echo);
         set_checksum!(out, meta.checksum.as_ref());
         if meta.checksum.is_some() {
             out.checksum_type = Some(ChecksumType::from_static(ChecksumType::FULL_OBJECT));
@@ -309,6 +316,7 @@ impl Handler {
     }
 
     pub(crate) async fn get_object(&self, req: S3Request<GetObjectInput>) -> Res<GetObjectOutput> {
+        let caller = sse::caller(&req);
         let input = req.input;
         let (meta, bucket) = self
             .store
@@ -319,7 +327,10 @@ impl Handler {
             input.sse_customer_key.as_ref(),
             input.sse_customer_key_md5.as_ref(),
         )?;
-        let root = self.store.root_for(&meta, customer.as_ref())?;
+        let root = self
+            .store
+            .root_for(&meta, customer.as_ref(), &caller)
+            .await?;
         conditions(
             input.if_match.as_ref(),
             input.if_none_match.as_ref(),
@@ -361,13 +372,14 @@ impl Handler {
                 .filter(|_| input.part_number.is_some()),
             tag_count: i32::try_from(meta.tags.len()).ok().filter(|n| *n > 0),
             version_id: meta.version_id.clone(),
-            expiration: input
-                .version_id
-                .is_none()
-                .then(|| {
-                    super::lifecycle::expiration_header(&self.store, &bucket, &input.key, &meta)
-                })
-                .flatten(),
+            expiration: super::lifecycle::read_expiration_header(
+                &self.store,
+                &bucket,
+                &input.key,
+                &meta,
+                input.version_id.as_deref(),
+            )
+            .await,
             ..Default::default()
         };
         (
@@ -392,6 +404,8 @@ impl Handler {
         req: S3Request<HeadObjectInput>,
     ) -> Res<HeadObjectOutput> {
         let input = req.input;
+        // HEAD needs no data key: S3 answers it without calling KMS (only SSE-C keys are
+        // checked, since they come with the request).
         let (meta, bucket) = self
             .store
             .head_version_in(&input.bucket, &input.key, input.version_id.as_deref())
@@ -401,7 +415,15 @@ impl Handler {
             input.sse_customer_key.as_ref(),
             input.sse_customer_key_md5.as_ref(),
         )?;
-        self.store.root_for(&meta, customer.as_ref())?;
+        if !matches!(meta.encryption, Some(Encryption::Kms { .. })) {
+            self.store
+                .root_for(&meta, customer.as_ref(), &KmsCaller::Service)
+                .await?;
+        } else if customer.is_some() {
+            return Err(Error::InvalidRequest(
+                "The encryption parameters are not applicable to this object.".into(),
+            ));
+        }
         conditions(
             input.if_match.as_ref(),
             input.if_none_match.as_ref(),
@@ -436,13 +458,14 @@ impl Handler {
                 .and_then(|p| i32::try_from(p).ok())
                 .filter(|_| input.part_number.is_some()),
             version_id: meta.version_id.clone(),
-            expiration: input
-                .version_id
-                .is_none()
-                .then(|| {
-                    super::lifecycle::expiration_header(&self.store, &bucket, &input.key, &meta)
-                })
-                .flatten(),
+            expiration: super::lifecycle::read_expiration_header(
+                &self.store,
+                &bucket,
+                &input.key,
+                &meta,
+                input.version_id.as_deref(),
+            )
+            .await,
             ..Default::default()
         };
         (
@@ -545,6 +568,7 @@ impl Handler {
         &self,
         req: S3Request<CopyObjectInput>,
     ) -> Res<CopyObjectOutput> {
+        let caller = sse::caller(&req);
         let input = req.input;
         let (src_bucket, src_key, src_version) = copy_source(&input.copy_source)?;
         let replace_meta = input
@@ -569,6 +593,7 @@ impl Handler {
             input.server_side_encryption.as_ref(),
             customer.clone(),
             input.ssekms_key_id.as_ref(),
+            input.ssekms_encryption_context.as_ref(),
         )?;
         if !replace_meta
             && !replace_tags
@@ -634,6 +659,7 @@ impl Handler {
                     encryption,
                     acl,
                     lock,
+                    caller,
                 },
             )
             .await?;
@@ -649,7 +675,9 @@ impl Handler {
             version_id: meta.version_id.clone(),
             ..Default::default()
         };
-        set_sse!(out, Echo::of_meta(&meta, customer.as_ref()));
+        let echo = Echo::of_meta(&meta, customer.as_ref());
+        out.ssekms_encryption_context = echo.kms_context.clone();
+        set_sse!(out, echo);
         Ok(out)
     }
 

@@ -496,6 +496,13 @@ impl Handler {
             ));
         }
         let now = nuvem_aws::time::AmzDate::from_system_time(SystemTime::now()).unix_seconds;
+        // Only the account's keys sign POST policies (see `check_signature`): a signed form is the
+        // root's use of KMS; an unsigned one (a public bucket) is anonymous.
+        let caller = if form.get("policy").is_some() {
+            crate::kms::KmsCaller::Root
+        } else {
+            crate::kms::KmsCaller::Anonymous
+        };
         let range = match form.get("policy") {
             Some(b64) => {
                 let text = base64::engine::general_purpose::STANDARD
@@ -572,7 +579,9 @@ impl Handler {
                 sse.as_ref(),
                 None,
                 field("x-amz-server-side-encryption-aws-kms-key-id").as_ref(),
+                field("x-amz-server-side-encryption-context").as_ref(),
             )?,
+            caller,
             ..Default::default()
         };
         let redirect = field("success_action_redirect").or_else(|| field("redirect"));

@@ -384,9 +384,9 @@ impl ObjectStore {
             }
             if rules.iter().any(|r| {
                 r.noncurrent_expiration.is_some()
-                    || r.expiration
-                        .as_ref()
-                        .is_some_and(|e| e.expired_object_delete_marker == Some(true))
+                    || r.expiration.as_ref().is_some_and(|e| {
+                        e.expired_object_delete_marker == Some(true) || e.days.is_some()
+                    })
             }) {
                 let (n, m) = self.sweep_versions(&b.name, now_ms, remove)?;
                 swept.noncurrent += n;
@@ -584,14 +584,7 @@ impl ObjectStore {
                 None => match all.split_first() {
                     Some((first, rest)) => {
                         let only_marker = rest.is_empty() && first.1.delete_marker;
-                        if only_marker
-                            && rules.iter().any(|r| {
-                                r.expiration
-                                    .as_ref()
-                                    .is_some_and(|e| e.expired_object_delete_marker == Some(true))
-                                    && key.starts_with(r.filter.prefix())
-                            })
-                        {
+                        if only_marker && self.marker_expired(&rules, key, &first.1, now_ms) {
                             tx.delete(&first.0);
                             m += 1;
                             return Ok((Vec::new(), (0, m)));
@@ -636,6 +629,103 @@ impl ObjectStore {
                 .collect(),
         );
         Ok(counts)
+    }
+
+    /// Whether the expired object delete marker `marker` of `key` (the only version left) is
+    /// removed now: at once under an ExpiredObjectDeleteMarker rule, and under an expiring
+    /// Days rule once the marker is as old as the rule's days ("When you specify the Days
+    /// tag, Amazon S3 automatically performs ExpiredObjectDeleteMarker cleanup when the
+    /// delete markers are old enough to satisfy the age criteria",
+    /// https://docs.aws.amazon.com/AmazonS3/latest/userguide/lifecycle-configuration-examples.html#lifecycle-config-conceptual-ex7).
+    fn marker_expired(&self, rules: &[Rule], key: &str, marker: &ObjectMeta, now_ms: i64) -> bool {
+        rules.iter().any(|r| {
+            let Some(e) = &r.expiration else {
+                return false;
+            };
+            if e.expired_object_delete_marker == Some(true) {
+                return key.starts_with(r.filter.prefix());
+            }
+            e.days.is_some_and(|d| {
+                r.filter.matches(key, marker.size, &marker.tags)
+                    && self.lifecycle.after_days(marker.last_modified_ms, d) <= now_ms
+            })
+        })
+    }
+
+    /// When version `meta` of `key` expires, and by which rule, for `x-amz-expiration` on a
+    /// GET or HEAD naming a version: the current version's expiry, or for a noncurrent version
+    /// the earliest NoncurrentVersionExpiration that removes it (counted, as the sweep does,
+    /// from when the next newer version was made; a version kept by NewerNoncurrentVersions
+    /// has none).
+    pub async fn version_expiration(
+        &self,
+        bucket: &BucketMeta,
+        key: &str,
+        meta: &ObjectMeta,
+    ) -> Option<(i64, String)> {
+        let rules = bucket.lifecycle.as_deref()?;
+        if meta.delete_marker {
+            return None;
+        }
+        let (b, k, seq, rules) = (
+            bucket.name.clone(),
+            key.to_owned(),
+            meta.seq,
+            rules.to_vec(),
+        );
+        self.run(move |s| {
+            let snap = s.store.snapshot();
+            let current: Option<ObjectMeta> = snap
+                .get(&keys::object(&b, &k))
+                .ok()
+                .flatten()
+                .and_then(|v| decode(&v).ok());
+            if let Some(c) = &current
+                && c.seq == seq
+            {
+                return s
+                    .lifecycle
+                    .current_expiry(&rules, &k, c)
+                    .map(|(at, id)| (at, id.to_string()));
+            }
+            let all = versions::noncurrent(&*snap, &b, &k).ok()?;
+            // The versions newer than each: the current object, else the newest record.
+            let (newest_time, rest) = match &current {
+                Some(c) => (c.last_modified_ms, &all[..]),
+                None => {
+                    let (first, rest) = all.split_first()?;
+                    if first.1.seq == seq {
+                        return None;
+                    }
+                    (first.1.last_modified_ms, rest)
+                }
+            };
+            let mut newer_time = newest_time;
+            for (i, (_, v)) in rest.iter().enumerate() {
+                let became_noncurrent = newer_time;
+                newer_time = v.last_modified_ms;
+                if v.seq != seq {
+                    continue;
+                }
+                return rules
+                    .iter()
+                    .filter(|r| r.enabled && r.filter.matches(&k, v.size, &v.tags))
+                    .filter_map(|r| {
+                        let ne = r.noncurrent_expiration.as_ref()?;
+                        let days = ne.days?;
+                        if ne.newer_versions.is_some_and(|keep| i < keep as usize) {
+                            return None;
+                        }
+                        Some((
+                            s.lifecycle.after_days(became_noncurrent, days),
+                            r.id.clone(),
+                        ))
+                    })
+                    .min();
+            }
+            None
+        })
+        .await
     }
 
     /// Aborts the incomplete multipart uploads of `bucket` initiated long enough ago.

@@ -216,6 +216,9 @@ pub struct ObjectStore {
     garbage: garbage::Report,
     /// The key that wraps SSE-S3 data keys; `None`: SSE-S3 is refused.
     master: Option<Arc<sealing::MasterKey>>,
+    /// The key service of SSE-KMS (shared by clones, set once wired); `None`: SSE-KMS is
+    /// refused.
+    kms: Arc<std::sync::RwLock<Option<Arc<dyn crate::kms::KeyService>>>>,
     /// The length of a lifecycle day (shared by clones).
     lifecycle: lifecycle::Clock,
 }
@@ -266,6 +269,7 @@ impl ObjectStore {
             events: None,
             garbage,
             master: None,
+            kms: Arc::default(),
             lifecycle: lifecycle::Clock::default(),
         };
         if this.shared.is_some()
@@ -302,6 +306,23 @@ impl ObjectStore {
         }
         self.master = Some(key);
         Ok(())
+    }
+
+    /// Installs the key service SSE-KMS objects get their data keys from (the binary wires
+    /// KMS). Without it, SSE-KMS requests are refused.
+    pub fn set_key_service(&self, kms: Arc<dyn crate::kms::KeyService>) {
+        if let Ok(mut slot) = self.kms.write() {
+            *slot = Some(kms);
+        }
+    }
+
+    /// The key service, or SSE-KMS's refusal when none is wired.
+    pub(crate) fn key_service(&self) -> Result<Arc<dyn crate::kms::KeyService>, Error> {
+        self.kms.read().ok().and_then(|s| s.clone()).ok_or_else(|| {
+            Error::NotImplemented(
+                "SSE-KMS (aws:kms) needs a key service, and none is wired.".into(),
+            )
+        })
     }
 
     /// Installs the hook told about created and removed objects.

@@ -17,6 +17,7 @@ use super::{
     BlobRef, BucketMeta, Headers, ObjectMeta, ObjectStore, decode, encode, keys, now_millis,
 };
 use crate::error::Error;
+use crate::kms::KmsCaller;
 
 /// Parts smaller than this are refused at completion, except the last.
 pub const MIN_PART_SIZE: u64 = 5 * 1024 * 1024;
@@ -125,7 +126,8 @@ impl ObjectStore {
         // Refused now, before any part, when the bucket has no object lock.
         super::lock::for_new_version(&bucket_meta, opts.lock.clone(), 0)?;
         let encryption = self
-            .seal_for(&bucket_meta, opts.encryption.as_ref())?
+            .seal_for(&bucket_meta, key, opts.encryption.as_ref(), &opts.caller)
+            .await?
             .map(|(e, _)| e);
         let meta = UploadMeta {
             key: key.to_string(),
@@ -194,6 +196,7 @@ impl ObjectStore {
         want_sha256: bool,
         checksum: Option<Algorithm>,
         customer: Option<&CustomerKey>,
+        caller: &KmsCaller,
         verify: impl FnOnce(&Digests) -> Result<(), Error>,
     ) -> Result<PartMeta, Error>
     where
@@ -218,7 +221,10 @@ impl ObjectStore {
         let algorithm = checksum.or(upload.checksum);
         // Every part of an SSE-C upload needs the upload's key
         // (https://docs.aws.amazon.com/AmazonS3/latest/API/API_UploadPart.html).
+        // Every part of an SSE-KMS upload needs its data key: `kms:Decrypt`
+        // (https://repost.aws/knowledge-center/s3-large-file-encryption-kms-key).
         let root = match &upload.encryption {
+            Some(e @ Encryption::Kms { .. }) => self.unlock(Some(e), customer, caller).await?,
             Some(e) => Some(sealing::root_key(e, self.master.as_deref(), customer)?),
             None if customer.is_some() => {
                 return Err(Error::InvalidRequest(
@@ -235,7 +241,9 @@ impl ObjectStore {
             return Err(e);
         }
         let etag = match (&upload.encryption, &root) {
-            (Some(Encryption::C { .. }), Some(root)) => root.opaque_etag(&written.digests.md5),
+            (Some(Encryption::C { .. } | Encryption::Kms { .. }), Some(root)) => {
+                root.opaque_etag(&written.digests.md5)
+            }
             _ => hex::encode(written.digests.md5),
         };
         let part = PartMeta {
@@ -296,7 +304,9 @@ impl ObjectStore {
         let source_conditions = &copy.source_conditions;
         self.upload(bucket, key, upload_id).await?;
         let source = self.head_version(src.0, src.1, copy.source_version).await?;
-        let source_root = self.root_for(&source, copy.source_key)?;
+        let source_root = self
+            .root_for(&source, copy.source_key, &copy.caller)
+            .await?;
         source_conditions.check_read(&source).map_err(|e| match e {
             Error::NotModified { .. } => Error::PreconditionFailed,
             e => e,
@@ -324,6 +334,7 @@ impl ObjectStore {
             false,
             None,
             copy.key,
+            &copy.caller,
             |_| Ok(()),
         )
         .await
@@ -624,6 +635,8 @@ pub struct PartCopy<'a> {
     pub source_key: Option<&'a CustomerKey>,
     /// The upload's SSE-C key.
     pub key: Option<&'a CustomerKey>,
+    /// Who SSE-KMS calls (decrypting the source, the upload's data key) are made for.
+    pub caller: KmsCaller,
 }
 
 /// `If-None-Match: *` and `If-Match` on completion, against the key's current object (a

@@ -17,6 +17,8 @@ use super::{
 };
 use crate::error::Error;
 use crate::events::ObjectEvent;
+use crate::kms::KmsCaller;
+use base64::Engine as _;
 
 /// Preconditions a request carries. ETags are compared without quotes; `*` matches any.
 #[derive(Debug, Clone, Default)]
@@ -112,6 +114,9 @@ pub struct PutOptions {
     /// Retention and legal hold asked for by the request (`x-amz-object-lock-*`); the bucket's
     /// default retention applies when it names none.
     pub lock: Option<ObjectLock>,
+    /// Who SSE-KMS calls are made for (the protocol layer sets the requester; the default,
+    /// nuvem itself, is for the manifest and other services' hooks).
+    pub caller: KmsCaller,
 }
 
 /// What a DeleteObject did, for its response headers.
@@ -217,35 +222,104 @@ impl ObjectStore {
         }
     }
 
-    /// The encryption of a new object and its root key: the request's, else the bucket's
-    /// default, else none.
-    pub(crate) fn seal_for(
+    /// The encryption of a new object `key` and its root key: the request's, else the
+    /// bucket's default, else none. SSE-KMS asks the key service for a data key on `caller`'s
+    /// behalf, for the encryption context `aws:s3:arn` = the object's ARN plus the request's
+    /// pairs (https://docs.aws.amazon.com/AmazonS3/latest/userguide/UsingKMSEncryption.html#encryption-context).
+    pub(crate) async fn seal_for(
         &self,
         bucket: &BucketMeta,
+        key: &str,
         request: Option<&SealRequest>,
+        caller: &KmsCaller,
     ) -> Result<Option<(Encryption, RootKey)>, Error> {
+        let default;
         let request = match request {
             Some(r) => r,
-            None if bucket.encryption.is_some() => &SealRequest::S3,
-            None => return Ok(None),
+            None => match &bucket.encryption {
+                Some(d) if d.algorithm == "aws:kms" => {
+                    default = SealRequest::Kms {
+                        key_id: d.kms_master_key_id.clone(),
+                        context: Default::default(),
+                    };
+                    &default
+                }
+                Some(_) => &SealRequest::S3,
+                None => return Ok(None),
+            },
         };
-        sealing::new_encryption(request, self.master.as_deref()).map(Some)
+        let SealRequest::Kms { key_id, context } = request else {
+            return sealing::new_encryption(request, self.master.as_deref()).map(Some);
+        };
+        if *caller == KmsCaller::Anonymous {
+            return Err(kms_needs_sigv4());
+        }
+        let mut context = context.clone();
+        context.insert(
+            "aws:s3:arn".into(),
+            format!("arn:aws:s3:::{}/{key}", bucket.name),
+        );
+        let kms = self.key_service()?;
+        let key_id = key_id.clone().unwrap_or_else(|| "alias/aws/s3".into());
+        let data_key = kms
+            .generate_data_key(key_id, context.clone(), caller.clone())
+            .await
+            .map_err(Error::Kms)?;
+        let root = RootKey::from_data_key(&data_key.plaintext)?;
+        Ok(Some((
+            Encryption::Kms {
+                key_arn: data_key.key_arn,
+                blob: base64::engine::general_purpose::STANDARD.encode(&data_key.ciphertext),
+                context,
+            },
+            root,
+        )))
     }
 
-    /// The root key to read an object with (checking an SSE-C key); `None` for plaintext. A
-    /// customer key sent for an object that is not SSE-C is refused, as S3 refuses it.
-    pub fn root_for(
+    /// The root key to read data encrypted as `encryption` with (checking an SSE-C key;
+    /// asking the key service, on `caller`'s behalf, for an SSE-KMS data key); `None` for
+    /// plaintext. A customer key sent for an object that is not SSE-C is refused, as S3
+    /// refuses it.
+    pub async fn unlock(
+        &self,
+        encryption: Option<&Encryption>,
+        customer: Option<&CustomerKey>,
+        caller: &KmsCaller,
+    ) -> Result<Option<RootKey>, Error> {
+        match encryption {
+            None | Some(Encryption::S3 { .. } | Encryption::Kms { .. }) if customer.is_some() => {
+                Err(Error::InvalidRequest(
+                    "The encryption parameters are not applicable to this object.".into(),
+                ))
+            }
+            None => Ok(None),
+            Some(Encryption::Kms { blob, context, .. }) => {
+                if *caller == KmsCaller::Anonymous {
+                    return Err(kms_needs_sigv4());
+                }
+                let blob = base64::engine::general_purpose::STANDARD
+                    .decode(blob)
+                    .map_err(|_| Error::Corrupt("an SSE-KMS data key blob".into()))?;
+                let kms = self.key_service()?;
+                let data_key = kms
+                    .decrypt(blob, context.clone(), caller.clone())
+                    .await
+                    .map_err(Error::Kms)?;
+                RootKey::from_data_key(&data_key.plaintext).map(Some)
+            }
+            Some(e) => sealing::root_key(e, self.master.as_deref(), customer).map(Some),
+        }
+    }
+
+    /// [`ObjectStore::unlock`] for an object.
+    pub async fn root_for(
         &self,
         meta: &ObjectMeta,
         customer: Option<&CustomerKey>,
+        caller: &KmsCaller,
     ) -> Result<Option<RootKey>, Error> {
-        match &meta.encryption {
-            None | Some(Encryption::S3 { .. }) if customer.is_some() => Err(Error::InvalidRequest(
-                "The encryption parameters are not applicable to this object.".into(),
-            )),
-            None => Ok(None),
-            Some(e) => sealing::root_key(e, self.master.as_deref(), customer).map(Some),
-        }
+        self.unlock(meta.encryption.as_ref(), customer, caller)
+            .await
     }
 
     /// Streams `body` into a blob, lets `verify` refuse it by its digests (checksums known only
@@ -297,7 +371,9 @@ impl ObjectStore {
                 Ok::<_, Error>(meta)
             })
             .await?;
-        let sealing = self.seal_for(&bucket_meta, opts.encryption.as_ref())?;
+        let sealing = self
+            .seal_for(&bucket_meta, key, opts.encryption.as_ref(), &opts.caller)
+            .await?;
         let written = self
             .write_blob(
                 body,
@@ -432,7 +508,7 @@ impl ObjectStore {
         start: u64,
         end: u64,
     ) -> Result<BlobStream, Error> {
-        let root = self.root_for(meta, None)?;
+        let root = self.root_for(meta, None, &KmsCaller::Service).await?;
         self.read_object_with(bucket, key, meta, start, end, root.as_ref())
             .await
     }
@@ -641,9 +717,13 @@ impl ObjectStore {
                 Error::NotModified { .. } => Error::PreconditionFailed,
                 e => e,
             })?;
-        let source_root = self.root_for(&source, copy.source_key)?;
+        let source_root = self
+            .root_for(&source, copy.source_key, &copy.caller)
+            .await?;
         let dst_bucket = self.bucket(dst.0).await?;
-        let sealing = self.seal_for(&dst_bucket, copy.encryption.as_ref())?;
+        let sealing = self
+            .seal_for(&dst_bucket, dst.1, copy.encryption.as_ref(), &copy.caller)
+            .await?;
         let data = Box::pin(
             self.read_object_with(src.0, src.1, &source, 0, source.size, source_root.as_ref())
                 .await?,
@@ -814,14 +894,25 @@ pub struct CopyOptions<'a> {
     pub acl: Option<crate::acl::Acl>,
     /// The copy's retention and legal hold (`x-amz-object-lock-*`; never the source's).
     pub lock: Option<ObjectLock>,
+    /// Who SSE-KMS calls (decrypting the source, encrypting the copy) are made for.
+    pub caller: KmsCaller,
 }
 
 /// The ETag of single-part data: its MD5, except for SSE-C, whose ETag must not reveal it.
 pub(crate) fn etag_of(md5: &[u8], sealing: Option<&(Encryption, RootKey)>) -> String {
     match sealing {
-        Some((Encryption::C { .. }, root)) => root.opaque_etag(md5),
+        Some((Encryption::C { .. } | Encryption::Kms { .. }, root)) => root.opaque_etag(md5),
         _ => hex::encode(md5),
     }
+}
+
+/// S3 refuses SSE-KMS to unsigned requests
+/// (https://docs.aws.amazon.com/AmazonS3/latest/userguide/UsingKMSEncryption.html: requests
+/// for objects protected by KMS must be signed with SigV4).
+fn kms_needs_sigv4() -> Error {
+    Error::InvalidArgument(
+        "Requests specifying Server Side Encryption with AWS KMS managed keys require AWS Signature Version 4.".into(),
+    )
 }
 
 /// The error for an object whose data is not what was written, logged loudly: the operator

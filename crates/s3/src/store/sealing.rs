@@ -51,6 +51,14 @@ pub enum Encryption {
     S3 { key_id: String, wrapped: String },
     /// SSE-C: what recognises the customer's key (hex salt and HMAC), never the key.
     C { salt: String, check: String },
+    /// SSE-KMS: the object's data key as the KMS key `key_arn` encrypted it (base64), and the
+    /// encryption context it was made for (`aws:s3:arn` and the request's own pairs), which
+    /// decrypting it needs again.
+    Kms {
+        key_arn: String,
+        blob: String,
+        context: crate::kms::Context,
+    },
 }
 
 impl fmt::Debug for Encryption {
@@ -58,14 +66,18 @@ impl fmt::Debug for Encryption {
         match self {
             Self::S3 { key_id, .. } => write!(f, "SSE-S3 (master key {key_id})"),
             Self::C { .. } => f.write_str("SSE-C"),
+            Self::Kms { key_arn, .. } => write!(f, "SSE-KMS ({key_arn})"),
         }
     }
 }
 
-/// A bucket's default encryption (PutBucketEncryption): only SSE-S3 (`AES256`).
+/// A bucket's default encryption (PutBucketEncryption): SSE-S3 (`AES256`) or SSE-KMS
+/// (`aws:kms`, with the key to use, `aws/s3` when none).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DefaultEncryption {
     pub algorithm: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kms_master_key_id: Option<String>,
     #[serde(default)]
     pub bucket_key_enabled: bool,
 }
@@ -77,6 +89,12 @@ pub enum SealRequest {
     S3,
     /// SSE-C with the customer's key.
     C(CustomerKey),
+    /// SSE-KMS under `key_id` (`None`: the AWS managed key `aws/s3`), with the request's own
+    /// encryption context pairs.
+    Kms {
+        key_id: Option<String>,
+        context: crate::kms::Context,
+    },
 }
 
 /// The key that wraps SSE-S3 data keys. Its id (a hash prefix) is stored with every wrapped
@@ -232,6 +250,13 @@ impl CustomerKey {
 pub struct RootKey([u8; 32]);
 
 impl RootKey {
+    /// The root key of an SSE-KMS object: its data key's plaintext (32 bytes).
+    pub(crate) fn from_data_key(plaintext: &[u8]) -> Result<Self, Error> {
+        <[u8; 32]>::try_from(plaintext)
+            .map(Self)
+            .map_err(|_| Error::Corrupt("a KMS data key of the wrong length".into()))
+    }
+
     /// A fresh blob key and its salt (hex, for the blob's [`super::BlobRef`]).
     pub fn new_blob(&self) -> Result<(Sealer, String), Error> {
         let mut salt = [0u8; 16];
@@ -249,7 +274,7 @@ impl RootKey {
         Ok(LessSafeKey::new(unbound))
     }
 
-    /// An ETag for SSE-C data that does not reveal the data's MD5 (AWS: "objects encrypted by
+    /// An ETag for SSE-C and SSE-KMS data that does not reveal the data's MD5 (AWS: "objects encrypted by
     /// SSE-C or SSE-KMS have ETags that are not an MD5 digest of their object data").
     pub fn opaque_etag(&self, md5: &[u8]) -> String {
         let k = hmac::Key::new(hmac::HMAC_SHA256, &self.0);
@@ -327,6 +352,9 @@ pub fn root_key(
             }
             Ok(RootKey(c.key))
         }
+        Encryption::Kms { .. } => Err(Error::Corrupt(
+            "an SSE-KMS object's key comes from KMS, not from the master key".into(),
+        )),
     }
 }
 
@@ -365,6 +393,9 @@ pub fn new_encryption(
                 RootKey(c.key),
             ))
         }
+        SealRequest::Kms { .. } => Err(Error::Corrupt(
+            "an SSE-KMS data key comes from KMS, not from the master key".into(),
+        )),
     }
 }
 

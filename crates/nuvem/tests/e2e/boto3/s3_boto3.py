@@ -210,7 +210,7 @@ e = expect_error(
     SSECustomerKey=b"k" * 32,
 )
 assert "secure connection" in e.response["Error"]["Message"], e.response
-expect_error("NotImplemented", s3.put_object, Bucket="boto-enc", Key="kms", Body=b"x", ServerSideEncryption="aws:kms")
+expect_error("NotImplemented", s3.put_object, Bucket="boto-enc", Key="kms", Body=b"x", ServerSideEncryption="aws:kms:dsse")
 for key in ["s3", "d"]:
     s3.delete_object(Bucket="boto-enc", Key=key)
 s3.delete_bucket(Bucket="boto-enc")
