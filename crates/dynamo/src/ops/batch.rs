@@ -190,10 +190,9 @@ pub fn batch_get_item(svc: &DynamoService, input: BatchGetItemInput) -> Result<V
                 read_bytes += 4096;
             }
         }
-        units.insert(
-            table.name.clone(),
-            Consumed::on_table(read_units(read_bytes, consistent)),
-        );
+        let consumed = Consumed::on_table(read_units(read_bytes, consistent));
+        svc.meter().charge(&table, Kind::Read, &consumed);
+        units.insert(table.name.clone(), consumed);
         responses.insert(name.clone(), Value::Array(found));
         if !left.is_empty() {
             let mut entry = serde_json::to_value(RawKeys::from(req))
@@ -353,6 +352,9 @@ pub fn batch_write_item(svc: &DynamoService, input: BatchWriteItemInput) -> Resu
         }
         Ok((units, metrics))
     })?;
+    for (table, consumed) in &units {
+        svc.meter().charge_named(table, Kind::Write, consumed);
+    }
     let mut out = Map::new();
     out.insert("UnprocessedItems".into(), json!({}));
     if !metrics.is_empty() {

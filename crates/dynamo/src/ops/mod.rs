@@ -41,6 +41,19 @@ pub const STREAMS_OPERATIONS: &[&str] = &[
 
 /// Runs `operation` on `input`.
 pub fn dispatch(svc: &DynamoService, operation: &str, input: Value) -> Result<Value> {
+    // Provisioned capacity: refused before any work when a bucket it draws on is spent.
+    let demands = crate::throughput::demands(operation, &input);
+    for d in &demands {
+        let (crate::throughput::Demand::Read { table, .. }
+        | crate::throughput::Demand::Write { table }) = *d;
+        if !svc.meter().knows(table) {
+            let snap = svc.store().snapshot();
+            if let Some(meta) = crate::storage::read_table(&*snap, table)? {
+                svc.meter().sync(&meta);
+            }
+        }
+    }
+    svc.meter().admit(&demands)?;
     match operation {
         "CreateTable" => tables::create_table(svc, parse(input)?),
         "DescribeTable" => tables::describe_table(svc, parse(input)?),
