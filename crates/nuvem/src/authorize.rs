@@ -60,6 +60,7 @@ pub fn acts(
         "iam" => Some(vec![iam(body?, account)]),
         "apigateway" => Some(vec![apigateway(parts, region)]),
         "wafv2" => wafv2(parts, body?, region, account),
+        "application-autoscaling" => application_autoscaling(parts),
         "cloudfront" => cloudfront(parts, account),
         // STS decides AssumeRole itself (trust and identity policies); GetCallerIdentity and
         // GetSessionToken need no permission on AWS either.
@@ -436,6 +437,18 @@ fn wafv2(parts: &Parts, body: &[u8], region: &str, account: &str) -> Option<Vec<
     Some(vec![(action, resource)])
 }
 
+/// Application Auto Scaling (`AnyScaleFrontendService.<Op>`): the operation on `*`, as AWS
+/// authorizes it (its actions take no resource-level permissions besides tagging).
+fn application_autoscaling(parts: &Parts) -> Option<Vec<Act>> {
+    let op = parts
+        .headers
+        .get("x-amz-target")?
+        .to_str()
+        .ok()?
+        .strip_prefix("AnyScaleFrontendService.")?;
+    Some(vec![(format!("application-autoscaling:{op}"), "*".into())])
+}
+
 /// CloudFront's API (`/2020-05-31/distribution[/<id>[/config|/invalidation[/<id>]]]`):
 /// the operation on the distribution's ARN.
 fn cloudfront(parts: &Parts, account: &str) -> Option<Vec<Act>> {
@@ -656,6 +669,16 @@ mod tests {
                 &format!(r#"{{"WebAclArn":"{acl}"}}"#),
             ),
             &[("wafv2:GetSampledRequests", acl)],
+        );
+        check_acts(
+            "application-autoscaling",
+            (
+                "POST",
+                "/",
+                "AnyScaleFrontendService.RegisterScalableTarget",
+                r#"{"ServiceNamespace":"dynamodb","ResourceId":"table/t"}"#,
+            ),
+            &[("application-autoscaling:RegisterScalableTarget", "*")],
         );
         let dist = "arn:aws:cloudfront::000000000000:distribution/E1";
         check_acts(

@@ -287,6 +287,8 @@ async fn run(config: Config, source: String, started: Instant) -> anyhow::Result
     let dynamo_sweep = tokio::spawn(
         nuvem_dynamo::DynamoService::clone(&services.dynamo).sweep_forever(config.ttl_sweep),
     );
+    // Application Auto Scaling's scaler, on one node at a time.
+    let scaler = tokio::spawn(services.autoscaling.clone().scale_forever());
     // S3 lifecycle rules (expiry, noncurrent versions, incomplete uploads), on one node at a time.
     let lifecycle_sweep = tokio::spawn(
         services
@@ -455,6 +457,7 @@ async fn run(config: Config, source: String, started: Instant) -> anyhow::Result
     while tasks.join_next().await.is_some() {}
     watch.abort();
     dynamo_sweep.abort();
+    scaler.abort();
     lifecycle_sweep.abort();
     if let Some(heartbeat) = heartbeat {
         heartbeat.abort();
