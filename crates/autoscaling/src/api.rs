@@ -301,7 +301,10 @@ impl AutoScaling {
         let i: In = parse(input)?;
         let id = i.target.id()?;
         let port = self.port(&id)?;
-        for (v, field) in [(i.min_capacity, "minCapacity"), (i.max_capacity, "maxCapacity")] {
+        for (v, field) in [
+            (i.min_capacity, "minCapacity"),
+            (i.max_capacity, "maxCapacity"),
+        ] {
             if v.is_some_and(|v| v < 0) {
                 return Err(invalid(format!(
                     "1 validation error detected: Value at '{field}' failed to satisfy constraint: Member must have value greater than or equal to 0"

@@ -7,8 +7,8 @@
 //! an activity, newest first per target ([`MAX_ACTIVITIES`] kept per target).
 
 use nuvem_store::{Direction, KeyRange, Read, Tx};
-use serde::{Deserialize, Serialize};
 use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
 
 /// Activities kept per target (AWS keeps six weeks; nuvem keeps the latest this many).
 pub const MAX_ACTIVITIES: usize = 200;

@@ -248,7 +248,8 @@ impl State {
                 })
             })
             .collect();
-        targets.sort_by_key(|v| v["resource_id"].to_string() + &v["scalable_dimension"].to_string());
+        targets
+            .sort_by_key(|v| v["resource_id"].to_string() + &v["scalable_dimension"].to_string());
         json!({
             "window_seconds": window.as_secs_f64(),
             "targets": targets,
@@ -611,6 +612,9 @@ mod tests {
             c(vec![In(3, "a".into()), Out(12, "b".into())]),
             Out(12, "b".into())
         );
-        assert_eq!(noun("dynamodb:index:WriteCapacityUnits"), "write capacity units");
+        assert_eq!(
+            noun("dynamodb:index:WriteCapacityUnits"),
+            "write capacity units"
+        );
     }
 }

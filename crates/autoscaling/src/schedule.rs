@@ -16,20 +16,20 @@ impl Schedule {
     pub fn parse(text: &str) -> Result<Self, String> {
         let text = text.trim();
         if let Some(inner) = text.strip_prefix("at(").and_then(|r| r.strip_suffix(')')) {
-            return parse_time(inner)
-                .map(Schedule::At)
-                .ok_or_else(|| format!("Invalid at() expression: {text}; expected at(yyyy-mm-ddThh:mm:ss)"));
+            return parse_time(inner).map(Schedule::At).ok_or_else(|| {
+                format!("Invalid at() expression: {text}; expected at(yyyy-mm-ddThh:mm:ss)")
+            });
         }
         if let Some(inner) = text.strip_prefix("rate(").and_then(|r| r.strip_suffix(')')) {
             let mut parts = inner.split_whitespace();
             let (Some(value), Some(unit), None) = (parts.next(), parts.next(), parts.next()) else {
-                return Err(format!("Invalid rate() expression: {text}; expected rate(value unit)"));
+                return Err(format!(
+                    "Invalid rate() expression: {text}; expected rate(value unit)"
+                ));
             };
-            let value: u64 = value
-                .parse()
-                .ok()
-                .filter(|v| *v > 0)
-                .ok_or_else(|| format!("Invalid rate() value in {text}: a positive integer is required"))?;
+            let value: u64 = value.parse().ok().filter(|v| *v > 0).ok_or_else(|| {
+                format!("Invalid rate() value in {text}: a positive integer is required")
+            })?;
             let unit = match unit {
                 "minute" | "minutes" => 60,
                 "hour" | "hours" => 3600,

@@ -429,10 +429,9 @@ pub fn demands<'a>(operation: &str, input: &'a serde_json::Value) -> Vec<Demand<
     let name = |v: &'a serde_json::Value| v.as_str().map(crate::ops::table_name);
     let mut out = Vec::new();
     match operation {
-        "GetItem" => out.extend(name(&input["TableName"]).map(|table| Demand::Read {
-            table,
-            index: None,
-        })),
+        "GetItem" => {
+            out.extend(name(&input["TableName"]).map(|table| Demand::Read { table, index: None }))
+        }
         "Query" | "Scan" => out.extend(name(&input["TableName"]).map(|table| Demand::Read {
             table,
             index: input["IndexName"].as_str(),
@@ -494,7 +493,10 @@ mod tests {
                 Step::Rate(rate) => b.set_rate(rate, *t),
                 Step::Tokens(want) => {
                     let got = b.tokens(*t);
-                    assert!((got - want).abs() < 1e-9, "step {i} at {t}: {got} != {want}");
+                    assert!(
+                        (got - want).abs() < 1e-9,
+                        "step {i} at {t}: {got} != {want}"
+                    );
                 }
             }
         }

@@ -508,7 +508,10 @@ impl TableSpec {
         if let Some(a) = &self.autoscaling {
             a.check()?;
         }
-        for (kind, list) in [("global_indexes", &self.global_indexes), ("local_indexes", &self.local_indexes)] {
+        for (kind, list) in [
+            ("global_indexes", &self.global_indexes),
+            ("local_indexes", &self.local_indexes),
+        ] {
             for (j, ix) in list.iter().enumerate() {
                 let declared = declared_units(ix.capacity, ix.read_capacity, ix.write_capacity)
                     .map_err(|e| format!("{kind}[{j}]: {e}"))?;

@@ -237,10 +237,22 @@ struct DynamoCapacity {
 
 /// DynamoDB's scalable dimensions and the predefined metric that tracks each.
 const DYNAMO_DIMENSIONS: &[(&str, &str)] = &[
-    ("dynamodb:table:ReadCapacityUnits", "DynamoDBReadCapacityUtilization"),
-    ("dynamodb:table:WriteCapacityUnits", "DynamoDBWriteCapacityUtilization"),
-    ("dynamodb:index:ReadCapacityUnits", "DynamoDBReadCapacityUtilization"),
-    ("dynamodb:index:WriteCapacityUnits", "DynamoDBWriteCapacityUtilization"),
+    (
+        "dynamodb:table:ReadCapacityUnits",
+        "DynamoDBReadCapacityUtilization",
+    ),
+    (
+        "dynamodb:table:WriteCapacityUnits",
+        "DynamoDBWriteCapacityUtilization",
+    ),
+    (
+        "dynamodb:index:ReadCapacityUnits",
+        "DynamoDBReadCapacityUtilization",
+    ),
+    (
+        "dynamodb:index:WriteCapacityUnits",
+        "DynamoDBWriteCapacityUtilization",
+    ),
 ];
 
 /// A DynamoDB resource id and dimension: (table, index, read?).
@@ -353,7 +365,12 @@ impl nuvem_autoscaling::Scalable for DynamoCapacity {
         }
     }
 
-    fn set_capacity(&self, resource_id: &str, dimension: &str, capacity: u64) -> Result<(), String> {
+    fn set_capacity(
+        &self,
+        resource_id: &str,
+        dimension: &str,
+        capacity: u64,
+    ) -> Result<(), String> {
         let (table, index, read) = dynamo_target(resource_id, dimension)?;
         let meta = self
             .describe(table)?
@@ -386,7 +403,13 @@ impl nuvem_autoscaling::Scalable for DynamoCapacity {
             .capacity_usage()
             .into_iter()
             .find(|u| u.table == table && u.index.as_deref() == index)
-            .map_or(0.0, |u| if read { u.read.consumed } else { u.write.consumed })
+            .map_or(0.0, |u| {
+                if read {
+                    u.read.consumed
+                } else {
+                    u.write.consumed
+                }
+            })
     }
 }
 
@@ -415,7 +438,10 @@ fn apply_table_autoscaling(
         ] {
             let dimension = format!("dynamodb:{kind}:{units}");
             let fail = |e: nuvem_autoscaling::ApiError| {
-                anyhow::anyhow!("at `tables[{i}]` ({}): autoscaling of {resource}: {e}", t.name)
+                anyhow::anyhow!(
+                    "at `tables[{i}]` ({}): autoscaling of {resource}: {e}",
+                    t.name
+                )
             };
             autoscaling
                 .execute(
