@@ -1190,6 +1190,72 @@ mod tests {
     }
 
     #[test]
+    fn issue_21_capacity_and_autoscaling() {
+        let table = |extra: &str| {
+            format!(
+                "[[tables]]\nname = \"t\"\npartition_key = {{ name = \"pk\", type = \"S\" }}\n{extra}"
+            )
+        };
+        resolves(&table("capacity = { read = 3, write = 4 }\n"), Ok(()));
+        resolves(
+            &table("autoscaling = { min = 2, max = 9, target_utilization = 50 }\n"),
+            Ok(()),
+        );
+        resolves(
+            "[server]\ndynamodb_burst_secs = 1\nautoscaling_window_ms = 100\n",
+            Ok(()),
+        );
+        resolves(
+            "[server]\ndynamodb_burst_secs = 0\n",
+            Err("at `server.dynamodb_burst_secs`: 0 is not within 1 to 3600"),
+        );
+        resolves(
+            "[server]\nautoscaling_window_ms = 50\n",
+            Err("at `server.autoscaling_window_ms`: 50 is not within 100 to 3600000"),
+        );
+        resolves(
+            &table("billing_mode = \"PAY_PER_REQUEST\"\ncapacity = { read = 3, write = 4 }\n"),
+            Err("at `tables[0]` (t): capacity and autoscaling need billing_mode"),
+        );
+        resolves(
+            &table("capacity = { read = 3, write = 4 }\nread_capacity = 3\n"),
+            Err("not both"),
+        );
+        resolves(
+            &table("autoscaling = { min = 5, max = 2 }\n"),
+            Err("autoscaling needs 1 <= min <= max"),
+        );
+        resolves(
+            &table("autoscaling = { min = 1, max = 2, target_utilization = 95 }\n"),
+            Err("within 20 to 90 percent"),
+        );
+        resolves(
+            &table(
+                "capacity = { read = 1, write = 1 }\n[[tables.local_indexes]]\nname = \"l\"\nsort_key = { name = \"s\", type = \"S\" }\ncapacity = { read = 1, write = 1 }\n",
+            ),
+            Err("local_indexes[0]: a local index shares the table's capacity"),
+        );
+        // Defaults: capacity or autoscaling make the table provisioned; units default to 5,
+        // or to the autoscaling minimum, which a global index inherits.
+        let m = Manifest::parse(&table(
+            "autoscaling = { min = 2, max = 9 }\n[[tables.global_indexes]]\nname = \"g\"\npartition_key = { name = \"g\", type = \"S\" }\n",
+        ))
+        .unwrap();
+        let t = &m.tables[0];
+        assert_eq!((t.mode(), t.units()), ("PROVISIONED", (2, 2)));
+        assert_eq!(t.global_indexes[0].units(t), (2, 2));
+        assert_eq!(
+            t.index_autoscaling(&t.global_indexes[0])
+                .map(|a| a.target()),
+            Some(70.0)
+        );
+        let m = Manifest::parse(&table("")).unwrap();
+        assert_eq!(m.tables[0].mode(), "PAY_PER_REQUEST");
+        let m = Manifest::parse(&table("capacity = { read = 7, write = 3 }\n")).unwrap();
+        assert_eq!(m.tables[0].units(), (7, 3));
+    }
+
+    #[test]
     fn issue_17_vpn() {
         // RFC 7748's test keys, as base64: Alice's private and public keys, Bob's public key.
         const KEY: &str = "dwdtCnMYpX08FsFyUbJmRd9ML4frwJkqsXf7pR25LCo=";
