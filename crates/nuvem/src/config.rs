@@ -446,13 +446,16 @@ impl AutoscalingSpec {
     }
 }
 
+/// Read and write units, each maybe declared.
+type Units = (Option<u64>, Option<u64>);
+
 /// The read and write units a table or index declares (`capacity` or the older
 /// `read_capacity`/`write_capacity`), if any.
 fn declared_units(
     capacity: Option<CapacitySpec>,
     read: Option<u64>,
     write: Option<u64>,
-) -> Result<Option<(Option<u64>, Option<u64>)>, String> {
+) -> Result<Option<Units>, String> {
     match (capacity, read.is_some() || write.is_some()) {
         (Some(_), true) => Err(
             "give either `capacity = { read, write }` or `read_capacity`/`write_capacity`, not both"
