@@ -669,8 +669,8 @@ impl AutoScaling {
                         .is_none_or(|d| *d == a.target.dimension)
             })
             .collect();
-        // Newest first, across targets.
-        all.sort_by(|a, b| b.start.total_cmp(&a.start));
+        // Newest first, across targets (of one round, the later step first).
+        all.sort_by(|a, b| b.start.total_cmp(&a.start).then(b.end.total_cmp(&a.end)));
         let items: Vec<Value> = all.iter().map(activity_json).collect();
         let (items, next) = page(items, i.max_results, i.next_token.as_deref())?;
         let mut out = json!({"ScalingActivities": items});
