@@ -4,8 +4,9 @@
 //!
 //! A batch get reads every key from one snapshot; a batch write validates every request and
 //! then writes them all in one store transaction through [`storage::write_item`], so a batch
-//! that fails validation writes nothing. nuvem never throttles, so `UnprocessedKeys` only
-//! holds keys beyond the 16 MB response limit and `UnprocessedItems` is always empty.
+//! that fails validation writes nothing. Here `UnprocessedKeys` holds keys beyond the 16 MB
+//! response limit and `UnprocessedItems` is empty; the requests of a table short of
+//! provisioned capacity are added to them by `ops::dispatch` (see [`crate::throughput`]).
 //! Must not: lay out keys or bypass `write_item`.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
