@@ -6,7 +6,7 @@
 #
 #   bench/run.sh                     # full run: release build, bench/results/<date>.md
 #   bench/run.sh --smoke             # a few requests per scenario (debug build): does it all work?
-#   bench/run.sh --only edge,s3      # some groups: startup dynamodb s3 lambda gateway edge waf limits iam indexes streams sse
+#   bench/run.sh --only edge,s3      # some groups: startup dynamodb s3 lambda gateway edge waf limits iam indexes streams sse capacity
 #   bench/run.sh --skip-build ...    # use what target/ already holds
 #   bench/run.sh --only dynamodb,s3 --postgres   # also nuvem on a throwaway PostgreSQL
 #

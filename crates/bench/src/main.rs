@@ -5,6 +5,7 @@
 //! the detailed Lambda report. See README.md. Must not: run under `cargo test` (it is a
 //! program you run by hand or from the driver).
 
+mod capacity;
 mod dynamo;
 mod edge_peers;
 mod functions;

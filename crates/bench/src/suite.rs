@@ -28,10 +28,11 @@ pub enum Group {
     Indexes,
     Streams,
     Sse,
+    Capacity,
 }
 
 impl Group {
-    pub const ALL: [Group; 12] = [
+    pub const ALL: [Group; 13] = [
         Group::Startup,
         Group::Dynamodb,
         Group::S3,
@@ -44,6 +45,7 @@ impl Group {
         Group::Indexes,
         Group::Streams,
         Group::Sse,
+        Group::Capacity,
     ];
 
     pub fn name(self) -> &'static str {
@@ -60,6 +62,7 @@ impl Group {
             Group::Indexes => "indexes",
             Group::Streams => "streams",
             Group::Sse => "sse",
+            Group::Capacity => "capacity",
         }
     }
 }
@@ -239,6 +242,7 @@ pub async fn run(args: Args, command_line: String) -> anyhow::Result<()> {
             Group::Indexes => crate::suite_aws::indexes(&ctx, &mut report).await,
             Group::Streams => crate::suite_aws::streams(&ctx, &mut report).await,
             Group::Sse => crate::suite_aws::sse(&ctx, &mut report).await,
+            Group::Capacity => crate::suite_aws::capacity(&ctx, &mut report).await,
         };
         if let Err(e) = outcome {
             report.failures.push(format!("{}: {e:#}", g.name()));

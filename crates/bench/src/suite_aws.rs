@@ -407,6 +407,41 @@ pub async fn iam(ctx: &Ctx, report: &mut Report) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Provisioned capacity's cost: PutItem and GetItem on an on-demand table beside a
+/// provisioned one no load reaches (every request through the token buckets), nuvem beside
+/// moto (which does not enforce capacity).
+pub async fn capacity(ctx: &Ctx, report: &mut Report) -> anyhow::Result<()> {
+    let servers = Servers::start(ctx, report, false)?;
+    let mut clients = Vec::new();
+    for target in servers.targets() {
+        let c = dynamo::client(&target.url);
+        crate::capacity::create_tables(&c)
+            .await
+            .with_context(|| format!("creating the capacity tables on {}", target.name))?;
+        clients.push((target, c));
+    }
+    let mut phase = 0;
+    for (table, provisioned) in crate::capacity::TABLES {
+        let mode_name = if provisioned {
+            "provisioned table"
+        } else {
+            "on-demand table"
+        };
+        for mode in [ctx.closed(1), ctx.closed(64)] {
+            for (target, c) in &clients {
+                phase += 1;
+                let scenario = format!("capacity.PutItem, {mode_name}");
+                let o = crate::capacity::put_op(c, table, phase);
+                measure_counted(ctx, report, &scenario, target, &o, mode, Metric::Throughput).await;
+                let scenario = format!("capacity.GetItem, {mode_name}");
+                let o = crate::capacity::get_op(c, table);
+                measure_counted(ctx, report, &scenario, target, &o, mode, Metric::Throughput).await;
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Secondary indexes' cost: PutItem on tables with 0, 1 and 5 global indexes (write
 /// amplification), and Query of a 100-item page of a global index, nuvem beside moto.
 pub async fn indexes(ctx: &Ctx, report: &mut Report) -> anyhow::Result<()> {

@@ -7,7 +7,7 @@
 //! one, also when the item does not exist), halved for eventually consistent reads. A write
 //! also costs on every secondary index whose entry it changes ([`write_consumed`]); a Query
 //! or Scan of an index is charged to the index.
-//! Must not: enforce throughput limits; nuvem never throttles.
+//! Must not: enforce throughput limits ([`crate::throughput`] does, with these prices).
 
 use std::collections::BTreeMap;
 

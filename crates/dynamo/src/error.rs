@@ -35,6 +35,10 @@ pub enum Error {
     /// A per-table or per-account limit (index builds at once, index count).
     #[error("{0}")]
     LimitExceeded(String),
+    /// A provisioned table's (or one of its global indexes') capacity is spent for now
+    /// (see [`crate::throughput`]); the SDKs back off and retry.
+    #[error("{0}")]
+    ProvisionedThroughputExceeded(String),
     /// An item collection of a table with local indexes would pass 10 GB.
     #[error("{0}")]
     ItemCollectionSizeLimitExceeded(String),
@@ -161,6 +165,9 @@ impl IntoAwsError for Error {
             Error::ResourceNotFound(m) => AwsError::new(bad, "ResourceNotFoundException", m),
             Error::ResourceInUse(m) => AwsError::new(bad, "ResourceInUseException", m),
             Error::LimitExceeded(m) => AwsError::new(bad, "LimitExceededException", m),
+            Error::ProvisionedThroughputExceeded(m) => {
+                AwsError::new(bad, "ProvisionedThroughputExceededException", m)
+            }
             Error::ItemCollectionSizeLimitExceeded(m) => {
                 AwsError::new(bad, "ItemCollectionSizeLimitExceededException", m)
             }

@@ -3,7 +3,8 @@
 //! Owns: the data model ([`value`], [`number`]), the order-preserving key encoding ([`keys`]),
 //! the expression language ([`expr`]), table metadata ([`catalog`]) and items ([`storage`]) in
 //! the store, stream records ([`streams`], written in each item write's transaction) and Time
-//! to Live ([`ttl`], the sweep of expired items), the operations ([`ops`]), including the
+//! to Live ([`ttl`], the sweep of expired items), provisioned capacity ([`throughput`]: token
+//! buckets per table and global index, on this node), the operations ([`ops`]), including the
 //! DynamoDB Streams API (`DynamoDBStreams_20120810`, [`ops::streams`]), and the
 //! [`nuvem_aws::Service`] implementation ([`service`]), which answers both APIs. Must not: open
 //! sockets, read config files or env, decide when background sweeps run (the binary calls
@@ -21,6 +22,7 @@ pub mod ops;
 pub mod service;
 pub mod storage;
 pub mod streams;
+pub mod throughput;
 pub mod ttl;
 pub mod value;
 

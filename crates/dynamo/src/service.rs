@@ -39,6 +39,9 @@ pub struct DynamoConfig {
     pub region: String,
     /// The account id in table ARNs.
     pub account_id: String,
+    /// How many seconds of unused provisioned capacity a table keeps for bursts
+    /// ([`crate::throughput`]; DynamoDB's 300 by default, shorter in tests).
+    pub burst_secs: u64,
 }
 
 impl Default for DynamoConfig {
@@ -46,6 +49,7 @@ impl Default for DynamoConfig {
         Self {
             region: "us-east-1".into(),
             account_id: "000000000000".into(),
+            burst_secs: crate::throughput::DEFAULT_BURST_SECS,
         }
     }
 }
@@ -57,6 +61,8 @@ pub struct DynamoService {
     store: Store,
     config: Arc<DynamoConfig>,
     catalog: Arc<storage::CatalogCache>,
+    /// Provisioned capacity on this node (token buckets, counters).
+    meter: Arc<crate::throughput::Meter>,
 }
 
 impl std::fmt::Debug for DynamoService {
@@ -83,6 +89,7 @@ impl DynamoService {
         }
         let svc = Self {
             store,
+            meter: Arc::new(crate::throughput::Meter::new(config.burst_secs)),
             config: Arc::new(config),
             catalog: Arc::default(),
         };
@@ -253,6 +260,17 @@ impl DynamoService {
         &self.catalog
     }
 
+    /// This node's provisioned-capacity buckets and counters.
+    pub fn meter(&self) -> &crate::throughput::Meter {
+        &self.meter
+    }
+
+    /// Every table's and global index's capacity counters on this node (health, the
+    /// autoscaler).
+    pub fn capacity_usage(&self) -> Vec<crate::throughput::Usage> {
+        self.meter.usage()
+    }
+
     pub(crate) fn config(&self) -> &DynamoConfig {
         &self.config
     }
@@ -331,6 +349,11 @@ impl Service for DynamoService {
         Protocol::AwsJson1_0 {
             namespace: NAMESPACE,
         }
+    }
+
+    fn stats(&self) -> Option<Value> {
+        let usage = self.meter.usage();
+        Some(serde_json::json!({ "capacity": usage }))
     }
 
     fn call(&self, request: AwsRequest) -> BoxFuture<'_, Response<Body>> {

@@ -345,3 +345,61 @@ fn tags_and_informational_operations() {
         40000
     );
 }
+
+/// Provisioned capacity in batches, as DynamoDB answers them: the requests of a table short
+/// of capacity come back unprocessed while the other tables' run; a batch of throttled
+/// tables only is refused. Buckets hold one second (`burst_secs = 1`); a 20 KB item puts a
+/// 1-WCU table 19 units in debt (about 19 s), a consistent read of it a 1-RCU table 4 in debt.
+#[test]
+fn throttled_tables_of_a_batch_come_back_unprocessed() {
+    use nuvem_dynamo::{DynamoConfig, DynamoService};
+    use nuvem_store::{Durability, FjallEngine, Store};
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::new(FjallEngine::open(dir.path(), Durability::Process).unwrap());
+    let config = DynamoConfig {
+        burst_secs: 1,
+        ..DynamoConfig::default()
+    };
+    let e = Env::from(DynamoService::open(store, config).unwrap());
+    e.create("free", ("pk", "S"), None);
+    e.ok(
+        "CreateTable",
+        json!({"TableName": "tiny", "AttributeDefinitions": [{"AttributeName": "pk", "AttributeType": "S"}],
+            "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}],
+            "ProvisionedThroughput": {"ReadCapacityUnits": 1, "WriteCapacityUnits": 1}}),
+    );
+    let big = json!({"pk": {"S": "big"}, "blob": {"S": "x".repeat(20 * 1024 - 10)}});
+    e.put("tiny", big);
+    let exceeded = "The level of configured provisioned throughput for the table was exceeded. Consider increasing your provisioning level with the UpdateTable API.";
+    let put = |k: &str| json!({"PutRequest": {"Item": {"pk": {"S": k}}}});
+    e.err(
+        "PutItem",
+        json!({"TableName": "tiny", "Item": {"pk": {"S": "a"}}}),
+        "ProvisionedThroughputExceededException",
+        exceeded,
+    );
+    let out = e.ok(
+        "BatchWriteItem",
+        json!({"RequestItems": {"tiny": [put("t1")], "free": [put("f1")]}}),
+    );
+    assert_eq!(out["UnprocessedItems"], json!({"tiny": [put("t1")]}));
+    assert!(e.get("free", json!({"pk": {"S": "f1"}})).is_object());
+    e.err(
+        "BatchWriteItem",
+        json!({"RequestItems": {"tiny": [put("t2")]}}),
+        "ProvisionedThroughputExceededException",
+        exceeded,
+    );
+    // Reads: a consistent read of the 20 KB item costs 5 RCU of 1.
+    e.ok(
+        "GetItem",
+        json!({"TableName": "tiny", "Key": {"pk": {"S": "big"}}, "ConsistentRead": true}),
+    );
+    let keys = json!({"Keys": [{"pk": {"S": "big"}}], "ProjectionExpression": "pk"});
+    let out = e.ok(
+        "BatchGetItem",
+        json!({"RequestItems": {"tiny": keys, "free": {"Keys": [{"pk": {"S": "f1"}}]}}}),
+    );
+    assert_eq!(out["UnprocessedKeys"], json!({"tiny": keys}));
+    assert_eq!(out["Responses"]["free"].as_array().unwrap().len(), 1);
+}

@@ -73,6 +73,7 @@ pub fn acts(
         "apigateway" => Some(vec![apigateway(parts, region)]),
         "wafv2" => wafv2(parts, body?, region, account),
         "logs" => logs(parts, body?, region, account),
+        "application-autoscaling" => application_autoscaling(parts),
         "cloudfront" => cloudfront(parts, account),
         "kms" => kms(parts, body?, region, account),
         // STS decides AssumeRole itself (trust and identity policies); GetCallerIdentity and
@@ -590,6 +591,18 @@ fn logs(parts: &Parts, body: &[u8], region: &str, account: &str) -> Option<Vec<A
     Some(vec![(action, resource)])
 }
 
+/// Application Auto Scaling (`AnyScaleFrontendService.<Op>`): the operation on `*`, as AWS
+/// authorizes it (its actions take no resource-level permissions besides tagging).
+fn application_autoscaling(parts: &Parts) -> Option<Vec<Act>> {
+    let op = parts
+        .headers
+        .get("x-amz-target")?
+        .to_str()
+        .ok()?
+        .strip_prefix("AnyScaleFrontendService.")?;
+    Some(vec![(format!("application-autoscaling:{op}"), "*".into())])
+}
+
 /// CloudFront's API (`/2020-05-31/distribution[/<id>[/config|/invalidation[/<id>]]]`):
 /// the operation on the distribution's ARN.
 fn cloudfront(parts: &Parts, account: &str) -> Option<Vec<Act>> {
@@ -979,6 +992,16 @@ mod tests {
         ] {
             check_acts("kms", ("POST", "/", &format!("{kms}{op}"), &body), &want);
         }
+        check_acts(
+            "application-autoscaling",
+            (
+                "POST",
+                "/",
+                "AnyScaleFrontendService.RegisterScalableTarget",
+                r#"{"ServiceNamespace":"dynamodb","ResourceId":"table/t"}"#,
+            ),
+            &[("application-autoscaling:RegisterScalableTarget", "*")],
+        );
         let dist = "arn:aws:cloudfront::000000000000:distribution/E1";
         check_acts(
             "cloudfront",

@@ -104,6 +104,14 @@ pub struct ServerSection {
     /// `DaysAfterInitiation`, and the midnight expiries are rounded up to). Default 86400; a
     /// shorter day is for tests. 1 to 86400.
     pub lifecycle_day_secs: Option<u64>,
+    /// How many seconds of unused provisioned capacity a DynamoDB table (or global index)
+    /// keeps for bursts, as DynamoDB's burst capacity. Default 300; 1 to 3600 (short for
+    /// tests).
+    pub dynamodb_burst_secs: Option<u64>,
+    /// The length, in milliseconds, of the metrics window Application Auto Scaling's
+    /// scaler observes consumed capacity over and acts on (CloudWatch's one-minute period).
+    /// Default 60000; 100 to 3600000 (short for tests).
+    pub autoscaling_window_ms: Option<u64>,
     /// Listener limits (slowloris, slow uploads, connection floods), for every listener.
     pub limits: LimitsSpec,
 }
@@ -348,11 +356,19 @@ pub struct TableSpec {
     pub name: String,
     pub partition_key: KeySpec,
     pub sort_key: Option<KeySpec>,
-    /// `PAY_PER_REQUEST` (default) or `PROVISIONED`.
+    /// `PAY_PER_REQUEST` (default without capacity) or `PROVISIONED` (default with
+    /// `capacity` or `autoscaling`).
     #[serde(default)]
     pub billing_mode: Option<String>,
+    /// Provisioned capacity, the older spelling of `capacity` (one or the other).
     pub read_capacity: Option<u64>,
     pub write_capacity: Option<u64>,
+    /// Provisioned capacity: `capacity = { read = N, write = N }` (default 5 each, or the
+    /// autoscaling minimum).
+    pub capacity: Option<CapacitySpec>,
+    /// Application Auto Scaling of the table's read and write capacity (target tracking),
+    /// applied to its global indexes too unless they have their own.
+    pub autoscaling: Option<AutoscalingSpec>,
     /// The table's stream view type (`KEYS_ONLY`, `NEW_IMAGE`, `OLD_IMAGE`,
     /// `NEW_AND_OLD_IMAGES`): a stream enabled at creation, or on a kept table without one.
     pub stream: Option<String>,
@@ -380,9 +396,157 @@ pub struct IndexSpec {
     pub projection: Option<String>,
     #[serde(default)]
     pub non_key_attributes: Vec<String>,
-    /// A global index's capacity on a PROVISIONED table (default 5 each).
+    /// A global index's capacity on a PROVISIONED table (default 5 each, or the
+    /// autoscaling minimum); `capacity = { read, write }` is the same.
     pub read_capacity: Option<u64>,
     pub write_capacity: Option<u64>,
+    pub capacity: Option<CapacitySpec>,
+    /// A global index's own autoscaling (default: the table's).
+    pub autoscaling: Option<AutoscalingSpec>,
+}
+
+/// `capacity = { read = N, write = N }`: provisioned read and write capacity units.
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CapacitySpec {
+    pub read: u64,
+    pub write: u64,
+}
+
+/// `autoscaling = { min = N, max = N, target_utilization = P }`: a scalable target for the
+/// read and one for the write capacity, each with a target tracking policy at `P` percent
+/// (default 70, DynamoDB's; 20 to 90).
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AutoscalingSpec {
+    pub min: u64,
+    pub max: u64,
+    pub target_utilization: Option<f64>,
+}
+
+impl AutoscalingSpec {
+    pub fn target(&self) -> f64 {
+        self.target_utilization.unwrap_or(70.0)
+    }
+
+    fn check(&self) -> Result<(), String> {
+        if self.min < 1 || self.min > self.max {
+            return Err(format!(
+                "autoscaling needs 1 <= min <= max (min = {}, max = {})",
+                self.min, self.max
+            ));
+        }
+        if !(20.0..=90.0).contains(&self.target()) {
+            return Err(format!(
+                "autoscaling.target_utilization must be within 20 to 90 percent, got {}",
+                self.target()
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Read and write units, each maybe declared.
+type Units = (Option<u64>, Option<u64>);
+
+/// The read and write units a table or index declares (`capacity` or the older
+/// `read_capacity`/`write_capacity`), if any.
+fn declared_units(
+    capacity: Option<CapacitySpec>,
+    read: Option<u64>,
+    write: Option<u64>,
+) -> Result<Option<Units>, String> {
+    match (capacity, read.is_some() || write.is_some()) {
+        (Some(_), true) => Err(
+            "give either `capacity = { read, write }` or `read_capacity`/`write_capacity`, not both"
+                .into(),
+        ),
+        (Some(c), false) => Ok(Some((Some(c.read), Some(c.write)))),
+        (None, true) => Ok(Some((read, write))),
+        (None, false) => Ok(None),
+    }
+}
+
+impl TableSpec {
+    /// `PROVISIONED` or `PAY_PER_REQUEST`: what `billing_mode` says, else provisioned when
+    /// capacity or autoscaling is declared.
+    pub fn mode(&self) -> &str {
+        match self.billing_mode.as_deref() {
+            Some(m) => m,
+            None if self.capacity.is_some()
+                || self.read_capacity.is_some()
+                || self.write_capacity.is_some()
+                || self.autoscaling.is_some() =>
+            {
+                "PROVISIONED"
+            }
+            None => "PAY_PER_REQUEST",
+        }
+    }
+
+    /// The table's (read, write) units when provisioned.
+    pub fn units(&self) -> (u64, u64) {
+        let declared = declared_units(self.capacity, self.read_capacity, self.write_capacity)
+            .ok()
+            .flatten()
+            .unwrap_or((None, None));
+        let floor = self.autoscaling.map_or(5, |a| a.min);
+        (declared.0.unwrap_or(floor), declared.1.unwrap_or(floor))
+    }
+
+    /// The autoscaling of global index `ix`: its own, else the table's.
+    pub fn index_autoscaling(&self, ix: &IndexSpec) -> Option<AutoscalingSpec> {
+        ix.autoscaling.or(self.autoscaling)
+    }
+
+    fn check_capacity(&self) -> Result<(), String> {
+        let declared = declared_units(self.capacity, self.read_capacity, self.write_capacity)?;
+        let on_demand = self.mode() == "PAY_PER_REQUEST";
+        if on_demand && (declared.is_some() || self.autoscaling.is_some()) {
+            return Err(
+                "capacity and autoscaling need billing_mode = \"PROVISIONED\" (an on-demand table is never throttled)"
+                    .into(),
+            );
+        }
+        if let Some(a) = &self.autoscaling {
+            a.check()?;
+        }
+        for (kind, list) in [
+            ("global_indexes", &self.global_indexes),
+            ("local_indexes", &self.local_indexes),
+        ] {
+            for (j, ix) in list.iter().enumerate() {
+                let declared = declared_units(ix.capacity, ix.read_capacity, ix.write_capacity)
+                    .map_err(|e| format!("{kind}[{j}]: {e}"))?;
+                if kind == "local_indexes" && (declared.is_some() || ix.autoscaling.is_some()) {
+                    return Err(format!(
+                        "{kind}[{j}]: a local index shares the table's capacity (no capacity or autoscaling of its own)"
+                    ));
+                }
+                if on_demand && (declared.is_some() || ix.autoscaling.is_some()) {
+                    return Err(format!(
+                        "{kind}[{j}]: capacity and autoscaling need a PROVISIONED table"
+                    ));
+                }
+                if let Some(a) = &ix.autoscaling {
+                    a.check().map_err(|e| format!("{kind}[{j}]: {e}"))?;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+impl IndexSpec {
+    /// The global index's (read, write) units on a provisioned table.
+    pub fn units(&self, table: &TableSpec) -> (u64, u64) {
+        let declared = declared_units(self.capacity, self.read_capacity, self.write_capacity)
+            .ok()
+            .flatten()
+            .unwrap_or((None, None));
+        let floor = table.index_autoscaling(self).map_or(5, |a| a.min);
+        (declared.0.unwrap_or(floor), declared.1.unwrap_or(floor))
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -688,6 +852,10 @@ pub struct Config {
     pub lifecycle_sweep: std::time::Duration,
     /// The length of a lifecycle day (`lifecycle_day_secs`).
     pub lifecycle_day: std::time::Duration,
+    /// DynamoDB's burst capacity in seconds (`dynamodb_burst_secs`).
+    pub dynamodb_burst_secs: u64,
+    /// The autoscaler's metrics window (`autoscaling_window_ms`).
+    pub autoscaling_window: std::time::Duration,
     /// The private listeners' security group (`None`: no rules, every source).
     pub ingress: Option<nuvem_waf::shield::Ingress>,
     /// The WireGuard endpoint (`[network.vpn]`), validated; its ports are the private
@@ -778,6 +946,20 @@ impl Config {
             secs @ 1..=86_400 => std::time::Duration::from_secs(secs),
             other => bail!("at `server.lifecycle_day_secs`: {other} is not within 1 to 86400"),
         };
+        let dynamodb_burst_secs = match s.dynamodb_burst_secs.unwrap_or(300) {
+            secs @ 1..=3600 => secs,
+            other => bail!("at `server.dynamodb_burst_secs`: {other} is not within 1 to 3600"),
+        };
+        let autoscaling_window = match s.autoscaling_window_ms.unwrap_or(60_000) {
+            ms @ 100..=3_600_000 => std::time::Duration::from_millis(ms),
+            other => {
+                bail!("at `server.autoscaling_window_ms`: {other} is not within 100 to 3600000")
+            }
+        };
+        for (i, t) in manifest.tables.iter().enumerate() {
+            t.check_capacity()
+                .map_err(|e| anyhow::anyhow!("at `tables[{i}]` ({}): {e}", t.name))?;
+        }
         let network = &manifest.network;
         for (what, addr) in [("api_addr", Some(api_addr)), ("api_tls_addr", api_tls_addr)] {
             if let Some(addr) = addr
@@ -838,6 +1020,8 @@ impl Config {
             ttl_sweep,
             lifecycle_sweep,
             lifecycle_day,
+            dynamodb_burst_secs,
+            autoscaling_window,
             ingress,
             vpn,
             base_dir,
@@ -1014,6 +1198,72 @@ mod tests {
             }
             (got, want) => panic!("got {:?}, want {want:?}", got.map(|_| ())),
         }
+    }
+
+    #[test]
+    fn issue_21_capacity_and_autoscaling() {
+        let table = |extra: &str| {
+            format!(
+                "[[tables]]\nname = \"t\"\npartition_key = {{ name = \"pk\", type = \"S\" }}\n{extra}"
+            )
+        };
+        resolves(&table("capacity = { read = 3, write = 4 }\n"), Ok(()));
+        resolves(
+            &table("autoscaling = { min = 2, max = 9, target_utilization = 50 }\n"),
+            Ok(()),
+        );
+        resolves(
+            "[server]\ndynamodb_burst_secs = 1\nautoscaling_window_ms = 100\n",
+            Ok(()),
+        );
+        resolves(
+            "[server]\ndynamodb_burst_secs = 0\n",
+            Err("at `server.dynamodb_burst_secs`: 0 is not within 1 to 3600"),
+        );
+        resolves(
+            "[server]\nautoscaling_window_ms = 50\n",
+            Err("at `server.autoscaling_window_ms`: 50 is not within 100 to 3600000"),
+        );
+        resolves(
+            &table("billing_mode = \"PAY_PER_REQUEST\"\ncapacity = { read = 3, write = 4 }\n"),
+            Err("at `tables[0]` (t): capacity and autoscaling need billing_mode"),
+        );
+        resolves(
+            &table("capacity = { read = 3, write = 4 }\nread_capacity = 3\n"),
+            Err("not both"),
+        );
+        resolves(
+            &table("autoscaling = { min = 5, max = 2 }\n"),
+            Err("autoscaling needs 1 <= min <= max"),
+        );
+        resolves(
+            &table("autoscaling = { min = 1, max = 2, target_utilization = 95 }\n"),
+            Err("within 20 to 90 percent"),
+        );
+        resolves(
+            &table(
+                "capacity = { read = 1, write = 1 }\n[[tables.local_indexes]]\nname = \"l\"\nsort_key = { name = \"s\", type = \"S\" }\ncapacity = { read = 1, write = 1 }\n",
+            ),
+            Err("local_indexes[0]: a local index shares the table's capacity"),
+        );
+        // Defaults: capacity or autoscaling make the table provisioned; units default to 5,
+        // or to the autoscaling minimum, which a global index inherits.
+        let m = Manifest::parse(&table(
+            "autoscaling = { min = 2, max = 9 }\n[[tables.global_indexes]]\nname = \"g\"\npartition_key = { name = \"g\", type = \"S\" }\n",
+        ))
+        .unwrap();
+        let t = &m.tables[0];
+        assert_eq!((t.mode(), t.units()), ("PROVISIONED", (2, 2)));
+        assert_eq!(t.global_indexes[0].units(t), (2, 2));
+        assert_eq!(
+            t.index_autoscaling(&t.global_indexes[0])
+                .map(|a| a.target()),
+            Some(70.0)
+        );
+        let m = Manifest::parse(&table("")).unwrap();
+        assert_eq!(m.tables[0].mode(), "PAY_PER_REQUEST");
+        let m = Manifest::parse(&table("capacity = { read = 7, write = 3 }\n")).unwrap();
+        assert_eq!(m.tables[0].units(), (7, 3));
     }
 
     #[test]

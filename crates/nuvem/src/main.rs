@@ -296,6 +296,8 @@ async fn run(config: Config, source: String, started: Instant) -> anyhow::Result
     );
     // Log events past their group's retention, on one node at a time.
     let logs_sweep = tokio::spawn(services.logs.clone().sweep_forever(config.ttl_sweep));
+    // Application Auto Scaling's scaler, on one node at a time.
+    let scaler = tokio::spawn(services.autoscaling.clone().scale_forever());
     // S3 lifecycle rules (expiry, noncurrent versions, incomplete uploads), on one node at a time.
     let lifecycle_sweep = tokio::spawn(
         services
@@ -464,6 +466,7 @@ async fn run(config: Config, source: String, started: Instant) -> anyhow::Result
     while tasks.join_next().await.is_some() {}
     watch.abort();
     dynamo_sweep.abort();
+    scaler.abort();
     lifecycle_sweep.abort();
     logs_sweep.abort();
     if let Some(heartbeat) = heartbeat {

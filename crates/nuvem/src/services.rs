@@ -25,6 +25,9 @@ pub struct Services {
     pub function_urls: Arc<crate::function_url::FunctionUrlService>,
     /// CloudWatch Logs: function logs are written into it.
     pub logs: nuvem_logs::LogsService,
+    /// Application Auto Scaling: the manifest's `autoscaling` goes through it; its scaler
+    /// runs from `up`.
+    pub autoscaling: nuvem_autoscaling::AutoScaling,
 }
 
 /// Creates every available service on the shared store and registers it with the endpoint.
@@ -36,6 +39,7 @@ pub fn register(
     let dynamo_config = nuvem_dynamo::DynamoConfig {
         region: config.region.clone(),
         account_id: config.account_id.clone(),
+        burst_secs: config.dynamodb_burst_secs,
     };
     let dynamo = Arc::new(
         nuvem_dynamo::DynamoService::open(store.clone(), dynamo_config)
@@ -172,9 +176,23 @@ pub fn register(
     endpoint.register(Arc::new(logs.clone()));
     functions.set_log_emitter(Arc::new(FunctionLogs(logs.ingest().clone())));
     endpoint.set_identities(iam.clone());
+    let autoscaling = nuvem_autoscaling::AutoScaling::open(
+        store.clone(),
+        nuvem_autoscaling::AutoScalingConfig {
+            region: config.region.clone(),
+            account_id: config.account_id.clone(),
+            window: config.autoscaling_window,
+        },
+    )
+    .map_err(|e| anyhow::anyhow!("opening Application Auto Scaling: {e}"))?;
+    autoscaling.register_scalable(Arc::new(DynamoCapacity {
+        dynamo: dynamo.clone(),
+    }));
+    endpoint.register(Arc::new(autoscaling.clone()));
     Ok(Services {
         logs,
         function_urls,
+        autoscaling,
         iam,
         dynamo,
         s3,
@@ -257,6 +275,245 @@ impl crate::authorize::ConditionKeys for ServiceConditionKeys {
                 .map(|keys| keys.into_iter().map(|(k, v)| (k.to_owned(), v)).collect())
         })
     }
+}
+
+/// DynamoDB tables and global indexes as Application Auto Scaling's scalable targets
+/// (`table/<name>`, `table/<name>/index/<index>`): capacity read with DescribeTable and set
+/// with UpdateTable (the same handlers the API uses), consumption from the table's capacity
+/// counters on this node. The two services never import each other.
+struct DynamoCapacity {
+    dynamo: Arc<nuvem_dynamo::DynamoService>,
+}
+
+/// DynamoDB's scalable dimensions and the predefined metric that tracks each.
+const DYNAMO_DIMENSIONS: &[(&str, &str)] = &[
+    (
+        "dynamodb:table:ReadCapacityUnits",
+        "DynamoDBReadCapacityUtilization",
+    ),
+    (
+        "dynamodb:table:WriteCapacityUnits",
+        "DynamoDBWriteCapacityUtilization",
+    ),
+    (
+        "dynamodb:index:ReadCapacityUnits",
+        "DynamoDBReadCapacityUtilization",
+    ),
+    (
+        "dynamodb:index:WriteCapacityUnits",
+        "DynamoDBWriteCapacityUtilization",
+    ),
+];
+
+/// A DynamoDB resource id and dimension: (table, index, read?).
+fn dynamo_target<'a>(
+    resource_id: &'a str,
+    dimension: &str,
+) -> Result<(&'a str, Option<&'a str>, bool), String> {
+    let read = dimension.ends_with(":ReadCapacityUnits");
+    let rest = resource_id
+        .strip_prefix("table/")
+        .ok_or_else(|| format!("Unsupported resource ID {resource_id}: use table/<table name> or table/<table name>/index/<index name>"))?;
+    let (table, index) = match rest.split_once("/index/") {
+        Some((t, i)) => (t, Some(i)),
+        None => (rest, None),
+    };
+    if table.is_empty() || index.is_some_and(str::is_empty) {
+        return Err(format!("Unsupported resource ID {resource_id}"));
+    }
+    match (index.is_some(), dimension.starts_with("dynamodb:index:")) {
+        (true, false) => Err(format!(
+            "Scalable dimension {dimension} is for tables; resource ID {resource_id} names an index"
+        )),
+        (false, true) => Err(format!(
+            "Scalable dimension {dimension} is for indexes; resource ID {resource_id} names a table"
+        )),
+        _ => Ok((table, index, read)),
+    }
+}
+
+impl DynamoCapacity {
+    fn describe(&self, table: &str) -> Result<Option<serde_json::Value>, String> {
+        match self
+            .dynamo
+            .execute("DescribeTable", json!({"TableName": table}))
+        {
+            Ok(v) => Ok(Some(v["Table"].clone())),
+            Err(e) if e.code == "ResourceNotFoundException" => Ok(None),
+            Err(e) => Err(e.message),
+        }
+    }
+
+    /// The provisioned units of the table or index, `None` when it is gone or on-demand.
+    fn units(
+        table: &serde_json::Value,
+        index: Option<&str>,
+        read: bool,
+    ) -> Result<Option<u64>, String> {
+        if table["BillingModeSummary"]["BillingMode"] == "PAY_PER_REQUEST" {
+            return Ok(None);
+        }
+        let holder = match index {
+            None => table,
+            Some(index) => match table["GlobalSecondaryIndexes"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .find(|g| g["IndexName"] == index)
+            {
+                Some(g) => g,
+                None => return Ok(None),
+            },
+        };
+        let member = if read {
+            "ReadCapacityUnits"
+        } else {
+            "WriteCapacityUnits"
+        };
+        Ok(holder["ProvisionedThroughput"][member].as_u64())
+    }
+}
+
+impl nuvem_autoscaling::Scalable for DynamoCapacity {
+    fn namespace(&self) -> &'static str {
+        "dynamodb"
+    }
+
+    fn dimensions(&self) -> &'static [(&'static str, &'static str)] {
+        DYNAMO_DIMENSIONS
+    }
+
+    /// DynamoDB auto scaling's target utilization: 20 to 90 percent.
+    fn target_value_range(&self) -> (f64, f64) {
+        (20.0, 90.0)
+    }
+
+    fn check(&self, resource_id: &str, dimension: &str) -> Result<(), String> {
+        let (table, index, read) = dynamo_target(resource_id, dimension)?;
+        let Some(meta) = self.describe(table)? else {
+            return Err(format!("Table {table} does not exist"));
+        };
+        if meta["BillingModeSummary"]["BillingMode"] == "PAY_PER_REQUEST" {
+            return Err(format!(
+                "Table {table} is in PAY_PER_REQUEST (on-demand) billing mode: only PROVISIONED tables and their global secondary indexes can be scaled"
+            ));
+        }
+        match Self::units(&meta, index, read)? {
+            Some(_) => Ok(()),
+            None => Err(format!(
+                "Table {table} has no global secondary index {}",
+                index.unwrap_or_default()
+            )),
+        }
+    }
+
+    fn capacity(&self, resource_id: &str, dimension: &str) -> Result<Option<u64>, String> {
+        let (table, index, read) = dynamo_target(resource_id, dimension)?;
+        match self.describe(table)? {
+            Some(meta) => Self::units(&meta, index, read),
+            None => Ok(None),
+        }
+    }
+
+    fn set_capacity(
+        &self,
+        resource_id: &str,
+        dimension: &str,
+        capacity: u64,
+    ) -> Result<(), String> {
+        let (table, index, read) = dynamo_target(resource_id, dimension)?;
+        let meta = self
+            .describe(table)?
+            .ok_or_else(|| format!("Table {table} does not exist"))?;
+        let other = Self::units(&meta, index, !read)?
+            .ok_or_else(|| format!("{resource_id} is not provisioned"))?;
+        let (r, w) = if read {
+            (capacity, other)
+        } else {
+            (other, capacity)
+        };
+        let throughput = json!({"ReadCapacityUnits": r, "WriteCapacityUnits": w});
+        let input = match index {
+            None => json!({"TableName": table, "ProvisionedThroughput": throughput}),
+            Some(index) => json!({"TableName": table, "GlobalSecondaryIndexUpdates": [
+                {"Update": {"IndexName": index, "ProvisionedThroughput": throughput}}
+            ]}),
+        };
+        self.dynamo
+            .execute("UpdateTable", input)
+            .map(|_| ())
+            .map_err(|e| e.message)
+    }
+
+    fn consumed(&self, resource_id: &str, dimension: &str) -> f64 {
+        let Ok((table, index, read)) = dynamo_target(resource_id, dimension) else {
+            return 0.0;
+        };
+        self.dynamo
+            .capacity_usage()
+            .into_iter()
+            .find(|u| u.table == table && u.index.as_deref() == index)
+            .map_or(0.0, |u| {
+                if read {
+                    u.read.consumed
+                } else {
+                    u.write.consumed
+                }
+            })
+    }
+}
+
+/// Registers the manifest's `autoscaling` of a table and its global indexes through the
+/// Application Auto Scaling handlers: a scalable target per read and write capacity, each
+/// with a target tracking policy (RegisterScalableTarget and PutScalingPolicy update what
+/// exists, so `up` can run again).
+fn apply_table_autoscaling(
+    autoscaling: &nuvem_autoscaling::AutoScaling,
+    i: usize,
+    t: &TableSpec,
+) -> anyhow::Result<()> {
+    let mut targets: Vec<(String, &str, crate::config::AutoscalingSpec)> = Vec::new();
+    if let Some(a) = t.autoscaling {
+        targets.push((format!("table/{}", t.name), "table", a));
+    }
+    for g in &t.global_indexes {
+        if let Some(a) = t.index_autoscaling(g) {
+            targets.push((format!("table/{}/index/{}", t.name, g.name), "index", a));
+        }
+    }
+    for (resource, kind, a) in targets {
+        for (units, metric) in [
+            ("ReadCapacityUnits", "DynamoDBReadCapacityUtilization"),
+            ("WriteCapacityUnits", "DynamoDBWriteCapacityUtilization"),
+        ] {
+            let dimension = format!("dynamodb:{kind}:{units}");
+            let fail = |e: nuvem_autoscaling::ApiError| {
+                anyhow::anyhow!(
+                    "at `tables[{i}]` ({}): autoscaling of {resource}: {e}",
+                    t.name
+                )
+            };
+            autoscaling
+                .execute(
+                    "RegisterScalableTarget",
+                    &json!({"ServiceNamespace": "dynamodb", "ResourceId": resource,
+                        "ScalableDimension": dimension, "MinCapacity": a.min, "MaxCapacity": a.max}),
+                )
+                .map_err(fail)?;
+            autoscaling
+                .execute(
+                    "PutScalingPolicy",
+                    &json!({"PolicyName": format!("{metric}:{resource}"), "ServiceNamespace": "dynamodb",
+                        "ResourceId": resource, "ScalableDimension": dimension,
+                        "PolicyType": "TargetTrackingScaling",
+                        "TargetTrackingScalingPolicyConfiguration": {
+                            "TargetValue": a.target(),
+                            "PredefinedMetricSpecification": {"PredefinedMetricType": metric}}}),
+                )
+                .map_err(fail)?;
+        }
+    }
+    Ok(())
 }
 
 /// DynamoDB streams for the functions service's event source mappings: the two services
@@ -1324,15 +1581,13 @@ fn create_table_input(t: &TableSpec) -> serde_json::Value {
         keys.push(json!({"AttributeName": sk.name, "KeyType": "RANGE"}));
         attrs.push(json!({"AttributeName": sk.name, "AttributeType": sk.kind}));
     }
-    let mode = t
-        .billing_mode
-        .clone()
-        .unwrap_or_else(|| "PAY_PER_REQUEST".into());
+    let mode = t.mode().to_owned();
     let mut input = json!({"TableName": t.name, "KeySchema": keys, "AttributeDefinitions": attrs, "BillingMode": mode});
     if mode == "PROVISIONED" {
+        let (read, write) = t.units();
         input["ProvisionedThroughput"] = json!({
-            "ReadCapacityUnits": t.read_capacity.unwrap_or(5),
-            "WriteCapacityUnits": t.write_capacity.unwrap_or(5),
+            "ReadCapacityUnits": read,
+            "WriteCapacityUnits": write,
         });
     }
     if let Some(view) = &t.stream {
@@ -1358,14 +1613,14 @@ fn create_table_input(t: &TableSpec) -> serde_json::Value {
         if let Some(k) = &g.sort_key {
             define(k, &mut attrs);
         }
-        globals.push(index_input(g, &t.partition_key, mode == "PROVISIONED"));
+        globals.push(index_input(g, t, mode == "PROVISIONED"));
     }
     let mut locals = Vec::new();
     for l in &t.local_indexes {
         if let Some(k) = &l.sort_key {
             define(k, &mut attrs);
         }
-        locals.push(index_input(l, &t.partition_key, false));
+        locals.push(index_input(l, t, false));
     }
     input["AttributeDefinitions"] = json!(attrs);
     if !globals.is_empty() {
@@ -1382,10 +1637,10 @@ fn create_table_input(t: &TableSpec) -> serde_json::Value {
 /// key); with `provisioned`, its ProvisionedThroughput.
 fn index_input(
     ix: &crate::config::IndexSpec,
-    table_key: &crate::config::KeySpec,
+    t: &TableSpec,
     provisioned: bool,
 ) -> serde_json::Value {
-    let partition = ix.partition_key.as_ref().unwrap_or(table_key);
+    let partition = ix.partition_key.as_ref().unwrap_or(&t.partition_key);
     let mut keys = vec![json!({"AttributeName": partition.name, "KeyType": "HASH"})];
     if let Some(sk) = &ix.sort_key {
         keys.push(json!({"AttributeName": sk.name, "KeyType": "RANGE"}));
@@ -1396,9 +1651,10 @@ fn index_input(
     }
     let mut out = json!({"IndexName": ix.name, "KeySchema": keys, "Projection": projection});
     if provisioned {
+        let (read, write) = ix.units(t);
         out["ProvisionedThroughput"] = json!({
-            "ReadCapacityUnits": ix.read_capacity.unwrap_or(5),
-            "WriteCapacityUnits": ix.write_capacity.unwrap_or(5),
+            "ReadCapacityUnits": read,
+            "WriteCapacityUnits": write,
         });
     }
     out
@@ -1439,7 +1695,7 @@ fn apply_table_indexes(
         .iter()
         .filter(|g| !globals.contains(&g.name))
     {
-        let create = index_input(g, &t.partition_key, provisioned);
+        let create = index_input(g, t, provisioned);
         dynamo
             .execute(
                 "UpdateTable",
@@ -1592,6 +1848,7 @@ pub fn apply_manifest(config: &Config, services: &Services) -> anyhow::Result<Ve
         if outcome == "kept" {
             apply_table_indexes(&services.dynamo, i, t)?;
         }
+        apply_table_autoscaling(&services.autoscaling, i, t)?;
         step(&format!("{outcome} table {}", t.name), started);
     }
     let mut builds = Vec::new();

@@ -4,8 +4,9 @@
 //!
 //! A batch get reads every key from one snapshot; a batch write validates every request and
 //! then writes them all in one store transaction through [`storage::write_item`], so a batch
-//! that fails validation writes nothing. nuvem never throttles, so `UnprocessedKeys` only
-//! holds keys beyond the 16 MB response limit and `UnprocessedItems` is always empty.
+//! that fails validation writes nothing. Here `UnprocessedKeys` holds keys beyond the 16 MB
+//! response limit and `UnprocessedItems` is empty; the requests of a table short of
+//! provisioned capacity are added to them by `ops::dispatch` (see [`crate::throughput`]).
 //! Must not: lay out keys or bypass `write_item`.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -190,10 +191,9 @@ pub fn batch_get_item(svc: &DynamoService, input: BatchGetItemInput) -> Result<V
                 read_bytes += 4096;
             }
         }
-        units.insert(
-            table.name.clone(),
-            Consumed::on_table(read_units(read_bytes, consistent)),
-        );
+        let consumed = Consumed::on_table(read_units(read_bytes, consistent));
+        svc.meter().charge(&table, Kind::Read, &consumed);
+        units.insert(table.name.clone(), consumed);
         responses.insert(name.clone(), Value::Array(found));
         if !left.is_empty() {
             let mut entry = serde_json::to_value(RawKeys::from(req))
@@ -353,6 +353,9 @@ pub fn batch_write_item(svc: &DynamoService, input: BatchWriteItemInput) -> Resu
         }
         Ok((units, metrics))
     })?;
+    for (table, consumed) in &units {
+        svc.meter().charge_named(table, Kind::Write, consumed);
+    }
     let mut out = Map::new();
     out.insert("UnprocessedItems".into(), json!({}));
     if !metrics.is_empty() {

@@ -294,7 +294,12 @@ fn write_one(
 
 /// The response of a write: `Attributes` (when asked for and not empty) and
 /// `ConsumedCapacity`.
-fn write_output(w: &Written, attributes: Option<Item>, opts: &WriteOptions) -> Value {
+fn write_output(
+    svc: &DynamoService,
+    w: &Written,
+    attributes: Option<Item>,
+    opts: &WriteOptions,
+) -> Value {
     let capacity = opts.capacity;
     let mut out = Map::new();
     if let Some(attrs) = attributes.filter(|a| !a.is_empty()) {
@@ -309,6 +314,7 @@ fn write_output(w: &Written, attributes: Option<Item>, opts: &WriteOptions) -> V
         );
     }
     let consumed = write_consumed(&w.table, w.old.as_ref(), w.new.as_ref());
+    svc.meter().charge(&w.table, Kind::Write, &consumed);
     if let Some(c) = capacity.report(&w.table.name, Kind::Write, &consumed) {
         out.insert("ConsumedCapacity".into(), c);
     }
@@ -378,7 +384,7 @@ pub fn put_item(svc: &DynamoService, input: PutItemInput) -> Result<Value> {
         ReturnValues::AllOld => written.old.clone(),
         _ => None,
     };
-    Ok(write_output(&written, attributes, &opts))
+    Ok(write_output(svc, &written, attributes, &opts))
 }
 
 /// https://docs.aws.amazon.com/amazondynamodb/latest/APIReference/API_DeleteItem.html
@@ -409,7 +415,7 @@ pub fn delete_item(svc: &DynamoService, input: DeleteItemInput) -> Result<Value>
         ReturnValues::AllOld => written.old.clone(),
         _ => None,
     };
-    Ok(write_output(&written, attributes, &opts))
+    Ok(write_output(svc, &written, attributes, &opts))
 }
 
 /// https://docs.aws.amazon.com/amazondynamodb/latest/APIReference/API_UpdateItem.html
@@ -510,7 +516,7 @@ pub fn update_item(svc: &DynamoService, input: UpdateItemInput) -> Result<Value>
         ReturnValues::UpdatedOld => written.old.as_ref().map(|o| updated().apply(o)),
         ReturnValues::UpdatedNew => written.new.as_ref().map(|n| updated().apply(n)),
     };
-    Ok(write_output(&written, attributes, &opts))
+    Ok(write_output(svc, &written, attributes, &opts))
 }
 
 /// https://docs.aws.amazon.com/amazondynamodb/latest/APIReference/API_GetItem.html
@@ -566,7 +572,9 @@ pub fn get_item(svc: &DynamoService, input: GetItemInput) -> Result<Value> {
         };
         out.insert("Item".into(), item_to_json(&item));
     }
-    if let Some(c) = capacity.report(&table.name, Kind::Read, &Consumed::on_table(units)) {
+    let consumed = Consumed::on_table(units);
+    svc.meter().charge(&table, Kind::Read, &consumed);
+    if let Some(c) = capacity.report(&table.name, Kind::Read, &consumed) {
         out.insert("ConsumedCapacity".into(), c);
     }
     Ok(Value::Object(out))

@@ -41,6 +41,78 @@ pub const STREAMS_OPERATIONS: &[&str] = &[
 
 /// Runs `operation` on `input`.
 pub fn dispatch(svc: &DynamoService, operation: &str, input: Value) -> Result<Value> {
+    // Provisioned capacity: refused before any work when a bucket it draws on is spent.
+    let demands = crate::throughput::demands(operation, &input);
+    for d in &demands {
+        let (crate::throughput::Demand::Read { table, .. }
+        | crate::throughput::Demand::Write { table }) = *d;
+        if !svc.meter().knows(table) {
+            let snap = svc.store().snapshot();
+            if let Some(meta) = crate::storage::read_table(&*snap, table)? {
+                svc.meter().sync(&meta);
+            }
+        }
+    }
+    if matches!(operation, "BatchWriteItem" | "BatchGetItem") {
+        drop(demands);
+        return batch_with_capacity(svc, operation, input);
+    }
+    svc.meter().admit(&demands)?;
+    run(svc, operation, input)
+}
+
+/// A batch whose tables are not all admitted: as DynamoDB does, the throttled tables' requests
+/// come back unprocessed (`UnprocessedItems`, `UnprocessedKeys`) and the others run; when no
+/// table is admitted, the batch is refused with `ProvisionedThroughputExceededException`.
+fn batch_with_capacity(svc: &DynamoService, operation: &str, mut input: Value) -> Result<Value> {
+    use crate::throughput::Demand;
+    let mut refused: Vec<(String, Error)> = Vec::new();
+    if let Some(tables) = input["RequestItems"].as_object() {
+        for key in tables.keys() {
+            let table = table_name(key);
+            let demand = if operation == "BatchWriteItem" {
+                Demand::Write { table }
+            } else {
+                Demand::Read { table, index: None }
+            };
+            if let Err(e) = svc.meter().admit(&[demand]) {
+                refused.push((key.clone(), e));
+            }
+        }
+    }
+    let all = input["RequestItems"]
+        .as_object()
+        .map_or(0, serde_json::Map::len);
+    if refused.is_empty() {
+        return run(svc, operation, input);
+    }
+    if refused.len() == all {
+        return Err(refused.swap_remove(0).1);
+    }
+    let mut held = serde_json::Map::new();
+    if let Some(tables) = input["RequestItems"].as_object_mut() {
+        for (key, _) in &refused {
+            if let Some(requests) = tables.remove(key) {
+                held.insert(key.clone(), requests);
+            }
+        }
+    }
+    let mut out = run(svc, operation, input)?;
+    let member = if operation == "BatchWriteItem" {
+        "UnprocessedItems"
+    } else {
+        "UnprocessedKeys"
+    };
+    if !out[member].is_object() {
+        out[member] = Value::Object(serde_json::Map::new());
+    }
+    if let Some(unprocessed) = out[member].as_object_mut() {
+        unprocessed.extend(held);
+    }
+    Ok(out)
+}
+
+fn run(svc: &DynamoService, operation: &str, input: Value) -> Result<Value> {
     match operation {
         "CreateTable" => tables::create_table(svc, parse(input)?),
         "DescribeTable" => tables::describe_table(svc, parse(input)?),

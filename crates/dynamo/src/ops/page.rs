@@ -325,8 +325,9 @@ pub fn after(mut range: KeyRange, start_key: Vec<u8>, direction: Direction) -> K
 
 /// Reads one page from `range` of `r` and builds the Query/Scan output. `accept` picks the
 /// items that belong to this request by their store key (a parallel Scan's segment); items it
-/// rejects are neither evaluated nor counted.
+/// rejects are neither evaluated nor counted. What the page consumed is charged to `meter`.
 pub fn read_page<R: Read + ?Sized>(
+    meter: &crate::throughput::Meter,
     r: &R,
     source: &Source<'_>,
     range: KeyRange,
@@ -402,6 +403,7 @@ pub fn read_page<R: Read + ?Sized>(
         Some(index) => Consumed::on_index(index, units),
         None => Consumed::on_table(units),
     };
+    meter.charge(table, Kind::Read, &consumed);
     if let Some(c) = spec.capacity.report(&table.name, Kind::Read, &consumed) {
         out.insert("ConsumedCapacity".into(), c);
     }

@@ -111,7 +111,15 @@ pub fn query(svc: &DynamoService, input: QueryInput) -> Result<Value> {
         }
         None => range,
     };
-    page::read_page(&*snap, &source, range, direction, &spec, |_| true)
+    page::read_page(
+        svc.meter(),
+        &*snap,
+        &source,
+        range,
+        direction,
+        &spec,
+        |_| true,
+    )
 }
 
 /// A Query filters only non-key attributes (of the table, or of the index it reads): the key

@@ -106,6 +106,7 @@ pub fn scan(svc: &DynamoService, input: ScanInput) -> Result<Value> {
         range = page::after(range, start, Direction::Forward);
     }
     page::read_page(
+        svc.meter(),
         &*snap,
         &source,
         range,

@@ -408,6 +408,7 @@ pub fn create_table(svc: &DynamoService, input: CreateTableInput) -> Result<Valu
         tx.put(&key, &meta.to_record());
         Ok(())
     })?;
+    svc.meter().sync(&meta);
     tracing::debug!(table = %name, id = %meta.id, "dynamodb: table created");
     let mut description = describe(svc, &meta, "CREATING", Stats::default(), &[]);
     // Like the table, its global indexes say CREATING in CreateTable's answer (they are
@@ -496,6 +497,7 @@ pub fn delete_table(svc: &DynamoService, input: TableNameInput) -> Result<Value>
     })?;
     // The table is gone from the catalog; its items are unreachable and can be removed at
     // leisure. Doing it now keeps the store small; a crash here is finished by `open`.
+    svc.meter().forget(&name);
     storage::purge_table(svc.store(), &meta.id)?;
     tracing::debug!(table = %name, id = %meta.id, "dynamodb: table deleted");
     // DeleteTable's description leaves out the key schema, attribute definitions and
@@ -622,6 +624,7 @@ pub fn update_table(svc: &DynamoService, input: UpdateTableInput) -> Result<Valu
         let index_stats = storage::read_index_stats(&*tx, &meta)?;
         Ok((meta, stats, index_stats, applied))
     })?;
+    svc.meter().sync(&meta);
     if let Some(index_id) = applied.created {
         svc.start_backfill(meta.name.clone(), index_id);
     }

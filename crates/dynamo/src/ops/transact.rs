@@ -413,6 +413,9 @@ pub fn transact_write_items(svc: &DynamoService, input: TransactWriteItemsInput)
         }
         Ok((units, metrics))
     })?;
+    for (table, consumed) in &units {
+        svc.meter().charge_named(table, Units::Write, consumed);
+    }
     let mut out = Map::new();
     if !metrics.is_empty() {
         out.insert("ItemCollectionMetrics".into(), serde_json::json!(metrics));
@@ -506,6 +509,9 @@ pub fn transact_get_items(svc: &DynamoService, input: TransactGetItemsInput) -> 
             entry.insert("Item".into(), item_to_json(&item));
         }
         responses.push(Value::Object(entry));
+    }
+    for (table, consumed) in &units {
+        svc.meter().charge_named(table, Units::Read, consumed);
     }
     let mut out = Map::new();
     out.insert("Responses".into(), Value::Array(responses));

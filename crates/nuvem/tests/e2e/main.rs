@@ -1,6 +1,7 @@
 //! End-to-end tests: the real `nuvem` binary (the one `cargo test` built) driven by real AWS
 //! clients over loopback. One test binary for every area, so the SDKs are linked once.
 
+mod capacity;
 mod dynamo;
 mod dynamo_indexes;
 mod dynamo_query;
