@@ -21,6 +21,12 @@ pub trait Scalable: Send + Sync + 'static {
         (f64::MIN_POSITIVE, 100.0)
     }
 
+    /// Whether its predefined metrics are percentages (DynamoDB's: a `TargetValue` of 70
+    /// means 70 %) rather than ratios (Lambda's provisioned concurrency utilization: 0.7).
+    fn target_in_percent(&self) -> bool {
+        true
+    }
+
     /// Whether `resource_id` names a resource that exists and can be scaled on `dimension`;
     /// the refusal is a `ValidationException`'s message.
     fn check(&self, resource_id: &str, dimension: &str) -> Result<(), String>;
@@ -40,11 +46,7 @@ pub trait Scalable: Send + Sync + 'static {
 
 /// Dimensions AWS has that nuvem will scale once their service plugs in a [`Scalable`],
 /// with what is missing.
-pub const NOT_YET: &[(&str, &str, &str)] = &[(
-    "lambda",
-    "lambda:function:ProvisionedConcurrency",
-    "Lambda provisioned concurrency is not wired to Application Auto Scaling in nuvem yet",
-)];
+pub const NOT_YET: &[(&str, &str, &str)] = &[];
 
 /// AWS's `ServiceNamespace` values.
 pub const NAMESPACES: &[&str] = &[

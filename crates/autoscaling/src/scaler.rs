@@ -329,12 +329,17 @@ impl AutoScaling {
         let decisions = policies
             .iter()
             .map(|(_, p)| {
+                let mut tracking = Tracking::from(p);
+                if !port.target_in_percent() {
+                    // A ratio metric (0.7): the scaler works in percent.
+                    tracking.target_value *= 100.0;
+                }
                 decide(
                     &rates,
                     capacity,
                     target.min,
                     target.max,
-                    &Tracking::from(p),
+                    &tracking,
                     now,
                     target.last_scale_out,
                     target.last_scale_in,

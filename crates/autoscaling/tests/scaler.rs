@@ -178,11 +178,11 @@ fn target_tracking_rounds() {
 fn bounds_scheduled_actions_and_refusals() {
     let (_dir, api, resource) = open();
     let err = |op: &str, input: Value| api.execute(op, &input).unwrap_err().to_string();
-    // Lambda's dimension is named as not yet supported; other namespaces and dimensions are
+    // A namespace without a port (Lambda's, here) and other namespaces and dimensions are
     // refused; a missing resource is the port's refusal.
     let lambda = json!({"ServiceNamespace": "lambda", "ResourceId": "function:f:live",
         "ScalableDimension": "lambda:function:ProvisionedConcurrency", "MinCapacity": 1, "MaxCapacity": 2});
-    assert!(err("RegisterScalableTarget", lambda).contains("not supported yet"));
+    assert!(err("RegisterScalableTarget", lambda).contains("not supported by nuvem"));
     let ecs = json!({"ServiceNamespace": "ecs", "ResourceId": "service/c/s",
         "ScalableDimension": "ecs:service:DesiredCount", "MinCapacity": 1, "MaxCapacity": 2});
     assert!(err("RegisterScalableTarget", ecs).contains("not supported by nuvem"));

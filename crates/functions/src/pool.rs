@@ -61,6 +61,9 @@ pub struct Pool {
     peak: AtomicU32,
     cold: AtomicU64,
     warm: AtomicU64,
+    /// Microseconds invocations held a lease, summed: its increase over a window divided by
+    /// the window is the average concurrency in use (provisioned concurrency utilization).
+    busy_micros: AtomicU64,
 }
 
 /// The right to run one invocation, with the environment to run it in (if a warm one was
@@ -72,11 +75,14 @@ pub struct Lease {
     pub slot: Option<crate::slots::Slot>,
     _permit: OwnedSemaphorePermit,
     _function_permit: Option<OwnedSemaphorePermit>,
+    since: std::time::Instant,
 }
 
 impl Drop for Lease {
     fn drop(&mut self) {
         self.pool.busy.fetch_sub(1, Ordering::Relaxed);
+        let micros = u64::try_from(self.since.elapsed().as_micros()).unwrap_or(u64::MAX);
+        self.pool.busy_micros.fetch_add(micros, Ordering::Relaxed);
     }
 }
 
@@ -102,7 +108,13 @@ impl Pool {
             peak: AtomicU32::new(0),
             cold: AtomicU64::new(0),
             warm: AtomicU64::new(0),
+            busy_micros: AtomicU64::new(0),
         }
+    }
+
+    /// Seconds invocations held leases of this pool, summed (see `busy_micros`).
+    pub fn busy_seconds(&self) -> f64 {
+        self.busy_micros.load(Ordering::Relaxed) as f64 / 1e6
     }
 
     /// Shares the function's reservation with its other versions' pools (see
@@ -172,6 +184,7 @@ impl Pool {
             slot: None,
             _permit: permit,
             _function_permit: function_permit,
+            since: std::time::Instant::now(),
         }
     }
 

@@ -578,6 +578,20 @@ impl FunctionsService {
 
     /// The AWS endpoint functions should call (`AWS_ENDPOINT_URL`), known once the endpoint
     /// is bound. Environments started afterwards get it.
+    /// Seconds this node's invocations of what `function:qualifier` runs (a version, or an
+    /// alias's primary version) held an environment, summed over its pool's life: what
+    /// Application Auto Scaling divides by a window for provisioned concurrency utilization.
+    /// `None` when the function or qualifier does not exist.
+    pub fn busy_seconds(&self, function: &str, qualifier: &str) -> Option<f64> {
+        let resolved = crate::control::resolve(&self.inner, function, Some(qualifier)).ok()?;
+        let key = pool_key(
+            &resolved.latest.name,
+            resolved.version.as_ref().and_then(|v| v.version),
+        );
+        let pools = self.inner.pools.lock().ok()?;
+        Some(pools.get(&key).map_or(0.0, |p| p.busy_seconds()))
+    }
+
     /// The unqualified function URL of function `name`, if it has one.
     pub async fn function_url_of(
         &self,

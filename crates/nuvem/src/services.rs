@@ -188,6 +188,9 @@ pub fn register(
     autoscaling.register_scalable(Arc::new(DynamoCapacity {
         dynamo: dynamo.clone(),
     }));
+    autoscaling.register_scalable(Arc::new(LambdaConcurrency {
+        functions: functions.clone(),
+    }));
     endpoint.register(Arc::new(autoscaling.clone()));
     Ok(Services {
         logs,
@@ -283,6 +286,108 @@ impl crate::authorize::ConditionKeys for ServiceConditionKeys {
 /// counters on this node. The two services never import each other.
 struct DynamoCapacity {
     dynamo: Arc<nuvem_dynamo::DynamoService>,
+}
+
+/// Lambda's provisioned concurrency as an Application Auto Scaling resource
+/// (`function:<name>:<alias or version>`, `lambda:function:ProvisionedConcurrency`): the
+/// capacity is the provisioned concurrency asked for (Get/Put/DeleteProvisionedConcurrencyConfig
+/// through the functions service's own handlers), the consumption the seconds invocations held
+/// an environment of what the qualifier runs, so that a window's rate is its average
+/// concurrency and `LambdaProvisionedConcurrencyUtilization` that over the provisioned number.
+struct LambdaConcurrency {
+    functions: Arc<nuvem_functions::FunctionsService>,
+}
+
+/// `function:<name>:<qualifier>` → (name, qualifier).
+fn lambda_target(resource_id: &str) -> Result<(&str, &str), String> {
+    resource_id
+        .strip_prefix("function:")
+        .and_then(|r| r.split_once(':'))
+        .filter(|(n, q)| !n.is_empty() && !q.is_empty() && *q != "$LATEST")
+        .ok_or_else(|| {
+            format!(
+                "Unsupported resource ID {resource_id}: use function:<function name>:<alias or version>"
+            )
+        })
+}
+
+impl nuvem_autoscaling::Scalable for LambdaConcurrency {
+    fn namespace(&self) -> &'static str {
+        "lambda"
+    }
+
+    fn dimensions(&self) -> &'static [(&'static str, &'static str)] {
+        &[(
+            "lambda:function:ProvisionedConcurrency",
+            "LambdaProvisionedConcurrencyUtilization",
+        )]
+    }
+
+    /// Lambda's utilization target is a ratio between 0.1 and 0.9.
+    fn target_value_range(&self) -> (f64, f64) {
+        (0.1, 0.9)
+    }
+
+    fn target_in_percent(&self) -> bool {
+        false
+    }
+
+    fn check(&self, resource_id: &str, _dimension: &str) -> Result<(), String> {
+        let (name, qualifier) = lambda_target(resource_id)?;
+        match self.functions.execute(
+            "GetFunctionConfiguration",
+            json!({"FunctionName": name, "Qualifier": qualifier}),
+        ) {
+            Ok(_) => Ok(()),
+            Err(e) if e.code == "ResourceNotFoundException" => Err(format!(
+                "Function {name} with qualifier {qualifier} does not exist"
+            )),
+            Err(e) => Err(e.message),
+        }
+    }
+
+    fn capacity(&self, resource_id: &str, _dimension: &str) -> Result<Option<u64>, String> {
+        let (name, qualifier) = lambda_target(resource_id)?;
+        match self.functions.execute(
+            "GetProvisionedConcurrencyConfig",
+            json!({"FunctionName": name, "Qualifier": qualifier}),
+        ) {
+            Ok(v) => Ok(v["RequestedProvisionedConcurrentExecutions"].as_u64()),
+            // No configuration: nothing provisioned yet (the scaler raises it to the minimum).
+            Err(e) if e.code == "ProvisionedConcurrencyConfigNotFoundException" => Ok(Some(0)),
+            Err(e) if e.code == "ResourceNotFoundException" => Ok(None),
+            Err(e) => Err(e.message),
+        }
+    }
+
+    fn set_capacity(
+        &self,
+        resource_id: &str,
+        _dimension: &str,
+        capacity: u64,
+    ) -> Result<(), String> {
+        let (name, qualifier) = lambda_target(resource_id)?;
+        let result = if capacity == 0 {
+            self.functions.execute(
+                "DeleteProvisionedConcurrencyConfig",
+                json!({"FunctionName": name, "Qualifier": qualifier}),
+            )
+        } else {
+            self.functions.execute(
+                "PutProvisionedConcurrencyConfig",
+                json!({"FunctionName": name, "Qualifier": qualifier,
+                       "ProvisionedConcurrentExecutions": capacity}),
+            )
+        };
+        result.map(|_| ()).map_err(|e| e.message)
+    }
+
+    fn consumed(&self, resource_id: &str, _dimension: &str) -> f64 {
+        lambda_target(resource_id)
+            .ok()
+            .and_then(|(name, qualifier)| self.functions.busy_seconds(name, qualifier))
+            .unwrap_or(0.0)
+    }
 }
 
 /// DynamoDB's scalable dimensions and the predefined metric that tracks each.

@@ -311,3 +311,42 @@ partition_key = { name = "pk", type = "S" }
         "boto3 script failed\n{stdout}\n{stderr}"
     );
 }
+
+/// Lambda provisioned concurrency under Application Auto Scaling, through boto3: a target on
+/// an alias, target tracking on its utilization, scale out under load and back in after.
+#[test]
+fn autoscaling_boto3_scales_provisioned_concurrency_of_an_alias() {
+    if !crate::have_boto3("autoscaling_boto3_scales_provisioned_concurrency_of_an_alias") {
+        return;
+    }
+    let nuvem = Nuvem::start_with(
+        BIN,
+        Options {
+            manifest: Some("[server]\nautoscaling_window_ms = 500\n".into()),
+            ..Options::default()
+        },
+    );
+    let script = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/e2e/boto3/lambda_autoscaling_boto3.py"
+    );
+    let out = std::process::Command::new("python3")
+        .args([script, &nuvem.api_url])
+        .env("AWS_ACCESS_KEY_ID", "test")
+        .env("AWS_SECRET_ACCESS_KEY", "test")
+        .env("AWS_DEFAULT_REGION", "us-east-1")
+        .env("AWS_CONFIG_FILE", nuvem.dir().join("no-aws-config"))
+        .env(
+            "AWS_SHARED_CREDENTIALS_FILE",
+            nuvem.dir().join("no-aws-credentials"),
+        )
+        .env_remove("AWS_PROFILE")
+        .output()
+        .expect("run python3");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success() && stdout.contains("boto3 lambda autoscaling: ok"),
+        "boto3 script failed\n{stdout}\n{stderr}"
+    );
+}

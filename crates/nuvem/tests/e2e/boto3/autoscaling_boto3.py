@@ -5,7 +5,7 @@ a nuvem whose manifest declares table `load` (5 WCU, a global index `by_g` of 5 
 `auto` (with `autoscaling` in the manifest) and table `ondemand`, with
 `[server] dynamodb_burst_secs = 1` and `autoscaling_window_ms = 500`.
 
-1. The API refuses what it must (Lambda's dimension not yet supported, unregistered targets,
+1. The API refuses what it must (a function that does not exist, unregistered targets,
    a metric of the wrong dimension, an on-demand table, cron schedules) and shows the
    manifest's targets and policies.
 2. Write targets and target tracking policies (50 %) for `load` and `by_g`, through the API.
@@ -79,7 +79,7 @@ def health():
 expect_error(
     "ValidationException",
     aas.register_scalable_target,
-    contains="not supported yet",
+    contains="does not exist",
     ServiceNamespace="lambda",
     ResourceId="function:f:live",
     ScalableDimension="lambda:function:ProvisionedConcurrency",
@@ -295,7 +295,10 @@ assert len(page["ScalingActivities"]) == 1 and "NextToken" in page, page
 h = health()
 usage = {(u["table"], u.get("index")): u for u in h["stats"]["dynamodb"]["capacity"]}
 assert usage[("load", None)]["write"]["throttled"] > 0, usage
-assert usage[("load", "by_g")]["write"]["throttled"] > 0, usage
+# The table and its index have the same capacity and scale together: which of the two runs
+# out first depends on timing, so only the table's count (which an index throttle also
+# raises) is certain here; the index's own back-pressure is asserted in capacity.rs.
+assert usage[("load", "by_g")]["write"]["consumed"] >= writes[0], usage
 assert usage[("load", None)]["write"]["provisioned"] == 5, usage
 assert usage[("load", None)]["write"]["consumed"] >= writes[0], usage
 scaler = h["stats"]["application-autoscaling"]
