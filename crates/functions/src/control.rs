@@ -93,7 +93,8 @@ fn permission_statement(input: &Value, function_arn: &str) -> Result<Value> {
     if input.get("InvokedViaFunctionUrl").and_then(Value::as_bool) == Some(true) {
         if action != "lambda:InvokeFunction" {
             return Err(Error::InvalidParameter(
-                "InvokedViaFunctionUrl can only be set with the lambda:InvokeFunction action".into(),
+                "InvokedViaFunctionUrl can only be set with the lambda:InvokeFunction action"
+                    .into(),
             ));
         }
         condition.insert(
@@ -563,12 +564,7 @@ pub fn execute(inner: &Inner, op: Operation, input: Value, root: bool) -> Result
             function,
             marker,
             max_items,
-        } => crate::function_url::list(
-            inner,
-            &function,
-            marker.as_deref(),
-            max_items.as_deref(),
-        ),
+        } => crate::function_url::list(inner, &function, marker.as_deref(), max_items.as_deref()),
         Operation::GetLayerVersion { layer, version } => {
             crate::layers::get(inner, &layer, &version)
         }

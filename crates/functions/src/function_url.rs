@@ -221,8 +221,11 @@ fn url(inner: &Inner, id: &str) -> String {
 
 impl UrlConfig {
     fn function_arn(&self, inner: &Inner) -> String {
-        let base =
-            crate::model::function_arn(&inner.config.region, &inner.config.account_id, &self.function);
+        let base = crate::model::function_arn(
+            &inner.config.region,
+            &inner.config.account_id,
+            &self.function,
+        );
         match &self.qualifier {
             Some(q) => format!("{base}:{q}"),
             None => base,
@@ -284,7 +287,12 @@ fn check_target(inner: &Inner, function: &str, q: Option<&str>) -> Result<String
 }
 
 /// CreateFunctionUrlConfig.
-pub fn create(inner: &Inner, function: &str, q: Option<&str>, input: &Value) -> Result<(u16, Value)> {
+pub fn create(
+    inner: &Inner,
+    function: &str,
+    q: Option<&str>,
+    input: &Value,
+) -> Result<(u16, Value)> {
     let q = qualifier(q)?;
     let name = check_target(inner, function, q.as_deref())?;
     let auth = auth_type(input.get("AuthType"), true)?.unwrap_or_default();
@@ -327,7 +335,12 @@ pub fn get(inner: &Inner, function: &str, q: Option<&str>) -> Result<(u16, Value
 }
 
 /// UpdateFunctionUrlConfig: the members given replace the stored ones.
-pub fn update(inner: &Inner, function: &str, q: Option<&str>, input: &Value) -> Result<(u16, Value)> {
+pub fn update(
+    inner: &Inner,
+    function: &str,
+    q: Option<&str>,
+    input: &Value,
+) -> Result<(u16, Value)> {
     let q = qualifier(q)?;
     let name = crate::model::FunctionRef::parse(function)?.name;
     let auth = auth_type(input.get("AuthType"), false)?;
@@ -371,7 +384,10 @@ pub fn delete(inner: &Inner, function: &str, q: Option<&str>) -> Result<(u16, Va
 
 fn all_of(tx: &dyn Read, function: &str) -> Result<Vec<UrlConfig>> {
     let mut out = Vec::new();
-    for entry in tx.scan(KeyRange::prefix(&function_prefix(function)), Direction::Forward) {
+    for entry in tx.scan(
+        KeyRange::prefix(&function_prefix(function)),
+        Direction::Forward,
+    ) {
         let (_, id) = entry?;
         if let Some(b) = tx.get(&id_key(&String::from_utf8_lossy(&id)))? {
             out.push(
@@ -394,9 +410,11 @@ pub fn list(
     crate::control::lookup(inner, &name, None)?;
     let max = match max {
         None => 50,
-        Some(s) => s.parse::<usize>().ok().filter(|n| (1..=50).contains(n)).ok_or_else(|| {
-            validation("maxItems", s, "Member must have value between 1 and 50")
-        })?,
+        Some(s) => s
+            .parse::<usize>()
+            .ok()
+            .filter(|n| (1..=50).contains(n))
+            .ok_or_else(|| validation("maxItems", s, "Member must have value between 1 and 50"))?,
     };
     let all: Vec<UrlConfig> = all_of(&*inner.store.snapshot(), &name)?
         .into_iter()
@@ -444,7 +462,9 @@ pub fn id_from_host(host: &str) -> Option<&str> {
         .or_else(|| rest.strip_suffix(".localhost"))?;
     let ok = !id.is_empty()
         && id.len() <= 64
-        && id.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
         && !region.is_empty()
         && region
             .bytes()

@@ -403,7 +403,10 @@ impl Endpoint {
                 }
             }
         }
-        if parts.uri.path() == "/_nuvem/health" && parts.method == http::Method::GET && !function_url {
+        if parts.uri.path() == "/_nuvem/health"
+            && parts.method == http::Method::GET
+            && !function_url
+        {
             return self.health(self.health_detail_allowed(&parts));
         }
         // A CORS preflight carries no credentials: browsers send it unsigned, to the very URL

@@ -30,7 +30,10 @@ pub struct UrlTarget(pub Arc<UrlConfig>);
 
 impl UrlTarget {
     pub fn function_arn(&self, region: &str, account: &str) -> String {
-        let base = format!("arn:aws:lambda:{region}:{account}:function:{}", self.0.function);
+        let base = format!(
+            "arn:aws:lambda:{region}:{account}:function:{}",
+            self.0.function
+        );
         match &self.0.qualifier {
             Some(q) => format!("{base}:{q}"),
             None => base,
@@ -48,9 +51,7 @@ pub struct FunctionUrlService {
 const MAX_BODY: usize = 6 * 1024 * 1024;
 
 fn message(status: StatusCode, text: &str) -> Response<Body> {
-    let mut r = Response::new(full_body(Bytes::from(
-        json!({"Message": text}).to_string(),
-    )));
+    let mut r = Response::new(full_body(Bytes::from(json!({"Message": text}).to_string())));
     *r.status_mut() = status;
     r.headers_mut().insert(
         http::header::CONTENT_TYPE,

@@ -43,8 +43,7 @@ impl Reply {
 /// with the test credentials would send them.
 fn signed(method: &str, url: &str, headers: &[(&str, &str)], body: &[u8]) -> Vec<(String, String)> {
     use aws_sigv4::http_request::{SignableBody, SignableRequest, SigningSettings, sign};
-    let identity =
-        aws_credential_types::Credentials::new("test", "test", None, None, "e2e").into();
+    let identity = aws_credential_types::Credentials::new("test", "test", None, None, "e2e").into();
     let params = aws_sigv4::sign::v4::SigningParams::builder()
         .identity(&identity)
         .region("us-east-1")
@@ -148,7 +147,9 @@ async fn function_urls_serve_http_with_their_auth_type_and_cors() {
     let port = n.api_url.rsplit(':').next().unwrap();
     assert!(
         url.starts_with("http://")
-            && url.ends_with(&format!(".lambda-url.us-east-1.localhost.localstack.cloud:{port}/")),
+            && url.ends_with(&format!(
+                ".lambda-url.us-east-1.localhost.localstack.cloud:{port}/"
+            )),
         "{url}"
     );
     let url_id = url
@@ -196,7 +197,16 @@ async fn function_urls_serve_http_with_their_auth_type_and_cors() {
     // AuthType NONE: the function's policy must allow everyone both actions.
     let body = br#"{"hello":"world"}"#;
     let json_type = [("content-type", "application/json")];
-    let r = send(&n, &url, "POST", "/items/7?x=1&y=2", &json_type, body, false).await;
+    let r = send(
+        &n,
+        &url,
+        "POST",
+        "/items/7?x=1&y=2",
+        &json_type,
+        body,
+        false,
+    )
+    .await;
     assert_eq!((r.status, r.json()), (403, json!({"Message": "Forbidden"})));
     c.add_permission()
         .function_name("site")
@@ -336,7 +346,11 @@ async fn function_urls_serve_http_with_their_auth_type_and_cors() {
         .send()
         .await
         .unwrap();
-    c.delete_function().function_name("site").send().await.unwrap();
+    c.delete_function()
+        .function_name("site")
+        .send()
+        .await
+        .unwrap();
     let r = send(&n, second.function_url(), "GET", "/plain", &[], b"", false).await;
     assert_eq!(r.status, 404);
 }
