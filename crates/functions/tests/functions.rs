@@ -498,7 +498,8 @@ def handler(event, context):
 /// Issue 20: nuvem reads what the function printed from its pipes without waiting for more,
 /// and still every line an invocation printed is in its own log (Tail and the function's
 /// log), before its END/REPORT, on stdout and stderr, also after more than a pipe holds
-/// (64 KiB) was printed; and none of it leaks into the next invocation's Tail.
+/// (64 KiB) was printed; and none of it leaks into the next invocation's Tail. 40 warm
+/// invokes, so a race would show.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn output_precedes_end_without_waiting() {
     let f = fixture();
@@ -521,7 +522,14 @@ async fn output_precedes_end_without_waiting() {
         let end = t
             .find("END RequestId: ")
             .unwrap_or_else(|| panic!("invocation {n}: no END in {t:?}"));
-        for line in [format!("out-{n}\n"), format!("err-{n}\n")] {
+        // stdout and stderr are two pipes: after the filler, `err-N` may be read before
+        // the filler's last chunks, out of the 4 KB tail (the log below still has it).
+        let lines = if filler == 0 {
+            vec![format!("out-{n}\n"), format!("err-{n}\n")]
+        } else {
+            vec![format!("out-{n}\n")]
+        };
+        for line in lines {
             let at = t
                 .find(&line)
                 .unwrap_or_else(|| panic!("invocation {n}: {line:?} missing from {t:?}"));
