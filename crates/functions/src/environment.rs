@@ -183,6 +183,9 @@ pub struct Environment {
     pub credentials_expire_ms: Option<i64>,
     /// Whether the process is `unshare` around the runtime (mount and PID namespaces).
     namespaced: bool,
+    /// The runtime's pid as seen from nuvem, once found (namespaced: two processes below
+    /// `pid`), so each REPORT reads one file of `/proc`, not three.
+    runtime_pid: std::sync::OnceLock<u32>,
     /// The tasks forwarding the private plane into its network namespace.
     forwards: Vec<tokio::task::JoinHandle<()>>,
 }
@@ -464,6 +467,7 @@ impl Environment {
             invocations: AtomicU64::new(0),
             credentials_expire_ms: session.map(|c| c.expires_ms),
             namespaced,
+            runtime_pid: std::sync::OnceLock::new(),
             forwards,
         })
     }
@@ -499,16 +503,9 @@ impl Environment {
 
     /// The peak resident memory of the process so far, in MB (`VmHWM`), for REPORT lines.
     pub fn max_memory_mb(&self) -> u64 {
-        let Some(mut pid) = self.pid else { return 0 };
-        if self.namespaced {
-            // `unshare` → the user's shell (init) → the runtime, its youngest child.
-            for _ in 0..2 {
-                match last_child(pid) {
-                    Some(child) => pid = child,
-                    None => break,
-                }
-            }
-        }
+        let Some(pid) = self.runtime_pid() else {
+            return 0;
+        };
         std::fs::read_to_string(format!("/proc/{pid}/status"))
             .ok()
             .and_then(|s| {
@@ -517,6 +514,26 @@ impl Environment {
                     .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
             })
             .map_or(0, |kb| kb.div_ceil(1024))
+    }
+
+    /// The runtime's pid: the process nuvem started, or with namespaces the youngest child
+    /// of the youngest child of it (`unshare` → the user's shell, init → the runtime). Found
+    /// once; until the runtime exists (a failed start), the best guess is not kept.
+    fn runtime_pid(&self) -> Option<u32> {
+        if let Some(pid) = self.runtime_pid.get() {
+            return Some(*pid);
+        }
+        let mut pid = self.pid?;
+        if !self.namespaced {
+            return Some(pid);
+        }
+        for _ in 0..2 {
+            match last_child(pid) {
+                Some(child) => pid = child,
+                None => return Some(pid),
+            }
+        }
+        Some(*self.runtime_pid.get_or_init(|| pid))
     }
 
     pub fn touch(&self) {
