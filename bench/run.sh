@@ -70,6 +70,15 @@ if [ "$cpus" -ge 2 ] && command -v taskset >/dev/null; then
   pin_args=(--server-cpus "$half-$((cpus - 1))")
 fi
 
+# AWS's Lambda runtime interface emulator, the lambda group's warm-invoke peer: $NUVEM_RIE,
+# else `aws-lambda-rie` on PATH, else the build beside the repository (../shared/tools).
+rie=${NUVEM_RIE:-}
+if [ -z "$rie" ] && ! command -v aws-lambda-rie >/dev/null \
+  && [ -x ../shared/tools/aws-lambda-rie/aws-lambda-rie ]; then
+  rie=../shared/tools/aws-lambda-rie/aws-lambda-rie
+fi
+[ -n "$rie" ] && args+=(--rie-bin "$rie")
+
 if [ "$smoke" = 1 ]; then
   out=${TMPDIR:-/tmp}/nuvem-bench-smoke.md
 else

@@ -274,6 +274,84 @@ impl Moto {
     }
 }
 
+/// AWS's Lambda runtime interface emulator (`aws-lambda-rie`) running one function's
+/// bootstrap, as AWS documents it: the lambda group's peer for warm invokes. It runs in a
+/// process group of its own, killed whole when dropped (the emulator and the runtime it
+/// started).
+pub struct Rie {
+    /// `http://127.0.0.1:PORT`; invoke at `/2015-03-31/functions/function/invocations`.
+    pub url: String,
+    pub pid: u32,
+    /// The command line it was started with.
+    pub command: String,
+    _guard: Guard,
+    _dir: tempfile::TempDir,
+}
+
+/// The one function name the emulator serves.
+pub const RIE_FUNCTION: &str = "function";
+
+impl Rie {
+    pub fn start_pinned(bin: &Path, bootstrap: &Path, pin: Option<&str>) -> anyhow::Result<Self> {
+        use std::os::unix::process::CommandExt as _;
+        let port = free_port()?;
+        let dir = tempfile::tempdir().context("creating a temp dir")?;
+        // The function's output and the emulator's errors; at hand on failure.
+        let log_path = dir.path().join("rie.log");
+        let log = std::fs::File::create(&log_path).context("creating the emulator's log file")?;
+        let args = [
+            "--log-level".into(),
+            "error".into(),
+            "--runtime-interface-emulator-address".into(),
+            format!("127.0.0.1:{port}"),
+            bootstrap.display().to_string(),
+        ];
+        let command = command_line(bin, pin, &args);
+        let child = pinned(bin, pin)
+            .args(&args)
+            .process_group(0)
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().context("the emulator's log file")?)
+            .stderr(log)
+            .spawn()
+            .with_context(|| format!("starting {}", bin.display()))?;
+        let mut guard = Guard::new(child, "aws-lambda-rie");
+        let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
+        let deadline = Instant::now() + READY_TIMEOUT;
+        loop {
+            if answers_http(addr) {
+                break;
+            }
+            let running = guard.check_running();
+            if running.is_err() || Instant::now() > deadline {
+                let log = std::fs::read_to_string(&log_path).unwrap_or_default();
+                let err = running
+                    .err()
+                    .unwrap_or_else(|| anyhow::anyhow!("aws-lambda-rie did not answer HTTP"));
+                bail!("{err}; it printed:\n{log}");
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Ok(Self {
+            url: format!("http://{addr}"),
+            pid: guard.pid(),
+            command,
+            _guard: guard,
+            _dir: dir,
+        })
+    }
+}
+
+impl Drop for Rie {
+    fn drop(&mut self) {
+        // The whole group: the emulator and the runtime it started (then the guard reaps).
+        let _ = Command::new("kill")
+            .args(["-KILL", "--", &format!("-{}", self.pid)])
+            .stderr(Stdio::null())
+            .status();
+    }
+}
+
 /// A loopback port nothing listens on right now.
 pub fn free_port() -> anyhow::Result<u16> {
     let l = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).context("finding a free port")?;

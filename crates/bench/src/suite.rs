@@ -78,7 +78,11 @@ pub struct Args {
     /// The moto_server executable (`pip install 'moto[server]'`); without it, no DynamoDB/S3 peer.
     #[arg(long, value_name = "PATH", default_value = "moto_server")]
     pub moto_bin: PathBuf,
-    /// Measure nuvem alone (no moto, nginx, Varnish).
+    /// AWS's Lambda runtime interface emulator, the lambda group's warm-invoke peer [default:
+    /// `aws-lambda-rie` on PATH]; without it, nuvem's invokes are measured alone.
+    #[arg(long, value_name = "PATH", default_value = "aws-lambda-rie")]
+    pub rie_bin: PathBuf,
+    /// Measure nuvem alone (no moto, nginx, Varnish, aws-lambda-rie).
     #[arg(long)]
     pub no_peers: bool,
     /// Also measure nuvem on PostgreSQL (`--storage postgres://…`; target `nuvem-pg`) in the
@@ -116,6 +120,7 @@ pub struct Ctx {
     pub moto_bin: Option<PathBuf>,
     pub nginx_bin: Option<PathBuf>,
     pub varnish_bin: Option<PathBuf>,
+    pub rie_bin: Option<PathBuf>,
     pub pin: Option<String>,
     /// The throwaway PostgreSQL for the `nuvem-pg` target (`--postgres`).
     pub postgres: Option<crate::pg::PgServer>,
@@ -196,6 +201,13 @@ pub async fn run(args: Args, command_line: String) -> anyhow::Result<()> {
         moto_bin,
         nginx_bin: peer(edge_peers::find("nginx")),
         varnish_bin: peer(edge_peers::find("varnishd")),
+        rie_bin: peer(
+            edge_peers::find(&args.rie_bin.to_string_lossy()).or_else(|| {
+                args.rie_bin
+                    .is_file()
+                    .then(|| absolute(args.rie_bin.clone()))
+            }),
+        ),
         pin: args.server_cpus.clone(),
         postgres: match args.postgres {
             true => Some(crate::pg::PgServer::start(args.server_cpus.as_deref())?),
@@ -293,7 +305,7 @@ fn header(report: &mut Report, ctx: &Ctx, command_line: &str) {
     n.push(format!("machine: {cpus} CPUs ({model})"));
     n.push(match &ctx.pin {
         Some(cpus) => format!(
-            "servers (nuvem and the functions it starts, moto, nginx, nginx + ModSecurity, Varnish) pinned to CPUs {cpus} with taskset; the load generator and the in-process origin run on the others"
+            "servers (nuvem and the functions it starts, moto, nginx, nginx + ModSecurity, Varnish, aws-lambda-rie and the function it starts) pinned to CPUs {cpus} with taskset; the load generator and the in-process origin run on the others"
         ),
         None => "nothing pinned: load generator and servers share every CPU".into(),
     });
@@ -311,10 +323,11 @@ fn header(report: &mut Report, ctx: &Ctx, command_line: &str) {
         n.push(format!("{label}: {}", bin.display()));
     }
     n.push(format!(
-        "peers: moto {}, nginx {}, varnishd {}",
+        "peers: moto {}, nginx {}, varnishd {}, aws-lambda-rie {}",
         found(&ctx.moto_bin),
         found(&ctx.nginx_bin),
-        found(&ctx.varnish_bin)
+        found(&ctx.varnish_bin),
+        found(&ctx.rie_bin)
     ));
     n.push(format!(
         "each phase: {} s or {} requests, whichever first, after {} untimed requests; latencies in HDR histograms (1 µs … 10 min, 3 significant digits); open-loop latencies count from the scheduled start",

@@ -1,6 +1,7 @@
 //! The AWS-API groups of `nuvem-bench run`: start-up time and idle memory (nuvem vs moto),
 //! DynamoDB and S3 through the real SDKs (nuvem vs moto), and Lambda cold and warm invokes
-//! (nuvem alone: no peer runs functions here without Docker). Must not: print the report.
+//! (the Rust function's warm invokes beside AWS's runtime interface emulator running the same
+//! binary, when `aws-lambda-rie` is at hand). Must not: print the report.
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::time::{Duration, Instant};
@@ -333,6 +334,7 @@ pub async fn lambda(ctx: &Ctx, report: &mut Report) -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
     let client = functions::client(&nuvem.url);
     functions::create_functions(&client, &ctx.echo_bin, dir.path()).await?;
+    beside_rie(ctx, report, &nuvem).await?;
     let cold = if ctx.smoke { 2 } else { 20 };
     for subject in functions::Subject::ALL {
         let reset = procs::reset_peak_rss(nuvem.pid());
@@ -366,6 +368,75 @@ pub async fn lambda(ctx: &Ctx, report: &mut Report) -> anyhow::Result<()> {
             report.set_peak_rss(peak);
         }
     }
+    Ok(())
+}
+
+/// The warm-invoke comparison with AWS's runtime interface emulator.
+pub const RIE_SCENARIO: &str = "lambda.Invoke warm rust-echo, Invoke API vs RIE";
+
+/// Warm invokes of the Rust echo function (examples/functions/echo, `lambda_runtime`) end to
+/// end: nuvem's Invoke API (`rust-echo`, SigV4-signed) beside the very same binary run by
+/// AWS's runtime interface emulator (`aws-lambda-rie <bootstrap>`, pinned like nuvem), at
+/// c=1, through one keep-alive HTTP/1.1 client and load generator. Each side's request (the
+/// event `{}`) is built and signed once and replayed, so neither pays client-side signing in
+/// the loop; nuvem verifies the signature on every invoke (the emulator checks none). Both
+/// answers are checked to be the function's echo first.
+async fn beside_rie(ctx: &Ctx, report: &mut Report, nuvem: &procs::Nuvem) -> anyhow::Result<()> {
+    let Some(rie_bin) = &ctx.rie_bin else {
+        report
+            .notes
+            .push("lambda: aws-lambda-rie not found (--rie-bin): no warm-invoke peer".into());
+        return Ok(());
+    };
+    let rie = procs::Rie::start_pinned(rie_bin, &ctx.echo_bin, ctx.pin())?;
+    report.notes.push(format!("server: `{}`", rie.command));
+    let client = crate::web::client(1);
+    let event = bytes::Bytes::from_static(b"{}");
+    let targets = [
+        (
+            "nuvem",
+            crate::suite_gateway::signed_invoke(
+                &nuvem.url,
+                functions::Subject::Rust.name(),
+                event.clone(),
+            )?,
+            nuvem.pid(),
+        ),
+        (
+            "aws-lambda-rie",
+            crate::suite_gateway::signed_invoke(&rie.url, procs::RIE_FUNCTION, event)?,
+            rie.pid,
+        ),
+    ];
+    for (target, request, _) in &targets {
+        let answer = crate::web::send(&client, crate::web::copy(request), http::StatusCode::OK)
+            .await
+            .with_context(|| format!("the first invoke on {target}"))?;
+        let echoed = serde_json::from_slice::<serde_json::Value>(&answer)
+            .ok()
+            .and_then(|v| v.get("echo").cloned());
+        anyhow::ensure!(
+            echoed == Some(serde_json::json!({})),
+            "{target} did not answer with the function's echo: {}",
+            String::from_utf8_lossy(answer.get(..200).unwrap_or(&answer))
+        );
+    }
+    for (target, request, pid) in targets {
+        let op = crate::web::replay_op(&client, request);
+        ctx.measure(
+            report,
+            RIE_SCENARIO,
+            target,
+            &op,
+            ctx.closed(1),
+            Some(pid),
+            Metric::Latency,
+        )
+        .await;
+    }
+    report.notes.push(
+        "lambda vs RIE: one keep-alive HTTP/1.1 client; each side's Invoke (event `{}`) signed once and replayed; nuvem verifies SigV4 on every invoke, aws-lambda-rie checks nothing; peak RSS is the server's own process (not the function's)".into(),
+    );
     Ok(())
 }
 

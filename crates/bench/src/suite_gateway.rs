@@ -129,7 +129,11 @@ routes = [
 
 /// A synchronous Invoke of `function` on `endpoint` with `payload`, signed now with the
 /// bench's test/test credentials, the way aws-sdk-lambda signs it (no payload-hash header).
-fn signed_invoke(endpoint: &str, function: &str, payload: Bytes) -> anyhow::Result<Request<Bytes>> {
+pub(crate) fn signed_invoke(
+    endpoint: &str,
+    function: &str,
+    payload: Bytes,
+) -> anyhow::Result<Request<Bytes>> {
     let uri = format!(
         "{}/2015-03-31/functions/{function}/invocations",
         endpoint.trim_end_matches('/')

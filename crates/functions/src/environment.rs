@@ -54,8 +54,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use tokio::io::AsyncReadExt;
-use tokio::sync::{mpsc, oneshot, watch};
+use tokio::sync::{oneshot, watch};
 
 use crate::logs::LogSink;
 use crate::runtime_api::RuntimeApi;
@@ -184,6 +183,9 @@ pub struct Environment {
     pub credentials_expire_ms: Option<i64>,
     /// Whether the process is `unshare` around the runtime (mount and PID namespaces).
     namespaced: bool,
+    /// The runtime's pid as seen from nuvem, once found (namespaced: two processes below
+    /// `pid`), so each REPORT reads one file of `/proc`, not three.
+    runtime_pid: std::sync::OnceLock<u32>,
     /// The tasks forwarding the private plane into its network namespace.
     forwards: Vec<tokio::task::JoinHandle<()>>,
 }
@@ -408,11 +410,25 @@ impl Environment {
             }
         }
         let logs = Arc::new(LogCapture::new(sink));
-        if let Some(out) = child.stdout.take() {
-            logs.clone().capture(out);
-        }
-        if let Some(err) = child.stderr.take() {
-            logs.clone().capture(err);
+        for fd in [
+            child
+                .stdout
+                .take()
+                .map(tokio::process::ChildStdout::into_owned_fd),
+            child
+                .stderr
+                .take()
+                .map(tokio::process::ChildStderr::into_owned_fd),
+        ]
+        .into_iter()
+        .flatten()
+        {
+            match fd {
+                Ok(fd) => logs.clone().capture(fd),
+                Err(e) => {
+                    tracing::warn!(error = %e, "lambda: cannot read a function's output; it is not logged");
+                }
+            }
         }
         let (exit_tx, exit_rx) = watch::channel(None);
         let (kill_tx, kill_rx) = oneshot::channel::<()>();
@@ -451,6 +467,7 @@ impl Environment {
             invocations: AtomicU64::new(0),
             credentials_expire_ms: session.map(|c| c.expires_ms),
             namespaced,
+            runtime_pid: std::sync::OnceLock::new(),
             forwards,
         })
     }
@@ -486,16 +503,9 @@ impl Environment {
 
     /// The peak resident memory of the process so far, in MB (`VmHWM`), for REPORT lines.
     pub fn max_memory_mb(&self) -> u64 {
-        let Some(mut pid) = self.pid else { return 0 };
-        if self.namespaced {
-            // `unshare` → the user's shell (init) → the runtime, its youngest child.
-            for _ in 0..2 {
-                match last_child(pid) {
-                    Some(child) => pid = child,
-                    None => break,
-                }
-            }
-        }
+        let Some(pid) = self.runtime_pid() else {
+            return 0;
+        };
         std::fs::read_to_string(format!("/proc/{pid}/status"))
             .ok()
             .and_then(|s| {
@@ -504,6 +514,26 @@ impl Environment {
                     .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
             })
             .map_or(0, |kb| kb.div_ceil(1024))
+    }
+
+    /// The runtime's pid: the process nuvem started, or with namespaces the youngest child
+    /// of the youngest child of it (`unshare` → the user's shell, init → the runtime). Found
+    /// once; until the runtime exists (a failed start), the best guess is not kept.
+    fn runtime_pid(&self) -> Option<u32> {
+        if let Some(pid) = self.runtime_pid.get() {
+            return Some(*pid);
+        }
+        let mut pid = self.pid?;
+        if !self.namespaced {
+            return Some(pid);
+        }
+        for _ in 0..2 {
+            match last_child(pid) {
+                Some(child) => pid = child,
+                None => return Some(pid),
+            }
+        }
+        Some(*self.runtime_pid.get_or_init(|| pid))
     }
 
     pub fn touch(&self) {
@@ -618,10 +648,58 @@ fn describe_exit(status: std::process::ExitStatus, namespaced: bool) -> String {
 
 /// What one environment printed: everything goes to the function's log sink; what was printed
 /// during the current invocation is also kept for `X-Amz-Log-Type: Tail`.
+///
+/// Ordering without waiting: a runtime prints before it posts its response, so when the
+/// invoker has the response, everything the function printed for the invocation is already
+/// in its pipes. [`LogCapture::drain`] reads it there with plain non-blocking `read(2)`s on a
+/// duplicate of each pipe's descriptor (no timer, no task hop, no readiness event needed)
+/// until the pipe is empty, so it precedes END/REPORT. A per-pipe lock held from each read to
+/// its [`LogCapture::output`] keeps the capture task and a drain from reordering chunks.
 pub struct LogCapture {
     stream: crate::logs::EnvironmentLog,
     current: Mutex<Vec<u8>>,
-    drains: Mutex<Vec<mpsc::UnboundedSender<oneshot::Sender<()>>>>,
+    pipes: Mutex<Vec<Arc<Pipe>>>,
+}
+
+/// One of the process's output pipes, read by its capture task and by [`LogCapture::drain`].
+struct Pipe {
+    /// The pipe's descriptor, duplicated: the same open file (non-blocking) as the capture
+    /// task's receiver, so a read is a single `read(2)` that returns `WouldBlock` when empty.
+    file: std::fs::File,
+    /// The read buffer; held from a read to its output, so chunks stay in pipe order.
+    buf: Mutex<Box<[u8]>>,
+}
+
+/// How much one read takes from a pipe (a pipe holds 64 KiB by default).
+const PIPE_READ: usize = 16 * 1024;
+
+impl Pipe {
+    /// Reads what the pipe holds now into `logs`, without waiting. With `receiver` (the
+    /// capture task) each read goes through its readiness, so `WouldBlock` clears it.
+    /// Returns whether the pipe is finished (end of file or a read error).
+    fn read_ready(
+        &self,
+        logs: &LogCapture,
+        receiver: Option<&tokio::net::unix::pipe::Receiver>,
+    ) -> bool {
+        use std::io::Read as _;
+        let Ok(mut buf) = self.buf.lock() else {
+            return true;
+        };
+        loop {
+            let read = match receiver {
+                Some(r) => r.try_io(|| (&self.file).read(&mut buf)),
+                None => (&self.file).read(&mut buf),
+            };
+            match read {
+                Ok(0) => return true,
+                Ok(n) => logs.output(buf.get(..n).unwrap_or_default()),
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return false,
+                Err(_) => return true,
+            }
+        }
+    }
 }
 
 impl LogCapture {
@@ -629,41 +707,39 @@ impl LogCapture {
         Self {
             stream: sink.environment(),
             current: Mutex::new(Vec::new()),
-            drains: Mutex::new(Vec::new()),
+            pipes: Mutex::new(Vec::new()),
         }
     }
 
-    fn capture(self: Arc<Self>, mut pipe: impl tokio::io::AsyncRead + Unpin + Send + 'static) {
-        let (tx, mut rx) = mpsc::unbounded_channel::<oneshot::Sender<()>>();
-        if let Ok(mut d) = self.drains.lock() {
-            d.push(tx);
+    /// Starts reading one of the process's pipes (its stdout or stderr) into the log.
+    fn capture(self: Arc<Self>, fd: std::os::fd::OwnedFd) {
+        let opened = fd.try_clone().and_then(|dup| {
+            let receiver = tokio::net::unix::pipe::Receiver::from_owned_fd(fd)?;
+            Ok((receiver, std::fs::File::from(dup)))
+        });
+        let (receiver, file) = match opened {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::warn!(error = %e, "lambda: cannot read a function's output; it is not logged");
+                return;
+            }
+        };
+        let pipe = Arc::new(Pipe {
+            file,
+            buf: Mutex::new(vec![0u8; PIPE_READ].into_boxed_slice()),
+        });
+        if let Ok(mut p) = self.pipes.lock() {
+            p.push(pipe.clone());
         }
         tokio::spawn(async move {
-            let mut buf = vec![0u8; 16 * 1024];
             loop {
-                tokio::select! {
-                    biased;
-                    n = pipe.read(&mut buf) => match n {
-                        Ok(0) | Err(_) => break,
-                        Ok(n) => self.output(buf.get(..n).unwrap_or_default()),
-                    },
-                    Some(ack) = rx.recv() => {
-                        // Whatever the runtime printed before it posted its response is
-                        // already in the pipe: read it without waiting for more.
-                        while let Ok(Ok(n)) = tokio::time::timeout(Duration::ZERO, pipe.read(&mut buf)).await {
-                            if n == 0 {
-                                break;
-                            }
-                            self.output(buf.get(..n).unwrap_or_default());
-                        }
-                        let _ = ack.send(());
-                    }
+                if receiver.readable().await.is_err() || pipe.read_ready(&self, Some(&receiver)) {
+                    break;
                 }
             }
-            // The pipe closed: answer any pending drain so nobody waits on a dead reader.
-            rx.close();
-            while let Some(ack) = rx.recv().await {
-                let _ = ack.send(());
+            // The pipe is finished: drains no longer read it.
+            if let Ok(mut p) = self.pipes.lock() {
+                p.retain(|other| !Arc::ptr_eq(other, &pipe));
             }
         });
     }
@@ -692,14 +768,12 @@ impl LogCapture {
         }
     }
 
-    /// Waits until what the process printed so far has been read from its pipes.
-    pub async fn drain(&self) {
-        let senders: Vec<_> = self.drains.lock().map(|d| d.clone()).unwrap_or_default();
-        for tx in senders {
-            let (ack_tx, ack_rx) = oneshot::channel();
-            if tx.send(ack_tx).is_ok() {
-                let _ = tokio::time::timeout(Duration::from_millis(100), ack_rx).await;
-            }
+    /// Reads what the process printed so far and is still in its pipes, without waiting for
+    /// more: called once the runtime has answered, before END/REPORT are written.
+    pub fn drain(&self) {
+        let pipes: Vec<_> = self.pipes.lock().map(|p| p.clone()).unwrap_or_default();
+        for pipe in pipes {
+            pipe.read_ready(self, None);
         }
     }
 

@@ -166,7 +166,7 @@ pub async fn run(mut lease: Lease, call: Call, limits: Limits) -> Result<Complet
     if !keep {
         env.kill();
     }
-    env.logs.drain().await;
+    env.logs.drain();
     let memory = env.max_memory_mb();
     let ms = duration.as_secs_f64() * 1000.0;
     let mut report = format!(

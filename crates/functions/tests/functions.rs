@@ -481,6 +481,91 @@ async fn provided_runtime_api() {
     );
 }
 
+/// Prints on stdout and stderr with plain `write(2)`s (no buffering anywhere), optionally
+/// more than a pipe holds first, then answers.
+const CHATTY: &str = r#"
+import os
+def handler(event, context):
+    n = event["n"]
+    filler = b"filler %d %s\n" % (n, b"x" * 1000)
+    for _ in range(event.get("filler", 0)):
+        os.write(1, filler)
+    os.write(1, b"out-%d\n" % n)
+    os.write(2, b"err-%d\n" % n)
+    return n
+"#;
+
+/// Issue 20: nuvem reads what the function printed from its pipes without waiting for more,
+/// and still every line an invocation printed is in its own log (Tail and the function's
+/// log), before its END/REPORT, on stdout and stderr, also after more than a pipe holds
+/// (64 KiB) was printed; and none of it leaks into the next invocation's Tail. 40 warm
+/// invokes, so a race would show.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn output_precedes_end_without_waiting() {
+    let f = fixture();
+    f.create(
+        "chatty",
+        "python3.12",
+        "app.handler",
+        &[("app.py", CHATTY)],
+        json!({}),
+    )
+    .unwrap();
+    let mut ids = Vec::new();
+    for n in 0..40 {
+        let filler = if n % 10 == 9 { 150 } else { 0 };
+        let r = f
+            .invoke("chatty", &json!({"n": n, "filler": filler}).to_string())
+            .await;
+        assert_eq!(json_of(&r), json!(n), "invocation {n}");
+        let t = tail(&r);
+        let end = t
+            .find("END RequestId: ")
+            .unwrap_or_else(|| panic!("invocation {n}: no END in {t:?}"));
+        // stdout and stderr are two pipes: after the filler, `err-N` may be read before
+        // the filler's last chunks, out of the 4 KB tail (the log below still has it).
+        let lines = if filler == 0 {
+            vec![format!("out-{n}\n"), format!("err-{n}\n")]
+        } else {
+            vec![format!("out-{n}\n")]
+        };
+        for line in lines {
+            let at = t
+                .find(&line)
+                .unwrap_or_else(|| panic!("invocation {n}: {line:?} missing from {t:?}"));
+            assert!(at < end, "invocation {n}: {line:?} after END in {t:?}");
+        }
+        if n > 0 {
+            assert!(
+                !t.contains(&format!("out-{}\n", n - 1)),
+                "invocation {n}: the previous invocation's output in {t:?}"
+            );
+        }
+        let id = t[end + "END RequestId: ".len()..]
+            .split_whitespace()
+            .next()
+            .unwrap()
+            .to_string();
+        ids.push(id);
+    }
+    // The function's log: each invocation's lines between its START and its END.
+    let log = std::fs::read_to_string(f.dir.path().join("functions/logs/chatty.log")).unwrap();
+    for (n, id) in ids.iter().enumerate() {
+        let start = log.find(&format!("START RequestId: {id} ")).unwrap();
+        let end = log.find(&format!("END RequestId: {id}\n")).unwrap();
+        for line in [format!("\nout-{n}\n"), format!("\nerr-{n}\n")] {
+            let at = log[start..]
+                .find(&line)
+                .map(|at| at + start)
+                .unwrap_or_else(|| panic!("invocation {n}: {line:?} not in the log after START"));
+            assert!(
+                at < end,
+                "invocation {n}: {line:?} after its END in the log"
+            );
+        }
+    }
+}
+
 const SLOW: &str = "import time, os\ndef handler(event, context):\n    time.sleep(event.get('sleep', 0))\n    return os.getpid()\n";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
