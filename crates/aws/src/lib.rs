@@ -8,6 +8,7 @@
 //! The listener that uses all this lives in the binary.
 
 pub mod error;
+pub mod json_api;
 pub mod request_id;
 pub mod routing;
 pub mod sigv4;

@@ -19,7 +19,6 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use http::{HeaderValue, Response};
-use http_body_util::BodyExt;
 use nuvem_aws::{
     AwsRequest, Body, BodyHandling, BoxFuture, IntoAwsError, Protocol, Service, full_body,
 };
@@ -322,34 +321,15 @@ impl Kms {
     }
 
     async fn handle(&self, request: AwsRequest) -> Result<Value, KmsError> {
-        let target = request
-            .parts
-            .headers
-            .get("x-amz-target")
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or_default()
-            .to_owned();
-        let Some(operation) = target.strip_prefix(TARGET_PREFIX) else {
-            return Err(KmsError::UnknownOperation(target));
-        };
-        let bytes = request
-            .body
-            .collect()
-            .await
-            .map_err(|e| KmsError::Serialization(format!("could not read the body: {e}")))?
-            .to_bytes();
-        let input: Value = if bytes.is_empty() {
-            Value::Object(Default::default())
-        } else {
-            serde_json::from_slice(&bytes)
-                .map_err(|e| KmsError::Serialization(format!("The body is not JSON: {e}")))?
-        };
-        if !input.is_object() {
-            return Err(KmsError::Serialization(
-                "The body must be a JSON object.".into(),
-            ));
-        }
-        let (me, operation) = (self.clone(), operation.to_owned());
+        use nuvem_aws::json_api::{JsonRequestError, operation_and_input};
+        let (operation, input) =
+            operation_and_input(request, TARGET_PREFIX)
+                .await
+                .map_err(|e| match e {
+                    JsonRequestError::UnknownOperation(t) => KmsError::UnknownOperation(t),
+                    JsonRequestError::Serialization(m) => KmsError::Serialization(m),
+                })?;
+        let me = self.clone();
         self.store.run(move || me.execute(&operation, &input)).await
     }
 }

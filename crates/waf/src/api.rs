@@ -19,7 +19,6 @@ use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
 use http::{HeaderValue, Response, StatusCode};
-use http_body_util::BodyExt;
 use nuvem_aws::{
     AwsError, AwsRequest, Body, BodyHandling, BoxFuture, IntoAwsError, Protocol, Service, full_body,
 };
@@ -213,34 +212,15 @@ impl WafApi {
     }
 
     async fn handle(&self, request: AwsRequest) -> Result<Value, ApiError> {
-        let target = request
-            .parts
-            .headers
-            .get("x-amz-target")
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or_default()
-            .to_owned();
-        let Some(operation) = target.strip_prefix(TARGET_PREFIX) else {
-            return Err(ApiError::UnknownOperation(target));
-        };
-        let bytes = request
-            .body
-            .collect()
-            .await
-            .map_err(|e| ApiError::Serialization(format!("could not read the body: {e}")))?
-            .to_bytes();
-        let input: Value = if bytes.is_empty() {
-            Value::Object(Default::default())
-        } else {
-            serde_json::from_slice(&bytes)
-                .map_err(|e| ApiError::Serialization(format!("The body is not JSON: {e}")))?
-        };
-        if !input.is_object() {
-            return Err(ApiError::Serialization(
-                "The body must be a JSON object.".into(),
-            ));
-        }
-        let (me, operation) = (self.clone(), operation.to_owned());
+        use nuvem_aws::json_api::{JsonRequestError, operation_and_input};
+        let (operation, input) =
+            operation_and_input(request, TARGET_PREFIX)
+                .await
+                .map_err(|e| match e {
+                    JsonRequestError::UnknownOperation(t) => ApiError::UnknownOperation(t),
+                    JsonRequestError::Serialization(m) => ApiError::Serialization(m),
+                })?;
+        let me = self.clone();
         self.store.run(move || me.execute(&operation, &input)).await
     }
 }
