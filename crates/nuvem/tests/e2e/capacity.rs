@@ -287,28 +287,10 @@ partition_key = { name = "pk", type = "S" }
             ..Options::default()
         },
     );
-    let script = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/tests/e2e/boto3/autoscaling_boto3.py"
-    );
-    let out = std::process::Command::new("python3")
-        .args([script, &nuvem.api_url])
-        .env("AWS_ACCESS_KEY_ID", "test")
-        .env("AWS_SECRET_ACCESS_KEY", "test")
-        .env("AWS_DEFAULT_REGION", "us-east-1")
-        .env("AWS_CONFIG_FILE", nuvem.dir().join("no-aws-config"))
-        .env(
-            "AWS_SHARED_CREDENTIALS_FILE",
-            nuvem.dir().join("no-aws-credentials"),
-        )
-        .env_remove("AWS_PROFILE")
-        .output()
-        .expect("run python3");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        out.status.success() && stdout.contains("boto3 autoscaling: ok"),
-        "boto3 script failed\n{stdout}\n{stderr}"
+    crate::run_boto3(
+        "autoscaling_boto3.py",
+        &nuvem.api_url,
+        "boto3 autoscaling: ok",
     );
 }
 
@@ -326,27 +308,9 @@ fn autoscaling_boto3_scales_provisioned_concurrency_of_an_alias() {
             ..Options::default()
         },
     );
-    let script = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/tests/e2e/boto3/lambda_autoscaling_boto3.py"
-    );
-    let out = std::process::Command::new("python3")
-        .args([script, &nuvem.api_url])
-        .env("AWS_ACCESS_KEY_ID", "test")
-        .env("AWS_SECRET_ACCESS_KEY", "test")
-        .env("AWS_DEFAULT_REGION", "us-east-1")
-        .env("AWS_CONFIG_FILE", nuvem.dir().join("no-aws-config"))
-        .env(
-            "AWS_SHARED_CREDENTIALS_FILE",
-            nuvem.dir().join("no-aws-credentials"),
-        )
-        .env_remove("AWS_PROFILE")
-        .output()
-        .expect("run python3");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        out.status.success() && stdout.contains("boto3 lambda autoscaling: ok"),
-        "boto3 script failed\n{stdout}\n{stderr}"
+    crate::run_boto3(
+        "lambda_autoscaling_boto3.py",
+        &nuvem.api_url,
+        "boto3 lambda autoscaling: ok",
     );
 }
