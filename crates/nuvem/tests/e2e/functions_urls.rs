@@ -455,3 +455,17 @@ async fn a_function_url_is_an_edge_origin() {
     let (status, body) = get("/plain-3").await;
     assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
 }
+
+/// `AWS_IAM` URLs called with IAM users' keys: both Lambda actions are needed.
+#[test]
+fn function_url_with_aws_iam_needs_both_actions_for_iam_users() {
+    if !crate::have_boto3("function_url_with_aws_iam_needs_both_actions_for_iam_users") {
+        return;
+    }
+    let n = Nuvem::start(env!("CARGO_BIN_EXE_nuvem"));
+    crate::run_boto3(
+        "function_url_iam_boto3.py",
+        &n.api_url,
+        "boto3 function url iam: ok",
+    );
+}
