@@ -593,6 +593,13 @@ pub struct FunctionSpec {
     /// when the function has none on that stream).
     #[serde(default)]
     pub stream_triggers: Vec<StreamTriggerSpec>,
+    /// SAM's `AutoPublishAlias`: at each `up` the function's code and configuration are
+    /// published as a version (the last one again when nothing changed) and this alias points
+    /// at it. Routes and triggers reach it as `<name>:<alias>`.
+    pub alias: Option<String>,
+    /// Provisioned concurrency on the alias (`alias`, else `live`): that many environments
+    /// kept initialised (SAM's `ProvisionedConcurrencyConfig`).
+    pub provisioned_concurrency: Option<u32>,
 }
 
 /// One `[[functions.stream_triggers]]`: a manifest table (with a `stream`) triggering the

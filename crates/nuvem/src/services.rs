@@ -1501,8 +1501,73 @@ fn apply_function(
             Err(e) => return Err(fail(e)),
         }
     }
+    apply_alias(functions, f, grants).map_err(fail)?;
     step(&format!("{outcome} function {}", f.name), started);
     apply_triggers(functions, i, f, triggers)
+}
+
+/// A manifest function's `alias` (and `provisioned_concurrency` on it), as SAM's
+/// `AutoPublishAlias` does: publish what `$LATEST` is now as a version (PublishVersion answers
+/// the last version when nothing changed), point the alias at it, give it the routes'
+/// permissions, and ask for the provisioned concurrency.
+fn apply_alias(
+    functions: &nuvem_functions::FunctionsService,
+    f: &crate::config::FunctionSpec,
+    grants: &[Grant],
+) -> Result<(), nuvem_aws::AwsError> {
+    let alias = match (&f.alias, f.provisioned_concurrency) {
+        (Some(a), _) => a.clone(),
+        (None, Some(_)) => "live".to_string(),
+        (None, None) => return Ok(()),
+    };
+    let published = functions.execute("PublishVersion", json!({"FunctionName": f.name}))?;
+    let version = published["Version"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    let input = json!({"FunctionName": f.name, "Name": alias, "FunctionVersion": version});
+    match functions.execute("CreateAlias", input.clone()) {
+        Ok(_) => {}
+        Err(e) if e.code == "ResourceConflictException" => {
+            functions.execute("UpdateAlias", input)?;
+        }
+        Err(e) => return Err(e),
+    }
+    for g in grants {
+        let input = json!({
+            "FunctionName": f.name,
+            "Qualifier": alias,
+            "StatementId": g.statement_id,
+            "Action": "lambda:InvokeFunction",
+            "Principal": "apigateway.amazonaws.com",
+            "SourceArn": g.source_arn,
+        });
+        match functions.execute("AddPermission", input) {
+            Ok(_) => {}
+            Err(e) if e.code == "ResourceConflictException" => {}
+            Err(e) => return Err(e),
+        }
+    }
+    match f.provisioned_concurrency {
+        Some(n) => {
+            functions.execute(
+                "PutProvisionedConcurrencyConfig",
+                json!({"FunctionName": f.name, "Qualifier": alias,
+                       "ProvisionedConcurrentExecutions": n}),
+            )?;
+        }
+        None => match functions.execute(
+            "DeleteProvisionedConcurrencyConfig",
+            json!({"FunctionName": f.name, "Qualifier": alias}),
+        ) {
+            Ok(_) => {}
+            Err(e)
+                if e.code == "ProvisionedConcurrencyConfigNotFoundException"
+                    || e.code == "ResourceNotFoundException" => {}
+            Err(e) => return Err(e),
+        },
+    }
+    Ok(())
 }
 
 /// A manifest stream trigger with its table's stream ARN resolved: the input of

@@ -314,3 +314,69 @@ fn autoscaling_boto3_scales_provisioned_concurrency_of_an_alias() {
         "boto3 lambda autoscaling: ok",
     );
 }
+
+/// A manifest function with `provisioned_concurrency`: `up` publishes a version, points the
+/// `live` alias at it and keeps that many environments initialised there (SAM's
+/// `AutoPublishAlias` with `ProvisionedConcurrencyConfig`); a route names `fn:live`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn manifest_provisioned_concurrency_on_an_auto_published_alias() {
+    let src = tempfile::tempdir().unwrap();
+    std::fs::write(
+        src.path().join("app.py"),
+        "import os\ndef handler(event, context):\n    return {'version': os.environ['AWS_LAMBDA_FUNCTION_VERSION'], 'init': os.environ['AWS_LAMBDA_INITIALIZATION_TYPE']}\n",
+    )
+    .unwrap();
+    let manifest = format!(
+        "[[functions]]\nname = \"warm\"\nruntime = \"python3.12\"\nhandler = \"app.handler\"\ncode = {:?}\nprovisioned_concurrency = 2\n",
+        src.path().display().to_string()
+    );
+    let nuvem = Nuvem::start_with(
+        BIN,
+        Options {
+            manifest: Some(manifest),
+            ..Options::default()
+        },
+    );
+    let lambda = nuvem.lambda();
+    let alias = lambda
+        .get_alias()
+        .function_name("warm")
+        .name("live")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(alias.function_version(), Some("1"));
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let pc = lambda
+            .get_provisioned_concurrency_config()
+            .function_name("warm")
+            .qualifier("live")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(pc.requested_provisioned_concurrent_executions(), Some(2));
+        if pc.status().map(|s| s.as_str()) == Some("READY") {
+            assert_eq!(pc.available_provisioned_concurrent_executions(), Some(2));
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "provisioned concurrency never became READY: {pc:?}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+    }
+    let out = lambda
+        .invoke()
+        .function_name("warm")
+        .qualifier("live")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(out.executed_version(), Some("1"));
+    let body: serde_json::Value = serde_json::from_slice(out.payload().unwrap().as_ref()).unwrap();
+    assert_eq!(
+        body,
+        serde_json::json!({"version": "1", "init": "provisioned-concurrency"})
+    );
+}
