@@ -482,7 +482,9 @@ pub async fn iam(ctx: &Ctx, report: &mut Report) -> anyhow::Result<()> {
 /// provisioned one no load reaches (every request through the token buckets), nuvem beside
 /// moto (which does not enforce capacity).
 pub async fn capacity(ctx: &Ctx, report: &mut Report) -> anyhow::Result<()> {
-    let servers = Servers::start(ctx, report, false)?;
+    // With `--baseline-bin` (a build from before capacity was enforced) beside it: what the
+    // accounting costs.
+    let servers = Servers::start(ctx, report, true)?;
     let mut clients = Vec::new();
     for target in servers.targets() {
         let c = dynamo::client(&target.url);
