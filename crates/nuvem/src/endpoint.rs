@@ -420,6 +420,8 @@ impl Endpoint {
         let (mut parts, body) = req.into_parts();
         // A function URL's host: the `lambda-url` service, with the URL it names.
         let mut function_url = false;
+        // A `NONE` URL does not authenticate: a signature on the request is not evaluated.
+        let mut public_url = false;
         if let Some(functions) = &self.function_urls {
             let id = parts
                 .headers
@@ -431,6 +433,7 @@ impl Endpoint {
             if let Some(id) = id {
                 match functions.function_url(&id).await {
                     Ok(Some(config)) => {
+                        public_url = config.auth_type == "NONE";
                         parts
                             .extensions
                             .insert(crate::function_url::UrlTarget(Arc::new(config)));
@@ -466,7 +469,7 @@ impl Endpoint {
             && parts
                 .headers
                 .contains_key(http::header::ACCESS_CONTROL_REQUEST_METHOD);
-        let signed = if preflight {
+        let signed = if preflight || public_url {
             Ok(None)
         } else {
             sigv4::parse(&parts)

@@ -269,6 +269,24 @@ async fn function_urls_serve_http_with_their_auth_type_and_cors() {
     assert_eq!(ctx["http"]["method"], "POST");
     assert_eq!(ctx["http"]["path"], "/items/7");
     assert_eq!(ctx["stage"], "$default");
+    // A NONE URL does not authenticate: a signature that would not verify is not evaluated.
+    let mut bad = signed(
+        "POST",
+        &format!("{}items/7", url),
+        &json_type,
+        b"not the body",
+    );
+    bad.retain(|(k, _)| k != "x-amz-content-sha256");
+    let host = url.strip_prefix("http://").unwrap().trim_end_matches('/');
+    let mut req = client(None)
+        .post(format!("{}/items/7", n.api_url))
+        .header("host", host)
+        .header("content-type", "application/json")
+        .body(body.to_vec());
+    for (k, v) in bad {
+        req = req.header(k, v);
+    }
+    assert_eq!(req.send().await.unwrap().status().as_u16(), 201);
     // A form body is base64, as Lambda sends it.
     let form = [("content-type", "application/x-www-form-urlencoded")];
     let r = send(&n, &url, "POST", "/form", &form, b"a=1&b=2", false).await;
@@ -313,7 +331,6 @@ async fn function_urls_serve_http_with_their_auth_type_and_cors() {
     );
     let mut tampered = signed("POST", &format!("{}items/8", url), &json_type, b"other");
     tampered.retain(|(k, _)| k != "x-amz-content-sha256");
-    let host = url.strip_prefix("http://").unwrap().trim_end_matches('/');
     let mut req = client(None)
         .post(format!("{}/items/8", n.api_url))
         .header("host", host)
