@@ -59,6 +59,8 @@ pub struct FunctionUrlService {
     pub functions: Arc<nuvem_functions::FunctionsService>,
     pub region: String,
     pub account: String,
+    /// Resource policies parsed once per document (a public URL weighs one per request).
+    pub parsed: moka::sync::Cache<String, Arc<nuvem_iam::Policy>>,
 }
 
 /// Lambda's largest synchronous request payload.
@@ -116,8 +118,17 @@ impl FunctionUrlService {
         let Some(document) = document else {
             return Ok(false);
         };
-        let policy = nuvem_iam::Policy::parse(&document, nuvem_iam::Kind::Resource)
-            .map_err(|e| format!("the function's policy does not parse: {e}"))?;
+        let policy = match self.parsed.get(&document) {
+            Some(p) => p,
+            None => {
+                let p = Arc::new(
+                    nuvem_iam::Policy::parse(&document, nuvem_iam::Kind::Resource)
+                        .map_err(|e| format!("the function's policy does not parse: {e}"))?,
+                );
+                self.parsed.insert(document, p.clone());
+                p
+            }
+        };
         let arn = target.function_arn(&self.region, &self.account);
         let mut ctx = nuvem_iam::Context::new();
         ctx.set("lambda:FunctionUrlAuthType", target.0.auth_type.clone());
@@ -129,7 +140,7 @@ impl FunctionUrlService {
         let allowed = |action: &str| {
             nuvem_iam::evaluate(
                 &[],
-                Some(&policy),
+                Some(policy.as_ref()),
                 &nuvem_iam::Request {
                     principal,
                     action,

@@ -7,12 +7,7 @@
 use std::time::SystemTime;
 
 use anyhow::{Context, bail};
-use bytes::Bytes;
-use hmac::{Hmac, Mac};
-use http_body_util::{BodyExt, Full};
 use nuvem_aws::error::xml_escape;
-use nuvem_aws::sigv4::{canonical_uri, sha256_hex, signing_key, string_to_sign};
-use nuvem_aws::time::AmzDate;
 
 #[derive(clap::Args, Debug)]
 pub struct InvalidateArgs {
@@ -109,73 +104,21 @@ async fn send(args: &InvalidateArgs) -> anyhow::Result<(u16, String)> {
     request(args, "POST", &path, body).await
 }
 
-/// One request to the CloudFront API, signed with SigV4.
+/// One request to the CloudFront API, signed with SigV4 (CloudFront signs for `us-east-1`).
 async fn request(
     args: &InvalidateArgs,
     method: &str,
     path: &str,
     body: String,
 ) -> anyhow::Result<(u16, String)> {
-    let base = args.endpoint.trim_end_matches('/');
-    let uri: http::Uri = format!("{base}{path}")
-        .parse()
-        .with_context(|| format!("endpoint {base:?} is not a URL"))?;
-    if uri.scheme_str() != Some("http") {
-        bail!("--endpoint must be an http:// URL");
-    }
-    let host = uri
-        .authority()
-        .context("the endpoint has no host")?
-        .to_string();
-
-    let payload = sha256_hex(body.as_bytes());
-    let amz = AmzDate::from_system_time(SystemTime::now()).to_amz_string();
-    let date = &amz[..8];
-    let signed_headers = "host;x-amz-content-sha256;x-amz-date";
-    let canonical = format!(
-        "{method}\n{}\n\nhost:{host}\nx-amz-content-sha256:{payload}\nx-amz-date:{amz}\n\n{signed_headers}\n{payload}",
-        canonical_uri(uri.path(), "cloudfront")
-    );
-    let scope = format!("{date}/us-east-1/cloudfront/aws4_request");
-    let to_sign = string_to_sign(&amz, &scope, &canonical);
-    let key = signing_key(&args.secret_access_key, date, "us-east-1", "cloudfront");
-    let mut mac =
-        <Hmac<sha2::Sha256> as Mac>::new_from_slice(&key).context("HMAC takes any key")?;
-    mac.update(to_sign.as_bytes());
-    let signature = hex::encode(mac.finalize().into_bytes());
-    let authorization = format!(
-        "AWS4-HMAC-SHA256 Credential={}/{scope}, SignedHeaders={signed_headers}, Signature={signature}",
-        args.access_key_id
-    );
-
-    let req = http::Request::builder()
-        .method(method)
-        .uri(uri.path())
-        .header("host", &host)
-        .header("x-amz-date", &amz)
-        .header("x-amz-content-sha256", &payload)
-        .header("authorization", authorization)
-        .header("content-type", "text/xml")
-        .body(Full::new(Bytes::from(body)))
-        .context("building the request")?;
-    let stream = tokio::net::TcpStream::connect(&host)
-        .await
-        .with_context(|| format!("connecting to {host} (is `nuvem up` running?)"))?;
-    let (mut sender, conn) =
-        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
-            .await
-            .context("HTTP handshake")?;
-    tokio::spawn(conn);
-    let resp = sender
-        .send_request(req)
-        .await
-        .context("sending CreateInvalidation")?;
-    let status = resp.status().as_u16();
-    let bytes = resp
-        .into_body()
-        .collect()
-        .await
-        .context("reading the response")?
-        .to_bytes();
+    let to = crate::cli_client::Endpoint {
+        url: &args.endpoint,
+        access_key_id: &args.access_key_id,
+        secret_access_key: &args.secret_access_key,
+        region: "us-east-1",
+        service: "cloudfront",
+    };
+    let (status, bytes) =
+        crate::cli_client::call(&to, method, path, &[("content-type", "text/xml")], body).await?;
     Ok((status, String::from_utf8_lossy(&bytes).into_owned()))
 }

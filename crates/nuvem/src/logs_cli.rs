@@ -9,11 +9,6 @@ use std::collections::HashSet;
 use std::time::{Duration, SystemTime};
 
 use anyhow::{Context, bail};
-use bytes::Bytes;
-use hmac::{Hmac, Mac};
-use http_body_util::{BodyExt, Full};
-use nuvem_aws::sigv4::{canonical_uri, sha256_hex, signing_key, string_to_sign};
-use nuvem_aws::time::AmzDate;
 use serde_json::{Value, json};
 
 #[derive(clap::Args, Debug)]
@@ -185,69 +180,21 @@ fn civil(days: i64) -> (i64, i64, i64) {
 
 /// One Logs operation, signed with SigV4 for `logs`: (status, JSON body).
 async fn call(args: &LogsArgs, operation: &str, input: &Value) -> anyhow::Result<(u16, Value)> {
-    let base = args.endpoint.trim_end_matches('/');
-    let uri: http::Uri = format!("{base}/")
-        .parse()
-        .with_context(|| format!("endpoint {base:?} is not a URL"))?;
-    if uri.scheme_str() != Some("http") {
-        bail!("--endpoint must be an http:// URL");
-    }
-    let host = uri
-        .authority()
-        .context("the endpoint has no host")?
-        .to_string();
-    let body = input.to_string();
+    let to = crate::cli_client::Endpoint {
+        url: &args.endpoint,
+        access_key_id: &args.access_key_id,
+        secret_access_key: &args.secret_access_key,
+        region: &args.region,
+        service: "logs",
+    };
     let target = format!("Logs_20140328.{operation}");
-    let payload = sha256_hex(body.as_bytes());
-    let amz = AmzDate::from_system_time(SystemTime::now()).to_amz_string();
-    let date = &amz[..8];
-    let region = &args.region;
-    let signed_headers = "content-type;host;x-amz-content-sha256;x-amz-date;x-amz-target";
-    let canonical = format!(
-        "POST\n{}\n\ncontent-type:application/x-amz-json-1.1\nhost:{host}\nx-amz-content-sha256:{payload}\nx-amz-date:{amz}\nx-amz-target:{target}\n\n{signed_headers}\n{payload}",
-        canonical_uri("/", "logs")
-    );
-    let scope = format!("{date}/{region}/logs/aws4_request");
-    let to_sign = string_to_sign(&amz, &scope, &canonical);
-    let key = signing_key(&args.secret_access_key, date, region, "logs");
-    let mut mac =
-        <Hmac<sha2::Sha256> as Mac>::new_from_slice(&key).context("HMAC takes any key")?;
-    mac.update(to_sign.as_bytes());
-    let signature = hex::encode(mac.finalize().into_bytes());
-    let authorization = format!(
-        "AWS4-HMAC-SHA256 Credential={}/{scope}, SignedHeaders={signed_headers}, Signature={signature}",
-        args.access_key_id
-    );
-    let req = http::Request::builder()
-        .method("POST")
-        .uri("/")
-        .header("host", &host)
-        .header("content-type", "application/x-amz-json-1.1")
-        .header("x-amz-date", &amz)
-        .header("x-amz-content-sha256", &payload)
-        .header("x-amz-target", &target)
-        .header("authorization", authorization)
-        .body(Full::new(Bytes::from(body)))
-        .context("building the request")?;
-    let stream = tokio::net::TcpStream::connect(&host)
+    let headers = [
+        ("content-type", "application/x-amz-json-1.1"),
+        ("x-amz-target", target.as_str()),
+    ];
+    let (status, bytes) = crate::cli_client::call(&to, "POST", "/", &headers, input.to_string())
         .await
-        .with_context(|| format!("connecting to {host} (is `nuvem up` running?)"))?;
-    let (mut sender, conn) =
-        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
-            .await
-            .context("HTTP handshake")?;
-    tokio::spawn(conn);
-    let resp = sender
-        .send_request(req)
-        .await
-        .with_context(|| format!("sending {operation}"))?;
-    let status = resp.status().as_u16();
-    let bytes = resp
-        .into_body()
-        .collect()
-        .await
-        .context("reading the response")?
-        .to_bytes();
+        .with_context(|| format!("calling {operation}"))?;
     let value = serde_json::from_slice(&bytes)
         .unwrap_or_else(|_| json!({"__type": "?", "message": String::from_utf8_lossy(&bytes)}));
     Ok((status, value))

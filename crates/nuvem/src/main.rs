@@ -4,6 +4,7 @@
 
 mod authorize;
 mod build;
+mod cli_client;
 mod config;
 mod data_dir;
 mod edge;

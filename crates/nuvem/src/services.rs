@@ -85,6 +85,7 @@ pub fn register(
         functions: functions.clone(),
         region: config.region.clone(),
         account: config.account_id.clone(),
+        parsed: moka::sync::Cache::new(1_000),
     });
     endpoint.register(function_urls.clone());
     endpoint.set_function_urls(functions.clone());
