@@ -148,7 +148,7 @@ fn python_version() -> String {
 }
 
 /// The Python function: answers with its process's random id (to tell cold from warm).
-const PYTHON_HANDLER: &str = "import os\n\nENVIRONMENT = os.urandom(8).hex()\n\ndef handler(event, context):\n    return {\"pid\": os.getpid(), \"environment\": ENVIRONMENT}\n";
+pub const PYTHON_HANDLER: &str = "import os\n\nENVIRONMENT = os.urandom(8).hex()\n\ndef handler(event, context):\n    return {\"pid\": os.getpid(), \"environment\": ENVIRONMENT}\n";
 
 /// A function under test.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -166,12 +166,22 @@ impl Subject {
             Subject::Python => "python",
         }
     }
+
+    /// Whether `body` is this function's answer: JSON naming the environment that ran it.
+    pub fn answered(self, body: &[u8]) -> bool {
+        serde_json::from_slice::<serde_json::Value>(body)
+            .ok()
+            .and_then(|v| v.get("environment").map(serde_json::Value::is_string))
+            .unwrap_or(false)
+    }
 }
 
 /// One measured series: latencies (µs, sorted) and how fast they came.
 pub struct Series {
     pub subject: &'static str,
     pub what: &'static str,
+    /// Who ran it: "nuvem", or the peer ("aws-lambda-rie").
+    pub target: &'static str,
     pub concurrency: usize,
     pub latencies_us: Vec<u64>,
     pub errors: u64,
@@ -290,6 +300,7 @@ pub async fn cold_starts(
     let mut series = Series {
         subject: subject.name(),
         what: "cold start",
+        target: "nuvem",
         concurrency: 1,
         latencies_us: Vec::new(),
         errors: 0,
@@ -378,6 +389,7 @@ pub async fn warm(
     let mut series = Series {
         subject: subject.name(),
         what: "warm invoke",
+        target: "nuvem",
         concurrency,
         latencies_us: Vec::new(),
         errors: 0,
@@ -416,6 +428,7 @@ pub fn python_startup(python: PathBuf, samples: u64) -> anyhow::Result<Series> {
             "sys.executable -c pass"
         },
         what: "interpreter start-up",
+        target: "python3",
         concurrency: 1,
         latencies_us: Vec::new(),
         errors: 0,

@@ -347,7 +347,9 @@ pub async fn lambda(ctx: &Ctx, report: &mut Report) -> anyhow::Result<()> {
         let peak = reset
             .then(|| procs::status_kib(nuvem.pid(), "VmHWM:").ok())
             .flatten();
-        for s in series {
+        let rie_cold = cold_under_rie(ctx, report, subject, cold).await?;
+        for s in series.into_iter().chain(rie_cold) {
+            let target = s.target;
             let stats = load::from_latencies(
                 Mode::Closed {
                     concurrency: s.concurrency,
@@ -364,11 +366,119 @@ pub async fn lambda(ctx: &Ctx, report: &mut Report) -> anyhow::Result<()> {
             } else {
                 Metric::Throughput
             };
-            report.push(&scenario, "nuvem", stats, metric);
-            report.set_peak_rss(peak);
+            report.push(&scenario, target, stats, metric);
+            report.set_peak_rss(if target == "nuvem" { peak } else { None });
         }
     }
     Ok(())
+}
+
+/// Cold starts of `subject` under AWS's runtime interface emulator, the peer of nuvem's cold
+/// starts: for each sample a fresh `aws-lambda-rie <bootstrap>` (pinned like nuvem) is
+/// started and waited for until it answers HTTP (the emulator's own start-up is not timed);
+/// the emulator starts the bootstrap on the first invoke, so the timed first invoke →
+/// response covers the runtime's start, its init and the invoke, as nuvem's cold start
+/// does. The Rust echo runs as its own bootstrap; the Python handler runs under AWS's
+/// runtime interface client (`python3 -m awslambdaric app.handler`), as AWS documents for
+/// the emulator. None when the emulator (or, for Python, awslambdaric) is missing.
+async fn cold_under_rie(
+    ctx: &Ctx,
+    report: &mut Report,
+    subject: functions::Subject,
+    samples: u64,
+) -> anyhow::Result<Option<functions::Series>> {
+    let Some(rie_bin) = &ctx.rie_bin else {
+        return Ok(None);
+    };
+    let dir = tempfile::tempdir()?;
+    let bootstrap = match subject {
+        functions::Subject::Rust => ctx.echo_bin.clone(),
+        functions::Subject::Python => {
+            let has_ric = std::process::Command::new("python3")
+                .args(["-c", "import awslambdaric"])
+                .stderr(std::process::Stdio::null())
+                .status()
+                .is_ok_and(|s| s.success());
+            if !has_ric {
+                report.notes.push(
+                    "lambda: awslambdaric is not installed for python3: no Python cold-start peer"
+                        .into(),
+                );
+                return Ok(None);
+            }
+            std::fs::write(dir.path().join("app.py"), functions::PYTHON_HANDLER)?;
+            let script = dir.path().join("bootstrap");
+            std::fs::write(
+                &script,
+                format!(
+                    "#!/bin/sh\ncd '{}'\nexec python3 -m awslambdaric app.handler\n",
+                    dir.path().display()
+                ),
+            )?;
+            use std::os::unix::fs::PermissionsExt as _;
+            std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755))?;
+            script
+        }
+    };
+    let client = crate::web::client(1);
+    let mut series = functions::Series {
+        subject: subject.name(),
+        what: "cold start",
+        target: "aws-lambda-rie",
+        concurrency: 1,
+        latencies_us: Vec::new(),
+        errors: 0,
+        first_error: None,
+        elapsed: Duration::ZERO,
+    };
+    eprintln!(
+        "lambda.Invoke cold start {} under aws-lambda-rie",
+        subject.name()
+    );
+    for _ in 0..samples {
+        let rie = procs::Rie::start_pinned(rie_bin, &bootstrap, ctx.pin())?;
+        let request = crate::suite_gateway::signed_invoke(
+            &rie.url,
+            procs::RIE_FUNCTION,
+            bytes::Bytes::from_static(b"{}"),
+        )?;
+        let began = Instant::now();
+        let answer =
+            crate::web::send(&client, crate::web::copy(&request), http::StatusCode::OK).await;
+        let took = began.elapsed();
+        series.elapsed += took;
+        match answer {
+            Ok(body) if subject.answered(&body) => {
+                series.latencies_us.push(took.as_micros() as u64)
+            }
+            Ok(body) => {
+                series.errors += 1;
+                series.first_error.get_or_insert_with(|| {
+                    format!(
+                        "not the function's answer: {}",
+                        String::from_utf8_lossy(body.get(..200).unwrap_or(&body))
+                    )
+                });
+            }
+            Err(e) => {
+                series.errors += 1;
+                series.first_error.get_or_insert_with(|| format!("{e:#}"));
+            }
+        }
+        // A new emulator (and runtime) for the next sample; its connection goes with it.
+        drop(rie);
+    }
+    series.latencies_us.sort_unstable();
+    report.notes.push(format!(
+        "lambda cold start vs RIE ({}): a fresh aws-lambda-rie per sample, timed from the first invoke (which starts the bootstrap) to its answer{}",
+        subject.name(),
+        if subject == functions::Subject::Python {
+            "; the handler runs under awslambdaric (AWS's runtime interface client), nuvem's under its own Python runtime client"
+        } else {
+            ""
+        }
+    ));
+    Ok(Some(series))
 }
 
 /// The warm-invoke comparison with AWS's runtime interface emulator.

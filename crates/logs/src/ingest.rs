@@ -1,9 +1,11 @@
 //! The write queue for logs produced inside nuvem (function logs): [`Ingest::push`] never
 //! blocks and never fails. Events wait in a bounded channel ([`QUEUE`] events); when it is
 //! full an event is dropped and counted (`dropped` in `/_nuvem/health`). One task drains the
-//! channel: whatever is waiting (up to [`BATCH`] events) is written in one transaction per
-//! stream, on the blocking pool, so a write is visible a few
-//! milliseconds after the line was printed and never slows the invocation that printed it.
+//! channel in rounds: after the first event of a round it lets [`LINGER`] pass (or
+//! [`BATCH`] events gather), then writes the round — every stream — in one transaction on
+//! the blocking pool. A line is visible about [`LINGER`] after it was printed (CloudWatch
+//! takes seconds), never slows the invocation that printed it, and busy functions cost one
+//! commit per round rather than one per stream and wake-up.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -17,6 +19,8 @@ use crate::LogsService;
 pub const QUEUE: usize = 16_384;
 /// Events written per round, at most.
 const BATCH: usize = 2_048;
+/// How long a round gathers events after its first one.
+const LINGER: std::time::Duration = std::time::Duration::from_millis(25);
 /// What one message may hold (longer ones are cut, as Lambda cuts lines to 256 KB).
 const MAX_MESSAGE: usize = 256 * 1024;
 
@@ -98,6 +102,18 @@ async fn writer(svc: LogsService, mut rx: mpsc::Receiver<Event>, counters: Arc<C
         if rx.recv_many(&mut batch, BATCH).await == 0 {
             return;
         }
+        if batch.len() < BATCH {
+            // Let the round gather: one commit for whatever the functions print meanwhile.
+            let _ = tokio::time::timeout(LINGER, async {
+                while batch.len() < BATCH {
+                    let room = BATCH - batch.len();
+                    if rx.recv_many(&mut batch, room).await == 0 {
+                        break;
+                    }
+                }
+            })
+            .await;
+        }
         let mut by_stream: BTreeMap<(String, String), Vec<(i64, String)>> = BTreeMap::new();
         for e in batch.drain(..) {
             by_stream
@@ -105,26 +121,28 @@ async fn writer(svc: LogsService, mut rx: mpsc::Receiver<Event>, counters: Arc<C
                 .or_default()
                 .push((e.timestamp, e.message));
         }
+        let round: Vec<crate::ops::StreamEvents> = by_stream.into_iter().collect();
         let me = svc.clone();
         // On the blocking pool whatever the engine: a commit may wait on fsync or a database,
         // and the async workers are the invocations'.
-        let written = svc
+        let (round, results) = svc
             .store()
             .offload(move || {
-                let now = crate::now_ms();
-                let mut results = Vec::new();
-                for ((group, stream), events) in by_stream {
-                    let n = events.len();
-                    results.push((
-                        n,
-                        crate::ops::ingest(&me, &group, &stream, &events, now),
-                        group,
-                    ));
-                }
-                results
+                let results = crate::ops::ingest(&me, &round, crate::now_ms());
+                (round, results)
             })
             .await;
-        for (n, result, group) in written {
+        let results = match results {
+            Ok(r) => r,
+            Err(e) => {
+                let n: usize = round.iter().map(|(_, events)| events.len()).sum();
+                counters.dropped.fetch_add(n as u64, Ordering::Relaxed);
+                tracing::warn!(error = %e, events = n, "logs: writing log events failed; dropped");
+                continue;
+            }
+        };
+        for (((group, _), events), result) in round.iter().zip(results) {
+            let n = events.len();
             match result {
                 Ok(w) => {
                     counters.ingested.fetch_add(w as u64, Ordering::Relaxed);

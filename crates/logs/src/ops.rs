@@ -683,42 +683,73 @@ fn put_events(svc: &LogsService, input: &Value, now: i64) -> Result<Value, Error
     Ok(v)
 }
 
-/// Writes events produced inside nuvem, creating the group and stream when missing (as
-/// Lambda does with a role allowed to). Events outside PutLogEvents' window are dropped;
-/// returns how many were written.
+/// One stream's events for [`ingest`].
+pub type StreamEvents = ((String, String), Vec<(i64, String)>);
+
+/// Writes events produced inside nuvem, creating groups and streams when missing (as
+/// Lambda does with a role allowed to), every stream of `batch` in ONE transaction (the
+/// writer's round: one commit however many environments printed). A stream with an
+/// invalid group or stream name is skipped (`Err` for it, nothing written for it); events
+/// outside PutLogEvents' window are dropped. Returns, per stream in order, how many were
+/// written, or the transaction's error (then nothing was written).
 pub fn ingest(
     svc: &LogsService,
-    group: &str,
-    stream: &str,
-    events: &[(i64, String)],
+    batch: &[StreamEvents],
     now: i64,
-) -> Result<usize, Error> {
-    check_group_name(group, "logGroupName")?;
-    check_stream_name(stream, "logStreamName")?;
-    svc.store().transact(|tx| {
-        let g = match read_group(tx, group)? {
-            Some(g) => g,
-            None => {
-                let g = GroupRecord {
-                    creation_time: now,
-                    ..Default::default()
-                };
-                write_json(tx, &keys::group(group), &g)?;
-                g
+) -> Result<Vec<Result<usize, Error>>, Error> {
+    let checks: Vec<Result<(), Error>> = batch
+        .iter()
+        .map(|((group, stream), _)| {
+            check_group_name(group, "logGroupName")?;
+            check_stream_name(stream, "logStreamName")
+        })
+        .collect();
+    let written: Result<Vec<usize>, Error> = svc.store().transact(|tx| {
+        let mut written = Vec::with_capacity(batch.len());
+        let mut groups: std::collections::HashMap<&str, GroupRecord> = Default::default();
+        for (((group, stream), events), check) in batch.iter().zip(&checks) {
+            if check.is_err() {
+                written.push(0);
+                continue;
             }
-        };
-        let s = read_stream(tx, group, stream)?.unwrap_or(StreamRecord {
-            creation_time: now,
-            ..Default::default()
-        });
-        let mut sorted: Vec<(i64, &str)> = events.iter().map(|(t, m)| (*t, m.as_str())).collect();
-        sorted.sort_by_key(|e| e.0);
-        let timestamps: Vec<i64> = sorted.iter().map(|e| e.0).collect();
-        let (accepted, _) = triage(&timestamps, g.retention_in_days, now);
-        let batch = sorted.get(accepted).unwrap_or_default();
-        append(tx, group, stream, s, batch, now)?;
-        Ok(batch.len())
-    })
+            let g = match groups.get(group.as_str()) {
+                Some(g) => g.clone(),
+                None => {
+                    let g = match read_group(tx, group)? {
+                        Some(g) => g,
+                        None => {
+                            let g = GroupRecord {
+                                creation_time: now,
+                                ..Default::default()
+                            };
+                            write_json(tx, &keys::group(group), &g)?;
+                            g
+                        }
+                    };
+                    groups.insert(group, g.clone());
+                    g
+                }
+            };
+            let s = read_stream(tx, group, stream)?.unwrap_or(StreamRecord {
+                creation_time: now,
+                ..Default::default()
+            });
+            let mut sorted: Vec<(i64, &str)> =
+                events.iter().map(|(t, m)| (*t, m.as_str())).collect();
+            sorted.sort_by_key(|e| e.0);
+            let timestamps: Vec<i64> = sorted.iter().map(|e| e.0).collect();
+            let (accepted, _) = triage(&timestamps, g.retention_in_days, now);
+            let kept = sorted.get(accepted).unwrap_or_default();
+            append(tx, group, stream, s, kept, now)?;
+            written.push(kept.len());
+        }
+        Ok(written)
+    });
+    Ok(checks
+        .into_iter()
+        .zip(written?)
+        .map(|(c, n)| c.map(|()| n))
+        .collect())
 }
 
 // ---- reading events ----

@@ -789,6 +789,41 @@ async fn ingest_creates_and_writes() {
     assert_eq!(got[99], "line 99\n");
 }
 
+/// One round holds several streams and groups; a stream with an invalid name is dropped and
+/// counted while the others of the same round are written.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ingest_writes_every_stream_of_a_round() {
+    let (_dir, svc) = service();
+    let ingest = svc.ingest();
+    let now = nuvem_logs::now_ms();
+    for i in 0..30 {
+        let group = format!("/aws/lambda/f{}", i % 2);
+        let stream = format!("2026/01/01/[$LATEST]{:02}", i % 3);
+        ingest.push(&group, &stream, now + i, format!("line {i}"));
+    }
+    ingest.push("/aws/lambda/f0", "bad:name", now, "lost".into());
+    for _ in 0..200 {
+        if ingest.ingested() + ingest.dropped() == 31 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    assert_eq!((ingest.ingested(), ingest.dropped()), (30, 1));
+    for (g, st, want) in [
+        (0, 0, vec![0, 6, 12, 18, 24]),
+        (1, 2, vec![5, 11, 17, 23, 29]),
+    ] {
+        let out = svc
+            .execute(
+                "GetLogEvents",
+                &json!({"logGroupName": format!("/aws/lambda/f{g}"), "logStreamName": format!("2026/01/01/[$LATEST]{st:02}"), "startFromHead": true}),
+            )
+            .unwrap();
+        let want: Vec<String> = want.iter().map(|i| format!("line {i}")).collect();
+        assert_eq!(messages(&out), want);
+    }
+}
+
 /// Without a runtime to write them, pushed events are dropped and counted, never blocking.
 #[test]
 fn ingest_drops_are_counted() {
