@@ -55,10 +55,17 @@ assert "START RequestId: " in tail and "REPORT RequestId: " in tail, tail
 assert "handled 1" in tail, tail
 request_id = out["ResponseMetadata"]["RequestId"]
 
-# The invocation's lines are in the group within two seconds.
+# The invocation's lines are in the group within two seconds (written asynchronously, as
+# Lambda's are: until the first round lands, the group does not exist yet).
 deadline = time.time() + 2
 while True:
-    got = logs.filter_log_events(logGroupName=GROUP)
+    try:
+        got = logs.filter_log_events(logGroupName=GROUP)
+    except logs.exceptions.ResourceNotFoundException:
+        if time.time() > deadline:
+            raise
+        time.sleep(0.05)
+        continue
     messages = [e["message"] for e in got["events"]]
     if any(m.startswith("REPORT") for m in messages) or time.time() > deadline:
         break
