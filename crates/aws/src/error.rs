@@ -172,9 +172,15 @@ impl AwsError {
             headers.insert("x-amzn-errortype", v);
         }
         request_id.add_headers(headers);
+        resp.extensions_mut().insert(ErrorCode(self.code));
         resp
     }
 }
+
+/// The AWS error code of a response made by [`AwsError::to_response`], in its extensions:
+/// how the endpoint's metrics tell error codes apart without parsing bodies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ErrorCode(pub &'static str);
 
 impl std::fmt::Display for AwsError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {

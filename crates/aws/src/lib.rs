@@ -20,7 +20,7 @@ use std::pin::Pin;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, combinators::UnsyncBoxBody};
 
-pub use error::{AwsError, IntoAwsError, Protocol};
+pub use error::{AwsError, ErrorCode, IntoAwsError, Protocol};
 pub use request_id::RequestId;
 
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;

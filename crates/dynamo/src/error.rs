@@ -126,7 +126,10 @@ impl Error {
         if let (Some(reasons), Some(obj)) = (reasons, body.as_object_mut()) {
             obj.insert("CancellationReasons".into(), reasons);
         }
-        crate::service::json_response(aws.status, body.to_string().into_bytes(), request_id)
+        let mut resp =
+            crate::service::json_response(aws.status, body.to_string().into_bytes(), request_id);
+        resp.extensions_mut().insert(nuvem_aws::ErrorCode(aws.code));
+        resp
     }
 }
 

@@ -114,6 +114,10 @@ pub struct ServerSection {
     pub autoscaling_window_ms: Option<u64>,
     /// Listener limits (slowloris, slow uploads, connection floods), for every listener.
     pub limits: LimitsSpec,
+    /// A bearer token that lets a scraper read `GET /_nuvem/metrics` without signing
+    /// (`Authorization: Bearer <token>`, Prometheus' `authorization` setting); signed callers
+    /// need none. At least 16 characters. `NUVEM_METRICS_TOKEN` overrides it.
+    pub metrics_token: Option<Secret>,
 }
 
 /// `[network]`: the private plane (the AWS endpoint, plain and TLS) and who may reach it.
@@ -166,6 +170,15 @@ pub struct VpnPeerSpec {
     pub endpoint: Option<SocketAddr>,
     /// Seconds between keepalives, for a peer behind NAT.
     pub persistent_keepalive: Option<u16>,
+}
+
+/// The metrics bearer token, resolved: `Debug` never shows it.
+pub struct MetricsToken(pub String);
+
+impl std::fmt::Debug for MetricsToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("\"***\"")
+    }
 }
 
 /// A secret from the manifest: `Debug` never shows it.
@@ -851,6 +864,8 @@ pub struct Config {
     pub tls_cert: Option<(PathBuf, PathBuf)>,
     pub keyring: nuvem_aws::sigv4::Keyring,
     pub max_buffered_bytes: usize,
+    /// The bearer token of `/_nuvem/metrics` (see [`ServerSection::metrics_token`]).
+    pub metrics_token: Option<MetricsToken>,
     /// How often a node on a shared store polls the change counters (`watch_interval_ms`).
     pub watch_interval: std::time::Duration,
     /// How often DynamoDB's TTL sweep and stream trimming run (`ttl_sweep_ms`).
@@ -935,6 +950,19 @@ impl Config {
         s.limits.resolve(1024)?;
         let max_buffered_bytes =
             usize::try_from(s.max_buffered_bytes.unwrap_or(256 << 20)).unwrap_or(usize::MAX);
+        let metrics_token = match std::env::var("NUVEM_METRICS_TOKEN") {
+            Ok(t) if !t.is_empty() => Some(t),
+            _ => s.metrics_token.as_ref().map(|t| t.0.clone()),
+        };
+        if let Some(t) = &metrics_token
+            && (t.len() < 16 || !t.bytes().all(|b| b.is_ascii_graphic()))
+        {
+            bail!(
+                "at `server.metrics_token` (or NUVEM_METRICS_TOKEN): use at least 16 printable \
+                 characters without spaces (e.g. `openssl rand -hex 24`)"
+            );
+        }
+        let metrics_token = metrics_token.map(MetricsToken);
         let watch_interval = match s.watch_interval_ms.unwrap_or(250) {
             ms @ 10..=60_000 => std::time::Duration::from_millis(ms),
             other => bail!("at `server.watch_interval_ms`: {other} is not within 10 to 60000"),
@@ -1023,6 +1051,7 @@ impl Config {
             tls_cert,
             keyring,
             max_buffered_bytes,
+            metrics_token,
             watch_interval,
             ttl_sweep,
             lifecycle_sweep,

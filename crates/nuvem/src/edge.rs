@@ -41,11 +41,30 @@ struct EdgeLocation {
     location: nuvem_edge::Location,
     /// Whether this listener terminates TLS (for viewer protocol policies).
     secure: bool,
+    /// The location's name, and where its requests are counted.
+    name: String,
+    metrics: Arc<crate::metrics::Metrics>,
 }
 
 impl crate::listen::Handler for EdgeLocation {
     async fn handle(self: Arc<Self>, req: Request<Body>) -> Response<Body> {
-        self.location.handle(req, self.secure).await
+        let start = std::time::Instant::now();
+        let resp = self.location.handle(req, self.secure).await;
+        let cache = match resp.headers().get("x-cache").map(|v| v.as_bytes()) {
+            Some(b"Hit from nuvem") => "hit",
+            Some(b"Miss from nuvem") => "miss",
+            Some(b"RefreshHit from nuvem") => "refresh_hit",
+            Some(b"Error from nuvem") => "error",
+            _ => "other",
+        };
+        let bytes = resp
+            .headers()
+            .get(http::header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse().ok());
+        self.metrics
+            .edge(&self.name, cache, bytes, start.elapsed().as_secs_f64());
+        resp
     }
 }
 
@@ -77,6 +96,7 @@ pub fn build(
             .waf
             .attach(nuvem_waf::Scope::Cloudfront, &json)
             .map_err(|e| anyhow::anyhow!("at `waf.web_acl` ({source}): {e}"))?;
+        endpoint.add_metrics_source(Arc::new(crate::metrics::WafSource { acl: acl.clone() }));
         Some(Arc::new(guard::WafGuard { acl, body_limit }))
     } else {
         if config
@@ -90,6 +110,7 @@ pub fn build(
         None
     };
     let edge = nuvem_edge::Edge::new(dist, &origins, guard).context("starting the edge")?;
+    endpoint.add_metrics_source(Arc::new(crate::metrics::EdgeSource { edge: edge.clone() }));
     let id = edge.distribution().id.clone();
     endpoint.register(Arc::new(nuvem_edge::CloudFrontApi::new(edge.clone(), id)));
     Ok(Some(edge))
@@ -174,6 +195,7 @@ pub async fn start(
     gate: &Arc<nuvem_waf::shield::Gate>,
     tasks: &mut JoinSet<()>,
     stop: &watch::Receiver<bool>,
+    metrics: Arc<crate::metrics::Metrics>,
 ) -> anyhow::Result<Vec<Listening>> {
     let Some(edge) = edge else {
         let l = crate::listen::bind(config.edge_addr, "edge").await?;
@@ -212,6 +234,8 @@ pub async fn start(
         let handler = Arc::new(EdgeLocation {
             location: location.clone(),
             secure: false,
+            name: loc.name.clone(),
+            metrics: metrics.clone(),
         });
         tasks.spawn(crate::listen::serve(
             l,
@@ -234,6 +258,8 @@ pub async fn start(
             let handler = Arc::new(EdgeLocation {
                 location,
                 secure: true,
+                name: loc.name.clone(),
+                metrics: metrics.clone(),
             });
             tasks.spawn(crate::listen::serve(
                 l,

@@ -47,6 +47,18 @@ pub struct Endpoint {
     /// The bytes all requests may hold in memory at once while their bodies are buffered for
     /// hashing, as permits of one KiB.
     buffer_budget: Arc<Semaphore>,
+    /// `/_nuvem/metrics`: what is recorded per request, what is read at scrape time, and
+    /// the bearer token that lets a scraper in without signing.
+    metrics: Arc<crate::metrics::Metrics>,
+    metric_sources: Vec<Arc<dyn crate::metrics::Source>>,
+    metrics_token: Option<String>,
+}
+
+/// Where the dispatcher sent a request, for the metrics: the service's name (`unknown` for
+/// one nuvem does not serve, `_nuvem` for its own paths, `execute-api` for HTTP APIs).
+#[derive(Default)]
+struct Route {
+    service: Option<&'static str>,
 }
 
 /// The protocol of AWS services that nuvem may not provide, so that even a refusal for
@@ -89,7 +101,25 @@ impl Endpoint {
             listeners: None,
             ready: AtomicBool::new(false),
             buffer_budget: Arc::new(Semaphore::new(kib(max_buffered_bytes) as usize)),
+            metrics: Arc::new(crate::metrics::Metrics::new()),
+            metric_sources: Vec::new(),
+            metrics_token: None,
         }
+    }
+
+    /// The per-request series, shared with the edge's listeners.
+    pub fn metrics(&self) -> Arc<crate::metrics::Metrics> {
+        self.metrics.clone()
+    }
+
+    /// Adds counters read at each scrape of `/_nuvem/metrics`.
+    pub fn add_metrics_source(&mut self, source: Arc<dyn crate::metrics::Source>) {
+        self.metric_sources.push(source);
+    }
+
+    /// The bearer token a scraper may use instead of a signature.
+    pub fn set_metrics_token(&mut self, token: Option<String>) {
+        self.metrics_token = token;
     }
 
     /// Called by `up` once the manifest is applied: health turns from `starting` to `ok`.
@@ -372,9 +402,12 @@ impl Endpoint {
                 .headers()
                 .get(http::header::EXPECT)
                 .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"100-continue"));
+        let operation = operation_of(&req);
         async move {
             let start = Instant::now();
-            let mut resp = self.dispatch(req, &request_id).await;
+            let mut route = Route::default();
+            let mut resp = self.dispatch(req, &request_id, &mut route).await;
+            self.record(&route, &operation, &resp, start.elapsed());
             if expects_continue
                 && (resp.status().is_client_error() || resp.status().is_server_error())
             {
@@ -395,7 +428,144 @@ impl Endpoint {
         .await
     }
 
-    async fn dispatch(&self, req: Request<Body>, request_id: &RequestId) -> Response<Body> {
+    /// Records one answered request in the metrics.
+    fn record(
+        &self,
+        route: &Route,
+        operation: &Operation,
+        resp: &Response<Body>,
+        took: std::time::Duration,
+    ) {
+        let service = route.service.unwrap_or("unknown");
+        let status = resp.status().as_u16();
+        let code = resp.extensions().get::<nuvem_aws::ErrorCode>().map(|c| c.0);
+        // An operation the service did not recognise is not a label value (clients choose
+        // what they send).
+        let unknown = matches!(
+            code,
+            Some(
+                "UnknownOperationException"
+                    | "InvalidAction"
+                    | "UnrecognizedClientException"
+                    | "InvalidSignatureException"
+                    | "MissingAuthenticationTokenException"
+            )
+        ) || service == "unknown";
+        let op = if unknown { "" } else { operation.name.as_str() };
+        let seconds = took.as_secs_f64();
+        self.metrics.api(&crate::metrics::ApiRecord {
+            service,
+            operation: op,
+            status,
+            error_code: code,
+            seconds,
+        });
+        if let Some(function) = &operation.function
+            && service == "lambda"
+            && status != 404
+            && !unknown
+        {
+            let outcome = match status {
+                200..=299 if resp.headers().contains_key("x-amz-function-error") => {
+                    "function_error"
+                }
+                200..=299 => "ok",
+                429 => "throttled",
+                _ => "error",
+            };
+            self.metrics.invoke(function, outcome, seconds);
+        }
+    }
+
+    /// `GET /_nuvem/metrics`: for signed callers and holders of the metrics token.
+    fn metrics_response(&self, parts: &http::request::Parts) -> Response<Body> {
+        let bearer = parts
+            .headers
+            .get(http::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .map(str::trim);
+        let allowed = match (bearer, &self.metrics_token) {
+            (Some(given), Some(token)) => {
+                subtle::ConstantTimeEq::ct_eq(given.as_bytes(), token.as_bytes()).into()
+            }
+            (Some(_), None) => false,
+            (None, _) => self.health_detail_allowed(parts),
+        };
+        if !allowed {
+            let mut resp = Response::new(full_body(Bytes::from_static(
+                b"{\"message\":\"/_nuvem/metrics needs a SigV4-signed request or the metrics bearer token ([server] metrics_token)\"}",
+            )));
+            *resp.status_mut() = if bearer.is_some() {
+                StatusCode::FORBIDDEN
+            } else {
+                StatusCode::UNAUTHORIZED
+            };
+            let h = resp.headers_mut();
+            h.insert(
+                http::header::CONTENT_TYPE,
+                http::HeaderValue::from_static("application/json"),
+            );
+            h.insert(
+                http::header::WWW_AUTHENTICATE,
+                http::HeaderValue::from_static("Bearer realm=\"nuvem\""),
+            );
+            return resp;
+        }
+        let mut snapshot = crate::metrics::Snapshot::default();
+        for (name, s) in &self.services {
+            if let Some(stats) = s.stats() {
+                crate::metrics::service_stats(name, &stats, &mut snapshot);
+            }
+        }
+        for source in &self.metric_sources {
+            source.collect(&mut snapshot);
+        }
+        if let Some(l) = &self.listeners {
+            crate::metrics::listener_stats(&l.health(), &mut snapshot);
+        }
+        let storage = self.store.health();
+        for (name, n) in &storage.counters {
+            snapshot.add(
+                "nuvem_storage_events",
+                "The storage engine's counters since it opened (commits, conflicts, retries...)",
+                crate::metrics::Kind::Counter,
+                &[("engine", self.store.engine_name()), ("event", name)],
+                *n as f64,
+            );
+        }
+        snapshot.add(
+            "nuvem_storage_reachable",
+            "1 while the storage engine reaches its storage, 0 while it cannot",
+            crate::metrics::Kind::Gauge,
+            &[("engine", self.store.engine_name())],
+            if storage.unreachable.is_some() {
+                0.0
+            } else {
+                1.0
+            },
+        );
+        snapshot.add(
+            "nuvem_uptime_seconds",
+            "Seconds since this nuvem started",
+            crate::metrics::Kind::Gauge,
+            &[],
+            self.started.elapsed().as_secs_f64(),
+        );
+        let mut resp = Response::new(full_body(Bytes::from(self.metrics.render(snapshot))));
+        resp.headers_mut().insert(
+            http::header::CONTENT_TYPE,
+            http::HeaderValue::from_static(crate::metrics::CONTENT_TYPE),
+        );
+        resp
+    }
+
+    async fn dispatch(
+        &self,
+        req: Request<Body>,
+        request_id: &RequestId,
+        route: &mut Route,
+    ) -> Response<Body> {
         if let Some(gateway) = &self.execute_api {
             let host = req
                 .headers()
@@ -403,6 +573,7 @@ impl Endpoint {
                 .and_then(|h| h.to_str().ok())
                 .or_else(|| req.uri().authority().map(|a| a.as_str()));
             if let Some(api_id) = host.and_then(nuvem_gateway::api_id_from_host) {
+                route.service = Some("execute-api");
                 let api_id = api_id.to_string();
                 return gateway.handle(&api_id, req).await;
             }
@@ -411,6 +582,7 @@ impl Endpoint {
             let path_style = execute_api_path(req.uri().path())
                 .map(|(id, rest)| (id.to_string(), rest.to_string()));
             if let Some((api_id, rest)) = path_style {
+                route.service = Some("execute-api");
                 return match with_path(req, &rest) {
                     Some(req) => gateway.handle(&api_id, req).await,
                     None => nuvem_gateway::response::not_found(),
@@ -458,7 +630,15 @@ impl Endpoint {
             && parts.method == http::Method::GET
             && !function_url
         {
+            route.service = Some("_nuvem");
             return self.health(self.health_detail_allowed(&parts));
+        }
+        if parts.uri.path() == "/_nuvem/metrics"
+            && parts.method == http::Method::GET
+            && !function_url
+        {
+            route.service = Some("_nuvem");
+            return self.metrics_response(&parts);
         }
         // A CORS preflight carries no credentials: browsers send it unsigned, to the very URL
         // of the request it asks about, a presigned URL's signature query included
@@ -480,6 +660,11 @@ impl Endpoint {
             nuvem_aws::routing::service_for(&parts, signed.as_ref().ok().and_then(Option::as_ref))
         };
         let service = self.services.get(service_name.as_str()).cloned();
+        route.service = if function_url {
+            Some("lambda-url")
+        } else {
+            service.as_ref().map(|s| s.name())
+        };
         let protocol = service
             .as_ref()
             .map(|s| s.protocol())
@@ -876,4 +1061,62 @@ fn with_path(req: Request<Body>, path: &str) -> Option<Request<Body>> {
     uri.path_and_query = Some(pq.parse().ok()?);
     parts.uri = http::Uri::from_parts(uri).ok()?;
     Some(Request::from_parts(parts, body))
+}
+
+/// What a request names before any service reads it, for the metrics: the operation of a
+/// JSON-protocol call (`X-Amz-Target` after its last `.`), of a query-protocol call in its
+/// URL (`Action=`), Lambda's Invoke (by its path) with the function it names.
+#[derive(Debug, Default)]
+struct Operation {
+    name: String,
+    /// The function a Lambda Invoke names (its name, whatever form the path used).
+    function: Option<String>,
+}
+
+fn operation_of(req: &Request<Body>) -> Operation {
+    let plausible =
+        |s: &str| !s.is_empty() && s.len() <= 64 && s.bytes().all(|b| b.is_ascii_alphanumeric());
+    if let Some(target) = req
+        .headers()
+        .get("x-amz-target")
+        .and_then(|v| v.to_str().ok())
+    {
+        let op = target.rsplit('.').next().unwrap_or_default();
+        return Operation {
+            name: if plausible(op) {
+                op.to_owned()
+            } else {
+                String::new()
+            },
+            function: None,
+        };
+    }
+    let path = req.uri().path();
+    if let Some(rest) = path.strip_prefix("/2015-03-31/functions/")
+        && let Some(function) = rest.strip_suffix("/invocations")
+        && req.method() == http::Method::POST
+        && !function.contains('/')
+    {
+        let function = percent_encoding::percent_decode_str(function).decode_utf8_lossy();
+        // An ARN (`arn:aws:lambda:region:account:function:name[:qualifier]`), a partial one
+        // (`account:function:name`) or `name[:qualifier]`: the name.
+        let parts: Vec<&str> = function.split(':').collect();
+        let name = match parts.iter().position(|p| *p == "function") {
+            Some(i) => parts.get(i + 1).copied().unwrap_or_default(),
+            None => parts[0],
+        };
+        return Operation {
+            name: "Invoke".into(),
+            function: (!name.is_empty() && name.len() <= 140).then(|| name.to_owned()),
+        };
+    }
+    let action = req.uri().query().and_then(|q| {
+        q.split('&')
+            .find_map(|kv| kv.strip_prefix("Action="))
+            .filter(|a| plausible(a))
+    });
+    Operation {
+        name: action.unwrap_or_default().to_owned(),
+        function: None,
+    }
 }

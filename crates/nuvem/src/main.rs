@@ -14,6 +14,7 @@ mod init;
 mod invalidate;
 mod listen;
 mod logs_cli;
+mod metrics;
 mod tls;
 
 use std::path::{Path, PathBuf};
@@ -271,6 +272,8 @@ async fn run(config: Config, source: String, started: Instant) -> anyhow::Result
         config.max_buffered_bytes,
     );
     endpoint.set_listeners(listeners.clone());
+    endpoint.set_metrics_token(config.metrics_token.as_ref().map(|t| t.0.clone()));
+    let metrics = endpoint.metrics();
     // One watcher per node: what other nodes sharing the store change reaches the services
     // that keep it in memory. Primed before they load, so no change falls in between.
     let watcher = nuvem_store::cluster::Watcher::new(store.clone());
@@ -385,7 +388,15 @@ async fn run(config: Config, source: String, started: Instant) -> anyhow::Result
         None => None,
     };
     let edge_handle = edge.clone();
-    let edge_locations = edge::start(&config, edge, &listeners.edge, &mut tasks, &stop_rx).await?;
+    let edge_locations = edge::start(
+        &config,
+        edge,
+        &listeners.edge,
+        &mut tasks,
+        &stop_rx,
+        metrics,
+    )
+    .await?;
 
     // Nodes starting at once on one database apply the manifest one after the other.
     let lease = services::ApplyLease::take(&store).await?;

@@ -15,7 +15,7 @@ use nuvem_testkit::{Nuvem, Options};
 const BIN: &str = env!("CARGO_BIN_EXE_nuvem");
 
 /// An origin on 127.0.0.1:0 answering every path with a cacheable page; counts requests.
-async fn origin() -> (String, Arc<AtomicUsize>) {
+pub(crate) async fn origin() -> (String, Arc<AtomicUsize>) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
     let hits = Arc::new(AtomicUsize::new(0));

@@ -28,6 +28,7 @@ mod iam;
 mod limits;
 mod logs;
 mod manifest;
+mod metrics;
 mod meusite;
 mod meusite_browser;
 mod meusite_first_run;

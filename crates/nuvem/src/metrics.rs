@@ -1,0 +1,607 @@
+//! `GET /_nuvem/metrics`: what nuvem counts, in the Prometheus text exposition format
+//! (version 0.0.4, through the `prometheus-client` crate), on the AWS endpoint (the private
+//! plane) for signed callers and for scrapers holding the configured bearer token.
+//!
+//! Two kinds of series:
+//! - **recorded per request** ([`Metrics`]): the AWS endpoint's requests by service,
+//!   operation and status, its errors by AWS error code, latency histograms per operation;
+//!   Lambda Invoke calls per function and outcome with their latency; the edge's viewer
+//!   requests by location and cache result, bytes and time to the response head. A record
+//!   is a few atomic adds (a label set already seen is a hash lookup under a read lock).
+//! - **read at scrape time** ([`Snapshot`], from [`Source`]s): functions' environments,
+//!   concurrency and cold/warm starts, tables' consumed capacity and throttles, log events,
+//!   listener counters, storage engine counters, WAF rule counters, edge cache sizes — the
+//!   counters `/_nuvem/health` shows, as series.
+//!
+//! Label values are bounded: services are the endpoint's, operations are recorded only when
+//! the service recognised them (not for an unknown-operation error), functions only when the
+//! function exists (not for a 404), locations and rules are the manifest's.
+//!
+//! Must not: format the exposition by hand, or take locks a request path waits on for long.
+
+use std::sync::Arc;
+
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelSet};
+use prometheus_client::metrics::MetricType;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+
+/// The `Content-Type` of the exposition.
+pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ApiLabels {
+    service: String,
+    operation: String,
+    status: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ErrorLabels {
+    service: String,
+    operation: String,
+    code: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct OpLabels {
+    service: String,
+    operation: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct InvokeLabels {
+    function: String,
+    outcome: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct FunctionLabels {
+    function: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct EdgeLabels {
+    location: String,
+    cache: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct LocationLabels {
+    location: String,
+}
+
+type Seconds<L> = Family<L, Histogram, fn() -> Histogram>;
+
+/// 100 µs to ~26 s, doubling.
+fn latency() -> Histogram {
+    Histogram::new(exponential_buckets(0.0001, 2.0, 19))
+}
+
+/// The series recorded per request, and the registry they live in.
+pub struct Metrics {
+    registry: Registry,
+    api_requests: Family<ApiLabels, Counter>,
+    api_errors: Family<ErrorLabels, Counter>,
+    api_seconds: Seconds<OpLabels>,
+    invokes: Family<InvokeLabels, Counter>,
+    invoke_seconds: Seconds<FunctionLabels>,
+    edge_requests: Family<EdgeLabels, Counter>,
+    edge_bytes: Family<EdgeLabels, Counter>,
+    edge_seconds: Seconds<LocationLabels>,
+}
+
+impl std::fmt::Debug for Metrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Metrics")
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// One finished request on the AWS endpoint.
+pub struct ApiRecord<'a> {
+    pub service: &'a str,
+    /// Empty when the operation is not known (REST routes, unknown operations).
+    pub operation: &'a str,
+    pub status: u16,
+    /// The AWS error code of an error response, when the response carries it.
+    pub error_code: Option<&'a str>,
+    pub seconds: f64,
+}
+
+impl Metrics {
+    pub fn new() -> Self {
+        let mut registry = Registry::default();
+        let api_requests = Family::<ApiLabels, Counter>::default();
+        registry.register(
+            "nuvem_api_requests",
+            "Requests answered by the AWS endpoint, by service, operation and HTTP status",
+            api_requests.clone(),
+        );
+        let api_errors = Family::<ErrorLabels, Counter>::default();
+        registry.register(
+            "nuvem_api_errors",
+            "Error responses of the AWS endpoint, by service, operation and AWS error code",
+            api_errors.clone(),
+        );
+        let api_seconds: Seconds<OpLabels> = Family::new_with_constructor(latency);
+        registry.register(
+            "nuvem_api_request_duration_seconds",
+            "Time from a request's arrival to its response head, by service and operation",
+            api_seconds.clone(),
+        );
+        let invokes = Family::<InvokeLabels, Counter>::default();
+        registry.register(
+            "nuvem_lambda_invoke_requests",
+            "Lambda Invoke API calls by function and outcome (ok, function_error, throttled, error)",
+            invokes.clone(),
+        );
+        let invoke_seconds: Seconds<FunctionLabels> = Family::new_with_constructor(latency);
+        registry.register(
+            "nuvem_lambda_invoke_duration_seconds",
+            "Lambda Invoke API calls' time end to end (runtime start included for cold starts), by function",
+            invoke_seconds.clone(),
+        );
+        let edge_requests = Family::<EdgeLabels, Counter>::default();
+        registry.register(
+            "nuvem_edge_requests",
+            "Viewer requests answered by the edge, by location and cache result (hit, miss, refresh_hit, error, other)",
+            edge_requests.clone(),
+        );
+        let edge_bytes = Family::<EdgeLabels, Counter>::default();
+        registry.register(
+            "nuvem_edge_response_bytes",
+            "Bytes of the edge's response bodies whose length was known at the head, by location and cache result",
+            edge_bytes.clone(),
+        );
+        let edge_seconds: Seconds<LocationLabels> = Family::new_with_constructor(latency);
+        registry.register(
+            "nuvem_edge_response_duration_seconds",
+            "Time from a viewer request's arrival to the edge's response head, by location",
+            edge_seconds.clone(),
+        );
+        Self {
+            registry,
+            api_requests,
+            api_errors,
+            api_seconds,
+            invokes,
+            invoke_seconds,
+            edge_requests,
+            edge_bytes,
+            edge_seconds,
+        }
+    }
+
+    /// Records one request of the AWS endpoint.
+    pub fn api(&self, r: &ApiRecord<'_>) {
+        self.api_requests
+            .get_or_create(&ApiLabels {
+                service: r.service.to_owned(),
+                operation: r.operation.to_owned(),
+                status: r.status.to_string(),
+            })
+            .inc();
+        if r.status >= 400 {
+            let code = r
+                .error_code
+                .unwrap_or(if r.status >= 500 { "5xx" } else { "4xx" });
+            self.api_errors
+                .get_or_create(&ErrorLabels {
+                    service: r.service.to_owned(),
+                    operation: r.operation.to_owned(),
+                    code: code.to_owned(),
+                })
+                .inc();
+        }
+        self.api_seconds
+            .get_or_create(&OpLabels {
+                service: r.service.to_owned(),
+                operation: r.operation.to_owned(),
+            })
+            .observe(r.seconds);
+    }
+
+    /// Records one Lambda Invoke call of an existing function.
+    pub fn invoke(&self, function: &str, outcome: &str, seconds: f64) {
+        self.invokes
+            .get_or_create(&InvokeLabels {
+                function: function.to_owned(),
+                outcome: outcome.to_owned(),
+            })
+            .inc();
+        self.invoke_seconds
+            .get_or_create(&FunctionLabels {
+                function: function.to_owned(),
+            })
+            .observe(seconds);
+    }
+
+    /// Records one viewer request of the edge.
+    pub fn edge(&self, location: &str, cache: &str, bytes: Option<u64>, seconds: f64) {
+        let labels = EdgeLabels {
+            location: location.to_owned(),
+            cache: cache.to_owned(),
+        };
+        self.edge_requests.get_or_create(&labels).inc();
+        if let Some(b) = bytes {
+            self.edge_bytes.get_or_create(&labels).inc_by(b);
+        }
+        self.edge_seconds
+            .get_or_create(&LocationLabels {
+                location: location.to_owned(),
+            })
+            .observe(seconds);
+    }
+
+    /// The exposition: the recorded series, then `snapshot`'s.
+    pub fn render(&self, snapshot: Snapshot) -> String {
+        let mut out = String::new();
+        // Writing to a String cannot fail.
+        let _ = prometheus_client::encoding::prometheus_text::encode(&mut out, &self.registry);
+        let mut scraped = Registry::default();
+        scraped.register_collector(Box::new(snapshot));
+        let _ = prometheus_client::encoding::prometheus_text::encode(&mut out, &scraped);
+        out
+    }
+}
+
+/// The kind of a scraped series.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// Only goes up (the name gets `_total`).
+    Counter,
+    Gauge,
+}
+
+#[derive(Debug)]
+struct SnapFamily {
+    name: String,
+    help: String,
+    kind: Kind,
+    samples: Vec<(Vec<(String, String)>, f64)>,
+}
+
+/// Series read at scrape time; [`Source`]s add to it.
+#[derive(Debug, Default)]
+pub struct Snapshot {
+    families: Vec<SnapFamily>,
+}
+
+impl Snapshot {
+    /// Adds one sample of `name` (created with `help` and `kind` on first use).
+    pub fn add(&mut self, name: &str, help: &str, kind: Kind, labels: &[(&str, &str)], value: f64) {
+        let i = match self.families.iter().position(|f| f.name == name) {
+            Some(i) => i,
+            None => {
+                self.families.push(SnapFamily {
+                    name: name.to_owned(),
+                    help: help.to_owned(),
+                    kind,
+                    samples: Vec::new(),
+                });
+                self.families.len() - 1
+            }
+        };
+        let labels = labels
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        self.families[i].samples.push((labels, value));
+    }
+}
+
+impl Collector for Snapshot {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        for f in &self.families {
+            let kind = match f.kind {
+                Kind::Counter => MetricType::Counter,
+                Kind::Gauge => MetricType::Gauge,
+            };
+            let mut metric = encoder.encode_descriptor(&f.name, &f.help, None, kind)?;
+            for (labels, value) in &f.samples {
+                let mut sample = metric.encode_family(labels)?;
+                match f.kind {
+                    Kind::Counter => sample
+                        .encode_counter::<prometheus_client::encoding::NoLabelSet, f64, f64>(
+                            value, None,
+                        )?,
+                    Kind::Gauge => sample.encode_gauge(value)?,
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Something whose counters are read at scrape time.
+pub trait Source: Send + Sync {
+    fn collect(&self, out: &mut Snapshot);
+}
+
+/// The WAF's rule counters of a WebACL (the edge's): allowed, blocked and counted per rule.
+pub struct WafSource {
+    pub acl: nuvem_waf::SharedWebAcl,
+}
+
+impl Source for WafSource {
+    fn collect(&self, out: &mut Snapshot) {
+        let acl = self.acl.current();
+        let name = acl.name().to_owned();
+        for s in acl.rule_stats() {
+            for (action, n) in [
+                ("allow", s.allowed),
+                ("block", s.blocked),
+                ("count", s.counted),
+            ] {
+                out.add(
+                    "nuvem_waf_rule_matches",
+                    "Requests a WebACL rule decided or counted, by WebACL, rule (Group/Rule for managed rules, Default_Action for the default) and action",
+                    Kind::Counter,
+                    &[("web_acl", &name), ("rule", &s.rule), ("action", action)],
+                    n as f64,
+                );
+            }
+        }
+    }
+}
+
+/// The edge's cache tiers: entries and bytes held.
+pub struct EdgeSource {
+    pub edge: Arc<nuvem_edge::Edge>,
+}
+
+impl Source for EdgeSource {
+    fn collect(&self, out: &mut Snapshot) {
+        for t in self.edge.stats() {
+            out.add(
+                "nuvem_edge_cache_entries",
+                "Responses held by an edge cache tier (each location, the regional memory and disk tiers)",
+                Kind::Gauge,
+                &[("tier", &t.name)],
+                t.entries as f64,
+            );
+            out.add(
+                "nuvem_edge_cache_bytes",
+                "Bytes held by an edge cache tier",
+                Kind::Gauge,
+                &[("tier", &t.name)],
+                t.bytes as f64,
+            );
+        }
+    }
+}
+
+/// Numbers of a service's `stats` JSON turned into series: Lambda's per-function pools,
+/// DynamoDB's per-table capacity, the logs queue, API Gateway's routes.
+pub fn service_stats(service: &str, stats: &serde_json::Value, out: &mut Snapshot) {
+    use serde_json::Value;
+    let num = |v: &Value| v.as_f64();
+    match service {
+        "lambda" => {
+            let Some(functions) = stats.get("functions").and_then(Value::as_object) else {
+                return;
+            };
+            for (function, s) in functions {
+                let f = [("function", function.as_str())];
+                for (key, name, help, kind) in [
+                    (
+                        "environments",
+                        "nuvem_lambda_environments",
+                        "Execution environments alive (idle and busy), by function and version",
+                        Kind::Gauge,
+                    ),
+                    (
+                        "concurrency",
+                        "nuvem_lambda_concurrent_executions",
+                        "Invocations running now (Lambda's ConcurrentExecutions)",
+                        Kind::Gauge,
+                    ),
+                    (
+                        "concurrency_limit",
+                        "nuvem_lambda_concurrency_limit",
+                        "Reserved concurrency, else the account's limit",
+                        Kind::Gauge,
+                    ),
+                ] {
+                    if let Some(v) = s.get(key).and_then(num) {
+                        out.add(name, help, kind, &f, v);
+                    }
+                }
+                for (key, start) in [("cold_starts", "cold"), ("warm_starts", "warm")] {
+                    if let Some(v) = s.get(key).and_then(num) {
+                        out.add(
+                            "nuvem_lambda_invocations",
+                            "Invocations that ran (any path: Invoke, API Gateway, function URLs, event sources), by function and whether they started a new environment",
+                            Kind::Counter,
+                            &[("function", function.as_str()), ("start", start)],
+                            v,
+                        );
+                    }
+                }
+            }
+        }
+        "dynamodb" => {
+            let Some(tables) = stats.get("capacity").and_then(Value::as_array) else {
+                return;
+            };
+            for t in tables {
+                let Some(table) = t.get("table").and_then(Value::as_str) else {
+                    continue;
+                };
+                let index = t.get("index").and_then(Value::as_str).unwrap_or("");
+                for side in ["read", "write"] {
+                    let Some(s) = t.get(side) else { continue };
+                    let l = [("table", table), ("index", index), ("side", side)];
+                    if let Some(v) = s.get("consumed").and_then(num) {
+                        out.add(
+                            "nuvem_dynamodb_consumed_capacity_units",
+                            "Capacity units consumed, by table, index and side (read or write)",
+                            Kind::Counter,
+                            &l,
+                            v,
+                        );
+                    }
+                    if let Some(v) = s.get("throttled").and_then(num) {
+                        out.add(
+                            "nuvem_dynamodb_throttled_requests",
+                            "Requests refused with ProvisionedThroughputExceededException, by table, index and side",
+                            Kind::Counter,
+                            &l,
+                            v,
+                        );
+                    }
+                    if let Some(v) = s.get("provisioned").and_then(num) {
+                        out.add(
+                            "nuvem_dynamodb_provisioned_capacity_units",
+                            "Provisioned capacity units per second (0 for on-demand tables)",
+                            Kind::Gauge,
+                            &l,
+                            v,
+                        );
+                    }
+                }
+            }
+        }
+        "logs" => {
+            for (key, what) in [("ingested", "written"), ("dropped", "dropped")] {
+                if let Some(v) = stats.get(key).and_then(num) {
+                    out.add(
+                        "nuvem_logs_function_events",
+                        "Function log events written to CloudWatch Logs or dropped (queue full or write failed)",
+                        Kind::Counter,
+                        &[("result", what)],
+                        v,
+                    );
+                }
+            }
+        }
+        "apigateway" => {
+            let Some(apis) = stats.as_object() else {
+                return;
+            };
+            for (api, routes) in apis {
+                let Some(routes) = routes.as_object() else {
+                    continue;
+                };
+                for (route, r) in routes {
+                    let l = [("api", api.as_str()), ("route", route.as_str())];
+                    for (key, class) in [("count", "all"), ("4xx", "4xx"), ("5xx", "5xx")] {
+                        if let Some(v) = r.get(key).and_then(num) {
+                            out.add(
+                                "nuvem_apigateway_route_requests",
+                                "HTTP API requests by API, route and class (all, 4xx, 5xx)",
+                                Kind::Counter,
+                                &[l[0], l[1], ("class", class)],
+                                v,
+                            );
+                        }
+                    }
+                }
+            }
+        }
+        _ => {}
+    }
+}
+
+/// The listeners' counters (`/_nuvem/health`'s `listeners`): open and accepted connections
+/// and refusals by reason, per listener group.
+pub fn listener_stats(health: &serde_json::Value, out: &mut Snapshot) {
+    for group in ["api", "edge"] {
+        let Some(g) = health.get(group).and_then(serde_json::Value::as_object) else {
+            continue;
+        };
+        for (key, v) in g {
+            let Some(v) = v.as_f64() else { continue };
+            match key.as_str() {
+                "open" => out.add(
+                    "nuvem_listener_open_connections",
+                    "Connections open now, by listener group",
+                    Kind::Gauge,
+                    &[("listener", group)],
+                    v,
+                ),
+                "accepted" => out.add(
+                    "nuvem_listener_accepted_connections",
+                    "Connections accepted, by listener group",
+                    Kind::Counter,
+                    &[("listener", group)],
+                    v,
+                ),
+                "max_connections" | "max_connections_per_ip" => out.add(
+                    &format!("nuvem_listener_{key}"),
+                    "A listener group's connection cap",
+                    Kind::Gauge,
+                    &[("listener", group)],
+                    v,
+                ),
+                reason => out.add(
+                    "nuvem_listener_refusals",
+                    "Connections refused or cut by the listener limits, by listener group and reason",
+                    Kind::Counter,
+                    &[("listener", group), ("reason", reason)],
+                    v,
+                ),
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every line of the exposition is a comment or `name{labels} value`, and the recorded
+    /// and scraped series are there with their values.
+    #[test]
+    fn renders_prometheus_text() {
+        let m = Metrics::new();
+        m.api(&ApiRecord {
+            service: "dynamodb",
+            operation: "GetItem",
+            status: 200,
+            error_code: None,
+            seconds: 0.002,
+        });
+        m.api(&ApiRecord {
+            service: "dynamodb",
+            operation: "GetItem",
+            status: 400,
+            error_code: Some("ResourceNotFoundException"),
+            seconds: 0.001,
+        });
+        m.edge("edge", "hit", Some(1024), 0.0001);
+        let mut s = Snapshot::default();
+        s.add("nuvem_x", "an \"x\"", Kind::Counter, &[("a", "q\"\\")], 3.0);
+        s.add("nuvem_y", "a y", Kind::Gauge, &[], 1.5);
+        let text = m.render(s);
+        for line in text.lines() {
+            assert!(
+                line.starts_with('#')
+                    || line
+                        .rsplit_once(' ')
+                        .is_some_and(|(_, v)| v.parse::<f64>().is_ok()),
+                "{line}"
+            );
+        }
+        for want in [
+            "nuvem_api_requests_total{service=\"dynamodb\",operation=\"GetItem\",status=\"200\"} 1",
+            "nuvem_api_errors_total{service=\"dynamodb\",operation=\"GetItem\",code=\"ResourceNotFoundException\"} 1",
+            "nuvem_api_request_duration_seconds_count{service=\"dynamodb\",operation=\"GetItem\"} 2",
+            "nuvem_edge_response_bytes_total{location=\"edge\",cache=\"hit\"} 1024",
+            "nuvem_x_total{a=\"q\\\"\\\\\"} 3",
+            "nuvem_y 1.5",
+            "# TYPE nuvem_y gauge",
+        ] {
+            assert!(text.contains(want), "{want} not in\n{text}");
+        }
+    }
+}

@@ -1,0 +1,101 @@
+"""/_nuvem/metrics: who may read it, that the Prometheus client library parses it, and that
+its counters move with traffic. Args: the AWS endpoint; env EDGE_URL, METRICS_TOKEN."""
+import os
+import sys
+import urllib.error
+import urllib.request
+
+import boto3
+from botocore.auth import SigV4Auth
+from botocore.awsrequest import AWSRequest
+from botocore.credentials import Credentials
+from prometheus_client.parser import text_string_to_metric_families
+
+ep, edge, token = sys.argv[1], os.environ["EDGE_URL"], os.environ["METRICS_TOKEN"]
+UA = {"User-Agent": "Mozilla/5.0 (X11; Linux x86_64) metrics-e2e"}
+
+
+def get(url, headers=None):
+    req = urllib.request.Request(url, headers=headers or {})
+    try:
+        with urllib.request.urlopen(req) as r:
+            return r.status, r.headers, r.read().decode()
+    except urllib.error.HTTPError as e:
+        return e.code, e.headers, e.read().decode()
+
+
+# Nobody reads it anonymously or with a wrong token.
+st, h, _ = get(ep + "/_nuvem/metrics")
+assert st == 401 and h.get("WWW-Authenticate", "").startswith("Bearer"), (st, h)
+st, _, _ = get(ep + "/_nuvem/metrics", {"Authorization": "Bearer not-the-token-at-all-0000"})
+assert st == 403, st
+
+
+def parse(body):
+    samples = {}
+    for fam in text_string_to_metric_families(body):
+        for s in fam.samples:
+            samples[(s.name, tuple(sorted(s.labels.items())))] = s.value
+    return samples
+
+
+def scrape():
+    st, h, body = get(ep + "/_nuvem/metrics", {"Authorization": "Bearer " + token})
+    assert st == 200, (st, body)
+    assert h["Content-Type"].startswith("text/plain; version=0.0.4"), h
+    return parse(body)
+
+
+def val(samples, name, **labels):
+    return samples.get((name, tuple(sorted(labels.items()))), 0.0)
+
+
+# A SigV4-signed request reads it too (no token needed).
+signed = AWSRequest(method="GET", url=ep + "/_nuvem/metrics")
+SigV4Auth(Credentials("test", "test"), "s3", "us-east-1").add_auth(signed)
+st, _, body = get(ep + "/_nuvem/metrics", dict(signed.headers.items()))
+assert st == 200 and "nuvem_uptime_seconds" in body, (st, body[:300])
+
+before = scrape()
+ddb = boto3.client("dynamodb", endpoint_url=ep, region_name="us-east-1")
+ddb.create_table(
+    TableName="metered",
+    KeySchema=[{"AttributeName": "k", "KeyType": "HASH"}],
+    AttributeDefinitions=[{"AttributeName": "k", "AttributeType": "S"}],
+    BillingMode="PAY_PER_REQUEST",
+)
+for _ in range(3):
+    ddb.get_item(TableName="metered", Key={"k": {"S": "x"}})
+try:
+    ddb.get_item(TableName="absent", Key={"k": {"S": "x"}})
+    raise AssertionError("GetItem on a missing table succeeded")
+except ddb.exceptions.ResourceNotFoundException:
+    pass
+
+# The edge: a miss, then a hit of the same page; a SQL injection the default WebACL blocks.
+for _ in range(2):
+    st, _, _ = get(edge + "/page.html", UA)
+    assert st == 200, st
+st, _, _ = get(edge + "/search?q=1%27%20OR%201%3D1--", UA)
+assert st == 403, st
+
+after = scrape()
+d = lambda name, **l: val(after, name, **l) - val(before, name, **l)
+assert d("nuvem_api_requests_total", service="dynamodb", operation="GetItem", status="200") == 3, after
+assert d("nuvem_api_requests_total", service="dynamodb", operation="GetItem", status="400") == 1
+assert d("nuvem_api_errors_total", service="dynamodb", operation="GetItem", code="ResourceNotFoundException") == 1
+assert d("nuvem_api_request_duration_seconds_count", service="dynamodb", operation="GetItem") == 4
+assert d("nuvem_api_requests_total", service="dynamodb", operation="CreateTable", status="200") == 1
+assert d("nuvem_edge_requests_total", location="edge", cache="miss") >= 1
+assert d("nuvem_edge_requests_total", location="edge", cache="hit") >= 1
+assert d("nuvem_edge_response_bytes_total", location="edge", cache="hit") > 0
+blocked = sum(
+    v - before.get(k, 0.0)
+    for k, v in after.items()
+    if k[0] == "nuvem_waf_rule_matches_total" and ("action", "block") in k[1]
+)
+assert blocked == 1, blocked
+assert val(after, "nuvem_dynamodb_consumed_capacity_units_total", table="metered", index="", side="read") > 0
+assert val(after, "nuvem_storage_reachable", engine="fjall") == 1
+assert val(after, "nuvem_listener_accepted_connections_total", listener="edge") >= 3
+print("metrics ok")

@@ -1,0 +1,81 @@
+//! `GET /_nuvem/metrics` through the real binary: refused without a signature or the bearer
+//! token, parsed by the Prometheus client library's text parser (`prometheus_client`, in
+//! `boto3/metrics_scrape.py`), and its counters move with DynamoDB calls, edge misses and
+//! hits, and a request the WAF blocks.
+
+use nuvem_testkit::{Nuvem, Options};
+
+const BIN: &str = env!("CARGO_BIN_EXE_nuvem");
+const TOKEN: &str = "e2e-metrics-token-0123456789";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_parse_and_move_with_traffic() {
+    let ok = std::process::Command::new("python3")
+        .args(["-c", "import boto3, prometheus_client"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !ok {
+        nuvem_testkit::missing_tool(
+            "metrics_parse_and_move_with_traffic",
+            "python3 with boto3 and prometheus_client is not available (pip install boto3 prometheus-client)",
+        );
+        return;
+    }
+    let (origin, _hits) = crate::edge::origin().await;
+    let manifest = format!(
+        "[server]\nmetrics_token = \"{TOKEN}\"\n\n[[distribution.behaviors]]\npath_pattern = \"default\"\norigin = \"{origin}\"\n"
+    );
+    let n = Nuvem::start_with(
+        BIN,
+        Options {
+            manifest: Some(manifest),
+            ..Default::default()
+        },
+    );
+    let script =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/e2e/boto3/metrics_scrape.py");
+    let (api, edge) = (n.api_url.clone(), n.edge_url.clone());
+    let out = tokio::task::spawn_blocking(move || {
+        std::process::Command::new("python3")
+            .arg(script)
+            .arg(&api)
+            .env("EDGE_URL", &edge)
+            .env("METRICS_TOKEN", TOKEN)
+            .env("AWS_ACCESS_KEY_ID", "test")
+            .env("AWS_SECRET_ACCESS_KEY", "test")
+            .env("AWS_DEFAULT_REGION", "us-east-1")
+            .env("AWS_CONFIG_FILE", "/nonexistent/nuvem-e2e-aws-config")
+            .env_remove("AWS_PROFILE")
+            .output()
+            .expect("run python3")
+    })
+    .await
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success() && stdout.contains("metrics ok"),
+        "metrics_scrape.py failed\n{stdout}\n{stderr}"
+    );
+}
+
+/// A metrics token shorter than 16 characters is refused at start, naming the setting.
+#[test]
+fn a_short_metrics_token_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("nuvem.toml");
+    std::fs::write(&path, "[server]\nmetrics_token = \"short\"\n").unwrap();
+    let out = std::process::Command::new(BIN)
+        .arg("up")
+        .arg("--manifest")
+        .arg(&path)
+        .arg("--data-dir")
+        .arg(dir.path().join("data"))
+        .args(["--api-addr", "127.0.0.1:0", "--edge-addr", "127.0.0.1:0"])
+        .env_remove("NUVEM_METRICS_TOKEN")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(stderr.contains("server.metrics_token"), "{stderr}");
+}
