@@ -60,7 +60,7 @@ pub enum ViewerProtocol {
 }
 
 /// Which names of one kind (headers, cookies, query strings) a cache key includes.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Names {
     None,
     All,
@@ -138,7 +138,7 @@ pub struct Behavior {
     pub policy: CachePolicy,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct CustomError {
     pub error_code: u16,
     pub page: Option<String>,
