@@ -578,12 +578,28 @@ impl Location {
         let pop = edge.names[self.index].clone();
         let live = edge.live.load_full();
         let (parts, mut body) = req.into_parts();
+        let mut path = parts.uri.path().to_string();
+        if path == "/"
+            && let Some(o) = &live.dist.default_root_object
+        {
+            path = format!("/{o}");
+        }
+        let pq = match parts.uri.query() {
+            Some(q) => format!("{path}?{q}"),
+            None => path.clone(),
+        };
+        let (bi, behavior) = live.dist.behavior_for(&path);
+        // Refused on its headers alone (a method the behavior does not allow, plain HTTP
+        // where HTTPS is required): the body is not read, so a viewer's `Expect:
+        // 100-continue` gets the final status at once (RFC 9110 §10.1.1), not `100`.
+        let refused = !behavior.methods.contains(&parts.method)
+            || (!secure && behavior.viewer_protocol != ViewerProtocol::AllowAll);
         if let Some(g) = &live.guard {
             // GET and HEAD bodies are never forwarded (the cache answers those), so only
             // the other methods wait for their body's head.
             let limit = g.body_limit();
             let (inspected, oversize) =
-                if matches!(parts.method, Method::GET | Method::HEAD) || limit == 0 {
+                if matches!(parts.method, Method::GET | Method::HEAD) || limit == 0 || refused {
                     (Vec::new(), false)
                 } else {
                     match peek(body, limit).await {
@@ -601,17 +617,6 @@ impl Location {
                 return r;
             }
         }
-        let mut path = parts.uri.path().to_string();
-        if path == "/"
-            && let Some(o) = &live.dist.default_root_object
-        {
-            path = format!("/{o}");
-        }
-        let pq = match parts.uri.query() {
-            Some(q) => format!("{path}?{q}"),
-            None => path.clone(),
-        };
-        let (bi, behavior) = live.dist.behavior_for(&path);
         if !secure && behavior.viewer_protocol != ViewerProtocol::AllowAll {
             return self.insecure(behavior, &parts);
         }
