@@ -102,7 +102,13 @@ const MANAGED_CACHE_POLICIES: [(&str, &str, u64, u64, u64); 2] = [
         86_400,
         31_536_000,
     ),
-    ("4135ea2d-6df8-44a3-9df3-4b5a84be39ad", "CachingDisabled", 0, 0, 0),
+    (
+        "4135ea2d-6df8-44a3-9df3-4b5a84be39ad",
+        "CachingDisabled",
+        0,
+        0,
+        0,
+    ),
 ];
 
 /// Reads an UpdateDistribution body against the manifest's distribution (`manifest`, whose
@@ -165,7 +171,9 @@ pub fn parse(
         return Err(illegal("Standard logging cannot be turned on."));
     }
     if root.text_of("Staging") == Some("true") {
-        return Err(illegal("A distribution cannot become a staging distribution."));
+        return Err(illegal(
+            "A distribution cannot become a staging distribution.",
+        ));
     }
     let mut ids: Vec<String> = root
         .items("Origins", "Origin")?
@@ -554,11 +562,7 @@ impl Node {
         {
             return Err(refuse(
                 "InconsistentQuantities",
-                format!(
-                    "Quantity is {}, but Items holds {}.",
-                    q.trim(),
-                    list.len()
-                ),
+                format!("Quantity is {}, but Items holds {}.", q.trim(), list.len()),
             ));
         }
         Ok(list)
@@ -599,7 +603,11 @@ pub(crate) fn parse_xml(text: &str) -> Result<Node, String> {
                         }
                     ));
                 }
-                stack.last_mut().ok_or("an unexpected end tag")?.children.push(node);
+                stack
+                    .last_mut()
+                    .ok_or("an unexpected end tag")?
+                    .children
+                    .push(node);
                 rest = &r[end + 1..];
             } else {
                 let end = after.find('>').ok_or("an unterminated start tag")?;

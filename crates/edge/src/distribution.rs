@@ -1,6 +1,6 @@
 //! The resolved distribution: behaviors with their path patterns, cache policies and origins,
-//! custom error responses, locations. Built once from a [`DistributionSpec`], validated, then
-//! read-only.
+//! custom error responses, locations. Built once from a [`DistributionSpec`] and validated;
+//! UpdateDistribution replaces the edge's copy whole (`config`), never edits one in place.
 //!
 //! Must not: do I/O. Path patterns follow CloudFront's rules
 //! (<https://docs.aws.amazon.com/AmazonCloudFront/latest/DeveloperGuide/distribution-web-values-specify.html#DownloadDistValuesPathPattern>):

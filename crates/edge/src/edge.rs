@@ -1,8 +1,10 @@
-//! The edge as a whole ([`Edge`]: the distribution, its origins, one cache per location and
-//! the shared regional tier, the invalidations) and the viewer request pipeline of one
-//! location ([`Location::handle`]): guard (the WAF hook, with the body's head) → default root object → behavior →
-//! viewer protocol and allowed methods → location cache → regional tier (coalesced) → origin;
-//! custom error responses; invalidation after unsafe methods (RFC 9111 §4.4).
+//! The edge as a whole ([`Edge`]: the live distribution config and its updates, its origins,
+//! one cache per location and the shared regional tier, the invalidations) and the viewer
+//! request pipeline of one location ([`Location::handle`]): the live config (loaded once) →
+//! default root object → behavior → guard (the WAF hook, with the body's head unless the
+//! headers already decide a refusal) → viewer protocol and allowed methods → location cache →
+//! regional tier (coalesced) → origin; custom error responses; invalidation after unsafe
+//! methods (RFC 9111 §4.4).
 //!
 //! Must not: parse the wire formats of the stored responses (`respond`) or decide
 //! cacheability (`freshness`).
@@ -209,10 +211,7 @@ impl Edge {
             web_acl_id: self.manifest_web_acl_id(),
             comment: crate::api_config::MANIFEST_COMMENT,
         };
-        crate::api_config::etag(
-            &crate::api_config::config_xml(&self.manifest, meta, ""),
-            0,
-        )
+        crate::api_config::etag(&crate::api_config::config_xml(&self.manifest, meta, ""), 0)
     }
 
     /// The guard of a WebACL id: none for empty, the manifest's for its own.
@@ -304,9 +303,8 @@ impl Edge {
             Some(store) => {
                 let key = config::key(&self.manifest.id);
                 store.transact(|tx| {
-                    let prev: Option<Stored> = tx
-                        .get(&key)?
-                        .and_then(|v| serde_json::from_slice(&v).ok());
+                    let prev: Option<Stored> =
+                        tx.get(&key)?.and_then(|v| serde_json::from_slice(&v).ok());
                     let expected = match &prev {
                         Some(p) if p.base == base => p.etag.as_str(),
                         _ => base.as_str(),
@@ -754,7 +752,14 @@ impl Location {
         page_parts.uri = page.parse().ok()?;
         page_parts.headers = only_accept_encoding(&parts.headers);
         let got = self
-            .lookup(live, bi, page, page.clone(), &page_parts, &Arc::from(viewer.pop))
+            .lookup(
+                live,
+                bi,
+                page,
+                page.clone(),
+                &page_parts,
+                &Arc::from(viewer.pop),
+            )
             .await;
         let Got::Entry(e, c) = got else { return None };
         if e.status != StatusCode::OK {

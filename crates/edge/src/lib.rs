@@ -36,8 +36,8 @@ pub mod spec;
 mod tls;
 
 pub use api::CloudFrontApi;
-pub use cluster::{HEARTBEAT, LIVE_MS};
 pub use api_update::Refusal;
+pub use cluster::{HEARTBEAT, LIVE_MS};
 pub use config::{UpdateError, WebAcls};
 pub use distribution::CachePolicy;
 pub use distribution::{Distribution, OriginRef, pattern_matches};

@@ -59,7 +59,11 @@ async fn raw_origin(interim: &'static str) -> (String, Arc<AtomicUsize>) {
                     let mut words = head.split_whitespace();
                     let (method, path) = (words.next().unwrap_or(""), words.next().unwrap_or(""));
                     let (status, extra, body) = if method == "GET" {
-                        ("200 OK", "cache-control: max-age=600\r\n", format!("page {path}").into_bytes())
+                        (
+                            "200 OK",
+                            "cache-control: max-age=600\r\n",
+                            format!("page {path}").into_bytes(),
+                        )
                     } else {
                         ("201 Created", "", body)
                     };
@@ -67,7 +71,9 @@ async fn raw_origin(interim: &'static str) -> (String, Arc<AtomicUsize>) {
                         "{interim}HTTP/1.1 {status}\r\n{extra}content-length: {}\r\n\r\n",
                         body.len()
                     );
-                    if s.write_all(out.as_bytes()).await.is_err() || s.write_all(&body).await.is_err() {
+                    if s.write_all(out.as_bytes()).await.is_err()
+                        || s.write_all(&body).await.is_err()
+                    {
                         return;
                     }
                 }
@@ -115,5 +121,24 @@ fn interim_responses_from_the_origin_are_dropped_and_never_cached() {
             "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 103 Early Hints\r\nlink: </a.css>; rel=preload\r\n\r\nHTTP/1.1 103 Early Hints\r\nlink: </b.js>; rel=preload\r\n\r\n",
         )
         .await;
+    });
+}
+
+/// Methods the behavior does not list, unknown ones included (`M-SEARCH`), get 403 as on
+/// CloudFront, without reaching the origin.
+#[test]
+fn unknown_methods_are_forbidden() {
+    let rt = runtime();
+    rt.block_on(async {
+        let (url, hits) = raw_origin("").await;
+        let e = edge(&simple(""), &url);
+        for method in ["M-SEARCH", "PURGE", "POST", "DELETE"] {
+            assert_eq!(
+                send(&e, 0, method, "/page", &[]).await.status,
+                403,
+                "{method}"
+            );
+        }
+        assert_eq!(hits.load(Ordering::SeqCst), 0);
     });
 }

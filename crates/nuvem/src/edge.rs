@@ -118,7 +118,10 @@ impl nuvem_edge::WebAcls for WafAcls {
                     .into(),
             );
         }
-        let (acl, json) = self.waf.use_web_acl(web_acl_id).map_err(|e| e.to_string())?;
+        let (acl, json) = self
+            .waf
+            .use_web_acl(web_acl_id)
+            .map_err(|e| e.to_string())?;
         let body_limit = guard::body_limit(&json.to_string())?;
         Ok(Arc::new(guard::WafGuard { acl, body_limit }))
     }

@@ -48,7 +48,12 @@ async fn head(s: &mut tokio::net::TcpStream) -> String {
             .await
             .expect("a response head within 10 s")
             .unwrap();
-        assert_eq!(n, 1, "the connection closed after {:?}", String::from_utf8_lossy(&buf));
+        assert_eq!(
+            n,
+            1,
+            "the connection closed after {:?}",
+            String::from_utf8_lossy(&buf)
+        );
         buf.push(byte[0]);
     }
     String::from_utf8(buf).unwrap()

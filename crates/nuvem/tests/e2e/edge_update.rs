@@ -110,7 +110,12 @@ fn update(nuvem: &Nuvem, config: &Value, if_match: &str) -> Result<Value, String
 fn get_config(nuvem: &Nuvem) -> (Value, String) {
     let got = cli(
         nuvem,
-        &["cloudfront", "get-distribution-config", "--id", "EDFDVBD6EXAMPLE"],
+        &[
+            "cloudfront",
+            "get-distribution-config",
+            "--id",
+            "EDFDVBD6EXAMPLE",
+        ],
     );
     (
         got["DistributionConfig"].clone(),
