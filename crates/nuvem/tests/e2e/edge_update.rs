@@ -2,7 +2,8 @@
 //! `get-distribution-config`, edit the JSON, `update-distribution --if-match <ETag>`. The
 //! change (a behavior's DefaultTTL, a custom error response, then another WebACL) shows on
 //! served traffic at once, survives a restart, and a stale ETag is refused with 412's
-//! PreconditionFailed.
+//! PreconditionFailed. With two nodes on one PostgreSQL database, the other node applies it
+//! within the watch interval.
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -245,4 +246,76 @@ default_ttl = 0
     config["WebACLId"] = json!(manifest_acl);
     update(&nuvem, &config, &etag).expect("back to the manifest's WebACL");
     assert_eq!(get(&client, &nuvem, "/c").await.0, 200);
+}
+
+/// Two nodes on one PostgreSQL database: an update made through one node's AWS endpoint
+/// applies on the other within the watch interval, and the other refuses the ETag it
+/// replaced (If-Match is checked against the store, not a node's memory).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn update_distribution_reaches_every_node_sharing_the_store() {
+    let test = "update_distribution_reaches_every_node_sharing_the_store";
+    if !have("aws", &["--version"]) {
+        nuvem_testkit::missing_tool(test, "the AWS CLI is not installed (pip install awscli)");
+        return;
+    }
+    let Some(server) = crate::storage_postgres::pg_server::PgServer::start(test, true) else {
+        return;
+    };
+    let (url, _hits) = origin().await;
+    let manifest = format!(
+        r#"
+[server]
+storage = "{}"
+
+[[distribution.behaviors]]
+path_pattern = "default"
+origin = "{url}"
+default_ttl = 0
+"#,
+        server.url()
+    );
+    let options = Options {
+        manifest: Some(manifest),
+        ..Default::default()
+    };
+    let (a, b) = std::thread::scope(|s| {
+        let a = s.spawn(|| Nuvem::start_with(BIN, options.clone()));
+        let b = s.spawn(|| Nuvem::start_with(BIN, options.clone()));
+        (a.join().unwrap(), b.join().unwrap())
+    });
+    let tls = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::aws_lc_rs::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_root_certificates(rustls::RootCertStore::empty())
+    .with_no_client_auth();
+    let client = reqwest::Client::builder()
+        .use_preconfigured_tls(tls)
+        .build()
+        .unwrap();
+
+    let (mut config, etag) = get_config(&a);
+    assert_eq!(
+        get_config(&b).1,
+        etag,
+        "one manifest, one ETag on both nodes"
+    );
+    config["DefaultCacheBehavior"]["DefaultTTL"] = json!(3600);
+    let new_etag = update(&a, &config, &etag).expect("update on A")["ETag"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while get_config(&b).1 != new_etag {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "B did not pick the update up within 5 s"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(get(&client, &b, "/shared").await.1, "Miss from nuvem");
+    assert_eq!(get(&client, &b, "/shared").await.1, "Hit from nuvem");
+    let stale = update(&b, &config, &etag).unwrap_err();
+    assert!(stale.contains("PreconditionFailed"), "{stale}");
 }
