@@ -264,7 +264,10 @@ impl Edge {
             .filter(|s| !s.is_empty())
             .ok_or(UpdateError::MissingIfMatch)?;
         let _l = self.lock_config();
-        if if_match != self.live.load().etag {
+        // Without a store, this node's config is the only one. With one, the stored ETag
+        // decides (in the write transaction): a node that has not yet heard of another's
+        // update still takes an If-Match made from it.
+        if self.store().is_none() && if_match != self.live.load().etag {
             return Err(UpdateError::PreconditionFailed);
         }
         let update = crate::api_update::parse(
@@ -274,7 +277,7 @@ impl Edge {
             crate::api_config::default_index(&self.manifest),
         )?;
         // Resolved before anything is stored: an unknown WebACL is refused.
-        self.guard_for(&update.web_acl_id).map_err(|e| {
+        let guard = self.guard_for(&update.web_acl_id).map_err(|e| {
             UpdateError::Refused(crate::api_update::Refusal {
                 code: "InvalidWebACLId",
                 message: format!(
@@ -283,21 +286,29 @@ impl Edge {
                 ),
             })
         })?;
+        let dist = Arc::new(update.apply(&self.manifest).ok_or_else(|| {
+            UpdateError::Unavailable("the update does not fit the manifest's behaviors".into())
+        })?);
         let base = self.manifest_etag();
         let modified_ms = config::now_ms();
-        let make = |version: u64| -> Result<(Stored, Live), UpdateError> {
-            let mut stored = Stored {
+        // Pure: the transaction body may run more than once.
+        let make = |version: u64| -> (Stored, Live) {
+            let live = Live::new(
+                dist.clone(),
+                guard.clone(),
+                update.web_acl_id.clone(),
+                update.comment.clone(),
+                version,
+                config::time_of(modified_ms),
+            );
+            let stored = Stored {
                 base: base.clone(),
                 version,
                 modified_ms,
-                etag: String::new(),
+                etag: live.etag.clone(),
                 update: update.clone(),
             };
-            let live = self.live_of(&stored).ok_or_else(|| {
-                UpdateError::Unavailable("the update could not be applied".into())
-            })?;
-            stored.etag = live.etag.clone();
-            Ok((stored, live))
+            (stored, live)
         };
         let live = match self.store() {
             Some(store) => {
@@ -313,7 +324,7 @@ impl Edge {
                         return Err(UpdateError::PreconditionFailed);
                     }
                     let version = prev.as_ref().map_or(0, |p| p.version) + 1;
-                    let (stored, live) = make(version)?;
+                    let (stored, live) = make(version);
                     let bytes = serde_json::to_vec(&stored)
                         .map_err(|e| UpdateError::Unavailable(e.to_string()))?;
                     tx.put(&key, &bytes);
@@ -321,7 +332,7 @@ impl Edge {
                     Ok(live)
                 })?
             }
-            None => make(self.live.load().version + 1)?.1,
+            None => make(self.live.load().version + 1).1,
         };
         self.live.store(Arc::new(live));
         Ok(())
