@@ -1,7 +1,8 @@
 //! CloudFront's API on the AWS endpoint (SigV4 scope `cloudfront`, REST-XML, API version
 //! 2020-05-31) for the manifest's one distribution: ListDistributions, GetDistribution,
-//! GetDistributionConfig (read-only: the manifest is where a distribution changes), and
-//! CreateInvalidation, GetInvalidation, ListInvalidations
+//! GetDistributionConfig, UpdateDistribution (for what the manifest models: behaviors' TTLs
+//! and cache keys, custom error responses, the WebACL, the comment; see `api_update` and
+//! `config`), and CreateInvalidation, GetInvalidation, ListInvalidations
 //! (<https://docs.aws.amazon.com/cloudfront/latest/APIReference/API_CreateInvalidation.html>).
 //!
 //! Must not: touch caches itself ([`Edge::invalidate`] does). Errors use CloudFront's wrapped
@@ -17,6 +18,7 @@ use nuvem_aws::error::xml_escape;
 use nuvem_aws::time::AmzDate;
 use nuvem_aws::{AwsRequest, Body, BodyHandling, BoxFuture, Protocol, Service, full_body};
 
+use crate::config::{Live, UpdateError};
 use crate::edge::Edge;
 use crate::invalidation::{Invalidation, InvalidationError};
 
@@ -28,8 +30,6 @@ const LIST: &str = "/2020-05-31/distribution";
 pub struct CloudFrontApi {
     edge: Arc<Edge>,
     distribution_id: String,
-    /// When this process started serving the distribution (its `LastModifiedTime`).
-    started: std::time::SystemTime,
 }
 
 impl CloudFrontApi {
@@ -37,7 +37,6 @@ impl CloudFrontApi {
         Self {
             edge,
             distribution_id: distribution_id.into(),
-            started: std::time::SystemTime::now(),
         }
     }
 
@@ -48,8 +47,21 @@ impl CloudFrontApi {
         )
     }
 
-    fn modified(&self) -> String {
-        AmzDate::from_system_time(self.started).to_iso8601()
+    fn modified(live: &Live) -> String {
+        AmzDate::from_system_time(live.modified).to_iso8601()
+    }
+
+    /// The `Distribution` document of GetDistribution and UpdateDistribution, with its ETag.
+    fn distribution_response(&self, live: &Live) -> Response<Body> {
+        let config = crate::api_config::config_xml(&live.dist, live.meta(), "");
+        let xml = format!(
+            "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Distribution xmlns=\"{NS}\"><Id>{}</Id><ARN>{}</ARN><Status>Deployed</Status><LastModifiedTime>{}</LastModifiedTime><InProgressInvalidationBatches>0</InProgressInvalidationBatches><DomainName>{}</DomainName><ActiveTrustedSigners><Enabled>false</Enabled><Quantity>0</Quantity></ActiveTrustedSigners><ActiveTrustedKeyGroups><Enabled>false</Enabled><Quantity>0</Quantity></ActiveTrustedKeyGroups>{config}</Distribution>",
+            xml_escape(&self.distribution_id),
+            xml_escape(&self.arn()),
+            Self::modified(live),
+            xml_escape(&self.domain()),
+        );
+        with_etag(xml_response(StatusCode::OK, xml), &live.etag)
     }
 
     /// The distribution's domain name: where its first location listens, as far as the
@@ -79,13 +91,18 @@ impl CloudFrontApi {
 
     async fn route(&self, req: AwsRequest) -> Result<Response<Body>, ApiError> {
         let path = req.parts.uri.path().to_string();
-        let dist = self.edge.distribution();
+        let live = self.edge.live();
         if path == LIST || path == PREFIX {
             if req.parts.method != Method::GET {
                 return Err(ApiError::ReadOnly);
             }
-            let summary =
-                crate::api_config::summary_xml(dist, &self.arn(), &self.domain(), &self.modified());
+            let summary = crate::api_config::summary_xml(
+                &live.dist,
+                live.meta(),
+                &self.arn(),
+                &self.domain(),
+                &Self::modified(&live),
+            );
             return Ok(xml_response(
                 StatusCode::OK,
                 format!(
@@ -100,6 +117,24 @@ impl CloudFrontApi {
         if id != self.distribution_id {
             return Err(ApiError::NoSuchDistribution);
         }
+        if tail == "config" && req.parts.method == Method::PUT {
+            let if_match = req
+                .parts
+                .headers
+                .get(header::IF_MATCH)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string);
+            let body = req
+                .body
+                .collect()
+                .await
+                .map_err(|_| ApiError::Malformed("the request body could not be read".into()))?
+                .to_bytes();
+            self.on_store(move |edge| edge.update_distribution(if_match.as_deref(), &body))
+                .await
+                .map_err(ApiError::Update)?;
+            return Ok(self.distribution_response(&self.edge.live()));
+        }
         if tail.is_empty() || tail == "config" {
             if req.parts.method == Method::PUT || req.parts.method == Method::DELETE {
                 return Err(ApiError::ReadOnly);
@@ -107,25 +142,11 @@ impl CloudFrontApi {
             if req.parts.method != Method::GET {
                 return Err(ApiError::UnknownOperation);
             }
-            let config = crate::api_config::config_xml(dist, "");
-            let etag = crate::api_config::etag(&config);
-            let xml = if tail.is_empty() {
-                format!(
-                    "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Distribution xmlns=\"{NS}\"><Id>{}</Id><ARN>{}</ARN><Status>Deployed</Status><LastModifiedTime>{}</LastModifiedTime><InProgressInvalidationBatches>0</InProgressInvalidationBatches><DomainName>{}</DomainName><ActiveTrustedSigners><Enabled>false</Enabled><Quantity>0</Quantity></ActiveTrustedSigners><ActiveTrustedKeyGroups><Enabled>false</Enabled><Quantity>0</Quantity></ActiveTrustedKeyGroups>{config}</Distribution>",
-                    xml_escape(&self.distribution_id),
-                    xml_escape(&self.arn()),
-                    self.modified(),
-                    xml_escape(&self.domain()),
-                )
-            } else {
-                let config = crate::api_config::config_xml(dist, &format!(" xmlns=\"{NS}\""));
-                format!("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n{config}")
-            };
-            let mut r = xml_response(StatusCode::OK, xml);
-            if let Ok(v) = HeaderValue::from_str(&etag) {
-                r.headers_mut().insert(header::ETAG, v);
+            if tail.is_empty() {
+                return Ok(self.distribution_response(&live));
             }
-            return Ok(r);
+            let (xml, etag) = self.edge.distribution_config();
+            return Ok(with_etag(xml_response(StatusCode::OK, xml), &etag));
         }
         match (
             &req.parts.method,
@@ -201,8 +222,9 @@ impl Service for CloudFrontApi {
 #[derive(Debug)]
 enum ApiError {
     UnknownOperation,
-    /// Create/Update/DeleteDistribution: the manifest owns the distribution.
+    /// Create/DeleteDistribution: the manifest owns the distribution.
     ReadOnly,
+    Update(UpdateError),
     NoSuchDistribution,
     Malformed(String),
     Invalidation(InvalidationError),
@@ -219,7 +241,31 @@ impl ApiError {
             ApiError::ReadOnly => (
                 StatusCode::BAD_REQUEST,
                 "IllegalUpdate",
-                "nuvem's distribution comes from nuvem.toml: change [distribution] there and run `nuvem up` again.".to_string(),
+                "nuvem's distribution comes from nuvem.toml: create or delete it there (`[distribution]`) and run `nuvem up` again.".to_string(),
+            ),
+            ApiError::Update(UpdateError::Refused(r)) => (
+                if r.code == "NoSuchCachePolicy" {
+                    StatusCode::NOT_FOUND
+                } else {
+                    StatusCode::BAD_REQUEST
+                },
+                r.code,
+                r.message.clone(),
+            ),
+            ApiError::Update(UpdateError::PreconditionFailed) => (
+                StatusCode::PRECONDITION_FAILED,
+                "PreconditionFailed",
+                "The If-Match version is not the distribution's current ETag: get the config again (GetDistributionConfig), apply your change to it, and retry with its ETag.".to_string(),
+            ),
+            ApiError::Update(UpdateError::MissingIfMatch) => (
+                StatusCode::BAD_REQUEST,
+                "InvalidIfMatchVersion",
+                "The If-Match version is missing: send the ETag of GetDistributionConfig in If-Match.".to_string(),
+            ),
+            ApiError::Update(UpdateError::Unavailable(e)) => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "ServiceUnavailable",
+                format!("The distribution's config could not be stored: {e}"),
             ),
             ApiError::NoSuchDistribution => (
                 StatusCode::NOT_FOUND,
@@ -248,6 +294,13 @@ impl ApiError {
         );
         xml_response(status, xml)
     }
+}
+
+fn with_etag(mut r: Response<Body>, etag: &str) -> Response<Body> {
+    if let Ok(v) = HeaderValue::from_str(etag) {
+        r.headers_mut().insert(header::ETAG, v);
+    }
+    r
 }
 
 fn xml_response(status: StatusCode, xml: String) -> Response<Body> {

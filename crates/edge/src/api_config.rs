@@ -4,17 +4,28 @@
 //! (<https://docs.aws.amazon.com/cloudfront/latest/APIReference/API_DistributionConfig.html>).
 //!
 //! Cache behaviors are rendered with the legacy `ForwardedValues` (what the cache key holds),
-//! origins with an `S3OriginConfig` for buckets and a `CustomOriginConfig` otherwise; the WebACL
-//! is the wafv2 API's business and `WebACLId` stays empty. Must not: invent state — every
-//! element is derived from the validated [`Distribution`].
+//! origins with an `S3OriginConfig` for buckets and a `CustomOriginConfig` otherwise. Must not:
+//! invent state — every element is derived from the live [`Distribution`] and its [`Meta`]
+//! (the WebACL ARN and comment, which the manifest does not hold in the distribution).
 
 use nuvem_aws::error::xml_escape;
 use sha2::{Digest, Sha256};
 
 use crate::distribution::{Behavior, Distribution, Names, OriginRef, ViewerProtocol};
 
+/// What a distribution's config shows besides the [`Distribution`].
+#[derive(Debug, Clone, Copy)]
+pub struct Meta<'a> {
+    /// The WAFv2 WebACL ARN, or empty.
+    pub web_acl_id: &'a str,
+    pub comment: &'a str,
+}
+
+/// The comment of a distribution nobody updated.
+pub const MANIFEST_COMMENT: &str = "from nuvem.toml";
+
 /// The id CloudFront's API gives an origin: the manifest's origin string.
-fn origin_id(o: &OriginRef) -> String {
+pub(crate) fn origin_id(o: &OriginRef) -> String {
     match o {
         OriginRef::Bucket(b) => format!("bucket:{b}"),
         OriginRef::Api(a) => format!("api:{a}"),
@@ -104,12 +115,16 @@ fn forwarded_xml(b: &Behavior) -> String {
     )
 }
 
-fn behavior_body(b: &Behavior) -> String {
-    let viewer = match b.viewer_protocol {
+pub(crate) fn viewer_protocol(v: ViewerProtocol) -> &'static str {
+    match v {
         ViewerProtocol::AllowAll => "allow-all",
         ViewerProtocol::RedirectToHttps => "redirect-to-https",
         ViewerProtocol::HttpsOnly => "https-only",
-    };
+    }
+}
+
+fn behavior_body(b: &Behavior) -> String {
+    let viewer = viewer_protocol(b.viewer_protocol);
     format!(
         "<TargetOriginId>{}</TargetOriginId><TrustedSigners><Enabled>false</Enabled><Quantity>0</Quantity></TrustedSigners><TrustedKeyGroups><Enabled>false</Enabled><Quantity>0</Quantity></TrustedKeyGroups><ViewerProtocolPolicy>{viewer}</ViewerProtocolPolicy>{}<SmoothStreaming>false</SmoothStreaming><Compress>{}</Compress><LambdaFunctionAssociations><Quantity>0</Quantity></LambdaFunctionAssociations><FunctionAssociations><Quantity>0</Quantity></FunctionAssociations><FieldLevelEncryptionId></FieldLevelEncryptionId>{}<MinTTL>{}</MinTTL><DefaultTTL>{}</DefaultTTL><MaxTTL>{}</MaxTTL>",
         xml_escape(&origin_id(&b.origin)),
@@ -134,13 +149,32 @@ struct Parts {
     errors: String,
 }
 
-fn parts(d: &Distribution) -> Parts {
+/// The distribution's origins, once each, in the order of their first behavior.
+fn origins(d: &Distribution) -> Vec<&OriginRef> {
     let mut origins: Vec<&OriginRef> = Vec::new();
     for b in &d.behaviors {
         if !origins.contains(&&b.origin) {
             origins.push(&b.origin);
         }
     }
+    origins
+}
+
+/// The ids the config gives the distribution's origins.
+pub(crate) fn origin_ids(d: &Distribution) -> Vec<String> {
+    origins(d).into_iter().map(origin_id).collect()
+}
+
+/// Which behavior is CloudFront's `DefaultCacheBehavior`: the `default` one, else the last.
+pub(crate) fn default_index(d: &Distribution) -> usize {
+    d.behaviors
+        .iter()
+        .position(is_default)
+        .unwrap_or(d.behaviors.len().saturating_sub(1))
+}
+
+fn parts(d: &Distribution) -> Parts {
+    let origins = origins(d);
     let origins = format!(
         "<Origins><Quantity>{}</Quantity><Items>{}</Items></Origins>",
         origins.len(),
@@ -148,11 +182,7 @@ fn parts(d: &Distribution) -> Parts {
     );
     // The `default` behavior (or the last one) is CloudFront's DefaultCacheBehavior; the
     // others keep their order as CacheBehaviors.
-    let default_index = d
-        .behaviors
-        .iter()
-        .position(is_default)
-        .unwrap_or(d.behaviors.len().saturating_sub(1));
+    let default_index = default_index(d);
     let default_behavior = d
         .behaviors
         .get(default_index)
@@ -216,22 +246,30 @@ const TAIL: &str = "<PriceClass>PriceClass_All</PriceClass><Enabled>true</Enable
 
 /// The `DistributionConfig` element (without the XML declaration); `xmlns` is its namespace
 /// attribute (` xmlns="…"`) when it is the document's root, or empty inside `Distribution`.
-pub fn config_xml(d: &Distribution, xmlns: &str) -> String {
+pub fn config_xml(d: &Distribution, meta: Meta<'_>, xmlns: &str) -> String {
     let p = parts(d);
     format!(
-        "<DistributionConfig{xmlns}><CallerReference>nuvem-manifest</CallerReference><Aliases><Quantity>0</Quantity></Aliases><DefaultRootObject>{}</DefaultRootObject>{}<OriginGroups><Quantity>0</Quantity></OriginGroups>{}{}{}<Comment>from nuvem.toml</Comment><Logging><Enabled>false</Enabled><IncludeCookies>false</IncludeCookies><Bucket></Bucket><Prefix></Prefix></Logging>{TAIL}<WebACLId></WebACLId><HttpVersion>http2</HttpVersion><IsIPV6Enabled>true</IsIPV6Enabled><Staging>false</Staging></DistributionConfig>",
+        "<DistributionConfig{xmlns}><CallerReference>nuvem-manifest</CallerReference><Aliases><Quantity>0</Quantity></Aliases><DefaultRootObject>{}</DefaultRootObject>{}<OriginGroups><Quantity>0</Quantity></OriginGroups>{}{}{}<Comment>{}</Comment><Logging><Enabled>false</Enabled><IncludeCookies>false</IncludeCookies><Bucket></Bucket><Prefix></Prefix></Logging>{TAIL}<WebACLId>{}</WebACLId><HttpVersion>http2</HttpVersion><IsIPV6Enabled>true</IsIPV6Enabled><Staging>false</Staging></DistributionConfig>",
         xml_escape(d.default_root_object.as_deref().unwrap_or("")),
         p.origins,
         p.default_behavior,
         p.behaviors,
         p.errors,
+        xml_escape(meta.comment),
+        xml_escape(meta.web_acl_id),
     )
 }
 
-/// The ETag CloudFront returns with a distribution's config: it changes when the config does.
-pub fn etag(config_xml: &str) -> String {
+/// The ETag CloudFront returns with a distribution's config: it changes when the config does,
+/// and with every update (`version`, 0 for the manifest's config as it is).
+pub fn etag(config_xml: &str, version: u64) -> String {
     const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
-    let digest = Sha256::digest(config_xml.as_bytes());
+    let mut h = Sha256::new();
+    h.update(config_xml.as_bytes());
+    if version > 0 {
+        h.update(format!("#{version}").as_bytes());
+    }
+    let digest = h.finalize();
     let tail: String = digest
         .iter()
         .take(13)
@@ -241,10 +279,16 @@ pub fn etag(config_xml: &str) -> String {
 }
 
 /// A `DistributionSummary` element for ListDistributions.
-pub fn summary_xml(d: &Distribution, arn: &str, domain: &str, modified: &str) -> String {
+pub fn summary_xml(
+    d: &Distribution,
+    meta: Meta<'_>,
+    arn: &str,
+    domain: &str,
+    modified: &str,
+) -> String {
     let p = parts(d);
     format!(
-        "<DistributionSummary><Id>{}</Id><ARN>{}</ARN><Status>Deployed</Status><LastModifiedTime>{modified}</LastModifiedTime><DomainName>{}</DomainName><Aliases><Quantity>0</Quantity></Aliases>{}<OriginGroups><Quantity>0</Quantity></OriginGroups>{}{}{}<Comment>from nuvem.toml</Comment>{TAIL}<WebACLId></WebACLId><HttpVersion>http2</HttpVersion><IsIPV6Enabled>true</IsIPV6Enabled><Staging>false</Staging></DistributionSummary>",
+        "<DistributionSummary><Id>{}</Id><ARN>{}</ARN><Status>Deployed</Status><LastModifiedTime>{modified}</LastModifiedTime><DomainName>{}</DomainName><Aliases><Quantity>0</Quantity></Aliases>{}<OriginGroups><Quantity>0</Quantity></OriginGroups>{}{}{}<Comment>{}</Comment>{TAIL}<WebACLId>{}</WebACLId><HttpVersion>http2</HttpVersion><IsIPV6Enabled>true</IsIPV6Enabled><Staging>false</Staging></DistributionSummary>",
         xml_escape(&d.id),
         xml_escape(arn),
         xml_escape(domain),
@@ -252,5 +296,7 @@ pub fn summary_xml(d: &Distribution, arn: &str, domain: &str, modified: &str) ->
         p.default_behavior,
         p.behaviors,
         p.errors,
+        xml_escape(meta.comment),
+        xml_escape(meta.web_acl_id),
     )
 }

@@ -1,6 +1,6 @@
 //! The resolved distribution: behaviors with their path patterns, cache policies and origins,
-//! custom error responses, locations. Built once from a [`DistributionSpec`], validated, then
-//! read-only.
+//! custom error responses, locations. Built once from a [`DistributionSpec`] and validated;
+//! UpdateDistribution replaces the edge's copy whole (`config`), never edits one in place.
 //!
 //! Must not: do I/O. Path patterns follow CloudFront's rules
 //! (<https://docs.aws.amazon.com/AmazonCloudFront/latest/DeveloperGuide/distribution-web-values-specify.html#DownloadDistValuesPathPattern>):
@@ -60,7 +60,7 @@ pub enum ViewerProtocol {
 }
 
 /// Which names of one kind (headers, cookies, query strings) a cache key includes.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Names {
     None,
     All,
@@ -138,7 +138,7 @@ pub struct Behavior {
     pub policy: CachePolicy,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct CustomError {
     pub error_code: u16,
     pub page: Option<String>,

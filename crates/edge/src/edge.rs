@@ -1,14 +1,18 @@
-//! The edge as a whole ([`Edge`]: the distribution, its origins, one cache per location and
-//! the shared regional tier, the invalidations) and the viewer request pipeline of one
-//! location ([`Location::handle`]): guard (the WAF hook, with the body's head) → default root object → behavior →
-//! viewer protocol and allowed methods → location cache → regional tier (coalesced) → origin;
-//! custom error responses; invalidation after unsafe methods (RFC 9111 §4.4).
+//! The edge as a whole ([`Edge`]: the live distribution config and its updates, its origins,
+//! one cache per location and the shared regional tier, the invalidations) and the viewer
+//! request pipeline of one location ([`Location::handle`]): the live config (loaded once) →
+//! default root object → behavior → guard (the WAF hook, with the body's head unless the
+//! headers already decide a refusal) → viewer protocol and allowed methods → location cache →
+//! regional tier (coalesced) → origin; custom error responses; invalidation after unsafe
+//! methods (RFC 9111 §4.4).
 //!
 //! Must not: parse the wire formats of the stored responses (`respond`) or decide
 //! cacheability (`freshness`).
 
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::SystemTime;
+
+use arc_swap::ArcSwap;
 
 use http::request::Parts;
 use http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode, header};
@@ -17,6 +21,7 @@ use nuvem_aws::Body;
 use crate::Error;
 use crate::cache::{Tier, key_for};
 use crate::cluster::{self, Shared};
+use crate::config::{self, Live, Stored, UpdateError, WebAcls};
 use crate::disk::DiskTier;
 use crate::distribution::{Behavior, CustomError, Distribution, Names, OriginRef, ViewerProtocol};
 use crate::entry::{Entry, strip_hop_by_hop};
@@ -28,7 +33,17 @@ use crate::regional::{Cached, FetchReq, Fetched, Regional, add_via};
 use crate::respond::{self, Viewer};
 
 pub struct Edge {
-    dist: Arc<Distribution>,
+    /// The manifest's distribution, as validated.
+    manifest: Arc<Distribution>,
+    /// What serves now: the manifest's distribution, or it with an UpdateDistribution
+    /// applied (`config`). Loaded once per viewer request.
+    live: ArcSwap<Live>,
+    /// The manifest's WebACL guard (the one `new` was given).
+    manifest_guard: Option<Arc<dyn Guard>>,
+    /// Resolves other WebACL ids, and the manifest's WebACL ARN (set by the binary).
+    web_acls: OnceLock<(Arc<dyn WebAcls>, String)>,
+    /// Orders this node's updates and reloads of the config with their swaps.
+    config_lock: Mutex<()>,
     /// One per behavior, in the same order.
     origins: Vec<Arc<dyn Origin>>,
     regional: Arc<Regional>,
@@ -38,8 +53,6 @@ pub struct Edge {
     invalidations: Invalidations,
     /// The invalidations every node serving the distribution applies, in the store.
     shared: OnceLock<Shared>,
-    guard: Option<Arc<dyn Guard>>,
-    error_ttls: Arc<Vec<(u16, u64)>>,
 }
 
 /// Sizes of the caches, for `/_nuvem/health`-style reporting and the memory benchmark.
@@ -110,12 +123,6 @@ impl Edge {
             .iter()
             .map(|l| Arc::<str>::from(l.name.as_str()))
             .collect();
-        let error_ttls = Arc::new(
-            dist.custom_errors
-                .iter()
-                .map(|c| (c.error_code, c.caching_min_ttl))
-                .collect(),
-        );
         let disk = match &dist.disk_dir {
             Some(dir) if dist.regional_disk_bytes > 0 => {
                 Some(DiskTier::open(dir, dist.regional_disk_bytes).map_err(|e| {
@@ -124,21 +131,277 @@ impl Edge {
             }
             _ => None,
         };
+        let manifest = Arc::new(dist);
         Ok(Arc::new(Self {
-            regional: Regional::new(dist.regional_memory_bytes, disk),
-            dist: Arc::new(dist),
+            regional: Regional::new(manifest.regional_memory_bytes, disk),
+            live: ArcSwap::from_pointee(config::manifest_live(
+                &manifest,
+                guard.clone(),
+                "",
+                SystemTime::now(),
+            )),
+            manifest,
+            manifest_guard: guard,
+            web_acls: OnceLock::new(),
+            config_lock: Mutex::new(()),
             origins,
             locations,
             names,
             invalidations: Invalidations::default(),
             shared: OnceLock::new(),
-            guard,
-            error_ttls,
         }))
     }
 
-    pub fn distribution(&self) -> &Distribution {
-        &self.dist
+    /// The distribution as it serves now (the manifest's, or it updated through the API).
+    pub fn distribution(&self) -> Arc<Distribution> {
+        self.live.load().dist.clone()
+    }
+
+    pub(crate) fn live(&self) -> Arc<Live> {
+        self.live.load_full()
+    }
+
+    /// GetDistributionConfig: the live `DistributionConfig` document (with its namespace) and
+    /// its ETag.
+    pub fn distribution_config(&self) -> (String, String) {
+        let live = self.live();
+        let xml = crate::api_config::config_xml(
+            &live.dist,
+            live.meta(),
+            " xmlns=\"http://cloudfront.amazonaws.com/doc/2020-05-31/\"",
+        );
+        (
+            format!("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n{xml}"),
+            live.etag.clone(),
+        )
+    }
+
+    /// Lets UpdateDistribution name other WebACLs (`acls` resolves them) and says which one
+    /// the manifest's guard applies (its ARN, shown as the config's `WebACLId`). Call once,
+    /// before [`Self::load_config`].
+    pub fn set_web_acls(&self, acls: Arc<dyn WebAcls>, manifest_web_acl_id: &str) {
+        let _l = self.lock_config();
+        if self
+            .web_acls
+            .set((acls, manifest_web_acl_id.to_string()))
+            .is_ok()
+            && self.live.load().version == 0
+        {
+            let started = self.live.load().modified;
+            self.live.store(Arc::new(config::manifest_live(
+                &self.manifest,
+                self.manifest_guard.clone(),
+                manifest_web_acl_id,
+                started,
+            )));
+        }
+    }
+
+    fn lock_config(&self) -> std::sync::MutexGuard<'_, ()> {
+        self.config_lock.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn manifest_web_acl_id(&self) -> &str {
+        self.web_acls.get().map_or("", |(_, id)| id.as_str())
+    }
+
+    /// The ETag of the manifest's config as it is (what a stored update was made on).
+    fn manifest_etag(&self) -> String {
+        let meta = crate::api_config::Meta {
+            web_acl_id: self.manifest_web_acl_id(),
+            comment: crate::api_config::MANIFEST_COMMENT,
+        };
+        crate::api_config::etag(&crate::api_config::config_xml(&self.manifest, meta, ""), 0)
+    }
+
+    /// The guard of a WebACL id: none for empty, the manifest's for its own.
+    fn guard_for(&self, id: &str) -> Result<Option<Arc<dyn Guard>>, String> {
+        if id.is_empty() {
+            return Ok(None);
+        }
+        if id == self.manifest_web_acl_id() {
+            return Ok(self.manifest_guard.clone());
+        }
+        match self.web_acls.get() {
+            Some((acls, _)) => acls.guard(id).map(Some),
+            None => Err("this edge has no WAF to take WebACLs from".into()),
+        }
+    }
+
+    /// The manifest's config with a stored update applied; `None` (logged) when the update
+    /// no longer applies.
+    fn live_of(&self, stored: &Stored) -> Option<Live> {
+        let dist = stored.update.apply(&self.manifest)?;
+        let guard = match self.guard_for(&stored.update.web_acl_id) {
+            Ok(g) => g,
+            Err(e) => {
+                tracing::error!(web_acl = %stored.update.web_acl_id, error = %e,
+                    "edge: the updated distribution's WebACL is unavailable; keeping the manifest's config");
+                return None;
+            }
+        };
+        Some(Live::new(
+            Arc::new(dist),
+            guard,
+            stored.update.web_acl_id.clone(),
+            stored.update.comment.clone(),
+            stored.version,
+            config::time_of(stored.modified_ms),
+        ))
+    }
+
+    /// UpdateDistribution: checks `if_match` against the current ETag, reads the
+    /// `DistributionConfig` in `body`, persists it (when the edge shares a store) and applies
+    /// it to the next viewer request. Store calls block: call inside
+    /// [`nuvem_store::Store::run`] once shared.
+    pub fn update_distribution(
+        &self,
+        if_match: Option<&str>,
+        body: &[u8],
+    ) -> Result<(), UpdateError> {
+        let if_match = if_match
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .ok_or(UpdateError::MissingIfMatch)?;
+        let _l = self.lock_config();
+        // Without a store, this node's config is the only one. With one, the stored ETag
+        // decides (in the write transaction): a node that has not yet heard of another's
+        // update still takes an If-Match made from it.
+        if self.store().is_none() && if_match != self.live.load().etag {
+            return Err(UpdateError::PreconditionFailed);
+        }
+        let update = crate::api_update::parse(
+            body,
+            &self.manifest,
+            &crate::api_config::origin_ids(&self.manifest),
+            crate::api_config::default_index(&self.manifest),
+        )?;
+        // Resolved before anything is stored: an unknown WebACL is refused.
+        let guard = self.guard_for(&update.web_acl_id).map_err(|e| {
+            UpdateError::Refused(crate::api_update::Refusal {
+                code: "InvalidWebACLId",
+                message: format!(
+                    "WebACLId {:?} does not name a WebACL of scope CLOUDFRONT: {e}",
+                    update.web_acl_id
+                ),
+            })
+        })?;
+        let dist = Arc::new(update.apply(&self.manifest).ok_or_else(|| {
+            UpdateError::Unavailable("the update does not fit the manifest's behaviors".into())
+        })?);
+        let base = self.manifest_etag();
+        let modified_ms = config::now_ms();
+        // Pure: the transaction body may run more than once.
+        let make = |version: u64| -> (Stored, Live) {
+            let live = Live::new(
+                dist.clone(),
+                guard.clone(),
+                update.web_acl_id.clone(),
+                update.comment.clone(),
+                version,
+                config::time_of(modified_ms),
+            );
+            let stored = Stored {
+                base: base.clone(),
+                version,
+                modified_ms,
+                etag: live.etag.clone(),
+                update: update.clone(),
+            };
+            (stored, live)
+        };
+        let live = match self.store() {
+            Some(store) => {
+                let key = config::key(&self.manifest.id);
+                store.transact(|tx| {
+                    let prev: Option<Stored> =
+                        tx.get(&key)?.and_then(|v| serde_json::from_slice(&v).ok());
+                    let expected = match &prev {
+                        Some(p) if p.base == base => p.etag.as_str(),
+                        _ => base.as_str(),
+                    };
+                    if expected != if_match {
+                        return Err(UpdateError::PreconditionFailed);
+                    }
+                    let version = prev.as_ref().map_or(0, |p| p.version) + 1;
+                    let (stored, live) = make(version);
+                    let bytes = serde_json::to_vec(&stored)
+                        .map_err(|e| UpdateError::Unavailable(e.to_string()))?;
+                    tx.put(&key, &bytes);
+                    nuvem_store::cluster::touch(tx, config::TOPIC)?;
+                    Ok(live)
+                })?
+            }
+            None => make(self.live.load().version + 1).1,
+        };
+        self.live.store(Arc::new(live));
+        Ok(())
+    }
+
+    /// Applies the stored config (an UpdateDistribution made here before a restart, or on
+    /// another node): at start-up after [`Self::share_invalidations`], and on change
+    /// notices. `at_start` drops a stored update made on another manifest. Blocks on the
+    /// store.
+    pub fn load_config(&self, at_start: bool) {
+        let Some(store) = self.store() else { return };
+        let _l = self.lock_config();
+        let key = config::key(&self.manifest.id);
+        let stored: Option<Stored> = match store.get(&key) {
+            Ok(v) => v.and_then(|v| match serde_json::from_slice(&v) {
+                Ok(s) => Some(s),
+                Err(e) => {
+                    tracing::warn!(error = %e, "edge: the stored distribution config is unreadable; ignoring it");
+                    None
+                }
+            }),
+            Err(e) => {
+                tracing::warn!(error = %e, "edge: reading the stored distribution config failed");
+                return;
+            }
+        };
+        let base = self.manifest_etag();
+        let current = self.live.load_full();
+        match stored {
+            Some(s) if s.base == base => {
+                if s.etag != current.etag
+                    && let Some(live) = self.live_of(&s)
+                {
+                    tracing::info!(etag = %live.etag, "edge: the distribution's updated config applies");
+                    self.live.store(Arc::new(live));
+                }
+            }
+            other => {
+                if let Some(s) = other
+                    && at_start
+                {
+                    tracing::warn!(
+                        "edge: nuvem.toml's [distribution] changed since the last UpdateDistribution; the manifest wins and the stored update is dropped"
+                    );
+                    let dropped = store.transact(|tx| {
+                        let still = tx
+                            .get(&key)?
+                            .and_then(|v| serde_json::from_slice::<Stored>(&v).ok())
+                            .is_some_and(|x| x.etag == s.etag);
+                        if still {
+                            tx.delete(&key);
+                            nuvem_store::cluster::touch(tx, config::TOPIC)?;
+                        }
+                        Ok::<_, nuvem_store::Error>(())
+                    });
+                    if let Err(e) = dropped {
+                        tracing::warn!(error = %e, "edge: dropping the stored distribution config failed");
+                    }
+                }
+                if current.version != 0 {
+                    self.live.store(Arc::new(config::manifest_live(
+                        &self.manifest,
+                        self.manifest_guard.clone(),
+                        self.manifest_web_acl_id(),
+                        SystemTime::now(),
+                    )));
+                }
+            }
+        }
     }
 
     /// The handler of location `index` (as listed in the distribution).
@@ -160,7 +423,7 @@ impl Edge {
         store: nuvem_store::Store,
         node: &str,
     ) -> Result<(), InvalidationError> {
-        let shared = Shared::new(store, &self.dist.id, node);
+        let shared = Shared::new(store, &self.manifest.id, node);
         shared.join(self.regional.oldest_disk_file(), |patterns, before| {
             self.regional.invalidate_disk_before(patterns, before)
         })?;
@@ -179,6 +442,12 @@ impl Edge {
         watcher.subscribe(cluster::TOPIC, move |_| {
             if let Some(me) = me.upgrade() {
                 me.sync_invalidations();
+            }
+        });
+        let me = Arc::downgrade(self);
+        watcher.subscribe(config::TOPIC, move |_| {
+            if let Some(me) = me.upgrade() {
+                me.load_config(false);
             }
         });
     }
@@ -268,13 +537,14 @@ impl Edge {
 
     fn fetch_req(
         &self,
+        live: &Live,
         bi: usize,
         key: crate::entry::CacheKey,
         pq: String,
         parts: &Parts,
         pop: &Arc<str>,
     ) -> FetchReq {
-        let b = &self.dist.behaviors[bi];
+        let b = &live.dist.behaviors[bi];
         FetchReq {
             key,
             path_and_query: pq,
@@ -286,7 +556,7 @@ impl Edge {
                 cookies_in_key: b.policy.cookies != Names::None,
                 error_caching_ttl: None,
             },
-            error_ttls: self.error_ttls.clone(),
+            error_ttls: live.error_ttls.clone(),
             pop: pop.clone(),
         }
     }
@@ -315,13 +585,30 @@ impl Location {
     pub async fn handle(&self, req: Request<Body>, secure: bool) -> Response<Body> {
         let edge = &self.edge;
         let pop = edge.names[self.index].clone();
+        let live = edge.live.load_full();
         let (parts, mut body) = req.into_parts();
-        if let Some(g) = &edge.guard {
+        let mut path = parts.uri.path().to_string();
+        if path == "/"
+            && let Some(o) = &live.dist.default_root_object
+        {
+            path = format!("/{o}");
+        }
+        let pq = match parts.uri.query() {
+            Some(q) => format!("{path}?{q}"),
+            None => path.clone(),
+        };
+        let (bi, behavior) = live.dist.behavior_for(&path);
+        // Refused on its headers alone (a method the behavior does not allow, plain HTTP
+        // where HTTPS is required): the body is not read, so a viewer's `Expect:
+        // 100-continue` gets the final status at once (RFC 9110 §10.1.1), not `100`.
+        let refused = !behavior.methods.contains(&parts.method)
+            || (!secure && behavior.viewer_protocol != ViewerProtocol::AllowAll);
+        if let Some(g) = &live.guard {
             // GET and HEAD bodies are never forwarded (the cache answers those), so only
             // the other methods wait for their body's head.
             let limit = g.body_limit();
             let (inspected, oversize) =
-                if matches!(parts.method, Method::GET | Method::HEAD) || limit == 0 {
+                if matches!(parts.method, Method::GET | Method::HEAD) || limit == 0 || refused {
                     (Vec::new(), false)
                 } else {
                     match peek(body, limit).await {
@@ -339,17 +626,6 @@ impl Location {
                 return r;
             }
         }
-        let mut path = parts.uri.path().to_string();
-        if path == "/"
-            && let Some(o) = &edge.dist.default_root_object
-        {
-            path = format!("/{o}");
-        }
-        let pq = match parts.uri.query() {
-            Some(q) => format!("{path}?{q}"),
-            None => path.clone(),
-        };
-        let (bi, behavior) = edge.dist.behavior_for(&path);
         if !secure && behavior.viewer_protocol != ViewerProtocol::AllowAll {
             return self.insecure(behavior, &parts);
         }
@@ -361,18 +637,19 @@ impl Location {
         if parts.method != Method::GET && !head {
             return self.forward(bi, &path, pq, parts, body).await;
         }
-        let got = self.lookup(bi, &path, pq, &parts, &pop).await;
+        let got = self.lookup(&live, bi, &path, pq, &parts, &pop).await;
         let viewer = Viewer {
             headers: &parts.headers,
             head,
             compress: behavior.compress,
             pop: &pop,
         };
-        self.render(got, &viewer, &parts).await
+        self.render(&live, got, &viewer, &parts).await
     }
 
     async fn lookup(
         &self,
+        live: &Live,
         bi: usize,
         path: &str,
         pq: String,
@@ -380,7 +657,7 @@ impl Location {
         pop: &Arc<str>,
     ) -> Got {
         let edge = &self.edge;
-        let key = key_for(bi, path, parts, &edge.dist.behaviors[bi].policy);
+        let key = key_for(bi, path, parts, &live.dist.behaviors[bi].policy);
         let tier = &edge.locations[self.index];
         if let Some(e) = tier.get(&key, &parts.headers)
             && e.is_fresh(SystemTime::now())
@@ -392,7 +669,7 @@ impl Location {
         let start = edge.regional.fills.start();
         match edge
             .regional
-            .get(edge.fetch_req(bi, key, pq, parts, pop))
+            .get(edge.fetch_req(live, bi, key, pq, parts, pop))
             .await
         {
             Fetched::Entry(e, c) => {
@@ -434,16 +711,22 @@ impl Location {
         }
     }
 
-    async fn render(&self, got: Got, viewer: &Viewer<'_>, parts: &Parts) -> Response<Body> {
+    async fn render(
+        &self,
+        live: &Live,
+        got: Got,
+        viewer: &Viewer<'_>,
+        parts: &Parts,
+    ) -> Response<Body> {
         let status = match &got {
             Got::Entry(e, _) => e.status,
             Got::Pass(r) => r.status(),
             Got::Failed(e) => e.status(),
         };
         if status.as_u16() >= 400
-            && let Some(ce) = self.edge.dist.custom_error(status.as_u16())
+            && let Some(ce) = live.dist.custom_error(status.as_u16())
             && ce.page.is_some()
-            && let Some(r) = self.error_page(ce, status, viewer, parts).await
+            && let Some(r) = self.error_page(live, ce, status, viewer, parts).await
         {
             return r;
         }
@@ -468,19 +751,26 @@ impl Location {
     /// configured status. `None` (serve the original error) when the page itself fails.
     async fn error_page(
         &self,
+        live: &Live,
         ce: &CustomError,
         status: StatusCode,
         viewer: &Viewer<'_>,
         parts: &Parts,
     ) -> Option<Response<Body>> {
         let page = ce.page.as_ref()?;
-        let edge = &self.edge;
-        let (bi, behavior) = edge.dist.behavior_for(page);
+        let (bi, behavior) = live.dist.behavior_for(page);
         let mut page_parts = Request::new(()).into_parts().0;
         page_parts.uri = page.parse().ok()?;
         page_parts.headers = only_accept_encoding(&parts.headers);
         let got = self
-            .lookup(bi, page, page.clone(), &page_parts, &Arc::from(viewer.pop))
+            .lookup(
+                live,
+                bi,
+                page,
+                page.clone(),
+                &page_parts,
+                &Arc::from(viewer.pop),
+            )
             .await;
         let Got::Entry(e, c) = got else { return None };
         if e.status != StatusCode::OK {

@@ -14,10 +14,12 @@
 
 mod api;
 mod api_config;
+mod api_update;
 mod body;
 mod cache;
 mod cluster;
 mod compress;
+mod config;
 mod disk;
 mod distribution;
 mod edge;
@@ -34,7 +36,9 @@ pub mod spec;
 mod tls;
 
 pub use api::CloudFrontApi;
+pub use api_update::Refusal;
 pub use cluster::{HEARTBEAT, LIVE_MS};
+pub use config::{UpdateError, WebAcls};
 pub use distribution::CachePolicy;
 pub use distribution::{Distribution, OriginRef, pattern_matches};
 pub use edge::{Edge, Location, TierStats};

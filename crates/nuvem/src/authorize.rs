@@ -1019,6 +1019,11 @@ mod tests {
             &[("cloudfront:GetDistributionConfig", dist)],
         );
         check_acts(
+            "cloudfront",
+            ("PUT", "/2020-05-31/distribution/E1/config", "", ""),
+            &[("cloudfront:UpdateDistribution", dist)],
+        );
+        check_acts(
             "dynamodb",
             (
                 "POST",

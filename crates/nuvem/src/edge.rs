@@ -88,6 +88,7 @@ pub fn build(
         function_urls: services.function_urls.clone(),
     };
     let enabled = config.manifest.waf.as_ref().is_none_or(|w| w.enabled);
+    let mut web_acl_arn = String::new();
     let guard: Option<Arc<dyn nuvem_edge::Guard>> = if enabled {
         let (json, body_limit, source) = web_acl(config)?;
         // Registered in the wafv2 API (Scope CLOUDFRONT, by its Name, keeping its Id across
@@ -96,7 +97,7 @@ pub fn build(
             .waf
             .attach(nuvem_waf::Scope::Cloudfront, &json)
             .map_err(|e| anyhow::anyhow!("at `waf.web_acl` ({source}): {e}"))?;
-        endpoint.add_metrics_source(Arc::new(crate::metrics::WafSource { acl: acl.clone() }));
+        web_acl_arn = services.waf.arn_of(&acl).unwrap_or_default();
         Some(Arc::new(guard::WafGuard { acl, body_limit }))
     } else {
         if config
@@ -111,9 +112,42 @@ pub fn build(
     };
     let edge = nuvem_edge::Edge::new(dist, &origins, guard).context("starting the edge")?;
     endpoint.add_metrics_source(Arc::new(crate::metrics::EdgeSource { edge: edge.clone() }));
+    endpoint.add_metrics_source(Arc::new(crate::metrics::WafSource {
+        waf: services.waf.clone(),
+    }));
+    // UpdateDistribution may name another WebACL (`WebACLId`) of the wafv2 API.
+    edge.set_web_acls(
+        Arc::new(WafAcls {
+            waf: services.waf.clone(),
+        }),
+        &web_acl_arn,
+    );
     let id = edge.distribution().id.clone();
     endpoint.register(Arc::new(nuvem_edge::CloudFrontApi::new(edge.clone(), id)));
     Ok(Some(edge))
+}
+
+/// The WebACLs UpdateDistribution may put in front of the distribution: the wafv2 API's, of
+/// scope CLOUDFRONT, each as a guard that follows its later UpdateWebACL calls.
+struct WafAcls {
+    waf: Arc<nuvem_waf::WafApi>,
+}
+
+impl nuvem_edge::WebAcls for WafAcls {
+    fn guard(&self, web_acl_id: &str) -> Result<Arc<dyn nuvem_edge::Guard>, String> {
+        if !web_acl_id.contains(":global/webacl/") {
+            return Err(
+                "a distribution's WebACL is a WAFv2 WebACL ARN of scope CLOUDFRONT (…:global/webacl/<name>/<id>)"
+                    .into(),
+            );
+        }
+        let (acl, json) = self
+            .waf
+            .use_web_acl(web_acl_id)
+            .map_err(|e| e.to_string())?;
+        let body_limit = guard::body_limit(&json.to_string())?;
+        Ok(Arc::new(guard::WafGuard { acl, body_limit }))
+    }
 }
 
 /// The distribution's WebACL JSON: the manifest's `[waf] web_acl` file (WAFv2 JSON, relative

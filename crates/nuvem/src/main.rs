@@ -289,6 +289,8 @@ async fn run(config: Config, source: String, started: Instant) -> anyhow::Result
         if let Some(edge) = &edge {
             edge.share_invalidations(store.clone(), nuvem_store::cluster::node_id())
                 .map_err(|e| anyhow::anyhow!("registering the edge's invalidations: {e}"))?;
+            // An UpdateDistribution made before this start (or on another node).
+            edge.load_config(true);
             edge.follow(&watcher);
         }
         anyhow::Ok((services, edge))

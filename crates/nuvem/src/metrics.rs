@@ -327,14 +327,22 @@ pub trait Source: Send + Sync {
     fn collect(&self, out: &mut Snapshot);
 }
 
-/// The WAF's rule counters of a WebACL (the edge's): allowed, blocked and counted per rule.
+/// The WAF's rule counters of the WebACLs in front of the distribution (the manifest's, and
+/// any UpdateDistribution switched to since start): allowed, blocked and counted per rule.
 pub struct WafSource {
-    pub acl: nuvem_waf::SharedWebAcl,
+    pub waf: Arc<nuvem_waf::WafApi>,
 }
 
 impl Source for WafSource {
     fn collect(&self, out: &mut Snapshot) {
-        let acl = self.acl.current();
+        for shared in self.waf.live_web_acls() {
+            web_acl_stats(&shared.current(), out);
+        }
+    }
+}
+
+fn web_acl_stats(acl: &nuvem_waf::WebAcl, out: &mut Snapshot) {
+    {
         let name = acl.name().to_owned();
         for s in acl.rule_stats() {
             for (action, n) in [

@@ -38,6 +38,11 @@ impl SharedWebAcl {
         self.0.load_full()
     }
 
+    /// Whether `other` is a handle on the same WebACL.
+    pub fn same(&self, other: &SharedWebAcl) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
+
     /// Replaces the WebACL: requests that start after this call see `acl`.
     pub fn replace(&self, acl: WebAcl) {
         self.0.store(Arc::new(acl));

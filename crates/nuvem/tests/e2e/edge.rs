@@ -456,8 +456,9 @@ viewer_protocol_policy = "redirect-to-https"
     assert_eq!(r.headers()["x-amz-cf-pop"], "GRU1");
 }
 
-/// boto3 finds the distribution (ListDistributions), reads its config with an ETag, is
-/// refused an update with CloudFront's error, and invalidates through the id it found.
+/// boto3 finds the distribution (ListDistributions), reads its config with an ETag, updates
+/// it (and is refused stale, missing and illegal updates with CloudFront's errors), and
+/// invalidates through the id it found.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cloudfront_api_with_boto3() {
     if !crate::have_boto3("cloudfront_api_with_boto3") {

@@ -9,6 +9,8 @@ mod dynamo_streams;
 mod dynamo_triggers;
 mod dynamo_triggers_depth;
 mod edge;
+mod edge_interim;
+mod edge_update;
 mod edge_waf_body;
 mod endpoint;
 mod endpoint_auth;

@@ -418,6 +418,54 @@ impl WafApi {
         Ok(shared)
     }
 
+    /// Hands out a live handle on the stored WebACL `arn` (scope CLOUDFRONT or REGIONAL), as
+    /// [`Self::attach`] does for a manifest's: it follows every later UpdateWebACL, and
+    /// DeleteWebACL refuses the WebACL while this API runs. With it, the WebACL's JSON as
+    /// GetWebACL returns it (for its `AssociationConfig`). For a resource that switches to an
+    /// existing WebACL (CloudFront's UpdateDistribution with a `WebACLId`).
+    pub fn use_web_acl(&self, arn: &str) -> Result<(SharedWebAcl, Value), ApiError> {
+        let Some((scope, Kind::WebAcl, _, id)) = records::parse_arn(arn) else {
+            return Err(ApiError::Nonexistent(format!("{arn} is not a WebACL ARN")));
+        };
+        let _w = lock_poisoned(&self.writes);
+        let snap = self.store.snapshot();
+        let rec = records::get(&*snap, scope, Kind::WebAcl, id)?
+            .filter(|r| r.arn() == arn)
+            .ok_or_else(|| ApiError::Nonexistent(format!("no WebACL {arn}")))?;
+        let mut live = lock_poisoned(&self.live);
+        if let Some(l) = live.get(arn) {
+            return Ok((l.acl.clone(), rec.resource));
+        }
+        let resources = records::resources(&*snap, scope)?;
+        let acl = compile::web_acl(&rec.resource.to_string(), &resources)?;
+        let shared = SharedWebAcl::new(acl);
+        live.insert(
+            arn.to_string(),
+            Live {
+                acl: shared.clone(),
+                compiled_from: compiled_from(&rec, &sets_tokens(&*snap, scope)?),
+            },
+        );
+        Ok((shared, rec.resource))
+    }
+
+    /// Every WebACL a distribution has put in front of requests since start (the ones
+    /// [`Self::attach`] and [`Self::use_web_acl`] compiled), for their rule counters.
+    pub fn live_web_acls(&self) -> Vec<SharedWebAcl> {
+        lock_poisoned(&self.live)
+            .values()
+            .map(|l| l.acl.clone())
+            .collect()
+    }
+
+    /// The ARN of the WebACL a handle from [`Self::attach`] or [`Self::use_web_acl`] applies.
+    pub fn arn_of(&self, acl: &SharedWebAcl) -> Option<String> {
+        lock_poisoned(&self.live)
+            .iter()
+            .find(|(_, l)| l.acl.same(acl))
+            .map(|(arn, _)| arn.clone())
+    }
+
     /// Recompiles the live WebACLs whose record or sets changed since they were compiled
     /// (by this node or another one sharing the store) and swaps them in.
     pub(super) fn reload(&self) -> Result<(), ApiError> {

@@ -1,5 +1,6 @@
 """boto3 against nuvem's CloudFront API: find the distribution without knowing its id, read
-its config (with the ETag), invalidate through it, and the AWS errors for what is refused.
+its config (with the ETag), update it, invalidate through it, and the AWS errors for what is
+refused.
 
 Run by crates/nuvem/tests/e2e/edge.rs as `python3 cloudfront_boto3.py <endpoint>`.
 Prints "boto3 cloudfront: ok" when every check passed; any failure raises.
@@ -50,12 +51,39 @@ assert cfg["ETag"] == got["ETag"], (cfg["ETag"], got["ETag"])
 assert cfg["DistributionConfig"] == config
 
 expect_error("NoSuchDistribution", cf.get_distribution, Id="E000000000000")
+
+# UpdateDistribution: a behavior's TTL changes, the ETag moves, a stale or missing one and
+# a change of what the manifest decides are refused with CloudFront's errors.
+changed = cfg["DistributionConfig"]
+changed["CacheBehaviors"]["Items"][0]["DefaultTTL"] = 60
+updated = cf.update_distribution(Id=dist_id, IfMatch=cfg["ETag"], DistributionConfig=changed)
+assert updated["ETag"] != cfg["ETag"], updated
+new_config = cf.get_distribution_config(Id=dist_id)
+assert new_config["ETag"] == updated["ETag"], new_config
+assert new_config["DistributionConfig"]["CacheBehaviors"]["Items"][0]["DefaultTTL"] == 60
+e = expect_error(
+    "PreconditionFailed",
+    cf.update_distribution,
+    Id=dist_id,
+    IfMatch=cfg["ETag"],
+    DistributionConfig=changed,
+)
+assert e.response["ResponseMetadata"]["HTTPStatusCode"] == 412, e.response
+expect_error(
+    "InvalidIfMatchVersion",
+    cf.update_distribution,
+    Id=dist_id,
+    IfMatch="",
+    DistributionConfig=changed,
+)
+moved = new_config["DistributionConfig"]
+moved["CacheBehaviors"]["Items"][0]["PathPattern"] = "/pictures/*"
 expect_error(
     "IllegalUpdate",
     cf.update_distribution,
     Id=dist_id,
-    IfMatch=cfg["ETag"],
-    DistributionConfig=cfg["DistributionConfig"],
+    IfMatch=new_config["ETag"],
+    DistributionConfig=moved,
 )
 
 inv = cf.create_invalidation(
