@@ -767,3 +767,38 @@ mod memo_tests {
         );
     }
 }
+
+#[cfg(test)]
+mod fold_tests {
+    use super::{decode, fold_path_chars};
+
+    #[track_caller]
+    fn check(raw: &str, want: Option<&str>) {
+        let got = fold_path_chars(&decode(raw.as_bytes()));
+        assert_eq!(
+            got.as_deref().map(String::from_utf8_lossy).as_deref(),
+            want,
+            "{raw}"
+        );
+    }
+
+    /// Overlong UTF-8 and look-alike code points fold to `.`, `/` and `\`; ordinary
+    /// non-ASCII text and ASCII are left alone (None: nothing to fold).
+    #[test]
+    fn path_characters_fold() {
+        check("%c0%ae%c0%ae%c0%af", Some("../"));
+        check("%e0%80%ae%f0%80%80%ae%c1%9c", Some("..\\"));
+        check("%fc%80%80%80%80%af%f8%80%80%80%ae", Some("/."));
+        check("%c0%2e%c0%2e%c0%5c", Some("..\\"));
+        check("%25c0%25ae%25c0%25ae%25c0%25af", Some("../"));
+        check("%u2215%u2216%u2044", Some("/\\/"));
+        check(
+            "\u{ff0e}\u{ff0f}\u{ff3c}\u{2024}\u{fe52}\u{fe68}",
+            Some("./\\..\\"),
+        );
+        check("a%c3%a9b", None); // é is no path character
+        check("%c0%41", None); // a lead byte before a letter: no path character
+        check("plain ../ascii", None);
+        check("東京・大阪", None);
+    }
+}

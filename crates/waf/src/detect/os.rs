@@ -7,14 +7,15 @@ use super::Family;
 
 pub(super) const PATTERNS: &[(Family, &str)] = &[
     // Traversal: `../` at a path boundary, or repeated; sensitive OS and app files (system
-    // directories after a boundary or a space; bare file names only at the start of a value
-    // or after a path separator: prose says "edit your .htaccess", an attack sends the name).
+    // directories after a boundary or a space; bare file names only after a path separator or
+    // at the start of a value, and ending it: prose says "edit your .htaccess" or "boot.ini is
+    // a file", an attack sends the name, perhaps with a suffix after a cut-off NUL).
     (Family::Traversal, r"(?:^|[/\\=:;|])\.{2,}[/\\]"),
     (Family::Traversal, r"[/\\]\.\.(?:[/\\;]|$)"),
     (Family::Traversal, r"\.\.[/\\]+\.\."),
     (
         Family::Traversal,
-        r"(?:^|[/\\ ])(?:etc[/\\]+(?:passwd|shadow|group|hosts|issue|crontab|sudoers|master\.passwd|security|httpd|apache2?|nginx|mysql|php)|proc[/\\]+(?:self|\d+)[/\\]|(?:usr|var)[/\\]+(?:local|log|lib|www)[/\\]|windows[/\\]+(?:win\.ini|system32|system\.ini|repair))|(?:^|[/\\])(?:boot\.ini|win\.ini|\.htaccess|\.htpasswd|\.git[/\\]|\.svn[/\\]|\.ssh[/\\]|id_[rd]sa|\.bash_(?:history|profile|rc)|\.aws[/\\]+credentials|wp-config\.php|web\.config|\.env(?:$|\.))",
+        r"(?:^|[/\\ ])(?:etc[/\\]+(?:passwd|shadow|group|hosts|issue|crontab|sudoers|master\.passwd|security|httpd|apache2?|nginx|mysql|php)|proc[/\\]+(?:self|\d+)[/\\]|(?:usr|var)[/\\]+(?:local|log|lib|www)[/\\]|windows[/\\]+(?:win\.ini|system32|system\.ini|repair))|(?:^|[/\\])(?:\.git[/\\]|\.svn[/\\]|\.ssh[/\\]|\.aws[/\\]+credentials|\.env(?:$|\.))|(?:^|[/\\])(?:boot\.ini|win\.ini|\.htaccess|\.htpasswd|id_[rd]sa|\.bash_(?:history|profile|rc)|wp-config\.php|web\.config)(?:$|[?#;&'\x22<>|)]|\.[a-z0-9~]{1,6}$)",
     ),
     (
         Family::Traversal,
@@ -74,7 +75,7 @@ pub(super) const PATTERNS: &[(Family, &str)] = &[
     // Windows batch syntax and tools.
     (
         Family::WindowsCommand,
-        r"(?:^|[;&|\n])\s*(?:if(?:\s*/i)?\s+(?:not\s+)?(?:exist|defined|errorlevel|cmdextversion)\s+\S+\s+\S|if(?:\s*/i)?\s+(?:not\s+)?(?:\S+|\x22[^\x22]*\x22)\s*(?:==|\b(?:equ|neq|lss|leq|gtr|geq)\b)|for\s+(?:/[dlrf]\s+(?:\S+\s+)?)?%%?~?[a-z]\s+in\s*\(|for\s+(?:/[dlrf]\s+(?:\S+\s+)?)?%%?\S+\s+in\s*\([^)]*\)\s*do\b|@echo\s+o(?:ff|n)\b|(?:regedit|bcdboot|bcdedit|vssadmin|wevtutil|icacls|takeown|cacls|attrib|diskpart|iwr|iex|iwmi|gwmi|invoke-(?:webrequest|expression|restmethod|wmimethod)|get-wmiobject|start-process|new-object|set-executionpolicy|cmstp|msiexec|forfiles|pcalua|odbcconf|installutil|regasm|regsvcs|msbuild|wmic|bitsadmin|certutil|schtasks|net1?\s+(?:user|localgroup|share|use|view|start|stop))\b)",
+        r"(?:^|[;&|\n])\s*(?:if(?:\s*/i)?\s+(?:not\s+)?(?:exist|defined|errorlevel|cmdextversion)\s+\S+\s+\S|if(?:\s*/i)?\s+(?:not\s+)?(?:\S+|\x22[^\x22]*\x22)\s*(?:==|\b(?:equ|neq|lss|leq|gtr|geq)\b)|for\s+(?:/[dlrf]\s+(?:\S+\s+)?)?%%?~?[a-z]\s+in\s*\(|for\s+(?:/[dlrf]\s+(?:\S+\s+)?)?%%?\S+\s+in\s*\([^)]*\)\s*do\b|@echo\s+o(?:ff|n)\b|(?:regedit|bcdboot|bcdedit|vssadmin|wevtutil|icacls|takeown|cacls|attrib|diskpart|iwr|iex|iwmi|gwmi|invoke-(?:webrequest|expression|restmethod|wmimethod)|get-wmiobject|start-process|new-object|set-executionpolicy|cmstp|msiexec|forfiles|pcalua|odbcconf|installutil|regasm|regsvcs|msbuild|wmic|bitsadmin|certutil|schtasks|net1?\s+(?:user|localgroup|share|use|view|start|stop)\b(?:\s*$|\s*[/\\&|;]|\s+\S+\s*(?:$|[&|;]|\S*\s*/(?:add|delete|domain|active)))))",
     ),
     (
         Family::WindowsCommand,
@@ -186,7 +187,7 @@ pub(super) const PATTERNS: &[(Family, &str)] = &[
     // Java web application descriptors. Each needs a path separator or a drive before it.
     (
         Family::Traversal,
-        r"(?:^|[^a-z0-9])[a-z]:[/\\]+(?:boot\.ini|autoexec\.bat|config\.sys|pagefile\.sys|hiberfil\.sys|inetpub[/\\]|users[/\\]+[^/\\]+[/\\]+(?:ntuser\.dat|appdata[/\\])|documents and settings[/\\])|[/\\](?:windows|winnt)[/\\]+(?:system32[/\\]+(?:config[/\\]+(?:sam|system|security|software)|drivers[/\\]+etc[/\\]+hosts|inetsrv[/\\])|repair[/\\]+sam|panther[/\\]+unattend|debug[/\\]+netsetup\.log|php\.ini|my\.ini)|(?:^|[/\\])(?:\.(?:bash|zsh|sh|mysql|psql|python|node_repl|rediscli|sqlite|lesshst)_history|\.viminfo|\.ds_store|\.(?:bash_logout|zshrc|profile)|\.svn[/\\]+(?:entries|wc\.db)|\.git[/\\]+(?:config|head|index|logs[/\\])|web-inf[/\\]+(?:web|struts-config|applicationcontext)\.xml|id_(?:rsa|dsa|ecdsa|ed25519)(?:\.pub)?|authorized_keys|known_hosts|\.(?:my\.cnf|pgpass|netrc)|etc[/\\]+(?:hostname|resolv\.conf|fstab|profile|environment|motd|(?:redhat|debian|lsb|os)[-_]release|ssh[/\\]+sshd?_config|ssl[/\\]+private))(?:$|[\s?#;&\x22'])",
+        r"(?:^|[^a-z0-9])[a-z]:[/\\]+(?:boot\.ini|autoexec\.bat|config\.sys|pagefile\.sys|hiberfil\.sys|inetpub[/\\]|users[/\\]+[^/\\]+[/\\]+(?:ntuser\.dat|appdata[/\\])|documents and settings[/\\])|[/\\](?:windows|winnt)[/\\]+(?:system32[/\\]+(?:config[/\\]+(?:sam|system|security|software)|drivers[/\\]+etc[/\\]+hosts|inetsrv[/\\])|repair[/\\]+sam|panther[/\\]+unattend|debug[/\\]+netsetup\.log|php\.ini|my\.ini)|(?:^|[/\\])(?:\.(?:bash|zsh|sh|mysql|psql|python|node_repl|rediscli|sqlite|lesshst)_history|\.viminfo|\.ds_store|\.(?:bash_logout|zshrc|profile)|\.svn[/\\]+(?:entries|wc\.db)|\.git[/\\]+(?:config|head|index|logs[/\\])|web-inf[/\\]+(?:web|struts-config|applicationcontext)\.xml|id_(?:rsa|dsa|ecdsa|ed25519)(?:\.pub)?|authorized_keys|known_hosts|\.(?:my\.cnf|pgpass|netrc)|etc[/\\]+(?:hostname|resolv\.conf|fstab|profile|environment|motd|(?:redhat|debian|lsb|os)[-_]release|ssh[/\\]+sshd?_config|ssl[/\\]+private))(?:$|[?#;&\x22'<>|)])",
     ),
     // Backups and editor copies of server code or configuration at the end of a value
     // (`wp-config.php.bak`, `config.php~`, `settings.py.orig`, `.env.save`).
