@@ -467,8 +467,19 @@ fn decoded_families(decoded: &[u8], before_js: Option<&[u8]>, shell: bool) -> Fa
         found.0 |= pattern_families(&lower_text(pre)).0 & OS;
     }
     // Dots and slashes in overlong UTF-8 or look-alike code points.
-    if let Some(folded) = fold_path_chars(decoded) {
-        found.0 |= pattern_families(&lower_text(&folded)).0 & Family::Traversal as u32;
+    let folded = fold_path_chars(decoded);
+    if let Some(f) = &folded {
+        found.0 |= pattern_families(&lower_text(f)).0 & Family::Traversal as u32;
+    }
+    // Self-references inside a path (`/etc/./passwd`, `C:\Windows\.\win.ini`) resolved by
+    // AWS's NORMALIZE_PATH_WIN, so the file name reads as the sensitive-file patterns expect.
+    let path = folded.as_deref().unwrap_or(decoded);
+    if path
+        .windows(3)
+        .any(|w| matches!(w, [b'/' | b'\\', b'.', b'/' | b'\\']))
+    {
+        let normal = Transformation::NormalizePathWin.apply(path);
+        found.0 |= pattern_families(&lower_text(&normal)).0 & Family::Traversal as u32;
     }
     // Shell evasions (`c\a't`, `w^h^o^a^m^i`, `c$@at`, `pi``ng`) only make sense for command
     // injection: check the CMD_LINE form and the shell-folded form of values that contain

@@ -442,6 +442,9 @@ fn detectors_for_encodings_windows_files_scripts_and_injections() {
         "..\u{2215}..\u{2215}..\u{2215}etc\u{2215}shadow",
         "..%5c..%5c..%5cwindows%5cwin.ini",
         "<img src=\"../../../../etc/passwd\">",
+        "/etc/./passwd",
+        "/etc/.%2fshadow",
+        "c:\\windows\\.\\system32\\config\\sam",
     ] {
         check_detect(attack, true);
     }
