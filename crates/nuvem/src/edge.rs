@@ -177,18 +177,17 @@ fn web_acl(config: &Config) -> anyhow::Result<(String, usize, String)> {
     Ok((json, limit, path.display().to_string()))
 }
 
-/// Rules of nuvem's default WebACL that count instead of block. AWS's managed groups block
-/// `Host: localhost` (KnownBadInputs) and requests with no `User-Agent` (Common); on AWS
-/// neither reaches a distribution from a developer's machine, but nuvem's edge is usually
-/// opened as `http://localhost:8080` and tried with curl-like tools, and a default must not
-/// refuse those. A manifest's own `[waf]` WebACL decides for itself.
-const DEFAULT_COUNTED: [(&str, &str); 2] = [
-    (
-        "AWSManagedRulesKnownBadInputsRuleSet",
-        "Host_localhost_HEADER",
-    ),
-    ("AWSManagedRulesCommonRuleSet", "NoUserAgent_HEADER"),
-];
+/// Rules of nuvem's default WebACL that count instead of block. AWS's KnownBadInputs group
+/// blocks `Host: localhost`; on AWS that never reaches a distribution from a developer's
+/// machine, but nuvem's edge is usually opened as `http://localhost:8080`, and a default must
+/// not refuse that. A request without a User-Agent is blocked as on AWS (`NoUserAgent_HEADER`):
+/// browsers and HTTP tools (curl, wget, the SDKs) send one; a program whose HTTP library sends
+/// none (.NET's HttpClient, hyper, reqwest by default) must set it. A manifest's own `[waf]`
+/// WebACL decides for itself.
+const DEFAULT_COUNTED: [(&str, &str); 1] = [(
+    "AWSManagedRulesKnownBadInputsRuleSet",
+    "Host_localhost_HEADER",
+)];
 
 /// nuvem's default WebACL for distributions, with [`DEFAULT_COUNTED`] as Count overrides
 /// (WAFv2's `RuleActionOverrides` of a `ManagedRuleGroupStatement`), as WAFv2 JSON.

@@ -1,7 +1,8 @@
 //! Attack detectors: SQL injection and XSS through libinjection's tokenizer and fingerprints
 //! (the `libinjectionrs` port), plus nuvem's own detectors for the other families attackers
-//! send (traversal/LFI, RFI, command injection, SSTI, Log4j, PHP, XXE, SSRF, Java, Node.js,
-//! session fixation). Input is one already-decoded value; decoding lives in `inspect`.
+//! send (traversal/LFI, RFI, unix and windows command injection, PowerShell, SSTI, Log4j,
+//! PHP, XXE, SSRF, Java, Node.js, session fixation, script without a tag, header injection,
+//! LDAP and NoSQL injection). Input is one already-decoded value; decoding lives in `inspect`.
 //! Must not allocate per pattern or backtrack: one `RegexSet` pass per value.
 
 use std::sync::OnceLock;
@@ -31,6 +32,19 @@ pub enum Family {
     SessionFixation = 1 << 13,
     /// A file upload (or upload name) with a server-executable extension or a session file name.
     DangerousUpload = 1 << 14,
+    /// JavaScript that runs without a tag: dialogs and `eval` called indirectly, names built
+    /// from string pieces, the Function constructor (`confirm.call(null,1)`, `(alert)(1)`).
+    JsExec = 1 << 15,
+    /// CR/LF followed by a response header or status line (response splitting).
+    HeaderInjection = 1 << 16,
+    /// LDAP filter injection (`*)(uid=*))(|(uid=*`, `admin)(&)`).
+    Ldap = 1 << 17,
+    /// MongoDB query operators where a value belongs (`user[$ne]=x`, `{"$where": …}`).
+    NoSql = 1 << 18,
+    /// cmd.exe commands and batch syntax (the Windows rule group).
+    WindowsCommand = 1 << 19,
+    /// PowerShell one-liners (the Windows rule group).
+    PowerShell = 1 << 20,
 }
 
 /// A set of families, as bits.
@@ -44,6 +58,9 @@ impl Families {
     pub fn add(&mut self, f: Family) {
         self.0 |= f as u32;
     }
+    pub fn remove(&mut self, f: Family) {
+        self.0 &= !(f as u32);
+    }
 }
 
 // Patterns run on the lowercased, decoded value. Each is written for a family, not for a
@@ -51,7 +68,10 @@ impl Families {
 mod code;
 mod os;
 mod sql;
+mod web;
 mod xss;
+
+pub(crate) use web::MONGO_OPERATOR_NAME;
 
 /// Every family's patterns, one list per area (the files next to this one).
 fn patterns() -> impl Iterator<Item = &'static (Family, &'static str)> {
@@ -60,6 +80,7 @@ fn patterns() -> impl Iterator<Item = &'static (Family, &'static str)> {
         .chain(code::PATTERNS)
         .chain(xss::PATTERNS)
         .chain(sql::PATTERNS)
+        .chain(web::PATTERNS)
 }
 
 fn pattern_set() -> &'static (RegexSet, Vec<Family>) {

@@ -128,10 +128,22 @@ const PROTOCOL_HEADERS: &[&str] = &[
     "priority",
 ];
 
+/// How many URL-decoding rounds `decode` runs at most: enough for the nestings attack lists
+/// use (`%252e`, `%25c0%25ae`, `%%32%65`), bounded so a value costs a fixed amount of work.
+const URL_ROUNDS: usize = 4;
+
 /// Decodes a value the way applications do, as often as an attacker nests encodings.
 pub fn decode(value: &[u8]) -> Vec<u8> {
+    decode_layers(value).0
+}
+
+/// `decode`'s result, and (when the JS-escape layer changed something) the text before that
+/// layer: a Windows path's `\b`, `\t`, `\n` (`c:\boot.ini`, `C:\Windows\temp`) read as JS
+/// escapes would hide the path from the traversal and command detectors.
+fn decode_layers(value: &[u8]) -> (Vec<u8>, Option<Vec<u8>>) {
     let mut v = value.to_vec();
-    for _ in 0..3 {
+    // URL decoding (with IIS `%uXXXX`) to a fixed point, at most URL_ROUNDS times.
+    for _ in 0..URL_ROUNDS {
         if !v.contains(&b'%') {
             break;
         }
@@ -141,16 +153,150 @@ pub fn decode(value: &[u8]) -> Vec<u8> {
         }
         v = next;
     }
-    if v.contains(&b'&') {
-        v = html_entity_decode(&v);
+    // HTML entities, nested at most twice more (`&amp;lt;script&amp;gt;`).
+    for _ in 0..3 {
+        if !v.contains(&b'&') {
+            break;
+        }
+        let next = html_entity_decode(&v);
+        if next == v {
+            break;
+        }
+        v = next;
     }
+    let mut before_js = None;
     if v.contains(&b'\\') {
-        v = Transformation::JsDecode.apply(&v);
+        let js = Transformation::JsDecode.apply(&v);
+        if js != v {
+            before_js = Some(std::mem::replace(&mut v, js));
+        }
     }
     if v.contains(&0) {
         v.retain(|b| *b != 0);
     }
-    v
+    if let Some(b) = before_js.as_mut()
+        && b.contains(&0)
+    {
+        b.retain(|c| *c != 0);
+    }
+    (v, before_js)
+}
+
+/// Path characters written the ways servers have been fooled into reading them: overlong
+/// UTF-8 (`C0 AE` and `E0 80 AE` are `.`, `C0 AF` is `/`, `C1 9C` is `\`; also the
+/// 4- to 6-byte forms, and a `C0`/`C1` lead before a plain ASCII byte, which lenient decoders
+/// drop) and look-alike code points that Windows' best-fit mapping and IIS turn into `.`, `/`
+/// and `\` (full-width U+FF0E, U+FF0F, U+FF3C; U+2215 division slash, U+2216 set minus,
+/// U+2044 fraction slash, U+29F8/U+29F9 big solidi, U+FE68 small reverse solidus, U+2024 one
+/// dot leader, U+FE52 small full stop). Only the traversal detectors read the result (a
+/// Japanese text's full-width slash means nothing to the others). None when there is nothing
+/// to fold.
+pub(crate) fn fold_path_chars(v: &[u8]) -> Option<Vec<u8>> {
+    if v.is_ascii() {
+        return None;
+    }
+    let mut out = Vec::with_capacity(v.len());
+    let mut changed = false;
+    let mut i = 0;
+    while let Some(&b) = v.get(i) {
+        if b < 0x80 {
+            out.push(b);
+            i += 1;
+            continue;
+        }
+        let rest = v.get(i..).unwrap_or_default();
+        // Look-alikes (UTF-8 of the code points above).
+        let look_alike = match rest {
+            [0xEF, 0xBC, 0x8E, ..] | [0xE2, 0x80, 0xA4, ..] | [0xEF, 0xB9, 0x92, ..] => Some(b'.'),
+            [0xEF, 0xBC, 0x8F, ..]
+            | [0xE2, 0x88, 0x95, ..]
+            | [0xE2, 0x81, 0x84, ..]
+            | [0xE2, 0xA7, 0xB8, ..] => Some(b'/'),
+            [0xEF, 0xBC, 0xBC, ..]
+            | [0xE2, 0x88, 0x96, ..]
+            | [0xE2, 0xA7, 0xB9, ..]
+            | [0xEF, 0xB9, 0xA8, ..] => Some(b'\\'),
+            _ => None,
+        };
+        if let Some(c) = look_alike {
+            out.push(c);
+            changed = true;
+            i += 3;
+            continue;
+        }
+        // Overlong forms: a lead byte whose payload bits leave room only for ASCII.
+        let continuations = match b {
+            0xC0 | 0xC1 => 1,
+            0xE0 => 2,
+            0xF0 => 3,
+            0xF8 => 4,
+            0xFC => 5,
+            _ => 0,
+        };
+        if continuations > 0 {
+            let tail = rest.get(1..=continuations);
+            if let Some(tail) = tail
+                && tail.iter().all(|c| (0x80..=0xBF).contains(c))
+            {
+                let code = tail
+                    .iter()
+                    .fold(u32::from(b) & (0x3F >> continuations), |acc, c| {
+                        (acc << 6) | u32::from(c & 0x3F)
+                    });
+                if code < 0x80 {
+                    out.push(code as u8);
+                    changed = true;
+                    i += 1 + continuations;
+                    continue;
+                }
+            } else if continuations == 1
+                && let Some(&next) = rest.get(1)
+                && next < 0x80
+                && matches!(next, b'.' | b'/' | b'\\')
+            {
+                // `%c0%2e`, `%c0%5c`: the lead byte dropped, the ASCII byte kept.
+                out.push(next);
+                changed = true;
+                i += 2;
+                continue;
+            }
+        }
+        out.push(b);
+        i += 1;
+    }
+    changed.then_some(out)
+}
+
+/// Relative links in pasted markup or Markdown (`<a href="../">`, `<img src="../../a.png">`,
+/// `[up](../)`) with their `../` runs replaced by `x/`: a link that climbs to a page of the
+/// same site is no attack, and what it climbs to (`../../etc/passwd`) stays visible to the
+/// sensitive-file patterns. None when the value is no markup or has no such link.
+fn neutralise_relative_links(decoded: &[u8]) -> Option<Vec<u8>> {
+    static MARKUP: OnceLock<Regex> = OnceLock::new();
+    static LINK: OnceLock<Regex> = OnceLock::new();
+    let markup = MARKUP.get_or_init(|| {
+        Regex::new(r"<[A-Za-z]|\]\(").unwrap_or_else(|e| panic!("built-in markup pattern: {e}"))
+    });
+    if !markup.is_match(decoded) {
+        return None;
+    }
+    let link = LINK.get_or_init(|| {
+        Regex::new(r#"(?i)((?:\b(?:href|src|action|formaction|poster|background|cite|data|srcset|codebase|longdesc)\s*=\s*['"]?|\burl\(\s*['"]?|\]\(\s*))(?:\.\.[/\\])+"#)
+            .unwrap_or_else(|e| panic!("built-in relative-link pattern: {e}"))
+    });
+    match link.replace_all(decoded, &b"${1}x/"[..]) {
+        std::borrow::Cow::Owned(v) => Some(v),
+        std::borrow::Cow::Borrowed(_) => None,
+    }
+}
+
+/// A MongoDB operator as a whole argument name or JSON key.
+fn mongo_operator_name() -> &'static Regex {
+    static RE: OnceLock<Regex> = OnceLock::new();
+    RE.get_or_init(|| {
+        Regex::new(crate::detect::MONGO_OPERATOR_NAME)
+            .unwrap_or_else(|e| panic!("built-in mongo operator pattern: {e}"))
+    })
 }
 
 fn lower_text(decoded: &[u8]) -> Vec<u8> {
@@ -274,11 +420,29 @@ fn push(out: &mut Inspection, location: Location, name: &[u8], value: &[u8], she
 
 /// Everything found in one raw value that depends on the value alone (not on its name).
 fn value_families(value: &[u8], shell: bool) -> Families {
-    let decoded = decode(value);
-    let lower = lower_text(&decoded);
-    let mut found = families(&decoded, &lower);
-    if base64_like(&decoded) {
-        let mut texts = base64_texts(&decoded);
+    let (decoded, before_js) = decode_layers(value);
+    let mut found = decoded_families(&decoded, before_js.as_deref(), shell);
+    // A relative link in pasted markup: traversal only if what is left of the value, with
+    // the links' `../` runs taken out, still says so.
+    if found.has(Family::Traversal)
+        && let Some(neutral) = neutralise_relative_links(&decoded)
+        && !decoded_families(&neutral, None, shell).has(Family::Traversal)
+    {
+        found.remove(Family::Traversal);
+    }
+    found
+}
+
+/// The families of one decoded value (`before_js`: the same text before JS-escape decoding).
+fn decoded_families(decoded: &[u8], before_js: Option<&[u8]>, shell: bool) -> Families {
+    const OS: u32 = Family::CommandInjection as u32
+        | Family::Traversal as u32
+        | Family::WindowsCommand as u32
+        | Family::PowerShell as u32;
+    let lower = lower_text(decoded);
+    let mut found = families(decoded, &lower);
+    if base64_like(decoded) {
+        let mut texts = base64_texts(decoded);
         // Decoded scripts keep their own escapes (`\u0066unction`): undo them too.
         if texts.contains(&b'\\') {
             texts = Transformation::JsDecode.apply(&texts).to_ascii_lowercase();
@@ -287,12 +451,35 @@ fn value_families(value: &[u8], shell: bool) -> Families {
             found.0 |= pattern_families(&texts).0 | java_words(&texts).0;
         }
     }
-    if java_stream_base64(&decoded) {
+    if java_stream_base64(decoded) {
         found.add(Family::Java);
     }
-    // Argument names (pushed with `shell` false) that carry ORM filter operators.
+    // Argument names (pushed with `shell` false) that carry ORM filter operators or MongoDB
+    // operators (`$ne` as a JSON key).
     if !shell && orm_lookup().is_match(&lower) {
         found.add(Family::SqliHigh);
+    }
+    if !shell && lower.first() == Some(&b'$') && mongo_operator_name().is_match(&lower) {
+        found.add(Family::NoSql);
+    }
+    // Windows paths as they were before JS-escape decoding (`c:\boot.ini`).
+    if let Some(pre) = before_js {
+        found.0 |= pattern_families(&lower_text(pre)).0 & OS;
+    }
+    // Dots and slashes in overlong UTF-8 or look-alike code points.
+    let folded = fold_path_chars(decoded);
+    if let Some(f) = &folded {
+        found.0 |= pattern_families(&lower_text(f)).0 & Family::Traversal as u32;
+    }
+    // Self-references inside a path (`/etc/./passwd`, `C:\Windows\.\win.ini`) resolved by
+    // AWS's NORMALIZE_PATH_WIN, so the file name reads as the sensitive-file patterns expect.
+    let path = folded.as_deref().unwrap_or(decoded);
+    if path
+        .windows(3)
+        .any(|w| matches!(w, [b'/' | b'\\', b'.', b'/' | b'\\']))
+    {
+        let normal = Transformation::NormalizePathWin.apply(path);
+        found.0 |= pattern_families(&lower_text(&normal)).0 & Family::Traversal as u32;
     }
     // Shell evasions (`c\a't`, `w^h^o^a^m^i`, `c$@at`, `pi``ng`) only make sense for command
     // injection: check the CMD_LINE form and the shell-folded form of values that contain
@@ -305,7 +492,7 @@ fn value_families(value: &[u8], shell: bool) -> Families {
         for cmd in [Transformation::CmdLine.apply(&lower), shell_fold(&lower)] {
             // Folding also undoes the same evasions in file names (`/et$@c/pas$@swd`).
             let more = families(&cmd, &cmd).0;
-            found.0 |= more & (Family::CommandInjection as u32 | Family::Traversal as u32);
+            found.0 |= more & OS;
         }
     }
     found
@@ -589,5 +776,40 @@ mod memo_tests {
             value_families(b"c'a't /e't'c/passwd", true),
             value_families(b"c'a't /e't'c/passwd", false)
         );
+    }
+}
+
+#[cfg(test)]
+mod fold_tests {
+    use super::{decode, fold_path_chars};
+
+    #[track_caller]
+    fn check(raw: &str, want: Option<&str>) {
+        let got = fold_path_chars(&decode(raw.as_bytes()));
+        assert_eq!(
+            got.as_deref().map(String::from_utf8_lossy).as_deref(),
+            want,
+            "{raw}"
+        );
+    }
+
+    /// Overlong UTF-8 and look-alike code points fold to `.`, `/` and `\`; ordinary
+    /// non-ASCII text and ASCII are left alone (None: nothing to fold).
+    #[test]
+    fn path_characters_fold() {
+        check("%c0%ae%c0%ae%c0%af", Some("../"));
+        check("%e0%80%ae%f0%80%80%ae%c1%9c", Some("..\\"));
+        check("%fc%80%80%80%80%af%f8%80%80%80%ae", Some("/."));
+        check("%c0%2e%c0%2e%c0%5c", Some("..\\"));
+        check("%25c0%25ae%25c0%25ae%25c0%25af", Some("../"));
+        check("%u2215%u2216%u2044", Some("/\\/"));
+        check(
+            "\u{ff0e}\u{ff0f}\u{ff3c}\u{2024}\u{fe52}\u{fe68}",
+            Some("./\\..\\"),
+        );
+        check("a%c3%a9b", None); // é is no path character
+        check("%c0%41", None); // a lead byte before a letter: no path character
+        check("plain ../ascii", None);
+        check("東京・大阪", None);
     }
 }

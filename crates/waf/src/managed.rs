@@ -82,6 +82,17 @@ pub(crate) fn group(name: &str, _origin: Instant) -> Option<Vec<Rule>> {
                 "NoUserAgent_HEADER",
                 size(Field::SingleHeader("user-agent".into()), Comparison::Eq, 0),
             ));
+            // Attack tools that name themselves in the User-Agent (AWS's rule of the same name
+            // inspects for `nessus`, `nmap` and the like).
+            r.push(rule(
+                ns,
+                "UserAgent_BadBots_HEADER",
+                Stmt::Match {
+                    field: Field::SingleHeader("user-agent".into()),
+                    transforms: vec![Transformation::Lowercase],
+                    kind: MatchKind::Regex(bad_bots()),
+                },
+            ));
             r.push(rule(
                 ns,
                 "SizeRestrictions_QUERYSTRING",
@@ -136,6 +147,29 @@ pub(crate) fn group(name: &str, _origin: Instant) -> Option<Vec<Rule>> {
                 "CrossSiteScripting",
                 Family::Xss,
                 &[Cookie, QueryArguments, Body, UriPath, Header],
+                &mut r,
+            );
+            // nuvem's own: script without a tag, response splitting, LDAP and NoSQL injection.
+            per_location(ns, "ScriptWithoutTag", Family::JsExec, ALL, &mut r);
+            per_location(
+                ns,
+                "HeaderInjection",
+                Family::HeaderInjection,
+                &[QueryArguments, UriPath, Body, Cookie, Header],
+                &mut r,
+            );
+            per_location(
+                ns,
+                "LDAPInjection",
+                Family::Ldap,
+                &[QueryArguments, Body, Cookie],
+                &mut r,
+            );
+            per_location(
+                ns,
+                "NoSQLInjection",
+                Family::NoSql,
+                &[QueryArguments, Body, Cookie],
                 &mut r,
             );
             per_location(ns, "ServerSideTemplateInjection", Family::Ssti, ALL, &mut r);
@@ -204,18 +238,25 @@ pub(crate) fn group(name: &str, _origin: Instant) -> Option<Vec<Rule>> {
                 kind: MatchKind::Regex(fixed(r"(?:^|/)(?:web-inf|meta-inf|\.git|\.svn|\.hg|\.env|\.aws|\.ssh|phpmyadmin|wp-admin/install\.php|cgi-bin/.*\.(?:sh|pl|cgi)|server-status|actuator/(?:env|heapdump|jolokia|gateway)|jmx-console|invoker/|manager/html|solr/admin|_ignition/execute-solution)(?:/|$|\?)")),
             }));
         }
-        "AWSManagedRulesUnixRuleSet" | "AWSManagedRulesWindowsRuleSet" => {
-            let ns = if name == "AWSManagedRulesUnixRuleSet" {
-                "unix-os"
-            } else {
-                "windows-os"
-            };
-            let prefix = if name == "AWSManagedRulesUnixRuleSet" {
-                "UNIXShellCommandsVariables"
-            } else {
-                "WindowsShellCommands"
-            };
-            per_location(ns, prefix, Family::CommandInjection, ALL, &mut r);
+        "AWSManagedRulesUnixRuleSet" => {
+            per_location(
+                "unix-os",
+                "UNIXShellCommandsVariables",
+                Family::CommandInjection,
+                ALL,
+                &mut r,
+            );
+        }
+        "AWSManagedRulesWindowsRuleSet" => {
+            let ns = "windows-os";
+            per_location(
+                ns,
+                "WindowsShellCommands",
+                Family::WindowsCommand,
+                ALL,
+                &mut r,
+            );
+            per_location(ns, "PowerShellCommands", Family::PowerShell, ALL, &mut r);
         }
         "AWSManagedRulesPHPRuleSet" => {
             per_location(
@@ -233,6 +274,15 @@ pub(crate) fn group(name: &str, _origin: Instant) -> Option<Vec<Rule>> {
 
 fn fixed(pattern: &str) -> regex::bytes::Regex {
     regex::bytes::Regex::new(pattern).unwrap_or_else(|e| panic!("built-in pattern {pattern}: {e}"))
+}
+
+/// Scanners, fuzzers and exploitation tools that say who they are (the lowercased
+/// User-Agent). Libraries and ordinary command-line clients (curl, wget, python-requests,
+/// Go-http-client) are no attack tools and pass, as on AWS, where bot control is another group.
+fn bad_bots() -> regex::bytes::Regex {
+    fixed(
+        r"sqlmap|nikto|\bnuclei\b|\bffuf\b|fuzz faster u fool|openvas|masscan|dirbuster|gobuster|feroxbuster|\bdirb\b|wpscan|zgrab|nmap scripting engine|\bnmap\b|acunetix|nessus|w3af|havij|arachni|netsparker|appscan|webinspect|\bqualys|burp\s?suite|\bowasp zap\b|zaproxy|wfuzz|skipfish|commix|xsstrike|joomscan|droopescan|cmsmap|whatweb|wapiti|sqlninja|pangolin|bsqlbf|metasploit|\bmorfeus\b|zmeu|\bzmap\b|jaeles|dotdotpwn|fimap|paros|\bhydra\b|brutus|\bvega/|nsfocus|\bqualysguard|\binterrogator\b|\bsf-scanner|struts-pwn|\bx-scan|\bwebshag|\bgrendel-scan|\bnetlab360|\bcensysinspect|\bleakix|\bl9(?:explore|tcpid)",
+    )
 }
 
 fn restricted_extensions() -> regex::bytes::Regex {
@@ -256,6 +306,8 @@ pub const DEFAULT_DISTRIBUTION_ACL: &str = r#"{
      "Statement": {"ManagedRuleGroupStatement": {"VendorName": "AWS", "Name": "AWSManagedRulesSQLiRuleSet"}}},
     {"Name": "AWS-AWSManagedRulesUnixRuleSet", "Priority": 40, "OverrideAction": {"None": {}},
      "Statement": {"ManagedRuleGroupStatement": {"VendorName": "AWS", "Name": "AWSManagedRulesUnixRuleSet"}}},
+    {"Name": "AWS-AWSManagedRulesWindowsRuleSet", "Priority": 45, "OverrideAction": {"None": {}},
+     "Statement": {"ManagedRuleGroupStatement": {"VendorName": "AWS", "Name": "AWSManagedRulesWindowsRuleSet"}}},
     {"Name": "AWS-AWSManagedRulesPHPRuleSet", "Priority": 50, "OverrideAction": {"None": {}},
      "Statement": {"ManagedRuleGroupStatement": {"VendorName": "AWS", "Name": "AWSManagedRulesPHPRuleSet"}}}
   ]

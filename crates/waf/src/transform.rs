@@ -44,7 +44,7 @@ impl Transformation {
             Transformation::Lowercase => input.to_ascii_lowercase(),
             Transformation::CmdLine => cmd_line(input),
             Transformation::UrlDecode => url_decode(input, false),
-            Transformation::UrlDecodeUni => url_decode(input, true),
+            Transformation::UrlDecodeUni => url_decode_uni(input),
             Transformation::Base64Decode => base64_decode(input, false),
             Transformation::Base64DecodeExt => base64_decode(input, true),
             Transformation::HexDecode => hex_decode(input),
@@ -103,7 +103,42 @@ fn push_char(out: &mut Vec<u8>, code: u32) {
     }
 }
 
-/// `%XX` (and `+` as space) decoding; with `uni`, also `%uXXXX`. Invalid escapes stay as-is.
+/// URL_DECODE_UNI as AWS defines it: URL_DECODE plus Microsoft's `%uXXXX`, where a code in
+/// the full-width ASCII range U+FF01–U+FF5E becomes its ASCII character and any other code
+/// keeps only its lower byte (`%u0041` is `A`, `%u2215` is the control byte 0x15). The managed
+/// rules' own normalisation (`inspect`) decodes `%u` to the whole code point instead and folds
+/// look-alike characters: see `inspect::fold_path_chars`.
+fn url_decode_uni(input: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(input.len());
+    let mut i = 0;
+    while let Some(&b) = input.get(i) {
+        if b == b'%'
+            && matches!(input.get(i + 1), Some(b'u' | b'U'))
+            && let Some(code) = hex_run(input, i + 2, 4)
+        {
+            out.push(if (0xFF01..=0xFF5E).contains(&code) {
+                (code - 0xFEE0) as u8
+            } else {
+                (code & 0xFF) as u8
+            });
+            i += 6;
+            continue;
+        }
+        if b == b'%'
+            && let Some(v) = hex_run(input, i + 1, 2)
+        {
+            out.push(v as u8);
+            i += 3;
+            continue;
+        }
+        out.push(if b == b'+' { b' ' } else { b });
+        i += 1;
+    }
+    out
+}
+
+/// `%XX` (and `+` as space) decoding; with `uni`, also `%uXXXX` to the whole code point
+/// (full-width ASCII folded to ASCII). Invalid escapes stay as-is.
 pub fn url_decode(input: &[u8], uni: bool) -> Vec<u8> {
     let mut out = Vec::with_capacity(input.len());
     let mut i = 0;
@@ -475,8 +510,10 @@ fn js_decode(input: &[u8]) -> Vec<u8> {
     escape_seq_decode(&out)
 }
 
-/// NORMALIZE_PATH: collapses `//`, removes `./` segments and resolves `../` (never above the
-/// root). The WIN variant first turns `\` into `/`.
+/// NORMALIZE_PATH: collapses `//`, removes `./` segments and resolves `../`; back-references
+/// at the beginning of the input (nothing left to resolve them against) stay in a relative
+/// path and go in an absolute one (`a/../../b` is `../b`, `/../b` is `/b`), as AWS's
+/// definition says. The WIN variant first turns `\` into `/`.
 fn normalize_path(input: &[u8], win: bool) -> Vec<u8> {
     let owned: Vec<u8>;
     let input = if win {
@@ -495,7 +532,11 @@ fn normalize_path(input: &[u8], win: bool) -> Vec<u8> {
         match seg {
             b"" | b"." => {}
             b".." => {
-                segments.pop();
+                if segments.last().is_some_and(|s| *s != b"..") {
+                    segments.pop();
+                } else if !absolute {
+                    segments.push(b"..");
+                }
             }
             s => segments.push(s),
         }

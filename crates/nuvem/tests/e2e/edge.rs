@@ -95,6 +95,7 @@ async fn edge_caches_a_custom_origin_across_locations() {
     .with_root_certificates(rustls::RootCertStore::empty())
     .with_no_client_auth();
     let client = reqwest::Client::builder()
+        .user_agent("nuvem-e2e")
         .use_preconfigured_tls(tls)
         .build()
         .unwrap();
@@ -206,6 +207,7 @@ async fn send_signed(method: &str, url: &str, body: &str) -> (u16, String) {
     let req = signed(method, url, body);
     let (parts, body) = req.into_parts();
     let client = reqwest::Client::builder()
+        .user_agent("nuvem-e2e")
         .use_preconfigured_tls(
             rustls::ClientConfig::builder_with_provider(Arc::new(
                 rustls::crypto::aws_lc_rs::default_provider(),
@@ -239,6 +241,7 @@ async fn cloudfront_invalidation_api_clears_every_location() {
     );
     let page = format!("{}/images/a.png", nuvem.edge_url);
     let plain = reqwest::Client::builder()
+        .user_agent("nuvem-e2e")
         .use_preconfigured_tls(
             rustls::ClientConfig::builder_with_provider(Arc::new(
                 rustls::crypto::aws_lc_rs::default_provider(),
@@ -352,6 +355,7 @@ async fn the_regional_tier_survives_a_restart() {
         },
     );
     let client = reqwest::Client::builder()
+        .user_agent("nuvem-e2e")
         .use_preconfigured_tls(
             rustls::ClientConfig::builder_with_provider(Arc::new(
                 rustls::crypto::aws_lc_rs::default_provider(),
@@ -439,6 +443,7 @@ viewer_protocol_policy = "redirect-to-https"
     .with_root_certificates(roots)
     .with_no_client_auth();
     let client = reqwest::Client::builder()
+        .user_agent("nuvem-e2e")
         .use_preconfigured_tls(tls)
         .redirect(reqwest::redirect::Policy::none())
         .build()

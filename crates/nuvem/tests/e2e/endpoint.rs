@@ -11,6 +11,7 @@ const BIN: &str = env!("CARGO_BIN_EXE_nuvem");
 
 fn http() -> reqwest::Client {
     reqwest::Client::builder()
+        .user_agent("nuvem-e2e")
         .use_preconfigured_tls(tls_config(None))
         .build()
         .unwrap()
@@ -378,6 +379,7 @@ async fn tls_endpoint_serves_with_a_generated_certificate() {
     let url = nuvem.api_tls_url.clone().expect("TLS address printed");
     let cert = nuvem.dir().join("data/tls/cert.pem");
     let client = reqwest::Client::builder()
+        .user_agent("nuvem-e2e")
         .use_preconfigured_tls(tls_config(Some(&cert)))
         .build()
         .unwrap();

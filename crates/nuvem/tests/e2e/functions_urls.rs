@@ -404,7 +404,12 @@ async fn a_function_url_is_an_edge_origin() {
     let get = |path: &'static str| {
         let url = format!("{}{path}", n.edge_url);
         async move {
-            let r = client(None).get(url).send().await.unwrap();
+            let r = client(None)
+                .get(url)
+                .header("user-agent", "nuvem-e2e")
+                .send()
+                .await
+                .unwrap();
             let status = r.status().as_u16();
             (status, r.bytes().await.unwrap())
         }

@@ -55,7 +55,9 @@ async fn exchange(url: &str, raw: &[u8]) -> String {
 
 /// A normal client's request: a GET on a fresh connection, answered in full.
 async fn get_status(url: &str, path: &str) -> u16 {
-    let raw = format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
+    let raw = format!(
+        "GET {path} HTTP/1.1\r\nHost: localhost\r\nUser-Agent: nuvem-e2e\r\nConnection: close\r\n\r\n"
+    );
     let resp = exchange(url, raw.as_bytes()).await;
     resp.split_whitespace()
         .nth(1)

@@ -24,7 +24,9 @@ fn raw_get(url: &str) -> Option<String> {
     let addr = url.trim_start_matches("http://").trim_end_matches('/');
     let mut s = std::net::TcpStream::connect(addr).ok()?;
     s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-    let req = format!("GET /_nuvem/health HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+    let req = format!(
+        "GET /_nuvem/health HTTP/1.1\r\nHost: {addr}\r\nUser-Agent: nuvem-e2e\r\nConnection: close\r\n\r\n"
+    );
     // A refused connection may already be closed: the write or the read fails.
     s.write_all(req.as_bytes()).ok()?;
     let mut out = String::new();

@@ -97,6 +97,7 @@ fn start_two(manifest: &str) -> (Nuvem, Nuvem) {
 
 fn http() -> reqwest::Client {
     reqwest::Client::builder()
+        .user_agent("nuvem-e2e")
         .use_preconfigured_tls(
             rustls::ClientConfig::builder_with_provider(Arc::new(
                 rustls::crypto::aws_lc_rs::default_provider(),

@@ -25,6 +25,7 @@ const ALL_USERS: &str = "http://acs.amazonaws.com/groups/global/AllUsers";
 /// A plain HTTP client (no redirects followed).
 pub(crate) fn http() -> reqwest::Client {
     reqwest::Client::builder()
+        .user_agent("nuvem-e2e")
         .use_preconfigured_tls(crate::endpoint::tls_config(None))
         .redirect(reqwest::redirect::Policy::none())
         .build()

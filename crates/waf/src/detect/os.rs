@@ -1,17 +1,21 @@
-//! Operating-system attacks: path traversal and local file inclusion, remote file inclusion, Unix and Windows command injection.
+//! Operating-system attacks: path traversal and local file inclusion, sensitive files, remote
+//! file inclusion, Unix and Windows command injection, PowerShell.
 //! Patterns run on the lowercased, decoded value (see `super::families`); each is written
 //! for a family, not for a single payload.
 
 use super::Family;
 
 pub(super) const PATTERNS: &[(Family, &str)] = &[
-    // Traversal: `../` at a path boundary, or repeated; sensitive OS and app files.
+    // Traversal: `../` at a path boundary, or repeated; sensitive OS and app files (system
+    // directories after a boundary or a space; bare file names only after a path separator or
+    // at the start of a value, and ending it: prose says "edit your .htaccess" or "boot.ini is
+    // a file", an attack sends the name, perhaps with a suffix after a cut-off NUL).
     (Family::Traversal, r"(?:^|[/\\=:;|])\.{2,}[/\\]"),
     (Family::Traversal, r"[/\\]\.\.(?:[/\\;]|$)"),
     (Family::Traversal, r"\.\.[/\\]+\.\."),
     (
         Family::Traversal,
-        r"(?:^|[/\\ ])(?:etc[/\\]+(?:passwd|shadow|group|hosts|issue|crontab|sudoers|master\.passwd|security|httpd|apache2?|nginx|mysql|php)|proc[/\\]+(?:self|\d+)[/\\]|(?:usr|var)[/\\]+(?:local|log|lib|www)[/\\]|windows[/\\]+(?:win\.ini|system32|system\.ini|repair)|boot\.ini|win\.ini|\.htaccess|\.htpasswd|\.git[/\\]|\.svn[/\\]|\.ssh[/\\]|id_[rd]sa|\.bash_(?:history|profile|rc)|\.aws[/\\]+credentials|wp-config\.php|web\.config|\.env(?:$|\.))",
+        r"(?:^|[/\\ ])(?:etc[/\\]+(?:passwd|shadow|group|hosts|issue|crontab|sudoers|master\.passwd|security|httpd|apache2?|nginx|mysql|php)|proc[/\\]+(?:self|\d+)[/\\]|(?:usr|var)[/\\]+(?:local|log|lib|www)[/\\]|windows[/\\]+(?:win\.ini|system32|system\.ini|repair))|(?:^|[/\\])(?:\.git[/\\]|\.svn[/\\]|\.ssh[/\\]|\.aws[/\\]+credentials|\.env(?:$|\.))|(?:^|[/\\])(?:boot\.ini|win\.ini|\.htaccess|\.htpasswd|id_[rd]sa|\.bash_(?:history|profile|rc)|wp-config\.php|web\.config)(?:$|[?#;&'\x22<>|)]|\.[a-z0-9~]{1,6}$)",
     ),
     (
         Family::Traversal,
@@ -50,7 +54,7 @@ pub(super) const PATTERNS: &[(Family, &str)] = &[
     ),
     (
         Family::CommandInjection,
-        r"\$\{?ifs\b|\$\((?:[a-z]|\s)|`\s*(?:[a-z0-9_.\[\]?*/-]*/)?(?:whoami|uname|id|ls|cat|tac|nl|more|less|head|tail|echo|printf|pwd|env|printenv|ps|sleep|ping|curl|wget|nc|ncat|netcat|sh|bash|zsh|dash|ksh|python[0-9.]*|perl|ruby|php|node|lua|find|grep|awk|sed|cut|sort|uniq|wc|od|xxd|base64|rev|tr|dd|cp|mv|rm|chmod|chown|touch|mkdir|tar|zip|unzip|gzip|ifconfig|ipconfig|netstat|hostname|nslookup|dig|host|whois|telnet|ssh|scp|ftp|tftp|sudo|su|kill|date|time|top|who|w|last|uptime|dir|type|set|ver|cmd|powershell|eval|exec|expr|seq|yes|true|false|test|which|strings|file|stat|readlink|realpath|basename|dirname|timeout|nohup)(?:[\s`;|&<>]|\$\{?ifs)|\$\{[a-z_]+:[0-9]|/(?:usr/)?s?bin/[a-z]|%comspec%|\bfor\s+/[fdlr]\b|\bcmd(?:\.exe)?\s*/[ck]\b|powershell|\bshell_exec\b",
+        r"\$\{?ifs\b|\$\((?:[a-z]|\s)|`\s*(?:[a-z0-9_.\[\]?*/-]*/)?(?:whoami|uname|id|ls|cat|tac|nl|more|less|head|tail|echo|printf|pwd|env|printenv|ps|sleep|ping|curl|wget|nc|ncat|netcat|sh|bash|zsh|dash|ksh|python[0-9.]*|perl|ruby|php|node|lua|find|grep|awk|sed|cut|sort|uniq|wc|od|xxd|base64|rev|tr|dd|cp|mv|rm|chmod|chown|touch|mkdir|tar|zip|unzip|gzip|ifconfig|ipconfig|netstat|hostname|nslookup|dig|host|whois|telnet|ssh|scp|ftp|tftp|sudo|su|kill|date|time|top|who|w|last|uptime|dir|type|set|ver|cmd|powershell|eval|exec|expr|seq|yes|true|false|test|which|strings|file|stat|readlink|realpath|basename|dirname|timeout|nohup)(?:[\s`;|&<>]|\$\{?ifs)|\$\{[a-z_]+:[0-9]|/(?:usr/)?s?bin/[a-z]|%comspec%|\bfor\s+/[fdlr]\b|\bcmd(?:\.exe)?\s*/[ck]\b|\b(?:powershell|pwsh)(?:\.exe)?\s+[-/]|\bshell_exec\b",
     ),
     (Family::CommandInjection, r"\(\)\s*\{[^}]*;\s*\}"),
     (
@@ -70,11 +74,11 @@ pub(super) const PATTERNS: &[(Family, &str)] = &[
     ),
     // Windows batch syntax and tools.
     (
-        Family::CommandInjection,
-        r"(?:^|[;&|\n])\s*(?:if(?:\s*/i)?\s+(?:not\s+)?(?:exist|defined|errorlevel|cmdextversion)\s+\S+\s+\S|if(?:\s*/i)?\s+(?:not\s+)?(?:\S+|\x22[^\x22]*\x22)\s*(?:==|\b(?:equ|neq|lss|leq|gtr|geq)\b)|for\s+(?:/[dlrf]\s+(?:\S+\s+)?)?%%?~?[a-z]\s+in\s*\(|for\s+(?:/[dlrf]\s+(?:\S+\s+)?)?%%?\S+\s+in\s*\([^)]*\)\s*do\b|@echo\s+o(?:ff|n)\b|(?:regedit|bcdboot|bcdedit|vssadmin|wevtutil|icacls|takeown|cacls|attrib|diskpart|iwr|iex|iwmi|gwmi|invoke-(?:webrequest|expression|restmethod|wmimethod)|get-wmiobject|start-process|new-object|set-executionpolicy|cmstp|msiexec|forfiles|pcalua|odbcconf|installutil|regasm|regsvcs|msbuild|wmic|bitsadmin|certutil|schtasks|net1?\s+(?:user|localgroup|share|use|view|start|stop))\b)",
+        Family::WindowsCommand,
+        r"(?:^|[;&|\n])\s*(?:if(?:\s*/i)?\s+(?:not\s+)?(?:exist|defined|errorlevel|cmdextversion)\s+\S+\s+\S|if(?:\s*/i)?\s+(?:not\s+)?(?:\S+|\x22[^\x22]*\x22)\s*(?:==|\b(?:equ|neq|lss|leq|gtr|geq)\b)|for\s+(?:/[dlrf]\s+(?:\S+\s+)?)?%%?~?[a-z]\s+in\s*\(|for\s+(?:/[dlrf]\s+(?:\S+\s+)?)?%%?\S+\s+in\s*\([^)]*\)\s*do\b|@echo\s+o(?:ff|n)\b|(?:regedit|bcdboot|bcdedit|vssadmin|wevtutil|icacls|takeown|cacls|attrib|diskpart|iwr|iex|iwmi|gwmi|invoke-(?:webrequest|expression|restmethod|wmimethod)|get-wmiobject|start-process|new-object|set-executionpolicy|cmstp|msiexec|forfiles|pcalua|odbcconf|installutil|regasm|regsvcs|msbuild|wmic|bitsadmin|certutil|schtasks|net1?\s+(?:user|localgroup|share|use|view|start|stop)\b(?:\s*$|\s*[/\\&|;]|\s+\S+\s*(?:$|[&|;]|\S*\s*/(?:add|delete|domain|active)))))",
     ),
     (
-        Family::CommandInjection,
+        Family::WindowsCommand,
         r"%(?:comspec|systemroot|windir|temp|tmp|appdata|userprofile|programfiles|errorlevel|cd|path|random|username|computername)%|(?:\^[a-z]){3}|\b(?:hkey_(?:local_machine|current_user|classes_root|users)|hklm|hkcu)\\",
     ),
     // Shell function definitions (Shellshock and friends) and history expansion.
@@ -139,6 +143,57 @@ pub(super) const PATTERNS: &[(Family, &str)] = &[
     (
         Family::CommandInjection,
         r"\n[a-z0-9]{1,8}\s+l(?:ist|sub)\s+\x22[^\x22\n]*\x22\s+\x22|\n[a-z0-9]{1,8}\s+(?:uid\s+)?store\s+[0-9:*,]+\s+[+-]?flags|\nlist\s+\d+\s*(?:\n|$)|\nauth\s+[a-z0-9-]+\s+[a-z0-9+/]{8,}=*\s*(?:\n|$)",
+    ),
+    // ---- Windows (the Windows rule group): cmd.exe and PowerShell. ----
+    // cmd.exe started with a command switch, and cmd.exe built-ins or system tools pointed at
+    // a drive, UNC or %VAR% path, at the start of a value or after a separator (`dir c:\`,
+    // `| type C:\Windows\win.ini`, `copy \\host\share\x`). Prose names a drive without a
+    // command word before it (`saved to C:\Users\ana`).
+    (
+        Family::WindowsCommand,
+        r"\bcmd(?:\.exe)?\s*/[ckr]\b|(?:^|[;&|\n`(])\s*(?:dir|type|more|copy|xcopy|robocopy|move|del|erase|rd|rmdir|md|mkdir|ren|rename|attrib|icacls|cacls|takeown|findstr|find|tree|cd|chdir|pushd|start|call|expand|extrac32|replace|print|fc|comp|cipher|compact|wmic|certutil|bitsadmin|rundll32|regsvr32|mshta|cscript|wscript|msiexec|schtasks|net1?|reg|sc|tasklist|taskkill|shutdown|ping|nslookup|tracert|netstat|ipconfig|whoami|systeminfo|hostname|ver|vol|set|echo|powershell|pwsh)(?:\.exe)?\s+(?:/[a-z:-]+\s+)*['\x22]?(?:[a-z]:[\\/]|\\\\[a-z0-9._$-]+\\|%[a-z]+%)",
+    ),
+    // System tools named with `.exe` and given switches or chained (`ping.exe -n 3`,
+    // `whoami.exe /all`, `net.exe user`); a bare mention (`is notepad.exe safe?`) is no
+    // command line.
+    (
+        Family::WindowsCommand,
+        r"\b(?:ping|nslookup|tracert|pathping|netstat|ipconfig|whoami|systeminfo|tasklist|taskkill|net1?|reg|sc|wmic|certutil|bitsadmin|cmd|rundll32|regsvr32|mshta|cscript|wscript|schtasks|at|findstr|hostname|msiexec|vssadmin|wevtutil|bcdedit|icacls|attrib|nltest|dsquery|arp|route|netsh|qwinsta|quser|klist|cmdkey|forfiles|curl|tftp|ftp|expand|makecab|esentutl|ntdsutil|sdelete|psexec(?:64)?|procdump(?:64)?|mimikatz|nc|nc64|ncat|plink|powershell|pwsh)\.exe(?:\s+(?:[-/][a-z?]|user\b|localgroup\b|share\b|view\b|use\b|query\b|add\b|\d{1,3}(?:\.\d{1,3}){3}|[a-z0-9-]+\.[a-z]{2,})|\s*[;&|]|\s*$)",
+    ),
+    // cmd.exe commands after a separator with Windows switches or nothing after them
+    // (`| dir /s`, `& net user`, `&& whoami /all`, `& ping -n 10 127.0.0.1 &`, `|ver`); at the
+    // start of a value only with a switch (a search for `type` or `dir` stays a word).
+    (
+        Family::WindowsCommand,
+        r"(?:[;&|\n`]|^)\s*(?:dir|tree|whoami|systeminfo|tasklist|ipconfig|netstat|ping|tracert|pathping|nslookup|net1?\s+(?:user|localgroup|group|share|use|view|start|stop|session|accounts|config)|reg\s+(?:query|add|delete|save|export)|sc\s+(?:query|create|config|start|stop|qc)|wmic|ver|vol|type|set|echo|del|copy|move|ren|attrib|cacls|icacls|findstr)\b(?:\s+/[a-z?]\b|\s+-[nlwta]\s+\d)|[;&|\n`]\s*(?:dir|tree|whoami|systeminfo|tasklist|ipconfig|netstat|ver|vol|net\s+(?:user|localgroup|share|view|session|accounts|config)|wmic\s+[a-z]+)\s*(?:$|[;&|`])",
+    ),
+    // PowerShell started with switches or a quoted command, and encoded commands.
+    (
+        Family::PowerShell,
+        r"\b(?:powershell|pwsh)(?:\.exe)?\s+(?:[-/][a-z]|['\x22&{])|(?:^|\s)-(?:enc|encodedcommand|ec|en|enco|encod|encode|encoded|encodedc)\s+[a-z0-9+/]{8,}={0,2}(?:\s|$|['\x22])|\s-(?:executionpolicy|exec|ep)\s+(?:bypass|unrestricted)\b|\s-(?:windowstyle|w)\s+hidden\b|\s-(?:noprofile|nop)\s+-[a-z]",
+    ),
+    // PowerShell cmdlets and aliases that fetch or run code (`IEX(…)`, `| iex`,
+    // `Invoke-Expression $x`, `iwr -Uri …`), .NET types that download, decode or load code
+    // (`New-Object Net.WebClient`, `.DownloadString(`, `[Convert]::FromBase64String`), and
+    // environment variables in PowerShell's syntax (`$env:TEMP`). Cmdlet names are Verb-Noun,
+    // no prose; the short aliases count only with code after them.
+    (
+        Family::PowerShell,
+        r"\b(?:iex|iwr|irm|icm|saps|invoke-expression|invoke-webrequest|invoke-restmethod|invoke-command|start-process|start-job|start-bitstransfer)\s*(?:\(|\$|['\x22]|-(?:uri|filepath|scriptblock|command|argumentlist|outfile|usebasicparsing|windowstyle|verb|noprofile|computername)\b|\{)|\|\s*(?:iex|invoke-expression)\b|\b(?:invoke-expression|invoke-mimikatz|invoke-shellcode|invoke-obfuscation|invoke-wmimethod|invoke-cimmethod|set-executionpolicy|add-mppreference|set-mppreference|get-wmiobject|get-ciminstance|out-minidump|new-psdrive)\b|\bnew-object\s+(?:-typename\s+)?(?:system\.)?(?:net\.(?:webclient|sockets\.tcpclient)|io\.(?:memorystream|streamreader|compression\.[a-z]+)|-comobject\b)|\.(?:downloadstring|downloadfile|downloaddata|uploadstring|uploadfile|openread)\s*\(|\[(?:system\.)?(?:convert|text\.encoding|reflection\.assembly|io\.file|net\.webclient|diagnostics\.process|runtime\.interopservices\.marshal|scriptblock|io\.compression\.[a-z]+)\]\s*::|\$env:(?:comspec|temp|tmp|appdata|localappdata|userprofile|windir|systemroot|programdata|public|username|computername|path)\b|\b(?:get-childitem|gci|get-content|gc|remove-item|ri|copy-item)\s+(?:-[a-z]+\s+)*['\x22]?(?:[a-z]:[\\/]|\\\\)",
+    ),
+    // ---- Sensitive files asked for by name (CRS 930120/930130). ----
+    // Windows system files on a drive path (`c:\boot.ini`, `C:/Windows/System32/config/SAM`),
+    // IIS and ASP.NET configuration, shell histories and credentials in a home directory,
+    // Java web application descriptors. Each needs a path separator or a drive before it.
+    (
+        Family::Traversal,
+        r"(?:^|[^a-z0-9])[a-z]:[/\\]+(?:boot\.ini|autoexec\.bat|config\.sys|pagefile\.sys|hiberfil\.sys|inetpub[/\\]|users[/\\]+[^/\\]+[/\\]+(?:ntuser\.dat|appdata[/\\])|documents and settings[/\\])|[/\\](?:windows|winnt)[/\\]+(?:system32[/\\]+(?:config[/\\]+(?:sam|system|security|software)|drivers[/\\]+etc[/\\]+hosts|inetsrv[/\\])|repair[/\\]+sam|panther[/\\]+unattend|debug[/\\]+netsetup\.log|php\.ini|my\.ini)|(?:^|[/\\])(?:\.(?:bash|zsh|sh|mysql|psql|python|node_repl|rediscli|sqlite|lesshst)_history|\.viminfo|\.ds_store|\.(?:bash_logout|zshrc|profile)|\.svn[/\\]+(?:entries|wc\.db)|\.git[/\\]+(?:config|head|index|logs[/\\])|web-inf[/\\]+(?:web|struts-config|applicationcontext)\.xml|id_(?:rsa|dsa|ecdsa|ed25519)(?:\.pub)?|authorized_keys|known_hosts|\.(?:my\.cnf|pgpass|netrc)|etc[/\\]+(?:hostname|resolv\.conf|fstab|profile|environment|motd|(?:redhat|debian|lsb|os)[-_]release|ssh[/\\]+sshd?_config|ssl[/\\]+private))(?:$|[?#;&\x22'<>|)])",
+    ),
+    // Backups and editor copies of server code or configuration at the end of a value
+    // (`wp-config.php.bak`, `config.php~`, `settings.py.orig`, `.env.save`).
+    (
+        Family::Traversal,
+        r"(?:^|[/\\])[a-z0-9_.-]*\.(?:php\d?|asp|aspx|jsp|cfm|py|rb|pl|config|conf|cnf|ini|ya?ml|json|xml|env|properties|sql)(?:\.(?:bak|backup|old|orig|save|sav|swp|swo|tmp|temp|copy|dist)|~)$|(?:^|[/\\])\.env\.(?:bak|backup|old|orig|save|swp|local|production|prod|dev|development|staging)$",
     ),
     // ---- Traversal and sensitive files (CRS 930100-930140). ----
     // `..;` (Tomcat path parameters) and dots/slashes written as hex literals (`0x2e0x2e/`).
