@@ -5,14 +5,15 @@
 use super::Family;
 
 pub(super) const PATTERNS: &[(Family, &str)] = &[
-    // XSS beyond libinjection: tags that run or load script by themselves, and `<input` (form
-    // hijacking); other tags (`<img>`, `<form>`, `<video>` …) need a handler or a script URL,
-    // which the patterns below and libinjection catch, so pasted markup passes. Script-capable
+    // XSS beyond libinjection: tags that run or load script by themselves, forms and their
+    // controls (hijacking, web shells), and tags rare outside attacks (`<details`, `<math`);
+    // media tags (`<img>`, `<video>`, `<audio>`) need a handler or a script URL, which the
+    // patterns below and libinjection catch, so pasted markup with images passes. Script-capable
     // URLs and handlers: a script scheme counts when code follows it (`javascript:alert(1)`,
     // `javascript: x(`), not prose (a title `JavaScript: The Good Parts`).
     (
         Family::Xss,
-        r"<\s*/?\s*(?:script|svg|iframe|frame|frameset|object|embed|applet|meta|base|link|style|isindex|input|xss|template|animate|set|handler|listener)\b",
+        r"<\s*/?\s*(?:script|svg|iframe|frame|frameset|object|embed|applet|meta|base|link|style|form|isindex|math|marquee|details|body|input|textarea|button|select|keygen|xss|template|animate|set|handler|listener)\b",
     ),
     (
         Family::Xss,
