@@ -432,6 +432,8 @@ fn sqli_and_xss_text_shapes() {
         "0x71C7656EC7ab88b098defB751B7401B5f6d8976F",
         "JavaScript: The Good Parts",
         "Javascript: the definitive guide",
+        "<span style=\"color: olive\">Paper message</span>",
+        "<img src=\"images/sort.png\" alt=\"A sorted list\" width=\"218\">",
     ] {
         check_detect(benign, false);
     }
@@ -453,6 +455,13 @@ fn sqli_and_xss_text_shapes() {
         "javascript: alert(document.cookie)",
         "JaVaScRiPt:void(0)",
         "java\tscript:alert(1)",
+        "<span style=\"background: url(javascript:alert(1))\">x</span>",
+        "<div style=\"width: expression(alert(1))\">",
+        "<img src=x onerror=alert(1)>",
+        "<details open ontoggle=alert(1)>",
+        // Command substitution: a lower-case command in backticks is still one.
+        "`whoami`",
+        "name=`cat /etc/passwd`",
     ] {
         check_detect(attack, true);
     }
