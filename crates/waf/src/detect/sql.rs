@@ -1,6 +1,8 @@
 //! SQL injection patterns beyond libinjection's fingerprints (SqliMatch sensitivity HIGH, `SQLiExtendedPatterns`).
 //! Patterns run on the lowercased, decoded value (see `super::families`); each is written
-//! for a family, not for a single payload.
+//! for a family, not for a single payload. `SqliHigh` patterns are strong evidence on their
+//! own; a `SqliWeak` pattern also matches ordinary text and counts only with a second,
+//! independent signal (another weak pattern or libinjection, see `super::sqli_families`).
 
 use super::Family;
 
@@ -16,17 +18,52 @@ pub(super) const PATTERNS: &[(Family, &str)] = &[
     ),
     (
         Family::SqliHigh,
-        r"\binto\s+(?:out|dump)file\b|\b(?:or|and|xor|not|\|\||&&)\s+['\x22`(]?\s*['\x22`]?\w*['\x22`]?\s*(?:=|<=>|\blike\b|\bis\b|\brlike\b|\bregexp\b|\bbetween\b)\s*['\x22`(]?\w*['\x22`]?\s*(?:--|#|/\*|;|$|\))",
+        r"\binto\s+(?:out|dump)file\b|\b(?:or|and|xor|not|\|\||&&)\s+['\x22`(]?\s*['\x22`]?\w*['\x22`]?\s*(?:=|<=>)\s*['\x22`(]?\w*['\x22`]?\s*(?:--|#|/\*|;|$|\))",
     ),
     (
         Family::SqliHigh,
-        r"['\x22`]\s*(?:\)\s*)*(?:or|and|xor|div|like|rlike|regexp|sounds\s+like|&&|\|\|)\s*(?:['\x22`(\d@]|not\b|true\b|false\b|null\b|[a-z_]+\s*\()",
+        r"\b(?:or|and|xor|not|\|\||&&)\s+['\x22`(]?\s*['\x22`]?\w*['\x22`]?\s*(?:\brlike\b|\bregexp\b)\s*['\x22`(]?\w*['\x22`]?\s*(?:--|#|/\*|;|$|\))",
+    ),
+    // The same condition with an English word for the comparison reads like prose (`cats and
+    // dogs like food`): weak.
+    (
+        Family::SqliWeak,
+        r"\b(?:or|and|xor|not|\|\||&&)\s+['\x22`(]?\s*['\x22`]?\w*['\x22`]?\s*(?:\blike\b|\bis\b|\bbetween\b)\s*['\x22`(]?\w*['\x22`]?\s*(?:--|#|/\*|;|$|\))",
+    ),
+    // A quote that closes a literal, then a boolean or pattern operator and an operand: the
+    // quote at the start, after a non-letter, or followed by a space or `)` (`admin' or 'x`,
+    // `1" or`, `foo''or'`). Quoted phrases (`"dress" AND "christmas"`) and Markdown code spans
+    // (`` `max-age` and `Expires` ``) are text shapes (`super::sql_text_shape`).
+    (
+        Family::SqliHigh,
+        r"(?:^|[^a-z\x80-\xff])['\x22`]\s*(?:\)\s*)*(?:or|and|xor|div|like|rlike|regexp|sounds\s+like|&&|\|\|)\s*(?:['\x22`(\d@]|not\b|true\b|false\b|null\b|[a-z_]+\s*\()|[a-z\x80-\xff](?:['`](?:\s|\))|\x22)\s*(?:\)\s*)*(?:or|and|xor|div|like|rlike|regexp|sounds\s+like|&&|\|\|)\s*(?:['\x22`(\d@]|not\b|true\b|false\b|null\b|[a-z_]+\s*\()",
+    ),
+    // An apostrophe inside a word, glued to the operator (`D'or 1st`, `l'or`): an elided article
+    // as often as `admin'or 1=1`: weak.
+    (
+        Family::SqliWeak,
+        r"[a-z\x80-\xff]['`](?:or|and|xor|div|like|rlike|regexp|sounds\s+like|&&|\|\|)\s*(?:['\x22`(\d@]|not\b|true\b|false\b|null\b|[a-z_]+\s*\()",
     ),
     // Statements after a quote or `;`, comments after a quote, calls of SQL functions on SQL
     // arguments (a name glued to a non-ASCII letter ends a word: `Haßelt (1599)`).
     (
         Family::SqliHigh,
-        r"(?:;|['\x22`)]\s*;?)\s*(?:drop|delete|insert|update|shutdown|truncate|exec|execute|declare|create|alter|select|grant|rename|replace|handler|load|call|set\s+@)\b|['\x22`]\s*(?:--|#|/\*|;)|\bhaving\s+\d|\border\s+by\s+\d+\s*(?:--|#|/\*|$)|\bexec(?:ute)?\s+(?:master\.|xp_|sp_)|(?:^|[^\w\x80-\xff])(?:concat(?:_ws)?|group_concat|char|unhex|ascii|substring|substr|mid|ord|cast|convert|hex|version|database|current_user|user|schema|coalesce|ifnull|nullif|if|case|elt|make_set|json_extract|row_count)\s*\(\s*(?:@|['\x22`]|\d|select\b|0x|\w+\s*[(,])|@@(?:version|datadir|hostname|basedir)|\bselect\s+(?:\*|@@|\w+\s*\(|null\b|\d+\s*,|count\b)|0x[0-9a-f]{8,}",
+        r"(?:;|['\x22`)]\s*;)\s*(?:drop|delete|insert|update|shutdown|truncate|exec|execute|declare|create|alter|select|grant|rename|replace|handler|load|call|set\s+@)\b\s*[^\s]|;\s*shutdown\b|\bhaving\s+\d|\border\s+by\s+\d+\s*(?:--|#|/\*|$)|\bexec(?:ute)?\s+(?:master\.|xp_|sp_)|(?:^|[^\w\x80-\xff])(?:concat(?:_ws)?|group_concat|char|unhex|ascii|substring|substr|mid|ord|cast|convert|hex|version|database|current_user|user|schema|coalesce|ifnull|nullif|if|case|elt|make_set|json_extract|row_count)\s*\(\s*(?:@|['\x22`]|\d|select\b|0x|\w+\s*[(,])|@@(?:version|datadir|hostname|basedir)|\bselect\s+(?:\*|@@|\w+\s*\(|null\b|\d+\s*,|count\b)",
+    ),
+    // Weak: a statement keyword right after a quote or parenthesis (`` `DELETE` ``, `"Select
+    // one"`, `(optional) update`) or alone after `;` at the end (`table - olive; select`), a
+    // quote followed by a comment or `;` (`7" #2 needle`,
+    // `hat 18';`), a long hex number (`0x71C7…`, a wallet address).
+    (
+        Family::SqliWeak,
+        r"['\x22`)]\s*(?:drop|delete|insert|update|shutdown|truncate|exec|execute|declare|create|alter|select|grant|rename|replace|handler|load|call|set\s+@)\b|;\s*(?:drop|delete|insert|update|shutdown|truncate|exec|execute|declare|create|alter|select|grant|rename|replace|handler|load|call|set\s+@)\s*$|['\x22`]\s*(?:--|#|/\*|;)|0x[0-9a-f]{8,}",
+    ),
+    // Strong: a value that opens with a quote and a statement (`'alter a`, `" ALTER A`), or that
+    // is one word (not ending in a digit, an inch or foot mark) closed by a quote and cut off by
+    // a comment or `;` (`';`, `admin'--`, `user@example.com';`, `';@@#--`).
+    (
+        Family::SqliHigh,
+        r"^\s*['\x22`]\s*(?:drop|delete|insert|update|shutdown|truncate|exec|execute|declare|create|alter|select|grant|rename|replace|handler|load|call)\b|^(?:[^\s'\x22`]*[^\s'\x22`\d])?['\x22`]\s*(?:--|#|/\*|;)",
     ),
     // SQL function calls (sensitivity HIGH). Names that are also English words or acronyms
     // (`user`, `version`, `count`, `database`, `weekday`, `MD5 (hash)`) count only when the
@@ -34,7 +71,19 @@ pub(super) const PATTERNS: &[(Family, &str)] = &[
     // A name glued to a non-ASCII letter is the end of a word (`Haßelt (1599)`), not a call.
     (
         Family::SqliHigh,
-        r"(?:^|[^\w\x80-\xff])(?:acos|asin|atan2?|benchmark|bit_(?:and|or|xor|count|length)|char_length|charindex|chr|coalesce|concat(?:_ws)?|connection_id|convert(?:_tz)?|crc32|cur(?:date|time)|current_(?:date|time|timestamp|user|setting)|date_(?:add|format|sub)|datediff|dayof(?:month|week|year)|db_name|des_(?:en|de)crypt|export_set|extractvalue|find_in_set|from_(?:base64|days|unixtime)|get_lock|group_concat|host_name|ifnull|inet_ntoa|inet_aton|is_srvrolemember|isnull|json_(?:extract|keys|object|array)|last_insert_id|lcase|load_file|lo_import|log10|log2|lpad|ltrim|make_set|name_const|nullif|nvl|octet_length|openrowset|openquery|pg_(?:sleep|read_file|ls_dir)|randomblob|release_lock|rpad|rtrim|sec_to_time|session_user|soundex|stddev|str_to_date|strcmp|subdate|substr(?:ing(?:_index)?)?|suser_sname|sysdate|system_user|to_(?:base64|days|char)|ucase|uncompress(?:ed_length)?|unhex|unistr|unix_timestamp|updatexml|utc_(?:date|time)|var_pop|weekofyear|xmltype|zeroblob)\s*\(|(?:^|[^\w\x80-\xff])(?:abs|avg|ceil|ceiling|database|md5|radians|sha|sha1|sha2|sqrt|uuid|weekday|user|version|count|sum|min|max|left|right|field|format|position|space|quote|repeat|replace|reverse|round|schema|sign|values|length|char|ascii|insert|default|minute|hour|second|year|month|day|date|time|now|trim|floor|exp|pi|upper|lower|encode|decode|extract|password|exists|in|any|all|if|iif|case|cast|hex|mid|ord|conv|cos|cot|tan|ln|pow|power|rand|sleep|compress|collation|degrees|locate|variance|elt|instr|oct|div|procedure\s+analyse\s*)\((?:$|[^s)]|s[^)])",
+        r"(?:^|[^\w\x80-\xff])(?:acos|asin|atan2?|benchmark|bit_(?:and|or|xor|count|length)|char_length|charindex|chr|coalesce|concat(?:_ws)?|connection_id|convert(?:_tz)?|crc32|cur(?:date|time)|current_(?:date|time|timestamp|user|setting)|date_(?:add|format|sub)|datediff|dayof(?:month|week|year)|db_name|des_(?:en|de)crypt|export_set|extractvalue|find_in_set|from_(?:base64|days|unixtime)|get_lock|group_concat|host_name|ifnull|inet_ntoa|inet_aton|is_srvrolemember|isnull|json_(?:extract|keys|object|array)|last_insert_id|lcase|load_file|lo_import|log10|log2|lpad|ltrim|make_set|name_const|nullif|nvl|octet_length|openrowset|openquery|pg_(?:sleep|read_file|ls_dir)|randomblob|release_lock|rpad|rtrim|sec_to_time|session_user|soundex|stddev|str_to_date|strcmp|subdate|substr(?:ing(?:_index)?)?|suser_sname|sysdate|system_user|to_(?:base64|days|char)|ucase|uncompress(?:ed_length)?|unhex|unistr|unix_timestamp|updatexml|utc_(?:date|time)|var_pop|weekofyear|xmltype|zeroblob)\s*\(",
+    ),
+    // Names that are also English words or everyday identifiers (`User(login_name)`,
+    // `max(a, b)`, `format()`): weak.
+    (
+        Family::SqliWeak,
+        r"(?:^|[^\w\x80-\xff])(?:abs|avg|ceil|ceiling|database|md5|radians|sha|sha1|sha2|sqrt|uuid|weekday|user|version|count|sum|min|max|left|right|field|format|position|space|quote|repeat|replace|reverse|round|schema|sign|values|length|char|ascii|insert|default|minute|hour|second|year|month|day|date|time|now|trim|floor|exp|pi|upper|lower|encode|decode|extract|password|exists|in|any|all|if|iif|case|cast|hex|mid|ord|conv|cos|cot|tan|ln|pow|power|rand|sleep|compress|collation|degrees|locate|variance|elt|instr|oct|div|procedure\s+analyse\s*)\((?:[^s)]|s[^)])",
+    ),
+    // The same names called with nothing after `(` (a call left open, CRS 942410) or with an
+    // SQL argument (a number, a quote, `@`, a subquery, a hex literal, another call): strong.
+    (
+        Family::SqliHigh,
+        r"(?:^|[^\w\x80-\xff])(?:abs|avg|ceil|ceiling|database|md5|radians|sha|sha1|sha2|sqrt|uuid|weekday|user|version|count|sum|min|max|left|right|field|format|position|space|quote|repeat|replace|reverse|round|schema|sign|values|length|char|ascii|insert|default|minute|hour|second|year|month|day|date|time|now|trim|floor|exp|pi|upper|lower|encode|decode|extract|password|exists|in|any|all|if|iif|case|cast|hex|mid|ord|conv|cos|cot|tan|ln|pow|power|rand|sleep|compress|collation|degrees|locate|variance|elt|instr|oct|div|procedure\s+analyse\s*)\(\s*(?:$|['\x22`@\d(]|select\b|0x|\w+\s*\()",
     ),
     (
         Family::SqliHigh,

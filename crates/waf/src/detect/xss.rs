@@ -5,26 +5,31 @@
 use super::Family;
 
 pub(super) const PATTERNS: &[(Family, &str)] = &[
-    // XSS beyond libinjection: script-capable URLs, handlers and tags in decoded text.
+    // XSS beyond libinjection: tags that run or load script by themselves, forms and their
+    // controls (hijacking, web shells), and tags rare outside attacks (`<details`, `<math`);
+    // media tags (`<img>`, `<video>`, `<audio>`) need a handler or a script URL, which the
+    // patterns below and libinjection catch, so pasted markup with images passes. Script-capable
+    // URLs and handlers: a script scheme counts when code follows it (`javascript:alert(1)`,
+    // `javascript: x(`), not prose (a title `JavaScript: The Good Parts`).
     (
         Family::Xss,
-        r"<\s*/?\s*(?:script|svg|iframe|frame|frameset|object|embed|applet|meta|base|link|style|form|isindex|math|marquee|details|video|audio|img|image|body|input|textarea|button|select|keygen|xss|template|animate|set|handler|listener)\b",
+        r"<\s*/?\s*(?:script|svg|iframe|frame|frameset|object|embed|applet|meta|base|link|style|form|isindex|math|marquee|details|body|input|textarea|button|select|keygen|xss|template|animate|set|handler|listener)\b",
     ),
     (
         Family::Xss,
-        r"(?:java|vb|live)script\s*:|data\s*:\s*(?:text/html|image/svg|application/x?html)|-moz-binding|\bexpression\s*\(|<[^>]*\bon[a-z]{3,}\s*=|\bon(?:error|load|click|mouse[a-z]+|focus|blur|key[a-z]+|submit|change|toggle|begin|end|animation[a-z]+|transition[a-z]+|pointer[a-z]+|wheel|scroll|input|drag[a-z]*|drop|copy|paste|cut|select|abort|unload|beforeunload|message|hashchange|popstate|resize|show|pageshow|touch[a-z]+)\s*=\s*\S|\b(?:alert|prompt|confirm|eval|settimeout|setinterval|fromcharcode)\s*[(`]|document\s*\.\s*(?:cookie|domain|write|location)|window\s*\.\s*(?:location|name|open)|\.innerhtml\s*=|<[a-z]+[^>]*\bsrcdoc\s*=",
+        r"(?:java|vb|live)script\s*:(?:\S|\s*[^\s\w]|\s*\w+[^\w\s]|\s*$)|data\s*:\s*(?:text/html|image/svg|application/x?html)|-moz-binding|\bexpression\s*\(|<[^>]*\bon[a-z]{3,}\s*=|\bon(?:error|load|click|mouse[a-z]+|focus|blur|key[a-z]+|submit|change|toggle|begin|end|animation[a-z]+|transition[a-z]+|pointer[a-z]+|wheel|scroll|input|drag[a-z]*|drop|copy|paste|cut|select|abort|unload|beforeunload|message|hashchange|popstate|resize|show|pageshow|touch[a-z]+)\s*=\s*\S|\b(?:alert|prompt|confirm|eval|settimeout|setinterval|fromcharcode)\s*[(`]|document\s*\.\s*(?:cookie|domain|write|location)|window\s*\.\s*(?:location|name|open)|\.innerhtml\s*=|<[a-z]+[^>]*\bsrcdoc\s*=",
     ),
     // XSS: DOM sinks, JSFuck-style constructs, namespaced (VML) tags, handler-looking names.
     (
         Family::Xss,
-        r"\bself\s*\[|\b(?:top|parent|frames|globalthis)\s*\[\s*['\x22]|document\s*(?:/\*.*?\*/\s*)*\.\s*(?:/\*.*?\*/\s*)*(?:cookie|domain|write|location|queryselector|getelementby)|\.textcontent\s*=|\b(?:atob|btoa)\s*\(|\breflect\s*\.\s*[a-z]+|!!\s*\[\s*\]|\+\s*!\s*\+\s*\[|\[\s*\]\s*\[\s*\(|<\s*[a-z]+:[a-z]+[\s/>]|(?:^|[\s\x22'/;])on[a-z]{4,}\s*=|<\s*(?:noscript|plaintext|xmp|listing|comment|dialog|slot|portal)\b|(?:java|vb)\s*script\s*:",
+        r"\bself\s*\[|\b(?:top|parent|frames|globalthis)\s*\[\s*['\x22]|document\s*(?:/\*.*?\*/\s*)*\.\s*(?:/\*.*?\*/\s*)*(?:cookie|domain|write|location|queryselector|getelementby)|\.textcontent\s*=|\b(?:atob|btoa)\s*\(|\breflect\s*\.\s*[a-z]+|!!\s*\[\s*\]|\+\s*!\s*\+\s*\[|\[\s*\]\s*\[\s*\(|<\s*[a-z]+:[a-z]+[\s/>]|(?:^|[\s\x22'/;])on[a-z]{4,}\s*=|<\s*(?:noscript|plaintext|xmp|listing|comment|dialog|slot|portal)\b|(?:java|vb)\s*script\s*:(?:\S|\s*[^\s\w]|\s*\w+[^\w\s]|\s*$)",
     ),
     // Script URL schemes split by the tabs and newlines browsers drop (`ja&tab;vascript:`,
     // `v&newline;b&tab;s…`), CSS `url(javascript`, `data:` URLs that carry markup, UTF-7 `<`
     // (`+ADw-script`), attributes that take a script URL (`formaction=`, `xlink:href=`).
     (
         Family::Xss,
-        r"j\s*a\s*v\s*a\s*s\s*c\s*r\s*i\s*p\s*t\s*:|v\s*b\s*s\s*c\s*r\s*i\s*p\s*t\s*:|\burl\s*\(\s*['\x22]?\s*(?:java|vb)script\b|\bdata\s*:[\w/+;=.\s-]{0,60},\s*<[a-z]|\+ad[w4]-|\b(?:formaction|xlink\s*:\s*href)\s*=",
+        r"j\s*a\s*v\s*a\s*s\s*c\s*r\s*i\s*p\s*t\s*:(?:\S|\s*[^\s\w]|\s*\w+[^\w\s]|\s*$)|v\s*b\s*s\s*c\s*r\s*i\s*p\s*t\s*:(?:\S|\s*[^\s\w]|\s*\w+[^\w\s]|\s*$)|\burl\s*\(\s*['\x22]?\s*(?:java|vb)script\b|\bdata\s*:[\w/+;=.\s-]{0,60},\s*<[a-z]|\+ad[w4]-|\b(?:formaction|xlink\s*:\s*href)\s*=",
     ),
     // Tag names spelled out with spaces (`<f o r m`, `<d i a l o g`), namespaced tags with spaces
     // or an empty prefix (`< x: script`, `<:vmlframe`).
