@@ -499,7 +499,7 @@ fn decoded_families(decoded: &[u8], before_js: Option<&[u8]>, shell: bool) -> Fa
     // lowercased patterns, but a shell runs a command only by its exact name, and command
     // names are lower case: command injection is decided again with those spans as plain words.
     if found.has(Family::CommandInjection)
-        && let Some(prose) = capitalised_code_spans(&decoded)
+        && let Some(prose) = capitalised_code_spans(decoded)
         && !value_families(&prose, shell).has(Family::CommandInjection)
     {
         found.0 &= !(Family::CommandInjection as u32);

@@ -16,6 +16,22 @@ const BIN: &str = env!("CARGO_BIN_EXE_nuvem");
 
 /// An origin on 127.0.0.1:0 answering every path with a cacheable page; counts requests.
 pub(crate) async fn origin() -> (String, Arc<AtomicUsize>) {
+    origin_with(|path| {
+        let page = format!("<p>{path}</p>").repeat(200);
+        let mut r = Response::new(Full::new(Bytes::from(page)));
+        r.headers_mut()
+            .insert("cache-control", "max-age=300".parse().unwrap());
+        r.headers_mut()
+            .insert("content-type", "text/html".parse().unwrap());
+        r
+    })
+    .await
+}
+
+/// An origin on 127.0.0.1:0 answering each request with `answer(path)`; counts requests.
+pub(crate) async fn origin_with(
+    answer: fn(&str) -> Response<Full<Bytes>>,
+) -> (String, Arc<AtomicUsize>) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
     let hits = Arc::new(AtomicUsize::new(0));
@@ -29,15 +45,8 @@ pub(crate) async fn origin() -> (String, Arc<AtomicUsize>) {
             let svc =
                 hyper::service::service_fn(move |req: http::Request<hyper::body::Incoming>| {
                     h.fetch_add(1, Ordering::SeqCst);
-                    let page = format!("<p>{}</p>", req.uri().path()).repeat(200);
-                    async move {
-                        let mut r = Response::new(Full::new(Bytes::from(page)));
-                        r.headers_mut()
-                            .insert("cache-control", "max-age=300".parse().unwrap());
-                        r.headers_mut()
-                            .insert("content-type", "text/html".parse().unwrap());
-                        Ok::<_, Infallible>(r)
-                    }
+                    let r = answer(req.uri().path());
+                    async move { Ok::<_, Infallible>(r) }
                 });
             tokio::spawn(
                 hyper_util::server::conn::auto::Builder::new(hyper_util::rt::TokioExecutor::new())
@@ -86,19 +95,7 @@ async fn edge_caches_a_custom_origin_across_locations() {
         .and_then(|l| l.split_whitespace().find(|w| w.starts_with("http://")))
         .expect("the second location is in the banner")
         .to_string();
-    // Plain HTTP, but reqwest still wants a TLS provider chosen.
-    let tls = rustls::ClientConfig::builder_with_provider(Arc::new(
-        rustls::crypto::aws_lc_rs::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .unwrap()
-    .with_root_certificates(rustls::RootCertStore::empty())
-    .with_no_client_auth();
-    let client = reqwest::Client::builder()
-        .user_agent("nuvem-e2e")
-        .use_preconfigured_tls(tls)
-        .build()
-        .unwrap();
+    let client = crate::meusite::visitor();
     let get = |base: String, path: &'static str, headers: Vec<(&'static str, &'static str)>| {
         let client = client.clone();
         async move {

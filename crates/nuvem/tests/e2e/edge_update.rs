@@ -5,7 +5,6 @@
 //! PreconditionFailed. With two nodes on one PostgreSQL database, the other node applies it
 //! within the watch interval.
 
-use std::convert::Infallible;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -22,41 +21,19 @@ const BIN: &str = env!("CARGO_BIN_EXE_nuvem");
 /// An origin that sends no Cache-Control (so the behavior's DefaultTTL decides), answers
 /// `/missing*` with 404 and `/sorry.html` with the error page; counts requests.
 async fn origin() -> (String, Arc<AtomicUsize>) {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    let hits = Arc::new(AtomicUsize::new(0));
-    let h = hits.clone();
-    tokio::spawn(async move {
-        loop {
-            let Ok((stream, _)) = listener.accept().await else {
-                return;
-            };
-            let h = h.clone();
-            let svc =
-                hyper::service::service_fn(move |req: http::Request<hyper::body::Incoming>| {
-                    h.fetch_add(1, Ordering::SeqCst);
-                    let path = req.uri().path().to_string();
-                    async move {
-                        let (status, body) = if path.starts_with("/missing") {
-                            (404, "nope".to_string())
-                        } else if path == "/sorry.html" {
-                            (200, "sorry".to_string())
-                        } else {
-                            (200, format!("page {path}"))
-                        };
-                        let mut r = Response::new(Full::new(Bytes::from(body)));
-                        *r.status_mut() = http::StatusCode::from_u16(status).unwrap();
-                        Ok::<_, Infallible>(r)
-                    }
-                });
-            tokio::spawn(
-                hyper_util::server::conn::auto::Builder::new(hyper_util::rt::TokioExecutor::new())
-                    .serve_connection(hyper_util::rt::TokioIo::new(stream), svc)
-                    .into_owned(),
-            );
-        }
-    });
-    (url, hits)
+    crate::edge::origin_with(|path| {
+        let (status, body) = if path.starts_with("/missing") {
+            (404, "nope".to_string())
+        } else if path == "/sorry.html" {
+            (200, "sorry".to_string())
+        } else {
+            (200, format!("page {path}"))
+        };
+        let mut r = Response::new(Full::new(Bytes::from(body)));
+        *r.status_mut() = http::StatusCode::from_u16(status).unwrap();
+        r
+    })
+    .await
 }
 
 /// (status, x-cache, body) of a GET through the edge.
@@ -149,18 +126,7 @@ default_ttl = 0
             ..Default::default()
         },
     );
-    // Plain HTTP, but reqwest still wants a TLS provider chosen.
-    let tls = rustls::ClientConfig::builder_with_provider(Arc::new(
-        rustls::crypto::aws_lc_rs::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .unwrap()
-    .with_root_certificates(rustls::RootCertStore::empty())
-    .with_no_client_auth();
-    let client = reqwest::Client::builder()
-        .use_preconfigured_tls(tls)
-        .build()
-        .unwrap();
+    let client = crate::meusite::visitor();
 
     // Before: DefaultTTL 0 keeps nothing; a 404 is the origin's.
     assert_eq!(get(&client, &nuvem, "/a").await.1, "Miss from nuvem");
@@ -283,17 +249,7 @@ default_ttl = 0
         let b = s.spawn(|| Nuvem::start_with(BIN, options.clone()));
         (a.join().unwrap(), b.join().unwrap())
     });
-    let tls = rustls::ClientConfig::builder_with_provider(Arc::new(
-        rustls::crypto::aws_lc_rs::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .unwrap()
-    .with_root_certificates(rustls::RootCertStore::empty())
-    .with_no_client_auth();
-    let client = reqwest::Client::builder()
-        .use_preconfigured_tls(tls)
-        .build()
-        .unwrap();
+    let client = crate::meusite::visitor();
 
     let (mut config, etag) = get_config(&a);
     assert_eq!(

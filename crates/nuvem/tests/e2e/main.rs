@@ -75,14 +75,24 @@ fn shared_dir() -> tempfile::TempDir {
 /// Whether python3 can import boto3; when not, the test says so (fails under
 /// `NUVEM_TEST_STRICT=1`) and the caller returns.
 fn have_boto3(test: &str) -> bool {
+    have_python_modules(test, &["boto3"])
+}
+
+/// Whether python3 can import every module of `modules` (named as pip installs them, with
+/// `_` for `-`); when not, the test says so (fails under `NUVEM_TEST_STRICT=1`).
+fn have_python_modules(test: &str, modules: &[&str]) -> bool {
     let ok = std::process::Command::new("python3")
-        .args(["-c", "import boto3"])
+        .args(["-c", &format!("import {}", modules.join(", "))])
         .output()
         .is_ok_and(|o| o.status.success());
     if !ok {
+        let pip = modules.join(" ").replace('_', "-");
         nuvem_testkit::missing_tool(
             test,
-            "python3 with boto3 is not available (pip install boto3)",
+            &format!(
+                "python3 with {} is not available (pip install {pip})",
+                modules.join(" and ")
+            ),
         );
     }
     ok

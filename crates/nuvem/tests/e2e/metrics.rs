@@ -10,15 +10,10 @@ const TOKEN: &str = "e2e-metrics-token-0123456789";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn metrics_parse_and_move_with_traffic() {
-    let ok = std::process::Command::new("python3")
-        .args(["-c", "import boto3, prometheus_client"])
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !ok {
-        nuvem_testkit::missing_tool(
-            "metrics_parse_and_move_with_traffic",
-            "python3 with boto3 and prometheus_client is not available (pip install boto3 prometheus-client)",
-        );
+    if !crate::have_python_modules(
+        "metrics_parse_and_move_with_traffic",
+        &["boto3", "prometheus_client"],
+    ) {
         return;
     }
     let (origin, _hits) = crate::edge::origin().await;
