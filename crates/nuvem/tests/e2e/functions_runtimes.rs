@@ -213,6 +213,110 @@ async fn awslambdaric_as_a_provided_bootstrap() {
     assert!(!warm.log.contains("Init Duration"), "{}", warm.log);
 }
 
+/// Where AWS's Node.js runtime interface client (`aws-lambda-ric`, npm; a native addon built
+/// at install) is installed for the tests: `scripts/test` puts it there, world-readable, so
+/// that functions running as users of their own reach it.
+fn aws_lambda_ric_dir() -> std::path::PathBuf {
+    std::env::var_os("NUVEM_TEST_AWS_LAMBDA_RIC")
+        .map(Into::into)
+        .unwrap_or_else(|| "/var/tmp/nuvem-test-tools/aws-lambda-ric".into())
+}
+
+const NODE_RIC_BOOTSTRAP: &str =
+    "#!/bin/sh\nexec node \"$RIC_DIR/node_modules/aws-lambda-ric/bin/index.mjs\" \"$_HANDLER\"\n";
+
+const NODE_RIC_HANDLER: &str = r#"const crypto = require("crypto");
+
+// This environment's id (a process id says nothing in a PID namespace).
+const ENVIRONMENT = crypto.randomBytes(8).toString("hex");
+
+exports.fn = async (event, context) => {
+  console.log("hello from aws-lambda-ric");
+  if (event.fail) {
+    throw new Error(event.fail);
+  }
+  return {
+    event,
+    request_id: context.awsRequestId,
+    arn: context.invokedFunctionArn,
+    time_left: context.getRemainingTimeInMillis() > 0,
+    environment: ENVIRONMENT,
+  };
+};
+"#;
+
+/// AWS's Node.js runtime interface client as container-image users package it: a `provided`
+/// function whose `bootstrap` execs `node …/aws-lambda-ric/bin/index.mjs index.fn`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn aws_lambda_ric_as_a_provided_bootstrap() {
+    let ric = aws_lambda_ric_dir();
+    if !ric
+        .join("node_modules/aws-lambda-ric/dist/rapid-client.node")
+        .is_file()
+    {
+        nuvem_testkit::missing_tool(
+            "aws_lambda_ric_as_a_provided_bootstrap",
+            &format!(
+                "aws-lambda-ric is not installed at {} (scripts/test installs it: npm install --prefix <dir> aws-lambda-ric, with cmake, autoconf, automake and libtool)",
+                ric.display()
+            ),
+        );
+        return;
+    }
+    let n = Nuvem::start(env!("CARGO_BIN_EXE_nuvem"));
+    let c = n.lambda();
+    let ric = ric.display().to_string();
+    create(
+        &c,
+        "node-ric",
+        Runtime::Providedal2023,
+        "index.fn",
+        &[
+            ("bootstrap", NODE_RIC_BOOTSTRAP),
+            ("index.js", NODE_RIC_HANDLER),
+        ],
+        &[("RIC_DIR", ric.as_str())],
+        10,
+    )
+    .await;
+    let rr = InvocationType::RequestResponse;
+    let first = invoke(&c, "node-ric", json!({"k": [1, 2]}), rr.clone())
+        .await
+        .unwrap();
+    check(
+        &first,
+        200,
+        json!({"event": {"k": [1, 2]}, "arn": "arn:aws:lambda:us-east-1:000000000000:function:node-ric", "time_left": true}),
+        false,
+        "hello from aws-lambda-ric",
+    );
+    assert!(first.log.contains("Init Duration"), "{}", first.log);
+    let request_id = first.payload["request_id"].as_str().unwrap_or_default();
+    assert!(
+        first
+            .log
+            .contains(&format!("START RequestId: {request_id}")),
+        "the runtime saw the invocation's request id: {}",
+        first.log
+    );
+    let failed = invoke(&c, "node-ric", json!({"fail": "no way"}), rr.clone())
+        .await
+        .unwrap();
+    check(
+        &failed,
+        200,
+        json!({"errorType": "Error", "errorMessage": "no way"}),
+        true,
+        "END RequestId",
+    );
+    let warm = invoke(&c, "node-ric", json!({}), rr).await.unwrap();
+    assert_eq!(
+        warm.payload["environment"], first.payload["environment"],
+        "a handler error keeps the environment warm"
+    );
+    assert!(!warm.log.contains("Init Duration"), "{}", warm.log);
+}
+
 /// Whether process `pid` is gone (or a zombie nobody reaped yet: it runs no code).
 fn dead(pid: &str) -> bool {
     match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
