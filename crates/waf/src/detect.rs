@@ -48,6 +48,10 @@ pub enum Family {
     /// Any SQL signal, weak ones included (SqliMatch sensitivity HIGH). Patterns tagged with it
     /// are weak: they block in the managed rules only together with a second signal.
     SqliWeak = 1 << 21,
+    /// A line break (CR or LF) followed by a header name that splits a response or forges a
+    /// request (`%0d%0aSet-Cookie:`, `%0aLocation:`), whatever follows the colon: only where
+    /// line breaks have no business (query arguments and the path), as CRS 921160 does.
+    HeaderBreak = 1 << 22,
 }
 
 /// A set of families, as bits.

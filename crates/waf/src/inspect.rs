@@ -301,6 +301,7 @@ fn mongo_operator_name() -> &'static Regex {
 
 fn lower_text(decoded: &[u8]) -> Vec<u8> {
     // Comments inside keywords (`un/**/ion`) and runs of white space are evasions, not meaning.
+    // A run of white space holding a line break is one line break.
     let mut out = Vec::with_capacity(decoded.len());
     let mut last_space = false;
     for &b in decoded {
@@ -315,7 +316,13 @@ fn lower_text(decoded: &[u8]) -> Vec<u8> {
             }
             continue;
         }
-        out.push(if space && b != b'\n' { b' ' } else { b });
+        // A line break is a line break, whichever of CR and LF makes it (a lone CR splits
+        // a header as well as LF does); other white space is one space.
+        out.push(match b {
+            b'\r' => b'\n',
+            _ if space && b != b'\n' => b' ',
+            _ => b,
+        });
         last_space = space;
     }
     out

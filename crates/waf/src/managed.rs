@@ -151,11 +151,22 @@ pub(crate) fn group(name: &str, _origin: Instant) -> Option<Vec<Rule>> {
             );
             // nuvem's own: script without a tag, response splitting, LDAP and NoSQL injection.
             per_location(ns, "ScriptWithoutTag", Family::JsExec, ALL, &mut r);
+            // In the query and the path, a line break before a header name is enough.
+            for loc in [QueryArguments, UriPath] {
+                r.push(rule(
+                    ns,
+                    &format!("HeaderInjection_{}", loc.as_str()),
+                    Stmt::Or(vec![
+                        detect(Family::HeaderInjection, &[loc]),
+                        detect(Family::HeaderBreak, &[loc]),
+                    ]),
+                ));
+            }
             per_location(
                 ns,
                 "HeaderInjection",
                 Family::HeaderInjection,
-                &[QueryArguments, UriPath, Body, Cookie, Header],
+                &[Body, Cookie, Header],
                 &mut r,
             );
             per_location(

@@ -420,7 +420,7 @@ fn session_fixation_and_uploads() {
 /// that looks like it, in the places its rules inspect.
 #[test]
 fn detectors_for_encodings_windows_files_scripts_and_injections() {
-    use Place::{Cookie, Form, Json, Query};
+    use Place::{Cookie, Form, Header, Json, Path, Query};
     // Traversal with dots and slashes in unusual encodings, alone or mixed with plain ones:
     // overlong UTF-8, IIS %u with full-width and look-alike code points, nested
     // percent-encoding (the values below are sent percent-encoded once more).
@@ -572,12 +572,29 @@ fn detectors_for_encodings_windows_files_scripts_and_injections() {
         check_detect(attack, true);
     }
     for benign in [
-        "Hello,\r\nLocation: Lisbon\r\nThanks",
         "Line one\nline two",
         "Set-Cookie is a response header",
+        "Location: Lisbon",
     ] {
         check_detect(benign, false);
     }
+    // In the query and the path, where a line break has no business, a break before a header
+    // name is enough, whatever the value (CRS 921160); a textarea's lines (posted as a form or
+    // JSON) may name a place.
+    for attack in [
+        "\nSet-Cookie: injected",
+        "x\r\rSet-Cookie: no-cache",
+        "\r\nLocation: Lisbon",
+        "a\nX-Forwarded-For: 127.0.0.1",
+        "\rContent-Type: text/html",
+    ] {
+        check_detect_at(attack, &[Query, Path], true);
+    }
+    check_detect_at(
+        "Hello,\r\nLocation: Lisbon\r\nThanks",
+        &[Form, Json, Cookie, Header],
+        false,
+    );
 
     // LDAP and NoSQL injection: in the query, form, JSON body and cookies.
     let args = [Query, Form, Json, Cookie];

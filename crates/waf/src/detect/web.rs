@@ -51,6 +51,14 @@ pub(super) const PATTERNS: &[(Family, &str)] = &[
         Family::HeaderInjection,
         r"(?:\n|\xe5\x98[\x8a\x8d])\s*(?:set-cookie2?\s*:\s*[^=\s;:]+=|location\s*:\s*(?:[a-z][a-z0-9+.-]*:)?//|content-(?:type\s*:\s*[a-z]+/[a-z]|length\s*:\s*\d|disposition\s*:\s*(?:attachment|inline)|security-policy\s*:)|(?:refresh\s*:\s*\d|x-xss-protection\s*:\s*[01]|access-control-allow-(?:origin|credentials|headers|methods)\s*:|transfer-encoding\s*:\s*chunked|x-forwarded-(?:for|host|proto)\s*:|x-original-url\s*:|x-rewrite-url\s*:)|http/[0-9.]+\s+\d{3}\b)",
     ),
+    // The same in query arguments and the path (see `Family::HeaderBreak`), where a line
+    // break never belongs: a CR or LF, then a header name that splits a response or forges a
+    // request, then a colon, whatever the value (CRS 921160's list, plus the response headers
+    // above). A multi-line textarea posts its body, not a query.
+    (
+        Family::HeaderBreak,
+        r"[\r\n]\s*(?:set-cookie2?|cookie|location|refresh|content-(?:type|length|disposition|security-policy)|x-xss-protection|access-control-allow-[a-z-]+|transfer-encoding|x-forwarded-[a-z]+|forwarded|via|host|x-original-url|x-rewrite-url|remote-ip|remote-addr|originating-ip)\s*:",
+    ),
     // LDAP filters: a closed filter followed by a new one (`*)(uid=*`, `x)(|(`), an always-true
     // or always-false filter (`(&)`, `(|)`), a value opening with `*)`, a wildcard on a
     // directory attribute (`(objectclass=*)`). Prose puts letters or digits between
