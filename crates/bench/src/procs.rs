@@ -402,6 +402,53 @@ pub fn status_kib(pid: u32, field: &str) -> anyhow::Result<u64> {
         .with_context(|| format!("no {field} in /proc/{pid}/status"))
 }
 
+/// CPU time (user + system) used so far by `pid` and every process descended from it (nginx's
+/// and Varnish's workers are children of the process the bench started), in clock ticks
+/// (`sysconf(_SC_CLK_TCK)`, 100 per second on Linux); `None` where `/proc` is missing.
+pub fn cpu_ticks_tree(pid: u32) -> Option<u64> {
+    // (pid, ppid, utime + stime) of every process.
+    let mut procs = Vec::new();
+    for e in std::fs::read_dir("/proc").ok()?.flatten() {
+        let Ok(stat) = std::fs::read_to_string(e.path().join("stat")) else {
+            continue;
+        };
+        // The command may hold spaces and parentheses: the fields follow the last ')'.
+        let Some((head, rest)) = stat.rsplit_once(')') else {
+            continue;
+        };
+        let Some(p) = head
+            .split_whitespace()
+            .next()
+            .and_then(|p| p.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        let f: Vec<&str> = rest.split_whitespace().collect();
+        // After the ')': state(0) ppid(1) … utime(11) stime(12).
+        let num = |i: usize| f.get(i).and_then(|v| v.parse::<u64>().ok());
+        if let (Some(ppid), Some(u), Some(s)) = (num(1), num(11), num(12)) {
+            procs.push((p, u32::try_from(ppid).unwrap_or(0), u + s));
+        }
+    }
+    let mut tree = vec![pid];
+    let mut total = 0;
+    let mut i = 0;
+    while let Some(&p) = tree.get(i) {
+        for (child, ppid, ticks) in &procs {
+            if *child == p {
+                total += ticks;
+            } else if *ppid == p && !tree.contains(child) {
+                tree.push(*child);
+            }
+        }
+        i += 1;
+    }
+    procs.iter().any(|(p, _, _)| *p == pid).then_some(total)
+}
+
+/// Clock ticks per second of `/proc/<pid>/stat`'s times (USER_HZ, 100 on Linux).
+pub const TICKS_PER_SEC: f64 = 100.0;
+
 /// Resets the process's peak RSS (`VmHWM`) to its current RSS, so the next reading is the
 /// peak of what follows (`clear_refs` value 5, proc(5)). False where the kernel refuses.
 pub fn reset_peak_rss(pid: u32) -> bool {

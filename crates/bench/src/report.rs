@@ -32,6 +32,8 @@ pub struct Row {
     pub stats: Stats,
     /// Peak RSS of the server during the phase, MiB (nuvem's own process only).
     pub peak_rss_mib: Option<f64>,
+    /// The server's CPU time (user + system, its child processes included) per request, µs.
+    pub cpu_us_per_op: Option<f64>,
     pub metric: Metric,
 }
 
@@ -74,6 +76,7 @@ impl Report {
             target: target.into(),
             stats,
             peak_rss_mib: None,
+            cpu_us_per_op: None,
             metric,
         });
     }
@@ -82,6 +85,13 @@ impl Report {
     pub fn set_peak_rss(&mut self, kib: Option<u64>) {
         if let Some(row) = self.rows.last_mut() {
             row.peak_rss_mib = kib.map(|k| k as f64 / 1024.0);
+        }
+    }
+
+    /// The server CPU time per request of the last row pushed.
+    pub fn set_cpu_per_op(&mut self, us: Option<f64>) {
+        if let Some(row) = self.rows.last_mut() {
+            row.cpu_us_per_op = us;
         }
     }
 
@@ -187,15 +197,15 @@ impl Report {
     /// Every row with all its numbers.
     pub fn full_table(&self) -> String {
         let mut out = String::from(
-            "| scenario | target | load | ok | errors | ops/s | MiB/s | p50 ms | p90 ms | p99 ms | p99.9 ms | max ms | peak RSS MiB |\n",
+            "| scenario | target | load | ok | errors | ops/s | MiB/s | p50 ms | p90 ms | p99 ms | p99.9 ms | max ms | peak RSS MiB | server CPU µs/op |\n",
         );
-        out.push_str("|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+        out.push_str("|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
         for r in &self.rows {
             let s = &r.stats;
             let ms = |v: Option<u64>| v.map_or_else(|| "–".into(), fmt_ms);
             let _ = writeln!(
                 out,
-                "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+                "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
                 r.scenario,
                 r.target,
                 s.mode.label(),
@@ -214,6 +224,8 @@ impl Report {
                 ms(s.max_us()),
                 r.peak_rss_mib
                     .map_or_else(|| "–".into(), |m| format!("{m:.1}")),
+                r.cpu_us_per_op
+                    .map_or_else(|| "–".into(), |c| format!("{c:.1}")),
             );
         }
         for r in self.rows.iter().filter(|r| r.stats.errors > 0) {
@@ -242,6 +254,7 @@ impl Report {
                 v["scenario"] = json!(r.scenario);
                 v["target"] = json!(r.target);
                 v["peak_rss_mib"] = json!(r.peak_rss_mib);
+                v["server_cpu_us_per_op"] = json!(r.cpu_us_per_op);
                 v
             }).collect::<Vec<_>>(),
             "ratios": self.ratios().iter().map(|r| json!({

@@ -89,7 +89,7 @@ pub struct Args {
     /// DynamoDB and S3 groups, on a throwaway PostgreSQL this run starts (initdb, pg_ctl).
     #[arg(long)]
     pub postgres: bool,
-    /// Also measure this other nuvem build (embedded engine) in the DynamoDB and S3 groups,
+    /// Also measure this other nuvem build (embedded engine) in the DynamoDB, S3, SSE, capacity and edge groups,
     /// as target `--baseline-label`: a before/after comparison in one run.
     #[arg(long, value_name = "PATH")]
     pub baseline_bin: Option<PathBuf>,
@@ -164,13 +164,24 @@ impl Ctx {
     ) {
         eprintln!("{scenario} {} → {target}", mode.label());
         let reset = pid.is_some_and(procs::reset_peak_rss);
+        let cpu_before = pid.and_then(procs::cpu_ticks_tree);
         match load::run(op, mode, self.budget, self.warm_up).await {
             Ok(stats) => {
+                // The server's CPU time per request (warm-up included): what a request costs
+                // the server, which other load on the machine disturbs less than throughput.
+                let requests = stats.ok() + stats.errors + self.warm_up;
+                let cpu = cpu_before
+                    .zip(pid.and_then(procs::cpu_ticks_tree))
+                    .filter(|_| requests > 0)
+                    .map(|(a, b)| {
+                        b.saturating_sub(a) as f64 / procs::TICKS_PER_SEC * 1e6 / requests as f64
+                    });
                 report.push(scenario, target, stats, metric);
                 let peak = pid
                     .filter(|_| reset)
                     .and_then(|p| procs::status_kib(p, "VmHWM:").ok());
                 report.set_peak_rss(peak);
+                report.set_cpu_per_op(cpu);
             }
             Err(e) => report
                 .failures

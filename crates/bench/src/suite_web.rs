@@ -1,7 +1,7 @@
 //! The edge group of `nuvem-bench run` (the gateway group is `suite_gateway`, the WAF against
 //! ModSecurity `suite_waf`): the edge in front of the bench's in-process origin: cache hits
-//! and misses, nuvem (WAF off) against nginx and Varnish, and hits with the default WebACL
-//! on against off. All through the manifest (`[distribution]`, `[waf]`), as
+//! and misses of a 1 KiB and a 100 KiB object, nuvem (WAF off; and a `--baseline-bin` build
+//! beside it) against nginx and Varnish, and hits with the default WebACL on against off. All through the manifest (`[distribution]`, `[waf]`), as
 //! a user would. Must not: print the report.
 
 use std::sync::atomic::Ordering;
@@ -14,14 +14,16 @@ use crate::report::{Metric, Report};
 use crate::suite::Ctx;
 use crate::{edge_peers, procs, web};
 
-/// Size of the object the edge scenarios fetch.
-const OBJECT: usize = 1024;
+/// The objects the edge scenarios fetch: a scenario label, the origin's path prefix, the size.
+const OBJECTS: [(&str, &str, usize); 2] =
+    [("1KiB", "/obj/", 1024), ("100KiB", "/big/", 100 * 1024)];
 
 /// A target of the edge group: its name, base URL and pid.
 type Target = (String, String, u32);
 
 pub async fn edge(ctx: &Ctx, report: &mut Report) -> anyhow::Result<()> {
-    let origin = web::Origin::start(OBJECT).await?;
+    let sizes: Vec<(&str, usize)> = OBJECTS.iter().map(|(_, p, n)| (*p, *n)).collect();
+    let origin = web::Origin::start_sized(&sizes).await?;
     let distribution = origin.distribution();
     // The cache against nginx's and Varnish's: no WAF, as they have none.
     let without_waf = format!("{distribution}\n[waf]\nenabled = false\n");
@@ -42,6 +44,25 @@ pub async fn edge(ctx: &Ctx, report: &mut Report) -> anyhow::Result<()> {
     let waf_url = waf.edge_url.clone().context("nuvem printed no edge")?;
 
     let mut targets: Vec<Target> = vec![("nuvem".into(), nuvem_url.clone(), nuvem.pid())];
+    // `--baseline-bin`: another build beside it (same manifest), compared with it and with
+    // the peers, so a before/after comparison is one run on one machine state.
+    let baseline = match &ctx.baseline {
+        Some((bin, label)) => {
+            let launch = procs::Launch {
+                manifest: &without_waf,
+                pin: ctx.pin(),
+                ..Default::default()
+            };
+            let b = procs::Nuvem::launch(bin, &launch)?;
+            let url = b.edge_url.clone().context("the baseline printed no edge")?;
+            targets.push((label.clone(), url, b.pid()));
+            if !report.subjects.contains(label) {
+                report.subjects.push(label.clone());
+            }
+            Some(b)
+        }
+        None => None,
+    };
     let mut peers = Vec::new();
     if let Some(bin) = &ctx.nginx_bin {
         peers.push(edge_peers::nginx(bin, origin.addr, ctx.pin())?);
@@ -73,64 +94,84 @@ pub async fn edge(ctx: &Ctx, report: &mut Report) -> anyhow::Result<()> {
         )),
     }
 
-    for mode in [ctx.closed(1), ctx.closed(64), ctx.open(2000.0)] {
-        let metric = if matches!(mode, load::Mode::Open { .. }) {
-            Metric::TailLatency
-        } else {
-            Metric::Throughput
-        };
-        let before = origin.hits.load(Ordering::Relaxed);
-        for (name, url, pid) in &targets {
-            let op = web::get_op(&client, url, None, |_| "/obj/hit".into());
-            ctx.measure(report, "edge.hit 1KiB", name, &op, mode, Some(*pid), metric)
-                .await;
+    for (size, prefix, _) in OBJECTS {
+        let hit_path = format!("{prefix}hit");
+        let scenario = format!("edge.hit {size}");
+        // The 1 KiB object also gets the open-loop tail and the WAF comparison.
+        let small = size == "1KiB";
+        let mut modes = vec![ctx.closed(1), ctx.closed(64)];
+        if small {
+            modes.push(ctx.open(2000.0));
         }
-        let fetched = origin.hits.load(Ordering::Relaxed) - before;
-        if fetched > targets.len() as u64 {
-            report.notes.push(format!(
-                "edge.hit {}: the origin served {fetched} requests (expected at most one per target)",
-                mode.label()
-            ));
-        }
-        // WAF on, then the same edge without it, back to back.
-        let on = web::get_op(&client, &waf_url, None, |_| "/obj/hit".into());
-        ctx.measure(
-            report,
-            "edge.hit 1KiB waf on/off",
-            "nuvem waf=on",
-            &on,
-            mode,
-            Some(waf.pid()),
-            metric,
-        )
-        .await;
-        let off = web::get_op(&client, &nuvem_url, None, |_| "/obj/hit".into());
-        ctx.measure(
-            report,
-            "edge.hit 1KiB waf on/off",
-            "nuvem waf=off",
-            &off,
-            mode,
-            Some(nuvem.pid()),
-            metric,
-        )
-        .await;
-    }
-    for (phase, mode) in [ctx.closed(1), ctx.closed(64)].into_iter().enumerate() {
-        for (name, url, pid) in &targets {
-            let prefix = format!("/obj/miss-{name}-{phase}-");
-            let op = web::get_op(&client, url, None, move |i| format!("{prefix}{i}"));
+        for mode in modes {
+            let metric = if matches!(mode, load::Mode::Open { .. }) {
+                Metric::TailLatency
+            } else {
+                Metric::Throughput
+            };
+            let before = origin.hits.load(Ordering::Relaxed);
+            for (name, url, pid) in &targets {
+                let path = hit_path.clone();
+                let op = web::get_op(&client, url, None, move |_| path.clone());
+                ctx.measure(report, &scenario, name, &op, mode, Some(*pid), metric)
+                    .await;
+            }
+            let fetched = origin.hits.load(Ordering::Relaxed) - before;
+            if fetched > targets.len() as u64 {
+                report.notes.push(format!(
+                    "{scenario} {}: the origin served {fetched} requests (expected at most one per target)",
+                    mode.label()
+                ));
+            }
+            if !small {
+                continue;
+            }
+            // WAF on, then the same edge without it, back to back.
+            let on = web::get_op(&client, &waf_url, None, |_| "/obj/hit".into());
             ctx.measure(
                 report,
-                "edge.miss 1KiB",
-                name,
-                &op,
+                "edge.hit 1KiB waf on/off",
+                "nuvem waf=on",
+                &on,
                 mode,
-                Some(*pid),
-                Metric::Throughput,
+                Some(waf.pid()),
+                metric,
+            )
+            .await;
+            let off = web::get_op(&client, &nuvem_url, None, |_| "/obj/hit".into());
+            ctx.measure(
+                report,
+                "edge.hit 1KiB waf on/off",
+                "nuvem waf=off",
+                &off,
+                mode,
+                Some(nuvem.pid()),
+                metric,
             )
             .await;
         }
     }
+    for (size, prefix, _) in OBJECTS {
+        let scenario = format!("edge.miss {size}");
+        for (phase, mode) in [ctx.closed(1), ctx.closed(64)].into_iter().enumerate() {
+            for (name, url, pid) in &targets {
+                // Every request a path no target has fetched before.
+                let tag: String = name.chars().filter(char::is_ascii_alphanumeric).collect();
+                let prefix = format!("{prefix}miss-{tag}-{phase}-");
+                let op = web::get_op(&client, url, None, move |i| format!("{prefix}{i}"));
+                ctx.measure(
+                    report,
+                    &scenario,
+                    name,
+                    &op,
+                    mode,
+                    Some(*pid),
+                    Metric::Throughput,
+                )
+                .await;
+            }
+        }
+    }
+    drop(baseline);
     Ok(())
 }

@@ -126,8 +126,9 @@ pub fn get_op(
     })
 }
 
-/// The origin: `/obj/<anything>` answers `size` bytes, cacheable for an hour, with an ETag;
-/// everything else 404. Counts the requests that reached it.
+/// The origin: `/obj/<anything>` answers `size` bytes (or other prefixes other sizes, see
+/// [`Origin::start_sized`]), cacheable for an hour, with an ETag; everything else 404. Counts
+/// the requests that reached it.
 pub struct Origin {
     pub addr: SocketAddr,
     pub hits: Arc<AtomicU64>,
@@ -142,12 +143,23 @@ impl Drop for Origin {
 
 impl Origin {
     pub async fn start(size: usize) -> anyhow::Result<Self> {
+        Self::start_sized(&[("/obj/", size)]).await
+    }
+
+    /// An origin whose paths under each prefix answer that many bytes (the first prefix
+    /// that matches), cacheable for an hour, with an ETag; every other path 404.
+    pub async fn start_sized(sizes: &[(&str, usize)]) -> anyhow::Result<Self> {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .context("binding the origin")?;
         let addr = listener.local_addr()?;
         let hits = Arc::new(AtomicU64::new(0));
-        let body = Bytes::from(vec![b'x'; size]);
+        let bodies: Arc<Vec<(String, Bytes)>> = Arc::new(
+            sizes
+                .iter()
+                .map(|(prefix, size)| (prefix.to_string(), Bytes::from(vec![b'x'; *size])))
+                .collect(),
+        );
         let counter = hits.clone();
         let task = tokio::spawn(async move {
             loop {
@@ -155,13 +167,16 @@ impl Origin {
                     continue;
                 };
                 let _ = stream.set_nodelay(true);
-                let (body, counter) = (body.clone(), counter.clone());
+                let (bodies, counter) = (bodies.clone(), counter.clone());
                 tokio::spawn(async move {
                     let service = hyper::service::service_fn(move |req: Request<_>| {
                         counter.fetch_add(1, Ordering::Relaxed);
-                        let found = req.uri().path().starts_with("/obj/");
+                        let body = bodies
+                            .iter()
+                            .find(|(prefix, _)| req.uri().path().starts_with(prefix.as_str()))
+                            .map(|(_, b)| b.clone());
                         let resp = Response::builder()
-                            .status(if found {
+                            .status(if body.is_some() {
                                 StatusCode::OK
                             } else {
                                 StatusCode::NOT_FOUND
@@ -169,7 +184,7 @@ impl Origin {
                             .header("content-type", "application/octet-stream")
                             .header("cache-control", "max-age=3600")
                             .header("etag", "\"bench\"")
-                            .body(Full::new(if found { body.clone() } else { Bytes::new() }));
+                            .body(Full::new(body.unwrap_or_default()));
                         async move { Ok::<_, Infallible>(resp.unwrap_or_default()) }
                     });
                     // A proxy closing an idle connection is not an error worth reporting.

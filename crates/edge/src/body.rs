@@ -91,6 +91,12 @@ impl SharedBody {
         self.lock().done.as_ref().map(|r| r.is_ok())
     }
 
+    /// The chunks, when the body is whole.
+    pub fn whole(&self) -> Option<Vec<Bytes>> {
+        let s = self.lock();
+        matches!(s.done, Some(Ok(()))).then(|| s.chunks.clone())
+    }
+
     /// Waits until the body is whole and returns its chunks, or the failure.
     pub async fn wait(&self) -> Result<Vec<Bytes>, String> {
         let mut rx = self.changed.subscribe();

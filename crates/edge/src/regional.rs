@@ -96,15 +96,15 @@ impl Regional {
         })
     }
 
-    /// Writes a whole entry to the disk layer in the background; an invalidation of its
-    /// path that lands while the file is written removes it again (insert, then check).
+    /// Queues a whole entry for the disk layer's writer (see `disk`: never waits, and under
+    /// a flood of misses some entries are only kept in memory); an invalidation of its path
+    /// that lands while the file is written removes it again (insert, then check).
     fn write_to_disk(&self, e: &Arc<Entry>, start: u64) {
         if let Some(disk) = &self.disk {
-            let (disk, e, fills) = (disk.clone(), e.clone(), self.fills.clone());
-            tokio::spawn(async move {
-                disk.store(e.clone()).await;
-                if !fills.still_valid(&e.key.path, start) {
-                    disk.invalidate_path(&e.key.path);
+            let (fills, path) = (self.fills.clone(), e.key.path.clone());
+            disk.store_later(e.clone(), move |files| {
+                if !fills.still_valid(&path, start) {
+                    files.invalidate_path(&path);
                 }
             });
         }
@@ -113,14 +113,22 @@ impl Regional {
     /// Stores a whole entry that a fill started at tick `start` produced, unless its path
     /// was invalidated meanwhile (see [`Fills`]: insert, then check again).
     fn store(&self, e: &Arc<Entry>, start: u64) {
+        if self.store_in_memory(e, start) {
+            self.write_to_disk(e, start);
+        }
+    }
+
+    /// The memory half of [`Self::store`]: whether the entry was stored.
+    fn store_in_memory(&self, e: &Arc<Entry>, start: u64) -> bool {
         if !self.fills.still_valid(&e.key.path, start) {
-            return;
+            return false;
         }
         self.tier.insert(e.clone());
         if self.fills.still_valid(&e.key.path, start) {
-            self.write_to_disk(e, start);
+            true
         } else {
             self.tier.remove(&e.key);
+            false
         }
     }
 
@@ -360,14 +368,18 @@ impl Regional {
                 }
             };
             // Store first, leave the in-flight map, and only then let the readers finish:
-            // a request that follows a completed one finds the entry in the tier.
-            let regional = &done.regional;
-            if result.is_ok() && shared.received() <= regional.max_object {
-                regional.store(&stored, epoch);
-            }
+            // a request that follows a completed one finds the entry in the tier. The disk
+            // writer gets it once whole.
+            let regional = done.regional.clone();
+            let stored_ok = result.is_ok()
+                && shared.received() <= regional.max_object
+                && regional.store_in_memory(&stored, epoch);
             drop(done);
             shared.finish(result);
             drop(guard);
+            if stored_ok {
+                regional.write_to_disk(&stored, epoch);
+            }
         });
         Fetched::Entry(entry, Cached::Miss)
     }

@@ -31,9 +31,7 @@ pub struct Viewer<'a> {
 /// The response for a stored entry.
 pub async fn serve(entry: &Arc<Entry>, v: &Viewer<'_>, cached: Cached) -> Response<Body> {
     let mut headers = entry.headers.clone();
-    if let Ok(age) = HeaderValue::from_str(&entry.age(SystemTime::now()).to_string()) {
-        headers.insert(header::AGE, age);
-    }
+    headers.insert(header::AGE, HeaderValue::from(entry.age(SystemTime::now())));
     let mut status = entry.status;
     let mut body = None;
     if status == StatusCode::OK {
@@ -335,13 +333,69 @@ pub fn decorate(r: &mut Response<Body>, pop: &str, cached: Cached) {
 }
 
 pub fn finish_headers(h: &mut HeaderMap, pop: &str) {
-    add_via(h, pop);
-    if let Ok(p) = HeaderValue::from_str(pop) {
-        h.insert("x-amz-cf-pop", p);
+    match pop_headers(pop) {
+        Some((via, p)) => {
+            h.append(header::VIA, via);
+            h.insert("x-amz-cf-pop", p);
+        }
+        None => add_via(h, pop),
     }
-    if let Ok(id) = HeaderValue::from_str(&uuid::Uuid::new_v4().simple().to_string()) {
-        h.insert("x-amz-cf-id", id);
+    h.insert("x-amz-cf-id", request_id());
+}
+
+/// The `Via` and `X-Amz-Cf-Pop` values of a location, made once per thread and location
+/// rather than formatted for every response.
+fn pop_headers(pop: &str) -> Option<(HeaderValue, HeaderValue)> {
+    thread_local! {
+        static MADE: std::cell::RefCell<Vec<(String, HeaderValue, HeaderValue)>> =
+            const { std::cell::RefCell::new(Vec::new()) };
     }
+    MADE.with_borrow_mut(|made| {
+        if let Some((_, via, p)) = made.iter().find(|(name, _, _)| name == pop) {
+            return Some((via.clone(), p.clone()));
+        }
+        let via = HeaderValue::from_str(&format!("1.1 {pop}.nuvem (nuvem)")).ok()?;
+        let p = HeaderValue::from_str(pop).ok()?;
+        // A handful of locations in practice; the bound only guards against misuse.
+        if made.len() < 64 {
+            made.push((pop.to_string(), via.clone(), p.clone()));
+        }
+        Some((via, p))
+    })
+}
+
+/// A unique id for `X-Amz-Cf-Id` (32 hex digits): a per-thread 128-bit counter stepped by
+/// an odd constant and mixed (splitmix64), seeded once from the OS's random source. Ids are
+/// for correlating logs, not secrets; this costs no system call per response (a v4 UUID
+/// asked the kernel for randomness every time).
+fn request_id() -> HeaderValue {
+    use std::cell::Cell;
+    thread_local! {
+        static STATE: Cell<(u64, u64)> = Cell::new(uuid::Uuid::new_v4().as_u64_pair());
+    }
+    fn mix(mut z: u64) -> u64 {
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+    let (a, b) = STATE.with(|s| {
+        let (a, b) = s.get();
+        let a = a.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        s.set((a, b));
+        (mix(a), mix(a ^ b))
+    });
+    let mut out = [0u8; 32];
+    let hex = b"0123456789abcdef";
+    for (i, byte) in a
+        .to_be_bytes()
+        .into_iter()
+        .chain(b.to_be_bytes())
+        .enumerate()
+    {
+        out[2 * i] = hex[usize::from(byte >> 4)];
+        out[2 * i + 1] = hex[usize::from(byte & 15)];
+    }
+    HeaderValue::from_bytes(&out).unwrap_or_else(|_| HeaderValue::from_static("0"))
 }
 
 /// An error made by the edge itself (`X-Cache: Error from nuvem`).
@@ -358,4 +412,34 @@ pub fn error_response(status: StatusCode, pop: &str) -> Response<Body> {
     h.insert("x-cache", HeaderValue::from_static("Error from nuvem"));
     finish_headers(h, pop);
     r
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn request_ids_are_distinct_hex() {
+        let ids: std::collections::HashSet<HeaderValue> =
+            (0..10_000).map(|_| request_id()).collect();
+        assert_eq!(ids.len(), 10_000);
+        for id in ids.iter().take(10) {
+            let s = id.to_str().unwrap();
+            assert_eq!(s.len(), 32);
+            assert!(
+                s.bytes()
+                    .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
+            );
+        }
+    }
+
+    #[test]
+    fn every_response_names_its_location() {
+        for pop in ["IAD89-C1", "GRU3-P2", "IAD89-C1"] {
+            let mut h = HeaderMap::new();
+            finish_headers(&mut h, pop);
+            assert_eq!(h["x-amz-cf-pop"], pop);
+            assert_eq!(h[header::VIA], format!("1.1 {pop}.nuvem (nuvem)").as_str());
+        }
+    }
 }
