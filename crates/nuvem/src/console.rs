@@ -216,7 +216,11 @@ impl Console {
                     Err(resp) => Outcome::Answer(secured(resp)),
                 };
             }
-            "/" | "/signin" | "/signout" | "/assets/console.js" | "/assets/signin.js"
+            "/"
+            | "/signin"
+            | "/signout"
+            | "/assets/console.js"
+            | "/assets/signin.js"
             | "/assets/console.css" => message(
                 StatusCode::METHOD_NOT_ALLOWED,
                 "MethodNotAllowed",
@@ -281,14 +285,23 @@ impl Console {
         body: Body,
     ) -> Response<Body> {
         // Only the page's script sets this header: a form on another site cannot.
-        if parts.headers.get("x-nuvem-console").map(HeaderValue::as_bytes) != Some(b"signin") {
+        if parts
+            .headers
+            .get("x-nuvem-console")
+            .map(HeaderValue::as_bytes)
+            != Some(b"signin")
+        {
             return message(
                 StatusCode::FORBIDDEN,
                 "MissingHeader",
                 "Sign in from the console's sign-in page",
             );
         }
-        let Ok(bytes) = Limited::new(body, 4096).collect().await.map(|b| b.to_bytes()) else {
+        let Ok(bytes) = Limited::new(body, 4096)
+            .collect()
+            .await
+            .map(|b| b.to_bytes())
+        else {
             return message(
                 StatusCode::PAYLOAD_TOO_LARGE,
                 "RequestEntityTooLarge",
@@ -445,7 +458,12 @@ impl Console {
             .join(";");
         let lines: String = headers
             .iter()
-            .map(|(k, v)| format!("{k}:{}\n", v.split_whitespace().collect::<Vec<_>>().join(" ")))
+            .map(|(k, v)| {
+                format!(
+                    "{k}:{}\n",
+                    v.split_whitespace().collect::<Vec<_>>().join(" ")
+                )
+            })
             .collect();
         let query = parts.uri.query().unwrap_or_default();
         let canonical = format!(
@@ -511,7 +529,10 @@ pub fn secured(mut resp: Response<Body>) -> Response<Body> {
         header::REFERRER_POLICY,
         HeaderValue::from_static("no-referrer"),
     );
-    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    // An object's own Cache-Control is its metadata, shown by the page (which fetches with
+    // `cache: "no-store"` anyway).
+    h.entry(header::CACHE_CONTROL)
+        .or_insert(HeaderValue::from_static("no-store"));
     resp
 }
 
@@ -566,7 +587,10 @@ fn json(status: StatusCode, value: &serde_json::Value) -> Response<Body> {
 }
 
 fn message(status: StatusCode, code: &str, text: &str) -> Response<Body> {
-    json(status, &serde_json::json!({ "code": code, "message": text }))
+    json(
+        status,
+        &serde_json::json!({ "code": code, "message": text }),
+    )
 }
 
 fn not_signed_in() -> Response<Body> {

@@ -415,14 +415,16 @@ impl Endpoint {
             // The console's pages answer here; its API calls come back signed and go on like
             // any client's.
             let req = match &self.console {
-                Some(console) => match console.route(&*self, req).await {
-                    crate::console::Outcome::Forward(req) => req,
-                    crate::console::Outcome::Answer(mut resp) => {
-                        request_id.add_headers(resp.headers_mut());
-                        return resp;
+                Some(console) if !on_data_plane_host(&req) => {
+                    match console.route(&*self, req).await {
+                        crate::console::Outcome::Forward(req) => req,
+                        crate::console::Outcome::Answer(mut resp) => {
+                            request_id.add_headers(resp.headers_mut());
+                            return resp;
+                        }
                     }
-                },
-                None => req,
+                }
+                _ => req,
             };
             let console_call = req
                 .extensions()
@@ -961,7 +963,12 @@ impl crate::console::Keys for Endpoint {
         secret: &'a str,
     ) -> nuvem_aws::BoxFuture<'a, Result<bool, ()>> {
         Box::pin(async move {
-            let same = |a: &str| bool::from(subtle::ConstantTimeEq::ct_eq(a.as_bytes(), secret.as_bytes()));
+            let same = |a: &str| {
+                bool::from(subtle::ConstantTimeEq::ct_eq(
+                    a.as_bytes(),
+                    secret.as_bytes(),
+                ))
+            };
             if let Some(known) = self.keyring.secret(access_key_id) {
                 return Ok(same(known));
             }
@@ -1095,6 +1102,20 @@ fn missing_auth(protocol: Protocol) -> AwsError {
         )
         .with_namespace("com.amazon.coral.service"),
     }
+}
+
+/// Whether the request is for an HTTP API's or a function URL's host name, whose paths are
+/// the application's (the console is not served there).
+fn on_data_plane_host(req: &Request<Body>) -> bool {
+    let host = req
+        .headers()
+        .get(http::header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .or_else(|| req.uri().authority().map(|a| a.as_str()));
+    host.is_some_and(|h| {
+        nuvem_gateway::api_id_from_host(h).is_some()
+            || nuvem_functions::function_url::id_from_host(h).is_some()
+    })
 }
 
 /// `/_aws/execute-api/{apiId}/{rest}` → (`apiId`, `/{rest}`).

@@ -552,7 +552,7 @@ async function fn(name) {
   const log = el("pre", { id: "invoke-log" });
   const facts = [
     ["ARN", c.FunctionArn], ["Runtime", c.Runtime || c.PackageType], ["Handler", c.Handler], ["Memory", c.MemorySize + " MB"],
-    ["Timeout", c.Timeout + " s"], ["State", c.State + (c.StateReason ? " (" + c.StateReason + ")" : "")], ["Role", c.Role],
+    ["Timeout", c.Timeout + " s"], ["State", (c.State || "") + (c.StateReason ? " (" + c.StateReason + ")" : "")], ["Role", c.Role],
     ["Last modified", c.LastModified], ["Code size", fmtBytes(c.CodeSize || 0)],
     ["Environment variables", Object.keys((c.Environment && c.Environment.Variables) || {}).join(", ") || "none"],
   ];

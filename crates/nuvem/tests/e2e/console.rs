@@ -51,7 +51,16 @@ async fn api(
     headers: &[(&str, &str)],
     body: &str,
 ) -> (u16, String, HeaderMap) {
-    api_with(http, reqwest::Method::POST, base, session, service_path, headers, body).await
+    api_with(
+        http,
+        reqwest::Method::POST,
+        base,
+        session,
+        service_path,
+        headers,
+        body,
+    )
+    .await
 }
 
 async fn api_with(
@@ -94,7 +103,12 @@ fn cookie_of(h: &HeaderMap) -> String {
         .and_then(|v| v.to_str().ok())
         .expect("a Set-Cookie")
         .to_string();
-    for attr in ["HttpOnly", "SameSite=Strict", "Path=/_nuvem/console/", "Max-Age="] {
+    for attr in [
+        "HttpOnly",
+        "SameSite=Strict",
+        "Path=/_nuvem/console/",
+        "Max-Age=",
+    ] {
         assert!(set.contains(attr), "{set}");
     }
     set.strip_prefix("nuvem_console=")
@@ -103,7 +117,12 @@ fn cookie_of(h: &HeaderMap) -> String {
         .to_string()
 }
 
-async fn sign_in(http: &reqwest::Client, base: &str, key: &str, secret: &str) -> (u16, String, HeaderMap) {
+async fn sign_in(
+    http: &reqwest::Client,
+    base: &str,
+    key: &str,
+    secret: &str,
+) -> (u16, String, HeaderMap) {
     let r = http
         .post(format!("{base}/_nuvem/console/signin"))
         .header("x-nuvem-console", "signin")
@@ -130,27 +149,49 @@ async fn console_refuses_anonymous_callers_and_the_link_works_once() {
     let http = client();
 
     // The page itself: to the sign-in page, never data.
-    let r = http.get(format!("{base}/_nuvem/console/")).send().await.unwrap();
+    let r = http
+        .get(format!("{base}/_nuvem/console/"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status().as_u16(), 303);
     assert_eq!(r.headers()["location"], "/_nuvem/console/signin");
-    let r = http.get(format!("{base}/_nuvem/console/signin")).send().await.unwrap();
+    let r = http
+        .get(format!("{base}/_nuvem/console/signin"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status().as_u16(), 200);
     let policy = csp(r.headers()).to_owned();
-    assert!(policy.contains("script-src 'self'") && !policy.contains("unsafe"), "{policy}");
+    assert!(
+        policy.contains("script-src 'self'") && !policy.contains("unsafe"),
+        "{policy}"
+    );
     let html = r.text().await.unwrap();
     assert!(!html.contains("<script>"), "no inline script: {html}");
 
     // The API door without a session, with a forged cookie, with a cookie but no page token.
-    let forged = Session { cookie: "0".repeat(64), token: "0".repeat(64) };
+    let forged = Session {
+        cookie: "0".repeat(64),
+        token: "0".repeat(64),
+    };
     let (status, body, h) = api(&http, &base, None, "dynamodb/", LIST_TABLES, "{}").await;
-    assert_eq!((status, body.contains("NotSignedIn")), (401, true), "{body}");
+    assert_eq!(
+        (status, body.contains("NotSignedIn")),
+        (401, true),
+        "{body}"
+    );
     assert!(csp(&h).contains("default-src 'none'"));
     let (status, _, _) = api(&http, &base, Some(&forged), "dynamodb/", LIST_TABLES, "{}").await;
     assert_eq!(status, 401);
 
     // A wrong secret, a sign-in without the script's header, then the right key.
     let (status, body, _) = sign_in(&http, &base, "test", "not-the-secret").await;
-    assert_eq!((status, body.contains("InvalidCredentials")), (401, true), "{body}");
+    assert_eq!(
+        (status, body.contains("InvalidCredentials")),
+        (401, true),
+        "{body}"
+    );
     let r = http
         .post(format!("{base}/_nuvem/console/signin"))
         .header("content-type", "application/json")
@@ -166,9 +207,18 @@ async fn console_refuses_anonymous_callers_and_the_link_works_once() {
         cookie: cookie_of(&h),
         token: answer["session"].as_str().unwrap().to_owned(),
     };
-    let cookie_only = Session { cookie: session.cookie.clone(), token: String::new() };
-    let token_only = Session { cookie: String::new(), token: session.token.clone() };
-    let wrong_token = Session { cookie: session.cookie.clone(), token: "1".repeat(64) };
+    let cookie_only = Session {
+        cookie: session.cookie.clone(),
+        token: String::new(),
+    };
+    let token_only = Session {
+        cookie: String::new(),
+        token: session.token.clone(),
+    };
+    let wrong_token = Session {
+        cookie: session.cookie.clone(),
+        token: "1".repeat(64),
+    };
     for s in [&cookie_only, &token_only, &wrong_token] {
         let (status, body, _) = api(&http, &base, Some(s), "dynamodb/", LIST_TABLES, "{}").await;
         assert_eq!(status, 401, "{body}");
@@ -191,7 +241,10 @@ async fn console_refuses_anonymous_callers_and_the_link_works_once() {
 
     // The one-time link: a session once, then refused.
     let link = console_link(&n);
-    assert!(link.starts_with(&format!("{base}/_nuvem/console/?token=")), "{link}");
+    assert!(
+        link.starts_with(&format!("{base}/_nuvem/console/?token=")),
+        "{link}"
+    );
     let r = http.get(&link).send().await.unwrap();
     assert_eq!(r.status().as_u16(), 303);
     let location = r.headers()["location"].to_str().unwrap().to_owned();
@@ -206,7 +259,10 @@ async fn console_refuses_anonymous_callers_and_the_link_works_once() {
     assert_eq!(r.status().as_u16(), 403);
     assert!(r.headers().get("set-cookie").is_none());
     let wrong = format!("{base}/_nuvem/console/?token={}", "f".repeat(64));
-    assert_eq!(http.get(&wrong).send().await.unwrap().status().as_u16(), 403);
+    assert_eq!(
+        http.get(&wrong).send().await.unwrap().status().as_u16(),
+        403
+    );
     let (status, _, _) = api(&http, &base, Some(&linked), "dynamodb/", LIST_TABLES, "{}").await;
     assert_eq!(status, 200);
 
@@ -270,7 +326,13 @@ async fn console_calls_are_authorized_as_the_signed_in_key() {
         cookie: cookie_of(&h),
         token: answer["session"].as_str().unwrap().to_owned(),
     };
-    iam(&http, &base, &root, &[("Action", "CreateUser"), ("UserName", "viewer")]).await;
+    iam(
+        &http,
+        &base,
+        &root,
+        &[("Action", "CreateUser"), ("UserName", "viewer")],
+    )
+    .await;
     let policy = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"dynamodb:ListTables","Resource":"*"}]}"#;
     iam(
         &http,
@@ -284,8 +346,17 @@ async fn console_calls_are_authorized_as_the_signed_in_key() {
         ],
     )
     .await;
-    let key = iam(&http, &base, &root, &[("Action", "CreateAccessKey"), ("UserName", "viewer")]).await;
-    let (id, secret) = (xml_text(&key, "AccessKeyId"), xml_text(&key, "SecretAccessKey"));
+    let key = iam(
+        &http,
+        &base,
+        &root,
+        &[("Action", "CreateAccessKey"), ("UserName", "viewer")],
+    )
+    .await;
+    let (id, secret) = (
+        xml_text(&key, "AccessKeyId"),
+        xml_text(&key, "SecretAccessKey"),
+    );
 
     let (status, _, _) = sign_in(&http, &base, id, "wrong").await;
     assert_eq!(status, 401);
@@ -305,16 +376,23 @@ async fn console_calls_are_authorized_as_the_signed_in_key() {
     let table = r#"{"TableName":"t","KeySchema":[{"AttributeName":"k","KeyType":"HASH"}],"AttributeDefinitions":[{"AttributeName":"k","AttributeType":"S"}],"BillingMode":"PAY_PER_REQUEST"}"#;
     let (status, body, _) = api(&http, &base, Some(&viewer), "dynamodb/", create, table).await;
     assert_eq!(status, 400, "{body}");
-    assert!(body.contains("AccessDeniedException") && body.contains("dynamodb:CreateTable"), "{body}");
+    assert!(
+        body.contains("AccessDeniedException") && body.contains("dynamodb:CreateTable"),
+        "{body}"
+    );
     // The same call in the root's session succeeds.
     let (status, body, _) = api(&http, &base, Some(&root), "dynamodb/", create, table).await;
     assert_eq!(status, 200, "{body}");
     // The metrics: the root's key reads them; an IAM user's is refused, as when it signs itself.
     let get = reqwest::Method::GET;
     let metrics = "nuvem/_nuvem/metrics";
-    let (status, body, _) = api_with(&http, get.clone(), &base, Some(&root), metrics, &[], "").await;
+    let (status, body, _) =
+        api_with(&http, get.clone(), &base, Some(&root), metrics, &[], "").await;
     assert_eq!(status, 200, "{body}");
-    assert!(body.contains("nuvem_api_requests_total{service=\"dynamodb\""), "{body}");
+    assert!(
+        body.contains("nuvem_api_requests_total{service=\"dynamodb\""),
+        "{body}"
+    );
     let (status, _, _) = api_with(&http, get, &base, Some(&viewer), metrics, &[], "").await;
     assert_eq!(status, 401);
 }

