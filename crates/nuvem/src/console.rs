@@ -23,7 +23,7 @@ use std::time::{Duration, Instant, SystemTime};
 use bytes::Bytes;
 use hmac::{Hmac, Mac};
 use http::{HeaderValue, Request, Response, StatusCode, header};
-use http_body_util::{BodyExt, Limited};
+use http_body_util::BodyExt;
 use nuvem_aws::sigv4::{canonical_query, canonical_uri, sha256_hex, signing_key, string_to_sign};
 use nuvem_aws::time::AmzDate;
 use nuvem_aws::{Body, full_body};
@@ -297,11 +297,7 @@ impl Console {
                 "Sign in from the console's sign-in page",
             );
         }
-        let Ok(bytes) = Limited::new(body, 4096)
-            .collect()
-            .await
-            .map(|b| b.to_bytes())
-        else {
+        let Some(bytes) = read_limited(body, 4096).await else {
             return message(
                 StatusCode::PAYLOAD_TOO_LARGE,
                 "RequestEntityTooLarge",
@@ -395,15 +391,12 @@ impl Console {
                 "Only /_nuvem/health and /_nuvem/metrics",
             ));
         }
-        let bytes = match Limited::new(body, MAX_BODY).collect().await {
-            Ok(b) => b.to_bytes(),
-            Err(_) => {
-                return Err(message(
-                    StatusCode::PAYLOAD_TOO_LARGE,
-                    "RequestEntityTooLarge",
-                    "The console forwards request bodies up to 64 MiB",
-                ));
-            }
+        let Some(bytes) = read_limited(body, MAX_BODY).await else {
+            return Err(message(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "RequestEntityTooLarge",
+                "The console forwards request bodies up to 64 MiB",
+            ));
         };
         let payload = sha256_hex(&bytes);
         let amz = AmzDate::from_system_time(SystemTime::now()).to_amz_string();
@@ -534,6 +527,20 @@ pub fn secured(mut resp: Response<Body>) -> Response<Body> {
     h.entry(header::CACHE_CONTROL)
         .or_insert(HeaderValue::from_static("no-store"));
     resp
+}
+
+/// The whole body, or `None` past `limit` bytes or when it breaks off.
+async fn read_limited(mut body: Body, limit: usize) -> Option<Bytes> {
+    let mut buf = bytes::BytesMut::new();
+    while let Some(frame) = body.frame().await {
+        if let Ok(data) = frame.ok()?.into_data() {
+            if buf.len() + data.len() > limit {
+                return None;
+            }
+            buf.extend_from_slice(&data);
+        }
+    }
+    Some(buf.freeze())
 }
 
 fn cookie(parts: &http::request::Parts) -> Option<&str> {

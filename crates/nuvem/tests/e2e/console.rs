@@ -4,7 +4,7 @@
 //! user's policy allows and nothing more.
 
 use nuvem_testkit::Nuvem;
-use reqwest::header::{HeaderMap, HeaderValue};
+use reqwest::header::HeaderMap;
 
 const BIN: &str = env!("CARGO_BIN_EXE_nuvem");
 
@@ -373,7 +373,7 @@ async fn console_calls_are_authorized_as_the_signed_in_key() {
         ("x-amz-target", "DynamoDB_20120810.CreateTable"),
         ("content-type", "application/x-amz-json-1.0"),
     ];
-    let table = r#"{"TableName":"t","KeySchema":[{"AttributeName":"k","KeyType":"HASH"}],"AttributeDefinitions":[{"AttributeName":"k","AttributeType":"S"}],"BillingMode":"PAY_PER_REQUEST"}"#;
+    let table = r#"{"TableName":"notes","KeySchema":[{"AttributeName":"k","KeyType":"HASH"}],"AttributeDefinitions":[{"AttributeName":"k","AttributeType":"S"}],"BillingMode":"PAY_PER_REQUEST"}"#;
     let (status, body, _) = api(&http, &base, Some(&viewer), "dynamodb/", create, table).await;
     assert_eq!(status, 400, "{body}");
     assert!(
