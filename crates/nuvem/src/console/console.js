@@ -152,10 +152,12 @@ async function scrape() {
   return parseMetrics(await r.text());
 }
 
+// The console's own polls (service `_nuvem`: health and metrics) are left out of the API
+// figures, or the page would mostly show itself.
 function sum(samples, name, where) {
   let s = 0;
   for (const x of samples) {
-    if (x.name !== name) continue;
+    if (x.name !== name || x.labels.service === "_nuvem") continue;
     if (where && !Object.entries(where).every(([k, v]) => x.labels[k] === v)) continue;
     s += x.value;
   }
@@ -164,7 +166,7 @@ function sum(samples, name, where) {
 
 function groupBy(samples, name, label) {
   const g = {};
-  for (const x of samples) if (x.name === name) g[x.labels[label]] = (g[x.labels[label]] || 0) + x.value;
+  for (const x of samples) if (x.name === name && x.labels.service !== "_nuvem") g[x.labels[label]] = (g[x.labels[label]] || 0) + x.value;
   return g;
 }
 
@@ -214,8 +216,9 @@ function drawChart(canvas, series) {
     ctx.lineWidth = 2;
     ctx.beginPath();
     const n = s.points.length;
+    const slots = Math.max(12, n);
     s.points.forEach((v, i) => {
-      const x = pad + ((w - pad - 8) * (i + (60 - n))) / 59;
+      const x = pad + ((w - pad - 8) * (i + (slots - n))) / (slots - 1);
       const y = h - pad / 2 - ((h - pad / 2 - 8) * v) / max;
       if (i === 0) ctx.moveTo(x, y);
       else ctx.lineTo(x, y);

@@ -233,16 +233,19 @@ async fn console_in_headless_chromium() {
         "document.querySelector('#cache-hit')?.textContent.includes('%')",
     )
     .await;
-    // Two more scrapes: the chart and the per-service table have an interval to show.
-    for _ in 0..4 {
-        n.dynamodb().list_tables().send().await.unwrap();
+    // Some traffic over a few polls (one call of each round refused): the chart, the rates and
+    // the per-service table have something to show. The console's own polls are not counted.
+    let ddb = n.dynamodb();
+    for calls in [4, 12, 6, 15, 8] {
+        for _ in 0..calls {
+            ddb.list_tables().send().await.unwrap();
+        }
+        let missing = ddb.describe_table().table_name("absent").send().await;
+        assert!(missing.is_err());
+        tokio::time::sleep(Duration::from_millis(3000)).await;
     }
-    until(
-        &c,
-        "document.querySelectorAll('#per-service tr').length > 0",
-    )
-    .await;
-    tokio::time::sleep(Duration::from_millis(3500)).await;
+    until(&c, "[...document.querySelectorAll('#per-service td:first-child')].some(e => e.textContent === 'dynamodb')").await;
+    until(&c, "![...document.querySelectorAll('#per-service td:first-child')].some(e => e.textContent === '_nuvem')").await;
     let screenshot = c.screenshot().await.unwrap();
     c.close().await.unwrap();
     assert!(screenshot.starts_with(b"\x89PNG"));
