@@ -553,6 +553,8 @@ async function fn(name) {
   payload.value = "{}";
   const result = el("pre", { id: "invoke-result" });
   const log = el("pre", { id: "invoke-log" });
+  const live = el("pre", { id: "live-log" });
+  const recent = el("tbody", { id: "recent-invocations" });
   const facts = [
     ["ARN", c.FunctionArn], ["Runtime", c.Runtime || c.PackageType], ["Handler", c.Handler], ["Memory", c.MemorySize + " MB"],
     ["Timeout", c.Timeout + " s"], ["State", (c.State || "") + (c.StateReason ? " (" + c.StateReason + ")" : "")], ["Role", c.Role],
@@ -587,7 +589,58 @@ async function fn(name) {
     }) }, "Invoke")),
     el("h3", {}, "Result"), result,
     el("h3", {}, "Log tail (last 4 KB)"), log,
+    el("h3", {}, "Recent invocations"),
+    el("table", {}, el("thead", {}, el("tr", {}, ...["Time", "Request id", "Duration", "Start"].map((t) => el("th", {}, t)))), recent),
+    el("h3", {}, "Live log (/aws/lambda/" + name + ", polled every 3 s)"), live,
   );
+  // The function's CloudWatch Logs group through the Logs API: new events appended as they
+  // arrive, REPORT lines read as invocations.
+  const seen = new Set();
+  const invocations = [];
+  let since = Date.now() - 3600 * 1000;
+  const tick = guard(async () => {
+    let token;
+    const fresh = [];
+    do {
+      const r = await call("logs", "POST", "/", {
+        headers: { "X-Amz-Target": "Logs_20140328.FilterLogEvents", "Content-Type": "application/x-amz-json-1.1" },
+        body: JSON.stringify(Object.assign({ logGroupName: "/aws/lambda/" + name, startTime: since }, token ? { nextToken: token } : {})),
+      });
+      if (!r.ok) {
+        const e = await errorOf(r);
+        if (e.code === "ResourceNotFoundException") {
+          live.textContent = "(no logs yet)";
+          return;
+        }
+        throw e;
+      }
+      const page = await r.json();
+      for (const ev of page.events || []) {
+        if (seen.has(ev.eventId)) continue;
+        seen.add(ev.eventId);
+        fresh.push(ev);
+      }
+      token = page.nextToken;
+    } while (token);
+    if (!fresh.length) return;
+    fresh.sort((a, b) => a.timestamp - b.timestamp);
+    since = Math.max(since, fresh[fresh.length - 1].timestamp);
+    const lines = live.textContent && live.textContent !== "(no logs yet)" ? live.textContent.split("\n") : [];
+    for (const ev of fresh) {
+      lines.push(new Date(ev.timestamp).toISOString().slice(11, 23) + "  " + ev.message.replace(/\n$/, ""));
+      const m = ev.message.match(/^REPORT RequestId: (\S+)\s+Duration: ([0-9.]+) ms/);
+      if (m) invocations.unshift({ at: ev.timestamp, id: m[1], ms: m[2], cold: /Init Duration/.test(ev.message) });
+    }
+    live.textContent = lines.slice(-200).join("\n");
+    live.scrollTop = live.scrollHeight;
+    recent.replaceChildren(...invocations.slice(0, 20).map((i) => el("tr", {},
+      el("td", {}, new Date(i.at).toISOString().replace("T", " ").slice(0, 19)),
+      el("td", { class: "key" }, i.id),
+      el("td", {}, i.ms + " ms"),
+      el("td", {}, i.cold ? "cold" : "warm"))));
+  });
+  await tick();
+  timers.push(setInterval(tick, 3000));
 }
 
 async function waf() {

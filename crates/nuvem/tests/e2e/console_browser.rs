@@ -194,6 +194,18 @@ async fn console_in_headless_chromium() {
             .await
             .contains("hello the console")
     );
+    // The same line reaches the function's log group, shown live, and the invocation is listed
+    // with its duration.
+    until(
+        &c,
+        "document.querySelector('#live-log').textContent.includes('console says hello to the console')",
+    )
+    .await;
+    until(
+        &c,
+        "document.querySelector('#recent-invocations')?.textContent.includes(' ms')",
+    )
+    .await;
 
     // The WAF: a SQL injection at the edge is blocked, and counted on the overview and the
     // WAF page.
