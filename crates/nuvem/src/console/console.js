@@ -643,6 +643,53 @@ async function fn(name) {
   timers.push(setInterval(tick, 3000));
 }
 
+// A field of an API Gateway v2 answer (lowerCamel on the wire; PascalCase accepted too).
+function f(o, name) {
+  return o[name] !== undefined ? o[name] : o[name[0].toUpperCase() + name.slice(1)];
+}
+
+async function gwList(path) {
+  const r = await call("apigateway", "GET", path);
+  if (!r.ok) throw await errorOf(r);
+  const j = await r.json();
+  return f(j, "items") || [];
+}
+
+async function apis() {
+  const list = await gwList("/v2/apis");
+  const counts = {};
+  for (const x of await scrape()) {
+    if (x.name !== "nuvem_apigateway_route_requests_total") continue;
+    const k = x.labels.api + "\u0000" + x.labels.route;
+    counts[k] = counts[k] || {};
+    counts[k][x.labels.class] = x.value;
+  }
+  const sections = [];
+  for (const api of list) {
+    const id = f(api, "apiId");
+    const [routes, integrations, stages] = await Promise.all(["routes", "integrations", "stages"].map((k) => gwList("/v2/apis/" + encodeURIComponent(id) + "/" + k)));
+    const byId = Object.fromEntries(integrations.map((i) => [f(i, "integrationId"), i]));
+    sections.push(
+      el("h3", {}, f(api, "name") + " ", el("small", {}, "(" + id + ", " + f(api, "protocolType") + ")")),
+      el("p", {}, "Endpoint: ", el("code", {}, f(api, "apiEndpoint") || ""), " · stages: ", stages.map((st) => f(st, "stageName")).join(", ") || "none"),
+      el("table", { class: "routes" }, el("thead", {}, el("tr", {}, ...["Route", "Integration", "Authorization", "Requests", "4xx", "5xx"].map((t) => el("th", {}, t)))),
+        el("tbody", {}, ...routes.map((rt) => {
+          const key = f(rt, "routeKey");
+          const target = (f(rt, "target") || "").replace(/^integrations\//, "");
+          const integ = byId[target];
+          const c = counts[id + "\u0000" + key] || counts[f(api, "name") + "\u0000" + key] || {};
+          return el("tr", {},
+            el("td", { class: "key" }, key),
+            el("td", {}, integ ? f(integ, "integrationType") + " " + (f(integ, "integrationUri") || "") : target || "none"),
+            el("td", {}, f(rt, "authorizationType") || "NONE"),
+            el("td", {}, String(c.all || 0)),
+            el("td", {}, String(c["4xx"] || 0)),
+            el("td", {}, String(c["5xx"] || 0)));
+        }))));
+  }
+  view.replaceChildren(el("h2", {}, "APIs"), ...(sections.length ? sections : [el("p", {}, "No HTTP APIs.")]));
+}
+
 async function waf() {
   const body = el("tbody", { id: "waf-rules" });
   view.replaceChildren(
@@ -726,6 +773,7 @@ async function route() {
     if (page === "tables") await (arg ? table(arg) : tables());
     else if (page === "buckets") await (arg ? bucket(arg, parts.slice(2).map(decodeURIComponent).join("/")) : buckets());
     else if (page === "functions") await (arg ? fn(arg) : functions());
+    else if (page === "apis") await apis();
     else if (page === "waf") await waf();
     else if (page === "edge") await edge();
     else await overview();

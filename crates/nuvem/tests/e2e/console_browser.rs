@@ -72,6 +72,7 @@ async fn console_in_headless_chromium() {
     let (origin, _hits) = crate::edge::origin().await;
     let manifest = format!(
         "[[functions]]\nname = \"greeter\"\nruntime = \"python3.12\"\nhandler = \"index.handler\"\ncode = {:?}\ntimeout_seconds = 30\n\n\
+         [[apis]]\nname = \"hello\"\nroutes = [{{ key = \"GET /hello\", function = \"greeter\" }}]\n\n\
          [[distribution.behaviors]]\npath_pattern = \"default\"\norigin = \"{origin}\"\n",
         src.path().display().to_string()
     );
@@ -204,6 +205,16 @@ async fn console_in_headless_chromium() {
     until(
         &c,
         "document.querySelector('#recent-invocations')?.textContent.includes(' ms')",
+    )
+    .await;
+
+    // APIs: the manifest's HTTP API with its route and Lambda integration.
+    c.goto(&format!("{api}/_nuvem/console/#/apis"))
+        .await
+        .unwrap();
+    until(
+        &c,
+        "[...document.querySelectorAll('table.routes tr')].some(r => r.textContent.includes('GET /hello') && r.textContent.includes('AWS_PROXY'))",
     )
     .await;
 
