@@ -690,13 +690,88 @@ async function apis() {
   view.replaceChildren(el("h2", {}, "APIs"), ...(sections.length ? sections : [el("p", {}, "No HTTP APIs.")]));
 }
 
+async function wafCall(op, payload) {
+  const r = await call("wafv2", "POST", "/", {
+    headers: { "X-Amz-Target": "AWSWAF_20190729." + op, "Content-Type": "application/x-amz-json-1.1" },
+    body: JSON.stringify(payload),
+  });
+  if (!r.ok) throw await errorOf(r);
+  return r.json();
+}
+
+// Sampled requests of every WebACL of a scope (the WebACL's own metric name: all its rules),
+// over the last three hours, newest first.
+async function sampled(scope, into) {
+  const acls = (await wafCall("ListWebACLs", { Scope: scope, Limit: 100 })).WebACLs || [];
+  const now = Date.now() / 1000;
+  const rows = [];
+  for (const a of acls) {
+    const acl = (await wafCall("GetWebACL", { Name: a.Name, Scope: scope, Id: a.Id })).WebACL;
+    const got = await wafCall("GetSampledRequests", {
+      WebAclArn: a.ARN, RuleMetricName: acl.VisibilityConfig.MetricName, Scope: scope,
+      TimeWindow: { StartTime: now - 3 * 3600, EndTime: now + 60 }, MaxItems: 100,
+    });
+    for (const s of got.SampledRequests || []) rows.push([a.Name, s]);
+  }
+  rows.sort((x, y) => y[1].Timestamp - x[1].Timestamp);
+  into.replaceChildren(...(rows.length ? rows.map(([acl, s]) => el("tr", {},
+    el("td", {}, new Date(s.Timestamp * 1000).toISOString().replace("T", " ").slice(0, 19)),
+    el("td", {}, acl),
+    el("td", { class: "action" }, s.Action),
+    el("td", {}, [s.RuleNameWithinRuleGroup, ...(s.Labels || []).map((l) => l.Name)].filter(Boolean).join(", ")),
+    el("td", {}, s.Request.ClientIP),
+    el("td", { class: "key" }, s.Request.Method + " " + s.Request.URI))) : [el("tr", {}, el("td", { colspan: 6 }, "No sampled requests in the last 3 hours."))]));
+}
+
+async function ipSets(scope, into) {
+  const sets = (await wafCall("ListIPSets", { Scope: scope, Limit: 100 })).IPSets || [];
+  const items = [];
+  for (const x of sets) {
+    const got = await wafCall("GetIPSet", { Name: x.Name, Scope: scope, Id: x.Id });
+    const text = el("textarea", { rows: 4, cols: 40, class: "ip-addresses", spellcheck: "false" });
+    text.value = got.IPSet.Addresses.join("\n");
+    items.push(el("div", { class: "ip-set" },
+      el("h4", {}, x.Name + " (" + got.IPSet.IPAddressVersion + ")"),
+      text,
+      el("div", {}, el("button", { type: "button", onclick: guard(async () => {
+        const fresh = await wafCall("GetIPSet", { Name: x.Name, Scope: scope, Id: x.Id });
+        await wafCall("UpdateIPSet", {
+          Name: x.Name, Scope: scope, Id: x.Id, LockToken: fresh.LockToken,
+          Addresses: text.value.split(/\s+/).filter(Boolean),
+        });
+        status("Saved " + x.Name + ".");
+      }) }, "Save addresses"))));
+  }
+  const name = el("input", { id: "new-ip-set-name", placeholder: "name", required: true });
+  const addrs = el("input", { id: "new-ip-set-addresses", placeholder: "203.0.113.0/24 198.51.100.7/32" });
+  into.replaceChildren(
+    ...(items.length ? items : [el("p", {}, "No IP sets in " + scope + ".")]),
+    el("form", { class: "inline", onsubmit: guard(async (ev) => {
+      ev.preventDefault();
+      await wafCall("CreateIPSet", { Name: name.value, Scope: scope, IPAddressVersion: "IPV4", Addresses: addrs.value.split(/\s+/).filter(Boolean) });
+      await ipSets(scope, into);
+    }) }, name, addrs, el("button", { type: "submit", id: "create-ip-set" }, "Create IPv4 set")),
+  );
+}
+
 async function waf() {
   const body = el("tbody", { id: "waf-rules" });
+  const samples = el("tbody", { id: "waf-samples" });
+  const sets = el("div", { id: "ip-sets" });
+  const scope = el("select", { id: "waf-scope" }, el("option", {}, "CLOUDFRONT"), el("option", {}, "REGIONAL"));
+  const reload = guard(async () => { await sampled(scope.value, samples); await ipSets(scope.value, sets); });
+  scope.addEventListener("change", reload);
   view.replaceChildren(
     el("h2", {}, "WAF"),
     el("p", {}, "Requests each rule decided or counted since nuvem started (refreshed every 3 s)."),
     el("table", {}, el("thead", {}, el("tr", {}, ...["Web ACL", "Rule", "Allowed", "Blocked", "Counted"].map((t) => el("th", {}, t)))), body),
+    el("div", { class: "inline" }, el("label", {}, "Scope ", scope), el("button", { type: "button", id: "reload-samples", onclick: reload }, "Refresh samples")),
+    el("h3", {}, "Sampled requests (GetSampledRequests, last 3 hours)"),
+    el("table", {}, el("thead", {}, el("tr", {}, ...["Time", "Web ACL", "Action", "Rule / labels", "Client", "Request"].map((t) => el("th", {}, t)))), samples),
+    el("h3", {}, "IP sets"),
+    sets,
   );
+  await reload();
   const tick = guard(async () => {
     const rules = {};
     for (const x of await scrape()) {

@@ -243,6 +243,20 @@ async fn console_in_headless_chromium() {
         "[...document.querySelectorAll('#waf-rules td.blocked')].some(e => e.textContent === '1')",
     )
     .await;
+    // The blocked request among the sampled ones; an IP set created from the page.
+    until(
+        &c,
+        "[...document.querySelectorAll('#waf-samples tr')].some(r => r.textContent.includes('/search') && r.querySelector('.action')?.textContent === 'BLOCK')",
+    )
+    .await;
+    fill(&c, "#new-ip-set-name", "blocked-office").await;
+    fill(&c, "#new-ip-set-addresses", "203.0.113.0/24").await;
+    click(&c, "#create-ip-set").await;
+    until(
+        &c,
+        "[...document.querySelectorAll('#ip-sets .ip-addresses')].some(t => t.value === '203.0.113.0/24')",
+    )
+    .await;
     c.goto(&format!("{api}/_nuvem/console/#/overview"))
         .await
         .unwrap();
