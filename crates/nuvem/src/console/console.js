@@ -789,7 +789,11 @@ async function waf() {
 
 async function edge() {
   const doc = await xml("cloudfront", "GET", "/2020-05-31/distribution");
-  const ids = texts(doc, "Id");
+  // Each summary's own Id (its origins have Ids too).
+  const ids = Array.from(doc.getElementsByTagName("DistributionSummary"))
+    .map((d) => Array.from(d.children).find((c) => c.localName === "Id"))
+    .filter(Boolean)
+    .map((n) => n.textContent);
   const select = el("select", { id: "distribution" }, ...ids.map((id) => el("option", { value: id }, id)));
   const paths = el("textarea", { id: "invalidation-paths", rows: 4, cols: 60, placeholder: "/index.html\n/images/*" });
   const result = el("p", { id: "invalidation-result" });
@@ -818,6 +822,25 @@ async function edge() {
       result.textContent = "Invalidation " + first(answer, "Id") + ": " + first(answer, "Status");
     }) }, el("label", {}, "Distribution ", select), paths, el("button", { type: "submit", id: "invalidate" }, "Invalidate"), result) : el("p", {}, "No distribution in the manifest."),
   );
+  const behaviors = el("tbody", { id: "behaviors" });
+  view.append(
+    el("h3", {}, "Behaviors"),
+    el("table", {}, el("thead", {}, el("tr", {}, ...["Distribution", "Path pattern", "Origin", "Viewer protocol", "Cache policy"].map((t) => el("th", {}, t)))), behaviors),
+  );
+  const rows = [];
+  for (const id of ids) {
+    const cfg = await xml("cloudfront", "GET", "/2020-05-31/distribution/" + encodeURIComponent(id) + "/config");
+    const origins = {};
+    for (const o of Array.from(cfg.getElementsByTagName("Origin"))) origins[first(o, "Id")] = first(o, "DomainName") + first(o, "OriginPath");
+    const row = (pattern, b) => el("tr", {},
+      el("td", {}, id), el("td", { class: "key" }, pattern),
+      el("td", {}, first(b, "TargetOriginId") + (origins[first(b, "TargetOriginId")] ? " (" + origins[first(b, "TargetOriginId")] + ")" : "")),
+      el("td", {}, first(b, "ViewerProtocolPolicy")), el("td", {}, first(b, "CachePolicyId") || "legacy settings"));
+    for (const b of Array.from(cfg.getElementsByTagName("CacheBehavior"))) rows.push(row(first(b, "PathPattern"), b));
+    const d = cfg.getElementsByTagName("DefaultCacheBehavior")[0];
+    if (d) rows.push(row("default (*)", d));
+  }
+  behaviors.replaceChildren(...rows);
   const tick = guard(async () => {
     const by = {};
     for (const x of await scrape()) {

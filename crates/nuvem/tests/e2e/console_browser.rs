@@ -243,6 +243,26 @@ async fn console_in_headless_chromium() {
         "[...document.querySelectorAll('#waf-rules td.blocked')].some(e => e.textContent === '1')",
     )
     .await;
+    // The edge page: the distribution's behavior to the test origin, its cache figures, and an
+    // invalidation sent from the form.
+    c.goto(&format!("{api}/_nuvem/console/#/edge"))
+        .await
+        .unwrap();
+    until(
+        &c,
+        "document.querySelector('#behaviors')?.textContent.includes('default (*)') && document.querySelectorAll('#cache-stats tr').length > 0",
+    )
+    .await;
+    set_value(&c, "#invalidation-paths", "/page.html").await;
+    click(&c, "#invalidate").await;
+    until(
+        &c,
+        "/^Invalidation \\S+: (InProgress|Completed)$/.test(document.querySelector('#invalidation-result').textContent)",
+    )
+    .await;
+    c.goto(&format!("{api}/_nuvem/console/#/waf"))
+        .await
+        .unwrap();
     // The blocked request among the sampled ones; an IP set created from the page.
     until(
         &c,
