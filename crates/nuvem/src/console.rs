@@ -207,6 +207,7 @@ impl Console {
             "/signin" if get => page(SIGNIN_HTML),
             "/signin" if post => self.sign_in(keys, &parts, body).await,
             "/signout" if post => self.sign_out(&parts),
+            "/presign" if post => self.presign(&parts, body).await,
             "/assets/console.js" if get => asset(CONSOLE_JS, "text/javascript; charset=utf-8"),
             "/assets/signin.js" if get => asset(SIGNIN_JS, "text/javascript; charset=utf-8"),
             "/assets/console.css" if get => asset(CONSOLE_CSS, "text/css; charset=utf-8"),
@@ -360,6 +361,83 @@ impl Console {
         let mut resp = json(StatusCode::OK, &serde_json::json!({ "signedOut": true }));
         set_cookie(&mut resp, "", 0);
         resp
+    }
+
+    /// `POST /_nuvem/console/presign` `{"bucket", "key", "expiresSeconds"}`: a presigned GET
+    /// URL for the object, signed with the session's key (S3 then authorizes whoever opens it
+    /// as that key, as for any presigned URL).
+    async fn presign(&self, parts: &http::request::Parts, body: Body) -> Response<Body> {
+        let Some((access_key_id, secret)) = self.session(parts, true) else {
+            return not_signed_in();
+        };
+        #[derive(serde::Deserialize)]
+        #[serde(rename_all = "camelCase")]
+        struct Presign {
+            bucket: String,
+            key: String,
+            expires_seconds: Option<u64>,
+        }
+        let form = match read_limited(body, 8192).await {
+            Some(bytes) => serde_json::from_slice::<Presign>(&bytes).ok(),
+            None => None,
+        };
+        let Some(form) = form.filter(|f| !f.bucket.is_empty() && !f.key.is_empty()) else {
+            return message(
+                StatusCode::BAD_REQUEST,
+                "InvalidRequest",
+                "Expected {\"bucket\": …, \"key\": …, \"expiresSeconds\": …}",
+            );
+        };
+        let expires = form.expires_seconds.unwrap_or(3600);
+        if !(1..=nuvem_aws::sigv4::MAX_PRESIGNED_EXPIRES).contains(&expires) {
+            return message(
+                StatusCode::BAD_REQUEST,
+                "InvalidRequest",
+                "expiresSeconds is 1 to 604800 (seven days)",
+            );
+        }
+        let host = parts
+            .headers
+            .get(header::HOST)
+            .and_then(|h| h.to_str().ok())
+            .unwrap_or_default();
+        const KEEP: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+            .remove(b'-')
+            .remove(b'.')
+            .remove(b'_')
+            .remove(b'~');
+        let enc = |s: &str| percent_encoding::utf8_percent_encode(s, KEEP).to_string();
+        let path = format!(
+            "/{}/{}",
+            enc(&form.bucket),
+            form.key.split('/').map(enc).collect::<Vec<_>>().join("/")
+        );
+        let amz = AmzDate::from_system_time(SystemTime::now()).to_amz_string();
+        let date = &amz[..8];
+        let scope = format!("{date}/{}/s3/aws4_request", self.region);
+        let query = format!(
+            "X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential={}&X-Amz-Date={amz}&X-Amz-Expires={expires}&X-Amz-SignedHeaders=host",
+            enc(&format!("{access_key_id}/{scope}"))
+        );
+        let canonical = format!(
+            "GET\n{path}\n{}\nhost:{host}\n\nhost\nUNSIGNED-PAYLOAD",
+            canonical_query(&query)
+        );
+        let key = signing_key(&secret, date, &self.region, "s3");
+        let Ok(mut mac) = <Hmac<sha2::Sha256> as Mac>::new_from_slice(&key) else {
+            return message(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "InternalError",
+                "signing failed",
+            );
+        };
+        mac.update(string_to_sign(&amz, &scope, &canonical).as_bytes());
+        let signature = hex::encode(mac.finalize().into_bytes());
+        let url = format!("http://{host}{path}?{query}&X-Amz-Signature={signature}");
+        json(
+            StatusCode::OK,
+            &serde_json::json!({ "url": url, "expiresSeconds": expires }),
+        )
     }
 
     /// `/_nuvem/console/api/{service}/{path}`: the same call signed with the session's key, for

@@ -484,6 +484,19 @@ async function bucket(name, prefix) {
             a.remove();
             setTimeout(() => URL.revokeObjectURL(url), 10000);
           }) }, "Download"),
+          el("button", { type: "button", class: "presign", onclick: guard(async () => {
+            const r = await fetch("/_nuvem/console/presign", {
+              method: "POST",
+              headers: { "X-Nuvem-Console": sessionStorage.getItem(SESSION) || "", "Content-Type": "application/json" },
+              body: JSON.stringify({ bucket: name, key, expiresSeconds: 3600 }),
+              credentials: "same-origin",
+            });
+            if (!r.ok) throw await errorOf(r);
+            const url = (await r.json()).url;
+            info.textContent = "Presigned GET, valid for an hour:\n" + url;
+            // The clipboard needs a secure context (127.0.0.1, localhost or HTTPS).
+            if (navigator.clipboard) await navigator.clipboard.writeText(url).then(() => status("Link copied."), () => {});
+          }) }, "Presigned link"),
           el("button", { type: "button", onclick: guard(async () => {
             const r = await call("s3", "HEAD", objectPath(key));
             if (!r.ok) throw new ApiError(String(r.status), "HeadObject failed", r.status);

@@ -185,6 +185,15 @@ async fn console_refuses_anonymous_callers_and_the_link_works_once() {
     let (status, _, _) = api(&http, &base, Some(&forged), "dynamodb/", LIST_TABLES, "{}").await;
     assert_eq!(status, 401);
 
+    // No presigned link without a session either.
+    let r = http
+        .post(format!("{base}/_nuvem/console/presign"))
+        .body(r#"{"bucket":"b","key":"k"}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 401);
+
     // A wrong secret, a sign-in without the script's header, then the right key.
     let (status, body, _) = sign_in(&http, &base, "test", "not-the-secret").await;
     assert_eq!(

@@ -163,6 +163,22 @@ async fn console_in_headless_chromium() {
         .await
         .unwrap();
     until(&c, "[...document.querySelectorAll('#objects tr.object .key')].some(e => e.textContent === 'hello.txt')").await;
+    // A presigned link for it, signed with the session's key, opens without credentials.
+    click(&c, "#objects tr.object button.presign").await;
+    until(
+        &c,
+        "document.querySelector('#object-info').textContent.includes('X-Amz-Signature=')",
+    )
+    .await;
+    let info = text(&c, "#object-info").await;
+    let link = info
+        .split_whitespace()
+        .find(|w| w.starts_with("http://"))
+        .expect("a URL")
+        .to_string();
+    let got = super::meusite::visitor().get(&link).send().await.unwrap();
+    assert_eq!(got.status().as_u16(), 200, "{link}");
+    assert_eq!(got.text().await.unwrap(), "hello from the browser\n");
     let object = n
         .s3()
         .get_object()
