@@ -175,7 +175,8 @@ function quantile(now, before, service, q) {
   const buckets = (samples) => {
     const b = {};
     for (const x of samples) {
-      if (x.name !== "nuvem_api_request_duration_seconds_bucket" || x.labels.service !== service) continue;
+      if (x.name !== "nuvem_api_request_duration_seconds_bucket") continue;
+      if (service ? x.labels.service !== service : x.labels.service === "_nuvem") continue;
       b[x.labels.le] = (b[x.labels.le] || 0) + x.value;
     }
     return b;
@@ -241,6 +242,7 @@ async function overview() {
   };
   const perService = el("tbody", { id: "per-service" });
   const canvas = el("canvas", { id: "chart", width: 760, height: 180 });
+  const latency = el("canvas", { id: "latency-chart", width: 760, height: 140 });
   view.replaceChildren(
     el("h2", {}, "Overview"),
     el("div", { class: "cards" },
@@ -249,6 +251,8 @@ async function overview() {
       el("div", { class: "card" }, el("small", {}, "Edge cache hit ratio"), cards.hits),
       el("div", { class: "card" }, el("small", {}, "WAF blocks (since start)"), cards.blocks)),
     canvas,
+    el("h3", {}, "Latency of all API calls (ms, upper bounds of the histogram's buckets)"),
+    latency,
     el("h3", {}, "Services"),
     el("table", {}, el("thead", {}, el("tr", {}, el("th", {}, "Service"), el("th", {}, "State"))), services),
     el("h3", {}, "Per service (last interval)"),
@@ -261,7 +265,8 @@ async function overview() {
     ...Object.entries(health.services || {}).map(([name, state]) =>
       el("tr", {}, el("td", {}, name), el("td", {}, typeof state === "string" ? state : JSON.stringify(state)))),
   );
-  const history = { rate: [], errors: [], blocks: [] };
+  const history = { rate: [], errors: [], blocks: [], p50: [], p99: [] };
+  const ms = (q) => (q === null ? 0 : q === Infinity ? 0 : q * 1000);
   let before = null, beforeAt = 0;
   const tick = guard(async () => {
     const now = await scrape();
@@ -280,7 +285,9 @@ async function overview() {
       const blockRate = (blocks - sum(before, "nuvem_waf_rule_matches_total", { action: "block" })) / dt;
       cards.rate.textContent = rate.toFixed(2);
       cards.errors.textContent = errRate.toFixed(2);
-      for (const [k, v] of [["rate", rate], ["errors", errRate], ["blocks", blockRate]]) {
+      const p50 = ms(quantile(now, before, null, 0.5));
+      const p99 = ms(quantile(now, before, null, 0.99));
+      for (const [k, v] of [["rate", rate], ["errors", errRate], ["blocks", blockRate], ["p50", p50], ["p99", p99]]) {
         history[k].push(v);
         if (history[k].length > 60) history[k].shift();
       }
@@ -288,6 +295,10 @@ async function overview() {
         { label: "requests/s", color: "#2a6fdb", points: history.rate },
         { label: "errors/s", color: "#d33", points: history.errors },
         { label: "WAF blocks/s", color: "#e08a00", points: history.blocks },
+      ]);
+      drawChart(latency, [
+        { label: "p50 ms", color: "#2a9d5b", points: history.p50 },
+        { label: "p99 ms", color: "#8e44ad", points: history.p99 },
       ]);
       const nowBy = groupBy(now, "nuvem_api_requests_total", "service");
       const prevBy = groupBy(before, "nuvem_api_requests_total", "service");
