@@ -36,6 +36,10 @@ const COOKIE: &str = "nuvem_console";
 const SESSION_LIFETIME: Duration = Duration::from_secs(8 * 3600);
 /// Sessions held at once; the oldest goes first.
 const MAX_SESSIONS: usize = 256;
+/// Failed sign-ins allowed per window, all callers together; past them every sign-in is
+/// refused (429) until the window ends, so that secrets cannot be guessed at speed.
+const MAX_FAILED_SIGN_INS: u32 = 20;
+const SIGN_IN_WINDOW: Duration = Duration::from_secs(60);
 /// The largest request body the console forwards (an upload).
 const MAX_BODY: usize = 64 << 20;
 
@@ -81,6 +85,8 @@ pub struct Console {
     link_token: Mutex<Option<String>>,
     /// By cookie value.
     sessions: Mutex<HashMap<String, Session>>,
+    /// Failed sign-ins in the current window: (window start, count).
+    failures: Mutex<(Instant, u32)>,
 }
 
 /// The services the page may call, with the name and region their signature is scoped to.
@@ -131,6 +137,7 @@ impl Console {
             link_key,
             link_token: Mutex::new(Some(random_token())),
             sessions: Mutex::new(HashMap::new()),
+            failures: Mutex::new((Instant::now(), 0)),
         }
     }
 
@@ -318,12 +325,33 @@ impl Console {
                 "Expected {\"accessKeyId\": …, \"secretAccessKey\": …}",
             );
         };
+        let throttled = {
+            let mut f = self.failures.lock().unwrap_or_else(|e| e.into_inner());
+            if f.0.elapsed() > SIGN_IN_WINDOW {
+                *f = (Instant::now(), 0);
+            }
+            f.1 >= MAX_FAILED_SIGN_INS
+        };
+        if throttled {
+            tracing::warn!("console: sign-in refused, too many failed sign-ins this minute");
+            let mut resp = message(
+                StatusCode::TOO_MANY_REQUESTS,
+                "TooManyRequests",
+                "Too many failed sign-ins; try again in a minute",
+            );
+            resp.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("60"));
+            return resp;
+        }
         match keys
             .key_matches(&form.access_key_id, &form.secret_access_key)
             .await
         {
             Ok(true) => {}
             Ok(false) => {
+                let mut f = self.failures.lock().unwrap_or_else(|e| e.into_inner());
+                f.1 += 1;
+                drop(f);
                 tracing::info!(access_key = %form.access_key_id, "console: sign-in refused");
                 return message(
                     StatusCode::UNAUTHORIZED,

@@ -405,3 +405,28 @@ async fn console_calls_are_authorized_as_the_signed_in_key() {
     let (status, _, _) = api_with(&http, get, &base, Some(&viewer), metrics, &[], "").await;
     assert_eq!(status, 401);
 }
+
+/// Past 20 failed sign-ins in a minute, every sign-in is refused for the rest of the minute,
+/// the right secret's too; sessions already open keep working.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn console_sign_ins_are_throttled_after_repeated_failures() {
+    let n = Nuvem::start(BIN);
+    let base = n.api_url.clone();
+    let http = client();
+    let (status, body, h) = sign_in(&http, &base, "test", "test").await;
+    assert_eq!(status, 200, "{body}");
+    let answer: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let open = Session {
+        cookie: cookie_of(&h),
+        token: answer["session"].as_str().unwrap().to_owned(),
+    };
+    for i in 0..20 {
+        let (status, _, _) = sign_in(&http, &base, "test", &format!("guess-{i}")).await;
+        assert_eq!(status, 401, "attempt {i}");
+    }
+    let (status, body, h) = sign_in(&http, &base, "test", "test").await;
+    assert_eq!(status, 429, "{body}");
+    assert_eq!(h["retry-after"], "60");
+    let (status, _, _) = api(&http, &base, Some(&open), "dynamodb/", LIST_TABLES, "{}").await;
+    assert_eq!(status, 200);
+}
