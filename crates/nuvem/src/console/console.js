@@ -375,7 +375,7 @@ async function table(name) {
       el("td", { class: "json" }, JSON.stringify(item)),
       el("td", {},
         el("button", { type: "button", onclick: () => { editor.value = JSON.stringify(item, null, 2); editor.focus(); } }, "Edit"),
-        el("button", { type: "button", class: "danger", onclick: guard(async () => {
+        el("button", { type: "button", class: "danger delete-item", onclick: guard(async () => {
           if (!confirm("Delete this item?")) return;
           await dynamo("DeleteItem", { TableName: name, Key: keyOf(item, schema) });
           status("Deleted.");
@@ -395,7 +395,12 @@ async function table(name) {
   more.addEventListener("click", guard(() => run(request, true)));
 
   view.replaceChildren(
-    el("h2", {}, "Table ", el("span", { id: "table-name" }, name)),
+    el("h2", {}, "Table ", el("span", { id: "table-name" }, name), " ",
+      el("button", { type: "button", class: "danger", id: "delete-table", onclick: guard(async () => {
+        if (!confirm("Delete the table " + name + " and all its items?")) return;
+        await dynamo("DeleteTable", { TableName: name });
+        location.hash = "#/tables";
+      }) }, "Delete table")),
     el("dl", { class: "facts" },
       el("dt", {}, "Status"), el("dd", {}, d.TableStatus),
       el("dt", {}, "Keys"), el("dd", {}, schema.map((k) => k.AttributeName + " (" + k.KeyType + ", " + types[k.AttributeName] + ")").join(", ")),
@@ -536,7 +541,13 @@ async function bucket(name, prefix) {
     crumbs.push(" / ", el("a", { href: "#/buckets/" + encodeURIComponent(name) + "/" + encodeKey(acc) }, part));
   }
   view.replaceChildren(
-    el("h2", {}, "Bucket ", ...crumbs),
+    el("h2", {}, "Bucket ", ...crumbs, " ",
+      el("button", { type: "button", class: "danger", id: "delete-bucket", onclick: guard(async () => {
+        if (!confirm("Delete the bucket " + name + "? (S3 deletes only empty buckets)")) return;
+        const r = await call("s3", "DELETE", "/" + encodeURIComponent(name));
+        if (!r.ok) throw await errorOf(r);
+        location.hash = "#/buckets";
+      }) }, "Delete bucket")),
     el("div", { class: "inline" }, el("label", {}, "Upload: ", file)),
     drop,
     el("table", {}, el("thead", {}, el("tr", {}, el("th", {}, "Name"), el("th", {}, "Size"), el("th", {}, "Last modified"), el("th", {}, ""))), rows),

@@ -148,6 +148,54 @@ async fn console_in_headless_chromium() {
         Some("hello from the console")
     );
 
+    // A second item, deleted from its row (the page asks first); then a scratch table deleted.
+    set_value(
+        &c,
+        "#item-editor",
+        r#"{"pk": {"S": "n2"}, "text": {"S": "short-lived"}}"#,
+    )
+    .await;
+    click(&c, "#put-item").await;
+    until(
+        &c,
+        "document.querySelector('#items').textContent.includes('short-lived')",
+    )
+    .await;
+    c.execute(
+        "[...document.querySelectorAll('#items tr')].find(r => r.textContent.includes('short-lived')).querySelector('.delete-item').click();",
+        vec![],
+    )
+    .await
+    .unwrap();
+    c.accept_alert().await.unwrap();
+    until(&c, "!document.querySelector('#items').textContent.includes('short-lived') && document.querySelector('#items').textContent.includes('hello from the console')").await;
+    let gone = n
+        .dynamodb()
+        .get_item()
+        .table_name("notes")
+        .key(
+            "pk",
+            aws_sdk_dynamodb::types::AttributeValue::S("n2".into()),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert!(gone.item().is_none());
+    c.goto(&format!("{api}/_nuvem/console/#/tables"))
+        .await
+        .unwrap();
+    until(&c, "!!document.querySelector('#create-table-button')").await;
+    fill(&c, "#new-table-name", "scratch").await;
+    click(&c, "#create-table-button").await;
+    until(
+        &c,
+        "(document.querySelector('#table-name') || {}).textContent === 'scratch'",
+    )
+    .await;
+    click(&c, "#delete-table").await;
+    c.accept_alert().await.unwrap();
+    until(&c, "location.hash === '#/tables' && document.querySelector('#table-list')?.textContent.includes('notes') && !document.querySelector('#table-list').textContent.includes('scratch')").await;
+
     // Buckets: create one, upload a file, see it listed.
     c.goto(&format!("{api}/_nuvem/console/#/buckets"))
         .await
