@@ -13,7 +13,9 @@
 //! What it may do: every action the page takes is an AWS API call, `/_nuvem/console/api/{service}/{path}`,
 //! which the server signs with SigV4 under the session's key and hands to the endpoint's usual
 //! dispatch: signature check, IAM policies for an IAM key, the service's own rules, metrics.
-//! Nothing here reads a service directly. Must not: render anything the services hold (the page
+//! Nothing here reads a service directly; the one thing the server makes itself is a presigned
+//! GET URL (`/_nuvem/console/presign`), signed with the session's key, which S3 authorizes as
+//! that key when it is used. Failed sign-ins are throttled (20 a minute, all callers). Must not: render anything the services hold (the page
 //! builds its DOM with text nodes only, under a CSP without inline scripts).
 
 use std::collections::HashMap;
@@ -391,8 +393,8 @@ impl Console {
         resp
     }
 
-    /// `POST /_nuvem/console/presign` `{"bucket", "key", "expiresSeconds"}`: a presigned GET
-    /// URL for the object, signed with the session's key (S3 then authorizes whoever opens it
+    /// `POST /_nuvem/console/presign` `{"bucket", "key", "expiresSeconds"}`: the path and query
+    /// of a presigned GET URL for the object on this endpoint, signed with the session's key (S3 then authorizes whoever opens it
     /// as that key, as for any presigned URL).
     async fn presign(&self, parts: &http::request::Parts, body: Body) -> Response<Body> {
         let Some((access_key_id, secret)) = self.session(parts, true) else {
@@ -461,10 +463,11 @@ impl Console {
         };
         mac.update(string_to_sign(&amz, &scope, &canonical).as_bytes());
         let signature = hex::encode(mac.finalize().into_bytes());
-        let url = format!("http://{host}{path}?{query}&X-Amz-Signature={signature}");
+        // The page adds its own origin (the scheme is the listener's: HTTP or TLS).
+        let url = format!("{path}?{query}&X-Amz-Signature={signature}");
         json(
             StatusCode::OK,
-            &serde_json::json!({ "url": url, "expiresSeconds": expires }),
+            &serde_json::json!({ "path": url, "expiresSeconds": expires }),
         )
     }
 

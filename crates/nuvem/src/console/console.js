@@ -508,7 +508,7 @@ async function bucket(name, prefix) {
               credentials: "same-origin",
             });
             if (!r.ok) throw await errorOf(r);
-            const url = (await r.json()).url;
+            const url = location.origin + (await r.json()).path;
             info.textContent = "Presigned GET, valid for an hour:\n" + url;
             // The clipboard needs a secure context (127.0.0.1, localhost or HTTPS).
             if (navigator.clipboard) await navigator.clipboard.writeText(url).then(() => status("Link copied."), () => {});

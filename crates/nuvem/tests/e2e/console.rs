@@ -392,6 +392,48 @@ async fn console_calls_are_authorized_as_the_signed_in_key() {
     // The same call in the root's session succeeds.
     let (status, body, _) = api(&http, &base, Some(&root), "dynamodb/", create, table).await;
     assert_eq!(status, 200, "{body}");
+    // A presigned link is the session key's: the root's opens the object (a key with a space
+    // and a non-ASCII letter), the viewer's is refused by S3 when it is used.
+    let put = reqwest::Method::PUT;
+    let (status, body, _) =
+        api_with(&http, put.clone(), &base, Some(&root), "s3/pics", &[], "").await;
+    assert_eq!(status, 200, "{body}");
+    let (status, body, _) = api_with(
+        &http,
+        put,
+        &base,
+        Some(&root),
+        "s3/pics/a%20b/%C3%A7.txt",
+        &[("content-type", "text/plain")],
+        "presigned content",
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let presign = |s: &Session| {
+        http.post(format!("{base}/_nuvem/console/presign"))
+            .header("cookie", format!("nuvem_console={}", s.cookie))
+            .header("x-nuvem-console", &s.token)
+            .body(r#"{"bucket":"pics","key":"a b/ç.txt","expiresSeconds":600}"#)
+            .send()
+    };
+    for (who, expected) in [(&root, 200), (&viewer, 403)] {
+        let r = presign(who).await.unwrap();
+        assert_eq!(r.status().as_u16(), 200);
+        let answer: serde_json::Value = r.json().await.unwrap();
+        let path = answer["path"].as_str().unwrap();
+        assert!(
+            path.starts_with("/pics/a%20b/%C3%A7.txt?X-Amz-Algorithm="),
+            "{path}"
+        );
+        let r = client().get(format!("{base}{path}")).send().await.unwrap();
+        let status = r.status().as_u16();
+        let body = r.text().await.unwrap();
+        assert_eq!(status, expected, "{body}");
+        if expected == 200 {
+            assert_eq!(body, "presigned content");
+        }
+    }
+
     // The metrics: the root's key reads them; an IAM user's is refused, as when it signs itself.
     let get = reqwest::Method::GET;
     let metrics = "nuvem/_nuvem/metrics";
