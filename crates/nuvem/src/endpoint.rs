@@ -52,6 +52,8 @@ pub struct Endpoint {
     metrics: Arc<crate::metrics::Metrics>,
     metric_sources: Vec<Arc<dyn crate::metrics::Source>>,
     metrics_token: Option<String>,
+    /// `/_nuvem/console/`: its sessions and one-time link (see [`crate::console`]).
+    console: Option<Arc<crate::console::Console>>,
 }
 
 /// Where the dispatcher sent a request, for the metrics: the service's name (`unknown` for
@@ -104,7 +106,13 @@ impl Endpoint {
             metrics: Arc::new(crate::metrics::Metrics::new()),
             metric_sources: Vec::new(),
             metrics_token: None,
+            console: None,
         }
+    }
+
+    /// Serves the console at `/_nuvem/console/`.
+    pub fn set_console(&mut self, console: Arc<crate::console::Console>) {
+        self.console = Some(console);
     }
 
     /// The per-request series, shared with the edge's listeners.
@@ -402,12 +410,33 @@ impl Endpoint {
                 .headers()
                 .get(http::header::EXPECT)
                 .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"100-continue"));
-        let operation = operation_of(&req);
         async move {
             let start = Instant::now();
+            // The console's pages answer here; its API calls come back signed and go on like
+            // any client's.
+            let req = match &self.console {
+                Some(console) if !on_data_plane_host(&req) => {
+                    match console.route(&*self, req).await {
+                        crate::console::Outcome::Forward(req) => req,
+                        crate::console::Outcome::Answer(mut resp) => {
+                            request_id.add_headers(resp.headers_mut());
+                            return resp;
+                        }
+                    }
+                }
+                _ => req,
+            };
+            let console_call = req
+                .extensions()
+                .get::<crate::console::Forwarded>()
+                .is_some();
+            let operation = operation_of(&req);
             let mut route = Route::default();
             let mut resp = self.dispatch(req, &request_id, &mut route).await;
             self.record(&route, &operation, &resp, start.elapsed());
+            if console_call {
+                resp = crate::console::secured(resp);
+            }
             if expects_continue
                 && (resp.status().is_client_error() || resp.status().is_server_error())
             {
@@ -925,6 +954,41 @@ impl Endpoint {
     }
 }
 
+impl crate::console::Keys for Endpoint {
+    /// The manifest's keys, then IAM users' long-term keys; temporary credentials are not
+    /// accepted (the console would have to keep their token too).
+    fn key_matches<'a>(
+        &'a self,
+        access_key_id: &'a str,
+        secret: &'a str,
+    ) -> nuvem_aws::BoxFuture<'a, Result<bool, ()>> {
+        Box::pin(async move {
+            let same = |a: &str| {
+                bool::from(subtle::ConstantTimeEq::ct_eq(
+                    a.as_bytes(),
+                    secret.as_bytes(),
+                ))
+            };
+            if let Some(known) = self.keyring.secret(access_key_id) {
+                return Ok(same(known));
+            }
+            let Some(iam) = &self.identities else {
+                return Ok(false);
+            };
+            let (api, id) = (iam.clone(), access_key_id.to_owned());
+            match self.store.run(move || api.identity(&id)).await {
+                Ok(Some(identity)) => Ok(identity.session_token.is_none()
+                    && identity.secret.as_deref().is_some_and(same)),
+                Ok(None) => Ok(false),
+                Err(e) => {
+                    tracing::error!(error = %e, "looking up an access key failed");
+                    Err(())
+                }
+            }
+        })
+    }
+}
+
 enum ReadError {
     TooLarge,
     Busy,
@@ -1038,6 +1102,20 @@ fn missing_auth(protocol: Protocol) -> AwsError {
         )
         .with_namespace("com.amazon.coral.service"),
     }
+}
+
+/// Whether the request is for an HTTP API's or a function URL's host name, whose paths are
+/// the application's (the console is not served there).
+fn on_data_plane_host(req: &Request<Body>) -> bool {
+    let host = req
+        .headers()
+        .get(http::header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .or_else(|| req.uri().authority().map(|a| a.as_str()));
+    host.is_some_and(|h| {
+        nuvem_gateway::api_id_from_host(h).is_some()
+            || nuvem_functions::function_url::id_from_host(h).is_some()
+    })
 }
 
 /// `/_aws/execute-api/{apiId}/{rest}` → (`apiId`, `/{rest}`).

@@ -6,6 +6,7 @@ mod authorize;
 mod build;
 mod cli_client;
 mod config;
+mod console;
 mod data_dir;
 mod edge;
 mod endpoint;
@@ -273,6 +274,15 @@ async fn run(config: Config, source: String, started: Instant) -> anyhow::Result
     );
     endpoint.set_listeners(listeners.clone());
     endpoint.set_metrics_token(config.metrics_token.as_ref().map(|t| t.0.clone()));
+    // The one-time link signs in as the manifest's first key (the root credentials).
+    let link_key = config
+        .manifest
+        .credentials
+        .first()
+        .map(|c| (c.access_key_id.clone(), c.secret_access_key.clone()))
+        .unwrap_or_else(|| ("test".into(), "test".into()));
+    let console = Arc::new(console::Console::new(config.region.clone(), link_key));
+    endpoint.set_console(console.clone());
     let metrics = endpoint.metrics();
     // One watcher per node: what other nodes sharing the store change reaches the services
     // that keep it in memory. Primed before they load, so no change falls in between.
@@ -460,6 +470,14 @@ async fn run(config: Config, source: String, started: Instant) -> anyhow::Result
         };
         let isolation = services.functions.isolation();
         println!("  isolation     {isolation}; {peer_check}");
+    }
+    if let Some(link) = console.link() {
+        // Like Jupyter's token: opened once, it becomes a session cookie (see `console`).
+        let host = api_addr.to_string().replace("0.0.0.0", "localhost");
+        println!(
+            "  console       http://{host}{link}  (one use; signs in as access key {})",
+            console.link_identity()
+        );
     }
     println!("  try:          aws --endpoint-url http://{api_addr} dynamodb list-tables");
     println!("ready in {} ms", started.elapsed().as_millis());

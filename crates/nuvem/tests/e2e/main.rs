@@ -2,6 +2,8 @@
 //! clients over loopback. One test binary for every area, so the SDKs are linked once.
 
 mod capacity;
+mod console;
+mod console_browser;
 mod dynamo;
 mod dynamo_indexes;
 mod dynamo_query;

@@ -21,7 +21,7 @@ use super::meusite::{get, manifest, visitor};
 
 const BIN: &str = env!("CARGO_BIN_EXE_nuvem");
 
-fn find_in_path(names: &[&str]) -> Option<PathBuf> {
+pub(crate) fn find_in_path(names: &[&str]) -> Option<PathBuf> {
     let path = std::env::var_os("PATH")?;
     std::env::split_paths(&path)
         .flat_map(|dir| names.iter().map(move |n| dir.join(n)))
@@ -29,13 +29,13 @@ fn find_in_path(names: &[&str]) -> Option<PathBuf> {
 }
 
 /// A chromedriver on a free loopback port, killed when dropped.
-struct Driver {
+pub(crate) struct Driver {
     child: Child,
     url: String,
 }
 
 impl Driver {
-    fn start(exe: &Path) -> Driver {
+    pub(crate) fn start(exe: &Path) -> Driver {
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .and_then(|l| l.local_addr())
             .map(|a| a.port())
@@ -66,7 +66,7 @@ impl Drop for Driver {
 }
 
 /// Headless Chromium with a fresh profile and nothing running in the background.
-async fn browser(driver: &Driver, chromium: &Path, profile: &Path) -> Client {
+pub(crate) async fn browser(driver: &Driver, chromium: &Path, profile: &Path) -> Client {
     let args = [
         "--headless",
         "--no-sandbox",
@@ -97,7 +97,7 @@ async fn browser(driver: &Driver, chromium: &Path, profile: &Path) -> Client {
 
 /// Waits until a JavaScript expression is true on the page (WebDriver has no event to wait on
 /// for application state); the deadline only keeps a broken page from hanging the test.
-async fn until(c: &Client, expr: &str) {
+pub(crate) async fn until(c: &Client, expr: &str) {
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         let v = c
@@ -115,7 +115,7 @@ async fn until(c: &Client, expr: &str) {
     }
 }
 
-async fn text(c: &Client, css: &str) -> String {
+pub(crate) async fn text(c: &Client, css: &str) -> String {
     c.find(Locator::Css(css))
         .await
         .unwrap()
