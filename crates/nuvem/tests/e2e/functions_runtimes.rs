@@ -170,16 +170,30 @@ async fn awslambdaric_as_a_provided_bootstrap() {
         10,
     )
     .await;
+    let failed = check_ric(&c, "ric", "ValueError", "hello from awslambdaric").await;
+    assert!(failed["stackTrace"].is_array(), "{failed}");
+}
+
+/// A runtime interface client's function `name` (its handler logs `hello` and returns the
+/// event, its request id, ARN, time left and environment id, or throws `event.fail`):
+/// a cold invoke, a handler error of `error_type` that keeps the environment, a warm
+/// invoke. Returns the error's payload.
+async fn check_ric(
+    c: &aws_sdk_lambda::Client,
+    name: &str,
+    error_type: &str,
+    hello: &str,
+) -> serde_json::Value {
     let rr = InvocationType::RequestResponse;
-    let first = invoke(&c, "ric", json!({"k": [1, 2]}), rr.clone())
+    let first = invoke(c, name, json!({"k": [1, 2]}), rr.clone())
         .await
         .unwrap();
     check(
         &first,
         200,
-        json!({"event": {"k": [1, 2]}, "arn": "arn:aws:lambda:us-east-1:000000000000:function:ric", "time_left": true}),
+        json!({"event": {"k": [1, 2]}, "arn": format!("arn:aws:lambda:us-east-1:000000000000:function:{name}"), "time_left": true}),
         false,
-        "hello from awslambdaric",
+        hello,
     );
     assert!(first.log.contains("Init Duration"), "{}", first.log);
     let request_id = first.payload["request_id"].as_str().unwrap_or_default();
@@ -190,27 +204,23 @@ async fn awslambdaric_as_a_provided_bootstrap() {
         "the runtime saw the invocation's request id: {}",
         first.log
     );
-    let failed = invoke(&c, "ric", json!({"fail": "no way"}), rr.clone())
+    let failed = invoke(c, name, json!({"fail": "no way"}), rr.clone())
         .await
         .unwrap();
     check(
         &failed,
         200,
-        json!({"errorType": "ValueError", "errorMessage": "no way"}),
+        json!({"errorType": error_type, "errorMessage": "no way"}),
         true,
         "END RequestId",
     );
-    assert!(
-        failed.payload["stackTrace"].is_array(),
-        "{}",
-        failed.payload
-    );
-    let warm = invoke(&c, "ric", json!({}), rr).await.unwrap();
+    let warm = invoke(c, name, json!({}), rr).await.unwrap();
     assert_eq!(
         warm.payload["environment"], first.payload["environment"],
         "a handler error keeps the environment warm"
     );
     assert!(!warm.log.contains("Init Duration"), "{}", warm.log);
+    failed.payload
 }
 
 /// Where AWS's Node.js runtime interface client (`aws-lambda-ric`, npm; a native addon built
@@ -279,42 +289,8 @@ async fn aws_lambda_ric_as_a_provided_bootstrap() {
         10,
     )
     .await;
-    let rr = InvocationType::RequestResponse;
-    let first = invoke(&c, "node-ric", json!({"k": [1, 2]}), rr.clone())
-        .await
-        .unwrap();
-    check(
-        &first,
-        200,
-        json!({"event": {"k": [1, 2]}, "arn": "arn:aws:lambda:us-east-1:000000000000:function:node-ric", "time_left": true}),
-        false,
-        "hello from aws-lambda-ric",
-    );
-    assert!(first.log.contains("Init Duration"), "{}", first.log);
-    let request_id = first.payload["request_id"].as_str().unwrap_or_default();
-    assert!(
-        first
-            .log
-            .contains(&format!("START RequestId: {request_id}")),
-        "the runtime saw the invocation's request id: {}",
-        first.log
-    );
-    let failed = invoke(&c, "node-ric", json!({"fail": "no way"}), rr.clone())
-        .await
-        .unwrap();
-    check(
-        &failed,
-        200,
-        json!({"errorType": "Error", "errorMessage": "no way"}),
-        true,
-        "END RequestId",
-    );
-    let warm = invoke(&c, "node-ric", json!({}), rr).await.unwrap();
-    assert_eq!(
-        warm.payload["environment"], first.payload["environment"],
-        "a handler error keeps the environment warm"
-    );
-    assert!(!warm.log.contains("Init Duration"), "{}", warm.log);
+    let failed = check_ric(&c, "node-ric", "Error", "hello from aws-lambda-ric").await;
+    assert!(failed["trace"].is_array(), "{failed}");
 }
 
 /// Whether process `pid` is gone (or a zombie nobody reaped yet: it runs no code).
