@@ -502,7 +502,8 @@ impl Endpoint {
                 429 => "throttled",
                 _ => "error",
             };
-            self.metrics.invoke(function, outcome, seconds);
+            self.metrics
+                .invoke(function, outcome, (200..300).contains(&status), seconds);
         }
     }
 

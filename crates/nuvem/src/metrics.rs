@@ -92,7 +92,14 @@ pub struct Metrics {
     edge_requests: Family<EdgeLabels, Counter>,
     edge_bytes: Family<EdgeLabels, Counter>,
     edge_seconds: Seconds<LocationLabels>,
+    /// Operations and functions seen answered with success: only these become label values
+    /// of error responses too, so a caller cannot mint series with made-up names (an IAM
+    /// user's AccessDenied for `X-Amz-Target: …Random123` counts under the empty operation).
+    known: std::sync::RwLock<std::collections::HashSet<String>>,
 }
+
+/// How many operations and functions [`Metrics`] remembers as known.
+const KNOWN_MAX: usize = 8192;
 
 impl std::fmt::Debug for Metrics {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -178,11 +185,39 @@ impl Metrics {
             edge_requests,
             edge_bytes,
             edge_seconds,
+            known: Default::default(),
         }
+    }
+
+    /// Whether `name` (of kind `kind`) may be a label value: always after a success (which
+    /// makes it known), after an error only when it is known.
+    fn admit(&self, kind: &str, name: &str, success: bool) -> bool {
+        if name.is_empty() {
+            return true;
+        }
+        let key = format!("{kind}\u{0}{name}");
+        let known = self
+            .known
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .contains(&key);
+        if known || !success {
+            return known;
+        }
+        let mut set = self.known.write().unwrap_or_else(|e| e.into_inner());
+        if set.len() < KNOWN_MAX {
+            set.insert(key);
+        }
+        true
     }
 
     /// Records one request of the AWS endpoint.
     pub fn api(&self, r: &ApiRecord<'_>) {
+        let admitted = self.admit(r.service, r.operation, r.status < 400);
+        let r = &ApiRecord {
+            operation: if admitted { r.operation } else { "" },
+            ..*r
+        };
         self.api_requests
             .get_or_create(&ApiLabels {
                 service: r.service.to_owned(),
@@ -210,8 +245,12 @@ impl Metrics {
             .observe(r.seconds);
     }
 
-    /// Records one Lambda Invoke call of an existing function.
-    pub fn invoke(&self, function: &str, outcome: &str, seconds: f64) {
+    /// Records one Lambda Invoke call of a function (`success`: the call was answered 2xx);
+    /// an error for a function never invoked successfully is not recorded here.
+    pub fn invoke(&self, function: &str, outcome: &str, success: bool, seconds: f64) {
+        if !self.admit("lambda-function", function, success) {
+            return;
+        }
         self.invokes
             .get_or_create(&InvokeLabels {
                 function: function.to_owned(),
@@ -586,6 +625,13 @@ mod tests {
             error_code: Some("ResourceNotFoundException"),
             seconds: 0.001,
         });
+        m.api(&ApiRecord {
+            service: "dynamodb",
+            operation: "MadeUp123",
+            status: 400,
+            error_code: Some("AccessDeniedException"),
+            seconds: 0.001,
+        });
         m.edge("edge", "hit", Some(1024), 0.0001);
         let mut s = Snapshot::default();
         s.add("nuvem_x", "an \"x\"", Kind::Counter, &[("a", "q\"\\")], 3.0);
@@ -608,8 +654,10 @@ mod tests {
             "nuvem_x_total{a=\"q\\\"\\\\\"} 3",
             "nuvem_y 1.5",
             "# TYPE nuvem_y gauge",
+            "nuvem_api_errors_total{service=\"dynamodb\",operation=\"\",code=\"AccessDeniedException\"} 1",
         ] {
             assert!(text.contains(want), "{want} not in\n{text}");
         }
+        assert!(!text.contains("MadeUp123"), "{text}");
     }
 }
