@@ -11,10 +11,9 @@ use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
-use bytes::Bytes;
-use http::{HeaderValue, Response, StatusCode};
+use http::{Response, StatusCode};
 use nuvem_aws::{
-    AwsError, AwsRequest, Body, BodyHandling, BoxFuture, IntoAwsError, Protocol, Service, full_body,
+    AwsError, AwsRequest, Body, BodyHandling, BoxFuture, IntoAwsError, Protocol, Service,
 };
 use nuvem_store::Store;
 use serde::Deserialize;
@@ -141,12 +140,14 @@ fn parse<T: serde::de::DeserializeOwned>(input: &Value) -> Result<T, ApiError> {
     serde_json::from_value(input.clone()).map_err(|e| ApiError::Serialization(e.to_string()))
 }
 
-/// A page of `items` from `NextToken` (an offset this API handed out).
-fn page<T>(
-    items: Vec<T>,
+/// The output of a Describe call: a page of `items` under `member`, from `NextToken` (an
+/// offset this API handed out), with the next page's token when there is one.
+fn page(
+    member: &str,
+    items: Vec<Value>,
     max: Option<usize>,
     token: Option<&str>,
-) -> Result<(Vec<T>, Option<String>), ApiError> {
+) -> Result<Value, ApiError> {
     let max = match max {
         None => MAX_RESULTS,
         Some(n) if (1..=MAX_RESULTS).contains(&n) => n,
@@ -163,9 +164,13 @@ fn page<T>(
             .map_err(|_| invalid("Invalid NextToken"))?,
     };
     let total = items.len();
-    let out: Vec<T> = items.into_iter().skip(from).take(max).collect();
-    let next = (from + out.len() < total).then(|| (from + out.len()).to_string());
-    Ok((out, next))
+    let items: Vec<Value> = items.into_iter().skip(from).take(max).collect();
+    let end = from + items.len();
+    let mut out = json!({ member: items });
+    if end < total {
+        out["NextToken"] = json!(end.to_string());
+    }
+    Ok(out)
 }
 
 impl AutoScaling {
@@ -428,12 +433,12 @@ impl AutoScaling {
             })
             .map(|t| target_json(&t))
             .collect();
-        let (items, next) = page(items, i.max_results, i.next_token.as_deref())?;
-        let mut out = json!({"ScalableTargets": items});
-        if let Some(next) = next {
-            out["NextToken"] = json!(next);
-        }
-        Ok(out)
+        page(
+            "ScalableTargets",
+            items,
+            i.max_results,
+            i.next_token.as_deref(),
+        )
     }
 
     /// https://docs.aws.amazon.com/autoscaling/application/APIReference/API_PutScalingPolicy.html
@@ -591,19 +596,13 @@ impl AutoScaling {
         let name = i
             .policy_name
             .ok_or_else(|| invalid("PolicyName is required"))?;
-        self.port(&id)?;
-        self.store.transact(|tx| {
-            let key = model::policy_key(&id, &name);
-            if tx.get(&key)?.is_none() {
-                return Err(ApiError::ObjectNotFound(format!(
-                    "No scaling policy found for service namespace: {}, resource ID: {}, scalable dimension: {}, policy name: {name}",
-                    id.namespace, id.resource_id, id.dimension
-                )));
-            }
-            tx.delete(&key);
-            Ok(())
-        })?;
-        Ok(json!({}))
+        self.delete_named(
+            &id,
+            &model::policy_key(&id, &name),
+            "scaling policy",
+            "policy name",
+            &name,
+        )
     }
 
     fn describe_policies(&self, input: &Value) -> Result<Value, ApiError> {
@@ -635,12 +634,12 @@ impl AutoScaling {
             })
             .map(|p| policy_json(&p))
             .collect();
-        let (items, next) = page(items, i.max_results, i.next_token.as_deref())?;
-        let mut out = json!({"ScalingPolicies": items});
-        if let Some(next) = next {
-            out["NextToken"] = json!(next);
-        }
-        Ok(out)
+        page(
+            "ScalingPolicies",
+            items,
+            i.max_results,
+            i.next_token.as_deref(),
+        )
     }
 
     fn describe_activities(&self, input: &Value) -> Result<Value, ApiError> {
@@ -671,12 +670,12 @@ impl AutoScaling {
         // Newest first, across targets (of one round, the later step first).
         all.sort_by(|a, b| b.start.total_cmp(&a.start).then(b.end.total_cmp(&a.end)));
         let items: Vec<Value> = all.iter().map(activity_json).collect();
-        let (items, next) = page(items, i.max_results, i.next_token.as_deref())?;
-        let mut out = json!({"ScalingActivities": items});
-        if let Some(next) = next {
-            out["NextToken"] = json!(next);
-        }
-        Ok(out)
+        page(
+            "ScalingActivities",
+            items,
+            i.max_results,
+            i.next_token.as_deref(),
+        )
     }
 
     /// https://docs.aws.amazon.com/autoscaling/application/APIReference/API_PutScheduledAction.html
@@ -795,16 +794,34 @@ impl AutoScaling {
         let name = i
             .scheduled_action_name
             .ok_or_else(|| invalid("ScheduledActionName is required"))?;
-        self.port(&id)?;
+        self.delete_named(
+            &id,
+            &model::scheduled_key(&id, &name),
+            "scheduled action",
+            "scheduled action name",
+            &name,
+        )
+    }
+
+    /// Deletes the policy or scheduled action at `key` of target `id`, or answers
+    /// ObjectNotFoundException in Application Auto Scaling's words.
+    fn delete_named(
+        &self,
+        id: &TargetId,
+        key: &[u8],
+        what: &str,
+        name_label: &str,
+        name: &str,
+    ) -> Result<Value, ApiError> {
+        self.port(id)?;
         self.store.transact(|tx| {
-            let key = model::scheduled_key(&id, &name);
-            if tx.get(&key)?.is_none() {
+            if tx.get(key)?.is_none() {
                 return Err(ApiError::ObjectNotFound(format!(
-                    "No scheduled action found for service namespace: {}, resource ID: {}, scalable dimension: {}, scheduled action name: {name}",
+                    "No {what} found for service namespace: {}, resource ID: {}, scalable dimension: {}, {name_label}: {name}",
                     id.namespace, id.resource_id, id.dimension
                 )));
             }
-            tx.delete(&key);
+            tx.delete(key);
             Ok(())
         })?;
         Ok(json!({}))
@@ -842,12 +859,12 @@ impl AutoScaling {
             })
             .map(|a| scheduled_json(&a))
             .collect();
-        let (items, next) = page(items, i.max_results, i.next_token.as_deref())?;
-        let mut out = json!({"ScheduledActions": items});
-        if let Some(next) = next {
-            out["NextToken"] = json!(next);
-        }
-        Ok(out)
+        page(
+            "ScheduledActions",
+            items,
+            i.max_results,
+            i.next_token.as_deref(),
+        )
     }
 
     async fn handle(&self, request: AwsRequest) -> Result<Value, ApiError> {
@@ -1008,15 +1025,7 @@ impl Service for AutoScaling {
         Box::pin(async move {
             let request_id = request.request_id.clone();
             match self.handle(request).await {
-                Ok(output) => {
-                    let mut resp = Response::new(full_body(Bytes::from(output.to_string())));
-                    resp.headers_mut().insert(
-                        http::header::CONTENT_TYPE,
-                        HeaderValue::from_static("application/x-amz-json-1.1"),
-                    );
-                    request_id.add_headers(resp.headers_mut());
-                    resp
-                }
+                Ok(output) => nuvem_aws::json_api::ok_response(&output, &request_id),
                 Err(e) => {
                     if let ApiError::Store(cause) = &e {
                         tracing::error!(request_id = request_id.as_str(), %cause, "autoscaling: storage failed");

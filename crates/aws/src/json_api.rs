@@ -1,12 +1,15 @@
-//! The request side of AWS's JSON 1.0/1.1 protocols, shared by the services that speak them
-//! (wafv2, logs, kms, application-autoscaling): the operation named by `X-Amz-Target` after
-//! the service's prefix, and the body as a JSON object (an empty body is `{}`). Must not:
-//! know any service's operations or errors (each maps [`JsonRequestError`] to its own).
+//! AWS's JSON 1.1 protocol, shared by the services that speak it (wafv2, logs, kms,
+//! application-autoscaling): on the request side the operation named by `X-Amz-Target` after
+//! the service's prefix and the body as a JSON object (an empty body is `{}`); on the answer
+//! side a successful output ([`ok_response`]). Must not: know any service's operations or
+//! errors (each maps [`JsonRequestError`] to its own).
 
+use bytes::Bytes;
+use http::{HeaderValue, Response};
 use http_body_util::BodyExt;
 use serde_json::Value;
 
-use crate::AwsRequest;
+use crate::{AwsRequest, Body, RequestId, full_body};
 
 /// Why a request is not a JSON-protocol call of the service.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -53,4 +56,15 @@ pub async fn operation_and_input(
         ));
     }
     Ok((operation, input))
+}
+
+/// A successful JSON 1.1 answer: `output` as the body, with the request id headers.
+pub fn ok_response(output: &Value, request_id: &RequestId) -> Response<Body> {
+    let mut resp = Response::new(full_body(Bytes::from(output.to_string())));
+    resp.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        HeaderValue::from_static("application/x-amz-json-1.1"),
+    );
+    request_id.add_headers(resp.headers_mut());
+    resp
 }

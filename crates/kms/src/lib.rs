@@ -17,11 +17,8 @@ pub mod keyring;
 
 use std::sync::Arc;
 
-use bytes::Bytes;
-use http::{HeaderValue, Response};
-use nuvem_aws::{
-    AwsRequest, Body, BodyHandling, BoxFuture, IntoAwsError, Protocol, Service, full_body,
-};
+use http::Response;
+use nuvem_aws::{AwsRequest, Body, BodyHandling, BoxFuture, IntoAwsError, Protocol, Service};
 use nuvem_store::{Read, Store};
 use serde_json::Value;
 
@@ -357,15 +354,7 @@ impl Service for KmsService {
         Box::pin(async move {
             let request_id = request.request_id.clone();
             match self.0.handle(request).await {
-                Ok(output) => {
-                    let mut resp = Response::new(full_body(Bytes::from(output.to_string())));
-                    resp.headers_mut().insert(
-                        http::header::CONTENT_TYPE,
-                        HeaderValue::from_static("application/x-amz-json-1.1"),
-                    );
-                    request_id.add_headers(resp.headers_mut());
-                    resp
-                }
+                Ok(output) => nuvem_aws::json_api::ok_response(&output, &request_id),
                 Err(e) => {
                     if e.is_internal() {
                         tracing::error!(request_id = request_id.as_str(), error = %e, "kms: internal failure");

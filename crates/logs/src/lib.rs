@@ -15,10 +15,9 @@ pub mod pattern;
 
 use std::sync::Arc;
 
-use bytes::Bytes;
-use http::{HeaderValue, Response, StatusCode};
+use http::{Response, StatusCode};
 use nuvem_aws::{
-    AwsError, AwsRequest, Body, BodyHandling, BoxFuture, IntoAwsError, Protocol, Service, full_body,
+    AwsError, AwsRequest, Body, BodyHandling, BoxFuture, IntoAwsError, Protocol, Service,
 };
 use nuvem_store::Store;
 use serde_json::Value;
@@ -226,15 +225,7 @@ impl Service for LogsService {
         Box::pin(async move {
             let request_id = request.request_id.clone();
             match self.handle(request).await {
-                Ok(output) => {
-                    let mut resp = Response::new(full_body(Bytes::from(output.to_string())));
-                    resp.headers_mut().insert(
-                        http::header::CONTENT_TYPE,
-                        HeaderValue::from_static("application/x-amz-json-1.1"),
-                    );
-                    request_id.add_headers(resp.headers_mut());
-                    resp
-                }
+                Ok(output) => nuvem_aws::json_api::ok_response(&output, &request_id),
                 Err(e) => {
                     if let Error::Store(cause) = &e {
                         tracing::error!(request_id = request_id.as_str(), %cause, "logs: storage failed");

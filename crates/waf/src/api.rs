@@ -17,10 +17,9 @@ mod sampled;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use bytes::Bytes;
-use http::{HeaderValue, Response, StatusCode};
+use http::{Response, StatusCode};
 use nuvem_aws::{
-    AwsError, AwsRequest, Body, BodyHandling, BoxFuture, IntoAwsError, Protocol, Service, full_body,
+    AwsError, AwsRequest, Body, BodyHandling, BoxFuture, IntoAwsError, Protocol, Service,
 };
 use nuvem_store::Store;
 use nuvem_store::cluster::Watcher;
@@ -247,15 +246,7 @@ impl Service for WafApi {
         Box::pin(async move {
             let request_id = request.request_id.clone();
             match self.handle(request).await {
-                Ok(output) => {
-                    let mut resp = Response::new(full_body(Bytes::from(output.to_string())));
-                    resp.headers_mut().insert(
-                        http::header::CONTENT_TYPE,
-                        HeaderValue::from_static("application/x-amz-json-1.1"),
-                    );
-                    request_id.add_headers(resp.headers_mut());
-                    resp
-                }
+                Ok(output) => nuvem_aws::json_api::ok_response(&output, &request_id),
                 Err(e) => {
                     if let ApiError::Store(cause) = &e {
                         tracing::error!(request_id = request_id.as_str(), %cause, "wafv2: storage failed");
