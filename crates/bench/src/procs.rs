@@ -249,21 +249,13 @@ impl Moto {
             })?;
         let mut guard = Guard::new(child, "moto_server");
         let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
-        let deadline = Instant::now() + READY_TIMEOUT;
-        loop {
-            if answers_http(addr) {
-                break;
-            }
-            let running = guard.check_running();
-            if running.is_err() || Instant::now() > deadline {
-                let log = std::fs::read_to_string(&log_path).unwrap_or_default();
-                let err = running
-                    .err()
-                    .unwrap_or_else(|| anyhow::anyhow!("moto_server did not answer HTTP"));
-                bail!("{err}; it printed:\n{log}");
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
+        wait_for_http(
+            &mut guard,
+            addr,
+            &log_path,
+            "moto_server",
+            Duration::from_millis(100),
+        )?;
         Ok(Self {
             url: format!("http://{addr}"),
             pid: guard.pid(),
@@ -317,21 +309,13 @@ impl Rie {
             .with_context(|| format!("starting {}", bin.display()))?;
         let mut guard = Guard::new(child, "aws-lambda-rie");
         let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
-        let deadline = Instant::now() + READY_TIMEOUT;
-        loop {
-            if answers_http(addr) {
-                break;
-            }
-            let running = guard.check_running();
-            if running.is_err() || Instant::now() > deadline {
-                let log = std::fs::read_to_string(&log_path).unwrap_or_default();
-                let err = running
-                    .err()
-                    .unwrap_or_else(|| anyhow::anyhow!("aws-lambda-rie did not answer HTTP"));
-                bail!("{err}; it printed:\n{log}");
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        wait_for_http(
+            &mut guard,
+            addr,
+            &log_path,
+            "aws-lambda-rie",
+            Duration::from_millis(50),
+        )?;
         Ok(Self {
             url: format!("http://{addr}"),
             pid: guard.pid(),
@@ -349,6 +333,32 @@ impl Drop for Rie {
             .args(["-KILL", "--", &format!("-{}", self.pid)])
             .stderr(Stdio::null())
             .status();
+    }
+}
+
+/// Waits until `addr` answers HTTP; on a deadline or the process's exit, fails with what it
+/// wrote to `log_path`.
+fn wait_for_http(
+    guard: &mut Guard,
+    addr: SocketAddr,
+    log_path: &Path,
+    what: &str,
+    poll: Duration,
+) -> anyhow::Result<()> {
+    let deadline = Instant::now() + READY_TIMEOUT;
+    loop {
+        if answers_http(addr) {
+            return Ok(());
+        }
+        let running = guard.check_running();
+        if running.is_err() || Instant::now() > deadline {
+            let log = std::fs::read_to_string(log_path).unwrap_or_default();
+            let err = running
+                .err()
+                .unwrap_or_else(|| anyhow::anyhow!("{what} did not answer HTTP"));
+            bail!("{err}; it printed:\n{log}");
+        }
+        std::thread::sleep(poll);
     }
 }
 
