@@ -7,7 +7,8 @@
 //!   operation and status, its errors by AWS error code, latency histograms per operation;
 //!   Lambda Invoke calls per function and outcome with their latency; the edge's viewer
 //!   requests by location and cache result, bytes and time to the response head. A record
-//!   is a few atomic adds (a label set already seen is a hash lookup under a read lock).
+//!   builds its label values (a few short strings) and does a few atomic adds (a label set
+//!   already seen is a hash lookup under a read lock); measured within the benchmark's noise.
 //! - **read at scrape time** ([`Snapshot`], from [`Source`]s): functions' environments,
 //!   concurrency and cold/warm starts, tables' consumed capacity and throttles, log events,
 //!   listener counters, storage engine counters, WAF rule counters, edge cache sizes — the
