@@ -956,6 +956,40 @@ def evaluate(lists: list[dict], edge: str, workers: int) -> None:
         lists[li]["per_item"][ii][p] = st
 
 
+def replay(lists: list[dict], binary: str) -> None:
+    """Like `evaluate`, but through the WAF engine in process (crates/waf/examples/replay.rs):
+    the same requests, no HTTP. For tuning rounds only; report numbers from the HTTP run."""
+    jobs, lines = [], []
+    for li, L in enumerate(lists):
+        L["per_item"] = [{} for _ in L["items"]]
+        L["rules"] = [{} for _ in L["items"]]
+        for ii, item in enumerate(L["items"]):
+            v = decode_once(item, L["url_escaped"])
+            for p in PLACES:
+                req = request_for(p, v)
+                if req is None:
+                    L["per_item"][ii][p] = 0
+                    continue
+                method, path, body, headers = req
+                hs = [[k, val.decode("latin-1") if isinstance(val, bytes) else val]
+                      for k, val in headers.items()]
+                jobs.append((li, ii, p))
+                lines.append(json.dumps({"m": method, "p": path, "h": hs,
+                                         "b": (body or b"").decode("latin-1")}))
+    log(f"replaying {len(jobs)} requests through {binary}")
+    t0 = time.time()
+    out = subprocess.run([binary], input="\n".join(lines) + "\n", capture_output=True,
+                         text=True, check=True).stdout.splitlines()
+    if len(out) != len(jobs):
+        sys.exit(f"replay answered {len(out)} lines for {len(jobs)} requests")
+    log(f"done in {time.time() - t0:.1f} s")
+    for (li, ii, p), line in zip(jobs, out):
+        st, rule = line.split(" ", 1)
+        lists[li]["per_item"][ii][p] = int(st)
+        if st == "403":
+            lists[li]["rules"][ii][p] = rule
+
+
 # ---------------------------------------------------------------- numbers
 
 class Tally:
@@ -1081,6 +1115,9 @@ def main():
     ap.add_argument("--json", help="write all numbers (and, for the tuning half, statuses) here")
     ap.add_argument("--workers", type=int, default=4)
     ap.add_argument("--lock-timeout-min", type=float, default=40)
+    ap.add_argument("--replay", metavar="BIN",
+                    help="tuning only: evaluate in process with this build of "
+                         "`cargo build --release -p nuvem-waf --example replay` instead of HTTP")
     args = ap.parse_args()
     try:
         os.nice(19)
@@ -1088,7 +1125,9 @@ def main():
         pass
     CACHE.mkdir(parents=True, exist_ok=True)
     (CACHE / "src").mkdir(exist_ok=True)
-    binary = find_bin(args.nuvem_bin)
+    if args.replay and args.half != "tuning":
+        sys.exit("--replay is for tuning rounds: use it with --half tuning")
+    binary = Path(args.replay) if args.replay else find_bin(args.nuvem_bin)
 
     lists: list[dict] = []
     root, wf_origin = wfuzz_wordlists()
@@ -1107,6 +1146,16 @@ def main():
         log(f"{L['source']}: {L['stats']['entries']} entries, {L['stats']['sent']} sent")
     seen_text = tuning_corpus()
 
+    if args.replay:
+        t0 = time.time()
+        replay(lists, args.replay)
+    else:
+        t0 = run_http(lists, binary, args)
+    finish(lists, binary, wf_origin, seen_text, t0, args)
+
+
+def run_http(lists: list[dict], binary: Path, args) -> float:
+    """Sends every request to a fresh `nuvem up`; returns when it started."""
     wait_for_lock(int(args.lock_timeout_min * 60))
     srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Origin)
     threading.Thread(target=srv.serve_forever, daemon=True).start()
@@ -1131,6 +1180,10 @@ def main():
                 proc.kill()
         srv.shutdown()
         shutil.rmtree(tmp, ignore_errors=True)
+    return t0
+
+
+def finish(lists, binary, wf_origin, seen_text, t0, args) -> None:
     print(f"nuvem binary: {binary} (mtime {time.ctime(binary.stat().st_mtime)}); "
           f"wfuzz lists from {wf_origin}; {time.strftime('%Y-%m-%d')}; "
           f"sent in {time.time() - t0:.0f} s")
@@ -1149,8 +1202,10 @@ def main():
                          for L in lists]}
         if args.half == "tuning":
             for o, L in zip(out["lists"], lists):
-                o["entries"] = [{"text": it, "class": c, "status": d}
-                                for it, c, d in zip(L["items"], L["classes"], L["per_item"])]
+                rules = L.get("rules") or [{} for _ in L["items"]]
+                o["entries"] = [{"text": it, "class": c, "status": d, "rules": r}
+                                for it, c, d, r in zip(L["items"], L["classes"], L["per_item"],
+                                                       rules)]
         Path(args.json).write_text(json.dumps(out, indent=1, ensure_ascii=False))
         log(f"wrote {args.json}")
 
