@@ -181,6 +181,63 @@ async fn console_in_headless_chromium() {
         .await
         .unwrap();
     assert!(gone.item().is_none());
+
+    // The table's settings: Time to Live on an attribute (UpdateTimeToLive), then provisioned
+    // capacity (UpdateTable); the page shows each change, and DynamoDB has it.
+    until(
+        &c,
+        "document.querySelector('#ttl-status')?.textContent === 'DISABLED'",
+    )
+    .await;
+    fill(&c, "#ttl-attribute", "expires").await;
+    click(&c, "#toggle-ttl").await;
+    until(
+        &c,
+        "document.querySelector('#ttl-status')?.textContent === 'ENABLED (expires)' && document.querySelector('#toggle-ttl').textContent === 'Disable TTL'",
+    )
+    .await;
+    let ttl = n
+        .dynamodb()
+        .describe_time_to_live()
+        .table_name("notes")
+        .send()
+        .await
+        .unwrap();
+    let ttl = ttl.time_to_live_description().unwrap();
+    assert_eq!(
+        ttl.time_to_live_status().map(|s| s.as_str()),
+        Some("ENABLED")
+    );
+    assert_eq!(ttl.attribute_name(), Some("expires"));
+    c.execute(
+        "const m = document.querySelector('#billing-mode'); m.value = 'PROVISIONED'; m.dispatchEvent(new Event('change'));",
+        vec![],
+    )
+    .await
+    .unwrap();
+    fill(&c, "#read-capacity", "3").await;
+    fill(&c, "#write-capacity", "2").await;
+    click(&c, "#save-capacity").await;
+    until(
+        &c,
+        "document.querySelector('#status').textContent === 'Capacity saved.' && document.querySelector('#billing-mode').value === 'PROVISIONED'",
+    )
+    .await;
+    let described = n
+        .dynamodb()
+        .describe_table()
+        .table_name("notes")
+        .send()
+        .await
+        .unwrap();
+    let pt = described
+        .table()
+        .and_then(|t| t.provisioned_throughput())
+        .unwrap();
+    assert_eq!(
+        (pt.read_capacity_units(), pt.write_capacity_units()),
+        (Some(3), Some(2))
+    );
     c.goto(&format!("{api}/_nuvem/console/#/tables"))
         .await
         .unwrap();
@@ -317,6 +374,12 @@ async fn console_in_headless_chromium() {
         "document.querySelector('#behaviors')?.textContent.includes('default (*)') && document.querySelectorAll('#cache-stats tr').length > 0",
     )
     .await;
+    // Per behavior: the blocked request and the two page requests, one of them a hit.
+    until(
+        &c,
+        "document.querySelector(\"#behavior-stats tr[data-behavior='*'] .requests\")?.textContent === '3' && document.querySelector(\"#behavior-stats tr[data-behavior='*'] .hits\")?.textContent === '1'",
+    )
+    .await;
     set_value(&c, "#invalidation-paths", "/page.html").await;
     click(&c, "#invalidate").await;
     until(
@@ -341,6 +404,67 @@ async fn console_in_headless_chromium() {
         "[...document.querySelectorAll('#ip-sets .ip-addresses')].some(t => t.value === '203.0.113.0/24')",
     )
     .await;
+    // WebACL rules: the SQL injection group's override action set to Count and the PHP group
+    // removed (UpdateWebACL with GetWebACL's lock token); the reloaded editor shows both, and
+    // the injection that was blocked now passes (counted).
+    let sqli = "[data-web-acl='nuvem-default'] select.rule-action[data-rule='AWS-AWSManagedRulesSQLiRuleSet']";
+    until(&c, &format!("document.querySelector(\"{sqli}\")?.value === 'None'")).await;
+    c.execute(
+        "const s = document.querySelector(arguments[0]); s.value = 'Count'; s.dispatchEvent(new Event('change'));\
+         document.querySelector(\"[data-web-acl='nuvem-default'] tr[data-rule='AWS-AWSManagedRulesPHPRuleSet'] .remove-rule\").click();\
+         document.querySelector(\"[data-web-acl='nuvem-default'] .save-rules\").click();",
+        vec![sqli.into()],
+    )
+    .await
+    .unwrap();
+    until(
+        &c,
+        &format!(
+            "document.querySelector('#status').textContent === 'Saved the rules of nuvem-default.' && document.querySelector(\"{sqli}\")?.value === 'Count' && !document.querySelector(\"tr[data-rule='AWS-AWSManagedRulesPHPRuleSet']\")"
+        ),
+    )
+    .await;
+    let r = visitor
+        .get(format!("{}/search?q=1%27%20OR%201%3D1--", n.edge_url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200, "the SQLi group counts now");
+    // A stale lock token: the WebACL changes behind the editor's back (another client's
+    // UpdateWebACL, sent here through the same console API), and saving shows WAF's refusal.
+    let acl_id = c
+        .execute(
+            "return document.querySelector(\"[data-web-acl='nuvem-default']\").dataset.webAclId;",
+            vec![],
+        )
+        .await
+        .unwrap();
+    let changed = c
+        .execute_async(
+            "const done = arguments[arguments.length - 1];\
+             (async () => {\
+               const g = await wafCall('GetWebACL', {Name: 'nuvem-default', Scope: 'CLOUDFRONT', Id: arguments[0]});\
+               const a = g.WebACL;\
+               await wafCall('UpdateWebACL', {Name: a.Name, Scope: 'CLOUDFRONT', Id: a.Id, LockToken: g.LockToken, DefaultAction: a.DefaultAction, VisibilityConfig: a.VisibilityConfig, Rules: a.Rules});\
+             })().then(() => done('ok'), (e) => done(String(e)));",
+            vec![acl_id],
+        )
+        .await
+        .unwrap();
+    assert_eq!(changed, serde_json::json!("ok"));
+    c.execute(
+        "const s = document.querySelector(arguments[0]); s.value = 'None'; s.dispatchEvent(new Event('change'));\
+         document.querySelector(\"[data-web-acl='nuvem-default'] .save-rules\").click();",
+        vec![sqli.into()],
+    )
+    .await
+    .unwrap();
+    until(
+        &c,
+        "document.querySelector('#status').className === 'error' && document.querySelector('#status').textContent.startsWith('WAFOptimisticLockException')",
+    )
+    .await;
+
     c.goto(&format!("{api}/_nuvem/console/#/overview"))
         .await
         .unwrap();
