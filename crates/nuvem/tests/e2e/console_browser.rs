@@ -1,7 +1,10 @@
 //! The console in headless Chromium (chromedriver + fantoccini, as the example site's browser
-//! test): sign in with the form, create a table and put an item, create a bucket and upload a
-//! file, invoke a function and read its log line, and see a request the WAF blocked at the edge
-//! counted on the overview and the WAF page. What the page did is checked again with the SDKs.
+//! test): sign in with the form, create a table and put an item, turn on its Time to Live and
+//! give it provisioned capacity, create a bucket and upload a file, invoke a function and read
+//! its log line, see a request the WAF blocked at the edge counted on the overview, the WAF page
+//! and the edge page (per cache behavior), set a WebACL rule group to Count and remove another
+//! (and see WAF refuse a save with a stale lock token). What the page did is checked again
+//! with the SDKs or at the edge.
 //! A screenshot of the overview is saved under the target dir (`console-overview.png`).
 //!
 //! Needs `chromium` and `chromedriver`; skipped without them unless `NUVEM_TEST_STRICT=1`.
@@ -396,6 +399,7 @@ async fn console_in_headless_chromium() {
         "[...document.querySelectorAll('#waf-samples tr')].some(r => r.textContent.includes('/search') && r.querySelector('.action')?.textContent === 'BLOCK')",
     )
     .await;
+    until(&c, "!!document.querySelector('#new-ip-set-name')").await;
     fill(&c, "#new-ip-set-name", "blocked-office").await;
     fill(&c, "#new-ip-set-addresses", "203.0.113.0/24").await;
     click(&c, "#create-ip-set").await;
@@ -404,11 +408,47 @@ async fn console_in_headless_chromium() {
         "[...document.querySelectorAll('#ip-sets .ip-addresses')].some(t => t.value === '203.0.113.0/24')",
     )
     .await;
+    c.goto(&format!("{api}/_nuvem/console/#/overview"))
+        .await
+        .unwrap();
+    until(
+        &c,
+        "document.querySelector('#waf-blocks')?.textContent === '1'",
+    )
+    .await;
+    until(
+        &c,
+        "document.querySelector('#cache-hit')?.textContent.includes('%')",
+    )
+    .await;
+    // Some traffic over a few polls (one call of each round refused): the chart, the rates and
+    // the per-service table have something to show. The console's own polls are not counted.
+    let ddb = n.dynamodb();
+    for calls in [4, 12, 6, 15, 8] {
+        for _ in 0..calls {
+            ddb.list_tables().send().await.unwrap();
+        }
+        let missing = ddb.describe_table().table_name("absent").send().await;
+        assert!(missing.is_err());
+        tokio::time::sleep(Duration::from_millis(3000)).await;
+    }
+    until(&c, "[...document.querySelectorAll('#per-service td:first-child')].some(e => e.textContent === 'dynamodb')").await;
+    until(&c, "![...document.querySelectorAll('#per-service td:first-child')].some(e => e.textContent === '_nuvem')").await;
+    let screenshot = c.screenshot().await.unwrap();
+
+    // Last, as an update restarts the WebACL's rule counters (the overview's blocks above).
+    c.goto(&format!("{api}/_nuvem/console/#/waf"))
+        .await
+        .unwrap();
     // WebACL rules: the SQL injection group's override action set to Count and the PHP group
     // removed (UpdateWebACL with GetWebACL's lock token); the reloaded editor shows both, and
     // the injection that was blocked now passes (counted).
     let sqli = "[data-web-acl='nuvem-default'] select.rule-action[data-rule='AWS-AWSManagedRulesSQLiRuleSet']";
-    until(&c, &format!("document.querySelector(\"{sqli}\")?.value === 'None'")).await;
+    until(
+        &c,
+        &format!("document.querySelector(\"{sqli}\")?.value === 'None'"),
+    )
+    .await;
     c.execute(
         "const s = document.querySelector(arguments[0]); s.value = 'Count'; s.dispatchEvent(new Event('change'));\
          document.querySelector(\"[data-web-acl='nuvem-default'] tr[data-rule='AWS-AWSManagedRulesPHPRuleSet'] .remove-rule\").click();\
@@ -465,33 +505,6 @@ async fn console_in_headless_chromium() {
     )
     .await;
 
-    c.goto(&format!("{api}/_nuvem/console/#/overview"))
-        .await
-        .unwrap();
-    until(
-        &c,
-        "document.querySelector('#waf-blocks')?.textContent === '1'",
-    )
-    .await;
-    until(
-        &c,
-        "document.querySelector('#cache-hit')?.textContent.includes('%')",
-    )
-    .await;
-    // Some traffic over a few polls (one call of each round refused): the chart, the rates and
-    // the per-service table have something to show. The console's own polls are not counted.
-    let ddb = n.dynamodb();
-    for calls in [4, 12, 6, 15, 8] {
-        for _ in 0..calls {
-            ddb.list_tables().send().await.unwrap();
-        }
-        let missing = ddb.describe_table().table_name("absent").send().await;
-        assert!(missing.is_err());
-        tokio::time::sleep(Duration::from_millis(3000)).await;
-    }
-    until(&c, "[...document.querySelectorAll('#per-service td:first-child')].some(e => e.textContent === 'dynamodb')").await;
-    until(&c, "![...document.querySelectorAll('#per-service td:first-child')].some(e => e.textContent === '_nuvem')").await;
-    let screenshot = c.screenshot().await.unwrap();
     c.close().await.unwrap();
     assert!(screenshot.starts_with(b"\x89PNG"));
     let artifact = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("console-overview.png");
