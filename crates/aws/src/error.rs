@@ -172,15 +172,17 @@ impl AwsError {
             headers.insert("x-amzn-errortype", v);
         }
         request_id.add_headers(headers);
-        resp.extensions_mut().insert(ErrorCode(self.code));
+        resp.extensions_mut().insert(ErrorCode(self.code.into()));
         resp
     }
 }
 
 /// The AWS error code of a response made by [`AwsError::to_response`], in its extensions:
-/// how the endpoint's metrics tell error codes apart without parsing bodies.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ErrorCode(pub &'static str);
+/// how the endpoint's metrics tell error codes apart without parsing bodies. Borrowed for the
+/// services' own codes; owned for S3's, which s3s renders (nuvem-s3 reads them from the error
+/// body it completes anyway).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ErrorCode(pub std::borrow::Cow<'static, str>);
 
 impl std::fmt::Display for AwsError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {

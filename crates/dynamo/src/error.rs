@@ -128,7 +128,8 @@ impl Error {
         }
         let mut resp =
             crate::service::json_response(aws.status, body.to_string().into_bytes(), request_id);
-        resp.extensions_mut().insert(nuvem_aws::ErrorCode(aws.code));
+        resp.extensions_mut()
+            .insert(nuvem_aws::ErrorCode(aws.code.into()));
         resp
     }
 }

@@ -562,6 +562,12 @@ impl Edge {
     }
 }
 
+/// The path pattern of the cache behavior that answered a viewer request (`*` for the
+/// default behavior), in the response's extensions: how the metrics count per behavior. Its
+/// values are the distribution's configuration, never a viewer's path.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServedBehavior(pub String);
+
 /// One edge location: its own cache in front of the shared regional tier.
 #[derive(Clone)]
 pub struct Location {
@@ -581,23 +587,40 @@ impl Location {
         &self.edge.names[self.index]
     }
 
-    /// Serves one viewer request. `secure` says whether it came over HTTPS.
+    /// Serves one viewer request. `secure` says whether it came over HTTPS. The response
+    /// carries the [`ServedBehavior`] that answered it in its extensions.
     pub async fn handle(&self, req: Request<Body>, secure: bool) -> Response<Body> {
-        let edge = &self.edge;
-        let pop = edge.names[self.index].clone();
-        let live = edge.live.load_full();
-        let (parts, mut body) = req.into_parts();
+        let live = self.edge.live.load_full();
+        let (parts, body) = req.into_parts();
         let mut path = parts.uri.path().to_string();
         if path == "/"
             && let Some(o) = &live.dist.default_root_object
         {
             path = format!("/{o}");
         }
+        let (bi, _) = live.dist.behavior_for(&path);
+        let mut resp = self.serve(&live, bi, path, parts, body, secure).await;
+        resp.extensions_mut()
+            .insert(ServedBehavior(live.dist.behaviors[bi].pattern.clone()));
+        resp
+    }
+
+    async fn serve(
+        &self,
+        live: &Live,
+        bi: usize,
+        path: String,
+        parts: Parts,
+        mut body: Body,
+        secure: bool,
+    ) -> Response<Body> {
+        let edge = &self.edge;
+        let pop = edge.names[self.index].clone();
         let pq = match parts.uri.query() {
             Some(q) => format!("{path}?{q}"),
             None => path.clone(),
         };
-        let (bi, behavior) = live.dist.behavior_for(&path);
+        let behavior = &live.dist.behaviors[bi];
         // Refused on its headers alone (a method the behavior does not allow, plain HTTP
         // where HTTPS is required): the body is not read, so a viewer's `Expect:
         // 100-continue` gets the final status at once (RFC 9110 §10.1.1), not `100`.
@@ -637,14 +660,14 @@ impl Location {
         if parts.method != Method::GET && !head {
             return self.forward(bi, &path, pq, parts, body).await;
         }
-        let got = self.lookup(&live, bi, &path, pq, &parts, &pop).await;
+        let got = self.lookup(live, bi, &path, pq, &parts, &pop).await;
         let viewer = Viewer {
             headers: &parts.headers,
             head,
             compress: behavior.compress,
             pop: &pop,
         };
-        self.render(&live, got, &viewer, &parts).await
+        self.render(live, got, &viewer, &parts).await
     }
 
     async fn lookup(

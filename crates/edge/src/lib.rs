@@ -41,7 +41,7 @@ pub use cluster::{HEARTBEAT, LIVE_MS};
 pub use config::{UpdateError, WebAcls};
 pub use distribution::CachePolicy;
 pub use distribution::{Distribution, OriginRef, pattern_matches};
-pub use edge::{Edge, Location, TierStats};
+pub use edge::{Edge, Location, ServedBehavior, TierStats};
 pub use error::Error;
 pub use freshness::{Directives, Freshness, NoStore, RequestFacts, decide};
 pub use guard::{DEFAULT_BODY_LIMIT, Guard};

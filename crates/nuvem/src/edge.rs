@@ -49,7 +49,7 @@ struct EdgeLocation {
 impl crate::listen::Handler for EdgeLocation {
     async fn handle(self: Arc<Self>, req: Request<Body>) -> Response<Body> {
         let start = std::time::Instant::now();
-        let resp = self.location.handle(req, self.secure).await;
+        let mut resp = self.location.handle(req, self.secure).await;
         let cache = match resp.headers().get("x-cache").map(|v| v.as_bytes()) {
             Some(b"Hit from nuvem") => "hit",
             Some(b"Miss from nuvem") => "miss",
@@ -62,8 +62,18 @@ impl crate::listen::Handler for EdgeLocation {
             .get(http::header::CONTENT_LENGTH)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.parse().ok());
-        self.metrics
-            .edge(&self.name, cache, bytes, start.elapsed().as_secs_f64());
+        let behavior = resp
+            .extensions_mut()
+            .remove::<nuvem_edge::ServedBehavior>()
+            .map(|b| b.0)
+            .unwrap_or_default();
+        self.metrics.edge(
+            &self.name,
+            behavior,
+            cache,
+            bytes,
+            start.elapsed().as_secs_f64(),
+        );
         resp
     }
 }

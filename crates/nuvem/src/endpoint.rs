@@ -467,7 +467,10 @@ impl Endpoint {
     ) {
         let service = route.service.unwrap_or("unknown");
         let status = resp.status().as_u16();
-        let code = resp.extensions().get::<nuvem_aws::ErrorCode>().map(|c| c.0);
+        let code = resp
+            .extensions()
+            .get::<nuvem_aws::ErrorCode>()
+            .map(|c| c.0.as_ref());
         // An operation the service did not recognise is not a label value (clients choose
         // what they send).
         let unknown = matches!(

@@ -6,7 +6,8 @@
 //! - **recorded per request** ([`Metrics`]): the AWS endpoint's requests by service,
 //!   operation and status, its errors by AWS error code, latency histograms per operation;
 //!   Lambda Invoke calls per function and outcome with their latency; the edge's viewer
-//!   requests by location and cache result, bytes and time to the response head. A record
+//!   requests by location, cache behavior and cache result, bytes and time to the response
+//!   head. A record
 //!   builds its label values (a few short strings) and does a few atomic adds (a label set
 //!   already seen is a hash lookup under a read lock); measured within the benchmark's noise.
 //! - **read at scrape time** ([`Snapshot`], from [`Source`]s): functions' environments,
@@ -16,7 +17,8 @@
 //!
 //! Label values are bounded: services are the endpoint's, operations are recorded only when
 //! the service recognised them (not for an unknown-operation error), functions only when the
-//! function exists (not for a 404), locations and rules are the manifest's.
+//! function exists (not for a 404), locations and rules are the manifest's, behaviors are
+//! the distribution's path patterns (the manifest's or UpdateDistribution's).
 //!
 //! Must not: format the exposition by hand, or take locks a request path waits on for long.
 
@@ -67,12 +69,14 @@ struct FunctionLabels {
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct EdgeLabels {
     location: String,
+    behavior: String,
     cache: String,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct LocationLabels {
     location: String,
+    behavior: String,
 }
 
 type Seconds<L> = Family<L, Histogram, fn() -> Histogram>;
@@ -161,19 +165,19 @@ impl Metrics {
         let edge_requests = Family::<EdgeLabels, Counter>::default();
         registry.register(
             "nuvem_edge_requests",
-            "Viewer requests answered by the edge, by location and cache result (hit, miss, refresh_hit, error, other)",
+            "Viewer requests answered by the edge, by location, cache behavior (its path pattern, * for the default) and cache result (hit, miss, refresh_hit, error, other)",
             edge_requests.clone(),
         );
         let edge_bytes = Family::<EdgeLabels, Counter>::default();
         registry.register(
             "nuvem_edge_response_bytes",
-            "Bytes of the edge's response bodies whose length was known at the head, by location and cache result",
+            "Bytes of the edge's response bodies whose length was known at the head, by location, cache behavior and cache result",
             edge_bytes.clone(),
         );
         let edge_seconds: Seconds<LocationLabels> = Family::new_with_constructor(latency);
         registry.register(
             "nuvem_edge_response_duration_seconds",
-            "Time from a viewer request's arrival to the edge's response head, by location",
+            "Time from a viewer request's arrival to the edge's response head, by location and cache behavior",
             edge_seconds.clone(),
         );
         Self {
@@ -265,21 +269,30 @@ impl Metrics {
             .observe(seconds);
     }
 
-    /// Records one viewer request of the edge.
-    pub fn edge(&self, location: &str, cache: &str, bytes: Option<u64>, seconds: f64) {
-        let labels = EdgeLabels {
+    /// Records one viewer request of the edge, answered by the cache behavior whose path
+    /// pattern is `behavior` (a value of the distribution's configuration).
+    pub fn edge(
+        &self,
+        location: &str,
+        behavior: String,
+        cache: &str,
+        bytes: Option<u64>,
+        seconds: f64,
+    ) {
+        let timed = LocationLabels {
             location: location.to_owned(),
+            behavior,
+        };
+        self.edge_seconds.get_or_create(&timed).observe(seconds);
+        let labels = EdgeLabels {
+            location: timed.location,
+            behavior: timed.behavior,
             cache: cache.to_owned(),
         };
         self.edge_requests.get_or_create(&labels).inc();
         if let Some(b) = bytes {
             self.edge_bytes.get_or_create(&labels).inc_by(b);
         }
-        self.edge_seconds
-            .get_or_create(&LocationLabels {
-                location: location.to_owned(),
-            })
-            .observe(seconds);
     }
 
     /// The exposition: the recorded series, then `snapshot`'s.
@@ -633,7 +646,7 @@ mod tests {
             error_code: Some("AccessDeniedException"),
             seconds: 0.001,
         });
-        m.edge("edge", "hit", Some(1024), 0.0001);
+        m.edge("edge", "/img/*".into(), "hit", Some(1024), 0.0001);
         let mut s = Snapshot::default();
         s.add("nuvem_x", "an \"x\"", Kind::Counter, &[("a", "q\"\\")], 3.0);
         s.add("nuvem_y", "a y", Kind::Gauge, &[], 1.5);
@@ -651,7 +664,8 @@ mod tests {
             "nuvem_api_requests_total{service=\"dynamodb\",operation=\"GetItem\",status=\"200\"} 1",
             "nuvem_api_errors_total{service=\"dynamodb\",operation=\"GetItem\",code=\"ResourceNotFoundException\"} 1",
             "nuvem_api_request_duration_seconds_count{service=\"dynamodb\",operation=\"GetItem\"} 2",
-            "nuvem_edge_response_bytes_total{location=\"edge\",cache=\"hit\"} 1024",
+            "nuvem_edge_response_bytes_total{location=\"edge\",behavior=\"/img/*\",cache=\"hit\"} 1024",
+            "nuvem_edge_response_duration_seconds_count{location=\"edge\",behavior=\"/img/*\"} 1",
             "nuvem_x_total{a=\"q\\\"\\\\\"} 3",
             "nuvem_y 1.5",
             "# TYPE nuvem_y gauge",

@@ -14,7 +14,7 @@
 use base64::Engine as _;
 use http::{HeaderValue, Response, StatusCode};
 use http_body_util::BodyExt;
-use nuvem_aws::{Body, RequestId, full_body};
+use nuvem_aws::{Body, ErrorCode, RequestId, full_body};
 use sha2::{Digest, Sha256};
 
 /// Error bodies are a few hundred bytes; anything bigger is not one we rendered.
@@ -51,7 +51,40 @@ pub(crate) async fn complete(mut resp: Response<Body>, cx: &ErrorContext<'_>) ->
     if status.as_u16() < 300 || status == StatusCode::NOT_MODIFIED {
         return resp;
     }
-    let (mut parts, mut body) = resp.into_parts();
+    let (mut parts, body) = resp.into_parts();
+    let bytes = read_small(body, status).await;
+    let text = std::str::from_utf8(&bytes).unwrap_or("");
+    let parsed = ErrorXml::parse(text);
+    if status == StatusCode::NOT_IMPLEMENTED {
+        // Asking for an operation nuvem does not have is not a fault of nuvem's: one INFO
+        // line says which, ERROR stays for nuvem's own failures.
+        let what = parsed.as_ref().and_then(|p| p.message).unwrap_or("");
+        tracing::info!(%status, what, "s3 operation not implemented");
+    } else if status.is_server_error() && !cause_logged {
+        tracing::error!(%status, code = ?parsed.as_ref().map(|p| p.code), "s3 request failed");
+    } else if !status.is_server_error() {
+        tracing::debug!(%status, code = ?parsed.as_ref().map(|p| p.code), "s3 client error");
+    }
+    parts.headers.remove(http::header::CONTENT_LENGTH);
+    let Some(parsed) = parsed else {
+        // A body-less error (HEAD) stays body-less; anything else we did not render is kept.
+        return Response::from_parts(parts, full_body(bytes));
+    };
+    if parts.extensions.get::<ErrorCode>().is_none()
+        && let Some(code) = code_extension(parsed.code)
+    {
+        parts.extensions.insert(code);
+    }
+    let xml = parsed.render(cx, &host_id);
+    parts.headers.insert(
+        http::header::CONTENT_TYPE,
+        HeaderValue::from_static("application/xml"),
+    );
+    Response::from_parts(parts, full_body(xml))
+}
+
+/// An error body, read whole while it is small (empty when it is not, or fails).
+async fn read_small(mut body: Body, status: StatusCode) -> bytes::Bytes {
     // Read frame by frame rather than through `Limited`: its error conversion is not provable
     // inside this future for every lifetime (rust-lang/rust#64552).
     let mut buf = Vec::new();
@@ -74,30 +107,30 @@ pub(crate) async fn complete(mut resp: Response<Body>, cx: &ErrorContext<'_>) ->
             break;
         }
     }
-    let bytes = bytes::Bytes::from(buf);
-    let text = std::str::from_utf8(&bytes).unwrap_or("");
-    let parsed = ErrorXml::parse(text);
-    if status == StatusCode::NOT_IMPLEMENTED {
-        // Asking for an operation nuvem does not have is not a fault of nuvem's: one INFO
-        // line says which, ERROR stays for nuvem's own failures.
-        let what = parsed.as_ref().and_then(|p| p.message).unwrap_or("");
-        tracing::info!(%status, what, "s3 operation not implemented");
-    } else if status.is_server_error() && !cause_logged {
-        tracing::error!(%status, code = ?parsed.as_ref().map(|p| p.code), "s3 request failed");
-    } else if !status.is_server_error() {
-        tracing::debug!(%status, code = ?parsed.as_ref().map(|p| p.code), "s3 client error");
+    bytes::Bytes::from(buf)
+}
+
+/// The error code of an S3 error response, for the endpoint's metrics: responses made by
+/// [`nuvem_aws::AwsError`] carry it already; s3s renders its own (its rejections and the
+/// handler's `S3Error`s), whose code is read here from the body this module completes anyway
+/// (a HEAD's from the body s3s rendered before it is dropped), so it costs nothing on success.
+/// Codes are s3s's and this crate's names, never a caller's text; anything else is left out.
+fn code_extension(code: &str) -> Option<ErrorCode> {
+    (!code.is_empty() && code.len() <= 64 && code.bytes().all(|b| b.is_ascii_alphanumeric()))
+        .then(|| ErrorCode(code.to_owned().into()))
+}
+
+/// Sets the error code of a HEAD's error response, whose body s3s rendered and is then
+/// dropped (HEAD answers carry none).
+pub(crate) async fn head_error_code(resp: &mut Response<Body>) {
+    let body = std::mem::replace(resp.body_mut(), nuvem_aws::empty_body());
+    let bytes = read_small(body, resp.status()).await;
+    if resp.extensions().get::<ErrorCode>().is_none()
+        && let Some(p) = ErrorXml::parse(std::str::from_utf8(&bytes).unwrap_or(""))
+        && let Some(code) = code_extension(p.code)
+    {
+        resp.extensions_mut().insert(code);
     }
-    parts.headers.remove(http::header::CONTENT_LENGTH);
-    let Some(parsed) = parsed else {
-        // A body-less error (HEAD) stays body-less; anything else we did not render is kept.
-        return Response::from_parts(parts, full_body(bytes));
-    };
-    let xml = parsed.render(cx, &host_id);
-    parts.headers.insert(
-        http::header::CONTENT_TYPE,
-        HeaderValue::from_static("application/xml"),
-    );
-    Response::from_parts(parts, full_body(xml))
 }
 
 /// The elements of an `<Error>` body, as escaped XML text (re-emitted unchanged).

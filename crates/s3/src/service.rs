@@ -243,6 +243,9 @@ impl S3Service {
                 // HEAD and 304 responses carry no body (RFC 9110 §9.3.2, §15.4.5); s3s renders
                 // error XML for them, which an HTTP/2 client rejects as a protocol error.
                 let not_modified = resp.status() == http::StatusCode::NOT_MODIFIED;
+                if is_head && !not_modified && !resp.status().is_success() {
+                    error_body::head_error_code(&mut resp).await;
+                }
                 if is_head || not_modified {
                     *resp.body_mut() = nuvem_aws::empty_body();
                     if not_modified || !resp.status().is_success() {

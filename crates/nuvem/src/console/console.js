@@ -425,8 +425,86 @@ async function table(name) {
       status("Saved.");
       await run(request || { op: "Scan", payload: {} });
     }) }, "Put item")),
+    ...(await tableSettings(name, d, indexes)),
   );
   await run({ op: "Scan", payload: {} });
+}
+
+// A table's settings, each changed with the API call a client would make: capacity
+// (UpdateTable BillingMode / ProvisionedThroughput), Time to Live (UpdateTimeToLive), streams
+// (UpdateTable StreamSpecification); and its indexes. Each change reloads the table's page.
+async function tableSettings(name, d, indexes) {
+  const reload = async (what) => {
+    await table(name);
+    status(what);
+  };
+  const onDemand = d.BillingModeSummary && d.BillingModeSummary.BillingMode === "PAY_PER_REQUEST";
+  const pt = d.ProvisionedThroughput || {};
+  const mode = el("select", { id: "billing-mode" },
+    el("option", { value: "PAY_PER_REQUEST", selected: onDemand }, "on demand (PAY_PER_REQUEST)"),
+    el("option", { value: "PROVISIONED", selected: !onDemand }, "provisioned"));
+  const rcu = el("input", { id: "read-capacity", type: "number", min: 1, size: 6, value: pt.ReadCapacityUnits || 5 });
+  const wcu = el("input", { id: "write-capacity", type: "number", min: 1, size: 6, value: pt.WriteCapacityUnits || 5 });
+  const capacity = el("form", { id: "capacity-form", class: "inline", onsubmit: guard(async (ev) => {
+    ev.preventDefault();
+    const req = { TableName: name };
+    if (mode.value === "PROVISIONED") {
+      if (onDemand) req.BillingMode = "PROVISIONED";
+      req.ProvisionedThroughput = { ReadCapacityUnits: Number(rcu.value), WriteCapacityUnits: Number(wcu.value) };
+      // A provisioned table's indexes need their own units when the table switches.
+      if (onDemand && (d.GlobalSecondaryIndexes || []).length) {
+        req.GlobalSecondaryIndexUpdates = d.GlobalSecondaryIndexes.map((i) => ({ Update: { IndexName: i.IndexName, ProvisionedThroughput: req.ProvisionedThroughput } }));
+      }
+    } else {
+      req.BillingMode = "PAY_PER_REQUEST";
+    }
+    await dynamo("UpdateTable", req);
+    await reload("Capacity saved.");
+  }) }, el("label", {}, "Billing ", mode), el("label", {}, "RCU ", rcu), el("label", {}, "WCU ", wcu), el("button", { type: "submit", id: "save-capacity" }, "Save capacity"));
+
+  const ttl = (await dynamo("DescribeTimeToLive", { TableName: name })).TimeToLiveDescription || {};
+  const ttlOn = ttl.TimeToLiveStatus === "ENABLED" || ttl.TimeToLiveStatus === "ENABLING";
+  const ttlAttr = el("input", { id: "ttl-attribute", placeholder: "attribute (epoch seconds)", value: ttl.AttributeName || "", disabled: ttlOn });
+  const ttlForm = el("form", { id: "ttl-form", class: "inline", onsubmit: guard(async (ev) => {
+    ev.preventDefault();
+    if (!ttlAttr.value) throw new Error("Name the attribute that holds the expiry time");
+    await dynamo("UpdateTimeToLive", { TableName: name, TimeToLiveSpecification: { Enabled: !ttlOn, AttributeName: ttlAttr.value } });
+    await reload(ttlOn ? "Time to Live disabled." : "Time to Live enabled.");
+  }) },
+  el("span", { id: "ttl-status" }, (ttl.TimeToLiveStatus || "DISABLED") + (ttl.AttributeName ? " (" + ttl.AttributeName + ")" : "")),
+  ttlAttr,
+  el("button", { type: "submit", id: "toggle-ttl" }, ttlOn ? "Disable TTL" : "Enable TTL"));
+
+  const stream = d.StreamSpecification || {};
+  const streamOn = !!stream.StreamEnabled;
+  const viewType = el("select", { id: "stream-view", disabled: streamOn },
+    ...["NEW_AND_OLD_IMAGES", "NEW_IMAGE", "OLD_IMAGE", "KEYS_ONLY"].map((v) => el("option", { selected: stream.StreamViewType === v }, v)));
+  const streamForm = el("form", { id: "stream-form", class: "inline", onsubmit: guard(async (ev) => {
+    ev.preventDefault();
+    await dynamo("UpdateTable", { TableName: name, StreamSpecification: streamOn ? { StreamEnabled: false } : { StreamEnabled: true, StreamViewType: viewType.value } });
+    await reload(streamOn ? "Stream disabled." : "Stream enabled.");
+  }) },
+  el("span", { id: "stream-status" }, streamOn ? "enabled (" + stream.StreamViewType + ")" + (d.LatestStreamArn ? " " + d.LatestStreamArn : "") : "disabled"),
+  viewType,
+  el("button", { type: "submit", id: "toggle-stream" }, streamOn ? "Disable stream" : "Enable stream"));
+
+  const units = (p) => (p && p.ReadCapacityUnits ? p.ReadCapacityUnits + " RCU, " + p.WriteCapacityUnits + " WCU" : "on demand");
+  const indexRows = indexes.map(([kind, i]) => el("tr", {},
+    el("td", { class: "key" }, i.IndexName),
+    el("td", {}, kind),
+    el("td", {}, i.KeySchema.map((k) => k.AttributeName + " (" + k.KeyType + ")").join(", ")),
+    el("td", {}, (i.Projection || {}).ProjectionType + ((i.Projection || {}).NonKeyAttributes ? ": " + i.Projection.NonKeyAttributes.join(", ") : "")),
+    el("td", {}, i.IndexStatus || "ACTIVE"),
+    el("td", {}, kind === "global" ? units(i.ProvisionedThroughput) : "the table's"),
+    el("td", {}, String(i.ItemCount === undefined ? "" : i.ItemCount))));
+  return [
+    el("h3", {}, "Capacity"), capacity,
+    el("h3", {}, "Time to Live"), ttlForm,
+    el("h3", {}, "Stream"), streamForm,
+    el("h3", {}, "Indexes"),
+    el("table", { id: "indexes" }, el("thead", {}, el("tr", {}, ...["Index", "Kind", "Keys", "Projection", "Status", "Capacity", "Items"].map((t) => el("th", {}, t)))),
+      el("tbody", {}, ...(indexRows.length ? indexRows : [el("tr", {}, el("td", { colspan: 7 }, "No indexes."))]))),
+  ];
 }
 
 async function buckets() {
@@ -789,12 +867,73 @@ async function ipSets(scope, into) {
   );
 }
 
+// The kind of a rule's action: one of its Action's (or OverrideAction's) members.
+function actionKind(a) {
+  return Object.keys(a || {})[0] || "";
+}
+
+// Each WebACL of a scope with its rules, editable: a rule's action (Allow, Block, Count,
+// CAPTCHA, Challenge), a rule group reference's override action (None, Count), removing a
+// rule. Saving sends UpdateWebACL with the whole WebACL and the LockToken GetWebACL gave when
+// the editor was loaded: if someone changed the WebACL since, WAF refuses with
+// WAFOptimisticLockException, shown as is (reload to see their change).
+async function webAclEditors(scope, into) {
+  const acls = (await wafCall("ListWebACLs", { Scope: scope, Limit: 100 })).WebACLs || [];
+  const editors = [];
+  for (const a of acls) {
+    const got = await wafCall("GetWebACL", { Name: a.Name, Scope: scope, Id: a.Id });
+    const acl = got.WebACL;
+    const lockToken = got.LockToken;
+    const rules = (acl.Rules || []).map((r) => ({ rule: r, removed: false }));
+    const body = el("tbody", { class: "web-acl-rules" });
+    const draw = () => body.replaceChildren(...rules.map((x) => {
+      const r = x.rule;
+      const group = !!r.OverrideAction;
+      const current = group ? actionKind(r.OverrideAction) : actionKind(r.Action);
+      const choices = group ? ["None", "Count"] : ["Allow", "Block", "Count", "Captcha", "Challenge"];
+      const select = el("select", { class: "rule-action", "data-rule": r.Name, disabled: x.removed },
+        ...choices.map((c) => el("option", { value: c, selected: c === current }, c)));
+      select.addEventListener("change", () => {
+        if (group) r.OverrideAction = { [select.value]: {} };
+        // The same kind keeps its settings (a custom response, custom headers).
+        else if (select.value !== actionKind(r.Action)) r.Action = { [select.value]: {} };
+      });
+      return el("tr", { class: x.removed ? "removed" : "", "data-rule": r.Name },
+        el("td", {}, String(r.Priority)),
+        el("td", { class: "key" }, r.Name),
+        el("td", {}, group ? "rule group (override action)" : "rule (action)"),
+        el("td", {}, select),
+        el("td", {}, el("button", { type: "button", class: "remove-rule", onclick: () => { x.removed = !x.removed; draw(); } }, x.removed ? "Keep" : "Remove")));
+    }));
+    draw();
+    const save = guard(async () => {
+      const update = {
+        Name: acl.Name, Scope: scope, Id: acl.Id, LockToken: lockToken,
+        DefaultAction: acl.DefaultAction, VisibilityConfig: acl.VisibilityConfig,
+        Rules: rules.filter((x) => !x.removed).map((x) => x.rule),
+      };
+      for (const k of ["Description", "CustomResponseBodies", "CaptchaConfig", "ChallengeConfig", "TokenDomains", "AssociationConfig"]) {
+        if (acl[k] !== undefined) update[k] = acl[k];
+      }
+      await wafCall("UpdateWebACL", update);
+      await webAclEditors(scope, into);
+      status("Saved the rules of " + acl.Name + ".");
+    });
+    editors.push(el("div", { class: "web-acl", "data-web-acl": acl.Name, "data-web-acl-id": acl.Id },
+      el("h4", {}, acl.Name + " (default action " + actionKind(acl.DefaultAction) + ")"),
+      el("table", {}, el("thead", {}, el("tr", {}, ...["Priority", "Rule", "Kind", "Action", ""].map((t) => el("th", {}, t)))), body),
+      el("div", {}, el("button", { type: "button", class: "save-rules", onclick: save }, "Save rules"))));
+  }
+  into.replaceChildren(...(editors.length ? editors : [el("p", {}, "No WebACLs in " + scope + ".")]));
+}
+
 async function waf() {
   const body = el("tbody", { id: "waf-rules" });
   const samples = el("tbody", { id: "waf-samples" });
   const sets = el("div", { id: "ip-sets" });
+  const acls = el("div", { id: "web-acls" });
   const scope = el("select", { id: "waf-scope" }, el("option", {}, "CLOUDFRONT"), el("option", {}, "REGIONAL"));
-  const reload = guard(async () => { await sampled(scope.value, samples); await ipSets(scope.value, sets); });
+  const reload = guard(async () => { await sampled(scope.value, samples); await webAclEditors(scope.value, acls); await ipSets(scope.value, sets); });
   scope.addEventListener("change", reload);
   view.replaceChildren(
     el("h2", {}, "WAF"),
@@ -803,6 +942,8 @@ async function waf() {
     el("div", { class: "inline" }, el("label", {}, "Scope ", scope), el("button", { type: "button", id: "reload-samples", onclick: reload }, "Refresh samples")),
     el("h3", {}, "Sampled requests (GetSampledRequests, last 3 hours)"),
     el("table", {}, el("thead", {}, el("tr", {}, ...["Time", "Web ACL", "Action", "Rule / labels", "Client", "Request"].map((t) => el("th", {}, t)))), samples),
+    el("h3", {}, "Web ACL rules"),
+    acls,
     el("h3", {}, "IP sets"),
     sets,
   );
@@ -876,16 +1017,35 @@ async function edge() {
     if (d) rows.push(row("default (*)", d));
   }
   behaviors.replaceChildren(...rows);
+  const perBehavior = el("tbody", { id: "behavior-stats" });
+  view.append(
+    el("h3", {}, "By location and behavior (since start)"),
+    el("table", {}, el("thead", {}, el("tr", {}, ...["Location", "Behavior", "Requests", "Hits", "Misses", "Other", "Hit ratio", "Bytes", "Mean time to head"].map((t) => el("th", {}, t)))), perBehavior),
+  );
+  const ratio = (s) => (s.hit + s.miss ? Math.round((100 * s.hit) / (s.hit + s.miss)) + " %" : "–");
   const tick = guard(async () => {
-    const by = {};
+    const by = {}, byBehavior = {};
+    const blank = () => ({ hit: 0, miss: 0, other: 0, bytes: 0, seconds: 0, count: 0 });
     for (const x of await scrape()) {
+      if (!x.name.startsWith("nuvem_edge_") || x.labels.behavior === undefined) continue;
+      const k = x.labels.location + "\u0000" + x.labels.behavior;
+      const b = (byBehavior[k] = byBehavior[k] || Object.assign(blank(), { location: x.labels.location, behavior: x.labels.behavior }));
+      if (x.name === "nuvem_edge_response_bytes_total") b.bytes += x.value;
+      else if (x.name === "nuvem_edge_response_duration_seconds_sum") b.seconds += x.value;
+      else if (x.name === "nuvem_edge_response_duration_seconds_count") b.count += x.value;
       if (x.name !== "nuvem_edge_requests_total") continue;
-      const l = (by[x.labels.location] = by[x.labels.location] || { hit: 0, miss: 0, other: 0 });
-      if (x.labels.cache === "hit" || x.labels.cache === "refresh_hit") l.hit += x.value;
-      else if (x.labels.cache === "miss") l.miss += x.value;
-      else l.other += x.value;
+      const l = (by[x.labels.location] = by[x.labels.location] || blank());
+      const kind = x.labels.cache === "hit" || x.labels.cache === "refresh_hit" ? "hit" : x.labels.cache === "miss" ? "miss" : "other";
+      l[kind] += x.value;
+      b[kind] += x.value;
     }
-    cache.replaceChildren(...Object.entries(by).map(([loc, s]) => el("tr", {}, el("td", {}, loc), el("td", {}, String(s.hit)), el("td", {}, String(s.miss)), el("td", {}, String(s.other)), el("td", {}, s.hit + s.miss ? Math.round((100 * s.hit) / (s.hit + s.miss)) + " %" : "–"))));
+    cache.replaceChildren(...Object.entries(by).map(([loc, s]) => el("tr", {}, el("td", {}, loc), el("td", {}, String(s.hit)), el("td", {}, String(s.miss)), el("td", {}, String(s.other)), el("td", {}, ratio(s)))));
+    const rows = Object.values(byBehavior).filter((b) => b.count || b.hit + b.miss + b.other).sort((x, y) => (x.location + x.behavior).localeCompare(y.location + y.behavior));
+    perBehavior.replaceChildren(...(rows.length ? rows.map((b) => el("tr", { "data-behavior": b.behavior },
+      el("td", {}, b.location), el("td", { class: "key" }, b.behavior === "*" ? "default (*)" : b.behavior),
+      el("td", { class: "requests" }, String(b.hit + b.miss + b.other)), el("td", { class: "hits" }, String(b.hit)), el("td", {}, String(b.miss)), el("td", {}, String(b.other)),
+      el("td", {}, ratio(b)), el("td", {}, fmtBytes(b.bytes)),
+      el("td", {}, b.count ? (1000 * b.seconds / b.count).toFixed(2) + " ms" : "–"))) : [el("tr", {}, el("td", { colspan: 9 }, "No edge requests yet."))]));
   });
   await tick();
   timers.push(setInterval(tick, 5000));

@@ -1,7 +1,10 @@
 //! The console in headless Chromium (chromedriver + fantoccini, as the example site's browser
-//! test): sign in with the form, create a table and put an item, create a bucket and upload a
-//! file, invoke a function and read its log line, and see a request the WAF blocked at the edge
-//! counted on the overview and the WAF page. What the page did is checked again with the SDKs.
+//! test): sign in with the form, create a table and put an item, turn on its Time to Live and
+//! give it provisioned capacity, create a bucket and upload a file, invoke a function and read
+//! its log line, see a request the WAF blocked at the edge counted on the overview, the WAF page
+//! and the edge page (per cache behavior), set a WebACL rule group to Count and remove another
+//! (and see WAF refuse a save with a stale lock token). What the page did is checked again
+//! with the SDKs or at the edge.
 //! A screenshot of the overview is saved under the target dir (`console-overview.png`).
 //!
 //! Needs `chromium` and `chromedriver`; skipped without them unless `NUVEM_TEST_STRICT=1`.
@@ -181,6 +184,63 @@ async fn console_in_headless_chromium() {
         .await
         .unwrap();
     assert!(gone.item().is_none());
+
+    // The table's settings: Time to Live on an attribute (UpdateTimeToLive), then provisioned
+    // capacity (UpdateTable); the page shows each change, and DynamoDB has it.
+    until(
+        &c,
+        "document.querySelector('#ttl-status')?.textContent === 'DISABLED'",
+    )
+    .await;
+    fill(&c, "#ttl-attribute", "expires").await;
+    click(&c, "#toggle-ttl").await;
+    until(
+        &c,
+        "document.querySelector('#ttl-status')?.textContent === 'ENABLED (expires)' && document.querySelector('#toggle-ttl').textContent === 'Disable TTL'",
+    )
+    .await;
+    let ttl = n
+        .dynamodb()
+        .describe_time_to_live()
+        .table_name("notes")
+        .send()
+        .await
+        .unwrap();
+    let ttl = ttl.time_to_live_description().unwrap();
+    assert_eq!(
+        ttl.time_to_live_status().map(|s| s.as_str()),
+        Some("ENABLED")
+    );
+    assert_eq!(ttl.attribute_name(), Some("expires"));
+    c.execute(
+        "const m = document.querySelector('#billing-mode'); m.value = 'PROVISIONED'; m.dispatchEvent(new Event('change'));",
+        vec![],
+    )
+    .await
+    .unwrap();
+    fill(&c, "#read-capacity", "3").await;
+    fill(&c, "#write-capacity", "2").await;
+    click(&c, "#save-capacity").await;
+    until(
+        &c,
+        "document.querySelector('#status').textContent === 'Capacity saved.' && document.querySelector('#billing-mode').value === 'PROVISIONED'",
+    )
+    .await;
+    let described = n
+        .dynamodb()
+        .describe_table()
+        .table_name("notes")
+        .send()
+        .await
+        .unwrap();
+    let pt = described
+        .table()
+        .and_then(|t| t.provisioned_throughput())
+        .unwrap();
+    assert_eq!(
+        (pt.read_capacity_units(), pt.write_capacity_units()),
+        (Some(3), Some(2))
+    );
     c.goto(&format!("{api}/_nuvem/console/#/tables"))
         .await
         .unwrap();
@@ -317,6 +377,12 @@ async fn console_in_headless_chromium() {
         "document.querySelector('#behaviors')?.textContent.includes('default (*)') && document.querySelectorAll('#cache-stats tr').length > 0",
     )
     .await;
+    // Per behavior: the blocked request and the two page requests, one of them a hit.
+    until(
+        &c,
+        "document.querySelector(\"#behavior-stats tr[data-behavior='*'] .requests\")?.textContent === '3' && document.querySelector(\"#behavior-stats tr[data-behavior='*'] .hits\")?.textContent === '1'",
+    )
+    .await;
     set_value(&c, "#invalidation-paths", "/page.html").await;
     click(&c, "#invalidate").await;
     until(
@@ -333,6 +399,7 @@ async fn console_in_headless_chromium() {
         "[...document.querySelectorAll('#waf-samples tr')].some(r => r.textContent.includes('/search') && r.querySelector('.action')?.textContent === 'BLOCK')",
     )
     .await;
+    until(&c, "!!document.querySelector('#new-ip-set-name')").await;
     fill(&c, "#new-ip-set-name", "blocked-office").await;
     fill(&c, "#new-ip-set-addresses", "203.0.113.0/24").await;
     click(&c, "#create-ip-set").await;
@@ -368,6 +435,76 @@ async fn console_in_headless_chromium() {
     until(&c, "[...document.querySelectorAll('#per-service td:first-child')].some(e => e.textContent === 'dynamodb')").await;
     until(&c, "![...document.querySelectorAll('#per-service td:first-child')].some(e => e.textContent === '_nuvem')").await;
     let screenshot = c.screenshot().await.unwrap();
+
+    // Last, as an update restarts the WebACL's rule counters (the overview's blocks above).
+    c.goto(&format!("{api}/_nuvem/console/#/waf"))
+        .await
+        .unwrap();
+    // WebACL rules: the SQL injection group's override action set to Count and the PHP group
+    // removed (UpdateWebACL with GetWebACL's lock token); the reloaded editor shows both, and
+    // the injection that was blocked now passes (counted).
+    let sqli = "[data-web-acl='nuvem-default'] select.rule-action[data-rule='AWS-AWSManagedRulesSQLiRuleSet']";
+    until(
+        &c,
+        &format!("document.querySelector(\"{sqli}\")?.value === 'None'"),
+    )
+    .await;
+    c.execute(
+        "const s = document.querySelector(arguments[0]); s.value = 'Count'; s.dispatchEvent(new Event('change'));\
+         document.querySelector(\"[data-web-acl='nuvem-default'] tr[data-rule='AWS-AWSManagedRulesPHPRuleSet'] .remove-rule\").click();\
+         document.querySelector(\"[data-web-acl='nuvem-default'] .save-rules\").click();",
+        vec![sqli.into()],
+    )
+    .await
+    .unwrap();
+    until(
+        &c,
+        &format!(
+            "document.querySelector('#status').textContent === 'Saved the rules of nuvem-default.' && document.querySelector(\"{sqli}\")?.value === 'Count' && !document.querySelector(\"tr[data-rule='AWS-AWSManagedRulesPHPRuleSet']\")"
+        ),
+    )
+    .await;
+    let r = visitor
+        .get(format!("{}/search?q=1%27%20OR%201%3D1--", n.edge_url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200, "the SQLi group counts now");
+    // A stale lock token: the WebACL changes behind the editor's back (another client's
+    // UpdateWebACL, sent here through the same console API), and saving shows WAF's refusal.
+    let acl_id = c
+        .execute(
+            "return document.querySelector(\"[data-web-acl='nuvem-default']\").dataset.webAclId;",
+            vec![],
+        )
+        .await
+        .unwrap();
+    let changed = c
+        .execute_async(
+            "const done = arguments[arguments.length - 1];\
+             (async () => {\
+               const g = await wafCall('GetWebACL', {Name: 'nuvem-default', Scope: 'CLOUDFRONT', Id: arguments[0]});\
+               const a = g.WebACL;\
+               await wafCall('UpdateWebACL', {Name: a.Name, Scope: 'CLOUDFRONT', Id: a.Id, LockToken: g.LockToken, DefaultAction: a.DefaultAction, VisibilityConfig: a.VisibilityConfig, Rules: a.Rules});\
+             })().then(() => done('ok'), (e) => done(String(e)));",
+            vec![acl_id],
+        )
+        .await
+        .unwrap();
+    assert_eq!(changed, serde_json::json!("ok"));
+    c.execute(
+        "const s = document.querySelector(arguments[0]); s.value = 'None'; s.dispatchEvent(new Event('change'));\
+         document.querySelector(\"[data-web-acl='nuvem-default'] .save-rules\").click();",
+        vec![sqli.into()],
+    )
+    .await
+    .unwrap();
+    until(
+        &c,
+        "document.querySelector('#status').className === 'error' && document.querySelector('#status').textContent.startsWith('WAFOptimisticLockException')",
+    )
+    .await;
+
     c.close().await.unwrap();
     assert!(screenshot.starts_with(b"\x89PNG"));
     let artifact = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("console-overview.png");

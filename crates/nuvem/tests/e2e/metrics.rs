@@ -1,7 +1,8 @@
 //! `GET /_nuvem/metrics` through the real binary: refused without a signature or the bearer
 //! token, parsed by the Prometheus client library's text parser (`prometheus_client`, in
-//! `boto3/metrics_scrape.py`), and its counters move with DynamoDB calls, edge misses and
-//! hits, and a request the WAF blocks.
+//! `boto3/metrics_scrape.py`), and its counters move with DynamoDB calls, S3 errors (counted
+//! by their S3 error code), edge misses and hits (per location and cache behavior), and a
+//! request the WAF blocks.
 
 use nuvem_testkit::{Nuvem, Options};
 
@@ -18,7 +19,7 @@ async fn metrics_parse_and_move_with_traffic() {
     }
     let (origin, _hits) = crate::edge::origin().await;
     let manifest = format!(
-        "[server]\nmetrics_token = \"{TOKEN}\"\n\n[[distribution.behaviors]]\npath_pattern = \"default\"\norigin = \"{origin}\"\n"
+        "[server]\nmetrics_token = \"{TOKEN}\"\n\n[[distribution.behaviors]]\npath_pattern = \"/img/*\"\norigin = \"{origin}\"\n\n[[distribution.behaviors]]\npath_pattern = \"default\"\norigin = \"{origin}\"\n"
     );
     let n = Nuvem::start_with(
         BIN,

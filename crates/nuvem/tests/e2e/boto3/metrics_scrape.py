@@ -72,10 +72,27 @@ try:
 except ddb.exceptions.ResourceNotFoundException:
     pass
 
-# The edge: a miss, then a hit of the same page; a SQL injection the default WebACL blocks.
+# S3's errors, rendered by s3s, are counted by their S3 error code (a HEAD's too, though its
+# answer has no body to carry it).
+s3 = boto3.client("s3", endpoint_url=ep, region_name="us-east-1")
+s3.create_bucket(Bucket="metered")
+for call in (
+    lambda: s3.get_object(Bucket="metered", Key="absent"),
+    lambda: s3.head_object(Bucket="metered", Key="absent"),
+    lambda: s3.get_object(Bucket="no-such-bucket-here", Key="k"),
+):
+    try:
+        call()
+        raise AssertionError("an S3 call on a missing object or bucket succeeded")
+    except s3.exceptions.ClientError:
+        pass
+
+# The edge: a miss, then a hit of the same page and of an image (the `/img/*` behavior); a
+# SQL injection the default WebACL blocks.
 for _ in range(2):
-    st, _, _ = get(edge + "/page.html", UA)
-    assert st == 200, st
+    for path in ("/page.html", "/img/logo.png"):
+        st, _, _ = get(edge + path, UA)
+        assert st == 200, st
 st, _, _ = get(edge + "/search?q=1%27%20OR%201%3D1--", UA)
 assert st == 403, st
 
@@ -86,9 +103,20 @@ assert d("nuvem_api_requests_total", service="dynamodb", operation="GetItem", st
 assert d("nuvem_api_errors_total", service="dynamodb", operation="GetItem", code="ResourceNotFoundException") == 1
 assert d("nuvem_api_request_duration_seconds_count", service="dynamodb", operation="GetItem") == 4
 assert d("nuvem_api_requests_total", service="dynamodb", operation="CreateTable", status="200") == 1
-assert d("nuvem_edge_requests_total", location="edge", cache="miss") >= 1
-assert d("nuvem_edge_requests_total", location="edge", cache="hit") >= 1
-assert d("nuvem_edge_response_bytes_total", location="edge", cache="hit") > 0
+assert d("nuvem_api_errors_total", service="s3", operation="", code="NoSuchKey") == 2, [
+    (k, v) for k, v in after.items() if k[0] == "nuvem_api_errors_total"
+]
+assert d("nuvem_api_errors_total", service="s3", operation="", code="NoSuchBucket") == 1
+assert d("nuvem_api_errors_total", service="s3", operation="", code="4xx") == 0
+for behavior in ("*", "/img/*"):
+    e = lambda name, **l: d(name, location="edge", behavior=behavior, **l)
+    assert e("nuvem_edge_requests_total", cache="miss") == 1, (behavior, after)
+    assert e("nuvem_edge_requests_total", cache="hit") == 1, behavior
+    assert e("nuvem_edge_response_bytes_total", cache="hit") > 0, behavior
+    assert e("nuvem_edge_response_duration_seconds_count") == (3 if behavior == "*" else 2)
+# The blocked request (x-cache: Error, as CloudFront says) is counted under the behavior its
+# path falls to.
+assert d("nuvem_edge_requests_total", location="edge", behavior="*", cache="error") == 1, [(k, v) for k, v in after.items() if k[0] == "nuvem_edge_requests_total"]
 blocked = sum(
     v - before.get(k, 0.0)
     for k, v in after.items()
