@@ -502,9 +502,9 @@ fn decoded_families(decoded: &[u8], before_js: Option<&[u8]>, shell: bool) -> Fa
             found.0 |= more & OS;
         }
     }
-    // Markdown code spans (`` `Date` ``, `` `HEAD` ``) read as command substitution to the
-    // lowercased patterns, but a shell runs a command only by its exact name, and command
-    // names are lower case: command injection is decided again with those spans as plain words.
+    // Markdown code spans (`` `Date` ``, `` with `cat` and ``) and fences read as command
+    // substitution to the lowercased patterns: command injection is decided again with those
+    // spans as plain words (see `capitalised_code_spans`).
     if found.has(Family::CommandInjection)
         && let Some(prose) = capitalised_code_spans(decoded)
         && !value_families(&prose, shell).has(Family::CommandInjection)
@@ -514,14 +514,36 @@ fn decoded_families(decoded: &[u8], before_js: Option<&[u8]>, shell: bool) -> Fa
     found
 }
 
-/// `decoded` with the backticks of each code span whose first word has an upper-case letter and
-/// that holds no shell separator (`;|&$<>(){}`, a line break) replaced by spaces, or None when
-/// there is no such span.
+/// `decoded` with the backticks of Markdown's code spans and fences replaced by spaces, or None
+/// when there is none. A span counts when it holds no shell separator (`;|&<>(){}`, a line
+/// break, `\\`) and either its first word has an upper-case letter (a shell runs commands by
+/// their exact, lower-case names) or it sits inside prose: a space or `(` before it, and a
+/// space, the end or punctuation after it (`` with `cat` and `ls -la`. ``, not `` `$cmd`); ``); a substitution an
+/// attacker appends is glued to the value (`` name`id` ``) or is the whole value. A fence is a
+/// run of three backticks at the start of a line, followed by a line break or a language name.
 fn capitalised_code_spans(decoded: &[u8]) -> Option<Vec<u8>> {
     let mut out = decoded.to_vec();
     let mut changed = false;
     let mut i = 0;
     while let Some(start) = out.get(i..)?.iter().position(|b| *b == b'`').map(|p| p + i) {
+        let before = start.checked_sub(1).and_then(|j| decoded.get(j)).copied();
+        if decoded.get(start..start + 3) == Some(b"```") {
+            let line_start = before.is_none_or(|b| b == b'\n');
+            let rest = decoded.get(start + 3..).unwrap_or_default();
+            let info = rest
+                .iter()
+                .take_while(|b| b.is_ascii_alphanumeric())
+                .count();
+            let opens = matches!(rest.get(info), None | Some(b'\n' | b'\r'));
+            if line_start && opens {
+                for b in out.get_mut(start..start + 3).unwrap_or_default() {
+                    *b = b' ';
+                }
+                changed = true;
+            }
+            i = start + 3;
+            continue;
+        }
         let Some(len) = out.get(start + 1..)?.iter().position(|b| *b == b'`') else {
             break;
         };
@@ -531,8 +553,14 @@ fn capitalised_code_spans(decoded: &[u8]) -> Option<Vec<u8>> {
             .split(u8::is_ascii_whitespace)
             .next()
             .unwrap_or_default();
-        if first.iter().any(u8::is_ascii_uppercase)
-            && !span.iter().any(|b| b"\n\r;|&$<>(){}`\\".contains(b))
+        let after = decoded.get(end + 1).copied();
+        let closes_statement = after == Some(b')') && decoded.get(end + 2) == Some(&b';');
+        let in_prose = before.is_some_and(|b| b == b' ' || b == b'(')
+            && after.is_none_or(|b| b.is_ascii_whitespace() || b".,:!?)".contains(&b))
+            && !closes_statement;
+        if (first.iter().any(u8::is_ascii_uppercase) || in_prose)
+            && !span.is_empty()
+            && !span.iter().any(|b| b"\n\r;|&<>(){}`\\".contains(b))
         {
             if let Some(b) = out.get_mut(start) {
                 *b = b' ';

@@ -812,3 +812,123 @@ fn sqli_sensitivity_levels() {
         check_statement(&stmt("HIGH"), query, "", high);
     }
 }
+
+/// Template injection, PHP, shell commands, file inclusion and web shells are told from the
+/// code, prose and markup that look like them by technique: an attack makes a template evaluate
+/// something, calls PHP's functions as PHP, runs a command after a separator, names a system
+/// file where a path starts, or hands a request parameter to an API that runs it.
+#[test]
+fn code_and_os_attacks_by_technique() {
+    for attack in [
+        // Template injection: arithmetic on literals, object internals, engine internals.
+        "{{7*7}}",
+        "${7*7}",
+        "<%= 7*7 %>",
+        "#{7*7}",
+        "{{7*'7'}}",
+        "{{7|times:7}}",
+        "{{config.items()}}",
+        "{{''.__class__.__mro__[1].__subclasses__()}}",
+        "{{lipsum.__globals__['os'].popen('id').read()}}",
+        "{{request|attr('application')|attr('\\x5f\\x5fglobals\\x5f\\x5f')}}",
+        "{{_self.env.registerUndefinedFilterCallback('exec')}}",
+        "{{['id']|filter('system')}}",
+        "{{{'a':'id'}.a|filter('system')}}",
+        "{{'id'|system}}",
+        "{$smarty.version}",
+        "${requestScope}",
+        "*{T(java.lang.Runtime).getRuntime().exec('id')}",
+        "<#assign ex=\"freemarker.template.utility.Execute\"?new()>${ex(\"id\")}",
+        "{% import os %}{{os.system('id')}}",
+        "<%import os%>${os.system('id')}",
+        "<%= system('id') %>",
+        "{{#with \"s\" as |string|}}",
+        "${{<%[%'\"}}%\\.",
+        // Unix and Windows commands after a separator.
+        "; id",
+        "& id",
+        "x&&id&&y",
+        "\r\nid",
+        ";ps aux",
+        ";ip addr",
+        "; sleep 10",
+        "; id # CVE-2025-0001",
+        ";$'\\151\\144'",
+        "; waitfor /t 5 pause",
+        "; choice /t 5 /d y",
+        "name`id`",
+        // PHP used as PHP.
+        "<?php echo shell_exec($_GET['c']); ?>",
+        "chr(115).chr(121).chr(115)",
+        "$r = new ReflectionFunction('system');",
+        ";phpinfo();",
+        // Web shells: request parameters into command, file and code APIs.
+        "szCMD = Request.Form(\"cmd\")",
+        "<%execute request(\"cmd\")%>",
+        "Response.Write(oExec.StdOut.ReadAll)",
+        "ProcessStartInfo psi = new ProcessStartInfo();",
+        "Response.Write(p.StandardOutput.ReadToEnd());",
+        "Set objFile = objFSO.CreateTextFile(Request.Form(\"filename\"))",
+        "File.WriteAllText(Request[\"file\"], Request[\"content\"]);",
+        "String cmd = request.getParameter(\"cmd\");",
+        "ResultSet rs = stmt.executeQuery(request.getParameter(\"query\"));",
+        "my $cmd = $cgi->param('cmd');",
+        "open(CMD,\"$input|\");while(<CMD>){print}",
+        "open(STDOUT,\">&S\");",
+        "os.dup2(s.fileno(),0)",
+        "__import__('os').system('id')",
+        "import subprocess;subprocess.call(request.args.get('cmd'),shell=True)",
+        "return (os.system, ('whoami',))",
+        "    $c->render(text => `$cmd`);",
+        // Files asked for where a path starts.
+        "/etc/hosts",
+        "../../etc/hosts",
+        "file=/var/log/apache2/access.log",
+        "cat /etc/passwd",
+    ] {
+        check_detect(attack, true);
+    }
+    for benign in [
+        // Template text, Markdown and Python that look like the above.
+        "{{ success.perform }} Instead manage likely already contain",
+        "{% if seat %}Story camera rich answer{% endif %}",
+        "{% $DIRECTION %}",
+        "{{#each guns}}<li>{{this}}</li>{{/each}}",
+        "{{ call.call }} and {{ user.name }}",
+        "<%= title %>",
+        "Price: ${price.total}",
+        "See set_charset() for details.",
+        "This is the `maintype' part of the string returned by get_content_type().",
+        "rawparam = msg.get_param('foo')",
+        "\"print()\" can also be used",
+        "'1 2 3'.split(maxsplit=1)",
+        "modes[char] = max(items, key=lambda x: x[1])",
+        "digest = hashlib.md5(data).hexdigest()",
+        "if day == 0:",
+        "if len(delims) == 1:",
+        "if key[0] == \"$\":",
+        "If defined, called to implement \"isinstance(instance, class)\".",
+        "Attribute references ********************",
+        "This is a wrapper for `dfunc`, which is typically either unified_diff() or context_diff().",
+        "lines originating from file 1 or 2 (parameter `which`), stripping off line",
+        "Travel person move beautiful government over hit with `cat` and `update`.",
+        "The `id` header Matter strong require growth.",
+        "Protect population leader mean food school with `echo` and `$PATH`.",
+        "Position you happen hotel Mr or ability:\n\n```\nexec discuss\n```",
+        "Letter good meeting:\n\n```\ntrue day\n```",
+        "> example.py(3)<module>() -> pass (Pdb) display lst[:]",
+        "Some rich point someone speech with `/etc/hosts` and `None`.",
+        "GET nation /etc/hosts: College physical theory",
+        "If loaded from a file, they are written as \"<module 'os' from '/usr/local/lib/pythonX.Y/os.pyc'>\".",
+        "file: Either the path to the file, or a file-like object.",
+        // Form values and prose.
+        "Passport & ID",
+        "Tom & Jerry; cats & dogs",
+        "Please read; then sign",
+        "import os",
+        "    }",
+        "<%",
+    ] {
+        check_detect(benign, false);
+    }
+}
