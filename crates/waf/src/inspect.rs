@@ -185,12 +185,13 @@ fn decode_layers(value: &[u8]) -> (Vec<u8>, Option<Vec<u8>>) {
 /// Path characters written the ways servers have been fooled into reading them: overlong
 /// UTF-8 (`C0 AE` and `E0 80 AE` are `.`, `C0 AF` is `/`, `C1 9C` is `\`; also the
 /// 4- to 6-byte forms, and a `C0`/`C1` lead before a plain ASCII byte, which lenient decoders
-/// drop) and look-alike code points that Windows' best-fit mapping and IIS turn into `.`, `/`
-/// and `\` (full-width U+FF0E, U+FF0F, U+FF3C; U+2215 division slash, U+2216 set minus,
-/// U+2044 fraction slash, U+29F8/U+29F9 big solidi, U+FE68 small reverse solidus, U+2024 one
-/// dot leader, U+FE52 small full stop). Only the traversal detectors read the result (a
-/// Japanese text's full-width slash means nothing to the others). None when there is nothing
-/// to fold.
+/// drop, or whose continuation lacks its marker bits, `C1 1C`) and look-alike code points that
+/// Windows' best-fit mapping and IIS turn into `.`, `/` and `\` (full-width U+FF0E, U+FF0F,
+/// U+FF3C; U+2215 division slash, U+2216 set minus, U+2044 fraction slash, U+29F8/U+29F9 big
+/// solidi, U+FE68 small reverse solidus, U+2024 one dot leader, U+FE52 small full stop; the
+/// private-use U+EFC8 and U+F025 of IIS-era `%u` traversal lists). Only the traversal detectors
+/// read the result (a Japanese text's full-width slash means nothing to the others). None when
+/// there is nothing to fold.
 pub(crate) fn fold_path_chars(v: &[u8]) -> Option<Vec<u8>> {
     if v.is_ascii() {
         return None;
@@ -209,13 +210,15 @@ pub(crate) fn fold_path_chars(v: &[u8]) -> Option<Vec<u8>> {
         let look_alike = match rest {
             [0xEF, 0xBC, 0x8E, ..] | [0xE2, 0x80, 0xA4, ..] | [0xEF, 0xB9, 0x92, ..] => Some(b'.'),
             [0xEF, 0xBC, 0x8F, ..]
+            | [0xEE, 0xBF, 0x88, ..]
             | [0xE2, 0x88, 0x95, ..]
             | [0xE2, 0x81, 0x84, ..]
             | [0xE2, 0xA7, 0xB8, ..] => Some(b'/'),
             [0xEF, 0xBC, 0xBC, ..]
             | [0xE2, 0x88, 0x96, ..]
             | [0xE2, 0xA7, 0xB9, ..]
-            | [0xEF, 0xB9, 0xA8, ..] => Some(b'\\'),
+            | [0xEF, 0xB9, 0xA8, ..]
+            | [0xEF, 0x80, 0xA5, ..] => Some(b'\\'),
             _ => None,
         };
         if let Some(c) = look_alike {
@@ -252,13 +255,21 @@ pub(crate) fn fold_path_chars(v: &[u8]) -> Option<Vec<u8>> {
             } else if continuations == 1
                 && let Some(&next) = rest.get(1)
                 && next < 0x80
-                && matches!(next, b'.' | b'/' | b'\\')
             {
-                // `%c0%2e`, `%c0%5c`: the lead byte dropped, the ASCII byte kept.
-                out.push(next);
-                changed = true;
-                i += 2;
-                continue;
+                // `%c0%2e`, `%c0%5c`: the lead byte dropped, the ASCII byte kept; `%c1%1c`: the
+                // continuation's marker bits ignored (`C1 1C` read as `C1 9C`, a `\`).
+                let loose = (((b & 0x01) << 6) | (next & 0x3F)) as u8;
+                let c = if matches!(next, b'.' | b'/' | b'\\') {
+                    Some(next)
+                } else {
+                    Some(loose).filter(|c| matches!(c, b'.' | b'/' | b'\\'))
+                };
+                if let Some(c) = c {
+                    out.push(c);
+                    changed = true;
+                    i += 2;
+                    continue;
+                }
             }
         }
         out.push(b);
@@ -878,6 +889,8 @@ mod fold_tests {
         check("%e0%80%ae%f0%80%80%ae%c1%9c", Some("..\\"));
         check("%fc%80%80%80%80%af%f8%80%80%80%ae", Some("/."));
         check("%c0%2e%c0%2e%c0%5c", Some("..\\"));
+        check("..%c1%1c..%c1%1c", Some("..\\..\\")); // continuation without its marker bits
+        check("..%uefc8..%uf025", Some("../..\\")); // private-use code points of %u lists
         check("%25c0%25ae%25c0%25ae%25c0%25af", Some("../"));
         check("%u2215%u2216%u2044", Some("/\\/"));
         check(

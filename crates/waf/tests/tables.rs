@@ -430,6 +430,8 @@ fn detectors_for_encodings_windows_files_scripts_and_injections() {
         "%e0%80%ae%e0%80%ae/%e0%80%ae%e0%80%ae/etc/hosts",
         "%f0%80%80%ae%f0%80%80%ae%f0%80%80%afetc/passwd",
         "..%c1%9c..%c1%9cboot.ini",
+        "..%c1%1c..%c1%1c..%c1%1cetc/passwd",
+        "..%uEFC8..%uEFC8boot.ini",
         "%c0%2e%c0%2e%c0%2f%c0%2e%c0%2e%c0%2fetc/passwd",
         "%252e%252e%252f%252e%252e%252fetc%252fpasswd",
         "%25c0%25ae%25c0%25ae/%25c0%25ae%25c0%25ae/windows/win.ini",
@@ -885,6 +887,17 @@ fn code_and_os_attacks_by_technique() {
         "../../etc/hosts",
         "file=/var/log/apache2/access.log",
         "cat /etc/passwd",
+        "ll /var/www/",
+        "/home/user/.bashrc",
+        "/var/run/secrets/kubernetes.io/serviceaccount/token",
+        "index.phps",
+        "..\u{efc8}..\u{efc8}boot.ini",
+        "    cmd = conn.recv(1024).decode()",
+        "@{[ system 'id' ]}",
+        "{% if True %}49{% endif %}",
+        "IF NOT red===red echo test",
+        "if [AA] == [AA] echo same",
+        "pi<()ng 127.0.0.1",
     ] {
         check_detect(attack, true);
     }
@@ -921,6 +934,10 @@ fn code_and_os_attacks_by_technique() {
         "GET nation /etc/hosts: College physical theory",
         "If loaded from a file, they are written as \"<module 'os' from '/usr/local/lib/pythonX.Y/os.pyc'>\".",
         "file: Either the path to the file, or a file-like object.",
+        "Add the alias to your ~/.bashrc and reload it.",
+        "Mount it under /var/run/secrets in the pod spec.",
+        "def reset(self):",
+        "if a == b and c:",
         // Form values and prose.
         "Passport & ID",
         "Tom & Jerry; cats & dogs",

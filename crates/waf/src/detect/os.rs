@@ -18,7 +18,7 @@ pub(super) const PATTERNS: &[(Family, &str)] = &[
     (Family::Traversal, r"\.\.[/\\]+\.\."),
     (
         Family::Traversal,
-        r"(?:^|[/\\ ])etc[/\\]+(?:passwd|shadow|sudoers|master\.passwd)|(?:^|[^\s`\x27\x22a-z0-9/\\]|^\s*['\x22]?[a-z][a-z0-9_-]*['\x22]?\s+(?:-[a-z]+\s+)*)[/\\]*(?:etc[/\\]+(?:group|hosts|issue|crontab|security|httpd|apache2?|nginx|mysql|php)|proc[/\\]+(?:self|\d+)[/\\]|(?:usr|var)[/\\]+(?:local|log|lib|www)[/\\]|windows[/\\]+(?:win\.ini|system32|system\.ini|repair))|(?:^|[/\\])(?:\.git[/\\]|\.svn[/\\]|\.ssh[/\\]|\.aws[/\\]+credentials|\.env(?:$|\.))|(?:^|[/\\])(?:boot\.ini|win\.ini|\.htaccess|\.htpasswd|id_[rd]sa|\.bash_(?:history|profile|rc)|wp-config\.php|web\.config)(?:$|[?#;&'\x22<>|)]|\.[a-z0-9~]{1,6}$)",
+        r"(?:^|[/\\ ])etc[/\\]+(?:passwd|shadow|sudoers|master\.passwd)|(?:^|[^\s`\x27\x22a-z0-9/\\]|^\s*['\x22]?[a-z][a-z0-9_-]*['\x22]?\s+(?:-[a-z]+\s+)*)[/\\]*(?:etc[/\\]+(?:group|hosts|issue|crontab|security|httpd|apache2?|nginx|mysql|php)|proc[/\\]+(?:self|\d+)[/\\]|(?:usr|var)[/\\]+(?:local|log|lib|www)[/\\]|(?:var[/\\]+)?run[/\\]+secrets[/\\]|windows[/\\]+(?:win\.ini|system32|system\.ini|repair))|(?:^|[/\\])(?:\.git[/\\]|\.svn[/\\]|\.ssh[/\\]|\.aws[/\\]+credentials|\.env(?:$|\.))|(?:^|[/\\])(?:boot\.ini|win\.ini|\.htaccess|\.htpasswd|id_[rd]sa|\.bash_(?:history|profile|rc)|wp-config\.php|web\.config)(?:$|[?#;&'\x22<>|)]|\.[a-z0-9~]{1,6}$)",
     ),
     (
         Family::Traversal,
@@ -208,13 +208,14 @@ pub(super) const PATTERNS: &[(Family, &str)] = &[
     // Java web application descriptors. Each needs a path separator or a drive before it.
     (
         Family::Traversal,
-        r"(?:^|[^a-z0-9])[a-z]:[/\\]+(?:boot\.ini|autoexec\.bat|config\.sys|pagefile\.sys|hiberfil\.sys|inetpub[/\\]|users[/\\]+[^/\\]+[/\\]+(?:ntuser\.dat|appdata[/\\])|documents and settings[/\\])|[/\\](?:windows|winnt)[/\\]+(?:system32[/\\]+(?:config[/\\]+(?:sam|system|security|software)|drivers[/\\]+etc[/\\]+hosts|inetsrv[/\\])|repair[/\\]+sam|panther[/\\]+unattend|debug[/\\]+netsetup\.log|php\.ini|my\.ini)|(?:^|[/\\])(?:\.(?:bash|zsh|sh|mysql|psql|python|node_repl|rediscli|sqlite|lesshst)_history|\.viminfo|\.ds_store|\.(?:bash_logout|zshrc|profile)|\.svn[/\\]+(?:entries|wc\.db)|\.git[/\\]+(?:config|head|index|logs[/\\])|web-inf[/\\]+(?:web|struts-config|applicationcontext)\.xml|id_(?:rsa|dsa|ecdsa|ed25519)(?:\.pub)?|authorized_keys|known_hosts|\.(?:my\.cnf|pgpass|netrc)|etc[/\\]+(?:hostname|resolv\.conf|fstab|profile|environment|motd|(?:redhat|debian|lsb|os)[-_]release|ssh[/\\]+sshd?_config|ssl[/\\]+private))(?:$|[?#;&\x22'<>|)])",
+        r"(?:^|[^a-z0-9])[a-z]:[/\\]+(?:boot\.ini|autoexec\.bat|config\.sys|pagefile\.sys|hiberfil\.sys|inetpub[/\\]|users[/\\]+[^/\\]+[/\\]+(?:ntuser\.dat|appdata[/\\])|documents and settings[/\\])|[/\\](?:windows|winnt)[/\\]+(?:system32[/\\]+(?:config[/\\]+(?:sam|system|security|software)|drivers[/\\]+etc[/\\]+hosts|inetsrv[/\\])|repair[/\\]+sam|panther[/\\]+unattend|debug[/\\]+netsetup\.log|php\.ini|my\.ini)|(?:^|[/\\])(?:\.(?:bash|zsh|sh|mysql|psql|python|node_repl|rediscli|sqlite|lesshst)_history|\.viminfo|\.ds_store|\.(?:bash_logout|bashrc|zshrc|profile)|\.svn[/\\]+(?:entries|wc\.db)|\.git[/\\]+(?:config|head|index|logs[/\\])|web-inf[/\\]+(?:web|struts-config|applicationcontext)\.xml|id_(?:rsa|dsa|ecdsa|ed25519)(?:\.pub)?|authorized_keys|known_hosts|\.(?:my\.cnf|pgpass|netrc)|etc[/\\]+(?:hostname|resolv\.conf|fstab|profile|environment|motd|(?:redhat|debian|lsb|os)[-_]release|ssh[/\\]+sshd?_config|ssl[/\\]+private))(?:$|[?#;&\x22'<>|)])",
     ),
     // Backups and editor copies of server code or configuration at the end of a value
-    // (`wp-config.php.bak`, `config.php~`, `settings.py.orig`, `.env.save`).
+    // (`wp-config.php.bak`, `config.php~`, `settings.py.orig`, `.env.save`), and PHP source
+    // asked for through the highlighter's extension (`index.phps`, `index.php.source`).
     (
         Family::Traversal,
-        r"(?:^|[/\\])[a-z0-9_.-]*\.(?:php\d?|asp|aspx|jsp|cfm|py|rb|pl|config|conf|cnf|ini|ya?ml|json|xml|env|properties|sql)(?:\.(?:bak|backup|old|orig|save|sav|swp|swo|tmp|temp|copy|dist)|~)$|(?:^|[/\\])\.env\.(?:bak|backup|old|orig|save|swp|local|production|prod|dev|development|staging)$",
+        r"(?:^|[/\\])[a-z0-9_.-]*\.(?:php\d?|asp|aspx|jsp|cfm|py|rb|pl|config|conf|cnf|ini|ya?ml|json|xml|env|properties|sql)(?:\.(?:bak|backup|old|orig|save|sav|swp|swo|tmp|temp|copy|dist)|~)$|(?:^|[/\\])[a-z0-9_.-]*\.php(?:s|\.source)$|(?:^|[/\\])\.env\.(?:bak|backup|old|orig|save|swp|local|production|prod|dev|development|staging)$",
     ),
     // ---- Traversal and sensitive files (CRS 930100-930140). ----
     // `..;` (Tomcat path parameters) and dots/slashes written as hex literals (`0x2e0x2e/`).
