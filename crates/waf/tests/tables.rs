@@ -898,6 +898,8 @@ fn code_and_os_attacks_by_technique() {
         "IF NOT red===red echo test",
         "if [AA] == [AA] echo same",
         "pi<()ng 127.0.0.1",
+        "| id",
+        "x;id;",
     ] {
         check_detect(attack, true);
     }
@@ -940,6 +942,9 @@ fn code_and_os_attacks_by_technique() {
         "if a == b and c:",
         // Form values and prose.
         "Passport & ID",
+        "| ID | Name | Email |",
+        "Please run the request(s) again",
+        "Edit /etc/hosts and add the line",
         "Tom & Jerry; cats & dogs",
         "Please read; then sign",
         "import os",

@@ -8,8 +8,9 @@ use super::Family;
 pub(super) const PATTERNS: &[(Family, &str)] = &[
     // Traversal: `../` at a path boundary, or repeated; sensitive OS and app files (the
     // password files after a boundary or a space; other system paths only where a path starts
-    // a value or follows traversal, `=`, `:` or the like, or after a value's first word, a
-    // command (`ll /var/www/`): prose and code name them after a space, a backtick or a quote,
+    // a value or follows traversal, `=`, `:` or the like, or when a value is one word, a
+    // command, and a system path (`ll /var/www/`): prose and code name them after a space, a
+    // backtick or a quote,
     // "see `/etc/hosts`"; bare file names only after a path separator or at the start of a
     // value, and ending it: prose says "edit your .htaccess" or "boot.ini is a file", an attack
     // sends the name, perhaps with a suffix after a cut-off NUL).
@@ -18,7 +19,7 @@ pub(super) const PATTERNS: &[(Family, &str)] = &[
     (Family::Traversal, r"\.\.[/\\]+\.\."),
     (
         Family::Traversal,
-        r"(?:^|[/\\ ])etc[/\\]+(?:passwd|shadow|sudoers|master\.passwd)|(?:^|[^\s`\x27\x22a-z0-9/\\]|^\s*['\x22]?[a-z][a-z0-9_-]*['\x22]?\s+(?:-[a-z]+\s+)*)[/\\]*(?:etc[/\\]+(?:group|hosts|issue|crontab|security|httpd|apache2?|nginx|mysql|php)|proc[/\\]+(?:self|\d+)[/\\]|(?:usr|var)[/\\]+(?:local|log|lib|www)[/\\]|(?:var[/\\]+)?run[/\\]+secrets[/\\]|windows[/\\]+(?:win\.ini|system32|system\.ini|repair))|(?:^|[/\\])(?:\.git[/\\]|\.svn[/\\]|\.ssh[/\\]|\.aws[/\\]+credentials|\.env(?:$|\.))|(?:^|[/\\])(?:boot\.ini|win\.ini|\.htaccess|\.htpasswd|id_[rd]sa|\.bash_(?:history|profile|rc)|wp-config\.php|web\.config)(?:$|[?#;&'\x22<>|)]|\.[a-z0-9~]{1,6}$)",
+        r"(?:^|[/\\ ])etc[/\\]+(?:passwd|shadow|sudoers|master\.passwd)|^\s*['\x22]?[a-z][a-z0-9_-]*['\x22]?\s+(?:-[a-z]+\s+)*/+(?:etc|usr|var|proc|home|root|opt|srv|sys|boot)/\S*$|(?:^|[^\s`\x27\x22a-z0-9/\\])[/\\]*(?:etc[/\\]+(?:group|hosts|issue|crontab|security|httpd|apache2?|nginx|mysql|php)|proc[/\\]+(?:self|\d+)[/\\]|(?:usr|var)[/\\]+(?:local|log|lib|www)[/\\]|(?:var[/\\]+)?run[/\\]+secrets[/\\]|windows[/\\]+(?:win\.ini|system32|system\.ini|repair))|(?:^|[/\\])(?:\.git[/\\]|\.svn[/\\]|\.ssh[/\\]|\.aws[/\\]+credentials|\.env(?:$|\.))|(?:^|[/\\])(?:boot\.ini|win\.ini|\.htaccess|\.htpasswd|id_[rd]sa|\.bash_(?:history|profile|rc)|wp-config\.php|web\.config)(?:$|[?#;&'\x22<>|)]|\.[a-z0-9~]{1,6}$)",
     ),
     (
         Family::Traversal,
@@ -76,13 +77,14 @@ pub(super) const PATTERNS: &[(Family, &str)] = &[
         r"(?:[;&|\n`]|\$\()\s*(?:[a-z0-9_.\[\]?*/-]*/)?(?:time|who|w|more|less|cut|sort|find|head|tail|diff|file|test|true|false|yes|read|exit|export|alias|unset|source|nice|env|id|ls|cat|nl|tac|rev|od|tee|which|whereis|locate|last|lastlog|users|groups|ip|ss|route|arp|host|dig|whois|traceroute|tracepath|mtr|curl|wget|bash|sh|mysql|psql|docker|kubectl|podman|npm|npx|pip[0-9]?|gem|go|cargo|java|openssl|rsync|gpg|tmux|screen|watch|at|script|expect|mount|service|wall|write|strings|dd|apt|yum|dnf|rpm|composer|puppet|knife|salt-[a-z]+)(?:\s+(?:[-/.$~\x22'%]|[a-z0-9_]+\s*[;|&<>]))",
     ),
     // A command word that is no prose after a shell separator, ending the value or followed by
-    // another separator or a comment (`; id`, `&&id&&`, `\r\nid`, `| uname # x`), or with the
-    // arguments it is always given (`;ps aux`, `;ip addr`, `; sleep 10`); a single `&` with a
-    // space after it only at the start of the value (`Passport & ID` is a form value). ANSI-C
-    // quoting that spells a command in escapes (`$'\151\144'`).
+    // another separator or a comment (`;id`, `&&id&&`, `\r\nid`, `|uname # x`), or with the
+    // arguments it is always given (`;ps aux`, `;ip addr`, `; sleep 10`). A separator with a
+    // space after it counts only when doubled or starting the value, and `; ` or a leading `| `
+    // only before the end or a comment: `Passport & ID` and a table's `| ID |` are text.
+    // ANSI-C quoting that spells a command in escapes (`$'\151\144'`).
     (
         Family::CommandInjection,
-        r"(?:(?:[;|\n\r`]|&&|^\s*&|\$\()\s*|&)(?:id|uname|whoami|ifconfig|ipconfig|pwd|ls|uptime|hostname|netstat|printenv|env|ps|ps\s+(?:aux|-?ef|-[a-z]+)|ip\s+(?:a|addr|address|r|route|link|neigh)|ls\s+-[a-z]+|sleep\s+\d+)\s*(?:$|[;&|`)]|#)|;\s*read\s*;|\$'(?:\\[0-7]{1,3}|\\x[0-9a-f]{1,2}|\\u[0-9a-f]{4})+'",
+        r"(?:(?:[\n\r`]|&&|\|\||^\s*[;&]|\$\()\s*|[;&|])(?:id|uname|whoami|ifconfig|ipconfig|pwd|ls|uptime|hostname|netstat|printenv|env|ps|ps\s+(?:aux|-?ef|-[a-z]+)|ip\s+(?:a|addr|address|r|route|link|neigh)|ls\s+-[a-z]+|sleep\s+\d+)\s*(?:$|[;&|`)]|#)|(?:;|^\s*\|)\s+(?:id|uname|whoami|ifconfig|ipconfig|pwd|ls|uptime|hostname|netstat|printenv|env|ps|ps\s+(?:aux|-?ef|-[a-z]+)|ip\s+(?:a|addr|address|r|route|link|neigh)|ls\s+-[a-z]+|sleep\s+\d+)\s*(?:$|#)|;\s*read\s*;|\$'(?:\\[0-7]{1,3}|\\x[0-9a-f]{1,2}|\\u[0-9a-f]{4})+'",
     ),
     // Windows delays used as blind probes (`; waitfor /t 5 pause`, `& choice /t 5 /d y`).
     (
