@@ -258,7 +258,7 @@ pub(crate) fn fold_path_chars(v: &[u8]) -> Option<Vec<u8>> {
             {
                 // `%c0%2e`, `%c0%5c`: the lead byte dropped, the ASCII byte kept; `%c1%1c`: the
                 // continuation's marker bits ignored (`C1 1C` read as `C1 9C`, a `\`).
-                let loose = (((b & 0x01) << 6) | (next & 0x3F)) as u8;
+                let loose = ((b & 0x01) << 6) | (next & 0x3F);
                 let c = if matches!(next, b'.' | b'/' | b'\\') {
                     Some(next)
                 } else {

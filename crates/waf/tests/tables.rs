@@ -940,6 +940,9 @@ fn code_and_os_attacks_by_technique() {
         "Mount it under /var/run/secrets in the pod spec.",
         "def reset(self):",
         "if a == b and c:",
+        "assert np.array_equal(a, b)",
+        "items = items ?? new();",
+        "https://api.example.com/v1?api.key=abc",
         // Form values and prose.
         "Passport & ID",
         "| ID | Name | Email |",

@@ -16,14 +16,15 @@ pub(super) const PATTERNS: &[(Family, &str)] = &[
     // Object internals reached from a template expression: Python's dunder attributes
     // (`__class__`, `__globals__`, also escaped `\x5f`), Jinja's `|attr`, the globals
     // (`config.items()`, a bare `{{config}}`), Twig's `_self.env`, Handlebars walking to a
-    // constructor, EL's implicit scopes (`${requestScope}`), Smarty's `{$smarty.…}`/`{self::…}`,
-    // Handlebars' `{{#with "s"}}` (a block over a string literal, to reach its
-    // constructor), Spring's `T(…)` type references, Freemarker's `?new()`, Tornado's `{% import os %}`,
+    // constructor or opening a block over a string literal (`{{#with "s"}}`), EL's implicit
+    // scopes (`${requestScope}`), Smarty's `{$smarty.…}`/`{self::…}`, Spring's `T(…)` type
+    // references, Freemarker's `"…"?new()` and `?api.get…`, Tornado's `{% import os %}`,
     // Django's `{% debug %}`, Perl's interpolated code `@{[ system 'id' ]}`, conditionals on a
-    // constant (`{% if True %}49{% endif %}`), a quoted name looked up (`${'ff'}`), and polyglot probes that chain openers (`${{<%[%'"}}%\`).
+    // constant (`{% if True %}49{% endif %}`), a quoted name looked up (`${'ff'}`), and
+    // polyglot probes that chain openers (`${{<%[%'"}}%\`).
     (
         Family::Ssti,
-        r"(?:\{\{|[$#*@]\{|\{%|<%)[^}%]*(?:__[a-z]+__|\\x5f|\\u005f|\|\s*attr\b|\bconfig\s*\.\s*items\s*\(|_self\s*\.\s*env\b|\bconstructor\b|__proto__|\.(?:apply|call|bind)\s*[( ]\s*[^\s}]|\bstring\.s(?:ub|plit)\b|\b(?:popen|execsync|spawnsync|getruntime|forname|getclassloader|registerundefinedfiltercallback|getfilter|setcache|loadtemplate|file_excerpt|child_process|mainmodule)\b)|\{\{\s*(?:config|self|request|settings|_self)\s*\}\}|\{\{\s*#with\s+['\x22]|[$#]\{\s*(?:applicationscope|requestscope|sessionscope|pagescope|pagecontext|initparam|facescontext|headervalues|paramvalues)\b|\{\s*\$?smarty\.(?:version|template|now|const|server|env|get|post|cookies|request|session|capture|config|block)\b|\{\s*self::|smarty_internal_|[$#*]\{\s*(?:new\s+)?t\s*\(\s*[a-z_]+\.|\?\s*new\s*\(\s*\)|freemarker\.template\.utility|\?api\s*\.|\{%\s*(?:import|from)\s+[a-z_]|\{%\s*debug\s*%\}|@\{\s*\[|(?:\{%|<%[=-]?)\s*if\s+(?:true|false|\d+)\s*(?:%\}|%>)|\$\{\s*'[^'}]*'\s*\}|\$\{\{\s*<%|\{\{\s*<%|<%\s*\[%",
+        r"(?:\{\{|[$#*@]\{|\{%|<%)[^}%]*(?:__[a-z]+__|\\x5f|\\u005f|\|\s*attr\b|\bconfig\s*\.\s*items\s*\(|_self\s*\.\s*env\b|\bconstructor\b|__proto__|\.(?:apply|call|bind)\s*[( ]\s*[^\s}]|\bstring\.s(?:ub|plit)\b|\b(?:popen|execsync|spawnsync|getruntime|forname|getclassloader|registerundefinedfiltercallback|getfilter|setcache|loadtemplate|file_excerpt|child_process|mainmodule)\b)|\{\{\s*(?:config|self|request|settings|_self)\s*\}\}|\{\{\s*#with\s+['\x22]|[$#]\{\s*(?:applicationscope|requestscope|sessionscope|pagescope|pagecontext|initparam|facescontext|headervalues|paramvalues)\b|\{\s*\$?smarty\.(?:version|template|now|const|server|env|get|post|cookies|request|session|capture|config|block)\b|\{\s*self::|smarty_internal_|[$#*]\{\s*(?:new\s+)?t\s*\(\s*[a-z_]+\.|['\x22]\s*\?\s*new\s*\(|freemarker\.template\.utility|\?api\s*\.\s*get|\{%\s*(?:import|from)\s+[a-z_]|\{%\s*debug\s*%\}|@\{\s*\[|(?:\{%|<%[=-]?)\s*if\s+(?:true|false|\d+)\s*(?:%\}|%>)|\$\{\s*'[^'}]*'\s*\}|\$\{\{\s*<%|\{\{\s*<%|<%\s*\[%",
     ),
     // Twig and Jinja filters handed a PHP or shell function name as a callable
     // (`['id']|filter('system')`, `'id'|system`), and ERB/EJS/Mako tags that run code
@@ -107,14 +108,14 @@ pub(super) const PATTERNS: &[(Family, &str)] = &[
     // with white space before the `(` only on code-like arguments (`$AAPL (Apple).` is prose),
     // callable strings and arrays. Other functions as PHP calls them: snake_case names with a
     // `$` argument, comments before the `(`, white space before an empty argument list or an
-    // open call ending the value (`array_diff (`), names with the prefix of one of PHP's or a
-    // database's extensions (`curl_init()`, `pg_…`, `lo_get(…)`), and PHP's functions named by
-    // English words that are no Python built-ins and no method (`count(id)`, `printf(x)`; not
-    // `s.count(x)`, `max(a, b)` nor a method's `def reset(self)`). Python's own snake_case calls (`get_content_type()`) are
-    // no PHP.
+    // open call ending the value (`array_diff (`); names with the prefix of one of PHP's or a
+    // database's extensions, not as a method (`curl_init()`, `pg_…`, `lo_get(…)`; not numpy's
+    // `np.array_equal(`); PHP's functions named by English words that are no Python built-ins,
+    // not as a method (`count(id)`, `printf(x)`; not `s.count(x)`, `max(a, b)` nor a method's
+    // `def reset(self)`). Python's own snake_case calls (`get_content_type()`) are no PHP.
     (
         Family::Php,
-        r"\$+[a-z_][a-z0-9_]*(?:\s*(?:\[[^()]*\]|\{[^}]*\}|/\*(?s:.)*?\*/|//[^\n]*\n|#[^\n]*\n))*(?:\([^)]*\)\s*(?:$|[;.,)\]}&|?/-])|\s+\(\s*(?:\d+|['\x22$@][^)]*)?\s*\))|\$\s+\{|[)\]]\s*(?:\[\s*\d+\s*\]\s*)?(?:\{[^}]*\}\s*)?(?:/\*(?s:.)*?\*/\s*)*\(\s*(?:/\*(?s:.)*?\*/\s*)*['\x22]?[a-z_]+['\x22]?\s*(?:/\*(?s:.)*?\*/\s*)*\)\s*;|\bdefine\s*\(|\b[a-z]{2,}_[a-z0-9_]{2,}\s*(?:/\*(?s:.)*?\*/\s*)+\(|\b[a-z]{2,}_[a-z0-9_]{2,}(?:\s*\(\s*$|\s+\(\s*\))|\b(?:curl|array|str|mysqli?|pg|odbc|zend|ob|preg|mb|posix|pcntl|proc|stream|socket|ftp|gz|bz|libxml|simplexml|ldap|imap|ini|spl|mcrypt|openssl|apache|php|opcache|apcu|sodium|sqlite|oci|sqlsrv|lo|pdo|gmp|var|highlight|show)_[a-z0-9_]+\s*\(|\b[a-z]{2,}_[a-z0-9_]{2,}\s*\(\s*(?:[^)$]*,\s*)?\$[a-z_]|\b(?:strip_tags|substr|chmod|chown|chgrp|mkdir|gzdecode|gzopen|bzopen|sprintf|vsprintf|sscanf|ucfirst|lcfirst|implode|strlen|strtolower|strtoupper|ltrim|rtrim|gethostbyname[l]?|getenv|passthru|popen|ldap_[a-z_]+|sodium_[a-z0-9_]+|tidy_[a-z_]+)\s*(?:/\*(?s:.)*?\*/\s*)*\(|\b(?:touch|link|rename|copy|exec|shell|system|assert|eval|header|mail|printf|trim|print|echo|die|exit|list|array|compact|range|file|stat|chdir|dir|key|next|reset|end|each|current|pos|sort|count|max|min|unpack)\(\s*(?:\$|\)\s*;)|(?:^|[^a-z0-9_.>$])(?:touch|link|rename|copy|shell|header|mail|printf|trim|echo|die|array|compact|file|stat|chdir|key|reset|each|current|pos|sort|count|unpack)\((?:$|[^s)]|s(?:$|[^e)]|e(?:$|[^l])|el(?:$|[^f])))|\b(?:mbstring|smtp|sendmail_path|error_log|session\.save_path|mail\.log|zend\.assertions|pcre\.(?:backtrack|recursion|jit)_limit|mbstring\.regex_[a-z_]+)\s*=",
+        r"\$+[a-z_][a-z0-9_]*(?:\s*(?:\[[^()]*\]|\{[^}]*\}|/\*(?s:.)*?\*/|//[^\n]*\n|#[^\n]*\n))*(?:\([^)]*\)\s*(?:$|[;.,)\]}&|?/-])|\s+\(\s*(?:\d+|['\x22$@][^)]*)?\s*\))|\$\s+\{|[)\]]\s*(?:\[\s*\d+\s*\]\s*)?(?:\{[^}]*\}\s*)?(?:/\*(?s:.)*?\*/\s*)*\(\s*(?:/\*(?s:.)*?\*/\s*)*['\x22]?[a-z_]+['\x22]?\s*(?:/\*(?s:.)*?\*/\s*)*\)\s*;|\bdefine\s*\(|\b[a-z]{2,}_[a-z0-9_]{2,}\s*(?:/\*(?s:.)*?\*/\s*)+\(|\b[a-z]{2,}_[a-z0-9_]{2,}(?:\s*\(\s*$|\s+\(\s*\))|(?:^|[^a-z0-9_.>$])(?:curl|array|str|mysqli?|pg|odbc|zend|ob|preg|mb|posix|pcntl|proc|stream|socket|ftp|gz|bz|libxml|simplexml|ldap|imap|ini|spl|mcrypt|openssl|apache|php|opcache|apcu|sodium|sqlite|oci|sqlsrv|lo|pdo|gmp|highlight)_[a-z0-9_]+\s*\(|\b[a-z]{2,}_[a-z0-9_]{2,}\s*\(\s*(?:[^)$]*,\s*)?\$[a-z_]|\b(?:strip_tags|substr|chmod|chown|chgrp|mkdir|gzdecode|gzopen|bzopen|sprintf|vsprintf|sscanf|ucfirst|lcfirst|implode|strlen|strtolower|strtoupper|ltrim|rtrim|gethostbyname[l]?|getenv|passthru|popen|ldap_[a-z_]+|sodium_[a-z0-9_]+|tidy_[a-z_]+)\s*(?:/\*(?s:.)*?\*/\s*)*\(|\b(?:touch|link|rename|copy|exec|shell|system|assert|eval|header|mail|printf|trim|print|echo|die|exit|list|array|compact|range|file|stat|chdir|dir|key|next|reset|end|each|current|pos|sort|count|max|min|unpack)\(\s*(?:\$|\)\s*;)|(?:^|[^a-z0-9_.>$])(?:touch|link|rename|copy|shell|header|mail|printf|trim|echo|die|array|compact|file|stat|chdir|key|reset|each|current|pos|sort|count|unpack)\((?:$|[^s)]|s(?:$|[^e)]|e(?:$|[^l])|el(?:$|[^f])))|\b(?:mbstring|smtp|sendmail_path|error_log|session\.save_path|mail\.log|zend\.assertions|pcre\.(?:backtrack|recursion|jit)_limit|mbstring\.regex_[a-z_]+)\s*=",
     ),
     // PHP: a function name, then comments or a line comment before the `(` (`exec#x\n(…)`,
     // `touch/*…*/()`): only code puts comments there, so any PHP function name counts.
