@@ -185,12 +185,13 @@ fn decode_layers(value: &[u8]) -> (Vec<u8>, Option<Vec<u8>>) {
 /// Path characters written the ways servers have been fooled into reading them: overlong
 /// UTF-8 (`C0 AE` and `E0 80 AE` are `.`, `C0 AF` is `/`, `C1 9C` is `\`; also the
 /// 4- to 6-byte forms, and a `C0`/`C1` lead before a plain ASCII byte, which lenient decoders
-/// drop) and look-alike code points that Windows' best-fit mapping and IIS turn into `.`, `/`
-/// and `\` (full-width U+FF0E, U+FF0F, U+FF3C; U+2215 division slash, U+2216 set minus,
-/// U+2044 fraction slash, U+29F8/U+29F9 big solidi, U+FE68 small reverse solidus, U+2024 one
-/// dot leader, U+FE52 small full stop). Only the traversal detectors read the result (a
-/// Japanese text's full-width slash means nothing to the others). None when there is nothing
-/// to fold.
+/// drop, or whose continuation lacks its marker bits, `C1 1C`) and look-alike code points that
+/// Windows' best-fit mapping and IIS turn into `.`, `/` and `\` (full-width U+FF0E, U+FF0F,
+/// U+FF3C; U+2215 division slash, U+2216 set minus, U+2044 fraction slash, U+29F8/U+29F9 big
+/// solidi, U+FE68 small reverse solidus, U+2024 one dot leader, U+FE52 small full stop; the
+/// private-use U+EFC8 and U+F025 of IIS-era `%u` traversal lists). Only the traversal detectors
+/// read the result (a Japanese text's full-width slash means nothing to the others). None when
+/// there is nothing to fold.
 pub(crate) fn fold_path_chars(v: &[u8]) -> Option<Vec<u8>> {
     if v.is_ascii() {
         return None;
@@ -209,13 +210,15 @@ pub(crate) fn fold_path_chars(v: &[u8]) -> Option<Vec<u8>> {
         let look_alike = match rest {
             [0xEF, 0xBC, 0x8E, ..] | [0xE2, 0x80, 0xA4, ..] | [0xEF, 0xB9, 0x92, ..] => Some(b'.'),
             [0xEF, 0xBC, 0x8F, ..]
+            | [0xEE, 0xBF, 0x88, ..]
             | [0xE2, 0x88, 0x95, ..]
             | [0xE2, 0x81, 0x84, ..]
             | [0xE2, 0xA7, 0xB8, ..] => Some(b'/'),
             [0xEF, 0xBC, 0xBC, ..]
             | [0xE2, 0x88, 0x96, ..]
             | [0xE2, 0xA7, 0xB9, ..]
-            | [0xEF, 0xB9, 0xA8, ..] => Some(b'\\'),
+            | [0xEF, 0xB9, 0xA8, ..]
+            | [0xEF, 0x80, 0xA5, ..] => Some(b'\\'),
             _ => None,
         };
         if let Some(c) = look_alike {
@@ -252,13 +255,21 @@ pub(crate) fn fold_path_chars(v: &[u8]) -> Option<Vec<u8>> {
             } else if continuations == 1
                 && let Some(&next) = rest.get(1)
                 && next < 0x80
-                && matches!(next, b'.' | b'/' | b'\\')
             {
-                // `%c0%2e`, `%c0%5c`: the lead byte dropped, the ASCII byte kept.
-                out.push(next);
-                changed = true;
-                i += 2;
-                continue;
+                // `%c0%2e`, `%c0%5c`: the lead byte dropped, the ASCII byte kept; `%c1%1c`: the
+                // continuation's marker bits ignored (`C1 1C` read as `C1 9C`, a `\`).
+                let loose = ((b & 0x01) << 6) | (next & 0x3F);
+                let c = if matches!(next, b'.' | b'/' | b'\\') {
+                    Some(next)
+                } else {
+                    Some(loose).filter(|c| matches!(c, b'.' | b'/' | b'\\'))
+                };
+                if let Some(c) = c {
+                    out.push(c);
+                    changed = true;
+                    i += 2;
+                    continue;
+                }
             }
         }
         out.push(b);
@@ -502,9 +513,9 @@ fn decoded_families(decoded: &[u8], before_js: Option<&[u8]>, shell: bool) -> Fa
             found.0 |= more & OS;
         }
     }
-    // Markdown code spans (`` `Date` ``, `` `HEAD` ``) read as command substitution to the
-    // lowercased patterns, but a shell runs a command only by its exact name, and command
-    // names are lower case: command injection is decided again with those spans as plain words.
+    // Markdown code spans (`` `Date` ``, `` with `cat` and ``) and fences read as command
+    // substitution to the lowercased patterns: command injection is decided again with those
+    // spans as plain words (see `capitalised_code_spans`).
     if found.has(Family::CommandInjection)
         && let Some(prose) = capitalised_code_spans(decoded)
         && !value_families(&prose, shell).has(Family::CommandInjection)
@@ -514,14 +525,36 @@ fn decoded_families(decoded: &[u8], before_js: Option<&[u8]>, shell: bool) -> Fa
     found
 }
 
-/// `decoded` with the backticks of each code span whose first word has an upper-case letter and
-/// that holds no shell separator (`;|&$<>(){}`, a line break) replaced by spaces, or None when
-/// there is no such span.
+/// `decoded` with the backticks of Markdown's code spans and fences replaced by spaces, or None
+/// when there is none. A span counts when it holds no shell separator (`;|&<>(){}`, a line
+/// break, `\\`) and either its first word has an upper-case letter (a shell runs commands by
+/// their exact, lower-case names) or it sits inside prose: a space or `(` before it, and a
+/// space, the end or punctuation after it (`` with `cat` and `ls -la`. ``, not `` `$cmd`); ``); a substitution an
+/// attacker appends is glued to the value (`` name`id` ``) or is the whole value. A fence is a
+/// run of three backticks at the start of a line, followed by a line break or a language name.
 fn capitalised_code_spans(decoded: &[u8]) -> Option<Vec<u8>> {
     let mut out = decoded.to_vec();
     let mut changed = false;
     let mut i = 0;
     while let Some(start) = out.get(i..)?.iter().position(|b| *b == b'`').map(|p| p + i) {
+        let before = start.checked_sub(1).and_then(|j| decoded.get(j)).copied();
+        if decoded.get(start..start + 3) == Some(b"```") {
+            let line_start = before.is_none_or(|b| b == b'\n');
+            let rest = decoded.get(start + 3..).unwrap_or_default();
+            let info = rest
+                .iter()
+                .take_while(|b| b.is_ascii_alphanumeric())
+                .count();
+            let opens = matches!(rest.get(info), None | Some(b'\n' | b'\r'));
+            if line_start && opens {
+                for b in out.get_mut(start..start + 3).unwrap_or_default() {
+                    *b = b' ';
+                }
+                changed = true;
+            }
+            i = start + 3;
+            continue;
+        }
         let Some(len) = out.get(start + 1..)?.iter().position(|b| *b == b'`') else {
             break;
         };
@@ -531,8 +564,14 @@ fn capitalised_code_spans(decoded: &[u8]) -> Option<Vec<u8>> {
             .split(u8::is_ascii_whitespace)
             .next()
             .unwrap_or_default();
-        if first.iter().any(u8::is_ascii_uppercase)
-            && !span.iter().any(|b| b"\n\r;|&$<>(){}`\\".contains(b))
+        let after = decoded.get(end + 1).copied();
+        let closes_statement = after == Some(b')') && decoded.get(end + 2) == Some(&b';');
+        let in_prose = before.is_some_and(|b| b == b' ' || b == b'(')
+            && after.is_none_or(|b| b.is_ascii_whitespace() || b".,:!?)".contains(&b))
+            && !closes_statement;
+        if (first.iter().any(u8::is_ascii_uppercase) || in_prose)
+            && !span.is_empty()
+            && !span.iter().any(|b| b"\n\r;|&<>(){}`\\".contains(b))
         {
             if let Some(b) = out.get_mut(start) {
                 *b = b' ';
@@ -850,6 +889,8 @@ mod fold_tests {
         check("%e0%80%ae%f0%80%80%ae%c1%9c", Some("..\\"));
         check("%fc%80%80%80%80%af%f8%80%80%80%ae", Some("/."));
         check("%c0%2e%c0%2e%c0%5c", Some("..\\"));
+        check("..%c1%1c..%c1%1c", Some("..\\..\\")); // continuation without its marker bits
+        check("..%uefc8..%uf025", Some("../..\\")); // private-use code points of %u lists
         check("%25c0%25ae%25c0%25ae%25c0%25af", Some("../"));
         check("%u2215%u2216%u2044", Some("/\\/"));
         check(

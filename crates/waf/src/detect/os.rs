@@ -6,16 +6,20 @@
 use super::Family;
 
 pub(super) const PATTERNS: &[(Family, &str)] = &[
-    // Traversal: `../` at a path boundary, or repeated; sensitive OS and app files (system
-    // directories after a boundary or a space; bare file names only after a path separator or
-    // at the start of a value, and ending it: prose says "edit your .htaccess" or "boot.ini is
-    // a file", an attack sends the name, perhaps with a suffix after a cut-off NUL).
+    // Traversal: `../` at a path boundary, or repeated; sensitive OS and app files (the
+    // password files after a boundary or a space; other system paths only where a path starts
+    // a value or follows traversal, `=`, `:` or the like, or when a value is one word, a
+    // command, and a system path (`ll /var/www/`): prose and code name them after a space, a
+    // backtick or a quote,
+    // "see `/etc/hosts`"; bare file names only after a path separator or at the start of a
+    // value, and ending it: prose says "edit your .htaccess" or "boot.ini is a file", an attack
+    // sends the name, perhaps with a suffix after a cut-off NUL).
     (Family::Traversal, r"(?:^|[/\\=:;|])\.{2,}[/\\]"),
     (Family::Traversal, r"[/\\]\.\.(?:[/\\;]|$)"),
     (Family::Traversal, r"\.\.[/\\]+\.\."),
     (
         Family::Traversal,
-        r"(?:^|[/\\ ])(?:etc[/\\]+(?:passwd|shadow|group|hosts|issue|crontab|sudoers|master\.passwd|security|httpd|apache2?|nginx|mysql|php)|proc[/\\]+(?:self|\d+)[/\\]|(?:usr|var)[/\\]+(?:local|log|lib|www)[/\\]|windows[/\\]+(?:win\.ini|system32|system\.ini|repair))|(?:^|[/\\])(?:\.git[/\\]|\.svn[/\\]|\.ssh[/\\]|\.aws[/\\]+credentials|\.env(?:$|\.))|(?:^|[/\\])(?:boot\.ini|win\.ini|\.htaccess|\.htpasswd|id_[rd]sa|\.bash_(?:history|profile|rc)|wp-config\.php|web\.config)(?:$|[?#;&'\x22<>|)]|\.[a-z0-9~]{1,6}$)",
+        r"(?:^|[/\\ ])etc[/\\]+(?:passwd|shadow|sudoers|master\.passwd)|^\s*['\x22]?[a-z][a-z0-9_-]*['\x22]?\s+(?:-[a-z]+\s+)*/+(?:etc|usr|var|proc|home|root|opt|srv|sys|boot)/\S*$|(?:^|[^\s`\x27\x22a-z0-9/\\])[/\\]*(?:etc[/\\]+(?:group|hosts|issue|crontab|security|httpd|apache2?|nginx|mysql|php)|proc[/\\]+(?:self|\d+)[/\\]|(?:usr|var)[/\\]+(?:local|log|lib|www)[/\\]|(?:var[/\\]+)?run[/\\]+secrets[/\\]|windows[/\\]+(?:win\.ini|system32|system\.ini|repair))|(?:^|[/\\])(?:\.git[/\\]|\.svn[/\\]|\.ssh[/\\]|\.aws[/\\]+credentials|\.env(?:$|\.))|(?:^|[/\\])(?:boot\.ini|win\.ini|\.htaccess|\.htpasswd|id_[rd]sa|\.bash_(?:history|profile|rc)|wp-config\.php|web\.config)(?:$|[?#;&'\x22<>|)]|\.[a-z0-9~]{1,6}$)",
     ),
     (
         Family::Traversal,
@@ -30,7 +34,7 @@ pub(super) const PATTERNS: &[(Family, &str)] = &[
     ),
     (
         Family::Rfi,
-        r"^(?:file|ftps?|gopher|dict|ldaps?|jar|tftp|netdoc|mailto):",
+        r"^(?:file|ftps?|gopher|dict|ldaps?|jar|tftp|netdoc|mailto):(?:$|\S)",
     ),
     // Unix and Windows command injection: a command after a shell separator or substitution.
     // Words that are no English (`whoami`, `ifconfig`) may stand alone; words that also are
@@ -72,10 +76,29 @@ pub(super) const PATTERNS: &[(Family, &str)] = &[
         Family::CommandInjection,
         r"(?:[;&|\n`]|\$\()\s*(?:[a-z0-9_.\[\]?*/-]*/)?(?:time|who|w|more|less|cut|sort|find|head|tail|diff|file|test|true|false|yes|read|exit|export|alias|unset|source|nice|env|id|ls|cat|nl|tac|rev|od|tee|which|whereis|locate|last|lastlog|users|groups|ip|ss|route|arp|host|dig|whois|traceroute|tracepath|mtr|curl|wget|bash|sh|mysql|psql|docker|kubectl|podman|npm|npx|pip[0-9]?|gem|go|cargo|java|openssl|rsync|gpg|tmux|screen|watch|at|script|expect|mount|service|wall|write|strings|dd|apt|yum|dnf|rpm|composer|puppet|knife|salt-[a-z]+)(?:\s+(?:[-/.$~\x22'%]|[a-z0-9_]+\s*[;|&<>]))",
     ),
-    // Windows batch syntax and tools.
+    // A command word that is no prose after a shell separator, ending the value or followed by
+    // another separator or a comment (`;id`, `&&id&&`, `\r\nid`, `|uname # x`), or with the
+    // arguments it is always given (`;ps aux`, `;ip addr`, `; sleep 10`). A separator with a
+    // space after it counts only when doubled or starting the value, and `; ` or a leading `| `
+    // only before the end or a comment: `Passport & ID` and a table's `| ID |` are text.
+    // ANSI-C quoting that spells a command in escapes (`$'\151\144'`).
+    (
+        Family::CommandInjection,
+        r"(?:(?:[\n\r`]|&&|\|\||^\s*[;&]|\$\()\s*|[;&|])(?:id|uname|whoami|ifconfig|ipconfig|pwd|ls|uptime|hostname|netstat|printenv|env|ps|ps\s+(?:aux|-?ef|-[a-z]+)|ip\s+(?:a|addr|address|r|route|link|neigh)|ls\s+-[a-z]+|sleep\s+\d+)\s*(?:$|[;&|`)]|#)|(?:;|^\s*\|)\s+(?:id|uname|whoami|ifconfig|ipconfig|pwd|ls|uptime|hostname|netstat|printenv|env|ps|ps\s+(?:aux|-?ef|-[a-z]+)|ip\s+(?:a|addr|address|r|route|link|neigh)|ls\s+-[a-z]+|sleep\s+\d+)\s*(?:$|#)|;\s*read\s*;|\$'(?:\\[0-7]{1,3}|\\x[0-9a-f]{1,2}|\\u[0-9a-f]{4})+'",
+    ),
+    // Windows delays used as blind probes (`; waitfor /t 5 pause`, `& choice /t 5 /d y`).
     (
         Family::WindowsCommand,
-        r"(?:^|[;&|\n])\s*(?:if(?:\s*/i)?\s+(?:not\s+)?(?:exist|defined|errorlevel|cmdextversion)\s+\S+\s+\S|if(?:\s*/i)?\s+(?:not\s+)?(?:\S+|\x22[^\x22]*\x22)\s*(?:==|\b(?:equ|neq|lss|leq|gtr|geq)\b)|for\s+(?:/[dlrf]\s+(?:\S+\s+)?)?%%?~?[a-z]\s+in\s*\(|for\s+(?:/[dlrf]\s+(?:\S+\s+)?)?%%?\S+\s+in\s*\([^)]*\)\s*do\b|@echo\s+o(?:ff|n)\b|(?:regedit|bcdboot|bcdedit|vssadmin|wevtutil|icacls|takeown|cacls|attrib|diskpart|iwr|iex|iwmi|gwmi|invoke-(?:webrequest|expression|restmethod|wmimethod)|get-wmiobject|start-process|new-object|set-executionpolicy|cmstp|msiexec|forfiles|pcalua|odbcconf|installutil|regasm|regsvcs|msbuild|wmic|bitsadmin|certutil|schtasks|net1?\s+(?:user|localgroup|share|use|view|start|stop)\b(?:\s*$|\s*[/\\&|;]|\s+\S+\s*(?:$|[&|;]|\S*\s*/(?:add|delete|domain|active)))))",
+        r"(?:^|[;&|\n])\s*(?:waitfor\s+(?:/si\b|/t\s+\d)|choice\s+(?:/[a-z]+\s+)*/t\s+\d|timeout\s+/t\s+\d)",
+    ),
+    // Windows batch syntax and tools. A batch comparison has a `%VAR%`, `!VAR!` or quoted
+    // operand, `==` without spaces, a batch operator (`EQU`) or a command after it; Python's
+    // `if x == 1:` has none.
+    // `IF EXIST` names a file, `IF DEFINED` a variable and then a command (`If defined, …` is
+    // prose).
+    (
+        Family::WindowsCommand,
+        r"(?:^|[;&|\n])\s*(?:if(?:\s*/i)?\s+(?:not\s+)?(?:exist\s+\S+\s+\S|defined\s+\S+\s+(?:echo|set|goto|call|start|cmd|del|copy|type|dir|exit|[(@])|errorlevel\s+\d+\s+\S|cmdextversion\s+\d+\s+\S)|if(?:\s*/i)?\s+(?:not\s+)?(?:\x22[^\x22\n]*\x22|\S*[%!]\S*)\s*(?:==|\b(?:equ|neq|lss|leq|gtr|geq)\b)|if(?:\s*/i)?\s+(?:not\s+)?[^\s=]+==[^\s:]+\s+\S|if(?:\s*/i)?\s+(?:not\s+)?\S+\s*==\s*\S+\s+(?:echo|set|goto|call|exit|start|del|copy|move|type|dir|cmd|rem|pause|cls|md|rd|ren|shift|[(@])|if(?:\s*/i)?\s+(?:not\s+)?\S+\s+(?:equ|neq|lss|leq|gtr|geq)\s+\S|for\s+(?:/[dlrf]\s+(?:\S+\s+)?)?%%?~?[a-z]\s+in\s*\(|for\s+(?:/[dlrf]\s+(?:\S+\s+)?)?%%?\S+\s+in\s*\([^)]*\)\s*do\b|@echo\s+o(?:ff|n)\b|(?:(?:regedit|bcdboot|bcdedit|vssadmin|wevtutil|icacls|takeown|cacls|attrib|diskpart|iwr|iex|iwmi|gwmi|invoke-(?:webrequest|expression|restmethod|wmimethod)|get-wmiobject|start-process|new-object|set-executionpolicy|cmstp|msiexec|forfiles|pcalua|odbcconf|installutil|regasm|regsvcs|msbuild|wmic|bitsadmin|certutil|schtasks)\b|net1?\s+(?:user|localgroup|share|use|view|start|stop)\b(?:\s*$|\s*[/\\&|;]|\s+\S+\s*(?:$|[&|;]|\S*\s*/(?:add|delete|domain|active)))))",
     ),
     (
         Family::WindowsCommand,
@@ -105,7 +128,7 @@ pub(super) const PATTERNS: &[(Family, &str)] = &[
     // redirected into a scratch directory.
     (
         Family::CommandInjection,
-        r"(?:^|[\s;|&=(])[<>]\([a-z][^()]*\)|[<>]\(\)|\$\[|\$\(\(|\$\(\)|[a-z]``[a-z]|\$\{[a-z_][a-z0-9_]*(?:[#%^,]|:[-=+?])|\$\{!|/dev/(?:tcp|udp)/|(?:^|[\s;|&0-9])>{1,2}\s*/(?:tmp|dev/shm|var/tmp)/",
+        r"(?:^|[\s;|&=(])[<>]\([a-z][^()]*\)|(?:^|[\s;|&=(])[<>]\(\)|[a-z][<>]\(\)[a-z]|\$\[|\$\(\(|\$\(\)|[a-z]``[a-z]|\$\{[a-z_][a-z0-9_]*(?:[#%^,]|:[-=+?])|\$\{!|/dev/(?:tcp|udp)/|(?:^|[\s;|&0-9])>{1,2}\s*/(?:tmp|dev/shm|var/tmp)/",
     ),
     // A variable in command position with a flag (`$SHELL -c`, `&&$a -nlvp`), or shell
     // assignments chained into a variable use (`a=/etc&&c=cat&&$c $a`).
@@ -187,13 +210,14 @@ pub(super) const PATTERNS: &[(Family, &str)] = &[
     // Java web application descriptors. Each needs a path separator or a drive before it.
     (
         Family::Traversal,
-        r"(?:^|[^a-z0-9])[a-z]:[/\\]+(?:boot\.ini|autoexec\.bat|config\.sys|pagefile\.sys|hiberfil\.sys|inetpub[/\\]|users[/\\]+[^/\\]+[/\\]+(?:ntuser\.dat|appdata[/\\])|documents and settings[/\\])|[/\\](?:windows|winnt)[/\\]+(?:system32[/\\]+(?:config[/\\]+(?:sam|system|security|software)|drivers[/\\]+etc[/\\]+hosts|inetsrv[/\\])|repair[/\\]+sam|panther[/\\]+unattend|debug[/\\]+netsetup\.log|php\.ini|my\.ini)|(?:^|[/\\])(?:\.(?:bash|zsh|sh|mysql|psql|python|node_repl|rediscli|sqlite|lesshst)_history|\.viminfo|\.ds_store|\.(?:bash_logout|zshrc|profile)|\.svn[/\\]+(?:entries|wc\.db)|\.git[/\\]+(?:config|head|index|logs[/\\])|web-inf[/\\]+(?:web|struts-config|applicationcontext)\.xml|id_(?:rsa|dsa|ecdsa|ed25519)(?:\.pub)?|authorized_keys|known_hosts|\.(?:my\.cnf|pgpass|netrc)|etc[/\\]+(?:hostname|resolv\.conf|fstab|profile|environment|motd|(?:redhat|debian|lsb|os)[-_]release|ssh[/\\]+sshd?_config|ssl[/\\]+private))(?:$|[?#;&\x22'<>|)])",
+        r"(?:^|[^a-z0-9])[a-z]:[/\\]+(?:boot\.ini|autoexec\.bat|config\.sys|pagefile\.sys|hiberfil\.sys|inetpub[/\\]|users[/\\]+[^/\\]+[/\\]+(?:ntuser\.dat|appdata[/\\])|documents and settings[/\\])|[/\\](?:windows|winnt)[/\\]+(?:system32[/\\]+(?:config[/\\]+(?:sam|system|security|software)|drivers[/\\]+etc[/\\]+hosts|inetsrv[/\\])|repair[/\\]+sam|panther[/\\]+unattend|debug[/\\]+netsetup\.log|php\.ini|my\.ini)|(?:^|[/\\])(?:\.(?:bash|zsh|sh|mysql|psql|python|node_repl|rediscli|sqlite|lesshst)_history|\.viminfo|\.ds_store|\.(?:bash_logout|bashrc|zshrc|profile)|\.svn[/\\]+(?:entries|wc\.db)|\.git[/\\]+(?:config|head|index|logs[/\\])|web-inf[/\\]+(?:web|struts-config|applicationcontext)\.xml|id_(?:rsa|dsa|ecdsa|ed25519)(?:\.pub)?|authorized_keys|known_hosts|\.(?:my\.cnf|pgpass|netrc)|etc[/\\]+(?:hostname|resolv\.conf|fstab|profile|environment|motd|(?:redhat|debian|lsb|os)[-_]release|ssh[/\\]+sshd?_config|ssl[/\\]+private))(?:$|[?#;&\x22'<>|)])",
     ),
     // Backups and editor copies of server code or configuration at the end of a value
-    // (`wp-config.php.bak`, `config.php~`, `settings.py.orig`, `.env.save`).
+    // (`wp-config.php.bak`, `config.php~`, `settings.py.orig`, `.env.save`), and PHP source
+    // asked for through the highlighter's extension (`index.phps`, `index.php.source`).
     (
         Family::Traversal,
-        r"(?:^|[/\\])[a-z0-9_.-]*\.(?:php\d?|asp|aspx|jsp|cfm|py|rb|pl|config|conf|cnf|ini|ya?ml|json|xml|env|properties|sql)(?:\.(?:bak|backup|old|orig|save|sav|swp|swo|tmp|temp|copy|dist)|~)$|(?:^|[/\\])\.env\.(?:bak|backup|old|orig|save|swp|local|production|prod|dev|development|staging)$",
+        r"(?:^|[/\\])[a-z0-9_.-]*\.(?:php\d?|asp|aspx|jsp|cfm|py|rb|pl|config|conf|cnf|ini|ya?ml|json|xml|env|properties|sql)(?:\.(?:bak|backup|old|orig|save|sav|swp|swo|tmp|temp|copy|dist)|~)$|(?:^|[/\\])[a-z0-9_.-]*\.php(?:s|\.source)$|(?:^|[/\\])\.env\.(?:bak|backup|old|orig|save|swp|local|production|prod|dev|development|staging)$",
     ),
     // ---- Traversal and sensitive files (CRS 930100-930140). ----
     // `..;` (Tomcat path parameters) and dots/slashes written as hex literals (`0x2e0x2e/`).
