@@ -52,6 +52,11 @@ pub enum Family {
     /// request (`%0d%0aSet-Cookie:`, `%0aLocation:`), whatever follows the colon: only where
     /// line breaks have no business (query arguments and the path), as CRS 921160 does.
     HeaderBreak = 1 << 22,
+    /// A line break followed by a header name that is no English word (`Set-Cookie:`,
+    /// `Content-Type:`, `X-Forwarded-For:`): also in cookies and headers, whose values never
+    /// hold a line break of their own, while a note kept there may start a line with
+    /// `Location:`.
+    HeaderLine = 1 << 23,
 }
 
 /// A set of families, as bits.
@@ -102,6 +107,43 @@ fn pattern_set() -> &'static (RegexSet, Vec<Family>) {
     })
 }
 
+/// For tuning (`examples/explain.rs`): the patterns `value` matches, as `<area>#<index>
+/// <family>` (areas in `patterns()` order), libinjection's SQL fingerprint and XSS verdict,
+/// and the families `families` reports.
+#[doc(hidden)]
+pub fn explain(value: &[u8]) -> String {
+    let lower = value.to_ascii_lowercase();
+    let areas: [(&str, usize); 5] = [
+        ("os", os::PATTERNS.len()),
+        ("code", code::PATTERNS.len()),
+        ("xss", xss::PATTERNS.len()),
+        ("sql", sql::PATTERNS.len()),
+        ("web", web::PATTERNS.len()),
+    ];
+    let (set, fams) = pattern_set();
+    let mut out = String::new();
+    for i in set.matches(&lower).iter() {
+        let (mut area, mut at) = ("?", i);
+        for (name, len) in areas {
+            if at < len {
+                area = name;
+                break;
+            }
+            at -= len;
+        }
+        out.push_str(&format!("{area}#{at}:{:?} ", fams.get(i)));
+    }
+    let sqli = libinjectionrs::detect_sqli(value);
+    let fp = sqli.fingerprint.as_ref().map(|f| f.as_str().to_string());
+    out.push_str(&format!(
+        "| libinj sqli={} fp={fp:?} xss={} | families={:#x}",
+        sqli.is_injection(),
+        is_xss(value),
+        families(value, &lower).0
+    ));
+    out
+}
+
 /// libinjection's SQLi verdict (tokenizer + fingerprint list).
 pub fn is_sqli(value: &[u8]) -> bool {
     !value.is_empty() && libinjectionrs::detect_sqli(value).is_injection()
@@ -119,6 +161,17 @@ const TEXT_FINGERPRINTS: &[&str] = &["f(n)k", "f(n)n", "f(n),", "nf(1o", "1)o1"]
 /// comment (`1,1--`, `hat 13'--`: `1c`, `sc`). Weak: they block only with a second signal
 /// (`1&1` only without SQL syntax: `9999 or /*+hint*/ true` is strong).
 const WEAK_FINGERPRINTS: &[&str] = &["sos", "s&s", "sTnso", "1&1", "1c", "sc", "s&1", "s&n"];
+
+/// Fingerprint openings of a line of source code rather than of a value that leaves a literal:
+/// a name assigned or compared to a call or a parenthesis (`w = max(2, w)`, `x = (`, `n =
+/// n.replace(`), a statement keyword or a type-like name calling a function (`return
+/// quote(s)`, `print(f'…')`, `while(n < 0)`), a function called on a bare word
+/// (`decode(self, …)`), a string operator string operator run (`"+", "-", "*"`). An injection
+/// opens with a literal, a number or a keyword that ends the statement, never with an
+/// assignment. libinjection's verdict on them is dropped: the patterns alone decide.
+const CODE_FINGERPRINTS: &[&str] = &[
+    "nof", "nok", "no(", "nos)", "nf(n", "nTs", "T(n", "T(s", "kf(", "kn,", "sosv", "sf()", "sf(n",
+];
 
 /// How strongly libinjection reads `value` as SQL.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -145,6 +198,8 @@ fn sqli_evidence(value: &[u8]) -> Evidence {
     let fp = result.fingerprint.as_ref().map(|fp| fp.as_str());
     let text_shape = fp.is_some_and(|fp| TEXT_FINGERPRINTS.contains(&fp));
     if text_shape && !has_sql_syntax(value) {
+        Evidence::None
+    } else if fp.is_some_and(|fp| CODE_FINGERPRINTS.iter().any(|c| fp.starts_with(c))) {
         Evidence::None
     } else if fp.is_some_and(|fp| WEAK_FINGERPRINTS.contains(&fp))
         && (fp != Some("1&1") || !has_sql_syntax(value))

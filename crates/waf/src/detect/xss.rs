@@ -10,14 +10,16 @@ pub(super) const PATTERNS: &[(Family, &str)] = &[
     // media tags (`<img>`, `<video>`, `<audio>`) need a handler or a script URL, which the
     // patterns below and libinjection catch, so pasted markup with images passes. Script-capable
     // URLs and handlers: a script scheme counts when code follows it (`javascript:alert(1)`,
-    // `javascript: x(`), not prose (a title `JavaScript: The Good Parts`).
+    // `javascript: x(`), not prose (a title `JavaScript: The Good Parts`). A handler's name may
+    // be set off by `/`, `+` (a form-encoded space), tabs and line breaks
+    // (`<a/+/onpointerenter+=+…>`).
     (
         Family::Xss,
         r"<\s*/?\s*(?:script|svg|iframe|frame|frameset|object|embed|applet|meta|base|link|style|form|isindex|math|marquee|details|body|input|textarea|button|select|keygen|xss|template|animate|set|handler|listener)\b",
     ),
     (
         Family::Xss,
-        r"(?:java|vb|live)script\s*:(?:\S|\s*[^\s\w]|\s*\w+[^\w\s]|\s*$)|data\s*:\s*(?:text/html|image/svg|application/x?html)|-moz-binding|\bexpression\s*\(|<[^>]*\bon[a-z]{3,}\s*=|\bon(?:error|load|click|mouse[a-z]+|focus|blur|key[a-z]+|submit|change|toggle|begin|end|animation[a-z]+|transition[a-z]+|pointer[a-z]+|wheel|scroll|input|drag[a-z]*|drop|copy|paste|cut|select|abort|unload|beforeunload|message|hashchange|popstate|resize|show|pageshow|touch[a-z]+)\s*=\s*\S|\b(?:alert|prompt|confirm|eval|settimeout|setinterval|fromcharcode)\s*[(`]|document\s*\.\s*(?:cookie|domain|write|location)|window\s*\.\s*(?:location|name|open)|\.innerhtml\s*=|<[a-z]+[^>]*\bsrcdoc\s*=",
+        r"(?:java|vb|live)script\s*:(?:\S|\s*[^\s\w]|\s*\w+[^\w\s]|\s*$)|data\s*:\s*(?:text/html|image/svg|application/x?html)|-moz-binding|\bexpression\s*\(|<[^>]*\bon[a-z]{3,}\s*=|<[a-z][^>]*[\s/+]on[a-z]{3,}[\s+]*=|\bon(?:error|load|click|mouse[a-z]+|focus|blur|key[a-z]+|submit|change|toggle|begin|end|animation[a-z]+|transition[a-z]+|pointer[a-z]+|wheel|scroll|input|drag[a-z]*|drop|copy|paste|cut|select|abort|unload|beforeunload|message|hashchange|popstate|resize|show|pageshow|touch[a-z]+)\s*=\s*\S|\b(?:alert|prompt|confirm|eval|settimeout|setinterval|fromcharcode)\s*[(`]|document\s*\.\s*(?:cookie|domain|write|location)|window\s*\.\s*(?:location|name|open)|\.innerhtml\s*=|<[a-z]+[^>]*\bsrcdoc\s*=",
     ),
     // XSS: DOM sinks, JSFuck-style constructs, namespaced (VML) tags, handler-looking names.
     (
