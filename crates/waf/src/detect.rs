@@ -57,6 +57,10 @@ pub enum Family {
     /// hold a line break of their own, while a note kept there may start a line with
     /// `Location:`.
     HeaderLine = 1 << 23,
+    /// An SQL function name that is also an English word or an everyday identifier, called
+    /// (`replace('#', '')`, `max(2, w)`): the weakest SQL signal, which counts only next to
+    /// another weak pattern (code calls these functions all the time).
+    SqliName = 1 << 24,
 }
 
 /// A set of families, as bits.
@@ -185,6 +189,7 @@ enum Evidence {
 /// of ordinary text. A detection is dropped when its fingerprint is one of `TEXT_FINGERPRINTS`
 /// and the value has none of the characters an injection needs to leave a literal or start a
 /// clause (quotes, backtick, `;`, `=`, `@`, `#`, `|`, `&`, `<`, `>`, `\`, `--`, `/*`); it is
+/// dropped too when its fingerprint opens like a line of code (`CODE_FINGERPRINTS`); it is
 /// weak when its fingerprint is one of `WEAK_FINGERPRINTS`. `is_sqli` stays the pure
 /// libinjection verdict (the differential test against the C library uses it).
 fn sqli_evidence(value: &[u8]) -> Evidence {
@@ -197,9 +202,8 @@ fn sqli_evidence(value: &[u8]) -> Evidence {
     }
     let fp = result.fingerprint.as_ref().map(|fp| fp.as_str());
     let text_shape = fp.is_some_and(|fp| TEXT_FINGERPRINTS.contains(&fp));
-    if text_shape && !has_sql_syntax(value) {
-        Evidence::None
-    } else if fp.is_some_and(|fp| CODE_FINGERPRINTS.iter().any(|c| fp.starts_with(c))) {
+    let code_shape = fp.is_some_and(|fp| CODE_FINGERPRINTS.iter().any(|c| fp.starts_with(c)));
+    if (text_shape && !has_sql_syntax(value)) || code_shape {
         Evidence::None
     } else if fp.is_some_and(|fp| WEAK_FINGERPRINTS.contains(&fp))
         && (fp != Some("1&1") || !has_sql_syntax(value))
@@ -398,11 +402,12 @@ pub fn families(raw: &[u8], lower: &[u8]) -> Families {
         return out;
     }
     let (set, fams) = pattern_set();
-    let (mut strong_sql, mut weak_sql) = (false, 0);
+    let (mut strong_sql, mut weak_sql, mut names) = (false, 0, 0);
     for i in set.matches(lower).iter() {
         match fams.get(i) {
             // SQL patterns are graded together with libinjection below.
             Some(Family::SqliWeak) => weak_sql += 1,
+            Some(Family::SqliName) => names += 1,
             Some(Family::SqliHigh) => strong_sql = true,
             Some(f) => out.add(*f),
             None => {}
@@ -410,6 +415,13 @@ pub fn families(raw: &[u8], lower: &[u8]) -> Families {
     }
     // Pure alphanumeric values cannot carry any of these attacks: skip the tokenizers.
     let tokenize = raw.iter().any(|b| !b.is_ascii_alphanumeric() && *b != b' ');
+    // A called name seconds another weak pattern, never libinjection's weak verdict alone.
+    if names > 0 {
+        out.add(Family::SqliWeak);
+        if weak_sql > 0 {
+            weak_sql += names;
+        }
+    }
     sqli_families(raw, tokenize, strong_sql, weak_sql, &mut out);
     if tokenize && may_be_xss(raw) && is_xss(raw) && !xss_only_in_plain_styles(raw) {
         out.add(Family::Xss);

@@ -851,6 +851,8 @@ fn sqli_technique_not_ingredients() {
         "yield from repeat(0, days_before)",
         "char = chr(uni)",
         "Return weekday (0-6 ~ Mon-Sun) and number of days (28-31) for year, month.",
+        "n = n.replace('#', '')",
+        "return string.replace(' ', '+')",
     ] {
         // Other groups may well read code as PHP or a shell line: the SQL rules must not.
         let sql = group_acl("AWSManagedRulesSQLiRuleSet");
@@ -909,6 +911,28 @@ fn handlers_ldap_and_header_breaks_everywhere() {
             &[Place::Query, Place::Path, Place::Cookie, Place::Header],
             true,
         );
+    }
+    // Markup and code that only look like script: the Common rule set lets them through.
+    let common = group_acl("AWSManagedRulesCommonRuleSet");
+    for benign in [
+        "M = self[key]",
+        "Use certain off dog `eval` Relate show white",
+        "expression_list ::= expression (\",\" expression)* [\",\"]",
+    ] {
+        for place in PLACES {
+            let rule = blocked_at(&common, place, benign);
+            assert!(rule.is_none(), "{benign:?} in {place:?}: {rule:?}");
+        }
+    }
+    for attack in [
+        "<meta http-equiv=\"refresh\" content=\"0;url=javascript:alert(1)\">",
+        "self['alert'](1)",
+        "alert\"](1)>",
+        "ale\"+\"rt\"](1) x=\"",
+        "alert`1`",
+        "<div style=\"width: expression(alert(1))\">",
+    ] {
+        check_detect(attack, true);
     }
     for benign in [
         "<a href=\"/docs\" class=\"button\">Read more</a>",

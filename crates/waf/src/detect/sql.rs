@@ -104,9 +104,9 @@ pub(super) const PATTERNS: &[(Family, &str)] = &[
         r"(?:^|[^\w\x80-\xff])(?:acos|asin|atan2?|benchmark|bit_(?:and|or|xor|count|length)|char_length|charindex|coalesce|concat(?:_ws)?|connection_id|convert(?:_tz)?|crc32|cur(?:date|time)|current_(?:date|time|timestamp|user|setting)|date_(?:add|format|sub)|datediff|dayof(?:month|week|year)|db_name|des_(?:en|de)crypt|export_set|extractvalue|find_in_set|from_(?:base64|days|unixtime)|get_lock|group_concat|host_name|ifnull|inet_ntoa|inet_aton|is_srvrolemember|isnull|json_(?:extract|keys|object|array)|last_insert_id|lcase|load_file|lo_import|log10|log2|lpad|ltrim|make_set|name_const|nullif|nvl|octet_length|openrowset|openquery|pg_(?:sleep|read_file|ls_dir)|randomblob|release_lock|rpad|rtrim|sec_to_time|session_user|soundex|stddev|str_to_date|strcmp|subdate|substr(?:ing(?:_index)?)?|suser_sname|sysdate|system_user|to_(?:base64|days|char)|ucase|uncompress(?:ed_length)?|unhex|unistr|unix_timestamp|updatexml|utc_(?:date|time)|var_pop|weekofyear|xmltype|zeroblob)\s*\(",
     ),
     // Names that are also English words or everyday identifiers (`User(login_name)`,
-    // `max(a, b)`, `format()`): weak.
+    // `max(a, b)`, `format()`): the weakest signal (see `Family::SqliName`).
     (
-        Family::SqliWeak,
+        Family::SqliName,
         r"(?:^|[^\w\x80-\xff])(?:abs|avg|ceil|ceiling|database|md5|radians|sha|sha1|sha2|sqrt|uuid|weekday|user|version|count|sum|min|max|left|right|field|format|position|space|quote|repeat|replace|reverse|round|schema|sign|values|length|char|chr|ascii|insert|default|minute|hour|second|year|month|day|date|time|now|trim|floor|exp|pi|upper|lower|encode|decode|extract|password|exists|in|any|all|if|iif|case|cast|hex|mid|ord|conv|cos|cot|tan|ln|pow|power|rand|sleep|compress|collation|degrees|locate|variance|elt|instr|oct|div|procedure\s+analyse\s*)\((?:[^s)]|s[^)])",
     ),
     // The same names called with nothing after `(` (a call left open, CRS 942410) or with an
