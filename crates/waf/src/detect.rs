@@ -333,8 +333,29 @@ fn quoted_phrases_only(raw: &[u8]) -> bool {
 
 /// SQL words that make quoted phrases around them a condition or a query.
 const SQL_OPERATOR_WORDS: &[&[u8]] = &[
-    b"like", b"rlike", b"regexp", b"glob", b"between", b"is", b"in", b"xor", b"div", b"mod",
-    b"union", b"select", b"from", b"where", b"having", b"sounds", b"escape", b"collate",
+    b"like",
+    b"rlike",
+    b"regexp",
+    b"glob",
+    b"between",
+    b"is",
+    b"in",
+    b"xor",
+    b"div",
+    b"mod",
+    b"union",
+    b"select",
+    b"from",
+    b"where",
+    b"having",
+    b"sounds",
+    b"escape",
+    b"collate",
+    b"waitfor",
+    b"exec",
+    b"execute",
+    b"declare",
+    b"procedure",
 ];
 
 fn stray_quote_after_words(raw: &[u8]) -> bool {

@@ -852,6 +852,7 @@ fn sqli_technique_not_ingredients() {
         "char = chr(uni)",
         "Return weekday (0-6 ~ Mon-Sun) and number of days (28-31) for year, month.",
         "n = n.replace('#', '')",
+        "Meet at 'Delay Lane' or 'Exec Court'",
         "return string.replace(' ', '+')",
     ] {
         // Other groups may well read code as PHP or a shell line: the SQL rules must not.
@@ -879,6 +880,8 @@ fn sqli_technique_not_ingredients() {
         "except values(1,2)",
         "${@print(chr(122).chr(97).chr(112))}",
         "9999 or length((select 1))>0",
+        "1 WAITFOR DELAY '0:0:5'",
+        "' OR",
     ] {
         check_detect(attack, true);
     }

@@ -159,10 +159,11 @@ pub(super) const PATTERNS: &[(Family, &str)] = &[
     // Probes that open a value by closing a literal (CRS 942390/942490/942361): a boolean and a
     // comparison (`' or abc!`, `or 'a' <`, `xor 5-`), a comparison with a number (`` `>65 ``,
     // `">%5`), a column list of empty strings and numbers (`'', '', 13`, `', 2, 1`), UNION
-    // (`' union/`; a quoted `"Union Square"` goes on with a word).
+    // (`' union/`; a quoted `"Union Square"` goes on with a word), a value that is only a
+    // quote and a boolean operator (`' OR`).
     (
         Family::SqliHigh,
-        r"^['\x22`]\s*x?or\s+['\x22`]?\w+['\x22`]?\s*[!<>=-]$|^x?or\s+(?:['\x22`]\w+['\x22`]|\d+)\s*[!<>=-]$|^`\s*[<>]=?\s*\d|^['\x22]\s*>\s*[%\d]|^'\s*,\s*\d+\s*,|^'[^']{0,3}'\s*,\s*(?:'[^']{0,3}'\s*,\s*)*\d+\s*$|^['\x22`]\s*union\s*(?:/|\(|all\b|select\b|distinct\b)",
+        r"^['\x22`]\s*x?or\s+['\x22`]?\w+['\x22`]?\s*[!<>=-]$|^x?or\s+(?:['\x22`]\w+['\x22`]|\d+)\s*[!<>=-]$|^`\s*[<>]=?\s*\d|^['\x22]\s*>\s*[%\d]|^'\s*,\s*\d+\s*,|^'[^']{0,3}'\s*,\s*(?:'[^']{0,3}'\s*,\s*)*\d+\s*$|^['\x22`]\s*union\s*(?:/|\(|all\b|select\b|distinct\b)|^\s*['\x22`]\s*(?:x?or|and|\|\||&&)\s*$",
     ),
     // Column aliases before FROM (`) AS 'x' FROM`, `1234 AS "foobar" FROM`), a backtick-quoted
     // operand before REGEXP, a value that is an `IN (` number list or opens a subquery
