@@ -881,6 +881,8 @@ fn sqli_technique_not_ingredients() {
         "${@print(chr(122).chr(97).chr(112))}",
         "9999 or length((select 1))>0",
         "1 WAITFOR DELAY '0:0:5'",
+        "' or '' '",
+        "or true--",
         "' OR",
     ] {
         check_detect(attack, true);
@@ -947,7 +949,13 @@ fn handlers_ldap_and_header_breaks_everywhere() {
     ] {
         check_detect(benign, false);
     }
-    // A textarea's lines pass in a body.
+    // In a body, a `Set-Cookie:` line holding one token is a forged header; a textarea's
+    // lines that talk about it pass.
+    check_detect_at(
+        "\r\nSet-Cookie: injected",
+        &[Place::Form, Place::Json],
+        true,
+    );
     check_detect_at(
         "Dear team,\r\nSet-Cookie: is the header in the trace\r\nthanks",
         &[Place::Form, Place::Json],

@@ -7,7 +7,7 @@
 use super::Family;
 
 /// What follows `or`/`and` in an injected condition: an operand and then a comparison, a
-/// comment or `;` (`'1'='1`, `1=1`, `1--`, `name like 'a`, `'x' #`), an operand whose quote the
+/// comment or `;` (`'1'='1`, `1=1`, `1--`, `name like 'a`, `'x' #`, `'' '`), an operand whose quote the
 /// application closes (`'1` at the end), a call with SQL's arguments (`sleep(5)`, `user()`; not
 /// `isinstance(value, int)`) or cut off by `;` or a comment (`json (id);`), a subquery, a variable, or a
 /// boolean literal. Ordinary text goes on with words after the operand.
@@ -15,7 +15,7 @@ macro_rules! sql_condition {
     () => {
         concat!(
             r"\(*\s*(?:",
-            r"['\x22`][^'\x22`]{0,40}['\x22`]\s*(?:[=<>!]|(?:not\s+)?(?:r?like|regexp|between|sounds\s+like)\b|--|#|/\*|;)",
+            r"['\x22`][^'\x22`]{0,40}['\x22`]\s*(?:[=<>!]|(?:not\s+)?(?:r?like|regexp|between|sounds\s+like)\b|--|#|/\*|;|['\x22`]\s*$)",
             r"|['\x22`][^'\x22`\s]*$",
             r"|[-+]?\d+(?:\.\d+)?\s*(?:[-=<>!+*/%)#;|&^,]|$|(?:x?or|and|div|like|rlike|regexp|is|in|between)\b)",
             r"|[a-z_][\w.$]*\s*(?:[=<>!]|(?:not\s+)?(?:r?like|regexp)\s|is\s+(?:not\s+)?null\b)",
@@ -160,10 +160,11 @@ pub(super) const PATTERNS: &[(Family, &str)] = &[
     // comparison (`' or abc!`, `or 'a' <`, `xor 5-`), a comparison with a number (`` `>65 ``,
     // `">%5`), a column list of empty strings and numbers (`'', '', 13`, `', 2, 1`), UNION
     // (`' union/`; a quoted `"Union Square"` goes on with a word), a value that is only a
-    // quote and a boolean operator (`' OR`).
+    // quote and a boolean operator (`' OR`) or a boolean operator and a constant cut off by a
+    // comment (`or true--`).
     (
         Family::SqliHigh,
-        r"^['\x22`]\s*x?or\s+['\x22`]?\w+['\x22`]?\s*[!<>=-]$|^x?or\s+(?:['\x22`]\w+['\x22`]|\d+)\s*[!<>=-]$|^`\s*[<>]=?\s*\d|^['\x22]\s*>\s*[%\d]|^'\s*,\s*\d+\s*,|^'[^']{0,3}'\s*,\s*(?:'[^']{0,3}'\s*,\s*)*\d+\s*$|^['\x22`]\s*union\s*(?:/|\(|all\b|select\b|distinct\b)|^\s*['\x22`]\s*(?:x?or|and|\|\||&&)\s*$",
+        r"^['\x22`]\s*x?or\s+['\x22`]?\w+['\x22`]?\s*[!<>=-]$|^x?or\s+(?:['\x22`]\w+['\x22`]|\d+)\s*[!<>=-]$|^`\s*[<>]=?\s*\d|^['\x22]\s*>\s*[%\d]|^'\s*,\s*\d+\s*,|^'[^']{0,3}'\s*,\s*(?:'[^']{0,3}'\s*,\s*)*\d+\s*$|^['\x22`]\s*union\s*(?:/|\(|all\b|select\b|distinct\b)|^\s*['\x22`]\s*(?:x?or|and|\|\||&&)\s*$|^\s*(?:x?or|and)\s+(?:true|false|not\s+false|\d+)\s*(?:--|#|/\*)[\s-]*$",
     ),
     // Column aliases before FROM (`) AS 'x' FROM`, `1234 AS "foobar" FROM`), a backtick-quoted
     // operand before REGEXP, a value that is an `IN (` number list or opens a subquery

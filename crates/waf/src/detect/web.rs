@@ -46,11 +46,12 @@ pub(super) const PATTERNS: &[(Family, &str)] = &[
     // Response splitting: a line break (or a code point whose low byte is LF or CR, which
     // Node.js truncates to LF/CR: U+560A/U+560D, U+010A/U+010D …)
     // followed by a response header in its usual shape (a cookie with `=`, a location with
-    // `//`, a content type …) or a status line. A textarea's `Location: Lisbon` line has no
-    // URL after it.
+    // `//`, a content type, a `Set-Cookie:` line holding one token …) or a status line. A
+    // textarea's `Location: Lisbon` line has no URL after it; a note's `Set-Cookie: is the
+    // header …` goes on with words.
     (
         Family::HeaderInjection,
-        r"(?:\n|\xe5\x98[\x8a\x8d]|[\xc4\xc8\xcc\xd0\xd4\xd8\xdc][\x8a\x8d])\s*(?:set-cookie2?\s*:\s*[^=\s;:]+=|location\s*:\s*(?:[a-z][a-z0-9+.-]*:)?//|content-(?:type\s*:\s*[a-z]+/[a-z]|length\s*:\s*\d|disposition\s*:\s*(?:attachment|inline)|security-policy\s*:)|(?:refresh\s*:\s*\d|x-xss-protection\s*:\s*[01]|access-control-allow-(?:origin|credentials|headers|methods)\s*:|transfer-encoding\s*:\s*chunked|x-forwarded-(?:for|host|proto)\s*:|x-original-url\s*:|x-rewrite-url\s*:)|http/[0-9.]+\s+\d{3}\b)",
+        r"(?:\n|\xe5\x98[\x8a\x8d]|[\xc4\xc8\xcc\xd0\xd4\xd8\xdc][\x8a\x8d])\s*(?:set-cookie2?\s*:\s*(?:[^=\s;:]+=|\S+\s*(?:$|[\r\n]))|location\s*:\s*(?:[a-z][a-z0-9+.-]*:)?//|content-(?:type\s*:\s*[a-z]+/[a-z]|length\s*:\s*\d|disposition\s*:\s*(?:attachment|inline)|security-policy\s*:)|(?:refresh\s*:\s*\d|x-xss-protection\s*:\s*[01]|access-control-allow-(?:origin|credentials|headers|methods)\s*:|transfer-encoding\s*:\s*chunked|x-forwarded-(?:for|host|proto)\s*:|x-original-url\s*:|x-rewrite-url\s*:)|http/[0-9.]+\s+\d{3}\b)",
     ),
     // The same in query arguments and the path (see `Family::HeaderBreak`), where a line
     // break never belongs: a CR or LF, then a header name that splits a response or forges a
