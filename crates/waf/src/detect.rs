@@ -167,14 +167,17 @@ const TEXT_FINGERPRINTS: &[&str] = &["f(n)k", "f(n)n", "f(n),", "nf(1o", "1)o1"]
 const WEAK_FINGERPRINTS: &[&str] = &["sos", "s&s", "sTnso", "1&1", "1c", "sc", "s&1", "s&n"];
 
 /// Fingerprint openings of a line of source code rather than of a value that leaves a literal:
-/// a name assigned or compared to a call or a parenthesis (`w = max(2, w)`, `x = (`, `n =
-/// n.replace(`), a statement keyword or a type-like name calling a function (`return
-/// quote(s)`, `print(f'…')`, `while(n < 0)`), a function called on a bare word
-/// (`decode(self, …)`), a string operator string operator run (`"+", "-", "*"`). An injection
-/// opens with a literal, a number or a keyword that ends the statement, never with an
-/// assignment. libinjection's verdict on them is dropped: the patterns alone decide.
+/// a name assigned or compared to anything (`w = max(2, w)`, `err.foo = 'bar';`), a condition
+/// over a bare name (`if (err) throw err;`, `if (e.code === 'x') {`, `if (a && b)`), a
+/// definition or a loop (`def insert(self, i):`, `for text in values:`, `with open(f) as fp:`),
+/// a statement keyword or a type-like name calling a function (`return quote(s)`, `return "%s"
+/// % (a, b)`, `print(f'…')`, `while(n < 0)`), a function called on a bare word (`decode(self,
+/// …)`), a string operator string operator run (`"+", "-", "*"`). An injection opens with a
+/// literal, a number or a keyword that ends the statement, never like these. libinjection's
+/// verdict on them is dropped: the patterns alone decide.
 const CODE_FINGERPRINTS: &[&str] = &[
-    "nof", "nok", "no(", "nos)", "nf(n", "nTs", "T(n", "T(s", "kf(", "kn,", "sosv", "sf()", "sf(n",
+    "no", "nf(n", "nTs", "nE(", "nk(", "ntn", "f(n)", "f(no", "f(n&", "T(n", "T(s", "kf(", "kn,",
+    "kso", "sosv", "sf()", "sf(n",
 ];
 
 /// How strongly libinjection reads `value` as SQL.

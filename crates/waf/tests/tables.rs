@@ -853,6 +853,21 @@ fn sqli_technique_not_ingredients() {
         "Return weekday (0-6 ~ Mon-Sun) and number of days (28-31) for year, month.",
         "n = n.replace('#', '')",
         "Meet at 'Delay Lane' or 'Exec Court'",
+        "';'        #  0x3B -> SEMICOLON",
+        "'----------------\\n'",
+        "\"#dep\": {",
+        "[`--print`]: #-p---print-script",
+        "// 2. Lookup @@isConcatSpreadable property on `%Object.prototype%`",
+        "#[cfg(feature = \"glob\")]",
+        "Emitted from `EventEmitter`.",
+        "* `RegExp` method",
+        "fix EventTarget benchmark (Brian White)",
+        "async def sleep(delay, result=None):",
+        "console.log(",
+        "err.foo = 'bar';",
+        "if (err) throw err;",
+        "if (e.code === 'EADDRINUSE') {",
+        "def insert(self, i, item):",
         "return string.replace(' ', '+')",
     ] {
         // Other groups may well read code as PHP or a shell line: the SQL rules must not.
@@ -884,6 +899,13 @@ fn sqli_technique_not_ingredients() {
         "' or '' '",
         "or true--",
         "' OR",
+        "'; return true; var x='",
+        "user'collate nocase--",
+        "'glob 1;",
+        "benchmark(",
+        "SeleCT sLeEp (mOD(10,5))",
+        "' or @@version--",
+        "\"-->'-->`--><!--#echo var=\"x\"-->",
     ] {
         check_detect(attack, true);
     }

@@ -35,7 +35,7 @@ pub(super) const PATTERNS: &[(Family, &str)] = &[
     ),
     (
         Family::SqliHigh,
-        r"\b(?:sleep|benchmark|pg_sleep|dbms_pipe\.receive_message|dbms_lock\.sleep|extractvalue|updatexml|load_file)\s*\(|\bwaitfor\s+(?:delay|time)\s+['\x22]|\b(?:information_schema|sysobjects|syscolumns|xp_cmdshell|sp_executesql|sp_oacreate|utl_http|utl_inaddr|pg_catalog|sqlite_master|mysql\.user|sys\.user_objects|msysaccessobjects)\b",
+        r"(?:^|[^\w.])(?:sleep|benchmark|pg_sleep)\s*\(\s*(?:[\d@(]|select\b|['\x22]\d|\w+\s*\(|$)|\b(?:dbms_pipe\.receive_message|dbms_lock\.sleep|extractvalue|updatexml|load_file)\s*\(|\bwaitfor\s+(?:delay|time)\s+['\x22]|\b(?:information_schema|sysobjects|syscolumns|xp_cmdshell|sp_executesql|sp_oacreate|utl_http|utl_inaddr|pg_catalog|sqlite_master|mysql\.user|sys\.user_objects|msysaccessobjects)\b",
     ),
     (
         Family::SqliHigh,
@@ -86,14 +86,16 @@ pub(super) const PATTERNS: &[(Family, &str)] = &[
     // `hat 18';`), a long hex number (`0x71C7…`, a wallet address).
     (
         Family::SqliWeak,
-        r"['\x22`)]\s*(?:drop|delete|insert|update|shutdown|truncate|exec|execute|declare|create|alter|select|grant|rename|replace|handler|load|call|set\s+@)\b|;\s*(?:drop|delete|insert|update|shutdown|truncate|exec|execute|declare|create|alter|select|grant|rename|replace|handler|load|call|set\s+@)\s*$|(?:^|[\w)])['\x22`]\s*(?:--|#|/\*|;)|0x[0-9a-f]{8,}",
+        r"['\x22`)]\s*(?:drop|delete|insert|update|shutdown|truncate|exec|execute|declare|create|alter|select|grant|rename|replace|handler|load|call|set\s+@)\b|;\s*(?:drop|delete|insert|update|shutdown|truncate|exec|execute|declare|create|alter|select|grant|rename|replace|handler|load|call|set\s+@)\s*$|[\w)]['\x22`]\s*(?:--|#|/\*|;)|^['\x22`]\s*(?:--|#|/\*|;)[^'\x22`]*$|0x[0-9a-f]{8,}",
     ),
     // Strong: a value that opens with a quote and a statement (`'alter a`, `" ALTER A`), or that
     // is one word (not ending in a digit, an inch or foot mark) closed by a quote and cut off by
-    // a comment or `;` (`';`, `admin'--`, `user@example.com';`, `';@@#--`).
+    // a comment or `;` (`';`, `admin'--`, `user@example.com';`, `';@@#--`), with no other quote
+    // after it unless one reopens a literal at the very end (`'; return true; var x='`): a
+    // string literal in code (`';'  # semicolon`, `'-----\n'`) closes its quote.
     (
         Family::SqliHigh,
-        r"^\s*['\x22`]\s*(?:drop|delete|insert|update|shutdown|truncate|exec|execute|declare|create|alter|select|grant|rename|replace|handler|load|call)(?:[\s/(]|$)|^(?:[^\s'\x22`]*[^\s'\x22`\d])?['\x22`]\s*(?:--|#|/\*|;)",
+        r"^\s*['\x22`]\s*(?:drop|delete|insert|update|shutdown|truncate|exec|execute|declare|create|alter|select|grant|rename|replace|handler|load|call)(?:[\s/(]|$)|^(?:[^\s'\x22`]*[^\s'\x22`\d])?['\x22`]\s*(?:--|#|/\*|;)(?:[^'\x22`]*|.*[=(,+]\s*['\x22`])$",
     ),
     // SQL function calls (sensitivity HIGH). Names that are also English words or acronyms
     // (`user`, `version`, `count`, `database`, `weekday`, `MD5 (hash)`) count only when the
@@ -101,7 +103,7 @@ pub(super) const PATTERNS: &[(Family, &str)] = &[
     // A name glued to a non-ASCII letter is the end of a word (`Haßelt (1599)`), not a call.
     (
         Family::SqliHigh,
-        r"(?:^|[^\w\x80-\xff])(?:acos|asin|atan2?|benchmark|bit_(?:and|or|xor|count|length)|char_length|charindex|coalesce|concat(?:_ws)?|connection_id|convert(?:_tz)?|crc32|cur(?:date|time)|current_(?:date|time|timestamp|user|setting)|date_(?:add|format|sub)|datediff|dayof(?:month|week|year)|db_name|des_(?:en|de)crypt|export_set|extractvalue|find_in_set|from_(?:base64|days|unixtime)|get_lock|group_concat|host_name|ifnull|inet_ntoa|inet_aton|is_srvrolemember|isnull|json_(?:extract|keys|object|array)|last_insert_id|lcase|load_file|lo_import|log10|log2|lpad|ltrim|make_set|name_const|nullif|nvl|octet_length|openrowset|openquery|pg_(?:sleep|read_file|ls_dir)|randomblob|release_lock|rpad|rtrim|sec_to_time|session_user|soundex|stddev|str_to_date|strcmp|subdate|substr(?:ing(?:_index)?)?|suser_sname|sysdate|system_user|to_(?:base64|days|char)|ucase|uncompress(?:ed_length)?|unhex|unistr|unix_timestamp|updatexml|utc_(?:date|time)|var_pop|weekofyear|xmltype|zeroblob)\s*\(",
+        r"(?:^|[^\w\x80-\xff])(?:acos|asin|atan2?|bit_(?:and|or|xor|count|length)|char_length|charindex|coalesce|concat(?:_ws)?|connection_id|convert(?:_tz)?|crc32|cur(?:date|time)|current_(?:date|time|timestamp|user|setting)|date_(?:add|format|sub)|datediff|dayof(?:month|week|year)|db_name|des_(?:en|de)crypt|export_set|extractvalue|find_in_set|from_(?:base64|days|unixtime)|get_lock|group_concat|host_name|ifnull|inet_ntoa|inet_aton|is_srvrolemember|isnull|json_(?:extract|keys|object|array)|last_insert_id|lcase|load_file|lo_import|log10|log2|lpad|ltrim|make_set|name_const|nullif|nvl|octet_length|openrowset|openquery|pg_(?:sleep|read_file|ls_dir)|randomblob|release_lock|rpad|rtrim|sec_to_time|session_user|soundex|stddev|str_to_date|strcmp|subdate|substr(?:ing(?:_index)?)?|suser_sname|sysdate|system_user|to_(?:base64|days|char)|ucase|uncompress(?:ed_length)?|unhex|unistr|unix_timestamp|updatexml|utc_(?:date|time)|var_pop|weekofyear|xmltype|zeroblob)\s*\(",
     ),
     // Names that are also English words or everyday identifiers (`User(login_name)`,
     // `max(a, b)`, `format()`): the weakest signal (see `Family::SqliName`).
@@ -114,11 +116,11 @@ pub(super) const PATTERNS: &[(Family, &str)] = &[
     // are every language's arguments (`max(2, w)`, `encode('ascii')`): weak, above.
     (
         Family::SqliHigh,
-        r"(?:^|[^\w\x80-\xff])(?:abs|avg|ceil|ceiling|database|md5|radians|sha|sha1|sha2|sqrt|uuid|weekday|user|version|count|sum|min|max|left|right|field|format|position|space|quote|repeat|replace|reverse|round|schema|sign|values|length|char|chr|ascii|insert|default|minute|hour|second|year|month|day|date|time|now|trim|floor|exp|pi|upper|lower|encode|decode|extract|password|exists|in|any|all|if|iif|case|cast|hex|mid|ord|conv|cos|cot|tan|ln|pow|power|rand|sleep|compress|collation|degrees|locate|variance|elt|instr|oct|div|procedure\s+analyse\s*)\(\s*(?:$|[@(]|select\b|0x)",
+        r"(?:^|[^\w.\x80-\xff])(?:abs|avg|ceil|ceiling|database|md5|radians|sha|sha1|sha2|sqrt|uuid|weekday|user|version|count|sum|min|max|left|right|field|format|position|space|quote|repeat|replace|reverse|round|schema|sign|values|length|char|chr|ascii|insert|default|minute|hour|second|year|month|day|date|time|now|trim|floor|exp|pi|upper|lower|encode|decode|extract|password|exists|in|any|all|if|iif|case|cast|hex|mid|ord|conv|cos|cot|tan|ln|pow|power|rand|sleep|compress|collation|degrees|locate|variance|elt|instr|oct|div|procedure\s+analyse\s*)\(\s*(?:$|[@(]|select\b|0x)",
     ),
     (
         Family::SqliHigh,
-        r"::\s*(?:int|integer|text|varchar|json|jsonb|bigint|numeric|bool)\b|\b(?:nvarchar|varchar2?|tempdb|northwind|msdb|master\.\.|dbo\.|sys\.(?:tables|columns|objects|databases)|sysibm|syscat|all_tables|user_tables)|['\x22`]\s*(?:collate|glob|notnull|isnull|escape)\b|\bcreate\s+(?:table|database|procedure|function|trigger)\b|\b(?:drop|alter|truncate)\s*(?:/\*.*?\*/\s*)*(?:table|database|column|procedure)\b|\bdrop\s*/\*|\bfrom\s+`\w+`\.|\bgroup\s+by\b.{0,40}(?:having|--|#|;|&)|<=>|\b(?:or|and|xor)\s+\d+\s*[<>=!]|@@\w+|\bset\s+@\w+|\)\s*as\s+\w+\s+from\b|(?:^|\[)\$(?:ne|eq|gte?|lte?|in|nin|not|or|and|nor|regex|where|exists|expr|elemmatch|jsonschema|text)\b",
+        r"::\s*(?:int|integer|text|varchar|json|jsonb|bigint|numeric|bool)\b|\b(?:nvarchar|varchar2?|tempdb|northwind|msdb|master\.\.|dbo\.|sys\.(?:tables|columns|objects|databases)|sysibm|syscat|all_tables|user_tables)|['\x22`]\s*(?:collate|notnull|isnull)\b|['\x22`]\s*(?:glob|escape)\s|\bcreate\s+(?:table|database|procedure|function|trigger)\b|\b(?:drop|alter|truncate)\s*(?:/\*.*?\*/\s*)*(?:table|database|column|procedure)\b|\bdrop\s*/\*|\bfrom\s+`\w+`\.`?\w|\bgroup\s+by\b.{0,40}(?:having|--|#|;|&)|<=>|\b(?:or|and|xor)\s+\d+\s*[<>=!]|@@(?:version|datadir|basedir|hostname|servername|servicename|spid|language|identity|rowcount|error|trancount|tmpdir|port|secure_file_priv|plugin_dir|sql_mode|variable|global\.|session\.|[a-z]+_(?:dir|version|mode|path|priv|name)\b)|\bset\s+@\w+|\)\s*as\s+\w+\s+from\b|(?:^|\[)\$(?:ne|eq|gte?|lte?|in|nin|not|or|and|nor|regex|where|exists|expr|elemmatch|jsonschema|text)\b",
     ),
     // Chained conditions (CRS 942210): a logical operator (`||`, `&&`, `or`, `and`) followed by
     // an operand and a comparison (`|| c == '`, `&&(e===`, `AND uid!=(`), and a comparison
@@ -133,7 +135,7 @@ pub(super) const PATTERNS: &[(Family, &str)] = &[
     // are emoticons (`forgot my password :(`).
     (
         Family::SqliHigh,
-        r"\b(?:abs|ascii|avg|bin|ceil|ceiling|char|chr|coalesce|compress|concat|cos|cot|count|database|date|day|decode|div|elt|encode|exp|extract|field|floor|format|hex|hour|if|ifnull|in|insert|instr|left|length|ln|local|locate|log|log2|log10|lower|md5|mid|minute|month|now|oct|ord|password|pow|power|quarter|rand|repeat|replace|reverse|right|round|schema|second|sha1?|sign|sin|sleep|space|sqrt|substr|substring|sum|tan|time|trim|upper|user|uuid|values|version|week|weekday|year)(?:\]=|[^\w\s:;=]|\s){0,8}\(\s*$",
+        r"(?:^|[^\w.])(?:abs|ascii|avg|bin|ceil|ceiling|char|chr|coalesce|compress|concat|cos|cot|count|database|date|day|decode|div|elt|encode|exp|extract|field|floor|format|hex|hour|if|ifnull|in|insert|instr|left|length|ln|local|locate|log|log2|log10|lower|md5|mid|minute|month|now|oct|ord|password|pow|power|quarter|rand|repeat|replace|reverse|right|round|schema|second|sha1?|sign|sin|sleep|space|sqrt|substr|substring|sum|tan|time|trim|upper|user|uuid|values|version|week|weekday|year)(?:\]=|[^\w\s:;=]|\s){0,8}\(\s*$",
     ),
     // A quoted value closed, then an operator or boolean keyword and the rest of the query cut off
     // by a trailing comment (CRS 942520/942521/942120/942340): `x'|email--`, `id'is not-id--`,
@@ -175,6 +177,6 @@ pub(super) const PATTERNS: &[(Family, &str)] = &[
     // (`except values(1,2)`).
     (
         Family::SqliHigh,
-        r"(?:\)|\d|`)\s*as\s*(?:['\x22`]\w*['\x22`]|['\x22`])\s*from\b|\bfrom\s+`[\w.]+`\s+where\b|`\s*(?:not\s+)?(?:regexp|rlike)\b|^\s*in\s*\(\s*(?:select\b|-?\d+(?:\s*,\s*-?\d+)+\s*\)?\s*$)|\bexec(?:ute)?\s*\(\s*@|\b(?:select|union|insert|update|delete|drop|from|where|and|or|order|group|having|into|values|exec)/\*.*?\*/|/\*.*?\*/(?:select|union|from|where|and|or)\b|\bselect\s*\(\s*case\b|\)\s*when\s+\d+\s+then\b|\)\s*like\s*\(|\bexecute\s+immediate\b|\bdeclare\s*(?:/\*.*?\*/\s*)*@\w|\bselect\s+0x[0-9a-f]|\bpg_sleep\b|\bxp_(?:dirtree|regread|regwrite|fileexist|servicecontrol|availablemedia|subdirs|terminate_process|loginconfig|enumgroups|makecab)\b|\bsp_(?:password|makewebtask|addextendedproc|addsrvrolemember|addlogin|configure)\b|\bopen(?:rowset|datasource)\b|\b(?:msdasql|sqloledb)\b|\d\.e\s*\(|\bprocedure\s+analyse\s*\(|\b(?:union|except|intersect)\s+(?:all\s+|distinct\s+)?values\s*\(",
+        r"(?:\)|\d|`)\s*as\s*(?:['\x22`]\w*['\x22`]|['\x22`])\s*from\b|\bfrom\s+`[\w.]+`\s+where\b|`\s+(?:not\s+)?(?:regexp|rlike)\s|^\s*in\s*\(\s*(?:select\b|-?\d+(?:\s*,\s*-?\d+)+\s*\)?\s*$)|\bexec(?:ute)?\s*\(\s*@|\b(?:select|union|insert|update|delete|drop|from|where|and|or|order|group|having|into|values|exec)/\*.*?\*/|/\*.*?\*/(?:select|union|from|where|and|or)\b|\bselect\s*\(\s*case\b|\)\s*when\s+\d+\s+then\b|\)\s*like\s*\(|\bexecute\s+immediate\b|\bdeclare\s*(?:/\*.*?\*/\s*)*@\w|\bselect\s+0x[0-9a-f]|\bpg_sleep\b|\bxp_(?:dirtree|regread|regwrite|fileexist|servicecontrol|availablemedia|subdirs|terminate_process|loginconfig|enumgroups|makecab)\b|\bsp_(?:password|makewebtask|addextendedproc|addsrvrolemember|addlogin|configure)\b|\bopen(?:rowset|datasource)\b|\b(?:msdasql|sqloledb)\b|\d\.e\s*\(|\bprocedure\s+analyse\s*\(|\b(?:union|except|intersect)\s+(?:all\s+|distinct\s+)?values\s*\(",
     ),
 ];

@@ -23,10 +23,11 @@ pub(super) const PATTERNS: &[(Family, &str)] = &[
         r"(?:java|vb|live)script\s*:(?:\S|\s*[^\s\w]|\s*\w+[^\w\s]|\s*$)|data\s*:\s*(?:text/html|image/svg|application/x?html)|-moz-binding|\bexpression(?:/\*.*?\*/)*\(|<[^>]*\bon[a-z]{3,}\s*=|<[a-z][^>]*[\s/+]on[a-z]{3,}[\s+]*=|\bon(?:error|load|click|mouse[a-z]+|focus|blur|key[a-z]+|submit|change|toggle|begin|end|animation[a-z]+|transition[a-z]+|pointer[a-z]+|wheel|scroll|input|drag[a-z]*|drop|copy|paste|cut|select|abort|unload|beforeunload|message|hashchange|popstate|resize|show|pageshow|touch[a-z]+)\s*=\s*\S|\b(?:alert|prompt|confirm|eval|settimeout|setinterval|fromcharcode)\s*\(|(?:^|[^\w`])(?:alert|prompt|confirm|eval|settimeout|setinterval|fromcharcode)`|document\s*\.\s*(?:cookie|domain|write|location)|window\s*\.\s*(?:location|name|open)|\.innerhtml\s*=|<[a-z]+[^>]*\bsrcdoc\s*=",
     ),
     // XSS: DOM sinks (`self['…']`, `self[atob(…)]`; Python's `self[key]` is no sink),
-    // JSFuck-style constructs, namespaced (VML) tags, handler-looking names.
+    // JSFuck-style constructs, namespaced (VML) tags, handler-looking names, a literal closed
+    // right into the end of an HTML comment (`'-->`, a polyglot's way out).
     (
         Family::Xss,
-        r"\bself\s*\[\s*(?:['\x22`/]|\w+\s*\()|\b(?:top|parent|frames|globalthis)\s*\[\s*['\x22]|document\s*(?:/\*.*?\*/\s*)*\.\s*(?:/\*.*?\*/\s*)*(?:cookie|domain|write|location|queryselector|getelementby)|\.textcontent\s*=|\b(?:atob|btoa)\s*\(|\breflect\s*\.\s*[a-z]+|!!\s*\[\s*\]|\+\s*!\s*\+\s*\[|\[\s*\]\s*\[\s*\(|<\s*[a-z]+:[a-z]+[\s/>]|(?:^|[\s\x22'/;])on[a-z]{4,}\s*=|<\s*(?:noscript|plaintext|xmp|listing|comment|dialog|slot|portal)\b|(?:java|vb)\s*script\s*:(?:\S|\s*[^\s\w]|\s*\w+[^\w\s]|\s*$)",
+        r"\bself\s*\[\s*(?:['\x22`/]|\w+\s*\()|\b(?:top|parent|frames|globalthis)\s*\[\s*['\x22]|document\s*(?:/\*.*?\*/\s*)*\.\s*(?:/\*.*?\*/\s*)*(?:cookie|domain|write|location|queryselector|getelementby)|\.textcontent\s*=|\b(?:atob|btoa)\s*\(|\breflect\s*\.\s*[a-z]+|!!\s*\[\s*\]|\+\s*!\s*\+\s*\[|\[\s*\]\s*\[\s*\(|<\s*[a-z]+:[a-z]+[\s/>]|['\x22`]-->|(?:^|[\s\x22'/;])on[a-z]{4,}\s*=|<\s*(?:noscript|plaintext|xmp|listing|comment|dialog|slot|portal)\b|(?:java|vb)\s*script\s*:(?:\S|\s*[^\s\w]|\s*\w+[^\w\s]|\s*$)",
     ),
     // Script URL schemes split by the tabs and newlines browsers drop (`ja&tab;vascript:`,
     // `v&newline;b&tab;s…`), CSS `url(javascript`, `data:` URLs that carry markup, UTF-7 `<`
