@@ -52,6 +52,15 @@ pub enum Family {
     /// request (`%0d%0aSet-Cookie:`, `%0aLocation:`), whatever follows the colon: only where
     /// line breaks have no business (query arguments and the path), as CRS 921160 does.
     HeaderBreak = 1 << 22,
+    /// A line break followed by a header name that is no English word (`Set-Cookie:`,
+    /// `Content-Type:`, `X-Forwarded-For:`): also in cookies and headers, whose values never
+    /// hold a line break of their own, while a note kept there may start a line with
+    /// `Location:`.
+    HeaderLine = 1 << 23,
+    /// An SQL function name that is also an English word or an everyday identifier, called
+    /// (`replace('#', '')`, `max(2, w)`): the weakest SQL signal, which counts only next to
+    /// another weak pattern (code calls these functions all the time).
+    SqliName = 1 << 24,
 }
 
 /// A set of families, as bits.
@@ -102,6 +111,43 @@ fn pattern_set() -> &'static (RegexSet, Vec<Family>) {
     })
 }
 
+/// For tuning (`examples/explain.rs`): the patterns `value` matches, as `<area>#<index>
+/// <family>` (areas in `patterns()` order), libinjection's SQL fingerprint and XSS verdict,
+/// and the families `families` reports.
+#[doc(hidden)]
+pub fn explain(value: &[u8]) -> String {
+    let lower = value.to_ascii_lowercase();
+    let areas: [(&str, usize); 5] = [
+        ("os", os::PATTERNS.len()),
+        ("code", code::PATTERNS.len()),
+        ("xss", xss::PATTERNS.len()),
+        ("sql", sql::PATTERNS.len()),
+        ("web", web::PATTERNS.len()),
+    ];
+    let (set, fams) = pattern_set();
+    let mut out = String::new();
+    for i in set.matches(&lower).iter() {
+        let (mut area, mut at) = ("?", i);
+        for (name, len) in areas {
+            if at < len {
+                area = name;
+                break;
+            }
+            at -= len;
+        }
+        out.push_str(&format!("{area}#{at}:{:?} ", fams.get(i)));
+    }
+    let sqli = libinjectionrs::detect_sqli(value);
+    let fp = sqli.fingerprint.as_ref().map(|f| f.as_str().to_string());
+    out.push_str(&format!(
+        "| libinj sqli={} fp={fp:?} xss={} | families={:#x}",
+        sqli.is_injection(),
+        is_xss(value),
+        families(value, &lower).0
+    ));
+    out
+}
+
 /// libinjection's SQLi verdict (tokenizer + fingerprint list).
 pub fn is_sqli(value: &[u8]) -> bool {
     !value.is_empty() && libinjectionrs::detect_sqli(value).is_injection()
@@ -120,6 +166,20 @@ const TEXT_FINGERPRINTS: &[&str] = &["f(n)k", "f(n)n", "f(n),", "nf(1o", "1)o1"]
 /// (`1&1` only without SQL syntax: `9999 or /*+hint*/ true` is strong).
 const WEAK_FINGERPRINTS: &[&str] = &["sos", "s&s", "sTnso", "1&1", "1c", "sc", "s&1", "s&n"];
 
+/// Fingerprint openings of a line of source code rather than of a value that leaves a literal:
+/// a name assigned or compared to anything (`w = max(2, w)`, `err.foo = 'bar';`), a condition
+/// over a bare name (`if (err) throw err;`, `if (e.code === 'x') {`, `if (a && b)`), a
+/// definition or a loop (`def insert(self, i):`, `for text in values:`, `with open(f) as fp:`),
+/// a statement keyword or a type-like name calling a function (`return quote(s)`, `return "%s"
+/// % (a, b)`, `print(f'…')`, `while(n < 0)`), a function called on a bare word (`decode(self,
+/// …)`), a string operator string operator run (`"+", "-", "*"`). An injection opens with a
+/// literal, a number or a keyword that ends the statement, never like these. libinjection's
+/// verdict on them is dropped: the patterns alone decide.
+const CODE_FINGERPRINTS: &[&str] = &[
+    "no", "nf(n", "nTs", "nE(", "nk(", "ntn", "f(n)", "f(no", "f(n&", "T(n", "T(s", "kf(", "kn,",
+    "kso", "sosv", "sf()", "sf(n",
+];
+
 /// How strongly libinjection reads `value` as SQL.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Evidence {
@@ -132,6 +192,7 @@ enum Evidence {
 /// of ordinary text. A detection is dropped when its fingerprint is one of `TEXT_FINGERPRINTS`
 /// and the value has none of the characters an injection needs to leave a literal or start a
 /// clause (quotes, backtick, `;`, `=`, `@`, `#`, `|`, `&`, `<`, `>`, `\`, `--`, `/*`); it is
+/// dropped too when its fingerprint opens like a line of code (`CODE_FINGERPRINTS`); it is
 /// weak when its fingerprint is one of `WEAK_FINGERPRINTS`. `is_sqli` stays the pure
 /// libinjection verdict (the differential test against the C library uses it).
 fn sqli_evidence(value: &[u8]) -> Evidence {
@@ -144,7 +205,8 @@ fn sqli_evidence(value: &[u8]) -> Evidence {
     }
     let fp = result.fingerprint.as_ref().map(|fp| fp.as_str());
     let text_shape = fp.is_some_and(|fp| TEXT_FINGERPRINTS.contains(&fp));
-    if text_shape && !has_sql_syntax(value) {
+    let code_shape = fp.is_some_and(|fp| CODE_FINGERPRINTS.iter().any(|c| fp.starts_with(c)));
+    if (text_shape && !has_sql_syntax(value)) || code_shape {
         Evidence::None
     } else if fp.is_some_and(|fp| WEAK_FINGERPRINTS.contains(&fp))
         && (fp != Some("1&1") || !has_sql_syntax(value))
@@ -274,8 +336,29 @@ fn quoted_phrases_only(raw: &[u8]) -> bool {
 
 /// SQL words that make quoted phrases around them a condition or a query.
 const SQL_OPERATOR_WORDS: &[&[u8]] = &[
-    b"like", b"rlike", b"regexp", b"glob", b"between", b"is", b"in", b"xor", b"div", b"mod",
-    b"union", b"select", b"from", b"where", b"having", b"sounds", b"escape", b"collate",
+    b"like",
+    b"rlike",
+    b"regexp",
+    b"glob",
+    b"between",
+    b"is",
+    b"in",
+    b"xor",
+    b"div",
+    b"mod",
+    b"union",
+    b"select",
+    b"from",
+    b"where",
+    b"having",
+    b"sounds",
+    b"escape",
+    b"collate",
+    b"waitfor",
+    b"exec",
+    b"execute",
+    b"declare",
+    b"procedure",
 ];
 
 fn stray_quote_after_words(raw: &[u8]) -> bool {
@@ -343,11 +426,12 @@ pub fn families(raw: &[u8], lower: &[u8]) -> Families {
         return out;
     }
     let (set, fams) = pattern_set();
-    let (mut strong_sql, mut weak_sql) = (false, 0);
+    let (mut strong_sql, mut weak_sql, mut names) = (false, 0, 0);
     for i in set.matches(lower).iter() {
         match fams.get(i) {
             // SQL patterns are graded together with libinjection below.
             Some(Family::SqliWeak) => weak_sql += 1,
+            Some(Family::SqliName) => names += 1,
             Some(Family::SqliHigh) => strong_sql = true,
             Some(f) => out.add(*f),
             None => {}
@@ -355,6 +439,13 @@ pub fn families(raw: &[u8], lower: &[u8]) -> Families {
     }
     // Pure alphanumeric values cannot carry any of these attacks: skip the tokenizers.
     let tokenize = raw.iter().any(|b| !b.is_ascii_alphanumeric() && *b != b' ');
+    // A called name seconds another weak pattern, never libinjection's weak verdict alone.
+    if names > 0 {
+        out.add(Family::SqliWeak);
+        if weak_sql > 0 {
+            weak_sql += names;
+        }
+    }
     sqli_families(raw, tokenize, strong_sql, weak_sql, &mut out);
     if tokenize && may_be_xss(raw) && is_xss(raw) && !xss_only_in_plain_styles(raw) {
         out.add(Family::Xss);

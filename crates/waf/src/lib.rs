@@ -36,7 +36,7 @@ mod transform;
 pub use acl::{Action, BlockResponse, Verdict, WebAcl};
 pub use api::{ApiError, Scope, WafApi, WafApiConfig};
 pub use compile::{RATE_MAX_KEYS, Resources};
-pub use detect::{is_sqli, is_xss};
+pub use detect::{explain, is_sqli, is_xss};
 pub use error::WafError;
 pub use managed::{DEFAULT_DISTRIBUTION_ACL, GROUPS as MANAGED_RULE_GROUPS};
 pub use request::Request;

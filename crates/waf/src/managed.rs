@@ -159,6 +159,20 @@ pub(crate) fn group(name: &str, _origin: Instant) -> Option<Vec<Rule>> {
                     Stmt::Or(vec![
                         detect(Family::HeaderInjection, &[loc]),
                         detect(Family::HeaderBreak, &[loc]),
+                        detect(Family::HeaderLine, &[loc]),
+                    ]),
+                ));
+            }
+            // A cookie or a header value never holds a line break of its own either: one
+            // before a header name that is no English word (`Set-Cookie:`) is a header
+            // smuggled into a forwarded or logged value.
+            for loc in [Cookie, Header] {
+                r.push(rule(
+                    ns,
+                    &format!("HeaderInjection_{}", loc.as_str()),
+                    Stmt::Or(vec![
+                        detect(Family::HeaderInjection, &[loc]),
+                        detect(Family::HeaderLine, &[loc]),
                     ]),
                 ));
             }
@@ -166,16 +180,10 @@ pub(crate) fn group(name: &str, _origin: Instant) -> Option<Vec<Rule>> {
                 ns,
                 "HeaderInjection",
                 Family::HeaderInjection,
-                &[Body, Cookie, Header],
+                &[Body],
                 &mut r,
             );
-            per_location(
-                ns,
-                "LDAPInjection",
-                Family::Ldap,
-                &[QueryArguments, Body, Cookie],
-                &mut r,
-            );
+            per_location(ns, "LDAPInjection", Family::Ldap, ALL, &mut r);
             per_location(
                 ns,
                 "NoSQLInjection",

@@ -957,3 +957,177 @@ fn code_and_os_attacks_by_technique() {
         check_detect(benign, false);
     }
 }
+
+/// A WebACL holding one of the managed rule groups.
+fn group_acl(group: &str) -> WebAcl {
+    let json = format!(
+        r#"{{"Name":"t","DefaultAction":{{"Allow":{{}}}},"Rules":[{{"Name":"g","Priority":1,
+        "OverrideAction":{{"None":{{}}}},
+        "Statement":{{"ManagedRuleGroupStatement":{{"VendorName":"AWS","Name":"{group}"}}}},
+        "VisibilityConfig":{{"SampledRequestsEnabled":true,"CloudWatchMetricsEnabled":false,"MetricName":"g"}}}}]}}"#
+    );
+    WebAcl::from_json(&json).unwrap_or_else(|e| panic!("{group}: {e}"))
+}
+
+/// Documentation and source code quote words, join them with `or`/`and`, call functions on
+/// numbers and strings and assign calls to names; an injection leaves a literal and goes on with
+/// a condition (a comparison, a comment, the end of the value), a call with SQL's arguments or a
+/// statement. The look-alikes pass everywhere; the injections of the same shape block.
+#[test]
+fn sqli_technique_not_ingredients() {
+    for benign in [
+        "ctype should be either \"text/plain\" or \"message/rfc822\", although this is not enforced.",
+        "Data descriptors with \"__get__()\" and \"__set__()\" (and/or \"__delete__()\") defined always override it.",
+        "\"x == y\" and \"not x != y\"",
+        "Containers are *sequences* (such as \"lists\" or \"tuples\") or *mappings*.",
+        "ok = key == \"expires\" and isinstance(value, int)",
+        "length 'self.width' or less.  (If 'break_long_words' is false,",
+        "'replace': a[i1:i2] should be replaced by b[j1:j2]",
+        "\"Drop\" Like New Camera",
+        "New in Python 2.5, it's guaranteed that if (i, j, n) and (i', j', n') are adjacent",
+        "The `SELECT * FROM users` header is shown",
+        "w = max(2, w)",
+        "chunkLength = min(10, len(data))",
+        "delim = max(delims, key=delims.get)",
+        "lineterm = decode(lineterm)",
+        "return quote(string, safe, encoding, errors)",
+        "def decode(self, encoding='ascii', errors='strict'):",
+        "url, fragment = url.split('#', 1)",
+        "yield from repeat(0, days_before)",
+        "char = chr(uni)",
+        "Return weekday (0-6 ~ Mon-Sun) and number of days (28-31) for year, month.",
+        "n = n.replace('#', '')",
+        "Meet at 'Delay Lane' or 'Exec Court'",
+        "';'        #  0x3B -> SEMICOLON",
+        "'----------------\\n'",
+        "\"#dep\": {",
+        "[`--print`]: #-p---print-script",
+        "// 2. Lookup @@isConcatSpreadable property on `%Object.prototype%`",
+        "#[cfg(feature = \"glob\")]",
+        "Emitted from `EventEmitter`.",
+        "* `RegExp` method",
+        "fix EventTarget benchmark (Brian White)",
+        "async def sleep(delay, result=None):",
+        "console.log(",
+        "err.foo = 'bar';",
+        "if (err) throw err;",
+        "if (e.code === 'EADDRINUSE') {",
+        "def insert(self, i, item):",
+        "return string.replace(' ', '+')",
+    ] {
+        // Other groups may well read code as PHP or a shell line: the SQL rules must not.
+        let sql = group_acl("AWSManagedRulesSQLiRuleSet");
+        for place in PLACES {
+            let rule = blocked_at(&sql, place, benign);
+            assert!(rule.is_none(), "{benign:?} in {place:?}: {rule:?}");
+        }
+    }
+    for attack in [
+        "admin\" or \"x\"=\"x",
+        "' or 'a'='a",
+        "') or ('a'='a",
+        "1' or 1=1 --",
+        "' or true--",
+        "' or sleep(5)#",
+        "' or (EXISTS)",
+        "x' or username like 'a%",
+        "admin' or '1",
+        "admin@example.com\\' or json (id);",
+        "'  or 3,4,2@!",
+        "1 and if(1=1,sleep(5),0)",
+        "' alter/",
+        "1' PROCEDURE ANALYSE(",
+        "except values(1,2)",
+        "${@print(chr(122).chr(97).chr(112))}",
+        "9999 or length((select 1))>0",
+        "1 WAITFOR DELAY '0:0:5'",
+        "' or '' '",
+        "or true--",
+        "' OR",
+        "'; return true; var x='",
+        "user'collate nocase--",
+        "'glob 1;",
+        "benchmark(",
+        "SeleCT sLeEp (mOD(10,5))",
+        "' or @@version--",
+        "\"-->'-->`--><!--#echo var=\"x\"-->",
+        "1' and starts_with(password) and 'true",
+        "x' or lower(name) or 'a",
+    ] {
+        check_detect(attack, true);
+    }
+}
+
+/// Event handlers set off by `/`, `+` (a form-encoded space), tabs and line breaks; LDAP filters
+/// and header lines in every place (a header or a cookie never holds a line break of its own).
+#[test]
+fn handlers_ldap_and_header_breaks_everywhere() {
+    for attack in [
+        "<a\nOnMouseOver+=+[8].find(confirm)\rx>",
+        "<D3V/+/onPointerEnter+=+a=prompt,a()>",
+        "<html\tonmouseover+=+[8].find(confirm)>",
+        "*)(uid=*))(|(uid=*",
+        "admin)(|(*",
+        "admin)(*",
+        "admin)(!)",
+        "*)(userPassword=*",
+    ] {
+        check_detect(attack, true);
+    }
+    for attack in [
+        "\r\nSet-Cookie: injected",
+        "\nSet-Cookie: no-cache",
+        "\u{10d}\u{10a}Set-Cookie:admin=true",
+        "\r\nX-Content-Type-Options:",
+    ] {
+        check_detect_at(
+            attack,
+            &[Place::Query, Place::Path, Place::Cookie, Place::Header],
+            true,
+        );
+    }
+    // Markup and code that only look like script: the Common rule set lets them through.
+    let common = group_acl("AWSManagedRulesCommonRuleSet");
+    for benign in [
+        "M = self[key]",
+        "Use certain off dog `eval` Relate show white",
+        "expression_list ::= expression (\",\" expression)* [\",\"]",
+    ] {
+        for place in PLACES {
+            let rule = blocked_at(&common, place, benign);
+            assert!(rule.is_none(), "{benign:?} in {place:?}: {rule:?}");
+        }
+    }
+    for attack in [
+        "<meta http-equiv=\"refresh\" content=\"0;url=javascript:alert(1)\">",
+        "self['alert'](1)",
+        "alert\"](1)>",
+        "ale\"+\"rt\"](1) x=\"",
+        "alert`1`",
+        "<div style=\"width: expression(alert(1))\">",
+    ] {
+        check_detect(attack, true);
+    }
+    for benign in [
+        "<a href=\"/docs\" class=\"button\">Read more</a>",
+        "one+one=two",
+        "the cron+=1 counter",
+        "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko)",
+        "see section 5(a)(1) of the contract",
+        "(admin) (optional)",
+    ] {
+        check_detect(benign, false);
+    }
+    // In a body, a `Set-Cookie:` line holding one token is a forged header; a textarea's
+    // lines that talk about it pass.
+    check_detect_at(
+        "\r\nSet-Cookie: injected",
+        &[Place::Form, Place::Json],
+        true,
+    );
+    check_detect_at(
+        "Dear team,\r\nSet-Cookie: is the header in the trace\r\nthanks",
+        &[Place::Form, Place::Json],
+        false,
+    );
+}

@@ -43,29 +43,37 @@ pub(super) const PATTERNS: &[(Family, &str)] = &[
         Family::JsExec,
         r"\b(?:location(?:\s*\.\s*href)?|\.src|\.href|\.action)\s*=\s*['\x22`]?\s*(?:javascript|vbscript|data\s*:\s*text/html)",
     ),
-    // Response splitting: a line break (or the U+560A/U+560D pair Node.js truncates to LF/CR)
+    // Response splitting: a line break (or a code point whose low byte is LF or CR, which
+    // Node.js truncates to LF/CR: U+560A/U+560D, U+010A/U+010D …)
     // followed by a response header in its usual shape (a cookie with `=`, a location with
-    // `//`, a content type …) or a status line. A textarea's `Location: Lisbon` line has no
-    // URL after it.
+    // `//`, a content type, a `Set-Cookie:` line holding one token …) or a status line. A
+    // textarea's `Location: Lisbon` line has no URL after it; a note's `Set-Cookie: is the
+    // header …` goes on with words.
     (
         Family::HeaderInjection,
-        r"(?:\n|\xe5\x98[\x8a\x8d])\s*(?:set-cookie2?\s*:\s*[^=\s;:]+=|location\s*:\s*(?:[a-z][a-z0-9+.-]*:)?//|content-(?:type\s*:\s*[a-z]+/[a-z]|length\s*:\s*\d|disposition\s*:\s*(?:attachment|inline)|security-policy\s*:)|(?:refresh\s*:\s*\d|x-xss-protection\s*:\s*[01]|access-control-allow-(?:origin|credentials|headers|methods)\s*:|transfer-encoding\s*:\s*chunked|x-forwarded-(?:for|host|proto)\s*:|x-original-url\s*:|x-rewrite-url\s*:)|http/[0-9.]+\s+\d{3}\b)",
+        r"(?:\n|\xe5\x98[\x8a\x8d]|[\xc4\xc8\xcc\xd0\xd4\xd8\xdc][\x8a\x8d])\s*(?:set-cookie2?\s*:\s*(?:[^=\s;:]+=|\S+\s*(?:$|[\r\n]))|location\s*:\s*(?:[a-z][a-z0-9+.-]*:)?//|content-(?:type\s*:\s*[a-z]+/[a-z]|length\s*:\s*\d|disposition\s*:\s*(?:attachment|inline)|security-policy\s*:)|(?:refresh\s*:\s*\d|x-xss-protection\s*:\s*[01]|access-control-allow-(?:origin|credentials|headers|methods)\s*:|transfer-encoding\s*:\s*chunked|x-forwarded-(?:for|host|proto)\s*:|x-original-url\s*:|x-rewrite-url\s*:)|http/[0-9.]+\s+\d{3}\b)",
     ),
     // The same in query arguments and the path (see `Family::HeaderBreak`), where a line
     // break never belongs: a CR or LF, then a header name that splits a response or forges a
     // request, then a colon, whatever the value (CRS 921160's list, plus the response headers
-    // above). A multi-line textarea posts its body, not a query.
+    // above). A multi-line textarea posts its body, not a query. Names that are no English
+    // word are `Family::HeaderLine`, checked in cookies and headers too.
     (
         Family::HeaderBreak,
-        r"[\r\n]\s*(?:set-cookie2?|cookie|location|refresh|content-(?:type|length|disposition|security-policy)|x-xss-protection|access-control-allow-[a-z-]+|transfer-encoding|x-forwarded-[a-z]+|forwarded|via|host|x-original-url|x-rewrite-url|remote-ip|remote-addr|originating-ip)\s*:",
+        r"(?:[\r\n]|[\xc4\xc8\xcc\xd0\xd4\xd8\xdc][\x8a\x8d]|\xe5\x98[\x8a\x8d])\s*(?:cookie|location|refresh|forwarded|via|host)\s*:",
+    ),
+    (
+        Family::HeaderLine,
+        r"(?:[\r\n]|[\xc4\xc8\xcc\xd0\xd4\xd8\xdc][\x8a\x8d]|\xe5\x98[\x8a\x8d])\s*(?:set-cookie2?|content-(?:type|length|disposition|security-policy|encoding)|x-content-type-options|x-frame-options|x-xss-protection|access-control-allow-[a-z-]+|transfer-encoding|x-forwarded-[a-z]+|x-original-url|x-rewrite-url|remote-ip|remote-addr|originating-ip)\s*:",
     ),
     // LDAP filters: a closed filter followed by a new one (`*)(uid=*`, `x)(|(`), an always-true
-    // or always-false filter (`(&)`, `(|)`), a value opening with `*)`, a wildcard on a
+    // or always-false filter (`(&)`, `(|)`, `admin)(!)`), a filter closed and a wildcard one
+    // left open (`admin)(*`), a value opening with `*)`, a wildcard on a
     // directory attribute (`(objectclass=*)`). Prose puts letters or digits between
     // parentheses (`5(a)(1)`), not an attribute with `=`.
     (
         Family::Ldap,
-        r"\)\s*\(\s*[|&!]\s*\(|\)\s*\(\s*[a-z][a-z0-9;.-]*\s*[~<>]?=|\(\s*[|&]\s*\)|^\s*\*\s*\)\s*(?:\(|$)|\(\s*(?:objectclass|objectcategory|uid|cn|sn|mail|userpassword|samaccountname|userprincipalname|givenname|memberof|ou|dc)\s*[~<>]?=\s*\*",
+        r"\)\s*\(\s*[|&!]\s*\(|\)\s*\(\s*[a-z][a-z0-9;.-]*\s*[~<>]?=|\(\s*[|&]\s*\)|^\s*\*\s*\)\s*(?:\(|$)|[\w*]\)\s*\(\s*(?:\*\s*\)?\s*$|!\s*\))|\(\s*(?:objectclass|objectcategory|uid|cn|sn|mail|userpassword|samaccountname|userprincipalname|givenname|memberof|ou|dc)\s*[~<>]?=\s*\*",
     ),
     // NoSQL: an operator as a bracketed key (`user[$ne]=x`, `a[$regex]=.*`), an operator key
     // in JSON text (`{\x22$ne\x22: null}`), server-side JavaScript (`$where`), shell calls
