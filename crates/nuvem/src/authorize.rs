@@ -148,6 +148,9 @@ fn dynamodb_streams(op: &str, body: &[u8]) -> Option<Vec<Act>> {
     Some(vec![(action, resource)])
 }
 
+/// The S3 service's base domain (`<bucket>.s3.localhost` is virtual-hosted style).
+const S3_BASE_DOMAIN: &str = "s3.localhost";
+
 /// An S3 request's acts: its action, and the ones S3 also requires when a write sets an ACL
 /// (`s3:PutObjectAcl` for an object, `s3:PutBucketAcl` for CreateBucket) or CreateBucket sets
 /// object ownership (`s3:PutBucketOwnershipControls`)
@@ -192,26 +195,11 @@ fn s3_acts(parts: &Parts) -> Vec<Act> {
 }
 
 fn s3(parts: &Parts) -> Act {
-    let host = parts
-        .headers
-        .get(http::header::HOST)
-        .and_then(|h| h.to_str().ok())
-        .unwrap_or_default();
-    let host = host.split(':').next().unwrap_or_default();
-    let path = percent_encoding::percent_decode_str(parts.uri.path())
-        .decode_utf8_lossy()
-        .into_owned();
-    // Virtual-hosted style (`bucket.s3.localhost`) or path style (`/bucket/key`).
-    let (bucket, key) = match host.strip_suffix(".s3.localhost") {
-        Some(b) if !b.is_empty() => (b.to_owned(), path.trim_start_matches('/').to_owned()),
-        _ => {
-            let rest = path.trim_start_matches('/');
-            match rest.split_once('/') {
-                Some((b, k)) => (b.to_owned(), k.to_owned()),
-                None => (rest.to_owned(), String::new()),
-            }
-        }
-    };
+    // The bucket and key s3s will serve, whatever the addressing (a `Host` with a port that
+    // is not a number, HTTP/2's `:authority`): judged any other way, a request allowed on
+    // one bucket could act on another.
+    let (bucket, key) = nuvem_s3::service::addressed(S3_BASE_DOMAIN, parts);
+    let (bucket, key) = (bucket.unwrap_or_default(), key.unwrap_or_default());
     let query: Vec<&str> = parts
         .uri
         .query()

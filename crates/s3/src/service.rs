@@ -75,6 +75,40 @@ fn virtual_bucket<'a>(base: &str, name: &'a str) -> Option<&'a str> {
         .filter(|b| !b.is_empty())
 }
 
+/// The bucket and key a request addresses, percent-decoded, decided exactly as s3s routes it
+/// (so that whoever authorizes a request, IAM in the binary included, judges the bucket and
+/// key s3s will serve): the `Host` header, or over HTTP/2 and HTTP/3 the `:authority` (which
+/// hyper puts in the URI); a host that is an IP address (with or without its port) or any
+/// name but `<bucket>.<base_domain>` (after a numeric port) means path style.
+pub fn addressed(
+    base_domain: &str,
+    parts: &http::request::Parts,
+) -> (Option<String>, Option<String>) {
+    let host = match parts.headers.get(http::header::HOST) {
+        Some(h) => h.to_str().ok(),
+        None if matches!(parts.version, http::Version::HTTP_2 | http::Version::HTTP_3) => {
+            parts.uri.authority().map(|a| a.as_str())
+        }
+        None => None,
+    };
+    let is_ip = |h: &str| {
+        h.parse::<std::net::SocketAddr>().is_ok() || h.parse::<std::net::IpAddr>().is_ok()
+    };
+    let path = percent_encoding::percent_decode_str(parts.uri.path()).decode_utf8_lossy();
+    let path = path.strip_prefix('/').unwrap_or(&path);
+    let nonempty = |s: &str| (!s.is_empty()).then(|| s.to_string());
+    match host
+        .filter(|h| !is_ip(h))
+        .and_then(|h| virtual_bucket(base_domain, host_name(h)))
+    {
+        Some(bucket) => (Some(bucket.to_string()), nonempty(path)),
+        None => match path.split_once('/') {
+            Some((b, k)) => (nonempty(b), nonempty(k)),
+            None => (nonempty(path), None),
+        },
+    }
+}
+
 impl S3Host for Hosts {
     fn parse_host_header<'a>(&'a self, host: &'a str) -> S3Result<VirtualHost<'a>> {
         let name = host_name(host);
@@ -152,21 +186,7 @@ impl S3Service {
 
     /// The bucket and key a request addresses, path-style or virtual-hosted, percent-decoded.
     fn subject(&self, parts: &http::request::Parts) -> (Option<String>, Option<String>) {
-        let host = parts
-            .headers
-            .get(http::header::HOST)
-            .and_then(|h| h.to_str().ok())
-            .or_else(|| parts.uri.authority().map(|a| a.as_str()));
-        let path = percent_encoding::percent_decode_str(parts.uri.path()).decode_utf8_lossy();
-        let path = path.strip_prefix('/').unwrap_or(&path);
-        let nonempty = |s: &str| (!s.is_empty()).then(|| s.to_string());
-        match host.and_then(|h| virtual_bucket(&self.base_domain, host_name(h))) {
-            Some(bucket) => (Some(bucket.to_string()), nonempty(path)),
-            None => match path.split_once('/') {
-                Some((b, k)) => (nonempty(b), nonempty(k)),
-                None => (nonempty(path), None),
-            },
-        }
+        addressed(&self.base_domain, parts)
     }
 
     /// A SigV2 presigned URL is checked here, in constant time and with a longest lifetime,

@@ -1,0 +1,250 @@
+//! Findings of the security review, each against the real binary: a request reaches the same
+//! decision whichever door it comes through, and what only the account's root may do stays
+//! the root's.
+
+use aws_credential_types::Credentials;
+use nuvem_testkit::Nuvem;
+
+const BIN: &str = env!("CARGO_BIN_EXE_nuvem");
+
+/// An HTTP client (reqwest wants a TLS configuration even for cleartext).
+fn plain() -> reqwest::Client {
+    reqwest::Client::builder()
+        .use_preconfigured_tls(crate::endpoint::tls_config(None))
+        .build()
+        .unwrap()
+}
+
+/// One request to the AWS endpoint signed (SigV4) with `key` for `service`: status and body.
+async fn signed(
+    base: &str,
+    service: &str,
+    key: (&str, &str),
+    headers: &[(&str, &str)],
+    body: &str,
+) -> (u16, String) {
+    use aws_sigv4::http_request::{SignableBody, SignableRequest, SigningSettings, sign};
+    let url = format!("{base}/");
+    let identity = Credentials::new(key.0, key.1, None, None, "security").into();
+    let params = aws_sigv4::sign::v4::SigningParams::builder()
+        .identity(&identity)
+        .region("us-east-1")
+        .name(service)
+        .time(std::time::SystemTime::now())
+        .settings(SigningSettings::default())
+        .build()
+        .unwrap()
+        .into();
+    let signable = SignableRequest::new(
+        "POST",
+        &url,
+        headers.iter().copied(),
+        SignableBody::Bytes(body.as_bytes()),
+    )
+    .unwrap();
+    let (instructions, _) = sign(signable, &params).unwrap().into_parts();
+    let mut req = plain().post(&url).body(body.to_owned());
+    for (k, v) in headers {
+        req = req.header(*k, *v);
+    }
+    for (k, v) in instructions.headers() {
+        req = req.header(k, v);
+    }
+    let r = req.send().await.unwrap();
+    (r.status().as_u16(), r.text().await.unwrap())
+}
+
+/// An IAM Query action as the root (`test`); the answer's body, which must be a success.
+async fn iam(base: &str, form: &[(&str, &str)]) -> String {
+    let mut body: Vec<String> = form
+        .iter()
+        .map(|(k, v)| {
+            format!(
+                "{k}={}",
+                percent_encoding::utf8_percent_encode(v, percent_encoding::NON_ALPHANUMERIC)
+            )
+        })
+        .collect();
+    body.push("Version=2010-05-08".into());
+    let (status, text) = signed(
+        base,
+        "iam",
+        ("test", "test"),
+        &[("content-type", "application/x-www-form-urlencoded")],
+        &body.join("&"),
+    )
+    .await;
+    assert_eq!(status, 200, "{form:?}: {text}");
+    text
+}
+
+fn xml_text(body: &str, tag: &str) -> String {
+    body.split(&format!("<{tag}>"))
+        .nth(1)
+        .and_then(|s| s.split(&format!("</{tag}>")).next())
+        .unwrap_or_else(|| panic!("no <{tag}> in {body}"))
+        .to_owned()
+}
+
+/// A user with the inline policy `policy`, and its new access key (id, secret).
+async fn user_with_policy(base: &str, name: &str, policy: &serde_json::Value) -> (String, String) {
+    iam(base, &[("Action", "CreateUser"), ("UserName", name)]).await;
+    iam(
+        base,
+        &[
+            ("Action", "PutUserPolicy"),
+            ("UserName", name),
+            ("PolicyName", "p"),
+            ("PolicyDocument", &policy.to_string()),
+        ],
+    )
+    .await;
+    let key = iam(base, &[("Action", "CreateAccessKey"), ("UserName", name)]).await;
+    (
+        xml_text(&key, "AccessKeyId"),
+        xml_text(&key, "SecretAccessKey"),
+    )
+}
+
+/// One S3 request signed (SigV4, `x-amz-content-sha256`) with `key`, over `client`, with the
+/// `Host` header `host` when given (else the URL's authority): status and body.
+async fn s3_signed(
+    client: &reqwest::Client,
+    method: &str,
+    url: &str,
+    host: Option<&str>,
+    key: (&str, &str),
+) -> (u16, String) {
+    use aws_sigv4::http_request::{PayloadChecksumKind, SignableBody, SignableRequest, sign};
+    let identity = Credentials::new(key.0, key.1, None, None, "security").into();
+    let mut settings = aws_sigv4::http_request::SigningSettings::default();
+    settings.payload_checksum_kind = PayloadChecksumKind::XAmzSha256;
+    let params = aws_sigv4::sign::v4::SigningParams::builder()
+        .identity(&identity)
+        .region("us-east-1")
+        .name("s3")
+        .time(std::time::SystemTime::now())
+        .settings(settings)
+        .build()
+        .unwrap()
+        .into();
+    let headers: Vec<(&str, &str)> = host.map(|h| ("host", h)).into_iter().collect();
+    let signable = SignableRequest::new(
+        method,
+        url,
+        headers.iter().copied(),
+        SignableBody::Bytes(b""),
+    )
+    .unwrap();
+    let (instructions, _) = sign(signable, &params).unwrap().into_parts();
+    let mut req = client.request(method.parse().unwrap(), url);
+    for (k, v) in headers.iter().copied().chain(instructions.headers()) {
+        req = req.header(k, v);
+    }
+    let r = req.send().await.unwrap();
+    (r.status().as_u16(), r.text().await.unwrap())
+}
+
+/// IAM judges the bucket and key that S3 serves. The endpoint read the bucket from the `Host`
+/// header alone and cut its port at the first `:`, while S3 (s3s) takes HTTP/2's
+/// `:authority` and keeps a port that is not a number as part of the name: a user allowed
+/// one bucket (`mine`) read another's objects (`Host: mine.s3.localhost:x` with the path
+/// `/secret/k`, judged as `mine/secret/k`), and over HTTP/2 listed it (`:authority:
+/// secret.s3.localhost`, `GET /`, judged as ListAllMyBuckets).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn security_s3_iam_judges_the_bucket_s3_serves() {
+    let n = Nuvem::start(BIN);
+    let base = n.api_url.clone();
+    let s3 = n.s3();
+    for bucket in ["mine", "secret"] {
+        s3.create_bucket().bucket(bucket).send().await.unwrap();
+        s3.put_object()
+            .bucket(bucket)
+            .key("k")
+            .body(format!("{bucket} data").into_bytes().into())
+            .send()
+            .await
+            .unwrap();
+    }
+    let policy = serde_json::json!({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Action": "s3:ListAllMyBuckets", "Resource": "*"},
+        {"Effect": "Allow", "Action": "s3:*",
+         "Resource": ["arn:aws:s3:::mine", "arn:aws:s3:::mine/*"]}]});
+    let (id, secret) = user_with_policy(&base, "tenant", &policy).await;
+    let me = (id.as_str(), secret.as_str());
+    let port = base.rsplit(':').next().unwrap().to_owned();
+
+    // HTTP/1.1: the user's own bucket, path style and virtual-hosted; the other's, refused
+    // however the host is written.
+    let h1 = plain();
+    let own = [
+        (format!("{base}/mine/k"), None),
+        (
+            format!("{base}/k"),
+            Some(format!("mine.s3.localhost:{port}")),
+        ),
+    ];
+    for (url, host) in &own {
+        let (status, body) = s3_signed(&h1, "GET", url, host.as_deref(), me).await;
+        assert_eq!(
+            (status, body.as_str()),
+            (200, "mine data"),
+            "{url} {host:?}"
+        );
+    }
+    let other = [
+        (format!("{base}/secret/k"), None),
+        (
+            format!("{base}/secret/k"),
+            Some("mine.s3.localhost:x".to_owned()),
+        ),
+        (
+            format!("{base}/secret/k"),
+            Some(format!("mine.s3.localhost:{port}:1")),
+        ),
+        (
+            format!("{base}/k"),
+            Some(format!("secret.s3.localhost:{port}")),
+        ),
+    ];
+    for (url, host) in &other {
+        let (status, body) = s3_signed(&h1, "GET", url, host.as_deref(), me).await;
+        assert_eq!(status, 403, "{url} {host:?}: {body}");
+        assert!(!body.contains("secret data"), "{body}");
+    }
+
+    // HTTP/2 (cleartext, prior knowledge): the host is the `:authority`.
+    let h2 = reqwest::Client::builder()
+        .use_preconfigured_tls(crate::endpoint::tls_config(None))
+        .http2_prior_knowledge()
+        .resolve(
+            "secret.s3.localhost",
+            base.trim_start_matches("http://").parse().unwrap(),
+        )
+        .resolve(
+            "mine.s3.localhost",
+            base.trim_start_matches("http://").parse().unwrap(),
+        )
+        .build()
+        .unwrap();
+    let (status, body) = s3_signed(
+        &h2,
+        "GET",
+        &format!("http://mine.s3.localhost:{port}/"),
+        None,
+        me,
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("<Key>k</Key>"), "{body}");
+    for path in ["/", "/k", "/mine/k"] {
+        let url = format!("http://secret.s3.localhost:{port}{path}");
+        let (status, body) = s3_signed(&h2, "GET", &url, None, me).await;
+        assert_eq!(status, 403, "{url}: {body}");
+    }
+    // The root reads both ways.
+    let root = ("test", "test");
+    let url = format!("http://secret.s3.localhost:{port}/k");
+    let (status, body) = s3_signed(&h2, "GET", &url, None, root).await;
+    assert_eq!((status, body.as_str()), (200, "secret data"));
+}
