@@ -603,6 +603,14 @@ impl Console {
         out = out
             .header(header::CONTENT_LENGTH, bytes.len())
             .extension(Forwarded);
+        // How the browser's call arrived is the call's: `aws:SourceIp` and
+        // `aws:SecureTransport` in policies, S3's TLS-only SSE-C keys.
+        if let Some(peer) = parts.extensions.get::<std::net::SocketAddr>() {
+            out = out.extension(*peer);
+        }
+        if let Some(transport) = parts.extensions.get::<nuvem_aws::Transport>() {
+            out = out.extension(*transport);
+        }
         out.body(full_body(bytes)).map_err(|_| {
             message(
                 StatusCode::BAD_REQUEST,

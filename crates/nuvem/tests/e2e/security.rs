@@ -248,3 +248,77 @@ async fn security_s3_iam_judges_the_bucket_s3_serves() {
     let (status, body) = s3_signed(&h2, "GET", &url, None, root).await;
     assert_eq!((status, body.as_str()), (200, "secret data"));
 }
+
+const LIST_TABLES: &[(&str, &str)] = &[
+    ("x-amz-target", "DynamoDB_20120810.ListTables"),
+    ("content-type", "application/x-amz-json-1.0"),
+];
+const CREATE_TABLE: &[(&str, &str)] = &[
+    ("x-amz-target", "DynamoDB_20120810.CreateTable"),
+    ("content-type", "application/x-amz-json-1.0"),
+];
+const TABLE: &str = r#"{"TableName":"tbl","KeySchema":[{"AttributeName":"k","KeyType":"HASH"}],"AttributeDefinitions":[{"AttributeName":"k","AttributeType":"S"}],"BillingMode":"PAY_PER_REQUEST"}"#;
+
+/// A call through the console's API door decides `aws:SourceIp` and `aws:SecureTransport` as
+/// the browser's connection has them, like a call the user signs itself: the console dropped
+/// them, so a `Deny` unless TLS (`"Bool": {"aws:SecureTransport": "false"}`) did not apply
+/// to console sessions, and an `Allow` pinned to a source address never did.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn security_console_calls_keep_source_ip_and_secure_transport() {
+    let n = Nuvem::start(BIN);
+    let base = n.api_url.clone();
+    let policy = serde_json::json!({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Action": "dynamodb:ListTables", "Resource": "*",
+         "Condition": {"IpAddress": {"aws:SourceIp": "127.0.0.0/8"}}},
+        {"Effect": "Allow", "Action": "dynamodb:CreateTable", "Resource": "*"},
+        {"Effect": "Deny", "Action": "dynamodb:CreateTable", "Resource": "*",
+         "Condition": {"Bool": {"aws:SecureTransport": "false"}}}]});
+    let (id, secret) = user_with_policy(&base, "remote", &policy).await;
+
+    // Signed by the user itself, over plain HTTP from 127.0.0.1.
+    let me = (id.as_str(), secret.as_str());
+    let (status, body) = signed(&base, "dynamodb", me, LIST_TABLES, "{}").await;
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = signed(&base, "dynamodb", me, CREATE_TABLE, TABLE).await;
+    assert_eq!(status, 400, "{body}");
+    assert!(body.contains("AccessDeniedException"), "{body}");
+
+    // The same through the console: the same answers.
+    let http = plain();
+    let r = http
+        .post(format!("{base}/_nuvem/console/signin"))
+        .header("x-nuvem-console", "signin")
+        .header("content-type", "application/json")
+        .body(serde_json::json!({"accessKeyId": id, "secretAccessKey": secret}).to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    let cookie = r
+        .headers()
+        .get("set-cookie")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|c| c.split(';').next())
+        .unwrap()
+        .to_owned();
+    let answer: serde_json::Value = r.json().await.unwrap();
+    let token = answer["session"].as_str().unwrap().to_owned();
+    let console = |headers: &[(&str, &str)], body: &str| {
+        let mut req = http
+            .post(format!("{base}/_nuvem/console/api/dynamodb/"))
+            .header("cookie", &cookie)
+            .header("x-nuvem-console", &token)
+            .body(body.to_owned());
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        req.send()
+    };
+    let r = console(LIST_TABLES, "{}").await.unwrap();
+    assert_eq!(r.status().as_u16(), 200, "{}", r.text().await.unwrap());
+    let r = console(CREATE_TABLE, TABLE).await.unwrap();
+    let status = r.status().as_u16();
+    let body = r.text().await.unwrap();
+    assert_eq!(status, 400, "{body}");
+    assert!(body.contains("AccessDeniedException"), "{body}");
+}
