@@ -322,3 +322,96 @@ async fn security_console_calls_keep_source_ip_and_secure_transport() {
     assert_eq!(status, 400, "{body}");
     assert!(body.contains("AccessDeniedException"), "{body}");
 }
+
+/// A function's code from a local path (`S3Bucket: hot-reload`) is the root's only: an IAM
+/// user allowed `lambda:*` could otherwise make any folder of the host its function's code,
+/// read by nuvem's user (or copied by root for an isolated function's user), and so read the
+/// master key or the store. The user deploys zips; the root keeps local paths.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn security_local_code_paths_are_refused_to_iam_principals() {
+    use aws_sdk_lambda::primitives::Blob;
+    use aws_sdk_lambda::types::{FunctionCode, Runtime};
+    let n = Nuvem::start(BIN);
+    let base = n.api_url.clone();
+    let trust = serde_json::json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow",
+        "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}]});
+    iam(
+        &base,
+        &[
+            ("Action", "CreateRole"),
+            ("RoleName", "fn"),
+            ("AssumeRolePolicyDocument", &trust.to_string()),
+        ],
+    )
+    .await;
+    let policy = serde_json::json!({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Action": ["lambda:*", "iam:PassRole"], "Resource": "*"}]});
+    let (id, secret) = user_with_policy(&base, "deployer", &policy).await;
+    let conf = aws_sdk_lambda::Config::builder()
+        .behavior_version(aws_sdk_lambda::config::BehaviorVersion::latest())
+        .region(aws_sdk_lambda::config::Region::new("us-east-1"))
+        .credentials_provider(Credentials::new(id, secret, None, None, "security"))
+        .endpoint_url(&base)
+        .build();
+    let deployer = aws_sdk_lambda::Client::from_conf(conf);
+    let role = "arn:aws:iam::000000000000:role/fn";
+
+    // What a local path would expose: nuvem's own data dir.
+    let local = || {
+        FunctionCode::builder()
+            .s3_bucket("hot-reload")
+            .s3_key(n.dir().to_string_lossy())
+            .build()
+    };
+    let create = |client: &aws_sdk_lambda::Client, name: &str, code: FunctionCode| {
+        client
+            .create_function()
+            .function_name(name)
+            .runtime(Runtime::Providedal2023)
+            .handler("bootstrap")
+            .role(role)
+            .code(code)
+            .send()
+    };
+    let refused = |text: String, what: &str| {
+        assert!(
+            text.contains("InvalidParameterValueException") && text.contains("root credentials"),
+            "{what}: {text}"
+        );
+    };
+    let e = create(&deployer, "peek", local()).await.unwrap_err();
+    refused(format!("{e:?}"), "CreateFunction");
+
+    let mut zip = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    zip.start_file("bootstrap", zip::write::SimpleFileOptions::default())
+        .unwrap();
+    std::io::Write::write_all(&mut zip, b"#!/bin/sh\n").unwrap();
+    let zip = zip.finish().unwrap().into_inner();
+    create(
+        &deployer,
+        "zipped",
+        FunctionCode::builder().zip_file(Blob::new(zip)).build(),
+    )
+    .await
+    .unwrap();
+    let e = deployer
+        .update_function_code()
+        .function_name("zipped")
+        .s3_bucket("hot-reload")
+        .s3_key(n.dir().to_string_lossy())
+        .send()
+        .await
+        .unwrap_err();
+    refused(format!("{e:?}"), "UpdateFunctionCode");
+    let config = deployer
+        .get_function()
+        .function_name("zipped")
+        .send()
+        .await
+        .unwrap();
+    let size = config.configuration().unwrap().code_size();
+    assert!(size > 0, "the zip is still the code: {size}");
+
+    // The root (the manifest's keys) keeps local paths.
+    create(&n.lambda(), "local", local()).await.unwrap();
+}
