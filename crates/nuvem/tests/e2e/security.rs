@@ -415,3 +415,84 @@ async fn security_local_code_paths_are_refused_to_iam_principals() {
     // The root (the manifest's keys) keeps local paths.
     create(&n.lambda(), "local", local()).await.unwrap();
 }
+
+/// Signs in to the console at `base` as `key`: the answer's `Set-Cookie` and page token.
+async fn console_sign_in(
+    http: &reqwest::Client,
+    base: &str,
+    key: (&str, &str),
+) -> (String, String) {
+    let r = http
+        .post(format!("{base}/_nuvem/console/signin"))
+        .header("x-nuvem-console", "signin")
+        .header("content-type", "application/json")
+        .body(serde_json::json!({"accessKeyId": key.0, "secretAccessKey": key.1}).to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    let set_cookie = r.headers()["set-cookie"].to_str().unwrap().to_owned();
+    let answer: serde_json::Value = r.json().await.unwrap();
+    (set_cookie, answer["session"].as_str().unwrap().to_owned())
+}
+
+/// Over TLS the console's session cookie is `Secure` (the browser then never sends it over
+/// plain HTTP), and a call through its door counts as TLS (`aws:SecureTransport`); every
+/// console page keeps a same-origin page that opens it from reaching into its window.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn security_console_cookie_is_secure_over_tls() {
+    let n = Nuvem::start_with(
+        BIN,
+        nuvem_testkit::Options {
+            tls: true,
+            ..Default::default()
+        },
+    );
+    let base = n.api_url.clone();
+    let tls_base = n
+        .api_tls_url
+        .clone()
+        .expect("a TLS endpoint")
+        .replace("127.0.0.1", "localhost");
+    let cert = n.dir().join("data/tls/cert.pem");
+    let https = reqwest::Client::builder()
+        .use_preconfigured_tls(crate::endpoint::tls_config(Some(&cert)))
+        .build()
+        .unwrap();
+    let http = plain();
+
+    let (plain, _) = console_sign_in(&http, &base, ("test", "test")).await;
+    assert!(!plain.contains("Secure"), "{plain}");
+    let (secure, _) = console_sign_in(&https, &tls_base, ("test", "test")).await;
+    assert!(secure.ends_with("; Secure"), "{secure}");
+    for (client, url) in [(&http, &base), (&https, &tls_base)] {
+        let r = client
+            .get(format!("{url}/_nuvem/console/signin"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.headers()["cross-origin-opener-policy"], "same-origin");
+    }
+
+    // Deny unless TLS: refused through the plain listener's console, allowed through the TLS one's.
+    let policy = serde_json::json!({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Action": "dynamodb:CreateTable", "Resource": "*"},
+        {"Effect": "Deny", "Action": "dynamodb:CreateTable", "Resource": "*",
+         "Condition": {"Bool": {"aws:SecureTransport": "false"}}}]});
+    let (id, secret) = user_with_policy(&base, "tls-only", &policy).await;
+    for (client, url, expected) in [(&http, &base, 400), (&https, &tls_base, 200)] {
+        let (set_cookie, token) = console_sign_in(client, url, (&id, &secret)).await;
+        let mut req = client
+            .post(format!("{url}/_nuvem/console/api/dynamodb/"))
+            .header("cookie", set_cookie.split(';').next().unwrap())
+            .header("x-nuvem-console", &token)
+            .body(TABLE);
+        for (k, v) in CREATE_TABLE {
+            req = req.header(*k, *v);
+        }
+        let r = req.send().await.unwrap();
+        let status = r.status().as_u16();
+        let body = r.text().await.unwrap();
+        assert_eq!(status, expected, "{url}: {body}");
+    }
+}
