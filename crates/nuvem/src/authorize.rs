@@ -177,6 +177,18 @@ fn s3_acts(parts: &Parts) -> Vec<Act> {
         }
         _ => {}
     }
+    // A copy reads its source: `s3:GetObject` on it (`s3:GetObjectVersion` for a version),
+    // as S3 requires (https://docs.aws.amazon.com/AmazonS3/latest/API/API_CopyObject.html).
+    if main.0 == "s3:PutObject"
+        && let Some((bucket, key, version)) = nuvem_s3::service::copy_source(parts)
+    {
+        let action = if version.is_some() {
+            "s3:GetObjectVersion"
+        } else {
+            "s3:GetObject"
+        };
+        acts.push((action.into(), format!("arn:aws:s3:::{bucket}/{key}")));
+    }
     let bypass = parts
         .headers
         .get("x-amz-bypass-governance-retention")

@@ -109,6 +109,21 @@ pub fn addressed(
     }
 }
 
+/// The object a copy (CopyObject, UploadPartCopy) reads, as s3s parses its
+/// `x-amz-copy-source`: (bucket, key, version id). `None` without the header, or when s3s
+/// will refuse it.
+pub fn copy_source(parts: &http::request::Parts) -> Option<(String, String, Option<String>)> {
+    let header = parts.headers.get("x-amz-copy-source")?.to_str().ok()?;
+    match s3s::dto::CopySource::parse(header).ok()? {
+        s3s::dto::CopySource::Bucket {
+            bucket,
+            key,
+            version_id,
+        } => Some((bucket.into(), key.into(), version_id.map(Into::into))),
+        _ => None,
+    }
+}
+
 impl S3Host for Hosts {
     fn parse_host_header<'a>(&'a self, host: &'a str) -> S3Result<VirtualHost<'a>> {
         let name = host_name(host);

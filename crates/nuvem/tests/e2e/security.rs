@@ -496,3 +496,108 @@ async fn security_console_cookie_is_secure_over_tls() {
         assert_eq!(status, expected, "{url}: {body}");
     }
 }
+
+/// A copy reads its source: an IAM user needs `s3:GetObject` on it, and an anonymous caller
+/// that a bucket policy lets write (a public drop box) needs the source to be public too.
+/// Only the destination was judged, so either could copy any object into a bucket it reads.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn security_s3_copies_need_read_access_to_their_source() {
+    let n = Nuvem::start(BIN);
+    let base = n.api_url.clone();
+    let s3 = n.s3();
+    for bucket in ["mine", "secret", "drop"] {
+        s3.create_bucket().bucket(bucket).send().await.unwrap();
+        s3.put_object()
+            .bucket(bucket)
+            .key("k")
+            .body(format!("{bucket} data").into_bytes().into())
+            .send()
+            .await
+            .unwrap();
+    }
+    let policy = serde_json::json!({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Action": "s3:*",
+         "Resource": ["arn:aws:s3:::mine", "arn:aws:s3:::mine/*"]}]});
+    let (id, secret) = user_with_policy(&base, "copier", &policy).await;
+    let tenant = n.s3_with(Credentials::new(id, secret, None, None, "security"));
+    tenant
+        .copy_object()
+        .bucket("mine")
+        .key("k2")
+        .copy_source("mine/k")
+        .send()
+        .await
+        .unwrap();
+    for source in ["secret/k", "/secret/k", "secret/k?versionId=null"] {
+        let e = tenant
+            .copy_object()
+            .bucket("mine")
+            .key("stolen")
+            .copy_source(source)
+            .send()
+            .await
+            .unwrap_err();
+        let text = format!("{e:?}");
+        assert!(text.contains("AccessDenied"), "{source}: {text}");
+    }
+    let upload = tenant
+        .create_multipart_upload()
+        .bucket("mine")
+        .key("parts")
+        .send()
+        .await
+        .unwrap();
+    let e = tenant
+        .upload_part_copy()
+        .bucket("mine")
+        .key("parts")
+        .upload_id(upload.upload_id().unwrap())
+        .part_number(1)
+        .copy_source("secret/k")
+        .send()
+        .await
+        .unwrap_err();
+    assert!(format!("{e:?}").contains("AccessDenied"), "{e:?}");
+    let e = tenant
+        .get_object()
+        .bucket("mine")
+        .key("stolen")
+        .send()
+        .await
+        .unwrap_err();
+    assert!(format!("{e:?}").contains("NoSuchKey"), "{e:?}");
+
+    // A drop box anyone may write to.
+    let drop_policy = serde_json::json!({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Principal": "*", "Action": "s3:PutObject",
+         "Resource": "arn:aws:s3:::drop/*"}]});
+    s3.put_bucket_policy()
+        .bucket("drop")
+        .policy(drop_policy.to_string())
+        .send()
+        .await
+        .unwrap();
+    let anonymous = |key: &str, source: Option<&str>| {
+        let mut req = plain()
+            .put(format!("{base}/drop/{key}"))
+            .header("content-length", "0");
+        if let Some(s) = source {
+            req = req.header("x-amz-copy-source", s);
+        }
+        req.send()
+    };
+    let r = anonymous("note", None).await.unwrap();
+    assert_eq!(r.status().as_u16(), 200, "{}", r.text().await.unwrap());
+    let r = anonymous("stolen", Some("secret/k")).await.unwrap();
+    let status = r.status().as_u16();
+    let body = r.text().await.unwrap();
+    assert_eq!(status, 403, "{body}");
+    assert!(
+        s3.head_object()
+            .bucket("drop")
+            .key("stolen")
+            .send()
+            .await
+            .is_err()
+    );
+}

@@ -111,11 +111,37 @@ impl S3Access for PolicyAccess {
             op: cx.s3_op().name(),
             anonymous,
         };
-        if allowed(&self.0, &request).await {
-            Ok(())
-        } else {
-            Err(denied())
+        if !allowed(&self.0, &request).await {
+            return Err(denied());
         }
+        // A copy also reads its source, which its own bucket's policy (and, for anonymous
+        // callers, ACLs) must allow.
+        if matches!(cx.s3_op().name(), "CopyObject" | "UploadPartCopy") {
+            let header = cx
+                .headers()
+                .get("x-amz-copy-source")
+                .and_then(|v| v.to_str().ok())
+                .map(s3s::dto::CopySource::parse);
+            let Some(Ok(s3s::dto::CopySource::Bucket {
+                bucket,
+                key,
+                version_id,
+            })) = header
+            else {
+                return Err(denied());
+            };
+            let source = Request {
+                bucket: &bucket,
+                key: Some(&key),
+                version: version_id.as_deref(),
+                op: "GetObject",
+                anonymous,
+            };
+            if !allowed(&self.0, &source).await {
+                return Err(denied());
+            }
+        }
+        Ok(())
     }
 }
 
