@@ -220,6 +220,9 @@ fn s3(parts: &Parts) -> Act {
         .map(|kv| kv.split('=').next().unwrap_or_default())
         .collect();
     let has = |q: &str| query.contains(&q);
+    // A request for one version of an object is an action of its own: reading, deleting
+    // (for good), tagging a version (https://docs.aws.amazon.com/AmazonS3/latest/userguide/using-with-s3-policy-actions.html).
+    let version = if has("versionId") { "Version" } else { "" };
     let m = &parts.method;
     let get = m == http::Method::GET || m == http::Method::HEAD;
     let put = m == http::Method::PUT;
@@ -257,6 +260,7 @@ fn s3(parts: &Parts) -> Act {
             Some((_, what)) if delete => format!("s3:Put{what}"),
             _ if has("location") => "s3:GetBucketLocation".into(),
             _ if has("uploads") => "s3:ListBucketMultipartUploads".into(),
+            _ if has("versions") && get => "s3:ListBucketVersions".into(),
             _ if has("delete") && post => "s3:DeleteObject".into(),
             _ if get => "s3:ListBucket".into(),
             _ if put => "s3:CreateBucket".into(),
@@ -265,17 +269,16 @@ fn s3(parts: &Parts) -> Act {
         }
     } else if has("tagging") {
         match () {
-            _ if get => "s3:GetObjectTagging".into(),
-            _ if delete => "s3:DeleteObjectTagging".into(),
-            _ => "s3:PutObjectTagging".into(),
+            _ if get => format!("s3:GetObject{version}Tagging"),
+            _ if delete => format!("s3:DeleteObject{version}Tagging"),
+            _ => format!("s3:PutObject{version}Tagging"),
         }
     } else if has("acl") {
         if get {
-            "s3:GetObjectAcl"
+            format!("s3:GetObject{version}Acl")
         } else {
-            "s3:PutObjectAcl"
+            format!("s3:PutObject{version}Acl")
         }
-        .into()
     } else if has("retention") {
         if get {
             "s3:GetObjectRetention"
@@ -299,9 +302,9 @@ fn s3(parts: &Parts) -> Act {
             _ => "s3:PutObject".into(),
         }
     } else if get {
-        "s3:GetObject".into()
+        format!("s3:GetObject{version}")
     } else if delete {
-        "s3:DeleteObject".into()
+        format!("s3:DeleteObject{version}")
     } else {
         // PUT, POST (uploads, restore, select): writing the object.
         "s3:PutObject".into()
@@ -1288,7 +1291,7 @@ mod tests {
             s3_acts(&parts),
             [
                 (
-                    "s3:DeleteObject".to_string(),
+                    "s3:DeleteObjectVersion".to_string(),
                     "arn:aws:s3:::media/k".to_string()
                 ),
                 (

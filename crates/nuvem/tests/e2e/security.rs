@@ -601,3 +601,121 @@ async fn security_s3_copies_need_read_access_to_their_source() {
             .is_err()
     );
 }
+
+/// One version of an object is an action of its own, as on AWS: reading an old version takes
+/// `s3:GetObjectVersion`, deleting one for good `s3:DeleteObjectVersion`, listing versions
+/// `s3:ListBucketVersions`. They were judged as `s3:GetObject`, `s3:DeleteObject` and
+/// `s3:ListBucket`: a user kept to the current objects read overwritten data and destroyed
+/// the versions a versioned bucket keeps against it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn security_s3_object_versions_need_their_own_actions() {
+    use aws_sdk_s3::types::{BucketVersioningStatus, VersioningConfiguration};
+    let n = Nuvem::start(BIN);
+    let base = n.api_url.clone();
+    let s3 = n.s3();
+    s3.create_bucket().bucket("kept").send().await.unwrap();
+    s3.put_bucket_versioning()
+        .bucket("kept")
+        .versioning_configuration(
+            VersioningConfiguration::builder()
+                .status(BucketVersioningStatus::Enabled)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let mut versions = Vec::new();
+    for body in ["old", "new"] {
+        let put = s3
+            .put_object()
+            .bucket("kept")
+            .key("k")
+            .body(body.as_bytes().to_vec().into())
+            .send()
+            .await
+            .unwrap();
+        versions.push(put.version_id().unwrap().to_owned());
+    }
+    let policy = serde_json::json!({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Action": ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"],
+         "Resource": "arn:aws:s3:::kept/*"},
+        {"Effect": "Allow", "Action": "s3:ListBucket", "Resource": "arn:aws:s3:::kept"}]});
+    let (id, secret) = user_with_policy(&base, "current-only", &policy).await;
+    let user = n.s3_with(Credentials::new(id, secret, None, None, "security"));
+    let denied = |e: String, what: &str| assert!(e.contains("AccessDenied"), "{what}: {e}");
+
+    let current = user
+        .get_object()
+        .bucket("kept")
+        .key("k")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        &current.body.collect().await.unwrap().into_bytes()[..],
+        b"new"
+    );
+    let e = user
+        .get_object()
+        .bucket("kept")
+        .key("k")
+        .version_id(&versions[0])
+        .send()
+        .await
+        .unwrap_err();
+    denied(format!("{e:?}"), "GetObject of a version");
+    let e = user
+        .delete_object()
+        .bucket("kept")
+        .key("k")
+        .version_id(&versions[0])
+        .send()
+        .await
+        .unwrap_err();
+    denied(format!("{e:?}"), "DeleteObject of a version");
+    let e = user
+        .list_object_versions()
+        .bucket("kept")
+        .send()
+        .await
+        .unwrap_err();
+    denied(format!("{e:?}"), "ListObjectVersions");
+    user.list_objects_v2().bucket("kept").send().await.unwrap();
+    // A delete without a version only adds a delete marker: allowed, and the versions stay.
+    user.delete_object()
+        .bucket("kept")
+        .key("k")
+        .send()
+        .await
+        .unwrap();
+    let listed = s3
+        .list_object_versions()
+        .bucket("kept")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(listed.versions().len(), 2, "{listed:?}");
+
+    // A bucket policy speaks of versions the same way.
+    let deny = serde_json::json!({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Deny", "Principal": "*", "Action": "s3:GetObjectVersion",
+         "Resource": "arn:aws:s3:::kept/*"}]});
+    s3.put_bucket_policy()
+        .bucket("kept")
+        .policy(deny.to_string())
+        .send()
+        .await
+        .unwrap();
+    let e = s3
+        .get_object()
+        .bucket("kept")
+        .key("k")
+        .version_id(&versions[1])
+        .send()
+        .await
+        .unwrap_err();
+    denied(
+        format!("{e:?}"),
+        "the root's GetObject of a version under a Deny",
+    );
+}

@@ -163,8 +163,13 @@ pub(crate) async fn allowed(store: &ObjectStore, r: &Request<'_>) -> bool {
     };
     let meta = store.bucket(r.bucket).await.ok();
     let policy = meta.as_ref().and_then(|b| b.policy.as_deref());
+    // One version of an object is an action of its own, as for IAM.
+    let action = match (action(r.op), r.version) {
+        (a, Some(_)) if a == "s3:GetObject" || a == "s3:DeleteObject" => format!("{a}Version"),
+        (a, _) => a,
+    };
     let decision = policy
-        .map(|p| policy::evaluate(p, r.anonymous, &action(r.op), &resource))
+        .map(|p| policy::evaluate(p, r.anonymous, &action, &resource))
         .unwrap_or(Decision::Default);
     match (decision, r.anonymous) {
         (Decision::Deny, _) => return false,
