@@ -55,7 +55,7 @@ pub fn acts(
 ) -> Option<Vec<Act>> {
     match service {
         "dynamodb" => dynamodb(parts, body?, region, account),
-        "s3" => Some(s3_acts(parts)),
+        "s3" => s3_acts(parts),
         "lambda" => lambda(parts, body, region, account),
         // A function URL with AuthType AWS_IAM: both actions on the function (the URL's
         // qualifier included), as Lambda requires since October 2025.
@@ -158,7 +158,19 @@ const S3_BASE_DOMAIN: &str = "s3.localhost";
 /// https://docs.aws.amazon.com/AmazonS3/latest/API/API_CreateBucket.html), and
 /// `s3:BypassGovernanceRetention` on the object when it asks to bypass GOVERNANCE retention
 /// (https://docs.aws.amazon.com/AmazonS3/latest/userguide/object-lock-managing.html#object-lock-managing-bypass).
-fn s3_acts(parts: &Parts) -> Vec<Act> {
+///
+/// `None` (refused) when the query names more than one of the sub-resources that choose the
+/// operation (`?tagging&acl`): s3s picks one in its own order, and IAM must not judge another.
+fn s3_acts(parts: &Parts) -> Option<Vec<Act>> {
+    let names = query_names(parts);
+    if ROUTE_KEYS
+        .iter()
+        .filter(|k| names.iter().any(|n| n == *k))
+        .count()
+        > 1
+    {
+        return None;
+    }
     let main = s3(parts);
     let sets_acl = parts
         .headers
@@ -203,7 +215,63 @@ fn s3_acts(parts: &Parts) -> Vec<Act> {
         };
         acts.push(("s3:BypassGovernanceRetention".into(), resource));
     }
-    acts
+    Some(acts)
+}
+
+/// The query parameters s3s reads to choose an S3 operation (its router's `qs.has(…)`), but
+/// `id` (with `analytics`, `inventory`, `metrics`) and `partNumber` (with `uploadId`), which
+/// only come with another.
+const ROUTE_KEYS: [&str; 34] = [
+    "accelerate",
+    "acl",
+    "analytics",
+    "attributes",
+    "cors",
+    "delete",
+    "encryption",
+    "intelligent-tiering",
+    "inventory",
+    "legal-hold",
+    "lifecycle",
+    "location",
+    "logging",
+    "metadataTable",
+    "metrics",
+    "notification",
+    "object-lock",
+    "ownershipControls",
+    "policy",
+    "policyStatus",
+    "publicAccessBlock",
+    "replication",
+    "requestPayment",
+    "restore",
+    "retention",
+    "select",
+    "session",
+    "tagging",
+    "torrent",
+    "uploadId",
+    "uploads",
+    "versioning",
+    "versions",
+    "website",
+];
+
+/// The names of a request's query parameters, percent-decoded as s3s reads them.
+fn query_names(parts: &Parts) -> Vec<String> {
+    parts
+        .uri
+        .query()
+        .unwrap_or_default()
+        .split('&')
+        .map(|kv| kv.split('=').next().unwrap_or_default())
+        .map(|k| {
+            percent_encoding::percent_decode_str(&k.replace('+', " "))
+                .decode_utf8_lossy()
+                .into_owned()
+        })
+        .collect()
 }
 
 fn s3(parts: &Parts) -> Act {
@@ -212,14 +280,8 @@ fn s3(parts: &Parts) -> Act {
     // one bucket could act on another.
     let (bucket, key) = nuvem_s3::service::addressed(S3_BASE_DOMAIN, parts);
     let (bucket, key) = (bucket.unwrap_or_default(), key.unwrap_or_default());
-    let query: Vec<&str> = parts
-        .uri
-        .query()
-        .unwrap_or_default()
-        .split('&')
-        .map(|kv| kv.split('=').next().unwrap_or_default())
-        .collect();
-    let has = |q: &str| query.contains(&q);
+    let query = query_names(parts);
+    let has = |q: &str| query.iter().any(|n| n == q);
     // A request for one version of an object is an action of its own: reading, deleting
     // (for good), tagging a version (https://docs.aws.amazon.com/AmazonS3/latest/userguide/using-with-s3-policy-actions.html).
     let version = if has("versionId") { "Version" } else { "" };
@@ -1192,6 +1254,7 @@ mod tests {
             }
             let (parts, ()) = b.body(()).unwrap().into_parts();
             s3_acts(&parts)
+                .unwrap()
                 .into_iter()
                 .map(|(a, _)| a)
                 .collect::<Vec<_>>()
@@ -1288,7 +1351,7 @@ mod tests {
             .unwrap()
             .into_parts();
         assert_eq!(
-            s3_acts(&parts),
+            s3_acts(&parts).unwrap(),
             [
                 (
                     "s3:DeleteObjectVersion".to_string(),

@@ -115,6 +115,18 @@ async fn s3_signed(
     host: Option<&str>,
     key: (&str, &str),
 ) -> (u16, String) {
+    let headers: Vec<(&str, &str)> = host.map(|h| ("host", h)).into_iter().collect();
+    s3_signed_with(client, method, url, &headers, key).await
+}
+
+/// [`s3_signed`] with the request's own (signed) headers.
+async fn s3_signed_with(
+    client: &reqwest::Client,
+    method: &str,
+    url: &str,
+    headers: &[(&str, &str)],
+    key: (&str, &str),
+) -> (u16, String) {
     use aws_sigv4::http_request::{PayloadChecksumKind, SignableBody, SignableRequest, sign};
     let identity = Credentials::new(key.0, key.1, None, None, "security").into();
     let mut settings = aws_sigv4::http_request::SigningSettings::default();
@@ -128,7 +140,6 @@ async fn s3_signed(
         .build()
         .unwrap()
         .into();
-    let headers: Vec<(&str, &str)> = host.map(|h| ("host", h)).into_iter().collect();
     let signable = SignableRequest::new(
         method,
         url,
@@ -718,4 +729,41 @@ async fn security_s3_object_versions_need_their_own_actions() {
         format!("{e:?}"),
         "the root's GetObject of a version under a Deny",
     );
+}
+
+/// IAM judges the operation S3 runs. A query naming two sub-resources (`?tagging&acl`) was
+/// judged by the first the endpoint looked for (PutBucketTagging) while s3s ran the first it
+/// looked for (PutBucketAcl): a user allowed to tag a bucket made it public. Such a request
+/// is now refused to IAM principals, percent-encoded names included.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn security_s3_two_sub_resources_are_refused() {
+    use aws_sdk_s3::types::ObjectOwnership;
+    let n = Nuvem::start(BIN);
+    let base = n.api_url.clone();
+    let s3 = n.s3();
+    s3.create_bucket()
+        .bucket("tags")
+        .object_ownership(ObjectOwnership::ObjectWriter)
+        .send()
+        .await
+        .unwrap();
+    let policy = serde_json::json!({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Action": ["s3:PutBucketTagging", "s3:GetBucketTagging"],
+         "Resource": "arn:aws:s3:::tags"}]});
+    let (id, secret) = user_with_policy(&base, "tagger", &policy).await;
+    let me = (id.as_str(), secret.as_str());
+    let http = plain();
+    for query in ["tagging&acl", "acl&tagging", "tagging&%61cl"] {
+        let url = format!("{base}/tags?{query}");
+        let headers = [("x-amz-acl", "public-read-write")];
+        let (status, body) = s3_signed_with(&http, "PUT", &url, &headers, me).await;
+        assert_eq!(status, 403, "{query}: {body}");
+    }
+    let acl = s3.get_bucket_acl().bucket("tags").send().await.unwrap();
+    assert_eq!(acl.grants().len(), 1, "{acl:?}");
+    // One sub-resource at a time is judged as itself.
+    let (status, body) = s3_signed(&http, "GET", &format!("{base}/tags?tagging"), None, me).await;
+    assert!(status == 200 || body.contains("NoSuchTagSet"), "{body}");
+    let (status, _) = s3_signed(&http, "GET", &format!("{base}/tags?acl"), None, me).await;
+    assert_eq!(status, 403);
 }

@@ -95,13 +95,16 @@ impl S3Access for PolicyAccess {
             S3Path::Bucket { bucket } => (bucket.to_string(), None),
             S3Path::Object { bucket, key } => (bucket.to_string(), Some(key.to_string())),
         };
+        // Names and values decoded as s3s decodes them (`%76ersionId` is `versionId`).
+        let decode = |s: &str| {
+            percent_encoding::percent_decode_str(&s.replace('+', " "))
+                .decode_utf8_lossy()
+                .into_owned()
+        };
         let version = cx.uri().query().and_then(|q| {
             q.split('&').find_map(|kv| {
-                kv.strip_prefix("versionId=").map(|v| {
-                    percent_encoding::percent_decode_str(v)
-                        .decode_utf8_lossy()
-                        .into_owned()
-                })
+                let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
+                (decode(k) == "versionId").then(|| decode(v))
             })
         });
         let request = Request {
