@@ -232,7 +232,8 @@ impl S3Service {
 
     async fn respond(&self, req: AwsRequest) -> http::Response<Body> {
         if req.parts.method == http::Method::OPTIONS {
-            return crate::cors::preflight(&self.store, &req.parts)
+            let bucket = self.subject(&req.parts).0;
+            return crate::cors::preflight(&self.store, &req.parts, bucket)
                 .await
                 .unwrap_or_else(|e| {
                     e.into_aws_error()
@@ -248,7 +249,8 @@ impl S3Service {
                 .into_aws_error()
                 .to_response(Protocol::RestXml, &req.request_id);
         }
-        let cors = crate::cors::response_headers(&self.store, &req.parts).await;
+        let bucket = self.subject(&req.parts).0;
+        let cors = crate::cors::response_headers(&self.store, &req.parts, bucket).await;
         if let (Some(bucket), None) = self.subject(&req.parts)
             && crate::api::post::is_form_upload(&req.parts, true)
         {

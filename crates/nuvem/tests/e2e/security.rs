@@ -767,3 +767,83 @@ async fn security_s3_two_sub_resources_are_refused() {
     let (status, _) = s3_signed(&http, "GET", &format!("{base}/tags?acl"), None, me).await;
     assert_eq!(status, 403);
 }
+
+/// A bucket's CORS rules answer for that bucket only. They were looked up by the path's first
+/// segment even for a virtual-hosted request: `closed.s3.localhost` with the path `/open/x`
+/// got the rules of the bucket `open` for the object `x`… of `closed` (its key `open/x`), so a
+/// page anywhere could read, in a browser on the private network, a bucket that allows no
+/// origin.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn security_s3_cors_rules_are_the_addressed_buckets() {
+    use aws_sdk_s3::types::{CorsConfiguration, CorsRule};
+    let n = Nuvem::start(BIN);
+    let base = n.api_url.clone();
+    let port = base.rsplit(':').next().unwrap().to_owned();
+    let s3 = n.s3();
+    for bucket in ["open", "closed"] {
+        s3.create_bucket().bucket(bucket).send().await.unwrap();
+    }
+    s3.put_object()
+        .bucket("closed")
+        .key("open/x")
+        .body(b"private".to_vec().into())
+        .send()
+        .await
+        .unwrap();
+    let rule = CorsRule::builder()
+        .allowed_origins("*")
+        .allowed_methods("GET")
+        .build()
+        .unwrap();
+    s3.put_bucket_cors()
+        .bucket("open")
+        .cors_configuration(
+            CorsConfiguration::builder()
+                .cors_rules(rule)
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let preflight = |host: String, path: &str| {
+        plain()
+            .request(reqwest::Method::OPTIONS, format!("{base}{path}"))
+            .header("host", host)
+            .header("origin", "https://elsewhere.example")
+            .header("access-control-request-method", "GET")
+            .send()
+    };
+    // The open bucket's own objects, either addressing.
+    let r = preflight(format!("127.0.0.1:{port}"), "/open/x")
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    let r = preflight(format!("open.s3.localhost:{port}"), "/x")
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    // The closed bucket's, whatever its key looks like.
+    let r = preflight(format!("closed.s3.localhost:{port}"), "/open/x")
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 403);
+    assert!(!r.headers().contains_key("access-control-allow-origin"));
+    // Nor does an actual request to it carry the open bucket's headers.
+    let r = plain()
+        .get(format!("{base}/open/x"))
+        .header("host", format!("closed.s3.localhost:{port}"))
+        .header("origin", "https://elsewhere.example")
+        .send()
+        .await
+        .unwrap();
+    assert!(!r.headers().contains_key("access-control-allow-origin"));
+    let r = plain()
+        .get(format!("{base}/x"))
+        .header("host", format!("open.s3.localhost:{port}"))
+        .header("origin", "https://elsewhere.example")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.headers()["access-control-allow-origin"], "*");
+}
