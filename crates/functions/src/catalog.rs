@@ -192,6 +192,20 @@ pub fn store_code(target: Target<'_>, name: &str, input: &CodeInput) -> Result<S
     }
 }
 
+/// Refuses a local path (`S3Bucket` [`HOT_RELOAD_BUCKET`]) to anyone but the account's root
+/// credentials (the manifest's keys, which own the host's nuvem anyway): the folder is read
+/// by nuvem's own user, and copied for an isolated function's user by root, so an IAM
+/// principal allowed `lambda:CreateFunction` could otherwise run any folder of the host as
+/// its function's code and read whatever file it names (the master key, the store).
+pub fn check_source(input: &CodeInput, root: bool) -> Result<()> {
+    if !root && input.zip_file.is_none() && input.s3_bucket.as_deref() == Some(HOT_RELOAD_BUCKET) {
+        return Err(Error::InvalidParameter(format!(
+            "Error occurred while GetObject. S3 Error Code: AccessDenied. Only the account's root credentials may use S3Bucket '{HOT_RELOAD_BUCKET}' (a local path); upload the code as ZipFile"
+        )));
+    }
+    Ok(())
+}
+
 fn local_path(path: &Path) -> Result<StoredCode> {
     let meta = std::fs::metadata(path).map_err(|e| {
         Error::InvalidParameter(format!("code path {} is not usable: {e}", path.display()))

@@ -494,7 +494,7 @@ pub fn execute(inner: &Inner, op: Operation, input: Value, root: bool) -> Result
             crate::versions::check_revision(revision.as_deref(), &r.revision_id)?;
             let code: CodeInput = parse(input)?;
             let old = r.code.clone();
-            let answer = save_with_code(inner, r, false, &code)?;
+            let answer = save_with_code(inner, r, false, &code, root)?;
             collect_package(inner, &old);
             if publish {
                 return publish_version(inner, &function, &Value::Null);
@@ -1239,19 +1239,22 @@ fn create(inner: &Inner, input: Value, root: bool) -> Result<Answer> {
     let code = input.code.ok_or_else(|| {
         Error::InvalidParameter("Please provide a source for function code.".into())
     })?;
-    let (_, config) = save_with_code(inner, record, true, &code)?;
+    let (_, config) = save_with_code(inner, record, true, &code, root)?;
     Ok((201, config))
 }
 
 /// Stores the code, then saves the record pointing at it. On a shared store, another node may
 /// collect an identical package between the two (it deleted the last function using it): then
-/// the package is stored again.
+/// the package is stored again. `root`: the account's root credentials asked (only they may
+/// name a local path, see [`catalog::check_source`]).
 fn save_with_code(
     inner: &Inner,
     mut record: FunctionRecord,
     new: bool,
     code: &CodeInput,
+    root: bool,
 ) -> Result<Answer> {
+    catalog::check_source(code, root)?;
     let code_dir = inner.code_dir();
     let target = if inner.store.is_remote() {
         catalog::Target::Shared(&inner.store)

@@ -55,7 +55,7 @@ pub fn acts(
 ) -> Option<Vec<Act>> {
     match service {
         "dynamodb" => dynamodb(parts, body?, region, account),
-        "s3" => Some(s3_acts(parts)),
+        "s3" => s3_acts(parts),
         "lambda" => lambda(parts, body, region, account),
         // A function URL with AuthType AWS_IAM: both actions on the function (the URL's
         // qualifier included), as Lambda requires since October 2025.
@@ -148,6 +148,9 @@ fn dynamodb_streams(op: &str, body: &[u8]) -> Option<Vec<Act>> {
     Some(vec![(action, resource)])
 }
 
+/// The S3 service's base domain (`<bucket>.s3.localhost` is virtual-hosted style).
+const S3_BASE_DOMAIN: &str = "s3.localhost";
+
 /// An S3 request's acts: its action, and the ones S3 also requires when a write sets an ACL
 /// (`s3:PutObjectAcl` for an object, `s3:PutBucketAcl` for CreateBucket) or CreateBucket sets
 /// object ownership (`s3:PutBucketOwnershipControls`)
@@ -155,7 +158,19 @@ fn dynamodb_streams(op: &str, body: &[u8]) -> Option<Vec<Act>> {
 /// https://docs.aws.amazon.com/AmazonS3/latest/API/API_CreateBucket.html), and
 /// `s3:BypassGovernanceRetention` on the object when it asks to bypass GOVERNANCE retention
 /// (https://docs.aws.amazon.com/AmazonS3/latest/userguide/object-lock-managing.html#object-lock-managing-bypass).
-fn s3_acts(parts: &Parts) -> Vec<Act> {
+///
+/// `None` (refused) when the query names more than one of the sub-resources that choose the
+/// operation (`?tagging&acl`): s3s picks one in its own order, and IAM must not judge another.
+fn s3_acts(parts: &Parts) -> Option<Vec<Act>> {
+    let names = query_names(parts);
+    if ROUTE_KEYS
+        .iter()
+        .filter(|k| names.iter().any(|n| n == *k))
+        .count()
+        > 1
+    {
+        return None;
+    }
     let main = s3(parts);
     let sets_acl = parts
         .headers
@@ -174,6 +189,18 @@ fn s3_acts(parts: &Parts) -> Vec<Act> {
         }
         _ => {}
     }
+    // A copy reads its source: `s3:GetObject` on it (`s3:GetObjectVersion` for a version),
+    // as S3 requires (https://docs.aws.amazon.com/AmazonS3/latest/API/API_CopyObject.html).
+    if main.0 == "s3:PutObject"
+        && let Some((bucket, key, version)) = nuvem_s3::service::copy_source(parts)
+    {
+        let action = if version.is_some() {
+            "s3:GetObjectVersion"
+        } else {
+            "s3:GetObject"
+        };
+        acts.push((action.into(), format!("arn:aws:s3:::{bucket}/{key}")));
+    }
     let bypass = parts
         .headers
         .get("x-amz-bypass-governance-retention")
@@ -188,38 +215,76 @@ fn s3_acts(parts: &Parts) -> Vec<Act> {
         };
         acts.push(("s3:BypassGovernanceRetention".into(), resource));
     }
-    acts
+    Some(acts)
 }
 
-fn s3(parts: &Parts) -> Act {
-    let host = parts
-        .headers
-        .get(http::header::HOST)
-        .and_then(|h| h.to_str().ok())
-        .unwrap_or_default();
-    let host = host.split(':').next().unwrap_or_default();
-    let path = percent_encoding::percent_decode_str(parts.uri.path())
-        .decode_utf8_lossy()
-        .into_owned();
-    // Virtual-hosted style (`bucket.s3.localhost`) or path style (`/bucket/key`).
-    let (bucket, key) = match host.strip_suffix(".s3.localhost") {
-        Some(b) if !b.is_empty() => (b.to_owned(), path.trim_start_matches('/').to_owned()),
-        _ => {
-            let rest = path.trim_start_matches('/');
-            match rest.split_once('/') {
-                Some((b, k)) => (b.to_owned(), k.to_owned()),
-                None => (rest.to_owned(), String::new()),
-            }
-        }
-    };
-    let query: Vec<&str> = parts
+/// The query parameters s3s reads to choose an S3 operation (its router's `qs.has(…)`), but
+/// `id` (with `analytics`, `inventory`, `metrics`) and `partNumber` (with `uploadId`), which
+/// only come with another.
+const ROUTE_KEYS: [&str; 34] = [
+    "accelerate",
+    "acl",
+    "analytics",
+    "attributes",
+    "cors",
+    "delete",
+    "encryption",
+    "intelligent-tiering",
+    "inventory",
+    "legal-hold",
+    "lifecycle",
+    "location",
+    "logging",
+    "metadataTable",
+    "metrics",
+    "notification",
+    "object-lock",
+    "ownershipControls",
+    "policy",
+    "policyStatus",
+    "publicAccessBlock",
+    "replication",
+    "requestPayment",
+    "restore",
+    "retention",
+    "select",
+    "session",
+    "tagging",
+    "torrent",
+    "uploadId",
+    "uploads",
+    "versioning",
+    "versions",
+    "website",
+];
+
+/// The names of a request's query parameters, percent-decoded as s3s reads them.
+fn query_names(parts: &Parts) -> Vec<String> {
+    parts
         .uri
         .query()
         .unwrap_or_default()
         .split('&')
         .map(|kv| kv.split('=').next().unwrap_or_default())
-        .collect();
-    let has = |q: &str| query.contains(&q);
+        .map(|k| {
+            percent_encoding::percent_decode_str(&k.replace('+', " "))
+                .decode_utf8_lossy()
+                .into_owned()
+        })
+        .collect()
+}
+
+fn s3(parts: &Parts) -> Act {
+    // The bucket and key s3s will serve, whatever the addressing (a `Host` with a port that
+    // is not a number, HTTP/2's `:authority`): judged any other way, a request allowed on
+    // one bucket could act on another.
+    let (bucket, key) = nuvem_s3::service::addressed(S3_BASE_DOMAIN, parts);
+    let (bucket, key) = (bucket.unwrap_or_default(), key.unwrap_or_default());
+    let query = query_names(parts);
+    let has = |q: &str| query.iter().any(|n| n == q);
+    // A request for one version of an object is an action of its own: reading, deleting
+    // (for good), tagging a version (https://docs.aws.amazon.com/AmazonS3/latest/userguide/using-with-s3-policy-actions.html).
+    let version = if has("versionId") { "Version" } else { "" };
     let m = &parts.method;
     let get = m == http::Method::GET || m == http::Method::HEAD;
     let put = m == http::Method::PUT;
@@ -257,6 +322,7 @@ fn s3(parts: &Parts) -> Act {
             Some((_, what)) if delete => format!("s3:Put{what}"),
             _ if has("location") => "s3:GetBucketLocation".into(),
             _ if has("uploads") => "s3:ListBucketMultipartUploads".into(),
+            _ if has("versions") && get => "s3:ListBucketVersions".into(),
             _ if has("delete") && post => "s3:DeleteObject".into(),
             _ if get => "s3:ListBucket".into(),
             _ if put => "s3:CreateBucket".into(),
@@ -265,17 +331,16 @@ fn s3(parts: &Parts) -> Act {
         }
     } else if has("tagging") {
         match () {
-            _ if get => "s3:GetObjectTagging".into(),
-            _ if delete => "s3:DeleteObjectTagging".into(),
-            _ => "s3:PutObjectTagging".into(),
+            _ if get => format!("s3:GetObject{version}Tagging"),
+            _ if delete => format!("s3:DeleteObject{version}Tagging"),
+            _ => format!("s3:PutObject{version}Tagging"),
         }
     } else if has("acl") {
         if get {
-            "s3:GetObjectAcl"
+            format!("s3:GetObject{version}Acl")
         } else {
-            "s3:PutObjectAcl"
+            format!("s3:PutObject{version}Acl")
         }
-        .into()
     } else if has("retention") {
         if get {
             "s3:GetObjectRetention"
@@ -299,9 +364,9 @@ fn s3(parts: &Parts) -> Act {
             _ => "s3:PutObject".into(),
         }
     } else if get {
-        "s3:GetObject".into()
+        format!("s3:GetObject{version}")
     } else if delete {
-        "s3:DeleteObject".into()
+        format!("s3:DeleteObject{version}")
     } else {
         // PUT, POST (uploads, restore, select): writing the object.
         "s3:PutObject".into()
@@ -1189,6 +1254,7 @@ mod tests {
             }
             let (parts, ()) = b.body(()).unwrap().into_parts();
             s3_acts(&parts)
+                .unwrap()
                 .into_iter()
                 .map(|(a, _)| a)
                 .collect::<Vec<_>>()
@@ -1285,10 +1351,10 @@ mod tests {
             .unwrap()
             .into_parts();
         assert_eq!(
-            s3_acts(&parts),
+            s3_acts(&parts).unwrap(),
             [
                 (
-                    "s3:DeleteObject".to_string(),
+                    "s3:DeleteObjectVersion".to_string(),
                     "arn:aws:s3:::media/k".to_string()
                 ),
                 (

@@ -277,7 +277,7 @@ impl Console {
                 StatusCode::SEE_OTHER,
                 &format!("/_nuvem/console/#session={page_token}"),
             );
-            set_cookie(&mut resp, &cookie, SESSION_LIFETIME.as_secs());
+            set_cookie(&mut resp, parts, &cookie, SESSION_LIFETIME.as_secs());
             return resp;
         }
         if self.session(parts, false).is_none() {
@@ -376,7 +376,7 @@ impl Console {
             StatusCode::OK,
             &serde_json::json!({ "session": page_token, "accessKeyId": id }),
         );
-        set_cookie(&mut resp, &cookie, SESSION_LIFETIME.as_secs());
+        set_cookie(&mut resp, parts, &cookie, SESSION_LIFETIME.as_secs());
         resp
     }
 
@@ -389,7 +389,7 @@ impl Console {
             sessions.remove(c);
         }
         let mut resp = json(StatusCode::OK, &serde_json::json!({ "signedOut": true }));
-        set_cookie(&mut resp, "", 0);
+        set_cookie(&mut resp, parts, "", 0);
         resp
     }
 
@@ -603,6 +603,14 @@ impl Console {
         out = out
             .header(header::CONTENT_LENGTH, bytes.len())
             .extension(Forwarded);
+        // How the browser's call arrived is the call's: `aws:SourceIp` and
+        // `aws:SecureTransport` in policies, S3's TLS-only SSE-C keys.
+        if let Some(peer) = parts.extensions.get::<std::net::SocketAddr>() {
+            out = out.extension(*peer);
+        }
+        if let Some(transport) = parts.extensions.get::<nuvem_aws::Transport>() {
+            out = out.extension(*transport);
+        }
         out.body(full_body(bytes)).map_err(|_| {
             message(
                 StatusCode::BAD_REQUEST,
@@ -627,6 +635,13 @@ pub fn secured(mut resp: Response<Body>) -> Response<Body> {
         HeaderValue::from_static("nosniff"),
     );
     h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    // A page of the same origin that opens the console (an HTML object a path-style S3 URL
+    // serves) gets no handle on its window, so cannot read the page token it keeps in
+    // `sessionStorage` nor watch a sign-in typed into it.
+    h.insert(
+        http::HeaderName::from_static("cross-origin-opener-policy"),
+        HeaderValue::from_static("same-origin"),
+    );
     h.insert(
         header::REFERRER_POLICY,
         HeaderValue::from_static("no-referrer"),
@@ -663,9 +678,16 @@ fn cookie(parts: &http::request::Parts) -> Option<&str> {
         .filter(|v| !v.is_empty())
 }
 
-fn set_cookie(resp: &mut Response<Body>, value: &str, max_age: u64) {
+/// The session cookie; `Secure` when the request came over TLS, so that the browser never
+/// sends it over plain HTTP (a plain listener of the same host, or an attacker on the path).
+fn set_cookie(resp: &mut Response<Body>, parts: &http::request::Parts, value: &str, max_age: u64) {
+    let secure = parts
+        .extensions
+        .get::<nuvem_aws::Transport>()
+        .is_some_and(|t| t.secure);
     let c = format!(
-        "{COOKIE}={value}; Path=/_nuvem/console/; HttpOnly; SameSite=Strict; Max-Age={max_age}"
+        "{COOKIE}={value}; Path=/_nuvem/console/; HttpOnly; SameSite=Strict; Max-Age={max_age}{}",
+        if secure { "; Secure" } else { "" }
     );
     if let Ok(v) = HeaderValue::from_str(&c) {
         resp.headers_mut().append(header::SET_COOKIE, v);

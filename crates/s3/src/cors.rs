@@ -9,12 +9,6 @@ use crate::error::Error;
 use crate::policy::wildcard;
 use crate::store::{CorsRule, ObjectStore};
 
-fn bucket_of(parts: &http::request::Parts) -> Option<String> {
-    let path = parts.uri.path().trim_start_matches('/');
-    let b = path.split('/').next().filter(|b| !b.is_empty())?;
-    Some(b.to_string())
-}
-
 fn find<'a>(
     rules: &'a [CorsRule],
     origin: &str,
@@ -69,10 +63,12 @@ fn allow_headers(h: &mut HeaderMap, rule: &CorsRule, origin: &str) {
     }
 }
 
-/// The answer to a preflight request.
+/// The answer to a preflight request for `bucket` (the one the request addresses, path style
+/// or virtual-hosted: [`crate::service::addressed`]).
 pub async fn preflight(
     store: &ObjectStore,
     parts: &http::request::Parts,
+    bucket: Option<String>,
 ) -> Result<http::Response<Body>, Error> {
     let header = |n: &str| parts.headers.get(n).and_then(|v| v.to_str().ok());
     let (Some(origin), Some(method)) = (header("origin"), header("access-control-request-method"))
@@ -81,7 +77,7 @@ pub async fn preflight(
             "Insufficient information. Origin request header needed.".into(),
         ));
     };
-    let bucket = bucket_of(parts).ok_or(Error::AccessDenied)?;
+    let bucket = bucket.ok_or(Error::AccessDenied)?;
     let meta = store.bucket(&bucket).await?;
     let requested: Vec<String> = header("access-control-request-headers")
         .map(|h| {
@@ -105,13 +101,17 @@ pub async fn preflight(
     Ok(resp)
 }
 
-/// CORS headers for an actual (non-preflight) request from a browser.
-pub async fn response_headers(store: &ObjectStore, parts: &http::request::Parts) -> HeaderMap {
+/// CORS headers for an actual (non-preflight) request from a browser to `bucket`.
+pub async fn response_headers(
+    store: &ObjectStore,
+    parts: &http::request::Parts,
+    bucket: Option<String>,
+) -> HeaderMap {
     let mut h = HeaderMap::new();
     let Some(origin) = parts.headers.get("origin").and_then(|v| v.to_str().ok()) else {
         return h;
     };
-    let Some(bucket) = bucket_of(parts) else {
+    let Some(bucket) = bucket else {
         return h;
     };
     let Some(rules) = store.bucket(&bucket).await.ok().and_then(|b| b.cors) else {

@@ -75,6 +75,55 @@ fn virtual_bucket<'a>(base: &str, name: &'a str) -> Option<&'a str> {
         .filter(|b| !b.is_empty())
 }
 
+/// The bucket and key a request addresses, percent-decoded, decided exactly as s3s routes it
+/// (so that whoever authorizes a request, IAM in the binary included, judges the bucket and
+/// key s3s will serve): the `Host` header, or over HTTP/2 and HTTP/3 the `:authority` (which
+/// hyper puts in the URI); a host that is an IP address (with or without its port) or any
+/// name but `<bucket>.<base_domain>` (after a numeric port) means path style.
+pub fn addressed(
+    base_domain: &str,
+    parts: &http::request::Parts,
+) -> (Option<String>, Option<String>) {
+    let host = match parts.headers.get(http::header::HOST) {
+        Some(h) => h.to_str().ok(),
+        None if matches!(parts.version, http::Version::HTTP_2 | http::Version::HTTP_3) => {
+            parts.uri.authority().map(|a| a.as_str())
+        }
+        None => None,
+    };
+    let is_ip = |h: &str| {
+        h.parse::<std::net::SocketAddr>().is_ok() || h.parse::<std::net::IpAddr>().is_ok()
+    };
+    let path = percent_encoding::percent_decode_str(parts.uri.path()).decode_utf8_lossy();
+    let path = path.strip_prefix('/').unwrap_or(&path);
+    let nonempty = |s: &str| (!s.is_empty()).then(|| s.to_string());
+    match host
+        .filter(|h| !is_ip(h))
+        .and_then(|h| virtual_bucket(base_domain, host_name(h)))
+    {
+        Some(bucket) => (Some(bucket.to_string()), nonempty(path)),
+        None => match path.split_once('/') {
+            Some((b, k)) => (nonempty(b), nonempty(k)),
+            None => (nonempty(path), None),
+        },
+    }
+}
+
+/// The object a copy (CopyObject, UploadPartCopy) reads, as s3s parses its
+/// `x-amz-copy-source`: (bucket, key, version id). `None` without the header, or when s3s
+/// will refuse it.
+pub fn copy_source(parts: &http::request::Parts) -> Option<(String, String, Option<String>)> {
+    let header = parts.headers.get("x-amz-copy-source")?.to_str().ok()?;
+    match s3s::dto::CopySource::parse(header).ok()? {
+        s3s::dto::CopySource::Bucket {
+            bucket,
+            key,
+            version_id,
+        } => Some((bucket.into(), key.into(), version_id.map(Into::into))),
+        _ => None,
+    }
+}
+
 impl S3Host for Hosts {
     fn parse_host_header<'a>(&'a self, host: &'a str) -> S3Result<VirtualHost<'a>> {
         let name = host_name(host);
@@ -152,21 +201,7 @@ impl S3Service {
 
     /// The bucket and key a request addresses, path-style or virtual-hosted, percent-decoded.
     fn subject(&self, parts: &http::request::Parts) -> (Option<String>, Option<String>) {
-        let host = parts
-            .headers
-            .get(http::header::HOST)
-            .and_then(|h| h.to_str().ok())
-            .or_else(|| parts.uri.authority().map(|a| a.as_str()));
-        let path = percent_encoding::percent_decode_str(parts.uri.path()).decode_utf8_lossy();
-        let path = path.strip_prefix('/').unwrap_or(&path);
-        let nonempty = |s: &str| (!s.is_empty()).then(|| s.to_string());
-        match host.and_then(|h| virtual_bucket(&self.base_domain, host_name(h))) {
-            Some(bucket) => (Some(bucket.to_string()), nonempty(path)),
-            None => match path.split_once('/') {
-                Some((b, k)) => (nonempty(b), nonempty(k)),
-                None => (nonempty(path), None),
-            },
-        }
+        addressed(&self.base_domain, parts)
     }
 
     /// A SigV2 presigned URL is checked here, in constant time and with a longest lifetime,
@@ -197,7 +232,8 @@ impl S3Service {
 
     async fn respond(&self, req: AwsRequest) -> http::Response<Body> {
         if req.parts.method == http::Method::OPTIONS {
-            return crate::cors::preflight(&self.store, &req.parts)
+            let bucket = self.subject(&req.parts).0;
+            return crate::cors::preflight(&self.store, &req.parts, bucket)
                 .await
                 .unwrap_or_else(|e| {
                     e.into_aws_error()
@@ -213,7 +249,8 @@ impl S3Service {
                 .into_aws_error()
                 .to_response(Protocol::RestXml, &req.request_id);
         }
-        let cors = crate::cors::response_headers(&self.store, &req.parts).await;
+        let bucket = self.subject(&req.parts).0;
+        let cors = crate::cors::response_headers(&self.store, &req.parts, bucket).await;
         if let (Some(bucket), None) = self.subject(&req.parts)
             && crate::api::post::is_form_upload(&req.parts, true)
         {

@@ -55,6 +55,7 @@ mod s3_multipart;
 mod s3_post;
 mod s3_tagging;
 mod s3_versioning;
+mod security;
 mod startup;
 mod storage_postgres;
 mod vpn;

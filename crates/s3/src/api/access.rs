@@ -95,13 +95,16 @@ impl S3Access for PolicyAccess {
             S3Path::Bucket { bucket } => (bucket.to_string(), None),
             S3Path::Object { bucket, key } => (bucket.to_string(), Some(key.to_string())),
         };
+        // Names and values decoded as s3s decodes them (`%76ersionId` is `versionId`).
+        let decode = |s: &str| {
+            percent_encoding::percent_decode_str(&s.replace('+', " "))
+                .decode_utf8_lossy()
+                .into_owned()
+        };
         let version = cx.uri().query().and_then(|q| {
             q.split('&').find_map(|kv| {
-                kv.strip_prefix("versionId=").map(|v| {
-                    percent_encoding::percent_decode_str(v)
-                        .decode_utf8_lossy()
-                        .into_owned()
-                })
+                let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
+                (decode(k) == "versionId").then(|| decode(v))
             })
         });
         let request = Request {
@@ -111,11 +114,37 @@ impl S3Access for PolicyAccess {
             op: cx.s3_op().name(),
             anonymous,
         };
-        if allowed(&self.0, &request).await {
-            Ok(())
-        } else {
-            Err(denied())
+        if !allowed(&self.0, &request).await {
+            return Err(denied());
         }
+        // A copy also reads its source, which its own bucket's policy (and, for anonymous
+        // callers, ACLs) must allow.
+        if matches!(cx.s3_op().name(), "CopyObject" | "UploadPartCopy") {
+            let header = cx
+                .headers()
+                .get("x-amz-copy-source")
+                .and_then(|v| v.to_str().ok())
+                .map(s3s::dto::CopySource::parse);
+            let Some(Ok(s3s::dto::CopySource::Bucket {
+                bucket,
+                key,
+                version_id,
+            })) = header
+            else {
+                return Err(denied());
+            };
+            let source = Request {
+                bucket: &bucket,
+                key: Some(&key),
+                version: version_id.as_deref(),
+                op: "GetObject",
+                anonymous,
+            };
+            if !allowed(&self.0, &source).await {
+                return Err(denied());
+            }
+        }
+        Ok(())
     }
 }
 
@@ -137,8 +166,13 @@ pub(crate) async fn allowed(store: &ObjectStore, r: &Request<'_>) -> bool {
     };
     let meta = store.bucket(r.bucket).await.ok();
     let policy = meta.as_ref().and_then(|b| b.policy.as_deref());
+    // One version of an object is an action of its own, as for IAM.
+    let action = match (action(r.op), r.version) {
+        (a, Some(_)) if a == "s3:GetObject" || a == "s3:DeleteObject" => format!("{a}Version"),
+        (a, _) => a,
+    };
     let decision = policy
-        .map(|p| policy::evaluate(p, r.anonymous, &action(r.op), &resource))
+        .map(|p| policy::evaluate(p, r.anonymous, &action, &resource))
         .unwrap_or(Decision::Default);
     match (decision, r.anonymous) {
         (Decision::Deny, _) => return false,

@@ -431,7 +431,7 @@ kept = root_s3.put_object(Bucket="vault", Key="k", Body=b"x", ObjectLockMode="GO
 iam.create_user(UserName="cleaner")
 iam.put_user_policy(UserName="cleaner", PolicyName="clean", PolicyDocument=json.dumps({
     "Version": "2012-10-17", "Statement": [{
-        "Effect": "Allow", "Action": ["s3:DeleteObject", "s3:GetObject"],
+        "Effect": "Allow", "Action": ["s3:DeleteObject", "s3:DeleteObjectVersion", "s3:GetObject"],
         "Resource": "arn:aws:s3:::vault/*"}]}))
 cleaner = client("s3", iam.create_access_key(UserName="cleaner")["AccessKey"])
 expect_error("AccessDenied", cleaner.delete_object, Bucket="vault", Key="k", VersionId=kept,
