@@ -1116,8 +1116,9 @@ def main():
     ap.add_argument("--workers", type=int, default=4)
     ap.add_argument("--lock-timeout-min", type=float, default=40)
     ap.add_argument("--replay", metavar="BIN",
-                    help="tuning only: evaluate in process with this build of "
-                         "`cargo build --release -p nuvem-waf --example replay` instead of HTTP")
+                    help="evaluate in process with this build of `cargo build --release -p "
+                         "nuvem-waf --example replay` instead of over HTTP (seconds, not minutes; "
+                         "the same engine and WebACL without the edge's HTTP layer)")
     args = ap.parse_args()
     try:
         os.nice(19)
@@ -1125,8 +1126,6 @@ def main():
         pass
     CACHE.mkdir(parents=True, exist_ok=True)
     (CACHE / "src").mkdir(exist_ok=True)
-    if args.replay and args.half != "tuning":
-        sys.exit("--replay is for tuning rounds: use it with --half tuning")
     binary = Path(args.replay) if args.replay else find_bin(args.nuvem_bin)
 
     lists: list[dict] = []
