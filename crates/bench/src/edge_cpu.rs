@@ -124,7 +124,11 @@ pub async fn run(args: Args, command_line: String) -> anyhow::Result<()> {
             let (prefix, hit) = scenario(name)?;
             for k in 0..targets.len() {
                 let t = &targets[(k + round) % targets.len()];
-                let tag: String = t.label.chars().filter(char::is_ascii_alphanumeric).collect();
+                let tag: String = t
+                    .label
+                    .chars()
+                    .filter(char::is_ascii_alphanumeric)
+                    .collect();
                 let op = if hit {
                     let path = format!("{prefix}hit");
                     web::get(
