@@ -20,6 +20,8 @@ struct State {
     /// write instead of one per network read.
     chunks: Vec<Bytes>,
     merged: bool,
+    /// The merged chunk is also in a file for `sendfile` (see `sendfile`): held twice.
+    filed: bool,
     len: u64,
     /// `None` while arriving; then whether it arrived whole.
     done: Option<Result<(), String>>,
@@ -39,6 +41,7 @@ impl SharedBody {
             state: Mutex::new(State {
                 chunks: Vec::new(),
                 merged: false,
+                filed: false,
                 len: 0,
                 done: None,
             }),
@@ -67,13 +70,13 @@ impl SharedBody {
         {
             let mut s = self.lock();
             if s.done.is_none() {
-                if result.is_ok() && s.chunks.len() > 1 {
-                    let mut whole = bytes::BytesMut::with_capacity(s.len as usize);
-                    for c in &s.chunks {
-                        whole.extend_from_slice(c);
-                    }
-                    s.chunks = vec![whole.freeze()];
+                if result.is_ok()
+                    && (s.chunks.len() > 1 || s.len >= crate::sendfile::MIN_LEN as u64)
+                {
+                    let (whole, filed) = crate::sendfile::whole(&s.chunks, s.len as usize);
+                    s.chunks = vec![whole];
                     s.merged = true;
+                    s.filed = filed;
                 }
                 s.done = Some(result);
             }
@@ -84,6 +87,18 @@ impl SharedBody {
     /// Bytes received so far.
     pub fn received(&self) -> u64 {
         self.lock().len
+    }
+
+    /// Bytes this body holds in memory: twice its length once filed for `sendfile`.
+    pub fn held(&self) -> u64 {
+        let s = self.lock();
+        // The regional tier weighs an entry just before its body is finished (and filed).
+        let will_file = s.done.is_none() && s.len >= crate::sendfile::MIN_LEN as u64;
+        if s.filed || will_file {
+            s.len * 2
+        } else {
+            s.len
+        }
     }
 
     /// `Some(true)` when whole, `Some(false)` when it failed, `None` while arriving.
