@@ -48,6 +48,10 @@ pub struct Args {
     pub out: Option<PathBuf>,
 }
 
+/// One scenario on one target: (scenario, target, per round: (µs of server CPU per
+/// request, requests per second)).
+type Series = (String, String, Vec<(f64, f64)>);
+
 struct Target {
     label: String,
     url: String,
@@ -117,8 +121,7 @@ pub async fn run(args: Args, command_line: String) -> anyhow::Result<()> {
         ops: u64::MAX,
         duration: Duration::from_secs(args.secs),
     };
-    // (scenario, target) → per round: (µs of server CPU per request, requests per second).
-    let mut results: Vec<(String, String, Vec<(f64, f64)>)> = Vec::new();
+    let mut results: Vec<Series> = Vec::new();
     for round in 0..args.rounds {
         for name in &args.scenarios {
             let (prefix, hit) = scenario(name)?;
@@ -191,7 +194,7 @@ fn median(mut v: Vec<f64>) -> f64 {
     }
 }
 
-fn render(args: &Args, results: &[(String, String, Vec<(f64, f64)>)], command: &str) -> String {
+fn render(args: &Args, results: &[Series], command: &str) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "- command: `{command}`");
     let _ = writeln!(

@@ -20,8 +20,8 @@ struct State {
     /// write instead of one per network read.
     chunks: Vec<Bytes>,
     merged: bool,
-    /// The merged chunk is also in a file for `sendfile` (see `sendfile`): held twice.
-    filed: bool,
+    /// The merged chunk's handle for `sendfile`, when large enough (see `sendfile`).
+    fileable: Option<Arc<crate::sendfile::Fileable>>,
     len: u64,
     /// `None` while arriving; then whether it arrived whole.
     done: Option<Result<(), String>>,
@@ -41,7 +41,7 @@ impl SharedBody {
             state: Mutex::new(State {
                 chunks: Vec::new(),
                 merged: false,
-                filed: false,
+                fileable: None,
                 len: 0,
                 done: None,
             }),
@@ -73,10 +73,10 @@ impl SharedBody {
                 if result.is_ok()
                     && (s.chunks.len() > 1 || s.len >= crate::sendfile::MIN_LEN as u64)
                 {
-                    let (whole, filed) = crate::sendfile::whole(&s.chunks, s.len as usize);
+                    let (whole, fileable) = crate::sendfile::whole(&s.chunks, s.len as usize);
                     s.chunks = vec![whole];
                     s.merged = true;
-                    s.filed = filed;
+                    s.fileable = fileable;
                 }
                 s.done = Some(result);
             }
@@ -89,12 +89,11 @@ impl SharedBody {
         self.lock().len
     }
 
-    /// Bytes this body holds in memory: twice its length once filed for `sendfile`.
+    /// Bytes this body may hold in memory: twice its length when large enough to be filed
+    /// for `sendfile` at its first hit (counted so before, as the tiers weigh an entry once).
     pub fn held(&self) -> u64 {
         let s = self.lock();
-        // The regional tier weighs an entry just before its body is finished (and filed).
-        let will_file = s.done.is_none() && s.len >= crate::sendfile::MIN_LEN as u64;
-        if s.filed || will_file {
+        if s.len >= crate::sendfile::MIN_LEN as u64 {
             s.len * 2
         } else {
             s.len
@@ -134,6 +133,17 @@ impl SharedBody {
     /// A streaming reader from the first byte.
     pub fn reader(self: &Arc<Self>) -> Body {
         {
+            // A large whole body is filed for `sendfile` when first served (once; outside
+            // the lock).
+            let fileable = {
+                let s = self.lock();
+                matches!(s.done, Some(Ok(())))
+                    .then(|| s.fileable.clone())
+                    .flatten()
+            };
+            if let Some(f) = fileable {
+                f.file();
+            }
             let s = self.lock();
             if let Some(Ok(())) = s.done {
                 // The common case, a cache hit: no waiting machinery at all.

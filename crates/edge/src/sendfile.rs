@@ -2,17 +2,20 @@
 //! the body from our memory into the socket's buffer on every hit.
 //!
 //! When a stored body of at least [`MIN_LEN`] bytes arrives whole, [`whole`] makes it one
-//! `Bytes` as before and also writes it into an in-memory file (one `memfd` per process,
-//! bodies laid end to end at page-aligned offsets, a region's pages punched out when its body
-//! is dropped). The `Bytes` is registered by address: [`SendfileStream`], the socket wrapper
+//! `Bytes` as before; the first time the cache serves it ([`Fileable::file`]) it is also
+//! written into an in-memory file (one `memfd` per process, bodies laid end to end at
+//! page-aligned offsets, a region's pages punched out when its body is dropped). Filing at
+//! the first hit rather than at the fill keeps misses of objects nobody asks for again as
+//! cheap as before (filing every 100 KiB fill doubled the miss's CPU time). The `Bytes` is registered by address: [`SendfileStream`], the socket wrapper
 //! the plain-HTTP listeners use, looks up every large slice hyper hands it and, when the slice
 //! lies inside a registered body, sends the response head with `MSG_MORE` and the body with
 //! `sendfile` from the file instead of copying it. Everything else (compression, ranges, the
 //! disk tier, TLS) reads the `Bytes` as before, so the file is only ever a second way to send
 //! the same bytes.
 //!
-//! Costs: a filed body is held twice (its `Bytes` and the file's pages); entries count both
-//! in their weight, so the caches' byte bounds still hold. A fill writes the body once more.
+//! Costs: a filed body is held twice (its `Bytes` and the file's pages); entries of
+//! fileable size count twice in their weight, so the caches' byte bounds still hold. The
+//! first hit writes the body once more.
 //!
 //! Must not: let a region be overwritten while a socket may still reference its pages (a
 //! region is never reused: offsets only grow, freed regions are punched out, and a fresh file
@@ -24,7 +27,7 @@ use std::io::{self, IoSlice};
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Mutex, OnceLock, RwLock};
 use std::task::{Context, Poll, ready};
 
 use bytes::Bytes;
@@ -88,78 +91,113 @@ fn arena_for(pages: u64) -> Option<(Arc<Arena>, u64)> {
     Some((arena, offset))
 }
 
-/// The owner of a filed body's `Bytes`: deregisters it and frees its pages when dropped.
-struct Filed {
+/// The bytes of a large whole body, written into the file the first time the cache serves
+/// them (so a body fetched once and never asked for again costs no file write).
+pub struct Fileable {
     data: Vec<u8>,
-    arena: Arc<Arena>,
-    offset: u64,
-    pages: u64,
+    /// (file, offset, pages) once filed; `None` inside when filing failed.
+    file: OnceLock<Option<(Arc<Arena>, u64, u64)>>,
 }
 
-impl AsRef<[u8]> for Filed {
-    fn as_ref(&self) -> &[u8] {
-        &self.data
+impl std::fmt::Debug for Fileable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Fileable")
+            .field("len", &self.data.len())
+            .field("filed", &self.file.get().is_some_and(Option::is_some))
+            .finish()
     }
 }
 
-impl Drop for Filed {
+/// The owner of a fileable body's `Bytes`.
+struct Owner(Arc<Fileable>);
+
+impl AsRef<[u8]> for Owner {
+    fn as_ref(&self) -> &[u8] {
+        &self.0.data
+    }
+}
+
+impl Fileable {
+    /// Writes the body into the file and registers its `Bytes`, once; whether it is filed.
+    pub fn file(&self) -> bool {
+        self.file
+            .get_or_init(|| {
+                let len = self.data.len();
+                let pages = (len as u64).div_ceil(PAGE) * PAGE;
+                let (arena, offset) = arena_for(pages)?;
+                let mut done = 0usize;
+                while done < len {
+                    match nix::sys::uio::pwrite(
+                        &arena.fd,
+                        &self.data[done..],
+                        (offset + done as u64) as i64,
+                    ) {
+                        Ok(0) | Err(_) => break,
+                        Ok(n) => done += n,
+                    }
+                }
+                if done < len {
+                    // Out of memory for the file: this body is copied as before.
+                    punch(&arena, offset, pages);
+                    return None;
+                }
+                REGISTRY.write().unwrap_or_else(|p| p.into_inner()).insert(
+                    self.data.as_ptr() as usize,
+                    Region {
+                        len,
+                        arena: arena.clone(),
+                        offset,
+                    },
+                );
+                Some((arena, offset, pages))
+            })
+            .is_some()
+    }
+}
+
+fn punch(arena: &Arena, offset: u64, pages: u64) {
+    // Pages a socket still references stay alive until it is done with them.
+    let _ = nix::fcntl::fallocate(
+        &arena.fd,
+        FallocateFlags::FALLOC_FL_PUNCH_HOLE | FallocateFlags::FALLOC_FL_KEEP_SIZE,
+        offset as i64,
+        pages as i64,
+    );
+}
+
+impl Drop for Fileable {
     fn drop(&mut self) {
+        let Some(Some((arena, offset, pages))) = self.file.take() else {
+            return;
+        };
         // Deregistered before the memory is freed, so a new body at the same address never
         // meets this entry.
         {
             let mut r = REGISTRY.write().unwrap_or_else(|p| p.into_inner());
             let start = self.data.as_ptr() as usize;
-            if r.get(&start).is_some_and(|e| e.offset == self.offset) {
+            if r.get(&start).is_some_and(|e| e.offset == offset) {
                 r.remove(&start);
             }
         }
-        // Pages a socket still references stay alive until it is done with them.
-        let _ = nix::fcntl::fallocate(
-            &self.arena.fd,
-            FallocateFlags::FALLOC_FL_PUNCH_HOLE | FallocateFlags::FALLOC_FL_KEEP_SIZE,
-            self.offset as i64,
-            self.pages as i64,
-        );
+        punch(&arena, offset, pages);
     }
 }
 
-/// The chunks of a whole body as one `Bytes`, filed for `sendfile` when large enough
-/// (`filed` says whether it was).
-pub fn whole(chunks: &[Bytes], len: usize) -> (Bytes, bool) {
+/// The chunks of a whole body as one `Bytes`; a large one comes with the handle that files
+/// it for `sendfile` ([`Fileable::file`]).
+pub fn whole(chunks: &[Bytes], len: usize) -> (Bytes, Option<Arc<Fileable>>) {
     let mut data = Vec::with_capacity(len);
     for c in chunks {
         data.extend_from_slice(c);
     }
     if len < MIN_LEN {
-        return (Bytes::from(data), false);
+        return (Bytes::from(data), None);
     }
-    let pages = (len as u64).div_ceil(PAGE) * PAGE;
-    let Some((arena, offset)) = arena_for(pages) else {
-        return (Bytes::from(data), false);
-    };
-    let mut done = 0usize;
-    while done < len {
-        match nix::sys::uio::pwrite(&arena.fd, &data[done..], (offset + done as u64) as i64) {
-            Ok(0) | Err(_) => break,
-            Ok(n) => done += n,
-        }
-    }
-    let filed = Filed {
+    let f = Arc::new(Fileable {
         data,
-        arena: arena.clone(),
-        offset,
-        pages,
-    };
-    if done < len {
-        // Out of memory for the file: this body is copied as before.
-        return (Bytes::from_owner(filed), false);
-    }
-    let start = filed.data.as_ptr() as usize;
-    REGISTRY
-        .write()
-        .unwrap_or_else(|p| p.into_inner())
-        .insert(start, Region { len, arena, offset });
-    (Bytes::from_owner(filed), true)
+        file: OnceLock::new(),
+    });
+    (Bytes::from_owner(Owner(f.clone())), Some(f))
 }
 
 /// Where `buf` is filed, if it lies inside a registered body.
@@ -334,7 +372,12 @@ mod tests {
         ];
         for (i, (len, filed, from)) in cases.into_iter().enumerate() {
             let chunks = body(len, i as u8);
-            let (whole, was_filed) = super::whole(&chunks, len);
+            let (whole, fileable) = super::whole(&chunks, len);
+            assert!(
+                lookup(&whole).is_none(),
+                "case {i}: filed before its first hit"
+            );
+            let was_filed = fileable.as_ref().is_some_and(|f| f.file());
             assert_eq!(was_filed, filed, "case {i}: filed");
             assert_eq!(
                 lookup(&whole[from..]).is_some(),
@@ -354,8 +397,9 @@ mod tests {
     fn only_filed_bodies_are_found_and_a_dropped_one_is_forgotten() {
         assert!(lookup(&vec![1u8; MIN_LEN * 2]).is_none());
         let chunks = body(MIN_LEN * 2, 7);
-        let (whole, filed) = super::whole(&chunks, MIN_LEN * 2);
-        assert!(filed);
+        let (whole, fileable) = super::whole(&chunks, MIN_LEN * 2);
+        let fileable = fileable.unwrap();
+        assert!(fileable.file() && fileable.file(), "filed, once");
         let inner = whole.slice(10..MIN_LEN);
         assert!(lookup(&inner).is_some());
         let region = lookup(&inner).unwrap();
@@ -364,6 +408,7 @@ mod tests {
         drop(inner);
         drop(region);
         drop(whole);
+        drop(fileable);
         let r = REGISTRY.read().unwrap();
         assert!(r.get(&ptr).is_none_or(|e| e.len != MIN_LEN * 2));
     }
