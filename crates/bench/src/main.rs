@@ -7,6 +7,7 @@
 
 mod capacity;
 mod dynamo;
+mod edge_cpu;
 mod edge_peers;
 mod functions;
 mod iam;
@@ -45,6 +46,9 @@ enum Cmd {
     /// Lambda cold starts and warm invokes (concurrency 1 and 16) of a Rust and a Python
     /// function through aws-sdk-lambda.
     Functions(functions::Args),
+    /// Server CPU time per edge request (hits and misses, 1 KiB and 100 KiB) of nuvem builds
+    /// and nginx, interleaved over several rounds.
+    EdgeCpu(edge_cpu::Args),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -57,6 +61,7 @@ fn main() -> anyhow::Result<()> {
     match cli.command {
         Cmd::Run(args) => runtime.block_on(suite::run(args, command_line)),
         Cmd::Functions(args) => runtime.block_on(functions::run(args, command_line)),
+        Cmd::EdgeCpu(args) => runtime.block_on(edge_cpu::run(args, command_line)),
     }
 }
 

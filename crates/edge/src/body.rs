@@ -20,6 +20,8 @@ struct State {
     /// write instead of one per network read.
     chunks: Vec<Bytes>,
     merged: bool,
+    /// The merged chunk's handle for `sendfile`, when large enough (see `sendfile`).
+    fileable: Option<Arc<crate::sendfile::Fileable>>,
     len: u64,
     /// `None` while arriving; then whether it arrived whole.
     done: Option<Result<(), String>>,
@@ -39,6 +41,7 @@ impl SharedBody {
             state: Mutex::new(State {
                 chunks: Vec::new(),
                 merged: false,
+                fileable: None,
                 len: 0,
                 done: None,
             }),
@@ -67,13 +70,13 @@ impl SharedBody {
         {
             let mut s = self.lock();
             if s.done.is_none() {
-                if result.is_ok() && s.chunks.len() > 1 {
-                    let mut whole = bytes::BytesMut::with_capacity(s.len as usize);
-                    for c in &s.chunks {
-                        whole.extend_from_slice(c);
-                    }
-                    s.chunks = vec![whole.freeze()];
+                if result.is_ok()
+                    && (s.chunks.len() > 1 || s.len >= crate::sendfile::MIN_LEN as u64)
+                {
+                    let (whole, fileable) = crate::sendfile::whole(&s.chunks, s.len as usize);
+                    s.chunks = vec![whole];
                     s.merged = true;
+                    s.fileable = fileable;
                 }
                 s.done = Some(result);
             }
@@ -84,6 +87,17 @@ impl SharedBody {
     /// Bytes received so far.
     pub fn received(&self) -> u64 {
         self.lock().len
+    }
+
+    /// Bytes this body may hold in memory: twice its length when large enough to be filed
+    /// for `sendfile` at its first hit (counted so before, as the tiers weigh an entry once).
+    pub fn held(&self) -> u64 {
+        let s = self.lock();
+        if s.len >= crate::sendfile::MIN_LEN as u64 {
+            s.len * 2
+        } else {
+            s.len
+        }
     }
 
     /// `Some(true)` when whole, `Some(false)` when it failed, `None` while arriving.
@@ -119,6 +133,17 @@ impl SharedBody {
     /// A streaming reader from the first byte.
     pub fn reader(self: &Arc<Self>) -> Body {
         {
+            // A large whole body is filed for `sendfile` when first served (once; outside
+            // the lock).
+            let fileable = {
+                let s = self.lock();
+                matches!(s.done, Some(Ok(())))
+                    .then(|| s.fileable.clone())
+                    .flatten()
+            };
+            if let Some(f) = fileable {
+                f.file();
+            }
             let s = self.lock();
             if let Some(Ok(())) = s.done {
                 // The common case, a cache hit: no waiting machinery at all.

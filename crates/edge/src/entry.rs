@@ -140,7 +140,7 @@ impl Entry {
             + self.key.path.len()
             + self.key.rest.len()
             + headers
-            + self.repr.body.received() as usize
+            + self.repr.body.held() as usize
             + compressed;
         u32::try_from(total).unwrap_or(u32::MAX)
     }

@@ -32,6 +32,7 @@ mod invalidation;
 mod origin;
 mod regional;
 mod respond;
+mod sendfile;
 pub mod spec;
 mod tls;
 
@@ -51,3 +52,4 @@ pub use origin::{
     OriginProvider, Website,
 };
 pub use respond::{RangeResult, parse_range};
+pub use sendfile::SendfileStream;

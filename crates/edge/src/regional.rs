@@ -29,6 +29,10 @@ use crate::origin::Origin;
 /// How long a key found uncacheable skips coalescing.
 const PASS_TTL: Duration = Duration::from_secs(60);
 
+/// Bodies up to this size (by `Content-Length`) are read whole before the leading viewer is
+/// answered; larger ones stream to it while they arrive.
+const INLINE_BODY: u64 = 16 * 1024;
+
 /// How a response was obtained, as `X-Cache` reports it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Cached {
@@ -351,9 +355,15 @@ impl Regional {
             freshness,
             vary,
         });
-        done.publish(Outcome::Stored(entry.clone(), Cached::Miss));
+        // A small body is read here before the viewer is answered: one piece, no task, no
+        // wake-ups per chunk, and the location cache takes it at once. Followers learn of it
+        // only once it is whole (if this viewer goes away first, they fetch their own).
+        let inline = content_length(&entry.headers).is_some_and(|n| n <= INLINE_BODY);
+        if !inline {
+            done.publish(Outcome::Stored(entry.clone(), Cached::Miss));
+        }
         let stored = entry.clone();
-        tokio::spawn(async move {
+        let fill = async move {
             let guard = FinishGuard(shared.clone());
             let mut body = body;
             let result = loop {
@@ -374,13 +384,21 @@ impl Regional {
             let stored_ok = result.is_ok()
                 && shared.received() <= regional.max_object
                 && regional.store_in_memory(&stored, epoch);
+            if inline {
+                done.publish(Outcome::Stored(stored.clone(), Cached::Miss));
+            }
             drop(done);
             shared.finish(result);
             drop(guard);
             if stored_ok {
                 regional.write_to_disk(&stored, epoch);
             }
-        });
+        };
+        if inline {
+            fill.await;
+        } else {
+            tokio::spawn(fill);
+        }
         Fetched::Entry(entry, Cached::Miss)
     }
 }

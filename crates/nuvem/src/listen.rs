@@ -172,7 +172,8 @@ pub async fn serve<H: Handler>(
                 conns.spawn(async move {
                     let _admission = admission;
                     match tls {
-                        None => conn.drive(&builder, stream, handler).await,
+                        // Plain HTTP: the edge's large cached bodies go out with sendfile.
+                        None => conn.drive(&builder, nuvem_edge::SendfileStream::new(stream), handler).await,
                         Some(acceptor) => conn.handshake(&builder, acceptor, stream, handler).await,
                     }
                 });
