@@ -7,11 +7,13 @@ after (the function processes of `invoke` are not counted). CPU per request does
 with other load on the machine the way requests/s do, so builds can be compared on a busy
 machine; run them alternately, twice each.
 
-    python3 bench/cpu-per-request.py NUVEM_BIN WHAT N [--echo ECHO_BIN]
+    python3 bench/cpu-per-request.py NUVEM_BIN WHAT N [--echo ECHO_BIN] [--scrape SECONDS]
 
 WHAT is `invoke` (a warm Lambda Invoke of the Rust echo function, examples/functions/echo,
 SigV4-signed), `getitem` (a DynamoDB GetItem, SigV4-signed) or `edge-hit` (a cached 1 KiB GET
-through the edge and its default WebACL, from a local origin).
+through the edge and its default WebACL, from a local origin). `--scrape S` has a scraper
+GET `/_nuvem/metrics` (with the metrics bearer token) every S seconds while the requests are
+measured, as Prometheus would; its CPU in nuvem (rendering the exposition) is counted too.
 """
 import argparse
 import http.client
@@ -54,6 +56,19 @@ class Origin(http.server.BaseHTTPRequestHandler):
         pass
 
 
+TOKEN = "cpu-per-request-metrics-token"
+
+
+def scraper(port, every, stop, scrapes):
+    h = http.client.HTTPConnection("127.0.0.1", port)
+    while not stop.wait(every):
+        h.request("GET", "/_nuvem/metrics", headers={"Authorization": "Bearer " + TOKEN})
+        r = h.getresponse()
+        r.read()
+        assert r.status == 200, r.status
+        scrapes.append(1)
+
+
 def signed(url, service, body, headers):
     r = AWSRequest(method="POST", url=url, data=body, headers=headers)
     SigV4Auth(Credentials("test", "test"), service, "us-east-1").add_auth(r)
@@ -66,6 +81,7 @@ def main():
     ap.add_argument("what", choices=["invoke", "getitem", "edge-hit"])
     ap.add_argument("n", type=int)
     ap.add_argument("--echo", help="the echo function binary (for invoke)")
+    ap.add_argument("--scrape", type=float, help="scrape /_nuvem/metrics every this many seconds")
     a = ap.parse_args()
     d = tempfile.mkdtemp(prefix="cpu-")
     api, edge = free_port(), free_port()
@@ -81,7 +97,8 @@ def main():
     p = subprocess.Popen(
         ["taskset", "-c", "1", a.nuvem, "up", "--manifest", d + "/m.toml", "--data-dir", d + "/data",
          "--api-addr", f"127.0.0.1:{api}", "--edge-addr", f"127.0.0.1:{edge}"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        env=dict(os.environ, NUVEM_METRICS_TOKEN=TOKEN))
     ep = f"http://127.0.0.1:{api}"
     kw = dict(endpoint_url=ep, region_name="us-east-1", aws_access_key_id="test", aws_secret_access_key="test")
     for _ in range(100):
@@ -137,10 +154,15 @@ def main():
         f = open(f"/proc/{p.pid}/stat").read().rsplit(")", 1)[1].split()
         return (int(f[11]) + int(f[12])) / os.sysconf("SC_CLK_TCK")
 
+    stop, scrapes = threading.Event(), []
+    if a.scrape:
+        threading.Thread(target=scraper, args=(api, a.scrape, stop, scrapes), daemon=True).start()
     c0, t0 = cpu(), time.time()
     errors = run(a.n)
     t1, c1 = time.time(), cpu()
+    stop.set()
     print(f"{a.nuvem} {a.what}: {a.n} requests c=16, errors {len(errors)}, wall {t1 - t0:.2f}s, "
+          f"scrapes {len(scrapes)}, "
           f"nuvem CPU {c1 - c0:.2f}s = {(c1 - c0) / a.n * 1e6:.0f} us/request")
     p.terminate()
     p.wait()

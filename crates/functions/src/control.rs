@@ -620,6 +620,9 @@ pub fn execute(inner: &Inner, op: Operation, input: Value, root: bool) -> Result
                         .store
                         .transact(|tx| crate::function_url::delete_all(tx, &f.name))?;
                     inner.drop_pools(&f.name);
+                    if let Some(o) = inner.observer() {
+                        o.deleted(&f.name);
+                    }
                     catalog::remove_code(&inner.code_dir(), &f.name);
                     for r in &gone {
                         collect_package(inner, &r.code);

@@ -96,18 +96,31 @@ pub async fn invoke(inner: &Arc<Inner>, request: InvokeRequest) -> Result<Invoke
             // A pool retired between the look-up and the lease (a change notice from another
             // node) is replaced by the function's new one.
             let mut attempts = 0;
-            let mut lease = loop {
-                match pool.try_lease()? {
-                    Some(lease) => break lease,
-                    None if attempts < 3 => {
-                        attempts += 1;
-                        pool = inner.pool_for(&reference, None).await?;
+            let leased = async {
+                let mut lease = loop {
+                    match pool.try_lease()? {
+                        Some(lease) => break lease,
+                        None if attempts < 3 => {
+                            attempts += 1;
+                            pool = inner.pool_for(&reference, None).await?;
+                        }
+                        None => return Err(Error::TooManyRequests(pool.throttle())),
                     }
-                    None => return Err(Error::TooManyRequests(pool.throttle())),
+                };
+                lease.slot = inner.cluster_slot(&pool).await?;
+                Ok::<_, Error>(lease)
+            }
+            .await;
+            let lease = match leased {
+                Err(Error::TooManyRequests(t)) => {
+                    if let Some(o) = inner.observer() {
+                        o.throttled(&pool.record.name);
+                    }
+                    return Err(Error::TooManyRequests(t));
                 }
+                other => other?,
             };
-            lease.slot = inner.cluster_slot(&pool).await?;
-            let done = invoke::run(lease, call, limits(inner, &pool)).await?;
+            let done = run(inner, lease, call, limits(inner, &pool)).await?;
             Ok(InvokeResponse {
                 status: 200,
                 log_result: request.tail.then(|| done.log_tail()),
@@ -155,6 +168,29 @@ pub async fn invoke(inner: &Arc<Inner>, request: InvokeRequest) -> Result<Invoke
             })
         }
     }
+}
+
+/// Runs one invocation: where every path meets (synchronous calls, whichever caller made
+/// them, and each attempt of a queued or stored event), so the observer hears of each run
+/// here (see [`crate::observer`]).
+async fn run(
+    inner: &Arc<Inner>,
+    lease: crate::pool::Lease,
+    call: Call,
+    limits: Limits,
+) -> Result<invoke::Completed> {
+    let observer = inner.observer();
+    let function = observer.as_ref().map(|_| lease.pool.record.name.clone());
+    let done = invoke::run(lease, call, limits).await;
+    if let (Some(o), Some(function), Ok(d)) = (observer, function, &done) {
+        o.ran(&crate::observer::Ran {
+            function: &function,
+            cold: d.cold,
+            function_error: d.function_error.is_some(),
+            duration: d.duration,
+        });
+    }
+    done
 }
 
 fn limits(inner: &Inner, pool: &Pool) -> Limits {
@@ -262,7 +298,7 @@ async fn run_stored(inner: Arc<Inner>, key: Vec<u8>, function: String) {
             client_context: item.client_context,
         };
         let version = lease.pool.record.version_label();
-        let mut outcome = outcome_of(invoke::run(lease, call, limits).await);
+        let mut outcome = outcome_of(run(&inner, lease, call, limits).await);
         outcome.executed_version = Some(version);
         let succeeded = outcome.function_error.is_none();
         let retries = EventInvokeConfig::retries(config.as_ref());
@@ -375,7 +411,7 @@ async fn run_queued(inner: Arc<Inner>, function: String, call: Call) {
             }
         };
         let pool = lease.pool.clone();
-        outcome = outcome_of(invoke::run(lease, call.clone(), limits(&inner, &pool)).await);
+        outcome = outcome_of(run(&inner, lease, call.clone(), limits(&inner, &pool)).await);
         outcome.executed_version = Some(pool.record.version_label());
         if outcome.function_error.is_none() {
             let record = event_config::record(

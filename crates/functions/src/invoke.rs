@@ -39,6 +39,10 @@ pub struct Completed {
     pub function_error: Option<String>,
     /// The invocation's log (what Tail's last 4 KB come from).
     pub log: Vec<u8>,
+    /// It started a new environment.
+    pub cold: bool,
+    /// The time the function spent on the event (the REPORT line's `Duration`).
+    pub duration: Duration,
 }
 
 impl Completed {
@@ -102,6 +106,8 @@ pub async fn run(mut lease: Lease, call: Call, limits: Limits) -> Result<Complet
                         payload,
                         function_error: Some("Unhandled".into()),
                         log: Vec::new(),
+                        cold: true,
+                        duration: Duration::ZERO,
                     });
                 }
             }
@@ -198,6 +204,8 @@ pub async fn run(mut lease: Lease, call: Call, limits: Limits) -> Result<Complet
         payload,
         function_error,
         log,
+        cold: init,
+        duration,
     })
 }
 

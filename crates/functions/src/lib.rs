@@ -10,8 +10,8 @@
 //! Invoke semantics ([`dispatch`]), the control plane ([`control`]), event source mappings on
 //! DynamoDB streams ([`esm`], the stream reached through [`esm::StreamSource`]), the HTTP service
 //! ([`service`]), versions and aliases ([`versions`]), provisioned concurrency
-//! ([`provisioned`]) and the in-process [`Invoker`] API
-//! ([`invoker`]).
+//! ([`provisioned`]), the in-process [`Invoker`] API
+//! ([`invoker`]) and what metrics hear of each invocation ([`observer`]).
 //!
 //! Must not: read nuvem's config files or env (the binary passes [`FunctionsConfig`]), or
 //! depend on another service crate.
@@ -32,6 +32,7 @@ pub mod layers;
 pub mod logs;
 pub mod model;
 pub mod netns;
+pub mod observer;
 pub mod packages;
 mod peer;
 pub mod pool;
@@ -45,5 +46,6 @@ pub mod versions;
 
 pub use error::Error;
 pub use invoker::{InvocationType, InvokeRequest, InvokeResponse, Invoker};
+pub use observer::{InvocationObserver, Ran};
 pub use pool::PoolStats;
 pub use service::{FunctionsConfig, FunctionsService};

@@ -129,6 +129,8 @@ pub struct Inner {
     /// Where function log lines go (the Logs service, wired by the binary); without one,
     /// a file per function (see [`crate::logs`]).
     log_emitter: RwLock<Option<Arc<dyn crate::logs::LogEmitter>>>,
+    /// Hears of every invocation and throttle (the binary's metrics, once wired).
+    observer: RwLock<Option<Arc<dyn crate::observer::InvocationObserver>>>,
 }
 
 impl Drop for Inner {
@@ -142,6 +144,11 @@ impl Inner {
     /// The stream reader event source mappings use, once the binary wired one.
     pub(crate) fn stream_source(&self) -> Option<Arc<dyn crate::esm::StreamSource>> {
         self.stream_source.read().ok().and_then(|s| s.clone())
+    }
+
+    /// What hears of invocations, once the binary wired it.
+    pub(crate) fn observer(&self) -> Option<Arc<dyn crate::observer::InvocationObserver>> {
+        self.observer.read().ok().and_then(|o| o.clone())
     }
 
     /// The S3 buckets on-failure destinations write to, once the binary wired them.
@@ -558,6 +565,7 @@ impl FunctionsService {
             destinations,
             failure_bucket: RwLock::default(),
             log_emitter: RwLock::default(),
+            observer: RwLock::default(),
         });
         if let Ok(handle) = tokio::runtime::Handle::try_current() {
             handle.spawn(destination_loop(Arc::downgrade(&inner), records));
@@ -678,6 +686,14 @@ impl FunctionsService {
     pub fn set_log_emitter(&self, emitter: Arc<dyn crate::logs::LogEmitter>) {
         if let Ok(mut e) = self.inner.log_emitter.write() {
             *e = Some(emitter);
+        }
+    }
+
+    /// Tells `observer` of every invocation that runs and every throttled request, from now
+    /// on (see [`crate::observer`]).
+    pub fn set_invocation_observer(&self, observer: Arc<dyn crate::observer::InvocationObserver>) {
+        if let Ok(mut o) = self.inner.observer.write() {
+            *o = Some(observer);
         }
     }
 

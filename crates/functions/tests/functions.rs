@@ -1682,3 +1682,121 @@ async fn a_version_keeps_its_executable() {
         "{v1}"
     );
 }
+
+/// What an [`nuvem_functions::InvocationObserver`] heard, per function.
+#[derive(Debug, Default, Clone, PartialEq)]
+struct Heard {
+    cold: u32,
+    warm: u32,
+    errors: u32,
+    throttles: u32,
+    deleted: bool,
+}
+
+#[derive(Default)]
+struct Tally(std::sync::Mutex<std::collections::BTreeMap<String, Heard>>);
+
+impl Tally {
+    fn of(&self, function: &str) -> Heard {
+        self.0
+            .lock()
+            .unwrap()
+            .get(function)
+            .cloned()
+            .unwrap_or_default()
+    }
+    fn names(&self) -> Vec<String> {
+        self.0.lock().unwrap().keys().cloned().collect()
+    }
+    fn with(&self, function: &str, f: impl FnOnce(&mut Heard)) {
+        f(self
+            .0
+            .lock()
+            .unwrap()
+            .entry(function.to_owned())
+            .or_default());
+    }
+}
+
+impl nuvem_functions::InvocationObserver for Tally {
+    fn ran(&self, ran: &nuvem_functions::Ran<'_>) {
+        self.with(ran.function, |h| {
+            if ran.cold {
+                h.cold += 1;
+            } else {
+                h.warm += 1;
+            }
+            h.errors += u32::from(ran.function_error);
+        });
+    }
+    fn throttled(&self, function: &str) {
+        self.with(function, |h| h.throttles += 1);
+    }
+    fn deleted(&self, function: &str) {
+        self.with(function, |h| h.deleted = true);
+    }
+}
+
+/// The observer (the binary's metrics) hears of every run, whichever way it came: a
+/// synchronous call, an asynchronous event and each of its retries; of a throttled call; of
+/// the function's deletion; and never of a function that does not exist.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_observer_hears_every_run_and_throttle() {
+    let f = fixture();
+    let tally = Arc::new(Tally::default());
+    f.service.set_invocation_observer(tally.clone());
+    f.create(
+        "py",
+        "python3.11",
+        "app.handler",
+        &[("app.py", PY)],
+        json!({}),
+    )
+    .unwrap();
+    f.invoke("py", "{}").await;
+    f.invoke("py", r#"{"fail": "x"}"#).await;
+    let heard = |cold, warm, errors, throttles| Heard {
+        cold,
+        warm,
+        errors,
+        throttles,
+        deleted: false,
+    };
+    assert_eq!(tally.of("py"), heard(1, 1, 1, 0));
+    // A failing event: its run and two retries (10 ms apart in this fixture).
+    f.call(
+        "py",
+        InvocationType::Event,
+        &json!({"touch": "t", "then_fail": true}).to_string(),
+    )
+    .await
+    .unwrap();
+    for _ in 0..200 {
+        if tally.of("py").warm == 4 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    assert_eq!(tally.of("py"), heard(1, 4, 4, 0));
+    f.exec(
+        "PutFunctionConcurrency",
+        json!({"FunctionName": "py", "ReservedConcurrentExecutions": 0}),
+    )
+    .unwrap();
+    let throttled = f
+        .call("py", InvocationType::RequestResponse, "{}")
+        .await
+        .unwrap_err();
+    assert!(
+        throttled.starts_with("429 TooManyRequestsException"),
+        "{throttled}"
+    );
+    assert_eq!(tally.of("py"), heard(1, 4, 4, 1));
+    f.call("missing", InvocationType::RequestResponse, "{}")
+        .await
+        .unwrap_err();
+    f.exec("DeleteFunction", json!({"FunctionName": "py"}))
+        .unwrap();
+    assert!(tally.of("py").deleted);
+    assert_eq!(tally.names(), ["py"]);
+}

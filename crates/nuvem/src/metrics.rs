@@ -5,19 +5,22 @@
 //! Two kinds of series:
 //! - **recorded per request** ([`Metrics`]): the AWS endpoint's requests by service,
 //!   operation and status, its errors by AWS error code, latency histograms per operation;
-//!   Lambda Invoke calls per function and outcome with their latency; the edge's viewer
+//!   Lambda Invoke calls per function and outcome with their latency; every function
+//!   invocation that ran, whichever way it came, with its errors, cold starts and duration,
+//!   and every throttled one (heard from the functions service, see
+//!   `nuvem_functions::observer`); the edge's viewer
 //!   requests by location, cache behavior and cache result, bytes and time to the response
 //!   head. A record
 //!   builds its label values (a few short strings) and does a few atomic adds (a label set
 //!   already seen is a hash lookup under a read lock); measured within the benchmark's noise.
-//! - **read at scrape time** ([`Snapshot`], from [`Source`]s): functions' environments,
-//!   concurrency and cold/warm starts, tables' consumed capacity and throttles, log events,
+//! - **read at scrape time** ([`Snapshot`], from [`Source`]s): functions' environments
+//!   and concurrency, tables' consumed capacity and throttles, log events,
 //!   listener counters, storage engine counters, WAF rule counters, edge cache sizes — the
 //!   counters `/_nuvem/health` shows, as series.
 //!
 //! Label values are bounded: services are the endpoint's, operations are recorded only when
 //! the service recognised them (not for an unknown-operation error), functions only when the
-//! function exists (not for a 404), locations and rules are the manifest's, behaviors are
+//! function exists (not for a 404; a deleted function's invocation series go with it), locations and rules are the manifest's, behaviors are
 //! the distribution's path patterns (the manifest's or UpdateDistribution's).
 //!
 //! Must not: format the exposition by hand, or take locks a request path waits on for long.
@@ -67,6 +70,12 @@ struct FunctionLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct StartLabels {
+    function: String,
+    start: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct EdgeLabels {
     location: String,
     behavior: String,
@@ -94,6 +103,10 @@ pub struct Metrics {
     api_seconds: Seconds<OpLabels>,
     invokes: Family<InvokeLabels, Counter>,
     invoke_seconds: Seconds<FunctionLabels>,
+    runs: Family<StartLabels, Counter>,
+    run_errors: Family<FunctionLabels, Counter>,
+    throttles: Family<FunctionLabels, Counter>,
+    run_seconds: Seconds<FunctionLabels>,
     edge_requests: Family<EdgeLabels, Counter>,
     edge_bytes: Family<EdgeLabels, Counter>,
     edge_seconds: Seconds<LocationLabels>,
@@ -162,6 +175,30 @@ impl Metrics {
             "Lambda Invoke API calls' time end to end (runtime start included for cold starts), by function",
             invoke_seconds.clone(),
         );
+        let runs = Family::<StartLabels, Counter>::default();
+        registry.register(
+            "nuvem_lambda_invocations",
+            "Invocations that ran, whichever way they came (Invoke, API Gateway, function URLs, asynchronous events and each of their retries, event source mappings), by function and whether they started a new environment (Lambda's Invocations)",
+            runs.clone(),
+        );
+        let run_errors = Family::<FunctionLabels, Counter>::default();
+        registry.register(
+            "nuvem_lambda_errors",
+            "Invocations that ended in a function error (the handler's error, a timeout, a crash, an init failure), by function (Lambda's Errors)",
+            run_errors.clone(),
+        );
+        let throttles = Family::<FunctionLabels, Counter>::default();
+        registry.register(
+            "nuvem_lambda_throttles",
+            "Synchronous invocation requests refused for want of concurrency (TooManyRequestsException), any path, by function (Lambda's Throttles)",
+            throttles.clone(),
+        );
+        let run_seconds: Seconds<FunctionLabels> = Family::new_with_constructor(latency);
+        registry.register(
+            "nuvem_lambda_duration_seconds",
+            "Time functions spent on their events (the REPORT line's Duration, init not included), any path, by function (Lambda's Duration)",
+            run_seconds.clone(),
+        );
         let edge_requests = Family::<EdgeLabels, Counter>::default();
         registry.register(
             "nuvem_edge_requests",
@@ -187,6 +224,10 @@ impl Metrics {
             api_seconds,
             invokes,
             invoke_seconds,
+            runs,
+            run_errors,
+            throttles,
+            run_seconds,
             edge_requests,
             edge_bytes,
             edge_seconds,
@@ -269,6 +310,18 @@ impl Metrics {
             .observe(seconds);
     }
 
+    /// The function's series of one kind, created at 0 when it first runs or is throttled.
+    fn function_series(&self, function: &str) -> FunctionLabels {
+        let f = FunctionLabels {
+            function: function.to_owned(),
+        };
+        // The guards are let go at once (a later `get_or_create` of the same family waits
+        // for no one).
+        let _ = self.run_errors.get_or_create(&f);
+        let _ = self.throttles.get_or_create(&f);
+        f
+    }
+
     /// Records one viewer request of the edge, answered by the cache behavior whose path
     /// pattern is `behavior` (a value of the distribution's configuration).
     pub fn edge(
@@ -304,6 +357,46 @@ impl Metrics {
         scraped.register_collector(Box::new(snapshot));
         let _ = prometheus_client::encoding::prometheus_text::encode(&mut out, &scraped);
         out
+    }
+}
+
+/// Every invocation and throttle of a function, from the functions service (the names are
+/// of functions that exist: a run or a throttle needs the function's pool).
+impl nuvem_functions::InvocationObserver for Metrics {
+    fn ran(&self, ran: &nuvem_functions::Ran<'_>) {
+        let f = self.function_series(ran.function);
+        self.runs
+            .get_or_create(&StartLabels {
+                function: f.function.clone(),
+                start: if ran.cold { "cold" } else { "warm" }.to_owned(),
+            })
+            .inc();
+        if ran.function_error {
+            self.run_errors.get_or_create(&f).inc();
+        }
+        self.run_seconds
+            .get_or_create(&f)
+            .observe(ran.duration.as_secs_f64());
+    }
+
+    fn throttled(&self, function: &str) {
+        let f = self.function_series(function);
+        self.throttles.get_or_create(&f).inc();
+    }
+
+    fn deleted(&self, function: &str) {
+        let f = FunctionLabels {
+            function: function.to_owned(),
+        };
+        for start in ["cold", "warm"] {
+            self.runs.remove(&StartLabels {
+                function: function.to_owned(),
+                start: start.to_owned(),
+            });
+        }
+        self.run_errors.remove(&f);
+        self.throttles.remove(&f);
+        self.run_seconds.remove(&f);
     }
 }
 
@@ -475,17 +568,6 @@ pub fn service_stats(service: &str, stats: &serde_json::Value, out: &mut Snapsho
                 ] {
                     if let Some(v) = s.get(key).and_then(num) {
                         out.add(name, help, kind, &f, v);
-                    }
-                }
-                for (key, start) in [("cold_starts", "cold"), ("warm_starts", "warm")] {
-                    if let Some(v) = s.get(key).and_then(num) {
-                        out.add(
-                            "nuvem_lambda_invocations",
-                            "Invocations that ran (any path: Invoke, API Gateway, function URLs, event sources), by function and whether they started a new environment",
-                            Kind::Counter,
-                            &[("function", function.as_str()), ("start", start)],
-                            v,
-                        );
                     }
                 }
             }
@@ -674,5 +756,39 @@ mod tests {
             assert!(text.contains(want), "{want} not in\n{text}");
         }
         assert!(!text.contains("MadeUp123"), "{text}");
+    }
+
+    /// Invocations from the functions service: runs by start, errors, throttles and the
+    /// duration histogram per function, gone with the function.
+    #[test]
+    fn counts_invocations_of_every_path() {
+        use nuvem_functions::{InvocationObserver, Ran};
+        let m = Metrics::new();
+        let ran = |cold, function_error, ms| Ran {
+            function: "f",
+            cold,
+            function_error,
+            duration: std::time::Duration::from_millis(ms),
+        };
+        m.ran(&ran(true, false, 3));
+        m.ran(&ran(false, true, 1));
+        m.ran(&ran(false, false, 1));
+        m.throttled("g");
+        let text = m.render(Snapshot::default());
+        for want in [
+            "nuvem_lambda_invocations_total{function=\"f\",start=\"cold\"} 1",
+            "nuvem_lambda_invocations_total{function=\"f\",start=\"warm\"} 2",
+            "nuvem_lambda_errors_total{function=\"f\"} 1",
+            "nuvem_lambda_throttles_total{function=\"f\"} 0",
+            "nuvem_lambda_throttles_total{function=\"g\"} 1",
+            "nuvem_lambda_errors_total{function=\"g\"} 0",
+            "nuvem_lambda_duration_seconds_count{function=\"f\"} 3",
+            "nuvem_lambda_duration_seconds_bucket{function=\"f\",le=\"0.0016\"} 2",
+        ] {
+            assert!(text.contains(want), "{want} not in\n{text}");
+        }
+        m.deleted("f");
+        let text = m.render(Snapshot::default());
+        assert!(!text.contains("function=\"f\""), "{text}");
     }
 }

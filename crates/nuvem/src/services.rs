@@ -176,6 +176,8 @@ pub fn register(
     );
     endpoint.register(Arc::new(logs.clone()));
     functions.set_log_emitter(Arc::new(FunctionLogs(logs.ingest().clone())));
+    // Every invocation, whichever way it came, counts in `/_nuvem/metrics`.
+    functions.set_invocation_observer(endpoint.metrics());
     endpoint.set_identities(iam.clone());
     let autoscaling = nuvem_autoscaling::AutoScaling::open(
         store.clone(),

@@ -1,13 +1,21 @@
 //! `GET /_nuvem/metrics` through the real binary: refused without a signature or the bearer
 //! token, parsed by the Prometheus client library's text parser (`prometheus_client`, in
 //! `boto3/metrics_scrape.py`), and its counters move with DynamoDB calls, S3 errors (counted
-//! by their S3 error code), edge misses and hits (per location and cache behavior), and a
-//! request the WAF blocks.
+//! by their S3 error code), edge misses and hits (per location and cache behavior), a
+//! request the WAF blocks, and a function's invocations through an HTTP API route and a
+//! function URL (runs, errors, throttles and durations, not only the Invoke API's).
 
 use nuvem_testkit::{Nuvem, Options};
 
 const BIN: &str = env!("CARGO_BIN_EXE_nuvem");
 const TOKEN: &str = "e2e-metrics-token-0123456789";
+
+/// Answers HTTP APIs and function URLs; `/fail` raises (a function error).
+const HANDLER: &str = r#"def handler(event, context):
+    if event.get("rawPath") == "/fail":
+        raise RuntimeError("boom")
+    return {"statusCode": 200, "body": "metered " + event.get("rawPath", "")}
+"#;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn metrics_parse_and_move_with_traffic() {
@@ -18,8 +26,22 @@ async fn metrics_parse_and_move_with_traffic() {
         return;
     }
     let (origin, _hits) = crate::edge::origin().await;
+    let src = crate::shared_dir();
+    std::fs::write(src.path().join("index.py"), HANDLER).unwrap();
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(
+            src.path().join("index.py"),
+            std::fs::Permissions::from_mode(0o644),
+        )
+        .unwrap();
+    }
     let manifest = format!(
-        "[server]\nmetrics_token = \"{TOKEN}\"\n\n[[distribution.behaviors]]\npath_pattern = \"/img/*\"\norigin = \"{origin}\"\n\n[[distribution.behaviors]]\npath_pattern = \"default\"\norigin = \"{origin}\"\n"
+        "[server]\nmetrics_token = \"{TOKEN}\"\n\n\
+         [[functions]]\nname = \"metered\"\nruntime = \"python3.12\"\nhandler = \"index.handler\"\ncode = {:?}\ntimeout_seconds = 30\n\n\
+         [[apis]]\nname = \"metered\"\nroutes = [{{ key = \"GET /hello\", function = \"metered\" }}]\n\n\
+         [[distribution.behaviors]]\npath_pattern = \"/img/*\"\norigin = \"{origin}\"\n\n[[distribution.behaviors]]\npath_pattern = \"default\"\norigin = \"{origin}\"\n",
+        src.path().display().to_string()
     );
     let n = Nuvem::start_with(
         BIN,

@@ -96,6 +96,45 @@ for _ in range(2):
 st, _, _ = get(edge + "/search?q=1%27%20OR%201%3D1--", UA)
 assert st == 403, st
 
+# The manifest's function `metered`, through its HTTP API route and through a function URL
+# (once throttled: reserved concurrency 0; once failing), not the Invoke API.
+port = ep.rsplit(":", 1)[1]
+apigw = boto3.client("apigatewayv2", endpoint_url=ep, region_name="us-east-1")
+api_id = next(a["ApiId"] for a in apigw.get_apis()["Items"] if a["Name"] == "metered")
+st, _, body = get(ep + "/hello", {"Host": f"{api_id}.execute-api.localhost.localstack.cloud:{port}"})
+assert (st, body) == (200, "metered /hello"), (st, body)
+lam = boto3.client("lambda", endpoint_url=ep, region_name="us-east-1")
+url = lam.create_function_url_config(FunctionName="metered", AuthType="NONE")["FunctionUrl"]
+lam.add_permission(
+    FunctionName="metered",
+    StatementId="public-url",
+    Action="lambda:InvokeFunctionUrl",
+    Principal="*",
+    FunctionUrlAuthType="NONE",
+)
+lam.add_permission(
+    FunctionName="metered",
+    StatementId="public-url-invoke",
+    Action="lambda:InvokeFunction",
+    Principal="*",
+    InvokedViaFunctionUrl=True,
+)
+url_host = {"Host": url.split("//", 1)[1].rstrip("/")}
+lam.put_function_concurrency(FunctionName="metered", ReservedConcurrentExecutions=0)
+st, _, _ = get(ep + "/ok", url_host)
+assert st == 429, st
+lam.delete_function_concurrency(FunctionName="metered")
+st, _, body = get(ep + "/ok", url_host)
+assert (st, body) == (200, "metered /ok"), (st, body)
+st, _, _ = get(ep + "/fail", url_host)
+assert st == 502, st
+# A name that is no function mints no series.
+try:
+    lam.invoke(FunctionName="made-up-function-4711", Payload=b"{}")
+    raise AssertionError("invoking a missing function succeeded")
+except lam.exceptions.ResourceNotFoundException:
+    pass
+
 after = scrape()
 d = lambda name, **l: val(after, name, **l) - val(before, name, **l)
 assert d("nuvem_api_requests_total", service="dynamodb", operation="GetItem", status="200") == 3, after
@@ -126,4 +165,14 @@ assert blocked == 1, blocked
 assert val(after, "nuvem_dynamodb_consumed_capacity_units_total", table="metered", index="", side="read") > 0
 assert val(after, "nuvem_storage_reachable", engine="fjall") == 1
 assert val(after, "nuvem_listener_accepted_connections_total", listener="edge") >= 3
+fn = lambda name, **l: d(name, function="metered", **l)
+runs = fn("nuvem_lambda_invocations_total", start="cold") + fn("nuvem_lambda_invocations_total", start="warm")
+assert runs == 3, [(k, v) for k, v in after.items() if k[0].startswith("nuvem_lambda")]
+assert fn("nuvem_lambda_invocations_total", start="cold") >= 1
+assert fn("nuvem_lambda_errors_total") == 1
+assert fn("nuvem_lambda_throttles_total") == 1
+assert fn("nuvem_lambda_duration_seconds_count") == 3
+assert fn("nuvem_lambda_duration_seconds_sum") > 0
+assert ("nuvem_lambda_concurrent_executions", (("function", "metered"),)) in after
+assert not [k for k in after if "made-up-function-4711" in str(k)]
 print("metrics ok")
