@@ -75,6 +75,22 @@ fn shared_dir() -> tempfile::TempDir {
     dir
 }
 
+/// Creates `bucket` with versioning Enabled.
+async fn versioned_bucket(s3: &aws_sdk_s3::Client, bucket: &str) {
+    use aws_sdk_s3::types::{BucketVersioningStatus, VersioningConfiguration};
+    s3.create_bucket().bucket(bucket).send().await.unwrap();
+    s3.put_bucket_versioning()
+        .bucket(bucket)
+        .versioning_configuration(
+            VersioningConfiguration::builder()
+                .status(BucketVersioningStatus::Enabled)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+}
+
 /// Whether python3 can import boto3; when not, the test says so (fails under
 /// `NUVEM_TEST_STRICT=1`) and the caller returns.
 fn have_boto3(test: &str) -> bool {

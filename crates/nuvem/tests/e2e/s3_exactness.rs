@@ -8,8 +8,8 @@ use aws_sdk_s3::Client;
 use aws_sdk_s3::error::ProvideErrorMetadata;
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{
-    BucketLocationConstraint, BucketVersioningStatus, CompletedMultipartUpload, CompletedPart,
-    CorsConfiguration, CorsRule, CreateBucketConfiguration, VersioningConfiguration,
+    BucketLocationConstraint, CompletedMultipartUpload, CompletedPart, CorsConfiguration, CorsRule,
+    CreateBucketConfiguration,
 };
 use nuvem_testkit::Nuvem;
 
@@ -419,17 +419,7 @@ async fn check_complete(c: &Client) {
     let (id, parts) = multipart(c, "exact", "never", &[10]).await;
     let got = complete(c, "exact", "never", &id, &parts, Some("*")).await;
     assert_eq!(got, Err("NoSuchKey".to_string()));
-    c.create_bucket().bucket("exact-ver").send().await.unwrap();
-    c.put_bucket_versioning()
-        .bucket("exact-ver")
-        .versioning_configuration(
-            VersioningConfiguration::builder()
-                .status(BucketVersioningStatus::Enabled)
-                .build(),
-        )
-        .send()
-        .await
-        .unwrap();
+    crate::versioned_bucket(c, "exact-ver").await;
     c.put_object()
         .bucket("exact-ver")
         .key("k")

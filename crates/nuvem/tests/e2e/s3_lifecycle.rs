@@ -12,9 +12,9 @@ use aws_sdk_s3::Client;
 use aws_sdk_s3::error::ProvideErrorMetadata;
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{
-    AbortIncompleteMultipartUpload, BucketLifecycleConfiguration, BucketVersioningStatus,
-    ExpirationStatus, LifecycleExpiration, LifecycleRule, LifecycleRuleFilter,
-    NoncurrentVersionExpiration, Tag, Transition, TransitionStorageClass, VersioningConfiguration,
+    AbortIncompleteMultipartUpload, BucketLifecycleConfiguration, ExpirationStatus,
+    LifecycleExpiration, LifecycleRule, LifecycleRuleFilter, NoncurrentVersionExpiration, Tag,
+    Transition, TransitionStorageClass,
 };
 use nuvem_testkit::{Nuvem, Options};
 
@@ -428,17 +428,7 @@ async fn s3_lifecycle_sweep_expires_what_the_rules_say() {
 
     // A versioned bucket: a current version gets a delete marker, noncurrent versions beyond
     // the newest one go, a lone delete marker goes.
-    c.create_bucket().bucket("vers").send().await.unwrap();
-    c.put_bucket_versioning()
-        .bucket("vers")
-        .versioning_configuration(
-            VersioningConfiguration::builder()
-                .status(BucketVersioningStatus::Enabled)
-                .build(),
-        )
-        .send()
-        .await
-        .unwrap();
+    crate::versioned_bucket(&c, "vers").await;
     put(&c, "vers", "cur/x", "x").await;
     for body in ["1", "2", "3", "4"] {
         put(&c, "vers", "nc/y", body).await;
@@ -536,17 +526,7 @@ async fn s3_lifecycle_days_rule_removes_expired_markers_and_dates_noncurrent_ver
         },
     );
     let c = nuvem.s3();
-    c.create_bucket().bucket("exp").send().await.unwrap();
-    c.put_bucket_versioning()
-        .bucket("exp")
-        .versioning_configuration(
-            VersioningConfiguration::builder()
-                .status(BucketVersioningStatus::Enabled)
-                .build(),
-        )
-        .send()
-        .await
-        .unwrap();
+    crate::versioned_bucket(&c, "exp").await;
     // d/lone: only a delete marker left; d/kept: a marker in front of a version.
     let v = put(&c, "exp", "d/lone", "a").await.unwrap();
     c.delete_object()

@@ -6,8 +6,8 @@
 use aws_sdk_s3::error::ProvideErrorMetadata;
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{
-    BucketVersioningStatus, ChecksumAlgorithm, CompletedMultipartUpload, CompletedPart,
-    ObjectAttributes, StorageClass, Tag, Tagging, TaggingDirective, VersioningConfiguration,
+    ChecksumAlgorithm, CompletedMultipartUpload, CompletedPart, ObjectAttributes, StorageClass,
+    Tag, Tagging, TaggingDirective,
 };
 use nuvem_testkit::Nuvem;
 
@@ -34,17 +34,7 @@ fn as_refs(v: &[(String, String)]) -> Vec<(&str, &str)> {
 async fn s3_object_and_bucket_tagging() {
     let nuvem = Nuvem::start(BIN);
     let c = nuvem.s3();
-    c.create_bucket().bucket(B).send().await.unwrap();
-    c.put_bucket_versioning()
-        .bucket(B)
-        .versioning_configuration(
-            VersioningConfiguration::builder()
-                .status(BucketVersioningStatus::Enabled)
-                .build(),
-        )
-        .send()
-        .await
-        .unwrap();
+    crate::versioned_bucket(&c, B).await;
     let v1 = c
         .put_object()
         .bucket(B)
@@ -238,17 +228,7 @@ async fn s3_object_and_bucket_tagging() {
 async fn s3_get_object_attributes() {
     let nuvem = Nuvem::start(BIN);
     let c = nuvem.s3();
-    c.create_bucket().bucket("attrs").send().await.unwrap();
-    c.put_bucket_versioning()
-        .bucket("attrs")
-        .versioning_configuration(
-            VersioningConfiguration::builder()
-                .status(BucketVersioningStatus::Enabled)
-                .build(),
-        )
-        .send()
-        .await
-        .unwrap();
+    crate::versioned_bucket(&c, "attrs").await;
     let first = c
         .put_object()
         .bucket("attrs")

@@ -620,21 +620,10 @@ async fn security_s3_copies_need_read_access_to_their_source() {
 /// the versions a versioned bucket keeps against it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn security_s3_object_versions_need_their_own_actions() {
-    use aws_sdk_s3::types::{BucketVersioningStatus, VersioningConfiguration};
     let n = Nuvem::start(BIN);
     let base = n.api_url.clone();
     let s3 = n.s3();
-    s3.create_bucket().bucket("kept").send().await.unwrap();
-    s3.put_bucket_versioning()
-        .bucket("kept")
-        .versioning_configuration(
-            VersioningConfiguration::builder()
-                .status(BucketVersioningStatus::Enabled)
-                .build(),
-        )
-        .send()
-        .await
-        .unwrap();
+    crate::versioned_bucket(&s3, "kept").await;
     let mut versions = Vec::new();
     for body in ["old", "new"] {
         let put = s3
