@@ -310,19 +310,45 @@ pub fn missing_tool(test: &str, what: &str) {
 /// like aws-sdk-rust): for nuvem's own paths that answer more to a signed caller, such as the
 /// counters on `/_nuvem/health`.
 pub fn sigv4_headers(method: &str, url: &str) -> Vec<(String, String)> {
-    use aws_sigv4::http_request::{SignableBody, SignableRequest, SigningSettings, sign};
-    let identity = Credentials::new("test", "test", None, None, "testkit").into();
+    sigv4_sign(method, url, "s3", ("test", "test"), &[], b"", false)
+}
+
+/// The headers SigV4 adds to a request to `url` for `service`, signed with `key` (access key
+/// id, secret): `headers` are signed as they are sent, `body` is hashed, and
+/// `x_amz_content_sha256` adds that header (S3 wants it).
+pub fn sigv4_sign(
+    method: &str,
+    url: &str,
+    service: &str,
+    key: (&str, &str),
+    headers: &[(&str, &str)],
+    body: &[u8],
+    x_amz_content_sha256: bool,
+) -> Vec<(String, String)> {
+    use aws_sigv4::http_request::{
+        PayloadChecksumKind, SignableBody, SignableRequest, SigningSettings, sign,
+    };
+    let identity = Credentials::new(key.0, key.1, None, None, "testkit").into();
+    let mut settings = SigningSettings::default();
+    if x_amz_content_sha256 {
+        settings.payload_checksum_kind = PayloadChecksumKind::XAmzSha256;
+    }
     let params = aws_sigv4::sign::v4::SigningParams::builder()
         .identity(&identity)
         .region("us-east-1")
-        .name("s3")
+        .name(service)
         .time(std::time::SystemTime::now())
-        .settings(SigningSettings::default())
+        .settings(settings)
         .build()
         .expect("signing params")
         .into();
-    let signable = SignableRequest::new(method, url, std::iter::empty(), SignableBody::Bytes(b""))
-        .expect("signable request");
+    let signable = SignableRequest::new(
+        method,
+        url,
+        headers.iter().copied(),
+        SignableBody::Bytes(body),
+    )
+    .expect("signable request");
     let (instructions, _) = sign(signable, &params).expect("sign").into_parts();
     instructions
         .headers()

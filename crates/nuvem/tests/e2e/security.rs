@@ -23,31 +23,14 @@ async fn signed(
     headers: &[(&str, &str)],
     body: &str,
 ) -> (u16, String) {
-    use aws_sigv4::http_request::{SignableBody, SignableRequest, SigningSettings, sign};
     let url = format!("{base}/");
-    let identity = Credentials::new(key.0, key.1, None, None, "security").into();
-    let params = aws_sigv4::sign::v4::SigningParams::builder()
-        .identity(&identity)
-        .region("us-east-1")
-        .name(service)
-        .time(std::time::SystemTime::now())
-        .settings(SigningSettings::default())
-        .build()
-        .unwrap()
-        .into();
-    let signable = SignableRequest::new(
-        "POST",
-        &url,
-        headers.iter().copied(),
-        SignableBody::Bytes(body.as_bytes()),
-    )
-    .unwrap();
-    let (instructions, _) = sign(signable, &params).unwrap().into_parts();
+    let signature =
+        nuvem_testkit::sigv4_sign("POST", &url, service, key, headers, body.as_bytes(), false);
     let mut req = plain().post(&url).body(body.to_owned());
     for (k, v) in headers {
         req = req.header(*k, *v);
     }
-    for (k, v) in instructions.headers() {
+    for (k, v) in &signature {
         req = req.header(k, v);
     }
     let r = req.send().await.unwrap();
@@ -127,29 +110,10 @@ async fn s3_signed_with(
     headers: &[(&str, &str)],
     key: (&str, &str),
 ) -> (u16, String) {
-    use aws_sigv4::http_request::{PayloadChecksumKind, SignableBody, SignableRequest, sign};
-    let identity = Credentials::new(key.0, key.1, None, None, "security").into();
-    let mut settings = aws_sigv4::http_request::SigningSettings::default();
-    settings.payload_checksum_kind = PayloadChecksumKind::XAmzSha256;
-    let params = aws_sigv4::sign::v4::SigningParams::builder()
-        .identity(&identity)
-        .region("us-east-1")
-        .name("s3")
-        .time(std::time::SystemTime::now())
-        .settings(settings)
-        .build()
-        .unwrap()
-        .into();
-    let signable = SignableRequest::new(
-        method,
-        url,
-        headers.iter().copied(),
-        SignableBody::Bytes(b""),
-    )
-    .unwrap();
-    let (instructions, _) = sign(signable, &params).unwrap().into_parts();
+    let signature = nuvem_testkit::sigv4_sign(method, url, "s3", key, headers, b"", true);
     let mut req = client.request(method.parse().unwrap(), url);
-    for (k, v) in headers.iter().copied().chain(instructions.headers()) {
+    let signature = signature.iter().map(|(k, v)| (k.as_str(), v.as_str()));
+    for (k, v) in headers.iter().copied().chain(signature) {
         req = req.header(k, v);
     }
     let r = req.send().await.unwrap();
