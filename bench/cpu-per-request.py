@@ -8,12 +8,15 @@ with other load on the machine the way requests/s do, so builds can be compared 
 machine; run them alternately, twice each.
 
     python3 bench/cpu-per-request.py NUVEM_BIN WHAT N [--echo ECHO_BIN] [--scrape SECONDS]
+                                     [--metrics on|off]
 
 WHAT is `invoke` (a warm Lambda Invoke of the Rust echo function, examples/functions/echo,
-SigV4-signed), `getitem` (a DynamoDB GetItem, SigV4-signed) or `edge-hit` (a cached 1 KiB GET
-through the edge and its default WebACL, from a local origin). `--scrape S` has a scraper
-GET `/_nuvem/metrics` (with the metrics bearer token) every S seconds while the requests are
-measured, as Prometheus would; its CPU in nuvem (rendering the exposition) is counted too.
+SigV4-signed), `getitem` (a DynamoDB GetItem, SigV4-signed), `edge-hit` (a cached 1 KiB GET
+through the edge and its default WebACL, from a local origin) or `edge-hit-no-waf` (the same
+with `[waf] enabled = false`). `--scrape S` has a scraper GET `/_nuvem/metrics` (with the
+metrics bearer token) every S seconds while the requests are measured, as Prometheus would;
+its CPU in nuvem (rendering the exposition) is counted too. `--metrics off` runs nuvem with
+`NUVEM_METRICS=off`: nothing recorded per request (the same binary without its metrics).
 """
 import argparse
 import http.client
@@ -78,27 +81,33 @@ def signed(url, service, body, headers):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("nuvem")
-    ap.add_argument("what", choices=["invoke", "getitem", "edge-hit"])
+    ap.add_argument("what", choices=["invoke", "getitem", "edge-hit", "edge-hit-no-waf"])
     ap.add_argument("n", type=int)
     ap.add_argument("--echo", help="the echo function binary (for invoke)")
     ap.add_argument("--scrape", type=float, help="scrape /_nuvem/metrics every this many seconds")
+    ap.add_argument("--metrics", choices=["on", "off"], default="on",
+                    help="off: NUVEM_METRICS=off, nothing recorded per request")
     a = ap.parse_args()
+    if a.metrics == "off" and a.scrape:
+        ap.error("--scrape needs --metrics on")
     d = tempfile.mkdtemp(prefix="cpu-")
     api, edge = free_port(), free_port()
     manifest = ""
-    if a.what == "edge-hit":
+    if a.what.startswith("edge-hit"):
         origin = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Origin)
         threading.Thread(target=origin.serve_forever, daemon=True).start()
         manifest = (
             "[[distribution.behaviors]]\npath_pattern = \"default\"\n"
             f"origin = \"http://127.0.0.1:{origin.server_address[1]}\"\n"
         )
+        if a.what == "edge-hit-no-waf":
+            manifest += "\n[waf]\nenabled = false\n"
     open(d + "/m.toml", "w").write(manifest)
     p = subprocess.Popen(
         ["taskset", "-c", "1", a.nuvem, "up", "--manifest", d + "/m.toml", "--data-dir", d + "/data",
          "--api-addr", f"127.0.0.1:{api}", "--edge-addr", f"127.0.0.1:{edge}"],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        env=dict(os.environ, NUVEM_METRICS_TOKEN=TOKEN))
+        env=dict(os.environ, NUVEM_METRICS_TOKEN=TOKEN, NUVEM_METRICS=a.metrics))
     ep = f"http://127.0.0.1:{api}"
     kw = dict(endpoint_url=ep, region_name="us-east-1", aws_access_key_id="test", aws_secret_access_key="test")
     for _ in range(100):
@@ -161,7 +170,7 @@ def main():
     errors = run(a.n)
     t1, c1 = time.time(), cpu()
     stop.set()
-    print(f"{a.nuvem} {a.what}: {a.n} requests c=16, errors {len(errors)}, wall {t1 - t0:.2f}s, "
+    print(f"{a.nuvem} {a.what} metrics {a.metrics}: {a.n} requests c=16, errors {len(errors)}, wall {t1 - t0:.2f}s, "
           f"scrapes {len(scrapes)}, "
           f"nuvem CPU {c1 - c0:.2f}s = {(c1 - c0) / a.n * 1e6:.0f} us/request")
     p.terminate()

@@ -608,7 +608,9 @@ pub(crate) fn lifeline() -> Stdio {
 /// rather than the wrapper's exit status 127.
 fn resolve(program: &std::path::Path, path: &std::ffi::OsStr) -> std::io::Result<PathBuf> {
     if program.components().count() >= 2 {
-        return Ok(program.to_path_buf());
+        // Absolute: the runtime starts in the task root, where a path relative to nuvem's
+        // working directory would name something else.
+        return std::path::absolute(program);
     }
     std::env::split_paths(path)
         .map(|dir| dir.join(program))

@@ -118,6 +118,10 @@ pub struct ServerSection {
     /// (`Authorization: Bearer <token>`, Prometheus' `authorization` setting); signed callers
     /// need none. At least 16 characters. `NUVEM_METRICS_TOKEN` overrides it.
     pub metrics_token: Option<Secret>,
+    /// Whether requests are recorded for `GET /_nuvem/metrics` (default true). With `false`
+    /// nothing is recorded per request and the endpoint answers 404; `NUVEM_METRICS=off`
+    /// (or `on`) overrides it.
+    pub metrics: Option<bool>,
 }
 
 /// `[network]`: the private plane (the AWS endpoint, plain and TLS) and who may reach it.
@@ -866,6 +870,8 @@ pub struct Config {
     pub max_buffered_bytes: usize,
     /// The bearer token of `/_nuvem/metrics` (see [`ServerSection::metrics_token`]).
     pub metrics_token: Option<MetricsToken>,
+    /// See [`ServerSection::metrics`].
+    pub metrics: bool,
     /// How often a node on a shared store polls the change counters (`watch_interval_ms`).
     pub watch_interval: std::time::Duration,
     /// How often DynamoDB's TTL sweep and stream trimming run (`ttl_sweep_ms`).
@@ -911,6 +917,10 @@ impl Config {
                     .unwrap_or_else(|| PathBuf::from(".nuvem")),
             ),
         };
+        // Absolute from here on: functions run in directories of their own, and every path
+        // handed to them (code, task roots, layers) is made from this one.
+        let data_dir = std::path::absolute(&data_dir)
+            .with_context(|| format!("at `server.data_dir`: {}", data_dir.display()))?;
         let region = s.region.clone().unwrap_or_else(|| "us-east-1".into());
         let account_id = s
             .account_id
@@ -963,6 +973,14 @@ impl Config {
             );
         }
         let metrics_token = metrics_token.map(MetricsToken);
+        let metrics = match std::env::var("NUVEM_METRICS").as_deref() {
+            Ok("on" | "1" | "true") => true,
+            Ok("off" | "0" | "false") => false,
+            Ok(other) if !other.is_empty() => {
+                bail!("NUVEM_METRICS is `{other}`: use `on` or `off`")
+            }
+            _ => s.metrics.unwrap_or(true),
+        };
         let watch_interval = match s.watch_interval_ms.unwrap_or(250) {
             ms @ 10..=60_000 => std::time::Duration::from_millis(ms),
             other => bail!("at `server.watch_interval_ms`: {other} is not within 10 to 60000"),
@@ -1052,6 +1070,7 @@ impl Config {
             keyring,
             max_buffered_bytes,
             metrics_token,
+            metrics,
             watch_interval,
             ttl_sweep,
             lifecycle_sweep,

@@ -50,6 +50,9 @@ impl crate::listen::Handler for EdgeLocation {
     async fn handle(self: Arc<Self>, req: Request<Body>) -> Response<Body> {
         let start = std::time::Instant::now();
         let mut resp = self.location.handle(req, self.secure).await;
+        if !self.metrics.enabled() {
+            return resp;
+        }
         let cache = match resp.headers().get("x-cache").map(|v| v.as_bytes()) {
             Some(b"Hit from nuvem") => "hit",
             Some(b"Miss from nuvem") => "miss",

@@ -87,8 +87,16 @@ fn protocol_of(service: &str, parts: &http::request::Parts) -> Protocol {
 
 impl Endpoint {
     /// `max_buffered_bytes` bounds the request bodies held in memory at once, all requests
-    /// together.
-    pub fn new(keyring: Keyring, store: nuvem_store::Store, max_buffered_bytes: usize) -> Self {
+    /// together; requests are recorded into `metrics` ([`Metrics::off`] records nothing and
+    /// `/_nuvem/metrics` answers 404).
+    ///
+    /// [`Metrics::off`]: crate::metrics::Metrics::off
+    pub fn new(
+        keyring: Keyring,
+        store: nuvem_store::Store,
+        max_buffered_bytes: usize,
+        metrics: crate::metrics::Metrics,
+    ) -> Self {
         Self {
             services: BTreeMap::new(),
             keyring,
@@ -103,7 +111,7 @@ impl Endpoint {
             listeners: None,
             ready: AtomicBool::new(false),
             buffer_budget: Arc::new(Semaphore::new(kib(max_buffered_bytes) as usize)),
-            metrics: Arc::new(crate::metrics::Metrics::new()),
+            metrics: Arc::new(metrics),
             metric_sources: Vec::new(),
             metrics_token: None,
             console: None,
@@ -512,6 +520,17 @@ impl Endpoint {
 
     /// `GET /_nuvem/metrics`: for signed callers and holders of the metrics token.
     fn metrics_response(&self, parts: &http::request::Parts) -> Response<Body> {
+        if !self.metrics.enabled() {
+            let mut resp = Response::new(full_body(Bytes::from_static(
+                b"{\"message\":\"metrics are off on this node ([server] metrics = false or NUVEM_METRICS=off)\"}",
+            )));
+            *resp.status_mut() = StatusCode::NOT_FOUND;
+            resp.headers_mut().insert(
+                http::header::CONTENT_TYPE,
+                http::HeaderValue::from_static("application/json"),
+            );
+            return resp;
+        }
         let bearer = parts
             .headers
             .get(http::header::AUTHORIZATION)

@@ -271,6 +271,11 @@ async fn run(config: Config, source: String, started: Instant) -> anyhow::Result
         config.keyring.clone(),
         store.clone(),
         config.max_buffered_bytes,
+        if config.metrics {
+            metrics::Metrics::new()
+        } else {
+            metrics::Metrics::off()
+        },
     );
     endpoint.set_listeners(listeners.clone());
     endpoint.set_metrics_token(config.metrics_token.as_ref().map(|t| t.0.clone()));

@@ -114,6 +114,8 @@ pub struct Metrics {
     /// of error responses too, so a caller cannot mint series with made-up names (an IAM
     /// user's AccessDenied for `X-Amz-Target: …Random123` counts under the empty operation).
     known: std::sync::RwLock<std::collections::HashSet<String>>,
+    /// False when metrics are off (`[server] metrics = false`): nothing is recorded.
+    enabled: bool,
 }
 
 /// How many operations and functions [`Metrics`] remembers as known.
@@ -143,6 +145,19 @@ pub struct ApiRecord<'a> {
 }
 
 impl Metrics {
+    /// Series that record nothing: `[server] metrics = false`.
+    pub fn off() -> Self {
+        Self {
+            enabled: false,
+            ..Self::new()
+        }
+    }
+
+    /// Whether requests are recorded (and `/_nuvem/metrics` served).
+    pub fn enabled(&self) -> bool {
+        self.enabled
+    }
+
     pub fn new() -> Self {
         let mut registry = Registry::default();
         let api_requests = Family::<ApiLabels, Counter>::default();
@@ -232,6 +247,7 @@ impl Metrics {
             edge_bytes,
             edge_seconds,
             known: Default::default(),
+            enabled: true,
         }
     }
 
@@ -259,6 +275,9 @@ impl Metrics {
 
     /// Records one request of the AWS endpoint.
     pub fn api(&self, r: &ApiRecord<'_>) {
+        if !self.enabled {
+            return;
+        }
         let admitted = self.admit(r.service, r.operation, r.status < 400);
         let r = &ApiRecord {
             operation: if admitted { r.operation } else { "" },
@@ -294,7 +313,7 @@ impl Metrics {
     /// Records one Lambda Invoke call of a function (`success`: the call was answered 2xx);
     /// an error for a function never invoked successfully is not recorded here.
     pub fn invoke(&self, function: &str, outcome: &str, success: bool, seconds: f64) {
-        if !self.admit("lambda-function", function, success) {
+        if !self.enabled || !self.admit("lambda-function", function, success) {
             return;
         }
         self.invokes
@@ -332,6 +351,9 @@ impl Metrics {
         bytes: Option<u64>,
         seconds: f64,
     ) {
+        if !self.enabled {
+            return;
+        }
         let timed = LocationLabels {
             location: location.to_owned(),
             behavior,
@@ -364,6 +386,9 @@ impl Metrics {
 /// of functions that exist: a run or a throttle needs the function's pool).
 impl nuvem_functions::InvocationObserver for Metrics {
     fn ran(&self, ran: &nuvem_functions::Ran<'_>) {
+        if !self.enabled {
+            return;
+        }
         let f = self.function_series(ran.function);
         self.runs
             .get_or_create(&StartLabels {
@@ -380,6 +405,9 @@ impl nuvem_functions::InvocationObserver for Metrics {
     }
 
     fn throttled(&self, function: &str) {
+        if !self.enabled {
+            return;
+        }
         let f = self.function_series(function);
         self.throttles.get_or_create(&f).inc();
     }

@@ -31,6 +31,7 @@ pub struct Nuvem {
     dir: tempfile::TempDir,
     bin: PathBuf,
     env: Vec<(String, Option<String>)>,
+    relative: bool,
 }
 
 /// Options for [`Nuvem::start_with`].
@@ -45,6 +46,9 @@ pub struct Options {
     /// Environment changes for nuvem's process: set to `Some` value, or removed (`None`).
     /// Tests use it to run nuvem without cargo on `PATH`.
     pub env: Vec<(String, Option<String>)>,
+    /// Run as the README's first command does: in the manifest's folder, with the manifest
+    /// and the data dir given as relative paths (`nuvem.toml`, the default `.nuvem`).
+    pub relative: bool,
 }
 
 /// The log filter of a started nuvem.
@@ -92,24 +96,31 @@ impl Nuvem {
             dir,
             bin: PathBuf::from(bin),
             env: options.env.clone(),
+            relative: options.relative,
         };
         n.launch(options.tls);
         n
     }
 
-    /// The folder holding the manifest and the data dir (`data/`).
+    /// The folder holding the manifest and the data dir (`data/`, or `.nuvem` with
+    /// [`Options::relative`]).
     pub fn dir(&self) -> &Path {
         self.dir.path()
     }
 
     fn launch(&mut self, tls: bool) {
         let mut cmd = Command::new(&self.bin);
-        cmd.arg("up")
-            .arg("--manifest")
-            .arg(self.dir.path().join("nuvem.toml"))
-            .arg("--data-dir")
-            .arg(self.dir.path().join("data"))
-            .args(["--api-addr", "127.0.0.1:0", "--edge-addr", "127.0.0.1:0"])
+        cmd.arg("up");
+        if self.relative {
+            cmd.current_dir(self.dir.path())
+                .args(["--manifest", "nuvem.toml"]);
+        } else {
+            cmd.arg("--manifest")
+                .arg(self.dir.path().join("nuvem.toml"))
+                .arg("--data-dir")
+                .arg(self.dir.path().join("data"));
+        }
+        cmd.args(["--api-addr", "127.0.0.1:0", "--edge-addr", "127.0.0.1:0"])
             .stdout(Stdio::piped());
         match &self.log {
             Log::Test => {

@@ -502,3 +502,33 @@ async fn concurrency_limit() {
         "every queued event ran once"
     );
 }
+
+/// The README's first command runs in the project's folder with the default, relative data
+/// dir (`.nuvem`): a function's code and task root under it must still be found once the
+/// runtime starts in its own directory (it was `bootstrap: Permission denied` there, every
+/// invocation an error, while tests with absolute paths passed).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn functions_run_with_a_relative_data_dir() {
+    let n = Nuvem::start_with(
+        env!("CARGO_BIN_EXE_nuvem"),
+        Options {
+            manifest: Some(format!(
+                "[[functions]]\nname = \"echo\"\nruntime = \"provided.al2023\"\ncode = {:?}\ntimeout_seconds = 5\n",
+                echo_binary().display().to_string()
+            )),
+            relative: true,
+            ..Default::default()
+        },
+    );
+    assert!(n.dir().join(".nuvem").is_dir(), "the data dir is `.nuvem`");
+    let c = n.lambda();
+    let got = invoke(
+        &c,
+        "echo",
+        json!({"relative": 1}),
+        InvocationType::RequestResponse,
+    )
+    .await
+    .unwrap();
+    check(&got, 200, json!({"echo": {"relative": 1}}), false, "");
+}

@@ -97,3 +97,54 @@ fn a_short_metrics_token_is_refused() {
     assert!(!out.status.success(), "{stderr}");
     assert!(stderr.contains("server.metrics_token"), "{stderr}");
 }
+
+/// With `[server] metrics = false` nothing is recorded and `/_nuvem/metrics` answers 404 with
+/// a message naming the setting, even to the token's holder; `NUVEM_METRICS=on` turns them
+/// back on over the manifest.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_can_be_turned_off() {
+    let manifest = format!("[server]\nmetrics = false\nmetrics_token = \"{TOKEN}\"\n");
+    let client = reqwest::Client::new();
+    let off = Nuvem::start_with(
+        BIN,
+        Options {
+            manifest: Some(manifest.clone()),
+            env: vec![("NUVEM_METRICS".into(), None)],
+            ..Default::default()
+        },
+    );
+    let scrape = |api: String| {
+        let client = client.clone();
+        async move {
+            let resp = client
+                .get(format!("{api}/_nuvem/metrics"))
+                .bearer_auth(TOKEN)
+                .send()
+                .await
+                .unwrap();
+            (resp.status().as_u16(), resp.text().await.unwrap())
+        }
+    };
+    // Traffic first: a DynamoDB call that would be counted with metrics on.
+    let _ = off.dynamodb().list_tables().send().await.unwrap();
+    let (status, body) = scrape(off.api_url.clone()).await;
+    assert_eq!(status, 404, "{body}");
+    assert!(body.contains("metrics = false"), "{body}");
+    drop(off);
+
+    let on = Nuvem::start_with(
+        BIN,
+        Options {
+            manifest: Some(manifest),
+            env: vec![("NUVEM_METRICS".into(), Some("on".into()))],
+            ..Default::default()
+        },
+    );
+    let _ = on.dynamodb().list_tables().send().await.unwrap();
+    let (status, body) = scrape(on.api_url.clone()).await;
+    assert_eq!(status, 200, "{body}");
+    assert!(
+        body.contains("nuvem_api_requests_total{service=\"dynamodb\",operation=\"ListTables\",status=\"200\"} 1"),
+        "{body}"
+    );
+}
