@@ -320,17 +320,19 @@ impl WebAcl {
                     }
                 };
                 let field = ctx.field.clone().unwrap_or_default();
-                self.samples.push(Sample {
-                    rule: name.clone(),
-                    field: field.clone(),
-                    action: verb,
-                    method: ctx.req.method.to_string(),
-                    path: ctx.req.path.chars().take(256).collect(),
-                    client_ip: ctx.req.client_ip,
-                    at: std::time::SystemTime::now(),
-                    headers: crate::stats::sample_headers(ctx.req.headers),
-                    labels: ctx.labels.clone(),
-                });
+                if rule.counters.take_sample(ctx.req.at) {
+                    self.samples.push(Sample {
+                        rule: name.clone(),
+                        field: field.clone(),
+                        action: verb,
+                        method: ctx.req.method.to_string(),
+                        path: ctx.req.path.chars().take(256).collect(),
+                        client_ip: ctx.req.client_ip,
+                        at: std::time::SystemTime::now(),
+                        headers: crate::stats::sample_headers(ctx.req.headers),
+                        labels: ctx.labels.clone(),
+                    });
+                }
                 match action {
                     Action::Count => {
                         counted.push(name);
