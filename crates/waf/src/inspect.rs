@@ -139,8 +139,10 @@ pub fn decode(value: &[u8]) -> Vec<u8> {
 
 /// `decode`'s result, and (when the JS-escape layer changed something) the text before that
 /// layer: a Windows path's `\b`, `\t`, `\n` (`c:\boot.ini`, `C:\Windows\temp`) read as JS
-/// escapes would hide the path from the traversal and command detectors.
-fn decode_layers(value: &[u8]) -> (Vec<u8>, Option<Vec<u8>>) {
+/// escapes would hide the path from the traversal and command detectors. The flag says the
+/// URL-decoded text held a character reference written to slip past filters
+/// ([`evasive_char_ref`]), which entity decoding would make invisible.
+fn decode_layers(value: &[u8]) -> (Vec<u8>, Option<Vec<u8>>, bool) {
     let mut v = value.to_vec();
     // URL decoding (with IIS `%uXXXX`) to a fixed point, at most URL_ROUNDS times.
     for _ in 0..URL_ROUNDS {
@@ -153,6 +155,7 @@ fn decode_layers(value: &[u8]) -> (Vec<u8>, Option<Vec<u8>>) {
         }
         v = next;
     }
+    let evasive = v.contains(&b'&') && evasive_char_ref(&v);
     // HTML entities, nested at most twice more (`&amp;lt;script&amp;gt;`).
     for _ in 0..3 {
         if !v.contains(&b'&') {
@@ -179,7 +182,57 @@ fn decode_layers(value: &[u8]) -> (Vec<u8>, Option<Vec<u8>>) {
     {
         b.retain(|c| *c != 0);
     }
-    (v, before_js)
+    (v, before_js, evasive)
+}
+
+/// A numeric character reference to an ASCII character written the way XSS filter evasion
+/// writes them (OWASP's XSS Filter Evasion Cheat Sheet): without its closing `;` (`&#60`,
+/// `&#x3c`, `&#0000106&#0000097…`) or padded with two or more zeros (`&#0000060;`,
+/// `&#x003c;`). Browsers decode both; encoders never write them: `&lt;`, `&#60;`, `&#x3C;`,
+/// PHP's `&#039;` and references to other characters (`&#8217;`, `&#160;`) do not count.
+fn evasive_char_ref(v: &[u8]) -> bool {
+    let mut from = 0;
+    while let Some(at) = v
+        .get(from..)
+        .and_then(|r| r.windows(2).position(|w| w == b"&#"))
+    {
+        let start = from + at + 2;
+        from = start;
+        let hex = matches!(v.get(start), Some(b'x' | b'X'));
+        let digits_at = start + usize::from(hex);
+        let digits = v
+            .get(digits_at..)
+            .unwrap_or_default()
+            .iter()
+            .take_while(|c| {
+                if hex {
+                    c.is_ascii_hexdigit()
+                } else {
+                    c.is_ascii_digit()
+                }
+            })
+            .count();
+        if digits == 0 {
+            continue;
+        }
+        let text = v.get(digits_at..digits_at + digits).unwrap_or_default();
+        let zeros = text.iter().take_while(|c| **c == b'0').count();
+        let significant = text.get(zeros..).unwrap_or_default();
+        // More than three significant digits is no ASCII character in either base.
+        let code = (significant.len() <= 3)
+            .then(|| {
+                significant.iter().try_fold(0u32, |n, c| {
+                    let d = char::from(*c).to_digit(if hex { 16 } else { 10 })?;
+                    Some(n * if hex { 16 } else { 10 } + d)
+                })
+            })
+            .flatten();
+        let terminated = v.get(digits_at + digits) == Some(&b';');
+        if code.is_some_and(|c| (1..128).contains(&c)) && (zeros >= 2 || !terminated) {
+            return true;
+        }
+    }
+    false
 }
 
 /// Path characters written the ways servers have been fooled into reading them: overlong
@@ -438,8 +491,11 @@ fn push(out: &mut Inspection, location: Location, name: &[u8], value: &[u8], she
 
 /// Everything found in one raw value that depends on the value alone (not on its name).
 fn value_families(value: &[u8], shell: bool) -> Families {
-    let (decoded, before_js) = decode_layers(value);
+    let (decoded, before_js, evasive) = decode_layers(value);
     let mut found = decoded_families(&decoded, before_js.as_deref(), shell);
+    if evasive {
+        found.add(Family::Xss);
+    }
     // A relative link in pasted markup: traversal only if what is left of the value, with
     // the links' `../` runs taken out, still says so.
     if found.has(Family::Traversal)
@@ -901,5 +957,54 @@ mod fold_tests {
         check("%c0%41", None); // a lead byte before a letter: no path character
         check("plain ../ascii", None);
         check("東京・大阪", None);
+    }
+}
+
+#[cfg(test)]
+mod char_ref_tests {
+    use super::evasive_char_ref;
+
+    #[track_caller]
+    fn check(value: &str, evasive: bool) {
+        assert_eq!(evasive_char_ref(value.as_bytes()), evasive, "{value}");
+    }
+
+    /// Unterminated or zero-padded references to ASCII characters are evasions; the forms
+    /// encoders write, and references to other characters, are not.
+    #[test]
+    fn evasive_character_references() {
+        for v in [
+            "&#60",
+            "&#x3c",
+            "&#X3C",
+            "&#0000060",
+            "&#0000060;",
+            "&#x003c;",
+            "&#X000003C;",
+            "<a href=\"&#0000106&#0000097&#0000118&#0000097\">",
+            "&#x6A&#x61&#x76&#x61",
+            "a &#60b",
+        ] {
+            check(v, true);
+        }
+        for v in [
+            "&lt;script&gt;",
+            "&#60;",
+            "&#x3C;",
+            "&#x3c;",
+            "Don&#039;t stop",
+            "Don&#39;t",
+            "it&#8217;s &#160;here",
+            "&#8217",
+            "&#x2019",
+            "R&amp;D",
+            "AT&T #1",
+            "&#",
+            "&#x;",
+            "&#060;",
+            "&#x03c;",
+        ] {
+            check(v, false);
+        }
     }
 }
