@@ -104,7 +104,8 @@ fn a_short_metrics_token_is_refused() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn metrics_can_be_turned_off() {
     let manifest = format!("[server]\nmetrics = false\nmetrics_token = \"{TOKEN}\"\n");
-    let client = reqwest::Client::new();
+    // A client with its TLS provider chosen (reqwest's own default would need one installed).
+    let client = crate::nodes::http();
     let off = Nuvem::start_with(
         BIN,
         Options {

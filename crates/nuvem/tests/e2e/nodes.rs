@@ -95,7 +95,8 @@ fn start_two(manifest: &str) -> (Nuvem, Nuvem) {
     })
 }
 
-fn http() -> reqwest::Client {
+/// A client for the e2e tests' plain-HTTP calls (rustls with its provider chosen here).
+pub(super) fn http() -> reqwest::Client {
     reqwest::Client::builder()
         .user_agent("nuvem-e2e")
         .use_preconfigured_tls(
