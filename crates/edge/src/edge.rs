@@ -125,9 +125,12 @@ impl Edge {
             .collect();
         let disk = match &dist.disk_dir {
             Some(dir) if dist.regional_disk_bytes > 0 => {
-                Some(DiskTier::open(dir, dist.regional_disk_bytes).map_err(|e| {
+                let disk = DiskTier::open(dir, dist.regional_disk_bytes).map_err(|e| {
                     Error::Config(format!("the edge cache folder {}: {e}", dir.display()))
-                })?)
+                })?;
+                // Large bodies sent with `sendfile` are filed there too (see `sendfile`).
+                crate::sendfile::file_in(dir);
+                Some(disk)
             }
             _ => None,
         };
