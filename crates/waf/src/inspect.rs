@@ -196,39 +196,12 @@ fn evasive_char_ref(v: &[u8]) -> bool {
         .get(from..)
         .and_then(|r| r.windows(2).position(|w| w == b"&#"))
     {
-        let start = from + at + 2;
-        from = start;
-        let hex = matches!(v.get(start), Some(b'x' | b'X'));
-        let digits_at = start + usize::from(hex);
-        let digits = v
-            .get(digits_at..)
-            .unwrap_or_default()
-            .iter()
-            .take_while(|c| {
-                if hex {
-                    c.is_ascii_hexdigit()
-                } else {
-                    c.is_ascii_digit()
-                }
-            })
-            .count();
-        if digits == 0 {
+        from += at + 2;
+        let Some(r) = crate::transform::NumericRef::parse(v.get(from..).unwrap_or_default()) else {
             continue;
-        }
-        let text = v.get(digits_at..digits_at + digits).unwrap_or_default();
-        let zeros = text.iter().take_while(|c| **c == b'0').count();
-        let significant = text.get(zeros..).unwrap_or_default();
-        // More than three significant digits is no ASCII character in either base.
-        let code = (significant.len() <= 3)
-            .then(|| {
-                significant.iter().try_fold(0u32, |n, c| {
-                    let d = char::from(*c).to_digit(if hex { 16 } else { 10 })?;
-                    Some(n * if hex { 16 } else { 10 } + d)
-                })
-            })
-            .flatten();
-        let terminated = v.get(digits_at + digits) == Some(&b';');
-        if code.is_some_and(|c| (1..128).contains(&c)) && (zeros >= 2 || !terminated) {
+        };
+        let zeros = r.digits.iter().take_while(|c| **c == b'0').count();
+        if r.code().is_some_and(|c| (1..128).contains(&c)) && (zeros >= 2 || !r.terminated) {
             return true;
         }
     }

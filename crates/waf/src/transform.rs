@@ -222,6 +222,50 @@ const NAMED_ENTITIES: &[(&str, &str)] = &[
     ("dollar", "$"),
 ];
 
+/// A numeric character reference, read from what follows its `&#` (`x3c;`, `0000060`).
+pub(crate) struct NumericRef<'a> {
+    /// Written in hexadecimal (`&#x…`).
+    pub hex: bool,
+    /// Its digits: at least one.
+    pub digits: &'a [u8],
+    /// Whether a `;` closes it.
+    pub terminated: bool,
+}
+
+impl NumericRef<'_> {
+    /// The reference at the start of `rest` (the text after `&#`), if it has a digit.
+    pub(crate) fn parse(rest: &[u8]) -> Option<NumericRef<'_>> {
+        let hex = matches!(rest.first(), Some(b'x' | b'X'));
+        let after = rest.get(usize::from(hex)..).unwrap_or_default();
+        let n = after
+            .iter()
+            .take_while(|c| {
+                if hex {
+                    c.is_ascii_hexdigit()
+                } else {
+                    c.is_ascii_digit()
+                }
+            })
+            .count();
+        (n > 0).then(|| NumericRef {
+            hex,
+            digits: after.get(..n).unwrap_or_default(),
+            terminated: after.get(n) == Some(&b';'),
+        })
+    }
+
+    /// How many bytes of `rest` it spans (the `x`, the digits and the `;`).
+    pub(crate) fn len(&self) -> usize {
+        usize::from(self.hex) + self.digits.len() + usize::from(self.terminated)
+    }
+
+    /// The code point it names, when that fits a `u32`.
+    pub(crate) fn code(&self) -> Option<u32> {
+        let text = std::str::from_utf8(self.digits).ok()?;
+        u32::from_str_radix(text, if self.hex { 16 } else { 10 }).ok()
+    }
+}
+
 /// HTML entities: `&lt;`, `&#60;`, `&#x3c;`, with or without the closing `;`.
 pub fn html_entity_decode(input: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(input.len());
@@ -230,35 +274,10 @@ pub fn html_entity_decode(input: &[u8]) -> Vec<u8> {
         if b == b'&' {
             let rest = input.get(i + 1..).unwrap_or_default();
             if rest.first() == Some(&b'#') {
-                let (hex, digits_start) = match rest.get(1) {
-                    Some(b'x' | b'X') => (true, 2),
-                    _ => (false, 1),
-                };
-                let digits = rest
-                    .get(digits_start..)
-                    .unwrap_or_default()
-                    .iter()
-                    .take_while(|c| {
-                        if hex {
-                            c.is_ascii_hexdigit()
-                        } else {
-                            c.is_ascii_digit()
-                        }
-                    })
-                    .count();
-                if digits > 0 {
-                    let text = rest
-                        .get(digits_start..digits_start + digits)
-                        .unwrap_or_default();
-                    let code = std::str::from_utf8(text)
-                        .ok()
-                        .and_then(|t| u32::from_str_radix(t, if hex { 16 } else { 10 }).ok());
-                    let mut consumed = 1 + digits_start + digits;
-                    if rest.get(digits_start + digits) == Some(&b';') {
-                        consumed += 1;
-                    }
-                    push_char(&mut out, code.unwrap_or(0xfffd));
-                    i += consumed;
+                if let Some(r) = NumericRef::parse(rest.get(1..).unwrap_or_default()) {
+                    push_char(&mut out, r.code().unwrap_or(0xfffd));
+                    // `&`, `#`, then the reference.
+                    i += 2 + r.len();
                     continue;
                 }
             } else {
