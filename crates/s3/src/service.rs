@@ -190,7 +190,7 @@ impl S3Service {
     async fn serve(&self, req: AwsRequest) -> http::Response<Body> {
         let (bucket, key) = self.subject(&req.parts);
         let request_id = req.request_id.clone();
-        let resp = self.respond(req).await;
+        let resp = self.respond(req, bucket.as_deref(), key.is_some()).await;
         let cx = ErrorContext {
             request_id: &request_id,
             bucket,
@@ -230,9 +230,15 @@ impl S3Service {
         Err(AwsError::new(status, code, refusal.to_string()))
     }
 
-    async fn respond(&self, req: AwsRequest) -> http::Response<Body> {
+    /// Serves `req`, which addresses `bucket` (and a key, if `has_key`): [`Self::subject`].
+    async fn respond(
+        &self,
+        req: AwsRequest,
+        bucket: Option<&str>,
+        has_key: bool,
+    ) -> http::Response<Body> {
+        let bucket = bucket.map(str::to_owned);
         if req.parts.method == http::Method::OPTIONS {
-            let bucket = self.subject(&req.parts).0;
             return crate::cors::preflight(&self.store, &req.parts, bucket)
                 .await
                 .unwrap_or_else(|e| {
@@ -249,9 +255,8 @@ impl S3Service {
                 .into_aws_error()
                 .to_response(Protocol::RestXml, &req.request_id);
         }
-        let bucket = self.subject(&req.parts).0;
-        let cors = crate::cors::response_headers(&self.store, &req.parts, bucket).await;
-        if let (Some(bucket), None) = self.subject(&req.parts)
+        let cors = crate::cors::response_headers(&self.store, &req.parts, bucket.clone()).await;
+        if let Some(bucket) = bucket.filter(|_| !has_key)
             && crate::api::post::is_form_upload(&req.parts, true)
         {
             let mut resp = match self
