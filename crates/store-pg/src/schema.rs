@@ -63,6 +63,9 @@ fn retryable(e: &tokio_postgres::Error) -> bool {
         SqlState::UNIQUE_VIOLATION,
         SqlState::DUPLICATE_SCHEMA,
         SqlState::DUPLICATE_TABLE,
+        // A table's row type, created by the same racing `CREATE TABLE IF NOT EXISTS`
+        // (`type "kv" already exists`).
+        SqlState::DUPLICATE_OBJECT,
     ]
     .iter()
     .any(|c| e.code() == Some(c))
