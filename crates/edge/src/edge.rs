@@ -565,11 +565,13 @@ impl Edge {
     }
 }
 
-/// The path pattern of the cache behavior that answered a viewer request (`*` for the
-/// default behavior), in the response's extensions: how the metrics count per behavior. Its
-/// values are the distribution's configuration, never a viewer's path.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ServedBehavior(pub String);
+/// What the origin is asked for: the (possibly rewritten) path and the viewer's query.
+fn path_and_query(path: &str, parts: &Parts) -> String {
+    match parts.uri.query() {
+        Some(q) => format!("{path}?{q}"),
+        None => path.to_owned(),
+    }
+}
 
 /// One edge location: its own cache in front of the shared regional tier.
 #[derive(Clone)]
@@ -590,9 +592,19 @@ impl Location {
         &self.edge.names[self.index]
     }
 
-    /// Serves one viewer request. `secure` says whether it came over HTTPS. The response
-    /// carries the [`ServedBehavior`] that answered it in its extensions.
+    /// Serves one viewer request. `secure` says whether it came over HTTPS.
     pub async fn handle(&self, req: Request<Body>, secure: bool) -> Response<Body> {
+        self.handle_with_behavior(req, secure).await.0
+    }
+
+    /// Serves one viewer request, and says which cache behavior answered it: its index in
+    /// the distribution's behaviors (see [`Location::behavior_pattern`]), how the metrics
+    /// count per behavior.
+    pub async fn handle_with_behavior(
+        &self,
+        req: Request<Body>,
+        secure: bool,
+    ) -> (Response<Body>, usize) {
         let live = self.edge.live.load_full();
         let (parts, body) = req.into_parts();
         let mut path = parts.uri.path().to_string();
@@ -602,10 +614,20 @@ impl Location {
             path = format!("/{o}");
         }
         let (bi, _) = live.dist.behavior_for(&path);
-        let mut resp = self.serve(&live, bi, path, parts, body, secure).await;
-        resp.extensions_mut()
-            .insert(ServedBehavior(live.dist.behaviors[bi].pattern.clone()));
-        resp
+        (self.serve(&live, bi, path, parts, body, secure).await, bi)
+    }
+
+    /// The path pattern of the behavior at `index` (`*` for the default behavior): a value
+    /// of the distribution's configuration, never a viewer's path. Updates never change a
+    /// behavior's pattern or place (`IllegalUpdate`), so an index keeps its pattern.
+    pub fn behavior_pattern(&self, index: usize) -> Option<String> {
+        let live = self.edge.live.load();
+        live.dist.behaviors.get(index).map(|b| b.pattern.clone())
+    }
+
+    /// How many cache behaviors the distribution has.
+    pub fn behavior_count(&self) -> usize {
+        self.edge.live.load().dist.behaviors.len()
     }
 
     async fn serve(
@@ -619,10 +641,6 @@ impl Location {
     ) -> Response<Body> {
         let edge = &self.edge;
         let pop = edge.names[self.index].clone();
-        let pq = match parts.uri.query() {
-            Some(q) => format!("{path}?{q}"),
-            None => path.clone(),
-        };
         let behavior = &live.dist.behaviors[bi];
         // Refused on its headers alone (a method the behavior does not allow, plain HTTP
         // where HTTPS is required): the body is not read, so a viewer's `Expect:
@@ -661,9 +679,10 @@ impl Location {
         }
         let head = parts.method == Method::HEAD;
         if parts.method != Method::GET && !head {
+            let pq = path_and_query(&path, &parts);
             return self.forward(bi, &path, pq, parts, body).await;
         }
-        let got = self.lookup(live, bi, &path, pq, &parts, &pop).await;
+        let got = self.lookup(live, bi, &path, None, &parts, &pop).await;
         let viewer = Viewer {
             headers: &parts.headers,
             head,
@@ -678,7 +697,7 @@ impl Location {
         live: &Live,
         bi: usize,
         path: &str,
-        pq: String,
+        pq: Option<String>,
         parts: &Parts,
         pop: &Arc<str>,
     ) -> Got {
@@ -693,6 +712,7 @@ impl Location {
         // Taken before the regional tier is asked: an invalidation of the path while the
         // fill is in flight keeps it out of this location too.
         let start = edge.regional.fills.start();
+        let pq = pq.unwrap_or_else(|| path_and_query(path, parts));
         match edge
             .regional
             .get(edge.fetch_req(live, bi, key, pq, parts, pop))
@@ -793,7 +813,7 @@ impl Location {
                 live,
                 bi,
                 page,
-                page.clone(),
+                Some(page.clone()),
                 &page_parts,
                 &Arc::from(viewer.pop),
             )

@@ -42,7 +42,7 @@ pub use cluster::{HEARTBEAT, LIVE_MS};
 pub use config::{UpdateError, WebAcls};
 pub use distribution::CachePolicy;
 pub use distribution::{Distribution, OriginRef, pattern_matches};
-pub use edge::{Edge, Location, ServedBehavior, TierStats};
+pub use edge::{Edge, Location, TierStats};
 pub use error::Error;
 pub use freshness::{Directives, Freshness, NoStore, RequestFacts, decide};
 pub use guard::{DEFAULT_BODY_LIMIT, Guard};
@@ -51,5 +51,5 @@ pub use origin::{
     BucketError, BucketOrigin, BucketReader, HttpOrigin, NoProvider, ObjectRequest, Origin,
     OriginProvider, Website,
 };
-pub use respond::{RangeResult, parse_range};
+pub use respond::{RangeResult, X_CACHE, parse_range};
 pub use sendfile::SendfileStream;

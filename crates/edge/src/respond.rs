@@ -11,7 +11,7 @@ use std::time::SystemTime;
 
 use bytes::Bytes;
 use futures_util::stream;
-use http::{HeaderMap, HeaderValue, Response, StatusCode, header};
+use http::{HeaderMap, HeaderName, HeaderValue, Response, StatusCode, header};
 use http_body::Frame;
 use http_body_util::{BodyExt, StreamBody};
 use nuvem_aws::{Body, BoxError, empty_body, full_body};
@@ -19,6 +19,17 @@ use nuvem_aws::{Body, BoxError, empty_body, full_body};
 use crate::compress::{self, Encoding};
 use crate::entry::Entry;
 use crate::regional::{Cached, add_via};
+
+/// `X-Cache`: whether the cache answered (`Hit from nuvem`, `Miss from nuvem`,
+/// `RefreshHit from nuvem`, `Error from nuvem`). Header names are made once: a name given
+/// as a string is parsed, and a non-standard one copied, on every insert.
+pub const X_CACHE: HeaderName = HeaderName::from_static("x-cache");
+const X_AMZ_CF_POP: HeaderName = HeaderName::from_static("x-amz-cf-pop");
+const X_AMZ_CF_ID: HeaderName = HeaderName::from_static("x-amz-cf-id");
+
+/// Headers a response to a viewer may get beyond its stored ones (`Age`, `Vary`, `X-Cache`,
+/// `Via`, `X-Amz-Cf-Pop`, `X-Amz-Cf-Id`, `Accept-Ranges`, `Content-Length`): room made once.
+pub(crate) const ADDED: usize = 8;
 
 pub struct Viewer<'a> {
     pub headers: &'a HeaderMap,
@@ -31,6 +42,7 @@ pub struct Viewer<'a> {
 /// The response for a stored entry.
 pub async fn serve(entry: &Arc<Entry>, v: &Viewer<'_>, cached: Cached) -> Response<Body> {
     let mut headers = entry.headers.clone();
+    headers.reserve(ADDED);
     headers.insert(header::AGE, HeaderValue::from(entry.age(SystemTime::now())));
     let mut status = entry.status;
     let mut body = None;
@@ -191,6 +203,18 @@ fn weaken_etag(headers: &mut HeaderMap) {
 
 /// RFC 9110 §13.2.2 order: If-Match, If-Unmodified-Since, If-None-Match, If-Modified-Since.
 fn precondition(req: &HeaderMap, resp: &HeaderMap) -> Option<StatusCode> {
+    // Most requests carry none: nothing of the response is parsed for them.
+    if ![
+        header::IF_MATCH,
+        header::IF_UNMODIFIED_SINCE,
+        header::IF_NONE_MATCH,
+        header::IF_MODIFIED_SINCE,
+    ]
+    .iter()
+    .any(|h| req.contains_key(h))
+    {
+        return None;
+    }
     let etag = resp.get(header::ETAG).and_then(|v| v.to_str().ok());
     let lm = date(resp.get(header::LAST_MODIFIED));
     if let Some(im) = req.get(header::IF_MATCH).and_then(|v| v.to_str().ok()) {
@@ -328,7 +352,7 @@ pub fn decorate(r: &mut Response<Body>, pop: &str, cached: Cached) {
         Cached::Miss => "Miss from nuvem",
         Cached::RefreshHit => "RefreshHit from nuvem",
     };
-    h.insert("x-cache", HeaderValue::from_static(x));
+    h.insert(X_CACHE, HeaderValue::from_static(x));
     finish_headers(h, pop);
 }
 
@@ -336,11 +360,11 @@ pub fn finish_headers(h: &mut HeaderMap, pop: &str) {
     match pop_headers(pop) {
         Some((via, p)) => {
             h.append(header::VIA, via);
-            h.insert("x-amz-cf-pop", p);
+            h.insert(X_AMZ_CF_POP, p);
         }
         None => add_via(h, pop),
     }
-    h.insert("x-amz-cf-id", request_id());
+    h.insert(X_AMZ_CF_ID, request_id());
 }
 
 /// The `Via` and `X-Amz-Cf-Pop` values of a location, made once per thread and location
@@ -409,7 +433,7 @@ pub fn error_response(status: StatusCode, pop: &str) -> Response<Body> {
     *r.status_mut() = status;
     let h = r.headers_mut();
     h.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/html"));
-    h.insert("x-cache", HeaderValue::from_static("Error from nuvem"));
+    h.insert(X_CACHE, HeaderValue::from_static("Error from nuvem"));
     finish_headers(h, pop);
     r
 }

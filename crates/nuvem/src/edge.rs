@@ -8,7 +8,7 @@
 mod guard;
 mod origins;
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use anyhow::Context;
 use http::{Request, Response, StatusCode};
@@ -17,6 +17,7 @@ use tokio::sync::watch;
 use tokio::task::JoinSet;
 
 use crate::config::Config;
+use crate::metrics::EdgeSeries;
 
 pub struct Placeholder;
 
@@ -44,39 +45,78 @@ struct EdgeLocation {
     /// The location's name, and where its requests are counted.
     name: String,
     metrics: Arc<crate::metrics::Metrics>,
+    /// The series of each behavior (by index) and cache result, resolved at their first
+    /// request: counting a request then costs no label lookup.
+    series: Vec<[OnceLock<Option<EdgeSeries>>; CACHE_RESULTS.len()]>,
+}
+
+/// The `cache` label's values, by the `X-Cache` header that says them.
+const CACHE_RESULTS: [(&[u8], &str); 5] = [
+    (b"Hit from nuvem", "hit"),
+    (b"Miss from nuvem", "miss"),
+    (b"RefreshHit from nuvem", "refresh_hit"),
+    (b"Error from nuvem", "error"),
+    (b"", "other"),
+];
+
+impl EdgeLocation {
+    fn new(
+        location: nuvem_edge::Location,
+        secure: bool,
+        name: String,
+        metrics: Arc<crate::metrics::Metrics>,
+    ) -> Self {
+        let series = (0..location.behavior_count())
+            .map(|_| Default::default())
+            .collect();
+        EdgeLocation {
+            location,
+            secure,
+            name,
+            metrics,
+            series,
+        }
+    }
 }
 
 impl crate::listen::Handler for EdgeLocation {
     async fn handle(self: Arc<Self>, req: Request<Body>) -> Response<Body> {
         let start = std::time::Instant::now();
-        let mut resp = self.location.handle(req, self.secure).await;
+        let (resp, behavior) = self.location.handle_with_behavior(req, self.secure).await;
         if !self.metrics.enabled() {
             return resp;
         }
-        let cache = match resp.headers().get("x-cache").map(|v| v.as_bytes()) {
-            Some(b"Hit from nuvem") => "hit",
-            Some(b"Miss from nuvem") => "miss",
-            Some(b"RefreshHit from nuvem") => "refresh_hit",
-            Some(b"Error from nuvem") => "error",
-            _ => "other",
-        };
+        let x_cache = resp
+            .headers()
+            .get(nuvem_edge::X_CACHE)
+            .map_or(&b""[..], |v| v.as_bytes());
+        let result = CACHE_RESULTS
+            .iter()
+            .position(|(header, _)| *header == x_cache)
+            .unwrap_or(CACHE_RESULTS.len() - 1);
         let bytes = resp
             .headers()
             .get(http::header::CONTENT_LENGTH)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.parse().ok());
-        let behavior = resp
-            .extensions_mut()
-            .remove::<nuvem_edge::ServedBehavior>()
-            .map(|b| b.0)
-            .unwrap_or_default();
-        self.metrics.edge(
-            &self.name,
-            behavior,
-            cache,
-            bytes,
-            start.elapsed().as_secs_f64(),
-        );
+        let seconds = start.elapsed().as_secs_f64();
+        let resolve = || {
+            let pattern = self.location.behavior_pattern(behavior).unwrap_or_default();
+            self.metrics
+                .edge_series(&self.name, &pattern, CACHE_RESULTS[result].1)
+        };
+        match self.series.get(behavior) {
+            Some(cells) => {
+                if let Some(s) = cells[result].get_or_init(resolve) {
+                    s.record(bytes, seconds);
+                }
+            }
+            None => {
+                if let Some(s) = resolve() {
+                    s.record(bytes, seconds);
+                }
+            }
+        }
         resp
     }
 }
@@ -277,12 +317,12 @@ pub async fn start(
             location: loc.name.clone(),
             url: format!("http://{}", l.local_addr()?),
         });
-        let handler = Arc::new(EdgeLocation {
-            location: location.clone(),
-            secure: false,
-            name: loc.name.clone(),
-            metrics: metrics.clone(),
-        });
+        let handler = Arc::new(EdgeLocation::new(
+            location.clone(),
+            false,
+            loc.name.clone(),
+            metrics.clone(),
+        ));
         tasks.spawn(crate::listen::serve(
             l,
             None,
@@ -301,12 +341,12 @@ pub async fn start(
                 location: loc.name.clone(),
                 url: format!("https://{}", l.local_addr()?),
             });
-            let handler = Arc::new(EdgeLocation {
+            let handler = Arc::new(EdgeLocation::new(
                 location,
-                secure: true,
-                name: loc.name.clone(),
-                metrics: metrics.clone(),
-            });
+                true,
+                loc.name.clone(),
+                metrics.clone(),
+            ));
             tasks.spawn(crate::listen::serve(
                 l,
                 acceptor.clone(),

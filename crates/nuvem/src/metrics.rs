@@ -341,33 +341,28 @@ impl Metrics {
         f
     }
 
-    /// Records one viewer request of the edge, answered by the cache behavior whose path
-    /// pattern is `behavior` (a value of the distribution's configuration).
-    pub fn edge(
-        &self,
-        location: &str,
-        behavior: String,
-        cache: &str,
-        bytes: Option<u64>,
-        seconds: f64,
-    ) {
+    /// The series an edge request of `location`, `behavior` and `cache` result counts in,
+    /// to keep and record into without looking the labels up again (`None` when metrics
+    /// are off). A listener resolves each of its few combinations once.
+    pub fn edge_series(&self, location: &str, behavior: &str, cache: &str) -> Option<EdgeSeries> {
         if !self.enabled {
-            return;
+            return None;
         }
         let timed = LocationLabels {
             location: location.to_owned(),
-            behavior,
+            behavior: behavior.to_owned(),
         };
-        self.edge_seconds.get_or_create(&timed).observe(seconds);
+        let seconds = self.edge_seconds.get_or_create(&timed).clone();
         let labels = EdgeLabels {
             location: timed.location,
             behavior: timed.behavior,
             cache: cache.to_owned(),
         };
-        self.edge_requests.get_or_create(&labels).inc();
-        if let Some(b) = bytes {
-            self.edge_bytes.get_or_create(&labels).inc_by(b);
-        }
+        Some(EdgeSeries {
+            seconds,
+            requests: self.edge_requests.get_or_create(&labels).clone(),
+            bytes: self.edge_bytes.get_or_create(&labels).clone(),
+        })
     }
 
     /// The exposition: the recorded series, then `snapshot`'s.
@@ -379,6 +374,25 @@ impl Metrics {
         scraped.register_collector(Box::new(snapshot));
         let _ = prometheus_client::encoding::prometheus_text::encode(&mut out, &scraped);
         out
+    }
+}
+
+/// The three series one edge request counts in (see [`Metrics::edge_series`]): handles that
+/// share their values with the registry.
+#[derive(Clone)]
+pub struct EdgeSeries {
+    seconds: Histogram,
+    requests: Counter,
+    bytes: Counter,
+}
+
+impl EdgeSeries {
+    pub fn record(&self, bytes: Option<u64>, seconds: f64) {
+        self.seconds.observe(seconds);
+        self.requests.inc();
+        if let Some(b) = bytes {
+            self.bytes.inc_by(b);
+        }
     }
 }
 
@@ -756,7 +770,9 @@ mod tests {
             error_code: Some("AccessDeniedException"),
             seconds: 0.001,
         });
-        m.edge("edge", "/img/*".into(), "hit", Some(1024), 0.0001);
+        m.edge_series("edge", "/img/*", "hit")
+            .unwrap()
+            .record(Some(1024), 0.0001);
         let mut s = Snapshot::default();
         s.add("nuvem_x", "an \"x\"", Kind::Counter, &[("a", "q\"\\")], 3.0);
         s.add("nuvem_y", "a y", Kind::Gauge, &[], 1.5);

@@ -118,7 +118,10 @@ impl nuvem_edge::Guard for WafGuard {
             h.insert(header::CONTENT_TYPE, v);
         }
         h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-        h.insert("x-cache", HeaderValue::from_static("Error from nuvem"));
+        h.insert(
+            nuvem_edge::X_CACHE,
+            HeaderValue::from_static("Error from nuvem"),
+        );
         if let Ok(v) = HeaderValue::from_str(id.as_str()) {
             h.insert("x-amz-cf-id", v.clone());
             h.insert("x-amz-request-id", v);
