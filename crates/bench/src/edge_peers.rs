@@ -4,6 +4,7 @@
 //! (`bench/run.sh` does, from Debian's packages).
 
 use std::net::{Ipv4Addr, SocketAddr};
+use std::os::unix::process::CommandExt as _;
 use std::path::Path;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
@@ -203,12 +204,13 @@ fn spawn(
     let log = std::fs::File::create(dir.path().join("out.log"))?;
     let child = procs::pinned(bin, pin)
         .args(&args)
+        .process_group(0)
         .stdin(Stdio::null())
         .stdout(log.try_clone()?)
         .stderr(log)
         .spawn()
         .with_context(|| format!("starting {}", bin.display()))?;
-    let mut guard = Guard::new(child, name);
+    let mut guard = Guard::group(child, name);
     let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
     let deadline = Instant::now() + Duration::from_secs(30);
     while !procs::answers_http(addr) {

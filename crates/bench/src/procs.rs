@@ -20,11 +20,27 @@ const READY_TIMEOUT: Duration = Duration::from_secs(60);
 pub struct Guard {
     child: Child,
     what: &'static str,
+    /// The child leads its own process group, all of which is killed (a server's workers).
+    group: bool,
 }
 
 impl Guard {
     pub fn new(child: Child, what: &'static str) -> Self {
-        Self { child, what }
+        Self {
+            child,
+            what,
+            group: false,
+        }
+    }
+
+    /// For a child spawned with `process_group(0)`: its whole group is killed when dropped
+    /// (nginx's workers outlive a killed master otherwise, and pile up run after run).
+    pub fn group(child: Child, what: &'static str) -> Self {
+        Self {
+            child,
+            what,
+            group: true,
+        }
     }
 
     pub fn pid(&self) -> u32 {
@@ -43,6 +59,12 @@ impl Guard {
 
 impl Drop for Guard {
     fn drop(&mut self) {
+        if self.group {
+            let _ = Command::new("kill")
+                .args(["-KILL", "--", &format!("-{}", self.child.id())])
+                .stderr(Stdio::null())
+                .status();
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
