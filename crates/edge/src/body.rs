@@ -70,9 +70,11 @@ impl SharedBody {
         {
             let mut s = self.lock();
             if s.done.is_none() {
-                if result.is_ok()
-                    && (s.chunks.len() > 1 || s.len >= crate::sendfile::MIN_LEN as u64)
-                {
+                // Also a body that came as one chunk: that chunk is a slice of the buffer
+                // the origin's response was read into, and would keep all of it alive for
+                // as long as the entry is cached (the caches weigh the body, not the
+                // buffer). One copy at the fill, into an allocation of the body's size.
+                if result.is_ok() && !s.chunks.is_empty() {
                     let (whole, fileable) = crate::sendfile::whole(&s.chunks, s.len as usize);
                     s.chunks = vec![whole];
                     s.merged = true;

@@ -400,7 +400,7 @@ fn decode(bytes: &[u8]) -> Option<Entry> {
             rest,
         },
         status,
-        headers: crate::entry::with_room(headers),
+        headers: crate::entry::stored_headers(&headers),
         repr: Representation::new(shared),
         response_time,
         initial_age,

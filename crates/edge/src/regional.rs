@@ -21,7 +21,7 @@ use crate::Error;
 use crate::body::{FinishGuard, SharedBody};
 use crate::cache::Tier;
 use crate::disk::DiskTier;
-use crate::entry::{CacheKey, Entry, Representation, joined, strip_hop_by_hop, with_room};
+use crate::entry::{CacheKey, Entry, Representation, joined, stored_headers, strip_hop_by_hop};
 use crate::fills::Fills;
 use crate::freshness::{self, NoStore, RequestFacts};
 use crate::origin::Origin;
@@ -348,7 +348,7 @@ impl Regional {
         let entry = Arc::new(Entry {
             key: req.key.clone(),
             status,
-            headers: with_room(headers),
+            headers: stored_headers(&headers),
             repr: Representation::new(shared.clone()),
             response_time,
             initial_age,
@@ -510,7 +510,7 @@ fn refreshed(
     Arc::new(Entry {
         key: old.key.clone(),
         status: old.status,
-        headers: with_room(headers),
+        headers: stored_headers(&headers),
         repr: old.repr.clone(),
         response_time,
         initial_age,

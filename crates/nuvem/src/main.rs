@@ -27,12 +27,6 @@ use clap::{Parser, Subcommand, ValueEnum};
 
 use crate::config::{Config, Manifest, Overrides, Storage};
 
-/// mimalloc rather than glibc's malloc: a cached hit at the edge allocates about thirty small
-/// blocks (headers, the request's extensions, hyper's buffers), and glibc's malloc and free
-/// were 4-5 % of the server's CPU on 100 KiB hits (profiled, `bench/results/`).
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 const EXAMPLES: &str = "\
 Examples:
   nuvem up                                   serve the bundled example site (or ./nuvem.toml)
