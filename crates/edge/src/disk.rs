@@ -39,6 +39,9 @@ struct Meta {
     written: SystemTime,
 }
 
+/// The least a file weighs against the disk bound: one filesystem block.
+const BLOCK: u32 = 4096;
+
 /// Entries waiting for the writer; past this many, new ones are not written.
 const QUEUE: usize = 256;
 
@@ -82,7 +85,10 @@ impl DiskTier {
         let evict_dir = dir.to_path_buf();
         let index = moka::sync::Cache::builder()
             .max_capacity(max_bytes)
-            .weigher(|_k: &String, m: &Meta| m.size)
+            // A file takes whole blocks of the filesystem (4 KiB on ext4 and most others),
+            // so a small one weighs a block: the bound then holds on the disk, and it also
+            // bounds how many files the index (in memory, about 300 bytes each) can list.
+            .weigher(|_k: &String, m: &Meta| m.size.max(BLOCK))
             .eviction_listener(move |name: Arc<String>, _m, cause| {
                 if cause != moka::notification::RemovalCause::Replaced {
                     let _ = fs::remove_file(evict_dir.join(name.as_str()));
@@ -210,6 +216,9 @@ fn write_loop(files: &Files, jobs: &Receiver<(Arc<Entry>, Then)>) {
         if let Some(chunks) = entry.repr.body.whole() {
             files.write(&entry, &chunks);
             then(files);
+            // Evictions now, here on the writer, so the folder never holds more than the
+            // bound for long (moka otherwise runs them every few dozen inserts).
+            files.index.run_pending_tasks();
         }
         last = Instant::now();
         allowance -= last.duration_since(began).as_secs_f64();

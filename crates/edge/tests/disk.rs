@@ -75,3 +75,52 @@ fn damaged_files_are_misses() {
         assert_eq!(o.hits("/a"), 2);
     });
 }
+
+/// A file counts at least one 4 KiB block against `disk_mb`: 300 tiny objects under a 1 MiB
+/// bound (256 blocks) leave at most 256 files, where their bytes alone (about 300 KB) would
+/// have fitted them all.
+#[test]
+fn small_files_count_whole_blocks_against_the_bound() {
+    let rt = runtime();
+    rt.block_on(async {
+        let dir = tempfile::tempdir().unwrap();
+        let o = TestOrigin::start().await;
+        for i in 0..300 {
+            o.set(
+                &format!("/s{i}"),
+                Reply::ok(&[("cache-control", "max-age=600")], "tiny"),
+            );
+        }
+        let toml = format!("regional = {{ disk_mb = 1 }}\n{}", simple(""));
+        let e = edge_on_disk(&toml, &o.url, dir.path());
+        let count = || {
+            std::fs::read_dir(dir.path())
+                .map(|d| d.count())
+                .unwrap_or(0)
+        };
+        // In batches the writer's queue holds, each written before the next.
+        for batch in 0..3 {
+            for i in batch * 100..(batch + 1) * 100 {
+                let r = send(&e, 0, "GET", &format!("/s{i}"), &[]).await;
+                assert_eq!(r.x_cache(), "Miss");
+            }
+            let want = ((batch + 1) * 100).min(256);
+            for _ in 0..500 {
+                if count() >= want {
+                    break;
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+            }
+        }
+        let mut files = count();
+        for _ in 0..500 {
+            if files <= 256 {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+            files = count();
+        }
+        assert!(files > 200, "the disk kept {files} files");
+        assert!(files <= 256, "{files} files under a bound of 256 blocks");
+    });
+}
