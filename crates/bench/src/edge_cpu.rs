@@ -24,6 +24,9 @@ pub struct Args {
     /// Leave nginx out.
     #[arg(long)]
     pub no_nginx: bool,
+    /// Run nuvem with its default WebACL (every managed rule group) instead of without a WAF.
+    #[arg(long)]
+    pub waf: bool,
     /// Scenarios, comma-separated: hit1k, hit100k, miss1k, miss100k.
     #[arg(
         long,
@@ -74,7 +77,11 @@ pub async fn run(args: Args, command_line: String) -> anyhow::Result<()> {
         scenario(s)?;
     }
     let origin = web::Origin::start_sized(&[("/obj/", 1024), ("/big/", 100 * 1024)]).await?;
-    let manifest = format!("{}\n[waf]\nenabled = false\n", origin.distribution());
+    let manifest = if args.waf {
+        origin.distribution()
+    } else {
+        format!("{}\n[waf]\nenabled = false\n", origin.distribution())
+    };
     let pin = args.server_cpus.as_deref();
     let mut servers = Vec::new();
     let mut targets = Vec::new();

@@ -105,6 +105,11 @@ pub struct Args {
     /// Seconds per phase (one scenario, load and target), at most.
     #[arg(long, value_name = "S", default_value_t = 3)]
     pub phase_secs: u64,
+    /// Rounds of the edge group's phases: every target runs each phase this many times, the
+    /// targets' order rotated each round, and the report keeps each target's median round
+    /// (one phase against one peer moves ±20 % between runs on a shared 2-core machine).
+    #[arg(long, value_name = "N", default_value_t = 3)]
+    pub rounds: usize,
     /// CPUs (a `taskset -c` list) for the servers; run the bench itself on the others.
     #[arg(long, value_name = "CPUS")]
     pub server_cpus: Option<String>,
@@ -129,6 +134,22 @@ pub struct Ctx {
     pub budget: Budget,
     pub warm_up: u64,
     pub smoke: bool,
+    /// See [`Args::rounds`]; 1 in smoke runs.
+    pub rounds: usize,
+}
+
+/// One target of [`Ctx::measure_rounds`]: its name and the process whose CPU time and
+/// memory count.
+pub struct RoundTarget {
+    pub name: String,
+    pub pid: Option<u32>,
+}
+
+/// One phase's outcome with the server's CPU µs per request and peak RSS (KiB).
+struct Phase {
+    stats: load::Stats,
+    cpu: Option<f64>,
+    peak_kib: Option<u64>,
 }
 
 impl Ctx {
@@ -149,6 +170,97 @@ impl Ctx {
         }
     }
 
+    /// Runs one phase on one target: its stats, the server's CPU time per request (warm-up
+    /// included: what a request costs the server, which other load on the machine disturbs
+    /// less than throughput) and its peak RSS.
+    async fn phase(&self, op: &load::Op, mode: Mode, pid: Option<u32>) -> anyhow::Result<Phase> {
+        let reset = pid.is_some_and(procs::reset_peak_rss);
+        let cpu_before = pid.and_then(procs::cpu_ticks_tree);
+        let stats = load::run(op, mode, self.budget, self.warm_up).await?;
+        let requests = stats.ok() + stats.errors + self.warm_up;
+        let cpu = cpu_before
+            .zip(pid.and_then(procs::cpu_ticks_tree))
+            .filter(|_| requests > 0)
+            .map(|(a, b)| {
+                b.saturating_sub(a) as f64 / procs::TICKS_PER_SEC * 1e6 / requests as f64
+            });
+        let peak_kib = pid
+            .filter(|_| reset)
+            .and_then(|p| procs::status_kib(p, "VmHWM:").ok());
+        Ok(Phase {
+            stats,
+            cpu,
+            peak_kib,
+        })
+    }
+
+    /// Runs one phase on every target [`Self::rounds`] times, the targets' order rotated
+    /// each round (`make_op(target, round)` gives the load; misses need new paths each
+    /// round), and adds one row per target in the order given: its median round by the
+    /// metric (ops/s, or p99 for open-loop rows), with the median of the rounds' CPU time
+    /// per request and the highest peak RSS.
+    pub async fn measure_rounds(
+        &self,
+        report: &mut Report,
+        scenario: &str,
+        targets: &[RoundTarget],
+        make_op: impl Fn(usize, usize) -> load::Op,
+        mode: Mode,
+        metric: Metric,
+    ) {
+        let n = targets.len();
+        let mut phases: Vec<Vec<Phase>> = (0..n).map(|_| Vec::new()).collect();
+        let mut failed = vec![false; n];
+        for round in 0..self.rounds {
+            for k in 0..n {
+                let t = (k + round) % n;
+                if failed[t] {
+                    continue;
+                }
+                let target = &targets[t];
+                eprintln!(
+                    "{scenario} {} → {} (round {}/{})",
+                    mode.label(),
+                    target.name,
+                    round + 1,
+                    self.rounds
+                );
+                match self.phase(&make_op(t, round), mode, target.pid).await {
+                    Ok(p) => phases[t].push(p),
+                    Err(e) => {
+                        failed[t] = true;
+                        report.failures.push(format!(
+                            "{scenario} {} on {}: {e:#}",
+                            mode.label(),
+                            target.name
+                        ));
+                    }
+                }
+            }
+        }
+        for (t, mut rounds) in phases.into_iter().enumerate() {
+            if failed[t] || rounds.is_empty() {
+                continue;
+            }
+            let mut cpus: Vec<f64> = rounds.iter().filter_map(|p| p.cpu).collect();
+            cpus.sort_by(f64::total_cmp);
+            let cpu = (!cpus.is_empty()).then(|| cpus[cpus.len() / 2]);
+            let peak = rounds.iter().filter_map(|p| p.peak_kib).max();
+            // Best first: most ops/s, or the lowest p99.
+            let key = |p: &Phase| match metric {
+                Metric::TailLatency | Metric::Latency => {
+                    -(p.stats.quantile_us(0.99).unwrap_or(u64::MAX) as f64)
+                }
+                _ => p.stats.ops_per_sec(),
+            };
+            rounds.sort_by(|a, b| key(b).total_cmp(&key(a)));
+            let median = rounds.swap_remove(rounds.len() / 2);
+            report.push(scenario, &targets[t].name, median.stats, metric);
+            report.set_peak_rss(peak);
+            report.set_cpu_per_op(cpu);
+        }
+    }
+
     /// Runs one phase and adds its row; with `pid`, the row gets that process's peak RSS.
     // Each argument is one column of the row; a struct for them would only rename them.
     #[allow(clippy::too_many_arguments)]
@@ -163,25 +275,11 @@ impl Ctx {
         metric: Metric,
     ) {
         eprintln!("{scenario} {} → {target}", mode.label());
-        let reset = pid.is_some_and(procs::reset_peak_rss);
-        let cpu_before = pid.and_then(procs::cpu_ticks_tree);
-        match load::run(op, mode, self.budget, self.warm_up).await {
-            Ok(stats) => {
-                // The server's CPU time per request (warm-up included): what a request costs
-                // the server, which other load on the machine disturbs less than throughput.
-                let requests = stats.ok() + stats.errors + self.warm_up;
-                let cpu = cpu_before
-                    .zip(pid.and_then(procs::cpu_ticks_tree))
-                    .filter(|_| requests > 0)
-                    .map(|(a, b)| {
-                        b.saturating_sub(a) as f64 / procs::TICKS_PER_SEC * 1e6 / requests as f64
-                    });
-                report.push(scenario, target, stats, metric);
-                let peak = pid
-                    .filter(|_| reset)
-                    .and_then(|p| procs::status_kib(p, "VmHWM:").ok());
-                report.set_peak_rss(peak);
-                report.set_cpu_per_op(cpu);
+        match self.phase(op, mode, pid).await {
+            Ok(p) => {
+                report.push(scenario, target, p.stats, metric);
+                report.set_peak_rss(p.peak_kib);
+                report.set_cpu_per_op(p.cpu);
             }
             Err(e) => report
                 .failures
@@ -241,6 +339,7 @@ pub async fn run(args: Args, command_line: String) -> anyhow::Result<()> {
         },
         warm_up: if args.smoke { 2 } else { 50 },
         smoke: args.smoke,
+        rounds: if args.smoke { 1 } else { args.rounds.max(1) },
     };
     let groups: Vec<Group> = if args.only.is_empty() {
         Group::ALL.to_vec()

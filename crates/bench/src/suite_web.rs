@@ -11,7 +11,7 @@ use http::StatusCode;
 
 use crate::load;
 use crate::report::{Metric, Report};
-use crate::suite::Ctx;
+use crate::suite::{self, Ctx};
 use crate::{edge_peers, procs, web};
 
 /// The objects the edge scenarios fetch: a scenario label, the origin's path prefix, the size.
@@ -76,6 +76,10 @@ pub async fn edge(ctx: &Ctx, report: &mut Report) -> anyhow::Result<()> {
     }
 
     let client = web::client(256);
+    report.notes.push(format!(
+        "edge: every phase runs {} round(s) per target, the targets' order rotated each round; a row is the target's median round (ops/s, or p99 for open-loop rows) with the median server CPU per request and the highest peak RSS of its rounds",
+        ctx.rounds
+    ));
     // Is the edge serving at all, and does the WAF block? Asked once, reported plainly.
     web::get(
         &client,
@@ -94,6 +98,13 @@ pub async fn edge(ctx: &Ctx, report: &mut Report) -> anyhow::Result<()> {
         )),
     }
 
+    let round_targets: Vec<suite::RoundTarget> = targets
+        .iter()
+        .map(|(name, _, pid)| suite::RoundTarget {
+            name: name.clone(),
+            pid: Some(*pid),
+        })
+        .collect();
     for (size, prefix, _) in OBJECTS {
         let hit_path = format!("{prefix}hit");
         let scenario = format!("edge.hit {size}");
@@ -110,12 +121,12 @@ pub async fn edge(ctx: &Ctx, report: &mut Report) -> anyhow::Result<()> {
                 Metric::Throughput
             };
             let before = origin.hits.load(Ordering::Relaxed);
-            for (name, url, pid) in &targets {
+            let op = |t: usize, _round: usize| {
                 let path = hit_path.clone();
-                let op = web::get_op(&client, url, None, move |_| path.clone());
-                ctx.measure(report, &scenario, name, &op, mode, Some(*pid), metric)
-                    .await;
-            }
+                web::get_op(&client, &targets[t].1, None, move |_| path.clone())
+            };
+            ctx.measure_rounds(report, &scenario, &round_targets, op, mode, metric)
+                .await;
             let fetched = origin.hits.load(Ordering::Relaxed) - before;
             if fetched > targets.len() as u64 {
                 report.notes.push(format!(
@@ -126,50 +137,49 @@ pub async fn edge(ctx: &Ctx, report: &mut Report) -> anyhow::Result<()> {
             if !small {
                 continue;
             }
-            // WAF on, then the same edge without it, back to back.
-            let on = web::get_op(&client, &waf_url, None, |_| "/obj/hit".into());
-            ctx.measure(
-                report,
-                "edge.hit 1KiB waf on/off",
-                "nuvem waf=on",
-                &on,
-                mode,
-                Some(waf.pid()),
-                metric,
-            )
-            .await;
-            let off = web::get_op(&client, &nuvem_url, None, |_| "/obj/hit".into());
-            ctx.measure(
-                report,
-                "edge.hit 1KiB waf on/off",
-                "nuvem waf=off",
-                &off,
-                mode,
-                Some(nuvem.pid()),
-                metric,
-            )
-            .await;
+            // WAF on against the same edge without it, in the same rounds.
+            let pair = [
+                suite::RoundTarget {
+                    name: "nuvem waf=on".into(),
+                    pid: Some(waf.pid()),
+                },
+                suite::RoundTarget {
+                    name: "nuvem waf=off".into(),
+                    pid: Some(nuvem.pid()),
+                },
+            ];
+            let urls = [waf_url.clone(), nuvem_url.clone()];
+            let op = |t: usize, _round: usize| {
+                web::get_op(&client, &urls[t], None, |_| "/obj/hit".into())
+            };
+            ctx.measure_rounds(report, "edge.hit 1KiB waf on/off", &pair, op, mode, metric)
+                .await;
         }
     }
     for (size, prefix, _) in OBJECTS {
         let scenario = format!("edge.miss {size}");
         for (phase, mode) in [ctx.closed(1), ctx.closed(64)].into_iter().enumerate() {
-            for (name, url, pid) in &targets {
-                // Every request a path no target has fetched before.
-                let tag: String = name.chars().filter(char::is_ascii_alphanumeric).collect();
-                let prefix = format!("{prefix}miss-{tag}-{phase}-");
-                let op = web::get_op(&client, url, None, move |i| format!("{prefix}{i}"));
-                ctx.measure(
-                    report,
-                    &scenario,
-                    name,
-                    &op,
-                    mode,
-                    Some(*pid),
-                    Metric::Throughput,
-                )
-                .await;
-            }
+            // Every request a path no target has fetched before, in any phase or round.
+            let op = |t: usize, round: usize| {
+                let tag: String = targets[t]
+                    .0
+                    .chars()
+                    .filter(char::is_ascii_alphanumeric)
+                    .collect();
+                let prefix = format!("{prefix}miss-{tag}-{phase}-{round}-");
+                web::get_op(&client, &targets[t].1, None, move |i| {
+                    format!("{prefix}{i}")
+                })
+            };
+            ctx.measure_rounds(
+                report,
+                &scenario,
+                &round_targets,
+                op,
+                mode,
+                Metric::Throughput,
+            )
+            .await;
         }
     }
     drop(baseline);

@@ -11,7 +11,7 @@ use http::HeaderMap;
 use http::request::Parts;
 
 use crate::distribution::{CachePolicy, Names, pattern_matches};
-use crate::entry::{CacheKey, Entry};
+use crate::entry::{CacheKey, Entry, KeyHash};
 
 /// Variants are few in practice (Vary on a header outside the key); a bound keeps a
 /// pathological origin from growing one slot without limit.
@@ -24,7 +24,7 @@ struct Slot {
 
 #[derive(Clone)]
 pub struct Tier {
-    cache: moka::sync::Cache<CacheKey, Arc<Slot>>,
+    cache: moka::sync::Cache<CacheKey, Arc<Slot>, KeyHash>,
 }
 
 impl Tier {
@@ -36,7 +36,7 @@ impl Tier {
                     .iter()
                     .fold(0u32, |acc, e| acc.saturating_add(e.weight()))
             })
-            .build();
+            .build_with_hasher(KeyHash::default());
         Self { cache }
     }
 
@@ -89,7 +89,7 @@ impl Tier {
         let doomed: Vec<Arc<CacheKey>> = self
             .cache
             .iter()
-            .filter(|(k, _)| matches(&k.path))
+            .filter(|(k, _)| matches(k.path()))
             .map(|(k, _)| k)
             .collect();
         for k in doomed {
@@ -150,9 +150,5 @@ pub fn key_for(behavior: usize, path: &str, parts: &Parts, policy: &CachePolicy)
         cookies.sort_unstable();
         rest.push_str(&cookies.join(";"));
     }
-    CacheKey {
-        behavior,
-        path: path.to_string(),
-        rest,
-    }
+    CacheKey::new(behavior, path.to_string(), rest)
 }

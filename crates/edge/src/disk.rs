@@ -71,10 +71,10 @@ pub struct DiskTier {
 
 fn file_name(key: &CacheKey) -> String {
     let mut h = Sha256::new();
-    h.update(key.behavior.to_le_bytes());
-    h.update(key.path.as_bytes());
+    h.update(key.behavior().to_le_bytes());
+    h.update(key.path().as_bytes());
     h.update([0]);
-    h.update(key.rest.as_bytes());
+    h.update(key.rest().as_bytes());
     hex::encode(h.finalize())
 }
 
@@ -238,7 +238,7 @@ impl Files {
             Ok(()) => self.index.insert(
                 name,
                 Meta {
-                    path: entry.key.path.as_str().into(),
+                    path: entry.key.path().into(),
                     size: u32::try_from(bytes.len()).unwrap_or(u32::MAX),
                     written: SystemTime::now(),
                 },
@@ -283,9 +283,9 @@ fn encode(e: &Entry, chunks: &[Bytes]) -> Vec<u8> {
     let body_len: usize = chunks.iter().map(Bytes::len).sum();
     let mut out = Vec::with_capacity(body_len + 1024);
     out.extend_from_slice(MAGIC);
-    out.extend_from_slice(&(e.key.behavior as u64).to_le_bytes());
-    put_bytes(&mut out, e.key.path.as_bytes());
-    put_bytes(&mut out, e.key.rest.as_bytes());
+    out.extend_from_slice(&(e.key.behavior() as u64).to_le_bytes());
+    put_bytes(&mut out, e.key.path().as_bytes());
+    put_bytes(&mut out, e.key.rest().as_bytes());
     out.extend_from_slice(&u64::from(e.status.as_u16()).to_le_bytes());
     let secs = |t: SystemTime| t.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
     for n in [
@@ -403,11 +403,7 @@ fn decode(bytes: &[u8]) -> Option<Entry> {
     shared.push(body);
     shared.finish(Ok(()));
     Some(Entry {
-        key: CacheKey {
-            behavior,
-            path,
-            rest,
-        },
+        key: CacheKey::new(behavior, path, rest),
         status,
         headers: crate::entry::stored_headers(&headers),
         repr: Representation::new(shared),

@@ -734,10 +734,10 @@ impl Location {
         let index = self.index;
         let insert = move |edge: &Edge, e: Arc<Entry>| {
             let fills = &edge.regional.fills;
-            if fills.still_valid(&e.key.path, start) {
+            if fills.still_valid(e.key.path(), start) {
                 let key = e.key.clone();
                 edge.locations[index].insert(e);
-                if !fills.still_valid(&key.path, start) {
+                if !fills.still_valid(key.path(), start) {
                     edge.locations[index].remove(&key);
                 }
             }

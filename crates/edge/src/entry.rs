@@ -15,12 +15,79 @@ use crate::freshness::Freshness;
 /// What a cache key stands for: the behavior, the path and the rest of the key (selected query
 /// strings, headers, cookies, normalized). The path is kept apart so invalidations can match
 /// it.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+///
+/// A key is hashed once, when it is made (SipHash with this process's random keys, so
+/// visitors cannot choose colliding paths); the caches and maps it is looked up in take that
+/// hash as it is ([`KeyHash`]) instead of hashing the strings again at every lookup and
+/// insert (a miss looked its key up about ten times). Its parts are read-only for that reason.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CacheKey {
-    pub behavior: usize,
-    pub path: String,
-    pub rest: String,
+    behavior: usize,
+    path: String,
+    rest: String,
+    hash: u64,
 }
+
+impl CacheKey {
+    pub fn new(behavior: usize, path: String, rest: String) -> Self {
+        use std::hash::BuildHasher as _;
+        static KEYS: OnceLock<std::hash::RandomState> = OnceLock::new();
+        let hash = KEYS.get_or_init(std::hash::RandomState::new).hash_one((
+            behavior,
+            path.as_str(),
+            rest.as_str(),
+        ));
+        Self {
+            behavior,
+            path,
+            rest,
+            hash,
+        }
+    }
+
+    pub fn behavior(&self) -> usize {
+        self.behavior
+    }
+
+    pub fn path(&self) -> &str {
+        &self.path
+    }
+
+    /// Everything else the key holds (query strings, headers, cookies).
+    pub fn rest(&self) -> &str {
+        &self.rest
+    }
+}
+
+impl std::hash::Hash for CacheKey {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        state.write_u64(self.hash);
+    }
+}
+
+/// The hasher of maps keyed by [`CacheKey`]: the key's own hash, mixed once. (Anything
+/// else hashed with it is folded in FxHash's way; only cache keys are.)
+#[derive(Debug, Default, Clone, Copy)]
+pub struct KeyHasher(u64);
+
+impl std::hash::Hasher for KeyHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.write_u64(u64::from(b));
+        }
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        self.0 = (self.0.rotate_left(5) ^ n).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    }
+}
+
+/// Builds [`KeyHasher`]s.
+pub type KeyHash = std::hash::BuildHasherDefault<KeyHasher>;
 
 /// The bytes of a representation and its compressed forms, shared by the entries a 304
 /// refreshes (the representation did not change).
@@ -169,8 +236,8 @@ impl Entry {
                 .and_then(|b| b.as_ref())
                 .map_or(0, Bytes::len);
         let total = ENTRY_OVERHEAD
-            + self.key.path.len()
-            + self.key.rest.len()
+            + self.key.path().len()
+            + self.key.rest().len()
             + headers
             + self.repr.body.held() as usize
             + compressed;
@@ -236,6 +303,32 @@ pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
 mod tests {
     use super::*;
     use bytes::Bytes;
+    use std::hash::BuildHasher as _;
+
+    /// A key's hash is made from all three parts once; the maps' hasher keeps keys that are
+    /// equal together and spreads keys that differ in any part.
+    #[test]
+    fn keys_hash_by_every_part() {
+        let key = |b: usize, p: &str, r: &str| CacheKey::new(b, p.into(), r.into());
+        let h = |k: &CacheKey| KeyHash::default().hash_one(k);
+        let a = key(0, "/a", "q=1\n");
+        assert_eq!(a, key(0, "/a", "q=1\n"));
+        assert_eq!(h(&a), h(&key(0, "/a", "q=1\n")));
+        for other in [
+            key(1, "/a", "q=1\n"),
+            key(0, "/b", "q=1\n"),
+            key(0, "/a", "q=2\n"),
+        ] {
+            assert_ne!(a, other);
+            assert_ne!(h(&a), h(&other), "{other:?}");
+        }
+        // The parts are not merely concatenated: moving a byte from path to rest is another key.
+        assert_ne!(h(&key(0, "/ab", "")), h(&key(0, "/a", "b")));
+        let mut map: std::collections::HashMap<CacheKey, u8, KeyHash> = Default::default();
+        map.insert(a.clone(), 1);
+        assert_eq!(map.get(&key(0, "/a", "q=1\n")), Some(&1));
+        assert_eq!(map.get(&key(0, "/a", "q=2\n")), None);
+    }
 
     /// Stored headers own their bytes (none is a slice of the buffer the response was read
     /// into), keep their values, order and sensitivity, and have room for the added ones.

@@ -21,7 +21,9 @@ use crate::Error;
 use crate::body::{FinishGuard, SharedBody};
 use crate::cache::Tier;
 use crate::disk::DiskTier;
-use crate::entry::{CacheKey, Entry, Representation, joined, stored_headers, strip_hop_by_hop};
+use crate::entry::{
+    CacheKey, Entry, KeyHash, Representation, joined, stored_headers, strip_hop_by_hop,
+};
 use crate::fills::Fills;
 use crate::freshness::{self, NoStore, RequestFacts};
 use crate::origin::Origin;
@@ -75,8 +77,8 @@ type Waiters = watch::Receiver<Option<Outcome>>;
 
 pub struct Regional {
     pub tier: Tier,
-    inflight: Mutex<HashMap<CacheKey, Waiters>>,
-    pass: moka::sync::Cache<CacheKey, ()>,
+    inflight: Mutex<HashMap<CacheKey, Waiters, KeyHash>>,
+    pass: moka::sync::Cache<CacheKey, (), KeyHash>,
     /// Invalidations by path and pattern; a fill spoiled while in flight is not stored.
     pub fills: Arc<Fills>,
     /// Larger bodies are streamed through, not stored.
@@ -89,11 +91,11 @@ impl Regional {
     pub fn new(max_bytes: u64, disk: Option<DiskTier>) -> Arc<Self> {
         Arc::new(Self {
             tier: Tier::new(max_bytes),
-            inflight: Mutex::new(HashMap::new()),
+            inflight: Mutex::new(HashMap::default()),
             pass: moka::sync::Cache::builder()
                 .max_capacity(100_000)
                 .time_to_live(PASS_TTL)
-                .build(),
+                .build_with_hasher(KeyHash::default()),
             fills: Arc::default(),
             max_object: (max_bytes / 8).max(1024 * 1024),
             disk,
@@ -105,7 +107,7 @@ impl Regional {
     /// that lands while the file is written removes it again (insert, then check).
     fn write_to_disk(&self, e: &Arc<Entry>, start: u64) {
         if let Some(disk) = &self.disk {
-            let (fills, path) = (self.fills.clone(), e.key.path.clone());
+            let (fills, path) = (self.fills.clone(), e.key.path().to_string());
             disk.store_later(e.clone(), move |files| {
                 if !fills.still_valid(&path, start) {
                     files.invalidate_path(&path);
@@ -124,11 +126,11 @@ impl Regional {
 
     /// The memory half of [`Self::store`]: whether the entry was stored.
     fn store_in_memory(&self, e: &Arc<Entry>, start: u64) -> bool {
-        if !self.fills.still_valid(&e.key.path, start) {
+        if !self.fills.still_valid(e.key.path(), start) {
             return false;
         }
         self.tier.insert(e.clone());
-        if self.fills.still_valid(&e.key.path, start) {
+        if self.fills.still_valid(e.key.path(), start) {
             true
         } else {
             self.tier.remove(&e.key);
@@ -143,7 +145,7 @@ impl Regional {
         self.lock().retain(|k, _| {
             !patterns
                 .iter()
-                .any(|p| crate::distribution::pattern_matches(p, &k.path))
+                .any(|p| crate::distribution::pattern_matches(p, k.path()))
         });
         self.tier.invalidate(patterns);
         if let Some(d) = &self.disk {
@@ -165,7 +167,7 @@ impl Regional {
     }
 
     pub fn invalidate_path(&self, path: &str) {
-        self.lock().retain(|k, _| k.path != path);
+        self.lock().retain(|k, _| k.path() != path);
         self.tier.invalidate_path(path);
         if let Some(d) = &self.disk {
             d.invalidate_path(path);
@@ -209,7 +211,7 @@ impl Regional {
         self.coalesced(req, stale).await
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<CacheKey, Waiters>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<CacheKey, Waiters, KeyHash>> {
         self.inflight.lock().unwrap_or_else(|p| p.into_inner())
     }
 
