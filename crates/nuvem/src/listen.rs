@@ -7,8 +7,10 @@
 //! `Listeners::edge` for every edge location) whose `Gate` caps open connections in total and
 //! per source IP, refusing extra ones at accept. A connection that completes no request head
 //! within `header_read_timeout` of its accept (TLS handshake and HTTP version detection
-//! included) is cut, and so is one idle for `keep_alive_idle`; hyper enforces the head
-//! deadline of later HTTP/1.1 requests, the head size and the HTTP/2 stream limits. Request
+//! included) is cut, and so is an HTTP/1.1 connection that sends no next head within
+//! `header_read_timeout` of its last response (both by the connection's watchdog, no timer per
+//! request) and an HTTP/2 one idle for `keep_alive_idle`; hyper enforces the head size and
+//! the HTTP/2 stream limits. Request
 //! bodies go through [`RateBody`], which cuts the connection when the client sends slower
 //! than the minimum rate. Every refusal and cut is counted per reason for `/_nuvem/health`.
 //! Per request this costs a few atomic operations on the connection's own state.
@@ -18,7 +20,7 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
@@ -110,9 +112,10 @@ pub fn raise_fd_limit() -> u64 {
 
 fn builder(l: &Limits) -> auto::Builder<TokioExecutor> {
     let mut b = auto::Builder::new(TokioExecutor::new());
+    // No head timer for HTTP/1: the connection's watchdog (`Conn::drive`) gives each head,
+    // the first and those after it, `header_read_timeout`, at no cost per request (hyper's
+    // timer boxed and armed a sleep for every request).
     b.http1()
-        .timer(TokioTimer::new())
-        .header_read_timeout(l.header_read_timeout)
         // hyper-util exposes no head size for HTTP/1, but a head must fit in the read
         // buffer: over it, hyper answers 431 and closes. Bodies are read through the same
         // buffer, hence the AWS endpoint's bigger default (fewer reads per upload).
@@ -274,6 +277,8 @@ struct ConnState {
     last_done_ms: AtomicU64,
     /// Notified when a request body was too slow: the connection is cut.
     cut: Notify,
+    /// Whether requests arrive over HTTP/2 (set by the first one).
+    http2: AtomicBool,
 }
 
 impl ConnState {
@@ -284,6 +289,7 @@ impl ConnState {
             requests: AtomicU64::new(0),
             last_done_ms: AtomicU64::new(0),
             cut: Notify::new(),
+            http2: AtomicBool::new(false),
         }
     }
 
@@ -297,7 +303,15 @@ impl ConnState {
             return Some((self.accepted + l.header_read_timeout, Event::HeaderTimeout));
         }
         let done = Duration::from_millis(self.last_done_ms.load(Ordering::Acquire));
-        Some((self.accepted + done + l.keep_alive_idle, Event::IdleClosed))
+        // An HTTP/1.1 connection waits for its next request head at most
+        // `header_read_timeout` (a head sent slowly after a first request is cut like a first
+        // one); an HTTP/2 connection stays open `keep_alive_idle` without streams.
+        let idle = if self.http2.load(Ordering::Relaxed) {
+            l.keep_alive_idle
+        } else {
+            l.keep_alive_idle.min(l.header_read_timeout)
+        };
+        Some((self.accepted + done + idle, Event::IdleClosed))
     }
 }
 
@@ -492,6 +506,9 @@ impl Conn {
                 let (handler, gate, state) = (handler.clone(), gate.clone(), state.clone());
                 async move {
                     let in_flight = InFlight::start(&state);
+                    if req.version() == http::Version::HTTP_2 {
+                        state.http2.store(true, Ordering::Relaxed);
+                    }
                     let mut hosts = req.headers().get_all(http::header::HOST).iter();
                     if hosts.next().is_some() && hosts.next().is_some() {
                         gate.count(Event::DuplicateHost);
@@ -544,9 +561,9 @@ impl Conn {
                     if let Err(e) = r {
                         if let Some(h) = e.downcast_ref::<hyper::Error>() {
                             if h.is_timeout() {
-                                // hyper's head timer also runs while an HTTP/1.1 connection
-                                // waits for its next request: after a first request, that is
-                                // most often an idle keep-alive connection.
+                                // Only HTTP/2 has a hyper timer (the watchdog below times
+                                // HTTP/1.1 heads); after a first request, a timeout is most
+                                // often an idle connection.
                                 gate.count(if state.requests.load(Ordering::Acquire) == 0 {
                                     Event::HeaderTimeout
                                 } else {
@@ -566,7 +583,7 @@ impl Conn {
                         Some((at, event)) if at <= now => {
                             gate.count(event);
                             tracing::debug!(%peer, reason = event.name(), "closing connection");
-                            if event == Event::IdleClosed {
+                            if event == Event::IdleClosed && state.http2.load(Ordering::Relaxed) {
                                 // HTTP/2 clients get a GOAWAY; HTTP/1.1 closes at once.
                                 conn.as_mut().graceful_shutdown();
                                 let _ = tokio::time::timeout(GOAWAY_GRACE, conn.as_mut()).await;

@@ -197,6 +197,71 @@ async fn issue_15_slowloris_and_silent_connections_are_cut() {
     assert_eq!(get_status(&nuvem.edge_url, "/").await, 404);
 }
 
+/// After a first request, an HTTP/1.1 connection gets `header_read_timeout` for its next head
+/// too (`keep_alive_idle` is 60 s here, above `BOUND`): a kept-alive connection that then
+/// dribbles a head, or says nothing, is cut, and counted as idle.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn issue_15_a_slow_or_missing_second_head_is_cut() {
+    let nuvem = start("header_read_timeout_seconds = 1\nkeep_alive_idle_seconds = 60\n");
+    for url in [nuvem.api_url.clone(), nuvem.edge_url.clone()] {
+        for dribble in [true, false] {
+            let s = connect_from("127.0.0.4", &url).await;
+            let (mut rd, mut wr) = s.into_split();
+            let mut first = b"GET / HTTP/1.1\r\nHost: localhost\r\n\r\n".to_vec();
+            if dribble {
+                first.extend_from_slice(b"GET / HTTP/1.1\r\nHost: localhost\r\n");
+            }
+            wr.write_all(&first).await.unwrap();
+            let writer = tokio::spawn(async move {
+                for i in 0.. {
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                    if dribble
+                        && wr
+                            .write_all(format!("X-Slow-{i}: a\r\n").as_bytes())
+                            .await
+                            .is_err()
+                    {
+                        return;
+                    }
+                }
+            });
+            let mut seen = Vec::new();
+            let read_until_eof = async {
+                let mut buf = [0u8; 4096];
+                loop {
+                    match rd.read(&mut buf).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => seen.extend_from_slice(&buf[..n]),
+                    }
+                }
+            };
+            let closed = tokio::time::timeout(BOUND, read_until_eof).await.is_ok();
+            writer.abort();
+            assert!(
+                closed,
+                "{url} (dribble: {dribble}) kept the connection open"
+            );
+            let text = String::from_utf8_lossy(&seen);
+            assert!(
+                text.starts_with("HTTP/1.1 "),
+                "the first request was answered: {text}"
+            );
+            assert_eq!(
+                text.matches("HTTP/1.1 ").count(),
+                1,
+                "only the first request: {text}"
+            );
+        }
+    }
+    let h = wait_for(&nuvem, "api", "idle_closed", 2).await;
+    assert!(
+        h["listeners"]["edge"]["idle_closed"].as_u64().unwrap() >= 2,
+        "{h:#}"
+    );
+    // Normal clients are still served.
+    assert_eq!(get_status(&nuvem.edge_url, "/").await, 404);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn issue_15_connection_flood_is_capped_per_source_and_in_total() {
     // Held connections send nothing; a long header timeout keeps them open for the test.
