@@ -43,7 +43,10 @@ pub struct Viewer<'a> {
 pub async fn serve(entry: &Arc<Entry>, v: &Viewer<'_>, cached: Cached) -> Response<Body> {
     let mut headers = entry.headers.clone();
     headers.reserve(ADDED);
-    headers.insert(header::AGE, HeaderValue::from(entry.age(SystemTime::now())));
+    headers.insert(
+        header::AGE,
+        small_value(decimal(&mut [0; 20], entry.age(SystemTime::now()))),
+    );
     let mut status = entry.status;
     let mut body = None;
     if status == StatusCode::OK {
@@ -419,7 +422,43 @@ fn request_id() -> HeaderValue {
         out[2 * i] = hex[usize::from(byte >> 4)];
         out[2 * i + 1] = hex[usize::from(byte & 15)];
     }
-    HeaderValue::from_bytes(&out).unwrap_or_else(|_| HeaderValue::from_static("0"))
+    small_value(&out)
+}
+
+/// `n` in decimal digits, written into the end of `buf`.
+fn decimal(buf: &mut [u8; 20], mut n: u64) -> &[u8] {
+    let mut i = buf.len();
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            return &buf[i..];
+        }
+    }
+}
+
+/// A header value made of a few visible ASCII bytes (digits, hex), cut from a per-thread
+/// buffer shared by many values instead of allocated one by one: a response's `Age` and
+/// `X-Amz-Cf-Id` cost no allocation (the buffer, 4 KiB, is freed when the last value cut
+/// from it is dropped).
+fn small_value(bytes: &[u8]) -> HeaderValue {
+    use std::cell::RefCell;
+    const POOL: usize = 4096;
+    thread_local! {
+        static BUF: RefCell<bytes::BytesMut> = RefCell::new(bytes::BytesMut::new());
+    }
+    if bytes.len() > 64 {
+        return HeaderValue::from_bytes(bytes).unwrap_or_else(|_| HeaderValue::from_static("0"));
+    }
+    let cut = BUF.with_borrow_mut(|buf| {
+        if buf.capacity() < bytes.len() {
+            *buf = bytes::BytesMut::with_capacity(POOL);
+        }
+        buf.extend_from_slice(bytes);
+        buf.split_to(bytes.len()).freeze()
+    });
+    HeaderValue::from_maybe_shared(cut).unwrap_or_else(|_| HeaderValue::from_static("0"))
 }
 
 /// An error made by the edge itself (`X-Cache: Error from nuvem`).
@@ -454,6 +493,25 @@ mod tests {
                 s.bytes()
                     .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
             );
+        }
+    }
+
+    /// Values cut from the shared buffer keep their bytes while thousands more are cut
+    /// after them (across many buffers).
+    #[test]
+    fn small_values_are_their_own_bytes() {
+        for (n, text) in [(0, "0"), (9, "9"), (10, "10"), (12345, "12345")] {
+            assert_eq!(decimal(&mut [0; 20], n), text.as_bytes());
+        }
+        assert_eq!(
+            decimal(&mut [0; 20], u64::MAX),
+            u64::MAX.to_string().as_bytes()
+        );
+        let kept: Vec<(u64, HeaderValue)> = (0..5000u64)
+            .map(|n| (n, small_value(decimal(&mut [0; 20], n * 7919))))
+            .collect();
+        for (n, v) in &kept {
+            assert_eq!(v.to_str().unwrap(), (n * 7919).to_string());
         }
     }
 
