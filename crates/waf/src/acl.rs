@@ -536,24 +536,26 @@ fn rate_key(parts: &[KeyPart], ctx: &Ctx<'_, '_>) -> Option<Vec<u8>> {
                 None => return None,
             },
             KeyPart::Constant => Vec::new(),
-            KeyPart::Header(name, t) => apply_all(t, req.header(name)?),
+            KeyPart::Header(name, t) => apply_all(t, req.header(name)?).into_owned(),
             KeyPart::Cookie(name, t) => {
                 let (_, v) = req
                     .cookies()
                     .into_iter()
                     .find(|(n, _)| *n == name.as_bytes())?;
-                apply_all(t, v)
+                apply_all(t, v).into_owned()
             }
             KeyPart::QueryArgument(name, t) => {
                 let (_, v) = req
                     .query_args()
                     .into_iter()
                     .find(|(n, _)| n.eq_ignore_ascii_case(name.as_bytes()))?;
-                apply_all(t, v)
+                apply_all(t, v).into_owned()
             }
-            KeyPart::QueryString(t) if !req.query.is_empty() => apply_all(t, req.query.as_bytes()),
+            KeyPart::QueryString(t) if !req.query.is_empty() => {
+                apply_all(t, req.query.as_bytes()).into_owned()
+            }
             KeyPart::QueryString(_) => return None,
-            KeyPart::UriPath(t) => apply_all(t, req.path.as_bytes()),
+            KeyPart::UriPath(t) => apply_all(t, req.path.as_bytes()).into_owned(),
             KeyPart::Method => req.method.as_bytes().to_vec(),
             KeyPart::LabelNamespace(ns) => {
                 let mut labels: Vec<&String> = ctx

@@ -3,6 +3,8 @@
 //! <https://docs.aws.amazon.com/waf/latest/developerguide/waf-rule-statement-transformation.html>.
 //! Pure byte functions: they never fail and never panic on any input.
 
+use std::borrow::Cow;
+
 use base64::Engine as _;
 use md5::Digest as _;
 
@@ -66,12 +68,37 @@ impl Transformation {
     }
 }
 
-/// Applies a sequence of transformations in order.
-pub fn apply_all(list: &[Transformation], input: &[u8]) -> Vec<u8> {
-    let mut value = input.to_vec();
+impl Transformation {
+    /// Whether applying `self` to `input` certainly gives `input` back (checked by a scan
+    /// for the bytes the transformation rewrites; `false` when that is not cheap to know).
+    pub fn leaves_unchanged(self, input: &[u8]) -> bool {
+        match self {
+            Transformation::None => true,
+            Transformation::Lowercase => !input.iter().any(u8::is_ascii_uppercase),
+            Transformation::UrlDecode | Transformation::UrlDecodeUni => {
+                !input.iter().any(|b| matches!(b, b'%' | b'+'))
+            }
+            Transformation::HtmlEntityDecode => !input.contains(&b'&'),
+            Transformation::CompressWhiteSpace => {
+                !input
+                    .iter()
+                    .any(|b| matches!(b, b'\t' | b'\n' | 0x0b | 0x0c | b'\r' | 0xa0))
+                    && !input.windows(2).any(|w| w == b"  ")
+            }
+            Transformation::RemoveNulls | Transformation::ReplaceNulls => !input.contains(&0),
+            Transformation::Utf8ToUnicode => input.is_ascii(),
+            _ => false,
+        }
+    }
+}
+
+/// Applies a sequence of transformations in order; a value no transformation changes is
+/// not copied (most values of most requests: no `%`, no upper case, no `&`).
+pub fn apply_all<'a>(list: &[Transformation], input: &'a [u8]) -> Cow<'a, [u8]> {
+    let mut value = Cow::Borrowed(input);
     for t in list {
-        if *t != Transformation::None {
-            value = t.apply(&value);
+        if !t.leaves_unchanged(&value) {
+            value = Cow::Owned(t.apply(&value));
         }
     }
     value
@@ -585,4 +612,81 @@ fn utf8_to_unicode(input: &[u8]) -> Vec<u8> {
         out.extend_from_slice(chunk.invalid());
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    const ALL: [Transformation; 21] = [
+        Transformation::None,
+        Transformation::CompressWhiteSpace,
+        Transformation::HtmlEntityDecode,
+        Transformation::Lowercase,
+        Transformation::CmdLine,
+        Transformation::UrlDecode,
+        Transformation::UrlDecodeUni,
+        Transformation::Base64Decode,
+        Transformation::Base64DecodeExt,
+        Transformation::HexDecode,
+        Transformation::Md5,
+        Transformation::ReplaceComments,
+        Transformation::EscapeSeqDecode,
+        Transformation::SqlHexDecode,
+        Transformation::CssDecode,
+        Transformation::JsDecode,
+        Transformation::NormalizePath,
+        Transformation::NormalizePathWin,
+        Transformation::RemoveNulls,
+        Transformation::ReplaceNulls,
+        Transformation::Utf8ToUnicode,
+    ];
+
+    /// Bytes that are mostly plain, with the ones transformations rewrite mixed in.
+    fn value() -> impl Strategy<Value = Vec<u8>> {
+        let byte = prop_oneof![
+            4 => prop::sample::select(b"abcXYZ019/._-;=".to_vec()),
+            1 => prop::sample::select(b"%+& \t\n\r\x0b\x0c\xa0\x00#u".to_vec()),
+            1 => any::<u8>(),
+        ];
+        prop::collection::vec(byte, 0..24)
+    }
+
+    proptest! {
+        /// `leaves_unchanged` never claims a value is kept that the transformation changes,
+        /// so `apply_all` (which skips those) gives what applying every step gives.
+        #[test]
+        fn skipping_unchanged_values_changes_nothing(
+            v in value(),
+            list in prop::collection::vec(prop::sample::select(ALL.to_vec()), 0..4),
+        ) {
+            for t in ALL {
+                if t.leaves_unchanged(&v) {
+                    prop_assert_eq!(t.apply(&v), v.clone(), "{:?}", t);
+                }
+            }
+            let mut each = v.clone();
+            for t in &list {
+                each = t.apply(&each);
+            }
+            prop_assert_eq!(apply_all(&list, &v).into_owned(), each);
+        }
+    }
+
+    /// Plain values are borrowed, not copied.
+    #[test]
+    fn plain_values_are_not_copied() {
+        let list = [
+            Transformation::UrlDecode,
+            Transformation::HtmlEntityDecode,
+            Transformation::Lowercase,
+            Transformation::CompressWhiteSpace,
+        ];
+        assert!(matches!(
+            apply_all(&list, b"/images/logo.png"),
+            Cow::Borrowed(_)
+        ));
+        assert!(matches!(apply_all(&list, b"a%20b"), Cow::Owned(_)));
+    }
 }
