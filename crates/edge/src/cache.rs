@@ -111,7 +111,9 @@ impl Tier {
 /// The cache key of a request under a behavior's policy: the path, then the selected query
 /// strings (sorted, so order does not split the cache), headers and cookies.
 pub fn key_for(behavior: usize, path: &str, parts: &Parts, policy: &CachePolicy) -> CacheKey {
-    let mut rest = String::new();
+    // The path, then the rest, in one string.
+    let mut text = String::with_capacity(path.len() + 16);
+    text.push_str(path);
     if let Some(q) = parts.uri.query() {
         let mut pairs: Vec<&str> = q
             .split('&')
@@ -122,17 +124,22 @@ pub fn key_for(behavior: usize, path: &str, parts: &Parts, policy: &CachePolicy)
             })
             .collect();
         pairs.sort_unstable();
-        rest.push_str(&pairs.join("&"));
-    }
-    rest.push('\n');
-    for h in &policy.headers {
-        rest.push_str(h.as_str());
-        rest.push(':');
-        for v in parts.headers.get_all(h) {
-            rest.push_str(&String::from_utf8_lossy(v.as_bytes()));
-            rest.push(',');
+        for (i, p) in pairs.iter().enumerate() {
+            if i > 0 {
+                text.push('&');
+            }
+            text.push_str(p);
         }
-        rest.push('\n');
+    }
+    text.push('\n');
+    for h in &policy.headers {
+        text.push_str(h.as_str());
+        text.push(':');
+        for v in parts.headers.get_all(h) {
+            text.push_str(&String::from_utf8_lossy(v.as_bytes()));
+            text.push(',');
+        }
+        text.push('\n');
     }
     if policy.cookies != Names::None {
         let mut cookies: Vec<&str> = parts
@@ -148,7 +155,12 @@ pub fn key_for(behavior: usize, path: &str, parts: &Parts, policy: &CachePolicy)
             })
             .collect();
         cookies.sort_unstable();
-        rest.push_str(&cookies.join(";"));
+        for (i, c) in cookies.iter().enumerate() {
+            if i > 0 {
+                text.push(';');
+            }
+            text.push_str(c);
+        }
     }
-    CacheKey::new(behavior, path.to_string(), rest)
+    CacheKey::from_text(behavior, text, path.len())
 }

@@ -19,49 +19,81 @@ use crate::freshness::Freshness;
 /// A key is hashed once, when it is made (SipHash with this process's random keys, so
 /// visitors cannot choose colliding paths); the caches and maps it is looked up in take that
 /// hash as it is ([`KeyHash`]) instead of hashing the strings again at every lookup and
-/// insert (a miss looked its key up about ten times). Its parts are read-only for that reason.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CacheKey {
+/// insert (a miss looked its key up about ten times). It is shared, not copied: a miss hands
+/// its key to the in-flight map, the entry and both tiers, and a clone is a reference count.
+/// Its parts are read-only for both reasons.
+#[derive(Debug, Clone)]
+pub struct CacheKey(Arc<KeyParts>);
+
+#[derive(Debug)]
+struct KeyParts {
     behavior: usize,
-    path: String,
-    rest: String,
+    /// The path, then the rest.
+    text: String,
+    /// Where the path ends in `text`.
+    split: usize,
     hash: u64,
 }
 
 impl CacheKey {
     pub fn new(behavior: usize, path: String, rest: String) -> Self {
+        let split = path.len();
+        let mut text = path;
+        text.push_str(&rest);
+        Self::from_text(behavior, text, split)
+    }
+
+    /// A key from the path followed by the rest in one string (`text[..split]` the path).
+    pub fn from_text(behavior: usize, text: String, split: usize) -> Self {
         use std::hash::BuildHasher as _;
         static KEYS: OnceLock<std::hash::RandomState> = OnceLock::new();
-        let hash = KEYS.get_or_init(std::hash::RandomState::new).hash_one((
+        let split = if text.is_char_boundary(split) {
+            split
+        } else {
+            text.len()
+        };
+        let (path, rest) = text.split_at(split);
+        let hash = KEYS
+            .get_or_init(std::hash::RandomState::new)
+            .hash_one((behavior, path, rest));
+        Self(Arc::new(KeyParts {
             behavior,
-            path.as_str(),
-            rest.as_str(),
-        ));
-        Self {
-            behavior,
-            path,
-            rest,
+            text,
+            split,
             hash,
-        }
+        }))
     }
 
     pub fn behavior(&self) -> usize {
-        self.behavior
+        self.0.behavior
     }
 
     pub fn path(&self) -> &str {
-        &self.path
+        &self.0.text[..self.0.split]
     }
 
     /// Everything else the key holds (query strings, headers, cookies).
     pub fn rest(&self) -> &str {
-        &self.rest
+        &self.0.text[self.0.split..]
     }
 }
 
+impl PartialEq for CacheKey {
+    fn eq(&self, other: &Self) -> bool {
+        let (a, b) = (&*self.0, &*other.0);
+        Arc::ptr_eq(&self.0, &other.0)
+            || (a.hash == b.hash
+                && a.behavior == b.behavior
+                && a.split == b.split
+                && a.text == b.text)
+    }
+}
+
+impl Eq for CacheKey {}
+
 impl std::hash::Hash for CacheKey {
     fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
-        state.write_u64(self.hash);
+        state.write_u64(self.0.hash);
     }
 }
 
