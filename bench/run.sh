@@ -2,7 +2,8 @@
 # The benchmark driver: builds nuvem and the harness, installs the peers that are missing
 # (moto_server from PyPI, nginx, Varnish, ModSecurity + OWASP CRS from Debian), runs every scenario against nuvem
 # and its peer alternately, writes bench/results/<date>.md (+ .json) and prints the ratio
-# rows. About 6 minutes of measuring on 2 cores, plus the build.
+# rows. About 10 minutes of measuring on 2 cores (the edge group alone takes 5: it runs every
+# phase in 3 rounds, see `--rounds`), plus the build.
 #
 #   bench/run.sh                     # full run: release build, bench/results/<date>.md
 #   bench/run.sh --smoke             # a few requests per scenario (debug build): does it all work?
