@@ -201,8 +201,8 @@ async fn versions_and_aliases_with_the_sdk() {
             other => panic!("alias ran {other}"),
         }
     }
-    // Binomial(200, 0.1): mean 20, sd 4.2. 10..=35 failed about once in 170 runs (a CI run
-    // saw 9); 4..=40 is beyond 3.7 sd on either side, and still far from 0 or 200 (weights
+    // Binomial(200, 0.1): mean 20, sd 4.2. 10..=35 fails about once in 255 runs (a CI run
+    // saw 9); 4..=40 about once in 115,000, and it is still far from 0 or 200 (weights
     // ignored) and from 100 (a coin flip).
     assert!((4..=40).contains(&to_two), "{to_two} of 200 ran version 2");
     // A version an alias routes to cannot be deleted.
