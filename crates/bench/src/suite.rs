@@ -197,7 +197,7 @@ impl Ctx {
     /// Runs one phase on every target [`Self::rounds`] times, the targets' order rotated
     /// each round (`make_op(target, round)` gives the load; misses need new paths each
     /// round), and adds one row per target in the order given: its median round by the
-    /// metric (ops/s, or p99 for open-loop rows), with the median of the rounds' CPU time
+    /// metric (ops/s, p99 for open-loop rows, p50 for latency rows), with the median of the rounds' CPU time
     /// per request and the highest peak RSS.
     pub async fn measure_rounds(
         &self,
@@ -246,11 +246,11 @@ impl Ctx {
             cpus.sort_by(f64::total_cmp);
             let cpu = (!cpus.is_empty()).then(|| cpus[cpus.len() / 2]);
             let peak = rounds.iter().filter_map(|p| p.peak_kib).max();
-            // Best first: most ops/s, or the lowest p99.
+            // Best first by what the row reports: the lowest p99 (tail rows) or p50
+            // (latency rows), else the most ops/s.
             let key = |p: &Phase| match metric {
-                Metric::TailLatency | Metric::Latency => {
-                    -(p.stats.quantile_us(0.99).unwrap_or(u64::MAX) as f64)
-                }
+                Metric::TailLatency => -(p.stats.quantile_us(0.99).unwrap_or(u64::MAX) as f64),
+                Metric::Latency => -(p.stats.quantile_us(0.5).unwrap_or(u64::MAX) as f64),
                 _ => p.stats.ops_per_sec(),
             };
             rounds.sort_by(|a, b| key(b).total_cmp(&key(a)));
