@@ -13,7 +13,7 @@ use std::time::Duration;
 use anyhow::Context;
 
 use crate::load::{self, Budget, Mode};
-use crate::{edge_peers, procs, web};
+use crate::{edge_peers, lean, procs, web};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -149,10 +149,10 @@ pub async fn run(args: Args, command_line: String) -> anyhow::Result<()> {
                     )
                     .await
                     .with_context(|| format!("{} does not serve {path}", t.label))?;
-                    web::get_op(&client, &t.url, None, move |_| path.clone())
+                    lean::Lean::new(&t.url)?.get_op(move |_| path.clone())
                 } else {
                     let p = format!("{prefix}miss-{tag}-{round}-");
-                    web::get_op(&client, &t.url, None, move |i| format!("{p}{i}"))
+                    lean::Lean::new(&t.url)?.get_op(move |i| format!("{p}{i}"))
                 };
                 let before = procs::cpu_ticks_tree(t.pid).context("reading /proc")?;
                 let stats = load::run(&op, mode, budget, 0).await?;
@@ -206,7 +206,7 @@ fn render(args: &Args, results: &[Series], command: &str) -> String {
     let _ = writeln!(out, "- command: `{command}`");
     let _ = writeln!(
         out,
-        "- c={}, {} s per phase, {} rounds (targets' order rotated each round); server CPU = user + system time of the server's process tree ÷ requests",
+        "- c={}, {} s per phase, {} rounds (targets' order rotated each round); server CPU = user + system time of the server's process tree ÷ requests; load from the lean client (bodies discarded with `MSG_TRUNC`)",
         args.concurrency, args.secs, args.rounds
     );
     let _ = writeln!(out);

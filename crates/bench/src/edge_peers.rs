@@ -175,7 +175,10 @@ http {{
     spawn(name, bin, pin, args, port, dir)
 }
 
-/// Varnish with a 256 MiB memory cache and the origin as its only backend.
+/// Varnish with a 1 GiB memory cache (nginx's `max_size`) and the origin as its only
+/// backend. `nuke_limit` raised from 50: a full store of 1 KiB misses must evict about 70
+/// objects to make room for a 100 KiB one, and at 50 Varnish fails the fetch (503, or a
+/// streamed body cut short) instead of evicting more.
 pub fn varnish(bin: &Path, origin: SocketAddr, pin: Option<&str>) -> anyhow::Result<Peer> {
     let dir = tempfile::tempdir().context("creating a temp dir")?;
     let port = procs::free_port()?;
@@ -188,7 +191,9 @@ pub fn varnish(bin: &Path, origin: SocketAddr, pin: Option<&str>) -> anyhow::Res
         "-n".into(),
         dir.path().join("varnish").display().to_string(),
         "-s".into(),
-        "malloc,256m".into(),
+        "malloc,1g".into(),
+        "-p".into(),
+        "nuke_limit=1000".into(),
     ];
     spawn("varnish", bin, pin, args, port, dir)
 }

@@ -12,6 +12,7 @@ mod edge_peers;
 mod functions;
 mod iam;
 mod indexes;
+mod lean;
 mod load;
 mod pg;
 mod procs;

@@ -1,8 +1,10 @@
 //! The edge group of `nuvem-bench run` (the gateway group is `suite_gateway`, the WAF against
 //! ModSecurity `suite_waf`): the edge in front of the bench's in-process origin: cache hits
 //! and misses of a 1 KiB and a 100 KiB object, nuvem (WAF off; and a `--baseline-bin` build
-//! beside it) against nginx and Varnish, and hits with the default WebACL on against off. All through the manifest (`[distribution]`, `[waf]`), as
-//! a user would. Must not: print the report.
+//! beside it) against nginx and Varnish, and hits with the default WebACL on against off. All
+//! through the manifest (`[distribution]`, `[waf]`), as a user would; the load through the
+//! lean client (`lean`), so the servers, not the generator, set the rates. Must not: print the
+//! report.
 
 use std::sync::atomic::Ordering;
 
@@ -12,7 +14,7 @@ use http::StatusCode;
 use crate::load;
 use crate::report::{Metric, Report};
 use crate::suite::{self, Ctx};
-use crate::{edge_peers, procs, web};
+use crate::{edge_peers, lean, procs, web};
 
 /// The objects the edge scenarios fetch: a scenario label, the origin's path prefix, the size.
 const OBJECTS: [(&str, &str, usize); 2] =
@@ -76,10 +78,20 @@ pub async fn edge(ctx: &Ctx, report: &mut Report) -> anyhow::Result<()> {
     }
 
     let client = web::client(256);
+    // The load itself goes through the lean client (see `lean`): hyper's client cost more per
+    // 100 KiB response than the servers did, so every server came out at its rate.
+    let leans = targets
+        .iter()
+        .map(|(_, url, _)| lean::Lean::new(url))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let (waf_lean, nuvem_lean) = (lean::Lean::new(&waf_url)?, lean::Lean::new(&nuvem_url)?);
     report.notes.push(format!(
         "edge: every phase runs {} round(s) per target, the targets' order rotated each round; a row is the target's median round (ops/s, or p99 for open-loop rows) with the median server CPU per request and the highest peak RSS of its rounds",
         ctx.rounds
     ));
+    report.notes.push(
+        "edge load: the bench's lean HTTP/1.1 client (`crates/bench/src/lean.rs`): one prepared request head, the response head parsed with httparse, the body discarded in the kernel (`recv` with `MSG_TRUNC`) and counted against its Content-Length or chunks; hyper's client cost more per 100 KiB response than the servers did".into(),
+    );
     // Is the edge serving at all, and does the WAF block? Asked once, reported plainly.
     web::get(
         &client,
@@ -123,7 +135,7 @@ pub async fn edge(ctx: &Ctx, report: &mut Report) -> anyhow::Result<()> {
             let before = origin.hits.load(Ordering::Relaxed);
             let op = |t: usize, _round: usize| {
                 let path = hit_path.clone();
-                web::get_op(&client, &targets[t].1, None, move |_| path.clone())
+                leans[t].fresh().get_op(move |_| path.clone())
             };
             ctx.measure_rounds(report, &scenario, &round_targets, op, mode, metric)
                 .await;
@@ -148,10 +160,8 @@ pub async fn edge(ctx: &Ctx, report: &mut Report) -> anyhow::Result<()> {
                     pid: Some(nuvem.pid()),
                 },
             ];
-            let urls = [waf_url.clone(), nuvem_url.clone()];
-            let op = |t: usize, _round: usize| {
-                web::get_op(&client, &urls[t], None, |_| "/obj/hit".into())
-            };
+            let pair_leans = [&waf_lean, &nuvem_lean];
+            let op = |t: usize, _round: usize| pair_leans[t].fresh().get_op(|_| "/obj/hit".into());
             ctx.measure_rounds(report, "edge.hit 1KiB waf on/off", &pair, op, mode, metric)
                 .await;
         }
@@ -167,9 +177,7 @@ pub async fn edge(ctx: &Ctx, report: &mut Report) -> anyhow::Result<()> {
                     .filter(char::is_ascii_alphanumeric)
                     .collect();
                 let prefix = format!("{prefix}miss-{tag}-{phase}-{round}-");
-                web::get_op(&client, &targets[t].1, None, move |i| {
-                    format!("{prefix}{i}")
-                })
+                leans[t].fresh().get_op(move |i| format!("{prefix}{i}"))
             };
             ctx.measure_rounds(
                 report,
