@@ -75,7 +75,15 @@ fn file_name(key: &CacheKey) -> String {
     h.update(key.path().as_bytes());
     h.update([0]);
     h.update(key.rest().as_bytes());
-    hex::encode(h.finalize())
+    // Lower-case hex, as `hex::encode` writes it (existing folders keep their names), without
+    // its per-character iterator: this runs on every memory miss.
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut name = String::with_capacity(64);
+    for b in h.finalize() {
+        name.push(char::from(DIGITS[usize::from(b >> 4)]));
+        name.push(char::from(DIGITS[usize::from(b & 0xf)]));
+    }
+    name
 }
 
 impl DiskTier {
@@ -412,4 +420,28 @@ fn decode(bytes: &[u8]) -> Option<Entry> {
         freshness,
         vary,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// File names are the lower-case hex SHA-256 of the key's parts, as they always were:
+    /// a folder written by an earlier build is found again.
+    #[test]
+    fn file_names_keep_their_format() {
+        for (behavior, path, rest) in [
+            (0, "/", ""),
+            (3, "/a/b.css", "v=1\n"),
+            (usize::MAX, "/ü", "x"),
+        ] {
+            let key = CacheKey::new(behavior, path.into(), rest.into());
+            let mut h = Sha256::new();
+            h.update(behavior.to_le_bytes());
+            h.update(path.as_bytes());
+            h.update([0]);
+            h.update(rest.as_bytes());
+            assert_eq!(file_name(&key), format!("{:x}", h.finalize()));
+        }
+    }
 }

@@ -304,8 +304,26 @@ pub fn joined(headers: &HeaderMap, name: &HeaderName) -> Option<HeaderValue> {
     HeaderValue::from_bytes(&out).ok()
 }
 
+/// Whether `name` is one of the hop-by-hop fields every message loses (RFC 9110 §7.6.1).
+fn is_hop_by_hop(name: &HeaderName) -> bool {
+    name == header::CONNECTION
+        || name == header::TRANSFER_ENCODING
+        || name == header::TE
+        || name == header::TRAILER
+        || name == header::UPGRADE
+        || name == header::PROXY_AUTHENTICATE
+        || name == header::PROXY_AUTHORIZATION
+        || name.as_str() == "keep-alive"
+        || name.as_str() == "proxy-connection"
+}
+
 /// Hop-by-hop fields (RFC 9110 §7.6.1), never stored or forwarded.
 pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
+    // Most messages have none: one pass over the names instead of ten lookups. Fields that
+    // `Connection` lists need a `Connection` field, which is one of these.
+    if !headers.keys().any(is_hop_by_hop) {
+        return;
+    }
     let listed: Vec<HeaderName> = headers
         .get_all(header::CONNECTION)
         .iter()
@@ -360,6 +378,69 @@ mod tests {
         map.insert(a.clone(), 1);
         assert_eq!(map.get(&key(0, "/a", "q=1\n")), Some(&1));
         assert_eq!(map.get(&key(0, "/a", "q=2\n")), None);
+    }
+
+    /// Hop-by-hop fields go, with whatever `Connection` lists; everything else stays, in
+    /// order, and a message without any is left as it was.
+    #[test]
+    fn hop_by_hop_fields_are_stripped() {
+        fn check(given: &[(&str, &str)], kept: &[(&str, &str)]) {
+            let mut headers = HeaderMap::new();
+            for (n, v) in given {
+                headers.append(
+                    HeaderName::from_bytes(n.as_bytes()).unwrap(),
+                    HeaderValue::from_str(v).unwrap(),
+                );
+            }
+            strip_hop_by_hop(&mut headers);
+            let got: Vec<(String, String)> = headers
+                .iter()
+                .map(|(n, v)| (n.to_string(), v.to_str().unwrap().to_string()))
+                .collect();
+            let want: Vec<(String, String)> = kept
+                .iter()
+                .map(|(n, v)| (n.to_string(), v.to_string()))
+                .collect();
+            assert_eq!(got, want, "from {given:?}");
+        }
+        let plain = [
+            ("content-type", "text/html"),
+            ("etag", "\"a\""),
+            ("x-a", "1"),
+        ];
+        check(&plain, &plain);
+        for hop in [
+            "connection",
+            "transfer-encoding",
+            "te",
+            "trailer",
+            "upgrade",
+            "proxy-authenticate",
+            "proxy-authorization",
+            "keep-alive",
+            "proxy-connection",
+        ] {
+            check(
+                &[("x-a", "1"), (hop, "x"), ("x-b", "2")],
+                &[("x-a", "1"), ("x-b", "2")],
+            );
+        }
+        check(
+            &[
+                ("connection", "x-secret, Keep-Alive"),
+                ("x-secret", "s"),
+                ("x-other", "o"),
+                ("keep-alive", "timeout=5"),
+                ("connection", "x-too"),
+                ("x-too", "t"),
+            ],
+            &[("x-other", "o")],
+        );
+        // A field named in a value of another field is not a `Connection` option.
+        check(
+            &[("vary", "x-a"), ("x-a", "1")],
+            &[("vary", "x-a"), ("x-a", "1")],
+        );
     }
 
     /// Stored headers own their bytes (none is a slice of the buffer the response was read
