@@ -63,7 +63,7 @@ impl SharedBody {
             s.len += chunk.len() as u64;
             s.chunks.push(chunk);
         }
-        self.changed.send_replace(());
+        self.notify();
     }
 
     pub fn finish(&self, result: Result<(), String>) {
@@ -83,7 +83,18 @@ impl SharedBody {
                 s.done = Some(result);
             }
         }
-        self.changed.send_replace(());
+        self.notify();
+    }
+
+    /// Wakes the readers waiting for a change, if there are any (a watch channel wakes its
+    /// eight internal queues whether or not anyone waits, twice per miss). Skipping it with no
+    /// receiver loses nothing: a reader subscribes before it looks at the state, under the
+    /// lock this change was made under, so a reader that subscribes after this check still
+    /// sees the change, and one that subscribed before it is counted here.
+    fn notify(&self) {
+        if self.changed.receiver_count() > 0 {
+            self.changed.send_replace(());
+        }
     }
 
     /// Bytes received so far.
@@ -214,5 +225,58 @@ impl Drop for FinishGuard {
     fn drop(&mut self) {
         self.0
             .finish(Err("the origin response was abandoned".into()));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn read_all(body: Body) -> Result<Vec<u8>, String> {
+        body.collect()
+            .await
+            .map(|c| c.to_bytes().to_vec())
+            .map_err(|e| e.to_string())
+    }
+
+    /// Readers that start before, during and after the body arrives all get every byte, and
+    /// a waiter gets the chunks once the body is whole.
+    #[tokio::test]
+    async fn readers_at_every_moment_get_the_whole_body() {
+        let body = SharedBody::arriving();
+        let early = tokio::spawn(read_all(body.reader()));
+        let waiter = {
+            let body = body.clone();
+            tokio::spawn(async move { body.wait().await })
+        };
+        tokio::task::yield_now().await;
+        body.push(Bytes::from_static(b"hello "));
+        let middle = tokio::spawn(read_all(body.reader()));
+        tokio::task::yield_now().await;
+        body.push(Bytes::from_static(b"world"));
+        body.finish(Ok(()));
+        let late = read_all(body.reader()).await;
+        for got in [early.await.unwrap(), middle.await.unwrap(), late] {
+            assert_eq!(got.unwrap(), b"hello world");
+        }
+        assert_eq!(waiter.await.unwrap().unwrap().concat(), b"hello world");
+    }
+
+    /// A body pushed and finished with no reader at all (a miss read whole) is read whole
+    /// afterwards, and a failure reaches a reader that was waiting.
+    #[tokio::test]
+    async fn no_reader_then_readers_and_failures() {
+        let body = SharedBody::arriving();
+        body.push(Bytes::from_static(b"abc"));
+        body.finish(Ok(()));
+        assert_eq!(read_all(body.reader()).await.unwrap(), b"abc");
+        assert_eq!(body.wait().await.unwrap().concat(), b"abc");
+
+        let failing = SharedBody::arriving();
+        let reader = tokio::spawn(read_all(failing.reader()));
+        tokio::task::yield_now().await;
+        failing.push(Bytes::from_static(b"ab"));
+        failing.finish(Err("origin reset".into()));
+        assert!(reader.await.unwrap().unwrap_err().contains("origin reset"));
     }
 }
