@@ -2,8 +2,10 @@
 //! at once: each reader gets the chunks received so far and then waits for the next. This is
 //! how coalesced requests are streamed a body that is still arriving.
 //!
-//! Must not: block (readers wait on a watch channel), or lose a wake-up: a reader marks the
-//! channel seen before it looks at the chunks, so a push after the look wakes it.
+//! Must not: block (readers wait on a watch channel), or lose a wake-up: a reader subscribes
+//! and marks the channel seen before it looks at the chunks, so a push after the look wakes
+//! it (a push with no reader subscribed wakes nobody, and a reader subscribing later sees it
+//! when it looks).
 
 use std::sync::{Arc, Mutex, MutexGuard};
 
