@@ -3,8 +3,8 @@
 //!
 //! The edge group runs every server on one CPU and the load generator (with the in-process
 //! origin) on the other. With hyper's client, a 100 KiB hit cost the generator more than it
-//! cost the server: its CPU sat at 98 % while the server's idled, and nuvem, nginx and
-//! Varnish all came out at the generator's rate. This client keeps a connection per
+//! cost the server: its CPU sat at 95–99 % while the server's had room, and nuvem, nginx
+//! and Varnish all came out at the generator's rate. This client keeps a connection per
 //! concurrent request, writes one prepared request head, parses the response head with
 //! `httparse`, and discards the body in the kernel (`recv` with `MSG_TRUNC`, tcp(7): the
 //! bytes are consumed and counted, not copied out), so every byte still crosses the socket
