@@ -5,14 +5,15 @@
 //! origin) on the other. With hyper's client, a 100 KiB hit cost the generator more than it
 //! cost the server: its CPU sat at 95–99 % while the server's had room, and nuvem, nginx
 //! and Varnish all came out at the generator's rate. This client keeps a connection per
-//! concurrent request, writes one prepared request head, parses the response head with
+//! concurrent request, writes each request head in one write, parses the response head with
 //! `httparse`, and discards the body in the kernel (`recv` with `MSG_TRUNC`, tcp(7): the
 //! bytes are consumed and counted, not copied out), so every byte still crosses the socket
 //! and is counted against the response's framing, and nothing else is spent on it.
 //!
-//! Must not: pipeline (one request per connection at a time), or trust a response's framing
+//! Must not: pipeline (one request per connection at a time), trust a response's framing
 //! beyond what it says (`Content-Length` or chunked; anything else is read to the end and the
-//! connection dropped). Anything unexpected is an error of the operation, never a guess.
+//! connection dropped), or wait for an answer longer than [`ANSWER_TIMEOUT`]. Anything
+//! unexpected is an error of the operation, never a guess.
 
 use std::net::SocketAddr;
 use std::os::fd::AsRawFd;
@@ -24,6 +25,10 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt, Interest};
 use tokio::net::TcpStream;
 
 use crate::load;
+
+/// How long one request may take, connection and whole answer included: a server that stops
+/// answering fails the phase instead of hanging the run.
+pub const ANSWER_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
 
 /// The longest response head read before giving up.
 const MAX_HEAD: usize = 64 * 1024;
@@ -263,8 +268,15 @@ impl Lean {
         self.idle.lock().unwrap_or_else(|p| p.into_inner()).pop()
     }
 
-    /// One GET of `path`; the body's length, or an error when the status is not `expect`.
+    /// One GET of `path`; the body's length, or an error when the status is not `expect` or
+    /// the answer takes longer than [`ANSWER_TIMEOUT`].
     pub async fn get(&self, path: &str, expect: u16) -> anyhow::Result<u64> {
+        tokio::time::timeout(ANSWER_TIMEOUT, self.exchange(path, expect))
+            .await
+            .map_err(|_| anyhow::anyhow!("GET {path}: no whole answer within {ANSWER_TIMEOUT:?}"))?
+    }
+
+    async fn exchange(&self, path: &str, expect: u16) -> anyhow::Result<u64> {
         let head = format!(
             "GET {path} HTTP/1.1\r\nHost: {}\r\nUser-Agent: nuvem-bench/0.1\r\n\r\n",
             self.host
@@ -309,7 +321,6 @@ impl Lean {
         path: impl Fn(u64) -> String + Send + Sync + 'static,
     ) -> load::Op {
         let this = self.clone();
-        let path = Arc::new(path);
         load::op(move |i| {
             let (this, path) = (this.clone(), path(i));
             async move { this.get(&path, 200).await }

@@ -90,7 +90,7 @@ pub async fn edge(ctx: &Ctx, report: &mut Report) -> anyhow::Result<()> {
         ctx.rounds
     ));
     report.notes.push(
-        "edge load: the bench's lean HTTP/1.1 client (`crates/bench/src/lean.rs`): one prepared request head, the response head parsed with httparse, the body discarded in the kernel (`recv` with `MSG_TRUNC`) and counted against its Content-Length or chunks; hyper's client cost more per 100 KiB response than the servers did".into(),
+        "edge load: the bench's lean HTTP/1.1 client (`crates/bench/src/lean.rs`): one write per request head, the response head parsed with httparse, the body discarded in the kernel (`recv` with `MSG_TRUNC`) and counted against its Content-Length or chunks; hyper's client cost more per 100 KiB response than the servers did".into(),
     );
     // Is the edge serving at all, and does the WAF block? Asked once, reported plainly.
     web::get(

@@ -9,7 +9,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use anyhow::{Context, bail};
+use anyhow::Context;
 use bytes::Bytes;
 use http::{Request, Response, StatusCode};
 use http_body_util::{BodyExt, Full};
@@ -49,19 +49,20 @@ pub async fn get(
     host: Option<&str>,
     expect: StatusCode,
 ) -> anyhow::Result<u64> {
-    let req = get_request(url, host)?;
-    let resp = c.request(req).await.with_context(|| format!("GET {url}"))?;
+    let what = format!("GET {url}");
+    let resp = c
+        .request(get_request(url, host)?)
+        .await
+        .with_context(|| what.clone())?;
     if resp.status() != expect {
         let status = resp.status();
         let body = resp.into_body().collect().await.map(|b| b.to_bytes());
-        let body = body.unwrap_or_default();
-        let text = String::from_utf8_lossy(body.get(..200).unwrap_or(&body));
-        bail!("GET {url}: HTTP {status} (expected {expect}): {text}");
+        return Err(unexpected(&what, status, expect, &body.unwrap_or_default()));
     }
     let mut body = resp.into_body();
     let mut len = 0u64;
     while let Some(frame) = body.frame().await {
-        let frame = frame.with_context(|| format!("reading the body of GET {url}"))?;
+        let frame = frame.with_context(|| format!("reading the body of {what}"))?;
         if let Some(data) = frame.data_ref() {
             len += data.len() as u64;
         }
@@ -106,10 +107,15 @@ pub async fn send(
         .with_context(|| format!("reading the body of {what}"))?
         .to_bytes();
     if status != expect {
-        let text = String::from_utf8_lossy(body.get(..200).unwrap_or(&body));
-        bail!("{what}: HTTP {status} (expected {expect}): {text}");
+        return Err(unexpected(&what, status, expect, &body));
     }
     Ok(body)
+}
+
+/// The error for an answer with another status than expected, with the start of its body.
+fn unexpected(what: &str, status: StatusCode, expect: StatusCode, body: &[u8]) -> anyhow::Error {
+    let text = String::from_utf8_lossy(body.get(..200).unwrap_or(body));
+    anyhow::anyhow!("{what}: HTTP {status} (expected {expect}): {text}")
 }
 
 /// The same request, cloned from `template` each time, as a load-generator operation: for

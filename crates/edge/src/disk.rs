@@ -75,15 +75,12 @@ fn file_name(key: &CacheKey) -> String {
     h.update(key.path().as_bytes());
     h.update([0]);
     h.update(key.rest().as_bytes());
-    // Lower-case hex, as `hex::encode` writes it (existing folders keep their names), without
-    // its per-character iterator: this runs on every memory miss.
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut name = String::with_capacity(64);
-    for b in h.finalize() {
-        name.push(char::from(DIGITS[usize::from(b >> 4)]));
-        name.push(char::from(DIGITS[usize::from(b & 0xf)]));
-    }
-    name
+    // Lower-case hex (existing folders keep their names), written into a fixed buffer: this
+    // runs on every memory miss, and `hex::encode` builds its string a character at a time.
+    let mut name = [0u8; 64];
+    // Fails only when the buffer is not twice the digest's 32 bytes, which it is.
+    let _ = hex::encode_to_slice(h.finalize(), &mut name);
+    String::from_utf8_lossy(&name).into_owned()
 }
 
 impl DiskTier {
