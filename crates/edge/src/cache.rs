@@ -1,6 +1,8 @@
-//! One cache tier: a size-bounded in-memory map (moka, TinyLFU admission with LRU eviction)
-//! from cache key to the stored variants of that key; and how a request becomes a cache key
-//! under a behavior's cache policy.
+//! One cache tier: a size-bounded in-memory map (quick_cache: S3-FIFO, a small queue that
+//! new keys enter and leave unless read again, a main one for the rest, and the keys evicted
+//! recently remembered so that their return is admitted to the main queue) from cache key to
+//! the stored variants of that key; and how a request becomes a cache key under a behavior's
+//! cache policy.
 //!
 //! Must not: talk to origins or decide freshness. Only whole bodies are inserted, so an entry's
 //! weight is known when it is admitted.
@@ -17,27 +19,61 @@ use crate::entry::{CacheKey, Entry, KeyHash};
 /// pathological origin from growing one slot without limit.
 const MAX_VARIANTS: usize = 8;
 
+/// What one entry weighs on average, for sizing the table (the fixed part of an entry's
+/// weight is about 3 KiB; see `Entry::weight`).
+const TYPICAL_WEIGHT: u64 = 4096;
+
 #[derive(Debug, Default)]
 struct Slot {
     variants: Vec<Arc<Entry>>,
+    /// The variants' weights when the slot was stored: an entry's own weight grows when a
+    /// compressed form is added to it, and the map requires an item's weight not to change.
+    weight: u64,
 }
+
+#[derive(Clone, Copy)]
+struct SlotWeight;
+
+impl quick_cache::Weighter<CacheKey, Arc<Slot>> for SlotWeight {
+    fn weight(&self, _key: &CacheKey, slot: &Arc<Slot>) -> u64 {
+        slot.weight
+    }
+}
+
+type Map = quick_cache::sync::Cache<CacheKey, Arc<Slot>, SlotWeight, KeyHash>;
 
 #[derive(Clone)]
 pub struct Tier {
-    cache: moka::sync::Cache<CacheKey, Arc<Slot>, KeyHash>,
+    cache: Arc<Map>,
 }
 
 impl Tier {
-    pub fn new(max_bytes: u64) -> Self {
-        let cache = moka::sync::Cache::builder()
-            .max_capacity(max_bytes)
-            .weigher(|_k: &CacheKey, s: &Arc<Slot>| {
-                s.variants
-                    .iter()
-                    .fold(0u32, |acc, e| acc.saturating_add(e.weight()))
-            })
-            .build_with_hasher(KeyHash::default());
-        Self { cache }
+    /// A tier holding up to `max_bytes`, into which entries whose bodies have up to
+    /// `max_body` bytes are inserted.
+    pub fn new(max_bytes: u64, max_body: u64) -> Self {
+        let items = usize::try_from(max_bytes / TYPICAL_WEIGHT)
+            .unwrap_or(usize::MAX)
+            .max(1);
+        let options = quick_cache::OptionsBuilder::new()
+            .weight_capacity(max_bytes)
+            .estimated_items_capacity(items)
+            .shards(shards(max_bytes, max_body))
+            .build();
+        let cache = match options {
+            Ok(o) => Map::with_options(o, SlotWeight, KeyHash::default(), Default::default()),
+            // Only for a capacity or an estimate left unset, and both are set: the default
+            // shards then.
+            Err(_) => Map::with(
+                items,
+                max_bytes,
+                SlotWeight,
+                KeyHash::default(),
+                Default::default(),
+            ),
+        };
+        Self {
+            cache: Arc::new(cache),
+        }
     }
 
     /// The stored variant of `key` that the request selects.
@@ -49,25 +85,24 @@ impl Tier {
     /// Stores an entry, replacing the variant with the same Vary values.
     pub fn insert(&self, entry: Arc<Entry>) {
         let key = entry.key.clone();
-        let mut variants: Vec<Arc<Entry>> = self
-            .cache
-            .get(&key)
-            .map(|s| {
-                s.variants
-                    .iter()
-                    .filter(|e| e.vary != entry.vary)
-                    .cloned()
-                    .collect()
-            })
-            .unwrap_or_default();
+        let mut variants: Vec<Arc<Entry>> = match self.cache.peek(&key) {
+            Some(s) => s
+                .variants
+                .iter()
+                .filter(|e| e.vary != entry.vary)
+                .cloned()
+                .collect(),
+            None => Vec::with_capacity(1),
+        };
         variants.insert(0, entry);
         variants.truncate(MAX_VARIANTS);
-        self.cache.insert(key, Arc::new(Slot { variants }));
+        let weight = variants.iter().map(|e| u64::from(e.weight())).sum::<u64>();
+        self.cache.insert(key, Arc::new(Slot { variants, weight }));
     }
 
     /// Drops every variant of a key.
     pub fn remove(&self, key: &CacheKey) {
-        self.cache.invalidate(key);
+        self.cache.remove(key);
     }
 
     /// Drops every key whose path matches one of the patterns (CloudFront invalidation paths:
@@ -81,31 +116,34 @@ impl Tier {
         self.drop_where(|p| p == path);
     }
 
-    /// Removes, before returning, every key present now whose path matches. (moka's
-    /// `invalidate_entries_if` is lazy: an entry whose insertion was still queued when the
-    /// predicate's scan ran could outlive it, and a reader then found an invalidated object.)
-    /// Entries inserted from now on are the inserter's business (see `fills`).
+    /// Removes, before returning, every key present now whose path matches (under each
+    /// shard's lock in turn). Entries inserted from now on are the inserter's business (see
+    /// `fills`).
     fn drop_where(&self, matches: impl Fn(&str) -> bool) {
-        let doomed: Vec<Arc<CacheKey>> = self
-            .cache
-            .iter()
-            .filter(|(k, _)| matches(k.path()))
-            .map(|(k, _)| k)
-            .collect();
-        for k in doomed {
-            self.cache.invalidate(&*k);
-        }
+        self.cache.retain(|k, _| !matches(k.path()));
     }
 
     pub fn entry_count(&self) -> u64 {
-        self.cache.run_pending_tasks();
-        self.cache.entry_count()
+        self.cache.len() as u64
     }
 
     pub fn weighted_size(&self) -> u64 {
-        self.cache.run_pending_tasks();
-        self.cache.weighted_size()
+        self.cache.weight()
     }
+}
+
+/// How many shards (each with its own lock and an equal part of the bound) a tier has: as
+/// many as keep the heaviest entry within 90 % of one shard (the map admits nothing over 97 %
+/// of a shard), at most four per CPU. An entry weighs up to twice its body and some headers
+/// (see `Entry::weight`).
+fn shards(max_bytes: u64, max_body: u64) -> usize {
+    let heaviest = max_body.saturating_mul(2).saturating_add(64 * 1024);
+    let most = std::thread::available_parallelism().map_or(1, |n| n.get()) * 4;
+    let mut n = 1usize;
+    while n * 2 <= most && max_bytes / (n as u64 * 2) * 9 / 10 >= heaviest {
+        n *= 2;
+    }
+    n
 }
 
 /// The cache key of a request under a behavior's policy: the path, then the selected query
@@ -163,4 +201,169 @@ pub fn key_for(behavior: usize, path: &str, parts: &Parts, policy: &CachePolicy)
         }
     }
     CacheKey::from_text(behavior, text, path.len())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::{Duration, SystemTime};
+
+    use bytes::Bytes;
+    use http::{HeaderName, HeaderValue, StatusCode};
+
+    use super::*;
+    use crate::body::SharedBody;
+    use crate::entry::Representation;
+    use crate::freshness::Freshness;
+
+    fn entry(path: &str, body: usize, vary: Option<&'static str>) -> Arc<Entry> {
+        let shared = SharedBody::arriving();
+        shared.push(Bytes::from(vec![b'x'; body]));
+        shared.finish(Ok(()));
+        Arc::new(Entry {
+            key: CacheKey::new(0, path.into(), String::new()),
+            status: StatusCode::OK,
+            headers: HeaderMap::new(),
+            repr: Representation::new(shared),
+            response_time: SystemTime::now(),
+            initial_age: 0,
+            freshness: Freshness {
+                lifetime: Duration::from_secs(60),
+                stale_while_revalidate: Duration::ZERO,
+                stale_if_error: Duration::ZERO,
+                no_stale: false,
+                stale_on_error: true,
+            },
+            vary: vary
+                .map(|v| {
+                    vec![(
+                        HeaderName::from_static("accept-language"),
+                        Some(HeaderValue::from_static(v)),
+                    )]
+                })
+                .unwrap_or_default(),
+        })
+    }
+
+    fn request(lang: Option<&'static str>) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        if let Some(l) = lang {
+            h.insert("accept-language", HeaderValue::from_static(l));
+        }
+        h
+    }
+
+    /// Whatever is inserted, the tier's weight stays within its bound, and what it reports
+    /// is what it holds.
+    #[test]
+    fn the_bound_holds() {
+        const MIB: u64 = 1024 * 1024;
+        for (max, body, n) in [(4 * MIB, 1024, 10_000), (64 * MIB, 100 * 1024, 2_000)] {
+            let tier = Tier::new(max, MIB);
+            for i in 0..n {
+                tier.insert(entry(&format!("/o/{i}"), body, None));
+                assert!(tier.weighted_size() <= max, "{max} {body} at {i}");
+            }
+            assert!(
+                tier.weighted_size() > max / 2,
+                "{max} {body}: the tier stays near empty"
+            );
+            let held = (0..n)
+                .filter(|i| {
+                    let e = entry(&format!("/o/{i}"), 0, None);
+                    tier.get(&e.key, &request(None)).is_some()
+                })
+                .count();
+            assert_eq!(held as u64, tier.entry_count(), "{max} {body}");
+        }
+    }
+
+    /// The largest entry a tier is made for is admitted, into a tier of any size that can
+    /// hold it (one weighs up to twice its body: `Entry::weight`).
+    #[test]
+    fn the_largest_entry_fits() {
+        const MIB: u64 = 1024 * 1024;
+        for (max, largest) in [
+            (4 * MIB, MIB),
+            (256 * MIB, 32 * MIB),
+            (4096 * MIB, 32 * MIB),
+        ] {
+            let tier = Tier::new(max, largest);
+            let body = usize::try_from(largest).unwrap() - 8 * 1024;
+            let e = entry("/big", body, None);
+            tier.insert(e.clone());
+            assert!(
+                tier.get(&e.key, &request(None)).is_some(),
+                "{max} {largest}: {} shards",
+                tier.cache.num_shards()
+            );
+        }
+    }
+
+    /// Variants of one key: each request finds its own; a new one with the same Vary values
+    /// replaces the old.
+    #[test]
+    fn variants() {
+        let tier = Tier::new(16 * 1024 * 1024, 1024 * 1024);
+        let (pt, en) = (entry("/v", 10, Some("pt")), entry("/v", 20, Some("en")));
+        tier.insert(pt.clone());
+        tier.insert(en.clone());
+        let found = |lang| {
+            tier.get(&pt.key, &request(Some(lang)))
+                .map(|e| e.repr.body.held())
+        };
+        assert_eq!(
+            (found("pt"), found("en"), found("de")),
+            (Some(10), Some(20), None)
+        );
+        tier.insert(entry("/v", 30, Some("pt")));
+        assert_eq!((found("pt"), found("en")), (Some(30), Some(20)));
+        assert_eq!(tier.entry_count(), 1);
+    }
+
+    /// Invalidations remove what matches before they return, and nothing else.
+    #[test]
+    fn invalidations_remove_at_once() {
+        let tier = Tier::new(16 * 1024 * 1024, 1024 * 1024);
+        let paths = ["/a/1", "/a/2", "/b/1", "/c"];
+        for p in paths {
+            tier.insert(entry(p, 10, None));
+        }
+        let present = || {
+            paths
+                .iter()
+                .filter(|p| tier.get(&entry(p, 0, None).key, &request(None)).is_some())
+                .copied()
+                .collect::<Vec<_>>()
+        };
+        tier.invalidate(&["/a/*".into()]);
+        assert_eq!(present(), ["/b/1", "/c"]);
+        tier.invalidate_path("/c");
+        assert_eq!(present(), ["/b/1"]);
+        tier.remove(&entry("/b/1", 0, None).key);
+        assert!(present().is_empty());
+        assert_eq!((tier.entry_count(), tier.weighted_size()), (0, 0));
+    }
+
+    #[test]
+    fn shard_counts() {
+        const MIB: u64 = 1024 * 1024;
+        let most = std::thread::available_parallelism().map_or(1, |n| n.get()) * 4;
+        // A shard must hold the largest entry with room to spare.
+        for (max, largest) in [(MIB, MIB), (64 * MIB, 32 * MIB), (256 * MIB, 32 * MIB)] {
+            let n = shards(max, largest);
+            assert!(
+                n.is_power_of_two() && n <= most.max(1),
+                "{max} {largest}: {n}"
+            );
+            assert!(
+                n == 1 || max / n as u64 * 9 / 10 >= largest,
+                "{max} {largest}: {n}"
+            );
+        }
+        assert_eq!(shards(64 * MIB, 32 * MIB), 1);
+        assert_eq!(
+            shards(4096 * MIB, MIB),
+            most.next_power_of_two().min(most).max(1)
+        );
+    }
 }

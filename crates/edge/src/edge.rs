@@ -116,7 +116,12 @@ impl Edge {
         let locations = dist
             .locations
             .iter()
-            .map(|_| Tier::new(dist.location_cache_bytes))
+            .map(|_| {
+                Tier::new(
+                    dist.location_cache_bytes,
+                    Regional::max_object(dist.regional_memory_bytes),
+                )
+            })
             .collect();
         let names = dist
             .locations

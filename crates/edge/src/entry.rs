@@ -255,7 +255,7 @@ impl Entry {
 
     /// Bytes this entry holds, for the caches' size bounds. The fixed part is what an entry
     /// costs beyond its key, headers and body: the structs, the header table, the body's
-    /// channel, both tiers' moka nodes, the disk tier's index entry and the allocator's share.
+    /// channel, both tiers' map nodes, the disk tier's index entry and the allocator's share.
     /// Measured: the edge's resident memory grew by 4.2 KiB per 1 KiB object over 73,497
     /// misses (`nuvem-bench edge-cpu --scenarios miss1k`, 2026-12-07), of which the key,
     /// headers and body weighed about 1.4 KiB.

@@ -10,7 +10,7 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode, header};
 use http_body_util::BodyExt;
@@ -30,6 +30,9 @@ use crate::origin::Origin;
 
 /// How long a key found uncacheable skips coalescing.
 const PASS_TTL: Duration = Duration::from_secs(60);
+
+/// How many keys the hit-for-pass set remembers (the least recent are forgotten first).
+const PASS_KEYS: usize = 100_000;
 
 /// Bodies up to this size (by `Content-Length`) are read whole before the leading viewer is
 /// answered; larger ones stream to it while they arrive.
@@ -78,7 +81,8 @@ type Waiters = watch::Receiver<Option<Outcome>>;
 pub struct Regional {
     pub tier: Tier,
     inflight: Mutex<HashMap<CacheKey, Waiters, KeyHash>>,
-    pass: moka::sync::Cache<CacheKey, (), KeyHash>,
+    /// Keys found uncacheable, each with the moment it stops skipping coalescing.
+    pass: quick_cache::sync::Cache<CacheKey, Instant, quick_cache::UnitWeighter, KeyHash>,
     /// Invalidations by path and pattern; a fill spoiled while in flight is not stored.
     pub fills: Arc<Fills>,
     /// Larger bodies are streamed through, not stored.
@@ -89,17 +93,39 @@ pub struct Regional {
 
 impl Regional {
     pub fn new(max_bytes: u64, disk: Option<DiskTier>) -> Arc<Self> {
+        let max_object = Self::max_object(max_bytes);
         Arc::new(Self {
-            tier: Tier::new(max_bytes),
+            tier: Tier::new(max_bytes, max_object),
             inflight: Mutex::new(HashMap::default()),
-            pass: moka::sync::Cache::builder()
-                .max_capacity(100_000)
-                .time_to_live(PASS_TTL)
-                .build_with_hasher(KeyHash::default()),
+            pass: quick_cache::sync::Cache::with(
+                PASS_KEYS,
+                PASS_KEYS as u64,
+                quick_cache::UnitWeighter,
+                KeyHash::default(),
+                Default::default(),
+            ),
             fills: Arc::default(),
-            max_object: (max_bytes / 8).max(1024 * 1024),
+            max_object,
             disk,
         })
+    }
+
+    /// The largest body a regional tier of `max_bytes` stores: an eighth of it, at least
+    /// 1 MiB.
+    pub fn max_object(max_bytes: u64) -> u64 {
+        (max_bytes / 8).max(1024 * 1024)
+    }
+
+    /// Whether the key was found uncacheable less than [`PASS_TTL`] ago.
+    fn is_pass(&self, key: &CacheKey) -> bool {
+        match self.pass.get(key) {
+            None => false,
+            Some(until) if Instant::now() < until => true,
+            Some(_) => {
+                self.pass.remove(key);
+                false
+            }
+        }
     }
 
     /// Queues a whole entry for the disk layer's writer (see `disk`: never waits, and under
@@ -175,7 +201,7 @@ impl Regional {
     }
 
     pub fn forget_pass(&self) {
-        self.pass.invalidate_all();
+        self.pass.clear();
     }
 
     /// A cacheable GET: from this tier, or from the origin (coalesced).
@@ -205,7 +231,7 @@ impl Regional {
             }
             stale = Some(e);
         }
-        if self.pass.contains_key(&req.key) {
+        if self.is_pass(&req.key) {
             return self.pass_through(&req).await;
         }
         self.coalesced(req, stale).await
@@ -222,7 +248,7 @@ impl Regional {
                 let facts = facts_for(req, resp.status());
                 if freshness::decide(resp.status(), resp.headers(), &req.policy, facts).is_ok() {
                     // Cacheable again: the next miss coalesces and stores.
-                    self.pass.invalidate(&req.key);
+                    self.pass.remove(&req.key);
                 }
                 Fetched::Pass(resp)
             }
@@ -334,7 +360,7 @@ impl Regional {
                     self.tier.remove(&req.key);
                 }
                 if !matches!(other, Err(NoStore::Authorization)) {
-                    self.pass.insert(req.key.clone(), ());
+                    self.pass.insert(req.key.clone(), Instant::now() + PASS_TTL);
                 }
                 done.publish(Outcome::Pass);
                 return Fetched::Pass(resp);
