@@ -29,7 +29,7 @@ use crate::freshness::RequestFacts;
 use crate::guard::{Guard, peek};
 use crate::invalidation::{Invalidation, InvalidationError, Invalidations, validate};
 use crate::origin::{BucketOrigin, HttpOrigin, Origin, OriginProvider, Unavailable};
-use crate::regional::{Cached, FetchReq, Fetched, Regional, add_via};
+use crate::regional::{Cached, FetchReq, Fetched, Regional, add_surrogate_capability, add_via};
 use crate::respond::{self, Viewer};
 
 pub struct Edge {
@@ -878,6 +878,7 @@ impl Location {
         strip_hop_by_hop(&mut headers);
         headers.remove(header::HOST);
         add_via(&mut headers, &pop);
+        add_surrogate_capability(&mut headers);
         let mut req = Request::new(body);
         *req.method_mut() = parts.method.clone();
         *req.uri_mut() = match pq.parse() {

@@ -87,26 +87,67 @@ impl Directives {
         Self::parse(headers, "cache-control").unwrap_or_default()
     }
 
-    /// `Surrogate-Control`'s directives that target every surrogate (those with a
-    /// `;target` suffix name a capability nuvem does not announce, and are skipped). `None`
-    /// when the field is absent or every directive is targeted.
+    /// `Surrogate-Control`'s directives for this cache (W3C Edge Architecture): those
+    /// targeted at [`SURROGATE_TOKEN`] (`max-age=60;nuvem`, the token nuvem announces in
+    /// `Surrogate-Capability`) when there are any, the most specific; else those that target
+    /// every surrogate (no `;target`). Directives targeted at other devices are skipped.
+    /// `None` when no directive is for this cache.
     fn surrogate(headers: &HeaderMap) -> Option<Self> {
-        let untargeted: Vec<&str> = headers
+        let all: Vec<(&str, Option<&str>)> = headers
             .get_all("surrogate-control")
             .iter()
             .filter_map(|v| v.to_str().ok())
             .flat_map(split_outside_quotes)
-            .filter(|d| !d.contains(';'))
+            .map(split_target)
             .collect();
-        if untargeted.is_empty() {
+        let mine: Vec<&str> = all
+            .iter()
+            .filter(|(_, t)| t.is_some_and(|t| t.eq_ignore_ascii_case(SURROGATE_TOKEN)))
+            .map(|(d, _)| *d)
+            .collect();
+        let chosen = if mine.is_empty() {
+            all.iter()
+                .filter(|(_, t)| t.is_none())
+                .map(|(d, _)| *d)
+                .collect()
+        } else {
+            mine
+        };
+        if chosen.is_empty() {
             return None;
         }
         let mut h = HeaderMap::new();
         h.insert(
             "surrogate-control",
-            http::HeaderValue::from_str(&untargeted.join(",")).ok()?,
+            http::HeaderValue::from_str(&chosen.join(",")).ok()?,
         );
         Self::parse(&h, "surrogate-control")
+    }
+}
+
+/// The device token nuvem's edge announces to origins in `Surrogate-Capability`, and answers
+/// to in targeted `Surrogate-Control` directives (W3C Edge Architecture).
+pub const SURROGATE_TOKEN: &str = "nuvem";
+
+/// `Surrogate-Capability`'s value for this cache: its token and the base capability every
+/// surrogate has.
+pub const SURROGATE_CAPABILITY: &str = "nuvem=\"Surrogate/1.0\"";
+
+/// A `Surrogate-Control` directive and the device it targets: `max-age=60;abc` is
+/// (`max-age=60`, `abc`); the `;` is the last one outside quotes.
+fn split_target(d: &str) -> (&str, Option<&str>) {
+    let mut quoted = false;
+    let mut at = None;
+    for (i, c) in d.char_indices() {
+        match c {
+            '"' => quoted = !quoted,
+            ';' if !quoted => at = Some(i),
+            _ => {}
+        }
+    }
+    match at {
+        Some(i) => (d[..i].trim(), Some(d[i + 1..].trim())),
+        None => (d.trim(), None),
     }
 }
 

@@ -621,6 +621,7 @@ async fn fetch(req: &FetchReq, validators: Option<&Entry>) -> Result<Response<Bo
         HeaderValue::from_static("identity"),
     );
     add_via(&mut headers, &req.pop);
+    add_surrogate_capability(&mut headers);
     if let Some(e) = validators {
         if let Some(etag) = e.etag() {
             headers.insert(header::IF_NONE_MATCH, etag.clone());
@@ -636,6 +637,15 @@ async fn fetch(req: &FetchReq, validators: Option<&Entry>) -> Result<Response<Bo
         .map_err(|e| Error::OriginProtocol(format!("bad path: {e}")))?;
     *r.headers_mut() = headers;
     req.origin.fetch(r).await
+}
+
+/// Announces this cache to the origin as a surrogate (W3C Edge Architecture), after any
+/// surrogate in front of it: an origin can then aim `Surrogate-Control` directives at it.
+pub fn add_surrogate_capability(headers: &mut HeaderMap) {
+    headers.append(
+        http::HeaderName::from_static("surrogate-capability"),
+        HeaderValue::from_static(freshness::SURROGATE_CAPABILITY),
+    );
 }
 
 pub fn add_via(headers: &mut HeaderMap, pop: &str) {

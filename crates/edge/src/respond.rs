@@ -233,8 +233,11 @@ fn precondition(req: &HeaderMap, resp: &HeaderMap) -> Option<StatusCode> {
         if etag_list_matches(inm, etag, false) {
             return Some(StatusCode::NOT_MODIFIED);
         }
-    } else if let (Some(ims), Some(lm)) = (date(req.get(header::IF_MODIFIED_SINCE)), lm)
-        && lm <= ims
+    } else if let Some(ims) = date(req.get(header::IF_MODIFIED_SINCE))
+        // RFC 9111 §4.3.2: without a Last-Modified, a cache compares with the stored
+        // response's Date.
+        && let Some(modified) = lm.or_else(|| date(resp.get(header::DATE)))
+        && modified <= ims
     {
         return Some(StatusCode::NOT_MODIFIED);
     }
@@ -480,6 +483,42 @@ pub fn error_response(status: StatusCode, pop: &str) -> Response<Body> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// If-Modified-Since against the stored Last-Modified, or its Date when there is none.
+    #[test]
+    fn if_modified_since() {
+        let h = |pairs: &[(&'static str, &'static str)]| {
+            let mut m = HeaderMap::new();
+            for (k, v) in pairs {
+                m.insert(*k, HeaderValue::from_static(v));
+            }
+            m
+        };
+        let (before, at, after) = (
+            "Sun, 06 Dec 2026 10:00:00 GMT",
+            "Sun, 06 Dec 2026 11:00:00 GMT",
+            "Sun, 06 Dec 2026 12:00:00 GMT",
+        );
+        let not_modified = Some(StatusCode::NOT_MODIFIED);
+        for (stored, ims, want) in [
+            (h(&[("last-modified", at)]), at, not_modified),
+            (h(&[("last-modified", at)]), after, not_modified),
+            (h(&[("last-modified", at)]), before, None),
+            // Last-Modified decides when both are there.
+            (
+                h(&[("last-modified", before), ("date", after)]),
+                at,
+                not_modified,
+            ),
+            (h(&[("date", at)]), at, not_modified),
+            (h(&[("date", at)]), before, None),
+            (h(&[]), after, None),
+            (h(&[("date", at)]), "not a date", None),
+        ] {
+            let req = h(&[("if-modified-since", ims)]);
+            assert_eq!(precondition(&req, &stored), want, "{stored:?} vs {ims}");
+        }
+    }
 
     #[test]
     fn request_ids_are_distinct_hex() {

@@ -195,6 +195,30 @@ fn storing_and_freshness() {
         &["Miss", "Miss"],
         2,
     );
+    // Directives targeted at nuvem (the token it announces in Surrogate-Capability) apply,
+    // and take precedence over untargeted ones; those for other devices do not.
+    for (surrogate, x_cache, hits) in [
+        ("max-age=60;nuvem", ["Miss", "Hit"], 1),
+        ("max-age=60 ; NUVEM", ["Miss", "Hit"], 1),
+        ("max-age=0, max-age=60;nuvem", ["Miss", "Hit"], 1),
+        ("max-age=60, no-store;nuvem", ["Miss", "Miss"], 2),
+        ("max-age=60;esi, max-age=0;nuvem", ["Miss", "Miss"], 2),
+        ("max-age=60;nuvem-2", ["Miss", "Miss"], 2),
+    ] {
+        check(
+            ok(
+                &[
+                    ("cache-control", "no-store"),
+                    ("surrogate-control", surrogate),
+                ],
+                "a",
+            ),
+            "",
+            TWO,
+            &x_cache,
+            hits,
+        );
+    }
     // Expires: past or invalid means stale; future means fresh.
     check(
         ok(&[("expires", "Thu, 01 Jan 1970 00:00:00 GMT")], "a"),

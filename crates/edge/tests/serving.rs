@@ -505,6 +505,12 @@ fn check_forwarded(behavior: &str, want_cookie: &str, want_header: &str, want_ur
             "{behavior}: Authorization at the origin"
         );
     }
+    // The edge announces itself as a surrogate (W3C Edge Architecture), whatever the policy.
+    assert_eq!(
+        h("surrogate-capability"),
+        "nuvem=\"Surrogate/1.0\"",
+        "{behavior}: Surrogate-Capability at the origin"
+    );
 }
 
 /// A cacheable request carries to the origin only what the cache key or the origin request
