@@ -7,13 +7,16 @@
 //! Must not: talk to origins or decide freshness. Only whole bodies are inserted, so an entry's
 //! weight is known when it is admitted.
 
-use std::sync::Arc;
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::hash::{BuildHasher, BuildHasherDefault};
+use std::sync::{Arc, Mutex};
 
 use http::HeaderMap;
 use http::request::Parts;
 
 use crate::distribution::{CachePolicy, Names, pattern_matches};
-use crate::entry::{CacheKey, Entry, KeyHash};
+use crate::entry::{CacheKey, Entry, KeyHash, KeyHasher};
 
 /// Variants are few in practice (Vary on a header outside the key); a bound keeps a
 /// pathological origin from growing one slot without limit.
@@ -40,11 +43,88 @@ impl quick_cache::Weighter<CacheKey, Arc<Slot>> for SlotWeight {
     }
 }
 
-type Map = quick_cache::sync::Cache<CacheKey, Arc<Slot>, SlotWeight, KeyHash>;
+/// How many entries of each path a map holds — never fewer than it holds: an entry is
+/// counted before it goes in and uncounted after it is gone — so that invalidating a path the
+/// map has nothing of (a write to an API path, the usual case of a successful POST, PUT or
+/// DELETE through the edge) skips the scan of every entry. Paths are counted by a hash: two
+/// paths that share one only make a scan that finds nothing.
+#[derive(Default)]
+pub struct PathCounts(Mutex<HashMap<u64, u32, BuildHasherDefault<KeyHasher>>>);
+
+impl PathCounts {
+    fn hash(path: &str) -> u64 {
+        BuildHasherDefault::<KeyHasher>::default().hash_one(path)
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<u64, u32, BuildHasherDefault<KeyHasher>>> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Counts an entry of `path`, before it is inserted.
+    pub fn add(&self, path: &str) {
+        let h = Self::hash(path);
+        let mut m = self.lock();
+        let n = m.entry(h).or_default();
+        *n = n.saturating_add(1);
+    }
+
+    /// Uncounts an entry of `path`, after it is gone.
+    pub fn remove(&self, path: &str) {
+        let h = Self::hash(path);
+        let mut m = self.lock();
+        if let Some(n) = m.get_mut(&h) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                m.remove(&h);
+            }
+        }
+    }
+
+    /// Whether the map may hold an entry of `path`.
+    pub fn any(&self, path: &str) -> bool {
+        self.lock().contains_key(&Self::hash(path))
+    }
+}
+
+/// Uncounts what the map evicts, replaces or refuses (after its lock is released), and drops
+/// the slots there too, not under the lock.
+#[derive(Clone)]
+struct Uncount(Arc<PathCounts>);
+
+#[derive(Default)]
+struct Gone {
+    first: Option<(CacheKey, Arc<Slot>)>,
+    more: Vec<(CacheKey, Arc<Slot>)>,
+}
+
+impl quick_cache::Lifecycle<CacheKey, Arc<Slot>> for Uncount {
+    type RequestState = Gone;
+
+    fn begin_request(&self) -> Gone {
+        Gone::default()
+    }
+
+    fn on_evict(&self, state: &mut Gone, key: CacheKey, slot: Arc<Slot>) {
+        if state.first.is_none() {
+            state.first = Some((key, slot));
+        } else {
+            state.more.push((key, slot));
+        }
+    }
+
+    fn end_request(&self, state: Gone) {
+        for (key, _) in state.first.iter().chain(&state.more) {
+            self.0.remove(key.path());
+        }
+    }
+}
+
+type Map = quick_cache::sync::Cache<CacheKey, Arc<Slot>, SlotWeight, KeyHash, Uncount>;
 
 #[derive(Clone)]
 pub struct Tier {
     cache: Arc<Map>,
+    paths: Arc<PathCounts>,
 }
 
 impl Tier {
@@ -59,20 +139,17 @@ impl Tier {
             .estimated_items_capacity(items)
             .shards(shards(max_bytes, max_body))
             .build();
+        let paths = Arc::new(PathCounts::default());
+        let uncount = Uncount(paths.clone());
         let cache = match options {
-            Ok(o) => Map::with_options(o, SlotWeight, KeyHash::default(), Default::default()),
+            Ok(o) => Map::with_options(o, SlotWeight, KeyHash::default(), uncount),
             // Only for a capacity or an estimate left unset, and both are set: the default
             // shards then.
-            Err(_) => Map::with(
-                items,
-                max_bytes,
-                SlotWeight,
-                KeyHash::default(),
-                Default::default(),
-            ),
+            Err(_) => Map::with(items, max_bytes, SlotWeight, KeyHash::default(), uncount),
         };
         Self {
             cache: Arc::new(cache),
+            paths,
         }
     }
 
@@ -97,12 +174,17 @@ impl Tier {
         variants.insert(0, entry);
         variants.truncate(MAX_VARIANTS);
         let weight = variants.iter().map(|e| u64::from(e.weight())).sum::<u64>();
+        // Counted before it goes in; what this insert evicts, replaces (the key's slot before
+        // it, counted when it went in) or refuses is uncounted by `Uncount`.
+        self.paths.add(key.path());
         self.cache.insert(key, Arc::new(Slot { variants, weight }));
     }
 
     /// Drops every variant of a key.
     pub fn remove(&self, key: &CacheKey) {
-        self.cache.remove(key);
+        if let Some((k, _)) = self.cache.remove(key) {
+            self.paths.remove(k.path());
+        }
     }
 
     /// Drops every key whose path matches one of the patterns (CloudFront invalidation paths:
@@ -111,16 +193,28 @@ impl Tier {
         self.drop_where(|path| patterns.iter().any(|p| pattern_matches(p, path)));
     }
 
-    /// Drops every path (or every key of one path, any query).
+    /// Drops every key of one path (any query). Without a scan when the tier holds none.
     pub fn invalidate_path(&self, path: &str) {
-        self.drop_where(|p| p == path);
+        if self.paths.any(path) {
+            self.drop_where(|p| p == path);
+        }
     }
 
     /// Removes, before returning, every key present now whose path matches (under each
     /// shard's lock in turn). Entries inserted from now on are the inserter's business (see
     /// `fills`).
     fn drop_where(&self, matches: impl Fn(&str) -> bool) {
-        self.cache.retain(|k, _| !matches(k.path()));
+        let dropped = RefCell::new(Vec::new());
+        self.cache.retain(|k, _| {
+            let keep = !matches(k.path());
+            if !keep {
+                dropped.borrow_mut().push(k.clone());
+            }
+            keep
+        });
+        for k in dropped.into_inner() {
+            self.paths.remove(k.path());
+        }
     }
 
     pub fn entry_count(&self) -> u64 {
@@ -216,11 +310,20 @@ mod tests {
     use crate::freshness::Freshness;
 
     fn entry(path: &str, body: usize, vary: Option<&'static str>) -> Arc<Entry> {
+        entry_with_rest(path, "", body, vary)
+    }
+
+    fn entry_with_rest(
+        path: &str,
+        rest: &str,
+        body: usize,
+        vary: Option<&'static str>,
+    ) -> Arc<Entry> {
         let shared = SharedBody::arriving();
         shared.push(Bytes::from(vec![b'x'; body]));
         shared.finish(Ok(()));
         Arc::new(Entry {
-            key: CacheKey::new(0, path.into(), String::new()),
+            key: CacheKey::new(0, path.into(), rest.into()),
             status: StatusCode::OK,
             headers: HeaderMap::new(),
             repr: Representation::new(shared),
@@ -342,6 +445,42 @@ mod tests {
         tier.remove(&entry("/b/1", 0, None).key);
         assert!(present().is_empty());
         assert_eq!((tier.entry_count(), tier.weighted_size()), (0, 0));
+    }
+
+    /// The per-path counts follow what the tier holds through inserts, replacements,
+    /// evictions, removals and invalidations: a path is counted exactly while a key of it is
+    /// in the tier, so an invalidation of a path with none can skip the scan.
+    #[test]
+    fn path_counts_follow_the_entries() {
+        let tier = Tier::new(2 * 1024 * 1024, 64 * 1024);
+        let key = |p: &str| CacheKey::new(0, p.into(), String::new());
+        let held = |p: &str| tier.get(&key(p), &request(None)).is_some();
+        // Replacing a key keeps one count.
+        for _ in 0..3 {
+            tier.insert(entry("/same", 10, None));
+        }
+        tier.remove(&key("/same"));
+        assert!(!tier.paths.any("/same") && !held("/same"));
+        // Two keys of one path (another query), one invalidation for both.
+        tier.insert(entry("/q", 10, None));
+        tier.insert(entry_with_rest("/q", "a=1\n", 10, None));
+        assert!(tier.paths.any("/q"));
+        tier.invalidate_path("/q");
+        assert!(!tier.paths.any("/q") && tier.entry_count() == 0);
+        // Far more than fits: evictions uncount what they drop.
+        for i in 0..3_000 {
+            tier.insert(entry(&format!("/e/{i}"), 2048, None));
+        }
+        let mut counted = 0;
+        for i in 0..3_000 {
+            let p = format!("/e/{i}");
+            assert_eq!(tier.paths.any(&p), held(&p), "{p}");
+            counted += usize::from(held(&p));
+        }
+        assert_eq!(counted as u64, tier.entry_count());
+        assert!(counted > 0 && counted < 3_000);
+        tier.invalidate(&["/e/*".into()]);
+        assert!((0..3_000).all(|i| !tier.paths.any(&format!("/e/{i}"))));
     }
 
     #[test]

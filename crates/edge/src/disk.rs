@@ -25,6 +25,7 @@ use http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 use sha2::{Digest, Sha256};
 
 use crate::body::SharedBody;
+use crate::cache::PathCounts;
 use crate::distribution::pattern_matches;
 use crate::entry::{CacheKey, Entry, Representation};
 use crate::freshness::Freshness;
@@ -61,6 +62,9 @@ type Then = Box<dyn FnOnce(&Files) + Send>;
 pub struct Files {
     dir: PathBuf,
     index: moka::sync::Cache<String, Meta>,
+    /// The index's entries per path (see `PathCounts`): uncounted by the eviction listener,
+    /// whatever removed the entry.
+    paths: Arc<PathCounts>,
 }
 
 #[derive(Clone)]
@@ -88,13 +92,16 @@ impl DiskTier {
     pub fn open(dir: &Path, max_bytes: u64) -> std::io::Result<Self> {
         fs::create_dir_all(dir)?;
         let evict_dir = dir.to_path_buf();
+        let paths = Arc::new(PathCounts::default());
+        let uncount = paths.clone();
         let index = moka::sync::Cache::builder()
             .max_capacity(max_bytes)
             // A file takes whole blocks of the filesystem (4 KiB on ext4 and most others),
             // so a small one weighs a block: the bound then holds on the disk, and it also
             // bounds how many files the index (in memory, about 300 bytes each) can list.
             .weigher(|_k: &String, m: &Meta| m.size.max(BLOCK))
-            .eviction_listener(move |name: Arc<String>, _m, cause| {
+            .eviction_listener(move |name: Arc<String>, m: Meta, cause| {
+                uncount.remove(&m.path);
                 if cause != moka::notification::RemovalCause::Replaced {
                     let _ = fs::remove_file(evict_dir.join(name.as_str()));
                 }
@@ -103,6 +110,7 @@ impl DiskTier {
         let files = Files {
             dir: dir.to_path_buf(),
             index,
+            paths,
         };
         for f in fs::read_dir(dir)?.flatten() {
             let name = f.file_name().to_string_lossy().into_owned();
@@ -116,7 +124,7 @@ impl DiskTier {
                 .and_then(|m| m.modified().ok())
                 .unwrap_or(SystemTime::UNIX_EPOCH);
             match read_path(&f.path()) {
-                Some(path) => files.index.insert(
+                Some(path) => files.insert(
                     name,
                     Meta {
                         path: path.into(),
@@ -240,7 +248,7 @@ impl Files {
             .and_then(|mut f| f.write_all(&bytes))
             .and_then(|()| fs::rename(&tmp, self.dir.join(&name)));
         match ok {
-            Ok(()) => self.index.insert(
+            Ok(()) => self.insert(
                 name,
                 Meta {
                     path: entry.key.path().into(),
@@ -259,8 +267,17 @@ impl Files {
         self.drop_where(|path| patterns.iter().any(|p| pattern_matches(p, path)));
     }
 
+    /// Indexes a file, counted under its path first.
+    fn insert(&self, name: String, meta: Meta) {
+        self.paths.add(&meta.path);
+        self.index.insert(name, meta);
+    }
+
+    /// Drops every file of one path. Without a scan when the index lists none.
     pub fn invalidate_path(&self, path: &str) {
-        self.drop_where(|p| p == path);
+        if self.paths.any(path) {
+            self.drop_where(|p| p == path);
+        }
     }
 
     /// Removes every indexed file whose path matches, before returning (the eviction
