@@ -8,15 +8,14 @@
 //! weight is known when it is admitted.
 
 use std::cell::RefCell;
-use std::collections::HashMap;
-use std::hash::{BuildHasher, BuildHasherDefault};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
 
 use http::HeaderMap;
 use http::request::Parts;
 
 use crate::distribution::{CachePolicy, Names, pattern_matches};
-use crate::entry::{CacheKey, Entry, KeyHash, KeyHasher};
+use crate::entry::{CacheKey, Entry, KeyHash};
 
 /// Variants are few in practice (Vary on a header outside the key); a bound keeps a
 /// pathological origin from growing one slot without limit.
@@ -46,43 +45,54 @@ impl quick_cache::Weighter<CacheKey, Arc<Slot>> for SlotWeight {
 /// How many entries of each path a map holds — never fewer than it holds: an entry is
 /// counted before it goes in and uncounted after it is gone — so that invalidating a path the
 /// map has nothing of (a write to an API path, the usual case of a successful POST, PUT or
-/// DELETE through the edge) skips the scan of every entry. Paths are counted by a hash: two
-/// paths that share one only make a scan that finds nothing.
-#[derive(Default)]
-pub struct PathCounts(Mutex<HashMap<u64, u32, BuildHasherDefault<KeyHasher>>>);
+/// DELETE through the edge) skips the scan of every entry. A fixed table of counters indexed
+/// by a hash of the path (a counting Bloom filter: no lock, no allocation per entry); paths
+/// that share a counter only make a scan that finds nothing. Sized at one counter per KiB of
+/// the map's bound, so a full map (an entry weighs 3 KiB and more) leaves most counters at zero.
+pub struct PathCounts {
+    counters: Box<[AtomicU32]>,
+    /// Right shift that turns a 64-bit hash into an index (the table's size is a power of two).
+    shift: u32,
+}
 
 impl PathCounts {
-    fn hash(path: &str) -> u64 {
-        BuildHasherDefault::<KeyHasher>::default().hash_one(path)
+    /// A table for a map bounded at `max_bytes`.
+    pub fn new(max_bytes: u64) -> Self {
+        let slots = (max_bytes / 1024).clamp(1024, 1 << 22).next_power_of_two();
+        Self {
+            counters: (0..slots).map(|_| AtomicU32::new(0)).collect(),
+            shift: 64 - slots.trailing_zeros(),
+        }
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<u64, u32, BuildHasherDefault<KeyHasher>>> {
-        self.0.lock().unwrap_or_else(|p| p.into_inner())
+    fn counter(&self, path: &str) -> &AtomicU32 {
+        // Eight bytes at a time, multiplied: the high bits, which index, mix all of them.
+        let mut h: u64 = 0;
+        for chunk in path.as_bytes().chunks(8) {
+            let mut word = [0u8; 8];
+            word[..chunk.len()].copy_from_slice(chunk);
+            h = (h.rotate_left(5) ^ u64::from_le_bytes(word))
+                .wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+        }
+        let i = usize::try_from(h >> self.shift).unwrap_or(0);
+        &self.counters[i % self.counters.len()]
     }
 
     /// Counts an entry of `path`, before it is inserted.
     pub fn add(&self, path: &str) {
-        let h = Self::hash(path);
-        let mut m = self.lock();
-        let n = m.entry(h).or_default();
-        *n = n.saturating_add(1);
+        self.counter(path).fetch_add(1, Ordering::SeqCst);
     }
 
-    /// Uncounts an entry of `path`, after it is gone.
+    /// Uncounts an entry of `path`, after it is gone (never below zero).
     pub fn remove(&self, path: &str) {
-        let h = Self::hash(path);
-        let mut m = self.lock();
-        if let Some(n) = m.get_mut(&h) {
-            *n = n.saturating_sub(1);
-            if *n == 0 {
-                m.remove(&h);
-            }
-        }
+        let _ = self
+            .counter(path)
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1));
     }
 
     /// Whether the map may hold an entry of `path`.
     pub fn any(&self, path: &str) -> bool {
-        self.lock().contains_key(&Self::hash(path))
+        self.counter(path).load(Ordering::SeqCst) > 0
     }
 }
 
@@ -139,7 +149,7 @@ impl Tier {
             .estimated_items_capacity(items)
             .shards(shards(max_bytes, max_body))
             .build();
-        let paths = Arc::new(PathCounts::default());
+        let paths = Arc::new(PathCounts::new(max_bytes));
         let uncount = Uncount(paths.clone());
         let cache = match options {
             Ok(o) => Map::with_options(o, SlotWeight, KeyHash::default(), uncount),
@@ -448,8 +458,9 @@ mod tests {
     }
 
     /// The per-path counts follow what the tier holds through inserts, replacements,
-    /// evictions, removals and invalidations: a path is counted exactly while a key of it is
-    /// in the tier, so an invalidation of a path with none can skip the scan.
+    /// evictions, removals and invalidations: a path is counted while a key of it is in the
+    /// tier, and uncounted once none is (but where it shares a counter with a path still held),
+    /// so an invalidation of a path with none can skip the scan.
     #[test]
     fn path_counts_follow_the_entries() {
         let tier = Tier::new(2 * 1024 * 1024, 64 * 1024);
@@ -471,14 +482,25 @@ mod tests {
         for i in 0..3_000 {
             tier.insert(entry(&format!("/e/{i}"), 2048, None));
         }
-        let mut counted = 0;
+        let (mut counted, mut shared) = (0, 0);
         for i in 0..3_000 {
             let p = format!("/e/{i}");
-            assert_eq!(tier.paths.any(&p), held(&p), "{p}");
+            // Never fewer than are there; more only where a counter is shared with a path
+            // still held.
+            assert!(
+                !held(&p) || tier.paths.any(&p),
+                "{p} is held but not counted"
+            );
             counted += usize::from(held(&p));
+            shared += usize::from(!held(&p) && tier.paths.any(&p));
         }
         assert_eq!(counted as u64, tier.entry_count());
         assert!(counted > 0 && counted < 3_000);
+        assert!(
+            shared < (3_000 - counted) / 2,
+            "{shared} of {} evicted paths still counted",
+            3_000 - counted
+        );
         tier.invalidate(&["/e/*".into()]);
         assert!((0..3_000).all(|i| !tier.paths.any(&format!("/e/{i}"))));
     }

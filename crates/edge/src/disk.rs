@@ -92,7 +92,7 @@ impl DiskTier {
     pub fn open(dir: &Path, max_bytes: u64) -> std::io::Result<Self> {
         fs::create_dir_all(dir)?;
         let evict_dir = dir.to_path_buf();
-        let paths = Arc::new(PathCounts::default());
+        let paths = Arc::new(PathCounts::new(max_bytes));
         let uncount = paths.clone();
         let index = moka::sync::Cache::builder()
             .max_capacity(max_bytes)

@@ -642,8 +642,9 @@ async fn fetch(req: &FetchReq, validators: Option<&Entry>) -> Result<Response<Bo
 /// Announces this cache to the origin as a surrogate (W3C Edge Architecture), after any
 /// surrogate in front of it: an origin can then aim `Surrogate-Control` directives at it.
 pub fn add_surrogate_capability(headers: &mut HeaderMap) {
+    const NAME: http::HeaderName = http::HeaderName::from_static("surrogate-capability");
     headers.append(
-        http::HeaderName::from_static("surrogate-capability"),
+        NAME,
         HeaderValue::from_static(freshness::SURROGATE_CAPABILITY),
     );
 }
