@@ -8,6 +8,7 @@
 //! weight is known when it is admitted.
 
 use std::cell::RefCell;
+use std::hash::BuildHasher;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 
@@ -66,14 +67,8 @@ impl PathCounts {
     }
 
     fn counter(&self, path: &str) -> &AtomicU32 {
-        // Eight bytes at a time, multiplied: the high bits, which index, mix all of them.
-        let mut h: u64 = 0;
-        for chunk in path.as_bytes().chunks(8) {
-            let mut word = [0u8; 8];
-            word[..chunk.len()].copy_from_slice(chunk);
-            h = (h.rotate_left(5) ^ u64::from_le_bytes(word))
-                .wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
-        }
+        // The high bits, which index, are the ones the hasher's multiplication mixes most.
+        let h = KeyHash::default().hash_one(path);
         let i = usize::try_from(h >> self.shift).unwrap_or(0);
         &self.counters[i % self.counters.len()]
     }
